@@ -1,0 +1,50 @@
+"""Between the data grid the transformer's tokens live on and RGB images.
+
+A codec says how many channels the data grid has, how many data cells one fine token spans
+(``cells_per_token``) and how many image pixels one data cell spans (``px_per_cell``), and decodes
+the grid to an image in [-1, 1].
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+
+@dataclass
+class PixelCodec:
+    """Pixel space: the grid *is* the image (RGB in [-1, 1])."""
+
+    cells_per_token: int
+    channels: int = 3
+    px_per_cell: int = 1
+
+    def decode(self, grid: torch.Tensor) -> torch.Tensor:
+        return grid
+
+
+@dataclass
+class VaeCodec:
+    """A diffusers ``AutoencoderKL`` latent space (FLUX.1: 16 channels, 8 px per cell, 2x2 tokens)."""
+
+    vae: torch.nn.Module
+    cells_per_token: int = 2
+    px_per_cell: int = 8
+
+    @property
+    def channels(self) -> int:
+        return int(self.vae.config.latent_channels)
+
+    @torch.no_grad()
+    def decode(self, grid: torch.Tensor) -> torch.Tensor:
+        cfg = self.vae.config
+        latents = grid / cfg.scaling_factor + (cfg.shift_factor or 0.0)
+        return self.vae.decode(latents.to(self.vae.dtype), return_dict=False)[0].float()
+
+
+def to_uint8_image(grid: torch.Tensor) -> np.ndarray:
+    """(1, 3, H, W) in [-1, 1] -> (H, W, 3) uint8."""
+    x = ((grid[0].float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return x.permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,264 @@
+"""Fetch the training photographs into a cache folder and write their manifest.
+
+``apt-get download`` + ``dpkg -x`` (no install, no root needed for extraction) for the Debian
+wallpaper packages in :mod:`generator.data.sources`, plus the photographs that ship inside the
+scikit-image wheel. Every image is re-encoded once into ``CACHE/images/<id>.png`` with its shorter
+side at most ``max_side_px`` (decoding 5120x2880 PNGs for every crop would dominate training),
+and listed in ``CACHE/manifest.json`` with source package + version, original file, licence (from
+the package's DEP-5 copyright file), sha256 of the original and of the cached file, size, class
+and split.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import glob
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+from generator.data.sources import CLASSES, PACKAGE_SOURCES, SKIMAGE_SOURCES
+from generator.errors import FoveaError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+# Images whose id hashes into this fraction are held out for evaluation. Hashing the id (not the
+# bytes) keeps the split fixed across package versions and machines.
+HELD_OUT_FRACTION = 0.15
+
+
+def default_cache_dir() -> Path:
+    """``$FOVEA_DATA`` if set, else ``~/.cache/fovea/images``."""
+    env = os.environ.get("FOVEA_DATA")
+    return Path(env) if env else Path.home() / ".cache" / "fovea" / "images"
+
+
+def split_for(image_id: str) -> str:
+    """The fixed split of an image id: ``"train"`` or ``"heldout"``."""
+    h = int(hashlib.sha256(image_id.encode()).hexdigest()[:8], 16)
+    return "heldout" if h / 0xFFFFFFFF < HELD_OUT_FRACTION else "train"
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def licence_for(copyright_text: str, file_path: str) -> str:
+    """The ``License:`` short name that a DEP-5 copyright file gives a file.
+
+    DEP-5 patterns name paths in the *source* tree, which differ from the installed paths, so a
+    pattern matches when its trailing components match the file's trailing components or its
+    file-name part (other than ``*``) matches the file name; as in DEP-5, the last matching
+    stanza wins. Non-DEP-5 files yield ``"see copyright file"``.
+
+    Args:
+        copyright_text: contents of ``usr/share/doc/<pkg>/copyright``.
+        file_path: installed path of the file (any prefix).
+    """
+    parts = Path(file_path).parts
+    found = None
+    for stanza in copyright_text.split("\n\n"):
+        fields: dict[str, str] = {}
+        key = None
+        for line in stanza.splitlines():
+            if line[:1] in (" ", "\t") and key:
+                fields[key] += " " + line.strip()
+            elif ":" in line:
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+        if "Files" not in fields or "License" not in fields:
+            continue
+        for pattern in fields["Files"].split():
+            pparts = Path(pattern).parts
+            tail = "/".join(parts[-len(pparts) :])
+            base = Path(pattern).name
+            by_name = base != "*" and fnmatch.fnmatch(parts[-1], base)  # source dirs differ
+            if (pattern == "*" or fnmatch.fnmatch(tail, pattern) or by_name) and not (
+                pattern.startswith("debian/")
+            ):
+                found = fields["License"].split()[0]
+    return found or "see copyright file"
+
+
+def _run(cmd: list[str], cwd: Path) -> None:
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        raise FoveaError(
+            f"`{' '.join(cmd)}` failed with status {proc.returncode} in {cwd}: "
+            f"{(proc.stderr or proc.stdout).strip().splitlines()[-1:]}"
+        )
+
+
+def _fetch_package(package: str, debs_dir: Path, extract_root: Path) -> tuple[Path, str]:
+    """Download (if not cached) and extract one package; returns (extraction dir, version)."""
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        raise FoveaError(
+            f"fetching package {package!r} needs apt-get and dpkg (a Debian/Ubuntu system); "
+            "copy a prepared cache folder or a packed .npz instead"
+        )
+    debs = sorted(debs_dir.glob(f"{package}_*.deb"))
+    if not debs:
+        _run(["apt-get", "download", package], cwd=debs_dir)
+        debs = sorted(debs_dir.glob(f"{package}_*.deb"))
+    if not debs:
+        raise FoveaError(f"apt-get download {package} produced no .deb in {debs_dir}")
+    deb = debs[-1]
+    version = deb.name.split("_")[1].replace("%3a", ":")
+    target = extract_root / package
+    if not (target / "usr").is_dir():
+        target.mkdir(parents=True, exist_ok=True)
+        _run(["dpkg", "-x", str(deb), str(target)], cwd=debs_dir)
+    return target, version
+
+
+def _store(image, out_path: Path, max_side_px: int) -> tuple[int, int]:
+    """Save a PIL image as RGB PNG with its shorter side at most ``max_side_px``."""
+    from PIL import Image
+
+    image = image.convert("RGB")
+    short = min(image.size)
+    if short > max_side_px:
+        scale = max_side_px / short
+        size = (round(image.size[0] * scale), round(image.size[1] * scale))
+        image = image.resize(size, Image.Resampling.LANCZOS)
+    image.save(out_path, format="PNG", optimize=False, compress_level=6)
+    return image.size
+
+
+def fetch_images(
+    *,
+    cache_dir: Path,
+    max_side_px: int = 1024,
+    include_packages: bool = True,
+    progress: bool = True,
+) -> dict:
+    """Fetch every source into ``cache_dir`` and write ``manifest.json``; idempotent.
+
+    Args:
+        cache_dir: cache folder (created).
+        max_side_px: the shorter side of each cached image is downscaled to at most this.
+        include_packages: False fetches only scikit-image's bundled photographs (offline).
+        progress: print one line per source.
+
+    Returns:
+        The manifest dict (also written to ``cache_dir/manifest.json``).
+    """
+    from PIL import Image
+
+    Image.MAX_IMAGE_PIXELS = None  # the 5640x3172 wallpapers trip PIL's bomb guard
+    cache_dir = Path(cache_dir)
+    debs_dir, extract_root, images_dir = (
+        cache_dir / "debs",
+        cache_dir / "extract",
+        cache_dir / "images",
+    )
+    for d in (debs_dir, extract_root, images_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    entries = []
+
+    def add(image_id, source, package, version, file, licence, original, cls, opener):
+        out = images_dir / f"{image_id}.png"
+        if not out.exists():
+            _store(opener(), out, max_side_px)
+        with Image.open(out) as im:
+            width, height = im.size
+        entries.append(
+            {
+                "id": image_id,
+                "source": source,
+                "package": package,
+                "version": version,
+                "file": file,
+                "licence": licence,
+                "sha256": _sha256(original),
+                "cached_file": f"images/{image_id}.png",
+                "cached_sha256": _sha256(out),
+                "width_px": width,
+                "height_px": height,
+                "class_name": cls,
+                "class_id": CLASSES.index(cls),
+                "split": split_for(image_id),
+            }
+        )
+
+    if include_packages:
+        for src in PACKAGE_SOURCES:
+            root, version = _fetch_package(src.package, debs_dir, extract_root)
+            copyright_file = root / "usr/share/doc" / src.package / "copyright"
+            text = copyright_file.read_text(errors="replace") if copyright_file.exists() else ""
+            n = 0
+            for pattern, cls in src.files.items():
+                matches = sorted(glob.glob(str(root / pattern)))
+                if not matches:
+                    continue
+                # Plasma ships several resolutions of one wallpaper: keep the largest landscape one.
+                path = Path(max(matches, key=lambda m: _pixels(m)))
+                rel = str(path.relative_to(root))
+                stem = rel.split("/contents/")[0].split("/")[-1] if "/contents/" in rel else path.stem
+                image_id = f"{src.package}--{stem}".replace(" ", "_")
+                add(
+                    image_id,
+                    "debian",
+                    src.package,
+                    version,
+                    rel,
+                    licence_for(text, rel),
+                    path,
+                    cls,
+                    lambda p=path: Image.open(p),
+                )
+                n += 1
+            if progress:
+                print(f"{src.package} {version}: {n} images")
+    import skimage
+
+    data_dir = Path(skimage.__file__).parent / "data"
+    for name, (file, cls, licence) in SKIMAGE_SOURCES.items():
+        path = data_dir / file
+        if not path.exists():
+            continue
+        add(
+            f"skimage--{name}",
+            "scikit-image",
+            "scikit-image",
+            skimage.__version__,
+            f"skimage/data/{file}",
+            licence,
+            path,
+            cls,
+            lambda p=path: Image.open(p),
+        )
+    if progress:
+        print(f"scikit-image {skimage.__version__}: {sum(e['source'] == 'scikit-image' for e in entries)} images")
+    manifest = {
+        "version": MANIFEST_VERSION,
+        "classes": list(CLASSES),
+        "max_side_px": max_side_px,
+        "held_out_fraction": HELD_OUT_FRACTION,
+        "images": sorted(entries, key=lambda e: e["id"]),
+    }
+    (cache_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
+def _pixels(path: str) -> int:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        w, h = im.size
+    return w * h if w >= h else 0  # prefer landscape variants (portrait ones are phone crops)
+
+
+def load_manifest(cache_dir: Path) -> dict:
+    """Read ``cache_dir/manifest.json``; FoveaError naming the command that creates it."""
+    path = Path(cache_dir) / MANIFEST_NAME
+    if not path.exists():
+        raise FoveaError(f"no image manifest at {path}; run `fovea data images --cache {cache_dir}`")
+    return json.loads(path.read_text())

@@ -1,0 +1,121 @@
+"""Denoisers: a transformer over (tokens, per-token positions and levels, timestep, conditioning).
+
+Positions reach the transformer through its rotary position ids: a token's block centre in
+fine-grid units (fractional for coarse blocks) on the spatial axes, and ``log2(level)`` on the
+axis the Flux models reserve for time/frames (0 for a full-resolution image), so the model can tell
+a level-4 token from a fine one at the same place. The all-level-1 layout gives exactly the ids of
+the plain full-resolution grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+import torch
+
+from generator.layout import TokenLayout
+
+Prediction = Literal["velocity", "x"]
+
+
+@dataclass
+class Conditioning:
+    """What the transformer is conditioned on.
+
+    Attributes:
+        text: (B, L, joint_dim) encoder hidden states (text or class tokens).
+        pooled: (B, pooled_dim) pooled projection (FLUX.1 only; None for FLUX.2).
+        guidance: (B,) distilled-guidance value for guidance-embedded models, else None.
+    """
+
+    text: torch.Tensor
+    pooled: torch.Tensor | None = None
+    guidance: torch.Tensor | None = None
+
+
+@dataclass(frozen=True)
+class TokenPositions:
+    """Per-token rotary ids for one layout, on the model's device.
+
+    Attributes:
+        img_ids: (N, axes) float image ids.
+        txt_ids: (L, axes) float text ids.
+    """
+
+    img_ids: torch.Tensor
+    txt_ids: torch.Tensor
+
+
+class Denoiser(Protocol):
+    """Predicts the flow-matching velocity ``noise - data`` for tokens at time ``t`` (1 = noise)."""
+
+    def positions(self, layout: TokenLayout, *, text_len: int) -> TokenPositions: ...
+
+    def __call__(
+        self, tokens: torch.Tensor, *, ids: TokenPositions, t: torch.Tensor, cond: Conditioning
+    ) -> torch.Tensor:
+        """Args: tokens (B, N, D); t (B,) in [0, 1]. Returns the velocity (B, N, D)."""
+        ...
+
+
+def layout_ids(layout: TokenLayout) -> np.ndarray:
+    """(N, 3) float: (log2 level, row, col) for each token."""
+    return np.concatenate([np.log2(layout.levels)[:, None], layout.positions], axis=1)
+
+
+class FluxDenoiser:
+    """diffusers ``FluxTransformer2DModel`` (3-axis ids) or ``Flux2Transformer2DModel`` (4-axis).
+
+    Args:
+        transformer: the diffusers model.
+        prediction: what the network outputs: ``velocity`` (FLUX convention) or ``x`` (the clean
+            tokens, x-prediction in the spirit of "Back to Basics", converted to a velocity).
+    """
+
+    def __init__(self, transformer: torch.nn.Module, *, prediction: Prediction = "velocity"):
+        self.transformer = transformer
+        self.prediction = prediction
+        self.axes = len(transformer.config.axes_dims_rope)
+        self.uses_pooled = hasattr(transformer.config, "pooled_projection_dim")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.transformer.parameters()).device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.transformer.parameters()).dtype
+
+    def positions(self, layout: TokenLayout, *, text_len: int) -> TokenPositions:
+        ids = layout_ids(layout)
+        img = np.zeros((ids.shape[0], self.axes))
+        img[:, :3] = ids
+        txt = np.zeros((text_len, self.axes))
+        if self.axes == 4:  # FLUX.2 numbers text tokens on its last axis
+            txt[:, 3] = np.arange(text_len)
+        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)  # noqa: E731
+        return TokenPositions(img_ids=as_tensor(img), txt_ids=as_tensor(txt))
+
+    def __call__(
+        self, tokens: torch.Tensor, *, ids: TokenPositions, t: torch.Tensor, cond: Conditioning
+    ) -> torch.Tensor:
+        kwargs = {}
+        if self.uses_pooled:
+            kwargs["pooled_projections"] = cond.pooled
+        out = self.transformer(
+            hidden_states=tokens,
+            encoder_hidden_states=cond.text,
+            timestep=t,
+            img_ids=ids.img_ids,
+            txt_ids=ids.txt_ids,
+            guidance=cond.guidance,
+            return_dict=False,
+            **kwargs,
+        )[0]
+        if self.prediction == "velocity":
+            return out
+        # x_t = (1 - t) x + t noise  =>  v = noise - x = (x_t - x) / t
+        t_b = t.clamp_min(1e-3).to(tokens.dtype)[:, None, None]
+        return (tokens - out) / t_b

@@ -1,0 +1,130 @@
+"""Model loading: built-in presets by name, real checkpoints from a local directory (no network)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from generator.codecs import PixelCodec, VaeCodec
+from generator.denoiser import FluxDenoiser
+from generator.errors import FoveaError
+from generator.pipeline import FoveatedGenerator
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_generator(model: str, *, device: str = "cpu", dtype: str | None = None) -> FoveatedGenerator:
+    """Load ``model``: a preset name (``default``, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
+    local diffusers FLUX.1 pipeline directory (``model_index.json`` with transformer, vae, text
+    encoders and tokenizers)."""
+    torch_dtype = _parse_dtype(dtype)
+    _check_device(device)
+    from generator.tiny import TINY_PRESETS
+
+    if model in TINY_PRESETS:
+        return _load_tiny(model, device=device, dtype=torch_dtype)
+    if model == "default":
+        return _load_default(device=device, dtype=torch_dtype)
+    path = Path(model)
+    if not path.is_dir():
+        names = ", ".join(["default", *TINY_PRESETS])
+        raise FoveaError(f"unknown model {model!r}: not a preset ({names}) nor a local directory")
+    if (path / "model_index.json").is_file():
+        return _load_flux_pipeline(path, device=device, dtype=torch_dtype)
+    raise FoveaError(
+        f"model directory {str(path)!r} has no model_index.json (a diffusers FLUX pipeline "
+        "saved with save_pretrained is expected)"
+    )
+
+
+def _parse_dtype(dtype: str | None) -> torch.dtype:
+    if dtype is None:
+        return torch.float32
+    if dtype not in _DTYPES:
+        raise FoveaError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def _check_device(device: str) -> None:
+    try:
+        torch.device(device)
+    except RuntimeError as error:
+        raise FoveaError(f"device {device!r} is not valid: {error}") from None
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise FoveaError(f"device {device!r} requested but this torch has no CUDA GPU available")
+
+
+def _load_tiny(name: str, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:
+    from generator.tiny import TINY_PRESETS, ClassTableEncoder, build_tiny_transformer
+
+    preset = TINY_PRESETS[name]
+    transformer = build_tiny_transformer(name).to(device)
+    if dtype != torch.float32:
+        transformer = transformer.to(dtype)
+    return FoveatedGenerator(
+        denoiser=FluxDenoiser(transformer),
+        encoder=ClassTableEncoder(preset),
+        codec=PixelCodec(cells_per_token=preset.patch_px),
+        model_id=f"{name} (random weights)",
+        steps=4,
+    )
+
+
+def _load_default(*, device: str, dtype: torch.dtype) -> FoveatedGenerator:
+    try:
+        from generator.models.default import load_default_generator
+    except ImportError:
+        load_default_generator = None
+    if load_default_generator is None:
+        raise FoveaError("the embedded default model is not installed; use --model tiny")
+    return load_default_generator(device=device, dtype=dtype)
+
+
+class PromptEncoder:
+    """Text conditioning through a diffusers FLUX.1 pipeline's CLIP + T5 encoders."""
+
+    def __init__(self, pipe, *, max_sequence_length: int = 512, guidance: float | None = None):
+        self.pipe = pipe
+        self.text_len = max_sequence_length
+        self.guidance = guidance
+
+    @torch.no_grad()
+    def encode(self, condition, *, device, dtype):
+        from generator.denoiser import Conditioning
+
+        prompt = "" if condition is None else str(condition)
+        text, pooled, _ = self.pipe.encode_prompt(
+            prompt=prompt, prompt_2=None, device=device, max_sequence_length=self.text_len
+        )
+        guidance = None
+        if self.guidance is not None:
+            guidance = torch.full((1,), self.guidance, device=device, dtype=torch.float32)
+        return Conditioning(text=text.to(dtype), pooled=pooled.to(dtype), guidance=guidance)
+
+
+def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:
+    index = json.loads((path / "model_index.json").read_text())
+    if index.get("_class_name") != "FluxPipeline":
+        raise FoveaError(
+            f"{path}/model_index.json names {index.get('_class_name')!r}; only FluxPipeline "
+            "directories load here (FLUX.2 transformers run through FluxDenoiser in code)"
+        )
+    from diffusers import FluxPipeline
+
+    try:
+        pipe = FluxPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+    except (OSError, ValueError) as error:
+        raise FoveaError(f"could not load the FLUX pipeline in {path}: {error}") from None
+    pipe.to(device)
+    transformer = pipe.transformer
+    guidance = 3.5 if transformer.config.guidance_embeds else None
+    return FoveatedGenerator(
+        denoiser=FluxDenoiser(transformer),
+        encoder=PromptEncoder(pipe, guidance=guidance),
+        codec=VaeCodec(pipe.vae),
+        model_id=str(path),
+        steps=4 if not transformer.config.guidance_embeds else 28,
+        shift=3.0,
+    )

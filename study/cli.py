@@ -1,0 +1,54 @@
+"""The ``fovea`` command line: one entry point, subcommands registered by each package.
+
+Each package's ``cli`` module exposes ``register(subparsers)`` and imports its heavy dependencies
+(torch, PsychoPy, pandas) only inside the command handlers, so ``fovea --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from generator.errors import FoveaError
+
+# Order here is the order in `fovea --help`.
+_COMMAND_MODULES = (
+    "study.commands",
+    "generator.cli",
+    "generator.model_cli",
+    "stimuli.cli",
+    "analysis.cli",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fovea",
+        description="Foveated generation study kit: generate gaze-contingent images, run and "
+        "simulate 2AFC sessions, analyse thresholds.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    bench = subparsers.add_parser("bench", help="benchmarks that write JSON records")
+    bench_subparsers = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers, bench_subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.handler(args)
+    except FoveaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
