@@ -1,11 +1,112 @@
-"""Subcommands of this package; registered by study.cli."""
+"""Generator subcommands: ``fovea generate``, ``fovea mask``, ``fovea bench generator``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
+
+from generator.cli_args import (add_geometry_options, add_layout_options, gaze_from_args,
+                                geometry_from_args, spec_from_args)
 
 
-def register(
-    subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
-) -> None:
-    """Add this package's subcommands (none yet)."""
+def register(subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction) -> None:
+    gen = subparsers.add_parser("generate", help="generate a foveated image (or its full twin)")
+    add_geometry_options(gen)
+    add_layout_options(gen)
+    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--out", required=True, help="output PNG; a JSON sidecar is written beside it")
+    gen.add_argument("--full", action="store_true", help="full resolution (the foveated image's twin)")
+    gen.add_argument("--model", default="default", help="preset name or local model directory")
+    gen.add_argument("--prompt", default=None, help="text prompt (text models) or class index")
+    gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
+    gen.add_argument("--device", default="cpu")
+    gen.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    gen.add_argument("--mask-out", default=None, help="also write the layout drawn over the image")
+    gen.set_defaults(handler=_generate)
+
+    mask = subparsers.add_parser("mask", help="draw a token layout over an image")
+    add_geometry_options(mask)
+    add_layout_options(mask)
+    mask.add_argument("--image", default=None, help="image to draw over (default: mid grey)")
+    mask.add_argument("--token-px", type=int, default=16, help="image pixels per fine token")
+    mask.add_argument("--out", required=True)
+    mask.set_defaults(handler=_mask)
+
+    bench = bench_subparsers.add_parser("generator", help="full vs foveated generation speed")
+    bench.add_argument("--json", required=True, help="where to write the JSON records")
+    bench.add_argument("--model", default="bench-10m")
+    bench.add_argument("--sizes", default="512,1024", help="comma-separated image sizes")
+    bench.add_argument("--steps", type=int, default=4)
+    bench.add_argument("--repeats", type=int, default=1, help="timed runs per setting (median)")
+    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    bench.set_defaults(handler=_bench)
+
+
+def _condition(prompt: str | None):
+    if prompt is not None and prompt.lstrip("-").isdigit():
+        return int(prompt)
+    return prompt
+
+
+def _generate(args: argparse.Namespace) -> int:
+    from PIL import Image
+
+    from generator.draw import draw_layout
+    from generator.layout import LayoutSpec
+    from generator.pipeline import FoveatedGenerator
+
+    geometry = geometry_from_args(args)
+    spec = LayoutSpec(mode="full") if args.full else spec_from_args(args)
+    gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
+    generator = FoveatedGenerator.load(args.model, device=args.device, dtype=args.dtype)
+    result = generator.generate(seed=args.seed, geometry=geometry, gaze_px=gaze, spec=spec,
+                                condition=_condition(args.prompt), steps=args.steps)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(result.image).save(out)
+    out.with_suffix(".json").write_text(json.dumps(result.sidecar, indent=2))
+    if args.mask_out:
+        draw_layout(result.layout, image=result.image).save(args.mask_out)
+    print(f"{out}: {result.tokens}/{result.tokens_full} tokens ({result.layout.token_ratio:.3f}), "
+          f"{result.seconds:.2f} s")
+    return 0
+
+
+def _mask(args: argparse.Namespace) -> int:
+    import numpy as np
+    from PIL import Image
+
+    from generator.draw import draw_layout
+    from generator.errors import FoveaError
+    from generator.layout import build_layout
+
+    geometry = geometry_from_args(args)
+    spec = spec_from_args(args)
+    gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
+    layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=args.token_px)
+    image = None
+    if args.image:
+        try:
+            picture = Image.open(args.image).convert("RGB")
+        except OSError as error:
+            raise FoveaError(f"cannot read image {args.image!r}: {error}") from None
+        image = np.asarray(picture.resize((geometry.image_width_px, geometry.image_height_px)))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    draw_layout(layout, image=image).save(args.out)
+    print(f"{args.out}: {layout.num_tokens}/{layout.num_tokens_full} tokens "
+          f"({layout.token_ratio:.3f}) {layout.level_counts()}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from generator.bench import run_generator_benchmark
+
+    sizes = [int(s) for s in args.sizes.split(",")]
+    records = run_generator_benchmark(model=args.model, sizes=sizes, steps=args.steps,
+                                      repeats=args.repeats, device=args.device, dtype=args.dtype)
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(records, indent=2))
+    print(f"wrote {len(records)} records to {args.json}")
+    return 0

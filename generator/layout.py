@@ -228,11 +228,14 @@ def _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc):
         out_r.append(rows[ok])
         out_c.append(cols[ok])
         out_k.append(np.full(int(ok.sum()), level))
-        half = level // 2
+        # The circle has two levels only: a periphery block that reaches the circle goes fine.
+        child = 1 if min_ecc is None else level // 2
         split_r, split_c = rows[~ok], cols[~ok]
-        rows = np.concatenate([split_r, split_r, split_r + half, split_r + half])
-        cols = np.concatenate([split_c, split_c + half, split_c, split_c + half])
-        level = half
+        offsets = np.arange(0, level, child)
+        dr, dc = (a.ravel() for a in np.meshgrid(offsets, offsets, indexing="ij"))
+        rows = (split_r[:, None] + dr[None, :]).ravel()
+        cols = (split_c[:, None] + dc[None, :]).ravel()
+        level = child
     out_r.append(rows)
     out_c.append(cols)
     out_k.append(np.full(rows.size, level))

@@ -1,12 +1,66 @@
-"""Gaze sources behind one interface: an SR Research EyeLink, EyeLink dummy mode, a simulated eye."""
+"""Gaze sources behind one interface: an SR Research EyeLink, EyeLink dummy mode, a simulated eye.
+
+``make_tracker`` builds one; the study runner then calls ``open``, ``calibrate``, per trial
+``trial_start`` / ``set_target`` / ``sample`` / ``message`` / ``trial_end``, and ``close``. See
+``study.trackers.base.Tracker`` for the contract and units (degrees from the screen centre, x right,
+y up; seconds on the given clock).
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+from generator.errors import FoveaError
 from study.trackers.base import CalibrationResult, GazeSample, Tracker, TrackerKind
+from study.trackers.edf import validate_edf_name
 
-__all__ = ["CalibrationResult", "GazeSample", "Tracker", "TrackerKind", "make_tracker"]
+if TYPE_CHECKING:
+    from generator.geometry import DisplayGeometry
+
+__all__ = [
+    "CalibrationResult",
+    "GazeSample",
+    "Tracker",
+    "TrackerKind",
+    "make_tracker",
+    "validate_edf_name",
+]
+
+TRACKER_KINDS = ("eyelink", "dummy", "sim")
 
 
-def make_tracker(kind: TrackerKind, *, settings, seed: int, clock) -> Tracker:
-    """Build a tracker (not yet opened)."""
-    raise NotImplementedError("being written by the tracker helper")
+def make_tracker(
+    kind: TrackerKind,
+    *,
+    settings,
+    seed: int,
+    clock,
+    display: DisplayGeometry | None = None,
+) -> Tracker:
+    """Build a tracker (not yet opened).
+
+    Args:
+        kind: ``"eyelink"`` (a tracker at ``settings.host_ip``), ``"dummy"`` (pylink dummy mode,
+            the mouse as gaze) or ``"sim"`` (a scripted simulated participant).
+        settings: the protocol's ``study.protocol.TrackerSettings``.
+        seed: seeds the simulated participant (ignored by the others).
+        clock: callable returning seconds; sample and message times are on this clock.
+        display: the display geometry for pixel <-> degree conversion (EyeLink and dummy); None
+            derives it from the PsychoPy window's monitor at ``open``.
+
+    Raises:
+        FoveaError: for an unknown kind.
+    """
+    if kind == "sim":
+        from study.trackers.sim import SimulatedTracker
+
+        return SimulatedTracker(settings=settings, seed=seed, clock=clock)
+    if kind == "eyelink":
+        from study.trackers.eyelink import EyeLinkTracker
+
+        return EyeLinkTracker(settings=settings, clock=clock, display=display)
+    if kind == "dummy":
+        from study.trackers.eyelink import DummyEyeLinkTracker
+
+        return DummyEyeLinkTracker(settings=settings, clock=clock, display=display)
+    raise FoveaError(f"tracker kind {kind!r} is not one of {', '.join(TRACKER_KINDS)}")

@@ -1,0 +1,273 @@
+"""Maximum-likelihood fits of 2AFC psychometric functions, many data sets at once.
+
+The parametric bootstrap needs thousands of fits per participant and condition; instead of
+looping an optimiser, every data set in a batch is fitted together: a coarse grid picks each
+one's starting point (one matrix product), then a vectorised Levenberg-Marquardt Fisher-scoring
+iteration with box constraints (active-set projection) polishes them all at once.
+
+Free parameters, per data set: ``threshold_x`` (fitting axis), ``log_scale`` (log of the
+standard-distribution scale, so the width stays positive) and ``lapse`` in ``[0, lapse_max]``.
+The guess rate is fixed (0.5 for 2AFC).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.psychometric import GUESS_2AFC, Sigmoid
+
+_P_FLOOR = 1e-12
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitBounds:
+    """Box constraints on the fitting axis.
+
+    Attributes:
+        threshold_x: (low, high) threshold on the fitting axis.
+        width_x: (low, high) width (5-95 % span) on the fitting axis.
+        lapse: (low, high) lapse rate.
+    """
+
+    threshold_x: tuple[float, float]
+    width_x: tuple[float, float]
+    lapse: tuple[float, float]
+
+
+def default_bounds(*, x_levels: np.ndarray, lapse_max: float) -> FitBounds:
+    """psignifit 4's parameter ranges for the tested levels.
+
+    Threshold: the tested range extended by half its spread on both sides. Width: from the
+    smallest gap between tested levels (at least 1 % of the range, so adaptive data with near-
+    duplicate levels keep a sane floor) to three times the range.
+
+    Args:
+        x_levels: finite tested values on the fitting axis, at least two distinct ones.
+        lapse_max: upper bound of the lapse rate.
+    """
+    xs = np.unique(np.asarray(x_levels, dtype=float))
+    lo, hi = float(xs[0]), float(xs[-1])
+    spread = hi - lo
+    gap = float(np.diff(xs).min())
+    w_min = max(gap, spread / 100.0)
+    return FitBounds(
+        threshold_x=(lo - spread / 2, hi + spread / 2),
+        width_x=(w_min, 3.0 * spread),
+        lapse=(0.0, float(lapse_max)),
+    )
+
+
+@dataclass(frozen=True)
+class MLBatch:
+    """Fits of B data sets. All arrays have shape (B,).
+
+    Attributes:
+        threshold_x, width_x, lapse: parameter estimates.
+        loglik: maximised log likelihood (binomial coefficients omitted).
+        deviance: 2 * (saturated - fitted) log likelihood.
+        converged: the iteration met its tolerance.
+    """
+
+    threshold_x: np.ndarray
+    width_x: np.ndarray
+    lapse: np.ndarray
+    loglik: np.ndarray
+    deviance: np.ndarray
+    converged: np.ndarray
+
+
+def saturated_loglik(k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """Log likelihood of the saturated model (P = k / n per level), summed over levels."""
+    k = np.asarray(k, dtype=float)
+    n = np.broadcast_to(np.asarray(n, dtype=float), k.shape)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(n > 0, k / np.where(n > 0, n, 1.0), 0.5)
+        a = np.where(k > 0, k * np.log(np.where(p > 0, p, 1.0)), 0.0)
+        b = np.where(n - k > 0, (n - k) * np.log(np.where(p < 1, 1.0 - p, 1.0)), 0.0)
+    return (a + b).sum(axis=-1)
+
+
+class _Model:
+    """P(correct), its complement and derivatives for a batch of parameter vectors."""
+
+    def __init__(self, sigmoid: Sigmoid, x: np.ndarray, guess: float) -> None:
+        self.sig = sigmoid
+        self.x = x
+        self.guess = guess
+        self.z50 = sigmoid.z50
+        self.c = sigmoid.width_factor
+
+    def evaluate(self, theta: np.ndarray):
+        t, ls, lam = theta[:, 0:1], theta[:, 1:2], theta[:, 2:3]
+        s = np.exp(ls)
+        z = (self.x - t) / s + self.z50
+        f_cdf = self.sig.cdf(z)
+        f_sf = self.sig.sf(z)
+        a = 1.0 - self.guess - lam
+        p = self.guess + a * f_cdf
+        q = (1.0 - self.guess) * f_sf + lam * f_cdf  # 1 - p without cancellation
+        return z, s, f_cdf, a, np.maximum(p, _P_FLOOR), np.maximum(q, _P_FLOOR)
+
+    def loglik(self, theta: np.ndarray, k: np.ndarray, n: np.ndarray) -> np.ndarray:
+        _, _, _, _, p, q = self.evaluate(theta)
+        return (k * np.log(p) + (n - k) * np.log(q)).sum(axis=1)
+
+    def score_and_info(self, theta, k, n):
+        z, s, f_cdf, a, p, q = self.evaluate(theta)
+        dens = self.sig.pdf(z)
+        d_t = -a * dens / s
+        d_ls = -a * dens * (z - self.z50)
+        d_lam = -f_cdf
+        grads = np.stack([d_t, d_ls, d_lam], axis=-1)  # (B, L, 3)
+        pq = p * q
+        w_score = (k - n * p) / pq
+        w_info = n / pq
+        score = np.einsum("bl,blj->bj", w_score, grads)
+        info = np.einsum("bl,bli,blj->bij", w_info, grads, grads)
+        ll = (k * np.log(p) + (n - k) * np.log(q)).sum(axis=1)
+        return ll, score, info
+
+
+def fit_ml_batch(
+    *,
+    x: np.ndarray,
+    k: np.ndarray,
+    n: np.ndarray,
+    sigmoid: Sigmoid,
+    bounds: FitBounds,
+    guess: float = GUESS_2AFC,
+    max_iter: int = 80,
+    tol: float = 1e-9,
+) -> MLBatch:
+    """Maximum-likelihood fits of B data sets observed at the same levels.
+
+    Args:
+        x: (L,) finite level values on the fitting axis.
+        k: (B, L) or (L,) correct counts.
+        n: (L,) trial counts.
+        sigmoid: the sigmoid family.
+        bounds: box constraints.
+        guess: guess rate (0.5 for 2AFC).
+        max_iter: iteration cap of the scoring loop.
+        tol: convergence tolerance on the log-likelihood change and step size.
+
+    Returns:
+        One fit per data set.
+    """
+    x = np.asarray(x, dtype=float)
+    k = np.atleast_2d(np.asarray(k, dtype=float))
+    n = np.asarray(n, dtype=float)
+    n_sets = k.shape[0]
+    model = _Model(sigmoid, x, guess)
+    c = sigmoid.width_factor
+    lower = np.array([bounds.threshold_x[0], math.log(bounds.width_x[0] / c), bounds.lapse[0]])
+    upper = np.array([bounds.threshold_x[1], math.log(bounds.width_x[1] / c), bounds.lapse[1]])
+
+    theta = _grid_start(model, k, n, lower, upper)
+    mu = np.full(n_sets, 1e-3)
+    ll, score, info = model.score_and_info(theta, k, n)
+    converged = np.zeros(n_sets, dtype=bool)
+    eye = np.eye(3)
+    for _ in range(max_iter):
+        active = ~converged
+        if not active.any():
+            break
+        idx = np.flatnonzero(active)
+        th, g, fi, m = theta[idx], score[idx].copy(), info[idx].copy(), mu[idx]
+        # Active set: a parameter at a bound whose gradient points outward is held fixed.
+        at_lo = (th <= lower + 1e-12) & (g < 0)
+        at_hi = (th >= upper - 1e-12) & (g > 0)
+        fixed = at_lo | at_hi
+        g[fixed] = 0.0
+        keep = (~fixed).astype(float)
+        fi = fi * keep[:, :, None] * keep[:, None, :] + eye * fixed[:, :, None]
+        diag = np.einsum("bii->bi", fi)
+        system = fi + (m[:, None] * np.maximum(diag, 1e-12))[:, :, None] * eye + 1e-12 * eye
+        step = np.linalg.solve(system, g[:, :, None])[:, :, 0]
+        proposal = np.clip(th + step, lower, upper)
+        ll_new, score_new, info_new = model.score_and_info(proposal, k[idx], n)
+        better = ll_new >= ll[idx] - 1e-12
+        gain = ll_new - ll[idx]
+        moved = np.abs(proposal - th).max(axis=1)
+        acc = idx[better]
+        theta[acc] = proposal[better]
+        ll[acc], score[acc], info[acc] = ll_new[better], score_new[better], info_new[better]
+        mu[acc] = np.maximum(mu[acc] / 3.0, 1e-9)
+        rej = idx[~better]
+        mu[rej] = mu[rej] * 5.0
+        done = better & (np.abs(gain) < tol) & (moved < 1e-6)
+        # A data set whose damping exploded cannot improve any more: it sits at an optimum
+        # (or a flat ridge) to machine precision.
+        done |= ~better & (mu[idx] > 1e8)
+        converged[idx[done]] = True
+    sat = saturated_loglik(k, n)
+    return MLBatch(
+        threshold_x=theta[:, 0].copy(),
+        width_x=np.exp(theta[:, 1]) * c,
+        lapse=theta[:, 2].copy(),
+        loglik=ll,
+        deviance=np.maximum(2.0 * (sat - ll), 0.0),
+        converged=converged,
+    )
+
+
+def _grid_start(model: _Model, k, n, lower, upper) -> np.ndarray:
+    """Best point of a coarse parameter grid for each data set (one matrix product)."""
+    t_grid = np.linspace(lower[0], upper[0], 25)
+    ls_grid = np.linspace(lower[1], upper[1], 12)
+    lam_grid = np.unique(np.clip([0.0, 0.02, 0.05, 0.1], lower[2], upper[2]))
+    tt, ss, ll = np.meshgrid(t_grid, ls_grid, lam_grid, indexing="ij")
+    grid = np.stack([tt.ravel(), ss.ravel(), ll.ravel()], axis=1)
+    _, _, _, _, p, q = model.evaluate(grid)  # (G, L)
+    scores = k @ np.log(p).T + (n - k) @ np.log(q).T  # (B, G)
+    return grid[np.argmax(scores, axis=1)].copy()
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    """A maximum-likelihood fit with its parametric bootstrap.
+
+    Attributes:
+        fit: the fit of the observed data (a batch of one).
+        boot: fits of ``n_boot`` data sets simulated from ``fit``.
+        gof_p: goodness of fit: share of bootstrap deviances at least as large as the observed.
+    """
+
+    fit: MLBatch
+    boot: MLBatch
+    gof_p: float
+
+
+def bootstrap_ml(
+    *,
+    x: np.ndarray,
+    k: np.ndarray,
+    n: np.ndarray,
+    sigmoid: Sigmoid,
+    bounds: FitBounds,
+    n_boot: int,
+    rng: np.random.Generator,
+    guess: float = GUESS_2AFC,
+) -> BootstrapResult:
+    """Fit, then refit ``n_boot`` binomial data sets simulated from the fit at the same levels.
+
+    Args:
+        x: (L,) levels on the fitting axis; k: (L,) correct counts; n: (L,) trial counts.
+        sigmoid, bounds, guess: the model.
+        n_boot: bootstrap replicates (0 for none).
+        rng: random generator (the caller seeds it and records the seed).
+    """
+    fit = fit_ml_batch(x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess)
+    if n_boot <= 0:
+        empty = MLBatch(*(np.empty(0) for _ in range(5)), converged=np.empty(0, dtype=bool))
+        return BootstrapResult(fit=fit, boot=empty, gof_p=float("nan"))
+    p_hat = sigmoid.p_correct(
+        sigmoid.to_level(x), fit.threshold_x[0], fit.width_x[0], fit.lapse[0], guess
+    )
+    k_star = rng.binomial(np.asarray(n, dtype=np.int64), p_hat, size=(n_boot, len(x)))
+    boot = fit_ml_batch(x=x, k=k_star, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess)
+    gof_p = float(np.mean(boot.deviance >= fit.deviance[0] - 1e-9))
+    return BootstrapResult(fit=fit, boot=boot, gof_p=gof_p)

@@ -1,0 +1,74 @@
+"""Command-line options shared by the generator's subcommands, and their parsing into objects."""
+
+from __future__ import annotations
+
+import argparse
+
+from generator.errors import FoveaError
+from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
+from generator.layout import LayoutSpec
+
+
+def add_geometry_options(parser: argparse.ArgumentParser, *, image_size_px: int = 1024) -> None:
+    parser.add_argument("--display", metavar="W,H,WCM,HCM,DCM",
+                        help="display: resolution px, size cm, viewing distance cm "
+                        "(default 2560,1440,59.8,33.6,60)")
+    parser.add_argument("--size", type=int, default=image_size_px, metavar="PX",
+                        help=f"square image size in pixels (default {image_size_px})")
+
+
+def add_layout_options(parser: argparse.ArgumentParser) -> None:
+    gaze = parser.add_mutually_exclusive_group()
+    gaze.add_argument("--gaze", metavar="X,Y", help="gaze in image pixels (default: image centre)")
+    gaze.add_argument("--gaze-deg", metavar="X,Y", help="gaze in degrees from the screen centre")
+    parser.add_argument("--mode", choices=("acuity", "circle", "full"), default="acuity")
+    parser.add_argument("--strength", type=float, default=1.0,
+                        help="foveation strength (1 nominal acuity, <1 conservative, >1 aggressive)")
+    parser.add_argument("--acuity", choices=("linear", "geisler_perry"), default="linear")
+    parser.add_argument("--padding-deg", type=float, default=0.0, help="fovea padding, degrees")
+    parser.add_argument("--max-level", type=int, default=8, help="coarsest level (1,2,4,8,16)")
+    parser.add_argument("--circle-radius", type=float, default=0.33,
+                        help="circle mode: radius as a fraction of the half-diagonal")
+    parser.add_argument("--periphery-factor", type=int, default=2, help="circle mode: 2 or 4")
+
+
+def parse_pair(text: str, *, option: str) -> tuple[float, float]:
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return float(parts[0]), float(parts[1])
+    except ValueError:
+        raise FoveaError(f"{option} expects two numbers X,Y, got {text!r}") from None
+
+
+def geometry_from_args(args: argparse.Namespace) -> StimulusGeometry:
+    display = default_display()
+    if args.display:
+        parts = args.display.split(",")
+        try:
+            w, h, wcm, hcm, dcm = (float(v) for v in parts)
+        except ValueError:
+            raise FoveaError(f"--display expects W,H,WCM,HCM,DCM, got {args.display!r}") from None
+        if w != int(w) or h != int(h):
+            raise FoveaError(f"--display resolution must be whole pixels, got {w:g}x{h:g}")
+        display = DisplayGeometry(int(w), int(h), wcm, hcm, dcm)
+    return StimulusGeometry(display=display, image_width_px=args.size, image_height_px=args.size)
+
+
+def gaze_from_args(args: argparse.Namespace, geometry: StimulusGeometry) -> tuple[float, float]:
+    if args.gaze_deg:
+        x, y = geometry.deg_to_image_px(*parse_pair(args.gaze_deg, option="--gaze-deg"))
+        gaze = (float(x), float(y))
+    elif args.gaze:
+        gaze = parse_pair(args.gaze, option="--gaze")
+    else:
+        gaze = (geometry.image_width_px / 2, geometry.image_height_px / 2)
+    geometry.check_gaze(gaze)
+    return gaze
+
+
+def spec_from_args(args: argparse.Namespace) -> LayoutSpec:
+    return LayoutSpec(mode=args.mode, strength=args.strength, acuity=args.acuity,
+                      padding_deg=args.padding_deg, max_level=args.max_level,
+                      circle_radius=args.circle_radius, periphery_factor=args.periphery_factor)

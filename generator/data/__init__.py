@@ -1,0 +1,1 @@
+"""Training data for the embedded default model: fetching, manifest, crops, packing."""

@@ -1,0 +1,137 @@
+"""Training images in memory and random multi-scale crops from them; never touches the network.
+
+An :class:`ImageBank` holds decoded uint8 images (from a cache folder written by
+``fovea data images`` or from a packed ``.npz``). :func:`random_crops` draws square crops of a
+random side between ``crop_px`` and the image's shorter side, resizes them to ``crop_px`` with an
+anti-aliased filter (so a crop may show the whole scene or native-resolution detail), and flips
+half of them horizontally. Everything is seeded: the same generator state gives the same batch.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generator.data.fetch import load_manifest
+from generator.errors import FoveaError
+
+Split = Literal["train", "heldout", "all"]
+
+
+@dataclass
+class ImageBank:
+    """Decoded images with their manifest entries.
+
+    Attributes:
+        images: list of (3, H, W) uint8 tensors (on any device).
+        entries: manifest entries, one per image (id, class_id, licence, ...).
+    """
+
+    images: list[torch.Tensor]
+    entries: list[dict]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    @property
+    def class_ids(self) -> torch.Tensor:
+        return torch.tensor([int(e["class_id"]) for e in self.entries], dtype=torch.long)
+
+    def to(self, device) -> ImageBank:
+        return ImageBank([im.to(device) for im in self.images], self.entries)
+
+
+def _decode(data: bytes | Path) -> torch.Tensor:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
+        array = np.asarray(im.convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
+
+
+def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> ImageBank:
+    """Load images from a cache folder (``manifest.json`` inside) or a packed ``.npz``.
+
+    Args:
+        source: cache folder or ``.npz`` written by :func:`generator.data.pack.pack_images`.
+        split: which fixed split to load (a pack may hold only ``train``).
+        min_side_px: skip images whose shorter side is smaller.
+    """
+    source = Path(source)
+    if source.suffix == ".npz":
+        if not source.is_file():
+            raise FoveaError(f"packed image file {source} does not exist; run `fovea data pack`")
+        with np.load(source, allow_pickle=False) as z:
+            manifest = json.loads(bytes(z["manifest"]).decode())
+            payload = {e["id"]: bytes(z[f"img_{i}"]) for i, e in enumerate(manifest["images"])}
+        entries = [e for e in manifest["images"] if split == "all" or e["split"] == split]
+        images = [_decode(payload[e["id"]]) for e in entries]
+    else:
+        manifest = load_manifest(source)
+        entries = [e for e in manifest["images"] if split == "all" or e["split"] == split]
+        images = [_decode(source / e["cached_file"]) for e in entries]
+    keep = [i for i, im in enumerate(images) if min(im.shape[1:]) >= min_side_px]
+    if not keep:
+        raise FoveaError(f"no {split} images of at least {min_side_px} px in {source}")
+    return ImageBank([images[i] for i in keep], [entries[i] for i in keep])
+
+
+def random_crops(
+    bank: ImageBank,
+    *,
+    count: int,
+    crop_px: int,
+    generator: torch.Generator,
+    max_zoom_out: float = 4.0,
+    flip: bool = True,
+    device=None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random square crops at several scales, in [-1, 1].
+
+    Args:
+        bank: images to crop from.
+        count: number of crops.
+        crop_px: output side in pixels.
+        generator: CPU torch generator; the only source of randomness.
+        max_zoom_out: the crop's source side is drawn log-uniformly from
+            ``[crop_px, min(crop_px * max_zoom_out, shorter image side)]``.
+        flip: flip half of the crops horizontally.
+        device: device of the output (defaults to the bank's).
+
+    Returns:
+        (count, 3, crop_px, crop_px) float32 crops and (count,) long class ids.
+    """
+    n = len(bank)
+    picks = torch.randint(n, (count,), generator=generator)
+    u = torch.rand(count, 4, generator=generator)
+    crops, classes = [], []
+    for k in range(count):
+        i = int(picks[k])
+        image = bank.images[i]
+        h, w = image.shape[1:]
+        short = min(h, w)
+        lo = min(crop_px, short)
+        hi = max(lo, min(int(crop_px * max_zoom_out), short))
+        side = int(round(float(np.exp(np.log(lo) + u[k, 0] * (np.log(hi) - np.log(lo))))))
+        top = int(u[k, 1] * (h - side + 1))
+        left = int(u[k, 2] * (w - side + 1))
+        patch = image[:, top : top + side, left : left + side]
+        if device is not None:
+            patch = patch.to(device)
+        patch = patch.float()[None] / 127.5 - 1.0
+        if side != crop_px:
+            patch = F.interpolate(patch, size=(crop_px, crop_px), mode="bilinear", antialias=True,
+                                  align_corners=False)
+        if flip and u[k, 3] < 0.5:
+            patch = patch.flip(-1)
+        crops.append(patch)
+        classes.append(int(bank.entries[i]["class_id"]))
+    out = torch.cat(crops).clamp(-1, 1)
+    return out, torch.tensor(classes, dtype=torch.long, device=out.device)

@@ -1,0 +1,58 @@
+"""Pack the training images into one compact ``.npz`` to carry to a GPU machine.
+
+Whole images (JPEG-encoded, shorter side at most ``max_side_px``) are packed rather than fixed
+crops, so the GPU job still draws fresh random crops at every scale each step; ~40 images fit in
+a few MB. The manifest (ids, licences, hashes, splits) travels inside the file.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+from generator.data.fetch import load_manifest
+from generator.errors import FoveaError
+
+MAX_PACK_BYTES = 50 * 1024 * 1024
+
+
+def pack_images(
+    *,
+    cache_dir: Path,
+    out: Path,
+    splits: tuple[str, ...] = ("train", "heldout"),
+    max_side_px: int = 768,
+    jpeg_quality: int = 92,
+) -> dict:
+    """Write ``out`` (.npz): ``manifest`` (JSON bytes) and ``img_<i>`` (JPEG bytes) per image.
+
+    Returns:
+        Summary dict: path, images, bytes.
+    """
+    from PIL import Image
+
+    manifest = load_manifest(cache_dir)
+    entries = [e for e in manifest["images"] if e["split"] in splits]
+    arrays = {}
+    for i, entry in enumerate(entries):
+        with Image.open(Path(cache_dir) / entry["cached_file"]) as im:
+            im = im.convert("RGB")
+            short = min(im.size)
+            if short > max_side_px:
+                s = max_side_px / short
+                im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.Resampling.LANCZOS)
+            buf = io.BytesIO()
+            im.save(buf, format="JPEG", quality=jpeg_quality)
+            arrays[f"img_{i}"] = np.frombuffer(buf.getvalue(), dtype=np.uint8)
+    packed = dict(manifest, images=entries, packed_max_side_px=max_side_px, jpeg_quality=jpeg_quality)
+    arrays["manifest"] = np.frombuffer(json.dumps(packed).encode(), dtype=np.uint8)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, **arrays)
+    size = out.stat().st_size
+    if size > MAX_PACK_BYTES:
+        raise FoveaError(f"packed file {out} is {size / 1e6:.1f} MB, over the 50 MB limit; lower max_side_px")
+    return {"path": str(out), "images": len(entries), "bytes": size}

@@ -1,0 +1,46 @@
+"""Pictures of token layouts: blocks coloured by level over an image, fixation marked."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from generator.layout import TokenLayout
+
+# One colour per level (1x .. 16x), colour-blind safe (Okabe-Ito).
+LEVEL_COLOURS = {1: (0, 114, 178), 2: (0, 158, 115), 4: (230, 159, 0), 8: (213, 94, 0), 16: (204, 121, 167)}
+
+
+def draw_layout(layout: TokenLayout, *, image: np.ndarray | None = None, alpha: float = 0.35) -> Image.Image:
+    """Overlay the layout on ``image`` ((H, W, 3) uint8; mid-grey if None).
+
+    Block interiors are tinted by level, outlines drawn, the gaze marked with a cross and a
+    legend gives tokens per level and the ratio to the full grid.
+    """
+    p = layout.token_px
+    h, w = layout.grid_h * p, layout.grid_w * p
+    base = Image.fromarray(image) if image is not None else Image.new("RGB", (w, h), (128, 128, 128))
+    base = base.convert("RGBA")
+    tint = Image.new("RGBA", base.size, (0, 0, 0, 0))
+    draw = ImageDraw.Draw(tint)
+    for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
+        x0, y0, side = int(c) * p, int(r) * p, int(k) * p
+        colour = LEVEL_COLOURS[int(k)]
+        draw.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=(*colour, int(255 * alpha)),
+                       outline=(*colour, 255))
+    out = Image.alpha_composite(base, tint)
+    draw = ImageDraw.Draw(out)
+    if layout.gaze_px is not None:
+        gx, gy = layout.gaze_px
+        arm = max(6, w // 64)
+        for width, colour in ((5, (0, 0, 0, 255)), (2, (255, 255, 255, 255))):
+            draw.line([gx - arm, gy, gx + arm, gy], fill=colour, width=width)
+            draw.line([gx, gy - arm, gx, gy + arm], fill=colour, width=width)
+    lines = [f"{k}x: {n} tokens" for k, n in sorted(layout.level_counts().items())]
+    lines.append(f"total {layout.num_tokens}/{layout.num_tokens_full} = {layout.token_ratio:.3f}")
+    y = 4
+    for line in lines:
+        draw.rectangle([2, y - 1, 8 + 7 * len(line), y + 11], fill=(0, 0, 0, 160))
+        draw.text((5, y), line, fill=(255, 255, 255, 255))
+        y += 14
+    return out.convert("RGB")

@@ -1,0 +1,1 @@
+"""The embedded default model: a small pixel-space Flux-style transformer with x-prediction."""

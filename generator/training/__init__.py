@@ -1,0 +1,1 @@
+"""Training the embedded default model: base (full-resolution tokens) and foveated post-training."""

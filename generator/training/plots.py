@@ -1,0 +1,31 @@
+"""Loss-curve figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def plot_losses(losses: list[float], path: Path, *, title: str) -> None:
+    """Raw per-step loss (faint) and a running mean over 2% of the run (log y)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not losses:
+        return
+    y = np.asarray(losses, dtype=float)
+    k = max(1, len(y) // 50)
+    smooth = np.convolve(y, np.ones(k) / k, mode="valid")
+    fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
+    ax.plot(np.arange(len(y)), y, alpha=0.25, lw=0.8, label="per step")
+    ax.plot(np.arange(k - 1, len(y)), smooth, lw=1.5, label=f"mean of {k}")
+    ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("v-loss (MSE)")
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

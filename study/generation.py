@@ -1,0 +1,278 @@
+"""Generation requests that never block the window's frame loop.
+
+The study submits a ``GenerationRequest`` and polls its ``GenerationTicket`` once per frame. This
+module's ``ThreadGenerationService`` runs the generator in a worker thread of the window's process
+(torch releases the interpreter lock inside its kernels). A separate-process service (issue 6:
+speculative start, crash recovery) plugs in by implementing ``GenerationService`` and being
+returned by ``make_generation_service``; the study needs nothing else.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One image to generate.
+
+    Attributes:
+        kind: ``foveated`` (at ``gaze_px`` with ``spec``) or ``full`` (the twin; gaze ignored).
+        seed: generation seed; the foveated image and its twin share it.
+        conditioning: class label or prompt.
+        spec: ``generator.LayoutSpec`` (``mode='full'`` for the twin).
+        gaze_px: gaze in image pixels (x right, y down from the top-left); None for the twin.
+        deadline_s: request-to-result budget in seconds, or None.
+    """
+
+    kind: Literal["foveated", "full"]
+    seed: int
+    conditioning: int | str
+    spec: object
+    gaze_px: tuple[float, float] | None
+    deadline_s: float | None = None
+
+
+@dataclass
+class GenerationResult:
+    """A finished generation.
+
+    Attributes:
+        image: (H, W, 3) uint8.
+        tokens, tokens_full: token counts of the layout and of the full grid.
+        token_ratio: tokens / tokens_full.
+        seconds: generator time (``Generation.seconds``).
+        sidecar: the generator's JSON-able record.
+    """
+
+    image: np.ndarray
+    tokens: int
+    tokens_full: int
+    token_ratio: float
+    seconds: float
+    sidecar: dict = field(default_factory=dict)
+
+
+class GenerationTicket:
+    """Handle of a submitted request; poll ``done()`` each frame.
+
+    Times use ``time.perf_counter`` (real seconds, also in simulated sessions: generation is
+    real work).
+    """
+
+    def __init__(self, request: GenerationRequest) -> None:
+        self.request = request
+        self.submitted_s = time.perf_counter()
+        self.finished_s: float | None = None
+        self._event = threading.Event()
+        self._result: GenerationResult | None = None
+        self._error: BaseException | None = None
+        self.cancelled = False
+
+    def done(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block up to ``timeout_s``; True when done (for simulated sessions and shutdown)."""
+        return self._event.wait(timeout_s)
+
+    def cancel(self) -> None:
+        """Ask the service to skip the request if it has not started."""
+        self.cancelled = True
+
+    @property
+    def latency_s(self) -> float | None:
+        """Submit-to-result latency, None while pending."""
+        return None if self.finished_s is None else self.finished_s - self.submitted_s
+
+    def elapsed_s(self) -> float:
+        return (self.finished_s or time.perf_counter()) - self.submitted_s
+
+    def result(self) -> GenerationResult:
+        """The result; raises the worker's exception if generation failed."""
+        if not self.done():
+            raise RuntimeError("generation not finished")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def _finish(self, result: GenerationResult | None, error: BaseException | None) -> None:
+        self._result, self._error = result, error
+        self.finished_s = time.perf_counter()
+        self._event.set()
+
+
+class GenerationService(Protocol):
+    """What the study needs from a generator backend."""
+
+    def start(self) -> dict:
+        """Load and warm up; returns a JSON-able description (model, device, warm-up seconds)."""
+
+    def submit(self, request: GenerationRequest) -> GenerationTicket: ...
+
+    def close(self) -> None: ...
+
+
+class ThreadGenerationService:
+    """Runs ``FoveatedGenerator`` in one worker thread, first-in first-out.
+
+    Args:
+        model: model name or directory (``FoveatedGenerator.load``).
+        device: torch device.
+        geometry: ``generator.StimulusGeometry`` of the stimulus on the display.
+        num_steps: sampler steps, None for the model's default.
+        torch_threads: intra-op threads for the worker (leave a core for the window).
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        device: str,
+        geometry,
+        num_steps: int | None,
+        warmup_conditioning: int | str = 0,
+        torch_threads: int | None = None,
+    ) -> None:
+        self._model = model
+        self._device = device
+        self._geometry = geometry
+        self._num_steps = num_steps
+        self._torch_threads = torch_threads
+        self._warmup_conditioning = warmup_conditioning
+        self._queue: queue.Queue[GenerationTicket | None] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._generator = None
+
+    def start(self) -> dict:
+        import os
+
+        import torch
+
+        from generator import FoveatedGenerator, LayoutSpec
+
+        threads = self._torch_threads or max(1, (os.cpu_count() or 2) - 1)
+        torch.set_num_threads(threads)
+        t0 = time.perf_counter()
+        self._generator = FoveatedGenerator.load(self._model, device=self._device)
+        load_s = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        # Warm-up: first calls allocate and pick kernels; keep that out of trial latencies.
+        self._generate(GenerationRequest(
+                kind="full",
+                seed=0,
+                conditioning=self._warmup_conditioning,
+                spec=LayoutSpec(mode="full"),
+                gaze_px=None,
+            ))
+        warm_s = time.perf_counter() - t0
+        self._thread = threading.Thread(target=self._run, name="fovea-generation", daemon=True)
+        self._thread.start()
+        return {
+            "service": "thread",
+            "model": self._model,
+            "model_id": getattr(self._generator, "model_id", self._model),
+            "device": self._device,
+            "token_px": int(self._generator.token_px),
+            "torch_threads": threads,
+            "load_s": load_s,
+            "warmup_s": warm_s,
+        }
+
+    def submit(self, request: GenerationRequest) -> GenerationTicket:
+        if self._thread is None:
+            raise RuntimeError("start() the service first")
+        ticket = GenerationTicket(request)
+        self._queue.put(ticket)
+        return ticket
+
+    def close(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=60)
+            self._thread = None
+
+    def _run(self) -> None:
+        while True:
+            ticket = self._queue.get()
+            if ticket is None:
+                return
+            if ticket.cancelled:
+                ticket._finish(None, RuntimeError("cancelled"))
+                continue
+            try:
+                ticket._finish(self._generate(ticket.request), None)
+            except BaseException as error:  # noqa: BLE001 - handed to the frame loop
+                ticket._finish(None, error)
+
+    def _generate(self, request: GenerationRequest) -> GenerationResult:
+        out = self._generator.generate(
+            seed=request.seed,
+            geometry=self._geometry,
+            gaze_px=request.gaze_px,
+            spec=request.spec,
+            condition=request.conditioning,
+            steps=self._num_steps,
+        )
+        return GenerationResult(
+            image=out.image,
+            tokens=int(out.tokens),
+            tokens_full=int(out.tokens_full),
+            token_ratio=float(out.layout.token_ratio),
+            seconds=float(out.seconds),
+            sidecar=out.sidecar,
+        )
+
+
+def make_generation_service(
+    *,
+    kind: Literal["thread"],
+    model: str,
+    device: str,
+    geometry,
+    num_steps: int | None,
+    warmup_conditioning: int | str = 0,
+) -> GenerationService:
+    """The generation backend a protocol asks for (``[generation] service``)."""
+    if kind == "thread":
+        return ThreadGenerationService(
+            model=model,
+            device=device,
+            geometry=geometry,
+            num_steps=num_steps,
+            warmup_conditioning=warmup_conditioning,
+        )
+    raise ValueError(f"unknown generation service {kind!r}")
+
+
+class LruCache:
+    """A small least-recently-used map (twins and deadline-miss fallbacks)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._data: OrderedDict = OrderedDict()
+
+    def get(self, key):
+        if key not in self._data:
+            return None
+        self._data.move_to_end(key)
+        return self._data[key]
+
+    def put(self, key, value) -> None:
+        if self.capacity <= 0:
+            return
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.capacity:
+            self._data.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._data)

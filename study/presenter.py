@@ -1,0 +1,244 @@
+"""The PsychoPy window: drawing, flipping, per-frame gaze sampling, keys and screenshots.
+
+Every frame goes through ``Presenter.flip``: it flips, reads the tracker's newest sample, logs it
+to the physio file and records the gaze-sample-to-flip latency. In simulated sessions the session
+clock is a ``SimClock`` that ``flip`` advances by ``speed`` frame periods, so no real time is
+waited for fixation holds or stimulus durations (the window still draws every shown frame).
+Durations are counted in frames.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from study.protocol.schema import Protocol
+
+RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
+
+
+class SimClock:
+    """A simulated session clock: seconds advance only when told (``advance``).
+
+    Callable (the tracker interface's clock) and PsychoPy-like (``getTime``).
+    """
+
+    def __init__(self) -> None:
+        self._t = 0.0
+
+    def __call__(self) -> float:
+        return self._t
+
+    def getTime(self) -> float:  # noqa: N802 - PsychoPy's name
+        return self._t
+
+    def advance(self, seconds: float) -> None:
+        self._t += max(0.0, float(seconds))
+
+
+class RealClock:
+    """Seconds since the session started (monotonic)."""
+
+    def __init__(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def __call__(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def getTime(self) -> float:  # noqa: N802
+        return self()
+
+    def advance(self, seconds: float) -> None:
+        """Real time cannot be advanced; waiting is done by flipping frames."""
+
+
+@dataclass
+class FrameStats:
+    """Per-frame measurements of the current run (for the timing report)."""
+
+    gaze_to_flip_s: list[float] = field(default_factory=list)
+    frames: int = 0
+
+
+@dataclass
+class Frame:
+    """One flipped frame: its time on the session clock and the newest gaze sample."""
+
+    t: float
+    sample: object | None  # GazeSample
+
+
+class QuitRequested(Exception):
+    """The experimenter confirmed Escape: end the session, keeping the data."""
+
+
+class Presenter:
+    """Draws the study's screens in a PsychoPy window.
+
+    Args:
+        protocol: the protocol (display geometry, fixation mark, texts).
+        win: an open ``psychopy.visual.Window`` in ``pix`` units.
+        clock: ``SimClock`` or ``RealClock``.
+        tracker: the gaze source (``sample()`` each frame).
+        physio: ``PhysioLog`` for the per-frame samples (or None).
+        simulated: simulated session (auto-advancing screens, SimClock).
+        speed: simulated frame periods per flip.
+    """
+
+    def __init__(self, *, protocol: Protocol, win, clock, tracker, physio, simulated: bool, speed: int = 1) -> None:
+        from psychopy import visual
+
+        self.protocol = protocol
+        self.win = win
+        self.clock = clock
+        self.tracker = tracker
+        self.physio = physio
+        self.simulated = simulated
+        self.speed = speed if simulated else 1
+        self.frame_period_s = 1.0 / protocol.display.refresh_hz
+        self.display = protocol.display.geometry()
+        self.stats = FrameStats()
+        self.trial: int | None = None
+        self.last_sample = None
+        self.screenshot_dir: Path | None = None
+        self.screenshots: dict[str, object] = {}
+        self._visual = visual
+        ppd = self.display.pixels_per_degree
+        size = protocol.fixation.mark_size_deg * ppd
+        # The bull's-eye + cross target (Thaler et al. 2013): the most stable fixation.
+        self._mark_outer = visual.Circle(win, radius=size / 2, fillColor="black", lineColor=None, units="pix", edges=48)
+        bg = self.background_rgb
+        self._mark_h = visual.Rect(win, width=size, height=size / 5, fillColor=bg, lineColor=None, units="pix")
+        self._mark_v = visual.Rect(win, width=size / 5, height=size, fillColor=bg, lineColor=None, units="pix")
+        self._mark_inner = visual.Circle(win, radius=size / 10, fillColor="black", lineColor=None, units="pix", edges=24)
+        self._text = visual.TextStim(
+            win, text="", units="pix", height=0.6 * ppd, color="black", wrapWidth=25 * ppd, alignText="center"
+        )
+        self._small_text = visual.TextStim(win, text="", units="pix", height=0.45 * ppd, color="black", wrapWidth=30 * ppd)
+
+    # ---------------------------------------------------------------- coordinates
+    @property
+    def background_rgb(self) -> tuple[float, float, float]:
+        g = 2.0 * self.protocol.display.background_gray - 1.0  # PsychoPy rgb is -1..1
+        return (g, g, g)
+
+    def deg_to_pix(self, x_deg: float, y_deg: float) -> tuple[float, float]:
+        """Degrees from the screen centre -> PsychoPy ``pix`` (origin centre, y up)."""
+        sx, sy = self.display.deg_to_screen_px(x_deg, y_deg)
+        return float(sx) - self.display.width_px / 2, self.display.height_px / 2 - float(sy)
+
+    def frames_for(self, seconds: float) -> int:
+        """Number of flips that show ``seconds`` (at least one when seconds > 0)."""
+        if seconds <= 0:
+            return 0
+        return max(1, round(seconds / (self.frame_period_s * self.speed)))
+
+    # ---------------------------------------------------------------- drawing
+    def draw_fixation(self, x_deg: float, y_deg: float, *, color: str = "black") -> None:
+        pos = self.deg_to_pix(x_deg, y_deg)
+        for stim in (self._mark_outer, self._mark_h, self._mark_v, self._mark_inner):
+            stim.pos = pos
+        self._mark_outer.fillColor = color
+        self._mark_inner.fillColor = color
+        for stim in (self._mark_outer, self._mark_h, self._mark_v, self._mark_inner):
+            stim.draw()
+
+    def draw_text(self, text: str, *, y_deg: float = 0.0, small: bool = False) -> None:
+        stim = self._small_text if small else self._text
+        stim.text = text
+        stim.pos = (0.0, self.deg_to_pix(0.0, y_deg)[1])
+        stim.draw()
+
+    def image_stim(self, image: np.ndarray):
+        """An ``ImageStim`` showing ``image`` (H, W, 3 uint8) 1:1 at the screen centre."""
+        from PIL import Image
+
+        h, w = image.shape[:2]
+        return self._visual.ImageStim(
+            self.win, image=Image.fromarray(image), units="pix", size=(w, h), pos=(0.0, 0.0), interpolate=False
+        )
+
+    def mask_stim(self, *, width_px: int, height_px: int, rng: np.random.Generator):
+        """A noise mask: 8x8-pixel blocks of random grey (breaks the afterimage of interval 1)."""
+        blocks = rng.integers(0, 256, size=(math.ceil(height_px / 8), math.ceil(width_px / 8)), dtype=np.uint8)
+        noise = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[:height_px, :width_px]
+        return self.image_stim(np.repeat(noise[:, :, None], 3, axis=2))
+
+    # ---------------------------------------------------------------- frames
+    def flip(self, *, phase: str, advance_s: float | None = None) -> Frame:
+        """Flip, advance a simulated clock, sample gaze and log it.
+
+        Args:
+            phase: label for the physio log and screenshots.
+            advance_s: simulated sessions: seconds to advance instead of ``speed`` frames.
+        """
+        if self.screenshot_dir is not None and phase not in self.screenshots:
+            self.screenshots[phase] = self.win.getMovieFrame(buffer="back")
+            self.screenshots[phase].save(self.screenshot_dir / f"{phase}.png")
+        self.win.flip()
+        if self.simulated:
+            self.clock.advance(self.frame_period_s * self.speed if advance_s is None else advance_s)
+        t = self.clock()
+        sample = self.tracker.sample() if self.tracker is not None else None
+        self.last_sample = sample
+        self.stats.frames += 1
+        if sample is not None:
+            if sample.valid:
+                self.stats.gaze_to_flip_s.append(t - sample.time_s)
+            if self.physio is not None:
+                self.physio.add(
+                    time_s=sample.time_s,
+                    x_deg=sample.x_deg,
+                    y_deg=sample.y_deg,
+                    valid=sample.valid,
+                    trial=self.trial,
+                    phase=phase,
+                )
+        return Frame(t=t, sample=sample)
+
+    def keys(self, key_list: list[str]) -> list[str]:
+        from psychopy import event
+
+        return event.getKeys(keyList=key_list)
+
+    def clear_keys(self) -> None:
+        from psychopy import event
+
+        event.clearEvents()
+
+    def check_escape(self) -> None:
+        """Escape -> confirmation screen; raises ``QuitRequested`` when confirmed."""
+        if "escape" in self.keys(["escape"]):
+            if self.confirm_quit():
+                raise QuitRequested()
+
+    def confirm_quit(self) -> bool:
+        self.clear_keys()
+        while True:
+            self.draw_text(self.protocol.instructions.escape_confirm)
+            self.flip(phase="escape_confirm")
+            pressed = self.keys(["y", "n", "escape"])
+            if "y" in pressed:
+                return True
+            if "n" in pressed or "escape" in pressed:
+                self.clear_keys()
+                return False
+
+    def text_screen(self, text: str, *, phase: str, min_duration_s: float = 0.0, keys: tuple[str, ...] = ("space",)) -> None:
+        """Show ``text`` until a key (simulated sessions: one frame)."""
+        self.clear_keys()
+        start = self.clock()
+        while True:
+            self.draw_text(text)
+            frame = self.flip(phase=phase)
+            if self.simulated:
+                return
+            pressed = self.keys([*keys, "escape"])
+            if "escape" in pressed and self.confirm_quit():
+                raise QuitRequested()
+            if any(k in pressed for k in keys) and frame.t - start >= min_duration_s:
+                return

@@ -1,0 +1,216 @@
+"""The trial scheduler: interleaves a protocol's tracks, draws each trial's stimulus, re-queues.
+
+Everything random is drawn from one seeded generator in a fixed order, and the scheduler's state
+changes only through ``next_plan()`` and ``record()``. A resumed session therefore replays the
+logged trials through a fresh scheduler (``replay``) and continues exactly as if never interrupted;
+a logged trial that does not match the replayed plan means the protocol or seed changed, and is
+refused.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, replace
+from typing import Literal
+
+import numpy as np
+
+from generator.errors import FoveaError
+from study.procedures.tracks import ConstantTrack, QuestPlusTrack, StaircaseTrack, Track
+from study.protocol.schema import Protocol
+
+Outcome = Literal["response", "requeue"]
+
+
+@dataclass(frozen=True)
+class TrialPlan:
+    """What the next trial presents.
+
+    Attributes:
+        plan_id: running number of distinct plans (a re-queued trial keeps its id).
+        track: the track that chose the level.
+        condition: protocol condition name.
+        level: the manipulated value.
+        seed: generation seed (shared by the foveated image and its twin).
+        conditioning: class label or prompt.
+        interval_foveated: 1 or 2.
+        track_index: 0-based number of this plan within its track.
+        attempt: 1 for the first presentation, +1 per re-queue.
+    """
+
+    plan_id: int
+    track: str
+    condition: str
+    level: float
+    seed: int
+    conditioning: int | str
+    interval_foveated: int
+    track_index: int = 0
+    attempt: int = 1
+
+
+def build_tracks(*, protocol: Protocol, rng: np.random.Generator) -> list[Track]:
+    """The tracks a protocol's procedure runs, in condition order."""
+    procedure = protocol.procedure
+    tracks: list[Track] = []
+    for condition in protocol.conditions:
+        if procedure.method == "constant":
+            tracks.append(
+                ConstantTrack(
+                    name=condition.name, condition=condition, settings=procedure.constant, rng=rng
+                )
+            )
+        elif procedure.method == "questplus":
+            tracks.append(
+                QuestPlusTrack(
+                    name=condition.name,
+                    condition=condition,
+                    settings=procedure.questplus,
+                    max_trials=procedure.trials_per_condition,
+                )
+            )
+        else:
+            settings = procedure.staircase
+            n = settings.n_staircases
+            per = math.ceil(procedure.trials_per_condition / n)
+            log = settings.step_scale == "log"
+            if condition.start_level is not None:
+                start = condition.start_level
+            elif log:
+                start = math.sqrt(condition.level_min * condition.level_max)
+            else:
+                start = 0.5 * (condition.level_min + condition.level_max)
+            for k in range(n):
+                # 0, +1, -1, +2, -2 ... spreads starts around the start level.
+                offset = (k + 1) // 2 * (1 if k % 2 else -1) * settings.start_spread_log10
+                level = start * 10**offset if log else start + offset
+                level = min(max(level, condition.level_min), condition.level_max)
+                tracks.append(
+                    StaircaseTrack(
+                        name=f"{condition.name}/s{k + 1}",
+                        condition=condition,
+                        settings=settings,
+                        start_level=level,
+                        max_trials=per,
+                    )
+                )
+    return tracks
+
+
+class Scheduler:
+    """Chooses trials for one session.
+
+    Args:
+        protocol: the validated protocol.
+        seed: the session's scheduling seed.
+    """
+
+    def __init__(self, *, protocol: Protocol, seed: int) -> None:
+        self._rng = np.random.default_rng(seed)
+        self.tracks = build_tracks(protocol=protocol, rng=self._rng)
+        self._by_name = {t.name: t for t in self.tracks}
+        self._seed_pool = protocol.stimulus.seed_pool()
+        self._conditionings = protocol.stimulus.conditionings()
+        self._seed_queue: deque[int] = deque()
+        self._pending: dict[str, TrialPlan] = {}
+        self._n_plans = 0
+        self._track_plans = {t.name: 0 for t in self.tracks}
+        self._outstanding: TrialPlan | None = None
+        self.n_responses = 0
+
+    @property
+    def finished(self) -> bool:
+        return all(t.finished for t in self.tracks)
+
+    @property
+    def total_planned_responses(self) -> int:
+        """Responses the procedure asks for in all (for break texts and progress)."""
+        return sum(getattr(t, "_max_trials", None) or len(getattr(t, "_sequence", [])) for t in self.tracks)
+
+    def next_plan(self) -> TrialPlan:
+        """The next trial; call ``record`` with its outcome before asking again."""
+        if self._outstanding is not None:
+            raise RuntimeError("record() the outstanding plan before asking for the next one")
+        active = [t for t in self.tracks if not t.finished]
+        if not active:
+            raise RuntimeError("the procedure is finished")
+        track = active[int(self._rng.integers(len(active)))]
+        pending = self._pending.pop(track.name, None)
+        if pending is not None:
+            plan = replace(pending, attempt=pending.attempt + 1)
+        else:
+            if not self._seed_queue:
+                self._seed_queue.extend(int(s) for s in self._rng.permutation(self._seed_pool))
+            self._n_plans += 1
+            plan = TrialPlan(
+                plan_id=self._n_plans,
+                track=track.name,
+                condition=track.condition,
+                level=track.next_level(),
+                seed=self._seed_queue.popleft(),
+                conditioning=self._conditionings[int(self._rng.integers(len(self._conditionings)))],
+                interval_foveated=int(self._rng.integers(2)) + 1,
+                track_index=self._track_plans[track.name],
+            )
+            self._track_plans[track.name] += 1
+        self._outstanding = plan
+        return plan
+
+    def record(self, plan: TrialPlan, *, outcome: Outcome, correct: bool | None = None) -> None:
+        """Record the outcome of ``plan``: a response (updates its track) or a re-queue."""
+        if plan != self._outstanding:
+            raise RuntimeError("record() got a plan other than the outstanding one")
+        self._outstanding = None
+        if outcome == "requeue":
+            self._pending[plan.track] = plan
+            return
+        if correct is None:
+            raise ValueError("a response needs correct=True/False")
+        self._by_name[plan.track].update(level=plan.level, correct=bool(correct))
+        self.n_responses += 1
+
+    def summary(self) -> dict:
+        """Per-track estimates for the session sidecar."""
+        return {t.name: t.summary() for t in self.tracks}
+
+
+@dataclass(frozen=True)
+class LoggedTrial:
+    """The fields of a ``beh.tsv`` row the scheduler replays."""
+
+    trial: int
+    track: str
+    condition: str
+    level: float
+    seed: int
+    interval_foveated: int
+    outcome: Outcome
+    correct: bool | None
+
+
+def replay(scheduler: Scheduler, rows: list[LoggedTrial], *, source: str) -> None:
+    """Feed logged trials through ``scheduler``, checking each matches what it would have planned.
+
+    Raises:
+        FoveaError: a logged trial differs from the replayed plan (changed protocol, seed or code).
+    """
+    for row in rows:
+        if scheduler.finished:
+            raise FoveaError(f"{source}: trial {row.trial} was logged after the procedure finished")
+        plan = scheduler.next_plan()
+        same = (
+            plan.track == row.track
+            and plan.condition == row.condition
+            and math.isclose(plan.level, row.level, rel_tol=1e-9, abs_tol=1e-12)
+            and plan.seed == row.seed
+            and plan.interval_foveated == row.interval_foveated
+        )
+        if not same:
+            raise FoveaError(
+                f"{source}: trial {row.trial} does not match the procedure replayed from the "
+                f"protocol and seed (logged {row.track} level {row.level!r} seed {row.seed}, "
+                f"replayed {plan.track} level {plan.level!r} seed {plan.seed}); was the protocol "
+                "or --seed changed? Start a new session instead"
+            )
+        scheduler.record(plan, outcome=row.outcome, correct=row.correct)

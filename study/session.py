@@ -1,0 +1,508 @@
+"""The session runner: one participant, one session, from the protocol to durable data.
+
+Order of work: validate the protocol -> find or create the session folder (an existing session is
+only ever resumed, never overwritten) -> rebuild the procedure's state from the logged trials ->
+load and warm up the generator -> open the window and the tracker, calibrate -> trials, each
+appended to ``beh.tsv`` and fsynced before the next one -> sidecars, timing report, EDF.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from generator.errors import FoveaError
+from study.datalog import (
+    BehaviourLog,
+    PhysioLog,
+    SessionPaths,
+    physio_sidecar,
+    read_rows,
+    write_json_atomic,
+)
+from study.procedures import LoggedTrial, Scheduler, replay
+from study.protocol import LoadedProtocol
+from study.protocol.levels import condition_summary
+from study.timing import TimingCollector
+
+ObserverKind = Literal["human", "parametric", "perceptual"]
+TrackerKindArg = Literal["eyelink", "dummy", "sim"]
+
+
+@dataclass
+class SessionConfig:
+    """How to run a session.
+
+    Attributes:
+        loaded: the validated protocol.
+        data_dir: data root (BIDS layout below it).
+        participant, session: labels (letters and digits).
+        tracker: gaze source.
+        observer: ``human`` (keyboard) or a simulated observer.
+        seed: session seed; None: derived from the labels (recorded in the sidecar).
+        resume: continue an existing session.
+        new_if_missing: with ``resume``, start the session when none exists (simulations).
+        simulated_clock: run on a simulated clock (no real waiting; simulated sessions).
+        fullscreen: None: the protocol's choice (always windowed with a simulated clock).
+        screenshots_dir: save the first frame of each screen type as PNG there.
+        quiet: no progress lines.
+    """
+
+    loaded: LoadedProtocol
+    data_dir: Path
+    participant: str
+    session: str = "1"
+    tracker: TrackerKindArg = "eyelink"
+    observer: ObserverKind = "human"
+    seed: int | None = None
+    resume: bool = False
+    new_if_missing: bool = False
+    simulated_clock: bool = False
+    fullscreen: bool | None = None
+    screenshots_dir: Path | None = None
+    quiet: bool = False
+
+
+@dataclass
+class SessionResult:
+    """What a finished (or stopped) session left on disk."""
+
+    paths: SessionPaths
+    completed: bool
+    n_rows: int
+    n_responses: int
+    wall_s: float
+    status: str
+    estimates: dict = field(default_factory=dict)
+
+
+def default_seed(participant: str, session: str) -> int:
+    """A reproducible seed from the labels (different participants get different orders)."""
+    return zlib.crc32(f"{participant}/{session}".encode())
+
+
+def _derive(seed: int, purpose: str) -> int:
+    return int(np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(1)[0])
+
+
+def logged_trials(rows: list[dict[str, str]]) -> list[LoggedTrial]:
+    """``beh.tsv`` rows as the scheduler's replay input."""
+    out = []
+    for row in rows:
+        responded = row["correct"] not in ("n/a", "")
+        out.append(
+            LoggedTrial(
+                trial=int(row["trial"]),
+                track=row["track"],
+                condition=row["condition"],
+                level=float(row["level"]),
+                seed=int(row["seed"]),
+                interval_foveated=int(row["interval_foveated"]),
+                outcome="response" if responded else "requeue",
+                correct=(row["correct"] == "1") if responded else None,
+            )
+        )
+    return out
+
+
+def _utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _software_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("fovea-kit")
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def run_session(config: SessionConfig, *, service=None, log=print) -> SessionResult:
+    """Run (or resume) one session. See the module docstring.
+
+    Args:
+        config: what to run.
+        service: an already started ``GenerationService`` to share (simulating several
+            participants); None starts one for this session and closes it at the end.
+        log: progress printer.
+
+    Raises:
+        FoveaError: existing session without ``resume``, nothing to resume, changed protocol or
+            seed, or a protocol that does not fit the generator.
+    """
+    import time
+
+    t_wall = time.perf_counter()
+    protocol = config.loaded.protocol
+    paths = SessionPaths(
+        data_dir=Path(config.data_dir), participant=config.participant, session=config.session, task=protocol.task
+    )
+    say = (lambda *a: None) if config.quiet else log
+    resume = config.resume and paths.exists()
+    if paths.exists() and not config.resume:
+        raise FoveaError(
+            f"session {paths.session_dir} already exists; continue it with --resume or choose "
+            "another --session (existing data are never overwritten)"
+        )
+    if config.resume and not paths.exists() and not config.new_if_missing:
+        raise FoveaError(f"nothing to resume: {paths.beh_tsv} does not exist")
+
+    seed = config.seed if config.seed is not None else default_seed(config.participant, config.session)
+    sidecar: dict
+    rows: list[dict[str, str]] = []
+    if resume:
+        if not paths.beh_json.exists():
+            raise FoveaError(f"{paths.beh_json} is missing; cannot resume {paths.session_dir}")
+        sidecar = json.loads(paths.beh_json.read_text(encoding="utf-8"))
+        if sidecar.get("protocol_sha256") != config.loaded.sha256:
+            raise FoveaError(
+                f"{config.loaded.path} differs from the protocol this session started with "
+                f"(sha256 {str(sidecar.get('protocol_sha256'))[:12]}...); resume with the same file "
+                "or start a new session"
+            )
+        if config.seed is not None and config.seed != sidecar.get("seed"):
+            raise FoveaError(f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}")
+        seed = int(sidecar["seed"])
+        if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
+            raise FoveaError(
+                f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
+                f"{sidecar.get('observer')}; resume it with the same"
+            )
+        if sidecar.get("completed"):
+            say(f"{paths.session_dir}: already complete")
+            n_rows = len(read_rows(paths.beh_tsv))
+            return SessionResult(paths, True, n_rows, 0, time.perf_counter() - t_wall, "already complete")
+    scheduler = Scheduler(protocol=protocol, seed=_derive(seed, "scheduler"))
+    if resume:
+        behlog = BehaviourLog.reopen(paths.beh_tsv)
+        rows = behlog.rows
+        replay(scheduler, logged_trials(rows), source=str(paths.beh_tsv))
+        say(f"resuming {paths.session_dir} after trial {len(rows)} ({scheduler.n_responses} responses)")
+        if scheduler.finished:
+            behlog.close()
+    else:
+        behlog = BehaviourLog.create(paths.beh_tsv)
+        display = protocol.display
+        sidecar = {
+            "TaskName": protocol.task,
+            "TaskDescription": protocol.description,
+            "protocol_name": protocol.name,
+            "protocol_file": str(config.loaded.path),
+            "protocol_sha256": config.loaded.sha256,
+            "protocol": protocol.model_dump(mode="json"),
+            "level_variable": sorted({c.level_variable for c in protocol.conditions})[0]
+            if len({c.level_variable for c in protocol.conditions}) == 1
+            else "per_condition",
+            "display": {
+                "width_px": display.width_px,
+                "height_px": display.height_px,
+                "width_cm": display.width_cm,
+                "height_cm": display.height_cm,
+                "distance_cm": display.distance_cm,
+                "refresh_hz": display.refresh_hz,
+                "pixels_per_degree": display.geometry().pixels_per_degree,
+            },
+            "image_size_px": [protocol.stimulus.image_width_px, protocol.stimulus.image_height_px],
+            "patch_px": None,
+            "conditions": {c.name: condition_summary(c) for c in protocol.conditions},
+            "observer": config.observer,
+            "tracker": config.tracker,
+            "seed": seed,
+            "started_utc": _utc_now(),
+            "completed": False,
+            "calibration": [],
+            "runs": [],
+            "software_version": _software_version(),
+            "columns": _column_descriptions(),
+        }
+        if config.observer == "parametric":
+            from study.observers import ParametricObserver
+
+            obs = ParametricObserver(settings=protocol.simulation)
+            sidecar["true_thresholds"] = {c.name: obs.threshold(c.name) for c in protocol.conditions}
+        write_json_atomic(paths.beh_json, sidecar)
+    if scheduler.finished:
+        # Killed after the last trial but before the sidecar said so.
+        sidecar["completed"] = True
+        sidecar["procedure_estimates"] = scheduler.summary()
+        write_json_atomic(paths.beh_json, sidecar)
+        return SessionResult(paths, True, len(rows), scheduler.n_responses, time.perf_counter() - t_wall, "completed")
+
+    runner = _SessionRun(config=config, paths=paths, scheduler=scheduler, behlog=behlog, sidecar=sidecar, seed=seed, say=say)
+    status = runner.run(service=service)
+    return SessionResult(
+        paths=paths,
+        completed=sidecar["completed"],
+        n_rows=len(behlog.rows),
+        n_responses=scheduler.n_responses,
+        wall_s=time.perf_counter() - t_wall,
+        status=status,
+        estimates=scheduler.summary(),
+    )
+
+
+def _column_descriptions() -> dict:
+    return {
+        "level": "manipulated value; larger = more degradation (see level_variable per condition)",
+        "interval_foveated": "1 or 2: the interval that held the foveated image",
+        "response": "interval chosen as different (n/a: aborted)",
+        "correct": "1/0 (n/a: aborted)",
+        "rt_s": "response time from the response screen's onset, s",
+        "fixation_break": "1: aborted by a fixation break (re-queued)",
+        "gaze_x_deg": "measured gaze at generation time, deg from screen centre, x right",
+        "gaze_y_deg": "measured gaze at generation time, deg from screen centre, y up",
+        "gen_latency_s": "foveated generation request-to-result latency, s (real time)",
+        "onset_s": "first-interval onset, s since session start (session clock)",
+        "deadline_missed": "1: the foveated image missed the generation deadline",
+        "cached_stimulus": "1: a cached stimulus (generated at the fixation target) was shown",
+        "dropped_frames": "frame intervals > 1.5 refresh periods during the trial",
+        "track": "procedure track (condition, or condition/sN for staircase N)",
+        "attempt": "presentation number of this plan (re-queues count up)",
+        "abort_reason": "fixation_break | deadline | no_response (n/a: completed trial)",
+    }
+
+
+class _SessionRun:
+    """The part of a session that needs the window (kept apart so cleanup is in one place)."""
+
+    def __init__(self, *, config: SessionConfig, paths: SessionPaths, scheduler: Scheduler, behlog: BehaviourLog, sidecar: dict, seed: int, say) -> None:
+        self.config = config
+        self.paths = paths
+        self.scheduler = scheduler
+        self.behlog = behlog
+        self.sidecar = sidecar
+        self.seed = seed
+        self.say = say
+        self.protocol = config.loaded.protocol
+
+    def run(self, *, service) -> str:
+        from generator.geometry import StimulusGeometry
+        from study.generation import make_generation_service
+        from study.xvfb import virtual_display
+
+        p = self.protocol
+        cfg = self.config
+        geometry = StimulusGeometry(
+            display=p.display.geometry(),
+            image_width_px=p.stimulus.image_width_px,
+            image_height_px=p.stimulus.image_height_px,
+        )
+        own_service = service is None
+        if own_service:
+            service = make_generation_service(
+                kind=p.generation.service,
+                model=p.stimulus.model,
+                device=p.stimulus.device,
+                geometry=geometry,
+                num_steps=p.stimulus.num_steps,
+                warmup_conditioning=p.stimulus.conditionings()[0],
+            )
+            self.say(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
+            info = service.start()
+        else:
+            info = getattr(service, "info", {})
+        if info.get("token_px"):
+            self.sidecar["patch_px"] = info["token_px"]
+        run_record = {"started_utc": _utc_now(), "generator": info, "first_trial": len(self.behlog.rows) + 1}
+        self.sidecar.setdefault("runs", []).append(run_record)
+        write_json_atomic(self.paths.beh_json, self.sidecar)
+        status = "stopped"
+        try:
+            with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
+                status = self._with_window(geometry=geometry, service=service, run_record=run_record)
+        finally:
+            if own_service:
+                service.close()
+        return status
+
+    def _with_window(self, *, geometry, service, run_record: dict) -> str:
+        from psychopy import logging as pp_logging
+        from psychopy import visual
+
+        from study.presenter import Presenter, QuitRequested, RealClock, SimClock
+        from study.trackers import make_tracker
+        from study.trial import TrialRunner
+
+        pp_logging.console.setLevel(pp_logging.ERROR)
+        p, cfg = self.protocol, self.config
+        simulated = cfg.simulated_clock
+        fullscreen = (p.display.fullscreen if cfg.fullscreen is None else cfg.fullscreen) and not simulated
+        clock = SimClock() if simulated else RealClock()
+        self.paths.eyetrack_dir.mkdir(parents=True, exist_ok=True)
+        n_done = len(self.behlog.rows)
+        if self.paths.physio_tsv_gz.exists():
+            physio = PhysioLog.reopen(self.paths.physio_tsv_gz, last_trial=n_done)
+        else:
+            physio = PhysioLog.create(self.paths.physio_tsv_gz)
+        win = visual.Window(
+            size=(p.display.width_px, p.display.height_px),
+            fullscr=fullscreen,
+            screen=p.display.screen,
+            units="pix",
+            color=_background_rgb(p),
+            colorSpace="rgb",
+            allowGUI=not fullscreen,
+            waitBlanking=not simulated,
+            checkTiming=False,
+        )
+        win.mouseVisible = cfg.tracker == "dummy"
+        timing = TimingCollector(refresh_hz=p.display.refresh_hz, simulated=simulated, speed=p.simulation.speed if simulated else 1)
+        tracker = make_tracker(
+            cfg.tracker,
+            settings=p.tracker,
+            seed=_derive(self.seed, "tracker"),
+            clock=clock,
+            display=p.display.geometry(),
+        )
+        presenter = Presenter(
+            protocol=p, win=win, clock=clock, tracker=None, physio=physio, simulated=simulated, speed=p.simulation.speed
+        )
+        if cfg.screenshots_dir is not None:
+            cfg.screenshots_dir.mkdir(parents=True, exist_ok=True)
+            presenter.screenshot_dir = cfg.screenshots_dir
+        observer = None
+        if cfg.observer != "human":
+            from study.observers import make_observer
+
+            observer = make_observer(cfg.observer, display=p.display, settings=p.simulation)
+        status = "stopped"
+        tracker_open = False
+        try:
+            edf_name = f"{p.tracker.edf_prefix}{zlib.crc32(str(self.paths.session_dir).encode()) % 10**(8 - len(p.tracker.edf_prefix)):0{8 - len(p.tracker.edf_prefix)}d}"
+            tracker.open(win=win, session_dir=self.paths.eyetrack_dir, edf_name=edf_name)
+            tracker_open = True
+            run_record["edf_name"] = edf_name
+            presenter.tracker = tracker
+            runner = TrialRunner(
+                protocol=p,
+                presenter=presenter,
+                tracker=tracker,
+                service=service,
+                geometry=geometry,
+                observer=observer,
+                session_seed=self.seed,
+                participant=cfg.participant,
+                session=cfg.session,
+            )
+            runner.on_calibration = self._record_calibration
+            intro = p.instructions.welcome
+            if n_done:
+                intro = "Welcome back: the session continues where it stopped.\n\n" + intro
+            presenter.text_screen(intro, phase="instructions")
+            self._calibrate(tracker)
+            tracker.start_recording()
+            self._write_physio_sidecar(clock)
+            status = self._trial_loop(runner=runner, presenter=presenter, tracker=tracker, timing=timing)
+        except QuitRequested:
+            status = "quit by the experimenter (Escape)"
+            self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
+        finally:
+            physio.close()
+            if tracker_open:
+                try:
+                    tracker.stop_recording()
+                    edf = tracker.close(dest_dir=self.paths.eyetrack_dir)
+                    if edf is not None:
+                        run_record["edf_file"] = str(Path(edf).name)
+                except Exception as error:  # noqa: BLE001 - data are safe; report and go on
+                    run_record["tracker_close_error"] = str(error)
+            run_record["ended_utc"] = _utc_now()
+            run_record["status"] = status
+            run_record["frames"] = presenter.stats.frames
+            self.behlog.close()
+            timing.write(path=self.paths.timing_json, rows=self.behlog.rows, presenter=presenter, run_record=run_record)
+            if status == "completed":
+                self.sidecar["completed"] = True
+                self.sidecar["procedure_estimates"] = self.scheduler.summary()
+            write_json_atomic(self.paths.beh_json, self.sidecar)
+            self._write_physio_sidecar(clock)
+            win.close()
+        return status
+
+    def _calibrate(self, tracker) -> None:
+        result = tracker.calibrate()
+        if result is not None:
+            self._record_calibration(result)
+
+    def _record_calibration(self, result) -> None:
+        self.sidecar.setdefault("calibration", []).append(
+            {"time_s": result.time_s, "avg_error_deg": result.avg_error_deg, "max_error_deg": result.max_error_deg}
+        )
+        write_json_atomic(self.paths.beh_json, self.sidecar)
+
+    def _write_physio_sidecar(self, clock) -> None:
+        p = self.protocol
+        data = physio_sidecar(
+            display=self.sidecar["display"],
+            refresh_hz=p.display.refresh_hz,
+            tracker=self.config.tracker,
+            eye=p.tracker.eye,
+            start_time_s=0.0,
+            calibration_type=p.tracker.calibration_type,
+            calibrations=self.sidecar.get("calibration", []),
+        )
+        write_json_atomic(self.paths.physio_json, data)
+
+    def _trial_loop(self, *, runner, presenter, tracker, timing) -> str:
+        p = self.protocol
+        sch = self.scheduler
+        total = sch.total_planned_responses
+        last_break_at = sch.n_responses
+        trials_this_run = 0
+        while not sch.finished:
+            every = p.breaks.every_n_trials
+            if every and sch.n_responses and sch.n_responses % every == 0 and sch.n_responses != last_break_at:
+                last_break_at = sch.n_responses
+                presenter.text_screen(
+                    p.instructions.break_text.format(done=sch.n_responses, total=total),
+                    phase="break",
+                    min_duration_s=p.breaks.min_duration_s,
+                )
+            trials_this_run += 1
+            n = p.tracker.calibrate_every_n_trials
+            if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
+                self._calibrate(tracker)
+            n = p.tracker.drift_correct_every_n_trials
+            plan = sch.next_plan()
+            if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
+                fx, fy = p.condition(plan.condition).fixation_deg
+                tracker.drift_correct(x_deg=fx, y_deg=fy)
+            trial = len(self.behlog.rows) + 1
+            outcome = runner.run(plan=plan, trial=trial)
+            # Gaze first, then the trial row: a kill in between leaves physio blocks of a trial
+            # beh.tsv lacks, which a resume drops (the trial runs again).
+            presenter.physio.flush_block()
+            self.behlog.append(outcome.row)
+            sch.record(plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct)
+            timing.add_trial(outcome)
+            row = outcome.row
+            self.say(
+                f"  trial {trial:4d} {row['condition']:<16} level {row['level']:.3g} "
+                + (f"correct {row['correct']}" if not outcome.requeue else f"aborted ({row['abort_reason']})")
+                + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
+            )
+            if trial % 20 == 0:
+                timing.write(path=self.paths.timing_json, rows=self.behlog.rows, presenter=presenter, run_record=None)
+        presenter.text_screen(p.instructions.goodbye, phase="goodbye")
+        return "completed"
+
+
+def _background_rgb(protocol) -> list[float]:
+    g = 2.0 * protocol.display.background_gray - 1.0
+    return [g, g, g]
+
+
+def summarize_session(path: Path) -> dict:
+    """Responses, completion and proportion correct of a session (for CLI output)."""
+    rows = read_rows(path)
+    responded = [r for r in rows if r["correct"] in ("0", "1")]
+    pc = float(np.mean([r["correct"] == "1" for r in responded])) if responded else math.nan
+    return {"rows": len(rows), "responses": len(responded), "proportion_correct": pc}
