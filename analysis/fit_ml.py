@@ -116,17 +116,45 @@ class _Model:
         return (k * np.log(p) + (n - k) * np.log(q)).sum(axis=1)
 
     def score_and_info(self, theta, k, n):
+        """Log likelihood, score and information for each parameter vector.
+
+        The information is the observed one (negative Hessian) where that is positive
+        definite, the expected (Fisher) one elsewhere: along the threshold-width-lapse ridges of
+        psychometric likelihoods the expected information alone makes Newton steps zig-zag.
+        """
         z, s, f_cdf, a, p, q = self.evaluate(theta)
         dens = self.sig.pdf(z)
+        ddens = self.sig.pdf_derivative(z)
+        u = z - self.z50
         d_t = -a * dens / s
-        d_ls = -a * dens * (z - self.z50)
+        d_ls = -a * dens * u
         d_lam = -f_cdf
         grads = np.stack([d_t, d_ls, d_lam], axis=-1)  # (B, L, 3)
         pq = p * q
         w_score = (k - n * p) / pq
-        w_info = n / pq
         score = np.einsum("bl,blj->bj", w_score, grads)
-        info = np.einsum("bl,bli,blj->bij", w_info, grads, grads)
+        fisher = np.einsum("bl,bli,blj->bij", n / pq, grads, grads)
+        # Second derivatives of P with respect to (t, log s, lapse).
+        h_tt = a * ddens / s**2
+        h_tl = a * (ddens * u + dens) / s
+        h_ll = a * u * (ddens * u + dens)
+        h_tlam = dens / s
+        h_llam = dens * u
+        zero = np.zeros_like(h_tt)
+        hess_p = np.stack(
+            [
+                np.stack([h_tt, h_tl, h_tlam], axis=-1),
+                np.stack([h_tl, h_ll, h_llam], axis=-1),
+                np.stack([h_tlam, h_llam, zero], axis=-1),
+            ],
+            axis=-2,
+        )  # (B, L, 3, 3)
+        curv = k / p**2 + (n - k) / q**2
+        observed = np.einsum("bl,bli,blj->bij", curv, grads, grads) - np.einsum(
+            "bl,blij->bij", w_score, hess_p
+        )
+        pos_def = np.linalg.eigvalsh(observed)[:, 0] > 1e-10 * np.abs(observed).max(axis=(1, 2))
+        info = np.where(pos_def[:, None, None], observed, fisher)
         ll = (k * np.log(p) + (n - k) * np.log(q)).sum(axis=1)
         return ll, score, info
 

@@ -91,6 +91,16 @@ class Sigmoid:
         with np.errstate(over="ignore"):
             return np.exp(z - np.exp(z))
 
+    def pdf_derivative(self, z):
+        """d pdf / dz (for Newton steps of the fits)."""
+        if self.name == "logistic":
+            e = special.expit(z)
+            return e * (1.0 - e) * (1.0 - 2.0 * e)
+        if self.name == "norm":
+            return -z * self.pdf(z)
+        with np.errstate(over="ignore", invalid="ignore"):
+            return np.nan_to_num(self.pdf(z) * (1.0 - np.exp(z)))
+
     def ppf(self, p):
         if self.name == "logistic":
             return special.logit(p)

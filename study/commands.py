@@ -1,20 +1,313 @@
-"""Study subcommands (`fovea demo`, `run`, `simulate`). Filled in by the study runner."""
+"""Study subcommands: ``fovea run``, ``fovea simulate``, ``fovea demo``.
+
+Heavy libraries (PsychoPy, torch) are imported inside the handlers.
+"""
 
 from __future__ import annotations
 
 import argparse
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from generator.errors import FoveaError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PROTOCOL_DIR = REPO_ROOT / "protocols"
 
 
-def register(
-    subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
-) -> None:
-    demo = subparsers.add_parser("demo", help="generate a foveated image and its twin (demo)")
+def register(subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="run a 2AFC session with a participant (EyeLink, dummy or simulated tracker)",
+        description="Run one session of PROTOCOL. Every trial is on disk before the next starts; "
+        "a stopped session continues with --resume. Without --participant in a terminal, a start "
+        "dialog asks for the details.",
+    )
+    run.add_argument("protocol", help="protocol TOML (e.g. protocols/pilot_2afc.toml)")
+    run.add_argument("--participant", help="participant label, letters and digits (e.g. 01)")
+    run.add_argument("--session", default="1", help="session label (default: 1)")
+    run.add_argument("--tracker", choices=["eyelink", "dummy", "sim"], help="gaze source (default: the protocol's)")
+    run.add_argument("--data", default="data", help="data root folder (default: data)")
+    run.add_argument("--seed", type=int, help="session seed (default: derived from the labels)")
+    run.add_argument("--resume", action="store_true", help="continue an interrupted session")
+    run.add_argument("--windowed", action="store_true", help="a window instead of full screen")
+    run.add_argument("--screenshots", help="save the first frame of each screen as PNG in this folder")
+    run.set_defaults(handler=_run)
+
+    sim = subparsers.add_parser(
+        "simulate",
+        help="run complete sessions with simulated participants (virtual display if needed)",
+        description="Simulated participants (sim01, sim02, ...) through the real PsychoPy window "
+        "and the simulated tracker. The same seed gives the same trials, also across a kill and "
+        "--resume.",
+    )
+    sim.add_argument("protocol", help="protocol TOML")
+    sim.add_argument("--participants", type=int, default=1, help="number of participants (default: 1)")
+    sim.add_argument("--data", required=True, help="data root folder")
+    sim.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
+    sim.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
+    sim.add_argument("--session", default="1", help="session label (default: 1)")
+    sim.add_argument("--resume", action="store_true", help="resume interrupted sessions, skip complete ones")
+    sim.add_argument("--screenshots", help="save the first frame of each screen as PNG in this folder")
+    sim.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    sim.set_defaults(handler=_simulate)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="a short simulated pilot (2 participants, small images) and its analysis report",
+    )
     demo.add_argument("--out", default="fovea-demo", help="output folder (default: fovea-demo)")
+    demo.add_argument("--participants", type=int, default=2)
+    demo.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
+    demo.add_argument("--trials", type=int, default=16, help="trials per condition (default: 16)")
+    demo.add_argument("--image-px", type=int, default=256, help="stimulus size (default: 256)")
+    demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(handler=_demo)
 
 
-def _demo(args: argparse.Namespace) -> int:
-    from generator.demo import run_demo
+def resolve_protocol(name: str) -> Path:
+    """A protocol path, or a bare name found in the repository's ``protocols/``."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for candidate in (PROTOCOL_DIR / name, PROTOCOL_DIR / f"{name}.toml"):
+        if candidate.is_file():
+            return candidate
+    raise FoveaError(f"protocol {name!r} not found (give a TOML path or one of: {_protocol_names()})")
 
-    run_demo(out_dir=args.out)
+
+def _protocol_names() -> str:
+    return ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.toml"))) or "none"
+
+
+def _start_dialog(args: argparse.Namespace, default_tracker: str) -> None:
+    """PsychoPy's start dialog for interactive runs without --participant."""
+    try:
+        from psychopy import gui
+    except Exception as error:  # noqa: BLE001
+        raise FoveaError(f"give --participant (the start dialog is unavailable: {error})") from None
+    info = {
+        "participant": "",
+        "session": args.session,
+        "tracker": [default_tracker] + [k for k in ("eyelink", "dummy", "sim") if k != default_tracker],
+        "resume": args.resume,
+    }
+    dialog = gui.DlgFromDict(info, title="fovea run", sortKeys=False)
+    if not dialog.OK:
+        raise FoveaError("cancelled at the start dialog")
+    args.participant = str(info["participant"]).strip()
+    args.session = str(info["session"]).strip()
+    args.tracker = info["tracker"]
+    args.resume = bool(info["resume"])
+
+
+def _run(args: argparse.Namespace) -> int:
+    from study.datalog import check_label
+    from study.protocol import load_protocol
+    from study.session import SessionConfig, run_session
+
+    loaded = load_protocol(resolve_protocol(args.protocol))
+    tracker = args.tracker or loaded.protocol.tracker.kind
+    if not args.participant:
+        if not sys.stdin.isatty():
+            raise FoveaError("give --participant ID (no terminal for the start dialog)")
+        _start_dialog(args, tracker)
+        tracker = args.tracker
+    check_label(args.participant, what="participant")
+    check_label(args.session, what="session")
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=Path(args.data),
+        participant=args.participant,
+        session=args.session,
+        tracker=tracker,
+        observer="human",
+        seed=args.seed,
+        resume=args.resume,
+        simulated_clock=False,
+        fullscreen=False if args.windowed else None,
+        screenshots_dir=Path(args.screenshots) if args.screenshots else None,
+    )
+    result = run_session(config)
+    print(f"{result.paths.beh_tsv}: {result.n_rows} trials, status: {result.status}")
+    return 0 if result.status in ("completed", "already complete") else 1
+
+
+def simulate(
+    *,
+    protocol: Path,
+    participants: int,
+    data_dir: Path,
+    observer: str = "parametric",
+    seed: int = 1,
+    session: str = "1",
+    resume: bool = False,
+    screenshots: Path | None = None,
+    quiet: bool = False,
+) -> list:
+    """Run ``participants`` simulated sessions; returns their ``SessionResult`` list.
+
+    One generator is loaded and one virtual display started for all of them.
+    """
+    import numpy as np
+
+    from study.generation import make_generation_service
+    from study.protocol import load_protocol
+    from study.session import SessionConfig, run_session
+    from study.xvfb import virtual_display
+
+    if participants < 1:
+        raise FoveaError(f"--participants must be >= 1, got {participants}")
+    loaded = load_protocol(protocol)
+    p = loaded.protocol
+    from generator.geometry import StimulusGeometry
+
+    geometry = StimulusGeometry(
+        display=p.display.geometry(), image_width_px=p.stimulus.image_width_px, image_height_px=p.stimulus.image_height_px
+    )
+    service = None
+    results = []
+    try:
+        with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
+            for i in range(1, participants + 1):
+                label = f"sim{i:02d}"
+                participant_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+                config = SessionConfig(
+                    loaded=loaded,
+                    data_dir=data_dir,
+                    participant=label,
+                    session=session,
+                    tracker="sim",
+                    observer=observer,
+                    seed=participant_seed,
+                    resume=resume,
+                    new_if_missing=True,
+                    simulated_clock=True,
+                    screenshots_dir=(screenshots if i == 1 else None),
+                    quiet=quiet,
+                )
+                from study.datalog import SessionPaths
+
+                paths = SessionPaths(data_dir=data_dir, participant=label, session=session, task=p.task)
+                if service is None and not _complete(paths):
+                    service = make_generation_service(
+                        kind=p.generation.service,
+                        model=p.stimulus.model,
+                        device=p.stimulus.device,
+                        geometry=geometry,
+                        num_steps=p.stimulus.num_steps,
+                        warmup_conditioning=p.stimulus.conditionings()[0],
+                    )
+                    print(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
+                    service.info = service.start()
+                print(f"{label}: seed {participant_seed}")
+                result = run_session(config, service=service)
+                print(
+                    f"{label}: {result.status}, {result.n_rows} trials, {result.wall_s:.1f} s -> "
+                    f"{result.paths.beh_tsv}"
+                )
+                results.append(result)
+    finally:
+        if service is not None:
+            service.close()
+    return results
+
+
+def _complete(paths) -> bool:
+    import json
+
+    if not paths.beh_json.exists():
+        return False
+    try:
+        return bool(json.loads(paths.beh_json.read_text(encoding="utf-8")).get("completed"))
+    except (OSError, ValueError):
+        return False
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    results = simulate(
+        protocol=resolve_protocol(args.protocol),
+        participants=args.participants,
+        data_dir=Path(args.data),
+        observer=args.observer,
+        seed=args.seed,
+        session=args.session,
+        resume=args.resume,
+        screenshots=Path(args.screenshots) if args.screenshots else None,
+        quiet=args.quiet,
+    )
+    print(f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}")
+    return 0 if all(r.completed for r in results) else 1
+
+
+def demo_protocol_text(*, source: Path, image_px: int, trials: int) -> str:
+    """The pilot protocol with small images and fewer trials (for ``fovea demo``)."""
+    text = source.read_text(encoding="utf-8")
+    replacements = {
+        r"(?m)^name = .*$": 'name = "demo_pilot"',
+        r"(?m)^image_width_px = .*$": f"image_width_px = {image_px}",
+        r"(?m)^image_height_px = .*$": f"image_height_px = {image_px}",
+        r"(?m)^trials_per_condition = .*$": f"trials_per_condition = {trials}",
+    }
+    for pattern, value in replacements.items():
+        # count=1: the first ``name =`` is the protocol's (conditions follow it).
+        text, n = re.subn(pattern, value, text, count=1)
+        if n != 1:
+            raise FoveaError(f"{source}: cannot derive the demo protocol (pattern {pattern!r})")
+    return "# Derived from pilot_2afc.toml by `fovea demo`.\n" + text
+
+
+def _demo(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise FoveaError(f"{out} exists and is not empty; choose another --out (nothing is overwritten)")
+    out.mkdir(parents=True, exist_ok=True)
+    protocol_path = out / "demo_pilot.toml"
+    protocol_path.write_text(
+        demo_protocol_text(source=PROTOCOL_DIR / "pilot_2afc.toml", image_px=args.image_px, trials=args.trials),
+        encoding="utf-8",
+    )
+    data_dir = out / "data"
+    simulate(
+        protocol=protocol_path,
+        participants=args.participants,
+        data_dir=data_dir,
+        observer=args.observer,
+        seed=args.seed,
+        screenshots=out / "screenshots",
+        quiet=True,
+    )
+    report_dir = out / "report"
+    report = _run_report(data_dir=data_dir, out_dir=report_dir)
+    print(f"\nfovea demo finished in {time.perf_counter() - t0:.0f} s")
+    print(f"  protocol:    {protocol_path}")
+    print(f"  data:        {data_dir}  (beh.tsv, physio.tsv.gz, timing.json per session)")
+    print(f"  screenshots: {out / 'screenshots'}")
+    print(f"  report:      {report}")
     return 0
+
+
+def _run_report(*, data_dir: Path, out_dir: Path) -> str:
+    """The analysis report, through its Python API or its script; a note when absent."""
+    try:
+        from analysis import report as report_module
+    except ImportError:
+        report_module = None
+    script = REPO_ROOT / "analysis" / "report.py"
+    if report_module is not None and hasattr(report_module, "main"):
+        status = report_module.main([str(data_dir), "--out", str(out_dir)])
+        if status not in (0, None):
+            return f"analysis report failed (status {status})"
+    elif script.is_file():
+        done = subprocess.run([sys.executable, str(script), str(data_dir), "--out", str(out_dir)], check=False)
+        if done.returncode != 0:
+            return f"analysis report failed (exit {done.returncode})"
+    else:
+        return "not made: the analysis package (analysis/report.py) is not installed yet"
+    html = sorted(out_dir.glob("*.html"))
+    return str(html[0] if html else out_dir)

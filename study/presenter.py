@@ -115,10 +115,10 @@ class Presenter:
         self._mark_h = visual.Rect(win, width=size, height=size / 5, fillColor=bg, lineColor=None, units="pix")
         self._mark_v = visual.Rect(win, width=size / 5, height=size, fillColor=bg, lineColor=None, units="pix")
         self._mark_inner = visual.Circle(win, radius=size / 10, fillColor="black", lineColor=None, units="pix", edges=24)
+        wrap = min(25 * ppd, 0.9 * float(win.size[0]))
         self._text = visual.TextStim(
-            win, text="", units="pix", height=0.6 * ppd, color="black", wrapWidth=25 * ppd, alignText="center"
+            win, text="", units="pix", height=min(0.6 * ppd, wrap / 30), color="black", wrapWidth=wrap, alignText="center"
         )
-        self._small_text = visual.TextStim(win, text="", units="pix", height=0.45 * ppd, color="black", wrapWidth=30 * ppd)
 
     # ---------------------------------------------------------------- coordinates
     @property
@@ -147,8 +147,8 @@ class Presenter:
         for stim in (self._mark_outer, self._mark_h, self._mark_v, self._mark_inner):
             stim.draw()
 
-    def draw_text(self, text: str, *, y_deg: float = 0.0, small: bool = False) -> None:
-        stim = self._small_text if small else self._text
+    def draw_text(self, text: str, *, y_deg: float = 0.0) -> None:
+        stim = self._text
         stim.text = text
         stim.pos = (0.0, self.deg_to_pix(0.0, y_deg)[1])
         stim.draw()

@@ -343,7 +343,7 @@ class _SessionRun:
         else:
             physio = PhysioLog.create(self.paths.physio_tsv_gz)
         win = visual.Window(
-            size=(p.display.width_px, p.display.height_px),
+            size=window_size_px(p) if simulated else (p.display.width_px, p.display.height_px),
             fullscr=fullscreen,
             screen=p.display.screen,
             units="pix",
@@ -493,6 +493,25 @@ class _SessionRun:
                 timing.write(path=self.paths.timing_json, rows=self.behlog.rows, presenter=presenter, run_record=None)
         presenter.text_screen(p.instructions.goodbye, phase="goodbye")
         return "completed"
+
+
+def window_size_px(protocol) -> tuple[int, int]:
+    """Simulated sessions: a window just large enough for the stimulus and every fixation mark.
+
+    Positions are computed from the display geometry relative to the screen centre, so a smaller
+    window only crops empty periphery; it flips several times faster on a virtual display.
+    """
+    display = protocol.display.geometry()
+    half_w = protocol.stimulus.image_width_px / 2
+    half_h = protocol.stimulus.image_height_px / 2
+    mark = protocol.fixation.mark_size_deg * display.pixels_per_degree
+    for condition in protocol.conditions:
+        sx, sy = display.deg_to_screen_px(*condition.fixation_deg)
+        half_w = max(half_w, abs(float(sx) - display.width_px / 2) + mark)
+        half_h = max(half_h, abs(float(sy) - display.height_px / 2) + mark)
+    width = min(display.width_px, max(640, 2 * math.ceil(half_w + 32)))
+    height = min(display.height_px, max(480, 2 * math.ceil(half_h + 32)))
+    return width, height
 
 
 def _background_rgb(protocol) -> list[float]:

@@ -3,10 +3,10 @@ on mixed-resolution tokens built from the same crops.
 
 Runs single-process on a CPU or under ``accelerate launch`` on one or several GPUs::
 
-    accelerate launch -m generator.training.train base --data generator/data/photos-768.npz \\
+    accelerate launch -m generator.training.train base --data generator/data/photos-1024.npz \\
         --out runs/base --time-budget-s 3600
     accelerate launch -m generator.training.train foveated --init runs/base/model.safetensors \\
-        --data generator/data/photos-768.npz --out runs/foveated --time-budget-s 1800
+        --data generator/data/photos-1024.npz --out runs/foveated --time-budget-s 1800
 
 Objective (JiT, "Back to Basics", 2025): the network predicts the clean tokens ``x``; the loss is
 the velocity MSE with ``v_hat = (z_t - x_hat) / max(t, t_min)``, ``z_t = (1 - t) x + t noise``,
@@ -64,7 +64,7 @@ class TrainConfig:
     """
 
     stage: Stage = "base"
-    data: str = "generator/data/photos-768.npz"
+    data: str = "generator/data/photos-1024.npz"
     out: str = "runs/base"
     init: str | None = None
     crop_px: list[int] = field(default_factory=lambda: [256])

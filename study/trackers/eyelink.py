@@ -91,6 +91,7 @@ class EyeLinkTracker:
         self.apply_drift_correction = apply_drift_correction
         self.beeps = beeps
         self.messages: list[tuple[float, str]] = []  # (clock time, text), also for dummy mode
+        self.commands: list[str] = []  # every Host PC command sent, for the session log
         self.el = None  # pylink.EyeLink once open
         self.graphics = None  # PsychoPyCalibrationDisplay once open
         self.mapper: WindowMapper | None = None
@@ -114,6 +115,10 @@ class EyeLinkTracker:
             raise RuntimeError(f"{self.name} tracker used before open()")
         return self.el
 
+    def _command(self, text: str) -> None:
+        self._require_open().sendCommand(text)
+        self.commands.append(text)
+
     def open(self, *, win, session_dir: Path, edf_name: str) -> None:
         """Connect, open ``<edf_name>.EDF`` on the Host PC and configure the tracker for ``win``."""
         validate_edf_name(edf_name)
@@ -123,13 +128,19 @@ class EyeLinkTracker:
         self.edf_name = edf_name
         self.session_dir = Path(session_dir)
         self.el = self._connect()
-        el = self.el
-        if el.openDataFile(f"{edf_name}.EDF") != 0:
-            raise FoveaError(f"the EyeLink could not open EDF file {edf_name}.EDF on the Host PC")
-        el.sendCommand("add_file_preamble_text 'fovea-kit gaze-contingent 2AFC'")
-        el.setOfflineMode()
-        self._configure()
-        self._open_graphics()
+        try:
+            if self.el.openDataFile(f"{edf_name}.EDF") != 0:
+                raise FoveaError(
+                    f"the EyeLink could not open EDF file {edf_name}.EDF on the Host PC"
+                )
+            self._command("add_file_preamble_text 'fovea-kit gaze-contingent 2AFC'")
+            self.el.setOfflineMode()
+            self._configure()
+            self._open_graphics()
+        except BaseException:
+            self.el.close()
+            self.el = None
+            raise
 
     def _tracker_major_version(self) -> int:
         try:
@@ -138,34 +149,34 @@ class EyeLinkTracker:
             return 0
 
     def _configure(self) -> None:
-        el, s = self.el, self.settings
+        s = self.settings
         version = self._tracker_major_version()
         htarget = ",HTARGET" if version > 3 else ""  # head target sticker (EyeLink 1000 Plus on)
-        el.sendCommand("file_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,MESSAGE,BUTTON,INPUT")
-        el.sendCommand(
+        self._command("file_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,MESSAGE,BUTTON,INPUT")
+        self._command(
             f"file_sample_data = LEFT,RIGHT,GAZE,HREF,RAW,AREA,GAZERES,BUTTON,STATUS,INPUT{htarget}"
         )
-        el.sendCommand(
+        self._command(
             "link_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,BUTTON,FIXUPDATE,INPUT"
         )
-        el.sendCommand(f"link_sample_data = LEFT,RIGHT,GAZE,GAZERES,AREA,STATUS,INPUT{htarget}")
-        el.sendCommand(f"sample_rate = {int(s.sampling_rate_hz)}")
-        el.sendCommand("binocular_enabled = NO")
-        el.sendCommand(f"active_eye = {s.eye.upper()}")
-        el.sendCommand(f"calibration_type = {s.calibration_type}")
-        el.sendCommand("button_function 5 'accept_target_fixation'")
+        self._command(f"link_sample_data = LEFT,RIGHT,GAZE,GAZERES,AREA,STATUS,INPUT{htarget}")
+        self._command(f"sample_rate = {int(s.sampling_rate_hz)}")
+        self._command("binocular_enabled = NO")
+        self._command(f"active_eye = {s.eye.upper()}")
+        self._command(f"calibration_type = {s.calibration_type}")
+        self._command("button_function 5 'accept_target_fixation'")
         width_px, height_px = self.mapper.window_width_px, self.mapper.window_height_px
-        el.sendCommand(f"screen_pixel_coords = 0 0 {width_px - 1} {height_px - 1}")
+        self._command(f"screen_pixel_coords = 0 0 {width_px - 1} {height_px - 1}")
         # DISPLAY_COORDS in the EDF lets Data Viewer draw the trials in the right space.
         self.message(f"DISPLAY_COORDS 0 0 {width_px - 1} {height_px - 1}")
         d = self.mapper.display
         half_w_mm = width_px * d.cm_per_px[0] * 5.0  # cm -> mm, half width
         half_h_mm = height_px * d.cm_per_px[1] * 5.0
-        el.sendCommand(
+        self._command(
             f"screen_phys_coords = {-half_w_mm:.1f} {half_h_mm:.1f} {half_w_mm:.1f} {-half_h_mm:.1f}"
         )
-        el.sendCommand(f"screen_distance = {d.distance_cm * 10:.0f}")
-        self.message(f"RECORDED_EYE {s.eye.upper()} RATE {int(s.sampling_rate_hz)}")
+        self._command(f"screen_distance = {d.distance_cm * 10:.0f}")
+        self.message(f"FOVEA_TRACKER eye {s.eye.upper()} rate {int(s.sampling_rate_hz)}")
 
     def _open_graphics(self) -> None:
         from study.graphics.calibration import PsychoPyCalibrationDisplay
@@ -245,7 +256,7 @@ class EyeLinkTracker:
 
     def trial_start(self, *, trial: int, variables: dict) -> None:
         """``TRIALID <trial>`` and one ``!V TRIAL_VAR <name> <value>`` per variable."""
-        self._require_open().sendCommand(f"record_status_message 'trial {int(trial)}'")
+        self._command(f"record_status_message 'trial {int(trial)}'")
         self.message(f"TRIALID {int(trial)}")
         for key, value in variables.items():
             self.message(f"!V TRIAL_VAR {_sanitize_token(key)} {_format_value(value)}")
@@ -306,7 +317,7 @@ class EyeLinkTracker:
             if self.recording:
                 self.stop_recording()
             el.setOfflineMode()
-            el.sendCommand("clear_screen 0")
+            self._command("clear_screen 0")
             pylink.msecDelay(500)
             el.closeDataFile()
             return self._receive_edf(Path(dest_dir))

@@ -265,3 +265,40 @@ def test_eyelink_without_a_tracker_says_what_to_do(win, tmp_path):
         tracker.open(win=win, session_dir=tmp_path, edf_name="fv0001")
     with pytest.raises(FoveaError, match="EDF file name"):
         tracker.open(win=win, session_dir=tmp_path, edf_name="much_too_long")
+
+
+def test_eyelink_code_path_over_a_dummy_link(win, xtest, tmp_path):
+    """Everything the EyeLink tracker does, on pylink's dummy connection instead of a tracker:
+    configuration commands, calibration graphics handed to pylink, the setup menu (left with
+    Esc), trial messages and the EDF transfer (which a dummy link cannot deliver)."""
+    from study.trackers.eyelink import EyeLinkTracker
+
+    class OverDummyLink(EyeLinkTracker):
+        def _connect(self):
+            return self._pylink.EyeLink(None)
+
+    settings = TrackerSettings(kind="eyelink", sampling_rate_hz=500, eye="left", calibration_type="HV5")
+    tracker = OverDummyLink(settings=settings, clock=time.monotonic, display=default_display())
+    tracker.open(win=win, session_dir=tmp_path, edf_name="fv0002")
+    try:
+        for command in (
+            "sample_rate = 500",
+            "active_eye = LEFT",
+            "calibration_type = HV5",
+            "screen_pixel_coords = 0 0 799 599",
+            "screen_distance = 600",
+        ):
+            assert command in tracker.commands
+        assert tracker.graphics is not None and tracker.graphics.win is win
+        _press(xtest, "Escape")  # leave the setup menu
+        result = tracker.calibrate()
+        assert result is not None and np.isnan(result.avg_error_deg)  # no validation ran
+        assert tracker.graphics.key_log == [(0x1B, 0)]
+        tracker.trial_start(trial=1, variables={"level": 1.25})
+        tracker.trial_end(result="fixation_break")
+        assert tracker.sample() is None  # a dummy link has no samples
+    finally:
+        edf = tracker.close(dest_dir=tmp_path / "eyetrack")
+    assert edf is None  # nothing to transfer over a dummy link
+    texts = [text for _, text in tracker.messages]
+    assert texts[-3:] == ["TRIALID 1", "!V TRIAL_VAR level 1.25", "TRIAL_RESULT fixation_break"]
