@@ -64,6 +64,8 @@ def sample_euler(
         else:
             v = denoiser(x, ids=ids, t=t, cond=cond)
         x = x + (times[i + 1] - times[i]).to(x.dtype) * v
+        if x.is_cuda:  # kernels run asynchronously: wait so the step's time is its own
+            torch.cuda.synchronize(x.device)
         step_seconds.append(time.perf_counter() - start)
         if on_step is not None:
             on_step(i)

@@ -148,7 +148,9 @@ class ThreadGenerationService:
         self._num_steps = num_steps
         self._torch_threads = torch_threads
         self._warmup_conditioning = warmup_conditioning
-        self._queue: queue.Queue[GenerationTicket | None] = queue.Queue()
+        # Foveated requests (a participant is waiting) go before twins; FIFO within a kind.
+        self._queue: queue.PriorityQueue[tuple[int, int, GenerationTicket | None]] = queue.PriorityQueue()
+        self._sequence = 0
         self._thread: threading.Thread | None = None
         self._generator = None
 
@@ -191,18 +193,20 @@ class ThreadGenerationService:
         if self._thread is None:
             raise RuntimeError("start() the service first")
         ticket = GenerationTicket(request)
-        self._queue.put(ticket)
+        self._sequence += 1
+        self._queue.put((0 if request.kind == "foveated" else 1, self._sequence, ticket))
         return ticket
 
     def close(self) -> None:
         if self._thread is not None:
-            self._queue.put(None)
+            self._sequence += 1
+            self._queue.put((2, self._sequence, None))
             self._thread.join(timeout=60)
             self._thread = None
 
     def _run(self) -> None:
         while True:
-            ticket = self._queue.get()
+            _, _, ticket = self._queue.get()
             if ticket is None:
                 return
             if ticket.cancelled:

@@ -85,11 +85,23 @@ class Presenter:
         clock: ``SimClock`` or ``RealClock``.
         tracker: the gaze source (``sample()`` each frame).
         physio: ``PhysioLog`` for the per-frame samples (or None).
-        simulated: simulated session (auto-advancing screens, SimClock).
+        simulated: simulated clock (``SimClock``, ``speed`` frame periods per flip).
         speed: simulated frame periods per flip.
+        auto_advance: text screens show one frame and go on (simulated observers press no keys).
     """
 
-    def __init__(self, *, protocol: Protocol, win, clock, tracker, physio, simulated: bool, speed: int = 1) -> None:
+    def __init__(
+        self,
+        *,
+        protocol: Protocol,
+        win,
+        clock,
+        tracker,
+        physio,
+        simulated: bool,
+        speed: int = 1,
+        auto_advance: bool | None = None,
+    ) -> None:
         from psychopy import visual
 
         self.protocol = protocol
@@ -99,6 +111,7 @@ class Presenter:
         self.physio = physio
         self.simulated = simulated
         self.speed = speed if simulated else 1
+        self.auto_advance = simulated if auto_advance is None else auto_advance
         self.frame_period_s = 1.0 / protocol.display.refresh_hz
         self.display = protocol.display.geometry()
         self.stats = FrameStats()
@@ -229,13 +242,13 @@ class Presenter:
                 return False
 
     def text_screen(self, text: str, *, phase: str, min_duration_s: float = 0.0, keys: tuple[str, ...] = ("space",)) -> None:
-        """Show ``text`` until a key (simulated sessions: one frame)."""
+        """Show ``text`` until a key (``auto_advance``: one frame)."""
         self.clear_keys()
         start = self.clock()
         while True:
             self.draw_text(text)
             frame = self.flip(phase=phase)
-            if self.simulated:
+            if self.auto_advance:
                 return
             pressed = self.keys([*keys, "escape"])
             if "escape" in pressed and self.confirm_quit():

@@ -363,7 +363,14 @@ class _SessionRun:
             display=p.display.geometry(),
         )
         presenter = Presenter(
-            protocol=p, win=win, clock=clock, tracker=None, physio=physio, simulated=simulated, speed=p.simulation.speed
+            protocol=p,
+            win=win,
+            clock=clock,
+            tracker=None,
+            physio=physio,
+            simulated=simulated,
+            speed=p.simulation.speed,
+            auto_advance=cfg.observer != "human",
         )
         if cfg.screenshots_dir is not None:
             cfg.screenshots_dir.mkdir(parents=True, exist_ok=True)

@@ -29,18 +29,18 @@ else
   LAUNCH=($PY -m)
 fi
 elapsed() { echo $(( $(date +%s) - START )); }
-# Reserve ~10% + 20 s for start-up of the second stage and the export.
-RESERVE=$(( BUDGET_S / 10 + 20 ))
-BASE_S=$(( (BUDGET_S - RESERVE) * 62 / 100 - $(elapsed) ))
-echo "budget ${BUDGET_S}s, gpu=$GPU x$NPROC; base stage ${BASE_S}s" | tee "$OUT/job.log"
+# Absolute deadlines: start-up counts. The final 20 s are left for saving and the export; the base
+# stage gets 62 % of the rest.
+END=$(( START + BUDGET_S - 20 ))
+BASE_END=$(( START + (BUDGET_S - 20) * 62 / 100 ))
+echo "budget ${BUDGET_S}s, gpu=$GPU x$NPROC; base stage until +$(( BASE_END - START ))s" | tee "$OUT/job.log"
 "${LAUNCH[@]}" generator.training.train base --data "$DATA" --out "$OUT/base" \
-  --time-budget-s "$BASE_S" --checkpoint-every-s 120 --no-progress "${BASE_ARGS[@]}" 2>&1 | tee -a "$OUT/job.log"
-FOV_S=$(( BUDGET_S - RESERVE / 2 - $(elapsed) ))
-echo "foveated stage ${FOV_S}s (elapsed $(elapsed)s)" | tee -a "$OUT/job.log"
+  --time-budget-s "$BUDGET_S" --deadline-unix "$BASE_END" --checkpoint-every-s 120 --no-progress "${BASE_ARGS[@]}" 2>&1 | tee -a "$OUT/job.log"
+echo "foveated stage until +$(( END - START ))s (elapsed $(elapsed)s)" | tee -a "$OUT/job.log"
 FOV_OK=1
-if [ "$FOV_S" -gt 10 ]; then
+if [ $(( END - $(date +%s) )) -gt 15 ]; then
   "${LAUNCH[@]}" generator.training.train foveated --init "$OUT/base/model.safetensors" \
-    --data "$DATA" --out "$OUT/foveated" --time-budget-s "$FOV_S" --checkpoint-every-s 120 \
+    --data "$DATA" --out "$OUT/foveated" --time-budget-s "$BUDGET_S" --deadline-unix "$END" --checkpoint-every-s 120 \
     --no-progress "${FOV_ARGS[@]}" 2>&1 | tee -a "$OUT/job.log" || FOV_OK=0
 else
   FOV_OK=0

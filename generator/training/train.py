@@ -61,6 +61,8 @@ class TrainConfig:
         mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` picks bf16
             on CUDA and no on CPU.
         progress: tqdm bar.
+        deadline_unix: absolute wall-clock deadline (``time.time()``); no step starts that would
+            end after it (so start-up time counts against a job's budget).
     """
 
     stage: Stage = "base"
@@ -88,6 +90,7 @@ class TrainConfig:
     model: dict = field(default_factory=dict)
     mixed_precision: str = "auto"
     progress: bool = True
+    deadline_unix: float | None = None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -110,6 +113,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-json", default=None, help="JSON of ModelConfig overrides (base)")
     parser.add_argument("--mixed-precision", default=d.mixed_precision,
                         choices=["auto", "no", "bf16", "fp16"])
+    parser.add_argument("--deadline-unix", type=float, default=None,
+                        help="absolute time.time() after which no step starts")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--no-progress", action="store_true")
 
@@ -124,6 +129,7 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
         lora_alpha=float(args.lora_rank), checkpoint_every_s=args.checkpoint_every_s,
         seed=args.seed, model=json.loads(args.model_json) if args.model_json else {},
         mixed_precision=args.mixed_precision, progress=not args.no_progress,
+        deadline_unix=args.deadline_unix,
     )
 
 
@@ -296,7 +302,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
             ema.swap()
         plot_losses(losses, out / "loss.png", title=f"{cfg.stage} training loss")
 
-    while step < cfg.steps and time.perf_counter() - loop_start < budget_s:
+    step_s = 0.0  # running estimate of one step's duration
+
+    def time_left() -> bool:
+        if time.perf_counter() - loop_start + step_s > budget_s:
+            return False
+        return cfg.deadline_unix is None or time.time() + step_s < cfg.deadline_unix
+
+    while step < cfg.steps and time_left():
+        step_start = time.perf_counter()
         g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 97 + accelerator.process_index)
         rng = np.random.default_rng([cfg.seed, step, accelerator.process_index])
         crop_px = int(rng.choice(cfg.crop_px))
@@ -324,6 +338,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         if not math.isfinite(total):
             raise RuntimeError(f"loss is {total} at step {step}")
         losses.append(total)
+        dt = time.perf_counter() - step_start
+        step_s = dt if step_s == 0.0 else 0.9 * step_s + 0.1 * max(dt, step_s * 0.5)
         step += 1
         images_seen += cfg.batch_size
         bar.update(1)
