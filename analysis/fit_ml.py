@@ -126,37 +126,43 @@ class _Model:
         dens = self.sig.pdf(z)
         ddens = self.sig.pdf_derivative(z)
         u = z - self.z50
-        d_t = -a * dens / s
-        d_ls = -a * dens * u
-        d_lam = -f_cdf
-        grads = np.stack([d_t, d_ls, d_lam], axis=-1)  # (B, L, 3)
-        pq = p * q
-        w_score = (k - n * p) / pq
-        score = np.einsum("bl,blj->bj", w_score, grads)
-        fisher = np.einsum("bl,bli,blj->bij", n / pq, grads, grads)
-        # Second derivatives of P with respect to (t, log s, lapse).
-        h_tt = a * ddens / s**2
-        h_tl = a * (ddens * u + dens) / s
-        h_ll = a * u * (ddens * u + dens)
-        h_tlam = dens / s
-        h_llam = dens * u
-        zero = np.zeros_like(h_tt)
-        hess_p = np.stack(
-            [
-                np.stack([h_tt, h_tl, h_tlam], axis=-1),
-                np.stack([h_tl, h_ll, h_llam], axis=-1),
-                np.stack([h_tlam, h_llam, zero], axis=-1),
-            ],
-            axis=-2,
-        )  # (B, L, 3, 3)
+        g = (-a * dens / s, -a * dens * u, -f_cdf)  # dP / d(t, log s, lapse), each (B, L)
+        w_score = (k - n * p) / (p * q)
+        score = np.stack([(w_score * gi).sum(axis=1) for gi in g], axis=1)
+        # Second derivatives of P; d2P / dlapse2 = 0.
+        h_tl_common = ddens * u + dens
+        hess_p = {
+            (0, 0): a * ddens / s**2,
+            (0, 1): a * h_tl_common / s,
+            (1, 1): a * u * h_tl_common,
+            (0, 2): dens / s,
+            (1, 2): dens * u,
+        }
+        w_fisher = n / (p * q)
         curv = k / p**2 + (n - k) / q**2
-        observed = np.einsum("bl,bli,blj->bij", curv, grads, grads) - np.einsum(
-            "bl,blij->bij", w_score, hess_p
-        )
-        pos_def = np.linalg.eigvalsh(observed)[:, 0] > 1e-10 * np.abs(observed).max(axis=(1, 2))
-        info = np.where(pos_def[:, None, None], observed, fisher)
+        fisher = np.empty((theta.shape[0], 3, 3))
+        observed = np.empty_like(fisher)
+        for i in range(3):
+            for j in range(i, 3):
+                gg = g[i] * g[j]
+                fisher[:, i, j] = fisher[:, j, i] = (w_fisher * gg).sum(axis=1)
+                obs = curv * gg
+                if (i, j) in hess_p:
+                    obs = obs - w_score * hess_p[(i, j)]
+                observed[:, i, j] = observed[:, j, i] = obs.sum(axis=1)
+        info = np.where(_positive_definite(observed)[:, None, None], observed, fisher)
         ll = (k * np.log(p) + (n - k) * np.log(q)).sum(axis=1)
         return ll, score, info
+
+
+def _positive_definite(m: np.ndarray) -> np.ndarray:
+    """Sylvester's criterion for a batch of symmetric 3x3 matrices (B, 3, 3) -> (B,) bool."""
+    scale = np.abs(m).max(axis=(1, 2)) + 1e-300
+    m = m / scale[:, None, None]
+    d1 = m[:, 0, 0]
+    d2 = m[:, 0, 0] * m[:, 1, 1] - m[:, 0, 1] ** 2
+    d3 = np.linalg.det(m)
+    return (d1 > 1e-10) & (d2 > 1e-12) & (d3 > 1e-14)
 
 
 def fit_ml_batch(

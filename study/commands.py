@@ -192,6 +192,11 @@ def simulate(
                 from study.datalog import SessionPaths
 
                 paths = SessionPaths(data_dir=data_dir, participant=label, session=session, task=p.task)
+                if paths.exists() and not resume:
+                    raise FoveaError(
+                        f"session {paths.session_dir} already exists; continue with --resume or use "
+                        "another --data folder or --session (existing data are never overwritten)"
+                    )
                 if service is None and not _complete(paths):
                     service = make_generation_service(
                         kind=p.generation.service,

@@ -185,7 +185,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         behlog = BehaviourLog.reopen(paths.beh_tsv)
         rows = behlog.rows
         replay(scheduler, logged_trials(rows), source=str(paths.beh_tsv))
-        say(f"resuming {paths.session_dir} after trial {len(rows)} ({scheduler.n_responses} responses)")
+        log(f"resuming {paths.session_dir} after trial {len(rows)} ({scheduler.n_responses} responses)")
         if scheduler.finished:
             behlog.close()
     else:
@@ -400,6 +400,7 @@ class _SessionRun:
                 session=cfg.session,
             )
             runner.on_calibration = self._record_calibration
+            runner.upcoming = self.scheduler.upcoming_stimulus
             intro = p.instructions.welcome
             if n_done:
                 intro = "Welcome back: the session continues where it stopped.\n\n" + intro

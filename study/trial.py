@@ -114,6 +114,8 @@ class TrialRunner:
         self.twins = LruCache(protocol.generation.twin_cache_size)
         self.fallbacks = LruCache(256)  # deadline-miss stand-ins, keyed by _fallback_key
         self._late: list[tuple[tuple, object]] = []  # (key, ticket) finished after their deadline
+        self._prefetching: dict[tuple, object] = {}  # twin key -> ticket requested ahead
+        self.upcoming = None  # callable -> (seed, conditioning) of the next new plan, or None
         self.calibrate_requested = False
 
     # ---------------------------------------------------------------- helpers
@@ -139,6 +141,31 @@ class TrialRunner:
             else:
                 keep.append((key, ticket))
         self._late = keep
+
+    def _prefetch_next_twin(self) -> None:
+        """Request the next plan's twin now, while the intervals run and the worker is idle."""
+        if self.upcoming is None:
+            return
+        key = self.upcoming()
+        if key is None or self.twins.get(key) is not None or key in self._prefetching:
+            return
+        from generator.layout import LayoutSpec
+
+        ticket = self.service.submit(
+            GenerationRequest(kind="full", seed=key[0], conditioning=key[1], spec=LayoutSpec(mode="full"), gaze_px=None)
+        )
+        self._prefetching[key] = ticket
+
+    def _take_prefetched(self, key):
+        """A prefetched twin ticket for ``key`` (finished ones move into the cache)."""
+        for k, ticket in list(self._prefetching.items()):
+            if ticket.done():
+                del self._prefetching[k]
+                try:
+                    self.twins.put(k, ticket.result())
+                except Exception:  # noqa: BLE001 - requested again when needed
+                    pass
+        return self._prefetching.pop(key, None)
 
     def _observer_answer(self, plan, foveated, twin, gaze_px):
         rng = trial_rng(session_seed=self.session_seed, plan=plan, purpose="observer")
@@ -239,9 +266,9 @@ class TrialRunner:
         timing = p.timing
         # The twin does not depend on gaze: ask for it first (or take it from the cache).
         twin_key = (plan.seed, plan.conditioning)
+        twin_ticket = self._take_prefetched(twin_key)
         twin: GenerationResult | None = self.twins.get(twin_key)
-        twin_ticket = None
-        if twin is None:
+        if twin is None and twin_ticket is None:
             from generator.layout import LayoutSpec
 
             twin_ticket = self.service.submit(
@@ -249,7 +276,8 @@ class TrialRunner:
                     kind="full", seed=plan.seed, conditioning=plan.conditioning, spec=LayoutSpec(mode="full"), gaze_px=None
                 )
             )
-        else:
+        elif twin is not None:
+            twin_ticket = None
             row["twin_latency_s"] = 0.0
 
         for _ in range(view.frames_for(timing.iti_s)):
@@ -351,6 +379,7 @@ class TrialRunner:
             twin = twin_ticket.result()
             row["twin_latency_s"] = twin_ticket.latency_s
             self.twins.put((plan.seed, plan.conditioning), twin)
+        self._prefetch_next_twin()
         row["tokens"] = foveated.tokens
         row["tokens_full"] = foveated.tokens_full
         row["token_ratio"] = foveated.token_ratio

@@ -10,6 +10,7 @@ half of them horizontally. Everything is seeded: the same generator state gives 
 from __future__ import annotations
 
 import io
+import math
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,7 +120,7 @@ def random_crops(
         short = min(h, w)
         lo = min(crop_px, short)
         hi = max(lo, min(int(crop_px * max_zoom_out), short))
-        side = int(round(float(np.exp(np.log(lo) + u[k, 0] * (np.log(hi) - np.log(lo))))))
+        side = int(round(math.exp(math.log(lo) + float(u[k, 0]) * (math.log(hi) - math.log(lo)))))
         top = int(u[k, 1] * (h - side + 1))
         left = int(u[k, 2] * (w - side + 1))
         patch = image[:, top : top + side, left : left + side]

@@ -41,6 +41,8 @@ def export_weights(*, base_dir: Path, foveated_dir: Path | None, out_dir: Path) 
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
     record["config"] = model.config_.as_dict()
     (out_dir / CARD_FILE).write_text(json.dumps(record, indent=1))
+    for path in out_dir.glob("default*"):
+        path.chmod(0o644)  # safetensors writes 0600; shipped files must be readable by all
     total = sum(p.stat().st_size for p in out_dir.glob("*.safetensors"))
     record["shipped_bytes"] = total
     if total > MAX_SHIPPED_BYTES:

@@ -153,7 +153,8 @@ def sample_times(n: int, *, generator, mean: float, std: float, device):
     """Logit-normal t in (0, 1), 1 = noise (JiT's P_mean = -0.8 in its t=1-is-clean convention)."""
     import torch
 
-    return torch.sigmoid(mean + std * torch.randn(n, generator=generator)).to(device)
+    z = torch.randn(n, generator=generator, device=generator.device)
+    return torch.sigmoid(mean + std * z).to(device)
 
 
 def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig):
@@ -172,7 +173,9 @@ def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig):
 
     p = 16
     device = x.device
-    noise = torch.randn(x.shape, generator=generator).to(device)
+    # Noise from a generator on x's device: drawing 50 M normals per step on the CPU would
+    # dominate a GPU step.
+    noise = torch.randn(x.shape, generator=generator, device=generator.device).to(device)
     x_tok = pack(x, layout, p=p)
     n_tok = pack(noise, layout, p=p, noise=True)
     t = sample_times(x.shape[0], generator=generator, mean=cfg.t_mean, std=cfg.t_std, device=device)
@@ -316,6 +319,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         crop_px = int(rng.choice(cfg.crop_px))
         x, classes = random_crops(bank, count=cfg.batch_size, crop_px=crop_px, generator=g,
                                   max_zoom_out=cfg.max_zoom_out)
+        gd = g
+        if device.type != "cpu":
+            gd = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + step * 31 + accelerator.process_index)
         drop = torch.rand(cfg.batch_size, generator=g).to(device) < cfg.class_dropout
         classes = torch.where(drop, torch.full_like(classes, null_class), classes)
         groups = cfg.groups if cfg.stage == "foveated" else 1
@@ -327,7 +333,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                 else:
                     layout = full_layout(image_px=crop_px, patch_px=16)
                 with accelerator.autocast():
-                    loss = training_loss(model, chunk_x, chunk_c, layout, generator=g, cfg=cfg)
+                    loss = training_loss(model, chunk_x, chunk_c, layout, generator=gd, cfg=cfg)
                 accelerator.backward(loss / groups)
                 total += float(loss.detach()) / groups
             accelerator.clip_grad_norm_(trainable, 1.0)

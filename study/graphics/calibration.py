@@ -134,9 +134,8 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
     def draw(self) -> None:
         """Draw the current calibration screen into the back buffer (no flip)."""
         if self.image_mode:
-            self._camera.text = (
-                "Camera image: see the EyeLink Host PC"
-                + (f"\n\n{self.image_title_text}" if self.image_title_text else "")
+            self._camera.text = "Camera image: see the EyeLink Host PC" + (
+                f"\n\n{self.image_title_text}" if self.image_title_text else ""
             )
             self._camera.draw()
         elif self.show_help and self.target_px is None:
@@ -161,6 +160,8 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         self._saved_color = tuple(self.win.color)
         self.win.color = self.background
         self.win.mouseVisible = False
+        # Keys pressed during the experiment (responses) must not drive the tracker's menu.
+        event.clearEvents("keyboard")
         self.target_px = None
         self.alert_text = ""
         self.show_help = True

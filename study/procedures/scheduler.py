@@ -107,12 +107,17 @@ class Scheduler:
     """
 
     def __init__(self, *, protocol: Protocol, seed: int) -> None:
-        self._rng = np.random.default_rng(seed)
+        track_seq, stimulus_seq = np.random.SeedSequence(seed).spawn(2)
+        self._rng = np.random.default_rng(track_seq)
+        # Stimuli (seed, conditioning, interval) come from their own stream: the next one can be
+        # known ahead (twin prefetch), and a track's trials do not depend on how often other
+        # tracks' trials were re-queued.
+        self._stimulus_rng = np.random.default_rng(stimulus_seq)
         self.tracks = build_tracks(protocol=protocol, rng=self._rng)
         self._by_name = {t.name: t for t in self.tracks}
         self._seed_pool = protocol.stimulus.seed_pool()
         self._conditionings = protocol.stimulus.conditionings()
-        self._seed_queue: deque[int] = deque()
+        self._stimulus_queue: deque[tuple[int, int | str, int]] = deque()
         self._pending: dict[str, TrialPlan] = {}
         self._n_plans = 0
         self._track_plans = {t.name: 0 for t in self.tracks}
@@ -140,22 +145,35 @@ class Scheduler:
         if pending is not None:
             plan = replace(pending, attempt=pending.attempt + 1)
         else:
-            if not self._seed_queue:
-                self._seed_queue.extend(int(s) for s in self._rng.permutation(self._seed_pool))
+            self.upcoming_stimulus()  # fills the queue when empty
+            seed, conditioning, interval = self._stimulus_queue.popleft()
             self._n_plans += 1
             plan = TrialPlan(
                 plan_id=self._n_plans,
                 track=track.name,
                 condition=track.condition,
                 level=track.next_level(),
-                seed=self._seed_queue.popleft(),
-                conditioning=self._conditionings[int(self._rng.integers(len(self._conditionings)))],
-                interval_foveated=int(self._rng.integers(2)) + 1,
+                seed=seed,
+                conditioning=conditioning,
+                interval_foveated=interval,
                 track_index=self._track_plans[track.name],
             )
             self._track_plans[track.name] += 1
         self._outstanding = plan
         return plan
+
+    def upcoming_stimulus(self) -> tuple[int, int | str]:
+        """(seed, conditioning) of the next new plan (a re-queued plan keeps its own)."""
+        if not self._stimulus_queue:
+            seeds = self._stimulus_rng.permutation(self._seed_pool)
+            picks = self._stimulus_rng.integers(len(self._conditionings), size=len(seeds))
+            intervals = self._stimulus_rng.integers(1, 3, size=len(seeds))
+            self._stimulus_queue.extend(
+                (int(s), self._conditionings[int(k)], int(i))
+                for s, k, i in zip(seeds, picks, intervals, strict=True)
+            )
+        seed, conditioning, _ = self._stimulus_queue[0]
+        return seed, conditioning
 
     def record(self, plan: TrialPlan, *, outcome: Outcome, correct: bool | None = None) -> None:
         """Record the outcome of ``plan``: a response (updates its track) or a re-queue."""

@@ -94,14 +94,26 @@ class StimulusSettings(_Strict):
     seed_count: int = Field(default=100, ge=1, le=1_000_000)
     num_steps: int | None = Field(default=None, ge=1, le=1000)
 
+    @field_validator("seeds", "classes")
+    @classmethod
+    def _non_negative(cls, value: list[int]) -> list[int]:
+        if any(v < 0 for v in value):
+            raise ValueError("values must be >= 0")
+        return value
+
+    @field_validator("prompts")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if any(not p.strip() for p in value):
+            raise ValueError("prompts must not be empty strings")
+        return value
+
     @model_validator(mode="after")
     def _one_conditioning(self) -> StimulusSettings:
         if self.prompts and self.classes != [0]:
             raise ValueError("give either classes or prompts, not both")
-        if any(s < 0 for s in self.seeds):
-            raise ValueError("seeds must be >= 0")
-        if any(not p.strip() for p in self.prompts):
-            raise ValueError("prompts must not be empty strings")
+        if not self.prompts and not self.classes:
+            raise ValueError("classes must list at least one class label (or give prompts)")
         return self
 
     def seed_pool(self) -> list[int]:
@@ -152,6 +164,15 @@ class Condition(_Strict):
             raise ValueError("fixation_deg must be two finite numbers within +-60 deg")
         return value
 
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[float]) -> list[float]:
+        if any(not (math.isfinite(v) and v > 0) for v in value):
+            raise ValueError("levels must be positive numbers")
+        if len(set(value)) != len(value):
+            raise ValueError("levels must not repeat")
+        return value
+
     @model_validator(mode="after")
     def _consistent(self) -> Condition:
         allowed = _LEVEL_VARIABLES_BY_MODE[self.layout_mode]
@@ -164,10 +185,6 @@ class Condition(_Strict):
             raise ValueError(f"level_min ({self.level_min}) must be below level_max ({self.level_max})")
         if self.start_level is not None and not self.level_min <= self.start_level <= self.level_max:
             raise ValueError("start_level must lie within [level_min, level_max]")
-        if any(not (math.isfinite(v) and v > 0) for v in self.levels):
-            raise ValueError("levels must be positive numbers")
-        if len(set(self.levels)) != len(self.levels):
-            raise ValueError("levels must not repeat")
         if self.level_variable == "radius_shrink":
             if self.level_max >= 1 or any(v >= 1 for v in self.levels):
                 raise ValueError("radius_shrink levels must be < 1 (radius = 1 - level > 0)")
@@ -195,13 +212,19 @@ class QuestPlusSettings(_Strict):
     widths_log10: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4], min_length=1)
     lapse_rates: list[float] = Field(default_factory=lambda: [0.0, 0.02, 0.05], min_length=1)
 
-    @model_validator(mode="after")
-    def _grids(self) -> QuestPlusSettings:
-        if any(w <= 0 for w in self.widths_log10):
-            raise ValueError("widths_log10 must be > 0")
-        if any(not 0 <= lapse < 0.5 for lapse in self.lapse_rates):
-            raise ValueError("lapse_rates must lie in [0, 0.5)")
-        return self
+    @field_validator("widths_log10")
+    @classmethod
+    def _widths(cls, value: list[float]) -> list[float]:
+        if any(not (math.isfinite(w) and w > 0) for w in value):
+            raise ValueError("widths must be > 0")
+        return value
+
+    @field_validator("lapse_rates")
+    @classmethod
+    def _lapses(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= lapse < 0.5 for lapse in value):
+            raise ValueError("lapse rates must lie in [0, 0.5)")
+        return value
 
 
 class StaircaseSettings(_Strict):

@@ -68,7 +68,11 @@ class Tracker(Protocol):
         """Stop recording."""
 
     def message(self, text: str) -> None:
-        """Write a time-stamped message into the tracker's data file."""
+        """Write a time-stamped message into the tracker's data file.
+
+        A message starting with ``STIMULUS_ONSET`` marks the first stimulus interval's onset:
+        the simulated participant times its planned fixation breaks from it.
+        """
 
     def trial_start(self, *, trial: int, variables: dict) -> None:
         """Mark a trial's start: ``TRIALID`` and one ``!V TRIAL_VAR`` per variable."""

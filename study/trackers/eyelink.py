@@ -59,6 +59,46 @@ def _format_value(value) -> str:
     return " ".join(str(value).split()) or "."
 
 
+def gaze_from_link_sample(raw, *, eye: str, mapper: WindowMapper, time_s: float) -> GazeSample:
+    """Convert a ``pylink.Sample`` (gaze in window pixels) into a GazeSample in degrees.
+
+    Args:
+        raw: the link sample (``EyeLink.getNewestSample()``).
+        eye: ``"left"`` or ``"right"``: the recorded eye, used when the sample has both.
+        mapper: window pixels <-> degrees.
+        time_s: the sample's time on the session clock.
+
+    Returns:
+        ``valid=False`` (NaN position) while the eye is lost: gaze at pylink's MISSING_DATA,
+        pupil area 0 (blink) or a position far off the screen.
+    """
+    if eye == "right" and raw.isRightSample():
+        data = raw.getRightEye()
+    elif eye == "left" and raw.isLeftSample():
+        data = raw.getLeftEye()
+    else:
+        data = raw.getRightEye() if raw.isRightSample() else raw.getLeftEye()
+    invalid = GazeSample(time_s=time_s, x_deg=math.nan, y_deg=math.nan, valid=False)
+    if data is None:
+        return invalid
+    x_px, y_px = data.getGaze()
+    pupil = data.getPupilSize()
+    limit_x, limit_y = 10 * mapper.window_width_px, 10 * mapper.window_height_px
+    if (
+        x_px is None
+        or y_px is None
+        or not (math.isfinite(x_px) and math.isfinite(y_px))
+        or x_px <= _MISSING + 1
+        or y_px <= _MISSING + 1
+        or abs(x_px) > limit_x
+        or abs(y_px) > limit_y
+        or (pupil is not None and pupil <= 0)
+    ):
+        return invalid
+    x_deg, y_deg = mapper.window_px_to_deg(x_px, y_px)
+    return GazeSample(time_s=time_s, x_deg=x_deg, y_deg=y_deg, valid=True)
+
+
 class EyeLinkTracker:
     """An EyeLink connected over the link (``settings.host_ip``).
 
@@ -277,27 +317,8 @@ class EyeLinkTracker:
         raw = el.getNewestSample()
         if raw is None:
             return None
-        want_right = self.settings.eye == "right"
-        if want_right and raw.isRightSample():
-            eye = raw.getRightEye()
-        elif not want_right and raw.isLeftSample():
-            eye = raw.getLeftEye()
-        elif raw.isRightSample():
-            eye = raw.getRightEye()
-        else:
-            eye = raw.getLeftEye()
         time_s = self.clock() - self._sample_age_s(raw)
-        x_px, y_px = eye.getGaze()
-        if (
-            x_px is None
-            or y_px is None
-            or x_px <= _MISSING + 1
-            or y_px <= _MISSING + 1
-            or not (math.isfinite(x_px) and math.isfinite(y_px))
-        ):
-            return GazeSample(time_s=time_s, x_deg=math.nan, y_deg=math.nan, valid=False)
-        x_deg, y_deg = self.mapper.window_px_to_deg(x_px, y_px)
-        return GazeSample(time_s=time_s, x_deg=x_deg, y_deg=y_deg, valid=True)
+        return gaze_from_link_sample(raw, eye=self.settings.eye, mapper=self.mapper, time_s=time_s)
 
     def set_target(self, *, x_deg: float, y_deg: float) -> None:
         """Nothing to do: a real eye finds the target by itself."""

@@ -51,7 +51,9 @@ class WindowMapper:
 
     def centred_px_to_deg(self, x_px: float, y_px: float) -> tuple[float, float]:
         """PsychoPy ``pix`` units (origin at the window centre, y up) -> degrees."""
-        return self.window_px_to_deg(x_px + self.window_width_px / 2, self.window_height_px / 2 - y_px)
+        return self.window_px_to_deg(
+            x_px + self.window_width_px / 2, self.window_height_px / 2 - y_px
+        )
 
 
 def display_from_window(win) -> DisplayGeometry:

@@ -243,7 +243,9 @@ class SimulatedTracker:
             size = min(offset * float(self._rng_micro.uniform(0.7, 1.1)), max(size, 1.0))
         else:
             angle = float(self._rng_micro.uniform(0.0, 2.0 * math.pi))
-        self._saccade(t, self._x + size * math.cos(angle), self._y + size * math.sin(angle), micro=True)
+        self._saccade(
+            t, self._x + size * math.cos(angle), self._y + size * math.sin(angle), micro=True
+        )
         self._next_micro = self._horizon + self._micro_interval()
 
     def _extend(self, until: float) -> None:

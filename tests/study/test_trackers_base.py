@@ -112,3 +112,45 @@ def test_window_mapper_full_screen_and_centred_window():
     # Up on the screen (smaller y_px) is positive y_deg.
     assert small.window_px_to_deg(400, 200)[1] > 0
     assert math.isclose(small.window_px_to_deg(400, 200)[1], -small.window_px_to_deg(400, 400)[1])
+
+
+def _link_sample(*, left=None, right=None, time_ms=1000.0):
+    """A real pylink.Sample, built by pylink's own factory; left/right: (gx, gy, pupil_area)."""
+    from pylink import tracker as pylink_tracker
+
+    flags = (0x8000 if left else 0) | (0x4000 if right else 0)
+    lx, ly, la = left or (0.0, 0.0, 0.0)
+    rx, ry, ra = right or (0.0, 0.0, 0.0)
+    zeros = (0.0, 0.0)
+    return pylink_tracker.newSample(
+        time_ms, flags, zeros, zeros, zeros, zeros, (la, ra), (lx, rx), (ly, ry),
+        45.0, 45.0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0,
+    )  # fmt: skip
+
+
+def test_link_samples_convert_to_degrees_and_flag_lost_eyes():
+    from study.trackers.eyelink import gaze_from_link_sample, import_pylink
+
+    pylink = import_pylink()
+    mapper = WindowMapper(display=default_display(), window_width_px=2560, window_height_px=1440)
+    x_px, y_px = mapper.deg_to_window_px(4.0, -3.0)
+    right = _link_sample(right=(x_px, y_px, 900.0))
+    gaze = gaze_from_link_sample(right, eye="right", mapper=mapper, time_s=2.5)
+    assert gaze.valid and gaze.time_s == 2.5
+    assert (gaze.x_deg, gaze.y_deg) == pytest.approx((4.0, -3.0), abs=1e-9)
+    # Binocular sample: the recorded eye wins.
+    both = _link_sample(left=(1280.0, 720.0, 800.0), right=(x_px, y_px, 900.0))
+    assert gaze_from_link_sample(both, eye="left", mapper=mapper, time_s=0.0).x_deg == 0.0
+    assert gaze_from_link_sample(both, eye="right", mapper=mapper, time_s=0.0).x_deg == (
+        pytest.approx(4.0)
+    )
+    # Blink / track loss: MISSING_DATA gaze or zero pupil -> invalid, NaN position.
+    missing = pylink.FMISSING_DATA
+    for lost in (
+        _link_sample(right=(missing, missing, 0.0)),
+        _link_sample(right=(x_px, y_px, 0.0)),
+        _link_sample(right=(1e8, 1e8, 500.0)),
+    ):
+        gaze = gaze_from_link_sample(lost, eye="right", mapper=mapper, time_s=1.0)
+        assert not gaze.valid and math.isnan(gaze.x_deg) and math.isnan(gaze.y_deg)

@@ -58,9 +58,7 @@ def _run_trials(tracker, clock, *, n_trials, trial_s=2.0, onset_at_s=None, step_
                 sent_onset = True
             sample = tracker.sample()
             assert sample.time_s <= clock.now_s + 1e-9
-            rows.append(
-                (trial, frame * step_s, sample.valid, sample.x_deg - tx, sample.y_deg - ty)
-            )
+            rows.append((trial, frame * step_s, sample.valid, sample.x_deg - tx, sample.y_deg - ty))
         tracker.trial_end(result="ok")
     return np.array(rows, dtype=float)
 

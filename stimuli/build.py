@@ -1,0 +1,206 @@
+"""``fovea stimuli build``: pre-generate a protocol's stimulus set (or one shard of it).
+
+Shards: ``--shard I/N`` (1-based) takes every N-th planned image starting at the I-th. Under
+``accelerate launch`` (its environment variables present, ``WORLD_SIZE`` > 1) each process takes
+the shard of its rank and the GPU of its local rank, with no option needed. Each shard writes its
+own manifest; the last to finish merges them (or run ``fovea stimuli merge DIR``). Images already
+in the store (an interrupted build, another shard) are reused, not regenerated.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from generator.errors import FoveaError
+from stimuli.manifest import (
+    FORMAT,
+    MANIFEST,
+    merge_manifests,
+    shard_manifest_name,
+    write_json_atomic,
+)
+from stimuli.store import ObjectStore, geometry_dict, stimulus_key
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` (1-based) of ``count``."""
+
+    index: int
+    count: int
+
+    def take(self, items: list) -> list:
+        return items[self.index - 1 :: self.count]
+
+
+def parse_shard(text: str) -> Shard:
+    """``"2/4"`` -> ``Shard(2, 4)``; FoveaError names the valid form."""
+    try:
+        a, b = text.split("/")
+        shard = Shard(int(a), int(b))
+    except ValueError:
+        raise FoveaError(f"--shard must look like I/N (e.g. 2/4), got {text!r}") from None
+    if not (shard.count >= 1 and 1 <= shard.index <= shard.count):
+        raise FoveaError(f"--shard {text}: need 1 <= I <= N")
+    return shard
+
+
+def shard_from_env(environ=None) -> tuple[Shard, int | None] | None:
+    """(shard, local rank) when running under ``accelerate launch`` with several processes."""
+    env = os.environ if environ is None else environ
+    if not any(k.startswith("ACCELERATE_") for k in env):
+        return None
+    try:
+        world = int(env.get("WORLD_SIZE", "1"))
+        rank = int(env.get("RANK", env.get("LOCAL_RANK", "0")))
+        local = int(env["LOCAL_RANK"]) if "LOCAL_RANK" in env else None
+    except ValueError:
+        return None
+    if world <= 1:
+        return None
+    return Shard(rank + 1, world), local
+
+
+def build_stimulus_set(
+    *,
+    protocol_path: str | Path,
+    out: str | Path | None = None,
+    shard: Shard | None = None,
+    only: str = "all",
+    max_seeds: int | None = None,
+    device: str | None = None,
+    progress: bool = True,
+    log=print,
+) -> Path:
+    """Generate the (shard's) images and write its manifest; returns the manifest path.
+
+    Args:
+        protocol_path: the protocol TOML.
+        out: set directory (default ``stimulus_sets/<protocol name>``).
+        shard: this process's shard (None: the whole set, or the ``accelerate`` rank's shard).
+        only: ``all``, ``references`` or ``foveated``.
+        max_seeds: only the first N seeds of the protocol's pool.
+        device: torch device override (default: the protocol's; ``cuda`` becomes
+            ``cuda:<local rank>`` under ``accelerate``).
+        progress: show a tqdm progress bar.
+    """
+    import torch
+    from tqdm import tqdm
+
+    from generator.pipeline import FoveatedGenerator
+    from stimuli.fingerprint import fingerprint
+    from stimuli.plan import plan_stimuli, skipped_conditions, stimulus_geometry
+    from study.protocol import load_protocol
+
+    t_start = time.perf_counter()
+    loaded = load_protocol(protocol_path)
+    p = loaded.protocol
+    directory = Path(out) if out is not None else Path("stimulus_sets") / p.name
+    local_rank = None
+    if shard is None:
+        found = shard_from_env()
+        if found is not None:
+            shard, local_rank = found
+            log(f"accelerate launch: process {shard.index} of {shard.count}")
+    device = device or p.stimulus.device
+    if device == "cuda" and local_rank is not None:
+        device = f"cuda:{local_rank}"
+    planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
+    if not planned:
+        raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
+    mine = shard.take(planned) if shard else planned
+    geometry = stimulus_geometry(p)
+    geometry_id = geometry_dict(geometry)
+    log(f"loading generator {p.stimulus.model!r} on {device} ...")
+    generator = FoveatedGenerator.load(p.stimulus.model, device=device)
+    fp = fingerprint(generator, model=p.stimulus.model, steps=p.stimulus.num_steps).as_dict()
+    store = ObjectStore(directory)
+    entries = []
+    generated = reused = 0
+    generation_s = 0.0
+    label = f"shard {shard.index}/{shard.count}" if shard else "stimuli"
+    bar = tqdm(mine, desc=label, unit="img", disable=not progress, dynamic_ncols=True)
+    for s in bar:
+        key = stimulus_key(fingerprint=fp, geometry=geometry_id, stimulus=s)
+        layout = generator.layout(geometry=geometry, gaze_px=s.gaze_px, spec=s.spec)
+        stored = store.existing(key)
+        seconds = None
+        if stored is None:
+            result = generator.generate(seed=s.seed, geometry=geometry, gaze_px=s.gaze_px, spec=s.spec,
+                                        condition=s.conditioning, steps=p.stimulus.num_steps)
+            seconds = float(result.seconds)
+            generation_s += seconds
+            stored = store.write(key, result.image)
+            generated += 1
+        else:
+            reused += 1
+        file, digest, size = stored
+        entries.append({
+            "key": key,
+            "kind": s.kind,
+            "seed": s.seed,
+            "conditioning": s.conditioning,
+            "condition": s.condition,
+            "level": s.level,
+            "fixation_deg": None if s.fixation_deg is None else list(s.fixation_deg),
+            "gaze_px": None if s.gaze_px is None else list(s.gaze_px),
+            "spec": s.spec.as_dict(),
+            "file": file,
+            "sha256": digest,
+            "bytes": size,
+            "tokens": layout.num_tokens,
+            "tokens_full": layout.num_tokens_full,
+            "token_ratio": layout.token_ratio,
+            "seconds": seconds,
+        })
+        bar.set_postfix(generated=generated, reused=reused)
+    bar.close()
+    total_s = time.perf_counter() - t_start
+    manifest = {
+        "format": FORMAT,
+        "protocol": {"name": p.name, "path": str(loaded.path), "sha256": loaded.sha256},
+        "stimulus": p.stimulus.model_dump(mode="json"),
+        "geometry": geometry_id,
+        "model": fp,
+        "plan": {"only": only, "max_seeds": max_seeds, "planned": len(planned),
+                 "skipped_conditions": skipped_conditions(p)},
+        "shards": [{
+            "index": shard.index if shard else 1,
+            "count": shard.count if shard else 1,
+            "host": socket.gethostname(),
+            "platform": platform.platform(),
+            "device": device,
+            "torch": torch.__version__,
+            "images": len(mine),
+            "generated": generated,
+            "reused": reused,
+            "generation_s": generation_s,
+            "total_s": total_s,
+            "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        }],
+        "timings": {"generation_s": generation_s, "total_s": total_s},
+        "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "entries": entries,
+    }
+    if shard is None or shard.count == 1:
+        path = directory / MANIFEST
+        write_json_atomic(path, manifest)
+    else:
+        path = directory / shard_manifest_name(shard.index, shard.count)
+        write_json_atomic(path, manifest)
+        merged = merge_manifests(directory, quiet_if_incomplete=True)
+        if merged is not None:
+            log(f"all {shard.count} shards present: merged into {merged}")
+            path = merged
+    log(f"{len(mine)} images ({generated} generated, {reused} reused) in {total_s:.1f} s "
+        f"(generation {generation_s:.1f} s) -> {path}")
+    skipped = skipped_conditions(p)
+    if skipped and only != "references":
+        log(f"note: staircase levels are continuous; no foveated images for {', '.join(skipped)}")
+    return path

@@ -1,0 +1,92 @@
+"""What identifies a generator for a stimulus set: its weights' hash and sampler settings.
+
+Two generators with the same fingerprint produce the same image for the same (seed,
+conditioning, layout, gaze, geometry) on the same kind of device; the stimulus cache keys on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass
+
+
+@dataclass(frozen=True)
+class ModelFingerprint:
+    """Identity of a loaded generator.
+
+    Attributes:
+        model: the name or directory it was loaded from.
+        model_id: the generator's own name (``FoveatedGenerator.model_id``).
+        weights_sha256: SHA-256 over every weight tensor (name, dtype, shape, bytes) of the
+            transformer, the condition encoder and the decoder.
+        steps, shift, guidance_scale: sampler settings used.
+        token_px: image pixels per fine token side.
+        device_type: ``cpu``, ``cuda``, ``mps`` (results differ numerically across kinds).
+        dtype: weight dtype name.
+    """
+
+    model: str
+    model_id: str
+    weights_sha256: str
+    steps: int
+    shift: float
+    guidance_scale: float
+    token_px: int
+    device_type: str
+    dtype: str
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def fingerprint(generator, *, model: str, steps: int | None) -> ModelFingerprint:
+    """The fingerprint of ``generator`` (a ``FoveatedGenerator``) sampled with ``steps``."""
+    d = generator.denoiser
+    return ModelFingerprint(
+        model=str(model),
+        model_id=str(generator.model_id),
+        weights_sha256=weights_sha256(generator),
+        steps=int(steps or generator.steps),
+        shift=float(generator.shift),
+        guidance_scale=float(generator.guidance_scale),
+        token_px=int(generator.token_px),
+        device_type=str(d.device.type) if hasattr(d, "device") else "cpu",
+        dtype=str(d.dtype).removeprefix("torch.") if hasattr(d, "dtype") else "float32",
+    )
+
+
+def weights_sha256(generator) -> str:
+    """SHA-256 of all weights a ``FoveatedGenerator`` samples with (reads each tensor once)."""
+    import torch
+
+    digest = hashlib.sha256()
+    for prefix, tensors in _named_tensors(generator):
+        for name, tensor in sorted(tensors.items()):
+            t = tensor.detach()
+            digest.update(f"{prefix}.{name}|{str(t.dtype)}|{tuple(t.shape)}|".encode())
+            flat = t.reshape(-1).contiguous()
+            if flat.device.type != "cpu":
+                flat = flat.cpu()
+            digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _named_tensors(generator):
+    import torch
+
+    d = generator.denoiser
+    module = getattr(d, "transformer", d)
+    if isinstance(module, torch.nn.Module):
+        yield "transformer", module.state_dict()
+    encoder = generator.encoder
+    own = {k: v for k, v in vars(encoder).items() if isinstance(v, torch.Tensor)}
+    if own:
+        yield "encoder", own
+    pipe = getattr(encoder, "pipe", None)
+    for name in ("text_encoder", "text_encoder_2"):
+        part = getattr(pipe, name, None) if pipe is not None else None
+        if isinstance(part, torch.nn.Module):
+            yield f"encoder.{name}", part.state_dict()
+    vae = getattr(generator.codec, "vae", None)
+    if isinstance(vae, torch.nn.Module):
+        yield "vae", vae.state_dict()

@@ -1,0 +1,279 @@
+"""Stimulus-set manifests: write, merge shards, and the check a session runs at start.
+
+A set directory holds ``objects/`` (see ``stimuli.store``) and ``manifest.json``; a sharded build
+writes ``manifest.shard-III-of-NNN.json`` per shard and ``merge_manifests`` combines them (the
+last shard to finish does it automatically).
+
+``manifest.json``::
+
+    {"format": "fovea-stimulus-set/1",
+     "protocol": {"name", "path", "sha256"}, "stimulus": {... protocol [stimulus] table ...},
+     "geometry": {"display": {...}, "image_size_px", "image_origin_px"},
+     "model": {"model", "model_id", "weights_sha256", "steps", "shift", "guidance_scale",
+               "token_px", "device_type", "dtype"},
+     "plan": {"only", "max_seeds", "planned": N, "skipped_conditions": [...]},
+     "shards": [{"index", "count", "host", "device", "generated", "reused", "total_s", ...}],
+     "timings": {"generation_s", "total_s"},
+     "entries": [{"key", "kind", "seed", "conditioning", "condition", "level", "fixation_deg",
+                  "gaze_px", "spec", "file", "sha256", "bytes", "tokens", "tokens_full",
+                  "token_ratio", "seconds"}, ...]}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from generator.errors import FoveaError
+from stimuli.store import ObjectStore, geometry_dict, read_png, sha256_file, stimulus_key
+
+FORMAT = "fovea-stimulus-set/1"
+MANIFEST = "manifest.json"
+_SHARD_RE = re.compile(r"^manifest\.shard-(\d+)-of-(\d+)\.json$")
+
+
+def shard_manifest_name(index: int, count: int) -> str:
+    return f"manifest.shard-{index:03d}-of-{count:03d}.json"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with tmp.open("w", encoding="utf-8") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise FoveaError(f"stimulus manifest {path} is unreadable: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise FoveaError(f"{path} is not a stimulus-set manifest (format {FORMAT!r} expected)")
+    for field in ("protocol", "geometry", "model", "plan", "entries"):
+        if field not in data:
+            raise FoveaError(f"stimulus manifest {path}: field {field!r} is missing")
+    return data
+
+
+def shard_manifests(directory: Path) -> dict[int, list[tuple[int, Path]]]:
+    """Shard manifests present, by shard count: ``{count: [(index, path), ...]}``."""
+    found: dict[int, list[tuple[int, Path]]] = {}
+    if directory.is_dir():
+        for path in sorted(directory.iterdir()):
+            m = _SHARD_RE.match(path.name)
+            if m:
+                found.setdefault(int(m.group(2)), []).append((int(m.group(1)), path))
+    return found
+
+
+def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False) -> Path | None:
+    """Combine the shard manifests of ``directory`` into ``manifest.json``.
+
+    Args:
+        directory: the set directory.
+        quiet_if_incomplete: return None (instead of raising) when shards are still missing.
+
+    Raises:
+        FoveaError: no shards, shards missing, or shards built from different protocols, models
+            or geometry.
+    """
+    directory = Path(directory)
+    groups = shard_manifests(directory)
+    if not groups:
+        raise FoveaError(f"{directory}: no shard manifests (manifest.shard-I-of-N.json) to merge")
+    if len(groups) > 1:
+        raise FoveaError(
+            f"{directory}: shard manifests of different shard counts ({', '.join(map(str, sorted(groups)))}); "
+            "remove the stale ones"
+        )
+    (count, shards), = groups.items()
+    present = {i for i, _ in shards}
+    missing = sorted(set(range(1, count + 1)) - present)
+    if missing:
+        if quiet_if_incomplete:
+            return None
+        raise FoveaError(
+            f"{directory}: shards {', '.join(map(str, missing))} of {count} are missing; run "
+            f"`fovea stimuli build PROTOCOL --shard I/{count}` for them, then merge again"
+        )
+    parts = [read_manifest(path) for _, path in sorted(shards)]
+    first = parts[0]
+    for (index, path), part in zip(sorted(shards), parts, strict=True):
+        for field in ("protocol", "stimulus", "geometry", "model", "plan"):
+            if part.get(field) != first.get(field):
+                raise FoveaError(
+                    f"{path}: field {field!r} differs from shard 1 ({shards[0][1].name}); all shards "
+                    "must come from the same protocol, model and options"
+                )
+    entries: dict[str, dict] = {}
+    for part in parts:
+        for entry in part["entries"]:
+            entries.setdefault(entry["key"], entry)
+    merged = {k: v for k, v in first.items() if k not in ("entries", "shards", "timings")}
+    merged["shards"] = [s for part in parts for s in part.get("shards", [])]
+    merged["timings"] = {
+        "generation_s": sum(p.get("timings", {}).get("generation_s", 0.0) for p in parts),
+        "total_s": max(p.get("timings", {}).get("total_s", 0.0) for p in parts),
+    }
+    merged["entries"] = sorted(entries.values(), key=_entry_order)
+    planned = first["plan"].get("planned")
+    if planned is not None and len(merged["entries"]) != planned:
+        raise FoveaError(
+            f"{directory}: the shards hold {len(merged['entries'])} images, the plan has {planned}; "
+            "rebuild the shards with the same options"
+        )
+    out = directory / MANIFEST
+    write_json_atomic(out, merged)
+    return out
+
+
+def _entry_order(entry: dict):
+    return (entry["kind"] != "reference", str(entry.get("condition")), entry.get("level") or 0.0,
+            entry["seed"], str(entry["conditioning"]))
+
+
+@dataclass
+class StimulusSet:
+    """A checked stimulus set.
+
+    Attributes:
+        directory: the set directory.
+        manifest: the parsed manifest.
+    """
+
+    directory: Path
+    manifest: dict
+
+    def __post_init__(self) -> None:
+        self.store = ObjectStore(self.directory)
+        self._by_ref = {}
+        self._by_fov = {}
+        for e in self.manifest["entries"]:
+            if e["kind"] == "reference":
+                self._by_ref[(e["seed"], _cond(e["conditioning"]))] = e
+            else:
+                self._by_fov[(e["seed"], _cond(e["conditioning"]), e["condition"], float(e["level"]))] = e
+
+    @property
+    def entries(self) -> list[dict]:
+        return self.manifest["entries"]
+
+    def reference(self, *, seed: int, conditioning: int | str) -> np.ndarray | None:
+        """The full-resolution reference ((H, W, 3) uint8), or None if the set lacks it."""
+        e = self._by_ref.get((int(seed), _cond(conditioning)))
+        return None if e is None else read_png(self.directory / e["file"])
+
+    def foveated(self, *, seed: int, conditioning: int | str, condition: str, level: float) -> np.ndarray | None:
+        """The foveated image at the condition's fixation target, or None."""
+        e = self._by_fov.get((int(seed), _cond(conditioning), condition, float(level)))
+        return None if e is None else read_png(self.directory / e["file"])
+
+
+def _cond(value):
+    return value if isinstance(value, str) else int(value)
+
+
+def check_stimulus_set(
+    directory: str | Path,
+    *,
+    protocol,
+    fingerprint: dict | None = None,
+    verify_files: bool = True,
+) -> StimulusSet:
+    """The check a session runs at start: refuse a set that does not match or is damaged.
+
+    Args:
+        directory: the set directory (``fovea stimuli build --out``).
+        protocol: ``study.protocol.LoadedProtocol`` or ``Protocol`` the session runs.
+        fingerprint: the session generator's ``ModelFingerprint.as_dict()`` (or a dict with at
+            least ``weights_sha256``), to compare with the set's; None: the model is compared by
+            name only.
+        verify_files: hash every file (a full read); False checks presence only.
+
+    Returns:
+        The set, for lookups.
+
+    Raises:
+        FoveaError: naming the directory and every problem (first few): no or partial manifest,
+            different model / weights / sampler / device kind / geometry / seeds / conditions
+            than the protocol and generator, missing or corrupted (hash mismatch) files.
+    """
+    from stimuli.plan import plan_stimuli, stimulus_geometry
+
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        groups = shard_manifests(directory)
+        if groups:
+            (count, shards), = list(groups.items())[:1]
+            raise FoveaError(
+                f"stimulus set {directory} is not merged ({len(shards)} of {count} shard manifests); "
+                f"run `fovea stimuli merge {directory}` once every shard has finished"
+            )
+        raise FoveaError(
+            f"stimulus set {directory} has no {MANIFEST}; build it with "
+            "`fovea stimuli build PROTOCOL --out DIR`"
+        )
+    manifest = read_manifest(path)
+    p = getattr(protocol, "protocol", protocol)
+    problems: list[str] = []
+    model = manifest["model"]
+    if model.get("model") != p.stimulus.model:
+        problems.append(f"model {model.get('model')!r} in the set, {p.stimulus.model!r} in the protocol")
+    if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
+        problems.append(f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol")
+    if fingerprint is not None:
+        for field, value in fingerprint.items():
+            if field in model and field != "model" and model[field] != value:
+                problems.append(f"model {field} {model[field]!r} in the set, {value!r} in the session's generator")
+    geometry = geometry_dict(stimulus_geometry(p))
+    if manifest["geometry"] != geometry:
+        problems.append(
+            f"geometry {json.dumps(manifest['geometry'])} in the set, {json.dumps(geometry)} in the protocol"
+        )
+    if not problems:
+        plan = manifest["plan"]
+        planned = plan_stimuli(p, only=plan.get("only", "all"), max_seeds=plan.get("max_seeds"))
+        keys = {e["key"] for e in manifest["entries"]}
+        absent = [s for s in planned if stimulus_key(fingerprint=model, geometry=geometry, stimulus=s) not in keys]
+        if absent:
+            problems.append(
+                f"{len(absent)} of {len(planned)} images the protocol needs are not in the set (first: "
+                f"{absent[0].label()}); were seeds, conditions or levels changed after the build?"
+            )
+    if not problems:
+        for entry in manifest["entries"]:
+            file = directory / entry["file"]
+            what = f"{entry['file']} ({_entry_label(entry)})"
+            if not file.is_file():
+                problems.append(f"{what} is missing")
+            elif verify_files:
+                digest = sha256_file(file)
+                if digest != entry["sha256"]:
+                    problems.append(f"{what} is corrupted (sha256 {digest[:12]}..., manifest {entry['sha256'][:12]}...)")
+            if len(problems) >= 5:
+                problems.append("... (stopped after 5 problems)")
+                break
+    if problems:
+        raise FoveaError(
+            f"stimulus set {directory} does not match protocol {p.name!r} or is damaged: "
+            + "; ".join(problems)
+            + f"; rebuild it with `fovea stimuli build PROTOCOL --out {directory}`"
+        )
+    return StimulusSet(directory=directory, manifest=manifest)
+
+
+def _entry_label(entry: dict) -> str:
+    if entry["kind"] == "reference":
+        return f"reference seed {entry['seed']} conditioning {entry['conditioning']!r}"
+    return f"foveated seed {entry['seed']} {entry['condition']} level {entry['level']:g}"

@@ -1,0 +1,125 @@
+"""``fovea stimuli sheet``: a contact sheet PNG to check a stimulus set by eye before a study.
+
+One row per stimulus (seed, conditioning): the full-resolution reference, then per condition and
+chosen level the foveated version with the fixation target marked (red ring and crosshair: the
+point the layout was built for) and its token layout (blocks tinted by level,
+``generator.draw.draw_layout``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from generator.errors import FoveaError
+from stimuli.manifest import MANIFEST, StimulusSet, read_manifest
+from stimuli.store import read_png
+
+
+def _pick_levels(levels: list[float], k: int) -> list[float]:
+    levels = sorted(set(levels))
+    if len(levels) <= k:
+        return levels
+    idx = np.unique(np.round(np.linspace(0, len(levels) - 1, k)).astype(int))
+    return [levels[i] for i in idx]
+
+
+def _mark_fixation(image: np.ndarray, gaze_px) -> Image.Image:
+    im = Image.fromarray(image).convert("RGB")
+    d = ImageDraw.Draw(im)
+    gx, gy = gaze_px
+    r = max(6, image.shape[1] // 40)
+    for width, colour in ((5, (0, 0, 0)), (2, (255, 64, 64))):
+        d.ellipse([gx - r, gy - r, gx + r, gy + r], outline=colour, width=width)
+        d.line([gx - 2 * r, gy, gx - r, gy], fill=colour, width=width)
+        d.line([gx + r, gy, gx + 2 * r, gy], fill=colour, width=width)
+        d.line([gx, gy - 2 * r, gx, gy - r], fill=colour, width=width)
+        d.line([gx, gy + r, gx, gy + 2 * r], fill=colour, width=width)
+    return im
+
+
+def contact_sheet(directory: str | Path, *, rows: int = 4, levels_per_condition: int = 3,
+                  tile_px: int = 256) -> Image.Image:
+    """Build the sheet image of the set in ``directory`` (read through its manifest).
+
+    Args:
+        directory: the set directory.
+        rows: stimuli (seed, conditioning) shown, the first ``rows`` of the set.
+        levels_per_condition: levels shown per condition (spread from lowest to highest).
+        tile_px: tile side in pixels.
+    """
+    from generator.draw import draw_layout
+    from generator.geometry import DisplayGeometry, StimulusGeometry
+    from generator.layout import LayoutSpec, build_layout
+
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise FoveaError(f"{directory} has no {MANIFEST} (build or merge the set first)")
+    sset = StimulusSet(directory=directory, manifest=read_manifest(path))
+    entries = sset.entries
+    g = sset.manifest["geometry"]
+    (w, h), (left, top) = g["image_size_px"], g["image_origin_px"]
+    geometry = StimulusGeometry(display=DisplayGeometry(**g["display"]), image_width_px=w, image_height_px=h,
+                                left_px=left, top_px=top)
+    token_px = int(sset.manifest["model"]["token_px"])
+    stimuli = []
+    for e in entries:
+        key = (e["seed"], e["conditioning"])
+        if key not in stimuli:
+            stimuli.append(key)
+    stimuli = stimuli[:rows]
+    refs = {(e["seed"], e["conditioning"]): e for e in entries if e["kind"] == "reference"}
+    columns: list[tuple[str, str | None, float | None]] = []
+    if refs:
+        columns.append(("reference", None, None))
+    conditions: dict[str, list[float]] = {}
+    for e in entries:
+        if e["kind"] == "foveated":
+            conditions.setdefault(e["condition"], []).append(float(e["level"]))
+    for name, levels in conditions.items():
+        for level in _pick_levels(levels, levels_per_condition):
+            columns.append(("foveated", name, level))
+            columns.append(("layout", name, level))
+    if not stimuli or not columns:
+        raise FoveaError(f"stimulus set {directory} holds no images")
+    fov = {(e["seed"], e["conditioning"], e["condition"], float(e["level"])): e
+           for e in entries if e["kind"] == "foveated"}
+    label_h, margin = 30, 110
+    sheet = Image.new("RGB", (margin + tile_px * len(columns), label_h + tile_px * len(stimuli)), (40, 40, 40))
+    draw = ImageDraw.Draw(sheet)
+    for j, (kind, cond, level) in enumerate(columns):
+        text = kind if cond is None else f"{cond} {level:.3g}\n{kind}"
+        draw.multiline_text((margin + j * tile_px + 4, 2), text, fill=(255, 255, 255))
+    for i, (seed, conditioning) in enumerate(stimuli):
+        y = label_h + i * tile_px
+        draw.multiline_text((4, y + 4), f"seed {seed}\ncond {conditioning}", fill=(255, 255, 255))
+        for j, (kind, cond, level) in enumerate(columns):
+            e = refs.get((seed, conditioning)) if kind == "reference" else fov.get((seed, conditioning, cond, level))
+            if e is None:
+                continue
+            image = read_png(directory / e["file"])
+            if kind == "reference":
+                tile = Image.fromarray(image)
+            else:
+                gaze = tuple(e["gaze_px"])
+                if kind == "foveated":
+                    tile = _mark_fixation(image, gaze)
+                else:
+                    spec = LayoutSpec(**e["spec"])
+                    layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px)
+                    tile = draw_layout(layout, image=image)
+            tile = tile.resize((tile_px, tile_px), Image.Resampling.LANCZOS)
+            sheet.paste(tile, (margin + j * tile_px, y))
+    return sheet
+
+
+def write_contact_sheet(directory: str | Path, *, out: str | Path | None = None, **kwargs) -> Path:
+    """Write the sheet PNG (default ``<directory>/contact_sheet.png``); returns its path."""
+    out = Path(out) if out is not None else Path(directory) / "contact_sheet.png"
+    sheet = contact_sheet(directory, **kwargs)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out

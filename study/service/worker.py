@@ -1,0 +1,236 @@
+"""The generator process: load once, warm up, then generate one request at a time.
+
+Runs as the target of a ``multiprocessing`` *spawn* process (a fresh interpreter: no torch
+state, threads or locks inherited from the window's process). It talks to the parent over one
+duplex pipe and three shared doubles/integers:
+
+- ``heartbeat``: ``perf_counter`` written every ``heartbeat_interval_s`` by a thread; a stale
+  value means the process is frozen (stopped, stuck holding the interpreter lock, swapped out).
+- ``progress``: ``perf_counter`` at the start of each request and after each sampler step; a
+  stale value during a request means the generation hangs.
+- ``abort_job``: the parent writes a job id here to abort that job at the next sampler step
+  (cancellation, or pre-emption of a prefetch by a foveated request).
+
+Images go back through one shared-memory slot (H x W x 3 uint8) owned by the parent; the pipe
+carries only small messages: ``("ready", info)``, ``("failed", message)``, and per job
+``("done" | "aborted" | "error", job_id, fields)``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Everything the child needs, in plain types (unpickling it must not import torch, so that
+    thread settings happen before torch loads).
+
+    Attributes:
+        model, device, dtype: ``FoveatedGenerator.load`` arguments.
+        geometry: ``{"display": {...}, "image_width_px", "image_height_px", "left_px", "top_px"}``.
+        num_steps: sampler steps (None: the model's default).
+        warmup_conditioning: class or prompt for the warm-up generations.
+        torch_threads: intra-op threads (the window keeps the remaining core(s)).
+        nice: added to the process's scheduling niceness (0: unchanged).
+        heartbeat_interval_s: heartbeat period.
+        slot_name: shared-memory block for images; slot_shape: (H, W, 3).
+        hash_weights: compute the weights' SHA-256 at start (``stimuli.fingerprint``).
+    """
+
+    model: str
+    device: str
+    dtype: str | None
+    geometry: dict
+    num_steps: int | None
+    warmup_conditioning: int | str
+    torch_threads: int
+    nice: int
+    heartbeat_interval_s: float
+    slot_name: str
+    slot_shape: tuple[int, int, int]
+    hash_weights: bool = False
+
+
+class _Aborted(Exception):
+    pass
+
+
+def worker_main(config: WorkerConfig, conn, heartbeat, progress, abort_job) -> None:
+    """Child process entry point (see the module docstring)."""
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[name] = str(config.torch_threads)
+    parent = os.getppid()
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.is_set():
+            heartbeat.value = time.perf_counter()
+            if os.getppid() != parent:  # the window's process died: do not linger
+                os._exit(3)
+            stop.wait(config.heartbeat_interval_s)
+
+    heartbeat.value = time.perf_counter()
+    threading.Thread(target=beat, name="fovea-heartbeat", daemon=True).start()
+    if config.nice:
+        try:
+            os.nice(config.nice)
+        except OSError:
+            pass
+    try:
+        state = _load(config)
+    except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
+        conn.send(("failed", _describe(error)))
+        return
+    conn.send(("ready", state.info))
+    try:
+        _serve(state, conn, progress, abort_job)
+    finally:
+        stop.set()
+        state.close()
+
+
+@dataclass
+class _State:
+    generator: object
+    geometry: object
+    steps: int | None
+    slot: object
+    image: object  # numpy view on the slot
+    info: dict
+
+    def close(self) -> None:
+        self.image = None
+        self.slot.close()
+
+
+def _load(config: WorkerConfig) -> _State:
+    from multiprocessing import shared_memory
+
+    import numpy as np
+    import torch
+
+    from generator import FoveatedGenerator, LayoutSpec
+    from generator.geometry import DisplayGeometry, StimulusGeometry
+
+    torch.set_num_threads(config.torch_threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:  # already set (only possible once per process)
+        pass
+    g = config.geometry
+    geometry = StimulusGeometry(
+        display=DisplayGeometry(**g["display"]),
+        image_width_px=g["image_width_px"],
+        image_height_px=g["image_height_px"],
+        left_px=g.get("left_px"),
+        top_px=g.get("top_px"),
+    )
+    t0 = time.perf_counter()
+    generator = FoveatedGenerator.load(config.model, device=config.device, dtype=config.dtype)
+    load_s = time.perf_counter() - t0
+    # Warm-up: first calls allocate and choose kernels; both layout code paths are exercised so
+    # that neither the twin nor the first foveated trial pays for it.
+    t0 = time.perf_counter()
+    centre = (geometry.image_width_px / 2, geometry.image_height_px / 2)
+    for spec, gaze in ((LayoutSpec(mode="full"), None), (LayoutSpec(mode="acuity"), centre)):
+        generator.generate(seed=0, geometry=geometry, gaze_px=gaze, spec=spec,
+                           condition=config.warmup_conditioning, steps=config.num_steps)
+    warmup_s = time.perf_counter() - t0
+    slot = shared_memory.SharedMemory(name=config.slot_name)
+    image = np.ndarray(config.slot_shape, dtype=np.uint8, buffer=slot.buf)
+    info = {
+        "service": "process",
+        "pid": os.getpid(),
+        "model": config.model,
+        "model_id": getattr(generator, "model_id", config.model),
+        "device": config.device,
+        "token_px": int(generator.token_px),
+        "steps": int(config.num_steps or generator.steps),
+        "torch_threads": torch.get_num_threads(),
+        "load_s": load_s,
+        "warmup_s": warmup_s,
+    }
+    if config.hash_weights:
+        from stimuli.fingerprint import weights_sha256
+
+        t0 = time.perf_counter()
+        info["weights_sha256"] = weights_sha256(generator)
+        info["hash_s"] = time.perf_counter() - t0
+    return _State(generator, geometry, config.num_steps, slot, image, info)
+
+
+def _serve(state: _State, conn, progress, abort_job) -> None:
+    while True:
+        try:
+            message = conn.recv()
+        except (EOFError, OSError):
+            return
+        if message is None:
+            return
+        _, job_id, request = message
+        started_s = time.perf_counter()
+        progress.value = started_s
+
+        def on_step(step: int, job_id=job_id) -> None:
+            progress.value = time.perf_counter()
+            if abort_job.value == job_id:
+                raise _Aborted(step)
+
+        try:
+            if abort_job.value == job_id:
+                raise _Aborted(-1)
+            out = state.generator.generate(
+                seed=request.seed,
+                geometry=state.geometry,
+                gaze_px=request.gaze_px,
+                spec=request.spec,
+                condition=request.conditioning,
+                steps=state.steps,
+                on_step=on_step,
+            )
+            generated_s = time.perf_counter()
+            if out.image.shape != state.image.shape:
+                raise RuntimeError(
+                    f"generator returned a {out.image.shape} image, the service expects "
+                    f"{state.image.shape}"
+                )
+            state.image[...] = out.image
+            conn.send((
+                "done",
+                job_id,
+                {
+                    "started_s": started_s,
+                    "generated_s": generated_s,
+                    "written_s": time.perf_counter(),
+                    "seconds": float(out.seconds),
+                    "tokens": int(out.tokens),
+                    "tokens_full": int(out.tokens_full),
+                    "token_ratio": float(out.layout.token_ratio),
+                    "sidecar": out.sidecar,
+                },
+            ))
+        except _Aborted as aborted:
+            conn.send(("aborted", job_id, {"started_s": started_s, "step": aborted.args[0]}))
+        except Exception as error:  # noqa: BLE001 - the request fails, the process goes on
+            from generator.errors import FoveaError
+
+            conn.send((
+                "error",
+                job_id,
+                {"started_s": started_s, "message": _describe(error),
+                 "user_error": isinstance(error, FoveaError),
+                 "traceback": traceback.format_exc(limit=8)},
+            ))
+
+
+def _describe(error: BaseException) -> str:
+    from generator.errors import FoveaError
+
+    if isinstance(error, FoveaError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"

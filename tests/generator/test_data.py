@@ -1,0 +1,132 @@
+"""Training data: DEP-5 licences, the fixed split, manifests, packing and the crop loader."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from generator.data.fetch import HELD_OUT_FRACTION, fetch_images, licence_for, load_manifest, split_for
+from generator.data.images import load_bank, random_crops
+from generator.data.pack import pack_images
+from generator.errors import FoveaError
+
+REPO = Path(__file__).resolve().parents[2]
+PACK = REPO / "generator" / "data" / "photos-1024.npz"
+
+DEP5 = """Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+Copyright: 2014 Someone
+License: GPL-2+
+
+Files: 16.04/aitzgorri_by_Aitzol.jpg
+Copyright: Aitzol, 2018
+License: CC-BY-4.0
+
+Files: desktop/Ubuntu-*-no-logo.png
+Copyright: X
+License: CC-BY-SA-4.0
+
+Files: debian/*
+Copyright: packager
+License: MIT
+"""
+
+
+def test_licence_matches_source_tree_patterns_against_installed_paths():
+    assert licence_for(DEP5, "usr/share/backgrounds/aitzgorri_by_Aitzol.jpg") == "CC-BY-4.0"
+    assert licence_for(DEP5, "usr/share/backgrounds/mate/desktop/Ubuntu-Cold-no-logo.png") == "CC-BY-SA-4.0"
+    assert licence_for(DEP5, "usr/share/wallpapers/Path/contents/images/2560x1600.jpg") == "GPL-2+"
+    assert licence_for("not a DEP-5 file", "a.jpg") == "see copyright file"
+
+
+def test_split_is_fixed_and_holds_out_about_the_stated_fraction():
+    ids = [f"pkg--image{i}" for i in range(2000)]
+    splits = [split_for(i) for i in ids]
+    assert splits == [split_for(i) for i in ids]
+    frac = splits.count("heldout") / len(ids)
+    print(f"held-out fraction {frac:.3f} (target {HELD_OUT_FRACTION})")
+    assert abs(frac - HELD_OUT_FRACTION) < 0.03
+
+
+def test_offline_fetch_writes_a_complete_deterministic_manifest(tmp_path):
+    first = fetch_images(cache_dir=tmp_path / "a", include_packages=False, progress=False)
+    second = fetch_images(cache_dir=tmp_path / "b", include_packages=False, progress=False)
+    assert first == second
+    assert load_manifest(tmp_path / "a") == first
+    assert len(first["images"]) >= 8
+    for entry in first["images"]:
+        assert entry["source"] == "scikit-image" and entry["licence"]
+        assert len(entry["sha256"]) == 64 and entry["split"] in ("train", "heldout")
+        assert (tmp_path / "a" / entry["cached_file"]).is_file()
+        assert entry["class_name"] in first["classes"]
+
+
+def test_missing_manifest_names_the_command(tmp_path):
+    with pytest.raises(FoveaError, match="fovea data images"):
+        load_manifest(tmp_path)
+
+
+def test_pack_round_trip_keeps_images_and_manifest(tmp_path):
+    fetch_images(cache_dir=tmp_path, include_packages=False, progress=False)
+    info = pack_images(cache_dir=tmp_path, out=tmp_path / "p.npz", max_side_px=256)
+    assert info["bytes"] < 50 * 1024 * 1024
+    bank = load_bank(source=tmp_path / "p.npz", split="all")
+    cached = load_bank(source=tmp_path, split="all")
+    assert [e["id"] for e in bank.entries] == [e["id"] for e in cached.entries]
+    assert all(min(im.shape[1:]) <= 256 for im in bank.images)
+
+
+def test_committed_pack_has_train_and_heldout_photos_with_licences():
+    with np.load(PACK) as z:
+        manifest = json.loads(bytes(z["manifest"]).decode())
+    images = manifest["images"]
+    assert PACK.stat().st_size <= 50 * 1024 * 1024
+    assert {e["split"] for e in images} == {"train", "heldout"}
+    assert sum(e["source"] == "debian" for e in images) >= 30
+    assert all(e["licence"] and e["licence"] != "see copyright file" for e in images)
+
+
+def test_crops_are_deterministic_in_range_and_multiscale():
+    bank = load_bank(source=PACK, split="train")
+    seed = 1234
+    print(f"seed {seed}")
+    a, ca = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
+    b, cb = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
+    c, _ = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed + 1))
+    assert a.shape == (6, 3, 64, 64) and a.dtype == torch.float32
+    assert torch.equal(a, b) and torch.equal(ca, cb)
+    assert not torch.equal(a, c)
+    assert a.min() >= -1 and a.max() <= 1
+
+
+def test_heldout_images_never_reach_the_training_bank():
+    train_ids = {e["id"] for e in load_bank(source=PACK, split="train").entries}
+    held_ids = {e["id"] for e in load_bank(source=PACK, split="heldout").entries}
+    assert train_ids and held_ids and not train_ids & held_ids
+
+
+@pytest.mark.slow
+def test_fetch_from_debian_packages(tmp_path, monkeypatch):
+    """Fetches the smallest listed package (~11 MB); skips only where apt cannot fetch it."""
+    from generator.data import fetch, sources
+
+    if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
+        pytest.skip("apt-get/dpkg not available on this system")
+    probe = subprocess.run(["apt-get", "download", "--print-uris", "lomiri-wallpapers-20.04"],
+                           capture_output=True, text=True)
+    if probe.returncode != 0 or ".deb" not in probe.stdout:
+        pytest.skip(f"apt cannot fetch lomiri-wallpapers-20.04 here: {probe.stderr.strip()[:200]}")
+    small = [s for s in sources.PACKAGE_SOURCES if s.package == "lomiri-wallpapers-20.04"]
+    monkeypatch.setattr(fetch, "PACKAGE_SOURCES", tuple(small))
+    manifest = fetch.fetch_images(cache_dir=tmp_path, progress=False)
+    debian = [e for e in manifest["images"] if e["source"] == "debian"]
+    assert len(debian) == 2
+    assert {e["licence"] for e in debian} == {"CC-BY-SA-3.0"}
+    assert all(e["version"] for e in debian)

@@ -1,0 +1,109 @@
+"""Shared fixtures for the study tests: a virtual X display and small protocols."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PROTOCOLS = REPO / "protocols"
+
+
+@pytest.fixture(scope="session")
+def virtual_x():
+    """A usable DISPLAY: the existing one, or an Xvfb started by ``study.xvfb`` (the same code
+    ``fovea simulate`` uses) for the whole test session."""
+    from study.xvfb import virtual_display
+
+    if os.environ.get("DISPLAY"):
+        yield os.environ["DISPLAY"]
+        return
+    try:
+        with virtual_display(width_px=1920, height_px=1080) as display:
+            yield display
+    except Exception as error:  # noqa: BLE001
+        pytest.skip(f"no X display available: {error}")
+
+
+def pilot_dict() -> dict:
+    """The shipped pilot protocol as a dict (tests derive small protocols from it)."""
+    return tomllib.loads((PROTOCOLS / "pilot_2afc.toml").read_text(encoding="utf-8"))
+
+
+def small_protocol_dict(*, method: str = "staircase", trials: int = 6, break_prob: float = 0.0) -> dict:
+    """A fast protocol: 128 px images, one condition off centre, short timing."""
+    data = pilot_dict()
+    data["name"] = "small_test"
+    data["stimulus"].update(image_width_px=128, image_height_px=128, seed_count=8)
+    data["conditions"] = [
+        {
+            "name": "acuity_right3",
+            "layout_mode": "acuity",
+            "fixation_deg": [3.0, 0.0],
+            "level_variable": "strength",
+            "level_min": 0.1,
+            "level_max": 8.0,
+            "start_level": 2.0,
+        }
+    ]
+    data["procedure"] = {
+        "method": method,
+        "trials_per_condition": trials,
+        "staircase": {"n_staircases": 2, "n_down": 2, "n_up": 1, "step_sizes": [0.3, 0.15]},
+        "questplus": {"n_levels": 10, "n_thresholds": 10, "widths_log10": [0.2], "lapse_rates": [0.02]},
+    }
+    data["timing"].update(
+        fixation_hold_s=0.3,
+        gaze_average_s=0.1,
+        stimulus_duration_s=0.3,
+        isi_s=0.2,
+        mask_duration_s=0.1,
+        feedback_duration_s=0.1,
+        iti_s=0.1,
+    )
+    data["tracker"]["sim_fixation_break_prob"] = break_prob
+    data["simulation"]["speed"] = 2
+    data["generation"]["deadline_s"] = 60.0
+    return data
+
+
+def write_toml(data: dict, path: Path) -> Path:
+    """A minimal TOML writer for protocol dicts (tables, arrays of tables, scalars, lists)."""
+    lines: list[str] = []
+
+    def scalar(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        if isinstance(v, list | tuple):
+            return "[" + ", ".join(scalar(x) for x in v) + "]"
+        if isinstance(v, dict):  # inline table (inside an array of tables)
+            return "{ " + ", ".join(f"{k} = {scalar(x)}" for k, x in v.items()) + " }"
+        return repr(v)
+
+    def table(prefix: str, d: dict) -> None:
+        plain = {k: v for k, v in d.items() if not isinstance(v, dict) and not _is_table_list(v)}
+        if prefix:
+            lines.append(f"[{prefix}]")
+        for k, v in plain.items():
+            lines.append(f"{k} = {scalar(v)}")
+        for k, v in d.items():
+            if isinstance(v, dict):
+                table(f"{prefix}.{k}" if prefix else k, v)
+            elif _is_table_list(v):
+                for item in v:
+                    lines.append(f"[[{prefix + '.' if prefix else ''}{k}]]")
+                    for kk, vv in item.items():
+                        lines.append(f"{kk} = {scalar(vv)}")
+
+    table("", data)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def _is_table_list(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)

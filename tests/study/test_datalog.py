@@ -1,0 +1,103 @@
+"""Session files: the trial log survives torn writes, gzip gaze blocks survive kills, sidecars are
+atomic, an existing session is never overwritten."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from generator.errors import FoveaError
+from study.datalog import COLUMNS, PINNED_COLUMNS, BehaviourLog, PhysioLog, SessionPaths, read_rows, write_json_atomic
+
+
+def _row(trial: int, **extra) -> dict:
+    row = {"participant": "01", "session": "1", "trial": trial, "condition": "c", "level": 0.1 + trial, "correct": 1}
+    row.update(extra)
+    return row
+
+
+def test_paths_follow_the_bids_layout(tmp_path):
+    paths = SessionPaths(data_dir=tmp_path, participant="01", session="2", task="fovea2afc")
+    assert paths.beh_tsv == tmp_path / "sub-01/ses-2/beh/sub-01_ses-2_task-fovea2afc_beh.tsv"
+    assert paths.physio_tsv_gz == tmp_path / "sub-01/ses-2/eyetrack/sub-01_ses-2_task-fovea2afc_physio.tsv.gz"
+    with pytest.raises(FoveaError, match="letters and digits"):
+        SessionPaths(data_dir=tmp_path, participant="p_1", session="1", task="t")
+
+
+def test_trial_log_has_the_pinned_columns_and_never_overwrites(tmp_path):
+    assert COLUMNS[: len(PINNED_COLUMNS)] == PINNED_COLUMNS
+    path = tmp_path / "beh" / "x_beh.tsv"
+    log = BehaviourLog.create(path)
+    log.append(_row(1, rt_s=0.5))
+    log.append(_row(2, response=None, rt_s=math.nan, conditioning="a\tcat\nsat"))
+    log.close()
+    frame = pd.read_csv(path, sep="\t", na_values="n/a", keep_default_na=False)
+    assert list(frame.columns) == list(COLUMNS)
+    assert frame["trial"].tolist() == [1, 2]
+    assert frame["rt_s"].isna().tolist() == [False, True]
+    assert frame["conditioning"][1] == "a cat sat"
+    with pytest.raises(FoveaError, match="already exists"):
+        BehaviourLog.create(path)
+    assert len(read_rows(path)) == 2
+
+
+def test_a_torn_last_line_is_cut_on_reopen(tmp_path):
+    path = tmp_path / "x_beh.tsv"
+    log = BehaviourLog.create(path)
+    log.append(_row(1))
+    log.close()
+    with open(path, "a") as f:
+        f.write("01\t1\t2\tc\t0.5")  # a kill in the middle of a write
+    assert len(read_rows(path)) == 1
+    log = BehaviourLog.reopen(path)
+    log.append(_row(2))
+    log.close()
+    assert [r["trial"] for r in read_rows(path)] == ["1", "2"]
+
+
+def test_a_foreign_header_is_refused(tmp_path):
+    path = tmp_path / "x_beh.tsv"
+    path.write_text("a\tb\n1\t2\n")
+    with pytest.raises(FoveaError, match="header does not match"):
+        BehaviourLog.reopen(path)
+
+
+def _samples(log: PhysioLog, trial, n=5, t0=0.0):
+    for i in range(n):
+        log.add(time_s=t0 + i / 60, x_deg=0.1 * i, y_deg=-0.1 * i, valid=i != 2, trial=trial, phase="fixation")
+
+
+def test_physio_blocks_survive_a_torn_member_and_later_trials_are_dropped(tmp_path):
+    path = tmp_path / "p_physio.tsv.gz"
+    log = PhysioLog.create(path)
+    for trial in (1, 2, 3):
+        _samples(log, trial, t0=trial)
+        log.flush_block()
+    log._file.close()
+    complete = path.read_bytes()
+    # A kill while writing the 4th block: half a gzip member at the end.
+    _samples(log := PhysioLog(path), 4)
+    payload = gzip.compress(b"x" * 1000)
+    log._file.write(payload[: len(payload) // 2])
+    log._file.close()
+    # beh.tsv holds trials 1-2 only: trial 3's gaze goes too (it will run again).
+    log = PhysioLog.reopen(path, last_trial=2)
+    _samples(log, 3, t0=10.0)
+    log.close()
+    assert path.read_bytes().startswith(complete[:100])
+    frame = pd.read_csv(path, sep="\t", header=None, names=["t", "x", "y", "valid", "trial", "phase"], na_values="n/a")
+    assert frame["trial"].tolist() == [1] * 5 + [2] * 5 + [3] * 5
+    assert frame["t"].iloc[-1] == pytest.approx(10.0 + 4 / 60, abs=1e-6)
+    assert frame["x"].isna().sum() == 3  # invalid samples have no coordinates
+
+
+def test_json_is_replaced_atomically(tmp_path):
+    path = tmp_path / "s.json"
+    write_json_atomic(path, {"a": 1})
+    write_json_atomic(path, {"a": 2, "b": [1.5]})
+    assert json.loads(path.read_text()) == {"a": 2, "b": [1.5]}
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]

@@ -1,0 +1,158 @@
+"""Protocol validation: the shipped protocols load; every field broken in turn gives an error that
+names the file, the field and the reason."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+
+import pytest
+
+from generator.errors import FoveaError
+from study.protocol import load_protocol
+from study.protocol.levels import layout_spec
+from tests.study.conftest import PROTOCOLS, pilot_dict, write_toml
+
+
+def _leaves(node, path=()):
+    """(path, value) for every scalar or list leaf of a protocol dict."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list) and node and all(isinstance(x, dict) for x in node):
+        for i, value in enumerate(node):
+            yield from _leaves(value, (*path, i))
+    else:
+        yield path, node
+
+
+def _set(data, path, value):
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+
+
+def _dotted(path) -> str:
+    out = ""
+    for key in path:
+        out += f"[{key}]" if isinstance(key, int) else ("." if out else "") + key
+    return out
+
+
+@pytest.mark.parametrize("name", ["pilot_2afc", "threshold_2afc", "paper_replication"])
+def test_shipped_protocols_validate_and_map_every_level_to_a_layout(name):
+    loaded = load_protocol(PROTOCOLS / f"{name}.toml")
+    p = loaded.protocol
+    assert p.name == name and len(loaded.sha256) == 64
+    for condition in p.conditions:
+        for level in condition.levels or [condition.level_min, condition.level_max]:
+            spec = layout_spec(condition=condition, level=level)
+            assert spec.mode == condition.layout_mode
+
+
+def test_paper_replication_is_the_papers_design():
+    p = load_protocol(PROTOCOLS / "paper_replication.toml").protocol
+    (condition,) = p.conditions
+    spec = layout_spec(condition=condition, level=condition.levels[0])
+    assert (spec.mode, spec.circle_radius, spec.periphery_factor) == ("circle", 0.33, 2)
+    assert condition.fixation_deg == (0.0, 0.0)
+    assert p.timing.stimulus_duration_s == 1.0
+
+
+def test_every_field_broken_by_type_names_file_and_field(tmp_path):
+    base = pilot_dict()
+    leaves = list(_leaves(base))
+    assert len(leaves) > 50
+    for path, _ in leaves:
+        data = copy.deepcopy(base)
+        _set(data, path, {"not": "valid here"})
+        file = write_toml(data, tmp_path / "broken.toml")
+        with pytest.raises(FoveaError) as info:
+            load_protocol(file)
+        message = str(info.value)
+        assert str(file) in message, message
+        field = _dotted(path)
+        # conditions[0].name -> "conditions[0](name=...)" in the message
+        head, _, tail = field.partition("]")
+        assert (head in message and tail.lstrip(".") in message) if tail else field in message, (field, message)
+        assert "\n" not in message
+
+
+def test_every_numeric_field_out_of_range_is_refused(tmp_path):
+    base = pilot_dict()
+    accepted = []
+    for path, value in _leaves(base):
+        if isinstance(value, bool) or not isinstance(value, int | float | list):
+            continue
+        if isinstance(value, list) and not all(isinstance(v, int | float) for v in value):
+            continue
+        data = copy.deepcopy(base)
+        bad = [-1e9 for _ in value] if isinstance(value, list) else -1e9
+        _set(data, path, bad)
+        try:
+            load_protocol(write_toml(data, tmp_path / "range.toml"))
+        except FoveaError as error:
+            assert _dotted(path).split("[")[0] in str(error)
+        else:
+            accepted.append(_dotted(path))
+    assert accepted == [], f"fields accepting -1e9: {accepted}"
+
+
+def test_typos_and_missing_required_fields(tmp_path):
+    data = pilot_dict()
+    data["timing"]["stimulus_duraton_s"] = 1.0
+    with pytest.raises(FoveaError, match=r"field timing\.stimulus_duraton_s: unknown field"):
+        load_protocol(write_toml(data, tmp_path / "typo.toml"))
+    data = pilot_dict()
+    del data["conditions"]
+    with pytest.raises(FoveaError, match=r"field conditions: required field is missing"):
+        load_protocol(write_toml(data, tmp_path / "missing.toml"))
+    data = pilot_dict()
+    del data["conditions"][1]["name"]
+    with pytest.raises(FoveaError, match=r"conditions\[1\]\.name: required"):
+        load_protocol(write_toml(data, tmp_path / "noname.toml"))
+
+
+@pytest.mark.parametrize(
+    ("edit", "reason"),
+    [
+        (lambda d: d["timing"].update(mask_duration_s=0.6, isi_s=0.5), "mask_duration_s must not exceed isi_s"),
+        (lambda d: d["conditions"][0].update(level_min=5.0, level_max=1.0), "level_min (5.0) must be below"),
+        (lambda d: d["conditions"][0].update(fixation_deg=[40.0, 0.0]), "lies off the screen"),
+        (lambda d: d["conditions"][1].update(name="acuity_centre"), "condition names must be unique"),
+        (lambda d: d["stimulus"].update(image_width_px=4000), "does not fit"),
+        (lambda d: d["conditions"][0].update(level_variable="radius_shrink"), "does not apply to layout_mode"),
+        (
+            lambda d: (d["conditions"][0].update(layout_mode="circle", level_variable="periphery_factor", levels=[2, 4]), d["procedure"].update(method="staircase")),
+            "periphery_factor levels are discrete",
+        ),
+        (lambda d: d["conditions"][0].update(layout_mode="circle", level_variable="periphery_factor", levels=[3]), "must be 2 or 4"),
+        (lambda d: d["simulation"].update(thresholds={"nope": 1.0}), "unknown conditions: nope"),
+        (lambda d: d["tracker"].update(edf_prefix="toolong"), "edf_prefix"),
+        (lambda d: d["procedure"].update(method="quest"), "'questplus', 'staircase' or 'constant'"),
+    ],
+)
+def test_cross_field_errors_say_why(tmp_path, edit, reason):
+    data = pilot_dict()
+    edit(data)
+    with pytest.raises(FoveaError) as info:
+        load_protocol(write_toml(data, tmp_path / "cross.toml"))
+    assert reason in str(info.value)
+
+
+def test_syntax_errors_and_missing_files_are_one_line_cli_errors(tmp_path, capsys):
+    from study.cli import main
+
+    bad = tmp_path / "syntax.toml"
+    bad.write_text("name = 'x\n", encoding="utf-8")
+    assert main(["simulate", str(bad), "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "not valid TOML" in err and "\n" not in err
+    assert main(["simulate", str(tmp_path / "nope.toml"), "--data", str(tmp_path / "d")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_toml_writer_round_trips_the_pilot(tmp_path):
+    data = pilot_dict()
+    assert tomllib.loads(write_toml(data, tmp_path / "p.toml").read_text()) == data

@@ -1,0 +1,181 @@
+"""A simulated session end to end through the real PsychoPy window (virtual display), the tiny
+generator and the simulated tracker: data files, re-queued fixation breaks, screenshots."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from generator.errors import FoveaError
+from study.datalog import PINNED_COLUMNS
+from study.protocol import load_protocol
+from study.session import SessionConfig, run_session, window_size_px
+from tests.study.conftest import small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def session(virtual_x, tmp_path_factory):
+    """One simulated session with many fixation breaks (probability 0.35) and screenshots."""
+    root = tmp_path_factory.mktemp("sim")
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=0.35)
+    protocol_path = write_toml(data, root / "small.toml")
+    loaded = load_protocol(protocol_path)
+    print("seed", SEED)
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=root / "data",
+        participant="sim01",
+        session="1",
+        tracker="sim",
+        observer="parametric",
+        seed=SEED,
+        simulated_clock=True,
+        screenshots_dir=root / "shots",
+        quiet=True,
+    )
+    result = run_session(config)
+    frame = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
+    return {"root": root, "config": config, "result": result, "rows": frame, "loaded": loaded}
+
+
+def test_session_completes_with_pinned_columns_and_contiguous_trials(session):
+    rows, result = session["rows"], session["result"]
+    assert result.completed and result.status == "completed"
+    assert list(rows.columns[: len(PINNED_COLUMNS)]) == list(PINNED_COLUMNS)
+    assert rows["trial"].tolist() == list(range(1, len(rows) + 1))
+    responded = rows[rows["fixation_break"] == 0]
+    assert len(responded) == 6  # trials_per_condition, split over two staircases
+    assert set(responded["correct"]) <= {0, 1}
+    assert ((responded["response"] == responded["interval_foveated"]) == (responded["correct"] == 1)).all()
+    assert (responded["tokens"] < responded["tokens_full"]).all()
+    assert responded["gen_latency_s"].notna().all() and responded["onset_s"].is_monotonic_increasing
+    assert np.allclose(responded["fixation_x_deg"], 3.0)
+    # the measured gaze at generation lies within the fixation tolerance of the target
+    assert (np.hypot(rows["gaze_x_deg"] - 3.0, rows["gaze_y_deg"]) <= 1.5).all()
+
+
+def test_fixation_breaks_are_logged_and_their_trials_requeued(session):
+    rows = session["rows"]
+    breaks = rows[rows["fixation_break"] == 1]
+    print(rows[["trial", "track", "level", "seed", "attempt", "fixation_break", "correct"]].to_string())
+    assert len(breaks) >= 1, "seed should give at least one break at probability 0.35"
+    assert breaks["response"].isna().all() and breaks["correct"].isna().all()
+    assert (breaks["abort_reason"] == "fixation_break").all()
+    for _, broken in breaks.iterrows():
+        later = rows[(rows["trial"] > broken["trial"]) & (rows["track"] == broken["track"])].iloc[0]
+        # the same plan again: same level, seed and interval, one more attempt
+        assert (later["level"], later["seed"], later["interval_foveated"]) == (
+            broken["level"],
+            broken["seed"],
+            broken["interval_foveated"],
+        )
+        assert later["attempt"] == broken["attempt"] + 1
+
+
+def test_sidecars_gaze_and_timing_report(session):
+    paths = session["result"].paths
+    sidecar = json.loads(paths.beh_json.read_text())
+    assert sidecar["completed"] is True and sidecar["protocol_sha256"] == session["loaded"].sha256
+    assert sidecar["seed"] == SEED and sidecar["observer"] == "parametric" and sidecar["tracker"] == "sim"
+    assert sidecar["patch_px"] == 16 and sidecar["image_size_px"] == [128, 128]
+    assert sidecar["calibration"] and sidecar["true_thresholds"] == {"acuity_right3": 1.0}
+    assert set(sidecar["procedure_estimates"]) == {"acuity_right3/s1", "acuity_right3/s2"}
+    physio = json.loads(paths.physio_json.read_text())
+    for key in ("SamplingFrequency", "StartTime", "Columns", "RecordedEye", "SampleCoordinateSystem", "ScreenSize", "ScreenResolution", "ScreenDistance"):
+        assert key in physio
+    with gzip.open(paths.physio_tsv_gz, "rt") as f:
+        gaze = pd.read_csv(f, sep="\t", header=None, names=physio["Columns"], na_values="n/a")
+    assert len(gaze) > 100 and set(gaze["trial"].dropna().astype(int)) == set(session["rows"]["trial"])
+    assert gaze["timestamp"].is_monotonic_increasing
+    timing = json.loads(paths.timing_json.read_text())
+    assert timing["trials"] == len(session["rows"])
+    assert timing["generation_latency_s"]["count"] == int((session["rows"]["gen_latency_s"].notna()).sum())
+    run = timing["runs"][-1]
+    assert run["frame_interval_ms"]["count"] > 50 and run["gaze_to_flip_ms"]["max"] < 1000 / 60
+    assert timing["fixation_breaks"] == int(session["rows"]["fixation_break"].sum())
+
+
+def test_an_existing_session_is_never_overwritten(session):
+    with pytest.raises(FoveaError, match="already exists"):
+        run_session(session["config"])
+    config = session["config"]
+    config.resume = True
+    try:
+        result = run_session(config)
+    finally:
+        config.resume = False
+    assert result.status == "already complete"
+
+
+def _shot(session, name):
+    from PIL import Image
+
+    return np.asarray(Image.open(session["root"] / "shots" / f"{name}.png").convert("RGB")).astype(int)
+
+
+def _expected_centre_px(session, x_deg, y_deg):
+    """Window pixel (column, row) of a point given in degrees from the screen centre."""
+    p = session["loaded"].protocol
+    width, height = window_size_px(p)
+    display = p.display.geometry()
+    sx, sy = display.deg_to_screen_px(x_deg, y_deg)
+    return float(sx) - display.width_px / 2 + width / 2, float(sy) - display.height_px / 2 + height / 2
+
+
+def test_fixation_screen_shows_the_mark_at_the_target(session):
+    shot = _shot(session, "fixation")
+    grey = shot[0, 0]
+    dark = np.argwhere(shot.sum(axis=2) < 60)
+    assert len(dark) > 20
+    row, col = dark.mean(axis=0)
+    ex, ey = _expected_centre_px(session, 3.0, 0.0)
+    assert abs(col - ex) < 2 and abs(row - ey) < 2, (col, row, ex, ey)
+    mark_px = 0.4 * session["loaded"].protocol.display.geometry().pixels_per_degree
+    assert np.ptp(dark[:, 1]) == pytest.approx(mark_px, abs=3)
+    assert abs(int(grey[0]) - 128) <= 1  # background_gray 0.5
+
+
+def test_stimulus_screen_shows_the_generated_image_at_the_centre_1_to_1(session):
+    from generator import FoveatedGenerator, LayoutSpec, StimulusGeometry
+    from study.protocol.levels import layout_spec
+
+    p = session["loaded"].protocol
+    rows = session["rows"]
+    first = rows[rows["onset_s"].notna()].iloc[0]  # the first trial that reached interval 1
+    geometry = StimulusGeometry(display=p.display.geometry(), image_width_px=128, image_height_px=128)
+    gen = FoveatedGenerator.load("tiny")
+    if first["interval_foveated"] == 1:
+        gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(first["gaze_x_deg"], first["gaze_y_deg"]))
+        spec = layout_spec(condition=p.conditions[0], level=float(first["level"]))
+    else:
+        gaze_px, spec = None, LayoutSpec(mode="full")
+    expected = gen.generate(seed=int(first["seed"]), geometry=geometry, gaze_px=gaze_px, spec=spec, condition=int(first["conditioning"])).image
+    shot = _shot(session, "interval1")
+    cx, cy = _expected_centre_px(session, 0.0, 0.0)
+    top, left = int(round(cy - 64)), int(round(cx - 64))
+    region = shot[top : top + 128, left : left + 128]
+    diff = np.abs(region - expected.astype(int))
+    assert diff.mean() < 1.0 and diff.max() <= 3, (diff.mean(), diff.max())
+    # outside the image: background
+    assert np.abs(shot[top - 3, left : left + 128] - 128).max() <= 1
+
+
+def test_response_screen_shows_prompt_and_mark(session):
+    shot = _shot(session, "response")
+    dark = shot.sum(axis=2) < 60
+    ex, ey = _expected_centre_px(session, 3.0, 0.0)
+    ppd = session["loaded"].protocol.display.geometry().pixels_per_degree
+    text_row = int(round(ey - 3.0 * ppd))
+    assert dark[text_row - 15 : text_row + 15].sum() > 50  # the prompt, 3 deg above the centre
+    assert dark[int(ey) - 5 : int(ey) + 5, int(ex) - 5 : int(ex) + 5].sum() > 10  # the mark
+    mask = _shot(session, "isi")
+    cx, cy = _expected_centre_px(session, 0.0, 0.0)
+    patch = mask[int(cy) - 32 : int(cy) + 32, int(cx) - 32 : int(cx) + 32]
+    assert patch.std() > 30  # the noise mask
