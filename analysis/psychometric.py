@@ -1,9 +1,12 @@
 """Psychometric functions for 2AFC data, in psignifit 4's parametrisation.
 
 A psychometric function ``psi(level) = guess + (1 - guess - lapse) * F(x)`` where ``F`` is a
-sigmoid (the *unscaled* function) on the fitting axis ``x``: the level itself for ``logistic`` and
-``norm``, ``log(level)`` for ``weibull`` (a Weibull in level is a Gumbel in log level, which is how
-psignifit handles it too). ``F`` is parametrised like psignifit: ``threshold`` is where ``F = 0.5``
+sigmoid (the *unscaled* function) on the fitting axis ``x``: ``log(level)`` (axis ``log``, the
+default: foveation strengths are ratio-scaled and the study's procedures space them
+logarithmically) or the level itself (axis ``linear``). ``weibull`` is always on the log axis: a
+Weibull in level is a Gumbel in log level, which is how psignifit handles it too. ``norm`` on the
+log axis is the study's own observer and QUEST+ model (a cumulative normal on log10 level; the
+log base only rescales the width). ``F`` is parametrised like psignifit: ``threshold`` is where ``F = 0.5``
 (psignifit's ``thresh_PC = 0.5``; for a lapse-free 2AFC observer, the 75 %-correct point) and
 ``width`` is the distance on ``x`` from ``F = 0.05`` to ``F = 0.95`` (``width_alpha = 0.05``).
 
@@ -23,6 +26,7 @@ from scipy import special
 
 SigmoidName = Literal["weibull", "logistic", "norm"]
 SIGMOID_NAMES: tuple[str, ...] = ("weibull", "logistic", "norm")
+AxisName = Literal["log", "linear"]
 #: psignifit's default: width spans F = alpha .. 1 - alpha.
 WIDTH_ALPHA = 0.05
 #: 2AFC guess rate.
@@ -35,26 +39,35 @@ class Sigmoid:
 
     Attributes:
         name: ``weibull`` (Gumbel on log level), ``logistic`` or ``norm`` (cumulative normal).
+        axis: ``log`` (fit on the natural log of the level) or ``linear``.
     """
 
     name: SigmoidName
+    axis: AxisName = "log"
 
     def __post_init__(self) -> None:
-        if self.name not in SIGMOID_NAMES:
-            from generator.errors import FoveaError
+        from generator.errors import FoveaError
 
+        if self.name not in SIGMOID_NAMES:
             raise FoveaError(
                 f"sigmoid must be one of {', '.join(SIGMOID_NAMES)}, got {self.name!r}"
+            )
+        if self.axis not in ("log", "linear"):
+            raise FoveaError(f"level axis must be 'log' or 'linear', got {self.axis!r}")
+        if self.name == "weibull" and self.axis != "log":
+            raise FoveaError(
+                "the weibull sigmoid is defined on log levels; use axis 'log' (or sigmoid "
+                "logistic/norm for a linear axis)"
             )
 
     # -- axis ---------------------------------------------------------------------------------
     @property
     def log_axis(self) -> bool:
-        """True when the fitting axis is log(level) (Weibull)."""
-        return self.name == "weibull"
+        """True when the fitting axis is log(level)."""
+        return self.axis == "log"
 
     def to_x(self, level):
-        """Level -> fitting axis (log for Weibull; level <= 0 maps to -inf)."""
+        """Level -> fitting axis (natural log on the log axis, where level <= 0 maps to -inf)."""
         level = np.asarray(level, dtype=float)
         if not self.log_axis:
             return level
@@ -142,7 +155,7 @@ class Sigmoid:
 
     def slope_at_threshold(self, threshold_x, width_x, lapse, guess: float = GUESS_2AFC):
         """dP(correct)/d(level) at the threshold, per level unit (psignifit's scaled slope,
-        converted from the fitting axis to level units for Weibull)."""
+        converted from the fitting axis to level units on the log axis)."""
         scale = np.asarray(width_x, dtype=float) / self.width_factor
         dp_dx = (1.0 - guess - lapse) * self.pdf(self.z50) / scale
         if self.log_axis:
@@ -160,9 +173,9 @@ class Sigmoid:
         return self.to_level(x)
 
 
-def get_sigmoid(name: str) -> Sigmoid:
-    """The sigmoid family called ``name`` (raises FoveaError listing valid names)."""
-    return Sigmoid(name=name)  # type: ignore[arg-type]
+def get_sigmoid(name: str, axis: str = "log") -> Sigmoid:
+    """The sigmoid family called ``name`` on ``axis`` (raises FoveaError listing valid names)."""
+    return Sigmoid(name=name, axis=axis)  # type: ignore[arg-type]
 
 
 def weibull_params_to_fitting(*, alpha: float, beta: float) -> tuple[float, float]:
@@ -175,7 +188,7 @@ def weibull_params_to_fitting(*, alpha: float, beta: float) -> tuple[float, floa
     Returns:
         ``(threshold_x, width_x)`` on the log-level axis.
     """
-    sig = Sigmoid(name="weibull")
+    sig = Sigmoid(name="weibull", axis="log")
     scale = 1.0 / beta
     threshold_x = math.log(alpha) + sig.z50 * scale
     return threshold_x, scale * sig.width_factor

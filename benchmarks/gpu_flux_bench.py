@@ -15,6 +15,7 @@ milliseconds full vs foveated, and end to end for 4 steps (noise to decoded imag
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -33,7 +34,9 @@ from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec  # noqa: E402
 from generator.pipeline import FoveatedGenerator  # noqa: E402
 
-EXTRA_SETTINGS = (("circle r=0.33 1/4x", LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=4)),)
+EXTRA_SETTINGS = (
+    ("circle r=0.33 1/4x", LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=4)),
+)
 
 
 class RandomText:
@@ -54,32 +57,69 @@ def build(family: str, smoke: bool, device: str, dtype: torch.dtype) -> Foveated
     scale = dict(num_layers=1, num_single_layers=1, num_attention_heads=2) if smoke else {}
     text_len = 16 if smoke else 512
     if family == "flux1-schnell":
-        cfg = dict(patch_size=1, in_channels=64, num_layers=19, num_single_layers=38,
-                   attention_head_dim=128, num_attention_heads=24, joint_attention_dim=4096,
-                   pooled_projection_dim=768, guidance_embeds=False, axes_dims_rope=(16, 56, 56))
+        cfg = dict(
+            patch_size=1,
+            in_channels=64,
+            num_layers=19,
+            num_single_layers=38,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=4096,
+            pooled_projection_dim=768,
+            guidance_embeds=False,
+            axes_dims_rope=(16, 56, 56),
+        )
         cfg.update(scale)
         model = FluxTransformer2DModel(**cfg)
         text = RandomText(text_len=text_len, dim=4096, pooled_dim=768)
         latent_channels = 16
     else:
-        cfg = dict(patch_size=1, in_channels=128, num_layers=5, num_single_layers=20,
-                   attention_head_dim=128, num_attention_heads=24, joint_attention_dim=7680,
-                   guidance_embeds=False, axes_dims_rope=(32, 32, 32, 32))
+        cfg = dict(
+            patch_size=1,
+            in_channels=128,
+            num_layers=5,
+            num_single_layers=20,
+            attention_head_dim=128,
+            num_attention_heads=24,
+            joint_attention_dim=7680,
+            guidance_embeds=False,
+            axes_dims_rope=(32, 32, 32, 32),
+        )
         cfg.update(scale)
         model = Flux2Transformer2DModel(**cfg)
         text = RandomText(text_len=text_len, dim=7680, pooled_dim=None)
         latent_channels = 32
     blocks = (32, 64, 64, 64) if smoke else (128, 256, 512, 512)
-    vae = AutoencoderKL(in_channels=3, out_channels=3, latent_channels=latent_channels,
-                        block_out_channels=blocks, layers_per_block=2,
-                        down_block_types=("DownEncoderBlock2D",) * 4,
-                        up_block_types=("UpDecoderBlock2D",) * 4,
-                        norm_num_groups=32 if not smoke else 16,
-                        scaling_factor=0.3611, shift_factor=0.1159)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=latent_channels,
+        block_out_channels=blocks,
+        layers_per_block=2,
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        norm_num_groups=32 if not smoke else 16,
+        scaling_factor=0.3611,
+        shift_factor=0.1159,
+    )
     model = model.to(device=device, dtype=dtype).eval()
     vae = vae.to(device=device, dtype=dtype).eval()
-    return FoveatedGenerator(denoiser=FluxDenoiser(model), encoder=text, codec=VaeCodec(vae),
-                             model_id=f"{family}-sized (random weights)", steps=4, shift=3.0)
+    return FoveatedGenerator(
+        denoiser=FluxDenoiser(model),
+        encoder=text,
+        codec=VaeCodec(vae),
+        model_id=f"{family}-sized (random weights)",
+        steps=4,
+        shift=3.0,
+    )
+
+
+def _timed(generator, geometry, repeats, gaze_px, spec):
+    kw = dict(seed=0, geometry=geometry, gaze_px=gaze_px, spec=spec, steps=4)
+    generator.generate(**kw)  # warm-up (kernels, allocator)
+    runs = [generator.generate(**kw) for _ in range(repeats)]
+    step_ms = statistics.median(1000 * s for r in runs for s in r.step_seconds)
+    return step_ms, statistics.median(r.seconds for r in runs), runs[0]
 
 
 def main() -> int:
@@ -91,31 +131,36 @@ def main() -> int:
     device = "cpu" if args.smoke else "cuda"
     dtype = torch.float32 if args.smoke else torch.bfloat16
     size = 256 if args.smoke else 1024
-    geometry = StimulusGeometry(display=default_display(), image_width_px=size, image_height_px=size)
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size, image_height_px=size
+    )
     gaze = (size / 2, size / 2)
     records = []
     for family in ("flux1-schnell", "flux2-klein-4b"):
         generator = build(family, args.smoke, device, dtype)
         params = sum(p.numel() for p in generator.denoiser.transformer.parameters())
 
-        def timed(gaze_px, spec):
-            kw = dict(seed=0, geometry=geometry, gaze_px=gaze_px, spec=spec, steps=4)
-            generator.generate(**kw)  # warm-up (kernels, allocator)
-            runs = [generator.generate(**kw) for _ in range(args.repeats)]
-            step_ms = statistics.median(1000 * s for r in runs for s in r.step_seconds)
-            return step_ms, statistics.median(r.seconds for r in runs), runs[0]
-
+        timed = functools.partial(_timed, generator, geometry, args.repeats)
         full_ms, full_s, full = timed(None, LayoutSpec(mode="full"))
         flops_full = transformer_flops(generator, full.layout)
         for name, spec in (*SETTINGS, *EXTRA_SETTINGS):
             fov_ms, fov_s, fov = timed(gaze, spec)
             record = {
-                "model": generator.model_id, "transformer_params": params, "resolution": size,
-                "setting": name, "gaze": "centre", "tokens_full": full.tokens,
-                "tokens_foveated": fov.tokens, "token_ratio": fov.layout.token_ratio,
-                "ms_per_step_full": full_ms, "ms_per_step_foveated": fov_ms,
-                "denoise_speedup": full_ms / fov_ms, "seconds_full": full_s,
-                "seconds_foveated": fov_s, "speedup": full_s / fov_s, "steps": 4,
+                "model": generator.model_id,
+                "transformer_params": params,
+                "resolution": size,
+                "setting": name,
+                "gaze": "centre",
+                "tokens_full": full.tokens,
+                "tokens_foveated": fov.tokens,
+                "token_ratio": fov.layout.token_ratio,
+                "ms_per_step_full": full_ms,
+                "ms_per_step_foveated": fov_ms,
+                "denoise_speedup": full_ms / fov_ms,
+                "seconds_full": full_s,
+                "seconds_foveated": fov_s,
+                "speedup": full_s / fov_s,
+                "steps": 4,
                 "ideal_speedup": flops_full / transformer_flops(generator, fov.layout),
                 "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                 "dtype": str(dtype).removeprefix("torch."),

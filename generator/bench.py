@@ -44,12 +44,22 @@ def transformer_flops(generator: FoveatedGenerator, layout) -> int:
 
 def _timed(generator, repeats: int, **kwargs):
     runs = [generator.generate(**kwargs) for _ in range(repeats)]
-    return (statistics.median(r.seconds for r in runs),
-            statistics.median(r.denoise_seconds for r in runs), runs[0])
+    return (
+        statistics.median(r.seconds for r in runs),
+        statistics.median(r.denoise_seconds for r in runs),
+        runs[0],
+    )
 
 
-def run_generator_benchmark(*, model: str, sizes: list[int], steps: int, repeats: int = 1,
-                            device: str = "cpu", dtype: str | None = None) -> list[dict]:
+def run_generator_benchmark(
+    *,
+    model: str,
+    sizes: list[int],
+    steps: int,
+    repeats: int = 1,
+    device: str = "cpu",
+    dtype: str | None = None,
+) -> list[dict]:
     """Benchmark records (fields pinned in DESIGN.md) for every size x gaze x layout setting."""
     generator = FoveatedGenerator.load(model, device=device, dtype=dtype)
     display = default_display()
@@ -58,8 +68,9 @@ def run_generator_benchmark(*, model: str, sizes: list[int], steps: int, repeats
     progress = tqdm(total=len(jobs) + len(sizes), desc="bench generator", unit="run")
     for size in sizes:
         geometry = StimulusGeometry(display=display, image_width_px=size, image_height_px=size)
-        full_kwargs = dict(seed=0, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"),
-                           steps=steps)
+        full_kwargs = dict(
+            seed=0, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), steps=steps
+        )
         generator.generate(**full_kwargs)  # warm-up
         full_s, full_denoise_s, full = _timed(generator, repeats, **full_kwargs)
         flops_full = transformer_flops(generator, full.layout)
@@ -70,32 +81,34 @@ def run_generator_benchmark(*, model: str, sizes: list[int], steps: int, repeats
                 generator.generate(**kwargs)  # warm-up for this token count
                 fov_s, fov_denoise_s, fov = _timed(generator, repeats, **kwargs)
                 flops_fov = transformer_flops(generator, fov.layout)
-                records.append({
-                    "resolution": size,
-                    "gaze": gaze_name,
-                    "gaze_px": list(gaze),
-                    "setting": setting,
-                    "layout": spec.as_dict(),
-                    "tokens_full": full.tokens,
-                    "tokens_foveated": fov.tokens,
-                    "token_ratio": fov.layout.token_ratio,
-                    "seconds_full": full_s,
-                    "seconds_foveated": fov_s,
-                    "speedup": full_s / fov_s,
-                    "denoise_seconds_full": full_denoise_s,
-                    "denoise_seconds_foveated": fov_denoise_s,
-                    "denoise_speedup": full_denoise_s / fov_denoise_s,
-                    "flops_full": flops_full,
-                    "flops_foveated": flops_fov,
-                    "ideal_speedup": flops_full / flops_fov,
-                    "ms_per_step_full": 1000 * full_denoise_s / steps,
-                    "ms_per_step_foveated": 1000 * fov_denoise_s / steps,
-                    "steps": steps,
-                    "device": str(generator.denoiser.device),
-                    "dtype": str(generator.denoiser.dtype).removeprefix("torch."),
-                    "torch_threads": torch.get_num_threads(),
-                    "model": generator.model_id,
-                })
+                records.append(
+                    {
+                        "resolution": size,
+                        "gaze": gaze_name,
+                        "gaze_px": list(gaze),
+                        "setting": setting,
+                        "layout": spec.as_dict(),
+                        "tokens_full": full.tokens,
+                        "tokens_foveated": fov.tokens,
+                        "token_ratio": fov.layout.token_ratio,
+                        "seconds_full": full_s,
+                        "seconds_foveated": fov_s,
+                        "speedup": full_s / fov_s,
+                        "denoise_seconds_full": full_denoise_s,
+                        "denoise_seconds_foveated": fov_denoise_s,
+                        "denoise_speedup": full_denoise_s / fov_denoise_s,
+                        "flops_full": flops_full,
+                        "flops_foveated": flops_fov,
+                        "ideal_speedup": flops_full / flops_fov,
+                        "ms_per_step_full": 1000 * full_denoise_s / steps,
+                        "ms_per_step_foveated": 1000 * fov_denoise_s / steps,
+                        "steps": steps,
+                        "device": str(generator.denoiser.device),
+                        "dtype": str(generator.denoiser.dtype).removeprefix("torch."),
+                        "torch_threads": torch.get_num_threads(),
+                        "model": generator.model_id,
+                    }
+                )
                 progress.update()
     progress.close()
     return records

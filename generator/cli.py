@@ -6,17 +6,26 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.cli_args import (add_geometry_options, add_layout_options, gaze_from_args,
-                                geometry_from_args, spec_from_args)
+from generator.cli_args import (
+    add_geometry_options,
+    add_layout_options,
+    gaze_from_args,
+    geometry_from_args,
+    spec_from_args,
+)
 
 
-def register(subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction) -> None:
+def register(
+    subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
+) -> None:
     gen = subparsers.add_parser("generate", help="generate a foveated image (or its full twin)")
     add_geometry_options(gen)
     add_layout_options(gen)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", required=True, help="output PNG; a JSON sidecar is written beside it")
-    gen.add_argument("--full", action="store_true", help="full resolution (the foveated image's twin)")
+    gen.add_argument(
+        "--full", action="store_true", help="full resolution (the foveated image's twin)"
+    )
     gen.add_argument("--model", default="default", help="preset name or local model directory")
     gen.add_argument("--prompt", default=None, help="text prompt (text models) or class index")
     gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
@@ -61,16 +70,24 @@ def _generate(args: argparse.Namespace) -> int:
     spec = LayoutSpec(mode="full") if args.full else spec_from_args(args)
     gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
     generator = FoveatedGenerator.load(args.model, device=args.device, dtype=args.dtype)
-    result = generator.generate(seed=args.seed, geometry=geometry, gaze_px=gaze, spec=spec,
-                                condition=_condition(args.prompt), steps=args.steps)
+    result = generator.generate(
+        seed=args.seed,
+        geometry=geometry,
+        gaze_px=gaze,
+        spec=spec,
+        condition=_condition(args.prompt),
+        steps=args.steps,
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result.image).save(out)
     out.with_suffix(".json").write_text(json.dumps(result.sidecar, indent=2))
     if args.mask_out:
         draw_layout(result.layout, image=result.image).save(args.mask_out)
-    print(f"{out}: {result.tokens}/{result.tokens_full} tokens ({result.layout.token_ratio:.3f}), "
-          f"{result.seconds:.2f} s")
+    print(
+        f"{out}: {result.tokens}/{result.tokens_full} tokens ({result.layout.token_ratio:.3f}), "
+        f"{result.seconds:.2f} s"
+    )
     return 0
 
 
@@ -95,8 +112,10 @@ def _mask(args: argparse.Namespace) -> int:
         image = np.asarray(picture.resize((geometry.image_width_px, geometry.image_height_px)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     draw_layout(layout, image=image).save(args.out)
-    print(f"{args.out}: {layout.num_tokens}/{layout.num_tokens_full} tokens "
-          f"({layout.token_ratio:.3f}) {layout.level_counts()}")
+    print(
+        f"{args.out}: {layout.num_tokens}/{layout.num_tokens_full} tokens "
+        f"({layout.token_ratio:.3f}) {layout.level_counts()}"
+    )
     return 0
 
 
@@ -104,8 +123,14 @@ def _bench(args: argparse.Namespace) -> int:
     from generator.bench import run_generator_benchmark
 
     sizes = [int(s) for s in args.sizes.split(",")]
-    records = run_generator_benchmark(model=args.model, sizes=sizes, steps=args.steps,
-                                      repeats=args.repeats, device=args.device, dtype=args.dtype)
+    records = run_generator_benchmark(
+        model=args.model,
+        sizes=sizes,
+        steps=args.steps,
+        repeats=args.repeats,
+        device=args.device,
+        dtype=args.dtype,
+    )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(records, indent=2))
     print(f"wrote {len(records)} records to {args.json}")

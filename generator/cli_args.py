@@ -10,11 +10,19 @@ from generator.layout import LayoutSpec
 
 
 def add_geometry_options(parser: argparse.ArgumentParser, *, image_size_px: int = 1024) -> None:
-    parser.add_argument("--display", metavar="W,H,WCM,HCM,DCM",
-                        help="display: resolution px, size cm, viewing distance cm "
-                        "(default 2560,1440,59.8,33.6,60)")
-    parser.add_argument("--size", type=int, default=image_size_px, metavar="PX",
-                        help=f"square image size in pixels (default {image_size_px})")
+    parser.add_argument(
+        "--display",
+        metavar="W,H,WCM,HCM,DCM",
+        help="display: resolution px, size cm, viewing distance cm "
+        "(default 2560,1440,59.8,33.6,60)",
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=image_size_px,
+        metavar="PX",
+        help=f"square image size in pixels (default {image_size_px})",
+    )
 
 
 def add_layout_options(parser: argparse.ArgumentParser) -> None:
@@ -22,13 +30,21 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
     gaze.add_argument("--gaze", metavar="X,Y", help="gaze in image pixels (default: image centre)")
     gaze.add_argument("--gaze-deg", metavar="X,Y", help="gaze in degrees from the screen centre")
     parser.add_argument("--mode", choices=("acuity", "circle", "full"), default="acuity")
-    parser.add_argument("--strength", type=float, default=1.0,
-                        help="foveation strength (1 nominal acuity, <1 conservative, >1 aggressive)")
+    parser.add_argument(
+        "--strength",
+        type=float,
+        default=1.0,
+        help="foveation strength (1 nominal acuity, <1 conservative, >1 aggressive)",
+    )
     parser.add_argument("--acuity", choices=("linear", "geisler_perry"), default="linear")
     parser.add_argument("--padding-deg", type=float, default=0.0, help="fovea padding, degrees")
     parser.add_argument("--max-level", type=int, default=8, help="coarsest level (1,2,4,8,16)")
-    parser.add_argument("--circle-radius", type=float, default=0.33,
-                        help="circle mode: radius as a fraction of the half-diagonal")
+    parser.add_argument(
+        "--circle-radius",
+        type=float,
+        default=0.33,
+        help="circle mode: radius as a fraction of the half-diagonal",
+    )
     parser.add_argument("--periphery-factor", type=int, default=2, help="circle mode: 2 or 4")
 
 
@@ -69,6 +85,12 @@ def gaze_from_args(args: argparse.Namespace, geometry: StimulusGeometry) -> tupl
 
 
 def spec_from_args(args: argparse.Namespace) -> LayoutSpec:
-    return LayoutSpec(mode=args.mode, strength=args.strength, acuity=args.acuity,
-                      padding_deg=args.padding_deg, max_level=args.max_level,
-                      circle_radius=args.circle_radius, periphery_factor=args.periphery_factor)
+    return LayoutSpec(
+        mode=args.mode,
+        strength=args.strength,
+        acuity=args.acuity,
+        padding_deg=args.padding_deg,
+        max_level=args.max_level,
+        circle_radius=args.circle_radius,
+        periphery_factor=args.periphery_factor,
+    )

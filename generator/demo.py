@@ -14,8 +14,9 @@ from generator.layout import LayoutSpec
 from generator.pipeline import FoveatedGenerator
 
 
-def run_generator_demo(*, out_dir: str | Path, model: str = "default", size_px: int = 512,
-                       seed: int = 1) -> dict[str, Path]:
+def run_generator_demo(
+    *, out_dir: str | Path, model: str = "default", size_px: int = 512, seed: int = 1
+) -> dict[str, Path]:
     """Write ``foveated.png``, ``full.png`` and ``layout.png`` (+ JSON sidecars) into ``out_dir``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -25,15 +26,27 @@ def run_generator_demo(*, out_dir: str | Path, model: str = "default", size_px: 
         if model != "default":
             raise
         generator = FoveatedGenerator.load("tiny")
-    geometry = StimulusGeometry(display=default_display(), image_width_px=size_px, image_height_px=size_px)
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size_px, image_height_px=size_px
+    )
     gaze = (size_px * 0.4, size_px * 0.45)
-    foveated = generator.generate(seed=seed, geometry=geometry, gaze_px=gaze, spec=LayoutSpec(strength=1.0))
-    full = generator.generate(seed=seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"))
-    paths = {"foveated": out / "foveated.png", "full": out / "full.png", "layout": out / "layout.png"}
+    foveated = generator.generate(
+        seed=seed, geometry=geometry, gaze_px=gaze, spec=LayoutSpec(strength=1.0)
+    )
+    full = generator.generate(
+        seed=seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full")
+    )
+    paths = {
+        "foveated": out / "foveated.png",
+        "full": out / "full.png",
+        "layout": out / "layout.png",
+    }
     for name, result in (("foveated", foveated), ("full", full)):
         Image.fromarray(result.image).save(paths[name])
         paths[name].with_suffix(".json").write_text(json.dumps(result.sidecar, indent=2))
     draw_layout(foveated.layout, image=foveated.image).save(paths["layout"])
-    print(f"foveated: {foveated.tokens}/{foveated.tokens_full} tokens in {foveated.seconds:.2f} s; "
-          f"full: {full.seconds:.2f} s  ({generator.model_id})")
+    print(
+        f"foveated: {foveated.tokens}/{foveated.tokens_full} tokens in {foveated.seconds:.2f} s; "
+        f"full: {full.seconds:.2f} s  ({generator.model_id})"
+    )
     return paths

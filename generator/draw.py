@@ -8,10 +8,18 @@ from PIL import Image, ImageDraw
 from generator.layout import TokenLayout
 
 # One colour per level (1x .. 16x), colour-blind safe (Okabe-Ito).
-LEVEL_COLOURS = {1: (0, 114, 178), 2: (0, 158, 115), 4: (230, 159, 0), 8: (213, 94, 0), 16: (204, 121, 167)}
+LEVEL_COLOURS = {
+    1: (0, 114, 178),
+    2: (0, 158, 115),
+    4: (230, 159, 0),
+    8: (213, 94, 0),
+    16: (204, 121, 167),
+}
 
 
-def draw_layout(layout: TokenLayout, *, image: np.ndarray | None = None, alpha: float = 0.35) -> Image.Image:
+def draw_layout(
+    layout: TokenLayout, *, image: np.ndarray | None = None, alpha: float = 0.35
+) -> Image.Image:
     """Overlay the layout on ``image`` ((H, W, 3) uint8; mid-grey if None).
 
     Block interiors are tinted by level, outlines drawn, the gaze marked with a cross and a
@@ -19,15 +27,20 @@ def draw_layout(layout: TokenLayout, *, image: np.ndarray | None = None, alpha: 
     """
     p = layout.token_px
     h, w = layout.grid_h * p, layout.grid_w * p
-    base = Image.fromarray(image) if image is not None else Image.new("RGB", (w, h), (128, 128, 128))
+    base = (
+        Image.fromarray(image) if image is not None else Image.new("RGB", (w, h), (128, 128, 128))
+    )
     base = base.convert("RGBA")
     tint = Image.new("RGBA", base.size, (0, 0, 0, 0))
     draw = ImageDraw.Draw(tint)
     for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
         x0, y0, side = int(c) * p, int(r) * p, int(k) * p
         colour = LEVEL_COLOURS[int(k)]
-        draw.rectangle([x0, y0, x0 + side - 1, y0 + side - 1], fill=(*colour, int(255 * alpha)),
-                       outline=(*colour, 255))
+        draw.rectangle(
+            [x0, y0, x0 + side - 1, y0 + side - 1],
+            fill=(*colour, int(255 * alpha)),
+            outline=(*colour, 255),
+        )
     out = Image.alpha_composite(base, tint)
     draw = ImageDraw.Draw(out)
     if layout.gaze_px is not None:

@@ -52,7 +52,9 @@ class DisplayGeometry:
     def screen_px_to_cm(self, x_px, y_px):
         """Screen pixel coordinates -> centimetres from the screen centre (x right, y up)."""
         cx, cy = self.cm_per_px
-        return (np.asarray(x_px) - self.width_px / 2) * cx, (self.height_px / 2 - np.asarray(y_px)) * cy
+        return (np.asarray(x_px) - self.width_px / 2) * cx, (
+            self.height_px / 2 - np.asarray(y_px)
+        ) * cy
 
     def screen_px_to_deg(self, x_px, y_px):
         """Screen pixel coordinates -> degrees from the screen centre (x right, y up)."""
@@ -116,7 +118,10 @@ class StimulusGeometry:
             value = getattr(self, name)
             if not (isinstance(value, int) and value > 0):
                 raise FoveaError(f"image {name} must be a positive integer, got {value!r}")
-        if self.image_width_px > self.display.width_px or self.image_height_px > self.display.height_px:
+        if (
+            self.image_width_px > self.display.width_px
+            or self.image_height_px > self.display.height_px
+        ):
             raise FoveaError(
                 f"image {self.image_width_px}x{self.image_height_px} px does not fit on the "
                 f"{self.display.width_px}x{self.display.height_px} px display"
@@ -125,8 +130,16 @@ class StimulusGeometry:
     @property
     def origin_px(self) -> tuple[float, float]:
         """Screen pixel coordinates of the image's top-left corner."""
-        left = (self.display.width_px - self.image_width_px) / 2 if self.left_px is None else self.left_px
-        top = (self.display.height_px - self.image_height_px) / 2 if self.top_px is None else self.top_px
+        left = (
+            (self.display.width_px - self.image_width_px) / 2
+            if self.left_px is None
+            else self.left_px
+        )
+        top = (
+            (self.display.height_px - self.image_height_px) / 2
+            if self.top_px is None
+            else self.top_px
+        )
         return left, top
 
     def image_px_to_screen_px(self, x_px, y_px):
@@ -154,7 +167,9 @@ class StimulusGeometry:
     def check_gaze(self, gaze_px: tuple[float, float]) -> None:
         """Raise FoveaError unless the gaze point (image px) lies on the display."""
         gx, gy = (float(v) for v in self.image_px_to_screen_px(*gaze_px))
-        if not (math.isfinite(gx) and math.isfinite(gy) and self.display.contains_screen_px(gx, gy)):
+        if not (
+            math.isfinite(gx) and math.isfinite(gy) and self.display.contains_screen_px(gx, gy)
+        ):
             raise FoveaError(
                 f"gaze {gaze_px[0]:g},{gaze_px[1]:g} (image px) is outside the "
                 f"{self.display.width_px}x{self.display.height_px} px display"

@@ -178,10 +178,14 @@ def build_layout(
         min_ecc = _acuity_min_eccentricities(geometry, spec)
     else:
         min_ecc = None
-    top = _top_level(grid_h, grid_w, spec.periphery_factor if spec.mode == "circle" else spec.max_level)
+    top = _top_level(
+        grid_h, grid_w, spec.periphery_factor if spec.mode == "circle" else spec.max_level
+    )
     rows, cols, levels = _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc)
     order = np.lexsort((cols, rows, levels))
-    return TokenLayout(grid_h, grid_w, patch_px, rows[order], cols[order], levels[order], gaze, spec)
+    return TokenLayout(
+        grid_h, grid_w, patch_px, rows[order], cols[order], levels[order], gaze, spec
+    )
 
 
 def _top_level(grid_h: int, grid_w: int, max_level: int) -> int:
@@ -218,11 +222,16 @@ def _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc):
     rr, cc = np.meshgrid(np.arange(0, grid_h, top), np.arange(0, grid_w, top), indexing="ij")
     rows, cols = rr.ravel(), cc.ravel()
     out_r, out_c, out_k = [], [], []
-    radius_px = spec.circle_radius * math.hypot(geometry.image_width_px, geometry.image_height_px) / 2
+    radius_px = (
+        spec.circle_radius * math.hypot(geometry.image_width_px, geometry.image_height_px) / 2
+    )
     level = top
     while level > 1 and rows.size:
         if min_ecc is not None:
-            ok = _nearest_eccentricity_deg(geometry, gaze, rows, cols, level, patch_px) >= min_ecc[level]
+            ok = (
+                _nearest_eccentricity_deg(geometry, gaze, rows, cols, level, patch_px)
+                >= min_ecc[level]
+            )
         else:
             ok = _nearest_distance_px(gaze, rows, cols, level, patch_px) >= radius_px
         out_r.append(rows[ok])
@@ -239,8 +248,11 @@ def _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc):
     out_r.append(rows)
     out_c.append(cols)
     out_k.append(np.full(rows.size, level))
-    return (np.concatenate(out_r).astype(np.int64), np.concatenate(out_c).astype(np.int64),
-            np.concatenate(out_k).astype(np.int64))
+    return (
+        np.concatenate(out_r).astype(np.int64),
+        np.concatenate(out_c).astype(np.int64),
+        np.concatenate(out_k).astype(np.int64),
+    )
 
 
 def _nearest_distance_px(gaze, rows, cols, size, patch_px) -> np.ndarray:

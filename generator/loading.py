@@ -15,7 +15,9 @@ from generator.pipeline import FoveatedGenerator
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
-def load_generator(model: str, *, device: str = "cpu", dtype: str | None = None) -> FoveatedGenerator:
+def load_generator(
+    model: str, *, device: str = "cpu", dtype: str | None = None
+) -> FoveatedGenerator:
     """Load ``model``: a preset name (``default``, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
     local diffusers FLUX.1 pipeline directory (``model_index.json`` with transformer, vae, text
     encoders and tokenizers)."""

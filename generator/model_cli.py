@@ -15,14 +15,24 @@ def register(
     data = subparsers.add_parser("data", help="fetch and pack the default model's training photos")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     images = data_sub.add_parser(
-        "images", help="fetch photographic wallpapers (apt-get download + dpkg -x) and "
-        "scikit-image's photos into a cache folder with a manifest")
-    images.add_argument("--cache", default=None, help="cache folder (default $FOVEA_DATA or "
-                        "~/.cache/fovea/images)")
-    images.add_argument("--max-side-px", type=int, default=1024,
-                        help="shorter side of cached images, at most (default 1024)")
-    images.add_argument("--offline", action="store_true",
-                        help="only scikit-image's bundled photos (no package downloads)")
+        "images",
+        help="fetch photographic wallpapers (apt-get download + dpkg -x) and "
+        "scikit-image's photos into a cache folder with a manifest",
+    )
+    images.add_argument(
+        "--cache", default=None, help="cache folder (default $FOVEA_DATA or ~/.cache/fovea/images)"
+    )
+    images.add_argument(
+        "--max-side-px",
+        type=int,
+        default=1024,
+        help="shorter side of cached images, at most (default 1024)",
+    )
+    images.add_argument(
+        "--offline",
+        action="store_true",
+        help="only scikit-image's bundled photos (no package downloads)",
+    )
     images.set_defaults(handler=_data_images)
     pack = data_sub.add_parser("pack", help="pack cached images into one .npz (<= 50 MB)")
     pack.add_argument("--cache", default=None)
@@ -31,13 +41,17 @@ def register(
     pack.set_defaults(handler=_data_pack)
 
     train = subparsers.add_parser(
-        "train", help="train the default model (single process; use `accelerate launch -m "
-        "generator.training.train` for several GPUs)")
+        "train",
+        help="train the default model (single process; use `accelerate launch -m "
+        "generator.training.train` for several GPUs)",
+    )
     train_sub = train.add_subparsers(dest="train_stage", metavar="STAGE", required=True)
     from generator.training.train import add_arguments
 
-    for stage, text in (("base", "base training on full-resolution tokens"),
-                        ("foveated", "foveated LoRA post-training on mixed-resolution tokens")):
+    for stage, text in (
+        ("base", "base training on full-resolution tokens"),
+        ("foveated", "foveated LoRA post-training on mixed-resolution tokens"),
+    ):
         p = train_sub.add_parser(stage, help=text)
         add_arguments(p)
         p.set_defaults(handler=_train, stage=stage)
@@ -48,17 +62,22 @@ def register(
     export.set_defaults(handler=_train_export)
 
     quality = bench_subparsers.add_parser(
-        "quality", help="FovVideoVDP JOD and foveal PSNR/SSIM of foveated vs full-resolution "
-        "generations (post-trained, naive, circle)")
+        "quality",
+        help="FovVideoVDP JOD and foveal PSNR/SSIM of foveated vs full-resolution "
+        "generations (post-trained, naive, circle)",
+    )
     quality.add_argument("--json", required=True, help="output JSON (list of records)")
-    quality.add_argument("--resolution", type=int, default=1024, help="image side, px (default 1024)")
+    quality.add_argument(
+        "--resolution", type=int, default=1024, help="image side, px (default 1024)"
+    )
     quality.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     quality.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
     quality.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
     quality.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
     quality.add_argument("--no-circle", action="store_true", help="skip the circle layouts")
-    quality.add_argument("--sheets", default=None,
-                         help="folder for sample sheets (default: beside the JSON)")
+    quality.add_argument(
+        "--sheets", default=None, help="folder for sample sheets (default: beside the JSON)"
+    )
     quality.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     quality.add_argument("--device", default="cpu")
     quality.set_defaults(handler=_bench_quality)
@@ -74,8 +93,9 @@ def _data_images(args) -> int:
     from generator.data.fetch import fetch_images
 
     cache = _cache(args.cache)
-    manifest = fetch_images(cache_dir=cache, max_side_px=args.max_side_px,
-                            include_packages=not args.offline)
+    manifest = fetch_images(
+        cache_dir=cache, max_side_px=args.max_side_px, include_packages=not args.offline
+    )
     n = len(manifest["images"])
     held = sum(e["split"] == "heldout" for e in manifest["images"])
     print(f"{n} images ({held} held out) in {cache}; manifest {cache / 'manifest.json'}")
@@ -85,7 +105,9 @@ def _data_images(args) -> int:
 def _data_pack(args) -> int:
     from generator.data.pack import pack_images
 
-    info = pack_images(cache_dir=_cache(args.cache), out=Path(args.out), max_side_px=args.max_side_px)
+    info = pack_images(
+        cache_dir=_cache(args.cache), out=Path(args.out), max_side_px=args.max_side_px
+    )
     print(f"packed {info['images']} images into {info['path']} ({info['bytes'] / 1e6:.1f} MB)")
     return 0
 
@@ -94,8 +116,10 @@ def _train(args) -> int:
     from generator.training.train import config_from_args, train
 
     log = train(config_from_args(args.stage, args), resume=args.resume)
-    print(f"{args.stage}: {log['steps']} steps, loss {log['loss_first50']} -> {log['loss_last50']}; "
-          f"outputs in {args.out}")
+    print(
+        f"{args.stage}: {log['steps']} steps, loss {log['loss_first50']} -> {log['loss_last50']}; "
+        f"outputs in {args.out}"
+    )
     return 0
 
 
@@ -104,8 +128,11 @@ def _train_export(args) -> int:
     from generator.training.export import export_weights
 
     out = Path(args.out) if args.out else WEIGHTS_DIR
-    record = export_weights(base_dir=Path(args.base),
-                            foveated_dir=Path(args.foveated) if args.foveated else None, out_dir=out)
+    record = export_weights(
+        base_dir=Path(args.base),
+        foveated_dir=Path(args.foveated) if args.foveated else None,
+        out_dir=out,
+    )
     print(f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB")
     return 0
 
@@ -116,10 +143,16 @@ def _bench_quality(args) -> int:
 
     if args.resolution % 16 or args.resolution < 64:
         raise FoveaError(f"--resolution {args.resolution} must be a multiple of 16 and >= 64")
-    settings = QualitySettings(resolution=args.resolution, seeds=list(args.seeds),
-                               strengths=list(args.strengths), fovea_deg=args.fovea_deg,
-                               steps=args.steps, circle=not args.no_circle,
-                               weights_dir=args.weights, device=args.device)
+    settings = QualitySettings(
+        resolution=args.resolution,
+        seeds=list(args.seeds),
+        strengths=list(args.strengths),
+        fovea_deg=args.fovea_deg,
+        steps=args.steps,
+        circle=not args.no_circle,
+        weights_dir=args.weights,
+        device=args.device,
+    )
     out = Path(args.json)
     sheets = Path(args.sheets) if args.sheets else out.parent / f"{out.stem}_sheets"
     result = run_quality(settings, sheets_dir=sheets)

@@ -64,8 +64,17 @@ class FoveatedGenerator:
         steps, shift, guidance_scale: sampler defaults.
     """
 
-    def __init__(self, *, denoiser: FluxDenoiser, encoder: ConditionEncoder, codec, model_id: str,
-                 steps: int = 8, shift: float = 1.0, guidance_scale: float = 1.0):
+    def __init__(
+        self,
+        *,
+        denoiser: FluxDenoiser,
+        encoder: ConditionEncoder,
+        codec,
+        model_id: str,
+        steps: int = 8,
+        shift: float = 1.0,
+        guidance_scale: float = 1.0,
+    ):
         self.denoiser = denoiser
         self.encoder = encoder
         self.codec = codec
@@ -93,12 +102,22 @@ class FoveatedGenerator:
         """(1, N, D) unit-variance noise from one full-resolution draw per seed (CPU, float32)."""
         p = self.codec.cells_per_token
         g = torch.Generator().manual_seed(int(seed))
-        grid = torch.randn(1, self.codec.channels, layout.grid_h * p, layout.grid_w * p, generator=g)
+        grid = torch.randn(
+            1, self.codec.channels, layout.grid_h * p, layout.grid_w * p, generator=g
+        )
         return pack(grid, layout, p=p, noise=True)
 
-    def generate(self, *, seed: int, geometry: StimulusGeometry, gaze_px, spec: LayoutSpec,
-                 condition=None, steps: int | None = None,
-                 on_step: Callable[[int], None] | None = None) -> Generation:
+    def generate(
+        self,
+        *,
+        seed: int,
+        geometry: StimulusGeometry,
+        gaze_px,
+        spec: LayoutSpec,
+        condition=None,
+        steps: int | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> Generation:
         """Generate one image for a gaze point (``gaze_px=None`` with ``LayoutSpec(mode='full')``
         gives the full-resolution twin; the same seed gives the same content)."""
         start = time.perf_counter()
@@ -112,8 +131,17 @@ class FoveatedGenerator:
             uncond = self.encoder.encode("", device=d.device, dtype=d.dtype)
         ids = d.positions(layout, text_len=cond.text.shape[1])
         denoise_start = time.perf_counter()
-        result = sample_euler(d, noise, ids=ids, cond=cond, steps=steps, shift=self.shift,
-                              uncond=uncond, guidance_scale=self.guidance_scale, on_step=on_step)
+        result = sample_euler(
+            d,
+            noise,
+            ids=ids,
+            cond=cond,
+            steps=steps,
+            shift=self.shift,
+            uncond=uncond,
+            guidance_scale=self.guidance_scale,
+            on_step=on_step,
+        )
         denoise_seconds = time.perf_counter() - denoise_start
         grid = unpack(result.tokens.float(), layout, p=self.codec.cells_per_token)
         image = to_uint8_image(self.codec.decode(grid.to(d.device)))

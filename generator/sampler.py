@@ -74,4 +74,8 @@ def sample_euler(
 
 def _cat_conditioning(a: Conditioning, b: Conditioning) -> Conditioning:
     cat = lambda u, v: None if u is None else torch.cat([u, v])  # noqa: E731
-    return Conditioning(text=cat(a.text, b.text), pooled=cat(a.pooled, b.pooled), guidance=cat(a.guidance, b.guidance))
+    return Conditioning(
+        text=cat(a.text, b.text),
+        pooled=cat(a.pooled, b.pooled),
+        guidance=cat(a.guidance, b.guidance),
+    )

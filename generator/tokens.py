@@ -98,7 +98,9 @@ def unpack(tokens: torch.Tensor, layout: TokenLayout, *, p: int) -> torch.Tensor
         if level > 1:  # cells subdivided into finer blocks: average the finer canvas
             finer = known[level // 2]
             subdivided = F.avg_pool2d(finer[None, None].float(), 2)[0, 0] == 1.0
-            canvas = torch.where(_cells(subdivided, p), F.avg_pool2d(canvases[level // 2], 2), canvas)
+            canvas = torch.where(
+                _cells(subdivided, p), F.avg_pool2d(canvases[level // 2], 2), canvas
+            )
             mask = mask | subdivided
         canvases[level], known[level] = canvas, mask
         level *= 2

@@ -18,7 +18,9 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL_DIR = REPO_ROOT / "protocols"
 
 
-def register(subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction) -> None:
+def register(
+    subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
+) -> None:
     run = subparsers.add_parser(
         "run",
         help="run a 2AFC session with a participant (EyeLink, dummy or simulated tracker)",
@@ -29,12 +31,18 @@ def register(subparsers: argparse._SubParsersAction, bench_subparsers: argparse.
     run.add_argument("protocol", help="protocol TOML (e.g. protocols/pilot_2afc.toml)")
     run.add_argument("--participant", help="participant label, letters and digits (e.g. 01)")
     run.add_argument("--session", default="1", help="session label (default: 1)")
-    run.add_argument("--tracker", choices=["eyelink", "dummy", "sim"], help="gaze source (default: the protocol's)")
+    run.add_argument(
+        "--tracker",
+        choices=["eyelink", "dummy", "sim"],
+        help="gaze source (default: the protocol's)",
+    )
     run.add_argument("--data", default="data", help="data root folder (default: data)")
     run.add_argument("--seed", type=int, help="session seed (default: derived from the labels)")
     run.add_argument("--resume", action="store_true", help="continue an interrupted session")
     run.add_argument("--windowed", action="store_true", help="a window instead of full screen")
-    run.add_argument("--screenshots", help="save the first frame of each screen as PNG in this folder")
+    run.add_argument(
+        "--screenshots", help="save the first frame of each screen as PNG in this folder"
+    )
     run.set_defaults(handler=_run)
 
     sim = subparsers.add_parser(
@@ -45,13 +53,19 @@ def register(subparsers: argparse._SubParsersAction, bench_subparsers: argparse.
         "--resume.",
     )
     sim.add_argument("protocol", help="protocol TOML")
-    sim.add_argument("--participants", type=int, default=1, help="number of participants (default: 1)")
+    sim.add_argument(
+        "--participants", type=int, default=1, help="number of participants (default: 1)"
+    )
     sim.add_argument("--data", required=True, help="data root folder")
     sim.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
     sim.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
     sim.add_argument("--session", default="1", help="session label (default: 1)")
-    sim.add_argument("--resume", action="store_true", help="resume interrupted sessions, skip complete ones")
-    sim.add_argument("--screenshots", help="save the first frame of each screen as PNG in this folder")
+    sim.add_argument(
+        "--resume", action="store_true", help="resume interrupted sessions, skip complete ones"
+    )
+    sim.add_argument(
+        "--screenshots", help="save the first frame of each screen as PNG in this folder"
+    )
     sim.add_argument("--quiet", action="store_true", help="no per-trial lines")
     sim.set_defaults(handler=_simulate)
 
@@ -76,7 +90,9 @@ def resolve_protocol(name: str) -> Path:
     for candidate in (PROTOCOL_DIR / name, PROTOCOL_DIR / f"{name}.toml"):
         if candidate.is_file():
             return candidate
-    raise FoveaError(f"protocol {name!r} not found (give a TOML path or one of: {_protocol_names()})")
+    raise FoveaError(
+        f"protocol {name!r} not found (give a TOML path or one of: {_protocol_names()})"
+    )
 
 
 def _protocol_names() -> str:
@@ -92,7 +108,8 @@ def _start_dialog(args: argparse.Namespace, default_tracker: str) -> None:
     info = {
         "participant": "",
         "session": args.session,
-        "tracker": [default_tracker] + [k for k in ("eyelink", "dummy", "sim") if k != default_tracker],
+        "tracker": [default_tracker]
+        + [k for k in ("eyelink", "dummy", "sim") if k != default_tracker],
         "resume": args.resume,
     }
     dialog = gui.DlgFromDict(info, title="fovea run", sortKeys=False)
@@ -166,7 +183,9 @@ def simulate(
     from generator.geometry import StimulusGeometry
 
     geometry = StimulusGeometry(
-        display=p.display.geometry(), image_width_px=p.stimulus.image_width_px, image_height_px=p.stimulus.image_height_px
+        display=p.display.geometry(),
+        image_width_px=p.stimulus.image_width_px,
+        image_height_px=p.stimulus.image_height_px,
     )
     service = None
     results = []
@@ -191,7 +210,9 @@ def simulate(
                 )
                 from study.datalog import SessionPaths
 
-                paths = SessionPaths(data_dir=data_dir, participant=label, session=session, task=p.task)
+                paths = SessionPaths(
+                    data_dir=data_dir, participant=label, session=session, task=p.task
+                )
                 if paths.exists() and not resume:
                     raise FoveaError(
                         f"session {paths.session_dir} already exists; continue with --resume or use "
@@ -245,7 +266,9 @@ def _simulate(args: argparse.Namespace) -> int:
         screenshots=Path(args.screenshots) if args.screenshots else None,
         quiet=args.quiet,
     )
-    print(f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}")
+    print(
+        f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}"
+    )
     return 0 if all(r.completed for r in results) else 1
 
 
@@ -270,11 +293,15 @@ def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     if out.exists() and any(out.iterdir()):
-        raise FoveaError(f"{out} exists and is not empty; choose another --out (nothing is overwritten)")
+        raise FoveaError(
+            f"{out} exists and is not empty; choose another --out (nothing is overwritten)"
+        )
     out.mkdir(parents=True, exist_ok=True)
     protocol_path = out / "demo_pilot.toml"
     protocol_path.write_text(
-        demo_protocol_text(source=PROTOCOL_DIR / "pilot_2afc.toml", image_px=args.image_px, trials=args.trials),
+        demo_protocol_text(
+            source=PROTOCOL_DIR / "pilot_2afc.toml", image_px=args.image_px, trials=args.trials
+        ),
         encoding="utf-8",
     )
     data_dir = out / "data"
@@ -309,7 +336,9 @@ def _run_report(*, data_dir: Path, out_dir: Path) -> str:
         if status not in (0, None):
             return f"analysis report failed (status {status})"
     elif script.is_file():
-        done = subprocess.run([sys.executable, str(script), str(data_dir), "--out", str(out_dir)], check=False)
+        done = subprocess.run(
+            [sys.executable, str(script), str(data_dir), "--out", str(out_dir)], check=False
+        )
         if done.returncode != 0:
             return f"analysis report failed (exit {done.returncode})"
     else:

@@ -149,7 +149,9 @@ class ThreadGenerationService:
         self._torch_threads = torch_threads
         self._warmup_conditioning = warmup_conditioning
         # Foveated requests (a participant is waiting) go before twins; FIFO within a kind.
-        self._queue: queue.PriorityQueue[tuple[int, int, GenerationTicket | None]] = queue.PriorityQueue()
+        self._queue: queue.PriorityQueue[tuple[int, int, GenerationTicket | None]] = (
+            queue.PriorityQueue()
+        )
         self._sequence = 0
         self._thread: threading.Thread | None = None
         self._generator = None
@@ -168,13 +170,15 @@ class ThreadGenerationService:
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         # Warm-up: first calls allocate and pick kernels; keep that out of trial latencies.
-        self._generate(GenerationRequest(
+        self._generate(
+            GenerationRequest(
                 kind="full",
                 seed=0,
                 conditioning=self._warmup_conditioning,
                 spec=LayoutSpec(mode="full"),
                 gaze_px=None,
-            ))
+            )
+        )
         warm_s = time.perf_counter() - t0
         self._thread = threading.Thread(target=self._run, name="fovea-generation", daemon=True)
         self._thread.start()

@@ -56,7 +56,9 @@ class ObserverResponse:
     jod_difference: float | None = None
 
 
-def _answer(*, p_correct: float, trial: ObserverTrial, rng: np.random.Generator, rt_median_s: float) -> tuple[int, float]:
+def _answer(
+    *, p_correct: float, trial: ObserverTrial, rng: np.random.Generator, rt_median_s: float
+) -> tuple[int, float]:
     correct = bool(rng.random() < p_correct)
     response = trial.interval_foveated if correct else 3 - trial.interval_foveated
     rt_s = float(rt_median_s * math.exp(0.3 * rng.standard_normal()))
@@ -103,7 +105,9 @@ class PerceptualObserver:
 
     name = "perceptual"
 
-    def __init__(self, *, display: DisplaySettings, settings: SimulationSettings, device: str = "cpu") -> None:
+    def __init__(
+        self, *, display: DisplaySettings, settings: SimulationSettings, device: str = "cpu"
+    ) -> None:
         import pyfvvdp
         import torch
         from pyfvvdp.fvvdp_display_model import fvvdp_display_geometry
@@ -126,17 +130,23 @@ class PerceptualObserver:
         self._s = settings
         self.pixels_per_degree = float(geometry.get_ppd())
 
-    def jod_difference(self, *, foveated: np.ndarray, twin: np.ndarray, gaze_px: tuple[float, float] | None) -> float:
+    def jod_difference(
+        self, *, foveated: np.ndarray, twin: np.ndarray, gaze_px: tuple[float, float] | None
+    ) -> float:
         """10 - JOD(foveated vs twin) at the fixation (image px; None = image centre)."""
         h, w = twin.shape[:2]
         gx, gy = (w / 2, h / 2) if gaze_px is None else gaze_px
         fixation = self._torch.tensor([float(gx), float(gy)])
         with self._torch.no_grad():
-            q_jod, _ = self._metric.predict(foveated, twin, dim_order="HWC", fixation_point=fixation)
+            q_jod, _ = self._metric.predict(
+                foveated, twin, dim_order="HWC", fixation_point=fixation
+            )
         return max(0.0, 10.0 - float(q_jod))
 
     def p_correct_from_jod(self, jod_difference: float) -> float:
-        return (1.0 - self._s.perceptual_lapse) * float(norm.cdf(Z75 * jod_difference)) + 0.5 * self._s.perceptual_lapse
+        return (1.0 - self._s.perceptual_lapse) * float(
+            norm.cdf(Z75 * jod_difference)
+        ) + 0.5 * self._s.perceptual_lapse
 
     def respond(self, *, trial: ObserverTrial, rng: np.random.Generator) -> ObserverResponse:
         if trial.foveated is None or trial.twin is None:

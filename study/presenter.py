@@ -27,8 +27,8 @@ class SimClock:
     Callable (the tracker interface's clock) and PsychoPy-like (``getTime``).
     """
 
-    def __init__(self) -> None:
-        self._t = 0.0
+    def __init__(self, *, start_s: float = 0.0) -> None:
+        self._t = float(start_s)
 
     def __call__(self) -> float:
         return self._t
@@ -41,10 +41,11 @@ class SimClock:
 
 
 class RealClock:
-    """Seconds since the session started (monotonic)."""
+    """Seconds since the session started (monotonic); ``start_s``: time already elapsed (a
+    resumed session continues its time line)."""
 
-    def __init__(self) -> None:
-        self._t0 = time.perf_counter()
+    def __init__(self, *, start_s: float = 0.0) -> None:
+        self._t0 = time.perf_counter() - float(start_s)
 
     def __call__(self) -> float:
         return time.perf_counter() - self._t0
@@ -123,14 +124,28 @@ class Presenter:
         ppd = self.display.pixels_per_degree
         size = protocol.fixation.mark_size_deg * ppd
         # The bull's-eye + cross target (Thaler et al. 2013): the most stable fixation.
-        self._mark_outer = visual.Circle(win, radius=size / 2, fillColor="black", lineColor=None, units="pix", edges=48)
+        self._mark_outer = visual.Circle(
+            win, radius=size / 2, fillColor="black", lineColor=None, units="pix", edges=48
+        )
         bg = self.background_rgb
-        self._mark_h = visual.Rect(win, width=size, height=size / 5, fillColor=bg, lineColor=None, units="pix")
-        self._mark_v = visual.Rect(win, width=size / 5, height=size, fillColor=bg, lineColor=None, units="pix")
-        self._mark_inner = visual.Circle(win, radius=size / 10, fillColor="black", lineColor=None, units="pix", edges=24)
+        self._mark_h = visual.Rect(
+            win, width=size, height=size / 5, fillColor=bg, lineColor=None, units="pix"
+        )
+        self._mark_v = visual.Rect(
+            win, width=size / 5, height=size, fillColor=bg, lineColor=None, units="pix"
+        )
+        self._mark_inner = visual.Circle(
+            win, radius=size / 10, fillColor="black", lineColor=None, units="pix", edges=24
+        )
         wrap = min(25 * ppd, 0.9 * float(win.size[0]))
         self._text = visual.TextStim(
-            win, text="", units="pix", height=min(0.6 * ppd, wrap / 30), color="black", wrapWidth=wrap, alignText="center"
+            win,
+            text="",
+            units="pix",
+            height=min(0.6 * ppd, wrap / 30),
+            color="black",
+            wrapWidth=wrap,
+            alignText="center",
         )
 
     # ---------------------------------------------------------------- coordinates
@@ -172,12 +187,19 @@ class Presenter:
 
         h, w = image.shape[:2]
         return self._visual.ImageStim(
-            self.win, image=Image.fromarray(image), units="pix", size=(w, h), pos=(0.0, 0.0), interpolate=False
+            self.win,
+            image=Image.fromarray(image),
+            units="pix",
+            size=(w, h),
+            pos=(0.0, 0.0),
+            interpolate=False,
         )
 
     def mask_stim(self, *, width_px: int, height_px: int, rng: np.random.Generator):
         """A noise mask: 8x8-pixel blocks of random grey (breaks the afterimage of interval 1)."""
-        blocks = rng.integers(0, 256, size=(math.ceil(height_px / 8), math.ceil(width_px / 8)), dtype=np.uint8)
+        blocks = rng.integers(
+            0, 256, size=(math.ceil(height_px / 8), math.ceil(width_px / 8)), dtype=np.uint8
+        )
         noise = np.repeat(np.repeat(blocks, 8, axis=0), 8, axis=1)[:height_px, :width_px]
         return self.image_stim(np.repeat(noise[:, :, None], 3, axis=2))
 
@@ -241,7 +263,14 @@ class Presenter:
                 self.clear_keys()
                 return False
 
-    def text_screen(self, text: str, *, phase: str, min_duration_s: float = 0.0, keys: tuple[str, ...] = ("space",)) -> None:
+    def text_screen(
+        self,
+        text: str,
+        *,
+        phase: str,
+        min_duration_s: float = 0.0,
+        keys: tuple[str, ...] = ("space",),
+    ) -> None:
         """Show ``text`` until a key (``auto_advance``: one frame)."""
         self.clear_keys()
         start = self.clock()

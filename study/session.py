@@ -143,7 +143,10 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     t_wall = time.perf_counter()
     protocol = config.loaded.protocol
     paths = SessionPaths(
-        data_dir=Path(config.data_dir), participant=config.participant, session=config.session, task=protocol.task
+        data_dir=Path(config.data_dir),
+        participant=config.participant,
+        session=config.session,
+        task=protocol.task,
     )
     say = (lambda *a: None) if config.quiet else log
     resume = config.resume and paths.exists()
@@ -155,7 +158,9 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     if config.resume and not paths.exists() and not config.new_if_missing:
         raise FoveaError(f"nothing to resume: {paths.beh_tsv} does not exist")
 
-    seed = config.seed if config.seed is not None else default_seed(config.participant, config.session)
+    seed = (
+        config.seed if config.seed is not None else default_seed(config.participant, config.session)
+    )
     sidecar: dict
     rows: list[dict[str, str]] = []
     if resume:
@@ -169,7 +174,9 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
                 "or start a new session"
             )
         if config.seed is not None and config.seed != sidecar.get("seed"):
-            raise FoveaError(f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}")
+            raise FoveaError(
+                f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}"
+            )
         seed = int(sidecar["seed"])
         if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
             raise FoveaError(
@@ -179,13 +186,17 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         if sidecar.get("completed"):
             say(f"{paths.session_dir}: already complete")
             n_rows = len(read_rows(paths.beh_tsv))
-            return SessionResult(paths, True, n_rows, 0, time.perf_counter() - t_wall, "already complete")
+            return SessionResult(
+                paths, True, n_rows, 0, time.perf_counter() - t_wall, "already complete"
+            )
     scheduler = Scheduler(protocol=protocol, seed=_derive(seed, "scheduler"))
     if resume:
         behlog = BehaviourLog.reopen(paths.beh_tsv)
         rows = behlog.rows
         replay(scheduler, logged_trials(rows), source=str(paths.beh_tsv))
-        log(f"resuming {paths.session_dir} after trial {len(rows)} ({scheduler.n_responses} responses)")
+        log(
+            f"resuming {paths.session_dir} after trial {len(rows)} ({scheduler.n_responses} responses)"
+        )
         if scheduler.finished:
             behlog.close()
     else:
@@ -227,16 +238,28 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
             from study.observers import ParametricObserver
 
             obs = ParametricObserver(settings=protocol.simulation)
-            sidecar["true_thresholds"] = {c.name: obs.threshold(c.name) for c in protocol.conditions}
+            sidecar["true_thresholds"] = {
+                c.name: obs.threshold(c.name) for c in protocol.conditions
+            }
         write_json_atomic(paths.beh_json, sidecar)
     if scheduler.finished:
         # Killed after the last trial but before the sidecar said so.
         sidecar["completed"] = True
         sidecar["procedure_estimates"] = scheduler.summary()
         write_json_atomic(paths.beh_json, sidecar)
-        return SessionResult(paths, True, len(rows), scheduler.n_responses, time.perf_counter() - t_wall, "completed")
+        return SessionResult(
+            paths, True, len(rows), scheduler.n_responses, time.perf_counter() - t_wall, "completed"
+        )
 
-    runner = _SessionRun(config=config, paths=paths, scheduler=scheduler, behlog=behlog, sidecar=sidecar, seed=seed, say=say)
+    runner = _SessionRun(
+        config=config,
+        paths=paths,
+        scheduler=scheduler,
+        behlog=behlog,
+        sidecar=sidecar,
+        seed=seed,
+        say=say,
+    )
     status = runner.run(service=service)
     return SessionResult(
         paths=paths,
@@ -273,7 +296,17 @@ def _column_descriptions() -> dict:
 class _SessionRun:
     """The part of a session that needs the window (kept apart so cleanup is in one place)."""
 
-    def __init__(self, *, config: SessionConfig, paths: SessionPaths, scheduler: Scheduler, behlog: BehaviourLog, sidecar: dict, seed: int, say) -> None:
+    def __init__(
+        self,
+        *,
+        config: SessionConfig,
+        paths: SessionPaths,
+        scheduler: Scheduler,
+        behlog: BehaviourLog,
+        sidecar: dict,
+        seed: int,
+        say,
+    ) -> None:
         self.config = config
         self.paths = paths
         self.scheduler = scheduler
@@ -289,7 +322,6 @@ class _SessionRun:
         from study.xvfb import virtual_display
 
         p = self.protocol
-        cfg = self.config
         geometry = StimulusGeometry(
             display=p.display.geometry(),
             image_width_px=p.stimulus.image_width_px,
@@ -311,13 +343,19 @@ class _SessionRun:
             info = getattr(service, "info", {})
         if info.get("token_px"):
             self.sidecar["patch_px"] = info["token_px"]
-        run_record = {"started_utc": _utc_now(), "generator": info, "first_trial": len(self.behlog.rows) + 1}
+        run_record = {
+            "started_utc": _utc_now(),
+            "generator": info,
+            "first_trial": len(self.behlog.rows) + 1,
+        }
         self.sidecar.setdefault("runs", []).append(run_record)
         write_json_atomic(self.paths.beh_json, self.sidecar)
         status = "stopped"
         try:
             with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
-                status = self._with_window(geometry=geometry, service=service, run_record=run_record)
+                status = self._with_window(
+                    geometry=geometry, service=service, run_record=run_record
+                )
         finally:
             if own_service:
                 service.close()
@@ -334,8 +372,11 @@ class _SessionRun:
         pp_logging.console.setLevel(pp_logging.ERROR)
         p, cfg = self.protocol, self.config
         simulated = cfg.simulated_clock
-        fullscreen = (p.display.fullscreen if cfg.fullscreen is None else cfg.fullscreen) and not simulated
-        clock = SimClock() if simulated else RealClock()
+        fullscreen = (
+            p.display.fullscreen if cfg.fullscreen is None else cfg.fullscreen
+        ) and not simulated
+        start_s = self._clock_start_s(simulated)
+        clock = SimClock(start_s=start_s) if simulated else RealClock(start_s=start_s)
         self.paths.eyetrack_dir.mkdir(parents=True, exist_ok=True)
         n_done = len(self.behlog.rows)
         if self.paths.physio_tsv_gz.exists():
@@ -354,7 +395,11 @@ class _SessionRun:
             checkTiming=False,
         )
         win.mouseVisible = cfg.tracker == "dummy"
-        timing = TimingCollector(refresh_hz=p.display.refresh_hz, simulated=simulated, speed=p.simulation.speed if simulated else 1)
+        timing = TimingCollector(
+            refresh_hz=p.display.refresh_hz,
+            simulated=simulated,
+            speed=p.simulation.speed if simulated else 1,
+        )
         tracker = make_tracker(
             cfg.tracker,
             settings=p.tracker,
@@ -383,7 +428,7 @@ class _SessionRun:
         status = "stopped"
         tracker_open = False
         try:
-            edf_name = f"{p.tracker.edf_prefix}{zlib.crc32(str(self.paths.session_dir).encode()) % 10**(8 - len(p.tracker.edf_prefix)):0{8 - len(p.tracker.edf_prefix)}d}"
+            edf_name = f"{p.tracker.edf_prefix}{zlib.crc32(str(self.paths.session_dir).encode()) % 10 ** (8 - len(p.tracker.edf_prefix)):0{8 - len(p.tracker.edf_prefix)}d}"
             tracker.open(win=win, session_dir=self.paths.eyetrack_dir, edf_name=edf_name)
             tracker_open = True
             run_record["edf_name"] = edf_name
@@ -408,7 +453,9 @@ class _SessionRun:
             self._calibrate(tracker)
             tracker.start_recording()
             self._write_physio_sidecar(clock)
-            status = self._trial_loop(runner=runner, presenter=presenter, tracker=tracker, timing=timing)
+            status = self._trial_loop(
+                runner=runner, presenter=presenter, tracker=tracker, timing=timing
+            )
         except QuitRequested:
             status = "quit by the experimenter (Escape)"
             self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
@@ -426,7 +473,12 @@ class _SessionRun:
             run_record["status"] = status
             run_record["frames"] = presenter.stats.frames
             self.behlog.close()
-            timing.write(path=self.paths.timing_json, rows=self.behlog.rows, presenter=presenter, run_record=run_record)
+            timing.write(
+                path=self.paths.timing_json,
+                rows=self.behlog.rows,
+                presenter=presenter,
+                run_record=run_record,
+            )
             if status == "completed":
                 self.sidecar["completed"] = True
                 self.sidecar["procedure_estimates"] = self.scheduler.summary()
@@ -435,6 +487,19 @@ class _SessionRun:
             win.close()
         return status
 
+    def _clock_start_s(self, simulated: bool) -> float:
+        """Where a resumed session's clock starts: its time line continues (onset_s and gaze
+        timestamps stay monotonic). Real clock: seconds since the session's start; simulated:
+        10 s after the last logged onset."""
+        rows = self.behlog.rows
+        if not rows:
+            return 0.0
+        if simulated:
+            onsets = [float(r["onset_s"]) for r in rows if r["onset_s"] not in ("n/a", "")]
+            return (max(onsets) if onsets else 0.0) + 10.0
+        started = _dt.datetime.strptime(self.sidecar["started_utc"], "%Y-%m-%dT%H:%M:%SZ")
+        return (_dt.datetime.now(_dt.UTC).replace(tzinfo=None) - started).total_seconds()
+
     def _calibrate(self, tracker) -> None:
         result = tracker.calibrate()
         if result is not None:
@@ -442,7 +507,11 @@ class _SessionRun:
 
     def _record_calibration(self, result) -> None:
         self.sidecar.setdefault("calibration", []).append(
-            {"time_s": result.time_s, "avg_error_deg": result.avg_error_deg, "max_error_deg": result.max_error_deg}
+            {
+                "time_s": result.time_s,
+                "avg_error_deg": result.avg_error_deg,
+                "max_error_deg": result.max_error_deg,
+            }
         )
         write_json_atomic(self.paths.beh_json, self.sidecar)
 
@@ -467,7 +536,12 @@ class _SessionRun:
         trials_this_run = 0
         while not sch.finished:
             every = p.breaks.every_n_trials
-            if every and sch.n_responses and sch.n_responses % every == 0 and sch.n_responses != last_break_at:
+            if (
+                every
+                and sch.n_responses
+                and sch.n_responses % every == 0
+                and sch.n_responses != last_break_at
+            ):
                 last_break_at = sch.n_responses
                 presenter.text_screen(
                     p.instructions.break_text.format(done=sch.n_responses, total=total),
@@ -489,16 +563,27 @@ class _SessionRun:
             # beh.tsv lacks, which a resume drops (the trial runs again).
             presenter.physio.flush_block()
             self.behlog.append(outcome.row)
-            sch.record(plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct)
+            sch.record(
+                plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
+            )
             timing.add_trial(outcome)
             row = outcome.row
             self.say(
                 f"  trial {trial:4d} {row['condition']:<16} level {row['level']:.3g} "
-                + (f"correct {row['correct']}" if not outcome.requeue else f"aborted ({row['abort_reason']})")
+                + (
+                    f"correct {row['correct']}"
+                    if not outcome.requeue
+                    else f"aborted ({row['abort_reason']})"
+                )
                 + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
             )
             if trial % 20 == 0:
-                timing.write(path=self.paths.timing_json, rows=self.behlog.rows, presenter=presenter, run_record=None)
+                timing.write(
+                    path=self.paths.timing_json,
+                    rows=self.behlog.rows,
+                    presenter=presenter,
+                    run_record=None,
+                )
         presenter.text_screen(p.instructions.goodbye, phase="goodbye")
         return "completed"
 

@@ -73,7 +73,9 @@ class TimingCollector:
             "gaze_to_flip_ms": distribution(presenter.stats.gaze_to_flip_s, scale=1000.0),
         }
 
-    def write(self, *, path: Path, rows: list[dict[str, str]], presenter, run_record: dict | None) -> dict:
+    def write(
+        self, *, path: Path, rows: list[dict[str, str]], presenter, run_record: dict | None
+    ) -> dict:
         """(Re)write the report: previous runs kept, this run's entry replaced, generation
         statistics recomputed from ``rows``."""
         report: dict = {}
@@ -106,7 +108,11 @@ class TimingCollector:
             "deadline_miss_fraction": misses / len(rows) if rows else None,
             "cached_stimuli": int(sum(r["cached_stimulus"] == "1" for r in rows)),
             "fixation_breaks": int(sum(r["fixation_break"] == "1" for r in rows)),
-            "dropped_frames_in_trials": int(sum(int(r["dropped_frames"]) for r in rows if r["dropped_frames"] not in ("n/a", ""))),
+            "dropped_frames_in_trials": int(
+                sum(
+                    int(r["dropped_frames"]) for r in rows if r["dropped_frames"] not in ("n/a", "")
+                )
+            ),
             "trial_gaze_to_flip_median_ms": distribution(g2f, scale=1000.0),
             "runs": runs,
         }

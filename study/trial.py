@@ -12,6 +12,7 @@ aborts the trial: it is logged (flagged) and its plan re-queued.
 from __future__ import annotations
 
 import math
+import time
 import zlib
 from dataclasses import dataclass, field
 
@@ -42,7 +43,9 @@ class GazeMonitor:
     are tolerated for ``max_invalid_s`` in a row.
     """
 
-    def __init__(self, *, x_deg: float, y_deg: float, tolerance_deg: float, max_invalid_s: float) -> None:
+    def __init__(
+        self, *, x_deg: float, y_deg: float, tolerance_deg: float, max_invalid_s: float
+    ) -> None:
         self.x, self.y = x_deg, y_deg
         self.tolerance = tolerance_deg
         self.max_invalid_s = max_invalid_s
@@ -71,7 +74,12 @@ def trial_rng(*, session_seed: int, plan: TrialPlan, purpose: str) -> np.random.
     Keying on the plan (not the trial number) gives a plan the same answer whether it runs first
     time or after re-queues or a resume.
     """
-    key = [session_seed, zlib.crc32(plan.track.encode()), plan.track_index, zlib.crc32(purpose.encode())]
+    key = [
+        session_seed,
+        zlib.crc32(plan.track.encode()),
+        plan.track_index,
+        zlib.crc32(purpose.encode()),
+    ]
     return np.random.default_rng(key)
 
 
@@ -119,16 +127,17 @@ class TrialRunner:
         self.calibrate_requested = False
 
     # ---------------------------------------------------------------- helpers
-    def _cache_key(self, plan: TrialPlan, gaze_deg: tuple[float, float]) -> tuple:
-        grid = self.p.generation.cache_gaze_grid_deg
-        return (
-            plan.seed,
-            plan.conditioning,
-            plan.condition,
-            plan.level,
-            round(gaze_deg[0] / grid),
-            round(gaze_deg[1] / grid),
-        )
+    def _cache_key(self, plan: TrialPlan, gaze_deg: tuple[float, float]) -> tuple | None:
+        """Fallback-cache key: the plan's stimulus at its fixation target, or None when the gaze
+        was too far from the target for the image to stand in for one made at the target."""
+        fx, fy = self.p.condition(plan.condition).fixation_deg
+        if math.hypot(gaze_deg[0] - fx, gaze_deg[1] - fy) > self.p.generation.cache_gaze_tolerance_deg:
+            return None
+        return (plan.seed, plan.conditioning, plan.condition, plan.level)
+
+    def _keep_late(self, key: tuple | None, ticket) -> None:
+        if key is not None:
+            self._late.append((key, ticket))
 
     def _harvest_late(self) -> None:
         keep = []
@@ -152,7 +161,13 @@ class TrialRunner:
         from generator.layout import LayoutSpec
 
         ticket = self.service.submit(
-            GenerationRequest(kind="full", seed=key[0], conditioning=key[1], spec=LayoutSpec(mode="full"), gaze_px=None)
+            GenerationRequest(
+                kind="full",
+                seed=key[0],
+                conditioning=key[1],
+                spec=LayoutSpec(mode="full"),
+                gaze_px=None,
+            )
         )
         self._prefetching[key] = ticket
 
@@ -261,7 +276,9 @@ class TrialRunner:
         outcome.frame_intervals_s = intervals
         return outcome
 
-    def _run_phases(self, *, plan: TrialPlan, row: dict, spec, fx: float, fy: float) -> TrialOutcome:
+    def _run_phases(
+        self, *, plan: TrialPlan, row: dict, spec, fx: float, fy: float
+    ) -> TrialOutcome:
         p, view = self.p, self.view
         timing = p.timing
         # The twin does not depend on gaze: ask for it first (or take it from the cache).
@@ -273,7 +290,11 @@ class TrialRunner:
 
             twin_ticket = self.service.submit(
                 GenerationRequest(
-                    kind="full", seed=plan.seed, conditioning=plan.conditioning, spec=LayoutSpec(mode="full"), gaze_px=None
+                    kind="full",
+                    seed=plan.seed,
+                    conditioning=plan.conditioning,
+                    spec=LayoutSpec(mode="full"),
+                    gaze_px=None,
                 )
             )
         elif twin is not None:
@@ -285,7 +306,12 @@ class TrialRunner:
             view.check_escape()
 
         # ---- fixation: hold inside the tolerance
-        monitor = GazeMonitor(x_deg=fx, y_deg=fy, tolerance_deg=p.fixation.tolerance_deg, max_invalid_s=p.fixation.max_invalid_s)
+        monitor = GazeMonitor(
+            x_deg=fx,
+            y_deg=fy,
+            tolerance_deg=p.fixation.tolerance_deg,
+            max_invalid_s=p.fixation.max_invalid_s,
+        )
         self.tracker.set_target(x_deg=fx, y_deg=fy)
         self.tracker.message(f"FIXATION_ON {fx:.2f} {fy:.2f}")
         hold: list[tuple[float, float, float]] = []
@@ -320,7 +346,9 @@ class TrialRunner:
                 self.tracker.drift_correct(x_deg=fx, y_deg=fy)
                 hold, hold_start, phase_start = [], None, view.clock()
         t_end = hold[-1][0]
-        recent = [(x, y) for (t, x, y) in hold if t >= t_end - timing.gaze_average_s] or [hold[-1][1:]]
+        recent = [(x, y) for (t, x, y) in hold if t >= t_end - timing.gaze_average_s] or [
+            hold[-1][1:]
+        ]
         gx = float(np.mean([g[0] for g in recent]))
         gy = float(np.mean([g[1] for g in recent]))
         row["gaze_x_deg"], row["gaze_y_deg"] = gx, gy
@@ -339,42 +367,53 @@ class TrialRunner:
         )
         self.tracker.message(f"GENERATION_REQUEST gaze {gx:.3f} {gy:.3f}")
         foveated: GenerationResult | None = None
-        monitor = GazeMonitor(x_deg=fx, y_deg=fy, tolerance_deg=p.fixation.tolerance_deg, max_invalid_s=p.fixation.max_invalid_s)
-        import time as _time
-
-        last = _time.perf_counter()
+        monitor = GazeMonitor(
+            x_deg=fx,
+            y_deg=fy,
+            tolerance_deg=p.fixation.tolerance_deg,
+            max_invalid_s=p.fixation.max_invalid_s,
+        )
+        last = time.perf_counter()
         while True:
             view.draw_fixation(fx, fy)
             advance = None
             if view.simulated:
                 # Simulated time follows real time while waiting: generation is real work.
                 fov_ticket.wait(view.frame_period_s)
-                now = _time.perf_counter()
+                now = time.perf_counter()
                 advance, last = max(now - last, view.frame_period_s), now
             frame = view.flip(phase="wait", advance_s=advance)
             view.check_escape()
             if monitor.broken(t=frame.t, sample=frame.sample):
                 fov_ticket.cancel()
-                self._late.append((self._cache_key(plan, (gx, gy)), fov_ticket))
+                self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
                 return self._abort(plan, row, reason="fixation_break", twin_ticket=twin_ticket)
             twin_ready = twin is not None or twin_ticket.done()
             if fov_ticket.done() and twin_ready:
                 break
-            if fov_ticket.elapsed_s() > p.generation.deadline_s:
+            if not row["deadline_missed"] and fov_ticket.elapsed_s() > p.generation.deadline_s:
                 row["deadline_missed"] = 1
-                row["gen_latency_s"] = fov_ticket.elapsed_s()
                 self.tracker.message("GENERATION_DEADLINE_MISSED")
-                self._late.append((self._cache_key(plan, (gx, gy)), fov_ticket))
+                self._harvest_late()
                 cached = self.fallbacks.get(self._cache_key(plan, (fx, fy)))
                 if p.generation.on_deadline_miss == "cached" and cached is not None and twin_ready:
+                    self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
                     foveated = cached
                     row["cached_stimulus"] = 1
+                    row["gen_latency_s"] = fov_ticket.elapsed_s()
                     break
-                return self._abort(plan, row, reason="deadline", twin_ticket=twin_ticket)
+                if plan.attempt < p.generation.max_deadline_misses:
+                    self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
+                    row["gen_latency_s"] = fov_ticket.elapsed_s()
+                    return self._abort(plan, row, reason="deadline", twin_ticket=twin_ticket)
+                # Missed too often: wait for this image and show it late (flagged).
+                self.tracker.message("GENERATION_SHOWN_LATE")
         if foveated is None:
             foveated = fov_ticket.result()  # raises if generation failed: the session stops safely
             row["gen_latency_s"] = fov_ticket.latency_s
-            self.fallbacks.put(self._cache_key(plan, (gx, gy)), foveated)
+            key = self._cache_key(plan, (gx, gy))
+            if key is not None:
+                self.fallbacks.put(key, foveated)
         if twin is None:
             twin = twin_ticket.result()
             row["twin_latency_s"] = twin_ticket.latency_s
@@ -388,7 +427,11 @@ class TrialRunner:
         images = {plan.interval_foveated: foveated.image, 3 - plan.interval_foveated: twin.image}
         stims = {k: view.image_stim(v) for k, v in images.items()}
         h, w = twin.image.shape[:2]
-        mask = view.mask_stim(width_px=w, height_px=h, rng=trial_rng(session_seed=self.session_seed, plan=plan, purpose=f"mask{plan.attempt}"))
+        mask = view.mask_stim(
+            width_px=w,
+            height_px=h,
+            rng=trial_rng(session_seed=self.session_seed, plan=plan, purpose=f"mask{plan.attempt}"),
+        )
         n_stim = view.frames_for(timing.stimulus_duration_s)
         n_mask = view.frames_for(timing.mask_duration_s)
         n_isi = max(0, view.frames_for(timing.isi_s) - n_mask)
@@ -479,12 +522,16 @@ class TrialRunner:
         return TrialOutcome(row=row, requeue=True, correct=None)
 
     def _late_twin(self, plan: TrialPlan, ticket) -> None:
-        # The twin will be needed again when the plan comes back: keep it when it arrives.
-        if ticket.done():
-            try:
-                self.twins.put((plan.seed, plan.conditioning), ticket.result())
-            except Exception:  # noqa: BLE001
-                pass
+        # The twin will be needed again when the plan comes back: keep it (or its pending
+        # request, which _take_prefetched picks up).
+        key = (plan.seed, plan.conditioning)
+        if not ticket.done():
+            self._prefetching[key] = ticket
+            return
+        try:
+            self.twins.put(key, ticket.result())
+        except Exception:  # noqa: BLE001 - requested again when needed
+            pass
 
     def _calibrate(self) -> None:
         result = self.tracker.calibrate()

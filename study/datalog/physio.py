@@ -61,7 +61,14 @@ class PhysioLog:
         return cls(path)
 
     def add(
-        self, *, time_s: float, x_deg: float, y_deg: float, valid: bool, trial: int | None, phase: str
+        self,
+        *,
+        time_s: float,
+        x_deg: float,
+        y_deg: float,
+        valid: bool,
+        trial: int | None,
+        phase: str,
     ) -> None:
         """Buffer one sample (written at the next ``flush_block``)."""
         row = (time_s, x_deg if valid else None, y_deg if valid else None, valid, trial, phase)
@@ -126,13 +133,30 @@ def physio_sidecar(
         "StartTime": start_time_s,
         "Columns": list(PHYSIO_COLUMNS),
         "timestamp": {"Description": "sample time on the session clock", "Units": "s"},
-        "x_coordinate": {"Description": "gaze x from the screen centre, positive right", "Units": "deg"},
-        "y_coordinate": {"Description": "gaze y from the screen centre, positive up", "Units": "deg"},
-        "valid": {"Description": "0 during blinks or track loss", "Levels": {"0": "invalid", "1": "valid"}},
+        "x_coordinate": {
+            "Description": "gaze x from the screen centre, positive right",
+            "Units": "deg",
+        },
+        "y_coordinate": {
+            "Description": "gaze y from the screen centre, positive up",
+            "Units": "deg",
+        },
+        "valid": {
+            "Description": "0 during blinks or track loss",
+            "Levels": {"0": "invalid", "1": "valid"},
+        },
         "trial": {"Description": "beh.tsv trial number (n/a between trials)"},
-        "phase": {"Description": "trial phase: fixation, wait, interval1, isi, interval2, response, feedback, other"},
-        "Manufacturer": "SR Research" if tracker in ("eyelink", "dummy") else "fovea-kit simulation",
-        "ManufacturersModelName": {"eyelink": "EyeLink", "dummy": "EyeLink dummy mode (mouse)", "sim": "simulated participant"}.get(tracker, tracker),
+        "phase": {
+            "Description": "trial phase: fixation, wait, interval1, isi, interval2, response, feedback, other"
+        },
+        "Manufacturer": "SR Research"
+        if tracker in ("eyelink", "dummy")
+        else "fovea-kit simulation",
+        "ManufacturersModelName": {
+            "eyelink": "EyeLink",
+            "dummy": "EyeLink dummy mode (mouse)",
+            "sim": "simulated participant",
+        }.get(tracker, tracker),
         "RecordedEye": eye,
         "SampleCoordinateUnits": "deg",
         "SampleCoordinateSystem": "gaze-on-screen",

@@ -131,7 +131,9 @@ class Scheduler:
     @property
     def total_planned_responses(self) -> int:
         """Responses the procedure asks for in all (for break texts and progress)."""
-        return sum(getattr(t, "_max_trials", None) or len(getattr(t, "_sequence", [])) for t in self.tracks)
+        return sum(
+            getattr(t, "_max_trials", None) or len(getattr(t, "_sequence", [])) for t in self.tracks
+        )
 
     def next_plan(self) -> TrialPlan:
         """The next trial; call ``record`` with its outcome before asking again."""

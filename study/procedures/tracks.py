@@ -51,14 +51,22 @@ class ConstantTrack:
     """
 
     def __init__(
-        self, *, name: str, condition: Condition, settings: ConstantSettings, rng: np.random.Generator
+        self,
+        *,
+        name: str,
+        condition: Condition,
+        settings: ConstantSettings,
+        rng: np.random.Generator,
     ) -> None:
         self.name = name
         self.condition = condition.name
         if condition.levels:
             levels = [float(v) for v in condition.levels]
         else:
-            levels = [float(10**x) for x in _log_grid(condition.level_min, condition.level_max, settings.n_levels)]
+            levels = [
+                float(10**x)
+                for x in _log_grid(condition.level_min, condition.level_max, settings.n_levels)
+            ]
         sequence = np.repeat(np.asarray(levels), settings.repeats)
         self._sequence = [float(v) for v in sequence[rng.permutation(sequence.size)]]
         self._index = 0

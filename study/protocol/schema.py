@@ -118,7 +118,11 @@ class StimulusSettings(_Strict):
 
     def seed_pool(self) -> list[int]:
         """The seeds trials draw from."""
-        return list(self.seeds) if self.seeds else list(range(self.seed_start, self.seed_start + self.seed_count))
+        return (
+            list(self.seeds)
+            if self.seeds
+            else list(range(self.seed_start, self.seed_start + self.seed_count))
+        )
 
     def conditionings(self) -> list[int | str]:
         """The class labels or prompts trials draw from."""
@@ -182,8 +186,13 @@ class Condition(_Strict):
                 f"{self.layout_mode!r}; use {' or '.join(allowed)}"
             )
         if self.level_min >= self.level_max:
-            raise ValueError(f"level_min ({self.level_min}) must be below level_max ({self.level_max})")
-        if self.start_level is not None and not self.level_min <= self.start_level <= self.level_max:
+            raise ValueError(
+                f"level_min ({self.level_min}) must be below level_max ({self.level_max})"
+            )
+        if (
+            self.start_level is not None
+            and not self.level_min <= self.start_level <= self.level_max
+        ):
             raise ValueError("start_level must lie within [level_min, level_max]")
         if self.level_variable == "radius_shrink":
             if self.level_max >= 1 or any(v >= 1 for v in self.levels):
@@ -341,18 +350,23 @@ class GenerationSettings(_Strict):
     Attributes:
         deadline_s: request-to-result limit for the foveated image.
         on_deadline_miss: ``requeue`` the trial, or use a ``cached`` stimulus generated earlier
-            for the same seed, conditioning, layout and fixation target (re-queued when none).
+            for the same seed, conditioning and layout at a gaze within
+            ``cache_gaze_tolerance_deg`` of the fixation target (re-queued when there is none).
+        max_deadline_misses: a trial presented for this many times (re-queues of any kind
+            count) waits for its image when it misses the deadline, and is shown late (flagged
+            ``deadline_missed``): a slow generator cannot stall a session.
         service: where generation runs: ``thread`` (in this process; a separate-process service
             plugs in through ``study.generation.make_generation_service``).
         twin_cache_size: full-resolution twins kept in memory (they do not depend on gaze).
-        cache_gaze_grid_deg: gaze positions are rounded to this grid for the stimulus cache.
+        cache_gaze_tolerance_deg: see ``on_deadline_miss``.
     """
 
     deadline_s: float = Field(default=10.0, gt=0, le=3600)
     on_deadline_miss: Literal["requeue", "cached"] = "requeue"
+    max_deadline_misses: int = Field(default=3, ge=1, le=100)
     service: Literal["thread"] = "thread"
     twin_cache_size: int = Field(default=64, ge=0, le=10000)
-    cache_gaze_grid_deg: float = Field(default=0.5, gt=0, le=10)
+    cache_gaze_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
 
 
 class BreakSettings(_Strict):
@@ -457,9 +471,14 @@ class Protocol(_Strict):
             raise ValueError(f"condition names must be unique, repeated: {', '.join(duplicates)}")
         unknown = sorted(set(self.simulation.thresholds) - set(names))
         if unknown:
-            raise ValueError(f"simulation.thresholds names unknown conditions: {', '.join(unknown)}")
+            raise ValueError(
+                f"simulation.thresholds names unknown conditions: {', '.join(unknown)}"
+            )
         for condition in self.conditions:
-            if condition.level_variable == "periphery_factor" and self.procedure.method == "staircase":
+            if (
+                condition.level_variable == "periphery_factor"
+                and self.procedure.method == "staircase"
+            ):
                 raise ValueError(
                     f"condition {condition.name!r}: periphery_factor levels are discrete (2, 4); "
                     "use procedure method constant or questplus"

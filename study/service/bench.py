@@ -5,13 +5,17 @@ Each trial: the fixation target appears (speculative mode starts generating at t
 the simulated eyes land after a saccade latency (sometimes off target) and hold fixation; when
 the hold completes ("fixation acquired") the gaze is measured and the foveated image requested
 (plain) or the speculation resolved (speculative); the stimulus goes on screen at the first flip
-after both the foveated image and its full-resolution twin are ready. The twin of the next trial
-is prefetched while the stimulus is shown, as the study does.
+after both the foveated image and its full-resolution twin are ready. As in the study, the
+twin is asked for at trial start and the next trial's twin is prefetched while the stimulus is
+shown; the trial goes on with the second interval and a simulated answer.
 
 Trials alternate between the modes in ABBA order with the same seeds, targets and landing
 errors, so that both see the same machine load. Frame intervals are also measured for a stretch
 with no generation at all (``baseline_*``), which separates drops caused by generation from
-drops a loaded machine or the virtual display cause anyway.
+drops a loaded machine or the virtual display cause anyway; the baseline draws the heaviest
+frame (image and mark). Frames that upload a new image texture (``onset``: about 20 ms for a
+512 px image on Xvfb's software renderer) are counted separately: they cost the window, not the
+generator.
 
 Records (one per mode) carry at least ``mode``, ``latency_median_s``, ``latency_p95_s``
 (fixation acquired to stimulus on screen), ``frames`` and ``dropped_frames``.
@@ -48,7 +52,9 @@ class BenchConfig:
         landing_sd_deg: per-axis landing scatter of the other trials.
         saccade_latency_s: (mean, sd) of the time from target onset to landing.
         fixation_hold_s: hold before fixation counts as acquired.
-        stimulus_s, iti_s: stimulus interval (each of two) and inter-trial blank.
+        stimulus_s, isi_s: each of the two intervals, and the blank between them.
+        response_s: simulated answer time after the second interval.
+        iti_s: inter-trial blank.
         refresh_hz: frame rate of the loop.
         baseline_s: seconds of flipping with no generation (frame-interval baseline).
         seed: random seed of targets, latencies and landing errors.
@@ -67,7 +73,9 @@ class BenchConfig:
     landing_sd_deg: float = 0.15
     saccade_latency_s: tuple[float, float] = (0.2, 0.04)
     fixation_hold_s: float = 0.3
-    stimulus_s: float = 0.25
+    stimulus_s: float = 0.5
+    isi_s: float = 0.25
+    response_s: float = 0.5
     iti_s: float = 0.3
     refresh_hz: float = 60.0
     baseline_s: float = 3.0
@@ -158,7 +166,9 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
         # ---- baseline: the loop alone (no generation anywhere)
         n_base = int(config.baseline_s * config.refresh_hz)
         base_start = loop.mark()
-        for _ in range(n_base):
+        for _ in range(n_base):  # the heaviest frame: the image and the mark
+            stim.draw()
+            dot.draw()
             loop.flip("baseline")
         baseline = loop.stats(start=base_start + 1)
 
@@ -179,12 +189,28 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
                                      spec=LayoutSpec(mode="acuity"), gaze_px=(float(gx), float(gy)),
                                      deadline_s=10.0)
 
-        service.prefetch_twin(seed=plans[0].seed, conditioning=plans[0].conditioning)
+        # The first twin is made before timing starts (a session prefetches it during the
+        # instructions); later twins are prefetched while the previous stimulus is shown.
+        service.submit(request(plans[0], None, kind="full")).wait(600)
         frames = lambda s: max(1, round(s * config.refresh_hz))  # noqa: E731
+
+        def show(image, seconds) -> float:
+            stim.image = Image.fromarray(image)  # the texture upload happens in this frame
+            stim.draw()
+            dot.draw()
+            onset = loop.flip("onset")
+            for _ in range(frames(seconds) - 1):
+                stim.draw()
+                dot.draw()
+                loop.flip("stimulus")
+            return onset
+
         t_start = time.perf_counter()
         for n, (i, mode) in enumerate(order):
             plan = plans[i]
             first = loop.mark()
+            # As in the study: the twin is asked for at trial start (a cache hit when prefetched).
+            twin_ticket = service.submit(request(plan, None, kind="full"))
             for _ in range(frames(config.iti_s)):
                 loop.flip("iti")
             dot.pos = target_pos(*plan.target_deg)
@@ -205,28 +231,22 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
                 ticket = service.resolve(ticket, gaze_px=(float(gx), float(gy)), tolerance_deg=config.tolerance_deg)
             else:
                 ticket = service.submit(request(plan, plan.landing_deg))
-            twin_ticket = service.submit(request(plan, None, kind="full"))
             while not (ticket.done() and twin_ticket.done()):
                 dot.draw()
                 loop.flip("wait")
             foveated, twin = ticket.result(), twin_ticket.result()
-            stim.image = Image.fromarray(foveated.image)
-            stim.draw()
-            dot.draw()
-            t_stim = loop.flip("stimulus")
+            t_stim = show(foveated.image, config.stimulus_s)
             upcoming = order[n + 1][0] if n + 1 < len(order) else None
             if upcoming is not None and upcoming != i:
                 nxt = plans[upcoming]
                 service.prefetch_twin(seed=nxt.seed, conditioning=nxt.conditioning)
-            for _ in range(frames(config.stimulus_s) - 1):
-                stim.draw()
+            for _ in range(frames(config.isi_s)):
                 dot.draw()
                 loop.flip("stimulus")
-            stim.image = Image.fromarray(twin.image)
-            for _ in range(frames(config.stimulus_s)):
-                stim.draw()
+            show(twin.image, config.stimulus_s)
+            for _ in range(frames(config.response_s)):
                 dot.draw()
-                loop.flip("stimulus")
+                loop.flip("response")
             timings = ticket.timings
             results[mode].append({
                 "trial": i,
@@ -273,7 +293,7 @@ def _record(*, mode, config, info, loop, spans, trials, baseline, total_s, servi
         gen_intervals += loop.intervals(start=start + 1, stop=stop, phases={"target", "wait"})
     all_stats = frame_stats(intervals, period_s=loop.period_s)
     by_phase = {}
-    for phase in ("iti", "target", "wait", "stimulus"):
+    for phase in ("iti", "target", "wait", "onset", "stimulus", "response"):
         values = []
         for start, stop in spans:
             values += loop.intervals(start=start + 1, stop=stop, phases={phase})
@@ -304,6 +324,7 @@ def _record(*, mode, config, info, loop, spans, trials, baseline, total_s, servi
         "frame_interval_max_s": all_stats.interval_max_s,
         "frame_interval_sd_s": all_stats.interval_sd_s,
         "dropped_frames_by_phase": by_phase,
+        "dropped_frames_excluding_onsets": all_stats.dropped_frames - by_phase["onset"],
         "generation_phase_frames": gen_stats.frames,
         "generation_phase_dropped_frames": gen_stats.dropped_frames,
         "generation_phase_interval_p95_s": gen_stats.interval_p95_s,

@@ -15,8 +15,21 @@ def run(*args, cwd=None):
 
 def test_generate_writes_image_and_sidecar(tmp_path):
     out = tmp_path / "fov.png"
-    r = run("generate", "--model", "tiny", "--size", "256", "--gaze", "100,120", "--seed", "4",
-            "--out", str(out), "--mask-out", str(tmp_path / "mask.png"))
+    r = run(
+        "generate",
+        "--model",
+        "tiny",
+        "--size",
+        "256",
+        "--gaze",
+        "100,120",
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+        "--mask-out",
+        str(tmp_path / "mask.png"),
+    )
     assert r.returncode == 0, r.stderr
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["seed"] == 4 and side["tokens"] < side["tokens_full"] == 256
@@ -24,7 +37,21 @@ def test_generate_writes_image_and_sidecar(tmp_path):
     assert side["geometry"]["image_size_px"] == [256, 256]
     assert (tmp_path / "mask.png").stat().st_size > 0
     full = tmp_path / "full.png"
-    assert run("generate", "--model", "tiny", "--size", "256", "--seed", "4", "--full", "--out", str(full)).returncode == 0
+    assert (
+        run(
+            "generate",
+            "--model",
+            "tiny",
+            "--size",
+            "256",
+            "--seed",
+            "4",
+            "--full",
+            "--out",
+            str(full),
+        ).returncode
+        == 0
+    )
     assert json.loads(full.with_suffix(".json").read_text())["token_ratio"] == 1.0
 
 
@@ -41,9 +68,15 @@ def test_mask_draws_layout(tmp_path):
     [
         (["mask", "--gaze", "99999,10", "--out", "x.png"], "outside"),
         (["mask", "--gaze", "ten,10", "--out", "x.png"], "--gaze expects two numbers"),
-        (["mask", "--display", "2560,1440,-5,33,60", "--out", "x.png"], "width_cm must be a positive"),
+        (
+            ["mask", "--display", "2560,1440,-5,33,60", "--out", "x.png"],
+            "width_cm must be a positive",
+        ),
         (["mask", "--size", "1000", "--out", "x.png"], "does not divide into 16 px tokens"),
-        (["generate", "--model", "/no/such/model", "--out", "x.png"], "unknown model '/no/such/model'"),
+        (
+            ["generate", "--model", "/no/such/model", "--out", "x.png"],
+            "unknown model '/no/such/model'",
+        ),
         (["mask", "--strength", "-2", "--out", "x.png"], "strength must be >= 0"),
     ],
 )

@@ -14,7 +14,9 @@ def test_pixels_per_degree_default_display_by_hand():
 
 
 def test_eccentricity_exact_not_small_angle():
-    d = DisplayGeometry(width_px=1000, height_px=1000, width_cm=100.0, height_cm=100.0, distance_cm=50.0)
+    d = DisplayGeometry(
+        width_px=1000, height_px=1000, width_cm=100.0, height_cm=100.0, distance_cm=50.0
+    )
     # 0.1 cm per px; a point 500 px (50 cm) right of centre is at atan(50/50) = 45 deg.
     assert d.eccentricity_deg(1000, 500, 500, 500) == pytest.approx(45.0)
     # Gaze 25 cm left, point 25 cm right: 2 * atan(25/50) = 53.13 deg, not 50 cm / (50 cm/rad).

@@ -3,7 +3,14 @@ import math
 import numpy as np
 import pytest
 
-from generator import AcuityModel, FoveaError, LayoutSpec, StimulusGeometry, build_layout, default_display
+from generator import (
+    AcuityModel,
+    FoveaError,
+    LayoutSpec,
+    StimulusGeometry,
+    build_layout,
+    default_display,
+)
 
 
 def _geometry(size=1024):
@@ -39,7 +46,9 @@ def test_acuity_layout_is_a_conservative_quadtree(strength, gaze):
 
 def test_token_ratio_falls_with_strength_and_matches_design_notes():
     ratios = [
-        build_layout(geometry=_geometry(), gaze_px=(512, 512), spec=LayoutSpec(strength=s), patch_px=16).token_ratio
+        build_layout(
+            geometry=_geometry(), gaze_px=(512, 512), spec=LayoutSpec(strength=s), patch_px=16
+        ).token_ratio
         for s in (0.25, 0.5, 1.0, 2.0)
     ]
     assert ratios == sorted(ratios, reverse=True)
@@ -48,7 +57,9 @@ def test_token_ratio_falls_with_strength_and_matches_design_notes():
 
 
 def test_full_layout_is_the_plain_grid():
-    layout = build_layout(geometry=_geometry(512), gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16)
+    layout = build_layout(
+        geometry=_geometry(512), gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16
+    )
     assert layout.num_tokens == 32 * 32 and layout.token_ratio == 1.0
     np.testing.assert_array_equal(layout.positions[:, 0], np.repeat(np.arange(32), 32))
     np.testing.assert_array_equal(layout.positions[:, 1], np.tile(np.arange(32), 32))
@@ -92,8 +103,12 @@ def test_layout_mirrors_with_the_gaze(mode):
     geometry = _geometry(1024)
     spec = LayoutSpec(mode=mode, strength=1.0)
     a = build_layout(geometry=geometry, gaze_px=(300.0, 420.0), spec=spec, patch_px=16).level_map()
-    b = build_layout(geometry=geometry, gaze_px=(1024 - 300.0, 420.0), spec=spec, patch_px=16).level_map()
-    c = build_layout(geometry=geometry, gaze_px=(300.0, 1024 - 420.0), spec=spec, patch_px=16).level_map()
+    b = build_layout(
+        geometry=geometry, gaze_px=(1024 - 300.0, 420.0), spec=spec, patch_px=16
+    ).level_map()
+    c = build_layout(
+        geometry=geometry, gaze_px=(300.0, 1024 - 420.0), spec=spec, patch_px=16
+    ).level_map()
     np.testing.assert_array_equal(a, b[:, ::-1])
     np.testing.assert_array_equal(a, c[::-1, :])
 
@@ -101,9 +116,13 @@ def test_layout_mirrors_with_the_gaze(mode):
 def test_padding_and_zero_strength_widen_the_fovea():
     geometry = _geometry()
     base = build_layout(geometry=geometry, gaze_px=(512, 512), spec=LayoutSpec(), patch_px=16)
-    padded = build_layout(geometry=geometry, gaze_px=(512, 512), spec=LayoutSpec(padding_deg=1.0), patch_px=16)
+    padded = build_layout(
+        geometry=geometry, gaze_px=(512, 512), spec=LayoutSpec(padding_deg=1.0), patch_px=16
+    )
     assert padded.num_tokens > base.num_tokens
-    none = build_layout(geometry=geometry, gaze_px=(512, 512), spec=LayoutSpec(strength=0.0), patch_px=16)
+    none = build_layout(
+        geometry=geometry, gaze_px=(512, 512), spec=LayoutSpec(strength=0.0), patch_px=16
+    )
     assert none.num_tokens == none.num_tokens_full
 
 

@@ -2,8 +2,14 @@ import numpy as np
 import pytest
 import torch
 
-from generator import (FluxDenoiser, FoveatedGenerator, LayoutSpec, StimulusGeometry,
-                       build_layout, default_display)
+from generator import (
+    FluxDenoiser,
+    FoveatedGenerator,
+    LayoutSpec,
+    StimulusGeometry,
+    build_layout,
+    default_display,
+)
 from generator.denoiser import Conditioning
 from generator.sampler import sample_euler, shifted_timesteps
 from generator.tokens import patchify, unpatchify
@@ -24,8 +30,15 @@ def _plain_full_grid(generator: FoveatedGenerator, *, seed: int, steps: int) -> 
     model = generator.denoiser.transformer
     with torch.no_grad():
         for i in range(steps):
-            v = model(hidden_states=x, encoder_hidden_states=cond.text, pooled_projections=cond.pooled,
-                      timestep=times[i].expand(1), img_ids=img_ids, txt_ids=txt_ids, return_dict=False)[0]
+            v = model(
+                hidden_states=x,
+                encoder_hidden_states=cond.text,
+                pooled_projections=cond.pooled,
+                timestep=times[i].expand(1),
+                img_ids=img_ids,
+                txt_ids=txt_ids,
+                return_dict=False,
+            )[0]
             x = x + (times[i + 1] - times[i]) * v
     return unpatchify(x, 16, 16, 16)
 
@@ -34,13 +47,23 @@ def test_full_layout_equals_plain_full_grid_path():
     generator = FoveatedGenerator.load("tiny")
     out = generator.generate(seed=3, geometry=GEOMETRY, gaze_px=None, spec=LayoutSpec(mode="full"))
     plain = _plain_full_grid(generator, seed=3, steps=generator.steps)
-    expected = ((plain[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    expected = (
+        ((plain[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    )
     # Compare before quantisation too, through the pipeline's own stages.
-    layout = build_layout(geometry=GEOMETRY, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16)
+    layout = build_layout(
+        geometry=GEOMETRY, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16
+    )
     d = generator.denoiser
     cond = generator.encoder.encode(None, device="cpu", dtype=torch.float32)
-    tokens = sample_euler(d, generator.noise_tokens(layout, seed=3), ids=d.positions(layout, text_len=cond.text.shape[1]),
-                          cond=cond, steps=generator.steps, shift=generator.shift).tokens
+    tokens = sample_euler(
+        d,
+        generator.noise_tokens(layout, seed=3),
+        ids=d.positions(layout, text_len=cond.text.shape[1]),
+        cond=cond,
+        steps=generator.steps,
+        shift=generator.shift,
+    ).tokens
     from generator.tokens import unpack
 
     assert (unpack(tokens, layout, p=16) - plain).abs().max().item() <= 1e-5
@@ -55,13 +78,19 @@ def test_same_seed_same_image_and_sidecar_records_the_run():
     assert a.image.shape == (256, 256, 3) and a.image.dtype == np.uint8
     assert a.tokens < a.tokens_full
     side = a.sidecar
-    assert side["seed"] == 5 and side["tokens"] == a.tokens and len(side["step_seconds"]) == generator.steps
+    assert (
+        side["seed"] == 5
+        and side["tokens"] == a.tokens
+        and len(side["step_seconds"]) == generator.steps
+    )
     assert side["geometry"]["display"]["distance_cm"] == 60.0
 
 
 def test_denoiser_is_permutation_equivariant_and_position_sensitive():
     generator = FoveatedGenerator.load("tiny")
-    layout = build_layout(geometry=GEOMETRY, gaze_px=(128.0, 128.0), spec=LayoutSpec(strength=2.0), patch_px=16)
+    layout = build_layout(
+        geometry=GEOMETRY, gaze_px=(128.0, 128.0), spec=LayoutSpec(strength=2.0), patch_px=16
+    )
     d = generator.denoiser
     cond = generator.encoder.encode(1, device="cpu", dtype=torch.float32)
     ids = d.positions(layout, text_len=cond.text.shape[1])
@@ -73,7 +102,12 @@ def test_denoiser_is_permutation_equivariant_and_position_sensitive():
 
     permuted = d(x[:, perm], ids=TokenPositions(ids.img_ids[perm], ids.txt_ids), t=t, cond=cond)
     torch.testing.assert_close(permuted, out[:, perm], rtol=1e-4, atol=1e-5)
-    shifted = d(x, ids=TokenPositions(ids.img_ids + torch.tensor([0.0, 0.5, 0.0]), ids.txt_ids), t=t, cond=cond)
+    shifted = d(
+        x,
+        ids=TokenPositions(ids.img_ids + torch.tensor([0.0, 0.5, 0.0]), ids.txt_ids),
+        t=t,
+        cond=cond,
+    )
     assert (shifted - out).abs().max() > 1e-4
 
 
@@ -84,9 +118,13 @@ def test_flux2_transformer_and_guidance_run():
     assert generator.denoiser.positions(out.layout, text_len=8).img_ids.shape[1] == 4
     tiny = FoveatedGenerator.load("tiny")
     tiny.guidance_scale = 3.0
-    guided = tiny.generate(seed=1, geometry=GEOMETRY, gaze_px=(60.0, 60.0), spec=LayoutSpec(), condition=2)
+    guided = tiny.generate(
+        seed=1, geometry=GEOMETRY, gaze_px=(60.0, 60.0), spec=LayoutSpec(), condition=2
+    )
     tiny.guidance_scale = 1.0
-    plain = tiny.generate(seed=1, geometry=GEOMETRY, gaze_px=(60.0, 60.0), spec=LayoutSpec(), condition=2)
+    plain = tiny.generate(
+        seed=1, geometry=GEOMETRY, gaze_px=(60.0, 60.0), spec=LayoutSpec(), condition=2
+    )
     assert not np.array_equal(guided.image, plain.image)
 
 
@@ -104,8 +142,12 @@ def test_x_prediction_converts_to_velocity():
     d = FluxDenoiser(Echo(), prediction="x")
     x_t = torch.randn(1, 5, 4)
     ids = None
-    v = d(x_t, ids=type("I", (), {"img_ids": None, "txt_ids": None})() if ids is None else ids,
-          t=torch.tensor([0.5]), cond=Conditioning(text=torch.zeros(1, 1, 1)))
+    v = d(
+        x_t,
+        ids=type("I", (), {"img_ids": None, "txt_ids": None})() if ids is None else ids,
+        t=torch.tensor([0.5]),
+        cond=Conditioning(text=torch.zeros(1, 1, 1)),
+    )
     torch.testing.assert_close(v, x_t / 0.5)
 
 

@@ -9,12 +9,20 @@ SEED = 1234
 
 
 def _layout(gaze=(200.0, 300.0), size=512, spec=None):
-    geometry = StimulusGeometry(display=default_display(), image_width_px=size, image_height_px=size)
-    return build_layout(geometry=geometry, gaze_px=gaze, spec=spec or LayoutSpec(strength=1.0), patch_px=16)
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size, image_height_px=size
+    )
+    return build_layout(
+        geometry=geometry, gaze_px=gaze, spec=spec or LayoutSpec(strength=1.0), patch_px=16
+    )
 
 
 def _fine_mask(layout, level=1):
-    return torch.from_numpy(layout.level_map() == level).repeat_interleave(16, 0).repeat_interleave(16, 1)
+    return (
+        torch.from_numpy(layout.level_map() == level)
+        .repeat_interleave(16, 0)
+        .repeat_interleave(16, 1)
+    )
 
 
 def test_pack_unpack_identity_on_fine_blocks():
@@ -48,8 +56,12 @@ def test_no_seams_on_a_smooth_field():
     y = unpack(pack(x, layout, p=16), layout, p=16)
     # The steepest step anywhere (level borders included) stays within the field's own slope
     # plus a small margin; a hard block edge would jump by up to the block's variation.
-    field_step = max((x[..., 1:] - x[..., :-1]).abs().max(), (x[..., 1:, :] - x[..., :-1, :]).abs().max())
-    out_step = max((y[..., 1:] - y[..., :-1]).abs().max(), (y[..., 1:, :] - y[..., :-1, :]).abs().max())
+    field_step = max(
+        (x[..., 1:] - x[..., :-1]).abs().max(), (x[..., 1:, :] - x[..., :-1, :]).abs().max()
+    )
+    out_step = max(
+        (y[..., 1:] - y[..., :-1]).abs().max(), (y[..., 1:, :] - y[..., :-1, :]).abs().max()
+    )
     assert out_step <= 1.5 * field_step
     assert (y - x).abs().max() < 0.05
 
@@ -69,7 +81,10 @@ def test_same_seed_same_noise_where_layouts_agree():
     generator = FoveatedGenerator.load("tiny")
     a, b = _layout(gaze=(150.0, 200.0)), _layout(gaze=(360.0, 300.0))
     na, nb = generator.noise_tokens(a, seed=7), generator.noise_tokens(b, seed=7)
-    key = lambda layout: {(r, c, k): i for i, (r, c, k) in enumerate(zip(layout.rows, layout.cols, layout.levels))}  # noqa: E731
+    def key(layout):
+        blocks = zip(layout.rows, layout.cols, layout.levels, strict=True)
+        return {(int(r), int(c), int(k)): i for i, (r, c, k) in enumerate(blocks)}
+
     ka, kb = key(a), key(b)
     shared = set(ka) & set(kb)
     assert len(shared) > 20

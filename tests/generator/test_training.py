@@ -60,7 +60,7 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
     log = train(_cfg(out, steps=5), resume=True)
     assert log["steps"] == 5 and len(json.loads((out / "losses.json").read_text())) == 5
     fov = train(_cfg(tmp_path / "fov", stage="foveated", init=str(out / "model.safetensors"),
-                     crop_px=[128], batch_size=4, groups=2, steps=3))
+                     crop_px=[128], batch_size=4, groups=2, steps=3, lora_rank=4, lora_alpha=4.0))
     assert fov["steps"] == 3 and fov["trainable_params"] < 0.5 * sum(
         p.numel() for p in load_model(out / "model.safetensors").parameters())
     record = export_weights(base_dir=out, foveated_dir=tmp_path / "fov", out_dir=tmp_path / "w")

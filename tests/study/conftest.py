@@ -22,7 +22,7 @@ def virtual_x():
         yield os.environ["DISPLAY"]
         return
     try:
-        with virtual_display(width_px=1920, height_px=1080) as display:
+        with virtual_display(width_px=2560, height_px=1440) as display:
             yield display
     except Exception as error:  # noqa: BLE001
         pytest.skip(f"no X display available: {error}")
@@ -33,7 +33,9 @@ def pilot_dict() -> dict:
     return tomllib.loads((PROTOCOLS / "pilot_2afc.toml").read_text(encoding="utf-8"))
 
 
-def small_protocol_dict(*, method: str = "staircase", trials: int = 6, break_prob: float = 0.0) -> dict:
+def small_protocol_dict(
+    *, method: str = "staircase", trials: int = 6, break_prob: float = 0.0
+) -> dict:
     """A fast protocol: 128 px images, one condition off centre, short timing."""
     data = pilot_dict()
     data["name"] = "small_test"
@@ -53,7 +55,12 @@ def small_protocol_dict(*, method: str = "staircase", trials: int = 6, break_pro
         "method": method,
         "trials_per_condition": trials,
         "staircase": {"n_staircases": 2, "n_down": 2, "n_up": 1, "step_sizes": [0.3, 0.15]},
-        "questplus": {"n_levels": 10, "n_thresholds": 10, "widths_log10": [0.2], "lapse_rates": [0.02]},
+        "questplus": {
+            "n_levels": 10,
+            "n_thresholds": 10,
+            "widths_log10": [0.2],
+            "lapse_rates": [0.02],
+        },
     }
     data["timing"].update(
         fixation_hold_s=0.3,

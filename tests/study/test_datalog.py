@@ -11,11 +11,26 @@ import pandas as pd
 import pytest
 
 from generator.errors import FoveaError
-from study.datalog import COLUMNS, PINNED_COLUMNS, BehaviourLog, PhysioLog, SessionPaths, read_rows, write_json_atomic
+from study.datalog import (
+    COLUMNS,
+    PINNED_COLUMNS,
+    BehaviourLog,
+    PhysioLog,
+    SessionPaths,
+    read_rows,
+    write_json_atomic,
+)
 
 
 def _row(trial: int, **extra) -> dict:
-    row = {"participant": "01", "session": "1", "trial": trial, "condition": "c", "level": 0.1 + trial, "correct": 1}
+    row = {
+        "participant": "01",
+        "session": "1",
+        "trial": trial,
+        "condition": "c",
+        "level": 0.1 + trial,
+        "correct": 1,
+    }
     row.update(extra)
     return row
 
@@ -23,7 +38,10 @@ def _row(trial: int, **extra) -> dict:
 def test_paths_follow_the_bids_layout(tmp_path):
     paths = SessionPaths(data_dir=tmp_path, participant="01", session="2", task="fovea2afc")
     assert paths.beh_tsv == tmp_path / "sub-01/ses-2/beh/sub-01_ses-2_task-fovea2afc_beh.tsv"
-    assert paths.physio_tsv_gz == tmp_path / "sub-01/ses-2/eyetrack/sub-01_ses-2_task-fovea2afc_physio.tsv.gz"
+    assert (
+        paths.physio_tsv_gz
+        == tmp_path / "sub-01/ses-2/eyetrack/sub-01_ses-2_task-fovea2afc_physio.tsv.gz"
+    )
     with pytest.raises(FoveaError, match="letters and digits"):
         SessionPaths(data_dir=tmp_path, participant="p_1", session="1", task="t")
 
@@ -68,7 +86,14 @@ def test_a_foreign_header_is_refused(tmp_path):
 
 def _samples(log: PhysioLog, trial, n=5, t0=0.0):
     for i in range(n):
-        log.add(time_s=t0 + i / 60, x_deg=0.1 * i, y_deg=-0.1 * i, valid=i != 2, trial=trial, phase="fixation")
+        log.add(
+            time_s=t0 + i / 60,
+            x_deg=0.1 * i,
+            y_deg=-0.1 * i,
+            valid=i != 2,
+            trial=trial,
+            phase="fixation",
+        )
 
 
 def test_physio_blocks_survive_a_torn_member_and_later_trials_are_dropped(tmp_path):
@@ -89,7 +114,13 @@ def test_physio_blocks_survive_a_torn_member_and_later_trials_are_dropped(tmp_pa
     _samples(log, 3, t0=10.0)
     log.close()
     assert path.read_bytes().startswith(complete[:100])
-    frame = pd.read_csv(path, sep="\t", header=None, names=["t", "x", "y", "valid", "trial", "phase"], na_values="n/a")
+    frame = pd.read_csv(
+        path,
+        sep="\t",
+        header=None,
+        names=["t", "x", "y", "valid", "trial", "phase"],
+        na_values="n/a",
+    )
     assert frame["trial"].tolist() == [1] * 5 + [2] * 5 + [3] * 5
     assert frame["t"].iloc[-1] == pytest.approx(10.0 + 4 / 60, abs=1e-6)
     assert frame["x"].isna().sum() == 3  # invalid samples have no coordinates

@@ -26,7 +26,9 @@ def _protocol(data):
 def test_staircase_two_down_one_up_steps_and_reversals():
     condition = Condition(name="c", level_min=0.1, level_max=10.0)
     settings = StaircaseSettings(n_down=2, n_up=1, step_scale="log", step_sizes=[0.2, 0.1])
-    track = StaircaseTrack(name="c/s1", condition=condition, settings=settings, start_level=1.0, max_trials=10)
+    track = StaircaseTrack(
+        name="c/s1", condition=condition, settings=settings, start_level=1.0, max_trials=10
+    )
     levels = []
     for correct in [True, True, True, True, False, True, True, False]:
         levels.append(track.next_level())
@@ -41,7 +43,9 @@ def test_staircase_two_down_one_up_steps_and_reversals():
 def test_staircase_clamps_to_the_level_range():
     condition = Condition(name="c", level_min=0.5, level_max=2.0)
     settings = StaircaseSettings(n_down=1, n_up=1, step_scale="linear", step_sizes=[1.0])
-    track = StaircaseTrack(name="c/s1", condition=condition, settings=settings, start_level=1.0, max_trials=5)
+    track = StaircaseTrack(
+        name="c/s1", condition=condition, settings=settings, start_level=1.0, max_trials=5
+    )
     for _ in range(3):
         track.update(level=track.next_level(), correct=False)
     assert track.next_level() == 2.0
@@ -54,7 +58,12 @@ def test_questplus_finds_a_parametric_observers_threshold():
     data = pilot_dict()
     data["conditions"] = data["conditions"][:1]
     data["procedure"]["trials_per_condition"] = 80
-    data["procedure"]["questplus"] = {"n_levels": 25, "n_thresholds": 25, "widths_log10": [0.1, 0.2, 0.4], "lapse_rates": [0.02]}
+    data["procedure"]["questplus"] = {
+        "n_levels": 25,
+        "n_thresholds": 25,
+        "widths_log10": [0.1, 0.2, 0.4],
+        "lapse_rates": [0.02],
+    }
     protocol = _protocol(data)
     truth = SimulationSettings(threshold=0.8, width=0.5, log_scale=True, lapse=0.02)
     observer = ParametricObserver(settings=truth)
@@ -109,11 +118,33 @@ def _run(scheduler, rng, break_prob=0.2):
         plan = scheduler.next_plan()
         if rng.random() < break_prob:
             scheduler.record(plan, outcome="requeue")
-            log.append(LoggedTrial(len(log) + 1, plan.track, plan.condition, plan.level, plan.seed, plan.interval_foveated, "requeue", None))
+            log.append(
+                LoggedTrial(
+                    len(log) + 1,
+                    plan.track,
+                    plan.condition,
+                    plan.level,
+                    plan.seed,
+                    plan.interval_foveated,
+                    "requeue",
+                    None,
+                )
+            )
         else:
             correct = bool(rng.random() < 0.75)
             scheduler.record(plan, outcome="response", correct=correct)
-            log.append(LoggedTrial(len(log) + 1, plan.track, plan.condition, plan.level, plan.seed, plan.interval_foveated, "response", correct))
+            log.append(
+                LoggedTrial(
+                    len(log) + 1,
+                    plan.track,
+                    plan.condition,
+                    plan.level,
+                    plan.seed,
+                    plan.interval_foveated,
+                    "response",
+                    correct,
+                )
+            )
     return log
 
 

@@ -75,7 +75,10 @@ def test_every_field_broken_by_type_names_file_and_field(tmp_path):
         field = _dotted(path)
         # conditions[0].name -> "conditions[0](name=...)" in the message
         head, _, tail = field.partition("]")
-        assert (head in message and tail.lstrip(".") in message) if tail else field in message, (field, message)
+        assert (head in message and tail.lstrip(".") in message) if tail else field in message, (
+            field,
+            message,
+        )
         assert "\n" not in message
 
 
@@ -117,17 +120,39 @@ def test_typos_and_missing_required_fields(tmp_path):
 @pytest.mark.parametrize(
     ("edit", "reason"),
     [
-        (lambda d: d["timing"].update(mask_duration_s=0.6, isi_s=0.5), "mask_duration_s must not exceed isi_s"),
-        (lambda d: d["conditions"][0].update(level_min=5.0, level_max=1.0), "level_min (5.0) must be below"),
-        (lambda d: d["conditions"][0].update(fixation_deg=[40.0, 0.0]), "lies off the screen"),
-        (lambda d: d["conditions"][1].update(name="acuity_centre"), "condition names must be unique"),
-        (lambda d: d["stimulus"].update(image_width_px=4000), "does not fit"),
-        (lambda d: d["conditions"][0].update(level_variable="radius_shrink"), "does not apply to layout_mode"),
         (
-            lambda d: (d["conditions"][0].update(layout_mode="circle", level_variable="periphery_factor", levels=[2, 4]), d["procedure"].update(method="staircase")),
+            lambda d: d["timing"].update(mask_duration_s=0.6, isi_s=0.5),
+            "mask_duration_s must not exceed isi_s",
+        ),
+        (
+            lambda d: d["conditions"][0].update(level_min=5.0, level_max=1.0),
+            "level_min (5.0) must be below",
+        ),
+        (lambda d: d["conditions"][0].update(fixation_deg=[40.0, 0.0]), "lies off the screen"),
+        (
+            lambda d: d["conditions"][1].update(name="acuity_centre"),
+            "condition names must be unique",
+        ),
+        (lambda d: d["stimulus"].update(image_width_px=4000), "does not fit"),
+        (
+            lambda d: d["conditions"][0].update(level_variable="radius_shrink"),
+            "does not apply to layout_mode",
+        ),
+        (
+            lambda d: (
+                d["conditions"][0].update(
+                    layout_mode="circle", level_variable="periphery_factor", levels=[2, 4]
+                ),
+                d["procedure"].update(method="staircase"),
+            ),
             "periphery_factor levels are discrete",
         ),
-        (lambda d: d["conditions"][0].update(layout_mode="circle", level_variable="periphery_factor", levels=[3]), "must be 2 or 4"),
+        (
+            lambda d: d["conditions"][0].update(
+                layout_mode="circle", level_variable="periphery_factor", levels=[3]
+            ),
+            "must be 2 or 4",
+        ),
         (lambda d: d["simulation"].update(thresholds={"nope": 1.0}), "unknown conditions: nope"),
         (lambda d: d["tracker"].update(edf_prefix="toolong"), "edf_prefix"),
         (lambda d: d["procedure"].update(method="quest"), "'questplus', 'staircase' or 'constant'"),

@@ -20,7 +20,21 @@ SEED = 5
 
 
 def _simulate(protocol, data, *extra):
-    return [sys.executable, "-m", "study.cli", "simulate", str(protocol), "--participants", "1", "--data", str(data), "--seed", str(SEED), "--quiet", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "study.cli",
+        "simulate",
+        str(protocol),
+        "--participants",
+        "1",
+        "--data",
+        str(data),
+        "--seed",
+        str(SEED),
+        "--quiet",
+        *extra,
+    ]
 
 
 def _rows(data):
@@ -49,17 +63,23 @@ def _per_track(rows):
 
 
 def test_kill_at_a_random_trial_then_resume_matches_an_uninterrupted_run(virtual_x, tmp_path):
-    protocol = write_toml(small_protocol_dict(method="staircase", trials=12, break_prob=0.15), tmp_path / "p.toml")
+    protocol = write_toml(
+        small_protocol_dict(method="staircase", trials=12, break_prob=0.15), tmp_path / "p.toml"
+    )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     whole = tmp_path / "whole"
-    done = subprocess.run(_simulate(protocol, whole), env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        _simulate(protocol, whole), env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     reference = _rows(whole)
 
     kill_after = int(np.random.default_rng(SEED).integers(2, len(reference) - 3))
     print("seed", SEED, "kill after", kill_after, "of", len(reference), "rows")
     cut = tmp_path / "cut"
-    process = subprocess.Popen(_simulate(protocol, cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        _simulate(protocol, cut), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     deadline = time.monotonic() + 600
     while _count_rows(cut) < kill_after and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -71,14 +91,19 @@ def test_kill_at_a_random_trial_then_resume_matches_an_uninterrupted_run(virtual
     (killed_file,) = cut.glob("sub-*/ses-*/beh/*_beh.tsv")
     before = killed_file.read_text()
 
-    again = subprocess.run(_simulate(protocol, cut), env=env, capture_output=True, text=True, timeout=600)
+    again = subprocess.run(
+        _simulate(protocol, cut), env=env, capture_output=True, text=True, timeout=600
+    )
     assert again.returncode == 2 and "already exists" in again.stderr  # never overwritten
-    resumed = subprocess.run(_simulate(protocol, cut, "--resume"), env=env, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        _simulate(protocol, cut, "--resume"), env=env, capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resuming" in resumed.stdout
     rows = _rows(cut)
 
     assert rows["trial"].tolist() == list(range(1, len(rows) + 1))  # nothing lost, nothing twice
+    assert rows["onset_s"].dropna().is_monotonic_increasing  # the session's time line continues
     assert killed_file.read_text().startswith(before)  # logged trials kept as they were
     assert _per_track(rows) == _per_track(reference)
     assert sum(rows["fixation_break"] == 0) == 12

@@ -53,7 +53,9 @@ def test_session_completes_with_pinned_columns_and_contiguous_trials(session):
     responded = rows[rows["fixation_break"] == 0]
     assert len(responded) == 6  # trials_per_condition, split over two staircases
     assert set(responded["correct"]) <= {0, 1}
-    assert ((responded["response"] == responded["interval_foveated"]) == (responded["correct"] == 1)).all()
+    assert (
+        (responded["response"] == responded["interval_foveated"]) == (responded["correct"] == 1)
+    ).all()
     assert (responded["tokens"] < responded["tokens_full"]).all()
     assert responded["gen_latency_s"].notna().all() and responded["onset_s"].is_monotonic_increasing
     assert np.allclose(responded["fixation_x_deg"], 3.0)
@@ -64,7 +66,11 @@ def test_session_completes_with_pinned_columns_and_contiguous_trials(session):
 def test_fixation_breaks_are_logged_and_their_trials_requeued(session):
     rows = session["rows"]
     breaks = rows[rows["fixation_break"] == 1]
-    print(rows[["trial", "track", "level", "seed", "attempt", "fixation_break", "correct"]].to_string())
+    print(
+        rows[
+            ["trial", "track", "level", "seed", "attempt", "fixation_break", "correct"]
+        ].to_string()
+    )
     assert len(breaks) >= 1, "seed should give at least one break at probability 0.35"
     assert breaks["response"].isna().all() and breaks["correct"].isna().all()
     assert (breaks["abort_reason"] == "fixation_break").all()
@@ -83,20 +89,37 @@ def test_sidecars_gaze_and_timing_report(session):
     paths = session["result"].paths
     sidecar = json.loads(paths.beh_json.read_text())
     assert sidecar["completed"] is True and sidecar["protocol_sha256"] == session["loaded"].sha256
-    assert sidecar["seed"] == SEED and sidecar["observer"] == "parametric" and sidecar["tracker"] == "sim"
+    assert (
+        sidecar["seed"] == SEED
+        and sidecar["observer"] == "parametric"
+        and sidecar["tracker"] == "sim"
+    )
     assert sidecar["patch_px"] == 16 and sidecar["image_size_px"] == [128, 128]
     assert sidecar["calibration"] and sidecar["true_thresholds"] == {"acuity_right3": 1.0}
     assert set(sidecar["procedure_estimates"]) == {"acuity_right3/s1", "acuity_right3/s2"}
     physio = json.loads(paths.physio_json.read_text())
-    for key in ("SamplingFrequency", "StartTime", "Columns", "RecordedEye", "SampleCoordinateSystem", "ScreenSize", "ScreenResolution", "ScreenDistance"):
+    for key in (
+        "SamplingFrequency",
+        "StartTime",
+        "Columns",
+        "RecordedEye",
+        "SampleCoordinateSystem",
+        "ScreenSize",
+        "ScreenResolution",
+        "ScreenDistance",
+    ):
         assert key in physio
     with gzip.open(paths.physio_tsv_gz, "rt") as f:
         gaze = pd.read_csv(f, sep="\t", header=None, names=physio["Columns"], na_values="n/a")
-    assert len(gaze) > 100 and set(gaze["trial"].dropna().astype(int)) == set(session["rows"]["trial"])
+    assert len(gaze) > 100 and set(gaze["trial"].dropna().astype(int)) == set(
+        session["rows"]["trial"]
+    )
     assert gaze["timestamp"].is_monotonic_increasing
     timing = json.loads(paths.timing_json.read_text())
     assert timing["trials"] == len(session["rows"])
-    assert timing["generation_latency_s"]["count"] == int((session["rows"]["gen_latency_s"].notna()).sum())
+    assert timing["generation_latency_s"]["count"] == int(
+        (session["rows"]["gen_latency_s"].notna()).sum()
+    )
     run = timing["runs"][-1]
     assert run["frame_interval_ms"]["count"] > 50 and run["gaze_to_flip_ms"]["max"] < 1000 / 60
     assert timing["fixation_breaks"] == int(session["rows"]["fixation_break"].sum())
@@ -117,7 +140,9 @@ def test_an_existing_session_is_never_overwritten(session):
 def _shot(session, name):
     from PIL import Image
 
-    return np.asarray(Image.open(session["root"] / "shots" / f"{name}.png").convert("RGB")).astype(int)
+    return np.asarray(Image.open(session["root"] / "shots" / f"{name}.png").convert("RGB")).astype(
+        int
+    )
 
 
 def _expected_centre_px(session, x_deg, y_deg):
@@ -126,7 +151,9 @@ def _expected_centre_px(session, x_deg, y_deg):
     width, height = window_size_px(p)
     display = p.display.geometry()
     sx, sy = display.deg_to_screen_px(x_deg, y_deg)
-    return float(sx) - display.width_px / 2 + width / 2, float(sy) - display.height_px / 2 + height / 2
+    return float(sx) - display.width_px / 2 + width / 2, float(
+        sy
+    ) - display.height_px / 2 + height / 2
 
 
 def test_fixation_screen_shows_the_mark_at_the_target(session):
@@ -149,14 +176,24 @@ def test_stimulus_screen_shows_the_generated_image_at_the_centre_1_to_1(session)
     p = session["loaded"].protocol
     rows = session["rows"]
     first = rows[rows["onset_s"].notna()].iloc[0]  # the first trial that reached interval 1
-    geometry = StimulusGeometry(display=p.display.geometry(), image_width_px=128, image_height_px=128)
+    geometry = StimulusGeometry(
+        display=p.display.geometry(), image_width_px=128, image_height_px=128
+    )
     gen = FoveatedGenerator.load("tiny")
     if first["interval_foveated"] == 1:
-        gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(first["gaze_x_deg"], first["gaze_y_deg"]))
+        gaze_px = tuple(
+            float(v) for v in geometry.deg_to_image_px(first["gaze_x_deg"], first["gaze_y_deg"])
+        )
         spec = layout_spec(condition=p.conditions[0], level=float(first["level"]))
     else:
         gaze_px, spec = None, LayoutSpec(mode="full")
-    expected = gen.generate(seed=int(first["seed"]), geometry=geometry, gaze_px=gaze_px, spec=spec, condition=int(first["conditioning"])).image
+    expected = gen.generate(
+        seed=int(first["seed"]),
+        geometry=geometry,
+        gaze_px=gaze_px,
+        spec=spec,
+        condition=int(first["conditioning"]),
+    ).image
     shot = _shot(session, "interval1")
     cx, cy = _expected_centre_px(session, 0.0, 0.0)
     top, left = int(round(cy - 64)), int(round(cx - 64))

@@ -1,0 +1,60 @@
+"""Missed generation deadlines: the trial is re-queued, a cached stimulus stands in, or (after
+repeated misses) the image is shown late; every case is flagged in beh.tsv."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from study.protocol import load_protocol
+from study.session import SessionConfig, run_session
+from tests.study.conftest import small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+SEED = 4
+
+
+def _session(tmp_path, *, on_miss: str):
+    data = small_protocol_dict(method="constant", trials=2)
+    data["conditions"][0]["levels"] = [1.0, 2.0]
+    data["procedure"]["constant"] = {"repeats": 1}
+    data["generation"].update(deadline_s=1e-4, on_deadline_miss=on_miss, max_deadline_misses=2)
+    loaded = load_protocol(write_toml(data, tmp_path / f"{on_miss}.toml"))
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=tmp_path / on_miss,
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        seed=SEED,
+        simulated_clock=True,
+        quiet=True,
+    )
+    result = run_session(config)
+    rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
+    print(rows[["trial", "level", "attempt", "deadline_missed", "cached_stimulus", "abort_reason", "correct"]].to_string())
+    return result, rows
+
+
+def test_deadline_misses_requeue_then_show_late(virtual_x, tmp_path):
+    result, rows = _session(tmp_path, on_miss="requeue")
+    assert result.completed
+    assert (rows["deadline_missed"] == 1).all()  # an impossible deadline: every presentation misses
+    first = rows[rows["attempt"] == 1]
+    assert (first["abort_reason"] == "deadline").all() and first["correct"].isna().all()
+    late = rows[rows["attempt"] == 2]
+    assert len(late) == 2 and late["correct"].notna().all() and (late["cached_stimulus"] == 0).all()
+    timing = json.loads(result.paths.timing_json.read_text())
+    assert timing["deadline_misses"] == len(rows)
+
+
+def test_deadline_miss_uses_a_cached_stimulus_from_an_earlier_presentation(virtual_x, tmp_path):
+    result, rows = _session(tmp_path, on_miss="cached")
+    assert result.completed
+    shown = rows[rows["correct"].notna()]
+    assert len(shown) == 2
+    # the first presentation has nothing cached yet; the second uses its late result
+    assert (rows[rows["attempt"] == 1]["abort_reason"] == "deadline").all()
+    assert (shown["cached_stimulus"] == 1).all() and (shown["tokens"] > 0).all()
