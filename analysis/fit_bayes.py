@@ -322,20 +322,32 @@ def fit_bayes(
         lo, hi = np.interp([alpha / 2, 1 - alpha / 2], np.cumsum(marginals[name]), values)
         return float(lo), float(hi)
 
-    # MAP: start at the best grid point, polish with Nelder-Mead on the continuous posterior.
+    # MAP: start at the best grid point and polish on the continuous posterior. psignifit uses
+    # Nelder-Mead; the mode usually sits on the eta = 0 / lapse = 0 boundary, where a simplex
+    # crawls (thousands of evaluations), so a bounded quasi-Newton search is used instead. Bounds
+    # stay a hair inside the priors' support, where the log prior is finite.
     best = np.unravel_index(np.argmax(log_post), log_post.shape)
     start = np.array([fine[nm][i] for nm, i in zip(names, best, strict=True)])
     free = [i for i, nm in enumerate(names) if fine[nm].size > 1]
+    eps = 1e-7
+    support = {
+        "eta": (0.0, _ETA_MAX - eps),
+        "lapse": (0.0, post.lapse_max),
+        "threshold": (post.bounds["threshold"][0] + eps * post.spread, post.bounds["threshold"][1] - eps * post.spread),
+        "width": (post.width_min * (1 + eps), post.bounds["width"][1] * (1 - eps)),
+    }
+    box = [support[names[i]] for i in free]
+    x0 = np.clip(start[free], [b[0] for b in box], [b[1] for b in box])
 
     def objective(v):
         params = start.copy()
         params[free] = v
         value = post.log_posterior_point(*(float(p) for p in params))
-        return -value if math.isfinite(value) else math.inf
+        return -value if math.isfinite(value) else 1e300
 
-    res = optimize.minimize(objective, start[free], method="Nelder-Mead",
-                            options={"xatol": 1e-6, "fatol": 1e-8, "maxiter": 2000})
     map_params = start.copy()
+    res = optimize.minimize(objective, x0, method="L-BFGS-B", bounds=box,
+                            options={"maxiter": 200, "ftol": 1e-12, "gtol": 1e-8})
     if np.isfinite(res.fun) and res.fun <= objective(start[free]):
         map_params[free] = res.x
     eta_map, lapse_map, t_map, w_map = (float(v) for v in map_params)

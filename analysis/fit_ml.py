@@ -174,7 +174,7 @@ def fit_ml_batch(
     bounds: FitBounds,
     guess: float = GUESS_2AFC,
     max_iter: int = 80,
-    tol: float = 1e-9,
+    tol: float = 1e-7,
 ) -> MLBatch:
     """Maximum-likelihood fits of B data sets observed at the same levels.
 
@@ -232,7 +232,9 @@ def fit_ml_batch(
         mu[acc] = np.maximum(mu[acc] / 3.0, 1e-9)
         rej = idx[~better]
         mu[rej] = mu[rej] * 5.0
-        done = better & (np.abs(gain) < tol) & (moved < 1e-6)
+        # Converged: no meaningful gain left, and either a small step or none at all to gain
+        # (flat ridges, e.g. a width at its bound, otherwise crawl for dozens of iterations).
+        done = better & (((np.abs(gain) < tol) & (moved < 1e-4)) | (np.abs(gain) < 1e-3 * tol))
         # A data set whose damping exploded cannot improve any more: it sits at an optimum
         # (or a flat ridge) to machine precision.
         done |= ~better & (mu[idx] > 1e8)

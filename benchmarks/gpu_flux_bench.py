@@ -44,8 +44,10 @@ class RandomText:
 
     def __init__(self, *, text_len: int, dim: int, pooled_dim: int | None):
         g = torch.Generator().manual_seed(0)
-        self.text = torch.randn(1, text_len, dim, generator=g)
-        self.pooled = None if pooled_dim is None else torch.randn(1, pooled_dim, generator=g)
+        self.text = torch.randn(1, text_len, dim, generator=g, device="cpu")
+        self.pooled = (
+            None if pooled_dim is None else torch.randn(1, pooled_dim, generator=g, device="cpu")
+        )
         self.text_len = text_len
 
     def encode(self, condition, *, device, dtype):
@@ -56,6 +58,12 @@ class RandomText:
 def build(family: str, smoke: bool, device: str, dtype: torch.dtype) -> FoveatedGenerator:
     scale = dict(num_layers=1, num_single_layers=1, num_attention_heads=2) if smoke else {}
     text_len = 16 if smoke else 512
+    with torch.device(device):  # initialise on the GPU: a 12 B model is slow to fill on a CPU
+        return _build(family, scale, text_len, device, dtype)
+
+
+def _build(family, scale, text_len, device, dtype):
+    smoke = bool(scale)
     if family == "flux1-schnell":
         cfg = dict(
             patch_size=1,

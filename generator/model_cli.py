@@ -59,6 +59,11 @@ def register(
     export.add_argument("--base", required=True, help="base run folder")
     export.add_argument("--foveated", default=None, help="foveated run folder")
     export.add_argument("--out", default=None, help="weights folder (default: the package's)")
+    export.add_argument(
+        "--quality-summary",
+        default=None,
+        help="a `fovea bench quality` *_summary.json to put in the model card",
+    )
     export.set_defaults(handler=_train_export)
 
     quality = bench_subparsers.add_parser(

@@ -94,7 +94,7 @@ def unpack(tokens: torch.Tensor, layout: TokenLayout, *, p: int) -> torch.Tensor
             flat_tokens[:, flat_t] = tokens[:, torch.from_numpy(sel)]
             mask[flat_t] = True
         canvas = unpatchify(flat_tokens, h, w, p)
-        mask = mask.reshape(h, w)
+        mask = mask.reshape(h, w).to(tokens.device)
         if level > 1:  # cells subdivided into finer blocks: average the finer canvas
             finer = known[level // 2]
             subdivided = F.avg_pool2d(finer[None, None].float(), 2)[0, 0] == 1.0

@@ -132,8 +132,14 @@ def build_stimulus_set(
         stored = store.existing(key)
         seconds = None
         if stored is None:
-            result = generator.generate(seed=s.seed, geometry=geometry, gaze_px=s.gaze_px, spec=s.spec,
-                                        condition=s.conditioning, steps=p.stimulus.num_steps)
+            result = generator.generate(
+                seed=s.seed,
+                geometry=geometry,
+                gaze_px=s.gaze_px,
+                spec=s.spec,
+                condition=s.conditioning,
+                steps=p.stimulus.num_steps,
+            )
             seconds = float(result.seconds)
             generation_s += seconds
             stored = store.write(key, result.image)
@@ -141,24 +147,26 @@ def build_stimulus_set(
         else:
             reused += 1
         file, digest, size = stored
-        entries.append({
-            "key": key,
-            "kind": s.kind,
-            "seed": s.seed,
-            "conditioning": s.conditioning,
-            "condition": s.condition,
-            "level": s.level,
-            "fixation_deg": None if s.fixation_deg is None else list(s.fixation_deg),
-            "gaze_px": None if s.gaze_px is None else list(s.gaze_px),
-            "spec": s.spec.as_dict(),
-            "file": file,
-            "sha256": digest,
-            "bytes": size,
-            "tokens": layout.num_tokens,
-            "tokens_full": layout.num_tokens_full,
-            "token_ratio": layout.token_ratio,
-            "seconds": seconds,
-        })
+        entries.append(
+            {
+                "key": key,
+                "kind": s.kind,
+                "seed": s.seed,
+                "conditioning": s.conditioning,
+                "condition": s.condition,
+                "level": s.level,
+                "fixation_deg": None if s.fixation_deg is None else list(s.fixation_deg),
+                "gaze_px": None if s.gaze_px is None else list(s.gaze_px),
+                "spec": s.spec.as_dict(),
+                "file": file,
+                "sha256": digest,
+                "bytes": size,
+                "tokens": layout.num_tokens,
+                "tokens_full": layout.num_tokens_full,
+                "token_ratio": layout.token_ratio,
+                "seconds": seconds,
+            }
+        )
         bar.set_postfix(generated=generated, reused=reused)
     bar.close()
     total_s = time.perf_counter() - t_start
@@ -168,22 +176,28 @@ def build_stimulus_set(
         "stimulus": p.stimulus.model_dump(mode="json"),
         "geometry": geometry_id,
         "model": fp,
-        "plan": {"only": only, "max_seeds": max_seeds, "planned": len(planned),
-                 "skipped_conditions": skipped_conditions(p)},
-        "shards": [{
-            "index": shard.index if shard else 1,
-            "count": shard.count if shard else 1,
-            "host": socket.gethostname(),
-            "platform": platform.platform(),
-            "device": device,
-            "torch": torch.__version__,
-            "images": len(mine),
-            "generated": generated,
-            "reused": reused,
-            "generation_s": generation_s,
-            "total_s": total_s,
-            "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        }],
+        "plan": {
+            "only": only,
+            "max_seeds": max_seeds,
+            "planned": len(planned),
+            "skipped_conditions": skipped_conditions(p),
+        },
+        "shards": [
+            {
+                "index": shard.index if shard else 1,
+                "count": shard.count if shard else 1,
+                "host": socket.gethostname(),
+                "platform": platform.platform(),
+                "device": device,
+                "torch": torch.__version__,
+                "images": len(mine),
+                "generated": generated,
+                "reused": reused,
+                "generation_s": generation_s,
+                "total_s": total_s,
+                "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+        ],
         "timings": {"generation_s": generation_s, "total_s": total_s},
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "entries": entries,
@@ -198,8 +212,10 @@ def build_stimulus_set(
         if merged is not None:
             log(f"all {shard.count} shards present: merged into {merged}")
             path = merged
-    log(f"{len(mine)} images ({generated} generated, {reused} reused) in {total_s:.1f} s "
-        f"(generation {generation_s:.1f} s) -> {path}")
+    log(
+        f"{len(mine)} images ({generated} generated, {reused} reused) in {total_s:.1f} s "
+        f"(generation {generation_s:.1f} s) -> {path}"
+    )
     skipped = skipped_conditions(p)
     if skipped and only != "references":
         log(f"note: staircase levels are continuous; no foveated images for {', '.join(skipped)}")

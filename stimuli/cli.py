@@ -12,7 +12,9 @@ def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
 ) -> None:
     """Add ``stimuli`` (build, merge, check, sheet) and ``bench realtime``."""
-    stim = subparsers.add_parser("stimuli", help="pre-generated stimulus sets: build, merge, check, contact sheet")
+    stim = subparsers.add_parser(
+        "stimuli", help="pre-generated stimulus sets: build, merge, check, contact sheet"
+    )
     sub = stim.add_subparsers(dest="stimuli_command", metavar="ACTION", required=True)
 
     build = sub.add_parser(
@@ -24,10 +26,31 @@ def register(
         "`accelerate launch` each process builds the shard of its rank.",
     )
     build.add_argument("protocol", metavar="PROTOCOL", help="protocol TOML file")
-    build.add_argument("--out", metavar="DIR", default=None, help="set directory (default: stimulus_sets/<protocol name>)")
-    build.add_argument("--shard", metavar="I/N", default=None, help="build shard I of N (1-based); merge when all are done")
-    build.add_argument("--only", choices=("all", "references", "foveated"), default="all", help="what to build (default: all)")
-    build.add_argument("--max-seeds", type=int, default=None, metavar="N", help="only the first N seeds of the pool")
+    build.add_argument(
+        "--out",
+        metavar="DIR",
+        default=None,
+        help="set directory (default: stimulus_sets/<protocol name>)",
+    )
+    build.add_argument(
+        "--shard",
+        metavar="I/N",
+        default=None,
+        help="build shard I of N (1-based); merge when all are done",
+    )
+    build.add_argument(
+        "--only",
+        choices=("all", "references", "foveated"),
+        default="all",
+        help="what to build (default: all)",
+    )
+    build.add_argument(
+        "--max-seeds",
+        type=int,
+        default=None,
+        metavar="N",
+        help="only the first N seeds of the pool",
+    )
     build.add_argument("--device", default=None, help="torch device (default: the protocol's)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
     build.set_defaults(handler=_build)
@@ -36,15 +59,22 @@ def register(
     merge.add_argument("directory", metavar="DIR")
     merge.set_defaults(handler=_merge)
 
-    check = sub.add_parser("check", help="check a set against a protocol: coverage and file hashes (as a session does)")
+    check = sub.add_parser(
+        "check", help="check a set against a protocol: coverage and file hashes (as a session does)"
+    )
     check.add_argument("protocol", metavar="PROTOCOL")
     check.add_argument("directory", metavar="DIR")
     check.add_argument("--quick", action="store_true", help="check file presence, not hashes")
     check.set_defaults(handler=_check)
 
-    sheet = sub.add_parser("sheet", help="contact sheet PNG: references, foveated versions with fixation, token layouts")
+    sheet = sub.add_parser(
+        "sheet",
+        help="contact sheet PNG: references, foveated versions with fixation, token layouts",
+    )
     sheet.add_argument("directory", metavar="DIR")
-    sheet.add_argument("--out", metavar="PNG", default=None, help="output (default: DIR/contact_sheet.png)")
+    sheet.add_argument(
+        "--out", metavar="PNG", default=None, help="output (default: DIR/contact_sheet.png)"
+    )
     sheet.add_argument("--rows", type=int, default=4, help="stimuli shown (default 4)")
     sheet.add_argument("--levels", type=int, default=3, help="levels per condition (default 3)")
     sheet.add_argument("--tile-px", type=int, default=256, help="tile size (default 256)")
@@ -63,11 +93,22 @@ def register(
     rt.add_argument("--model", default="tiny", help="generator model (default tiny)")
     rt.add_argument("--device", default="cpu")
     rt.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
-    rt.add_argument("--tolerance-deg", type=float, default=0.5, help="speculation tolerance (default 0.5 deg)")
-    rt.add_argument("--off-target-prob", type=float, default=0.25, help="share of landings off target (default 0.25)")
+    rt.add_argument(
+        "--tolerance-deg", type=float, default=0.5, help="speculation tolerance (default 0.5 deg)"
+    )
+    rt.add_argument(
+        "--off-target-prob",
+        type=float,
+        default=0.25,
+        help="share of landings off target (default 0.25)",
+    )
     rt.add_argument("--seed", type=int, default=0)
-    rt.add_argument("--nice", type=int, default=0, help="niceness added to the generator process (default 0)")
-    rt.add_argument("--event-log", default=None, metavar="PATH", help="service events as JSON lines")
+    rt.add_argument(
+        "--nice", type=int, default=10, help="niceness added to the generator process (default 10)"
+    )
+    rt.add_argument(
+        "--event-log", default=None, metavar="PATH", help="service events as JSON lines"
+    )
     rt.set_defaults(handler=_bench_realtime)
 
 
@@ -98,18 +139,27 @@ def _check(args) -> int:
     from stimuli.manifest import check_stimulus_set
     from study.protocol import load_protocol
 
-    sset = check_stimulus_set(args.directory, protocol=load_protocol(args.protocol), verify_files=not args.quick)
+    sset = check_stimulus_set(
+        args.directory, protocol=load_protocol(args.protocol), verify_files=not args.quick
+    )
     n_ref = sum(e["kind"] == "reference" for e in sset.entries)
-    print(f"ok: {len(sset.entries)} images ({n_ref} references, {len(sset.entries) - n_ref} foveated) match "
-          f"{args.protocol}" + ("" if args.quick else ", all hashes verified"))
+    print(
+        f"ok: {len(sset.entries)} images ({n_ref} references, {len(sset.entries) - n_ref} foveated) match "
+        f"{args.protocol}" + ("" if args.quick else ", all hashes verified")
+    )
     return 0
 
 
 def _sheet(args) -> int:
     from stimuli.sheet import write_contact_sheet
 
-    path = write_contact_sheet(args.directory, out=args.out, rows=args.rows,
-                               levels_per_condition=args.levels, tile_px=args.tile_px)
+    path = write_contact_sheet(
+        args.directory,
+        out=args.out,
+        rows=args.rows,
+        levels_per_condition=args.levels,
+        tile_px=args.tile_px,
+    )
     print(f"contact sheet -> {path}")
     return 0
 
@@ -122,14 +172,27 @@ def _bench_realtime(args) -> int:
         raise FoveaError(f"--trials must be >= 1, got {args.trials}")
     if args.image_px % 16 or not 64 <= args.image_px <= 1024:
         raise FoveaError(f"--image-px must be a multiple of 16 in 64..1024, got {args.image_px}")
-    config = BenchConfig(trials=args.trials, image_px=args.image_px, model=args.model, device=args.device,
-                         steps=args.steps, tolerance_deg=args.tolerance_deg,
-                         off_target_prob=args.off_target_prob, seed=args.seed, nice=args.nice)
+    config = BenchConfig(
+        trials=args.trials,
+        image_px=args.image_px,
+        model=args.model,
+        device=args.device,
+        steps=args.steps,
+        tolerance_deg=args.tolerance_deg,
+        off_target_prob=args.off_target_prob,
+        seed=args.seed,
+        nice=args.nice,
+    )
     records = run_realtime_bench(config=config, event_log=args.event_log)
     write_records(records, args.json)
     for r in records:
-        print(f"{r['mode']:11s} latency median {1000 * r['latency_median_s']:.1f} ms, p95 "
-              f"{1000 * r['latency_p95_s']:.1f} ms; frames {r['frames']}, dropped {r['dropped_frames']} "
-              f"(baseline without generation: {r['baseline_dropped_frames']} of {r['baseline_frames']})")
+        print(
+            f"{r['mode']:11s} latency median {1000 * r['latency_median_s']:.1f} ms, p95 "
+            f"{1000 * r['latency_p95_s']:.1f} ms; frames {r['frames']}, dropped {r['dropped_frames']} "
+            f"(by phase {r['dropped_frames_by_phase']}); while generating at the mark: "
+            f"{r['generation_phase_dropped_frames']} of {r['generation_phase_frames']}, without any "
+            f"generation: {r['baseline_mark_dropped_frames']} of {r['baseline_mark_frames']} (mark), "
+            f"{r['baseline_image_dropped_frames']} of {r['baseline_image_frames']} (image)"
+        )
     print(f"records -> {args.json}")
     return 0

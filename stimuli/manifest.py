@@ -96,7 +96,8 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
             f"{directory}: shard manifests of different shard counts ({', '.join(map(str, sorted(groups)))}); "
             "remove the stale ones"
         )
-    (count, shards), = groups.items()
+    ((count, shards),) = groups.items()
+    shards = sorted(shards)
     present = {i for i, _ in shards}
     missing = sorted(set(range(1, count + 1)) - present)
     if missing:
@@ -106,9 +107,9 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
             f"{directory}: shards {', '.join(map(str, missing))} of {count} are missing; run "
             f"`fovea stimuli build PROTOCOL --shard I/{count}` for them, then merge again"
         )
-    parts = [read_manifest(path) for _, path in sorted(shards)]
+    parts = [read_manifest(path) for _, path in shards]
     first = parts[0]
-    for (index, path), part in zip(sorted(shards), parts, strict=True):
+    for (_, path), part in zip(shards, parts, strict=True):
         for field in ("protocol", "stimulus", "geometry", "model", "plan"):
             if part.get(field) != first.get(field):
                 raise FoveaError(
@@ -138,8 +139,13 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
 
 
 def _entry_order(entry: dict):
-    return (entry["kind"] != "reference", str(entry.get("condition")), entry.get("level") or 0.0,
-            entry["seed"], str(entry["conditioning"]))
+    return (
+        entry["kind"] != "reference",
+        str(entry.get("condition")),
+        entry.get("level") or 0.0,
+        entry["seed"],
+        str(entry["conditioning"]),
+    )
 
 
 @dataclass
@@ -162,7 +168,9 @@ class StimulusSet:
             if e["kind"] == "reference":
                 self._by_ref[(e["seed"], _cond(e["conditioning"]))] = e
             else:
-                self._by_fov[(e["seed"], _cond(e["conditioning"]), e["condition"], float(e["level"]))] = e
+                self._by_fov[
+                    (e["seed"], _cond(e["conditioning"]), e["condition"], float(e["level"]))
+                ] = e
 
     @property
     def entries(self) -> list[dict]:
@@ -173,7 +181,9 @@ class StimulusSet:
         e = self._by_ref.get((int(seed), _cond(conditioning)))
         return None if e is None else read_png(self.directory / e["file"])
 
-    def foveated(self, *, seed: int, conditioning: int | str, condition: str, level: float) -> np.ndarray | None:
+    def foveated(
+        self, *, seed: int, conditioning: int | str, condition: str, level: float
+    ) -> np.ndarray | None:
         """The foveated image at the condition's fixation target, or None."""
         e = self._by_fov.get((int(seed), _cond(conditioning), condition, float(level)))
         return None if e is None else read_png(self.directory / e["file"])
@@ -215,7 +225,7 @@ def check_stimulus_set(
     if not path.is_file():
         groups = shard_manifests(directory)
         if groups:
-            (count, shards), = list(groups.items())[:1]
+            ((count, shards),) = list(groups.items())[:1]
             raise FoveaError(
                 f"stimulus set {directory} is not merged ({len(shards)} of {count} shard manifests); "
                 f"run `fovea stimuli merge {directory}` once every shard has finished"
@@ -229,13 +239,19 @@ def check_stimulus_set(
     problems: list[str] = []
     model = manifest["model"]
     if model.get("model") != p.stimulus.model:
-        problems.append(f"model {model.get('model')!r} in the set, {p.stimulus.model!r} in the protocol")
+        problems.append(
+            f"model {model.get('model')!r} in the set, {p.stimulus.model!r} in the protocol"
+        )
     if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
-        problems.append(f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol")
+        problems.append(
+            f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol"
+        )
     if fingerprint is not None:
         for field, value in fingerprint.items():
             if field in model and field != "model" and model[field] != value:
-                problems.append(f"model {field} {model[field]!r} in the set, {value!r} in the session's generator")
+                problems.append(
+                    f"model {field} {model[field]!r} in the set, {value!r} in the session's generator"
+                )
     geometry = geometry_dict(stimulus_geometry(p))
     if manifest["geometry"] != geometry:
         problems.append(
@@ -245,7 +261,11 @@ def check_stimulus_set(
         plan = manifest["plan"]
         planned = plan_stimuli(p, only=plan.get("only", "all"), max_seeds=plan.get("max_seeds"))
         keys = {e["key"] for e in manifest["entries"]}
-        absent = [s for s in planned if stimulus_key(fingerprint=model, geometry=geometry, stimulus=s) not in keys]
+        absent = [
+            s
+            for s in planned
+            if stimulus_key(fingerprint=model, geometry=geometry, stimulus=s) not in keys
+        ]
         if absent:
             problems.append(
                 f"{len(absent)} of {len(planned)} images the protocol needs are not in the set (first: "
@@ -260,7 +280,9 @@ def check_stimulus_set(
             elif verify_files:
                 digest = sha256_file(file)
                 if digest != entry["sha256"]:
-                    problems.append(f"{what} is corrupted (sha256 {digest[:12]}..., manifest {entry['sha256'][:12]}...)")
+                    problems.append(
+                        f"{what} is corrupted (sha256 {digest[:12]}..., manifest {entry['sha256'][:12]}...)"
+                    )
             if len(problems) >= 5:
                 problems.append("... (stopped after 5 problems)")
                 break

@@ -51,8 +51,10 @@ class PlannedStimulus:
     def label(self) -> str:
         if self.kind == "reference":
             return f"reference seed {self.seed} conditioning {self.conditioning!r}"
-        return (f"foveated seed {self.seed} conditioning {self.conditioning!r} condition "
-                f"{self.condition} level {self.level:g}")
+        return (
+            f"foveated seed {self.seed} conditioning {self.conditioning!r} condition "
+            f"{self.condition} level {self.level:g}"
+        )
 
 
 def stimulus_geometry(protocol):
@@ -81,7 +83,9 @@ def condition_levels(protocol, condition) -> list[float] | None:
     return [float(10**x) for x in grid]
 
 
-def plan_stimuli(protocol, *, only: Only = "all", max_seeds: int | None = None) -> list[PlannedStimulus]:
+def plan_stimuli(
+    protocol, *, only: Only = "all", max_seeds: int | None = None
+) -> list[PlannedStimulus]:
     """Everything ``protocol`` lets us pre-generate, in a fixed order (shards slice this list).
 
     Args:
@@ -119,8 +123,18 @@ def plan_stimuli(protocol, *, only: Only = "all", max_seeds: int | None = None) 
                 spec = layout_spec(condition=condition, level=level)
                 for seed in seeds:
                     for c in conditionings:
-                        out.append(PlannedStimulus("foveated", int(seed), c, condition.name, level, spec,
-                                                   (fx, fy), gaze))
+                        out.append(
+                            PlannedStimulus(
+                                "foveated",
+                                int(seed),
+                                c,
+                                condition.name,
+                                level,
+                                spec,
+                                (fx, fy),
+                                gaze,
+                            )
+                        )
     return out
 
 

@@ -40,8 +40,9 @@ def _mark_fixation(image: np.ndarray, gaze_px) -> Image.Image:
     return im
 
 
-def contact_sheet(directory: str | Path, *, rows: int = 4, levels_per_condition: int = 3,
-                  tile_px: int = 256) -> Image.Image:
+def contact_sheet(
+    directory: str | Path, *, rows: int = 4, levels_per_condition: int = 3, tile_px: int = 256
+) -> Image.Image:
     """Build the sheet image of the set in ``directory`` (read through its manifest).
 
     Args:
@@ -62,8 +63,13 @@ def contact_sheet(directory: str | Path, *, rows: int = 4, levels_per_condition:
     entries = sset.entries
     g = sset.manifest["geometry"]
     (w, h), (left, top) = g["image_size_px"], g["image_origin_px"]
-    geometry = StimulusGeometry(display=DisplayGeometry(**g["display"]), image_width_px=w, image_height_px=h,
-                                left_px=left, top_px=top)
+    geometry = StimulusGeometry(
+        display=DisplayGeometry(**g["display"]),
+        image_width_px=w,
+        image_height_px=h,
+        left_px=left,
+        top_px=top,
+    )
     token_px = int(sset.manifest["model"]["token_px"])
     stimuli = []
     for e in entries:
@@ -85,10 +91,15 @@ def contact_sheet(directory: str | Path, *, rows: int = 4, levels_per_condition:
             columns.append(("layout", name, level))
     if not stimuli or not columns:
         raise FoveaError(f"stimulus set {directory} holds no images")
-    fov = {(e["seed"], e["conditioning"], e["condition"], float(e["level"])): e
-           for e in entries if e["kind"] == "foveated"}
+    fov = {
+        (e["seed"], e["conditioning"], e["condition"], float(e["level"])): e
+        for e in entries
+        if e["kind"] == "foveated"
+    }
     label_h, margin = 30, 110
-    sheet = Image.new("RGB", (margin + tile_px * len(columns), label_h + tile_px * len(stimuli)), (40, 40, 40))
+    sheet = Image.new(
+        "RGB", (margin + tile_px * len(columns), label_h + tile_px * len(stimuli)), (40, 40, 40)
+    )
     draw = ImageDraw.Draw(sheet)
     for j, (kind, cond, level) in enumerate(columns):
         text = kind if cond is None else f"{cond} {level:.3g}\n{kind}"
@@ -97,7 +108,11 @@ def contact_sheet(directory: str | Path, *, rows: int = 4, levels_per_condition:
         y = label_h + i * tile_px
         draw.multiline_text((4, y + 4), f"seed {seed}\ncond {conditioning}", fill=(255, 255, 255))
         for j, (kind, cond, level) in enumerate(columns):
-            e = refs.get((seed, conditioning)) if kind == "reference" else fov.get((seed, conditioning, cond, level))
+            e = (
+                refs.get((seed, conditioning))
+                if kind == "reference"
+                else fov.get((seed, conditioning, cond, level))
+            )
             if e is None:
                 continue
             image = read_png(directory / e["file"])
@@ -109,7 +124,9 @@ def contact_sheet(directory: str | Path, *, rows: int = 4, levels_per_condition:
                     tile = _mark_fixation(image, gaze)
                 else:
                     spec = LayoutSpec(**e["spec"])
-                    layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px)
+                    layout = build_layout(
+                        geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px
+                    )
                     tile = draw_layout(layout, image=image)
             tile = tile.resize((tile_px, tile_px), Image.Resampling.LANCZOS)
             sheet.paste(tile, (margin + j * tile_px, y))

@@ -47,7 +47,9 @@ def stimulus_key(*, fingerprint: dict, geometry: dict, stimulus) -> str:
         "seed": int(stimulus.seed),
         "conditioning": stimulus.conditioning,
         "spec": stimulus.spec.as_dict(),
-        "gaze_px": None if stimulus.gaze_px is None else [round(float(v), 3) for v in stimulus.gaze_px],
+        "gaze_px": None
+        if stimulus.gaze_px is None
+        else [round(float(v), 3) for v in stimulus.gaze_px],
     }
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()

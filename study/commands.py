@@ -76,10 +76,27 @@ def register(
     demo.add_argument("--out", default="fovea-demo", help="output folder (default: fovea-demo)")
     demo.add_argument("--participants", type=int, default=2)
     demo.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
-    demo.add_argument("--trials", type=int, default=16, help="trials per condition (default: 16)")
+    demo.add_argument(
+        "--trials", type=int, default=20, help="responses per condition (default: 20, as the pilot)"
+    )
     demo.add_argument("--image-px", type=int, default=256, help="stimulus size (default: 256)")
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(handler=_demo)
+
+    bench = bench_subparsers.add_parser(
+        "session",
+        help="wall time and frame/gaze/generation timing of a simulated session (JSON)",
+        description="Runs simulated participants of PROTOCOL (default: the pilot) in a temporary "
+        "folder and writes one JSON record per session: wall time, trials, frame intervals, "
+        "gaze-to-flip latency, generation latencies. On a virtual display frame figures show "
+        "the runner's own cost, not a lab display's timing.",
+    )
+    bench.add_argument("--json", required=True, help="output JSON path")
+    bench.add_argument("--protocol", default="pilot_2afc", help="protocol (default: pilot_2afc)")
+    bench.add_argument("--participants", type=int, default=1)
+    bench.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
+    bench.add_argument("--seed", type=int, default=1)
+    bench.set_defaults(handler=_bench_session)
 
 
 def resolve_protocol(name: str) -> Path:
@@ -314,34 +331,117 @@ def _demo(args: argparse.Namespace) -> int:
         screenshots=out / "screenshots",
         quiet=True,
     )
+    from generator.demo import run_generator_demo
+
+    print("\nan example stimulus pair and its token layout:")
+    images = run_generator_demo(
+        out_dir=out / "generator", model="tiny", size_px=args.image_px, seed=args.seed
+    )
     report_dir = out / "report"
-    report = _run_report(data_dir=data_dir, out_dir=report_dir)
+    report_args = ["--bootstrap", "200"]  # a demo: fewer bootstrap replicates, a quicker report
+    if args.trials < 20:
+        # The report's default QC wants 20 trials per condition; a shorter demo says so.
+        rules = out / "qc_rules.toml"
+        rules.write_text(f"min_trials_per_condition = {args.trials}\n", encoding="utf-8")
+        report_args += ["--qc-rules", str(rules)]
+    report_ok, report = _run_report(data_dir=data_dir, out_dir=report_dir, extra_args=report_args)
     print(f"\nfovea demo finished in {time.perf_counter() - t0:.0f} s")
     print(f"  protocol:    {protocol_path}")
     print(f"  data:        {data_dir}  (beh.tsv, physio.tsv.gz, timing.json per session)")
-    print(f"  screenshots: {out / 'screenshots'}")
+    print(f"  screenshots: {out / 'screenshots'}  (each screen of a trial)")
+    print(f"  images:      {images['foveated'].parent}  (foveated, full, layout)")
     print(f"  report:      {report}")
-    return 0
+    return 0 if report_ok else 1
 
 
-def _run_report(*, data_dir: Path, out_dir: Path) -> str:
-    """The analysis report, through its Python API or its script; a note when absent."""
+def _run_report(*, data_dir: Path, out_dir: Path, extra_args: list[str]) -> tuple[bool, str]:
+    """The analysis report, through its Python API or its script.
+
+    Returns:
+        (ok, where the report is or why there is none). The simulated data are kept either way.
+    """
     try:
         from analysis import report as report_module
     except ImportError:
         report_module = None
     script = REPO_ROOT / "analysis" / "report.py"
     if report_module is not None and hasattr(report_module, "main"):
-        status = report_module.main([str(data_dir), "--out", str(out_dir)])
+        try:
+            status = report_module.main([str(data_dir), "--out", str(out_dir), *extra_args])
+        except FoveaError as error:
+            return False, f"analysis report failed: {error}"
+        except Exception as error:  # noqa: BLE001 - the demo's data stay usable; say what broke
+            return False, f"analysis report failed: {type(error).__name__}: {error}"
         if status not in (0, None):
-            return f"analysis report failed (status {status})"
+            return False, f"analysis report failed (status {status})"
     elif script.is_file():
         done = subprocess.run(
-            [sys.executable, str(script), str(data_dir), "--out", str(out_dir)], check=False
+            [sys.executable, str(script), str(data_dir), "--out", str(out_dir), *extra_args],
+            check=False,
         )
         if done.returncode != 0:
-            return f"analysis report failed (exit {done.returncode})"
+            return False, f"analysis report failed (exit {done.returncode})"
     else:
-        return "not made: the analysis package (analysis/report.py) is not installed yet"
+        return True, "not made: the analysis package (analysis/report.py) is not installed yet"
     html = sorted(out_dir.glob("*.html"))
-    return str(html[0] if html else out_dir)
+    return True, str(html[0] if html else out_dir)
+
+
+def _bench_session(args: argparse.Namespace) -> int:
+    import json
+    import os
+    import platform
+    import tempfile
+
+    protocol = resolve_protocol(args.protocol)
+    display = os.environ.get("DISPLAY") or "Xvfb started by fovea"
+    records = []
+    with tempfile.TemporaryDirectory(prefix="fovea-bench-session-") as tmp:
+        t0 = time.perf_counter()
+        results = simulate(
+            protocol=protocol,
+            participants=args.participants,
+            data_dir=Path(tmp),
+            observer=args.observer,
+            seed=args.seed,
+            quiet=True,
+        )
+        total_s = time.perf_counter() - t0
+        for result in results:
+            timing = json.loads(result.paths.timing_json.read_text(encoding="utf-8"))
+            run = timing["runs"][-1]
+            records.append(
+                {
+                    "protocol": protocol.stem,
+                    "participant": result.paths.participant,
+                    "observer": args.observer,
+                    "trials": result.n_rows,
+                    "responses": result.n_responses,
+                    "session_wall_s": result.wall_s,
+                    "all_sessions_wall_s": total_s,  # includes loading the generator once
+                    "frames": run["frames"],
+                    "frames_per_flip": run["frames_per_flip"],
+                    "frame_interval_ms_median": run["frame_interval_ms"].get("median"),
+                    "frame_interval_ms_p95": run["frame_interval_ms"].get("p95"),
+                    "gaze_to_flip_ms_median": run["gaze_to_flip_ms"].get("median"),
+                    "gen_latency_s_median": timing["generation_latency_s"].get("median"),
+                    "gen_latency_s_p95": timing["generation_latency_s"].get("p95"),
+                    "twin_latency_s_median": timing["twin_latency_s"].get("median"),
+                    "deadline_misses": timing["deadline_misses"],
+                    "fixation_breaks": timing["fixation_breaks"],
+                    "display": display,
+                    "cpu_count": os.cpu_count(),
+                    "load_average_1min": os.getloadavg()[0],
+                    "machine": platform.machine(),
+                }
+            )
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    for record in records:
+        print(
+            f"{record['participant']}: {record['trials']} trials in {record['session_wall_s']:.1f} s, "
+            f"frame interval median {record['frame_interval_ms_median']:.1f} ms, "
+            f"generation median {record['gen_latency_s_median']:.2f} s"
+        )
+    print(f"wrote {args.json}")
+    return 0

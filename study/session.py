@@ -200,7 +200,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         if scheduler.finished:
             behlog.close()
     else:
-        behlog = BehaviourLog.create(paths.beh_tsv)
+        _ensure_dataset_files(Path(config.data_dir))
         display = protocol.display
         sidecar = {
             "TaskName": protocol.task,
@@ -241,7 +241,10 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
             sidecar["true_thresholds"] = {
                 c.name: obs.threshold(c.name) for c in protocol.conditions
             }
+        # The sidecar first: a session is resumable as soon as anything of it exists.
+        paths.beh_dir.mkdir(parents=True, exist_ok=True)
         write_json_atomic(paths.beh_json, sidecar)
+        behlog = BehaviourLog.create(paths.beh_tsv)
     if scheduler.finished:
         # Killed after the last trial but before the sidecar said so.
         sidecar["completed"] = True
@@ -270,6 +273,26 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         status=status,
         estimates=scheduler.summary(),
     )
+
+
+def _ensure_dataset_files(data_dir: Path) -> None:
+    """BIDS dataset files at the data root, written once: ``dataset_description.json`` and a
+    ``.bidsignore`` for the timing reports (not a BIDS suffix)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    description = data_dir / "dataset_description.json"
+    if not description.exists():
+        write_json_atomic(
+            description,
+            {
+                "Name": "fovea-kit 2AFC sessions",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "raw",
+                "GeneratedBy": [{"Name": "fovea-kit", "Version": _software_version()}],
+            },
+        )
+    ignore = data_dir / ".bidsignore"
+    if not ignore.exists():
+        ignore.write_text("*_timing.json\n", encoding="utf-8")
 
 
 def _column_descriptions() -> dict:

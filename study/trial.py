@@ -131,7 +131,10 @@ class TrialRunner:
         """Fallback-cache key: the plan's stimulus at its fixation target, or None when the gaze
         was too far from the target for the image to stand in for one made at the target."""
         fx, fy = self.p.condition(plan.condition).fixation_deg
-        if math.hypot(gaze_deg[0] - fx, gaze_deg[1] - fy) > self.p.generation.cache_gaze_tolerance_deg:
+        if (
+            math.hypot(gaze_deg[0] - fx, gaze_deg[1] - fy)
+            > self.p.generation.cache_gaze_tolerance_deg
+        ):
             return None
         return (plan.seed, plan.conditioning, plan.condition, plan.level)
 

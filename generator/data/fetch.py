@@ -201,7 +201,9 @@ def fetch_images(
                 # Plasma ships several resolutions of one wallpaper: keep the largest landscape one.
                 path = Path(max(matches, key=lambda m: _pixels(m)))
                 rel = str(path.relative_to(root))
-                stem = rel.split("/contents/")[0].split("/")[-1] if "/contents/" in rel else path.stem
+                stem = (
+                    rel.split("/contents/")[0].split("/")[-1] if "/contents/" in rel else path.stem
+                )
                 image_id = f"{src.package}--{stem}".replace(" ", "_")
                 add(
                     image_id,
@@ -236,7 +238,9 @@ def fetch_images(
             lambda p=path: Image.open(p),
         )
     if progress:
-        print(f"scikit-image {skimage.__version__}: {sum(e['source'] == 'scikit-image' for e in entries)} images")
+        print(
+            f"scikit-image {skimage.__version__}: {sum(e['source'] == 'scikit-image' for e in entries)} images"
+        )
     manifest = {
         "version": MANIFEST_VERSION,
         "classes": list(CLASSES),
@@ -260,5 +264,7 @@ def load_manifest(cache_dir: Path) -> dict:
     """Read ``cache_dir/manifest.json``; FoveaError naming the command that creates it."""
     path = Path(cache_dir) / MANIFEST_NAME
     if not path.exists():
-        raise FoveaError(f"no image manifest at {path}; run `fovea data images --cache {cache_dir}`")
+        raise FoveaError(
+            f"no image manifest at {path}; run `fovea data images --cache {cache_dir}`"
+        )
     return json.loads(path.read_text())

@@ -10,8 +10,8 @@ half of them horizontally. Everything is seeded: the same generator state gives 
 from __future__ import annotations
 
 import io
-import math
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -24,6 +24,8 @@ from generator.data.fetch import load_manifest
 from generator.errors import FoveaError
 
 Split = Literal["train", "heldout", "all"]
+# The packed photographs that ship with the repository (train + held-out splits).
+DEFAULT_PACK = Path(__file__).parent / "photos-1024.npz"
 
 
 @dataclass
@@ -128,8 +130,9 @@ def random_crops(
             patch = patch.to(device)
         patch = patch.float()[None] / 127.5 - 1.0
         if side != crop_px:
-            patch = F.interpolate(patch, size=(crop_px, crop_px), mode="bilinear", antialias=True,
-                                  align_corners=False)
+            patch = F.interpolate(
+                patch, size=(crop_px, crop_px), mode="bilinear", antialias=True, align_corners=False
+            )
         if flip and u[k, 3] < 0.5:
             patch = patch.flip(-1)
         crops.append(patch)

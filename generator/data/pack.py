@@ -25,7 +25,7 @@ def pack_images(
     out: Path,
     splits: tuple[str, ...] = ("train", "heldout"),
     max_side_px: int = 768,
-    jpeg_quality: int = 92,
+    jpeg_quality: int = 90,
 ) -> dict:
     """Write ``out`` (.npz): ``manifest`` (JSON bytes) and ``img_<i>`` (JPEG bytes) per image.
 
@@ -43,16 +43,22 @@ def pack_images(
             short = min(im.size)
             if short > max_side_px:
                 s = max_side_px / short
-                im = im.resize((round(im.size[0] * s), round(im.size[1] * s)), Image.Resampling.LANCZOS)
+                im = im.resize(
+                    (round(im.size[0] * s), round(im.size[1] * s)), Image.Resampling.LANCZOS
+                )
             buf = io.BytesIO()
             im.save(buf, format="JPEG", quality=jpeg_quality)
             arrays[f"img_{i}"] = np.frombuffer(buf.getvalue(), dtype=np.uint8)
-    packed = dict(manifest, images=entries, packed_max_side_px=max_side_px, jpeg_quality=jpeg_quality)
+    packed = dict(
+        manifest, images=entries, packed_max_side_px=max_side_px, jpeg_quality=jpeg_quality
+    )
     arrays["manifest"] = np.frombuffer(json.dumps(packed).encode(), dtype=np.uint8)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(out, **arrays)
     size = out.stat().st_size
     if size > MAX_PACK_BYTES:
-        raise FoveaError(f"packed file {out} is {size / 1e6:.1f} MB, over the 50 MB limit; lower max_side_px")
+        raise FoveaError(
+            f"packed file {out} is {size / 1e6:.1f} MB, over the 50 MB limit; lower max_side_px"
+        )
     return {"path": str(out), "images": len(entries), "bytes": size}

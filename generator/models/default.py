@@ -202,7 +202,9 @@ def load_model(
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
-        raise FoveaError(f"{path} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}")
+        raise FoveaError(
+            f"{path} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
     if lora is not None:
         merge_lora(model, lora)
     return model.to(device, dtype).eval()
@@ -261,7 +263,10 @@ def build_generator(model: DefaultModel, *, model_id: str, steps: int | None = N
 
 
 def load_default_generator(
-    *, device: str = "cpu", dtype=torch.float32, variant: Variant = "foveated",
+    *,
+    device: str = "cpu",
+    dtype=torch.float32,
+    variant: Variant = "foveated",
     weights_dir: Path | None = None,
 ):
     """The shipped default model as a :class:`FoveatedGenerator` (no network).

@@ -46,7 +46,9 @@ class QualitySettings:
     resolution: int = 1024
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     strengths: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])
-    gazes_frac: list[tuple[float, float]] = field(default_factory=lambda: [(0.5, 0.5), (0.75, 0.35)])
+    gazes_frac: list[tuple[float, float]] = field(
+        default_factory=lambda: [(0.5, 0.5), (0.75, 0.35)]
+    )
     fovea_deg: float = 2.0
     steps: int | None = None
     circle: bool = True
@@ -80,12 +82,19 @@ class JodMetric:
         from pyfvvdp.fvvdp_display_model import fvvdp_display_geometry
 
         diagonal_in = math.hypot(display.width_cm, display.height_cm) / 2.54
-        geometry = fvvdp_display_geometry((display.width_px, display.height_px),
-                                          distance_m=display.distance_cm / 100.0,
-                                          diagonal_size_inches=diagonal_in)
-        self.metric = pyfvvdp.fvvdp(display_name="standard_4k", display_geometry=geometry,
-                                    foveated=True, heatmap=None, quiet=True,
-                                    device=torch.device(device))
+        geometry = fvvdp_display_geometry(
+            (display.width_px, display.height_px),
+            distance_m=display.distance_cm / 100.0,
+            diagonal_size_inches=diagonal_in,
+        )
+        self.metric = pyfvvdp.fvvdp(
+            display_name="standard_4k",
+            display_geometry=geometry,
+            foveated=True,
+            heatmap=None,
+            quiet=True,
+            device=torch.device(device),
+        )
         self.torch = torch
 
     def jod(self, test: np.ndarray, reference: np.ndarray, gaze_px) -> float:
@@ -95,7 +104,9 @@ class JodMetric:
         return float(q)
 
 
-def run_quality(settings: QualitySettings, *, sheets_dir: Path | None = None, progress=print) -> dict:
+def run_quality(
+    settings: QualitySettings, *, sheets_dir: Path | None = None, progress=print
+) -> dict:
     """Run the benchmark; returns ``{"records": [...], "summary": {...}}``."""
     from generator.models.default import load_default_generator
 
@@ -104,10 +115,12 @@ def run_quality(settings: QualitySettings, *, sheets_dir: Path | None = None, pr
     geometry = StimulusGeometry(display=display, image_width_px=res, image_height_px=res)
     wdir = Path(settings.weights_dir) if settings.weights_dir else None
     models = {
-        "default-foveated": load_default_generator(device=settings.device, variant="foveated",
-                                                   weights_dir=wdir),
-        "default-naive": load_default_generator(device=settings.device, variant="base",
-                                                weights_dir=wdir),
+        "default-foveated": load_default_generator(
+            device=settings.device, variant="foveated", weights_dir=wdir
+        ),
+        "default-naive": load_default_generator(
+            device=settings.device, variant="base", weights_dir=wdir
+        ),
     }
     n_classes = len(models["default-foveated"].encoder.config.classes)
     metric = JodMetric(display, device=settings.device)
@@ -119,51 +132,97 @@ def run_quality(settings: QualitySettings, *, sheets_dir: Path | None = None, pr
         cond = seed % n_classes
         for name, gen in models.items():
             start = time.perf_counter()
-            twins[(name, seed)] = gen.generate(seed=seed, geometry=geometry, gaze_px=None,
-                                               spec=full, condition=cond, steps=settings.steps).image
+            twins[(name, seed)] = gen.generate(
+                seed=seed,
+                geometry=geometry,
+                gaze_px=None,
+                spec=full,
+                condition=cond,
+                steps=settings.steps,
+            ).image
             progress(f"seed {seed} {name} full-resolution: {time.perf_counter() - start:.1f} s")
         for frac in settings.gazes_frac:
             gaze = (frac[0] * res, frac[1] * res)
             gaze_deg = tuple(round(float(v), 3) for v in geometry.image_px_to_deg(*gaze))
             mask = fovea_mask(geometry, gaze, settings.fovea_deg)
-            jobs = [(name, s, LayoutSpec(mode="acuity", strength=s)) for s in settings.strengths
-                    for name in models]
+            jobs = [
+                (name, s, LayoutSpec(mode="acuity", strength=s))
+                for s in settings.strengths
+                for name in models
+            ]
             if settings.circle:
-                jobs += [(f"default-foveated-circle-p{k}", None,
-                          LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=k))
-                         for k in (2, 4)]
+                jobs += [
+                    (
+                        f"default-foveated-circle-p{k}",
+                        None,
+                        LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=k),
+                    )
+                    for k in (2, 4)
+                ]
             for variant, strength, spec in jobs:
                 model_name = "default-naive" if variant == "default-naive" else "default-foveated"
-                out = models[model_name].generate(seed=seed, geometry=geometry, gaze_px=gaze,
-                                                  spec=spec, condition=cond, steps=settings.steps)
+                out = models[model_name].generate(
+                    seed=seed,
+                    geometry=geometry,
+                    gaze_px=gaze,
+                    spec=spec,
+                    condition=cond,
+                    steps=settings.steps,
+                )
                 twin = twins[(model_name, seed)]
                 psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
                 jod = metric.jod(out.image, twin, gaze)
-                records.append({
-                    "strength": strength, "model_variant": variant, "jod": jod,
-                    "fovea_psnr_db": psnr, "fovea_ssim": ssim, "token_ratio": out.layout.token_ratio,
-                    "tokens": out.tokens, "tokens_full": out.tokens_full, "layout_mode": spec.mode,
-                    "circle_radius": spec.circle_radius if spec.mode == "circle" else None,
-                    "periphery_factor": spec.periphery_factor if spec.mode == "circle" else None,
-                    "seed": seed, "condition": cond, "gaze_deg": list(gaze_deg), "gaze_px": list(gaze),
-                    "resolution": res, "fovea_deg": settings.fovea_deg,
-                    "steps": out.sidecar["steps"], "seconds": out.seconds, "device": settings.device,
-                    "model": out.sidecar["model"],
-                })
-                progress(f"seed {seed} gaze {gaze_deg} {variant} s={strength}: JOD {jod:.2f}, "
-                         f"fovea PSNR {psnr:.1f} dB, SSIM {ssim:.3f}, ratio {out.layout.token_ratio:.3f}")
+                records.append(
+                    {
+                        "strength": strength,
+                        "model_variant": variant,
+                        "jod": jod,
+                        "fovea_psnr_db": psnr,
+                        "fovea_ssim": ssim,
+                        "token_ratio": out.layout.token_ratio,
+                        "tokens": out.tokens,
+                        "tokens_full": out.tokens_full,
+                        "layout_mode": spec.mode,
+                        "circle_radius": spec.circle_radius if spec.mode == "circle" else None,
+                        "periphery_factor": spec.periphery_factor
+                        if spec.mode == "circle"
+                        else None,
+                        "seed": seed,
+                        "condition": cond,
+                        "gaze_deg": list(gaze_deg),
+                        "gaze_px": list(gaze),
+                        "resolution": res,
+                        "fovea_deg": settings.fovea_deg,
+                        "steps": out.sidecar["steps"],
+                        "seconds": out.seconds,
+                        "device": settings.device,
+                        "model": out.sidecar["model"],
+                    }
+                )
+                progress(
+                    f"seed {seed} gaze {gaze_deg} {variant} s={strength}: JOD {jod:.2f}, "
+                    f"fovea PSNR {psnr:.1f} dB, SSIM {ssim:.3f}, ratio {out.layout.token_ratio:.3f}"
+                )
                 if variant == "default-foveated" and strength == show_strength:
                     shown.append((out.image, gaze, seed))
     summary = summarize(records, settings)
     summary["full_resolution_psnr_db_foveated_vs_base"] = [
-        fovea_psnr_ssim(twins[("default-foveated", s)], twins[("default-naive", s)],
-                        np.ones((res, res), dtype=bool))[0] for s in settings.seeds]
+        fovea_psnr_ssim(
+            twins[("default-foveated", s)],
+            twins[("default-naive", s)],
+            np.ones((res, res), dtype=bool),
+        )[0]
+        for s in settings.seeds
+    ]
     if sheets_dir is not None:
         from generator.models.sheets import write_sheets
 
         summary["sheets"] = write_sheets(
-            out_dir=Path(sheets_dir), full=[twins[("default-foveated", s)] for s in settings.seeds],
-            foveated=shown, resolution=res)
+            out_dir=Path(sheets_dir),
+            full=[twins[("default-foveated", s)] for s in settings.seeds],
+            foveated=shown,
+            resolution=res,
+        )
     return {"records": records, "summary": summary}
 
 
@@ -185,17 +244,26 @@ def summarize(records: list[dict], settings: QualitySettings) -> dict:
             }
     crossing = None
     post = table.get("default-foveated", {})
-    pts = sorted((float(s), v["jod_median"], v["token_ratio_median"]) for s, v in post.items()
-                 if s != "None")
+    pts = sorted(
+        (float(s), v["jod_median"], v["token_ratio_median"]) for s, v in post.items() if s != "None"
+    )
     for (s0, j0, r0), (s1, j1, r1) in zip(pts, pts[1:], strict=False):
         if j0 >= 9.5 > j1:
             f = (j0 - 9.5) / (j0 - j1)
             crossing = {"strength": s0 + f * (s1 - s0), "token_ratio": r0 + f * (r1 - r0)}
             break
     if crossing is None and pts:
-        crossing = ({"strength": f">{pts[-1][0]}", "token_ratio": f"<{pts[-1][2]:.3f}"}
-                    if pts[-1][1] >= 9.5 else {"strength": f"<{pts[0][0]}", "token_ratio": None})
+        crossing = (
+            {"strength": f">{pts[-1][0]}", "token_ratio": f"<{pts[-1][2]:.3f}"}
+            if pts[-1][1] >= 9.5
+            else {"strength": f"<{pts[0][0]}", "token_ratio": None}
+        )
     naive = table.get("default-naive", {})
     beats = {s: post[s]["jod_median"] > naive[s]["jod_median"] for s in post if s in naive}
-    return {"medians": table, "jod_9_5_crossing": crossing, "post_training_beats_naive": beats,
-            "resolution": settings.resolution, "seeds": settings.seeds}
+    return {
+        "medians": table,
+        "jod_9_5_crossing": crossing,
+        "post_training_beats_naive": beats,
+        "resolution": settings.resolution,
+        "seeds": settings.seeds,
+    }

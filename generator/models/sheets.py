@@ -59,12 +59,16 @@ def heldout_crops(resolution: int, count: int = 8, seed: int = 0) -> list[np.nda
     """Crops of held-out photographs from the packed data (uint8, resolution x resolution)."""
     import torch
 
-    from generator.data.images import load_bank, random_crops
-    from generator.training.train import TrainConfig
+    from generator.data.images import DEFAULT_PACK, load_bank, random_crops
 
-    bank = load_bank(source=Path(TrainConfig().data), split="heldout")
-    x, _ = random_crops(bank, count=count, crop_px=resolution, generator=torch.Generator().manual_seed(seed))
-    return [((im.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8) for im in x]
+    bank = load_bank(source=DEFAULT_PACK, split="heldout")
+    x, _ = random_crops(
+        bank, count=count, crop_px=resolution, generator=torch.Generator().manual_seed(seed)
+    )
+    return [
+        ((im.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+        for im in x
+    ]
 
 
 def write_sheets(*, out_dir: Path, full: list[np.ndarray], foveated: list, resolution: int) -> dict:
@@ -90,8 +94,12 @@ def write_sheets(*, out_dir: Path, full: list[np.ndarray], foveated: list, resol
     for label, group, color in (("held-out crops", held, "k"), ("samples (full res)", full, "C1")):
         spectra = [radial_power_spectrum(im) for im in group]
         f = spectra[0][0]
-        ax.loglog(f, np.exp(np.mean([np.log(s + 1e-12) for _, s in spectra], axis=0)), color=color,
-                  label=label)
+        ax.loglog(
+            f,
+            np.exp(np.mean([np.log(s + 1e-12) for _, s in spectra], axis=0)),
+            color=color,
+            label=label,
+        )
     ax.set_xlabel("spatial frequency (cycles/pixel)")
     ax.set_ylabel("power (geometric mean)")
     ax.legend()

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 
 
-def export_weights(*, base_dir: Path, foveated_dir: Path | None, out_dir: Path) -> dict:
+def export_weights(
+    *, base_dir: Path, foveated_dir: Path | None, out_dir: Path, quality_summary: dict | None = None
+) -> dict:
     """Write ``default-base.safetensors``, ``default-foveated-lora.safetensors`` (if a foveated
-    run is given) and ``default.json`` (both stages' logs) into ``out_dir``; returns the record."""
+    run is given), ``default.json`` (both stages' logs), the loss curves and ``MODEL_CARD.md``
+    into ``out_dir``; returns the record."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -40,7 +44,12 @@ def export_weights(*, base_dir: Path, foveated_dir: Path | None, out_dir: Path) 
     elif (out_dir / LORA_FILE).exists():
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
     record["config"] = model.config_.as_dict()
+    record["parameters"] = sum(p.numel() for p in model.parameters())
     (out_dir / CARD_FILE).write_text(json.dumps(record, indent=1))
+    for stage, run in (("base", base_dir), ("foveated", foveated_dir)):
+        if run is not None and (Path(run) / "loss.png").is_file():
+            shutil.copyfile(Path(run) / "loss.png", out_dir / f"default-{stage}-loss.png")
+    (out_dir / "MODEL_CARD.md").write_text(model_card(record, quality_summary))
     for path in out_dir.glob("default*"):
         path.chmod(0o644)  # safetensors writes 0600; shipped files must be readable by all
     total = sum(p.stat().st_size for p in out_dir.glob("*.safetensors"))
@@ -50,6 +59,82 @@ def export_weights(*, base_dir: Path, foveated_dir: Path | None, out_dir: Path) 
     return record
 
 
+def model_card(record: dict, quality: dict | None) -> str:
+    """The model card (markdown) from the export record and an optional quality summary."""
+    cfg = record["config"]
+    lines = [
+        "# Default model: small pixel-space foveated flow-matching transformer",
+        "",
+        "Embedded default of the foveated generation kit (`FoveatedGenerator.load('default')`, no network).",
+        "",
+        "## Architecture",
+        f"- diffusers `FluxTransformer2DModel`, {cfg['double_blocks']} double + {cfg['single_blocks']} "
+        f"single blocks, {cfg['heads']} heads x {cfg['head_dim']}, {record['parameters'] / 1e6:.2f} M parameters.",
+        f"- Pixel space, {cfg['patch_px']} px RGB patches per token (768 values), x-prediction "
+        "(JiT, Li & He 2025) converted to velocity for the Euler sampler; "
+        f"{cfg['steps']} steps by default.",
+        "- Per-token rotary ids: (log2 level, row, col) of each block centre in fine-token units.",
+        f"- Class-conditional: {', '.join(cfg['classes'])} (+ a null class), one learned token + pooled vector.",
+        "- Files: `default-base.safetensors` (fp16), `default-foveated-lora.safetensors` (fp16 LoRA, merged at load).",
+        "",
+        "## Data",
+        "Photographs from Debian packages (mate-backgrounds nature/, lomiri-wallpapers-16.04/-20.04, "
+        "plasma-workspace-wallpapers; GPL-2+, CC-BY(-SA), CC0) and scikit-image's bundled photos "
+        "(CC0 / public domain); `fovea data images` fetches them, the manifest records package, file, "
+        "licence and sha256; a fixed 15 % of images (hash of the id) is held out. Training draws random "
+        "square crops at 1-4x zoom-out, with horizontal flips.",
+        "",
+        "## Training",
+    ]
+    for stage in ("base", "foveated"):
+        log = record.get(stage) or {}
+        if not log:
+            lines.append(f"- {stage}: not run")
+            continue
+        c = log.get("config", {})
+        lines.append(
+            f"- {stage}: {log.get('steps')} steps x batch {c.get('batch_size')} at crops "
+            f"{c.get('crop_px')} px, lr {c.get('lr')}, {log.get('train_seconds_total', 0):.0f} s on "
+            f"{log.get('device_name')} x{log.get('num_processes')} ({log.get('mixed_precision')}); "
+            f"loss {log.get('loss_first50')} -> {log.get('loss_last50')}"
+            + (
+                f"; LoRA rank {c.get('lora_rank')}, random acuity/circle/full layouts"
+                if stage == "foveated"
+                else ""
+            )
+        )
+    lines += [
+        "",
+        "Reproduce: `bash generator/training/gpu_job.sh BUDGET_S` (OUT=dir), or the stages one by one:",
+        "`accelerate launch -m generator.training.train base --out runs/base ...`, then "
+        "`... foveated --init runs/base/model.safetensors --out runs/foveated`, then "
+        "`fovea train export --base runs/base --foveated runs/foveated`.",
+        "",
+        "## Measured quality",
+    ]
+    if quality:
+        lines.append(
+            f"`fovea bench quality` at {quality.get('resolution')} px, seeds {quality.get('seeds')}:"
+        )
+        lines.append("")
+        lines.append(
+            "| variant | strength | median JOD | fovea PSNR dB | fovea SSIM | token ratio |"
+        )
+        lines.append("|---|---|---|---|---|---|")
+        for variant, rows in quality.get("medians", {}).items():
+            for strength, m in rows.items():
+                lines.append(
+                    f"| {variant} | {strength} | {m['jod_median']:.2f} | "
+                    f"{m['fovea_psnr_db_median']:.1f} | {m['fovea_ssim_median']:.3f} | "
+                    f"{m['token_ratio_median']:.3f} |"
+                )
+        lines.append("")
+        lines.append(f"JOD 9.5 crossing (post-trained): {quality.get('jod_9_5_crossing')}")
+    else:
+        lines.append("Not yet measured for these weights: run `fovea bench quality --json PATH`.")
+    return "\n".join(lines) + "\n"
+
+
 def _read_log(run_dir: Path) -> dict:
     path = run_dir / "log.json"
     return json.loads(path.read_text()) if path.is_file() else {}
@@ -57,16 +142,39 @@ def _read_log(run_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m generator.training.export")
-    parser.add_argument("--base", required=True, help="base training output folder")
+    parser.add_argument(
+        "--refresh-card",
+        default=None,
+        metavar="WEIGHTS_DIR",
+        help="only rewrite WEIGHTS_DIR/MODEL_CARD.md from its default.json (and --quality-summary)",
+    )
+    parser.add_argument("--base", help="base training output folder")
     parser.add_argument("--foveated", default=None, help="foveated training output folder")
-    parser.add_argument("--out", required=True, help="weights folder to write")
+    parser.add_argument("--out", help="weights folder to write")
+    parser.add_argument("--quality-summary", default=None, help="bench quality *_summary.json")
     args = parser.parse_args(argv)
     from generator.errors import FoveaError
 
+    quality = json.loads(Path(args.quality_summary).read_text()) if args.quality_summary else None
+    if args.refresh_card:
+        from generator.models.default import CARD_FILE
+
+        folder = Path(args.refresh_card)
+        record = json.loads((folder / CARD_FILE).read_text())
+        (folder / "MODEL_CARD.md").write_text(model_card(record, quality))
+        print(f"rewrote {folder / 'MODEL_CARD.md'}")
+        return 0
+    if not (args.base and args.out):
+        parser.error("--base and --out are required (or --refresh-card)")
     try:
-        record = export_weights(base_dir=Path(args.base),
-                                foveated_dir=Path(args.foveated) if args.foveated else None,
-                                out_dir=Path(args.out))
+        record = export_weights(
+            base_dir=Path(args.base),
+            foveated_dir=Path(args.foveated) if args.foveated else None,
+            out_dir=Path(args.out),
+            quality_summary=json.loads(Path(args.quality_summary).read_text())
+            if args.quality_summary
+            else None,
+        )
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

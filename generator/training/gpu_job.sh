@@ -19,9 +19,9 @@ export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
 if $PY -c "import torch,sys; sys.exit(0 if torch.cuda.is_available() else 1)"; then
   GPU=1; NPROC=$($PY -c "import torch; print(torch.cuda.device_count())")
-  BASE_ARGS=(--batch-size 64 --crop-px 256 256 512 --lr 4e-4 --warmup-steps 300 --ema-decay 0.999)
-  FOV_ARGS=(--batch-size 48 --groups 4 --crop-px 512 1024 --lr 3e-4 --warmup-steps 100 --ema-decay 0.995)
-  LAUNCH=($PY -m accelerate.commands.launch --num_processes "$NPROC" --mixed_precision bf16 -m)
+  BASE_ARGS=(--mixed-precision ${MIXED_PRECISION:-bf16} --batch-size 64 --crop-px 256 256 512 --lr 4e-4 --warmup-steps 300 --ema-decay 0.999)
+  FOV_ARGS=(--mixed-precision ${MIXED_PRECISION:-bf16} --batch-size 48 --groups 4 --crop-px 512 1024 --lr 3e-4 --warmup-steps 100 --ema-decay 0.995)
+  LAUNCH=($PY -m accelerate.commands.launch --num_processes "$NPROC" --mixed_precision ${MIXED_PRECISION:-bf16} -m)
 else
   GPU=0; NPROC=1
   BASE_ARGS=(--batch-size 4 --crop-px 128 --warmup-steps 20)
@@ -50,7 +50,8 @@ if [ "$FOV_OK" = 1 ] && [ -f "$OUT/foveated/lora.safetensors" ]; then
 else
   $PY -m generator.training.export --base "$OUT/base" --out "$OUT/weights" | tee -a "$OUT/job.log"
 fi
-rm -f "$OUT"/base/checkpoint.pt "$OUT"/foveated/checkpoint.pt  # large; the weights are in $OUT/weights
+# Large files; the shipped fp16 weights are in $OUT/weights.
+rm -f "$OUT"/base/checkpoint.pt "$OUT"/foveated/checkpoint.pt "$OUT"/base/model.safetensors "$OUT"/foveated/lora.safetensors
 $PY - "$OUT" "$BUDGET_S" "$(elapsed)" <<'PY'
 import json, sys, pathlib
 out, budget, elapsed = pathlib.Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])

@@ -29,27 +29,35 @@ def random_layout(
         patch_px: pixels per fine token.
         strength_range: acuity strength drawn log-uniformly in this range.
     """
-    geometry = StimulusGeometry(display=default_display(), image_width_px=image_px,
-                                image_height_px=image_px)
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=image_px, image_height_px=image_px
+    )
     mode = rng.choice(list(MODE_PROBS), p=list(MODE_PROBS.values()))
     if mode == "full":
-        return build_layout(geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"),
-                            patch_px=patch_px)
+        return build_layout(
+            geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=patch_px
+        )
     if mode == "acuity":
         lo, hi = strength_range
         strength = float(math.exp(rng.uniform(math.log(lo), math.log(hi))))
         spec = LayoutSpec(mode="acuity", strength=strength, max_level=8)
         gaze = rng.uniform(0.0, image_px, size=2)
     else:  # the paper's training distribution: centre in [-0.3, 0.3]^2, r in [0.2, 0.5]
-        spec = LayoutSpec(mode="circle", circle_radius=float(rng.uniform(0.2, 0.5)),
-                          periphery_factor=int(rng.choice([2, 4])))
+        spec = LayoutSpec(
+            mode="circle",
+            circle_radius=float(rng.uniform(0.2, 0.5)),
+            periphery_factor=int(rng.choice([2, 4])),
+        )
         gaze = image_px / 2 * (1 + rng.uniform(-0.3, 0.3, size=2))
-    return build_layout(geometry=geometry, gaze_px=(float(gaze[0]), float(gaze[1])), spec=spec,
-                        patch_px=patch_px)
+    return build_layout(
+        geometry=geometry, gaze_px=(float(gaze[0]), float(gaze[1])), spec=spec, patch_px=patch_px
+    )
 
 
 def full_layout(*, image_px: int, patch_px: int) -> TokenLayout:
-    geometry = StimulusGeometry(display=default_display(), image_width_px=image_px,
-                                image_height_px=image_px)
-    return build_layout(geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"),
-                        patch_px=patch_px)
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=image_px, image_height_px=image_px
+    )
+    return build_layout(
+        geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=patch_px
+    )

@@ -29,9 +29,22 @@ from typing import Literal
 
 Stage = Literal["base", "foveated"]
 LORA_TARGETS = (
-    "to_q", "to_k", "to_v", "to_out.0", "add_q_proj", "add_k_proj", "add_v_proj", "to_add_out",
-    "proj_mlp", "proj_out", "ff.net.0.proj", "ff.net.2", "ff_context.net.0.proj",
-    "ff_context.net.2", "linear", "x_embedder",
+    "to_q",
+    "to_k",
+    "to_v",
+    "to_out.0",
+    "add_q_proj",
+    "add_k_proj",
+    "add_v_proj",
+    "to_add_out",
+    "proj_mlp",
+    "proj_out",
+    "ff.net.0.proj",
+    "ff.net.2",
+    "ff_context.net.0.proj",
+    "ff_context.net.2",
+    "linear",
+    "x_embedder",
 )
 
 
@@ -111,24 +124,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--model-json", default=None, help="JSON of ModelConfig overrides (base)")
-    parser.add_argument("--mixed-precision", default=d.mixed_precision,
-                        choices=["auto", "no", "bf16", "fp16"])
-    parser.add_argument("--deadline-unix", type=float, default=None,
-                        help="absolute time.time() after which no step starts")
+    parser.add_argument(
+        "--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"]
+    )
+    parser.add_argument(
+        "--deadline-unix",
+        type=float,
+        default=None,
+        help="absolute time.time() after which no step starts",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--no-progress", action="store_true")
 
 
 def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
-        stage=stage, data=args.data, out=args.out, init=args.init, crop_px=list(args.crop_px),
-        batch_size=args.batch_size, groups=args.groups, steps=args.steps,
+        stage=stage,
+        data=args.data,
+        out=args.out,
+        init=args.init,
+        crop_px=list(args.crop_px),
+        batch_size=args.batch_size,
+        groups=args.groups,
+        steps=args.steps,
         time_budget_s=args.time_budget_s,
         lr=args.lr if args.lr is not None else (3e-4 if stage == "base" else 1e-4),
-        warmup_steps=args.warmup_steps, ema_decay=args.ema_decay, lora_rank=args.lora_rank,
-        lora_alpha=float(args.lora_rank), checkpoint_every_s=args.checkpoint_every_s,
-        seed=args.seed, model=json.loads(args.model_json) if args.model_json else {},
-        mixed_precision=args.mixed_precision, progress=not args.no_progress,
+        warmup_steps=args.warmup_steps,
+        ema_decay=args.ema_decay,
+        lora_rank=args.lora_rank,
+        lora_alpha=float(args.lora_rank),
+        checkpoint_every_s=args.checkpoint_every_s,
+        seed=args.seed,
+        model=json.loads(args.model_json) if args.model_json else {},
+        mixed_precision=args.mixed_precision,
+        progress=not args.no_progress,
         deadline_unix=args.deadline_unix,
     )
 
@@ -251,12 +280,18 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         for p in model.parameters():
             p.requires_grad_(False)
         model.transformer.add_adapter(
-            LoraConfig(r=cfg.lora_rank, lora_alpha=cfg.lora_alpha, init_lora_weights="gaussian",
-                       target_modules=list(LORA_TARGETS))
+            LoraConfig(
+                r=cfg.lora_rank,
+                lora_alpha=cfg.lora_alpha,
+                init_lora_weights="gaussian",
+                target_modules=list(LORA_TARGETS),
+            )
         )
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / max(1, cfg.warmup_steps))
+    )
     model.to(device)
     ema = Ema(trainable, cfg.ema_decay)
     step, losses, elapsed_before = 0, [], 0.0
@@ -275,30 +310,47 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     model, opt = accelerator.prepare(model, opt)
     bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in trainable)
-    accelerator.print(f"{cfg.stage}: {len(bank)} images, {n_params / 1e6:.2f} M trainable "
-                      f"parameters, device {device}, precision {mp}")
+    accelerator.print(
+        f"{cfg.stage}: {len(bank)} images, {n_params / 1e6:.2f} M trainable "
+        f"parameters, device {device}, precision {mp}"
+    )
     null_class = accelerator.unwrap_model(model).config_.null_class
     budget_s = cfg.time_budget_s - (time.perf_counter() - start)
     loop_start = time.perf_counter()
     last_ckpt = loop_start
-    bar = tqdm(total=cfg.steps, initial=step, disable=not (cfg.progress and accelerator.is_main_process),
-               desc=cfg.stage, dynamic_ncols=True)
+    bar = tqdm(
+        total=cfg.steps,
+        initial=step,
+        disable=not (cfg.progress and accelerator.is_main_process),
+        desc=cfg.stage,
+        dynamic_ncols=True,
+    )
     images_seen = 0
 
     def save(final: bool) -> None:
         unwrapped = accelerator.unwrap_model(model)
         if not accelerator.is_main_process:
             return
-        torch.save({"trainable": [p.detach().cpu() for p in trainable],
-                    "ema": [s.cpu() for s in ema.shadow], "opt": opt.state_dict(),
-                    "sched": sched.state_dict(), "step": step, "losses": losses,
-                    "elapsed_s": elapsed_before + time.perf_counter() - loop_start,
-                    "config": asdict(cfg)}, ckpt_path)
+        torch.save(
+            {
+                "trainable": [p.detach().cpu() for p in trainable],
+                "ema": [s.cpu() for s in ema.shadow],
+                "opt": opt.state_dict(),
+                "sched": sched.state_dict(),
+                "step": step,
+                "losses": losses,
+                "elapsed_s": elapsed_before + time.perf_counter() - loop_start,
+                "config": asdict(cfg),
+            },
+            ckpt_path,
+        )
         ema.swap()
         try:
             meta = {"stage": cfg.stage, "step": step}
             if cfg.stage == "base":
-                save_weights(unwrapped, out / "model.safetensors", dtype=torch.float32, metadata=meta)
+                save_weights(
+                    unwrapped, out / "model.safetensors", dtype=torch.float32, metadata=meta
+                )
             else:
                 _save_lora(unwrapped, out / "lora.safetensors", cfg, meta)
         finally:
@@ -314,14 +366,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
 
     while step < cfg.steps and time_left():
         step_start = time.perf_counter()
-        g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 97 + accelerator.process_index)
+        g = torch.Generator().manual_seed(
+            cfg.seed * 1_000_003 + step * 97 + accelerator.process_index
+        )
         rng = np.random.default_rng([cfg.seed, step, accelerator.process_index])
         crop_px = int(rng.choice(cfg.crop_px))
-        x, classes = random_crops(bank, count=cfg.batch_size, crop_px=crop_px, generator=g,
-                                  max_zoom_out=cfg.max_zoom_out)
+        x, classes = random_crops(
+            bank, count=cfg.batch_size, crop_px=crop_px, generator=g, max_zoom_out=cfg.max_zoom_out
+        )
         gd = g
         if device.type != "cpu":
-            gd = torch.Generator(device=device).manual_seed(cfg.seed * 7919 + step * 31 + accelerator.process_index)
+            gd = torch.Generator(device=device).manual_seed(
+                cfg.seed * 7919 + step * 31 + accelerator.process_index
+            )
         drop = torch.rand(cfg.batch_size, generator=g).to(device) < cfg.class_dropout
         classes = torch.where(drop, torch.full_like(classes, null_class), classes)
         groups = cfg.groups if cfg.stage == "foveated" else 1
@@ -392,8 +449,9 @@ def _save_lora(model, path: Path, cfg: TrainConfig, meta: dict) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m generator.training.train",
-                                     description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m generator.training.train", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("stage", choices=["base", "foveated"])
     add_arguments(parser)
     args = parser.parse_args(argv)

@@ -99,6 +99,13 @@ class BehaviourLog:
 
     @classmethod
     def reopen(cls, path: Path) -> BehaviourLog:
+        """Reopen to append (repairing a torn last line); a session killed before its first
+        trial may have no file, or an empty one: it starts afresh."""
+        if not path.exists():
+            return cls.create(path)
+        if path.stat().st_size == 0:
+            path.unlink()
+            return cls.create(path)
         rows = read_rows(path, repair=True)
         return cls(path, rows)
 

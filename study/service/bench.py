@@ -81,7 +81,7 @@ class BenchConfig:
     baseline_s: float = 3.0
     seed: int = 0
     window_px: tuple[int, int] = (800, 600)
-    nice: int = 0
+    nice: int = 10
 
 
 @dataclass
@@ -97,7 +97,15 @@ class _TrialPlan:
 def plan_trials(config: BenchConfig) -> list[_TrialPlan]:
     """The seeded trial sequence (shared by both modes)."""
     rng = np.random.default_rng(config.seed)
-    targets = [(0.0, 0.0), (3.0, 0.0), (-3.0, 0.0), (0.0, 2.5), (0.0, -2.5), (2.0, 2.0), (-2.0, -2.0)]
+    targets = [
+        (0.0, 0.0),
+        (3.0, 0.0),
+        (-3.0, 0.0),
+        (0.0, 2.5),
+        (0.0, -2.5),
+        (2.0, 2.0),
+        (-2.0, -2.0),
+    ]
     plans = []
     for i in range(config.trials):
         tx, ty = targets[int(rng.integers(len(targets)))]
@@ -110,28 +118,43 @@ def plan_trials(config: BenchConfig) -> list[_TrialPlan]:
             dx, dy = rng.normal(0.0, config.landing_sd_deg, size=2)
         mean, sd = config.saccade_latency_s
         saccade = float(np.clip(rng.normal(mean, sd), 0.12, 0.4))
-        plans.append(_TrialPlan(1000 + i, i % 4, (tx, ty), (tx + float(dx), ty + float(dy)), saccade, off))
+        plans.append(
+            _TrialPlan(1000 + i, i % 4, (tx, ty), (tx + float(dx), ty + float(dy)), saccade, off)
+        )
     return plans
 
 
-def run_realtime_bench(*, config: BenchConfig, event_log: str | Path | None = None, log=print) -> list[dict]:
+def run_realtime_bench(
+    *, config: BenchConfig, event_log: str | Path | None = None, log=print
+) -> list[dict]:
     """Run the bench; returns one record per mode (``speculative``, ``plain``)."""
     from generator.geometry import StimulusGeometry, default_display
     from study.service.process import ProcessGenerationService
     from study.xvfb import virtual_display
 
-    geometry = StimulusGeometry(display=default_display(), image_width_px=config.image_px,
-                                image_height_px=config.image_px)
-    service = ProcessGenerationService(model=config.model, device=config.device, geometry=geometry,
-                                       num_steps=config.steps, event_log=event_log, nice=config.nice)
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=config.image_px, image_height_px=config.image_px
+    )
+    service = ProcessGenerationService(
+        model=config.model,
+        device=config.device,
+        geometry=geometry,
+        num_steps=config.steps,
+        event_log=event_log,
+        nice=config.nice,
+    )
     log(f"starting the generator process ({config.model} on {config.device}) ...")
     info = service.start()
-    log(f"generator ready: pid {info['pid']}, load {info['load_s']:.1f} s, warm-up {info['warmup_s']:.1f} s, "
-        f"{info['torch_threads']} torch thread(s)")
+    log(
+        f"generator ready: pid {info['pid']}, load {info['load_s']:.1f} s, warm-up {info['warmup_s']:.1f} s, "
+        f"{info['torch_threads']} torch thread(s)"
+    )
     try:
         w, h = config.window_px
         with virtual_display(width_px=max(1024, w), height_px=max(768, h)):
-            return _with_window(config=config, geometry=geometry, service=service, info=info, log=log)
+            return _with_window(
+                config=config, geometry=geometry, service=service, info=info, log=log
+            )
     finally:
         service.close()
 
@@ -146,31 +169,54 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
     from study.service.frameloop import PacedFrameLoop
 
     pp_logging.console.setLevel(pp_logging.ERROR)
-    win = visual.Window(size=config.window_px, units="pix", fullscr=False, color=(0, 0, 0),
-                        colorSpace="rgb", waitBlanking=False, checkTiming=False, allowGUI=False)
+    win = visual.Window(
+        size=config.window_px,
+        units="pix",
+        fullscr=False,
+        color=(0, 0, 0),
+        colorSpace="rgb",
+        waitBlanking=False,
+        checkTiming=False,
+        allowGUI=False,
+    )
     try:
         loop = PacedFrameLoop(win, refresh_hz=config.refresh_hz, pace=True)
         ppd = geometry.display.pixels_per_degree
         dot = visual.Circle(win, radius=0.2 * ppd, fillColor=(1, 1, 1), lineColor=None, units="pix")
         grey = np.full((config.image_px, config.image_px, 3), 128, np.uint8)
         # The first texture upload compiles shaders (~0.4 s): do it before measuring.
-        stim = visual.ImageStim(win, image=Image.fromarray(grey), units="pix",
-                                size=(config.image_px, config.image_px), interpolate=False)
+        stim = visual.ImageStim(
+            win,
+            image=Image.fromarray(grey),
+            units="pix",
+            size=(config.image_px, config.image_px),
+            interpolate=False,
+        )
         stim.draw()
         loop.flip("setup")
 
         def target_pos(x_deg, y_deg):
             sx, sy = geometry.display.deg_to_screen_px(x_deg, y_deg)
-            return (float(sx - geometry.display.width_px / 2), float(geometry.display.height_px / 2 - sy))
+            return (
+                float(sx - geometry.display.width_px / 2),
+                float(geometry.display.height_px / 2 - sy),
+            )
 
-        # ---- baseline: the loop alone (no generation anywhere)
-        n_base = int(config.baseline_s * config.refresh_hz)
+        # ---- baselines: the loop alone, no generation anywhere: the mark only (as while waiting
+        # for generation) and the heaviest frame (image and mark, as during the intervals)
+        n_base = max(2, int(config.baseline_s * config.refresh_hz / 2))
         base_start = loop.mark()
-        for _ in range(n_base):  # the heaviest frame: the image and the mark
+        for _ in range(n_base):
+            dot.draw()
+            loop.flip("baseline")
+        baseline_mark = loop.stats(start=base_start + 1)
+        base_start = loop.mark()
+        for _ in range(n_base):
             stim.draw()
             dot.draw()
             loop.flip("baseline")
-        baseline = loop.stats(start=base_start + 1)
+        baseline_image = loop.stats(start=base_start + 1)
+        baseline = (baseline_mark, baseline_image)
 
         plans = plan_trials(config)
         order = []
@@ -182,12 +228,22 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
 
         def request(plan, gaze_deg, kind="foveated"):
             if kind == "full":
-                return GenerationRequest(kind="full", seed=plan.seed, conditioning=plan.conditioning,
-                                         spec=LayoutSpec(mode="full"), gaze_px=None)
+                return GenerationRequest(
+                    kind="full",
+                    seed=plan.seed,
+                    conditioning=plan.conditioning,
+                    spec=LayoutSpec(mode="full"),
+                    gaze_px=None,
+                )
             gx, gy = geometry.deg_to_image_px(*gaze_deg)
-            return GenerationRequest(kind="foveated", seed=plan.seed, conditioning=plan.conditioning,
-                                     spec=LayoutSpec(mode="acuity"), gaze_px=(float(gx), float(gy)),
-                                     deadline_s=10.0)
+            return GenerationRequest(
+                kind="foveated",
+                seed=plan.seed,
+                conditioning=plan.conditioning,
+                spec=LayoutSpec(mode="acuity"),
+                gaze_px=(float(gx), float(gy)),
+                deadline_s=10.0,
+            )
 
         # The first twin is made before timing starts (a session prefetches it during the
         # instructions); later twins are prefetched while the previous stimulus is shown.
@@ -228,7 +284,9 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
             t_acq = t
             if mode == "speculative":
                 gx, gy = geometry.deg_to_image_px(*plan.landing_deg)
-                ticket = service.resolve(ticket, gaze_px=(float(gx), float(gy)), tolerance_deg=config.tolerance_deg)
+                ticket = service.resolve(
+                    ticket, gaze_px=(float(gx), float(gy)), tolerance_deg=config.tolerance_deg
+                )
             else:
                 ticket = service.submit(request(plan, plan.landing_deg))
             while not (ticket.done() and twin_ticket.done()):
@@ -248,32 +306,50 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
                 dot.draw()
                 loop.flip("response")
             timings = ticket.timings
-            results[mode].append({
-                "trial": i,
-                "stimulus_latency_s": t_stim - t_acq,
-                "off_target": plan.off_target,
-                "reused_speculative": ticket.reused_speculative,
-                "gaze_error_deg": ticket.gaze_error_deg,
-                "queue_wait_s": timings["queue_wait_s"],
-                "generation_s": timings["generation_s"],
-                "transfer_s": timings["transfer_s"],
-                "request_to_result_s": timings["latency_s"],
-                "resolve_to_result_s": timings["latency_from_resolve_s"],
-                "twin_cache_hit": twin_ticket.cache_hit,
-            })
+            results[mode].append(
+                {
+                    "trial": i,
+                    "stimulus_latency_s": t_stim - t_acq,
+                    "off_target": plan.off_target,
+                    "reused_speculative": ticket.reused_speculative,
+                    "gaze_error_deg": ticket.gaze_error_deg,
+                    "queue_wait_s": timings["queue_wait_s"],
+                    "generation_s": timings["generation_s"],
+                    "transfer_s": timings["transfer_s"],
+                    "request_to_result_s": timings["latency_s"],
+                    "resolve_to_result_s": timings["latency_from_resolve_s"],
+                    "twin_cache_hit": twin_ticket.cache_hit,
+                }
+            )
             spans[mode].append((first, loop.mark()))
-            log(f"trial {i + 1:2d} {mode:11s} latency {1000 * (t_stim - t_acq):6.1f} ms"
-                + ("" if ticket.reused_speculative is None else
-                   f"  speculation {'kept' if ticket.reused_speculative else 'replaced'}"))
+            log(
+                f"trial {i + 1:2d} {mode:11s} latency {1000 * (t_stim - t_acq):6.1f} ms"
+                + (
+                    ""
+                    if ticket.reused_speculative is None
+                    else f"  speculation {'kept' if ticket.reused_speculative else 'replaced'}"
+                )
+            )
         total_s = time.perf_counter() - t_start
         psychopy_intervals = list(win.frameIntervals)
     finally:
         win.close()
     records = []
     for mode in ("speculative", "plain"):
-        records.append(_record(mode=mode, config=config, info=info, loop=loop, spans=spans[mode],
-                               trials=results[mode], baseline=baseline, total_s=total_s,
-                               service_stats=service.stats(), psychopy_intervals=psychopy_intervals))
+        records.append(
+            _record(
+                mode=mode,
+                config=config,
+                info=info,
+                loop=loop,
+                spans=spans[mode],
+                trials=results[mode],
+                baseline=baseline,
+                total_s=total_s,
+                service_stats=service.stats(),
+                psychopy_intervals=psychopy_intervals,
+            )
+        )
     spec, plain = records
     if spec["latency_median_s"] is not None and plain["latency_median_s"] is not None:
         hidden = plain["latency_median_s"] - spec["latency_median_s"]
@@ -282,8 +358,9 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
     return records
 
 
-def _record(*, mode, config, info, loop, spans, trials, baseline, total_s, service_stats,
-            psychopy_intervals) -> dict:
+def _record(
+    *, mode, config, info, loop, spans, trials, baseline, total_s, service_stats, psychopy_intervals
+) -> dict:
     from study.service.frameloop import frame_stats
 
     latencies = [t["stimulus_latency_s"] for t in trials]
@@ -315,8 +392,12 @@ def _record(*, mode, config, info, loop, spans, trials, baseline, total_s, servi
         "latency_p95_s": q(latencies, 95),
         "latency_mean_s": float(np.mean(latencies)) if latencies else None,
         "latency_max_s": max(latencies) if latencies else None,
-        "latency_on_target_median_s": q([t["stimulus_latency_s"] for t in trials if not t["off_target"]], 50),
-        "latency_off_target_median_s": q([t["stimulus_latency_s"] for t in trials if t["off_target"]], 50),
+        "latency_on_target_median_s": q(
+            [t["stimulus_latency_s"] for t in trials if not t["off_target"]], 50
+        ),
+        "latency_off_target_median_s": q(
+            [t["stimulus_latency_s"] for t in trials if t["off_target"]], 50
+        ),
         "frames": all_stats.frames,
         "dropped_frames": all_stats.dropped_frames,
         "frame_interval_median_s": all_stats.interval_median_s,
@@ -328,10 +409,10 @@ def _record(*, mode, config, info, loop, spans, trials, baseline, total_s, servi
         "generation_phase_frames": gen_stats.frames,
         "generation_phase_dropped_frames": gen_stats.dropped_frames,
         "generation_phase_interval_p95_s": gen_stats.interval_p95_s,
-        "baseline_frames": baseline.frames,
-        "baseline_dropped_frames": baseline.dropped_frames,
-        "baseline_interval_median_s": baseline.interval_median_s,
-        "baseline_interval_p95_s": baseline.interval_p95_s,
+        "baseline_frames": baseline[0].frames + baseline[1].frames,
+        "baseline_dropped_frames": baseline[0].dropped_frames + baseline[1].dropped_frames,
+        **baseline[0].as_dict("baseline_mark_"),
+        **baseline[1].as_dict("baseline_image_"),
         "frame_period_s": loop.period_s,
         "psychopy_frame_intervals": int(pp.size),
         "psychopy_frame_interval_p95_s": float(np.percentile(pp, 95)) if pp.size else None,

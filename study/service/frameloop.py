@@ -96,7 +96,9 @@ class PacedFrameLoop:
         """Index of the next flip (to take statistics from here on)."""
         return len(self.times_s)
 
-    def intervals(self, *, start: int = 0, stop: int | None = None, phases: set[str] | None = None) -> list[float]:
+    def intervals(
+        self, *, start: int = 0, stop: int | None = None, phases: set[str] | None = None
+    ) -> list[float]:
         """Intervals ending at flips ``start..stop`` (optionally only flips in ``phases``)."""
         t = self.times_s
         stop = len(t) if stop is None else stop
@@ -106,5 +108,9 @@ class PacedFrameLoop:
                 out.append(t[i] - t[i - 1])
         return out
 
-    def stats(self, *, start: int = 0, stop: int | None = None, phases: set[str] | None = None) -> FrameStats:
-        return frame_stats(self.intervals(start=start, stop=stop, phases=phases), period_s=self.period_s)
+    def stats(
+        self, *, start: int = 0, stop: int | None = None, phases: set[str] | None = None
+    ) -> FrameStats:
+        return frame_stats(
+            self.intervals(start=start, stop=stop, phases=phases), period_s=self.period_s
+        )

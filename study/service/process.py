@@ -112,7 +112,8 @@ class ProcessGenerationService:
         start_timeout_s: loading and warm-up must finish within this.
         max_restarts: restarts allowed within ten minutes before the service gives up.
         event_log: JSON-lines event file (appended), or None.
-        nice: niceness added to the generator process (0: unchanged; > 0 favours the window).
+        nice: niceness added to the generator process (default 10: when both want a core, the
+            window's process wins; an idle window leaves the generator every free cycle).
         hash_weights: report ``weights_sha256`` in ``start()``'s info (reads every weight once;
             ``stimuli.check_stimulus_set`` compares it with a pre-generated set).
     """
@@ -133,7 +134,7 @@ class ProcessGenerationService:
         start_timeout_s: float = 600.0,
         max_restarts: int = 3,
         event_log: str | Path | None = None,
-        nice: int = 0,
+        nice: int = 10,
         hash_weights: bool = False,
     ) -> None:
         self._geometry = geometry
@@ -179,9 +180,18 @@ class ProcessGenerationService:
         self._monitor: threading.Thread | None = None
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_w, False)
-        self.counters = {"submitted": 0, "generated": 0, "cache_hits": 0, "cancelled": 0,
-                         "preempted": 0, "crashes": 0, "restarts": 0, "failed": 0,
-                         "speculative_hits": 0, "speculative_misses": 0}
+        self.counters = {
+            "submitted": 0,
+            "generated": 0,
+            "cache_hits": 0,
+            "cancelled": 0,
+            "preempted": 0,
+            "crashes": 0,
+            "restarts": 0,
+            "failed": 0,
+            "speculative_hits": 0,
+            "speculative_misses": 0,
+        }
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> dict:
@@ -196,8 +206,13 @@ class ProcessGenerationService:
         h, w, c = self._config.slot_shape
         self._slot = shared_memory.SharedMemory(create=True, size=h * w * c)
         self._config = dataclasses.replace(self._config, slot_name=self._slot.name)
-        self.events.emit("start", model=self._config.model, device=self._config.device,
-                         torch_threads=self._config.torch_threads, image_px=[w, h])
+        self.events.emit(
+            "start",
+            model=self._config.model,
+            device=self._config.device,
+            torch_threads=self._config.torch_threads,
+            image_px=[w, h],
+        )
         try:
             self._child = self._spawn(abort=None)
         except BaseException as error:
@@ -206,10 +221,13 @@ class ProcessGenerationService:
             self._release_slot()
             raise
         self.info = dict(self._child.info)
-        self.info.update(heartbeat_timeout_s=self.heartbeat_timeout_s,
-                         stall_timeout_s=self.stall_timeout_s)
+        self.info.update(
+            heartbeat_timeout_s=self.heartbeat_timeout_s, stall_timeout_s=self.stall_timeout_s
+        )
         self._state = "ready"
-        self._monitor = threading.Thread(target=self._monitor_loop, name="fovea-service", daemon=True)
+        self._monitor = threading.Thread(
+            target=self._monitor_loop, name="fovea-service", daemon=True
+        )
         self._monitor.start()
         return dict(self.info)
 
@@ -290,8 +308,9 @@ class ProcessGenerationService:
             raise ValueError("only foveated requests are speculative (twins do not depend on gaze)")
         return self._submit(request, speculative=True)
 
-    def resolve(self, ticket: ServiceTicket, *, gaze_px: tuple[float, float],
-                tolerance_deg: float) -> ServiceTicket:
+    def resolve(
+        self, ticket: ServiceTicket, *, gaze_px: tuple[float, float], tolerance_deg: float
+    ) -> ServiceTicket:
         """Keep the speculative generation or replace it, now that the gaze is measured.
 
         Args:
@@ -311,26 +330,42 @@ class ProcessGenerationService:
         now = time.perf_counter()
         target = ticket.request.gaze_px
         gx, gy = float(gaze_px[0]), float(gaze_px[1])
-        error_deg = float(self._geometry.eccentricity_deg(gx, gy, (float(target[0]), float(target[1]))))
+        error_deg = float(
+            self._geometry.eccentricity_deg(gx, gy, (float(target[0]), float(target[1])))
+        )
         ticket.resolved_s = now
         ticket.gaze_error_deg = error_deg
         failed = ticket.done() and ticket._error is not None
         if error_deg <= tolerance_deg and not failed:
             ticket.reused_speculative = True
             self.counters["speculative_hits"] += 1
-            self.events.emit("speculation", ticket=ticket.ticket_id, reused=True,
-                             gaze_error_deg=error_deg, ready=ticket.done())
+            self.events.emit(
+                "speculation",
+                ticket=ticket.ticket_id,
+                reused=True,
+                gaze_error_deg=error_deg,
+                ready=ticket.done(),
+            )
             return ticket
         self.counters["speculative_misses"] += 1
         if not ticket.done():
             self._cancel(ticket, reason="the measured gaze missed the speculated target")
-        fresh = self._submit(dataclasses.replace(ticket.request, gaze_px=(gx, gy)), speculative=False)
+        fresh = self._submit(
+            dataclasses.replace(ticket.request, gaze_px=(gx, gy)), speculative=False
+        )
         fresh.reused_speculative = False
         fresh.gaze_error_deg = error_deg
         fresh.replaces = ticket
         ticket.reused_speculative = False
-        self.events.emit("speculation", ticket=ticket.ticket_id, reused=False, replaced_by=fresh.ticket_id,
-                         gaze_error_deg=error_deg, tolerance_deg=tolerance_deg, failed=failed)
+        self.events.emit(
+            "speculation",
+            ticket=ticket.ticket_id,
+            reused=False,
+            replaced_by=fresh.ticket_id,
+            gaze_error_deg=error_deg,
+            tolerance_deg=tolerance_deg,
+            failed=failed,
+        )
         return fresh
 
     def prefetch_twin(self, *, seed: int, conditioning: int | str) -> None:
@@ -342,8 +377,13 @@ class ProcessGenerationService:
             self._check_open()
             if self._twins.get(key) is not None or key in self._twin_jobs:
                 return
-            request = GenerationRequest(kind="full", seed=int(seed), conditioning=conditioning,
-                                        spec=LayoutSpec(mode="full"), gaze_px=None)
+            request = GenerationRequest(
+                kind="full",
+                seed=int(seed),
+                conditioning=conditioning,
+                spec=LayoutSpec(mode="full"),
+                gaze_px=None,
+            )
             job = self._new_job(request, tickets=[], keep_twin=True)
             self._twin_jobs[key] = job
             self._pending.append(job)
@@ -358,8 +398,12 @@ class ProcessGenerationService:
     def stats(self) -> dict:
         """Counters (submitted, generated, cache hits, cancellations, crashes, restarts...)."""
         with self._lock:
-            return {**self.counters, "queued": len(self._pending), "state": self._state,
-                    "twins_cached": len(self._twins)}
+            return {
+                **self.counters,
+                "queued": len(self._pending),
+                "state": self._state,
+                "twins_cached": len(self._twins),
+            }
 
     # ------------------------------------------------------------------ internals: submit/cancel
     def _check_open(self) -> None:
@@ -381,7 +425,9 @@ class ProcessGenerationService:
         with self._lock:
             self._check_open()
             self._next_id += 1
-            ticket = ServiceTicket(request, service=self, ticket_id=self._next_id, speculative=speculative)
+            ticket = ServiceTicket(
+                request, service=self, ticket_id=self._next_id, speculative=speculative
+            )
             self.counters["submitted"] += 1
             if request.kind == "full":
                 key = (int(request.seed), request.conditioning)
@@ -403,9 +449,15 @@ class ProcessGenerationService:
                 job = self._new_job(request, tickets=[ticket], keep_twin=False)
             ticket._job = job
             self._pending.append(job)
-        self.events.emit("submit", ticket=ticket.ticket_id, job=job.job_id, kind=request.kind,
-                         seed=request.seed, speculative=speculative,
-                         gaze_px=None if request.gaze_px is None else list(request.gaze_px))
+        self.events.emit(
+            "submit",
+            ticket=ticket.ticket_id,
+            job=job.job_id,
+            kind=request.kind,
+            seed=request.seed,
+            speculative=speculative,
+            gaze_px=None if request.gaze_px is None else list(request.gaze_px),
+        )
         self._wake()
         return ticket
 
@@ -415,7 +467,9 @@ class ProcessGenerationService:
                 return
             job = ticket._job
             ticket.cancelled = True
-            ticket._finish(None, GenerationCancelled(f"request {ticket.ticket_id} cancelled: {reason}"))
+            ticket._finish(
+                None, GenerationCancelled(f"request {ticket.ticket_id} cancelled: {reason}")
+            )
             self.counters["cancelled"] += 1
             if job is None:
                 return
@@ -430,8 +484,13 @@ class ProcessGenerationService:
                     self._abort_reason = "cancel"
                     self._child.abort_job.value = job.job_id
                     where = "running"
-        self.events.emit("cancel", ticket=ticket.ticket_id, job=job.job_id if job else None,
-                         reason=reason, dropped=where)
+        self.events.emit(
+            "cancel",
+            ticket=ticket.ticket_id,
+            job=job.job_id if job else None,
+            reason=reason,
+            dropped=where,
+        )
         self._wake()
 
     def _wake(self) -> None:
@@ -484,7 +543,9 @@ class ProcessGenerationService:
                 )
             if process.sentinel in ready:
                 self._kill(child)
-                raise ServiceUnavailable(f"the generator process exited during start ({_exit_text(process)})")
+                raise ServiceUnavailable(
+                    f"the generator process exited during start ({_exit_text(process)})"
+                )
             if time.perf_counter() > deadline:
                 self._kill(child)
                 raise ServiceUnavailable(
@@ -521,7 +582,9 @@ class ProcessGenerationService:
             self._dispatch()
             child = self._child
             try:
-                ready = mp_connection.wait([child.conn, child.process.sentinel, self._wake_r], timeout=0.1)
+                ready = mp_connection.wait(
+                    [child.conn, child.process.sentinel, self._wake_r], timeout=0.1
+                )
             except (OSError, ValueError):
                 ready = []
             if self._state == "closed":
@@ -569,8 +632,13 @@ class ProcessGenerationService:
         except (OSError, ValueError):
             self._on_failure(child, "closed its pipe")
             return
-        self.events.emit("dispatch", job=job.job_id, priority=job.priority, attempt=job.attempts,
-                         queued=len(self._pending))
+        self.events.emit(
+            "dispatch",
+            job=job.job_id,
+            priority=job.priority,
+            attempt=job.attempts,
+            queued=len(self._pending),
+        )
 
     def _on_message(self, child: _Child, message) -> None:
         kind, job_id, fields = message
@@ -601,8 +669,14 @@ class ProcessGenerationService:
                 for ticket in job.tickets:
                     ticket.started_s = fields["started_s"]
                     ticket._finish(None, error_cls(message_text))
-                event = ("error", {"job": job_id, "message": fields["message"],
-                                   "traceback": fields.get("traceback")})
+                event = (
+                    "error",
+                    {
+                        "job": job_id,
+                        "message": fields["message"],
+                        "traceback": fields.get("traceback"),
+                    },
+                )
         if kind == "done":
             return
         name, data = event
@@ -639,9 +713,16 @@ class ProcessGenerationService:
             ticket.received_s = received_s
             ticket._finish(result, None)
         timings = [t.timings for t in job.tickets]
-        self.events.emit("done", job=job.job_id, kind=job.request.kind, seed=job.request.seed,
-                         tokens=fields["tokens"], generation_s=fields["generated_s"] - fields["started_s"],
-                         transfer_s=received_s - fields["generated_s"], tickets=timings)
+        self.events.emit(
+            "done",
+            job=job.job_id,
+            kind=job.request.kind,
+            seed=job.request.seed,
+            tokens=fields["tokens"],
+            generation_s=fields["generated_s"] - fields["started_s"],
+            transfer_s=received_s - fields["generated_s"],
+            tickets=timings,
+        )
 
     @staticmethod
     def _twin_key(job: _Job) -> tuple:
@@ -655,7 +736,9 @@ class ProcessGenerationService:
         now = time.perf_counter()
         silent_s = now - child.heartbeat.value
         if silent_s > self.heartbeat_timeout_s:
-            self._on_failure(child, f"stopped responding (no heartbeat for {silent_s:.1f} s)", hang=True)
+            self._on_failure(
+                child, f"stopped responding (no heartbeat for {silent_s:.1f} s)", hang=True
+            )
             return
         if self._inflight is not None:
             idle_s = now - child.progress.value
@@ -696,16 +779,24 @@ class ProcessGenerationService:
                 else:
                     self._drop_twin_job(job)
             self._state = "restarting"
-        self.events.emit("hang" if hang else "crash", level=40, pid=child.pid, message=message,
-                         job=job.job_id if job else None, exitcode=child.process.exitcode)
+        self.events.emit(
+            "hang" if hang else "crash",
+            level=40,
+            pid=child.pid,
+            message=message,
+            job=job.job_id if job else None,
+            exitcode=child.process.exitcode,
+        )
 
     def _restart(self) -> None:
         now = time.perf_counter()
         while self._restart_times and now - self._restart_times[0] > _RESTART_WINDOW_S:
             self._restart_times.popleft()
         if len(self._restart_times) >= self.max_restarts:
-            self._give_up(f"the generator process failed {len(self._restart_times) + 1} times within "
-                          f"{_RESTART_WINDOW_S / 60:g} minutes")
+            self._give_up(
+                f"the generator process failed {len(self._restart_times) + 1} times within "
+                f"{_RESTART_WINDOW_S / 60:g} minutes"
+            )
             return
         self._restart_times.append(now)
         self.counters["restarts"] += 1
@@ -722,8 +813,14 @@ class ProcessGenerationService:
                 return
             self._child = child
             self._state = "ready"
-        self.events.emit("restart", level=30, pid=child.pid, restart_s=time.perf_counter() - t0,
-                         restarts=self.counters["restarts"], queued=len(self._pending))
+        self.events.emit(
+            "restart",
+            level=30,
+            pid=child.pid,
+            restart_s=time.perf_counter() - t0,
+            restarts=self.counters["restarts"],
+            queued=len(self._pending),
+        )
 
     def _give_up(self, reason: str) -> None:
         with self._lock:
@@ -732,7 +829,9 @@ class ProcessGenerationService:
             jobs, self._pending = self._pending, []
             for job in jobs:
                 for ticket in job.tickets:
-                    ticket._finish(None, ServiceUnavailable(f"generation service stopped: {reason}"))
+                    ticket._finish(
+                        None, ServiceUnavailable(f"generation service stopped: {reason}")
+                    )
             self._twin_jobs.clear()
         self.events.emit("broken", level=50, reason=reason)
 
@@ -756,5 +855,7 @@ def _exit_text(process, *, wait: bool = False) -> str:
 
 def gaze_distance_deg(geometry, a_px: tuple[float, float], b_px: tuple[float, float]) -> float:
     """Exact angle (deg) between the lines of sight to two image points (``resolve``'s metric)."""
-    value = float(geometry.eccentricity_deg(float(a_px[0]), float(a_px[1]), (float(b_px[0]), float(b_px[1]))))
+    value = float(
+        geometry.eccentricity_deg(float(a_px[0]), float(a_px[1]), (float(b_px[0]), float(b_px[1])))
+    )
     return value if math.isfinite(value) else math.inf

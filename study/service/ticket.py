@@ -28,7 +28,9 @@ class ServiceTicket(GenerationTicket):
         replaces: the speculative ticket this one replaced (a regeneration at the measured gaze).
     """
 
-    def __init__(self, request: GenerationRequest, *, service, ticket_id: int, speculative: bool = False):
+    def __init__(
+        self, request: GenerationRequest, *, service, ticket_id: int, speculative: bool = False
+    ):
         super().__init__(request)
         self._service = service
         self._job = None
@@ -46,8 +48,10 @@ class ServiceTicket(GenerationTicket):
         self.attempts = 0
 
     def cancel(self) -> None:
-        """Cancel: a queued request is dropped, a running one is aborted at the next sampler step;
-        the ticket finishes at once with ``GenerationCancelled``. No effect once done."""
+        """Cancel: the ticket finishes at once with ``GenerationCancelled``. A queued foveated
+        request is dropped, a running one aborted at the next sampler step. A twin (``full``)
+        goes on generating into the service's cache (it is wanted again when the trial is
+        re-queued). No effect once done."""
         if self.done():
             return
         self.cancelled = True

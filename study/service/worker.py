@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    """Everything the child needs, in plain types (unpickling it must not import torch, so that
-    thread settings happen before torch loads).
+    """Everything the child needs, in plain types: unpickling it imports nothing heavy, so the
+    thread settings below are in place before torch loads.
 
     Attributes:
         model, device, dtype: ``FoveatedGenerator.load`` arguments.
@@ -138,8 +138,14 @@ def _load(config: WorkerConfig) -> _State:
     t0 = time.perf_counter()
     centre = (geometry.image_width_px / 2, geometry.image_height_px / 2)
     for spec, gaze in ((LayoutSpec(mode="full"), None), (LayoutSpec(mode="acuity"), centre)):
-        generator.generate(seed=0, geometry=geometry, gaze_px=gaze, spec=spec,
-                           condition=config.warmup_conditioning, steps=config.num_steps)
+        generator.generate(
+            seed=0,
+            geometry=geometry,
+            gaze_px=gaze,
+            spec=spec,
+            condition=config.warmup_conditioning,
+            steps=config.num_steps,
+        )
     warmup_s = time.perf_counter() - t0
     slot = shared_memory.SharedMemory(name=config.slot_name)
     image = np.ndarray(config.slot_shape, dtype=np.uint8, buffer=slot.buf)
@@ -200,32 +206,39 @@ def _serve(state: _State, conn, progress, abort_job) -> None:
                     f"{state.image.shape}"
                 )
             state.image[...] = out.image
-            conn.send((
-                "done",
-                job_id,
-                {
-                    "started_s": started_s,
-                    "generated_s": generated_s,
-                    "written_s": time.perf_counter(),
-                    "seconds": float(out.seconds),
-                    "tokens": int(out.tokens),
-                    "tokens_full": int(out.tokens_full),
-                    "token_ratio": float(out.layout.token_ratio),
-                    "sidecar": out.sidecar,
-                },
-            ))
+            conn.send(
+                (
+                    "done",
+                    job_id,
+                    {
+                        "started_s": started_s,
+                        "generated_s": generated_s,
+                        "written_s": time.perf_counter(),
+                        "seconds": float(out.seconds),
+                        "tokens": int(out.tokens),
+                        "tokens_full": int(out.tokens_full),
+                        "token_ratio": float(out.layout.token_ratio),
+                        "sidecar": out.sidecar,
+                    },
+                )
+            )
         except _Aborted as aborted:
             conn.send(("aborted", job_id, {"started_s": started_s, "step": aborted.args[0]}))
         except Exception as error:  # noqa: BLE001 - the request fails, the process goes on
             from generator.errors import FoveaError
 
-            conn.send((
-                "error",
-                job_id,
-                {"started_s": started_s, "message": _describe(error),
-                 "user_error": isinstance(error, FoveaError),
-                 "traceback": traceback.format_exc(limit=8)},
-            ))
+            conn.send(
+                (
+                    "error",
+                    job_id,
+                    {
+                        "started_s": started_s,
+                        "message": _describe(error),
+                        "user_error": isinstance(error, FoveaError),
+                        "traceback": traceback.format_exc(limit=8),
+                    },
+                )
+            )
 
 
 def _describe(error: BaseException) -> str:

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 import torch
 
-from generator.data.fetch import HELD_OUT_FRACTION, fetch_images, licence_for, load_manifest, split_for
+from generator.data.fetch import (
+    HELD_OUT_FRACTION,
+    fetch_images,
+    licence_for,
+    load_manifest,
+    split_for,
+)
 from generator.data.images import load_bank, random_crops
 from generator.data.pack import pack_images
 from generator.errors import FoveaError
@@ -41,7 +47,10 @@ License: MIT
 
 def test_licence_matches_source_tree_patterns_against_installed_paths():
     assert licence_for(DEP5, "usr/share/backgrounds/aitzgorri_by_Aitzol.jpg") == "CC-BY-4.0"
-    assert licence_for(DEP5, "usr/share/backgrounds/mate/desktop/Ubuntu-Cold-no-logo.png") == "CC-BY-SA-4.0"
+    assert (
+        licence_for(DEP5, "usr/share/backgrounds/mate/desktop/Ubuntu-Cold-no-logo.png")
+        == "CC-BY-SA-4.0"
+    )
     assert licence_for(DEP5, "usr/share/wallpapers/Path/contents/images/2560x1600.jpg") == "GPL-2+"
     assert licence_for("not a DEP-5 file", "a.jpg") == "see copyright file"
 
@@ -99,7 +108,9 @@ def test_crops_are_deterministic_in_range_and_multiscale():
     print(f"seed {seed}")
     a, ca = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
     b, cb = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
-    c, _ = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed + 1))
+    c, _ = random_crops(
+        bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed + 1)
+    )
     assert a.shape == (6, 3, 64, 64) and a.dtype == torch.float32
     assert torch.equal(a, b) and torch.equal(ca, cb)
     assert not torch.equal(a, c)
@@ -119,8 +130,11 @@ def test_fetch_from_debian_packages(tmp_path, monkeypatch):
 
     if shutil.which("apt-get") is None or shutil.which("dpkg") is None:
         pytest.skip("apt-get/dpkg not available on this system")
-    probe = subprocess.run(["apt-get", "download", "--print-uris", "lomiri-wallpapers-20.04"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["apt-get", "download", "--print-uris", "lomiri-wallpapers-20.04"],
+        capture_output=True,
+        text=True,
+    )
     if probe.returncode != 0 or ".deb" not in probe.stdout:
         pytest.skip(f"apt cannot fetch lomiri-wallpapers-20.04 here: {probe.stderr.strip()[:200]}")
     small = [s for s in sources.PACKAGE_SOURCES if s.package == "lomiri-wallpapers-20.04"]

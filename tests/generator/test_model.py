@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 
@@ -23,8 +22,9 @@ from generator.models.default import (
 )
 from generator.tokens import pack
 
-SMALL = ModelConfig(heads=2, head_dim=32, double_blocks=1, single_blocks=1, rope_axes=(8, 12, 12),
-                    steps=2)
+SMALL = ModelConfig(
+    heads=2, head_dim=32, double_blocks=1, single_blocks=1, rope_axes=(8, 12, 12), steps=2
+)
 
 
 def _model(seed: int = 0) -> DefaultModel:
@@ -40,16 +40,27 @@ def _model(seed: int = 0) -> DefaultModel:
 def _layout(px: int, mode: str = "acuity"):
     geometry = StimulusGeometry(display=default_display(), image_width_px=px, image_height_px=px)
     if mode == "full":
-        return build_layout(geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16)
-    return build_layout(geometry=geometry, gaze_px=(px * 0.3, px * 0.6),
-                        spec=LayoutSpec(mode="acuity", strength=2.0), patch_px=16)
+        return build_layout(
+            geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16
+        )
+    return build_layout(
+        geometry=geometry,
+        gaze_px=(px * 0.3, px * 0.6),
+        spec=LayoutSpec(mode="acuity", strength=2.0),
+        patch_px=16,
+    )
 
 
 def _forward(model, tokens, layout, t=0.5, cls=0):
     ids = torch.as_tensor(layout_ids(layout), dtype=torch.float32)
     with torch.no_grad():
-        return model(tokens, img_ids=ids, txt_ids=torch.zeros(1, 3), t=torch.full((tokens.shape[0],), t),
-                     class_ids=torch.full((tokens.shape[0],), cls, dtype=torch.long))
+        return model(
+            tokens,
+            img_ids=ids,
+            txt_ids=torch.zeros(1, 3),
+            t=torch.full((tokens.shape[0],), t),
+            class_ids=torch.full((tokens.shape[0],), cls, dtype=torch.long),
+        )
 
 
 def test_forward_on_a_mixed_layout_returns_one_patch_per_token():
@@ -65,7 +76,9 @@ def test_forward_on_a_mixed_layout_returns_one_patch_per_token():
 def test_permuting_tokens_with_their_positions_permutes_the_output():
     layout = _layout(256)
     model = _model()
-    tokens = pack(torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(1)), layout, p=16)
+    tokens = pack(
+        torch.randn(1, 3, 256, 256, generator=torch.Generator().manual_seed(1)), layout, p=16
+    )
     ids = torch.as_tensor(layout_ids(layout), dtype=torch.float32)
     perm = torch.randperm(layout.num_tokens, generator=torch.Generator().manual_seed(2))
     kw = dict(txt_ids=torch.zeros(1, 3), t=torch.tensor([0.5]), class_ids=torch.tensor([1]))
@@ -95,8 +108,14 @@ def test_merged_lora_matches_the_peft_adapter(tmp_path):
 
     model = _model()
     save_weights(model, tmp_path / "base.safetensors", dtype=torch.float32)
-    model.transformer.add_adapter(LoraConfig(r=4, lora_alpha=8, init_lora_weights="gaussian",
-                                             target_modules=["to_q", "proj_mlp", "linear"]))
+    model.transformer.add_adapter(
+        LoraConfig(
+            r=4,
+            lora_alpha=8,
+            init_lora_weights="gaussian",
+            target_modules=["to_q", "proj_mlp", "linear"],
+        )
+    )
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "lora_B" in name:
@@ -111,7 +130,10 @@ def test_merged_lora_matches_the_peft_adapter(tmp_path):
     torch.testing.assert_close(_forward(merged, tokens, layout), with_adapter, atol=1e-4, rtol=1e-3)
     assert not torch.allclose(_forward(plain, tokens, layout), with_adapter, atol=1e-3)
     with pytest.raises(FoveaError, match="does not have"):
-        bad = {"transformer.nope.lora_A.weight": torch.zeros(1, 2), "transformer.nope.lora_B.weight": torch.zeros(2, 1)}
+        bad = {
+            "transformer.nope.lora_A.weight": torch.zeros(1, 2),
+            "transformer.nope.lora_B.weight": torch.zeros(2, 1),
+        }
         save_file(bad, str(tmp_path / "bad.safetensors"))
         merge_lora(plain, tmp_path / "bad.safetensors")
 
@@ -132,10 +154,16 @@ def test_class_encoder_accepts_indices_names_and_none_and_rejects_others():
 def test_generator_from_the_model_generates_foveated_and_full_images():
     gen = build_generator(_model(), model_id="small", steps=2)
     geometry = StimulusGeometry(display=default_display(), image_width_px=128, image_height_px=128)
-    fov = gen.generate(seed=3, geometry=geometry, gaze_px=(40.0, 40.0),
-                       spec=LayoutSpec(mode="acuity", strength=4.0), condition=0)
-    full = gen.generate(seed=3, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"),
-                        condition=0)
+    fov = gen.generate(
+        seed=3,
+        geometry=geometry,
+        gaze_px=(40.0, 40.0),
+        spec=LayoutSpec(mode="acuity", strength=4.0),
+        condition=0,
+    )
+    full = gen.generate(
+        seed=3, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), condition=0
+    )
     assert fov.image.shape == full.image.shape == (128, 128, 3)
     assert fov.tokens < full.tokens
 
@@ -143,7 +171,9 @@ def test_generator_from_the_model_generates_foveated_and_full_images():
 def test_shipped_default_weights_load_offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     files = DefaultWeights()
-    assert files.exists and files.lora.is_file(), "shipped weights missing in generator/models/weights"
+    assert files.exists and files.lora.is_file(), (
+        "shipped weights missing in generator/models/weights"
+    )
     total = files.base.stat().st_size + files.lora.stat().st_size
     assert total <= 25 * 1024 * 1024
     from generator import FoveatedGenerator
@@ -153,8 +183,14 @@ def test_shipped_default_weights_load_offline(monkeypatch):
     base = load_default_generator(variant="base")
     assert base.model_id == "default-base"
     geometry = StimulusGeometry(display=default_display(), image_width_px=256, image_height_px=256)
-    out = gen.generate(seed=0, geometry=geometry, gaze_px=(128.0, 128.0),
-                       spec=LayoutSpec(mode="acuity", strength=1.0), condition=0, steps=2)
+    out = gen.generate(
+        seed=0,
+        geometry=geometry,
+        gaze_px=(128.0, 128.0),
+        spec=LayoutSpec(mode="acuity", strength=1.0),
+        condition=0,
+        steps=2,
+    )
     assert out.image.shape == (256, 256, 3) and out.image.std() > 1.0
 
 

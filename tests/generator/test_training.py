@@ -18,12 +18,30 @@ from generator.training.train import TrainConfig, train, training_loss
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = str(REPO / "generator" / "data" / "photos-1024.npz")
-SMALL = {"heads": 2, "head_dim": 32, "double_blocks": 1, "single_blocks": 1, "rope_axes": [8, 12, 12]}
+SMALL = {
+    "heads": 2,
+    "head_dim": 32,
+    "double_blocks": 1,
+    "single_blocks": 1,
+    "rope_axes": [8, 12, 12],
+}
 
 
 def _cfg(out: Path, **kw) -> TrainConfig:
-    base = dict(data=PACK, out=str(out), crop_px=[64], batch_size=8, steps=30, time_budget_s=600,
-                lr=2e-3, warmup_steps=5, ema_decay=0.9, model=SMALL, progress=False, seed=7)
+    base = dict(
+        data=PACK,
+        out=str(out),
+        crop_px=[64],
+        batch_size=8,
+        steps=30,
+        time_budget_s=600,
+        lr=2e-3,
+        warmup_steps=5,
+        ema_decay=0.9,
+        model=SMALL,
+        progress=False,
+        seed=7,
+    )
     base.update(kw)
     return TrainConfig(**base)
 
@@ -36,8 +54,16 @@ def _eval_loss(model_path: Path, seed: int = 99) -> float:
     x, c = random_crops(bank, count=16, crop_px=64, generator=g)
     layout = full_layout(image_px=64, patch_px=16)
     with torch.no_grad():
-        return float(training_loss(model, x, c, layout, generator=torch.Generator().manual_seed(seed),
-                                   cfg=TrainConfig()))
+        return float(
+            training_loss(
+                model,
+                x,
+                c,
+                layout,
+                generator=torch.Generator().manual_seed(seed),
+                cfg=TrainConfig(),
+            )
+        )
 
 
 @pytest.mark.slow
@@ -45,7 +71,10 @@ def test_a_tiny_base_run_reduces_the_loss_and_writes_its_outputs(tmp_path):
     print("seed 7")
     first = train(_cfg(tmp_path / "a", steps=1))
     log = train(_cfg(tmp_path / "b", steps=40))
-    before, after = _eval_loss(tmp_path / "a" / "model.safetensors"), _eval_loss(tmp_path / "b" / "model.safetensors")
+    before, after = (
+        _eval_loss(tmp_path / "a" / "model.safetensors"),
+        _eval_loss(tmp_path / "b" / "model.safetensors"),
+    )
     print(f"held-batch loss after 1 step {before:.4f}, after 40 steps {after:.4f}")
     assert after < 0.8 * before
     assert first["steps"] == 1 and log["steps"] == 40
@@ -59,14 +88,28 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
     train(_cfg(out, steps=3))
     log = train(_cfg(out, steps=5), resume=True)
     assert log["steps"] == 5 and len(json.loads((out / "losses.json").read_text())) == 5
-    fov = train(_cfg(tmp_path / "fov", stage="foveated", init=str(out / "model.safetensors"),
-                     crop_px=[128], batch_size=4, groups=2, steps=3, lora_rank=4, lora_alpha=4.0))
+    fov = train(
+        _cfg(
+            tmp_path / "fov",
+            stage="foveated",
+            init=str(out / "model.safetensors"),
+            crop_px=[128],
+            batch_size=4,
+            groups=2,
+            steps=3,
+            lora_rank=4,
+            lora_alpha=4.0,
+        )
+    )
     assert fov["steps"] == 3 and fov["trainable_params"] < 0.5 * sum(
-        p.numel() for p in load_model(out / "model.safetensors").parameters())
+        p.numel() for p in load_model(out / "model.safetensors").parameters()
+    )
     record = export_weights(base_dir=out, foveated_dir=tmp_path / "fov", out_dir=tmp_path / "w")
     assert record["shipped_bytes"] < 25 * 1024 * 1024
-    merged = load_model(tmp_path / "w" / "default-base.safetensors",
-                        lora=tmp_path / "w" / "default-foveated-lora.safetensors")
+    merged = load_model(
+        tmp_path / "w" / "default-base.safetensors",
+        lora=tmp_path / "w" / "default-foveated-lora.safetensors",
+    )
     assert merged.config_.heads == 2
 
 
@@ -89,8 +132,13 @@ def test_foveated_stage_without_init_is_a_user_error(tmp_path):
 def test_random_layouts_mix_modes_and_levels_deterministically():
     seed = 5
     print(f"seed {seed}")
-    draw = lambda: [random_layout(rng=np.random.default_rng([seed, i]), image_px=512, patch_px=16)  # noqa: E731
-                    for i in range(60)]
+
+    def draw():
+        return [
+            random_layout(rng=np.random.default_rng([seed, i]), image_px=512, patch_px=16)
+            for i in range(60)
+        ]
+
     a, b = draw(), draw()
     assert [x.levels.tolist() for x in a] == [x.levels.tolist() for x in b]
     modes = {x.spec.mode for x in a}

@@ -8,6 +8,7 @@ import pytest
 
 from study.cli import main
 from study.commands import PROTOCOL_DIR, demo_protocol_text, resolve_protocol
+from tests.study.conftest import REPO
 
 
 def test_demo_protocol_is_the_pilot_with_small_images():
@@ -35,16 +36,40 @@ def test_bad_labels_are_refused(capsys, tmp_path):
 
 @pytest.mark.display
 @pytest.mark.slow
-def test_demo_runs_a_simulated_pilot_and_says_where_results_are(virtual_x, tmp_path, capsys):
+def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys):
     out = tmp_path / "demo"
-    assert (
-        main(
-            ["demo", "--out", str(out), "--participants", "1", "--trials", "2", "--image-px", "128"]
-        )
-        == 0
+    status = main(
+        ["demo", "--out", str(out), "--participants", "2", "--trials", "3", "--image-px", "128"]
     )
     printed = capsys.readouterr().out
-    assert f"data:        {out / 'data'}" in printed and "report:" in printed
-    assert len(list((out / "data").glob("sub-sim01/ses-1/beh/*_beh.tsv"))) == 1
+    print(printed)
+    assert f"data:        {out / 'data'}" in printed
+    assert len(list((out / "data").glob("sub-sim0[12]/ses-1/beh/*_beh.tsv"))) == 2
     assert (out / "screenshots" / "interval1.png").exists()
+    assert (out / "generator" / "foveated.png").exists()
+    report_line = next(line for line in printed.splitlines() if line.strip().startswith("report:"))
+    if (REPO / "analysis" / "report.py").exists():
+        assert status == 0, report_line
+        assert report_line.strip().endswith(".html") or (out / "report").is_dir()
     assert main(["demo", "--out", str(out)]) == 2  # never overwrites
+
+
+@pytest.mark.display
+@pytest.mark.slow
+def test_bench_session_writes_json_records(virtual_x, tmp_path):
+    import json
+
+    from tests.study.conftest import small_protocol_dict, write_toml
+
+    protocol = write_toml(small_protocol_dict(trials=2), tmp_path / "small.toml")
+    out = tmp_path / "bench.json"
+    assert main(["bench", "session", "--protocol", str(protocol), "--json", str(out)]) == 0
+    (record,) = json.loads(out.read_text())
+    assert record["responses"] == 2 and record["trials"] >= 2
+    for key in (
+        "session_wall_s",
+        "frame_interval_ms_median",
+        "gaze_to_flip_ms_median",
+        "gen_latency_s_median",
+    ):
+        assert record[key] > 0

@@ -34,7 +34,19 @@ def _session(tmp_path, *, on_miss: str):
     )
     result = run_session(config)
     rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
-    print(rows[["trial", "level", "attempt", "deadline_missed", "cached_stimulus", "abort_reason", "correct"]].to_string())
+    print(
+        rows[
+            [
+                "trial",
+                "level",
+                "attempt",
+                "deadline_missed",
+                "cached_stimulus",
+                "abort_reason",
+                "correct",
+            ]
+        ].to_string()
+    )
     return result, rows
 
 

@@ -19,8 +19,12 @@ def presenter(virtual_x):
     from psychopy import visual
 
     protocol = validate_protocol(small_protocol_dict(), source="test")
-    win = visual.Window(size=(640, 480), units="pix", color=(0, 0, 0), fullscr=False, checkTiming=False)
-    view = Presenter(protocol=protocol, win=win, clock=SimClock(), tracker=None, physio=None, simulated=False)
+    win = visual.Window(
+        size=(640, 480), units="pix", color=(0, 0, 0), fullscr=False, checkTiming=False
+    )
+    view = Presenter(
+        protocol=protocol, win=win, clock=SimClock(), tracker=None, physio=None, simulated=False
+    )
     yield view
     win.close()
 
@@ -62,7 +66,11 @@ def test_escape_then_yes_quits(presenter, virtual_x):
 
 
 def test_frames_are_counted_in_whole_frames(presenter):
-    assert presenter.frames_for(1.0) == 60 and presenter.frames_for(0.01) == 1 and presenter.frames_for(0) == 0
+    assert (
+        presenter.frames_for(1.0) == 60
+        and presenter.frames_for(0.01) == 1
+        and presenter.frames_for(0) == 0
+    )
     assert presenter.deg_to_pix(0.0, 0.0) == (0.0, 0.0)
     x, y = presenter.deg_to_pix(1.0, 1.0)
     ppd = presenter.display.pixels_per_degree

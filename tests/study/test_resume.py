@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from study.commands import simulate
 from tests.study.conftest import small_protocol_dict, write_toml
 
 pytestmark = [pytest.mark.display, pytest.mark.slow]
@@ -68,10 +69,9 @@ def test_kill_at_a_random_trial_then_resume_matches_an_uninterrupted_run(virtual
     )
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     whole = tmp_path / "whole"
-    done = subprocess.run(
-        _simulate(protocol, whole), env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    # The uninterrupted reference runs in this process (the same code as the CLI's).
+    (result,) = simulate(protocol=protocol, participants=1, data_dir=whole, seed=SEED, quiet=True)
+    assert result.completed
     reference = _rows(whole)
 
     kill_after = int(np.random.default_rng(SEED).integers(2, len(reference) - 3))

@@ -1,0 +1,582 @@
+"""Reading session data: every ``*_beh.tsv`` below a data directory, with its JSON sidecar.
+
+The format is pinned in DESIGN.md section 3 and docs/data_format.md. Problems that make a file
+unusable (unreadable, not a table, a required column missing, a value that is not what the
+column holds, two protocols mixed) raise ``FoveaError`` naming the file, the line or column and
+what would be valid. Problems that leave the data usable (no sidecar, an incomplete session, a torn
+last line, a header-only file) are recorded as flags on the session and shown in the report:
+nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from generator.errors import FoveaError
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "participant",
+    "session",
+    "trial",
+    "condition",
+    "level",
+    "interval_foveated",
+    "response",
+    "correct",
+    "rt_s",
+    "fixation_break",
+    "gaze_x_deg",
+    "gaze_y_deg",
+    "seed",
+    "tokens",
+    "gen_latency_s",
+    "onset_s",
+)
+#: Columns read as numbers when present (pinned and optional ones, docs/data_format.md).
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "trial",
+    "level",
+    "interval_foveated",
+    "response",
+    "correct",
+    "rt_s",
+    "fixation_break",
+    "gaze_x_deg",
+    "gaze_y_deg",
+    "seed",
+    "tokens",
+    "gen_latency_s",
+    "onset_s",
+    "tokens_full",
+    "deadline_missed",
+    "cached_stimulus",
+    "dropped_frames",
+    "fixation_x_deg",
+    "fixation_y_deg",
+    "p_correct_model",
+    "token_ratio",
+    "attempt",
+)
+_ALLOWED_VALUES: dict[str, tuple[float, ...]] = {
+    "correct": (0, 1),
+    "fixation_break": (0, 1),
+    "interval_foveated": (1, 2),
+    "response": (1, 2),
+    "deadline_missed": (0, 1),
+    "cached_stimulus": (0, 1),
+}
+#: Columns every presented trial must have (aborted trials included).
+_NEVER_MISSING: tuple[str, ...] = ("trial", "condition", "level", "interval_foveated", "fixation_break")
+MISSING_TOKENS = ("n/a", "")
+_NAME = re.compile(r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$")
+OBSERVERS = ("human", "parametric", "perceptual")
+
+
+@dataclass
+class Session:
+    """One ``beh.tsv`` with its sidecar.
+
+    Attributes:
+        beh_path: the table.
+        sidecar_path: the ``_beh.json`` beside it, or None when there is none.
+        participant, session, task: labels (without ``sub-`` / ``ses-`` / ``task-``).
+        sidecar: the sidecar's content ({} when absent).
+        trials: typed trial table (numeric columns as floats, ``n/a`` as NaN).
+        flags: human-readable notes shown in the report (incomplete, torn line, ...).
+        observer: ``human``, ``parametric`` or ``perceptual``.
+        completed: the sidecar's ``completed`` (None when unknown).
+    """
+
+    beh_path: Path
+    sidecar_path: Path | None
+    participant: str
+    session: str
+    task: str
+    sidecar: dict
+    trials: pd.DataFrame
+    flags: list[str] = field(default_factory=list)
+    observer: str = "human"
+    completed: bool | None = None
+
+    @property
+    def label(self) -> str:
+        return f"sub-{self.participant} ses-{self.session}"
+
+    @property
+    def protocol_name(self) -> str | None:
+        name = self.sidecar.get("protocol_name")
+        return str(name) if name is not None else None
+
+    @property
+    def protocol_sha256(self) -> str | None:
+        sha = self.sidecar.get("protocol_sha256")
+        return str(sha) if sha else None
+
+    @property
+    def protocol_identity(self) -> str | None:
+        """What makes two sessions 'the same protocol': the sha256, else the name."""
+        return self.protocol_sha256 or self.protocol_name
+
+
+@dataclass
+class SkippedFile:
+    """A file found but not analysed, and why (listed in the report)."""
+
+    path: Path
+    reason: str
+
+
+@dataclass
+class Dataset:
+    """All sessions of one protocol below a data directory.
+
+    Attributes:
+        data_dir: the directory searched.
+        sessions: analysed sessions (all observers), sorted by participant, session.
+        skipped: files found but not analysed (empty, another protocol's model observer).
+        trials: all analysed sessions' trials in one table, plus ``observer`` and ``source``
+            (file path relative to ``data_dir``).
+    """
+
+    data_dir: Path
+    sessions: list[Session]
+    skipped: list[SkippedFile]
+    trials: pd.DataFrame
+
+    def sessions_of(self, *, observers: tuple[str, ...]) -> list[Session]:
+        return [s for s in self.sessions if s.observer in observers]
+
+
+def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Dataset:
+    """Read every ``*_beh.tsv`` below ``data_dir``.
+
+    Args:
+        data_dir: the data root (``DATA`` in the layout).
+        protocol: keep only sessions of this protocol (name or sha256 prefix); needed when the
+            directory holds several.
+
+    Raises:
+        FoveaError: no data, an unusable file, or mixed protocols (see module docstring).
+    """
+    root = Path(data_dir)
+    if not root.exists():
+        raise FoveaError(f"data directory {root} does not exist")
+    if not root.is_dir():
+        raise FoveaError(f"data directory {root} is not a directory")
+    paths = sorted(
+        p for p in root.rglob("*_beh.tsv") if not any(part.startswith(".") for part in p.relative_to(root).parts)
+    )
+    if not paths:
+        raise FoveaError(
+            f"no *_beh.tsv files below {root}; expected "
+            "sub-<participant>/ses-<session>/beh/sub-<participant>_ses-<session>_task-<task>_beh.tsv"
+        )
+    sessions: list[Session] = []
+    skipped: list[SkippedFile] = []
+    for path in paths:
+        session = read_session(path)
+        if session.trials.empty:
+            skipped.append(SkippedFile(path, "empty session: no trials recorded"))
+            continue
+        sessions.append(session)
+    _check_duplicates(sessions)
+    sessions, other = _select_protocol(sessions, protocol=protocol)
+    skipped.extend(other)
+    if not sessions:
+        reasons = "; ".join(f"{s.path}: {s.reason}" for s in skipped)
+        raise FoveaError(f"no analysable trials below {root} ({reasons})")
+    sessions.sort(key=lambda s: (s.participant, s.session, s.task))
+    frames = []
+    for s in sessions:
+        t = s.trials.copy()
+        t["observer"] = s.observer
+        t["source"] = str(s.beh_path.relative_to(root))
+        t["session_key"] = f"{s.participant}/{s.session}/{s.task}"
+        frames.append(t)
+    trials = pd.concat(frames, ignore_index=True)
+    return Dataset(data_dir=root, sessions=sessions, skipped=skipped, trials=trials)
+
+
+def read_session(path: Path) -> Session:
+    """Read one ``beh.tsv`` and its sidecar (see module docstring for what is an error)."""
+    match = _NAME.match(path.name)
+    flags: list[str] = []
+    sidecar_path = path.with_name(path.name[: -len("_beh.tsv")] + "_beh.json")
+    sidecar: dict = {}
+    if sidecar_path.exists():
+        sidecar = read_sidecar(sidecar_path)
+    else:
+        sidecar_path = None
+        flags.append("no beh.json sidecar: protocol, display and completion unknown (defaults used)")
+    trials, table_flags = read_beh_table(path)
+    flags.extend(table_flags)
+    if match:
+        participant, session, task = match["participant"], match["session"], match["task"]
+    else:
+        if trials.empty:
+            raise FoveaError(
+                f"{path}: file name is not sub-<participant>_ses-<session>_task-<task>_beh.tsv "
+                "and the table has no rows to take the labels from"
+            )
+        participant = str(trials["participant"].iloc[0])
+        session = str(trials["session"].iloc[0])
+        task = str(sidecar.get("TaskName", "unknown"))
+        flags.append("file name is not BIDS (sub-*_ses-*_task-*_beh.tsv): labels taken from the table")
+    for column, expected in (("participant", participant), ("session", session)):
+        values = sorted(set(trials[column].astype(str)))
+        wrong = [v for v in values if v != expected]
+        if wrong:
+            raise FoveaError(
+                f"{path}: column {column!r} holds {', '.join(map(repr, wrong[:3]))} but the file "
+                f"name says {expected!r}; every row of a session file must belong to that session"
+            )
+    observer = _observer(path, trials, sidecar)
+    completed = sidecar.get("completed") if sidecar_path is not None else None
+    if completed is False:
+        flags.append(
+            "incomplete session (sidecar completed=false): analysed with the trials it has"
+        )
+    elif completed is None and sidecar_path is not None:
+        flags.append("sidecar does not say whether the session completed")
+    return Session(
+        beh_path=path,
+        sidecar_path=sidecar_path,
+        participant=participant,
+        session=session,
+        task=task,
+        sidecar=sidecar,
+        trials=trials,
+        flags=flags,
+        observer=observer,
+        completed=completed if isinstance(completed, bool) else None,
+    )
+
+
+def read_sidecar(path: Path) -> dict:
+    """The ``_beh.json`` sidecar as a dict (FoveaError if unreadable or not a JSON object)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise FoveaError(f"cannot read sidecar {path}: {error}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FoveaError(
+            f"sidecar {path} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
+        ) from None
+    if not isinstance(data, dict):
+        raise FoveaError(f"sidecar {path} must hold a JSON object, got {type(data).__name__}")
+    return data
+
+
+def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """Parse and type-check one ``beh.tsv``.
+
+    Returns:
+        The typed table (rows in file order) and flags. A header-only or zero-byte file gives an
+        empty table (the caller reports it as an empty session).
+
+    Raises:
+        FoveaError: unreadable file, missing required columns, malformed rows or values.
+    """
+    flags: list[str] = []
+    try:
+        raw = path.read_bytes()
+    except OSError as error:
+        raise FoveaError(f"cannot read {path}: {error.strerror or error}") from None
+    if not raw.strip():
+        return pd.DataFrame(columns=list(REQUIRED_COLUMNS)), ["empty file (zero bytes)"]
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise FoveaError(
+            f"cannot read {path}: not UTF-8 text (byte {error.start}); is it really a beh.tsv?"
+        ) from None
+    torn = not text.endswith("\n")
+    lines = text.split("\n")
+    if torn and len(lines) > 1:
+        # A crash mid-write leaves a partial last line (the study fsyncs whole rows).
+        flags.append(
+            f"last line {len(lines)} is incomplete (session interrupted mid-write): ignored"
+        )
+        text = "\n".join(lines[:-1]) + "\n"
+    header = text.split("\n", 1)[0].split("\t")
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        if len(header) == 1 and "," in header[0]:
+            hint = " (the header has commas: beh.tsv must be tab-separated)"
+        else:
+            hint = ""
+        raise FoveaError(
+            f"{path}: missing required column(s) {', '.join(missing)}{hint}; a beh.tsv needs "
+            f"{', '.join(REQUIRED_COLUMNS)}"
+        )
+    duplicated = sorted({c for c in header if header.count(c) > 1})
+    if duplicated:
+        raise FoveaError(f"{path}: column(s) {', '.join(duplicated)} appear more than once in the header")
+    body = [ln for ln in text.split("\n")[1:]]
+    for number, line in enumerate(body, start=2):
+        if line == "":
+            continue
+        n_fields = line.count("\t") + 1
+        if n_fields != len(header):
+            raise FoveaError(
+                f"{path}: line {number} has {n_fields} tab-separated fields, the header has "
+                f"{len(header)}"
+            )
+    import io
+
+    table = pd.read_csv(
+        io.StringIO(text),
+        sep="\t",
+        dtype=str,
+        keep_default_na=False,
+        na_values=[],
+        quoting=csv.QUOTE_NONE,
+        skip_blank_lines=True,
+    )
+    if table.empty:
+        flags.append("header only: no trials")
+        return table, flags
+    line_numbers = np.arange(2, 2 + len(table))
+    out = pd.DataFrame(index=table.index)
+    for column in table.columns:
+        values = table[column]
+        is_missing = values.isin(MISSING_TOKENS)
+        if column in NUMERIC_COLUMNS:
+            numbers = pd.to_numeric(values.where(~is_missing), errors="coerce").astype(float)
+            bad = numbers.isna() & ~is_missing
+            if bad.any():
+                i = int(np.flatnonzero(bad.to_numpy())[0])
+                raise FoveaError(
+                    f"{path}: line {line_numbers[i]}, column {column!r}: {values.iloc[i]!r} is not a "
+                    "number (write n/a for a missing value)"
+                )
+            finite = numbers.dropna()
+            if not np.isfinite(finite.to_numpy()).all():
+                i = int(np.flatnonzero(~np.isfinite(numbers.fillna(0).to_numpy()))[0])
+                raise FoveaError(f"{path}: line {line_numbers[i]}, column {column!r}: value must be finite")
+            allowed = _ALLOWED_VALUES.get(column)
+            if allowed is not None:
+                wrong = numbers.notna() & ~numbers.isin(allowed)
+                if wrong.any():
+                    i = int(np.flatnonzero(wrong.to_numpy())[0])
+                    raise FoveaError(
+                        f"{path}: line {line_numbers[i]}, column {column!r}: {values.iloc[i]!r}; "
+                        f"valid values are {' or '.join(str(v) for v in allowed)} (or n/a)"
+                    )
+            out[column] = numbers
+        else:
+            out[column] = values.where(~is_missing, None).astype(object)
+    for column in _NEVER_MISSING:
+        missing_rows = out[column].isna()
+        if missing_rows.any():
+            i = int(np.flatnonzero(missing_rows.to_numpy())[0])
+            raise FoveaError(
+                f"{path}: line {line_numbers[i]}, column {column!r} is missing (n/a); every presented "
+                "trial needs it"
+            )
+    levels = out["level"].to_numpy()
+    if (levels < 0).any():
+        i = int(np.flatnonzero(levels < 0)[0])
+        raise FoveaError(f"{path}: line {line_numbers[i]}: level {levels[i]!r} is negative; levels are >= 0")
+    answered = (out["fixation_break"] == 0) & out["correct"].notna()
+    if "response" in out:
+        both = answered & out["response"].notna()
+        agree = (out["response"] == out["interval_foveated"]) == (out["correct"] == 1)
+        inconsistent = int((both & ~agree).sum())
+        if inconsistent:
+            flags.append(
+                f"{inconsistent} trial(s) where 'correct' disagrees with response == interval_foveated; "
+                "'correct' was used"
+            )
+    broke_with_answer = (out["fixation_break"] == 1) & out["correct"].notna()
+    if broke_with_answer.any():
+        flags.append(
+            f"{int(broke_with_answer.sum())} trial(s) flagged fixation_break=1 also have a response; "
+            "not analysed as responses (the contract: a fixation break is not a response)"
+        )
+    out["line"] = line_numbers
+    return out.reset_index(drop=True), flags
+
+
+def _observer(path: Path, trials: pd.DataFrame, sidecar: dict) -> str:
+    values: set[str] = set()
+    if "observer" in trials and not trials.empty:
+        values = {str(v) for v in trials["observer"].dropna().unique()}
+    if len(values) > 1:
+        raise FoveaError(
+            f"{path}: column 'observer' mixes {', '.join(sorted(values))}; one session has one observer"
+        )
+    observer = next(iter(values)) if values else str(sidecar.get("observer", "human"))
+    if observer not in OBSERVERS:
+        raise FoveaError(f"{path}: observer {observer!r} is not one of {', '.join(OBSERVERS)}")
+    return observer
+
+
+def _check_duplicates(sessions: list[Session]) -> None:
+    seen: dict[tuple[str, str, str], Path] = {}
+    for s in sessions:
+        key = (s.participant, s.session, s.task)
+        if key in seen:
+            raise FoveaError(
+                f"participant {s.participant} session {s.session} task {s.task} appears twice: "
+                f"{seen[key]} and {s.beh_path}; remove or relabel one"
+            )
+        seen[key] = s.beh_path
+
+
+def _select_protocol(
+    sessions: list[Session], *, protocol: str | None
+) -> tuple[list[Session], list[SkippedFile]]:
+    """Keep one protocol's sessions; refuse a silent mix of protocols."""
+    skipped: list[SkippedFile] = []
+    if protocol is not None:
+        keep = [
+            s
+            for s in sessions
+            if s.protocol_identity is None
+            or s.protocol_name == protocol
+            or (s.protocol_sha256 or "").startswith(protocol)
+        ]
+        if not any(s.protocol_identity is not None for s in keep):
+            names = sorted({f"{s.protocol_name} ({(s.protocol_sha256 or '')[:12]})" for s in sessions})
+            raise FoveaError(
+                f"no session of protocol {protocol!r}; the data hold {', '.join(names) or 'no named protocol'}"
+            )
+        for s in sessions:
+            if s not in keep:
+                skipped.append(SkippedFile(s.beh_path, f"protocol {s.protocol_name!r} (not the selected {protocol!r})"))
+        sessions = keep
+    primary = [s for s in sessions if s.observer != "perceptual"] or sessions
+    identities: dict[str, Session] = {}
+    for s in primary:
+        if s.protocol_identity is not None:
+            identities.setdefault(s.protocol_identity, s)
+    if len(identities) > 1:
+        examples = list(identities.values())[:3]
+        described = "; ".join(
+            f"{s.beh_path} is protocol {s.protocol_name!r} (sha256 {(s.protocol_sha256 or 'n/a')[:12]})"
+            for s in examples
+        )
+        raise FoveaError(
+            f"sessions from different protocols are mixed: {described}. Analyse one protocol at a "
+            "time: pass --protocol NAME (or a sha256 prefix), or split the data directory"
+        )
+    main_identity = next(iter(identities), None)
+    kept = []
+    for s in sessions:
+        if (
+            s.observer == "perceptual"
+            and s not in primary
+            and main_identity is not None
+            and s.protocol_identity not in (None, main_identity)
+        ):
+            skipped.append(
+                SkippedFile(s.beh_path, f"perceptual-observer session of another protocol ({s.protocol_name!r})")
+            )
+            continue
+        kept.append(s)
+    return kept, skipped
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the sidecars say about the experiment (defaults where they are silent).
+
+    Attributes:
+        protocol_name, task: from the sidecars.
+        display: width_px, height_px, width_cm, height_cm, distance_cm.
+        image_size_px: (width, height).
+        patch_px: image pixels per fine token.
+        conditions: condition name -> its table from the sidecar (may be empty).
+        procedure: the protocol's ``procedure`` table (may be empty).
+        defaults_used: what was assumed because no sidecar said it.
+        true_thresholds: simulated participants' true thresholds (condition -> level), if any.
+    """
+
+    protocol_name: str | None
+    task: str | None
+    display: dict
+    image_size_px: tuple[int, int]
+    patch_px: int
+    conditions: dict[str, dict]
+    procedure: dict
+    defaults_used: tuple[str, ...]
+    true_thresholds: dict[str, float]
+
+    def level_variable(self, condition: str) -> str:
+        return str(self.conditions.get(condition, {}).get("level_variable", "strength"))
+
+
+DEFAULT_DISPLAY = {"width_px": 2560, "height_px": 1440, "width_cm": 59.8, "height_cm": 33.6, "distance_cm": 60.0}
+DEFAULT_IMAGE_SIZE_PX = (1024, 1024)
+DEFAULT_PATCH_PX = 16
+
+
+def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
+    """The experiment's design from the primary sessions' sidecars, and notes on disagreements."""
+    primary = [s for s in dataset.sessions if s.observer != "perceptual"] or dataset.sessions
+    sidecars = [s.sidecar for s in primary if s.sidecar]
+    notes: list[str] = []
+    defaults: list[str] = []
+    first = sidecars[0] if sidecars else {}
+    display = dict(DEFAULT_DISPLAY)
+    if isinstance(first.get("display"), dict):
+        for key in DEFAULT_DISPLAY:
+            value = first["display"].get(key)
+            if isinstance(value, int | float) and math.isfinite(value) and value > 0:
+                display[key] = value
+            else:
+                defaults.append(f"display {key} = {DEFAULT_DISPLAY[key]}")
+    else:
+        defaults.append("display (27-inch 2560x1440, 59.8 x 33.6 cm, 60 cm)")
+    size = first.get("image_size_px")
+    if isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+        image_size = (int(size[0]), int(size[1]))
+    else:
+        image_size = DEFAULT_IMAGE_SIZE_PX
+        defaults.append(f"image size {image_size[0]}x{image_size[1]} px")
+    patch = first.get("patch_px")
+    if isinstance(patch, int) and patch > 0:
+        patch_px = patch
+    else:
+        patch_px = DEFAULT_PATCH_PX
+        defaults.append(f"token size {patch_px} px")
+    displays = {json.dumps(sc.get("display", {}), sort_keys=True) for sc in sidecars}
+    if len(displays) > 1:
+        notes.append("sessions recorded different displays; token savings use the first session's display")
+    conditions: dict[str, dict] = {}
+    for sc in sidecars:
+        for name, table in (sc.get("conditions") or {}).items():
+            if isinstance(table, dict):
+                conditions.setdefault(str(name), table)
+    protocol = first.get("protocol") if isinstance(first.get("protocol"), dict) else {}
+    procedure = protocol.get("procedure", {}) if isinstance(protocol.get("procedure"), dict) else {}
+    truth: dict[str, float] = {}
+    for sc in sidecars:
+        for name, value in (sc.get("true_thresholds") or {}).items():
+            if isinstance(value, int | float):
+                truth.setdefault(str(name), float(value))
+    return (
+        Design(
+            protocol_name=first.get("protocol_name"),
+            task=first.get("TaskName") or (primary[0].task if primary else None),
+            display=display,
+            image_size_px=image_size,
+            patch_px=patch_px,
+            conditions=conditions,
+            procedure=procedure,
+            defaults_used=tuple(defaults),
+            true_thresholds=truth,
+        ),
+        notes,
+    )

@@ -1,0 +1,262 @@
+"""Report figures (matplotlib, object API: no global pyplot state, works headless).
+
+Every function returns PNG bytes; the report writes them to ``figures/`` and embeds them.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import pandas as pd
+
+DPI = 90
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+
+
+def _figure(width_in: float, height_in: float):
+    from matplotlib.figure import Figure
+
+    # No constrained layout: it re-measures every tick label (seconds per figure); the fixed
+    # margins of subplots_adjust suit these simple grids.
+    return Figure(figsize=(width_in, height_in))
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=DPI)
+    return buf.getvalue()
+
+
+def _nice_ticks(lo: float, hi: float) -> list[float]:
+    """1-2-5 ticks within [lo, hi] (log axes)."""
+    ticks = []
+    for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
+        for m in (1.0, 2.0, 5.0):
+            v = m * 10.0**e
+            if lo <= v <= hi:
+                ticks.append(float(f"{v:.6g}"))
+    return ticks
+
+
+def _log_axis(ax, which: str, lo: float, hi: float) -> None:
+    """Log scale with fixed 1-2-5 ticks and plain labels (0.5, 1, 2).
+
+    Fixed tick positions also keep matplotlib from running its tick locators on every draw,
+    which dominated the report's run time.
+    """
+    from matplotlib.ticker import NullLocator
+
+    ticks = _nice_ticks(lo, hi)
+    if which == "x":
+        ax.set_xscale("log")
+        ax.set_xticks(ticks, [f"{v:g}" for v in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+    else:
+        ax.set_yscale("log")
+        ax.set_yticks(ticks, [f"{v:g}" for v in ticks])
+        ax.yaxis.set_minor_locator(NullLocator())
+
+
+def _level_grid(fit, lo: float, hi: float, n: int = 200) -> np.ndarray:
+    if fit.sigmoid.log_axis:
+        return np.geomspace(lo, hi, n)
+    return np.linspace(lo, hi, n)
+
+
+def _range(fits) -> tuple[float, float]:
+    levels = np.concatenate([f.table["level"].to_numpy() for f in fits if len(f.table)] or [np.array([1.0])])
+    log_axis = fits[0].sigmoid.log_axis if fits else True
+    if log_axis:
+        pos = levels[levels > 0]
+        lo, hi = (pos.min(), pos.max()) if pos.size else (0.1, 10.0)
+        return lo / 1.5, hi * 1.5
+    span = levels.max() - levels.min() or 1.0
+    return levels.min() - 0.1 * span, levels.max() + 0.1 * span
+
+
+def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None = None) -> bytes:
+    """One participant's psychometric functions, one panel per condition.
+
+    Data points: proportion correct per level (pooled into at most 12 groups for adaptive data),
+    area proportional to trial count. Line: the primary fit; marker with bar: threshold and its
+    interval, drawn at the threshold's P(correct).
+    """
+    from analysis.fits import pool_for_display
+
+    n = len(fits)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
+    fig.suptitle(title)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.18 if rows == 1 else 0.1, top=0.82 if rows == 1 else 0.9,
+                        wspace=0.3, hspace=0.5)
+    lo, hi = _range(fits)
+    for i, fit in enumerate(fits):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        pts = pool_for_display(fit.table, sigmoid=fit.sigmoid)
+        if fit.sigmoid.log_axis:
+            pts = pts[pts["level"] > 0]
+            _log_axis(ax, "x", lo, hi)
+        if len(pts):
+            ax.scatter(pts["level"], pts["k"] / pts["n"], s=12 + 180 * pts["n"] / max(pts["n"].max(), 1),
+                       color="#555555", alpha=0.6, edgecolor="none", label="data")
+        if fit.fitted:
+            grid = _level_grid(fit, lo, hi)
+            ax.plot(grid, fit.p_correct(grid), color=_COLORS[0], lw=1.8, label="fit")
+            t = fit.threshold()
+            c_lo, c_hi = fit.ci()
+            p_t = float(fit.p_correct(t))
+            ax.errorbar([t], [p_t], xerr=[[max(t - c_lo, 0)], [max(c_hi - t, 0)]], fmt="o", color=_COLORS[1],
+                        ms=5, capsize=3, label="threshold (CI)")
+        if truth and fit.condition in truth:
+            ax.axvline(truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold")
+        ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
+        ax.set_ylim(0.35, 1.02)
+        ax.set_yticks([0.5, 0.75, 1.0], ["0.5", "0.75", "1"])
+        ax.set_xlim(lo, hi)
+        ax.set_title(f"{fit.condition} (n={fit.n_trials})", fontsize=9)
+        ax.set_xlabel("level", fontsize=8)
+        ax.set_ylabel("proportion correct", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=6, loc="lower right")
+    return _png(fig)
+
+
+def group_thresholds_figure(thresholds: pd.DataFrame, group: pd.DataFrame, *, log_axis: bool,
+                            conditions: list[str], level_label: str = "threshold (level)") -> bytes:
+    """Participants' thresholds with intervals (grey) and the group mean with its interval."""
+    fig = _figure(max(4.0, 1.3 * len(conditions) + 1.5), 3.6)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.22, top=0.9)
+    ax = fig.add_subplot(1, 1, 1)
+    rng = np.random.default_rng(0)  # fixed jitter: identical figures for identical data
+    for i, c in enumerate(conditions):
+        sub = thresholds[thresholds["condition"] == c]
+        jitter = rng.uniform(-0.18, 0.18, len(sub))
+        for j, r in enumerate(sub.itertuples(index=False)):
+            if np.isfinite(r.threshold):
+                ax.plot([i + jitter[j]] * 2, [r.ci_low, r.ci_high], color="#bbbbbb", lw=1)
+                ax.plot(i + jitter[j], r.threshold, "o", color="#777777", ms=3)
+        g = group[group["condition"] == c]
+        if len(g) and np.isfinite(g["threshold"].iloc[0]):
+            gr = g.iloc[0]
+            ax.errorbar([i + 0.3], [gr.threshold], yerr=[[gr.threshold - gr.ci_low], [gr.ci_high - gr.threshold]]
+                        if np.isfinite(gr.ci_low) else None, fmt="D", color=_COLORS[1], ms=6, capsize=4)
+    if log_axis:
+        finite = thresholds[["ci_low", "ci_high", "threshold"]].to_numpy(dtype=float)
+        finite = finite[np.isfinite(finite) & (finite > 0)]
+        if finite.size:
+            lo, hi = finite.min() / 1.2, finite.max() * 1.2
+            ax.set_ylim(lo, hi)
+            _log_axis(ax, "y", lo, hi)
+    ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
+    ax.set_ylabel(level_label)
+    ax.set_title("Thresholds: participants (grey, with intervals) and group (red)", fontsize=9)
+    return _png(fig)
+
+
+def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
+    """Measured (pooled participants) vs perceptual-observer psychometric functions per condition.
+
+    Args:
+        human: condition -> (fit of pooled human data, list of participant fits).
+        model: condition -> fit of pooled perceptual-observer data.
+    """
+    from analysis.fits import pool_for_display
+
+    n = len(conditions)
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
+    fig.suptitle("Measured (participants) vs predicted (perceptual observer)")
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.18 if rows == 1 else 0.1, top=0.82 if rows == 1 else 0.9,
+                        wspace=0.3, hspace=0.5)
+    all_fits = [human[c][0] for c in conditions if c in human and human[c][0] is not None]
+    all_fits += [model[c] for c in conditions if c in model]
+    lo, hi = _range(all_fits) if all_fits else (0.1, 10)
+    for i, c in enumerate(conditions):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        for fit, color, label in ((human.get(c, (None, []))[0], _COLORS[0], "participants (pooled)"),
+                                  (model.get(c), _COLORS[1], "perceptual observer")):
+            if fit is None:
+                continue
+            if fit.sigmoid.log_axis:
+                _log_axis(ax, "x", lo, hi)
+            pts = pool_for_display(fit.table, sigmoid=fit.sigmoid)
+            pts = pts[pts["level"] > 0] if fit.sigmoid.log_axis else pts
+            ax.scatter(pts["level"], pts["k"] / pts["n"], s=10 + 120 * pts["n"] / max(pts["n"].max(), 1),
+                       color=color, alpha=0.35, edgecolor="none")
+            if fit.fitted:
+                grid = _level_grid(fit, lo, hi)
+                ax.plot(grid, fit.p_correct(grid), color=color, lw=1.8, label=label)
+                ax.axvline(fit.threshold(), color=color, ls=":", lw=1)
+        ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
+        ax.set_ylim(0.35, 1.02)
+        ax.set_yticks([0.5, 0.75, 1.0], ["0.5", "0.75", "1"])
+        ax.set_xlim(lo, hi)
+        ax.set_title(c, fontsize=9)
+        ax.set_xlabel("level", fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=6, loc="lower right")
+    return _png(fig)
+
+
+def qc_figure(qc: pd.DataFrame, rules) -> bytes:
+    """Per-participant QC metrics with the exclusion limits as dashed lines."""
+    panels = [
+        ("fixation_break_rate", "fixation-break rate", rules.max_fixation_break_rate),
+        ("calibration_error_deg", "calibration error (deg)", rules.max_calibration_error_deg),
+        ("deadline_miss_rate", "deadline-miss rate", rules.max_deadline_miss_rate),
+        ("rt_outlier_rate", "RT-outlier rate", rules.max_rt_outlier_rate),
+        ("gen_latency_median_s", "generation latency, median (s)", None),
+        ("rt_median_s", "median RT (s)", None),
+    ]
+    fig = _figure(10, 5.6)
+    fig.subplots_adjust(left=0.06, right=0.98, bottom=0.12, top=0.88, wspace=0.25, hspace=0.6)
+    labels = qc["participant"].astype(str).tolist()
+    colors = ["#d62728" if e else "#1f77b4" for e in qc["excluded"]]
+    for i, (col, title, limit) in enumerate(panels):
+        ax = fig.add_subplot(2, 3, i + 1)
+        values = qc[col].to_numpy(dtype=float) if col in qc else np.full(len(qc), np.nan)
+        ax.bar(range(len(labels)), np.nan_to_num(values), color=colors)
+        if limit is not None:
+            ax.axhline(limit, color="#333333", ls="--", lw=1)
+        ax.set_title(title, fontsize=9)
+        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.suptitle("Quality control per participant (red: excluded; dashed: exclusion limit)", fontsize=10)
+    return _png(fig)
+
+
+def token_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], group: pd.DataFrame, *, log_axis: bool) -> bytes:
+    """Token ratio of the layout vs level per condition, group threshold and interval marked."""
+    fig = _figure(6.0, 3.8)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.14, top=0.9)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (c, (levels, ratio)) in enumerate(curves.items()):
+        color = _COLORS[i % len(_COLORS)]
+        ax.plot(levels, ratio, color=color, lw=1.6, label=c)
+        g = group[group["condition"] == c]
+        if len(g) and np.isfinite(g["threshold"].iloc[0]):
+            r = g.iloc[0]
+            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+                ax.axvspan(r.ci_low, r.ci_high, color=color, alpha=0.12)
+            ax.axvline(r.threshold, color=color, ls="--", lw=1)
+    all_levels = np.concatenate([lv for lv, _ in curves.values()]) if curves else np.array([0.1, 10])
+    all_ratio = np.concatenate([r for _, r in curves.values()]) if curves else np.array([0.01, 1])
+    all_ratio = all_ratio[np.isfinite(all_ratio) & (all_ratio > 0)]
+    if log_axis and all_levels.min() > 0:
+        ax.set_xlim(all_levels.min(), all_levels.max())
+        _log_axis(ax, "x", all_levels.min(), all_levels.max())
+    if all_ratio.size:
+        lo, hi = all_ratio.min() / 1.2, min(all_ratio.max() * 1.2, 1.0)
+        ax.set_ylim(lo, hi)
+        _log_axis(ax, "y", lo, hi)
+    ax.set_xlabel("level")
+    ax.set_ylabel("tokens / full-resolution tokens")
+    ax.set_title("Token ratio of the layout; dashed: group threshold (band: its interval)", fontsize=9)
+    ax.legend(fontsize=7)
+    return _png(fig)

@@ -1,0 +1,321 @@
+"""Psychometric fits per participant x condition: data aggregation, ML + bootstrap, Bayes.
+
+``FitSettings`` chooses the model (sigmoid family, level axis, lapse bound) and which estimate
+fills ``thresholds.csv`` (``primary``: the maximum-likelihood fit with parametric-bootstrap
+percentile intervals, or the Bayesian MAP with posterior percentile intervals). Both are computed
+by default and both appear in the report.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from analysis.fit_bayes import BayesFit, BayesGrid, fit_bayes
+from analysis.fit_ml import BootstrapResult, bootstrap_ml, default_bounds
+from analysis.psychometric import SIGMOID_NAMES, AxisName, Sigmoid, SigmoidName
+from generator.errors import FoveaError
+
+PrimaryMethod = Literal["ml", "bayes"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class FitSettings:
+    """How psychometric functions are fitted.
+
+    Attributes:
+        sigmoid: ``norm`` (cumulative normal; the study's own observer model), ``logistic`` or
+            ``weibull``.
+        axis: ``log`` (fit on log level; default) or ``linear``.
+        lapse_max: the lapse rate is estimated within [0, lapse_max].
+        n_boot: parametric-bootstrap replicates for the ML intervals.
+        ci_level: interval probability (both methods).
+        bayes: also compute psignifit 4's Bayesian posterior.
+        primary: the estimate written to thresholds.csv: ``ml`` or ``bayes``.
+        min_trials: participant x condition cells with fewer analysed trials are not fitted.
+        seed: master seed; each cell's bootstrap seed derives from it and the cell's labels.
+    """
+
+    sigmoid: SigmoidName = "norm"
+    axis: AxisName = "log"
+    lapse_max: float = 0.1
+    n_boot: int = 1000
+    ci_level: float = 0.95
+    bayes: bool = True
+    primary: PrimaryMethod = "ml"
+    min_trials: int = 10
+    seed: int = 0
+    bayes_grid: BayesGrid = field(default_factory=BayesGrid)
+
+    def __post_init__(self) -> None:
+        if self.sigmoid not in SIGMOID_NAMES:
+            raise FoveaError(f"fit sigmoid must be one of {', '.join(SIGMOID_NAMES)}, got {self.sigmoid!r}")
+        Sigmoid(name=self.sigmoid, axis=self.axis)
+        if not 0.0 <= self.lapse_max < 0.5:
+            raise FoveaError(f"lapse_max must lie in [0, 0.5), got {self.lapse_max!r}")
+        if not (isinstance(self.n_boot, int) and self.n_boot >= 0):
+            raise FoveaError(f"bootstrap replicates must be a non-negative integer, got {self.n_boot!r}")
+        if not 0.5 < self.ci_level < 1.0:
+            raise FoveaError(f"ci_level must lie in (0.5, 1), got {self.ci_level!r}")
+        if self.primary not in ("ml", "bayes"):
+            raise FoveaError(f"primary method must be 'ml' or 'bayes', got {self.primary!r}")
+        if self.primary == "bayes" and not self.bayes:
+            raise FoveaError("primary method 'bayes' needs the Bayesian fit (bayes=True)")
+        if self.primary == "ml" and self.n_boot < 100:
+            raise FoveaError(f"ML intervals need at least 100 bootstrap replicates, got {self.n_boot}")
+
+    @property
+    def sigmoid_obj(self) -> Sigmoid:
+        return Sigmoid(name=self.sigmoid, axis=self.axis)
+
+
+def cell_seed(master: int, *labels: str) -> int:
+    """A reproducible seed for one fit cell, independent of the order cells are fitted in."""
+    key = "\x00".join(labels).encode("utf-8")
+    return int(np.random.SeedSequence([int(master), zlib.crc32(key)]).generate_state(1)[0])
+
+
+def aggregate(levels: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
+    """Trials -> one row per distinct level: level, n (trials), k (correct)."""
+    frame = pd.DataFrame({"level": np.asarray(levels, dtype=float), "correct": np.asarray(correct, dtype=float)})
+    grouped = frame.groupby("level", sort=True)["correct"].agg(["size", "sum"]).reset_index()
+    grouped.columns = ["level", "n", "k"]
+    grouped["n"] = grouped["n"].astype(int)
+    grouped["k"] = grouped["k"].astype(int)
+    return grouped
+
+
+def pool_for_display(table: pd.DataFrame, *, sigmoid: Sigmoid, max_points: int = 12) -> pd.DataFrame:
+    """Adaptive data are spread thinly over many levels: for plots, merge neighbouring levels
+    (on the fitting axis) into at most ``max_points`` groups of similar trial counts.
+
+    The fits use the unpooled levels (the likelihood is exact either way); pooling only makes
+    the plotted proportions readable. Each pooled point sits at the trial-weighted mean level.
+    """
+    if len(table) <= max_points:
+        return table[["level", "n", "k"]].copy()
+    x = sigmoid.to_x(table["level"].to_numpy())
+    order = np.argsort(x)
+    n = table["n"].to_numpy()[order]
+    k = table["k"].to_numpy()[order]
+    xs = x[order]
+    cum = np.cumsum(n)
+    groups = np.minimum((cum - 1) * max_points // cum[-1], max_points - 1)
+    rows = []
+    for g in np.unique(groups):
+        sel = groups == g
+        nn = n[sel].sum()
+        rows.append({"level": float(sigmoid.to_level((xs[sel] * n[sel]).sum() / nn)), "n": int(nn), "k": int(k[sel].sum())})
+    return pd.DataFrame(rows)
+
+
+@dataclass
+class PsychometricFit:
+    """The fit of one participant x condition (or a pooled observer group).
+
+    Attributes:
+        participant, condition, observer: labels.
+        table: per-level data (level, n, k), all analysed trials.
+        sigmoid: the model family.
+        settings: fit settings.
+        seed: this cell's bootstrap seed.
+        ml: ML fit with bootstrap (None when not fitted).
+        bayes: Bayesian fit (None when not computed or not fitted).
+        flags: notes for the report (too few trials, unconstrained threshold, ...).
+    """
+
+    participant: str
+    condition: str
+    observer: str
+    table: pd.DataFrame
+    sigmoid: Sigmoid
+    settings: FitSettings
+    seed: int
+    ml: BootstrapResult | None = None
+    bayes: BayesFit | None = None
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def n_trials(self) -> int:
+        return int(self.table["n"].sum()) if len(self.table) else 0
+
+    @property
+    def fitted(self) -> bool:
+        return self.ml is not None
+
+    # -- primary estimate ----------------------------------------------------------------------
+    def params_x(self) -> tuple[float, float, float]:
+        """(threshold_x, width_x, lapse) of the primary estimate."""
+        if self.settings.primary == "bayes" and self.bayes is not None:
+            return self.bayes.threshold_x, self.bayes.width_x, self.bayes.lapse
+        if self.ml is None:
+            return (np.nan, np.nan, np.nan)
+        f = self.ml.fit
+        return float(f.threshold_x[0]), float(f.width_x[0]), float(f.lapse[0])
+
+    def ml_ci_x(self) -> tuple[float, float]:
+        if self.ml is None or self.ml.boot.threshold_x.size == 0:
+            return (np.nan, np.nan)
+        a = 1.0 - self.settings.ci_level
+        lo, hi = np.quantile(self.ml.boot.threshold_x, [a / 2, 1 - a / 2])
+        return float(lo), float(hi)
+
+    def ci_x(self) -> tuple[float, float]:
+        if self.settings.primary == "bayes" and self.bayes is not None:
+            return self.bayes.ci_threshold_x
+        return self.ml_ci_x()
+
+    def threshold(self) -> float:
+        return float(self.sigmoid.to_level(self.params_x()[0]))
+
+    def ci(self) -> tuple[float, float]:
+        lo, hi = self.ci_x()
+        return float(self.sigmoid.to_level(lo)), float(self.sigmoid.to_level(hi))
+
+    def p_correct(self, levels) -> np.ndarray:
+        t, w, lam = self.params_x()
+        return self.sigmoid.p_correct(levels, t, w, lam)
+
+    def boot_p_correct(self, level: float) -> np.ndarray:
+        """P(correct) at ``level`` under each bootstrap replicate (empty when none)."""
+        if self.ml is None:
+            return np.empty(0)
+        b = self.ml.boot
+        return self.sigmoid.p_correct(level, b.threshold_x, b.width_x, b.lapse)
+
+    def row(self) -> dict:
+        """The pinned thresholds.csv columns."""
+        t, w, lam = self.params_x()
+        lo, hi = self.ci()
+        slope = float(self.sigmoid.slope_at_threshold(t, w, lam)) if self.fitted else np.nan
+        return {
+            "participant": self.participant,
+            "condition": self.condition,
+            "threshold": self.threshold() if self.fitted else np.nan,
+            "ci_low": lo if self.fitted else np.nan,
+            "ci_high": hi if self.fitted else np.nan,
+            "slope": slope,
+            "lapse": lam,
+            "n_trials": self.n_trials,
+        }
+
+    def detail_row(self) -> dict:
+        """Everything about the fit (fits.csv): both methods, goodness of fit, seed, flags."""
+        out = self.row()
+        out["observer"] = self.observer
+        out["method"] = self.settings.primary
+        out["sigmoid"] = self.settings.sigmoid
+        out["axis"] = self.settings.axis
+        out["n_levels"] = int(len(self.table))
+        if self.ml is not None:
+            f = self.ml.fit
+            lo, hi = self.ml_ci_x()
+            out.update(
+                ml_threshold=float(self.sigmoid.to_level(f.threshold_x[0])),
+                ml_ci_low=float(self.sigmoid.to_level(lo)),
+                ml_ci_high=float(self.sigmoid.to_level(hi)),
+                ml_width=float(f.width_x[0]),
+                ml_lapse=float(f.lapse[0]),
+                deviance=float(f.deviance[0]),
+                gof_p=self.ml.gof_p,
+                n_boot=int(self.ml.boot.threshold_x.size),
+            )
+        if self.bayes is not None:
+            b = self.bayes
+            out.update(
+                bayes_threshold=float(self.sigmoid.to_level(b.threshold_x)),
+                bayes_ci_low=float(self.sigmoid.to_level(b.ci_threshold_x[0])),
+                bayes_ci_high=float(self.sigmoid.to_level(b.ci_threshold_x[1])),
+                bayes_threshold_mean=float(self.sigmoid.to_level(b.threshold_x_mean)),
+                bayes_width=b.width_x,
+                bayes_lapse=b.lapse,
+                eta=b.eta,
+            )
+        out["seed"] = self.seed
+        out["flags"] = "; ".join(self.flags)
+        return out
+
+
+def fit_cell(
+    *,
+    participant: str,
+    condition: str,
+    observer: str,
+    levels: np.ndarray,
+    correct: np.ndarray,
+    settings: FitSettings,
+) -> PsychometricFit:
+    """Fit one participant x condition from its analysed trials.
+
+    Args:
+        participant, condition, observer: labels (the seed derives from the first two).
+        levels: (N,) level of each analysed trial.
+        correct: (N,) 1/0.
+        settings: fit settings.
+    """
+    sigmoid = settings.sigmoid_obj
+    table = aggregate(levels, correct)
+    seed = cell_seed(settings.seed, participant, condition)
+    fit = PsychometricFit(
+        participant=participant,
+        condition=condition,
+        observer=observer,
+        table=table,
+        sigmoid=sigmoid,
+        settings=settings,
+        seed=seed,
+    )
+    x_all = sigmoid.to_x(table["level"].to_numpy())
+    usable = np.isfinite(x_all)
+    if (~usable).any():
+        fit.flags.append(
+            f"{int(table['n'][~usable].sum())} trial(s) at level 0 carry no information on a log axis "
+            "(P(correct) is the guess rate there) and are not part of the fit"
+        )
+    x = x_all[usable]
+    n = table["n"].to_numpy()[usable]
+    k = table["k"].to_numpy()[usable]
+    if n.sum() < settings.min_trials:
+        fit.flags.append(f"not fitted: {int(n.sum())} analysed trials (< {settings.min_trials})")
+        return fit
+    if np.unique(x).size < 2:
+        fit.flags.append("not fitted: fewer than two distinct levels")
+        return fit
+    bounds = default_bounds(x_levels=x, lapse_max=settings.lapse_max)
+    rng = np.random.default_rng(seed)
+    fit.ml = bootstrap_ml(x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, n_boot=settings.n_boot, rng=rng)
+    if settings.bayes:
+        fit.bayes = fit_bayes(
+            x=x, k=k, n=n, sigmoid=sigmoid, lapse_max=settings.lapse_max,
+            ci_level=settings.ci_level, grid=settings.bayes_grid,
+        )
+    _flag(fit, bounds, x)
+    return fit
+
+
+def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
+    a = 1.0 - fit.settings.ci_level
+    assert fit.ml is not None
+    boot_t = fit.ml.boot.threshold_x
+    lo_b, hi_b = bounds.threshold_x
+    span = hi_b - lo_b
+    if boot_t.size and (
+        np.mean(boot_t <= lo_b + 1e-6 * span) > a / 2 or np.mean(boot_t >= hi_b - 1e-6 * span) > a / 2
+    ):
+        fit.flags.append("threshold not constrained by the data: the interval reaches the fitting bound")
+    t = fit.params_x()[0]
+    if not (x.min() <= t <= x.max()):
+        fit.flags.append("threshold outside the tested levels (extrapolated)")
+    lam = fit.params_x()[2]
+    if lam >= fit.settings.lapse_max - 1e-6:
+        fit.flags.append(f"lapse rate at its bound {fit.settings.lapse_max:g}")
+    if np.isfinite(fit.ml.gof_p) and fit.ml.gof_p < 0.05:
+        fit.flags.append(f"poor fit: deviance bootstrap p = {fit.ml.gof_p:.3f}")
+    if fit.bayes is not None and fit.bayes.eta > 0.2:
+        fit.flags.append(f"overdispersed data (eta = {fit.bayes.eta:.2f}): intervals may be too narrow")
+    if not bool(fit.ml.fit.converged[0]):
+        fit.flags.append("ML iteration did not converge")

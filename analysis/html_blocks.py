@@ -1,0 +1,104 @@
+"""Small HTML building blocks for a self-contained report (inline CSS, images as data URIs)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import math
+
+import numpy as np
+import pandas as pd
+
+CSS = """
+body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 0 auto;
+       max-width: 1100px; padding: 1.5em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
+h3 { font-size: 1.05em; margin-top: 1.4em; }
+table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0 1em 0; }
+th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; vertical-align: top; }
+th { background: #f4f4f4; }
+td.text, th.text { text-align: left; }
+.explain { color: #555; font-size: 0.92em; }
+.answer { background: #f3f8ff; border-left: 4px solid #1f77b4; padding: 0.6em 1em; }
+.warn { background: #fff7e6; border-left: 4px solid #ff9800; padding: 0.5em 1em; }
+.verdict-equivalent { color: #1b7e1b; font-weight: bold; }
+.verdict-detectable { color: #b22222; font-weight: bold; }
+.verdict-inconclusive { color: #8a6d00; font-weight: bold; }
+img { max-width: 100%; }
+nav ul { columns: 2; font-size: 0.92em; }
+code { background: #f4f4f4; padding: 0 3px; }
+"""
+
+
+def esc(value) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def fmt(value, digits: int = 3) -> str:
+    """Numbers with ``digits`` significant digits; NaN/None as an en dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, bool | np.bool_):
+        return "yes" if value else "no"
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        if not math.isfinite(float(value)):
+            return "–"
+        v = float(value)
+        if v.is_integer() and abs(v) < 1e12:
+            return str(int(v))
+        if abs(v) >= 1000:
+            return f"{v:.0f}"
+        return f"{v:.{digits}g}"
+    return str(value)
+
+
+def table(frame: pd.DataFrame, *, digits: int = 3, max_rows: int | None = None, text_columns=()) -> str:
+    """A DataFrame as an HTML table (escaped; numbers right-aligned, text left)."""
+    if frame is None or len(frame) == 0:
+        return '<p class="explain">(none)</p>'
+    rows = frame if max_rows is None else frame.head(max_rows)
+    text_cols = set(text_columns) | {c for c in frame.columns if frame[c].dtype == object}
+    head = "".join(f'<th class="{"text" if c in text_cols else ""}">{esc(c)}</th>' for c in frame.columns)
+    body = []
+    for rec in rows.itertuples(index=False):
+        cells = []
+        for c, v in zip(frame.columns, rec, strict=True):
+            cls = "text" if c in text_cols else ""
+            cells.append(f'<td class="{cls}">{esc(fmt(v, digits))}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    more = ""
+    if max_rows is not None and len(frame) > max_rows:
+        more = f'<p class="explain">({len(frame) - max_rows} more rows in the CSV file)</p>'
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+
+
+def image(png: bytes, *, alt: str) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    return f'<p><img alt="{esc(alt)}" src="data:image/png;base64,{data}"></p>'
+
+
+def paragraph(text: str, *, cls: str = "") -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<p{attr}>{esc(text)}</p>"
+
+
+def bullet_list(items) -> str:
+    items = list(items)
+    if not items:
+        return '<p class="explain">(none)</p>'
+    return "<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items) + "</ul>"
+
+
+def page(*, title: str, sections: list[tuple[str, str, str]], header_html: str) -> str:
+    """The whole document. ``sections``: (anchor, heading, body html)."""
+    nav = "".join(f'<li><a href="#{esc(a)}">{esc(h)}</a></li>' for a, h, _ in sections)
+    body = "".join(f'<section id="{esc(a)}"><h2>{esc(h)}</h2>{b}</section>' for a, h, b in sections)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
+        f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{header_html}"
+        f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n"
+    )

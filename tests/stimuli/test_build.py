@@ -1,0 +1,175 @@
+"""Building, checking, sharding and merging stimulus sets (real tiny generator, 128 px)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from generator.errors import FoveaError
+from stimuli.build import Shard, build_stimulus_set, parse_shard, shard_from_env
+from stimuli.manifest import MANIFEST, check_stimulus_set, merge_manifests, read_manifest
+from study.protocol import load_protocol
+from tests.stimuli.conftest import write_protocol
+
+
+def _quiet(*_args) -> None:
+    pass
+
+
+def test_built_set_passes_the_session_check(built_set, protocol_path):
+    manifest = read_manifest(built_set / MANIFEST)
+    entries = manifest["entries"]
+    assert manifest["plan"]["planned"] == len(entries) == 4 + 3 * 4  # refs + 3 levels x 4 stimuli
+    assert len({e["key"] for e in entries}) == len(entries)
+    assert manifest["model"]["weights_sha256"] and manifest["model"]["steps"] == 2
+    sset = check_stimulus_set(built_set, protocol=load_protocol(protocol_path))
+    assert sset.reference(seed=7, conditioning=0).shape == (128, 128, 3)
+    assert sset.foveated(seed=8, conditioning=1, condition="centre", level=2.0).dtype == np.uint8
+    assert sset.foveated(seed=8, conditioning=1, condition="centre", level=3.0) is None
+    foveated = [e for e in entries if e["kind"] == "foveated" and e["level"] == 2.0]
+    assert all(e["token_ratio"] < 1.0 for e in foveated)  # level 2 really foveates at 128 px
+
+
+def test_cached_images_are_bit_identical_to_fresh_generations(built_set, protocol_path):
+    from generator.pipeline import FoveatedGenerator
+    from stimuli.plan import stimulus_geometry
+
+    p = load_protocol(protocol_path).protocol
+    geometry = stimulus_geometry(p)
+    generator = FoveatedGenerator.load("tiny")
+    sset = check_stimulus_set(built_set, protocol=p)
+    fresh = generator.generate(
+        seed=8, geometry=geometry, gaze_px=None, spec=_full(), condition=1, steps=2
+    )
+    assert np.array_equal(sset.reference(seed=8, conditioning=1), fresh.image)
+    entry = next(e for e in sset.entries if e["condition"] == "right")
+    from generator.layout import LayoutSpec
+
+    fresh = generator.generate(
+        seed=entry["seed"],
+        geometry=geometry,
+        gaze_px=tuple(entry["gaze_px"]),
+        spec=LayoutSpec(**entry["spec"]),
+        condition=entry["conditioning"],
+        steps=2,
+    )
+    cached = sset.foveated(
+        seed=entry["seed"],
+        conditioning=entry["conditioning"],
+        condition="right",
+        level=entry["level"],
+    )
+    assert np.array_equal(cached, fresh.image)
+
+
+def _full():
+    from generator.layout import LayoutSpec
+
+    return LayoutSpec(mode="full")
+
+
+def test_a_corrupted_or_missing_entry_is_refused(built_set, protocol_path, tmp_path):
+    damaged = tmp_path / "damaged"
+    shutil.copytree(built_set, damaged)
+    entry = read_manifest(damaged / MANIFEST)["entries"][3]
+    path = damaged / entry["file"]
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01  # one bit in the middle of the PNG
+    path.write_bytes(bytes(data))
+    with pytest.raises(FoveaError, match=r"corrupted \(sha256") as info:
+        check_stimulus_set(damaged, protocol=load_protocol(protocol_path))
+    assert entry["file"] in str(info.value) and "rebuild it" in str(info.value)
+    # presence-only checking does not read files; a deleted one is still caught
+    check_stimulus_set(damaged, protocol=load_protocol(protocol_path), verify_files=False)
+    path.unlink()
+    with pytest.raises(FoveaError, match="is missing"):
+        check_stimulus_set(damaged, protocol=load_protocol(protocol_path), verify_files=False)
+    (damaged / MANIFEST).write_text("{not json", encoding="utf-8")
+    with pytest.raises(FoveaError, match="unreadable"):
+        check_stimulus_set(damaged, protocol=load_protocol(protocol_path))
+
+
+def test_a_mismatched_set_is_refused(built_set, protocol_path, tmp_path):
+    other = write_protocol(tmp_path / "other.toml", seed_start=100)
+    with pytest.raises(FoveaError, match="are not in the set"):
+        check_stimulus_set(built_set, protocol=load_protocol(other))
+    text = (tmp_path / "other.toml").read_text().replace("seed_start = 100", "seed_start = 7")
+    bigger = tmp_path / "bigger.toml"
+    bigger.write_text(text.replace("image_width_px = 128", "image_width_px = 256"))
+    with pytest.raises(FoveaError, match="geometry"):
+        check_stimulus_set(built_set, protocol=load_protocol(bigger))
+    wrong = dict(read_manifest(built_set / MANIFEST)["model"], weights_sha256="0" * 64)
+    with pytest.raises(FoveaError, match="weights_sha256"):
+        check_stimulus_set(built_set, protocol=load_protocol(protocol_path), fingerprint=wrong)
+
+
+def test_shards_build_and_merge_into_the_same_set(built_set, protocol_path, tmp_path):
+    out = tmp_path / "sharded"
+    shutil.copytree(built_set / "objects", out / "objects")  # a shared store: images are reused
+    build_stimulus_set(
+        protocol_path=protocol_path, out=out, shard=Shard(1, 2), progress=False, log=_quiet
+    )
+    with pytest.raises(FoveaError, match="not merged"):
+        check_stimulus_set(out, protocol=load_protocol(protocol_path))
+    with pytest.raises(FoveaError, match="shards 2 of 2 are missing"):
+        merge_manifests(out)
+    build_stimulus_set(
+        protocol_path=protocol_path, out=out, shard=Shard(2, 2), progress=False, log=_quiet
+    )
+    merged = read_manifest(out / MANIFEST)  # the last shard merged
+    whole = read_manifest(built_set / MANIFEST)
+    assert sorted((e["key"], e["sha256"]) for e in merged["entries"]) == sorted(
+        (e["key"], e["sha256"]) for e in whole["entries"]
+    )
+    assert [s["index"] for s in merged["shards"]] == [1, 2]
+    assert sum(s["reused"] for s in merged["shards"]) == len(whole["entries"])
+    check_stimulus_set(out, protocol=load_protocol(protocol_path))
+
+
+def test_shard_parsing_and_accelerate_environment():
+    assert parse_shard("2/4") == Shard(2, 4)
+    for bad in ("0/2", "3/2", "a/b", "2"):
+        with pytest.raises(FoveaError, match="--shard"):
+            parse_shard(bad)
+    env = {"ACCELERATE_MIXED_PRECISION": "no", "WORLD_SIZE": "4", "RANK": "2", "LOCAL_RANK": "0"}
+    assert shard_from_env(env) == (Shard(3, 4), 0)
+    assert shard_from_env({"WORLD_SIZE": "4", "RANK": "2"}) is None  # not accelerate
+    assert shard_from_env({"ACCELERATE_MIXED_PRECISION": "no", "WORLD_SIZE": "1"}) is None
+    assert Shard(2, 3).take(list(range(8))) == [1, 4, 7]
+
+
+def test_questplus_levels_match_the_study_procedure(protocol_path):
+    """Pre-generated levels must equal the levels QUEST+ presents, bit for bit."""
+    from stimuli.plan import condition_levels
+    from study.procedures.tracks import QuestPlusTrack
+
+    p = load_protocol(protocol_path).protocol
+    data = p.model_dump()
+    data["procedure"]["method"] = "questplus"
+    data["conditions"][0]["levels"] = []
+    data["conditions"][1]["levels"] = []
+    from study.protocol import validate_protocol
+
+    q = validate_protocol(data, source="test")
+    for condition in q.conditions:
+        track = QuestPlusTrack(
+            name=condition.name, condition=condition, settings=q.procedure.questplus, max_trials=1
+        )
+        assert sorted(track._level_to_x) == condition_levels(q, condition)
+
+
+def test_cli_check_reports_a_damaged_set_in_one_line(built_set, protocol_path, tmp_path, capsys):
+    from study.cli import main
+
+    damaged = tmp_path / "set"
+    shutil.copytree(built_set, damaged)
+    manifest = json.loads((damaged / MANIFEST).read_text())
+    manifest["entries"][0]["sha256"] = "f" * 64
+    (damaged / MANIFEST).write_text(json.dumps(manifest))
+    assert main(["stimuli", "check", str(protocol_path), str(damaged)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: stimulus set") and "corrupted" in err and "\n" not in err
+    assert main(["stimuli", "check", str(protocol_path), str(built_set)]) == 0
