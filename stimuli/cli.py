@@ -107,6 +107,11 @@ def register(
         "--nice", type=int, default=10, help="niceness added to the generator process (default 10)"
     )
     rt.add_argument(
+        "--no-quiet-intervals",
+        action="store_true",
+        help="let the next twin's prefetch run during the stimulus intervals",
+    )
+    rt.add_argument(
         "--event-log", default=None, metavar="PATH", help="service events as JSON lines"
     )
     rt.set_defaults(handler=_bench_realtime)
@@ -182,6 +187,7 @@ def _bench_realtime(args) -> int:
         off_target_prob=args.off_target_prob,
         seed=args.seed,
         nice=args.nice,
+        quiet_intervals=not args.no_quiet_intervals,
     )
     records = run_realtime_bench(config=config, event_log=args.event_log)
     write_records(records, args.json)

@@ -6,8 +6,9 @@ the simulated eyes land after a saccade latency (sometimes off target) and hold 
 the hold completes ("fixation acquired") the gaze is measured and the foveated image requested
 (plain) or the speculation resolved (speculative); the stimulus goes on screen at the first flip
 after both the foveated image and its full-resolution twin are ready. As in the study, the
-twin is asked for at trial start and the next trial's twin is prefetched while the stimulus is
-shown; the trial goes on with the second interval and a simulated answer.
+twin is asked for at trial start and the next trial's twin is prefetched from stimulus onset;
+with ``quiet_intervals`` the prefetch is held (``pause_background``) until the second interval
+has ended. The trial goes on with the second interval and a simulated answer.
 
 Trials alternate between the modes in ABBA order with the same seeds, targets and landing
 errors, so that both see the same machine load. Frame intervals are also measured for a stretch
@@ -60,6 +61,8 @@ class BenchConfig:
         seed: random seed of targets, latencies and landing errors.
         window_px: window size.
         nice: niceness added to the generator process.
+        quiet_intervals: hold the next twin's prefetch during the two intervals
+            (``pause_background``), so that it runs during the answer and the next fixation.
     """
 
     trials: int = 12
@@ -82,6 +85,7 @@ class BenchConfig:
     seed: int = 0
     window_px: tuple[int, int] = (800, 600)
     nice: int = 10
+    quiet_intervals: bool = True
 
 
 @dataclass
@@ -293,6 +297,8 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
                 dot.draw()
                 loop.flip("wait")
             foveated, twin = ticket.result(), twin_ticket.result()
+            if config.quiet_intervals:
+                service.pause_background(True)
             t_stim = show(foveated.image, config.stimulus_s)
             upcoming = order[n + 1][0] if n + 1 < len(order) else None
             if upcoming is not None and upcoming != i:
@@ -302,6 +308,7 @@ def _with_window(*, config, geometry, service, info, log) -> list[dict]:
                 dot.draw()
                 loop.flip("stimulus")
             show(twin.image, config.stimulus_s)
+            service.pause_background(False)
             for _ in range(frames(config.response_s)):
                 dot.draw()
                 loop.flip("response")
@@ -426,6 +433,8 @@ def _record(
         "off_target_prob": config.off_target_prob,
         "saccade_latency_mean_s": config.saccade_latency_s[0],
         "fixation_hold_s": config.fixation_hold_s,
+        "quiet_intervals": config.quiet_intervals,
+        "nice": config.nice,
         "image_px": config.image_px,
         "model": config.model,
         "model_id": info.get("model_id"),

@@ -24,7 +24,15 @@ the display geometry), else cancels it and generates at the measured gaze.
 
 Twins. Full-resolution twins do not depend on gaze: they are cached (LRU) by (seed,
 conditioning); ``prefetch_twin`` generates one ahead at the lowest priority (pre-empted at the
-next sampler step when a foveated request arrives, and resumed later).
+next sampler step when a foveated request arrives, and run again later). A twin someone waits
+for is never pre-empted: the trial needs both images, so pre-empting it would only waste work.
+
+Deadlines. ``request.deadline_s`` is recorded (``ticket.timings["deadline_missed"]``, counted
+from ``resolve`` for speculative requests); what a miss means is the study's decision.
+
+Spawn. The generator process is a fresh interpreter that imports the parent's main module
+again: scripts that start the service need the usual ``if __name__ == "__main__":`` guard (the
+``fovea`` command has it).
 """
 
 from __future__ import annotations
@@ -175,6 +183,7 @@ class ProcessGenerationService:
         self._slot: shared_memory.SharedMemory | None = None
         self._state = "new"  # new | ready | restarting | broken | closed
         self._broken_reason = ""
+        self._background_paused = False
         self._restart_times: deque[float] = deque()
         self._next_id = 0
         self._monitor: threading.Thread | None = None
@@ -338,7 +347,8 @@ class ProcessGenerationService:
         failed = ticket.done() and ticket._error is not None
         if error_deg <= tolerance_deg and not failed:
             ticket.reused_speculative = True
-            self.counters["speculative_hits"] += 1
+            with self._lock:
+                self.counters["speculative_hits"] += 1
             self.events.emit(
                 "speculation",
                 ticket=ticket.ticket_id,
@@ -347,7 +357,8 @@ class ProcessGenerationService:
                 ready=ticket.done(),
             )
             return ticket
-        self.counters["speculative_misses"] += 1
+        with self._lock:
+            self.counters["speculative_misses"] += 1
         if not ticket.done():
             self._cancel(ticket, reason="the measured gaze missed the speculated target")
         fresh = self._submit(
@@ -388,6 +399,18 @@ class ProcessGenerationService:
             self._twin_jobs[key] = job
             self._pending.append(job)
         self.events.emit("prefetch", job=job.job_id, seed=int(seed), conditioning=conditioning)
+        self._wake()
+
+    def pause_background(self, paused: bool = True) -> None:
+        """Hold prefetched twins (nobody waits for them) while ``paused``.
+
+        For the stretches where every frame must be on time (the stimulus intervals): a running
+        prefetch is pre-empted at its next sampler step and queued prefetches wait until
+        ``pause_background(False)``. Requests someone waits for run as usual.
+        """
+        with self._lock:
+            self._background_paused = bool(paused)
+        self.events.emit("background", paused=bool(paused), level=10)
         self._wake()
 
     def cached_twin(self, *, seed: int, conditioning: int | str) -> GenerationResult | None:
@@ -615,7 +638,10 @@ class ProcessGenerationService:
             self._pending = [j for j in self._pending if j.tickets or j.keep_twin]
             if not self._pending:
                 return
-            job = min(self._pending, key=lambda j: (j.priority, j.seq))
+            ready = [j for j in self._pending if not (self._background_paused and j.priority == 2)]
+            if not ready:
+                return
+            job = min(ready, key=lambda j: (j.priority, j.seq))
             self._pending.remove(job)
             job.attempts += 1
             self._inflight = job
@@ -750,7 +776,7 @@ class ProcessGenerationService:
             job = self._inflight
             if job is None or self._abort_reason is not None or job.priority < 2:
                 return
-            if any(j.priority == 0 for j in self._pending):
+            if self._background_paused or any(j.priority == 0 for j in self._pending):
                 self._abort_reason = "preempt"
                 child.abort_job.value = job.job_id
 

@@ -316,7 +316,26 @@ class SimulatedTracker:
             self._pending_break, self._armed_break = self._armed_break, None
             self._push(now + float(self._rng_break.uniform(0.0, self.break_window_s)), "break_out")
 
+    def _reseed_for_trial(self, trial: int) -> None:
+        """Key the participant's random streams to (seed, trial): a session resumed after a kill
+        (a fresh tracker) then behaves trial for trial as the uninterrupted one would."""
+        streams = np.random.SeedSequence([self.seed, 0x5E1, int(trial)]).spawn(6)
+        (
+            self._rng_micro,
+            self._rng_blink,
+            self._rng_sacc,
+            self._rng_break,
+            self._rng_drift,
+            self._rng_latency,
+        ) = (np.random.default_rng(s) for s in streams)
+        now = float(self.clock())
+        self._extend(now)
+        self._next_micro = now + self._micro_interval()
+        self._next_blink = max(self._next_blink, now) if self._blinks else now
+        self._next_blink += self._blink_interval()
+
     def trial_start(self, *, trial: int, variables: dict) -> None:
+        self._reseed_for_trial(trial)
         self.message(f"TRIALID {int(trial)}")
         planned = bool(self._rng_break.random() < self.settings.sim_fixation_break_prob)
         record = BreakRecord(trial=int(trial), planned=planned)

@@ -53,8 +53,7 @@ def _count_rows(data) -> int:
 def _per_track(rows):
     """Each staircase's (level, correct) sequence over its answered trials.
 
-    Which trials break fixation after the resume is up to the simulated tracker (a fresh one,
-    on a fresh clock); a staircase's levels must not depend on it.
+    A staircase's levels depend only on its own answered trials.
     """
     responded = rows[rows["fixation_break"] == 0]
     return {
@@ -107,3 +106,7 @@ def test_kill_at_a_random_trial_then_resume_matches_an_uninterrupted_run(virtual
     assert killed_file.read_text().startswith(before)  # logged trials kept as they were
     assert _per_track(rows) == _per_track(reference)
     assert sum(rows["fixation_break"] == 0) == 12
+    # The whole trial sequence, fixation breaks included, is the uninterrupted run's: the
+    # simulated participant's randomness is keyed to (seed, trial).
+    columns = ["trial", "condition", "level", "seed", "fixation_break", "correct"]
+    pd.testing.assert_frame_equal(rows[columns], reference[columns])
