@@ -347,7 +347,7 @@ def fit_bayes(
 
     map_params = start.copy()
     res = optimize.minimize(objective, x0, method="L-BFGS-B", bounds=box,
-                            options={"maxiter": 200, "ftol": 1e-12, "gtol": 1e-8})
+                            options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-7})
     if np.isfinite(res.fun) and res.fun <= objective(start[free]):
         map_params[free] = res.x
     eta_map, lapse_map, t_map, w_map = (float(v) for v in map_params)

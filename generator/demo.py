@@ -15,7 +15,12 @@ from generator.pipeline import FoveatedGenerator
 
 
 def run_generator_demo(
-    *, out_dir: str | Path, model: str = "default", size_px: int = 512, seed: int = 1
+    *,
+    out_dir: str | Path,
+    model: str = "default",
+    size_px: int = 512,
+    seed: int = 1,
+    steps: int | None = None,
 ) -> dict[str, Path]:
     """Write ``foveated.png``, ``full.png`` and ``layout.png`` (+ JSON sidecars) into ``out_dir``."""
     out = Path(out_dir)
@@ -31,10 +36,10 @@ def run_generator_demo(
     )
     gaze = (size_px * 0.4, size_px * 0.45)
     foveated = generator.generate(
-        seed=seed, geometry=geometry, gaze_px=gaze, spec=LayoutSpec(strength=1.0)
+        seed=seed, geometry=geometry, gaze_px=gaze, spec=LayoutSpec(strength=1.0), steps=steps
     )
     full = generator.generate(
-        seed=seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full")
+        seed=seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), steps=steps
     )
     paths = {
         "foveated": out / "foveated.png",

@@ -6,6 +6,7 @@ Heavy libraries (PsychoPy, torch) are imported inside the handlers.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import subprocess
 import sys
@@ -81,6 +82,15 @@ def register(
     )
     demo.add_argument("--image-px", type=int, default=256, help="stimulus size (default: 256)")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--model",
+        default="default",
+        help="generator: the embedded default model (default), 'tiny' (random weights, fastest) "
+        "or a local model directory",
+    )
+    demo.add_argument(
+        "--steps", type=int, default=4, help="sampler steps in the demo (default: 4, for speed)"
+    )
     demo.set_defaults(handler=_demo)
 
     bench = bench_subparsers.add_parser(
@@ -289,10 +299,16 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if all(r.completed for r in results) else 1
 
 
-def demo_protocol_text(*, source: Path, image_px: int, trials: int) -> str:
-    """The pilot protocol with small images and fewer trials (for ``fovea demo``)."""
+def demo_protocol_text(
+    *, source: Path, image_px: int, trials: int, model: str = "tiny", steps: int | None = None
+) -> str:
+    """The pilot protocol with small images, fewer trials and the demo's model (``fovea demo``)."""
     text = source.read_text(encoding="utf-8")
+    model_line = f"model = {json.dumps(model)}"
+    if steps is not None:
+        model_line += f"\nnum_steps = {int(steps)}"
     replacements = {
+        r"(?m)^model = .*$": model_line,
         r"(?m)^name = .*$": 'name = "demo_pilot"',
         r"(?m)^image_width_px = .*$": f"image_width_px = {image_px}",
         r"(?m)^image_height_px = .*$": f"image_height_px = {image_px}",
@@ -317,7 +333,11 @@ def _demo(args: argparse.Namespace) -> int:
     protocol_path = out / "demo_pilot.toml"
     protocol_path.write_text(
         demo_protocol_text(
-            source=PROTOCOL_DIR / "pilot_2afc.toml", image_px=args.image_px, trials=args.trials
+            source=PROTOCOL_DIR / "pilot_2afc.toml",
+            image_px=args.image_px,
+            trials=args.trials,
+            model=args.model,
+            steps=args.steps,
         ),
         encoding="utf-8",
     )
@@ -335,7 +355,11 @@ def _demo(args: argparse.Namespace) -> int:
 
     print("\nan example stimulus pair and its token layout:")
     images = run_generator_demo(
-        out_dir=out / "generator", model="tiny", size_px=args.image_px, seed=args.seed
+        out_dir=out / "generator",
+        model=args.model,
+        size_px=args.image_px,
+        seed=args.seed,
+        steps=args.steps,
     )
     report_dir = out / "report"
     report_args = ["--bootstrap", "200"]  # a demo: fewer bootstrap replicates, a quicker report

@@ -242,7 +242,7 @@ class ThreadGenerationService:
 
 def make_generation_service(
     *,
-    kind: Literal["thread"],
+    kind: Literal["process", "thread"],
     model: str,
     device: str,
     geometry,
@@ -250,6 +250,16 @@ def make_generation_service(
     warmup_conditioning: int | str = 0,
 ) -> GenerationService:
     """The generation backend a protocol asks for (``[generation] service``)."""
+    if kind == "process":
+        from study.service import ProcessGenerationService
+
+        return ProcessGenerationService(
+            model=model,
+            device=device,
+            geometry=geometry,
+            num_steps=num_steps,
+            warmup_conditioning=warmup_conditioning,
+        )
     if kind == "thread":
         return ThreadGenerationService(
             model=model,

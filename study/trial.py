@@ -24,6 +24,7 @@ from study.presenter import Presenter, QuitRequested
 from study.procedures import TrialPlan
 from study.protocol.levels import layout_spec
 from study.protocol.schema import Protocol
+from study.service.errors import GenerationError
 
 
 @dataclass
@@ -81,6 +82,16 @@ def trial_rng(*, session_seed: int, plan: TrialPlan, purpose: str) -> np.random.
         zlib.crc32(purpose.encode()),
     ]
     return np.random.default_rng(key)
+
+
+def _request_elapsed_s(ticket) -> float:
+    """Seconds since the gaze-contingent request; for a kept speculation, since it was resolved
+    (the participant's gaze was measured), not since it started at the fixation target."""
+    start = getattr(ticket, "resolved_s", None)
+    if not getattr(ticket, "reused_speculative", False) or start is None:
+        return ticket.elapsed_s()
+    end = ticket.finished_s if ticket.finished_s is not None else time.perf_counter()
+    return max(0.0, end - start)
 
 
 class TrialRunner:
@@ -317,6 +328,7 @@ class TrialRunner:
         )
         self.tracker.set_target(x_deg=fx, y_deg=fy)
         self.tracker.message(f"FIXATION_ON {fx:.2f} {fy:.2f}")
+        speculation = self._speculate(plan, spec, fx, fy)
         hold: list[tuple[float, float, float]] = []
         hold_start: float | None = None
         phase_start = view.clock()
@@ -358,16 +370,13 @@ class TrialRunner:
         gaze_px = tuple(float(v) for v in self.geometry.deg_to_image_px(gx, gy))
 
         # ---- foveated generation at the measured gaze; keep the frame loop running
-        fov_ticket = self.service.submit(
-            GenerationRequest(
-                kind="foveated",
-                seed=plan.seed,
-                conditioning=plan.conditioning,
-                spec=spec,
-                gaze_px=gaze_px,
-                deadline_s=p.generation.deadline_s,
+        if speculation is not None:
+            fov_ticket = self.service.resolve(
+                speculation, gaze_px=gaze_px, tolerance_deg=p.generation.speculation_tolerance_deg
             )
-        )
+            row["speculation_kept"] = int(fov_ticket is speculation)
+        else:
+            fov_ticket = self.service.submit(self._foveated_request(plan, spec, gaze_px))
         self.tracker.message(f"GENERATION_REQUEST gaze {gx:.3f} {gy:.3f}")
         foveated: GenerationResult | None = None
         monitor = GazeMonitor(
@@ -394,7 +403,10 @@ class TrialRunner:
             twin_ready = twin is not None or twin_ticket.done()
             if fov_ticket.done() and twin_ready:
                 break
-            if not row["deadline_missed"] and fov_ticket.elapsed_s() > p.generation.deadline_s:
+            if (
+                not row["deadline_missed"]
+                and _request_elapsed_s(fov_ticket) > p.generation.deadline_s
+            ):
                 row["deadline_missed"] = 1
                 self.tracker.message("GENERATION_DEADLINE_MISSED")
                 self._harvest_late()
@@ -403,22 +415,34 @@ class TrialRunner:
                     self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
                     foveated = cached
                     row["cached_stimulus"] = 1
-                    row["gen_latency_s"] = fov_ticket.elapsed_s()
+                    row["gen_latency_s"] = _request_elapsed_s(fov_ticket)
                     break
                 if plan.attempt < p.generation.max_deadline_misses:
                     self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
-                    row["gen_latency_s"] = fov_ticket.elapsed_s()
+                    row["gen_latency_s"] = _request_elapsed_s(fov_ticket)
                     return self._abort(plan, row, reason="deadline", twin_ticket=twin_ticket)
                 # Missed too often: wait for this image and show it late (flagged).
                 self.tracker.message("GENERATION_SHOWN_LATE")
         if foveated is None:
-            foveated = fov_ticket.result()  # raises if generation failed: the session stops safely
-            row["gen_latency_s"] = fov_ticket.latency_s
+            try:
+                foveated = fov_ticket.result()
+            except GenerationError as error:  # a crashed generator is restarted: try again
+                if not error.retryable:
+                    raise
+                self.tracker.message(f"GENERATION_FAILED {error}")
+                return self._abort(plan, row, reason="generator_crash", twin_ticket=twin_ticket)
+            row["gen_latency_s"] = _request_elapsed_s(fov_ticket)
             key = self._cache_key(plan, (gx, gy))
             if key is not None:
                 self.fallbacks.put(key, foveated)
         if twin is None:
-            twin = twin_ticket.result()
+            try:
+                twin = twin_ticket.result()
+            except GenerationError as error:
+                if not error.retryable:
+                    raise
+                self.tracker.message(f"GENERATION_FAILED {error}")
+                return self._abort(plan, row, reason="generator_crash", twin_ticket=None)
             row["twin_latency_s"] = twin_ticket.latency_s
             self.twins.put((plan.seed, plan.conditioning), twin)
         self._prefetch_next_twin()
@@ -510,6 +534,24 @@ class TrialRunner:
             if window > 0 and frame.t - t0 > window:
                 return None, None
 
+    def _foveated_request(self, plan: TrialPlan, spec, gaze_px) -> GenerationRequest:
+        return GenerationRequest(
+            kind="foveated",
+            seed=plan.seed,
+            conditioning=plan.conditioning,
+            spec=spec,
+            gaze_px=gaze_px,
+            deadline_s=self.p.generation.deadline_s,
+        )
+
+    def _speculate(self, plan: TrialPlan, spec, fx: float, fy: float):
+        """Start generating at the fixation target before the eyes get there (when the service
+        can); ``resolve`` later keeps it or regenerates at the measured gaze."""
+        if not (self.p.generation.speculative and hasattr(self.service, "submit_speculative")):
+            return None
+        target_px = tuple(float(v) for v in self.geometry.deg_to_image_px(fx, fy))
+        return self.service.submit_speculative(self._foveated_request(plan, spec, target_px))
+
     def _abort(self, plan: TrialPlan, row: dict, *, reason: str, twin_ticket) -> TrialOutcome:
         if twin_ticket is not None:
             self._late_twin(plan, twin_ticket)
@@ -519,6 +561,7 @@ class TrialRunner:
         texts = {
             "fixation_break": "Please keep your eyes on the mark.",
             "deadline": "One moment...",
+            "generator_crash": "One moment...",
             "no_response": "Please answer with 1 or 2.",
         }
         self._abort_notice(texts[reason])

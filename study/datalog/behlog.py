@@ -45,12 +45,13 @@ OPTIONAL_COLUMNS = (
 EXTRA_COLUMNS = (
     "track",  # the procedure track (condition, or condition/sN for staircases)
     "attempt",  # 1 + times this plan was re-queued before
-    "abort_reason",  # fixation_break | deadline | no_response | n/a
+    "abort_reason",  # fixation_break | deadline | no_response | generator_crash | n/a
     "level_variable",  # strength | radius_shrink | periphery_factor
     "conditioning",  # class label or prompt
     "token_ratio",
     "twin_latency_s",  # full-resolution twin's request-to-result latency (may be cached: 0)
     "gaze_to_flip_median_s",  # per-trial median gaze-sample-to-flip latency
+    "speculation_kept",  # 1: the image started at the target was used; 0: regenerated at the gaze
 )
 COLUMNS = PINNED_COLUMNS + OPTIONAL_COLUMNS + EXTRA_COLUMNS
 MISSING = "n/a"

@@ -355,8 +355,13 @@ class GenerationSettings(_Strict):
         max_deadline_misses: a trial presented for this many times (re-queues of any kind
             count) waits for its image when it misses the deadline, and is shown late (flagged
             ``deadline_missed``): a slow generator cannot stall a session.
-        service: where generation runs: ``thread`` (in this process; a separate-process service
-            plugs in through ``study.generation.make_generation_service``).
+        service: where generation runs: ``process`` (its own process, so torch never competes
+            with the window for the interpreter lock; restarted if it crashes or hangs) or
+            ``thread`` (a worker thread of the window's process: quicker to start, for tests).
+        speculative: start generating at the fixation target as soon as it appears, and keep
+            that image when the measured gaze settles within ``speculation_tolerance_deg`` of
+            the target (``process`` service only).
+        speculation_tolerance_deg: see ``speculative``.
         twin_cache_size: full-resolution twins kept in memory (they do not depend on gaze).
         cache_gaze_tolerance_deg: see ``on_deadline_miss``.
     """
@@ -364,7 +369,9 @@ class GenerationSettings(_Strict):
     deadline_s: float = Field(default=10.0, gt=0, le=3600)
     on_deadline_miss: Literal["requeue", "cached"] = "requeue"
     max_deadline_misses: int = Field(default=3, ge=1, le=100)
-    service: Literal["thread"] = "thread"
+    service: Literal["process", "thread"] = "process"
+    speculative: bool = True
+    speculation_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
     twin_cache_size: int = Field(default=64, ge=0, le=10000)
     cache_gaze_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
 

@@ -3,8 +3,6 @@ speculation record."""
 
 from __future__ import annotations
 
-import time
-
 from study.generation import GenerationRequest, GenerationTicket
 
 
@@ -104,6 +102,3 @@ class ServiceTicket(GenerationTicket):
         if self.done():
             return
         super()._finish(result, error)
-
-    def _age_s(self) -> float:
-        return time.perf_counter() - self.submitted_s

@@ -74,6 +74,8 @@ def small_protocol_dict(
     data["tracker"]["sim_fixation_break_prob"] = break_prob
     data["simulation"]["speed"] = 2
     data["generation"]["deadline_s"] = 60.0
+    # A thread starts in a moment; the process service has tests of its own.
+    data["generation"]["service"] = "thread"
     return data
 
 

@@ -216,3 +216,32 @@ def test_response_screen_shows_prompt_and_mark(session):
     cx, cy = _expected_centre_px(session, 0.0, 0.0)
     patch = mask[int(cy) - 32 : int(cy) + 32, int(cx) - 32 : int(cx) + 32]
     assert patch.std() > 30  # the noise mask
+
+
+@pytest.mark.slow
+def test_session_with_the_process_service_and_speculative_start(virtual_x, tmp_path):
+    """The default generation backend: its own process, speculation at the fixation target."""
+    data = small_protocol_dict(method="staircase", trials=4, break_prob=0.0)
+    data["generation"]["service"] = "process"
+    data["generation"]["speculative"] = True
+    data["generation"]["speculation_tolerance_deg"] = 1.5  # the fixation tolerance
+    loaded = load_protocol(write_toml(data, tmp_path / "process.toml"))
+    print("seed", SEED)
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=tmp_path / "data",
+        participant="proc01",
+        session="1",
+        tracker="sim",
+        observer="parametric",
+        seed=SEED,
+        simulated_clock=True,
+        quiet=True,
+    )
+    result = run_session(config)
+    rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
+    responded = rows[rows["fixation_break"] == 0]
+    assert result.completed and len(responded) == 4
+    assert responded["tokens"].notna().all() and responded["gen_latency_s"].notna().all()
+    # The simulated eye lands within a fraction of a degree of the target: speculation is kept.
+    assert responded["speculation_kept"].sum() >= 1
