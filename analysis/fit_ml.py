@@ -252,9 +252,12 @@ def fit_ml_batch(
 
 def _grid_start(model: _Model, k, n, lower, upper) -> np.ndarray:
     """Best point of a coarse parameter grid for each data set (one matrix product)."""
-    t_grid = np.linspace(lower[0], upper[0], 21)
-    ls_grid = np.linspace(lower[1], upper[1], 10)
-    lam_grid = np.unique(np.clip([0.0, 0.03, 0.1], lower[2], upper[2]))
+    # Psychometric likelihoods can have separate width/lapse modes: a single data set (the
+    # observed one) gets a fine grid, a bootstrap batch a coarser one (its cost is B x grid).
+    fine = k.shape[0] == 1
+    t_grid = np.linspace(lower[0], upper[0], 41 if fine else 25)
+    ls_grid = np.linspace(lower[1], upper[1], 24 if fine else 12)
+    lam_grid = np.linspace(lower[2], upper[2], 8 if fine else 4)
     tt, ss, ll = np.meshgrid(t_grid, ls_grid, lam_grid, indexing="ij")
     grid = np.stack([tt.ravel(), ss.ravel(), ll.ravel()], axis=1)
     _, _, _, _, p, q = model.evaluate(grid)  # (G, L)

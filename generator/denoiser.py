@@ -72,11 +72,20 @@ class FluxDenoiser:
         transformer: the diffusers model.
         prediction: what the network outputs: ``velocity`` (FLUX convention) or ``x`` (the clean
             tokens, x-prediction in the spirit of "Back to Basics", converted to a velocity).
+        x_pred_t_min: x-prediction only: the smallest t the velocity ``(x_t - x) / t`` divides
+            by; match the clamp used in training (dividing by a tiny t blows up the last step).
     """
 
-    def __init__(self, transformer: torch.nn.Module, *, prediction: Prediction = "velocity"):
+    def __init__(
+        self,
+        transformer: torch.nn.Module,
+        *,
+        prediction: Prediction = "velocity",
+        x_pred_t_min: float = 1e-3,
+    ):
         self.transformer = transformer
         self.prediction = prediction
+        self.x_pred_t_min = x_pred_t_min
         self.axes = len(transformer.config.axes_dims_rope)
         self.uses_pooled = hasattr(transformer.config, "pooled_projection_dim")
 
@@ -117,5 +126,5 @@ class FluxDenoiser:
         if self.prediction == "velocity":
             return out
         # x_t = (1 - t) x + t noise  =>  v = noise - x = (x_t - x) / t
-        t_b = t.clamp_min(1e-3).to(tokens.dtype)[:, None, None]
+        t_b = t.clamp_min(self.x_pred_t_min).to(tokens.dtype)[:, None, None]
         return (tokens - out) / t_b
