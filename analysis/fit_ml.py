@@ -69,6 +69,8 @@ class MLBatch:
         loglik: maximised log likelihood (binomial coefficients omitted).
         deviance: 2 * (saturated - fitted) log likelihood.
         converged: the iteration met its tolerance.
+        se_threshold_x: asymptotic standard error of ``threshold_x`` from the information
+            matrix (parameters held at a bound count as fixed); NaN where singular.
     """
 
     threshold_x: np.ndarray
@@ -77,6 +79,7 @@ class MLBatch:
     loglik: np.ndarray
     deviance: np.ndarray
     converged: np.ndarray
+    se_threshold_x: np.ndarray
 
 
 def saturated_loglik(k: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -173,10 +176,17 @@ def fit_ml_batch(
     sigmoid: Sigmoid,
     bounds: FitBounds,
     guess: float = GUESS_2AFC,
+    anchor: np.ndarray | None = None,
     max_iter: int = 80,
     tol: float = 1e-7,
 ) -> MLBatch:
     """Maximum-likelihood fits of B data sets observed at the same levels.
+
+    Psychometric likelihoods can have separate local maxima (a steep function with a large lapse
+    rate against a shallow one with none), so each data set is fitted from several starts and
+    the best end point is kept: one data set (the observed one) from the best grid point of
+    every lapse value of a fine grid; a bootstrap batch from its best lapse-free and best lapsing
+    coarse-grid points and from ``anchor`` (the observed data's fit).
 
     Args:
         x: (L,) finite level values on the fitting axis.
@@ -185,8 +195,9 @@ def fit_ml_batch(
         sigmoid: the sigmoid family.
         bounds: box constraints.
         guess: guess rate (0.5 for 2AFC).
+        anchor: optional (3,) extra start (threshold_x, width_x, lapse) for every data set.
         max_iter: iteration cap of the scoring loop.
-        tol: convergence tolerance on the log-likelihood change and step size.
+        tol: convergence tolerance on the log-likelihood change.
 
     Returns:
         One fit per data set.
@@ -200,7 +211,50 @@ def fit_ml_batch(
     lower = np.array([bounds.threshold_x[0], math.log(bounds.width_x[0] / c), bounds.lapse[0]])
     upper = np.array([bounds.threshold_x[1], math.log(bounds.width_x[1] / c), bounds.lapse[1]])
 
-    theta = _grid_start(model, k, n, lower, upper)
+    starts = _grid_starts(model, k, n, lower, upper)  # (S, B, 3)
+    if anchor is not None:
+        a = np.array([anchor[0], math.log(anchor[1] / c), anchor[2]])
+        starts = np.concatenate([starts, np.broadcast_to(np.clip(a, lower, upper), (1, n_sets, 3))])
+    n_starts = starts.shape[0]
+    theta, ll, converged = _maximise(
+        model, starts.reshape(-1, 3).copy(), np.tile(k, (n_starts, 1)), n, lower, upper, max_iter, tol
+    )
+    best = np.argmax(ll.reshape(n_starts, n_sets), axis=0)
+    pick = best * n_sets + np.arange(n_sets)
+    theta, ll, converged = theta[pick], ll[pick], converged[pick]
+    se = _threshold_se(model, theta, k, n, lower, upper)
+    sat = saturated_loglik(k, n)
+    return MLBatch(
+        threshold_x=theta[:, 0].copy(),
+        width_x=np.exp(theta[:, 1]) * c,
+        lapse=theta[:, 2].copy(),
+        loglik=ll,
+        deviance=np.maximum(2.0 * (sat - ll), 0.0),
+        converged=converged,
+        se_threshold_x=se,
+    )
+
+
+def _threshold_se(model: _Model, theta, k, n, lower, upper) -> np.ndarray:
+    """SE of the threshold from the inverse information, bound-held parameters removed."""
+    _, score, info = model.score_and_info(theta, k, n)
+    fixed = ((theta <= lower + 1e-9) & (score <= 0)) | ((theta >= upper - 1e-9) & (score >= 0))
+    fixed[:, 0] = False
+    eye = np.eye(3)
+    keep = (~fixed).astype(float)
+    m = info * keep[:, :, None] * keep[:, None, :] + eye * fixed[:, :, None]
+    out = np.full(theta.shape[0], np.nan)
+    ok = np.linalg.det(m) > 0
+    if ok.any():
+        inv = np.linalg.inv(m[ok])
+        var = inv[:, 0, 0]
+        out[ok] = np.where(var > 0, np.sqrt(np.abs(var)), np.nan)
+    return out
+
+
+def _maximise(model: _Model, theta, k, n, lower, upper, max_iter: int, tol: float):
+    """Vectorised Levenberg-Marquardt (Newton / Fisher scoring) with box constraints."""
+    n_sets = theta.shape[0]
     mu = np.full(n_sets, 1e-3)
     ll, score, info = model.score_and_info(theta, k, n)
     converged = np.zeros(n_sets, dtype=bool)
@@ -239,30 +293,35 @@ def fit_ml_batch(
         # (or a flat ridge) to machine precision.
         done |= ~better & (mu[idx] > 1e8)
         converged[idx[done]] = True
-    sat = saturated_loglik(k, n)
-    return MLBatch(
-        threshold_x=theta[:, 0].copy(),
-        width_x=np.exp(theta[:, 1]) * c,
-        lapse=theta[:, 2].copy(),
-        loglik=ll,
-        deviance=np.maximum(2.0 * (sat - ll), 0.0),
-        converged=converged,
-    )
+    return theta, ll, converged
 
 
-def _grid_start(model: _Model, k, n, lower, upper) -> np.ndarray:
-    """Best point of a coarse parameter grid for each data set (one matrix product)."""
-    # Psychometric likelihoods can have separate width/lapse modes: a single data set (the
-    # observed one) gets a fine grid, a bootstrap batch a coarser one (its cost is B x grid).
-    fine = k.shape[0] == 1
-    t_grid = np.linspace(lower[0], upper[0], 41 if fine else 25)
-    ls_grid = np.linspace(lower[1], upper[1], 24 if fine else 12)
-    lam_grid = np.linspace(lower[2], upper[2], 8 if fine else 4)
-    tt, ss, ll = np.meshgrid(t_grid, ls_grid, lam_grid, indexing="ij")
-    grid = np.stack([tt.ravel(), ss.ravel(), ll.ravel()], axis=1)
+def _grid_starts(model: _Model, k, n, lower, upper) -> np.ndarray:
+    """Starting points from a parameter grid (one matrix product for the whole batch).
+
+    Returns:
+        (S, B, 3): for a single data set, the best grid point of each lapse value (S = 8); for
+        a batch, each data set's best lapse-free and best lapsing grid point (S = 2).
+    """
+    single = k.shape[0] == 1
+    t_grid = np.linspace(lower[0], upper[0], 41 if single else 25)
+    ls_grid = np.linspace(lower[1], upper[1], 24 if single else 12)
+    lam_grid = np.linspace(lower[2], upper[2], 8 if single else 4)
+    tt, ss, lam = np.meshgrid(t_grid, ls_grid, lam_grid, indexing="ij")
+    grid = np.stack([tt.ravel(), ss.ravel(), lam.ravel()], axis=1)
     _, _, _, _, p, q = model.evaluate(grid)  # (G, L)
     scores = k @ np.log(p).T + (n - k) @ np.log(q).T  # (B, G)
-    return grid[np.argmax(scores, axis=1)].copy()
+    per_lapse = scores.reshape(k.shape[0], -1, lam_grid.size)  # lapse is the fastest grid axis
+    best = np.argmax(per_lapse, axis=1)  # (B, n_lapse): flat index over (t, ls)
+    flat = best * lam_grid.size + np.arange(lam_grid.size)[None, :]
+    if single:
+        return grid[flat[0]][:, None, :].copy()
+    # Batch: the best point with no lapse and the best with a lapse (the two regimes whose
+    # modes differ); a separate start per lapse value buys little more.
+    lapse_free = flat[np.arange(k.shape[0]), 0]
+    with_lapse = flat[np.arange(k.shape[0]), 1 + np.argmax(np.take_along_axis(
+        scores, flat[:, 1:], axis=1), axis=1)]
+    return np.stack([grid[lapse_free], grid[with_lapse]])
 
 
 @dataclass(frozen=True)
@@ -300,13 +359,15 @@ def bootstrap_ml(
         rng: random generator (the caller seeds it and records the seed).
     """
     fit = fit_ml_batch(x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess)
+    anchor = np.array([fit.threshold_x[0], fit.width_x[0], fit.lapse[0]])
     if n_boot <= 0:
-        empty = MLBatch(*(np.empty(0) for _ in range(5)), converged=np.empty(0, dtype=bool))
+        empty = MLBatch(*(np.empty(0) for _ in range(5)), converged=np.empty(0, dtype=bool),
+                        se_threshold_x=np.empty(0))
         return BootstrapResult(fit=fit, boot=empty, gof_p=float("nan"))
     p_hat = sigmoid.p_correct(
         sigmoid.to_level(x), fit.threshold_x[0], fit.width_x[0], fit.lapse[0], guess
     )
     k_star = rng.binomial(np.asarray(n, dtype=np.int64), p_hat, size=(n_boot, len(x)))
-    boot = fit_ml_batch(x=x, k=k_star, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess)
+    boot = fit_ml_batch(x=x, k=k_star, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess, anchor=anchor)
     gof_p = float(np.mean(boot.deviance >= fit.deviance[0] - 1e-9))
     return BootstrapResult(fit=fit, boot=boot, gof_p=gof_p)

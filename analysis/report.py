@@ -52,6 +52,8 @@ class ReportConfig:
         alpha: level of each one-sided test.
         protocol: analyse only this protocol (name or sha256 prefix).
         progress: show progress bars on stderr.
+        workers: processes for the per-participant fits and figures (default: the usable CPUs,
+            at most 4); results do not depend on it.
         title: report title (default: from the protocol name).
     """
 
@@ -63,6 +65,7 @@ class ReportConfig:
     alpha: float = 0.05
     protocol: str | None = None
     progress: bool = True
+    workers: int | None = None
     title: str | None = None
 
     def __post_init__(self) -> None:
@@ -102,11 +105,11 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     """
     import numpy as np
     import pandas as pd
-    from tqdm import tqdm
 
     from analysis import figures
     from analysis.data import design_of, load_dataset
     from analysis.fits import PsychometricFit, fit_cell
+    from analysis.jobs import ParticipantJob, default_workers, run_jobs
     from analysis.group import (
         group_thresholds,
         indistinguishability,
@@ -152,19 +155,24 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     if human.empty and not perceptual.empty:
         human, perceptual = perceptual, perceptual.iloc[0:0]
         warnings_list.append("only perceptual-observer sessions: they are analysed as the participants")
-    cells = [(p, c) for p in sorted(human["participant"].astype(str).unique()) for c in conditions]
-    fits: list[PsychometricFit] = []
+    truth_by_p = _truth_by_participant(dataset)
     groups = {k: g for k, g in human.groupby(["participant", "condition"], sort=False)}
-    for p, c in tqdm(cells, desc="psychometric fits", unit="fit", disable=not config.progress, file=sys.stderr):
-        g = groups.get((p, c))
-        observer = str(g["observer"].iloc[0]) if g is not None and len(g) else "human"
-        levels = g["level"].to_numpy() if g is not None else np.empty(0)
-        correct = g["correct"].to_numpy() if g is not None else np.empty(0)
-        fit = fit_cell(participant=p, condition=c, observer=observer, levels=levels, correct=correct,
-                       settings=fit_settings)
-        if p in excluded:
-            fit.flags.insert(0, "participant excluded by QC")
-        fits.append(fit)
+    jobs = []
+    for p in sorted(human["participant"].astype(str).unique()):
+        cells = []
+        for c in conditions:
+            g = groups.get((p, c))
+            observer = str(g["observer"].iloc[0]) if g is not None and len(g) else "human"
+            levels = g["level"].to_numpy() if g is not None else np.empty(0)
+            correct = g["correct"].to_numpy() if g is not None else np.empty(0)
+            cells.append((c, observer, levels, correct))
+        jobs.append(ParticipantJob(participant=p, cells=tuple(cells), excluded=p in excluded,
+                                   truth=truth_by_p.get(p), settings=fit_settings))
+    results = run_jobs(jobs, workers=config.workers or default_workers(), progress=config.progress)
+    fits: list[PsychometricFit] = [f for job_fits, _ in results for f in job_fits]
+    pngs: dict[str, bytes] = {
+        f"psychometric_sub-{job.participant}": png for job, (_, png) in zip(jobs, results, strict=True)
+    }
     included = [f for f in fits if f.participant not in excluded]
     threshold_rows = pd.DataFrame([f.row() for f in included],
                                   columns=["participant", "condition", "threshold", "ci_low", "ci_high",
@@ -248,15 +256,6 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     tab_dir = out / "tables"
     fig_dir.mkdir(exist_ok=True)
     tab_dir.mkdir(exist_ok=True)
-    pngs: dict[str, bytes] = {}
-    truth_by_p = _truth_by_participant(dataset)
-    by_participant: dict[str, list] = {}
-    for f in fits:
-        by_participant.setdefault(f.participant, []).append(f)
-    for p, pf in tqdm(by_participant.items(), desc="figures", unit="fig", disable=not config.progress, file=sys.stderr):
-        status = " (excluded by QC)" if p in excluded else ""
-        pngs[f"psychometric_sub-{p}"] = figures.participant_curves(
-            pf, title=f"Participant {p}{status}", truth=truth_by_p.get(p))
     pngs["group_thresholds"] = figures.group_thresholds_figure(
         threshold_rows, group, log_axis=log_axis, conditions=conditions)
     pngs["qc"] = figures.qc_figure(qc.participants, config.qc)
@@ -505,6 +504,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--margin", type=float, default=0.05,
                         help="equivalence margin above 50 %% correct (default 0.05)")
     parser.add_argument("--protocol", help="analyse only this protocol (name or sha256 prefix)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="processes for the fits (default: usable CPUs, at most 4)")
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -528,7 +529,8 @@ def config_from_args(args: argparse.Namespace) -> ReportConfig:
         else:
             single = number
     return ReportConfig(fit=fit, qc=qc, operating_levels=levels, operating_level=single,
-                        equivalence_margin=args.margin, protocol=args.protocol, progress=not args.quiet)
+                        equivalence_margin=args.margin, protocol=args.protocol, progress=not args.quiet,
+                        workers=args.workers)
 
 
 def run_from_args(args: argparse.Namespace) -> int:

@@ -1,6 +1,8 @@
 """``fovea bench generator``: full versus foveated generation on the same model and seed.
 
-Timings are medians of ``repeats`` runs after a warm-up; the FLOP ratio (``ideal_speedup``) comes
+Full and foveated runs alternate (``repeats`` pairs after a warm-up) so that both see the same
+load on a shared machine; timings are medians, wall clock (``speedup``, ``denoise_speedup``) and
+process CPU time (``cpu_speedup``, robust to other processes on the machine). The FLOP ratio (``ideal_speedup``) comes
 from counting one transformer forward of each token set with ``torch.utils.flop_counter``
 (matrix products and attention).
 """
@@ -8,6 +10,7 @@ from counting one transformer forward of each token set with ``torch.utils.flop_
 from __future__ import annotations
 
 import statistics
+import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -42,13 +45,20 @@ def transformer_flops(generator: FoveatedGenerator, layout) -> int:
     return int(counter.get_total_flops())
 
 
-def _timed(generator, repeats: int, **kwargs):
-    runs = [generator.generate(**kwargs) for _ in range(repeats)]
-    return (
-        statistics.median(r.seconds for r in runs),
-        statistics.median(r.denoise_seconds for r in runs),
-        runs[0],
-    )
+def _paired_runs(generator, repeats: int, full_kwargs: dict, fov_kwargs: dict):
+    """Alternate full and foveated runs, so both see the same machine load (a shared machine's
+    load changes over minutes); wall and process CPU seconds of each run."""
+    runs = {"full": [], "fov": []}
+    for _ in range(repeats):
+        for name, kwargs in (("full", full_kwargs), ("fov", fov_kwargs)):
+            cpu_start = time.process_time()
+            result = generator.generate(**kwargs)
+            runs[name].append((result, time.process_time() - cpu_start))
+    return runs
+
+
+def _median(values) -> float:
+    return float(statistics.median(values))
 
 
 def run_generator_benchmark(
@@ -71,15 +81,24 @@ def run_generator_benchmark(
         full_kwargs = dict(
             seed=0, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), steps=steps
         )
+        full_layout = generator.layout(
+            geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full")
+        )
         generator.generate(**full_kwargs)  # warm-up
-        full_s, full_denoise_s, full = _timed(generator, repeats, **full_kwargs)
-        flops_full = transformer_flops(generator, full.layout)
+        flops_full = transformer_flops(generator, full_layout)
         progress.update()
         for gaze_name, gaze in gaze_points(size).items():
             for setting, spec in SETTINGS:
-                kwargs = dict(seed=0, geometry=geometry, gaze_px=gaze, spec=spec, steps=steps)
-                generator.generate(**kwargs)  # warm-up for this token count
-                fov_s, fov_denoise_s, fov = _timed(generator, repeats, **kwargs)
+                fov_kwargs = dict(seed=0, geometry=geometry, gaze_px=gaze, spec=spec, steps=steps)
+                generator.generate(**fov_kwargs)  # warm-up for this token count
+                runs = _paired_runs(generator, repeats, full_kwargs, fov_kwargs)
+                full, fov = runs["full"][0][0], runs["fov"][0][0]
+                full_s = _median(r.seconds for r, _ in runs["full"])
+                fov_s = _median(r.seconds for r, _ in runs["fov"])
+                full_denoise_s = _median(r.denoise_seconds for r, _ in runs["full"])
+                fov_denoise_s = _median(r.denoise_seconds for r, _ in runs["fov"])
+                full_cpu_s = _median(c for _, c in runs["full"])
+                fov_cpu_s = _median(c for _, c in runs["fov"])
                 flops_fov = transformer_flops(generator, fov.layout)
                 records.append(
                     {
@@ -97,12 +116,16 @@ def run_generator_benchmark(
                         "denoise_seconds_full": full_denoise_s,
                         "denoise_seconds_foveated": fov_denoise_s,
                         "denoise_speedup": full_denoise_s / fov_denoise_s,
+                        "cpu_seconds_full": full_cpu_s,
+                        "cpu_seconds_foveated": fov_cpu_s,
+                        "cpu_speedup": full_cpu_s / fov_cpu_s,
                         "flops_full": flops_full,
                         "flops_foveated": flops_fov,
                         "ideal_speedup": flops_full / flops_fov,
                         "ms_per_step_full": 1000 * full_denoise_s / steps,
                         "ms_per_step_foveated": 1000 * fov_denoise_s / steps,
                         "steps": steps,
+                        "repeats": repeats,
                         "device": str(generator.denoiser.device),
                         "dtype": str(generator.denoiser.dtype).removeprefix("torch."),
                         "torch_threads": torch.get_num_threads(),

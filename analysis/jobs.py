@@ -1,0 +1,90 @@
+"""Per-participant work of the report (fits + figure), optionally spread over processes.
+
+The fits of different participants are independent and each cell's bootstrap seed derives from
+its labels, so results do not depend on the number of workers or the order they finish in.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from analysis.fits import FitSettings, PsychometricFit, fit_cell
+
+
+@dataclass(frozen=True)
+class ParticipantJob:
+    """One participant's cells.
+
+    Attributes:
+        participant: label.
+        cells: (condition, observer, levels, correct) per condition, in report order.
+        excluded: excluded by QC (fitted and drawn anyway, flagged).
+        truth: simulated true thresholds by condition (drawn when given).
+        settings: fit settings.
+        figure: also draw the participant's figure.
+    """
+
+    participant: str
+    cells: tuple[tuple[str, str, np.ndarray, np.ndarray], ...]
+    excluded: bool
+    truth: dict | None
+    settings: FitSettings
+    figure: bool = True
+
+
+def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], bytes | None]:
+    fits = []
+    for condition, observer, levels, correct in job.cells:
+        fit = fit_cell(participant=job.participant, condition=condition, observer=observer, levels=levels,
+                       correct=correct, settings=job.settings)
+        if job.excluded:
+            fit.flags.insert(0, "participant excluded by QC")
+        fits.append(fit)
+    png = None
+    if job.figure:
+        from analysis.figures import participant_curves
+
+        status = " (excluded by QC)" if job.excluded else ""
+        png = participant_curves(fits, title=f"Participant {job.participant}{status}", truth=job.truth)
+    return fits, png
+
+
+def default_workers() -> int:
+    """Processes for the per-participant work: the CPUs this process may use, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        n = os.cpu_count() or 1
+    return max(1, min(n, 4))
+
+
+def run_jobs(jobs: list[ParticipantJob], *, workers: int, progress: bool) -> list[tuple[list[PsychometricFit], bytes | None]]:
+    """Run ``jobs`` (results in job order), in ``workers`` forked processes when > 1."""
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(jobs), desc="participants (fits + figure)", unit="participant",
+               disable=not progress, file=sys.stderr)
+    results: list = [None] * len(jobs)
+    # fork: workers inherit the imported modules (spawn would re-import torch etc. per worker).
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    if workers <= 1 or len(jobs) <= 1 or not can_fork:
+        for i, job in enumerate(jobs):
+            results[i] = run_job(job)
+            bar.update(1)
+    else:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+            futures = {pool.submit(run_job, job): i for i, job in enumerate(jobs)}
+            from concurrent.futures import as_completed
+
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update(1)
+    bar.close()
+    return results
