@@ -130,6 +130,14 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     log_axis = fit_settings.axis == "log"
     say = (lambda msg: print(msg, file=sys.stderr)) if config.progress else (lambda msg: None)
 
+    timings: dict[str, float] = {}
+    mark = [time.perf_counter()]
+
+    def lap(name: str) -> None:
+        now = time.perf_counter()
+        timings[name] = round(now - mark[0], 3)
+        mark[0] = now
+
     dataset = load_dataset(data_dir=data_root, protocol=config.protocol)
     design, design_notes = design_of(dataset)
     warnings_list: list[str] = list(design_notes)
@@ -141,7 +149,9 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     if design.defaults_used:
         warnings_list.append("assumed (no sidecar said): " + "; ".join(design.defaults_used))
 
+    lap("load")
     qc = run_qc(trials=dataset.trials, sessions=dataset.sessions, rules=config.qc)
+    lap("qc")
     trials = qc.trials
     conditions = [c for c in design.conditions if c in set(trials["condition"])]
     conditions += sorted(set(trials["condition"]) - set(conditions))
@@ -173,6 +183,7 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     pngs: dict[str, bytes] = {
         f"psychometric_sub-{job.participant}": png for job, (_, png) in zip(jobs, results, strict=True)
     }
+    lap("fits_and_participant_figures")
     included = [f for f in fits if f.participant not in excluded]
     threshold_rows = pd.DataFrame([f.row() for f in included],
                                   columns=["participant", "condition", "threshold", "ci_low", "ci_high",
@@ -197,6 +208,7 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
                                  rng=np.random.default_rng(np.random.SeedSequence([fit_settings.seed, 11])),
                                  alpha=config.alpha)
 
+    lap("group_statistics")
     # Perceptual observer overlay: pooled fits of participants and of the model observer.
     overlay = None
     overlay_table = pd.DataFrame()
@@ -230,6 +242,7 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
             overlay_table["predicted_threshold"] / overlay_table["measured_group_threshold"]
         )
 
+    lap("perceptual_overlay")
     # Token savings at threshold.
     say("token savings")
     savings = token_savings(group=group, conditions=design.conditions, display=design.display,
@@ -249,6 +262,7 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
         curves[c] = (grid, token_ratio_curve(condition=cond, levels=grid, display=design.display,
                                              image_size_px=design.image_size_px, patch_px=design.patch_px))
 
+    lap("tokens")
     # Files.
     say("writing the report")
     out.mkdir(parents=True, exist_ok=True)
@@ -266,6 +280,7 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     for name, png in pngs.items():
         (fig_dir / f"{name}.png").write_bytes(png)
 
+    lap("figures")
     sessions_table = _sessions_table(dataset, data_root)
     tables = {
         "fits": fit_details,
@@ -288,13 +303,15 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     thresholds_csv = out / "thresholds.csv"
     threshold_rows.to_csv(thresholds_csv, index=False)
 
+    lap("tables")
     seconds = time.perf_counter() - t_start
     summary = _summary(config=config, design=design, dataset=dataset, data_root=data_root, qc=qc, group=group,
                        lmm=lmm, glmm=glmm, equiv=equiv, savings=savings, overlay_table=overlay_table,
                        warnings_list=warnings_list, fits=fits, excluded=excluded, seconds=seconds,
                        files={"html": "report.html", "thresholds": "thresholds.csv",
                               "figures": sorted(f"figures/{n}.png" for n in pngs),
-                              "tables": sorted(f"tables/{n}.csv" for n in tables)})
+                              "tables": sorted(f"tables/{n}.csv" for n in tables)},
+                       timings=timings)
     summary_json = out / "summary.json"
     summary_json.write_text(json.dumps(_jsonable(summary), indent=2) + "\n", encoding="utf-8")
 
@@ -367,7 +384,7 @@ def _sessions_table(dataset, data_root: Path):
 
 
 def _summary(*, config, design, dataset, data_root, qc, group, lmm, glmm, equiv, savings, overlay_table,
-             warnings_list, fits, excluded, seconds, files) -> dict:
+             warnings_list, fits, excluded, seconds, files, timings) -> dict:
     import numpy as np
 
     fs = config.fit
@@ -448,9 +465,17 @@ def _summary(*, config, design, dataset, data_root, qc, group, lmm, glmm, equiv,
         "warnings": warnings_list,
         "files": files,
         "seconds": seconds,
+        "timings_s": timings,
+        "workers": config.workers or _default_workers(),
     }
     _ = np
     return summary
+
+
+def _default_workers() -> int:
+    from analysis.jobs import default_workers
+
+    return default_workers()
 
 
 def _version() -> str:
