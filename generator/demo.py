@@ -27,9 +27,10 @@ def run_generator_demo(
     out.mkdir(parents=True, exist_ok=True)
     try:
         generator = FoveatedGenerator.load(model)
-    except FoveaError:
+    except FoveaError as error:
         if model != "default":
             raise
+        print(f"note: {error}; using the random-weight 'tiny' model instead")
         generator = FoveatedGenerator.load("tiny")
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=size_px, image_height_px=size_px

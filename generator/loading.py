@@ -75,12 +75,8 @@ def _load_tiny(name: str, *, device: str, dtype: torch.dtype) -> FoveatedGenerat
 
 
 def _load_default(*, device: str, dtype: torch.dtype) -> FoveatedGenerator:
-    try:
-        from generator.models.default import load_default_generator
-    except ImportError:
-        load_default_generator = None
-    if load_default_generator is None:
-        raise FoveaError("the embedded default model is not installed; use --model tiny")
+    from generator.models.default import load_default_generator
+
     return load_default_generator(device=device, dtype=dtype)
 
 
