@@ -79,7 +79,9 @@ class LockstepQuestPlus:
         lapse = grid.lapse[None, None, None, :]
         # questplus.psychometric_function.norm_cdf: gamma + (1 - gamma - delta) * Phi((x - mu) / sd)
         p = guess + (1 - guess - lapse) * special.ndtr((x - mu) / sd)
-        self._p_correct = p.reshape(len(grid.stim_log10), -1)  # (S, G), G in (mean, sd, lapse) order
+        self._p_correct = p.reshape(
+            len(grid.stim_log10), -1
+        )  # (S, G), G in (mean, sd, lapse) order
         n_params = self._p_correct.shape[1]
         self.posterior = np.full((n_runs, n_params), 1.0 / n_params)
 
@@ -105,7 +107,9 @@ class LockstepQuestPlus:
         idx = self.next_index()
         return idx, 10.0 ** self.grid.stim_log10[idx]
 
-    def update(self, *, indices: np.ndarray, correct: np.ndarray, active: np.ndarray | None = None) -> None:
+    def update(
+        self, *, indices: np.ndarray, correct: np.ndarray, active: np.ndarray | None = None
+    ) -> None:
         """Record each run's response to the stimulus at ``indices``.
 
         Args:

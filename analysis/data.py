@@ -74,9 +74,17 @@ _ALLOWED_VALUES: dict[str, tuple[float, ...]] = {
     "cached_stimulus": (0, 1),
 }
 #: Columns every presented trial must have (aborted trials included).
-_NEVER_MISSING: tuple[str, ...] = ("trial", "condition", "level", "interval_foveated", "fixation_break")
+_NEVER_MISSING: tuple[str, ...] = (
+    "trial",
+    "condition",
+    "level",
+    "interval_foveated",
+    "fixation_break",
+)
 MISSING_TOKENS = ("n/a", "")
-_NAME = re.compile(r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$")
+_NAME = re.compile(
+    r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
+)
 OBSERVERS = ("human", "parametric", "perceptual")
 
 
@@ -172,7 +180,9 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
     if not root.is_dir():
         raise FoveaError(f"data directory {root} is not a directory")
     paths = sorted(
-        p for p in root.rglob("*_beh.tsv") if not any(part.startswith(".") for part in p.relative_to(root).parts)
+        p
+        for p in root.rglob("*_beh.tsv")
+        if not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
     if not paths:
         raise FoveaError(
@@ -215,7 +225,9 @@ def read_session(path: Path) -> Session:
         sidecar = read_sidecar(sidecar_path)
     else:
         sidecar_path = None
-        flags.append("no beh.json sidecar: protocol, display and completion unknown (defaults used)")
+        flags.append(
+            "no beh.json sidecar: protocol, display and completion unknown (defaults used)"
+        )
     trials, table_flags = read_beh_table(path)
     flags.extend(table_flags)
     if match:
@@ -229,7 +241,9 @@ def read_session(path: Path) -> Session:
         participant = str(trials["participant"].iloc[0])
         session = str(trials["session"].iloc[0])
         task = str(sidecar.get("TaskName", "unknown"))
-        flags.append("file name is not BIDS (sub-*_ses-*_task-*_beh.tsv): labels taken from the table")
+        flags.append(
+            "file name is not BIDS (sub-*_ses-*_task-*_beh.tsv): labels taken from the table"
+        )
     for column, expected in (("participant", participant), ("session", session)):
         values = sorted(set(trials[column].astype(str)))
         wrong = [v for v in values if v != expected]
@@ -321,7 +335,9 @@ def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
         )
     duplicated = sorted({c for c in header if header.count(c) > 1})
     if duplicated:
-        raise FoveaError(f"{path}: column(s) {', '.join(duplicated)} appear more than once in the header")
+        raise FoveaError(
+            f"{path}: column(s) {', '.join(duplicated)} appear more than once in the header"
+        )
     body = [ln for ln in text.split("\n")[1:]]
     for number, line in enumerate(body, start=2):
         if line == "":
@@ -363,7 +379,9 @@ def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
             finite = numbers.dropna()
             if not np.isfinite(finite.to_numpy()).all():
                 i = int(np.flatnonzero(~np.isfinite(numbers.fillna(0).to_numpy()))[0])
-                raise FoveaError(f"{path}: line {line_numbers[i]}, column {column!r}: value must be finite")
+                raise FoveaError(
+                    f"{path}: line {line_numbers[i]}, column {column!r}: value must be finite"
+                )
             allowed = _ALLOWED_VALUES.get(column)
             if allowed is not None:
                 wrong = numbers.notna() & ~numbers.isin(allowed)
@@ -387,7 +405,9 @@ def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
     levels = out["level"].to_numpy()
     if (levels < 0).any():
         i = int(np.flatnonzero(levels < 0)[0])
-        raise FoveaError(f"{path}: line {line_numbers[i]}: level {levels[i]!r} is negative; levels are >= 0")
+        raise FoveaError(
+            f"{path}: line {line_numbers[i]}: level {levels[i]!r} is negative; levels are >= 0"
+        )
     answered = (out["fixation_break"] == 0) & out["correct"].notna()
     if "response" in out:
         both = answered & out["response"].notna()
@@ -448,13 +468,19 @@ def _select_protocol(
             or (s.protocol_sha256 or "").startswith(protocol)
         ]
         if not any(s.protocol_identity is not None for s in keep):
-            names = sorted({f"{s.protocol_name} ({(s.protocol_sha256 or '')[:12]})" for s in sessions})
+            names = sorted(
+                {f"{s.protocol_name} ({(s.protocol_sha256 or '')[:12]})" for s in sessions}
+            )
             raise FoveaError(
                 f"no session of protocol {protocol!r}; the data hold {', '.join(names) or 'no named protocol'}"
             )
         for s in sessions:
             if s not in keep:
-                skipped.append(SkippedFile(s.beh_path, f"protocol {s.protocol_name!r} (not the selected {protocol!r})"))
+                skipped.append(
+                    SkippedFile(
+                        s.beh_path, f"protocol {s.protocol_name!r} (not the selected {protocol!r})"
+                    )
+                )
         sessions = keep
     primary = [s for s in sessions if s.observer != "perceptual"] or sessions
     identities: dict[str, Session] = {}
@@ -481,7 +507,10 @@ def _select_protocol(
             and s.protocol_identity not in (None, main_identity)
         ):
             skipped.append(
-                SkippedFile(s.beh_path, f"perceptual-observer session of another protocol ({s.protocol_name!r})")
+                SkippedFile(
+                    s.beh_path,
+                    f"perceptual-observer session of another protocol ({s.protocol_name!r})",
+                )
             )
             continue
         kept.append(s)
@@ -517,7 +546,13 @@ class Design:
         return str(self.conditions.get(condition, {}).get("level_variable", "strength"))
 
 
-DEFAULT_DISPLAY = {"width_px": 2560, "height_px": 1440, "width_cm": 59.8, "height_cm": 33.6, "distance_cm": 60.0}
+DEFAULT_DISPLAY = {
+    "width_px": 2560,
+    "height_px": 1440,
+    "width_cm": 59.8,
+    "height_cm": 33.6,
+    "distance_cm": 60.0,
+}
 DEFAULT_IMAGE_SIZE_PX = (1024, 1024)
 DEFAULT_PATCH_PX = 16
 
@@ -540,7 +575,11 @@ def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
     else:
         defaults.append("display (27-inch 2560x1440, 59.8 x 33.6 cm, 60 cm)")
     size = first.get("image_size_px")
-    if isinstance(size, list | tuple) and len(size) == 2 and all(isinstance(v, int) and v > 0 for v in size):
+    if (
+        isinstance(size, list | tuple)
+        and len(size) == 2
+        and all(isinstance(v, int) and v > 0 for v in size)
+    ):
         image_size = (int(size[0]), int(size[1]))
     else:
         image_size = DEFAULT_IMAGE_SIZE_PX
@@ -553,7 +592,9 @@ def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
         defaults.append(f"token size {patch_px} px")
     displays = {json.dumps(sc.get("display", {}), sort_keys=True) for sc in sidecars}
     if len(displays) > 1:
-        notes.append("sessions recorded different displays; token savings use the first session's display")
+        notes.append(
+            "sessions recorded different displays; token savings use the first session's display"
+        )
     conditions: dict[str, dict] = {}
     for sc in sidecars:
         for name, table in (sc.get("conditions") or {}).items():

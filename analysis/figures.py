@@ -66,7 +66,9 @@ def _level_grid(fit, lo: float, hi: float, n: int = 200) -> np.ndarray:
 
 
 def _range(fits) -> tuple[float, float]:
-    levels = np.concatenate([f.table["level"].to_numpy() for f in fits if len(f.table)] or [np.array([1.0])])
+    levels = np.concatenate(
+        [f.table["level"].to_numpy() for f in fits if len(f.table)] or [np.array([1.0])]
+    )
     log_axis = fits[0].sigmoid.log_axis if fits else True
     if log_axis:
         pos = levels[levels > 0]
@@ -90,8 +92,14 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
     rows = math.ceil(n / cols)
     fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
     fig.suptitle(title)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.18 if rows == 1 else 0.1, top=0.82 if rows == 1 else 0.9,
-                        wspace=0.3, hspace=0.5)
+    fig.subplots_adjust(
+        left=0.08,
+        right=0.98,
+        bottom=0.18 if rows == 1 else 0.1,
+        top=0.82 if rows == 1 else 0.9,
+        wspace=0.3,
+        hspace=0.5,
+    )
     lo, hi = _range(fits)
     for i, fit in enumerate(fits):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -100,18 +108,35 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
             pts = pts[pts["level"] > 0]
             _log_axis(ax, "x", lo, hi)
         if len(pts):
-            ax.scatter(pts["level"], pts["k"] / pts["n"], s=12 + 180 * pts["n"] / max(pts["n"].max(), 1),
-                       color="#555555", alpha=0.6, edgecolor="none", label="data")
+            ax.scatter(
+                pts["level"],
+                pts["k"] / pts["n"],
+                s=12 + 180 * pts["n"] / max(pts["n"].max(), 1),
+                color="#555555",
+                alpha=0.6,
+                edgecolor="none",
+                label="data",
+            )
         if fit.fitted:
             grid = _level_grid(fit, lo, hi)
             ax.plot(grid, fit.p_correct(grid), color=_COLORS[0], lw=1.8, label="fit")
             t = fit.threshold()
             c_lo, c_hi = fit.ci()
             p_t = float(fit.p_correct(t))
-            ax.errorbar([t], [p_t], xerr=[[max(t - c_lo, 0)], [max(c_hi - t, 0)]], fmt="o", color=_COLORS[1],
-                        ms=5, capsize=3, label="threshold (CI)")
+            ax.errorbar(
+                [t],
+                [p_t],
+                xerr=[[max(t - c_lo, 0)], [max(c_hi - t, 0)]],
+                fmt="o",
+                color=_COLORS[1],
+                ms=5,
+                capsize=3,
+                label="threshold (CI)",
+            )
         if truth and fit.condition in truth:
-            ax.axvline(truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold")
+            ax.axvline(
+                truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold"
+            )
         ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
         ax.set_ylim(0.35, 1.02)
         ax.set_yticks([0.5, 0.75, 1.0], ["0.5", "0.75", "1"])
@@ -125,8 +150,14 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
     return _png(fig)
 
 
-def group_thresholds_figure(thresholds: pd.DataFrame, group: pd.DataFrame, *, log_axis: bool,
-                            conditions: list[str], level_label: str = "threshold (level)") -> bytes:
+def group_thresholds_figure(
+    thresholds: pd.DataFrame,
+    group: pd.DataFrame,
+    *,
+    log_axis: bool,
+    conditions: list[str],
+    level_label: str = "threshold (level)",
+) -> bytes:
     """Participants' thresholds with intervals (grey) and the group mean with its interval."""
     fig = _figure(max(4.0, 1.3 * len(conditions) + 1.5), 3.6)
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.22, top=0.9)
@@ -142,8 +173,17 @@ def group_thresholds_figure(thresholds: pd.DataFrame, group: pd.DataFrame, *, lo
         g = group[group["condition"] == c]
         if len(g) and np.isfinite(g["threshold"].iloc[0]):
             gr = g.iloc[0]
-            ax.errorbar([i + 0.3], [gr.threshold], yerr=[[gr.threshold - gr.ci_low], [gr.ci_high - gr.threshold]]
-                        if np.isfinite(gr.ci_low) else None, fmt="D", color=_COLORS[1], ms=6, capsize=4)
+            ax.errorbar(
+                [i + 0.3],
+                [gr.threshold],
+                yerr=[[gr.threshold - gr.ci_low], [gr.ci_high - gr.threshold]]
+                if np.isfinite(gr.ci_low)
+                else None,
+                fmt="D",
+                color=_COLORS[1],
+                ms=6,
+                capsize=4,
+            )
     if log_axis:
         finite = thresholds[["ci_low", "ci_high", "threshold"]].to_numpy(dtype=float)
         finite = finite[np.isfinite(finite) & (finite > 0)]
@@ -171,23 +211,37 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
     rows = math.ceil(n / cols)
     fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
     fig.suptitle("Measured (participants) vs predicted (perceptual observer)")
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.18 if rows == 1 else 0.1, top=0.82 if rows == 1 else 0.9,
-                        wspace=0.3, hspace=0.5)
+    fig.subplots_adjust(
+        left=0.08,
+        right=0.98,
+        bottom=0.18 if rows == 1 else 0.1,
+        top=0.82 if rows == 1 else 0.9,
+        wspace=0.3,
+        hspace=0.5,
+    )
     all_fits = [human[c][0] for c in conditions if c in human and human[c][0] is not None]
     all_fits += [model[c] for c in conditions if c in model]
     lo, hi = _range(all_fits) if all_fits else (0.1, 10)
     for i, c in enumerate(conditions):
         ax = fig.add_subplot(rows, cols, i + 1)
-        for fit, color, label in ((human.get(c, (None, []))[0], _COLORS[0], "participants (pooled)"),
-                                  (model.get(c), _COLORS[1], "perceptual observer")):
+        for fit, color, label in (
+            (human.get(c, (None, []))[0], _COLORS[0], "participants (pooled)"),
+            (model.get(c), _COLORS[1], "perceptual observer"),
+        ):
             if fit is None:
                 continue
             if fit.sigmoid.log_axis:
                 _log_axis(ax, "x", lo, hi)
             pts = pool_for_display(fit.table, sigmoid=fit.sigmoid)
             pts = pts[pts["level"] > 0] if fit.sigmoid.log_axis else pts
-            ax.scatter(pts["level"], pts["k"] / pts["n"], s=10 + 120 * pts["n"] / max(pts["n"].max(), 1),
-                       color=color, alpha=0.35, edgecolor="none")
+            ax.scatter(
+                pts["level"],
+                pts["k"] / pts["n"],
+                s=10 + 120 * pts["n"] / max(pts["n"].max(), 1),
+                color=color,
+                alpha=0.35,
+                edgecolor="none",
+            )
             if fit.fitted:
                 grid = _level_grid(fit, lo, hi)
                 ax.plot(grid, fit.p_correct(grid), color=color, lw=1.8, label=label)
@@ -227,11 +281,15 @@ def qc_figure(qc: pd.DataFrame, rules) -> bytes:
         ax.set_title(title, fontsize=9)
         ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
         ax.tick_params(axis="y", labelsize=7)
-    fig.suptitle("Quality control per participant (red: excluded; dashed: exclusion limit)", fontsize=10)
+    fig.suptitle(
+        "Quality control per participant (red: excluded; dashed: exclusion limit)", fontsize=10
+    )
     return _png(fig)
 
 
-def token_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], group: pd.DataFrame, *, log_axis: bool) -> bytes:
+def token_figure(
+    curves: dict[str, tuple[np.ndarray, np.ndarray]], group: pd.DataFrame, *, log_axis: bool
+) -> bytes:
     """Token ratio of the layout vs level per condition, group threshold and interval marked."""
     fig = _figure(6.0, 3.8)
     fig.subplots_adjust(left=0.14, right=0.97, bottom=0.14, top=0.9)
@@ -245,7 +303,9 @@ def token_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], group: pd.Dat
             if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
                 ax.axvspan(r.ci_low, r.ci_high, color=color, alpha=0.12)
             ax.axvline(r.threshold, color=color, ls="--", lw=1)
-    all_levels = np.concatenate([lv for lv, _ in curves.values()]) if curves else np.array([0.1, 10])
+    all_levels = (
+        np.concatenate([lv for lv, _ in curves.values()]) if curves else np.array([0.1, 10])
+    )
     all_ratio = np.concatenate([r for _, r in curves.values()]) if curves else np.array([0.01, 1])
     all_ratio = all_ratio[np.isfinite(all_ratio) & (all_ratio > 0)]
     if log_axis and all_levels.min() > 0:
@@ -257,6 +317,8 @@ def token_figure(curves: dict[str, tuple[np.ndarray, np.ndarray]], group: pd.Dat
         _log_axis(ax, "y", lo, hi)
     ax.set_xlabel("level")
     ax.set_ylabel("tokens / full-resolution tokens")
-    ax.set_title("Token ratio of the layout; dashed: group threshold (band: its interval)", fontsize=9)
+    ax.set_title(
+        "Token ratio of the layout; dashed: group threshold (band: its interval)", fontsize=9
+    )
     ax.legend(fontsize=7)
     return _png(fig)

@@ -78,7 +78,9 @@ class BayesFit:
 class _Posterior:
     """Log posterior of psignifit's model for one data set."""
 
-    def __init__(self, *, x, k, n, sigmoid: Sigmoid, lapse_max: float, guess: float, beta_prior: float):
+    def __init__(
+        self, *, x, k, n, sigmoid: Sigmoid, lapse_max: float, guess: float, beta_prior: float
+    ):
         self.x = np.asarray(x, dtype=float)
         self.k = np.asarray(k, dtype=float)
         self.n = np.asarray(n, dtype=float)
@@ -196,7 +198,9 @@ class _Posterior:
             a = np.maximum(psi * nu, 1e-300)
             b = np.maximum(q * nu, 1e-300)
             terms = np.where(k > 0, special.gammaln(k + a) - special.gammaln(a), 0.0)
-            terms = terms + np.where(n - k > 0, special.gammaln(n - k + b) - special.gammaln(b), 0.0)
+            terms = terms + np.where(
+                n - k > 0, special.gammaln(n - k + b) - special.gammaln(b), 0.0
+            )
             ll = float(terms.sum() + (special.gammaln(nu) - special.gammaln(n + nu)).sum())
         b_eta = self.beta_prior
         lp = ll + lp_t + lp_w
@@ -289,8 +293,9 @@ def fit_bayes(
         MAP and mean estimates with marginal percentile intervals.
     """
     grid = grid or BayesGrid()
-    post = _Posterior(x=x, k=k, n=n, sigmoid=sigmoid, lapse_max=lapse_max, guess=guess,
-                      beta_prior=grid.beta_prior)
+    post = _Posterior(
+        x=x, k=k, n=n, sigmoid=sigmoid, lapse_max=lapse_max, guess=guess, beta_prior=grid.beta_prior
+    )
     names = ("eta", "lapse", "threshold", "width")
     coarse = _grid(post.bounds, grid.coarse)
     mass = _mass(post.log_posterior(*(coarse[nm] for nm in names)), coarse)
@@ -333,7 +338,10 @@ def fit_bayes(
     support = {
         "eta": (0.0, _ETA_MAX - eps),
         "lapse": (0.0, post.lapse_max),
-        "threshold": (post.bounds["threshold"][0] + eps * post.spread, post.bounds["threshold"][1] - eps * post.spread),
+        "threshold": (
+            post.bounds["threshold"][0] + eps * post.spread,
+            post.bounds["threshold"][1] - eps * post.spread,
+        ),
         "width": (post.width_min * (1 + eps), post.bounds["width"][1] * (1 - eps)),
     }
     box = [support[names[i]] for i in free]
@@ -346,8 +354,13 @@ def fit_bayes(
         return -value if math.isfinite(value) else 1e300
 
     map_params = start.copy()
-    res = optimize.minimize(objective, x0, method="L-BFGS-B", bounds=box,
-                            options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-7})
+    res = optimize.minimize(
+        objective,
+        x0,
+        method="L-BFGS-B",
+        bounds=box,
+        options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-7},
+    )
     if np.isfinite(res.fun) and res.fun <= objective(start[free]):
         map_params[free] = res.x
     eta_map, lapse_map, t_map, w_map = (float(v) for v in map_params)

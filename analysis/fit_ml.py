@@ -185,9 +185,8 @@ def fit_ml_batch(
     Psychometric likelihoods can have separate local maxima (a steep function with a large lapse
     rate against a shallow one with none), so each data set is fitted from several starts and
     the best end point is kept: one data set (the observed one) from the best grid point of
-    every lapse value of a fine grid; a bootstrap batch from ``anchor`` (the observed data's fit),
-    and from its best lapse-free and best lapsing coarse-grid points wherever those already beat
-    the anchor's end point.
+    every lapse value of a fine grid; a bootstrap batch from its best lapse-free and best lapsing
+    coarse-grid points and from ``anchor`` (the observed data's fit).
 
     Args:
         x: (L,) finite level values on the fitting axis.
@@ -212,29 +211,24 @@ def fit_ml_batch(
     lower = np.array([bounds.threshold_x[0], math.log(bounds.width_x[0] / c), bounds.lapse[0]])
     upper = np.array([bounds.threshold_x[1], math.log(bounds.width_x[1] / c), bounds.lapse[1]])
 
-    starts, start_ll = _grid_starts(model, k, n, lower, upper)  # (S, B, 3), (S, B)
-    if anchor is None:
-        n_starts = starts.shape[0]
-        theta, ll, converged = _maximise(
-            model, starts.reshape(-1, 3).copy(), np.tile(k, (n_starts, 1)), n, lower, upper, max_iter, tol
-        )
-        best = np.argmax(ll.reshape(n_starts, n_sets), axis=0)
-        pick = best * n_sets + np.arange(n_sets)
-        theta, ll, converged = theta[pick], ll[pick], converged[pick]
-    else:
-        # From the anchor first; a grid start is tried only where the grid already found a
-        # higher likelihood than the anchor's end point (another mode): a fraction of the sets.
-        a = np.clip(np.array([anchor[0], math.log(anchor[1] / c), anchor[2]]), lower, upper)
-        theta, ll, converged = _maximise(
-            model, np.tile(a, (n_sets, 1)), k, n, lower, upper, max_iter, tol
-        )
-        for s_i in range(starts.shape[0]):
-            redo = np.flatnonzero(start_ll[s_i] > ll + 1e-9)
-            if redo.size == 0:
-                continue
-            th2, ll2, cv2 = _maximise(model, starts[s_i, redo].copy(), k[redo], n, lower, upper, max_iter, tol)
-            better = ll2 > ll[redo]
-            theta[redo[better]], ll[redo[better]], converged[redo[better]] = th2[better], ll2[better], cv2[better]
+    starts = _grid_starts(model, k, n, lower, upper)  # (S, B, 3)
+    if anchor is not None:
+        a = np.array([anchor[0], math.log(anchor[1] / c), anchor[2]])
+        starts = np.concatenate([starts, np.broadcast_to(np.clip(a, lower, upper), (1, n_sets, 3))])
+    n_starts = starts.shape[0]
+    theta, ll, converged = _maximise(
+        model,
+        starts.reshape(-1, 3).copy(),
+        np.tile(k, (n_starts, 1)),
+        n,
+        lower,
+        upper,
+        max_iter,
+        tol,
+    )
+    best = np.argmax(ll.reshape(n_starts, n_sets), axis=0)
+    pick = best * n_sets + np.arange(n_sets)
+    theta, ll, converged = theta[pick], ll[pick], converged[pick]
     se = _threshold_se(model, theta, k, n, lower, upper)
     sat = saturated_loglik(k, n)
     return MLBatch(
@@ -313,9 +307,8 @@ def _grid_starts(model: _Model, k, n, lower, upper) -> np.ndarray:
     """Starting points from a parameter grid (one matrix product for the whole batch).
 
     Returns:
-        Starts (S, B, 3) and their log likelihoods (S, B): for a single data set, the best grid
-        point of each lapse value (S = 8); for a batch, each data set's best lapse-free and best
-        lapsing grid point (S = 2).
+        Starts (S, B, 3): for a single data set, the best grid point of each lapse value (S = 8);
+        for a batch, each data set's best lapse-free and best lapsing grid point (S = 2).
     """
     single = k.shape[0] == 1
     t_grid = np.linspace(lower[0], upper[0], 41 if single else 25)
@@ -330,13 +323,12 @@ def _grid_starts(model: _Model, k, n, lower, upper) -> np.ndarray:
     flat = best * lam_grid.size + np.arange(lam_grid.size)[None, :]
     rows = np.arange(k.shape[0])
     if single:
-        return grid[flat[0]][:, None, :].copy(), scores[0, flat[0]][:, None]
+        return grid[flat[0]][:, None, :].copy()
     # Batch: the best point with no lapse and the best with a lapse (the two regimes whose
     # modes differ); a separate start per lapse value buys little more.
     lapse_free = flat[:, 0]
     with_lapse = flat[rows, 1 + np.argmax(np.take_along_axis(scores, flat[:, 1:], axis=1), axis=1)]
-    return (np.stack([grid[lapse_free], grid[with_lapse]]),
-            np.stack([scores[rows, lapse_free], scores[rows, with_lapse]]))
+    return np.stack([grid[lapse_free], grid[with_lapse]])
 
 
 @dataclass(frozen=True)
@@ -392,22 +384,45 @@ def bootstrap_ml(
     fit = fit_ml_batch(x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess)
     t_hat, w_hat, lam_hat = float(fit.threshold_x[0]), float(fit.width_x[0]), float(fit.lapse[0])
     if n_boot <= 0:
-        empty = MLBatch(*(np.empty(0) for _ in range(5)), converged=np.empty(0, dtype=bool),
-                        se_threshold_x=np.empty(0))
+        empty = MLBatch(
+            *(np.empty(0) for _ in range(5)),
+            converged=np.empty(0, dtype=bool),
+            se_threshold_x=np.empty(0),
+        )
         return BootstrapResult(fit=fit, boot=empty, gof_p=float("nan"), generator_width_x=w_hat)
     levels = sigmoid.to_level(x)
     n_int = np.asarray(n, dtype=np.int64)
     # The first round only estimates a p value and a median: 500 replicates are plenty.
     n_first = min(n_boot, 500)
-    k_star = rng.binomial(n_int, sigmoid.p_correct(levels, t_hat, w_hat, lam_hat, guess), size=(n_first, len(x)))
-    first = fit_ml_batch(x=x, k=k_star, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess,
-                         anchor=np.array([t_hat, w_hat, lam_hat]))
+    k_star = rng.binomial(
+        n_int, sigmoid.p_correct(levels, t_hat, w_hat, lam_hat, guess), size=(n_first, len(x))
+    )
+    first = fit_ml_batch(
+        x=x,
+        k=k_star,
+        n=n,
+        sigmoid=sigmoid,
+        bounds=bounds,
+        guess=guess,
+        anchor=np.array([t_hat, w_hat, lam_hat]),
+    )
     gof_p = float(np.mean(first.deviance >= fit.deviance[0] - 1e-9))
     bias = float(np.median(np.log(first.width_x)) - math.log(w_hat))
-    w_gen = min(w_hat * math.exp(-bias), bounds.width_x[1]) if width_correction and bias < 0 else w_hat
+    w_gen = (
+        min(w_hat * math.exp(-bias), bounds.width_x[1]) if width_correction and bias < 0 else w_hat
+    )
     if w_gen == w_hat and n_first == n_boot:
         return BootstrapResult(fit=fit, boot=first, gof_p=gof_p, generator_width_x=w_hat)
-    k_two = rng.binomial(n_int, sigmoid.p_correct(levels, t_hat, w_gen, lam_hat, guess), size=(n_boot, len(x)))
-    second = fit_ml_batch(x=x, k=k_two, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess,
-                          anchor=np.array([t_hat, w_gen, lam_hat]))
+    k_two = rng.binomial(
+        n_int, sigmoid.p_correct(levels, t_hat, w_gen, lam_hat, guess), size=(n_boot, len(x))
+    )
+    second = fit_ml_batch(
+        x=x,
+        k=k_two,
+        n=n,
+        sigmoid=sigmoid,
+        bounds=bounds,
+        guess=guess,
+        anchor=np.array([t_hat, w_gen, lam_hat]),
+    )
     return BootstrapResult(fit=fit, boot=second, gof_p=gof_p, generator_width_x=w_gen)

@@ -53,12 +53,16 @@ class FitSettings:
 
     def __post_init__(self) -> None:
         if self.sigmoid not in SIGMOID_NAMES:
-            raise FoveaError(f"fit sigmoid must be one of {', '.join(SIGMOID_NAMES)}, got {self.sigmoid!r}")
+            raise FoveaError(
+                f"fit sigmoid must be one of {', '.join(SIGMOID_NAMES)}, got {self.sigmoid!r}"
+            )
         Sigmoid(name=self.sigmoid, axis=self.axis)
         if not 0.0 <= self.lapse_max < 0.5:
             raise FoveaError(f"lapse_max must lie in [0, 0.5), got {self.lapse_max!r}")
         if not (isinstance(self.n_boot, int) and self.n_boot >= 0):
-            raise FoveaError(f"bootstrap replicates must be a non-negative integer, got {self.n_boot!r}")
+            raise FoveaError(
+                f"bootstrap replicates must be a non-negative integer, got {self.n_boot!r}"
+            )
         if not 0.5 < self.ci_level < 1.0:
             raise FoveaError(f"ci_level must lie in (0.5, 1), got {self.ci_level!r}")
         if self.primary not in ("ml", "bayes"):
@@ -66,7 +70,9 @@ class FitSettings:
         if self.primary == "bayes" and not self.bayes:
             raise FoveaError("primary method 'bayes' needs the Bayesian fit (bayes=True)")
         if self.primary == "ml" and self.n_boot < 100:
-            raise FoveaError(f"ML intervals need at least 100 bootstrap replicates, got {self.n_boot}")
+            raise FoveaError(
+                f"ML intervals need at least 100 bootstrap replicates, got {self.n_boot}"
+            )
 
     @property
     def sigmoid_obj(self) -> Sigmoid:
@@ -81,7 +87,9 @@ def cell_seed(master: int, *labels: str) -> int:
 
 def aggregate(levels: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
     """Trials -> one row per distinct level: level, n (trials), k (correct)."""
-    frame = pd.DataFrame({"level": np.asarray(levels, dtype=float), "correct": np.asarray(correct, dtype=float)})
+    frame = pd.DataFrame(
+        {"level": np.asarray(levels, dtype=float), "correct": np.asarray(correct, dtype=float)}
+    )
     grouped = frame.groupby("level", sort=True)["correct"].agg(["size", "sum"]).reset_index()
     grouped.columns = ["level", "n", "k"]
     grouped["n"] = grouped["n"].astype(int)
@@ -89,7 +97,9 @@ def aggregate(levels: np.ndarray, correct: np.ndarray) -> pd.DataFrame:
     return grouped
 
 
-def pool_for_display(table: pd.DataFrame, *, sigmoid: Sigmoid, max_points: int = 12) -> pd.DataFrame:
+def pool_for_display(
+    table: pd.DataFrame, *, sigmoid: Sigmoid, max_points: int = 12
+) -> pd.DataFrame:
     """Adaptive data are spread thinly over many levels: for plots, merge neighbouring levels
     (on the fitting axis) into at most ``max_points`` groups of similar trial counts.
 
@@ -109,7 +119,13 @@ def pool_for_display(table: pd.DataFrame, *, sigmoid: Sigmoid, max_points: int =
     for g in np.unique(groups):
         sel = groups == g
         nn = n[sel].sum()
-        rows.append({"level": float(sigmoid.to_level((xs[sel] * n[sel]).sum() / nn)), "n": int(nn), "k": int(k[sel].sum())})
+        rows.append(
+            {
+                "level": float(sigmoid.to_level((xs[sel] * n[sel]).sum() / nn)),
+                "n": int(nn),
+                "k": int(k[sel].sum()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -287,11 +303,18 @@ def fit_cell(
         return fit
     bounds = default_bounds(x_levels=x, lapse_max=settings.lapse_max)
     rng = np.random.default_rng(seed)
-    fit.ml = bootstrap_ml(x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, n_boot=settings.n_boot, rng=rng)
+    fit.ml = bootstrap_ml(
+        x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, n_boot=settings.n_boot, rng=rng
+    )
     if settings.bayes:
         fit.bayes = fit_bayes(
-            x=x, k=k, n=n, sigmoid=sigmoid, lapse_max=settings.lapse_max,
-            ci_level=settings.ci_level, grid=settings.bayes_grid,
+            x=x,
+            k=k,
+            n=n,
+            sigmoid=sigmoid,
+            lapse_max=settings.lapse_max,
+            ci_level=settings.ci_level,
+            grid=settings.bayes_grid,
         )
     _flag(fit, bounds, x)
     return fit
@@ -304,9 +327,12 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
     lo_b, hi_b = bounds.threshold_x
     span = hi_b - lo_b
     if boot_t.size and (
-        np.mean(boot_t <= lo_b + 1e-6 * span) > a / 2 or np.mean(boot_t >= hi_b - 1e-6 * span) > a / 2
+        np.mean(boot_t <= lo_b + 1e-6 * span) > a / 2
+        or np.mean(boot_t >= hi_b - 1e-6 * span) > a / 2
     ):
-        fit.flags.append("threshold not constrained by the data: the interval reaches the fitting bound")
+        fit.flags.append(
+            "threshold not constrained by the data: the interval reaches the fitting bound"
+        )
     t = fit.params_x()[0]
     if not (x.min() <= t <= x.max()):
         fit.flags.append("threshold outside the tested levels (extrapolated)")
@@ -316,6 +342,8 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
     if np.isfinite(fit.ml.gof_p) and fit.ml.gof_p < 0.05:
         fit.flags.append(f"poor fit: deviance bootstrap p = {fit.ml.gof_p:.3f}")
     if fit.bayes is not None and fit.bayes.eta > 0.2:
-        fit.flags.append(f"overdispersed data (eta = {fit.bayes.eta:.2f}): intervals may be too narrow")
+        fit.flags.append(
+            f"overdispersed data (eta = {fit.bayes.eta:.2f}): intervals may be too narrow"
+        )
     if not bool(fit.ml.fit.converged[0]):
         fit.flags.append("ML iteration did not converge")

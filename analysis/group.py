@@ -32,7 +32,9 @@ from scipy import stats
 # Thresholds across participants
 
 
-def group_thresholds(thresholds: pd.DataFrame, *, log_axis: bool, ci_level: float = 0.95) -> pd.DataFrame:
+def group_thresholds(
+    thresholds: pd.DataFrame, *, log_axis: bool, ci_level: float = 0.95
+) -> pd.DataFrame:
     """Per-condition group threshold.
 
     Args:
@@ -49,8 +51,14 @@ def group_thresholds(thresholds: pd.DataFrame, *, log_axis: bool, ci_level: floa
         v = g["threshold"].to_numpy(dtype=float)
         v = v[np.isfinite(v) & ((v > 0) if log_axis else True)]
         n = v.size
-        row = {"condition": condition, "n_participants": n, "threshold": np.nan, "ci_low": np.nan,
-               "ci_high": np.nan, "sd_log10": np.nan}
+        row = {
+            "condition": condition,
+            "n_participants": n,
+            "threshold": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "sd_log10": np.nan,
+        }
         if n:
             y = np.log(v) if log_axis else v
             m = y.mean()
@@ -59,7 +67,11 @@ def group_thresholds(thresholds: pd.DataFrame, *, log_axis: bool, ci_level: floa
             else:
                 half = np.nan
             back = np.exp if log_axis else (lambda z: z)
-            row.update(threshold=float(back(m)), ci_low=float(back(m - half)), ci_high=float(back(m + half)))
+            row.update(
+                threshold=float(back(m)),
+                ci_low=float(back(m - half)),
+                ci_high=float(back(m + half)),
+            )
             if log_axis and n > 1:
                 row["sd_log10"] = float(np.log10(v).std(ddof=1))
         rows.append(row)
@@ -104,11 +116,25 @@ def threshold_mixed_model(
         d = d[d["threshold"] > 0]
     present = [c for c in conditions if c in set(d["condition"])]
     if len(present) < 2:
-        return MixedModelResult(empty, np.nan, 0, np.nan, present[0] if present else "", np.nan,
-                                "fewer than two conditions with thresholds")
+        return MixedModelResult(
+            empty,
+            np.nan,
+            0,
+            np.nan,
+            present[0] if present else "",
+            np.nan,
+            "fewer than two conditions with thresholds",
+        )
     if d["participant"].nunique() < 3:
-        return MixedModelResult(empty, np.nan, 0, np.nan, present[0], np.nan,
-                                "fewer than three participants with thresholds")
+        return MixedModelResult(
+            empty,
+            np.nan,
+            0,
+            np.nan,
+            present[0],
+            np.nan,
+            "fewer than three participants with thresholds",
+        )
     import warnings
 
     import statsmodels.formula.api as smf
@@ -125,13 +151,15 @@ def threshold_mixed_model(
     for c, name in zip(present[1:], names, strict=True):
         b, se = float(result.fe_params[name]), float(result.bse_fe[name])
         back = math.exp if log_axis else (lambda v: v)
-        rows.append({
-            "condition": c,
-            "ratio_vs_reference" if log_axis else "difference_vs_reference": back(b),
-            "ci_low": back(b - z * se),
-            "ci_high": back(b + z * se),
-            "p": float(2 * stats.norm.sf(abs(b / se))) if se > 0 else np.nan,
-        })
+        rows.append(
+            {
+                "condition": c,
+                "ratio_vs_reference" if log_axis else "difference_vs_reference": back(b),
+                "ci_low": back(b - z * se),
+                "ci_high": back(b + z * se),
+                "p": float(2 * stats.norm.sf(abs(b / se))) if se > 0 else np.nan,
+            }
+        )
     cov = result.cov_params().loc[names, names].to_numpy()
     beta = result.fe_params[names].to_numpy()
     try:
@@ -141,9 +169,12 @@ def threshold_mixed_model(
     df = len(names)
     sd = float(np.sqrt(max(float(result.cov_re.iloc[0, 0]), 0.0)))
     return MixedModelResult(
-        effects=pd.DataFrame(rows), omnibus_chi2=chi2, omnibus_df=df,
+        effects=pd.DataFrame(rows),
+        omnibus_chi2=chi2,
+        omnibus_df=df,
         omnibus_p=float(stats.chi2.sf(chi2, df)) if np.isfinite(chi2) else np.nan,
-        reference=present[0], participant_sd_log=sd,
+        reference=present[0],
+        participant_sd_log=sd,
     )
 
 
@@ -163,7 +194,9 @@ def pairwise_effects(
         difference on a linear axis) with t interval, d_z (mean/SD of the paired log differences)
         with a percentile bootstrap interval, t, p, p_holm.
     """
-    wide = thresholds.pivot_table(index="participant", columns="condition", values="threshold", aggfunc="first")
+    wide = thresholds.pivot_table(
+        index="participant", columns="condition", values="threshold", aggfunc="first"
+    )
     rows = []
     z_lo, z_hi = (1 - ci_level) / 2, 1 - (1 - ci_level) / 2
     for a, b in itertools.combinations([c for c in conditions if c in wide.columns], 2):
@@ -174,9 +207,19 @@ def pairwise_effects(
         else:
             diff = pair[b].to_numpy() - pair[a].to_numpy()
         n = diff.size
-        row = {"condition_a": a, "condition_b": b, "n": n, "ratio": np.nan, "ci_low": np.nan,
-               "ci_high": np.nan, "d_z": np.nan, "d_z_ci_low": np.nan, "d_z_ci_high": np.nan,
-               "t": np.nan, "p": np.nan}
+        row = {
+            "condition_a": a,
+            "condition_b": b,
+            "n": n,
+            "ratio": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "d_z": np.nan,
+            "d_z_ci_low": np.nan,
+            "d_z_ci_high": np.nan,
+            "t": np.nan,
+            "p": np.nan,
+        }
         if n >= 3 and diff.std(ddof=1) > 0:
             m, sd = diff.mean(), diff.std(ddof=1)
             half = stats.t.ppf(0.5 + ci_level / 2, n - 1) * sd / math.sqrt(n)
@@ -188,9 +231,13 @@ def pairwise_effects(
             ok = boot_sd > 0
             dz_boot = boot.mean(axis=1)[ok] / boot_sd[ok]
             row.update(
-                ratio=float(back(m)), ci_low=float(back(m - half)), ci_high=float(back(m + half)),
-                d_z=float(m / sd), d_z_ci_low=float(np.quantile(dz_boot, z_lo)),
-                d_z_ci_high=float(np.quantile(dz_boot, z_hi)), t=float(t_stat),
+                ratio=float(back(m)),
+                ci_low=float(back(m - half)),
+                ci_high=float(back(m + half)),
+                d_z=float(m / sd),
+                d_z_ci_low=float(np.quantile(dz_boot, z_lo)),
+                d_z_ci_high=float(np.quantile(dz_boot, z_hi)),
+                t=float(t_stat),
                 p=float(2 * stats.t.sf(abs(t_stat), n - 1)),
             )
         rows.append(row)
@@ -261,7 +308,13 @@ def _aggregated_glmm_class():
 
         def __init__(self, endog, exog, exog_vc, ident, n_trials, **kwargs):
             _BayesMixedGLM.__init__(
-                self, endog, exog, exog_vc=exog_vc, ident=ident, family=families.Binomial(), **kwargs
+                self,
+                endog,
+                exog,
+                exog_vc=exog_vc,
+                ident=ident,
+                family=families.Binomial(),
+                **kwargs,
             )
             self.n_trials = np.asarray(n_trials, dtype=float)
 
@@ -287,7 +340,9 @@ def _aggregated_glmm_class():
 
                 return -n * expit(tm + np.sqrt(tv) * z)
 
-            return self.vb_elbo_grad_base(h, tm, tv, fep_mean, vcp_mean, vc_mean, fep_sd, vcp_sd, vc_sd)
+            return self.vb_elbo_grad_base(
+                h, tm, tv, fep_mean, vcp_mean, vc_mean, fep_sd, vcp_sd, vc_sd
+            )
 
     return AggregatedBinomialBayesMixedGLM
 
@@ -298,7 +353,11 @@ def aggregate_for_glmm(trials: pd.DataFrame, *, log_axis: bool) -> pd.DataFrame:
     d = trials[["participant", "condition", "level", "correct"]].copy()
     if log_axis:
         d = d[d["level"] > 0]
-    agg = d.groupby(["participant", "condition", "level"], sort=True)["correct"].agg(["sum", "size"]).reset_index()
+    agg = (
+        d.groupby(["participant", "condition", "level"], sort=True)["correct"]
+        .agg(["sum", "size"])
+        .reset_index()
+    )
     agg.columns = ["participant", "condition", "level", "k", "n"]
     x = np.log(agg["level"]) if log_axis else agg["level"]
     agg["xc"] = x - np.average(x, weights=agg["n"])
@@ -323,8 +382,17 @@ def trial_mixed_logistic(
     present = [c for c in conditions if c in set(agg["condition"])]
     empty = pd.DataFrame(columns=["term", "estimate", "ci_low", "ci_high"])
     if agg["participant"].nunique() < 2 or agg.empty:
-        return LogisticMixedResult(empty, empty, np.nan, 0, np.nan, present[0] if present else "", len(agg),
-                                   int(agg["n"].sum()) if len(agg) else 0, "fewer than two participants")
+        return LogisticMixedResult(
+            empty,
+            empty,
+            np.nan,
+            0,
+            np.nan,
+            present[0] if present else "",
+            len(agg),
+            int(agg["n"].sum()) if len(agg) else 0,
+            "fewer than two participants",
+        )
     from statsmodels.genmod.bayes_mixed_glm import _BayesMixedGLM
 
     agg["condition"] = pd.Categorical(agg["condition"], categories=present)
@@ -334,16 +402,27 @@ def trial_mixed_logistic(
         warnings.simplefilter("ignore")
         base = _BayesMixedGLM.from_formula(formula, vc, agg)
         cls = _aggregated_glmm_class()
-        model = cls(base.endog, base.exog, base.exog_vc, base.ident, agg["n"].to_numpy(),
-                    vcp_p=base.vcp_p, fe_p=base.fe_p, fep_names=base.fep_names,
-                    vcp_names=base.vcp_names, vc_names=base.vc_names)
+        model = cls(
+            base.endog,
+            base.exog,
+            base.exog_vc,
+            base.ident,
+            agg["n"].to_numpy(),
+            vcp_p=base.vcp_p,
+            fe_p=base.fe_p,
+            fep_names=base.fep_names,
+            vcp_names=base.vcp_names,
+            vc_names=base.vc_names,
+        )
         # Warm start from the fixed-effects-only binomial GLM: about a third fewer iterations.
         import statsmodels.api as sm
 
         counts = np.column_stack([agg["k"], agg["n"] - agg["k"]])
         glm = sm.GLM(counts, model.exog, family=sm.families.Binomial()).fit()
         mean = np.concatenate([glm.params, np.full(model.k_vcp, -1.0), np.zeros(model.k_vc)])
-        sd = np.concatenate([np.sqrt(np.diag(glm.cov_params())), np.full(model.k_vcp + model.k_vc, 0.5)])
+        sd = np.concatenate(
+            [np.sqrt(np.diag(glm.cov_params())), np.full(model.k_vcp + model.k_vc, 0.5)]
+        )
         result = model.fit_vb(mean=mean, sd=sd)
     fe_mean = np.asarray(result.fe_mean)
     vcp_mean = np.asarray(result.vcp_mean)
@@ -351,7 +430,9 @@ def trial_mixed_logistic(
     # Laplace approximation at the VB mode with the variance components fixed at their VB means:
     # the negative Hessian of the log posterior in (fixed effects, random effects).
     x = np.asarray(model.exog)
-    zmat = model.exog_vc.toarray() if hasattr(model.exog_vc, "toarray") else np.asarray(model.exog_vc)
+    zmat = (
+        model.exog_vc.toarray() if hasattr(model.exog_vc, "toarray") else np.asarray(model.exog_vc)
+    )
     eta = x @ fe_mean + zmat @ vc_mean
     p = 1.0 / (1.0 + np.exp(-eta))
     w = agg["n"].to_numpy() * p * (1 - p)
@@ -362,10 +443,14 @@ def trial_mixed_logistic(
     cov = np.linalg.inv(hess)[: x.shape[1], : x.shape[1]]
     se = np.sqrt(np.diag(cov))
     z = stats.norm.ppf(0.5 + ci_level / 2)
-    coef = pd.DataFrame({
-        "term": list(model.fep_names), "estimate": fe_mean,
-        "ci_low": fe_mean - z * se, "ci_high": fe_mean + z * se,
-    })
+    coef = pd.DataFrame(
+        {
+            "term": list(model.fep_names),
+            "estimate": fe_mean,
+            "ci_low": fe_mean - z * se,
+            "ci_high": fe_mean + z * se,
+        }
+    )
     cond_idx = [i for i, nm in enumerate(model.fep_names) if nm.startswith("C(condition)")]
     if cond_idx:
         b = fe_mean[cond_idx]
@@ -376,11 +461,17 @@ def trial_mixed_logistic(
     else:
         chi2, df, p_val = np.nan, 0, np.nan
     vcp_sd = np.asarray(result.vcp_sd)
-    variance = pd.DataFrame({
-        "component": list(model.vcp_names), "sd": np.exp(vcp_mean),
-        "ci_low": np.exp(vcp_mean - z * vcp_sd), "ci_high": np.exp(vcp_mean + z * vcp_sd),
-    })
-    return LogisticMixedResult(coef, variance, chi2, df, p_val, present[0], len(agg), int(agg["n"].sum()))
+    variance = pd.DataFrame(
+        {
+            "component": list(model.vcp_names),
+            "sd": np.exp(vcp_mean),
+            "ci_low": np.exp(vcp_mean - z * vcp_sd),
+            "ci_high": np.exp(vcp_mean + z * vcp_sd),
+        }
+    )
+    return LogisticMixedResult(
+        coef, variance, chi2, df, p_val, present[0], len(agg), int(agg["n"].sum())
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -400,11 +491,13 @@ def indistinguishability(
 
     The group value is the mean of participants' fitted P(correct) at the level. Its interval
     comes from a two-stage bootstrap: resample participants, then draw one of each sampled
-    participant's parametric-bootstrap replicates. With the ``1 - 2 alpha`` interval [lo, hi]:
-    ``hi < 0.5 + margin`` is the equivalence test (TOST; proportion correct cannot meaningfully
-    fall below chance in 2AFC, so the lower one-sided test is moot): the images are
-    indistinguishable *within the margin*; ``lo > 0.5`` is a one-sided test at ``alpha`` that
-    performance is above chance. Neither: inconclusive, which is not evidence of no difference.
+    participant's parametric-bootstrap replicates. With the ``1 - 2 alpha`` interval [lo, hi] and
+    the bound ``0.5 + margin``: ``hi < bound`` is the equivalence test (TOST; the model's
+    proportion correct cannot fall below chance in 2AFC, so the lower one-sided test is moot):
+    "equivalent", the images are indistinguishable *within the margin*; ``lo > bound``:
+    "detectable", the difference exceeds the margin (one-sided test at ``alpha``); otherwise
+    "inconclusive", which is not evidence of no difference. (Whether the interval excludes
+    exactly 0.5 is no test here: a fitted 2AFC function lies above 0.5 at every level.)
 
     Args:
         fits: ``PsychometricFit`` objects of included participants (ML bootstrap needed).
@@ -426,9 +519,17 @@ def indistinguishability(
     for condition, level in operating_levels.items():
         group = by_cond.get(condition, [])
         bound = 0.5 + margin
-        row = {"condition": condition, "level": level, "n_participants": len(group), "p_correct": np.nan,
-               "ci_low": np.nan, "ci_high": np.nan, "bound": bound, "verdict": "not estimable",
-               "statement": "no fitted participants in this condition"}
+        row = {
+            "condition": condition,
+            "level": level,
+            "n_participants": len(group),
+            "p_correct": np.nan,
+            "ci_low": np.nan,
+            "ci_high": np.nan,
+            "bound": bound,
+            "verdict": "not estimable",
+            "statement": "no fitted participants in this condition",
+        }
         if not group:
             rows.append(row)
             continue
@@ -449,9 +550,19 @@ def indistinguishability(
         group_boot = boot.mean(axis=1)
         lo, hi = np.quantile(group_boot, [alpha, 1 - alpha])
         pc = float(point.mean())
-        verdict, statement = _verdict(pc=pc, lo=float(lo), hi=float(hi), bound=bound, alpha=alpha,
-                                      level=level, condition=condition, n=n)
-        row.update(p_correct=pc, ci_low=float(lo), ci_high=float(hi), verdict=verdict, statement=statement)
+        verdict, statement = _verdict(
+            pc=pc,
+            lo=float(lo),
+            hi=float(hi),
+            bound=bound,
+            alpha=alpha,
+            level=level,
+            condition=condition,
+            n=n,
+        )
+        row.update(
+            p_correct=pc, ci_low=float(lo), ci_high=float(hi), verdict=verdict, statement=statement
+        )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -462,27 +573,21 @@ def _verdict(*, pc, lo, hi, bound, alpha, level, condition, n) -> tuple[str, str
         f"{condition} at level {level:g}: mean proportion correct {pc:.3f} "
         f"({conf:.0f} % interval {lo:.3f} to {hi:.3f}, {n} participants)."
     )
-    above = lo > 0.5
-    within = hi < bound
-    if within and not above:
+    margin = bound - 0.5
+    if hi < bound:
         return "equivalent", (
             f"{head} The interval's upper end lies below the equivalence bound {bound:.3f}, so "
-            f"performance is within {bound - 0.5:.3f} of chance (TOST, alpha = {alpha:g}): any visible "
+            f"performance is within {margin:.3f} of chance (TOST, alpha = {alpha:g}): any visible "
             "difference at this level is smaller than the bound. This bounds the effect for these "
             "participants and images; it does not prove that nobody could ever tell the images apart."
         )
-    if within and above:
-        return "small but detectable", (
-            f"{head} Performance is above chance (one-sided alpha = {alpha:g}) yet below the "
-            f"equivalence bound {bound:.3f}: a difference is detectable, but smaller than the margin."
-        )
-    if above:
+    if lo > bound:
         return "detectable", (
-            f"{head} Performance is above chance (one-sided alpha = {alpha:g}) and the interval reaches "
-            f"beyond the equivalence bound {bound:.3f}: participants could tell the images apart."
+            f"{head} The whole interval lies above the equivalence bound {bound:.3f} (one-sided "
+            f"alpha = {alpha:g}): participants told the images apart more often than the margin allows."
         )
     return "inconclusive", (
-        f"{head} The interval includes chance and values beyond the equivalence bound {bound:.3f}: "
-        "the data neither show a difference nor rule out one of that size (more trials are needed). "
-        "Failing to detect a difference is not evidence that there is none."
+        f"{head} The interval straddles the equivalence bound {bound:.3f}: the data neither rule out a "
+        "difference of that size nor show one (more trials are needed). Failing to detect a difference "
+        "is not evidence that there is none."
     )

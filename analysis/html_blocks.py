@@ -55,13 +55,17 @@ def fmt(value, digits: int = 3) -> str:
     return str(value)
 
 
-def table(frame: pd.DataFrame, *, digits: int = 3, max_rows: int | None = None, text_columns=()) -> str:
+def table(
+    frame: pd.DataFrame, *, digits: int = 3, max_rows: int | None = None, text_columns=()
+) -> str:
     """A DataFrame as an HTML table (escaped; numbers right-aligned, text left)."""
     if frame is None or len(frame) == 0:
         return '<p class="explain">(none)</p>'
     rows = frame if max_rows is None else frame.head(max_rows)
     text_cols = set(text_columns) | {c for c in frame.columns if frame[c].dtype == object}
-    head = "".join(f'<th class="{"text" if c in text_cols else ""}">{esc(c)}</th>' for c in frame.columns)
+    head = "".join(
+        f'<th class="{"text" if c in text_cols else ""}">{esc(c)}</th>' for c in frame.columns
+    )
     body = []
     for rec in rows.itertuples(index=False):
         cells = []
@@ -97,8 +101,8 @@ def page(*, title: str, sections: list[tuple[str, str, str]], header_html: str) 
     nav = "".join(f'<li><a href="#{esc(a)}">{esc(h)}</a></li>' for a, h, _ in sections)
     body = "".join(f'<section id="{esc(a)}"><h2>{esc(h)}</h2>{b}</section>' for a, h, b in sections)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{esc(title)}</title>"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><title>{esc(title)}</title>'
         f"<style>{CSS}</style></head><body><h1>{esc(title)}</h1>{header_html}"
         f"<nav><ul>{nav}</ul></nav>{body}</body></html>\n"
     )

@@ -41,8 +41,14 @@ class ParticipantJob:
 def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], bytes | None]:
     fits = []
     for condition, observer, levels, correct in job.cells:
-        fit = fit_cell(participant=job.participant, condition=condition, observer=observer, levels=levels,
-                       correct=correct, settings=job.settings)
+        fit = fit_cell(
+            participant=job.participant,
+            condition=condition,
+            observer=observer,
+            levels=levels,
+            correct=correct,
+            settings=job.settings,
+        )
         if job.excluded:
             fit.flags.insert(0, "participant excluded by QC")
         fits.append(fit)
@@ -51,7 +57,9 @@ def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], bytes | None]:
         from analysis.figures import participant_curves
 
         status = " (excluded by QC)" if job.excluded else ""
-        png = participant_curves(fits, title=f"Participant {job.participant}{status}", truth=job.truth)
+        png = participant_curves(
+            fits, title=f"Participant {job.participant}{status}", truth=job.truth
+        )
     return fits, png
 
 
@@ -64,12 +72,19 @@ def default_workers() -> int:
     return max(1, min(n, 4))
 
 
-def run_jobs(jobs: list[ParticipantJob], *, workers: int, progress: bool) -> list[tuple[list[PsychometricFit], bytes | None]]:
+def run_jobs(
+    jobs: list[ParticipantJob], *, workers: int, progress: bool
+) -> list[tuple[list[PsychometricFit], bytes | None]]:
     """Run ``jobs`` (results in job order), in ``workers`` forked processes when > 1."""
     from tqdm import tqdm
 
-    bar = tqdm(total=len(jobs), desc="participants (fits + figure)", unit="participant",
-               disable=not progress, file=sys.stderr)
+    bar = tqdm(
+        total=len(jobs),
+        desc="participants (fits + figure)",
+        unit="participant",
+        disable=not progress,
+        file=sys.stderr,
+    )
     results: list = [None] * len(jobs)
     # fork: workers inherit the imported modules (spawn would re-import torch etc. per worker).
     can_fork = "fork" in multiprocessing.get_all_start_methods()

@@ -63,10 +63,23 @@ class QCRules:
                 if not isinstance(value, bool):
                     raise FoveaError(f"QC rule {f.name} must be true or false, got {value!r}")
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-                raise FoveaError(f"QC rule {f.name} must be a non-negative number or null, got {value!r}")
-        if self.rt_min_s is not None and self.rt_max_s is not None and self.rt_min_s >= self.rt_max_s:
-            raise FoveaError(f"QC rules: rt_min_s ({self.rt_min_s}) must be below rt_max_s ({self.rt_max_s})")
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not math.isfinite(value)
+                or value < 0
+            ):
+                raise FoveaError(
+                    f"QC rule {f.name} must be a non-negative number or null, got {value!r}"
+                )
+        if (
+            self.rt_min_s is not None
+            and self.rt_max_s is not None
+            and self.rt_min_s >= self.rt_max_s
+        ):
+            raise FoveaError(
+                f"QC rules: rt_min_s ({self.rt_min_s}) must be below rt_max_s ({self.rt_max_s})"
+            )
         for name in ("max_fixation_break_rate", "max_deadline_miss_rate", "max_rt_outlier_rate"):
             value = getattr(self, name)
             if value is not None and value > 1:
@@ -152,7 +165,9 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
     t = trials.copy()
     resp = responded(t)
     t["excluded_by"] = ""
-    t.loc[~resp, "excluded_by"] = np.where(t.loc[~resp, "fixation_break"] == 1, "aborted: fixation break", "aborted")
+    t.loc[~resp, "excluded_by"] = np.where(
+        t.loc[~resp, "fixation_break"] == 1, "aborted: fixation break", "aborted"
+    )
 
     def exclude(mask: pd.Series, rule: str) -> int:
         new = mask & (t["excluded_by"] == "")
@@ -162,7 +177,9 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
     exclusion_rows = []
     rt = t["rt_s"]
     if rules.exclude_incomplete_sessions:
-        incomplete = {f"{s.participant}/{s.session}/{s.task}" for s in sessions if s.completed is False}
+        incomplete = {
+            f"{s.participant}/{s.session}/{s.task}" for s in sessions if s.completed is False
+        }
         n = exclude(t["session_key"].isin(incomplete), "exclude_incomplete_sessions")
         exclusion_rows.append(("exclude_incomplete_sessions", "session", True, n, ""))
     if rules.rt_min_s is not None:
@@ -175,8 +192,13 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
         n = exclude(resp & (t["deadline_missed"] == 1), "exclude_deadline_missed_trials")
         exclusion_rows.append(("exclude_deadline_missed_trials", "trial", True, n, ""))
     if rules.max_dropped_frames_per_trial is not None and "dropped_frames" in t:
-        n = exclude(resp & (t["dropped_frames"] > rules.max_dropped_frames_per_trial), "max_dropped_frames_per_trial")
-        exclusion_rows.append(("max_dropped_frames_per_trial", "trial", rules.max_dropped_frames_per_trial, n, ""))
+        n = exclude(
+            resp & (t["dropped_frames"] > rules.max_dropped_frames_per_trial),
+            "max_dropped_frames_per_trial",
+        )
+        exclusion_rows.append(
+            ("max_dropped_frames_per_trial", "trial", rules.max_dropped_frames_per_trial, n, "")
+        )
 
     cal = _calibration_errors(sessions)
     incomplete_by_p: dict[str, int] = {}
@@ -211,7 +233,9 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
                 "presentations": n_pres,
                 "responses": int(r.sum()),
                 "fixation_breaks": int((g["fixation_break"] == 1).sum()),
-                "fixation_break_rate": float((g["fixation_break"] == 1).mean()) if n_pres else np.nan,
+                "fixation_break_rate": float((g["fixation_break"] == 1).mean())
+                if n_pres
+                else np.nan,
                 "other_aborts": int(((g["fixation_break"] == 0) & g["correct"].isna()).sum()),
                 "calibrations": len(errors),
                 "calibration_error_deg": float(np.mean(errors)) if errors else np.nan,
@@ -236,24 +260,48 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
             exclusion_rows.append((name, "participant", None, 0, ""))
             return
         values = participants.set_index("participant")[column]
-        bad = values[values.notna() & (values > limit)] if name != "min_trials_per_condition" else values[values < limit]
+        bad = (
+            values[values.notna() & (values > limit)]
+            if name != "min_trials_per_condition"
+            else values[values < limit]
+        )
         for p, v in bad.items():
             reasons[p].append(describe(v))
         exclusion_rows.append((name, "participant", limit, 0, ", ".join(bad.index)))
 
-    participant_rule("max_fixation_break_rate", "fixation_break_rate", rules.max_fixation_break_rate,
-                     lambda v: f"fixation breaks {100 * v:.0f} % > {100 * rules.max_fixation_break_rate:.0f} %")
-    participant_rule("max_calibration_error_deg", "calibration_error_deg", rules.max_calibration_error_deg,
-                     lambda v: f"calibration error {v:.2f} deg > {rules.max_calibration_error_deg:g} deg")
-    participant_rule("max_deadline_miss_rate", "deadline_miss_rate", rules.max_deadline_miss_rate,
-                     lambda v: f"deadline misses {100 * v:.0f} % > {100 * rules.max_deadline_miss_rate:.0f} %")
-    participant_rule("max_rt_outlier_rate", "rt_outlier_rate", rules.max_rt_outlier_rate,
-                     lambda v: f"RT outliers {100 * v:.0f} % > {100 * rules.max_rt_outlier_rate:.0f} %")
-    participant_rule("min_trials_per_condition", "min_trials_in_a_condition", rules.min_trials_per_condition,
-                     lambda v: f"only {int(v)} analysed trials in a condition (< {rules.min_trials_per_condition})")
-    participants["exclusion_reasons"] = [
-        "; ".join(reasons[p]) for p in participants["participant"]
-    ]
+    participant_rule(
+        "max_fixation_break_rate",
+        "fixation_break_rate",
+        rules.max_fixation_break_rate,
+        lambda v: f"fixation breaks {100 * v:.0f} % > {100 * rules.max_fixation_break_rate:.0f} %",
+    )
+    participant_rule(
+        "max_calibration_error_deg",
+        "calibration_error_deg",
+        rules.max_calibration_error_deg,
+        lambda v: f"calibration error {v:.2f} deg > {rules.max_calibration_error_deg:g} deg",
+    )
+    participant_rule(
+        "max_deadline_miss_rate",
+        "deadline_miss_rate",
+        rules.max_deadline_miss_rate,
+        lambda v: f"deadline misses {100 * v:.0f} % > {100 * rules.max_deadline_miss_rate:.0f} %",
+    )
+    participant_rule(
+        "max_rt_outlier_rate",
+        "rt_outlier_rate",
+        rules.max_rt_outlier_rate,
+        lambda v: f"RT outliers {100 * v:.0f} % > {100 * rules.max_rt_outlier_rate:.0f} %",
+    )
+    participant_rule(
+        "min_trials_per_condition",
+        "min_trials_in_a_condition",
+        rules.min_trials_per_condition,
+        lambda v: (
+            f"only {int(v)} analysed trials in a condition (< {rules.min_trials_per_condition})"
+        ),
+    )
+    participants["exclusion_reasons"] = ["; ".join(reasons[p]) for p in participants["participant"]]
     participants["excluded"] = participants["exclusion_reasons"] != ""
     excluded = set(participants.loc[participants["excluded"], "participant"])
     # Count the trials each participant rule removed (the first rule that names a participant).
@@ -267,8 +315,13 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
             t.loc[mask, "excluded_by"] = f"participant: {name}"
             n = int(mask.sum())
         final_rows.append(
-            {"rule": name, "applies_to": applies, "setting": "off" if setting is None else setting,
-             "trials_excluded": n, "participants_excluded": who}
+            {
+                "rule": name,
+                "applies_to": applies,
+                "setting": "off" if setting is None else setting,
+                "trials_excluded": n,
+                "participants_excluded": who,
+            }
         )
     t["analysed"] = t["excluded_by"] == ""
     assert excluded == counted

@@ -77,12 +77,16 @@ class ReportConfig:
         if self.qc is None:
             object.__setattr__(self, "qc", QCRules())
         if not 0 < self.equivalence_margin < 0.5:
-            raise FoveaError(f"equivalence margin must lie in (0, 0.5), got {self.equivalence_margin!r}")
+            raise FoveaError(
+                f"equivalence margin must lie in (0, 0.5), got {self.equivalence_margin!r}"
+            )
         if not 0 < self.alpha < 0.5:
             raise FoveaError(f"alpha must lie in (0, 0.5), got {self.alpha!r}")
         for name, level in {**self.operating_levels, "*": self.operating_level}.items():
             if level is not None and not (math.isfinite(level) and level >= 0):
-                raise FoveaError(f"operating level for {name} must be a non-negative number, got {level!r}")
+                raise FoveaError(
+                    f"operating level for {name} must be a non-negative number, got {level!r}"
+                )
 
 
 @dataclass
@@ -97,7 +101,9 @@ class ReportResult:
     seconds: float
 
 
-def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportConfig | None = None) -> ReportResult:
+def build_report(
+    *, data_dir: str | Path, out_dir: str | Path, config: ReportConfig | None = None
+) -> ReportResult:
     """Run the whole analysis and write the report (see module docstring).
 
     Raises:
@@ -109,7 +115,6 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     from analysis import figures
     from analysis.data import design_of, load_dataset
     from analysis.fits import PsychometricFit, fit_cell
-    from analysis.jobs import ParticipantJob, default_workers, run_jobs
     from analysis.group import (
         group_thresholds,
         indistinguishability,
@@ -117,6 +122,7 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
         threshold_mixed_model,
         trial_mixed_logistic,
     )
+    from analysis.jobs import ParticipantJob, default_workers, run_jobs
     from analysis.qc import run_qc
     from analysis.tokens import token_ratio_curve, token_savings, tokens_per_tested_level
 
@@ -125,7 +131,9 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     out = Path(out_dir)
     data_root = Path(data_dir)
     if out.resolve() == data_root.resolve():
-        raise FoveaError(f"--out {out} is the data directory; write the report to its own directory")
+        raise FoveaError(
+            f"--out {out} is the data directory; write the report to its own directory"
+        )
     fit_settings = config.fit
     log_axis = fit_settings.axis == "log"
     say = (lambda msg: print(msg, file=sys.stderr)) if config.progress else (lambda msg: None)
@@ -164,7 +172,9 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     perceptual = trials[usable & (trials["observer"] == "perceptual")]
     if human.empty and not perceptual.empty:
         human, perceptual = perceptual, perceptual.iloc[0:0]
-        warnings_list.append("only perceptual-observer sessions: they are analysed as the participants")
+        warnings_list.append(
+            "only perceptual-observer sessions: they are analysed as the participants"
+        )
     truth_by_p = _truth_by_participant(dataset)
     groups = {k: g for k, g in human.groupby(["participant", "condition"], sort=False)}
     jobs = []
@@ -176,19 +186,39 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
             levels = g["level"].to_numpy() if g is not None else np.empty(0)
             correct = g["correct"].to_numpy() if g is not None else np.empty(0)
             cells.append((c, observer, levels, correct))
-        jobs.append(ParticipantJob(participant=p, cells=tuple(cells), excluded=p in excluded,
-                                   truth=truth_by_p.get(p), settings=fit_settings))
+        jobs.append(
+            ParticipantJob(
+                participant=p,
+                cells=tuple(cells),
+                excluded=p in excluded,
+                truth=truth_by_p.get(p),
+                settings=fit_settings,
+            )
+        )
     results = run_jobs(jobs, workers=config.workers or default_workers(), progress=config.progress)
     fits: list[PsychometricFit] = [f for job_fits, _ in results for f in job_fits]
     pngs: dict[str, bytes] = {
-        f"psychometric_sub-{job.participant}": png for job, (_, png) in zip(jobs, results, strict=True)
+        f"psychometric_sub-{job.participant}": png
+        for job, (_, png) in zip(jobs, results, strict=True)
     }
     lap("fits_and_participant_figures")
     included = [f for f in fits if f.participant not in excluded]
-    threshold_rows = pd.DataFrame([f.row() for f in included],
-                                  columns=["participant", "condition", "threshold", "ci_low", "ci_high",
-                                           "slope", "lapse", "n_trials"])
-    fit_details = pd.DataFrame([{**f.detail_row(), "included": f.participant not in excluded} for f in fits])
+    threshold_rows = pd.DataFrame(
+        [f.row() for f in included],
+        columns=[
+            "participant",
+            "condition",
+            "threshold",
+            "ci_low",
+            "ci_high",
+            "slope",
+            "lapse",
+            "n_trials",
+        ],
+    )
+    fit_details = pd.DataFrame(
+        [{**f.detail_row(), "included": f.participant not in excluded} for f in fits]
+    )
 
     # Group statistics on included participants.
     say("group statistics")
@@ -196,17 +226,31 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     group["condition"] = pd.Categorical(group["condition"], categories=conditions)
     group = group.sort_values("condition").reset_index(drop=True)
     group["condition"] = group["condition"].astype(str)
-    lmm = threshold_mixed_model(threshold_rows, conditions=conditions, log_axis=log_axis, ci_level=fit_settings.ci_level)
+    lmm = threshold_mixed_model(
+        threshold_rows, conditions=conditions, log_axis=log_axis, ci_level=fit_settings.ci_level
+    )
     rng_group = np.random.default_rng(np.random.SeedSequence([fit_settings.seed, 7]))
-    pairs = pairwise_effects(threshold_rows, conditions=conditions, log_axis=log_axis, rng=rng_group,
-                             ci_level=fit_settings.ci_level)
-    analysed_human = human[human["excluded_by"].eq("") & ~human["participant"].astype(str).isin(excluded)]
-    glmm = trial_mixed_logistic(analysed_human, conditions=conditions, log_axis=log_axis,
-                                ci_level=fit_settings.ci_level)
+    pairs = pairwise_effects(
+        threshold_rows,
+        conditions=conditions,
+        log_axis=log_axis,
+        rng=rng_group,
+        ci_level=fit_settings.ci_level,
+    )
+    analysed_human = human[
+        human["excluded_by"].eq("") & ~human["participant"].astype(str).isin(excluded)
+    ]
+    glmm = trial_mixed_logistic(
+        analysed_human, conditions=conditions, log_axis=log_axis, ci_level=fit_settings.ci_level
+    )
     op_levels = _operating_levels(config, design, conditions)
-    equiv = indistinguishability(included, operating_levels=op_levels, margin=config.equivalence_margin,
-                                 rng=np.random.default_rng(np.random.SeedSequence([fit_settings.seed, 11])),
-                                 alpha=config.alpha)
+    equiv = indistinguishability(
+        included,
+        operating_levels=op_levels,
+        margin=config.equivalence_margin,
+        rng=np.random.default_rng(np.random.SeedSequence([fit_settings.seed, 11])),
+        alpha=config.alpha,
+    )
 
     lap("group_statistics")
     # Perceptual observer overlay: pooled fits of participants and of the model observer.
@@ -218,24 +262,49 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
         for c in conditions:
             hc = analysed_human[analysed_human["condition"] == c]
             mc = perceptual[perceptual["condition"] == c]
-            hf = fit_cell(participant="pooled", condition=c, observer="human", levels=hc["level"].to_numpy(),
-                          correct=hc["correct"].to_numpy(), settings=fit_settings) if len(hc) else None
-            mf = fit_cell(participant="perceptual", condition=c, observer="perceptual",
-                          levels=mc["level"].to_numpy(), correct=mc["correct"].to_numpy(),
-                          settings=fit_settings) if len(mc) else None
+            hf = (
+                fit_cell(
+                    participant="pooled",
+                    condition=c,
+                    observer="human",
+                    levels=hc["level"].to_numpy(),
+                    correct=hc["correct"].to_numpy(),
+                    settings=fit_settings,
+                )
+                if len(hc)
+                else None
+            )
+            mf = (
+                fit_cell(
+                    participant="perceptual",
+                    condition=c,
+                    observer="perceptual",
+                    levels=mc["level"].to_numpy(),
+                    correct=mc["correct"].to_numpy(),
+                    settings=fit_settings,
+                )
+                if len(mc)
+                else None
+            )
             overlay_human[c] = (hf, [f for f in included if f.condition == c])
             if mf is not None:
                 overlay_model[c] = mf
             g = group[group["condition"] == c]
-            rows.append({
-                "condition": c,
-                "measured_group_threshold": float(g["threshold"].iloc[0]) if len(g) else np.nan,
-                "measured_pooled_threshold": hf.threshold() if hf is not None and hf.fitted else np.nan,
-                "predicted_threshold": mf.threshold() if mf is not None and mf.fitted else np.nan,
-                "predicted_ci_low": mf.ci()[0] if mf is not None and mf.fitted else np.nan,
-                "predicted_ci_high": mf.ci()[1] if mf is not None and mf.fitted else np.nan,
-                "model_trials": int(len(mc)),
-            })
+            rows.append(
+                {
+                    "condition": c,
+                    "measured_group_threshold": float(g["threshold"].iloc[0]) if len(g) else np.nan,
+                    "measured_pooled_threshold": hf.threshold()
+                    if hf is not None and hf.fitted
+                    else np.nan,
+                    "predicted_threshold": mf.threshold()
+                    if mf is not None and mf.fitted
+                    else np.nan,
+                    "predicted_ci_low": mf.ci()[0] if mf is not None and mf.fitted else np.nan,
+                    "predicted_ci_high": mf.ci()[1] if mf is not None and mf.fitted else np.nan,
+                    "model_trials": int(len(mc)),
+                }
+            )
         overlay = (overlay_human, overlay_model)
         overlay_table = pd.DataFrame(rows)
         overlay_table["predicted_over_measured"] = (
@@ -245,8 +314,13 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     lap("perceptual_overlay")
     # Token savings at threshold.
     say("token savings")
-    savings = token_savings(group=group, conditions=design.conditions, display=design.display,
-                            image_size_px=design.image_size_px, patch_px=design.patch_px)
+    savings = token_savings(
+        group=group,
+        conditions=design.conditions,
+        display=design.display,
+        image_size_px=design.image_size_px,
+        patch_px=design.patch_px,
+    )
     tested_tokens = tokens_per_tested_level(analysed_human)
     curves = {}
     for c in conditions:
@@ -259,8 +333,16 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
             continue
         lo, hi = float(levels_c.min()), float(levels_c.max())
         grid = np.geomspace(lo, hi, 40) if log_axis and lo > 0 else np.linspace(lo, hi, 40)
-        curves[c] = (grid, token_ratio_curve(condition=cond, levels=grid, display=design.display,
-                                             image_size_px=design.image_size_px, patch_px=design.patch_px))
+        curves[c] = (
+            grid,
+            token_ratio_curve(
+                condition=cond,
+                levels=grid,
+                display=design.display,
+                image_size_px=design.image_size_px,
+                patch_px=design.patch_px,
+            ),
+        )
 
     lap("tokens")
     # Files.
@@ -271,12 +353,15 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
     fig_dir.mkdir(exist_ok=True)
     tab_dir.mkdir(exist_ok=True)
     pngs["group_thresholds"] = figures.group_thresholds_figure(
-        threshold_rows, group, log_axis=log_axis, conditions=conditions)
+        threshold_rows, group, log_axis=log_axis, conditions=conditions
+    )
     pngs["qc"] = figures.qc_figure(qc.participants, config.qc)
     if curves:
         pngs["token_ratio"] = figures.token_figure(curves, group, log_axis=log_axis)
     if overlay is not None:
-        pngs["perceptual_overlay"] = figures.overlay_figure(overlay[0], overlay[1], conditions=conditions)
+        pngs["perceptual_overlay"] = figures.overlay_figure(
+            overlay[0], overlay[1], conditions=conditions
+        )
     for name, png in pngs.items():
         (fig_dir / f"{name}.png").write_bytes(png)
 
@@ -305,13 +390,30 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
 
     lap("tables")
     seconds = time.perf_counter() - t_start
-    summary = _summary(config=config, design=design, dataset=dataset, data_root=data_root, qc=qc, group=group,
-                       lmm=lmm, glmm=glmm, equiv=equiv, savings=savings, overlay_table=overlay_table,
-                       warnings_list=warnings_list, fits=fits, excluded=excluded, seconds=seconds,
-                       files={"html": "report.html", "thresholds": "thresholds.csv",
-                              "figures": sorted(f"figures/{n}.png" for n in pngs),
-                              "tables": sorted(f"tables/{n}.csv" for n in tables)},
-                       timings=timings)
+    summary = _summary(
+        config=config,
+        design=design,
+        dataset=dataset,
+        data_root=data_root,
+        qc=qc,
+        group=group,
+        lmm=lmm,
+        glmm=glmm,
+        equiv=equiv,
+        savings=savings,
+        overlay_table=overlay_table,
+        warnings_list=warnings_list,
+        fits=fits,
+        excluded=excluded,
+        seconds=seconds,
+        files={
+            "html": "report.html",
+            "thresholds": "thresholds.csv",
+            "figures": sorted(f"figures/{n}.png" for n in pngs),
+            "tables": sorted(f"tables/{n}.csv" for n in tables),
+        },
+        timings=timings,
+    )
     summary_json = out / "summary.json"
     summary_json.write_text(json.dumps(_jsonable(summary), indent=2) + "\n", encoding="utf-8")
 
@@ -319,17 +421,42 @@ def build_report(*, data_dir: str | Path, out_dir: str | Path, config: ReportCon
 
     html_path = out / "report.html"
     html_path.write_text(
-        render(config=config, design=design, dataset=dataset, data_root=data_root, summary=summary, qc=qc,
-               fits=fits, excluded=excluded, threshold_rows=threshold_rows, fit_details=fit_details, group=group,
-               lmm=lmm, pairs=pairs, glmm=glmm, equiv=equiv, savings=savings, tested_tokens=tested_tokens,
-               overlay_table=overlay_table, pngs=pngs, sessions_table=sessions_table,
-               warnings_list=warnings_list, conditions=conditions),
+        render(
+            config=config,
+            design=design,
+            dataset=dataset,
+            data_root=data_root,
+            summary=summary,
+            qc=qc,
+            fits=fits,
+            excluded=excluded,
+            threshold_rows=threshold_rows,
+            fit_details=fit_details,
+            group=group,
+            lmm=lmm,
+            pairs=pairs,
+            glmm=glmm,
+            equiv=equiv,
+            savings=savings,
+            tested_tokens=tested_tokens,
+            overlay_table=overlay_table,
+            pngs=pngs,
+            sessions_table=sessions_table,
+            warnings_list=warnings_list,
+            conditions=conditions,
+        ),
         encoding="utf-8",
     )
     seconds = time.perf_counter() - t_start
     say(f"report written to {html_path} ({seconds:.1f} s)")
-    return ReportResult(out_dir=out, html=html_path, thresholds_csv=thresholds_csv, summary_json=summary_json,
-                        summary=summary, seconds=seconds)
+    return ReportResult(
+        out_dir=out,
+        html=html_path,
+        thresholds_csv=thresholds_csv,
+        summary_json=summary_json,
+        summary=summary,
+        seconds=seconds,
+    )
 
 
 def _operating_levels(config: ReportConfig, design, conditions: list[str]) -> dict[str, float]:
@@ -368,23 +495,62 @@ def _sessions_table(dataset, data_root: Path):
     for s in dataset.sessions:
         t = s.trials
         responded = ((t["fixation_break"] == 0) & t["correct"].notna()).sum()
-        rows.append({
-            "participant": s.participant, "session": s.session, "task": s.task, "observer": s.observer,
-            "tracker": s.sidecar.get("tracker", "") if s.sidecar else "",
-            "completed": "unknown" if s.completed is None else ("yes" if s.completed else "no (partial)"),
-            "rows": len(t), "responses": int(responded),
-            "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
-            "file": str(s.beh_path.relative_to(data_root)), "flags": "; ".join(s.flags),
-        })
+        rows.append(
+            {
+                "participant": s.participant,
+                "session": s.session,
+                "task": s.task,
+                "observer": s.observer,
+                "tracker": s.sidecar.get("tracker", "") if s.sidecar else "",
+                "completed": "unknown"
+                if s.completed is None
+                else ("yes" if s.completed else "no (partial)"),
+                "rows": len(t),
+                "responses": int(responded),
+                "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
+                "file": str(s.beh_path.relative_to(data_root)),
+                "flags": "; ".join(s.flags),
+            }
+        )
     for sk in dataset.skipped:
-        rows.append({"participant": "", "session": "", "task": "", "observer": "", "tracker": "",
-                     "completed": "", "rows": 0, "responses": 0, "started_utc": "",
-                     "file": str(sk.path.relative_to(data_root)), "flags": f"not analysed: {sk.reason}"})
+        rows.append(
+            {
+                "participant": "",
+                "session": "",
+                "task": "",
+                "observer": "",
+                "tracker": "",
+                "completed": "",
+                "rows": 0,
+                "responses": 0,
+                "started_utc": "",
+                "file": str(sk.path.relative_to(data_root)),
+                "flags": f"not analysed: {sk.reason}",
+            }
+        )
     return pd.DataFrame(rows)
 
 
-def _summary(*, config, design, dataset, data_root, qc, group, lmm, glmm, equiv, savings, overlay_table,
-             warnings_list, fits, excluded, seconds, files, timings) -> dict:
+def _summary(
+    *,
+    config,
+    design,
+    dataset,
+    data_root,
+    qc,
+    group,
+    lmm,
+    glmm,
+    equiv,
+    savings,
+    overlay_table,
+    warnings_list,
+    fits,
+    excluded,
+    seconds,
+    files,
+    timings,
+) -> dict:
     import numpy as np
 
     fs = config.fit
@@ -410,8 +576,13 @@ def _summary(*, config, design, dataset, data_root, qc, group, lmm, glmm, equiv,
         if len(eq):
             e = eq.iloc[0]
             entry["indistinguishability"] = {
-                "level": e["level"], "p_correct": e["p_correct"], "ci_low": e["ci_low"], "ci_high": e["ci_high"],
-                "bound": e["bound"], "verdict": e["verdict"], "statement": e["statement"],
+                "level": e["level"],
+                "p_correct": e["p_correct"],
+                "ci_low": e["ci_low"],
+                "ci_high": e["ci_high"],
+                "bound": e["bound"],
+                "verdict": e["verdict"],
+                "statement": e["statement"],
             }
         conditions_out.append(entry)
     summary = {
@@ -422,8 +593,12 @@ def _summary(*, config, design, dataset, data_root, qc, group, lmm, glmm, equiv,
         "protocol_name": design.protocol_name,
         "task": design.task,
         "design": {
-            "display": design.display, "image_size_px": list(design.image_size_px), "patch_px": design.patch_px,
-            "conditions": design.conditions, "procedure": design.procedure, "assumed": list(design.defaults_used),
+            "display": design.display,
+            "image_size_px": list(design.image_size_px),
+            "patch_px": design.patch_px,
+            "conditions": design.conditions,
+            "procedure": design.procedure,
+            "assumed": list(design.defaults_used),
         },
         "settings": {
             "fit": {k: v for k, v in asdict(fs).items() if k != "bayes_grid"},
@@ -448,13 +623,21 @@ def _summary(*, config, design, dataset, data_root, qc, group, lmm, glmm, equiv,
         "conditions": conditions_out,
         "tests": {
             "threshold_mixed_model": {
-                "reference": lmm.reference, "omnibus_chi2": lmm.omnibus_chi2, "df": lmm.omnibus_df,
-                "p": lmm.omnibus_p, "participant_sd_log": lmm.participant_sd_log, "note": lmm.note,
+                "reference": lmm.reference,
+                "omnibus_chi2": lmm.omnibus_chi2,
+                "df": lmm.omnibus_df,
+                "p": lmm.omnibus_p,
+                "participant_sd_log": lmm.participant_sd_log,
+                "note": lmm.note,
                 "effects": lmm.effects.to_dict("records"),
             },
             "trial_mixed_logistic": {
-                "reference": glmm.reference, "wald_chi2": glmm.wald_chi2, "df": glmm.wald_df, "p": glmm.wald_p,
-                "note": glmm.note, "n_trials": glmm.n_trials,
+                "reference": glmm.reference,
+                "wald_chi2": glmm.wald_chi2,
+                "df": glmm.wald_df,
+                "p": glmm.wald_p,
+                "note": glmm.note,
+                "n_trials": glmm.n_trials,
             },
         },
         "qc": {
@@ -509,28 +692,74 @@ def _jsonable(value):
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The report's options (used by this script and by ``fovea report``)."""
-    parser.add_argument("data_dir", metavar="DATA_DIR", help="data root holding sub-*/ses-*/beh/*_beh.tsv")
-    parser.add_argument("--out", required=True, metavar="OUT_DIR", help="directory for report.html, thresholds.csv, ...")
-    parser.add_argument("--sigmoid", choices=("norm", "logistic", "weibull"), default="norm",
-                        help="psychometric function (default: norm, the study's own observer model)")
-    parser.add_argument("--axis", choices=("log", "linear"), default="log",
-                        help="fit on log level (default) or on the level itself; weibull needs log")
-    parser.add_argument("--method", choices=("ml", "bayes"), default="ml",
-                        help="estimate written to thresholds.csv: ml (bootstrap intervals, default) or bayes")
-    parser.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap replicates (default 1000)")
-    parser.add_argument("--no-bayes", action="store_true", help="skip the Bayesian (psignifit 4) fits")
-    parser.add_argument("--lapse-max", type=float, default=0.1, help="upper bound of the lapse rate (default 0.1)")
-    parser.add_argument("--ci", type=float, default=0.95, help="interval probability (default 0.95)")
+    parser.add_argument(
+        "data_dir", metavar="DATA_DIR", help="data root holding sub-*/ses-*/beh/*_beh.tsv"
+    )
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="OUT_DIR",
+        help="directory for report.html, thresholds.csv, ...",
+    )
+    parser.add_argument(
+        "--sigmoid",
+        choices=("norm", "logistic", "weibull"),
+        default="norm",
+        help="psychometric function (default: norm, the study's own observer model)",
+    )
+    parser.add_argument(
+        "--axis",
+        choices=("log", "linear"),
+        default="log",
+        help="fit on log level (default) or on the level itself; weibull needs log",
+    )
+    parser.add_argument(
+        "--method",
+        choices=("ml", "bayes"),
+        default="ml",
+        help="estimate written to thresholds.csv: ml (bootstrap intervals, default) or bayes",
+    )
+    parser.add_argument(
+        "--bootstrap",
+        type=int,
+        default=1000,
+        metavar="N",
+        help="bootstrap replicates (default 1000)",
+    )
+    parser.add_argument(
+        "--no-bayes", action="store_true", help="skip the Bayesian (psignifit 4) fits"
+    )
+    parser.add_argument(
+        "--lapse-max", type=float, default=0.1, help="upper bound of the lapse rate (default 0.1)"
+    )
+    parser.add_argument(
+        "--ci", type=float, default=0.95, help="interval probability (default 0.95)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="master seed of bootstraps (default 0)")
-    parser.add_argument("--qc-rules", metavar="FILE", help="JSON or TOML file overriding QC exclusion rules")
-    parser.add_argument("--operating-level", action="append", default=[], metavar="[COND=]LEVEL",
-                        help="level for the indistinguishability statement, for all conditions or one "
-                        "(repeatable); default: strength 1, radius_shrink 0.67, periphery_factor 2")
-    parser.add_argument("--margin", type=float, default=0.05,
-                        help="equivalence margin above 50 %% correct (default 0.05)")
+    parser.add_argument(
+        "--qc-rules", metavar="FILE", help="JSON or TOML file overriding QC exclusion rules"
+    )
+    parser.add_argument(
+        "--operating-level",
+        action="append",
+        default=[],
+        metavar="[COND=]LEVEL",
+        help="level for the indistinguishability statement, for all conditions or one "
+        "(repeatable); default: strength 1, radius_shrink 0.67, periphery_factor 2",
+    )
+    parser.add_argument(
+        "--margin",
+        type=float,
+        default=0.05,
+        help="equivalence margin above 50 %% correct (default 0.05)",
+    )
     parser.add_argument("--protocol", help="analyse only this protocol (name or sha256 prefix)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="processes for the fits (default: usable CPUs, at most 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="processes for the fits (default: usable CPUs, at most 4)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -538,8 +767,16 @@ def config_from_args(args: argparse.Namespace) -> ReportConfig:
     from analysis.fits import FitSettings
     from analysis.qc import QCRules
 
-    fit = FitSettings(sigmoid=args.sigmoid, axis=args.axis, lapse_max=args.lapse_max, n_boot=args.bootstrap,
-                      ci_level=args.ci, bayes=not args.no_bayes, primary=args.method, seed=args.seed)
+    fit = FitSettings(
+        sigmoid=args.sigmoid,
+        axis=args.axis,
+        lapse_max=args.lapse_max,
+        n_boot=args.bootstrap,
+        ci_level=args.ci,
+        bayes=not args.no_bayes,
+        primary=args.method,
+        seed=args.seed,
+    )
     qc = QCRules.from_file(args.qc_rules) if args.qc_rules else QCRules()
     levels: dict[str, float] = {}
     single = None
@@ -548,14 +785,23 @@ def config_from_args(args: argparse.Namespace) -> ReportConfig:
         try:
             number = float(value)
         except ValueError:
-            raise FoveaError(f"--operating-level {item!r}: {value!r} is not a number (use LEVEL or COND=LEVEL)") from None
+            raise FoveaError(
+                f"--operating-level {item!r}: {value!r} is not a number (use LEVEL or COND=LEVEL)"
+            ) from None
         if sep:
             levels[name] = number
         else:
             single = number
-    return ReportConfig(fit=fit, qc=qc, operating_levels=levels, operating_level=single,
-                        equivalence_margin=args.margin, protocol=args.protocol, progress=not args.quiet,
-                        workers=args.workers)
+    return ReportConfig(
+        fit=fit,
+        qc=qc,
+        operating_levels=levels,
+        operating_level=single,
+        equivalence_margin=args.margin,
+        protocol=args.protocol,
+        progress=not args.quiet,
+        workers=args.workers,
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -566,7 +812,9 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="analysis/report.py", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="analysis/report.py", description=__doc__.split("\n\n")[0]
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:

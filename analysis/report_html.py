@@ -11,7 +11,6 @@ from analysis.html_blocks import bullet_list, esc, fmt, image, page, paragraph, 
 
 _VERDICT_CLASS = {
     "equivalent": "verdict-equivalent",
-    "small but detectable": "verdict-detectable",
     "detectable": "verdict-detectable",
     "inconclusive": "verdict-inconclusive",
 }
@@ -21,18 +20,40 @@ def _ci(lo, hi) -> str:
     return f"{fmt(lo)} to {fmt(hi)}"
 
 
-def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, threshold_rows, fit_details,
-           group, lmm, pairs, glmm, equiv, savings, tested_tokens, overlay_table, pngs, sessions_table,
-           warnings_list, conditions) -> str:
+def render(
+    *,
+    config,
+    design,
+    dataset,
+    data_root,
+    summary,
+    qc,
+    fits,
+    excluded,
+    threshold_rows,
+    fit_details,
+    group,
+    lmm,
+    pairs,
+    glmm,
+    equiv,
+    savings,
+    tested_tokens,
+    overlay_table,
+    pngs,
+    sessions_table,
+    warnings_list,
+    conditions,
+) -> str:
     fs = config.fit
     ci_pct = f"{100 * fs.ci_level:g} %"
     title = config.title or f"Foveation thresholds: {design.protocol_name or 'unnamed protocol'}"
     counts = summary["counts"]
     header = (
         f'<p class="explain">Generated {esc(summary["generated_utc"])} by fovea-kit '
-        f'{esc(summary["software_version"])} from <code>{esc(data_root)}</code>: '
-        f'{counts["sessions"]} session(s), {counts["participants_included"]} of {counts["participants"]} '
-        f'participant(s) included, {counts["trials_analysed"]} of {counts["trials_presented"]} presented '
+        f"{esc(summary['software_version'])} from <code>{esc(data_root)}</code>: "
+        f"{counts['sessions']} session(s), {counts['participants_included']} of {counts['participants']} "
+        f"participant(s) included, {counts['trials_analysed']} of {counts['trials_presented']} presented "
         "trials analysed.</p>"
     )
     sections = []
@@ -45,7 +66,9 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
             f"<li><b>{esc(c['condition'])}</b>: threshold {esc(var)} = <b>{fmt(c['group_threshold'])}</b> "
             f"({ci_pct} interval {_ci(c['ci_low'], c['ci_high'])}; {c['n_participants']} participants)"
         )
-        if c.get("token_ratio_at_threshold") is not None and math.isfinite(c["token_ratio_at_threshold"] or np.nan):
+        if c.get("token_ratio_at_threshold") is not None and math.isfinite(
+            c["token_ratio_at_threshold"] or np.nan
+        ):
             line += (
                 f". At that level the generator's layout uses {fmt(c['tokens_at_threshold'])} of "
                 f"{fmt(c['tokens_full'])} tokens (ratio {fmt(c['token_ratio_at_threshold'])}): "
@@ -54,7 +77,9 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
         eq = c.get("indistinguishability")
         if eq:
             cls = _VERDICT_CLASS.get(eq["verdict"], "")
-            line += f'. At level {fmt(eq["level"])}: <span class="{cls}">{esc(eq["verdict"])}</span>'
+            line += (
+                f'. At level {fmt(eq["level"])}: <span class="{cls}">{esc(eq["verdict"])}</span>'
+            )
         items.append(line + ".</li>")
     answer = (
         '<div class="answer">'
@@ -82,11 +107,19 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
     for c in conditions:
         t = design.conditions.get(c, {})
         fix = t.get("fixation_deg", ["?", "?"])
-        cond_rows.append({
-            "condition": c, "layout_mode": t.get("layout_mode", "?"), "level_variable": t.get("level_variable", "strength"),
-            "fixation_deg": f"({fix[0]}, {fix[1]})" if isinstance(fix, list | tuple) and len(fix) == 2 else str(fix),
-            "tested_levels": int(dataset.trials.loc[dataset.trials["condition"] == c, "level"].nunique()),
-        })
+        cond_rows.append(
+            {
+                "condition": c,
+                "layout_mode": t.get("layout_mode", "?"),
+                "level_variable": t.get("level_variable", "strength"),
+                "fixation_deg": f"({fix[0]}, {fix[1]})"
+                if isinstance(fix, list | tuple) and len(fix) == 2
+                else str(fix),
+                "tested_levels": int(
+                    dataset.trials.loc[dataset.trials["condition"] == c, "level"].nunique()
+                ),
+            }
+        )
     proc = design.procedure or {}
     d = design.display
     ppd = 2 * d["distance_cm"] * math.tan(math.radians(0.5)) / (d["width_cm"] / d["width_px"])
@@ -101,24 +134,39 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
         )
         + paragraph(
             f"Procedure: {proc.get('method', 'unknown')}"
-            + (f", {proc.get('trials_per_condition')} trials per condition" if proc.get("trials_per_condition") else "")
+            + (
+                f", {proc.get('trials_per_condition')} trials per condition"
+                if proc.get("trials_per_condition")
+                else ""
+            )
             + f". Display {d['width_px']}x{d['height_px']} px, {d['width_cm']} x {d['height_cm']} cm at "
             f"{d['distance_cm']} cm ({ppd:.1f} px/deg at the centre); images {design.image_size_px[0]}x"
             f"{design.image_size_px[1]} px; tokens of {design.patch_px} px."
         )
-        + paragraph("Observers: " + ", ".join(f"{k}: {v}" for k, v in sorted(observers.items())) + ".")
+        + paragraph(
+            "Observers: " + ", ".join(f"{k}: {v}" for k, v in sorted(observers.items())) + "."
+        )
         + table(pd.DataFrame(cond_rows))
     )
     if design.defaults_used:
-        design_html += paragraph("Assumed because no sidecar recorded it: " + "; ".join(design.defaults_used), cls="warn")
+        design_html += paragraph(
+            "Assumed because no sidecar recorded it: " + "; ".join(design.defaults_used), cls="warn"
+        )
     sections.append(("design", "Design", design_html))
 
     # 3. Sessions and data problems.
-    sess_html = table(sessions_table, text_columns=("participant", "session", "file", "flags", "started_utc"))
+    sess_html = table(
+        sessions_table, text_columns=("participant", "session", "file", "flags", "started_utc")
+    )
     if warnings_list:
-        sess_html += "<h3>Data notes</h3>" + paragraph(
-            "Things found in the data that the reader should know; none of them silently removed data.",
-            cls="explain") + bullet_list(warnings_list)
+        sess_html += (
+            "<h3>Data notes</h3>"
+            + paragraph(
+                "Things found in the data that the reader should know; none of them silently removed data.",
+                cls="explain",
+            )
+            + bullet_list(warnings_list)
+        )
     sections.append(("sessions", "Participants and sessions", sess_html))
 
     # 4. Psychometric functions.
@@ -136,8 +184,24 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
     sections.append(("curves", "Psychometric functions per participant", curves))
 
     # 5. Thresholds.
-    cols = ["participant", "condition", "threshold", "ci_low", "ci_high", "ml_threshold", "bayes_threshold",
-            "bayes_ci_low", "bayes_ci_high", "slope", "lapse", "eta", "gof_p", "n_trials", "included", "flags"]
+    cols = [
+        "participant",
+        "condition",
+        "threshold",
+        "ci_low",
+        "ci_high",
+        "ml_threshold",
+        "bayes_threshold",
+        "bayes_ci_low",
+        "bayes_ci_high",
+        "slope",
+        "lapse",
+        "eta",
+        "gof_p",
+        "n_trials",
+        "included",
+        "flags",
+    ]
     shown = fit_details[[c for c in cols if c in fit_details.columns]]
     thr_html = paragraph(
         f"thresholds.csv holds the primary estimate ({'maximum likelihood with parametric-bootstrap percentile intervals' if fs.primary == 'ml' else 'Bayesian MAP with posterior percentile intervals'}, "
@@ -150,11 +214,19 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
     sections.append(("thresholds", "Thresholds", thr_html))
 
     # 6. Group results.
-    grp = paragraph(
-        f"Group threshold: geometric mean of the included participants' thresholds with a {ci_pct} t interval "
-        "on log thresholds; sd_log10 is the spread between participants (log10 units).",
-        cls="explain",
-    ) + table(group) + (image(pngs["group_thresholds"], alt="group thresholds") if "group_thresholds" in pngs else "")
+    grp = (
+        paragraph(
+            f"Group threshold: geometric mean of the included participants' thresholds with a {ci_pct} t interval "
+            "on log thresholds; sd_log10 is the spread between participants (log10 units).",
+            cls="explain",
+        )
+        + table(group)
+        + (
+            image(pngs["group_thresholds"], alt="group thresholds")
+            if "group_thresholds" in pngs
+            else ""
+        )
+    )
     grp += "<h3>Do the conditions differ?</h3>"
     if lmm.note:
         grp += paragraph(f"Threshold mixed model not fitted: {lmm.note}.", cls="warn")
@@ -169,18 +241,24 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
         grp += paragraph(
             "Pairwise comparisons within participants: ratio of thresholds (b / a) with its t interval, "
             "Cohen's d_z of the paired log differences with a bootstrap interval, paired t test, and "
-            "Holm-adjusted p values.", cls="explain") + table(pairs)
+            "Holm-adjusted p values.",
+            cls="explain",
+        ) + table(pairs)
     if glmm.note:
         grp += paragraph(f"Trial-level mixed logistic model not fitted: {glmm.note}.", cls="warn")
     else:
-        grp += paragraph(
-            f"Trial-level mixed-effects logistic regression (statsmodels BinomialBayesMixedGLM, variational "
-            f"Bayes): logit P(correct) ~ condition x {'log ' if fs.axis == 'log' else ''}level with random "
-            f"intercepts and slopes per participant, over {glmm.n_trials} analysed trials. It does not model "
-            "the 50 % guess floor, so its coefficients describe the data rather than thresholds; its Wald test "
-            f"asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, "
-            f"p = {fmt(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
-        ) + table(glmm.coefficients, text_columns=("term",)) + table(glmm.variance, text_columns=("component",))
+        grp += (
+            paragraph(
+                f"Trial-level mixed-effects logistic regression (statsmodels BinomialBayesMixedGLM, variational "
+                f"Bayes): logit P(correct) ~ condition x {'log ' if fs.axis == 'log' else ''}level with random "
+                f"intercepts and slopes per participant, over {glmm.n_trials} analysed trials. It does not model "
+                "the 50 % guess floor, so its coefficients describe the data rather than thresholds; its Wald test "
+                f"asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, "
+                f"p = {fmt(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
+            )
+            + table(glmm.coefficients, text_columns=("term",))
+            + table(glmm.variance, text_columns=("component",))
+        )
     sections.append(("group", "Group results", grp))
 
     # 7. Indistinguishability.
@@ -189,13 +267,16 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
         f"correct across included participants, with a {100 * (1 - 2 * config.alpha):g} % interval from a "
         "two-stage bootstrap (participants, then each participant's bootstrap fits). 'equivalent' means the "
         f"interval's upper end is below 50 % + {config.equivalence_margin:g} (an equivalence test, TOST): "
-        "differences larger than that margin are ruled out. 'inconclusive' is not evidence of no difference.",
+        "differences larger than that margin are ruled out; 'detectable': the whole interval lies above that "
+        "bound; 'inconclusive': the interval straddles it, which is not evidence of no difference.",
         cls="explain",
     ) + table(equiv.drop(columns=["statement"]), text_columns=("condition", "verdict"))
     for rec in equiv.itertuples(index=False):
         cls = _VERDICT_CLASS.get(rec.verdict, "")
         eq_html += f'<p><span class="{cls}">{esc(rec.verdict)}</span>: {esc(rec.statement)}</p>'
-    sections.append(("indistinguishability", "Indistinguishability at the operating level", eq_html))
+    sections.append(
+        ("indistinguishability", "Indistinguishability at the operating level", eq_html)
+    )
 
     # 8. Token savings.
     tok = paragraph(
@@ -231,28 +312,32 @@ def render(*, config, design, dataset, data_root, summary, qc, fits, excluded, t
         "excluded; change them with --qc-rules FILE.",
         cls="explain",
     ) + table(qc.participants, text_columns=("participant", "observer", "exclusion_reasons"))
-    qc_html += "<h3>Exclusion rules</h3>" + table(qc.exclusions, text_columns=("rule", "applies_to", "participants_excluded", "setting"))
+    qc_html += "<h3>Exclusion rules</h3>" + table(
+        qc.exclusions, text_columns=("rule", "applies_to", "participants_excluded", "setting")
+    )
     if "qc" in pngs:
         qc_html += image(pngs["qc"], alt="quality control")
     sections.append(("qc", "Quality control", qc_html))
 
     # 11. Methods.
-    methods = bullet_list([
-        f"Psychometric function: P(correct) = 0.5 + (0.5 - lapse) * F(x), F a {fs.sigmoid} sigmoid on "
-        f"x = {'ln(level)' if fs.axis == 'log' else 'level'}; threshold = level where F = 0.5 (psignifit 4's "
-        "definition, thresh_PC = 0.5), width = distance from F = 0.05 to F = 0.95.",
-        f"Maximum likelihood with the lapse rate in [0, {fs.lapse_max:g}]; {fs.n_boot} parametric-bootstrap "
-        f"replicates simulated from the fit at the tested levels; percentile intervals. Seeds derive from the "
-        f"master seed {fs.seed} and each participant/condition label (summary.json lists them).",
-        "Bayesian fit: psignifit 4's beta-binomial model and default priors (threshold and width priors from "
-        f"the tested range, lapse Beta(1, 10) on [0, {fs.lapse_max:g}], overdispersion Beta(1, 10)), posterior "
-        "on a grid, MAP estimate, marginal percentile intervals; implemented in analysis/fit_bayes.py and "
-        "checked against psignifit itself in the test suite.",
-        "Adaptive data: every distinct level is its own binomial observation in the likelihood; pooling of "
-        "neighbouring levels is for the plots only.",
-        f"Trials analysed: responses (not aborted) passing the trial rules, of participants passing the "
-        "participant rules; incomplete sessions are analysed and flagged unless a rule excludes them.",
-        "Files: thresholds.csv, summary.json, tables/*.csv (every table of this page), figures/*.png.",
-    ])
+    methods = bullet_list(
+        [
+            f"Psychometric function: P(correct) = 0.5 + (0.5 - lapse) * F(x), F a {fs.sigmoid} sigmoid on "
+            f"x = {'ln(level)' if fs.axis == 'log' else 'level'}; threshold = level where F = 0.5 (psignifit 4's "
+            "definition, thresh_PC = 0.5), width = distance from F = 0.05 to F = 0.95.",
+            f"Maximum likelihood with the lapse rate in [0, {fs.lapse_max:g}]; {fs.n_boot} parametric-bootstrap "
+            f"replicates simulated from the fit at the tested levels; percentile intervals. Seeds derive from the "
+            f"master seed {fs.seed} and each participant/condition label (summary.json lists them).",
+            "Bayesian fit: psignifit 4's beta-binomial model and default priors (threshold and width priors from "
+            f"the tested range, lapse Beta(1, 10) on [0, {fs.lapse_max:g}], overdispersion Beta(1, 10)), posterior "
+            "on a grid, MAP estimate, marginal percentile intervals; implemented in analysis/fit_bayes.py and "
+            "checked against psignifit itself in the test suite.",
+            "Adaptive data: every distinct level is its own binomial observation in the likelihood; pooling of "
+            "neighbouring levels is for the plots only.",
+            "Trials analysed: responses (not aborted) passing the trial rules, of participants passing the "
+            "participant rules; incomplete sessions are analysed and flagged unless a rule excludes them.",
+            "Files: thresholds.csv, summary.json, tables/*.csv (every table of this page), figures/*.png.",
+        ]
+    )
     sections.append(("methods", "Methods", methods))
     return page(title=title, sections=sections, header_html=header)

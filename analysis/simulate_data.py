@@ -1,7 +1,8 @@
 """Simulated data sets in the study's exact layout, for tests, benchmarks and trying the report.
 
 Writes ``DATA/sub-<p>/ses-<s>/beh/sub-<p>_ses-<s>_task-<task>_beh.tsv`` with every pinned column
-(plus the optional and extra columns the study writes) and the ``_beh.json`` sidecar, the way
+(plus the optional and extra columns the study writes, in its order) and the ``_beh.json``
+sidecar, the way
 ``fovea simulate`` does, but in a second instead of a session's worth of generation: observers are
 parametric (the study's ``ParametricObserver`` model: a cumulative normal on log10 level with
 psignifit's width), so the true thresholds are known and written to the sidecars
@@ -29,13 +30,25 @@ from analysis.adaptive import LockstepQuestPlus, QuestPlusGrid
 from generator.errors import FoveaError
 
 _C_WIDTH = 2.0 * float(special.ndtri(0.95))  # psignifit: width spans S = 0.05 .. 0.95
-COLUMNS = (
+_OWN_COLUMNS = (
     "participant", "session", "trial", "condition", "level", "interval_foveated", "response",
     "correct", "rt_s", "fixation_break", "gaze_x_deg", "gaze_y_deg", "seed", "tokens",
     "gen_latency_s", "onset_s", "tokens_full", "deadline_missed", "cached_stimulus",
     "dropped_frames", "fixation_x_deg", "fixation_y_deg", "observer", "p_correct_model", "track",
-    "attempt", "abort_reason", "level_variable", "conditioning", "token_ratio",
+    "attempt", "abort_reason", "level_variable", "conditioning", "token_ratio", "twin_latency_s",
+    "gaze_to_flip_median_s",
 )  # fmt: skip
+
+
+def beh_columns() -> tuple[str, ...]:
+    """The study's beh.tsv column order when the study package is importable (so simulated files
+    are indistinguishable from ``fovea simulate``'s), else this module's copy of it; columns the
+    simulation has no value for are written n/a."""
+    try:
+        from study.datalog.behlog import COLUMNS as study_columns
+    except Exception:  # noqa: BLE001 - the analysis does not need the study package
+        return _OWN_COLUMNS
+    return tuple(study_columns)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -174,14 +187,24 @@ def simulate_dataset(*, out_dir: str | Path, spec: SimulationSpec) -> list[dict]
         for c in spec.conditions:
             thr = c.threshold * factor * 10.0**offset
             thresholds[label][c.name] = thr
-            truth.append({"participant": label, "observer": observer, "condition": c.name,
-                          "threshold": thr, "width_log10": spec.width_log10, "lapse": lapse})
+            truth.append(
+                {
+                    "participant": label,
+                    "observer": observer,
+                    "condition": c.name,
+                    "threshold": thr,
+                    "width_log10": spec.width_log10,
+                    "lapse": lapse,
+                }
+            )
     sequences = _level_sequences(spec, people, thresholds)
     token_cache = _TokenCounter(spec)
     sha = hashlib.sha256(json.dumps(_protocol_dict(spec), sort_keys=True).encode()).hexdigest()
     for i, (label, observer) in enumerate(people):
         rng = _rng(spec.seed, 3, i)
-        _write_session(out, spec, label, observer, thresholds[label], sequences[label], rng, token_cache, sha)
+        _write_session(
+            out, spec, label, observer, thresholds[label], sequences[label], rng, token_cache, sha
+        )
     return truth
 
 
@@ -190,7 +213,9 @@ def _rng(seed: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(key)))
 
 
-def _level_sequences(spec, people, thresholds) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
+def _level_sequences(
+    spec, people, thresholds
+) -> dict[str, dict[str, tuple[np.ndarray, np.ndarray]]]:
     """Per participant and condition: (levels, correct) of the responded trials, in track order."""
     out: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]] = {p: {} for p, _ in people}
     n = spec.trials_per_condition
@@ -202,24 +227,36 @@ def _level_sequences(spec, people, thresholds) -> dict[str, dict[str, tuple[np.n
                 seq = np.resize(np.repeat(lv, math.ceil(n / lv.size)), n)
                 seq = seq[rng.permutation(n)]
                 lapse = float(spec.overrides.get(label, {}).get("lapse", spec.lapse))
-                p = p_correct_parametric(seq, threshold=thresholds[label][cond.name],
-                                         width_log10=spec.width_log10, lapse=lapse)
+                p = p_correct_parametric(
+                    seq,
+                    threshold=thresholds[label][cond.name],
+                    width_log10=spec.width_log10,
+                    lapse=lapse,
+                )
                 out[label][cond.name] = (seq, rng.random(n) < p)
         else:
             grid = QuestPlusGrid.for_condition(
-                level_min=cond.level_min, level_max=cond.level_max, levels=cond.levels,
-                n_levels=spec.n_levels, n_thresholds=spec.n_thresholds,
-                widths_log10=spec.widths_log10, lapse_rates=spec.lapse_rates,
+                level_min=cond.level_min,
+                level_max=cond.level_max,
+                levels=cond.levels,
+                n_levels=spec.n_levels,
+                n_thresholds=spec.n_thresholds,
+                widths_log10=spec.widths_log10,
+                lapse_rates=spec.lapse_rates,
             )
             qp = LockstepQuestPlus(grid=grid, n_runs=len(people))
             thr = np.array([thresholds[p][cond.name] for p, _ in people])
-            lapses = np.array([float(spec.overrides.get(p, {}).get("lapse", spec.lapse)) for p, _ in people])
+            lapses = np.array(
+                [float(spec.overrides.get(p, {}).get("lapse", spec.lapse)) for p, _ in people]
+            )
             rng = _rng(spec.seed, 2, ci)
             levels = np.empty((len(people), n))
             correct = np.empty((len(people), n), dtype=bool)
             for t in range(n):
                 idx, lv = qp.next_levels()
-                p = 0.5 + (0.5 - lapses) * special.ndtr(_C_WIDTH * (np.log10(lv) - np.log10(thr)) / spec.width_log10)
+                p = 0.5 + (0.5 - lapses) * special.ndtr(
+                    _C_WIDTH * (np.log10(lv) - np.log10(thr)) / spec.width_log10
+                )
                 c = rng.random(len(people)) < p
                 qp.update(indices=idx, correct=c)
                 levels[:, t], correct[:, t] = lv, c
@@ -243,8 +280,12 @@ class _TokenCounter:
         if key not in self._cache:
             s = self._spec
             tokens, full = self._fn(
-                condition=_condition_table(cond), level=float(level), display=s.display,
-                image_size_px=s.image_size_px, patch_px=s.patch_px, gaze_deg=cond.fixation_deg,
+                condition=_condition_table(cond),
+                level=float(level),
+                display=s.display,
+                image_size_px=s.image_size_px,
+                patch_px=s.patch_px,
+                gaze_deg=cond.fixation_deg,
             )
             self._cache[key] = (tokens, full)
         return self._cache[key]
@@ -266,13 +307,20 @@ def _protocol_dict(spec: SimulationSpec) -> dict:
         "task": spec.task,
         "description": "simulated by analysis.simulate_data",
         "display": spec.display,
-        "stimulus": {"image_width_px": spec.image_size_px[0], "image_height_px": spec.image_size_px[1]},
+        "stimulus": {
+            "image_width_px": spec.image_size_px[0],
+            "image_height_px": spec.image_size_px[1],
+        },
         "conditions": [_condition_table(c) for c in spec.conditions],
         "procedure": {
             "method": spec.procedure,
             "trials_per_condition": spec.trials_per_condition,
-            "questplus": {"n_levels": spec.n_levels, "n_thresholds": spec.n_thresholds,
-                          "widths_log10": list(spec.widths_log10), "lapse_rates": list(spec.lapse_rates)},
+            "questplus": {
+                "n_levels": spec.n_levels,
+                "n_thresholds": spec.n_thresholds,
+                "widths_log10": list(spec.widths_log10),
+                "lapse_rates": list(spec.lapse_rates),
+            },
         },
         "simulation": {"width": spec.width_log10, "log_scale": True, "lapse": spec.lapse},
     }
@@ -295,7 +343,9 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
     cal_err = float(overrides.get("calibration_error_deg", spec.calibration_error_deg))
     lapse = float(overrides.get("lapse", spec.lapse))
     # Interleave the conditions' tracks in a random order (the study's scheduler does too).
-    order = np.concatenate([np.full(spec.trials_per_condition, i) for i in range(len(spec.conditions))])
+    order = np.concatenate(
+        [np.full(spec.trials_per_condition, i) for i in range(len(spec.conditions))]
+    )
     order = order[rng.permutation(order.size)]
     if label in spec.incomplete:
         order = order[: int(0.6 * order.size)]
@@ -310,7 +360,11 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
         position[ci] += 1
         level = float(levels[j])
         n_tokens, n_full = tokens(cond, level)
-        p = float(p_correct_parametric(level, threshold=thresholds[cond.name], width_log10=spec.width_log10, lapse=lapse))
+        p = float(
+            p_correct_parametric(
+                level, threshold=thresholds[cond.name], width_log10=spec.width_log10, lapse=lapse
+            )
+        )
         attempt = 1
         while True:
             trial += 1
@@ -331,7 +385,8 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
                 "fixation_y_deg": float(cond.fixation_deg[1]), "observer": observer,
                 "p_correct_model": p, "track": cond.name, "attempt": attempt,
                 "level_variable": cond.level_variable, "conditioning": int(rng.integers(0, 10)),
-                "token_ratio": n_tokens / n_full,
+                "token_ratio": n_tokens / n_full, "twin_latency_s": 0.0,
+                "gaze_to_flip_median_s": float(rng.uniform(0.0003, 0.0008)),
             }  # fmt: skip
             if broke:
                 row.update(response=None, correct=None, rt_s=None, abort_reason="fixation_break")
@@ -340,8 +395,10 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
                 continue
             ok = bool(correct[j])
             row.update(
-                response=interval if ok else 3 - interval, correct=ok,
-                rt_s=float(spec.rt_median_s * math.exp(0.3 * rng.standard_normal())), abort_reason=None,
+                response=interval if ok else 3 - interval,
+                correct=ok,
+                rt_s=float(spec.rt_median_s * math.exp(0.3 * rng.standard_normal())),
+                abort_reason=None,
             )
             rows.append(row)
             break
@@ -351,7 +408,8 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
     tsv = beh / f"{stem}_beh.tsv"
     if tsv.exists():
         raise FoveaError(f"{tsv} already exists; simulate into an empty directory")
-    lines = ["\t".join(COLUMNS)] + ["\t".join(_fmt(r.get(c)) for c in COLUMNS) for r in rows]
+    columns = beh_columns()
+    lines = ["\t".join(columns)] + ["\t".join(_fmt(r.get(c)) for c in columns) for r in rows]
     tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
     sidecar = {
         "TaskName": spec.task,
@@ -391,7 +449,9 @@ def _jsonable(value):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.simulate_data", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.simulate_data", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("out", help="data directory to create")
     parser.add_argument("--participants", type=int, default=8)
     parser.add_argument("--trials", type=int, default=120, help="responded trials per condition")
@@ -399,10 +459,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--perceptual", type=int, default=0, help="model-observer sessions to add")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    spec = SimulationSpec(participants=args.participants, trials_per_condition=args.trials,
-                          procedure=args.procedure, perceptual_participants=args.perceptual, seed=args.seed)
+    spec = SimulationSpec(
+        participants=args.participants,
+        trials_per_condition=args.trials,
+        procedure=args.procedure,
+        perceptual_participants=args.perceptual,
+        seed=args.seed,
+    )
     truth = simulate_dataset(out_dir=args.out, spec=spec)
-    print(f"wrote {len({t['participant'] for t in truth})} sessions to {args.out} (seed {args.seed})")
+    print(
+        f"wrote {len({t['participant'] for t in truth})} sessions to {args.out} (seed {args.seed})"
+    )
     return 0
 
 

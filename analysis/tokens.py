@@ -65,7 +65,9 @@ def _geometry(display: dict, image_size_px: tuple[int, int]):
         height_cm=float(display["height_cm"]),
         distance_cm=float(display["distance_cm"]),
     )
-    return StimulusGeometry(display=disp, image_width_px=int(image_size_px[0]), image_height_px=int(image_size_px[1]))
+    return StimulusGeometry(
+        display=disp, image_width_px=int(image_size_px[0]), image_height_px=int(image_size_px[1])
+    )
 
 
 def layout_tokens(
@@ -95,7 +97,9 @@ def layout_tokens(
         gaze_deg = tuple(condition.get("fixation_deg", (0.0, 0.0)))
     gx, gy = geometry.deg_to_image_px(float(gaze_deg[0]), float(gaze_deg[1]))
     spec = layout_spec_for(condition=condition, level=level)
-    layout = build_layout(geometry=geometry, gaze_px=(float(gx), float(gy)), spec=spec, patch_px=int(patch_px))
+    layout = build_layout(
+        geometry=geometry, gaze_px=(float(gx), float(gy)), spec=spec, patch_px=int(patch_px)
+    )
     return int(layout.num_tokens), int(layout.num_tokens_full)
 
 
@@ -107,8 +111,11 @@ def token_ratio_curve(
     for i, level in enumerate(levels):
         try:
             tokens, full = layout_tokens(
-                condition=condition, level=float(level), display=display,
-                image_size_px=image_size_px, patch_px=patch_px,
+                condition=condition,
+                level=float(level),
+                display=display,
+                image_size_px=image_size_px,
+                patch_px=patch_px,
             )
         except Exception:  # noqa: BLE001 - an out-of-range level has no layout: leave NaN
             continue
@@ -138,7 +145,9 @@ def token_savings(
     """
     rows = []
     for rec in group.itertuples(index=False):
-        cond = dict(conditions.get(rec.condition) or {"name": rec.condition, "level_variable": "strength"})
+        cond = dict(
+            conditions.get(rec.condition) or {"name": rec.condition, "level_variable": "strength"}
+        )
         cond.setdefault("name", rec.condition)
         variable = cond.get("level_variable", "strength")
         row = {
@@ -155,7 +164,9 @@ def token_savings(
             "note": "",
         }
         if not conditions.get(rec.condition):
-            row["note"] = "condition not described in the sidecar: acuity strength at the screen centre assumed. "
+            row["note"] = (
+                "condition not described in the sidecar: acuity strength at the screen centre assumed. "
+            )
         if variable == "periphery_factor":
             row["note"] += "periphery factor is discrete (2 or 4): see the per-level token table"
             rows.append(row)
@@ -166,23 +177,31 @@ def token_savings(
             continue
         try:
             tokens, full = layout_tokens(
-                condition=cond, level=rec.threshold, display=display,
-                image_size_px=image_size_px, patch_px=patch_px,
+                condition=cond,
+                level=rec.threshold,
+                display=display,
+                image_size_px=image_size_px,
+                patch_px=patch_px,
             )
         except Exception as error:  # noqa: BLE001 - reported in the table, not fatal
             row["note"] += f"no layout at the threshold: {error}"
             rows.append(row)
             continue
         row.update(
-            tokens_full=full, tokens_at_threshold=tokens, token_ratio=tokens / full,
+            tokens_full=full,
+            tokens_at_threshold=tokens,
+            token_ratio=tokens / full,
             savings_pct=100.0 * (1.0 - tokens / full),
         )
         for end in ("ci_low", "ci_high"):
             value = getattr(rec, end)
             if isinstance(value, float) and math.isfinite(value):
                 ratio = token_ratio_curve(
-                    condition=cond, levels=np.array([value]), display=display,
-                    image_size_px=image_size_px, patch_px=patch_px,
+                    condition=cond,
+                    levels=np.array([value]),
+                    display=display,
+                    image_size_px=image_size_px,
+                    patch_px=patch_px,
                 )[0]
                 row[f"token_ratio_at_{end}"] = ratio
         rows.append(row)
@@ -193,7 +212,9 @@ def tokens_per_tested_level(trials: pd.DataFrame) -> pd.DataFrame:
     """What the sessions recorded: median tokens (and ratio) per condition and level."""
     cols = ["condition", "level", "tokens"]
     if not set(cols) <= set(trials.columns):
-        return pd.DataFrame(columns=["condition", "level", "tokens_median", "token_ratio_median", "trials"])
+        return pd.DataFrame(
+            columns=["condition", "level", "tokens_median", "token_ratio_median", "trials"]
+        )
     frame = trials[cols].copy()
     if "tokens_full" in trials:
         frame["ratio"] = trials["tokens"] / trials["tokens_full"]
@@ -201,7 +222,11 @@ def tokens_per_tested_level(trials: pd.DataFrame) -> pd.DataFrame:
         frame["ratio"] = np.nan
     out = (
         frame.groupby(["condition", "level"], sort=True)
-        .agg(tokens_median=("tokens", "median"), token_ratio_median=("ratio", "median"), trials=("tokens", "size"))
+        .agg(
+            tokens_median=("tokens", "median"),
+            token_ratio_median=("ratio", "median"),
+            trials=("tokens", "size"),
+        )
         .reset_index()
     )
     return out

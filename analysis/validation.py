@@ -83,12 +83,15 @@ def simulate_experiments(setting: RecoverySetting, *, n: int, rng: np.random.Gen
     """(levels, correct), both (n, trials), of ``n`` simulated experiments."""
 
     def p_fn(lv):
-        return p_correct_parametric(lv, threshold=setting.threshold, width_log10=setting.width_log10,
-                                    lapse=setting.lapse)
+        return p_correct_parametric(
+            lv, threshold=setting.threshold, width_log10=setting.width_log10, lapse=setting.lapse
+        )
 
     if setting.procedure == "constant":
-        base = np.resize(np.repeat(np.asarray(setting.levels), math.ceil(setting.trials / len(setting.levels))),
-                         setting.trials)
+        base = np.resize(
+            np.repeat(np.asarray(setting.levels), math.ceil(setting.trials / len(setting.levels))),
+            setting.trials,
+        )
         levels = np.tile(base, (n, 1))
         return levels, rng.random(levels.shape) < p_fn(levels)
     grid = QuestPlusGrid.for_condition(level_min=setting.level_min, level_max=setting.level_max)
@@ -99,15 +102,28 @@ def _fit_chunk(args):
     levels, correct, settings, offset = args
     out = []
     for i in range(levels.shape[0]):
-        fit = fit_cell(participant=f"sim{offset + i}", condition="c", observer="parametric", levels=levels[i],
-                       correct=correct[i].astype(float), settings=settings)
+        fit = fit_cell(
+            participant=f"sim{offset + i}",
+            condition="c",
+            observer="parametric",
+            levels=levels[i],
+            correct=correct[i].astype(float),
+            settings=settings,
+        )
         lo, hi = fit.ml_ci_x()
-        ml = (fit.threshold(), float(np.exp(lo)) if fit.sigmoid.log_axis else lo,
-              float(np.exp(hi)) if fit.sigmoid.log_axis else hi)
+        ml = (
+            fit.threshold(),
+            float(np.exp(lo)) if fit.sigmoid.log_axis else lo,
+            float(np.exp(hi)) if fit.sigmoid.log_axis else hi,
+        )
         b = fit.bayes
         if b is not None:
             to = fit.sigmoid.to_level
-            by = (float(to(b.threshold_x)), float(to(b.ci_threshold_x[0])), float(to(b.ci_threshold_x[1])))
+            by = (
+                float(to(b.threshold_x)),
+                float(to(b.ci_threshold_x[0])),
+                float(to(b.ci_threshold_x[1])),
+            )
         else:
             by = (np.nan, np.nan, np.nan)
         out.append(ml + by)
@@ -115,7 +131,11 @@ def _fit_chunk(args):
 
 
 def recovery_study(
-    *, setting: RecoverySetting, n_experiments: int, seed: int, settings: FitSettings | None = None,
+    *,
+    setting: RecoverySetting,
+    n_experiments: int,
+    seed: int,
+    settings: FitSettings | None = None,
     workers: int = 1,
 ) -> RecoveryResult:
     """Simulate and fit ``n_experiments`` experiments; bias and coverage of ML and Bayes.
@@ -129,11 +149,17 @@ def recovery_study(
     """
     t0 = time.perf_counter()
     settings = settings or FitSettings()
-    levels, correct = simulate_experiments(setting, n=n_experiments, rng=np.random.default_rng(seed))
+    levels, correct = simulate_experiments(
+        setting, n=n_experiments, rng=np.random.default_rng(seed)
+    )
     chunks = np.array_split(np.arange(n_experiments), max(1, workers * 4))
-    tasks = [(levels[c], correct[c], settings, int(c[0]) if c.size else 0) for c in chunks if c.size]
+    tasks = [
+        (levels[c], correct[c], settings, int(c[0]) if c.size else 0) for c in chunks if c.size
+    ]
     if workers > 1 and "fork" in multiprocessing.get_all_start_methods():
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("fork")
+        ) as pool:
             parts = list(pool.map(_fit_chunk, tasks))
     else:
         parts = [_fit_chunk(t) for t in tasks]
@@ -142,36 +168,61 @@ def recovery_study(
 
     def stats(est, lo, hi):
         inside = (lo <= true) & (true <= hi)
-        return (float(np.mean(est / true) - 1), float(np.mean(inside)), int(np.sum(hi < true)),
-                int(np.sum(lo > true)))
+        return (
+            float(np.mean(est / true) - 1),
+            float(np.mean(inside)),
+            int(np.sum(hi < true)),
+            int(np.sum(lo > true)),
+        )
 
     b_ml, c_ml, lo_ml, hi_ml = stats(r[:, 0], r[:, 1], r[:, 2])
     b_by, c_by, lo_by, hi_by = stats(r[:, 3], r[:, 4], r[:, 5])
     return RecoveryResult(
-        setting=setting.name, n_experiments=n_experiments, seed=seed, bias_ml=b_ml, coverage_ml=c_ml,
-        miss_low_ml=lo_ml, miss_high_ml=hi_ml, bias_bayes=b_by, coverage_bayes=c_by, miss_low_bayes=lo_by,
-        miss_high_bayes=hi_by, median_abs_log_error_ml=float(np.median(np.abs(np.log(r[:, 0] / true)))),
+        setting=setting.name,
+        n_experiments=n_experiments,
+        seed=seed,
+        bias_ml=b_ml,
+        coverage_ml=c_ml,
+        miss_low_ml=lo_ml,
+        miss_high_ml=hi_ml,
+        bias_bayes=b_by,
+        coverage_bayes=c_by,
+        miss_low_bayes=lo_by,
+        miss_high_bayes=hi_by,
+        median_abs_log_error_ml=float(np.median(np.abs(np.log(r[:, 0] / true)))),
         seconds=time.perf_counter() - t0,
     )
 
 
 SETTINGS = {
-    "constant": RecoverySetting(name="constant stimuli, 7 levels x 30", procedure="constant", trials=210),
-    "questplus200": RecoverySetting(name="study QUEST+, 200 trials", procedure="questplus", trials=200),
-    "questplus120": RecoverySetting(name="study QUEST+, 120 trials", procedure="questplus", trials=120),
+    "constant": RecoverySetting(
+        name="constant stimuli, 7 levels x 30", procedure="constant", trials=210
+    ),
+    "questplus200": RecoverySetting(
+        name="study QUEST+, 200 trials", procedure="questplus", trials=200
+    ),
+    "questplus120": RecoverySetting(
+        name="study QUEST+, 120 trials", procedure="questplus", trials=120
+    ),
 }
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analysis.validation", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m analysis.validation", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--setting", choices=sorted(SETTINGS), action="append")
     parser.add_argument("--experiments", type=int, default=200)
     parser.add_argument("--seed", type=int, default=20261128)
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     for key in args.setting or ["constant", "questplus200"]:
-        result = recovery_study(setting=SETTINGS[key], n_experiments=args.experiments, seed=args.seed,
-                                workers=args.workers)
+        result = recovery_study(
+            setting=SETTINGS[key],
+            n_experiments=args.experiments,
+            seed=args.seed,
+            workers=args.workers,
+        )
         print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(result).items()})
     return 0
 

@@ -1,0 +1,208 @@
+"""Reading session data, and what bad input does: a clear FoveaError naming the file and the
+problem, or (for data that are still usable) a flag the report shows — never a silent drop."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from analysis.data import REQUIRED_COLUMNS, design_of, load_dataset
+from analysis.simulate_data import SimulationSpec, simulate_dataset
+from generator.errors import FoveaError
+
+
+def _beh(root: Path, participant: str = "01") -> Path:
+    return next((root / f"sub-{participant}").rglob("*_beh.tsv"))
+
+
+def _rewrite(path: Path, edit) -> None:
+    lines = path.read_text(encoding="utf-8").split("\n")
+    path.write_text("\n".join(edit(lines)), encoding="utf-8")
+
+
+def test_reads_every_session_with_typed_columns(small_data):
+    ds = load_dataset(data_dir=small_data)
+    assert [s.participant for s in ds.sessions] == ["01", "02", "03"]  # labels keep leading zeros
+    assert set(REQUIRED_COLUMNS) <= set(ds.trials.columns)
+    assert ds.trials["level"].dtype == float
+    assert set(ds.trials["fixation_break"].unique()) <= {0.0, 1.0}
+    broke = ds.trials[ds.trials["fixation_break"] == 1]
+    assert broke["correct"].isna().all()  # n/a read as missing
+    design, notes = design_of(ds)
+    assert design.protocol_name == "sim_2afc" and design.image_size_px == (1024, 1024) and not notes
+
+
+def test_missing_directory_and_no_files(tmp_path):
+    with pytest.raises(FoveaError, match="does not exist"):
+        load_dataset(data_dir=tmp_path / "nope")
+    with pytest.raises(FoveaError, match=r"no \*_beh.tsv files below"):
+        load_dataset(data_dir=tmp_path)
+
+
+def test_missing_column_names_file_and_column(small_data):
+    path = _beh(small_data)
+    _rewrite(
+        path,
+        lambda lines: (
+            ["\t".join(c if c != "rt_s" else "reaction" for c in lines[0].split("\t"))] + lines[1:]
+        ),
+    )
+    with pytest.raises(FoveaError) as info:
+        load_dataset(data_dir=small_data)
+    message = str(info.value)
+    assert str(path) in message and "rt_s" in message and "missing required column" in message
+
+
+def test_comma_separated_file_gets_a_hint(small_data):
+    path = _beh(small_data)
+    _rewrite(path, lambda lines: [ln.replace("\t", ",") for ln in lines])
+    with pytest.raises(FoveaError, match="tab-separated"):
+        load_dataset(data_dir=small_data)
+
+
+def test_bad_value_names_line_and_column(small_data):
+    path = _beh(small_data)
+
+    def edit(lines):
+        header = lines[0].split("\t")
+        row = lines[3].split("\t")
+        row[header.index("level")] = "strong"
+        lines[3] = "\t".join(row)
+        return lines
+
+    _rewrite(path, edit)
+    with pytest.raises(FoveaError, match=r"line 4, column 'level': 'strong' is not a number"):
+        load_dataset(data_dir=small_data)
+
+
+def test_out_of_range_value(small_data):
+    path = _beh(small_data)
+
+    def edit(lines):
+        header = lines[0].split("\t")
+        row = lines[5].split("\t")
+        row[header.index("interval_foveated")] = "3"
+        lines[5] = "\t".join(row)
+        return lines
+
+    _rewrite(path, edit)
+    with pytest.raises(FoveaError, match=r"line 6, column 'interval_foveated'.*1 or 2"):
+        load_dataset(data_dir=small_data)
+
+
+def test_wrong_field_count_in_the_middle_is_an_error(small_data):
+    path = _beh(small_data)
+    _rewrite(path, lambda lines: lines[:4] + [lines[4] + "\textra"] + lines[5:])
+    with pytest.raises(FoveaError, match=r"line 5 has \d+ tab-separated fields, the header has"):
+        load_dataset(data_dir=small_data)
+
+
+def test_unreadable_and_binary_files(small_data):
+    path = _beh(small_data)
+    path.write_bytes(b"\xff\xfe\x00garbage\x89PNG")
+    with pytest.raises(FoveaError, match=f"cannot read {path}: not UTF-8"):
+        load_dataset(data_dir=small_data)
+    path.unlink()
+    path.mkdir()  # a directory where a file should be: unreadable as a file
+    with pytest.raises(FoveaError, match=f"cannot read {path}"):
+        load_dataset(data_dir=small_data)
+
+
+def test_invalid_sidecar_names_the_sidecar(small_data):
+    sidecar = next((small_data / "sub-02").rglob("*_beh.json"))
+    sidecar.write_text('{"TaskName": "fovea2afc",', encoding="utf-8")
+    with pytest.raises(FoveaError, match=f"sidecar {sidecar} is not valid JSON"):
+        load_dataset(data_dir=small_data)
+
+
+def test_empty_and_header_only_sessions_are_listed_not_dropped_silently(small_data):
+    _beh(small_data, "02").write_text("", encoding="utf-8")
+    path3 = _beh(small_data, "03")
+    _rewrite(path3, lambda lines: lines[:1] + [""])
+    ds = load_dataset(data_dir=small_data)
+    assert [s.participant for s in ds.sessions] == ["01"]
+    reasons = {p.path.name: p.reason for p in ds.skipped}
+    assert all("empty session" in r for r in reasons.values()) and len(reasons) == 2
+
+
+def test_all_sessions_empty_is_an_error(small_data):
+    for p in small_data.rglob("*_beh.tsv"):
+        p.write_text("", encoding="utf-8")
+    with pytest.raises(FoveaError, match="no analysable trials"):
+        load_dataset(data_dir=small_data)
+
+
+def test_partial_session_is_analysed_and_flagged(tmp_path):
+    root = tmp_path / "d"
+    simulate_dataset(
+        out_dir=root,
+        spec=SimulationSpec(participants=2, trials_per_condition=40, incomplete=("02",), seed=3),
+    )
+    # and a torn last line, as a kill mid-write leaves it
+    path = _beh(root, "02")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text + "02\t1\t999\tacuity_centre\t1.0", encoding="utf-8")
+    ds = load_dataset(data_dir=root)
+    s2 = next(s for s in ds.sessions if s.participant == "02")
+    assert s2.completed is False
+    assert any("incomplete session" in f for f in s2.flags)
+    assert any("incomplete (session interrupted mid-write)" in f for f in s2.flags)
+    assert (ds.trials["participant"] == "02").sum() > 0
+    assert 999 not in set(ds.trials["trial"])
+
+
+def test_participant_column_must_match_the_file_name(small_data):
+    path = _beh(small_data)
+    _rewrite(
+        path,
+        lambda lines: (
+            [lines[0]] + [ln.replace("01\t", "07\t", 1) if ln else ln for ln in lines[1:]]
+        ),
+    )
+    with pytest.raises(
+        FoveaError, match=r"column 'participant' holds '07' but the file name says '01'"
+    ):
+        load_dataset(data_dir=small_data)
+
+
+def test_duplicate_session_is_an_error(small_data):
+    src = _beh(small_data).parent
+    dst = small_data / "copy" / "sub-01" / "ses-1" / "beh"
+    shutil.copytree(src, dst)
+    with pytest.raises(FoveaError, match="appears twice"):
+        load_dataset(data_dir=small_data)
+
+
+def test_mixed_protocols_are_refused_with_both_named_and_can_be_selected(small_data):
+    sidecar = next((small_data / "sub-03").rglob("*_beh.json"))
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["protocol_name"] = "other_protocol"
+    data["protocol_sha256"] = "f" * 64
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(FoveaError) as info:
+        load_dataset(data_dir=small_data)
+    message = str(info.value)
+    assert (
+        "different protocols" in message and "other_protocol" in message and "sim_2afc" in message
+    )
+    assert "--protocol" in message
+    ds = load_dataset(data_dir=small_data, protocol="sim_2afc")
+    assert [s.participant for s in ds.sessions] == ["01", "02"]
+    assert any("other_protocol" in s.reason for s in ds.skipped)
+    ds = load_dataset(data_dir=small_data, protocol="ffff")
+    assert [s.participant for s in ds.sessions] == ["03"]
+    with pytest.raises(FoveaError, match="no session of protocol 'nope'"):
+        load_dataset(data_dir=small_data, protocol="nope")
+
+
+def test_missing_sidecar_uses_defaults_and_says_so(small_data):
+    for sc in small_data.rglob("*_beh.json"):
+        sc.unlink()
+    ds = load_dataset(data_dir=small_data)
+    assert all(any("no beh.json sidecar" in f for f in s.flags) for s in ds.sessions)
+    design, _ = design_of(ds)
+    assert design.image_size_px == (1024, 1024) and design.display["distance_cm"] == 60.0
+    assert any("image size" in d for d in design.defaults_used)

@@ -1,0 +1,126 @@
+"""Token savings at threshold: the generator's layout, mapped from levels as the study maps them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.tokens import layout_spec_for, layout_tokens, token_ratio_curve, token_savings
+from generator import DisplayGeometry, StimulusGeometry, build_layout, default_display
+
+levels_mod = pytest.importorskip("study.protocol.levels")
+schema = pytest.importorskip("study.protocol.schema")
+
+DISPLAY = {
+    "width_px": 2560,
+    "height_px": 1440,
+    "width_cm": 59.8,
+    "height_cm": 33.6,
+    "distance_cm": 60.0,
+}
+
+
+@pytest.mark.parametrize(
+    "table,level",
+    [
+        (
+            {
+                "name": "a",
+                "layout_mode": "acuity",
+                "level_variable": "strength",
+                "padding_deg": 0.5,
+                "max_level": 4,
+            },
+            1.7,
+        ),
+        (
+            {
+                "name": "c",
+                "layout_mode": "circle",
+                "level_variable": "radius_shrink",
+                "periphery_factor": 4,
+                "level_min": 0.3,
+                "level_max": 0.95,
+            },
+            0.6,
+        ),
+        (
+            {
+                "name": "p",
+                "layout_mode": "circle",
+                "level_variable": "periphery_factor",
+                "circle_radius": 0.4,
+                "levels": [2, 4],
+            },
+            4.0,
+        ),
+    ],
+)
+def test_level_mapping_matches_the_study(table, level):
+    condition = schema.Condition(**table)
+    assert layout_spec_for(
+        condition=condition.model_dump(mode="json"), level=level
+    ) == levels_mod.layout_spec(condition=condition, level=level)
+
+
+def test_tokens_equal_the_generator_layout_at_the_fixation_target():
+    cond = {"name": "r8", "level_variable": "strength", "fixation_deg": [8.0, 0.0]}
+    tokens, full = layout_tokens(
+        condition=cond, level=1.3, display=DISPLAY, image_size_px=(1024, 1024), patch_px=16
+    )
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=1024, image_height_px=1024
+    )
+    gaze = geometry.deg_to_image_px(8.0, 0.0)
+    spec = layout_spec_for(condition=cond, level=1.3)
+    layout = build_layout(
+        geometry=geometry, gaze_px=(float(gaze[0]), float(gaze[1])), spec=spec, patch_px=16
+    )
+    assert (tokens, full) == (layout.num_tokens, layout.num_tokens_full) and full == 4096
+    assert isinstance(DisplayGeometry(**DISPLAY).pixels_per_degree, float)
+
+
+def test_more_degradation_means_fewer_tokens():
+    cond = {"name": "a", "level_variable": "strength"}
+    ratio = token_ratio_curve(
+        condition=cond,
+        levels=np.geomspace(0.25, 4, 6),
+        display=DISPLAY,
+        image_size_px=(1024, 1024),
+        patch_px=16,
+    )
+    assert np.all(np.diff(ratio) <= 0) and ratio[0] > ratio[-1]
+
+
+def test_savings_table_and_its_notes():
+    group = pd.DataFrame(
+        {
+            "condition": ["a", "c", "p", "x"],
+            "threshold": [1.2, 0.5, 3.0, np.nan],
+            "ci_low": [0.9, 0.4, 2.0, np.nan],
+            "ci_high": [1.6, 0.6, 4.0, np.nan],
+        }
+    )
+    conditions = {
+        "a": {"name": "a", "level_variable": "strength", "fixation_deg": [0, 0]},
+        "c": {
+            "name": "c",
+            "level_variable": "radius_shrink",
+            "periphery_factor": 2,
+            "fixation_deg": [0, 0],
+        },
+        "p": {"name": "p", "level_variable": "periphery_factor", "circle_radius": 0.33},
+    }
+    t = token_savings(
+        group=group, conditions=conditions, display=DISPLAY, image_size_px=(1024, 1024), patch_px=16
+    ).set_index("condition")
+    a = t.loc["a"]
+    assert a.tokens_full == 4096 and a.savings_pct == pytest.approx(100 * (1 - a.token_ratio))
+    assert a.token_ratio_at_ci_high <= a.token_ratio <= a.token_ratio_at_ci_low
+    assert 0 < t.loc["c"].token_ratio < 1
+    assert "discrete" in t.loc["p"].note and np.isnan(t.loc["p"].token_ratio)
+    assert (
+        "no group threshold" in t.loc["x"].note
+        and "not described in the sidecar" in t.loc["x"].note
+    )
