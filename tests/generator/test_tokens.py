@@ -81,6 +81,7 @@ def test_same_seed_same_noise_where_layouts_agree():
     generator = FoveatedGenerator.load("tiny")
     a, b = _layout(gaze=(150.0, 200.0)), _layout(gaze=(360.0, 300.0))
     na, nb = generator.noise_tokens(a, seed=7), generator.noise_tokens(b, seed=7)
+
     def key(layout):
         blocks = zip(layout.rows, layout.cols, layout.levels, strict=True)
         return {(int(r), int(c), int(k)): i for i, (r, c, k) in enumerate(blocks)}
