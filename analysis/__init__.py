@@ -1,0 +1,15 @@
+"""Analysis of the study's 2AFC data: psychometric thresholds with intervals, group statistics,
+quality control, token savings at threshold, and the HTML report (``analysis/report.py``).
+
+Modules (import what you need; this package imports nothing heavy on its own, so ``fovea --help``
+stays fast):
+
+- ``data``: read ``*_beh.tsv`` + sidecars (layout and columns: DESIGN.md section 3).
+- ``psychometric``, ``fit_ml``, ``fit_bayes``, ``fits``: psychometric functions and fits.
+- ``qc``: quality-control metrics and exclusion rules.
+- ``group``: group thresholds, mixed models, effect sizes, indistinguishability.
+- ``tokens``: the generator's token counts at threshold.
+- ``figures``, ``report_html``, ``html_blocks``, ``jobs``, ``report``: the report.
+- ``simulate_data``, ``adaptive``, ``validation``, ``bench``: simulated studies, the study's QUEST+
+  in lockstep, recovery validation, the report benchmark.
+"""

@@ -33,7 +33,11 @@ from scipy import stats
 
 
 def group_thresholds(
-    thresholds: pd.DataFrame, *, log_axis: bool, ci_level: float = 0.95
+    thresholds: pd.DataFrame,
+    *,
+    log_axis: bool,
+    ci_level: float = 0.95,
+    conditions: list[str] | None = None,
 ) -> pd.DataFrame:
     """Per-condition group threshold.
 
@@ -41,13 +45,18 @@ def group_thresholds(
         thresholds: rows with ``condition, threshold`` (NaN thresholds are ignored).
         log_axis: average log thresholds (geometric mean) instead of thresholds.
         ci_level: interval probability.
+        conditions: the conditions, in order (default: as they appear); conditions without
+            thresholds get a row with n_participants 0.
 
     Returns:
         condition, n_participants, threshold, ci_low, ci_high, sd_log10 (between-participant SD
         of log10 thresholds; NaN on a linear axis).
     """
     rows = []
-    for condition, g in thresholds.groupby("condition", sort=False):
+    if conditions is None:
+        conditions = list(dict.fromkeys(thresholds["condition"])) if len(thresholds) else []
+    for condition in conditions:
+        g = thresholds[thresholds["condition"] == condition]
         v = g["threshold"].to_numpy(dtype=float)
         v = v[np.isfinite(v) & ((v > 0) if log_axis else True)]
         n = v.size
@@ -360,7 +369,7 @@ def aggregate_for_glmm(trials: pd.DataFrame, *, log_axis: bool) -> pd.DataFrame:
     )
     agg.columns = ["participant", "condition", "level", "k", "n"]
     x = np.log(agg["level"]) if log_axis else agg["level"]
-    agg["xc"] = x - np.average(x, weights=agg["n"])
+    agg["xc"] = x - np.average(x, weights=agg["n"]) if len(agg) else x
     agg["participant"] = agg["participant"].astype(str)
     return agg
 

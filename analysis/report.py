@@ -30,8 +30,13 @@ import json  # noqa: E402
 import math  # noqa: E402
 import time  # noqa: E402
 from dataclasses import asdict, dataclass, field  # noqa: E402
+from typing import TYPE_CHECKING  # noqa: E402
 
 from generator.errors import FoveaError  # noqa: E402
+
+if TYPE_CHECKING:
+    from analysis.fits import FitSettings
+    from analysis.qc import QCRules
 
 SUMMARY_SCHEMA = 1
 DEFAULT_OPERATING_LEVELS = {"strength": 1.0, "radius_shrink": 0.67, "periphery_factor": 2.0}
@@ -42,8 +47,8 @@ class ReportConfig:
     """Everything the report's numbers depend on (recorded in summary.json).
 
     Attributes:
-        fit: psychometric fit settings (``analysis.fits.FitSettings``).
-        qc: exclusion rules (``analysis.qc.QCRules``).
+        fit: psychometric fit settings (default ``FitSettings()``).
+        qc: exclusion rules (default ``QCRules()``).
         operating_levels: condition name -> level for the indistinguishability statement;
             conditions not named use ``operating_level`` or the default for their level variable
             (strength 1.0, radius_shrink 0.67 = the paper's r = 0.33, periphery_factor 2).
@@ -57,8 +62,8 @@ class ReportConfig:
         title: report title (default: from the protocol name).
     """
 
-    fit: object = None
-    qc: object = None
+    fit: FitSettings | None = None
+    qc: QCRules | None = None
     operating_levels: dict[str, float] = field(default_factory=dict)
     operating_level: float | None = None
     equivalence_margin: float = 0.05
@@ -222,10 +227,11 @@ def build_report(
 
     # Group statistics on included participants.
     say("group statistics")
-    group = group_thresholds(threshold_rows, log_axis=log_axis, ci_level=fit_settings.ci_level)
-    group["condition"] = pd.Categorical(group["condition"], categories=conditions)
-    group = group.sort_values("condition").reset_index(drop=True)
-    group["condition"] = group["condition"].astype(str)
+    group = group_thresholds(
+        threshold_rows, log_axis=log_axis, ci_level=fit_settings.ci_level, conditions=conditions
+    )
+    if not included:
+        warnings_list.append("every participant was excluded by QC: no group results")
     lmm = threshold_mixed_model(
         threshold_rows, conditions=conditions, log_axis=log_axis, ci_level=fit_settings.ci_level
     )
@@ -352,6 +358,10 @@ def build_report(
     tab_dir = out / "tables"
     fig_dir.mkdir(exist_ok=True)
     tab_dir.mkdir(exist_ok=True)
+    # figures/ and tables/ belong to the report: files of an earlier run (a participant since
+    # removed, say) would otherwise pass for results of this one.
+    for stale in [*fig_dir.glob("*.png"), *tab_dir.glob("*.csv")]:
+        stale.unlink()
     pngs["group_thresholds"] = figures.group_thresholds_figure(
         threshold_rows, group, log_axis=log_axis, conditions=conditions
     )

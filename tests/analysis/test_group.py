@@ -1,0 +1,171 @@
+"""Group statistics: threshold summaries, mixed models, effect sizes, indistinguishability."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.fits import FitSettings, fit_cell
+from analysis.group import (
+    aggregate_for_glmm,
+    group_thresholds,
+    indistinguishability,
+    pairwise_effects,
+    threshold_mixed_model,
+    trial_mixed_logistic,
+)
+from analysis.simulate_data import p_correct_parametric
+
+SEED = 31
+
+
+def _thresholds(ratio: float, n: int = 12, seed: int = SEED) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    base = np.exp(rng.normal(0, 0.25, n))
+    rows = []
+    for i in range(n):
+        rows.append(
+            {
+                "participant": f"{i:02d}",
+                "condition": "a",
+                "threshold": base[i] * np.exp(rng.normal(0, 0.05)),
+            }
+        )
+        rows.append(
+            {
+                "participant": f"{i:02d}",
+                "condition": "b",
+                "threshold": ratio * base[i] * np.exp(rng.normal(0, 0.05)),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_group_threshold_is_the_geometric_mean_with_a_t_interval():
+    t = pd.DataFrame({"condition": ["a"] * 4, "threshold": [1.0, 2.0, 4.0, 0.5]})
+    g = group_thresholds(t, log_axis=True).iloc[0]
+    assert g.threshold == pytest.approx((1 * 2 * 4 * 0.5) ** 0.25)
+    assert g.ci_low < g.threshold < g.ci_high and g.n_participants == 4
+
+
+def test_mixed_model_and_pairwise_find_a_real_difference_and_not_a_null_one():
+    print(f"seed {SEED}")
+    real = _thresholds(1.5)
+    lmm = threshold_mixed_model(real, conditions=["a", "b"], log_axis=True)
+    eff = lmm.effects.iloc[0]
+    assert eff.ci_low < 1.5 < eff.ci_high and lmm.omnibus_p < 1e-6
+    pairs = pairwise_effects(
+        real, conditions=["a", "b"], log_axis=True, rng=np.random.default_rng(SEED)
+    )
+    row = pairs.iloc[0]
+    assert row.ratio == pytest.approx(eff.ratio_vs_reference, rel=0.02)
+    assert row.d_z > 2 and row.d_z_ci_low < row.d_z < row.d_z_ci_high and row.p_holm < 1e-6
+    null = _thresholds(1.0)
+    lmm0 = threshold_mixed_model(null, conditions=["a", "b"], log_axis=True)
+    assert lmm0.effects.iloc[0].ci_low < 1.0 < lmm0.effects.iloc[0].ci_high
+
+
+def test_mixed_model_needs_participants_and_conditions():
+    one = _thresholds(1.2, n=2)
+    assert (
+        "fewer than three participants"
+        in threshold_mixed_model(one, conditions=["a", "b"], log_axis=True).note
+    )
+    only_a = _thresholds(1.2)[lambda d: d.condition == "a"]
+    assert (
+        "fewer than two conditions"
+        in threshold_mixed_model(only_a, conditions=["a", "b"], log_axis=True).note
+    )
+
+
+def _trials(n_participants=8, seed=SEED):
+    rng = np.random.default_rng(seed)
+    rows = []
+    levels = np.geomspace(0.25, 4, 6)
+    for p in range(n_participants):
+        for cond, thr in (("a", 1.0), ("b", 2.5)):
+            lv = np.repeat(levels, 12)
+            c = rng.random(lv.size) < p_correct_parametric(
+                lv, threshold=thr * np.exp(rng.normal(0, 0.1)), width_log10=0.8, lapse=0.02
+            )
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "participant": f"{p:02d}",
+                        "condition": cond,
+                        "level": lv,
+                        "correct": c.astype(float),
+                    }
+                )
+            )
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_aggregated_glmm_equals_statsmodels_on_bernoulli_rows():
+    """The binomial aggregation is exact: same VB fit as BinomialBayesMixedGLM on trial rows."""
+    from statsmodels.genmod.bayes_mixed_glm import BinomialBayesMixedGLM
+
+    trials = _trials()
+    ours = trial_mixed_logistic(trials, conditions=["a", "b"], log_axis=True)
+    d = trials.copy()
+    agg = aggregate_for_glmm(trials, log_axis=True)
+    d["xc"] = np.log(d["level"]) - np.average(np.log(agg["level"]), weights=agg["n"])
+    d["condition"] = pd.Categorical(d["condition"], categories=["a", "b"])
+    model = BinomialBayesMixedGLM.from_formula(
+        "correct ~ C(condition) * xc",
+        {"participant": "0 + C(participant)", "participant_slope": "0 + C(participant):xc"},
+        d,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = model.fit_vb(rng=np.random.default_rng(0))
+    np.testing.assert_allclose(ours.coefficients["estimate"], ref.fe_mean, atol=2e-3)
+    np.testing.assert_allclose(ours.variance["sd"], np.exp(ref.vcp_mean), rtol=0.05)
+    assert ours.wald_df == 2 and ours.wald_p < 0.01  # b's curve is shifted
+    assert ours.n_trials == len(trials)
+
+
+def test_indistinguishability_verdicts():
+    print(f"seed {SEED}")
+    settings = FitSettings(n_boot=300, bayes=False)
+    rng = np.random.default_rng(SEED)
+    fits = []
+    for p in range(6):
+        lv = np.repeat(np.geomspace(0.1, 8, 7), 40)
+        c = rng.random(lv.size) < p_correct_parametric(
+            lv, threshold=1.5, width_log10=0.6, lapse=0.02
+        )
+        fits.append(
+            fit_cell(
+                participant=f"{p}",
+                condition="a",
+                observer="parametric",
+                levels=lv,
+                correct=c,
+                settings=settings,
+            )
+        )
+    table = indistinguishability(
+        fits, operating_levels={"a": 0.12}, margin=0.05, rng=np.random.default_rng(1)
+    )
+    assert table.iloc[0].verdict == "equivalent" and table.iloc[0].ci_high < 0.55
+    assert "does not prove" in table.iloc[0].statement
+    table = indistinguishability(
+        fits, operating_levels={"a": 5.0}, margin=0.05, rng=np.random.default_rng(1)
+    )
+    assert table.iloc[0].verdict == "detectable" and table.iloc[0].ci_low > 0.55
+    # True P(correct) at 0.9 is 0.553: right at the bound, so neither claim can be made.
+    table = indistinguishability(
+        fits, operating_levels={"a": 0.9}, margin=0.05, rng=np.random.default_rng(1)
+    )
+    assert (
+        table.iloc[0].verdict == "inconclusive"
+        and table.iloc[0].ci_low < 0.55 < table.iloc[0].ci_high
+    )
+    table = indistinguishability(
+        fits, operating_levels={"b": 1.0}, margin=0.05, rng=np.random.default_rng(1)
+    )
+    assert table.iloc[0].verdict == "not estimable"

@@ -1,0 +1,93 @@
+"""Quality control: metrics per participant and explicit, configurable exclusion rules."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis.data import load_dataset
+from analysis.qc import QCRules, run_qc
+from analysis.simulate_data import SimulationSpec, simulate_dataset
+from generator.errors import FoveaError
+
+SEED = 11
+
+
+@pytest.fixture(scope="module")
+def qc_data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("qc") / "data"
+    print(f"qc data set: seed {SEED}")
+    simulate_dataset(
+        out_dir=root,
+        spec=SimulationSpec(
+            participants=4,
+            trials_per_condition=50,
+            seed=SEED,
+            overrides={"02": {"fixation_break_rate": 0.5}, "03": {"calibration_error_deg": 1.6}},
+        ),
+    )
+    return load_dataset(data_dir=root)
+
+
+def test_metrics_and_default_exclusions(qc_data):
+    qc = run_qc(trials=qc_data.trials, sessions=qc_data.sessions, rules=QCRules())
+    p = qc.participants.set_index("participant")
+    assert p.loc["02", "fixation_break_rate"] > 0.3
+    assert p.loc["03", "calibration_error_deg"] == pytest.approx(1.6 * 1.05)  # mean of 1.6 and 1.76
+    assert qc.excluded_participants == ["02", "03"]
+    assert "fixation breaks" in p.loc["02", "exclusion_reasons"]
+    assert "calibration error 1.68 deg > 1 deg" in p.loc["03", "exclusion_reasons"]
+    ex = qc.exclusions.set_index("rule")
+    assert ex.loc["max_fixation_break_rate", "participants_excluded"] == "02"
+    assert ex.loc["max_calibration_error_deg", "participants_excluded"] == "03"
+    # Every trial of an excluded participant is marked, and counted once.
+    t = qc.trials
+    assert not t.loc[t["participant"].isin(["02", "03"]), "analysed"].any()
+    assert (
+        ex["trials_excluded"].sum()
+        + (~t["analysed"] & t["excluded_by"].str.startswith("aborted")).sum()
+        == (~t["analysed"]).sum()
+    )
+    assert t.loc[t["participant"].isin(["01", "04"]) & (t["fixation_break"] == 0), "analysed"].all()
+
+
+def test_rules_can_be_switched_off_and_tightened(qc_data, tmp_path):
+    rules_file = tmp_path / "rules.json"
+    rules_file.write_text(
+        json.dumps(
+            {
+                "max_fixation_break_rate": None,
+                "max_calibration_error_deg": 2.0,
+                "rt_max_s": 0.7,
+                "max_rt_outlier_rate": None,
+            }
+        ),
+        encoding="utf-8",
+    )
+    rules = QCRules.from_file(rules_file)
+    qc = run_qc(trials=qc_data.trials, sessions=qc_data.sessions, rules=rules)
+    assert qc.excluded_participants == []
+    ex = qc.exclusions.set_index("rule")
+    assert ex.loc["max_fixation_break_rate", "setting"] == "off"
+    slow = qc.trials[(qc.trials["rt_s"] > 0.7)]
+    assert len(slow) > 0 and (slow["excluded_by"] == "rt_max_s").all()
+    assert ex.loc["rt_max_s", "trials_excluded"] == len(slow)
+
+
+def test_toml_rules_and_bad_rules(tmp_path):
+    good = tmp_path / "rules.toml"
+    good.write_text("rt_min_s = 0.2\nexclude_deadline_missed_trials = true\n", encoding="utf-8")
+    rules = QCRules.from_file(good)
+    assert rules.rt_min_s == 0.2 and rules.exclude_deadline_missed_trials
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"max_fixation_rate": 0.2}', encoding="utf-8")
+    with pytest.raises(FoveaError, match=f"QC rules {bad}: unknown rule.*max_fixation_rate"):
+        QCRules.from_file(bad)
+    bad.write_text('{"max_fixation_break_rate": 1.5}', encoding="utf-8")
+    with pytest.raises(FoveaError, match="max_fixation_break_rate is a proportion"):
+        QCRules.from_file(bad)
+    with pytest.raises(FoveaError, match="rt_min_s .* must be below rt_max_s"):
+        QCRules(rt_min_s=2.0, rt_max_s=1.0)
+    with pytest.raises(FoveaError, match="cannot read QC rules"):
+        QCRules.from_file(tmp_path / "missing.json")

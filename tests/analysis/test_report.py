@@ -1,0 +1,264 @@
+"""The whole report on a fixed simulated data set: outputs, golden tables, entry points."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.fits import FitSettings
+from analysis.report import ReportConfig, build_report
+
+REPO = Path(__file__).resolve().parents[2]
+GOLDEN = Path(__file__).parent / "golden"
+PINNED = [
+    "participant",
+    "condition",
+    "threshold",
+    "ci_low",
+    "ci_high",
+    "slope",
+    "lapse",
+    "n_trials",
+]
+# Report tables pinned by golden files (token savings depend on the generator's layout code and
+# are checked against build_layout in test_tokens.py instead).
+GOLDEN_TABLES = {
+    "thresholds": "thresholds.csv",
+    "fits": "tables/fits.csv",
+    "group_thresholds": "tables/group_thresholds.csv",
+    "condition_effects": "tables/condition_effects.csv",
+    "pairwise": "tables/pairwise.csv",
+    "glmm_coefficients": "tables/glmm_coefficients.csv",
+    "indistinguishability": "tables/indistinguishability.csv",
+    "qc_participants": "tables/qc_participants.csv",
+    "qc_exclusions": "tables/qc_exclusions.csv",
+    "perceptual_overlay": "tables/perceptual_overlay.csv",
+}
+UPDATE = os.environ.get("FOVEA_UPDATE_GOLDEN") == "1"
+
+
+@pytest.fixture(scope="module")
+def golden_report(golden_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "out"
+    config = ReportConfig(fit=FitSettings(n_boot=200, seed=0), progress=False, workers=2)
+    return build_report(data_dir=golden_data, out_dir=out, config=config)
+
+
+def test_outputs_exist_and_thresholds_csv_has_the_pinned_columns(golden_report):
+    out = golden_report.out_dir
+    for name in ("report.html", "thresholds.csv", "summary.json"):
+        assert (out / name).is_file()
+    t = pd.read_csv(out / "thresholds.csv", dtype={"participant": str})
+    assert list(t.columns) == PINNED
+    # QC excluded participant 05 (fixation breaks); the model observer is not a participant.
+    assert sorted(t["participant"].unique()) == ["01", "02", "03", "04"]
+    assert (t["ci_low"] < t["threshold"]).all() and (t["threshold"] < t["ci_high"]).all()
+    assert ((t["lapse"] >= 0) & (t["lapse"] <= 0.1)).all()
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    assert "group_thresholds.png" in figures and "perceptual_overlay.png" in figures
+    assert "psychometric_sub-05.png" in figures  # excluded participants are still shown
+
+
+def test_html_is_self_contained_and_readable(golden_report):
+    html = golden_report.html.read_text(encoding="utf-8")
+    assert not re.search(r'(src|href)="(https?:)?//', html)
+    images = re.findall(r'<img alt="[^"]*" src="([^"]+)"', html)
+    assert images and all(src.startswith("data:image/png;base64,") for src in images)
+    assert len(images) == len(list((golden_report.out_dir / "figures").glob("*.png")))
+    for heading in (
+        "Summary: the answer",
+        "Design",
+        "Participants and sessions",
+        "Psychometric functions",
+        "Thresholds",
+        "Group results",
+        "Indistinguishability",
+        "Token savings",
+        "Quality control",
+        "Predicted (perceptual observer) vs measured",
+        "Methods",
+    ):
+        assert heading in html
+    assert "incomplete session" in html  # participant 02's partial session is flagged
+    assert "fewer tokens" in html
+
+
+def test_summary_json(golden_report):
+    s = json.loads(golden_report.summary_json.read_text(encoding="utf-8"))
+    assert s["protocol_name"] == "sim_2afc"
+    assert (
+        s["counts"]["participants_excluded"] == ["05"] and s["counts"]["incomplete_sessions"] == 1
+    )
+    names = [c["condition"] for c in s["conditions"]]
+    assert names == ["acuity_centre", "acuity_right8"]
+    for c in s["conditions"]:
+        assert (
+            0 < c["token_ratio_at_threshold"] < 1
+            and c["ci_low"] < c["group_threshold"] < c["ci_high"]
+        )
+        assert c["indistinguishability"]["verdict"] in ("equivalent", "detectable", "inconclusive")
+    assert s["settings"]["fit"]["n_boot"] == 200 and len(s["settings"]["bootstrap_seeds"]) == 10
+    assert any("incomplete session" in w for w in s["warnings"])
+    assert s["perceptual_overlay"][0]["predicted_threshold"] > 0
+
+
+def _compare(name: str, actual: pd.DataFrame) -> None:
+    path = GOLDEN / f"{name}.csv"
+    if UPDATE or not path.exists():
+        GOLDEN.mkdir(exist_ok=True)
+        actual.to_csv(path, index=False)
+        if not UPDATE:
+            pytest.fail(f"golden file {path} was missing and has been written; rerun")
+        return
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False)
+    actual = pd.read_csv(_to_csv(actual), dtype=str, keep_default_na=False)
+    assert list(actual.columns) == list(expected.columns), name
+    assert len(actual) == len(expected), name
+    for col in expected.columns:
+        a, e = actual[col], expected[col]
+        a_num, e_num = pd.to_numeric(a, errors="coerce"), pd.to_numeric(e, errors="coerce")
+        numeric = e_num.notna() | (e == "")
+        if numeric.all() and a_num.notna().sum() == e_num.notna().sum():
+            np.testing.assert_allclose(
+                a_num.to_numpy(float),
+                e_num.to_numpy(float),
+                rtol=1e-4,
+                atol=1e-8,
+                err_msg=f"{name}.{col}",
+                equal_nan=True,
+            )
+        else:
+            assert a.tolist() == e.tolist(), f"{name}.{col}"
+
+
+def _to_csv(frame: pd.DataFrame):
+    import io
+
+    buf = io.StringIO()
+    frame.to_csv(buf, index=False)
+    buf.seek(0)
+    return buf
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_TABLES))
+def test_golden_tables(golden_report, name):
+    """Report tables on the fixed data set (seed in conftest.py) against tests/analysis/golden/.
+    After an intended change, regenerate with FOVEA_UPDATE_GOLDEN=1 and review the diff."""
+    frame = pd.read_csv(
+        golden_report.out_dir / GOLDEN_TABLES[name], dtype=str, keep_default_na=False
+    )
+    _compare(name, frame)
+
+
+def test_results_do_not_depend_on_the_number_of_workers(golden_data, golden_report, tmp_path):
+    config = ReportConfig(fit=FitSettings(n_boot=200, seed=0), progress=False, workers=1)
+    single = build_report(data_dir=golden_data, out_dir=tmp_path / "one", config=config)
+    a = (golden_report.out_dir / "thresholds.csv").read_text()
+    b = (single.out_dir / "thresholds.csv").read_text()
+    assert a == b
+
+
+def test_script_entry_point_from_the_repo_root(small_data, tmp_path):
+    out = tmp_path / "out"
+    cmd = [
+        sys.executable,
+        "analysis/report.py",
+        str(small_data),
+        "--out",
+        str(out),
+        "--bootstrap",
+        "100",
+        "--no-bayes",
+        "--quiet",
+    ]
+    done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert (out / "report.html").is_file() and (out / "thresholds.csv").is_file()
+    bad = subprocess.run(
+        [sys.executable, "analysis/report.py", str(tmp_path / "missing"), "--out", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and bad.stderr.startswith("error: data directory")
+
+
+def test_fovea_report_command(small_data, tmp_path, capsys):
+    from study.cli import main
+
+    status = main(
+        [
+            "report",
+            str(small_data),
+            "--out",
+            str(tmp_path / "o"),
+            "--bootstrap",
+            "100",
+            "--no-bayes",
+            "--sigmoid",
+            "weibull",
+            "--operating-level",
+            "acuity_centre=0.5",
+            "--quiet",
+        ]
+    )
+    assert status == 0
+    s = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
+    assert s["settings"]["fit"]["sigmoid"] == "weibull"
+    assert s["settings"]["operating_levels"]["acuity_centre"] == 0.5
+    status = main(
+        [
+            "report",
+            str(small_data),
+            "--out",
+            str(tmp_path / "o2"),
+            "--operating-level",
+            "nosuch=1",
+            "--quiet",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert status == 2 and "unknown condition(s) nosuch" in err
+
+
+def test_fovea_bench_report_writes_records(tmp_path):
+    from study.cli import main
+
+    path = tmp_path / "bench.json"
+    status = main(
+        [
+            "bench",
+            "report",
+            "--json",
+            str(path),
+            "--participants",
+            "2",
+            "--conditions",
+            "2",
+            "--trials",
+            "30",
+            "--bootstrap",
+            "100",
+            "--workers",
+            "1",
+        ]
+    )
+    assert status == 0
+    records = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(records, list) and len(records) == 1
+    r = records[0]
+    for key in ("seconds", "participants", "conditions", "trials_per_condition"):
+        assert key in r
+    assert (r["participants"], r["conditions"], r["trials_per_condition"]) == (2, 2, 30) and r[
+        "seconds"
+    ] > 0
