@@ -21,25 +21,10 @@ import numpy as np
 import pandas as pd
 
 from generator.errors import FoveaError
+from study.datalog.behlog import PINNED_COLUMNS
 
-REQUIRED_COLUMNS: tuple[str, ...] = (
-    "participant",
-    "session",
-    "trial",
-    "condition",
-    "level",
-    "interval_foveated",
-    "response",
-    "correct",
-    "rt_s",
-    "fixation_break",
-    "gaze_x_deg",
-    "gaze_y_deg",
-    "seed",
-    "tokens",
-    "gen_latency_s",
-    "onset_s",
-)
+#: The pinned beh.tsv columns (DESIGN.md §3), defined once by the writer.
+REQUIRED_COLUMNS: tuple[str, ...] = PINNED_COLUMNS
 #: Columns read as numbers when present (pinned and optional ones, docs/data_format.md).
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "trial",

@@ -1,27 +1,37 @@
 """Foveated generation: display geometry, acuity, token layouts, mixed-resolution tokens,
-per-token-position transformers and flow-matching sampling."""
+per-token-position transformers and flow-matching sampling.
 
-from generator.acuity import AcuityModel
-from generator.denoiser import Conditioning, FluxDenoiser
-from generator.errors import FoveaError
-from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
-from generator.layout import LayoutSpec, TokenLayout, build_layout
-from generator.pipeline import FoveatedGenerator, Generation
-from generator.tokens import pack, unpack
+Names are imported lazily (PEP 562), so ``import generator.errors`` or ``generator.geometry``
+does not load torch: every ``fovea`` command and the analysis package stay quick to start.
+"""
 
-__all__ = [
-    "AcuityModel",
-    "Conditioning",
-    "DisplayGeometry",
-    "FluxDenoiser",
-    "FoveaError",
-    "FoveatedGenerator",
-    "Generation",
-    "LayoutSpec",
-    "StimulusGeometry",
-    "TokenLayout",
-    "build_layout",
-    "default_display",
-    "pack",
-    "unpack",
-]
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "AcuityModel": "generator.acuity",
+    "Conditioning": "generator.denoiser",
+    "FluxDenoiser": "generator.denoiser",
+    "FoveaError": "generator.errors",
+    "DisplayGeometry": "generator.geometry",
+    "StimulusGeometry": "generator.geometry",
+    "default_display": "generator.geometry",
+    "LayoutSpec": "generator.layout",
+    "TokenLayout": "generator.layout",
+    "build_layout": "generator.layout",
+    "FoveatedGenerator": "generator.pipeline",
+    "Generation": "generator.pipeline",
+    "pack": "generator.tokens",
+    "unpack": "generator.tokens",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'generator' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value

@@ -176,6 +176,20 @@ class StimulusSet:
     def entries(self) -> list[dict]:
         return self.manifest["entries"]
 
+    def reference_entry(self, *, seed: int, conditioning: int | str) -> dict | None:
+        """The manifest entry of the full-resolution reference, or None."""
+        return self._by_ref.get((int(seed), _cond(conditioning)))
+
+    def foveated_entry(
+        self, *, seed: int, conditioning: int | str, condition: str, level: float
+    ) -> dict | None:
+        """The manifest entry of the foveated image at the condition's fixation target, or None."""
+        return self._by_fov.get((int(seed), _cond(conditioning), condition, float(level)))
+
+    def read(self, entry: dict) -> np.ndarray:
+        """An entry's image ((H, W, 3) uint8)."""
+        return read_png(self.directory / entry["file"])
+
     def reference(self, *, seed: int, conditioning: int | str) -> np.ndarray | None:
         """The full-resolution reference ((H, W, 3) uint8), or None if the set lacks it."""
         e = self._by_ref.get((int(seed), _cond(conditioning)))

@@ -44,6 +44,11 @@ def register(
     run.add_argument(
         "--screenshots", help="save the first frame of each screen as PNG in this folder"
     )
+    run.add_argument(
+        "--stimulus-set",
+        help="a pre-generated stimulus set (fovea stimuli build) to check at start and take the "
+        "full-resolution twins from",
+    )
     run.set_defaults(handler=_run)
 
     sim = subparsers.add_parser(
@@ -68,6 +73,11 @@ def register(
         "--screenshots", help="save the first frame of each screen as PNG in this folder"
     )
     sim.add_argument("--quiet", action="store_true", help="no per-trial lines")
+    sim.add_argument(
+        "--stimulus-set",
+        help="a pre-generated stimulus set (fovea stimuli build) to check at start and take the "
+        "full-resolution twins from",
+    )
     sim.set_defaults(handler=_simulate)
 
     demo = subparsers.add_parser(
@@ -174,6 +184,7 @@ def _run(args: argparse.Namespace) -> int:
         simulated_clock=False,
         fullscreen=False if args.windowed else None,
         screenshots_dir=Path(args.screenshots) if args.screenshots else None,
+        stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
     )
     result = run_session(config)
     print(f"{result.paths.beh_tsv}: {result.n_rows} trials, status: {result.status}")
@@ -191,6 +202,7 @@ def simulate(
     resume: bool = False,
     screenshots: Path | None = None,
     quiet: bool = False,
+    stimulus_set: Path | None = None,
 ) -> list:
     """Run ``participants`` simulated sessions; returns their ``SessionResult`` list.
 
@@ -234,6 +246,7 @@ def simulate(
                     simulated_clock=True,
                     screenshots_dir=(screenshots if i == 1 else None),
                     quiet=quiet,
+                    stimulus_set=stimulus_set,
                 )
                 from study.datalog import SessionPaths
 
@@ -253,6 +266,7 @@ def simulate(
                         geometry=geometry,
                         num_steps=p.stimulus.num_steps,
                         warmup_conditioning=p.stimulus.conditionings()[0],
+                        hash_weights=stimulus_set is not None,
                     )
                     print(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
                     service.info = service.start()
@@ -292,6 +306,7 @@ def _simulate(args: argparse.Namespace) -> int:
         resume=args.resume,
         screenshots=Path(args.screenshots) if args.screenshots else None,
         quiet=args.quiet,
+        stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
     )
     print(
         f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}"

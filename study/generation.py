@@ -130,6 +130,7 @@ class ThreadGenerationService:
         geometry: ``generator.StimulusGeometry`` of the stimulus on the display.
         num_steps: sampler steps, None for the model's default.
         torch_threads: intra-op threads for the worker (leave a core for the window).
+        hash_weights: report ``weights_sha256`` in ``start()``'s info (``--stimulus-set``).
     """
 
     def __init__(
@@ -141,7 +142,9 @@ class ThreadGenerationService:
         num_steps: int | None,
         warmup_conditioning: int | str = 0,
         torch_threads: int | None = None,
+        hash_weights: bool = False,
     ) -> None:
+        self._hash_weights = hash_weights
         self._model = model
         self._device = device
         self._geometry = geometry
@@ -182,7 +185,7 @@ class ThreadGenerationService:
         warm_s = time.perf_counter() - t0
         self._thread = threading.Thread(target=self._run, name="fovea-generation", daemon=True)
         self._thread.start()
-        return {
+        info = {
             "service": "thread",
             "model": self._model,
             "model_id": getattr(self._generator, "model_id", self._model),
@@ -192,6 +195,11 @@ class ThreadGenerationService:
             "load_s": load_s,
             "warmup_s": warm_s,
         }
+        if self._hash_weights:
+            from stimuli.fingerprint import weights_sha256
+
+            info["weights_sha256"] = weights_sha256(self._generator)
+        return info
 
     def submit(self, request: GenerationRequest) -> GenerationTicket:
         if self._thread is None:
@@ -248,8 +256,10 @@ def make_generation_service(
     geometry,
     num_steps: int | None,
     warmup_conditioning: int | str = 0,
+    hash_weights: bool = False,
 ) -> GenerationService:
-    """The generation backend a protocol asks for (``[generation] service``)."""
+    """The generation backend a protocol asks for (``[generation] service``); ``hash_weights``
+    adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus set's)."""
     if kind == "process":
         from study.service import ProcessGenerationService
 
@@ -259,6 +269,7 @@ def make_generation_service(
             geometry=geometry,
             num_steps=num_steps,
             warmup_conditioning=warmup_conditioning,
+            hash_weights=hash_weights,
         )
     if kind == "thread":
         return ThreadGenerationService(
@@ -267,6 +278,7 @@ def make_generation_service(
             geometry=geometry,
             num_steps=num_steps,
             warmup_conditioning=warmup_conditioning,
+            hash_weights=hash_weights,
         )
     raise ValueError(f"unknown generation service {kind!r}")
 

@@ -53,6 +53,8 @@ class SessionConfig:
         fullscreen: None: the protocol's choice (always windowed with a simulated clock).
         screenshots_dir: save the first frame of each screen type as PNG there.
         quiet: no progress lines.
+        stimulus_set: a pre-generated set (``fovea stimuli build``) checked at start; twins come
+            from it, and its images stand in for late ones with ``on_deadline_miss = "cached"``.
     """
 
     loaded: LoadedProtocol
@@ -68,6 +70,7 @@ class SessionConfig:
     fullscreen: bool | None = None
     screenshots_dir: Path | None = None
     quiet: bool = False
+    stimulus_set: Path | None = None
 
 
 @dataclass
@@ -157,6 +160,12 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         )
     if config.resume and not paths.exists() and not config.new_if_missing:
         raise FoveaError(f"nothing to resume: {paths.beh_tsv} does not exist")
+    stimulus_set = None
+    if config.stimulus_set is not None:  # checked before anything is written
+        from stimuli import check_stimulus_set
+
+        say(f"checking stimulus set {config.stimulus_set} ...")
+        stimulus_set = check_stimulus_set(config.stimulus_set, protocol=config.loaded)
 
     seed = (
         config.seed if config.seed is not None else default_seed(config.participant, config.session)
@@ -262,6 +271,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         sidecar=sidecar,
         seed=seed,
         say=say,
+        stimulus_set=stimulus_set,
     )
     status = runner.run(service=service)
     return SessionResult(
@@ -329,7 +339,9 @@ class _SessionRun:
         sidecar: dict,
         seed: int,
         say,
+        stimulus_set=None,
     ) -> None:
+        self.stimulus_set = stimulus_set
         self.config = config
         self.paths = paths
         self.scheduler = scheduler
@@ -359,6 +371,7 @@ class _SessionRun:
                 geometry=geometry,
                 num_steps=p.stimulus.num_steps,
                 warmup_conditioning=p.stimulus.conditionings()[0],
+                hash_weights=self.stimulus_set is not None,
             )
             self.say(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
             info = service.start()
@@ -371,6 +384,8 @@ class _SessionRun:
             "generator": info,
             "first_trial": len(self.behlog.rows) + 1,
         }
+        if self.stimulus_set is not None:
+            run_record["stimulus_set"] = self._check_set_weights(info, service, own_service)
         self.sidecar.setdefault("runs", []).append(run_record)
         write_json_atomic(self.paths.beh_json, self.sidecar)
         status = "stopped"
@@ -383,6 +398,25 @@ class _SessionRun:
             if own_service:
                 service.close()
         return status
+
+    def _check_set_weights(self, info: dict, service, own_service: bool) -> dict:
+        """The stimulus set's record for the sidecar; refuses a set made with other weights."""
+        made_with = self.stimulus_set.manifest["model"].get("weights_sha256")
+        running = info.get("weights_sha256")
+        if running is not None and made_with is not None and running != made_with:
+            if own_service:
+                service.close()
+            raise FoveaError(
+                f"stimulus set {self.stimulus_set.directory} was generated with other weights "
+                f"(sha256 {made_with[:12]}...) than the session's generator ({running[:12]}...); "
+                "rebuild it with `fovea stimuli build`"
+            )
+        return {
+            "directory": str(self.stimulus_set.directory),
+            "entries": len(self.stimulus_set.entries),
+            "weights_sha256": made_with,
+            "weights_checked": running is not None,
+        }
 
     def _with_window(self, *, geometry, service, run_record: dict) -> str:
         from psychopy import logging as pp_logging
@@ -466,6 +500,7 @@ class _SessionRun:
                 session_seed=self.seed,
                 participant=cfg.participant,
                 session=cfg.session,
+                stimulus_set=self.stimulus_set,
             )
             runner.on_calibration = self._record_calibration
             runner.upcoming = self.scheduler.upcoming_stimulus

@@ -106,6 +106,9 @@ class TrialRunner:
         observer: a simulated observer, or None for keyboard answers.
         session_seed: the session's seed (per-trial randomness derives from it).
         participant, session: labels for the rows.
+        stimulus_set: a checked ``stimuli.StimulusSet`` (``--stimulus-set``): full-resolution
+            twins come from it instead of the generator, and with ``on_deadline_miss = "cached"``
+            its image at the fixation target stands in for a late foveated one.
     """
 
     def __init__(
@@ -120,8 +123,10 @@ class TrialRunner:
         session_seed: int,
         participant: str,
         session: str,
+        stimulus_set=None,
     ) -> None:
         self.p = protocol
+        self.stimulus_set = stimulus_set
         self.view = presenter
         self.tracker = tracker
         self.service = service
@@ -165,12 +170,46 @@ class TrialRunner:
                 keep.append((key, ticket))
         self._late = keep
 
+    def _set_image(self, entry: dict | None) -> GenerationResult | None:
+        """A stimulus-set image as a generation result (no generator time)."""
+        if entry is None:
+            return None
+        return GenerationResult(
+            image=self.stimulus_set.read(entry),
+            tokens=int(entry["tokens"]),
+            tokens_full=int(entry["tokens_full"]),
+            token_ratio=float(entry["token_ratio"]),
+            seconds=0.0,
+            sidecar={"stimulus_set": str(self.stimulus_set.directory), "file": entry["file"]},
+        )
+
+    def _twin_from_set(self, key: tuple) -> GenerationResult | None:
+        if self.stimulus_set is None:
+            return None
+        twin = self._set_image(self.stimulus_set.reference_entry(seed=key[0], conditioning=key[1]))
+        if twin is not None:
+            self.twins.put(key, twin)
+        return twin
+
+    def _fallback_from_set(self, plan: TrialPlan) -> GenerationResult | None:
+        if self.stimulus_set is None:
+            return None
+        entry = self.stimulus_set.foveated_entry(
+            seed=plan.seed,
+            conditioning=plan.conditioning,
+            condition=plan.condition,
+            level=plan.level,
+        )
+        return self._set_image(entry)
+
     def _prefetch_next_twin(self) -> None:
         """Request the next plan's twin now, while the intervals run and the worker is idle."""
         if self.upcoming is None:
             return
         key = self.upcoming()
         if key is None or self.twins.get(key) is not None or key in self._prefetching:
+            return
+        if self._twin_from_set(key) is not None:
             return
         from generator.layout import LayoutSpec
 
@@ -300,6 +339,8 @@ class TrialRunner:
         twin_ticket = self._take_prefetched(twin_key)
         twin: GenerationResult | None = self.twins.get(twin_key)
         if twin is None and twin_ticket is None:
+            twin = self._twin_from_set(twin_key)
+        if twin is None and twin_ticket is None:
             from generator.layout import LayoutSpec
 
             twin_ticket = self.service.submit(
@@ -411,6 +452,8 @@ class TrialRunner:
                 self.tracker.message("GENERATION_DEADLINE_MISSED")
                 self._harvest_late()
                 cached = self.fallbacks.get(self._cache_key(plan, (fx, fy)))
+                if cached is None and p.generation.on_deadline_miss == "cached":
+                    cached = self._fallback_from_set(plan)
                 if p.generation.on_deadline_miss == "cached" and cached is not None and twin_ready:
                     self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
                     foveated = cached

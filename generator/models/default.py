@@ -207,7 +207,8 @@ def load_model(
         )
     if lora is not None:
         merge_lora(model, lora)
-    return model.to(device, dtype).eval()
+    # Inference only: parameters that require grad break FlopCounterMode under no_grad.
+    return model.to(device, dtype).eval().requires_grad_(False)
 
 
 def merge_lora(model: DefaultModel, lora: Path) -> None:

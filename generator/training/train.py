@@ -270,7 +270,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     torch.manual_seed(cfg.seed)
 
     if cfg.init:
-        model = load_model(Path(cfg.init))
+        model = load_model(Path(cfg.init)).requires_grad_(True)
     else:
         model = DefaultModel(ModelConfig.from_dict(cfg.model))
     model.train()
