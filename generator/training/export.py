@@ -16,11 +16,19 @@ MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 
 
 def export_weights(
-    *, base_dir: Path, foveated_dir: Path | None, out_dir: Path, quality_summary: dict | None = None
+    *,
+    base_dir: Path | None,
+    foveated_dir: Path | None,
+    out_dir: Path,
+    quality_summary: dict | None = None,
+    notes: list[str] | None = None,
 ) -> dict:
-    """Write ``default-base.safetensors``, ``default-foveated-lora.safetensors`` (if a foveated
-    run is given), ``default.json`` (both stages' logs), the loss curves and ``MODEL_CARD.md``
-    into ``out_dir``; returns the record."""
+    """Write ``default-base.safetensors``, ``default-foveated-lora.safetensors`` (if a
+    post-training run is given: ``foveated`` or ``consistency``), ``default.json`` (both stages'
+    logs), the loss curves and ``MODEL_CARD.md`` into ``out_dir``; returns the record.
+
+    ``base_dir=None`` keeps the base weights and base record already in ``out_dir`` (a new
+    post-training run on the shipped base). ``notes`` are kept in the record and the card."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -30,10 +38,16 @@ def export_weights(
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    base_file = Path(base_dir) / "model.safetensors"
-    model = load_model(base_file)
-    save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
-    record = {"base": _read_log(Path(base_dir))}
+    if base_dir is None:
+        if not (out_dir / BASE_FILE).is_file() or not (out_dir / CARD_FILE).is_file():
+            raise FoveaError(f"{out_dir} has no shipped base weights to keep; give --base")
+        model = load_model(out_dir / BASE_FILE)
+        record = {"base": json.loads((out_dir / CARD_FILE).read_text()).get("base", {})}
+    else:
+        model = load_model(Path(base_dir) / "model.safetensors")
+        save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
+        record = {"base": _read_log(Path(base_dir))}
+    record["notes"] = list(notes or [])
     if foveated_dir is not None:
         lora_file = Path(foveated_dir) / "lora.safetensors"
         with safe_open(str(lora_file), framework="pt") as f:
@@ -92,16 +106,18 @@ def model_card(record: dict, quality: dict | None) -> str:
             lines.append(f"- {stage}: not run")
             continue
         c = log.get("config", {})
+        kind = c.get("stage", stage)
+        layouts = (
+            f"; LoRA rank {c.get('lora_rank')}, random acuity/circle/full layouts"
+            + (f", teacher pairs {c.get('pairs')}" if kind == "consistency" else "")
+            if stage == "foveated"
+            else ""
+        )
         lines.append(
-            f"- {stage}: {log.get('steps')} steps x batch {c.get('batch_size')} at crops "
+            f"- {kind}: {log.get('steps')} steps x batch {c.get('batch_size')} at crops "
             f"{c.get('crop_px')} px, lr {c.get('lr')}, {log.get('train_seconds_total', 0):.0f} s on "
             f"{log.get('device_name')} x{log.get('num_processes')} ({log.get('mixed_precision')}); "
-            f"loss {log.get('loss_first50')} -> {log.get('loss_last50')}"
-            + (
-                f"; LoRA rank {c.get('lora_rank')}, random acuity/circle/full layouts"
-                if stage == "foveated"
-                else ""
-            )
+            f"loss {log.get('loss_first50')} -> {log.get('loss_last50')}{layouts}"
         )
     lines += [
         "",
@@ -109,6 +125,15 @@ def model_card(record: dict, quality: dict | None) -> str:
         "`accelerate launch -m generator.training.train base --out runs/base ...`, then "
         "`... foveated --init runs/base/model.safetensors --out runs/foveated`, then "
         "`fovea train export --base runs/base --foveated runs/foveated`.",
+        "Consistency post-training (CPU or GPU): `fovea train teacher --out runs/teacher-256.npz "
+        "--crop-px 256`, then `fovea train consistency --init "
+        "generator/models/weights/default-base.safetensors --pairs runs/teacher-*.npz --out "
+        "runs/consistency`, then `fovea train export --foveated runs/consistency` (keeps the "
+        "shipped base).",
+    ]
+    if record.get("notes"):
+        lines += ["", "## Notes", *[f"- {note}" for note in record["notes"]]]
+    lines += [
         "",
         "## Measured quality",
     ]

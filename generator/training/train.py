@@ -1,5 +1,7 @@
 """Train the default model: ``base`` on full-resolution tokens, ``foveated`` post-training (LoRA)
-on mixed-resolution tokens built from the same crops.
+on mixed-resolution tokens built from the same crops, or ``consistency`` post-training (LoRA) on
+teacher pairs (``generator.training.teacher``): the foveated tokens of a seed's noise are trained
+to flow to the tokens of the base model's full-resolution image of that seed.
 
 Runs single-process on a CPU or under ``accelerate launch`` on one or several GPUs::
 
@@ -27,7 +29,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Stage = Literal["base", "foveated"]
+Stage = Literal["base", "foveated", "consistency"]
+POST_TRAINING = ("foveated", "consistency")
 LORA_TARGETS = (
     "to_q",
     "to_k",
@@ -57,7 +60,8 @@ class TrainConfig:
             tokens, LoRA on top of ``init``).
         data: cache folder or packed ``.npz`` of photographs.
         out: output folder.
-        init: base weights (``model.safetensors``) to start from; required for ``foveated``.
+        init: base weights (``model.safetensors``) to start from; required for post-training.
+        pairs: consistency: teacher-pair ``.npz`` files (``generator.training.teacher``).
         crop_px: crop sides to train on (one drawn per step).
         batch_size: crops per step (per process).
         groups: foveated: layouts per step (the batch is split, one layout per group).
@@ -79,6 +83,7 @@ class TrainConfig:
     """
 
     stage: Stage = "base"
+    pairs: list[str] = field(default_factory=list)
     data: str = "generator/data/photos-1024.npz"
     out: str = "runs/base"
     init: str | None = None
@@ -111,7 +116,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = TrainConfig()
     parser.add_argument("--data", default=d.data, help="cache folder or packed .npz of photographs")
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--init", default=None, help="base model.safetensors (foveated stage)")
+    parser.add_argument("--init", default=None, help="base model.safetensors (post-training)")
+    parser.add_argument("--pairs", nargs="+", default=[], help="teacher pairs (consistency)")
     parser.add_argument("--crop-px", type=int, nargs="+", default=d.crop_px)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--groups", type=int, default=d.groups)
@@ -140,6 +146,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         stage=stage,
+        pairs=list(args.pairs),
         data=args.data,
         out=args.out,
         init=args.init,
@@ -165,10 +172,17 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
 def _validate(cfg: TrainConfig) -> None:
     from generator.errors import FoveaError
 
-    if cfg.stage not in ("base", "foveated"):
-        raise FoveaError(f"training stage must be 'base' or 'foveated', got {cfg.stage!r}")
-    if cfg.stage == "foveated" and not cfg.init:
-        raise FoveaError("foveated post-training needs --init (the base model.safetensors)")
+    if cfg.stage not in ("base", *POST_TRAINING):
+        raise FoveaError(
+            f"training stage must be 'base', 'foveated' or 'consistency', got {cfg.stage!r}"
+        )
+    if cfg.stage in POST_TRAINING and not cfg.init:
+        raise FoveaError(f"{cfg.stage} post-training needs --init (the base model.safetensors)")
+    if cfg.stage == "consistency" and not cfg.pairs:
+        raise FoveaError("consistency post-training needs --pairs (made by `fovea train teacher`)")
+    for path in cfg.pairs:
+        if not Path(path).is_file():
+            raise FoveaError(f"--pairs {path} does not exist")
     if cfg.init and not Path(cfg.init).is_file():
         raise FoveaError(f"--init {cfg.init} does not exist")
     for px in cfg.crop_px:
@@ -186,7 +200,7 @@ def sample_times(n: int, *, generator, mean: float, std: float, device):
     return torch.sigmoid(mean + std * z).to(device)
 
 
-def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig):
+def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig, noise=None):
     """JiT v-loss of one micro-batch on one layout.
 
     Args:
@@ -194,6 +208,7 @@ def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig):
         x: (B, 3, H, W) clean crops in [-1, 1].
         classes: (B,) class ids (null class already applied).
         layout: token layout of an H x W image.
+        noise: (B, 3, H, W) noise coupled to ``x`` (teacher pairs); None draws fresh noise.
     """
     import torch
 
@@ -204,7 +219,8 @@ def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig):
     device = x.device
     # Noise from a generator on x's device: drawing 50 M normals per step on the CPU would
     # dominate a GPU step.
-    noise = torch.randn(x.shape, generator=generator, device=generator.device).to(device)
+    if noise is None:
+        noise = torch.randn(x.shape, generator=generator, device=generator.device).to(device)
     x_tok = pack(x, layout, p=p)
     n_tok = pack(noise, layout, p=p, noise=True)
     t = sample_times(x.shape[0], generator=generator, mean=cfg.t_mean, std=cfg.t_std, device=device)
@@ -274,7 +290,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     else:
         model = DefaultModel(ModelConfig.from_dict(cfg.model))
     model.train()
-    if cfg.stage == "foveated":
+    if cfg.stage in POST_TRAINING:
         from peft import LoraConfig
 
         for p in model.parameters():
@@ -308,10 +324,16 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         step, losses, elapsed_before = ckpt["step"], ckpt["losses"], ckpt["elapsed_s"]
         accelerator.print(f"resumed {cfg.stage} at step {step}")
     model, opt = accelerator.prepare(model, opt)
-    bank = load_bank(source=Path(cfg.data), split="train").to(device)
+    if cfg.stage == "consistency":
+        from generator.training.teacher import TeacherPairs
+
+        bank = TeacherPairs(cfg.pairs)
+    else:
+        bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in trainable)
     accelerator.print(
-        f"{cfg.stage}: {len(bank)} images, {n_params / 1e6:.2f} M trainable "
+        f"{cfg.stage}: {len(bank)} {'pairs' if cfg.stage == 'consistency' else 'images'}, "
+        f"{n_params / 1e6:.2f} M trainable "
         f"parameters, device {device}, precision {mp}"
     )
     null_class = accelerator.unwrap_model(model).config_.null_class
@@ -370,27 +392,42 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
             cfg.seed * 1_000_003 + step * 97 + accelerator.process_index
         )
         rng = np.random.default_rng([cfg.seed, step, accelerator.process_index])
-        crop_px = int(rng.choice(cfg.crop_px))
-        x, classes = random_crops(
-            bank, count=cfg.batch_size, crop_px=crop_px, generator=g, max_zoom_out=cfg.max_zoom_out
-        )
+        noise = None
+        if cfg.stage == "consistency":
+            x, noise, classes, crop_px = bank.batch(rng=rng, count=cfg.batch_size, device=device)
+        else:
+            crop_px = int(rng.choice(cfg.crop_px))
+            x, classes = random_crops(
+                bank,
+                count=cfg.batch_size,
+                crop_px=crop_px,
+                generator=g,
+                max_zoom_out=cfg.max_zoom_out,
+            )
         gd = g
         if device.type != "cpu":
             gd = torch.Generator(device=device).manual_seed(
                 cfg.seed * 7919 + step * 31 + accelerator.process_index
             )
-        drop = torch.rand(cfg.batch_size, generator=g).to(device) < cfg.class_dropout
+        # Teacher pairs were generated with their class: no dropout there.
+        dropout = 0.0 if cfg.stage == "consistency" else cfg.class_dropout
+        drop = torch.rand(cfg.batch_size, generator=g).to(device) < dropout
         classes = torch.where(drop, torch.full_like(classes, null_class), classes)
-        groups = cfg.groups if cfg.stage == "foveated" else 1
+        groups = cfg.groups if cfg.stage in POST_TRAINING else 1
+        noise_chunks = noise.chunk(groups) if noise is not None else [None] * groups
         total = 0.0
         with accelerator.accumulate(model):
-            for chunk_x, chunk_c in zip(x.chunk(groups), classes.chunk(groups), strict=True):
-                if cfg.stage == "foveated":
+            for chunk_x, chunk_c, chunk_n in zip(
+                x.chunk(groups), classes.chunk(groups), noise_chunks, strict=True
+            ):
+                if cfg.stage in POST_TRAINING:
                     layout = random_layout(rng=rng, image_px=crop_px, patch_px=16)
                 else:
                     layout = full_layout(image_px=crop_px, patch_px=16)
                 with accelerator.autocast():
-                    loss = training_loss(model, chunk_x, chunk_c, layout, generator=gd, cfg=cfg)
+                    loss = training_loss(
+                        model, chunk_x, chunk_c, layout, generator=gd, cfg=cfg, noise=chunk_n
+                    )
                 accelerator.backward(loss / groups)
                 total += float(loss.detach()) / groups
             accelerator.clip_grad_norm_(trainable, 1.0)
@@ -452,7 +489,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m generator.training.train", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("stage", choices=["base", "foveated"])
+    parser.add_argument("stage", choices=["base", *POST_TRAINING])
     add_arguments(parser)
     args = parser.parse_args(argv)
     from generator.errors import FoveaError

@@ -262,3 +262,20 @@ def test_fovea_bench_report_writes_records(tmp_path):
     assert (r["participants"], r["conditions"], r["trials_per_condition"]) == (2, 2, 30) and r[
         "seconds"
     ] > 0
+
+
+def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_path):
+    from analysis.qc import QCRules
+
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False),
+        qc=QCRules(min_trials_per_condition=10_000),
+        progress=False,
+        workers=1,
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "out", config=config)
+    thresholds = pd.read_csv(report.out_dir / "thresholds.csv")
+    assert thresholds.empty and "threshold" in thresholds.columns
+    summary = json.loads((report.out_dir / "summary.json").read_text())
+    assert any("every participant was excluded" in w for w in summary["warnings"])
+    assert (report.out_dir / "report.html").is_file()

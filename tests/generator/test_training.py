@@ -145,3 +145,83 @@ def test_random_layouts_mix_modes_and_levels_deterministically():
     assert modes == set(MODE_PROBS)
     assert any(x.levels.max() >= 4 for x in a if x.spec.mode == "acuity")
     assert all(x.num_tokens <= 1024 for x in a)
+
+
+def _pair_loss(model, pairs, layout) -> float:
+    """Coupled (teacher-pair) loss at fixed times: what consistency post-training minimises."""
+    from generator.training.teacher import TeacherPairs
+
+    batch = TeacherPairs([pairs]).batch(rng=np.random.default_rng(0), count=4, device="cpu")
+    x, noise, classes, _ = batch
+    cfg = TrainConfig(t_mean=0.0, t_std=1.0)
+    with torch.no_grad():
+        return float(
+            training_loss(
+                model,
+                x,
+                classes,
+                layout,
+                generator=torch.Generator().manual_seed(3),
+                cfg=cfg,
+                noise=noise,
+            )
+        )
+
+
+@pytest.mark.slow
+def test_consistency_stage_fits_the_teacher_pairs(tmp_path):
+    from generator.layout import LayoutSpec, build_layout
+    from generator.training.teacher import generate_pairs
+
+    print("seed 7")
+    train(_cfg(tmp_path / "base", steps=20))
+    export_weights(base_dir=tmp_path / "base", foveated_dir=None, out_dir=tmp_path / "w")
+    pairs = tmp_path / "pairs.npz"
+    info = generate_pairs(
+        out=pairs,
+        crop_px=128,
+        count=4,
+        time_budget_s=600,
+        steps=2,
+        weights_dir=tmp_path / "w",
+        progress=False,
+    )
+    assert info["count"] == 4
+    with np.load(pairs) as data:
+        assert data["images"].shape == (4, 128, 128, 3) and data["images"].dtype == np.uint8
+    log = train(
+        _cfg(
+            tmp_path / "cons",
+            stage="consistency",
+            init=str(tmp_path / "w" / "default-base.safetensors"),
+            pairs=[str(pairs)],
+            batch_size=4,
+            groups=2,
+            steps=40,
+            lora_rank=8,
+            lora_alpha=8.0,
+        )
+    )
+    assert log["steps"] == 40
+    from generator.geometry import StimulusGeometry, default_display
+
+    geometry = StimulusGeometry(display=default_display(), image_width_px=128, image_height_px=128)
+    layout = build_layout(
+        geometry=geometry,
+        gaze_px=(10.0, 10.0),
+        spec=LayoutSpec(mode="circle", circle_radius=0.2, periphery_factor=2),
+        patch_px=16,
+    )
+    assert layout.token_ratio < 1.0
+    base = load_model(tmp_path / "w" / "default-base.safetensors")
+    tuned = load_model(
+        tmp_path / "w" / "default-base.safetensors", lora=tmp_path / "cons" / "lora.safetensors"
+    )
+    before, after = _pair_loss(base, pairs, layout), _pair_loss(tuned, pairs, layout)
+    print(f"teacher-pair loss on a foveated layout: base {before:.4f}, post-trained {after:.4f}")
+    assert after < 0.9 * before
+
+
+def test_consistency_stage_needs_pairs(tmp_path):
+    with pytest.raises(FoveaError, match="--pairs"):
+        train(_cfg(tmp_path, stage="consistency", init=PACK))
