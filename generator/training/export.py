@@ -109,13 +109,18 @@ def model_card(record: dict, quality: dict | None) -> str:
         kind = c.get("stage", stage)
         layouts = (
             f"; LoRA rank {c.get('lora_rank')}, random acuity/circle/full layouts"
-            + (f", teacher pairs {c.get('pairs')}" if kind == "consistency" else "")
+            + (
+                f", teacher pairs {', '.join(Path(p).name for p in c.get('pairs', []))}"
+                if kind == "consistency"
+                else ""
+            )
             if stage == "foveated"
             else ""
         )
         lines.append(
-            f"- {kind}: {log.get('steps')} steps x batch {c.get('batch_size')} at crops "
-            f"{c.get('crop_px')} px, lr {c.get('lr')}, {log.get('train_seconds_total', 0):.0f} s on "
+            f"- {kind}: {log.get('steps')} steps x batch {c.get('batch_size')} at "
+            + ("the pairs' sizes" if kind == "consistency" else f"crops {c.get('crop_px')} px")
+            + f", lr {c.get('lr')}, {log.get('train_seconds_total', 0):.0f} s on "
             f"{log.get('device_name')} x{log.get('num_processes')} ({log.get('mixed_precision')}); "
             f"loss {log.get('loss_first50')} -> {log.get('loss_last50')}{layouts}"
         )
