@@ -119,7 +119,7 @@ def build_report(
 
     from analysis import figures
     from analysis.data import design_of, load_dataset
-    from analysis.fits import PsychometricFit, fit_cell
+    from analysis.fits import PsychometricFit
     from analysis.group import (
         group_thresholds,
         indistinguishability,
@@ -268,29 +268,9 @@ def build_report(
         for c in conditions:
             hc = analysed_human[analysed_human["condition"] == c]
             mc = perceptual[perceptual["condition"] == c]
-            hf = (
-                fit_cell(
-                    participant="pooled",
-                    condition=c,
-                    observer="human",
-                    levels=hc["level"].to_numpy(),
-                    correct=hc["correct"].to_numpy(),
-                    settings=fit_settings,
-                )
-                if len(hc)
-                else None
-            )
-            mf = (
-                fit_cell(
-                    participant="perceptual",
-                    condition=c,
-                    observer="perceptual",
-                    levels=mc["level"].to_numpy(),
-                    correct=mc["correct"].to_numpy(),
-                    settings=fit_settings,
-                )
-                if len(mc)
-                else None
+            hf = _pooled_fit(hc, c, participant="pooled", observer="human", settings=fit_settings)
+            mf = _pooled_fit(
+                mc, c, participant="perceptual", observer="perceptual", settings=fit_settings
             )
             overlay_human[c] = (hf, [f for f in included if f.condition == c])
             if mf is not None:
@@ -466,6 +446,22 @@ def build_report(
         summary_json=summary_json,
         summary=summary,
         seconds=seconds,
+    )
+
+
+def _pooled_fit(trials, condition: str, *, participant: str, observer: str, settings):
+    """One fit of all of a condition's trials (the overlay's pooled curves); None if none."""
+    from analysis.fits import fit_cell
+
+    if not len(trials):
+        return None
+    return fit_cell(
+        participant=participant,
+        condition=condition,
+        observer=observer,
+        levels=trials["level"].to_numpy(),
+        correct=trials["correct"].to_numpy(),
+        settings=settings,
     )
 
 
