@@ -117,14 +117,22 @@ class FoveatedGenerator:
         condition=None,
         steps: int | None = None,
         on_step: Callable[[int], None] | None = None,
+        noise_grid: torch.Tensor | None = None,
     ) -> Generation:
         """Generate one image for a gaze point (``gaze_px=None`` with ``LayoutSpec(mode='full')``
-        gives the full-resolution twin; the same seed gives the same content)."""
+        gives the full-resolution twin; the same seed gives the same content).
+
+        ``noise_grid`` (1, C, H, W), for diagnostics, replaces the seed's full-resolution noise
+        (the seed is still recorded)."""
         start = time.perf_counter()
         steps = self.steps if steps is None else int(steps)
         layout = self.layout(geometry=geometry, gaze_px=gaze_px, spec=spec)
         d = self.denoiser
-        noise = self.noise_tokens(layout, seed=seed).to(d.device, d.dtype)
+        if noise_grid is None:
+            noise = self.noise_tokens(layout, seed=seed)
+        else:
+            noise = pack(noise_grid.float().cpu(), layout, p=self.codec.cells_per_token, noise=True)
+        noise = noise.to(d.device, d.dtype)
         cond = self.encoder.encode(condition, device=d.device, dtype=d.dtype)
         uncond = None
         if self.guidance_scale != 1.0:

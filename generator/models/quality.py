@@ -7,7 +7,10 @@ For each seed and gaze point (centre, off-centre) and each variant:
 - ``default-foveated-circle-p2`` / ``-p4``: the post-trained model on the paper's circle layout
   (r = 0.33 of the half-diagonal, periphery 1/2x or 1/4x);
 
-each compared with the same model's full-resolution generation of the same seed and class:
+and, with ``ceiling=True``, the bounds of :mod:`generator.models.ceiling` on the same acuity
+layouts (``oracle``: the reference reduced to the layout; ``ceiling``: the best any foveated
+generator of this model can do); each compared with the same model's full-resolution generation
+of the same seed and class:
 FovVideoVDP JOD (``pyfvvdp``, ``foveated=True``, fixation at the gaze, the display's geometry),
 and PSNR / SSIM inside the fovea (pixels within ``fovea_deg`` of the gaze).
 """
@@ -41,6 +44,8 @@ class QualitySettings:
         circle: include the paper's circle layouts.
         weights_dir: default-model weights folder (None: the shipped ones).
         device: torch device.
+        ceiling: also score the ``oracle`` and ``ceiling`` bounds (one more full-resolution
+            generation per seed, gaze and strength).
     """
 
     resolution: int = 1024
@@ -54,6 +59,7 @@ class QualitySettings:
     circle: bool = True
     weights_dir: str | None = None
     device: str = "cpu"
+    ceiling: bool = False
 
 
 def fovea_mask(geometry: StimulusGeometry, gaze_px, radius_deg: float) -> np.ndarray:
@@ -159,17 +165,36 @@ def run_quality(
                     )
                     for k in (2, 4)
                 ]
+            if settings.ceiling:
+                jobs += [
+                    (b, s, LayoutSpec(mode="acuity", strength=s))
+                    for s in settings.strengths
+                    for b in ("oracle", "ceiling")
+                ]
             for variant, strength, spec in jobs:
                 model_name = "default-naive" if variant == "default-naive" else "default-foveated"
-                out = models[model_name].generate(
-                    seed=seed,
-                    geometry=geometry,
-                    gaze_px=gaze,
-                    spec=spec,
-                    condition=cond,
-                    steps=settings.steps,
-                )
                 twin = twins[(model_name, seed)]
+                if variant in ("oracle", "ceiling"):
+                    out = _bound(
+                        models[model_name],
+                        variant,
+                        twin,
+                        seed,
+                        geometry,
+                        gaze,
+                        spec,
+                        settings,
+                        cond,
+                    )
+                else:
+                    out = models[model_name].generate(
+                        seed=seed,
+                        geometry=geometry,
+                        gaze_px=gaze,
+                        spec=spec,
+                        condition=cond,
+                        steps=settings.steps,
+                    )
                 psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
                 jod = metric.jod(out.image, twin, gaze)
                 records.append(
@@ -226,6 +251,66 @@ def run_quality(
     return {"records": records, "summary": summary}
 
 
+def _bound(gen, variant, twin, seed, geometry, gaze, spec, settings, cond):
+    """An ``oracle`` or ``ceiling`` image for one layout, shaped like a Generation for scoring."""
+    from types import SimpleNamespace
+
+    from generator.models.ceiling import reduce_to_layout, resample_within_blocks
+
+    start = time.perf_counter()
+    layout = gen.layout(geometry=geometry, gaze_px=gaze, spec=spec)
+    p = gen.codec.cells_per_token
+    source, steps = twin, settings.steps or gen.steps
+    if variant == "ceiling":
+        grid_px = (layout.grid_h * p, layout.grid_w * p)
+        noise = torch_noise(seed, gen.codec.channels, grid_px)
+        resampled = resample_within_blocks(
+            noise, layout, cells_per_token=p, seed=1_000_003 * (seed + 1) + int(layout.num_tokens)
+        )
+        full = LayoutSpec(mode="full")
+        source = gen.generate(
+            seed=seed,
+            geometry=geometry,
+            gaze_px=None,
+            spec=full,
+            condition=cond,
+            steps=settings.steps,
+            noise_grid=resampled,
+        ).image
+    image = reduce_to_layout(source, layout, cells_per_token=p)
+    sidecar = {"steps": steps, "model": f"{gen.model_id}-{variant}"}
+    return SimpleNamespace(
+        image=image,
+        layout=layout,
+        tokens=layout.num_tokens,
+        tokens_full=layout.num_tokens_full,
+        seconds=time.perf_counter() - start,
+        sidecar=sidecar,
+    )
+
+
+def torch_noise(seed: int, channels: int, grid_px: tuple[int, int]):
+    """The seed's full-resolution noise, drawn as :meth:`FoveatedGenerator.noise_tokens` does."""
+    import torch
+
+    g = torch.Generator().manual_seed(int(seed))
+    return torch.randn(1, channels, *grid_px, generator=g)
+
+
+def _crossing(points: list[tuple[float, float, float]]) -> dict | None:
+    """Where a (strength, median JOD, token ratio) curve first falls below 9.5."""
+    pts = sorted(points)
+    for (s0, j0, r0), (s1, j1, r1) in zip(pts, pts[1:], strict=False):
+        if j0 >= 9.5 > j1:
+            f = (j0 - 9.5) / (j0 - j1)
+            return {"strength": s0 + f * (s1 - s0), "token_ratio": r0 + f * (r1 - r0)}
+    if not pts:
+        return None
+    if pts[-1][1] >= 9.5:
+        return {"strength": f">{pts[-1][0]}", "token_ratio": f"<{pts[-1][2]:.3f}"}
+    return {"strength": f"<{pts[0][0]}", "token_ratio": None}
+
+
 def summarize(records: list[dict], settings: QualitySettings) -> dict:
     """Median JOD / PSNR per variant and strength; where the post-trained curve crosses 9.5."""
     table: dict[str, dict[str, dict[str, float]]] = {}
@@ -242,27 +327,24 @@ def summarize(records: list[dict], settings: QualitySettings) -> dict:
                 "token_ratio_median": statistics.median(r["token_ratio"] for r in sel),
                 "n": len(sel),
             }
-    crossing = None
-    post = table.get("default-foveated", {})
-    pts = sorted(
-        (float(s), v["jod_median"], v["token_ratio_median"]) for s, v in post.items() if s != "None"
-    )
-    for (s0, j0, r0), (s1, j1, r1) in zip(pts, pts[1:], strict=False):
-        if j0 >= 9.5 > j1:
-            f = (j0 - 9.5) / (j0 - j1)
-            crossing = {"strength": s0 + f * (s1 - s0), "token_ratio": r0 + f * (r1 - r0)}
-            break
-    if crossing is None and pts:
-        crossing = (
-            {"strength": f">{pts[-1][0]}", "token_ratio": f"<{pts[-1][2]:.3f}"}
-            if pts[-1][1] >= 9.5
-            else {"strength": f"<{pts[0][0]}", "token_ratio": None}
+    crossings = {
+        variant: _crossing(
+            [
+                (float(s), v["jod_median"], v["token_ratio_median"])
+                for s, v in rows.items()
+                if s != "None"
+            ]
         )
+        for variant, rows in table.items()
+        if variant in ("default-foveated", "default-naive", "oracle", "ceiling")
+    }
+    post = table.get("default-foveated", {})
     naive = table.get("default-naive", {})
     beats = {s: post[s]["jod_median"] > naive[s]["jod_median"] for s in post if s in naive}
     return {
         "medians": table,
-        "jod_9_5_crossing": crossing,
+        "jod_9_5_crossing": crossings.get("default-foveated"),
+        "jod_9_5_crossing_by_variant": crossings,
         "post_training_beats_naive": beats,
         "resolution": settings.resolution,
         "seeds": settings.seeds,

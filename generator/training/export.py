@@ -46,7 +46,7 @@ def export_weights(
     else:
         model = load_model(Path(base_dir) / "model.safetensors")
         save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
-        record = {"base": _read_log(Path(base_dir))}
+        record = {"base": _base_record(Path(base_dir))}
     record["notes"] = list(notes or [])
     if foveated_dir is not None:
         lora_file = Path(foveated_dir) / "lora.safetensors"
@@ -100,8 +100,9 @@ def model_card(record: dict, quality: dict | None) -> str:
         "",
         "## Training",
     ]
-    for stage in ("base", "foveated"):
-        log = record.get(stage) or {}
+    runs = [("base", log) for log in _lineage(record.get("base") or {})] or [("base", {})]
+    runs.append(("foveated", record.get("foveated") or {}))
+    for i, (stage, log) in enumerate(runs):
         if not log:
             lines.append(f"- {stage}: not run")
             continue
@@ -117,8 +118,9 @@ def model_card(record: dict, quality: dict | None) -> str:
             if stage == "foveated"
             else ""
         )
+        continued = " (continued from the run above)" if stage == "base" and i > 0 else ""
         lines.append(
-            f"- {kind}: {log.get('steps')} steps x batch {c.get('batch_size')} at "
+            f"- {kind}{continued}: {log.get('steps')} steps x batch {c.get('batch_size')} at "
             + ("the pairs' sizes" if kind == "consistency" else f"crops {c.get('crop_px')} px")
             + f", lr {c.get('lr')}, {log.get('train_seconds_total', 0):.0f} s on "
             f"{log.get('device_name')} x{log.get('num_processes')} ({log.get('mixed_precision')}); "
@@ -163,6 +165,30 @@ def model_card(record: dict, quality: dict | None) -> str:
     else:
         lines.append("Not yet measured for these weights: run `fovea bench quality --json PATH`.")
     return "\n".join(lines) + "\n"
+
+
+def _base_record(run_dir: Path) -> dict:
+    """The base run's log; a run continued from shipped weights (``--init`` beside a
+    ``default.json``) carries that model's record as ``previous``, so the card counts all the
+    training the weights have had."""
+    from generator.models.default import CARD_FILE
+
+    log = _read_log(run_dir)
+    init = (log.get("config") or {}).get("init")
+    if init:
+        sidecar = Path(init).parent / CARD_FILE
+        if sidecar.is_file():
+            log["previous"] = json.loads(sidecar.read_text()).get("base", {})
+    return log
+
+
+def _lineage(log: dict) -> list[dict]:
+    """A base record and the records it continued from, oldest first."""
+    chain = []
+    while log:
+        chain.append(log)
+        log = log.get("previous") or {}
+    return chain[::-1]
 
 
 def _read_log(run_dir: Path) -> dict:

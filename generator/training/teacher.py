@@ -31,6 +31,7 @@ def generate_pairs(
     steps: int | None = None,
     first_seed: int = FIRST_SEED,
     weights_dir: Path | None = None,
+    device: str = "cpu",
     progress: bool = True,
 ) -> dict:
     """Generate up to ``count`` teacher images (or as many as fit the budget) and save them.
@@ -46,7 +47,7 @@ def generate_pairs(
     from generator.layout import LayoutSpec
     from generator.models.default import load_default_generator
 
-    gen = load_default_generator(variant="base", weights_dir=weights_dir)
+    gen = load_default_generator(variant="base", weights_dir=weights_dir, device=device)
     n_classes = len(gen.encoder.config.classes)
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=crop_px, image_height_px=crop_px
@@ -97,9 +98,16 @@ def generate_pairs(
 
 
 class TeacherPairs:
-    """Teacher pairs from one or more ``.npz`` files (one crop size each), as training batches."""
+    """Teacher pairs from one or more ``.npz`` files (one crop size each), as training batches.
 
-    def __init__(self, paths: list[str | Path]):
+    Each seed's noise is drawn once (on the CPU, as the generator draws it) and kept on the
+    training device, up to ``noise_cache_bytes``: redrawing 1024 px noise for every pair of
+    every step would cost a GPU step many times over."""
+
+    def __init__(self, paths: list[str | Path], *, noise_cache_bytes: int = 4 << 30):
+        self.noise_cache: dict[tuple[int, int, int], object] = {}
+        self.noise_cache_bytes = noise_cache_bytes
+        self._cached_bytes = 0
         self.sets = []
         for path in paths:
             with np.load(path) as data:
@@ -130,11 +138,20 @@ class TeacherPairs:
         idx = rng.choice(len(chosen["seeds"]), size=count, replace=count > len(chosen["seeds"]))
         images = torch.from_numpy(chosen["images"][idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
         h, w = images.shape[2:]
-        noise = torch.cat(
-            [
-                torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(int(seed)))
-                for seed in chosen["seeds"][idx]
-            ]
-        )
+        noise = torch.cat([self._noise(int(seed), h, w, device) for seed in chosen["seeds"][idx]])
         classes = torch.from_numpy(chosen["classes"][idx])
-        return images.to(device), noise.to(device), classes.to(device), int(h)
+        return images.to(device), noise, classes.to(device), int(h)
+
+    def _noise(self, seed: int, h: int, w: int, device):
+        """(1, 3, h, w) noise of ``seed`` on ``device`` (cached while the cache has room)."""
+        import torch
+
+        cached = self.noise_cache.get((seed, h, w))
+        if cached is not None:
+            return cached
+        noise = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(seed)).to(device)
+        size = noise.numel() * noise.element_size()
+        if self._cached_bytes + size <= self.noise_cache_bytes:
+            self.noise_cache[(seed, h, w)] = noise
+            self._cached_bytes += size
+        return noise

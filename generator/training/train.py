@@ -281,6 +281,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         mp = "bf16" if torch.cuda.is_available() else "no"
     accelerator = Accelerator(mixed_precision=mp)
     device = accelerator.device
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True  # fp32 training at TF32 matmul speed
+        torch.backends.cudnn.allow_tf32 = True
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)

@@ -111,6 +111,15 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
         lora=tmp_path / "w" / "default-foveated-lora.safetensors",
     )
     assert merged.config_.heads == 2
+    # Base training continued from exported weights: the card counts both runs.
+    more = train(
+        _cfg(tmp_path / "more", init=str(tmp_path / "w" / "default-base.safetensors"), steps=2)
+    )
+    assert more["steps"] == 2
+    record = export_weights(base_dir=tmp_path / "more", foveated_dir=None, out_dir=tmp_path / "w2")
+    assert record["base"]["previous"]["steps"] == 5
+    card = (tmp_path / "w2" / "MODEL_CARD.md").read_text()
+    assert "- base: 5 steps" in card and "- base (continued from the run above): 2 steps" in card
 
 
 def test_time_budget_and_deadline_stop_training(tmp_path):
