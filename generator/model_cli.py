@@ -107,7 +107,8 @@ def register(
         "--ceiling",
         action="store_true",
         help="also score the oracle and ceiling bounds (what any foveated generator of this "
-        "model can reach; one more full-resolution generation per seed, gaze and strength)",
+        "model can reach; one more full-resolution generation per seed, gaze and strength) "
+        "into PATH's *_bounds.json",
     )
     quality.add_argument(
         "--sheets", default=None, help="folder for sample sheets (default: beside the JSON)"
@@ -215,6 +216,10 @@ def _bench_quality(args) -> int:
     result = run_quality(settings, sheets_dir=sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result["records"], indent=1))
+    if result["bounds"]:
+        bounds_path = out.with_name(f"{out.stem}_bounds.json")
+        bounds_path.write_text(json.dumps(result["bounds"], indent=1))
+        print(f"wrote {len(result['bounds'])} oracle / ceiling records to {bounds_path}")
     summary_path = out.with_name(f"{out.stem}_summary.json")
     summary_path.write_text(json.dumps(result["summary"], indent=1))
     s = result["summary"]

@@ -28,6 +28,10 @@ import numpy as np
 from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
 from generator.layout import LayoutSpec
 
+#: Variants that bound the benchmark from above (generator.models.ceiling). Their records go to
+#: their own file: the pinned records file holds generations only.
+BOUNDS = ("oracle", "ceiling")
+
 
 @dataclass
 class QualitySettings:
@@ -131,7 +135,7 @@ def run_quality(
     n_classes = len(models["default-foveated"].encoder.config.classes)
     metric = JodMetric(display, device=settings.device)
     full = LayoutSpec(mode="full")
-    records, shown = [], []
+    records, bounds, shown = [], [], []  # bounds: the oracle / ceiling records (own file)
     show_strength = min(settings.strengths, key=lambda s: abs(math.log(s)))  # nearest to 1
     twins: dict[tuple[str, int], np.ndarray] = {}
     for seed in settings.seeds:
@@ -169,12 +173,12 @@ def run_quality(
                 jobs += [
                     (b, s, LayoutSpec(mode="acuity", strength=s))
                     for s in settings.strengths
-                    for b in ("oracle", "ceiling")
+                    for b in BOUNDS
                 ]
             for variant, strength, spec in jobs:
                 model_name = "default-naive" if variant == "default-naive" else "default-foveated"
                 twin = twins[(model_name, seed)]
-                if variant in ("oracle", "ceiling"):
+                if variant in BOUNDS:
                     out = _bound(
                         models[model_name],
                         variant,
@@ -197,7 +201,7 @@ def run_quality(
                     )
                 psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
                 jod = metric.jod(out.image, twin, gaze)
-                records.append(
+                (bounds if variant in BOUNDS else records).append(
                     {
                         "strength": strength,
                         "model_variant": variant,
@@ -230,7 +234,7 @@ def run_quality(
                 )
                 if variant == "default-foveated" and strength == show_strength:
                     shown.append((out.image, gaze, seed))
-    summary = summarize(records, settings)
+    summary = summarize(records + bounds, settings)
     summary["full_resolution_psnr_db_foveated_vs_base"] = [
         fovea_psnr_ssim(
             twins[("default-foveated", s)],
@@ -248,7 +252,7 @@ def run_quality(
             foveated=shown,
             resolution=res,
         )
-    return {"records": records, "summary": summary}
+    return {"records": records, "bounds": bounds, "summary": summary}
 
 
 def _bound(gen, variant, twin, seed, geometry, gaze, spec, settings, cond):
