@@ -104,17 +104,24 @@ class TeacherPairs:
     training device, up to ``noise_cache_bytes``: redrawing 1024 px noise for every pair of
     every step would cost a GPU step many times over."""
 
-    def __init__(self, paths: list[str | Path], *, noise_cache_bytes: int = 4 << 30):
+    def __init__(
+        self,
+        paths: list[str | Path],
+        *,
+        weights: list[float] | None = None,
+        noise_cache_bytes: int = 4 << 30,
+    ):
         self.noise_cache: dict[tuple[int, int, int], object] = {}
         self.noise_cache_bytes = noise_cache_bytes
         self._cached_bytes = 0
         self.sets = []
-        for path in paths:
+        for i, path in enumerate(paths):
             with np.load(path) as data:
                 if len(data["seeds"]) == 0:
                     continue
                 self.sets.append(
                     {
+                        "weight": float(weights[i]) if weights else float(len(data["seeds"])),
                         "seeds": data["seeds"].copy(),
                         "classes": data["classes"].copy(),
                         "images": data["images"].copy(),
@@ -133,8 +140,8 @@ class TeacherPairs:
         noise (B, 3, H, W), classes (B,) and the crop size."""
         import torch
 
-        sizes = np.array([len(s["seeds"]) for s in self.sets], dtype=float)
-        chosen = self.sets[int(rng.choice(len(self.sets), p=sizes / sizes.sum()))]
+        weights = np.array([s["weight"] for s in self.sets], dtype=float)
+        chosen = self.sets[int(rng.choice(len(self.sets), p=weights / weights.sum()))]
         idx = rng.choice(len(chosen["seeds"]), size=count, replace=count > len(chosen["seeds"]))
         images = torch.from_numpy(chosen["images"][idx]).permute(0, 3, 1, 2).float() / 127.5 - 1
         h, w = images.shape[2:]

@@ -62,6 +62,9 @@ class TrainConfig:
         out: output folder.
         init: base weights (``model.safetensors``) to start from; required for post-training.
         pairs: consistency: teacher-pair ``.npz`` files (``generator.training.teacher``).
+        pair_weights: consistency: how often each pairs file is drawn (default: by its size).
+        init_lora: post-training: start the LoRA from this adapter (same rank), e.g. the shipped
+            one, instead of from scratch.
         crop_px: crop sides to train on (one drawn per step).
         batch_size: crops per step (per process).
         groups: foveated: layouts per step (the batch is split, one layout per group).
@@ -84,6 +87,8 @@ class TrainConfig:
 
     stage: Stage = "base"
     pairs: list[str] = field(default_factory=list)
+    pair_weights: list[float] = field(default_factory=list)
+    init_lora: str | None = None
     data: str = "generator/data/photos-1024.npz"
     out: str = "runs/base"
     init: str | None = None
@@ -118,6 +123,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--init", default=None, help="base model.safetensors (post-training)")
     parser.add_argument("--pairs", nargs="+", default=[], help="teacher pairs (consistency)")
+    parser.add_argument(
+        "--pair-weights",
+        type=float,
+        nargs="+",
+        default=[],
+        help="relative draw frequency of each --pairs file (default: by its number of pairs)",
+    )
+    parser.add_argument(
+        "--init-lora", default=None, help="post-training: start from this LoRA (same rank)"
+    )
     parser.add_argument("--crop-px", type=int, nargs="+", default=d.crop_px)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--groups", type=int, default=d.groups)
@@ -147,6 +162,8 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         stage=stage,
         pairs=list(args.pairs),
+        pair_weights=list(args.pair_weights),
+        init_lora=args.init_lora,
         data=args.data,
         out=args.out,
         init=args.init,
@@ -183,6 +200,12 @@ def _validate(cfg: TrainConfig) -> None:
     for path in cfg.pairs:
         if not Path(path).is_file():
             raise FoveaError(f"--pairs {path} does not exist")
+    if cfg.pair_weights and len(cfg.pair_weights) != len(cfg.pairs):
+        raise FoveaError(
+            f"--pair-weights has {len(cfg.pair_weights)} values for {len(cfg.pairs)} --pairs files"
+        )
+    if cfg.init_lora and (cfg.stage not in POST_TRAINING or not Path(cfg.init_lora).is_file()):
+        raise FoveaError(f"--init-lora {cfg.init_lora}: a post-training stage and an existing file")
     if cfg.init and not Path(cfg.init).is_file():
         raise FoveaError(f"--init {cfg.init} does not exist")
     for px in cfg.crop_px:
@@ -306,6 +329,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                 target_modules=list(LORA_TARGETS),
             )
         )
+        if cfg.init_lora:
+            _load_lora(model, Path(cfg.init_lora), rank=cfg.lora_rank)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -330,7 +355,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     if cfg.stage == "consistency":
         from generator.training.teacher import TeacherPairs
 
-        bank = TeacherPairs(cfg.pairs)
+        bank = TeacherPairs(cfg.pairs, weights=cfg.pair_weights or None)
     else:
         bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in trainable)
@@ -475,6 +500,25 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         (out / "log.json").write_text(json.dumps(log, indent=1))
         (out / "losses.json").write_text(json.dumps(losses))
     return log
+
+
+def _load_lora(model, path: Path, *, rank: int) -> None:
+    """Copy a saved adapter (``_save_lora``'s format) into the model's fresh peft adapter."""
+    from peft import set_peft_model_state_dict
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    from generator.errors import FoveaError
+
+    with safe_open(str(path), framework="pt") as f:
+        saved_rank = int((f.metadata() or {}).get("rank", rank))
+    if saved_rank != rank:
+        raise FoveaError(f"--init-lora {path} has rank {saved_rank}, --lora-rank is {rank}")
+    state = {k.removeprefix("transformer."): v.float() for k, v in load_file(str(path)).items()}
+    result = set_peft_model_state_dict(model.transformer, state)
+    unexpected = getattr(result, "unexpected_keys", [])
+    if unexpected:
+        raise FoveaError(f"--init-lora {path} does not fit this model: {unexpected[:3]} ...")
 
 
 def _save_lora(model, path: Path, cfg: TrainConfig, meta: dict) -> None:

@@ -229,6 +229,42 @@ def test_consistency_stage_fits_the_teacher_pairs(tmp_path):
     before, after = _pair_loss(base, pairs, layout), _pair_loss(tuned, pairs, layout)
     print(f"teacher-pair loss on a foveated layout: base {before:.4f}, post-trained {after:.4f}")
     assert after < 0.9 * before
+    # A run started from that adapter (--init-lora) begins exactly where it ended; a second
+    # pairs file is drawn by the given weights.
+    import time
+
+    from safetensors.torch import load_file
+
+    more = train(
+        _cfg(
+            tmp_path / "cons2",
+            stage="consistency",
+            init=str(tmp_path / "w" / "default-base.safetensors"),
+            init_lora=str(tmp_path / "cons" / "lora.safetensors"),
+            pairs=[str(pairs), str(pairs)],
+            pair_weights=[1.0, 3.0],
+            lora_rank=8,
+            lora_alpha=8.0,
+            deadline_unix=time.time() - 1,
+        )
+    )
+    assert more["steps"] == 0
+    first = load_file(str(tmp_path / "cons" / "lora.safetensors"))
+    second = load_file(str(tmp_path / "cons2" / "lora.safetensors"))
+    assert first.keys() == second.keys()
+    for key in first:
+        torch.testing.assert_close(second[key], first[key])
+    with pytest.raises(FoveaError, match="rank"):
+        train(
+            _cfg(
+                tmp_path / "cons3",
+                stage="consistency",
+                init=str(tmp_path / "w" / "default-base.safetensors"),
+                init_lora=str(tmp_path / "cons" / "lora.safetensors"),
+                pairs=[str(pairs)],
+                lora_rank=4,
+            )
+        )
 
 
 def test_consistency_stage_needs_pairs(tmp_path):
