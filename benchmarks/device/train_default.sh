@@ -5,6 +5,7 @@
 #
 #   bash benchmarks/device/train_default.sh 420      # as the device tool's command, carry [".whl"]
 #
+# JOB_DIR: where the job works (default /tmp/fovea-train; emptied first).
 # .whl/ (git-excluded) holds the wheels the machine lacks: diffusers and importlib_metadata
 # (`pip download --no-deps diffusers==0.42.1 importlib_metadata -d .whl`).
 # Back here: reassemble the base with `cat default-base.safetensors.part-* > default-base.safetensors`,
@@ -13,10 +14,11 @@
 set -euo pipefail
 BUDGET_S=${1:-420}
 : "${OUT:?OUT must be set (the device tool sets it)}"
-if ! python -c "import diffusers" 2>/dev/null; then
-  python -m pip install -q --no-deps .whl/*.whl
+PY=${PYTHON:-python}
+if ! $PY -c "import diffusers" 2>/dev/null; then
+  $PY -m pip install -q --no-deps .whl/*.whl
 fi
-JOB=/tmp/fovea-train
+JOB=${JOB_DIR:-/tmp/fovea-train}
 rm -rf "$JOB"
 OUT="$JOB" bash generator/training/gpu_job.sh "$BUDGET_S" || echo "gpu_job.sh exited $?"
 cp "$JOB/job.log" "$OUT/" 2>/dev/null || true
