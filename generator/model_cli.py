@@ -116,6 +116,9 @@ def register(
     quality.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     quality.add_argument("--device", default="cpu")
     quality.set_defaults(handler=_bench_quality)
+    from generator.models.latent_cli import register_latent
+
+    register_latent(bench_subparsers)
 
 
 def _cache(value: str | None) -> Path:
@@ -194,6 +197,22 @@ def _train_export(args) -> int:
     return 0
 
 
+def _json(value) -> str:
+    """Strict JSON: a non-finite number (the PSNR of identical images is infinite) becomes null."""
+    import math
+
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return [clean(x) for x in v]
+        return v
+
+    return json.dumps(clean(value), indent=1, allow_nan=False)
+
+
 def _bench_quality(args) -> int:
     from generator.errors import FoveaError
     from generator.models.quality import QualitySettings, run_quality
@@ -215,13 +234,13 @@ def _bench_quality(args) -> int:
     sheets = Path(args.sheets) if args.sheets else out.parent / f"{out.stem}_sheets"
     result = run_quality(settings, sheets_dir=sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result["records"], indent=1))
+    out.write_text(_json(result["records"]))
     if result["bounds"]:
         bounds_path = out.with_name(f"{out.stem}_bounds.json")
-        bounds_path.write_text(json.dumps(result["bounds"], indent=1))
+        bounds_path.write_text(_json(result["bounds"]))
         print(f"wrote {len(result['bounds'])} oracle / ceiling records to {bounds_path}")
     summary_path = out.with_name(f"{out.stem}_summary.json")
-    summary_path.write_text(json.dumps(result["summary"], indent=1))
+    summary_path.write_text(_json(result["summary"]))
     s = result["summary"]
     print(f"wrote {len(result['records'])} records to {out}; summary {summary_path}")
     for variant, crossing in s["jod_9_5_crossing_by_variant"].items():
