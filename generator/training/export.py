@@ -128,15 +128,15 @@ def model_card(record: dict, quality: dict | None) -> str:
         )
     lines += [
         "",
-        "Reproduce: `bash generator/training/gpu_job.sh BUDGET_S` (OUT=dir), or the stages one by one:",
-        "`accelerate launch -m generator.training.train base --out runs/base ...`, then "
-        "`... foveated --init runs/base/model.safetensors --out runs/foveated`, then "
-        "`fovea train export --base runs/base --foveated runs/foveated`.",
-        "Consistency post-training (CPU or GPU): `fovea train teacher --out runs/teacher-256.npz "
-        "--crop-px 256`, then `fovea train consistency --init "
-        "generator/models/weights/default-base.safetensors --pairs runs/teacher-*.npz --out "
-        "runs/consistency`, then `fovea train export --foveated runs/consistency` (keeps the "
-        "shipped base).",
+        "Reproduce: `OUT=dir bash generator/training/gpu_job.sh BUDGET_S` (base training continued "
+        "from the shipped base, teacher pairs, consistency LoRA, export, all within the budget), "
+        "or the stages one by one: `accelerate launch -m generator.training.train base --out "
+        "runs/base [--init generator/models/weights/default-base.safetensors] ...`; "
+        "`fovea train teacher --out runs/teacher-512.npz --crop-px 512 [--weights DIR]` (one file "
+        "per size); `fovea train consistency --init BASE --pairs runs/teacher-*.npz --out "
+        "runs/consistency [--init-lora generator/models/weights/default-foveated-lora.safetensors]`; "
+        "`fovea train export [--base runs/base] --foveated runs/consistency` (without `--base` "
+        "the shipped base is kept).",
     ]
     if record.get("notes"):
         lines += ["", "## Notes", *[f"- {note}" for note in record["notes"]]]
@@ -157,14 +157,22 @@ def model_card(record: dict, quality: dict | None) -> str:
             for strength, m in rows.items():
                 lines.append(
                     f"| {variant} | {strength} | {m['jod_median']:.2f} | "
-                    f"{m['fovea_psnr_db_median']:.1f} | {m['fovea_ssim_median']:.3f} | "
+                    f"{_db(m['fovea_psnr_db_median'])} | {m['fovea_ssim_median']:.3f} | "
                     f"{m['token_ratio_median']:.3f} |"
                 )
         lines.append("")
         lines.append(f"JOD 9.5 crossing (post-trained): {quality.get('jod_9_5_crossing')}")
     else:
         lines.append("Not yet measured for these weights: run `fovea bench quality --json PATH`.")
+    from generator.models.latent_report import card_lines
+
+    lines += card_lines()  # benchmarks/results/latent_vs_pixel.json (`fovea bench latent`), if any
     return "\n".join(lines) + "\n"
+
+
+def _db(value: float | None) -> str:
+    """A PSNR for the card; None is how the JSON holds an infinite one (identical pixels)."""
+    return "identical" if value is None or value == float("inf") else f"{value:.1f}"
 
 
 def _base_record(run_dir: Path) -> dict:
