@@ -98,14 +98,19 @@ class FoveatedGenerator:
     def layout(self, *, geometry: StimulusGeometry, gaze_px, spec: LayoutSpec) -> TokenLayout:
         return build_layout(geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=self.token_px)
 
-    def noise_tokens(self, layout: TokenLayout, *, seed: int) -> torch.Tensor:
-        """(1, N, D) unit-variance noise from one full-resolution draw per seed (CPU, float32)."""
+    def noise_grid(self, layout: TokenLayout, *, seed: int) -> torch.Tensor:
+        """(1, C, H, W) the seed's full-resolution noise (CPU, float32), whatever the layout."""
         p = self.codec.cells_per_token
         g = torch.Generator().manual_seed(int(seed))
-        grid = torch.randn(
+        return torch.randn(
             1, self.codec.channels, layout.grid_h * p, layout.grid_w * p, generator=g
         )
-        return pack(grid, layout, p=p, noise=True)
+
+    def noise_tokens(self, layout: TokenLayout, *, seed: int) -> torch.Tensor:
+        """(1, N, D) unit-variance noise from one full-resolution draw per seed (CPU, float32)."""
+        return pack(
+            self.noise_grid(layout, seed=seed), layout, p=self.codec.cells_per_token, noise=True
+        )
 
     def generate(
         self,

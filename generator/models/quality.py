@@ -140,16 +140,21 @@ def run_quality(
     twins: dict[tuple[str, int], np.ndarray] = {}
     for seed in settings.seeds:
         cond = seed % n_classes
-        for name, gen in models.items():
-            start = time.perf_counter()
-            twins[(name, seed)] = gen.generate(
+
+        def generate(model_name, gaze, spec, noise_grid=None, seed=seed, cond=cond):
+            return models[model_name].generate(
                 seed=seed,
                 geometry=geometry,
-                gaze_px=None,
-                spec=full,
+                gaze_px=gaze,
+                spec=spec,
                 condition=cond,
                 steps=settings.steps,
-            ).image
+                noise_grid=noise_grid,
+            )
+
+        for name in models:
+            start = time.perf_counter()
+            twins[(name, seed)] = generate(name, None, full).image
             progress(f"seed {seed} {name} full-resolution: {time.perf_counter() - start:.1f} s")
         for frac in settings.gazes_frac:
             gaze = (frac[0] * res, frac[1] * res)
@@ -182,23 +187,16 @@ def run_quality(
                     out = _bound(
                         models[model_name],
                         variant,
-                        twin,
-                        seed,
-                        geometry,
-                        gaze,
-                        spec,
-                        settings,
-                        cond,
+                        twin=twin,
+                        layout=models[model_name].layout(
+                            geometry=geometry, gaze_px=gaze, spec=spec
+                        ),
+                        seed=seed,
+                        steps=settings.steps or models[model_name].steps,
+                        full_resolution=lambda noise, m=model_name: generate(m, None, full, noise),
                     )
                 else:
-                    out = models[model_name].generate(
-                        seed=seed,
-                        geometry=geometry,
-                        gaze_px=gaze,
-                        spec=spec,
-                        condition=cond,
-                        steps=settings.steps,
-                    )
+                    out = generate(model_name, gaze, spec)
                 psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
                 jod = metric.jod(out.image, twin, gaze)
                 (bounds if variant in BOUNDS else records).append(
@@ -255,50 +253,33 @@ def run_quality(
     return {"records": records, "bounds": bounds, "summary": summary}
 
 
-def _bound(gen, variant, twin, seed, geometry, gaze, spec, settings, cond):
-    """An ``oracle`` or ``ceiling`` image for one layout, shaped like a Generation for scoring."""
+def _bound(gen, variant, *, twin, layout, seed, steps, full_resolution):
+    """An ``oracle`` or ``ceiling`` image for one layout, shaped like a Generation for scoring.
+
+    ``full_resolution(noise_grid)`` generates the full-resolution image of other noise."""
     from types import SimpleNamespace
 
     from generator.models.ceiling import reduce_to_layout, resample_within_blocks
 
     start = time.perf_counter()
-    layout = gen.layout(geometry=geometry, gaze_px=gaze, spec=spec)
     p = gen.codec.cells_per_token
-    source, steps = twin, settings.steps or gen.steps
+    source = twin
     if variant == "ceiling":
-        grid_px = (layout.grid_h * p, layout.grid_w * p)
-        noise = torch_noise(seed, gen.codec.channels, grid_px)
         resampled = resample_within_blocks(
-            noise, layout, cells_per_token=p, seed=1_000_003 * (seed + 1) + int(layout.num_tokens)
+            gen.noise_grid(layout, seed=seed),
+            layout,
+            cells_per_token=p,
+            seed=1_000_003 * (seed + 1) + int(layout.num_tokens),
         )
-        full = LayoutSpec(mode="full")
-        source = gen.generate(
-            seed=seed,
-            geometry=geometry,
-            gaze_px=None,
-            spec=full,
-            condition=cond,
-            steps=settings.steps,
-            noise_grid=resampled,
-        ).image
-    image = reduce_to_layout(source, layout, cells_per_token=p)
-    sidecar = {"steps": steps, "model": f"{gen.model_id}-{variant}"}
+        source = full_resolution(resampled).image
     return SimpleNamespace(
-        image=image,
+        image=reduce_to_layout(source, layout, cells_per_token=p),
         layout=layout,
         tokens=layout.num_tokens,
         tokens_full=layout.num_tokens_full,
         seconds=time.perf_counter() - start,
-        sidecar=sidecar,
+        sidecar={"steps": steps, "model": f"{gen.model_id}-{variant}"},
     )
-
-
-def torch_noise(seed: int, channels: int, grid_px: tuple[int, int]):
-    """The seed's full-resolution noise, drawn as :meth:`FoveatedGenerator.noise_tokens` does."""
-    import torch
-
-    g = torch.Generator().manual_seed(int(seed))
-    return torch.randn(1, channels, *grid_px, generator=g)
 
 
 def _crossing(points: list[tuple[float, float, float]]) -> dict | None:
