@@ -19,7 +19,12 @@ MODE_PROBS = {"acuity": 0.6, "circle": 0.25, "full": 0.15}
 
 
 def random_layout(
-    *, rng: np.random.Generator, image_px: int, patch_px: int, strength_range=(0.25, 4.0)
+    *,
+    rng: np.random.Generator,
+    image_px: int,
+    patch_px: int,
+    strength_range=(0.25, 4.0),
+    mode_probs: dict[str, float] | None = None,
 ) -> TokenLayout:
     """One random layout of a square ``image_px`` image.
 
@@ -28,11 +33,13 @@ def random_layout(
         image_px: image side in pixels.
         patch_px: pixels per fine token.
         strength_range: acuity strength drawn log-uniformly in this range.
+        mode_probs: relative weight of each mode (default ``MODE_PROBS``; missing modes: 0).
     """
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=image_px, image_height_px=image_px
     )
-    mode = rng.choice(list(MODE_PROBS), p=list(MODE_PROBS.values()))
+    weights = np.array([(mode_probs or MODE_PROBS).get(m, 0.0) for m in MODE_PROBS], float)
+    mode = rng.choice(list(MODE_PROBS), p=weights / weights.sum())
     if mode == "full":
         return build_layout(
             geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=patch_px

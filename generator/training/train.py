@@ -65,6 +65,9 @@ class TrainConfig:
         pair_weights: consistency: how often each pairs file is drawn (default: by its size).
         init_lora: post-training: start the LoRA from this adapter (same rank), e.g. the shipped
             one, instead of from scratch.
+        layout_mix: post-training: probability of each layout mode (``acuity``, ``circle``,
+            ``full``); empty means ``layouts.MODE_PROBS``. Full grids of 1024 px crops cost a
+            CPU step many times over, so a 1024 px run may draw them less often.
         crop_px: crop sides to train on (one drawn per step).
         batch_size: crops per step (per process).
         groups: foveated: layouts per step (the batch is split, one layout per group).
@@ -89,6 +92,7 @@ class TrainConfig:
     pairs: list[str] = field(default_factory=list)
     pair_weights: list[float] = field(default_factory=list)
     init_lora: str | None = None
+    layout_mix: dict[str, float] = field(default_factory=dict)
     data: str = "generator/data/photos-1024.npz"
     out: str = "runs/base"
     init: str | None = None
@@ -133,6 +137,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init-lora", default=None, help="post-training: start from this LoRA (same rank)"
     )
+    parser.add_argument(
+        "--layout-mix",
+        nargs="+",
+        default=[],
+        metavar="MODE=P",
+        help="post-training layout modes drawn with these weights, e.g. acuity=0.8 circle=0.15 "
+        "full=0.05 (default: acuity=0.6 circle=0.25 full=0.15)",
+    )
     parser.add_argument("--crop-px", type=int, nargs="+", default=d.crop_px)
     parser.add_argument("--batch-size", type=int, default=d.batch_size)
     parser.add_argument("--groups", type=int, default=d.groups)
@@ -164,6 +176,7 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
         pairs=list(args.pairs),
         pair_weights=list(args.pair_weights),
         init_lora=args.init_lora,
+        layout_mix=parse_layout_mix(args.layout_mix),
         data=args.data,
         out=args.out,
         init=args.init,
@@ -184,6 +197,29 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
         progress=not args.no_progress,
         deadline_unix=args.deadline_unix,
     )
+
+
+def parse_layout_mix(items: list[str]) -> dict[str, float]:
+    """``["acuity=0.8", "full=0.2"]`` -> ``{"acuity": 0.8, "full": 0.2}`` (modes left out: 0)."""
+    from generator.errors import FoveaError
+    from generator.training.layouts import MODE_PROBS
+
+    mix = {}
+    for item in items:
+        mode, sep, value = item.partition("=")
+        try:
+            weight = float(value)
+        except ValueError:
+            weight = -1.0
+        if not sep or mode not in MODE_PROBS or not weight >= 0:
+            raise FoveaError(
+                f"--layout-mix takes MODE=WEIGHT with MODE in {', '.join(MODE_PROBS)} and "
+                f"WEIGHT >= 0, got {item!r}"
+            )
+        mix[mode] = weight
+    if mix and sum(mix.values()) <= 0:
+        raise FoveaError("--layout-mix: the weights add up to 0")
+    return mix
 
 
 def _validate(cfg: TrainConfig) -> None:
@@ -449,7 +485,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                 x.chunk(groups), classes.chunk(groups), noise_chunks, strict=True
             ):
                 if cfg.stage in POST_TRAINING:
-                    layout = random_layout(rng=rng, image_px=crop_px, patch_px=16)
+                    layout = random_layout(
+                        rng=rng, image_px=crop_px, patch_px=16, mode_probs=cfg.layout_mix or None
+                    )
                 else:
                     layout = full_layout(image_px=crop_px, patch_px=16)
                 with accelerator.autocast():

@@ -14,7 +14,7 @@ from generator.errors import FoveaError
 from generator.models.default import load_model
 from generator.training.export import export_weights
 from generator.training.layouts import MODE_PROBS, full_layout, random_layout
-from generator.training.train import TrainConfig, train, training_loss
+from generator.training.train import TrainConfig, parse_layout_mix, train, training_loss
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = str(REPO / "generator" / "data" / "photos-1024.npz")
@@ -154,6 +154,21 @@ def test_random_layouts_mix_modes_and_levels_deterministically():
     assert modes == set(MODE_PROBS)
     assert any(x.levels.max() >= 4 for x in a if x.spec.mode == "acuity")
     assert all(x.num_tokens <= 1024 for x in a)
+
+
+def test_layout_mix_sets_which_modes_are_drawn():
+    mix = parse_layout_mix(["acuity=3", "circle=1"])
+    assert mix == {"acuity": 3.0, "circle": 1.0}
+    layouts = [
+        random_layout(rng=np.random.default_rng([7, i]), image_px=256, patch_px=16, mode_probs=mix)
+        for i in range(40)
+    ]
+    modes = [x.spec.mode for x in layouts]
+    assert set(modes) == {"acuity", "circle"}  # no full grid: its weight is 0
+    assert modes.count("acuity") > modes.count("circle")
+    for bad in (["fovea=1"], ["acuity"], ["acuity=-1"], ["acuity=x"], ["full=0"]):
+        with pytest.raises(FoveaError, match="--layout-mix"):
+            parse_layout_mix(bad)
 
 
 def _pair_loss(model, pairs, layout) -> float:
