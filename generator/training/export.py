@@ -46,7 +46,7 @@ def export_weights(
     else:
         model = load_model(Path(base_dir) / "model.safetensors")
         save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
-        record = {"base": _base_record(Path(base_dir))}
+        record = {"base": _run_record(Path(base_dir), "base")}
     record["notes"] = list(notes or [])
     if foveated_dir is not None:
         lora_file = Path(foveated_dir) / "lora.safetensors"
@@ -54,7 +54,7 @@ def export_weights(
             meta = f.metadata() or {}
         state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
         save_file(state, str(out_dir / LORA_FILE), metadata=meta)
-        record["foveated"] = _read_log(Path(foveated_dir))
+        record["foveated"] = _run_record(Path(foveated_dir), "foveated")
     elif (out_dir / LORA_FILE).exists():
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
     record["config"] = model.config_.as_dict()
@@ -100,9 +100,12 @@ def model_card(record: dict, quality: dict | None) -> str:
         "",
         "## Training",
     ]
-    runs = [("base", log) for log in _lineage(record.get("base") or {})] or [("base", {})]
-    runs.append(("foveated", record.get("foveated") or {}))
-    for i, (stage, log) in enumerate(runs):
+    runs = [
+        (stage, i, log)
+        for stage in ("base", "foveated")
+        for i, log in enumerate(_lineage(record.get(stage) or {}) or [{}])
+    ]
+    for stage, i, log in runs:
         if not log:
             lines.append(f"- {stage}: not run")
             continue
@@ -118,7 +121,7 @@ def model_card(record: dict, quality: dict | None) -> str:
             if stage == "foveated"
             else ""
         )
-        continued = " (continued from the run above)" if stage == "base" and i > 0 else ""
+        continued = " (continued from the run above)" if i > 0 else ""
         lines.append(
             f"- {kind}{continued}: {log.get('steps')} steps x batch {c.get('batch_size')} at "
             + ("the pairs' sizes" if kind == "consistency" else f"crops {c.get('crop_px')} px")
@@ -175,23 +178,23 @@ def _db(value: float | None) -> str:
     return "identical" if value is None or value == float("inf") else f"{value:.1f}"
 
 
-def _base_record(run_dir: Path) -> dict:
-    """The base run's log; a run continued from shipped weights (``--init`` beside a
-    ``default.json``) carries that model's record as ``previous``, so the card counts all the
-    training the weights have had."""
+def _run_record(run_dir: Path, stage: str) -> dict:
+    """A run's log; a run continued from shipped weights (base: ``--init``, post-training:
+    ``--init-lora``, beside a ``default.json``) carries that model's record of the same stage as
+    ``previous``, so the card counts all the training the weights have had."""
     from generator.models.default import CARD_FILE
 
     log = _read_log(run_dir)
-    init = (log.get("config") or {}).get("init")
+    init = (log.get("config") or {}).get("init" if stage == "base" else "init_lora")
     if init:
         sidecar = Path(init).parent / CARD_FILE
         if sidecar.is_file():
-            log["previous"] = json.loads(sidecar.read_text()).get("base", {})
+            log["previous"] = json.loads(sidecar.read_text()).get(stage, {})
     return log
 
 
 def _lineage(log: dict) -> list[dict]:
-    """A base record and the records it continued from, oldest first."""
+    """A stage's record and the records it continued from, oldest first."""
     chain = []
     while log:
         chain.append(log)
