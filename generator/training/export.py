@@ -114,7 +114,17 @@ def model_card(record: dict, quality: dict | None) -> str:
         layouts = (
             f"; LoRA rank {c.get('lora_rank')}, random acuity/circle/full layouts"
             + (
+                " (" + ", ".join(f"{m} {w:g}" for m, w in c["layout_mix"].items()) + ")"
+                if c.get("layout_mix")
+                else ""
+            )
+            + (
                 f", teacher pairs {', '.join(Path(p).name for p in c.get('pairs', []))}"
+                + (
+                    " (weights " + ", ".join(f"{w:g}" for w in c["pair_weights"]) + ")"
+                    if c.get("pair_weights")
+                    else ""
+                )
                 if kind == "consistency"
                 else ""
             )
