@@ -442,8 +442,8 @@ class TrialRunner:
                 self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
                 return self._abort(plan, row, reason="fixation_break", twin_ticket=twin_ticket)
             twin_ready = twin is not None or twin_ticket.done()
-            if fov_ticket.done() and twin_ready:
-                break
+            # The deadline is checked before "done": an image that finished after the deadline
+            # within this frame's wait missed it (a finished ticket's elapsed time is its latency).
             if (
                 not row["deadline_missed"]
                 and _request_elapsed_s(fov_ticket) > p.generation.deadline_s
@@ -466,6 +466,8 @@ class TrialRunner:
                     return self._abort(plan, row, reason="deadline", twin_ticket=twin_ticket)
                 # Missed too often: wait for this image and show it late (flagged).
                 self.tracker.message("GENERATION_SHOWN_LATE")
+            if fov_ticket.done() and twin_ready:
+                break
         if foveated is None:
             try:
                 foveated = fov_ticket.result()

@@ -20,8 +20,13 @@ def _session(tmp_path, *, on_miss: str, max_misses: int = 2):
     data = small_protocol_dict(method="constant", trials=2)
     data["conditions"][0]["levels"] = [1.0, 2.0]
     data["procedure"]["constant"] = {"repeats": 1}
+    # No speculative start: a speculation that finished before the gaze was measured is on time
+    # (latency 0), and whether it has finished by then depends on the machine's load.
     data["generation"].update(
-        deadline_s=1e-4, on_deadline_miss=on_miss, max_deadline_misses=max_misses
+        deadline_s=1e-4,
+        on_deadline_miss=on_miss,
+        max_deadline_misses=max_misses,
+        speculative=False,
     )
     loaded = load_protocol(write_toml(data, tmp_path / f"{on_miss}.toml"))
     config = SessionConfig(
