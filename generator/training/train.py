@@ -486,7 +486,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
             ):
                 if cfg.stage in POST_TRAINING:
                     layout = random_layout(
-                        rng=rng, image_px=crop_px, patch_px=16, mode_probs=cfg.layout_mix or None
+                        rng=rng, image_px=crop_px, patch_px=16, mode_probs=cfg.layout_mix
                     )
                 else:
                     layout = full_layout(image_px=crop_px, patch_px=16)
