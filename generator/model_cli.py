@@ -46,7 +46,7 @@ def register(
         "generator.training.train` for several GPUs)",
     )
     train_sub = train.add_subparsers(dest="train_stage", metavar="STAGE", required=True)
-    from generator.training.train import add_arguments
+    from generator.training.config import add_arguments
 
     for stage, text in (
         ("base", "base training on full-resolution tokens"),
@@ -151,7 +151,8 @@ def _data_pack(args) -> int:
 
 
 def _train(args) -> int:
-    from generator.training.train import config_from_args, train
+    from generator.training.config import config_from_args
+    from generator.training.train import train
 
     log = train(config_from_args(args.stage, args), resume=args.resume)
     print(

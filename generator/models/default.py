@@ -254,7 +254,7 @@ def build_generator(model: DefaultModel, *, model_id: str, steps: int | None = N
 
     cfg = model.config_
     return FoveatedGenerator(
-        # 0.05: training's x -> v clamp (generator.training.train TrainConfig.t_min).
+        # 0.05: training's x -> v clamp (generator.training.config TrainConfig.t_min).
         denoiser=FluxDenoiser(model.transformer, prediction="x", x_pred_t_min=0.05),
         encoder=ClassEncoder(model),
         codec=PixelCodec(cells_per_token=cfg.patch_px),

@@ -25,230 +25,16 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import Literal
 
-Stage = Literal["base", "foveated", "consistency"]
-POST_TRAINING = ("foveated", "consistency")
-LORA_TARGETS = (
-    "to_q",
-    "to_k",
-    "to_v",
-    "to_out.0",
-    "add_q_proj",
-    "add_k_proj",
-    "add_v_proj",
-    "to_add_out",
-    "proj_mlp",
-    "proj_out",
-    "ff.net.0.proj",
-    "ff.net.2",
-    "ff_context.net.0.proj",
-    "ff_context.net.2",
-    "linear",
-    "x_embedder",
+from generator.training.config import (
+    POST_TRAINING,
+    TrainConfig,
+    add_arguments,
+    config_from_args,
+    validate,
 )
-
-
-@dataclass
-class TrainConfig:
-    """One training stage. Sizes in pixels, times in seconds.
-
-    Attributes:
-        stage: ``base`` (full-resolution tokens, all weights) or ``foveated`` (mixed-resolution
-            tokens, LoRA on top of ``init``).
-        data: cache folder or packed ``.npz`` of photographs.
-        out: output folder.
-        init: base weights (``model.safetensors``) to start from; required for post-training.
-        pairs: consistency: teacher-pair ``.npz`` files (``generator.training.teacher``).
-        pair_weights: consistency: how often each pairs file is drawn (default: by its size).
-        init_lora: post-training: start the LoRA from this adapter (same rank), e.g. the shipped
-            one, instead of from scratch.
-        layout_mix: post-training: probability of each layout mode (``acuity``, ``circle``,
-            ``full``); empty means ``layouts.MODE_PROBS``. Full grids of 1024 px crops cost a
-            CPU step many times over, so a 1024 px run may draw them less often.
-        crop_px: crop sides to train on (one drawn per step).
-        batch_size: crops per step (per process).
-        groups: foveated: layouts per step (the batch is split, one layout per group).
-        steps: step limit; time_budget_s: wall-clock limit (whichever comes first).
-        lr, weight_decay, warmup_steps: AdamW settings (linear warm-up, then constant).
-        ema_decay: EMA of the trainable weights (what is saved), with a 1/(step+10) warm-up.
-        lora_rank, lora_alpha: foveated LoRA.
-        t_mean, t_std, t_min: logit-normal time distribution (1 = noise) and the x->v clamp.
-        class_dropout: fraction of crops trained unconditional (null class).
-        max_zoom_out: crops cover between 1x and this many times crop_px of the source.
-        checkpoint_every_s: checkpoint period.
-        seed: all randomness derives from it (and the step number).
-        model: architecture overrides for base training (ModelConfig fields).
-        mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` picks bf16
-            on CUDA and no on CPU.
-        progress: tqdm bar.
-        deadline_unix: absolute wall-clock deadline (``time.time()``); no step starts that would
-            end after it (so start-up time counts against a job's budget).
-    """
-
-    stage: Stage = "base"
-    pairs: list[str] = field(default_factory=list)
-    pair_weights: list[float] = field(default_factory=list)
-    init_lora: str | None = None
-    layout_mix: dict[str, float] = field(default_factory=dict)
-    data: str = "generator/data/photos-1024.npz"
-    out: str = "runs/base"
-    init: str | None = None
-    crop_px: list[int] = field(default_factory=lambda: [256])
-    batch_size: int = 16
-    groups: int = 2
-    steps: int = 100_000
-    time_budget_s: float = 600.0
-    lr: float = 3e-4
-    weight_decay: float = 0.0
-    warmup_steps: int = 200
-    ema_decay: float = 0.999
-    lora_rank: int = 32
-    lora_alpha: float = 32.0
-    t_mean: float = 0.8
-    t_std: float = 0.8
-    t_min: float = 0.05
-    class_dropout: float = 0.1
-    max_zoom_out: float = 4.0
-    checkpoint_every_s: float = 300.0
-    seed: int = 0
-    model: dict = field(default_factory=dict)
-    mixed_precision: str = "auto"
-    progress: bool = True
-    deadline_unix: float | None = None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The command-line flags of :class:`TrainConfig` (shared by ``fovea train`` and ``-m``)."""
-    d = TrainConfig()
-    parser.add_argument("--data", default=d.data, help="cache folder or packed .npz of photographs")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--init", default=None, help="base model.safetensors (post-training)")
-    parser.add_argument("--pairs", nargs="+", default=[], help="teacher pairs (consistency)")
-    parser.add_argument(
-        "--pair-weights",
-        type=float,
-        nargs="+",
-        default=[],
-        help="relative draw frequency of each --pairs file (default: by its number of pairs)",
-    )
-    parser.add_argument(
-        "--init-lora", default=None, help="post-training: start from this LoRA (same rank)"
-    )
-    parser.add_argument(
-        "--layout-mix",
-        nargs="+",
-        default=[],
-        metavar="MODE=P",
-        help="post-training layout modes drawn with these weights, e.g. acuity=0.8 circle=0.15 "
-        "full=0.05 (default: acuity=0.6 circle=0.25 full=0.15)",
-    )
-    parser.add_argument("--crop-px", type=int, nargs="+", default=d.crop_px)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--groups", type=int, default=d.groups)
-    parser.add_argument("--steps", type=int, default=d.steps)
-    parser.add_argument("--time-budget-s", type=float, default=d.time_budget_s)
-    parser.add_argument("--lr", type=float, default=None, help="default: 3e-4 base, 1e-4 foveated")
-    parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    parser.add_argument("--ema-decay", type=float, default=d.ema_decay)
-    parser.add_argument("--lora-rank", type=int, default=d.lora_rank)
-    parser.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
-    parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--model-json", default=None, help="JSON of ModelConfig overrides (base)")
-    parser.add_argument(
-        "--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"]
-    )
-    parser.add_argument(
-        "--deadline-unix",
-        type=float,
-        default=None,
-        help="absolute time.time() after which no step starts",
-    )
-    parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--no-progress", action="store_true")
-
-
-def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(
-        stage=stage,
-        pairs=list(args.pairs),
-        pair_weights=list(args.pair_weights),
-        init_lora=args.init_lora,
-        layout_mix=parse_layout_mix(args.layout_mix),
-        data=args.data,
-        out=args.out,
-        init=args.init,
-        crop_px=list(args.crop_px),
-        batch_size=args.batch_size,
-        groups=args.groups,
-        steps=args.steps,
-        time_budget_s=args.time_budget_s,
-        lr=args.lr if args.lr is not None else (3e-4 if stage == "base" else 1e-4),
-        warmup_steps=args.warmup_steps,
-        ema_decay=args.ema_decay,
-        lora_rank=args.lora_rank,
-        lora_alpha=float(args.lora_rank),
-        checkpoint_every_s=args.checkpoint_every_s,
-        seed=args.seed,
-        model=json.loads(args.model_json) if args.model_json else {},
-        mixed_precision=args.mixed_precision,
-        progress=not args.no_progress,
-        deadline_unix=args.deadline_unix,
-    )
-
-
-def parse_layout_mix(items: list[str]) -> dict[str, float]:
-    """``["acuity=0.8", "full=0.2"]`` -> ``{"acuity": 0.8, "full": 0.2}`` (modes left out: 0)."""
-    from generator.errors import FoveaError
-    from generator.training.layouts import MODE_PROBS
-
-    mix = {}
-    for item in items:
-        mode, sep, value = item.partition("=")
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = -1.0
-        if not sep or mode not in MODE_PROBS or not weight >= 0:
-            raise FoveaError(
-                f"--layout-mix takes MODE=WEIGHT with MODE in {', '.join(MODE_PROBS)} and "
-                f"WEIGHT >= 0, got {item!r}"
-            )
-        mix[mode] = weight
-    if mix and sum(mix.values()) <= 0:
-        raise FoveaError("--layout-mix: the weights add up to 0")
-    return mix
-
-
-def _validate(cfg: TrainConfig) -> None:
-    from generator.errors import FoveaError
-
-    if cfg.stage not in ("base", *POST_TRAINING):
-        raise FoveaError(
-            f"training stage must be 'base', 'foveated' or 'consistency', got {cfg.stage!r}"
-        )
-    if cfg.stage in POST_TRAINING and not cfg.init:
-        raise FoveaError(f"{cfg.stage} post-training needs --init (the base model.safetensors)")
-    if cfg.stage == "consistency" and not cfg.pairs:
-        raise FoveaError("consistency post-training needs --pairs (made by `fovea train teacher`)")
-    for path in cfg.pairs:
-        if not Path(path).is_file():
-            raise FoveaError(f"--pairs {path} does not exist")
-    if cfg.pair_weights and len(cfg.pair_weights) != len(cfg.pairs):
-        raise FoveaError(
-            f"--pair-weights has {len(cfg.pair_weights)} values for {len(cfg.pairs)} --pairs files"
-        )
-    if cfg.init_lora and (cfg.stage not in POST_TRAINING or not Path(cfg.init_lora).is_file()):
-        raise FoveaError(f"--init-lora {cfg.init_lora}: a post-training stage and an existing file")
-    if cfg.init and not Path(cfg.init).is_file():
-        raise FoveaError(f"--init {cfg.init} does not exist")
-    for px in cfg.crop_px:
-        if px % 16 or px < 32:
-            raise FoveaError(f"--crop-px {px} must be a multiple of 16 and at least 32")
-    if cfg.batch_size < cfg.groups or cfg.batch_size < 1:
-        raise FoveaError(f"--batch-size {cfg.batch_size} must be >= --groups {cfg.groups} and >= 1")
 
 
 def sample_times(n: int, *, generator, mean: float, std: float, device):
@@ -331,9 +117,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     from generator.data.images import load_bank, random_crops
     from generator.models.default import DefaultModel, ModelConfig, load_model, save_weights
     from generator.training.layouts import full_layout, random_layout
+    from generator.training.lora_io import add_lora, load_lora, save_lora
     from generator.training.plots import plot_losses
 
-    _validate(cfg)
+    validate(cfg)
     start = time.perf_counter()
     mp = cfg.mixed_precision
     if mp == "auto":
@@ -353,20 +140,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         model = DefaultModel(ModelConfig.from_dict(cfg.model))
     model.train()
     if cfg.stage in POST_TRAINING:
-        from peft import LoraConfig
-
-        for p in model.parameters():
-            p.requires_grad_(False)
-        model.transformer.add_adapter(
-            LoraConfig(
-                r=cfg.lora_rank,
-                lora_alpha=cfg.lora_alpha,
-                init_lora_weights="gaussian",
-                target_modules=list(LORA_TARGETS),
-            )
-        )
+        add_lora(model, rank=cfg.lora_rank, alpha=cfg.lora_alpha)
         if cfg.init_lora:
-            _load_lora(model, Path(cfg.init_lora), rank=cfg.lora_rank)
+            load_lora(model, Path(cfg.init_lora), rank=cfg.lora_rank)
     trainable = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trainable, lr=cfg.lr, weight_decay=cfg.weight_decay, betas=(0.9, 0.99))
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -438,7 +214,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                     unwrapped, out / "model.safetensors", dtype=torch.float32, metadata=meta
                 )
             else:
-                _save_lora(unwrapped, out / "lora.safetensors", cfg, meta)
+                save_lora(
+                    unwrapped,
+                    out / "lora.safetensors",
+                    rank=cfg.lora_rank,
+                    alpha=cfg.lora_alpha,
+                    meta=meta,
+                )
         finally:
             ema.swap()
         plot_losses(losses, out / "loss.png", title=f"{cfg.stage} training loss")
@@ -538,36 +320,6 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         (out / "log.json").write_text(json.dumps(log, indent=1))
         (out / "losses.json").write_text(json.dumps(losses))
     return log
-
-
-def _load_lora(model, path: Path, *, rank: int) -> None:
-    """Copy a saved adapter (``_save_lora``'s format) into the model's fresh peft adapter."""
-    from peft import set_peft_model_state_dict
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    from generator.errors import FoveaError
-
-    with safe_open(str(path), framework="pt") as f:
-        saved_rank = int((f.metadata() or {}).get("rank", rank))
-    if saved_rank != rank:
-        raise FoveaError(f"--init-lora {path} has rank {saved_rank}, --lora-rank is {rank}")
-    state = {k.removeprefix("transformer."): v.float() for k, v in load_file(str(path)).items()}
-    result = set_peft_model_state_dict(model.transformer, state)
-    unexpected = getattr(result, "unexpected_keys", [])
-    if unexpected:
-        raise FoveaError(f"--init-lora {path} does not fit this model: {unexpected[:3]} ...")
-
-
-def _save_lora(model, path: Path, cfg: TrainConfig, meta: dict) -> None:
-    from peft import get_peft_model_state_dict
-    from safetensors.torch import save_file
-
-    state = get_peft_model_state_dict(model.transformer)
-    state = {f"transformer.{k}": v.detach().cpu().float().contiguous() for k, v in state.items()}
-    metadata = {"lora_scale": str(cfg.lora_alpha / cfg.lora_rank), "rank": str(cfg.lora_rank)}
-    metadata.update({k: str(v) for k, v in meta.items()})
-    save_file(state, str(path), metadata=metadata)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,9 +12,10 @@ import torch
 from generator.data.images import load_bank, random_crops
 from generator.errors import FoveaError
 from generator.models.default import load_model
+from generator.training.config import TrainConfig, parse_layout_mix
 from generator.training.export import export_weights
 from generator.training.layouts import MODE_PROBS, full_layout, random_layout
-from generator.training.train import TrainConfig, parse_layout_mix, train, training_loss
+from generator.training.train import train, training_loss
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = str(REPO / "generator" / "data" / "photos-1024.npz")
