@@ -12,6 +12,8 @@ import shutil
 import sys
 from pathlib import Path
 
+from generator.training.lineage import lineage, run_record
+
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 
 
@@ -46,7 +48,7 @@ def export_weights(
     else:
         model = load_model(Path(base_dir) / "model.safetensors")
         save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
-        record = {"base": _run_record(Path(base_dir), "base")}
+        record = {"base": run_record(Path(base_dir), "base")}
     record["notes"] = list(notes or [])
     if foveated_dir is not None:
         lora_file = Path(foveated_dir) / "lora.safetensors"
@@ -54,7 +56,7 @@ def export_weights(
             meta = f.metadata() or {}
         state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
         save_file(state, str(out_dir / LORA_FILE), metadata=meta)
-        record["foveated"] = _run_record(Path(foveated_dir), "foveated")
+        record["foveated"] = run_record(Path(foveated_dir), "foveated")
     elif (out_dir / LORA_FILE).exists():
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
     record["config"] = model.config_.as_dict()
@@ -103,7 +105,7 @@ def model_card(record: dict, quality: dict | None) -> str:
     runs = [
         (stage, i, log)
         for stage in ("base", "foveated")
-        for i, log in enumerate(_lineage(record.get(stage) or {}) or [{}])
+        for i, log in enumerate(lineage(record.get(stage) or {}) or [{}])
     ]
     for stage, i, log in runs:
         if not log:
@@ -186,35 +188,6 @@ def model_card(record: dict, quality: dict | None) -> str:
 def _db(value: float | None) -> str:
     """A PSNR for the card; None is how the JSON holds an infinite one (identical pixels)."""
     return "identical" if value is None or value == float("inf") else f"{value:.1f}"
-
-
-def _run_record(run_dir: Path, stage: str) -> dict:
-    """A run's log; a run continued from shipped weights (base: ``--init``, post-training:
-    ``--init-lora``, beside a ``default.json``) carries that model's record of the same stage as
-    ``previous``, so the card counts all the training the weights have had."""
-    from generator.models.default import CARD_FILE
-
-    log = _read_log(run_dir)
-    init = (log.get("config") or {}).get("init" if stage == "base" else "init_lora")
-    if init:
-        sidecar = Path(init).parent / CARD_FILE
-        if sidecar.is_file():
-            log["previous"] = json.loads(sidecar.read_text()).get(stage, {})
-    return log
-
-
-def _lineage(log: dict) -> list[dict]:
-    """A stage's record and the records it continued from, oldest first."""
-    chain = []
-    while log:
-        chain.append(log)
-        log = log.get("previous") or {}
-    return chain[::-1]
-
-
-def _read_log(run_dir: Path) -> dict:
-    path = run_dir / "log.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def main(argv: list[str] | None = None) -> int:

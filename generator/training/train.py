@@ -117,6 +117,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     from generator.data.images import load_bank, random_crops
     from generator.models.default import DefaultModel, ModelConfig, load_model, save_weights
     from generator.training.layouts import full_layout, random_layout
+    from generator.training.lineage import starting_record
     from generator.training.lora_io import add_lora, load_lora, save_lora
     from generator.training.plots import plot_losses
 
@@ -151,6 +152,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     model.to(device)
     ema = Ema(trainable, cfg.ema_decay)
     step, losses, elapsed_before = 0, [], 0.0
+    previous = starting_record(asdict(cfg), "base" if cfg.stage == "base" else "foveated")
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.is_file():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
@@ -162,6 +164,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         step, losses, elapsed_before = ckpt["step"], ckpt["losses"], ckpt["elapsed_s"]
+        previous = ckpt.get("previous", previous)
         accelerator.print(f"resumed {cfg.stage} at step {step}")
     model, opt = accelerator.prepare(model, opt)
     if cfg.stage == "consistency":
@@ -203,6 +206,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                 "losses": losses,
                 "elapsed_s": elapsed_before + time.perf_counter() - loop_start,
                 "config": asdict(cfg),
+                "previous": previous,
             },
             ckpt_path,
         )
@@ -315,6 +319,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         "mixed_precision": mp,
         "trainable_params": n_params,
         "wall_seconds": time.perf_counter() - start,
+        "previous": previous,
     }
     if accelerator.is_main_process:
         (out / "log.json").write_text(json.dumps(log, indent=1))

@@ -15,6 +15,7 @@ from generator.models.default import load_model
 from generator.training.config import TrainConfig, parse_layout_mix
 from generator.training.export import export_weights
 from generator.training.layouts import MODE_PROBS, full_layout, random_layout
+from generator.training.lineage import lineage
 from generator.training.train import train, training_loss
 
 REPO = Path(__file__).resolve().parents[2]
@@ -141,6 +142,25 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
     card = (tmp_path / "w" / "MODEL_CARD.md").read_text()
     assert "- foveated: 3 steps" in card
     assert "- foveated (continued from the run above): 1 steps" in card
+    # That export shipped a snapshot of fov2 itself; fov2 resumed and exported again still
+    # counts the first adapter once and fov2 once (taken when fov2 started, kept in its checkpoint).
+    assert fov2["previous"]["steps"] == 3
+    fov2 = train(
+        _cfg(
+            tmp_path / "fov2",
+            stage="foveated",
+            init=str(out / "model.safetensors"),
+            init_lora=str(tmp_path / "w" / "default-foveated-lora.safetensors"),
+            crop_px=[128],
+            batch_size=4,
+            steps=2,
+            lora_rank=4,
+            lora_alpha=4.0,
+        ),
+        resume=True,
+    )
+    record = export_weights(base_dir=out, foveated_dir=tmp_path / "fov2", out_dir=tmp_path / "w")
+    assert [r["steps"] for r in lineage(record["foveated"])] == [3, 2]
 
 
 def test_time_budget_and_deadline_stop_training(tmp_path):
