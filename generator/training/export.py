@@ -138,8 +138,8 @@ def model_card(record: dict, quality: dict | None) -> str:
             f"- {kind}{continued}: {log.get('steps')} steps x batch {c.get('batch_size')} at "
             + ("the pairs' sizes" if kind == "consistency" else f"crops {c.get('crop_px')} px")
             + f", lr {c.get('lr')}, {log.get('train_seconds_total', 0):.0f} s on "
-            f"{log.get('device_name')} x{log.get('num_processes')} ({log.get('mixed_precision')}); "
-            f"loss {log.get('loss_first50')} -> {log.get('loss_last50')}{layouts}"
+            f"{log.get('device_name')} x{log.get('num_processes')} ({_precision(log)}); "
+            f"loss {_loss(log.get('loss_first50'))} -> {_loss(log.get('loss_last50'))}{layouts}"
         )
     lines += [
         "",
@@ -183,6 +183,20 @@ def model_card(record: dict, quality: dict | None) -> str:
 
     lines += card_lines()  # benchmarks/results/latent_vs_pixel.json (`fovea bench latent`), if any
     return "\n".join(lines) + "\n"
+
+
+def _loss(value: float | None) -> str:
+    """A mean training loss for the card (first or last 50 steps), 4 significant digits."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _precision(log: dict) -> str:
+    """accelerate's mixed-precision setting as the card says it (``no``: float32; training turns
+    on TF32 matmuls on CUDA)."""
+    mp = log.get("mixed_precision")
+    if mp != "no":
+        return f"{mp} mixed precision"
+    return "fp32, TF32 matmuls" if str(log.get("device", "")).startswith("cuda") else "fp32"
 
 
 def _db(value: float | None) -> str:
