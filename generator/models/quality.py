@@ -250,6 +250,11 @@ def run_quality(
             foveated=shown,
             resolution=res,
         )
+        from generator.models.quality_plot import plot_quality
+
+        summary["sheets"]["jod_curve"] = plot_quality(
+            [summary], Path(sheets_dir) / "jod_vs_token_ratio.png"
+        )
     return {"records": records, "bounds": bounds, "summary": summary}
 
 

@@ -1,6 +1,7 @@
 """`fovea bench quality` and the bounds it can report (generator.models.ceiling)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -99,3 +100,6 @@ def test_quality_bench_scores_variants_and_bounds(tmp_path):
     crossings = result["summary"]["jod_9_5_crossing_by_variant"]
     assert set(crossings) == {"default-foveated", "default-naive", "oracle", "ceiling"}
     json.dumps(result["summary"])  # JSON-able
+    for path in result["summary"]["sheets"].values():
+        assert Path(path).is_file() and Path(path).stat().st_size > 1000, path
+    assert set(result["summary"]["sheets"]) >= {"full", "foveated", "spectrum", "jod_curve"}
