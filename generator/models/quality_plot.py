@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -23,6 +24,21 @@ _STYLE = {
 }
 
 
+def merge_medians(summaries: list[dict]) -> dict[str, dict]:
+    """The summaries' ``medians`` tables together; the first that has a variant's strength wins."""
+    medians: dict[str, dict] = {}
+    for summary in summaries:
+        for variant, rows in summary["medians"].items():
+            for strength, row in rows.items():
+                medians.setdefault(variant, {}).setdefault(strength, row)
+    return medians
+
+
+def _finite(value: float | None) -> float:
+    """A PSNR to draw: identical pixels (inf in memory, null in JSON) leave a gap."""
+    return value if value is not None and math.isfinite(value) else float("nan")
+
+
 def plot_quality(summaries: list[dict], path: Path) -> str:
     """Write the two-panel figure to ``path``; returns the path as a string."""
     import matplotlib
@@ -30,11 +46,7 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    medians: dict[str, dict] = {}
-    for summary in summaries:  # the first summary that has a variant's strength wins
-        for variant, rows in summary["medians"].items():
-            for strength, row in rows.items():
-                medians.setdefault(variant, {}).setdefault(strength, row)
+    medians = merge_medians(summaries)
     resolution = summaries[0].get("resolution")
     fig, (ax_jod, ax_psnr) = plt.subplots(1, 2, figsize=(10, 4.8), dpi=100)
     for variant, rows in sorted(medians.items()):
@@ -53,8 +65,7 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
         if curve:
             ratios = [c[1] for c in curve]
             ax_jod.plot(ratios, [c[2] for c in curve], marker=marker, color=color, label=label)
-            psnr = [c[3] if c[3] is not None else float("nan") for c in curve]
-            ax_psnr.plot(ratios, psnr, marker=marker, color=color, label=label)
+            ax_psnr.plot(ratios, [_finite(c[3]) for c in curve], marker=marker, color=color)
             if base == "default-foveated":
                 for s, ratio, jod, _ in curve:
                     ax_jod.annotate(
@@ -65,8 +76,7 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
             name = f"{label}, circle layout {layout}"
             star = "*" if layout == "p2" else "P"
             ax_jod.plot([ratio], [jod], marker=star, markersize=10, color=color, ls="", label=name)
-            if psnr is not None:
-                ax_psnr.plot([ratio], [psnr], marker=star, markersize=10, color=color, ls="")
+            ax_psnr.plot([ratio], [_finite(psnr)], marker=star, markersize=10, color=color, ls="")
     ax_jod.axhline(JOD_TARGET, color="k", ls="--", lw=1, label=f"JOD {JOD_TARGET} target")
     ax_jod.set_ylabel("median JOD vs full resolution (10 = identical)")
     ax_psnr.set_ylabel("median foveal PSNR (dB)")

@@ -191,12 +191,14 @@ def _loss(value: float | None) -> str:
 
 
 def _precision(log: dict) -> str:
-    """accelerate's mixed-precision setting as the card says it (``no``: float32; training turns
-    on TF32 matmuls on CUDA)."""
+    """accelerate's mixed-precision setting as the card says it (``no``: float32; TF32 matmuls
+    where the log says training turned them on)."""
     mp = log.get("mixed_precision")
+    if mp is None:
+        return "precision n/a"
     if mp != "no":
         return f"{mp} mixed precision"
-    return "fp32, TF32 matmuls" if str(log.get("device", "")).startswith("cuda") else "fp32"
+    return "fp32, TF32 matmuls" if log.get("tf32") else "fp32"
 
 
 def _db(value: float | None) -> str:

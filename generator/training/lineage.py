@@ -2,9 +2,10 @@
 ``--init``, post-training: ``--init-lora``, beside a ``default.json``) keeps that model's record of
 the same stage as ``previous``, so the model card counts every run, oldest first.
 
-Training takes the record when the run starts (and keeps it in its checkpoint): the shipped
-weights may be replaced before the run is exported, for instance by an earlier snapshot of the same
-run that was exported and then resumed."""
+Training takes the record when the run starts and keeps it in its checkpoint: the shipped weights
+may be replaced before the run is exported, for instance by an earlier snapshot of the same run
+that was exported and then resumed. Runs logged before training did this have the record looked up
+at export; :func:`without_own_snapshot` then keeps such a snapshot from being counted twice."""
 
 from __future__ import annotations
 
@@ -24,24 +25,31 @@ def starting_record(config: dict, stage: str) -> dict:
     sidecar = Path(init).parent / CARD_FILE
     if not sidecar.is_file():
         return {}
-    record = json.loads(sidecar.read_text()).get(stage) or {}
-    if (record.get("config") or {}).get("out") == config.get("out"):
-        # The shipped weights are a snapshot of this very run (exported, then resumed): the run
-        # continued from what that snapshot continued from.
-        record = record.get("previous") or {}
+    return json.loads(sidecar.read_text()).get(stage) or {}
+
+
+def without_own_snapshot(record: dict, run: dict) -> dict:
+    """``record``, or what it continued from if it is an earlier snapshot of ``run`` itself (same
+    output folder, the same mean loss of the first 50 steps, no more steps): a run exported, then
+    resumed."""
+    snap_config, run_config = record.get("config") or {}, run.get("config") or {}
+    same_out = bool(snap_config.get("out")) and _same_path(
+        snap_config["out"], run_config.get("out")
+    )
+    first = run.get("loss_first50")
+    same_start = first is not None and record.get("loss_first50") == first
+    if same_out and same_start and (record.get("steps") or 0) <= (run.get("steps") or 0):
+        return record.get("previous") or {}
     return record
 
 
 def run_record(run_dir: Path, stage: str) -> dict:
-    """A run's ``log.json`` with ``previous`` set; runs logged before training took the record
-    at start have it looked up now."""
+    """A run's ``log.json`` with ``previous`` set (``previous`` left out when there is none)."""
     path = Path(run_dir) / "log.json"
     log = json.loads(path.read_text()) if path.is_file() else {}
-    if "previous" not in log:
-        previous = starting_record(log.get("config") or {}, stage)
-        if previous:
-            log["previous"] = previous
-    elif not log["previous"]:
+    if "previous" not in log:  # logged before training took the record at start
+        log["previous"] = without_own_snapshot(starting_record(log.get("config") or {}, stage), log)
+    if not log["previous"]:
         del log["previous"]
     return log
 
@@ -53,3 +61,7 @@ def lineage(log: dict) -> list[dict]:
         chain.append(log)
         log = log.get("previous") or {}
     return chain[::-1]
+
+
+def _same_path(a: str, b: str | None) -> bool:
+    return b is not None and Path(a).resolve() == Path(b).resolve()

@@ -117,7 +117,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     from generator.data.images import load_bank, random_crops
     from generator.models.default import DefaultModel, ModelConfig, load_model, save_weights
     from generator.training.layouts import full_layout, random_layout
-    from generator.training.lineage import starting_record
+    from generator.training.lineage import starting_record, without_own_snapshot
     from generator.training.lora_io import add_lora, load_lora, save_lora
     from generator.training.plots import plot_losses
 
@@ -164,7 +164,11 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         step, losses, elapsed_before = ckpt["step"], ckpt["losses"], ckpt["elapsed_s"]
-        previous = ckpt.get("previous", previous)
+        if "previous" in ckpt:
+            previous = ckpt["previous"]
+        else:  # a checkpoint from before runs kept it
+            so_far = {"config": asdict(cfg), "steps": step, "loss_first50": _mean50(losses)}
+            previous = without_own_snapshot(previous, so_far)
         accelerator.print(f"resumed {cfg.stage} at step {step}")
     model, opt = accelerator.prepare(model, opt)
     if cfg.stage == "consistency":
@@ -311,12 +315,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         "loop_seconds": loop_s,
         "train_seconds_total": elapsed_before + loop_s,
         "steps_per_s": (len(losses) and images_seen / cfg.batch_size / max(loop_s, 1e-9)),
-        "loss_first50": float(np.mean(losses[:50])) if losses else None,
+        "loss_first50": _mean50(losses),
         "loss_last50": float(np.mean(losses[-50:])) if losses else None,
         "device": str(device),
         "device_name": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
         "num_processes": accelerator.num_processes,
         "mixed_precision": mp,
+        "tf32": device.type == "cuda",
         "trainable_params": n_params,
         "wall_seconds": time.perf_counter() - start,
         "previous": previous,
@@ -325,6 +330,14 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         (out / "log.json").write_text(json.dumps(log, indent=1))
         (out / "losses.json").write_text(json.dumps(losses))
     return log
+
+
+def _mean50(losses: list[float]) -> float | None:
+    """Mean loss of the first 50 steps (a run's fingerprint in lineage.without_own_snapshot;
+    numpy's mean, as logs have always had it, so that the floats compare equal)."""
+    import numpy as np
+
+    return float(np.mean(losses[:50])) if losses else None
 
 
 def main(argv: list[str] | None = None) -> int:

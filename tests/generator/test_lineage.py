@@ -28,13 +28,23 @@ def test_a_run_started_from_shipped_weights_records_them_as_previous(tmp_path):
 
 
 def test_a_resumed_run_whose_snapshot_is_shipped_is_not_counted_twice(tmp_path):
-    # runs/c started from runs/a, was exported at 10 steps, then resumed to 20 steps.
-    snapshot = {"config": {"out": "runs/c"}, "steps": 10, "previous": {"config": {}, "steps": 5}}
+    # A run logged before runs kept their starting record: it started from a 5-step adapter, was
+    # exported at 10 steps (its out folder spelled another way), then resumed to 20 steps.
+    out = tmp_path / "runs" / "c"
+    snapshot = {
+        "config": {"out": str(tmp_path / "runs" / "x" / ".." / "c")},
+        "steps": 10,
+        "loss_first50": 0.25,
+        "previous": {"config": {}, "steps": 5},
+    }
     lora = _ship(tmp_path / "w", snapshot)
-    config = {"out": "runs/c", "init_lora": lora}
-    assert starting_record(config, "foveated")["steps"] == 5
-    _log(tmp_path / "c", config, 20)
-    assert [r["steps"] for r in lineage(run_record(tmp_path / "c", "foveated"))] == [5, 20]
+    config = {"out": str(out), "init_lora": lora}
+    _log(out, config, 20, loss_first50=0.25)
+    assert [r["steps"] for r in lineage(run_record(out, "foveated"))] == [5, 20]
+    # A fresh run in the same folder (other first losses) started from that snapshot: all three.
+    _log(out, config, 4, loss_first50=0.125)
+    assert [r["steps"] for r in lineage(run_record(out, "foveated"))] == [5, 10, 4]
+    assert starting_record(config, "foveated")["steps"] == 10
 
 
 def test_the_record_taken_at_the_start_wins_over_what_is_shipped_at_export(tmp_path):

@@ -6,7 +6,7 @@ import json
 
 from PIL import Image
 
-from generator.models.quality_plot import main, plot_quality
+from generator.models.quality_plot import main, merge_medians, plot_quality
 
 
 def _row(jod, ratio, psnr):
@@ -26,8 +26,18 @@ def _summary(jod_at_half: float) -> dict:
     }
 
 
+def test_summaries_merge_with_the_first_winning():
+    extra = {"medians": {"ceiling": {"0.5": _row(9.4, 0.14, 52.4)}}}
+    merged = merge_medians([_summary(8.6), _summary(1.0), extra])
+    assert merged["default-foveated"]["0.5"]["jod_median"] == 8.6
+    assert merged["ceiling"]["0.5"]["jod_median"] == 9.4
+    assert set(merged["default-foveated"]) == {"0.5", "1.0"}
+
+
 def test_the_figure_is_written_from_merged_summaries(tmp_path):
-    out = plot_quality([_summary(8.6), _summary(1.0)], tmp_path / "q.png")
+    in_memory = _summary(8.6)  # run_quality's own summary: an identical fovea is inf, not None
+    in_memory["medians"]["oracle"]["1.0"]["fovea_psnr_db_median"] = float("inf")
+    out = plot_quality([in_memory, _summary(1.0)], tmp_path / "q.png")
     with Image.open(out) as image:
         assert image.size[0] > 500 and image.size[1] > 300
 

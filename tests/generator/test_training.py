@@ -142,9 +142,14 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
     card = (tmp_path / "w" / "MODEL_CARD.md").read_text()
     assert "- foveated: 3 steps" in card
     assert "- foveated (continued from the run above): 1 steps" in card
-    # That export shipped a snapshot of fov2 itself; fov2 resumed and exported again still
-    # counts the first adapter once and fov2 once (taken when fov2 started, kept in its checkpoint).
+    # That export shipped a snapshot of fov2 itself, and the shipped record changes again before
+    # fov2 resumes: exported again, fov2 still counts the first adapter once and itself once (the
+    # record taken when fov2 started, kept in its checkpoint).
     assert fov2["previous"]["steps"] == 3
+    sidecar = tmp_path / "w" / "default.json"
+    shipped = json.loads(sidecar.read_text())
+    shipped["foveated"] = {"config": {"out": "elsewhere"}, "steps": 99}
+    sidecar.write_text(json.dumps(shipped))
     fov2 = train(
         _cfg(
             tmp_path / "fov2",
