@@ -176,13 +176,31 @@ def model_card(record: dict, quality: dict | None) -> str:
                     f"{m['token_ratio_median']:.3f} |"
                 )
         lines.append("")
-        lines.append(f"JOD 9.5 crossing (post-trained): {quality.get('jod_9_5_crossing')}")
+        lines.append(
+            "Where the post-trained JOD curve crosses 9.5: "
+            + _crossing_text(quality.get("jod_9_5_crossing"))
+        )
+        figure = (quality.get("sheets") or {}).get("jod_curve")
+        if figure:
+            lines += ["", f"Figure (JOD and foveal PSNR against the token ratio): `{figure}`."]
     else:
         lines.append("Not yet measured for these weights: run `fovea bench quality --json PATH`.")
     from generator.models.latent_report import card_lines
 
     lines += card_lines()  # benchmarks/results/latent_vs_pixel.json (`fovea bench latent`), if any
     return "\n".join(lines) + "\n"
+
+
+def _crossing_text(crossing: dict | None) -> str:
+    """``summarize``'s crossing: interpolated numbers, or ``<s`` / ``>s`` beyond the strengths."""
+    if not crossing:
+        return "not measured"
+    strength, ratio = crossing.get("strength"), crossing.get("token_ratio")
+    if isinstance(strength, str) and strength.startswith("<"):
+        return f"below s = {strength[1:]} (JOD is under 9.5 already at this, the lowest strength measured)"
+    if isinstance(strength, str):
+        return f"above s = {strength[1:]} (JOD >= 9.5 at every strength measured)"
+    return f"s = {strength:.2f}, token ratio {ratio:.3f}"
 
 
 def _loss(value: float | None) -> str:
