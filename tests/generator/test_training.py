@@ -122,20 +122,22 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
     assert record["base"]["previous"]["steps"] == 5
     card = (tmp_path / "w2" / "MODEL_CARD.md").read_text()
     assert "- base: 5 steps" in card and "- base (continued from the run above): 2 steps" in card
+
     # Post-training continued from the exported adapter (--init-lora): the same for its stage.
-    fov2 = train(
-        _cfg(
+    def fov2_config(steps: int):
+        return _cfg(
             tmp_path / "fov2",
             stage="foveated",
             init=str(out / "model.safetensors"),
             init_lora=str(tmp_path / "w" / "default-foveated-lora.safetensors"),
             crop_px=[128],
             batch_size=4,
-            steps=1,
+            steps=steps,
             lora_rank=4,
             lora_alpha=4.0,
         )
-    )
+
+    fov2 = train(fov2_config(1))
     assert fov2["steps"] == 1
     record = export_weights(base_dir=out, foveated_dir=tmp_path / "fov2", out_dir=tmp_path / "w")
     assert record["foveated"]["previous"]["steps"] == 3
@@ -150,20 +152,7 @@ def test_resume_continues_the_step_count_and_foveated_stage_chains(tmp_path):
     shipped = json.loads(sidecar.read_text())
     shipped["foveated"] = {"config": {"out": "elsewhere"}, "steps": 99}
     sidecar.write_text(json.dumps(shipped))
-    fov2 = train(
-        _cfg(
-            tmp_path / "fov2",
-            stage="foveated",
-            init=str(out / "model.safetensors"),
-            init_lora=str(tmp_path / "w" / "default-foveated-lora.safetensors"),
-            crop_px=[128],
-            batch_size=4,
-            steps=2,
-            lora_rank=4,
-            lora_alpha=4.0,
-        ),
-        resume=True,
-    )
+    fov2 = train(fov2_config(2), resume=True)
     record = export_weights(base_dir=out, foveated_dir=tmp_path / "fov2", out_dir=tmp_path / "w")
     assert [r["steps"] for r in lineage(record["foveated"])] == [3, 2]
 
