@@ -28,11 +28,14 @@ class Conditioning:
         text: (B, L, joint_dim) encoder hidden states (text or class tokens).
         pooled: (B, pooled_dim) pooled projection (FLUX.1 only; None for FLUX.2).
         guidance: (B,) distilled-guidance value for guidance-embedded models, else None.
+        scene: scene inputs of a scene-conditioned model for the current layout
+            (:class:`generator.models.default.SceneInputs`), else None.
     """
 
     text: torch.Tensor
     pooled: torch.Tensor | None = None
     guidance: torch.Tensor | None = None
+    scene: object | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from generator.denoiser import Conditioning, FluxDenoiser
 from generator.geometry import StimulusGeometry
 from generator.layout import LayoutSpec, TokenLayout, build_layout
 from generator.sampler import sample_euler
+from generator.scene import Scene, scene_tensor
 from generator.tokens import pack, unpack
 
 
@@ -34,7 +35,8 @@ class Generation:
         seconds: end to end, noise to image (decoding included).
         denoise_seconds: the transformer's sampling loop alone.
         step_seconds: per Euler step.
-        sidecar: JSON-able record (layout summary, tokens, timings, model, seed, geometry).
+        sidecar: JSON-able record (layout summary, tokens, timings, model, seed, geometry, scene).
+        scene: the scene a scene-conditioned model added detail to (None for prompt models).
     """
 
     image: np.ndarray
@@ -43,6 +45,7 @@ class Generation:
     denoise_seconds: float
     step_seconds: list[float]
     sidecar: dict = field(default_factory=dict)
+    scene: Scene | None = None
 
     @property
     def tokens(self) -> int:
@@ -95,6 +98,27 @@ class FoveatedGenerator:
         """Image pixels per fine token side."""
         return self.codec.cells_per_token * self.codec.px_per_cell
 
+    @property
+    def takes_scene(self) -> bool:
+        """Whether the model adds detail to a scene (the default model) rather than a prompt."""
+        return hasattr(self.encoder, "encode_scene")
+
+    @property
+    def scene_factor(self) -> int | None:
+        """Output pixels per scene pixel, for scene-conditioned models."""
+        return self.encoder.scene_factor if self.takes_scene else None
+
+    def pool_scene(self, geometry: StimulusGeometry, *, seed: int) -> Scene:
+        """The seed's scene from the project's held-out photo pool, sized for ``geometry``."""
+        from generator.scene_sources import pool_scene
+
+        return pool_scene(
+            seed=seed,
+            width_px=geometry.image_width_px,
+            height_px=geometry.image_height_px,
+            factor=self.scene_factor,
+        )
+
     def layout(self, *, geometry: StimulusGeometry, gaze_px, spec: LayoutSpec) -> TokenLayout:
         return build_layout(geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=self.token_px)
 
@@ -123,12 +147,14 @@ class FoveatedGenerator:
         steps: int | None = None,
         on_step: Callable[[int], None] | None = None,
         noise_grid: torch.Tensor | None = None,
+        scene: Scene | None = None,
     ) -> Generation:
         """Generate one image for a gaze point (``gaze_px=None`` with ``LayoutSpec(mode='full')``
         gives the full-resolution twin; the same seed gives the same content).
 
         ``noise_grid`` (1, C, H, W), for diagnostics, replaces the seed's full-resolution noise
-        (the seed is still recorded)."""
+        (the seed is still recorded). ``scene``: what a scene-conditioned model adds detail to
+        (None: a scene from the project's photo pool, picked by the seed)."""
         start = time.perf_counter()
         steps = self.steps if steps is None else int(steps)
         layout = self.layout(geometry=geometry, gaze_px=gaze_px, spec=spec)
@@ -138,7 +164,14 @@ class FoveatedGenerator:
         else:
             noise = pack(noise_grid.float().cpu(), layout, p=self.codec.cells_per_token, noise=True)
         noise = noise.to(d.device, d.dtype)
-        cond = self.encoder.encode(condition, device=d.device, dtype=d.dtype)
+        if self.takes_scene:
+            if scene is None:
+                scene = self.pool_scene(geometry, seed=seed)
+            cond = self.encoder.encode_scene(
+                scene_tensor(scene), layout, device=d.device, dtype=d.dtype
+            )
+        else:
+            cond = self.encoder.encode(condition, device=d.device, dtype=d.dtype)
         uncond = None
         if self.guidance_scale != 1.0:
             uncond = self.encoder.encode("", device=d.device, dtype=d.dtype)
@@ -156,8 +189,10 @@ class FoveatedGenerator:
             on_step=on_step,
         )
         denoise_seconds = time.perf_counter() - denoise_start
-        grid = unpack(result.tokens.float(), layout, p=self.codec.cells_per_token)
-        image = to_uint8_image(self.codec.decode(grid.to(d.device)))
+        grid = unpack(result.tokens, layout, p=self.codec.cells_per_token)
+        if self.takes_scene:
+            grid = self.encoder.refine(grid, cond)
+        image = to_uint8_image(self.codec.decode(grid.float().to(d.device)))
         seconds = time.perf_counter() - start
         sidecar = {
             "model": self.model_id,
@@ -173,6 +208,7 @@ class FoveatedGenerator:
                 "image_origin_px": list(geometry.origin_px),
             },
             "layout": layout.summary(),
+            "scene": scene.record() if self.takes_scene else None,
             "tokens": layout.num_tokens,
             "tokens_full": layout.num_tokens_full,
             "token_ratio": layout.token_ratio,
@@ -180,4 +216,6 @@ class FoveatedGenerator:
             "denoise_seconds": denoise_seconds,
             "step_seconds": result.step_seconds,
         }
-        return Generation(image, layout, seconds, denoise_seconds, result.step_seconds, sidecar)
+        return Generation(
+            image, layout, seconds, denoise_seconds, result.step_seconds, sidecar, scene
+        )

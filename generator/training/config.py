@@ -38,7 +38,7 @@ class TrainConfig:
         ema_decay: EMA of the trainable weights (what is saved), with a 1/(step+10) warm-up.
         lora_rank, lora_alpha: foveated LoRA.
         t_mean, t_std, t_min: logit-normal time distribution (1 = noise) and the x->v clamp.
-        class_dropout: fraction of crops trained unconditional (null class).
+        refiner_weight: weight of the refiner's image MSE beside the velocity loss.
         max_zoom_out: crops cover between 1x and this many times crop_px of the source.
         checkpoint_every_s: checkpoint period.
         seed: all randomness derives from it (and the step number).
@@ -72,7 +72,7 @@ class TrainConfig:
     t_mean: float = 0.8
     t_std: float = 0.8
     t_min: float = 0.05
-    class_dropout: float = 0.1
+    refiner_weight: float = 4.0
     max_zoom_out: float = 4.0
     checkpoint_every_s: float = 300.0
     seed: int = 0

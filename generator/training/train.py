@@ -45,39 +45,64 @@ def sample_times(n: int, *, generator, mean: float, std: float, device):
     return torch.sigmoid(mean + std * z).to(device)
 
 
-def training_loss(model, x, classes, layout, *, generator, cfg: TrainConfig, noise=None):
-    """JiT v-loss of one micro-batch on one layout.
+def training_loss(model, x, layout, *, generator, cfg: TrainConfig, noise=None):
+    """JiT v-loss of one micro-batch on one layout, plus the refiner's image loss.
 
     Args:
         model: DefaultModel (possibly wrapped by accelerate).
-        x: (B, 3, H, W) clean crops in [-1, 1].
-        classes: (B,) class ids (null class already applied).
+        x: (B, 3, H, W) clean crops in [-1, 1]; their scenes are made here.
         layout: token layout of an H x W image.
-        noise: (B, 3, H, W) noise coupled to ``x`` (teacher pairs); None draws fresh noise.
+        noise: (B, 3, H, W) noise coupled to ``x``; None draws fresh noise.
+
+    Returns:
+        (total loss, velocity loss, refiner loss) as tensors.
     """
     import torch
 
     from generator.denoiser import layout_ids
-    from generator.tokens import pack
+    from generator.models.default import scene_inputs
+    from generator.scene import downsample_to_scene
+    from generator.tokens import pack, unpack
 
-    p = 16
+    net = model.module if hasattr(model, "module") else model
+    mcfg = net.config_
+    p = mcfg.patch_px
     device = x.device
     # Noise from a generator on x's device: drawing 50 M normals per step on the CPU would
     # dominate a GPU step.
     if noise is None:
         noise = torch.randn(x.shape, generator=generator, device=generator.device).to(device)
+    scene = scene_inputs(downsample_to_scene(x, mcfg.scene_factor), layout, mcfg)
     x_tok = pack(x, layout, p=p)
     n_tok = pack(noise, layout, p=p, noise=True)
     t = sample_times(x.shape[0], generator=generator, mean=cfg.t_mean, std=cfg.t_std, device=device)
     tb = t[:, None, None]
     z = (1 - tb) * x_tok + tb * n_tok
     img_ids = torch.as_tensor(layout_ids(layout), dtype=torch.float32, device=device)
-    txt_ids = torch.zeros(1, 3, device=device)
-    x_hat = model(z, img_ids=img_ids, txt_ids=txt_ids, t=t, class_ids=classes).float()
+    ref_ids = None if scene.reference_ids is None else scene.reference_ids.to(device)
+    x_hat = model(
+        z,
+        scene_tokens=scene.scene_tokens,
+        img_ids=img_ids,
+        t=t,
+        reference=scene.reference,
+        reference_ids=ref_ids,
+    ).float()
     denom = tb.clamp_min(cfg.t_min)
     v_hat = (z - x_hat) / denom
     v = (z - x_tok) / denom  # = noise - x where t >= t_min (the same clamp keeps targets finite)
-    return torch.mean((v_hat - v) ** 2)
+    v_loss = torch.mean((v_hat - v) ** 2)
+    if net.refiner is None:
+        return v_loss, v_loss.detach(), torch.zeros((), device=device)
+    # The refiner sees the unpacked prediction and learns the layout's own target (the clean
+    # image where tokens are fine, its unpacked coarse tokens elsewhere), weighted to low t,
+    # where the sampler's last step hands it its input.
+    image_hat = unpack(x_hat, layout, p=p)
+    target = unpack(x_tok, layout, p=p)
+    refined = net.refine(image_hat, scene.scene_up)
+    weight = (1 - t)[:, None, None, None] ** 2
+    r_loss = torch.mean(weight * (refined - target) ** 2) * cfg.refiner_weight
+    return v_loss + r_loss, v_loss.detach(), r_loss.detach()
 
 
 class Ema:
@@ -151,7 +176,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     )
     model.to(device)
     ema = Ema(trainable, cfg.ema_decay)
-    step, losses, elapsed_before = 0, [], 0.0
+    step, losses, elapsed_before, ckpt_parts = 0, [], 0.0, []
     previous = starting_record(asdict(cfg), "base" if cfg.stage == "base" else "foveated")
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.is_file():
@@ -164,6 +189,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         opt.load_state_dict(ckpt["opt"])
         sched.load_state_dict(ckpt["sched"])
         step, losses, elapsed_before = ckpt["step"], ckpt["losses"], ckpt["elapsed_s"]
+        ckpt_parts = [tuple(x) for x in ckpt.get("loss_parts", [])]
         if "previous" in ckpt:
             previous = ckpt["previous"]
         else:  # a checkpoint from before runs kept it
@@ -171,19 +197,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
             previous = without_own_snapshot(previous, so_far)
         accelerator.print(f"resumed {cfg.stage} at step {step}")
     model, opt = accelerator.prepare(model, opt)
-    if cfg.stage == "consistency":
-        from generator.training.teacher import TeacherPairs
-
-        bank = TeacherPairs(cfg.pairs, weights=cfg.pair_weights or None)
-    else:
-        bank = load_bank(source=Path(cfg.data), split="train").to(device)
+    bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in trainable)
     accelerator.print(
-        f"{cfg.stage}: {len(bank)} {'pairs' if cfg.stage == 'consistency' else 'images'}, "
+        f"{cfg.stage}: {len(bank)} images, "
         f"{n_params / 1e6:.2f} M trainable "
         f"parameters, device {device}, precision {mp}"
     )
-    null_class = accelerator.unwrap_model(model).config_.null_class
     budget_s = cfg.time_budget_s - (time.perf_counter() - start)
     loop_start = time.perf_counter()
     last_ckpt = loop_start
@@ -195,6 +215,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         dynamic_ncols=True,
     )
     images_seen = 0
+    parts: list[tuple[float, float]] = ckpt_parts  # (velocity, refiner) loss per step
 
     def save(final: bool) -> None:
         unwrapped = accelerator.unwrap_model(model)
@@ -208,6 +229,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                 "sched": sched.state_dict(),
                 "step": step,
                 "losses": losses,
+                "loss_parts": parts,
                 "elapsed_s": elapsed_before + time.perf_counter() - loop_start,
                 "config": asdict(cfg),
                 "previous": previous,
@@ -246,34 +268,23 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
             cfg.seed * 1_000_003 + step * 97 + accelerator.process_index
         )
         rng = np.random.default_rng([cfg.seed, step, accelerator.process_index])
-        noise = None
-        if cfg.stage == "consistency":
-            x, noise, classes, crop_px = bank.batch(rng=rng, count=cfg.batch_size, device=device)
-        else:
-            crop_px = int(rng.choice(cfg.crop_px))
-            x, classes = random_crops(
-                bank,
-                count=cfg.batch_size,
-                crop_px=crop_px,
-                generator=g,
-                max_zoom_out=cfg.max_zoom_out,
-            )
+        crop_px = int(rng.choice(cfg.crop_px))
+        x, _ = random_crops(
+            bank,
+            count=cfg.batch_size,
+            crop_px=crop_px,
+            generator=g,
+            max_zoom_out=cfg.max_zoom_out,
+        )
         gd = g
         if device.type != "cpu":
             gd = torch.Generator(device=device).manual_seed(
                 cfg.seed * 7919 + step * 31 + accelerator.process_index
             )
-        # Teacher pairs were generated with their class: no dropout there.
-        dropout = 0.0 if cfg.stage == "consistency" else cfg.class_dropout
-        drop = torch.rand(cfg.batch_size, generator=g).to(device) < dropout
-        classes = torch.where(drop, torch.full_like(classes, null_class), classes)
         groups = cfg.groups if cfg.stage in POST_TRAINING else 1
-        noise_chunks = noise.chunk(groups) if noise is not None else [None] * groups
-        total = 0.0
+        total = v_total = r_total = 0.0
         with accelerator.accumulate(model):
-            for chunk_x, chunk_c, chunk_n in zip(
-                x.chunk(groups), classes.chunk(groups), noise_chunks, strict=True
-            ):
+            for chunk_x in x.chunk(groups):
                 if cfg.stage in POST_TRAINING:
                     layout = random_layout(
                         rng=rng, image_px=crop_px, patch_px=16, mode_probs=cfg.layout_mix
@@ -281,11 +292,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
                 else:
                     layout = full_layout(image_px=crop_px, patch_px=16)
                 with accelerator.autocast():
-                    loss = training_loss(
-                        model, chunk_x, chunk_c, layout, generator=gd, cfg=cfg, noise=chunk_n
+                    loss, v_loss, r_loss = training_loss(
+                        model, chunk_x, layout, generator=gd, cfg=cfg
                     )
                 accelerator.backward(loss / groups)
                 total += float(loss.detach()) / groups
+                v_total += float(v_loss) / groups
+                r_total += float(r_loss) / groups
             accelerator.clip_grad_norm_(trainable, 1.0)
             opt.step()
             sched.step()
@@ -294,13 +307,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         if not math.isfinite(total):
             raise RuntimeError(f"loss is {total} at step {step}")
         losses.append(total)
+        parts.append((v_total, r_total))
         dt = time.perf_counter() - step_start
         step_s = dt if step_s == 0.0 else 0.9 * step_s + 0.1 * max(dt, step_s * 0.5)
         step += 1
         images_seen += cfg.batch_size
         bar.update(1)
         if step % 10 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-50:]):.4f}", res=crop_px)
+            recent = np.mean(parts[-50:], axis=0)
+            bar.set_postfix(v=f"{recent[0]:.4f}", ref=f"{recent[1]:.5f}", res=crop_px)
         if time.perf_counter() - last_ckpt > cfg.checkpoint_every_s:
             save(final=False)
             last_ckpt = time.perf_counter()
@@ -328,7 +343,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     }
     if accelerator.is_main_process:
         (out / "log.json").write_text(json.dumps(log, indent=1))
-        (out / "losses.json").write_text(json.dumps(losses))
+        (out / "losses.json").write_text(json.dumps({"total": losses, "parts": parts}))
     return log
 
 
