@@ -5,8 +5,9 @@ wallpaper packages in :mod:`generator.data.sources`, plus the photographs that s
 scikit-image wheel. Every image is re-encoded once into ``CACHE/images/<id>.png`` with its shorter
 side at most ``max_side_px`` (decoding 5120x2880 PNGs for every crop would dominate training),
 and listed in ``CACHE/manifest.json`` with source package + version, original file, licence (from
-the package's DEP-5 copyright file), sha256 of the original and of the cached file, size, class
-and split.
+the package's DEP-5 copyright file), sha256 of the original and of the cached file, size and
+split. Manifests of version 1 also gave each image a ``class_name`` / ``class_id`` (the retired
+texture model's labels) and listed ``classes``; readers ignore those fields.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from generator.data.sources import CLASSES, PACKAGE_SOURCES, SKIMAGE_SOURCES
+from generator.data.sources import PACKAGE_SOURCES, SKIMAGE_SOURCES
 from generator.errors import FoveaError
 
 MANIFEST_NAME = "manifest.json"
-MANIFEST_VERSION = 1
+MANIFEST_VERSION = 2
 # Images whose id hashes into this fraction are held out for evaluation. Hashing the id (not the
 # bytes) keeps the split fixed across package versions and machines.
 HELD_OUT_FRACTION = 0.15
@@ -163,7 +164,7 @@ def fetch_images(
         d.mkdir(parents=True, exist_ok=True)
     entries = []
 
-    def add(image_id, source, package, version, file, licence, original, cls, opener):
+    def add(image_id, source, package, version, file, licence, original, opener):
         out = images_dir / f"{image_id}.png"
         if not out.exists():
             _store(opener(), out, max_side_px)
@@ -182,8 +183,6 @@ def fetch_images(
                 "cached_sha256": _sha256(out),
                 "width_px": width,
                 "height_px": height,
-                "class_name": cls,
-                "class_id": CLASSES.index(cls),
                 "split": split_for(image_id),
             }
         )
@@ -194,7 +193,7 @@ def fetch_images(
             copyright_file = root / "usr/share/doc" / src.package / "copyright"
             text = copyright_file.read_text(errors="replace") if copyright_file.exists() else ""
             n = 0
-            for pattern, cls in src.files.items():
+            for pattern in src.files:
                 matches = sorted(glob.glob(str(root / pattern)))
                 if not matches:
                     continue
@@ -213,7 +212,6 @@ def fetch_images(
                     rel,
                     licence_for(text, rel),
                     path,
-                    cls,
                     lambda p=path: Image.open(p),
                 )
                 n += 1
@@ -222,7 +220,7 @@ def fetch_images(
     import skimage
 
     data_dir = Path(skimage.__file__).parent / "data"
-    for name, (file, cls, licence) in SKIMAGE_SOURCES.items():
+    for name, (file, licence) in SKIMAGE_SOURCES.items():
         path = data_dir / file
         if not path.exists():
             continue
@@ -234,7 +232,6 @@ def fetch_images(
             f"skimage/data/{file}",
             licence,
             path,
-            cls,
             lambda p=path: Image.open(p),
         )
     if progress:
@@ -243,7 +240,6 @@ def fetch_images(
         )
     manifest = {
         "version": MANIFEST_VERSION,
-        "classes": list(CLASSES),
         "max_side_px": max_side_px,
         "held_out_fraction": HELD_OUT_FRACTION,
         "images": sorted(entries, key=lambda e: e["id"]),

@@ -34,7 +34,7 @@ class ImageBank:
 
     Attributes:
         images: list of (3, H, W) uint8 tensors (on any device).
-        entries: manifest entries, one per image (id, class_id, licence, ...).
+        entries: manifest entries, one per image (id, source, licence, split, ...).
     """
 
     images: list[torch.Tensor]
@@ -42,10 +42,6 @@ class ImageBank:
 
     def __len__(self) -> int:
         return len(self.images)
-
-    @property
-    def class_ids(self) -> torch.Tensor:
-        return torch.tensor([int(e["class_id"]) for e in self.entries], dtype=torch.long)
 
     def to(self, device) -> ImageBank:
         return ImageBank([im.to(device) for im in self.images], self.entries)
@@ -69,10 +65,8 @@ def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> 
     """
     source = Path(source)
     if source.suffix == ".npz":
-        if not source.is_file():
-            raise FoveaError(f"packed image file {source} does not exist; run `fovea data pack`")
+        manifest = pack_manifest(source)
         with np.load(source, allow_pickle=False) as z:
-            manifest = json.loads(bytes(z["manifest"]).decode())
             payload = {e["id"]: bytes(z[f"img_{i}"]) for i, e in enumerate(manifest["images"])}
         entries = [e for e in manifest["images"] if split == "all" or e["split"] == split]
         images = [_decode(payload[e["id"]]) for e in entries]
@@ -84,6 +78,18 @@ def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> 
     if not keep:
         raise FoveaError(f"no {split} images of at least {min_side_px} px in {source}")
     return ImageBank([images[i] for i in keep], [entries[i] for i in keep])
+
+
+def pack_manifest(path: Path) -> dict:
+    """The manifest inside a packed ``.npz`` (no image is decoded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FoveaError(f"packed image file {path} does not exist; run `fovea data pack`")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return json.loads(bytes(z["manifest"]).decode())
+    except (OSError, ValueError, KeyError) as error:
+        raise FoveaError(f"{path} is not a packed image file: {error}") from None
 
 
 def random_crops(
@@ -109,12 +115,13 @@ def random_crops(
         device: device of the output (defaults to the bank's).
 
     Returns:
-        (count, 3, crop_px, crop_px) float32 crops and (count,) long class ids.
+        (count, 3, crop_px, crop_px) float32 crops and (count,) long indices into ``bank`` of
+        the image each crop comes from.
     """
     n = len(bank)
     picks = torch.randint(n, (count,), generator=generator)
     u = torch.rand(count, 4, generator=generator)
-    crops, classes = [], []
+    crops = []
     for k in range(count):
         i = int(picks[k])
         image = bank.images[i]
@@ -136,6 +143,5 @@ def random_crops(
         if flip and u[k, 3] < 0.5:
             patch = patch.flip(-1)
         crops.append(patch)
-        classes.append(int(bank.entries[i]["class_id"]))
     out = torch.cat(crops).clamp(-1, 1)
-    return out, torch.tensor(classes, dtype=torch.long, device=out.device)
+    return out, picks.to(out.device)

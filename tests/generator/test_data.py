@@ -13,12 +13,13 @@ import torch
 
 from generator.data.fetch import (
     HELD_OUT_FRACTION,
+    MANIFEST_VERSION,
     fetch_images,
     licence_for,
     load_manifest,
     split_for,
 )
-from generator.data.images import load_bank, random_crops
+from generator.data.images import ImageBank, load_bank, pack_manifest, random_crops
 from generator.data.pack import pack_images
 from generator.errors import FoveaError
 
@@ -69,12 +70,24 @@ def test_offline_fetch_writes_a_complete_deterministic_manifest(tmp_path):
     second = fetch_images(cache_dir=tmp_path / "b", include_packages=False, progress=False)
     assert first == second
     assert load_manifest(tmp_path / "a") == first
-    assert len(first["images"]) >= 8
+    assert len(first["images"]) >= 8 and first["version"] == MANIFEST_VERSION
+    assert "classes" not in first
     for entry in first["images"]:
         assert entry["source"] == "scikit-image" and entry["licence"]
         assert len(entry["sha256"]) == 64 and entry["split"] in ("train", "heldout")
         assert (tmp_path / "a" / entry["cached_file"]).is_file()
-        assert entry["class_name"] in first["classes"]
+        assert not {"class_name", "class_id"} & set(entry)
+
+
+def test_a_version_1_manifest_with_class_labels_still_loads(tmp_path):
+    manifest = fetch_images(cache_dir=tmp_path, include_packages=False, progress=False)
+    old = dict(manifest, version=1, classes=["landscape", "closeup"])
+    old["images"] = [dict(e, class_name="closeup", class_id=1) for e in manifest["images"]]
+    (tmp_path / "manifest.json").write_text(json.dumps(old))
+    bank = load_bank(source=tmp_path, split="all")
+    assert [e["id"] for e in bank.entries] == [e["id"] for e in manifest["images"]]
+    x, picks = random_crops(bank, count=3, crop_px=32, generator=torch.Generator().manual_seed(0))
+    assert x.shape == (3, 3, 32, 32) and picks.shape == (3,)
 
 
 def test_missing_manifest_names_the_command(tmp_path):
@@ -100,21 +113,42 @@ def test_committed_pack_has_train_and_heldout_photos_with_licences():
     assert {e["split"] for e in images} == {"train", "heldout"}
     assert sum(e["source"] == "debian" for e in images) >= 30
     assert all(e["licence"] and e["licence"] != "see copyright file" for e in images)
+    assert pack_manifest(PACK) == manifest
+
+
+def test_a_file_that_is_not_a_pack_is_a_one_line_error(tmp_path):
+    bad = tmp_path / "photos.npz"
+    bad.write_bytes(b"not a zip file")
+    with pytest.raises(FoveaError, match="not a packed image file"):
+        load_bank(source=bad)
+    with pytest.raises(FoveaError, match="fovea data pack"):
+        pack_manifest(tmp_path / "missing.npz")
 
 
 def test_crops_are_deterministic_in_range_and_multiscale():
     bank = load_bank(source=PACK, split="train")
     seed = 1234
     print(f"seed {seed}")
-    a, ca = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
-    b, cb = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
+    a, ia = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
+    b, ib = random_crops(bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed))
     c, _ = random_crops(
         bank, count=6, crop_px=64, generator=torch.Generator().manual_seed(seed + 1)
     )
     assert a.shape == (6, 3, 64, 64) and a.dtype == torch.float32
-    assert torch.equal(a, b) and torch.equal(ca, cb)
+    assert torch.equal(a, b) and torch.equal(ia, ib)
     assert not torch.equal(a, c)
     assert a.min() >= -1 and a.max() <= 1
+
+
+def test_crops_name_the_image_they_come_from():
+    # Plain images of distinct grey levels and sizes: a crop's value tells its image.
+    levels = [0, 60, 120, 180, 240]
+    images = [torch.full((3, 64 + 16 * k, 96), v, dtype=torch.uint8) for k, v in enumerate(levels)]
+    bank = ImageBank(images, [{"id": f"grey{v}"} for v in levels])
+    x, picks = random_crops(bank, count=12, crop_px=32, generator=torch.Generator().manual_seed(5))
+    assert picks.dtype == torch.long and len(set(picks.tolist())) > 1
+    expected = torch.tensor([levels[i] for i in picks.tolist()]) / 127.5 - 1
+    torch.testing.assert_close(x.mean(dim=(1, 2, 3)), expected, atol=1e-5, rtol=0)
 
 
 def test_heldout_images_never_reach_the_training_bank():
