@@ -1,8 +1,8 @@
 """Between the data grid the transformer's tokens live on and RGB images.
 
 A codec says how many channels the data grid has, how many data cells one fine token spans
-(``cells_per_token``) and how many image pixels one data cell spans (``px_per_cell``), and decodes
-the grid to an image in [-1, 1].
+(``cells_per_token``) and how many image pixels one data cell spans (``px_per_cell``), encodes
+an image in [-1, 1] to the grid (image-to-image starts there) and decodes the grid back.
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ class PixelCodec:
     channels: int = 3
     px_per_cell: int = 1
 
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> the same grid (identity)."""
+        return images
+
     def decode(self, grid: torch.Tensor) -> torch.Tensor:
         return grid
 
@@ -36,6 +40,16 @@ class VaeCodec:
     @property
     def channels(self) -> int:
         return int(self.vae.config.latent_channels)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) in [-1, 1] -> (B, C, H/8, W/8) float32 grid, normalised as the transformer
+        sees latents: ``(mean - shift_factor) * scaling_factor`` (the posterior's mean, so the
+        same image always gives the same grid; :meth:`decode` inverts the normalisation)."""
+        cfg = self.vae.config
+        x = images.to(self.vae.device, self.vae.dtype)
+        latents = self.vae.encode(x, return_dict=False)[0].mode()
+        return ((latents.float() - (cfg.shift_factor or 0.0)) * cfg.scaling_factor).float()
 
     @torch.no_grad()
     def decode(self, grid: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ import torch
 from generator.codecs import to_uint8_image
 from generator.denoiser import Conditioning, FluxDenoiser
 from generator.geometry import StimulusGeometry
+from generator.img2img import DEFAULT_T_START, scene_start_tokens
 from generator.layout import LayoutSpec, TokenLayout, build_layout
 from generator.sampler import sample_euler
 from generator.scene import Scene, scene_tensor
@@ -35,8 +36,10 @@ class Generation:
         seconds: end to end, noise to image (decoding included).
         denoise_seconds: the transformer's sampling loop alone.
         step_seconds: per Euler step.
-        sidecar: JSON-able record (layout summary, tokens, timings, model, seed, geometry, scene).
-        scene: the scene a scene-conditioned model added detail to (None for prompt models).
+        sidecar: JSON-able record (layout summary, tokens, timings, model, seed, geometry, scene,
+            t_start: where sampling started on the flow path, 1 = from noise).
+        scene: the scene a scene-conditioned model added detail to, or a prompt model started
+            from (image-to-image); None for a prompt model generating from noise.
     """
 
     image: np.ndarray
@@ -148,13 +151,16 @@ class FoveatedGenerator:
         on_step: Callable[[int], None] | None = None,
         noise_grid: torch.Tensor | None = None,
         scene: Scene | None = None,
+        t_start: float = DEFAULT_T_START,
     ) -> Generation:
         """Generate one image for a gaze point (``gaze_px=None`` with ``LayoutSpec(mode='full')``
         gives the full-resolution twin; the same seed gives the same content).
 
         ``noise_grid`` (1, C, H, W), for diagnostics, replaces the seed's full-resolution noise
         (the seed is still recorded). ``scene``: what a scene-conditioned model adds detail to
-        (None: a scene from the project's photo pool, picked by the seed)."""
+        (None: a scene from the project's photo pool, picked by the seed); for a prompt model,
+        image-to-image: the scene, encoded and noised to ``t_start`` in (0, 1], is sampled from
+        there (:mod:`generator.img2img`; ``t_start`` is ignored without a scene)."""
         start = time.perf_counter()
         steps = self.steps if steps is None else int(steps)
         layout = self.layout(geometry=geometry, gaze_px=gaze_px, spec=spec)
@@ -164,6 +170,7 @@ class FoveatedGenerator:
         else:
             noise = pack(noise_grid.float().cpu(), layout, p=self.codec.cells_per_token, noise=True)
         noise = noise.to(d.device, d.dtype)
+        t_from = 1.0  # where sampling starts on the flow path
         if self.takes_scene:
             if scene is None:
                 scene = self.pool_scene(geometry, seed=seed)
@@ -172,6 +179,11 @@ class FoveatedGenerator:
             )
         else:
             cond = self.encoder.encode(condition, device=d.device, dtype=d.dtype)
+            if scene is not None:  # image-to-image
+                noise = scene_start_tokens(
+                    codec=self.codec, scene=scene, layout=layout, noise=noise, t_start=t_start
+                )
+                t_from = float(t_start)
         uncond = None
         if self.guidance_scale != 1.0:
             uncond = self.encoder.encode("", device=d.device, dtype=d.dtype)
@@ -184,6 +196,7 @@ class FoveatedGenerator:
             cond=cond,
             steps=steps,
             shift=self.shift,
+            t_start=t_from,
             uncond=uncond,
             guidance_scale=self.guidance_scale,
             on_step=on_step,
@@ -208,7 +221,8 @@ class FoveatedGenerator:
                 "image_origin_px": list(geometry.origin_px),
             },
             "layout": layout.summary(),
-            "scene": scene.record() if self.takes_scene else None,
+            "scene": scene.record() if scene is not None else None,
+            "t_start": t_from,
             "tokens": layout.num_tokens,
             "tokens_full": layout.num_tokens_full,
             "token_ratio": layout.token_ratio,

@@ -1,7 +1,8 @@
 """Flow-matching sampling over a token layout: Euler steps from noise (t = 1) to data (t = 0).
 
 The path is ``x_t = (1 - t) x_0 + t * noise`` and the denoiser predicts ``v = noise - x_0``, so an
-Euler step is ``x <- x + (t_next - t) v`` (FLUX's convention).
+Euler step is ``x <- x + (t_next - t) v`` (FLUX's convention). Image-to-image starts part-way, at
+``t_start < 1``, from a noised image instead of pure noise.
 """
 
 from __future__ import annotations
@@ -15,13 +16,21 @@ import torch
 from generator.denoiser import Conditioning, Denoiser, TokenPositions
 
 
-def shifted_timesteps(steps: int, *, shift: float = 1.0) -> torch.Tensor:
-    """(steps + 1,) times from 1 to 0, warped by ``t' = shift t / (1 + (shift - 1) t)``.
+def shifted_timesteps(steps: int, *, shift: float = 1.0, t_start: float = 1.0) -> torch.Tensor:
+    """(steps + 1,) times from ``t_start`` to 0, warped by ``t' = shift u / (1 + (shift - 1) u)``.
 
-    ``shift > 1`` spends more steps at high noise, as larger images need (SD3, FLUX).
+    ``shift > 1`` spends more steps at high noise, as larger images need (SD3, FLUX). The
+    unwarped times ``u`` are evenly spaced from the ``u`` that warps to ``t_start`` down to 0, so a
+    later start keeps the same number of steps and the same warp; ``t_start = 1`` is the plain
+    schedule.
     """
-    t = torch.linspace(1.0, 0.0, steps + 1, dtype=torch.float64)
-    return (shift * t / (1 + (shift - 1) * t)).float()
+    if not 0.0 < t_start <= 1.0:
+        raise ValueError(f"t_start must be in (0, 1], got {t_start}")
+    u_start = t_start / (shift - (shift - 1) * t_start)  # inverse of the warp
+    u = torch.linspace(u_start, 0.0, steps + 1, dtype=torch.float64)
+    t = shift * u / (1 + (shift - 1) * u)
+    t[0] = t_start  # exact, whatever the rounding of the inverse
+    return t.float()
 
 
 @dataclass
@@ -41,16 +50,20 @@ def sample_euler(
     cond: Conditioning,
     steps: int,
     shift: float = 1.0,
+    t_start: float = 1.0,
     uncond: Conditioning | None = None,
     guidance_scale: float = 1.0,
     on_step: Callable[[int], None] | None = None,
 ) -> SampleResult:
-    """Integrate the flow ODE from ``noise`` (B, N, D) to data tokens.
+    """Integrate the flow ODE from ``noise`` (B, N, D) at time ``t_start`` to data tokens.
+
+    ``noise`` is pure noise for ``t_start = 1``; for image-to-image it is the noised start
+    ``(1 - t_start) x_0 + t_start * noise`` and the ``steps`` Euler steps run from ``t_start``.
 
     Classifier-free guidance, when ``uncond`` is given and ``guidance_scale != 1``:
     ``v = v_uncond + guidance_scale * (v_cond - v_uncond)`` (both in one batched forward).
     """
-    times = shifted_timesteps(steps, shift=shift).to(noise.device)
+    times = shifted_timesteps(steps, shift=shift, t_start=t_start).to(noise.device)
     x = noise
     step_seconds = []
     use_cfg = uncond is not None and guidance_scale != 1.0
