@@ -91,14 +91,21 @@ def register(
 
     quality = bench_subparsers.add_parser(
         "quality",
-        help="FovVideoVDP JOD and foveal PSNR/SSIM of foveated vs full-resolution "
-        "generations (post-trained, naive, circle)",
+        help="the default model on held-out scenes: natural detail (seam ratio, octave power "
+        "ratio, scene PSNR) and FovVideoVDP JOD / foveal PSNR/SSIM of foveated vs "
+        "full-resolution generations (post-trained, naive, circle, oracle), with the targets",
     )
     quality.add_argument("--json", required=True, help="output JSON (list of records)")
     quality.add_argument(
         "--resolution", type=int, default=1024, help="image side, px (default 1024)"
     )
-    quality.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    quality.add_argument(
+        "--scenes",
+        type=int,
+        default=8,
+        help="held-out scenes (scene i from held-out photograph i, centre crop; default 8)",
+    )
+    quality.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per scene")
     quality.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
     quality.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
     quality.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
@@ -106,9 +113,9 @@ def register(
     quality.add_argument(
         "--ceiling",
         action="store_true",
-        help="also score the oracle and ceiling bounds (what any foveated generator of this "
-        "model can reach; one more full-resolution generation per seed, gaze and strength) "
-        "into PATH's *_bounds.json",
+        help="also score the ceiling bound (what any foveated generator of this model can "
+        "reach; one more full-resolution generation per scene, seed, gaze and strength) into "
+        "PATH's *_bounds.json beside the oracle bound (always scored)",
     )
     quality.add_argument(
         "--sheets", default=None, help="folder for sample sheets (default: beside the JSON)"
@@ -222,6 +229,7 @@ def _bench_quality(args) -> int:
         raise FoveaError(f"--resolution {args.resolution} must be a multiple of 16 and >= 64")
     settings = QualitySettings(
         resolution=args.resolution,
+        scenes=args.scenes,
         seeds=list(args.seeds),
         strengths=list(args.strengths),
         fovea_deg=args.fovea_deg,
@@ -236,14 +244,21 @@ def _bench_quality(args) -> int:
     result = run_quality(settings, sheets_dir=sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(_json(result["records"]))
-    if result["bounds"]:
-        bounds_path = out.with_name(f"{out.stem}_bounds.json")
-        bounds_path.write_text(_json(result["bounds"]))
-        print(f"wrote {len(result['bounds'])} oracle / ceiling records to {bounds_path}")
+    bounds_path = out.with_name(f"{out.stem}_bounds.json")
+    bounds_path.write_text(_json(result["bounds"]))
+    print(f"wrote {len(result['bounds'])} oracle / ceiling records to {bounds_path}")
+    full_path = out.with_name(f"{out.stem}_full.json")
+    full_path.write_text(_json(result["full_resolution"]))
+    print(f"wrote {len(result['full_resolution'])} full-resolution rows to {full_path}")
     summary_path = out.with_name(f"{out.stem}_summary.json")
     summary_path.write_text(_json(result["summary"]))
     s = result["summary"]
     print(f"wrote {len(result['records'])} records to {out}; summary {summary_path}")
     for variant, crossing in s["jod_9_5_crossing_by_variant"].items():
         print(f"JOD 9.5 crossing ({variant}): {crossing}")
+    for name, target in s["targets"].items():
+        if name != "all_pass":
+            verdict = {True: "pass", False: "FAIL", None: "not measured"}[target["pass"]]
+            print(f"target {name}: {verdict} ({target['target']}; measured {target['measured']})")
+    print(f"all targets pass: {s['targets']['all_pass']}")
     return 0

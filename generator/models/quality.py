@@ -1,32 +1,49 @@
-"""``fovea bench quality``: foveated vs full-resolution generations of the same seed, scored.
+"""``fovea bench quality``: the default model on held-out scenes, full resolution and foveated.
 
-For each seed and gaze point (centre, off-centre) and each variant:
+Scenes: held-out photographs of the shipped pack, scene ``i`` from held-out image ``i`` (the
+largest centre crop at the output's aspect ratio, resized to the output: the *original*; its
+area-downsampled version: the *scene*). Photographs smaller than the output are upsampled to it,
+so their originals carry no real detail in the top octaves (``original_upsampled``).
+
+Per scene and seed, each model's full-resolution generation (the *twin*) is scored for natural
+detail (:mod:`generator.models.detail_metrics`: seam ratio, octave power ratio against the
+original, scene PSNR; the original and the bicubic-upsampled scene beside it). Then, per gaze point
+(centre, off-centre) and variant:
 
 - ``default-foveated``: the post-trained model on acuity layouts at each strength;
 - ``default-naive``: the base model (no post-training) on the same layouts;
 - ``default-foveated-circle-p2`` / ``-p4``: the post-trained model on the paper's circle layout
   (r = 0.33 of the half-diagonal, periphery 1/2x or 1/4x);
+- the bounds (their own records): ``oracle``, the post-trained twin reduced to each acuity layout
+  (``unpack(pack(twin, layout))``: only resolution lost), and with ``ceiling=True`` the
+  ``ceiling`` of :mod:`generator.models.ceiling`;
 
-and, with ``ceiling=True``, the bounds of :mod:`generator.models.ceiling` on the same acuity
-layouts (``oracle``: the reference reduced to the layout; ``ceiling``: the best any foveated
-generator of this model can do); each compared with the same model's full-resolution generation
-of the same seed and class:
-FovVideoVDP JOD (``pyfvvdp``, ``foveated=True``, fixation at the gaze, the display's geometry),
-and PSNR / SSIM inside the fovea (pixels within ``fovea_deg`` of the gaze).
+each compared with the same model's twin of the same scene and seed: FovVideoVDP JOD (``pyfvvdp``,
+``foveated=True``, fixation at the gaze, the display's geometry) and PSNR / SSIM inside the fovea
+(pixels within ``fovea_deg`` of the gaze); generations are also scored for natural detail.
 """
 
 from __future__ import annotations
 
 import math
-import statistics
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from generator.errors import FoveaError
 from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
 from generator.layout import LayoutSpec
+from generator.models.detail_metrics import (
+    octave_bands_cpp,
+    octave_power_ratio,
+    psnr_db,
+    scene_psnr_db,
+    seam_ratio,
+)
+from generator.models.quality_summary import NAIVE, SHIPPED, summarize
+from generator.scene import Scene
 
 #: Variants that bound the benchmark from above (generator.models.ceiling). Their records go to
 #: their own file: the pinned records file holds generations only.
@@ -39,7 +56,8 @@ class QualitySettings:
 
     Attributes:
         resolution: square image side.
-        seeds: seeds to generate (class = seed modulo the number of classes).
+        scenes: held-out scenes (scene i from held-out photograph i).
+        seeds: seeds to generate per scene.
         strengths: acuity strengths.
         gazes_frac: gaze points as fractions of the image width and height (x right, y down);
             the default off-centre point is ~5.7 deg right, ~3.5 deg up at 1024 px.
@@ -48,11 +66,12 @@ class QualitySettings:
         circle: include the paper's circle layouts.
         weights_dir: default-model weights folder (None: the shipped ones).
         device: torch device.
-        ceiling: also score the ``oracle`` and ``ceiling`` bounds (one more full-resolution
-            generation per seed, gaze and strength).
+        ceiling: also score the ``ceiling`` bound (one more full-resolution generation per scene,
+            seed, gaze and strength); the ``oracle`` bound is always scored.
     """
 
     resolution: int = 1024
+    scenes: int = 8
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     strengths: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])
     gazes_frac: list[tuple[float, float]] = field(
@@ -64,6 +83,80 @@ class QualitySettings:
     weights_dir: str | None = None
     device: str = "cpu"
     ceiling: bool = False
+
+
+@dataclass(frozen=True)
+class BenchScene:
+    """One held-out scene of the benchmark.
+
+    Attributes:
+        scene: the scene (pixels at the scene size, source, original at the output size).
+        index: the photograph's index in the pack's held-out split.
+        image_id: the photograph's manifest id.
+        crop_px: (width, height) of the centre crop in the photograph's own pixels.
+    """
+
+    scene: Scene
+    index: int
+    image_id: str
+    crop_px: tuple[int, int]
+
+    @property
+    def original_upsampled(self) -> bool:
+        """Whether the crop is smaller than the output (the original is an upsampled photo)."""
+        h, w = self.scene.original.shape[:2]
+        return self.crop_px[0] < w or self.crop_px[1] < h
+
+    def record(self) -> dict:
+        return {
+            "scene": self.scene.sha256,
+            "scene_source": self.scene.source,
+            "scene_index": self.index,
+            "scene_image_id": self.image_id,
+            "crop_px": list(self.crop_px),
+            "original_upsampled": self.original_upsampled,
+        }
+
+
+def heldout_scenes(*, count: int, width_px: int, height_px: int, factor: int) -> list[BenchScene]:
+    """Scenes 0 .. count - 1: held-out photograph i of the shipped pack, largest centre crop at
+    the output's aspect ratio (source ``heldout:<image id>#crop=...``)."""
+    from generator.data.images import DEFAULT_PACK, load_bank
+    from generator.scene_sources import apply_crop, pick_crop, scene_from_original
+
+    bank = load_bank(source=DEFAULT_PACK, split="heldout")
+    if not 1 <= count <= len(bank):
+        raise FoveaError(
+            f"--scenes {count}: the pack {DEFAULT_PACK.name} holds {len(bank)} held-out "
+            f"photographs (1 to {len(bank)})"
+        )
+    out = []
+    for i in range(count):
+        image, image_id = bank.images[i], bank.entries[i]["id"]
+        crop = pick_crop(*image.shape[1:], width_px=width_px, height_px=height_px)
+        original = apply_crop(image, crop, width_px=width_px, height_px=height_px)
+        source = f"heldout:{image_id}#{crop.describe()}"
+        scene = scene_from_original(original, factor=factor, source=source)
+        out.append(BenchScene(scene, i, image_id, (crop.width, crop.height)))
+    return out
+
+
+def bicubic_image(scene: Scene, *, width_px: int, height_px: int) -> np.ndarray:
+    """The scene bicubic-upsampled to the output size, as the model sees it, (H, W, 3) uint8."""
+    from generator.codecs import to_uint8_image
+    from generator.scene import scene_tensor, upsample_scene
+
+    return to_uint8_image(upsample_scene(scene_tensor(scene), height=height_px, width=width_px))
+
+
+def detail_fields(image: np.ndarray, bench: BenchScene, *, factor: int, token_px: int) -> dict:
+    """``seam_ratio``, ``scene_psnr_db`` and ``octave_power_ratio`` of an (H, W, 3) uint8 output
+    of ``bench``'s scene (power against its original)."""
+    return {
+        "seam_ratio": seam_ratio(image, token_px=token_px),
+        "scene_psnr_db": scene_psnr_db(image, bench.scene.pixels),
+        "octave_power_ratio": octave_power_ratio(image, bench.scene.original, scene_factor=factor),
+    }
 
 
 def fovea_mask(geometry: StimulusGeometry, gaze_px, radius_deg: float) -> np.ndarray:
@@ -114,93 +207,169 @@ class JodMetric:
         return float(q)
 
 
-def run_quality(
-    settings: QualitySettings, *, sheets_dir: Path | None = None, progress=print
-) -> dict:
-    """Run the benchmark; returns ``{"records": [...], "summary": {...}}``."""
+def load_models(settings: QualitySettings) -> dict:
+    """The shipped post-trained model and its base (the naive baseline) as generators."""
     from generator.models.default import load_default_generator
 
+    wdir = Path(settings.weights_dir) if settings.weights_dir else None
+    return {
+        SHIPPED: load_default_generator(
+            device=settings.device, variant="foveated", weights_dir=wdir
+        ),
+        NAIVE: load_default_generator(device=settings.device, variant="base", weights_dir=wdir),
+    }
+
+
+def _scene_factor(models: dict) -> int:
+    if set(models) != {SHIPPED, NAIVE}:
+        raise FoveaError(
+            f"quality benchmark needs models {SHIPPED!r} and {NAIVE!r}, got {sorted(models)}"
+        )
+    factors = {m.scene_factor for m in models.values()}
+    if not all(m.takes_scene for m in models.values()) or len(factors) != 1:
+        raise FoveaError("quality benchmark needs two scene-conditioned models of one scene factor")
+    return int(factors.pop())
+
+
+def _jobs(settings: QualitySettings) -> list[tuple[str, float | None, LayoutSpec]]:
+    """(variant, strength, layout) per gaze point: generations, then bounds."""
+    jobs = [
+        (name, s, LayoutSpec(mode="acuity", strength=s))
+        for s in settings.strengths
+        for name in (SHIPPED, NAIVE)
+    ]
+    if settings.circle:
+        jobs += [
+            (
+                f"{SHIPPED}-circle-p{k}",
+                None,
+                LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=k),
+            )
+            for k in (2, 4)
+        ]
+    bounds = BOUNDS if settings.ceiling else ("oracle",)
+    jobs += [
+        (b, s, LayoutSpec(mode="acuity", strength=s)) for s in settings.strengths for b in bounds
+    ]
+    return jobs
+
+
+def run_quality(
+    settings: QualitySettings,
+    *,
+    models: dict | None = None,
+    sheets_dir: Path | None = None,
+    progress=print,
+) -> dict:
+    """Run the benchmark.
+
+    Args:
+        models: ``{"default-foveated": generator, "default-naive": generator}`` (scene-conditioned
+            :class:`generator.pipeline.FoveatedGenerator` objects); None loads the shipped ones.
+        sheets_dir: where to write the scene sheet and figures (None: none).
+
+    Returns:
+        ``{"records": [...], "bounds": [...], "full_resolution": [...], "summary": {...}}``:
+        foveated generations, oracle / ceiling bounds, the full-resolution rows (one per scene,
+        seed and model, plus the ``original`` and ``bicubic`` references per scene).
+    """
+    models = dict(models) if models is not None else load_models(settings)
+    factor = _scene_factor(models)
     display = default_display()
     res = settings.resolution
     geometry = StimulusGeometry(display=display, image_width_px=res, image_height_px=res)
-    wdir = Path(settings.weights_dir) if settings.weights_dir else None
-    models = {
-        "default-foveated": load_default_generator(
-            device=settings.device, variant="foveated", weights_dir=wdir
-        ),
-        "default-naive": load_default_generator(
-            device=settings.device, variant="base", weights_dir=wdir
-        ),
-    }
-    n_classes = len(models["default-foveated"].encoder.config.classes)
+    token_px = models[SHIPPED].token_px
+    scenes = heldout_scenes(count=settings.scenes, width_px=res, height_px=res, factor=factor)
     metric = JodMetric(display, device=settings.device)
     full = LayoutSpec(mode="full")
-    records, bounds, shown = [], [], []  # bounds: the oracle / ceiling records (own file)
+    records, bounds, full_rows, sheet_rows, twin_psnrs = [], [], [], [], []
     show_strength = min(settings.strengths, key=lambda s: abs(math.log(s)))  # nearest to 1
-    twins: dict[tuple[str, int], np.ndarray] = {}
-    for seed in settings.seeds:
-        cond = seed % n_classes
+    for bench in scenes:
+        scene_fields = {**bench.record(), "resolution": res, "scene_factor": factor}
+        bicubic = bicubic_image(bench.scene, width_px=res, height_px=res)
+        ref = {
+            "original": detail_fields(
+                bench.scene.original, bench, factor=factor, token_px=token_px
+            ),
+            "bicubic": detail_fields(bicubic, bench, factor=factor, token_px=token_px),
+        }
+        full_rows += [
+            {"model_variant": k, "seed": None, **scene_fields, **v} for k, v in ref.items()
+        ]
+        ref_fields = {
+            "seam_ratio_original": ref["original"]["seam_ratio"],
+            "seam_ratio_bicubic": ref["bicubic"]["seam_ratio"],
+            "scene_psnr_db_bicubic": ref["bicubic"]["scene_psnr_db"],
+            "octave_power_ratio_bicubic": ref["bicubic"]["octave_power_ratio"],
+        }
+        progress(
+            f"scene {bench.index} {bench.image_id}"
+            + (" (original upsampled)" if bench.original_upsampled else "")
+            + f": seams original {ref['original']['seam_ratio']:.3f}, bicubic "
+            f"{ref['bicubic']['seam_ratio']:.3f}; bicubic power {ref['bicubic']['octave_power_ratio']}"
+        )
+        for seed in settings.seeds:
 
-        def generate(model_name, gaze, spec, noise_grid=None, seed=seed, cond=cond):
-            return models[model_name].generate(
-                seed=seed,
-                geometry=geometry,
-                gaze_px=gaze,
-                spec=spec,
-                condition=cond,
-                steps=settings.steps,
-                noise_grid=noise_grid,
-            )
+            def generate(name, gaze, spec, noise_grid=None, seed=seed, scene=bench.scene):
+                return models[name].generate(
+                    seed=seed,
+                    geometry=geometry,
+                    gaze_px=gaze,
+                    spec=spec,
+                    steps=settings.steps,
+                    noise_grid=noise_grid,
+                    scene=scene,
+                )
 
-        for name in models:
-            start = time.perf_counter()
-            twins[(name, seed)] = generate(name, None, full).image
-            progress(f"seed {seed} {name} full-resolution: {time.perf_counter() - start:.1f} s")
-        for frac in settings.gazes_frac:
-            gaze = (frac[0] * res, frac[1] * res)
-            gaze_deg = tuple(round(float(v), 3) for v in geometry.image_px_to_deg(*gaze))
-            mask = fovea_mask(geometry, gaze, settings.fovea_deg)
-            jobs = [
-                (name, s, LayoutSpec(mode="acuity", strength=s))
-                for s in settings.strengths
-                for name in models
-            ]
-            if settings.circle:
-                jobs += [
-                    (
-                        f"default-foveated-circle-p{k}",
-                        None,
-                        LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=k),
-                    )
-                    for k in (2, 4)
-                ]
-            if settings.ceiling:
-                jobs += [
-                    (b, s, LayoutSpec(mode="acuity", strength=s))
-                    for s in settings.strengths
-                    for b in BOUNDS
-                ]
-            for variant, strength, spec in jobs:
-                model_name = "default-naive" if variant == "default-naive" else "default-foveated"
-                twin = twins[(model_name, seed)]
-                if variant in BOUNDS:
-                    out = _bound(
-                        models[model_name],
-                        variant,
-                        twin=twin,
-                        layout=models[model_name].layout(
-                            geometry=geometry, gaze_px=gaze, spec=spec
-                        ),
-                        seed=seed,
-                        steps=settings.steps or models[model_name].steps,
-                        full_resolution=lambda noise, m=model_name: generate(m, None, full, noise),
-                    )
-                else:
-                    out = generate(model_name, gaze, spec)
-                psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
-                jod = metric.jod(out.image, twin, gaze)
-                (bounds if variant in BOUNDS else records).append(
+            twins, twin_detail = {}, {}
+            for name in (SHIPPED, NAIVE):
+                twin = generate(name, None, full)
+                twins[name] = twin.image
+                twin_detail[name] = detail_fields(
+                    twin.image, bench, factor=factor, token_px=token_px
+                )
+                full_rows.append(
                     {
+                        "model_variant": name,
+                        "seed": seed,
+                        **scene_fields,
+                        **twin_detail[name],
+                        "seconds": twin.seconds,
+                        "model": twin.sidecar["model"],
+                    }
+                )
+                d = twin_detail[name]
+                progress(
+                    f"scene {bench.index} seed {seed} {name} full resolution "
+                    f"({twin.seconds:.1f} s): seams {d['seam_ratio']:.3f}, scene PSNR "
+                    f"{d['scene_psnr_db']:.1f} dB, power {d['octave_power_ratio']}"
+                )
+            twin_psnrs.append(psnr_db(twins[SHIPPED], twins[NAIVE]))
+            for frac in settings.gazes_frac:
+                gaze = (frac[0] * res, frac[1] * res)
+                gaze_deg = tuple(round(float(v), 3) for v in geometry.image_px_to_deg(*gaze))
+                mask = fovea_mask(geometry, gaze, settings.fovea_deg)
+                for variant, strength, spec in _jobs(settings):
+                    model_name = NAIVE if variant == NAIVE else SHIPPED
+                    twin = twins[model_name]
+                    if variant in BOUNDS:
+                        gen = models[model_name]
+                        out = _bound(
+                            gen,
+                            variant,
+                            twin=twin,
+                            layout=gen.layout(geometry=geometry, gaze_px=gaze, spec=spec),
+                            seed=seed,
+                            steps=settings.steps or gen.steps,
+                            full_resolution=lambda noise, m=model_name: generate(
+                                m, None, full, noise
+                            ),
+                        )
+                    else:
+                        out = generate(model_name, gaze, spec)
+                    psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
+                    jod = metric.jod(out.image, twin, gaze)
+                    record = {
                         "strength": strength,
                         "model_variant": variant,
                         "jod": jod,
@@ -215,47 +384,87 @@ def run_quality(
                         if spec.mode == "circle"
                         else None,
                         "seed": seed,
-                        "condition": cond,
+                        **scene_fields,
                         "gaze_deg": list(gaze_deg),
                         "gaze_px": list(gaze),
-                        "resolution": res,
                         "fovea_deg": settings.fovea_deg,
                         "steps": out.sidecar["steps"],
                         "seconds": out.seconds,
                         "device": settings.device,
                         "model": out.sidecar["model"],
+                        # The full-resolution twin this output is compared with:
+                        **twin_detail[model_name],
+                        **ref_fields,
                     }
-                )
-                progress(
-                    f"seed {seed} gaze {gaze_deg} {variant} s={strength}: JOD {jod:.2f}, "
-                    f"fovea PSNR {psnr:.1f} dB, SSIM {ssim:.3f}, ratio {out.layout.token_ratio:.3f}"
-                )
-                if variant == "default-foveated" and strength == show_strength:
-                    shown.append((out.image, gaze, seed))
-    summary = summarize(records + bounds, settings)
-    summary["full_resolution_psnr_db_foveated_vs_base"] = [
-        fovea_psnr_ssim(
-            twins[("default-foveated", s)],
-            twins[("default-naive", s)],
-            np.ones((res, res), dtype=bool),
-        )[0]
-        for s in settings.seeds
-    ]
+                    if variant not in BOUNDS:
+                        own = detail_fields(out.image, bench, factor=factor, token_px=token_px)
+                        record.update({f"{k}_foveated": v for k, v in own.items()})
+                    (bounds if variant in BOUNDS else records).append(record)
+                    progress(
+                        f"scene {bench.index} seed {seed} gaze {gaze_deg} {variant} s={strength}: "
+                        f"JOD {jod:.2f}, fovea PSNR {psnr:.1f} dB, SSIM {ssim:.3f}, ratio "
+                        f"{out.layout.token_ratio:.3f}"
+                        + (
+                            f", seams {record['seam_ratio_foveated']:.3f}"
+                            if "seam_ratio_foveated" in record
+                            else ""
+                        )
+                    )
+                    if (
+                        variant == SHIPPED
+                        and strength == show_strength
+                        and seed == settings.seeds[0]
+                        and frac == settings.gazes_frac[-1]
+                    ):
+                        sheet_rows.append(
+                            {
+                                "original": bench.scene.original,
+                                "bicubic": bicubic,
+                                "full": twins[SHIPPED],
+                                "foveated": out.image,
+                                "layout": out.layout,
+                                "label": f"{bench.index}: {bench.image_id}"
+                                + (" (original upsampled)" if bench.original_upsampled else "")
+                                + f"; seed {seed}; foveated s={strength:g} at gaze {gaze_deg} "
+                                f"deg, token ratio {out.layout.token_ratio:.3f}",
+                            }
+                        )
+    summary = summarize(
+        records + bounds,
+        full_rows,
+        resolution=res,
+        seeds=settings.seeds,
+        strengths=settings.strengths,
+    )
+    summary.update(
+        {
+            "scenes": [b.record() for b in scenes],
+            "scene_factor": factor,
+            "octave_bands_cpp": [list(b) for b in octave_bands_cpp(factor)],
+            "strengths": list(settings.strengths),
+            "gazes_frac": [list(g) for g in settings.gazes_frac],
+            "steps": settings.steps,
+            "full_resolution_psnr_db_foveated_vs_base": twin_psnrs,
+        }
+    )
+    upsampled = [b.image_id for b in scenes if b.original_upsampled]
+    if upsampled:
+        summary["note"] = (
+            f"held-out photographs smaller than {res} px were upsampled to make the original "
+            f"({', '.join(upsampled)}): no real detail in their top octaves; "
+            "full_resolution.*.octave_power_ratio_median_native leaves them out"
+        )
     if sheets_dir is not None:
+        from generator.models.quality_plot import plot_quality
         from generator.models.sheets import write_sheets
 
         summary["sheets"] = write_sheets(
-            out_dir=Path(sheets_dir),
-            full=[twins[("default-foveated", s)] for s in settings.seeds],
-            foveated=shown,
-            resolution=res,
+            out_dir=Path(sheets_dir), rows=sheet_rows, scene_factor=factor
         )
-        from generator.models.quality_plot import plot_quality
-
         summary["sheets"]["jod_curve"] = plot_quality(
             [summary], Path(sheets_dir) / "jod_vs_token_ratio.png"
         )
-    return {"records": records, "bounds": bounds, "summary": summary}
+    return {"records": records, "bounds": bounds, "full_resolution": full_rows, "summary": summary}
 
 
 def _bound(gen, variant, *, twin, layout, seed, steps, full_resolution):
@@ -285,57 +494,3 @@ def _bound(gen, variant, *, twin, layout, seed, steps, full_resolution):
         seconds=time.perf_counter() - start,
         sidecar={"steps": steps, "model": f"{gen.model_id}-{variant}"},
     )
-
-
-def _crossing(points: list[tuple[float, float, float]]) -> dict | None:
-    """Where a (strength, median JOD, token ratio) curve first falls below 9.5."""
-    pts = sorted(points)
-    for (s0, j0, r0), (s1, j1, r1) in zip(pts, pts[1:], strict=False):
-        if j0 >= 9.5 > j1:
-            f = (j0 - 9.5) / (j0 - j1)
-            return {"strength": s0 + f * (s1 - s0), "token_ratio": r0 + f * (r1 - r0)}
-    if not pts:
-        return None
-    if pts[-1][1] >= 9.5:
-        return {"strength": f">{pts[-1][0]}", "token_ratio": f"<{pts[-1][2]:.3f}"}
-    return {"strength": f"<{pts[0][0]}", "token_ratio": None}
-
-
-def summarize(records: list[dict], settings: QualitySettings) -> dict:
-    """Median JOD / PSNR per variant and strength; where the post-trained curve crosses 9.5."""
-    table: dict[str, dict[str, dict[str, float]]] = {}
-    for variant in sorted({r["model_variant"] for r in records}):
-        rows = [r for r in records if r["model_variant"] == variant]
-        keys = sorted({r["strength"] for r in rows}, key=lambda s: -1 if s is None else s)
-        table[variant] = {}
-        for s in keys:
-            sel = [r for r in rows if r["strength"] == s]
-            table[variant][str(s)] = {
-                "jod_median": statistics.median(r["jod"] for r in sel),
-                "fovea_psnr_db_median": statistics.median(r["fovea_psnr_db"] for r in sel),
-                "fovea_ssim_median": statistics.median(r["fovea_ssim"] for r in sel),
-                "token_ratio_median": statistics.median(r["token_ratio"] for r in sel),
-                "n": len(sel),
-            }
-    crossings = {
-        variant: _crossing(
-            [
-                (float(s), v["jod_median"], v["token_ratio_median"])
-                for s, v in rows.items()
-                if s != "None"
-            ]
-        )
-        for variant, rows in table.items()
-        if variant in ("default-foveated", "default-naive", "oracle", "ceiling")
-    }
-    post = table.get("default-foveated", {})
-    naive = table.get("default-naive", {})
-    beats = {s: post[s]["jod_median"] > naive[s]["jod_median"] for s in post if s in naive}
-    return {
-        "medians": table,
-        "jod_9_5_crossing": crossings.get("default-foveated"),
-        "jod_9_5_crossing_by_variant": crossings,
-        "post_training_beats_naive": beats,
-        "resolution": settings.resolution,
-        "seeds": settings.seeds,
-    }

@@ -90,7 +90,11 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
         ax.set_xlabel("token ratio (foveated / full-resolution tokens)")
         ax.grid(True, which="both", alpha=0.3)
     fig.legend(*ax_jod.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=4)
-    fig.suptitle(f"fovea bench quality, {resolution} px, seeds {summaries[0].get('seeds')}")
+    scenes = summaries[0].get("scenes")
+    scenes_text = f"{len(scenes)} held-out scenes x " if isinstance(scenes, list) else ""
+    fig.suptitle(
+        f"fovea bench quality, {resolution} px, {scenes_text}seeds {summaries[0].get('seeds')}"
+    )
     fig.tight_layout(rect=(0, 0.14, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

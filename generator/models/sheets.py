@@ -1,5 +1,6 @@
-"""Sample sheets: full-resolution samples, foveated samples with the fixation marked, held-out
-photographs, and radially averaged power spectra (samples vs held-out crops)."""
+"""The quality benchmark's pictures: one row per held-out scene (original | scene upsampled
+(bicubic) | full-resolution generation | foveated generation with the fixation and the token
+layout drawn over it), and the radially averaged power spectra of the four."""
 
 from __future__ import annotations
 
@@ -7,104 +8,92 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.draw import draw_layout
+from generator.models.detail_metrics import octave_bands_cpp, radial_power_spectrum
 
-def radial_power_spectrum(image: np.ndarray, bins: int = 48) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum of the luminance of an (H, W, 3) uint8 image.
-
-    Returns:
-        (bins,) frequencies in cycles/pixel and (bins,) mean power.
-    """
-    y = image.astype(np.float64).mean(axis=2)
-    y = (y - y.mean()) * np.outer(np.hanning(y.shape[0]), np.hanning(y.shape[1]))
-    power = np.abs(np.fft.fftshift(np.fft.fft2(y))) ** 2
-    h, w = y.shape
-    fy = np.fft.fftshift(np.fft.fftfreq(h))[:, None]
-    fx = np.fft.fftshift(np.fft.fftfreq(w))[None, :]
-    r = np.hypot(fy, fx)
-    edges = np.linspace(1.0 / min(h, w), 0.5, bins + 1)
-    idx = np.digitize(r.ravel(), edges) - 1
-    ok = (idx >= 0) & (idx < bins)
-    sums = np.bincount(idx[ok], weights=power.ravel()[ok], minlength=bins)
-    counts = np.maximum(np.bincount(idx[ok], minlength=bins), 1)
-    return (edges[:-1] + edges[1:]) / 2, sums / counts
+COLUMNS = (
+    ("original", "original photograph"),
+    ("bicubic", "scene upsampled (bicubic)"),
+    ("full", "full-resolution generation"),
+    ("foveated", "foveated generation, fixation + layout"),
+)
+_HEADER_PX = 22
 
 
-def _grid(images: list[np.ndarray], cols: int, tile: int) -> np.ndarray:
+def _tile(image: np.ndarray, side: int) -> np.ndarray:
     from PIL import Image
 
-    rows = max(1, (len(images) + cols - 1) // cols)
-    cols = max(1, min(cols, len(images)))
-    sheet = np.full((rows * tile, cols * tile, 3), 255, dtype=np.uint8)
-    for i, im in enumerate(images):
-        small = np.asarray(Image.fromarray(im).resize((tile, tile), Image.Resampling.LANCZOS))
-        r, c = divmod(i, cols)
-        sheet[r * tile : (r + 1) * tile, c * tile : (c + 1) * tile] = small
-    return sheet
+    return np.asarray(Image.fromarray(image).resize((side, side), Image.Resampling.LANCZOS))
 
 
-def _mark(image: np.ndarray, gaze_px, size: int) -> np.ndarray:
-    out = image.copy()
-    x, y = int(gaze_px[0]), int(gaze_px[1])
-    h, w = out.shape[:2]
-    for d in range(-size, size + 1):
-        for t in (-1, 0, 1):
-            if 0 <= y + t < h and 0 <= x + d < w:
-                out[y + t, x + d] = (255, 0, 0)
-            if 0 <= y + d < h and 0 <= x + t < w:
-                out[y + d, x + t] = (255, 0, 0)
-    return out
+def scene_sheet(rows: list[dict], *, tile_px: int = 320) -> np.ndarray:
+    """(H, W, 3) uint8 sheet: a header, then one row per scene of the four columns.
+
+    Each row dict holds ``original``, ``bicubic``, ``full``, ``foveated`` ((H, W, 3) uint8),
+    ``layout`` (the foveated image's :class:`generator.layout.TokenLayout`) and ``label``."""
+    from PIL import Image, ImageDraw
+
+    gap = 4
+    width = len(COLUMNS) * (tile_px + gap) - gap
+    height = _HEADER_PX + len(rows) * (tile_px + _HEADER_PX)
+    sheet = Image.new("RGB", (width, max(height, _HEADER_PX)), (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    for c, (_, title) in enumerate(COLUMNS):
+        draw.text((c * (tile_px + gap) + 4, 5), title, fill=(0, 0, 0))
+    for r, row in enumerate(rows):
+        top = _HEADER_PX + r * (tile_px + _HEADER_PX)
+        draw.text((4, top + 5), row["label"], fill=(0, 0, 0))
+        for c, (key, _) in enumerate(COLUMNS):
+            image = row[key]
+            if key == "foveated":
+                image = np.asarray(draw_layout(row["layout"], image=image, alpha=0.12))
+            tile = Image.fromarray(_tile(image, tile_px))
+            sheet.paste(tile, (c * (tile_px + gap), top + _HEADER_PX))
+    return np.asarray(sheet)
 
 
-def heldout_crops(resolution: int, count: int = 8, seed: int = 0) -> list[np.ndarray]:
-    """Crops of held-out photographs from the packed data (uint8, resolution x resolution)."""
-    import torch
-
-    from generator.data.images import DEFAULT_PACK, load_bank, random_crops
-
-    bank = load_bank(source=DEFAULT_PACK, split="heldout")
-    x, _ = random_crops(
-        bank, count=count, crop_px=resolution, generator=torch.Generator().manual_seed(seed)
-    )
-    return [
-        ((im.permute(1, 2, 0).numpy() + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
-        for im in x
-    ]
-
-
-def write_sheets(*, out_dir: Path, full: list[np.ndarray], foveated: list, resolution: int) -> dict:
-    """Write the PNG sheets and the spectrum plot into ``out_dir``; returns their paths."""
+def spectrum_figure(rows: list[dict], *, scene_factor: int, path: Path) -> str:
+    """Geometric-mean radial luma power spectra of the four columns; the octaves above the
+    scene's Nyquist frequency shaded. Returns the path as a string."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8), dpi=100)
+    colours = {"original": "k", "bicubic": "0.6", "full": "C1", "foveated": "C0"}
+    for key, title in COLUMNS:
+        spectra = [radial_power_spectrum(row[key]) for row in rows]
+        f = spectra[0][0]
+        mean = np.exp(np.mean([np.log(s + 1e-12) for _, s in spectra], axis=0))
+        ax.loglog(f, mean, color=colours[key], label=title.split(",")[0])
+    for i, (low, high) in enumerate(octave_bands_cpp(scene_factor)):
+        ax.axvspan(low, high, color="C2", alpha=0.06 + 0.06 * (i % 2), lw=0)
+    ax.axvline(0.5 / scene_factor, color="C2", ls="--", lw=1, label="scene Nyquist")
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("spatial frequency (cycles/pixel)")
+    ax.set_ylabel("luma power (geometric mean)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
+def write_sheets(*, out_dir: Path, rows: list[dict], scene_factor: int) -> dict:
+    """Write ``scenes.png`` (:func:`scene_sheet`) and ``power_spectrum.png`` into ``out_dir``;
+    returns their paths (``{"scenes": ..., "spectrum": ...}``)."""
     from PIL import Image
 
+    out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    tile = 256
-    paths = {}
-    paths["full"] = out_dir / "samples_full.png"
-    Image.fromarray(_grid(full, cols=4, tile=tile)).save(paths["full"])
-    marked = [_mark(im, gaze, size=resolution // 40) for im, gaze, _ in foveated]
-    paths["foveated"] = out_dir / "samples_foveated_fixation.png"
-    Image.fromarray(_grid(marked, cols=4, tile=tile)).save(paths["foveated"])
-    held = heldout_crops(resolution, count=8)
-    paths["heldout"] = out_dir / "heldout_photos.png"
-    Image.fromarray(_grid(held, cols=4, tile=tile)).save(paths["heldout"])
-    fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
-    for label, group, color in (("held-out crops", held, "k"), ("samples (full res)", full, "C1")):
-        spectra = [radial_power_spectrum(im) for im in group]
-        f = spectra[0][0]
-        ax.loglog(
-            f,
-            np.exp(np.mean([np.log(s + 1e-12) for _, s in spectra], axis=0)),
-            color=color,
-            label=label,
+    paths = {"scenes": out_dir / "scenes.png"}
+    Image.fromarray(scene_sheet(rows)).save(paths["scenes"])
+    if rows:
+        paths["spectrum"] = Path(
+            spectrum_figure(rows, scene_factor=scene_factor, path=out_dir / "power_spectrum.png")
         )
-    ax.set_xlabel("spatial frequency (cycles/pixel)")
-    ax.set_ylabel("power (geometric mean)")
-    ax.legend()
-    fig.tight_layout()
-    paths["spectrum"] = out_dir / "power_spectrum.png"
-    fig.savefig(paths["spectrum"])
-    plt.close(fig)
     return {k: str(v) for k, v in paths.items()}
