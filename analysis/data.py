@@ -1,6 +1,6 @@
 """Reading session data: every ``*_beh.tsv`` below a data directory, with its JSON sidecar.
 
-The format is pinned in DESIGN.md section 3 and docs/data_format.md. Problems that make a file
+The format is pinned in docs/data_format.md. Problems that make a file
 unusable (unreadable, not a table, a required column missing, a value that is not what the
 column holds, two protocols mixed) raise ``FoveaError`` naming the file, the line or column and
 what would be valid. Problems that leave the data usable (no sidecar, an incomplete session, a torn
@@ -23,7 +23,7 @@ import pandas as pd
 from generator.errors import FoveaError
 from study.datalog.behlog import PINNED_COLUMNS
 
-#: The pinned beh.tsv columns (DESIGN.md §3), defined once by the writer.
+#: The pinned beh.tsv columns (docs/data_format.md), defined once by the writer.
 REQUIRED_COLUMNS: tuple[str, ...] = PINNED_COLUMNS
 #: Columns read as numbers when present (pinned and optional ones, docs/data_format.md).
 NUMERIC_COLUMNS: tuple[str, ...] = (

@@ -36,7 +36,7 @@ _OWN_COLUMNS = (
     "gen_latency_s", "onset_s", "tokens_full", "deadline_missed", "cached_stimulus",
     "dropped_frames", "fixation_x_deg", "fixation_y_deg", "observer", "p_correct_model", "track",
     "attempt", "abort_reason", "level_variable", "conditioning", "token_ratio", "twin_latency_s",
-    "gaze_to_flip_median_s",
+    "gaze_to_flip_median_s", "speculation_kept", "scene", "reference",
 )  # fmt: skip
 
 
@@ -375,10 +375,11 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
             latency = float(rng.lognormal(math.log(0.25), 0.3)) + (2.0 if missed else 0.0)
             gx = cond.fixation_deg[0] + rng.normal(0, 0.25)
             gy = cond.fixation_deg[1] + rng.normal(0, 0.25)
+            stim_seed = int(rng.integers(1000, 2000))
             row = {
                 "participant": label, "session": "1", "trial": trial, "condition": cond.name,
                 "level": level, "interval_foveated": interval, "fixation_break": broke,
-                "gaze_x_deg": float(gx), "gaze_y_deg": float(gy), "seed": int(rng.integers(1000, 2000)),
+                "gaze_x_deg": float(gx), "gaze_y_deg": float(gy), "seed": stim_seed,
                 "tokens": n_tokens, "gen_latency_s": latency, "onset_s": t_s, "tokens_full": n_full,
                 "deadline_missed": missed, "cached_stimulus": missed,
                 "dropped_frames": int(rng.poisson(0.05)), "fixation_x_deg": float(cond.fixation_deg[0]),
@@ -387,6 +388,7 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
                 "level_variable": cond.level_variable, "conditioning": int(rng.integers(0, 10)),
                 "token_ratio": n_tokens / n_full, "twin_latency_s": 0.0,
                 "gaze_to_flip_median_s": float(rng.uniform(0.0003, 0.0008)),
+                "scene": _scene_hash(stim_seed), "reference": "generated",
             }  # fmt: skip
             if broke:
                 row.update(response=None, correct=None, rt_s=None, abort_reason="fixation_break")
@@ -422,6 +424,8 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
         "image_size_px": list(spec.image_size_px),
         "patch_px": spec.patch_px,
         "conditions": {c.name: _condition_table(c) for c in spec.conditions},
+        "scenes": {"spec": "pool", "source": "simulated (no images were made)", "factor": 4},
+        "reference": "generated",
         "observer": observer,
         "tracker": "sim",
         "seed": int(spec.seed),
@@ -436,6 +440,11 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
         "simulation_spec": _jsonable(asdict(spec)),
     }
     (beh / f"{stem}_beh.json").write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
+
+
+def _scene_hash(seed: int) -> str:
+    """A stand-in for the sha256 of seed ``seed``'s scene (one scene per seed, as in a session)."""
+    return hashlib.sha256(f"simulated scene {seed}".encode()).hexdigest()
 
 
 def _jsonable(value):

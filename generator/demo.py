@@ -1,14 +1,15 @@
-"""A generator-only demo: a foveated image, its full-resolution twin and a picture of the layout."""
+"""A generator-only demo: a scene, the foveated image made from it at a fixation point, its
+full-resolution twin and a picture of the token layout (``fovea demo``'s ``generator/`` folder)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
-from generator.draw import draw_layout
-from generator.errors import FoveaError
+from generator.draw import draw_layout, mark_fixation
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
 from generator.pipeline import FoveatedGenerator
@@ -18,41 +19,93 @@ def run_generator_demo(
     *,
     out_dir: str | Path,
     model: str = "default",
-    size_px: int = 512,
+    size_px: int = 768,
     seed: int = 1,
     steps: int | None = None,
+    gaze_deg: tuple[float, float] = (6.0, 0.0),
+    strength: float = 1.0,
+    scenes: str = "pool",
+    twin: np.ndarray | None = None,
+    twin_record: dict | None = None,
 ) -> dict[str, Path]:
-    """Write ``foveated.png``, ``full.png`` and ``layout.png`` (+ JSON sidecars) into ``out_dir``."""
+    """Write the demo images (PNG, + JSON records) into ``out_dir``.
+
+    Files: ``scene.png`` (scene models: the low-resolution scene) and ``original.png`` (the
+    photograph it came from), ``foveated.png`` and ``foveated_fixation.png`` (the fixation
+    marked), ``full.png`` (the full-resolution twin) and ``layout.png``.
+
+    Args:
+        out_dir: output folder.
+        model: generator (``FoveatedGenerator.load``).
+        size_px: square image side, on the default display (2560 x 1440 px, 59.8 cm at 60 cm).
+        seed: generation seed (picks the scene, too).
+        steps: sampler steps (None: the model's).
+        gaze_deg: fixation, degrees from the screen centre (x right, y up); inside the image.
+        strength: acuity layout strength.
+        scenes: scene source for scene models (``pool`` or a folder).
+        twin: the seed's full-resolution twin ((H, W, 3) uint8) when already made (a stimulus
+            set); None: generated here.
+        twin_record: the twin's JSON record, written beside ``full.png`` with ``twin``.
+
+    Returns:
+        Name (``scene``, ``original``, ``foveated``, ``fixation``, ``full``, ``layout``) -> path.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    try:
-        generator = FoveatedGenerator.load(model)
-    except FoveaError as error:
-        if model != "default":
-            raise
-        print(f"note: {error}; using the random-weight 'tiny' model instead")
-        generator = FoveatedGenerator.load("tiny")
+    generator = FoveatedGenerator.load(model)
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=size_px, image_height_px=size_px
     )
-    gaze = (size_px * 0.4, size_px * 0.45)
+    gaze = tuple(float(v) for v in geometry.deg_to_image_px(*gaze_deg))
+    scene = None
+    if generator.takes_scene:
+        from generator.scene_sources import scene_source
+
+        scene = scene_source(scenes).scene(
+            seed=seed, width_px=size_px, height_px=size_px, factor=generator.scene_factor
+        )
     foveated = generator.generate(
-        seed=seed, geometry=geometry, gaze_px=gaze, spec=LayoutSpec(strength=1.0), steps=steps
+        seed=seed,
+        geometry=geometry,
+        gaze_px=gaze,
+        spec=LayoutSpec(strength=strength),
+        steps=steps,
+        scene=scene,
     )
-    full = generator.generate(
-        seed=seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), steps=steps
-    )
-    paths = {
-        "foveated": out / "foveated.png",
-        "full": out / "full.png",
-        "layout": out / "layout.png",
-    }
-    for name, result in (("foveated", foveated), ("full", full)):
-        Image.fromarray(result.image).save(paths[name])
-        paths[name].with_suffix(".json").write_text(json.dumps(result.sidecar, indent=2))
+    paths = {name: out / f"{name}.png" for name in ("foveated", "full", "layout")}
+    paths["fixation"] = out / "foveated_fixation.png"
+    if scene is not None:
+        paths["scene"] = out / "scene.png"
+        Image.fromarray(scene.pixels).save(paths["scene"])
+        if scene.original is not None:
+            paths["original"] = out / "original.png"
+            Image.fromarray(scene.original).save(paths["original"])
+    full_seconds = None
+    if twin is None:
+        full = generator.generate(
+            seed=seed,
+            geometry=geometry,
+            gaze_px=None,
+            spec=LayoutSpec(mode="full"),
+            steps=steps,
+            scene=scene,
+        )
+        twin, twin_record, full_seconds = full.image, full.sidecar, full.seconds
+    Image.fromarray(foveated.image).save(paths["foveated"])
+    _write_json(paths["foveated"].with_suffix(".json"), foveated.sidecar)
+    mark_fixation(foveated.image, gaze).save(paths["fixation"])
+    Image.fromarray(twin).save(paths["full"])
+    _write_json(paths["full"].with_suffix(".json"), twin_record or {})
     draw_layout(foveated.layout, image=foveated.image).save(paths["layout"])
+    where = f"scene {scene.source}; " if scene is not None else ""
+    full_text = "from the stimulus set" if full_seconds is None else f"{full_seconds:.2f} s"
     print(
-        f"foveated: {foveated.tokens}/{foveated.tokens_full} tokens in {foveated.seconds:.2f} s; "
-        f"full: {full.seconds:.2f} s  ({generator.model_id})"
+        f"{where}foveated at ({gaze_deg[0]:g}, {gaze_deg[1]:g}) deg: "
+        f"{foveated.tokens}/{foveated.tokens_full} tokens in {foveated.seconds:.2f} s; "
+        f"full: {full_text}  ({generator.model_id})"
     )
     return paths
+
+
+def _write_json(path: Path, data: dict) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

@@ -57,3 +57,19 @@ def draw_layout(
         draw.text((5, y), line, fill=(255, 255, 255, 255))
         y += 14
     return out.convert("RGB")
+
+
+def mark_fixation(image: np.ndarray, gaze_px) -> Image.Image:
+    """``image`` ((H, W, 3) uint8) with the fixation point ``gaze_px`` (x, y image pixels)
+    marked: a red ring with crosshair arms, outlined in black so it shows on any content."""
+    out = Image.fromarray(image).convert("RGB")
+    draw = ImageDraw.Draw(out)
+    gx, gy = gaze_px
+    r = max(6, image.shape[1] // 40)
+    for width, colour in ((5, (0, 0, 0)), (2, (255, 64, 64))):
+        draw.ellipse([gx - r, gy - r, gx + r, gy + r], outline=colour, width=width)
+        draw.line([gx - 2 * r, gy, gx - r, gy], fill=colour, width=width)
+        draw.line([gx + r, gy, gx + 2 * r, gy], fill=colour, width=width)
+        draw.line([gx, gy - 2 * r, gx, gy - r], fill=colour, width=width)
+        draw.line([gx, gy + r, gx, gy + 2 * r], fill=colour, width=width)
+    return out

@@ -5,6 +5,11 @@ Shards: ``--shard I/N`` (1-based) takes every N-th planned image starting at the
 the shard of its rank and the GPU of its local rank, with no option needed. Each shard writes its
 own manifest; the last to finish merges them (or run ``fovea stimuli merge DIR``). Images already
 in the store (an interrupted build, another shard) are reused, not regenerated.
+
+Scene models: every image of a seed is made from that seed's scene (the protocol's ``[stimulus]
+scenes`` or ``--scenes``, checked before anything is generated); the scene's record goes into
+each entry and its hash into each key. With ``reference = "original"`` the references are the
+scenes' original photographs, not generations.
 """
 
 from __future__ import annotations
@@ -77,6 +82,7 @@ def build_stimulus_set(
     device: str | None = None,
     progress: bool = True,
     log=print,
+    scenes: str | None = None,
 ) -> Path:
     """Generate the (shard's) images and write its manifest; returns the manifest path.
 
@@ -89,6 +95,8 @@ def build_stimulus_set(
         device: torch device override (default: the protocol's; ``cuda`` becomes
             ``cuda:<local rank>`` under ``accelerate``).
         progress: show a tqdm progress bar.
+        scenes: ``--scenes``: ``pool`` or a folder of photographs instead of the protocol's
+            ``[stimulus] scenes``.
     """
     import torch
     from tqdm import tqdm
@@ -97,6 +105,7 @@ def build_stimulus_set(
     from stimuli.fingerprint import fingerprint
     from stimuli.plan import plan_stimuli, skipped_conditions, stimulus_geometry
     from study.protocol import load_protocol
+    from study.protocol.scenes import check_scenes, scenes_spec
 
     t_start = time.perf_counter()
     loaded = load_protocol(protocol_path)
@@ -119,6 +128,9 @@ def build_stimulus_set(
     geometry_id = geometry_dict(geometry)
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
     generator = FoveatedGenerator.load(p.stimulus.model, device=device)
+    checked = check_scenes(
+        spec=scenes_spec(loaded, override=scenes), protocol=p, scene_factor=generator.scene_factor
+    )
     fp = fingerprint(generator, model=p.stimulus.model, steps=p.stimulus.num_steps).as_dict()
     store = ObjectStore(directory)
     entries = []
@@ -126,23 +138,18 @@ def build_stimulus_set(
     generation_s = 0.0
     label = f"shard {shard.index}/{shard.count}" if shard else "stimuli"
     bar = tqdm(mine, desc=label, unit="img", disable=not progress, dynamic_ncols=True)
+    scene_of = _SceneCache(checked)
     for s in bar:
+        scene = scene_of(s.seed)
+        s = s.with_scene(None if scene is None else scene.sha256)
         key = stimulus_key(fingerprint=fp, geometry=geometry_id, stimulus=s)
         layout = generator.layout(geometry=geometry, gaze_px=s.gaze_px, spec=s.spec)
         stored = store.existing(key)
         seconds = None
         if stored is None:
-            result = generator.generate(
-                seed=s.seed,
-                geometry=geometry,
-                gaze_px=s.gaze_px,
-                spec=s.spec,
-                condition=s.conditioning,
-                steps=p.stimulus.num_steps,
-            )
-            seconds = float(result.seconds)
+            image, seconds = _make_image(generator, s, scene=scene, geometry=geometry, p=p)
             generation_s += seconds
-            stored = store.write(key, result.image)
+            stored = store.write(key, image)
             generated += 1
         else:
             reused += 1
@@ -151,8 +158,10 @@ def build_stimulus_set(
             {
                 "key": key,
                 "kind": s.kind,
+                "reference": s.reference,
                 "seed": s.seed,
                 "conditioning": s.conditioning,
+                "scene": None if scene is None else scene.record(),
                 "condition": s.condition,
                 "level": s.level,
                 "fixation_deg": None if s.fixation_deg is None else list(s.fixation_deg),
@@ -176,6 +185,8 @@ def build_stimulus_set(
         "stimulus": p.stimulus.model_dump(mode="json"),
         "geometry": geometry_id,
         "model": fp,
+        "scenes": None if checked is None else checked.record(),
+        "reference": p.stimulus.reference,
         "plan": {
             "only": only,
             "max_seeds": max_seeds,
@@ -220,3 +231,42 @@ def build_stimulus_set(
     if skipped and only != "references":
         log(f"note: staircase levels are continuous; no foveated images for {', '.join(skipped)}")
     return path
+
+
+class _SceneCache:
+    """Seed -> scene of a checked scene source (None without one); the last few are kept, as
+    planned stimuli of one seed come in runs."""
+
+    def __init__(self, checked) -> None:
+        self.checked = checked
+        self._kept: dict[int, object] = {}
+
+    def __call__(self, seed: int):
+        if self.checked is None:
+            return None
+        if seed not in self._kept:
+            if len(self._kept) >= 8:
+                self._kept.pop(next(iter(self._kept)))
+            self._kept[seed] = self.checked.scene(seed)
+        return self._kept[seed]
+
+
+def _make_image(generator, s, *, scene, geometry, p):
+    """(image (H, W, 3) uint8, seconds) of planned stimulus ``s``: the original photograph of
+    its scene (references with ``reference = "original"``) or a generation from its scene."""
+    if s.kind == "reference" and s.reference == "original":
+        if scene is None or scene.original is None:
+            raise FoveaError(
+                f"{s.label()}: the scene has no original photograph (reference 'original')"
+            )
+        return scene.original, 0.0
+    result = generator.generate(
+        seed=s.seed,
+        geometry=geometry,
+        gaze_px=s.gaze_px,
+        spec=s.spec,
+        condition=s.conditioning,
+        steps=p.stimulus.num_steps,
+        scene=scene,
+    )
+    return result.image, float(result.seconds)

@@ -53,6 +53,12 @@ def register(
     )
     build.add_argument("--device", default=None, help="torch device (default: the protocol's)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")
+    build.add_argument(
+        "--scenes",
+        metavar="DIR",
+        default=None,
+        help="scene models: a folder of photographs instead of the protocol's [stimulus] scenes",
+    )
     build.set_defaults(handler=_build)
 
     merge = sub.add_parser("merge", help="merge shard manifests into DIR/manifest.json")
@@ -65,6 +71,9 @@ def register(
     check.add_argument("protocol", metavar="PROTOCOL")
     check.add_argument("directory", metavar="DIR")
     check.add_argument("--quick", action="store_true", help="check file presence, not hashes")
+    check.add_argument(
+        "--scenes", metavar="DIR", default=None, help="the scenes the session will use"
+    )
     check.set_defaults(handler=_check)
 
     sheet = sub.add_parser(
@@ -128,6 +137,7 @@ def _build(args) -> int:
         max_seeds=args.max_seeds,
         device=args.device,
         progress=not args.no_progress,
+        scenes=args.scenes,
     )
     return 0
 
@@ -143,9 +153,14 @@ def _merge(args) -> int:
 def _check(args) -> int:
     from stimuli.manifest import check_stimulus_set
     from study.protocol import load_protocol
+    from study.protocol.scenes import scenes_spec
 
+    loaded = load_protocol(args.protocol)
     sset = check_stimulus_set(
-        args.directory, protocol=load_protocol(args.protocol), verify_files=not args.quick
+        args.directory,
+        protocol=loaded,
+        verify_files=not args.quick,
+        scenes=scenes_spec(loaded, override=args.scenes),
     )
     n_ref = sum(e["kind"] == "reference" for e in sset.entries)
     print(

@@ -6,21 +6,28 @@ last shard to finish does it automatically).
 
 ``manifest.json``::
 
-    {"format": "fovea-stimulus-set/1",
+    {"format": "fovea-stimulus-set/2",
      "protocol": {"name", "path", "sha256"}, "stimulus": {... protocol [stimulus] table ...},
      "geometry": {"display": {...}, "image_size_px", "image_origin_px"},
      "model": {"model", "model_id", "weights_sha256", "steps", "shift", "guidance_scale",
                "token_px", "device_type", "dtype"},
+     "scenes": {"spec", "source", "factor"} | null (models without scenes),
+     "reference": "generated" | "original",
      "plan": {"only", "max_seeds", "planned": N, "skipped_conditions": [...]},
      "shards": [{"index", "count", "host", "device", "generated", "reused", "total_s", ...}],
      "timings": {"generation_s", "total_s"},
-     "entries": [{"key", "kind", "seed", "conditioning", "condition", "level", "fixation_deg",
-                  "gaze_px", "spec", "file", "sha256", "bytes", "tokens", "tokens_full",
-                  "token_ratio", "seconds"}, ...]}
+     "entries": [{"key", "kind", "reference", "seed", "conditioning",
+                  "scene": {"sha256", "source", "size_px"} | null, "condition", "level",
+                  "fixation_deg", "gaze_px", "spec", "file", "sha256", "bytes", "tokens",
+                  "tokens_full", "token_ratio", "seconds"}, ...]}
+
+References are keyed by seed, conditioning *and* scene: a session's check recomputes the scene
+of every seed from its own scene source and refuses a set made from other scenes.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -32,7 +39,7 @@ import numpy as np
 from generator.errors import FoveaError
 from stimuli.store import ObjectStore, geometry_dict, read_png, sha256_file, stimulus_key
 
-FORMAT = "fovea-stimulus-set/1"
+FORMAT = "fovea-stimulus-set/2"
 MANIFEST = "manifest.json"
 _SHARD_RE = re.compile(r"^manifest\.shard-(\d+)-of-(\d+)\.json$")
 
@@ -57,9 +64,15 @@ def read_manifest(path: Path) -> dict:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise FoveaError(f"stimulus manifest {path} is unreadable: {error}") from None
+    if isinstance(data, dict) and str(data.get("format", "")).startswith("fovea-stimulus-set/"):
+        if data["format"] != FORMAT:
+            raise FoveaError(
+                f"{path} is a {data['format']!r} manifest from another version of fovea "
+                f"({FORMAT!r} expected); rebuild the set with `fovea stimuli build`"
+            )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FoveaError(f"{path} is not a stimulus-set manifest (format {FORMAT!r} expected)")
-    for field in ("protocol", "geometry", "model", "plan", "entries"):
+    for field in ("protocol", "geometry", "model", "scenes", "reference", "plan", "entries"):
         if field not in data:
             raise FoveaError(f"stimulus manifest {path}: field {field!r} is missing")
     return data
@@ -110,7 +123,7 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
     parts = [read_manifest(path) for _, path in shards]
     first = parts[0]
     for (_, path), part in zip(shards, parts, strict=True):
-        for field in ("protocol", "stimulus", "geometry", "model", "plan"):
+        for field in ("protocol", "stimulus", "geometry", "model", "scenes", "reference", "plan"):
             if part.get(field) != first.get(field):
                 raise FoveaError(
                     f"{path}: field {field!r} differs from shard 1 ({shards[0][1].name}); all shards "
@@ -155,52 +168,74 @@ class StimulusSet:
     Attributes:
         directory: the set directory.
         manifest: the parsed manifest.
+        session_scenes: seed -> sha256 of the scene the session makes for it (its own scene
+            source, checked against the set: ``check_stimulus_set``); empty without scenes.
+            Lookups take the seed's scene from here, so an image of another scene is never
+            served.
     """
 
     directory: Path
     manifest: dict
+    session_scenes: dict[int, str] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.store = ObjectStore(self.directory)
         self._by_ref = {}
         self._by_fov = {}
         for e in self.manifest["entries"]:
+            scene = _scene_hash(e)
             if e["kind"] == "reference":
-                self._by_ref[(e["seed"], _cond(e["conditioning"]))] = e
+                self._by_ref[(e["seed"], _cond(e["conditioning"]), scene)] = e
             else:
-                self._by_fov[
-                    (e["seed"], _cond(e["conditioning"]), e["condition"], float(e["level"]))
-                ] = e
+                key = (
+                    e["seed"],
+                    _cond(e["conditioning"]),
+                    scene,
+                    e["condition"],
+                    float(e["level"]),
+                )
+                self._by_fov[key] = e
 
     @property
     def entries(self) -> list[dict]:
         return self.manifest["entries"]
 
+    def _scene(self, seed: int) -> str | None:
+        return self.session_scenes.get(int(seed))
+
     def reference_entry(self, *, seed: int, conditioning: int | str) -> dict | None:
-        """The manifest entry of the full-resolution reference, or None."""
-        return self._by_ref.get((int(seed), _cond(conditioning)))
+        """The manifest entry of the reference (the full-resolution twin or the original
+        photograph, as the set was built) of the seed's scene, or None."""
+        return self._by_ref.get((int(seed), _cond(conditioning), self._scene(seed)))
 
     def foveated_entry(
         self, *, seed: int, conditioning: int | str, condition: str, level: float
     ) -> dict | None:
         """The manifest entry of the foveated image at the condition's fixation target, or None."""
-        return self._by_fov.get((int(seed), _cond(conditioning), condition, float(level)))
+        key = (int(seed), _cond(conditioning), self._scene(seed), condition, float(level))
+        return self._by_fov.get(key)
 
     def read(self, entry: dict) -> np.ndarray:
         """An entry's image ((H, W, 3) uint8)."""
         return read_png(self.directory / entry["file"])
 
     def reference(self, *, seed: int, conditioning: int | str) -> np.ndarray | None:
-        """The full-resolution reference ((H, W, 3) uint8), or None if the set lacks it."""
-        e = self._by_ref.get((int(seed), _cond(conditioning)))
-        return None if e is None else read_png(self.directory / e["file"])
+        """The reference image ((H, W, 3) uint8), or None if the set lacks it."""
+        e = self.reference_entry(seed=seed, conditioning=conditioning)
+        return None if e is None else self.read(e)
 
     def foveated(
         self, *, seed: int, conditioning: int | str, condition: str, level: float
     ) -> np.ndarray | None:
         """The foveated image at the condition's fixation target, or None."""
-        e = self._by_fov.get((int(seed), _cond(conditioning), condition, float(level)))
-        return None if e is None else read_png(self.directory / e["file"])
+        e = self.foveated_entry(
+            seed=seed, conditioning=conditioning, condition=condition, level=level
+        )
+        return None if e is None else self.read(e)
+
+
+def _scene_hash(entry: dict) -> str | None:
+    return (entry.get("scene") or {}).get("sha256")
 
 
 def _cond(value):
@@ -213,6 +248,7 @@ def check_stimulus_set(
     protocol,
     fingerprint: dict | None = None,
     verify_files: bool = True,
+    scenes: str | None = None,
 ) -> StimulusSet:
     """The check a session runs at start: refuse a set that does not match or is damaged.
 
@@ -223,14 +259,18 @@ def check_stimulus_set(
             least ``weights_sha256``), to compare with the set's; None: the model is compared by
             name only.
         verify_files: hash every file (a full read); False checks presence only.
+        scenes: the session's scene-source spec (``study.protocol.scenes.scenes_spec``); None:
+            the protocol's. A set built by a scene model is checked scene by scene: every seed's
+            scene from this source must be the one the set was built from.
 
     Returns:
-        The set, for lookups.
+        The set, for lookups (``session_scenes`` filled).
 
     Raises:
         FoveaError: naming the directory and every problem (first few): no or partial manifest,
-            different model / weights / sampler / device kind / geometry / seeds / conditions
-            than the protocol and generator, missing or corrupted (hash mismatch) files.
+            different model / weights / sampler / device kind / geometry / seeds / conditions /
+            scenes / reference than the protocol and generator, missing or corrupted (hash
+            mismatch) files.
     """
     from stimuli.plan import plan_stimuli, stimulus_geometry
 
@@ -271,9 +311,18 @@ def check_stimulus_set(
         problems.append(
             f"geometry {json.dumps(manifest['geometry'])} in the set, {json.dumps(geometry)} in the protocol"
         )
+    if manifest["reference"] != p.stimulus.reference:
+        problems.append(
+            f"references are {manifest['reference']!r} in the set, {p.stimulus.reference!r} in "
+            "the protocol"
+        )
+    session_scenes: dict[int, str] = {}
     if not problems:
         plan = manifest["plan"]
         planned = plan_stimuli(p, only=plan.get("only", "all"), max_seeds=plan.get("max_seeds"))
+        session_scenes = _session_scenes(manifest, protocol, planned, scenes, problems)
+        planned = [s.with_scene(session_scenes.get(s.seed)) for s in planned]
+    if not problems:
         keys = {e["key"] for e in manifest["entries"]}
         absent = [
             s
@@ -306,7 +355,42 @@ def check_stimulus_set(
             + "; ".join(problems)
             + f"; rebuild it with `fovea stimuli build PROTOCOL --out {directory}`"
         )
-    return StimulusSet(directory=directory, manifest=manifest)
+    return StimulusSet(directory=directory, manifest=manifest, session_scenes=session_scenes)
+
+
+def _session_scenes(manifest, protocol, planned, scenes, problems: list[str]) -> dict[int, str]:
+    """Seed -> sha256 of the scene the session makes for it, for the planned seeds of a set
+    built with scenes ({} without); a seed whose scene differs from the set's is a problem."""
+    made_from = manifest["scenes"]
+    if made_from is None:
+        return {}
+    from generator.scene_sources import scene_source
+
+    p = getattr(protocol, "protocol", protocol)
+    if scenes is None:
+        from study.protocol.scenes import scenes_spec
+
+        scenes = scenes_spec(protocol) if hasattr(protocol, "path") else p.stimulus.scenes
+    source = scene_source(scenes)
+    in_set = {int(e["seed"]): _scene_hash(e) for e in manifest["entries"]}
+    out: dict[int, str] = {}
+    for seed in sorted({s.seed for s in planned}):
+        scene = source.scene(
+            seed=seed,
+            width_px=p.stimulus.image_width_px,
+            height_px=p.stimulus.image_height_px,
+            factor=int(made_from["factor"]),
+        )
+        out[seed] = scene.sha256
+        if seed in in_set and in_set[seed] != scene.sha256:
+            problems.append(
+                f"seed {seed}'s scene from {scenes!r} ({scene.source}, sha256 "
+                f"{scene.sha256[:12]}...) is not the one the set was made from (sha256 "
+                f"{str(in_set[seed])[:12]}... from {made_from['spec']!r}); build the set with "
+                "the session's scenes"
+            )
+            break
+    return out
 
 
 def _entry_label(entry: dict) -> str:

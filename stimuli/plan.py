@@ -1,6 +1,10 @@
-"""What a protocol lets us pre-generate: full-resolution references for every (seed,
-conditioning), and foveated versions at each condition's fixation target for every level the
-procedure can present.
+"""What a protocol lets us pre-generate: the references for every (seed, conditioning), and
+foveated versions at each condition's fixation target for every level the procedure can present.
+
+A reference is what the foveated image is compared with (``[stimulus] reference``): the
+full-resolution twin (``generated``) or the original photograph of the seed's scene
+(``original``). Scene models make every image of a seed from that seed's scene; the planned
+stimuli get its hash from ``stimuli.build`` (``with_scene``), and it is part of every key.
 
 Levels: explicit ``levels`` of a condition, else the grid the procedure draws from (QUEST+:
 ``questplus.n_levels`` log-spaced levels; constant stimuli: ``constant.n_levels``), computed
@@ -14,6 +18,7 @@ for contact sheets and for offline quality checks.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from typing import Literal
@@ -37,6 +42,8 @@ class PlannedStimulus:
         spec: ``generator.LayoutSpec``.
         fixation_deg: the fixation target (foveated only), deg from the screen centre.
         gaze_px: the target in image pixels (foveated only).
+        reference: ``generated`` or ``original`` (references only; None for foveated images).
+        scene_sha256: the seed's scene (scene models; None until ``with_scene``, or without).
     """
 
     kind: Literal["reference", "foveated"]
@@ -47,10 +54,17 @@ class PlannedStimulus:
     spec: object
     fixation_deg: tuple[float, float] | None
     gaze_px: tuple[float, float] | None
+    reference: str | None = None
+    scene_sha256: str | None = None
+
+    def with_scene(self, sha256: str | None) -> PlannedStimulus:
+        """This stimulus made from the scene with hash ``sha256``."""
+        return dataclasses.replace(self, scene_sha256=sha256)
 
     def label(self) -> str:
         if self.kind == "reference":
-            return f"reference seed {self.seed} conditioning {self.conditioning!r}"
+            what = "original photograph" if self.reference == "original" else "reference"
+            return f"{what} seed {self.seed} conditioning {self.conditioning!r}"
         return (
             f"foveated seed {self.seed} conditioning {self.conditioning!r} condition "
             f"{self.condition} level {self.level:g}"
@@ -108,9 +122,14 @@ def plan_stimuli(
     out: list[PlannedStimulus] = []
     if only in ("all", "references"):
         full = LayoutSpec(mode="full")
+        reference = protocol.stimulus.reference
         for seed in seeds:
             for c in conditionings:
-                out.append(PlannedStimulus("reference", int(seed), c, None, None, full, None, None))
+                out.append(
+                    PlannedStimulus(
+                        "reference", int(seed), c, None, None, full, None, None, reference
+                    )
+                )
     if only in ("all", "foveated"):
         for condition in protocol.conditions:
             levels = condition_levels(protocol, condition)

@@ -1,8 +1,9 @@
 """``fovea stimuli sheet``: a contact sheet PNG to check a stimulus set by eye before a study.
 
-One row per stimulus (seed, conditioning): the full-resolution reference, then per condition and
-chosen level the foveated version with the fixation target marked (red ring and crosshair: the
-point the layout was built for) and its token layout (blocks tinted by level,
+One row per stimulus (seed, conditioning; its scene's source for scene models): the reference
+(the full-resolution twin, or the original photograph with ``reference = "original"``), then per
+condition and chosen level the foveated version with the fixation target marked (red ring and
+crosshair: the point the layout was built for) and its token layout (blocks tinted by level,
 ``generator.draw.draw_layout``).
 """
 
@@ -13,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from generator.draw import mark_fixation
 from generator.errors import FoveaError
 from stimuli.manifest import MANIFEST, StimulusSet, read_manifest
 from stimuli.store import read_png
@@ -24,20 +26,6 @@ def _pick_levels(levels: list[float], k: int) -> list[float]:
         return levels
     idx = np.unique(np.round(np.linspace(0, len(levels) - 1, k)).astype(int))
     return [levels[i] for i in idx]
-
-
-def _mark_fixation(image: np.ndarray, gaze_px) -> Image.Image:
-    im = Image.fromarray(image).convert("RGB")
-    d = ImageDraw.Draw(im)
-    gx, gy = gaze_px
-    r = max(6, image.shape[1] // 40)
-    for width, colour in ((5, (0, 0, 0)), (2, (255, 64, 64))):
-        d.ellipse([gx - r, gy - r, gx + r, gy + r], outline=colour, width=width)
-        d.line([gx - 2 * r, gy, gx - r, gy], fill=colour, width=width)
-        d.line([gx + r, gy, gx + 2 * r, gy], fill=colour, width=width)
-        d.line([gx, gy - 2 * r, gx, gy - r], fill=colour, width=width)
-        d.line([gx, gy + r, gx, gy + 2 * r], fill=colour, width=width)
-    return im
 
 
 def contact_sheet(
@@ -101,12 +89,20 @@ def contact_sheet(
         "RGB", (margin + tile_px * len(columns), label_h + tile_px * len(stimuli)), (40, 40, 40)
     )
     draw = ImageDraw.Draw(sheet)
+    names = {"reference": "original" if sset.manifest["reference"] == "original" else "full"}
     for j, (kind, cond, level) in enumerate(columns):
-        text = kind if cond is None else f"{cond} {level:.3g}\n{kind}"
+        text = names.get(kind, kind) if cond is None else f"{cond} {level:.3g}\n{kind}"
         draw.multiline_text((margin + j * tile_px + 4, 2), text, fill=(255, 255, 255))
     for i, (seed, conditioning) in enumerate(stimuli):
         y = label_h + i * tile_px
-        draw.multiline_text((4, y + 4), f"seed {seed}\ncond {conditioning}", fill=(255, 255, 255))
+        label = f"seed {seed}\ncond {conditioning}"
+        scene = next(
+            (e.get("scene") for e in entries if e["seed"] == seed and e.get("scene")), None
+        )
+        if scene is not None:  # pool:<photo id>#crop=... or a file path: its name, wrapped
+            name = Path(scene["source"].split("#")[0]).name.removeprefix("pool:")
+            label += "\n" + "\n".join(name[k : k + 16] for k in range(0, min(len(name), 48), 16))
+        draw.multiline_text((4, y + 4), label, fill=(255, 255, 255))
         for j, (kind, cond, level) in enumerate(columns):
             e = (
                 refs.get((seed, conditioning))
@@ -121,7 +117,7 @@ def contact_sheet(
             else:
                 gaze = tuple(e["gaze_px"])
                 if kind == "foveated":
-                    tile = _mark_fixation(image, gaze)
+                    tile = mark_fixation(image, gaze)
                 else:
                     spec = LayoutSpec(**e["spec"])
                     layout = build_layout(

@@ -1,8 +1,8 @@
 """The content-addressed image store of a stimulus set.
 
 Every image is stored once under a key: the SHA-256 of a canonical JSON of everything that
-determines its pixels (model fingerprint, seed, conditioning, layout spec, gaze, geometry, sampler
-settings). Files are lossless PNGs at ``objects/<key[:2]>/<key>.png``, written atomically; the
+determines its pixels (model fingerprint, seed, conditioning, scene, layout spec, gaze, geometry,
+sampler settings; for references whether it is the generated twin or the original photograph). Files are lossless PNGs at ``objects/<key[:2]>/<key>.png``, written atomically; the
 manifest records each file's own SHA-256 so that corruption is detected.
 """
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from generator.errors import FoveaError
 
-KEY_FORMAT = 1
+KEY_FORMAT = 2
 
 
 def geometry_dict(geometry) -> dict:
@@ -46,6 +46,8 @@ def stimulus_key(*, fingerprint: dict, geometry: dict, stimulus) -> str:
         "geometry": geometry,
         "seed": int(stimulus.seed),
         "conditioning": stimulus.conditioning,
+        "scene": stimulus.scene_sha256,
+        "reference": stimulus.reference,
         "spec": stimulus.spec.as_dict(),
         "gaze_px": None
         if stimulus.gaze_px is None

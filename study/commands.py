@@ -49,6 +49,12 @@ def register(
         help="a pre-generated stimulus set (fovea stimuli build) to check at start and take the "
         "full-resolution twins from",
     )
+    run.add_argument(
+        "--scenes",
+        metavar="DIR",
+        help="a folder of photographs (JPEG/PNG) to take each trial's scene from, by its seed "
+        "(default: the protocol's [stimulus] scenes, e.g. the project's photo pool)",
+    )
     run.set_defaults(handler=_run)
 
     sim = subparsers.add_parser(
@@ -78,28 +84,50 @@ def register(
         help="a pre-generated stimulus set (fovea stimuli build) to check at start and take the "
         "full-resolution twins from",
     )
+    sim.add_argument(
+        "--scenes",
+        metavar="DIR",
+        help="a folder of photographs to take each trial's scene from (default: the protocol's)",
+    )
     sim.set_defaults(handler=_simulate)
 
     demo = subparsers.add_parser(
         "demo",
-        help="a short simulated pilot (2 participants, small images) and its analysis report",
+        help="a short simulated pilot on natural scenes (default model, 768 px, full-size window) "
+        "and its analysis report",
+        description="The pilot protocol, shortened: a stimulus set with the full-resolution twins "
+        "the trials need is built first (fovea stimuli build), then simulated participants run "
+        "in a window of the display's full resolution (2560 x 1440, a virtual display if "
+        "needed), the foveated image generated at each measured gaze; screenshots, a generator "
+        "example and the analysis report follow.",
     )
     demo.add_argument("--out", default="fovea-demo", help="output folder (default: fovea-demo)")
     demo.add_argument("--participants", type=int, default=2)
     demo.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
     demo.add_argument(
-        "--trials", type=int, default=20, help="responses per condition (default: 20, as the pilot)"
+        "--trials", type=int, default=4, help="responses per condition (default: 4; the pilot: 20)"
     )
-    demo.add_argument("--image-px", type=int, default=256, help="stimulus size (default: 256)")
+    demo.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="generation seeds, one scene each; their twins are pre-built (default: 3)",
+    )
+    demo.add_argument(
+        "--image-px", type=int, default=768, help="stimulus size, px (default: 768, 17 deg)"
+    )
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument(
         "--model",
         default="default",
-        help="generator: the embedded default model (default), 'tiny' (random weights, fastest) "
-        "or a local model directory",
+        help="generator: the embedded default scene model (default), 'tiny' (random weights, "
+        "no scenes, fastest) or a local model directory",
     )
     demo.add_argument(
-        "--steps", type=int, default=4, help="sampler steps in the demo (default: 4, for speed)"
+        "--steps", type=int, default=None, help="sampler steps (default: the model's)"
+    )
+    demo.add_argument(
+        "--scenes", metavar="DIR", help="a folder of photographs instead of the shipped pool"
     )
     demo.set_defaults(handler=_demo)
 
@@ -185,6 +213,7 @@ def _run(args: argparse.Namespace) -> int:
         fullscreen=False if args.windowed else None,
         screenshots_dir=Path(args.screenshots) if args.screenshots else None,
         stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
+        scenes=args.scenes,
     )
     result = run_session(config)
     print(f"{result.paths.beh_tsv}: {result.n_rows} trials, status: {result.status}")
@@ -203,15 +232,21 @@ def simulate(
     screenshots: Path | None = None,
     quiet: bool = False,
     stimulus_set: Path | None = None,
+    scenes: str | None = None,
+    full_window: bool = False,
 ) -> list:
     """Run ``participants`` simulated sessions; returns their ``SessionResult`` list.
 
-    One generator is loaded and one virtual display started for all of them.
+    One generator is loaded and one virtual display started for all of them. ``scenes``:
+    ``--scenes``; ``full_window``: windows of the display's full resolution (the demo's
+    screenshots).
     """
     import numpy as np
 
-    from study.generation import make_generation_service
+    from generator.geometry import StimulusGeometry
+    from study.generation import protocol_generation_service
     from study.protocol import load_protocol
+    from study.protocol.scenes import scenes_spec
     from study.session import SessionConfig, run_session
     from study.xvfb import virtual_display
 
@@ -219,13 +254,12 @@ def simulate(
         raise FoveaError(f"--participants must be >= 1, got {participants}")
     loaded = load_protocol(protocol)
     p = loaded.protocol
-    from generator.geometry import StimulusGeometry
-
     geometry = StimulusGeometry(
         display=p.display.geometry(),
         image_width_px=p.stimulus.image_width_px,
         image_height_px=p.stimulus.image_height_px,
     )
+    spec = scenes_spec(loaded, override=scenes)
     service = None
     results = []
     try:
@@ -247,6 +281,8 @@ def simulate(
                     screenshots_dir=(screenshots if i == 1 else None),
                     quiet=quiet,
                     stimulus_set=stimulus_set,
+                    scenes=spec,
+                    full_window=full_window,
                 )
                 from study.datalog import SessionPaths
 
@@ -259,14 +295,8 @@ def simulate(
                         "another --data folder or --session (existing data are never overwritten)"
                     )
                 if service is None and not _complete(paths):
-                    service = make_generation_service(
-                        kind=p.generation.service,
-                        model=p.stimulus.model,
-                        device=p.stimulus.device,
-                        geometry=geometry,
-                        num_steps=p.stimulus.num_steps,
-                        warmup_conditioning=p.stimulus.conditionings()[0],
-                        hash_weights=stimulus_set is not None,
+                    service = protocol_generation_service(
+                        p, geometry=geometry, scenes=spec, hash_weights=stimulus_set is not None
                     )
                     print(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
                     service.info = service.start()
@@ -307,6 +337,7 @@ def _simulate(args: argparse.Namespace) -> int:
         screenshots=Path(args.screenshots) if args.screenshots else None,
         quiet=args.quiet,
         stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
+        scenes=args.scenes,
     )
     print(
         f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}"
@@ -315,9 +346,15 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 def demo_protocol_text(
-    *, source: Path, image_px: int, trials: int, model: str = "tiny", steps: int | None = None
+    *,
+    source: Path,
+    image_px: int,
+    trials: int,
+    model: str = "default",
+    steps: int | None = None,
+    seeds: int | None = None,
 ) -> str:
-    """The pilot protocol with small images, fewer trials and the demo's model (``fovea demo``)."""
+    """The pilot protocol with the demo's image size, trials, seeds and model (``fovea demo``)."""
     text = source.read_text(encoding="utf-8")
     model_line = f"model = {json.dumps(model)}"
     if steps is not None:
@@ -329,12 +366,31 @@ def demo_protocol_text(
         r"(?m)^image_height_px = .*$": f"image_height_px = {image_px}",
         r"(?m)^trials_per_condition = .*$": f"trials_per_condition = {trials}",
     }
+    if seeds is not None:
+        replacements[r"(?m)^seed_count = .*$"] = f"seed_count = {int(seeds)}"
     for pattern, value in replacements.items():
         # count=1: the first ``name =`` is the protocol's (conditions follow it).
         text, n = re.subn(pattern, value, text, count=1)
         if n != 1:
             raise FoveaError(f"{source}: cannot derive the demo protocol (pattern {pattern!r})")
     return "# Derived from pilot_2afc.toml by `fovea demo`.\n" + text
+
+
+def _check_fixations_inside(protocol_path: Path) -> None:
+    """The demo shows every fixation point on the image: refuse an image too small for them."""
+    from stimuli.plan import stimulus_geometry
+    from study.protocol import load_protocol
+
+    p = load_protocol(protocol_path).protocol
+    geometry = stimulus_geometry(p)
+    for condition in p.conditions:
+        x, y = (float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
+        if not (0 <= x < geometry.image_width_px and 0 <= y < geometry.image_height_px):
+            raise FoveaError(
+                f"--image-px {p.stimulus.image_width_px}: condition {condition.name}'s fixation "
+                f"({condition.fixation_deg[0]:g}, {condition.fixation_deg[1]:g}) deg lies outside "
+                "the image; use a larger image (768 px: 17 deg)"
+            )
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -344,6 +400,9 @@ def _demo(args: argparse.Namespace) -> int:
         raise FoveaError(
             f"{out} exists and is not empty; choose another --out (nothing is overwritten)"
         )
+    for name in ("participants", "trials", "seeds"):
+        if getattr(args, name) < 1:
+            raise FoveaError(f"--{name} must be >= 1, got {getattr(args, name)}")
     out.mkdir(parents=True, exist_ok=True)
     protocol_path = out / "demo_pilot.toml"
     protocol_path.write_text(
@@ -353,8 +412,21 @@ def _demo(args: argparse.Namespace) -> int:
             trials=args.trials,
             model=args.model,
             steps=args.steps,
+            seeds=args.seeds,
         ),
         encoding="utf-8",
+    )
+    _check_fixations_inside(protocol_path)
+    from stimuli.build import build_stimulus_set
+
+    stimulus_set = out / "stimulus_set"
+    print(f"building the {args.seeds} seeds' full-resolution twins (fovea stimuli build) ...")
+    build_stimulus_set(
+        protocol_path=protocol_path,
+        out=stimulus_set,
+        only="references",
+        progress=False,
+        scenes=args.scenes,
     )
     data_dir = out / "data"
     simulate(
@@ -365,17 +437,11 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         screenshots=out / "screenshots",
         quiet=True,
+        stimulus_set=stimulus_set,
+        scenes=args.scenes,
+        full_window=True,
     )
-    from generator.demo import run_generator_demo
-
-    print("\nan example stimulus pair and its token layout:")
-    images = run_generator_demo(
-        out_dir=out / "generator",
-        model=args.model,
-        size_px=args.image_px,
-        seed=args.seed,
-        steps=args.steps,
-    )
+    images = _generator_example(args, protocol_path=protocol_path, stimulus_set=stimulus_set)
     report_dir = out / "report"
     report_args = ["--bootstrap", "200"]  # a demo: fewer bootstrap replicates, a quicker report
     if args.trials < 20:
@@ -386,11 +452,40 @@ def _demo(args: argparse.Namespace) -> int:
     report_ok, report = _run_report(data_dir=data_dir, out_dir=report_dir, extra_args=report_args)
     print(f"\nfovea demo finished in {time.perf_counter() - t0:.0f} s")
     print(f"  protocol:    {protocol_path}")
+    print(f"  twins:       {stimulus_set}  (stimulus set built before the sessions)")
     print(f"  data:        {data_dir}  (beh.tsv, physio.tsv.gz, timing.json per session)")
-    print(f"  screenshots: {out / 'screenshots'}  (each screen of a trial)")
-    print(f"  images:      {images['foveated'].parent}  (foveated, full, layout)")
+    print(f"  screenshots: {out / 'screenshots'}  (each screen of a trial, full display size)")
+    print(f"  images:      {images['foveated'].parent}  (scene, foveated, full, layout)")
     print(f"  report:      {report}")
     return 0 if report_ok else 1
+
+
+def _generator_example(args, *, protocol_path: Path, stimulus_set: Path) -> dict:
+    """The generator demo at the pilot's off-centre fixation, its twin taken from the set."""
+    from generator.demo import run_generator_demo
+    from stimuli.manifest import check_stimulus_set
+    from study.protocol import load_protocol
+    from study.protocol.scenes import scenes_spec
+
+    loaded = load_protocol(protocol_path)
+    p = loaded.protocol
+    seed = p.stimulus.seed_pool()[0]
+    spec = scenes_spec(loaded, override=args.scenes)
+    sset = check_stimulus_set(stimulus_set, protocol=loaded, scenes=spec, verify_files=False)
+    entry = sset.reference_entry(seed=seed, conditioning=p.stimulus.conditionings()[0])
+    gaze_deg = max((c.fixation_deg for c in p.conditions), key=lambda f: abs(f[0]) + abs(f[1]))
+    print(f"\nan example stimulus pair and its token layout (seed {seed}):")
+    return run_generator_demo(
+        out_dir=Path(args.out) / "generator",
+        model=p.stimulus.model,
+        size_px=p.stimulus.image_width_px,
+        seed=seed,
+        steps=p.stimulus.num_steps,
+        gaze_deg=tuple(gaze_deg),
+        scenes=spec,
+        twin=None if entry is None else sset.read(entry),
+        twin_record=None if entry is None else {"stimulus_set": str(stimulus_set), **entry},
+    )
 
 
 def _run_report(*, data_dir: Path, out_dir: Path, extra_args: list[str]) -> tuple[bool, str]:

@@ -24,7 +24,9 @@ class GenerationRequest:
     """One image to generate.
 
     Attributes:
-        kind: ``foveated`` (at ``gaze_px`` with ``spec``) or ``full`` (the twin; gaze ignored).
+        kind: ``foveated`` (at ``gaze_px`` with ``spec``) or ``full`` (the reference the foveated
+            image is compared with; gaze ignored): the full-resolution twin, or the original
+            photograph of the seed's scene when the service runs with ``reference="original"``.
         seed: generation seed; the foveated image and its twin share it.
         conditioning: class label or prompt.
         spec: ``generator.LayoutSpec`` (``mode='full'`` for the twin).
@@ -131,6 +133,8 @@ class ThreadGenerationService:
         num_steps: sampler steps, None for the model's default.
         torch_threads: intra-op threads for the worker (leave a core for the window).
         hash_weights: report ``weights_sha256`` in ``start()``'s info (``--stimulus-set``).
+        scenes: scene-source spec (``pool`` or a folder; None: ``pool``), scene models only.
+        reference: ``generated`` (twins) or ``original`` (photographs) for ``full`` requests.
     """
 
     def __init__(
@@ -143,8 +147,12 @@ class ThreadGenerationService:
         warmup_conditioning: int | str = 0,
         torch_threads: int | None = None,
         hash_weights: bool = False,
+        scenes: str | None = None,
+        reference: str = "generated",
     ) -> None:
         self._hash_weights = hash_weights
+        self._scenes = scenes
+        self._reference = reference
         self._model = model
         self._device = device
         self._geometry = geometry
@@ -157,7 +165,7 @@ class ThreadGenerationService:
         )
         self._sequence = 0
         self._thread: threading.Thread | None = None
-        self._generator = None
+        self._images = None  # study.service.images.TrialImages, made by start()
 
     def start(self) -> dict:
         import os
@@ -165,17 +173,25 @@ class ThreadGenerationService:
         import torch
 
         from generator import FoveatedGenerator, LayoutSpec
+        from study.service.images import TrialImages
 
         threads = self._torch_threads or max(1, (os.cpu_count() or 2) - 1)
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
-        self._generator = FoveatedGenerator.load(self._model, device=self._device)
+        generator = FoveatedGenerator.load(self._model, device=self._device)
+        self._images = TrialImages(
+            generator=generator,
+            geometry=self._geometry,
+            scenes=self._scenes,
+            reference=self._reference,
+            steps=self._num_steps,
+        )
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         # Warm-up: first calls allocate and pick kernels; keep that out of trial latencies.
-        self._generate(
+        self._images.make(
             GenerationRequest(
-                kind="full",
+                kind="foveated",
                 seed=0,
                 conditioning=self._warmup_conditioning,
                 spec=LayoutSpec(mode="full"),
@@ -188,17 +204,19 @@ class ThreadGenerationService:
         info = {
             "service": "thread",
             "model": self._model,
-            "model_id": getattr(self._generator, "model_id", self._model),
+            "model_id": getattr(generator, "model_id", self._model),
             "device": self._device,
-            "token_px": int(self._generator.token_px),
+            "token_px": int(generator.token_px),
             "torch_threads": threads,
             "load_s": load_s,
             "warmup_s": warm_s,
+            "scene_factor": generator.scene_factor,
+            "reference": self._reference,
         }
         if self._hash_weights:
             from stimuli.fingerprint import weights_sha256
 
-            info["weights_sha256"] = weights_sha256(self._generator)
+            info["weights_sha256"] = weights_sha256(generator)
         return info
 
     def submit(self, request: GenerationRequest) -> GenerationTicket:
@@ -225,27 +243,9 @@ class ThreadGenerationService:
                 ticket._finish(None, RuntimeError("cancelled"))
                 continue
             try:
-                ticket._finish(self._generate(ticket.request), None)
+                ticket._finish(self._images.make(ticket.request), None)
             except BaseException as error:  # noqa: BLE001 - handed to the frame loop
                 ticket._finish(None, error)
-
-    def _generate(self, request: GenerationRequest) -> GenerationResult:
-        out = self._generator.generate(
-            seed=request.seed,
-            geometry=self._geometry,
-            gaze_px=request.gaze_px,
-            spec=request.spec,
-            condition=request.conditioning,
-            steps=self._num_steps,
-        )
-        return GenerationResult(
-            image=out.image,
-            tokens=int(out.tokens),
-            tokens_full=int(out.tokens_full),
-            token_ratio=float(out.layout.token_ratio),
-            seconds=float(out.seconds),
-            sidecar=out.sidecar,
-        )
 
 
 def make_generation_service(
@@ -257,30 +257,47 @@ def make_generation_service(
     num_steps: int | None,
     warmup_conditioning: int | str = 0,
     hash_weights: bool = False,
+    scenes: str | None = None,
+    reference: str = "generated",
 ) -> GenerationService:
     """The generation backend a protocol asks for (``[generation] service``); ``hash_weights``
-    adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus set's)."""
+    adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus set's);
+    ``scenes`` and ``reference`` as in ``ThreadGenerationService``."""
+    common = dict(
+        model=model,
+        device=device,
+        geometry=geometry,
+        num_steps=num_steps,
+        warmup_conditioning=warmup_conditioning,
+        hash_weights=hash_weights,
+        scenes=scenes,
+        reference=reference,
+    )
     if kind == "process":
         from study.service import ProcessGenerationService
 
-        return ProcessGenerationService(
-            model=model,
-            device=device,
-            geometry=geometry,
-            num_steps=num_steps,
-            warmup_conditioning=warmup_conditioning,
-            hash_weights=hash_weights,
-        )
+        return ProcessGenerationService(**common)
     if kind == "thread":
-        return ThreadGenerationService(
-            model=model,
-            device=device,
-            geometry=geometry,
-            num_steps=num_steps,
-            warmup_conditioning=warmup_conditioning,
-            hash_weights=hash_weights,
-        )
+        return ThreadGenerationService(**common)
     raise ValueError(f"unknown generation service {kind!r}")
+
+
+def protocol_generation_service(
+    protocol, *, geometry, scenes: str, hash_weights: bool = False
+) -> GenerationService:
+    """The (not yet started) service a session of ``protocol`` uses, with scene-source spec
+    ``scenes`` (``study.protocol.scenes.scenes_spec``)."""
+    return make_generation_service(
+        kind=protocol.generation.service,
+        model=protocol.stimulus.model,
+        device=protocol.stimulus.device,
+        geometry=geometry,
+        num_steps=protocol.stimulus.num_steps,
+        warmup_conditioning=protocol.stimulus.conditionings()[0],
+        hash_weights=hash_weights,
+        scenes=scenes,
+        reference=protocol.stimulus.reference,
+    )
 
 
 class LruCache:

@@ -30,6 +30,7 @@ from study.datalog import (
 from study.procedures import LoggedTrial, Scheduler, replay
 from study.protocol import LoadedProtocol
 from study.protocol.levels import condition_summary
+from study.protocol.scenes import POOL
 from study.timing import TimingCollector
 
 ObserverKind = Literal["human", "parametric", "perceptual"]
@@ -55,6 +56,10 @@ class SessionConfig:
         quiet: no progress lines.
         stimulus_set: a pre-generated set (``fovea stimuli build``) checked at start; twins come
             from it, and its images stand in for late ones with ``on_deadline_miss = "cached"``.
+        scenes: ``--scenes``: ``pool`` or a folder of photographs instead of the protocol's
+            ``[stimulus] scenes`` (``study.protocol.scenes``).
+        full_window: simulated sessions: a window of the display's full resolution (screenshots
+            show what a participant sees) instead of one just large enough for the stimulus.
     """
 
     loaded: LoadedProtocol
@@ -71,6 +76,8 @@ class SessionConfig:
     screenshots_dir: Path | None = None
     quiet: bool = False
     stimulus_set: Path | None = None
+    scenes: str | None = None
+    full_window: bool = False
 
 
 @dataclass
@@ -131,17 +138,23 @@ def _software_version() -> str:
 def run_session(config: SessionConfig, *, service=None, log=print) -> SessionResult:
     """Run (or resume) one session. See the module docstring.
 
+    Nothing is written before the checks pass: the stimulus set, the generator (loaded and
+    warmed up) and the scene source (``study.protocol.scenes.check_scenes``).
+
     Args:
         config: what to run.
         service: an already started ``GenerationService`` to share (simulating several
-            participants); None starts one for this session and closes it at the end.
+            participants; its ``info`` is the start record); None starts one for this session
+            and closes it at the end.
         log: progress printer.
 
     Raises:
-        FoveaError: existing session without ``resume``, nothing to resume, changed protocol or
-            seed, or a protocol that does not fit the generator.
+        FoveaError: existing session without ``resume``, nothing to resume, changed protocol,
+            seed or scenes, a bad scene folder, or a protocol that does not fit the generator.
     """
     import time
+
+    from study.protocol.scenes import scenes_spec
 
     t_wall = time.perf_counter()
     protocol = config.loaded.protocol
@@ -160,38 +173,23 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         )
     if config.resume and not paths.exists() and not config.new_if_missing:
         raise FoveaError(f"nothing to resume: {paths.beh_tsv} does not exist")
+    scenes = scenes_spec(config.loaded, override=config.scenes)
     stimulus_set = None
     if config.stimulus_set is not None:  # checked before anything is written
         from stimuli import check_stimulus_set
 
         say(f"checking stimulus set {config.stimulus_set} ...")
-        stimulus_set = check_stimulus_set(config.stimulus_set, protocol=config.loaded)
+        stimulus_set = check_stimulus_set(
+            config.stimulus_set, protocol=config.loaded, scenes=scenes
+        )
 
     seed = (
         config.seed if config.seed is not None else default_seed(config.participant, config.session)
     )
-    sidecar: dict
-    rows: list[dict[str, str]] = []
+    sidecar: dict | None = None
     if resume:
-        if not paths.beh_json.exists():
-            raise FoveaError(f"{paths.beh_json} is missing; cannot resume {paths.session_dir}")
-        sidecar = json.loads(paths.beh_json.read_text(encoding="utf-8"))
-        if sidecar.get("protocol_sha256") != config.loaded.sha256:
-            raise FoveaError(
-                f"{config.loaded.path} differs from the protocol this session started with "
-                f"(sha256 {str(sidecar.get('protocol_sha256'))[:12]}...); resume with the same file "
-                "or start a new session"
-            )
-        if config.seed is not None and config.seed != sidecar.get("seed"):
-            raise FoveaError(
-                f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}"
-            )
+        sidecar = _resumable_sidecar(config, paths, scenes=scenes)
         seed = int(sidecar["seed"])
-        if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
-            raise FoveaError(
-                f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
-                f"{sidecar.get('observer')}; resume it with the same"
-            )
         if sidecar.get("completed"):
             say(f"{paths.session_dir}: already complete")
             n_rows = len(read_rows(paths.beh_tsv))
@@ -199,81 +197,69 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
                 paths, True, n_rows, 0, time.perf_counter() - t_wall, "already complete"
             )
     scheduler = Scheduler(protocol=protocol, seed=_derive(seed, "scheduler"))
+    behlog = None
     if resume:
         behlog = BehaviourLog.reopen(paths.beh_tsv)
-        rows = behlog.rows
-        replay(scheduler, logged_trials(rows), source=str(paths.beh_tsv))
+        replay(scheduler, logged_trials(behlog.rows), source=str(paths.beh_tsv))
         log(
-            f"resuming {paths.session_dir} after trial {len(rows)} ({scheduler.n_responses} responses)"
+            f"resuming {paths.session_dir} after trial {len(behlog.rows)} "
+            f"({scheduler.n_responses} responses)"
         )
         if scheduler.finished:
+            # Killed after the last trial but before the sidecar said so.
             behlog.close()
-    else:
-        _ensure_dataset_files(Path(config.data_dir))
-        display = protocol.display
-        sidecar = {
-            "TaskName": protocol.task,
-            "TaskDescription": protocol.description,
-            "protocol_name": protocol.name,
-            "protocol_file": str(config.loaded.path),
-            "protocol_sha256": config.loaded.sha256,
-            "protocol": protocol.model_dump(mode="json"),
-            "level_variable": sorted({c.level_variable for c in protocol.conditions})[0]
-            if len({c.level_variable for c in protocol.conditions}) == 1
-            else "per_condition",
-            "display": {
-                "width_px": display.width_px,
-                "height_px": display.height_px,
-                "width_cm": display.width_cm,
-                "height_cm": display.height_cm,
-                "distance_cm": display.distance_cm,
-                "refresh_hz": display.refresh_hz,
-                "pixels_per_degree": display.geometry().pixels_per_degree,
-            },
-            "image_size_px": [protocol.stimulus.image_width_px, protocol.stimulus.image_height_px],
-            "patch_px": None,
-            "conditions": {c.name: condition_summary(c) for c in protocol.conditions},
-            "observer": config.observer,
-            "tracker": config.tracker,
-            "seed": seed,
-            "started_utc": _utc_now(),
-            "completed": False,
-            "calibration": [],
-            "runs": [],
-            "software_version": _software_version(),
-            "columns": _column_descriptions(),
-        }
-        if config.observer == "parametric":
-            from study.observers import ParametricObserver
+            sidecar["completed"] = True
+            sidecar["procedure_estimates"] = scheduler.summary()
+            write_json_atomic(paths.beh_json, sidecar)
+            return SessionResult(
+                paths,
+                True,
+                len(behlog.rows),
+                scheduler.n_responses,
+                time.perf_counter() - t_wall,
+                "completed",
+            )
 
-            obs = ParametricObserver(settings=protocol.simulation)
-            sidecar["true_thresholds"] = {
-                c.name: obs.threshold(c.name) for c in protocol.conditions
-            }
-        # The sidecar first: a session is resumable as soon as anything of it exists.
-        paths.beh_dir.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(paths.beh_json, sidecar)
-        behlog = BehaviourLog.create(paths.beh_tsv)
-    if scheduler.finished:
-        # Killed after the last trial but before the sidecar said so.
-        sidecar["completed"] = True
-        sidecar["procedure_estimates"] = scheduler.summary()
-        write_json_atomic(paths.beh_json, sidecar)
-        return SessionResult(
-            paths, True, len(rows), scheduler.n_responses, time.perf_counter() - t_wall, "completed"
+    geometry = _stimulus_geometry(protocol)
+    own_service = service is None
+    try:
+        if own_service:
+            from study.generation import protocol_generation_service
+
+            service = protocol_generation_service(
+                protocol, geometry=geometry, scenes=scenes, hash_weights=stimulus_set is not None
+            )
+            say(f"loading generator {protocol.stimulus.model!r} on {protocol.stimulus.device} ...")
+            service.info = service.start()
+        info = getattr(service, "info", {})
+        from study.protocol.scenes import check_scenes
+
+        checked = check_scenes(
+            spec=scenes, protocol=protocol, scene_factor=info.get("scene_factor")
         )
-
-    runner = _SessionRun(
-        config=config,
-        paths=paths,
-        scheduler=scheduler,
-        behlog=behlog,
-        sidecar=sidecar,
-        seed=seed,
-        say=say,
-        stimulus_set=stimulus_set,
-    )
-    status = runner.run(service=service)
+        scene_record = None if checked is None else checked.record()
+        set_record = None if stimulus_set is None else _stimulus_set_record(stimulus_set, info)
+        if sidecar is None:
+            sidecar = _new_sidecar(config, seed=seed, scenes=scene_record)
+            # The sidecar first: a session is resumable as soon as anything of it exists.
+            _ensure_dataset_files(Path(config.data_dir))
+            paths.beh_dir.mkdir(parents=True, exist_ok=True)
+            write_json_atomic(paths.beh_json, sidecar)
+            behlog = BehaviourLog.create(paths.beh_tsv)
+        runner = _SessionRun(
+            config=config,
+            paths=paths,
+            scheduler=scheduler,
+            behlog=behlog,
+            sidecar=sidecar,
+            seed=seed,
+            say=say,
+            stimulus_set=stimulus_set,
+        )
+        status = runner.run(service=service, info=info, geometry=geometry, set_record=set_record)
+    finally:
+        if own_service and service is not None:
+            service.close()
     return SessionResult(
         paths=paths,
         completed=sidecar["completed"],
@@ -283,6 +269,111 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         status=status,
         estimates=scheduler.summary(),
     )
+
+
+def _stimulus_geometry(protocol):
+    from generator.geometry import StimulusGeometry
+
+    return StimulusGeometry(
+        display=protocol.display.geometry(),
+        image_width_px=protocol.stimulus.image_width_px,
+        image_height_px=protocol.stimulus.image_height_px,
+    )
+
+
+def _stimulus_set_record(stimulus_set, info: dict) -> dict:
+    """The stimulus set's record for the sidecar; refuses a set made with other weights."""
+    made_with = stimulus_set.manifest["model"].get("weights_sha256")
+    running = info.get("weights_sha256")
+    if running is not None and made_with is not None and running != made_with:
+        raise FoveaError(
+            f"stimulus set {stimulus_set.directory} was generated with other weights "
+            f"(sha256 {made_with[:12]}...) than the session's generator ({running[:12]}...); "
+            "rebuild it with `fovea stimuli build`"
+        )
+    return {
+        "directory": str(stimulus_set.directory),
+        "entries": len(stimulus_set.entries),
+        "weights_sha256": made_with,
+        "weights_checked": running is not None,
+        "reference": stimulus_set.manifest.get("reference", "generated"),
+    }
+
+
+def _resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str) -> dict:
+    """The sidecar of the session to resume; refuses a changed protocol, seed, setup or scenes."""
+    if not paths.beh_json.exists():
+        raise FoveaError(f"{paths.beh_json} is missing; cannot resume {paths.session_dir}")
+    sidecar = json.loads(paths.beh_json.read_text(encoding="utf-8"))
+    if sidecar.get("protocol_sha256") != config.loaded.sha256:
+        raise FoveaError(
+            f"{config.loaded.path} differs from the protocol this session started with "
+            f"(sha256 {str(sidecar.get('protocol_sha256'))[:12]}...); resume with the same file "
+            "or start a new session"
+        )
+    if config.seed is not None and config.seed != sidecar.get("seed"):
+        raise FoveaError(
+            f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}"
+        )
+    if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
+        raise FoveaError(
+            f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
+            f"{sidecar.get('observer')}; resume it with the same"
+        )
+    started = (sidecar.get("scenes") or {}).get("spec", POOL)
+    if started != scenes:
+        raise FoveaError(
+            f"session {paths.session_dir} started with scenes {started!r}, not {scenes!r}; "
+            "resume it with the same --scenes"
+        )
+    return sidecar
+
+
+def _new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dict:
+    """The ``beh.json`` sidecar of a new session."""
+    protocol = config.loaded.protocol
+    display = protocol.display
+    level_variables = {c.level_variable for c in protocol.conditions}
+    sidecar = {
+        "TaskName": protocol.task,
+        "TaskDescription": protocol.description,
+        "protocol_name": protocol.name,
+        "protocol_file": str(config.loaded.path),
+        "protocol_sha256": config.loaded.sha256,
+        "protocol": protocol.model_dump(mode="json"),
+        "level_variable": sorted(level_variables)[0]
+        if len(level_variables) == 1
+        else "per_condition",
+        "display": {
+            "width_px": display.width_px,
+            "height_px": display.height_px,
+            "width_cm": display.width_cm,
+            "height_cm": display.height_cm,
+            "distance_cm": display.distance_cm,
+            "refresh_hz": display.refresh_hz,
+            "pixels_per_degree": display.geometry().pixels_per_degree,
+        },
+        "image_size_px": [protocol.stimulus.image_width_px, protocol.stimulus.image_height_px],
+        "patch_px": None,
+        "conditions": {c.name: condition_summary(c) for c in protocol.conditions},
+        "scenes": scenes,
+        "reference": protocol.stimulus.reference,
+        "observer": config.observer,
+        "tracker": config.tracker,
+        "seed": seed,
+        "started_utc": _utc_now(),
+        "completed": False,
+        "calibration": [],
+        "runs": [],
+        "software_version": _software_version(),
+        "columns": _column_descriptions(),
+    }
+    if config.observer == "parametric":
+        from study.observers import ParametricObserver
+
+        obs = ParametricObserver(settings=protocol.simulation)
+        sidecar["true_thresholds"] = {c.name: obs.threshold(c.name) for c in protocol.conditions}
+    return sidecar
 
 
 def _ensure_dataset_files(data_dir: Path) -> None:
@@ -322,7 +413,12 @@ def _column_descriptions() -> dict:
         "dropped_frames": "frame intervals > 1.5 refresh periods during the trial",
         "track": "procedure track (condition, or condition/sN for staircase N)",
         "attempt": "presentation number of this plan (re-queues count up)",
-        "abort_reason": "fixation_break | deadline | no_response (n/a: completed trial)",
+        "abort_reason": "fixation_break | deadline | no_response | generator_crash (n/a: "
+        "completed trial)",
+        "scene": "sha256 of the trial's scene (the low-resolution photograph the foveated image "
+        "and its reference were made from; scene models only, else n/a)",
+        "reference": "what the foveated image was compared with: generated (the full-resolution "
+        "twin of the same scene and seed) or original (the photograph the scene came from)",
     }
 
 
@@ -351,32 +447,12 @@ class _SessionRun:
         self.say = say
         self.protocol = config.loaded.protocol
 
-    def run(self, *, service) -> str:
-        from generator.geometry import StimulusGeometry
-        from study.generation import make_generation_service
+    def run(self, *, service, info: dict, geometry, set_record: dict | None) -> str:
+        """The window part of the session with a started ``service`` (``info``: its start
+        record; ``set_record``: the checked stimulus set's); returns the status."""
         from study.xvfb import virtual_display
 
         p = self.protocol
-        geometry = StimulusGeometry(
-            display=p.display.geometry(),
-            image_width_px=p.stimulus.image_width_px,
-            image_height_px=p.stimulus.image_height_px,
-        )
-        own_service = service is None
-        if own_service:
-            service = make_generation_service(
-                kind=p.generation.service,
-                model=p.stimulus.model,
-                device=p.stimulus.device,
-                geometry=geometry,
-                num_steps=p.stimulus.num_steps,
-                warmup_conditioning=p.stimulus.conditionings()[0],
-                hash_weights=self.stimulus_set is not None,
-            )
-            self.say(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
-            info = service.start()
-        else:
-            info = getattr(service, "info", {})
         if info.get("token_px"):
             self.sidecar["patch_px"] = info["token_px"]
         run_record = {
@@ -384,39 +460,12 @@ class _SessionRun:
             "generator": info,
             "first_trial": len(self.behlog.rows) + 1,
         }
-        if self.stimulus_set is not None:
-            run_record["stimulus_set"] = self._check_set_weights(info, service, own_service)
+        if set_record is not None:
+            run_record["stimulus_set"] = set_record
         self.sidecar.setdefault("runs", []).append(run_record)
         write_json_atomic(self.paths.beh_json, self.sidecar)
-        status = "stopped"
-        try:
-            with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
-                status = self._with_window(
-                    geometry=geometry, service=service, run_record=run_record
-                )
-        finally:
-            if own_service:
-                service.close()
-        return status
-
-    def _check_set_weights(self, info: dict, service, own_service: bool) -> dict:
-        """The stimulus set's record for the sidecar; refuses a set made with other weights."""
-        made_with = self.stimulus_set.manifest["model"].get("weights_sha256")
-        running = info.get("weights_sha256")
-        if running is not None and made_with is not None and running != made_with:
-            if own_service:
-                service.close()
-            raise FoveaError(
-                f"stimulus set {self.stimulus_set.directory} was generated with other weights "
-                f"(sha256 {made_with[:12]}...) than the session's generator ({running[:12]}...); "
-                "rebuild it with `fovea stimuli build`"
-            )
-        return {
-            "directory": str(self.stimulus_set.directory),
-            "entries": len(self.stimulus_set.entries),
-            "weights_sha256": made_with,
-            "weights_checked": running is not None,
-        }
+        with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
+            return self._with_window(geometry=geometry, service=service, run_record=run_record)
 
     def _with_window(self, *, geometry, service, run_record: dict) -> str:
         from psychopy import logging as pp_logging
@@ -441,7 +490,9 @@ class _SessionRun:
         else:
             physio = PhysioLog.create(self.paths.physio_tsv_gz)
         win = visual.Window(
-            size=window_size_px(p) if simulated else (p.display.width_px, p.display.height_px),
+            size=window_size_px(p)
+            if simulated and not cfg.full_window
+            else (p.display.width_px, p.display.height_px),
             fullscr=fullscreen,
             screen=p.display.screen,
             units="pix",

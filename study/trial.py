@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from generator.errors import FoveaError
 from study.generation import GenerationRequest, GenerationResult, GenerationService, LruCache
 from study.observers import ObserverTrial
 from study.presenter import Presenter, QuitRequested
@@ -92,6 +93,22 @@ def _request_elapsed_s(ticket) -> float:
         return ticket.elapsed_s()
     end = ticket.finished_s if ticket.finished_s is not None else time.perf_counter()
     return max(0.0, end - start)
+
+
+def _shared_scene(foveated: GenerationResult, reference: GenerationResult) -> str | None:
+    """The sha256 of the scene both images were made from (None for models without scenes).
+
+    Raises:
+        FoveaError: the two come from different scenes (a stimulus set built with other scenes
+            would have been refused at start; this guards the invariant).
+    """
+    hashes = [(r.sidecar.get("scene") or {}).get("sha256") for r in (foveated, reference)]
+    if hashes[0] is not None and hashes[1] is not None and hashes[0] != hashes[1]:
+        raise FoveaError(
+            f"the foveated image (scene {hashes[0][:12]}...) and its reference (scene "
+            f"{hashes[1][:12]}...) come from different scenes"
+        )
+    return hashes[0] or hashes[1]
 
 
 class TrialRunner:
@@ -180,7 +197,11 @@ class TrialRunner:
             tokens_full=int(entry["tokens_full"]),
             token_ratio=float(entry["token_ratio"]),
             seconds=0.0,
-            sidecar={"stimulus_set": str(self.stimulus_set.directory), "file": entry["file"]},
+            sidecar={
+                "stimulus_set": str(self.stimulus_set.directory),
+                "file": entry["file"],
+                "scene": entry.get("scene"),
+            },
         )
 
     def _twin_from_set(self, key: tuple) -> GenerationResult | None:
@@ -298,6 +319,8 @@ class TrialRunner:
             "token_ratio": None,
             "twin_latency_s": None,
             "gaze_to_flip_median_s": None,
+            "scene": None,
+            "reference": self.p.stimulus.reference,
         }
         n_gaze_before = len(view.stats.gaze_to_flip_s)
         intervals_before = len(win.frameIntervals)
@@ -491,6 +514,7 @@ class TrialRunner:
             row["twin_latency_s"] = twin_ticket.latency_s
             self.twins.put((plan.seed, plan.conditioning), twin)
         self._prefetch_next_twin()
+        row["scene"] = _shared_scene(foveated, twin)
         row["tokens"] = foveated.tokens
         row["tokens_full"] = foveated.tokens_full
         row["token_ratio"] = foveated.token_ratio

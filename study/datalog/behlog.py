@@ -52,6 +52,8 @@ EXTRA_COLUMNS = (
     "twin_latency_s",  # full-resolution twin's request-to-result latency (may be cached: 0)
     "gaze_to_flip_median_s",  # per-trial median gaze-sample-to-flip latency
     "speculation_kept",  # 1: the image started at the target was used; 0: regenerated at the gaze
+    "scene",  # sha256 of the trial's scene (scene models; n/a for prompt and class models)
+    "reference",  # generated (the full-resolution twin) | original (the scene's photograph)
 )
 COLUMNS = PINNED_COLUMNS + OPTIONAL_COLUMNS + EXTRA_COLUMNS
 MISSING = "n/a"

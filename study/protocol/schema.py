@@ -81,6 +81,15 @@ class StimulusSettings(_Strict):
         prompts: text prompts (text-conditional models); one is drawn per trial.
         seeds: explicit generation seeds; or ``seed_start`` + ``seed_count`` consecutive seeds.
         num_steps: sampler steps (None = the model's default).
+        scenes: where a scene-conditioned model's scenes come from: ``pool`` (the project's
+            held-out photographs; crop, zoom and flip picked by the seed) or a folder of the
+            lab's photographs (JPEG/PNG; a relative path is relative to the protocol file). One
+            scene per trial, picked by the trial's seed (``fovea run|simulate --scenes DIR``
+            overrides). Prompt and class models take no scenes.
+        reference: what the foveated image is compared with: ``generated`` (the full-resolution
+            generation of the same scene and seed: does foveation show?) or ``original`` (the
+            photograph the scene came from: foveated generation against reality; scene models
+            only).
     """
 
     model: str = Field(default="tiny", min_length=1)
@@ -93,6 +102,8 @@ class StimulusSettings(_Strict):
     seed_start: int = Field(default=1000, ge=0)
     seed_count: int = Field(default=100, ge=1, le=1_000_000)
     num_steps: int | None = Field(default=None, ge=1, le=1000)
+    scenes: str = Field(default="pool", min_length=1)
+    reference: Literal["generated", "original"] = "generated"
 
     @field_validator("seeds", "classes")
     @classmethod
@@ -114,6 +125,11 @@ class StimulusSettings(_Strict):
             raise ValueError("give either classes or prompts, not both")
         if not self.prompts and not self.classes:
             raise ValueError("classes must list at least one class label (or give prompts)")
+        if self.reference == "original" and self.prompts:
+            raise ValueError(
+                "reference 'original' compares with the photograph a scene came from; prompt "
+                "models take no scenes (use reference 'generated')"
+            )
         return self
 
     def seed_pool(self) -> list[int]:

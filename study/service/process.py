@@ -124,6 +124,9 @@ class ProcessGenerationService:
             window's process wins; an idle window leaves the generator every free cycle).
         hash_weights: report ``weights_sha256`` in ``start()``'s info (reads every weight once;
             ``stimuli.check_stimulus_set`` compares it with a pre-generated set).
+        scenes: scene-source spec of the session (``pool`` or a folder; None: ``pool``).
+        reference: ``generated`` (``full`` requests are full-resolution twins) or ``original``
+            (the photograph the seed's scene came from); ``study.service.images``.
     """
 
     def __init__(
@@ -144,6 +147,8 @@ class ProcessGenerationService:
         event_log: str | Path | None = None,
         nice: int = 10,
         hash_weights: bool = False,
+        scenes: str | None = None,
+        reference: str = "generated",
     ) -> None:
         self._geometry = geometry
         self._config = WorkerConfig(
@@ -165,6 +170,8 @@ class ProcessGenerationService:
             slot_name="",
             slot_shape=(geometry.image_height_px, geometry.image_width_px, 3),
             hash_weights=hash_weights,
+            scenes=scenes,
+            reference=reference,
         )
         self.heartbeat_timeout_s = float(heartbeat_timeout_s)
         self.stall_timeout_s = float(stall_timeout_s)

@@ -40,6 +40,9 @@ class WorkerConfig:
         heartbeat_interval_s: heartbeat period.
         slot_name: shared-memory block for images; slot_shape: (H, W, 3).
         hash_weights: compute the weights' SHA-256 at start (``stimuli.fingerprint``).
+        scenes: scene-source spec of the session (``pool`` or a folder; None: ``pool``).
+        reference: ``generated`` (a ``full`` request is the full-resolution twin) or
+            ``original`` (the photograph the seed's scene came from).
     """
 
     model: str
@@ -54,6 +57,8 @@ class WorkerConfig:
     slot_name: str
     slot_shape: tuple[int, int, int]
     hash_weights: bool = False
+    scenes: str | None = None
+    reference: str = "generated"
 
 
 class _Aborted(Exception):
@@ -96,9 +101,7 @@ def worker_main(config: WorkerConfig, conn, heartbeat, progress, abort_job) -> N
 
 @dataclass
 class _State:
-    generator: object
-    geometry: object
-    steps: int | None
+    images: object  # study.service.images.TrialImages
     slot: object
     image: object  # numpy view on the slot
     info: dict
@@ -116,6 +119,7 @@ def _load(config: WorkerConfig) -> _State:
 
     from generator import FoveatedGenerator, LayoutSpec
     from generator.geometry import DisplayGeometry, StimulusGeometry
+    from study.service.images import TrialImages
 
     torch.set_num_threads(config.torch_threads)
     try:
@@ -133,6 +137,13 @@ def _load(config: WorkerConfig) -> _State:
     t0 = time.perf_counter()
     generator = FoveatedGenerator.load(config.model, device=config.device, dtype=config.dtype)
     load_s = time.perf_counter() - t0
+    images = TrialImages(
+        generator=generator,
+        geometry=geometry,
+        scenes=config.scenes,
+        reference=config.reference,
+        steps=config.num_steps,
+    )
     # Warm-up: first calls allocate and choose kernels; both layout code paths are exercised so
     # that neither the twin nor the first foveated trial pays for it.
     t0 = time.perf_counter()
@@ -145,6 +156,7 @@ def _load(config: WorkerConfig) -> _State:
             spec=spec,
             condition=config.warmup_conditioning,
             steps=config.num_steps,
+            scene=images.scene(0),
         )
     warmup_s = time.perf_counter() - t0
     slot = shared_memory.SharedMemory(name=config.slot_name)
@@ -160,6 +172,8 @@ def _load(config: WorkerConfig) -> _State:
         "torch_threads": torch.get_num_threads(),
         "load_s": load_s,
         "warmup_s": warmup_s,
+        "scene_factor": generator.scene_factor,
+        "reference": config.reference,
     }
     if config.hash_weights:
         from stimuli.fingerprint import weights_sha256
@@ -167,7 +181,7 @@ def _load(config: WorkerConfig) -> _State:
         t0 = time.perf_counter()
         info["weights_sha256"] = weights_sha256(generator)
         info["hash_s"] = time.perf_counter() - t0
-    return _State(generator, geometry, config.num_steps, slot, image, info)
+    return _State(images, slot, image, info)
 
 
 def _serve(state: _State, conn, progress, abort_job) -> None:
@@ -190,15 +204,7 @@ def _serve(state: _State, conn, progress, abort_job) -> None:
         try:
             if abort_job.value == job_id:
                 raise _Aborted(-1)
-            out = state.generator.generate(
-                seed=request.seed,
-                geometry=state.geometry,
-                gaze_px=request.gaze_px,
-                spec=request.spec,
-                condition=request.conditioning,
-                steps=state.steps,
-                on_step=on_step,
-            )
+            out = state.images.make(request, on_step=on_step)
             generated_s = time.perf_counter()
             if out.image.shape != state.image.shape:
                 raise RuntimeError(
@@ -215,9 +221,9 @@ def _serve(state: _State, conn, progress, abort_job) -> None:
                         "generated_s": generated_s,
                         "written_s": time.perf_counter(),
                         "seconds": float(out.seconds),
-                        "tokens": int(out.tokens),
-                        "tokens_full": int(out.tokens_full),
-                        "token_ratio": float(out.layout.token_ratio),
+                        "tokens": out.tokens,
+                        "tokens_full": out.tokens_full,
+                        "token_ratio": out.token_ratio,
                         "sidecar": out.sidecar,
                     },
                 )

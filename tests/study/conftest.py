@@ -36,10 +36,13 @@ def pilot_dict() -> dict:
 def small_protocol_dict(
     *, method: str = "staircase", trials: int = 6, break_prob: float = 0.0
 ) -> dict:
-    """A fast protocol: 128 px images, one condition off centre, short timing."""
+    """A fast protocol: the tiny random-weight class model (two classes, no scenes), 128 px
+    images, one condition off centre, short timing."""
     data = pilot_dict()
     data["name"] = "small_test"
-    data["stimulus"].update(image_width_px=128, image_height_px=128, seed_count=8)
+    data["stimulus"].update(
+        model="tiny", classes=[0, 1], image_width_px=128, image_height_px=128, seed_count=8
+    )
     data["conditions"] = [
         {
             "name": "acuity_right3",

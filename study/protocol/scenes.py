@@ -1,0 +1,103 @@
+"""Which scenes a session or a stimulus set uses, and their check against the running model.
+
+``scenes_spec`` gives the scene-source spec for ``generator.scene_sources.scene_source``:
+``pool`` or an absolute path, from the protocol's ``[stimulus] scenes`` or a ``--scenes``
+override. A relative path in the protocol is relative to the protocol file (a protocol and its
+photographs travel together); one on the command line is relative to the working directory.
+
+``check_scenes`` refuses, with one line naming the file and the reason, what would fail later: a
+bad scene folder, or scenes or ``reference = "original"`` with a model that takes no scenes.
+Sessions call it before the window opens, ``fovea stimuli build`` before generating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from generator.errors import FoveaError
+
+POOL = "pool"
+
+
+def scenes_spec(loaded, *, override: str | Path | None = None) -> str:
+    """The scene-source spec of a session.
+
+    Args:
+        loaded: ``study.protocol.LoadedProtocol``.
+        override: ``--scenes`` (``pool`` or a folder), or None for the protocol's choice.
+    """
+    if override is not None:
+        return POOL if str(override) == POOL else str(Path(override).expanduser().absolute())
+    spec = loaded.protocol.stimulus.scenes
+    if spec == POOL:
+        return POOL
+    path = Path(spec).expanduser()
+    if not path.is_absolute():
+        path = Path(loaded.path).parent / path
+    return str(path.absolute())
+
+
+@dataclass(frozen=True)
+class CheckedScenes:
+    """A checked scene source with the model's scene factor.
+
+    Attributes:
+        spec: scene-source spec (``pool`` or an absolute path).
+        source: ``generator.scene_sources.SceneSource``.
+        factor: output pixels per scene pixel of the model.
+        width_px, height_px: the stimulus size.
+    """
+
+    spec: str
+    source: object
+    factor: int
+    width_px: int
+    height_px: int
+
+    def scene(self, seed: int):
+        """The seed's ``generator.scene.Scene``."""
+        return self.source.scene(
+            seed=int(seed), width_px=self.width_px, height_px=self.height_px, factor=self.factor
+        )
+
+    def record(self) -> dict:
+        """``{"spec", "source", "factor"}`` for sidecars and manifests."""
+        return {"spec": self.spec, "source": self.source.describe(), "factor": self.factor}
+
+
+def check_scenes(*, spec: str, protocol, scene_factor: int | None) -> CheckedScenes | None:
+    """Check a scene source against the running model, before anything is written.
+
+    Args:
+        spec: scene-source spec (``scenes_spec``).
+        protocol: ``study.protocol.Protocol``.
+        scene_factor: the running generator's scene factor (``FoveatedGenerator.scene_factor``,
+            or a service's ``start()`` info); None for models that take no scenes.
+
+    Returns:
+        The checked source, or None when the model takes no scenes.
+
+    Raises:
+        FoveaError: scenes or ``reference = "original"`` given to a model that takes no scenes,
+            or a scene source with an unusable file (``generator.scene_sources``' ``SceneError``).
+    """
+    stimulus = protocol.stimulus
+    if scene_factor is None:
+        if spec != POOL:
+            raise FoveaError(
+                f"model {stimulus.model!r} takes prompts or classes, not scenes: drop --scenes "
+                f"(or [stimulus] scenes = {stimulus.scenes!r}) or use a scene model (default)"
+            )
+        if stimulus.reference == "original":
+            raise FoveaError(
+                f"[stimulus] reference = 'original' needs a scene model; {stimulus.model!r} takes "
+                "prompts or classes (use reference = 'generated')"
+            )
+        return None
+    from generator.scene_sources import scene_source
+
+    source = scene_source(spec)
+    width_px, height_px = stimulus.image_width_px, stimulus.image_height_px
+    source.check(width_px=width_px, height_px=height_px, factor=scene_factor)
+    return CheckedScenes(spec, source, int(scene_factor), width_px, height_px)
