@@ -9,10 +9,15 @@ from pathlib import Path
 from generator.cli_args import (
     add_geometry_options,
     add_layout_options,
+    add_scene_options,
     gaze_from_args,
     geometry_from_args,
+    scene_source_from_args,
     spec_from_args,
 )
+
+# Scene factor for models that do not set one (prompt models, image-to-image): the default's.
+PROMPT_MODEL_SCENE_FACTOR = 4
 
 
 def register(
@@ -21,6 +26,7 @@ def register(
     gen = subparsers.add_parser("generate", help="generate a foveated image (or its full twin)")
     add_geometry_options(gen)
     add_layout_options(gen)
+    add_scene_options(gen)
     gen.add_argument("--seed", type=int, default=0)
     gen.add_argument("--out", required=True, help="output PNG; a JSON sidecar is written beside it")
     gen.add_argument(
@@ -32,6 +38,13 @@ def register(
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
     gen.add_argument("--mask-out", default=None, help="also write the layout drawn over the image")
+    gen.add_argument("--scene-out", default=None, help="also write the scene used (PNG)")
+    gen.add_argument(
+        "--t-start",
+        type=float,
+        default=None,
+        help="prompt models given a scene: where image-to-image starts, in (0, 1] (1 = noise)",
+    )
     gen.set_defaults(handler=_generate)
 
     mask = subparsers.add_parser("mask", help="draw a token layout over an image")
@@ -63,13 +76,34 @@ def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
     from generator.draw import draw_layout
+    from generator.errors import FoveaError
+    from generator.img2img import check_t_start
     from generator.layout import LayoutSpec
     from generator.pipeline import FoveatedGenerator
+    from generator.scene_sources import check_scene_size
 
     geometry = geometry_from_args(args)
+    width_px, height_px = geometry.image_width_px, geometry.image_height_px
     spec = LayoutSpec(mode="full") if args.full else spec_from_args(args)
     gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
+    # Everything about the scene that does not need the model is refused before it loads.
+    check_scene_size(width_px=width_px, height_px=height_px, factor=None)
+    if args.t_start is not None:
+        check_t_start(args.t_start)
+    source = scene_source_from_args(args)
+    if source is not None:
+        source.check(width_px=width_px, height_px=height_px)
     generator = FoveatedGenerator.load(args.model, device=args.device, dtype=args.dtype)
+    scene = None
+    if source is not None:
+        factor = generator.scene_factor or PROMPT_MODEL_SCENE_FACTOR
+        scene = source.scene(seed=args.seed, width_px=width_px, height_px=height_px, factor=factor)
+    if args.scene_out and scene is None and not generator.takes_scene:
+        raise FoveaError(
+            f"--scene-out: model {args.model!r} generates from a prompt, without a scene, "
+            "unless one is given with --scene or --scenes"
+        )
+    options = {} if args.t_start is None else {"t_start": args.t_start}
     result = generator.generate(
         seed=args.seed,
         geometry=geometry,
@@ -77,6 +111,8 @@ def _generate(args: argparse.Namespace) -> int:
         spec=spec,
         condition=_condition(args.prompt),
         steps=args.steps,
+        scene=scene,
+        **options,
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -84,9 +120,13 @@ def _generate(args: argparse.Namespace) -> int:
     out.with_suffix(".json").write_text(json.dumps(result.sidecar, indent=2))
     if args.mask_out:
         draw_layout(result.layout, image=result.image).save(args.mask_out)
+    if args.scene_out:
+        Path(args.scene_out).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(result.scene.pixels).save(args.scene_out)
+    used = f", scene {result.scene.source}" if result.scene is not None else ""
     print(
         f"{out}: {result.tokens}/{result.tokens_full} tokens ({result.layout.token_ratio:.3f}), "
-        f"{result.seconds:.2f} s"
+        f"{result.seconds:.2f} s{used}"
     )
     return 0
 

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from generator.errors import FoveaError
 from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
 from generator.layout import LayoutSpec
+
+if TYPE_CHECKING:  # scene_sources imports torch: not at parser-building time
+    from generator.scene_sources import SceneSource
 
 
 def add_geometry_options(parser: argparse.ArgumentParser, *, image_size_px: int = 1024) -> None:
@@ -23,6 +28,38 @@ def add_geometry_options(parser: argparse.ArgumentParser, *, image_size_px: int 
         metavar="PX",
         help=f"square image size in pixels (default {image_size_px})",
     )
+
+
+def add_scene_options(parser: argparse.ArgumentParser) -> None:
+    """``--scene FILE`` | ``--scenes DIR`` (default: the shipped photo pool, picked by seed)."""
+    scenes = parser.add_mutually_exclusive_group()
+    scenes.add_argument(
+        "--scene",
+        metavar="FILE",
+        help="scene photograph (JPEG/PNG; its centre crop; default: the photo pool by seed)",
+    )
+    scenes.add_argument(
+        "--scenes",
+        metavar="DIR",
+        help="folder of scene photographs (JPEG/PNG); the seed picks photo, crop, zoom and flip",
+    )
+
+
+def scene_source_from_args(args: argparse.Namespace) -> SceneSource | None:
+    """The source named by ``--scene``/``--scenes``; None when neither is given (the pool)."""
+    from generator.scene_sources import SceneError, SceneFile, SceneFolder
+
+    if args.scene is not None:
+        path = Path(args.scene)
+        if path.is_dir():
+            raise SceneError(f"--scene expects an image file; {path} is a folder (use --scenes)")
+        return SceneFile(path)
+    if args.scenes is not None:
+        path = Path(args.scenes)
+        if path.is_file():
+            raise SceneError(f"--scenes expects a folder; {path} is a file (use --scene)")
+        return SceneFolder(path)
+    return None
 
 
 def add_layout_options(parser: argparse.ArgumentParser) -> None:

@@ -4,7 +4,8 @@ Only photographic images are listed (abstract/vector wallpapers are left out on 
 default model is meant to make natural-looking images). Each entry names a glob below the
 package's extraction root. Packages checked and left out:
 ``gnome-backgrounds`` 43 (all abstract), ``ukui-wallpapers`` (all illustrations),
-``lomiri-wallpapers`` (logo/abstract only).
+``lomiri-wallpapers`` (logo/abstract only), ``sway-backgrounds`` 1.7-6 (eight sizes of one
+drawing: the sway logo on a blue gradient).
 """
 
 from __future__ import annotations

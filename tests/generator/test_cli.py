@@ -86,3 +86,152 @@ def test_bad_input_gives_one_clear_line(tmp_path, args, message):
     assert message in r.stderr
     assert "Traceback" not in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+# --- fovea generate --scene FILE | --scenes DIR ------------------------------------------------
+
+
+@pytest.fixture
+def photos(tmp_path):
+    """A folder of real photographs (scikit-image's Chelsea, 451 x 300, and astronaut, 512 x 512)
+    in tmp_path, a greyscale one, a truncated one and an empty folder beside it."""
+    from PIL import Image
+    from skimage import data as skdata
+
+    (tmp_path / "photos").mkdir()
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "mixed").mkdir()
+    Image.fromarray(skdata.chelsea()).save(tmp_path / "photos" / "cat.png")
+    Image.fromarray(skdata.astronaut()).save(tmp_path / "photos" / "astronaut.jpg", quality=95)
+    Image.fromarray(skdata.chelsea()).save(tmp_path / "mixed" / "cat.png")
+    Image.fromarray(skdata.chelsea()).convert("L").save(tmp_path / "mixed" / "grey.png")
+    Image.fromarray(skdata.chelsea()).convert("L").save(tmp_path / "grey.png")
+    Image.fromarray(skdata.chelsea()).save(tmp_path / "cut.jpg")
+    data = (tmp_path / "cut.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])
+    return tmp_path
+
+
+def _scene_hash(path):
+    import numpy as np
+    from PIL import Image
+
+    from generator.scene import scene_hash
+
+    return scene_hash(np.asarray(Image.open(path).convert("RGB")))
+
+
+def test_generate_from_a_scene_file_and_a_scene_folder(photos):
+    """A prompt model (tiny) takes the scene as image-to-image; the sidecar records it."""
+    cat = photos / "photos" / "cat.png"
+    common = ["generate", "--model", "tiny", "--size", "128", "--gaze", "40,60", "--seed", "3"]
+    scene_args = ["--scene", str(cat), "--t-start", "0.5", "--scene-out", "a-scene.png"]
+    r = run(*common, *scene_args, "--out", "a.png", cwd=photos)
+    assert r.returncode == 0, r.stderr
+    assert f"scene {cat.resolve()}" in r.stdout
+    side = json.loads((photos / "a.json").read_text())
+    assert side["scene"]["source"] == str(cat.resolve()) and side["scene"]["size_px"] == [32, 32]
+    assert side["scene"]["sha256"] == _scene_hash(photos / "a-scene.png")
+    assert side["t_start"] == 0.5 and side["tokens"] < side["tokens_full"]
+
+    r = run(*common, "--scenes", "photos", "--out", "b.png", "--full", cwd=photos)
+    assert r.returncode == 0, r.stderr
+    source = json.loads((photos / "b.json").read_text())["scene"]["source"]
+    assert source.startswith(str((photos / "photos").resolve())) and "#crop=" in source
+
+
+def _small_scene_model(scene_factor: int):
+    """The default model's architecture at a tiny size, random weights, its own scene factor."""
+    import torch
+
+    from generator.models.default import DefaultModel, ModelConfig, build_generator
+
+    config = ModelConfig(
+        heads=2,
+        head_dim=32,
+        double_blocks=1,
+        single_blocks=1,
+        rope_axes=(8, 12, 12),
+        steps=2,
+        scene_factor=scene_factor,
+    )
+    torch.manual_seed(0)
+    return build_generator(DefaultModel(config).eval(), model_id="small-scene")
+
+
+def test_scene_models_get_scenes_at_their_own_factor(photos, monkeypatch, capsys):
+    from PIL import Image
+
+    from generator.pipeline import FoveatedGenerator
+    from study.cli import main
+
+    monkeypatch.chdir(photos)
+    small = _small_scene_model(8)
+    monkeypatch.setattr(FoveatedGenerator, "load", classmethod(lambda cls, *a, **k: small))
+    base = ["generate", "--model", "small-scene", "--size", "128", "--seed", "1"]
+    scene_args = ["--scene", "photos/cat.png", "--scene-out", "s0.png"]
+    assert main([*base, *scene_args, "--out", "s.png"]) == 0
+    assert Image.open("s0.png").size == (16, 16)
+    side = json.loads((photos / "s.json").read_text())
+    assert side["scene"]["size_px"] == [16, 16] and side["scene"]["sha256"] == _scene_hash("s0.png")
+    assert main([*base, "--out", "p.png", "--scene-out", "p0.png"]) == 0  # the pool, by seed
+    source = json.loads((photos / "p.json").read_text())["scene"]["source"]
+    assert source.startswith("pool:") and "#crop=" in source and "p.png" in capsys.readouterr().out
+
+
+BAD_SCENES = [
+    (["--scene", "cut.jpg"], "scene file cut.jpg: is truncated or corrupt"),
+    (["--scene", "grey.png"], "scene file grey.png: is greyscale (mode L)"),
+    (
+        ["--scenes", "mixed", "--size", "256"],
+        "scene folder mixed: 1 of 2 images are not usable scenes: grey.png: is greyscale",
+    ),
+    (["--scenes", "empty"], "scene folder empty: no images in it"),
+    (["--scenes", "nowhere"], "scene folder nowhere: no such folder"),
+    (["--scene", "missing.png"], "scene file missing.png: no such file"),
+    (["--scene", "photos"], "--scene expects an image file; photos is a folder (use --scenes)"),
+    (["--scenes", "grey.png"], "--scenes expects a folder; grey.png is a file (use --scene)"),
+    (
+        ["--scene", "photos/cat.png", "--size", "512"],
+        "scene file photos/cat.png: is 451x300 px, too small for a 512x512 px output",
+    ),
+    (["--scenes", "photos", "--size", "1000"], "does not divide into 16 px tokens"),
+    (["--scene", "photos/cat.png", "--t-start", "0"], "t_start must be in (0, 1]"),
+]
+
+
+@pytest.mark.parametrize("args, message", BAD_SCENES)
+def test_bad_scenes_are_refused_before_the_model_loads(photos, monkeypatch, capsys, args, message):
+    from generator.pipeline import FoveatedGenerator
+    from study.cli import main
+
+    def never(cls, *a, **k):
+        raise AssertionError("the model was loaded for a bad scene")
+
+    monkeypatch.chdir(photos)
+    monkeypatch.setattr(FoveatedGenerator, "load", classmethod(never))
+    assert main(["generate", *args, "--out", "x.png"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1
+    assert not (photos / "x.png").exists()
+
+
+def test_bad_scene_is_one_line_from_the_command(photos):
+    """As users run it, with the default model: refused before any model loads."""
+    for args in (["--scene", "cut.jpg"], ["--scenes", "mixed"]):
+        r = run("generate", *args, "--out", "x.png", cwd=photos)
+        assert r.returncode == 2 and "Traceback" not in r.stderr
+        assert len(r.stderr.strip().splitlines()) == 1 and r.stderr.startswith("error: scene ")
+    r = run("generate", "--scene", "grey.png", "--scenes", "photos", "--out", "x.png", cwd=photos)
+    assert r.returncode == 2 and "not allowed with argument --scene" in r.stderr
+
+
+def test_scene_out_needs_a_scene_for_prompt_models(tmp_path, monkeypatch, capsys):
+    from study.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "--model", "tiny", "--size", "64", "--out", "x.png", "--scene-out", "s.png"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "--scene-out: model 'tiny' generates from a prompt, without a scene" in err
+    assert not (tmp_path / "x.png").exists()
