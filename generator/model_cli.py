@@ -49,44 +49,20 @@ def register(
     from generator.training.config import add_arguments
 
     for stage, text in (
-        ("base", "base training on full-resolution tokens"),
+        ("base", "base training on full-resolution tokens (crops and their scenes)"),
         ("foveated", "foveated LoRA post-training on mixed-resolution tokens"),
-        (
-            "consistency",
-            "consistency LoRA post-training on teacher pairs (`fovea train teacher`)",
-        ),
     ):
         p = train_sub.add_parser(stage, help=text)
         add_arguments(p)
         p.set_defaults(handler=_train, stage=stage)
-    teacher = train_sub.add_parser(
-        "teacher", help="teacher pairs for consistency post-training (base model, full resolution)"
+    from generator.training.export import add_export_arguments
+
+    export = train_sub.add_parser(
+        "export",
+        help="write shipped fp16 weights and the model card from training runs "
+        "(or, with --refresh-card, only rewrite the card)",
     )
-    teacher.add_argument("--out", required=True, help="output .npz")
-    teacher.add_argument("--crop-px", type=int, default=256, help="image side (default: 256)")
-    teacher.add_argument("--count", type=int, default=100_000, help="at most this many")
-    teacher.add_argument("--time-budget-s", type=float, default=900.0)
-    teacher.add_argument("--first-seed", type=int, default=100_000)
-    teacher.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
-    teacher.add_argument(
-        "--weights", default=None, help="weights folder with the base (default: shipped)"
-    )
-    teacher.add_argument("--device", default="cpu", help="torch device (cpu, cuda, ...)")
-    teacher.set_defaults(handler=_train_teacher)
-    export = train_sub.add_parser("export", help="write shipped fp16 weights from training runs")
-    export.add_argument(
-        "--base", default=None, help="base run folder (default: keep the shipped base)"
-    )
-    export.add_argument(
-        "--foveated", default=None, help="post-training run folder (foveated or consistency)"
-    )
-    export.add_argument("--note", action="append", default=[], help="a line for the model card")
-    export.add_argument("--out", default=None, help="weights folder (default: the package's)")
-    export.add_argument(
-        "--quality-summary",
-        default=None,
-        help="a `fovea bench quality` *_summary.json to put in the model card",
-    )
+    add_export_arguments(export)
     export.set_defaults(handler=_train_export)
 
     quality = bench_subparsers.add_parser(
@@ -169,39 +145,10 @@ def _train(args) -> int:
     return 0
 
 
-def _train_teacher(args) -> int:
-    from generator.training.teacher import generate_pairs
-
-    info = generate_pairs(
-        out=Path(args.out),
-        crop_px=args.crop_px,
-        count=args.count,
-        time_budget_s=args.time_budget_s,
-        first_seed=args.first_seed,
-        steps=args.steps,
-        weights_dir=Path(args.weights) if args.weights else None,
-        device=args.device,
-    )
-    print(
-        f"{args.out}: {info['count']} teacher images at {info['crop_px']} px in {info['seconds']:.0f} s"
-    )
-    return 0
-
-
 def _train_export(args) -> int:
-    from generator.models.default import WEIGHTS_DIR
-    from generator.training.export import export_weights
+    from generator.training.export import run_export
 
-    out = Path(args.out) if args.out else WEIGHTS_DIR
-    quality = json.loads(Path(args.quality_summary).read_text()) if args.quality_summary else None
-    record = export_weights(
-        base_dir=Path(args.base) if args.base else None,
-        foveated_dir=Path(args.foveated) if args.foveated else None,
-        out_dir=out,
-        quality_summary=quality,
-        notes=args.note,
-    )
-    print(f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB")
+    print(run_export(args))
     return 0
 
 

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # One GPU session's training of the default model on a lent device machine (see the `device` tool
-# of this workplace): installs what that bare machine lacks, runs gpu_job.sh within BUDGET_S and
-# leaves at most 8 flat files under $OUT, each under 16 MiB (the tool's limits on what comes back).
+# of this workplace): installs what that bare machine lacks, runs gpu_job.sh (base, then foveated
+# post-training, then the export) within BUDGET_S and leaves at most 8 flat files under $OUT, each
+# under 16 MiB (the tool's limits on what comes back).
 #
 #   bash benchmarks/device/train_default.sh 420      # as the device tool's command, carry [".whl"]
+#   BASE_INIT=none MODEL_JSON='{"scene_conditioning": "reference"}' bash benchmarks/device/...
 #
+# BASE_INIT, MODEL_JSON, DATA, MIXED_PRECISION: passed on to gpu_job.sh (see there).
 # JOB_DIR: where the job works (default /tmp/fovea-train; emptied first).
 # .whl/ (git-excluded) holds the wheels the machine lacks: diffusers and importlib_metadata
 # (`pip download --no-deps diffusers==0.42.1 importlib_metadata -d .whl`).

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Stage = Literal["base", "foveated", "consistency"]
-POST_TRAINING = ("foveated", "consistency")
+Stage = Literal["base", "foveated"]
+POST_TRAINING = ("foveated",)
 
 
 @dataclass
@@ -23,8 +23,6 @@ class TrainConfig:
         data: cache folder or packed ``.npz`` of photographs.
         out: output folder.
         init: base weights (``model.safetensors``) to start from; required for post-training.
-        pairs: consistency: teacher-pair ``.npz`` files (``generator.training.teacher``).
-        pair_weights: consistency: how often each pairs file is drawn (default: by its size).
         init_lora: post-training: start the LoRA from this adapter (same rank), e.g. the shipped
             one, instead of from scratch.
         layout_mix: post-training: probability of each layout mode (``acuity``, ``circle``,
@@ -42,7 +40,8 @@ class TrainConfig:
         max_zoom_out: crops cover between 1x and this many times crop_px of the source.
         checkpoint_every_s: checkpoint period.
         seed: all randomness derives from it (and the step number).
-        model: architecture overrides for base training (ModelConfig fields).
+        model: architecture of a model trained from scratch (``ModelConfig`` fields; the rest
+            default); a run with ``init`` takes the architecture stored in that file.
         mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` picks bf16
             on CUDA and no on CPU.
         progress: tqdm bar.
@@ -51,8 +50,6 @@ class TrainConfig:
     """
 
     stage: Stage = "base"
-    pairs: list[str] = field(default_factory=list)
-    pair_weights: list[float] = field(default_factory=list)
     init_lora: str | None = None
     layout_mix: dict[str, float] = field(default_factory=dict)
     data: str = "generator/data/photos-1024.npz"
@@ -88,14 +85,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=d.data, help="cache folder or packed .npz of photographs")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--init", default=None, help="base model.safetensors (post-training)")
-    parser.add_argument("--pairs", nargs="+", default=[], help="teacher pairs (consistency)")
-    parser.add_argument(
-        "--pair-weights",
-        type=float,
-        nargs="+",
-        default=[],
-        help="relative draw frequency of each --pairs file (default: by its number of pairs)",
-    )
     parser.add_argument(
         "--init-lora", default=None, help="post-training: start from this LoRA (same rank)"
     )
@@ -118,7 +107,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lora-rank", type=int, default=d.lora_rank)
     parser.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
     parser.add_argument("--seed", type=int, default=d.seed)
-    parser.add_argument("--model-json", default=None, help="JSON of ModelConfig overrides (base)")
+    parser.add_argument(
+        "--model-json",
+        default=None,
+        help="ModelConfig fields of a model trained from scratch, e.g. '{\"single_blocks\": 4}'",
+    )
     parser.add_argument(
         "--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"]
     )
@@ -135,8 +128,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
     return TrainConfig(
         stage=stage,
-        pairs=list(args.pairs),
-        pair_weights=list(args.pair_weights),
         init_lora=args.init_lora,
         layout_mix=parse_layout_mix(args.layout_mix),
         data=args.data,
@@ -154,11 +145,26 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
         lora_alpha=float(args.lora_rank),
         checkpoint_every_s=args.checkpoint_every_s,
         seed=args.seed,
-        model=json.loads(args.model_json) if args.model_json else {},
+        model=parse_model_json(args.model_json),
         mixed_precision=args.mixed_precision,
         progress=not args.no_progress,
         deadline_unix=args.deadline_unix,
     )
+
+
+def parse_model_json(text: str | None) -> dict:
+    """``--model-json``: a JSON object of ``ModelConfig`` fields (None: {})."""
+    from generator.errors import FoveaError
+
+    if not text:
+        return {}
+    try:
+        model = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise FoveaError(f"--model-json is not valid JSON ({error.msg}): {text!r}") from None
+    if not isinstance(model, dict):
+        raise FoveaError(f"--model-json must be a JSON object of ModelConfig fields, got {text!r}")
+    return model
 
 
 def parse_layout_mix(items: list[str]) -> dict[str, float]:
@@ -189,26 +195,51 @@ def validate(cfg: TrainConfig) -> None:
     from generator.errors import FoveaError
 
     if cfg.stage not in ("base", *POST_TRAINING):
-        raise FoveaError(
-            f"training stage must be 'base', 'foveated' or 'consistency', got {cfg.stage!r}"
-        )
+        raise FoveaError(f"training stage must be 'base' or 'foveated', got {cfg.stage!r}")
     if cfg.stage in POST_TRAINING and not cfg.init:
         raise FoveaError(f"{cfg.stage} post-training needs --init (the base model.safetensors)")
-    if cfg.stage == "consistency" and not cfg.pairs:
-        raise FoveaError("consistency post-training needs --pairs (made by `fovea train teacher`)")
-    for path in cfg.pairs:
-        if not Path(path).is_file():
-            raise FoveaError(f"--pairs {path} does not exist")
-    if cfg.pair_weights and len(cfg.pair_weights) != len(cfg.pairs):
-        raise FoveaError(
-            f"--pair-weights has {len(cfg.pair_weights)} values for {len(cfg.pairs)} --pairs files"
-        )
     if cfg.init_lora and (cfg.stage not in POST_TRAINING or not Path(cfg.init_lora).is_file()):
         raise FoveaError(f"--init-lora {cfg.init_lora}: a post-training stage and an existing file")
     if cfg.init and not Path(cfg.init).is_file():
         raise FoveaError(f"--init {cfg.init} does not exist")
+    factor = _check_model(cfg)
     for px in cfg.crop_px:
         if px % 16 or px < 32:
             raise FoveaError(f"--crop-px {px} must be a multiple of 16 and at least 32")
+        if px % factor:
+            raise FoveaError(f"--crop-px {px} must be a multiple of the scene factor {factor}")
     if cfg.batch_size < cfg.groups or cfg.batch_size < 1:
         raise FoveaError(f"--batch-size {cfg.batch_size} must be >= --groups {cfg.groups} and >= 1")
+
+
+def _check_model(cfg: TrainConfig) -> int:
+    """Check ``cfg.model`` (``--model-json``) against ``ModelConfig``; returns the scene factor
+    of a model built from it (that of the ``--init`` file is checked when it is loaded)."""
+    from dataclasses import fields
+
+    from generator.errors import FoveaError
+    from generator.models.default import ModelConfig
+
+    if cfg.model and cfg.init:
+        raise FoveaError("--model-json sets a new model's architecture; --init loads one from file")
+    known = {f.name for f in fields(ModelConfig)}
+    unknown = sorted(set(cfg.model) - known)
+    if unknown:
+        raise FoveaError(
+            f"--model-json: unknown ModelConfig field(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    model = ModelConfig.from_dict(cfg.model)
+    if sum(model.rope_axes) != model.head_dim:
+        raise FoveaError(
+            f"--model-json: rope_axes {list(model.rope_axes)} add up to {sum(model.rope_axes)}, "
+            f"not head_dim {model.head_dim}"
+        )
+    if model.scene_conditioning not in ("channels", "reference"):
+        raise FoveaError(
+            f"--model-json: scene_conditioning must be 'channels' or 'reference', "
+            f"got {model.scene_conditioning!r}"
+        )
+    if model.scene_factor < 1:
+        raise FoveaError(f"--model-json: scene_factor must be >= 1, got {model.scene_factor}")
+    return model.scene_factor if not cfg.init else 1

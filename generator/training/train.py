@@ -1,7 +1,7 @@
-"""Train the default model: ``base`` on full-resolution tokens, ``foveated`` post-training (LoRA)
-on mixed-resolution tokens built from the same crops, or ``consistency`` post-training (LoRA) on
-teacher pairs (``generator.training.teacher``): the foveated tokens of a seed's noise are trained
-to flow to the tokens of the base model's full-resolution image of that seed.
+"""Train the default model: ``base`` on full-resolution tokens, then ``foveated`` post-training
+(LoRA) on mixed-resolution tokens built from the same crops (random gaze, strength and layout
+mode). Each training pair is a random crop of a training photograph and its scene (the crop
+area-downsampled by the model's ``scene_factor``).
 
 Runs single-process on a CPU or under ``accelerate launch`` on one or several GPUs::
 
@@ -12,10 +12,11 @@ Runs single-process on a CPU or under ``accelerate launch`` on one or several GP
 
 Objective (JiT, "Back to Basics", 2025): the network predicts the clean tokens ``x``; the loss is
 the velocity MSE with ``v_hat = (z_t - x_hat) / max(t, t_min)``, ``z_t = (1 - t) x + t noise``,
-``t`` logit-normal. Training stops at ``--steps`` or when ``--time-budget-s`` is spent, whichever
+``t`` logit-normal, plus the refiner's image loss (:func:`training_loss`). Training stops at ``--steps`` or when ``--time-budget-s`` is spent, whichever
 is first, and always saves what it has. ``--resume`` continues from ``OUT/checkpoint.pt``.
 Outputs in OUT: ``model.safetensors`` (base: EMA weights) or ``lora.safetensors`` (foveated),
-``loss.png``, ``log.json``, ``checkpoint.pt``.
+``loss.png``, ``log.json``, ``losses.json`` (per step: ``total`` and ``parts`` = [velocity,
+refiner]), ``checkpoint.pt``.
 """
 
 from __future__ import annotations

@@ -1,23 +1,34 @@
-"""The GPU training job, run on the CPU: every stage chains and what comes back fits the device
-tool's limits (at most 8 flat files under 16 MiB). It is what a lent GPU runs blind."""
+"""The GPU training job, run on the CPU with a tiny model: base then foveated post-training chain,
+and what comes back fits the device tool's limits (at most 8 flat files under 16 MiB). It is what
+a lent GPU runs blind."""
 
+import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+TINY = {"heads": 1, "head_dim": 32, "single_blocks": 1, "rope_axes": [8, 12, 12]}
 
 
 @pytest.mark.slow
 def test_device_training_job_runs_every_stage_and_returns_shippable_files(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable, JOB_DIR=str(tmp_path / "job"))
+    env = dict(
+        os.environ,
+        OUT=str(out),
+        PYTHON=sys.executable,
+        JOB_DIR=str(tmp_path / "job"),
+        BASE_INIT="none",
+        MODEL_JSON=json.dumps(TINY),
+    )
     run = subprocess.run(
-        ["bash", "benchmarks/device/train_default.sh", "240"],
+        ["bash", "benchmarks/device/train_default.sh", "100"],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -30,16 +41,31 @@ def test_device_training_job_runs_every_stage_and_returns_shippable_files(tmp_pa
     assert len(files) <= 8 and all(p.parent == out for p in files)
     assert all(p.stat().st_size < 16 * 1024 * 1024 for p in files)
     log = (out / "job.log").read_text()
-    assert "base continues from" in log and "teacher pairs at 128 px" in log
+    assert "base starts afresh" in log and "foveated until" in log
+    assert "teacher" not in log and "consistency" not in log
+    job = json.loads((out / "job.json").read_text())
+    assert job["base"]["steps"] > 0 and job["foveated"]["steps"] > 0
+    assert job["elapsed_s"] <= 100 + 15
     # Reassemble the base as the script says and load base + adapter.
     weights = tmp_path / "weights"
     weights.mkdir()
     parts = sorted(out.glob("default-base.safetensors.part-*"))
-    assert len(parts) == 2
+    assert parts
     (weights / "default-base.safetensors").write_bytes(b"".join(p.read_bytes() for p in parts))
     for name in ("default.json", "default-foveated-lora.safetensors"):
         (weights / name).write_bytes((out / name).read_bytes())
+    record = json.loads((weights / "default.json").read_text())
+    assert record["config"]["heads"] == 1 and record["foveated"]["steps"] > 0
+    from generator.geometry import StimulusGeometry, default_display
+    from generator.layout import LayoutSpec
     from generator.models.default import load_default_generator
+    from generator.scene import Scene
 
     gen = load_default_generator(weights_dir=weights)
     assert gen.model_id == "default-foveated"
+    geometry = StimulusGeometry(display=default_display(), image_width_px=64, image_height_px=64)
+    scene = Scene(pixels=np.full((16, 16, 3), 128, dtype=np.uint8), source="grey")
+    image = gen.generate(
+        seed=0, geometry=geometry, gaze_px=(32.0, 32.0), spec=LayoutSpec(), scene=scene
+    ).image
+    assert image.shape == (64, 64, 3)

@@ -1,8 +1,174 @@
-"""Model card wording: the JOD 9.5 crossing, losses and precision read as sentences."""
+"""The model card: what it says about a scene model, its runs and data, the measured figures of
+any summary it is given, the conditioning comparison, and refreshing it from the command line."""
 
 from __future__ import annotations
 
-from generator.training.export import _crossing_text, _loss, _precision
+import json
+
+from generator.training.card import _crossing_text, _loss, _precision, model_card
+
+CONFIG = {
+    "patch_px": 16,
+    "heads": 4,
+    "head_dim": 64,
+    "double_blocks": 1,
+    "single_blocks": 6,
+    "rope_axes": [8, 28, 28],
+    "scene_factor": 4,
+    "scene_conditioning": "channels",
+    "refiner_channels": 16,
+    "steps": 6,
+    "shift": 1.0,
+}
+BASE_RUN = {
+    "stage": "base",
+    "config": {
+        "stage": "base",
+        "data": "generator/data/photos-1024.npz",
+        "crop_px": [128, 256],
+        "batch_size": 8,
+        "lr": 0.0003,
+        "warmup_steps": 200,
+        "ema_decay": 0.998,
+        "seed": 0,
+        "max_zoom_out": 4.0,
+        "model": {"single_blocks": 6},
+        "init": None,
+    },
+    "steps": 2976,
+    "train_seconds_total": 1215.0,
+    "device_name": "cpu",
+    "num_processes": 1,
+    "mixed_precision": "no",
+    "loss_first50": 0.5,
+    "loss_last50": 0.01234567,
+    "loss_parts_first50": [0.45, 0.05],
+    "loss_parts_last50": [0.0111, 0.00124],
+}
+FOVEATED_RUN = {
+    "stage": "foveated",
+    "config": {
+        "stage": "foveated",
+        "crop_px": [256],
+        "batch_size": 4,
+        "groups": 2,
+        "lr": 0.0001,
+        "lora_rank": 32,
+        "layout_mix": {"acuity": 0.8, "full": 0.2},
+        "seed": 0,
+        "init": "/tmp/runs/base/model.safetensors",
+    },
+    "steps": 700,
+    "train_seconds_total": 600.0,
+    "device_name": "cpu",
+    "num_processes": 1,
+    "mixed_precision": "no",
+    "loss_first50": 0.02,
+    "loss_last50": 0.015,
+}
+DATA = {
+    "path": "generator/data/photos-1024.npz",
+    "images": 50,
+    "splits": {"train": 41, "heldout": 9},
+    "sources": {"mate-backgrounds": 12, "scikit-image": 9},
+    "licences": ["CC0-1.0", "GPL-2+"],
+}
+COMPARISON = [
+    {"variant": "channels", "steps": 1200, "wall_s": 600, "heldout_loss": 0.0123, "step_s": 0.5},
+    {"variant": "reference", "steps": 500, "wall_s": 600, "heldout_loss": 0.015, "step_s": 1.2},
+]
+
+
+def _record(**extra) -> dict:
+    record = {
+        "base": BASE_RUN,
+        "foveated": FOVEATED_RUN,
+        "data": DATA,
+        "config": CONFIG,
+        "parameters": 9_200_000,
+        "refiner_parameters": 1_900,
+        "notes": [],
+    }
+    record.update(extra)
+    return record
+
+
+def test_the_card_describes_the_scene_model_its_data_and_runs():
+    card = model_card(_record())
+    assert "# Default model: scene-conditioned" in card
+    assert "area-downsampled 4x (256 px for a 1024 px image)" in card
+    assert "1 double + 6 single blocks, 4 heads x 64, 9.20 M parameters (1.9 k of them" in card
+    assert "Scene conditioning `channels`" in card and "Refiner: a residual 3x3" in card
+    assert "untrained model returns the bicubic scene" in card and "6 steps (shift 1)" in card
+    assert "50 in `generator/data/photos-1024.npz` (41 for training, 9 held out" in card
+    assert "mate-backgrounds 12, scikit-image 9" in card and "crops of the training" in card
+    assert "at 128, 256 px, each covering 1-4x" in card and "4 x 4 pixel blocks" in card
+    assert (
+        "- base: 2976 steps x batch 8 at crops [128, 256] px, lr 0.0003, 1215 s (20 min) on "
+        "cpu x1 (fp32); loss 0.5 -> 0.01235 (velocity 0.45 -> 0.0111, refiner 0.05 -> 0.00124)"
+    ) in card
+    assert "- foveated: 700 steps" in card and "(acuity 0.8, full 0.2), 2 per step" in card
+    assert "In all 3676 steps and 1815 s (30 min) of training" in card
+    assert (
+        "fovea train base --out runs/base --data generator/data/photos-1024.npz "
+        "--model-json '{\"single_blocks\":6}' --crop-px 128 256 --batch-size 8 --lr 0.0003"
+    ) in card
+    assert "fovea train foveated --out runs/foveated --init runs/base/model.safetensors" in card
+    assert "--layout-mix acuity=0.8 full=0.2 --steps 700" in card
+    assert "Not yet compared here" in card and "Not yet measured for these weights" in card
+    for retired in ("teacher", "consistency", "class"):
+        assert retired not in card.lower()
+
+
+def test_reference_conditioning_and_no_refiner_are_said():
+    config = dict(CONFIG, scene_conditioning="reference", refiner_channels=0, scene_factor=8)
+    card = model_card(_record(config=config, refiner_parameters=None))
+    assert "Scene conditioning `reference`" in card and "level 8 (one per 128 px block)" in card
+    assert "No refiner" in card and "(128 px for a 1024 px image)" in card
+
+
+def test_the_conditioning_section_says_which_was_chosen_and_why():
+    card = model_card(_record(conditioning_comparison=COMPARISON))
+    assert "| variant | steps | wall_s | step_s | heldout_loss |" in card
+    assert "| reference | 500 | 600 | 1.2 | 0.015 |" in card
+    assert (
+        "Chosen: `channels` (against `reference`: 18 % lower held-out loss (0.0123 vs 0.015) "
+        "and 58 % lower time per step (0.5 vs 1.2))."
+    ) in card
+    other = dict(CONFIG, scene_conditioning="reference")
+    card = model_card(_record(config=other, conditioning_comparison=COMPARISON))
+    assert "Chosen: `reference` (against `channels`: 22 % higher held-out loss" in card
+    card = model_card(_record(conditioning_comparison=COMPARISON[1:]))
+    assert "This model uses `channels`, which is not among the variants compared." in card
+
+
+def test_any_quality_summary_is_printed_as_tables():
+    summary = {
+        "resolution": 1024,
+        "seeds": [0, 1],
+        "medians": {
+            "default-foveated": {
+                "0.5": {"jod_median": 9.61, "seam_ratio_median": 1.04, "power": {"o1": 0.9}},
+                "1.0": {"jod_median": 9.2, "new_metric": 3},
+            }
+        },
+        "jod_9_5_crossing_by_variant": {"default-foveated": {"strength": 0.8, "token_ratio": 0.2}},
+        "targets": {"jod_s0.5": {"target": "JOD >= 9.5", "measured": 9.61, "pass": True}},
+        "scenes": [{"index": 0, "image_id": "a|b"}],
+        "bands": [[0.1, 0.2]],
+    }
+    card = model_card(_record(quality={"source": "q_summary.json", "summary": summary}))
+    section = card.split("## Measured figures")[1]
+    assert "summary (`q_summary.json`)" in section and "- seeds: 0, 1" in section
+    assert "| group | jod_median | seam_ratio_median | power | new_metric |" in section
+    assert "| default-foveated / 0.5 | 9.61 | 1.04 | o1: 0.9 |  |" in section
+    assert "| default-foveated / 1.0 | 9.2 |  |  | 3 |" in section
+    assert "- default-foveated: s = 0.80, token ratio 0.200" in section
+    assert "| jod_s0.5 | JOD >= 9.5 | 9.61 | yes |" in section
+    assert "| 0 | a\\|b |" in section and "bands: `[[0.1, 0.2]]`" in section
+    rows = [{"variant": "x", "jod": 9.0}, {"variant": "y", "jod": 8.0, "extra": None}]
+    card = model_card(_record(), quality=rows)
+    assert "| variant | jod | extra |" in card and "| y | 8 |  |" in card
 
 
 def test_the_crossing_is_said_in_words():
@@ -20,3 +186,31 @@ def test_losses_and_precision():
     assert _precision({"mixed_precision": "no"}) == "fp32"
     assert _precision({"mixed_precision": "bf16"}) == "bf16 mixed precision"
     assert _precision({}) == "precision n/a"
+
+
+def test_refresh_card_stores_what_it_is_given_and_keeps_it(tmp_path, capsys):
+    from study.cli import main
+
+    weights = tmp_path / "w"
+    weights.mkdir()
+    (weights / "default.json").write_text(json.dumps(_record(data={})))
+    summary, comparison = tmp_path / "q_summary.json", tmp_path / "cond.json"
+    summary.write_text(json.dumps({"resolution": 512, "note": "tiny"}))
+    comparison.write_text(json.dumps(COMPARISON))
+    argv = ["train", "export", "--refresh-card", str(weights), "--note", "first note"]
+    argv += ["--quality-summary", str(summary), "--conditioning-comparison", str(comparison)]
+    assert main(argv) == 0
+    assert main(["train", "export", "--refresh-card", str(weights), "--note", "first note"]) == 0
+    record = json.loads((weights / "default.json").read_text())
+    assert record["conditioning_comparison"] == COMPARISON and record["notes"] == ["first note"]
+    assert record["quality"]["summary"] == {"resolution": 512, "note": "tiny"}
+    assert record["data"]["splits"]["heldout"] > 0  # looked up again from the pack
+    card = (weights / "MODEL_CARD.md").read_text()
+    assert "- resolution: 512" in card and "Chosen: `channels`" in card and "- first note" in card
+    comparison.write_text(json.dumps({"variant": "channels"}))
+    capsys.readouterr()
+    argv = ["train", "export", "--refresh-card", str(weights), "--conditioning-comparison"]
+    assert main([*argv, str(comparison)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and "cond.json" in err and "\n" not in err
+    assert main([*argv, str(tmp_path / "missing.json")]) == 2

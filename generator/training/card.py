@@ -1,0 +1,422 @@
+"""The default model's card (``MODEL_CARD.md``) from its export record (``default.json``).
+
+The record (written by :mod:`generator.training.export`) holds the model config, the training
+runs of each stage (``lineage``), the data summary, and optionally a ``fovea bench quality``
+summary (``quality``) and the scene-conditioning comparison (``conditioning_comparison``). The
+card says what the model is, what it was trained on, how long on what, its losses and the
+measured figures. Summaries whose fields this module does not know are still shown: every
+record found is printed in a table.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from numbers import Real
+
+from generator.training.lineage import lineage
+
+#: How many rows one generic table of the measured figures shows at most.
+MAX_TABLE_ROWS = 60
+
+
+def model_card(record: dict, quality: dict | None = None) -> str:
+    """The model card (markdown). ``quality``: a ``fovea bench quality`` summary that replaces
+    the one in the record (``record["quality"]["summary"]``)."""
+    from generator.models.default import ModelConfig
+    from generator.models.latent_report import card_lines
+
+    cfg = ModelConfig.from_dict(record.get("config") or {})
+    if quality is not None:
+        record = dict(record, quality={"summary": quality})
+    lines = [
+        "# Default model: scene-conditioned pixel-space foveated detail transformer",
+        "",
+        "Embedded default of the foveated generation kit (`FoveatedGenerator.load('default')`, "
+        "no network). It generates the *detail* of a natural image from a low-resolution "
+        f"**scene**: the image area-downsampled {cfg.scene_factor}x ({1024 // cfg.scene_factor} px "
+        "for a 1024 px image). The scene carries the composition; everything the eye resolves "
+        "in the fovea is generated on the gaze-dependent token layout. Without a scene the "
+        "generator takes one from the held-out photo pool, picked by the seed.",
+        "",
+        "## Architecture",
+        *_architecture(cfg, record),
+        "",
+        "## Data",
+        *_data(record, cfg),
+        "",
+        "## Training",
+        *_training(record),
+        "",
+        "## Scene conditioning: channels vs reference",
+        *_conditioning(record.get("conditioning_comparison"), cfg.scene_conditioning),
+    ]
+    if record.get("notes"):
+        lines += ["", "## Notes", *[f"- {note}" for note in record["notes"]]]
+    lines += ["", "## Measured figures", *_measured(record.get("quality"))]
+    lines += card_lines()  # benchmarks/results/latent_vs_pixel.json (`fovea bench latent`), if any
+    return "\n".join(lines) + "\n"
+
+
+def _architecture(cfg, record: dict) -> list[str]:
+    params = record.get("parameters")
+    refiner_params = record.get("refiner_parameters")
+    size = f", {params / 1e6:.2f} M parameters" if params else ""
+    if params and refiner_params:
+        size += f" ({refiner_params / 1e3:.1f} k of them in the refiner)"
+    p, f = cfg.patch_px, cfg.scene_factor
+    if cfg.scene_conditioning == "reference":
+        conditioning = (
+            "Scene conditioning `reference`: the bicubic-upsampled scene's tokens at level "
+            f"{f} (one per {p * f} px block) join the joint attention as reference tokens, as "
+            "FLUX.2 and Kontext take reference images; the noisy tokens carry no scene."
+        )
+    else:
+        conditioning = (
+            "Scene conditioning `channels`: each token's input is its noisy patch concatenated "
+            "with the same patch of the bicubic-upsampled scene, packed on the same layout, so "
+            "the token count stays that of the layout."
+        )
+    if cfg.refiner_channels:
+        refiner = (
+            f"Refiner: a residual 3x3 convolutional net ({cfg.refiner_channels} channels) over "
+            "the unpacked image, given the upsampled scene and each pixel's phase inside its "
+            "token; it removes token-border seams once, after sampling, at full resolution "
+            "(identity at initialisation)."
+        )
+    else:
+        refiner = "No refiner: the unpacked tokens are the image."
+    return [
+        f"- diffusers `FluxTransformer2DModel`, {cfg.double_blocks} double + {cfg.single_blocks} "
+        f"single blocks, {cfg.heads} heads x {cfg.head_dim}{size}.",
+        f"- Pixel space: a fine token is a {p} px RGB patch ({cfg.token_dim} values); a level-k "
+        "token is the k-times downsampled patch of a k x k block (the foveated token layout).",
+        f"- {conditioning}",
+        "- Residual x-prediction (JiT, Li & He 2025): the network predicts the clean patch as the "
+        "upsampled scene plus its output, whose layer starts at zero, so an untrained model "
+        "returns the bicubic scene; converted to velocity for the Euler sampler, "
+        f"{cfg.steps} steps (shift {cfg.shift:g}) by default.",
+        f"- {refiner}",
+        "- Per-token rotary ids: (log2 level, row, col) of each block centre in fine-token units "
+        f"(dims {', '.join(map(str, cfg.rope_axes))}).",
+        "- Files: `default-base.safetensors` (fp16), `default-foveated-lora.safetensors` (fp16 "
+        "LoRA from foveated post-training, merged at load; without it: the naive baseline).",
+    ]
+
+
+def _data(record: dict, cfg) -> list[str]:
+    data = record.get("data") or {}
+    runs = [log for stage in ("base", "foveated") for log in lineage(record.get(stage) or {})]
+    configs = [log.get("config") or {} for log in runs]
+    crops = sorted({px for c in configs for px in c.get("crop_px") or []})
+    zoom = max((c.get("max_zoom_out") or 0 for c in configs), default=0)
+    lines = []
+    if data.get("images"):
+        split = data.get("splits") or {}
+        sources = ", ".join(f"{name} {n}" for name, n in (data.get("sources") or {}).items())
+        lines.append(
+            f"- Photographs: {data['images']} in `{data.get('path')}` ({split.get('train', 0)} "
+            f"for training, {split.get('heldout', 0)} held out by a fixed hash of the image id); "
+            f"from {sources}. Licences: {', '.join(data.get('licences') or ['n/a'])}."
+        )
+    else:
+        path = data.get("path") or (configs[0].get("data") if configs else None)
+        lines.append(
+            f"- Photographs: `{path or 'n/a'}` (its manifest could not be read when this card was written)."
+        )
+    lines += [
+        "- Sources: photographic wallpapers of Debian packages (`fovea data images` fetches them "
+        "with apt-get; the manifest records package, version, file, licence and sha256) and "
+        "scikit-image's bundled photographs.",
+        "- Training pairs: random square crops of the training photographs"
+        + (f" at {', '.join(map(str, crops))} px" if crops else "")
+        + (f", each covering 1-{zoom:g}x its side of the source (zoom)" if zoom else "")
+        + ", flipped half the time; the scene of a crop is its area mean over "
+        f"{cfg.scene_factor} x {cfg.scene_factor} pixel blocks, quantised to 8 bits "
+        "(`generator.scene`). The held-out photographs are never trained on; the benchmarks' "
+        "and the demo's scenes come from them.",
+    ]
+    return lines
+
+
+def _training(record: dict) -> list[str]:
+    lines, commands = [], []
+    total_steps, total_s = 0, 0.0
+    for stage in ("base", "foveated"):
+        chain = lineage(record.get(stage) or {})
+        if not chain:
+            lines.append(f"- {stage}: not run")
+        for i, log in enumerate(chain):
+            lines.append(_run_line(stage, log, continued=i > 0))
+            commands += _command(stage, log, first=i == 0)
+            total_steps += log.get("steps") or 0
+            total_s += log.get("train_seconds_total") or 0.0
+    lines += [
+        "",
+        f"In all {total_steps} steps and {_duration(total_s)} of training (the loops' time; "
+        "start-up and checkpoints add a little). Loss curves: `default-base-loss.png`, "
+        "`default-foveated-loss.png` (total, velocity and refiner losses).",
+        "",
+        "Reproduce (one command per run above, oldest first; `accelerate launch -m "
+        "generator.training.train STAGE ...` takes the same flags on GPUs; "
+        "`OUT=dir bash generator/training/gpu_job.sh BUDGET_S` runs base, foveated and the "
+        "export within one time budget):",
+        "",
+        "```",
+        *commands,
+        "fovea train export --base runs/base --foveated runs/foveated",
+        "```",
+    ]
+    return lines
+
+
+def _run_line(stage: str, log: dict, *, continued: bool) -> str:
+    c = log.get("config") or {}
+    kind = c.get("stage", stage)
+    where = "the pairs' sizes" if kind == "consistency" else f"crops {c.get('crop_px')} px"
+    text = (
+        f"- {kind}{' (continued from the run above)' if continued else ''}: {log.get('steps')} "
+        f"steps x batch {c.get('batch_size')} at {where}, lr {c.get('lr')}, "
+        f"{_duration(log.get('train_seconds_total') or 0.0)} on {log.get('device_name')} "
+        f"x{log.get('num_processes')} ({_precision(log)}); loss {_loss(log.get('loss_first50'))}"
+        f" -> {_loss(log.get('loss_last50'))}"
+    )
+    first, last = log.get("loss_parts_first50"), log.get("loss_parts_last50")
+    if first and last:
+        text += (
+            f" (velocity {_loss(first[0])} -> {_loss(last[0])}, refiner {_loss(first[1])} -> "
+            f"{_loss(last[1])})"
+        )
+    if stage == "foveated":
+        text += f"; LoRA rank {c.get('lora_rank')}, random acuity/circle/full layouts"
+        if c.get("layout_mix"):
+            text += " (" + ", ".join(f"{m} {w:g}" for m, w in c["layout_mix"].items()) + ")"
+        if c.get("groups"):
+            text += f", {c['groups']} per step"
+    return text
+
+
+def _command(stage: str, log: dict, *, first: bool) -> list[str]:
+    """The ``fovea train`` command that repeats a run (its step count, its settings), after a
+    comment line for a run continued from exported weights."""
+    c = log.get("config") or {}
+    if c.get("stage", stage) not in ("base", "foveated"):
+        return []  # a retired stage
+    words = [f"fovea train {stage} --out runs/{stage}"]
+    if c.get("data"):
+        words.append(f"--data {c['data']}")
+    if stage == "foveated":
+        words.append("--init runs/base/model.safetensors")
+        if c.get("init_lora"):
+            words.append("--init-lora generator/models/weights/default-foveated-lora.safetensors")
+    elif c.get("init"):
+        words.append("--init generator/models/weights/default-base.safetensors")
+    if c.get("model") and not c.get("init"):
+        words.append(f"--model-json '{json.dumps(c['model'], separators=(',', ':'))}'")
+    words.append("--crop-px " + " ".join(str(px) for px in c.get("crop_px") or []))
+    for flag, key in (
+        ("--batch-size", "batch_size"),
+        ("--groups", "groups"),
+        ("--lr", "lr"),
+        ("--warmup-steps", "warmup_steps"),
+        ("--ema-decay", "ema_decay"),
+        ("--lora-rank", "lora_rank"),
+        ("--seed", "seed"),
+    ):
+        if c.get(key) is not None and (stage == "foveated" or key not in ("groups", "lora_rank")):
+            words.append(f"{flag} {c[key]:g}" if isinstance(c[key], float) else f"{flag} {c[key]}")
+    if c.get("layout_mix"):
+        words.append("--layout-mix " + " ".join(f"{m}={w:g}" for m, w in c["layout_mix"].items()))
+    words.append(f"--steps {log.get('steps')} --time-budget-s 1e9")
+    comment = [] if first else ["# continued from the weights the run above exported"]
+    return [*comment, " ".join(words)]
+
+
+def _conditioning(records: list[dict] | None, chosen: str) -> list[str]:
+    if not records:
+        return [
+            f"This model uses `{chosen}`. Not yet compared here: `fovea train export "
+            "--conditioning-comparison PATH` (a JSON list of records {variant, steps, wall_s, "
+            "heldout_loss, step_s}) puts the measurement in this section."
+        ]
+    lines = [
+        "The two ways of giving the model its scene, each trained for the steps and wall time "
+        "shown and scored by its loss on held-out crops:",
+        "",
+        *_table(
+            [dict(r) for r in records],
+            first=["variant", "steps", "wall_s", "step_s", "heldout_loss"],
+        ),
+        "",
+    ]
+    last = {str(r.get("variant")): r for r in records}
+    mine = last.get(chosen)
+    if mine is None:
+        return [*lines, f"This model uses `{chosen}`, which is not among the variants compared."]
+    reasons = []
+    for name, other in last.items():
+        if name == chosen:
+            continue
+        loss = _ratio_words(mine.get("heldout_loss"), other.get("heldout_loss"), "held-out loss")
+        speed = _ratio_words(mine.get("step_s"), other.get("step_s"), "time per step")
+        reasons.append(f"against `{name}`: {' and '.join(w for w in (loss, speed) if w)}")
+    return [*lines, f"Chosen: `{chosen}` ({'; '.join(reasons) or 'the only variant measured'})."]
+
+
+def _ratio_words(mine, other, what: str) -> str:
+    """'12 % lower held-out loss (0.011 vs 0.0125)', from two positive numbers."""
+    if not (_is_number(mine) and _is_number(other)) or other <= 0:
+        return ""
+    change = mine / other - 1
+    word = "lower" if change < 0 else "higher"
+    if abs(change) < 0.005:
+        return f"the same {what} ({_fmt(mine)} vs {_fmt(other)})"
+    return f"{abs(change) * 100:.0f} % {word} {what} ({_fmt(mine)} vs {_fmt(other)})"
+
+
+def _measured(quality: dict | None) -> list[str]:
+    summary = (quality or {}).get("summary")
+    if not summary:
+        return [
+            "Not yet measured for these weights: run `fovea bench quality --json PATH` and "
+            "`python -m generator.training.export --refresh-card generator/models/weights "
+            "--quality-summary PATH_summary.json`."
+        ]
+    source = quality.get("source")
+    lines = [f"`fovea bench quality` summary{f' (`{source}`)' if source else ''}:", ""]
+    if isinstance(summary, list):
+        return [*lines, *_table([r for r in summary if isinstance(r, dict)])]
+    settings = {k: v for k, v in summary.items() if _is_scalar(v)}
+    lines += [f"- {k}: {_fmt(v)}" for k, v in settings.items()]
+    for key, value in summary.items():
+        if key in settings:
+            continue
+        if _is_crossing(value):
+            lines += ["", f"{key}: {_crossing_text(value)}."]
+        elif isinstance(value, dict) and value and all(_is_crossing(v) for v in value.values()):
+            lines += ["", f"{key}:", *[f"- {k}: {_crossing_text(v)}" for k, v in value.items()]]
+        elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()):
+            lines += ["", f"{key}: " + "; ".join(f"{k} = {_fmt(v)}" for k, v in value.items())]
+        elif isinstance(value, dict):
+            lines += ["", f"{key}:", "", *_table(_rows(value))]
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            lines += ["", f"{key}:", "", *_table([_flat(v) for v in value])]
+        else:
+            lines += ["", f"{key}: `{json.dumps(value)}`"]
+    return lines
+
+
+def _rows(tree: dict, path: tuple[str, ...] = ()) -> list[dict]:
+    """A nested dict -> one row per dict that holds numbers or text, its path as ``group``; a
+    row's dict of plain numbers (e.g. per octave) is one cell, other dicts are rows of their own."""
+    scalars = {k: v for k, v in tree.items() if _is_scalar(v)}
+    cells = {k: v for k, v in tree.items() if scalars and _is_cell(v)}
+    rows = [{"group": " / ".join(path), **scalars, **cells}] if scalars else []
+    for key, value in tree.items():
+        if isinstance(value, dict) and key not in cells:
+            rows += _rows(value, (*path, str(key)))
+    return rows
+
+
+def _is_cell(value) -> bool:
+    """A dict of numbers, flags or None: shown in one cell as ``key: value, ...``."""
+    return isinstance(value, dict) and all(
+        v is None or (isinstance(v, bool | Real)) for v in value.values()
+    )
+
+
+def _flat(record: dict, prefix: str = "") -> dict:
+    """Nested fields as ``a.b`` columns."""
+    out = {}
+    for key, value in record.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _table(rows: list[dict], *, first: list[str] = ()) -> list[str]:
+    """A markdown table of ``rows`` (columns: ``first``, then every other key as it appears)."""
+    if not rows:
+        return ["(no records)"]
+    columns = [c for c in first if any(c in r for r in rows)]
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for row in rows[:MAX_TABLE_ROWS]:
+        lines.append("| " + " | ".join(_fmt(row.get(c), cell=True) for c in columns) + " |")
+    if len(rows) > MAX_TABLE_ROWS:
+        lines.append(f"\n({len(rows) - MAX_TABLE_ROWS} more rows in the summary)")
+    return lines
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_scalar(value) -> bool:
+    if isinstance(value, list | tuple):
+        return all(_is_scalar(v) and not isinstance(v, list | tuple) for v in value)
+    return value is None or isinstance(value, str | bool | Real)
+
+
+def _is_crossing(value) -> bool:
+    return isinstance(value, dict) and set(value) >= {"strength", "token_ratio"}
+
+
+def _fmt(value, *, cell: bool = False) -> str:
+    """A value for the card: numbers to 4 significant digits, None as n/a."""
+    if value is None:
+        text = "" if cell else "n/a"
+    elif isinstance(value, bool):
+        text = "yes" if value else "no"
+    elif isinstance(value, int):
+        text = str(value)
+    elif isinstance(value, Real):
+        text = f"{value:.4g}"
+    elif isinstance(value, list | tuple):
+        text = ", ".join(_fmt(v) for v in value)
+    elif isinstance(value, dict):
+        text = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
+    else:
+        text = str(value)
+    return text.replace("|", "\\|") if cell else text
+
+
+def _duration(seconds: float) -> str:
+    """'5666 s (94 min)'."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds:.0f} s ({seconds / 60:.0f} min)"
+
+
+def _crossing_text(crossing: dict | None) -> str:
+    """A JOD 9.5 crossing: interpolated numbers, or ``<s`` / ``>s`` beyond the strengths."""
+    if not crossing:
+        return "not measured"
+    strength, ratio = crossing.get("strength"), crossing.get("token_ratio")
+    if isinstance(strength, str) and strength.startswith("<"):
+        return f"below s = {strength[1:]} (JOD is under 9.5 already at this, the lowest strength measured)"
+    if isinstance(strength, str):
+        return f"above s = {strength[1:]} (JOD >= 9.5 at every strength measured)"
+    if not _is_number(strength):
+        return "not measured"
+    ratio_text = f", token ratio {ratio:.3f}" if _is_number(ratio) else ""
+    return f"s = {strength:.2f}{ratio_text}"
+
+
+def _loss(value: float | None) -> str:
+    """A mean training loss for the card (first or last 50 steps), 4 significant digits."""
+    return "n/a" if value is None else f"{value:.4g}"
+
+
+def _precision(log: dict) -> str:
+    """accelerate's mixed-precision setting as the card says it (``no``: float32; TF32 matmuls
+    where the log says training turned them on)."""
+    mp = log.get("mixed_precision")
+    if mp is None:
+        return "precision n/a"
+    if mp != "no":
+        return f"{mp} mixed precision"
+    return "fp32, TF32 matmuls" if log.get("tf32") else "fp32"
