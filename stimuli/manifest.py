@@ -386,8 +386,7 @@ def _session_scenes(manifest, protocol, planned, scenes, problems: list[str]) ->
             problems.append(
                 f"seed {seed}'s scene from {scenes!r} ({scene.source}, sha256 "
                 f"{scene.sha256[:12]}...) is not the one the set was made from (sha256 "
-                f"{str(in_set[seed])[:12]}... from {made_from['spec']!r}); build the set with "
-                "the session's scenes"
+                f"{str(in_set[seed])[:12]}... from {made_from['spec']!r})"
             )
             break
     return out

@@ -376,12 +376,14 @@ def demo_protocol_text(
     return "# Derived from pilot_2afc.toml by `fovea demo`.\n" + text
 
 
-def _check_fixations_inside(protocol_path: Path) -> None:
+def _check_fixations_inside(protocol_text: str) -> None:
     """The demo shows every fixation point on the image: refuse an image too small for them."""
-    from stimuli.plan import stimulus_geometry
-    from study.protocol import load_protocol
+    import tomllib
 
-    p = load_protocol(protocol_path).protocol
+    from stimuli.plan import stimulus_geometry
+    from study.protocol import validate_protocol
+
+    p = validate_protocol(tomllib.loads(protocol_text), source="fovea demo")
     geometry = stimulus_geometry(p)
     for condition in p.conditions:
         x, y = (float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
@@ -403,20 +405,18 @@ def _demo(args: argparse.Namespace) -> int:
     for name in ("participants", "trials", "seeds"):
         if getattr(args, name) < 1:
             raise FoveaError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    text = demo_protocol_text(
+        source=PROTOCOL_DIR / "pilot_2afc.toml",
+        image_px=args.image_px,
+        trials=args.trials,
+        model=args.model,
+        steps=args.steps,
+        seeds=args.seeds,
+    )
+    _check_fixations_inside(text)
     out.mkdir(parents=True, exist_ok=True)
     protocol_path = out / "demo_pilot.toml"
-    protocol_path.write_text(
-        demo_protocol_text(
-            source=PROTOCOL_DIR / "pilot_2afc.toml",
-            image_px=args.image_px,
-            trials=args.trials,
-            model=args.model,
-            steps=args.steps,
-            seeds=args.seeds,
-        ),
-        encoding="utf-8",
-    )
-    _check_fixations_inside(protocol_path)
+    protocol_path.write_text(text, encoding="utf-8")
     from stimuli.build import build_stimulus_set
 
     stimulus_set = out / "stimulus_set"

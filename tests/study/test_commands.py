@@ -11,12 +11,39 @@ from study.commands import PROTOCOL_DIR, demo_protocol_text, resolve_protocol
 from tests.study.conftest import REPO
 
 
-def test_demo_protocol_is_the_pilot_with_small_images():
-    text = demo_protocol_text(source=PROTOCOL_DIR / "pilot_2afc.toml", image_px=128, trials=3)
+def test_demo_protocol_is_the_pilot_with_fewer_trials_and_seeds():
+    text = demo_protocol_text(
+        source=PROTOCOL_DIR / "pilot_2afc.toml", image_px=800, trials=3, seeds=2
+    )
     data = tomllib.loads(text)
-    assert data["name"] == "demo_pilot" and data["stimulus"]["image_width_px"] == 128
+    assert data["name"] == "demo_pilot" and data["stimulus"]["image_width_px"] == 800
+    assert data["stimulus"]["model"] == "default" and data["stimulus"]["scenes"] == "pool"
+    assert data["stimulus"]["seed_count"] == 2
     assert data["procedure"]["trials_per_condition"] == 3
     assert [c["name"] for c in data["conditions"]] == ["acuity_centre", "acuity_right6"]
+
+
+def test_the_pilot_shows_natural_scenes_with_both_fixations_on_the_image():
+    from stimuli.plan import stimulus_geometry
+    from study.protocol import load_protocol
+
+    p = load_protocol(PROTOCOL_DIR / "pilot_2afc.toml").protocol
+    assert p.stimulus.model == "default" and p.stimulus.image_width_px >= 768
+    geometry = stimulus_geometry(p)
+    eccentricities = []
+    for condition in p.conditions:
+        x, y = geometry.deg_to_image_px(*condition.fixation_deg)
+        assert 0 <= x < geometry.image_width_px and 0 <= y < geometry.image_height_px
+        eccentricities.append(max(abs(v) for v in condition.fixation_deg))
+    assert min(eccentricities) == 0 and max(eccentricities) >= 6
+
+
+def test_demo_refuses_an_image_too_small_for_its_fixations(capsys, tmp_path):
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--image-px", "256"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "acuity_right6's fixation (6, 0) deg lies outside the image" in err and "\n" not in err
+    assert not out.exists()
 
 
 def test_protocols_resolve_by_name():
@@ -37,16 +64,32 @@ def test_bad_labels_are_refused(capsys, tmp_path):
 @pytest.mark.display
 @pytest.mark.slow
 def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys):
+    """The demo's whole path with the tiny model (fast; no scenes): the set of twins first, then
+    two sessions in a window of the display's full size, the generator example, the report."""
+    import json
+
+    import numpy as np
+    from PIL import Image
+
     out = tmp_path / "demo"
-    status = main(
-        ["demo", "--out", str(out), "--participants", "2", "--trials", "3", "--image-px", "128"]
-    )
+    argv = ["demo", "--out", str(out), "--model", "tiny", "--trials", "3", "--seeds", "2"]
+    status = main(argv)
     printed = capsys.readouterr().out
     print(printed)
     assert f"data:        {out / 'data'}" in printed
-    assert len(list((out / "data").glob("sub-sim0[12]/ses-1/beh/*_beh.tsv"))) == 2
-    assert (out / "screenshots" / "interval1.png").exists()
-    assert (out / "generator" / "foveated.png").exists()
+    behs = sorted((out / "data").glob("sub-sim0[12]/ses-1/beh/*_beh.tsv"))
+    assert len(behs) == 2
+    manifest = json.loads((out / "stimulus_set" / "manifest.json").read_text())
+    assert len(manifest["entries"]) == 2  # only the twins the trials need: 2 seeds x 1 class
+    sidecar = json.loads(behs[0].with_suffix(".json").read_text())
+    assert sidecar["runs"][-1]["stimulus_set"]["entries"] == 2
+    shot = Image.open(out / "screenshots" / "interval1.png")
+    assert shot.size == (2560, 1440)  # what a participant sees
+    image = np.asarray(shot.convert("RGB")).astype(int)
+    assert image[620:820, 1180:1380].std() > 5  # the stimulus at the centre, not background
+    assert np.abs(image[20:40, 20:40] - 128).max() <= 1  # the display's grey around it
+    for name in ("foveated", "foveated_fixation", "full", "layout"):
+        assert (out / "generator" / f"{name}.png").exists()
     report_line = next(line for line in printed.splitlines() if line.strip().startswith("report:"))
     if (REPO / "analysis" / "report.py").exists():
         assert status == 0, report_line

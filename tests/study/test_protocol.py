@@ -156,6 +156,15 @@ def test_typos_and_missing_required_fields(tmp_path):
         (lambda d: d["simulation"].update(thresholds={"nope": 1.0}), "unknown conditions: nope"),
         (lambda d: d["tracker"].update(edf_prefix="toolong"), "edf_prefix"),
         (lambda d: d["procedure"].update(method="quest"), "'questplus', 'staircase' or 'constant'"),
+        (
+            lambda d: d["stimulus"].update(reference="photo"),
+            "field stimulus.reference: Input should be 'generated' or 'original' (got 'photo')",
+        ),
+        (
+            lambda d: d["stimulus"].update(reference="original", prompts=["a lake"]),
+            "prompt models take no scenes",
+        ),
+        (lambda d: d["stimulus"].update(scenes=""), "field stimulus.scenes"),
     ],
 )
 def test_cross_field_errors_say_why(tmp_path, edit, reason):
@@ -181,3 +190,17 @@ def test_syntax_errors_and_missing_files_are_one_line_cli_errors(tmp_path, capsy
 def test_toml_writer_round_trips_the_pilot(tmp_path):
     data = pilot_dict()
     assert tomllib.loads(write_toml(data, tmp_path / "p.toml").read_text()) == data
+
+
+def test_scene_folders_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
+    from study.protocol.scenes import scenes_spec
+
+    data = pilot_dict()
+    assert data["stimulus"]["model"] == "default" and data["stimulus"]["scenes"] == "pool"
+    (tmp_path / "lab").mkdir()
+    data["stimulus"]["scenes"] = "photos"
+    loaded = load_protocol(write_toml(data, tmp_path / "lab" / "p.toml"))
+    assert scenes_spec(loaded) == str(tmp_path / "lab" / "photos")
+    monkeypatch.chdir(tmp_path)  # --scenes is relative to the working directory
+    assert scenes_spec(loaded, override="mine") == str(tmp_path / "mine")
+    assert scenes_spec(loaded, override="pool") == "pool"

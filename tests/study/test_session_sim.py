@@ -59,6 +59,8 @@ def test_session_completes_with_pinned_columns_and_contiguous_trials(session):
     assert (responded["tokens"] < responded["tokens_full"]).all()
     assert responded["gen_latency_s"].notna().all() and responded["onset_s"].is_monotonic_increasing
     assert np.allclose(responded["fixation_x_deg"], 3.0)
+    # The tiny class model takes no scenes: n/a; the reference is the full-resolution twin.
+    assert rows["scene"].isna().all() and (rows["reference"] == "generated").all()
     # the measured gaze at generation lies within the fixation tolerance of the target
     assert (np.hypot(rows["gaze_x_deg"] - 3.0, rows["gaze_y_deg"]) <= 1.5).all()
 
