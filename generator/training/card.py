@@ -173,10 +173,9 @@ def _training(record: dict) -> list[str]:
 def _run_line(stage: str, log: dict, *, continued: bool) -> str:
     c = log.get("config") or {}
     kind = c.get("stage", stage)
-    where = "the pairs' sizes" if kind == "consistency" else f"crops {c.get('crop_px')} px"
     text = (
         f"- {kind}{' (continued from the run above)' if continued else ''}: {log.get('steps')} "
-        f"steps x batch {c.get('batch_size')} at {where}, lr {c.get('lr')}, "
+        f"steps x batch {c.get('batch_size')} at crops {c.get('crop_px')} px, lr {c.get('lr')}, "
         f"{_duration(log.get('train_seconds_total') or 0.0)} on {log.get('device_name')} "
         f"x{log.get('num_processes')} ({_precision(log)}); loss {_loss(log.get('loss_first50'))}"
         f" -> {_loss(log.get('loss_last50'))}"

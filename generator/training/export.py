@@ -267,6 +267,10 @@ def run_export(args: argparse.Namespace) -> str:
             notes=args.note,
         )
         return f"rewrote {card}"
+    if not (args.base or args.foveated):
+        raise FoveaError(
+            "export needs --base and/or --foveated (training folders), or --refresh-card DIR"
+        )
     out = Path(args.out) if args.out else WEIGHTS_DIR
     record = export_weights(
         base_dir=Path(args.base) if args.base else None,
