@@ -62,7 +62,9 @@ def export_weights(
         if not (out_dir / BASE_FILE).is_file() or not old:
             raise FoveaError(f"{out_dir} has no shipped base weights to keep; give --base")
         model = load_model(out_dir / BASE_FILE)
-        record = {"base": old.get("base", {}), "data": old.get("data", {})}
+        record = {"base": old.get("base", {}), "data": old.get("data") or {}}
+        if not record["data"].get("images"):
+            record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
     else:
         model = load_model(Path(base_dir) / "model.safetensors")
         save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
