@@ -5,7 +5,9 @@ default model is meant to make natural-looking images). Each entry names a glob 
 package's extraction root. Packages checked and left out:
 ``gnome-backgrounds`` 43 (all abstract), ``ukui-wallpapers`` (all illustrations),
 ``lomiri-wallpapers`` (logo/abstract only), ``sway-backgrounds`` 1.7-6 (eight sizes of one
-drawing: the sway logo on a blue gradient).
+drawing: the sway logo on a blue gradient). Files left out of listed packages because they are
+digital art, not photographs: lomiri-wallpapers-20.04 ``Infinite-Sea_by_Aury88``,
+plasma-workspace-wallpapers ``MilkyWay``.
 """
 
 from __future__ import annotations
@@ -71,7 +73,6 @@ PACKAGE_SOURCES: tuple[PackageSource, ...] = (
         package="lomiri-wallpapers-20.04",
         files=(
             _LOMIRI.format("Kleiber_by_Lukas_Baubkus.jpg"),
-            _LOMIRI.format("Infinite-Sea_by_Aury88.jpg"),
         ),
     ),
     PackageSource(
@@ -87,7 +88,6 @@ PACKAGE_SOURCES: tuple[PackageSource, ...] = (
                 "FallenLeaf",
                 "Grey",
                 "Kite",
-                "MilkyWay",
                 "OneStandsOut",
                 "Path",
                 "Volna",
