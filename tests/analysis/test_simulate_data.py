@@ -70,3 +70,18 @@ def test_the_studys_reader_accepts_simulated_files(tmp_path):
     rows = behlog.read_rows(next((tmp_path / "d").rglob("*_beh.tsv")))
     assert len(rows) >= 20 and rows[0]["participant"] == "01"
     assert np.isfinite(float(rows[0]["level"]))
+
+
+def test_the_column_list_matches_the_studys_and_each_seed_has_one_scene(tmp_path):
+    import pandas as pd
+
+    from analysis.simulate_data import _OWN_COLUMNS
+    from study.datalog.behlog import COLUMNS
+
+    assert _OWN_COLUMNS == COLUMNS  # the copy used where the study is not installed
+    simulate_dataset(out_dir=tmp_path / "d", spec=SimulationSpec(participants=1, seed=2))
+    (path,) = (tmp_path / "d").rglob("*_beh.tsv")
+    rows = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
+    assert rows.groupby("seed")["scene"].nunique().eq(1).all()
+    assert rows["scene"].str.fullmatch(r"[0-9a-f]{64}").all()
+    assert set(rows["reference"]) == {"generated"}

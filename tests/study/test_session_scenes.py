@@ -209,3 +209,26 @@ def _shown(shots, p, *, interval: int) -> np.ndarray:
     width, height = window_size_px(p)
     top, left = (height - SIZE) // 2, (width - SIZE) // 2
     return shot[top : top + SIZE, left : left + SIZE]
+
+
+@pytest.mark.slow
+def test_the_generator_process_serves_scenes_and_originals(virtual_x, root):
+    """The default service (its own process, speculative start) with ``reference = "original"``:
+    the scene and the original come from the generator process."""
+    data = small_protocol_dict(method="constant", trials=2)
+    data["stimulus"].update(model="default", classes=[0], seed_count=2, reference="original")
+    data["conditions"][0]["levels"] = [2.0]
+    data["procedure"]["constant"] = {"repeats": 2}
+    data["generation"].update(service="process", speculative=True)
+    loaded = load_protocol(write_toml(data, root / "process.toml"))
+    result = run_session(_config(loaded, root, "proc01"))
+    rows = _rows(result)
+    sidecar = json.loads(result.paths.beh_json.read_text())
+    assert result.completed and sidecar["runs"][-1]["generator"]["service"] == "process"
+    assert sidecar["runs"][-1]["generator"]["reference"] == "original"
+    factor = sidecar["runs"][-1]["generator"]["scene_factor"]
+    for _, row in rows.iterrows():
+        scene = scene_source("pool").scene(
+            seed=int(row["seed"]), width_px=SIZE, height_px=SIZE, factor=factor
+        )
+        assert row["scene"] == scene.sha256 and row["reference"] == "original"
