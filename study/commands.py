@@ -89,6 +89,12 @@ def register(
         metavar="DIR",
         help="a folder of photographs to take each trial's scene from (default: the protocol's)",
     )
+    sim.add_argument(
+        "--full-window",
+        action="store_true",
+        help="windows of the display's full resolution (screenshots show what a participant "
+        "sees; slower) instead of just the stimulus and fixation marks",
+    )
     sim.set_defaults(handler=_simulate)
 
     demo = subparsers.add_parser(
@@ -338,6 +344,7 @@ def _simulate(args: argparse.Namespace) -> int:
         quiet=args.quiet,
         stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
         scenes=args.scenes,
+        full_window=args.full_window,
     )
     print(
         f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}"

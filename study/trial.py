@@ -1,9 +1,11 @@
 """One gaze-contingent 2AFC trial, frame by frame.
 
 Fixation target -> gaze held inside the tolerance for the hold time -> the foveated image is
-requested at the measured gaze (the full-resolution twin was requested at trial start; neither
+requested at the measured gaze (the reference was requested at trial start: the full-resolution
+twin, or with ``[stimulus] reference = "original"`` the photograph of the seed's scene; neither
 blocks the frame loop) -> interval 1, mask, interval 2 with the gaze checked on every frame -> the
-response (keys 1/2 or left/right; or a simulated observer) -> optional feedback.
+response (keys 1/2 or left/right; or a simulated observer) -> optional feedback. Scene models make
+both images from the seed's scene; the row records its hash (``scene``) and the ``reference``.
 
 A fixation break, a missed generation deadline (without a cached stimulus) or a missing answer
 aborts the trial: it is logged (flagged) and its plan re-queued.
