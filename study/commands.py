@@ -302,7 +302,7 @@ def simulate(
                     )
                 if service is None and not _complete(paths):
                     service = protocol_generation_service(
-                        p, geometry=geometry, scenes=spec, hash_weights=stimulus_set is not None
+                        p, geometry=geometry, scenes=spec, stimulus_set=stimulus_set is not None
                     )
                     print(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
                     service.info = service.start()

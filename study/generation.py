@@ -135,6 +135,8 @@ class ThreadGenerationService:
         hash_weights: report ``weights_sha256`` in ``start()``'s info (``--stimulus-set``).
         scenes: scene-source spec (``pool`` or a folder; None: ``pool``), scene models only.
         reference: ``generated`` (twins) or ``original`` (photographs) for ``full`` requests.
+        warm_full: warm up with a full-resolution generation (else a foveated one, when twins
+            come from a stimulus set or are originals).
     """
 
     def __init__(
@@ -149,8 +151,10 @@ class ThreadGenerationService:
         hash_weights: bool = False,
         scenes: str | None = None,
         reference: str = "generated",
+        warm_full: bool = True,
     ) -> None:
         self._hash_weights = hash_weights
+        self._warm_full = warm_full
         self._scenes = scenes
         self._reference = reference
         self._model = model
@@ -189,13 +193,15 @@ class ThreadGenerationService:
         load_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         # Warm-up: first calls allocate and pick kernels; keep that out of trial latencies.
+        g = self._geometry
+        centre = (g.image_width_px / 2, g.image_height_px / 2)
         self._images.make(
             GenerationRequest(
                 kind="foveated",
                 seed=0,
                 conditioning=self._warmup_conditioning,
-                spec=LayoutSpec(mode="full"),
-                gaze_px=None,
+                spec=LayoutSpec(mode="full") if self._warm_full else LayoutSpec(mode="acuity"),
+                gaze_px=None if self._warm_full else centre,
             )
         )
         warm_s = time.perf_counter() - t0
@@ -259,10 +265,11 @@ def make_generation_service(
     hash_weights: bool = False,
     scenes: str | None = None,
     reference: str = "generated",
+    warm_full: bool = True,
 ) -> GenerationService:
     """The generation backend a protocol asks for (``[generation] service``); ``hash_weights``
     adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus set's);
-    ``scenes`` and ``reference`` as in ``ThreadGenerationService``."""
+    ``scenes``, ``reference`` and ``warm_full`` as in ``ThreadGenerationService``."""
     common = dict(
         model=model,
         device=device,
@@ -272,6 +279,7 @@ def make_generation_service(
         hash_weights=hash_weights,
         scenes=scenes,
         reference=reference,
+        warm_full=warm_full,
     )
     if kind == "process":
         from study.service import ProcessGenerationService
@@ -283,10 +291,11 @@ def make_generation_service(
 
 
 def protocol_generation_service(
-    protocol, *, geometry, scenes: str, hash_weights: bool = False
+    protocol, *, geometry, scenes: str, stimulus_set: bool = False
 ) -> GenerationService:
     """The (not yet started) service a session of ``protocol`` uses, with scene-source spec
-    ``scenes`` (``study.protocol.scenes.scenes_spec``)."""
+    ``scenes`` (``study.protocol.scenes.scenes_spec``); ``stimulus_set``: twins come from a
+    pre-generated set (its weights are compared with the running generator's)."""
     return make_generation_service(
         kind=protocol.generation.service,
         model=protocol.stimulus.model,
@@ -294,9 +303,10 @@ def protocol_generation_service(
         geometry=geometry,
         num_steps=protocol.stimulus.num_steps,
         warmup_conditioning=protocol.stimulus.conditionings()[0],
-        hash_weights=hash_weights,
+        hash_weights=stimulus_set,
         scenes=scenes,
         reference=protocol.stimulus.reference,
+        warm_full=not stimulus_set and protocol.stimulus.reference == "generated",
     )
 
 

@@ -227,7 +227,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
             from study.generation import protocol_generation_service
 
             service = protocol_generation_service(
-                protocol, geometry=geometry, scenes=scenes, hash_weights=stimulus_set is not None
+                protocol, geometry=geometry, scenes=scenes, stimulus_set=stimulus_set is not None
             )
             say(f"loading generator {protocol.stimulus.model!r} on {protocol.stimulus.device} ...")
             service.info = service.start()

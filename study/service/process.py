@@ -127,6 +127,7 @@ class ProcessGenerationService:
         scenes: scene-source spec of the session (``pool`` or a folder; None: ``pool``).
         reference: ``generated`` (``full`` requests are full-resolution twins) or ``original``
             (the photograph the seed's scene came from); ``study.service.images``.
+        warm_full: warm up the full-resolution layout at start (see ``WorkerConfig``).
     """
 
     def __init__(
@@ -149,6 +150,7 @@ class ProcessGenerationService:
         hash_weights: bool = False,
         scenes: str | None = None,
         reference: str = "generated",
+        warm_full: bool = True,
     ) -> None:
         self._geometry = geometry
         self._config = WorkerConfig(
@@ -172,6 +174,7 @@ class ProcessGenerationService:
             hash_weights=hash_weights,
             scenes=scenes,
             reference=reference,
+            warm_full=warm_full,
         )
         self.heartbeat_timeout_s = float(heartbeat_timeout_s)
         self.stall_timeout_s = float(stall_timeout_s)

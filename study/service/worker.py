@@ -43,6 +43,8 @@ class WorkerConfig:
         scenes: scene-source spec of the session (``pool`` or a folder; None: ``pool``).
         reference: ``generated`` (a ``full`` request is the full-resolution twin) or
             ``original`` (the photograph the seed's scene came from).
+        warm_full: warm up the full-resolution layout too (False when twins come from a
+            stimulus set or are originals: a full generation at start would be wasted).
     """
 
     model: str
@@ -59,6 +61,7 @@ class WorkerConfig:
     hash_weights: bool = False
     scenes: str | None = None
     reference: str = "generated"
+    warm_full: bool = True
 
 
 class _Aborted(Exception):
@@ -148,7 +151,10 @@ def _load(config: WorkerConfig) -> _State:
     # that neither the twin nor the first foveated trial pays for it.
     t0 = time.perf_counter()
     centre = (geometry.image_width_px / 2, geometry.image_height_px / 2)
-    for spec, gaze in ((LayoutSpec(mode="full"), None), (LayoutSpec(mode="acuity"), centre)):
+    warmups = [(LayoutSpec(mode="acuity"), centre)]
+    if config.warm_full:
+        warmups.insert(0, (LayoutSpec(mode="full"), None))
+    for spec, gaze in warmups:
         generator.generate(
             seed=0,
             geometry=geometry,
