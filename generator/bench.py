@@ -36,7 +36,15 @@ def transformer_flops(generator: FoveatedGenerator, layout) -> int:
     """FLOPs of one transformer forward over the layout's tokens (text tokens included)."""
     d = generator.denoiser
     noise = generator.noise_tokens(layout, seed=0).to(d.device, d.dtype)
-    cond = generator.encoder.encode(None, device=d.device, dtype=d.dtype)
+    scene = None
+    if generator.takes_scene:
+        size = StimulusGeometry(
+            display=default_display(),
+            image_width_px=layout.grid_w * layout.token_px,
+            image_height_px=layout.grid_h * layout.token_px,
+        )
+        scene = generator.pool_scene(size, seed=0)
+    cond = generator.conditioning(layout, scene=scene)
     ids = d.positions(layout, text_len=cond.text.shape[1])
     t = torch.ones(1, device=d.device, dtype=d.dtype)
     counter = FlopCounterMode(display=False)
@@ -65,13 +73,14 @@ def run_generator_benchmark(
     *,
     model: str,
     sizes: list[int],
-    steps: int,
+    steps: int | None = None,
     repeats: int = 1,
     device: str = "cpu",
     dtype: str | None = None,
 ) -> list[dict]:
     """Benchmark records (fields pinned in DESIGN.md) for every size x gaze x layout setting."""
     generator = FoveatedGenerator.load(model, device=device, dtype=dtype)
+    steps = generator.steps if steps is None else steps
     display = default_display()
     records = []
     jobs = [(s, g, n, spec) for s in sizes for g in gaze_points(s) for n, spec in SETTINGS]

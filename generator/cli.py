@@ -59,7 +59,7 @@ def register(
     bench.add_argument("--json", required=True, help="where to write the JSON records")
     bench.add_argument("--model", default="bench-10m")
     bench.add_argument("--sizes", default="512,1024", help="comma-separated image sizes")
-    bench.add_argument("--steps", type=int, default=4)
+    bench.add_argument("--steps", type=int, default=None, help="default: the model's own")
     bench.add_argument("--repeats", type=int, default=1, help="timed runs per setting (median)")
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))

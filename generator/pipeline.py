@@ -122,6 +122,16 @@ class FoveatedGenerator:
             factor=self.scene_factor,
         )
 
+    def conditioning(self, layout: TokenLayout, *, condition=None, scene: Scene | None = None):
+        """The transformer's :class:`Conditioning` for a layout: the scene's inputs for a
+        scene-conditioned model (``scene`` required), else the encoded condition."""
+        d = self.denoiser
+        if self.takes_scene:
+            return self.encoder.encode_scene(
+                scene_tensor(scene), layout, device=d.device, dtype=d.dtype
+            )
+        return self.encoder.encode(condition, device=d.device, dtype=d.dtype)
+
     def layout(self, *, geometry: StimulusGeometry, gaze_px, spec: LayoutSpec) -> TokenLayout:
         return build_layout(geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=self.token_px)
 
@@ -171,14 +181,10 @@ class FoveatedGenerator:
             noise = pack(noise_grid.float().cpu(), layout, p=self.codec.cells_per_token, noise=True)
         noise = noise.to(d.device, d.dtype)
         t_from = 1.0  # where sampling starts on the flow path
-        if self.takes_scene:
-            if scene is None:
-                scene = self.pool_scene(geometry, seed=seed)
-            cond = self.encoder.encode_scene(
-                scene_tensor(scene), layout, device=d.device, dtype=d.dtype
-            )
-        else:
-            cond = self.encoder.encode(condition, device=d.device, dtype=d.dtype)
+        if self.takes_scene and scene is None:
+            scene = self.pool_scene(geometry, seed=seed)
+        cond = self.conditioning(layout, condition=condition, scene=scene)
+        if not self.takes_scene:
             if scene is not None:  # image-to-image
                 noise = scene_start_tokens(
                     codec=self.codec, scene=scene, layout=layout, noise=noise, t_start=t_start
