@@ -258,6 +258,8 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         )
         status = runner.run(service=service, info=info, geometry=geometry, set_record=set_record)
     finally:
+        if behlog is not None:  # closed by the window's cleanup unless a check refused to start
+            behlog.close()
         if own_service and service is not None:
             service.close()
     return SessionResult(
