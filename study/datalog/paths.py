@@ -1,4 +1,4 @@
-"""BIDS-style session paths (DESIGN.md section 3, docs/data_format.md)."""
+"""BIDS-style session paths (docs/data_format.md)."""
 
 from __future__ import annotations
 
