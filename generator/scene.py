@@ -77,4 +77,3 @@ def scene_tensor(scene: Scene) -> torch.Tensor:
     """A :class:`Scene`'s pixels as (1, 3, h, w) float32 in [-1, 1]."""
     x = torch.from_numpy(np.ascontiguousarray(scene.pixels)).permute(2, 0, 1).float()
     return x[None] / 127.5 - 1.0
-

@@ -71,9 +71,7 @@ PACKAGE_SOURCES: tuple[PackageSource, ...] = (
     ),
     PackageSource(
         package="lomiri-wallpapers-20.04",
-        files=(
-            _LOMIRI.format("Kleiber_by_Lukas_Baubkus.jpg"),
-        ),
+        files=(_LOMIRI.format("Kleiber_by_Lukas_Baubkus.jpg"),),
     ),
     PackageSource(
         package="plasma-workspace-wallpapers",
