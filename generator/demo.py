@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 from generator.draw import draw_layout, mark_fixation
 from generator.geometry import StimulusGeometry, default_display
@@ -48,7 +48,8 @@ def run_generator_demo(
         twin_record: the twin's JSON record, written beside ``full.png`` with ``twin``.
 
     Returns:
-        Name (``scene``, ``original``, ``foveated``, ``fixation``, ``full``, ``layout``) -> path.
+        Name (``scene``, ``original``, ``foveated``, ``fixation``, ``full``, ``layout``,
+        ``panel``: scene | foveated with fixation | twin | layout side by side) -> path.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -97,6 +98,18 @@ def run_generator_demo(
     Image.fromarray(twin).save(paths["full"])
     _write_json(paths["full"].with_suffix(".json"), twin_record or {})
     draw_layout(foveated.layout, image=foveated.image).save(paths["layout"])
+    paths["panel"] = out / "panel.png"
+    panels = [
+        ("foveated, fixation marked", paths["fixation"]),
+        ("full-resolution twin", paths["full"]),
+    ]
+    panels.append(
+        (f"token layout: {foveated.tokens}/{foveated.tokens_full} tokens", paths["layout"])
+    )
+    if scene is not None:
+        w, h = scene.size_px
+        panels.insert(0, (f"scene ({w}x{h} px)", paths["scene"]))
+    example_panel(panels).save(paths["panel"])
     where = f"scene {scene.source}; " if scene is not None else ""
     full_text = "from the stimulus set" if full_seconds is None else f"{full_seconds:.2f} s"
     print(
@@ -105,6 +118,29 @@ def run_generator_demo(
         f"full: {full_text}  ({generator.model_id})"
     )
     return paths
+
+
+def example_panel(panels: list[tuple[str, Path]], *, tile_px: int = 480) -> Image.Image:
+    """Images side by side, each scaled to ``tile_px`` (the scene with square pixels: nearest
+    neighbour), with a caption above each."""
+    caption_px = 28
+    sheet = Image.new("RGB", (tile_px * len(panels), tile_px + caption_px), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (caption, path) in enumerate(panels):
+        with Image.open(path) as im:
+            small = im.width < tile_px / 2
+            resample = Image.Resampling.NEAREST if small else Image.Resampling.LANCZOS
+            tile = im.convert("RGB").resize((tile_px, tile_px), resample)
+        sheet.paste(tile, (i * tile_px, caption_px))
+        draw.text((i * tile_px + 8, 7), caption, fill="black", font=_font(16))
+    return sheet
+
+
+def _font(size: int):
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default()
 
 
 def _write_json(path: Path, data: dict) -> None:
