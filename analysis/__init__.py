@@ -4,7 +4,7 @@ quality control, token savings at threshold, and the HTML report (``analysis/rep
 Modules (import what you need; this package imports nothing heavy on its own, so ``fovea --help``
 stays fast):
 
-- ``data``: read ``*_beh.tsv`` + sidecars (layout and columns: DESIGN.md section 3).
+- ``data``: read ``*_beh.tsv`` + sidecars (layout and columns: docs/data_format.md).
 - ``psychometric``, ``fit_ml``, ``fit_bayes``, ``fits``: psychometric functions and fits.
 - ``qc``: quality-control metrics and exclusion rules.
 - ``group``: group thresholds, mixed models, effect sizes, indistinguishability.

@@ -78,7 +78,7 @@ def run_generator_benchmark(
     device: str = "cpu",
     dtype: str | None = None,
 ) -> list[dict]:
-    """Benchmark records (fields pinned in DESIGN.md) for every size x gaze x layout setting."""
+    """Benchmark records (the fields README.md lists) for every size x gaze x layout setting."""
     generator = FoveatedGenerator.load(model, device=device, dtype=dtype)
     steps = generator.steps if steps is None else steps
     display = default_display()

@@ -215,7 +215,10 @@ def scene_inputs(scene: torch.Tensor, layout: TokenLayout, config: ModelConfig) 
     """Scene (B, 3, h, w) in [-1, 1] at the scene size -> the model's scene inputs."""
     p = config.patch_px
     height, width = layout.grid_h * p, layout.grid_w * p
-    if scene.shape[-2] * config.scene_factor != height or scene.shape[-1] * config.scene_factor != width:
+    if (
+        scene.shape[-2] * config.scene_factor != height
+        or scene.shape[-1] * config.scene_factor != width
+    ):
         raise FoveaError(
             f"scene of {scene.shape[-1]}x{scene.shape[-2]} px does not fit a {width}x{height} px "
             f"image: the default model needs a scene {config.scene_factor}x smaller "
@@ -285,7 +288,9 @@ class SceneEncoder:
         return self.config.scene_factor
 
     @torch.no_grad()
-    def encode_scene(self, scene: torch.Tensor, layout: TokenLayout, *, device, dtype) -> Conditioning:
+    def encode_scene(
+        self, scene: torch.Tensor, layout: TokenLayout, *, device, dtype
+    ) -> Conditioning:
         """scene: (1, 3, h, w) in [-1, 1]."""
         inputs = scene_inputs(scene.to(device, torch.float32), layout, self.config)
         for name in ("scene_up", "scene_tokens", "reference"):
