@@ -14,6 +14,7 @@ the record (:mod:`generator.training.card`).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import shutil
 import sys
@@ -36,6 +37,7 @@ def export_weights(
     quality_source: str | None = None,
     conditioning: list[dict] | None = None,
     notes: list[str] | None = None,
+    sampler: dict | None = None,
 ) -> dict:
     """Write ``default-base.safetensors``, ``default-foveated-lora.safetensors`` (if a
     post-training run is given), ``default.json``, the loss curves and ``MODEL_CARD.md`` into
@@ -44,7 +46,9 @@ def export_weights(
     ``base_dir=None`` keeps the base weights and base record already in ``out_dir`` (a new
     post-training run on the shipped base). ``notes`` are kept in the record and the card. A
     conditioning comparison already in ``out_dir``'s record is kept unless a new one is given
-    (it is a design measurement, not one of these weights); a quality summary is not."""
+    (it is a design measurement, not one of these weights); a quality summary is not.
+    ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
+    the weights' config): an inference choice made by measurement after training."""
     import torch
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -67,6 +71,8 @@ def export_weights(
             record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
     else:
         model = load_model(Path(base_dir) / "model.safetensors")
+        if sampler:
+            model.config_ = dataclasses.replace(model.config_, **sampler)
         save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
         record = {"base": _stage_record(Path(base_dir), "base")}
         record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
@@ -247,6 +253,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         help="JSON list of {variant, steps, wall_s, heldout_loss, step_s}: channels vs reference",
     )
     parser.add_argument("--note", action="append", default=[], help="a line for the model card")
+    parser.add_argument(
+        "--steps", type=int, default=None, help="the shipped default sampler steps (with --base)"
+    )
+    parser.add_argument(
+        "--shift", type=float, default=None, help="the shipped default sampler shift (with --base)"
+    )
 
 
 def run_export(args: argparse.Namespace) -> str:
@@ -282,6 +294,7 @@ def run_export(args: argparse.Namespace) -> str:
         quality_source=source,
         conditioning=comparison,
         notes=args.note,
+        sampler={k: v for k, v in (("steps", args.steps), ("shift", args.shift)) if v is not None},
     )
     return f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB"
 

@@ -127,8 +127,15 @@ def test_base_then_foveated_resume_and_export_count_every_run(tmp_path):
     # Base training continued from exported weights: the card counts both runs.
     more = train(_cfg(tmp_path / "more", init=str(tmp_path / "w" / "default-base.safetensors")))
     assert more["steps"] == 30
-    record = export_weights(base_dir=tmp_path / "more", foveated_dir=None, out_dir=tmp_path / "w2")
+    record = export_weights(
+        base_dir=tmp_path / "more",
+        foveated_dir=None,
+        out_dir=tmp_path / "w2",
+        sampler={"steps": 9, "shift": 0.5},
+    )
     assert record["base"]["previous"]["steps"] == 5
+    shipped = load_model(tmp_path / "w2" / "default-base.safetensors").config_
+    assert (shipped.steps, shipped.shift) == (9, 0.5)  # the sampler choice travels with the weights
     card = (tmp_path / "w2" / "MODEL_CARD.md").read_text()
     assert "- base: 5 steps" in card and "- base (continued from the run above): 30 steps" in card
     assert "- foveated: not run" in card and "In all 35 steps" in card
