@@ -111,7 +111,10 @@ def register(
     demo.add_argument("--participants", type=int, default=2)
     demo.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
     demo.add_argument(
-        "--trials", type=int, default=4, help="responses per condition (default: 4; the pilot: 20)"
+        "--trials",
+        type=int,
+        default=16,
+        help="responses per condition (default: 16, enough for a threshold fit; the pilot: 20)",
     )
     demo.add_argument(
         "--seeds",
