@@ -90,6 +90,8 @@ def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys)
     assert np.abs(image[20:40, 20:40] - 128).max() <= 1  # the display's grey around it
     for name in ("foveated", "foveated_fixation", "full", "layout"):
         assert (out / "generator" / f"{name}.png").exists()
+    panel = Image.open(out / "generator" / "panel.png")  # foveated | twin | layout (no scene)
+    assert panel.size == (3 * 480, 480 + 28)
     report_line = next(line for line in printed.splitlines() if line.strip().startswith("report:"))
     if (REPO / "analysis" / "report.py").exists():
         assert status == 0, report_line
