@@ -63,6 +63,16 @@ class Denoiser(Protocol):
         ...
 
 
+def velocity_from_x(
+    tokens: torch.Tensor, x_hat: torch.Tensor, t: torch.Tensor, *, t_min: float
+) -> torch.Tensor:
+    """An x-prediction as the sampler's velocity: ``x_t = (1 - t) x + t noise`` gives
+    ``v = noise - x = (x_t - x) / t``, with ``t`` clamped to ``t_min`` (dividing by a tiny t blows
+    up the last step). tokens, x_hat: (B, N, D); t: (B,)."""
+    t_b = t.clamp_min(t_min).to(tokens.dtype)[:, None, None]
+    return (tokens - x_hat) / t_b
+
+
 def layout_ids(layout: TokenLayout) -> np.ndarray:
     """(N, 3) float: (log2 level, row, col) for each token."""
     return np.concatenate([np.log2(layout.levels)[:, None], layout.positions], axis=1)
@@ -128,6 +138,4 @@ class FluxDenoiser:
         )[0]
         if self.prediction == "velocity":
             return out
-        # x_t = (1 - t) x + t noise  =>  v = noise - x = (x_t - x) / t
-        t_b = t.clamp_min(self.x_pred_t_min).to(tokens.dtype)[:, None, None]
-        return (tokens - out) / t_b
+        return velocity_from_x(tokens, out, t, t_min=self.x_pred_t_min)

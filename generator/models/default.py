@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from generator.denoiser import Conditioning, TokenPositions, layout_ids
+from generator.denoiser import Conditioning, TokenPositions, layout_ids, velocity_from_x
 from generator.errors import FoveaError
 from generator.layout import TokenLayout
 from generator.scene import upsample_scene
@@ -270,8 +270,7 @@ class SceneDenoiser:
             reference=ref,
             reference_ids=s.reference_ids,
         )
-        t_b = t.clamp_min(self.x_pred_t_min).to(tokens.dtype)[:, None, None]
-        return (tokens - x_hat) / t_b
+        return velocity_from_x(tokens, x_hat, t, t_min=self.x_pred_t_min)
 
 
 class SceneEncoder:

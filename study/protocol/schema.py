@@ -24,6 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from study.protocol.tracker_settings import TrackerSettings
 
 LevelVariable = Literal["strength", "radius_shrink", "periphery_factor"]
+# What a trial's foveated image is compared with: the full-resolution twin or the photograph.
+Reference = Literal["generated", "original"]
 _LEVEL_VARIABLES_BY_MODE: dict[str, tuple[str, ...]] = {
     "acuity": ("strength",),
     "circle": ("radius_shrink", "periphery_factor"),
@@ -103,7 +105,7 @@ class StimulusSettings(_Strict):
     seed_count: int = Field(default=100, ge=1, le=1_000_000)
     num_steps: int | None = Field(default=None, ge=1, le=1000)
     scenes: str = Field(default="pool", min_length=1)
-    reference: Literal["generated", "original"] = "generated"
+    reference: Reference = "generated"
 
     @field_validator("seeds", "classes")
     @classmethod

@@ -10,11 +10,13 @@ of one seed share one scene.
 from __future__ import annotations
 
 import time
+from typing import get_args
 
 from generator.errors import FoveaError
 from study.generation import GenerationRequest, GenerationResult, LruCache
+from study.protocol.schema import Reference
 
-REFERENCES = ("generated", "original")
+REFERENCES = get_args(Reference)
 
 
 class TrialImages:
