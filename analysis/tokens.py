@@ -1,7 +1,7 @@
 """Token savings at threshold: the generator's layout for the protocol's display and image.
 
 A condition's ``level`` maps onto the generator's ``LayoutSpec`` exactly as the study maps it
-(``study.protocol.levels.layout_spec``; mirrored here so the analysis runs without the study
+(``protocol.levels.layout_spec``; mirrored here so the analysis runs without the study
 package, and checked against it in tests/analysis/test_tokens.py):
 
 - ``strength``: acuity layout with ``strength = level`` (and the condition's acuity model,

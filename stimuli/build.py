@@ -102,10 +102,10 @@ def build_stimulus_set(
     from tqdm import tqdm
 
     from generator.pipeline import FoveatedGenerator
+    from protocol import load_protocol
+    from protocol.scenes import check_scenes, scenes_spec
     from stimuli.fingerprint import fingerprint
     from stimuli.plan import plan_stimuli, skipped_conditions, stimulus_geometry
-    from study.protocol import load_protocol
-    from study.protocol.scenes import check_scenes, scenes_spec
 
     t_start = time.perf_counter()
     loaded = load_protocol(protocol_path)

@@ -151,9 +151,9 @@ def _merge(args) -> int:
 
 
 def _check(args) -> int:
+    from protocol import load_protocol
+    from protocol.scenes import scenes_spec
     from stimuli.manifest import check_stimulus_set
-    from study.protocol import load_protocol
-    from study.protocol.scenes import scenes_spec
 
     loaded = load_protocol(args.protocol)
     sset = check_stimulus_set(

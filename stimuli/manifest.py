@@ -254,12 +254,12 @@ def check_stimulus_set(
 
     Args:
         directory: the set directory (``fovea stimuli build --out``).
-        protocol: ``study.protocol.LoadedProtocol`` or ``Protocol`` the session runs.
+        protocol: ``protocol.LoadedProtocol`` or ``Protocol`` the session runs.
         fingerprint: the session generator's ``ModelFingerprint.as_dict()`` (or a dict with at
             least ``weights_sha256``), to compare with the set's; None: the model is compared by
             name only.
         verify_files: hash every file (a full read); False checks presence only.
-        scenes: the session's scene-source spec (``study.protocol.scenes.scenes_spec``); None:
+        scenes: the session's scene-source spec (``protocol.scenes.scenes_spec``); None:
             the protocol's. A set built by a scene model is checked scene by scene: every seed's
             scene from this source must be the one the set was built from.
 
@@ -368,7 +368,7 @@ def _session_scenes(manifest, protocol, planned, scenes, problems: list[str]) ->
 
     p = getattr(protocol, "protocol", protocol)
     if scenes is None:
-        from study.protocol.scenes import scenes_spec
+        from protocol.scenes import scenes_spec
 
         scenes = scenes_spec(protocol) if hasattr(protocol, "path") else p.stimulus.scenes
     source = scene_source(scenes)

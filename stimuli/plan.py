@@ -103,12 +103,12 @@ def plan_stimuli(
     """Everything ``protocol`` lets us pre-generate, in a fixed order (shards slice this list).
 
     Args:
-        protocol: ``study.protocol.Protocol``.
+        protocol: ``protocol.Protocol``.
         only: ``all``, ``references`` or ``foveated``.
         max_seeds: use only the first N seeds of the pool (quick sets, sheets); None: all.
     """
     from generator.layout import LayoutSpec
-    from study.protocol.levels import layout_spec
+    from protocol.levels import layout_spec
 
     if only not in ("all", "references", "foveated"):
         raise FoveaError(f"--only must be all, references or foveated, got {only!r}")

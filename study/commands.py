@@ -196,8 +196,8 @@ def _start_dialog(args: argparse.Namespace, default_tracker: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from protocol import load_protocol
     from study.datalog import check_label
-    from study.protocol import load_protocol
     from study.session import SessionConfig, run_session
 
     loaded = load_protocol(resolve_protocol(args.protocol))
@@ -253,9 +253,9 @@ def simulate(
     import numpy as np
 
     from generator.geometry import StimulusGeometry
+    from protocol import load_protocol
+    from protocol.scenes import scenes_spec
     from study.generation import protocol_generation_service
-    from study.protocol import load_protocol
-    from study.protocol.scenes import scenes_spec
     from study.session import SessionConfig, run_session
     from study.xvfb import virtual_display
 
@@ -390,8 +390,8 @@ def _check_fixations_inside(protocol_text: str) -> None:
     """The demo shows every fixation point on the image: refuse an image too small for them."""
     import tomllib
 
+    from protocol import validate_protocol
     from stimuli.plan import stimulus_geometry
-    from study.protocol import validate_protocol
 
     p = validate_protocol(tomllib.loads(protocol_text), source="fovea demo")
     geometry = stimulus_geometry(p)
@@ -473,9 +473,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _generator_example(args, *, protocol_path: Path, stimulus_set: Path) -> dict:
     """The generator demo at the pilot's off-centre fixation, its twin taken from the set."""
     from generator.demo import run_generator_demo
+    from protocol import load_protocol
+    from protocol.scenes import scenes_spec
     from stimuli.manifest import check_stimulus_set
-    from study.protocol import load_protocol
-    from study.protocol.scenes import scenes_spec
 
     loaded = load_protocol(protocol_path)
     p = loaded.protocol

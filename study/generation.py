@@ -294,7 +294,7 @@ def protocol_generation_service(
     protocol, *, geometry, scenes: str, stimulus_set: bool = False
 ) -> GenerationService:
     """The (not yet started) service a session of ``protocol`` uses, with scene-source spec
-    ``scenes`` (``study.protocol.scenes.scenes_spec``); ``stimulus_set``: twins come from a
+    ``scenes`` (``protocol.scenes.scenes_spec``); ``stimulus_set``: twins come from a
     pre-generated set (its weights are compared with the running generator's)."""
     return make_generation_service(
         kind=protocol.generation.service,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from study.protocol.schema import DisplaySettings, SimulationSettings
+from protocol.schema import DisplaySettings, SimulationSettings
 
 Z75 = float(norm.ppf(0.75))
 _C_WIDTH = 2.0 * float(norm.ppf(0.95))  # psignifit: width spans S = 0.05 .. 0.95

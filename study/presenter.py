@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.protocol.schema import Protocol
+from protocol.schema import Protocol
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
 

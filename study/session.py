@@ -19,6 +19,9 @@ from typing import Literal
 import numpy as np
 
 from generator.errors import FoveaError
+from protocol import LoadedProtocol
+from protocol.levels import condition_summary
+from protocol.scenes import POOL
 from study.datalog import (
     BehaviourLog,
     PhysioLog,
@@ -28,9 +31,6 @@ from study.datalog import (
     write_json_atomic,
 )
 from study.procedures import LoggedTrial, Scheduler, replay
-from study.protocol import LoadedProtocol
-from study.protocol.levels import condition_summary
-from study.protocol.scenes import POOL
 from study.timing import TimingCollector
 
 ObserverKind = Literal["human", "parametric", "perceptual"]
@@ -57,7 +57,7 @@ class SessionConfig:
         stimulus_set: a pre-generated set (``fovea stimuli build``) checked at start; twins come
             from it, and its images stand in for late ones with ``on_deadline_miss = "cached"``.
         scenes: ``--scenes``: ``pool`` or a folder of photographs instead of the protocol's
-            ``[stimulus] scenes`` (``study.protocol.scenes``).
+            ``[stimulus] scenes`` (``protocol.scenes``).
         full_window: simulated sessions: a window of the display's full resolution (screenshots
             show what a participant sees) instead of one just large enough for the stimulus.
     """
@@ -139,7 +139,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     """Run (or resume) one session. See the module docstring.
 
     Nothing is written before the checks pass: the stimulus set, the generator (loaded and
-    warmed up) and the scene source (``study.protocol.scenes.check_scenes``).
+    warmed up) and the scene source (``protocol.scenes.check_scenes``).
 
     Args:
         config: what to run.
@@ -154,7 +154,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     """
     import time
 
-    from study.protocol.scenes import scenes_spec
+    from protocol.scenes import scenes_spec
 
     t_wall = time.perf_counter()
     protocol = config.loaded.protocol
@@ -232,7 +232,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
             say(f"loading generator {protocol.stimulus.model!r} on {protocol.stimulus.device} ...")
             service.info = service.start()
         info = getattr(service, "info", {})
-        from study.protocol.scenes import check_scenes
+        from protocol.scenes import check_scenes
 
         checked = check_scenes(
             spec=scenes, protocol=protocol, scene_factor=info.get("scene_factor")

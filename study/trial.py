@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from generator.errors import FoveaError
+from protocol.levels import layout_spec
+from protocol.schema import Protocol
 from study.generation import GenerationRequest, GenerationResult, GenerationService, LruCache
 from study.observers import ObserverTrial
 from study.presenter import Presenter, QuitRequested
 from study.procedures import TrialPlan
-from study.protocol.levels import layout_spec
-from study.protocol.schema import Protocol
 from study.service.errors import GenerationError
 
 

@@ -17,8 +17,8 @@ from typing import Literal
 import numpy as np
 
 from generator.errors import FoveaError
+from protocol.schema import Protocol
 from study.procedures.tracks import ConstantTrack, QuestPlusTrack, StaircaseTrack, Track
-from study.protocol.schema import Protocol
 
 Outcome = Literal["response", "requeue"]
 

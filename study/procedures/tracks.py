@@ -12,7 +12,7 @@ from typing import Protocol
 
 import numpy as np
 
-from study.protocol.schema import (
+from protocol.schema import (
     Condition,
     ConstantSettings,
     QuestPlusSettings,

@@ -13,8 +13,8 @@ import time
 from typing import get_args
 
 from generator.errors import FoveaError
+from protocol.schema import Reference
 from study.generation import GenerationRequest, GenerationResult, LruCache
-from study.protocol.schema import Reference
 
 REFERENCES = get_args(Reference)
 

@@ -42,7 +42,7 @@ def make_tracker(
     Args:
         kind: ``"eyelink"`` (a tracker at ``settings.host_ip``), ``"dummy"`` (pylink dummy mode,
             the mouse as gaze) or ``"sim"`` (a scripted simulated participant).
-        settings: the protocol's ``study.protocol.TrackerSettings``.
+        settings: the protocol's ``protocol.TrackerSettings``.
         seed: seeds the simulated participant (ignored by the others).
         clock: callable returning seconds; sample and message times are on this clock.
         display: the display geometry for pixel <-> degree conversion (EyeLink and dummy); None

@@ -11,7 +11,7 @@ from analysis.adaptive import LockstepQuestPlus, QuestPlusGrid
 tracks = pytest.importorskip(
     "study.procedures.tracks", reason="the study package provides the reference"
 )
-schema = pytest.importorskip("study.protocol.schema")
+schema = pytest.importorskip("protocol.schema")
 
 SEED = 99
 

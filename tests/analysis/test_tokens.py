@@ -9,8 +9,8 @@ import pytest
 from analysis.tokens import layout_spec_for, layout_tokens, token_ratio_curve, token_savings
 from generator import DisplayGeometry, StimulusGeometry, build_layout, default_display
 
-levels_mod = pytest.importorskip("study.protocol.levels")
-schema = pytest.importorskip("study.protocol.schema")
+levels_mod = pytest.importorskip("protocol.levels")
+schema = pytest.importorskip("protocol.schema")
 
 DISPLAY = {
     "width_px": 2560,

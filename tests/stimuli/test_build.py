@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from generator.errors import FoveaError
+from protocol import load_protocol
 from stimuli.build import Shard, build_stimulus_set, parse_shard, shard_from_env
 from stimuli.manifest import MANIFEST, check_stimulus_set, merge_manifests, read_manifest
-from study.protocol import load_protocol
 from tests.stimuli.conftest import write_protocol
 
 
@@ -151,7 +151,7 @@ def test_questplus_levels_match_the_study_procedure(protocol_path):
     data["procedure"]["method"] = "questplus"
     data["conditions"][0]["levels"] = []
     data["conditions"][1]["levels"] = []
-    from study.protocol import validate_protocol
+    from protocol import validate_protocol
 
     q = validate_protocol(data, source="test")
     for condition in q.conditions:

@@ -10,9 +10,9 @@ from skimage import data as skdata
 
 from generator.errors import FoveaError
 from generator.scene_sources import scene_source
+from protocol import load_protocol
 from stimuli.build import build_stimulus_set
 from stimuli.manifest import MANIFEST, check_stimulus_set, read_manifest
-from study.protocol import load_protocol
 
 PROTOCOL = """\
 name = "scene_set"

@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 
-from study.protocol import load_protocol
+from protocol import load_protocol
 from study.session import SessionConfig, run_session
 from tests.study.conftest import small_protocol_dict, write_toml
 

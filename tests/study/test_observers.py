@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from protocol.schema import DisplaySettings, SimulationSettings
 from study.observers import ObserverTrial, ParametricObserver, PerceptualObserver
-from study.protocol.schema import DisplaySettings, SimulationSettings
 
 SEED = 21
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
+from protocol import validate_protocol
 from study.presenter import Presenter, QuitRequested, SimClock
-from study.protocol import validate_protocol
 from tests.study.conftest import small_protocol_dict
 
 pytestmark = pytest.mark.display

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from generator.errors import FoveaError
+from protocol import validate_protocol
+from protocol.schema import Condition, SimulationSettings, StaircaseSettings
 from study.observers import ParametricObserver
 from study.procedures import LoggedTrial, Scheduler, replay
 from study.procedures.tracks import StaircaseTrack
-from study.protocol import validate_protocol
-from study.protocol.schema import Condition, SimulationSettings, StaircaseSettings
 from tests.study.conftest import pilot_dict, small_protocol_dict
 
 SEED = 1234

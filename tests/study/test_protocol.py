@@ -9,8 +9,8 @@ import tomllib
 import pytest
 
 from generator.errors import FoveaError
-from study.protocol import load_protocol
-from study.protocol.levels import layout_spec
+from protocol import load_protocol
+from protocol.levels import layout_spec
 from tests.study.conftest import PROTOCOLS, pilot_dict, write_toml
 
 
@@ -193,7 +193,7 @@ def test_toml_writer_round_trips_the_pilot(tmp_path):
 
 
 def test_scene_folders_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
-    from study.protocol.scenes import scenes_spec
+    from protocol.scenes import scenes_spec
 
     data = pilot_dict()
     assert data["stimulus"]["model"] == "default" and data["stimulus"]["scenes"] == "pool"

@@ -11,7 +11,7 @@ import time
 import pandas as pd
 import pytest
 
-from study.protocol import load_protocol
+from protocol import load_protocol
 from study.session import SessionConfig, run_session
 from tests.study.conftest import small_protocol_dict, write_toml
 

@@ -16,7 +16,7 @@ from skimage import data as skdata
 
 from generator.errors import FoveaError
 from generator.scene_sources import scene_source
-from study.protocol import load_protocol
+from protocol import load_protocol
 from study.session import SessionConfig, run_session, window_size_px
 from tests.study.conftest import small_protocol_dict, write_toml
 

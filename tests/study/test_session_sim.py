@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from generator.errors import FoveaError
+from protocol import load_protocol
 from study.datalog import PINNED_COLUMNS
-from study.protocol import load_protocol
 from study.session import SessionConfig, run_session, window_size_px
 from tests.study.conftest import small_protocol_dict, write_toml
 
@@ -173,7 +173,7 @@ def test_fixation_screen_shows_the_mark_at_the_target(session):
 
 def test_stimulus_screen_shows_the_generated_image_at_the_centre_1_to_1(session):
     from generator import FoveatedGenerator, LayoutSpec, StimulusGeometry
-    from study.protocol.levels import layout_spec
+    from protocol.levels import layout_spec
 
     p = session["loaded"].protocol
     rows = session["rows"]

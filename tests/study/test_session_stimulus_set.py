@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from generator.errors import FoveaError
+from protocol import load_protocol
 from stimuli.manifest import MANIFEST
-from study.protocol import load_protocol
 from study.session import SessionConfig, run_session
 from tests.study.conftest import small_protocol_dict, write_toml
 

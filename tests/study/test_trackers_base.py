@@ -8,8 +8,8 @@ import pytest
 
 from generator.errors import FoveaError
 from generator.geometry import default_display
+from protocol import TrackerSettings
 from study.graphics.keys import ENTER_KEY, ESC_KEY, F_KEYS, MOD_CTRL, MOD_SHIFT, eyelink_key
-from study.protocol import TrackerSettings
 from study.trackers import Tracker, make_tracker, validate_edf_name
 from study.trackers.eyelink import DummyEyeLinkTracker, EyeLinkTracker, parse_validation_message
 from study.trackers.screen import WindowMapper

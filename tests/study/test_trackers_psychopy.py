@@ -12,7 +12,7 @@ import pytest
 
 from generator.errors import FoveaError
 from generator.geometry import default_display
-from study.protocol import TrackerSettings
+from protocol import TrackerSettings
 from study.trackers import make_tracker
 
 pytestmark = pytest.mark.display

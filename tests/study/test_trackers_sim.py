@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from study.protocol import TrackerSettings
+from protocol import TrackerSettings
 from study.trackers import make_tracker
 from study.trackers.sim import STIMULUS_ONSET_MESSAGE
 

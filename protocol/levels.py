@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from study.protocol.schema import Condition
+from protocol.schema import Condition
 
 
 def layout_spec(*, condition: Condition, level: float):

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from generator.errors import FoveaError
-from study.protocol.schema import Protocol
+from protocol.schema import Protocol
 
 
 @dataclass(frozen=True)
@@ -63,9 +63,7 @@ def format_validation_error(error: ValidationError, data: dict) -> str:
         loc = _dotted(item["loc"], data)
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
-            message = (
-                "unknown field (check the spelling; see the schema in study/protocol/schema.py)"
-            )
+            message = "unknown field (check the spelling; see the schema in protocol/schema.py)"
         elif item["type"] == "missing":
             message = "required field is missing"
         elif "input" in item and not isinstance(item["input"], dict | list):

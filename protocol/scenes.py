@@ -24,7 +24,7 @@ def scenes_spec(loaded, *, override: str | Path | None = None) -> str:
     """The scene-source spec of a session.
 
     Args:
-        loaded: ``study.protocol.LoadedProtocol``.
+        loaded: ``protocol.LoadedProtocol``.
         override: ``--scenes`` (``pool`` or a folder), or None for the protocol's choice.
     """
     if override is not None:
@@ -71,7 +71,7 @@ def check_scenes(*, spec: str, protocol, scene_factor: int | None) -> CheckedSce
 
     Args:
         spec: scene-source spec (``scenes_spec``).
-        protocol: ``study.protocol.Protocol``.
+        protocol: ``protocol.Protocol``.
         scene_factor: the running generator's scene factor (``FoveatedGenerator.scene_factor``,
             or a service's ``start()`` info); None for models that take no scenes.
 

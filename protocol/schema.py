@@ -1,6 +1,6 @@
 """The protocol schema: every table of a ``protocols/*.toml`` file as a pydantic model.
 
-A protocol is validated completely before any window opens (``study.protocol.load_protocol``).
+A protocol is validated completely before any window opens (``protocol.load_protocol``).
 Unknown keys are errors (a typo must not silently fall back to a default).
 
 Level variables (``[[conditions]] level_variable``), larger always meaning more degradation:
@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from study.protocol.tracker_settings import TrackerSettings
+from protocol.tracker_settings import TrackerSettings
 
 LevelVariable = Literal["strength", "radius_shrink", "periphery_factor"]
 # What a trial's foveated image is compared with: the full-resolution twin or the photograph.
