@@ -69,7 +69,7 @@ class GenerationTicket:
     real work).
     """
 
-    def __init__(self, request: GenerationRequest) -> None:
+    def __init__(self, request: GenerationRequest, *, speculative: bool = False) -> None:
         self.request = request
         self.submitted_s = time.perf_counter()
         self.finished_s: float | None = None
@@ -77,6 +77,12 @@ class GenerationTicket:
         self._result: GenerationResult | None = None
         self._error: BaseException | None = None
         self.cancelled = False
+        self.speculative = speculative
+        # When the gaze the image is made for was known: at submit, or for a speculative ticket
+        # when ``resolve`` kept it (the trial's deadline counts from here).
+        self.resolved_s: float | None = None if speculative else self.submitted_s
+        self.reused_speculative: bool | None = None  # set by ``resolve``
+        self.cache_hit = False  # a twin served from the service's cache at submit
 
     def done(self) -> bool:
         return self._event.is_set()
@@ -113,12 +119,23 @@ class GenerationTicket:
 
 
 class GenerationService(Protocol):
-    """What the study needs from a generator backend."""
+    """Everything the trial calls on a generator backend."""
 
     def start(self) -> dict:
         """Load and warm up; returns a JSON-able description (model, device, warm-up seconds)."""
 
-    def submit(self, request: GenerationRequest) -> GenerationTicket: ...
+    def submit(self, request: GenerationRequest) -> GenerationTicket:
+        """Queue a request (a ``full`` one is served from the service's twin cache when there)."""
+
+    def submit_speculative(self, request: GenerationRequest) -> GenerationTicket | None:
+        """Start a foveated request at the fixation target (``request.gaze_px``) before the eyes
+        arrive; None when this service does not speculate (then submit at the measured gaze)."""
+
+    def resolve(
+        self, ticket: GenerationTicket, *, gaze_px: tuple[float, float], tolerance_deg: float
+    ) -> GenerationTicket:
+        """Keep a speculative ticket when the measured gaze (image px) lies within
+        ``tolerance_deg`` of its target, else cancel it and return a ticket at ``gaze_px``."""
 
     def close(self) -> None: ...
 
@@ -232,6 +249,20 @@ class ThreadGenerationService:
         self._sequence += 1
         self._queue.put((0 if request.kind == "foveated" else 1, self._sequence, ticket))
         return ticket
+
+    def submit_speculative(self, request: GenerationRequest) -> None:
+        """No speculation here: the worker thread cannot abort a running generation, so a missed
+        speculation would hold up the request at the measured gaze by a whole generation.
+        Returns None (the trial submits at the measured gaze)."""
+        return None
+
+    def resolve(
+        self, ticket: GenerationTicket, *, gaze_px: tuple[float, float], tolerance_deg: float
+    ) -> GenerationTicket:
+        """Never needed: ``submit_speculative`` makes no tickets."""
+        raise ValueError(
+            "resolve() takes a ticket from submit_speculative(); this service makes none"
+        )
 
     def close(self) -> None:
         if self._thread is not None:

@@ -90,8 +90,8 @@ def trial_rng(*, session_seed: int, plan: TrialPlan, purpose: str) -> np.random.
 def _request_elapsed_s(ticket) -> float:
     """Seconds since the gaze-contingent request; for a kept speculation, since it was resolved
     (the participant's gaze was measured), not since it started at the fixation target."""
-    start = getattr(ticket, "resolved_s", None)
-    if not getattr(ticket, "reused_speculative", False) or start is None:
+    start = ticket.resolved_s
+    if not ticket.reused_speculative or start is None:
         return ticket.elapsed_s()
     end = ticket.finished_s if ticket.finished_s is not None else time.perf_counter()
     return max(0.0, end - start)
@@ -617,8 +617,8 @@ class TrialRunner:
 
     def _speculate(self, plan: TrialPlan, spec, fx: float, fy: float):
         """Start generating at the fixation target before the eyes get there (when the service
-        can); ``resolve`` later keeps it or regenerates at the measured gaze."""
-        if not (self.p.generation.speculative and hasattr(self.service, "submit_speculative")):
+        speculates; else None); ``resolve`` later keeps it or regenerates at the measured gaze."""
+        if not self.p.generation.speculative:
             return None
         target_px = tuple(float(v) for v in self.geometry.deg_to_image_px(fx, fy))
         return self.service.submit_speculative(self._foveated_request(plan, spec, target_px))

@@ -29,18 +29,14 @@ class ServiceTicket(GenerationTicket):
     def __init__(
         self, request: GenerationRequest, *, service, ticket_id: int, speculative: bool = False
     ):
-        super().__init__(request)
+        super().__init__(request, speculative=speculative)
         self._service = service
         self._job = None
         self.ticket_id = ticket_id
-        self.speculative = speculative
         self.dispatched_s: float | None = None
         self.started_s: float | None = None
         self.generated_s: float | None = None
         self.received_s: float | None = None
-        self.resolved_s: float | None = None if speculative else self.submitted_s
-        self.cache_hit = False
-        self.reused_speculative: bool | None = None
         self.gaze_error_deg: float | None = None
         self.replaces: ServiceTicket | None = None
         self.attempts = 0
