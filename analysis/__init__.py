@@ -9,7 +9,8 @@ stays fast):
 - ``qc``: quality-control metrics and exclusion rules.
 - ``group``: group thresholds, mixed models, effect sizes, indistinguishability.
 - ``tokens``: the generator's token counts at threshold.
-- ``figures``, ``report_html``, ``html_blocks``, ``jobs``, ``report``: the report.
+- ``report`` (entry), ``report_analysis`` (settings and the ``Analysis`` record), ``report_stages``,
+  ``report_files``, ``report_html``, ``report_html_results``, ``html_blocks``, ``figures``, ``jobs``: the report.
 - ``simulate_data``, ``adaptive``, ``validation``, ``bench``: simulated studies, the study's QUEST+
   in lockstep, recovery validation, the report benchmark.
 """

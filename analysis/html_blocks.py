@@ -31,6 +31,14 @@ code { background: #f4f4f4; padding: 0 3px; }
 """
 
 
+# An indistinguishability verdict -> its CSS class.
+VERDICT_CLASS = {
+    "equivalent": "verdict-equivalent",
+    "detectable": "verdict-detectable",
+    "inconclusive": "verdict-inconclusive",
+}
+
+
 def esc(value) -> str:
     return html.escape(str(value), quote=True)
 
@@ -53,6 +61,11 @@ def fmt(value, digits: int = 3) -> str:
             return f"{v:.0f}"
         return f"{v:.{digits}g}"
     return str(value)
+
+
+def interval(lo, hi) -> str:
+    """An interval as text: ``LO to HI`` (``fmt``'s digits)."""
+    return f"{fmt(lo)} to {fmt(hi)}"
 
 
 def table(

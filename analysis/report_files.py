@@ -1,0 +1,270 @@
+"""The report's files from one ``Analysis``: figures/*.png, tables/*.csv, thresholds.csv and
+summary.json (the page itself is ``analysis.report_html``)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.report_analysis import Analysis
+
+SUMMARY_SCHEMA = 1
+
+
+def draw_figures(a: Analysis, out: Path) -> None:
+    """Draws the group, QC, token and overlay figures into ``a.pngs`` and writes every figure
+    to ``out/figures/NAME.png`` (earlier runs' figures and tables removed first)."""
+    from analysis import figures
+
+    fig_dir, tab_dir = out / "figures", out / "tables"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    tab_dir.mkdir(exist_ok=True)
+    # figures/ and tables/ belong to the report: files of an earlier run (a participant since
+    # removed, say) would otherwise pass for results of this one.
+    for stale in [*fig_dir.glob("*.png"), *tab_dir.glob("*.csv")]:
+        stale.unlink()
+    a.pngs["group_thresholds"] = figures.group_thresholds_figure(
+        a.threshold_rows, a.group, log_axis=a.log_axis, conditions=a.conditions
+    )
+    a.pngs["qc"] = figures.qc_figure(a.qc.participants, a.config.qc)
+    if a.token_curves:
+        a.pngs["token_ratio"] = figures.token_figure(a.token_curves, a.group, log_axis=a.log_axis)
+    if a.overlay_fits is not None:
+        a.pngs["perceptual_overlay"] = figures.overlay_figure(
+            a.overlay_fits[0], a.overlay_fits[1], conditions=a.conditions
+        )
+    for name, png in a.pngs.items():
+        (fig_dir / f"{name}.png").write_bytes(png)
+
+
+def write_tables(a: Analysis, out: Path) -> Path:
+    """Writes ``out/tables/*.csv`` (every table of the page) and ``out/thresholds.csv``.
+
+    Fills ``sessions_table`` and ``table_names``; returns the thresholds.csv path.
+    """
+    a.sessions_table = sessions_table(a.dataset, a.data_root)
+    tables = {
+        "fits": a.fit_details,
+        "group_thresholds": a.group,
+        "condition_effects": a.lmm.effects,
+        "pairwise": a.pairs,
+        "glmm_coefficients": a.glmm.coefficients,
+        "glmm_variance": a.glmm.variance,
+        "indistinguishability": a.equiv,
+        "token_savings": a.savings,
+        "tokens_per_level": a.tested_tokens,
+        "qc_participants": a.qc.participants,
+        "qc_exclusions": a.qc.exclusions,
+        "sessions": a.sessions_table,
+    }
+    if len(a.overlay_table):
+        tables["perceptual_overlay"] = a.overlay_table
+    for name, frame in tables.items():
+        frame.to_csv(out / "tables" / f"{name}.csv", index=False)
+    a.table_names = list(tables)
+    thresholds_csv = out / "thresholds.csv"
+    a.threshold_rows.to_csv(thresholds_csv, index=False)
+    return thresholds_csv
+
+
+def write_summary(a: Analysis, out: Path) -> Path:
+    """Fills ``a.summary`` and writes it to ``out/summary.json`` (non-finite numbers as null)."""
+    a.summary = summary_of(a)
+    path = out / "summary.json"
+    path.write_text(json.dumps(_jsonable(a.summary), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
+    """One row per analysed session (labels, completion, rows, responses, flags) and one per
+    file found but not analysed."""
+    rows = []
+    for s in dataset.sessions:
+        t = s.trials
+        responded = ((t["fixation_break"] == 0) & t["correct"].notna()).sum()
+        rows.append(
+            {
+                "participant": s.participant,
+                "session": s.session,
+                "task": s.task,
+                "observer": s.observer,
+                "tracker": s.sidecar.get("tracker", "") if s.sidecar else "",
+                "completed": "unknown"
+                if s.completed is None
+                else ("yes" if s.completed else "no (partial)"),
+                "rows": len(t),
+                "responses": int(responded),
+                "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
+                "file": str(s.beh_path.relative_to(data_root)),
+                "flags": "; ".join(s.flags),
+            }
+        )
+    for sk in dataset.skipped:
+        rows.append(
+            {
+                "participant": "",
+                "session": "",
+                "task": "",
+                "observer": "",
+                "tracker": "",
+                "completed": "",
+                "rows": 0,
+                "responses": 0,
+                "started_utc": "",
+                "file": str(sk.path.relative_to(data_root)),
+                "flags": f"not analysed: {sk.reason}",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def summary_of(a: Analysis) -> dict:
+    """The machine-readable summary (summary.json, schema ``SUMMARY_SCHEMA``)."""
+    design = a.design
+    return {
+        "schema_version": SUMMARY_SCHEMA,
+        "generated_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "software_version": _version(),
+        "data_dir": str(a.data_root),
+        "protocol_name": design.protocol_name,
+        "task": design.task,
+        "design": {
+            "display": design.display,
+            "image_size_px": list(design.image_size_px),
+            "patch_px": design.patch_px,
+            "conditions": design.conditions,
+            "procedure": design.procedure,
+            "assumed": list(design.defaults_used),
+        },
+        "settings": _settings(a),
+        "counts": _counts(a),
+        "conditions": [_condition_entry(a, rec) for rec in a.group.itertuples(index=False)],
+        "tests": _tests(a),
+        "qc": {
+            "exclusions": a.qc.exclusions.to_dict("records"),
+            "participants": a.qc.participants.to_dict("records"),
+        },
+        "perceptual_overlay": a.overlay_table.to_dict("records") if len(a.overlay_table) else None,
+        "warnings": a.warnings,
+        "files": {
+            "html": "report.html",
+            "thresholds": "thresholds.csv",
+            "figures": sorted(f"figures/{n}.png" for n in a.pngs),
+            "tables": sorted(f"tables/{n}.csv" for n in a.table_names),
+        },
+        "seconds": a.seconds,
+        "timings_s": a.timings_s,
+        "workers": a.config.workers or _default_workers(),
+    }
+
+
+def _settings(a: Analysis) -> dict:
+    fs, config = a.fit_settings, a.config
+    return {
+        "fit": {k: v for k, v in asdict(fs).items() if k != "bayes_grid"},
+        "bayes_grid": asdict(fs.bayes_grid),
+        "qc_rules": config.qc.describe(),
+        "equivalence_margin": config.equivalence_margin,
+        "alpha": config.alpha,
+        "operating_levels": {r["condition"]: r["level"] for r in a.equiv.to_dict("records")},
+        "seed": fs.seed,
+        "bootstrap_seeds": {f"{f.participant}/{f.condition}": f.seed for f in a.fits},
+    }
+
+
+def _counts(a: Analysis) -> dict:
+    participants = sorted({f.participant for f in a.fits})
+    sessions = a.dataset.sessions
+    return {
+        "sessions": len(sessions),
+        "files_not_analysed": len(a.dataset.skipped),
+        "participants": len(participants),
+        "participants_included": len([p for p in participants if p not in a.excluded]),
+        "participants_excluded": sorted(a.excluded),
+        "trials_presented": int(len(a.qc.trials)),
+        "trials_analysed": int(a.qc.trials["analysed"].sum()),
+        "incomplete_sessions": sum(1 for s in sessions if s.completed is False),
+    }
+
+
+def _condition_entry(a: Analysis, rec) -> dict:
+    """One condition's group threshold, token savings and indistinguishability verdict."""
+    c = rec.condition
+    sv = a.savings[a.savings["condition"] == c]
+    eq = a.equiv[a.equiv["condition"] == c]
+    entry = {
+        "condition": c,
+        "level_variable": a.design.level_variable(c),
+        "n_participants": int(rec.n_participants),
+        "group_threshold": rec.threshold,
+        "ci_low": rec.ci_low,
+        "ci_high": rec.ci_high,
+        "between_participant_sd_log10": rec.sd_log10,
+        "token_ratio_at_threshold": float(sv["token_ratio"].iloc[0]) if len(sv) else None,
+        "token_savings_pct": float(sv["savings_pct"].iloc[0]) if len(sv) else None,
+        "tokens_at_threshold": float(sv["tokens_at_threshold"].iloc[0]) if len(sv) else None,
+        "tokens_full": float(sv["tokens_full"].iloc[0]) if len(sv) else None,
+    }
+    if len(eq):
+        e = eq.iloc[0]
+        keys = ("level", "p_correct", "ci_low", "ci_high", "bound", "verdict", "statement")
+        entry["indistinguishability"] = {k: e[k] for k in keys}
+    return entry
+
+
+def _tests(a: Analysis) -> dict:
+    lmm, glmm = a.lmm, a.glmm
+    return {
+        "threshold_mixed_model": {
+            "reference": lmm.reference,
+            "omnibus_chi2": lmm.omnibus_chi2,
+            "df": lmm.omnibus_df,
+            "p": lmm.omnibus_p,
+            "participant_sd_log": lmm.participant_sd_log,
+            "note": lmm.note,
+            "effects": lmm.effects.to_dict("records"),
+        },
+        "trial_mixed_logistic": {
+            "reference": glmm.reference,
+            "wald_chi2": glmm.wald_chi2,
+            "df": glmm.wald_df,
+            "p": glmm.wald_p,
+            "note": glmm.note,
+            "n_trials": glmm.n_trials,
+        },
+    }
+
+
+def _default_workers() -> int:
+    from analysis.jobs import default_workers
+
+    return default_workers()
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("fovea-kit")
+    except Exception:  # noqa: BLE001 - not installed (run from a checkout)
+        return "unknown"
+
+
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return value

@@ -1,0 +1,156 @@
+"""The HTML report's results sections (6-11: group results, indistinguishability, token
+savings, perceptual observer, quality control, methods) of one finished ``Analysis``.
+
+Each function returns one section as (anchor, heading, HTML) for ``html_blocks.page``, or None
+when the section has nothing to show.
+"""
+
+from __future__ import annotations
+
+from analysis.html_blocks import VERDICT_CLASS, bullet_list, esc, fmt, image, paragraph, table
+from analysis.report_analysis import Analysis
+
+Section = tuple[str, str, str]
+
+
+def group_section(a: Analysis) -> Section:
+    """6. Group thresholds, the threshold and trial-level mixed models, pairwise effects."""
+    fs, lmm, glmm, pngs = a.fit_settings, a.lmm, a.glmm, a.pngs
+    grp = (
+        paragraph(
+            f"Group threshold: geometric mean of the included participants' thresholds with a {a.ci_pct} t interval "
+            "on log thresholds; sd_log10 is the spread between participants (log10 units).",
+            cls="explain",
+        )
+        + table(a.group)
+        + (
+            image(pngs["group_thresholds"], alt="group thresholds")
+            if "group_thresholds" in pngs
+            else ""
+        )
+    )
+    grp += "<h3>Do the conditions differ?</h3>"
+    if lmm.note:
+        grp += paragraph(f"Threshold mixed model not fitted: {lmm.note}.", cls="warn")
+    else:
+        grp += paragraph(
+            f"Linear mixed model of log threshold on condition with a random intercept per participant "
+            f"(reference: {lmm.reference}). Ratios above 1 mean a higher threshold (more degradation tolerated) "
+            f"than the reference. Omnibus Wald test that all conditions share one threshold: "
+            f"chi2({lmm.omnibus_df}) = {fmt(lmm.omnibus_chi2)}, p = {fmt(lmm.omnibus_p)}."
+        ) + table(lmm.effects)
+    if len(a.pairs):
+        grp += paragraph(
+            "Pairwise comparisons within participants: ratio of thresholds (b / a) with its t interval, "
+            "Cohen's d_z of the paired log differences with a bootstrap interval, paired t test, and "
+            "Holm-adjusted p values.",
+            cls="explain",
+        ) + table(a.pairs)
+    if glmm.note:
+        grp += paragraph(f"Trial-level mixed logistic model not fitted: {glmm.note}.", cls="warn")
+    else:
+        grp += (
+            paragraph(
+                f"Trial-level mixed-effects logistic regression (statsmodels BinomialBayesMixedGLM, variational "
+                f"Bayes): logit P(correct) ~ condition x {'log ' if fs.axis == 'log' else ''}level with random "
+                f"intercepts and slopes per participant, over {glmm.n_trials} analysed trials. It does not model "
+                "the 50 % guess floor, so its coefficients describe the data rather than thresholds; its Wald test "
+                f"asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, "
+                f"p = {fmt(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
+            )
+            + table(glmm.coefficients, text_columns=("term",))
+            + table(glmm.variance, text_columns=("component",))
+        )
+    return ("group", "Group results", grp)
+
+
+def indistinguishability_section(a: Analysis) -> Section:
+    """7. The equivalence test at each condition's operating level."""
+    config, equiv = a.config, a.equiv
+    eq_html = paragraph(
+        f"At an operating level, is the foveated image indistinguishable from its twin? Mean fitted proportion "
+        f"correct across included participants, with a {100 * (1 - 2 * config.alpha):g} % interval from a "
+        "two-stage bootstrap (participants, then each participant's bootstrap fits). 'equivalent' means the "
+        f"interval's upper end is below 50 % + {config.equivalence_margin:g} (an equivalence test, TOST): "
+        "differences larger than that margin are ruled out; 'detectable': the whole interval lies above that "
+        "bound; 'inconclusive': the interval straddles it, which is not evidence of no difference.",
+        cls="explain",
+    ) + table(equiv.drop(columns=["statement"]), text_columns=("condition", "verdict"))
+    for rec in equiv.itertuples(index=False):
+        cls = VERDICT_CLASS.get(rec.verdict, "")
+        eq_html += f'<p><span class="{cls}">{esc(rec.verdict)}</span>: {esc(rec.statement)}</p>'
+    return ("indistinguishability", "Indistinguishability at the operating level", eq_html)
+
+
+def tokens_section(a: Analysis) -> Section:
+    """8. Token savings at threshold and tokens recorded per tested level."""
+    tok = paragraph(
+        "Tokens of the generator's layout (generator.build_layout) at each condition's group threshold, for gaze "
+        "at the condition's fixation target, on the recorded display and image size. token_ratio_at_ci_low / "
+        "_high: the ratio at the ends of the threshold's interval (the larger level gives fewer tokens).",
+        cls="explain",
+    ) + table(a.savings, text_columns=("condition", "level_variable", "fixation_deg", "note"))
+    if "token_ratio" in a.pngs:
+        tok += image(a.pngs["token_ratio"], alt="token ratio vs level")
+    if len(a.tested_tokens):
+        tok += "<h3>Tokens recorded per tested level</h3>" + table(a.tested_tokens, max_rows=60)
+    return ("tokens", "Token savings at threshold", tok)
+
+
+def perceptual_section(a: Analysis) -> Section | None:
+    """9. The perceptual observer's predictions against the measured thresholds (None without)."""
+    if not len(a.overlay_table):
+        return None
+    ov = paragraph(
+        "Sessions run by the perceptual observer (FovVideoVDP's prediction of the visible difference, turned "
+        "into a proportion correct) on the same protocol, compared with the participants. Both are pooled "
+        "fits (all trials of the group in one function), so the measured curve is shallower than an "
+        "individual's.",
+        cls="explain",
+    ) + table(a.overlay_table)
+    if "perceptual_overlay" in a.pngs:
+        ov += image(a.pngs["perceptual_overlay"], alt="perceptual overlay")
+    return ("perceptual", "Predicted (perceptual observer) vs measured", ov)
+
+
+def qc_section(a: Analysis) -> Section:
+    """10. Quality-control metrics per participant and the exclusion rules."""
+    qc = a.qc
+    qc_html = paragraph(
+        "Per participant: fixation breaks (share of presentations aborted), calibration accuracy (mean "
+        "validation error over the session's calibrations), generation latency and deadline misses, dropped "
+        "frames, and response times. Exclusion rules are listed below with their settings and what they "
+        "excluded; change them with --qc-rules FILE.",
+        cls="explain",
+    ) + table(qc.participants, text_columns=("participant", "observer", "exclusion_reasons"))
+    qc_html += "<h3>Exclusion rules</h3>" + table(
+        qc.exclusions, text_columns=("rule", "applies_to", "participants_excluded", "setting")
+    )
+    if "qc" in a.pngs:
+        qc_html += image(a.pngs["qc"], alt="quality control")
+    return ("qc", "Quality control", qc_html)
+
+
+def methods_section(a: Analysis) -> Section:
+    """11. Methods: the fitted function, the estimators, what was analysed, the files."""
+    fs = a.fit_settings
+    methods = bullet_list(
+        [
+            f"Psychometric function: P(correct) = 0.5 + (0.5 - lapse) * F(x), F a {fs.sigmoid} sigmoid on "
+            f"x = {'ln(level)' if fs.axis == 'log' else 'level'}; threshold = level where F = 0.5 (psignifit 4's "
+            "definition, thresh_PC = 0.5), width = distance from F = 0.05 to F = 0.95.",
+            f"Maximum likelihood with the lapse rate in [0, {fs.lapse_max:g}]; {fs.n_boot} parametric-bootstrap "
+            f"replicates simulated from the fit at the tested levels; percentile intervals. Seeds derive from the "
+            f"master seed {fs.seed} and each participant/condition label (summary.json lists them).",
+            "Bayesian fit: psignifit 4's beta-binomial model and default priors (threshold and width priors from "
+            f"the tested range, lapse Beta(1, 10) on [0, {fs.lapse_max:g}], overdispersion Beta(1, 10)), posterior "
+            "on a grid, MAP estimate, marginal percentile intervals; implemented in analysis/fit_bayes.py and "
+            "checked against psignifit itself in the test suite.",
+            "Adaptive data: every distinct level is its own binomial observation in the likelihood; pooling of "
+            "neighbouring levels is for the plots only.",
+            "Trials analysed: responses (not aborted) passing the trial rules, of participants passing the "
+            "participant rules; incomplete sessions are analysed and flagged unless a rule excludes them.",
+            "Files: thresholds.csv, summary.json, tables/*.csv (every table of this page), figures/*.png.",
+        ]
+    )
+    return ("methods", "Methods", methods)

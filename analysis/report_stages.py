@@ -1,0 +1,281 @@
+"""The report's computing stages, each filling its part of one ``Analysis``.
+
+In order: ``load`` (beh.tsv files and sidecars) -> ``apply_qc`` (exclusion rules) ->
+``fit_participants`` (psychometric fits and each participant's figure) -> ``group_statistics``
+-> ``perceptual_overlay`` -> ``token_savings_at_threshold``. Writing files is
+``analysis.report_files``; the page is ``analysis.report_html``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.report_analysis import Analysis, ReportConfig
+from generator.errors import FoveaError
+
+DEFAULT_OPERATING_LEVELS = {"strength": 1.0, "radius_shrink": 0.67, "periphery_factor": 2.0}
+THRESHOLD_COLUMNS = [
+    "participant",
+    "condition",
+    "threshold",
+    "ci_low",
+    "ci_high",
+    "slope",
+    "lapse",
+    "n_trials",
+]
+
+
+def load(config: ReportConfig, data_root: Path) -> Analysis:
+    """Read every session of one protocol below ``data_root``; notes what was odd or assumed."""
+    from analysis.data import design_of, load_dataset
+
+    dataset = load_dataset(data_dir=data_root, protocol=config.protocol)
+    design, design_notes = design_of(dataset)
+    warnings = list(design_notes)
+    for s in dataset.sessions:
+        for flag in s.flags:
+            warnings.append(f"{s.beh_path.relative_to(data_root)}: {flag}")
+    for sk in dataset.skipped:
+        warnings.append(f"{sk.path.relative_to(data_root)}: not analysed: {sk.reason}")
+    if design.defaults_used:
+        warnings.append("assumed (no sidecar said): " + "; ".join(design.defaults_used))
+    return Analysis(
+        config=config, data_root=data_root, dataset=dataset, design=design, warnings=warnings
+    )
+
+
+def apply_qc(a: Analysis) -> None:
+    """Fills ``qc``, ``conditions`` (report order) and ``excluded``."""
+    from analysis.qc import run_qc
+
+    a.qc = run_qc(trials=a.dataset.trials, sessions=a.dataset.sessions, rules=a.config.qc)
+    present = set(a.qc.trials["condition"])
+    a.conditions = [c for c in a.design.conditions if c in present]
+    a.conditions += sorted(present - set(a.conditions))
+    a.excluded = set(a.qc.excluded_participants)
+
+
+def fit_participants(a: Analysis) -> None:
+    """Fits every participant x condition and draws each participant's figure.
+
+    Fills ``human``, ``perceptual``, ``fits``, ``pngs`` (``psychometric_sub-*``),
+    ``threshold_rows`` and ``fit_details``. Trials that pass the trial rules are fitted;
+    participant exclusions are marked but still fitted, so the report can show what was excluded.
+    """
+    from analysis.jobs import ParticipantJob, default_workers, run_jobs
+
+    trials = a.qc.trials
+    usable = trials["excluded_by"].eq("") | trials["excluded_by"].str.startswith("participant:")
+    human = trials[usable & (trials["observer"] != "perceptual")]
+    perceptual = trials[usable & (trials["observer"] == "perceptual")]
+    if human.empty and not perceptual.empty:
+        human, perceptual = perceptual, perceptual.iloc[0:0]
+        a.warnings.append(
+            "only perceptual-observer sessions: they are analysed as the participants"
+        )
+    a.human, a.perceptual = human, perceptual
+    truth_by_participant = _truth_by_participant(a.dataset)
+    groups = {k: g for k, g in human.groupby(["participant", "condition"], sort=False)}
+    jobs = []
+    for participant in sorted(human["participant"].astype(str).unique()):
+        cells = []
+        for c in a.conditions:
+            g = groups.get((participant, c))
+            observer = str(g["observer"].iloc[0]) if g is not None and len(g) else "human"
+            levels = g["level"].to_numpy() if g is not None else np.empty(0)
+            correct = g["correct"].to_numpy() if g is not None else np.empty(0)
+            cells.append((c, observer, levels, correct))
+        jobs.append(
+            ParticipantJob(
+                participant=participant,
+                cells=tuple(cells),
+                excluded=participant in a.excluded,
+                truth=truth_by_participant.get(participant),
+                settings=a.fit_settings,
+            )
+        )
+    config = a.config
+    results = run_jobs(jobs, workers=config.workers or default_workers(), progress=config.progress)
+    a.fits = [f for job_fits, _ in results for f in job_fits]
+    a.pngs = {
+        f"psychometric_sub-{job.participant}": png
+        for job, (_, png) in zip(jobs, results, strict=True)
+    }
+    a.threshold_rows = pd.DataFrame([f.row() for f in a.included_fits], columns=THRESHOLD_COLUMNS)
+    a.fit_details = pd.DataFrame(
+        [{**f.detail_row(), "included": f.participant not in a.excluded} for f in a.fits]
+    )
+
+
+def group_statistics(a: Analysis) -> None:
+    """Group thresholds, mixed models, pairwise effects and indistinguishability on included
+    participants. Fills ``analysed_human``, ``group``, ``lmm``, ``pairs``, ``glmm``, ``equiv``."""
+    from analysis.group import (
+        group_thresholds,
+        indistinguishability,
+        pairwise_effects,
+        threshold_mixed_model,
+        trial_mixed_logistic,
+    )
+
+    fs, log_axis, conditions = a.fit_settings, a.log_axis, a.conditions
+    rows = a.threshold_rows
+    a.group = group_thresholds(rows, log_axis=log_axis, ci_level=fs.ci_level, conditions=conditions)
+    if not a.included_fits:
+        a.warnings.append("every participant was excluded by QC: no group results")
+    a.lmm = threshold_mixed_model(
+        rows, conditions=conditions, log_axis=log_axis, ci_level=fs.ci_level
+    )
+    a.pairs = pairwise_effects(
+        rows,
+        conditions=conditions,
+        log_axis=log_axis,
+        rng=np.random.default_rng(np.random.SeedSequence([fs.seed, 7])),
+        ci_level=fs.ci_level,
+    )
+    human = a.human
+    a.analysed_human = human[
+        human["excluded_by"].eq("") & ~human["participant"].astype(str).isin(a.excluded)
+    ]
+    a.glmm = trial_mixed_logistic(
+        a.analysed_human, conditions=conditions, log_axis=log_axis, ci_level=fs.ci_level
+    )
+    a.equiv = indistinguishability(
+        a.included_fits,
+        operating_levels=_operating_levels(a.config, a.design, conditions),
+        margin=a.config.equivalence_margin,
+        rng=np.random.default_rng(np.random.SeedSequence([fs.seed, 11])),
+        alpha=a.config.alpha,
+    )
+
+
+def perceptual_overlay(a: Analysis) -> None:
+    """Pooled fits of the participants and of the perceptual observer, per condition.
+
+    Fills ``overlay_fits`` (None without perceptual-observer trials) and ``overlay_table``
+    (empty without).
+    """
+    a.overlay_table = pd.DataFrame()
+    if a.perceptual.empty:
+        return
+    fs = a.fit_settings
+    overlay_human, overlay_model, rows = {}, {}, []
+    for c in a.conditions:
+        hc = a.analysed_human[a.analysed_human["condition"] == c]
+        mc = a.perceptual[a.perceptual["condition"] == c]
+        hf = _pooled_fit(hc, c, participant="pooled", observer="human", settings=fs)
+        mf = _pooled_fit(mc, c, participant="perceptual", observer="perceptual", settings=fs)
+        overlay_human[c] = (hf, [f for f in a.included_fits if f.condition == c])
+        if mf is not None:
+            overlay_model[c] = mf
+        g = a.group[a.group["condition"] == c]
+        model_fitted = mf is not None and mf.fitted
+        rows.append(
+            {
+                "condition": c,
+                "measured_group_threshold": float(g["threshold"].iloc[0]) if len(g) else np.nan,
+                "measured_pooled_threshold": hf.threshold()
+                if hf is not None and hf.fitted
+                else np.nan,
+                "predicted_threshold": mf.threshold() if model_fitted else np.nan,
+                "predicted_ci_low": mf.ci()[0] if model_fitted else np.nan,
+                "predicted_ci_high": mf.ci()[1] if model_fitted else np.nan,
+                "model_trials": int(len(mc)),
+            }
+        )
+    a.overlay_fits = (overlay_human, overlay_model)
+    table = pd.DataFrame(rows)
+    table["predicted_over_measured"] = (
+        table["predicted_threshold"] / table["measured_group_threshold"]
+    )
+    a.overlay_table = table
+
+
+def token_savings_at_threshold(a: Analysis) -> None:
+    """The generator's token counts at each group threshold and along the tested range.
+
+    Fills ``savings``, ``tested_tokens`` and ``token_curves`` (no curve for periphery_factor
+    conditions or conditions without tested levels).
+    """
+    from analysis.tokens import token_ratio_curve, token_savings, tokens_per_tested_level
+
+    design = a.design
+    a.savings = token_savings(
+        group=a.group,
+        conditions=design.conditions,
+        display=design.display,
+        image_size_px=design.image_size_px,
+        patch_px=design.patch_px,
+    )
+    a.tested_tokens = tokens_per_tested_level(a.analysed_human)
+    a.token_curves = {}
+    for c in a.conditions:
+        cond = design.conditions.get(c) or {"name": c, "level_variable": "strength"}
+        if cond.get("level_variable", "strength") == "periphery_factor":
+            continue
+        levels_c = a.human.loc[a.human["condition"] == c, "level"]
+        levels_c = levels_c[levels_c > 0] if a.log_axis else levels_c
+        if levels_c.empty:
+            continue
+        lo, hi = float(levels_c.min()), float(levels_c.max())
+        grid = np.geomspace(lo, hi, 40) if a.log_axis and lo > 0 else np.linspace(lo, hi, 40)
+        a.token_curves[c] = (
+            grid,
+            token_ratio_curve(
+                condition=cond,
+                levels=grid,
+                display=design.display,
+                image_size_px=design.image_size_px,
+                patch_px=design.patch_px,
+            ),
+        )
+
+
+def _pooled_fit(trials, condition: str, *, participant: str, observer: str, settings):
+    """One fit of all of a condition's trials (the overlay's pooled curves); None if none."""
+    from analysis.fits import fit_cell
+
+    if not len(trials):
+        return None
+    return fit_cell(
+        participant=participant,
+        condition=condition,
+        observer=observer,
+        levels=trials["level"].to_numpy(),
+        correct=trials["correct"].to_numpy(),
+        settings=settings,
+    )
+
+
+def _operating_levels(config: ReportConfig, design, conditions: list[str]) -> dict[str, float]:
+    """Condition -> the level of its indistinguishability statement (see ``ReportConfig``)."""
+    out = {}
+    unknown = sorted(set(config.operating_levels) - set(conditions))
+    if unknown:
+        raise FoveaError(
+            f"--operating-level names unknown condition(s) {', '.join(unknown)}; conditions: {', '.join(conditions)}"
+        )
+    for c in conditions:
+        if c in config.operating_levels:
+            out[c] = float(config.operating_levels[c])
+        elif config.operating_level is not None:
+            out[c] = float(config.operating_level)
+        else:
+            out[c] = DEFAULT_OPERATING_LEVELS.get(design.level_variable(c), 1.0)
+    return out
+
+
+def _truth_by_participant(dataset) -> dict[str, dict[str, float]]:
+    """Simulated participants' true thresholds from their sidecars (``true_thresholds``)."""
+    out: dict[str, dict[str, float]] = {}
+    for s in dataset.sessions:
+        truth = s.sidecar.get("true_thresholds") if s.sidecar else None
+        if isinstance(truth, dict):
+            out.setdefault(s.participant, {}).update(
+                {str(k): float(v) for k, v in truth.items() if isinstance(v, int | float)}
+            )
+    return out
