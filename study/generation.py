@@ -1,18 +1,17 @@
-"""Generation requests that never block the window's frame loop.
+"""The contract between the trial and a generation service: requests that never block the
+window's frame loop.
 
-The study submits a ``GenerationRequest`` and polls its ``GenerationTicket`` once per frame. This
-module's ``ThreadGenerationService`` runs the generator in a worker thread of the window's process
-(torch releases the interpreter lock inside its kernels). A separate-process service (issue 6:
-speculative start, crash recovery) plugs in by implementing ``GenerationService`` and being
-returned by ``make_generation_service``; the study needs nothing else.
+The study submits a ``GenerationRequest`` and polls its ``GenerationTicket`` once per frame; a
+finished ticket holds a ``GenerationResult``. ``GenerationService`` lists everything the trial
+calls. The services live in ``study.service``: ``ProcessGenerationService`` (the generator in its
+own process: speculative start, crash recovery) and ``ThreadGenerationService`` (a worker thread
+of the window's process, for tests and small models).
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
@@ -137,152 +136,11 @@ class GenerationService(Protocol):
         """Keep a speculative ticket when the measured gaze (image px) lies within
         ``tolerance_deg`` of its target, else cancel it and return a ticket at ``gaze_px``."""
 
+    def prefetch_twin(self, *, seed: int, conditioning: int | str) -> None:
+        """Generate a full-resolution twin ahead, after requests someone waits for, into the
+        service's twin cache (a later ``submit`` of it is a cache hit or waits on it)."""
+
     def close(self) -> None: ...
-
-
-class ThreadGenerationService:
-    """Runs ``FoveatedGenerator`` in one worker thread, first-in first-out.
-
-    Args:
-        model: model name or directory (``FoveatedGenerator.load``).
-        device: torch device.
-        geometry: ``generator.StimulusGeometry`` of the stimulus on the display.
-        num_steps: sampler steps, None for the model's default.
-        torch_threads: intra-op threads for the worker (leave a core for the window).
-        hash_weights: report ``weights_sha256`` in ``start()``'s info (``--stimulus-set``).
-        scenes: scene-source spec (``pool`` or a folder; None: ``pool``), scene models only.
-        reference: ``generated`` (twins) or ``original`` (photographs) for ``full`` requests.
-        warm_full: warm up with a full-resolution generation (else a foveated one, when twins
-            come from a stimulus set or are originals).
-    """
-
-    def __init__(
-        self,
-        *,
-        model: str,
-        device: str,
-        geometry,
-        num_steps: int | None,
-        warmup_conditioning: int | str = 0,
-        torch_threads: int | None = None,
-        hash_weights: bool = False,
-        scenes: str | None = None,
-        reference: str = "generated",
-        warm_full: bool = True,
-    ) -> None:
-        self._hash_weights = hash_weights
-        self._warm_full = warm_full
-        self._scenes = scenes
-        self._reference = reference
-        self._model = model
-        self._device = device
-        self._geometry = geometry
-        self._num_steps = num_steps
-        self._torch_threads = torch_threads
-        self._warmup_conditioning = warmup_conditioning
-        # Foveated requests (a participant is waiting) go before twins; FIFO within a kind.
-        self._queue: queue.PriorityQueue[tuple[int, int, GenerationTicket | None]] = (
-            queue.PriorityQueue()
-        )
-        self._sequence = 0
-        self._thread: threading.Thread | None = None
-        self._images = None  # study.service.images.TrialImages, made by start()
-
-    def start(self) -> dict:
-        import os
-
-        import torch
-
-        from generator import FoveatedGenerator, LayoutSpec
-        from study.service.images import TrialImages
-
-        threads = self._torch_threads or max(1, (os.cpu_count() or 2) - 1)
-        torch.set_num_threads(threads)
-        t0 = time.perf_counter()
-        generator = FoveatedGenerator.load(self._model, device=self._device)
-        self._images = TrialImages(
-            generator=generator,
-            geometry=self._geometry,
-            scenes=self._scenes,
-            reference=self._reference,
-            steps=self._num_steps,
-        )
-        load_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        # Warm-up: first calls allocate and pick kernels; keep that out of trial latencies.
-        g = self._geometry
-        centre = (g.image_width_px / 2, g.image_height_px / 2)
-        self._images.make(
-            GenerationRequest(
-                kind="foveated",
-                seed=0,
-                conditioning=self._warmup_conditioning,
-                spec=LayoutSpec(mode="full") if self._warm_full else LayoutSpec(mode="acuity"),
-                gaze_px=None if self._warm_full else centre,
-            )
-        )
-        warm_s = time.perf_counter() - t0
-        self._thread = threading.Thread(target=self._run, name="fovea-generation", daemon=True)
-        self._thread.start()
-        info = {
-            "service": "thread",
-            "model": self._model,
-            "model_id": getattr(generator, "model_id", self._model),
-            "device": self._device,
-            "token_px": int(generator.token_px),
-            "torch_threads": threads,
-            "load_s": load_s,
-            "warmup_s": warm_s,
-            "scene_factor": generator.scene_factor,
-            "reference": self._reference,
-        }
-        if self._hash_weights:
-            from stimuli.fingerprint import weights_sha256
-
-            info["weights_sha256"] = weights_sha256(generator)
-        return info
-
-    def submit(self, request: GenerationRequest) -> GenerationTicket:
-        if self._thread is None:
-            raise RuntimeError("start() the service first")
-        ticket = GenerationTicket(request)
-        self._sequence += 1
-        self._queue.put((0 if request.kind == "foveated" else 1, self._sequence, ticket))
-        return ticket
-
-    def submit_speculative(self, request: GenerationRequest) -> None:
-        """No speculation here: the worker thread cannot abort a running generation, so a missed
-        speculation would hold up the request at the measured gaze by a whole generation.
-        Returns None (the trial submits at the measured gaze)."""
-        return None
-
-    def resolve(
-        self, ticket: GenerationTicket, *, gaze_px: tuple[float, float], tolerance_deg: float
-    ) -> GenerationTicket:
-        """Never needed: ``submit_speculative`` makes no tickets."""
-        raise ValueError(
-            "resolve() takes a ticket from submit_speculative(); this service makes none"
-        )
-
-    def close(self) -> None:
-        if self._thread is not None:
-            self._sequence += 1
-            self._queue.put((2, self._sequence, None))
-            self._thread.join(timeout=60)
-            self._thread = None
-
-    def _run(self) -> None:
-        while True:
-            _, _, ticket = self._queue.get()
-            if ticket is None:
-                return
-            if ticket.cancelled:
-                ticket._finish(None, RuntimeError("cancelled"))
-                continue
-            try:
-                ticket._finish(self._images.make(ticket.request), None)
-            except BaseException as error:  # noqa: BLE001 - handed to the frame loop
-                ticket._finish(None, error)
 
 
 def make_generation_service(
@@ -293,6 +151,7 @@ def make_generation_service(
     geometry,
     num_steps: int | None,
     warmup_conditioning: int | str = 0,
+    twin_cache_size: int = 64,
     hash_weights: bool = False,
     scenes: str | None = None,
     reference: str = "generated",
@@ -300,8 +159,10 @@ def make_generation_service(
 ) -> GenerationService:
     """The generation backend a protocol asks for (``[generation] service``); ``hash_weights``
     adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus set's);
-    ``scenes``, ``reference`` and ``warm_full`` as in ``ThreadGenerationService``."""
+    ``twin_cache_size``, ``scenes``, ``reference`` and ``warm_full`` as in
+    ``study.service.thread.ThreadGenerationService``."""
     common = dict(
+        twin_cache_size=twin_cache_size,
         model=model,
         device=device,
         geometry=geometry,
@@ -317,6 +178,8 @@ def make_generation_service(
 
         return ProcessGenerationService(**common)
     if kind == "thread":
+        from study.service.thread import ThreadGenerationService
+
         return ThreadGenerationService(**common)
     raise ValueError(f"unknown generation service {kind!r}")
 
@@ -334,33 +197,9 @@ def protocol_generation_service(
         geometry=geometry,
         num_steps=protocol.stimulus.num_steps,
         warmup_conditioning=protocol.stimulus.conditionings()[0],
+        twin_cache_size=protocol.generation.twin_cache_size,
         hash_weights=stimulus_set,
         scenes=scenes,
         reference=protocol.stimulus.reference,
         warm_full=not stimulus_set and protocol.stimulus.reference == "generated",
     )
-
-
-class LruCache:
-    """A small least-recently-used map (twins and deadline-miss fallbacks)."""
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self._data: OrderedDict = OrderedDict()
-
-    def get(self, key):
-        if key not in self._data:
-            return None
-        self._data.move_to_end(key)
-        return self._data[key]
-
-    def put(self, key, value) -> None:
-        if self.capacity <= 0:
-            return
-        self._data[key] = value
-        self._data.move_to_end(key)
-        while len(self._data) > self.capacity:
-            self._data.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._data)

@@ -23,10 +23,11 @@ import numpy as np
 from generator.errors import FoveaError
 from protocol.levels import layout_spec
 from protocol.schema import Protocol
-from study.generation import GenerationRequest, GenerationResult, GenerationService, LruCache
+from study.generation import GenerationRequest, GenerationResult, GenerationService
 from study.observers import ObserverTrial
 from study.presenter import Presenter, QuitRequested
 from study.procedures import TrialPlan
+from study.service.cache import LruCache
 from study.service.errors import GenerationError
 
 
@@ -154,10 +155,8 @@ class TrialRunner:
         self.session_seed = session_seed
         self.participant = participant
         self.session = session
-        self.twins = LruCache(protocol.generation.twin_cache_size)
         self.fallbacks = LruCache(256)  # deadline-miss stand-ins, keyed by _fallback_key
         self._late: list[tuple[tuple, object]] = []  # (key, ticket) finished after their deadline
-        self._prefetching: dict[tuple, object] = {}  # twin key -> ticket requested ahead
         self.upcoming = None  # callable -> (seed, conditioning) of the next new plan, or None
         self.calibrate_requested = False
 
@@ -206,13 +205,13 @@ class TrialRunner:
             },
         )
 
-    def _twin_from_set(self, key: tuple) -> GenerationResult | None:
+    def _set_twin_entry(self, key: tuple) -> dict | None:
         if self.stimulus_set is None:
             return None
-        twin = self._set_image(self.stimulus_set.reference_entry(seed=key[0], conditioning=key[1]))
-        if twin is not None:
-            self.twins.put(key, twin)
-        return twin
+        return self.stimulus_set.reference_entry(seed=key[0], conditioning=key[1])
+
+    def _twin_from_set(self, key: tuple) -> GenerationResult | None:
+        return self._set_image(self._set_twin_entry(key))
 
     def _fallback_from_set(self, plan: TrialPlan) -> GenerationResult | None:
         if self.stimulus_set is None:
@@ -226,37 +225,39 @@ class TrialRunner:
         return self._set_image(entry)
 
     def _prefetch_next_twin(self) -> None:
-        """Request the next plan's twin now, while the intervals run and the worker is idle."""
+        """Have the service generate the next plan's twin into its cache now, while the
+        intervals run and the generator is idle (not when a stimulus set holds it)."""
         if self.upcoming is None:
             return
         key = self.upcoming()
-        if key is None or self.twins.get(key) is not None or key in self._prefetching:
+        if key is None or self._set_twin_entry(key) is not None:
             return
-        if self._twin_from_set(key) is not None:
-            return
+        self.service.prefetch_twin(seed=key[0], conditioning=key[1])
+
+    def _request_twin(self, plan: TrialPlan, row: dict):
+        """The plan's twin (stimulus set, or the service's cache) or the ticket generating it.
+
+        Returns:
+            (twin, None) when it is here (``twin_latency_s`` 0), else (None, ticket).
+        """
         from generator.layout import LayoutSpec
 
-        ticket = self.service.submit(
-            GenerationRequest(
-                kind="full",
-                seed=key[0],
-                conditioning=key[1],
-                spec=LayoutSpec(mode="full"),
-                gaze_px=None,
+        twin = self._twin_from_set((plan.seed, plan.conditioning))
+        if twin is None:
+            ticket = self.service.submit(
+                GenerationRequest(
+                    kind="full",
+                    seed=plan.seed,
+                    conditioning=plan.conditioning,
+                    spec=LayoutSpec(mode="full"),
+                    gaze_px=None,
+                )
             )
-        )
-        self._prefetching[key] = ticket
-
-    def _take_prefetched(self, key):
-        """A prefetched twin ticket for ``key`` (finished ones move into the cache)."""
-        for k, ticket in list(self._prefetching.items()):
-            if ticket.done():
-                del self._prefetching[k]
-                try:
-                    self.twins.put(k, ticket.result())
-                except Exception:  # noqa: BLE001 - requested again when needed
-                    pass
-        return self._prefetching.pop(key, None)
+            if not ticket.cache_hit:
+                return None, ticket
+            twin = ticket.result()
+        row["twin_latency_s"] = 0.0
+        return twin, None
 
     def _observer_answer(self, plan, foveated, twin, gaze_px):
         rng = trial_rng(session_seed=self.session_seed, plan=plan, purpose="observer")
@@ -359,27 +360,8 @@ class TrialRunner:
     ) -> TrialOutcome:
         p, view = self.p, self.view
         timing = p.timing
-        # The twin does not depend on gaze: ask for it first (or take it from the cache).
-        twin_key = (plan.seed, plan.conditioning)
-        twin_ticket = self._take_prefetched(twin_key)
-        twin: GenerationResult | None = self.twins.get(twin_key)
-        if twin is None and twin_ticket is None:
-            twin = self._twin_from_set(twin_key)
-        if twin is None and twin_ticket is None:
-            from generator.layout import LayoutSpec
-
-            twin_ticket = self.service.submit(
-                GenerationRequest(
-                    kind="full",
-                    seed=plan.seed,
-                    conditioning=plan.conditioning,
-                    spec=LayoutSpec(mode="full"),
-                    gaze_px=None,
-                )
-            )
-        elif twin is not None:
-            twin_ticket = None
-            row["twin_latency_s"] = 0.0
+        # The twin does not depend on gaze: ask for it first (the service may have it cached).
+        twin, twin_ticket = self._request_twin(plan, row)
 
         for _ in range(view.frames_for(timing.iti_s)):
             view.flip(phase="iti")
@@ -465,7 +447,7 @@ class TrialRunner:
             if monitor.broken(t=frame.t, sample=frame.sample):
                 fov_ticket.cancel()
                 self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
-                return self._abort(plan, row, reason="fixation_break", twin_ticket=twin_ticket)
+                return self._abort(plan, row, reason="fixation_break")
             twin_ready = twin is not None or twin_ticket.done()
             # The deadline is checked before "done": an image that finished after the deadline
             # within this frame's wait missed it (a finished ticket's elapsed time is its latency).
@@ -488,7 +470,7 @@ class TrialRunner:
                 if plan.attempt < p.generation.max_deadline_misses:
                     self._keep_late(self._cache_key(plan, (gx, gy)), fov_ticket)
                     row["gen_latency_s"] = _request_elapsed_s(fov_ticket)
-                    return self._abort(plan, row, reason="deadline", twin_ticket=twin_ticket)
+                    return self._abort(plan, row, reason="deadline")
                 # Missed too often: wait for this image and show it late (flagged).
                 self.tracker.message("GENERATION_SHOWN_LATE")
             if fov_ticket.done() and twin_ready:
@@ -500,7 +482,7 @@ class TrialRunner:
                 if not error.retryable:
                     raise
                 self.tracker.message(f"GENERATION_FAILED {error}")
-                return self._abort(plan, row, reason="generator_crash", twin_ticket=twin_ticket)
+                return self._abort(plan, row, reason="generator_crash")
             row["gen_latency_s"] = _request_elapsed_s(fov_ticket)
             key = self._cache_key(plan, (gx, gy))
             if key is not None:
@@ -512,9 +494,8 @@ class TrialRunner:
                 if not error.retryable:
                     raise
                 self.tracker.message(f"GENERATION_FAILED {error}")
-                return self._abort(plan, row, reason="generator_crash", twin_ticket=None)
+                return self._abort(plan, row, reason="generator_crash")
             row["twin_latency_s"] = twin_ticket.latency_s
-            self.twins.put((plan.seed, plan.conditioning), twin)
         self._prefetch_next_twin()
         row["scene"] = _shared_scene(foveated, twin)
         row["tokens"] = foveated.tokens
@@ -554,7 +535,7 @@ class TrialRunner:
                 self.tracker.message("STIMULUS2_ONSET")
             view.check_escape()
             if monitor.broken(t=frame.t, sample=frame.sample):
-                return self._abort(plan, row, reason="fixation_break", twin_ticket=None)
+                return self._abort(plan, row, reason="fixation_break")
             if frame.sample is not None and frame.sample.valid and phase != "isi":
                 seen.append((frame.sample.x_deg, frame.sample.y_deg))
         self.tracker.message("STIMULUS_OFF")
@@ -574,7 +555,7 @@ class TrialRunner:
         else:
             response, rt_s = self._wait_for_key(prompt_frame.t, fx, fy)
             if response is None:
-                return self._abort(plan, row, reason="no_response", twin_ticket=None)
+                return self._abort(plan, row, reason="no_response")
         correct = response == plan.interval_foveated
         row["response"], row["rt_s"], row["correct"] = response, rt_s, int(correct)
         self.tracker.message(f"RESPONSE {response} correct {int(correct)}")
@@ -623,9 +604,8 @@ class TrialRunner:
         target_px = tuple(float(v) for v in self.geometry.deg_to_image_px(fx, fy))
         return self.service.submit_speculative(self._foveated_request(plan, spec, target_px))
 
-    def _abort(self, plan: TrialPlan, row: dict, *, reason: str, twin_ticket) -> TrialOutcome:
-        if twin_ticket is not None:
-            self._late_twin(plan, twin_ticket)
+    def _abort(self, plan: TrialPlan, row: dict, *, reason: str) -> TrialOutcome:
+        # A twin still being generated goes on into the service's cache for the re-queued plan.
         row["abort_reason"] = reason
         row["fixation_break"] = 1 if reason == "fixation_break" else 0
         self.tracker.message(f"TRIAL_ABORTED {reason}")
@@ -637,18 +617,6 @@ class TrialRunner:
         }
         self._abort_notice(texts[reason])
         return TrialOutcome(row=row, requeue=True, correct=None)
-
-    def _late_twin(self, plan: TrialPlan, ticket) -> None:
-        # The twin will be needed again when the plan comes back: keep it (or its pending
-        # request, which _take_prefetched picks up).
-        key = (plan.seed, plan.conditioning)
-        if not ticket.done():
-            self._prefetching[key] = ticket
-            return
-        try:
-            self.twins.put(key, ticket.result())
-        except Exception:  # noqa: BLE001 - requested again when needed
-            pass
 
     def _calibrate(self) -> None:
         result = self.tracker.calibrate()

@@ -14,7 +14,8 @@ from typing import get_args
 
 from generator.errors import FoveaError
 from protocol.schema import Reference
-from study.generation import GenerationRequest, GenerationResult, LruCache
+from study.generation import GenerationRequest, GenerationResult
+from study.service.cache import LruCache
 
 REFERENCES = get_args(Reference)
 

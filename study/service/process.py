@@ -50,7 +50,8 @@ from pathlib import Path
 
 import numpy as np
 
-from study.generation import GenerationRequest, GenerationResult, LruCache
+from study.generation import GenerationRequest, GenerationResult
+from study.service.cache import TwinCache, twin_key
 from study.service.errors import (
     GenerationCancelled,
     GenerationFailed,
@@ -187,8 +188,7 @@ class ProcessGenerationService:
         self._pending: list[_Job] = []
         self._inflight: _Job | None = None
         self._abort_reason: str | None = None
-        self._twin_jobs: dict[tuple, _Job] = {}
-        self._twins = LruCache(twin_cache_size)
+        self._twins = TwinCache(twin_cache_size)
         self._child: _Child | None = None
         self._slot: shared_memory.SharedMemory | None = None
         self._state = "new"  # new | ready | restarting | broken | closed
@@ -396,7 +396,7 @@ class ProcessGenerationService:
         key = (int(seed), conditioning)
         with self._lock:
             self._check_open()
-            if self._twins.get(key) is not None or key in self._twin_jobs:
+            if self._twins.get(key) is not None or self._twins.pending(key) is not None:
                 return
             request = GenerationRequest(
                 kind="full",
@@ -406,7 +406,7 @@ class ProcessGenerationService:
                 gaze_px=None,
             )
             job = self._new_job(request, tickets=[], keep_twin=True)
-            self._twin_jobs[key] = job
+            self._twins.start(key, job)
             self._pending.append(job)
         self.events.emit("prefetch", job=job.job_id, seed=int(seed), conditioning=conditioning)
         self._wake()
@@ -463,7 +463,7 @@ class ProcessGenerationService:
             )
             self.counters["submitted"] += 1
             if request.kind == "full":
-                key = (int(request.seed), request.conditioning)
+                key = twin_key(request)
                 cached = self._twins.get(key)
                 if cached is not None:
                     ticket.cache_hit = True
@@ -471,13 +471,13 @@ class ProcessGenerationService:
                     self.counters["cache_hits"] += 1
                     self.events.emit("cache_hit", ticket=ticket.ticket_id, seed=request.seed)
                     return ticket
-                job = self._twin_jobs.get(key)
+                job = self._twins.pending(key)
                 if job is not None:  # already queued or running (a prefetch): wait on it
                     job.tickets.append(ticket)
                     ticket._job = job
                     return ticket
                 job = self._new_job(request, tickets=[ticket], keep_twin=True)
-                self._twin_jobs[key] = job
+                self._twins.start(key, job)
             else:
                 job = self._new_job(request, tickets=[ticket], keep_twin=False)
             ticket._job = job
@@ -740,9 +740,7 @@ class ProcessGenerationService:
             sidecar=sidecar,
         )
         if job.keep_twin:
-            key = self._twin_key(job)
-            self._twins.put(key, result)
-            self._twin_jobs.pop(key, None)
+            self._twins.finish(twin_key(job.request), result)
         for ticket in job.tickets:
             ticket.started_s = fields["started_s"]
             ticket.generated_s = fields["generated_s"]
@@ -760,13 +758,9 @@ class ProcessGenerationService:
             tickets=timings,
         )
 
-    @staticmethod
-    def _twin_key(job: _Job) -> tuple:
-        return (int(job.request.seed), job.request.conditioning)
-
     def _drop_twin_job(self, job: _Job) -> None:
-        if job.keep_twin and self._twin_jobs.get(self._twin_key(job)) is job:
-            del self._twin_jobs[self._twin_key(job)]
+        if job.keep_twin:
+            self._twins.drop(twin_key(job.request), job)
 
     def _check_health(self, child: _Child) -> None:
         now = time.perf_counter()
@@ -868,7 +862,7 @@ class ProcessGenerationService:
                     ticket._finish(
                         None, ServiceUnavailable(f"generation service stopped: {reason}")
                     )
-            self._twin_jobs.clear()
+            self._twins.clear_pending()
         self.events.emit("broken", level=50, reason=reason)
 
 
