@@ -99,7 +99,7 @@ def register(
     quality.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     quality.add_argument("--device", default="cpu")
     quality.set_defaults(handler=_bench_quality)
-    from generator.models.latent_cli import register_latent
+    from generator.evaluation.latent_cli import register_latent
 
     register_latent(bench_subparsers)
 
@@ -170,7 +170,7 @@ def _json(value) -> str:
 
 def _bench_quality(args) -> int:
     from generator.errors import FoveaError
-    from generator.models.quality import QualitySettings, run_quality
+    from generator.evaluation.quality import QualitySettings, run_quality
 
     if args.resolution % 16 or args.resolution < 64:
         raise FoveaError(f"--resolution {args.resolution} must be a multiple of 16 and >= 64")

@@ -23,8 +23,8 @@ MAX_TABLE_ROWS = 60
 def model_card(record: dict, quality: dict | None = None) -> str:
     """The model card (markdown). ``quality``: a ``fovea bench quality`` summary that replaces
     the one in the record (``record["quality"]["summary"]``)."""
+    from generator.evaluation.latent_report import card_lines
     from generator.models.default import ModelConfig
-    from generator.models.latent_report import card_lines
 
     cfg = ModelConfig.from_dict(record.get("config") or {})
     if quality is not None:

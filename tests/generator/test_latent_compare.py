@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from generator.models.latent_report import card_lines, verdict
+from generator.evaluation.latent_report import card_lines, verdict
 from generator.training.autoencoder import (
     AeConfig,
     AeTrainConfig,

@@ -1,5 +1,5 @@
 """`fovea bench quality`: natural-detail metrics on analytic inputs and held-out photographs, the
-bounds (generator.models.ceiling), the targets, and one small run with tiny scene models."""
+bounds (generator.evaluation.ceiling), the targets, and one small run with tiny scene models."""
 
 import json
 from pathlib import Path
@@ -9,21 +9,21 @@ import pytest
 import torch
 
 from generator.errors import FoveaError
-from generator.geometry import StimulusGeometry, default_display
-from generator.layout import LayoutSpec, build_layout
-from generator.models.ceiling import (
+from generator.evaluation.ceiling import (
     block_means,
     level_map,
     reduce_to_layout,
     resample_within_blocks,
 )
-from generator.models.detail_metrics import (
+from generator.evaluation.detail_metrics import (
     octave_bands_cpp,
     octave_power_ratio,
     scene_psnr_db,
     seam_ratio,
     to_scene_size,
 )
+from generator.geometry import StimulusGeometry, default_display
+from generator.layout import LayoutSpec, build_layout
 from generator.tokens import pack
 
 SEED = 1234
@@ -128,7 +128,7 @@ def test_scene_psnr_of_an_exact_upsample_is_infinite_and_of_a_bicubic_one_high()
     assert np.array_equal(to_scene_size(nearest, scene_factor=4), scene)
     assert scene_psnr_db(nearest, scene) == float("inf")
     # A smooth scene, bicubic-upsampled the way the model sees it: close to itself.
-    from generator.models.quality import bicubic_image
+    from generator.evaluation.quality import bicubic_image
     from generator.scene import Scene
 
     yy, xx = np.mgrid[0:32, 0:32]
@@ -141,7 +141,7 @@ def test_scene_psnr_of_an_exact_upsample_is_infinite_and_of_a_bicubic_one_high()
 
 
 def test_heldout_photographs_and_their_bicubic_scenes_have_no_seams_and_bicubic_no_detail():
-    from generator.models.quality import bicubic_image, heldout_scenes
+    from generator.evaluation.quality import bicubic_image, heldout_scenes
 
     scenes = heldout_scenes(count=3, width_px=256, height_px=256, factor=4)
     assert len({b.scene.sha256 for b in scenes}) == 3  # three different photographs
@@ -161,7 +161,7 @@ def test_heldout_photographs_and_their_bicubic_scenes_have_no_seams_and_bicubic_
 
 
 def test_targets_pass_and_fail_on_the_measured_medians():
-    from generator.models.quality_summary import summarize
+    from generator.evaluation.quality_summary import summarize
 
     def rec(variant, strength, jod, seam):
         return {
@@ -226,8 +226,8 @@ def test_quality_bench_runs_end_to_end_on_held_out_scenes(tmp_path):
     oracle bound, the targets, the sheets; the summary is strict JSON."""
     from PIL import Image
 
+    from generator.evaluation.quality import QualitySettings, run_quality
     from generator.model_cli import _json
-    from generator.models.quality import QualitySettings, run_quality
 
     print(f"seed {SEED}")
     models = {
@@ -311,7 +311,7 @@ def test_quality_bench_runs_end_to_end_on_held_out_scenes(tmp_path):
 
 
 def test_quality_bench_refuses_models_that_take_no_scene():
-    from generator.models.quality import QualitySettings, run_quality
+    from generator.evaluation.quality import QualitySettings, run_quality
     from generator.pipeline import FoveatedGenerator
 
     tiny = FoveatedGenerator.load("tiny")

@@ -6,7 +6,7 @@ import json
 
 from PIL import Image
 
-from generator.models.quality_plot import main, merge_medians, plot_quality
+from generator.evaluation.quality_plot import main, merge_medians, plot_quality
 
 
 def _row(jod, ratio, psnr):

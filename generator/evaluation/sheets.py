@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.draw import draw_layout
-from generator.models.detail_metrics import octave_bands_cpp, radial_power_spectrum
+from generator.evaluation.detail_metrics import octave_bands_cpp, radial_power_spectrum
 
 COLUMNS = (
     ("original", "original photograph"),

@@ -1,7 +1,7 @@
 """The quality benchmark as a figure: median JOD and foveal PSNR against the token ratio, one curve
 per variant (acuity strengths), circle layouts as points, the JOD 9.5 target as a line.
 
-    python -m generator.models.quality_plot SUMMARY.json [more *_summary.json] --out PNG
+    python -m generator.evaluation.quality_plot SUMMARY.json [more *_summary.json] --out PNG
 
 draws from ``fovea bench quality``'s ``*_summary.json`` files (several: their variants together,
 e.g. a run and its ``--ceiling`` run; where two have the same variant and strength, the first
@@ -104,7 +104,7 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m generator.models.quality_plot")
+    parser = argparse.ArgumentParser(prog="python -m generator.evaluation.quality_plot")
     parser.add_argument("summaries", nargs="+", help="fovea bench quality *_summary.json files")
     parser.add_argument("--out", required=True, help="PNG to write")
     args = parser.parse_args(argv)

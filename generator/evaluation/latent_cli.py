@@ -41,7 +41,7 @@ def register_latent(bench_subparsers: argparse._SubParsersAction) -> None:
 
 def _bench_latent(args) -> int:
     from generator.errors import FoveaError
-    from generator.models.latent_compare import LatentSettings, run_latent_compare
+    from generator.evaluation.latent_compare import LatentSettings, run_latent_compare
 
     if any(s % 16 or s < 64 for s in [*args.resolution, *args.recon_crops]):
         raise FoveaError("--resolution and --recon-crops must be multiples of 16, at least 64")

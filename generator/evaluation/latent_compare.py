@@ -10,7 +10,7 @@ model. Reported per size: foveated generation time of both (wall and process CPU
 alternating runs after a warm-up), the decode stage alone (pixel space: unpatchify), FLOPs of one
 transformer step and of the decoder, parameter counts; reference decoders (untrained, e.g. TAESD's
 width 64) give the decode cost of other sizes of the same architecture. Reconstruction quality of
-held-out photos is in :mod:`generator.models.latent_recon`.
+held-out photos is in :mod:`generator.evaluation.latent_recon`.
 """
 
 from __future__ import annotations
@@ -214,8 +214,8 @@ def machine() -> dict:
 
 def run_latent_compare(settings: LatentSettings, *, progress=print) -> dict:
     """The whole comparison as one JSON-able dict."""
-    from generator.models.latent_recon import reconstruction
-    from generator.models.latent_report import train_summary, verdict
+    from generator.evaluation.latent_recon import reconstruction
+    from generator.evaluation.latent_report import train_summary, verdict
 
     if settings.ae_path:
         ae, config = load_autoencoder(Path(settings.ae_path))

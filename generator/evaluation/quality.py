@@ -6,7 +6,7 @@ area-downsampled version: the *scene*). Photographs smaller than the output are 
 so their originals carry no real detail in the top octaves (``original_upsampled``).
 
 Per scene and seed, each model's full-resolution generation (the *twin*) is scored for natural
-detail (:mod:`generator.models.detail_metrics`: seam ratio, octave power ratio against the
+detail (:mod:`generator.evaluation.detail_metrics`: seam ratio, octave power ratio against the
 original, scene PSNR; the original and the bicubic-upsampled scene beside it). Then, per gaze point
 (centre, off-centre) and variant:
 
@@ -16,7 +16,7 @@ original, scene PSNR; the original and the bicubic-upsampled scene beside it). T
   (r = 0.33 of the half-diagonal, periphery 1/2x or 1/4x);
 - the bounds (their own records): ``oracle``, the post-trained twin reduced to each acuity layout
   (``unpack(pack(twin, layout))``: only resolution lost), and with ``ceiling=True`` the
-  ``ceiling`` of :mod:`generator.models.ceiling`;
+  ``ceiling`` of :mod:`generator.evaluation.ceiling`;
 
 each compared with the same model's twin of the same scene and seed: FovVideoVDP JOD (``pyfvvdp``,
 ``foveated=True``, fixation at the gaze, the display's geometry) and PSNR / SSIM inside the fovea
@@ -33,19 +33,19 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import FoveaError
-from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
-from generator.layout import LayoutSpec
-from generator.models.detail_metrics import (
+from generator.evaluation.detail_metrics import (
     octave_bands_cpp,
     octave_power_ratio,
     psnr_db,
     scene_psnr_db,
     seam_ratio,
 )
-from generator.models.quality_summary import NAIVE, SHIPPED, summarize
+from generator.evaluation.quality_summary import NAIVE, SHIPPED, summarize
+from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
+from generator.layout import LayoutSpec
 from generator.scene import Scene
 
-#: Variants that bound the benchmark from above (generator.models.ceiling). Their records go to
+#: Variants that bound the benchmark from above (generator.evaluation.ceiling). Their records go to
 #: their own file: the pinned records file holds generations only.
 BOUNDS = ("oracle", "ceiling")
 
@@ -455,8 +455,8 @@ def run_quality(
             "full_resolution.*.octave_power_ratio_median_native leaves them out"
         )
     if sheets_dir is not None:
-        from generator.models.quality_plot import plot_quality
-        from generator.models.sheets import write_sheets
+        from generator.evaluation.quality_plot import plot_quality
+        from generator.evaluation.sheets import write_sheets
 
         summary["sheets"] = write_sheets(
             out_dir=Path(sheets_dir), rows=sheet_rows, scene_factor=factor
@@ -473,7 +473,7 @@ def _bound(gen, variant, *, twin, layout, seed, steps, full_resolution):
     ``full_resolution(noise_grid)`` generates the full-resolution image of other noise."""
     from types import SimpleNamespace
 
-    from generator.models.ceiling import reduce_to_layout, resample_within_blocks
+    from generator.evaluation.ceiling import reduce_to_layout, resample_within_blocks
 
     start = time.perf_counter()
     p = gen.codec.cells_per_token
