@@ -21,52 +21,18 @@ import numpy as np
 import pandas as pd
 
 from generator.errors import FoveaError
-from study.datalog.behlog import PINNED_COLUMNS
+from generator.geometry import default_display
+from protocol.session_data import (
+    ALLOWED_VALUES,
+    MISSING_TOKENS,
+    NEVER_MISSING,
+    NUMERIC_COLUMNS,
+    PINNED_COLUMNS,
+)
 
-#: The pinned beh.tsv columns (docs/data_format.md), defined once by the writer.
+#: The pinned beh.tsv columns (docs/data_format.md); types, ``n/a`` and the other columns are
+#: ``protocol.session_data``'s.
 REQUIRED_COLUMNS: tuple[str, ...] = PINNED_COLUMNS
-#: Columns read as numbers when present (pinned and optional ones, docs/data_format.md).
-NUMERIC_COLUMNS: tuple[str, ...] = (
-    "trial",
-    "level",
-    "interval_foveated",
-    "response",
-    "correct",
-    "rt_s",
-    "fixation_break",
-    "gaze_x_deg",
-    "gaze_y_deg",
-    "seed",
-    "tokens",
-    "gen_latency_s",
-    "onset_s",
-    "tokens_full",
-    "deadline_missed",
-    "cached_stimulus",
-    "dropped_frames",
-    "fixation_x_deg",
-    "fixation_y_deg",
-    "p_correct_model",
-    "token_ratio",
-    "attempt",
-)
-_ALLOWED_VALUES: dict[str, tuple[float, ...]] = {
-    "correct": (0, 1),
-    "fixation_break": (0, 1),
-    "interval_foveated": (1, 2),
-    "response": (1, 2),
-    "deadline_missed": (0, 1),
-    "cached_stimulus": (0, 1),
-}
-#: Columns every presented trial must have (aborted trials included).
-_NEVER_MISSING: tuple[str, ...] = (
-    "trial",
-    "condition",
-    "level",
-    "interval_foveated",
-    "fixation_break",
-)
-MISSING_TOKENS = ("n/a", "")
 _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
 )
@@ -367,7 +333,7 @@ def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
                 raise FoveaError(
                     f"{path}: line {line_numbers[i]}, column {column!r}: value must be finite"
                 )
-            allowed = _ALLOWED_VALUES.get(column)
+            allowed = ALLOWED_VALUES.get(column)
             if allowed is not None:
                 wrong = numbers.notna() & ~numbers.isin(allowed)
                 if wrong.any():
@@ -379,7 +345,7 @@ def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
             out[column] = numbers
         else:
             out[column] = values.where(~is_missing, None).astype(object)
-    for column in _NEVER_MISSING:
+    for column in NEVER_MISSING:
         missing_rows = out[column].isna()
         if missing_rows.any():
             i = int(np.flatnonzero(missing_rows.to_numpy())[0])
@@ -531,13 +497,8 @@ class Design:
         return str(self.conditions.get(condition, {}).get("level_variable", "strength"))
 
 
-DEFAULT_DISPLAY = {
-    "width_px": 2560,
-    "height_px": 1440,
-    "width_cm": 59.8,
-    "height_cm": 33.6,
-    "distance_cm": 60.0,
-}
+#: The display assumed when a sidecar has none: the generator's reference display.
+DEFAULT_DISPLAY = default_display().as_dict()
 DEFAULT_IMAGE_SIZE_PX = (1024, 1024)
 DEFAULT_PATCH_PX = 16
 
@@ -558,7 +519,11 @@ def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
             else:
                 defaults.append(f"display {key} = {DEFAULT_DISPLAY[key]}")
     else:
-        defaults.append("display (27-inch 2560x1440, 59.8 x 33.6 cm, 60 cm)")
+        d = DEFAULT_DISPLAY
+        defaults.append(
+            f"display ({d['width_px']}x{d['height_px']}, {d['width_cm']:g} x "
+            f"{d['height_cm']:g} cm, {d['distance_cm']:g} cm)"
+        )
     size = first.get("image_size_px")
     if (
         isinstance(size, list | tuple)

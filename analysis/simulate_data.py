@@ -1,10 +1,9 @@
 """Simulated data sets in the study's exact layout, for tests, benchmarks and trying the report.
 
-Writes ``DATA/sub-<p>/ses-<s>/beh/sub-<p>_ses-<s>_task-<task>_beh.tsv`` with every pinned column
-(plus the optional and extra columns the study writes, in its order) and the ``_beh.json``
-sidecar, the way
-``fovea simulate`` does, but in a second instead of a session's worth of generation: observers are
-parametric (the study's ``ParametricObserver`` model: a cumulative normal on log10 level with
+Writes ``DATA/sub-<p>/ses-<s>/beh/sub-<p>_ses-<s>_task-<task>_beh.tsv`` and its ``_beh.json``
+sidecar through the session data contract (``protocol.session_data``: the same columns, cells
+and sidecar fields as ``fovea simulate``), but in a second instead of a session's worth of
+generation: observers are parametric (the study's ``ParametricObserver`` model: a cumulative normal on log10 level with
 psignifit's width), so the true thresholds are known and written to the sidecars
 (``true_thresholds``) and returned.
 
@@ -28,27 +27,16 @@ from scipy import special
 
 from analysis.adaptive import LockstepQuestPlus, QuestPlusGrid
 from generator.errors import FoveaError
+from protocol.geometry import display_record
+from protocol.schema import Condition, DisplaySettings
+from protocol.session_data import beh_sidecar, new_row, write_beh_tsv
 
 _C_WIDTH = 2.0 * float(special.ndtri(0.95))  # psignifit: width spans S = 0.05 .. 0.95
-_OWN_COLUMNS = (
-    "participant", "session", "trial", "condition", "level", "interval_foveated", "response",
-    "correct", "rt_s", "fixation_break", "gaze_x_deg", "gaze_y_deg", "seed", "tokens",
-    "gen_latency_s", "onset_s", "tokens_full", "deadline_missed", "cached_stimulus",
-    "dropped_frames", "fixation_x_deg", "fixation_y_deg", "observer", "p_correct_model", "track",
-    "attempt", "abort_reason", "level_variable", "conditioning", "token_ratio", "twin_latency_s",
-    "gaze_to_flip_median_s", "speculation_kept", "scene", "reference",
-)  # fmt: skip
 
 
-def beh_columns() -> tuple[str, ...]:
-    """The study's beh.tsv column order when the study package is importable (so simulated files
-    are indistinguishable from ``fovea simulate``'s), else this module's copy of it; columns the
-    simulation has no value for are written n/a."""
-    try:
-        from study.datalog.behlog import COLUMNS as study_columns
-    except Exception:  # noqa: BLE001 - the analysis does not need the study package
-        return _OWN_COLUMNS
-    return tuple(study_columns)
+def _default_display() -> dict:
+    """The sidecar display table of the protocol schema's default display."""
+    return display_record(DisplaySettings())
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -127,12 +115,7 @@ class SimulationSpec:
     overrides: dict[str, dict] = field(default_factory=dict)
     protocol_name: str = "sim_2afc"
     task: str = "fovea2afc"
-    display: dict = field(
-        default_factory=lambda: {
-            "width_px": 2560, "height_px": 1440, "width_cm": 59.8, "height_cm": 33.6,
-            "distance_cm": 60.0, "refresh_hz": 60.0,
-        }
-    )  # fmt: skip
+    display: dict = field(default_factory=_default_display)
     image_size_px: tuple[int, int] = (1024, 1024)
     patch_px: int = 16
     n_levels: int = 25
@@ -292,13 +275,18 @@ class _TokenCounter:
 
 
 def _condition_table(cond: SimCondition) -> dict:
-    return {
-        "name": cond.name, "layout_mode": cond.layout_mode, "fixation_deg": list(cond.fixation_deg),
-        "level_variable": cond.level_variable, "level_min": cond.level_min,
-        "level_max": cond.level_max, "start_level": None, "levels": list(cond.levels),
-        "padding_deg": 0.0, "acuity": "linear", "max_level": 8, "circle_radius": 0.33,
-        "periphery_factor": 2,
-    }  # fmt: skip
+    """The sidecar's condition table (``protocol.levels.condition_summary``), schema defaults for
+    what a ``SimCondition`` does not set; not validated (simulations may go beyond a protocol)."""
+    condition = Condition.model_construct(
+        name=cond.name,
+        layout_mode=cond.layout_mode,
+        fixation_deg=tuple(cond.fixation_deg),
+        level_variable=cond.level_variable,
+        level_min=cond.level_min,
+        level_max=cond.level_max,
+        levels=list(cond.levels),
+    )
+    return condition.model_dump(mode="json", warnings=False)
 
 
 def _protocol_dict(spec: SimulationSpec) -> dict:
@@ -324,16 +312,6 @@ def _protocol_dict(spec: SimulationSpec) -> dict:
         },
         "simulation": {"width": spec.width_log10, "log_scale": True, "lapse": spec.lapse},
     }
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, bool | np.bool_):
-        return "1" if value else "0"
-    if isinstance(value, float | np.floating):
-        return "n/a" if math.isnan(value) else repr(float(value))
-    return str(value)
 
 
 def _write_session(out, spec, label, observer, thresholds, sequences, rng, tokens, sha) -> None:
@@ -376,7 +354,7 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
             gx = cond.fixation_deg[0] + rng.normal(0, 0.25)
             gy = cond.fixation_deg[1] + rng.normal(0, 0.25)
             stim_seed = int(rng.integers(1000, 2000))
-            row = {
+            row = new_row(**{
                 "participant": label, "session": "1", "trial": trial, "condition": cond.name,
                 "level": level, "interval_foveated": interval, "fixation_break": broke,
                 "gaze_x_deg": float(gx), "gaze_y_deg": float(gy), "seed": stim_seed,
@@ -389,7 +367,7 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
                 "token_ratio": n_tokens / n_full, "twin_latency_s": 0.0,
                 "gaze_to_flip_median_s": float(rng.uniform(0.0003, 0.0008)),
                 "scene": _scene_hash(stim_seed), "reference": "generated",
-            }  # fmt: skip
+            })  # fmt: skip
             if broke:
                 row.update(response=None, correct=None, rt_s=None, abort_reason="fixation_break")
                 rows.append(row)
@@ -407,38 +385,33 @@ def _write_session(out, spec, label, observer, thresholds, sequences, rng, token
     stem = f"sub-{label}_ses-1_task-{spec.task}"
     beh = out / f"sub-{label}" / "ses-1" / "beh"
     beh.mkdir(parents=True, exist_ok=True)
-    tsv = beh / f"{stem}_beh.tsv"
-    if tsv.exists():
-        raise FoveaError(f"{tsv} already exists; simulate into an empty directory")
-    columns = beh_columns()
-    lines = ["\t".join(columns)] + ["\t".join(_fmt(r.get(c)) for c in columns) for r in rows]
-    tsv.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    sidecar = {
-        "TaskName": spec.task,
-        "TaskDescription": "simulated",
-        "protocol_name": spec.protocol_name,
-        "protocol_sha256": sha,
-        "protocol": _protocol_dict(spec),
-        "level_variable": spec.conditions[0].level_variable,
-        "display": dict(spec.display),
-        "image_size_px": list(spec.image_size_px),
-        "patch_px": spec.patch_px,
-        "conditions": {c.name: _condition_table(c) for c in spec.conditions},
-        "scenes": {"spec": "pool", "source": "simulated (no images were made)", "factor": 4},
-        "reference": "generated",
-        "observer": observer,
-        "tracker": "sim",
-        "seed": int(spec.seed),
-        "started_utc": "2026-01-01T00:00:00Z",
-        "completed": label not in spec.incomplete,
-        "calibration": [
+    write_beh_tsv(beh / f"{stem}_beh.tsv", rows)
+    sidecar = beh_sidecar(
+        task=spec.task,
+        task_description="simulated",
+        protocol_name=spec.protocol_name,
+        protocol_file=None,
+        protocol_sha256=sha,
+        protocol=_protocol_dict(spec),
+        conditions={c.name: _condition_table(c) for c in spec.conditions},
+        display=spec.display,
+        image_size_px=spec.image_size_px,
+        patch_px=spec.patch_px,
+        scenes={"spec": "pool", "source": "simulated (no images were made)", "factor": 4},
+        reference="generated",
+        observer=observer,
+        tracker="sim",
+        seed=int(spec.seed),
+        started_utc="2026-01-01T00:00:00Z",
+        software_version="simulated",
+        completed=label not in spec.incomplete,
+        calibration=[
             {"time_s": 0.0, "avg_error_deg": cal_err, "max_error_deg": 2.0 * cal_err},
             {"time_s": t_s / 2, "avg_error_deg": cal_err * 1.1, "max_error_deg": 2.2 * cal_err},
         ],
-        "software_version": "simulated",
-        "true_thresholds": dict(thresholds),
-        "simulation_spec": _jsonable(asdict(spec)),
-    }
+    )
+    sidecar["true_thresholds"] = dict(thresholds)
+    sidecar["simulation_spec"] = _jsonable(asdict(spec))
     (beh / f"{stem}_beh.json").write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
 
 

@@ -1,14 +1,9 @@
 """Token savings at threshold: the generator's layout for the protocol's display and image.
 
-A condition's ``level`` maps onto the generator's ``LayoutSpec`` exactly as the study maps it
-(``protocol.levels.layout_spec``; mirrored here so the analysis runs without the study
-package, and checked against it in tests/analysis/test_tokens.py):
-
-- ``strength``: acuity layout with ``strength = level`` (and the condition's acuity model,
-  padding and coarsest level);
-- ``radius_shrink``: circle layout with radius ``1 - level`` (fraction of the half-diagonal);
-- ``periphery_factor``: circle layout with the condition's radius and periphery ``level``
-  (2 or 4 only: a continuous threshold has no layout, so savings are given per tested level).
+A condition's ``level`` maps onto the generator's ``LayoutSpec`` through the one mapping the
+study uses too (``generator.levels.layout_spec_for_level``), fed the sidecar's condition table.
+``periphery_factor`` levels are 2 or 4 only: a continuous threshold has no layout, so savings are
+given per tested level.
 
 The layout is built for gaze at the condition's fixation target (the study generates for the
 fixated point), on the display and image size recorded in the session sidecar.
@@ -21,53 +16,24 @@ import math
 import numpy as np
 import pandas as pd
 
+from protocol.geometry import geometry_from_record
+
+# Condition fields the layout reads (the rest: the generator's defaults, as the protocol's).
+_LAYOUT_FIELDS = ("acuity", "padding_deg", "max_level", "circle_radius", "periphery_factor")
+
 
 def layout_spec_for(*, condition: dict, level: float):
     """The generator ``LayoutSpec`` for ``condition`` (a sidecar condition table) at ``level``."""
-    from generator import LayoutSpec
-
-    variable = condition.get("level_variable", "strength")
-    if variable == "strength":
-        return LayoutSpec(
-            mode="acuity",
-            strength=float(level),
-            acuity=condition.get("acuity", "linear"),
-            padding_deg=float(condition.get("padding_deg", 0.0)),
-            max_level=int(condition.get("max_level", 8)),
-        )
-    if variable == "radius_shrink":
-        return LayoutSpec(
-            mode="circle",
-            circle_radius=1.0 - float(level),
-            periphery_factor=int(condition.get("periphery_factor", 2)),
-        )
-    if variable == "periphery_factor":
-        return LayoutSpec(
-            mode="circle",
-            circle_radius=float(condition.get("circle_radius", 0.33)),
-            periphery_factor=int(round(float(level))),
-        )
     from generator.errors import FoveaError
+    from generator.levels import layout_spec_for_level
 
-    raise FoveaError(
-        f"condition {condition.get('name')!r}: level_variable {variable!r} is not one of "
-        "strength, radius_shrink, periphery_factor"
-    )
-
-
-def _geometry(display: dict, image_size_px: tuple[int, int]):
-    from generator import DisplayGeometry, StimulusGeometry
-
-    disp = DisplayGeometry(
-        width_px=int(display["width_px"]),
-        height_px=int(display["height_px"]),
-        width_cm=float(display["width_cm"]),
-        height_cm=float(display["height_cm"]),
-        distance_cm=float(display["distance_cm"]),
-    )
-    return StimulusGeometry(
-        display=disp, image_width_px=int(image_size_px[0]), image_height_px=int(image_size_px[1])
-    )
+    fields = {k: condition[k] for k in _LAYOUT_FIELDS if condition.get(k) is not None}
+    try:
+        return layout_spec_for_level(
+            level_variable=condition.get("level_variable", "strength"), level=level, **fields
+        )
+    except FoveaError as error:
+        raise FoveaError(f"condition {condition.get('name')!r}: {error}") from None
 
 
 def layout_tokens(
@@ -92,7 +58,7 @@ def layout_tokens(
     """
     from generator import build_layout
 
-    geometry = _geometry(display, image_size_px)
+    geometry = geometry_from_record({"display": display, "image_size_px": image_size_px})
     if gaze_deg is None:
         gaze_deg = tuple(condition.get("fixation_deg", (0.0, 0.0)))
     gx, gy = geometry.deg_to_image_px(float(gaze_deg[0]), float(gaze_deg[1]))

@@ -27,6 +27,8 @@ from generator.geometry import StimulusGeometry
 
 LayoutMode = Literal["acuity", "circle", "full"]
 LEVELS = (1, 2, 4, 8, 16)
+# The paper's circle (Chao et al. 2026): radius 0.33 of the image half-diagonal.
+DEFAULT_CIRCLE_RADIUS = 0.33
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,7 @@ class LayoutSpec:
     acuity: AcuityKind = "linear"
     padding_deg: float = 0.0
     max_level: int = 8
-    circle_radius: float = 0.33
+    circle_radius: float = DEFAULT_CIRCLE_RADIUS
     periphery_factor: int = 2
 
     def __post_init__(self) -> None:

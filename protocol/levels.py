@@ -1,7 +1,12 @@
-"""What a condition's ``level`` means for the generator: level -> ``LayoutSpec``."""
+"""What a condition's ``level`` means for the generator: level -> ``LayoutSpec``.
+
+The mapping itself is the generator's (``generator.levels.layout_spec_for_level``); this module
+feeds it a protocol condition.
+"""
 
 from __future__ import annotations
 
+from generator.levels import layout_spec_for_level
 from protocol.schema import Condition
 
 
@@ -15,24 +20,14 @@ def layout_spec(*, condition: Condition, level: float):
     Returns:
         ``generator.LayoutSpec``.
     """
-    from generator.layout import LayoutSpec
-
-    if condition.level_variable == "strength":
-        return LayoutSpec(
-            mode="acuity",
-            strength=float(level),
-            acuity=condition.acuity,
-            padding_deg=condition.padding_deg,
-            max_level=condition.max_level,
-        )
-    if condition.level_variable == "radius_shrink":
-        return LayoutSpec(
-            mode="circle",
-            circle_radius=1.0 - float(level),
-            periphery_factor=condition.periphery_factor,
-        )
-    return LayoutSpec(
-        mode="circle", circle_radius=condition.circle_radius, periphery_factor=int(round(level))
+    return layout_spec_for_level(
+        level_variable=condition.level_variable,
+        level=level,
+        acuity=condition.acuity,
+        padding_deg=condition.padding_deg,
+        max_level=condition.max_level,
+        circle_radius=condition.circle_radius,
+        periphery_factor=condition.periphery_factor,
     )
 
 

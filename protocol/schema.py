@@ -3,15 +3,11 @@
 A protocol is validated completely before any window opens (``protocol.load_protocol``).
 Unknown keys are errors (a typo must not silently fall back to a default).
 
-Level variables (``[[conditions]] level_variable``), larger always meaning more degradation:
-
-- ``strength`` (acuity mode): the layout's foveation strength, ``LayoutSpec(strength=level)``.
-- ``radius_shrink`` (circle mode): the full-resolution circle's radius is ``1 - level`` of the
-  image half-diagonal (level 0.67 is the paper's r = 0.33); the periphery factor is fixed by the
-  condition.
-- ``periphery_factor`` (circle mode): the periphery is ``level`` times coarser (2 or 4); the
-  radius is fixed by the condition. Only explicit ``levels`` work here (constant stimuli or QUEST+
-  over those levels).
+Level variables (``[[conditions]] level_variable``), larger always meaning more degradation, are
+defined with their layouts in ``generator.levels``: ``strength`` (acuity mode), ``radius_shrink``
+and ``periphery_factor`` (circle mode; only explicit ``levels`` work for ``periphery_factor``:
+constant stimuli or QUEST+ over those levels). The default display and circle radius are the
+generator's (``generator.geometry.default_display``, ``generator.layout.DEFAULT_CIRCLE_RADIUS``).
 """
 
 from __future__ import annotations
@@ -21,15 +17,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from generator.geometry import default_display
+from generator.layout import DEFAULT_CIRCLE_RADIUS
+from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
 from protocol.tracker_settings import TrackerSettings
 
-LevelVariable = Literal["strength", "radius_shrink", "periphery_factor"]
 # What a trial's foveated image is compared with: the full-resolution twin or the photograph.
 Reference = Literal["generated", "original"]
-_LEVEL_VARIABLES_BY_MODE: dict[str, tuple[str, ...]] = {
-    "acuity": ("strength",),
-    "circle": ("radius_shrink", "periphery_factor"),
-}
+_DEFAULT_DISPLAY = default_display()
 
 
 class _Strict(BaseModel):
@@ -49,11 +44,11 @@ class DisplaySettings(_Strict):
         background_gray: background luminance as a fraction of white (0..1).
     """
 
-    width_px: int = Field(default=2560, ge=320, le=16384)
-    height_px: int = Field(default=1440, ge=240, le=16384)
-    width_cm: float = Field(default=59.8, gt=0, le=1000)
-    height_cm: float = Field(default=33.6, gt=0, le=1000)
-    distance_cm: float = Field(default=60.0, gt=0, le=1000)
+    width_px: int = Field(default=_DEFAULT_DISPLAY.width_px, ge=320, le=16384)
+    height_px: int = Field(default=_DEFAULT_DISPLAY.height_px, ge=240, le=16384)
+    width_cm: float = Field(default=_DEFAULT_DISPLAY.width_cm, gt=0, le=1000)
+    height_cm: float = Field(default=_DEFAULT_DISPLAY.height_cm, gt=0, le=1000)
+    distance_cm: float = Field(default=_DEFAULT_DISPLAY.distance_cm, gt=0, le=1000)
     refresh_hz: float = Field(default=60.0, ge=30, le=1000)
     screen: int = Field(default=0, ge=0)
     fullscreen: bool = True
@@ -176,7 +171,7 @@ class Condition(_Strict):
     padding_deg: float = Field(default=0.0, ge=0, le=30)
     acuity: Literal["linear", "geisler_perry"] = "linear"
     max_level: Literal[1, 2, 4, 8, 16] = 8
-    circle_radius: float = Field(default=0.33, gt=0, le=1.5)
+    circle_radius: float = Field(default=DEFAULT_CIRCLE_RADIUS, gt=0, le=1.5)
     periphery_factor: Literal[2, 4] = 2
 
     @field_validator("fixation_deg")
@@ -197,7 +192,7 @@ class Condition(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> Condition:
-        allowed = _LEVEL_VARIABLES_BY_MODE[self.layout_mode]
+        allowed = LEVEL_VARIABLES_BY_MODE[self.layout_mode]
         if self.level_variable not in allowed:
             raise ValueError(
                 f"level_variable {self.level_variable!r} does not apply to layout_mode "

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from generator.errors import FoveaError
+from protocol.geometry import geometry_record, stimulus_geometry
 from stimuli.manifest import (
     FORMAT,
     MANIFEST,
@@ -30,7 +31,7 @@ from stimuli.manifest import (
     shard_manifest_name,
     write_json_atomic,
 )
-from stimuli.store import ObjectStore, geometry_dict, stimulus_key
+from stimuli.store import ObjectStore, stimulus_key
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def build_stimulus_set(
     from protocol import load_protocol
     from protocol.scenes import check_scenes, scenes_spec
     from stimuli.fingerprint import fingerprint
-    from stimuli.plan import plan_stimuli, skipped_conditions, stimulus_geometry
+    from stimuli.plan import plan_stimuli, skipped_conditions
 
     t_start = time.perf_counter()
     loaded = load_protocol(protocol_path)
@@ -125,7 +126,7 @@ def build_stimulus_set(
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
     mine = shard.take(planned) if shard else planned
     geometry = stimulus_geometry(p)
-    geometry_id = geometry_dict(geometry)
+    geometry_id = geometry_record(geometry)
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
     generator = FoveatedGenerator.load(p.stimulus.model, device=device)
     checked = check_scenes(

@@ -37,7 +37,8 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import FoveaError
-from stimuli.store import ObjectStore, geometry_dict, read_png, sha256_file, stimulus_key
+from protocol.geometry import geometry_record, stimulus_geometry
+from stimuli.store import ObjectStore, read_png, sha256_file, stimulus_key
 
 FORMAT = "fovea-stimulus-set/2"
 MANIFEST = "manifest.json"
@@ -272,7 +273,7 @@ def check_stimulus_set(
             scenes / reference than the protocol and generator, missing or corrupted (hash
             mismatch) files.
     """
-    from stimuli.plan import plan_stimuli, stimulus_geometry
+    from stimuli.plan import plan_stimuli
 
     directory = Path(directory)
     path = directory / MANIFEST
@@ -306,7 +307,7 @@ def check_stimulus_set(
                 problems.append(
                     f"model {field} {model[field]!r} in the set, {value!r} in the session's generator"
                 )
-    geometry = geometry_dict(stimulus_geometry(p))
+    geometry = geometry_record(stimulus_geometry(p))
     if manifest["geometry"] != geometry:
         problems.append(
             f"geometry {json.dumps(manifest['geometry'])} in the set, {json.dumps(geometry)} in the protocol"

@@ -26,6 +26,7 @@ from typing import Literal
 import numpy as np
 
 from generator.errors import FoveaError
+from protocol.geometry import stimulus_geometry
 
 Only = Literal["all", "references", "foveated"]
 
@@ -69,17 +70,6 @@ class PlannedStimulus:
             f"foveated seed {self.seed} conditioning {self.conditioning!r} condition "
             f"{self.condition} level {self.level:g}"
         )
-
-
-def stimulus_geometry(protocol):
-    """``generator.StimulusGeometry`` of a protocol's stimulus (centred, 1:1)."""
-    from generator.geometry import StimulusGeometry
-
-    return StimulusGeometry(
-        display=protocol.display.geometry(),
-        image_width_px=protocol.stimulus.image_width_px,
-        image_height_px=protocol.stimulus.image_height_px,
-    )
 
 
 def condition_levels(protocol, condition) -> list[float] | None:

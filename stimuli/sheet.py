@@ -40,8 +40,8 @@ def contact_sheet(
         tile_px: tile side in pixels.
     """
     from generator.draw import draw_layout
-    from generator.geometry import DisplayGeometry, StimulusGeometry
     from generator.layout import LayoutSpec, build_layout
+    from protocol.geometry import geometry_from_record
 
     directory = Path(directory)
     path = directory / MANIFEST
@@ -49,15 +49,7 @@ def contact_sheet(
         raise FoveaError(f"{directory} has no {MANIFEST} (build or merge the set first)")
     sset = StimulusSet(directory=directory, manifest=read_manifest(path))
     entries = sset.entries
-    g = sset.manifest["geometry"]
-    (w, h), (left, top) = g["image_size_px"], g["image_origin_px"]
-    geometry = StimulusGeometry(
-        display=DisplayGeometry(**g["display"]),
-        image_width_px=w,
-        image_height_px=h,
-        left_px=left,
-        top_px=top,
-    )
+    geometry = geometry_from_record(sset.manifest["geometry"])
     token_px = int(sset.manifest["model"]["token_px"])
     stimuli = []
     for e in entries:

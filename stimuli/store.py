@@ -21,22 +21,13 @@ from generator.errors import FoveaError
 KEY_FORMAT = 2
 
 
-def geometry_dict(geometry) -> dict:
-    """JSON-able identity of a ``StimulusGeometry``."""
-    return {
-        "display": geometry.display.as_dict(),
-        "image_size_px": [geometry.image_width_px, geometry.image_height_px],
-        "image_origin_px": [float(v) for v in geometry.origin_px],
-    }
-
-
 def stimulus_key(*, fingerprint: dict, geometry: dict, stimulus) -> str:
     """SHA-256 hex key of one planned image.
 
     Args:
         fingerprint: ``ModelFingerprint.as_dict()`` (its ``model`` name is left out: a moved model
             directory keeps its keys; the weights hash identifies it).
-        geometry: ``geometry_dict(...)``.
+        geometry: ``protocol.geometry.geometry_record(...)``.
         stimulus: ``PlannedStimulus``.
     """
     model = {k: v for k, v in fingerprint.items() if k != "model"}

@@ -252,8 +252,8 @@ def simulate(
     """
     import numpy as np
 
-    from generator.geometry import StimulusGeometry
     from protocol import load_protocol
+    from protocol.geometry import stimulus_geometry
     from protocol.scenes import scenes_spec
     from study.generation import protocol_generation_service
     from study.session import SessionConfig, run_session
@@ -263,11 +263,7 @@ def simulate(
         raise FoveaError(f"--participants must be >= 1, got {participants}")
     loaded = load_protocol(protocol)
     p = loaded.protocol
-    geometry = StimulusGeometry(
-        display=p.display.geometry(),
-        image_width_px=p.stimulus.image_width_px,
-        image_height_px=p.stimulus.image_height_px,
-    )
+    geometry = stimulus_geometry(p)
     spec = scenes_spec(loaded, override=scenes)
     service = None
     results = []
@@ -391,7 +387,7 @@ def _check_fixations_inside(protocol_text: str) -> None:
     import tomllib
 
     from protocol import validate_protocol
-    from stimuli.plan import stimulus_geometry
+    from protocol.geometry import stimulus_geometry
 
     p = validate_protocol(tomllib.loads(protocol_text), source="fovea demo")
     geometry = stimulus_geometry(p)

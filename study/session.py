@@ -20,14 +20,15 @@ import numpy as np
 
 from generator.errors import FoveaError
 from protocol import LoadedProtocol
+from protocol.geometry import display_record, stimulus_geometry
 from protocol.levels import condition_summary
 from protocol.scenes import POOL
+from protocol.session_data import beh_sidecar, read_rows
 from study.datalog import (
     BehaviourLog,
     PhysioLog,
     SessionPaths,
     physio_sidecar,
-    read_rows,
     write_json_atomic,
 )
 from study.procedures import LoggedTrial, Scheduler, replay
@@ -220,7 +221,7 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
                 "completed",
             )
 
-    geometry = _stimulus_geometry(protocol)
+    geometry = stimulus_geometry(protocol)
     own_service = service is None
     try:
         if own_service:
@@ -270,16 +271,6 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         wall_s=time.perf_counter() - t_wall,
         status=status,
         estimates=scheduler.summary(),
-    )
-
-
-def _stimulus_geometry(protocol):
-    from generator.geometry import StimulusGeometry
-
-    return StimulusGeometry(
-        display=protocol.display.geometry(),
-        image_width_px=protocol.stimulus.image_width_px,
-        image_height_px=protocol.stimulus.image_height_px,
     )
 
 
@@ -334,42 +325,25 @@ def _resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: st
 def _new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dict:
     """The ``beh.json`` sidecar of a new session."""
     protocol = config.loaded.protocol
-    display = protocol.display
-    level_variables = {c.level_variable for c in protocol.conditions}
-    sidecar = {
-        "TaskName": protocol.task,
-        "TaskDescription": protocol.description,
-        "protocol_name": protocol.name,
-        "protocol_file": str(config.loaded.path),
-        "protocol_sha256": config.loaded.sha256,
-        "protocol": protocol.model_dump(mode="json"),
-        "level_variable": sorted(level_variables)[0]
-        if len(level_variables) == 1
-        else "per_condition",
-        "display": {
-            "width_px": display.width_px,
-            "height_px": display.height_px,
-            "width_cm": display.width_cm,
-            "height_cm": display.height_cm,
-            "distance_cm": display.distance_cm,
-            "refresh_hz": display.refresh_hz,
-            "pixels_per_degree": display.geometry().pixels_per_degree,
-        },
-        "image_size_px": [protocol.stimulus.image_width_px, protocol.stimulus.image_height_px],
-        "patch_px": None,
-        "conditions": {c.name: condition_summary(c) for c in protocol.conditions},
-        "scenes": scenes,
-        "reference": protocol.stimulus.reference,
-        "observer": config.observer,
-        "tracker": config.tracker,
-        "seed": seed,
-        "started_utc": _utc_now(),
-        "completed": False,
-        "calibration": [],
-        "runs": [],
-        "software_version": _software_version(),
-        "columns": _column_descriptions(),
-    }
+    sidecar = beh_sidecar(
+        task=protocol.task,
+        task_description=protocol.description,
+        protocol_name=protocol.name,
+        protocol_file=str(config.loaded.path),
+        protocol_sha256=config.loaded.sha256,
+        protocol=protocol.model_dump(mode="json"),
+        conditions={c.name: condition_summary(c) for c in protocol.conditions},
+        display=display_record(protocol.display),
+        image_size_px=(protocol.stimulus.image_width_px, protocol.stimulus.image_height_px),
+        patch_px=None,
+        scenes=scenes,
+        reference=protocol.stimulus.reference,
+        observer=config.observer,
+        tracker=config.tracker,
+        seed=seed,
+        started_utc=_utc_now(),
+        software_version=_software_version(),
+    )
     if config.observer == "parametric":
         from study.observers import ParametricObserver
 
@@ -396,32 +370,6 @@ def _ensure_dataset_files(data_dir: Path) -> None:
     ignore = data_dir / ".bidsignore"
     if not ignore.exists():
         ignore.write_text("*_timing.json\n", encoding="utf-8")
-
-
-def _column_descriptions() -> dict:
-    return {
-        "level": "manipulated value; larger = more degradation (see level_variable per condition)",
-        "interval_foveated": "1 or 2: the interval that held the foveated image",
-        "response": "interval chosen as different (n/a: aborted)",
-        "correct": "1/0 (n/a: aborted)",
-        "rt_s": "response time from the response screen's onset, s",
-        "fixation_break": "1: aborted by a fixation break (re-queued)",
-        "gaze_x_deg": "measured gaze at generation time, deg from screen centre, x right",
-        "gaze_y_deg": "measured gaze at generation time, deg from screen centre, y up",
-        "gen_latency_s": "foveated generation request-to-result latency, s (real time)",
-        "onset_s": "first-interval onset, s since session start (session clock)",
-        "deadline_missed": "1: the foveated image missed the generation deadline",
-        "cached_stimulus": "1: a cached stimulus (generated at the fixation target) was shown",
-        "dropped_frames": "frame intervals > 1.5 refresh periods during the trial",
-        "track": "procedure track (condition, or condition/sN for staircase N)",
-        "attempt": "presentation number of this plan (re-queues count up)",
-        "abort_reason": "fixation_break | deadline | no_response | generator_crash (n/a: "
-        "completed trial)",
-        "scene": "sha256 of the trial's scene (the low-resolution photograph the foveated image "
-        "and its reference were made from; scene models only, else n/a)",
-        "reference": "what the foveated image was compared with: generated (the full-resolution "
-        "twin of the same scene and seed) or original (the photograph the scene came from)",
-    }
 
 
 class _SessionRun:

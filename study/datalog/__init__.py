@@ -1,18 +1,18 @@
-"""Session data on disk: BIDS paths, the trial log, gaze samples, sidecars."""
+"""Session data on disk: BIDS paths, the durable trial log, gaze samples, sidecars.
+
+The ``beh.tsv`` format itself (columns, ``n/a``, the reader) is ``protocol.session_data``.
+"""
 
 from study.datalog.atomic import write_json_atomic
-from study.datalog.behlog import COLUMNS, PINNED_COLUMNS, BehaviourLog, read_rows
+from study.datalog.behlog import BehaviourLog
 from study.datalog.paths import SessionPaths, check_label
 from study.datalog.physio import PhysioLog, physio_sidecar
 
 __all__ = [
-    "COLUMNS",
-    "PINNED_COLUMNS",
     "BehaviourLog",
     "PhysioLog",
     "SessionPaths",
     "check_label",
     "physio_sidecar",
-    "read_rows",
     "write_json_atomic",
 ]

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from analysis.data import REQUIRED_COLUMNS, load_dataset
-from analysis.simulate_data import SimulationSpec, beh_columns, simulate_dataset
+from analysis.simulate_data import SimulationSpec, simulate_dataset
+from protocol.session_data import COLUMNS
 
 
 def test_layout_columns_and_sidecar(tmp_path):
@@ -27,7 +28,7 @@ def test_layout_columns_and_sidecar(tmp_path):
         "sub-vdp01/ses-1/beh/sub-vdp01_ses-1_task-fovea2afc_beh.tsv",
     ]
     header = beh[0].read_text(encoding="utf-8").split("\n", 1)[0].split("\t")
-    assert tuple(header) == beh_columns() and set(REQUIRED_COLUMNS) <= set(header)
+    assert tuple(header) == COLUMNS and set(REQUIRED_COLUMNS) <= set(header)
     sidecar = json.loads(
         beh[0].with_name(beh[0].name.replace("_beh.tsv", "_beh.json")).read_text(encoding="utf-8")
     )
@@ -63,11 +64,12 @@ def test_same_seed_same_bytes(tmp_path):
 
 
 def test_the_studys_reader_accepts_simulated_files(tmp_path):
-    behlog = pytest.importorskip("study.datalog.behlog")
+    from protocol.session_data import read_rows
+
     simulate_dataset(
         out_dir=tmp_path / "d", spec=SimulationSpec(participants=1, trials_per_condition=10, seed=1)
     )
-    rows = behlog.read_rows(next((tmp_path / "d").rglob("*_beh.tsv")))
+    rows = read_rows(next((tmp_path / "d").rglob("*_beh.tsv")))
     assert len(rows) >= 20 and rows[0]["participant"] == "01"
     assert np.isfinite(float(rows[0]["level"]))
 
@@ -75,12 +77,11 @@ def test_the_studys_reader_accepts_simulated_files(tmp_path):
 def test_the_column_list_matches_the_studys_and_each_seed_has_one_scene(tmp_path):
     import pandas as pd
 
-    from analysis.simulate_data import _OWN_COLUMNS
-    from study.datalog.behlog import COLUMNS
+    from protocol.session_data import COLUMNS
 
-    assert _OWN_COLUMNS == COLUMNS  # the copy used where the study is not installed
     simulate_dataset(out_dir=tmp_path / "d", spec=SimulationSpec(participants=1, seed=2))
     (path,) = (tmp_path / "d").rglob("*_beh.tsv")
+    assert tuple(path.read_text(encoding="utf-8").split("\n", 1)[0].split("\t")) == COLUMNS
     rows = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
     assert rows.groupby("seed")["scene"].nunique().eq(1).all()
     assert rows["scene"].str.fullmatch(r"[0-9a-f]{64}").all()

@@ -35,7 +35,7 @@ def test_built_set_passes_the_session_check(built_set, protocol_path):
 
 def test_cached_images_are_bit_identical_to_fresh_generations(built_set, protocol_path):
     from generator.pipeline import FoveatedGenerator
-    from stimuli.plan import stimulus_geometry
+    from protocol.geometry import stimulus_geometry
 
     p = load_protocol(protocol_path).protocol
     geometry = stimulus_geometry(p)

@@ -57,7 +57,7 @@ def _protocol(path, *, reference="generated", scenes="pool"):
 
 def test_a_set_from_a_scene_folder_is_keyed_by_scene(photos, tmp_path):
     from generator.pipeline import FoveatedGenerator
-    from stimuli.plan import stimulus_geometry
+    from protocol.geometry import stimulus_geometry
 
     loaded = _protocol(tmp_path / "folder.toml", scenes=str(photos))
     out = tmp_path / "set"

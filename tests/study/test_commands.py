@@ -25,7 +25,7 @@ def test_demo_protocol_is_the_pilot_with_fewer_trials_and_seeds():
 
 def test_the_pilot_shows_natural_scenes_with_both_fixations_on_the_image():
     from protocol import load_protocol
-    from stimuli.plan import stimulus_geometry
+    from protocol.geometry import stimulus_geometry
 
     p = load_protocol(PROTOCOL_DIR / "pilot_2afc.toml").protocol
     assert p.stimulus.model == "default" and p.stimulus.image_width_px >= 768

@@ -11,15 +11,8 @@ import pandas as pd
 import pytest
 
 from generator.errors import FoveaError
-from study.datalog import (
-    COLUMNS,
-    PINNED_COLUMNS,
-    BehaviourLog,
-    PhysioLog,
-    SessionPaths,
-    read_rows,
-    write_json_atomic,
-)
+from protocol.session_data import COLUMNS, PINNED_COLUMNS, read_rows
+from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
 
 
 def _row(trial: int, **extra) -> dict:

@@ -12,7 +12,7 @@ import pytest
 
 from generator.errors import FoveaError
 from protocol import load_protocol
-from study.datalog import PINNED_COLUMNS
+from protocol.session_data import PINNED_COLUMNS
 from study.session import SessionConfig, run_session, window_size_px
 from tests.study.conftest import small_protocol_dict, write_toml
 

@@ -1,0 +1,77 @@
+"""What a study level means for the generator: level variable + level -> ``LayoutSpec``.
+
+The one definition of the mapping; the protocol (``protocol.levels.layout_spec``), the stimulus
+sets and the analysis' token savings (``analysis.tokens``) all call ``layout_spec_for_level``.
+Larger levels always mean more degradation:
+
+- ``strength`` (acuity mode): ``LayoutSpec(strength=level)`` with the condition's acuity model,
+  padding and coarsest level;
+- ``radius_shrink`` (circle mode): the full-resolution circle's radius is ``1 - level`` of the
+  image half-diagonal (level 0.67 is the paper's r = 0.33); the periphery factor is fixed;
+- ``periphery_factor`` (circle mode): the periphery is ``level`` times coarser (2 or 4); the
+  radius is fixed.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from generator.errors import FoveaError
+from generator.layout import DEFAULT_CIRCLE_RADIUS, LayoutSpec
+
+LevelVariable = Literal["strength", "radius_shrink", "periphery_factor"]
+LEVEL_VARIABLES: tuple[str, ...] = ("strength", "radius_shrink", "periphery_factor")
+# Which level variables apply to which layout mode.
+LEVEL_VARIABLES_BY_MODE: dict[str, tuple[str, ...]] = {
+    "acuity": ("strength",),
+    "circle": ("radius_shrink", "periphery_factor"),
+}
+
+
+def layout_spec_for_level(
+    *,
+    level_variable: str,
+    level: float,
+    acuity: str = "linear",
+    padding_deg: float = 0.0,
+    max_level: int = 8,
+    circle_radius: float = DEFAULT_CIRCLE_RADIUS,
+    periphery_factor: int = 2,
+) -> LayoutSpec:
+    """The layout at ``level`` of ``level_variable``.
+
+    Args:
+        level_variable: ``strength``, ``radius_shrink`` or ``periphery_factor``.
+        level: the level (strength; 1 - radius as a fraction of the half-diagonal; or the
+            periphery factor, rounded to 2 or 4).
+        acuity, padding_deg, max_level: the acuity layout's model, extra full-acuity radius
+            (degrees) and coarsest level (``strength`` only).
+        circle_radius: fixed radius, fraction of the half-diagonal (``periphery_factor`` only).
+        periphery_factor: fixed periphery factor (``radius_shrink`` only).
+
+    Raises:
+        FoveaError: an unknown level variable, or a level without a valid layout.
+    """
+    if level_variable == "strength":
+        return LayoutSpec(
+            mode="acuity",
+            strength=float(level),
+            acuity=acuity,
+            padding_deg=float(padding_deg),
+            max_level=int(max_level),
+        )
+    if level_variable == "radius_shrink":
+        return LayoutSpec(
+            mode="circle",
+            circle_radius=1.0 - float(level),
+            periphery_factor=int(periphery_factor),
+        )
+    if level_variable == "periphery_factor":
+        return LayoutSpec(
+            mode="circle",
+            circle_radius=float(circle_radius),
+            periphery_factor=int(round(float(level))),
+        )
+    raise FoveaError(
+        f"level_variable {level_variable!r} is not one of {', '.join(LEVEL_VARIABLES)}"
+    )
