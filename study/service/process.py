@@ -723,7 +723,7 @@ class ProcessGenerationService:
         image = np.ndarray(self._config.slot_shape, dtype=np.uint8, buffer=self._slot.buf).copy()
         received_s = time.perf_counter()
         self.counters["generated"] += 1
-        sidecar = dict(fields["sidecar"])
+        sidecar = dict(fields["result"].sidecar)
         sidecar["service"] = {
             "job": job.job_id,
             "attempts": job.attempts,
@@ -731,14 +731,7 @@ class ProcessGenerationService:
             "generation_s": fields["generated_s"] - fields["started_s"],
             "transfer_s": received_s - fields["generated_s"],
         }
-        result = GenerationResult(
-            image=image,
-            tokens=fields["tokens"],
-            tokens_full=fields["tokens_full"],
-            token_ratio=fields["token_ratio"],
-            seconds=fields["seconds"],
-            sidecar=sidecar,
-        )
+        result = dataclasses.replace(fields["result"], image=image, sidecar=sidecar)
         if job.keep_twin:
             self._twins.finish(twin_key(job.request), result)
         for ticket in job.tickets:
@@ -752,7 +745,7 @@ class ProcessGenerationService:
             job=job.job_id,
             kind=job.request.kind,
             seed=job.request.seed,
-            tokens=fields["tokens"],
+            tokens=result.tokens,
             generation_s=fields["generated_s"] - fields["started_s"],
             transfer_s=received_s - fields["generated_s"],
             tickets=timings,

@@ -13,11 +13,13 @@ duplex pipe and three shared doubles/integers:
 
 Images go back through one shared-memory slot (H x W x 3 uint8) owned by the parent; the pipe
 carries only small messages: ``("ready", info)``, ``("failed", message)``, and per job
-``("done" | "aborted" | "error", job_id, fields)``.
+``("done" | "aborted" | "error", job_id, fields)``; a finished job's ``fields["result"]`` is its
+``GenerationResult`` with ``image=None``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import threading
 import time
@@ -226,11 +228,8 @@ def _serve(state: _State, conn, progress, abort_job) -> None:
                         "started_s": started_s,
                         "generated_s": generated_s,
                         "written_s": time.perf_counter(),
-                        "seconds": float(out.seconds),
-                        "tokens": out.tokens,
-                        "tokens_full": out.tokens_full,
-                        "token_ratio": out.token_ratio,
-                        "sidecar": out.sidecar,
+                        # The result without its pixels (they are in the slot).
+                        "result": dataclasses.replace(out, image=None),
                     },
                 )
             )
