@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from generator.errors import FoveaError
 from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
-from generator.layout import LayoutSpec
+from generator.layout import DEFAULT_CIRCLE_RADIUS, LayoutSpec
 
 if TYPE_CHECKING:  # scene_sources imports torch: not at parser-building time
     from generator.scene_sources import SceneSource
@@ -18,8 +18,9 @@ def add_geometry_options(parser: argparse.ArgumentParser, *, image_size_px: int 
     parser.add_argument(
         "--display",
         metavar="W,H,WCM,HCM,DCM",
-        help="display: resolution px, size cm, viewing distance cm "
-        "(default 2560,1440,59.8,33.6,60)",
+        help="display: resolution px, size cm, viewing distance cm (default "
+        + ",".join(f"{v:g}" for v in default_display().as_dict().values())
+        + ")",
     )
     parser.add_argument(
         "--size",
@@ -79,7 +80,7 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--circle-radius",
         type=float,
-        default=0.33,
+        default=DEFAULT_CIRCLE_RADIUS,
         help="circle mode: radius as a fraction of the half-diagonal",
     )
     parser.add_argument("--periphery-factor", type=int, default=2, help="circle mode: 2 or 4")
