@@ -255,7 +255,7 @@ def simulate(
     from protocol import load_protocol
     from protocol.geometry import stimulus_geometry
     from protocol.scenes import scenes_spec
-    from study.generation import protocol_generation_service
+    from study.service.start import start_service
     from study.session import SessionConfig, run_session
     from study.xvfb import virtual_display
 
@@ -300,11 +300,9 @@ def simulate(
                         "another --data folder or --session (existing data are never overwritten)"
                     )
                 if service is None and not _complete(paths):
-                    service = protocol_generation_service(
+                    service = start_service(
                         p, geometry=geometry, scenes=spec, stimulus_set=stimulus_set is not None
                     )
-                    print(f"loading generator {p.stimulus.model!r} on {p.stimulus.device} ...")
-                    service.info = service.start()
                 print(f"{label}: seed {participant_seed}")
                 result = run_session(config, service=service)
                 print(

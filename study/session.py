@@ -225,13 +225,15 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     own_service = service is None
     try:
         if own_service:
-            from study.generation import protocol_generation_service
+            from study.service.start import start_service
 
-            service = protocol_generation_service(
-                protocol, geometry=geometry, scenes=scenes, stimulus_set=stimulus_set is not None
+            service = start_service(
+                protocol,
+                geometry=geometry,
+                scenes=scenes,
+                stimulus_set=stimulus_set is not None,
+                log=say,
             )
-            say(f"loading generator {protocol.stimulus.model!r} on {protocol.stimulus.device} ...")
-            service.info = service.start()
         info = getattr(service, "info", {})
         from protocol.scenes import check_scenes
 
