@@ -23,6 +23,7 @@ import numpy as np
 from generator.errors import FoveaError
 from protocol.levels import layout_spec
 from protocol.schema import Protocol
+from protocol.session_data import new_row
 from study.generation import GenerationRequest, GenerationResult, GenerationService
 from study.observers import ObserverTrial
 from study.presenter import Presenter, QuitRequested
@@ -289,42 +290,27 @@ class TrialRunner:
         win = view.win
         self._harvest_late()
         view.trial = trial
-        row: dict = {
-            "participant": self.participant,
-            "session": self.session,
-            "trial": trial,
-            "condition": plan.condition,
-            "level": plan.level,
-            "interval_foveated": plan.interval_foveated,
-            "response": None,
-            "correct": None,
-            "rt_s": None,
-            "fixation_break": 0,
-            "gaze_x_deg": None,
-            "gaze_y_deg": None,
-            "seed": plan.seed,
-            "tokens": None,
-            "gen_latency_s": None,
-            "onset_s": None,
-            "tokens_full": None,
-            "deadline_missed": 0,
-            "cached_stimulus": 0,
-            "dropped_frames": None,
-            "fixation_x_deg": fx,
-            "fixation_y_deg": fy,
-            "observer": "human" if self.observer is None else self.observer.name,
-            "p_correct_model": None,
-            "track": plan.track,
-            "attempt": plan.attempt,
-            "abort_reason": None,
-            "level_variable": condition.level_variable,
-            "conditioning": plan.conditioning,
-            "token_ratio": None,
-            "twin_latency_s": None,
-            "gaze_to_flip_median_s": None,
-            "scene": None,
-            "reference": self.p.stimulus.reference,
-        }
+        # The beh.tsv row (protocol.session_data): the columns not given here start as n/a.
+        row = new_row(
+            participant=self.participant,
+            session=self.session,
+            trial=trial,
+            condition=plan.condition,
+            level=plan.level,
+            interval_foveated=plan.interval_foveated,
+            fixation_break=0,
+            seed=plan.seed,
+            deadline_missed=0,
+            cached_stimulus=0,
+            fixation_x_deg=fx,
+            fixation_y_deg=fy,
+            observer="human" if self.observer is None else self.observer.name,
+            track=plan.track,
+            attempt=plan.attempt,
+            level_variable=condition.level_variable,
+            conditioning=plan.conditioning,
+            reference=self.p.stimulus.reference,
+        )
         n_gaze_before = len(view.stats.gaze_to_flip_s)
         intervals_before = len(win.frameIntervals)
         win.recordFrameIntervals = True
