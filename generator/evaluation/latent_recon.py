@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from generator.codecs import to_uint8_image
 from generator.data.images import DEFAULT_PACK, load_bank
-from generator.evaluation.quality import JodMetric, fovea_psnr_ssim
+from generator.evaluation.quality_metrics import JodMetric, fovea_psnr_ssim
 from generator.geometry import default_display
 from generator.tokens import patchify, unpatchify
 from generator.training.autoencoder import encode

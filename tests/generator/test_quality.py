@@ -128,7 +128,7 @@ def test_scene_psnr_of_an_exact_upsample_is_infinite_and_of_a_bicubic_one_high()
     assert np.array_equal(to_scene_size(nearest, scene_factor=4), scene)
     assert scene_psnr_db(nearest, scene) == float("inf")
     # A smooth scene, bicubic-upsampled the way the model sees it: close to itself.
-    from generator.evaluation.quality import bicubic_image
+    from generator.evaluation.quality_scenes import bicubic_image
     from generator.scene import Scene
 
     yy, xx = np.mgrid[0:32, 0:32]
@@ -141,7 +141,7 @@ def test_scene_psnr_of_an_exact_upsample_is_infinite_and_of_a_bicubic_one_high()
 
 
 def test_heldout_photographs_and_their_bicubic_scenes_have_no_seams_and_bicubic_no_detail():
-    from generator.evaluation.quality import bicubic_image, heldout_scenes
+    from generator.evaluation.quality_scenes import bicubic_image, heldout_scenes
 
     scenes = heldout_scenes(count=3, width_px=256, height_px=256, factor=4)
     assert len({b.scene.sha256 for b in scenes}) == 3  # three different photographs
