@@ -157,6 +157,9 @@ def _calibration_errors(sessions) -> dict[str, list[float]]:
 def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
     """Apply the rules to the trials of non-perceptual sessions.
 
+    Trial rules first (each trial is excluded by the first rule that matches), then the
+    participant metrics on what is left, then the participant rules.
+
     Args:
         trials: the dataset's trial table (``load_dataset(...).trials``).
         sessions: the dataset's sessions (for sidecar calibration and completion).
@@ -168,13 +171,52 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
     t.loc[~resp, "excluded_by"] = np.where(
         t.loc[~resp, "fixation_break"] == 1, "aborted: fixation break", "aborted"
     )
+    exclusion_rows = _apply_trial_rules(t, resp, sessions, rules)
+    participants = participant_metrics(t, sessions, rules)
+    reasons = _apply_participant_rules(participants, rules, exclusion_rows)
+    participants["exclusion_reasons"] = ["; ".join(reasons[p]) for p in participants["participant"]]
+    participants["excluded"] = participants["exclusion_reasons"] != ""
+    excluded = set(participants.loc[participants["excluded"], "participant"])
+    # Count the trials each participant rule removed (the first rule that names a participant).
+    counted: set[str] = set()
+    final_rows = []
+    for name, applies, setting, n, who in exclusion_rows:
+        if applies == "participant" and who:
+            people = [p for p in who.split(", ") if p not in counted]
+            counted.update(people)
+            mask = t["participant"].astype(str).isin(people) & (t["excluded_by"] == "")
+            t.loc[mask, "excluded_by"] = f"participant: {name}"
+            n = int(mask.sum())
+        final_rows.append(
+            {
+                "rule": name,
+                "applies_to": applies,
+                "setting": "off" if setting is None else setting,
+                "trials_excluded": n,
+                "participants_excluded": who,
+            }
+        )
+    t["analysed"] = t["excluded_by"] == ""
+    assert excluded == counted
+    return QCResult(trials=t, participants=participants, exclusions=pd.DataFrame(final_rows))
+
+
+# One exclusion rule's row before the participant rules' trials are counted:
+# (rule, applies_to, setting, trials_excluded, participants_excluded).
+_RuleRow = tuple[str, str, object, int, str]
+
+
+def _apply_trial_rules(
+    t: pd.DataFrame, resp: pd.Series, sessions, rules: QCRules
+) -> list[_RuleRow]:
+    """Marks ``excluded_by`` of the trials each trial (and session) rule removes, in order."""
 
     def exclude(mask: pd.Series, rule: str) -> int:
         new = mask & (t["excluded_by"] == "")
         t.loc[new, "excluded_by"] = rule
         return int(new.sum())
 
-    exclusion_rows = []
+    exclusion_rows: list[_RuleRow] = []
     rt = t["rt_s"]
     if rules.exclude_incomplete_sessions:
         incomplete = {
@@ -199,7 +241,13 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
         exclusion_rows.append(
             ("max_dropped_frames_per_trial", "trial", rules.max_dropped_frames_per_trial, n, "")
         )
+    return exclusion_rows
 
+
+def participant_metrics(t: pd.DataFrame, sessions, rules: QCRules) -> pd.DataFrame:
+    """One row per participant: sessions, aborts, calibration error (deg), generation latency
+    (s), deadline misses, dropped frames, response times (s) and analysed trials (after the
+    trial rules marked ``excluded_by``)."""
     cal = _calibration_errors(sessions)
     incomplete_by_p: dict[str, int] = {}
     sessions_by_p: dict[str, int] = {}
@@ -210,49 +258,61 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
     all_conditions = sorted(t["condition"].astype(str).unique())
     rows = []
     for participant, g in t.groupby("participant", sort=True):
-        r = responded(g)
-        n_pres = len(g)
-        rt_r = g.loc[r, "rt_s"].dropna()
-        rt_out = 0
-        if len(rt_r):
-            lo = rules.rt_min_s if rules.rt_min_s is not None else -np.inf
-            hi = rules.rt_max_s if rules.rt_max_s is not None else np.inf
-            rt_out = int(((rt_r < lo) | (rt_r > hi)).sum())
-        lat = g["gen_latency_s"].dropna()
-        dl = g["deadline_missed"].dropna() if "deadline_missed" in g else pd.Series(dtype=float)
-        dropped = g["dropped_frames"].dropna() if "dropped_frames" in g else pd.Series(dtype=float)
-        errors = cal.get(str(participant), [])
+        p = str(participant)
+        errors = cal.get(p, [])
         analysed = g["excluded_by"] == ""
         per_cond = g[analysed].groupby("condition").size().reindex(all_conditions, fill_value=0)
         rows.append(
             {
-                "participant": str(participant),
+                "participant": p,
                 "observer": ",".join(sorted(set(g["observer"]))),
-                "sessions": sessions_by_p.get(str(participant), 0),
-                "incomplete_sessions": incomplete_by_p.get(str(participant), 0),
-                "presentations": n_pres,
-                "responses": int(r.sum()),
-                "fixation_breaks": int((g["fixation_break"] == 1).sum()),
-                "fixation_break_rate": float((g["fixation_break"] == 1).mean())
-                if n_pres
-                else np.nan,
-                "other_aborts": int(((g["fixation_break"] == 0) & g["correct"].isna()).sum()),
-                "calibrations": len(errors),
-                "calibration_error_deg": float(np.mean(errors)) if errors else np.nan,
-                "calibration_error_max_deg": float(np.max(errors)) if errors else np.nan,
-                "gen_latency_median_s": float(lat.median()) if len(lat) else np.nan,
-                "gen_latency_p95_s": float(lat.quantile(0.95)) if len(lat) else np.nan,
-                "deadline_miss_rate": float(dl.mean()) if len(dl) else np.nan,
-                "dropped_frames": int(dropped.sum()) if len(dropped) else 0,
-                "trials_with_dropped_frames": int((dropped > 0).sum()) if len(dropped) else 0,
-                "rt_median_s": float(rt_r.median()) if len(rt_r) else np.nan,
-                "rt_outliers": rt_out,
-                "rt_outlier_rate": rt_out / len(rt_r) if len(rt_r) else np.nan,
+                "sessions": sessions_by_p.get(p, 0),
+                "incomplete_sessions": incomplete_by_p.get(p, 0),
+                **_trial_metrics(g, rules, errors),
                 "analysed_trials": int(analysed.sum()),
                 "min_trials_in_a_condition": int(per_cond.min()) if len(per_cond) else 0,
             }
         )
-    participants = pd.DataFrame(rows)
+    return pd.DataFrame(rows)
+
+
+def _trial_metrics(g: pd.DataFrame, rules: QCRules, errors: list[float]) -> dict:
+    """One participant's presentation, calibration, generation and response-time metrics."""
+    r = responded(g)
+    n_pres = len(g)
+    rt_r = g.loc[r, "rt_s"].dropna()
+    rt_out = 0
+    if len(rt_r):
+        lo = rules.rt_min_s if rules.rt_min_s is not None else -np.inf
+        hi = rules.rt_max_s if rules.rt_max_s is not None else np.inf
+        rt_out = int(((rt_r < lo) | (rt_r > hi)).sum())
+    lat = g["gen_latency_s"].dropna()
+    dl = g["deadline_missed"].dropna() if "deadline_missed" in g else pd.Series(dtype=float)
+    dropped = g["dropped_frames"].dropna() if "dropped_frames" in g else pd.Series(dtype=float)
+    return {
+        "presentations": n_pres,
+        "responses": int(r.sum()),
+        "fixation_breaks": int((g["fixation_break"] == 1).sum()),
+        "fixation_break_rate": float((g["fixation_break"] == 1).mean()) if n_pres else np.nan,
+        "other_aborts": int(((g["fixation_break"] == 0) & g["correct"].isna()).sum()),
+        "calibrations": len(errors),
+        "calibration_error_deg": float(np.mean(errors)) if errors else np.nan,
+        "calibration_error_max_deg": float(np.max(errors)) if errors else np.nan,
+        "gen_latency_median_s": float(lat.median()) if len(lat) else np.nan,
+        "gen_latency_p95_s": float(lat.quantile(0.95)) if len(lat) else np.nan,
+        "deadline_miss_rate": float(dl.mean()) if len(dl) else np.nan,
+        "dropped_frames": int(dropped.sum()) if len(dropped) else 0,
+        "trials_with_dropped_frames": int((dropped > 0).sum()) if len(dropped) else 0,
+        "rt_median_s": float(rt_r.median()) if len(rt_r) else np.nan,
+        "rt_outliers": rt_out,
+        "rt_outlier_rate": rt_out / len(rt_r) if len(rt_r) else np.nan,
+    }
+
+
+def _apply_participant_rules(
+    participants: pd.DataFrame, rules: QCRules, exclusion_rows: list[_RuleRow]
+) -> dict[str, list[str]]:
+    """Participant -> the reasons it is excluded; appends each participant rule's row."""
     reasons: dict[str, list[str]] = {p: [] for p in participants["participant"]}
 
     def participant_rule(name: str, column: str, limit, describe) -> None:
@@ -301,28 +361,4 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
             f"only {int(v)} analysed trials in a condition (< {rules.min_trials_per_condition})"
         ),
     )
-    participants["exclusion_reasons"] = ["; ".join(reasons[p]) for p in participants["participant"]]
-    participants["excluded"] = participants["exclusion_reasons"] != ""
-    excluded = set(participants.loc[participants["excluded"], "participant"])
-    # Count the trials each participant rule removed (the first rule that names a participant).
-    counted: set[str] = set()
-    final_rows = []
-    for name, applies, setting, n, who in exclusion_rows:
-        if applies == "participant" and who:
-            people = [p for p in who.split(", ") if p not in counted]
-            counted.update(people)
-            mask = t["participant"].astype(str).isin(people) & (t["excluded_by"] == "")
-            t.loc[mask, "excluded_by"] = f"participant: {name}"
-            n = int(mask.sum())
-        final_rows.append(
-            {
-                "rule": name,
-                "applies_to": applies,
-                "setting": "off" if setting is None else setting,
-                "trials_excluded": n,
-                "participants_excluded": who,
-            }
-        )
-    t["analysed"] = t["excluded_by"] == ""
-    assert excluded == counted
-    return QCResult(trials=t, participants=participants, exclusions=pd.DataFrame(final_rows))
+    return reasons
