@@ -1,4 +1,4 @@
-"""Subcommands of this package; registered by study.cli.
+"""Subcommands of this package; registered by ``fovea_cli``.
 
 - ``fovea report DATA_DIR --out OUT_DIR``: the analysis report (same as
   ``python analysis/report.py``).

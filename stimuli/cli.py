@@ -1,7 +1,5 @@
-"""Subcommands of this package; registered by study.cli.
-
-``fovea stimuli build|merge|check|sheet`` and ``fovea bench realtime``.
-"""
+"""Subcommands of this package, registered by ``fovea_cli``:
+``fovea stimuli build|merge|check|sheet``."""
 
 from __future__ import annotations
 
@@ -11,7 +9,7 @@ import argparse
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
 ) -> None:
-    """Add ``stimuli`` (build, merge, check, sheet) and ``bench realtime``."""
+    """Add ``stimuli`` (build, merge, check, sheet)."""
     stim = subparsers.add_parser(
         "stimuli", help="pre-generated stimulus sets: build, merge, check, contact sheet"
     )
@@ -89,42 +87,6 @@ def register(
     sheet.add_argument("--tile-px", type=int, default=256, help="tile size (default 256)")
     sheet.set_defaults(handler=_sheet)
 
-    rt = bench_subparsers.add_parser(
-        "realtime",
-        help="gaze-contingent latency with and without speculative start, frame intervals while generating",
-        description="Simulated session request pattern against the process generation service while a "
-        "PsychoPy window flips every frame (Xvfb when there is no DISPLAY). Writes one record per mode "
-        "(speculative, plain): fixation-acquired-to-stimulus-on-screen latency and frame statistics.",
-    )
-    rt.add_argument("--json", required=True, metavar="PATH", help="output JSON (list of records)")
-    rt.add_argument("--trials", type=int, default=12, help="trials per mode (default 12)")
-    rt.add_argument("--image-px", type=int, default=512, help="image side in px (default 512)")
-    rt.add_argument("--model", default="tiny", help="generator model (default tiny)")
-    rt.add_argument("--device", default="cpu")
-    rt.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
-    rt.add_argument(
-        "--tolerance-deg", type=float, default=0.5, help="speculation tolerance (default 0.5 deg)"
-    )
-    rt.add_argument(
-        "--off-target-prob",
-        type=float,
-        default=0.25,
-        help="share of landings off target (default 0.25)",
-    )
-    rt.add_argument("--seed", type=int, default=0)
-    rt.add_argument(
-        "--nice", type=int, default=10, help="niceness added to the generator process (default 10)"
-    )
-    rt.add_argument(
-        "--no-quiet-intervals",
-        action="store_true",
-        help="let the next twin's prefetch run during the stimulus intervals",
-    )
-    rt.add_argument(
-        "--event-log", default=None, metavar="PATH", help="service events as JSON lines"
-    )
-    rt.set_defaults(handler=_bench_realtime)
-
 
 def _build(args) -> int:
     from stimuli.build import build_stimulus_set, parse_shard
@@ -181,39 +143,4 @@ def _sheet(args) -> int:
         tile_px=args.tile_px,
     )
     print(f"contact sheet -> {path}")
-    return 0
-
-
-def _bench_realtime(args) -> int:
-    from generator.errors import FoveaError
-    from study.service.bench import BenchConfig, run_realtime_bench, write_records
-
-    if args.trials < 1:
-        raise FoveaError(f"--trials must be >= 1, got {args.trials}")
-    if args.image_px % 16 or not 64 <= args.image_px <= 1024:
-        raise FoveaError(f"--image-px must be a multiple of 16 in 64..1024, got {args.image_px}")
-    config = BenchConfig(
-        trials=args.trials,
-        image_px=args.image_px,
-        model=args.model,
-        device=args.device,
-        steps=args.steps,
-        tolerance_deg=args.tolerance_deg,
-        off_target_prob=args.off_target_prob,
-        seed=args.seed,
-        nice=args.nice,
-        quiet_intervals=not args.no_quiet_intervals,
-    )
-    records = run_realtime_bench(config=config, event_log=args.event_log)
-    write_records(records, args.json)
-    for r in records:
-        print(
-            f"{r['mode']:11s} latency median {1000 * r['latency_median_s']:.1f} ms, p95 "
-            f"{1000 * r['latency_p95_s']:.1f} ms; frames {r['frames']}, dropped {r['dropped_frames']} "
-            f"(by phase {r['dropped_frames_by_phase']}); while generating at the mark: "
-            f"{r['generation_phase_dropped_frames']} of {r['generation_phase_frames']}, without any "
-            f"generation: {r['baseline_mark_dropped_frames']} of {r['baseline_mark_frames']} (mark), "
-            f"{r['baseline_image_dropped_frames']} of {r['baseline_image_frames']} (image)"
-        )
-    print(f"records -> {args.json}")
     return 0

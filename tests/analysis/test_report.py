@@ -194,7 +194,7 @@ def test_script_entry_point_from_the_repo_root(small_data, tmp_path):
 
 
 def test_fovea_report_command(small_data, tmp_path, capsys):
-    from study.cli import main
+    from fovea_cli.main import main
 
     status = main(
         [
@@ -232,7 +232,7 @@ def test_fovea_report_command(small_data, tmp_path, capsys):
 
 
 def test_fovea_bench_report_writes_records(tmp_path):
-    from study.cli import main
+    from fovea_cli.main import main
 
     path = tmp_path / "bench.json"
     status = main(

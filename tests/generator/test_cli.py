@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-FOVEA = [sys.executable, "-m", "study.cli"]
+FOVEA = [sys.executable, "-m", "fovea_cli"]
 
 
 def run(*args, cwd=None):
@@ -162,8 +162,8 @@ def _small_scene_model(scene_factor: int):
 def test_scene_models_get_scenes_at_their_own_factor(photos, monkeypatch, capsys):
     from PIL import Image
 
+    from fovea_cli.main import main
     from generator.pipeline import FoveatedGenerator
-    from study.cli import main
 
     monkeypatch.chdir(photos)
     small = _small_scene_model(8)
@@ -202,8 +202,8 @@ BAD_SCENES = [
 
 @pytest.mark.parametrize("args, message", BAD_SCENES)
 def test_bad_scenes_are_refused_before_the_model_loads(photos, monkeypatch, capsys, args, message):
+    from fovea_cli.main import main
     from generator.pipeline import FoveatedGenerator
-    from study.cli import main
 
     def never(cls, *a, **k):
         raise AssertionError("the model was loaded for a bad scene")
@@ -227,7 +227,7 @@ def test_bad_scene_is_one_line_from_the_command(photos):
 
 
 def test_scene_out_needs_a_scene_for_prompt_models(tmp_path, monkeypatch, capsys):
-    from study.cli import main
+    from fovea_cli.main import main
 
     monkeypatch.chdir(tmp_path)
     args = ["generate", "--model", "tiny", "--size", "64", "--out", "x.png", "--scene-out", "s.png"]

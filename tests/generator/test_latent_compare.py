@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from fovea_cli.main import main
 from generator.evaluation.latent_report import card_lines, verdict
 from generator.training.autoencoder import (
     AeConfig,
@@ -18,7 +19,6 @@ from generator.training.autoencoder import (
     reconstruct,
     train_autoencoder,
 )
-from study.cli import main
 
 SEED = 3
 TINY_AE = AeConfig("kl", factor=8, latent_channels=4, width=8)

@@ -189,7 +189,7 @@ def test_losses_and_precision():
 
 
 def test_refresh_card_stores_what_it_is_given_and_keeps_it(tmp_path, capsys):
-    from study.cli import main
+    from fovea_cli.main import main
 
     weights = tmp_path / "w"
     weights.mkdir()

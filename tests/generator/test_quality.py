@@ -327,8 +327,8 @@ def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsy
     """`fovea bench quality` on a weights folder of a tiny scene model (base + a LoRA)."""
     from safetensors.torch import save_file
 
+    from fovea_cli.main import main
     from generator.models.default import save_weights
-    from study.cli import main
 
     print(f"seed {SEED}")
     weights = tmp_path / "weights"

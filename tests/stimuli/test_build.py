@@ -162,7 +162,7 @@ def test_questplus_levels_match_the_study_procedure(protocol_path):
 
 
 def test_cli_check_reports_a_damaged_set_in_one_line(built_set, protocol_path, tmp_path, capsys):
-    from study.cli import main
+    from fovea_cli.main import main
 
     damaged = tmp_path / "set"
     shutil.copytree(built_set, damaged)

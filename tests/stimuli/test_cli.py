@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from study.cli import build_parser, main
+from fovea_cli.main import build_parser, main
 
 
 def test_subcommands_parse():

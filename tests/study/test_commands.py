@@ -6,8 +6,9 @@ import tomllib
 
 import pytest
 
-from study.cli import main
-from study.commands import PROTOCOL_DIR, demo_protocol_text, resolve_protocol
+from fovea_cli.demo import demo_protocol_text
+from fovea_cli.main import main
+from study.commands import PROTOCOL_DIR, resolve_protocol
 from tests.study.conftest import REPO
 
 

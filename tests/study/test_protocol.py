@@ -176,7 +176,7 @@ def test_cross_field_errors_say_why(tmp_path, edit, reason):
 
 
 def test_syntax_errors_and_missing_files_are_one_line_cli_errors(tmp_path, capsys):
-    from study.cli import main
+    from fovea_cli.main import main
 
     bad = tmp_path / "syntax.toml"
     bad.write_text("name = 'x\n", encoding="utf-8")

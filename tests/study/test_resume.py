@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from study.commands import simulate
+from study.simulate import simulate
 from tests.study.conftest import small_protocol_dict, write_toml
 
 pytestmark = [pytest.mark.display, pytest.mark.slow]
@@ -24,7 +24,7 @@ def _simulate(protocol, data, *extra):
     return [
         sys.executable,
         "-m",
-        "study.cli",
+        "fovea_cli",
         "simulate",
         str(protocol),
         "--participants",

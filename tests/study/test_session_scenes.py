@@ -170,7 +170,7 @@ def test_reference_original_shows_the_scenes_photograph(virtual_x, root):
 
 
 def test_a_bad_scene_folder_is_refused_before_anything_is_written(virtual_x, root, capsys):
-    from study.cli import main
+    from fovea_cli.main import main
 
     bad = root / "bad_photos"
     bad.mkdir()

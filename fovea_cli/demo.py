@@ -1,0 +1,228 @@
+"""``fovea demo``: a short simulated pilot end to end, from a stimulus set to the analysis report.
+
+The one command that spans every package (stimuli, study, generator, analysis), so it lives here,
+above all of them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import time
+from pathlib import Path
+
+from generator.errors import FoveaError
+from study.commands import PROTOCOL_DIR
+from study.simulate import simulate
+
+
+def register(
+    subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
+) -> None:
+    """Add ``demo``."""
+    demo = subparsers.add_parser(
+        "demo",
+        help="a short simulated pilot on natural scenes (default model, 768 px, full-size window) "
+        "and its analysis report",
+        description="The pilot protocol, shortened: a stimulus set with the full-resolution twins "
+        "the trials need is built first (fovea stimuli build), then simulated participants run "
+        "in a window of the display's full resolution (2560 x 1440, a virtual display if "
+        "needed), the foveated image generated at each measured gaze; screenshots, a generator "
+        "example and the analysis report follow.",
+    )
+    demo.add_argument("--out", default="fovea-demo", help="output folder (default: fovea-demo)")
+    demo.add_argument("--participants", type=int, default=2)
+    demo.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
+    demo.add_argument(
+        "--trials",
+        type=int,
+        default=16,
+        help="responses per condition (default: 16, enough for a threshold fit; the pilot: 20)",
+    )
+    demo.add_argument(
+        "--seeds",
+        type=int,
+        default=3,
+        help="generation seeds, one scene each; their twins are pre-built (default: 3)",
+    )
+    demo.add_argument(
+        "--image-px", type=int, default=768, help="stimulus size, px (default: 768, 17 deg)"
+    )
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--model",
+        default="default",
+        help="generator: the embedded default scene model (default), 'tiny' (random weights, "
+        "no scenes, fastest) or a local model directory",
+    )
+    demo.add_argument(
+        "--steps", type=int, default=None, help="sampler steps (default: the model's)"
+    )
+    demo.add_argument(
+        "--scenes", metavar="DIR", help="a folder of photographs instead of the shipped pool"
+    )
+    demo.set_defaults(handler=_demo)
+
+
+def demo_protocol_text(
+    *,
+    source: Path,
+    image_px: int,
+    trials: int,
+    model: str = "default",
+    steps: int | None = None,
+    seeds: int | None = None,
+) -> str:
+    """The pilot protocol with the demo's image size, trials, seeds and model (``fovea demo``)."""
+    text = source.read_text(encoding="utf-8")
+    model_line = f"model = {json.dumps(model)}"
+    if steps is not None:
+        model_line += f"\nnum_steps = {int(steps)}"
+    replacements = {
+        r"(?m)^model = .*$": model_line,
+        r"(?m)^name = .*$": 'name = "demo_pilot"',
+        r"(?m)^image_width_px = .*$": f"image_width_px = {image_px}",
+        r"(?m)^image_height_px = .*$": f"image_height_px = {image_px}",
+        r"(?m)^trials_per_condition = .*$": f"trials_per_condition = {trials}",
+    }
+    if seeds is not None:
+        replacements[r"(?m)^seed_count = .*$"] = f"seed_count = {int(seeds)}"
+    for pattern, value in replacements.items():
+        # count=1: the first ``name =`` is the protocol's (conditions follow it).
+        text, n = re.subn(pattern, value, text, count=1)
+        if n != 1:
+            raise FoveaError(f"{source}: cannot derive the demo protocol (pattern {pattern!r})")
+    return "# Derived from pilot_2afc.toml by `fovea demo`.\n" + text
+
+
+def _check_fixations_inside(protocol_text: str) -> None:
+    """The demo shows every fixation point on the image: refuse an image too small for them."""
+    import tomllib
+
+    from protocol import validate_protocol
+    from protocol.geometry import stimulus_geometry
+
+    p = validate_protocol(tomllib.loads(protocol_text), source="fovea demo")
+    geometry = stimulus_geometry(p)
+    for condition in p.conditions:
+        x, y = (float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
+        if not (0 <= x < geometry.image_width_px and 0 <= y < geometry.image_height_px):
+            raise FoveaError(
+                f"--image-px {p.stimulus.image_width_px}: condition {condition.name}'s fixation "
+                f"({condition.fixation_deg[0]:g}, {condition.fixation_deg[1]:g}) deg lies outside "
+                "the image; use a larger image (768 px: 17 deg)"
+            )
+
+
+def _demo(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    out = Path(args.out)
+    if out.exists() and any(out.iterdir()):
+        raise FoveaError(
+            f"{out} exists and is not empty; choose another --out (nothing is overwritten)"
+        )
+    for name in ("participants", "trials", "seeds"):
+        if getattr(args, name) < 1:
+            raise FoveaError(f"--{name} must be >= 1, got {getattr(args, name)}")
+    text = demo_protocol_text(
+        source=PROTOCOL_DIR / "pilot_2afc.toml",
+        image_px=args.image_px,
+        trials=args.trials,
+        model=args.model,
+        steps=args.steps,
+        seeds=args.seeds,
+    )
+    _check_fixations_inside(text)
+    out.mkdir(parents=True, exist_ok=True)
+    protocol_path = out / "demo_pilot.toml"
+    protocol_path.write_text(text, encoding="utf-8")
+    from stimuli.build import build_stimulus_set
+
+    stimulus_set = out / "stimulus_set"
+    print(f"building the {args.seeds} seeds' full-resolution twins (fovea stimuli build) ...")
+    build_stimulus_set(
+        protocol_path=protocol_path,
+        out=stimulus_set,
+        only="references",
+        progress=False,
+        scenes=args.scenes,
+    )
+    data_dir = out / "data"
+    simulate(
+        protocol=protocol_path,
+        participants=args.participants,
+        data_dir=data_dir,
+        observer=args.observer,
+        seed=args.seed,
+        screenshots=out / "screenshots",
+        quiet=True,
+        stimulus_set=stimulus_set,
+        scenes=args.scenes,
+        full_window=True,
+    )
+    images = _generator_example(args, protocol_path=protocol_path, stimulus_set=stimulus_set)
+    report_dir = out / "report"
+    report_args = ["--bootstrap", "200"]  # a demo: fewer bootstrap replicates, a quicker report
+    if args.trials < 20:
+        # The report's default QC wants 20 trials per condition; a shorter demo says so.
+        rules = out / "qc_rules.toml"
+        rules.write_text(f"min_trials_per_condition = {args.trials}\n", encoding="utf-8")
+        report_args += ["--qc-rules", str(rules)]
+    report_ok, report = _run_report(data_dir=data_dir, out_dir=report_dir, extra_args=report_args)
+    print(f"\nfovea demo finished in {time.perf_counter() - t0:.0f} s")
+    print(f"  protocol:    {protocol_path}")
+    print(f"  twins:       {stimulus_set}  (stimulus set built before the sessions)")
+    print(f"  data:        {data_dir}  (beh.tsv, physio.tsv.gz, timing.json per session)")
+    print(f"  screenshots: {out / 'screenshots'}  (each screen of a trial, full display size)")
+    print(f"  images:      {images['foveated'].parent}  (scene, foveated, full, layout)")
+    print(f"  report:      {report}")
+    return 0 if report_ok else 1
+
+
+def _generator_example(args, *, protocol_path: Path, stimulus_set: Path) -> dict:
+    """The generator demo at the pilot's off-centre fixation, its twin taken from the set."""
+    from generator.demo import run_generator_demo
+    from protocol import load_protocol
+    from protocol.scenes import scenes_spec
+    from stimuli.manifest import check_stimulus_set
+
+    loaded = load_protocol(protocol_path)
+    p = loaded.protocol
+    seed = p.stimulus.seed_pool()[0]
+    spec = scenes_spec(loaded, override=args.scenes)
+    sset = check_stimulus_set(stimulus_set, protocol=loaded, scenes=spec, verify_files=False)
+    entry = sset.reference_entry(seed=seed, conditioning=p.stimulus.conditionings()[0])
+    gaze_deg = max((c.fixation_deg for c in p.conditions), key=lambda f: abs(f[0]) + abs(f[1]))
+    print(f"\nan example stimulus pair and its token layout (seed {seed}):")
+    return run_generator_demo(
+        out_dir=Path(args.out) / "generator",
+        model=p.stimulus.model,
+        size_px=p.stimulus.image_width_px,
+        seed=seed,
+        steps=p.stimulus.num_steps,
+        gaze_deg=tuple(gaze_deg),
+        scenes=spec,
+        twin=None if entry is None else sset.read(entry),
+        twin_record=None if entry is None else {"stimulus_set": str(stimulus_set), **entry},
+    )
+
+
+def _run_report(*, data_dir: Path, out_dir: Path, extra_args: list[str]) -> tuple[bool, str]:
+    """The analysis report (``fovea report``) of the demo's data.
+
+    Returns:
+        (ok, where the report is or why there is none). The simulated data are kept either way.
+    """
+    from analysis.report import main as report_main
+
+    try:
+        status = report_main([str(data_dir), "--out", str(out_dir), *extra_args])
+    except FoveaError as error:
+        return False, f"analysis report failed: {error}"
+    except Exception as error:  # noqa: BLE001 - the demo's data stay usable; say what broke
+        return False, f"analysis report failed: {type(error).__name__}: {error}"
+    if status not in (0, None):
+        return False, f"analysis report failed (status {status})"
+    html = sorted(out_dir.glob("*.html"))
+    return True, str(html[0] if html else out_dir)

@@ -1,0 +1,54 @@
+"""The ``fovea`` entry point: builds the parser from the packages' command modules and runs one."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from generator.errors import FoveaError
+
+# Order here is the order in `fovea --help` (and in `fovea bench --help`).
+_COMMAND_MODULES = (
+    "study.commands",  # run, simulate; bench session
+    "fovea_cli.demo",  # demo
+    "generator.cli",  # generate, mask; bench generator
+    "generator.model_cli",
+    "stimuli.cli",  # stimuli build|merge|check|sheet
+    "study.realtime_command",  # bench realtime
+    "analysis.cli",  # report; bench report
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fovea",
+        description="Foveated generation study kit: generate gaze-contingent images, run and "
+        "simulate 2AFC sessions, analyse thresholds.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    bench = subparsers.add_parser("bench", help="benchmarks that write JSON records")
+    bench_subparsers = bench.add_subparsers(dest="bench", metavar="BENCHMARK", required=True)
+    for module_name in _COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers, bench_subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``fovea`` with ``argv`` (default: the command line); returns the exit status
+    (2 and one ``error:`` line for a ``FoveaError``, 130 when interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.handler(args)
+    except FoveaError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return int(status or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

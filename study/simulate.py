@@ -1,0 +1,104 @@
+"""``fovea simulate``: simulated participants (sim01, sim02, ...) sharing one generator and one
+virtual display, each session run by ``study.session.run_session``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from generator.errors import FoveaError
+
+
+def simulate(
+    *,
+    protocol: Path,
+    participants: int,
+    data_dir: Path,
+    observer: str = "parametric",
+    seed: int = 1,
+    session: str = "1",
+    resume: bool = False,
+    screenshots: Path | None = None,
+    quiet: bool = False,
+    stimulus_set: Path | None = None,
+    scenes: str | None = None,
+    full_window: bool = False,
+) -> list:
+    """Run ``participants`` simulated sessions; returns their ``SessionResult`` list.
+
+    One generator is loaded and one virtual display started for all of them. ``scenes``:
+    ``--scenes``; ``full_window``: windows of the display's full resolution (the demo's
+    screenshots).
+    """
+    import numpy as np
+
+    from protocol import load_protocol
+    from protocol.geometry import stimulus_geometry
+    from protocol.scenes import scenes_spec
+    from study.datalog import SessionPaths
+    from study.service.start import start_service
+    from study.session import SessionConfig, run_session
+    from study.xvfb import virtual_display
+
+    if participants < 1:
+        raise FoveaError(f"--participants must be >= 1, got {participants}")
+    loaded = load_protocol(protocol)
+    p = loaded.protocol
+    geometry = stimulus_geometry(p)
+    spec = scenes_spec(loaded, override=scenes)
+    service = None
+    results = []
+    try:
+        with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
+            for i in range(1, participants + 1):
+                label = f"sim{i:02d}"
+                participant_seed = int(np.random.SeedSequence([seed, i]).generate_state(1)[0])
+                config = SessionConfig(
+                    loaded=loaded,
+                    data_dir=data_dir,
+                    participant=label,
+                    session=session,
+                    tracker="sim",
+                    observer=observer,
+                    seed=participant_seed,
+                    resume=resume,
+                    new_if_missing=True,
+                    simulated_clock=True,
+                    screenshots_dir=(screenshots if i == 1 else None),
+                    quiet=quiet,
+                    stimulus_set=stimulus_set,
+                    scenes=spec,
+                    full_window=full_window,
+                )
+                paths = SessionPaths(
+                    data_dir=data_dir, participant=label, session=session, task=p.task
+                )
+                if paths.exists() and not resume:
+                    raise FoveaError(
+                        f"session {paths.session_dir} already exists; continue with --resume or use "
+                        "another --data folder or --session (existing data are never overwritten)"
+                    )
+                if service is None and not _complete(paths):
+                    service = start_service(
+                        p, geometry=geometry, scenes=spec, stimulus_set=stimulus_set is not None
+                    )
+                print(f"{label}: seed {participant_seed}")
+                result = run_session(config, service=service)
+                print(
+                    f"{label}: {result.status}, {result.n_rows} trials, {result.wall_s:.1f} s -> "
+                    f"{result.paths.beh_tsv}"
+                )
+                results.append(result)
+    finally:
+        if service is not None:
+            service.close()
+    return results
+
+
+def _complete(paths) -> bool:
+    if not paths.beh_json.exists():
+        return False
+    try:
+        return bool(json.loads(paths.beh_json.read_text(encoding="utf-8")).get("completed"))
+    except (OSError, ValueError):
+        return False
