@@ -11,7 +11,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from generator.errors import FoveaError
-from study.trackers.base import CalibrationResult, GazeSample, Tracker, TrackerKind
+from study.trackers.base import (
+    CalibrationResult,
+    DriftCheckResult,
+    GazeSample,
+    Tracker,
+    TrackerKind,
+)
 from study.trackers.edf import validate_edf_name
 
 if TYPE_CHECKING:
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CalibrationResult",
+    "DriftCheckResult",
     "GazeSample",
     "Tracker",
     "TrackerKind",
@@ -26,7 +33,7 @@ __all__ = [
     "validate_edf_name",
 ]
 
-TRACKER_KINDS = ("eyelink", "dummy", "sim")
+TRACKER_KINDS = ("eyelink", "dummy", "sim", "eyelink-emulated")
 
 
 def make_tracker(
@@ -36,17 +43,22 @@ def make_tracker(
     seed: int,
     clock,
     display: DisplayGeometry | None = None,
+    **options,
 ) -> Tracker:
     """Build a tracker (not yet opened).
 
     Args:
         kind: ``"eyelink"`` (a tracker at ``settings.host_ip``), ``"dummy"`` (pylink dummy mode,
-            the mouse as gaze) or ``"sim"`` (a scripted simulated participant).
+            the mouse as gaze), ``"sim"`` (a scripted simulated participant) or
+            ``"eyelink-emulated"`` (the EyeLink code against the pylink emulator, the simulated
+            participant as the eye).
         settings: the protocol's ``protocol.TrackerSettings``.
         seed: seeds the simulated participant (ignored by the others).
         clock: callable returning seconds; sample and message times are on this clock.
         display: the display geometry for pixel <-> degree conversion (EyeLink and dummy); None
             derives it from the PsychoPy window's monitor at ``open``.
+        **options: passed to the EyeLink trackers (``refresh_hz``, ``limits``, attempts; for
+            ``eyelink-emulated`` also ``faults`` and ``host_dir``).
 
     Raises:
         FoveaError: for an unknown kind.
@@ -58,9 +70,15 @@ def make_tracker(
     if kind == "eyelink":
         from study.trackers.eyelink import EyeLinkTracker
 
-        return EyeLinkTracker(settings=settings, clock=clock, display=display)
+        return EyeLinkTracker(settings=settings, clock=clock, display=display, **options)
     if kind == "dummy":
         from study.trackers.eyelink import DummyEyeLinkTracker
 
-        return DummyEyeLinkTracker(settings=settings, clock=clock, display=display)
+        return DummyEyeLinkTracker(settings=settings, clock=clock, display=display, **options)
+    if kind == "eyelink-emulated":
+        from study.trackers.emulated import EmulatedEyeLinkTracker
+
+        return EmulatedEyeLinkTracker(
+            settings=settings, seed=seed, clock=clock, display=display, **options
+        )
     raise FoveaError(f"tracker kind {kind!r} is not one of {', '.join(TRACKER_KINDS)}")

@@ -3,49 +3,54 @@
 Follows SR Research's recommended PsychoPy sequence: connect, open the EDF on the Host PC, go
 offline, configure (sample/event filters, sampling rate, eye, calibration type, screen geometry),
 hand the calibration graphics to pylink (``openGraphicsEx`` with our PsychoPy display), then per
-trial ``TRIALID`` / ``!V TRIAL_VAR`` / ``TRIAL_RESULT`` messages, and at the end close the EDF and
-transfer it to the display PC.
+trial ``TRIALID`` / ``!V TRIAL_VAR`` / ``TRIAL_RESULT <code>`` messages, and at the end SR's
+terminate sequence (each step on its own, so a lost link still saves what it can).
 
-pylink is imported when a tracker is built, not when this module is imported (it prints a banner
-and loads native libraries).
+Calibrations and drift checks stop recording for the Host's procedure and restart it afterwards
+(``study.trackers.eyelink_setup`` has the procedures and their acceptance limits). Samples go
+through ``study.trackers.link_samples.SampleGate`` (not new / too old).
+
+pylink is imported when a tracker is opened, not when this module is imported (it prints a banner
+and loads native libraries); ``pylink_module`` replaces it (the emulator).
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 from generator.errors import FoveaError
 from generator.geometry import DisplayGeometry
-from study.trackers.base import CalibrationResult, GazeSample
+from study.trackers.base import (
+    CalibrationResult,
+    DriftCheckResult,
+    GazeSample,
+    trial_result_code,
+)
 from study.trackers.edf import validate_edf_name
+from study.trackers.eyelink_close import TerminateMixin
+from study.trackers.eyelink_setup import AcceptanceLimits, run_drift_check, run_setup
+from study.trackers.host_text import parse_validation_message
+from study.trackers.link_samples import (
+    SampleGate,
+    gaze_from_link_sample,
+    import_pylink,
+)
 from study.trackers.screen import WindowMapper, mapper_for_window
 
+__all__ = [
+    "DummyEyeLinkTracker",
+    "EyeLinkTracker",
+    "gaze_from_link_sample",
+    "import_pylink",
+    "parse_validation_message",
+]
+
 log = logging.getLogger(__name__)
-
-# pylink.MISSING_DATA: the gaze value the tracker sends while the eye is lost (blink, track loss).
-_MISSING = -32768.0
-# "... ERROR 0.35 avg. 0.72 max ..." in the Host PC's validation summary.
-_VALIDATION_RE = re.compile(r"([0-9]+(?:\.[0-9]+)?)\s*avg\.?\s*([0-9]+(?:\.[0-9]+)?)\s*max", re.I)
-
-
-def import_pylink():
-    """Import pylink without its import-time banner on stdout."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        import pylink
-    return pylink
-
-
-def parse_validation_message(text: str) -> tuple[float, float] | None:
-    """``(avg_error_deg, max_error_deg)`` from the Host PC's validation message, or None."""
-    match = _VALIDATION_RE.search(text or "")
-    if match is None:
-        return None
-    return float(match.group(1)), float(match.group(2))
+_EYES = {0: "left", 1: "right", 2: "binocular"}  # eyeAvailable()
 
 
 def _sanitize_token(text: str) -> str:
@@ -54,57 +59,20 @@ def _sanitize_token(text: str) -> str:
 
 
 def _format_value(value) -> str:
+    # "." is Data Viewer's missing value (never NaN or None).
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "."
     if isinstance(value, float):
-        return "NaN" if math.isnan(value) else f"{value:.6g}"
+        return f"{value:.6g}"
     return " ".join(str(value).split()) or "."
 
 
-def gaze_from_link_sample(raw, *, eye: str, mapper: WindowMapper, time_s: float) -> GazeSample:
-    """Convert a ``pylink.Sample`` (gaze in window pixels) into a GazeSample in degrees.
-
-    Args:
-        raw: the link sample (``EyeLink.getNewestSample()``).
-        eye: ``"left"`` or ``"right"``: the recorded eye, used when the sample has both.
-        mapper: window pixels <-> degrees.
-        time_s: the sample's time on the session clock.
-
-    Returns:
-        ``valid=False`` (NaN position) while the eye is lost: gaze at pylink's MISSING_DATA,
-        pupil area 0 (blink) or a position far off the screen.
-    """
-    if eye == "right" and raw.isRightSample():
-        data = raw.getRightEye()
-    elif eye == "left" and raw.isLeftSample():
-        data = raw.getLeftEye()
-    else:
-        data = raw.getRightEye() if raw.isRightSample() else raw.getLeftEye()
-    invalid = GazeSample(time_s=time_s, x_deg=math.nan, y_deg=math.nan, valid=False)
-    if data is None:
-        return invalid
-    x_px, y_px = data.getGaze()
-    pupil = data.getPupilSize()
-    limit_x, limit_y = 10 * mapper.window_width_px, 10 * mapper.window_height_px
-    if (
-        x_px is None
-        or y_px is None
-        or not (math.isfinite(x_px) and math.isfinite(y_px))
-        or x_px <= _MISSING + 1
-        or y_px <= _MISSING + 1
-        or abs(x_px) > limit_x
-        or abs(y_px) > limit_y
-        or (pupil is not None and pupil <= 0)
-    ):
-        return invalid
-    x_deg, y_deg = mapper.window_px_to_deg(x_px, y_px)
-    return GazeSample(time_s=time_s, x_deg=x_deg, y_deg=y_deg, valid=True)
-
-
-class EyeLinkTracker:
+class EyeLinkTracker(TerminateMixin):
     """An EyeLink connected over the link (``settings.host_ip``).
 
     Args:
         settings: the protocol's ``TrackerSettings`` (``sampling_rate_hz``, ``eye``,
-            ``calibration_type``, ``host_ip``).
+            ``calibration_type``, ``host_ip``, ``validation_max_avg_error_deg``).
         clock: callable returning seconds; sample times are converted onto it.
         display: physical display geometry for px <-> deg; None derives it from the window's
             PsychoPy monitor.
@@ -112,6 +80,18 @@ class EyeLinkTracker:
             and later only *check* drift unless told to apply it); off by default, as in SR
             Research's templates: a failed check should lead to recalibration instead.
         beeps: play calibration beeps.
+        limits: validation and drift-check acceptance; None reads them from ``settings``.
+        refresh_hz: the display's refresh rate: a sample older than two frames is invalid.
+        max_setup_attempts: setups per ``calibrate`` before giving up (result not accepted).
+        max_drift_attempts: ``doDriftCorrect`` calls per drift check.
+        recalibrate_after_failed_drift_check: ``drift_correct`` runs ``calibrate`` itself when
+            the check asks for it (``drift_check`` only flags it).
+        pylink_module: the ``pylink`` module to use (None: import the real one).
+
+    Attributes the runner reads: ``calibrations`` and ``drift_checks`` (every result, in order),
+    ``recorded_eye``, ``sampling_rate_hz`` (None when the Host refused the requested rate and
+    reported none), ``refused_commands``, ``close_steps``, ``local_edf``; ``override_validation``
+    (set by the runner: asks the operator to accept a validation outside the limits).
     """
 
     name = "eyelink"
@@ -124,21 +104,38 @@ class EyeLinkTracker:
         display: DisplayGeometry | None = None,
         apply_drift_correction: bool = False,
         beeps: bool = False,
+        limits: AcceptanceLimits | None = None,
+        refresh_hz: float = 60.0,
+        max_setup_attempts: int = 3,
+        max_drift_attempts: int = 3,
+        recalibrate_after_failed_drift_check: bool = True,
+        pylink_module=None,
     ) -> None:
         self.settings = settings
         self.clock = clock
         self.display = display
         self.apply_drift_correction = apply_drift_correction
         self.beeps = beeps
+        self.limits = limits or AcceptanceLimits.from_settings(settings)
+        self.max_setup_attempts = int(max_setup_attempts)
+        self.max_drift_attempts = int(max_drift_attempts)
+        self.recalibrate_after_failed_drift_check = recalibrate_after_failed_drift_check
+        self.gate = SampleGate(max_age_s=2.0 / float(refresh_hz))
         self.messages: list[tuple[float, str]] = []  # (clock time, text), also for dummy mode
         self.commands: list[str] = []  # every Host PC command sent, for the session log
+        self.refused_commands: list[str] = []
+        self.calibrations: list[CalibrationResult] = []
+        self.drift_checks: list[DriftCheckResult] = []
+        self.override_validation: Callable[[CalibrationResult], bool] | None = None
+        self.recorded_eye: str | None = None
+        self.sampling_rate_hz: float | None = None
         self.el = None  # pylink.EyeLink once open
         self.graphics = None  # PsychoPyCalibrationDisplay once open
         self.mapper: WindowMapper | None = None
         self.edf_name: str | None = None
         self.win = None
         self.recording = False
-        self._pylink = None
+        self._pylink = pylink_module
 
     # ------------------------------------------------------------------ connection
     def _connect(self):
@@ -155,32 +152,82 @@ class EyeLinkTracker:
             raise RuntimeError(f"{self.name} tracker used before open()")
         return self.el
 
-    def _command(self, text: str) -> None:
-        self._require_open().sendCommand(text)
+    def _command(self, text: str) -> int:
+        """Send a Host PC command; a non-zero reply is logged and kept in ``refused_commands``."""
+        code = self._require_open().sendCommand(text)
         self.commands.append(text)
+        if isinstance(code, int) and code != 0:
+            self.refused_commands.append(text)
+            log.warning("the EyeLink refused %r (code %s)", text, code)
+        return code if isinstance(code, int) else 0
 
     def open(self, *, win, session_dir: Path, edf_name: str) -> None:
-        """Connect, open ``<edf_name>.EDF`` on the Host PC and configure the tracker for ``win``."""
+        """Connect, open ``<edf_name>.EDF`` on the Host PC and configure the tracker for ``win``.
+
+        ``edf_name`` (1-8 characters) should be unique per run (``edf.host_edf_name``): the Host
+        PC replaces a file of the same name.
+        """
         validate_edf_name(edf_name)
-        self._pylink = import_pylink()
+        if self._pylink is None:
+            self._pylink = import_pylink()
         self.win = win
         self.mapper = mapper_for_window(win, self.display)
         self.edf_name = edf_name
         self.session_dir = Path(session_dir)
         self.el = self._connect()
         try:
-            if self.el.openDataFile(f"{edf_name}.EDF") != 0:
+            try:
+                code = self.el.openDataFile(f"{edf_name}.EDF")
+            except RuntimeError as error:
+                code = error
+            if code != 0:
                 raise FoveaError(
-                    f"the EyeLink could not open EDF file {edf_name}.EDF on the Host PC"
+                    f"the EyeLink could not open EDF file {edf_name}.EDF on the Host PC ({code})"
                 )
             self._command("add_file_preamble_text 'fovea-kit gaze-contingent 2AFC'")
             self.el.setOfflineMode()
             self._configure()
             self._open_graphics()
+            self.read_recorded_eye()
         except BaseException:
             self.el.close()
             self.el = None
             raise
+
+    def is_connected(self) -> bool:
+        """The link is alive (``isConnected()`` non-zero; dummy mode counts as connected)."""
+        if self.el is None:
+            return False
+        try:
+            return self.el.isConnected() != 0
+        except RuntimeError:
+            return False
+
+    def is_recording(self) -> bool:
+        """Recording now: started by us and ``isRecording()`` is TRIAL_OK (0) on the Host."""
+        if self.el is None or not self.recording:
+            return False
+        try:
+            return self.el.isRecording() == self._pylink.TRIAL_OK
+        except RuntimeError:
+            return False
+
+    def read_recorded_eye(self) -> str | None:
+        """Read the eye the tracker records (``eyeAvailable()``), log a change and a mismatch
+        with the protocol's eye in the EDF; ``left``, ``right``, ``binocular`` or None."""
+        try:
+            eye = _EYES.get(self.el.eyeAvailable())
+        except RuntimeError:
+            return self.recorded_eye
+        if eye is not None and eye != self.recorded_eye:
+            self.recorded_eye = eye
+            self.message(f"FOVEA_EYE {eye.upper()}")
+            if eye in ("left", "right") and eye != self.settings.eye:
+                log.warning(
+                    "the EyeLink records the %s eye, the protocol asks %s", eye, self.settings.eye
+                )
+                self.message(f"FOVEA_EYE_MISMATCH protocol {self.settings.eye.upper()}")
+        return self.recorded_eye
 
     def _tracker_major_version(self) -> int:
         try:
@@ -200,7 +247,11 @@ class EyeLinkTracker:
             "link_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,BUTTON,FIXUPDATE,INPUT"
         )
         self._command(f"link_sample_data = LEFT,RIGHT,GAZE,GAZERES,AREA,STATUS,INPUT{htarget}")
-        self._command(f"sample_rate = {int(s.sampling_rate_hz)}")
+        rate = int(s.sampling_rate_hz)
+        if self._command(f"sample_rate = {rate}") == 0:
+            self.sampling_rate_hz = float(rate)
+        else:
+            self.message(f"FOVEA_WARNING sample_rate {rate} refused by the Host PC")
         self._command("binocular_enabled = NO")
         self._command(f"active_eye = {s.eye.upper()}")
         self._command(f"calibration_type = {s.calibration_type}")
@@ -216,7 +267,7 @@ class EyeLinkTracker:
             f"screen_phys_coords = {-half_w_mm:.1f} {half_h_mm:.1f} {half_w_mm:.1f} {-half_h_mm:.1f}"
         )
         self._command(f"screen_distance = {d.distance_cm * 10:.0f}")
-        self.message(f"FOVEA_TRACKER eye {s.eye.upper()} rate {int(s.sampling_rate_hz)}")
+        self.message(f"FOVEA_TRACKER eye {s.eye.upper()} rate {rate}")
 
     def _open_graphics(self) -> None:
         from study.graphics.calibration import PsychoPyCalibrationDisplay
@@ -233,42 +284,59 @@ class EyeLinkTracker:
 
     # ------------------------------------------------------------------ calibration
     def calibrate(self) -> CalibrationResult | None:
-        """Enter the Host PC's setup menu (C: calibrate, V: validate, Esc: return).
+        """The Host PC's setup menu (C: calibrate, V: validate, Esc: return) until a validation
+        meets ``limits`` or the operator overrides (``override_validation``), at most
+        ``max_setup_attempts`` times; recording, when on, restarts afterwards.
 
         Returns:
-            The last validation's average and maximum error, NaN when the Host PC reported
-            none (calibration accepted without validation).
+            The last setup's result (``accepted`` False when none was accepted); its errors are
+            None when no validation ran.
         """
-        el = self._require_open()
-        if self.recording:
+        self._require_open()
+        was_recording = self.recording
+        if was_recording:
             self.stop_recording()
-        el.setOfflineMode()
-        el.doTrackerSetup()
-        parsed = parse_validation_message(el.getCalibrationMessage())
-        avg, worst = parsed if parsed is not None else (math.nan, math.nan)
-        result = CalibrationResult(avg_error_deg=avg, max_error_deg=worst, time_s=self.clock())
-        self.message(f"FOVEA_CALIBRATION avg {avg:.2f} max {worst:.2f}")
-        return result
+        try:
+            return run_setup(self)
+        finally:
+            if was_recording:
+                self.start_recording()
 
-    def drift_correct(self, *, x_deg: float, y_deg: float) -> bool:
-        """Drift check at a target (degrees); Esc there opens setup for a recalibration.
+    def drift_check(self, *, x_deg: float, y_deg: float) -> DriftCheckResult:
+        """A drift check at a target (degrees); recording, when on, restarts afterwards.
 
         Returns:
-            True when the participant's fixation on the target was accepted.
+            The result: offset (None without one), ``accepted``, ``recalibrate``.
         """
-        el = self._require_open()
-        if self.recording:
+        self._require_open()
+        was_recording = self.recording
+        if was_recording:
             self.stop_recording()
         x_px, y_px = self.mapper.deg_to_window_px(x_deg, y_deg)
-        for _ in range(5):  # each Esc means recalibrate, then check again
-            error = el.doDriftCorrect(int(round(x_px)), int(round(y_px)), 1, 1)
-            if error != self._pylink.ESC_KEY:
-                break
-            el.doTrackerSetup()
-        accepted = error == 0
-        if accepted and self.apply_drift_correction:
-            el.applyDriftCorrect()
-        return accepted
+        try:
+            return run_drift_check(
+                self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
+            )
+        finally:
+            if was_recording and self.is_connected():
+                self.start_recording()
+
+    def drift_correct(self, *, x_deg: float, y_deg: float) -> bool:
+        """``drift_check``, then (``recalibrate_after_failed_drift_check``) a recalibration when
+        it asks for one.
+
+        Returns:
+            True when the check was accepted, or the recalibration after it was.
+        """
+        result = self.drift_check(x_deg=x_deg, y_deg=y_deg)
+        if result.accepted:
+            if self.apply_drift_correction:
+                self.el.applyDriftCorrect()
+            return True
+        if not (self.recalibrate_after_failed_drift_check and self.is_connected()):
+            return False
+        calibration = self.calibrate()
+        return bool(calibration is not None and calibration.accepted)
 
     # ------------------------------------------------------------------ recording
     def start_recording(self) -> None:
@@ -280,11 +348,27 @@ class EyeLinkTracker:
         # The link needs a moment before samples arrive (SR Research's recommendation).
         self._pylink.pumpDelay(100)
         self.recording = True
+        self.read_recorded_eye()
+        self._read_sampling_rate()
+
+    def _read_sampling_rate(self) -> None:
+        try:
+            rate = float(self.el.getSampleRate())
+        except (AttributeError, RuntimeError, TypeError, ValueError):
+            return
+        if rate > 0 and rate != self.sampling_rate_hz:
+            self.sampling_rate_hz = rate
+            self.message(f"FOVEA_SAMPLE_RATE {rate:g}")
 
     def stop_recording(self) -> None:
+        """Stop recording; a link error is logged, not raised (the runner checks
+        ``is_connected``), so what follows (closing the EDF) still runs."""
         el = self._require_open()
         self._pylink.pumpDelay(100)  # catch the last samples in the EDF
-        el.stopRecording()
+        try:
+            el.stopRecording()
+        except RuntimeError as error:
+            log.error("stopRecording failed: %s", error)
         self.recording = False
 
     # ------------------------------------------------------------------ messages
@@ -302,140 +386,25 @@ class EyeLinkTracker:
             self.message(f"!V TRIAL_VAR {_sanitize_token(key)} {_format_value(value)}")
 
     def trial_end(self, *, result: str) -> None:
-        """``TRIAL_RESULT <result>``."""
-        self.message(f"TRIAL_RESULT {_format_value(result)}")
+        """``!V TRIAL_VAR outcome <result>`` and ``TRIAL_RESULT <code>`` (SR's integer code:
+        0 completed, 1 re-queued, -1 error)."""
+        self.message(f"!V TRIAL_VAR outcome {_format_value(result)}")
+        self.message(f"TRIAL_RESULT {trial_result_code(result)}")
 
     # ------------------------------------------------------------------ gaze
-    def _sample_age_s(self, sample) -> float:
-        # Tracker clock (ms) -> age of the sample, to place it on our clock.
-        age_ms = self.el.trackerTime() - sample.getTime()
-        return max(0.0, age_ms / 1000.0) if math.isfinite(age_ms) else 0.0
-
     def sample(self) -> GazeSample | None:
-        """The newest link sample of the recorded eye, in degrees; None before any arrives."""
+        """The newest link sample of the recorded eye, in degrees; None before any arrives;
+        ``is_new=False`` when it is the same as last time, invalid when older than two
+        frames."""
         el = self._require_open()
         raw = el.getNewestSample()
-        if raw is None:
-            return None
-        time_s = self.clock() - self._sample_age_s(raw)
-        return gaze_from_link_sample(raw, eye=self.settings.eye, mapper=self.mapper, time_s=time_s)
+        eye = self.recorded_eye if self.recorded_eye in ("left", "right") else self.settings.eye
+        return self.gate.accept(
+            raw, tracker_now_ms=el.trackerTime(), now_s=self.clock(), eye=eye, mapper=self.mapper
+        )
 
     def set_target(self, *, x_deg: float, y_deg: float) -> None:
         """Nothing to do: a real eye finds the target by itself."""
 
-    # ------------------------------------------------------------------ closing
-    def close(self, *, dest_dir: Path) -> Path | None:
-        """Stop recording, close the EDF and copy it to ``dest_dir/<edf_name>.EDF``.
 
-        Returns:
-            The local EDF path, or None when the transfer failed (logged; the file stays on the
-            Host PC under the same name).
-        """
-        if self.el is None:
-            return None
-        el, pylink = self.el, self._pylink
-        try:
-            if self.recording:
-                self.stop_recording()
-            el.setOfflineMode()
-            self._command("clear_screen 0")
-            pylink.msecDelay(500)
-            el.closeDataFile()
-            return self._receive_edf(Path(dest_dir))
-        finally:
-            el.close()
-            pylink.closeGraphics()
-            self.el = None
-
-    def _receive_edf(self, dest_dir: Path) -> Path | None:
-        dest_dir.mkdir(parents=True, exist_ok=True)
-        local = dest_dir / f"{self.edf_name}.EDF"
-        try:
-            size = self.el.receiveDataFile(f"{self.edf_name}.EDF", str(local))
-        except RuntimeError as error:
-            log.error("EDF transfer of %s.EDF failed: %s", self.edf_name, error)
-            return None
-        if not local.exists() or (isinstance(size, int) and size < 0):
-            log.error(
-                "EDF transfer of %s.EDF failed (code %s); it stays on the Host PC",
-                self.edf_name,
-                size,
-            )
-            return None
-        return local
-
-
-class DummyEyeLinkTracker(EyeLinkTracker):
-    """pylink's dummy mode (``pylink.EyeLink(None)``) with the mouse as the gaze source.
-
-    Commands and messages go through pylink exactly as with a tracker (nothing is stored: there is
-    no EDF), calibration and drift checks are skipped, and ``sample()`` reports the PsychoPy
-    mouse position in degrees, always valid.
-
-    Args:
-        show_cursor: show the mouse pointer in the window (helps whoever pilots the session).
-    """
-
-    name = "dummy"
-
-    def __init__(self, *, show_cursor: bool = True, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.show_cursor = show_cursor
-        self.mouse = None
-
-    def _connect(self):
-        return self._pylink.EyeLink(None)
-
-    def open(self, *, win, session_dir: Path, edf_name: str) -> None:
-        super().open(win=win, session_dir=session_dir, edf_name=edf_name)
-        from psychopy import event
-
-        self.mouse = event.Mouse(win=win, visible=self.show_cursor)
-
-    def _open_graphics(self) -> None:
-        # No calibration in dummy mode, so no calibration graphics.
-        pass
-
-    def calibrate(self) -> CalibrationResult | None:
-        """Nothing to calibrate in dummy mode: None."""
-        self._require_open()
-        self.message("FOVEA_CALIBRATION skipped (dummy mode)")
-        return None
-
-    def drift_correct(self, *, x_deg: float, y_deg: float) -> bool:
-        """Always accepted (pylink's dummy mode cannot run a drift check)."""
-        self._require_open()
-        return True
-
-    def start_recording(self) -> None:
-        self._require_open().startRecording(1, 1, 1, 1)
-        self.recording = True
-
-    def stop_recording(self) -> None:
-        self._require_open().stopRecording()
-        self.recording = False
-
-    def sample(self) -> GazeSample | None:
-        """The mouse position in degrees, at the current clock time."""
-        self._require_open()
-        from psychopy.tools.monitorunittools import convertToPix
-
-        pos = self.mouse.getPos()
-        x_pix, y_pix = convertToPix(
-            vertices=[0.0, 0.0], pos=pos, units=self.win.units, win=self.win
-        )
-        x_deg, y_deg = self.mapper.centred_px_to_deg(float(x_pix), float(y_pix))
-        return GazeSample(time_s=self.clock(), x_deg=x_deg, y_deg=y_deg, valid=True)
-
-    def close(self, *, dest_dir: Path) -> Path | None:
-        """Close the dummy connection; there is no EDF: None."""
-        if self.el is None:
-            return None
-        try:
-            if self.recording:
-                self.stop_recording()
-            self.el.closeDataFile()
-        finally:
-            self.el.close()
-            self.el = None
-        return None
+from study.trackers.eyelink_dummy import DummyEyeLinkTracker  # noqa: E402 - subclass of the above

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from study.trackers.base import CalibrationResult, GazeSample
+from study.trackers.base import CalibrationResult, GazeSample, trial_result_code
 from study.trackers.edf import validate_edf_name
 
 STIMULUS_ONSET_MESSAGE = "STIMULUS_ONSET"
@@ -308,6 +308,13 @@ class SimulatedTracker:
     def stop_recording(self) -> None:
         self.recording = False
 
+    def is_connected(self) -> bool:
+        """Always True: there is no link to lose."""
+        return True
+
+    def is_recording(self) -> bool:
+        return self.recording
+
     def message(self, text: str) -> None:
         now = float(self.clock())
         self.messages.append((now, text))
@@ -348,14 +355,25 @@ class SimulatedTracker:
         if self._pending_break is not None:  # the trial ended before the break began
             self._pending_break = None
             self._drop("break_out")
-        self.message(f"TRIAL_RESULT {result}")
+        self.message(f"TRIAL_RESULT {trial_result_code(result)}")
 
     def sample(self) -> GazeSample | None:
         """The newest sample on the ``k / sampling_rate_hz`` grid at or before ``clock()``."""
         now = float(self.clock())
         k = math.floor(now * self.rate_hz + 1e-9)
-        t = k / self.rate_hz
-        self._extend(max(now, t))
+        return self._sample_at(k / self.rate_hz, noise_index=k, extend_to=now)
+
+    def gaze_at(self, time_s: float) -> GazeSample:
+        """The participant's gaze at ``time_s`` (clock seconds), for a tracker that samples on its
+        own time grid (the emulated EyeLink). Times must not go back by more than a second
+        (older trajectory is pruned); ``set_target``/``message`` calls still come at ``clock()``.
+        """
+        t = float(time_s)
+        return self._sample_at(t, noise_index=math.floor(t * self.rate_hz + 1e-9), extend_to=t)
+
+    def _sample_at(self, t: float, *, noise_index: int, extend_to: float) -> GazeSample:
+        k = noise_index
+        self._extend(max(extend_to, t))
         if self._blinking(t):
             self._prune(t)
             return GazeSample(time_s=t, x_deg=math.nan, y_deg=math.nan, valid=False)
@@ -385,7 +403,7 @@ class SimulatedTracker:
             latency *= float(self._rng_latency.lognormal(0.0, 0.2))
         self._push(now + latency, "target")
 
-    def close(self, *, dest_dir: Path) -> Path | None:
+    def close(self, *, dest_dir: Path, local_name: str | None = None) -> Path | None:
         """No EDF from a simulated tracker: None."""
         self.recording = False
         return None

@@ -137,7 +137,8 @@ def test_dummy_mode_sends_messages_and_reads_mouse_gaze(win, xtest, tmp_path):
         "!V TRIAL_VAR condition acuity near",
         "!V TRIAL_VAR level 0.5",
         "STIMULUS_ONSET interval=1",
-        "TRIAL_RESULT ok",
+        "!V TRIAL_VAR outcome ok",
+        "TRIAL_RESULT 0",  # SR's integer code (TRIAL_OK), as Data Viewer expects
     ]
 
 
@@ -287,7 +288,10 @@ def test_eyelink_code_path_over_a_dummy_link(win, xtest, tmp_path):
     settings = TrackerSettings(
         kind="eyelink", sampling_rate_hz=500, eye="left", calibration_type="HV5"
     )
-    tracker = OverDummyLink(settings=settings, clock=time.monotonic, display=default_display())
+    # One setup: the dummy link never validates, and the operator (this test) leaves setup once.
+    tracker = OverDummyLink(
+        settings=settings, clock=time.monotonic, display=default_display(), max_setup_attempts=1
+    )
     tracker.open(win=win, session_dir=tmp_path, edf_name="fv0002")
     try:
         for command in (
@@ -302,7 +306,8 @@ def test_eyelink_code_path_over_a_dummy_link(win, xtest, tmp_path):
         _focus(xtest, win)
         result = tracker.calibrate()  # the setup menu, left with Esc
         assert not polls["gave_up"], "Esc never reached the calibration display"
-        assert result is not None and np.isnan(result.avg_error_deg)  # no validation ran
+        # No validation ran: no errors (None, never NaN) and not accepted.
+        assert result is not None and result.avg_error_deg is None and not result.accepted
         assert tracker.graphics.key_log == [(0x1B, 0)]
         tracker.trial_start(trial=1, variables={"level": 1.25})
         tracker.trial_end(result="fixation_break")
@@ -311,4 +316,9 @@ def test_eyelink_code_path_over_a_dummy_link(win, xtest, tmp_path):
         edf = tracker.close(dest_dir=tmp_path / "eyetrack")
     assert edf is None  # nothing to transfer over a dummy link
     texts = [text for _, text in tracker.messages]
-    assert texts[-3:] == ["TRIALID 1", "!V TRIAL_VAR level 1.25", "TRIAL_RESULT fixation_break"]
+    assert texts[-4:] == [
+        "TRIALID 1",
+        "!V TRIAL_VAR level 1.25",
+        "!V TRIAL_VAR outcome fixation_break",
+        "TRIAL_RESULT 1",  # REPEAT_TRIAL: the trial is re-queued
+    ]

@@ -1,0 +1,458 @@
+"""A strict stand-in for ``pylink``: the ``EyeLink`` class with the real names and semantics,
+driven by a simulated participant, so the EyeLink tracker's own code runs without a tracker.
+
+What it holds to (from SR Research's pylink API and the behaviour of pylink's dummy mode):
+
+- ``EyeLink(None)`` is dummy mode: ``isConnected() == -1``, no samples, ``doDriftCorrect`` raises
+  ``RuntimeError("Invalid tracker mode")``, ``trackerTime()`` is meaningless (4294967295.0).
+- ``openDataFile`` enforces the 8-character rule (letters, digits, '_') and raises RuntimeError
+  otherwise; ``receiveDataFile`` copies a closed Host file to a local path (overwriting it, as
+  pylink does) and returns its size in bytes; a file still open cannot be received.
+- ``startRecording(1, 1, 1, 1)`` writes every sample of the participant's gaze on the Host's
+  sampling grid into the data file until ``stopRecording`` / ``setOfflineMode``; messages go
+  into the file whenever it is open; ``isRecording()`` returns 0 (TRIAL_OK) while recording,
+  ABORT_EXPT after a link loss, TRIAL_ERROR otherwise.
+- ``getNewestSample()`` returns None before the first sample and afterwards the newest one,
+  which is the SAME object again when no new sample has arrived (recording stopped, link lost).
+- ``doTrackerSetup`` writes ``!CAL CALIBRATION`` / ``!CAL VALIDATION`` lines,
+  ``doDriftCorrect`` a ``DRIFTCORRECT`` line (``study.trackers.host_text``); both set
+  ``getCalibrationMessage``/``getCalibrationResult``. ``doDriftCorrect(..., allow_setup=1)``
+  with the operator's Esc runs the setup menu itself and returns 27.
+- Faults come from a ``FaultScript`` (``study.trackers.emulated_host``).
+
+The data file is an ASC-like text file (``study.trackers.edf_text``).
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import types
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from study.trackers import host_text
+from study.trackers.base import GazeSample
+from study.trackers.edf_text import EdfTextWriter
+from study.trackers.emulated_host import (
+    MISSING_DATA,
+    EmulatedEyeData,
+    EmulatedHost,
+    EmulatedSample,
+    FaultScript,
+    check_host_file_name,
+)
+from study.trackers.screen import WindowMapper
+
+TRIAL_OK, REPEAT_TRIAL, SKIP_TRIAL, ABORT_EXPT, TRIAL_ERROR = 0, 1, 2, 3, -1
+ESC_KEY, ENTER_KEY, TERMINATE_KEY, NO_REPLY = 27, 13, 0x7FFF, 1000
+COMMAND_REFUSED = -1  # sendCommand's code for a command the Host PC rejects
+DUMMY_TRACKER_TIME_MS = 4294967295.0
+_OTHER_EYE = {"left": "right", "right": "left"}
+
+
+class EmulatedEyeLink:
+    """``pylink.EyeLink`` against an emulated Host PC (pylink's method names, hence camelCase).
+
+    Args:
+        host_ip: None for dummy mode, else any address (the emulator does not use it).
+        host: the Host PC (its disk and settings); required unless dummy.
+        clock: session clock in seconds; tracker time is ``epoch_ms + 1000 * clock()``.
+        gaze: the participant: ``gaze(time_s) -> GazeSample`` in degrees (called with
+            increasing times).
+        mapper: degrees <-> the display's window pixels (the tracker's screen coordinates).
+        faults: what goes wrong.
+        seed: seeds the default validation errors and drift-check offsets.
+        epoch_ms: tracker time at clock 0 (the tracker's clock is not the session's).
+    """
+
+    def __init__(
+        self,
+        host_ip: str | None,
+        *,
+        host: EmulatedHost | None = None,
+        clock: Callable[[], float],
+        gaze: Callable[[float], GazeSample] | None = None,
+        mapper: WindowMapper | None = None,
+        faults: FaultScript | None = None,
+        seed: int = 0,
+        epoch_ms: float = 2_000_000.0,
+    ) -> None:
+        self.dummy = host_ip is None
+        if not self.dummy and (host is None or gaze is None or mapper is None):
+            raise ValueError("an emulated tracker needs host, gaze and mapper")
+        self.host, self.clock, self.gaze, self.mapper = host, clock, gaze, mapper
+        self.faults = faults or FaultScript()
+        self._rng = np.random.default_rng([int(seed), 0xE1])
+        self.epoch_ms = float(epoch_ms)
+        self.commands: list[tuple[str, int]] = []  # (command, result code)
+        self._connected = True
+        self._link_lost = False
+        self._writer: EdfTextWriter | None = None
+        self._file_name: str | None = None
+        self._recording = False
+        self._next_index = 0  # next grid sample to record
+        self._newest: EmulatedSample | None = None
+        self._setups = 0
+        self._drift_checks = 0
+        self._validations = list(self.faults.validations)
+        self._drift_offsets = list(self.faults.drift_offsets_deg)
+        self._drift_escapes = int(self.faults.drift_escapes)
+        self._failing = dict(self.faults.failing_calls)
+        self._cal_message = ""
+        self._cal_result = NO_REPLY
+        self._last_command_result = 0
+
+    # ------------------------------------------------------------------ time and faults
+    def _now_s(self) -> float:
+        return float(self.clock())
+
+    def trackerTime(self) -> float:  # noqa: N802 - pylink's names from here on
+        if self.dummy:
+            return DUMMY_TRACKER_TIME_MS
+        return self.epoch_ms + 1000.0 * self._now_s()
+
+    getCurrentTime = trackerTime  # noqa: N815
+
+    def _rate(self) -> float:
+        return self.host.sampling_rate_hz
+
+    def _index_time_ms(self, index: int) -> float:
+        return self.epoch_ms + 1000.0 * index / self._rate()
+
+    def _call(self, name: str) -> None:
+        """Before each link call: time-scheduled link loss, then the scripted failures."""
+        if self.dummy:
+            return
+        lost_at = self.faults.link_lost_at_s
+        if not self._link_lost and lost_at is not None and self._now_s() >= lost_at:
+            self._lose_link(lost_at)
+        if self._link_lost or not self._connected:
+            raise RuntimeError(f"{name}: link to the tracker lost")
+        if self._failing.get(name, 0) > 0:
+            self._failing[name] -= 1
+            raise RuntimeError(f"{name}: link error (scripted)")
+        self._record_until(self._now_s())
+
+    def _lose_link(self, at_s: float) -> None:
+        """The link drops: the Host ends the block at ``at_s`` and closes its data file."""
+        self._record_until(at_s)
+        if self._recording and self._writer is not None:
+            self._writer.end_block(self.epoch_ms + 1000.0 * at_s)
+        self._recording = False
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self._link_lost = True
+
+    # ------------------------------------------------------------------ connection
+    def isConnected(self) -> int:  # noqa: N802
+        """1 when connected, -1 in dummy mode, 0 once closed or lost."""
+        if self.dummy:
+            return -1 if self._connected else 0
+        if not self._link_lost and self._connected:
+            try:
+                self._call("isConnected")
+            except RuntimeError:
+                pass
+        return 1 if self._connected and not self._link_lost else 0
+
+    def getDummyMode(self) -> bool:  # noqa: N802
+        return self.dummy
+
+    def close(self) -> int:
+        if self._writer is not None:  # the Host closes a file left open when the link ends
+            self._record_until(self._now_s())
+            if self._recording:
+                self._writer.end_block(self.trackerTime())
+            self._writer.close()
+            self._writer = None
+        self._recording = False
+        self._connected = False
+        return 0
+
+    def getTrackerVersion(self) -> int:  # noqa: N802
+        return 0 if self.dummy else 3
+
+    def getTrackerVersionString(self) -> str:  # noqa: N802
+        return "" if self.dummy else "EYELINK CL 5.50"
+
+    def eyeAvailable(self) -> int:  # noqa: N802
+        """0 left, 1 right, 2 binocular (dummy mode reports 2)."""
+        return 2 if self.dummy else {"left": 0, "right": 1}[self.host.eye]
+
+    def getSampleRate(self) -> float:  # noqa: N802
+        return 0.0 if self.dummy else self._rate()
+
+    # ------------------------------------------------------------------ commands and messages
+    def sendCommand(self, text: str) -> int:  # noqa: N802
+        if self.dummy:
+            return 0
+        try:
+            self._call("sendCommand")
+        except RuntimeError:
+            return COMMAND_REFUSED
+        code = COMMAND_REFUSED if text.strip().startswith(self.faults.refused_commands) else 0
+        if code == 0:
+            self._apply_command(text)
+        self.commands.append((text, code))
+        self._last_command_result = code
+        return code
+
+    def _apply_command(self, text: str) -> None:
+        name, _, value = (part.strip() for part in text.partition("="))
+        if name == "sample_rate":
+            self.host.sampling_rate_hz = float(value)
+        elif name == "active_eye":
+            self.host.eye = value.lower()
+
+    def commandResult(self) -> int:  # noqa: N802
+        return self._last_command_result
+
+    def sendMessage(self, text: str) -> int:  # noqa: N802
+        if self.dummy:
+            return 0
+        try:
+            self._call("sendMessage")
+        except RuntimeError:
+            return TRIAL_ERROR
+        if self._writer is not None:
+            self._writer.message(self.trackerTime(), text)
+        trial = self.faults.link_lost_at_trial
+        if trial is not None and text.strip() == f"TRIALID {trial}":
+            self._lose_link(self._now_s())
+        return 0
+
+    # ------------------------------------------------------------------ data file
+    def openDataFile(self, name: str) -> int:  # noqa: N802
+        if self.dummy:
+            check_host_file_name(name)
+            return 0
+        self._call("openDataFile")
+        path = self.host.path(name)
+        if self._writer is not None:
+            self._writer.close()
+        self._writer = EdfTextWriter(
+            path, header=[f"EMULATED EDF {path.name} (fovea pylink emulator; ASC-like text)"]
+        )
+        self._file_name = path.name
+        return 0
+
+    def closeDataFile(self) -> int:  # noqa: N802
+        if self.dummy:
+            return 0
+        self._call("closeDataFile")
+        if self._recording:
+            self._stop_block()
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        return 0
+
+    def receiveDataFile(self, src: str, dest: str) -> int:  # noqa: N802
+        if self.dummy:
+            return 0
+        self._call("receiveDataFile")
+        source = self.host.path(src)
+        if self._writer is not None and self._writer.path == source:
+            raise RuntimeError(f"receiveDataFile: {source.name} is still open on the Host PC")
+        if not source.exists():
+            raise RuntimeError(f"receiveDataFile: no file {source.name} on the Host PC")
+        target = Path(dest) if dest else Path(source.name)
+        if target.is_dir():
+            target = target / source.name
+        shutil.copyfile(source, target)
+        return target.stat().st_size
+
+    # ------------------------------------------------------------------ recording
+    def setOfflineMode(self) -> None:  # noqa: N802
+        if self.dummy:
+            return
+        self._call("setOfflineMode")
+        if self._recording:
+            self._stop_block()
+
+    def startRecording(self, file_samples, file_events, link_samples, link_events) -> int:  # noqa: N802
+        if self.dummy:
+            return 0
+        self._call("startRecording")
+        if self._recording:
+            self._stop_block()
+        now_s, eye = self._now_s(), self.host.eye
+        if self._writer is not None:
+            rate = int(self._rate())
+            self._writer.message(self.trackerTime(), f"!MODE RECORD CR {rate} 2 1 {eye[0].upper()}")
+            self._writer.start_block(self.trackerTime(), eye=eye.upper(), rate_hz=self._rate())
+        self._next_index = math.ceil(now_s * self._rate() - 1e-9)
+        self._recording = True
+        return 0
+
+    def stopRecording(self) -> None:  # noqa: N802
+        if self.dummy:
+            return
+        self._call("stopRecording")
+        if self._recording:
+            self._stop_block()
+
+    def _stop_block(self) -> None:
+        self._record_until(self._now_s())
+        if self._writer is not None:
+            self._writer.end_block(self.trackerTime())
+        self._recording = False
+
+    def isRecording(self) -> int:  # noqa: N802
+        if self.dummy:
+            return TRIAL_OK
+        try:
+            self._call("isRecording")
+        except RuntimeError:
+            return ABORT_EXPT
+        return TRIAL_OK if self._recording else TRIAL_ERROR
+
+    def _record_until(self, until_s: float) -> None:
+        """Take every grid sample up to ``until_s`` into the file and the link."""
+        if not self._recording:
+            return
+        rate, eye = self._rate(), self.host.eye
+        last = math.floor(until_s * rate + 1e-9)
+        for index in range(self._next_index, last + 1):
+            t_s = index / rate
+            gaze = self.gaze(t_s)
+            gaze_px = self.mapper.deg_to_window_px(gaze.x_deg, gaze.y_deg) if gaze.valid else None
+            time_ms = self._index_time_ms(index)
+            if self._writer is not None:
+                self._writer.sample(time_ms, gaze_px, 1000.0)
+            self._newest = EmulatedSample(time_ms, eye, EmulatedEyeData(gaze_px, 1000.0))
+        self._next_index = max(self._next_index, last + 1)
+
+    def getNewestSample(self):  # noqa: N802
+        """The newest link sample; the same one again when nothing new arrived; None before any."""
+        if not self.dummy and not self._link_lost:
+            try:
+                self._call("getNewestSample")
+            except RuntimeError:
+                pass
+        return self._newest
+
+    # ------------------------------------------------------------------ calibration
+    def _host_message(self, text: str) -> None:
+        if self._writer is not None:
+            self._writer.message(self.trackerTime(), text)
+
+    def doTrackerSetup(self, width=None, height=None) -> None:  # noqa: N802
+        """The setup menu: calibrate and validate (scripted), then back to offline mode."""
+        if self.dummy:
+            return
+        self._call("doTrackerSetup")
+        if self._recording:
+            self._stop_block()
+        self._setups += 1
+        if self.faults.switch_eye_at_setup == self._setups:
+            self.host.eye = _OTHER_EYE[self.host.eye]
+        scripted = self._validations.pop(0) if self._validations else self._good_validation()
+        eye = self.host.eye
+        self._host_message(host_text.calibration_text(calibration_type="HV9", eye=eye))
+        if scripted is None:  # the operator left without validating
+            self._cal_message, self._cal_result = "", ESC_KEY
+            return
+        avg, worst = scripted
+        offset = 0.5 * avg
+        text = host_text.validation_text(
+            calibration_type="HV9",
+            eye=eye,
+            avg_error_deg=avg,
+            max_error_deg=worst,
+            offset_deg=offset,
+            offset_px=self._offset_px(offset),
+        )
+        self._host_message(text)
+        self._cal_message = text
+        self._cal_result = 1 if host_text.validation_quality(avg, worst) == "POOR" else 0
+
+    def _good_validation(self) -> tuple[float, float]:
+        avg = float(self._rng.uniform(0.25, 0.45))
+        return round(avg, 2), round(avg * float(self._rng.uniform(1.6, 2.0)), 2)
+
+    def _offset_px(self, offset_deg: float) -> tuple[float, float]:
+        angle = float(self._rng.uniform(0.0, 2.0 * math.pi))
+        ppd = self.mapper.display.pixels_per_degree
+        return offset_deg * ppd * math.cos(angle), offset_deg * ppd * math.sin(angle)
+
+    def doDriftCorrect(self, x: int, y: int, draw: int, allow_setup: int) -> int:  # noqa: N802
+        if self.dummy:
+            raise RuntimeError("doDriftCorrect: Invalid tracker mode (dummy connection)")
+        self._call("doDriftCorrect")
+        if self._recording:
+            self._stop_block()
+        self._drift_checks += 1
+        if self._drift_escapes > 0:
+            self._drift_escapes -= 1
+            if allow_setup:
+                self.doTrackerSetup()
+            return ESC_KEY
+        offset = (
+            self._drift_offsets.pop(0)
+            if self._drift_offsets
+            else round(float(self._rng.uniform(0.1, 0.45)), 2)
+        )
+        text = host_text.drift_check_text(
+            eye=self.host.eye,
+            target_px=(int(x), int(y)),
+            offset_deg=offset,
+            offset_px=self._offset_px(offset),
+        )
+        self._host_message(text)
+        self._cal_message, self._cal_result = text, 0
+        return 0
+
+    def applyDriftCorrect(self) -> int:  # noqa: N802
+        if not self.dummy:
+            self._call("applyDriftCorrect")
+        return 0
+
+    def getCalibrationMessage(self) -> str:  # noqa: N802
+        return self._cal_message
+
+    def getCalibrationResult(self) -> int:  # noqa: N802
+        return self._cal_result
+
+
+def make_pylink_module(connect: Callable[[str | None], EmulatedEyeLink], *, clock=None):
+    """A ``pylink``-like module whose ``EyeLink(address)`` is ``connect(address)``.
+
+    ``pumpDelay``/``msecDelay`` advance ``clock`` when it can be advanced (a simulated clock)
+    and return at once otherwise; the graphics hooks do nothing (no calibration display).
+    """
+    module = types.ModuleType("pylink_emulated")
+    state: dict = {"tracker": None}
+
+    def eyelink(address=None):
+        state["tracker"] = connect(address)
+        return state["tracker"]
+
+    def delay(ms: float) -> None:
+        if clock is not None and hasattr(clock, "advance"):
+            clock.advance(float(ms) / 1000.0)
+
+    module.EyeLink = eyelink
+    module.getEYELINK = lambda: state["tracker"]
+    module.pumpDelay = delay
+    module.msecDelay = delay
+    module.openGraphicsEx = lambda display: None
+    module.closeGraphics = lambda: None
+    module.MISSING_DATA = MISSING_DATA
+    for name, value in dict(
+        TRIAL_OK=TRIAL_OK,
+        REPEAT_TRIAL=REPEAT_TRIAL,
+        SKIP_TRIAL=SKIP_TRIAL,
+        ABORT_EXPT=ABORT_EXPT,
+        TRIAL_ERROR=TRIAL_ERROR,
+        ESC_KEY=ESC_KEY,
+        ENTER_KEY=ENTER_KEY,
+        TERMINATE_KEY=TERMINATE_KEY,
+        NO_REPLY=NO_REPLY,
+    ).items():
+        setattr(module, name, value)
+    return module
