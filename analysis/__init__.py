@@ -7,7 +7,8 @@ stays fast):
 - ``data``: read ``*_beh.tsv`` + sidecars (layout and columns: docs/data_format.md).
 - ``psychometric``, ``fit_ml``, ``fit_bayes``, ``fits``: psychometric functions and fits.
 - ``qc``: quality-control metrics and exclusion rules.
-- ``group``: group thresholds, mixed models, effect sizes, indistinguishability.
+- ``group``, ``glmm``, ``equivalence``: group thresholds, mixed models, effect sizes,
+  the trial-level mixed logistic model, indistinguishability.
 - ``tokens``: the generator's token counts at threshold.
 - ``report`` (entry), ``report_analysis`` (settings and the ``Analysis`` record), ``report_stages``,
   ``report_files``, ``report_html``, ``report_html_results``, ``html_blocks``, ``figures``, ``jobs``: the report.

@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
     from analysis.data import Dataset, Design
     from analysis.fits import FitSettings, PsychometricFit
-    from analysis.group import LogisticMixedResult, MixedModelResult
+    from analysis.glmm import LogisticMixedResult
+    from analysis.group import MixedModelResult
     from analysis.qc import QCResult, QCRules
 
 

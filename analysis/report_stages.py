@@ -114,13 +114,9 @@ def fit_participants(a: Analysis) -> None:
 def group_statistics(a: Analysis) -> None:
     """Group thresholds, mixed models, pairwise effects and indistinguishability on included
     participants. Fills ``analysed_human``, ``group``, ``lmm``, ``pairs``, ``glmm``, ``equiv``."""
-    from analysis.group import (
-        group_thresholds,
-        indistinguishability,
-        pairwise_effects,
-        threshold_mixed_model,
-        trial_mixed_logistic,
-    )
+    from analysis.equivalence import indistinguishability
+    from analysis.glmm import trial_mixed_logistic
+    from analysis.group import group_thresholds, pairwise_effects, threshold_mixed_model
 
     fs, log_axis, conditions = a.fit_settings, a.log_axis, a.conditions
     rows = a.threshold_rows

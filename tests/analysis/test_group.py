@@ -8,15 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.equivalence import indistinguishability
 from analysis.fits import FitSettings, fit_cell
-from analysis.group import (
-    aggregate_for_glmm,
-    group_thresholds,
-    indistinguishability,
-    pairwise_effects,
-    threshold_mixed_model,
-    trial_mixed_logistic,
-)
+from analysis.glmm import aggregate_for_glmm, trial_mixed_logistic
+from analysis.group import group_thresholds, pairwise_effects, threshold_mixed_model
 from analysis.simulate_data import p_correct_parametric
 
 SEED = 31
