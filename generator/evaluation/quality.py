@@ -25,48 +25,12 @@ each compared with the same model's twin of the same scene and seed: FovVideoVDP
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from generator.evaluation.quality_run import BOUNDS, QualityRun
+from generator.evaluation.quality_run import BOUNDS, QualityRun, QualitySettings
 from generator.evaluation.quality_summary import NAIVE, SHIPPED
 
 __all__ = ["BOUNDS", "QualitySettings", "load_models", "run_quality"]
-
-
-@dataclass
-class QualitySettings:
-    """What the benchmark runs. Sizes in pixels, angles in degrees.
-
-    Attributes:
-        resolution: square image side.
-        scenes: held-out scenes (scene i from held-out photograph i).
-        seeds: seeds to generate per scene.
-        strengths: acuity strengths.
-        gazes_frac: gaze points as fractions of the image width and height (x right, y down);
-            the default off-centre point is ~5.7 deg right, ~3.5 deg up at 1024 px.
-        fovea_deg: radius of the region scored by PSNR / SSIM.
-        steps: sampler steps (None: the model's default).
-        circle: include the paper's circle layouts.
-        weights_dir: default-model weights folder (None: the shipped ones).
-        device: torch device.
-        ceiling: also score the ``ceiling`` bound (one more full-resolution generation per scene,
-            seed, gaze and strength); the ``oracle`` bound is always scored.
-    """
-
-    resolution: int = 1024
-    scenes: int = 8
-    seeds: list[int] = field(default_factory=lambda: [0, 1])
-    strengths: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])
-    gazes_frac: list[tuple[float, float]] = field(
-        default_factory=lambda: [(0.5, 0.5), (0.75, 0.35)]
-    )
-    fovea_deg: float = 2.0
-    steps: int | None = None
-    circle: bool = True
-    weights_dir: str | None = None
-    device: str = "cpu"
-    ceiling: bool = False
 
 
 def load_models(settings: QualitySettings) -> dict:

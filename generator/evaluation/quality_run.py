@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
 
 from generator.errors import FoveaError
 from generator.evaluation.detail_metrics import octave_bands_cpp, psnr_db
@@ -21,12 +20,44 @@ from generator.evaluation.quality_summary import NAIVE, SHIPPED, summarize
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
 
-if TYPE_CHECKING:
-    from generator.evaluation.quality import QualitySettings
-
 #: Variants that bound the benchmark from above (generator.evaluation.ceiling). Their records go to
 #: their own file: the pinned records file holds generations only.
 BOUNDS = ("oracle", "ceiling")
+
+
+@dataclass
+class QualitySettings:
+    """What the benchmark runs. Sizes in pixels, angles in degrees.
+
+    Attributes:
+        resolution: square image side.
+        scenes: held-out scenes (scene i from held-out photograph i).
+        seeds: seeds to generate per scene.
+        strengths: acuity strengths.
+        gazes_frac: gaze points as fractions of the image width and height (x right, y down);
+            the default off-centre point is ~5.7 deg right, ~3.5 deg up at 1024 px.
+        fovea_deg: radius of the region scored by PSNR / SSIM.
+        steps: sampler steps (None: the model's default).
+        circle: include the paper's circle layouts.
+        weights_dir: default-model weights folder (None: the shipped ones).
+        device: torch device.
+        ceiling: also score the ``ceiling`` bound (one more full-resolution generation per scene,
+            seed, gaze and strength); the ``oracle`` bound is always scored.
+    """
+
+    resolution: int = 1024
+    scenes: int = 8
+    seeds: list[int] = field(default_factory=lambda: [0, 1])
+    strengths: list[float] = field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0])
+    gazes_frac: list[tuple[float, float]] = field(
+        default_factory=lambda: [(0.5, 0.5), (0.75, 0.35)]
+    )
+    fovea_deg: float = 2.0
+    steps: int | None = None
+    circle: bool = True
+    weights_dir: str | None = None
+    device: str = "cpu"
+    ceiling: bool = False
 
 
 def scene_factor(models: dict) -> int:
