@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 
-from study.trackers import host_text
 from study.trackers.base import GazeSample
 from study.trackers.edf_text import EdfTextWriter
 from study.trackers.emulated_host import (
@@ -44,16 +43,16 @@ from study.trackers.emulated_host import (
     FaultScript,
     check_host_file_name,
 )
+from study.trackers.emulated_setup import ESC_KEY, NO_REPLY, EmulatedSetupMixin
 from study.trackers.screen import WindowMapper
 
 TRIAL_OK, REPEAT_TRIAL, SKIP_TRIAL, ABORT_EXPT, TRIAL_ERROR = 0, 1, 2, 3, -1
-ESC_KEY, ENTER_KEY, TERMINATE_KEY, NO_REPLY = 27, 13, 0x7FFF, 1000
+ENTER_KEY, TERMINATE_KEY = 13, 0x7FFF
 COMMAND_REFUSED = -1  # sendCommand's code for a command the Host PC rejects
 DUMMY_TRACKER_TIME_MS = 4294967295.0
-_OTHER_EYE = {"left": "right", "right": "left"}
 
 
-class EmulatedEyeLink:
+class EmulatedEyeLink(EmulatedSetupMixin):
     """``pylink.EyeLink`` against an emulated Host PC (pylink's method names, hence camelCase).
 
     Args:
@@ -280,12 +279,14 @@ class EmulatedEyeLink:
         self._call("startRecording")
         if self._recording:
             self._stop_block()
-        now_s, eye = self._now_s(), self.host.eye
+        eye = self.host.eye
+        # The first sample comes after the command (never one a previous block already has).
+        self._next_index = math.floor(self._now_s() * self._rate() + 1e-9) + 1
         if self._writer is not None:
             rate = int(self._rate())
             self._writer.message(self.trackerTime(), f"!MODE RECORD CR {rate} 2 1 {eye[0].upper()}")
-            self._writer.start_block(self.trackerTime(), eye=eye.upper(), rate_hz=self._rate())
-        self._next_index = math.ceil(now_s * self._rate() - 1e-9)
+            first_ms = self._index_time_ms(self._next_index)
+            self._writer.start_block(first_ms, eye=eye.upper(), rate_hz=self._rate())
         self._recording = True
         return 0
 
@@ -335,88 +336,6 @@ class EmulatedEyeLink:
             except RuntimeError:
                 pass
         return self._newest
-
-    # ------------------------------------------------------------------ calibration
-    def _host_message(self, text: str) -> None:
-        if self._writer is not None:
-            self._writer.message(self.trackerTime(), text)
-
-    def doTrackerSetup(self, width=None, height=None) -> None:  # noqa: N802
-        """The setup menu: calibrate and validate (scripted), then back to offline mode."""
-        if self.dummy:
-            return
-        self._call("doTrackerSetup")
-        if self._recording:
-            self._stop_block()
-        self._setups += 1
-        if self.faults.switch_eye_at_setup == self._setups:
-            self.host.eye = _OTHER_EYE[self.host.eye]
-        scripted = self._validations.pop(0) if self._validations else self._good_validation()
-        eye = self.host.eye
-        self._host_message(host_text.calibration_text(calibration_type="HV9", eye=eye))
-        if scripted is None:  # the operator left without validating
-            self._cal_message, self._cal_result = "", ESC_KEY
-            return
-        avg, worst = scripted
-        offset = 0.5 * avg
-        text = host_text.validation_text(
-            calibration_type="HV9",
-            eye=eye,
-            avg_error_deg=avg,
-            max_error_deg=worst,
-            offset_deg=offset,
-            offset_px=self._offset_px(offset),
-        )
-        self._host_message(text)
-        self._cal_message = text
-        self._cal_result = 1 if host_text.validation_quality(avg, worst) == "POOR" else 0
-
-    def _good_validation(self) -> tuple[float, float]:
-        avg = float(self._rng.uniform(0.25, 0.45))
-        return round(avg, 2), round(avg * float(self._rng.uniform(1.6, 2.0)), 2)
-
-    def _offset_px(self, offset_deg: float) -> tuple[float, float]:
-        angle = float(self._rng.uniform(0.0, 2.0 * math.pi))
-        ppd = self.mapper.display.pixels_per_degree
-        return offset_deg * ppd * math.cos(angle), offset_deg * ppd * math.sin(angle)
-
-    def doDriftCorrect(self, x: int, y: int, draw: int, allow_setup: int) -> int:  # noqa: N802
-        if self.dummy:
-            raise RuntimeError("doDriftCorrect: Invalid tracker mode (dummy connection)")
-        self._call("doDriftCorrect")
-        if self._recording:
-            self._stop_block()
-        self._drift_checks += 1
-        if self._drift_escapes > 0:
-            self._drift_escapes -= 1
-            if allow_setup:
-                self.doTrackerSetup()
-            return ESC_KEY
-        offset = (
-            self._drift_offsets.pop(0)
-            if self._drift_offsets
-            else round(float(self._rng.uniform(0.1, 0.45)), 2)
-        )
-        text = host_text.drift_check_text(
-            eye=self.host.eye,
-            target_px=(int(x), int(y)),
-            offset_deg=offset,
-            offset_px=self._offset_px(offset),
-        )
-        self._host_message(text)
-        self._cal_message, self._cal_result = text, 0
-        return 0
-
-    def applyDriftCorrect(self) -> int:  # noqa: N802
-        if not self.dummy:
-            self._call("applyDriftCorrect")
-        return 0
-
-    def getCalibrationMessage(self) -> str:  # noqa: N802
-        return self._cal_message
-
-    def getCalibrationResult(self) -> int:  # noqa: N802
-        return self._cal_result
 
 
 def make_pylink_module(connect: Callable[[str | None], EmulatedEyeLink], *, clock=None):

@@ -1,0 +1,286 @@
+"""The EyeLink tracker's own code through the pylink emulator: recording across drift checks and
+calibrations, sample freshness, calibration acceptance, drift-check limits and retries, the
+recorded eye, refused commands, link loss, the terminate sequence and the EDF files."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from generator.errors import FoveaError
+from study.trackers import make_tracker
+from study.trackers.edf import host_edf_name, local_edf_name
+from study.trackers.edf_text import read_edf_text
+from study.trackers.emulated import EmulatedEyeLinkTracker
+from study.trackers.emulated_host import FaultScript
+from tests.study.eyelink_emulation import (
+    RATE_HZ,
+    open_tracker,
+    run_frames,
+    run_trial,
+    settings,
+)
+
+PERIOD_MS = 1000.0 / RATE_HZ
+
+
+def _gaps_ms(times):
+    return [b - a for a, b in zip(times, times[1:], strict=False) if b - a != PERIOD_MS]
+
+
+def test_make_tracker_builds_the_emulated_eyelink(tmp_path):
+    tracker = make_tracker("eyelink-emulated", settings=settings(), seed=0, clock=lambda: 0.0)
+    assert isinstance(tracker, EmulatedEyeLinkTracker) and tracker.name == "eyelink-emulated"
+
+
+def test_recording_continues_after_drift_checks_and_calibrations(tmp_path):
+    tracker, clock = open_tracker(tmp_path)
+    assert tracker.calibrate().accepted
+    tracker.start_recording()
+    for trial in range(1, 5):
+        if trial > 1:
+            assert tracker.drift_correct(x_deg=0.0, y_deg=0.0)
+            assert tracker.is_recording()  # restarted after the check
+        if trial == 3:
+            assert tracker.calibrate().accepted
+            assert tracker.is_recording()  # restarted after the recalibration
+        samples = run_trial(tracker, clock, trial)
+        assert all(s.valid and s.is_new for s in samples), trial
+    edf_path = tracker.close(dest_dir=tmp_path / "local")
+    edf = read_edf_text(edf_path)
+    starts = [edf.message_time(f"TRIALID {n}") for n in range(1, 5)]
+    ends = starts[1:] + [edf.blocks[-1][1]]
+    for n, (start, end) in enumerate(zip(starts, ends, strict=True), start=1):
+        assert len(edf.sample_times(start, end)) >= 60 * RATE_HZ / 64, f"trial {n}"
+    # One block per recording start, back to back: no sample missing around the checks.
+    assert len(edf.blocks) == 1 + 3 + 1
+    assert _gaps_ms(edf.sample_times()) == []
+    assert len(edf.texts("DRIFTCORRECT")) == 3 and len(edf.texts("!CAL VALIDATION")) == 2
+
+
+def test_a_stale_sample_is_not_new_and_an_old_one_is_invalid(tmp_path):
+    tracker, clock = open_tracker(tmp_path, refresh_hz=64.0)
+    tracker.calibrate()
+    tracker.start_recording()
+    fresh = run_frames(tracker, clock, 4)[-1]
+    assert fresh.valid and fresh.is_new
+    again = tracker.sample()  # no time passed: the same link sample
+    assert not again.is_new and (again.x_deg, again.time_s) == (fresh.x_deg, fresh.time_s)
+    tracker.el.stopRecording()  # the Host stops (e.g. the operator's abort menu)
+    assert not tracker.is_recording()
+    one_frame, _, three_frames = run_frames(tracker, clock, 3)
+    assert one_frame.valid and not one_frame.is_new  # a frame old: the same gaze, not logged
+    assert not three_frames.valid and math.isnan(three_frames.x_deg)  # > 2 frames: no gaze
+    assert three_frames.time_s == clock()
+
+
+def test_failed_validation_repeats_setup_until_accepted(tmp_path):
+    faults = FaultScript(validations=[(1.4, 2.9), None, (0.35, 0.7)])
+    tracker, _ = open_tracker(tmp_path, faults=faults)
+    result = tracker.calibrate()
+    assert result.accepted and not result.override and result.attempts == 3
+    assert [c.accepted for c in tracker.calibrations] == [False, False, True]
+    assert tracker.calibrations[1].avg_error_deg is None  # left without validating
+    assert tracker.calibrations[0].quality == "POOR"
+
+
+def test_validation_outside_the_limits_needs_the_operator(tmp_path):
+    faults = FaultScript(validations=[(1.2, 1.9)] * 3)
+    tracker, _ = open_tracker(tmp_path, faults=faults)
+    assert not tracker.calibrate().accepted  # capped: three setups, none accepted
+    assert len(tracker.calibrations) == 3
+    asked = []
+    tracker.override_validation = lambda result: asked.append(result) or True
+    tracker.faults.validations[:] = []
+    tracker.emulator._validations = [(1.2, 1.9)]
+    result = tracker.calibrate()
+    assert result.accepted and result.override and len(asked) == 1
+    assert "override 1" in tracker.messages[-1][1]
+
+
+def test_protocol_limit_decides_acceptance(tmp_path):
+    strict = settings(validation_max_avg_error_deg=0.3)
+    tracker, _ = open_tracker(
+        tmp_path, faults=FaultScript(validations=[(0.4, 0.8)] * 3), tracker_settings=strict
+    )
+    assert tracker.limits.avg_error_deg == 0.3
+    assert not tracker.calibrate().accepted
+
+
+def test_drift_check_above_the_limit_forces_a_recalibration(tmp_path):
+    faults = FaultScript(drift_offsets_deg=[0.4, 1.7])
+    tracker, clock = open_tracker(tmp_path, faults=faults)
+    tracker.calibrate()
+    tracker.start_recording()
+    run_trial(tracker, clock, 1)
+    first = tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    assert first.accepted and not first.recalibrate and first.offset_deg == 0.4
+    n_calibrations = len(tracker.calibrations)
+    assert tracker.drift_correct(x_deg=0.0, y_deg=0.0)  # 1.7 deg: recalibrated, then accepted
+    second = tracker.drift_checks[-1]
+    assert second.recalibrate and not second.accepted and second.offset_deg == 1.7
+    assert len(tracker.calibrations) == n_calibrations + 1
+    assert tracker.is_recording()
+
+
+def test_escape_at_a_drift_check_runs_setup_once_then_checks_again(tmp_path):
+    tracker, clock = open_tracker(tmp_path, faults=FaultScript(drift_escapes=1))
+    tracker.calibrate()
+    setups_before = tracker.emulator._setups
+    result = tracker.drift_check(x_deg=2.0, y_deg=-1.0)
+    assert result.accepted and result.attempts == 2
+    # pylink ran the setup inside doDriftCorrect; the tracker ran no second doTrackerSetup.
+    assert tracker.emulator._setups == setups_before + 1
+    assert len(tracker.calibrations) == 2
+
+
+def test_drift_check_retries_are_capped(tmp_path):
+    tracker, _ = open_tracker(tmp_path, faults=FaultScript(drift_escapes=50))
+    result = tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    assert result.attempts == tracker.max_drift_attempts == 3
+    assert not result.accepted and result.recalibrate and result.offset_deg is None
+
+
+def test_operator_switching_eye_is_read_back_and_followed(tmp_path):
+    tracker, clock = open_tracker(tmp_path, faults=FaultScript(switch_eye_at_setup=2))
+    tracker.calibrate()
+    assert tracker.recorded_eye == "right"
+    tracker.start_recording()
+    tracker.calibrate()  # the operator switches to the left eye in this setup
+    assert tracker.recorded_eye == "left" and tracker.calibrations[-1].eye == "left"
+    texts = [text for _, text in tracker.messages]
+    assert "FOVEA_EYE LEFT" in texts and "FOVEA_EYE_MISMATCH protocol RIGHT" in texts
+    samples = run_frames(tracker, clock, 8)
+    assert all(s.valid for s in samples)  # gaze read from the eye actually recorded
+    tracker.close(dest_dir=tmp_path / "local")
+    assert read_edf_text(tracker.local_edf).eyes[-1] == "LEFT"
+
+
+def test_refused_sample_rate_is_flagged_and_the_real_rate_read_back(tmp_path):
+    faults = FaultScript(refused_commands=("sample_rate",))
+    tracker, clock = open_tracker(
+        tmp_path, faults=faults, tracker_settings=settings(sampling_rate_hz=1000)
+    )
+    assert tracker.refused_commands == ["sample_rate = 1000"]
+    assert tracker.sampling_rate_hz is None
+    tracker.start_recording()
+    assert tracker.sampling_rate_hz == 500.0  # the Host's own rate
+    run_frames(tracker, clock, 4)
+    tracker.close(dest_dir=tmp_path / "local")
+    edf = read_edf_text(tracker.local_edf)
+    assert edf.rates_hz == [500.0]
+    assert "FOVEA_WARNING sample_rate 1000 refused by the Host PC" in edf.texts()
+
+
+def test_link_loss_mid_trial_keeps_the_host_file_for_the_resume(tmp_path):
+    faults = FaultScript(link_lost_at_trial=2)
+    tracker, clock = open_tracker(tmp_path, faults=faults, edf_name="fvrun01")
+    tracker.calibrate()
+    tracker.start_recording()
+    run_trial(tracker, clock, 1)
+    tracker.trial_start(trial=2, variables={})
+    assert not tracker.is_connected() and not tracker.is_recording()
+    samples = run_frames(tracker, clock, 4)
+    assert not samples[-1].valid  # frozen link: no gaze
+    assert tracker.close(dest_dir=tmp_path / "local") is None
+    assert tracker.close_steps == {"isConnected": "failed: link down", "close": "ok"}
+    # The resumed session reconnects (same Host PC), opens its own run's file, and first
+    # fetches the interrupted run's file, which holds everything up to trial 2.
+    resumed, clock2 = open_tracker(
+        tmp_path, edf_name="fvrun02", host_dir=tmp_path / "host", clock=clock
+    )
+    fetched = resumed.fetch_host_file("fvrun01", dest=tmp_path / "local" / "run1.edf")
+    edf = read_edf_text(fetched)
+    assert edf.texts("TRIALID") == ["TRIALID 1", "TRIALID 2"]
+    assert _gaps_ms(edf.sample_times()) == []
+    assert resumed.host.files() == ["FVRUN01.EDF", "FVRUN02.EDF"]
+    resumed.close(dest_dir=tmp_path / "local")
+
+
+def test_link_loss_at_a_time_while_recording(tmp_path):
+    tracker, clock = open_tracker(tmp_path, faults=FaultScript(link_lost_at_s=0.5))
+    tracker.start_recording()
+    run_frames(tracker, clock, 64)
+    assert not tracker.is_connected()
+    tracker.stop_recording()  # logged, not raised: the session's cleanup goes on
+    assert tracker.close(dest_dir=tmp_path / "local") is None
+
+
+def test_a_failing_stop_recording_still_closes_and_receives_the_edf(tmp_path):
+    tracker, clock = open_tracker(tmp_path, faults=FaultScript(failing_calls={"stopRecording": 1}))
+    tracker.start_recording()
+    run_frames(tracker, clock, 16)
+    local = tracker.close(dest_dir=tmp_path / "local")
+    assert local is not None and local.exists()
+    assert tracker.close_steps["stopRecording"].startswith("failed")
+    for step in ("setOfflineMode", "closeDataFile", "receiveDataFile", "close"):
+        assert tracker.close_steps[step] == "ok", step
+    assert len(read_edf_text(local).samples) > 0
+
+
+def test_existing_local_edf_is_never_overwritten(tmp_path):
+    name = local_edf_name(participant="01", session="1", run=1, host_name="fvab0001")
+    (tmp_path / "local").mkdir()
+    existing = tmp_path / "local" / name
+    existing.write_text("an earlier copy")
+    tracker, clock = open_tracker(tmp_path, edf_name="fvab0001")
+    tracker.start_recording()
+    run_frames(tracker, clock, 4)
+    local = tracker.close(dest_dir=tmp_path / "local", local_name=name)
+    assert local.name == "sub-01_ses-1_run-1_fvab0001_2.edf"
+    assert existing.read_text() == "an earlier copy"
+
+
+def test_host_edf_names_are_unique_per_run_and_within_8_characters():
+    names = {host_edf_name("fv", session_key="sub-01/ses-1", run=run) for run in range(1, 40)}
+    assert len(names) == 39 and all(len(n) == 8 for n in names)
+    assert host_edf_name("fv", session_key="sub-01/ses-1", run=2) == host_edf_name(
+        "fv", session_key="sub-01/ses-1", run=2
+    )
+    assert host_edf_name("fv", session_key="sub-02/ses-1", run=2) != host_edf_name(
+        "fv", session_key="sub-01/ses-1", run=2
+    )
+    assert len(host_edf_name("abcd", session_key="x", run=1295)) == 8
+    with pytest.raises(FoveaError):
+        host_edf_name("toolong", session_key="x", run=1)
+    with pytest.raises(FoveaError):
+        host_edf_name("fv", session_key="x", run=0)
+
+
+def test_tracker_rejects_a_bad_edf_name_before_connecting(tmp_path):
+    with pytest.raises(FoveaError, match="at most 8"):
+        open_tracker(tmp_path, edf_name="session_0001")
+
+
+def test_report_is_strict_json_even_without_results(tmp_path):
+    faults = FaultScript(validations=[None], drift_escapes=50, link_lost_at_s=1.0)
+    tracker, clock = open_tracker(tmp_path, faults=faults, max_setup_attempts=1)
+    tracker.calibrate()
+    tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    tracker.start_recording()
+    run_frames(tracker, clock, 80)
+    tracker.close(dest_dir=tmp_path / "local")
+    text = json.dumps(tracker.report(), allow_nan=False)  # raises on NaN
+    report = json.loads(text)
+    assert report["calibrations"][0]["avg_error_deg"] is None
+    assert report["drift_checks"][0]["offset_deg"] is None
+    assert report["local_edf"] is None and report["edf_host_name"] == "fv0001"
+
+
+def test_trial_messages_carry_result_codes_and_data_viewer_missing_values(tmp_path):
+    tracker, clock = open_tracker(tmp_path)
+    tracker.start_recording()
+    tracker.trial_start(trial=7, variables={"rt s": float("nan"), "gaze": None, "level": 0.25})
+    tracker.trial_end(result="fixation_break")
+    tracker.close(dest_dir=tmp_path / "local")
+    texts = read_edf_text(tracker.local_edf).texts()
+    start = texts.index("TRIALID 7")
+    assert texts[start + 1 : start + 6] == [
+        "!V TRIAL_VAR rt_s .",
+        "!V TRIAL_VAR gaze .",
+        "!V TRIAL_VAR level 0.25",
+        "!V TRIAL_VAR outcome fixation_break",
+        "TRIAL_RESULT 1",
+    ]
