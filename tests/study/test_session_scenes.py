@@ -17,7 +17,8 @@ from skimage import data as skdata
 from generator.errors import FoveaError
 from generator.scene_sources import scene_source
 from protocol import load_protocol
-from study.session import SessionConfig, run_session, window_size_px
+from study.session import SessionConfig, run_session
+from study.session_window import window_size_px
 from tests.study.conftest import small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display

@@ -1,0 +1,168 @@
+"""A session's setup on disk: its seeds, the sidecar of a new session, the checks before a resume,
+the stimulus set's record and the data root's BIDS files.
+
+``beh.json`` fields are ``protocol.session_data.beh_sidecar``'s; this module fills them from a
+``SessionConfig``.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from generator.errors import FoveaError
+from protocol.geometry import display_record
+from protocol.levels import condition_summary
+from protocol.scenes import POOL
+from protocol.session_data import MISSING_TOKENS, beh_sidecar
+from study.datalog import SessionPaths, write_json_atomic
+from study.procedures import LoggedTrial
+
+if TYPE_CHECKING:
+    from study.session import SessionConfig
+
+
+def default_seed(participant: str, session: str) -> int:
+    """A reproducible seed from the labels (different participants get different orders)."""
+    return zlib.crc32(f"{participant}/{session}".encode())
+
+
+def derive_seed(seed: int, purpose: str) -> int:
+    """An independent seed for ``purpose`` (scheduler, tracker) from the session seed."""
+    return int(np.random.SeedSequence([seed, zlib.crc32(purpose.encode())]).generate_state(1)[0])
+
+
+def logged_trials(rows: list[dict[str, str]]) -> list[LoggedTrial]:
+    """``beh.tsv`` rows as the scheduler's replay input."""
+    out = []
+    for row in rows:
+        responded = row["correct"] not in MISSING_TOKENS
+        out.append(
+            LoggedTrial(
+                trial=int(row["trial"]),
+                track=row["track"],
+                condition=row["condition"],
+                level=float(row["level"]),
+                seed=int(row["seed"]),
+                interval_foveated=int(row["interval_foveated"]),
+                outcome="response" if responded else "requeue",
+                correct=(row["correct"] == "1") if responded else None,
+            )
+        )
+    return out
+
+
+def utc_now() -> str:
+    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def software_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("fovea-kit")
+    except Exception:  # noqa: BLE001
+        return "unknown"
+
+
+def stimulus_set_record(stimulus_set, info: dict) -> dict:
+    """The stimulus set's record for the sidecar; refuses a set made with other weights."""
+    made_with = stimulus_set.manifest["model"].get("weights_sha256")
+    running = info.get("weights_sha256")
+    if running is not None and made_with is not None and running != made_with:
+        raise FoveaError(
+            f"stimulus set {stimulus_set.directory} was generated with other weights "
+            f"(sha256 {made_with[:12]}...) than the session's generator ({running[:12]}...); "
+            "rebuild it with `fovea stimuli build`"
+        )
+    return {
+        "directory": str(stimulus_set.directory),
+        "entries": len(stimulus_set.entries),
+        "weights_sha256": made_with,
+        "weights_checked": running is not None,
+        "reference": stimulus_set.manifest.get("reference", "generated"),
+    }
+
+
+def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str) -> dict:
+    """The sidecar of the session to resume; refuses a changed protocol, seed, setup or scenes."""
+    if not paths.beh_json.exists():
+        raise FoveaError(f"{paths.beh_json} is missing; cannot resume {paths.session_dir}")
+    sidecar = json.loads(paths.beh_json.read_text(encoding="utf-8"))
+    if sidecar.get("protocol_sha256") != config.loaded.sha256:
+        raise FoveaError(
+            f"{config.loaded.path} differs from the protocol this session started with "
+            f"(sha256 {str(sidecar.get('protocol_sha256'))[:12]}...); resume with the same file "
+            "or start a new session"
+        )
+    if config.seed is not None and config.seed != sidecar.get("seed"):
+        raise FoveaError(
+            f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}"
+        )
+    if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
+        raise FoveaError(
+            f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
+            f"{sidecar.get('observer')}; resume it with the same"
+        )
+    started = (sidecar.get("scenes") or {}).get("spec", POOL)
+    if started != scenes:
+        raise FoveaError(
+            f"session {paths.session_dir} started with scenes {started!r}, not {scenes!r}; "
+            "resume it with the same --scenes"
+        )
+    return sidecar
+
+
+def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dict:
+    """The ``beh.json`` sidecar of a new session."""
+    protocol = config.loaded.protocol
+    sidecar = beh_sidecar(
+        task=protocol.task,
+        task_description=protocol.description,
+        protocol_name=protocol.name,
+        protocol_file=str(config.loaded.path),
+        protocol_sha256=config.loaded.sha256,
+        protocol=protocol.model_dump(mode="json"),
+        conditions={c.name: condition_summary(c) for c in protocol.conditions},
+        display=display_record(protocol.display),
+        image_size_px=(protocol.stimulus.image_width_px, protocol.stimulus.image_height_px),
+        patch_px=None,
+        scenes=scenes,
+        reference=protocol.stimulus.reference,
+        observer=config.observer,
+        tracker=config.tracker,
+        seed=seed,
+        started_utc=utc_now(),
+        software_version=software_version(),
+    )
+    if config.observer == "parametric":
+        from study.observers import ParametricObserver
+
+        obs = ParametricObserver(settings=protocol.simulation)
+        sidecar["true_thresholds"] = {c.name: obs.threshold(c.name) for c in protocol.conditions}
+    return sidecar
+
+
+def ensure_dataset_files(data_dir: Path) -> None:
+    """BIDS dataset files at the data root, written once: ``dataset_description.json`` and a
+    ``.bidsignore`` for the timing reports (not a BIDS suffix)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    description = data_dir / "dataset_description.json"
+    if not description.exists():
+        write_json_atomic(
+            description,
+            {
+                "Name": "fovea-kit 2AFC sessions",
+                "BIDSVersion": "1.10.0",
+                "DatasetType": "raw",
+                "GeneratedBy": [{"Name": "fovea-kit", "Version": software_version()}],
+            },
+        )
+    ignore = data_dir / ".bidsignore"
+    if not ignore.exists():
+        ignore.write_text("*_timing.json\n", encoding="utf-8")

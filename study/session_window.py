@@ -1,0 +1,363 @@
+"""The window part of a session: window, tracker and presenter, the trial loop, and the run's
+records when it ends (completed, quit with Escape, or stopped by an error)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import zlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from protocol.session_data import MISSING_TOKENS
+from study.datalog import BehaviourLog, PhysioLog, SessionPaths, physio_sidecar, write_json_atomic
+from study.procedures import Scheduler
+from study.session_setup import derive_seed, utc_now
+from study.timing import TimingCollector
+
+if TYPE_CHECKING:
+    from study.session import SessionConfig
+
+
+class SessionRun:
+    """The part of a session that needs the window (kept apart so cleanup is in one place)."""
+
+    def __init__(
+        self,
+        *,
+        config: SessionConfig,
+        paths: SessionPaths,
+        scheduler: Scheduler,
+        behlog: BehaviourLog,
+        sidecar: dict,
+        seed: int,
+        say,
+        stimulus_set=None,
+    ) -> None:
+        self.stimulus_set = stimulus_set
+        self.config = config
+        self.paths = paths
+        self.scheduler = scheduler
+        self.behlog = behlog
+        self.sidecar = sidecar
+        self.seed = seed
+        self.say = say
+        self.protocol = config.loaded.protocol
+
+    def run(self, *, service, info: dict, geometry, set_record: dict | None) -> str:
+        """The window part of the session with a started ``service`` (``info``: its start
+        record; ``set_record``: the checked stimulus set's); returns the status."""
+        from study.xvfb import virtual_display
+
+        p = self.protocol
+        if info.get("token_px"):
+            self.sidecar["patch_px"] = info["token_px"]
+        run_record = {
+            "started_utc": utc_now(),
+            "generator": info,
+            "first_trial": len(self.behlog.rows) + 1,
+        }
+        if set_record is not None:
+            run_record["stimulus_set"] = set_record
+        self.sidecar.setdefault("runs", []).append(run_record)
+        write_json_atomic(self.paths.beh_json, self.sidecar)
+        with virtual_display(width_px=p.display.width_px, height_px=p.display.height_px):
+            return self._with_window(geometry=geometry, service=service, run_record=run_record)
+
+    def _with_window(self, *, geometry, service, run_record: dict) -> str:
+        """Open the window, the gaze log and the tracker; run the trials; close everything and
+        write the run's records (also after Escape or an error)."""
+        from psychopy import logging as pp_logging
+
+        from study.presenter import QuitRequested, RealClock, SimClock
+        from study.trackers import make_tracker
+
+        pp_logging.console.setLevel(pp_logging.ERROR)
+        p, cfg = self.protocol, self.config
+        simulated = cfg.simulated_clock
+        start_s = self._clock_start_s(simulated)
+        clock = SimClock(start_s=start_s) if simulated else RealClock(start_s=start_s)
+        physio = self._open_physio()
+        win = self._open_window(simulated)
+        timing = TimingCollector(
+            refresh_hz=p.display.refresh_hz,
+            simulated=simulated,
+            speed=p.simulation.speed if simulated else 1,
+        )
+        tracker = make_tracker(
+            cfg.tracker,
+            settings=p.tracker,
+            seed=derive_seed(self.seed, "tracker"),
+            clock=clock,
+            display=p.display.geometry(),
+        )
+        presenter = self._make_presenter(win=win, clock=clock, physio=physio, simulated=simulated)
+        status = "stopped"
+        tracker_open = False
+        try:
+            edf_name = edf_name_for(self.paths.session_dir, prefix=p.tracker.edf_prefix)
+            tracker.open(win=win, session_dir=self.paths.eyetrack_dir, edf_name=edf_name)
+            tracker_open = True
+            run_record["edf_name"] = edf_name
+            presenter.tracker = tracker
+            runner = self._trial_runner(
+                presenter=presenter, tracker=tracker, service=service, geometry=geometry
+            )
+            intro = p.instructions.welcome
+            if self.behlog.rows:
+                intro = "Welcome back: the session continues where it stopped.\n\n" + intro
+            presenter.text_screen(intro, phase="instructions")
+            self._calibrate(tracker)
+            tracker.start_recording()
+            self._write_physio_sidecar(clock)
+            status = self._trial_loop(
+                runner=runner, presenter=presenter, tracker=tracker, timing=timing
+            )
+        except QuitRequested:
+            status = "quit by the experimenter (Escape)"
+            self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
+        finally:
+            physio.close()
+            if tracker_open:
+                self._close_tracker(tracker, run_record)
+            self._write_run_records(
+                status=status, run_record=run_record, presenter=presenter, timing=timing
+            )
+            self._write_physio_sidecar(clock)
+            win.close()
+        return status
+
+    def _open_physio(self) -> PhysioLog:
+        """The gaze log: continued after the logged trials on a resume, else new."""
+        self.paths.eyetrack_dir.mkdir(parents=True, exist_ok=True)
+        if self.paths.physio_tsv_gz.exists():
+            return PhysioLog.reopen(self.paths.physio_tsv_gz, last_trial=len(self.behlog.rows))
+        return PhysioLog.create(self.paths.physio_tsv_gz)
+
+    def _open_window(self, simulated: bool):
+        """The PsychoPy window: the protocol's screen, or a small one for simulated sessions."""
+        from psychopy import visual
+
+        p, cfg = self.protocol, self.config
+        fullscreen = (
+            p.display.fullscreen if cfg.fullscreen is None else cfg.fullscreen
+        ) and not simulated
+        win = visual.Window(
+            size=window_size_px(p)
+            if simulated and not cfg.full_window
+            else (p.display.width_px, p.display.height_px),
+            fullscr=fullscreen,
+            screen=p.display.screen,
+            units="pix",
+            color=_background_rgb(p),
+            colorSpace="rgb",
+            allowGUI=not fullscreen,
+            waitBlanking=not simulated,
+            checkTiming=False,
+        )
+        win.mouseVisible = cfg.tracker == "dummy"
+        return win
+
+    def _make_presenter(self, *, win, clock, physio, simulated: bool):
+        """The presenter (its tracker is set once the tracker is open)."""
+        from study.presenter import Presenter
+
+        p, cfg = self.protocol, self.config
+        presenter = Presenter(
+            protocol=p,
+            win=win,
+            clock=clock,
+            tracker=None,
+            physio=physio,
+            simulated=simulated,
+            speed=p.simulation.speed,
+            auto_advance=cfg.observer != "human",
+        )
+        if cfg.screenshots_dir is not None:
+            cfg.screenshots_dir.mkdir(parents=True, exist_ok=True)
+            presenter.screenshot_dir = cfg.screenshots_dir
+        return presenter
+
+    def _trial_runner(self, *, presenter, tracker, service, geometry):
+        """The trial runner with the session's observer (None: a person answers)."""
+        from study.trial import TrialRunner
+
+        p, cfg = self.protocol, self.config
+        observer = None
+        if cfg.observer != "human":
+            from study.observers import make_observer
+
+            observer = make_observer(cfg.observer, display=p.display, settings=p.simulation)
+        runner = TrialRunner(
+            protocol=p,
+            presenter=presenter,
+            tracker=tracker,
+            service=service,
+            geometry=geometry,
+            observer=observer,
+            session_seed=self.seed,
+            participant=cfg.participant,
+            session=cfg.session,
+            stimulus_set=self.stimulus_set,
+        )
+        runner.on_calibration = self._record_calibration
+        runner.upcoming = self.scheduler.upcoming_stimulus
+        return runner
+
+    def _close_tracker(self, tracker, run_record: dict) -> None:
+        """Stop recording and fetch the EDF; a failure is recorded, the data are safe anyway."""
+        try:
+            tracker.stop_recording()
+            edf = tracker.close(dest_dir=self.paths.eyetrack_dir)
+            if edf is not None:
+                run_record["edf_file"] = str(Path(edf).name)
+        except Exception as error:  # noqa: BLE001 - data are safe; report and go on
+            run_record["tracker_close_error"] = str(error)
+
+    def _write_run_records(self, *, status: str, run_record: dict, presenter, timing) -> None:
+        """Close the trial log; write the timing report and the sidecar with the run's end."""
+        run_record["ended_utc"] = utc_now()
+        run_record["status"] = status
+        run_record["frames"] = presenter.stats.frames
+        self.behlog.close()
+        timing.write(
+            path=self.paths.timing_json,
+            rows=self.behlog.rows,
+            presenter=presenter,
+            run_record=run_record,
+        )
+        if status == "completed":
+            self.sidecar["completed"] = True
+            self.sidecar["procedure_estimates"] = self.scheduler.summary()
+        write_json_atomic(self.paths.beh_json, self.sidecar)
+
+    def _clock_start_s(self, simulated: bool) -> float:
+        """Where a resumed session's clock starts: its time line continues (onset_s and gaze
+        timestamps stay monotonic). Real clock: seconds since the session's start; simulated:
+        10 s after the last logged onset."""
+        rows = self.behlog.rows
+        if not rows:
+            return 0.0
+        if simulated:
+            onsets = [float(r["onset_s"]) for r in rows if r["onset_s"] not in MISSING_TOKENS]
+            return (max(onsets) if onsets else 0.0) + 10.0
+        started = _dt.datetime.strptime(self.sidecar["started_utc"], "%Y-%m-%dT%H:%M:%SZ")
+        return (_dt.datetime.now(_dt.UTC).replace(tzinfo=None) - started).total_seconds()
+
+    def _calibrate(self, tracker) -> None:
+        result = tracker.calibrate()
+        if result is not None:
+            self._record_calibration(result)
+
+    def _record_calibration(self, result) -> None:
+        self.sidecar.setdefault("calibration", []).append(
+            {
+                "time_s": result.time_s,
+                "avg_error_deg": result.avg_error_deg,
+                "max_error_deg": result.max_error_deg,
+            }
+        )
+        write_json_atomic(self.paths.beh_json, self.sidecar)
+
+    def _write_physio_sidecar(self, clock) -> None:
+        p = self.protocol
+        data = physio_sidecar(
+            display=self.sidecar["display"],
+            refresh_hz=p.display.refresh_hz,
+            tracker=self.config.tracker,
+            eye=p.tracker.eye,
+            start_time_s=0.0,
+            calibration_type=p.tracker.calibration_type,
+            calibrations=self.sidecar.get("calibration", []),
+        )
+        write_json_atomic(self.paths.physio_json, data)
+
+    def _trial_loop(self, *, runner, presenter, tracker, timing) -> str:
+        p = self.protocol
+        sch = self.scheduler
+        total = sch.total_planned_responses
+        last_break_at = sch.n_responses
+        trials_this_run = 0
+        while not sch.finished:
+            every = p.breaks.every_n_trials
+            if (
+                every
+                and sch.n_responses
+                and sch.n_responses % every == 0
+                and sch.n_responses != last_break_at
+            ):
+                last_break_at = sch.n_responses
+                presenter.text_screen(
+                    p.instructions.break_text.format(done=sch.n_responses, total=total),
+                    phase="break",
+                    min_duration_s=p.breaks.min_duration_s,
+                )
+            trials_this_run += 1
+            n = p.tracker.calibrate_every_n_trials
+            if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
+                self._calibrate(tracker)
+            n = p.tracker.drift_correct_every_n_trials
+            plan = sch.next_plan()
+            if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
+                fx, fy = p.condition(plan.condition).fixation_deg
+                tracker.drift_correct(x_deg=fx, y_deg=fy)
+            trial = len(self.behlog.rows) + 1
+            outcome = runner.run(plan=plan, trial=trial)
+            # Gaze first, then the trial row: a kill in between leaves physio blocks of a trial
+            # beh.tsv lacks, which a resume drops (the trial runs again).
+            presenter.physio.flush_block()
+            self.behlog.append(outcome.row)
+            sch.record(
+                plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
+            )
+            timing.add_trial(outcome)
+            row = outcome.row
+            self.say(
+                f"  trial {trial:4d} {row['condition']:<16} level {row['level']:.3g} "
+                + (
+                    f"correct {row['correct']}"
+                    if not outcome.requeue
+                    else f"aborted ({row['abort_reason']})"
+                )
+                + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
+            )
+            if trial % 20 == 0:
+                timing.write(
+                    path=self.paths.timing_json,
+                    rows=self.behlog.rows,
+                    presenter=presenter,
+                    run_record=None,
+                )
+        presenter.text_screen(p.instructions.goodbye, phase="goodbye")
+        return "completed"
+
+
+def window_size_px(protocol) -> tuple[int, int]:
+    """Simulated sessions: a window just large enough for the stimulus and every fixation mark.
+
+    Positions are computed from the display geometry relative to the screen centre, so a smaller
+    window only crops empty periphery; it flips several times faster on a virtual display.
+    """
+    display = protocol.display.geometry()
+    half_w = protocol.stimulus.image_width_px / 2
+    half_h = protocol.stimulus.image_height_px / 2
+    mark = protocol.fixation.mark_size_deg * display.pixels_per_degree
+    for condition in protocol.conditions:
+        sx, sy = display.deg_to_screen_px(*condition.fixation_deg)
+        half_w = max(half_w, abs(float(sx) - display.width_px / 2) + mark)
+        half_h = max(half_h, abs(float(sy) - display.height_px / 2) + mark)
+    width = min(display.width_px, max(640, 2 * math.ceil(half_w + 32)))
+    height = min(display.height_px, max(480, 2 * math.ceil(half_h + 32)))
+    return width, height
+
+
+def _background_rgb(protocol) -> list[float]:
+    g = 2.0 * protocol.display.background_gray - 1.0
+    return [g, g, g]
+
+
+def edf_name_for(session_dir: Path, *, prefix: str) -> str:
+    """The EDF file name: ``prefix`` and digits from the session folder, 8 characters in all
+    (EyeLink's limit)."""
+    n_digits = 8 - len(prefix)
+    return f"{prefix}{zlib.crc32(str(session_dir).encode()) % 10**n_digits:0{n_digits}d}"
