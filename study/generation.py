@@ -102,6 +102,36 @@ class GenerationTicket:
     def elapsed_s(self) -> float:
         return (self.finished_s or time.perf_counter()) - self.submitted_s
 
+    @property
+    def latency_from_resolve_s(self) -> float | None:
+        """Gaze-settled-to-result latency (speculation hides the rest); None while pending."""
+        if self.finished_s is None:
+            return None
+        start = self.resolved_s if self.resolved_s is not None else self.submitted_s
+        return max(0.0, self.finished_s - start)
+
+    @property
+    def timings(self) -> dict:
+        """JSON-able record of the request: kind, seed, speculation, cache hit, ``latency_s``
+        (submit to result), ``latency_from_resolve_s`` (gaze settled to result) and
+        ``deadline_missed`` (None where not known yet or without a deadline)."""
+        deadline_s = self.request.deadline_s
+        from_resolve_s = self.latency_from_resolve_s
+        return {
+            "kind": self.request.kind,
+            "seed": self.request.seed,
+            "speculative": self.speculative,
+            "reused_speculative": self.reused_speculative,
+            "cache_hit": self.cache_hit,
+            "latency_s": self.latency_s,
+            "latency_from_resolve_s": from_resolve_s,
+            "deadline_missed": (
+                None
+                if deadline_s is None or from_resolve_s is None
+                else bool(from_resolve_s > deadline_s)
+            ),
+        }
+
     def result(self) -> GenerationResult:
         """The result; raises the worker's exception if generation failed."""
         if not self.done():

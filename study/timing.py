@@ -1,7 +1,8 @@
 """The per-session timing report (``..._timing.json`` beside ``beh.tsv``).
 
 Frame intervals and dropped frames (PsychoPy's ``recordFrameIntervals``, during trials), the
-gaze-sample-to-flip latency (flip time minus the newest sample's time, every frame), and the
+gaze-sample-to-flip latency (flip time minus the newest sample's time, every frame), the
+fixation-to-stimulus latency (fixation acquired to the first interval's onset, per trial), and the
 generation latency distribution with deadline misses (from ``beh.tsv``, the whole session). A
 resumed session adds one entry to ``runs``; generation figures always cover every logged trial.
 On a virtual display (Xvfb) there is no vsync: frame figures there say nothing about a lab
@@ -53,10 +54,14 @@ class TimingCollector:
         self.simulated = simulated
         self.speed = speed
         self.frame_intervals_s: list[float] = []
+        self.fixation_to_onset_s: list[float] = []
         self.run_id = _dt.datetime.now(_dt.UTC).isoformat()
 
     def add_trial(self, outcome) -> None:
+        """Add a ``study.trial.TrialOutcome``'s flip intervals and fixation-to-onset latency."""
         self.frame_intervals_s.extend(outcome.frame_intervals_s)
+        if outcome.fixation_to_onset_s is not None:
+            self.fixation_to_onset_s.append(outcome.fixation_to_onset_s)
 
     def run_summary(self, presenter) -> dict:
         period = 1.0 / self.refresh_hz
@@ -71,6 +76,9 @@ class TimingCollector:
             "dropped_frames": dropped,
             "dropped_fraction": dropped / intervals.size if intervals.size else None,
             "gaze_to_flip_ms": distribution(presenter.stats.gaze_to_flip_s, scale=1000.0),
+            # Fixation acquired (gaze measured) to the first interval's first flip, session clock
+            # (a simulated clock follows real time while the trial waits for its images).
+            "fixation_to_onset_ms": distribution(self.fixation_to_onset_s, scale=1000.0),
         }
 
     def write(

@@ -52,20 +52,12 @@ class ServiceTicket(GenerationTicket):
         self._service._cancel(self, reason="cancelled by the caller")
 
     @property
-    def latency_from_resolve_s(self) -> float | None:
-        """Gaze-settled-to-result latency (speculation hides the rest); None while pending."""
-        if self.finished_s is None:
-            return None
-        start = self.resolved_s if self.resolved_s is not None else self.submitted_s
-        return max(0.0, self.finished_s - start)
-
-    @property
     def timings(self) -> dict:
         """JSON-able per-request timings in seconds (None where a stage did not happen).
 
-        ``queue_wait_s``: submit to sampling start (queue and dispatch); ``generation_s``:
-        sampling and decoding; ``transfer_s``: decoded image to image in this process;
-        ``latency_s``: submit to result; ``latency_from_resolve_s``: gaze settled to result.
+        ``GenerationTicket.timings`` and: ``queue_wait_s``: submit to sampling start (queue and
+        dispatch); ``generation_s``: sampling and decoding; ``transfer_s``: decoded image to
+        image in this process.
         """
 
         def span(a, b):
@@ -73,23 +65,12 @@ class ServiceTicket(GenerationTicket):
 
         return {
             "ticket_id": self.ticket_id,
-            "kind": self.request.kind,
-            "seed": self.request.seed,
-            "speculative": self.speculative,
-            "reused_speculative": self.reused_speculative,
+            **super().timings,
             "gaze_error_deg": self.gaze_error_deg,
-            "cache_hit": self.cache_hit,
             "attempts": self.attempts,
             "queue_wait_s": span(self.submitted_s, self.started_s),
             "generation_s": span(self.started_s, self.generated_s),
             "transfer_s": span(self.generated_s, self.received_s),
-            "latency_s": self.latency_s,
-            "latency_from_resolve_s": self.latency_from_resolve_s,
-            "deadline_missed": (
-                None
-                if self.request.deadline_s is None or self.finished_s is None
-                else bool(self.latency_from_resolve_s > self.request.deadline_s)
-            ),
         }
 
     def _finish(self, result, error) -> None:

@@ -1,0 +1,167 @@
+"""The trial's phases before the stimulus: inter-trial interval, fixation, and the wait for the
+two images (deadline misses included).
+
+``FixationPhases`` is part of ``TrialRunner``; it uses the runner's ``protocol``, ``presenter``,
+``tracker``, ``geometry`` and ``sources``.
+"""
+
+from __future__ import annotations
+
+import time
+
+from study.generation import GenerationResult
+from study.presenter import QuitRequested
+from study.service.errors import GenerationError
+from study.trial.gaze import FixationHold, GazeMonitor
+from study.trial.sources import request_elapsed_s, shared_scene
+from study.trial.state import TrialAborted, TrialState
+
+
+class FixationPhases:
+    """Inter-trial interval, fixation, waiting for the images (methods of ``TrialRunner``)."""
+
+    def _inter_trial_interval(self) -> None:
+        presenter = self.presenter
+        for _ in range(presenter.frames_for(self.protocol.timing.iti_s)):
+            presenter.flip(phase="iti")
+            presenter.check_escape()
+
+    def _fixation(self, trial: TrialState) -> None:
+        """The fixation target until the gaze is held inside the tolerance for the hold time
+        (``c``: calibrate; a timeout: drift check and start over); measures the gaze."""
+        presenter, timing = self.presenter, self.protocol.timing
+        fx, fy = trial.fixation_deg
+        trial.monitor = self._gaze_monitor(trial)
+        hold = FixationHold(monitor=trial.monitor, hold_s=timing.fixation_hold_s)
+        self.tracker.set_target(x_deg=fx, y_deg=fy)
+        self.tracker.message(f"FIXATION_ON {fx:.2f} {fy:.2f}")
+        trial.speculation = self.sources.speculate(trial.plan, trial.spec, trial.fixation_deg)
+        phase_start = presenter.clock()
+        presenter.clear_keys()
+        while True:
+            presenter.draw_fixation(fx, fy)
+            frame = presenter.flip(phase="fixation")
+            self._fixation_keys()
+            if self.calibrate_requested:
+                self.calibrate_requested = False
+                self._calibrate()
+                hold.reset()
+                phase_start = presenter.clock()
+                continue
+            if hold.add(t=frame.t, sample=frame.sample):
+                break
+            if frame.t - phase_start > timing.fixation_timeout_s:
+                self.tracker.message("FIXATION_TIMEOUT")
+                self.tracker.drift_correct(x_deg=fx, y_deg=fy)
+                hold.reset()
+                phase_start = presenter.clock()
+        trial.fixation_acquired_s = hold.end_s
+        trial.gaze_deg = hold.mean_gaze_deg(timing.gaze_average_s)
+        trial.row["gaze_x_deg"], trial.row["gaze_y_deg"] = trial.gaze_deg
+        trial.monitor = self._gaze_monitor(trial)  # breaks are counted from here on
+
+    def _fixation_keys(self) -> None:
+        presenter = self.presenter
+        if presenter.simulated:
+            return
+        pressed = presenter.keys(["escape", "c"])
+        if "escape" in pressed and presenter.confirm_quit():
+            raise QuitRequested()
+        if "c" in pressed:
+            self.calibrate_requested = True
+
+    def _wait_for_images(self, trial: TrialState) -> None:
+        """Request the foveated image at the measured gaze and keep the frame loop running until
+        both images are ready (or the deadline rules otherwise); the fixation is checked."""
+        presenter, plan = self.presenter, trial.plan
+        gaze_px = tuple(float(v) for v in self.geometry.deg_to_image_px(*trial.gaze_deg))
+        ticket = self.sources.request_foveated(
+            plan, trial.spec, gaze_px, speculation=trial.speculation
+        )
+        if trial.speculation is not None:
+            trial.row["speculation_kept"] = int(ticket is trial.speculation)
+        trial.foveated_ticket = ticket
+        self.tracker.message(
+            f"GENERATION_REQUEST gaze {trial.gaze_deg[0]:.3f} {trial.gaze_deg[1]:.3f}"
+        )
+        last = time.perf_counter()
+        fx, fy = trial.fixation_deg
+        while True:
+            presenter.draw_fixation(fx, fy)
+            advance = None
+            if presenter.simulated:
+                # Simulated time follows real time while waiting: generation is real work.
+                ticket.wait(presenter.frame_period_s)
+                now = time.perf_counter()
+                advance, last = max(now - last, presenter.frame_period_s), now
+            frame = presenter.flip(phase="wait", advance_s=advance)
+            presenter.check_escape()
+            if trial.monitor.broken(t=frame.t, sample=frame.sample):
+                ticket.cancel()
+                self.sources.keep_late(plan, trial.gaze_deg, ticket)
+                raise TrialAborted("fixation_break")
+            twin_ready = trial.twin is not None or trial.twin_ticket.done()
+            # The deadline is checked before "done": an image that finished after the deadline
+            # within this frame's wait missed it (a finished ticket's elapsed time is its latency).
+            deadline_s = self.protocol.generation.deadline_s
+            if not trial.row["deadline_missed"] and request_elapsed_s(ticket) > deadline_s:
+                if self._deadline_missed(trial, twin_ready=twin_ready):
+                    return
+            if ticket.done() and twin_ready:
+                return
+
+    def _deadline_missed(self, trial: TrialState, *, twin_ready: bool) -> bool:
+        """The foveated image is late: show a stand-in (True), re-queue the trial (raises), or
+        after too many misses wait for it and show it late (False, flagged)."""
+        plan, row, ticket = trial.plan, trial.row, trial.foveated_ticket
+        generation = self.protocol.generation
+        row["deadline_missed"] = 1
+        self.tracker.message("GENERATION_DEADLINE_MISSED")
+        stand_in = self.sources.stand_in(plan)
+        if generation.on_deadline_miss == "cached" and stand_in is not None and twin_ready:
+            self.sources.keep_late(plan, trial.gaze_deg, ticket)
+            trial.foveated = stand_in
+            row["cached_stimulus"] = 1
+            row["gen_latency_s"] = request_elapsed_s(ticket)
+            return True
+        if plan.attempt < generation.max_deadline_misses:
+            self.sources.keep_late(plan, trial.gaze_deg, ticket)
+            row["gen_latency_s"] = request_elapsed_s(ticket)
+            raise TrialAborted("deadline")
+        self.tracker.message("GENERATION_SHOWN_LATE")
+        return False
+
+    def _record_images(self, trial: TrialState) -> None:
+        """Take both finished images (a crashed generator aborts: it is restarted, the plan
+        re-queued) and record their latencies, tokens and scene."""
+        row = trial.row
+        if trial.foveated is None:
+            ticket = trial.foveated_ticket
+            trial.foveated = self._result(ticket)
+            row["gen_latency_s"] = request_elapsed_s(ticket)
+            self.sources.remember(trial.plan, trial.gaze_deg, trial.foveated)
+        if trial.twin is None:
+            trial.twin = self._result(trial.twin_ticket)
+            row["twin_latency_s"] = trial.twin_ticket.latency_s
+        row["scene"] = shared_scene(trial.foveated, trial.twin)
+        row["tokens"] = trial.foveated.tokens
+        row["tokens_full"] = trial.foveated.tokens_full
+        row["token_ratio"] = trial.foveated.token_ratio
+
+    def _result(self, ticket) -> GenerationResult:
+        try:
+            return ticket.result()
+        except GenerationError as error:
+            if not error.retryable:
+                raise
+            self.tracker.message(f"GENERATION_FAILED {error}")
+            raise TrialAborted("generator_crash") from error
+
+    def _gaze_monitor(self, trial: TrialState) -> GazeMonitor:
+        fixation = self.protocol.fixation
+        return GazeMonitor(
+            x_deg=trial.fixation_deg[0],
+            y_deg=trial.fixation_deg[1],
+            tolerance_deg=fixation.tolerance_deg,
+            max_invalid_s=fixation.max_invalid_s,
+        )

@@ -1,0 +1,142 @@
+"""The trial's phases from the stimulus on: interval 1, mask, ISI, interval 2 (the gaze checked
+on every frame), the response and the feedback.
+
+``PresentationPhases`` is part of ``TrialRunner``; it uses the runner's ``protocol``,
+``presenter``, ``tracker``, ``geometry``, ``observer`` and ``session_seed``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from study.observers import ObserverTrial
+from study.presenter import RESPONSE_KEYS, QuitRequested
+from study.trial.state import TrialAborted, TrialState, trial_rng
+
+
+class PresentationPhases:
+    """The two intervals with mask and ISI, the response, the feedback (methods of
+    ``TrialRunner``)."""
+
+    def _stimuli(self, trial: TrialState) -> dict:
+        """The window's stimuli: interval number (1, 2) -> image, and ``mask`` (noise)."""
+        plan, presenter = trial.plan, self.presenter
+        images = {
+            plan.interval_foveated: trial.foveated.image,
+            3 - plan.interval_foveated: trial.twin.image,
+        }
+        stimuli: dict = {k: presenter.image_stim(v) for k, v in images.items()}
+        h, w = trial.twin.image.shape[:2]
+        rng = trial_rng(session_seed=self.session_seed, plan=plan, purpose=f"mask{plan.attempt}")
+        stimuli["mask"] = presenter.mask_stim(width_px=w, height_px=h, rng=rng)
+        return stimuli
+
+    def _interval(self, trial: TrialState, number: int, stimuli: dict) -> None:
+        """Interval ``number`` (1 or 2): its image for the stimulus duration."""
+
+        def onset(frame) -> None:
+            if number == 1:
+                trial.row["onset_s"] = frame.t
+                self.tracker.message(f"STIMULUS_ONSET trial {trial.row['trial']}")
+            else:
+                self.tracker.message("STIMULUS2_ONSET")
+
+        frames = self.presenter.frames_for(self.protocol.timing.stimulus_duration_s)
+        self._present(
+            trial, phase=f"interval{number}", stim=stimuli[number], frames=frames, on_first=onset
+        )
+
+    def _mask(self, trial: TrialState, stimuli: dict) -> None:
+        """The noise mask at the start of the ISI (breaks the afterimage of interval 1)."""
+        frames = self.presenter.frames_for(self.protocol.timing.mask_duration_s)
+        self._present(trial, phase="isi", stim=stimuli["mask"], frames=frames)
+
+    def _isi(self, trial: TrialState) -> None:
+        """The rest of the inter-stimulus interval: the fixation mark alone."""
+        frames_for, timing = self.presenter.frames_for, self.protocol.timing
+        frames = max(0, frames_for(timing.isi_s) - frames_for(timing.mask_duration_s))
+        self._present(trial, phase="isi", stim=None, frames=frames)
+
+    def _present(self, trial: TrialState, *, phase: str, stim, frames: int, on_first=None) -> None:
+        """Show ``stim`` (None: nothing) for ``frames`` flips with the gaze checked on each; the
+        fixation mark is drawn during the ISI, and in the intervals when the protocol says."""
+        presenter = self.presenter
+        fx, fy = trial.fixation_deg
+        show_mark = self.protocol.fixation.show_during_stimulus or phase == "isi"
+        for i in range(frames):
+            if stim is not None:
+                stim.draw()
+            if show_mark:
+                presenter.draw_fixation(fx, fy)
+            frame = presenter.flip(phase=phase)
+            if i == 0 and on_first is not None:
+                on_first(frame)
+            presenter.check_escape()
+            if trial.monitor.broken(t=frame.t, sample=frame.sample):
+                raise TrialAborted("fixation_break")
+            if frame.sample is not None and frame.sample.valid and phase != "isi":
+                trial.seen_deg.append((frame.sample.x_deg, frame.sample.y_deg))
+
+    def _response(self, trial: TrialState) -> bool:
+        """The answer (simulated observer, or keys); returns whether it was right."""
+        presenter, plan, row = self.presenter, trial.plan, trial.row
+        fx, fy = trial.fixation_deg
+        presenter.clear_keys()
+        presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=3.0)
+        presenter.draw_fixation(fx, fy)
+        prompt_frame = presenter.flip(phase="response")
+        if self.observer is not None:
+            answer = self._observer_answer(trial)
+            presenter.clock.advance(answer.rt_s)
+            response, rt_s = answer.response, answer.rt_s
+            row["p_correct_model"] = answer.p_correct
+        else:
+            response, rt_s = self._wait_for_key(prompt_frame.t, fx, fy)
+            if response is None:
+                raise TrialAborted("no_response")
+        correct = response == plan.interval_foveated
+        row["response"], row["rt_s"], row["correct"] = response, rt_s, int(correct)
+        self.tracker.message(f"RESPONSE {response} correct {int(correct)}")
+        return correct
+
+    def _feedback(self, trial: TrialState, *, correct: bool) -> None:
+        if not self.protocol.feedback.enabled:
+            return
+        presenter = self.presenter
+        color = "green" if correct else "red"
+        for _ in range(presenter.frames_for(self.protocol.timing.feedback_duration_s)):
+            presenter.draw_fixation(*trial.fixation_deg, color=color)
+            presenter.flip(phase="feedback")
+
+    def _observer_answer(self, trial: TrialState):
+        plan = trial.plan
+        mean_gaze = np.mean(trial.seen_deg, axis=0) if trial.seen_deg else trial.gaze_deg
+        seen_px = tuple(float(v) for v in self.geometry.deg_to_image_px(*mean_gaze))
+        rng = trial_rng(session_seed=self.session_seed, plan=plan, purpose="observer")
+        return self.observer.respond(
+            trial=ObserverTrial(
+                condition=plan.condition,
+                level=plan.level,
+                interval_foveated=plan.interval_foveated,
+                foveated=trial.foveated.image,
+                twin=trial.twin.image,
+                gaze_px=seen_px,
+            ),
+            rng=rng,
+        )
+
+    def _wait_for_key(self, t0: float, fx: float, fy: float) -> tuple[int | None, float | None]:
+        presenter, window = self.presenter, self.protocol.timing.response_window_s
+        keys = ["1", "2", "num_1", "num_2", "left", "right", "escape"]
+        while True:
+            presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=3.0)
+            presenter.draw_fixation(fx, fy)
+            frame = presenter.flip(phase="response")
+            for key in presenter.keys(keys):
+                if key == "escape":
+                    if presenter.confirm_quit():
+                        raise QuitRequested()
+                    continue
+                return RESPONSE_KEYS[key], frame.t - t0
+            if window > 0 and frame.t - t0 > window:
+                return None, None

@@ -1,0 +1,208 @@
+"""``TrialRunner``: one gaze-contingent 2AFC trial, frame by frame, one method per phase.
+
+Inter-trial interval -> fixation (the gaze held inside the tolerance for the hold time) -> the
+wait for the images (the foveated one requested at the measured gaze; the reference was
+requested at trial start: the full-resolution twin, or with ``[stimulus] reference = "original"``
+the photograph of the seed's scene; neither blocks the frame loop) -> interval 1 -> mask -> ISI
+-> interval 2, the gaze checked on every frame -> the response (keys 1/2 or left/right; or a
+simulated observer) -> optional feedback. Scene models make both images from the seed's scene;
+the row records its hash (``scene``) and the ``reference``.
+
+A fixation break, a missed generation deadline (without a cached stimulus), a crashed generator
+or a missing answer aborts the trial: it is logged (flagged) and its plan re-queued. The phases
+before the stimulus are in ``study.trial.fixation``, the stimulus and the answer in
+``study.trial.presentation``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from protocol.levels import layout_spec
+from protocol.schema import Protocol
+from protocol.session_data import new_row
+from study.generation import GenerationService
+from study.presenter import Presenter
+from study.procedures import TrialPlan
+from study.trial.fixation import FixationPhases
+from study.trial.presentation import PresentationPhases
+from study.trial.sources import TrialImageSources
+from study.trial.state import TrialAborted, TrialOutcome, TrialState
+
+ABORT_TEXTS = {
+    "fixation_break": "Please keep your eyes on the mark.",
+    "deadline": "One moment...",
+    "generator_crash": "One moment...",
+    "no_response": "Please answer with 1 or 2.",
+}
+
+
+class TrialRunner(FixationPhases, PresentationPhases):
+    """Runs trials of one session.
+
+    Args:
+        protocol: the validated protocol.
+        presenter: the window.
+        tracker: the gaze source.
+        service: the generation backend.
+        geometry: ``generator.StimulusGeometry`` of the stimulus.
+        observer: a simulated observer, or None for keyboard answers.
+        session_seed: the session's seed (per-trial randomness derives from it).
+        participant, session: labels for the rows.
+        stimulus_set: a checked ``stimuli.StimulusSet`` (``--stimulus-set``): full-resolution
+            twins come from it instead of the generator, and with ``on_deadline_miss = "cached"``
+            its image at the fixation target stands in for a late foveated one.
+        prefetch_after_intervals: have the next plan's twin prefetched once the second interval
+            has ended (the intervals run with an idle generator) instead of as soon as this
+            trial's images are ready (sessions).
+    """
+
+    def __init__(
+        self,
+        *,
+        protocol: Protocol,
+        presenter: Presenter,
+        tracker,
+        service: GenerationService,
+        geometry,
+        observer,
+        session_seed: int,
+        participant: str,
+        session: str,
+        stimulus_set=None,
+        prefetch_after_intervals: bool = False,
+    ) -> None:
+        self.protocol = protocol
+        self.presenter = presenter
+        self.tracker = tracker
+        self.service = service
+        self.geometry = geometry
+        self.observer = observer
+        self.session_seed = session_seed
+        self.participant = participant
+        self.session = session
+        self.sources = TrialImageSources(
+            protocol=protocol, service=service, geometry=geometry, stimulus_set=stimulus_set
+        )
+        self.prefetch_after_intervals = prefetch_after_intervals
+        self.upcoming = None  # callable -> (seed, conditioning) of the next new plan, or None
+        self.calibrate_requested = False
+
+    on_calibration = None  # set by the session: records calibrations in the sidecar
+
+    # ---------------------------------------------------------------- the trial
+    def run(self, *, plan: TrialPlan, trial: int) -> TrialOutcome:
+        """Present ``plan`` as trial number ``trial``; returns the row to log."""
+        presenter, win = self.presenter, self.presenter.win
+        state = self._new_trial(plan, trial)
+        self.sources.harvest_late()
+        presenter.trial = trial
+        n_gaze_before = len(presenter.stats.gaze_to_flip_s)
+        intervals_before = len(win.frameIntervals)
+        win.recordFrameIntervals = True
+        self.tracker.trial_start(
+            trial=trial,
+            variables={
+                "condition": plan.condition,
+                "level": plan.level,
+                "seed": plan.seed,
+                "interval_foveated": plan.interval_foveated,
+                "track": plan.track,
+                "attempt": plan.attempt,
+            },
+        )
+        result_label = "aborted"
+        try:
+            outcome = self._run_phases(state)
+            row = state.row
+            result_label = "response" if not outcome.requeue else (row["abort_reason"] or "requeue")
+        finally:
+            self.tracker.trial_end(result=result_label)
+            win.recordFrameIntervals = False
+            presenter.trial = None
+        intervals = [float(v) for v in win.frameIntervals[intervals_before:]]
+        limit = 1.5 * presenter.frame_period_s
+        state.row["dropped_frames"] = int(sum(v > limit for v in intervals))
+        gaze_lat = presenter.stats.gaze_to_flip_s[n_gaze_before:]
+        state.row["gaze_to_flip_median_s"] = float(np.median(gaze_lat)) if gaze_lat else None
+        outcome.frame_intervals_s = intervals
+        outcome.fixation_acquired_s = state.fixation_acquired_s
+        if state.foveated_ticket is not None:
+            outcome.generation_timings = state.foveated_ticket.timings
+        return outcome
+
+    def _new_trial(self, plan: TrialPlan, trial: int) -> TrialState:
+        condition = self.protocol.condition(plan.condition)
+        fx, fy = condition.fixation_deg
+        # The beh.tsv row (protocol.session_data): the columns not given here start as n/a.
+        row = new_row(
+            participant=self.participant,
+            session=self.session,
+            trial=trial,
+            condition=plan.condition,
+            level=plan.level,
+            interval_foveated=plan.interval_foveated,
+            fixation_break=0,
+            seed=plan.seed,
+            deadline_missed=0,
+            cached_stimulus=0,
+            fixation_x_deg=fx,
+            fixation_y_deg=fy,
+            observer="human" if self.observer is None else self.observer.name,
+            track=plan.track,
+            attempt=plan.attempt,
+            level_variable=condition.level_variable,
+            conditioning=plan.conditioning,
+            reference=self.protocol.stimulus.reference,
+        )
+        spec = layout_spec(condition=condition, level=plan.level)
+        return TrialState(plan=plan, row=row, spec=spec, fixation_deg=(fx, fy))
+
+    def _run_phases(self, trial: TrialState) -> TrialOutcome:
+        # The twin does not depend on gaze: ask for it first (the service may have it cached).
+        trial.twin, trial.twin_ticket = self.sources.request_twin(trial.plan)
+        if trial.twin is not None:
+            trial.row["twin_latency_s"] = 0.0
+        try:
+            self._inter_trial_interval()
+            self._fixation(trial)
+            self._wait_for_images(trial)
+            self._record_images(trial)
+            if not self.prefetch_after_intervals:
+                self._prefetch_next_twin()
+            stimuli = self._stimuli(trial)
+            self._interval(trial, 1, stimuli)
+            self._mask(trial, stimuli)
+            self._isi(trial)
+            self._interval(trial, 2, stimuli)
+            self.tracker.message("STIMULUS_OFF")
+            if self.prefetch_after_intervals:
+                self._prefetch_next_twin()
+            correct = self._response(trial)
+        except TrialAborted as aborted:
+            return self._abort(trial.row, reason=aborted.reason)
+        self._feedback(trial, correct=correct)
+        return TrialOutcome(row=trial.row, requeue=False, correct=correct)
+
+    # ---------------------------------------------------------------- phases
+    # ---------------------------------------------------------------- helpers
+    def _prefetch_next_twin(self) -> None:
+        """Have the service make the next plan's twin now, while the generator is idle."""
+        if self.upcoming is not None:
+            self.sources.prefetch_twin(self.upcoming())
+
+    def _abort(self, row: dict, *, reason: str) -> TrialOutcome:
+        # A twin still being generated goes on into the service's cache for the re-queued plan.
+        row["abort_reason"] = reason
+        row["fixation_break"] = 1 if reason == "fixation_break" else 0
+        self.tracker.message(f"TRIAL_ABORTED {reason}")
+        presenter = self.presenter
+        for _ in range(presenter.frames_for(1.0) if not presenter.simulated else 1):
+            presenter.draw_text(ABORT_TEXTS[reason])
+            presenter.flip(phase="abort")
+        return TrialOutcome(row=row, requeue=True, correct=None)
+
+    def _calibrate(self) -> None:
+        result = self.tracker.calibrate()
+        if result is not None and self.on_calibration is not None:
+            self.on_calibration(result)
