@@ -17,6 +17,7 @@ from study.trackers.base import (
     GazeSample,
     Tracker,
     TrackerKind,
+    TrackerLinkLost,
 )
 from study.trackers.edf import validate_edf_name
 
@@ -29,6 +30,7 @@ __all__ = [
     "GazeSample",
     "Tracker",
     "TrackerKind",
+    "TrackerLinkLost",
     "make_tracker",
     "validate_edf_name",
 ]

@@ -13,6 +13,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol, runtime_checkable
 
+from generator.errors import FoveaError
+
 TrackerKind = Literal["eyelink", "dummy", "sim", "eyelink-emulated"]
 
 # SR Research's trial result codes (pylink.TRIAL_OK, REPEAT_TRIAL, TRIAL_ERROR): Data Viewer reads
@@ -20,6 +22,15 @@ TrackerKind = Literal["eyelink", "dummy", "sim", "eyelink-emulated"]
 TRIAL_OK = 0
 REPEAT_TRIAL = 1
 TRIAL_ERROR = -1
+
+
+class TrackerLinkLost(FoveaError):
+    """The link to the eye tracker is down: the session cannot go on until it is back.
+
+    Raised by the procedures that need the tracker (calibration, drift check, starting to
+    record); samples meanwhile come back invalid. Everything up to the last completed trial is
+    on disk; the runner pauses (reconnect) or ends, and ``--resume`` continues.
+    """
 
 
 def trial_result_code(label: str) -> int:

@@ -29,7 +29,8 @@ class EmulatedEyeLinkTracker(EyeLinkTracker):
         seed: seeds the participant and the emulated Host's default results.
         clock: session clock (seconds); a simulated clock is advanced by ``pumpDelay``.
         display: display geometry (px <-> deg).
-        faults: what goes wrong (``FaultScript``); None: a clean run.
+        faults: what goes wrong (``FaultScript``); None: ``$FOVEA_EYELINK_FAULTS`` (JSON) or a
+            clean run.
         host_dir: the emulated Host PC's folder; None: ``<session_dir>/.eyelink_host``.
         host_sampling_rate_hz: the Host's rate before the tracker sets one.
         **options: ``EyeLinkTracker`` options (limits, refresh_hz, attempts, ...).
@@ -58,7 +59,7 @@ class EmulatedEyeLinkTracker(EyeLinkTracker):
         )
         self.seed = int(seed)
         self.participant = SimulatedTracker(settings=settings, seed=seed, clock=clock)
-        self.faults = faults or FaultScript()
+        self.faults = faults if faults is not None else FaultScript.from_environment()
         self.host_dir = Path(host_dir) if host_dir is not None else None
         self.host_sampling_rate_hz = float(host_sampling_rate_hz)
         self.host: EmulatedHost | None = None

@@ -8,10 +8,15 @@ methods of ``pylink.Sample`` that a gaze-contingent display uses.
 
 from __future__ import annotations
 
+import json
+import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+# A FaultScript as JSON (or the path of a JSON file) for `fovea simulate --tracker
+# eyelink-emulated`, e.g. '{"link_lost_at_trial": 5, "drift_offsets_deg": [0.3, 1.6]}'.
+FAULTS_ENV = "FOVEA_EYELINK_FAULTS"
 # pylink.MISSING_DATA: the gaze value sent while the eye is lost.
 MISSING_DATA = -32768.0
 _HOST_NAME_RE = re.compile(r"^[A-Za-z0-9_]{1,8}$")
@@ -66,6 +71,32 @@ class FaultScript:
     drift_offsets_deg: list[float] = field(default_factory=list)
     drift_escapes: int = 0
     failing_calls: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_json(cls, text: str) -> FaultScript:
+        """A script from JSON (an object with the attribute names above).
+
+        Raises:
+            ValueError: for an unknown name or a value of the wrong shape.
+        """
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown fault(s) {unknown}; known: {sorted(known)}")
+        if "refused_commands" in data:
+            data["refused_commands"] = tuple(data["refused_commands"])
+        if "validations" in data:
+            data["validations"] = [None if v is None else tuple(v) for v in data["validations"]]
+        return cls(**data)
+
+    @classmethod
+    def from_environment(cls) -> FaultScript:
+        """The script in ``$FOVEA_EYELINK_FAULTS`` (JSON text or a JSON file), else a clean run."""
+        value = os.environ.get(FAULTS_ENV, "").strip()
+        if not value:
+            return cls()
+        return cls.from_json(value if value.startswith("{") else Path(value).read_text("utf-8"))
 
 
 class EmulatedHost:

@@ -28,6 +28,7 @@ from study.trackers.base import (
     CalibrationResult,
     DriftCheckResult,
     GazeSample,
+    TrackerLinkLost,
     trial_result_code,
 )
 from study.trackers.edf import validate_edf_name
@@ -151,6 +152,17 @@ class EyeLinkTracker(TerminateMixin):
         if self.el is None:
             raise RuntimeError(f"{self.name} tracker used before open()")
         return self.el
+
+    def _require_link(self):
+        """The open connection; TrackerLinkLost when the link is down."""
+        el = self._require_open()
+        if not self.is_connected():
+            self.recording = False
+            raise TrackerLinkLost(
+                f"the link to the EyeLink is lost ({self.edf_name}.EDF stays on the Host PC); "
+                f"reconnect the cable or restart the Host PC, then resume the session"
+            )
+        return el
 
     def _command(self, text: str) -> int:
         """Send a Host PC command; a non-zero reply is logged and kept in ``refused_commands``."""
@@ -292,15 +304,14 @@ class EyeLinkTracker(TerminateMixin):
             The last setup's result (``accepted`` False when none was accepted); its errors are
             None when no validation ran.
         """
-        self._require_open()
+        self._require_link()
         was_recording = self.recording
         if was_recording:
             self.stop_recording()
-        try:
-            return run_setup(self)
-        finally:
-            if was_recording:
-                self.start_recording()
+        result = run_setup(self)
+        if was_recording:
+            self.start_recording()
+        return result
 
     def drift_check(self, *, x_deg: float, y_deg: float) -> DriftCheckResult:
         """A drift check at a target (degrees); recording, when on, restarts afterwards.
@@ -308,18 +319,17 @@ class EyeLinkTracker(TerminateMixin):
         Returns:
             The result: offset (None without one), ``accepted``, ``recalibrate``.
         """
-        self._require_open()
+        self._require_link()
         was_recording = self.recording
         if was_recording:
             self.stop_recording()
         x_px, y_px = self.mapper.deg_to_window_px(x_deg, y_deg)
-        try:
-            return run_drift_check(
-                self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
-            )
-        finally:
-            if was_recording and self.is_connected():
-                self.start_recording()
+        result = run_drift_check(
+            self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
+        )
+        if was_recording:
+            self.start_recording()  # TrackerLinkLost when the link went during the check
+        return result
 
     def drift_correct(self, *, x_deg: float, y_deg: float) -> bool:
         """``drift_check``, then (``recalibrate_after_failed_drift_check``) a recalibration when
@@ -333,16 +343,26 @@ class EyeLinkTracker(TerminateMixin):
             if self.apply_drift_correction:
                 self.el.applyDriftCorrect()
             return True
-        if not (self.recalibrate_after_failed_drift_check and self.is_connected()):
+        if not self.recalibrate_after_failed_drift_check:
             return False
         calibration = self.calibrate()
         return bool(calibration is not None and calibration.accepted)
 
     # ------------------------------------------------------------------ recording
     def start_recording(self) -> None:
-        el = self._require_open()
-        el.setOfflineMode()
-        error = el.startRecording(1, 1, 1, 1)  # samples + events to file and link
+        """Start recording (samples and events to the EDF and the link).
+
+        Raises:
+            TrackerLinkLost: the link is down.
+            FoveaError: the tracker refused to record.
+        """
+        el = self._require_link()
+        try:
+            el.setOfflineMode()
+            error = el.startRecording(1, 1, 1, 1)  # samples + events to file and link
+        except RuntimeError as link_error:
+            self._require_link()  # a lost link says so; another error is reported as such
+            raise FoveaError(f"the EyeLink could not start recording ({link_error})") from None
         if error:
             raise FoveaError(f"the EyeLink refused to start recording (error {error})")
         # The link needs a moment before samples arrive (SR Research's recommendation).

@@ -10,11 +10,11 @@ import math
 import pytest
 
 from generator.errors import FoveaError
-from study.trackers import make_tracker
+from study.trackers import TrackerLinkLost, make_tracker
 from study.trackers.edf import host_edf_name, local_edf_name
 from study.trackers.edf_text import read_edf_text
 from study.trackers.emulated import EmulatedEyeLinkTracker
-from study.trackers.emulated_host import FaultScript
+from study.trackers.emulated_host import FAULTS_ENV, FaultScript
 from tests.study.eyelink_emulation import (
     RATE_HZ,
     open_tracker,
@@ -284,3 +284,32 @@ def test_trial_messages_carry_result_codes_and_data_viewer_missing_values(tmp_pa
         "!V TRIAL_VAR outcome fixation_break",
         "TRIAL_RESULT 1",
     ]
+
+
+def test_procedures_that_need_the_link_raise_tracker_link_lost(tmp_path):
+    tracker, clock = open_tracker(tmp_path, faults=FaultScript(link_lost_at_trial=1))
+    tracker.start_recording()
+    tracker.trial_start(trial=1, variables={})
+    for procedure in (
+        lambda: tracker.drift_correct(x_deg=0.0, y_deg=0.0),
+        tracker.calibrate,
+        tracker.start_recording,
+    ):
+        with pytest.raises(TrackerLinkLost, match="fv0001.EDF stays on the Host PC"):
+            procedure()
+    tracker.trial_end(result="aborted")  # messages to a lost link do not raise
+    tracker.close(dest_dir=tmp_path / "local")
+
+
+def test_fault_script_from_json_and_environment(tmp_path, monkeypatch):
+    text = '{"link_lost_at_trial": 5, "validations": [[1.2, 2.5], null], "refused_commands": ["x"]}'
+    script = FaultScript.from_json(text)
+    assert script.link_lost_at_trial == 5 and script.validations == [(1.2, 2.5), None]
+    assert script.refused_commands == ("x",)
+    with pytest.raises(ValueError, match="unknown fault"):
+        FaultScript.from_json('{"link_lost": 1}')
+    path = tmp_path / "faults.json"
+    path.write_text('{"drift_escapes": 2}')
+    monkeypatch.setenv(FAULTS_ENV, str(path))
+    tracker = make_tracker("eyelink-emulated", settings=settings(), seed=0, clock=lambda: 0.0)
+    assert tracker.faults.drift_escapes == 2
