@@ -78,7 +78,7 @@ def run_generator_benchmark(
     device: str = "cpu",
     dtype: str | None = None,
 ) -> list[dict]:
-    """Benchmark records (the fields README.md lists) for every size x gaze x layout setting."""
+    """Benchmark records (fields pinned: docs/design.md section 6), per size x gaze x layout."""
     generator = FoveatedGenerator.load(model, device=device, dtype=dtype)
     steps = generator.steps if steps is None else steps
     display = default_display()

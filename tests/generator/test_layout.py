@@ -52,7 +52,7 @@ def test_token_ratio_falls_with_strength_and_matches_design_notes():
         for s in (0.25, 0.5, 1.0, 2.0)
     ]
     assert ratios == sorted(ratios, reverse=True)
-    # The oracle study of the acuity layouts: 0.32, 0.14, 0.065, 0.031 at these strengths.
+    # The oracle study (docs/design.md section 8): token ratios 0.32, 0.14, 0.065, 0.031 here.
     assert ratios == pytest.approx([0.32, 0.14, 0.065, 0.031], rel=0.2)
 
 
