@@ -68,6 +68,7 @@ def _load_tiny(name: str, *, device: str, dtype: torch.dtype) -> FoveatedGenerat
     return FoveatedGenerator(
         denoiser=FluxDenoiser(transformer),
         encoder=ClassTableEncoder(preset),
+        # A pixel codec: one data cell per image pixel, so cells per token = the token's pixels.
         codec=PixelCodec(cells_per_token=preset.patch_px),
         model_id=f"{name} (random weights)",
         steps=4,
