@@ -1,8 +1,8 @@
 """Reading session data: every ``*_beh.tsv`` below a data directory, with its JSON sidecar.
 
-The format is pinned in docs/data_format.md. Problems that make a file
-unusable (unreadable, not a table, a required column missing, a value that is not what the
-column holds, two protocols mixed) raise ``FoveaError`` naming the file, the line or column and
+The format is pinned in docs/data_format.md and defined in ``protocol.session_data``; one file is
+read by ``analysis.session_reader``. Problems that make a file unusable (unreadable, not a table,
+a required column missing, a value that is not what the column holds, two protocols mixed) raise ``FoveaError`` naming the file, the line or column and
 what would be valid. Problems that leave the data usable (no sidecar, an incomplete session, a torn
 last line, a header-only file) are recorded as flags on the session and shown in the report:
 nothing is dropped silently.
@@ -10,29 +10,18 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from analysis.session_reader import read_beh_table, read_sidecar
 from generator.errors import FoveaError
 from generator.geometry import default_display
-from protocol.session_data import (
-    ALLOWED_VALUES,
-    MISSING_TOKENS,
-    NEVER_MISSING,
-    NUMERIC_COLUMNS,
-    PINNED_COLUMNS,
-)
 
-#: The pinned beh.tsv columns (docs/data_format.md); types, ``n/a`` and the other columns are
-#: ``protocol.session_data``'s.
-REQUIRED_COLUMNS: tuple[str, ...] = PINNED_COLUMNS
 _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
 )
@@ -223,160 +212,6 @@ def read_session(path: Path) -> Session:
         observer=observer,
         completed=completed if isinstance(completed, bool) else None,
     )
-
-
-def read_sidecar(path: Path) -> dict:
-    """The ``_beh.json`` sidecar as a dict (FoveaError if unreadable or not a JSON object)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise FoveaError(f"cannot read sidecar {path}: {error}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise FoveaError(
-            f"sidecar {path} is not valid JSON ({error.msg} at line {error.lineno}, column {error.colno})"
-        ) from None
-    if not isinstance(data, dict):
-        raise FoveaError(f"sidecar {path} must hold a JSON object, got {type(data).__name__}")
-    return data
-
-
-def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """Parse and type-check one ``beh.tsv``.
-
-    Returns:
-        The typed table (rows in file order) and flags. A header-only or zero-byte file gives an
-        empty table (the caller reports it as an empty session).
-
-    Raises:
-        FoveaError: unreadable file, missing required columns, malformed rows or values.
-    """
-    flags: list[str] = []
-    try:
-        raw = path.read_bytes()
-    except OSError as error:
-        raise FoveaError(f"cannot read {path}: {error.strerror or error}") from None
-    if not raw.strip():
-        return pd.DataFrame(columns=list(REQUIRED_COLUMNS)), ["empty file (zero bytes)"]
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise FoveaError(
-            f"cannot read {path}: not UTF-8 text (byte {error.start}); is it really a beh.tsv?"
-        ) from None
-    torn = not text.endswith("\n")
-    lines = text.split("\n")
-    if torn and len(lines) > 1:
-        # A crash mid-write leaves a partial last line (the study fsyncs whole rows).
-        flags.append(
-            f"last line {len(lines)} is incomplete (session interrupted mid-write): ignored"
-        )
-        text = "\n".join(lines[:-1]) + "\n"
-    header = text.split("\n", 1)[0].split("\t")
-    missing = [c for c in REQUIRED_COLUMNS if c not in header]
-    if missing:
-        if len(header) == 1 and "," in header[0]:
-            hint = " (the header has commas: beh.tsv must be tab-separated)"
-        else:
-            hint = ""
-        raise FoveaError(
-            f"{path}: missing required column(s) {', '.join(missing)}{hint}; a beh.tsv needs "
-            f"{', '.join(REQUIRED_COLUMNS)}"
-        )
-    duplicated = sorted({c for c in header if header.count(c) > 1})
-    if duplicated:
-        raise FoveaError(
-            f"{path}: column(s) {', '.join(duplicated)} appear more than once in the header"
-        )
-    body = [ln for ln in text.split("\n")[1:]]
-    for number, line in enumerate(body, start=2):
-        if line == "":
-            continue
-        n_fields = line.count("\t") + 1
-        if n_fields != len(header):
-            raise FoveaError(
-                f"{path}: line {number} has {n_fields} tab-separated fields, the header has "
-                f"{len(header)}"
-            )
-    import io
-
-    table = pd.read_csv(
-        io.StringIO(text),
-        sep="\t",
-        dtype=str,
-        keep_default_na=False,
-        na_values=[],
-        quoting=csv.QUOTE_NONE,
-        skip_blank_lines=True,
-    )
-    if table.empty:
-        flags.append("header only: no trials")
-        return table, flags
-    line_numbers = np.arange(2, 2 + len(table))
-    out = pd.DataFrame(index=table.index)
-    for column in table.columns:
-        values = table[column]
-        is_missing = values.isin(MISSING_TOKENS)
-        if column in NUMERIC_COLUMNS:
-            numbers = pd.to_numeric(values.where(~is_missing), errors="coerce").astype(float)
-            bad = numbers.isna() & ~is_missing
-            if bad.any():
-                i = int(np.flatnonzero(bad.to_numpy())[0])
-                raise FoveaError(
-                    f"{path}: line {line_numbers[i]}, column {column!r}: {values.iloc[i]!r} is not a "
-                    "number (write n/a for a missing value)"
-                )
-            finite = numbers.dropna()
-            if not np.isfinite(finite.to_numpy()).all():
-                i = int(np.flatnonzero(~np.isfinite(numbers.fillna(0).to_numpy()))[0])
-                raise FoveaError(
-                    f"{path}: line {line_numbers[i]}, column {column!r}: value must be finite"
-                )
-            allowed = ALLOWED_VALUES.get(column)
-            if allowed is not None:
-                wrong = numbers.notna() & ~numbers.isin(allowed)
-                if wrong.any():
-                    i = int(np.flatnonzero(wrong.to_numpy())[0])
-                    raise FoveaError(
-                        f"{path}: line {line_numbers[i]}, column {column!r}: {values.iloc[i]!r}; "
-                        f"valid values are {' or '.join(str(v) for v in allowed)} (or n/a)"
-                    )
-            out[column] = numbers
-        else:
-            out[column] = values.where(~is_missing, None).astype(object)
-    for column in NEVER_MISSING:
-        missing_rows = out[column].isna()
-        if missing_rows.any():
-            i = int(np.flatnonzero(missing_rows.to_numpy())[0])
-            raise FoveaError(
-                f"{path}: line {line_numbers[i]}, column {column!r} is missing (n/a); every presented "
-                "trial needs it"
-            )
-    levels = out["level"].to_numpy()
-    if (levels < 0).any():
-        i = int(np.flatnonzero(levels < 0)[0])
-        raise FoveaError(
-            f"{path}: line {line_numbers[i]}: level {levels[i]!r} is negative; levels are >= 0"
-        )
-    answered = (out["fixation_break"] == 0) & out["correct"].notna()
-    if "response" in out:
-        both = answered & out["response"].notna()
-        agree = (out["response"] == out["interval_foveated"]) == (out["correct"] == 1)
-        inconsistent = int((both & ~agree).sum())
-        if inconsistent:
-            flags.append(
-                f"{inconsistent} trial(s) where 'correct' disagrees with response == interval_foveated; "
-                "'correct' was used"
-            )
-    broke_with_answer = (out["fixation_break"] == 1) & out["correct"].notna()
-    if broke_with_answer.any():
-        flags.append(
-            f"{int(broke_with_answer.sum())} trial(s) flagged fixation_break=1 also have a response; "
-            "not analysed as responses (the contract: a fixation break is not a response)"
-        )
-    out["line"] = line_numbers
-    return out.reset_index(drop=True), flags
 
 
 def _observer(path: Path, trials: pd.DataFrame, sidecar: dict) -> str:

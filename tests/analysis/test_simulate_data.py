@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from analysis.data import REQUIRED_COLUMNS, load_dataset
+from analysis.data import load_dataset
+from analysis.session_reader import REQUIRED_COLUMNS
 from analysis.simulate_data import SimulationSpec, simulate_dataset
 from protocol.session_data import COLUMNS
 
