@@ -1,0 +1,105 @@
+"""A whole simulated session through the EyeLink tracker's real code path (``eyelink-emulated``):
+drift checks every two trials, a drift check above the limit that forces a recalibration, a link
+lost at trial 5 that stops the session, and a resume that completes it."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from protocol import load_protocol
+from study.session import SessionConfig, run_session
+from study.trackers import TrackerLinkLost
+from study.trackers.edf_text import read_edf_text
+from study.trackers.emulated import HOST_DIR_NAME
+from study.trackers.emulated_host import FAULTS_ENV
+from tests.study.conftest import small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+RATE_HZ = 500
+
+
+@pytest.fixture(scope="module")
+def sessions(virtual_x, tmp_path_factory):
+    """Run 1 (faults: a 1.6 deg drift check, the link lost at trial 5), then the resume."""
+    root = tmp_path_factory.mktemp("emulated")
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=0.0)
+    data["tracker"].update(drift_correct_every_n_trials=2, sampling_rate_hz=RATE_HZ)
+    loaded = load_protocol(write_toml(data, root / "small.toml"))
+    config = dict(
+        loaded=loaded,
+        data_dir=root / "data",
+        participant="em01",
+        session="1",
+        tracker="eyelink-emulated",
+        observer="parametric",
+        seed=5,
+        simulated_clock=True,
+        quiet=True,
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(
+            FAULTS_ENV, json.dumps({"drift_offsets_deg": [0.3, 1.6], "link_lost_at_trial": 5})
+        )
+        with pytest.raises(TrackerLinkLost) as lost:
+            run_session(SessionConfig(**config))
+    eyetrack = next((root / "data").rglob("eyetrack"))
+    host_after_run1 = root / "host_after_run1"
+    shutil.copytree(eyetrack / HOST_DIR_NAME, host_after_run1)
+    local_after_run1 = sorted(p.name for p in eyetrack.glob("*.EDF"))
+    resumed = run_session(SessionConfig(**config, resume=True))
+    return {
+        "lost": lost.value,
+        "eyetrack": eyetrack,
+        "host_after_run1": host_after_run1,
+        "local_after_run1": local_after_run1,
+        "resumed": resumed,
+    }
+
+
+def test_link_loss_stops_the_session_and_the_resume_completes_it(sessions):
+    assert "stays on the Host PC" in str(sessions["lost"])
+    assert sessions["local_after_run1"] == []  # nothing could be received over a lost link
+    resumed = sessions["resumed"]
+    assert resumed.completed and resumed.n_responses == 6
+
+
+def test_the_interrupted_run_is_on_the_host_with_every_trial_and_no_gap(sessions):
+    (host_file,) = sessions["host_after_run1"].glob("*.EDF")
+    edf = read_edf_text(host_file)
+    assert edf.texts("TRIALID") == [f"TRIALID {n}" for n in range(1, 6)]
+    # Drift checks before trials 3 and 5; the second (1.6 deg) forced a recalibration.
+    assert len(edf.texts("DRIFTCORRECT")) == 2
+    assert [t.split()[6] for t in edf.texts("FOVEA_DRIFT_CHECK")] == ["0", "1"]  # recalibrate
+    assert len(edf.texts("!CAL VALIDATION")) == 2
+    times = edf.sample_times()
+    period_ms = 1000.0 / RATE_HZ
+    assert all(b - a == period_ms for a, b in zip(times, times[1:], strict=False))
+    # Samples right up to the link loss at trial 5 (the recording restarted after each check).
+    assert times[-1] >= edf.message_time("TRIALID 5") - period_ms
+    for n in (3, 4):
+        start = edf.message_time(f"TRIALID {n}")
+        assert edf.sample_times(start, start + 200.0), f"no samples after TRIALID {n}"
+
+
+def test_the_resumed_run_receives_its_edf(sessions):
+    local = sorted(sessions["eyetrack"].glob("*.EDF"))
+    assert len(local) == 1
+    edf = read_edf_text(local[0])
+    assert edf.texts("TRIAL_RESULT") and set(edf.texts("TRIAL_RESULT")) <= {
+        "TRIAL_RESULT 0",
+        "TRIAL_RESULT 1",
+    }
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="session.py still names the Host EDF by a hash of the session path, the same for "
+    "every run: the resume's openDataFile replaces the interrupted run's file on the Host. "
+    "Needs study.trackers.edf.host_edf_name(prefix, session_key=..., run=...) per run.",
+)
+def test_each_run_keeps_its_own_host_edf(sessions):
+    host_files = sorted(p.name for p in (sessions["eyetrack"] / HOST_DIR_NAME).glob("*.EDF"))
+    assert len(host_files) == 2
