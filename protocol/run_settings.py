@@ -1,0 +1,257 @@
+"""How a protocol runs: procedure, timing, fixation control, real-time generation, breaks,
+texts, feedback and simulated participants (the protocol's remaining tables)."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from protocol.strict import StrictTable
+
+
+class QuestPlusSettings(StrictTable):
+    """QUEST+ (Watson 2017, through ``questplus``): a cumulative normal on log10(level).
+
+    Attributes:
+        n_levels: stimulus grid size (log-spaced over [level_min, level_max]) unless the
+            condition lists ``levels``.
+        n_thresholds: threshold grid size over the same range.
+        widths_log10: psychometric-function SD grid, log10 units.
+        lapse_rates: lapse-rate grid.
+    """
+
+    n_levels: int = Field(default=25, ge=2, le=200)
+    n_thresholds: int = Field(default=25, ge=2, le=200)
+    widths_log10: list[float] = Field(default_factory=lambda: [0.05, 0.1, 0.2, 0.4], min_length=1)
+    lapse_rates: list[float] = Field(default_factory=lambda: [0.0, 0.02, 0.05], min_length=1)
+
+    @field_validator("widths_log10")
+    @classmethod
+    def _widths(cls, value: list[float]) -> list[float]:
+        if any(not (math.isfinite(w) and w > 0) for w in value):
+            raise ValueError("widths must be > 0")
+        return value
+
+    @field_validator("lapse_rates")
+    @classmethod
+    def _lapses(cls, value: list[float]) -> list[float]:
+        if any(not 0 <= lapse < 0.5 for lapse in value):
+            raise ValueError("lapse rates must lie in [0, 0.5)")
+        return value
+
+
+class StaircaseSettings(StrictTable):
+    """Interleaved n-down-1-up staircases (per condition).
+
+    Attributes:
+        n_staircases: staircases per condition; their starts spread over the range (first at
+            ``start_level``, others alternately above and below).
+        n_down: correct answers in a row that make the task harder (level down).
+        n_up: wrong answers in a row that make it easier (level up).
+        step_scale: ``log``: steps are log10 units; ``linear``: level units.
+        step_sizes: step per number of reversals so far (the last one repeats).
+        start_spread_log10: distance between start points, log10 units (log scale) or level
+            units (linear).
+    """
+
+    n_staircases: int = Field(default=2, ge=1, le=8)
+    n_down: int = Field(default=2, ge=1, le=5)
+    n_up: int = Field(default=1, ge=1, le=5)
+    step_scale: Literal["log", "linear"] = "log"
+    step_sizes: list[float] = Field(default_factory=lambda: [0.2, 0.1, 0.05], min_length=1)
+    start_spread_log10: float = Field(default=0.3, ge=0)
+
+    @field_validator("step_sizes")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(not (math.isfinite(v) and v > 0) for v in value):
+            raise ValueError("step_sizes must be positive numbers")
+        return value
+
+
+class ConstantSettings(StrictTable):
+    """Method of constant stimuli.
+
+    Attributes:
+        repeats: presentations of each level of each condition.
+        n_levels: log-spaced levels over [level_min, level_max] when a condition gives none.
+    """
+
+    repeats: int = Field(default=10, ge=1, le=1000)
+    n_levels: int = Field(default=5, ge=1, le=50)
+
+
+class ProcedureSettings(StrictTable):
+    """How levels are chosen.
+
+    Attributes:
+        method: ``questplus``, ``staircase`` or ``constant``.
+        trials_per_condition: adaptive methods: responded trials per condition (split evenly over
+            a condition's staircases). Constant stimuli: levels x repeats.
+    """
+
+    method: Literal["questplus", "staircase", "constant"] = "questplus"
+    trials_per_condition: int = Field(default=40, ge=1, le=10000)
+    questplus: QuestPlusSettings = Field(default_factory=QuestPlusSettings)
+    staircase: StaircaseSettings = Field(default_factory=StaircaseSettings)
+    constant: ConstantSettings = Field(default_factory=ConstantSettings)
+
+
+class TimingSettings(StrictTable):
+    """Trial timing, seconds (rounded to whole frames of ``display.refresh_hz``).
+
+    Attributes:
+        fixation_hold_s: gaze must stay in the tolerance this long before generation starts.
+        fixation_timeout_s: no fixation by then: drift check (EyeLink) and retry.
+        gaze_average_s: the gaze used for generation is the mean over this final part of the hold.
+        stimulus_duration_s: each of the two intervals.
+        isi_s: inter-stimulus interval (the mask is shown at its start).
+        mask_duration_s: noise mask after the first interval (<= isi_s; 0 = none).
+        response_window_s: time allowed for the answer (0 = unlimited); a late trial is re-queued.
+        feedback_duration_s: feedback display (when feedback is on).
+        iti_s: blank between trials.
+    """
+
+    fixation_hold_s: float = Field(default=0.5, ge=0, le=10)
+    fixation_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    gaze_average_s: float = Field(default=0.1, ge=0, le=10)
+    stimulus_duration_s: float = Field(default=1.0, gt=0, le=30)
+    isi_s: float = Field(default=0.5, ge=0, le=30)
+    mask_duration_s: float = Field(default=0.2, ge=0, le=30)
+    response_window_s: float = Field(default=0.0, ge=0, le=600)
+    feedback_duration_s: float = Field(default=0.4, ge=0, le=10)
+    iti_s: float = Field(default=0.3, ge=0, le=30)
+
+    @model_validator(mode="after")
+    def _order(self) -> TimingSettings:
+        if self.mask_duration_s > self.isi_s:
+            raise ValueError("mask_duration_s must not exceed isi_s")
+        if self.gaze_average_s > self.fixation_hold_s:
+            raise ValueError("gaze_average_s must not exceed fixation_hold_s")
+        return self
+
+
+class FixationSettings(StrictTable):
+    """Fixation control.
+
+    Attributes:
+        tolerance_deg: radius around the target the gaze must stay within.
+        max_invalid_s: longest run of invalid samples (blink, loss) tolerated before it counts
+            as a fixation break.
+        mark_size_deg: fixation mark diameter.
+        show_during_stimulus: keep the mark on during the intervals.
+    """
+
+    tolerance_deg: float = Field(default=1.5, gt=0, le=20)
+    max_invalid_s: float = Field(default=0.3, ge=0, le=5)
+    mark_size_deg: float = Field(default=0.4, gt=0, le=5)
+    show_during_stimulus: bool = True
+
+
+class GenerationSettings(StrictTable):
+    """Real-time generation.
+
+    Attributes:
+        deadline_s: request-to-result limit for the foveated image.
+        on_deadline_miss: ``requeue`` the trial, or use a ``cached`` stimulus generated earlier
+            for the same seed, conditioning and layout at a gaze within
+            ``cache_gaze_tolerance_deg`` of the fixation target (re-queued when there is none).
+        max_deadline_misses: a trial presented for this many times (re-queues of any kind
+            count) waits for its image when it misses the deadline, and is shown late (flagged
+            ``deadline_missed``): a slow generator cannot stall a session.
+        service: where generation runs: ``process`` (its own process, so torch never competes
+            with the window for the interpreter lock; restarted if it crashes or hangs) or
+            ``thread`` (a worker thread of the window's process: quicker to start, for tests).
+        speculative: start generating at the fixation target as soon as it appears, and keep
+            that image when the measured gaze settles within ``speculation_tolerance_deg`` of
+            the target (``process`` service only).
+        speculation_tolerance_deg: see ``speculative``.
+        twin_cache_size: full-resolution twins kept in memory (they do not depend on gaze).
+        cache_gaze_tolerance_deg: see ``on_deadline_miss``.
+    """
+
+    deadline_s: float = Field(default=10.0, gt=0, le=3600)
+    on_deadline_miss: Literal["requeue", "cached"] = "requeue"
+    max_deadline_misses: int = Field(default=3, ge=1, le=100)
+    service: Literal["process", "thread"] = "process"
+    speculative: bool = True
+    speculation_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
+    twin_cache_size: int = Field(default=64, ge=0, le=10000)
+    cache_gaze_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
+
+
+class BreakSettings(StrictTable):
+    """Rest breaks.
+
+    Attributes:
+        every_n_trials: a break after this many responded trials (0 = none).
+        min_duration_s: the break screen cannot be dismissed before this.
+    """
+
+    every_n_trials: int = Field(default=50, ge=0)
+    min_duration_s: float = Field(default=0.0, ge=0, le=3600)
+
+
+class InstructionSettings(StrictTable):
+    """Texts shown to the participant."""
+
+    welcome: str = Field(
+        default="You will see two images, one after the other. One of them is slightly "
+        "different.\n\nKeep your eyes on the fixation mark the whole time.\n\nAfter the second "
+        "image, press 1 (or LEFT) if the FIRST image was different, 2 (or RIGHT) if the SECOND "
+        "was.\n\nPress SPACE to start.",
+        min_length=1,
+    )
+    response_prompt: str = Field(default="Which image was different?  1 / 2", min_length=1)
+    break_text: str = Field(
+        default="Take a short break.\n\n{done} of {total} trials done.\n\nPress SPACE to continue.",
+        min_length=1,
+    )
+    goodbye: str = Field(default="Thank you! The session is complete.", min_length=1)
+    escape_confirm: str = Field(
+        default="Quit the session?\n\nY = quit (data are saved)      N = continue", min_length=1
+    )
+
+
+class FeedbackSettings(StrictTable):
+    """Trial feedback: a green (correct) or red (wrong) fixation mark."""
+
+    enabled: bool = True
+
+
+class SimulationSettings(StrictTable):
+    """Simulated participants (``fovea simulate``).
+
+    The parametric observer answers correctly with
+    ``P = 0.5 + (0.5 - lapse) * S(level)``, S a cumulative normal whose 0.5 point is
+    ``threshold`` and whose 5 %..95 % span is ``width`` (psignifit's parametrisation), on
+    log10(level) when ``log_scale`` (``width`` then in log10 units).
+
+    Attributes:
+        threshold: default threshold, level units.
+        thresholds: per-condition thresholds (condition name -> level).
+        width: 5..95 % span of S.
+        log_scale: S acts on log10(level).
+        lapse: lapse rate.
+        rt_median_s: median simulated response time.
+        perceptual_lapse: lapse rate of the perceptual (FovVideoVDP) observer.
+        speed: simulated time per drawn frame, in frames (1 = every frame drawn).
+    """
+
+    threshold: float = Field(default=1.0, gt=0)
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    width: float = Field(default=0.6, gt=0)
+    log_scale: bool = True
+    lapse: float = Field(default=0.02, ge=0, lt=0.5)
+    rt_median_s: float = Field(default=0.7, gt=0, le=10)
+    perceptual_lapse: float = Field(default=0.02, ge=0, lt=0.5)
+    speed: int = Field(default=4, ge=1, le=60)
+
+    @field_validator("thresholds")
+    @classmethod
+    def _positive(cls, value: dict[str, float]) -> dict[str, float]:
+        if any(not (math.isfinite(v) and v > 0) for v in value.values()):
+            raise ValueError("thresholds must be positive numbers")
+        return value

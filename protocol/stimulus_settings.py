@@ -1,0 +1,211 @@
+"""What a protocol shows: the display, the stimulus (``[stimulus]``) and the conditions.
+
+Level variables (``[[conditions]] level_variable``), larger always meaning more degradation, are
+defined with their layouts in ``generator.levels``: ``strength`` (acuity mode), ``radius_shrink``
+and ``periphery_factor`` (circle mode; only explicit ``levels`` work for ``periphery_factor``:
+constant stimuli or QUEST+ over those levels). The default display and circle radius are the
+generator's (``generator.geometry.default_display``, ``generator.layout.DEFAULT_CIRCLE_RADIUS``).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from generator.geometry import default_display
+from generator.layout import DEFAULT_CIRCLE_RADIUS
+from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
+from protocol.strict import StrictTable
+
+# What a trial's foveated image is compared with: the full-resolution twin or the photograph.
+Reference = Literal["generated", "original"]
+_DEFAULT_DISPLAY = default_display()
+
+
+class DisplaySettings(StrictTable):
+    """The participant's screen.
+
+    Attributes:
+        width_px, height_px: resolution.
+        width_cm, height_cm: visible area.
+        distance_cm: eye to screen centre.
+        refresh_hz: nominal refresh rate; durations are counted in frames of this rate.
+        screen: PsychoPy screen index.
+        fullscreen: open a full-screen window (``fovea run``); simulations are always windowed.
+        background_gray: background luminance as a fraction of white (0..1).
+    """
+
+    width_px: int = Field(default=_DEFAULT_DISPLAY.width_px, ge=320, le=16384)
+    height_px: int = Field(default=_DEFAULT_DISPLAY.height_px, ge=240, le=16384)
+    width_cm: float = Field(default=_DEFAULT_DISPLAY.width_cm, gt=0, le=1000)
+    height_cm: float = Field(default=_DEFAULT_DISPLAY.height_cm, gt=0, le=1000)
+    distance_cm: float = Field(default=_DEFAULT_DISPLAY.distance_cm, gt=0, le=1000)
+    refresh_hz: float = Field(default=60.0, ge=30, le=1000)
+    screen: int = Field(default=0, ge=0)
+    fullscreen: bool = True
+    background_gray: float = Field(default=0.5, ge=0, le=1)
+
+    def geometry(self):
+        """The generator's ``DisplayGeometry`` for this screen."""
+        from generator.geometry import DisplayGeometry
+
+        return DisplayGeometry(
+            width_px=self.width_px,
+            height_px=self.height_px,
+            width_cm=self.width_cm,
+            height_cm=self.height_cm,
+            distance_cm=self.distance_cm,
+        )
+
+
+class StimulusSettings(StrictTable):
+    """What is generated.
+
+    Attributes:
+        model: generator model: ``tiny``, a named model or a local directory.
+        device: torch device for generation.
+        image_width_px, image_height_px: stimulus size, shown 1:1 at the screen centre.
+        classes: class labels (class-conditional models); one is drawn per trial.
+        prompts: text prompts (text-conditional models); one is drawn per trial.
+        seeds: explicit generation seeds; or ``seed_start`` + ``seed_count`` consecutive seeds.
+        num_steps: sampler steps (None = the model's default).
+        scenes: where a scene-conditioned model's scenes come from: ``pool`` (the project's
+            held-out photographs; crop, zoom and flip picked by the seed) or a folder of the
+            lab's photographs (JPEG/PNG; a relative path is relative to the protocol file). One
+            scene per trial, picked by the trial's seed (``fovea run|simulate --scenes DIR``
+            overrides). Prompt and class models take no scenes.
+        reference: what the foveated image is compared with: ``generated`` (the full-resolution
+            generation of the same scene and seed: does foveation show?) or ``original`` (the
+            photograph the scene came from: foveated generation against reality; scene models
+            only).
+    """
+
+    model: str = Field(default="tiny", min_length=1)
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps)$")
+    image_width_px: int = Field(default=512, ge=32, le=4096)
+    image_height_px: int = Field(default=512, ge=32, le=4096)
+    classes: list[int] = Field(default_factory=lambda: [0])
+    prompts: list[str] = Field(default_factory=list)
+    seeds: list[int] = Field(default_factory=list)
+    seed_start: int = Field(default=1000, ge=0)
+    seed_count: int = Field(default=100, ge=1, le=1_000_000)
+    num_steps: int | None = Field(default=None, ge=1, le=1000)
+    scenes: str = Field(default="pool", min_length=1)
+    reference: Reference = "generated"
+
+    @field_validator("seeds", "classes")
+    @classmethod
+    def _non_negative(cls, value: list[int]) -> list[int]:
+        if any(v < 0 for v in value):
+            raise ValueError("values must be >= 0")
+        return value
+
+    @field_validator("prompts")
+    @classmethod
+    def _non_empty(cls, value: list[str]) -> list[str]:
+        if any(not p.strip() for p in value):
+            raise ValueError("prompts must not be empty strings")
+        return value
+
+    @model_validator(mode="after")
+    def _one_conditioning(self) -> StimulusSettings:
+        if self.prompts and self.classes != [0]:
+            raise ValueError("give either classes or prompts, not both")
+        if not self.prompts and not self.classes:
+            raise ValueError("classes must list at least one class label (or give prompts)")
+        if self.reference == "original" and self.prompts:
+            raise ValueError(
+                "reference 'original' compares with the photograph a scene came from; prompt "
+                "models take no scenes (use reference 'generated')"
+            )
+        return self
+
+    def seed_pool(self) -> list[int]:
+        """The seeds trials draw from."""
+        return (
+            list(self.seeds)
+            if self.seeds
+            else list(range(self.seed_start, self.seed_start + self.seed_count))
+        )
+
+    def conditionings(self) -> list[int | str]:
+        """The class labels or prompts trials draw from."""
+        return list(self.prompts) if self.prompts else list(self.classes)
+
+
+class Condition(StrictTable):
+    """One experimental condition: a layout mode, a fixation location and a level range.
+
+    Attributes:
+        name: identifier written to ``beh.tsv`` (letters, digits, ``_``, ``-``).
+        layout_mode: ``acuity`` or ``circle``.
+        fixation_deg: fixation target (x, y) in degrees from the screen centre (x right, y up).
+        level_variable: what ``level`` means (see the module docstring).
+        level_min, level_max: range of the adaptive procedures.
+        start_level: staircases' start (default: the geometric mean of the range).
+        levels: explicit levels (constant stimuli; QUEST+ stimulus domain when given).
+        padding_deg: acuity mode: extra full-acuity radius for tracker error.
+        acuity: acuity model (``linear`` or ``geisler_perry``).
+        max_level: coarsest token level of acuity layouts.
+        circle_radius: circle mode with ``periphery_factor`` levels: the fixed radius.
+        periphery_factor: circle mode with ``radius_shrink`` levels: the fixed factor.
+    """
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
+    layout_mode: Literal["acuity", "circle"] = "acuity"
+    fixation_deg: tuple[float, float] = (0.0, 0.0)
+    level_variable: LevelVariable = "strength"
+    level_min: float = Field(default=0.1, gt=0)
+    level_max: float = Field(default=4.0, gt=0)
+    start_level: float | None = Field(default=None, gt=0)
+    levels: list[float] = Field(default_factory=list)
+    padding_deg: float = Field(default=0.0, ge=0, le=30)
+    acuity: Literal["linear", "geisler_perry"] = "linear"
+    max_level: Literal[1, 2, 4, 8, 16] = 8
+    circle_radius: float = Field(default=DEFAULT_CIRCLE_RADIUS, gt=0, le=1.5)
+    periphery_factor: Literal[2, 4] = 2
+
+    @field_validator("fixation_deg")
+    @classmethod
+    def _finite_fixation(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not all(math.isfinite(v) and abs(v) <= 60 for v in value):
+            raise ValueError("fixation_deg must be two finite numbers within +-60 deg")
+        return value
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[float]) -> list[float]:
+        if any(not (math.isfinite(v) and v > 0) for v in value):
+            raise ValueError("levels must be positive numbers")
+        if len(set(value)) != len(value):
+            raise ValueError("levels must not repeat")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Condition:
+        allowed = LEVEL_VARIABLES_BY_MODE[self.layout_mode]
+        if self.level_variable not in allowed:
+            raise ValueError(
+                f"level_variable {self.level_variable!r} does not apply to layout_mode "
+                f"{self.layout_mode!r}; use {' or '.join(allowed)}"
+            )
+        if self.level_min >= self.level_max:
+            raise ValueError(
+                f"level_min ({self.level_min}) must be below level_max ({self.level_max})"
+            )
+        if (
+            self.start_level is not None
+            and not self.level_min <= self.start_level <= self.level_max
+        ):
+            raise ValueError("start_level must lie within [level_min, level_max]")
+        if self.level_variable == "radius_shrink":
+            if self.level_max >= 1 or any(v >= 1 for v in self.levels):
+                raise ValueError("radius_shrink levels must be < 1 (radius = 1 - level > 0)")
+        if self.level_variable == "periphery_factor":
+            if not self.levels:
+                raise ValueError("periphery_factor needs explicit levels (2 and/or 4)")
+            if any(v not in (2, 4) for v in self.levels):
+                raise ValueError("periphery_factor levels must be 2 or 4")
+        return self
