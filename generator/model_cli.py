@@ -1,5 +1,5 @@
 """``fovea data``, ``fovea train`` and ``fovea bench quality``: the embedded default model's data,
-training and quality benchmark. Registered by study.cli; heavy imports live in the handlers."""
+training and quality benchmark. Registered by fovea_cli; heavy imports live in the handlers."""
 
 from __future__ import annotations
 
