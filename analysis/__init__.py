@@ -4,7 +4,8 @@ quality control, token savings at threshold, and the HTML report (``analysis/rep
 Modules (import what you need; this package imports nothing heavy on its own, so ``fovea --help``
 stays fast):
 
-- ``data``: read ``*_beh.tsv`` + sidecars (layout and columns: docs/data_format.md).
+- ``data``, ``session_reader``: read ``*_beh.tsv`` + sidecars (layout and columns:
+  docs/data_format.md; defined in ``protocol.session_data``).
 - ``psychometric``, ``fit_ml``, ``fit_bayes``, ``fits``: psychometric functions and fits.
 - ``qc``: quality-control metrics and exclusion rules.
 - ``group``, ``glmm``, ``equivalence``: group thresholds, mixed models, effect sizes,
@@ -12,6 +13,7 @@ stays fast):
 - ``tokens``: the generator's token counts at threshold.
 - ``report`` (entry), ``report_analysis`` (settings and the ``Analysis`` record), ``report_stages``,
   ``report_files``, ``report_html``, ``report_html_results``, ``html_blocks``, ``figures``, ``jobs``: the report.
-- ``simulate_data``, ``adaptive``, ``validation``, ``bench``: simulated studies, the study's QUEST+
-  in lockstep, recovery validation, the report benchmark.
+- ``simulate_data`` (with ``simulation_spec``, ``simulate_session``), ``adaptive``,
+  ``validation``, ``bench``: simulated studies, the study's QUEST+ in lockstep, recovery
+  validation, the report benchmark.
 """
