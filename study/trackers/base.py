@@ -177,8 +177,9 @@ class Tracker(Protocol):
     def trial_start(self, *, trial: int, variables: dict) -> None:
         """Mark a trial's start: ``TRIALID`` and one ``!V TRIAL_VAR`` per variable."""
 
-    def trial_end(self, *, result: str) -> None:
-        """Mark a trial's end: ``TRIAL_RESULT <code>`` (``trial_result_code``)."""
+    def trial_end(self, *, result: str, variables: dict | None = None) -> None:
+        """Mark a trial's end: ``!V TRIAL_VAR`` for ``variables`` known only now (response,
+        correct, rt), then ``TRIAL_RESULT <code>`` (``trial_result_code``)."""
 
     def sample(self) -> GazeSample | None:
         """The newest gaze sample, or None when none is available yet."""

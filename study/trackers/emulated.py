@@ -98,9 +98,9 @@ class EmulatedEyeLinkTracker(EyeLinkTracker):
         self.participant.trial_start(trial=trial, variables=variables)
         super().trial_start(trial=trial, variables=variables)
 
-    def trial_end(self, *, result: str) -> None:
+    def trial_end(self, *, result: str, variables: dict | None = None) -> None:
         self.participant.trial_end(result=result)
-        super().trial_end(result=result)
+        super().trial_end(result=result, variables=variables)
 
     def drift_check(self, *, x_deg: float, y_deg: float):
         self.participant.set_target(x_deg=x_deg, y_deg=y_deg)  # the participant sees the target

@@ -33,6 +33,7 @@ from study.trackers.base import (
 )
 from study.trackers.edf import validate_edf_name
 from study.trackers.eyelink_close import TerminateMixin
+from study.trackers.eyelink_config import send_configuration
 from study.trackers.eyelink_setup import AcceptanceLimits, run_drift_check, run_setup
 from study.trackers.host_text import parse_validation_message
 from study.trackers.link_samples import (
@@ -241,45 +242,8 @@ class EyeLinkTracker(TerminateMixin):
                 self.message(f"FOVEA_EYE_MISMATCH protocol {self.settings.eye.upper()}")
         return self.recorded_eye
 
-    def _tracker_major_version(self) -> int:
-        try:
-            return int(self.el.getTrackerVersionString().split()[-1].split(".")[0])
-        except (AttributeError, IndexError, ValueError, RuntimeError):
-            return 0
-
     def _configure(self) -> None:
-        s = self.settings
-        version = self._tracker_major_version()
-        htarget = ",HTARGET" if version > 3 else ""  # head target sticker (EyeLink 1000 Plus on)
-        self._command("file_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,MESSAGE,BUTTON,INPUT")
-        self._command(
-            f"file_sample_data = LEFT,RIGHT,GAZE,HREF,RAW,AREA,GAZERES,BUTTON,STATUS,INPUT{htarget}"
-        )
-        self._command(
-            "link_event_filter = LEFT,RIGHT,FIXATION,SACCADE,BLINK,BUTTON,FIXUPDATE,INPUT"
-        )
-        self._command(f"link_sample_data = LEFT,RIGHT,GAZE,GAZERES,AREA,STATUS,INPUT{htarget}")
-        rate = int(s.sampling_rate_hz)
-        if self._command(f"sample_rate = {rate}") == 0:
-            self.sampling_rate_hz = float(rate)
-        else:
-            self.message(f"FOVEA_WARNING sample_rate {rate} refused by the Host PC")
-        self._command("binocular_enabled = NO")
-        self._command(f"active_eye = {s.eye.upper()}")
-        self._command(f"calibration_type = {s.calibration_type}")
-        self._command("button_function 5 'accept_target_fixation'")
-        width_px, height_px = self.mapper.window_width_px, self.mapper.window_height_px
-        self._command(f"screen_pixel_coords = 0 0 {width_px - 1} {height_px - 1}")
-        # DISPLAY_COORDS in the EDF lets Data Viewer draw the trials in the right space.
-        self.message(f"DISPLAY_COORDS 0 0 {width_px - 1} {height_px - 1}")
-        d = self.mapper.display
-        half_w_mm = width_px * d.cm_per_px[0] * 5.0  # cm -> mm, half width
-        half_h_mm = height_px * d.cm_per_px[1] * 5.0
-        self._command(
-            f"screen_phys_coords = {-half_w_mm:.1f} {half_h_mm:.1f} {half_w_mm:.1f} {-half_h_mm:.1f}"
-        )
-        self._command(f"screen_distance = {d.distance_cm * 10:.0f}")
-        self.message(f"FOVEA_TRACKER eye {s.eye.upper()} rate {rate}")
+        send_configuration(self)
 
     def _open_graphics(self) -> None:
         from study.graphics.calibration import PsychoPyCalibrationDisplay
@@ -340,8 +304,6 @@ class EyeLinkTracker(TerminateMixin):
         """
         result = self.drift_check(x_deg=x_deg, y_deg=y_deg)
         if result.accepted:
-            if self.apply_drift_correction:
-                self.el.applyDriftCorrect()
             return True
         if not self.recalibrate_after_failed_drift_check:
             return False
@@ -405,9 +367,13 @@ class EyeLinkTracker(TerminateMixin):
         for key, value in variables.items():
             self.message(f"!V TRIAL_VAR {_sanitize_token(key)} {_format_value(value)}")
 
-    def trial_end(self, *, result: str) -> None:
-        """``!V TRIAL_VAR outcome <result>`` and ``TRIAL_RESULT <code>`` (SR's integer code:
-        0 completed, 1 re-queued, -1 error)."""
+    def trial_end(self, *, result: str, variables: dict | None = None) -> None:
+        """``!V TRIAL_VAR`` for each of ``variables`` (response, correct, rt, ...: known only at
+        the end), ``!V TRIAL_VAR outcome <result>`` and ``TRIAL_RESULT <code>`` (SR's integer
+        code: 0 completed, 1 re-queued, -1 error); Data Viewer reads the variables only before
+        ``TRIAL_RESULT``."""
+        for key, value in (variables or {}).items():
+            self.message(f"!V TRIAL_VAR {_sanitize_token(key)} {_format_value(value)}")
         self.message(f"!V TRIAL_VAR outcome {_format_value(result)}")
         self.message(f"TRIAL_RESULT {trial_result_code(result)}")
 

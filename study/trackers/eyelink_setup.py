@@ -157,6 +157,8 @@ def run_drift_check(
         attempts=attempts,
         message=message or "",
     )
+    if accepted and tracker.apply_drift_correction:
+        el.applyDriftCorrect()  # before recording restarts, as in SR's templates
     tracker.drift_checks.append(result)
     if tracker.is_connected():
         tracker.message(

@@ -349,7 +349,7 @@ class SimulatedTracker:
         self.break_log.append(record)
         self._armed_break = record if planned else None
 
-    def trial_end(self, *, result: str) -> None:
+    def trial_end(self, *, result: str, variables: dict | None = None) -> None:
         self._extend(float(self.clock()))
         self._armed_break = None
         if self._pending_break is not None:  # the trial ended before the break began

@@ -136,6 +136,20 @@ def test_escape_at_a_drift_check_runs_setup_once_then_checks_again(tmp_path):
     assert len(tracker.calibrations) == 2
 
 
+def test_an_applied_drift_correction_comes_before_recording_restarts(tmp_path):
+    tracker, clock = open_tracker(tmp_path, apply_drift_correction=True)
+    tracker.start_recording()
+    run_frames(tracker, clock, 4)
+    calls = []
+    apply = tracker.emulator.applyDriftCorrect
+    tracker.emulator.applyDriftCorrect = lambda: (
+        calls.append(tracker.emulator.isRecording()) or apply()
+    )
+    assert tracker.drift_correct(x_deg=0.0, y_deg=0.0)
+    assert calls == [-1]  # applied while offline (TRIAL_ERROR: not recording)
+    assert tracker.is_recording()
+
+
 def test_drift_check_retries_are_capped(tmp_path):
     tracker, _ = open_tracker(tmp_path, faults=FaultScript(drift_escapes=50))
     result = tracker.drift_check(x_deg=0.0, y_deg=0.0)
@@ -274,15 +288,23 @@ def test_trial_messages_carry_result_codes_and_data_viewer_missing_values(tmp_pa
     tracker.start_recording()
     tracker.trial_start(trial=7, variables={"rt s": float("nan"), "gaze": None, "level": 0.25})
     tracker.trial_end(result="fixation_break")
+    tracker.trial_start(trial=8, variables={})
+    tracker.trial_end(result="response", variables={"response": 2, "correct": 1, "rt": 0.5125})
     tracker.close(dest_dir=tmp_path / "local")
     texts = read_edf_text(tracker.local_edf).texts()
     start = texts.index("TRIALID 7")
-    assert texts[start + 1 : start + 6] == [
+    assert texts[start + 1 : start + 12] == [
         "!V TRIAL_VAR rt_s .",
         "!V TRIAL_VAR gaze .",
         "!V TRIAL_VAR level 0.25",
         "!V TRIAL_VAR outcome fixation_break",
         "TRIAL_RESULT 1",
+        "TRIALID 8",
+        "!V TRIAL_VAR response 2",
+        "!V TRIAL_VAR correct 1",
+        "!V TRIAL_VAR rt 0.5125",
+        "!V TRIAL_VAR outcome response",
+        "TRIAL_RESULT 0",
     ]
 
 
