@@ -89,6 +89,9 @@ class Presenter:
         simulated: simulated clock (``SimClock``, ``speed`` frame periods per flip).
         speed: simulated frame periods per flip.
         auto_advance: text screens show one frame and go on (simulated observers press no keys).
+        frame_timer: a ``study.frames.FrameTimer`` that paces the flips of a window without vsync
+            (``fovea bench realtime`` on Xvfb) and logs each flip's time and phase; None: the
+            display paces them.
     """
 
     def __init__(
@@ -102,6 +105,7 @@ class Presenter:
         simulated: bool,
         speed: int = 1,
         auto_advance: bool | None = None,
+        frame_timer=None,
     ) -> None:
         from psychopy import visual
 
@@ -113,6 +117,7 @@ class Presenter:
         self.simulated = simulated
         self.speed = speed if simulated else 1
         self.auto_advance = simulated if auto_advance is None else auto_advance
+        self.frame_timer = frame_timer
         self.frame_period_s = 1.0 / protocol.display.refresh_hz
         self.display = protocol.display.geometry()
         self.stats = FrameStats()
@@ -214,7 +219,11 @@ class Presenter:
         if self.screenshot_dir is not None and phase not in self.screenshots:
             self.screenshots[phase] = self.win.getMovieFrame(buffer="back")
             self.screenshots[phase].save(self.screenshot_dir / f"{phase}.png")
+        if self.frame_timer is not None:
+            self.frame_timer.wait()
         self.win.flip()
+        if self.frame_timer is not None:
+            self.frame_timer.flipped(phase)
         if self.simulated:
             self.clock.advance(self.frame_period_s * self.speed if advance_s is None else advance_s)
         t = self.clock()

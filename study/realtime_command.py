@@ -1,4 +1,4 @@
-"""``fovea bench realtime``: the realtime benchmark's command (its code: ``study.service.bench``).
+"""``fovea bench realtime``: the realtime benchmark's command (its code: ``study.realtime``).
 
 Registered by ``fovea_cli``; heavy imports live in the handler.
 """
@@ -51,7 +51,7 @@ def register(
 
 def _bench_realtime(args) -> int:
     from generator.errors import FoveaError
-    from study.service.bench import BenchConfig, run_realtime_bench, write_records
+    from study.realtime import BenchConfig, run_realtime_bench, write_records
 
     if args.trials < 1:
         raise FoveaError(f"--trials must be >= 1, got {args.trials}")

@@ -1,0 +1,186 @@
+"""The realtime bench's configuration, its seeded trial plan, and the protocol its trials run."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+MODES = ("speculative", "plain")
+# Fixation targets, deg from the screen centre (x right, y up): one protocol condition each.
+TARGETS_DEG = (
+    (0.0, 0.0),
+    (3.0, 0.0),
+    (-3.0, 0.0),
+    (0.0, 2.5),
+    (0.0, -2.5),
+    (2.0, 2.0),
+    (-2.0, -2.0),
+)
+FIXATION_TOLERANCE_DEG = 2.0  # holds off-target landings (up to ~1.3 deg + scatter)
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Bench parameters.
+
+    Attributes:
+        trials: trials per mode.
+        image_px: square image side (a multiple of the model's token size).
+        model, device, steps: generator (``steps`` None: the model's default).
+        tolerance_deg: speculation tolerance (``[generation] speculation_tolerance_deg``).
+        off_target_prob: share of trials where the eyes land off the target by
+            ``off_target_deg`` (beyond the tolerance): the speculation is wasted there.
+        off_target_deg: (min, max) landing error of those trials.
+        landing_sd_deg: per-axis landing scatter of the other trials.
+        saccade_latency_s: (mean, sd) of the time from target onset to landing; the simulated
+            participant's saccade latency is the mean (it varies it by about 20 %).
+        fixation_hold_s: hold before fixation counts as acquired.
+        stimulus_s, isi_s: each of the two intervals, and the blank between them.
+        response_s: the feedback after the simulated answer.
+        iti_s: inter-trial blank.
+        refresh_hz: frame rate of the loop.
+        baseline_s: seconds of flipping with no generation (frame-interval baseline).
+        seed: random seed of targets, landing points and the simulated participant.
+        window_px: window size.
+        nice: niceness added to the generator process.
+        quiet_intervals: prefetch the next twin once the second interval has ended (the
+            intervals run with an idle generator) instead of before the first (as sessions do).
+    """
+
+    trials: int = 12
+    image_px: int = 512
+    model: str = "tiny"
+    device: str = "cpu"
+    steps: int | None = None
+    tolerance_deg: float = 0.5
+    off_target_prob: float = 0.25
+    off_target_deg: tuple[float, float] = (0.8, 1.3)
+    landing_sd_deg: float = 0.15
+    saccade_latency_s: tuple[float, float] = (0.2, 0.04)
+    fixation_hold_s: float = 0.3
+    stimulus_s: float = 0.5
+    isi_s: float = 0.25
+    response_s: float = 0.5
+    iti_s: float = 0.3
+    refresh_hz: float = 60.0
+    baseline_s: float = 3.0
+    seed: int = 0
+    window_px: tuple[int, int] = (800, 600)
+    nice: int = 10
+    quiet_intervals: bool = True
+
+
+@dataclass
+class BenchTrial:
+    """One planned trial (shared by both modes); degrees from the screen centre."""
+
+    seed: int
+    conditioning: int
+    target_deg: tuple[float, float]
+    landing_deg: tuple[float, float]
+    saccade_s: float
+    off_target: bool
+
+
+def plan_trials(config: BenchConfig) -> list[BenchTrial]:
+    """The seeded trial sequence (shared by both modes)."""
+    rng = np.random.default_rng(config.seed)
+    plans = []
+    for i in range(config.trials):
+        tx, ty = TARGETS_DEG[int(rng.integers(len(TARGETS_DEG)))]
+        off = bool(rng.random() < config.off_target_prob)
+        if off:
+            r = rng.uniform(*config.off_target_deg)
+            a = rng.uniform(0, 2 * math.pi)
+            dx, dy = r * math.cos(a), r * math.sin(a)
+        else:
+            dx, dy = rng.normal(0.0, config.landing_sd_deg, size=2)
+        mean, sd = config.saccade_latency_s
+        saccade = float(np.clip(rng.normal(mean, sd), 0.12, 0.4))
+        plans.append(
+            BenchTrial(1000 + i, i % 4, (tx, ty), (tx + float(dx), ty + float(dy)), saccade, off)
+        )
+    return plans
+
+
+def bench_protocol(config: BenchConfig, *, speculative: bool):
+    """The protocol the bench's trials run: one condition per target, the default display at
+    ``refresh_hz``, the simulated tracker without fixation breaks, the process service."""
+    from protocol.schema import Protocol
+
+    hold_s = config.fixation_hold_s
+    return Protocol.model_validate(
+        {
+            "name": "realtime_bench",
+            "description": "fovea bench realtime",
+            "display": {"refresh_hz": config.refresh_hz, "fullscreen": False},
+            "tracker": {
+                "kind": "sim",
+                "sim_fixation_break_prob": 0.0,
+                "sim_saccade_latency_s": config.saccade_latency_s[0],
+            },
+            "stimulus": {
+                "model": config.model,
+                "device": config.device,
+                "image_width_px": config.image_px,
+                "image_height_px": config.image_px,
+                "num_steps": config.steps,
+                "classes": [0, 1, 2, 3],
+                "seed_start": 1000,
+                "seed_count": max(1, config.trials),
+            },
+            "conditions": [
+                {"name": f"target{i}", "fixation_deg": list(t), "levels": [1.0]}
+                for i, t in enumerate(TARGETS_DEG)
+            ],
+            "procedure": {"method": "constant", "constant": {"repeats": 1}},
+            "timing": {
+                "fixation_hold_s": hold_s,
+                "gaze_average_s": min(0.1, hold_s),
+                "stimulus_duration_s": config.stimulus_s,
+                "isi_s": config.isi_s,
+                "mask_duration_s": 0.0,
+                "feedback_duration_s": config.response_s,
+                "iti_s": config.iti_s,
+            },
+            "fixation": {"tolerance_deg": FIXATION_TOLERANCE_DEG},
+            "generation": {
+                "service": "process",
+                "speculative": speculative,
+                "speculation_tolerance_deg": config.tolerance_deg,
+                "deadline_s": 600.0,  # the bench measures latency; nothing is re-queued
+            },
+            "feedback": {"enabled": True},
+        }
+    )
+
+
+def abba_order(n_trials: int) -> list[tuple[int, str]]:
+    """(trial index, mode) pairs: speculative-plain, plain-speculative, ..."""
+    order = []
+    for i in range(n_trials):
+        pair = MODES if i % 2 == 0 else MODES[::-1]
+        order.extend((i, mode) for mode in pair)
+    return order
+
+
+class LandingParticipant:
+    """The simulated tracker, its eyes sent to the bench's landing point instead of the target.
+
+    Args:
+        tracker: a ``study.trackers.sim.SimulatedTracker``.
+    """
+
+    def __init__(self, tracker) -> None:
+        self._tracker = tracker
+        self.landing_deg: tuple[float, float] | None = None  # the current trial's landing point
+
+    def set_target(self, *, x_deg: float, y_deg: float) -> None:
+        if self.landing_deg is not None:
+            x_deg, y_deg = self.landing_deg
+        self._tracker.set_target(x_deg=x_deg, y_deg=y_deg)
+
+    def __getattr__(self, name: str):
+        return getattr(self._tracker, name)

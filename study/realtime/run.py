@@ -1,0 +1,233 @@
+"""Running the realtime bench: the service, the window, the baselines and the trials."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from study.realtime.plan import MODES, BenchConfig, LandingParticipant, abba_order, plan_trials
+
+
+@dataclass
+class BenchRun:
+    """What the records are made from.
+
+    Attributes:
+        timer: the ``study.frames.FrameTimer`` every flip went through.
+        spans: per mode, the (first, end) flip indices of each of its trials.
+        outcomes: per mode, (index, ``BenchTrial``, ``TrialOutcome``) of each trial.
+        baseline: (mark only, image and mark) ``FrameIntervalStats`` without generation.
+        wall_s: seconds the trials took.
+    """
+
+    timer: object
+    spans: dict = field(default_factory=lambda: {m: [] for m in MODES})
+    outcomes: dict = field(default_factory=lambda: {m: [] for m in MODES})
+    baseline: tuple = ()
+    wall_s: float = 0.0
+
+
+def run_realtime_bench(
+    *, config: BenchConfig, event_log: str | Path | None = None, log=print
+) -> list[dict]:
+    """Run the bench; returns one record per mode (``speculative``, ``plain``).
+
+    Args:
+        config: the bench parameters.
+        event_log: the generation service's JSON-lines event file, or None.
+        log: progress printer.
+    """
+    from protocol.geometry import stimulus_geometry
+    from study.realtime.plan import bench_protocol
+    from study.realtime.records import mode_records
+    from study.service.start import start_service
+    from study.xvfb import virtual_display
+
+    protocols = {mode: bench_protocol(config, speculative=mode == "speculative") for mode in MODES}
+    geometry = stimulus_geometry(protocols["plain"])
+    service = start_service(
+        protocols["speculative"],
+        geometry=geometry,
+        scenes=None,
+        log=log,
+        event_log=event_log,
+        nice=config.nice,
+    )
+    info = service.info
+    log(
+        f"generator ready: pid {info['pid']}, load {info['load_s']:.1f} s, warm-up "
+        f"{info['warmup_s']:.1f} s, {info['torch_threads']} torch thread(s)"
+    )
+    try:
+        w, h = config.window_px
+        with virtual_display(width_px=max(1024, w), height_px=max(768, h)):
+            run = _with_window(
+                config=config, protocols=protocols, geometry=geometry, service=service, log=log
+            )
+        return mode_records(config=config, info=info, run=run, service_stats=service.stats())
+    finally:
+        service.close()
+
+
+def _with_window(*, config: BenchConfig, protocols: dict, geometry, service, log) -> BenchRun:
+    from psychopy import logging as pp_logging
+    from psychopy import visual
+
+    pp_logging.console.setLevel(pp_logging.ERROR)
+    gray = 2.0 * protocols["plain"].display.background_gray - 1.0
+    win = visual.Window(
+        size=config.window_px,
+        units="pix",
+        fullscr=False,
+        color=(gray, gray, gray),
+        colorSpace="rgb",
+        waitBlanking=False,
+        checkTiming=False,
+        allowGUI=False,
+    )
+    try:
+        return _run_trials(
+            config=config, protocols=protocols, geometry=geometry, service=service, win=win, log=log
+        )
+    finally:
+        win.close()
+
+
+def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
+    """The baselines, then every planned trial in both modes (ABBA) through ``TrialRunner``."""
+    from study.frames import FrameTimer
+    from study.observers import make_observer
+    from study.presenter import Presenter, RealClock
+    from study.trackers import make_tracker
+    from study.trial import TrialRunner
+
+    protocol = protocols["plain"]
+    clock = RealClock()
+    participant = LandingParticipant(
+        make_tracker("sim", settings=protocol.tracker, seed=config.seed, clock=clock)
+    )
+    participant.open(win=win, session_dir=Path("."), edf_name="bench")
+    participant.start_recording()
+    run = BenchRun(timer=FrameTimer(refresh_hz=config.refresh_hz, pace=True))
+    presenter = Presenter(
+        protocol=protocol,
+        win=win,
+        clock=clock,
+        tracker=participant,
+        physio=None,
+        simulated=False,
+        auto_advance=True,
+        frame_timer=run.timer,
+    )
+    run.baseline = _baselines(presenter, config)
+    observer = make_observer("parametric", display=protocol.display, settings=protocol.simulation)
+    runners = {
+        mode: TrialRunner(
+            protocol=protocols[mode],
+            presenter=presenter,
+            tracker=participant,
+            service=service,
+            geometry=geometry,
+            observer=observer,
+            session_seed=config.seed,
+            participant="bench",
+            session=mode,
+            prefetch_after_intervals=config.quiet_intervals,
+        )
+        for mode in MODES
+    }
+    plans = plan_trials(config)
+    order = abba_order(len(plans))
+    # The first twin is made before timing starts (as the service's cache would hold it after
+    # the instructions); later ones are prefetched by the trials.
+    _first_twin(service, plans[0])
+    t0 = time.perf_counter()
+    for n, (i, mode) in enumerate(order):
+        following = plans[order[n + 1][0]] if n + 1 < len(order) else None
+        runner = runners[mode]
+        runner.upcoming = (
+            None if following is None else (lambda f=following: (f.seed, f.conditioning))
+        )
+        participant.landing_deg = plans[i].landing_deg
+        first = run.timer.mark()
+        outcome = runner.run(plan=_trial_plan(plans[i], i), trial=n + 1)
+        run.spans[mode].append((first, run.timer.mark()))
+        run.outcomes[mode].append((i, plans[i], outcome))
+        log(_trial_line(i, mode, outcome))
+    run.wall_s = time.perf_counter() - t0
+    participant.stop_recording()
+    return run
+
+
+def _baselines(presenter, config: BenchConfig) -> tuple:
+    """Flip intervals without any generation: the mark alone (as while waiting for images),
+    then image and mark (the heaviest frame, as during the intervals)."""
+    timer = presenter.frame_timer
+    side = config.image_px
+    image = presenter.image_stim(np.full((side, side, 3), 128, np.uint8))
+    image.draw()  # the first texture upload compiles shaders (~0.4 s): before measuring
+    presenter.flip(phase="setup")
+    n_frames = max(2, int(config.baseline_s * config.refresh_hz / 2))
+    stats = []
+    for stim in (None, image):
+        start = timer.mark()
+        for _ in range(n_frames):
+            if stim is not None:
+                stim.draw()
+            presenter.draw_fixation(0.0, 0.0)
+            presenter.flip(phase="baseline")
+        stats.append(timer.stats(start=start + 1))
+    return tuple(stats)
+
+
+def _first_twin(service, plan) -> None:
+    from generator.layout import LayoutSpec
+    from study.generation import GenerationRequest
+
+    request = GenerationRequest(
+        kind="full",
+        seed=plan.seed,
+        conditioning=plan.conditioning,
+        spec=LayoutSpec(mode="full"),
+        gaze_px=None,
+    )
+    service.submit(request).wait(600)
+
+
+def _trial_plan(plan, index: int):
+    """The ``TrialPlan`` of bench trial ``index`` (its target's condition, level 1)."""
+    from study.procedures import TrialPlan
+    from study.realtime.plan import TARGETS_DEG
+
+    target = TARGETS_DEG.index(plan.target_deg)
+    return TrialPlan(
+        plan_id=index + 1,
+        track=f"target{target}",
+        condition=f"target{target}",
+        level=1.0,
+        seed=plan.seed,
+        conditioning=plan.conditioning,
+        interval_foveated=1 + index % 2,
+        track_index=index,
+    )
+
+
+def _trial_line(index: int, mode: str, outcome) -> str:
+    latency = outcome.fixation_to_onset_s
+    if latency is None:
+        return f"trial {index + 1:2d} {mode:11s} aborted ({outcome.row['abort_reason']})"
+    kept = outcome.row.get("speculation_kept")
+    return f"trial {index + 1:2d} {mode:11s} latency {1000 * latency:6.1f} ms" + (
+        "" if kept is None else f"  speculation {'kept' if kept else 'replaced'}"
+    )
+
+
+def write_records(records: list[dict], path: str | Path) -> None:
+    """Write the records as a JSON list (the folder is created)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")

@@ -1,0 +1,71 @@
+"""``fovea bench realtime``: frame statistics, the seeded trial plan and the bench's protocol
+(pure functions), and a short bench through the session's own trial loop (display)."""
+
+from __future__ import annotations
+
+import pytest
+
+from study.frames import frame_stats
+from study.realtime import BenchConfig, bench_protocol, plan_trials
+from study.realtime.plan import TARGETS_DEG, abba_order
+
+
+def test_frame_stats_counts_intervals_over_one_and_a_half_periods():
+    period = 1 / 60
+    stats = frame_stats([period] * 8 + [1.49 * period, 1.51 * period, 3 * period], period_s=period)
+    assert stats.frames == 11 and stats.dropped_frames == 2
+    assert stats.interval_median_s == pytest.approx(period)
+    assert stats.interval_max_s == pytest.approx(3 * period)
+    assert frame_stats([], period_s=period).frames == 0
+
+
+def test_bench_plan_is_seeded_and_has_off_target_landings():
+    config = BenchConfig(trials=40, seed=3, off_target_prob=0.25)
+    print("seed 3")
+    a, b = plan_trials(config), plan_trials(config)
+    assert a == b
+    off = [p for p in a if p.off_target]
+    assert 4 <= len(off) <= 18
+    for p in a:
+        dx, dy = p.landing_deg[0] - p.target_deg[0], p.landing_deg[1] - p.target_deg[1]
+        err = (dx * dx + dy * dy) ** 0.5
+        if p.off_target:
+            assert 0.8 <= err <= 1.3  # beyond the 0.5 deg speculation tolerance
+        assert 0.12 <= p.saccade_s <= 0.4
+    assert plan_trials(BenchConfig(trials=40, seed=4)) != a
+
+
+def test_bench_protocol_and_order():
+    config = BenchConfig(trials=3, image_px=128, tolerance_deg=0.4, fixation_hold_s=0.2)
+    spec, plain = (bench_protocol(config, speculative=s) for s in (True, False))
+    assert spec.generation.speculative and not plain.generation.speculative
+    assert spec.generation.service == "process" and spec.generation.speculation_tolerance_deg == 0.4
+    assert [c.fixation_deg for c in spec.conditions] == list(TARGETS_DEG)
+    # Off-target landings (up to 1.3 deg) must still count as fixation.
+    assert spec.fixation.tolerance_deg > config.off_target_deg[1]
+    assert spec.timing.fixation_hold_s == 0.2 and spec.tracker.sim_fixation_break_prob == 0
+    assert abba_order(2) == [(0, "speculative"), (0, "plain"), (1, "plain"), (1, "speculative")]
+
+
+@pytest.mark.display
+def test_a_short_bench_runs_the_trial_loop(virtual_x, tmp_path):
+    from study.realtime import run_realtime_bench, write_records
+
+    config = BenchConfig(
+        trials=2, image_px=64, steps=2, baseline_s=0.2, off_target_prob=0.5, seed=1
+    )
+    print("seed 1")
+    records = run_realtime_bench(config=config, event_log=tmp_path / "events.jsonl")
+    write_records(records, tmp_path / "out" / "records.json")
+    assert (tmp_path / "out" / "records.json").exists()
+    assert [r["mode"] for r in records] == ["speculative", "plain"]
+    for record in records:
+        print({k: v for k, v in record.items() if k != "per_trial"})
+        assert record["trials"] == 2 and record["aborted_trials"] == 0
+        assert 0 < record["latency_median_s"] <= record["latency_max_s"] < 30
+        assert record["gen_latency_median_s"] > 0 and record["generation_median_s"] > 0
+        assert record["frames"] > 0 and record["baseline_mark_frames"] > 0
+        assert record["generation_phase_frames"] > 0
+    spec = records[0]
+    assert spec["speculative_kept"] + spec["speculative_replaced"] == 2
+    assert records[1]["speculative_kept"] is None
