@@ -33,7 +33,11 @@ from study.trackers.base import (
 )
 from study.trackers.edf import validate_edf_name
 from study.trackers.eyelink_close import TerminateMixin
-from study.trackers.eyelink_config import send_configuration
+from study.trackers.eyelink_config import (
+    read_recorded_eye,
+    read_sampling_rate,
+    send_configuration,
+)
 from study.trackers.eyelink_setup import AcceptanceLimits, run_drift_check, run_setup
 from study.trackers.host_text import parse_validation_message
 from study.trackers.link_samples import (
@@ -52,7 +56,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-_EYES = {0: "left", 1: "right", 2: "binocular"}  # eyeAvailable()
 
 
 def _sanitize_token(text: str) -> str:
@@ -166,13 +169,21 @@ class EyeLinkTracker(TerminateMixin):
         return el
 
     def _command(self, text: str) -> int:
-        """Send a Host PC command; a non-zero reply is logged and kept in ``refused_commands``."""
-        code = self._require_open().sendCommand(text)
+        """Send a Host PC command; the reply code (0: done). A command the Host refuses (non-zero
+        reply over a live link) is logged and kept in ``refused_commands``; a link error does
+        not raise (the procedures that need the link raise TrackerLinkLost)."""
+        el = self._require_open()
+        try:
+            code = el.sendCommand(text)
+        except RuntimeError as error:
+            log.error("command %r not sent: %s", text, error)
+            code = -1
         self.commands.append(text)
-        if isinstance(code, int) and code != 0:
+        code = code if isinstance(code, int) else 0
+        if code != 0 and self.is_connected():
             self.refused_commands.append(text)
             log.warning("the EyeLink refused %r (code %s)", text, code)
-        return code if isinstance(code, int) else 0
+        return code
 
     def open(self, *, win, session_dir: Path, edf_name: str) -> None:
         """Connect, open ``<edf_name>.EDF`` on the Host PC and configure the tracker for ``win``.
@@ -226,21 +237,9 @@ class EyeLinkTracker(TerminateMixin):
             return False
 
     def read_recorded_eye(self) -> str | None:
-        """Read the eye the tracker records (``eyeAvailable()``), log a change and a mismatch
-        with the protocol's eye in the EDF; ``left``, ``right``, ``binocular`` or None."""
-        try:
-            eye = _EYES.get(self.el.eyeAvailable())
-        except RuntimeError:
-            return self.recorded_eye
-        if eye is not None and eye != self.recorded_eye:
-            self.recorded_eye = eye
-            self.message(f"FOVEA_EYE {eye.upper()}")
-            if eye in ("left", "right") and eye != self.settings.eye:
-                log.warning(
-                    "the EyeLink records the %s eye, the protocol asks %s", eye, self.settings.eye
-                )
-                self.message(f"FOVEA_EYE_MISMATCH protocol {self.settings.eye.upper()}")
-        return self.recorded_eye
+        """The eye the tracker records now (``eyeAvailable()``): ``left``, ``right``,
+        ``binocular`` or None; a change and a mismatch with the protocol go into the EDF."""
+        return read_recorded_eye(self)
 
     def _configure(self) -> None:
         send_configuration(self)
@@ -272,7 +271,11 @@ class EyeLinkTracker(TerminateMixin):
         was_recording = self.recording
         if was_recording:
             self.stop_recording()
-        result = run_setup(self)
+        try:
+            result = run_setup(self)
+        except RuntimeError as error:
+            self._require_link()  # the link went during setup: TrackerLinkLost
+            raise FoveaError(f"the EyeLink setup failed ({error})") from None
         if was_recording:
             self.start_recording()
         return result
@@ -331,16 +334,7 @@ class EyeLinkTracker(TerminateMixin):
         self._pylink.pumpDelay(100)
         self.recording = True
         self.read_recorded_eye()
-        self._read_sampling_rate()
-
-    def _read_sampling_rate(self) -> None:
-        try:
-            rate = float(self.el.getSampleRate())
-        except (AttributeError, RuntimeError, TypeError, ValueError):
-            return
-        if rate > 0 and rate != self.sampling_rate_hz:
-            self.sampling_rate_hz = rate
-            self.message(f"FOVEA_SAMPLE_RATE {rate:g}")
+        read_sampling_rate(self)
 
     def stop_recording(self) -> None:
         """Stop recording; a link error is logged, not raised (the runner checks
@@ -357,7 +351,10 @@ class EyeLinkTracker(TerminateMixin):
     def message(self, text: str) -> None:
         """Write a time-stamped message into the EDF (and keep it in ``self.messages``)."""
         el = self._require_open()
-        el.sendMessage(text)
+        try:
+            el.sendMessage(text)
+        except RuntimeError as error:  # a lost link: the message is kept here, not in the EDF
+            log.error("message %r not sent: %s", text, error)
         self.messages.append((self.clock(), text))
 
     def trial_start(self, *, trial: int, variables: dict) -> None:

@@ -1,7 +1,13 @@
-"""The EyeLink's configuration at the start of a session, as SR Research's templates send it:
-file and link data filters, sampling rate, eye, calibration type, screen geometry."""
+"""The EyeLink's configuration at the start of a session, as SR Research's templates send it
+(file and link data filters, sampling rate, eye, calibration type, screen geometry), and what
+the tracker reports back it does (the recorded eye, the sampling rate)."""
 
 from __future__ import annotations
+
+import logging
+
+log = logging.getLogger(__name__)
+EYES = {0: "left", 1: "right", 2: "binocular"}  # eyeAvailable()
 
 
 def tracker_major_version(el) -> int:
@@ -46,3 +52,33 @@ def send_configuration(tracker) -> None:
     )
     tracker._command(f"screen_distance = {d.distance_cm * 10:.0f}")
     tracker.message(f"FOVEA_TRACKER eye {s.eye.upper()} rate {rate}")
+
+
+def read_recorded_eye(tracker) -> str | None:
+    """``eyeAvailable()`` as ``left``/``right``/``binocular`` into ``tracker.recorded_eye``; a
+    change is logged in the EDF (``FOVEA_EYE``), and so is a mismatch with the protocol's eye
+    (``FOVEA_EYE_MISMATCH``, e.g. the operator switched eye in camera setup)."""
+    try:
+        eye = EYES.get(tracker.el.eyeAvailable())
+    except RuntimeError:
+        return tracker.recorded_eye
+    if eye is not None and eye != tracker.recorded_eye:
+        tracker.recorded_eye = eye
+        tracker.message(f"FOVEA_EYE {eye.upper()}")
+        wanted = tracker.settings.eye
+        if eye in ("left", "right") and eye != wanted:
+            log.warning("the EyeLink records the %s eye, the protocol asks %s", eye, wanted)
+            tracker.message(f"FOVEA_EYE_MISMATCH protocol {wanted.upper()}")
+    return tracker.recorded_eye
+
+
+def read_sampling_rate(tracker) -> None:
+    """``getSampleRate()`` (meaningful while recording) into ``tracker.sampling_rate_hz`` when it
+    differs (``FOVEA_SAMPLE_RATE`` in the EDF): the real rate after a refused ``sample_rate``."""
+    try:
+        rate = float(tracker.el.getSampleRate())
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return
+    if rate > 0 and rate != tracker.sampling_rate_hz:
+        tracker.sampling_rate_hz = rate
+        tracker.message(f"FOVEA_SAMPLE_RATE {rate:g}")

@@ -335,3 +335,15 @@ def test_fault_script_from_json_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv(FAULTS_ENV, str(path))
     tracker = make_tracker("eyelink-emulated", settings=settings(), seed=0, clock=lambda: 0.0)
     assert tracker.faults.drift_escapes == 2
+
+
+def test_link_lost_during_setup_raises_tracker_link_lost(tmp_path):
+    tracker, _ = open_tracker(tmp_path, faults=FaultScript(failing_calls={"doTrackerSetup": 1}))
+    with pytest.raises(FoveaError, match="setup failed"):
+        tracker.calibrate()  # a link error with the link still up
+    tracker.faults.failing_calls.clear()
+    tracker.emulator.faults.link_lost_at_s = 0.0
+    with pytest.raises(TrackerLinkLost):
+        tracker.calibrate()
+    assert tracker.refused_commands == []  # commands over a lost link are not "refused"
+    tracker.trial_start(trial=1, variables={})  # messages and commands do not raise
