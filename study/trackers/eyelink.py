@@ -34,6 +34,7 @@ from study.trackers.base import (
 from study.trackers.edf import validate_edf_name
 from study.trackers.eyelink_close import TerminateMixin
 from study.trackers.eyelink_config import (
+    clock_offset_ms,
     read_recorded_eye,
     read_sampling_rate,
     send_configuration,
@@ -335,6 +336,9 @@ class EyeLinkTracker(TerminateMixin):
         self.recording = True
         self.read_recorded_eye()
         read_sampling_rate(self)
+        offset = clock_offset_ms(self)
+        if offset is not None:  # ties the session clock (physio, beh.tsv) to the EDF's time
+            self.message(f"FOVEA_CLOCK_OFFSET_MS {offset:.3f}")
 
     def stop_recording(self) -> None:
         """Stop recording; a link error is logged, not raised (the runner checks

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from study.trackers.base import finite_or_none
 from study.trackers.edf import unused_path, validate_edf_name
+from study.trackers.eyelink_config import clock_offset_ms
 
 log = logging.getLogger(__name__)
 
@@ -140,4 +141,5 @@ class TerminateMixin:
             "calibrations": [c.to_json() for c in self.calibrations],
             "drift_checks": [d.to_json() for d in self.drift_checks],
             "close_steps": dict(getattr(self, "close_steps", {})),
+            "clock_offset_ms": clock_offset_ms(self) if self.el is not None else None,
         }

@@ -82,3 +82,15 @@ def read_sampling_rate(tracker) -> None:
     if rate > 0 and rate != tracker.sampling_rate_hz:
         tracker.sampling_rate_hz = rate
         tracker.message(f"FOVEA_SAMPLE_RATE {rate:g}")
+
+
+def clock_offset_ms(tracker) -> float | None:
+    """Tracker time minus session-clock time, ms (``trackerTime() - 1000 * clock()``): adds to a
+    session time to give the EDF's time; None when the tracker reports no time (dummy mode)."""
+    try:
+        tracker_ms = float(tracker.el.trackerTime())
+    except (AttributeError, RuntimeError, TypeError, ValueError):
+        return None
+    if not 0.0 < tracker_ms < 4294967295.0:  # dummy mode answers 2**32 - 1
+        return None
+    return tracker_ms - 1000.0 * float(tracker.clock())

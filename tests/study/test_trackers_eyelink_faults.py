@@ -10,7 +10,7 @@ import math
 import pytest
 
 from generator.errors import FoveaError
-from study.trackers import TrackerLinkLost, make_tracker
+from study.trackers import Tracker, TrackerLinkLost, make_tracker
 from study.trackers.edf import host_edf_name, local_edf_name
 from study.trackers.edf_text import read_edf_text
 from study.trackers.emulated import EmulatedEyeLinkTracker
@@ -33,6 +33,15 @@ def _gaps_ms(times):
 def test_make_tracker_builds_the_emulated_eyelink(tmp_path):
     tracker = make_tracker("eyelink-emulated", settings=settings(), seed=0, clock=lambda: 0.0)
     assert isinstance(tracker, EmulatedEyeLinkTracker) and tracker.name == "eyelink-emulated"
+    assert isinstance(tracker, Tracker)  # has every method of the interface
+
+
+def test_recording_start_logs_the_session_to_tracker_clock_offset(tmp_path):
+    tracker, clock = open_tracker(tmp_path)
+    clock.advance(1.25)
+    tracker.start_recording()
+    (text,) = [t for _, t in tracker.messages if t.startswith("FOVEA_CLOCK_OFFSET_MS")]
+    assert float(text.split()[1]) == tracker.emulator.epoch_ms  # tracker ms = session ms + offset
 
 
 def test_recording_continues_after_drift_checks_and_calibrations(tmp_path):
