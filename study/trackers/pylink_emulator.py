@@ -90,7 +90,6 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._connected = True
         self._link_lost = False
         self._writer: EdfTextWriter | None = None
-        self._file_name: str | None = None
         self._recording = False
         self._next_index = 0  # next grid sample to record
         self._newest: EmulatedSample | None = None
@@ -236,7 +235,6 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._writer = EdfTextWriter(
             path, header=[f"EMULATED EDF {path.name} (fovea pylink emulator; ASC-like text)"]
         )
-        self._file_name = path.name
         return 0
 
     def closeDataFile(self) -> int:  # noqa: N802
