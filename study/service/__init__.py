@@ -1,7 +1,11 @@
-"""The real-time generation service: the generator in its own process, speculative start at the
-fixation target, cached twins, crash and hang recovery (issue 6).
+"""The real-time generation services: the generator in its own process, speculative start at the
+fixation target, cached twins, crash and hang recovery (issue 6); or in a worker thread.
 
-``ProcessGenerationService`` implements ``study.generation.GenerationService``; its tickets
+``start_service`` (``study.service.start``) makes and starts the service a protocol asks for.
+``ProcessGenerationService`` (``process``: interface and lifecycle; ``jobs``: the queue;
+``child``: the generator process, its health and restarts; ``monitor``: the monitor thread;
+``speculation``; ``cache``: the twin cache) and ``ThreadGenerationService`` (``thread``) implement
+``study.generation.GenerationService``; the process service's tickets
 (``ServiceTicket``) are ``GenerationTicket`` objects with per-request timings. Errors are
 ``GenerationError`` subclasses (``FoveaError``); ``retryable`` ones mean "re-queue the trial".
 
@@ -20,7 +24,9 @@ _EXPORTS = {
     "GeneratorCrashed": "study.service.errors",
     "ServiceUnavailable": "study.service.errors",
     "ProcessGenerationService": "study.service.process",
-    "gaze_distance_deg": "study.service.process",
+    "gaze_distance_deg": "study.service.speculation",
+    "start_service": "study.service.start",
+    "ThreadGenerationService": "study.service.thread",
     "ServiceTicket": "study.service.ticket",
 }
 

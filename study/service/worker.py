@@ -34,7 +34,7 @@ class WorkerConfig:
 
     Attributes:
         model, device, dtype: ``FoveatedGenerator.load`` arguments.
-        geometry: ``{"display": {...}, "image_width_px", "image_height_px", "left_px", "top_px"}``.
+        geometry: ``protocol.geometry.geometry_record`` of the stimulus geometry.
         num_steps: sampler steps (None: the model's default).
         warmup_conditioning: class or prompt for the warm-up generations.
         torch_threads: intra-op threads (the window keeps the remaining core(s)).
@@ -123,7 +123,7 @@ def _load(config: WorkerConfig) -> _State:
     import torch
 
     from generator import FoveatedGenerator, LayoutSpec
-    from generator.geometry import DisplayGeometry, StimulusGeometry
+    from protocol.geometry import geometry_from_record
     from study.service.images import TrialImages
 
     torch.set_num_threads(config.torch_threads)
@@ -131,14 +131,7 @@ def _load(config: WorkerConfig) -> _State:
         torch.set_num_interop_threads(1)
     except RuntimeError:  # already set (only possible once per process)
         pass
-    g = config.geometry
-    geometry = StimulusGeometry(
-        display=DisplayGeometry(**g["display"]),
-        image_width_px=g["image_width_px"],
-        image_height_px=g["image_height_px"],
-        left_px=g.get("left_px"),
-        top_px=g.get("top_px"),
-    )
+    geometry = geometry_from_record(config.geometry)
     t0 = time.perf_counter()
     generator = FoveatedGenerator.load(config.model, device=config.device, dtype=config.dtype)
     load_s = time.perf_counter() - t0
