@@ -321,18 +321,9 @@ def fit_cell(
 
 
 def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
-    a = 1.0 - fit.settings.ci_level
-    assert fit.ml is not None
-    boot_t = fit.ml.boot.threshold_x
-    lo_b, hi_b = bounds.threshold_x
-    span = hi_b - lo_b
-    if boot_t.size and (
-        np.mean(boot_t <= lo_b + 1e-6 * span) > a / 2
-        or np.mean(boot_t >= hi_b - 1e-6 * span) > a / 2
-    ):
-        fit.flags.append(
-            "threshold not constrained by the data: the interval reaches the fitting bound"
-        )
+    bound_flag = threshold_bound_flag(fit, bounds, x)
+    if bound_flag:
+        fit.flags.append(bound_flag)
     t = fit.params_x()[0]
     if not (x.min() <= t <= x.max()):
         fit.flags.append("threshold outside the tested levels (extrapolated)")
@@ -347,3 +338,52 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
         )
     if not bool(fit.ml.fit.converged[0]):
         fit.flags.append("ML iteration did not converge")
+
+
+def threshold_bound_flag(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
+    """The note for a threshold interval cut off by the threshold's fitting bound ("" if none).
+
+    The ML threshold is fitted within ``bounds.threshold_x``: the tested levels' range extended
+    by half its spread on the fitting axis (psignifit 4's range; ``default_bounds``), which is
+    not the protocol's level range. When more than the interval's tail share (``(1 - ci_level)
+    / 2``) of the bootstrap thresholds sit at a bound, the percentile interval's end *is* that
+    bound: the data do not limit the threshold on that side. Only the threshold bound counts
+    here; a lapse rate at its bound has its own flag.
+
+    Args:
+        fit: a fitted cell (``fit.ml`` set).
+        bounds: the fit's ``FitBounds``.
+        x: (L,) the tested levels on the fitting axis.
+    """
+    assert fit.ml is not None
+    boot_t = fit.ml.boot.threshold_x
+    if not boot_t.size:
+        return ""
+    tail = (1.0 - fit.settings.ci_level) / 2
+    lo_b, hi_b = bounds.threshold_x
+    tol = 1e-6 * (hi_b - lo_b)
+    share = {
+        "lower": float(np.mean(boot_t <= lo_b + tol)),
+        "upper": float(np.mean(boot_t >= hi_b - tol)),
+    }
+    value = {"lower": lo_b, "upper": hi_b}
+    prefix = "" if fit.settings.primary == "ml" else "ml_"
+    column = {"lower": f"{prefix}ci_low", "upper": f"{prefix}ci_high"}
+    direction = {"lower": "lower", "upper": "higher"}
+    sides = [side for side in ("lower", "upper") if share[side] > tail]
+    if not sides:
+        return ""
+    to_level = fit.sigmoid.to_level
+    parts = [
+        f"{column[s]} = {float(to_level(value[s])):.3g} is the {s} bound of the fit "
+        f"({100 * share[s]:.0f} % of bootstrap fits end there), so the data allow a "
+        f"{direction[s]} threshold"
+        for s in sides
+    ]
+    tested = f"{float(to_level(np.min(x))):.3g} to {float(to_level(np.max(x))):.3g}"
+    return (
+        "threshold interval cut off by the fitting bound: "
+        + "; ".join(parts)
+        + f" (bounds: the tested levels {tested} extended by half their spread on the"
+        f" {fit.settings.axis} axis, not the protocol's level range)"
+    )

@@ -1,0 +1,84 @@
+"""The notes a fit carries: the threshold interval cut off by the fitting bound, or not."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from analysis.fit_ml import default_bounds
+from analysis.fits import FitSettings, fit_cell
+
+SEED = 20261130
+BOUND_FLAG = "threshold interval cut off by the fitting bound"
+# One simulated demo participant's 16 QUEST+ trials of one condition (fovea demo, sub-sim01,
+# acuity_right6; protocol range 0.1-8): the report flagged its interval 0.71-2.28.
+DEMO_LEVELS = [1.264, 4.005, 3.18, 3.18, 2.525, 2.005, 2.005, 3.18, 3.18, 3.18, 2.525, 2.005]
+DEMO_LEVELS += [1.592, 3.18, 3.18, 2.525]
+DEMO_CORRECT = [0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 1, 1]
+
+
+def _fit(levels, correct, **settings):
+    return fit_cell(
+        participant="01",
+        condition="c",
+        observer="parametric",
+        levels=np.asarray(levels, dtype=float),
+        correct=np.asarray(correct, dtype=float),
+        settings=FitSettings(n_boot=300, bayes=False, **settings),
+    )
+
+
+def _bound_flags(fit) -> list[str]:
+    return [f for f in fit.flags if f.startswith(BOUND_FLAG)]
+
+
+def test_a_well_sampled_fit_inside_the_level_range_is_not_flagged():
+    """Constant stimuli, 40 trials at each of 7 levels around the threshold: the interval lies
+    well inside the fitting bounds and no bound note appears."""
+    print(f"seed {SEED}")
+    rng = np.random.default_rng(SEED)
+    tested = np.geomspace(0.25, 4.0, 7)
+    levels = np.repeat(tested, 40)
+    fit0 = _fit(levels, np.zeros_like(levels))  # for the sigmoid only
+    p = fit0.sigmoid.p_correct(levels, 0.0, 1.5, 0.02)
+    fit = _fit(levels, rng.random(levels.size) < p)
+    lo, hi = fit.ci()
+    bounds = default_bounds(x_levels=fit.sigmoid.to_x(tested), lapse_max=0.1)
+    lo_b, hi_b = (float(fit.sigmoid.to_level(b)) for b in bounds.threshold_x)
+    assert lo_b * 1.2 < lo < fit.threshold() < hi < hi_b / 1.2
+    assert _bound_flags(fit) == [], fit.flags
+
+
+def test_a_sparse_fit_whose_interval_ends_at_the_bound_says_which_bound_and_its_value():
+    """The demo's 16 QUEST+ trials (levels 1.26 to 4): the data do not say how low the threshold
+    could be, the bootstrap piles up at the lower bound and ci_low equals it (0.71, inside the
+    protocol's 0.1-8 range but the bound of the fit). The note names ci_low, the bound's value
+    and where the bound comes from."""
+    levels, correct = DEMO_LEVELS, DEMO_CORRECT
+    fit = _fit(levels, correct)
+    flags = _bound_flags(fit)
+    assert len(flags) == 1, fit.flags
+    ci_low, ci_high = fit.ci()
+    m = re.search(r"ci_low = ([0-9.]+) is the lower bound of the fit", flags[0])
+    assert m, flags[0]
+    assert abs(float(m.group(1)) - ci_low) < 0.01 * ci_low
+    bounds = default_bounds(x_levels=fit.sigmoid.to_x(np.unique(levels)), lapse_max=0.1)
+    assert abs(float(fit.sigmoid.to_level(bounds.threshold_x[0])) - ci_low) < 1e-9
+    assert "the tested levels 1.26 to 4" in flags[0]
+    assert "not the protocol's level range" in flags[0]
+    assert "upper bound" not in flags[0]
+
+
+def test_the_bound_note_names_the_ml_columns_when_bayes_is_primary():
+    levels, correct = DEMO_LEVELS, DEMO_CORRECT
+    fit = fit_cell(
+        participant="01",
+        condition="c",
+        observer="parametric",
+        levels=np.asarray(levels, dtype=float),
+        correct=np.asarray(correct, dtype=float),
+        settings=FitSettings(n_boot=300, primary="bayes"),
+    )
+    flags = _bound_flags(fit)
+    assert flags and "ml_ci_low = " in flags[0], fit.flags
