@@ -32,6 +32,7 @@ def group_thresholds(
     log_axis: bool,
     ci_level: float = 0.95,
     conditions: list[str] | None = None,
+    level_ranges: dict[str, tuple[float, float]] | None = None,
 ) -> pd.DataFrame:
     """Per-condition group threshold.
 
@@ -41,10 +42,13 @@ def group_thresholds(
         ci_level: interval probability.
         conditions: the conditions, in order (default: as they appear); conditions without
             thresholds get a row with n_participants 0.
+        level_ranges: condition -> (lowest, highest) level of its range (the protocol's), for
+            ``group_estimate_note``; conditions not named are not checked against a range.
 
     Returns:
         condition, n_participants, threshold, ci_low, ci_high, sd_log10 (between-participant SD
-        of log10 thresholds; NaN on a linear axis).
+        of log10 thresholds; NaN on a linear axis), note ("" when the row is a group result,
+        else why it is not one yet: ``group_estimate_note``).
     """
     rows = []
     if conditions is None:
@@ -77,8 +81,66 @@ def group_thresholds(
             )
             if log_axis and n > 1:
                 row["sd_log10"] = float(np.log10(v).std(ddof=1))
+        row["note"] = group_estimate_note(
+            n_participants=n,
+            ci_low=row["ci_low"],
+            ci_high=row["ci_high"],
+            level_range=(level_ranges or {}).get(condition),
+            log_axis=log_axis,
+        )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# A group interval from fewer participants is a t interval with one or no degree of freedom
+# (t_0.975 = 12.7 with two): it spans orders of magnitude and says nothing about the group.
+MIN_GROUP_PARTICIPANTS = 3
+
+
+def group_estimate_note(
+    *,
+    n_participants: int,
+    ci_low: float,
+    ci_high: float,
+    level_range: tuple[float, float] | None,
+    log_axis: bool,
+) -> str:
+    """Why a group threshold is not a result yet ("" when it is one).
+
+    The rule: at least ``MIN_GROUP_PARTICIPANTS`` participants with a threshold, and an
+    interval no wider than the condition's whole level range (on the fitting axis: the ratio
+    ci_high / ci_low against level_max / level_min on a log axis, differences on a linear one).
+    An interval wider than every level the study could test does not estimate the group's
+    threshold; more participants narrow it.
+
+    Args:
+        n_participants: participants with a threshold in this condition.
+        ci_low, ci_high: the group interval (NaN when there is none).
+        level_range: (lowest, highest) level of the condition's range, or None.
+        log_axis: whether thresholds are averaged on a log axis.
+    """
+    if n_participants == 0:
+        return "no participant has a threshold"
+    if n_participants < MIN_GROUP_PARTICIPANTS:
+        return (
+            f"the group estimate needs more participants: {n_participants} included, at least "
+            f"{MIN_GROUP_PARTICIPANTS} needed for a group interval"
+        )
+    if level_range is None or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
+        return ""
+    lo, hi = (float(v) for v in level_range)
+    if log_axis:
+        if not (0 < lo < hi and ci_low > 0):
+            return ""
+        too_wide = math.log(ci_high / ci_low) > math.log(hi / lo)
+    else:
+        too_wide = hi > lo and ci_high - ci_low > hi - lo
+    if too_wide:
+        return (
+            f"the group estimate needs more participants: its interval is wider than the whole "
+            f"level range {lo:g} to {hi:g}"
+        )
+    return ""
 
 
 @dataclass

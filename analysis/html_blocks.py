@@ -15,17 +15,24 @@ body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; mar
 h1 { font-size: 1.6em; margin-bottom: 0.2em; }
 h2 { font-size: 1.25em; border-bottom: 1px solid #ddd; padding-bottom: 0.2em; margin-top: 2em; }
 h3 { font-size: 1.05em; margin-top: 1.4em; }
-table { border-collapse: collapse; font-size: 0.82em; margin: 0.6em 0 1em 0; }
-th, td { border: 1px solid #ddd; padding: 3px 7px; text-align: right; vertical-align: top; }
-th { background: #f4f4f4; }
+table { border-collapse: collapse; font-size: 0.8em; margin: 0.6em 0 1em 0; max-width: 100%; }
+th, td { border: 1px solid #ddd; padding: 3px 5px; text-align: right; vertical-align: top; }
+th { background: #f4f4f4; font-weight: 600; }
 td.text, th.text { text-align: left; }
+td.text { overflow-wrap: break-word; }
+td.long { min-width: 16em; overflow-wrap: anywhere; }
+.needs-more { color: #8a6d00; font-weight: bold; }
+.stimuli-row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+.stimuli { flex: 3 1 640px; min-width: 0; }
+.token-figure { flex: 1 1 300px; min-width: 0; }
 .explain { color: #555; font-size: 0.92em; }
 .answer { background: #f3f8ff; border-left: 4px solid #1f77b4; padding: 0.6em 1em; }
 .warn { background: #fff7e6; border-left: 4px solid #ff9800; padding: 0.5em 1em; }
 .verdict-equivalent { color: #1b7e1b; font-weight: bold; }
 .verdict-detectable { color: #b22222; font-weight: bold; }
 .verdict-inconclusive { color: #8a6d00; font-weight: bold; }
-img { max-width: 100%; }
+img { max-width: 100%; height: auto; }
+code { overflow-wrap: anywhere; }
 nav ul { columns: 2; font-size: 0.92em; }
 code { background: #f4f4f4; padding: 0 3px; }
 """
@@ -68,28 +75,78 @@ def interval(lo, hi) -> str:
     return f"{fmt(lo)} to {fmt(hi)}"
 
 
+# A table with more columns is shown as several narrower ones (the leading label columns
+# repeated), so every table fits a 1280 px wide window without scrolling sideways.
+MAX_TABLE_COLUMNS = 16
+LABEL_COLUMNS = ("participant", "condition", "term", "component", "rule")
+
+
 def table(
     frame: pd.DataFrame, *, digits: int = 3, max_rows: int | None = None, text_columns=()
 ) -> str:
-    """A DataFrame as an HTML table (escaped; numbers right-aligned, text left)."""
+    """A DataFrame as an HTML table (escaped; numbers right-aligned, text left).
+
+    More than ``MAX_TABLE_COLUMNS`` columns: split into parts of balanced width, each repeating
+    the leading label columns (``LABEL_COLUMNS``), one after the other.
+    """
     if frame is None or len(frame) == 0:
         return '<p class="explain">(none)</p>'
     rows = frame if max_rows is None else frame.head(max_rows)
     text_cols = set(text_columns) | {c for c in frame.columns if frame[c].dtype == object}
+    more = ""
+    if max_rows is not None and len(frame) > max_rows:
+        more = f'<p class="explain">({len(frame) - max_rows} more rows in the CSV file)</p>'
+    parts = _column_parts(list(frame.columns))
+    html_parts = [_table_html(rows[part], digits=digits, text_cols=text_cols) for part in parts]
+    if len(parts) > 1:
+        html_parts[0] = (
+            f'<p class="explain">({len(frame.columns)} columns, shown in {len(parts)} parts)</p>'
+            + html_parts[0]
+        )
+    return "".join(html_parts) + more
+
+
+def _column_parts(columns: list) -> list[list]:
+    """The columns split into parts of at most ``MAX_TABLE_COLUMNS``, labels repeated."""
+    if len(columns) <= MAX_TABLE_COLUMNS:
+        return [columns]
+    labels = []
+    for c in columns:
+        if c not in LABEL_COLUMNS or len(labels) == 2:
+            break
+        labels.append(c)
+    rest = columns[len(labels) :]
+    per_part = MAX_TABLE_COLUMNS - len(labels)
+    n_parts = -(-len(rest) // per_part)
+    size = -(-len(rest) // n_parts)
+    return [labels + rest[i : i + size] for i in range(0, len(rest), size)]
+
+
+def _table_html(rows: pd.DataFrame, *, digits: int, text_cols: set) -> str:
     head = "".join(
-        f'<th class="{"text" if c in text_cols else ""}">{esc(c)}</th>' for c in frame.columns
+        f'<th class="{"text" if c in text_cols else ""}">{_breakable(c)}</th>' for c in rows.columns
     )
     body = []
     for rec in rows.itertuples(index=False):
         cells = []
-        for c, v in zip(frame.columns, rec, strict=True):
-            cls = "text" if c in text_cols else ""
-            cells.append(f'<td class="{cls}">{esc(fmt(v, digits))}</td>')
+        for c, v in zip(rows.columns, rec, strict=True):
+            text = fmt(v, digits)
+            if c in text_cols:
+                cls = "text long" if len(text) > 60 else "text"
+                cells.append(f'<td class="{cls}">{_breakable(text, after="_/")}</td>')
+            else:
+                cells.append(f'<td class="">{esc(text)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
-    more = ""
-    if max_rows is not None and len(frame) > max_rows:
-        more = f'<p class="explain">({len(frame) - max_rows} more rows in the CSV file)</p>'
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _breakable(text, *, after: str = "_") -> str:
+    """``text``, escaped, that may wrap after each character of ``after`` (column names after
+    ``_``, paths after ``/``), so wide tables fit the page instead of scrolling sideways."""
+    out = esc(text)
+    for char in after:
+        out = out.replace(char, char + "<wbr>")
+    return out
 
 
 def image(png: bytes, *, alt: str) -> str:

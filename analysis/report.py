@@ -9,7 +9,8 @@ savings at threshold and an indistinguishability statement at an operating level
 - ``OUT_DIR/thresholds.csv``: participant, condition, threshold, ci_low, ci_high, slope, lapse,
   n_trials (included participants; the pinned contract);
 - ``OUT_DIR/summary.json``: the machine-readable summary;
-- ``OUT_DIR/figures/*.png`` and ``OUT_DIR/tables/*.csv``: every figure and table of the report.
+- ``OUT_DIR/figures/*.png`` and ``OUT_DIR/tables/*.csv``: every figure and table of the report
+  (``figures/stimulus_cache/``: regenerated example images, reused by the next run).
 """
 
 from __future__ import annotations
@@ -99,6 +100,12 @@ def build_report(
     say("token savings")
     report_stages.token_savings_at_threshold(analysis)
     clock.lap("tokens")
+    if config.stimuli:
+        from analysis.report_stimuli import CACHE_DIR_NAME, stimulus_examples
+
+        say("stimulus examples")
+        stimulus_examples(analysis, cache_dir=out / "figures" / CACHE_DIR_NAME)
+        clock.lap("stimulus_examples")
     say("writing the report")
     report_files.draw_figures(analysis, out)
     clock.lap("figures")
@@ -195,6 +202,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="processes for the fits (default: usable CPUs, at most 4)",
     )
+    parser.add_argument(
+        "--no-stimuli",
+        action="store_true",
+        help="skip the example images at each condition's group threshold (regenerated with "
+        "the sessions' model when they saved none)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -236,6 +249,7 @@ def config_from_args(args: argparse.Namespace) -> ReportConfig:
         protocol=args.protocol,
         progress=not args.quiet,
         workers=args.workers,
+        stimuli=not args.no_stimuli,
     )
 
 

@@ -42,6 +42,8 @@ class ReportConfig:
         workers: processes for the per-participant fits and figures (default: the usable CPUs,
             at most 4); results do not depend on it.
         title: report title (default: from the protocol name).
+        stimuli: show each condition's example pair at the group threshold (regenerated with
+            the sessions' model when the sessions saved no images; cached beside the figures).
     """
 
     fit: FitSettings | None = None
@@ -54,6 +56,7 @@ class ReportConfig:
     progress: bool = True
     workers: int | None = None
     title: str | None = None
+    stimuli: bool = True
 
     def __post_init__(self) -> None:
         from analysis.fits import FitSettings
@@ -101,6 +104,8 @@ class Analysis:
             without perceptual-observer sessions; overlay_table: its table (empty without).
         savings, tested_tokens: token savings at threshold and tokens per tested level;
             token_curves: condition -> (level grid, token ratio) for the token figure.
+        stimulus_examples: one ``analysis.report_stimuli.StimulusExample`` per condition (empty
+            when ``config.stimuli`` is off).
         sessions_table: one row per session or skipped file.
         table_names: names of the ``tables/*.csv`` written.
         timings_s: stage name -> seconds.
@@ -133,6 +138,7 @@ class Analysis:
     savings: pd.DataFrame | None = None
     tested_tokens: pd.DataFrame | None = None
     token_curves: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    stimulus_examples: list[Any] = field(default_factory=list)
     sessions_table: pd.DataFrame | None = None
     table_names: list[str] = field(default_factory=list)
     timings_s: dict[str, float] = field(default_factory=dict)

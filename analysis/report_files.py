@@ -151,6 +151,7 @@ def summary_of(a: Analysis) -> dict:
             "participants": a.qc.participants.to_dict("records"),
         },
         "perceptual_overlay": a.overlay_table.to_dict("records") if len(a.overlay_table) else None,
+        "stimulus_examples": [_example_entry(e) for e in a.stimulus_examples],
         "warnings": a.warnings,
         "files": {
             "html": "report.html",
@@ -206,6 +207,7 @@ def _condition_entry(a: Analysis, rec) -> dict:
         "ci_low": rec.ci_low,
         "ci_high": rec.ci_high,
         "between_participant_sd_log10": rec.sd_log10,
+        "group_note": rec.note,
         "token_ratio_at_threshold": float(sv["token_ratio"].iloc[0]) if len(sv) else None,
         "token_savings_pct": float(sv["savings_pct"].iloc[0]) if len(sv) else None,
         "tokens_at_threshold": float(sv["tokens_at_threshold"].iloc[0]) if len(sv) else None,
@@ -215,6 +217,24 @@ def _condition_entry(a: Analysis, rec) -> dict:
         e = eq.iloc[0]
         keys = ("level", "p_correct", "ci_low", "ci_high", "bound", "verdict", "statement")
         entry["indistinguishability"] = {k: e[k] for k in keys}
+    return entry
+
+
+def _example_entry(example) -> dict:
+    """One condition's stimulus example (analysis.report_stimuli) without its picture."""
+    entry = {
+        k: getattr(example, k)
+        for k in ("condition", "level", "level_source", "participant", "session", "trial")
+    }
+    entry.update(
+        seed=example.seed,
+        gaze_deg=list(example.gaze_deg),
+        source=example.source,
+        tokens=example.tokens,
+        tokens_full=example.tokens_full,
+        figure=f"figures/{example.figure_name}.png" if example.png is not None else None,
+        note=example.note,
+    )
     return entry
 
 

@@ -73,15 +73,27 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
     items = []
     for c in a.summary["conditions"]:
         var = c["level_variable"]
-        line = (
-            f"<li><b>{esc(c['condition'])}</b>: threshold {esc(var)} = <b>{fmt(c['group_threshold'])}</b> "
-            f"({ci_pct} interval {interval(c['ci_low'], c['ci_high'])}; {c['n_participants']} participants)"
-        )
+        if c.get("group_note"):
+            line = (
+                f"<li><b>{esc(c['condition'])}</b>: no group threshold yet: "
+                f'<span class="needs-more">{esc(c["group_note"])}</span>'
+                + _participant_thresholds(a, c["condition"], var)
+            )
+        else:
+            line = (
+                f"<li><b>{esc(c['condition'])}</b>: threshold {esc(var)} = <b>{fmt(c['group_threshold'])}</b> "
+                f"({ci_pct} interval {interval(c['ci_low'], c['ci_high'])}; {c['n_participants']} participants)"
+            )
         if c.get("token_ratio_at_threshold") is not None and math.isfinite(
             c["token_ratio_at_threshold"] or np.nan
         ):
+            where = (
+                f"At the participants' geometric mean ({fmt(c['group_threshold'])}, tentative)"
+                if c.get("group_note")
+                else "At that level"
+            )
             line += (
-                f". At that level the generator's layout uses {fmt(c['tokens_at_threshold'])} of "
+                f". {where} the generator's layout uses {fmt(c['tokens_at_threshold'])} of "
                 f"{fmt(c['tokens_full'])} tokens (ratio {fmt(c['token_ratio_at_threshold'])}): "
                 f"<b>{fmt(c['token_savings_pct'], 3)} % fewer tokens</b>"
             )
@@ -113,6 +125,21 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
             f"chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, p = {fmt(glmm.wald_p)} (details under Group results)."
         )
     return ("answer", "Summary: the answer", answer)
+
+
+def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
+    """The included participants' own thresholds of a condition, as text ("" when none)."""
+    rows = a.threshold_rows[a.threshold_rows["condition"] == condition]
+    shown = [
+        f"{esc(r.participant)}: {fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
+        for r in rows.itertuples(index=False)
+        if math.isfinite(r.threshold)
+    ]
+    if not shown:
+        return ""
+    return f"; each participant's threshold {esc(variable)} ({a.ci_pct} interval): " + ", ".join(
+        shown
+    )
 
 
 def _design(a: Analysis) -> tuple[str, str, str]:

@@ -7,6 +7,7 @@ when the section has nothing to show.
 
 from __future__ import annotations
 
+from analysis.group import MIN_GROUP_PARTICIPANTS
 from analysis.html_blocks import VERDICT_CLASS, bullet_list, esc, fmt, image, paragraph, table
 from analysis.report_analysis import Analysis
 
@@ -19,10 +20,13 @@ def group_section(a: Analysis) -> Section:
     grp = (
         paragraph(
             f"Group threshold: geometric mean of the included participants' thresholds with a {a.ci_pct} t interval "
-            "on log thresholds; sd_log10 is the spread between participants (log10 units).",
+            "on log thresholds; sd_log10 is the spread between participants (log10 units). A group estimate "
+            f"is a result only with at least {MIN_GROUP_PARTICIPANTS} participants and an interval no wider "
+            "than the condition's whole level range; otherwise the note says it needs more participants and "
+            "the interval is not shown (it is in tables/group_thresholds.csv).",
             cls="explain",
         )
-        + table(a.group)
+        + table(_group_table_shown(a.group), text_columns=("condition", "note"))
         + (
             image(pngs["group_thresholds"], alt="group thresholds")
             if "group_thresholds" in pngs
@@ -64,6 +68,16 @@ def group_section(a: Analysis) -> Section:
     return ("group", "Group results", grp)
 
 
+def _group_table_shown(group):
+    """The group table as the page shows it: no interval where the note says the estimate is
+    not a result yet (the CSV keeps the numbers)."""
+    shown = group.copy()
+    if "note" in shown.columns:
+        pending = shown["note"].astype(str).ne("")
+        shown.loc[pending, ["ci_low", "ci_high"]] = float("nan")
+    return shown
+
+
 def indistinguishability_section(a: Analysis) -> Section:
     """7. The equivalence test at each condition's operating level."""
     config, equiv = a.config, a.equiv
@@ -82,15 +96,60 @@ def indistinguishability_section(a: Analysis) -> Section:
     return ("indistinguishability", "Indistinguishability at the operating level", eq_html)
 
 
-def tokens_section(a: Analysis) -> Section:
-    """8. Token savings at threshold and tokens recorded per tested level."""
-    tok = paragraph(
-        "Tokens of the generator's layout (generator.build_layout) at each condition's group threshold, for gaze "
-        "at the condition's fixation target, on the recorded display and image size. token_ratio_at_ci_low / "
-        "_high: the ratio at the ends of the threshold's interval (the larger level gives fewer tokens).",
+def stimuli_block(a: Analysis) -> str:
+    """What the participants saw at each condition's group threshold, with the token-ratio
+    figure beside the examples ("" when the report made no examples)."""
+    if not a.stimulus_examples:
+        return ""
+    out = paragraph(
+        "What the participants saw at each condition's group threshold: the foveated image (fixation "
+        "marked where the measured gaze was), its full-resolution twin and the token layout (blocks "
+        "outlined, coloured by level: blue 1x, green 2x, orange 4x, red 8x). Each example takes the seed, "
+        "scene and gaze of the analysed trial whose level was nearest the threshold; the images are the "
+        "session's own when it saved them, else made again with the session's model.",
         cls="explain",
-    ) + table(a.savings, text_columns=("condition", "level_variable", "fixation_deg", "note"))
+    )
+    tiles = []
+    for e in a.stimulus_examples:
+        caption = (
+            f"{e.condition}: level {fmt(e.level)} ({e.level_source}), {e.tokens} of "
+            f"{e.tokens_full} tokens; {e.source}"
+            if e.png is not None
+            else f"{e.condition}: no example"
+        )
+        body = f"<p><b>{esc(caption)}</b></p>"
+        if e.png is not None:
+            body += image(e.png, alt=f"stimulus example {e.condition}")
+        if e.note:
+            body += paragraph(e.note, cls="warn")
+        tiles.append(f'<div class="stimulus">{body}</div>')
+    token_fig = ""
     if "token_ratio" in a.pngs:
+        token_fig = (
+            '<div class="token-figure">'
+            + image(a.pngs["token_ratio"], alt="token ratio vs level")
+            + "</div>"
+        )
+    return (
+        f'{out}<div class="stimuli-row"><div class="stimuli">{"".join(tiles)}</div>'
+        f"{token_fig}</div>"
+    )
+
+
+def tokens_section(a: Analysis) -> Section:
+    """8. The stimuli at threshold, token savings at threshold and tokens per tested level."""
+    examples = stimuli_block(a)
+    tok = (
+        ("<h3>The stimuli at the group threshold</h3>" + examples if examples else "")
+        + paragraph(
+            "Tokens of the generator's layout (generator.build_layout) at each condition's group threshold, for gaze "
+            "at the condition's fixation target, on the recorded display and image size. token_ratio_at_ci_low / "
+            "_high: the ratio at the ends of the threshold's interval (the larger level gives fewer tokens).",
+            cls="explain",
+        )
+        + table(a.savings, text_columns=("condition", "level_variable", "fixation_deg", "note"))
+    )
+    if "token_ratio" in a.pngs and not examples:
         tok += image(a.pngs["token_ratio"], alt="token ratio vs level")
     if len(a.tested_tokens):
         tok += "<h3>Tokens recorded per tested level</h3>" + table(a.tested_tokens, max_rows=60)

@@ -120,7 +120,13 @@ def group_statistics(a: Analysis) -> None:
 
     fs, log_axis, conditions = a.fit_settings, a.log_axis, a.conditions
     rows = a.threshold_rows
-    a.group = group_thresholds(rows, log_axis=log_axis, ci_level=fs.ci_level, conditions=conditions)
+    a.group = group_thresholds(
+        rows,
+        log_axis=log_axis,
+        ci_level=fs.ci_level,
+        conditions=conditions,
+        level_ranges=level_ranges(a),
+    )
     if not a.included_fits:
         a.warnings.append("every participant was excluded by QC: no group results")
     a.lmm = threshold_mixed_model(
@@ -229,6 +235,25 @@ def token_savings_at_threshold(a: Analysis) -> None:
                 patch_px=design.patch_px,
             ),
         )
+
+
+def level_ranges(a: Analysis) -> dict[str, tuple[float, float]]:
+    """Condition -> (lowest, highest) level it could be tested at: the protocol's ``levels``
+    or ``level_min``/``level_max`` from the sidecar, else the levels the trials tested."""
+    out = {}
+    for c in a.conditions:
+        table = a.design.conditions.get(c) or {}
+        listed = [float(v) for v in table.get("levels") or []]
+        if len(listed) >= 2:
+            out[c] = (min(listed), max(listed))
+        elif table.get("level_min") is not None and table.get("level_max") is not None:
+            out[c] = (float(table["level_min"]), float(table["level_max"]))
+        else:
+            tested = a.qc.trials.loc[a.qc.trials["condition"] == c, "level"].dropna()
+            tested = tested[tested > 0] if a.log_axis else tested
+            if tested.nunique() >= 2:
+                out[c] = (float(tested.min()), float(tested.max()))
+    return out
 
 
 def _pooled_fit(trials, condition: str, *, participant: str, observer: str, settings):

@@ -1,0 +1,325 @@
+"""The report's stimulus examples: what a participant saw at each condition's group threshold.
+
+For each condition one trial is picked (the analysed trial whose level is nearest the group
+threshold, or the median tested level when there is no group threshold) and its pair is shown
+at that level: the foveated image with the fixation marked, its full-resolution twin and the
+outline of the token layout. The images come from the session's saved trial images when it has
+them, else they are regenerated from what the session recorded (model and sampler steps of its
+generator run, seed, scene, measured gaze, geometry: ``protocol.geometry.geometry_from_record``)
+with the generator, and cached in ``figures/stimulus_cache/`` so a second report reuses them.
+A session whose model cannot be loaded here, or that made no images (simulated data), gets a
+note instead of a picture.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from analysis.report_analysis import Analysis
+
+CACHE_DIR_NAME = "stimulus_cache"
+TILE_PX = 360  # each image's side in the example figure
+CAPTION_PX = 44
+
+
+@dataclass
+class StimulusExample:
+    """One condition's example pair, or why there is none.
+
+    Attributes:
+        condition: the condition.
+        level: the level shown (NaN when no trial could be picked).
+        level_source: how ``level`` was chosen (``group threshold`` or ``median tested level``).
+        participant, session, trial, seed: the trial whose seed, scene and gaze were used.
+        gaze_deg: (x, y) the measured gaze the foveated image was made for, deg from the centre.
+        source: where the images came from (regenerated with which model, or saved images).
+        tokens, tokens_full: the foveated layout's tokens and the full grid's.
+        png: the figure (foveated | twin | layout), or None with ``note`` saying why.
+        note: caveats, or why there is no picture ("" when none).
+    """
+
+    condition: str
+    level: float = math.nan
+    level_source: str = ""
+    participant: str = ""
+    session: str = ""
+    trial: int = 0
+    seed: int = 0
+    gaze_deg: tuple[float, float] = (math.nan, math.nan)
+    source: str = ""
+    tokens: int = 0
+    tokens_full: int = 0
+    png: bytes | None = None
+    note: str = ""
+
+    @property
+    def figure_name(self) -> str:
+        return f"stimuli_{self.condition}"
+
+
+def stimulus_examples(a: Analysis, *, cache_dir: Path) -> None:
+    """Fills ``a.stimulus_examples`` (one per condition) and their figures in ``a.pngs``."""
+    models: dict[str, object] = {}
+    a.stimulus_examples = []
+    for c in a.conditions:
+        example = _example(a, c, cache_dir=cache_dir, models=models)
+        a.stimulus_examples.append(example)
+        if example.png is not None:
+            a.pngs[example.figure_name] = example.png
+
+
+def _example(a: Analysis, condition: str, *, cache_dir: Path, models: dict) -> StimulusExample:
+    example = StimulusExample(condition=condition)
+    pick = _pick_trial(a, condition)
+    if pick is None:
+        example.note = "no analysed trial to take a seed, scene and gaze from"
+        return example
+    row, session, level, level_source = pick
+    example.level, example.level_source = level, level_source
+    example.participant, example.session = str(row["participant"]), str(row["session"])
+    example.trial, example.seed = int(row["trial"]), int(row["seed"])
+    gaze = (row["gaze_x_deg"], row["gaze_y_deg"])
+    if not all(np.isfinite(gaze)):
+        gaze = (row["fixation_x_deg"], row["fixation_y_deg"])
+    example.gaze_deg = (float(gaze[0]), float(gaze[1]))
+    run = _generator_run(session.sidecar)
+    if run is None:
+        example.note = (
+            f"{session.label} recorded no generator (simulated data: no images were made), "
+            "so there is no stimulus to show"
+        )
+        return example
+    try:
+        images = _regenerate(a, session, row, example, run, cache_dir=cache_dir, models=models)
+    except _NoExample as why:
+        example.note = str(why)
+        return example
+    example.png = _figure(example, *images)
+    return example
+
+
+class _NoExample(Exception):
+    """Why an example cannot be shown (the message is the report's note)."""
+
+
+def _pick_trial(a: Analysis, condition: str):
+    """(row, session, level, level_source) of the trial to show, or None."""
+    trials = a.analysed_human if a.analysed_human is not None and len(a.analysed_human) else a.human
+    if trials is None:
+        return None
+    t = trials[(trials["condition"] == condition) & np.isfinite(trials["level"])]
+    t = t[t["level"] > 0] if a.log_axis else t
+    if t.empty:
+        return None
+    group = a.group[a.group["condition"] == condition] if a.group is not None else pd.DataFrame()
+    threshold = float(group["threshold"].iloc[0]) if len(group) else math.nan
+    if math.isfinite(threshold) and threshold > 0:
+        level, source = threshold, "group threshold"
+    else:
+        level, source = float(np.median(t["level"])), "median tested level"
+    distance = np.abs(np.log(t["level"] / level)) if a.log_axis else np.abs(t["level"] - level)
+    row = t.loc[distance.idxmin()]
+    for s in a.dataset.sessions:
+        if s.participant == str(row["participant"]) and s.session == str(row["session"]):
+            return row, s, level, source
+    return None
+
+
+def _generator_run(sidecar: dict) -> dict | None:
+    """The generator record of the session's last run that made images (None: none did)."""
+    for run in reversed((sidecar or {}).get("runs") or []):
+        generator = run.get("generator") if isinstance(run, dict) else None
+        if isinstance(generator, dict) and generator.get("model"):
+            return generator
+    return None
+
+
+def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict):
+    """(foveated, twin, layout) of the example, from the cache or generated; fills
+    ``example.source``, ``tokens`` and ``note``."""
+    from generator.layout import LayoutSpec, build_layout
+    from generator.levels import layout_spec_for_level
+    from protocol.geometry import geometry_from_record
+
+    sidecar = session.sidecar
+    geometry = geometry_from_record(sidecar)
+    table = (sidecar.get("conditions") or {}).get(example.condition) or {}
+    spec = layout_spec_for_level(
+        level_variable=str(table.get("level_variable", "strength")),
+        level=example.level,
+        **{k: table[k] for k in _LAYOUT_KEYS if table.get(k) is not None},
+    )
+    gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(*example.gaze_deg))
+    model, steps = str(run["model"]), run.get("steps")
+    scenes = sidecar.get("scenes") or {}
+    reference = str(sidecar.get("reference") or "generated")
+    key_record = {
+        "model": model,
+        "weights_sha256": run.get("weights_sha256"),
+        "steps": steps,
+        "seed": example.seed,
+        "scene": str(row.get("scene", "")),
+        "scenes": scenes.get("spec"),
+        "reference": reference,
+        "geometry": {k: sidecar.get(k) for k in ("display", "image_size_px", "image_origin_px")},
+        "gaze_px": [round(v, 2) for v in gaze_px],
+        "spec": repr(spec),
+    }
+    key = hashlib.sha256(json.dumps(key_record, sort_keys=True).encode()).hexdigest()[:20]
+    paths = {name: cache_dir / f"{key}_{name}.png" for name in ("foveated", "twin")}
+    info_path = cache_dir / f"{key}.json"
+    example.source = f"regenerated with model {model!r}"
+    if all(p.is_file() for p in paths.values()) and info_path.is_file():
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        foveated, twin = (_read_png(paths[n]) for n in ("foveated", "twin"))
+        example.note = info.get("note", "")
+        patch_px = int(info["token_px"])
+        example.source += " (cached)"
+    else:
+        generator = _load_model(model, models)
+        scene = _scene(generator, scenes, geometry, example, row)
+        made = generator.generate(
+            seed=example.seed, geometry=geometry, gaze_px=gaze_px, spec=spec, steps=steps,
+            scene=scene,
+        )  # fmt: skip
+        foveated = made.image
+        if reference == "original" and scene is not None and scene.original is not None:
+            twin = np.asarray(scene.original)
+        else:
+            twin = generator.generate(
+                seed=example.seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"),
+                steps=steps, scene=scene,
+            ).image  # fmt: skip
+        example.note = "; ".join(n for n in (example.note, _weights_note(generator, run)) if n)
+        patch_px = int(generator.token_px)
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        for name, image in (("foveated", foveated), ("twin", twin)):
+            _write_png(paths[name], image)
+        info = {**key_record, "token_px": patch_px, "note": example.note}
+        info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+    layout = build_layout(geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=patch_px)
+    example.tokens, example.tokens_full = int(layout.num_tokens), int(layout.num_tokens_full)
+    return foveated, twin, layout, gaze_px
+
+
+_LAYOUT_KEYS = ("acuity", "padding_deg", "max_level", "circle_radius", "periphery_factor")
+
+
+def _load_model(model: str, models: dict):
+    """The generator for ``model`` (loaded once per report); _NoExample when it cannot be."""
+    if model not in models:
+        from generator.pipeline import FoveatedGenerator
+
+        try:
+            models[model] = FoveatedGenerator.load(model)
+        except Exception as error:  # noqa: BLE001 - any failure becomes the report's note
+            models[model] = _NoExample(
+                f"the sessions used model {model!r}, which cannot be loaded here "
+                f"({type(error).__name__}: {error}); no example shown"
+            )
+    if isinstance(models[model], _NoExample):
+        raise models[model]
+    return models[model]
+
+
+def _scene(generator, scenes: dict, geometry, example: StimulusExample, row):
+    """The trial's scene (scene models), checked against the hash the trial recorded."""
+    if not generator.takes_scene:
+        return None
+    from generator.scene_sources import scene_source
+
+    spec = scenes.get("spec") or "pool"
+    try:
+        scene = scene_source(spec).scene(
+            seed=example.seed,
+            width_px=geometry.image_width_px,
+            height_px=geometry.image_height_px,
+            factor=generator.scene_factor,
+        )
+    except Exception as error:  # noqa: BLE001 - a folder of another machine, a bad file
+        raise _NoExample(
+            f"the sessions' scenes ({spec}) cannot be read here ({error}); no example shown"
+        ) from None
+    recorded = str(row.get("scene", "") or "")
+    if len(recorded) == 64 and recorded != scene.sha256:
+        example.note = (
+            f"the scene made here from seed {example.seed} differs from the one the trial "
+            "recorded (another scene source or pool): the picture shows the scene made here"
+        )
+    return scene
+
+
+def _weights_note(generator, run: dict) -> str:
+    """A note when the session recorded other weights than the model loaded here."""
+    recorded = run.get("weights_sha256")
+    if not recorded:
+        return ""
+    from stimuli.fingerprint import weights_sha256
+
+    if weights_sha256(generator) == recorded:
+        return ""
+    return (
+        f"model {run['model']!r} here has other weights than the session's "
+        f"({str(recorded)[:12]}...): the images approximate what was shown"
+    )
+
+
+def _figure(example: StimulusExample, foveated, twin, layout, gaze_px) -> bytes:
+    """foveated (fixation marked) | full-resolution twin | token layout outline, captioned."""
+    from PIL import Image, ImageDraw
+
+    from generator.draw import draw_layout, mark_fixation
+
+    tiles = [
+        ("foveated, fixation marked", mark_fixation(np.asarray(foveated), gaze_px)),
+        ("full-resolution twin", Image.fromarray(np.asarray(twin))),
+        (
+            f"token layout: {example.tokens} of {example.tokens_full} tokens",
+            draw_layout(layout, image=None),
+        ),
+    ]
+    sheet = Image.new("RGB", (TILE_PX * len(tiles), TILE_PX + CAPTION_PX), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = _font(15)
+    title = (
+        f"{example.condition}: level {example.level:.3g} ({example.level_source}); "
+        f"seed {example.seed}, sub-{example.participant} trial {example.trial}"
+    )
+    draw.text((6, 3), title, fill="black", font=font)
+    for i, (caption, image) in enumerate(tiles):
+        tile = image.convert("RGB").resize((TILE_PX, TILE_PX), Image.Resampling.LANCZOS)
+        sheet.paste(tile, (i * TILE_PX, CAPTION_PX))
+        draw.text((i * TILE_PX + 6, 23), caption, fill="black", font=font)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.truetype("DejaVuSans.ttf", size)
+    except OSError:
+        return ImageFont.load_default()
+
+
+def _read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _write_png(path: Path, image) -> None:
+    from PIL import Image
+
+    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)

@@ -1,0 +1,103 @@
+"""The report's stimulus examples: regenerated from what the sessions recorded, cached, or a
+note when they cannot be shown."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.fits import FitSettings
+from analysis.report import ReportConfig, build_report
+from analysis.report_stimuli import CACHE_DIR_NAME
+from analysis.simulate_data import SimCondition, SimulationSpec, simulate_dataset
+
+SEED = 515
+CONDITIONS = ("acuity_centre", "acuity_right2")
+
+
+def simulated_with_model(root: Path, *, model: str | None, participants: int = 3) -> Path:
+    """A small simulated data set (256 px images) whose sidecars say a generator run used
+    ``model`` (None: as simulated, no generator recorded)."""
+    print(f"simulated data: seed {SEED}, model {model}")
+    spec = SimulationSpec(
+        participants=participants,
+        conditions=(
+            SimCondition(name=CONDITIONS[0], threshold=1.5),
+            SimCondition(name=CONDITIONS[1], threshold=1.0, fixation_deg=(2.0, 0.0)),
+        ),
+        trials_per_condition=40,
+        image_size_px=(256, 256),
+        seed=SEED,
+    )
+    simulate_dataset(out_dir=root, spec=spec)
+    if model is not None:
+        for sidecar in root.rglob("*_beh.json"):
+            record = json.loads(sidecar.read_text(encoding="utf-8"))
+            record["runs"] = [{"generator": {"model": model, "steps": 2}, "status": "completed"}]
+            sidecar.write_text(json.dumps(record), encoding="utf-8")
+    return root
+
+
+def _report(data: Path, out: Path):
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, bayes=False), progress=False, workers=1, stimuli=True
+    )
+    return build_report(data_dir=data, out_dir=out, config=config)
+
+
+def test_each_condition_shows_its_pair_at_the_group_threshold_and_a_rerun_uses_the_cache(
+    tmp_path,
+):
+    data = simulated_with_model(tmp_path / "data", model="tiny")
+    result = _report(data, tmp_path / "out")
+    examples = result.summary["stimulus_examples"]
+    assert [e["condition"] for e in examples] == list(CONDITIONS)
+    group = {c["condition"]: c["group_threshold"] for c in result.summary["conditions"]}
+    for e in examples:
+        assert e["level_source"] == "group threshold"
+        assert e["level"] == pytest.approx(group[e["condition"]])
+        assert e["figure"] == f"figures/stimuli_{e['condition']}.png"
+        assert (result.out_dir / e["figure"]).stat().st_size > 1000
+        assert 0 < e["tokens"] < e["tokens_full"], e
+        assert e["source"] == "regenerated with model 'tiny'" and e["note"] == ""
+    cache = result.out_dir / "figures" / CACHE_DIR_NAME
+    assert len(list(cache.glob("*_foveated.png"))) == len(CONDITIONS)
+    html = result.html.read_text(encoding="utf-8")
+    assert "The stimuli at the group threshold" in html
+    assert html.count('alt="stimulus example ') == len(CONDITIONS)
+
+    again = _report(data, tmp_path / "out")
+    assert all(e["source"].endswith("(cached)") for e in again.summary["stimulus_examples"])
+    first = (result.out_dir / examples[0]["figure"]).read_bytes()
+    assert (again.out_dir / examples[0]["figure"]).read_bytes() == first
+
+
+def test_a_model_that_cannot_be_loaded_gives_a_note_not_a_failure(tmp_path):
+    data = simulated_with_model(tmp_path / "data", model="no-such-model-here")
+    result = _report(data, tmp_path / "out")
+    for e in result.summary["stimulus_examples"]:
+        assert e["figure"] is None
+        assert "model 'no-such-model-here', which cannot be loaded here" in e["note"]
+    html = result.html.read_text(encoding="utf-8")
+    assert "cannot be loaded here" in html
+    assert not list((result.out_dir / "figures").glob("stimuli_*.png"))
+
+
+def test_sessions_that_made_no_images_say_so(tmp_path):
+    data = simulated_with_model(tmp_path / "data", model=None)
+    result = _report(data, tmp_path / "out")
+    notes = [e["note"] for e in result.summary["stimulus_examples"]]
+    assert len(notes) == len(CONDITIONS)
+    assert all("no images were made" in n for n in notes)
+
+
+def test_no_stimuli_option_skips_the_examples(tmp_path):
+    data = simulated_with_model(tmp_path / "data", model="no-such-model-here", participants=3)
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    result = build_report(data_dir=data, out_dir=tmp_path / "out", config=config)
+    assert result.summary["stimulus_examples"] == []
+    assert "The stimuli at the group threshold" not in result.html.read_text(encoding="utf-8")
