@@ -78,6 +78,23 @@ def _group_table_shown(group):
     return shown
 
 
+def _savings_table_shown(a: Analysis):
+    """The token-savings table as the page shows it: no ratios at the interval's ends where the
+    group estimate is not a result yet (the CSV keeps them)."""
+    shown = a.savings.copy()
+    if "note" not in a.group.columns or shown.empty:
+        return shown
+    pending = dict(zip(a.group["condition"], a.group["note"].astype(str), strict=True))
+    rows = shown["condition"].map(lambda c: bool(pending.get(c)))
+    ends = [c for c in ("token_ratio_at_ci_low", "token_ratio_at_ci_high") if c in shown]
+    shown.loc[rows, ends] = float("nan")
+    shown["note"] = shown["note"].astype(object) if "note" in shown else ""
+    shown.loc[rows, "note"] = (
+        "at the participants' geometric mean: the group estimate needs more participants"
+    )
+    return shown
+
+
 def indistinguishability_section(a: Analysis) -> Section:
     """7. The equivalence test at each condition's operating level."""
     config, equiv = a.config, a.equiv
@@ -105,7 +122,8 @@ def stimuli_block(a: Analysis) -> str:
         "What the participants saw at each condition's group threshold: the foveated image (fixation "
         "marked where the measured gaze was), its full-resolution twin and the token layout (blocks "
         "outlined, coloured by level: blue 1x, green 2x, orange 4x, red 8x). Each example takes the seed, "
-        "scene and gaze of the analysed trial whose level was nearest the threshold; the images are the "
+        "scene and gaze of the analysed trial whose level was nearest the threshold, so its token count is at "
+        "that trial's measured gaze (the table below counts at the fixation target); the images are the "
         "session's own when it saved them, else made again with the session's model.",
         cls="explain",
     )
@@ -147,7 +165,10 @@ def tokens_section(a: Analysis) -> Section:
             "_high: the ratio at the ends of the threshold's interval (the larger level gives fewer tokens).",
             cls="explain",
         )
-        + table(a.savings, text_columns=("condition", "level_variable", "fixation_deg", "note"))
+        + table(
+            _savings_table_shown(a),
+            text_columns=("condition", "level_variable", "fixation_deg", "note"),
+        )
     )
     if "token_ratio" in a.pngs and not examples:
         tok += image(a.pngs["token_ratio"], alt="token ratio vs level")

@@ -164,3 +164,31 @@ def test_indistinguishability_verdicts():
         fits, operating_levels={"b": 1.0}, margin=0.05, rng=np.random.default_rng(1)
     )
     assert table.iloc[0].verdict == "not estimable"
+
+
+def test_group_estimate_with_two_participants_needs_more_participants():
+    """The demo's two participants (thresholds 2.2 and 0.56): a t interval with one degree of
+    freedom (about 4e-05 to 3e+04) is not a result; the note says so."""
+    t = pd.DataFrame({"condition": ["a", "a"], "threshold": [2.22, 0.563]})
+    g = group_thresholds(t, log_axis=True, level_ranges={"a": (0.1, 8.0)}).iloc[0]
+    assert g.n_participants == 2 and g.ci_high / g.ci_low > 1e3
+    assert g.note.startswith("the group estimate needs more participants: 2 included")
+
+
+def test_group_estimate_wider_than_the_level_range_needs_more_participants():
+    wide = pd.DataFrame({"condition": ["a"] * 3, "threshold": [0.2, 1.0, 6.0]})
+    g = group_thresholds(wide, log_axis=True, level_ranges={"a": (0.1, 8.0)}).iloc[0]
+    assert g.ci_high / g.ci_low > 80 and "wider than the whole level range 0.1 to 8" in g.note
+    narrow = pd.DataFrame({"condition": ["a"] * 4, "threshold": [1.0, 2.0, 4.0, 0.5]})
+    g = group_thresholds(narrow, log_axis=True, level_ranges={"a": (0.1, 8.0)}).iloc[0]
+    assert g.note == "" and g.ci_low < g.threshold < g.ci_high
+    linear = pd.DataFrame({"condition": ["a"] * 3, "threshold": [0.1, 0.5, 0.9]})
+    g = group_thresholds(linear, log_axis=False, level_ranges={"a": (0.0, 1.0)}).iloc[0]
+    assert "wider than the whole level range" in g.note
+
+
+def test_group_estimate_note_without_participants_or_range():
+    empty = pd.DataFrame({"condition": ["a"], "threshold": [float("nan")]})
+    assert group_thresholds(empty, log_axis=True).iloc[0].note == "no participant has a threshold"
+    wide = pd.DataFrame({"condition": ["a"] * 3, "threshold": [0.2, 1.0, 6.0]})
+    assert group_thresholds(wide, log_axis=True).iloc[0].note == ""  # no range to compare with
