@@ -90,6 +90,15 @@ def _example(a: Analysis, condition: str, *, cache_dir: Path, models: dict) -> S
     if not all(np.isfinite(gaze)):
         gaze = (row["fixation_x_deg"], row["fixation_y_deg"])
     example.gaze_deg = (float(gaze[0]), float(gaze[1]))
+    saved = _saved_images(session, example.trial)
+    if saved is not None:
+        example.level_source = f"the shown trial nearest the {level_source} {level:.3g}"
+        example.level = float(row["level"])
+        example.source = "the session's saved images"
+        foveated, twin = (_read_png(path) for path in saved)
+        layout, gaze_px = _layout(session.sidecar, example, patch_px=None)
+        example.png = _figure(example, foveated, twin, layout, gaze_px)
+        return example
     run = _generator_run(session.sidecar)
     if run is None:
         example.note = (
@@ -133,6 +142,54 @@ def _pick_trial(a: Analysis, condition: str):
     return None
 
 
+# The images a session saved per trial (study/trial/dataviewer.py): beside the EDF copies in
+# DATA/sourcedata/sub-<p>/ses-<s>/eyetrack/images/, named trial-0007_foveated.png / _full.png.
+SAVED_IMAGE_NAME = "trial-{trial:04d}_{kind}.png"
+
+
+def _saved_images(session, trial: int) -> tuple[Path, Path] | None:
+    """(foveated, full) PNGs the session saved for ``trial``, or None when it saved none."""
+    data_dir = session.beh_path.parents[3]  # DATA/sub-<p>/ses-<s>/beh/<file>
+    source = data_dir / "sourcedata" / f"sub-{session.participant}" / f"ses-{session.session}"
+    if not source.is_dir():
+        return None
+    found = []
+    for kind in ("foveated", "full"):
+        name = SAVED_IMAGE_NAME.format(trial=int(trial), kind=kind)
+        matches = sorted(source.rglob(name))
+        if not matches:
+            return None
+        found.append(matches[0])
+    return found[0], found[1]
+
+
+def _layout(sidecar: dict, example: StimulusExample, *, patch_px: int | None):
+    """(the example's token layout at its level and gaze, gaze in image px); fills ``tokens``."""
+    from generator.layout import build_layout
+    from protocol.geometry import geometry_from_record
+
+    geometry = geometry_from_record(sidecar)
+    gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(*example.gaze_deg))
+    patch = int(patch_px or sidecar.get("patch_px") or 16)
+    layout = build_layout(
+        geometry=geometry, gaze_px=gaze_px, spec=_layout_spec(sidecar, example), patch_px=patch
+    )
+    example.tokens, example.tokens_full = int(layout.num_tokens), int(layout.num_tokens_full)
+    return layout, gaze_px
+
+
+def _layout_spec(sidecar: dict, example: StimulusExample):
+    """The condition's ``LayoutSpec`` at the example's level (the sidecar's condition table)."""
+    from generator.levels import layout_spec_for_level
+
+    table = (sidecar.get("conditions") or {}).get(example.condition) or {}
+    return layout_spec_for_level(
+        level_variable=str(table.get("level_variable", "strength")),
+        level=example.level,
+        **{k: table[k] for k in _LAYOUT_KEYS if table.get(k) is not None},
+    )
+
+
 def _generator_run(sidecar: dict) -> dict | None:
     """The generator record of the session's last run that made images (None: none did)."""
     for run in reversed((sidecar or {}).get("runs") or []):
@@ -145,18 +202,12 @@ def _generator_run(sidecar: dict) -> dict | None:
 def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict):
     """(foveated, twin, layout) of the example, from the cache or generated; fills
     ``example.source``, ``tokens`` and ``note``."""
-    from generator.layout import LayoutSpec, build_layout
-    from generator.levels import layout_spec_for_level
+    from generator.layout import LayoutSpec
     from protocol.geometry import geometry_from_record
 
     sidecar = session.sidecar
     geometry = geometry_from_record(sidecar)
-    table = (sidecar.get("conditions") or {}).get(example.condition) or {}
-    spec = layout_spec_for_level(
-        level_variable=str(table.get("level_variable", "strength")),
-        level=example.level,
-        **{k: table[k] for k in _LAYOUT_KEYS if table.get(k) is not None},
-    )
+    spec = _layout_spec(sidecar, example)
     gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(*example.gaze_deg))
     model, steps = str(run["model"]), run.get("steps")
     scenes = sidecar.get("scenes") or {}
@@ -205,8 +256,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
             _write_png(paths[name], image)
         info = {**key_record, "token_px": patch_px, "note": example.note}
         info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
-    layout = build_layout(geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=patch_px)
-    example.tokens, example.tokens_full = int(layout.num_tokens), int(layout.num_tokens_full)
+    layout, gaze_px = _layout(sidecar, example, patch_px=patch_px)
     return foveated, twin, layout, gaze_px
 
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
+from PIL import Image
 
 from analysis.fits import FitSettings
 from analysis.report import ReportConfig, build_report
@@ -101,3 +104,28 @@ def test_no_stimuli_option_skips_the_examples(tmp_path):
     result = build_report(data_dir=data, out_dir=tmp_path / "out", config=config)
     assert result.summary["stimulus_examples"] == []
     assert "The stimuli at the group threshold" not in result.html.read_text(encoding="utf-8")
+
+
+def test_the_sessions_saved_images_are_shown_when_present(tmp_path):
+    """Sessions that saved the images shown per trial (DATA/sourcedata/sub-<p>/ses-<s>/eyetrack/
+    images/trial-0007_foveated.png and _full.png): those are shown, at the trial's own level,
+    and no generator is needed (these sidecars record none)."""
+    data = simulated_with_model(tmp_path / "data", model=None)
+    levels = {}
+    for beh in data.rglob("*_beh.tsv"):
+        participant = beh.name.split("_")[0].removeprefix("sub-")
+        images = data / "sourcedata" / f"sub-{participant}" / "ses-1" / "eyetrack" / "images"
+        images.mkdir(parents=True)
+        trials = pd.read_csv(beh, sep="\t", na_values="n/a")
+        for rec in trials.itertuples(index=False):
+            levels[(participant, int(rec.trial))] = float(rec.level)
+            for kind, grey in (("foveated", 90), ("full", 160)):
+                pixels = np.full((256, 256, 3), grey, dtype=np.uint8)
+                Image.fromarray(pixels).save(images / f"trial-{int(rec.trial):04d}_{kind}.png")
+    result = _report(data, tmp_path / "out")
+    for e in result.summary["stimulus_examples"]:
+        assert e["source"] == "the session's saved images" and e["note"] == ""
+        assert e["level"] == pytest.approx(levels[(e["participant"], e["trial"])])
+        assert e["level_source"].startswith("the shown trial nearest the group threshold")
+        assert (result.out_dir / e["figure"]).is_file()
+    assert not (result.out_dir / "figures" / CACHE_DIR_NAME).exists()
