@@ -160,6 +160,11 @@ EXTRA = (
         description="what the foveated image was compared with: generated (the full-resolution "
         "twin of the same scene and seed) or original (the photograph the scene came from)",
     ),
+    Column(
+        "onset2_s",
+        numeric=True,
+        description="second-interval onset, s since session start (session clock, from the flip)",
+    ),
 )
 PINNED_COLUMNS: tuple[str, ...] = tuple(c.name for c in PINNED)
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c.name for c in OPTIONAL)

@@ -22,13 +22,19 @@ class TrackerSettings(BaseModel):
         eye: recorded eye.
         calibration_type: EyeLink calibration pattern.
         host_ip: EyeLink Host PC address.
-        edf_prefix: up to 4 characters; the EDF name is the prefix plus a 4-digit counter so it
-            stays within EyeLink's 8-character limit.
+        edf_prefix: up to 4 characters; each run's Host PC EDF name is the prefix, a hash of the
+            participant and session and the run number (``study.trackers.edf.host_edf_name``),
+            within EyeLink's 8-character limit.
         calibrate_every_n_trials: recalibrate after this many trials (0 = only at start and on
             demand with the ``c`` key).
         drift_correct_every_n_trials: drift check before every n-th trial (0 = never).
         validation_max_avg_error_deg: a calibration whose average validation error exceeds this
             is repeated (EyeLink "GOOD" is < 0.5 deg).
+        validation_max_error_deg: ... and so is one whose worst point's error exceeds this.
+        drift_check_max_offset_deg: a drift check measuring a larger offset forces a
+            recalibration.
+        max_fixation_timeouts: fixation timeouts in a row (each followed by a drift check)
+            before the runner recalibrates instead.
         sim_fixation_break_prob: per-trial probability that the simulated participant breaks
             fixation during the stimulus intervals.
         sim_blink_rate_hz: simulated blinks per second (samples invalid during a blink).
@@ -51,6 +57,9 @@ class TrackerSettings(BaseModel):
     calibrate_every_n_trials: int = Field(default=0, ge=0)
     drift_correct_every_n_trials: int = Field(default=0, ge=0)
     validation_max_avg_error_deg: float = Field(default=1.0, gt=0, le=5)
+    validation_max_error_deg: float = Field(default=2.0, gt=0, le=10)
+    drift_check_max_offset_deg: float = Field(default=1.0, gt=0, le=5)
+    max_fixation_timeouts: int = Field(default=3, ge=1, le=20)
     sim_fixation_break_prob: float = Field(default=0.05, ge=0, le=1)
     sim_blink_rate_hz: float = Field(default=0.2, ge=0, le=5)
     sim_blink_duration_s: float = Field(default=0.15, gt=0, le=1)

@@ -93,6 +93,13 @@ def register(
         help="windows of the display's full resolution (screenshots show what a participant "
         "sees; slower) instead of just the stimulus and fixation marks",
     )
+    sim.add_argument(
+        "--tracker",
+        choices=["sim", "eyelink-emulated"],
+        default="sim",
+        help="sim: the simulated tracker; eyelink-emulated: the EyeLink code path against the "
+        "pylink emulator (faults from $FOVEA_EYELINK_FAULTS, JSON) (default: sim)",
+    )
     sim.set_defaults(handler=_simulate)
 
     bench = bench_subparsers.add_parser(
@@ -201,6 +208,7 @@ def _simulate(args: argparse.Namespace) -> int:
         stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
         scenes=args.scenes,
         full_window=args.full_window,
+        tracker=args.tracker,
     )
     print(
         f"{len(results)} simulated session(s) in {time.perf_counter() - t0:.1f} s; data in {args.data}"

@@ -1,7 +1,9 @@
 """The PsychoPy window: drawing, flipping, per-frame gaze sampling, keys and screenshots.
 
-Every frame goes through ``Presenter.flip``: it flips, reads the tracker's newest sample, logs it
-to the physio file and records the gaze-sample-to-flip latency. In simulated sessions the session
+Every frame goes through ``Presenter.flip``: it flips (the frame's time and any onset messages
+stamped from the flip, ``win.callOnFlip``), reads the tracker's newest sample, logs it to the
+physio file when it is new, records the gaze-sample-to-flip latency and, during a trial, checks
+that the tracker is connected and recording. In simulated sessions the session
 clock is a ``SimClock`` that ``flip`` advances by ``speed`` frame periods, so no real time is
 waited for fixation holds or stimulus durations (the window still draws every shown frame).
 Durations are counted in frames.
@@ -17,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from protocol.schema import Protocol
+from study.trackers.base import TrackerLinkLost
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
 
@@ -75,6 +78,11 @@ class Frame:
 
 class QuitRequested(Exception):
     """The experimenter confirmed Escape: end the session, keeping the data."""
+
+
+class RecordingStopped(Exception):
+    """The tracker stopped recording during a trial (an abort on the Host PC): the trial is
+    aborted and re-queued, and the session pauses until recording restarts."""
 
 
 class Presenter:
@@ -209,31 +217,45 @@ class Presenter:
         return self.image_stim(np.repeat(noise[:, :, None], 3, axis=2))
 
     # ---------------------------------------------------------------- frames
-    def flip(self, *, phase: str, advance_s: float | None = None) -> Frame:
+    def flip(
+        self, *, phase: str, advance_s: float | None = None, messages: tuple[str, ...] = ()
+    ) -> Frame:
         """Flip, advance a simulated clock, sample gaze and log it.
+
+        The frame's time is stamped from the flip itself (``win.callOnFlip``), and ``messages``
+        go to the tracker from there too, so an onset message carries the flip's time.
 
         Args:
             phase: label for the physio log and screenshots.
             advance_s: simulated sessions: seconds to advance instead of ``speed`` frames.
+            messages: tracker messages to send at the flip (``STIMULUS_ONSET``, ``SYNCTIME``,
+                ``!V IMGLOAD``...).
+
+        Raises:
+            TrackerLinkLost: during a trial, the link to the tracker is down.
+            RecordingStopped: during a trial, the tracker is no longer recording.
         """
         if self.screenshot_dir is not None and phase not in self.screenshots:
             self.screenshots[phase] = self.win.getMovieFrame(buffer="back")
             self.screenshots[phase].save(self.screenshot_dir / f"{phase}.png")
         if self.frame_timer is not None:
             self.frame_timer.wait()
+        if self.simulated:  # the simulated flip happens at the advanced time
+            self.clock.advance(self.frame_period_s * self.speed if advance_s is None else advance_s)
+        stamp: list[float] = []
+        self.win.callOnFlip(self._on_flip, stamp, messages)
         self.win.flip()
         if self.frame_timer is not None:
             self.frame_timer.flipped(phase)
-        if self.simulated:
-            self.clock.advance(self.frame_period_s * self.speed if advance_s is None else advance_s)
-        t = self.clock()
+        t = stamp[0] if stamp else self.clock()
         sample = self.tracker.sample() if self.tracker is not None else None
         self.last_sample = sample
         self.stats.frames += 1
         if sample is not None:
             if sample.valid:
                 self.stats.gaze_to_flip_s.append(t - sample.time_s)
-            if self.physio is not None:
+            # The same sample again (no newer one yet) is not logged twice.
+            if self.physio is not None and getattr(sample, "is_new", True):
                 self.physio.add(
                     time_s=sample.time_s,
                     x_deg=sample.x_deg,
@@ -242,7 +264,28 @@ class Presenter:
                     trial=self.trial,
                     phase=phase,
                 )
+        if self.trial is not None and self.tracker is not None:
+            self._check_tracker()
         return Frame(t=t, sample=sample)
+
+    def _on_flip(self, stamp: list[float], messages: tuple[str, ...]) -> None:
+        """Called by PsychoPy right after the buffer swap: the frame's time, then the messages."""
+        stamp.append(self.clock())
+        if self.tracker is not None:
+            for text in messages:
+                self.tracker.message(text)
+
+    def _check_tracker(self) -> None:
+        """Every frame of a trial: the link is up and the tracker records."""
+        if not self.tracker.is_connected():
+            edf = getattr(self.tracker, "edf_name", None)
+            kept = f" ({edf}.EDF stays on the Host PC; the resume fetches it)" if edf else ""
+            raise TrackerLinkLost(
+                f"the link to the eye tracker was lost during a trial{kept}; everything up to "
+                "the last completed trial is saved: reconnect, then continue with --resume"
+            )
+        if not self.tracker.is_recording():
+            raise RecordingStopped()
 
     def keys(self, key_list: list[str]) -> list[str]:
         from psychopy import event

@@ -37,7 +37,7 @@ from study.session_setup import (
 from study.session_window import SessionRun
 
 ObserverKind = Literal["human", "parametric", "perceptual"]
-TrackerKindArg = Literal["eyelink", "dummy", "sim"]
+TrackerKindArg = Literal["eyelink", "dummy", "sim", "eyelink-emulated"]
 
 
 @dataclass

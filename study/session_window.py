@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import zlib
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, physio_sidecar, write_json_atomic
 from study.procedures import Scheduler
+from study.session_events import write_events
 from study.session_setup import derive_seed, utc_now
+from study.session_tracker import (
+    RESUME_HINT,
+    SessionTrackerFiles,
+    link_lost_screen,
+    recorded_eye,
+    sampling_rate_hz,
+)
 from study.timing import TimingCollector
+from study.trackers.base import TrackerLinkLost
+
+RECORDING_STOPPED_TEXT = (
+    "The eye tracker stopped recording; the trial will be repeated.\n\n"
+    "Operator: check the Host PC, then press space to record again."
+)
 
 if TYPE_CHECKING:
     from study.session import SessionConfig
@@ -90,15 +102,24 @@ class SessionRun:
             seed=derive_seed(self.seed, "tracker"),
             clock=clock,
             display=p.display.geometry(),
+            **({} if cfg.tracker == "sim" else {"refresh_hz": p.display.refresh_hz}),
         )
+        files = SessionTrackerFiles(
+            paths=self.paths,
+            sidecar=self.sidecar,
+            run_record=run_record,
+            prefix=p.tracker.edf_prefix,
+            write_sidecar=lambda: write_json_atomic(self.paths.beh_json, self.sidecar),
+        )
+        self.files, self.tracker = files, tracker
         presenter = self._make_presenter(win=win, clock=clock, physio=physio, simulated=simulated)
         status = "stopped"
         tracker_open = False
         try:
-            edf_name = edf_name_for(self.paths.session_dir, prefix=p.tracker.edf_prefix)
+            edf_name = files.name_run()  # in the sidecar before the Host PC opens the file
             tracker.open(win=win, session_dir=self.paths.eyetrack_dir, edf_name=edf_name)
             tracker_open = True
-            run_record["edf_name"] = edf_name
+            files.fetch_earlier_runs(tracker)
             presenter.tracker = tracker
             runner = self._trial_runner(
                 presenter=presenter, tracker=tracker, service=service, geometry=geometry
@@ -109,27 +130,35 @@ class SessionRun:
             presenter.text_screen(intro, phase="instructions")
             self._calibrate(tracker)
             tracker.start_recording()
-            self._write_physio_sidecar(clock)
+            self._write_physio_sidecar(tracker)
             status = self._trial_loop(
                 runner=runner, presenter=presenter, tracker=tracker, timing=timing
             )
         except QuitRequested:
             status = "quit by the experimenter (Escape)"
             self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
+        except TrackerLinkLost as lost:
+            status = f"stopped: {lost}"
+            self.say(f"{self.paths.session_dir}: the eye tracker link was lost; {RESUME_HINT}")
+            raise
         finally:
             physio.close()
             if tracker_open:
-                self._close_tracker(tracker, run_record)
+                files.close(tracker)
             self._write_run_records(
                 status=status, run_record=run_record, presenter=presenter, timing=timing
             )
-            self._write_physio_sidecar(clock)
+            self._write_physio_sidecar(tracker)
+            write_events(
+                paths=self.paths, protocol=p, rows=self.behlog.rows, display=self.sidecar["display"]
+            )
             win.close()
         return status
 
     def _open_physio(self) -> PhysioLog:
         """The gaze log: continued after the logged trials on a resume, else new."""
         self.paths.eyetrack_dir.mkdir(parents=True, exist_ok=True)
+        self.paths.physio_tsv_gz.parent.mkdir(parents=True, exist_ok=True)
         if self.paths.physio_tsv_gz.exists():
             return PhysioLog.reopen(self.paths.physio_tsv_gz, last_trial=len(self.behlog.rows))
         return PhysioLog.create(self.paths.physio_tsv_gz)
@@ -199,20 +228,11 @@ class SessionRun:
             participant=cfg.participant,
             session=cfg.session,
             stimulus_set=self.stimulus_set,
+            images_dir=self.paths.images_dir,
         )
         runner.on_calibration = self._record_calibration
         runner.upcoming = self.scheduler.upcoming_stimulus
         return runner
-
-    def _close_tracker(self, tracker, run_record: dict) -> None:
-        """Stop recording and fetch the EDF; a failure is recorded, the data are safe anyway."""
-        try:
-            tracker.stop_recording()
-            edf = tracker.close(dest_dir=self.paths.eyetrack_dir)
-            if edf is not None:
-                run_record["edf_file"] = str(Path(edf).name)
-        except Exception as error:  # noqa: BLE001 - data are safe; report and go on
-            run_record["tracker_close_error"] = str(error)
 
     def _write_run_records(self, *, status: str, run_record: dict, presenter, timing) -> None:
         """Close the trial log; write the timing report and the sidecar with the run's end."""
@@ -245,27 +265,21 @@ class SessionRun:
         return (_dt.datetime.now(_dt.UTC).replace(tzinfo=None) - started).total_seconds()
 
     def _calibrate(self, tracker) -> None:
-        result = tracker.calibrate()
-        if result is not None:
-            self._record_calibration(result)
+        self._record_calibration(tracker.calibrate())
 
     def _record_calibration(self, result) -> None:
-        self.sidecar.setdefault("calibration", []).append(
-            {
-                "time_s": result.time_s,
-                "avg_error_deg": result.avg_error_deg,
-                "max_error_deg": result.max_error_deg,
-            }
-        )
-        write_json_atomic(self.paths.beh_json, self.sidecar)
+        """Every calibration so far (drift-check recalibrations included) into the sidecar."""
+        self.files.record_calibration(self.tracker, result)
 
-    def _write_physio_sidecar(self, clock) -> None:
+    def _write_physio_sidecar(self, tracker) -> None:
         p = self.protocol
         data = physio_sidecar(
+            task=p.task,
             display=self.sidecar["display"],
             refresh_hz=p.display.refresh_hz,
             tracker=self.config.tracker,
-            eye=p.tracker.eye,
+            recorded_eye=recorded_eye(tracker),
+            sampling_rate_hz=sampling_rate_hz(tracker),
             start_time_s=0.0,
             calibration_type=p.tracker.calibration_type,
             calibrations=self.sidecar.get("calibration", []),
@@ -298,29 +312,19 @@ class SessionRun:
                 self._calibrate(tracker)
             n = p.tracker.drift_correct_every_n_trials
             plan = sch.next_plan()
-            if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
-                fx, fy = p.condition(plan.condition).fixation_deg
-                tracker.drift_correct(x_deg=fx, y_deg=fy)
             trial = len(self.behlog.rows) + 1
-            outcome = runner.run(plan=plan, trial=trial)
-            # Gaze first, then the trial row: a kill in between leaves physio blocks of a trial
-            # beh.tsv lacks, which a resume drops (the trial runs again).
-            presenter.physio.flush_block()
-            self.behlog.append(outcome.row)
-            sch.record(
-                plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
-            )
+            due = bool(n and trials_this_run > 1 and (trials_this_run - 1) % n == 0)
+            try:
+                outcome = runner.run(plan=plan, trial=trial, drift_check=due)
+            except TrackerLinkLost as lost:
+                outcome = getattr(lost, "outcome", None)
+                if outcome is None or not link_lost_screen(presenter, trial=trial - 1):
+                    raise  # the run ends; nothing of this trial is logged (a resume reruns it)
+                self._restart_recording(tracker, presenter)
+            self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
             timing.add_trial(outcome)
-            row = outcome.row
-            self.say(
-                f"  trial {trial:4d} {row['condition']:<16} level {row['level']:.3g} "
-                + (
-                    f"correct {row['correct']}"
-                    if not outcome.requeue
-                    else f"aborted ({row['abort_reason']})"
-                )
-                + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
-            )
+            if outcome.row["abort_reason"] == "recording_stopped":
+                self._restart_recording(tracker, presenter)
             if trial % 20 == 0:
                 timing.write(
                     path=self.paths.timing_json,
@@ -330,6 +334,33 @@ class SessionRun:
                 )
         presenter.text_screen(p.instructions.goodbye, phase="goodbye")
         return "completed"
+
+    def _log_trial(self, *, plan, outcome, trial: int, presenter) -> None:
+        """The trial's gaze, then its row (fsynced), then the scheduler; a progress line."""
+        # Gaze first, then the trial row: a kill in between leaves physio samples of a trial
+        # beh.tsv lacks, which a resume drops (the trial runs again).
+        presenter.physio.flush_block()
+        self.behlog.append(outcome.row)
+        self.scheduler.record(
+            plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
+        )
+        row = outcome.row
+        self.say(
+            f"  trial {trial:4d} {row['condition']:<16} level {row['level']:.3g} "
+            + (
+                f"correct {row['correct']}"
+                if not outcome.requeue
+                else f"aborted ({row['abort_reason']})"
+            )
+            + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
+        )
+
+    def _restart_recording(self, tracker, presenter) -> None:
+        """After the tracker stopped recording (or the link came back): tell the operator, then
+        record again (TrackerLinkLost when the link is still down)."""
+        self.say(f"{self.paths.session_dir}: recording stopped; restarting it")
+        presenter.text_screen(RECORDING_STOPPED_TEXT, phase="pause")
+        tracker.start_recording()
 
 
 def window_size_px(protocol) -> tuple[int, int]:
@@ -354,10 +385,3 @@ def window_size_px(protocol) -> tuple[int, int]:
 def _background_rgb(protocol) -> list[float]:
     g = 2.0 * protocol.display.background_gray - 1.0
     return [g, g, g]
-
-
-def edf_name_for(session_dir: Path, *, prefix: str) -> str:
-    """The EDF file name: ``prefix`` and digits from the session folder, 8 characters in all
-    (EyeLink's limit)."""
-    n_digits = 8 - len(prefix)
-    return f"{prefix}{zlib.crc32(str(session_dir).encode()) % 10**n_digits:0{n_digits}d}"

@@ -23,12 +23,16 @@ def simulate(
     stimulus_set: Path | None = None,
     scenes: str | None = None,
     full_window: bool = False,
+    tracker: str = "sim",
 ) -> list:
     """Run ``participants`` simulated sessions; returns their ``SessionResult`` list.
 
     One generator is loaded and one virtual display started for all of them. ``scenes``:
     ``--scenes``; ``full_window``: windows of the display's full resolution (the demo's
-    screenshots).
+    screenshots); ``tracker``: ``sim`` or ``eyelink-emulated`` (the EyeLink code path against
+    the pylink emulator; faults from ``$FOVEA_EYELINK_FAULTS``). A session whose tracker link is
+    lost stops (its result is not completed) and the next participant runs; ``resume``
+    continues it.
     """
     import numpy as np
 
@@ -37,7 +41,7 @@ def simulate(
     from protocol.scenes import scenes_spec
     from study.datalog import SessionPaths
     from study.service.start import start_service
-    from study.session import SessionConfig, run_session
+    from study.session import SessionConfig
     from study.xvfb import virtual_display
 
     if participants < 1:
@@ -58,7 +62,7 @@ def simulate(
                     data_dir=data_dir,
                     participant=label,
                     session=session,
-                    tracker="sim",
+                    tracker=tracker,
                     observer=observer,
                     seed=participant_seed,
                     resume=resume,
@@ -83,7 +87,7 @@ def simulate(
                         p, geometry=geometry, scenes=spec, stimulus_set=stimulus_set is not None
                     )
                 print(f"{label}: seed {participant_seed}")
-                result = run_session(config, service=service)
+                result = _run_one(config, service=service, paths=paths)
                 print(
                     f"{label}: {result.status}, {result.n_rows} trials, {result.wall_s:.1f} s -> "
                     f"{result.paths.beh_tsv}"
@@ -93,6 +97,30 @@ def simulate(
         if service is not None:
             service.close()
     return results
+
+
+def _run_one(config, *, service, paths):
+    """``run_session``; a lost tracker link ends the session (result not completed)."""
+    import time
+
+    from protocol.session_data import read_rows
+    from study.session import SessionResult, run_session
+    from study.trackers import TrackerLinkLost
+
+    t0 = time.perf_counter()
+    try:
+        return run_session(config, service=service)
+    except TrackerLinkLost as lost:
+        print(f"{config.participant}: {lost}")
+        n_rows = len(read_rows(paths.beh_tsv)) if paths.beh_tsv.exists() else 0
+        return SessionResult(
+            paths=paths,
+            completed=False,
+            n_rows=n_rows,
+            n_responses=0,
+            wall_s=time.perf_counter() - t0,
+            status="stopped: the eye tracker link was lost; continue with --resume",
+        )
 
 
 def _complete(paths) -> bool:

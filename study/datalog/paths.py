@@ -9,6 +9,8 @@ from pathlib import Path
 from generator.errors import FoveaError
 
 _LABEL = re.compile(r"^[A-Za-z0-9]+$")
+#: BEP020's recording label of the (one) recorded eye.
+RECORDING_LABEL = "eye1"
 
 
 def check_label(value: str, *, what: str) -> str:
@@ -48,8 +50,20 @@ class SessionPaths:
         return self.session_dir / "beh"
 
     @property
+    def sourcedata_dir(self) -> Path:
+        """Raw files outside BIDS: ``DATA/sourcedata/sub-<p>/ses-<s>`` (EDFs, shown images)."""
+        return self.data_dir / "sourcedata" / f"sub-{self.participant}" / f"ses-{self.session}"
+
+    @property
     def eyetrack_dir(self) -> Path:
-        return self.session_dir / "eyetrack"
+        """The EDF copies (``sourcedata/.../eyetrack``); Data Viewer finds the images relative
+        to it (``images/``)."""
+        return self.sourcedata_dir / "eyetrack"
+
+    @property
+    def images_dir(self) -> Path:
+        """The images shown per trial (PNG), beside the EDFs: ``eyetrack/images``."""
+        return self.eyetrack_dir / "images"
 
     @property
     def stem(self) -> str:
@@ -69,11 +83,21 @@ class SessionPaths:
 
     @property
     def physio_tsv_gz(self) -> Path:
-        return self.eyetrack_dir / f"{self.stem}_physio.tsv.gz"
+        """BIDS eye-tracking (BEP020): ``beh/<stem>_recording-eye1_physio.tsv.gz``."""
+        return self.beh_dir / f"{self.stem}_recording-{RECORDING_LABEL}_physio.tsv.gz"
 
     @property
     def physio_json(self) -> Path:
-        return self.eyetrack_dir / f"{self.stem}_physio.json"
+        return self.beh_dir / f"{self.stem}_recording-{RECORDING_LABEL}_physio.json"
+
+    @property
+    def events_tsv(self) -> Path:
+        """Stimulus onsets (BIDS events; its sidecar holds ``StimulusPresentation``)."""
+        return self.beh_dir / f"{self.stem}_events.tsv"
+
+    @property
+    def events_json(self) -> Path:
+        return self.beh_dir / f"{self.stem}_events.json"
 
     def exists(self) -> bool:
         """True when anything of this session is on disk."""

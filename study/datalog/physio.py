@@ -3,8 +3,9 @@
 The file is a sequence of complete gzip members, one per block (a trial, or a stretch between
 trials), each written with one ``write`` + ``fsync``. Standard readers (``gzip``, ``zcat``,
 ``pandas``) read a multi-member file as one stream. A kill can only leave a torn last member;
-``PhysioLog.reopen`` cuts it off, drops blocks of trials that ``beh.tsv`` does not hold (their
-trial will be run again) and appends new members after the rest.
+``PhysioLog.reopen`` cuts it off, drops the samples from the first trial that ``beh.tsv`` does
+not hold (it will be run again) and appends new members after the rest. ``close`` rewrites the
+file as a single member (atomically): the BIDS validator reads no further than the first.
 """
 
 from __future__ import annotations
@@ -49,15 +50,12 @@ class PhysioLog:
 
     @classmethod
     def reopen(cls, path: Path, *, last_trial: int) -> PhysioLog:
-        """Reopen for appending after repairing the file (see module docstring)."""
+        """Reopen for appending after repairing the file (see module docstring): the samples up
+        to the first one of a trial after ``last_trial`` are kept, as one gzip member."""
         if not path.exists():
             return cls.create(path)
-        keep = _complete_prefix(path.read_bytes(), last_trial=last_trial)
-        if keep != path.stat().st_size:
-            with open(path, "r+b") as f:
-                f.truncate(keep)
-                f.flush()
-                os.fsync(f.fileno())
+        lines = _complete_lines(path.read_bytes(), last_trial=last_trial)
+        _rewrite(path, lines)
         return cls(path)
 
     def add(
@@ -87,14 +85,32 @@ class PhysioLog:
         os.fsync(self._file.fileno())
 
     def close(self) -> None:
+        """Write what is buffered and rewrite the file as one gzip member (the BIDS validator
+        reads only the first member of a multi-member file)."""
         self.flush_block()
         self._file.close()
+        data = self.path.read_bytes()
+        if data:
+            _rewrite(self.path, _complete_lines(data, last_trial=None))
 
 
-def _complete_prefix(data: bytes, *, last_trial: int) -> int:
-    """Byte length of the leading complete members that hold no trial after ``last_trial``."""
+def _rewrite(path: Path, lines: list[str]) -> None:
+    """Replace ``path`` atomically by ``lines`` as one gzip member (empty: an empty file)."""
+    payload = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(tmp, "wb") as f:
+        f.write(gzip.compress(payload, compresslevel=6, mtime=0) if payload else b"")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
+
+
+def _complete_lines(data: bytes, *, last_trial: int | None) -> list[str]:
+    """The sample lines of the complete members of ``data``, up to (not including) the first
+    line of a trial after ``last_trial`` (None: all); a torn last member is dropped."""
     offset = 0
-    keep = 0
+    kept: list[str] = []
     while offset < len(data):
         decoder = zlib.decompressobj(wbits=31)  # 31: gzip wrapper, one member
         try:
@@ -103,34 +119,52 @@ def _complete_prefix(data: bytes, *, last_trial: int) -> int:
             break
         if not decoder.eof:
             break  # torn member at the end
-        end = len(data) - len(decoder.unused_data)
-        trials = set()
+        offset = len(data) - len(decoder.unused_data)
         for line in text.decode("utf-8", errors="replace").splitlines():
             cells = line.split("\t")
-            if len(cells) == len(PHYSIO_COLUMNS) and cells[4] != "n/a":
-                trials.add(int(cells[4]))
-        if trials and max(trials) > last_trial:
-            break
-        keep = offset = end
-    return keep
+            if len(cells) != len(PHYSIO_COLUMNS):
+                continue
+            if last_trial is not None and cells[4] != "n/a" and int(cells[4]) > last_trial:
+                return kept
+            kept.append(line)
+    return kept
 
 
 def physio_sidecar(
     *,
+    task: str,
     display: dict,
     refresh_hz: float,
     tracker: str,
-    eye: str,
+    recorded_eye: str,
+    sampling_rate_hz: float,
     start_time_s: float,
     calibration_type: str,
     calibrations: list[dict],
 ) -> dict:
-    """BEP020 sidecar for the physio file."""
-    return {
-        "SamplingFrequency": refresh_hz,
-        "SamplingFrequencyNote": "one sample per displayed frame: the tracker's newest sample "
-        "at each flip (the EDF holds the full-rate record for EyeLink sessions)",
-        "StartTime": start_time_s,
+    """The BEP020 sidecar of the physio file (``PhysioType: eyetrack``).
+
+    Args:
+        task: the task label.
+        display: the sidecar's display record (``width_cm``, ``height_cm``, ``width_px``, ...).
+        refresh_hz: the display's refresh rate.
+        tracker: the tracker kind (``eyelink``, ``eyelink-emulated``, ``dummy``, ``sim``).
+        recorded_eye: the eye whose samples the file holds (``left`` or ``right``).
+        sampling_rate_hz: the tracker's sampling rate (read back from it where it reports one).
+        start_time_s: session-clock time of the recording's start.
+        calibration_type: the calibration pattern.
+        calibrations: each calibration's result (strict JSON).
+    """
+    errors = [c.get("avg_error_deg") for c in calibrations if c.get("avg_error_deg") is not None]
+    worst = [c.get("max_error_deg") for c in calibrations if c.get("max_error_deg") is not None]
+    data = {
+        "PhysioType": "eyetrack",
+        "TaskName": task,
+        "SamplingFrequency": float(sampling_rate_hz),
+        "SamplingFrequencyNote": "the tracker's rate; the file holds the newest sample at each "
+        "displayed frame when it is new (irregular intervals: use the timestamp column; the EDF "
+        "in sourcedata/ holds every sample for EyeLink sessions)",
+        "StartTime": float(start_time_s),
         "Columns": list(PHYSIO_COLUMNS),
         "timestamp": {"Description": "sample time on the session clock", "Units": "s"},
         "x_coordinate": {
@@ -142,22 +176,17 @@ def physio_sidecar(
             "Units": "deg",
         },
         "valid": {
-            "Description": "0 during blinks or track loss",
+            "Description": "0 during blinks, track loss or a sample older than two frames",
             "Levels": {"0": "invalid", "1": "valid"},
         },
         "trial": {"Description": "beh.tsv trial number (n/a between trials)"},
         "phase": {
-            "Description": "trial phase: fixation, wait, interval1, isi, interval2, response, feedback, other"
+            "Description": "trial phase: iti, fixation, wait, interval1, isi, interval2, "
+            "response, feedback, abort, or a screen (instructions, break, pause, goodbye)"
         },
-        "Manufacturer": "SR Research"
-        if tracker in ("eyelink", "dummy")
-        else "fovea-kit simulation",
-        "ManufacturersModelName": {
-            "eyelink": "EyeLink",
-            "dummy": "EyeLink dummy mode (mouse)",
-            "sim": "simulated participant",
-        }.get(tracker, tracker),
-        "RecordedEye": eye,
+        "Manufacturer": _MANUFACTURERS.get(tracker, "fovea-kit simulation"),
+        "ManufacturersModelName": _MODELS.get(tracker, tracker),
+        "RecordedEye": recorded_eye,
         "SampleCoordinateUnits": "deg",
         "SampleCoordinateSystem": "gaze-on-screen",
         "EnvironmentCoordinates": "center",
@@ -169,3 +198,21 @@ def physio_sidecar(
         "CalibrationCount": len(calibrations),
         "Calibrations": calibrations,
     }
+    if errors:
+        data["AverageCalibrationError"] = errors[-1]
+    if worst:
+        data["MaximalCalibrationError"] = worst[-1]
+    return data
+
+
+_MANUFACTURERS = {
+    "eyelink": "SR Research",
+    "dummy": "SR Research",
+    "eyelink-emulated": "fovea-kit pylink emulator",
+}
+_MODELS = {
+    "eyelink": "EyeLink",
+    "dummy": "EyeLink dummy mode (mouse)",
+    "eyelink-emulated": "EyeLink (emulated, simulated participant)",
+    "sim": "simulated participant",
+}

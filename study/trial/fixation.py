@@ -28,7 +28,8 @@ class FixationPhases:
 
     def _fixation(self, trial: TrialState) -> None:
         """The fixation target until the gaze is held inside the tolerance for the hold time
-        (``c``: calibrate; a timeout: drift check and start over); measures the gaze."""
+        (``c``: calibrate; a timeout: drift check and start over, and after the protocol's
+        ``max_fixation_timeouts`` in a row a recalibration instead); measures the gaze."""
         presenter, timing = self.presenter, self.protocol.timing
         fx, fy = trial.fixation_deg
         trial.monitor = self._gaze_monitor(trial)
@@ -37,6 +38,7 @@ class FixationPhases:
         self.tracker.message(f"FIXATION_ON {fx:.2f} {fy:.2f}")
         trial.speculation = self.sources.speculate(trial.plan, trial.spec, trial.fixation_deg)
         phase_start = presenter.clock()
+        timeouts = 0
         presenter.clear_keys()
         while True:
             presenter.draw_fixation(fx, fy)
@@ -51,8 +53,13 @@ class FixationPhases:
             if hold.add(t=frame.t, sample=frame.sample):
                 break
             if frame.t - phase_start > timing.fixation_timeout_s:
-                self.tracker.message("FIXATION_TIMEOUT")
-                self.tracker.drift_correct(x_deg=fx, y_deg=fy)
+                timeouts += 1
+                self.tracker.message(f"FIXATION_TIMEOUT {timeouts}")
+                if timeouts >= self.protocol.tracker.max_fixation_timeouts:
+                    timeouts = 0
+                    self._calibrate()
+                else:
+                    self.drift_check(x_deg=fx, y_deg=fy)
                 hold.reset()
                 phase_start = presenter.clock()
         trial.fixation_acquired_s = hold.end_s

@@ -11,6 +11,7 @@ import numpy as np
 
 from study.observers import ObserverTrial
 from study.presenter import RESPONSE_KEYS, QuitRequested
+from study.trial.dataviewer import image_ref, onset_messages
 from study.trial.state import TrialAborted, TrialState, trial_rng
 
 
@@ -32,18 +33,30 @@ class PresentationPhases:
         return stimuli
 
     def _interval(self, trial: TrialState, number: int, stimuli: dict) -> None:
-        """Interval ``number`` (1 or 2): its image for the stimulus duration."""
+        """Interval ``number`` (1 or 2): its image for the stimulus duration; the onset (the
+        flip's time) goes into the row, and the onset messages for the EDF and Data Viewer
+        (``study.trial.dataviewer``) are sent from the flip."""
+        kind = "foveated" if number == trial.plan.interval_foveated else "full"
+        messages = onset_messages(
+            trial=int(trial.row["trial"]),
+            interval=number,
+            image_file=image_ref(trial=int(trial.row["trial"]), kind=kind),
+            gaze_deg=trial.gaze_deg,
+            presenter=self.presenter,
+        )
 
         def onset(frame) -> None:
-            if number == 1:
-                trial.row["onset_s"] = frame.t
-                self.tracker.message(f"STIMULUS_ONSET trial {trial.row['trial']}")
-            else:
-                self.tracker.message("STIMULUS2_ONSET")
+            trial.row["onset_s" if number == 1 else "onset2_s"] = frame.t
+            trial.shown = True
 
         frames = self.presenter.frames_for(self.protocol.timing.stimulus_duration_s)
         self._present(
-            trial, phase=f"interval{number}", stim=stimuli[number], frames=frames, on_first=onset
+            trial,
+            phase=f"interval{number}",
+            stim=stimuli[number],
+            frames=frames,
+            on_first=onset,
+            first_messages=messages,
         )
 
     def _mask(self, trial: TrialState, stimuli: dict) -> None:
@@ -57,9 +70,19 @@ class PresentationPhases:
         frames = max(0, frames_for(timing.isi_s) - frames_for(timing.mask_duration_s))
         self._present(trial, phase="isi", stim=None, frames=frames)
 
-    def _present(self, trial: TrialState, *, phase: str, stim, frames: int, on_first=None) -> None:
+    def _present(
+        self,
+        trial: TrialState,
+        *,
+        phase: str,
+        stim,
+        frames: int,
+        on_first=None,
+        first_messages: tuple[str, ...] = (),
+    ) -> None:
         """Show ``stim`` (None: nothing) for ``frames`` flips with the gaze checked on each; the
-        fixation mark is drawn during the ISI, and in the intervals when the protocol says."""
+        fixation mark is drawn during the ISI, and in the intervals when the protocol says.
+        ``first_messages`` go to the tracker from the first frame's flip."""
         presenter = self.presenter
         fx, fy = trial.fixation_deg
         show_mark = self.protocol.fixation.show_during_stimulus or phase == "isi"
@@ -68,7 +91,7 @@ class PresentationPhases:
                 stim.draw()
             if show_mark:
                 presenter.draw_fixation(fx, fy)
-            frame = presenter.flip(phase=phase)
+            frame = presenter.flip(phase=phase, messages=first_messages if i == 0 else ())
             if i == 0 and on_first is not None:
                 on_first(frame)
             presenter.check_escape()

@@ -16,14 +16,18 @@ before the stimulus are in ``study.trial.fixation``, the stimulus and the answer
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 
 from protocol.levels import layout_spec
 from protocol.schema import Protocol
 from protocol.session_data import new_row
 from study.generation import GenerationService
-from study.presenter import Presenter
+from study.presenter import Presenter, RecordingStopped
 from study.procedures import TrialPlan
+from study.trackers.base import TrackerLinkLost
+from study.trial.dataviewer import end_variables, save_shown_images
 from study.trial.fixation import FixationPhases
 from study.trial.presentation import PresentationPhases
 from study.trial.sources import TrialImageSources
@@ -34,6 +38,7 @@ ABORT_TEXTS = {
     "deadline": "One moment...",
     "generator_crash": "One moment...",
     "no_response": "Please answer with 1 or 2.",
+    "recording_stopped": "One moment...",
 }
 
 
@@ -55,6 +60,8 @@ class TrialRunner(FixationPhases, PresentationPhases):
         prefetch_after_intervals: have the next plan's twin prefetched once the second interval
             has ended (the intervals run with an idle generator) instead of as soon as this
             trial's images are ready (sessions).
+        images_dir: where the images shown in each trial are saved as PNG
+            (``study.trial.dataviewer``); None: not saved.
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
         session: str,
         stimulus_set=None,
         prefetch_after_intervals: bool = False,
+        images_dir: Path | None = None,
     ) -> None:
         self.protocol = protocol
         self.presenter = presenter
@@ -85,14 +93,18 @@ class TrialRunner(FixationPhases, PresentationPhases):
             protocol=protocol, service=service, geometry=geometry, stimulus_set=stimulus_set
         )
         self.prefetch_after_intervals = prefetch_after_intervals
+        self.images_dir = images_dir
         self.upcoming = None  # callable -> (seed, conditioning) of the next new plan, or None
         self.calibrate_requested = False
 
     on_calibration = None  # set by the session: records calibrations in the sidecar
 
     # ---------------------------------------------------------------- the trial
-    def run(self, *, plan: TrialPlan, trial: int) -> TrialOutcome:
-        """Present ``plan`` as trial number ``trial``; returns the row to log."""
+    def run(self, *, plan: TrialPlan, trial: int, drift_check: bool = False) -> TrialOutcome:
+        """Present ``plan`` as trial number ``trial``; returns the row to log.
+
+        ``drift_check``: a drift check at the fixation target first, after ``TRIALID`` (SR's
+        order: its messages belong to the trial in the EDF)."""
         presenter, win = self.presenter, self.presenter.win
         state = self._new_trial(plan, trial)
         self.sources.harvest_late()
@@ -113,13 +125,28 @@ class TrialRunner(FixationPhases, PresentationPhases):
         )
         result_label = "aborted"
         try:
+            if drift_check:
+                self.drift_check(x_deg=state.fixation_deg[0], y_deg=state.fixation_deg[1])
             outcome = self._run_phases(state)
             row = state.row
             result_label = "response" if not outcome.requeue else (row["abort_reason"] or "requeue")
+        except TrackerLinkLost as lost:
+            # The session decides (reconnect: the row is logged and the plan re-queued; end:
+            # nothing of this trial is logged and a resume runs it again).
+            state.row["abort_reason"] = result_label = "link_lost"
+            lost.outcome = TrialOutcome(row=state.row, requeue=True, correct=None)
+            raise
         finally:
-            self.tracker.trial_end(result=result_label)
+            self.tracker.trial_end(result=result_label, variables=end_variables(state.row))
             win.recordFrameIntervals = False
             presenter.trial = None
+            if state.shown and self.images_dir is not None:
+                save_shown_images(
+                    images_dir=self.images_dir,
+                    trial=trial,
+                    foveated=state.foveated.image,
+                    full=state.twin.image,
+                )
         intervals = [float(v) for v in win.frameIntervals[intervals_before:]]
         limit = 1.5 * presenter.frame_period_s
         state.row["dropped_frames"] = int(sum(v > limit for v in intervals))
@@ -181,6 +208,12 @@ class TrialRunner(FixationPhases, PresentationPhases):
             correct = self._response(trial)
         except TrialAborted as aborted:
             return self._abort(trial.row, reason=aborted.reason)
+        except RecordingStopped:
+            # No abort screen: the session pauses and restarts the recording.
+            trial.row["abort_reason"] = "recording_stopped"
+            trial.row["fixation_break"] = 0
+            self.tracker.message("TRIAL_ABORTED recording_stopped")
+            return TrialOutcome(row=trial.row, requeue=True, correct=None)
         self._feedback(trial, correct=correct)
         return TrialOutcome(row=trial.row, requeue=False, correct=correct)
 
@@ -204,5 +237,15 @@ class TrialRunner(FixationPhases, PresentationPhases):
 
     def _calibrate(self) -> None:
         result = self.tracker.calibrate()
-        if result is not None and self.on_calibration is not None:
+        if self.on_calibration is not None:
             self.on_calibration(result)
+
+    def drift_check(self, *, x_deg: float, y_deg: float) -> None:
+        """A drift check at the target (degrees); a recalibration when the check asks for one
+        (offset above the protocol's limit, or no result after the capped attempts)."""
+        check = getattr(self.tracker, "drift_check", None)
+        if check is None:  # the simulated tracker: the participant is shown the target
+            self.tracker.drift_correct(x_deg=x_deg, y_deg=y_deg)
+            return
+        if check(x_deg=x_deg, y_deg=y_deg).recalibrate:
+            self._calibrate()

@@ -85,3 +85,4 @@ class TrialState:
     monitor: GazeMonitor | None = None  # fixation check from the hold on
     seen_deg: list[tuple[float, float]] = field(default_factory=list)  # gaze while shown
     fixation_acquired_s: float | None = None
+    shown: bool = False  # the first interval's image was on the screen

@@ -6,7 +6,9 @@ from __future__ import annotations
 import gzip
 import json
 import math
+import zlib
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,10 +33,15 @@ def _row(trial: int, **extra) -> dict:
 def test_paths_follow_the_bids_layout(tmp_path):
     paths = SessionPaths(data_dir=tmp_path, participant="01", session="2", task="fovea2afc")
     assert paths.beh_tsv == tmp_path / "sub-01/ses-2/beh/sub-01_ses-2_task-fovea2afc_beh.tsv"
+    # BIDS eye-tracking (BEP020): the physio file beside the data it goes with, with its
+    # recording label; raw files (EDFs, shown images) under sourcedata/.
     assert (
         paths.physio_tsv_gz
-        == tmp_path / "sub-01/ses-2/eyetrack/sub-01_ses-2_task-fovea2afc_physio.tsv.gz"
+        == tmp_path / "sub-01/ses-2/beh/sub-01_ses-2_task-fovea2afc_recording-eye1_physio.tsv.gz"
     )
+    assert paths.events_tsv == tmp_path / "sub-01/ses-2/beh/sub-01_ses-2_task-fovea2afc_events.tsv"
+    assert paths.eyetrack_dir == tmp_path / "sourcedata/sub-01/ses-2/eyetrack"
+    assert paths.images_dir == tmp_path / "sourcedata/sub-01/ses-2/eyetrack/images"
     with pytest.raises(FoveaError, match="letters and digits"):
         SessionPaths(data_dir=tmp_path, participant="p_1", session="1", task="t")
 
@@ -106,7 +113,11 @@ def test_physio_blocks_survive_a_torn_member_and_later_trials_are_dropped(tmp_pa
     log = PhysioLog.reopen(path, last_trial=2)
     _samples(log, 3, t0=10.0)
     log.close()
-    assert path.read_bytes().startswith(complete[:100])
+    assert len(complete) > 0
+    # Closed: one gzip member (the BIDS validator reads only the first).
+    decoder = zlib.decompressobj(wbits=31)
+    decoder.decompress(path.read_bytes())
+    assert decoder.eof and decoder.unused_data == b""
     frame = pd.read_csv(
         path,
         sep="\t",
@@ -125,3 +136,11 @@ def test_json_is_replaced_atomically(tmp_path):
     write_json_atomic(path, {"a": 2, "b": [1.5]})
     assert json.loads(path.read_text()) == {"a": 2, "b": [1.5]}
     assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_json_is_strict_nan_becomes_null(tmp_path):
+    path = tmp_path / "s.json"
+    write_json_atomic(path, {"a": float("nan"), "b": [np.float64("inf"), 1.0], "c": np.int64(3)})
+    text = path.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    assert json.loads(text) == {"a": None, "b": [None, 1.0], "c": 3}
