@@ -160,7 +160,7 @@ def group_thresholds_figure(
 ) -> bytes:
     """Participants' thresholds with intervals (grey) and the group mean with its interval."""
     fig = _figure(max(4.0, 1.3 * len(conditions) + 1.5), 3.6)
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.22, top=0.9)
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.22, top=0.86)
     ax = fig.add_subplot(1, 1, 1)
     rng = np.random.default_rng(0)  # fixed jitter: identical figures for identical data
     for i, c in enumerate(conditions):
@@ -173,14 +173,18 @@ def group_thresholds_figure(
         g = group[group["condition"] == c]
         if len(g) and np.isfinite(g["threshold"].iloc[0]):
             gr = g.iloc[0]
+            # A group estimate that needs more participants (its note) is drawn hollow and
+            # without its interval: it is not a result.
+            pending = bool(str(getattr(gr, "note", "") or ""))
             ax.errorbar(
                 [i + 0.3],
                 [gr.threshold],
                 yerr=[[gr.threshold - gr.ci_low], [gr.ci_high - gr.threshold]]
-                if np.isfinite(gr.ci_low)
+                if np.isfinite(gr.ci_low) and not pending
                 else None,
                 fmt="D",
                 color=_COLORS[1],
+                mfc="white" if pending else _COLORS[1],
                 ms=6,
                 capsize=4,
             )
@@ -193,7 +197,10 @@ def group_thresholds_figure(
             _log_axis(ax, "y", lo, hi)
     ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
     ax.set_ylabel(level_label)
-    ax.set_title("Thresholds: participants (grey, with intervals) and group (red)", fontsize=9)
+    ax.set_title(
+        "Thresholds: participants (grey, with intervals)\nand group (red; hollow: needs more participants)",
+        fontsize=9,
+    )
     return _png(fig)
 
 

@@ -67,7 +67,8 @@ def build_report(
     """Run the whole analysis and write the report (see module docstring).
 
     The stages fill one ``Analysis`` (analysis.report_analysis): load -> QC -> fits -> group
-    statistics -> perceptual overlay -> token savings -> figures -> tables -> summary -> page.
+    statistics -> perceptual overlay -> token savings -> stimulus examples (unless
+    ``config.stimuli`` is off) -> figures -> tables -> summary -> page.
 
     Raises:
         FoveaError: unusable data (message names the file and the problem) or bad settings.
