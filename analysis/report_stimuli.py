@@ -266,10 +266,10 @@ _LAYOUT_KEYS = ("acuity", "padding_deg", "max_level", "circle_radius", "peripher
 def _load_model(model: str, models: dict):
     """The generator for ``model`` (loaded once per report); _NoExample when it cannot be."""
     if model not in models:
-        from generator.pipeline import FoveatedGenerator
+        from generator.loading import load_generator
 
         try:
-            models[model] = FoveatedGenerator.load(model)
+            models[model] = load_generator(model)
         except Exception as error:  # noqa: BLE001 - any failure becomes the report's note
             models[model] = _NoExample(
                 f"the sessions used model {model!r}, which cannot be loaded here "

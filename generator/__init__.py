@@ -22,6 +22,7 @@ _EXPORTS = {
     "build_layout": "generator.layout",
     "FoveatedGenerator": "generator.pipeline",
     "Generation": "generator.pipeline",
+    "load_generator": "generator.loading",
     "pack": "generator.tokens",
     "unpack": "generator.tokens",
 }

@@ -18,6 +18,7 @@ from tqdm import tqdm
 
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
+from generator.loading import load_generator
 from generator.pipeline import FoveatedGenerator
 
 SETTINGS = (
@@ -79,7 +80,7 @@ def run_generator_benchmark(
     dtype: str | None = None,
 ) -> list[dict]:
     """Benchmark records (fields pinned: docs/design.md section 6), per size x gaze x layout."""
-    generator = FoveatedGenerator.load(model, device=device, dtype=dtype)
+    generator = load_generator(model, device=device, dtype=dtype)
     steps = generator.steps if steps is None else steps
     display = default_display()
     records = []

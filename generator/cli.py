@@ -79,7 +79,7 @@ def _generate(args: argparse.Namespace) -> int:
     from generator.errors import FoveaError
     from generator.img2img import check_t_start
     from generator.layout import LayoutSpec
-    from generator.pipeline import FoveatedGenerator
+    from generator.loading import load_generator
     from generator.scene_sources import check_scene_size
 
     geometry = geometry_from_args(args)
@@ -93,7 +93,7 @@ def _generate(args: argparse.Namespace) -> int:
     source = scene_source_from_args(args)
     if source is not None:
         source.check(width_px=width_px, height_px=height_px)
-    generator = FoveatedGenerator.load(args.model, device=args.device, dtype=args.dtype)
+    generator = load_generator(args.model, device=args.device, dtype=args.dtype)
     scene = None
     if source is not None:
         factor = generator.scene_factor or PROMPT_MODEL_SCENE_FACTOR

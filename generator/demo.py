@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from generator.draw import draw_layout, mark_fixation
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
-from generator.pipeline import FoveatedGenerator
+from generator.loading import load_generator
 
 
 def run_generator_demo(
@@ -36,7 +36,7 @@ def run_generator_demo(
 
     Args:
         out_dir: output folder.
-        model: generator (``FoveatedGenerator.load``).
+        model: generator (``generator.loading.load_generator``).
         size_px: square image side, on the default display (2560 x 1440 px, 59.8 cm at 60 cm).
         seed: generation seed (picks the scene, too).
         steps: sampler steps (None: the model's).
@@ -53,7 +53,7 @@ def run_generator_demo(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    generator = FoveatedGenerator.load(model)
+    generator = load_generator(model)
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=size_px, image_height_px=size_px
     )

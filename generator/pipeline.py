@@ -89,13 +89,6 @@ class FoveatedGenerator:
         self.shift = shift
         self.guidance_scale = guidance_scale
 
-    @classmethod
-    def load(cls, model: str = "default", *, device: str = "cpu", dtype: str | None = None):
-        """A model by name (``default``, ``tiny``, ``bench-10m``, ``flux2-tiny``) or local directory."""
-        from generator.loading import load_generator
-
-        return load_generator(model, device=device, dtype=dtype)
-
     @property
     def token_px(self) -> int:
         """Image pixels per fine token side."""

@@ -102,7 +102,7 @@ def build_stimulus_set(
     import torch
     from tqdm import tqdm
 
-    from generator.pipeline import FoveatedGenerator
+    from generator.loading import load_generator
     from protocol import load_protocol
     from protocol.scenes import check_scenes, scenes_spec
     from stimuli.fingerprint import fingerprint
@@ -128,7 +128,7 @@ def build_stimulus_set(
     geometry = stimulus_geometry(p)
     geometry_id = geometry_record(geometry)
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
-    generator = FoveatedGenerator.load(p.stimulus.model, device=device)
+    generator = load_generator(p.stimulus.model, device=device)
     checked = check_scenes(
         spec=scenes_spec(loaded, override=scenes), protocol=p, scene_factor=generator.scene_factor
     )

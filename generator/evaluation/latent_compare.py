@@ -29,6 +29,7 @@ from generator.bench import gaze_points, transformer_flops
 from generator.codecs import VaeCodec, to_uint8_image
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
+from generator.loading import load_generator
 from generator.pipeline import FoveatedGenerator
 from generator.tokens import unpack
 from generator.training.autoencoder import AeConfig, load_autoencoder
@@ -223,7 +224,7 @@ def run_latent_compare(settings: LatentSettings, *, progress=print) -> dict:
         config = AeConfig()
         torch.manual_seed(0)
         ae = config.build().eval().requires_grad_(False)
-    pixel = FoveatedGenerator.load(settings.pixel_model)
+    pixel = load_generator(settings.pixel_model)
     latent = latent_generator(pixel, ae, config)
     before = machine()
     progress(f"machine before: {before}")

@@ -32,7 +32,7 @@ def model_card(record: dict, quality: dict | None = None) -> str:
     lines = [
         "# Default model: scene-conditioned pixel-space foveated detail transformer",
         "",
-        "Embedded default of the foveated generation kit (`FoveatedGenerator.load('default')`, "
+        "Embedded default of the foveated generation kit (`load_generator('default')`, "
         "no network). It generates the *detail* of a natural image from a low-resolution "
         f"**scene**: the image area-downsampled {cfg.scene_factor}x ({1024 // cfg.scene_factor} px "
         "for a 1024 px image). The scene carries the composition; everything the eye resolves "

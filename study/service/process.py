@@ -65,7 +65,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
     """Generation in a separate process; implements ``study.generation.GenerationService``.
 
     Args:
-        model: model name or directory (``FoveatedGenerator.load``).
+        model: model name or directory (``generator.loading.load_generator``).
         device: torch device of the generator process.
         geometry: ``generator.StimulusGeometry`` (fixes the image size of every request).
         num_steps: sampler steps, None for the model's default.

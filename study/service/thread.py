@@ -25,7 +25,7 @@ class ThreadGenerationService:
     """Runs ``FoveatedGenerator`` in one worker thread; implements ``GenerationService``.
 
     Args:
-        model: model name or directory (``FoveatedGenerator.load``).
+        model: model name or directory (``generator.loading.load_generator``).
         device: torch device.
         geometry: ``generator.StimulusGeometry`` of the stimulus on the display.
         num_steps: sampler steps, None for the model's default.
@@ -77,13 +77,13 @@ class ThreadGenerationService:
         """Load and warm up the generator, start the worker; returns the service's description."""
         import torch
 
-        from generator import FoveatedGenerator
+        from generator import load_generator
         from study.service.images import TrialImages
 
         threads = self._torch_threads or max(1, (os.cpu_count() or 2) - 1)
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
-        generator = FoveatedGenerator.load(self._model, device=self._device)
+        generator = load_generator(self._model, device=self._device)
         self._images = TrialImages(
             generator=generator,
             geometry=self._geometry,

@@ -33,7 +33,7 @@ class WorkerConfig:
     thread settings below are in place before torch loads.
 
     Attributes:
-        model, device, dtype: ``FoveatedGenerator.load`` arguments.
+        model, device, dtype: ``generator.loading.load_generator`` arguments.
         geometry: ``protocol.geometry.geometry_record`` of the stimulus geometry.
         num_steps: sampler steps (None: the model's default).
         warmup_conditioning: class or prompt for the warm-up generations.
@@ -122,7 +122,7 @@ def _load(config: WorkerConfig) -> _State:
     import numpy as np
     import torch
 
-    from generator import FoveatedGenerator, LayoutSpec
+    from generator import LayoutSpec, load_generator
     from protocol.geometry import geometry_from_record
     from study.service.images import TrialImages
 
@@ -133,7 +133,7 @@ def _load(config: WorkerConfig) -> _State:
         pass
     geometry = geometry_from_record(config.geometry)
     t0 = time.perf_counter()
-    generator = FoveatedGenerator.load(config.model, device=config.device, dtype=config.dtype)
+    generator = load_generator(config.model, device=config.device, dtype=config.dtype)
     load_s = time.perf_counter() - t0
     images = TrialImages(
         generator=generator,

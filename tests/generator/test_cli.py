@@ -162,12 +162,12 @@ def _small_scene_model(scene_factor: int):
 def test_scene_models_get_scenes_at_their_own_factor(photos, monkeypatch, capsys):
     from PIL import Image
 
+    import generator.loading
     from fovea_cli.main import main
-    from generator.pipeline import FoveatedGenerator
 
     monkeypatch.chdir(photos)
     small = _small_scene_model(8)
-    monkeypatch.setattr(FoveatedGenerator, "load", classmethod(lambda cls, *a, **k: small))
+    monkeypatch.setattr(generator.loading, "load_generator", lambda *a, **k: small)
     base = ["generate", "--model", "small-scene", "--size", "128", "--seed", "1"]
     scene_args = ["--scene", "photos/cat.png", "--scene-out", "s0.png"]
     assert main([*base, *scene_args, "--out", "s.png"]) == 0
@@ -202,14 +202,14 @@ BAD_SCENES = [
 
 @pytest.mark.parametrize("args, message", BAD_SCENES)
 def test_bad_scenes_are_refused_before_the_model_loads(photos, monkeypatch, capsys, args, message):
+    import generator.loading
     from fovea_cli.main import main
-    from generator.pipeline import FoveatedGenerator
 
-    def never(cls, *a, **k):
+    def never(*a, **k):
         raise AssertionError("the model was loaded for a bad scene")
 
     monkeypatch.chdir(photos)
-    monkeypatch.setattr(FoveatedGenerator, "load", classmethod(never))
+    monkeypatch.setattr(generator.loading, "load_generator", never)
     assert main(["generate", *args, "--out", "x.png"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and len(err.strip().splitlines()) == 1

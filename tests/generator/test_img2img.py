@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from generator import FoveaError, FoveatedGenerator, LayoutSpec, StimulusGeometry, default_display
+from generator import FoveaError, LayoutSpec, StimulusGeometry, default_display, load_generator
 from generator.codecs import PixelCodec, VaeCodec, to_uint8_image
 from generator.sampler import shifted_timesteps
 from generator.scene import Scene, downsample_to_scene, scene_tensor, upsample_scene
@@ -106,7 +106,7 @@ def _tiny_flux_pipeline(path):
 @pytest.fixture(scope="module")
 def flux1(tmp_path_factory):
     path = _tiny_flux_pipeline(tmp_path_factory.mktemp("flux1"))
-    generator = FoveatedGenerator.load(str(path))
+    generator = load_generator(str(path))
     generator.encoder.text_len = 16  # T5 tokens; 512 would only slow the tiny model down
     return generator
 
@@ -196,7 +196,7 @@ def test_flux1_small_t_start_keeps_the_scene(flux1, scene, foveated):
 
 @pytest.mark.parametrize("name", ["tiny", "flux2-tiny"])
 def test_pixel_presets_take_scenes_through_the_same_path(name, scene):
-    generator = FoveatedGenerator.load(name)
+    generator = load_generator(name)
     reference = _round_trip(generator.codec, scene)  # pixel space: the upsampled scene itself
     kwargs = dict(seed=2, geometry=GEOMETRY, scene=scene, **FOVEATED)
     near = generator.generate(**kwargs, t_start=0.02)
@@ -208,6 +208,6 @@ def test_pixel_presets_take_scenes_through_the_same_path(name, scene):
 
 @pytest.mark.parametrize("t_start", [0.0, -0.1, 1.5])
 def test_t_start_outside_zero_one_is_a_clear_error(t_start, scene):
-    generator = FoveatedGenerator.load("tiny")
+    generator = load_generator("tiny")
     with pytest.raises(FoveaError, match=r"t_start must be in \(0, 1\]"):
         generator.generate(seed=0, geometry=GEOMETRY, scene=scene, t_start=t_start, **FOVEATED)

@@ -9,6 +9,7 @@ from generator import (
     StimulusGeometry,
     build_layout,
     default_display,
+    load_generator,
 )
 from generator.denoiser import Conditioning
 from generator.sampler import sample_euler, shifted_timesteps
@@ -44,7 +45,7 @@ def _plain_full_grid(generator: FoveatedGenerator, *, seed: int, steps: int) -> 
 
 
 def test_full_layout_equals_plain_full_grid_path():
-    generator = FoveatedGenerator.load("tiny")
+    generator = load_generator("tiny")
     out = generator.generate(seed=3, geometry=GEOMETRY, gaze_px=None, spec=LayoutSpec(mode="full"))
     plain = _plain_full_grid(generator, seed=3, steps=generator.steps)
     expected = (
@@ -71,7 +72,7 @@ def test_full_layout_equals_plain_full_grid_path():
 
 
 def test_same_seed_same_image_and_sidecar_records_the_run():
-    generator = FoveatedGenerator.load("tiny")
+    generator = load_generator("tiny")
     kwargs = dict(seed=5, geometry=GEOMETRY, gaze_px=(100.0, 140.0), spec=LayoutSpec(strength=1.0))
     a, b = generator.generate(**kwargs), generator.generate(**kwargs)
     assert np.array_equal(a.image, b.image)
@@ -87,7 +88,7 @@ def test_same_seed_same_image_and_sidecar_records_the_run():
 
 
 def test_denoiser_is_permutation_equivariant_and_position_sensitive():
-    generator = FoveatedGenerator.load("tiny")
+    generator = load_generator("tiny")
     layout = build_layout(
         geometry=GEOMETRY, gaze_px=(128.0, 128.0), spec=LayoutSpec(strength=2.0), patch_px=16
     )
@@ -112,11 +113,11 @@ def test_denoiser_is_permutation_equivariant_and_position_sensitive():
 
 
 def test_flux2_transformer_and_guidance_run():
-    generator = FoveatedGenerator.load("flux2-tiny")
+    generator = load_generator("flux2-tiny")
     out = generator.generate(seed=1, geometry=GEOMETRY, gaze_px=(60.0, 60.0), spec=LayoutSpec())
     assert out.image.shape == (256, 256, 3)
     assert generator.denoiser.positions(out.layout, text_len=8).img_ids.shape[1] == 4
-    tiny = FoveatedGenerator.load("tiny")
+    tiny = load_generator("tiny")
     tiny.guidance_scale = 3.0
     guided = tiny.generate(
         seed=1, geometry=GEOMETRY, gaze_px=(60.0, 60.0), spec=LayoutSpec(), condition=2

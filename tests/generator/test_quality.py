@@ -312,9 +312,9 @@ def test_quality_bench_runs_end_to_end_on_held_out_scenes(tmp_path):
 
 def test_quality_bench_refuses_models_that_take_no_scene():
     from generator.evaluation.quality import QualitySettings, run_quality
-    from generator.pipeline import FoveatedGenerator
+    from generator.loading import load_generator
 
-    tiny = FoveatedGenerator.load("tiny")
+    tiny = load_generator("tiny")
     with pytest.raises(FoveaError, match="scene-conditioned"):
         run_quality(
             QualitySettings(resolution=128, scenes=1, seeds=[0]),

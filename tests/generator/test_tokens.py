@@ -76,9 +76,9 @@ def test_noise_tokens_stay_unit_variance_per_level():
 
 
 def test_same_seed_same_noise_where_layouts_agree():
-    from generator.pipeline import FoveatedGenerator
+    from generator.loading import load_generator
 
-    generator = FoveatedGenerator.load("tiny")
+    generator = load_generator("tiny")
     a, b = _layout(gaze=(150.0, 200.0)), _layout(gaze=(360.0, 300.0))
     na, nb = generator.noise_tokens(a, seed=7), generator.noise_tokens(b, seed=7)
 

@@ -34,12 +34,12 @@ def test_built_set_passes_the_session_check(built_set, protocol_path):
 
 
 def test_cached_images_are_bit_identical_to_fresh_generations(built_set, protocol_path):
-    from generator.pipeline import FoveatedGenerator
+    from generator.loading import load_generator
     from protocol.geometry import stimulus_geometry
 
     p = load_protocol(protocol_path).protocol
     geometry = stimulus_geometry(p)
-    generator = FoveatedGenerator.load("tiny")
+    generator = load_generator("tiny")
     sset = check_stimulus_set(built_set, protocol=p)
     fresh = generator.generate(
         seed=8, geometry=geometry, gaze_px=None, spec=_full(), condition=1, steps=2

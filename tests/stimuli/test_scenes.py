@@ -56,7 +56,7 @@ def _protocol(path, *, reference="generated", scenes="pool"):
 
 
 def test_a_set_from_a_scene_folder_is_keyed_by_scene(photos, tmp_path):
-    from generator.pipeline import FoveatedGenerator
+    from generator.loading import load_generator
     from protocol.geometry import stimulus_geometry
 
     loaded = _protocol(tmp_path / "folder.toml", scenes=str(photos))
@@ -71,7 +71,7 @@ def test_a_set_from_a_scene_folder_is_keyed_by_scene(photos, tmp_path):
         assert entry["scene"] == scenes[entry["seed"]].record()
     sset = check_stimulus_set(out, protocol=loaded)
     assert sset.session_scenes == {s: scene.sha256 for s, scene in scenes.items()}
-    generator = FoveatedGenerator.load("default")
+    generator = load_generator("default")
     fresh = generator.generate(
         seed=41,
         geometry=stimulus_geometry(loaded.protocol),

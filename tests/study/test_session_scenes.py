@@ -110,11 +110,11 @@ def test_each_trial_logs_the_scene_its_seed_picks_from_the_folder(folder_session
 
 
 def test_the_reference_interval_shows_the_full_generation_of_the_trials_scene(folder_session):
-    from generator import FoveatedGenerator, LayoutSpec
+    from generator import LayoutSpec, load_generator
 
     first = folder_session["rows"].iloc[0]
     p = folder_session["loaded"].protocol
-    generator = FoveatedGenerator.load("default")
+    generator = load_generator("default")
     geometry = _geometry(p)
     scene = scene_source(str(folder_session["config"].loaded.path.parent / "photos")).scene(
         seed=int(first["seed"]), width_px=SIZE, height_px=SIZE, factor=generator.scene_factor

@@ -173,7 +173,7 @@ def test_fixation_screen_shows_the_mark_at_the_target(session):
 
 
 def test_stimulus_screen_shows_the_generated_image_at_the_centre_1_to_1(session):
-    from generator import FoveatedGenerator, LayoutSpec, StimulusGeometry
+    from generator import LayoutSpec, StimulusGeometry, load_generator
     from protocol.levels import layout_spec
 
     p = session["loaded"].protocol
@@ -182,7 +182,7 @@ def test_stimulus_screen_shows_the_generated_image_at_the_centre_1_to_1(session)
     geometry = StimulusGeometry(
         display=p.display.geometry(), image_width_px=128, image_height_px=128
     )
-    gen = FoveatedGenerator.load("tiny")
+    gen = load_generator("tiny")
     if first["interval_foveated"] == 1:
         gaze_px = tuple(
             float(v) for v in geometry.deg_to_image_px(first["gaze_x_deg"], first["gaze_y_deg"])
