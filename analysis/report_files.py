@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from analysis.report_analysis import Analysis
+from protocol.json_values import strict_json
+from protocol.provenance import software_version
 
 SUMMARY_SCHEMA = 1
 
@@ -77,7 +77,7 @@ def write_summary(a: Analysis, out: Path) -> Path:
     """Fills ``a.summary`` and writes it to ``out/summary.json`` (non-finite numbers as null)."""
     a.summary = summary_of(a)
     path = out / "summary.json"
-    path.write_text(json.dumps(_jsonable(a.summary), indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(strict_json(a.summary), indent=2) + "\n", encoding="utf-8")
     return path
 
 
@@ -130,7 +130,7 @@ def summary_of(a: Analysis) -> dict:
     return {
         "schema_version": SUMMARY_SCHEMA,
         "generated_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "software_version": _version(),
+        "software_version": software_version(),
         "data_dir": str(a.data_root),
         "protocol_name": design.protocol_name,
         "task": design.task,
@@ -265,26 +265,3 @@ def _default_workers() -> int:
     from analysis.jobs import default_workers
 
     return default_workers()
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("fovea-kit")
-    except Exception:  # noqa: BLE001 - not installed (run from a checkout)
-        return "unknown"
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return value

@@ -11,6 +11,7 @@ from dataclasses import asdict
 import numpy as np
 
 from analysis.simulation_spec import SimCondition, SimulationSpec, p_correct_parametric
+from protocol.json_values import strict_json
 from protocol.schema import Condition
 from protocol.session_data import beh_sidecar, new_row, write_beh_tsv
 
@@ -199,20 +200,10 @@ def write_session(out, spec, label, observer, thresholds, sequences, rng, tokens
         ],
     )
     sidecar["true_thresholds"] = dict(thresholds)
-    sidecar["simulation_spec"] = _jsonable(asdict(spec))
+    sidecar["simulation_spec"] = strict_json(asdict(spec))
     (beh / f"{stem}_beh.json").write_text(json.dumps(sidecar, indent=1) + "\n", encoding="utf-8")
 
 
 def _scene_hash(seed: int) -> str:
     """A stand-in for the sha256 of seed ``seed``'s scene (one scene per seed, as in a session)."""
     return hashlib.sha256(f"simulated scene {seed}".encode()).hexdigest()
-
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value

@@ -18,6 +18,7 @@ import numpy as np
 from generator.errors import FoveaError
 from protocol.geometry import display_record
 from protocol.levels import condition_summary
+from protocol.provenance import software_version
 from protocol.scenes import POOL
 from protocol.session_data import MISSING_TOKENS, beh_sidecar
 from study.datalog import SessionPaths, write_json_atomic
@@ -59,15 +60,6 @@ def logged_trials(rows: list[dict[str, str]]) -> list[LoggedTrial]:
 
 def utc_now() -> str:
     return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def software_version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("fovea-kit")
-    except Exception:  # noqa: BLE001
-        return "unknown"
 
 
 def stimulus_set_record(stimulus_set, info: dict) -> dict:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 from pathlib import Path
+
+from protocol.json_values import strict_json
 
 
 def fsync_dir(path: Path) -> None:
@@ -33,29 +34,3 @@ def write_json_atomic(path: Path, data: dict) -> None:
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
-
-
-def strict_json(value):
-    """``value`` with numpy scalars and arrays as Python values, paths as text and every
-    non-finite float as None."""
-    if isinstance(value, dict):
-        return {str(k): strict_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [strict_json(v) for v in value]
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, bool | int | str) or value is None:
-        return value
-    return strict_json(_jsonable(value))
-
-
-def _jsonable(value):
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
