@@ -32,6 +32,10 @@ class DisplaySettings(StrictTable):
         width_cm, height_cm: visible area.
         distance_cm: eye to screen centre.
         refresh_hz: nominal refresh rate; durations are counted in frames of this rate.
+        refresh_tolerance: ``fovea run`` refuses a screen whose measured refresh rate differs
+            from ``refresh_hz`` by more than this fraction (``study.display_check``).
+        gamma: the monitor's gamma (one value, or R, G, B) for PsychoPy's gamma table; None:
+            the graphics card's table is left as it is.
         screen: PsychoPy screen index.
         fullscreen: open a full-screen window (``fovea run``); simulations are always windowed.
         background_gray: background luminance as a fraction of white (0..1).
@@ -43,9 +47,22 @@ class DisplaySettings(StrictTable):
     height_cm: float = Field(default=_DEFAULT_DISPLAY.height_cm, gt=0, le=1000)
     distance_cm: float = Field(default=_DEFAULT_DISPLAY.distance_cm, gt=0, le=1000)
     refresh_hz: float = Field(default=60.0, ge=30, le=1000)
+    refresh_tolerance: float = Field(default=0.02, gt=0, le=0.5)
+    gamma: float | list[float] | None = None
     screen: int = Field(default=0, ge=0)
     fullscreen: bool = True
     background_gray: float = Field(default=0.5, ge=0, le=1)
+
+    @field_validator("gamma")
+    @classmethod
+    def _gamma(cls, value):
+        values = [value] if isinstance(value, float | int) else value
+        if values is not None and (
+            len(values) not in (1, 3)
+            or any(not (math.isfinite(v) and 0.5 <= v <= 5) for v in values)
+        ):
+            raise ValueError("gamma is one value or three (R, G, B), each in [0.5, 5]")
+        return value
 
     def geometry(self):
         """The generator's ``DisplayGeometry`` for this screen."""

@@ -53,6 +53,12 @@ def register(
         help="a folder of photographs (JPEG/PNG) to take each trial's scene from, by its seed "
         "(default: the protocol's [stimulus] scenes, e.g. the project's photo pool)",
     )
+    run.add_argument(
+        "--allow-virtual-display",
+        action="store_true",
+        help="run on a virtual display (Xvfb, software OpenGL: no real refresh rate), e.g. to "
+        "try the session without the lab screen; refused otherwise",
+    )
     run.set_defaults(handler=_run)
 
     sim = subparsers.add_parser(
@@ -185,6 +191,7 @@ def _run(args: argparse.Namespace) -> int:
         screenshots_dir=Path(args.screenshots) if args.screenshots else None,
         stimulus_set=Path(args.stimulus_set) if args.stimulus_set else None,
         scenes=args.scenes,
+        allow_virtual_display=args.allow_virtual_display,
     )
     result = run_session(config)
     print(f"{result.paths.beh_tsv}: {result.n_rows} trials, status: {result.status}")

@@ -24,7 +24,7 @@ from protocol import LoadedProtocol
 from protocol.geometry import stimulus_geometry
 from protocol.session_data import read_rows
 from study.datalog import BehaviourLog, SessionPaths, write_json_atomic
-from study.procedures import Scheduler, replay
+from study.procedures import SessionPlan, replay
 from study.session_setup import (
     default_seed,
     derive_seed,
@@ -63,6 +63,9 @@ class SessionConfig:
             ``[stimulus] scenes`` (``protocol.scenes``).
         full_window: simulated sessions: a window of the display's full resolution (screenshots
             show what a participant sees) instead of one just large enough for the stimulus.
+        allow_virtual_display: real-clock sessions: run on a virtual display (Xvfb, software
+            OpenGL) instead of refusing it; its refresh rate is recorded, not enforced
+            (``study.display_check``).
     """
 
     loaded: LoadedProtocol
@@ -81,6 +84,7 @@ class SessionConfig:
     stimulus_set: Path | None = None
     scenes: str | None = None
     full_window: bool = False
+    allow_virtual_display: bool = False
 
 
 @dataclass
@@ -140,7 +144,11 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
             return SessionResult(
                 paths, True, n_rows, 0, time.perf_counter() - t_wall, "already complete"
             )
-    scheduler = Scheduler(protocol=config.loaded.protocol, seed=derive_seed(seed, "scheduler"))
+    scheduler = SessionPlan(
+        protocol=config.loaded.protocol,
+        seed=derive_seed(seed, "scheduler"),
+        participant=config.participant,
+    )
     behlog = None
     if resume:
         behlog = BehaviourLog.reopen(paths.beh_tsv)
@@ -197,7 +205,7 @@ class _PreparedSession:
 
     config: SessionConfig
     paths: SessionPaths
-    scheduler: Scheduler
+    scheduler: SessionPlan
     behlog: BehaviourLog | None
     sidecar: dict | None
     seed: int
@@ -256,6 +264,7 @@ class _PreparedSession:
         )
         if self.sidecar is None:
             self.sidecar = new_sidecar(self.config, seed=self.seed, scenes=scene_record)
+            self.sidecar["counterbalancing"] = self.scheduler.counterbalancing
             # The sidecar first: a session is resumable as soon as anything of it exists.
             ensure_dataset_files(Path(self.config.data_dir))
             self.paths.beh_dir.mkdir(parents=True, exist_ok=True)

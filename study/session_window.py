@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, physio_sidecar, write_json_atomic
-from study.procedures import Scheduler
+from study.procedures import SessionPlan, is_practice
 from study.session_events import write_events
 from study.session_setup import derive_seed, utc_now
 from study.session_tracker import (
@@ -39,7 +39,7 @@ class SessionRun:
         *,
         config: SessionConfig,
         paths: SessionPaths,
-        scheduler: Scheduler,
+        scheduler: SessionPlan,
         behlog: BehaviourLog,
         sidecar: dict,
         seed: int,
@@ -91,6 +91,7 @@ class SessionRun:
         clock = SimClock(start_s=start_s) if simulated else RealClock(start_s=start_s)
         physio = self._open_physio()
         win = self._open_window(simulated)
+        self._check_display(win, run_record=run_record, physio=physio, simulated=simulated)
         timing = TimingCollector(
             refresh_hz=p.display.refresh_hz,
             simulated=simulated,
@@ -128,6 +129,9 @@ class SessionRun:
             if self.behlog.rows:
                 intro = "Welcome back: the session continues where it stopped.\n\n" + intro
             presenter.text_screen(intro, phase="instructions")
+            self.screens = self._screens(presenter, run_record)
+            if p.practice.example and not self.behlog.rows:
+                self.screens.example(runner)  # after the instructions, new sessions only
             self._calibrate(tracker)
             tracker.start_recording()
             self._write_physio_sidecar(tracker)
@@ -163,11 +167,47 @@ class SessionRun:
             return PhysioLog.reopen(self.paths.physio_tsv_gz, last_trial=len(self.behlog.rows))
         return PhysioLog.create(self.paths.physio_tsv_gz)
 
+    def _check_display(self, win, *, run_record: dict, physio, simulated: bool) -> None:
+        """Measure the screen (``study.display_check``) into the run record; a refused screen
+        ends the run before anything else happens (the session stays resumable)."""
+        from study.display_check import DisplayRefused, check_display
+
+        p = self.protocol
+        try:
+            measured = check_display(
+                win,
+                display=p.display,
+                simulated=simulated,
+                allow_virtual=self.config.allow_virtual_display,
+            )
+        except DisplayRefused as refused:
+            run_record["ended_utc"] = utc_now()
+            run_record["status"] = f"refused: {refused}"
+            physio.close()
+            self.behlog.close()
+            write_json_atomic(self.paths.beh_json, self.sidecar)
+            win.close()
+            raise
+        run_record["display_check"] = measured.record()
+        write_json_atomic(self.paths.beh_json, self.sidecar)
+        if measured.problems or measured.virtual:
+            self.say(
+                f"display: {measured.measured_refresh_hz or 0:.1f} Hz measured, "
+                f"{'virtual display, ' if measured.virtual else ''}"
+                + ("; ".join(measured.problems) or "timing not verified")
+                + " (recorded, not enforced)"
+            )
+
     def _open_window(self, simulated: bool):
         """The PsychoPy window: the protocol's screen, or a small one for simulated sessions."""
         from psychopy import visual
 
+        from study.display_check import build_monitor, monitor_profile
+
         p, cfg = self.protocol, self.config
+        virtual_ok = simulated or cfg.allow_virtual_display
+        monitor = build_monitor(p.display, with_gamma=not virtual_ok)
+        self.sidecar["monitor"] = monitor_profile(monitor, p.display)
         fullscreen = (
             p.display.fullscreen if cfg.fullscreen is None else cfg.fullscreen
         ) and not simulated
@@ -177,6 +217,9 @@ class SessionRun:
             else (p.display.width_px, p.display.height_px),
             fullscr=fullscreen,
             screen=p.display.screen,
+            monitor=monitor,
+            # A screen that cannot take the gamma table stops a real session.
+            gammaErrorPolicy="warn" if virtual_ok else "raise",
             units="pix",
             color=_background_rgb(p),
             colorSpace="rgb",
@@ -289,23 +332,9 @@ class SessionRun:
     def _trial_loop(self, *, runner, presenter, tracker, timing) -> str:
         p = self.protocol
         sch = self.scheduler
-        total = sch.total_planned_responses
-        last_break_at = sch.n_responses
         trials_this_run = 0
         while not sch.finished:
-            every = p.breaks.every_n_trials
-            if (
-                every
-                and sch.n_responses
-                and sch.n_responses % every == 0
-                and sch.n_responses != last_break_at
-            ):
-                last_break_at = sch.n_responses
-                presenter.text_screen(
-                    p.instructions.break_text.format(done=sch.n_responses, total=total),
-                    phase="break",
-                    min_duration_s=p.breaks.min_duration_s,
-                )
+            self.screens.before_trial()  # practice introduction, breaks
             trials_this_run += 1
             n = p.tracker.calibrate_every_n_trials
             if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
@@ -322,6 +351,7 @@ class SessionRun:
                     raise  # the run ends; nothing of this trial is logged (a resume reruns it)
                 self._restart_recording(tracker, presenter)
             self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
+            self.screens.after_trial(plan)  # a finished practice block's result
             timing.add_trial(outcome)
             if outcome.row["abort_reason"] == "recording_stopped":
                 self._restart_recording(tracker, presenter)
@@ -332,7 +362,7 @@ class SessionRun:
                     presenter=presenter,
                     run_record=None,
                 )
-        presenter.text_screen(p.instructions.goodbye, phase="goodbye")
+        self.screens.goodbye()
         return "completed"
 
     def _log_trial(self, *, plan, outcome, trial: int, presenter) -> None:
@@ -340,6 +370,7 @@ class SessionRun:
         # Gaze first, then the trial row: a kill in between leaves physio samples of a trial
         # beh.tsv lacks, which a resume drops (the trial runs again).
         presenter.physio.flush_block()
+        outcome.row["block"] = "practice" if is_practice(plan.track) else "main"
         self.behlog.append(outcome.row)
         self.scheduler.record(
             plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
@@ -353,6 +384,20 @@ class SessionRun:
                 else f"aborted ({row['abort_reason']})"
             )
             + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
+        )
+
+    def _screens(self, presenter, run_record: dict):
+        """Example, practice, break and goodbye screens (``study.session_screens``)."""
+        from study.session_screens import SessionScreens
+
+        return SessionScreens(
+            protocol=self.protocol,
+            plan=self.scheduler,
+            presenter=presenter,
+            sidecar=self.sidecar,
+            run_record=run_record,
+            write_sidecar=lambda: write_json_atomic(self.paths.beh_json, self.sidecar),
+            say=self.say,
         )
 
     def _restart_recording(self, tracker, presenter) -> None:

@@ -60,11 +60,14 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
         os.close(read_fd)
     display = f":{number}"
     os.environ["DISPLAY"] = display
+    os.environ["FOVEA_XVFB_DISPLAY"] = display  # study.display_check: a virtual display
     try:
         yield display
     finally:
         if os.environ.get("DISPLAY") == display:
             del os.environ["DISPLAY"]
+        if os.environ.get("FOVEA_XVFB_DISPLAY") == display:
+            del os.environ["FOVEA_XVFB_DISPLAY"]
         process.terminate()
         try:
             process.wait(timeout=10)

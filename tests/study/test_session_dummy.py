@@ -87,6 +87,7 @@ def test_dummy_mode_session_runs_end_to_end(virtual_x, tmp_path):
         seed=3,
         fullscreen=False,
         quiet=True,
+        allow_virtual_display=True,  # the suite's Xvfb (fovea run refuses it otherwise)
     )
     participant = Participant(virtual_x)
     participant.start()
