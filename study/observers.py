@@ -108,27 +108,11 @@ class PerceptualObserver:
     def __init__(
         self, *, display: DisplaySettings, settings: SimulationSettings, device: str = "cpu"
     ) -> None:
-        import pyfvvdp
-        import torch
-        from pyfvvdp.fvvdp_display_model import fvvdp_display_geometry
+        from generator.evaluation.quality_metrics import JodMetric
 
-        diagonal_in = math.hypot(display.width_cm, display.height_cm) / 2.54
-        geometry = fvvdp_display_geometry(
-            (display.width_px, display.height_px),
-            distance_m=display.distance_cm / 100.0,
-            diagonal_size_inches=diagonal_in,
-        )
-        self._metric = pyfvvdp.fvvdp(
-            display_name="standard_4k",  # photometry: 200 cd/m2 SDR panel; geometry is ours
-            display_geometry=geometry,
-            foveated=True,
-            heatmap=None,
-            quiet=True,
-            device=torch.device(device),
-        )
-        self._torch = torch
+        self._metric = JodMetric(display.geometry(), device=device)
         self._s = settings
-        self.pixels_per_degree = float(geometry.get_ppd())
+        self.pixels_per_degree = self._metric.pixels_per_degree
 
     def jod_difference(
         self, *, foveated: np.ndarray, twin: np.ndarray, gaze_px: tuple[float, float] | None
@@ -136,12 +120,7 @@ class PerceptualObserver:
         """10 - JOD(foveated vs twin) at the fixation (image px; None = image centre)."""
         h, w = twin.shape[:2]
         gx, gy = (w / 2, h / 2) if gaze_px is None else gaze_px
-        fixation = self._torch.tensor([float(gx), float(gy)])
-        with self._torch.no_grad():
-            q_jod, _ = self._metric.predict(
-                foveated, twin, dim_order="HWC", fixation_point=fixation
-            )
-        return max(0.0, 10.0 - float(q_jod))
+        return max(0.0, 10.0 - self._metric.jod(foveated, twin, (gx, gy)))
 
     def p_correct_from_jod(self, jod_difference: float) -> float:
         return (1.0 - self._s.perceptual_lapse) * float(

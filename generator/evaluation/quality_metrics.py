@@ -28,7 +28,12 @@ def fovea_psnr_ssim(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> tuple[flo
 
 
 class JodMetric:
-    """FovVideoVDP on an image shown centred at native resolution on ``display``."""
+    """FovVideoVDP (foveated) on an image shown at native resolution on ``display``.
+
+    Attributes:
+        metric: the ``pyfvvdp.fvvdp`` instance.
+        pixels_per_degree: the display's pixels per degree as FovVideoVDP computes them.
+    """
 
     def __init__(self, display: DisplayGeometry, *, device: str = "cpu"):
         import pyfvvdp
@@ -42,7 +47,7 @@ class JodMetric:
             diagonal_size_inches=diagonal_in,
         )
         self.metric = pyfvvdp.fvvdp(
-            display_name="standard_4k",
+            display_name="standard_4k",  # photometry: 200 cd/m2 SDR panel; geometry is ours
             display_geometry=geometry,
             foveated=True,
             heatmap=None,
@@ -50,8 +55,11 @@ class JodMetric:
             device=torch.device(device),
         )
         self.torch = torch
+        self.pixels_per_degree = float(geometry.get_ppd())
 
     def jod(self, test: np.ndarray, reference: np.ndarray, gaze_px) -> float:
+        """JOD (10 = no visible difference) of (H, W, 3) ``test`` against ``reference`` with the
+        gaze at ``gaze_px`` (image px, x then y)."""
         fixation = self.torch.tensor([float(gaze_px[0]), float(gaze_px[1])])
         with self.torch.no_grad():
             q, _ = self.metric.predict(test, reference, dim_order="HWC", fixation_point=fixation)

@@ -1,8 +1,8 @@
 """The process service's queue: jobs the generator process will run, in priority order.
 
 Priorities: foveated requests first (a participant is waiting), then twins someone waits for,
-then prefetched twins nobody waits for yet; first in, first out within each. Prefetches can be
-held (``background_paused``) and a running one is pre-empted when a foveated request arrives.
+then prefetched twins nobody waits for yet; first in, first out within each. A running prefetch
+is pre-empted when a foveated request arrives.
 Not thread-safe: the service calls it under its own lock.
 """
 
@@ -55,7 +55,6 @@ class JobQueue:
 
     def __init__(self) -> None:
         self.pending: list[Job] = []
-        self.background_paused = False
         self._next_id = 0
 
     def next_id(self) -> int:
@@ -79,18 +78,15 @@ class JobQueue:
     def take_next(self) -> Job | None:
         """The job to run now (jobs nobody wants any more are dropped), or None."""
         self.pending = [j for j in self.pending if j.wanted]
-        ready = [j for j in self.pending if not (self.background_paused and j.priority == PREFETCH)]
-        if not ready:
+        if not self.pending:
             return None
-        job = min(ready, key=lambda j: (j.priority, j.job_id))
+        job = min(self.pending, key=lambda j: (j.priority, j.job_id))
         self.pending.remove(job)
         return job
 
     def preempts(self, running: Job) -> bool:
-        """True when the running prefetch should make way (paused, or a foveated request)."""
-        return running.priority == PREFETCH and (
-            self.background_paused or any(j.priority == FOVEATED for j in self.pending)
-        )
+        """True when the running prefetch should make way for a waiting foveated request."""
+        return running.priority == PREFETCH and any(j.priority == FOVEATED for j in self.pending)
 
     def take_all(self) -> list[Job]:
         jobs, self.pending = self.pending, []

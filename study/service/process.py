@@ -277,18 +277,6 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         self.events.emit("prefetch", job=job.job_id, seed=int(seed), conditioning=conditioning)
         self._wake()
 
-    def pause_background(self, paused: bool = True) -> None:
-        """Hold prefetched twins (nobody waits for them) while ``paused``.
-
-        For the stretches where every frame must be on time (the stimulus intervals): a running
-        prefetch is pre-empted at its next sampler step and queued prefetches wait until
-        ``pause_background(False)``. Requests someone waits for run as usual.
-        """
-        with self._lock:
-            self._queue.background_paused = bool(paused)
-        self.events.emit("background", paused=bool(paused), level=10)
-        self._wake()
-
     def cached_twin(self, *, seed: int, conditioning: int | str) -> GenerationResult | None:
         """The cached twin for (seed, conditioning), or None."""
         with self._lock:

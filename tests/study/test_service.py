@@ -104,24 +104,6 @@ def test_results_timings_and_the_twin_cache(service):
     assert service.cached_twin(seed=3, conditioning=0) is joined.result()
 
 
-def test_paused_background_holds_prefetches_but_not_requests(service):
-    print("seeds 71, 72")
-    service.pause_background(True)
-    try:
-        service.prefetch_twin(seed=71, conditioning=0)
-        waited = service.submit(foveated(72))  # someone waits for it: runs while paused
-        assert waited.wait(60)
-        time.sleep(0.3)
-        assert service.cached_twin(seed=71, conditioning=0) is None
-        assert service.stats()["queued"] == 1
-    finally:
-        service.pause_background(False)
-    deadline = time.perf_counter() + 60
-    while service.cached_twin(seed=71, conditioning=0) is None:
-        assert time.perf_counter() < deadline, "the prefetch never ran after the pause"
-        time.sleep(0.02)
-
-
 def test_speculation_is_kept_within_tolerance_and_replaced_outside(service):
     print("seeds 11, 12")
     spec = service.submit_speculative(foveated(11, gaze=CENTRE))
