@@ -170,6 +170,7 @@ def read_session(path: Path) -> Session:
         )
     trials, table_flags = read_beh_table(path)
     flags.extend(table_flags)
+    trials = without_practice(trials)
     if match:
         participant, session, task = match["participant"], match["session"], match["task"]
     else:
@@ -211,6 +212,16 @@ def read_session(path: Path) -> Session:
         flags=flags,
         observer=observer,
         completed=completed if isinstance(completed, bool) else None,
+    )
+
+
+def without_practice(trials: pd.DataFrame) -> pd.DataFrame:
+    """The main trials: rows with ``block = practice`` are dropped (they are never fitted);
+    files without a ``block`` column hold main trials only."""
+    return (
+        trials[trials["block"] != "practice"].reset_index(drop=True)
+        if "block" in trials
+        else trials
     )
 
 

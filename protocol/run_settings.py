@@ -90,10 +90,18 @@ class ProcedureSettings(StrictTable):
         method: ``questplus``, ``staircase`` or ``constant``.
         trials_per_condition: adaptive methods: responded trials per condition (split evenly over
             a condition's staircases). Constant stimuli: levels x repeats.
+        order: ``interleaved``: each trial's condition drawn at random among the unfinished
+            ones; ``blocked``: one condition after another (a condition's staircases still
+            interleave), in the condition order.
+        counterbalance: the condition order: ``none`` (the protocol's) or ``latin_square`` (row
+            ``(participant number - 1) mod n`` of a balanced Latin square; the number is the
+            participant label's digits; recorded in the sidecar's ``counterbalancing``).
     """
 
     method: Literal["questplus", "staircase", "constant"] = "questplus"
     trials_per_condition: int = Field(default=40, ge=1, le=10000)
+    order: Literal["interleaved", "blocked"] = "interleaved"
+    counterbalance: Literal["none", "latin_square"] = "none"
     questplus: QuestPlusSettings = Field(default_factory=QuestPlusSettings)
     staircase: StaircaseSettings = Field(default_factory=StaircaseSettings)
     constant: ConstantSettings = Field(default_factory=ConstantSettings)
@@ -194,8 +202,59 @@ class BreakSettings(StrictTable):
     min_duration_s: float = Field(default=0.0, ge=0, le=3600)
 
 
+class PracticeSettings(StrictTable):
+    """A practice block before the main trials, and an example of the difference.
+
+    Practice trials run at easy levels, are logged with ``block = practice`` and are excluded
+    from the fits. A practice block is ``trials`` responded trials (conditions in turn, in the
+    session's condition order); it is repeated until its proportion correct reaches
+    ``criterion`` or ``max_blocks`` blocks have run.
+
+    Attributes:
+        trials: responded trials per practice block (0 = no practice).
+        levels: practice levels, used in turn (empty: each condition's ``level_max``, the
+            easiest); each must lie in every condition's level range.
+        criterion: proportion correct that ends the practice.
+        max_blocks: practice blocks at most (the first included); the main trials follow
+            either way (the sidecar's ``practice.passed`` says whether the criterion was met).
+        example: before the first trial of a new session, show a foveated image beside its
+            full-resolution twin at the first practice level, with ``instructions.example_text``.
+    """
+
+    trials: int = Field(default=0, ge=0, le=500)
+    levels: list[float] = Field(default_factory=list)
+    criterion: float = Field(default=0.75, gt=0, le=1)
+    max_blocks: int = Field(default=3, ge=1, le=20)
+    example: bool = False
+
+    @field_validator("levels")
+    @classmethod
+    def _levels(cls, value: list[float]) -> list[float]:
+        if any(not (math.isfinite(v) and v > 0) for v in value):
+            raise ValueError("practice levels must be positive numbers")
+        return value
+
+
+def _check_fields(text: str, allowed: tuple[str, ...], what: str) -> str:
+    """``text`` formats with the ``allowed`` fields only (a typo fails at load, not mid-session)."""
+    try:
+        text.format(**dict.fromkeys(allowed, 1))
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(
+            f"{what}: only the fields {', '.join('{' + a + '}' for a in allowed)} may be used "
+            f"({error!r})"
+        ) from None
+    return text
+
+
 class InstructionSettings(StrictTable):
-    """Texts shown to the participant."""
+    """Texts shown to the participant.
+
+    Fields in braces are filled in: ``break_text`` {done}, {total} (main-block responses),
+    {block}, {blocks} (break blocks: every ``breaks.every_n_trials`` responses);
+    ``goodbye`` {duration} (the session's length, e.g. ``12 min 5 s``); ``practice_intro``
+    {trials}; ``practice_again`` and ``practice_done`` {correct}, {trials}.
+    """
 
     welcome: str = Field(
         default="You will see two images, one after the other. One of them is slightly "
@@ -206,13 +265,46 @@ class InstructionSettings(StrictTable):
     )
     response_prompt: str = Field(default="Which image was different?  1 / 2", min_length=1)
     break_text: str = Field(
-        default="Take a short break.\n\n{done} of {total} trials done.\n\nPress SPACE to continue.",
+        default="Block {block} of {blocks} done - take a break.\n\n{done} of {total} trials "
+        "done.\n\nPress SPACE to continue.",
         min_length=1,
     )
-    goodbye: str = Field(default="Thank you! The session is complete.", min_length=1)
+    goodbye: str = Field(
+        default="Thank you! The session is complete.\n\nIt took {duration}.", min_length=1
+    )
+    example_text: str = Field(
+        default="An example: the LEFT image is the altered one, the RIGHT one the original.\n"
+        "In the experiment they come one after the other, and the difference is often smaller."
+        "\n\nPress SPACE to continue.",
+        min_length=1,
+    )
+    practice_intro: str = Field(
+        default="First some practice trials ({trials}), with easy differences.\n\n"
+        "Press SPACE to start.",
+        min_length=1,
+    )
+    practice_again: str = Field(
+        default="{correct} of {trials} practice answers were right. Let's practise once more."
+        "\n\nPress SPACE to continue.",
+        min_length=1,
+    )
+    practice_done: str = Field(
+        default="Practice done ({correct} of {trials} right). The experiment starts now.\n\n"
+        "Press SPACE to start.",
+        min_length=1,
+    )
     escape_confirm: str = Field(
         default="Quit the session?\n\nY = quit (data are saved)      N = continue", min_length=1
     )
+
+    @model_validator(mode="after")
+    def _fields(self) -> InstructionSettings:
+        _check_fields(self.break_text, ("done", "total", "block", "blocks"), "break_text")
+        _check_fields(self.goodbye, ("duration",), "goodbye")
+        _check_fields(self.practice_intro, ("trials",), "practice_intro")
+        for name in ("practice_again", "practice_done"):
+            _check_fields(getattr(self, name), ("correct", "trials"), name)
+        return self
 
 
 class FeedbackSettings(StrictTable):

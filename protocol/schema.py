@@ -3,7 +3,7 @@
 A protocol is validated completely before any window opens (``protocol.load_protocol``).
 Unknown keys are errors (a typo must not silently fall back to a default). The tables live in
 ``protocol.stimulus_settings`` (display, stimulus, conditions), ``protocol.run_settings``
-(procedure, timing, fixation, generation, breaks, texts, feedback, simulation) and
+(procedure, timing, fixation, generation, breaks, practice, texts, feedback, simulation) and
 ``protocol.tracker_settings``; this module puts them together and checks them against each other.
 """
 
@@ -20,6 +20,7 @@ from protocol.run_settings import (
     FixationSettings,
     GenerationSettings,
     InstructionSettings,
+    PracticeSettings,
     ProcedureSettings,
     QuestPlusSettings,
     SimulationSettings,
@@ -46,6 +47,7 @@ __all__ = [
     "GenerationSettings",
     "InstructionSettings",
     "LevelVariable",
+    "PracticeSettings",
     "ProcedureSettings",
     "Protocol",
     "QuestPlusSettings",
@@ -73,6 +75,7 @@ class Protocol(StrictTable):
     fixation: FixationSettings = Field(default_factory=FixationSettings)
     generation: GenerationSettings = Field(default_factory=GenerationSettings)
     breaks: BreakSettings = Field(default_factory=BreakSettings)
+    practice: PracticeSettings = Field(default_factory=PracticeSettings)
     instructions: InstructionSettings = Field(default_factory=InstructionSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     simulation: SimulationSettings = Field(default_factory=SimulationSettings)
@@ -96,6 +99,13 @@ class Protocol(StrictTable):
                 raise ValueError(
                     f"condition {condition.name!r}: periphery_factor levels are discrete (2, 4); "
                     "use procedure method constant or questplus"
+                )
+        for level in self.practice.levels:
+            outside = [c.name for c in self.conditions if not c.level_min <= level <= c.level_max]
+            if outside:
+                raise ValueError(
+                    f"practice level {level:g} lies outside the level range of condition(s) "
+                    f"{', '.join(outside)}"
                 )
         if self.stimulus.image_width_px > self.display.width_px or (
             self.stimulus.image_height_px > self.display.height_px

@@ -165,6 +165,11 @@ EXTRA = (
         numeric=True,
         description="second-interval onset, s since session start (session clock, from the flip)",
     ),
+    Column(
+        "block",
+        description="practice | main: practice trials (easy levels, before the main trials) are "
+        "excluded from the fits (n/a in files written before the column existed: main)",
+    ),
 )
 PINNED_COLUMNS: tuple[str, ...] = tuple(c.name for c in PINNED)
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c.name for c in OPTIONAL)
@@ -305,8 +310,9 @@ def beh_sidecar(
         completed: the session ran to its end.
         calibration: calibration records (``time_s``, ``avg_error_deg``, ``max_error_deg``).
 
-    The session adds ``runs`` records as it goes, ``procedure_estimates`` at the end and
-    ``true_thresholds`` for simulated observers.
+    The session adds ``counterbalancing`` (condition order) and ``practice`` records, ``runs``
+    records as it goes (with their ``breaks``), ``procedure_estimates`` and
+    ``session_duration_s`` at the end and ``true_thresholds`` for simulated observers.
     """
     level_variables = sorted(
         {str(c.get("level_variable", "strength")) for c in conditions.values()}

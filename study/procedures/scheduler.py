@@ -50,11 +50,15 @@ class TrialPlan:
     attempt: int = 1
 
 
-def build_tracks(*, protocol: Protocol, rng: np.random.Generator) -> list[Track]:
-    """The tracks a protocol's procedure runs, in condition order."""
+def build_tracks(
+    *, protocol: Protocol, rng: np.random.Generator, condition_order: list[str] | None = None
+) -> list[Track]:
+    """The tracks a protocol's procedure runs, in condition order (``condition_order``: the
+    session's, e.g. counterbalanced; None: the protocol's)."""
     procedure = protocol.procedure
     tracks: list[Track] = []
-    for condition in protocol.conditions:
+    names = condition_order or [c.name for c in protocol.conditions]
+    for condition in (protocol.condition(name) for name in names):
         if procedure.method == "constant":
             tracks.append(
                 ConstantTrack(
@@ -104,16 +108,24 @@ class Scheduler:
     Args:
         protocol: the validated protocol.
         seed: the session's scheduling seed.
+        condition_order: the session's condition order (``study.procedures.counterbalance``);
+            None: the protocol's. With ``[procedure] order = "blocked"`` the conditions run one
+            after another in this order.
     """
 
-    def __init__(self, *, protocol: Protocol, seed: int) -> None:
+    def __init__(
+        self, *, protocol: Protocol, seed: int, condition_order: list[str] | None = None
+    ) -> None:
         track_seq, stimulus_seq = np.random.SeedSequence(seed).spawn(2)
         self._rng = np.random.default_rng(track_seq)
         # Stimuli (seed, conditioning, interval) come from their own stream: the next one can be
         # known ahead (twin prefetch), and a track's trials do not depend on how often other
         # tracks' trials were re-queued.
         self._stimulus_rng = np.random.default_rng(stimulus_seq)
-        self.tracks = build_tracks(protocol=protocol, rng=self._rng)
+        self.tracks = build_tracks(
+            protocol=protocol, rng=self._rng, condition_order=condition_order
+        )
+        self._blocked = protocol.procedure.order == "blocked"
         self._by_name = {t.name: t for t in self.tracks}
         self._seed_pool = protocol.stimulus.seed_pool()
         self._conditionings = protocol.stimulus.conditionings()
@@ -142,6 +154,8 @@ class Scheduler:
         active = [t for t in self.tracks if not t.finished]
         if not active:
             raise RuntimeError("the procedure is finished")
+        if self._blocked:  # the current condition's tracks only (tracks are in condition order)
+            active = [t for t in active if t.condition == active[0].condition]
         track = active[int(self._rng.integers(len(active)))]
         pending = self._pending.pop(track.name, None)
         if pending is not None:
