@@ -120,6 +120,10 @@ class TimingSettings(StrictTable):
         response_window_s: time allowed for the answer (0 = unlimited); a late trial is re-queued.
         feedback_duration_s: feedback display (when feedback is on).
         iti_s: blank between trials.
+        requeue_dropped_frames: a trial with a dropped frame (``study.trial.frame_drops``)
+            during interval 1, the mask, the ISI or interval 2 is aborted before the answer and
+            re-queued (``abort_reason = dropped_frame``); real-clock sessions only (simulated
+            ones count drops but do not re-queue).
     """
 
     fixation_hold_s: float = Field(default=0.5, ge=0, le=10)
@@ -131,6 +135,7 @@ class TimingSettings(StrictTable):
     response_window_s: float = Field(default=0.0, ge=0, le=600)
     feedback_duration_s: float = Field(default=0.4, ge=0, le=10)
     iti_s: float = Field(default=0.3, ge=0, le=30)
+    requeue_dropped_frames: bool = True
 
     @model_validator(mode="after")
     def _order(self) -> TimingSettings:

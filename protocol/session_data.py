@@ -141,8 +141,8 @@ EXTRA = (
     ),
     Column(
         "abort_reason",
-        description="fixation_break | deadline | no_response | generator_crash (n/a: "
-        "completed trial)",
+        description="fixation_break | deadline | no_response | generator_crash | "
+        "dropped_frame | recording_stopped | link_lost (n/a: completed trial)",
     ),
     Column("level_variable"),  # strength | radius_shrink | periphery_factor
     Column("conditioning"),  # class label or prompt
@@ -164,6 +164,20 @@ EXTRA = (
         "onset2_s",
         numeric=True,
         description="second-interval onset, s since session start (session clock, from the flip)",
+    ),
+    *(
+        Column(
+            f"dropped_frames_{phase}",
+            numeric=True,
+            description=f"frame intervals > 1.5 refresh periods while the {what} was shown",
+        )
+        for phase, what in (
+            ("fixation", "fixation mark before onset (hold and wait for the images)"),
+            ("interval1", "first interval's image"),
+            ("mask", "mask"),
+            ("isi", "ISI's mark"),
+            ("interval2", "second interval's image"),
+        )
     ),
     Column(
         "block",

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from protocol.schema import Protocol
+from study.frames import DROPPED_FRAME_PERIODS
 from study.trackers.base import TrackerLinkLost
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
@@ -127,6 +128,12 @@ class Presenter:
         self.auto_advance = simulated if auto_advance is None else auto_advance
         self.frame_timer = frame_timer
         self.frame_period_s = 1.0 / protocol.display.refresh_hz
+        # PsychoPy counts an interval above refreshThreshold as a dropped frame (its default,
+        # 1.2 periods of a rate it assumes, is not the protocol's).
+        win.refreshThreshold = DROPPED_FRAME_PERIODS * self.frame_period_s
+        # The screen (phase) shown during each of win.frameIntervals, index for index.
+        self.interval_phases: list[str] = []
+        self._shown_phase = "setup"
         self.display = protocol.display.geometry()
         self.stats = FrameStats()
         self.trial: int | None = None
@@ -218,7 +225,12 @@ class Presenter:
 
     # ---------------------------------------------------------------- frames
     def flip(
-        self, *, phase: str, advance_s: float | None = None, messages: tuple[str, ...] = ()
+        self,
+        *,
+        phase: str,
+        advance_s: float | None = None,
+        messages: tuple[str, ...] = (),
+        timing_phase: str | None = None,
     ) -> Frame:
         """Flip, advance a simulated clock, sample gaze and log it.
 
@@ -230,6 +242,8 @@ class Presenter:
             advance_s: simulated sessions: seconds to advance instead of ``speed`` frames.
             messages: tracker messages to send at the flip (``STIMULUS_ONSET``, ``SYNCTIME``,
                 ``!V IMGLOAD``...).
+            timing_phase: the phase this frame's interval counts for in ``interval_phases``
+                (default ``phase``; the mask is logged as ``isi`` but timed as ``mask``).
 
         Raises:
             TrackerLinkLost: during a trial, the link to the tracker is down.
@@ -245,6 +259,7 @@ class Presenter:
         stamp: list[float] = []
         self.win.callOnFlip(self._on_flip, stamp, messages)
         self.win.flip()
+        self._track_interval_phases(timing_phase or phase)
         if self.frame_timer is not None:
             self.frame_timer.flipped(phase)
         t = stamp[0] if stamp else self.clock()
@@ -267,6 +282,15 @@ class Presenter:
         if self.trial is not None and self.tracker is not None:
             self._check_tracker()
         return Frame(t=t, sample=sample)
+
+    def _track_interval_phases(self, phase: str) -> None:
+        """An interval PsychoPy just recorded (``recordFrameIntervals``) measured how long the
+        previous screen stayed up: it counts for that screen's phase."""
+        n = len(self.win.frameIntervals)
+        if len(self.interval_phases) > n:  # the intervals were cleared
+            del self.interval_phases[n:]
+        self.interval_phases.extend([self._shown_phase] * (n - len(self.interval_phases)))
+        self._shown_phase = phase
 
     def _on_flip(self, stamp: list[float], messages: tuple[str, ...]) -> None:
         """Called by PsychoPy right after the buffer swap: the frame's time, then the messages."""

@@ -137,6 +137,7 @@ def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
             participant="bench",
             session=mode,
             prefetch_after_intervals=config.quiet_intervals,
+            requeue_dropped_frames=False,  # the bench measures drops, it does not retry them
         )
         for mode in MODES
     }

@@ -62,7 +62,7 @@ class PresentationPhases:
     def _mask(self, trial: TrialState, stimuli: dict) -> None:
         """The noise mask at the start of the ISI (breaks the afterimage of interval 1)."""
         frames = self.presenter.frames_for(self.protocol.timing.mask_duration_s)
-        self._present(trial, phase="isi", stim=stimuli["mask"], frames=frames)
+        self._present(trial, phase="isi", stim=stimuli["mask"], frames=frames, timing_phase="mask")
 
     def _isi(self, trial: TrialState) -> None:
         """The rest of the inter-stimulus interval: the fixation mark alone."""
@@ -79,6 +79,7 @@ class PresentationPhases:
         frames: int,
         on_first=None,
         first_messages: tuple[str, ...] = (),
+        timing_phase: str | None = None,
     ) -> None:
         """Show ``stim`` (None: nothing) for ``frames`` flips with the gaze checked on each; the
         fixation mark is drawn during the ISI, and in the intervals when the protocol says.
@@ -91,7 +92,11 @@ class PresentationPhases:
                 stim.draw()
             if show_mark:
                 presenter.draw_fixation(fx, fy)
-            frame = presenter.flip(phase=phase, messages=first_messages if i == 0 else ())
+            frame = presenter.flip(
+                phase=phase,
+                messages=first_messages if i == 0 else (),
+                timing_phase=timing_phase,
+            )
             if i == 0 and on_first is not None:
                 on_first(frame)
             presenter.check_escape()
@@ -107,7 +112,8 @@ class PresentationPhases:
         presenter.clear_keys()
         presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=3.0)
         presenter.draw_fixation(fx, fy)
-        prompt_frame = presenter.flip(phase="response")
+        prompt_frame = presenter.flip(phase="response")  # ends interval 2's last interval
+        self._check_dropped_frames(trial)
         if self.observer is not None:
             answer = self._observer_answer(trial)
             presenter.clock.advance(answer.rt_s)

@@ -29,6 +29,7 @@ from study.procedures import TrialPlan
 from study.trackers.base import TrackerLinkLost
 from study.trial.dataviewer import end_variables, save_shown_images
 from study.trial.fixation import FixationPhases
+from study.trial.frame_drops import DROP_COLUMNS, phase_drops, stimulus_drops
 from study.trial.presentation import PresentationPhases
 from study.trial.sources import TrialImageSources
 from study.trial.state import TrialAborted, TrialOutcome, TrialState
@@ -39,6 +40,7 @@ ABORT_TEXTS = {
     "generator_crash": "One moment...",
     "no_response": "Please answer with 1 or 2.",
     "recording_stopped": "One moment...",
+    "dropped_frame": "One moment...",
 }
 
 
@@ -62,6 +64,10 @@ class TrialRunner(FixationPhases, PresentationPhases):
             trial's images are ready (sessions).
         images_dir: where the images shown in each trial are saved as PNG
             (``study.trial.dataviewer``); None: not saved.
+        requeue_dropped_frames: abort and re-queue a trial with a dropped frame while its
+            images are shown (``study.trial.frame_drops``); None: the protocol's
+            ``timing.requeue_dropped_frames`` in real-clock sessions, never in simulated ones
+            (their flips are not paced by a display).
     """
 
     def __init__(
@@ -79,6 +85,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
         stimulus_set=None,
         prefetch_after_intervals: bool = False,
         images_dir: Path | None = None,
+        requeue_dropped_frames: bool | None = None,
     ) -> None:
         self.protocol = protocol
         self.presenter = presenter
@@ -94,6 +101,11 @@ class TrialRunner(FixationPhases, PresentationPhases):
         )
         self.prefetch_after_intervals = prefetch_after_intervals
         self.images_dir = images_dir
+        if requeue_dropped_frames is None:
+            requeue_dropped_frames = (
+                protocol.timing.requeue_dropped_frames and not presenter.simulated
+            )
+        self.requeue_dropped_frames = requeue_dropped_frames
         self.upcoming = None  # callable -> (seed, conditioning) of the next new plan, or None
         self.calibrate_requested = False
 
@@ -110,7 +122,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
         self.sources.harvest_late()
         presenter.trial = trial
         n_gaze_before = len(presenter.stats.gaze_to_flip_s)
-        intervals_before = len(win.frameIntervals)
+        intervals_before = state.intervals_before = len(win.frameIntervals)
         win.recordFrameIntervals = True
         self.tracker.trial_start(
             trial=trial,
@@ -148,8 +160,9 @@ class TrialRunner(FixationPhases, PresentationPhases):
                     full=state.twin.image,
                 )
         intervals = [float(v) for v in win.frameIntervals[intervals_before:]]
-        limit = 1.5 * presenter.frame_period_s
+        limit = win.refreshThreshold
         state.row["dropped_frames"] = int(sum(v > limit for v in intervals))
+        state.row.update(self._phase_drops(state))
         gaze_lat = presenter.stats.gaze_to_flip_s[n_gaze_before:]
         state.row["gaze_to_flip_median_s"] = float(np.median(gaze_lat)) if gaze_lat else None
         outcome.frame_intervals_s = intervals
@@ -217,8 +230,27 @@ class TrialRunner(FixationPhases, PresentationPhases):
         self._feedback(trial, correct=correct)
         return TrialOutcome(row=trial.row, requeue=False, correct=correct)
 
-    # ---------------------------------------------------------------- phases
     # ---------------------------------------------------------------- helpers
+    def _phase_drops(self, trial: TrialState) -> dict[str, int]:
+        """This trial's dropped frames per phase, as ``beh.tsv`` columns."""
+        win = self.presenter.win
+        start = trial.intervals_before
+        counts = phase_drops(
+            win.frameIntervals[start:],
+            self.presenter.interval_phases[start:],
+            threshold_s=win.refreshThreshold,
+        )
+        return {DROP_COLUMNS[phase]: n for phase, n in counts.items()}
+
+    def _check_dropped_frames(self, trial: TrialState) -> None:
+        """After the second interval went off: a dropped frame while the images were shown
+        (or between them) aborts the trial (re-queued), when the runner re-queues drops."""
+        if not self.requeue_dropped_frames:
+            return
+        drops = self._phase_drops(trial)
+        if stimulus_drops({p: drops[c] for p, c in DROP_COLUMNS.items()}):
+            raise TrialAborted("dropped_frame")
+
     def _prefetch_next_twin(self) -> None:
         """Have the service make the next plan's twin now, while the generator is idle."""
         if self.upcoming is not None:

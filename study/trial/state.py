@@ -86,3 +86,4 @@ class TrialState:
     seen_deg: list[tuple[float, float]] = field(default_factory=list)  # gaze while shown
     fixation_acquired_s: float | None = None
     shown: bool = False  # the first interval's image was on the screen
+    intervals_before: int = 0  # len(win.frameIntervals) when the trial started

@@ -1,0 +1,79 @@
+"""Dropped frames per phase from PsychoPy's frame intervals, through the real window: a late
+frame while interval 1 is shown aborts the trial before the answer and re-queues it; one during
+fixation is only counted; simulated sessions count but do not re-queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from study.trial.frame_drops import DROP_COLUMNS, phase_drops, stimulus_drops
+from tests.study.trial_rig import make_runner, plan, rig_protocol
+
+pytestmark = pytest.mark.display
+SLOW_S = 0.25  # a frame held this long is a drop at the rig's 0.1 s threshold
+
+
+def test_phase_drops_counts_the_screen_each_interval_kept_up():
+    counts = phase_drops(
+        [0.016, 0.05, 0.016, 0.04, 0.05, 0.05],
+        ["fixation", "wait", "interval1", "mask", "isi", "response"],
+        threshold_s=0.025,
+    )
+    assert counts == {"fixation": 1, "interval1": 0, "mask": 1, "isi": 1, "interval2": 0}
+    assert stimulus_drops(counts) == 2
+    assert set(DROP_COLUMNS.values()) >= {"dropped_frames_interval1", "dropped_frames_isi"}
+
+
+@pytest.fixture(scope="module")
+def rig(virtual_x):
+    from psychopy import visual
+
+    from protocol.geometry import stimulus_geometry
+    from study.service.start import start_service
+    from study.session_window import window_size_px
+
+    protocol = rig_protocol()
+    service = start_service(
+        protocol, geometry=stimulus_geometry(protocol), scenes=None, log=lambda *a: None
+    )
+    win = visual.Window(
+        size=window_size_px(protocol),
+        units="pix",
+        fullscr=False,
+        checkTiming=False,
+        waitBlanking=False,
+    )
+    yield protocol, service, win
+    win.close()
+    service.close()
+
+
+def _run(rig, *, slow_phase: str, requeue=True, trial: int = 1):
+    protocol, service, win = rig
+    runner, gaze = make_runner(protocol, service=service, win=win, requeue_dropped_frames=requeue)
+    win.refreshThreshold = 0.1  # Xvfb flips unpaced: only the injected stall counts
+    gaze.slow_phase, gaze.slow_s = slow_phase, SLOW_S
+    return runner.run(plan=plan(protocol), trial=trial)
+
+
+def test_drop_in_interval1_requeues_before_the_answer(rig):
+    outcome = _run(rig, slow_phase="interval1")
+    row = outcome.row
+    assert outcome.requeue and row["abort_reason"] == "dropped_frame"
+    assert row["dropped_frames_interval1"] == 1 and row["dropped_frames"] >= 1
+    assert row["response"] is None and row["correct"] is None and row["fixation_break"] == 0
+    assert row["onset_s"] is not None and row["onset2_s"] is not None
+
+
+def test_drop_in_the_isi_requeues_and_during_fixation_is_only_counted(rig):
+    isi = _run(rig, slow_phase="isi", trial=2)
+    assert isi.requeue and isi.row["dropped_frames_isi"] == 1
+    fixation = _run(rig, slow_phase="fixation", trial=3)
+    assert not fixation.requeue and fixation.row["response"] in (1, 2)
+    assert fixation.row["dropped_frames_fixation"] >= 1
+    assert fixation.row["dropped_frames_interval1"] == 0
+
+
+def test_simulated_sessions_count_drops_without_requeue(rig):
+    outcome = _run(rig, slow_phase="interval2", requeue=None, trial=4)
+    assert not outcome.requeue and outcome.row["dropped_frames_interval2"] == 1

@@ -1,0 +1,108 @@
+"""A trial rig for tests: the real PsychoPy window (suite's Xvfb), the tiny generator on a
+thread, the simulated tracker on a simulated clock, a ``TrialRunner`` with the parametric
+observer; tests script the gaze (``Rig.script``) or slow a phase down (``Rig.slow``)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from protocol import validate_protocol
+from protocol.geometry import stimulus_geometry
+from study.procedures import TrialPlan
+from tests.study.conftest import small_protocol_dict
+
+
+def rig_protocol(**changes):
+    """The small test protocol with ``changes`` ({table: {key: value}}) applied."""
+    data = small_protocol_dict()
+    for table, values in changes.items():
+        data[table].update(values)
+    return validate_protocol(data, source="test")
+
+
+@dataclass
+class ScriptedGaze:
+    """A gaze source: ``script(t, phase) -> (x_deg, y_deg) | None`` (None: a blink) or, when it
+    returns ``...``, the simulated participant's own gaze."""
+
+    inner: object
+    presenter: object = None
+    script: object = None
+    slow_phase: str | None = None
+    slow_s: float = 0.0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def sample(self):
+        from study.trackers.base import GazeSample
+
+        shown = getattr(self.presenter, "_shown_phase", None)
+        if self.slow_phase is not None and shown == self.slow_phase:
+            self.slow_phase = None  # once
+            time.sleep(self.slow_s)
+        real = self.inner.sample()
+        if self.script is None:
+            return real
+        t = self.presenter.clock()
+        where = self.script(t, shown)
+        if where is ...:
+            return real
+        if where is None:
+            return GazeSample(time_s=t, x_deg=float("nan"), y_deg=float("nan"), valid=False)
+        return GazeSample(time_s=t, x_deg=where[0], y_deg=where[1], valid=True)
+
+
+def make_runner(protocol, *, service, win, seed: int = 5, **runner_options):
+    """(runner, gaze) for ``protocol`` in ``win``; ``gaze`` is the ``ScriptedGaze``."""
+    from study.observers import make_observer
+    from study.presenter import Presenter, SimClock
+    from study.trackers import make_tracker
+    from study.trial import TrialRunner
+
+    clock = SimClock()
+    inner = make_tracker("sim", settings=protocol.tracker, seed=seed, clock=clock)
+    inner.open(win=win, session_dir=None, edf_name="rig")
+    inner.start_recording()
+    gaze = ScriptedGaze(inner=inner)
+    presenter = Presenter(
+        protocol=protocol,
+        win=win,
+        clock=clock,
+        tracker=gaze,
+        physio=None,
+        simulated=True,
+        speed=protocol.simulation.speed,
+        auto_advance=True,
+    )
+    gaze.presenter = presenter
+    runner = TrialRunner(
+        protocol=protocol,
+        presenter=presenter,
+        tracker=gaze,
+        service=service,
+        geometry=stimulus_geometry(protocol),
+        observer=make_observer(
+            "parametric", display=protocol.display, settings=protocol.simulation
+        ),
+        session_seed=seed,
+        participant="rig",
+        session="1",
+        **runner_options,
+    )
+    return runner, gaze
+
+
+def plan(protocol, *, interval_foveated: int = 1, attempt: int = 1, level: float = 2.0):
+    condition = protocol.conditions[0]
+    return TrialPlan(
+        plan_id=1,
+        track=condition.name,
+        condition=condition.name,
+        level=level,
+        seed=1000,
+        conditioning=0,
+        interval_foveated=interval_foveated,
+        attempt=attempt,
+    )
