@@ -26,7 +26,8 @@ from generator.data.images import DEFAULT_PACK, load_bank, random_crops
 from generator.denoiser import layout_ids
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec, build_layout
-from generator.models.default import DefaultModel, ModelConfig, load_model, scene_inputs
+from generator.models.default import DefaultModel, ModelConfig, scene_inputs
+from generator.models.weights_io import load_model
 from generator.training.config import TrainConfig
 from generator.training.layouts import full_layout, random_layout
 from generator.training.train import train, training_loss

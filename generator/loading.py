@@ -16,12 +16,30 @@ _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torc
 
 
 def load_generator(
-    model: str, *, device: str = "cpu", dtype: str | None = None
+    model: str,
+    *,
+    device: str = "cpu",
+    dtype: str | None = None,
+    lora: str | Path | None = None,
+    lora_scale: float = 1.0,
 ) -> FoveatedGenerator:
     """Load ``model``: a preset name (``default``, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
-    local diffusers FLUX.1 pipeline directory (``model_index.json`` with transformer, vae, text
-    encoders and tokenizers)."""
-    torch_dtype = _parse_dtype(dtype)
+    local diffusers pipeline directory, FLUX.1 (``FluxPipeline``) or FLUX.2
+    (``Flux2KleinPipeline``), told apart by ``model_index.json``'s ``_class_name``.
+
+    ``lora``: a LoRA file merged into the transformer at load (the Foveated Diffusion release's
+    DiffSynth format, or peft/diffusers keys; :mod:`generator.release_lora`), scaled by
+    ``lora_scale``."""
+    generator = _load_model(model, device=device, torch_dtype=_parse_dtype(dtype))
+    if lora is not None:
+        from generator.release_lora import merge_lora_file
+
+        merge_lora_file(generator.denoiser.transformer, lora, scale=lora_scale)
+        generator.model_id = f"{generator.model_id} + LoRA {Path(lora).name}"
+    return generator
+
+
+def _load_model(model: str, *, device: str, torch_dtype: torch.dtype) -> FoveatedGenerator:
     _check_device(device)
     from generator.tiny import TINY_PRESETS
 
@@ -76,27 +94,32 @@ def _load_tiny(name: str, *, device: str, dtype: torch.dtype) -> FoveatedGenerat
 
 
 def _load_default(*, device: str, dtype: torch.dtype) -> FoveatedGenerator:
-    from generator.models.default import load_default_generator
+    from generator.models.weights_io import load_default_generator
 
     return load_default_generator(device=device, dtype=dtype)
 
 
 class PromptEncoder:
-    """Text conditioning through a diffusers FLUX.1 pipeline's CLIP + T5 encoders."""
+    """Text conditioning through a diffusers FLUX.1 pipeline's CLIP + T5 encoders; each prompt is
+    encoded once per session and cached."""
 
     def __init__(self, pipe, *, max_sequence_length: int = 512, guidance: float | None = None):
         self.pipe = pipe
         self.text_len = max_sequence_length
         self.guidance = guidance
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @torch.no_grad()
     def encode(self, condition, *, device, dtype):
         from generator.denoiser import Conditioning
 
         prompt = "" if condition is None else str(condition)
-        text, pooled, _ = self.pipe.encode_prompt(
-            prompt=prompt, prompt_2=None, device=device, max_sequence_length=self.text_len
-        )
+        if prompt not in self._cache:
+            text, pooled, _ = self.pipe.encode_prompt(
+                prompt=prompt, prompt_2=None, device=device, max_sequence_length=self.text_len
+            )
+            self._cache[prompt] = (text.detach(), pooled.detach())
+        text, pooled = self._cache[prompt]
         guidance = None
         if self.guidance is not None:
             guidance = torch.full((1,), self.guidance, device=device, dtype=torch.float32)
@@ -105,10 +128,14 @@ class PromptEncoder:
 
 def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:
     index = json.loads((path / "model_index.json").read_text())
+    from generator.flux2 import FLUX2_PIPELINES, load_flux2_pipeline
+
+    if index.get("_class_name") in FLUX2_PIPELINES:
+        return load_flux2_pipeline(path, device=device, dtype=dtype)
     if index.get("_class_name") != "FluxPipeline":
         raise FoveaError(
-            f"{path}/model_index.json names {index.get('_class_name')!r}; only FluxPipeline "
-            "directories load here (FLUX.2 transformers run through FluxDenoiser in code)"
+            f"{path}/model_index.json names {index.get('_class_name')!r}; FluxPipeline and "
+            f"{' and '.join(FLUX2_PIPELINES)} directories load here"
         )
     from diffusers import FluxPipeline
 

@@ -105,7 +105,7 @@ def _module_imports(package: str) -> dict[str, set[str]]:
 
 
 def test_no_module_cycle_inside_the_generator():
-    """pipeline <- models.default <- loading, one way: the loaders build generators, the
+    """pipeline <- models.weights_io <- loading, one way: the loaders build generators, the
     pipeline never loads a model (a cycle here once made the core hard to carry on)."""
     graph = _module_imports("generator")
     done: set[str] = set()

@@ -35,7 +35,7 @@ __all__ = ["BOUNDS", "QualitySettings", "load_models", "run_quality"]
 
 def load_models(settings: QualitySettings) -> dict:
     """The shipped post-trained model and its base (the naive baseline) as generators."""
-    from generator.models.default import load_default_generator
+    from generator.models.weights_io import load_default_generator
 
     wdir = Path(settings.weights_dir) if settings.weights_dir else None
     return {

@@ -53,7 +53,13 @@ def export_weights(
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
 
-    from generator.models.default import BASE_FILE, CARD_FILE, LORA_FILE, load_model, save_weights
+    from generator.models.weights_io import (
+        BASE_FILE,
+        CARD_FILE,
+        LORA_FILE,
+        load_model,
+        save_weights,
+    )
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +128,7 @@ def refresh_card(
     """Rewrite ``folder/MODEL_CARD.md`` from its ``default.json``, first storing what is given
     (a quality summary or conditioning comparison replaces the recorded one; notes not yet
     recorded are added). Returns the card's path."""
-    from generator.models.default import CARD_FILE
+    from generator.models.weights_io import CARD_FILE
 
     folder = Path(folder)
     record = _read_json(folder / CARD_FILE, "the weights' record")
@@ -263,7 +269,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> str:
     """Carry out ``add_export_arguments``' flags; returns the line to print."""
-    from generator.models.default import WEIGHTS_DIR
+    from generator.models.weights_io import WEIGHTS_DIR
 
     quality = (
         _read_json(args.quality_summary, "--quality-summary") if args.quality_summary else None

@@ -17,7 +17,7 @@ def starting_record(config: dict, stage: str) -> dict:
     """The record (``default.json``'s ``stage`` entry: ``base`` or ``foveated``) of the shipped
     weights that a run with this ``config`` (``TrainConfig`` as a dict) starts from; ``{}`` if it
     starts from scratch or from weights without a record."""
-    from generator.models.default import CARD_FILE
+    from generator.models.weights_io import CARD_FILE
 
     init = config.get("init" if stage == "base" else "init_lora")
     if not init:

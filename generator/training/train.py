@@ -141,7 +141,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     from tqdm.auto import tqdm
 
     from generator.data.images import load_bank, random_crops
-    from generator.models.default import DefaultModel, ModelConfig, load_model, save_weights
+    from generator.models.default import DefaultModel, ModelConfig
+    from generator.models.weights_io import load_model, save_weights
     from generator.training.layouts import full_layout, random_layout
     from generator.training.lineage import starting_record, without_own_snapshot
     from generator.training.lora_io import add_lora, load_lora, save_lora

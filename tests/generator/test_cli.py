@@ -144,7 +144,8 @@ def _small_scene_model(scene_factor: int):
     """The default model's architecture at a tiny size, random weights, its own scene factor."""
     import torch
 
-    from generator.models.default import DefaultModel, ModelConfig, build_generator
+    from generator.models.default import DefaultModel, ModelConfig
+    from generator.models.weights_io import build_generator
 
     config = ModelConfig(
         heads=2,

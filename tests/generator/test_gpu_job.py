@@ -58,7 +58,7 @@ def test_device_training_job_runs_every_stage_and_returns_shippable_files(tmp_pa
     assert record["config"]["heads"] == 1 and record["foveated"]["steps"] > 0
     from generator.geometry import StimulusGeometry, default_display
     from generator.layout import LayoutSpec
-    from generator.models.default import load_default_generator
+    from generator.models.weights_io import load_default_generator
     from generator.scene import Scene
 
     gen = load_default_generator(weights_dir=weights)

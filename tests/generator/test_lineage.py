@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from generator.models.default import CARD_FILE
+from generator.models.weights_io import CARD_FILE
 from generator.training.lineage import lineage, run_record, starting_record
 
 

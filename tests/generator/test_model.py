@@ -14,18 +14,15 @@ from generator.denoiser import layout_ids
 from generator.errors import FoveaError
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec, build_layout
-from generator.models.default import (
+from generator.models.default import DefaultModel, ModelConfig, Refiner, scene_inputs
+from generator.models.weights_io import (
     BASE_FILE,
     LORA_FILE,
-    DefaultModel,
-    ModelConfig,
-    Refiner,
     build_generator,
     load_default_generator,
     load_model,
     merge_lora,
     save_weights,
-    scene_inputs,
 )
 from generator.scene import Scene, downsample_to_scene, upsample_scene
 from generator.tokens import pack

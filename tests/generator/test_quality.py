@@ -209,7 +209,8 @@ def test_targets_pass_and_fail_on_the_measured_medians():
 
 def _tiny_scene_generator(seed: int, model_id: str):
     """A small scene-conditioned default model with random weights (output layer not zero)."""
-    from generator.models.default import DefaultModel, ModelConfig, build_generator
+    from generator.models.default import DefaultModel, ModelConfig
+    from generator.models.weights_io import build_generator
 
     torch.manual_seed(seed)
     config = ModelConfig(
@@ -328,7 +329,7 @@ def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsy
     from safetensors.torch import save_file
 
     from fovea_cli.main import main
-    from generator.models.default import save_weights
+    from generator.models.weights_io import save_weights
 
     print(f"seed {SEED}")
     weights = tmp_path / "weights"

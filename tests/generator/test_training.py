@@ -14,7 +14,8 @@ import torch
 
 from generator.data.images import load_bank, random_crops
 from generator.errors import FoveaError
-from generator.models.default import DefaultModel, ModelConfig, load_model
+from generator.models.default import DefaultModel, ModelConfig
+from generator.models.weights_io import load_model
 from generator.training.config import TrainConfig, parse_layout_mix
 from generator.training.export import export_weights
 from generator.training.layouts import MODE_PROBS, full_layout, random_layout

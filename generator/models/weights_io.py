@@ -1,0 +1,165 @@
+"""The default model's weights: where the shipped files are, saving and loading them, merging the
+foveated post-training LoRA, and the shipped model as a :class:`FoveatedGenerator`.
+
+Weights ship as two safetensors files in ``generator/models/weights/``: the base model (trained on
+full-resolution tokens) and a LoRA adapter from foveated post-training, merged at load time so
+inference pays nothing for it. ``variant="base"`` loads the base model alone: the naive baseline.
+The model's config travels in the safetensors metadata (``config``), the LoRA's alpha / rank in
+``lora_scale``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import torch
+
+from generator.errors import FoveaError
+from generator.models.default import DefaultModel, ModelConfig, SceneDenoiser, SceneEncoder
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+BASE_FILE = "default-base.safetensors"
+LORA_FILE = "default-foveated-lora.safetensors"
+CARD_FILE = "default.json"
+Variant = Literal["foveated", "base"]
+
+
+def lora_deltas(lora_state: dict[str, torch.Tensor], *, scale: float) -> dict[str, torch.Tensor]:
+    """peft LoRA tensors -> ``{base weight name: scale * B @ A}``.
+
+    Keys look like ``<prefix>.<module>.lora_A.weight`` (peft's ``get_peft_model_state_dict``);
+    the prefix ``base_model.model.`` is removed if present.
+    """
+    deltas = {}
+    for key, a in lora_state.items():
+        if ".lora_A." not in key:
+            continue
+        b = lora_state[key.replace(".lora_A.", ".lora_B.")]
+        module = key.split(".lora_A.")[0].removeprefix("base_model.model.")
+        deltas[f"{module}.weight"] = scale * (b.float() @ a.float())
+    return deltas
+
+
+def save_weights(model: DefaultModel, path: Path, *, dtype=torch.float16, metadata=None) -> None:
+    """Save the model's state dict as safetensors (fp16 by default: half the bytes)."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
+    meta = {"config": json.dumps(model.config_.as_dict())}
+    meta.update({k: str(v) for k, v in (metadata or {}).items()})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata=meta)
+
+
+def load_model(
+    path: Path, *, lora: Path | None = None, device: str = "cpu", dtype=torch.float32
+) -> DefaultModel:
+    """Build a :class:`DefaultModel` from a safetensors file (config in its metadata), merging an
+    optional LoRA file (its ``lora_scale`` metadata gives alpha / rank)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FoveaError(f"model weights {path} not found")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "config" not in meta:
+        raise FoveaError(f"{path} has no 'config' metadata; it was not written by save_weights")
+    model = DefaultModel(ModelConfig.from_dict(json.loads(meta["config"])))
+    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise FoveaError(
+            f"{path} does not match the model: missing {missing[:3]}, unexpected {unexpected[:3]}"
+        )
+    if lora is not None:
+        merge_lora(model, lora)
+    # Inference only: parameters that require grad break FlopCounterMode under no_grad.
+    return model.to(device, dtype).eval().requires_grad_(False)
+
+
+def merge_lora(model: DefaultModel, lora: Path) -> None:
+    """Add a saved LoRA adapter's low-rank updates into the model's weights, in place."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(str(lora), framework="pt") as f:
+        meta = f.metadata() or {}
+    scale = float(meta.get("lora_scale", "1.0"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, delta in lora_deltas(load_file(str(lora)), scale=scale).items():
+            if name not in params:
+                raise FoveaError(f"LoRA {lora} updates {name!r}, which the model does not have")
+            params[name] += delta.to(params[name].dtype)
+
+
+@dataclass
+class DefaultWeights:
+    """Where the default model's files are; ``exists`` says whether they are installed."""
+
+    directory: Path = field(default_factory=lambda: WEIGHTS_DIR)
+
+    @property
+    def base(self) -> Path:
+        return self.directory / BASE_FILE
+
+    @property
+    def lora(self) -> Path:
+        return self.directory / LORA_FILE
+
+    @property
+    def exists(self) -> bool:
+        return self.base.is_file()
+
+
+def build_generator(model: DefaultModel, *, model_id: str, steps: int | None = None):
+    """Wrap a :class:`DefaultModel` in the project's :class:`FoveatedGenerator`."""
+    from generator.codecs import PixelCodec
+    from generator.pipeline import FoveatedGenerator
+
+    cfg = model.config_
+    return FoveatedGenerator(
+        # 0.05: training's x -> v clamp (generator.training.config TrainConfig.t_min).
+        denoiser=SceneDenoiser(model, x_pred_t_min=0.05),
+        encoder=SceneEncoder(model),
+        codec=PixelCodec(cells_per_token=cfg.patch_px),
+        model_id=model_id,
+        steps=cfg.steps if steps is None else steps,
+        shift=cfg.shift,
+    )
+
+
+def load_default_generator(
+    *,
+    device: str = "cpu",
+    dtype=torch.float32,
+    variant: Variant = "foveated",
+    weights_dir: Path | None = None,
+):
+    """The shipped default model as a :class:`FoveatedGenerator` (no network).
+
+    Args:
+        variant: ``foveated`` (base + merged post-training LoRA, the default) or ``base`` (the
+            naive baseline: the base model run on mixed-resolution tokens as is).
+        weights_dir: folder with the weights (defaults to the package's ``weights/``).
+    """
+    files = DefaultWeights(Path(weights_dir) if weights_dir else WEIGHTS_DIR)
+    if not files.exists:
+        raise FoveaError(
+            f"the default model's weights are missing ({files.base}); train them with "
+            "`fovea train base` or use --model tiny"
+        )
+    lora = None
+    if variant == "foveated":
+        if not files.lora.is_file():
+            raise FoveaError(f"post-training LoRA {files.lora} is missing; use variant 'base'")
+        lora = files.lora
+    elif variant != "base":
+        raise FoveaError(f"default model variant must be 'foveated' or 'base', got {variant!r}")
+    model = load_model(files.base, lora=lora, device=device, dtype=dtype)
+    return build_generator(model, model_id=f"default-{variant}")

@@ -1,0 +1,146 @@
+"""FLUX.2 [klein] pipeline directories: load, normalise latents as the pipeline does, generate on
+circle and acuity layouts, cache prompts, merge a LoRA in the release's key format."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from generator.geometry import StimulusGeometry, default_display
+from generator.layout import LayoutSpec
+from generator.loading import load_generator
+from generator.tiny_flux2 import save_tiny_flux2_pipeline
+
+# The tiny VAE downsamples 2x: 4 px per token, so 64 px = 16 x 16 tokens.
+GEOMETRY = StimulusGeometry(display=default_display(), image_width_px=64, image_height_px=64)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    return save_tiny_flux2_pipeline(tmp_path_factory.mktemp("klein") / "tiny-klein")
+
+
+@pytest.fixture(scope="module")
+def generator(tiny_dir):
+    return load_generator(str(tiny_dir))
+
+
+def test_directory_loads_as_flux2(generator):
+    from generator.flux2 import Flux2PromptEncoder, Flux2VaeCodec
+
+    assert isinstance(generator.codec, Flux2VaeCodec)
+    assert isinstance(generator.encoder, Flux2PromptEncoder)
+    assert generator.denoiser.axes == 4
+    assert generator.steps == 4 and generator.guidance_scale == 1.0  # distilled
+    assert generator.token_px == 4
+    assert generator.shift > 1.0  # dynamic shifting: exp(mu)
+
+
+def test_codec_matches_the_pipelines_batch_norm(generator):
+    """The kit's grid, patchified 2x2 and packed, is the pipeline's normalised packed latents."""
+    from diffusers import Flux2KleinPipeline
+
+    from generator.tokens import patchify
+
+    codec = generator.codec
+    raw = torch.randn(1, codec.channels, 8, 8, generator=torch.Generator().manual_seed(0))
+    ours = patchify(codec.normalise(raw), 2)
+    patched = Flux2KleinPipeline._patchify_latents(raw)
+    bn = codec.vae.bn
+    mean = bn.running_mean.view(1, -1, 1, 1)
+    std = torch.sqrt(bn.running_var.view(1, -1, 1, 1) + codec.vae.config.batch_norm_eps)
+    theirs = Flux2KleinPipeline._pack_latents((patched - mean) / std)
+    torch.testing.assert_close(ours, theirs)
+    torch.testing.assert_close(codec.denormalise(codec.normalise(raw)), raw)
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [LayoutSpec(mode="circle", periphery_factor=2), LayoutSpec(mode="acuity", strength=4.0)],
+    ids=["circle", "acuity"],
+)
+def test_generates_on_foveated_layouts(generator, spec):
+    out = generator.generate(
+        seed=1, geometry=GEOMETRY, gaze_px=(20.0, 30.0), spec=spec, condition="a cat"
+    )
+    assert out.image.shape == (64, 64, 3) and out.image.dtype == np.uint8
+    assert out.tokens < out.tokens_full
+    assert len(out.step_seconds) == 4
+
+
+def test_prompts_are_encoded_once(generator, monkeypatch):
+    encoder = generator.encoder
+    calls = []
+    original = encoder.pipe.encode_prompt
+    monkeypatch.setattr(
+        encoder.pipe, "encode_prompt", lambda **kw: calls.append(kw) or original(**kw)
+    )
+    first = encoder.encode("a red fox", device="cpu", dtype=torch.float32)
+    second = encoder.encode("a red fox", device="cpu", dtype=torch.float32)
+    assert len(calls) == 1
+    torch.testing.assert_close(first.text, second.text)
+    assert first.text.shape == (1, 512, generator.denoiser.transformer.config.joint_attention_dim)
+
+
+def test_schedule_shift_follows_the_pipeline():
+    from diffusers.pipelines.flux2.pipeline_flux2_klein import compute_empirical_mu
+
+    from generator.flux2 import empirical_mu, schedule_shift
+
+    for tokens, steps in ((4096, 4), (4096, 50), (1024, 4), (6000, 4)):
+        assert empirical_mu(tokens, steps) == pytest.approx(compute_empirical_mu(tokens, steps))
+    assert schedule_shift({"shift": 3.0}, steps=4) == 3.0
+
+
+def _release_lora(transformer, *, rank=4, seed=0) -> dict[str, torch.Tensor]:
+    """A synthetic LoRA in the release's DiffSynth key format (``.lora_A.default.weight``)."""
+    g = torch.Generator().manual_seed(seed)
+    out = {}
+    for name, module in transformer.named_modules():
+        if name.endswith(("attn.to_q", "attn.to_qkv_mlp_proj", "ff.linear_in")):
+            out[f"{name}.lora_A.default.weight"] = torch.randn(
+                rank, module.in_features, generator=g
+            )
+            out[f"{name}.lora_B.default.weight"] = torch.randn(
+                module.out_features, rank, generator=g
+            )
+    return out
+
+
+def test_release_lora_merges_as_b_times_a(tiny_dir, tmp_path):
+    from safetensors.torch import save_file
+
+    from generator.release_lora import to_peft_state_dict
+
+    base = load_generator(str(tiny_dir))
+    transformer = base.denoiser.transformer
+    lora = _release_lora(transformer)
+    path = tmp_path / "fov_random.safetensors"
+    save_file(lora, str(path))
+    merged = load_generator(str(tiny_dir), lora=path, lora_scale=0.5)
+    name = "transformer_blocks.0.attn.to_q"
+    before = dict(transformer.named_modules())[name].weight
+    after = dict(merged.denoiser.transformer.named_modules())[name].weight
+    delta = lora[f"{name}.lora_B.default.weight"] @ lora[f"{name}.lora_A.default.weight"]
+    torch.testing.assert_close(after, before + 0.5 * delta)
+    assert "LoRA fov_random.safetensors" in merged.model_id
+    peft = to_peft_state_dict(lora)
+    assert f"{name}.lora_A.weight" in peft and len(peft) == len(lora)
+
+
+def test_release_lora_for_another_model_is_refused(generator):
+    from generator.errors import FoveaError
+    from generator.release_lora import merge_lora
+
+    bad = {
+        "transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 7),
+        "transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(7, 4),
+    }
+    with pytest.raises(FoveaError, match="another model size"):
+        merge_lora(generator.denoiser.transformer, bad)
+    with pytest.raises(FoveaError, match="no Linear"):
+        merge_lora(
+            generator.denoiser.transformer,
+            {"nope.lora_A.weight": torch.zeros(1, 1), "nope.lora_B.weight": torch.zeros(1, 1)},
+        )
