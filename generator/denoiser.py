@@ -87,6 +87,9 @@ class FluxDenoiser:
             tokens, x-prediction in the spirit of "Back to Basics", converted to a velocity).
         x_pred_t_min: x-prediction only: the smallest t the velocity ``(x_t - x) / t`` divides
             by; match the clamp used in training (dividing by a tiny t blows up the last step).
+        position_ids: ``kit`` (block centre, ``log2(level)`` on the first axis) or ``release``
+            (the Foveated Diffusion release's FLUX.2 ids: the block's top-left cell, first axis 0;
+            :func:`generator.release_layout.release_ids`), for the release's LoRAs.
     """
 
     def __init__(
@@ -95,8 +98,10 @@ class FluxDenoiser:
         *,
         prediction: Prediction = "velocity",
         x_pred_t_min: float = 1e-3,
+        position_ids: Literal["kit", "release"] = "kit",
     ):
         self.transformer = transformer
+        self.position_ids = position_ids
         self.prediction = prediction
         self.x_pred_t_min = x_pred_t_min
         self.axes = len(transformer.config.axes_dims_rope)
@@ -111,9 +116,14 @@ class FluxDenoiser:
         return next(self.transformer.parameters()).dtype
 
     def positions(self, layout: TokenLayout, *, text_len: int) -> TokenPositions:
-        ids = layout_ids(layout)
-        img = np.zeros((ids.shape[0], self.axes))
-        img[:, :3] = ids
+        if self.position_ids == "release":
+            from generator.release_layout import release_ids
+
+            img = release_ids(layout)[:, : self.axes]
+        else:
+            ids = layout_ids(layout)
+            img = np.zeros((ids.shape[0], self.axes))
+            img[:, :3] = ids
         txt = np.zeros((text_len, self.axes))
         if self.axes == 4:  # FLUX.2 numbers text tokens on its last axis
             txt[:, 3] = np.arange(text_len)
