@@ -50,6 +50,8 @@ class FaultScript:
         link_lost_at_s: the link drops at this session-clock time (noticed at the first call at
             or after it); the Host PC ends the recording block and closes the data file then.
         link_lost_at_trial: the link drops right after the runner sends ``TRIALID <n>``.
+        recording_stops_at_trial: the Host PC ends the recording right after ``TRIALID <n>``
+            (the operator aborted it there); the link stays up.
         refused_commands: command prefixes the Host PC refuses (``sendCommand`` returns a
             non-zero code), e.g. ``("sample_rate",)``.
         switch_eye_at_setup: during this setup (1-based count of ``doTrackerSetup`` calls,
@@ -65,6 +67,7 @@ class FaultScript:
 
     link_lost_at_s: float | None = None
     link_lost_at_trial: int | None = None
+    recording_stops_at_trial: int | None = None
     refused_commands: tuple[str, ...] = ()
     switch_eye_at_setup: int | None = None
     validations: list[tuple[float, float] | None] = field(default_factory=list)

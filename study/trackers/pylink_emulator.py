@@ -221,6 +221,9 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         trial = self.faults.link_lost_at_trial
         if trial is not None and text.strip() == f"TRIALID {trial}":
             self._lose_link(self._now_s())
+        stop = self.faults.recording_stops_at_trial
+        if stop is not None and text.strip() == f"TRIALID {stop}" and self._recording:
+            self._stop_block()
         return 0
 
     # ------------------------------------------------------------------ data file

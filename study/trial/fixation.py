@@ -47,6 +47,7 @@ class FixationPhases:
             if self.calibrate_requested:
                 self.calibrate_requested = False
                 self._calibrate()
+                self.tracker.set_target(x_deg=fx, y_deg=fy)
                 hold.reset()
                 phase_start = presenter.clock()
                 continue
@@ -60,6 +61,7 @@ class FixationPhases:
                     self._calibrate()
                 else:
                     self.drift_check(x_deg=fx, y_deg=fy)
+                self.tracker.set_target(x_deg=fx, y_deg=fy)  # the mark is back on the screen
                 hold.reset()
                 phase_start = presenter.clock()
         trial.fixation_acquired_s = hold.end_s
