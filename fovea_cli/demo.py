@@ -65,6 +65,16 @@ def register(
     demo.set_defaults(handler=_demo)
 
 
+#: The demo's session structure: the example pair after the instructions and one short practice
+#: block at the easiest level (a break after half of the main trials is set above).
+DEMO_PRACTICE = """
+[practice]                # fovea demo: the example pair, then 4 easy practice trials
+trials = 4
+max_blocks = 1
+example = true
+"""
+
+
 def demo_protocol_text(
     *,
     source: Path,
@@ -74,7 +84,9 @@ def demo_protocol_text(
     steps: int | None = None,
     seeds: int | None = None,
 ) -> str:
-    """The pilot protocol with the demo's image size, trials, seeds and model (``fovea demo``)."""
+    """The pilot protocol with the demo's image size, trials, seeds and model (``fovea demo``),
+    counterbalanced by Latin square, with the example pair, a short practice block and a
+    break after half of the main trials."""
     text = source.read_text(encoding="utf-8")
     model_line = f"model = {json.dumps(model)}"
     if steps is not None:
@@ -84,7 +96,10 @@ def demo_protocol_text(
         r"(?m)^name = .*$": 'name = "demo_pilot"',
         r"(?m)^image_width_px = .*$": f"image_width_px = {image_px}",
         r"(?m)^image_height_px = .*$": f"image_height_px = {image_px}",
-        r"(?m)^trials_per_condition = .*$": f"trials_per_condition = {trials}",
+        r"(?m)^trials_per_condition = .*$": f"trials_per_condition = {trials}\n"
+        'counterbalance = "latin_square"',
+        # a break after half of the main trials (the pilot has two conditions)
+        r"(?m)^every_n_trials = .*$": f"every_n_trials = {trials}\nmin_duration_s = 10.0",
     }
     if seeds is not None:
         replacements[r"(?m)^seed_count = .*$"] = f"seed_count = {int(seeds)}"
@@ -93,7 +108,7 @@ def demo_protocol_text(
         text, n = re.subn(pattern, value, text, count=1)
         if n != 1:
             raise FoveaError(f"{source}: cannot derive the demo protocol (pattern {pattern!r})")
-    return "# Derived from pilot_2afc.toml by `fovea demo`.\n" + text
+    return "# Derived from pilot_2afc.toml by `fovea demo`.\n" + text + DEMO_PRACTICE
 
 
 def _check_fixations_inside(protocol_text: str) -> None:
@@ -174,7 +189,10 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  protocol:    {protocol_path}")
     print(f"  twins:       {stimulus_set}  (stimulus set built before the sessions)")
     print(f"  data:        {data_dir}  (beh.tsv, physio.tsv.gz, timing.json per session)")
-    print(f"  screenshots: {out / 'screenshots'}  (each screen of a trial, full display size)")
+    print(
+        f"  screenshots: {out / 'screenshots'}  (each screen of a trial, the example pair, "
+        "practice, break and goodbye screens; full display size)"
+    )
     print(f"  images:      {images['foveated'].parent}  (scene, foveated, full, layout)")
     print(f"  report:      {report}")
     return 0 if report_ok else 1

@@ -22,6 +22,10 @@ def test_demo_protocol_is_the_pilot_with_fewer_trials_and_seeds():
     assert data["stimulus"]["seed_count"] == 2
     assert data["procedure"]["trials_per_condition"] == 3
     assert [c["name"] for c in data["conditions"]] == ["acuity_centre", "acuity_right6"]
+    # the session structure a lab expects, kept short: example, 4 practice trials, one break
+    assert data["practice"] == {"trials": 4, "max_blocks": 1, "example": True}
+    assert data["breaks"]["every_n_trials"] == 3  # after half of 2 x 3 main trials
+    assert data["procedure"]["counterbalance"] == "latin_square"
 
 
 def test_the_pilot_shows_natural_scenes_with_both_fixations_on_the_image():
@@ -84,6 +88,16 @@ def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys)
     assert len(manifest["entries"]) == 2  # only the twins the trials need: 2 seeds x 1 class
     sidecar = json.loads(behs[0].with_suffix(".json").read_text())
     assert sidecar["runs"][-1]["stimulus_set"]["entries"] == 2
+    # practice first (logged as such), a break after half of the main trials, the example
+    assert sidecar["practice"]["blocks"][0]["responses"] == 4
+    assert [b["after_responses"] for b in sidecar["runs"][-1]["breaks"]] == [3]
+    assert sidecar["example"]["level"] == 8.0 and sidecar["session_duration_s"] > 0
+    header, *lines = behs[0].read_text().splitlines()
+    column = header.split("\t").index("block")
+    blocks = [line.split("\t")[column] for line in lines]
+    assert blocks[0] == "practice" and blocks[-1] == "main"
+    for name in ("example", "practice", "break", "goodbye"):
+        assert (out / "screenshots" / f"{name}.png").exists(), name
     shot = Image.open(out / "screenshots" / "interval1.png")
     assert shot.size == (2560, 1440)  # what a participant sees
     image = np.asarray(shot.convert("RGB")).astype(int)
