@@ -28,6 +28,13 @@ class PixelCodec:
     def decode(self, grid: torch.Tensor) -> torch.Tensor:
         return grid
 
+    def to_latents(self, grid: torch.Tensor) -> torch.Tensor:
+        """The grid in the space where pooling is meaningful (identity here)."""
+        return grid
+
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents
+
 
 @dataclass
 class VaeCodec:
@@ -53,9 +60,18 @@ class VaeCodec:
 
     @torch.no_grad()
     def decode(self, grid: torch.Tensor) -> torch.Tensor:
+        return self.decode_latents(self.to_latents(grid))
+
+    def to_latents(self, grid: torch.Tensor) -> torch.Tensor:
+        """The normalised grid -> raw VAE latents (per-channel affine, so pooling commutes)."""
         cfg = self.vae.config
-        latents = grid / cfg.scaling_factor + (cfg.shift_factor or 0.0)
-        return self.vae.decode(latents.to(self.vae.dtype), return_dict=False)[0].float()
+        return grid / cfg.scaling_factor + (cfg.shift_factor or 0.0)
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw latents (B, C, h, w) -> (B, 3, 8h, 8w) RGB (float32)."""
+        x = latents.to(self.vae.device, self.vae.dtype)
+        return self.vae.decode(x, return_dict=False)[0].float()
 
 
 def to_uint8_image(grid: torch.Tensor) -> np.ndarray:

@@ -85,8 +85,17 @@ class Flux2VaeCodec:
     @torch.no_grad()
     def decode(self, grid: torch.Tensor) -> torch.Tensor:
         """(B, C, h, w) normalised grid -> (B, 3, 8h, 8w) RGB in about [-1, 1] (float32)."""
-        latents = self.denormalise(grid.to(self.vae.device)).to(self.vae.dtype)
-        return self.vae.decode(latents, return_dict=False)[0].float()
+        return self.decode_latents(self.to_latents(grid))
+
+    def to_latents(self, grid: torch.Tensor) -> torch.Tensor:
+        """The normalised grid -> raw VAE latents (where 2x2 pooling means a coarser latent; the
+        batch-norm statistics differ between the four cells of a patch, so pool raw latents)."""
+        return self.denormalise(grid.to(self.vae.device))
+
+    @torch.no_grad()
+    def decode_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Raw latents (B, C, h, w) -> (B, 3, 8h, 8w) RGB (float32)."""
+        return self.vae.decode(latents.to(self.vae.dtype), return_dict=False)[0].float()
 
 
 class Flux2PromptEncoder:
