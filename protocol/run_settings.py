@@ -152,13 +152,19 @@ class FixationSettings(StrictTable):
     Attributes:
         tolerance_deg: radius around the target the gaze must stay within.
         max_invalid_s: longest run of invalid samples (blink, loss) tolerated before it counts
-            as a fixation break.
+            as a fixation break (while waiting for the images any blink is allowed; a fresh
+            hold of ``refixation_hold_s`` then comes before the onset).
+        break_min_s: the gaze must stay outside the window this long (consecutive samples, each
+            lasting one frame) to be a fixation break: one noisy sample is not (60 Hz: two frames).
+        refixation_hold_s: the hold after a blink while waiting for the images.
         mark_size_deg: fixation mark diameter.
         show_during_stimulus: keep the mark on during the intervals.
     """
 
     tolerance_deg: float = Field(default=1.5, gt=0, le=20)
     max_invalid_s: float = Field(default=0.3, ge=0, le=5)
+    break_min_s: float = Field(default=0.02, ge=0, le=1)
+    refixation_hold_s: float = Field(default=0.2, ge=0, le=10)
     mark_size_deg: float = Field(default=0.4, gt=0, le=5)
     show_during_stimulus: bool = True
 

@@ -180,6 +180,26 @@ EXTRA = (
         )
     ),
     Column(
+        "fixation_window_deg",
+        numeric=True,
+        description="radius of the fixation window around the measured gaze from the generation "
+        "on (the layout's padding, within [0.5, tolerance_deg]; no padding: tolerance_deg)",
+    ),
+    Column(
+        "blink_in_interval",
+        numeric=True,
+        allowed=_BINARY,
+        description="1: an invalid gaze sample (blink) while interval 1 or 2 was shown, shorter "
+        "than max_invalid_s (not a break)",
+    ),
+    Column(
+        "refixated",
+        numeric=True,
+        allowed=_BINARY,
+        description="1: a blink while waiting for the images; the gaze was held again before "
+        "the onset",
+    ),
+    Column(
         "block",
         description="practice | main: practice trials (easy levels, before the main trials) are "
         "excluded from the fits (n/a in files written before the column existed: main)",

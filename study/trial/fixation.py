@@ -16,6 +16,8 @@ from study.trial.gaze import FixationHold, GazeMonitor
 from study.trial.sources import request_elapsed_s, shared_scene
 from study.trial.state import TrialAborted, TrialState
 
+MIN_WINDOW_DEG = 0.5  # the smallest stimulus window: about an EyeLink's accuracy
+
 
 class FixationPhases:
     """Inter-trial interval, fixation, waiting for the images (methods of ``TrialRunner``)."""
@@ -67,7 +69,10 @@ class FixationPhases:
         trial.fixation_acquired_s = hold.end_s
         trial.gaze_deg = hold.mean_gaze_deg(timing.gaze_average_s)
         trial.row["gaze_x_deg"], trial.row["gaze_y_deg"] = trial.gaze_deg
-        trial.monitor = self._gaze_monitor(trial)  # breaks are counted from here on
+        trial.row["fixation_window_deg"] = self._stimulus_window_deg(trial)
+        # Breaks are counted from here on, around the gaze the image is made for; a blink while
+        # waiting for the images is allowed (a fresh hold follows before the onset).
+        trial.monitor = self._gaze_monitor(trial, centre_deg=trial.gaze_deg, allow_invalid=True)
 
     def _fixation_keys(self) -> None:
         presenter = self.presenter
@@ -166,11 +171,51 @@ class FixationPhases:
             self.tracker.message(f"GENERATION_FAILED {error}")
             raise TrialAborted("generator_crash") from error
 
-    def _gaze_monitor(self, trial: TrialState) -> GazeMonitor:
-        fixation = self.protocol.fixation
+    def _gaze_monitor(
+        self, trial: TrialState, *, centre_deg=None, allow_invalid: bool = False
+    ) -> GazeMonitor:
+        """The fixation check around the target (``centre_deg`` None: the hold), or around the
+        measured gaze with the stimulus window (``fixation_window_deg``)."""
+        fixation, presenter = self.protocol.fixation, self.presenter
+        x, y = trial.fixation_deg if centre_deg is None else centre_deg
         return GazeMonitor(
-            x_deg=trial.fixation_deg[0],
-            y_deg=trial.fixation_deg[1],
-            tolerance_deg=fixation.tolerance_deg,
+            x_deg=x,
+            y_deg=y,
+            tolerance_deg=fixation.tolerance_deg
+            if centre_deg is None
+            else trial.row["fixation_window_deg"],
             max_invalid_s=fixation.max_invalid_s,
+            break_min_s=fixation.break_min_s,
+            sample_period_s=presenter.frame_period_s * presenter.speed,
+            allow_invalid=allow_invalid,
         )
+
+    def _stimulus_window_deg(self, trial: TrialState) -> float:
+        """Radius of the window around the measured gaze from the generation on: the layout's
+        padding (the full-acuity margin for tracker error: a gaze inside it sees the image as
+        generated), at least ``MIN_WINDOW_DEG`` (tracker accuracy) and at most the fixation
+        tolerance; without padding, the tolerance."""
+        tolerance = self.protocol.fixation.tolerance_deg
+        padding = self.protocol.condition(trial.plan.condition).padding_deg
+        if padding <= 0:
+            return tolerance
+        return min(tolerance, max(MIN_WINDOW_DEG, padding))
+
+    def _refixate(self, trial: TrialState) -> None:
+        """After a blink while waiting for the images: the gaze held again in the window for
+        ``fixation.refixation_hold_s`` before the onset (``refixated`` = 1); no hold within the
+        fixation timeout is a fixation break."""
+        presenter = self.presenter
+        trial.row["refixated"] = 1
+        self.tracker.message("REFIXATION")
+        monitor = self._gaze_monitor(trial, centre_deg=trial.gaze_deg)
+        hold = FixationHold(monitor=monitor, hold_s=self.protocol.fixation.refixation_hold_s)
+        start = presenter.clock()
+        while True:
+            presenter.draw_fixation(*trial.fixation_deg)
+            frame = presenter.flip(phase="refixation")
+            presenter.check_escape()
+            if hold.add(t=frame.t, sample=frame.sample):
+                return
+            if frame.t - start > self.protocol.timing.fixation_timeout_s:
+                raise TrialAborted("fixation_break")

@@ -14,6 +14,7 @@ from __future__ import annotations
 COUNTED_PHASES = {
     "fixation": "fixation",
     "wait": "fixation",
+    "refixation": "fixation",
     "interval1": "interval1",
     "mask": "mask",
     "isi": "isi",

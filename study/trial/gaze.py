@@ -11,19 +11,36 @@ import numpy as np
 
 
 class GazeMonitor:
-    """Per-frame fixation check around a target.
+    """Per-frame fixation check around a centre (the target, or the gaze the image was made at).
 
-    A valid sample outside ``tolerance_deg`` is a break at once; invalid samples (blinks, loss)
-    are tolerated for ``max_invalid_s`` in a row.
+    A fixation break is the gaze outside ``tolerance_deg`` for at least ``break_min_s``: the
+    consecutive outside samples, each counted as lasting ``sample_period_s`` (the gaze is read
+    once per frame: at 60 Hz and 20 ms, two frames in a row), so one noisy sample is not a
+    break. Invalid samples (blinks, loss) are tolerated for ``max_invalid_s`` in a row, or
+    always with ``allow_invalid`` (the wait for the images: the trial then asks for a fresh
+    hold before the onset). ``invalid_seen``: an invalid sample came since the last ``reset``.
     """
 
     def __init__(
-        self, *, x_deg: float, y_deg: float, tolerance_deg: float, max_invalid_s: float
+        self,
+        *,
+        x_deg: float,
+        y_deg: float,
+        tolerance_deg: float,
+        max_invalid_s: float,
+        break_min_s: float = 0.0,
+        sample_period_s: float = 0.0,
+        allow_invalid: bool = False,
     ) -> None:
         self.x, self.y = x_deg, y_deg
         self.tolerance = tolerance_deg
         self.max_invalid_s = max_invalid_s
+        self.break_min_s = break_min_s
+        self.sample_period_s = sample_period_s
+        self.allow_invalid = allow_invalid
+        self.invalid_seen = False
         self._invalid_since: float | None = None
+        self._outside_since: float | None = None
 
     def inside(self, sample) -> bool:
         return bool(
@@ -32,14 +49,26 @@ class GazeMonitor:
             and math.hypot(sample.x_deg - self.x, sample.y_deg - self.y) <= self.tolerance
         )
 
+    def reset(self) -> None:
+        self.invalid_seen = False
+        self._invalid_since = self._outside_since = None
+
     def broken(self, *, t: float, sample) -> bool:
         """True when this frame's sample ends the fixation."""
         if sample is None or not sample.valid:
+            self.invalid_seen = True
+            if self.allow_invalid:
+                return False
             if self._invalid_since is None:
                 self._invalid_since = t
             return t - self._invalid_since > self.max_invalid_s
         self._invalid_since = None
-        return not self.inside(sample)
+        if self.inside(sample):
+            self._outside_since = None
+            return False
+        if self._outside_since is None:
+            self._outside_since = t
+        return t - self._outside_since + self.sample_period_s >= self.break_min_s
 
 
 class FixationHold:

@@ -102,6 +102,8 @@ class PresentationPhases:
             presenter.check_escape()
             if trial.monitor.broken(t=frame.t, sample=frame.sample):
                 raise TrialAborted("fixation_break")
+            if phase.startswith("interval") and (frame.sample is None or not frame.sample.valid):
+                trial.row["blink_in_interval"] = 1
             if frame.sample is not None and frame.sample.valid and phase != "isi":
                 trial.seen_deg.append((frame.sample.x_deg, frame.sample.y_deg))
 

@@ -194,6 +194,8 @@ class TrialRunner(FixationPhases, PresentationPhases):
             level_variable=condition.level_variable,
             conditioning=plan.conditioning,
             reference=self.protocol.stimulus.reference,
+            blink_in_interval=0,
+            refixated=0,
         )
         spec = layout_spec(condition=condition, level=plan.level)
         return TrialState(plan=plan, row=row, spec=spec, fixation_deg=(fx, fy))
@@ -211,6 +213,9 @@ class TrialRunner(FixationPhases, PresentationPhases):
             if not self.prefetch_after_intervals:
                 self._prefetch_next_twin()
             stimuli = self._stimuli(trial)
+            if trial.monitor.invalid_seen:  # a blink while waiting: hold the gaze again
+                self._refixate(trial)
+            trial.monitor = self._gaze_monitor(trial, centre_deg=trial.gaze_deg)
             self._interval(trial, 1, stimuli)
             self._mask(trial, stimuli)
             self._isi(trial)

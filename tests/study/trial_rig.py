@@ -14,10 +14,11 @@ from tests.study.conftest import small_protocol_dict
 
 
 def rig_protocol(**changes):
-    """The small test protocol with ``changes`` ({table: {key: value}}) applied."""
+    """The small test protocol with ``changes`` ({table: {key: value}}; ``condition``: its one
+    condition) applied."""
     data = small_protocol_dict()
     for table, values in changes.items():
-        data[table].update(values)
+        (data["conditions"][0] if table == "condition" else data[table]).update(values)
     return validate_protocol(data, source="test")
 
 
