@@ -4,7 +4,9 @@ Full and foveated runs alternate (``repeats`` pairs after a warm-up) so that bot
 load on a shared machine; timings are medians, wall clock (``speedup``, ``denoise_speedup``) and
 process CPU time (``cpu_speedup``, robust to other processes on the machine). The FLOP ratio (``ideal_speedup``) comes
 from counting one transformer forward of each token set with ``torch.utils.flop_counter``
-(matrix products and attention).
+(matrix products and attention). For prompt models each record also splits one foveated
+generation into encode/denoise/decode seconds and shares, with the foveated decode
+(:mod:`generator.foveated_decode`) beside the full one.
 """
 
 from __future__ import annotations
@@ -66,6 +68,16 @@ def _paired_runs(generator, repeats: int, full_kwargs: dict, fov_kwargs: dict):
     return runs
 
 
+def _stage_split(generator: FoveatedGenerator, layout) -> dict:
+    """Encode/denoise/decode seconds and shares with the foveated decode (prompt models only;
+    :func:`generator.foveated_decode.stage_seconds`)."""
+    if generator.takes_scene:
+        return {}
+    from generator.foveated_decode import stage_seconds
+
+    return stage_seconds(generator, layout)
+
+
 def _median(values) -> float:
     return float(statistics.median(values))
 
@@ -110,6 +122,7 @@ def run_generator_benchmark(
                 full_cpu_s = _median(c for _, c in runs["full"])
                 fov_cpu_s = _median(c for _, c in runs["fov"])
                 flops_fov = transformer_flops(generator, fov.layout)
+                split = _stage_split(generator, fov.layout)
                 records.append(
                     {
                         "resolution": size,
@@ -140,6 +153,7 @@ def run_generator_benchmark(
                         "dtype": str(generator.denoiser.dtype).removeprefix("torch."),
                         "torch_threads": torch.get_num_threads(),
                         "model": generator.model_id,
+                        **split,
                     }
                 )
                 progress.update()

@@ -105,8 +105,8 @@ def foveated_decode(
     """
     level = periphery_level(layout)
     latents = codec.to_latents(grid)
-    if level == 1:
-        return codec.decode_latents(latents)
+    if level == 1 or decoded_area_ratio(layout, margin_tokens=margin_tokens) >= 1.0:
+        return codec.decode_latents(latents)  # a full decode is no dearer
     p, token_px = codec.cells_per_token, codec.cells_per_token * codec.px_per_cell
     size = (layout.grid_h * token_px, layout.grid_w * token_px)
     low = codec.decode_latents(F.avg_pool2d(latents, level))
@@ -124,13 +124,14 @@ def foveated_decode(
 
 
 def decoded_area_ratio(layout: TokenLayout, *, margin_tokens: int = DEFAULT_MARGIN_TOKENS) -> float:
-    """Latent cells the foveated decode runs the VAE over, as a fraction of a full decode."""
+    """Latent cells the foveated decode runs the VAE over, as a fraction of a full decode (1 when
+    the fovea's box is so large that :func:`foveated_decode` decodes in full instead)."""
     level = periphery_level(layout)
     if level == 1:
         return 1.0
     box = fovea_box(layout, margin_tokens=margin_tokens)
     fovea = 0 if box is None else (box.outer[1] - box.outer[0]) * (box.outer[3] - box.outer[2])
-    return 1.0 / level**2 + fovea / layout.num_tokens_full
+    return min(1.0, 1.0 / level**2 + fovea / layout.num_tokens_full)
 
 
 def _timed(fn):
