@@ -11,12 +11,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from study.datalog import SessionPaths
+from study.datalog import SessionPaths, physio_sidecar, write_json_atomic
 from study.trackers.edf import host_edf_name, local_edf_name
 
 #: Tracker kinds whose Host PC keeps an EDF file (dummy mode stores nothing).
 EDF_KINDS = ("eyelink", "eyelink-emulated")
 
+RECORDING_STOPPED_TEXT = (
+    "The eye tracker stopped recording; the trial will be repeated.\n\n"
+    "Operator: check the Host PC, then press space to record again."
+)
 RESUME_HINT = "everything up to the last completed trial is saved; continue with --resume"
 LINK_LOST_TEXT = (
     "The link to the eye tracker is lost.\n\n"
@@ -165,6 +169,30 @@ def sampling_rate_hz(tracker) -> float:
     protocol's."""
     rate = getattr(tracker, "sampling_rate_hz", None)
     return float(rate) if rate else float(tracker.settings.sampling_rate_hz)
+
+
+def write_physio_sidecar(*, paths: SessionPaths, protocol, sidecar: dict, tracker) -> None:
+    """The physio file's BEP020 sidecar: the tracker's real sampling rate and recorded eye, and
+    the session's calibrations so far."""
+    data = physio_sidecar(
+        task=protocol.task,
+        display=sidecar["display"],
+        refresh_hz=protocol.display.refresh_hz,
+        tracker=sidecar.get("tracker", tracker.name),
+        recorded_eye=recorded_eye(tracker),
+        sampling_rate_hz=sampling_rate_hz(tracker),
+        start_time_s=0.0,
+        calibration_type=protocol.tracker.calibration_type,
+        calibrations=sidecar.get("calibration", []),
+    )
+    write_json_atomic(paths.physio_json, data)
+
+
+def restart_recording(tracker, presenter) -> None:
+    """After the tracker stopped recording mid-trial (or the link came back): tell the operator,
+    then record again (TrackerLinkLost when the link is still down)."""
+    presenter.text_screen(RECORDING_STOPPED_TEXT, phase="pause")
+    tracker.start_recording()
 
 
 def link_lost_screen(presenter, *, trial: int) -> bool:

@@ -8,7 +8,7 @@ import math
 from typing import TYPE_CHECKING
 
 from protocol.session_data import MISSING_TOKENS
-from study.datalog import BehaviourLog, PhysioLog, SessionPaths, physio_sidecar, write_json_atomic
+from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
 from study.procedures import SessionPlan, is_practice
 from study.session_events import write_events
 from study.session_setup import derive_seed, utc_now
@@ -16,16 +16,11 @@ from study.session_tracker import (
     RESUME_HINT,
     SessionTrackerFiles,
     link_lost_screen,
-    recorded_eye,
-    sampling_rate_hz,
+    restart_recording,
+    write_physio_sidecar,
 )
 from study.timing import TimingCollector
 from study.trackers.base import TrackerLinkLost
-
-RECORDING_STOPPED_TEXT = (
-    "The eye tracker stopped recording; the trial will be repeated.\n\n"
-    "Operator: check the Host PC, then press space to record again."
-)
 
 if TYPE_CHECKING:
     from study.session import SessionConfig
@@ -82,7 +77,6 @@ class SessionRun:
         from psychopy import logging as pp_logging
 
         from study.presenter import QuitRequested, RealClock, SimClock
-        from study.trackers import make_tracker
 
         pp_logging.console.setLevel(pp_logging.ERROR)
         p, cfg = self.protocol, self.config
@@ -97,22 +91,7 @@ class SessionRun:
             simulated=simulated,
             speed=p.simulation.speed if simulated else 1,
         )
-        tracker = make_tracker(
-            cfg.tracker,
-            settings=p.tracker,
-            seed=derive_seed(self.seed, "tracker"),
-            clock=clock,
-            display=p.display.geometry(),
-            **({} if cfg.tracker == "sim" else {"refresh_hz": p.display.refresh_hz}),
-        )
-        files = SessionTrackerFiles(
-            paths=self.paths,
-            sidecar=self.sidecar,
-            run_record=run_record,
-            prefix=p.tracker.edf_prefix,
-            write_sidecar=lambda: write_json_atomic(self.paths.beh_json, self.sidecar),
-        )
-        self.files, self.tracker = files, tracker
+        tracker, files = self._make_tracker(clock=clock, run_record=run_record)
         presenter = self._make_presenter(win=win, clock=clock, physio=physio, simulated=simulated)
         status = "stopped"
         tracker_open = False
@@ -158,6 +137,29 @@ class SessionRun:
             )
             win.close()
         return status
+
+    def _make_tracker(self, *, clock, run_record: dict):
+        """The tracker (not yet open) and the run's tracker files (``study.session_tracker``)."""
+        from study.trackers import make_tracker
+
+        p, kind = self.protocol, self.config.tracker
+        tracker = make_tracker(
+            kind,
+            settings=p.tracker,
+            seed=derive_seed(self.seed, "tracker"),
+            clock=clock,
+            display=p.display.geometry(),
+            **({} if kind == "sim" else {"refresh_hz": p.display.refresh_hz}),
+        )
+        files = SessionTrackerFiles(
+            paths=self.paths,
+            sidecar=self.sidecar,
+            run_record=run_record,
+            prefix=p.tracker.edf_prefix,
+            write_sidecar=lambda: write_json_atomic(self.paths.beh_json, self.sidecar),
+        )
+        self.files, self.tracker = files, tracker
+        return tracker, files
 
     def _open_physio(self) -> PhysioLog:
         """The gaze log: continued after the logged trials on a resume, else new."""
@@ -315,19 +317,9 @@ class SessionRun:
         self.files.record_calibration(self.tracker, result)
 
     def _write_physio_sidecar(self, tracker) -> None:
-        p = self.protocol
-        data = physio_sidecar(
-            task=p.task,
-            display=self.sidecar["display"],
-            refresh_hz=p.display.refresh_hz,
-            tracker=self.config.tracker,
-            recorded_eye=recorded_eye(tracker),
-            sampling_rate_hz=sampling_rate_hz(tracker),
-            start_time_s=0.0,
-            calibration_type=p.tracker.calibration_type,
-            calibrations=self.sidecar.get("calibration", []),
+        write_physio_sidecar(
+            paths=self.paths, protocol=self.protocol, sidecar=self.sidecar, tracker=tracker
         )
-        write_json_atomic(self.paths.physio_json, data)
 
     def _trial_loop(self, *, runner, presenter, tracker, timing) -> str:
         p = self.protocol
@@ -401,11 +393,8 @@ class SessionRun:
         )
 
     def _restart_recording(self, tracker, presenter) -> None:
-        """After the tracker stopped recording (or the link came back): tell the operator, then
-        record again (TrackerLinkLost when the link is still down)."""
         self.say(f"{self.paths.session_dir}: recording stopped; restarting it")
-        presenter.text_screen(RECORDING_STOPPED_TEXT, phase="pause")
-        tracker.start_recording()
+        restart_recording(tracker, presenter)
 
 
 def window_size_px(protocol) -> tuple[int, int]:
