@@ -30,7 +30,8 @@ from generator.models.default import DefaultModel, ModelConfig, scene_inputs
 from generator.models.weights_io import load_model
 from generator.training.config import TrainConfig
 from generator.training.layouts import full_layout, random_layout
-from generator.training.train import train, training_loss
+from generator.training.objective import training_loss
+from generator.training.train import train
 
 VARIANTS = ("channels", "reference")
 TIMED_LAYOUTS = (

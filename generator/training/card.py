@@ -11,13 +11,14 @@ record found is printed in a table.
 from __future__ import annotations
 
 import json
-import math
-from numbers import Real
 
+from generator.training.card_figures import (
+    format_value,
+    is_number,
+    markdown_table,
+    measured_section,
+)
 from generator.training.lineage import lineage
-
-#: How many rows one generic table of the measured figures shows at most.
-MAX_TABLE_ROWS = 60
 
 
 def model_card(record: dict, quality: dict | None = None) -> str:
@@ -53,7 +54,7 @@ def model_card(record: dict, quality: dict | None = None) -> str:
     ]
     if record.get("notes"):
         lines += ["", "## Notes", *[f"- {note}" for note in record["notes"]]]
-    lines += ["", "## Measured figures", *_measured(record.get("quality"))]
+    lines += ["", "## Measured figures", *measured_section(record.get("quality"))]
     lines += card_lines()  # benchmarks/results/latent_vs_pixel.json (`fovea bench latent`), if any
     return "\n".join(lines) + "\n"
 
@@ -242,7 +243,7 @@ def _conditioning(records: list[dict] | None, chosen: str) -> list[str]:
         "The two ways of giving the model its scene, each trained for the steps and wall time "
         "shown and scored by its loss on held-out crops:",
         "",
-        *_table(
+        *markdown_table(
             [dict(r) for r in records],
             first=["variant", "steps", "wall_s", "step_s", "heldout_loss"],
         ),
@@ -264,123 +265,15 @@ def _conditioning(records: list[dict] | None, chosen: str) -> list[str]:
 
 def _ratio_words(mine, other, what: str) -> str:
     """'12 % lower held-out loss (0.011 vs 0.0125)', from two positive numbers."""
-    if not (_is_number(mine) and _is_number(other)) or other <= 0:
+    if not (is_number(mine) and is_number(other)) or other <= 0:
         return ""
     change = mine / other - 1
     word = "lower" if change < 0 else "higher"
     if abs(change) < 0.005:
-        return f"the same {what} ({_fmt(mine)} vs {_fmt(other)})"
-    return f"{abs(change) * 100:.0f} % {word} {what} ({_fmt(mine)} vs {_fmt(other)})"
-
-
-def _measured(quality: dict | None) -> list[str]:
-    summary = (quality or {}).get("summary")
-    if not summary:
-        return [
-            "Not yet measured for these weights: run `fovea bench quality --json PATH` and "
-            "`python -m generator.training.export --refresh-card generator/models/weights "
-            "--quality-summary PATH_summary.json`."
-        ]
-    source = quality.get("source")
-    lines = [f"`fovea bench quality` summary{f' (`{source}`)' if source else ''}:", ""]
-    if isinstance(summary, list):
-        return [*lines, *_table([r for r in summary if isinstance(r, dict)])]
-    settings = {k: v for k, v in summary.items() if _is_scalar(v)}
-    lines += [f"- {k}: {_fmt(v)}" for k, v in settings.items()]
-    for key, value in summary.items():
-        if key in settings:
-            continue
-        if _is_crossing(value):
-            lines += ["", f"{key}: {_crossing_text(value)}."]
-        elif isinstance(value, dict) and value and all(_is_crossing(v) for v in value.values()):
-            lines += ["", f"{key}:", *[f"- {k}: {_crossing_text(v)}" for k, v in value.items()]]
-        elif isinstance(value, dict) and all(_is_scalar(v) for v in value.values()):
-            lines += ["", f"{key}: " + "; ".join(f"{k} = {_fmt(v)}" for k, v in value.items())]
-        elif isinstance(value, dict):
-            lines += ["", f"{key}:", "", *_table(_rows(value))]
-        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-            lines += ["", f"{key}:", "", *_table([_flat(v) for v in value])]
-        else:
-            lines += ["", f"{key}: `{json.dumps(value)}`"]
-    return lines
-
-
-def _rows(tree: dict, path: tuple[str, ...] = ()) -> list[dict]:
-    """A nested dict -> one row per dict that holds numbers or text, its path as ``group``; a
-    row's dict of plain numbers (e.g. per octave) is one cell, other dicts are rows of their own."""
-    scalars = {k: v for k, v in tree.items() if _is_scalar(v)}
-    cells = {k: v for k, v in tree.items() if scalars and _is_cell(v)}
-    rows = [{"group": " / ".join(path), **scalars, **cells}] if scalars else []
-    for key, value in tree.items():
-        if isinstance(value, dict) and key not in cells:
-            rows += _rows(value, (*path, str(key)))
-    return rows
-
-
-def _is_cell(value) -> bool:
-    """A dict of numbers, flags or None: shown in one cell as ``key: value, ...``."""
-    return isinstance(value, dict) and all(
-        v is None or (isinstance(v, bool | Real)) for v in value.values()
+        return f"the same {what} ({format_value(mine)} vs {format_value(other)})"
+    return (
+        f"{abs(change) * 100:.0f} % {word} {what} ({format_value(mine)} vs {format_value(other)})"
     )
-
-
-def _flat(record: dict, prefix: str = "") -> dict:
-    """Nested fields as ``a.b`` columns."""
-    out = {}
-    for key, value in record.items():
-        if isinstance(value, dict):
-            out.update(_flat(value, f"{prefix}{key}."))
-        else:
-            out[f"{prefix}{key}"] = value
-    return out
-
-
-def _table(rows: list[dict], *, first: list[str] = ()) -> list[str]:
-    """A markdown table of ``rows`` (columns: ``first``, then every other key as it appears)."""
-    if not rows:
-        return ["(no records)"]
-    columns = [c for c in first if any(c in r for r in rows)]
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    for row in rows[:MAX_TABLE_ROWS]:
-        lines.append("| " + " | ".join(_fmt(row.get(c), cell=True) for c in columns) + " |")
-    if len(rows) > MAX_TABLE_ROWS:
-        lines.append(f"\n({len(rows) - MAX_TABLE_ROWS} more rows in the summary)")
-    return lines
-
-
-def _is_number(value) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def _is_scalar(value) -> bool:
-    if isinstance(value, list | tuple):
-        return all(_is_scalar(v) and not isinstance(v, list | tuple) for v in value)
-    return value is None or isinstance(value, str | bool | Real)
-
-
-def _is_crossing(value) -> bool:
-    return isinstance(value, dict) and set(value) >= {"strength", "token_ratio"}
-
-
-def _fmt(value, *, cell: bool = False) -> str:
-    """A value for the card: numbers to 4 significant digits, None as n/a."""
-    if value is None:
-        text = "" if cell else "n/a"
-    elif isinstance(value, bool):
-        text = "yes" if value else "no"
-    elif isinstance(value, int):
-        text = str(value)
-    elif isinstance(value, Real):
-        text = f"{value:.4g}"
-    elif isinstance(value, list | tuple):
-        text = ", ".join(_fmt(v) for v in value)
-    elif isinstance(value, dict):
-        text = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
-    else:
-        text = str(value)
-    return text.replace("|", "\\|") if cell else text
 
 
 def _duration(seconds: float) -> str:
@@ -388,21 +281,6 @@ def _duration(seconds: float) -> str:
     if seconds < 120:
         return f"{seconds:.0f} s"
     return f"{seconds:.0f} s ({seconds / 60:.0f} min)"
-
-
-def _crossing_text(crossing: dict | None) -> str:
-    """A JOD 9.5 crossing: interpolated numbers, or ``<s`` / ``>s`` beyond the strengths."""
-    if not crossing:
-        return "not measured"
-    strength, ratio = crossing.get("strength"), crossing.get("token_ratio")
-    if isinstance(strength, str) and strength.startswith("<"):
-        return f"below s = {strength[1:]} (JOD is under 9.5 already at this, the lowest strength measured)"
-    if isinstance(strength, str):
-        return f"above s = {strength[1:]} (JOD >= 9.5 at every strength measured)"
-    if not _is_number(strength):
-        return "not measured"
-    ratio_text = f", token ratio {ratio:.3f}" if _is_number(ratio) else ""
-    return f"s = {strength:.2f}{ratio_text}"
 
 
 def _loss(value: float | None) -> str:

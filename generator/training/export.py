@@ -49,17 +49,7 @@ def export_weights(
     (it is a design measurement, not one of these weights); a quality summary is not.
     ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
     the weights' config): an inference choice made by measurement after training."""
-    import torch
-    from safetensors import safe_open
-    from safetensors.torch import load_file, save_file
-
-    from generator.models.weights_io import (
-        BASE_FILE,
-        CARD_FILE,
-        LORA_FILE,
-        load_model,
-        save_weights,
-    )
+    from generator.models.weights_io import CARD_FILE, LORA_FILE
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -68,29 +58,10 @@ def export_weights(
         if (out_dir / CARD_FILE).is_file()
         else {}
     )
-    if base_dir is None:
-        if not (out_dir / BASE_FILE).is_file() or not old:
-            raise FoveaError(f"{out_dir} has no shipped base weights to keep; give --base")
-        model = load_model(out_dir / BASE_FILE)
-        record = {"base": old.get("base", {}), "data": old.get("data") or {}}
-        if not record["data"].get("images"):
-            record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
-    else:
-        model = load_model(Path(base_dir) / "model.safetensors")
-        if sampler:
-            model.config_ = dataclasses.replace(model.config_, **sampler)
-        save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
-        record = {"base": _stage_record(Path(base_dir), "base")}
-        record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
+    model, record = _export_base(base_dir, out_dir, old=old, sampler=sampler)
     record["notes"] = list(notes or [])
     if foveated_dir is not None:
-        lora_file = Path(foveated_dir) / "lora.safetensors"
-        if not lora_file.is_file():
-            raise FoveaError(f"{lora_file} not found: --foveated takes a foveated training folder")
-        with safe_open(str(lora_file), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
-        save_file(state, str(out_dir / LORA_FILE), metadata=meta)
+        _export_lora(Path(foveated_dir) / "lora.safetensors", out_dir / LORA_FILE)
         record["foveated"] = _stage_record(Path(foveated_dir), "foveated")
     elif (out_dir / LORA_FILE).exists():
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
@@ -115,6 +86,45 @@ def export_weights(
     if total > MAX_SHIPPED_BYTES:
         raise FoveaError(f"shipped weights in {out_dir} total {total / 1e6:.1f} MB, over 25 MB")
     return record
+
+
+def _export_base(base_dir: Path | None, out_dir: Path, *, old: dict, sampler: dict | None):
+    """(the base model, the record's ``base`` and ``data``): ``base_dir``'s EMA weights written
+    to ``out_dir`` in fp16 (with ``sampler`` in their config), or with ``base_dir=None`` those
+    already shipped there and their ``old`` record."""
+    import torch
+
+    from generator.models.weights_io import BASE_FILE, load_model, save_weights
+
+    if base_dir is None:
+        if not (out_dir / BASE_FILE).is_file() or not old:
+            raise FoveaError(f"{out_dir} has no shipped base weights to keep; give --base")
+        model = load_model(out_dir / BASE_FILE)
+        record = {"base": old.get("base", {}), "data": old.get("data") or {}}
+        if not record["data"].get("images"):
+            record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
+        return model, record
+    model = load_model(Path(base_dir) / "model.safetensors")
+    if sampler:
+        model.config_ = dataclasses.replace(model.config_, **sampler)
+    save_weights(model, out_dir / BASE_FILE, dtype=torch.float16, metadata={"source": "base"})
+    record = {"base": _stage_record(Path(base_dir), "base")}
+    record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
+    return model, record
+
+
+def _export_lora(lora_file: Path, shipped: Path) -> None:
+    """Copy a post-training run's adapter to ``shipped`` in fp16, its metadata (``lora_scale``)
+    kept."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    if not lora_file.is_file():
+        raise FoveaError(f"{lora_file} not found: --foveated takes a foveated training folder")
+    with safe_open(str(lora_file), framework="pt") as f:
+        meta = f.metadata() or {}
+    state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
+    save_file(state, str(shipped), metadata=meta)
 
 
 def refresh_card(

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import json
 
-from generator.training.card import _crossing_text, _loss, _precision, model_card
+from generator.training.card import _loss, _precision, model_card
+from generator.training.card_figures import crossing_text
 
 CONFIG = {
     "patch_px": 16,
@@ -172,12 +173,12 @@ def test_any_quality_summary_is_printed_as_tables():
 
 
 def test_the_crossing_is_said_in_words():
-    assert _crossing_text({"strength": 0.4192, "token_ratio": 0.1987}) == (
+    assert crossing_text({"strength": 0.4192, "token_ratio": 0.1987}) == (
         "s = 0.42, token ratio 0.199"
     )
-    assert _crossing_text({"strength": "<0.25", "token_ratio": None}).startswith("below s = 0.25")
-    assert _crossing_text({"strength": ">2.0", "token_ratio": "<0.034"}).startswith("above s = 2.0")
-    assert _crossing_text(None) == "not measured"
+    assert crossing_text({"strength": "<0.25", "token_ratio": None}).startswith("below s = 0.25")
+    assert crossing_text({"strength": ">2.0", "token_ratio": "<0.034"}).startswith("above s = 2.0")
+    assert crossing_text(None) == "not measured"
 
 
 def test_losses_and_precision():

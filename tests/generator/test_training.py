@@ -20,8 +20,9 @@ from generator.training.config import TrainConfig, parse_layout_mix
 from generator.training.export import export_weights
 from generator.training.layouts import MODE_PROBS, full_layout, random_layout
 from generator.training.lineage import lineage
+from generator.training.objective import training_loss
 from generator.training.train import main as train_main
-from generator.training.train import train, training_loss
+from generator.training.train import train
 
 REPO = Path(__file__).resolve().parents[2]
 PACK = str(REPO / "generator" / "data" / "photos-1024.npz")

@@ -1,0 +1,135 @@
+"""What a training run keeps on disk between its steps: ``OUT/checkpoint.pt`` (parameters, EMA,
+optimiser, schedule, losses, lineage) and the weights it has so far (base: ``model.safetensors``;
+post-training: ``lora.safetensors``), plus ``loss.png``. ``--resume`` reads the checkpoint back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from generator.training.config import TrainConfig
+from generator.training.objective import Ema
+
+
+@dataclass
+class TrainedParts:
+    """What the optimiser works on: the model (wrapped by accelerate once prepared), its trainable
+    parameters, optimiser, warm-up schedule and their moving average."""
+
+    model: Any
+    trainable: list
+    opt: Any
+    sched: Any
+    ema: Ema
+
+
+@dataclass
+class Progress:
+    """What the run has done so far; the checkpoint stores it and ``--resume`` restores it.
+
+    Attributes:
+        step: steps done (all runs of this OUT).
+        losses: total loss per step.
+        parts: (velocity, refiner) loss per step.
+        elapsed_before_s: training seconds of the earlier runs of this OUT.
+        previous: the earlier runs' record (``lineage.starting_record``).
+    """
+
+    previous: dict
+    step: int = 0
+    losses: list[float] = field(default_factory=list)
+    parts: list[tuple[float, float]] = field(default_factory=list)
+    elapsed_before_s: float = 0.0
+
+
+def load_checkpoint(
+    ckpt_path: Path, run: TrainedParts, progress: Progress, cfg: TrainConfig
+) -> None:
+    """Restore the parameters, EMA, optimiser, schedule and ``progress`` from ``ckpt_path``."""
+    import torch
+
+    from generator.training.lineage import without_own_snapshot
+
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    with torch.no_grad():
+        for p, v in zip(run.trainable, ckpt["trainable"], strict=True):
+            p.copy_(v)
+        for s, v in zip(run.ema.shadow, ckpt["ema"], strict=True):
+            s.copy_(v)
+    run.opt.load_state_dict(ckpt["opt"])
+    run.sched.load_state_dict(ckpt["sched"])
+    progress.step, progress.losses = ckpt["step"], ckpt["losses"]
+    progress.elapsed_before_s = ckpt["elapsed_s"]
+    progress.parts = [tuple(x) for x in ckpt.get("loss_parts", [])]
+    if "previous" in ckpt:
+        progress.previous = ckpt["previous"]
+    else:  # a checkpoint from before runs kept it
+        so_far = {
+            "config": asdict(cfg),
+            "steps": progress.step,
+            "loss_first50": mean_first50(progress.losses),
+        }
+        progress.previous = without_own_snapshot(progress.previous, so_far)
+
+
+def save_run(
+    accelerator,
+    run: TrainedParts,
+    progress: Progress,
+    cfg: TrainConfig,
+    *,
+    out: Path,
+    elapsed_s: float,
+) -> None:
+    """Write OUT/checkpoint.pt, the EMA weights (base: ``model.safetensors``; post-training:
+    ``lora.safetensors``) and ``loss.png``; only the main process writes."""
+    import torch
+
+    from generator.models.weights_io import save_weights
+    from generator.training.lora_io import save_lora
+    from generator.training.plots import plot_losses
+
+    unwrapped = accelerator.unwrap_model(run.model)
+    if not accelerator.is_main_process:
+        return
+    torch.save(
+        {
+            "trainable": [p.detach().cpu() for p in run.trainable],
+            "ema": [s.cpu() for s in run.ema.shadow],
+            "opt": run.opt.state_dict(),
+            "sched": run.sched.state_dict(),
+            "step": progress.step,
+            "losses": progress.losses,
+            "loss_parts": progress.parts,
+            "elapsed_s": elapsed_s,
+            "config": asdict(cfg),
+            "previous": progress.previous,
+        },
+        out / "checkpoint.pt",
+    )
+    run.ema.swap()
+    try:
+        meta = {"stage": cfg.stage, "step": progress.step}
+        if cfg.stage == "base":
+            save_weights(unwrapped, out / "model.safetensors", dtype=torch.float32, metadata=meta)
+        else:
+            save_lora(
+                unwrapped,
+                out / "lora.safetensors",
+                rank=cfg.lora_rank,
+                alpha=cfg.lora_alpha,
+                meta=meta,
+            )
+    finally:
+        run.ema.swap()
+    plot_losses(progress.losses, out / "loss.png", title=f"{cfg.stage} training loss")
+
+
+def mean_first50(losses: list[float]) -> float | None:
+    """Mean loss of the first 50 steps (a run's fingerprint in lineage.without_own_snapshot;
+    numpy's mean, as logs have always had it, so that the floats compare equal)."""
+    import numpy as np
+
+    return float(np.mean(losses[:50])) if losses else None
