@@ -203,7 +203,7 @@ def _generator_example(args, *, protocol_path: Path, stimulus_set: Path) -> dict
     from generator.demo import run_generator_demo
     from protocol import load_protocol
     from protocol.scenes import scenes_spec
-    from stimuli.manifest import check_stimulus_set
+    from stimuli.check import check_stimulus_set
 
     loaded = load_protocol(protocol_path)
     p = loaded.protocol

@@ -4,6 +4,7 @@ manifests with hashes, shard merging, the session-start check, contact sheets.
 Heavy imports (torch, PIL) happen inside the functions; ``import stimuli`` stays light.
 """
 
-from stimuli.manifest import StimulusSet, check_stimulus_set, merge_manifests
+from stimuli.check import check_stimulus_set
+from stimuli.manifest import StimulusSet, merge_manifests
 
 __all__ = ["StimulusSet", "check_stimulus_set", "merge_manifests"]

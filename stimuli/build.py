@@ -99,9 +99,6 @@ def build_stimulus_set(
         scenes: ``--scenes``: ``pool`` or a folder of photographs instead of the protocol's
             ``[stimulus] scenes``.
     """
-    import torch
-    from tqdm import tqdm
-
     from generator.loading import load_generator
     from protocol import load_protocol
     from protocol.scenes import check_scenes, scenes_spec
@@ -112,88 +109,165 @@ def build_stimulus_set(
     loaded = load_protocol(protocol_path)
     p = loaded.protocol
     directory = Path(out) if out is not None else Path("stimulus_sets") / p.name
-    local_rank = None
-    if shard is None:
-        found = shard_from_env()
-        if found is not None:
-            shard, local_rank = found
-            log(f"accelerate launch: process {shard.index} of {shard.count}")
-    device = device or p.stimulus.device
-    if device == "cuda" and local_rank is not None:
-        device = f"cuda:{local_rank}"
+    shard, device = _shard_and_device(shard, device or p.stimulus.device, log=log)
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
     mine = shard.take(planned) if shard else planned
-    geometry = stimulus_geometry(p)
-    geometry_id = geometry_record(geometry)
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
     generator = load_generator(p.stimulus.model, device=device)
     checked = check_scenes(
         spec=scenes_spec(loaded, override=scenes), protocol=p, scene_factor=generator.scene_factor
     )
     fp = fingerprint(generator, model=p.stimulus.model, steps=p.stimulus.num_steps).as_dict()
-    store = ObjectStore(directory)
-    entries = []
-    generated = reused = 0
-    generation_s = 0.0
     label = f"shard {shard.index}/{shard.count}" if shard else "stimuli"
+    entries, tally = _generate_entries(
+        generator,
+        mine,
+        p=p,
+        checked=checked,
+        fingerprint=fp,
+        store=ObjectStore(directory),
+        label=label,
+        progress=progress,
+    )
+    tally.total_s = time.perf_counter() - t_start
+    skipped = skipped_conditions(p)
+    plan = dict(only=only, max_seeds=max_seeds, planned=len(planned), skipped_conditions=skipped)
+    manifest = _manifest(
+        loaded,
+        checked=checked,
+        fingerprint=fp,
+        shard=shard,
+        device=device,
+        tally=tally,
+        plan=plan,
+        entries=entries,
+    )
+    path = _write_manifest(directory, shard, manifest, log=log)
+    log(
+        f"{len(mine)} images ({tally.generated} generated, {tally.reused} reused) in "
+        f"{tally.total_s:.1f} s (generation {tally.generation_s:.1f} s) -> {path}"
+    )
+    if skipped and only != "references":
+        log(f"note: staircase levels are continuous; no foveated images for {', '.join(skipped)}")
+    return path
+
+
+@dataclass
+class _Tally:
+    """What a build did: images generated and reused, seconds generating and in all."""
+
+    generated: int = 0
+    reused: int = 0
+    generation_s: float = 0.0
+    total_s: float = 0.0
+
+
+def _shard_and_device(shard: Shard | None, device: str, *, log) -> tuple[Shard | None, str]:
+    """The shard to build (given, or the ``accelerate`` rank's) and its torch device (``cuda``
+    becomes ``cuda:<local rank>`` under ``accelerate``)."""
+    local_rank = None
+    if shard is None:
+        found = shard_from_env()
+        if found is not None:
+            shard, local_rank = found
+            log(f"accelerate launch: process {shard.index} of {shard.count}")
+    if device == "cuda" and local_rank is not None:
+        device = f"cuda:{local_rank}"
+    return shard, device
+
+
+def _generate_entries(
+    generator,
+    mine: list,
+    *,
+    p,
+    checked,
+    fingerprint: dict,
+    store: ObjectStore,
+    label: str,
+    progress: bool,
+) -> tuple[list[dict], _Tally]:
+    """Each planned stimulus of ``mine`` from the store, or generated and stored; returns the
+    manifest entries (in plan order) and the tally."""
+    from tqdm import tqdm
+
+    geometry = stimulus_geometry(p)
+    geometry_id = geometry_record(geometry)
+    entries, tally = [], _Tally()
     bar = tqdm(mine, desc=label, unit="img", disable=not progress, dynamic_ncols=True)
     scene_of = _SceneCache(checked)
     for s in bar:
         scene = scene_of(s.seed)
         s = s.with_scene(None if scene is None else scene.sha256)
-        key = stimulus_key(fingerprint=fp, geometry=geometry_id, stimulus=s)
+        key = stimulus_key(fingerprint=fingerprint, geometry=geometry_id, stimulus=s)
         layout = generator.layout(geometry=geometry, gaze_px=s.gaze_px, spec=s.spec)
         stored = store.existing(key)
         seconds = None
         if stored is None:
             image, seconds = _make_image(generator, s, scene=scene, geometry=geometry, p=p)
-            generation_s += seconds
+            tally.generation_s += seconds
             stored = store.write(key, image)
-            generated += 1
+            tally.generated += 1
         else:
-            reused += 1
-        file, digest, size = stored
-        entries.append(
-            {
-                "key": key,
-                "kind": s.kind,
-                "reference": s.reference,
-                "seed": s.seed,
-                "conditioning": s.conditioning,
-                "scene": None if scene is None else scene.record(),
-                "condition": s.condition,
-                "level": s.level,
-                "fixation_deg": None if s.fixation_deg is None else list(s.fixation_deg),
-                "gaze_px": None if s.gaze_px is None else list(s.gaze_px),
-                "spec": s.spec.as_dict(),
-                "file": file,
-                "sha256": digest,
-                "bytes": size,
-                "tokens": layout.num_tokens,
-                "tokens_full": layout.num_tokens_full,
-                "token_ratio": layout.token_ratio,
-                "seconds": seconds,
-            }
-        )
-        bar.set_postfix(generated=generated, reused=reused)
+            tally.reused += 1
+        entries.append(_entry(key, s, scene=scene, layout=layout, stored=stored, seconds=seconds))
+        bar.set_postfix(generated=tally.generated, reused=tally.reused)
     bar.close()
-    total_s = time.perf_counter() - t_start
-    manifest = {
+    return entries, tally
+
+
+def _entry(key: str, s, *, scene, layout, stored: tuple, seconds: float | None) -> dict:
+    """The manifest entry of planned stimulus ``s`` stored as ``stored`` (file, sha256, bytes)."""
+    file, digest, size = stored
+    return {
+        "key": key,
+        "kind": s.kind,
+        "reference": s.reference,
+        "seed": s.seed,
+        "conditioning": s.conditioning,
+        "scene": None if scene is None else scene.record(),
+        "condition": s.condition,
+        "level": s.level,
+        "fixation_deg": None if s.fixation_deg is None else list(s.fixation_deg),
+        "gaze_px": None if s.gaze_px is None else list(s.gaze_px),
+        "spec": s.spec.as_dict(),
+        "file": file,
+        "sha256": digest,
+        "bytes": size,
+        "tokens": layout.num_tokens,
+        "tokens_full": layout.num_tokens_full,
+        "token_ratio": layout.token_ratio,
+        "seconds": seconds,
+    }
+
+
+def _manifest(
+    loaded,
+    *,
+    checked,
+    fingerprint: dict,
+    shard: Shard | None,
+    device: str,
+    tally: _Tally,
+    plan: dict,
+    entries: list[dict],
+) -> dict:
+    """The (shard's) manifest: protocol, stimulus settings, geometry, model, scenes, plan, this
+    shard's host and timings, and the entries."""
+    import torch
+
+    p = loaded.protocol
+    return {
         "format": FORMAT,
         "protocol": {"name": p.name, "path": str(loaded.path), "sha256": loaded.sha256},
         "stimulus": p.stimulus.model_dump(mode="json"),
-        "geometry": geometry_id,
-        "model": fp,
+        "geometry": geometry_record(stimulus_geometry(p)),
+        "model": fingerprint,
         "scenes": None if checked is None else checked.record(),
         "reference": p.stimulus.reference,
-        "plan": {
-            "only": only,
-            "max_seeds": max_seeds,
-            "planned": len(planned),
-            "skipped_conditions": skipped_conditions(p),
-        },
+        "plan": plan,
         "shards": [
             {
                 "index": shard.index if shard else 1,
@@ -202,35 +276,33 @@ def build_stimulus_set(
                 "platform": platform.platform(),
                 "device": device,
                 "torch": torch.__version__,
-                "images": len(mine),
-                "generated": generated,
-                "reused": reused,
-                "generation_s": generation_s,
-                "total_s": total_s,
+                "images": len(entries),
+                "generated": tally.generated,
+                "reused": tally.reused,
+                "generation_s": tally.generation_s,
+                "total_s": tally.total_s,
                 "finished_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             }
         ],
-        "timings": {"generation_s": generation_s, "total_s": total_s},
+        "timings": {"generation_s": tally.generation_s, "total_s": tally.total_s},
         "created_utc": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "entries": entries,
     }
+
+
+def _write_manifest(directory: Path, shard: Shard | None, manifest: dict, *, log) -> Path:
+    """Write the set's manifest (one shard: its own, merged when every shard is there); returns
+    the path written last (the merged manifest once there is one)."""
     if shard is None or shard.count == 1:
         path = directory / MANIFEST
         write_json_atomic(path, manifest)
-    else:
-        path = directory / shard_manifest_name(shard.index, shard.count)
-        write_json_atomic(path, manifest)
-        merged = merge_manifests(directory, quiet_if_incomplete=True)
-        if merged is not None:
-            log(f"all {shard.count} shards present: merged into {merged}")
-            path = merged
-    log(
-        f"{len(mine)} images ({generated} generated, {reused} reused) in {total_s:.1f} s "
-        f"(generation {generation_s:.1f} s) -> {path}"
-    )
-    skipped = skipped_conditions(p)
-    if skipped and only != "references":
-        log(f"note: staircase levels are continuous; no foveated images for {', '.join(skipped)}")
+        return path
+    path = directory / shard_manifest_name(shard.index, shard.count)
+    write_json_atomic(path, manifest)
+    merged = merge_manifests(directory, quiet_if_incomplete=True)
+    if merged is not None:
+        log(f"all {shard.count} shards present: merged into {merged}")
+        path = merged
     return path
 
 

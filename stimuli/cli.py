@@ -115,7 +115,7 @@ def _merge(args) -> int:
 def _check(args) -> int:
     from protocol import load_protocol
     from protocol.scenes import scenes_spec
-    from stimuli.manifest import check_stimulus_set
+    from stimuli.check import check_stimulus_set
 
     loaded = load_protocol(args.protocol)
     sset = check_stimulus_set(

@@ -1,4 +1,5 @@
-"""Stimulus-set manifests: write, merge shards, and the check a session runs at start.
+"""Stimulus-set manifests: write, read, merge shards, and the set's lookups (the check a session
+runs at start is :mod:`stimuli.check`'s).
 
 A set directory holds ``objects/`` (see ``stimuli.store``) and ``manifest.json``; a sharded build
 writes ``manifest.shard-III-of-NNN.json`` per shard and ``merge_manifests`` combines them (the
@@ -37,8 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import FoveaError
-from protocol.geometry import geometry_record, stimulus_geometry
-from stimuli.store import ObjectStore, read_png, sha256_file, stimulus_key
+from stimuli.store import ObjectStore, read_png
 
 FORMAT = "fovea-stimulus-set/2"
 MANIFEST = "manifest.json"
@@ -184,7 +184,7 @@ class StimulusSet:
         self._by_ref = {}
         self._by_fov = {}
         for e in self.manifest["entries"]:
-            scene = _scene_hash(e)
+            scene = scene_hash(e)
             if e["kind"] == "reference":
                 self._by_ref[(e["seed"], _cond(e["conditioning"]), scene)] = e
             else:
@@ -235,165 +235,10 @@ class StimulusSet:
         return None if e is None else self.read(e)
 
 
-def _scene_hash(entry: dict) -> str | None:
+def scene_hash(entry: dict) -> str | None:
+    """The sha256 of the scene a manifest entry was made from (None without scenes)."""
     return (entry.get("scene") or {}).get("sha256")
 
 
 def _cond(value):
     return value if isinstance(value, str) else int(value)
-
-
-def check_stimulus_set(
-    directory: str | Path,
-    *,
-    protocol,
-    fingerprint: dict | None = None,
-    verify_files: bool = True,
-    scenes: str | None = None,
-) -> StimulusSet:
-    """The check a session runs at start: refuse a set that does not match or is damaged.
-
-    Args:
-        directory: the set directory (``fovea stimuli build --out``).
-        protocol: ``protocol.LoadedProtocol`` or ``Protocol`` the session runs.
-        fingerprint: the session generator's ``ModelFingerprint.as_dict()`` (or a dict with at
-            least ``weights_sha256``), to compare with the set's; None: the model is compared by
-            name only.
-        verify_files: hash every file (a full read); False checks presence only.
-        scenes: the session's scene-source spec (``protocol.scenes.scenes_spec``); None:
-            the protocol's. A set built by a scene model is checked scene by scene: every seed's
-            scene from this source must be the one the set was built from.
-
-    Returns:
-        The set, for lookups (``session_scenes`` filled).
-
-    Raises:
-        FoveaError: naming the directory and every problem (first few): no or partial manifest,
-            different model / weights / sampler / device kind / geometry / seeds / conditions /
-            scenes / reference than the protocol and generator, missing or corrupted (hash
-            mismatch) files.
-    """
-    from stimuli.plan import plan_stimuli
-
-    directory = Path(directory)
-    path = directory / MANIFEST
-    if not path.is_file():
-        groups = shard_manifests(directory)
-        if groups:
-            ((count, shards),) = list(groups.items())[:1]
-            raise FoveaError(
-                f"stimulus set {directory} is not merged ({len(shards)} of {count} shard manifests); "
-                f"run `fovea stimuli merge {directory}` once every shard has finished"
-            )
-        raise FoveaError(
-            f"stimulus set {directory} has no {MANIFEST}; build it with "
-            "`fovea stimuli build PROTOCOL --out DIR`"
-        )
-    manifest = read_manifest(path)
-    p = getattr(protocol, "protocol", protocol)
-    problems: list[str] = []
-    model = manifest["model"]
-    if model.get("model") != p.stimulus.model:
-        problems.append(
-            f"model {model.get('model')!r} in the set, {p.stimulus.model!r} in the protocol"
-        )
-    if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
-        problems.append(
-            f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol"
-        )
-    if fingerprint is not None:
-        for field, value in fingerprint.items():
-            if field in model and field != "model" and model[field] != value:
-                problems.append(
-                    f"model {field} {model[field]!r} in the set, {value!r} in the session's generator"
-                )
-    geometry = geometry_record(stimulus_geometry(p))
-    if manifest["geometry"] != geometry:
-        problems.append(
-            f"geometry {json.dumps(manifest['geometry'])} in the set, {json.dumps(geometry)} in the protocol"
-        )
-    if manifest["reference"] != p.stimulus.reference:
-        problems.append(
-            f"references are {manifest['reference']!r} in the set, {p.stimulus.reference!r} in "
-            "the protocol"
-        )
-    session_scenes: dict[int, str] = {}
-    if not problems:
-        plan = manifest["plan"]
-        planned = plan_stimuli(p, only=plan.get("only", "all"), max_seeds=plan.get("max_seeds"))
-        session_scenes = _session_scenes(manifest, protocol, planned, scenes, problems)
-        planned = [s.with_scene(session_scenes.get(s.seed)) for s in planned]
-    if not problems:
-        keys = {e["key"] for e in manifest["entries"]}
-        absent = [
-            s
-            for s in planned
-            if stimulus_key(fingerprint=model, geometry=geometry, stimulus=s) not in keys
-        ]
-        if absent:
-            problems.append(
-                f"{len(absent)} of {len(planned)} images the protocol needs are not in the set (first: "
-                f"{absent[0].label()}); were seeds, conditions or levels changed after the build?"
-            )
-    if not problems:
-        for entry in manifest["entries"]:
-            file = directory / entry["file"]
-            what = f"{entry['file']} ({_entry_label(entry)})"
-            if not file.is_file():
-                problems.append(f"{what} is missing")
-            elif verify_files:
-                digest = sha256_file(file)
-                if digest != entry["sha256"]:
-                    problems.append(
-                        f"{what} is corrupted (sha256 {digest[:12]}..., manifest {entry['sha256'][:12]}...)"
-                    )
-            if len(problems) >= 5:
-                problems.append("... (stopped after 5 problems)")
-                break
-    if problems:
-        raise FoveaError(
-            f"stimulus set {directory} does not match protocol {p.name!r} or is damaged: "
-            + "; ".join(problems)
-            + f"; rebuild it with `fovea stimuli build PROTOCOL --out {directory}`"
-        )
-    return StimulusSet(directory=directory, manifest=manifest, session_scenes=session_scenes)
-
-
-def _session_scenes(manifest, protocol, planned, scenes, problems: list[str]) -> dict[int, str]:
-    """Seed -> sha256 of the scene the session makes for it, for the planned seeds of a set
-    built with scenes ({} without); a seed whose scene differs from the set's is a problem."""
-    made_from = manifest["scenes"]
-    if made_from is None:
-        return {}
-    from generator.scene_sources import scene_source
-
-    p = getattr(protocol, "protocol", protocol)
-    if scenes is None:
-        from protocol.scenes import scenes_spec
-
-        scenes = scenes_spec(protocol) if hasattr(protocol, "path") else p.stimulus.scenes
-    source = scene_source(scenes)
-    in_set = {int(e["seed"]): _scene_hash(e) for e in manifest["entries"]}
-    out: dict[int, str] = {}
-    for seed in sorted({s.seed for s in planned}):
-        scene = source.scene(
-            seed=seed,
-            width_px=p.stimulus.image_width_px,
-            height_px=p.stimulus.image_height_px,
-            factor=int(made_from["factor"]),
-        )
-        out[seed] = scene.sha256
-        if seed in in_set and in_set[seed] != scene.sha256:
-            problems.append(
-                f"seed {seed}'s scene from {scenes!r} ({scene.source}, sha256 "
-                f"{scene.sha256[:12]}...) is not the one the set was made from (sha256 "
-                f"{str(in_set[seed])[:12]}... from {made_from['spec']!r})"
-            )
-            break
-    return out
-
-
-def _entry_label(entry: dict) -> str:
-    if entry["kind"] == "reference":
-        return f"reference seed {entry['seed']} conditioning {entry['conditioning']!r}"
-    return f"foveated seed {entry['seed']} {entry['condition']} level {entry['level']:g}"

@@ -11,7 +11,8 @@ import pytest
 from generator.errors import FoveaError
 from protocol import load_protocol
 from stimuli.build import Shard, build_stimulus_set, parse_shard, shard_from_env
-from stimuli.manifest import MANIFEST, check_stimulus_set, merge_manifests, read_manifest
+from stimuli.check import check_stimulus_set
+from stimuli.manifest import MANIFEST, merge_manifests, read_manifest
 from tests.stimuli.conftest import write_protocol
 
 

@@ -12,7 +12,8 @@ from generator.errors import FoveaError
 from generator.scene_sources import scene_source
 from protocol import load_protocol
 from stimuli.build import build_stimulus_set
-from stimuli.manifest import MANIFEST, check_stimulus_set, read_manifest
+from stimuli.check import check_stimulus_set
+from stimuli.manifest import MANIFEST, read_manifest
 
 PROTOCOL = """\
 name = "scene_set"
