@@ -39,8 +39,6 @@ def contact_sheet(
         levels_per_condition: levels shown per condition (spread from lowest to highest).
         tile_px: tile side in pixels.
     """
-    from generator.draw import draw_layout
-    from generator.layout import LayoutSpec, build_layout
     from protocol.geometry import geometry_from_record
 
     directory = Path(directory)
@@ -58,17 +56,9 @@ def contact_sheet(
             stimuli.append(key)
     stimuli = stimuli[:rows]
     refs = {(e["seed"], e["conditioning"]): e for e in entries if e["kind"] == "reference"}
-    columns: list[tuple[str, str | None, float | None]] = []
-    if refs:
-        columns.append(("reference", None, None))
-    conditions: dict[str, list[float]] = {}
-    for e in entries:
-        if e["kind"] == "foveated":
-            conditions.setdefault(e["condition"], []).append(float(e["level"]))
-    for name, levels in conditions.items():
-        for level in _pick_levels(levels, levels_per_condition):
-            columns.append(("foveated", name, level))
-            columns.append(("layout", name, level))
+    columns = _columns(
+        entries, with_reference=bool(refs), levels_per_condition=levels_per_condition
+    )
     if not stimuli or not columns:
         raise FoveaError(f"stimulus set {directory} holds no images")
     fov = {
@@ -87,14 +77,9 @@ def contact_sheet(
         draw.multiline_text((margin + j * tile_px + 4, 2), text, fill=(255, 255, 255))
     for i, (seed, conditioning) in enumerate(stimuli):
         y = label_h + i * tile_px
-        label = f"seed {seed}\ncond {conditioning}"
-        scene = next(
-            (e.get("scene") for e in entries if e["seed"] == seed and e.get("scene")), None
+        draw.multiline_text(
+            (4, y + 4), _row_label(entries, seed, conditioning), fill=(255, 255, 255)
         )
-        if scene is not None:  # pool:<photo id>#crop=... or a file path: its name, wrapped
-            name = Path(scene["source"].split("#")[0]).name.removeprefix("pool:")
-            label += "\n" + "\n".join(name[k : k + 16] for k in range(0, min(len(name), 48), 16))
-        draw.multiline_text((4, y + 4), label, fill=(255, 255, 255))
         for j, (kind, cond, level) in enumerate(columns):
             e = (
                 refs.get((seed, conditioning))
@@ -103,22 +88,56 @@ def contact_sheet(
             )
             if e is None:
                 continue
-            image = read_png(directory / e["file"])
-            if kind == "reference":
-                tile = Image.fromarray(image)
-            else:
-                gaze = tuple(e["gaze_px"])
-                if kind == "foveated":
-                    tile = mark_fixation(image, gaze)
-                else:
-                    spec = LayoutSpec(**e["spec"])
-                    layout = build_layout(
-                        geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px
-                    )
-                    tile = draw_layout(layout, image=image)
+            tile = _tile(directory, e, kind, geometry=geometry, token_px=token_px)
             tile = tile.resize((tile_px, tile_px), Image.Resampling.LANCZOS)
             sheet.paste(tile, (margin + j * tile_px, y))
     return sheet
+
+
+def _columns(
+    entries: list[dict], *, with_reference: bool, levels_per_condition: int
+) -> list[tuple[str, str | None, float | None]]:
+    """The sheet's columns as (kind, condition, level): the reference, then per condition and
+    chosen level its foveated image and its layout."""
+    columns: list[tuple[str, str | None, float | None]] = []
+    if with_reference:
+        columns.append(("reference", None, None))
+    conditions: dict[str, list[float]] = {}
+    for e in entries:
+        if e["kind"] == "foveated":
+            conditions.setdefault(e["condition"], []).append(float(e["level"]))
+    for name, levels in conditions.items():
+        for level in _pick_levels(levels, levels_per_condition):
+            columns.append(("foveated", name, level))
+            columns.append(("layout", name, level))
+    return columns
+
+
+def _row_label(entries: list[dict], seed, conditioning) -> str:
+    """A row's label: seed, conditioning and (scene models) its scene's source name, wrapped."""
+    label = f"seed {seed}\ncond {conditioning}"
+    scene = next((e.get("scene") for e in entries if e["seed"] == seed and e.get("scene")), None)
+    if scene is not None:  # pool:<photo id>#crop=... or a file path: its name, wrapped
+        name = Path(scene["source"].split("#")[0]).name.removeprefix("pool:")
+        label += "\n" + "\n".join(name[k : k + 16] for k in range(0, min(len(name), 48), 16))
+    return label
+
+
+def _tile(directory: Path, e: dict, kind: str, *, geometry, token_px: int) -> Image.Image:
+    """Entry ``e``'s tile at full size: the reference as is, a foveated image with its fixation
+    marked, or its token layout drawn over it."""
+    from generator.draw import draw_layout
+    from generator.layout import LayoutSpec, build_layout
+
+    image = read_png(directory / e["file"])
+    if kind == "reference":
+        return Image.fromarray(image)
+    gaze = tuple(e["gaze_px"])
+    if kind == "foveated":
+        return mark_fixation(image, gaze)
+    spec = LayoutSpec(**e["spec"])
+    layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px)
+    return draw_layout(layout, image=image)
 
 
 def write_contact_sheet(directory: str | Path, *, out: str | Path | None = None, **kwargs) -> Path:
