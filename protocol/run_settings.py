@@ -284,7 +284,8 @@ class InstructionSettings(StrictTable):
         default="Thank you! The session is complete.\n\nIt took {duration}.", min_length=1
     )
     example_text: str = Field(
-        default="An example: the LEFT image is the altered one, the RIGHT one the original.\n"
+        default="An example: the LEFT image is the altered one (sharp only around the ring, where "
+        "the eyes rest), the RIGHT one the original.\n"
         "In the experiment they come one after the other, and the difference is often smaller."
         "\n\nPress SPACE to continue.",
         min_length=1,

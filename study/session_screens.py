@@ -158,7 +158,10 @@ class SessionScreens:
             "seed": plan.seed,
             "conditioning": plan.conditioning,
         }
-        self._show_pair(*images, caption=p.instructions.example_text)
+        gaze_px = runner.geometry.deg_to_image_px(*condition.fixation_deg)
+        self._show_pair(
+            *images, gaze_px=tuple(float(v) for v in gaze_px), caption=p.instructions.example_text
+        )
 
     def _example_images(self, runner, plan: TrialPlan, condition):
         """(foveated, twin) images, generated while a waiting text is shown; None (and a line
@@ -187,8 +190,9 @@ class SessionScreens:
             return None
         return foveated, twin
 
-    def _show_pair(self, foveated, twin, *, caption: str) -> None:
-        """Both images side by side, scaled to fit, the caption below; until SPACE."""
+    def _show_pair(self, foveated, twin, *, gaze_px, caption: str) -> None:
+        """Both images side by side, scaled to fit, a ring where the eyes rest on the foveated
+        one (``gaze_px``: image pixels from the top-left), the caption below; until SPACE."""
         from psychopy import visual
 
         presenter = self.presenter
@@ -202,6 +206,19 @@ class SessionScreens:
             stim.size = (w * scale, h * scale)
             stim.pos = (side * (w * scale / 2 + gap / 2), 0.08 * win_h)
             stims.append(stim)
+        left_x, centre_y = stims[0].pos
+        ring = visual.Circle(
+            presenter.win,
+            radius=max(6.0, 0.5 * presenter.display.pixels_per_degree * scale),
+            pos=(left_x + (gaze_px[0] - w / 2) * scale, centre_y + (h / 2 - gaze_px[1]) * scale),
+            fillColor=None,
+            lineColor="black",
+            lineWidth=2,
+            units="pix",
+            edges=48,
+        )
+        if 0 <= gaze_px[0] < w and 0 <= gaze_px[1] < h:  # a fixation off the image: no ring
+            stims.append(ring)
         caption_y = 0.08 * win_h - h * scale / 2 - 0.04 * win_h
         text = visual.TextStim(
             presenter.win,
