@@ -129,3 +129,19 @@ def test_fixation_timeouts_are_capped_then_a_recalibration(virtual_x, tmp_path):
     after = [t for t in texts[second + 1 :] if t.startswith(("DRIFTCORRECT", "FOVEA_CALIB"))]
     assert after[0].startswith("FOVEA_CALIBRATION")  # a recalibration, not a third check
     assert len(sidecar["calibration"]) == 2  # the session's first and the capped timeouts'
+
+
+def test_the_protocols_limits_drive_calibration_and_drift_check_acceptance():
+    from protocol import TrackerSettings
+    from study.trackers.eyelink_setup import AcceptanceLimits
+
+    settings = TrackerSettings(
+        validation_max_avg_error_deg=0.5,
+        validation_max_error_deg=1.2,
+        drift_check_max_offset_deg=0.7,
+    )
+    limits = AcceptanceLimits.from_settings(settings)
+    assert (limits.avg_error_deg, limits.max_error_deg, limits.drift_offset_deg) == (0.5, 1.2, 0.7)
+    assert limits.validation_ok(0.4, 1.1) and not limits.validation_ok(0.4, 1.3)
+    defaults = TrackerSettings()
+    assert (defaults.validation_max_error_deg, defaults.drift_check_max_offset_deg) == (2.0, 1.0)

@@ -1,0 +1,41 @@
+"""``fovea simulate --tracker eyelink-emulated`` from the command line: a run whose link is lost
+(faults from ``$FOVEA_EYELINK_FAULTS``) stops with exit status 1 and a --resume hint, and
+``--resume`` completes the session with one EDF per run under ``sourcedata/``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from fovea_cli.main import main
+from study.trackers.emulated_host import FAULTS_ENV
+from tests.study.conftest import small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+
+
+def test_simulate_with_the_emulated_eyelink_stops_on_a_lost_link_and_resumes(
+    virtual_x, tmp_path, monkeypatch, capsys
+):
+    data = small_protocol_dict(method="staircase", trials=4, break_prob=0.0)
+    data["tracker"].update(drift_correct_every_n_trials=2, sampling_rate_hz=500)
+    protocol = write_toml(data, tmp_path / "small.toml")
+    argv = [
+        "simulate",
+        str(protocol),
+        "--data",
+        str(tmp_path / "data"),
+        "--tracker",
+        "eyelink-emulated",
+        "--quiet",
+    ]
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"link_lost_at_trial": 3}))
+    assert main(argv) == 1
+    assert "--resume" in capsys.readouterr().out
+    monkeypatch.delenv(FAULTS_ENV)
+    assert main([*argv, "--resume"]) == 0
+    edfs = sorted((tmp_path / "data" / "sourcedata").rglob("*.edf"))
+    assert [p.name.split("_")[2] for p in edfs] == ["run-1", "run-2"]
+    sidecar = json.loads(next((tmp_path / "data").rglob("*_beh.json")).read_text())
+    assert sidecar["completed"] and sidecar["tracker"] == "eyelink-emulated"
