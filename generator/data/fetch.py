@@ -162,82 +162,15 @@ def fetch_images(
     )
     for d in (debs_dir, extract_root, images_dir):
         d.mkdir(parents=True, exist_ok=True)
+    cache = _ImageCache(images_dir, max_side_px)
     entries = []
-
-    def add(image_id, source, package, version, file, licence, original, opener):
-        out = images_dir / f"{image_id}.png"
-        if not out.exists():
-            _store(opener(), out, max_side_px)
-        with Image.open(out) as im:
-            width, height = im.size
-        entries.append(
-            {
-                "id": image_id,
-                "source": source,
-                "package": package,
-                "version": version,
-                "file": file,
-                "licence": licence,
-                "sha256": _sha256(original),
-                "cached_file": f"images/{image_id}.png",
-                "cached_sha256": _sha256(out),
-                "width_px": width,
-                "height_px": height,
-                "split": split_for(image_id),
-            }
-        )
-
     if include_packages:
         for src in PACKAGE_SOURCES:
-            root, version = _fetch_package(src.package, debs_dir, extract_root)
-            copyright_file = root / "usr/share/doc" / src.package / "copyright"
-            text = copyright_file.read_text(errors="replace") if copyright_file.exists() else ""
-            n = 0
-            for pattern in src.files:
-                matches = sorted(glob.glob(str(root / pattern)))
-                if not matches:
-                    continue
-                # Plasma ships several resolutions of one wallpaper: keep the largest landscape one.
-                path = Path(max(matches, key=lambda m: _pixels(m)))
-                rel = str(path.relative_to(root))
-                stem = (
-                    rel.split("/contents/")[0].split("/")[-1] if "/contents/" in rel else path.stem
-                )
-                image_id = f"{src.package}--{stem}".replace(" ", "_")
-                add(
-                    image_id,
-                    "debian",
-                    src.package,
-                    version,
-                    rel,
-                    licence_for(text, rel),
-                    path,
-                    lambda p=path: Image.open(p),
-                )
-                n += 1
+            found, version = _package_entries(src, cache, debs_dir, extract_root)
+            entries += found
             if progress:
-                print(f"{src.package} {version}: {n} images")
-    import skimage
-
-    data_dir = Path(skimage.__file__).parent / "data"
-    for name, (file, licence) in SKIMAGE_SOURCES.items():
-        path = data_dir / file
-        if not path.exists():
-            continue
-        add(
-            f"skimage--{name}",
-            "scikit-image",
-            "scikit-image",
-            skimage.__version__,
-            f"skimage/data/{file}",
-            licence,
-            path,
-            lambda p=path: Image.open(p),
-        )
-    if progress:
-        print(
-            f"scikit-image {skimage.__version__}: {sum(e['source'] == 'scikit-image' for e in entries)} images"
-        )
+                print(f"{src.package} {version}: {len(found)} images")
+    entries += _skimage_entries(cache, progress=progress)
     manifest = {
         "version": MANIFEST_VERSION,
         "max_side_px": max_side_px,
@@ -246,6 +179,99 @@ def fetch_images(
     }
     (cache_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+class _ImageCache:
+    """The cached images (``images/<id>.png``, shorter side at most ``max_side_px``)."""
+
+    def __init__(self, images_dir: Path, max_side_px: int) -> None:
+        self.images_dir = images_dir
+        self.max_side_px = max_side_px
+
+    def entry(self, image_id, source, package, version, file, licence, original, opener) -> dict:
+        """The manifest entry of one image, cached first (``opener()`` gives the PIL image) unless
+        it already is; ``original`` is the file whose sha256 is recorded."""
+        from PIL import Image
+
+        out = self.images_dir / f"{image_id}.png"
+        if not out.exists():
+            _store(opener(), out, self.max_side_px)
+        with Image.open(out) as im:
+            width, height = im.size
+        return {
+            "id": image_id,
+            "source": source,
+            "package": package,
+            "version": version,
+            "file": file,
+            "licence": licence,
+            "sha256": _sha256(original),
+            "cached_file": f"images/{image_id}.png",
+            "cached_sha256": _sha256(out),
+            "width_px": width,
+            "height_px": height,
+            "split": split_for(image_id),
+        }
+
+
+def _package_entries(src, cache: _ImageCache, debs_dir: Path, extract_root: Path):
+    """(entries, package version) of one Debian package's photographs."""
+    from PIL import Image
+
+    root, version = _fetch_package(src.package, debs_dir, extract_root)
+    copyright_file = root / "usr/share/doc" / src.package / "copyright"
+    text = copyright_file.read_text(errors="replace") if copyright_file.exists() else ""
+    entries = []
+    for pattern in src.files:
+        matches = sorted(glob.glob(str(root / pattern)))
+        if not matches:
+            continue
+        # Plasma ships several resolutions of one wallpaper: keep the largest landscape one.
+        path = Path(max(matches, key=lambda m: _pixels(m)))
+        rel = str(path.relative_to(root))
+        stem = rel.split("/contents/")[0].split("/")[-1] if "/contents/" in rel else path.stem
+        image_id = f"{src.package}--{stem}".replace(" ", "_")
+        entries.append(
+            cache.entry(
+                image_id,
+                "debian",
+                src.package,
+                version,
+                rel,
+                licence_for(text, rel),
+                path,
+                lambda p=path: Image.open(p),
+            )
+        )
+    return entries, version
+
+
+def _skimage_entries(cache: _ImageCache, *, progress: bool) -> list[dict]:
+    """Entries of scikit-image's bundled photographs (no network)."""
+    import skimage
+    from PIL import Image
+
+    data_dir = Path(skimage.__file__).parent / "data"
+    entries = []
+    for name, (file, licence) in SKIMAGE_SOURCES.items():
+        path = data_dir / file
+        if not path.exists():
+            continue
+        entries.append(
+            cache.entry(
+                f"skimage--{name}",
+                "scikit-image",
+                "scikit-image",
+                skimage.__version__,
+                f"skimage/data/{file}",
+                licence,
+                path,
+                lambda p=path: Image.open(p),
+            )
+        )
+    if progress:
+        print(f"scikit-image {skimage.__version__}: {len(entries)} images")
+    return entries
 
 
 def _pixels(path: str) -> int:
