@@ -58,13 +58,7 @@ def run_generator_demo(
         display=default_display(), image_width_px=size_px, image_height_px=size_px
     )
     gaze = tuple(float(v) for v in geometry.deg_to_image_px(*gaze_deg))
-    scene = None
-    if generator.takes_scene:
-        from generator.scene_sources import scene_source
-
-        scene = scene_source(scenes).scene(
-            seed=seed, width_px=size_px, height_px=size_px, factor=generator.scene_factor
-        )
+    scene = _scene(generator, scenes, seed=seed, size_px=size_px)
     foveated = generator.generate(
         seed=seed,
         geometry=geometry,
@@ -76,22 +70,10 @@ def run_generator_demo(
     paths = {name: out / f"{name}.png" for name in ("foveated", "full", "layout")}
     paths["fixation"] = out / "foveated_fixation.png"
     if scene is not None:
-        paths["scene"] = out / "scene.png"
-        Image.fromarray(scene.pixels).save(paths["scene"])
-        if scene.original is not None:
-            paths["original"] = out / "original.png"
-            Image.fromarray(scene.original).save(paths["original"])
+        paths.update(_write_scene(scene, out))
     full_seconds = None
     if twin is None:
-        full = generator.generate(
-            seed=seed,
-            geometry=geometry,
-            gaze_px=None,
-            spec=LayoutSpec(mode="full"),
-            steps=steps,
-            scene=scene,
-        )
-        twin, twin_record, full_seconds = full.image, full.sidecar, full.seconds
+        twin, twin_record, full_seconds = _generate_twin(generator, seed, geometry, steps, scene)
     Image.fromarray(foveated.image).save(paths["foveated"])
     _write_json(paths["foveated"].with_suffix(".json"), foveated.sidecar)
     mark_fixation(foveated.image, gaze).save(paths["fixation"])
@@ -99,6 +81,54 @@ def run_generator_demo(
     _write_json(paths["full"].with_suffix(".json"), twin_record or {})
     draw_layout(foveated.layout, image=foveated.image).save(paths["layout"])
     paths["panel"] = out / "panel.png"
+    example_panel(_panels(paths, foveated, scene)).save(paths["panel"])
+    where = f"scene {scene.source}; " if scene is not None else ""
+    full_text = "from the stimulus set" if full_seconds is None else f"{full_seconds:.2f} s"
+    print(
+        f"{where}foveated at ({gaze_deg[0]:g}, {gaze_deg[1]:g}) deg: "
+        f"{foveated.tokens}/{foveated.tokens_full} tokens in {foveated.seconds:.2f} s; "
+        f"full: {full_text}  ({generator.model_id})"
+    )
+    return paths
+
+
+def _scene(generator, scenes: str, *, seed: int, size_px: int):
+    """The seed's scene from ``scenes`` for a scene model (None for other models)."""
+    if not generator.takes_scene:
+        return None
+    from generator.scene_sources import scene_source
+
+    return scene_source(scenes).scene(
+        seed=seed, width_px=size_px, height_px=size_px, factor=generator.scene_factor
+    )
+
+
+def _generate_twin(generator, seed: int, geometry, steps: int | None, scene):
+    """(image (H, W, 3) uint8, JSON record, seconds) of the seed's full-resolution twin."""
+    full = generator.generate(
+        seed=seed,
+        geometry=geometry,
+        gaze_px=None,
+        spec=LayoutSpec(mode="full"),
+        steps=steps,
+        scene=scene,
+    )
+    return full.image, full.sidecar, full.seconds
+
+
+def _write_scene(scene, out: Path) -> dict[str, Path]:
+    """Write ``scene.png`` and (when it has one) ``original.png``; name -> path."""
+    paths = {"scene": out / "scene.png"}
+    Image.fromarray(scene.pixels).save(paths["scene"])
+    if scene.original is not None:
+        paths["original"] = out / "original.png"
+        Image.fromarray(scene.original).save(paths["original"])
+    return paths
+
+
+def _panels(paths: dict[str, Path], foveated, scene) -> list[tuple[str, Path]]:
+    """The panel's (caption, image): the scene (scene models), the foveated image with its
+    fixation, the twin and the token layout."""
     panels = [
         ("foveated, fixation marked", paths["fixation"]),
         ("full-resolution twin", paths["full"]),
@@ -109,15 +139,7 @@ def run_generator_demo(
     if scene is not None:
         w, h = scene.size_px
         panels.insert(0, (f"scene ({w}x{h} px)", paths["scene"]))
-    example_panel(panels).save(paths["panel"])
-    where = f"scene {scene.source}; " if scene is not None else ""
-    full_text = "from the stimulus set" if full_seconds is None else f"{full_seconds:.2f} s"
-    print(
-        f"{where}foveated at ({gaze_deg[0]:g}, {gaze_deg[1]:g}) deg: "
-        f"{foveated.tokens}/{foveated.tokens_full} tokens in {foveated.seconds:.2f} s; "
-        f"full: {full_text}  ({generator.model_id})"
-    )
-    return paths
+    return panels
 
 
 def example_panel(panels: list[tuple[str, Path]], *, tile_px: int = 480) -> Image.Image:
