@@ -1,0 +1,236 @@
+"""Fixation-to-image latency on one GPU: klein-4B-sized and FLUX.1-schnell-sized, random weights.
+
+One frame is what the gaze-contingent loop does after a fixation: build the layout for the gaze,
+pack the seed's noise on it, sample ``steps`` Euler steps (prompt embeddings cached on the
+device), unpack, decode (the foveated decode of :mod:`generator.foveated_decode` for foveated
+layouts, a full VAE decode for the full-resolution twin), convert to uint8 and wait for the GPU.
+Gaze points cycle through a fixed list (every layout shape is warmed up first). Records (JSON
+list): ``device``, ``model`` (naming the size), ``resolution``, ``steps``, ``setting``, token
+counts, ``latency_median_s``, ``latency_p95_s`` (fixation to image ready), ``speedup`` (the full
+layout's median over this one's, same model and seed), the medians of each stage, and the
+``command``.
+
+    python benchmarks/device/realtime_flux2.py --json OUT.json            # on the GPU
+    python benchmarks/device/realtime_flux2.py --json OUT.json --smoke    # tiny sizes, CPU
+
+Sizes: FLUX.2 [klein] 4B: 5 double + 20 single blocks, 24 heads x 128, joint_attention_dim 7680,
+128-channel tokens, ``AutoencoderKLFlux2`` at its default (released) size; FLUX.1-schnell:
+19 + 38 blocks, 24 x 128, joint 4096, pooled 768, 16-channel ``AutoencoderKL``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from generator.codecs import VaeCodec  # noqa: E402
+from generator.denoiser import Conditioning, FluxDenoiser  # noqa: E402
+from generator.flux2 import Flux2VaeCodec  # noqa: E402
+from generator.foveated_decode import foveated_decode  # noqa: E402
+from generator.geometry import StimulusGeometry, default_display  # noqa: E402
+from generator.layout import LayoutSpec, build_layout  # noqa: E402
+from generator.sampler import sample_euler  # noqa: E402
+from generator.tokens import pack, unpack  # noqa: E402
+
+SETTINGS = (
+    ("full", LayoutSpec(mode="full")),
+    ("circle r=0.33 1/2x", LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=2)),
+    ("circle r=0.33 1/4x", LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=4)),
+    ("acuity s=1", LayoutSpec(mode="acuity", strength=1.0)),
+)
+SMOKE = dict(num_layers=1, num_single_layers=1, num_attention_heads=2)
+
+
+def build_model(family: str, *, smoke: bool, device: str, dtype: torch.dtype):
+    """(denoiser, codec, text (1, L, joint), pooled or None, model name) with random weights."""
+    from diffusers import (
+        AutoencoderKL,
+        AutoencoderKLFlux2,
+        Flux2Transformer2DModel,
+        FluxTransformer2DModel,
+    )
+
+    scale = SMOKE if smoke else {}
+    vae_small = dict(block_out_channels=(32, 32), layers_per_block=1, norm_num_groups=8)
+    vae_small["down_block_types"] = ("DownEncoderBlock2D",) * 2
+    vae_small["up_block_types"] = ("UpDecoderBlock2D",) * 2
+    with torch.device(device):
+        if family == "flux2-klein-4b":
+            cfg = dict(
+                patch_size=1,
+                in_channels=128,
+                num_layers=5,
+                num_single_layers=20,
+                attention_head_dim=128,
+                num_attention_heads=24,
+                joint_attention_dim=7680,
+                guidance_embeds=False,
+                axes_dims_rope=(32, 32, 32, 32),
+            )
+            transformer = Flux2Transformer2DModel(**{**cfg, **scale})
+            codec = Flux2VaeCodec(AutoencoderKLFlux2(**(vae_small if smoke else {})))
+            joint, pooled_dim = 7680, None
+        else:
+            cfg = dict(
+                patch_size=1,
+                in_channels=64,
+                num_layers=19,
+                num_single_layers=38,
+                attention_head_dim=128,
+                num_attention_heads=24,
+                joint_attention_dim=4096,
+                pooled_projection_dim=768,
+                guidance_embeds=False,
+                axes_dims_rope=(16, 56, 56),
+            )
+            transformer = FluxTransformer2DModel(**{**cfg, **scale})
+            vae = AutoencoderKL(latent_channels=16, **(vae_small if smoke else {}))
+            codec = VaeCodec(vae, px_per_cell=2 if smoke else 8)
+            joint, pooled_dim = 4096, 768
+    transformer = transformer.to(device, dtype).eval()
+    codec.vae = codec.vae.to(device, dtype).eval()
+    if isinstance(codec, Flux2VaeCodec):
+        codec.px_per_cell = 2 ** (len(codec.vae.config.block_out_channels) - 1)
+    g = torch.Generator().manual_seed(0)
+    text_len = 16 if smoke else 512
+    text = torch.randn(1, text_len, joint, generator=g).to(device, dtype)  # cached "prompt"
+    pooled = None if pooled_dim is None else torch.randn(1, pooled_dim, generator=g)
+    cond = Conditioning(text=text, pooled=None if pooled is None else pooled.to(device, dtype))
+    name = f"{family}-sized (random weights{', smoke' if smoke else ''})"
+    return FluxDenoiser(transformer), codec, cond, name
+
+
+def one_frame(denoiser, codec, cond, geometry, gaze, spec, *, steps: int, seed: int = 0):
+    """Fixation -> image ready, timed by stage (seconds)."""
+    device = denoiser.device
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    t0 = time.perf_counter()
+    token_px = codec.cells_per_token * codec.px_per_cell
+    layout = build_layout(
+        geometry=geometry,
+        gaze_px=None if spec.mode == "full" else gaze,
+        spec=spec,
+        patch_px=token_px,
+    )
+    p = codec.cells_per_token
+    gen = torch.Generator().manual_seed(seed)
+    noise_grid = torch.randn(1, codec.channels, layout.grid_h * p, layout.grid_w * p, generator=gen)
+    noise = pack(noise_grid, layout, p=p, noise=True).to(device, denoiser.dtype)
+    ids = denoiser.positions(layout, text_len=cond.text.shape[1])
+    sync()
+    t1 = time.perf_counter()
+    tokens = sample_euler(denoiser, noise, ids=ids, cond=cond, steps=steps, shift=3.0).tokens
+    sync()
+    t2 = time.perf_counter()
+    grid = unpack(tokens.float(), layout, p=p)
+    if spec.mode == "full":
+        image = codec.decode(grid)
+    else:
+        image = foveated_decode(codec, grid, layout)
+    frame = ((image.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    sync()
+    t3 = time.perf_counter()
+    del frame
+    return layout, {"prepare": t1 - t0, "denoise": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def time_setting(denoiser, codec, cond, geometry, spec, gazes, *, steps, repeats) -> dict:
+    for gaze in gazes:  # warm-up: every layout shape once
+        one_frame(denoiser, codec, cond, geometry, gaze, spec, steps=steps)
+    frames, tokens = [], []
+    for i in range(repeats):
+        layout, seconds = one_frame(
+            denoiser, codec, cond, geometry, gazes[i % len(gazes)], spec, steps=steps
+        )
+        frames.append(seconds)
+        tokens.append(layout.num_tokens)
+    med = lambda key: statistics.median(f[key] for f in frames)  # noqa: E731
+    return {
+        "tokens_median": statistics.median(tokens),
+        "tokens_full": layout.num_tokens_full,
+        "latency_median_s": med("total"),
+        "latency_p95_s": _p95([f["total"] for f in frames]),
+        "prepare_median_s": med("prepare"),
+        "denoise_median_s": med("denoise"),
+        "decode_median_s": med("decode"),
+        "frames": repeats,
+    }
+
+
+def gaze_points(size: int) -> list[tuple[float, float]]:
+    """Fixations around the image: the centre and four points a fifth of the way in."""
+    a, b = size / 5, size * 4 / 5
+    return [(size / 2, size / 2), (a, a), (b, a), (a, b), (b, b)]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--json", required=True)
+    parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU")
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--models", default="flux2-klein-4b,flux1-schnell")
+    args = parser.parse_args(argv)
+    device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
+    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    size = 128 if args.smoke else 1024
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size, image_height_px=size
+    )
+    command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
+    records = []
+    for family in args.models.split(","):
+        denoiser, codec, cond, name = build_model(
+            family, smoke=args.smoke, device=device, dtype=dtype
+        )
+        full_median = None
+        for setting, spec in SETTINGS:
+            timing = time_setting(
+                denoiser,
+                codec,
+                cond,
+                geometry,
+                spec,
+                gaze_points(size),
+                steps=args.steps,
+                repeats=args.repeats,
+            )
+            if spec.mode == "full":
+                full_median = timing["latency_median_s"]
+            record = {
+                "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+                "model": name,
+                "resolution": size,
+                "steps": args.steps,
+                "setting": setting,
+                "layout": spec.as_dict(),
+                **timing,
+                "speedup": full_median / timing["latency_median_s"],
+                "dtype": str(dtype).removeprefix("torch."),
+                "seed": 0,
+                "command": command,
+            }
+            records.append(record)
+            print(json.dumps(record), flush=True)
+        del denoiser, codec
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    Path(args.json).write_text(json.dumps(records, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Fixation-to-image latency on a lent GPU (see the `device` tool of this workplace): klein-4B-sized
+# and FLUX.1-schnell-sized transformers with random weights, 1024², 4 steps, full versus foveated
+# (circle 1/2x and 1/4x, acuity s=1), the foveated decode included. One command for the tool:
+#
+#   bash benchmarks/device/realtime_flux2.sh        # carry [".whl"], timeout_s 540
+#
+# Before it, here (the GPU image lacks diffusers): `pip download --no-deps diffusers==0.42.1
+# importlib_metadata -d .whl` and `echo .whl/ >> .git/info/exclude`.
+# Leaves $OUT/realtime_flux2_h200.json (records: device, model, resolution, steps, setting,
+# latency_median_s, latency_p95_s, speedup, stage medians, command) and $OUT/realtime_flux2.log;
+# copy the JSON to benchmarks/results/ and commit it with the command that made it.
+# REPEATS (default 20) frames per setting; MODELS (default both) comma-separated; SMOKE=1: tiny
+# sizes on the CPU (the dry run: `OUT=/tmp/rt SMOKE=1 PYTHON=.venv/bin/python bash ...`).
+set -euo pipefail
+: "${OUT:?OUT must be set (the device tool sets it)}"
+PY=${PYTHON:-python}
+if ! $PY -c "import diffusers" 2>/dev/null; then
+  ls .whl/*.whl >/dev/null 2>&1 || { echo "no .whl/ wheels: see the header of this script"; exit 2; }
+  $PY -m pip install -q --no-deps .whl/*.whl
+fi
+(nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv || echo "no nvidia-smi") \
+  | tee "$OUT/realtime_flux2.log"
+$PY -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)" \
+  | tee -a "$OUT/realtime_flux2.log"
+set -o pipefail
+PYTHONUNBUFFERED=1 timeout 500 $PY benchmarks/device/realtime_flux2.py \
+  --json "$OUT/realtime_flux2_h200.json" --repeats "${REPEATS:-20}" \
+  --models "${MODELS:-flux2-klein-4b,flux1-schnell}" ${SMOKE:+--smoke} 2>&1 | tee -a "$OUT/realtime_flux2.log"

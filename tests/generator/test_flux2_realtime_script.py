@@ -1,0 +1,28 @@
+"""The prepared GPU timing script runs end to end at tiny sizes on the CPU (its dry run)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "device" / "realtime_flux2.py"
+
+
+@pytest.mark.slow
+def test_realtime_script_dry_run(tmp_path):
+    spec = importlib.util.spec_from_file_location("realtime_flux2", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "records.json"
+    assert module.main(["--json", str(out), "--smoke", "--repeats", "2"]) == 0
+    records = json.loads(out.read_text())
+    assert {r["model"].split("-sized")[0] for r in records} == {"flux2-klein-4b", "flux1-schnell"}
+    for record in records:
+        for key in ("device", "model", "resolution", "steps", "latency_median_s", "latency_p95_s"):
+            assert key in record
+        assert record["latency_p95_s"] >= record["latency_median_s"] > 0
+        assert record["speedup"] > 0
+    assert [r["speedup"] for r in records if r["setting"] == "full"] == [1.0, 1.0]
