@@ -38,6 +38,7 @@ class PracticeBlock:
         self.settings = protocol.practice
         self._protocol = protocol
         self._rng = np.random.default_rng(seed)
+        self._seed = int(seed)
         self._conditions = list(condition_order)
         self._seed_pool = protocol.stimulus.seed_pool()
         self._conditionings = protocol.stimulus.conditionings()
@@ -82,8 +83,13 @@ class PracticeBlock:
         if self.finished:
             raise RuntimeError("the practice is finished")
         if self._pending is not None:
-            plan = replace(self._pending, attempt=self._pending.attempt + 1)
-            self._pending = None
+            # A re-queued practice trial comes back with its interval order drawn again (keyed
+            # by plan and attempt, so a replay draws the same), as the main trials do.
+            pending, self._pending = self._pending, None
+            rng = np.random.default_rng([self._seed, pending.plan_id, pending.attempt + 1])
+            plan = replace(
+                pending, attempt=pending.attempt + 1, interval_foveated=int(rng.integers(1, 3))
+            )
         else:
             k = self._n_plans
             condition = self._conditions[k % len(self._conditions)]
