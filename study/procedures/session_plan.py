@@ -64,6 +64,12 @@ class SessionPlan:
         target = self.practice if is_practice(plan.track) else self.main
         target.record(plan, outcome=outcome, correct=correct)
 
+    def __getattr__(self, name: str):
+        """Anything else is the main scheduler's (``tracks``, ``given_up``...)."""
+        if name in ("main", "practice"):  # not set yet (during __init__): no recursion
+            raise AttributeError(name)
+        return getattr(self.main, name)
+
     def summary(self) -> dict:
         """The main procedure's per-track estimates (the sidecar's ``procedure_estimates``)."""
         return self.main.summary()
