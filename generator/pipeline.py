@@ -142,6 +142,21 @@ class FoveatedGenerator:
             self.noise_grid(layout, seed=seed), layout, p=self.codec.cells_per_token, noise=True
         )
 
+    def _noise(self, layout: TokenLayout, *, seed: int, noise_grid) -> torch.Tensor:
+        """(1, N, D) start noise on the denoiser's device and dtype: the seed's, or ``noise_grid``
+        (1, C, H, W) packed on ``layout``."""
+        if noise_grid is None:
+            noise = self.noise_tokens(layout, seed=seed)
+        else:
+            noise = pack(noise_grid.float().cpu(), layout, p=self.codec.cells_per_token, noise=True)
+        return noise.to(self.denoiser.device, self.denoiser.dtype)
+
+    def _unconditional(self) -> Conditioning | None:
+        """The empty prompt's conditioning for classifier-free guidance (None without guidance)."""
+        if self.guidance_scale == 1.0:
+            return None
+        return self.encoder.encode("", device=self.denoiser.device, dtype=self.denoiser.dtype)
+
     def generate(
         self,
         *,
@@ -168,24 +183,17 @@ class FoveatedGenerator:
         steps = self.steps if steps is None else int(steps)
         layout = self.layout(geometry=geometry, gaze_px=gaze_px, spec=spec)
         d = self.denoiser
-        if noise_grid is None:
-            noise = self.noise_tokens(layout, seed=seed)
-        else:
-            noise = pack(noise_grid.float().cpu(), layout, p=self.codec.cells_per_token, noise=True)
-        noise = noise.to(d.device, d.dtype)
-        t_from = 1.0  # where sampling starts on the flow path
+        noise = self._noise(layout, seed=seed, noise_grid=noise_grid)
         if self.takes_scene and scene is None:
             scene = self.pool_scene(geometry, seed=seed)
         cond = self.conditioning(layout, condition=condition, scene=scene)
-        if not self.takes_scene:
-            if scene is not None:  # image-to-image
-                noise = scene_start_tokens(
-                    codec=self.codec, scene=scene, layout=layout, noise=noise, t_start=t_start
-                )
-                t_from = float(t_start)
-        uncond = None
-        if self.guidance_scale != 1.0:
-            uncond = self.encoder.encode("", device=d.device, dtype=d.dtype)
+        t_from = 1.0  # where sampling starts on the flow path
+        if not self.takes_scene and scene is not None:  # image-to-image
+            noise = scene_start_tokens(
+                codec=self.codec, scene=scene, layout=layout, noise=noise, t_start=t_start
+            )
+            t_from = float(t_start)
+        uncond = self._unconditional()
         ids = d.positions(layout, text_len=cond.text.shape[1])
         denoise_start = time.perf_counter()
         result = sample_euler(
@@ -214,11 +222,7 @@ class FoveatedGenerator:
             "shift": self.shift,
             "guidance_scale": self.guidance_scale,
             "device": str(d.device),
-            "geometry": {
-                "display": geometry.display.as_dict(),
-                "image_size_px": [geometry.image_width_px, geometry.image_height_px],
-                "image_origin_px": list(geometry.origin_px),
-            },
+            "geometry": _geometry_record(geometry),
             "layout": layout.summary(),
             "scene": scene.record() if scene is not None else None,
             "t_start": t_from,
@@ -232,3 +236,12 @@ class FoveatedGenerator:
         return Generation(
             image, layout, seconds, denoise_seconds, result.step_seconds, sidecar, scene
         )
+
+
+def _geometry_record(geometry: StimulusGeometry) -> dict:
+    """The sidecar's geometry: display, image size and origin (px)."""
+    return {
+        "display": geometry.display.as_dict(),
+        "image_size_px": [geometry.image_width_px, geometry.image_height_px],
+        "image_origin_px": list(geometry.origin_px),
+    }
