@@ -296,28 +296,17 @@ def fit_bayes(
     post = _Posterior(
         x=x, k=k, n=n, sigmoid=sigmoid, lapse_max=lapse_max, guess=guess, beta_prior=grid.beta_prior
     )
-    names = ("eta", "lapse", "threshold", "width")
     coarse = _grid(post.bounds, grid.coarse)
-    mass = _mass(post.log_posterior(*(coarse[nm] for nm in names)), coarse)
-    # Tighten each axis to the cells holding mass >= max_bound_value, one cell wider each side.
-    idx = np.nonzero(mass >= grid.max_bound_value)
-    tight = {}
-    for axis, name in enumerate(names):
-        values = coarse[name]
-        lo, hi = 0, values.size - 1
-        if idx[axis].size:
-            lo = max(lo, int(idx[axis].min()) - 1)
-            hi = min(hi, int(idx[axis].max()) + 1)
-        tight[name] = (float(values[lo]), float(values[hi]))
-    fine = _grid(tight, grid.fine)
-    log_post = post.log_posterior(*(fine[nm] for nm in names))
+    mass = _mass(post.log_posterior(*(coarse[nm] for nm in _NAMES)), coarse)
+    fine = _grid(_tight_bounds(mass, coarse, grid.max_bound_value), grid.fine)
+    log_post = post.log_posterior(*(fine[nm] for nm in _NAMES))
     mass = _mass(log_post, fine)
 
     marginals = {}
-    for axis, name in enumerate(names):
+    for axis, name in enumerate(_NAMES):
         other = tuple(a for a in range(4) if a != axis)
         marginals[name] = mass.sum(axis=other)
-    mean = {name: float((marginals[name] * fine[name]).sum()) for name in names}
+    mean = {name: float((marginals[name] * fine[name]).sum()) for name in _NAMES}
     alpha = 1.0 - ci_level
 
     def interval(name: str) -> tuple[float, float]:
@@ -327,44 +316,7 @@ def fit_bayes(
         lo, hi = np.interp([alpha / 2, 1 - alpha / 2], np.cumsum(marginals[name]), values)
         return float(lo), float(hi)
 
-    # MAP: start at the best grid point and polish on the continuous posterior. psignifit uses
-    # Nelder-Mead; the mode usually sits on the eta = 0 / lapse = 0 boundary, where a simplex
-    # crawls (thousands of evaluations), so a bounded quasi-Newton search is used instead. Bounds
-    # stay a hair inside the priors' support, where the log prior is finite.
-    best = np.unravel_index(np.argmax(log_post), log_post.shape)
-    start = np.array([fine[nm][i] for nm, i in zip(names, best, strict=True)])
-    free = [i for i, nm in enumerate(names) if fine[nm].size > 1]
-    eps = 1e-7
-    support = {
-        "eta": (0.0, _ETA_MAX - eps),
-        "lapse": (0.0, post.lapse_max),
-        "threshold": (
-            post.bounds["threshold"][0] + eps * post.spread,
-            post.bounds["threshold"][1] - eps * post.spread,
-        ),
-        "width": (post.width_min * (1 + eps), post.bounds["width"][1] * (1 - eps)),
-    }
-    box = [support[names[i]] for i in free]
-    x0 = np.clip(start[free], [b[0] for b in box], [b[1] for b in box])
-
-    def objective(v):
-        params = start.copy()
-        params[free] = v
-        value = post.log_posterior_point(*(float(p) for p in params))
-        return -value if math.isfinite(value) else 1e300
-
-    map_params = start.copy()
-    res = optimize.minimize(
-        objective,
-        x0,
-        method="L-BFGS-B",
-        bounds=box,
-        options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-7},
-    )
-    if np.isfinite(res.fun) and res.fun <= objective(start[free]):
-        map_params[free] = res.x
-    eta_map, lapse_map, t_map, w_map = (float(v) for v in map_params)
-
+    eta_map, lapse_map, t_map, w_map = _map_estimate(post, fine, log_post)
     t_values = fine["threshold"]
     if t_values.size > 1:
         density = marginals["threshold"] / np.trapezoid(marginals["threshold"], t_values)
@@ -384,3 +336,65 @@ def fit_bayes(
         threshold_grid=t_values,
         threshold_marginal=density,
     )
+
+
+#: The posterior's axes, in the grid's order.
+_NAMES = ("eta", "lapse", "threshold", "width")
+
+
+def _tight_bounds(mass: np.ndarray, coarse: dict, max_bound_value: float) -> dict:
+    """Each axis tightened to the cells holding mass >= ``max_bound_value``, one cell wider each
+    side: name -> (low, high)."""
+    idx = np.nonzero(mass >= max_bound_value)
+    tight = {}
+    for axis, name in enumerate(_NAMES):
+        values = coarse[name]
+        lo, hi = 0, values.size - 1
+        if idx[axis].size:
+            lo = max(lo, int(idx[axis].min()) - 1)
+            hi = min(hi, int(idx[axis].max()) + 1)
+        tight[name] = (float(values[lo]), float(values[hi]))
+    return tight
+
+
+def _map_estimate(post: _Posterior, fine: dict, log_post: np.ndarray) -> tuple[float, ...]:
+    """(eta, lapse, threshold, width) at the posterior's mode.
+
+    Starts at the best grid point and polishes on the continuous posterior. psignifit uses
+    Nelder-Mead; the mode usually sits on the eta = 0 / lapse = 0 boundary, where a simplex
+    crawls (thousands of evaluations), so a bounded quasi-Newton search is used instead. Bounds
+    stay a hair inside the priors' support, where the log prior is finite.
+    """
+    best = np.unravel_index(np.argmax(log_post), log_post.shape)
+    start = np.array([fine[nm][i] for nm, i in zip(_NAMES, best, strict=True)])
+    free = [i for i, nm in enumerate(_NAMES) if fine[nm].size > 1]
+    eps = 1e-7
+    support = {
+        "eta": (0.0, _ETA_MAX - eps),
+        "lapse": (0.0, post.lapse_max),
+        "threshold": (
+            post.bounds["threshold"][0] + eps * post.spread,
+            post.bounds["threshold"][1] - eps * post.spread,
+        ),
+        "width": (post.width_min * (1 + eps), post.bounds["width"][1] * (1 - eps)),
+    }
+    box = [support[_NAMES[i]] for i in free]
+    x0 = np.clip(start[free], [b[0] for b in box], [b[1] for b in box])
+
+    def objective(v):
+        params = start.copy()
+        params[free] = v
+        value = post.log_posterior_point(*(float(p) for p in params))
+        return -value if math.isfinite(value) else 1e300
+
+    map_params = start.copy()
+    res = optimize.minimize(
+        objective,
+        x0,
+        method="L-BFGS-B",
+        bounds=box,
+        options={"maxiter": 200, "ftol": 1e-11, "gtol": 1e-7},
+    )
+    if np.isfinite(res.fun) and res.fun <= objective(start[free]):
+        map_params[free] = res.x
+    return tuple(float(v) for v in map_params)
