@@ -194,3 +194,46 @@ def _shot(session, name):
 
     image = Image.open(session["root"] / "shots" / f"{name}.png").convert("RGB")
     return np.asarray(image).astype(int)
+
+
+def test_a_participant_pressing_space_at_once_waits_out_the_breaks_minimum(virtual_x, tmp_path):
+    """The keyboard path (``fovea run``): SPACE held from the first frame; the break screen stays
+    until its minimum duration has passed (simulated clock, 10 frame periods per flip)."""
+    from psychopy import visual
+
+    from study.presenter import Presenter, SimClock
+    from study.procedures import SessionPlan
+    from study.session_screens import SessionScreens
+
+    loaded = load_protocol(write_toml(_protocol_dict(), tmp_path / "p.toml"))
+    p = loaded.protocol
+    win = visual.Window(size=(320, 240), units="pix", waitBlanking=False, checkTiming=False)
+    try:
+        clock = SimClock()
+        presenter = Presenter(
+            protocol=p,
+            win=win,
+            clock=clock,
+            tracker=None,
+            physio=None,
+            simulated=True,
+            speed=10,
+            auto_advance=False,
+        )
+        presenter.keys = lambda key_list: ["space"]  # pressed on every frame
+        screens = SessionScreens(
+            protocol=p,
+            plan=SessionPlan(protocol=p, seed=1, participant="01"),
+            presenter=presenter,
+            sidecar={},
+            run_record={},
+            write_sidecar=lambda: None,
+            say=lambda *a: None,
+        )
+        screens.screen("break", "break", min_duration_s=BREAK_MIN_S)
+        assert BREAK_MIN_S <= clock() < BREAK_MIN_S + 0.2
+        start = clock()
+        screens.screen("goodbye", "goodbye")  # no minimum: the first SPACE ends it
+        assert clock() - start < 0.2
+    finally:
+        win.close()
