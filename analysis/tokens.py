@@ -109,69 +109,67 @@ def token_savings(
         token_ratio, token_ratio_at_ci_low, token_ratio_at_ci_high, savings_pct, note. The larger
         the level, the fewer tokens: the ratio at ``ci_high`` is the optimistic end.
     """
-    rows = []
-    for rec in group.itertuples(index=False):
-        cond = dict(
-            conditions.get(rec.condition) or {"name": rec.condition, "level_variable": "strength"}
-        )
-        cond.setdefault("name", rec.condition)
-        variable = cond.get("level_variable", "strength")
-        row = {
-            "condition": rec.condition,
-            "level_variable": variable,
-            "fixation_deg": "({:g}, {:g})".format(*tuple(cond.get("fixation_deg", (0.0, 0.0)))),
-            "threshold": rec.threshold,
-            "tokens_full": np.nan,
-            "tokens_at_threshold": np.nan,
-            "token_ratio": np.nan,
-            "token_ratio_at_ci_low": np.nan,
-            "token_ratio_at_ci_high": np.nan,
-            "savings_pct": np.nan,
-            "note": "",
-        }
-        if not conditions.get(rec.condition):
-            row["note"] = (
-                "condition not described in the sidecar: acuity strength at the screen centre assumed. "
-            )
-        if variable == "periphery_factor":
-            row["note"] += "periphery factor is discrete (2 or 4): see the per-level token table"
-            rows.append(row)
-            continue
-        if not (isinstance(rec.threshold, float) and math.isfinite(rec.threshold)):
-            row["note"] += "no group threshold"
-            rows.append(row)
-            continue
-        try:
-            tokens, full = layout_tokens(
-                condition=cond,
-                level=rec.threshold,
-                display=display,
-                image_size_px=image_size_px,
-                patch_px=patch_px,
-            )
-        except Exception as error:  # noqa: BLE001 - reported in the table, not fatal
-            row["note"] += f"no layout at the threshold: {error}"
-            rows.append(row)
-            continue
-        row.update(
-            tokens_full=full,
-            tokens_at_threshold=tokens,
-            token_ratio=tokens / full,
-            savings_pct=100.0 * (1.0 - tokens / full),
-        )
-        for end in ("ci_low", "ci_high"):
-            value = getattr(rec, end)
-            if isinstance(value, float) and math.isfinite(value):
-                ratio = token_ratio_curve(
-                    condition=cond,
-                    levels=np.array([value]),
-                    display=display,
-                    image_size_px=image_size_px,
-                    patch_px=patch_px,
-                )[0]
-                row[f"token_ratio_at_{end}"] = ratio
-        rows.append(row)
+    geometry = {"display": display, "image_size_px": image_size_px, "patch_px": patch_px}
+    rows = [_savings_row(rec, conditions, geometry) for rec in group.itertuples(index=False)]
     return pd.DataFrame(rows)
+
+
+def _savings_row(rec, conditions: dict[str, dict], geometry: dict) -> dict:
+    """``token_savings``' row of one group-threshold record (``geometry``: display,
+    image_size_px, patch_px)."""
+    cond = dict(
+        conditions.get(rec.condition) or {"name": rec.condition, "level_variable": "strength"}
+    )
+    cond.setdefault("name", rec.condition)
+    variable = cond.get("level_variable", "strength")
+    row = {
+        "condition": rec.condition,
+        "level_variable": variable,
+        "fixation_deg": "({:g}, {:g})".format(*tuple(cond.get("fixation_deg", (0.0, 0.0)))),
+        "threshold": rec.threshold,
+        "tokens_full": np.nan,
+        "tokens_at_threshold": np.nan,
+        "token_ratio": np.nan,
+        "token_ratio_at_ci_low": np.nan,
+        "token_ratio_at_ci_high": np.nan,
+        "savings_pct": np.nan,
+        "note": "",
+    }
+    if not conditions.get(rec.condition):
+        row["note"] = (
+            "condition not described in the sidecar: acuity strength at the screen centre assumed. "
+        )
+    if variable == "periphery_factor":
+        row["note"] += "periphery factor is discrete (2 or 4): see the per-level token table"
+        return row
+    if not (isinstance(rec.threshold, float) and math.isfinite(rec.threshold)):
+        row["note"] += "no group threshold"
+        return row
+    try:
+        tokens, full = layout_tokens(
+            condition=cond,
+            level=rec.threshold,
+            **geometry,
+        )
+    except Exception as error:  # noqa: BLE001 - reported in the table, not fatal
+        row["note"] += f"no layout at the threshold: {error}"
+        return row
+    row.update(
+        tokens_full=full,
+        tokens_at_threshold=tokens,
+        token_ratio=tokens / full,
+        savings_pct=100.0 * (1.0 - tokens / full),
+    )
+    for end in ("ci_low", "ci_high"):
+        value = getattr(rec, end)
+        if isinstance(value, float) and math.isfinite(value):
+            ratio = token_ratio_curve(
+                condition=cond,
+                levels=np.array([value]),
+                **geometry,
+            )[0]
+            row[f"token_ratio_at_{end}"] = ratio
+    return row
 
 
 def tokens_per_tested_level(trials: pd.DataFrame) -> pd.DataFrame:
