@@ -90,6 +90,9 @@ class FluxDenoiser:
         position_ids: ``kit`` (block centre, ``log2(level)`` on the first axis) or ``release``
             (the Foveated Diffusion release's FLUX.2 ids: the block's top-left cell, first axis 0;
             :func:`generator.release_layout.release_ids`), for the release's LoRAs.
+        crpa: the state of the release's cross-resolution attention, when the transformer's
+            processors were swapped (:func:`generator.crpa.enable_crpa`); filled per layout by
+            :meth:`positions`.
     """
 
     def __init__(
@@ -99,9 +102,11 @@ class FluxDenoiser:
         prediction: Prediction = "velocity",
         x_pred_t_min: float = 1e-3,
         position_ids: Literal["kit", "release"] = "kit",
+        crpa=None,
     ):
         self.transformer = transformer
         self.position_ids = position_ids
+        self.crpa = crpa
         self.prediction = prediction
         self.x_pred_t_min = x_pred_t_min
         self.axes = len(transformer.config.axes_dims_rope)
@@ -128,7 +133,10 @@ class FluxDenoiser:
         if self.axes == 4:  # FLUX.2 numbers text tokens on its last axis
             txt[:, 3] = np.arange(text_len)
         as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=self.device)  # noqa: E731
-        return TokenPositions(img_ids=as_tensor(img), txt_ids=as_tensor(txt))
+        out = TokenPositions(img_ids=as_tensor(img), txt_ids=as_tensor(txt))
+        if self.crpa is not None:
+            self.crpa.prepare(layout, out.img_ids, out.txt_ids)
+        return out
 
     def __call__(
         self, tokens: torch.Tensor, *, ids: TokenPositions, t: torch.Tensor, cond: Conditioning

@@ -22,6 +22,7 @@ def load_generator(
     dtype: str | None = None,
     lora: str | Path | None = None,
     lora_scale: float = 1.0,
+    token_rules: str | None = None,
 ) -> FoveatedGenerator:
     """Load ``model``: a preset name (``default``, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
     local diffusers pipeline directory, FLUX.1 (``FluxPipeline``) or FLUX.2
@@ -29,13 +30,24 @@ def load_generator(
 
     ``lora``: a LoRA file merged into the transformer at load (the Foveated Diffusion release's
     DiffSynth format, or peft/diffusers keys; :mod:`generator.release_lora`), scaled by
-    ``lora_scale``."""
+    ``lora_scale``.
+
+    ``token_rules``: ``kit`` (the kit's layouts and ids) or ``release`` (the release's circle rule,
+    token order, ids and cross-resolution attention: :mod:`generator.release_generator`); by
+    default ``release`` with a LoRA, else ``kit``."""
+    rules = token_rules or ("release" if lora is not None else "kit")
+    if rules not in ("kit", "release"):
+        raise FoveaError(f"token_rules must be kit or release, got {token_rules!r}")
     generator = _load_model(model, device=device, torch_dtype=_parse_dtype(dtype))
     if lora is not None:
         from generator.release_lora import merge_lora_file
 
         merge_lora_file(generator.denoiser.transformer, lora, scale=lora_scale)
         generator.model_id = f"{generator.model_id} + LoRA {Path(lora).name}"
+    if rules == "release":
+        from generator.release_generator import with_release_conventions
+
+        generator = with_release_conventions(generator)
     return generator
 
 

@@ -144,3 +144,27 @@ def test_release_lora_for_another_model_is_refused(generator):
             generator.denoiser.transformer,
             {"nope.lora_A.weight": torch.zeros(1, 1), "nope.lora_B.weight": torch.zeros(1, 1)},
         )
+
+
+def test_release_lora_generates_with_release_token_rules(tiny_dir, tmp_path, generator):
+    from safetensors.torch import save_file
+
+    from generator.release_generator import ReleaseFoveatedGenerator
+    from generator.release_layout import release_circle_layout
+
+    path = tmp_path / "fov_random.safetensors"
+    save_file(_release_lora(generator.denoiser.transformer, seed=1), str(path))
+    released = load_generator(str(tiny_dir), lora=path)
+    assert isinstance(released, ReleaseFoveatedGenerator)
+    assert released.denoiser.position_ids == "release" and released.denoiser.crpa is not None
+    spec = LayoutSpec(mode="circle", periphery_factor=2)
+    out = released.generate(seed=2, geometry=GEOMETRY, gaze_px=(20.0, 30.0), spec=spec)
+    expected = release_circle_layout(geometry=GEOMETRY, gaze_px=(20.0, 30.0), spec=spec, patch_px=4)
+    np.testing.assert_array_equal(out.layout.rows, expected.rows)
+    np.testing.assert_array_equal(out.layout.levels, expected.levels)
+    acuity = released.generate(
+        seed=2, geometry=GEOMETRY, gaze_px=(20.0, 30.0), spec=LayoutSpec(strength=4.0)
+    )
+    assert acuity.image.shape == (64, 64, 3)
+    kit = load_generator(str(tiny_dir), lora=path, token_rules="kit")
+    assert kit.denoiser.position_ids == "kit"
