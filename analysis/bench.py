@@ -37,32 +37,9 @@ def run_report_benchmark(
     from analysis.fits import FitSettings
     from analysis.jobs import default_workers
     from analysis.report import ReportConfig, build_report
-    from analysis.simulate_data import SimCondition, SimulationSpec, simulate_dataset
+    from analysis.simulate_data import simulate_dataset
 
-    thresholds = [1.0, 1.4, 0.7, 2.0, 1.2, 0.9, 1.6, 0.8]
-    fixations = [
-        (0.0, 0.0),
-        (8.0, 0.0),
-        (-8.0, 0.0),
-        (0.0, 6.0),
-        (0.0, -6.0),
-        (4.0, 0.0),
-        (-4.0, 0.0),
-        (0.0, 3.0),
-    ]
-    conds = tuple(
-        SimCondition(
-            name=f"cond{i + 1}", threshold=thresholds[i % 8], fixation_deg=fixations[i % 8]
-        )
-        for i in range(conditions)
-    )
-    spec = SimulationSpec(
-        participants=participants,
-        conditions=conds,
-        trials_per_condition=trials,
-        procedure=procedure,
-        seed=seed,
-    )  # type: ignore[arg-type]
+    spec = _study_spec(participants, conditions, trials, procedure=procedure, seed=seed)
     records = []
     with tempfile.TemporaryDirectory(prefix="fovea-bench-report-") as tmp:
         root = Path(keep_dir) if keep_dir else Path(tmp)
@@ -96,6 +73,39 @@ def run_report_benchmark(
                 }
             )
     return records
+
+
+#: The simulated conditions' true thresholds and fixations (deg), cycled when more are asked for.
+_THRESHOLDS = [1.0, 1.4, 0.7, 2.0, 1.2, 0.9, 1.6, 0.8]
+_FIXATIONS_DEG = [
+    (0.0, 0.0),
+    (8.0, 0.0),
+    (-8.0, 0.0),
+    (0.0, 6.0),
+    (0.0, -6.0),
+    (4.0, 0.0),
+    (-4.0, 0.0),
+    (0.0, 3.0),
+]
+
+
+def _study_spec(participants: int, conditions: int, trials: int, *, procedure: str, seed: int):
+    """The simulated study's ``SimulationSpec``."""
+    from analysis.simulate_data import SimCondition, SimulationSpec
+
+    conds = tuple(
+        SimCondition(
+            name=f"cond{i + 1}", threshold=_THRESHOLDS[i % 8], fixation_deg=_FIXATIONS_DEG[i % 8]
+        )
+        for i in range(conditions)
+    )
+    return SimulationSpec(
+        participants=participants,
+        conditions=conds,
+        trials_per_condition=trials,
+        procedure=procedure,
+        seed=seed,
+    )  # type: ignore[arg-type]
 
 
 def write_records(records: list[dict], path: str | Path) -> None:
