@@ -90,6 +90,10 @@ class ProcedureSettings(StrictTable):
         method: ``questplus``, ``staircase`` or ``constant``.
         trials_per_condition: adaptive methods: responded trials per condition (split evenly over
             a condition's staircases). Constant stimuli: levels x repeats.
+        max_attempts: presentations of one trial plan at most: an aborted trial (fixation
+            break, dropped frame...) comes back when its track is next drawn, with its interval
+            order drawn again; after this many it is given up (``given_up`` = 1 in its last
+            row) and the track goes on with a new stimulus.
         order: ``interleaved``: each trial's condition drawn at random among the unfinished
             ones; ``blocked``: one condition after another (a condition's staircases still
             interleave), in the condition order.
@@ -100,6 +104,7 @@ class ProcedureSettings(StrictTable):
 
     method: Literal["questplus", "staircase", "constant"] = "questplus"
     trials_per_condition: int = Field(default=40, ge=1, le=10000)
+    max_attempts: int = Field(default=5, ge=1, le=100)
     order: Literal["interleaved", "blocked"] = "interleaved"
     counterbalance: Literal["none", "latin_square"] = "none"
     questplus: QuestPlusSettings = Field(default_factory=QuestPlusSettings)

@@ -142,7 +142,7 @@ EXTRA = (
     Column(
         "abort_reason",
         description="fixation_break | deadline | no_response | generator_crash | "
-        "dropped_frame | recording_stopped | link_lost (n/a: completed trial)",
+        "dropped_frame | recording_stopped | link_lost | escape (n/a: completed trial)",
     ),
     Column("level_variable"),  # strength | radius_shrink | periphery_factor
     Column("conditioning"),  # class label or prompt
@@ -191,6 +191,13 @@ EXTRA = (
         allowed=_BINARY,
         description="1: an invalid gaze sample (blink) while interval 1 or 2 was shown, shorter "
         "than max_invalid_s (not a break)",
+    ),
+    Column(
+        "given_up",
+        numeric=True,
+        allowed=_BINARY,
+        description="1: this aborted trial's plan reached [procedure] max_attempts and is not "
+        "presented again",
     ),
     Column(
         "refixated",

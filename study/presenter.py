@@ -20,6 +20,7 @@ import numpy as np
 
 from protocol.schema import Protocol
 from study.frames import DROPPED_FRAME_PERIODS
+from study.operator import OPERATOR_KEYS
 from study.trackers.base import TrackerLinkLost
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
@@ -134,6 +135,7 @@ class Presenter:
         # The screen (phase) shown during each of win.frameIntervals, index for index.
         self.interval_phases: list[str] = []
         self._shown_phase = "setup"
+        self._operator_keys: set[str] = set()  # pressed during a trial, for between trials
         self.display = protocol.display.geometry()
         self.stats = FrameStats()
         self.trial: int | None = None
@@ -317,9 +319,19 @@ class Presenter:
         return event.getKeys(keyList=key_list)
 
     def clear_keys(self) -> None:
+        """Empty the key buffer, keeping the operator's keys (``study.operator``) for later."""
         from psychopy import event
 
+        self._operator_keys.update(event.getKeys(keyList=list(OPERATOR_KEYS)))
         event.clearEvents()
+
+    def take_operator_keys(self) -> set[str]:
+        """The operator keys pressed since the last call (``p`` pause, ``c`` recalibrate)."""
+        from psychopy import event
+
+        keys = self._operator_keys | set(event.getKeys(keyList=list(OPERATOR_KEYS)))
+        self._operator_keys = set()
+        return keys
 
     def check_escape(self) -> None:
         """Escape -> confirmation screen; raises ``QuitRequested`` when confirmed."""

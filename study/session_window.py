@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
+from study.operator import OperatorControls
 from study.procedures import SessionPlan, is_practice
 from study.session_events import write_events
 from study.session_setup import derive_seed, utc_now
@@ -325,8 +326,15 @@ class SessionRun:
         p = self.protocol
         sch = self.scheduler
         trials_this_run = 0
+        self.operator = OperatorControls(
+            presenter=presenter,
+            calibrate=lambda: self._calibrate(tracker),
+            say=self.say,
+            calibrations=lambda: self.sidecar.get("calibration", []),
+        )
         while not sch.finished:
             self.screens.before_trial()  # practice introduction, breaks
+            self.operator.between_trials()  # the operator's pause / recalibrate keys
             trials_this_run += 1
             n = p.tracker.calibrate_every_n_trials
             if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
@@ -367,15 +375,14 @@ class SessionRun:
         self.scheduler.record(
             plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
         )
-        row = outcome.row
         self.say(
-            f"  trial {trial:4d} {row['condition']:<16} level {row['level']:.3g} "
-            + (
-                f"correct {row['correct']}"
-                if not outcome.requeue
-                else f"aborted ({row['abort_reason']})"
+            self.operator.status_line(
+                trial=trial,
+                done=self.scheduler.n_responses,
+                total=self.scheduler.total_planned_responses,
+                row=outcome.row,
+                requeued=outcome.requeue,
             )
-            + (f"  gen {row['gen_latency_s']:.2f}s" if row["gen_latency_s"] is not None else "")
         )
 
     def _screens(self, presenter, run_record: dict):

@@ -116,7 +116,13 @@ class Scheduler:
     def __init__(
         self, *, protocol: Protocol, seed: int, condition_order: list[str] | None = None
     ) -> None:
-        track_seq, stimulus_seq = np.random.SeedSequence(seed).spawn(2)
+        # spawn(n)'s first children do not depend on n: the track and stimulus streams are as
+        # before; the fourth keys the interval order of re-queued plans (the third is the
+        # practice block's, study.procedures.session_plan).
+        track_seq, stimulus_seq, _, requeue_seq = np.random.SeedSequence(seed).spawn(4)
+        self._requeue_key = int(requeue_seq.generate_state(1, dtype=np.uint64)[0])
+        self._max_attempts = protocol.procedure.max_attempts
+        self.given_up = 0
         self._rng = np.random.default_rng(track_seq)
         # Stimuli (seed, conditioning, interval) come from their own stream: the next one can be
         # known ahead (twin prefetch), and a track's trials do not depend on how often other
@@ -159,7 +165,9 @@ class Scheduler:
         track = active[int(self._rng.integers(len(active)))]
         pending = self._pending.pop(track.name, None)
         if pending is not None:
-            plan = replace(pending, attempt=pending.attempt + 1)
+            plan = replace(
+                pending, attempt=pending.attempt + 1, interval_foveated=self._new_interval(pending)
+            )
         else:
             self.upcoming_stimulus()  # fills the queue when empty
             seed, conditioning, interval = self._stimulus_queue.popleft()
@@ -177,6 +185,16 @@ class Scheduler:
             self._track_plans[track.name] += 1
         self._outstanding = plan
         return plan
+
+    def _new_interval(self, plan: TrialPlan) -> int:
+        """A re-queued plan's interval order, drawn again (keyed by the plan and attempt, so a
+        replay draws the same): the participant cannot tell where the altered image will be."""
+        rng = np.random.default_rng([self._requeue_key, plan.plan_id, plan.attempt + 1])
+        return int(rng.integers(1, 3))
+
+    def gives_up(self, plan: TrialPlan) -> bool:
+        """A re-queue of ``plan`` gives it up: its ``max_attempts`` presentations are used."""
+        return plan.attempt >= self._max_attempts
 
     def upcoming_stimulus(self) -> tuple[int, int | str]:
         """(seed, conditioning) of the next new plan (a re-queued plan keeps its own)."""
@@ -197,7 +215,10 @@ class Scheduler:
             raise RuntimeError("record() got a plan other than the outstanding one")
         self._outstanding = None
         if outcome == "requeue":
-            self._pending[plan.track] = plan
+            if self.gives_up(plan):  # the track goes on with a new plan (new stimulus)
+                self.given_up += 1
+            else:
+                self._pending[plan.track] = plan
             return
         if correct is None:
             raise ValueError("a response needs correct=True/False")

@@ -99,7 +99,8 @@ class PresentationPhases:
             )
             if i == 0 and on_first is not None:
                 on_first(frame)
-            presenter.check_escape()
+            if presenter.keys(["escape"]):  # the trial ends: never resumed mid-display
+                raise TrialAborted("escape")
             if trial.monitor.broken(t=frame.t, sample=frame.sample):
                 raise TrialAborted("fixation_break")
             if phase.startswith("interval") and (frame.sample is None or not frame.sample.valid):

@@ -24,8 +24,8 @@ from protocol.levels import layout_spec
 from protocol.schema import Protocol
 from protocol.session_data import new_row
 from study.generation import GenerationService
-from study.presenter import Presenter, RecordingStopped
-from study.procedures import TrialPlan
+from study.presenter import Presenter, QuitRequested, RecordingStopped
+from study.procedures import TrialPlan, is_practice
 from study.trackers.base import TrackerLinkLost
 from study.trial.dataviewer import end_variables, save_shown_images
 from study.trial.fixation import FixationPhases
@@ -41,6 +41,7 @@ ABORT_TEXTS = {
     "no_response": "Please answer with 1 or 2.",
     "recording_stopped": "One moment...",
     "dropped_frame": "One moment...",
+    "escape": "One moment...",
 }
 
 
@@ -141,11 +142,13 @@ class TrialRunner(FixationPhases, PresentationPhases):
                 self.drift_check(x_deg=state.fixation_deg[0], y_deg=state.fixation_deg[1])
             outcome = self._run_phases(state)
             row = state.row
+            row["given_up"] = self._gives_up(plan, requeue=outcome.requeue)
             result_label = "response" if not outcome.requeue else (row["abort_reason"] or "requeue")
         except TrackerLinkLost as lost:
             # The session decides (reconnect: the row is logged and the plan re-queued; end:
             # nothing of this trial is logged and a resume runs it again).
             state.row["abort_reason"] = result_label = "link_lost"
+            state.row["given_up"] = self._gives_up(plan, requeue=True)
             lost.outcome = TrialOutcome(row=state.row, requeue=True, correct=None)
             raise
         finally:
@@ -196,6 +199,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
             reference=self.protocol.stimulus.reference,
             blink_in_interval=0,
             refixated=0,
+            given_up=0,
         )
         spec = layout_spec(condition=condition, level=plan.level)
         return TrialState(plan=plan, row=row, spec=spec, fixation_deg=(fx, fy))
@@ -236,6 +240,12 @@ class TrialRunner(FixationPhases, PresentationPhases):
         return TrialOutcome(row=trial.row, requeue=False, correct=correct)
 
     # ---------------------------------------------------------------- helpers
+    def _gives_up(self, plan: TrialPlan, *, requeue: bool) -> int:
+        """1 when this abort uses the plan's last attempt (``[procedure] max_attempts``; the
+        scheduler then drops it, ``Scheduler.gives_up``); practice plans are never given up."""
+        last = plan.attempt >= self.protocol.procedure.max_attempts
+        return int(requeue and last and not is_practice(plan.track))
+
     def _phase_drops(self, trial: TrialState) -> dict[str, int]:
         """This trial's dropped frames per phase, as ``beh.tsv`` columns."""
         win = self.presenter.win
@@ -267,6 +277,10 @@ class TrialRunner(FixationPhases, PresentationPhases):
         row["fixation_break"] = 1 if reason == "fixation_break" else 0
         self.tracker.message(f"TRIAL_ABORTED {reason}")
         presenter = self.presenter
+        if reason == "escape":  # Escape while the images were shown: quit, or re-queue
+            if presenter.confirm_quit():
+                raise QuitRequested()
+            return TrialOutcome(row=row, requeue=True, correct=None)
         for _ in range(presenter.frames_for(1.0) if not presenter.simulated else 1):
             presenter.draw_text(ABORT_TEXTS[reason])
             presenter.flip(phase="abort")

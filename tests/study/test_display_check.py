@@ -44,6 +44,7 @@ def test_rate_within_tolerance_passes_and_outside_is_a_problem():
 
 
 def test_virtual_display_from_the_renderer_or_the_xvfb_marker(monkeypatch):
+    monkeypatch.delenv(display_check.XVFB_ENV, raising=False)
     assert is_virtual_display("llvmpipe (LLVM 15.0.6, 256 bits)", display=":5")
     assert not is_virtual_display("NVIDIA GeForce RTX 4070/PCIe/SSE2", display=":0")
     monkeypatch.setenv(display_check.XVFB_ENV, ":7")

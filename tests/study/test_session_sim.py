@@ -79,13 +79,10 @@ def test_fixation_breaks_are_logged_and_their_trials_requeued(session):
     assert (breaks["abort_reason"] == "fixation_break").all()
     for _, broken in breaks.iterrows():
         later = rows[(rows["trial"] > broken["trial"]) & (rows["track"] == broken["track"])].iloc[0]
-        # the same plan again: same level, seed and interval, one more attempt
-        assert (later["level"], later["seed"], later["interval_foveated"]) == (
-            broken["level"],
-            broken["seed"],
-            broken["interval_foveated"],
-        )
-        assert later["attempt"] == broken["attempt"] + 1
+        # the same plan again: same level and seed, one more attempt; its interval order is
+        # drawn again (Scheduler._new_interval), so it may differ
+        assert (later["level"], later["seed"]) == (broken["level"], broken["seed"])
+        assert later["attempt"] == broken["attempt"] + 1 and later["interval_foveated"] in (1, 2)
 
 
 def test_sidecars_gaze_and_timing_report(session):

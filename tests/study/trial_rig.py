@@ -107,3 +107,21 @@ def plan(protocol, *, interval_foveated: int = 1, attempt: int = 1, level: float
         interval_foveated=interval_foveated,
         attempt=attempt,
     )
+
+
+def press_keys(display: str, win, keys: list[str], *, delay_s: float = 0.0) -> None:
+    """Type ``keys`` into the X display through XTest (``delay_s`` before each)."""
+    from Xlib import XK, X
+    from Xlib import display as xdisplay
+    from Xlib.ext import xtest
+
+    connection = xdisplay.Display(display)
+    left, top = win.winHandle.get_location()
+    xtest.fake_input(connection, X.MotionNotify, x=left + 50, y=top + 50)
+    for key in keys:
+        time.sleep(delay_s)
+        code = connection.keysym_to_keycode(XK.string_to_keysym(key))
+        xtest.fake_input(connection, X.KeyPress, code)
+        xtest.fake_input(connection, X.KeyRelease, code)
+        connection.sync()
+    connection.close()

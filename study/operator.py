@@ -1,0 +1,66 @@
+"""The experimenter's controls between trials and the status line on the console.
+
+Between any two trials the operator can press ``p`` (pause: a pause screen until SPACE) or
+``c`` (recalibrate; during the fixation phase ``c`` recalibrates at once). Keys pressed at any
+time during a trial count: the presenter keeps them when it clears the key buffer
+(``Presenter.take_operator_keys``). After each trial the console shows one status line: the
+trial number and the responses so far of the total, the condition and level, the result, and
+the last calibration's validation error.
+"""
+
+from __future__ import annotations
+
+PAUSE_KEY = "p"
+RECALIBRATE_KEY = "c"
+OPERATOR_KEYS = (PAUSE_KEY, RECALIBRATE_KEY)
+PAUSE_TEXT = "Paused.\n\nPress SPACE to continue."
+
+
+class OperatorControls:
+    """Pause and recalibrate between trials; the per-trial status line.
+
+    Args:
+        presenter: the window (``Presenter``).
+        calibrate: runs a calibration and records it (the session's).
+        say: the console printer.
+        calibrations: returns the sidecar's calibration records (the last one's
+            ``avg_error_deg`` is the status line's validation error).
+    """
+
+    def __init__(self, *, presenter, calibrate, say, calibrations) -> None:
+        self.presenter = presenter
+        self.calibrate = calibrate
+        self.say = say
+        self.calibrations = calibrations
+        self.pauses = 0
+
+    def between_trials(self) -> None:
+        """Act on the operator keys pressed since the last trial (pause first)."""
+        keys = self.presenter.take_operator_keys()
+        if PAUSE_KEY in keys:
+            self.pauses += 1
+            self.say("  paused by the operator (SPACE continues)")
+            self.presenter.text_screen(PAUSE_TEXT, phase="pause")
+        if RECALIBRATE_KEY in keys:
+            self.say("  recalibration asked by the operator")
+            self.calibrate()
+
+    def validation_error(self) -> str:
+        """The last calibration's average validation error, or ``n/a``."""
+        for record in reversed(self.calibrations()):
+            error = record.get("avg_error_deg")
+            if error is not None:
+                return f"{float(error):.2f} deg"
+        return "n/a"
+
+    def status_line(self, *, trial: int, done: int, total: int, row: dict, requeued: bool) -> str:
+        """One line per trial for the console."""
+        result = f"aborted ({row['abort_reason']})" if requeued else f"correct {row['correct']}"
+        gen = row.get("gen_latency_s")
+        return (
+            f"  trial {trial:4d} ({done} of {total} done) {row['condition']:<16} "
+            f"level {row['level']:.3g} {result}"
+            + (f"  gen {gen:.2f}s" if gen is not None else "")
+            + f"  last validation {self.validation_error()}"
+            + f"  [{PAUSE_KEY}: pause, {RECALIBRATE_KEY}: recalibrate]"
+        )
