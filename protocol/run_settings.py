@@ -96,7 +96,8 @@ class ProcedureSettings(StrictTable):
             row) and the track goes on with a new stimulus.
         order: ``interleaved``: each trial's condition drawn at random among the unfinished
             ones; ``blocked``: one condition after another (a condition's staircases still
-            interleave), in the condition order.
+            interleave), in the condition order (``[breaks] every_n_trials`` equal to
+            ``trials_per_condition`` puts a break between condition blocks).
         counterbalance: the condition order: ``none`` (the protocol's) or ``latin_square`` (row
             ``(participant number - 1) mod n`` of a balanced Latin square; the number is the
             participant label's digits; recorded in the sidecar's ``counterbalancing``).
