@@ -7,7 +7,8 @@ iteration with box constraints (active-set projection) polishes them all at once
 
 Free parameters, per data set: ``threshold_x`` (fitting axis), ``log_scale`` (log of the
 standard-distribution scale, so the width stays positive) and ``lapse`` in ``[0, lapse_max]``.
-The guess rate is fixed (0.5 for 2AFC).
+The guess rate is fixed (0.5 for 2AFC). The parametric bootstrap around these fits is
+:mod:`analysis.fit_bootstrap`'s.
 """
 
 from __future__ import annotations
@@ -329,100 +330,3 @@ def _grid_starts(model: _Model, k, n, lower, upper) -> np.ndarray:
     lapse_free = flat[:, 0]
     with_lapse = flat[rows, 1 + np.argmax(np.take_along_axis(scores, flat[:, 1:], axis=1), axis=1)]
     return np.stack([grid[lapse_free], grid[with_lapse]])
-
-
-@dataclass(frozen=True)
-class BootstrapResult:
-    """A maximum-likelihood fit with its parametric bootstrap.
-
-    Attributes:
-        fit: the fit of the observed data (a batch of one).
-        boot: fits of the data sets the intervals come from (simulated from ``fit``, with the
-            width bias-corrected when that applies; see ``bootstrap_ml``).
-        gof_p: goodness of fit: share of deviances of data simulated from ``fit`` at least as
-            large as the observed one.
-        generator_width_x: the width the interval bootstrap simulated from.
-    """
-
-    fit: MLBatch
-    boot: MLBatch
-    gof_p: float
-    generator_width_x: float
-
-
-def bootstrap_ml(
-    *,
-    x: np.ndarray,
-    k: np.ndarray,
-    n: np.ndarray,
-    sigmoid: Sigmoid,
-    bounds: FitBounds,
-    n_boot: int,
-    rng: np.random.Generator,
-    guess: float = GUESS_2AFC,
-    width_correction: bool = True,
-) -> BootstrapResult:
-    """Fit, then refit binomial data sets simulated from the fit at the same levels.
-
-    Two rounds. The first simulates up to 500 data sets from the fit itself: its deviances give
-    the goodness of fit, and its widths show the width estimate's bias. Maximum-likelihood widths
-    from a few hundred trials, adaptive ones especially, come out too steep, and a too-steep
-    generating function gives too-narrow threshold intervals (Wichmann & Hill 2001b's "bridging
-    assumption"); so when the refitted widths are steeper than the fit (median log-width below
-    the fit's), the second round simulates ``n_boot`` data sets from the fit with its width
-    corrected by that bias (otherwise from the fit itself), and the intervals come from the
-    second round. Validated in tests/analysis/test_recovery.py (coverage of the
-    95 % percentile interval for constant stimuli and for the study's QUEST+).
-
-    Args:
-        x: (L,) levels on the fitting axis; k: (L,) correct counts; n: (L,) trial counts.
-        sigmoid, bounds, guess: the model.
-        n_boot: bootstrap replicates per round (0 for none).
-        rng: random generator (the caller seeds it and records the seed).
-        width_correction: run the bias-corrected second round when it applies.
-    """
-    fit = fit_ml_batch(x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, guess=guess)
-    t_hat, w_hat, lam_hat = float(fit.threshold_x[0]), float(fit.width_x[0]), float(fit.lapse[0])
-    if n_boot <= 0:
-        empty = MLBatch(
-            *(np.empty(0) for _ in range(5)),
-            converged=np.empty(0, dtype=bool),
-            se_threshold_x=np.empty(0),
-        )
-        return BootstrapResult(fit=fit, boot=empty, gof_p=float("nan"), generator_width_x=w_hat)
-    levels = sigmoid.to_level(x)
-    n_int = np.asarray(n, dtype=np.int64)
-    # The first round only estimates a p value and a median: 500 replicates are plenty.
-    n_first = min(n_boot, 500)
-    k_star = rng.binomial(
-        n_int, sigmoid.p_correct(levels, t_hat, w_hat, lam_hat, guess), size=(n_first, len(x))
-    )
-    first = fit_ml_batch(
-        x=x,
-        k=k_star,
-        n=n,
-        sigmoid=sigmoid,
-        bounds=bounds,
-        guess=guess,
-        anchor=np.array([t_hat, w_hat, lam_hat]),
-    )
-    gof_p = float(np.mean(first.deviance >= fit.deviance[0] - 1e-9))
-    bias = float(np.median(np.log(first.width_x)) - math.log(w_hat))
-    w_gen = (
-        min(w_hat * math.exp(-bias), bounds.width_x[1]) if width_correction and bias < 0 else w_hat
-    )
-    if w_gen == w_hat and n_first == n_boot:
-        return BootstrapResult(fit=fit, boot=first, gof_p=gof_p, generator_width_x=w_hat)
-    k_two = rng.binomial(
-        n_int, sigmoid.p_correct(levels, t_hat, w_gen, lam_hat, guess), size=(n_boot, len(x))
-    )
-    second = fit_ml_batch(
-        x=x,
-        k=k_two,
-        n=n,
-        sigmoid=sigmoid,
-        bounds=bounds,
-        guess=guess,
-        anchor=np.array([t_hat, w_gen, lam_hat]),
-    )
-    return BootstrapResult(fit=fit, boot=second, gof_p=gof_p, generator_width_x=w_gen)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from analysis.fit_bayes import BayesFit, BayesGrid, fit_bayes
-from analysis.fit_ml import BootstrapResult, bootstrap_ml, default_bounds
+from analysis.fit_bootstrap import BootstrapResult, bootstrap_ml
+from analysis.fit_ml import default_bounds
 from analysis.psychometric import SIGMOID_NAMES, AxisName, Sigmoid, SigmoidName
 from generator.errors import FoveaError
 

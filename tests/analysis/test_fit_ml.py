@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from scipy import optimize
 
-from analysis.fit_ml import bootstrap_ml, default_bounds, fit_ml_batch, saturated_loglik
+from analysis.fit_bootstrap import bootstrap_ml
+from analysis.fit_ml import default_bounds, fit_ml_batch, saturated_loglik
 from analysis.psychometric import Sigmoid
 
 SEED = 20261128
