@@ -33,6 +33,9 @@ def register(
         "--full", action="store_true", help="full resolution (the foveated image's twin)"
     )
     gen.add_argument("--model", default="default", help="preset name or local model directory")
+    gen.add_argument(
+        "--lora", default=None, help="LoRA file merged at load (the Foveated Diffusion release's)"
+    )
     gen.add_argument("--prompt", default=None, help="text prompt (text models) or class index")
     gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
     gen.add_argument("--device", default="cpu")
@@ -93,7 +96,7 @@ def _generate(args: argparse.Namespace) -> int:
     source = scene_source_from_args(args)
     if source is not None:
         source.check(width_px=width_px, height_px=height_px)
-    generator = load_generator(args.model, device=args.device, dtype=args.dtype)
+    generator = load_generator(args.model, device=args.device, dtype=args.dtype, lora=args.lora)
     scene = None
     if source is not None:
         factor = generator.scene_factor or PROMPT_MODEL_SCENE_FACTOR

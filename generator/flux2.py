@@ -169,7 +169,7 @@ def load_flux2_pipeline(path: Path, *, device: str, dtype: torch.dtype):
 
     index = json.loads((path / "model_index.json").read_text())
     try:
-        pipe = Flux2KleinPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        pipe = Flux2KleinPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, TypeError) as error:
         raise FoveaError(f"could not load the FLUX.2 pipeline in {path}: {error}") from None
     pipe.to(device)

@@ -168,3 +168,24 @@ def test_release_lora_generates_with_release_token_rules(tiny_dir, tmp_path, gen
     assert acuity.image.shape == (64, 64, 3)
     kit = load_generator(str(tiny_dir), lora=path, token_rules="kit")
     assert kit.denoiser.position_ids == "kit"
+
+
+def test_fovea_generate_takes_a_flux2_directory_and_a_lora(tiny_dir, tmp_path, generator):
+    import json
+    import subprocess
+    import sys
+
+    from safetensors.torch import save_file
+
+    lora = tmp_path / "fov_bbox.safetensors"
+    save_file(_release_lora(generator.denoiser.transformer, seed=2), str(lora))
+    out = tmp_path / "klein.png"
+    args = ["generate", "--model", str(tiny_dir), "--lora", str(lora), "--size", "64"]
+    args += ["--gaze", "20,30", "--mode", "circle", "--prompt", "a fox", "--out", str(out)]
+    r = subprocess.run(
+        [sys.executable, "-m", "fovea_cli", *args], capture_output=True, text=True, timeout=300
+    )
+    assert r.returncode == 0, r.stderr
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert "fov_bbox.safetensors" in side["model"] and "release token rules" in side["model"]
+    assert side["tokens"] < side["tokens_full"]
