@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from study.datalog import SessionPaths, physio_sidecar, write_json_atomic
+from study.trackers.base import TrackerLinkLost
 from study.trackers.edf import host_edf_name, local_edf_name
 
 #: Tracker kinds whose Host PC keeps an EDF file (dummy mode stores nothing).
@@ -193,6 +194,26 @@ def restart_recording(tracker, presenter) -> None:
     then record again (TrackerLinkLost when the link is still down)."""
     presenter.text_screen(RECORDING_STOPPED_TEXT, phase="pause")
     tracker.start_recording()
+
+
+def recover_link(tracker, presenter, *, trial: int) -> bool:
+    """After a lost link: the link-lost screen until the operator ends (False) or reconnects and
+    recording runs again (True). R with the link still down shows the screen again.
+
+    Args:
+        tracker: the session's tracker.
+        presenter: the window.
+        trial: the last completed trial (named on the screen).
+    """
+    while link_lost_screen(presenter, trial=trial):
+        if not tracker.is_connected():
+            continue
+        try:
+            tracker.start_recording()
+        except TrackerLinkLost:
+            continue
+        return True
+    return False
 
 
 def link_lost_screen(presenter, *, trial: int) -> bool:

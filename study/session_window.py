@@ -16,7 +16,7 @@ from study.session_setup import derive_seed, utc_now
 from study.session_tracker import (
     RESUME_HINT,
     SessionTrackerFiles,
-    link_lost_screen,
+    recover_link,
     restart_recording,
     write_physio_sidecar,
 )
@@ -347,9 +347,8 @@ class SessionRun:
                 outcome = runner.run(plan=plan, trial=trial, drift_check=due)
             except TrackerLinkLost as lost:
                 outcome = getattr(lost, "outcome", None)
-                if outcome is None or not link_lost_screen(presenter, trial=trial - 1):
+                if outcome is None or not recover_link(tracker, presenter, trial=trial - 1):
                     raise  # the run ends; nothing of this trial is logged (a resume reruns it)
-                self._restart_recording(tracker, presenter)
             self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
             self.screens.after_trial(plan)  # a finished practice block's result
             timing.add_trial(outcome)
