@@ -1,8 +1,8 @@
 """Where scenes come from: the shipped photo pool, a folder of photographs, or one image file.
 
 A scene is made from a photograph at the output's size: a crop of the photograph at the output's
-aspect ratio, resized to the output size, is the *original*; its area-downsampled version
-(:func:`generator.scene.downsample_to_scene`) is the scene. Sources:
+aspect ratio (:mod:`generator.scene_crop`), resized to the output size, is the *original*; its
+area-downsampled version (:func:`generator.scene.downsample_to_scene`) is the scene. Sources:
 
 - the pool (:class:`PoolSource`): the held-out photos of the shipped pack, photo, zoom, position
   and flip picked by the seed;
@@ -22,17 +22,15 @@ output size (and mirrored when ``flip``).
 from __future__ import annotations
 
 import functools
-import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from generator.errors import FoveaError
 from generator.scene import Scene, downsample_to_scene
+from generator.scene_crop import apply_crop, crop_to_original, largest_crop, pick_crop
 
 # Output pixels per fine token side of every model here (16 px pixel tokens, or 8x VAE + 2x2).
 TOKEN_PX = 16
@@ -58,73 +56,6 @@ class SceneSource(Protocol):
     def check(self, *, width_px: int, height_px: int, factor: int | None = None) -> None: ...
 
     def describe(self) -> str: ...
-
-
-@dataclass(frozen=True)
-class Crop:
-    """A box in a photograph's pixels (after EXIF rotation), resized to the output size.
-
-    Attributes:
-        left, top, width, height: the box in photograph pixels.
-        flip: mirrored left-right after resizing.
-    """
-
-    left: int
-    top: int
-    width: int
-    height: int
-    flip: bool = False
-
-    def describe(self) -> str:
-        """``crop=LEFT,TOP,WxH`` and ``,flip`` when mirrored (the form used in scene sources)."""
-        flip = ",flip" if self.flip else ""
-        return f"crop={self.left},{self.top},{self.width}x{self.height}{flip}"
-
-
-def _largest_crop(h: int, w: int, *, width_px: int, height_px: int) -> tuple[float, float]:
-    """(width, height) of the largest box at the output's aspect ratio inside an h x w photo."""
-    aspect = width_px / height_px
-    return (w, w / aspect) if w / h < aspect else (h * aspect, h)
-
-
-def pick_crop(
-    h: int, w: int, *, width_px: int, height_px: int, rng: np.random.Generator | None = None
-) -> Crop:
-    """The crop of an h x w photograph for a width_px x height_px output. ``rng`` picks zoom (up
-    to 2x into the largest crop, never past the photograph's native resolution), position and a
-    horizontal flip; without it, the largest centre crop."""
-    crop_w, crop_h = _largest_crop(h, w, width_px=width_px, height_px=height_px)
-    zoom, fy, fx, flip = 1.0, 0.5, 0.5, False
-    if rng is not None:
-        # Never zoom in past native resolution (the original would be an upsampled blur).
-        max_zoom = max(1.0, min(2.0, crop_h / height_px))
-        zoom = math.exp(rng.uniform(0.0, math.log(max_zoom)))
-        fy, fx, flip = rng.uniform(), rng.uniform(), bool(rng.uniform() < 0.5)
-    crop_w, crop_h = int(round(crop_w / zoom)), int(round(crop_h / zoom))
-    top, left = int(fy * (h - crop_h)), int(fx * (w - crop_w))
-    return Crop(left=left, top=top, width=crop_w, height=crop_h, flip=flip)
-
-
-def apply_crop(image: torch.Tensor, crop: Crop, *, width_px: int, height_px: int) -> torch.Tensor:
-    """(3, H, W) uint8 -> (1, 3, height_px, width_px) float in [-1, 1]: the crop resized with an
-    anti-aliased filter (and mirrored when ``crop.flip``)."""
-    box = image[:, crop.top : crop.top + crop.height, crop.left : crop.left + crop.width]
-    patch = box.float()[None] / 127.5 - 1.0
-    out = F.interpolate(
-        patch, size=(height_px, width_px), mode="bilinear", antialias=True, align_corners=False
-    ).clamp(-1, 1)
-    return out.flip(-1) if crop.flip else out
-
-
-def crop_to_original(
-    image: torch.Tensor, *, width_px: int, height_px: int, rng: np.random.Generator | None = None
-) -> torch.Tensor:
-    """(3, H, W) uint8 -> (1, 3, height_px, width_px) float in [-1, 1]: a crop at the output's
-    aspect ratio, resized with an anti-aliased filter. ``rng`` picks zoom (up to 2x into the
-    largest crop), position and a horizontal flip; without it, the largest centre crop."""
-    h, w = image.shape[1:]
-    crop = pick_crop(h, w, width_px=width_px, height_px=height_px, rng=rng)
-    return apply_crop(image, crop, width_px=width_px, height_px=height_px)
 
 
 def scene_from_original(original: torch.Tensor, *, factor: int, source: str) -> Scene:
@@ -160,7 +91,7 @@ def check_scene_size(
 
 
 def _check_large_enough(h: int, w: int, *, width_px: int, height_px: int) -> None:
-    crop_w, crop_h = _largest_crop(h, w, width_px=width_px, height_px=height_px)
+    crop_w, crop_h = largest_crop(h, w, width_px=width_px, height_px=height_px)
     crop_w, crop_h = int(round(crop_w)), int(round(crop_h))
     if crop_w < width_px or crop_h < height_px:
         raise _Refused(

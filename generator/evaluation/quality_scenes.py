@@ -49,7 +49,8 @@ def heldout_scenes(*, count: int, width_px: int, height_px: int, factor: int) ->
     """Scenes 0 .. count - 1: held-out photograph i of the shipped pack, largest centre crop at
     the output's aspect ratio (source ``heldout:<image id>#crop=...``)."""
     from generator.data.images import DEFAULT_PACK, load_bank
-    from generator.scene_sources import apply_crop, pick_crop, scene_from_original
+    from generator.scene_crop import apply_crop, pick_crop
+    from generator.scene_sources import scene_from_original
 
     bank = load_bank(source=DEFAULT_PACK, split="heldout")
     if not 1 <= count <= len(bank):

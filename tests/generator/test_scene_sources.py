@@ -19,14 +19,13 @@ from skimage import data as skdata
 from generator.codecs import to_uint8_image
 from generator.errors import FoveaError
 from generator.scene import downsample_to_scene, scene_tensor
+from generator.scene_crop import Crop, apply_crop
 from generator.scene_sources import (
-    Crop,
     PoolSource,
     SceneError,
     SceneFile,
     SceneFolder,
     _pool,
-    apply_crop,
     load_scene_file,
     pool_scene,
     read_photo,
