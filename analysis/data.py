@@ -10,8 +10,6 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +18,6 @@ import pandas as pd
 
 from analysis.session_reader import read_beh_table, read_sidecar
 from generator.errors import FoveaError
-from generator.geometry import default_display
 
 _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
@@ -312,108 +309,3 @@ def _select_protocol(
             continue
         kept.append(s)
     return kept, skipped
-
-
-@dataclass(frozen=True)
-class Design:
-    """What the sidecars say about the experiment (defaults where they are silent).
-
-    Attributes:
-        protocol_name, task: from the sidecars.
-        display: width_px, height_px, width_cm, height_cm, distance_cm.
-        image_size_px: (width, height).
-        patch_px: image pixels per fine token.
-        conditions: condition name -> its table from the sidecar (may be empty).
-        procedure: the protocol's ``procedure`` table (may be empty).
-        defaults_used: what was assumed because no sidecar said it.
-        true_thresholds: simulated participants' true thresholds (condition -> level), if any.
-    """
-
-    protocol_name: str | None
-    task: str | None
-    display: dict
-    image_size_px: tuple[int, int]
-    patch_px: int
-    conditions: dict[str, dict]
-    procedure: dict
-    defaults_used: tuple[str, ...]
-    true_thresholds: dict[str, float]
-
-    def level_variable(self, condition: str) -> str:
-        return str(self.conditions.get(condition, {}).get("level_variable", "strength"))
-
-
-#: The display assumed when a sidecar has none: the generator's reference display.
-DEFAULT_DISPLAY = default_display().as_dict()
-DEFAULT_IMAGE_SIZE_PX = (1024, 1024)
-DEFAULT_PATCH_PX = 16
-
-
-def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
-    """The experiment's design from the primary sessions' sidecars, and notes on disagreements."""
-    primary = [s for s in dataset.sessions if s.observer != "perceptual"] or dataset.sessions
-    sidecars = [s.sidecar for s in primary if s.sidecar]
-    notes: list[str] = []
-    defaults: list[str] = []
-    first = sidecars[0] if sidecars else {}
-    display = dict(DEFAULT_DISPLAY)
-    if isinstance(first.get("display"), dict):
-        for key in DEFAULT_DISPLAY:
-            value = first["display"].get(key)
-            if isinstance(value, int | float) and math.isfinite(value) and value > 0:
-                display[key] = value
-            else:
-                defaults.append(f"display {key} = {DEFAULT_DISPLAY[key]}")
-    else:
-        d = DEFAULT_DISPLAY
-        defaults.append(
-            f"display ({d['width_px']}x{d['height_px']}, {d['width_cm']:g} x "
-            f"{d['height_cm']:g} cm, {d['distance_cm']:g} cm)"
-        )
-    size = first.get("image_size_px")
-    if (
-        isinstance(size, list | tuple)
-        and len(size) == 2
-        and all(isinstance(v, int) and v > 0 for v in size)
-    ):
-        image_size = (int(size[0]), int(size[1]))
-    else:
-        image_size = DEFAULT_IMAGE_SIZE_PX
-        defaults.append(f"image size {image_size[0]}x{image_size[1]} px")
-    patch = first.get("patch_px")
-    if isinstance(patch, int) and patch > 0:
-        patch_px = patch
-    else:
-        patch_px = DEFAULT_PATCH_PX
-        defaults.append(f"token size {patch_px} px")
-    displays = {json.dumps(sc.get("display", {}), sort_keys=True) for sc in sidecars}
-    if len(displays) > 1:
-        notes.append(
-            "sessions recorded different displays; token savings use the first session's display"
-        )
-    conditions: dict[str, dict] = {}
-    for sc in sidecars:
-        for name, table in (sc.get("conditions") or {}).items():
-            if isinstance(table, dict):
-                conditions.setdefault(str(name), table)
-    protocol = first.get("protocol") if isinstance(first.get("protocol"), dict) else {}
-    procedure = protocol.get("procedure", {}) if isinstance(protocol.get("procedure"), dict) else {}
-    truth: dict[str, float] = {}
-    for sc in sidecars:
-        for name, value in (sc.get("true_thresholds") or {}).items():
-            if isinstance(value, int | float):
-                truth.setdefault(str(name), float(value))
-    return (
-        Design(
-            protocol_name=first.get("protocol_name"),
-            task=first.get("TaskName") or (primary[0].task if primary else None),
-            display=display,
-            image_size_px=image_size,
-            patch_px=patch_px,
-            conditions=conditions,
-            procedure=procedure,
-            defaults_used=tuple(defaults),
-            true_thresholds=truth,
-        ),
-        notes,
-    )

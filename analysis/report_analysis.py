@@ -17,7 +17,8 @@ from generator.errors import FoveaError
 if TYPE_CHECKING:
     import pandas as pd
 
-    from analysis.data import Dataset, Design
+    from analysis.data import Dataset
+    from analysis.design import Design
     from analysis.fits import FitSettings, PsychometricFit
     from analysis.glmm import LogisticMixedResult
     from analysis.group import MixedModelResult

@@ -31,7 +31,8 @@ THRESHOLD_COLUMNS = [
 
 def load(config: ReportConfig, data_root: Path) -> Analysis:
     """Read every session of one protocol below ``data_root``; notes what was odd or assumed."""
-    from analysis.data import design_of, load_dataset
+    from analysis.data import load_dataset
+    from analysis.design import design_of
 
     dataset = load_dataset(data_dir=data_root, protocol=config.protocol)
     design, design_notes = design_of(dataset)

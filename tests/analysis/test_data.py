@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from analysis.data import design_of, load_dataset
+from analysis.data import load_dataset
+from analysis.design import design_of
 from analysis.session_reader import REQUIRED_COLUMNS
 from analysis.simulate_data import SimulationSpec, simulate_dataset
 from generator.errors import FoveaError
