@@ -12,6 +12,7 @@ def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
 ) -> None:
     """Add ``data``, ``train`` and ``bench quality``."""
+    # Long by design: a flat list of subcommands and flags, read top to bottom like --help.
     data = subparsers.add_parser("data", help="fetch and pack the default model's training photos")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     images = data_sub.add_parser(
