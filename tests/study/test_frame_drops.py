@@ -77,3 +77,19 @@ def test_drop_in_the_isi_requeues_and_during_fixation_is_only_counted(rig):
 def test_simulated_sessions_count_drops_without_requeue(rig):
     outcome = _run(rig, slow_phase="interval2", requeue=None, trial=4)
     assert not outcome.requeue and outcome.row["dropped_frames_interval2"] == 1
+
+
+def test_onsets_are_stamped_from_the_flip_on_the_real_clock(rig):
+    """``onset_s``/``onset2_s`` are the session-clock times PsychoPy's callOnFlip gives the
+    frame that showed each image, the same callback that sends the onset messages (so the EDF's
+    STIMULUS_ONSET and SYNCTIME carry the flip's time, not a clock read after the flip)."""
+    protocol, service, win = rig
+    runner, gaze = make_runner(
+        protocol, service=service, win=win, real_clock=True, requeue_dropped_frames=False
+    )
+    outcome = runner.run(plan=plan(protocol), trial=5)
+    row, messages = outcome.row, dict((text, t) for t, text in gaze.inner.messages)
+    assert not outcome.requeue
+    first, second = messages["STIMULUS_ONSET trial 5"], messages["STIMULUS2_ONSET"]
+    assert 0 <= first - row["onset_s"] < 0.002 and 0 <= second - row["onset2_s"] < 0.002
+    assert messages["SYNCTIME"] >= first and row["onset2_s"] > row["onset_s"]

@@ -55,14 +55,17 @@ class ScriptedGaze:
         return GazeSample(time_s=t, x_deg=where[0], y_deg=where[1], valid=True)
 
 
-def make_runner(protocol, *, service, win, seed: int = 5, **runner_options):
-    """(runner, gaze) for ``protocol`` in ``win``; ``gaze`` is the ``ScriptedGaze``."""
+def make_runner(
+    protocol, *, service, win, seed: int = 5, real_clock: bool = False, **runner_options
+):
+    """(runner, gaze) for ``protocol`` in ``win``; ``gaze`` is the ``ScriptedGaze``.
+    ``real_clock``: the session clock of ``fovea run`` (``RealClock``, not simulated)."""
     from study.observers import make_observer
-    from study.presenter import Presenter, SimClock
+    from study.presenter import Presenter, RealClock, SimClock
     from study.trackers import make_tracker
     from study.trial import TrialRunner
 
-    clock = SimClock()
+    clock = RealClock() if real_clock else SimClock()
     inner = make_tracker("sim", settings=protocol.tracker, seed=seed, clock=clock)
     inner.open(win=win, session_dir=None, edf_name="rig")
     inner.start_recording()
@@ -73,7 +76,7 @@ def make_runner(protocol, *, service, win, seed: int = 5, **runner_options):
         clock=clock,
         tracker=gaze,
         physio=None,
-        simulated=True,
+        simulated=not real_clock,
         speed=protocol.simulation.speed,
         auto_advance=True,
     )
