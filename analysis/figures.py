@@ -23,6 +23,23 @@ def _figure(width_in: float, height_in: float):
     return Figure(figsize=(width_in, height_in))
 
 
+def _panel_grid(n: int, title: str):
+    """(figure, rows, cols) for ``n`` psychometric panels, at most 4 a row, titled ``title``."""
+    cols = min(n, 4)
+    rows = math.ceil(n / cols)
+    fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
+    fig.suptitle(title)
+    fig.subplots_adjust(
+        left=0.08,
+        right=0.98,
+        bottom=0.18 if rows == 1 else 0.1,
+        top=0.82 if rows == 1 else 0.9,
+        wspace=0.3,
+        hspace=0.5,
+    )
+    return fig, rows, cols
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=DPI)
@@ -87,19 +104,7 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
     """
     from analysis.fits import pool_for_display
 
-    n = len(fits)
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
-    fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
-    fig.suptitle(title)
-    fig.subplots_adjust(
-        left=0.08,
-        right=0.98,
-        bottom=0.18 if rows == 1 else 0.1,
-        top=0.82 if rows == 1 else 0.9,
-        wspace=0.3,
-        hspace=0.5,
-    )
+    fig, rows, cols = _panel_grid(len(fits), title)
     lo, hi = _range(fits)
     for i, fit in enumerate(fits):
         ax = fig.add_subplot(rows, cols, i + 1)
@@ -213,18 +218,8 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
     """
     from analysis.fits import pool_for_display
 
-    n = len(conditions)
-    cols = min(n, 4)
-    rows = math.ceil(n / cols)
-    fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
-    fig.suptitle("Measured (participants) vs predicted (perceptual observer)")
-    fig.subplots_adjust(
-        left=0.08,
-        right=0.98,
-        bottom=0.18 if rows == 1 else 0.1,
-        top=0.82 if rows == 1 else 0.9,
-        wspace=0.3,
-        hspace=0.5,
+    fig, rows, cols = _panel_grid(
+        len(conditions), "Measured (participants) vs predicted (perceptual observer)"
     )
     all_fits = [human[c][0] for c in conditions if c in human and human[c][0] is not None]
     all_fits += [model[c] for c in conditions if c in model]
