@@ -8,7 +8,11 @@ Gaze points cycle through a fixed list (every layout shape is warmed up first). 
 list): ``device``, ``model`` (naming the size), ``resolution``, ``steps``, ``setting``, token
 counts, ``latency_median_s``, ``latency_p95_s`` (fixation to image ready), ``speedup`` (the full
 layout's median over this one's, same model and seed), the medians of each stage, and the
-``command``.
+``command``. For the FLUX.2 model a last setting times the release's circle rule, ids and
+cross-resolution attention (:mod:`generator.crpa`), the cost of running the paper's LoRA as
+trained. ``--compile`` wraps the transformer in ``torch.compile`` (static shapes: one graph per
+token count, compiled during the warm-up; off by default, compiling a 4B model per shape takes
+minutes of the device budget).
 
     python benchmarks/device/realtime_flux2.py --json OUT.json            # on the GPU
     python benchmarks/device/realtime_flux2.py --json OUT.json --smoke    # tiny sizes, CPU
@@ -32,11 +36,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from generator.codecs import VaeCodec  # noqa: E402
+from generator.crpa import enable_crpa  # noqa: E402
 from generator.denoiser import Conditioning, FluxDenoiser  # noqa: E402
 from generator.flux2 import Flux2VaeCodec  # noqa: E402
 from generator.foveated_decode import foveated_decode  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec, build_layout  # noqa: E402
+from generator.release_layout import release_circle_layout  # noqa: E402
 from generator.sampler import sample_euler  # noqa: E402
 from generator.tokens import pack, unpack  # noqa: E402
 
@@ -45,6 +51,10 @@ SETTINGS = (
     ("circle r=0.33 1/2x", LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=2)),
     ("circle r=0.33 1/4x", LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=4)),
     ("acuity s=1", LayoutSpec(mode="acuity", strength=1.0)),
+)
+RELEASE_SETTING = (  # FLUX.2 only: the release's token rule, ids and CRPA attention
+    "release circle r=0.33 1/2x (CRPA)",
+    LayoutSpec(mode="circle", circle_radius=0.33, periphery_factor=2),
 )
 SMOKE = dict(num_layers=1, num_single_layers=1, num_attention_heads=2)
 
@@ -114,12 +124,17 @@ def one_frame(denoiser, codec, cond, geometry, gaze, spec, *, steps: int, seed: 
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
     token_px = codec.cells_per_token * codec.px_per_cell
-    layout = build_layout(
-        geometry=geometry,
-        gaze_px=None if spec.mode == "full" else gaze,
-        spec=spec,
-        patch_px=token_px,
-    )
+    if denoiser.position_ids == "release" and spec.mode == "circle":
+        layout = release_circle_layout(
+            geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px
+        )
+    else:
+        layout = build_layout(
+            geometry=geometry,
+            gaze_px=None if spec.mode == "full" else gaze,
+            spec=spec,
+            patch_px=token_px,
+        )
     p = codec.cells_per_token
     gen = torch.Generator().manual_seed(seed)
     noise_grid = torch.randn(1, codec.channels, layout.grid_h * p, layout.grid_w * p, generator=gen)
@@ -176,6 +191,48 @@ def gaze_points(size: int) -> list[tuple[float, float]]:
     return [(size / 2, size / 2), (a, a), (b, a), (a, b), (b, b)]
 
 
+def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: str) -> list[dict]:
+    """Records for one model: every setting, then (FLUX.2) the release's rules with CRPA."""
+    denoiser, codec, cond, name = build_model(family, smoke=args.smoke, device=device, dtype=dtype)
+    if args.compile:  # one graph per token count; every shape is compiled during the warm-up
+        denoiser.transformer = torch.compile(denoiser.transformer, dynamic=False)
+    size = 128 if args.smoke else 1024
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size, image_height_px=size
+    )
+    settings = list(SETTINGS)
+    if denoiser.axes == 4:
+        settings.append(RELEASE_SETTING)
+    records, full_median = [], None
+    for setting, spec in settings:
+        if setting == RELEASE_SETTING[0]:
+            denoiser.position_ids = "release"
+            denoiser.crpa = enable_crpa(denoiser.transformer)
+        timing = time_setting(
+            denoiser, codec, cond, geometry, spec, gaze_points(size), steps=args.steps,
+            repeats=args.repeats,
+        )  # fmt: skip
+        if spec.mode == "full":
+            full_median = timing["latency_median_s"]
+        record = {
+            "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
+            "model": name,
+            "resolution": size,
+            "steps": args.steps,
+            "setting": setting,
+            "layout": spec.as_dict(),
+            **timing,
+            "speedup": full_median / timing["latency_median_s"],
+            "dtype": str(dtype).removeprefix("torch."),
+            "compiled": bool(args.compile),
+            "seed": 0,
+            "command": command,
+        }
+        records.append(record)
+        print(json.dumps(record), flush=True)
+    return records
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", required=True)
@@ -183,49 +240,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--models", default="flux2-klein-4b,flux1-schnell")
+    parser.add_argument(
+        "--compile", action="store_true", help="torch.compile the transformer (static shapes)"
+    )
     args = parser.parse_args(argv)
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
-    size = 128 if args.smoke else 1024
-    geometry = StimulusGeometry(
-        display=default_display(), image_width_px=size, image_height_px=size
-    )
     command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
     records = []
     for family in args.models.split(","):
-        denoiser, codec, cond, name = build_model(
-            family, smoke=args.smoke, device=device, dtype=dtype
-        )
-        full_median = None
-        for setting, spec in SETTINGS:
-            timing = time_setting(
-                denoiser,
-                codec,
-                cond,
-                geometry,
-                spec,
-                gaze_points(size),
-                steps=args.steps,
-                repeats=args.repeats,
-            )
-            if spec.mode == "full":
-                full_median = timing["latency_median_s"]
-            record = {
-                "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
-                "model": name,
-                "resolution": size,
-                "steps": args.steps,
-                "setting": setting,
-                "layout": spec.as_dict(),
-                **timing,
-                "speedup": full_median / timing["latency_median_s"],
-                "dtype": str(dtype).removeprefix("torch."),
-                "seed": 0,
-                "command": command,
-            }
-            records.append(record)
-            print(json.dumps(record), flush=True)
-        del denoiser, codec
+        records += time_model(family, args, device=device, dtype=dtype, command=command)
         if device == "cuda":
             torch.cuda.empty_cache()
     Path(args.json).write_text(json.dumps(records, indent=2))
