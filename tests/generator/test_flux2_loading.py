@@ -189,3 +189,11 @@ def test_fovea_generate_takes_a_flux2_directory_and_a_lora(tiny_dir, tmp_path, g
     side = json.loads(out.with_suffix(".json").read_text())
     assert "fov_bbox.safetensors" in side["model"] and "release token rules" in side["model"]
     assert side["tokens"] < side["tokens_full"]
+
+
+def test_codec_encodes_images_for_image_to_image(generator):
+    codec = generator.codec
+    images = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(5)) * 2 - 1
+    grid = codec.encode(images)
+    assert grid.shape == (1, codec.channels, 16, 16) and grid.dtype == torch.float32
+    assert codec.decode(grid).shape == (1, 3, 32, 32)
