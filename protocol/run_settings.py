@@ -91,8 +91,8 @@ class ProcedureSettings(StrictTable):
         trials_per_condition: adaptive methods: responded trials per condition (split evenly over
             a condition's staircases). Constant stimuli: levels x repeats.
         max_attempts: presentations of one trial plan at most: an aborted trial (fixation
-            break, dropped frame...) comes back when its track is next drawn, with its interval
-            order drawn again; after this many it is given up (``given_up`` = 1 in its last
+            break, dropped frame...) comes back later (another track's trial first when there
+            is one), with its interval order drawn again; after this many it is given up (``given_up`` = 1 in its last
             row) and the track goes on with a new stimulus.
         order: ``interleaved``: each trial's condition drawn at random among the unfinished
             ones; ``blocked``: one condition after another (a condition's staircases still

@@ -123,6 +123,7 @@ class Scheduler:
         self._requeue_key = int(requeue_seq.generate_state(1, dtype=np.uint64)[0])
         self._max_attempts = protocol.procedure.max_attempts
         self.given_up = 0
+        self._just_requeued: str | None = None  # the track whose plan was just re-queued
         self._rng = np.random.default_rng(track_seq)
         # Stimuli (seed, conditioning, interval) come from their own stream: the next one can be
         # known ahead (twin prefetch), and a track's trials do not depend on how often other
@@ -162,6 +163,9 @@ class Scheduler:
             raise RuntimeError("the procedure is finished")
         if self._blocked:  # the current condition's tracks only (tracks are in condition order)
             active = [t for t in active if t.condition == active[0].condition]
+        # A trial just aborted comes back later: another track goes first when there is one.
+        others = [t for t in active if t.name != self._just_requeued]
+        active = others or active
         track = active[int(self._rng.integers(len(active)))]
         pending = self._pending.pop(track.name, None)
         if pending is not None:
@@ -214,6 +218,7 @@ class Scheduler:
         if plan != self._outstanding:
             raise RuntimeError("record() got a plan other than the outstanding one")
         self._outstanding = None
+        self._just_requeued = plan.track if outcome == "requeue" else None
         if outcome == "requeue":
             if self.gives_up(plan):  # the track goes on with a new plan (new stimulus)
                 self.given_up += 1

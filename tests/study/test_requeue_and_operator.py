@@ -164,3 +164,17 @@ def test_operator_keys_pressed_during_a_trial_count_between_trials(rig, virtual_
     assert not outcome.requeue
     assert "p" in runner.presenter.take_operator_keys()
     assert runner.presenter.take_operator_keys() == set()
+
+
+def test_an_aborted_trial_comes_back_after_another_tracks_trial():
+    protocol = rig_protocol(procedure={"method": "staircase", "staircase": {"n_staircases": 2}})
+    for seed in range(4):
+        scheduler = Scheduler(protocol=protocol, seed=seed)
+        aborted = scheduler.next_plan()
+        scheduler.record(aborted, outcome="requeue")
+        between = 0
+        while (plan_ := scheduler.next_plan()).track != aborted.track:
+            between += 1
+            scheduler.record(plan_, outcome="response", correct=True)
+        assert between >= 1  # not at once: another track's trial first
+        assert plan_.plan_id == aborted.plan_id and plan_.attempt == aborted.attempt + 1
