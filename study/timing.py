@@ -17,7 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
+from protocol.session_data import MISSING_TOKENS
 from study.datalog.atomic import write_json_atomic
+from study.trial.frame_drops import DROP_COLUMNS
 
 
 def distribution(values, *, scale: float = 1.0) -> dict:
@@ -120,6 +122,17 @@ class TimingCollector:
                 sum(
                     int(r["dropped_frames"]) for r in rows if r["dropped_frames"] not in ("n/a", "")
                 )
+            ),
+            "dropped_frames_by_phase": {
+                column: int(
+                    sum(
+                        int(r[column]) for r in rows if r.get(column) not in (*MISSING_TOKENS, None)
+                    )
+                )
+                for column in DROP_COLUMNS.values()
+            },
+            "trials_requeued_for_dropped_frames": int(
+                sum(r.get("abort_reason") == "dropped_frame" for r in rows)
             ),
             "trial_gaze_to_flip_median_ms": distribution(g2f, scale=1000.0),
             "runs": runs,

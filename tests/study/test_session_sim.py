@@ -123,6 +123,11 @@ def test_sidecars_gaze_and_timing_report(session):
     run = timing["runs"][-1]
     assert run["frame_interval_ms"]["count"] > 50 and run["gaze_to_flip_ms"]["max"] < 1000 / 60
     assert timing["fixation_breaks"] == int(session["rows"]["fixation_break"].sum())
+    by_phase = timing["dropped_frames_by_phase"]
+    assert by_phase["dropped_frames_interval1"] == int(
+        session["rows"]["dropped_frames_interval1"].sum()
+    )
+    assert timing["trials_requeued_for_dropped_frames"] == 0  # simulations do not re-queue
 
 
 def test_an_existing_session_is_never_overwritten(session):
