@@ -143,6 +143,25 @@ def check_display(
     return result
 
 
+def check_session_display(
+    win, *, display, simulated: bool, allow_virtual: bool, run_record: dict, say
+) -> DisplayMeasurement:
+    """``check_display`` for a session's run: the measurement into ``run_record``
+    (``display_check``), a console line when it is recorded but not enforced.
+
+    Raises:
+        DisplayRefused: see ``check_display``.
+    """
+    measured = check_display(win, display=display, simulated=simulated, allow_virtual=allow_virtual)
+    run_record["display_check"] = measured.record()
+    rate = measured.measured_refresh_hz or 0.0
+    if measured.virtual:
+        say(f"display: virtual ({measured.gl_renderer}), {rate:.1f} Hz: timing not verified")
+    if measured.problems:  # only a simulation gets here with problems
+        say("display: " + "; ".join(measured.problems) + " (simulation: recorded only)")
+    return measured
+
+
 def build_monitor(display, *, with_gamma: bool = True):
     """A ``psychopy.monitors.Monitor`` for the protocol's ``display`` (not saved to PsychoPy's
     monitor centre): its width (cm), distance (cm), resolution and, when given and

@@ -171,35 +171,27 @@ class SessionRun:
         return PhysioLog.create(self.paths.physio_tsv_gz)
 
     def _check_display(self, win, *, run_record: dict, physio, simulated: bool) -> None:
-        """Measure the screen (``study.display_check``) into the run record; a refused screen
+        """Measure the screen into the run record (``study.display_check``); a refused screen
         ends the run before anything else happens (the session stays resumable)."""
-        from study.display_check import DisplayRefused, check_display
+        from study.display_check import DisplayRefused, check_session_display
 
-        p = self.protocol
         try:
-            measured = check_display(
+            check_session_display(
                 win,
-                display=p.display,
+                display=self.protocol.display,
                 simulated=simulated,
                 allow_virtual=self.config.allow_virtual_display,
+                run_record=run_record,
+                say=self.say,
             )
         except DisplayRefused as refused:
-            run_record["ended_utc"] = utc_now()
-            run_record["status"] = f"refused: {refused}"
+            run_record.update(ended_utc=utc_now(), status=f"refused: {refused}")
             physio.close()
             self.behlog.close()
-            write_json_atomic(self.paths.beh_json, self.sidecar)
             win.close()
             raise
-        run_record["display_check"] = measured.record()
-        write_json_atomic(self.paths.beh_json, self.sidecar)
-        if measured.problems or measured.virtual:
-            self.say(
-                f"display: {measured.measured_refresh_hz or 0:.1f} Hz measured, "
-                f"{'virtual display, ' if measured.virtual else ''}"
-                + ("; ".join(measured.problems) or "timing not verified")
-                + " (recorded, not enforced)"
-            )
+        finally:
+            write_json_atomic(self.paths.beh_json, self.sidecar)
 
     def _open_window(self, simulated: bool):
         """The PsychoPy window: the protocol's screen, or a small one for simulated sessions."""
