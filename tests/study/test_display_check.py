@@ -142,6 +142,11 @@ def test_fovea_run_refuses_the_virtual_display_with_one_line_and_stays_resumable
     sidecar = json.loads(beh.with_suffix(".json").read_text())
     assert sidecar["runs"][-1]["status"].startswith("refused: this is a virtual display")
     assert sidecar["monitor"]["width_cm"] > 0 and not sidecar.get("completed")
+    # resumable: --resume gets as far as the display check again (refused again, nothing lost)
+    assert main([*args, "--tracker", "dummy", "--windowed", "--resume"]) == 2
+    assert "virtual display" in capsys.readouterr().err
+    sidecar = json.loads(beh.with_suffix(".json").read_text())
+    assert [r["status"][:8] for r in sidecar["runs"]] == ["refused:", "refused:"]
 
 
 @pytest.mark.display
