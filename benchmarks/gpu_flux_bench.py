@@ -32,6 +32,7 @@ from generator.codecs import VaeCodec  # noqa: E402
 from generator.denoiser import Conditioning, FluxDenoiser  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec  # noqa: E402
+from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED  # noqa: E402
 from generator.pipeline import FoveatedGenerator  # noqa: E402
 
 EXTRA_SETTINGS = (
@@ -65,34 +66,13 @@ def build(family: str, smoke: bool, device: str, dtype: torch.dtype) -> Foveated
 def _build(family, scale, text_len, device, dtype):
     smoke = bool(scale)
     if family == "flux1-schnell":
-        cfg = dict(
-            patch_size=1,
-            in_channels=64,
-            num_layers=19,
-            num_single_layers=38,
-            attention_head_dim=128,
-            num_attention_heads=24,
-            joint_attention_dim=4096,
-            pooled_projection_dim=768,
-            guidance_embeds=False,
-            axes_dims_rope=(16, 56, 56),
-        )
+        cfg = dict(FLUX1_SCHNELL_SIZED)
         cfg.update(scale)
         model = FluxTransformer2DModel(**cfg)
         text = RandomText(text_len=text_len, dim=4096, pooled_dim=768)
         latent_channels = 16
     else:
-        cfg = dict(
-            patch_size=1,
-            in_channels=128,
-            num_layers=5,
-            num_single_layers=20,
-            attention_head_dim=128,
-            num_attention_heads=24,
-            joint_attention_dim=7680,
-            guidance_embeds=False,
-            axes_dims_rope=(32, 32, 32, 32),
-        )
+        cfg = dict(FLUX2_KLEIN_4B_SIZED)
         cfg.update(scale)
         model = Flux2Transformer2DModel(**cfg)
         text = RandomText(text_len=text_len, dim=7680, pooled_dim=None)

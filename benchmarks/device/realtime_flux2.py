@@ -42,6 +42,7 @@ from generator.flux2 import Flux2VaeCodec  # noqa: E402
 from generator.foveated_decode import foveated_decode  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec, build_layout  # noqa: E402
+from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED  # noqa: E402
 from generator.release_layout import release_circle_layout  # noqa: E402
 from generator.sampler import sample_euler  # noqa: E402
 from generator.tokens import pack, unpack  # noqa: E402
@@ -74,33 +75,12 @@ def build_model(family: str, *, smoke: bool, device: str, dtype: torch.dtype):
     vae_small["up_block_types"] = ("UpDecoderBlock2D",) * 2
     with torch.device(device):
         if family == "flux2-klein-4b":
-            cfg = dict(
-                patch_size=1,
-                in_channels=128,
-                num_layers=5,
-                num_single_layers=20,
-                attention_head_dim=128,
-                num_attention_heads=24,
-                joint_attention_dim=7680,
-                guidance_embeds=False,
-                axes_dims_rope=(32, 32, 32, 32),
-            )
+            cfg = dict(FLUX2_KLEIN_4B_SIZED)
             transformer = Flux2Transformer2DModel(**{**cfg, **scale})
             codec = Flux2VaeCodec(AutoencoderKLFlux2(**(vae_small if smoke else {})))
             joint, pooled_dim = 7680, None
         else:
-            cfg = dict(
-                patch_size=1,
-                in_channels=64,
-                num_layers=19,
-                num_single_layers=38,
-                attention_head_dim=128,
-                num_attention_heads=24,
-                joint_attention_dim=4096,
-                pooled_projection_dim=768,
-                guidance_embeds=False,
-                axes_dims_rope=(16, 56, 56),
-            )
+            cfg = dict(FLUX1_SCHNELL_SIZED)
             transformer = FluxTransformer2DModel(**{**cfg, **scale})
             vae = AutoencoderKL(latent_channels=16, **(vae_small if smoke else {}))
             codec = VaeCodec(vae, px_per_cell=2 if smoke else 8)
