@@ -20,6 +20,12 @@ def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
 ) -> None:
     """Add ``run``, ``simulate`` and ``bench session``."""
+    _register_run(subparsers)
+    _register_simulate(subparsers)
+    _register_bench_session(bench_subparsers)
+
+
+def _register_run(subparsers: argparse._SubParsersAction) -> None:
     run = subparsers.add_parser(
         "run",
         help="run a 2AFC session with a participant (EyeLink, dummy or simulated tracker)",
@@ -61,6 +67,8 @@ def register(
     )
     run.set_defaults(handler=_run)
 
+
+def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
     sim = subparsers.add_parser(
         "simulate",
         help="run complete sessions with simulated participants (virtual display if needed)",
@@ -108,6 +116,8 @@ def register(
     )
     sim.set_defaults(handler=_simulate)
 
+
+def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> None:
     bench = bench_subparsers.add_parser(
         "session",
         help="wall time and frame/gaze/generation timing of a simulated session (JSON)",

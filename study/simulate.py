@@ -39,7 +39,6 @@ def simulate(
     from protocol import load_protocol
     from protocol.geometry import stimulus_geometry
     from protocol.scenes import scenes_spec
-    from study.datalog import SessionPaths
     from study.service.start import start_service
     from study.session import SessionConfig
     from study.xvfb import virtual_display
@@ -74,14 +73,7 @@ def simulate(
                     scenes=spec,
                     full_window=full_window,
                 )
-                paths = SessionPaths(
-                    data_dir=data_dir, participant=label, session=session, task=p.task
-                )
-                if paths.exists() and not resume:
-                    raise FoveaError(
-                        f"session {paths.session_dir} already exists; continue with --resume or use "
-                        "another --data folder or --session (existing data are never overwritten)"
-                    )
+                paths = _session_paths(data_dir, label, session, p.task, resume=resume)
                 if service is None and not _complete(paths):
                     service = start_service(
                         p, geometry=geometry, scenes=spec, stimulus_set=stimulus_set is not None
@@ -97,6 +89,20 @@ def simulate(
         if service is not None:
             service.close()
     return results
+
+
+def _session_paths(data_dir: Path, label: str, session: str, task: str, *, resume: bool):
+    """The participant's session files; an existing session needs ``resume`` (never
+    overwritten)."""
+    from study.datalog import SessionPaths
+
+    paths = SessionPaths(data_dir=data_dir, participant=label, session=session, task=task)
+    if paths.exists() and not resume:
+        raise FoveaError(
+            f"session {paths.session_dir} already exists; continue with --resume or use "
+            "another --data folder or --session (existing data are never overwritten)"
+        )
+    return paths
 
 
 def _run_one(config, *, service, paths):

@@ -30,7 +30,7 @@ def rig(virtual_x):
 
     from protocol.geometry import stimulus_geometry
     from study.service.start import start_service
-    from study.session_window import window_size_px
+    from study.session_display import window_size_px
 
     protocol = rig_protocol()
     service = start_service(

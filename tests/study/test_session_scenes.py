@@ -18,7 +18,7 @@ from generator.errors import FoveaError
 from generator.scene_sources import scene_source
 from protocol import load_protocol
 from study.session import SessionConfig, run_session
-from study.session_window import window_size_px
+from study.session_display import window_size_px
 from tests.study.conftest import small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display

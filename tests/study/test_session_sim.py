@@ -14,7 +14,7 @@ from generator.errors import FoveaError
 from protocol import load_protocol
 from protocol.session_data import PINNED_COLUMNS
 from study.session import SessionConfig, run_session
-from study.session_window import window_size_px
+from study.session_display import window_size_px
 from tests.study.conftest import small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
