@@ -15,9 +15,10 @@ def register(
     rt = bench_subparsers.add_parser(
         "realtime",
         help="gaze-contingent latency with and without speculative start, frame intervals while generating",
-        description="Simulated session request pattern against the process generation service while a "
-        "PsychoPy window flips every frame (Xvfb when there is no DISPLAY). Writes one record per mode "
-        "(speculative, plain): fixation-acquired-to-stimulus-on-screen latency and frame statistics.",
+        description="The session's own trial loop (study.trial.TrialRunner) with a simulated "
+        "participant and the process generation service, in a real PsychoPy window (Xvfb when there "
+        "is no DISPLAY). Writes one record per mode (speculative, plain): fixation-acquired-to-"
+        "stimulus-on-screen latency, generation time and frame statistics, as the trials record them.",
     )
     rt.add_argument("--json", required=True, metavar="PATH", help="output JSON (list of records)")
     rt.add_argument("--trials", type=int, default=12, help="trials per mode (default 12)")
