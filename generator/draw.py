@@ -49,14 +49,24 @@ def draw_layout(
         for width, colour in ((5, (0, 0, 0, 255)), (2, (255, 255, 255, 255))):
             draw.line([gx - arm, gy, gx + arm, gy], fill=colour, width=width)
             draw.line([gx, gy - arm, gx, gy + arm], fill=colour, width=width)
+    _legend(draw, layout, size_px=max(11, w // 48))
+    return out.convert("RGB")
+
+
+def _legend(draw: ImageDraw.ImageDraw, layout: TokenLayout, *, size_px: int) -> None:
+    """Tokens per level and the ratio to the full grid, top left, in text ``size_px`` high
+    (scaled with the image, so it stays legible where the picture is shown smaller)."""
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=size_px)
     lines = [f"{k}x: {n} tokens" for k, n in sorted(layout.level_counts().items())]
     lines.append(f"total {layout.num_tokens}/{layout.num_tokens_full} = {layout.token_ratio:.3f}")
-    y = 4
+    pad, y = max(2, size_px // 4), max(2, size_px // 4)
     for line in lines:
-        draw.rectangle([2, y - 1, 8 + 7 * len(line), y + 11], fill=(0, 0, 0, 160))
-        draw.text((5, y), line, fill=(255, 255, 255, 255))
-        y += 14
-    return out.convert("RGB")
+        left, top, right, bottom = draw.textbbox((2 * pad, y), line, font=font)
+        draw.rectangle([pad, top - pad // 2, right + pad, bottom + pad // 2], fill=(0, 0, 0, 160))
+        draw.text((2 * pad, y), line, fill=(255, 255, 255, 255), font=font)
+        y = bottom + pad
 
 
 def mark_fixation(image: np.ndarray, gaze_px) -> Image.Image:
