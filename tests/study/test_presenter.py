@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
 from protocol import validate_protocol
 from study.presenter import Presenter, QuitRequested, SimClock
 from tests.study.conftest import small_protocol_dict
+from tests.study.trial_rig import press_keys
 
 pytestmark = pytest.mark.display
 
@@ -31,20 +31,7 @@ def presenter(virtual_x):
 
 def _type_later(display: str, win, keys: list[str], delay_s: float = 0.4) -> threading.Thread:
     def run():
-        from Xlib import XK, X
-        from Xlib import display as xdisplay
-        from Xlib.ext import xtest
-
-        connection = xdisplay.Display(display)
-        left, top = win.winHandle.get_location()
-        xtest.fake_input(connection, X.MotionNotify, x=left + 100, y=top + 100)
-        for key in keys:
-            time.sleep(delay_s)
-            code = connection.keysym_to_keycode(XK.string_to_keysym(key))
-            xtest.fake_input(connection, X.KeyPress, code)
-            xtest.fake_input(connection, X.KeyRelease, code)
-            connection.sync()
-        connection.close()
+        press_keys(display, win, keys, delay_s=delay_s)
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
