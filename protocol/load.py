@@ -44,14 +44,16 @@ def load_protocol(path: str | Path) -> LoadedProtocol:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise FoveaError(f"{path}: not valid TOML: {error}") from None
-    protocol = validate_protocol(data, source=str(path))
+    protocol = validate_protocol(data, source=str(path), protocol_dir=path.parent)
     return LoadedProtocol(protocol=protocol, path=path, sha256=hashlib.sha256(raw).hexdigest())
 
 
-def validate_protocol(data: dict, *, source: str) -> Protocol:
-    """Validate an already-parsed protocol dict; ``source`` names it in errors."""
+def validate_protocol(data: dict, *, source: str, protocol_dir: Path | None = None) -> Protocol:
+    """Validate an already-parsed protocol dict; ``source`` names it in errors; relative file
+    paths in it (``[stimulus] lora``) are relative to ``protocol_dir`` (None: the working
+    directory)."""
     try:
-        return Protocol.model_validate(data)
+        return Protocol.model_validate(data, context={"protocol_dir": protocol_dir})
     except ValidationError as error:
         raise FoveaError(f"{source}: {format_validation_error(error, data)}") from None
 

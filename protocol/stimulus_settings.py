@@ -10,9 +10,10 @@ generator's (``generator.geometry.default_display``, ``generator.layout.DEFAULT_
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from generator.geometry import default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS
@@ -97,6 +98,10 @@ class StimulusSettings(StrictTable):
             generation of the same scene and seed: does foveation show?) or ``original`` (the
             photograph the scene came from: foveated generation against reality; scene models
             only).
+        lora: a LoRA file in the Foveated Diffusion release's format (``generator.release_lora``)
+            merged into ``model``, which must then be a FLUX.2 pipeline directory; a relative
+            path is relative to the protocol file; ``protocol.load_protocol`` checks the file
+            exists and stores its absolute path. None: no LoRA.
     """
 
     model: str = Field(default="tiny", min_length=1)
@@ -111,6 +116,22 @@ class StimulusSettings(StrictTable):
     num_steps: int | None = Field(default=None, ge=1, le=1000)
     scenes: str = Field(default="pool", min_length=1)
     reference: Reference = "generated"
+    lora: str | None = Field(default=None, min_length=1)
+
+    @field_validator("lora")
+    @classmethod
+    def _lora_file(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The LoRA file's absolute path; relative to ``context["protocol_dir"]`` when given
+        (``protocol.load_protocol``), else to the working directory."""
+        if value is None:
+            return None
+        path = Path(value).expanduser()
+        base = (info.context or {}).get("protocol_dir")
+        if not path.is_absolute() and base is not None:
+            path = Path(base) / path
+        if not path.is_file():
+            raise ValueError(f"LoRA file {path} does not exist")
+        return str(path.absolute())
 
     @field_validator("seeds", "classes")
     @classmethod
@@ -136,6 +157,11 @@ class StimulusSettings(StrictTable):
             raise ValueError(
                 "reference 'original' compares with the photograph a scene came from; prompt "
                 "models take no scenes (use reference 'generated')"
+            )
+        if self.lora is not None and not Path(self.model).expanduser().is_dir():
+            raise ValueError(
+                f"lora needs a FLUX.2 pipeline directory as model (the release's LoRAs fit "
+                f"FLUX.2 [klein]); model {self.model!r} is not a directory"
             )
         return self
 

@@ -115,11 +115,13 @@ def build_stimulus_set(
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
     mine = shard.take(planned) if shard else planned
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
-    generator = load_generator(p.stimulus.model, device=device)
+    generator = load_generator(p.stimulus.model, device=device, lora=p.stimulus.lora)
     checked = check_scenes(
         spec=scenes_spec(loaded, override=scenes), protocol=p, scene_factor=generator.scene_factor
     )
-    fp = fingerprint(generator, model=p.stimulus.model, steps=p.stimulus.num_steps).as_dict()
+    fp = fingerprint(
+        generator, model=p.stimulus.model, steps=p.stimulus.num_steps, lora=p.stimulus.lora
+    ).as_dict()
     label = f"shard {shard.index}/{shard.count}" if shard else "stimuli"
     entries, tally = _generate_entries(
         generator,

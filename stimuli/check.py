@@ -88,6 +88,11 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
         problems.append(
             f"model {model.get('model')!r} in the set, {p.stimulus.model!r} in the protocol"
         )
+    lora = None if p.stimulus.lora is None else sha256_file(Path(p.stimulus.lora))
+    if model.get("lora_sha256") != lora:
+        problems.append(
+            f"LoRA {_short(model.get('lora_sha256'))} in the set, {_short(lora)} in the protocol"
+        )
     if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
         problems.append(
             f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol"
@@ -108,6 +113,10 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
             "the protocol"
         )
     return problems
+
+
+def _short(sha256: str | None) -> str:
+    return "none" if sha256 is None else f"sha256 {sha256[:12]}..."
 
 
 def _planned_problems(

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from stimuli.store import sha256_file
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,9 @@ class ModelFingerprint:
         token_px: image pixels per fine token side.
         device_type: ``cpu``, ``cuda``, ``mps`` (results differ numerically across kinds).
         dtype: weight dtype name.
+        lora_sha256: SHA-256 of the LoRA file merged into the model (``[stimulus] lora``; it also
+            changes ``weights_sha256`` and, with the release's token rules, the layouts), or
+            None: left out of ``as_dict()``, so sets built without a LoRA keep their keys.
     """
 
     model: str
@@ -34,13 +40,20 @@ class ModelFingerprint:
     token_px: int
     device_type: str
     dtype: str
+    lora_sha256: str | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        record = asdict(self)
+        if record["lora_sha256"] is None:
+            del record["lora_sha256"]
+        return record
 
 
-def fingerprint(generator, *, model: str, steps: int | None) -> ModelFingerprint:
-    """The fingerprint of ``generator`` (a ``FoveatedGenerator``) sampled with ``steps``."""
+def fingerprint(
+    generator, *, model: str, steps: int | None, lora: str | None = None
+) -> ModelFingerprint:
+    """The fingerprint of ``generator`` (a ``FoveatedGenerator``) sampled with ``steps``, with
+    the LoRA file ``lora`` merged into it (None: none)."""
     d = generator.denoiser
     return ModelFingerprint(
         model=str(model),
@@ -52,6 +65,7 @@ def fingerprint(generator, *, model: str, steps: int | None) -> ModelFingerprint
         token_px=int(generator.token_px),
         device_type=str(d.device.type) if hasattr(d, "device") else "cpu",
         dtype=str(d.dtype).removeprefix("torch.") if hasattr(d, "dtype") else "float32",
+        lora_sha256=None if lora is None else sha256_file(Path(lora)),
     )
 
 

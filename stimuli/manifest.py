@@ -11,7 +11,7 @@ last shard to finish does it automatically).
      "protocol": {"name", "path", "sha256"}, "stimulus": {... protocol [stimulus] table ...},
      "geometry": {"display": {...}, "image_size_px", "image_origin_px"},
      "model": {"model", "model_id", "weights_sha256", "steps", "shift", "guidance_scale",
-               "token_px", "device_type", "dtype"},
+               "token_px", "device_type", "dtype", "lora_sha256" (only with a LoRA)},
      "scenes": {"spec", "source", "factor"} | null (models without scenes),
      "reference": "generated" | "original",
      "plan": {"only", "max_seeds", "planned": N, "skipped_conditions": [...]},

@@ -65,7 +65,8 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
     """Generation in a separate process; implements ``study.generation.GenerationService``.
 
     Args:
-        model: model name or directory (``generator.loading.load_generator``).
+        model, lora: model name or directory and a LoRA file merged into it at load, or None
+            (``generator.loading.load_generator``).
         device: torch device of the generator process.
         geometry: ``generator.StimulusGeometry`` (fixes the image size of every request).
         num_steps: sampler steps, None for the model's default.
@@ -110,6 +111,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         scenes: str | None = None,
         reference: str = "generated",
         warm_full: bool = True,
+        lora: str | None = None,
     ) -> None:
         self._geometry = geometry
         self._config = WorkerConfig(
@@ -128,6 +130,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
             scenes=scenes,
             reference=reference,
             warm_full=warm_full,
+            lora=lora,
         )
         self.heartbeat_timeout_s = float(heartbeat_timeout_s)
         self.stall_timeout_s = float(stall_timeout_s)

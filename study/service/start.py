@@ -21,10 +21,12 @@ def make_generation_service(
     scenes: str | None = None,
     reference: str = "generated",
     warm_full: bool = True,
+    lora: str | None = None,
     **process_options,
 ) -> GenerationService:
     """A (not yet started) generation service of ``kind`` (``[generation] service``).
 
+    ``lora``: a LoRA file merged into ``model`` at load (``[stimulus] lora``).
     ``hash_weights`` adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus
     set's); ``twin_cache_size``, ``scenes``, ``reference`` and ``warm_full`` as in
     ``study.service.thread.ThreadGenerationService``; ``process_options`` go to
@@ -41,6 +43,7 @@ def make_generation_service(
         scenes=scenes,
         reference=reference,
         warm_full=warm_full,
+        lora=lora,
     )
     if kind == "process":
         from study.service.process import ProcessGenerationService
@@ -71,6 +74,7 @@ def protocol_generation_service(
         scenes=scenes,
         reference=protocol.stimulus.reference,
         warm_full=not stimulus_set and protocol.stimulus.reference == "generated",
+        lora=protocol.stimulus.lora,
         **process_options,
     )
 

@@ -37,6 +37,7 @@ class ThreadGenerationService:
         reference: ``generated`` (twins) or ``original`` (photographs) for ``full`` requests.
         warm_full: warm up with a full-resolution generation (else a foveated one, when twins
             come from a stimulus set or are originals).
+        lora: a LoRA file merged into ``model`` at load (``[stimulus] lora``), or None.
     """
 
     def __init__(
@@ -53,12 +54,14 @@ class ThreadGenerationService:
         scenes: str | None = None,
         reference: str = "generated",
         warm_full: bool = True,
+        lora: str | None = None,
     ) -> None:
         self._hash_weights = hash_weights
         self._warm_full = warm_full
         self._scenes = scenes
         self._reference = reference
         self._model = model
+        self._lora = lora
         self._device = device
         self._geometry = geometry
         self._num_steps = num_steps
@@ -83,7 +86,7 @@ class ThreadGenerationService:
         threads = self._torch_threads or max(1, (os.cpu_count() or 2) - 1)
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
-        generator = load_generator(self._model, device=self._device)
+        generator = load_generator(self._model, device=self._device, lora=self._lora)
         self._images = TrialImages(
             generator=generator,
             geometry=self._geometry,
@@ -101,6 +104,7 @@ class ThreadGenerationService:
             "service": "thread",
             "model": self._model,
             "model_id": getattr(generator, "model_id", self._model),
+            "lora": self._lora,
             "device": self._device,
             "token_px": int(generator.token_px),
             "torch_threads": threads,

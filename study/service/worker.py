@@ -33,7 +33,7 @@ class WorkerConfig:
     thread settings below are in place before torch loads.
 
     Attributes:
-        model, device, dtype: ``generator.loading.load_generator`` arguments.
+        model, device, dtype, lora: ``generator.loading.load_generator`` arguments.
         geometry: ``protocol.geometry.geometry_record`` of the stimulus geometry.
         num_steps: sampler steps (None: the model's default).
         warmup_conditioning: class or prompt for the warm-up generations.
@@ -64,6 +64,7 @@ class WorkerConfig:
     scenes: str | None = None
     reference: str = "generated"
     warm_full: bool = True
+    lora: str | None = None
 
 
 class _Aborted(Exception):
@@ -133,7 +134,9 @@ def _load(config: WorkerConfig) -> _State:
         pass
     geometry = geometry_from_record(config.geometry)
     t0 = time.perf_counter()
-    generator = load_generator(config.model, device=config.device, dtype=config.dtype)
+    generator = load_generator(
+        config.model, device=config.device, dtype=config.dtype, lora=config.lora
+    )
     load_s = time.perf_counter() - t0
     images = TrialImages(
         generator=generator,
@@ -167,6 +170,7 @@ def _load(config: WorkerConfig) -> _State:
         "pid": os.getpid(),
         "model": config.model,
         "model_id": getattr(generator, "model_id", config.model),
+        "lora": config.lora,
         "device": config.device,
         "token_px": int(generator.token_px),
         "steps": int(config.num_steps or generator.steps),
