@@ -209,11 +209,12 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
     geometry = geometry_from_record(sidecar)
     spec = _layout_spec(sidecar, example)
     gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(*example.gaze_deg))
-    model, steps = str(run["model"]), run.get("steps")
+    model, steps, lora = str(run["model"]), run.get("steps"), run.get("lora")
     scenes = sidecar.get("scenes") or {}
     reference = str(sidecar.get("reference") or "generated")
     key_record = {
         "model": model,
+        "lora": lora,
         "weights_sha256": run.get("weights_sha256"),
         "steps": steps,
         "seed": example.seed,
@@ -235,7 +236,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
         patch_px = int(info["token_px"])
         example.source += " (cached)"
     else:
-        generator = _load_model(model, models)
+        generator = _load_model(model, models, lora=lora)
         scene = _scene(generator, scenes, geometry, example, row)
         made = generator.generate(
             seed=example.seed, geometry=geometry, gaze_px=gaze_px, spec=spec, steps=steps,
@@ -263,21 +264,24 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
 _LAYOUT_KEYS = ("acuity", "padding_deg", "max_level", "circle_radius", "periphery_factor")
 
 
-def _load_model(model: str, models: dict):
-    """The generator for ``model`` (loaded once per report); _NoExample when it cannot be."""
-    if model not in models:
+def _load_model(model: str, models: dict, *, lora: str | None = None):
+    """The generator for ``model`` with the session's LoRA (``[stimulus] lora``; loaded once per
+    report); _NoExample when it cannot be."""
+    key = (model, lora)
+    if key not in models:
         from generator.loading import load_generator
 
         try:
-            models[model] = load_generator(model)
+            models[key] = load_generator(model, lora=lora) if lora else load_generator(model)
         except Exception as error:  # noqa: BLE001 - any failure becomes the report's note
-            models[model] = _NoExample(
-                f"the sessions used model {model!r}, which cannot be loaded here "
+            with_lora = f" with LoRA {lora!r}" if lora else ""
+            models[key] = _NoExample(
+                f"the sessions used model {model!r}{with_lora}, which cannot be loaded here "
                 f"({type(error).__name__}: {error}); no example shown"
             )
-    if isinstance(models[model], _NoExample):
-        raise models[model]
-    return models[model]
+    if isinstance(models[key], _NoExample):
+        raise models[key]
+    return models[key]
 
 
 def _scene(generator, scenes: dict, geometry, example: StimulusExample, row):
