@@ -98,6 +98,8 @@ class FixationPhases:
         self.tracker.message(
             f"GENERATION_REQUEST gaze {trial.gaze_deg[0]:.3f} {trial.gaze_deg[1]:.3f}"
         )
+        if ticket.done() and (trial.twin is not None or trial.twin_ticket.done()):
+            return  # a speculative start already finished: the onset is the next frame
         last = time.perf_counter()
         fx, fy = trial.fixation_deg
         while True:
