@@ -93,7 +93,9 @@ def merge_lora(
     for module, parts in pairs.items():
         layer = modules.get(module)
         if not isinstance(layer, torch.nn.Linear):
-            raise FoveaError(f"LoRA targets {module!r}, which this transformer has no Linear for")
+            raise FoveaError(
+                f"LoRA targets {module!r}, which this transformer does not have (no Linear of that name)"
+            )
         a, b = parts["A"].float(), parts["B"].float()
         if a.shape[1] != layer.in_features or b.shape[0] != layer.out_features:
             raise FoveaError(

@@ -27,22 +27,6 @@ CARD_FILE = "default.json"
 Variant = Literal["foveated", "base"]
 
 
-def lora_deltas(lora_state: dict[str, torch.Tensor], *, scale: float) -> dict[str, torch.Tensor]:
-    """peft LoRA tensors -> ``{base weight name: scale * B @ A}``.
-
-    Keys look like ``<prefix>.<module>.lora_A.weight`` (peft's ``get_peft_model_state_dict``);
-    the prefix ``base_model.model.`` is removed if present.
-    """
-    deltas = {}
-    for key, a in lora_state.items():
-        if ".lora_A." not in key:
-            continue
-        b = lora_state[key.replace(".lora_A.", ".lora_B.")]
-        module = key.split(".lora_A.")[0].removeprefix("base_model.model.")
-        deltas[f"{module}.weight"] = scale * (b.float() @ a.float())
-    return deltas
-
-
 def save_weights(model: DefaultModel, path: Path, *, dtype=torch.float16, metadata=None) -> None:
     """Save the model's state dict as safetensors (fp16 by default: half the bytes)."""
     from safetensors.torch import save_file
@@ -83,19 +67,20 @@ def load_model(
 
 
 def merge_lora(model: DefaultModel, lora: Path) -> None:
-    """Add a saved LoRA adapter's low-rank updates into the model's weights, in place."""
+    """Add a saved LoRA adapter's low-rank updates into the model's weights, in place.
+
+    Keys are peft's ``transformer.<module>.lora_A/B.weight`` (the model's transformer); the
+    merge itself is :func:`generator.release_lora.merge_lora`, scaled by the file's
+    ``lora_scale`` metadata (alpha / rank)."""
     from safetensors import safe_open
-    from safetensors.torch import load_file
+
+    from generator.release_lora import load_lora_file
+    from generator.release_lora import merge_lora as merge_into
 
     with safe_open(str(lora), framework="pt") as f:
         meta = f.metadata() or {}
     scale = float(meta.get("lora_scale", "1.0"))
-    params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, delta in lora_deltas(load_file(str(lora)), scale=scale).items():
-            if name not in params:
-                raise FoveaError(f"LoRA {lora} updates {name!r}, which the model does not have")
-            params[name] += delta.to(params[name].dtype)
+    merge_into(model.transformer, load_lora_file(lora), scale=scale)
 
 
 @dataclass
