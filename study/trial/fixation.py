@@ -102,6 +102,7 @@ class FixationPhases:
             return  # a speculative start already finished: the onset is the next frame
         last = time.perf_counter()
         fx, fy = trial.fixation_deg
+        deadline_s = self.protocol.generation.deadline_s
         while True:
             presenter.draw_fixation(fx, fy)
             advance = None
@@ -119,7 +120,6 @@ class FixationPhases:
             twin_ready = trial.twin is not None or trial.twin_ticket.done()
             # The deadline is checked before "done": an image that finished after the deadline
             # within this frame's wait missed it (a finished ticket's elapsed time is its latency).
-            deadline_s = self.protocol.generation.deadline_s
             if not trial.row["deadline_missed"] and request_elapsed_s(ticket) > deadline_s:
                 if self._deadline_missed(trial, twin_ready=twin_ready):
                     return

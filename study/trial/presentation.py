@@ -87,6 +87,7 @@ class PresentationPhases:
         presenter = self.presenter
         fx, fy = trial.fixation_deg
         show_mark = self.protocol.fixation.show_during_stimulus or phase == "isi"
+        in_interval, keep_gaze = phase.startswith("interval"), phase != "isi"
         for i in range(frames):
             if stim is not None:
                 stim.draw()
@@ -103,9 +104,9 @@ class PresentationPhases:
                 raise TrialAborted("escape")
             if trial.monitor.broken(t=frame.t, sample=frame.sample):
                 raise TrialAborted("fixation_break")
-            if phase.startswith("interval") and (frame.sample is None or not frame.sample.valid):
+            if in_interval and (frame.sample is None or not frame.sample.valid):
                 trial.row["blink_in_interval"] = 1
-            if frame.sample is not None and frame.sample.valid and phase != "isi":
+            if keep_gaze and frame.sample is not None and frame.sample.valid:
                 trial.seen_deg.append((frame.sample.x_deg, frame.sample.y_deg))
 
     def _response(self, trial: TrialState) -> bool:

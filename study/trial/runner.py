@@ -165,7 +165,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
         intervals = [float(v) for v in win.frameIntervals[intervals_before:]]
         limit = win.refreshThreshold
         state.row["dropped_frames"] = int(sum(v > limit for v in intervals))
-        state.row.update(self._phase_drops(state))
+        state.row.update({DROP_COLUMNS[p]: n for p, n in self._phase_drops(state).items()})
         gaze_lat = presenter.stats.gaze_to_flip_s[n_gaze_before:]
         state.row["gaze_to_flip_median_s"] = float(np.median(gaze_lat)) if gaze_lat else None
         outcome.frame_intervals_s = intervals
@@ -247,23 +247,21 @@ class TrialRunner(FixationPhases, PresentationPhases):
         return int(requeue and last and not is_practice(plan.track))
 
     def _phase_drops(self, trial: TrialState) -> dict[str, int]:
-        """This trial's dropped frames per phase, as ``beh.tsv`` columns."""
+        """This trial's dropped frames so far per counted phase (``DROP_COLUMNS``' keys)."""
         win = self.presenter.win
         start = trial.intervals_before
-        counts = phase_drops(
+        return phase_drops(
             win.frameIntervals[start:],
             self.presenter.interval_phases[start:],
             threshold_s=win.refreshThreshold,
         )
-        return {DROP_COLUMNS[phase]: n for phase, n in counts.items()}
 
     def _check_dropped_frames(self, trial: TrialState) -> None:
         """After the second interval went off: a dropped frame while the images were shown
         (or between them) aborts the trial (re-queued), when the runner re-queues drops."""
         if not self.requeue_dropped_frames:
             return
-        drops = self._phase_drops(trial)
-        if stimulus_drops({p: drops[c] for p, c in DROP_COLUMNS.items()}):
+        if stimulus_drops(self._phase_drops(trial)):
             raise TrialAborted("dropped_frame")
 
     def _prefetch_next_twin(self) -> None:
