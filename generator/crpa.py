@@ -33,12 +33,13 @@ from generator.layout import TokenLayout
 
 @dataclass
 class _Group:
-    """One query level: query and key indices into the (text + image) sequence, its rope table."""
+    """One query level: query and key indices into the (text + image) sequence and its rope
+    table's rows for those queries and keys (gathered once per layout, not per attention call)."""
 
     queries: torch.Tensor
     keys: torch.Tensor | None  # None: all keys
-    cos: torch.Tensor
-    sin: torch.Tensor
+    q_rope: tuple[torch.Tensor, torch.Tensor]  # (cos, sin) rows of the queries
+    k_rope: tuple[torch.Tensor, torch.Tensor]  # (cos, sin) rows of the keys
 
 
 @dataclass
@@ -66,7 +67,15 @@ class CrpaState:
             queries = index(levels == k)[text_len:] if k > 1 else index(levels == 1)
             aligned = (layout.rows % k == 0) & (layout.cols % k == 0)
             keys = None if k == 1 else index((levels >= k) | aligned)
-            self.groups.append(_Group(queries=queries, keys=keys, cos=cos, sin=sin))
+            k_rope = (cos, sin) if keys is None else (cos[keys], sin[keys])
+            self.groups.append(
+                _Group(
+                    queries=queries,
+                    keys=keys,
+                    q_rope=(cos[queries], sin[queries]),
+                    k_rope=k_rope,
+                )
+            )
 
 
 def _rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
@@ -80,13 +89,10 @@ def crpa_attention(q, k, v, state: CrpaState) -> torch.Tensor:
     """(B, S, H, D) q, k, v before rope -> (B, S, H, D) attention output, group by group."""
     out = torch.empty_like(q)
     for g in state.groups:
-        k_idx = g.keys
-        keys = k if k_idx is None else k[:, k_idx]
-        values = v if k_idx is None else v[:, k_idx]
-        k_cos = g.cos if k_idx is None else g.cos[k_idx]
-        k_sin = g.sin if k_idx is None else g.sin[k_idx]
-        q_g = _rope(q[:, g.queries], g.cos[g.queries], g.sin[g.queries])
-        k_g = _rope(keys, k_cos, k_sin)
+        keys = k if g.keys is None else k[:, g.keys]
+        values = v if g.keys is None else v[:, g.keys]
+        q_g = _rope(q[:, g.queries], *g.q_rope)
+        k_g = _rope(keys, *g.k_rope)
         o = F.scaled_dot_product_attention(
             q_g.transpose(1, 2), k_g.transpose(1, 2), values.transpose(1, 2)
         )
