@@ -272,7 +272,7 @@ def _load_model(model: str, models: dict, *, lora: str | None = None):
         from generator.loading import load_generator
 
         try:
-            models[key] = load_generator(model, lora=lora) if lora else load_generator(model)
+            models[key] = load_generator(model, lora=lora)
         except Exception as error:  # noqa: BLE001 - any failure becomes the report's note
             with_lora = f" with LoRA {lora!r}" if lora else ""
             models[key] = _NoExample(
