@@ -92,11 +92,9 @@ def display_problems(
     """Why the measured screen does not fit the protocol's ``display`` (``DisplaySettings``)."""
     problems = []
     nominal = display.refresh_hz
-    if not check_rate:
-        pass
-    elif measured_refresh_hz is None:
+    if check_rate and measured_refresh_hz is None:
         problems.append(f"no stable refresh rate could be measured (protocol: {nominal:g} Hz)")
-    elif abs(measured_refresh_hz - nominal) > display.refresh_tolerance * nominal:
+    elif check_rate and abs(measured_refresh_hz - nominal) > display.refresh_tolerance * nominal:
         problems.append(
             f"the screen refreshes at {measured_refresh_hz:.2f} Hz, the protocol says "
             f"refresh_hz = {nominal:g} (tolerance {100 * display.refresh_tolerance:g} %)"
