@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis.qc import responded
 from analysis.report_analysis import Analysis
 from protocol.json_values import strict_json
 from protocol.provenance import software_version
@@ -87,7 +88,7 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
     rows = []
     for s in dataset.sessions:
         t = s.trials
-        responded = ((t["fixation_break"] == 0) & t["correct"].notna()).sum()
+        n_responded = responded(t).sum()
         rows.append(
             {
                 "participant": s.participant,
@@ -99,7 +100,7 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
                 if s.completed is None
                 else ("yes" if s.completed else "no (partial)"),
                 "rows": len(t),
-                "responses": int(responded),
+                "responses": int(n_responded),
                 "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
                 "file": str(s.beh_path.relative_to(data_root)),
                 "flags": "; ".join(s.flags),

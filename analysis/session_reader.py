@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.qc import responded
 from generator.errors import FoveaError
 from protocol.session_data import (
     ALLOWED_VALUES,
@@ -188,7 +189,7 @@ def _check_trials(path: Path, out: pd.DataFrame, line_numbers) -> None:
 def _consistency_flags(out: pd.DataFrame) -> list[str]:
     """Usable but odd: ``correct`` against the response, answers on fixation breaks."""
     flags = []
-    answered = (out["fixation_break"] == 0) & out["correct"].notna()
+    answered = responded(out)
     if "response" in out:
         both = answered & out["response"].notna()
         agree = (out["response"] == out["interval_foveated"]) == (out["correct"] == 1)
