@@ -8,11 +8,9 @@ the trial log.
 
 from __future__ import annotations
 
-import os
-
 from protocol.session_data import MISSING, MISSING_TOKENS, format_value
 from study.datalog import SessionPaths, write_json_atomic
-from study.datalog.atomic import fsync_dir
+from study.datalog.atomic import write_atomic
 from study.trial.dataviewer import image_ref
 
 EVENT_COLUMNS = ("onset", "duration", "trial_type", "trial", "condition", "level", "image_file")
@@ -83,13 +81,7 @@ def write_events(*, paths: SessionPaths, protocol, rows: list[dict], display: di
     for event in events:
         lines.append("\t".join(_cell(event[c]) for c in EVENT_COLUMNS))
     paths.events_tsv.parent.mkdir(parents=True, exist_ok=True)
-    tmp = paths.events_tsv.with_name(f".{paths.events_tsv.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, paths.events_tsv)
-    fsync_dir(paths.events_tsv.parent)
+    write_atomic(paths.events_tsv, "\n".join(lines) + "\n")
     write_json_atomic(
         paths.events_json,
         events_sidecar(display=display, refresh_hz=protocol.display.refresh_hz),

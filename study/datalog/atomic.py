@@ -18,19 +18,25 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON so that ``path`` holds either the old or the new content, never a torn file.
-
-    Writes a temporary file beside it, fsyncs it, renames it over ``path`` and fsyncs the folder.
-    Strict JSON: a NaN or infinite number is written as null (strict parsers and the BIDS
-    validator reject bare ``NaN``).
-    """
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8, or bytes) so that ``path`` holds either the old or the
+    new content, never a torn file: a temporary file beside it, fsynced, renamed over ``path``,
+    then the folder fsynced."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    text = json.dumps(strict_json(data), indent=2, sort_keys=False, allow_nan=False)
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.write("\n")
+    binary = isinstance(content, bytes)
+    with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
+        f.write(content)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
     fsync_dir(path.parent)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON atomically (``write_atomic``).
+
+    Strict JSON: a NaN or infinite number is written as null (strict parsers and the BIDS
+    validator reject bare ``NaN``).
+    """
+    text = json.dumps(strict_json(data), indent=2, sort_keys=False, allow_nan=False)
+    write_atomic(path, text + "\n")

@@ -16,7 +16,7 @@ import os
 import zlib
 from pathlib import Path
 
-from study.datalog.atomic import fsync_dir
+from study.datalog.atomic import fsync_dir, write_atomic
 
 PHYSIO_COLUMNS = ("timestamp", "x_coordinate", "y_coordinate", "valid", "trial", "phase")
 
@@ -97,13 +97,7 @@ class PhysioLog:
 def _rewrite(path: Path, lines: list[str]) -> None:
     """Replace ``path`` atomically by ``lines`` as one gzip member (empty: an empty file)."""
     payload = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as f:
-        f.write(gzip.compress(payload, compresslevel=6, mtime=0) if payload else b"")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    write_atomic(path, gzip.compress(payload, compresslevel=6, mtime=0) if payload else b"")
 
 
 def _complete_lines(data: bytes, *, last_trial: int | None) -> list[str]:
