@@ -180,14 +180,10 @@ def _layout(sidecar: dict, example: StimulusExample, *, patch_px: int | None):
 
 def _layout_spec(sidecar: dict, example: StimulusExample):
     """The condition's ``LayoutSpec`` at the example's level (the sidecar's condition table)."""
-    from generator.levels import layout_spec_for_level
+    from analysis.tokens import layout_spec_for
 
     table = (sidecar.get("conditions") or {}).get(example.condition) or {}
-    return layout_spec_for_level(
-        level_variable=str(table.get("level_variable", "strength")),
-        level=example.level,
-        **{k: table[k] for k in _LAYOUT_KEYS if table.get(k) is not None},
-    )
+    return layout_spec_for(condition=table, level=example.level)
 
 
 def _generator_run(sidecar: dict) -> dict | None:
@@ -259,9 +255,6 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
         info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
     layout, gaze_px = _layout(sidecar, example, patch_px=patch_px)
     return foveated, twin, layout, gaze_px
-
-
-_LAYOUT_KEYS = ("acuity", "padding_deg", "max_level", "circle_radius", "periphery_factor")
 
 
 def _load_model(model: str, models: dict, *, lora: str | None = None):
