@@ -58,8 +58,12 @@ def logged_trials(rows: list[dict[str, str]]) -> list[LoggedTrial]:
     return out
 
 
+#: The sidecar's UTC time stamps (``started_utc``, ``ended_utc``).
+UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
 def utc_now() -> str:
-    return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _dt.datetime.now(_dt.UTC).strftime(UTC_FORMAT)
 
 
 def stimulus_set_record(stimulus_set, info: dict) -> dict:

@@ -11,7 +11,7 @@ from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atom
 from study.operator import OperatorControls
 from study.procedures import SessionPlan, is_practice
 from study.session_events import write_events
-from study.session_setup import derive_seed, utc_now
+from study.session_setup import UTC_FORMAT, derive_seed, utc_now
 from study.session_tracker import (
     RESUME_HINT,
     SessionTrackerFiles,
@@ -274,7 +274,7 @@ class SessionRun:
         if simulated:
             onsets = [float(r["onset_s"]) for r in rows if r["onset_s"] not in MISSING_TOKENS]
             return (max(onsets) if onsets else 0.0) + 10.0
-        started = _dt.datetime.strptime(self.sidecar["started_utc"], "%Y-%m-%dT%H:%M:%SZ")
+        started = _dt.datetime.strptime(self.sidecar["started_utc"], UTC_FORMAT)
         return (_dt.datetime.now(_dt.UTC).replace(tzinfo=None) - started).total_seconds()
 
     def _calibrate(self, tracker) -> None:
