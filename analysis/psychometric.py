@@ -173,11 +173,6 @@ class Sigmoid:
         return self.to_level(x)
 
 
-def get_sigmoid(name: str, axis: str = "log") -> Sigmoid:
-    """The sigmoid family called ``name`` on ``axis`` (raises FoveaError listing valid names)."""
-    return Sigmoid(name=name, axis=axis)  # type: ignore[arg-type]
-
-
 def weibull_params_to_fitting(*, alpha: float, beta: float) -> tuple[float, float]:
     """Classic Weibull ``F = 1 - exp(-(level / alpha) ** beta)`` -> (threshold_x, width_x).
 
