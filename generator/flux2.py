@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
-from generator.denoiser import Conditioning, FluxDenoiser
+from generator.denoiser import FluxDenoiser
 from generator.errors import FoveaError
+from generator.prompts import PromptEncoder
 from generator.tokens import patchify, unpatchify
 
 FLUX2_PIPELINES = ("Flux2KleinPipeline", "Flux2Pipeline")
@@ -98,8 +99,9 @@ class Flux2VaeCodec:
         return self.vae.decode(latents.to(self.vae.dtype), return_dict=False)[0].float()
 
 
-class Flux2PromptEncoder:
-    """Qwen3 prompt embeddings as the FLUX.2 pipeline builds them, cached per prompt.
+class Flux2PromptEncoder(PromptEncoder):
+    """Qwen3 prompt embeddings as the FLUX.2 pipeline builds them (no pooled embedding), cached
+    per prompt (:class:`generator.prompts.PromptEncoder`).
 
     Args:
         pipe: a diffusers ``Flux2KleinPipeline`` (its ``encode_prompt`` does the chat template,
@@ -108,27 +110,14 @@ class Flux2PromptEncoder:
         guidance: embedded-guidance value for guidance-distilled transformers, else None.
     """
 
-    def __init__(self, pipe, *, max_sequence_length: int = 512, guidance: float | None = None):
-        self.pipe = pipe
-        self.text_len = max_sequence_length
-        self.guidance = guidance
-        self._cache: dict[str, torch.Tensor] = {}
-
-    @torch.no_grad()
-    def encode(self, condition, *, device, dtype) -> Conditioning:
-        prompt = "" if condition is None else str(condition)
-        if prompt not in self._cache:
-            text, _ = self.pipe.encode_prompt(
-                prompt=prompt,
-                device=device,
-                max_sequence_length=self.text_len,
-                text_encoder_out_layers=self.layers(),
-            )
-            self._cache[prompt] = text.detach()
-        guidance = None
-        if self.guidance is not None:
-            guidance = torch.full((1,), self.guidance, device=device, dtype=torch.float32)
-        return Conditioning(text=self._cache[prompt].to(device, dtype), guidance=guidance)
+    def _encode_prompt(self, prompt: str, device) -> tuple[torch.Tensor, None]:
+        text, _ = self.pipe.encode_prompt(
+            prompt=prompt,
+            device=device,
+            max_sequence_length=self.text_len,
+            text_encoder_out_layers=self.layers(),
+        )
+        return text, None
 
     def layers(self) -> tuple[int, ...]:
         """The hidden-state layers stacked per token: (9, 18, 27), or spread evenly over a smaller

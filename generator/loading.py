@@ -11,6 +11,7 @@ from generator.codecs import PixelCodec, VaeCodec
 from generator.denoiser import FluxDenoiser
 from generator.errors import FoveaError
 from generator.pipeline import FoveatedGenerator
+from generator.prompts import PromptEncoder
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -109,33 +110,6 @@ def _load_default(*, device: str, dtype: torch.dtype) -> FoveatedGenerator:
     from generator.models.weights_io import load_default_generator
 
     return load_default_generator(device=device, dtype=dtype)
-
-
-class PromptEncoder:
-    """Text conditioning through a diffusers FLUX.1 pipeline's CLIP + T5 encoders; each prompt is
-    encoded once per session and cached."""
-
-    def __init__(self, pipe, *, max_sequence_length: int = 512, guidance: float | None = None):
-        self.pipe = pipe
-        self.text_len = max_sequence_length
-        self.guidance = guidance
-        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-    @torch.no_grad()
-    def encode(self, condition, *, device, dtype):
-        from generator.denoiser import Conditioning
-
-        prompt = "" if condition is None else str(condition)
-        if prompt not in self._cache:
-            text, pooled, _ = self.pipe.encode_prompt(
-                prompt=prompt, prompt_2=None, device=device, max_sequence_length=self.text_len
-            )
-            self._cache[prompt] = (text.detach(), pooled.detach())
-        text, pooled = self._cache[prompt]
-        guidance = None
-        if self.guidance is not None:
-            guidance = torch.full((1,), self.guidance, device=device, dtype=torch.float32)
-        return Conditioning(text=text.to(dtype), pooled=pooled.to(dtype), guidance=guidance)
 
 
 def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:
