@@ -21,6 +21,7 @@ import numpy as np
 from protocol.schema import Protocol
 from study.frames import DROPPED_FRAME_PERIODS
 from study.operator import OPERATOR_KEYS
+from study.session_display import background_rgb
 from study.trackers.base import TrackerLinkLost
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
@@ -149,7 +150,7 @@ class Presenter:
         self._mark_outer = visual.Circle(
             win, radius=size / 2, fillColor="black", lineColor=None, units="pix", edges=48
         )
-        bg = self.background_rgb
+        bg = background_rgb(protocol)
         self._mark_h = visual.Rect(
             win, width=size, height=size / 5, fillColor=bg, lineColor=None, units="pix"
         )
@@ -171,11 +172,6 @@ class Presenter:
         )
 
     # ---------------------------------------------------------------- coordinates
-    @property
-    def background_rgb(self) -> tuple[float, float, float]:
-        g = 2.0 * self.protocol.display.background_gray - 1.0  # PsychoPy rgb is -1..1
-        return (g, g, g)
-
     def deg_to_pix(self, x_deg: float, y_deg: float) -> tuple[float, float]:
         """Degrees from the screen centre -> PsychoPy ``pix`` (origin centre, y up)."""
         sx, sy = self.display.deg_to_screen_px(x_deg, y_deg)

@@ -77,13 +77,14 @@ def _with_window(*, config: BenchConfig, protocols: dict, geometry, service, log
     from psychopy import logging as pp_logging
     from psychopy import visual
 
+    from study.session_display import background_rgb
+
     pp_logging.console.setLevel(pp_logging.ERROR)
-    gray = 2.0 * protocols["plain"].display.background_gray - 1.0
     win = visual.Window(
         size=config.window_px,
         units="pix",
         fullscr=False,
-        color=(gray, gray, gray),
+        color=background_rgb(protocols["plain"]),
         colorSpace="rgb",
         waitBlanking=False,
         checkTiming=False,
