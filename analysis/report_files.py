@@ -127,6 +127,8 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
 
 def summary_of(a: Analysis) -> dict:
     """The machine-readable summary (summary.json, schema ``SUMMARY_SCHEMA``)."""
+    from analysis.jobs import default_workers
+
     design = a.design
     return {
         "schema_version": SUMMARY_SCHEMA,
@@ -162,7 +164,7 @@ def summary_of(a: Analysis) -> dict:
         },
         "seconds": a.seconds,
         "timings_s": a.timings_s,
-        "workers": a.config.workers or _default_workers(),
+        "workers": a.config.workers or default_workers(),
     }
 
 
@@ -260,9 +262,3 @@ def _tests(a: Analysis) -> dict:
             "n_trials": glmm.n_trials,
         },
     }
-
-
-def _default_workers() -> int:
-    from analysis.jobs import default_workers
-
-    return default_workers()
