@@ -303,13 +303,11 @@ class SessionRun:
             self.screens.before_trial()  # practice introduction, breaks
             self.operator.between_trials()  # the operator's pause / recalibrate keys
             trials_this_run += 1
-            n = p.tracker.calibrate_every_n_trials
-            if n and trials_this_run > 1 and (trials_this_run - 1) % n == 0:
+            if _due(p.tracker.calibrate_every_n_trials, trials_this_run):
                 self._calibrate(tracker)
-            n = p.tracker.drift_correct_every_n_trials
             plan = sch.next_plan()
             trial = len(self.behlog.rows) + 1
-            due = bool(n and trials_this_run > 1 and (trials_this_run - 1) % n == 0)
+            due = _due(p.tracker.drift_correct_every_n_trials, trials_this_run)
             try:
                 outcome = runner.run(plan=plan, trial=trial, drift_check=due)
             except TrackerLinkLost as lost:
@@ -368,3 +366,8 @@ class SessionRun:
     def _restart_recording(self, tracker, presenter) -> None:
         self.say(f"{self.paths.session_dir}: recording stopped; restarting it")
         restart_recording(tracker, presenter)
+
+
+def _due(every_n: int, trials_this_run: int) -> bool:
+    """Every ``every_n`` trials of this run (0: never), not before its first trial."""
+    return bool(every_n and trials_this_run > 1 and (trials_this_run - 1) % every_n == 0)
