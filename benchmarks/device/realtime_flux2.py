@@ -87,8 +87,6 @@ def build_model(family: str, *, smoke: bool, device: str, dtype: torch.dtype):
             joint, pooled_dim = 4096, 768
     transformer = transformer.to(device, dtype).eval()
     codec.vae = codec.vae.to(device, dtype).eval()
-    if isinstance(codec, Flux2VaeCodec):
-        codec.px_per_cell = 2 ** (len(codec.vae.config.block_out_channels) - 1)
     g = torch.Generator().manual_seed(0)
     text_len = 16 if smoke else 512
     text = torch.randn(1, text_len, joint, generator=g).to(device, dtype)  # cached "prompt"
