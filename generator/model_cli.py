@@ -52,6 +52,7 @@ def register(
     for stage, text in (
         ("base", "base training on full-resolution tokens (crops and their scenes)"),
         ("foveated", "foveated LoRA post-training on mixed-resolution tokens"),
+        ("detail", "the convolutional detail stage (low-noise denoiser of the finest octave)"),
     ):
         p = train_sub.add_parser(stage, help=text)
         add_arguments(p)

@@ -211,7 +211,7 @@ class FoveatedGenerator:
         denoise_seconds = time.perf_counter() - denoise_start
         grid = unpack(result.tokens, layout, p=self.codec.cells_per_token)
         if self.takes_scene:
-            grid = self.encoder.refine(grid, cond)
+            grid = self.encoder.finish(grid, cond, layout=layout, seed=seed)
         image = to_uint8_image(self.codec.decode(grid.float().to(d.device)))
         seconds = time.perf_counter() - start
         sidecar = {

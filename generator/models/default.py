@@ -13,7 +13,10 @@ He 2025; the output layer starts at zero, so an untrained model returns the bicu
 
 A per-token linear output head predicts each 16 px patch on its own, which leaves seams at token
 borders; a small convolutional :class:`Refiner` over the unpacked image (told where the borders
-are) removes them once, after sampling, at full resolution.
+are) removes them once, after sampling, at full resolution. The transformer cannot carry the
+finest octave of a photograph through its 256-wide tokens; the detail stage
+(:mod:`generator.models.detail`), a convolutional low-noise denoiser, draws it over the fine
+tokens' pixels (:meth:`SceneEncoder.finish`).
 
 Weights ship as two safetensors files in ``generator/models/weights/``: the base model and a LoRA
 adapter from foveated post-training, merged at load time (:mod:`generator.models.weights_io`).
@@ -31,6 +34,7 @@ import torch.nn.functional as F
 from generator.denoiser import Conditioning, TokenPositions, layout_ids, velocity_from_x
 from generator.errors import FoveaError
 from generator.layout import TokenLayout
+from generator.models.detail import DetailNet, add_detail, detail_noise, fine_pixels
 from generator.scene import upsample_scene
 from generator.tokens import pack
 
@@ -267,13 +271,15 @@ class SceneDenoiser:
 
 
 class SceneEncoder:
-    """Scene -> :class:`Conditioning` for one layout (the default model has no text)."""
+    """Scene -> :class:`Conditioning` for one layout (the default model has no text), and the
+    image's finish after sampling (refiner, then the optional detail stage)."""
 
     text_len = 1
 
-    def __init__(self, model: DefaultModel):
+    def __init__(self, model: DefaultModel, *, detail: DetailNet | None = None):
         self.model = model
         self.config = model.config_
+        self.detail = detail
 
     @property
     def scene_factor(self) -> int:
@@ -294,6 +300,15 @@ class SceneEncoder:
         return Conditioning(text=self.model.context.to(device, dtype), scene=inputs)
 
     @torch.no_grad()
-    def refine(self, image: torch.Tensor, cond: Conditioning) -> torch.Tensor:
-        """The refiner after sampling: image (1, 3, H, W)."""
-        return self.model.refine(image, cond.scene.scene_up.to(image.dtype))
+    def finish(
+        self, image: torch.Tensor, cond: Conditioning, *, layout: TokenLayout, seed: int
+    ) -> torch.Tensor:
+        """After sampling, on the unpacked image (1, 3, H, W): the refiner, then the detail stage
+        over the layout's fine tokens from the seed's detail noise (:mod:`generator.models.detail`)."""
+        scene_up = cond.scene.scene_up.to(image.dtype)
+        image = self.model.refine(image, scene_up)
+        if self.detail is None:
+            return image
+        h, w = image.shape[-2:]
+        noise = detail_noise(seed, height=h, width=w)
+        return add_detail(self.detail, image, where=fine_pixels(layout), noise=noise)

@@ -19,10 +19,12 @@ import torch
 
 from generator.errors import FoveaError
 from generator.models.default import DefaultModel, ModelConfig, SceneDenoiser, SceneEncoder
+from generator.models.detail import DetailConfig, DetailNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BASE_FILE = "default-base.safetensors"
 LORA_FILE = "default-foveated-lora.safetensors"
+DETAIL_FILE = "default-detail.safetensors"
 CARD_FILE = "default.json"
 Variant = Literal["foveated", "base"]
 
@@ -36,6 +38,42 @@ def save_weights(model: DefaultModel, path: Path, *, dtype=torch.float16, metada
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=meta)
+
+
+def save_detail(net: DetailNet, path: Path, *, dtype=torch.float16, metadata=None) -> None:
+    """Save the detail stage's state dict as safetensors, its config in the metadata."""
+    from safetensors.torch import save_file
+
+    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
+    meta = {"detail_config": json.dumps(net.config.as_dict())}
+    meta.update({k: str(v) for k, v in (metadata or {}).items()})
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(state, str(path), metadata=meta)
+
+
+def load_detail(path: Path, *, device: str = "cpu", dtype=torch.float32) -> DetailNet:
+    """A :class:`DetailNet` from a file written by :func:`save_detail`."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise FoveaError(f"detail weights {path} not found")
+    with safe_open(str(path), framework="pt") as f:
+        meta = f.metadata() or {}
+    if "detail_config" not in meta:
+        raise FoveaError(
+            f"{path} has no 'detail_config' metadata; it was not written by save_detail"
+        )
+    net = DetailNet(DetailConfig.from_dict(json.loads(meta["detail_config"])))
+    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    missing, unexpected = net.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise FoveaError(
+            f"{path} does not match the detail net: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}"
+        )
+    return net.to(device, dtype).eval().requires_grad_(False)
 
 
 def load_model(
@@ -98,12 +136,23 @@ class DefaultWeights:
         return self.directory / LORA_FILE
 
     @property
+    def detail(self) -> Path:
+        return self.directory / DETAIL_FILE
+
+    @property
     def exists(self) -> bool:
         return self.base.is_file()
 
 
-def build_generator(model: DefaultModel, *, model_id: str, steps: int | None = None):
-    """Wrap a :class:`DefaultModel` in the project's :class:`FoveatedGenerator`."""
+def build_generator(
+    model: DefaultModel,
+    *,
+    model_id: str,
+    steps: int | None = None,
+    detail: DetailNet | None = None,
+):
+    """Wrap a :class:`DefaultModel` (and its optional detail stage) in the project's
+    :class:`FoveatedGenerator`."""
     from generator.codecs import PixelCodec
     from generator.pipeline import FoveatedGenerator
 
@@ -111,7 +160,7 @@ def build_generator(model: DefaultModel, *, model_id: str, steps: int | None = N
     return FoveatedGenerator(
         # 0.05: training's x -> v clamp (generator.training.config TrainConfig.t_min).
         denoiser=SceneDenoiser(model, x_pred_t_min=0.05),
-        encoder=SceneEncoder(model),
+        encoder=SceneEncoder(model, detail=detail),
         codec=PixelCodec(cells_per_token=cfg.patch_px),
         model_id=model_id,
         steps=cfg.steps if steps is None else steps,
@@ -147,4 +196,7 @@ def load_default_generator(
     elif variant != "base":
         raise FoveaError(f"default model variant must be 'foveated' or 'base', got {variant!r}")
     model = load_model(files.base, lora=lora, device=device, dtype=dtype)
-    return build_generator(model, model_id=f"default-{variant}")
+    detail = None
+    if files.detail.is_file():
+        detail = load_detail(files.detail, device=device, dtype=dtype)
+    return build_generator(model, model_id=f"default-{variant}", detail=detail)

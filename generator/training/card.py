@@ -18,6 +18,7 @@ from generator.training.card_figures import (
     markdown_table,
     measured_section,
 )
+from generator.training.config import STAGES
 from generator.training.lineage import lineage
 
 
@@ -98,16 +99,39 @@ def _architecture(cfg, record: dict) -> list[str]:
         "returns the bicubic scene; converted to velocity for the Euler sampler, "
         f"{cfg.steps} steps (shift {cfg.shift:g}) by default.",
         f"- {refiner}",
+        *_detail_architecture(record),
         "- Per-token rotary ids: (log2 level, row, col) of each block centre in fine-token units "
         f"(dims {', '.join(map(str, cfg.rope_axes))}).",
         "- Files: `default-base.safetensors` (fp16), `default-foveated-lora.safetensors` (fp16 "
-        "LoRA from foveated post-training, merged at load; without it: the naive baseline).",
+        "LoRA from foveated post-training, merged at load; without it: the naive baseline)"
+        + (", `default-detail.safetensors` (fp16 detail stage)." if record.get("detail") else "."),
+    ]
+
+
+def _detail_architecture(record: dict) -> list[str]:
+    """The detail stage's line (none when the weights have no detail stage)."""
+    d = record.get("detail_config")
+    if not d:
+        return []
+    params = record.get("detail_parameters")
+    size = f", {params / 1e3:.0f} k parameters" if params else ""
+    return [
+        "- Detail stage (`generator.models.detail`): the transformer cannot pass the finest "
+        "octave of a photograph through its 256-wide tokens, so a convolutional denoiser draws "
+        "it. After the transformer's steps and the refiner, the pixels of the layout's fine "
+        f"(level-1) tokens are re-noised to t = {d.get('t_start'):g} with the seed's own noise "
+        f"and integrated to 0 in {d.get('steps')} Euler steps of the same flow; coarse tokens "
+        "keep the transformer's image (their missing detail is what foveation leaves out). "
+        f"A residual conv net at half resolution ({d.get('channels')} channels, "
+        f"{d.get('blocks')} blocks, FiLM of log t{size}) predicts the noise from the noisy "
+        "image and the upsampled scene; trained alone on photo crops at t log-uniform in "
+        f"[{d.get('t_low'):g}, {d.get('t_high'):g}].",
     ]
 
 
 def _data(record: dict, cfg) -> list[str]:
     data = record.get("data") or {}
-    runs = [log for stage in ("base", "foveated") for log in lineage(record.get(stage) or {})]
+    runs = [log for stage in STAGES for log in lineage(record.get(stage) or {})]
     configs = [log.get("config") or {} for log in runs]
     crops = sorted({px for c in configs for px in c.get("crop_px") or []})
     zoom = max((c.get("max_zoom_out") or 0 for c in configs), default=0)
@@ -143,9 +167,9 @@ def _data(record: dict, cfg) -> list[str]:
 def _training(record: dict) -> list[str]:
     lines, commands = [], []
     total_steps, total_s = 0, 0.0
-    for stage in ("base", "foveated"):
+    for stage in STAGES:
         chain = lineage(record.get(stage) or {})
-        if not chain:
+        if not chain and stage != "detail":
             lines.append(f"- {stage}: not run")
         for i, log in enumerate(chain):
             lines.append(_run_line(stage, log, continued=i > 0))
@@ -156,7 +180,8 @@ def _training(record: dict) -> list[str]:
         "",
         f"In all {total_steps} steps and {_duration(total_s)} of training (the loops' time; "
         "start-up and checkpoints add a little). Loss curves: `default-base-loss.png`, "
-        "`default-foveated-loss.png` (total, velocity and refiner losses).",
+        "`default-foveated-loss.png` (total, velocity and refiner losses)"
+        + (", `default-detail-loss.png` (noise MSE)." if record.get("detail") else "."),
         "",
         "Reproduce (one command per run above, oldest first; `accelerate launch -m "
         "generator.training.train STAGE ...` takes the same flags on GPUs; "
@@ -165,10 +190,22 @@ def _training(record: dict) -> list[str]:
         "",
         "```",
         *commands,
-        "fovea train export --base runs/base --foveated runs/foveated",
+        "fovea train export --base runs/base --foveated runs/foveated"
+        + (_detail_export_flags(record) if record.get("detail") else ""),
         "```",
     ]
     return lines
+
+
+def _detail_export_flags(record: dict) -> str:
+    """`` --detail runs/detail`` and the detail sampler settings the shipped file carries."""
+    d = record.get("detail_config") or {}
+    flags = " --detail runs/detail"
+    if d.get("t_start") is not None:
+        flags += f" --detail-t-start {d['t_start']:g}"
+    if d.get("steps") is not None:
+        flags += f" --detail-steps {d['steps']}"
+    return flags
 
 
 def _run_line(stage: str, log: dict, *, continued: bool) -> str:
@@ -182,7 +219,7 @@ def _run_line(stage: str, log: dict, *, continued: bool) -> str:
         f" -> {_loss(log.get('loss_last50'))}"
     )
     first, last = log.get("loss_parts_first50"), log.get("loss_parts_last50")
-    if first and last:
+    if first and last and stage != "detail":
         text += (
             f" (velocity {_loss(first[0])} -> {_loss(last[0])}, refiner {_loss(first[1])} -> "
             f"{_loss(last[1])})"
@@ -200,7 +237,7 @@ def _command(stage: str, log: dict, *, first: bool) -> list[str]:
     """The ``fovea train`` command that repeats a run (its step count, its settings), after a
     comment line for a run continued from exported weights."""
     c = log.get("config") or {}
-    if c.get("stage", stage) not in ("base", "foveated"):
+    if c.get("stage", stage) not in STAGES:
         return []  # a retired stage
     words = [f"fovea train {stage} --out runs/{stage}"]
     if c.get("data"):
@@ -210,7 +247,8 @@ def _command(stage: str, log: dict, *, first: bool) -> list[str]:
         if c.get("init_lora"):
             words.append("--init-lora generator/models/weights/default-foveated-lora.safetensors")
     elif c.get("init"):
-        words.append("--init generator/models/weights/default-base.safetensors")
+        shipped = "default-detail" if stage == "detail" else "default-base"
+        words.append(f"--init generator/models/weights/{shipped}.safetensors")
     if c.get("model") and not c.get("init"):
         words.append(f"--model-json '{json.dumps(c['model'], separators=(',', ':'))}'")
     words.append("--crop-px " + " ".join(str(px) for px in c.get("crop_px") or []))
@@ -221,6 +259,7 @@ def _command(stage: str, log: dict, *, first: bool) -> list[str]:
         ("--warmup-steps", "warmup_steps"),
         ("--ema-decay", "ema_decay"),
         ("--lora-rank", "lora_rank"),
+        ("--max-zoom-out", "max_zoom_out"),
         ("--seed", "seed"),
     ):
         if c.get(key) is not None and (stage == "foveated" or key not in ("groups", "lora_rank")):

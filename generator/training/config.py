@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Stage = Literal["base", "foveated"]
+Stage = Literal["base", "foveated", "detail"]
 POST_TRAINING = ("foveated",)
+STAGES = ("base", *POST_TRAINING, "detail")
+DEFAULT_LR = {"base": 3e-4, "foveated": 1e-4, "detail": 1e-3}
 
 
 @dataclass
@@ -18,11 +20,13 @@ class TrainConfig:
     """One training stage. Sizes in pixels, times in seconds.
 
     Attributes:
-        stage: ``base`` (full-resolution tokens, all weights) or ``foveated`` (mixed-resolution
-            tokens, LoRA on top of ``init``).
+        stage: ``base`` (full-resolution tokens, all weights), ``foveated`` (mixed-resolution
+            tokens, LoRA on top of ``init``) or ``detail`` (the convolutional detail stage,
+            :mod:`generator.models.detail`, on its own: noise prediction at low t).
         data: cache folder or packed ``.npz`` of photographs.
         out: output folder.
-        init: base weights (``model.safetensors``) to start from; required for post-training.
+        init: weights to start from: base ``model.safetensors`` (required for post-training) or,
+            for ``detail``, a ``detail.safetensors``.
         init_lora: post-training: start the LoRA from this adapter (same rank), e.g. the shipped
             one, instead of from scratch.
         layout_mix: post-training: probability of each layout mode (``acuity``, ``circle``,
@@ -40,8 +44,9 @@ class TrainConfig:
         max_zoom_out: crops cover between 1x and this many times crop_px of the source.
         checkpoint_every_s: checkpoint period.
         seed: all randomness derives from it (and the step number).
-        model: architecture of a model trained from scratch (``ModelConfig`` fields; the rest
-            default); a run with ``init`` takes the architecture stored in that file.
+        model: architecture of a model trained from scratch (``ModelConfig`` fields, or for
+            ``detail`` ``DetailConfig`` fields; the rest default); a run with ``init`` takes the
+            architecture stored in that file.
         mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` picks bf16
             on CUDA and no on CPU.
         progress: tqdm bar.
@@ -103,7 +108,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--groups", type=int, default=d.groups)
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--time-budget-s", type=float, default=d.time_budget_s)
-    parser.add_argument("--lr", type=float, default=None, help="default: 3e-4 base, 1e-4 foveated")
+    parser.add_argument(
+        "--lr", type=float, default=None, help="default: 3e-4 base, 1e-4 foveated, 1e-3 detail"
+    )
     parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     parser.add_argument("--ema-decay", type=float, default=d.ema_decay)
     parser.add_argument(
@@ -113,6 +120,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="logit-normal time distribution's mean (1 = noise; lower trains more on fine detail)",
     )
     parser.add_argument("--t-std", type=float, default=d.t_std)
+    parser.add_argument(
+        "--max-zoom-out",
+        type=float,
+        default=d.max_zoom_out,
+        help="crops cover between 1x and this many times --crop-px of the photograph",
+    )
     parser.add_argument("--lora-rank", type=int, default=d.lora_rank)
     parser.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
     parser.add_argument("--seed", type=int, default=d.seed)
@@ -147,11 +160,12 @@ def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
         groups=args.groups,
         steps=args.steps,
         time_budget_s=args.time_budget_s,
-        lr=args.lr if args.lr is not None else (3e-4 if stage == "base" else 1e-4),
+        lr=args.lr if args.lr is not None else DEFAULT_LR[stage],
         warmup_steps=args.warmup_steps,
         ema_decay=args.ema_decay,
         t_mean=args.t_mean,
         t_std=args.t_std,
+        max_zoom_out=args.max_zoom_out,
         lora_rank=args.lora_rank,
         lora_alpha=float(args.lora_rank),
         checkpoint_every_s=args.checkpoint_every_s,
@@ -205,8 +219,8 @@ def validate(cfg: TrainConfig) -> None:
     """Raise FoveaError for a configuration that cannot run (missing files, bad sizes)."""
     from generator.errors import FoveaError
 
-    if cfg.stage not in ("base", *POST_TRAINING):
-        raise FoveaError(f"training stage must be 'base' or 'foveated', got {cfg.stage!r}")
+    if cfg.stage not in STAGES:
+        raise FoveaError(f"training stage must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
     if cfg.stage in POST_TRAINING and not cfg.init:
         raise FoveaError(f"{cfg.stage} post-training needs --init (the base model.safetensors)")
     if cfg.init_lora and (cfg.stage not in POST_TRAINING or not Path(cfg.init_lora).is_file()):
@@ -230,9 +244,19 @@ def _check_model(cfg: TrainConfig) -> int:
 
     from generator.errors import FoveaError
     from generator.models.default import ModelConfig
+    from generator.models.detail import DetailConfig
 
     if cfg.model and cfg.init:
         raise FoveaError("--model-json sets a new model's architecture; --init loads one from file")
+    if cfg.stage == "detail":
+        known = {f.name for f in fields(DetailConfig)}
+        unknown = sorted(set(cfg.model) - known)
+        if unknown:
+            raise FoveaError(
+                f"--model-json: unknown DetailConfig field(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return 1
     known = {f.name for f in fields(ModelConfig)}
     unknown = sorted(set(cfg.model) - known)
     if unknown:

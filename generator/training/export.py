@@ -1,6 +1,8 @@
-"""Turn training outputs into the shipped weights: fp16 base + fp16 LoRA + a JSON record + the card.
+"""Turn training outputs into the shipped weights: fp16 base + fp16 LoRA + fp16 detail stage + a
+JSON record + the card.
 
-    fovea train export --base runs/base --foveated runs/foveated [--out generator/models/weights]
+    fovea train export --base runs/base --foveated runs/foveated --detail runs/detail \
+        [--out generator/models/weights]
     python -m generator.training.export --refresh-card generator/models/weights \\
         --quality-summary q_summary.json --conditioning-comparison conditioning.json
 
@@ -38,6 +40,8 @@ def export_weights(
     conditioning: list[dict] | None = None,
     notes: list[str] | None = None,
     sampler: dict | None = None,
+    detail_dir: Path | None = None,
+    detail_sampler: dict | None = None,
 ) -> dict:
     """Write ``default-base.safetensors``, ``default-foveated-lora.safetensors`` (if a
     post-training run is given), ``default.json``, the loss curves and ``MODEL_CARD.md`` into
@@ -48,8 +52,11 @@ def export_weights(
     conditioning comparison already in ``out_dir``'s record is kept unless a new one is given
     (it is a design measurement, not one of these weights); a quality summary is not.
     ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
-    the weights' config): an inference choice made by measurement after training."""
-    from generator.models.weights_io import CARD_FILE, LORA_FILE
+    the weights' config): an inference choice made by measurement after training.
+    ``detail_dir``: a ``detail`` training run whose net becomes ``default-detail.safetensors``
+    (None keeps the shipped one and its record); ``detail_sampler`` (``t_start``, ``steps``)
+    replaces its sampler settings likewise."""
+    from generator.models.weights_io import CARD_FILE, DETAIL_FILE, LORA_FILE
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -63,8 +70,13 @@ def export_weights(
     if foveated_dir is not None:
         _export_lora(Path(foveated_dir) / "lora.safetensors", out_dir / LORA_FILE)
         record["foveated"] = _stage_record(Path(foveated_dir), "foveated")
+    elif base_dir is None and old.get("foveated") and (out_dir / LORA_FILE).is_file():
+        record["foveated"] = old["foveated"]  # kept with the kept base
     elif (out_dir / LORA_FILE).exists():
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
+    record.update(
+        _export_detail(detail_dir, out_dir / DETAIL_FILE, old=old, sampler=detail_sampler)
+    )
     record["config"] = model.config_.as_dict()
     record["parameters"] = sum(p.numel() for p in model.parameters())
     if model.refiner is not None:
@@ -75,7 +87,7 @@ def export_weights(
     if comparison:
         record["conditioning_comparison"] = comparison
     (out_dir / CARD_FILE).write_text(json.dumps(record, indent=1))
-    for stage, run in (("base", base_dir), ("foveated", foveated_dir)):
+    for stage, run in (("base", base_dir), ("foveated", foveated_dir), ("detail", detail_dir)):
         if run is not None:
             _loss_figure(Path(run), out_dir / f"default-{stage}-loss.png", stage)
     (out_dir / "MODEL_CARD.md").write_text(model_card(record))
@@ -125,6 +137,31 @@ def _export_lora(lora_file: Path, shipped: Path) -> None:
         meta = f.metadata() or {}
     state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
     save_file(state, str(shipped), metadata=meta)
+
+
+def _export_detail(run_dir: Path | None, shipped: Path, *, old: dict, sampler: dict | None):
+    """The record's ``detail``, ``detail_config`` and ``detail_parameters``: ``run_dir``'s net
+    written to ``shipped`` in fp16 (with ``sampler`` in its config), or the shipped one kept
+    (``{}`` when there is none)."""
+    import torch
+
+    from generator.models.weights_io import load_detail, save_detail
+
+    if run_dir is not None:
+        net = load_detail(Path(run_dir) / "detail.safetensors")
+        stage = _stage_record(Path(run_dir), "detail")
+    elif shipped.is_file() and old.get("detail"):
+        net, stage = load_detail(shipped), old["detail"]
+    else:
+        return {}
+    if sampler:
+        net.config = dataclasses.replace(net.config, **sampler)
+    save_detail(net, shipped, dtype=torch.float16, metadata={"source": "detail"})
+    return {
+        "detail": stage,
+        "detail_config": net.config.as_dict(),
+        "detail_parameters": sum(p.numel() for p in net.parameters()),
+    }
 
 
 def refresh_card(
@@ -256,6 +293,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--base", default=None, help="base run folder (default: keep the base in --out)"
     )
     parser.add_argument("--foveated", default=None, help="foveated post-training run folder")
+    parser.add_argument(
+        "--detail", default=None, help="detail-stage run folder (default: keep the shipped one)"
+    )
     parser.add_argument("--out", default=None, help="weights folder (default: the package's)")
     parser.add_argument(
         "--quality-summary",
@@ -274,6 +314,12 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--shift", type=float, default=None, help="the shipped default sampler shift (with --base)"
+    )
+    parser.add_argument(
+        "--detail-t-start", type=float, default=None, help="the detail stage's re-noising level"
+    )
+    parser.add_argument(
+        "--detail-steps", type=int, default=None, help="the detail stage's Euler steps"
     )
 
 
@@ -297,9 +343,10 @@ def run_export(args: argparse.Namespace) -> str:
             notes=args.note,
         )
         return f"rewrote {card}"
-    if not (args.base or args.foveated):
+    if not (args.base or args.foveated or args.detail):
         raise FoveaError(
-            "export needs --base and/or --foveated (training folders), or --refresh-card DIR"
+            "export needs --base, --foveated and/or --detail (training folders), or "
+            "--refresh-card DIR"
         )
     out = Path(args.out) if args.out else WEIGHTS_DIR
     record = export_weights(
@@ -311,6 +358,12 @@ def run_export(args: argparse.Namespace) -> str:
         conditioning=comparison,
         notes=args.note,
         sampler={k: v for k, v in (("steps", args.steps), ("shift", args.shift)) if v is not None},
+        detail_dir=Path(args.detail) if args.detail else None,
+        detail_sampler={
+            k: v
+            for k, v in (("t_start", args.detail_t_start), ("steps", args.detail_steps))
+            if v is not None
+        },
     )
     return f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB"
 

@@ -14,12 +14,12 @@ from pathlib import Path
 
 
 def starting_record(config: dict, stage: str) -> dict:
-    """The record (``default.json``'s ``stage`` entry: ``base`` or ``foveated``) of the shipped
+    """The record (``default.json``'s ``stage`` entry: ``base``, ``foveated`` or ``detail``) of the shipped
     weights that a run with this ``config`` (``TrainConfig`` as a dict) starts from; ``{}`` if it
     starts from scratch or from weights without a record."""
     from generator.models.weights_io import CARD_FILE
 
-    init = config.get("init" if stage == "base" else "init_lora")
+    init = config.get("init_lora" if stage == "foveated" else "init")
     if not init:
         return {}
     sidecar = Path(init).parent / CARD_FILE

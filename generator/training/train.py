@@ -1,7 +1,8 @@
 """Train the default model: ``base`` on full-resolution tokens, then ``foveated`` post-training
 (LoRA) on mixed-resolution tokens built from the same crops (random gaze, strength and layout
-mode). Each training pair is a random crop of a training photograph and its scene (the crop
-area-downsampled by the model's ``scene_factor``).
+mode), and, on its own, the convolutional ``detail`` stage (:mod:`generator.models.detail`). Each
+training pair is a random crop of a training photograph and its scene (the crop area-downsampled
+by the model's ``scene_factor``).
 
 Runs single-process on a CPU or under ``accelerate launch`` on one or several GPUs::
 
@@ -13,7 +14,8 @@ Runs single-process on a CPU or under ``accelerate launch`` on one or several GP
 The objective is :mod:`generator.training.objective`'s (JiT x-prediction, velocity loss, plus the
 refiner's image loss). Training stops at ``--steps`` or when ``--time-budget-s`` is spent, whichever
 is first, and always saves what it has. ``--resume`` continues from ``OUT/checkpoint.pt``.
-Outputs in OUT: ``model.safetensors`` (base: EMA weights) or ``lora.safetensors`` (foveated),
+Outputs in OUT: ``model.safetensors`` (base: EMA weights), ``lora.safetensors`` (foveated) or
+``detail.safetensors`` (detail),
 ``loss.png``, ``log.json``, ``losses.json`` (per step: ``total`` and ``parts`` = [velocity,
 refiner]), ``checkpoint.pt``.
 """
@@ -37,6 +39,7 @@ from generator.training.checkpoint import (
 )
 from generator.training.config import (
     POST_TRAINING,
+    STAGES,
     TrainConfig,
     add_arguments,
     config_from_args,
@@ -65,7 +68,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     run = _build_model(cfg, device)
-    progress = Progress(starting_record(asdict(cfg), "base" if cfg.stage == "base" else "foveated"))
+    progress = Progress(starting_record(asdict(cfg), cfg.stage))
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.is_file():
         load_checkpoint(ckpt_path, run, progress, cfg)
@@ -175,10 +178,16 @@ def _build_model(cfg: TrainConfig, device) -> TrainedParts:
     import torch
 
     from generator.models.default import DefaultModel, ModelConfig
-    from generator.models.weights_io import load_model
+    from generator.models.detail import DetailConfig, DetailNet
+    from generator.models.weights_io import load_detail, load_model
     from generator.training.lora_io import add_lora, load_lora
 
-    if cfg.init:
+    if cfg.stage == "detail":
+        if cfg.init:
+            model = load_detail(Path(cfg.init)).requires_grad_(True)
+        else:
+            model = DetailNet(DetailConfig.from_dict(cfg.model))
+    elif cfg.init:
         model = load_model(Path(cfg.init)).requires_grad_(True)
     else:
         model = DefaultModel(ModelConfig.from_dict(cfg.model))
@@ -203,6 +212,7 @@ def _train_step(accelerator, run: TrainedParts, bank, cfg: TrainConfig, step: in
     import torch
 
     from generator.data.images import random_crops
+    from generator.models.detail import detail_loss
     from generator.training.layouts import full_layout, random_layout
 
     device = accelerator.device
@@ -221,6 +231,16 @@ def _train_step(accelerator, run: TrainedParts, bank, cfg: TrainConfig, step: in
         gd = torch.Generator(device=device).manual_seed(
             cfg.seed * 7919 + step * 31 + accelerator.process_index
         )
+    if cfg.stage == "detail":
+        with accelerator.accumulate(run.model):
+            with accelerator.autocast():
+                loss = detail_loss(run.model, x.to(device), generator=g)
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_(run.trainable, 1.0)
+            run.opt.step()
+            run.sched.step()
+            run.opt.zero_grad(set_to_none=True)
+        return float(loss.detach()), float(loss.detach()), 0.0, crop_px
     groups = cfg.groups if cfg.stage in POST_TRAINING else 1
     total = v_total = r_total = 0.0
     with accelerator.accumulate(run.model):
@@ -287,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m generator.training.train", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("stage", choices=["base", *POST_TRAINING])
+    parser.add_argument("stage", choices=list(STAGES))
     add_arguments(parser)
     args = parser.parse_args(argv)
     from generator.errors import FoveaError

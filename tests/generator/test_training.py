@@ -202,7 +202,7 @@ def test_flags_that_cannot_work_are_one_line_errors(tmp_path):
         train(_cfg(tmp_path, stage="foveated"))
     with pytest.raises(FoveaError, match="multiple of 16"):
         train(_cfg(tmp_path, crop_px=[100]))
-    with pytest.raises(FoveaError, match="'base' or 'foveated'"):
+    with pytest.raises(FoveaError, match="one of base, foveated, detail"):
         train(_cfg(tmp_path, stage="consistency", init=PACK))
     with pytest.raises(FoveaError, match="unknown ModelConfig field.*classes"):
         train(_cfg(tmp_path, model={**TINY, "classes": ["landscape"]}))
@@ -220,7 +220,7 @@ def test_flags_that_cannot_work_are_one_line_errors(tmp_path):
         train_main(["consistency", "--out", str(tmp_path)])
 
 
-def test_the_command_line_offers_base_foveated_and_export_only():
+def test_the_command_line_offers_base_foveated_detail_and_export_only():
     import argparse
 
     from generator.model_cli import register
@@ -231,7 +231,7 @@ def test_the_command_line_offers_base_foveated_and_export_only():
     register(sub, bench)
     train_parser = sub.choices["train"]
     stages = next(a for a in train_parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(stages.choices) == {"base", "foveated", "export"}
+    assert set(stages.choices) == {"base", "foveated", "detail", "export"}
     args = parser.parse_args(["train", "foveated", "--out", "o", "--init", "b"])
     assert args.stage == "foveated" and not hasattr(args, "pairs")
 

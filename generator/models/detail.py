@@ -1,0 +1,221 @@
+"""The default model's detail stage: a small convolutional flow model that finishes the
+transformer's image at full resolution, over the pixels of the layout's fine tokens.
+
+Why a second network: the transformer maps each 16 px token (768 values) through a 256-wide
+hidden state, so its prediction cannot carry the finest octave of a photograph (0.25-0.5
+cycles/px; measured on held-out crops, even at t = 0.01 it returns only 0.4 of that octave's
+power); its images are as if blurred by a Gaussian of about 1 px, with steps at token borders and
+some tokens of speckle. Fine detail is local: a convolutional net has a few tens of pixels of
+context at every pixel and no token borders. So a cascade (as in super-resolution cascades):
+the transformer samples the image on the gaze-dependent token layout, then this net samples the
+image's *detail* conditioned on it. It was trained on photographs degraded as the transformer
+degrades them (:func:`degrade`: blur, token offsets, token speckle), to give back the photograph.
+Coarse tokens are left as the transformer made them: their missing detail is, by design, what
+foveation leaves out. The full-resolution twin has only fine tokens, so it gets the stage
+everywhere; a foveated image gets it in the fovea, from the same noise, so the two match there.
+
+The flow: the detail is ``r = K (x - c)`` (``K = residual_scale``, the photograph ``x`` minus
+its degraded version ``c``), ``z_t = (1 - t) r + t noise``; the net predicts ``r`` from ``(z_t,
+c, t)`` (x-prediction, velocity loss, as the transformer); sampling takes ``steps`` Euler steps
+from pure noise (the seed's own detail noise) with the schedule warped by ``shift``. It works at
+half resolution on pixel-unshuffled input, with a FiLM of log t in each residual block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from generator.layout import TokenLayout
+
+#: Context in pixels around the fine region that the net reads (more than its receptive field).
+CONTEXT_PX = 48
+
+
+@dataclass(frozen=True)
+class DetailConfig:
+    """Architecture, training degradations and sampler of the detail stage.
+
+    Attributes:
+        channels, blocks: width and residual blocks of the half-resolution conv net.
+        residual_scale: K, the factor from image detail to the flow's unit-variance space.
+        blur_px: (low, high) Gaussian blur sigma of the degraded training input, px.
+        offset_std: (low, high) std of the per-token offsets (seams), in [-1, 1] units.
+        speckle_fraction, speckle_std: fraction of tokens given speckle and its amplitude range.
+        token_px: token side for the offsets and speckle (the transformer's).
+        t_mean, t_std: logit-normal training times (1 = noise); t_min: the x -> v clamp.
+        steps, shift: the sampler's Euler steps and schedule warp (< 1: more steps at low noise).
+    """
+
+    channels: int = 48
+    blocks: int = 5
+    residual_scale: float = 8.0
+    blur_px: tuple[float, float] = (0.6, 1.6)
+    offset_std: tuple[float, float] = (0.0, 0.015)
+    speckle_fraction: tuple[float, float] = (0.0, 0.15)
+    speckle_std: tuple[float, float] = (0.02, 0.1)
+    token_px: int = 16
+    t_mean: float = 0.0
+    t_std: float = 1.0
+    t_min: float = 0.05
+    steps: int = 4
+    shift: float = 0.4
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DetailConfig:
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for name in ("blur_px", "offset_std", "speckle_fraction", "speckle_std"):
+            if name in known:
+                known[name] = tuple(known[name])
+        return cls(**known)
+
+
+class DetailNet(torch.nn.Module):
+    """(z_t, condition image c, t) -> predicted detail r, all (B, 3, H, W) with H, W even;
+    ``c`` in [-1, 1]."""
+
+    def __init__(self, config: DetailConfig):
+        super().__init__()
+        self.config = config
+        c, n = config.channels, config.blocks
+        self.inp = torch.nn.Conv2d(24, c, 3, padding=1)  # (z, c) x 3 channels x 2 x 2
+        self.time = torch.nn.Sequential(
+            torch.nn.Linear(16, c), torch.nn.GELU(), torch.nn.Linear(c, 2 * c * n)
+        )
+        self.convs = torch.nn.ModuleList(torch.nn.Conv2d(c, c, 3, padding=1) for _ in range(2 * n))
+        self.out = torch.nn.Conv2d(c, 12, 3, padding=1)
+        torch.nn.init.zeros_(self.out.weight)  # predicts no detail at initialisation
+        torch.nn.init.zeros_(self.out.bias)
+
+    def forward(self, z: torch.Tensor, cond: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        c, n = self.config.channels, self.config.blocks
+        log_t = torch.log(t.float().clamp_min(1e-6))[:, None]
+        freqs = 0.5 + 0.5 * torch.arange(8, device=z.device, dtype=torch.float32)[None]
+        film = self.time(torch.cat([torch.sin(log_t * freqs), torch.cos(log_t * freqs)], 1))
+        film = film.to(z.dtype).view(-1, n, 2, c, 1, 1)
+        h = self.inp(F.pixel_unshuffle(torch.cat([z, cond], 1), 2))
+        for i in range(n):
+            r = F.gelu(self.convs[2 * i](h)) * (1 + film[:, i, 0]) + film[:, i, 1]
+            h = h + self.convs[2 * i + 1](F.gelu(r))
+        return F.pixel_shuffle(self.out(F.gelu(h)), 2)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """Separable Gaussian blur of each image of x (B, C, H, W) by its own sigma (B,) px."""
+    radius = 4
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float32, device=x.device)
+    kernels = torch.exp(-(offsets[None] ** 2) / (2 * sigma.float()[:, None] ** 2))
+    kernels = (kernels / kernels.sum(1, keepdim=True)).to(x.dtype)  # (B, 9)
+    b, c, h, w = x.shape
+    flat = F.pad(x.reshape(1, b * c, h, w), (radius,) * 4, mode="reflect")
+    k = kernels.repeat_interleave(c, 0)
+    flat = F.conv2d(flat, k[:, None, None, :], groups=b * c)
+    flat = F.conv2d(flat, k[:, None, :, None], groups=b * c)
+    return flat.reshape(b, c, h, w)
+
+
+def degrade(x: torch.Tensor, config: DetailConfig, *, generator: torch.Generator) -> torch.Tensor:
+    """Photographs x (B, 3, H, W) in [-1, 1] made to look like the transformer's images: blurred,
+    each token shifted by its own offset (steps at token borders) and some tokens speckled."""
+    b, _, h, w = x.shape
+    p = config.token_px
+
+    def uniform(bounds, *shape):
+        low, high = bounds
+        return low + (high - low) * torch.rand(*shape, generator=generator)
+
+    out = gaussian_blur(x, uniform(config.blur_px, b).to(x.device))
+    grid = (b, 1, h // p, w // p)
+    offsets = uniform(config.offset_std, b, 1, 1, 1) * torch.randn(*grid, generator=generator)
+    chosen = torch.rand(*grid, generator=generator) < uniform(config.speckle_fraction, b, 1, 1, 1)
+    amp = uniform(config.speckle_std, b, 1, 1, 1) * chosen
+    speckle = torch.randn(b, 1, h, w, generator=generator) + 0.3 * torch.randn(
+        b, 3, h, w, generator=generator
+    )
+    speckle = gaussian_blur(speckle, torch.full((b,), 0.6))
+    up = lambda v: F.interpolate(v, scale_factor=p, mode="nearest")  # noqa: E731
+    return out + (up(offsets) + up(amp) * speckle).to(x.device, x.dtype)
+
+
+def detail_loss(net: DetailNet, x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
+    """Velocity MSE of one batch of photographs x (B, 3, H, W) in [-1, 1] (H, W multiples of
+    ``token_px``): their degraded versions condition, their detail is the flow's data."""
+    cfg = net.config
+    cond = degrade(x, cfg, generator=generator)
+    r = cfg.residual_scale * (x - cond)
+    u = torch.randn(x.shape[0], generator=generator)
+    t = torch.sigmoid(cfg.t_mean + cfg.t_std * u).to(x.device)
+    noise = torch.randn(x.shape, generator=generator).to(x.device, x.dtype)
+    tb = t[:, None, None, None]
+    z = (1 - tb) * r + tb * noise
+    denom = tb.clamp_min(cfg.t_min)
+    return torch.mean(((net(z, cond, t) - r) / denom) ** 2)
+
+
+def sample_times(config: DetailConfig) -> np.ndarray:
+    """(steps + 1,) times from 1 to 0, warped by ``t = shift u / (1 + (shift - 1) u)``."""
+    u = np.linspace(1.0, 0.0, config.steps + 1)
+    return config.shift * u / (1 + (config.shift - 1) * u)
+
+
+def fine_pixels(layout: TokenLayout) -> np.ndarray:
+    """(H, W) bool: the pixels of the layout's level-1 tokens."""
+    p = layout.token_px
+    cells = np.zeros((layout.grid_h, layout.grid_w), dtype=bool)
+    fine = layout.levels == 1
+    cells[layout.rows[fine], layout.cols[fine]] = True
+    return np.kron(cells, np.ones((p, p), dtype=bool))
+
+
+def detail_noise(seed: int, *, height: int, width: int) -> torch.Tensor:
+    """(1, 3, H, W) the seed's noise for the detail stage: one full-resolution draw from its own
+    stream (not the transformer's), so a foveated image and its twin get the same detail."""
+    stream = int(np.random.SeedSequence([int(seed), 0xDE7A11]).generate_state(1)[0])
+    g = torch.Generator().manual_seed(stream)
+    return torch.randn(1, 3, height, width, generator=g)
+
+
+@torch.no_grad()
+def add_detail(
+    net: DetailNet, image: torch.Tensor, *, where: np.ndarray, noise: torch.Tensor
+) -> torch.Tensor:
+    """The detail stage on ``image`` (1, 3, H, W) in [-1, 1]: at the pixels ``where`` (H, W)
+    bool, the image plus detail sampled from ``noise`` (1, 3, H, W) given the image; the rest of
+    the image is returned unchanged. Only the box around ``where`` (plus :data:`CONTEXT_PX`) is
+    computed."""
+    if not where.any():
+        return image
+    box = _box(where, height=image.shape[-2], width=image.shape[-1])
+    rows, cols = slice(box[0], box[1]), slice(box[2], box[3])
+    cond = image[..., rows, cols]
+    z = noise[..., rows, cols].to(image.device, image.dtype)
+    cfg = net.config
+    times = sample_times(cfg)
+    for t, t_next in zip(times[:-1], times[1:], strict=True):
+        t_vec = torch.full((z.shape[0],), float(t), device=z.device)
+        r_hat = net(z, cond, t_vec)
+        z = r_hat + (float(t_next) / float(t)) * (z - r_hat)
+    inside = torch.from_numpy(where[rows, cols]).to(image.device)
+    out = image.clone()
+    finished = (cond + z / cfg.residual_scale).clamp(-1, 1)
+    out[..., rows, cols] = torch.where(inside, finished, cond)
+    return out
+
+
+def _box(where: np.ndarray, *, height: int, width: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of ``where``'s bounding box grown by CONTEXT_PX, clipped to
+    the image, with even sides (the net works at half resolution)."""
+    ys, xs = np.nonzero(where)
+    top = max(0, int(ys.min()) - CONTEXT_PX) // 2 * 2
+    left = max(0, int(xs.min()) - CONTEXT_PX) // 2 * 2
+    bottom = min(height, int(ys.max()) + 1 + CONTEXT_PX)
+    right = min(width, int(xs.max()) + 1 + CONTEXT_PX)
+    bottom -= (bottom - top) % 2
+    right -= (right - left) % 2
+    return top, bottom, left, right
