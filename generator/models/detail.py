@@ -23,6 +23,7 @@ half resolution on pixel-unshuffled input, with a FiLM of log t in each residual
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -43,9 +44,12 @@ class DetailConfig:
         channels, blocks: width and residual blocks of the half-resolution conv net.
         residual_scale: K, the factor from image detail to the flow's unit-variance space.
         blur_px: (low, high) Gaussian blur sigma of the degraded training input, px.
-        offset_std: (low, high) std of the per-token offsets (seams), in [-1, 1] units.
-        speckle_fraction, speckle_std: fraction of tokens given speckle and its amplitude range.
+        offset_std: (low, high) std of the per-token offsets and ramps (seams), in [-1, 1] units.
+        speckle_fraction, speckle_std: fraction of tokens given speckle and its amplitude range
+            (speckle: noise in 4 px blocks, the scene's pixel size, plus finer noise).
         token_px: token side for the offsets and speckle (the transformer's).
+        token_phase: the net also sees each pixel's phase inside its token (sin/cos along rows
+            and columns), so it can tell token borders, where the transformer leaves steps.
         t_mean, t_std: logit-normal training times (1 = noise); t_min: the x -> v clamp.
         steps, shift: the sampler's Euler steps and schedule warp (< 1: more steps at low noise).
     """
@@ -54,10 +58,11 @@ class DetailConfig:
     blocks: int = 5
     residual_scale: float = 8.0
     blur_px: tuple[float, float] = (0.6, 1.6)
-    offset_std: tuple[float, float] = (0.0, 0.015)
+    offset_std: tuple[float, float] = (0.0, 0.03)
     speckle_fraction: tuple[float, float] = (0.0, 0.15)
-    speckle_std: tuple[float, float] = (0.02, 0.1)
+    speckle_std: tuple[float, float] = (0.02, 0.2)
     token_px: int = 16
+    token_phase: bool = True
     t_mean: float = 0.0
     t_std: float = 1.0
     t_min: float = 0.05
@@ -84,7 +89,8 @@ class DetailNet(torch.nn.Module):
         super().__init__()
         self.config = config
         c, n = config.channels, config.blocks
-        self.inp = torch.nn.Conv2d(24, c, 3, padding=1)  # (z, c) x 3 channels x 2 x 2
+        inputs = 4 * (6 + (4 if config.token_phase else 0))  # (z, c[, phase]) x 2 x 2
+        self.inp = torch.nn.Conv2d(inputs, c, 3, padding=1)
         self.time = torch.nn.Sequential(
             torch.nn.Linear(16, c), torch.nn.GELU(), torch.nn.Linear(c, 2 * c * n)
         )
@@ -99,11 +105,25 @@ class DetailNet(torch.nn.Module):
         freqs = 0.5 + 0.5 * torch.arange(8, device=z.device, dtype=torch.float32)[None]
         film = self.time(torch.cat([torch.sin(log_t * freqs), torch.cos(log_t * freqs)], 1))
         film = film.to(z.dtype).view(-1, n, 2, c, 1, 1)
-        h = self.inp(F.pixel_unshuffle(torch.cat([z, cond], 1), 2))
+        planes = [z, cond]
+        if self.config.token_phase:
+            planes.append(token_phase(*z.shape[-2:], self.config.token_px, like=z))
+        h = self.inp(F.pixel_unshuffle(torch.cat(planes, 1), 2))
         for i in range(n):
             r = F.gelu(self.convs[2 * i](h)) * (1 + film[:, i, 0]) + film[:, i, 1]
             h = h + self.convs[2 * i + 1](F.gelu(r))
         return F.pixel_shuffle(self.out(F.gelu(h)), 2)
+
+
+def token_phase(height: int, width: int, token_px: int, *, like: torch.Tensor) -> torch.Tensor:
+    """(B, 4, H, W): sin and cos of 2 pi (x + 0.5) / token_px along rows and along columns (the
+    image's top-left pixel starts a token)."""
+    kw = dict(device=like.device, dtype=like.dtype)
+    ang_r = 2 * math.pi * (torch.arange(height, **kw) % token_px + 0.5) / token_px
+    ang_c = 2 * math.pi * (torch.arange(width, **kw) % token_px + 0.5) / token_px
+    rows = torch.stack([ang_r.sin(), ang_r.cos()])[:, :, None].expand(2, height, width)
+    cols = torch.stack([ang_c.sin(), ang_c.cos()])[:, None, :].expand(2, height, width)
+    return torch.cat([rows, cols])[None].expand(like.shape[0], -1, -1, -1)
 
 
 def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
@@ -122,7 +142,8 @@ def gaussian_blur(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 def degrade(x: torch.Tensor, config: DetailConfig, *, generator: torch.Generator) -> torch.Tensor:
     """Photographs x (B, 3, H, W) in [-1, 1] made to look like the transformer's images: blurred,
-    each token shifted by its own offset (steps at token borders) and some tokens speckled."""
+    each token shifted by its own offset and tilted by its own ramp (steps at token borders), and
+    some tokens speckled."""
     b, _, h, w = x.shape
     p = config.token_px
 
@@ -132,15 +153,23 @@ def degrade(x: torch.Tensor, config: DetailConfig, *, generator: torch.Generator
 
     out = gaussian_blur(x, uniform(config.blur_px, b).to(x.device))
     grid = (b, 1, h // p, w // p)
-    offsets = uniform(config.offset_std, b, 1, 1, 1) * torch.randn(*grid, generator=generator)
+    up = lambda v, k=p: F.interpolate(v, scale_factor=k, mode="nearest")  # noqa: E731
+    std = uniform(config.offset_std, b, 1, 1, 1)
+    ramp = (torch.arange(p, dtype=torch.float32) + 0.5) / p - 0.5  # -0.5 .. 0.5 across a token
+    ramp_r = ramp.repeat(h // p)[None, None, :, None]
+    ramp_c = ramp.repeat(w // p)[None, None, None, :]
+    steps = std * (
+        up(torch.randn(*grid, generator=generator))
+        + up(torch.randn(*grid, generator=generator)) * ramp_r
+        + up(torch.randn(*grid, generator=generator)) * ramp_c
+    )
     chosen = torch.rand(*grid, generator=generator) < uniform(config.speckle_fraction, b, 1, 1, 1)
     amp = uniform(config.speckle_std, b, 1, 1, 1) * chosen
-    speckle = torch.randn(b, 1, h, w, generator=generator) + 0.3 * torch.randn(
-        b, 3, h, w, generator=generator
-    )
+    blocks = up(torch.randn(b, 1, h // 4, w // 4, generator=generator), 4)
+    speckle = blocks + 0.5 * torch.randn(b, 1, h, w, generator=generator)
+    speckle = speckle + 0.3 * torch.randn(b, 3, h, w, generator=generator)
     speckle = gaussian_blur(speckle, torch.full((b,), 0.6))
-    up = lambda v: F.interpolate(v, scale_factor=p, mode="nearest")  # noqa: E731
-    return out + (up(offsets) + up(amp) * speckle).to(x.device, x.dtype)
+    return out + (steps + up(amp) * speckle).to(x.device, x.dtype)
 
 
 def detail_loss(net: DetailNet, x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
@@ -187,11 +216,11 @@ def add_detail(
 ) -> torch.Tensor:
     """The detail stage on ``image`` (1, 3, H, W) in [-1, 1]: at the pixels ``where`` (H, W)
     bool, the image plus detail sampled from ``noise`` (1, 3, H, W) given the image; the rest of
-    the image is returned unchanged. Only the box around ``where`` (plus :data:`CONTEXT_PX`) is
-    computed."""
+    the image is returned unchanged. H and W are whole tokens. Only the box around ``where``
+    (plus :data:`CONTEXT_PX`) is computed."""
     if not where.any():
         return image
-    box = _box(where, height=image.shape[-2], width=image.shape[-1])
+    box = _box(where, token_px=net.config.token_px)
     rows, cols = slice(box[0], box[1]), slice(box[2], box[3])
     cond = image[..., rows, cols]
     z = noise[..., rows, cols].to(image.device, image.dtype)
@@ -208,14 +237,22 @@ def add_detail(
     return out
 
 
-def _box(where: np.ndarray, *, height: int, width: int) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right) of ``where``'s bounding box grown by CONTEXT_PX, clipped to
-    the image, with even sides (the net works at half resolution)."""
+def _box(where: np.ndarray, *, token_px: int) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of ``where``'s bounding box grown by CONTEXT_PX, on token
+    borders (the net's token phase starts at the box's corner; the image is whole tokens) and
+    clipped to the image."""
+    height, width = where.shape
     ys, xs = np.nonzero(where)
-    top = max(0, int(ys.min()) - CONTEXT_PX) // 2 * 2
-    left = max(0, int(xs.min()) - CONTEXT_PX) // 2 * 2
-    bottom = min(height, int(ys.max()) + 1 + CONTEXT_PX)
-    right = min(width, int(xs.max()) + 1 + CONTEXT_PX)
-    bottom -= (bottom - top) % 2
-    right -= (right - left) % 2
-    return top, bottom, left, right
+
+    def down(v: int) -> int:
+        return max(0, v) // token_px * token_px
+
+    def up(v: int, limit: int) -> int:
+        return min(limit, -(-v // token_px) * token_px)
+
+    return (
+        down(int(ys.min()) - CONTEXT_PX),
+        up(int(ys.max()) + 1 + CONTEXT_PX, height),
+        down(int(xs.min()) - CONTEXT_PX),
+        up(int(xs.max()) + 1 + CONTEXT_PX, width),
+    )

@@ -144,7 +144,7 @@ def test_degraded_photos_look_like_the_transformers_images():
     flat = torch.zeros(2, 3, 128, 128)
     steps = dataclasses.replace(blur_only, offset_std=(0.02, 0.02))
     stepped = degrade(flat, steps, generator=torch.Generator().manual_seed(4))
-    assert seam_ratio(_pixels(stepped[0])) == float("inf")  # steps only at token borders
+    assert seam_ratio(_pixels(stepped[0])) > 3  # steps at token borders, gentle ramps inside
     speckled = dataclasses.replace(blur_only, speckle_fraction=(0.5, 0.5))
     out = degrade(flat, speckled, generator=torch.Generator().manual_seed(4))
     per_token = out.abs().reshape(2, 3, 8, 16, 8, 16).mean(dim=(1, 3, 5))
