@@ -15,11 +15,12 @@ A per-token linear output head predicts each 16 px patch on its own, which leave
 borders; a small convolutional :class:`Refiner` over the unpacked image (told where the borders
 are) removes them once, after sampling, at full resolution. The transformer cannot carry the
 finest octave of a photograph through its 256-wide tokens; the detail stage
-(:mod:`generator.models.detail`), a convolutional low-noise denoiser, draws it over the fine
-tokens' pixels (:meth:`SceneEncoder.finish`).
+(:mod:`generator.models.detail`), a small convolutional flow model conditioned on the
+transformer's image, samples it over the fine tokens' pixels (:meth:`SceneEncoder.finish`).
 
-Weights ship as two safetensors files in ``generator/models/weights/``: the base model and a LoRA
-adapter from foveated post-training, merged at load time (:mod:`generator.models.weights_io`).
+Weights ship as safetensors files in ``generator/models/weights/``: the base model, a LoRA adapter
+from foveated post-training, merged at load time, and the detail stage
+(:mod:`generator.models.weights_io`).
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ import torch.nn.functional as F
 
 from generator.layout import TokenLayout
 
-#: Context in pixels around the fine region that the net reads (more than its receptive field).
-CONTEXT_PX = 48
+#: Context in pixels around the fine region that the net reads: more than its receptive field
+#: (12 convolutions at half resolution: 24 px), so a box computes what the whole image would.
+CONTEXT_PX = 32
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
 """The default model's weights: where the shipped files are, saving and loading them, merging the
 foveated post-training LoRA, and the shipped model as a :class:`FoveatedGenerator`.
 
-Weights ship as two safetensors files in ``generator/models/weights/``: the base model (trained on
-full-resolution tokens) and a LoRA adapter from foveated post-training, merged at load time so
-inference pays nothing for it. ``variant="base"`` loads the base model alone: the naive baseline.
-The model's config travels in the safetensors metadata (``config``), the LoRA's alpha / rank in
-``lora_scale``.
+Weights ship as safetensors files in ``generator/models/weights/``: the base model (trained on
+full-resolution tokens), a LoRA adapter from foveated post-training, merged at load time so
+inference pays nothing for it, and the detail stage (:mod:`generator.models.detail`; used when its
+file is there). ``variant="base"`` loads the base model without the LoRA: the naive baseline. The
+model's config travels in the safetensors metadata (``config``; the detail stage's in
+``detail_config``), the LoRA's alpha / rank in ``lora_scale``.
 """
 
 from __future__ import annotations

@@ -15,9 +15,8 @@ The objective is :mod:`generator.training.objective`'s (JiT x-prediction, veloci
 refiner's image loss). Training stops at ``--steps`` or when ``--time-budget-s`` is spent, whichever
 is first, and always saves what it has. ``--resume`` continues from ``OUT/checkpoint.pt``.
 Outputs in OUT: ``model.safetensors`` (base: EMA weights), ``lora.safetensors`` (foveated) or
-``detail.safetensors`` (detail),
-``loss.png``, ``log.json``, ``losses.json`` (per step: ``total`` and ``parts`` = [velocity,
-refiner]), ``checkpoint.pt``.
+``detail.safetensors`` (detail), ``loss.png``, ``log.json``, ``losses.json`` (per step: ``total``
+and ``parts`` = [velocity, refiner]; for ``detail`` [velocity, 0]), ``checkpoint.pt``.
 """
 
 from __future__ import annotations
