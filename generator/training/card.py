@@ -115,17 +115,19 @@ def _detail_architecture(record: dict) -> list[str]:
         return []
     params = record.get("detail_parameters")
     size = f", {params / 1e3:.0f} k parameters" if params else ""
+    phase = ", each pixel's phase in its token" if d.get("token_phase") else ""
     return [
         "- Detail stage (`generator.models.detail`): the transformer cannot pass the finest "
-        "octave of a photograph through its 256-wide tokens, so a convolutional denoiser draws "
-        "it. After the transformer's steps and the refiner, the pixels of the layout's fine "
-        f"(level-1) tokens are re-noised to t = {d.get('t_start'):g} with the seed's own noise "
-        f"and integrated to 0 in {d.get('steps')} Euler steps of the same flow; coarse tokens "
-        "keep the transformer's image (their missing detail is what foveation leaves out). "
-        f"A residual conv net at half resolution ({d.get('channels')} channels, "
-        f"{d.get('blocks')} blocks, FiLM of log t{size}) predicts the noise from the noisy "
-        "image and the upsampled scene; trained alone on photo crops at t log-uniform in "
-        f"[{d.get('t_low'):g}, {d.get('t_high'):g}].",
+        "octave of a photograph through its 256-wide tokens, so a second, convolutional model "
+        "samples it. After the transformer's steps and the refiner, over the pixels of the "
+        "layout's fine (level-1) tokens, a conditional flow model samples the image's detail "
+        f"given the transformer's image ({d.get('steps')} Euler steps, shift {d.get('shift'):g}, "
+        "from the seed's own detail noise); coarse tokens keep the transformer's image (their "
+        "missing detail is what foveation leaves out). A residual conv net at half resolution "
+        f"({d.get('channels')} channels, {d.get('blocks')} blocks, FiLM of log t{size}) sees the "
+        f"noisy detail, the image{phase}; it was trained alone, on photographs degraded as the "
+        f"transformer degrades them (Gaussian blur {d['blur_px'][0]:g}-{d['blur_px'][1]:g} px, "
+        "per-token offsets and ramps, speckled tokens), to give their detail back.",
     ]
 
 
@@ -201,10 +203,10 @@ def _detail_export_flags(record: dict) -> str:
     """`` --detail runs/detail`` and the detail sampler settings the shipped file carries."""
     d = record.get("detail_config") or {}
     flags = " --detail runs/detail"
-    if d.get("t_start") is not None:
-        flags += f" --detail-t-start {d['t_start']:g}"
     if d.get("steps") is not None:
         flags += f" --detail-steps {d['steps']}"
+    if d.get("shift") is not None:
+        flags += f" --detail-shift {d['shift']:g}"
     return flags
 
 

@@ -54,7 +54,7 @@ def export_weights(
     ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
     the weights' config): an inference choice made by measurement after training.
     ``detail_dir``: a ``detail`` training run whose net becomes ``default-detail.safetensors``
-    (None keeps the shipped one and its record); ``detail_sampler`` (``t_start``, ``steps``)
+    (None keeps the shipped one and its record); ``detail_sampler`` (``steps``, ``shift``)
     replaces its sampler settings likewise."""
     from generator.models.weights_io import CARD_FILE, DETAIL_FILE, LORA_FILE
 
@@ -316,10 +316,10 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--shift", type=float, default=None, help="the shipped default sampler shift (with --base)"
     )
     parser.add_argument(
-        "--detail-t-start", type=float, default=None, help="the detail stage's re-noising level"
+        "--detail-steps", type=int, default=None, help="the shipped detail stage's Euler steps"
     )
     parser.add_argument(
-        "--detail-steps", type=int, default=None, help="the detail stage's Euler steps"
+        "--detail-shift", type=float, default=None, help="the shipped detail stage's shift"
     )
 
 
@@ -361,7 +361,7 @@ def run_export(args: argparse.Namespace) -> str:
         detail_dir=Path(args.detail) if args.detail else None,
         detail_sampler={
             k: v
-            for k, v in (("t_start", args.detail_t_start), ("steps", args.detail_steps))
+            for k, v in (("steps", args.detail_steps), ("shift", args.detail_shift))
             if v is not None
         },
     )

@@ -190,3 +190,42 @@ def test_a_tiny_detail_run_lowers_its_loss_and_resumes(tmp_path):
     resumed = train(TrainConfig(**{**cfg, "steps": 160}), resume=True)
     assert resumed["steps"] == 160
     assert len(json.loads((tmp_path / "d" / "losses.json").read_text())["total"]) == 160
+
+
+def test_export_adds_the_detail_stage_and_keeps_the_shipped_model(tmp_path):
+    import shutil
+
+    from generator.models.weights_io import DETAIL_FILE, LORA_FILE, WEIGHTS_DIR
+    from generator.training.export import export_weights
+
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    (weights / DETAIL_FILE).unlink(missing_ok=True)
+    lora_before = (weights / LORA_FILE).read_bytes()
+    run = dict(
+        stage="detail",
+        data=PACK,
+        out=str(tmp_path / "d"),
+        crop_px=[32],
+        batch_size=2,
+        steps=3,
+        model={"channels": 4, "blocks": 1},
+        progress=False,
+    )
+    train(TrainConfig(**run))
+    record = export_weights(
+        base_dir=None,
+        foveated_dir=None,
+        out_dir=weights,
+        detail_dir=tmp_path / "d",
+        detail_sampler={"steps": 2, "shift": 4.0},
+    )
+    assert (weights / LORA_FILE).read_bytes() == lora_before  # the shipped adapter is kept
+    assert record["foveated"] and record["detail"]["steps"] == 3
+    loaded = load_detail(weights / DETAIL_FILE)
+    assert (loaded.config.steps, loaded.config.shift, loaded.config.channels) == (2, 4.0, 4)
+    card = (weights / "MODEL_CARD.md").read_text()
+    assert "Detail stage" in card and "2 Euler steps, shift 4" in card
+    assert "fovea train detail --out runs/detail" in card
+    assert "--detail runs/detail --detail-steps 2 --detail-shift 4" in card
+    assert (weights / "default-detail-loss.png").is_file()
