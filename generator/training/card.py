@@ -183,7 +183,11 @@ def _training(record: dict) -> list[str]:
         f"In all {total_steps} steps and {_duration(total_s)} of training (the loops' time; "
         "start-up and checkpoints add a little). Loss curves: `default-base-loss.png`, "
         "`default-foveated-loss.png` (total, velocity and refiner losses)"
-        + (", `default-detail-loss.png` (noise MSE)." if record.get("detail") else "."),
+        + (
+            ", `default-detail-loss.png` (the detail flow's velocity loss)."
+            if record.get("detail")
+            else "."
+        ),
         "",
         "Reproduce (one command per run above, oldest first; `accelerate launch -m "
         "generator.training.train STAGE ...` takes the same flags on GPUs; "
