@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from generator.denoiser import Conditioning, TokenPositions, layout_ids, velocity_from_x
 from generator.errors import FoveaError
 from generator.layout import TokenLayout
-from generator.models.detail import DetailNet, add_detail, detail_noise, fine_pixels
+from generator.models.detail import DetailNet, add_layout_detail, detail_noise
 from generator.scene import upsample_scene
 from generator.tokens import pack
 
@@ -305,11 +305,11 @@ class SceneEncoder:
         self, image: torch.Tensor, cond: Conditioning, *, layout: TokenLayout, seed: int
     ) -> torch.Tensor:
         """After sampling, on the unpacked image (1, 3, H, W): the refiner, then the detail stage
-        over the layout's fine tokens from the seed's detail noise (:mod:`generator.models.detail`)."""
+        for the layout from the seed's detail noise (:mod:`generator.models.detail`)."""
         scene_up = cond.scene.scene_up.to(image.dtype)
         image = self.model.refine(image, scene_up)
         if self.detail is None:
             return image
         h, w = image.shape[-2:]
         noise = detail_noise(seed, height=h, width=w)
-        return add_detail(self.detail, image, where=fine_pixels(layout), noise=noise)
+        return add_layout_detail(self.detail, image, layout, noise=noise)

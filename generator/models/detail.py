@@ -1,5 +1,6 @@
 """The default model's detail stage: a small convolutional flow model that finishes the
-transformer's image at full resolution, over the pixels of the layout's fine tokens.
+transformer's image at full resolution, over the pixels of the layout's fine tokens (and, reduced
+to their resolution, of its level-2 tokens).
 
 Why a second network: the transformer maps each 16 px token (768 values) through a 256-wide
 hidden state, so its prediction cannot carry the finest octave of a photograph (0.25-0.5
@@ -10,9 +11,11 @@ context at every pixel and no token borders. So a cascade (as in super-resolutio
 the transformer samples the image on the gaze-dependent token layout, then this net samples the
 image's *detail* conditioned on it. It was trained on photographs degraded as the transformer
 degrades them (:func:`degrade`: blur, token offsets, token speckle), to give back the photograph.
-Coarse tokens are left as the transformer made them: their missing detail is, by design, what
-foveation leaves out. The full-resolution twin has only fine tokens, so it gets the stage
-everywhere; a foveated image gets it in the fovea, from the same noise, so the two match there.
+In a foveated image, level-1 tokens get the stage at full resolution and level-2 tokens get it
+reduced to their resolution (:func:`add_layout_detail`), which is what the full-resolution twin
+reduced to the layout has; coarser tokens carry nothing above the scene's Nyquist frequency. The
+twin has only fine tokens, so it gets the stage everywhere, from the same noise, so the two
+match in the fovea.
 
 The flow: the detail is ``r = K (x - c)`` (``K = residual_scale``, the photograph ``x`` minus
 its degraded version ``c``), ``z_t = (1 - t) r + t noise``; the net predicts ``r`` from ``(z_t,
@@ -31,6 +34,11 @@ import torch
 import torch.nn.functional as F
 
 from generator.layout import TokenLayout
+from generator.tokens import pack, unpack
+
+#: Coarsest token level the detail stage reaches (level-4 tokens of a 4x scene model carry
+#: nothing above the scene's Nyquist frequency).
+MAX_LEVEL = 2
 
 #: Context in pixels around the fine region that the net reads: more than its receptive field
 #: (12 convolutions at half resolution: 24 px), so a box computes what the whole image would.
@@ -194,13 +202,34 @@ def sample_times(config: DetailConfig) -> np.ndarray:
     return config.shift * u / (1 + (config.shift - 1) * u)
 
 
-def fine_pixels(layout: TokenLayout) -> np.ndarray:
-    """(H, W) bool: the pixels of the layout's level-1 tokens."""
+def fine_pixels(layout: TokenLayout, *, max_level: int = 1) -> np.ndarray:
+    """(H, W) bool: the pixels of the layout's tokens of level <= ``max_level``."""
     p = layout.token_px
     cells = np.zeros((layout.grid_h, layout.grid_w), dtype=bool)
-    fine = layout.levels == 1
-    cells[layout.rows[fine], layout.cols[fine]] = True
+    for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
+        if k <= max_level:
+            cells[r : r + k, c : c + k] = True
     return np.kron(cells, np.ones((p, p), dtype=bool))
+
+
+@torch.no_grad()
+def add_layout_detail(
+    net: DetailNet, image: torch.Tensor, layout: TokenLayout, *, noise: torch.Tensor
+) -> torch.Tensor:
+    """The detail stage on a generated image (1, 3, H, W) for its layout: level-1 tokens get it
+    at full resolution; level-2 tokens get it reduced to the resolution they carry (the
+    layout's own pack and unpack), as the full-resolution twin reduced to the layout would have
+    it; coarser tokens carry nothing above the scene's Nyquist frequency and are left as they
+    are."""
+    reach = fine_pixels(layout, max_level=MAX_LEVEL)
+    detailed = add_detail(net, image, where=reach, noise=noise)
+    if (layout.levels == 1).all():
+        return detailed
+    p = layout.token_px
+    reduced = unpack(pack(detailed, layout, p=p), layout, p=p)
+    fine = torch.from_numpy(fine_pixels(layout)).to(image.device)
+    mid = torch.from_numpy(reach).to(image.device)
+    return torch.where(fine, detailed, torch.where(mid, reduced, image))
 
 
 def detail_noise(seed: int, *, height: int, width: int) -> torch.Tensor:

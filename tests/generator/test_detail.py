@@ -101,22 +101,43 @@ def test_detail_weights_round_trip(tmp_path):
         load_detail(tmp_path / "missing.safetensors")
 
 
-def test_the_generator_adds_detail_in_the_fovea_only():
+def test_the_generator_adds_detail_where_tokens_carry_it():
     torch.manual_seed(0)
     model = DefaultModel(
         ModelConfig(heads=1, head_dim=32, single_blocks=1, rope_axes=(8, 12, 12), steps=2)
     ).eval()
     plain = build_generator(model, model_id="t")
     detailed = build_generator(model, model_id="t", detail=_net())
-    geometry = StimulusGeometry(display=default_display(), image_width_px=256, image_height_px=256)
-    pixels = (np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)
+    geometry = StimulusGeometry(display=default_display(), image_width_px=512, image_height_px=512)
+    pixels = (np.random.default_rng(0).random((128, 128, 3)) * 255).astype(np.uint8)
     scene = Scene(pixels=pixels, source="test")
-    kw = dict(seed=1, geometry=geometry, gaze_px=(100.0, 140.0), scene=scene)
+    kw = dict(seed=1, geometry=geometry, gaze_px=(200.0, 280.0), scene=scene)
     a = plain.generate(spec=LayoutSpec(mode="acuity"), **kw)
     b = detailed.generate(spec=LayoutSpec(mode="acuity"), **kw)
-    where = fine_pixels(a.layout)
-    assert np.array_equal(a.image[~where], b.image[~where])
-    assert not np.array_equal(a.image[where], b.image[where])
+    fine, reach = fine_pixels(a.layout), fine_pixels(a.layout, max_level=2)
+    assert (a.layout.levels > 2).any() and fine.any() and (reach & ~fine).any()
+    assert np.array_equal(a.image[~reach], b.image[~reach])  # level 4 and coarser: as they were
+    assert not np.array_equal(a.image[fine], b.image[fine])
+    assert not np.array_equal(a.image[reach & ~fine], b.image[reach & ~fine])
+
+
+def test_level_two_tokens_get_the_detail_at_their_resolution():
+    from generator.models.detail import add_layout_detail
+    from generator.tokens import pack, unpack
+
+    net = _net()
+    layout = _layout(512, "acuity")
+    image = torch.rand(1, 3, 512, 512) * 2 - 1
+    noise = detail_noise(2, height=512, width=512)
+    fine = torch.from_numpy(fine_pixels(layout))
+    reach = torch.from_numpy(fine_pixels(layout, max_level=2))
+    out = add_layout_detail(net, image, layout, noise=noise)
+    full = add_detail(net, image, where=reach.numpy(), noise=noise)
+    reduced = unpack(pack(full, layout, p=16), layout, p=16)
+    mid = reach & ~fine
+    assert torch.equal(out[..., fine], full[..., fine])
+    assert torch.equal(out[..., mid], reduced[..., mid])
+    assert torch.equal(out[..., ~reach], image[..., ~reach])
 
 
 def _photos(count: int, px: int, seed: int) -> torch.Tensor:
