@@ -1,6 +1,5 @@
 """The default model's detail stage: a small convolutional flow model that finishes the
-transformer's image at full resolution, over the pixels of the layout's fine tokens (and, reduced
-to their resolution, of its level-2 tokens).
+transformer's image at full resolution, over the pixels of the layout's fine tokens.
 
 Why a second network: the transformer maps each 16 px token (768 values) through a 256-wide
 hidden state, so its prediction cannot carry the finest octave of a photograph (0.25-0.5
@@ -11,11 +10,11 @@ context at every pixel and no token borders. So a cascade (as in super-resolutio
 the transformer samples the image on the gaze-dependent token layout, then this net samples the
 image's *detail* conditioned on it. It was trained on photographs degraded as the transformer
 degrades them (:func:`degrade`: blur, token offsets, token speckle), to give back the photograph.
-In a foveated image, level-1 tokens get the stage at full resolution and level-2 tokens get it
-reduced to their resolution (:func:`add_layout_detail`), which is what the full-resolution twin
-reduced to the layout has; coarser tokens carry nothing above the scene's Nyquist frequency. The
-twin has only fine tokens, so it gets the stage everywhere, from the same noise, so the two
-match in the fovea.
+In a foveated image, level-1 tokens get the stage at full resolution; coarser tokens are left as
+the transformer made them (their missing detail is what foveation leaves out; the stage can also
+reach level-2 tokens, reduced to their resolution: :func:`add_layout_detail`). The
+full-resolution twin has only fine tokens, so it gets the stage everywhere, from the same noise,
+so the two match in the fovea.
 
 The flow: the detail is ``r = K (x - c)`` (``K = residual_scale``, the photograph ``x`` minus
 its degraded version ``c``), ``z_t = (1 - t) r + t noise``; the net predicts ``r`` from ``(z_t,
@@ -36,9 +35,11 @@ import torch.nn.functional as F
 from generator.layout import TokenLayout
 from generator.tokens import pack, unpack
 
-#: Coarsest token level the detail stage reaches (level-4 tokens of a 4x scene model carry
-#: nothing above the scene's Nyquist frequency).
-MAX_LEVEL = 2
+#: Coarsest token level the detail stage reaches. Level 2 (the stage reduced to its tokens'
+#: resolution, as the twin reduced to the layout has it) was measured: 0.03 JOD closer to the
+#: twin at s = 0.5, but a 512 px image at s = 1 then took 0.48 s instead of 0.3 s, over the
+#: 0.4 s target, because the level-2 ring covers most of a small image. Level 1 is the default.
+MAX_LEVEL = 1
 
 #: Context in pixels around the fine region that the net reads: more than its receptive field
 #: (12 convolutions at half resolution: 24 px), so a box computes what the whole image would.
@@ -214,16 +215,20 @@ def fine_pixels(layout: TokenLayout, *, max_level: int = 1) -> np.ndarray:
 
 @torch.no_grad()
 def add_layout_detail(
-    net: DetailNet, image: torch.Tensor, layout: TokenLayout, *, noise: torch.Tensor
+    net: DetailNet,
+    image: torch.Tensor,
+    layout: TokenLayout,
+    *,
+    noise: torch.Tensor,
+    max_level: int = MAX_LEVEL,
 ) -> torch.Tensor:
     """The detail stage on a generated image (1, 3, H, W) for its layout: level-1 tokens get it
-    at full resolution; level-2 tokens get it reduced to the resolution they carry (the
-    layout's own pack and unpack), as the full-resolution twin reduced to the layout would have
-    it; coarser tokens carry nothing above the scene's Nyquist frequency and are left as they
-    are."""
-    reach = fine_pixels(layout, max_level=MAX_LEVEL)
+    at full resolution; tokens up to ``max_level`` get it reduced to the resolution they carry
+    (the layout's own pack and unpack), as the full-resolution twin reduced to the layout would
+    have it; coarser tokens are left as they are."""
+    reach = fine_pixels(layout, max_level=max_level)
     detailed = add_detail(net, image, where=reach, noise=noise)
-    if (layout.levels == 1).all():
+    if max_level == 1 or (layout.levels == 1).all():
         return detailed
     p = layout.token_px
     reduced = unpack(pack(detailed, layout, p=p), layout, p=p)
