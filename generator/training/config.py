@@ -248,22 +248,16 @@ def _check_model(cfg: TrainConfig) -> int:
 
     if cfg.model and cfg.init:
         raise FoveaError("--model-json sets a new model's architecture; --init loads one from file")
-    if cfg.stage == "detail":
-        known = {f.name for f in fields(DetailConfig)}
-        unknown = sorted(set(cfg.model) - known)
-        if unknown:
-            raise FoveaError(
-                f"--model-json: unknown DetailConfig field(s) {', '.join(unknown)}; "
-                f"known: {', '.join(sorted(known))}"
-            )
-        return 1
-    known = {f.name for f in fields(ModelConfig)}
+    architecture = DetailConfig if cfg.stage == "detail" else ModelConfig
+    known = {f.name for f in fields(architecture)}
     unknown = sorted(set(cfg.model) - known)
     if unknown:
         raise FoveaError(
-            f"--model-json: unknown ModelConfig field(s) {', '.join(unknown)}; "
+            f"--model-json: unknown {architecture.__name__} field(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
+    if cfg.stage == "detail":
+        return 1  # the detail stage works on crops of any scene factor
     model = ModelConfig.from_dict(cfg.model)
     if sum(model.rope_axes) != model.head_dim:
         raise FoveaError(
