@@ -53,10 +53,25 @@ def register(
         ("base", "base training on full-resolution tokens (crops and their scenes)"),
         ("foveated", "foveated LoRA post-training on mixed-resolution tokens"),
         ("detail", "the convolutional detail stage (low-noise denoiser of the finest octave)"),
+        ("periphery", "the periphery stage: coarse tokens' detail, on pairs (--data PAIRS)"),
     ):
         p = train_sub.add_parser(stage, help=text)
         add_arguments(p)
         p.set_defaults(handler=_train, stage=stage)
+    pairs = train_sub.add_parser(
+        "pairs",
+        help="make the periphery stage's training pairs with the shipped model: full-resolution "
+        "twins and foveated images of training-photo crops (resumable)",
+    )
+    pairs.add_argument("--out", required=True, help="pairs folder")
+    pairs.add_argument("--count", type=int, default=48, help="twins (default 48)")
+    pairs.add_argument("--per-twin", type=int, default=4, help="foveated images per twin")
+    pairs.add_argument("--resolution", type=int, default=1024, help="image side, px")
+    pairs.add_argument("--seed", type=int, default=0)
+    pairs.add_argument("--data", default="generator/data/photos-1024.npz", help="photo pack")
+    pairs.add_argument("--weights", default=None, help="weights folder (default: shipped)")
+    pairs.add_argument("--no-progress", action="store_true")
+    pairs.set_defaults(handler=_train_pairs)
     from generator.training.export import add_export_arguments
 
     export = train_sub.add_parser(
@@ -144,6 +159,22 @@ def _train(args) -> int:
         f"{args.stage}: {log['steps']} steps, loss {log['loss_first50']} -> {log['loss_last50']}; "
         f"outputs in {args.out}"
     )
+    return 0
+
+
+def _train_pairs(args) -> int:
+    from generator.training.periphery_pairs import PairSettings, build_pairs
+
+    settings = PairSettings(
+        count=args.count,
+        per_twin=args.per_twin,
+        resolution=args.resolution,
+        seed=args.seed,
+        data=args.data,
+        weights_dir=args.weights,
+    )
+    out = build_pairs(settings, Path(args.out), progress=not args.no_progress)
+    print(f"{settings.count} twins x {settings.per_twin} foveated images in {out}")
     return 0
 
 

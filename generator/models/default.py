@@ -16,10 +16,12 @@ borders; a small convolutional :class:`Refiner` over the unpacked image (told wh
 are) removes them once, after sampling, at full resolution. The transformer cannot carry the
 finest octave of a photograph through its 256-wide tokens; the detail stage
 (:mod:`generator.models.detail`), a small convolutional flow model conditioned on the
-transformer's image, samples it over the fine tokens' pixels (:meth:`SceneEncoder.finish`).
+transformer's image, samples it over the fine tokens' pixels; the periphery stage
+(:mod:`generator.models.periphery`) gives the coarse tokens' pixels the detail that the
+full-resolution twin has there, from the same noise, in one cheap pass (:meth:`SceneEncoder.finish`).
 
 Weights ship as safetensors files in ``generator/models/weights/``: the base model, a LoRA adapter
-from foveated post-training, merged at load time, and the detail stage
+from foveated post-training, merged at load time, and the detail and periphery stages
 (:mod:`generator.models.weights_io`).
 """
 
@@ -36,6 +38,7 @@ from generator.denoiser import Conditioning, TokenPositions, layout_ids, velocit
 from generator.errors import FoveaError
 from generator.layout import TokenLayout
 from generator.models.detail import DetailNet, add_layout_detail, detail_noise
+from generator.models.periphery import PeripheryNet, add_periphery_detail
 from generator.scene import upsample_scene
 from generator.tokens import pack
 
@@ -273,14 +276,21 @@ class SceneDenoiser:
 
 class SceneEncoder:
     """Scene -> :class:`Conditioning` for one layout (the default model has no text), and the
-    image's finish after sampling (refiner, then the optional detail stage)."""
+    image's finish after sampling (refiner, then the optional detail and periphery stages)."""
 
     text_len = 1
 
-    def __init__(self, model: DefaultModel, *, detail: DetailNet | None = None):
+    def __init__(
+        self,
+        model: DefaultModel,
+        *,
+        detail: DetailNet | None = None,
+        periphery: PeripheryNet | None = None,
+    ):
         self.model = model
         self.config = model.config_
         self.detail = detail
+        self.periphery = periphery
 
     @property
     def scene_factor(self) -> int:
@@ -305,11 +315,15 @@ class SceneEncoder:
         self, image: torch.Tensor, cond: Conditioning, *, layout: TokenLayout, seed: int
     ) -> torch.Tensor:
         """After sampling, on the unpacked image (1, 3, H, W): the refiner, then the detail stage
-        for the layout from the seed's detail noise (:mod:`generator.models.detail`)."""
+        on the layout's fine tokens and the periphery stage on its coarse ones, both from the
+        seed's detail noise (:mod:`generator.models.detail`, :mod:`generator.models.periphery`)."""
         scene_up = cond.scene.scene_up.to(image.dtype)
         image = self.model.refine(image, scene_up)
         if self.detail is None:
             return image
         h, w = image.shape[-2:]
         noise = detail_noise(seed, height=h, width=w)
-        return add_layout_detail(self.detail, image, layout, noise=noise)
+        finished = add_layout_detail(self.detail, image, layout, noise=noise)
+        if self.periphery is None:
+            return finished
+        return add_periphery_detail(self.periphery, image, layout, noise=noise, fovea=finished)

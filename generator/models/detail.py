@@ -10,9 +10,10 @@ context at every pixel and no token borders. So a cascade (as in super-resolutio
 the transformer samples the image on the gaze-dependent token layout, then this net samples the
 image's *detail* conditioned on it. It was trained on photographs degraded as the transformer
 degrades them (:func:`degrade`: blur, token offsets, token speckle), to give back the photograph.
-In a foveated image, level-1 tokens get the stage at full resolution; coarser tokens are left as
-the transformer made them (their missing detail is what foveation leaves out; the stage can also
-reach level-2 tokens, reduced to their resolution: :func:`add_layout_detail`). The
+In a foveated image, level-1 tokens get the stage at full resolution; coarser tokens get the
+cheaper periphery stage (:mod:`generator.models.periphery`), which was trained to give them the
+detail this stage gives the twin (this stage can also reach level-2 tokens, reduced to their
+resolution: :func:`add_layout_detail`). The
 full-resolution twin has only fine tokens, so it gets the stage everywhere, from the same noise,
 so the two match in the fovea.
 
@@ -257,8 +258,10 @@ def add_detail(
         return image
     box = _box(where, token_px=net.config.token_px)
     rows, cols = slice(box[0], box[1]), slice(box[2], box[3])
-    cond = image[..., rows, cols]
+    # Channels-last: oneDNN's convolutions run about 1.6x faster on this CPU (same values).
+    cond = image[..., rows, cols].contiguous(memory_format=torch.channels_last)
     z = noise[..., rows, cols].to(image.device, image.dtype)
+    z = z.contiguous(memory_format=torch.channels_last)
     cfg = net.config
     times = sample_times(cfg)
     for t, t_next in zip(times[:-1], times[1:], strict=True):

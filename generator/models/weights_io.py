@@ -3,10 +3,10 @@ foveated post-training LoRA, and the shipped model as a :class:`FoveatedGenerato
 
 Weights ship as safetensors files in ``generator/models/weights/``: the base model (trained on
 full-resolution tokens), a LoRA adapter from foveated post-training, merged at load time so
-inference pays nothing for it, and the detail stage (:mod:`generator.models.detail`; used when its
-file is there). ``variant="base"`` loads the base model without the LoRA: the naive baseline. The
-model's config travels in the safetensors metadata (``config``; the detail stage's in
-``detail_config``), the LoRA's alpha / rank in ``lora_scale``.
+inference pays nothing for it, the detail stage (:mod:`generator.models.detail`) and the periphery
+stage (:mod:`generator.models.periphery`), each used when its file is there. ``variant="base"`` loads the base model without the LoRA: the naive baseline. The
+model's config travels in the safetensors metadata (``config``; the stages' in ``detail_config``
+and ``periphery_config``), the LoRA's alpha / rank in ``lora_scale``.
 """
 
 from __future__ import annotations
@@ -21,32 +21,38 @@ import torch
 from generator.errors import FoveaError
 from generator.models.default import DefaultModel, ModelConfig, SceneDenoiser, SceneEncoder
 from generator.models.detail import DetailConfig, DetailNet
+from generator.models.periphery import PeripheryConfig, PeripheryNet
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 BASE_FILE = "default-base.safetensors"
 LORA_FILE = "default-foveated-lora.safetensors"
 DETAIL_FILE = "default-detail.safetensors"
+PERIPHERY_FILE = "default-periphery.safetensors"
 CARD_FILE = "default.json"
 Variant = Literal["foveated", "base"]
 
 
 def save_weights(model: DefaultModel, path: Path, *, dtype=torch.float16, metadata=None) -> None:
     """Save the model's state dict as safetensors (fp16 by default: half the bytes)."""
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in model.state_dict().items()}
-    meta = {"config": json.dumps(model.config_.as_dict())}
-    meta.update({k: str(v) for k, v in (metadata or {}).items()})
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=meta)
+    _save_state(model, path, {"config": model.config_.as_dict()}, dtype=dtype, metadata=metadata)
 
 
 def save_detail(net: DetailNet, path: Path, *, dtype=torch.float16, metadata=None) -> None:
     """Save the detail stage's state dict as safetensors, its config in the metadata."""
+    _save_state(net, path, {"detail_config": net.config.as_dict()}, dtype=dtype, metadata=metadata)
+
+
+def save_periphery(net: PeripheryNet, path: Path, *, dtype=torch.float16, metadata=None) -> None:
+    """Save the periphery stage's state dict as safetensors, its config in the metadata."""
+    config = {"periphery_config": net.config.as_dict()}
+    _save_state(net, path, config, dtype=dtype, metadata=metadata)
+
+
+def _save_state(net: torch.nn.Module, path: Path, configs: dict, *, dtype, metadata) -> None:
     from safetensors.torch import save_file
 
     state = {k: v.detach().to("cpu", dtype).contiguous() for k, v in net.state_dict().items()}
-    meta = {"detail_config": json.dumps(net.config.as_dict())}
+    meta = {k: json.dumps(v) for k, v in configs.items()}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(path), metadata=meta)
@@ -54,27 +60,46 @@ def save_detail(net: DetailNet, path: Path, *, dtype=torch.float16, metadata=Non
 
 def load_detail(path: Path, *, device: str = "cpu", dtype=torch.float32) -> DetailNet:
     """A :class:`DetailNet` from a file written by :func:`save_detail`."""
+    net = _load_stage(path, "detail", "detail_config", "save_detail", DetailConfig, DetailNet)
+    return _inference(net, device, dtype)
+
+
+def load_periphery(path: Path, *, device: str = "cpu", dtype=torch.float32) -> PeripheryNet:
+    """A :class:`PeripheryNet` from a file written by :func:`save_periphery`."""
+    net = _load_stage(
+        path, "periphery", "periphery_config", "save_periphery", PeripheryConfig, PeripheryNet
+    )
+    return _inference(net, device, dtype)
+
+
+def _inference(net: torch.nn.Module, device: str, dtype) -> torch.nn.Module:
+    """A conv stage ready to run: on ``device`` in ``dtype``, channels-last weights (its inputs
+    are made channels-last too), eval mode, no gradients."""
+    net = net.to(device, dtype).to(memory_format=torch.channels_last)
+    return net.eval().requires_grad_(False)
+
+
+def _load_stage(path: Path, what: str, key: str, writer: str, config_cls, net_cls):
+    """A conv stage (detail or periphery) from safetensors whose metadata ``key`` holds its config."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     path = Path(path)
     if not path.is_file():
-        raise FoveaError(f"detail weights {path} not found")
+        raise FoveaError(f"{what} weights {path} not found")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-    if "detail_config" not in meta:
-        raise FoveaError(
-            f"{path} has no 'detail_config' metadata; it was not written by save_detail"
-        )
-    net = DetailNet(DetailConfig.from_dict(json.loads(meta["detail_config"])))
+    if key not in meta:
+        raise FoveaError(f"{path} has no {key!r} metadata; it was not written by {writer}")
+    net = net_cls(config_cls.from_dict(json.loads(meta[key])))
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise FoveaError(
-            f"{path} does not match the detail net: missing {missing[:3]}, "
+            f"{path} does not match the {what} net: missing {missing[:3]}, "
             f"unexpected {unexpected[:3]}"
         )
-    return net.to(device, dtype).eval().requires_grad_(False)
+    return net
 
 
 def load_model(
@@ -141,6 +166,10 @@ class DefaultWeights:
         return self.directory / DETAIL_FILE
 
     @property
+    def periphery(self) -> Path:
+        return self.directory / PERIPHERY_FILE
+
+    @property
     def exists(self) -> bool:
         return self.base.is_file()
 
@@ -151,9 +180,10 @@ def build_generator(
     model_id: str,
     steps: int | None = None,
     detail: DetailNet | None = None,
+    periphery: PeripheryNet | None = None,
 ):
-    """Wrap a :class:`DefaultModel` (and its optional detail stage) in the project's
-    :class:`FoveatedGenerator`."""
+    """Wrap a :class:`DefaultModel` (and its optional detail and periphery stages) in the
+    project's :class:`FoveatedGenerator`."""
     from generator.codecs import PixelCodec
     from generator.pipeline import FoveatedGenerator
 
@@ -161,7 +191,7 @@ def build_generator(
     return FoveatedGenerator(
         # 0.05: training's x -> v clamp (generator.training.config TrainConfig.t_min).
         denoiser=SceneDenoiser(model, x_pred_t_min=0.05),
-        encoder=SceneEncoder(model, detail=detail),
+        encoder=SceneEncoder(model, detail=detail, periphery=periphery),
         codec=PixelCodec(cells_per_token=cfg.patch_px),
         model_id=model_id,
         steps=cfg.steps if steps is None else steps,
@@ -179,8 +209,9 @@ def load_default_generator(
     """The shipped default model as a :class:`FoveatedGenerator` (no network).
 
     Args:
-        variant: ``foveated`` (base + merged post-training LoRA, the default) or ``base`` (the
-            naive baseline: the base model run on mixed-resolution tokens as is).
+        variant: ``foveated`` (base + merged post-training LoRA and the periphery stage, the
+            default) or ``base`` (the naive baseline: the base model run on mixed-resolution
+            tokens as is, with the detail stage but no periphery stage).
         weights_dir: folder with the weights (defaults to the package's ``weights/``).
     """
     files = DefaultWeights(Path(weights_dir) if weights_dir else WEIGHTS_DIR)
@@ -197,7 +228,11 @@ def load_default_generator(
     elif variant != "base":
         raise FoveaError(f"default model variant must be 'foveated' or 'base', got {variant!r}")
     model = load_model(files.base, lora=lora, device=device, dtype=dtype)
-    detail = None
+    detail = periphery = None
     if files.detail.is_file():
         detail = load_detail(files.detail, device=device, dtype=dtype)
-    return build_generator(model, model_id=f"default-{variant}", detail=detail)
+    # The periphery stage is foveated post-training of the detail stage: the naive baseline
+    # (variant "base") has none.
+    if detail is not None and variant == "foveated" and files.periphery.is_file():
+        periphery = load_periphery(files.periphery, device=device, dtype=dtype)
+    return build_generator(model, model_id=f"default-{variant}", detail=detail, periphery=periphery)

@@ -18,7 +18,7 @@ from generator.training.card_figures import (
     markdown_table,
     measured_section,
 )
-from generator.training.config import STAGES
+from generator.training.config import CONV_STAGES, STAGES
 from generator.training.lineage import lineage
 
 
@@ -100,11 +100,15 @@ def _architecture(cfg, record: dict) -> list[str]:
         f"{cfg.steps} steps (shift {cfg.shift:g}) by default.",
         f"- {refiner}",
         *_detail_architecture(record),
+        *_periphery_architecture(record),
         "- Per-token rotary ids: (log2 level, row, col) of each block centre in fine-token units "
         f"(dims {', '.join(map(str, cfg.rope_axes))}).",
         "- Files: `default-base.safetensors` (fp16), `default-foveated-lora.safetensors` (fp16 "
-        "LoRA from foveated post-training, merged at load; without it: the naive baseline)"
-        + (", `default-detail.safetensors` (fp16 detail stage)." if record.get("detail") else "."),
+        "LoRA from foveated post-training, merged at load; without it and the periphery stage: "
+        "the naive baseline)"
+        + (", `default-detail.safetensors` (fp16 detail stage)" if record.get("detail") else "")
+        + (", `default-periphery.safetensors` (fp16)" if record.get("periphery") else "")
+        + ".",
     ]
 
 
@@ -122,12 +126,42 @@ def _detail_architecture(record: dict) -> list[str]:
         "samples it. After the transformer's steps and the refiner, over the pixels of the "
         "layout's fine (level-1) tokens, a conditional flow model samples the image's detail "
         f"given the transformer's image ({d.get('steps')} Euler steps, shift {d.get('shift'):g}, "
-        "from the seed's own detail noise); coarse tokens keep the transformer's image (their "
-        "missing detail is what foveation leaves out). A residual conv net at half resolution "
+        "from the seed's own detail noise); coarse tokens get the periphery stage (below) or, "
+        "without it, keep the transformer's image. A residual conv net at half resolution "
         f"({d.get('channels')} channels, {d.get('blocks')} blocks, FiLM of log t{size}) sees the "
         f"noisy detail, the image{phase}; it was trained alone, on photographs degraded as the "
         f"transformer degrades them (Gaussian blur {d['blur_px'][0]:g}-{d['blur_px'][1]:g} px, "
         "per-token offsets and ramps, speckled tokens), to give their detail back.",
+    ]
+
+
+def _periphery_architecture(record: dict) -> list[str]:
+    """The periphery stage's line (none when the weights have none)."""
+    p = record.get("periphery_config")
+    if not p:
+        return []
+    params = record.get("periphery_parameters")
+    size = f", {params / 1e3:.0f} k parameters" if params else ""
+    pairs = (record.get("periphery") or {}).get("pairs") or {}
+    made = (
+        f" ({pairs.get('count')} twins x {pairs.get('per_twin')} foveated images at "
+        f"{pairs.get('resolution')} px, acuity strengths {pairs['strength_range'][0]:g}-"
+        f"{pairs['strength_range'][1]:g}, random gaze)"
+        if pairs.get("strength_range")
+        else ""
+    )
+    return [
+        "- Periphery stage (`generator.models.periphery`): the pixels of coarse (level >= 2) "
+        "tokens get, in one pass, the detail that the full-resolution twin has there: a "
+        f"residual conv net at 1/{p.get('factor')} resolution ({p.get('channels')} channels, "
+        f"{p.get('blocks')} blocks{size}) and a small ({p.get('head_channels')} channels) "
+        "full-resolution head see the seed's detail noise, the refined transformer image and "
+        "each pixel's token level, and predict the twin. It "
+        "was trained by regression on pairs the shipped pipeline made from training photographs"
+        f"{made}, plus a penalty (weight {p.get('seam_weight', 0):g}) on steps at the "
+        "transformer's token borders in its output (the twin has some; without it the net drew "
+        "them into the periphery): foveated post-training of the detail stage, at a small part "
+        "of its cost. The naive baseline has no periphery stage.",
     ]
 
 
@@ -171,11 +205,11 @@ def _training(record: dict) -> list[str]:
     total_steps, total_s = 0, 0.0
     for stage in STAGES:
         chain = lineage(record.get(stage) or {})
-        if not chain and stage != "detail":
+        if not chain and stage not in CONV_STAGES:
             lines.append(f"- {stage}: not run")
         for i, log in enumerate(chain):
             lines.append(_run_line(stage, log, continued=i > 0))
-            commands += _command(stage, log, first=i == 0)
+            commands += _command(stage, log, first=i == 0) if stage != "periphery" else []
             total_steps += log.get("steps") or 0
             total_s += log.get("train_seconds_total") or 0.0
     lines += [
@@ -184,10 +218,17 @@ def _training(record: dict) -> list[str]:
         "start-up and checkpoints add a little). Loss curves: `default-base-loss.png`, "
         "`default-foveated-loss.png` (total, velocity and refiner losses)"
         + (
-            ", `default-detail-loss.png` (the detail flow's velocity loss)."
+            ", `default-detail-loss.png` (the detail flow's velocity loss)"
             if record.get("detail")
-            else "."
-        ),
+            else ""
+        )
+        + (
+            ", `default-periphery-loss.png` (the periphery stage's regression loss and seam "
+            "penalty)"
+            if record.get("periphery")
+            else ""
+        )
+        + ".",
         "",
         "Reproduce (one command per run above, oldest first; `accelerate launch -m "
         "generator.training.train STAGE ...` takes the same flags on GPUs; "
@@ -198,9 +239,27 @@ def _training(record: dict) -> list[str]:
         *commands,
         "fovea train export --base runs/base --foveated runs/foveated"
         + (_detail_export_flags(record) if record.get("detail") else ""),
+        *_periphery_commands(record),
         "```",
     ]
     return lines
+
+
+def _periphery_commands(record: dict) -> list[str]:
+    """The pairs (made with the weights exported above), the periphery run, its export."""
+    chain = lineage(record.get("periphery") or {})
+    if not chain:
+        return []
+    pairs = chain[0].get("pairs") or {}
+    flags = "".join(
+        f" --{flag} {pairs[key]}"
+        for flag, key in (("count", "count"), ("per-twin", "per_twin"), ("seed", "seed"))
+        if pairs.get(key) is not None
+    )
+    commands = [f"fovea train pairs --out runs/pairs{flags}"]
+    for i, log in enumerate(chain):
+        commands += _command("periphery", log, first=i == 0)
+    return [*commands, "fovea train export --periphery runs/periphery"]
 
 
 def _detail_export_flags(record: dict) -> str:
@@ -225,7 +284,7 @@ def _run_line(stage: str, log: dict, *, continued: bool) -> str:
         f" -> {_loss(log.get('loss_last50'))}"
     )
     first, last = log.get("loss_parts_first50"), log.get("loss_parts_last50")
-    if first and last and stage != "detail":
+    if first and last and stage not in CONV_STAGES:
         text += (
             f" (velocity {_loss(first[0])} -> {_loss(last[0])}, refiner {_loss(first[1])} -> "
             f"{_loss(last[1])})"
@@ -246,14 +305,16 @@ def _command(stage: str, log: dict, *, first: bool) -> list[str]:
     if c.get("stage", stage) not in STAGES:
         return []  # a retired stage
     words = [f"fovea train {stage} --out runs/{stage}"]
-    if c.get("data"):
+    if stage == "periphery":
+        words.append("--data runs/pairs")  # the folder the pairs command above writes
+    elif c.get("data"):
         words.append(f"--data {c['data']}")
     if stage == "foveated":
         words.append("--init runs/base/model.safetensors")
         if c.get("init_lora"):
             words.append("--init-lora generator/models/weights/default-foveated-lora.safetensors")
     elif c.get("init"):
-        shipped = "default-detail" if stage == "detail" else "default-base"
+        shipped = f"default-{stage}" if stage in CONV_STAGES else "default-base"
         words.append(f"--init generator/models/weights/{shipped}.safetensors")
     if c.get("model") and not c.get("init"):
         words.append(f"--model-json '{json.dumps(c['model'], separators=(',', ':'))}'")
@@ -268,6 +329,8 @@ def _command(stage: str, log: dict, *, first: bool) -> list[str]:
         ("--max-zoom-out", "max_zoom_out"),
         ("--seed", "seed"),
     ):
+        if key == "max_zoom_out" and stage == "periphery":
+            continue  # the pairs are whole images, not zoomed crops
         if c.get(key) is not None and (stage == "foveated" or key not in ("groups", "lora_rank")):
             words.append(f"{flag} {c[key]:g}" if isinstance(c[key], float) else f"{flag} {c[key]}")
     if c.get("layout_mix"):

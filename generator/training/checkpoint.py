@@ -1,6 +1,7 @@
 """What a training run keeps on disk between its steps: ``OUT/checkpoint.pt`` (parameters, EMA,
 optimiser, schedule, losses, lineage) and the weights it has so far (base: ``model.safetensors``;
-post-training: ``lora.safetensors``; detail: ``detail.safetensors``), plus ``loss.png``. ``--resume`` reads the checkpoint back.
+post-training: ``lora.safetensors``; detail: ``detail.safetensors``; periphery:
+``periphery.safetensors``), plus ``loss.png``. ``--resume`` reads the checkpoint back.
 """
 
 from __future__ import annotations
@@ -84,11 +85,11 @@ def save_run(
     elapsed_s: float,
 ) -> None:
     """Write OUT/checkpoint.pt, the EMA weights (base: ``model.safetensors``; post-training:
-    ``lora.safetensors``; detail: ``detail.safetensors``) and ``loss.png``; only the main process
-    writes."""
+    ``lora.safetensors``; detail: ``detail.safetensors``; periphery: ``periphery.safetensors``)
+    and ``loss.png``; only the main process writes."""
     import torch
 
-    from generator.models.weights_io import save_detail, save_weights
+    from generator.models.weights_io import save_detail, save_periphery, save_weights
     from generator.training.lora_io import save_lora
     from generator.training.plots import plot_losses
 
@@ -117,6 +118,9 @@ def save_run(
             save_weights(unwrapped, out / "model.safetensors", dtype=torch.float32, metadata=meta)
         elif cfg.stage == "detail":
             save_detail(unwrapped, out / "detail.safetensors", dtype=torch.float32, metadata=meta)
+        elif cfg.stage == "periphery":
+            path = out / "periphery.safetensors"
+            save_periphery(unwrapped, path, dtype=torch.float32, metadata=meta)
         else:
             save_lora(
                 unwrapped,

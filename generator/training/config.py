@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-Stage = Literal["base", "foveated", "detail"]
+Stage = Literal["base", "foveated", "detail", "periphery"]
 POST_TRAINING = ("foveated",)
-STAGES = ("base", *POST_TRAINING, "detail")
-DEFAULT_LR = {"base": 3e-4, "foveated": 1e-4, "detail": 1e-3}
+STAGES = ("base", *POST_TRAINING, "detail", "periphery")
+#: Stages that train a convolutional stage of their own (not the transformer).
+CONV_STAGES = ("detail", "periphery")
+DEFAULT_LR = {"base": 3e-4, "foveated": 1e-4, "detail": 1e-3, "periphery": 1e-3}
 
 
 @dataclass
@@ -21,12 +23,14 @@ class TrainConfig:
 
     Attributes:
         stage: ``base`` (full-resolution tokens, all weights), ``foveated`` (mixed-resolution
-            tokens, LoRA on top of ``init``) or ``detail`` (the convolutional detail stage,
-            :mod:`generator.models.detail`, on its own: noise prediction at low t).
-        data: cache folder or packed ``.npz`` of photographs.
+            tokens, LoRA on top of ``init``), ``detail`` (the convolutional detail stage,
+            :mod:`generator.models.detail`, on its own: noise prediction at low t) or
+            ``periphery`` (:mod:`generator.models.periphery`: regression on pairs).
+        data: cache folder or packed ``.npz`` of photographs; for ``periphery``, a folder of
+            pairs (:mod:`generator.training.periphery_pairs`).
         out: output folder.
         init: weights to start from: base ``model.safetensors`` (required for post-training) or,
-            for ``detail``, a ``detail.safetensors``.
+            for ``detail`` / ``periphery``, that stage's ``.safetensors``.
         init_lora: post-training: start the LoRA from this adapter (same rank), e.g. the shipped
             one, instead of from scratch.
         layout_mix: post-training: probability of each layout mode (``acuity``, ``circle``,
@@ -45,7 +49,8 @@ class TrainConfig:
         checkpoint_every_s: checkpoint period.
         seed: all randomness derives from it (and the step number).
         model: architecture of a model trained from scratch (``ModelConfig`` fields, or for
-            ``detail`` ``DetailConfig`` fields; the rest default); a run with ``init`` takes the
+            ``detail`` / ``periphery`` ``DetailConfig`` / ``PeripheryConfig`` fields; the rest
+            default); a run with ``init`` takes the
             architecture stored in that file.
         mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` picks bf16
             on CUDA and no on CPU.
@@ -89,7 +94,11 @@ class TrainConfig:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The command-line flags of :class:`TrainConfig` (shared by ``fovea train`` and ``-m``)."""
     d = TrainConfig()
-    parser.add_argument("--data", default=d.data, help="cache folder or packed .npz of photographs")
+    parser.add_argument(
+        "--data",
+        default=d.data,
+        help="cache folder or packed .npz of photographs (periphery: the pairs folder)",
+    )
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--init", default=None, help="base model.safetensors (post-training)")
     parser.add_argument(
@@ -109,7 +118,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=d.steps)
     parser.add_argument("--time-budget-s", type=float, default=d.time_budget_s)
     parser.add_argument(
-        "--lr", type=float, default=None, help="default: 3e-4 base, 1e-4 foveated, 1e-3 detail"
+        "--lr",
+        type=float,
+        default=None,
+        help="default: 3e-4 base, 1e-4 foveated, 1e-3 detail and periphery",
     )
     parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
     parser.add_argument("--ema-decay", type=float, default=d.ema_decay)
@@ -227,6 +239,11 @@ def validate(cfg: TrainConfig) -> None:
         raise FoveaError(f"--init-lora {cfg.init_lora}: a post-training stage and an existing file")
     if cfg.init and not Path(cfg.init).is_file():
         raise FoveaError(f"--init {cfg.init} does not exist")
+    if cfg.stage == "periphery" and not Path(cfg.data).is_dir():
+        raise FoveaError(
+            f"periphery training takes --data PAIRS_FOLDER (from `fovea train pairs`), "
+            f"got {cfg.data}"
+        )
     factor = _check_model(cfg)
     for px in cfg.crop_px:
         if px % 16 or px < 32:
@@ -245,10 +262,13 @@ def _check_model(cfg: TrainConfig) -> int:
     from generator.errors import FoveaError
     from generator.models.default import ModelConfig
     from generator.models.detail import DetailConfig
+    from generator.models.periphery import PeripheryConfig
 
     if cfg.model and cfg.init:
         raise FoveaError("--model-json sets a new model's architecture; --init loads one from file")
-    architecture = DetailConfig if cfg.stage == "detail" else ModelConfig
+    architecture = {"detail": DetailConfig, "periphery": PeripheryConfig}.get(
+        cfg.stage, ModelConfig
+    )
     known = {f.name for f in fields(architecture)}
     unknown = sorted(set(cfg.model) - known)
     if unknown:
@@ -256,8 +276,8 @@ def _check_model(cfg: TrainConfig) -> int:
             f"--model-json: unknown {architecture.__name__} field(s) {', '.join(unknown)}; "
             f"known: {', '.join(sorted(known))}"
         )
-    if cfg.stage == "detail":
-        return 1  # the detail stage works on crops of any scene factor
+    if cfg.stage in CONV_STAGES:
+        return 1  # the conv stages work on crops of any scene factor
     model = ModelConfig.from_dict(cfg.model)
     if sum(model.rope_axes) != model.head_dim:
         raise FoveaError(

@@ -1,8 +1,8 @@
-"""Turn training outputs into the shipped weights: fp16 base + fp16 LoRA + fp16 detail stage + a
-JSON record + the card.
+"""Turn training outputs into the shipped weights: fp16 base + fp16 LoRA + fp16 detail and
+periphery stages + a JSON record + the card.
 
     fovea train export --base runs/base --foveated runs/foveated --detail runs/detail \
-        [--out generator/models/weights]
+        --periphery runs/periphery [--out generator/models/weights]
     python -m generator.training.export --refresh-card generator/models/weights \\
         --quality-summary q_summary.json --conditioning-comparison conditioning.json
 
@@ -42,21 +42,24 @@ def export_weights(
     sampler: dict | None = None,
     detail_dir: Path | None = None,
     detail_sampler: dict | None = None,
+    periphery_dir: Path | None = None,
 ) -> dict:
     """Write ``default-base.safetensors``, ``default-foveated-lora.safetensors`` (if a
     post-training run is given), ``default.json``, the loss curves and ``MODEL_CARD.md`` into
     ``out_dir``; returns the record.
 
     ``base_dir=None`` keeps the base weights and base record already in ``out_dir`` (a new
-    post-training run on the shipped base). ``notes`` are kept in the record and the card. A
+    post-training run on the shipped base), and its notes. ``notes`` are added to the record and
+    the card. A
     conditioning comparison already in ``out_dir``'s record is kept unless a new one is given
     (it is a design measurement, not one of these weights); a quality summary is not.
     ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
     the weights' config): an inference choice made by measurement after training.
     ``detail_dir``: a ``detail`` training run whose net becomes ``default-detail.safetensors``
     (None keeps the shipped one and its record); ``detail_sampler`` (``steps``, ``shift``)
-    replaces its sampler settings likewise."""
-    from generator.models.weights_io import CARD_FILE, DETAIL_FILE, LORA_FILE
+    replaces its sampler settings likewise. ``periphery_dir``: a ``periphery`` run whose net
+    becomes ``default-periphery.safetensors`` (None keeps the shipped one)."""
+    from generator.models.weights_io import CARD_FILE, DETAIL_FILE, LORA_FILE, PERIPHERY_FILE
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +69,8 @@ def export_weights(
         else {}
     )
     model, record = _export_base(base_dir, out_dir, old=old, sampler=sampler)
-    record["notes"] = list(notes or [])
+    kept = old.get("notes") or [] if base_dir is None else []  # notes on the kept base stay
+    record["notes"] = kept + [n for n in notes or [] if n not in kept]
     if foveated_dir is not None:
         _export_lora(Path(foveated_dir) / "lora.safetensors", out_dir / LORA_FILE)
         record["foveated"] = _stage_record(Path(foveated_dir), "foveated")
@@ -75,8 +79,9 @@ def export_weights(
     elif (out_dir / LORA_FILE).exists():
         (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
     record.update(
-        _export_detail(detail_dir, out_dir / DETAIL_FILE, old=old, sampler=detail_sampler)
+        _export_stage("detail", detail_dir, out_dir / DETAIL_FILE, old=old, sampler=detail_sampler)
     )
+    record.update(_export_stage("periphery", periphery_dir, out_dir / PERIPHERY_FILE, old=old))
     record["config"] = model.config_.as_dict()
     record["parameters"] = sum(p.numel() for p in model.parameters())
     if model.refiner is not None:
@@ -87,7 +92,8 @@ def export_weights(
     if comparison:
         record["conditioning_comparison"] = comparison
     (out_dir / CARD_FILE).write_text(json.dumps(record, indent=1))
-    for stage, run in (("base", base_dir), ("foveated", foveated_dir), ("detail", detail_dir)):
+    runs = {"base": base_dir, "foveated": foveated_dir, "detail": detail_dir}
+    for stage, run in {**runs, "periphery": periphery_dir}.items():
         if run is not None:
             _loss_figure(Path(run), out_dir / f"default-{stage}-loss.png", stage)
     (out_dir / "MODEL_CARD.md").write_text(model_card(record))
@@ -139,28 +145,35 @@ def _export_lora(lora_file: Path, shipped: Path) -> None:
     save_file(state, str(shipped), metadata=meta)
 
 
-def _export_detail(run_dir: Path | None, shipped: Path, *, old: dict, sampler: dict | None):
-    """The record's ``detail``, ``detail_config`` and ``detail_parameters``: ``run_dir``'s net
-    written to ``shipped`` in fp16 (with ``sampler`` in its config), or the shipped one kept
-    (``{}`` when there is none)."""
+def _export_stage(
+    stage: str, run_dir: Path | None, shipped: Path, *, old: dict, sampler: dict | None = None
+):
+    """The record's ``<stage>``, ``<stage>_config`` and ``<stage>_parameters`` for a conv stage
+    (``detail`` or ``periphery``): ``run_dir``'s net written to ``shipped`` in fp16 (with
+    ``sampler`` in its config), or the shipped one kept (``{}`` when there is none)."""
     import torch
 
-    from generator.models.weights_io import load_detail, save_detail
+    from generator.models import weights_io
 
+    load = getattr(weights_io, f"load_{stage}")
+    save = getattr(weights_io, f"save_{stage}")
     if run_dir is not None:
-        net = load_detail(Path(run_dir) / "detail.safetensors")
-        stage = _stage_record(Path(run_dir), "detail")
-    elif shipped.is_file() and old.get("detail"):
-        net, stage = load_detail(shipped), old["detail"]
+        net = load(Path(run_dir) / f"{stage}.safetensors")
+        record = _stage_record(Path(run_dir), stage)
+        pairs = Path((record.get("config") or {}).get("data") or "") / "pairs.json"
+        if stage == "periphery" and pairs.is_file():
+            record["pairs"] = json.loads(pairs.read_text())  # what the run was trained on
+    elif shipped.is_file() and old.get(stage):
+        net, record = load(shipped), old[stage]
     else:
         return {}
     if sampler:
         net.config = dataclasses.replace(net.config, **sampler)
-    save_detail(net, shipped, dtype=torch.float16, metadata={"source": "detail"})
+    save(net, shipped, dtype=torch.float16, metadata={"source": stage})
     return {
-        "detail": stage,
-        "detail_config": net.config.as_dict(),
-        "detail_parameters": sum(p.numel() for p in net.parameters()),
+        stage: record,
+        f"{stage}_config": net.config.as_dict(),
+        f"{stage}_parameters": sum(p.numel() for p in net.parameters()),
     }
 
 
@@ -296,6 +309,11 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--detail", default=None, help="detail-stage run folder (default: keep the shipped one)"
     )
+    parser.add_argument(
+        "--periphery",
+        default=None,
+        help="periphery-stage run folder (default: keep the shipped one)",
+    )
     parser.add_argument("--out", default=None, help="weights folder (default: the package's)")
     parser.add_argument(
         "--quality-summary",
@@ -343,10 +361,10 @@ def run_export(args: argparse.Namespace) -> str:
             notes=args.note,
         )
         return f"rewrote {card}"
-    if not (args.base or args.foveated or args.detail):
+    if not (args.base or args.foveated or args.detail or args.periphery):
         raise FoveaError(
-            "export needs --base, --foveated and/or --detail (training folders), or "
-            "--refresh-card DIR"
+            "export needs --base, --foveated, --detail and/or --periphery (training folders), "
+            "or --refresh-card DIR"
         )
     out = Path(args.out) if args.out else WEIGHTS_DIR
     record = export_weights(
@@ -364,6 +382,7 @@ def run_export(args: argparse.Namespace) -> str:
             for k, v in (("steps", args.detail_steps), ("shift", args.detail_shift))
             if v is not None
         },
+        periphery_dir=Path(args.periphery) if args.periphery else None,
     )
     return f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB"
 

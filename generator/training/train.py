@@ -1,8 +1,10 @@
 """Train the default model: ``base`` on full-resolution tokens, then ``foveated`` post-training
 (LoRA) on mixed-resolution tokens built from the same crops (random gaze, strength and layout
-mode), and, on its own, the convolutional ``detail`` stage (:mod:`generator.models.detail`). Each
-training pair is a random crop of a training photograph and its scene (the crop area-downsampled
-by the model's ``scene_factor``).
+mode), and, on their own, the convolutional ``detail`` stage (:mod:`generator.models.detail`) and
+``periphery`` stage (:mod:`generator.models.periphery`). Each training pair is a random crop of a
+training photograph and its scene (the crop area-downsampled by the model's ``scene_factor``);
+the periphery stage trains on pairs the shipped pipeline made
+(:mod:`generator.training.periphery_pairs`, ``--data PAIRS_FOLDER``).
 
 Runs single-process on a CPU or under ``accelerate launch`` on one or several GPUs::
 
@@ -15,8 +17,9 @@ The objective is :mod:`generator.training.objective`'s (JiT x-prediction, veloci
 refiner's image loss). Training stops at ``--steps`` or when ``--time-budget-s`` is spent, whichever
 is first, and always saves what it has. ``--resume`` continues from ``OUT/checkpoint.pt``.
 Outputs in OUT: ``model.safetensors`` (base: EMA weights), ``lora.safetensors`` (foveated) or
-``detail.safetensors`` (detail), ``loss.png``, ``log.json``, ``losses.json`` (per step: ``total``
-and ``parts`` = [velocity, refiner]; for ``detail`` [velocity, 0]), ``checkpoint.pt``.
+``detail.safetensors`` (detail), ``periphery.safetensors`` (periphery), ``loss.png``,
+``log.json``, ``losses.json`` (per step: ``total`` and ``parts`` = [velocity, refiner]; for
+``detail`` [velocity, 0], for ``periphery`` [regression, 0]), ``checkpoint.pt``.
 """
 
 from __future__ import annotations
@@ -73,10 +76,15 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         load_checkpoint(ckpt_path, run, progress, cfg)
         accelerator.print(f"resumed {cfg.stage} at step {progress.step}")
     run.model, run.opt = accelerator.prepare(run.model, run.opt)
-    bank = load_bank(source=Path(cfg.data), split="train").to(device)
+    if cfg.stage == "periphery":
+        from generator.training.periphery_pairs import load_pairs
+
+        bank = load_pairs(Path(cfg.data))
+    else:
+        bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in run.trainable)
     accelerator.print(
-        f"{cfg.stage}: {len(bank)} images, "
+        f"{cfg.stage}: {len(bank)} {'twins' if cfg.stage == 'periphery' else 'images'}, "
         f"{n_params / 1e6:.2f} M trainable "
         f"parameters, device {device}, precision {mp}"
     )
@@ -178,7 +186,8 @@ def _build_model(cfg: TrainConfig, device) -> TrainedParts:
 
     from generator.models.default import DefaultModel, ModelConfig
     from generator.models.detail import DetailConfig, DetailNet
-    from generator.models.weights_io import load_detail, load_model
+    from generator.models.periphery import PeripheryConfig, PeripheryNet
+    from generator.models.weights_io import load_detail, load_model, load_periphery
     from generator.training.lora_io import add_lora, load_lora
 
     if cfg.stage == "detail":
@@ -186,6 +195,11 @@ def _build_model(cfg: TrainConfig, device) -> TrainedParts:
             model = load_detail(Path(cfg.init)).requires_grad_(True)
         else:
             model = DetailNet(DetailConfig.from_dict(cfg.model))
+    elif cfg.stage == "periphery":
+        if cfg.init:
+            model = load_periphery(Path(cfg.init)).requires_grad_(True)
+        else:
+            model = PeripheryNet(PeripheryConfig.from_dict(cfg.model))
     elif cfg.init:
         model = load_model(Path(cfg.init)).requires_grad_(True)
     else:
@@ -218,6 +232,8 @@ def _train_step(accelerator, run: TrainedParts, bank, cfg: TrainConfig, step: in
     g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step * 97 + accelerator.process_index)
     rng = np.random.default_rng([cfg.seed, step, accelerator.process_index])
     crop_px = int(rng.choice(cfg.crop_px))
+    if cfg.stage == "periphery":
+        return (*_periphery_step(accelerator, run, bank, cfg, rng, crop_px), crop_px)
     x, _ = random_crops(
         bank,
         count=cfg.batch_size,
@@ -263,6 +279,24 @@ def _train_step(accelerator, run: TrainedParts, bank, cfg: TrainConfig, step: in
         run.sched.step()
         run.opt.zero_grad(set_to_none=True)
     return total, v_total, r_total, crop_px
+
+
+def _periphery_step(accelerator, run: TrainedParts, pairs, cfg: TrainConfig, rng, crop_px: int):
+    """One optimiser step of the periphery stage on crops of the pairs: (total, regression, 0)."""
+    from generator.models.periphery import periphery_loss
+    from generator.training.periphery_pairs import pair_crops
+
+    batch = pair_crops(pairs, count=cfg.batch_size, crop_px=crop_px, rng=rng)
+    noise, image, levels, twin, origin = (t.to(accelerator.device) for t in batch)
+    with accelerator.accumulate(run.model):
+        with accelerator.autocast():
+            loss = periphery_loss(run.model, noise, image, levels, twin, origin=origin)
+        accelerator.backward(loss)
+        accelerator.clip_grad_norm_(run.trainable, 1.0)
+        run.opt.step()
+        run.sched.step()
+        run.opt.zero_grad(set_to_none=True)
+    return float(loss.detach()), float(loss.detach()), 0.0
 
 
 def _run_log(

@@ -217,4 +217,4 @@ def test_refresh_card_stores_what_it_is_given_and_keeps_it(tmp_path, capsys):
     assert main([*argv, str(tmp_path / "missing.json")]) == 2
     # Without a run folder nothing is exported (the shipped adapter is not dropped by mistake).
     assert main(["train", "export", "--out", str(weights), "--note", "x"]) == 2
-    assert "--base, --foveated and/or --detail" in capsys.readouterr().err
+    assert "--base, --foveated, --detail and/or --periphery" in capsys.readouterr().err

@@ -220,7 +220,7 @@ def test_flags_that_cannot_work_are_one_line_errors(tmp_path):
         train_main(["consistency", "--out", str(tmp_path)])
 
 
-def test_the_command_line_offers_base_foveated_detail_and_export_only():
+def test_the_command_line_offers_the_stages_their_pairs_and_export_only():
     import argparse
 
     from generator.model_cli import register
@@ -231,9 +231,11 @@ def test_the_command_line_offers_base_foveated_detail_and_export_only():
     register(sub, bench)
     train_parser = sub.choices["train"]
     stages = next(a for a in train_parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(stages.choices) == {"base", "foveated", "detail", "export"}
+    assert set(stages.choices) == {"base", "foveated", "detail", "periphery", "pairs", "export"}
     args = parser.parse_args(["train", "foveated", "--out", "o", "--init", "b"])
     assert args.stage == "foveated" and not hasattr(args, "pairs")
+    args = parser.parse_args(["train", "pairs", "--out", "p", "--count", "3"])
+    assert (args.count, args.per_twin, args.resolution) == (3, 4, 1024)
 
 
 def test_random_layouts_mix_modes_and_levels_deterministically():
