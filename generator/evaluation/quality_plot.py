@@ -17,7 +17,7 @@ from pathlib import Path
 
 JOD_TARGET = 9.5
 _STYLE = {
-    "default-foveated": ("post-trained (foveated LoRA)", "C0", "o"),
+    "default-foveated": ("post-trained (foveated LoRA, periphery stage)", "C0", "o"),
     "default-naive": ("naive (base on mixed tokens)", "C3", "s"),
     "ceiling": ("ceiling of this base", "C2", "^"),
     "oracle": ("oracle (reference reduced)", "0.5", "v"),
