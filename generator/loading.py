@@ -14,6 +14,9 @@ from generator.pipeline import FoveatedGenerator
 from generator.prompts import PromptEncoder
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+#: The embedded default model's presets: name -> whether its periphery stage runs (without it,
+#: coarse tokens keep only the detail they carry: foveation as the tokens alone give it).
+DEFAULT_PRESETS = {"default": True, "default-tokens-only": False}
 
 
 def load_generator(
@@ -25,7 +28,8 @@ def load_generator(
     lora_scale: float = 1.0,
     token_rules: str | None = None,
 ) -> FoveatedGenerator:
-    """Load ``model``: a preset name (``default``, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
+    """Load ``model``: a preset name (``default``, ``default-tokens-only``: the default model
+    without its periphery stage, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
     local diffusers pipeline directory, FLUX.1 (``FluxPipeline``) or FLUX.2
     (``Flux2KleinPipeline``), told apart by ``model_index.json``'s ``_class_name``.
 
@@ -58,11 +62,11 @@ def _load_model(model: str, *, device: str, torch_dtype: torch.dtype) -> Foveate
 
     if model in TINY_PRESETS:
         return _load_tiny(model, device=device, dtype=torch_dtype)
-    if model == "default":
-        return _load_default(device=device, dtype=torch_dtype)
+    if model in DEFAULT_PRESETS:
+        return _load_default(device=device, dtype=torch_dtype, periphery=DEFAULT_PRESETS[model])
     path = Path(model)
     if not path.is_dir():
-        names = ", ".join(["default", *TINY_PRESETS])
+        names = ", ".join([*DEFAULT_PRESETS, *TINY_PRESETS])
         raise FoveaError(f"unknown model {model!r}: not a preset ({names}) nor a local directory")
     if (path / "model_index.json").is_file():
         return _load_flux_pipeline(path, device=device, dtype=torch_dtype)
@@ -106,10 +110,10 @@ def _load_tiny(name: str, *, device: str, dtype: torch.dtype) -> FoveatedGenerat
     )
 
 
-def _load_default(*, device: str, dtype: torch.dtype) -> FoveatedGenerator:
+def _load_default(*, device: str, dtype: torch.dtype, periphery: bool) -> FoveatedGenerator:
     from generator.models.weights_io import load_default_generator
 
-    return load_default_generator(device=device, dtype=dtype)
+    return load_default_generator(device=device, dtype=dtype, periphery=periphery)
 
 
 def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:

@@ -205,6 +205,7 @@ def load_default_generator(
     dtype=torch.float32,
     variant: Variant = "foveated",
     weights_dir: Path | None = None,
+    periphery: bool = True,
 ):
     """The shipped default model as a :class:`FoveatedGenerator` (no network).
 
@@ -213,6 +214,8 @@ def load_default_generator(
             default) or ``base`` (the naive baseline: the base model run on mixed-resolution
             tokens as is, with the detail stage but no periphery stage).
         weights_dir: folder with the weights (defaults to the package's ``weights/``).
+        periphery: False leaves the periphery stage out even where its file is there: coarse
+            tokens keep only what they carry (model id ``default-foveated-tokens-only``).
     """
     files = DefaultWeights(Path(weights_dir) if weights_dir else WEIGHTS_DIR)
     if not files.exists:
@@ -228,11 +231,12 @@ def load_default_generator(
     elif variant != "base":
         raise FoveaError(f"default model variant must be 'foveated' or 'base', got {variant!r}")
     model = load_model(files.base, lora=lora, device=device, dtype=dtype)
-    detail = periphery = None
+    detail = stage = None
     if files.detail.is_file():
         detail = load_detail(files.detail, device=device, dtype=dtype)
     # The periphery stage is foveated post-training of the detail stage: the naive baseline
     # (variant "base") has none.
-    if detail is not None and variant == "foveated" and files.periphery.is_file():
-        periphery = load_periphery(files.periphery, device=device, dtype=dtype)
-    return build_generator(model, model_id=f"default-{variant}", detail=detail, periphery=periphery)
+    if detail is not None and variant == "foveated" and periphery and files.periphery.is_file():
+        stage = load_periphery(files.periphery, device=device, dtype=dtype)
+    model_id = f"default-{variant}" + ("" if periphery or variant == "base" else "-tokens-only")
+    return build_generator(model, model_id=model_id, detail=detail, periphery=stage)

@@ -228,3 +228,13 @@ def test_a_tiny_periphery_run_lowers_its_loss_resumes_and_exports(pairs_dir, tmp
     coarse = level_pixels(a.layout) >= 2
     assert np.array_equal(a.image[~coarse], b.image[~coarse])
     assert not np.array_equal(a.image[coarse], b.image[coarse])
+
+
+def test_the_tokens_only_preset_is_the_default_model_without_its_periphery_stage():
+    from generator.loading import load_generator
+
+    default, tokens_only = load_generator("default"), load_generator("default-tokens-only")
+    assert default.encoder.periphery is not None and default.model_id == "default-foveated"
+    assert tokens_only.encoder.periphery is None
+    assert tokens_only.model_id == "default-foveated-tokens-only"
+    assert tokens_only.encoder.detail is not None  # the fovea still gets its detail
