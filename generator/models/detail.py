@@ -185,8 +185,9 @@ def degrade(x: torch.Tensor, config: DetailConfig, *, generator: torch.Generator
 
 def detail_loss(net: DetailNet, x: torch.Tensor, *, generator: torch.Generator) -> torch.Tensor:
     """Velocity MSE of one batch of photographs x (B, 3, H, W) in [-1, 1] (H, W multiples of
-    ``token_px``): their degraded versions condition, their detail is the flow's data."""
-    cfg = net.config
+    ``token_px``): their degraded versions condition, their detail is the flow's data. ``net``
+    may be wrapped for distributed training (its ``module`` is then the net)."""
+    cfg = getattr(net, "module", net).config
     cond = degrade(x, cfg, generator=generator)
     r = cfg.residual_scale * (x - cond)
     u = torch.randn(x.shape[0], generator=generator)
