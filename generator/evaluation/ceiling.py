@@ -27,10 +27,7 @@ from generator.tokens import pack, unpack
 
 def level_map(layout: TokenLayout, *, cells_per_token: int) -> torch.Tensor:
     """(H, W) int: each data cell's block level (1 = fine) under ``layout``."""
-    fine = np.zeros((layout.grid_h, layout.grid_w), dtype=np.int64)
-    for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
-        fine[r : r + k, c : c + k] = k
-    cells = torch.from_numpy(fine)
+    cells = torch.from_numpy(layout.level_map())
     return cells.repeat_interleave(cells_per_token, 0).repeat_interleave(cells_per_token, 1)
 
 

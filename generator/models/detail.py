@@ -208,11 +208,7 @@ def sample_times(config: DetailConfig) -> np.ndarray:
 def fine_pixels(layout: TokenLayout, *, max_level: int = 1) -> np.ndarray:
     """(H, W) bool: the pixels of the layout's tokens of level <= ``max_level``."""
     p = layout.token_px
-    cells = np.zeros((layout.grid_h, layout.grid_w), dtype=bool)
-    for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
-        if k <= max_level:
-            cells[r : r + k, c : c + k] = True
-    return np.kron(cells, np.ones((p, p), dtype=bool))
+    return np.kron(layout.level_map() <= max_level, np.ones((p, p), dtype=bool))
 
 
 @torch.no_grad()

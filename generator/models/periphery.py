@@ -102,17 +102,9 @@ class PeripheryNet(torch.nn.Module):
         return image + self.out(F.gelu(up + self.head(planes))) / cfg.residual_scale
 
 
-def level_cells(layout: TokenLayout) -> np.ndarray:
-    """(grid_h, grid_w) uint8: the level of the token that covers each fine-token cell."""
-    cells = np.zeros((layout.grid_h, layout.grid_w), dtype=np.uint8)
-    for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
-        cells[r : r + k, c : c + k] = k
-    return cells
-
-
 def level_pixels(layout: TokenLayout) -> np.ndarray:
     """(H, W) float32: the level of the token that covers each pixel."""
-    cells = level_cells(layout).astype(np.float32)
+    cells = layout.level_map().astype(np.float32)
     return np.kron(cells, np.ones((layout.token_px, layout.token_px), dtype=np.float32))
 
 
@@ -129,10 +121,10 @@ def add_periphery_detail(
     before the detail stage (what the net was trained on), ``fovea`` the same image after it;
     pixels of tokens of level >= 2 get the net's output, the rest come from ``fovea``.
     ``noise``: the seed's detail noise (:func:`generator.models.detail.detail_noise`)."""
+    if (layout.levels == 1).all():
+        return fovea  # a full-resolution twin: nothing coarse
     levels = torch.from_numpy(level_pixels(layout)).to(image.device, image.dtype)[None, None]
     coarse = levels >= 2
-    if not bool(coarse.any()):
-        return fovea
     nhwc = torch.channels_last  # oneDNN's convolutions run faster so on CPUs (same values)
     noise = noise.to(image.device, image.dtype).contiguous(memory_format=nhwc)
     out = net(noise, image.contiguous(memory_format=nhwc), levels.contiguous(memory_format=nhwc))

@@ -4,7 +4,8 @@ foveated post-training LoRA, and the shipped model as a :class:`FoveatedGenerato
 Weights ship as safetensors files in ``generator/models/weights/``: the base model (trained on
 full-resolution tokens), a LoRA adapter from foveated post-training, merged at load time so
 inference pays nothing for it, the detail stage (:mod:`generator.models.detail`) and the periphery
-stage (:mod:`generator.models.periphery`), each used when its file is there. ``variant="base"`` loads the base model without the LoRA: the naive baseline. The
+stage (:mod:`generator.models.periphery`), each used when its file is there. ``variant="base"``
+loads the base model without the LoRA (and without the periphery stage): the naive baseline. The
 model's config travels in the safetensors metadata (``config``; the stages' in ``detail_config``
 and ``periphery_config``), the LoRA's alpha / rank in ``lora_scale``.
 """
@@ -60,15 +61,13 @@ def _save_state(net: torch.nn.Module, path: Path, configs: dict, *, dtype, metad
 
 def load_detail(path: Path, *, device: str = "cpu", dtype=torch.float32) -> DetailNet:
     """A :class:`DetailNet` from a file written by :func:`save_detail`."""
-    net = _load_stage(path, "detail", "detail_config", "save_detail", DetailConfig, DetailNet)
+    net = _load_stage(path, "detail", DetailConfig, DetailNet)
     return _inference(net, device, dtype)
 
 
 def load_periphery(path: Path, *, device: str = "cpu", dtype=torch.float32) -> PeripheryNet:
     """A :class:`PeripheryNet` from a file written by :func:`save_periphery`."""
-    net = _load_stage(
-        path, "periphery", "periphery_config", "save_periphery", PeripheryConfig, PeripheryNet
-    )
+    net = _load_stage(path, "periphery", PeripheryConfig, PeripheryNet)
     return _inference(net, device, dtype)
 
 
@@ -79,8 +78,9 @@ def _inference(net: torch.nn.Module, device: str, dtype) -> torch.nn.Module:
     return net.eval().requires_grad_(False)
 
 
-def _load_stage(path: Path, what: str, key: str, writer: str, config_cls, net_cls):
-    """A conv stage (detail or periphery) from safetensors whose metadata ``key`` holds its config."""
+def _load_stage(path: Path, what: str, config_cls, net_cls):
+    """A conv stage (``what``: detail or periphery) from a file written by ``save_<what>``, its
+    config in the metadata's ``<what>_config``."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -89,8 +89,9 @@ def _load_stage(path: Path, what: str, key: str, writer: str, config_cls, net_cl
         raise FoveaError(f"{what} weights {path} not found")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
+    key = f"{what}_config"
     if key not in meta:
-        raise FoveaError(f"{path} has no {key!r} metadata; it was not written by {writer}")
+        raise FoveaError(f"{path} has no {key!r} metadata; it was not written by save_{what}")
     net = net_cls(config_cls.from_dict(json.loads(meta[key])))
     state = {k: v.float() for k, v in load_file(str(path)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)

@@ -50,8 +50,7 @@ def export_weights(
 
     ``base_dir=None`` keeps the base weights and base record already in ``out_dir`` (a new
     post-training run on the shipped base), and its notes. ``notes`` are added to the record and
-    the card. A
-    conditioning comparison already in ``out_dir``'s record is kept unless a new one is given
+    the card. A conditioning comparison already in ``out_dir``'s record is kept unless a new one is given
     (it is a design measurement, not one of these weights); a quality summary is not.
     ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
     the weights' config): an inference choice made by measurement after training.
@@ -69,7 +68,7 @@ def export_weights(
         else {}
     )
     model, record = _export_base(base_dir, out_dir, old=old, sampler=sampler)
-    kept = old.get("notes") or [] if base_dir is None else []  # notes on the kept base stay
+    kept = (old.get("notes") or []) if base_dir is None else []  # notes on the kept base stay
     record["notes"] = kept + [n for n in notes or [] if n not in kept]
     if foveated_dir is not None:
         _export_lora(Path(foveated_dir) / "lora.safetensors", out_dir / LORA_FILE)

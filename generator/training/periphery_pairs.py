@@ -84,7 +84,6 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
 def _write_pair(path: Path, i: int, settings: PairSettings, *, full, bare, bank, geometry) -> None:
     """Pair ``i``: its twin and ``per_twin`` refined foveated images, written atomically."""
     from generator.layout import LayoutSpec
-    from generator.models.periphery import level_cells
 
     res = settings.resolution
     rng = np.random.default_rng([settings.seed, i])
@@ -102,7 +101,7 @@ def _write_pair(path: Path, i: int, settings: PairSettings, *, full, bare, bank,
         spec = LayoutSpec(mode="acuity", strength=strength)
         out = bare.generate(seed=seed, geometry=geometry, gaze_px=gaze, spec=spec, scene=scene)
         record["foveated"].append(out.image)
-        record["levels"].append(level_cells(out.layout))
+        record["levels"].append(out.layout.level_map().astype(np.uint8))
         record["strength"].append(strength)
         record["gaze_px"].append(gaze)
     tmp = path.with_suffix(".tmp.npz")

@@ -247,15 +247,10 @@ def _train_step(accelerator, run: TrainedParts, bank, cfg: TrainConfig, step: in
             cfg.seed * 7919 + step * 31 + accelerator.process_index
         )
     if cfg.stage == "detail":
-        with accelerator.accumulate(run.model):
-            with accelerator.autocast():
-                loss = detail_loss(run.model, x.to(device), generator=g)
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_(run.trainable, 1.0)
-            run.opt.step()
-            run.sched.step()
-            run.opt.zero_grad(set_to_none=True)
-        return float(loss.detach()), float(loss.detach()), 0.0, crop_px
+        loss = _loss_step(
+            accelerator, run, lambda: detail_loss(run.model, x.to(device), generator=g)
+        )
+        return loss, loss, 0.0, crop_px
     groups = cfg.groups if cfg.stage in POST_TRAINING else 1
     total = v_total = r_total = 0.0
     with accelerator.accumulate(run.model):
@@ -274,10 +269,7 @@ def _train_step(accelerator, run: TrainedParts, bank, cfg: TrainConfig, step: in
             total += float(loss.detach()) / groups
             v_total += float(v_loss) / groups
             r_total += float(r_loss) / groups
-        accelerator.clip_grad_norm_(run.trainable, 1.0)
-        run.opt.step()
-        run.sched.step()
-        run.opt.zero_grad(set_to_none=True)
+        _optimizer_step(accelerator, run)
     return total, v_total, r_total, crop_px
 
 
@@ -288,15 +280,30 @@ def _periphery_step(accelerator, run: TrainedParts, pairs, cfg: TrainConfig, rng
 
     batch = pair_crops(pairs, count=cfg.batch_size, crop_px=crop_px, rng=rng)
     noise, image, levels, twin, origin = (t.to(accelerator.device) for t in batch)
+    loss = _loss_step(
+        accelerator,
+        run,
+        lambda: periphery_loss(run.model, noise, image, levels, twin, origin=origin),
+    )
+    return loss, loss, 0.0
+
+
+def _loss_step(accelerator, run: TrainedParts, compute_loss) -> float:
+    """One optimiser step on the loss ``compute_loss()`` returns; that loss as a float."""
     with accelerator.accumulate(run.model):
         with accelerator.autocast():
-            loss = periphery_loss(run.model, noise, image, levels, twin, origin=origin)
+            loss = compute_loss()
         accelerator.backward(loss)
-        accelerator.clip_grad_norm_(run.trainable, 1.0)
-        run.opt.step()
-        run.sched.step()
-        run.opt.zero_grad(set_to_none=True)
-    return float(loss.detach()), float(loss.detach()), 0.0
+        _optimizer_step(accelerator, run)
+    return float(loss.detach())
+
+
+def _optimizer_step(accelerator, run: TrainedParts) -> None:
+    """Clip the gradients, step the optimiser and the warm-up, clear the gradients."""
+    accelerator.clip_grad_norm_(run.trainable, 1.0)
+    run.opt.step()
+    run.sched.step()
+    run.opt.zero_grad(set_to_none=True)
 
 
 def _run_log(

@@ -22,7 +22,6 @@ from generator.models.periphery import (
     PeripheryConfig,
     PeripheryNet,
     add_periphery_detail,
-    level_cells,
     level_pixels,
     periphery_loss,
 )
@@ -56,7 +55,7 @@ def _random_net(seed: int = 0) -> PeripheryNet:
 
 def test_level_maps_follow_the_layout():
     layout = _layout()
-    cells = level_cells(layout)
+    cells = layout.level_map()
     assert set(np.unique(cells)) == set(np.unique(layout.levels))
     assert (cells == 0).sum() == 0  # every cell is covered by one token
     pixels = level_pixels(layout)
