@@ -15,6 +15,7 @@ from generator.cli_args import (
     scene_source_from_args,
     spec_from_args,
 )
+from generator.decoding import DECODES
 
 # Scene factor for models that do not set one (prompt models, image-to-image): the default's.
 PROMPT_MODEL_SCENE_FACTOR = 4
@@ -40,6 +41,18 @@ def register(
     gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    gen.add_argument(
+        "--decode",
+        default="full",
+        choices=DECODES,
+        help="latent models: decode a foveated image in full (default) or foveated (the periphery "
+        "at the resolution its tokens carry; faster)",
+    )
+    gen.add_argument(
+        "--eager",
+        action="store_true",
+        help="sample eagerly on a GPU too (default there: static shapes with CUDA graphs)",
+    )
     gen.add_argument("--mask-out", default=None, help="also write the layout drawn over the image")
     gen.add_argument("--scene-out", default=None, help="also write the scene used (PNG)")
     gen.add_argument(
@@ -96,7 +109,14 @@ def _generate(args: argparse.Namespace) -> int:
     source = scene_source_from_args(args)
     if source is not None:
         source.check(width_px=width_px, height_px=height_px)
-    generator = load_generator(args.model, device=args.device, dtype=args.dtype, lora=args.lora)
+    generator = load_generator(
+        args.model,
+        device=args.device,
+        dtype=args.dtype,
+        lora=args.lora,
+        decode=args.decode,
+        static_shapes=False if args.eager else None,
+    )
     scene = None
     if source is not None:
         factor = generator.scene_factor or PROMPT_MODEL_SCENE_FACTOR

@@ -139,9 +139,20 @@ class FluxDenoiser:
         return out
 
     def __call__(
-        self, tokens: torch.Tensor, *, ids: TokenPositions, t: torch.Tensor, cond: Conditioning
+        self,
+        tokens: torch.Tensor,
+        *,
+        ids: TokenPositions,
+        t: torch.Tensor,
+        cond: Conditioning,
+        attention_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """The velocity for ``tokens`` (B, N, D) at times ``t`` (B,). ``attention_mask``: a
+        (B, L + N) bool key mask over the joint (text, then image) sequence, passed to every
+        attention processor (:mod:`generator.static_sampler` masks padding with it)."""
         kwargs = {}
+        if attention_mask is not None:
+            kwargs["joint_attention_kwargs"] = {"attention_mask": attention_mask}
         if self.uses_pooled:
             kwargs["pooled_projections"] = cond.pooled
         out = self.transformer(

@@ -27,6 +27,8 @@ def load_generator(
     lora: str | Path | None = None,
     lora_scale: float = 1.0,
     token_rules: str | None = None,
+    decode: str = "full",
+    static_shapes: bool | None = None,
 ) -> FoveatedGenerator:
     """Load ``model``: a preset name (``default``, ``default-tokens-only``: the default model
     without its periphery stage, ``tiny``, ``bench-10m``, ``flux2-tiny``) or a
@@ -39,7 +41,11 @@ def load_generator(
 
     ``token_rules``: ``kit`` (the kit's layouts and ids) or ``release`` (the release's circle rule,
     token order, ids and cross-resolution attention: :mod:`generator.release_generator`); by
-    default ``release`` with a LoRA, else ``kit``."""
+    default ``release`` with a LoRA, else ``kit``.
+
+    ``decode``: ``full`` or ``foveated`` (:mod:`generator.decoding`).
+    ``static_shapes``: bucketed token counts and CUDA graphs (:mod:`generator.static_sampler`);
+    by default on for prompt models with the kit's token rules on a CUDA device."""
     rules = token_rules or ("release" if lora is not None else "kit")
     if rules not in ("kit", "release"):
         raise FoveaError(f"token_rules must be kit or release, got {token_rules!r}")
@@ -53,6 +59,14 @@ def load_generator(
         from generator.release_generator import with_release_conventions
 
         generator = with_release_conventions(generator)
+    generator.decode = decode
+    if static_shapes is None:
+        static_shapes = (
+            generator.denoiser.device.type == "cuda"
+            and not generator.takes_scene
+            and getattr(generator.denoiser, "crpa", None) is None
+        )
+    generator.use_static_shapes(static_shapes)
     return generator
 
 

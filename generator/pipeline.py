@@ -10,12 +10,14 @@ from typing import Protocol
 import numpy as np
 import torch
 
-from generator.codecs import to_uint8_image
+from generator.codecs import PixelCodec, to_uint8_image
+from generator.decoding import DECODES, Decode
 from generator.denoiser import Conditioning, FluxDenoiser
+from generator.errors import FoveaError
 from generator.geometry import StimulusGeometry
 from generator.img2img import DEFAULT_T_START, scene_start_tokens
 from generator.layout import LayoutSpec, TokenLayout, build_layout
-from generator.sampler import sample_euler
+from generator.sampler import SampleResult, sample_euler
 from generator.scene import Scene, scene_tensor
 from generator.tokens import pack, unpack
 
@@ -68,6 +70,9 @@ class FoveatedGenerator:
         codec: data grid <-> image (pixel space or a VAE latent space).
         model_id: name recorded in sidecars.
         steps, shift, guidance_scale: sampler defaults.
+
+    Set after construction: :meth:`use_static_shapes` (bucketed token counts, CUDA graphs on a
+    GPU: :mod:`generator.static_sampler`) and :attr:`decode` (:mod:`generator.decoding`).
     """
 
     def __init__(
@@ -88,6 +93,39 @@ class FoveatedGenerator:
         self.steps = steps
         self.shift = shift
         self.guidance_scale = guidance_scale
+        self.static = None  # a generator.static_sampler.StaticSampler, when on
+        self._decode: Decode = "full"
+
+    @property
+    def decode(self) -> Decode:
+        """How foveated images are decoded (:mod:`generator.decoding`)."""
+        return self._decode
+
+    @decode.setter
+    def decode(self, value: str) -> None:
+        if value not in DECODES:
+            raise FoveaError(f"decode must be one of {', '.join(DECODES)}, got {value!r}")
+        if value == "foveated" and isinstance(self.codec, PixelCodec):
+            raise FoveaError(
+                f"decode 'foveated' needs a latent (VAE) model; {self.model_id!r} works in pixels, "
+                "where decoding costs nothing"
+            )
+        self._decode = value
+
+    def use_static_shapes(self, enabled: bool = True, **options) -> None:
+        """Sample at static, bucketed shapes (CUDA graphs on a GPU; ``options``: those of
+        :class:`generator.static_sampler.StaticSampler`), or eagerly again (``enabled=False``).
+        Prompt models on the kit's token rules only; a sampled image equals the eager one up to
+        float rounding. Classifier-free guidance still samples eagerly."""
+        if not enabled:
+            self.static = None
+            return
+        if self.takes_scene or getattr(self.denoiser, "crpa", None) is not None:
+            why = "scene-conditioned" if self.takes_scene else "on the release's token rules (CRPA)"
+            raise FoveaError(f"static shapes are for prompt models; {self.model_id!r} is {why}")
+        from generator.static_sampler import StaticSampler
+
+        self.static = StaticSampler(self.denoiser, **options)
 
     @property
     def token_px(self) -> int:
@@ -196,23 +234,14 @@ class FoveatedGenerator:
         uncond = self._unconditional()
         ids = d.positions(layout, text_len=cond.text.shape[1])
         denoise_start = time.perf_counter()
-        result = sample_euler(
-            d,
-            noise,
-            ids=ids,
-            cond=cond,
-            steps=steps,
-            shift=self.shift,
-            t_start=t_from,
-            uncond=uncond,
-            guidance_scale=self.guidance_scale,
-            on_step=on_step,
+        result = self._sample(
+            noise, ids=ids, cond=cond, steps=steps, t_start=t_from, uncond=uncond, on_step=on_step
         )
         denoise_seconds = time.perf_counter() - denoise_start
         grid = unpack(result.tokens, layout, p=self.codec.cells_per_token)
         if self.takes_scene:
             grid = self.encoder.finish(grid, cond, layout=layout, seed=seed)
-        image = to_uint8_image(self.codec.decode(grid.float().to(d.device)))
+        image = to_uint8_image(self._decode_grid(grid.float().to(d.device), layout))
         seconds = time.perf_counter() - start
         sidecar = {
             "model": self.model_id,
@@ -222,6 +251,8 @@ class FoveatedGenerator:
             "shift": self.shift,
             "guidance_scale": self.guidance_scale,
             "device": str(d.device),
+            "sampler": self._sampler_name(uncond),
+            "decode": self.decode if layout.token_ratio < 1 else "full",
             "geometry": _geometry_record(geometry),
             "layout": layout.summary(),
             "scene": scene.record() if scene is not None else None,
@@ -236,6 +267,45 @@ class FoveatedGenerator:
         return Generation(
             image, layout, seconds, denoise_seconds, result.step_seconds, sidecar, scene
         )
+
+    def _sample(self, noise, *, ids, cond, steps, t_start, uncond, on_step) -> SampleResult:
+        """The static-shape sampler when it is on and there is no guidance batch, else eager."""
+        if self.static is not None and uncond is None:
+            return self.static.sample(
+                noise,
+                ids=ids,
+                cond=cond,
+                steps=steps,
+                shift=self.shift,
+                t_start=t_start,
+                on_step=on_step,
+            )
+        return sample_euler(
+            self.denoiser,
+            noise,
+            ids=ids,
+            cond=cond,
+            steps=steps,
+            shift=self.shift,
+            t_start=t_start,
+            uncond=uncond,
+            guidance_scale=self.guidance_scale,
+            on_step=on_step,
+        )
+
+    def _sampler_name(self, uncond) -> str:
+        """The sidecar's ``sampler``: ``eager``, ``static`` or ``static+cuda-graphs``."""
+        if self.static is None or uncond is not None:
+            return "eager"
+        return "static+cuda-graphs" if self.static.graphs else "static"
+
+    def _decode_grid(self, grid: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
+        """(1, 3, H, W) RGB from the data grid: :attr:`decode` for foveated layouts."""
+        if self.decode == "foveated" and layout.token_ratio < 1:
+            from generator.foveated_decode import foveated_decode
+
+            return foveated_decode(self.codec, grid, layout)
+        return self.codec.decode(grid)
 
 
 def _geometry_record(geometry: StimulusGeometry) -> dict:

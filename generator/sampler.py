@@ -33,6 +33,13 @@ def shifted_timesteps(steps: int, *, shift: float = 1.0, t_start: float = 1.0) -
     return t.float()
 
 
+def euler_step(
+    x: torch.Tensor, v: torch.Tensor, *, t_now: torch.Tensor, t_next: torch.Tensor
+) -> torch.Tensor:
+    """One Euler step of the flow ODE from ``t_now`` to ``t_next``: ``x + (t_next - t_now) v``."""
+    return x + (t_next - t_now).to(x.dtype) * v
+
+
 @dataclass
 class SampleResult:
     """Sampled tokens (B, N, D) and the wall time of each step in seconds."""
@@ -76,7 +83,7 @@ def sample_euler(
             v = v_u + guidance_scale * (v_c - v_u)
         else:
             v = denoiser(x, ids=ids, t=t, cond=cond)
-        x = x + (times[i + 1] - times[i]).to(x.dtype) * v
+        x = euler_step(x, v, t_now=times[i], t_next=times[i + 1])
         if x.is_cuda:  # kernels run asynchronously: wait so the step's time is its own
             torch.cuda.synchronize(x.device)
         step_seconds.append(time.perf_counter() - start)

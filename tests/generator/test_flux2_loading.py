@@ -197,3 +197,28 @@ def test_codec_encodes_images_for_image_to_image(generator):
     grid = codec.encode(images)
     assert grid.shape == (1, codec.channels, 16, 16) and grid.dtype == torch.float32
     assert codec.decode(grid).shape == (1, 3, 32, 32)
+
+
+def test_static_shapes_and_foveated_decode_through_the_pipeline(tiny_dir):
+    """A FLUX.2 directory sampled at static, bucketed shapes gives the eager sampler's image, and
+    ``decode='foveated'`` keeps the fovea and records itself; the twin always decodes in full."""
+    from generator.errors import FoveaError
+
+    spec = LayoutSpec(mode="acuity", strength=4.0)
+    run = dict(seed=3, geometry=GEOMETRY, gaze_px=(20.0, 30.0), spec=spec, condition="a cat")
+    eager = load_generator(str(tiny_dir), static_shapes=False)
+    static = load_generator(str(tiny_dir), static_shapes=True)
+    a, b = eager.generate(**run), static.generate(**run)
+    assert a.sidecar["sampler"] == "eager" and b.sidecar["sampler"] == "static"
+    assert np.abs(a.image.astype(int) - b.image.astype(int)).max() <= 1
+    static.decode = "foveated"
+    c = static.generate(**run)
+    assert c.sidecar["decode"] == "foveated" and b.sidecar["decode"] == "full"
+    fine = np.kron(c.layout.level_map() == 1, np.ones((4, 4), bool))
+    assert np.abs(c.image.astype(int) - b.image.astype(int))[fine].mean() < 8
+    twin = static.generate(**{**run, "gaze_px": None, "spec": LayoutSpec(mode="full")})
+    assert twin.sidecar["decode"] == "full"
+    with pytest.raises(FoveaError, match="decode must be"):
+        static.decode = "half"
+    with pytest.raises(FoveaError, match="pixels"):
+        load_generator("tiny", decode="foveated")
