@@ -294,10 +294,8 @@ class FoveatedGenerator:
         )
 
     def _sampler_name(self, uncond) -> str:
-        """The sidecar's ``sampler``: ``eager``, ``static`` or ``static+cuda-graphs``."""
-        if self.static is None or uncond is not None:
-            return "eager"
-        return "static+cuda-graphs" if self.static.graphs else "static"
+        """The sidecar's ``sampler`` (:func:`sampler_name`; ``eager`` with a guidance batch)."""
+        return "eager" if uncond is not None else sampler_name(self)
 
     def _decode_grid(self, grid: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
         """(1, 3, H, W) RGB from the data grid: :attr:`decode` for foveated layouts."""
@@ -306,6 +304,14 @@ class FoveatedGenerator:
 
             return foveated_decode(self.codec, grid, layout)
         return self.codec.decode(grid)
+
+
+def sampler_name(generator: FoveatedGenerator) -> str:
+    """How ``generator`` samples: ``eager``, ``static`` (bucketed shapes) or
+    ``static+cuda-graphs``."""
+    if generator.static is None:
+        return "eager"
+    return "static+cuda-graphs" if generator.static.graphs else "static"
 
 
 def _geometry_record(geometry: StimulusGeometry) -> dict:

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from generator.decoding import Decode
 from generator.geometry import default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS
 from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
@@ -102,6 +103,10 @@ class StimulusSettings(StrictTable):
             merged into ``model``, which must then be a FLUX.2 pipeline directory; a relative
             path is relative to the protocol file; ``protocol.load_protocol`` checks the file
             exists and stores its absolute path. None: no LoRA.
+        decode: how a latent model's foveated images are decoded: ``full`` (as the twin) or
+            ``foveated`` (the periphery at the resolution its tokens carry: faster, the
+            periphery's pixels differ slightly; :mod:`generator.decoding`). Pixel models
+            (``default``, ``tiny``) take ``full``.
     """
 
     model: str = Field(default="tiny", min_length=1)
@@ -117,6 +122,7 @@ class StimulusSettings(StrictTable):
     scenes: str = Field(default="pool", min_length=1)
     reference: Reference = "generated"
     lora: str | None = Field(default=None, min_length=1)
+    decode: Decode = "full"
 
     @field_validator("lora")
     @classmethod
@@ -162,6 +168,11 @@ class StimulusSettings(StrictTable):
             raise ValueError(
                 f"lora needs a FLUX.2 pipeline directory as model (the release's LoRAs fit "
                 f"FLUX.2 [klein]); model {self.model!r} is not a directory"
+            )
+        if self.decode == "foveated" and not Path(self.model).expanduser().is_dir():
+            raise ValueError(
+                f"decode 'foveated' is for latent models (a FLUX pipeline directory); model "
+                f"{self.model!r} works in pixels, where decoding costs nothing"
             )
         return self
 

@@ -115,7 +115,9 @@ def build_stimulus_set(
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
     mine = shard.take(planned) if shard else planned
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
-    generator = load_generator(p.stimulus.model, device=device, lora=p.stimulus.lora)
+    generator = load_generator(
+        p.stimulus.model, device=device, lora=p.stimulus.lora, decode=p.stimulus.decode
+    )
     checked = check_scenes(
         spec=scenes_spec(loaded, override=scenes), protocol=p, scene_factor=generator.scene_factor
     )

@@ -93,6 +93,11 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
         problems.append(
             f"LoRA {_short(model.get('lora_sha256'))} in the set, {_short(lora)} in the protocol"
         )
+    if model.get("decode", "full") != p.stimulus.decode:
+        problems.append(
+            f"decode {model.get('decode', 'full')!r} in the set, {p.stimulus.decode!r} in the "
+            "protocol"
+        )
     if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
         problems.append(
             f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol"

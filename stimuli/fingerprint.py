@@ -29,6 +29,8 @@ class ModelFingerprint:
         lora_sha256: SHA-256 of the LoRA file merged into the model (``[stimulus] lora``; it also
             changes ``weights_sha256`` and, with the release's token rules, the layouts), or
             None: left out of ``as_dict()``, so sets built without a LoRA keep their keys.
+        decode: how foveated images were decoded (``[stimulus] decode``); left out of
+            ``as_dict()`` when ``full``, so older sets keep their keys.
     """
 
     model: str
@@ -41,11 +43,14 @@ class ModelFingerprint:
     device_type: str
     dtype: str
     lora_sha256: str | None = None
+    decode: str = "full"
 
     def as_dict(self) -> dict:
         record = asdict(self)
         if record["lora_sha256"] is None:
             del record["lora_sha256"]
+        if record["decode"] == "full":
+            del record["decode"]
         return record
 
 
@@ -66,6 +71,7 @@ def fingerprint(
         device_type=str(d.device.type) if hasattr(d, "device") else "cpu",
         dtype=str(d.dtype).removeprefix("torch.") if hasattr(d, "dtype") else "float32",
         lora_sha256=None if lora is None else sha256_file(Path(lora)),
+        decode=str(getattr(generator, "decode", "full")),
     )
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from generator.decoding import DECODES
+
 
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
@@ -26,6 +28,12 @@ def register(
     rt.add_argument("--model", default="tiny", help="generator model (default tiny)")
     rt.add_argument("--device", default="cpu")
     rt.add_argument("--steps", type=int, default=None, help="sampler steps (default: the model's)")
+    rt.add_argument(
+        "--decode",
+        default="full",
+        choices=DECODES,
+        help="latent models: decode foveated images in full (default) or foveated",
+    )
     rt.add_argument(
         "--tolerance-deg", type=float, default=0.5, help="speculation tolerance (default 0.5 deg)"
     )
@@ -64,6 +72,7 @@ def _bench_realtime(args) -> int:
         model=args.model,
         device=args.device,
         steps=args.steps,
+        decode=args.decode,
         tolerance_deg=args.tolerance_deg,
         off_target_prob=args.off_target_prob,
         seed=args.seed,

@@ -29,6 +29,7 @@ class BenchConfig:
         trials: trials per mode.
         image_px: square image side (a multiple of the model's token size).
         model, device, steps: generator (``steps`` None: the model's default).
+        decode: how foveated images are decoded (``[stimulus] decode``; latent models).
         tolerance_deg: speculation tolerance (``[generation] speculation_tolerance_deg``).
         off_target_prob: share of trials where the eyes land off the target by
             ``off_target_deg`` (beyond the tolerance): the speculation is wasted there.
@@ -54,6 +55,7 @@ class BenchConfig:
     model: str = "tiny"
     device: str = "cpu"
     steps: int | None = None
+    decode: str = "full"
     tolerance_deg: float = 0.5
     off_target_prob: float = 0.25
     off_target_deg: tuple[float, float] = (0.8, 1.3)
@@ -127,6 +129,7 @@ def bench_protocol(config: BenchConfig, *, speculative: bool):
                 "image_width_px": config.image_px,
                 "image_height_px": config.image_px,
                 "num_steps": config.steps,
+                "decode": config.decode,
                 "classes": [0, 1, 2, 3],
                 "seed_start": 1000,
                 "seed_count": max(1, config.trials),

@@ -157,6 +157,8 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "model": config.model,
         "model_id": info.get("model_id"),
         "steps": info.get("steps"),
+        "decode": info.get("decode"),
+        "sampler": info.get("sampler"),
         "device": config.device,
         "torch_threads": info.get("torch_threads"),
         "cpu_count": os.cpu_count(),

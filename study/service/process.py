@@ -112,6 +112,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         reference: str = "generated",
         warm_full: bool = True,
         lora: str | None = None,
+        decode: str = "full",
     ) -> None:
         self._geometry = geometry
         self._config = WorkerConfig(
@@ -131,6 +132,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
             reference=reference,
             warm_full=warm_full,
             lora=lora,
+            decode=decode,
         )
         self.heartbeat_timeout_s = float(heartbeat_timeout_s)
         self.stall_timeout_s = float(stall_timeout_s)

@@ -22,11 +22,13 @@ def make_generation_service(
     reference: str = "generated",
     warm_full: bool = True,
     lora: str | None = None,
+    decode: str = "full",
     **process_options,
 ) -> GenerationService:
     """A (not yet started) generation service of ``kind`` (``[generation] service``).
 
-    ``lora``: a LoRA file merged into ``model`` at load (``[stimulus] lora``).
+    ``lora``: a LoRA file merged into ``model`` at load (``[stimulus] lora``); ``decode``: how
+    foveated images are decoded (``[stimulus] decode``, :mod:`generator.decoding`).
     ``hash_weights`` adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus
     set's); ``twin_cache_size``, ``scenes``, ``reference`` and ``warm_full`` as in
     ``study.service.thread.ThreadGenerationService``; ``process_options`` go to
@@ -44,6 +46,7 @@ def make_generation_service(
         reference=reference,
         warm_full=warm_full,
         lora=lora,
+        decode=decode,
     )
     if kind == "process":
         from study.service.process import ProcessGenerationService
@@ -75,6 +78,7 @@ def protocol_generation_service(
         reference=protocol.stimulus.reference,
         warm_full=not stimulus_set and protocol.stimulus.reference == "generated",
         lora=protocol.stimulus.lora,
+        decode=protocol.stimulus.decode,
         **process_options,
     )
 

@@ -38,6 +38,7 @@ class ThreadGenerationService:
         warm_full: warm up with a full-resolution generation (else a foveated one, when twins
             come from a stimulus set or are originals).
         lora: a LoRA file merged into ``model`` at load (``[stimulus] lora``), or None.
+        decode: how foveated images are decoded (``[stimulus] decode``).
     """
 
     def __init__(
@@ -55,6 +56,7 @@ class ThreadGenerationService:
         reference: str = "generated",
         warm_full: bool = True,
         lora: str | None = None,
+        decode: str = "full",
     ) -> None:
         self._hash_weights = hash_weights
         self._warm_full = warm_full
@@ -62,6 +64,7 @@ class ThreadGenerationService:
         self._reference = reference
         self._model = model
         self._lora = lora
+        self._decode = decode
         self._device = device
         self._geometry = geometry
         self._num_steps = num_steps
@@ -81,12 +84,15 @@ class ThreadGenerationService:
         import torch
 
         from generator import load_generator
+        from generator.pipeline import sampler_name
         from study.service.images import TrialImages
 
         threads = self._torch_threads or max(1, (os.cpu_count() or 2) - 1)
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
-        generator = load_generator(self._model, device=self._device, lora=self._lora)
+        generator = load_generator(
+            self._model, device=self._device, lora=self._lora, decode=self._decode
+        )
         self._images = TrialImages(
             generator=generator,
             geometry=self._geometry,
@@ -105,6 +111,8 @@ class ThreadGenerationService:
             "model": self._model,
             "model_id": getattr(generator, "model_id", self._model),
             "lora": self._lora,
+            "decode": self._decode,
+            "sampler": sampler_name(generator),
             "device": self._device,
             "token_px": int(generator.token_px),
             "torch_threads": threads,

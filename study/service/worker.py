@@ -65,6 +65,7 @@ class WorkerConfig:
     reference: str = "generated"
     warm_full: bool = True
     lora: str | None = None
+    decode: str = "full"
 
 
 class _Aborted(Exception):
@@ -124,6 +125,7 @@ def _load(config: WorkerConfig) -> _State:
     import torch
 
     from generator import LayoutSpec, load_generator
+    from generator.pipeline import sampler_name
     from protocol.geometry import geometry_from_record
     from study.service.images import TrialImages
 
@@ -135,7 +137,11 @@ def _load(config: WorkerConfig) -> _State:
     geometry = geometry_from_record(config.geometry)
     t0 = time.perf_counter()
     generator = load_generator(
-        config.model, device=config.device, dtype=config.dtype, lora=config.lora
+        config.model,
+        device=config.device,
+        dtype=config.dtype,
+        lora=config.lora,
+        decode=config.decode,
     )
     load_s = time.perf_counter() - t0
     images = TrialImages(
@@ -171,6 +177,8 @@ def _load(config: WorkerConfig) -> _State:
         "model": config.model,
         "model_id": getattr(generator, "model_id", config.model),
         "lora": config.lora,
+        "decode": config.decode,
+        "sampler": sampler_name(generator),
         "device": config.device,
         "token_px": int(generator.token_px),
         "steps": int(config.num_steps or generator.steps),
