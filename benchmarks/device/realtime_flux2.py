@@ -8,9 +8,14 @@ Gaze points cycle through a fixed list (every layout shape is warmed up first). 
 list): ``device``, ``model`` (naming the size), ``resolution``, ``steps``, ``setting``, token
 counts, ``latency_median_s``, ``latency_p95_s`` (fixation to image ready), ``speedup`` (the full
 layout's median over this one's, same model and seed), the medians of each stage, and the
-``command``. For the FLUX.2 model a last setting times the release's circle rule, ids and
-cross-resolution attention (:mod:`generator.crpa`), the cost of running the paper's LoRA as
-trained. ``--compile`` wraps the transformer in ``torch.compile`` (static shapes: one graph per
+``command``. Every setting runs twice: ``sampler`` ``eager`` (one Python launch per kernel) and
+``static+cuda-graphs`` (:mod:`generator.static_sampler`: token counts padded to 128-token buckets
+with the padding masked out of attention, one CUDA graph per bucket replayed per step; captured
+during the warm-up); ``speedup`` compares with the full layout under the same sampler,
+``speedup_vs_eager_full`` with the eager full layout. A capture that fails is logged and the run
+goes on eagerly. For the FLUX.2 model a last setting times the release's circle rule, ids and
+cross-resolution attention (:mod:`generator.crpa`, eager only), the cost of running the paper's
+LoRA as trained. ``--compile`` wraps the transformer in ``torch.compile`` (static shapes: one graph per
 token count, compiled during the warm-up; off by default, compiling a 4B model per shape takes
 minutes of the device budget).
 
@@ -45,6 +50,7 @@ from generator.layout import LayoutSpec, build_layout  # noqa: E402
 from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED  # noqa: E402
 from generator.release_layout import release_circle_layout  # noqa: E402
 from generator.sampler import sample_euler  # noqa: E402
+from generator.static_sampler import StaticSampler  # noqa: E402
 from generator.tokens import pack, unpack  # noqa: E402
 
 SETTINGS = (
@@ -96,8 +102,10 @@ def build_model(family: str, *, smoke: bool, device: str, dtype: torch.dtype):
     return FluxDenoiser(transformer), codec, cond, name
 
 
-def one_frame(denoiser, codec, cond, geometry, gaze, spec, *, steps: int, seed: int = 0):
-    """Fixation -> image ready, timed by stage (seconds)."""
+def one_frame(
+    denoiser, codec, cond, geometry, gaze, spec, *, steps: int, seed: int = 0, static=None
+):
+    """Fixation -> image ready, timed by stage (seconds); ``static``: a StaticSampler."""
     device = denoiser.device
     sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
     t0 = time.perf_counter()
@@ -120,7 +128,8 @@ def one_frame(denoiser, codec, cond, geometry, gaze, spec, *, steps: int, seed: 
     ids = denoiser.positions(layout, text_len=cond.text.shape[1])
     sync()
     t1 = time.perf_counter()
-    tokens = sample_euler(denoiser, noise, ids=ids, cond=cond, steps=steps, shift=3.0).tokens
+    sampler = sample_euler if static is None else _static_sample(static)
+    tokens = sampler(denoiser, noise, ids=ids, cond=cond, steps=steps, shift=3.0).tokens
     sync()
     t2 = time.perf_counter()
     grid = unpack(tokens.float(), layout, p=p)
@@ -135,18 +144,25 @@ def one_frame(denoiser, codec, cond, geometry, gaze, spec, *, steps: int, seed: 
     return layout, {"prepare": t1 - t0, "denoise": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
 
 
+def _static_sample(static):
+    return lambda _denoiser, noise, **kwargs: static.sample(noise, **kwargs)
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def time_setting(denoiser, codec, cond, geometry, spec, gazes, *, steps, repeats) -> dict:
-    for gaze in gazes:  # warm-up: every layout shape once
-        one_frame(denoiser, codec, cond, geometry, gaze, spec, steps=steps)
+def time_setting(
+    denoiser, codec, cond, geometry, spec, gazes, *, steps, repeats, static=None
+) -> dict:
+    run = dict(steps=steps, static=static)
+    for gaze in gazes:  # warm-up: every layout shape (and bucket graph) once
+        one_frame(denoiser, codec, cond, geometry, gaze, spec, **run)
     frames, tokens = [], []
     for i in range(repeats):
         layout, seconds = one_frame(
-            denoiser, codec, cond, geometry, gazes[i % len(gazes)], spec, steps=steps
+            denoiser, codec, cond, geometry, gazes[i % len(gazes)], spec, **run
         )
         frames.append(seconds)
         tokens.append(layout.num_tokens)
@@ -170,7 +186,8 @@ def gaze_points(size: int) -> list[tuple[float, float]]:
 
 
 def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: str) -> list[dict]:
-    """Records for one model: every setting, then (FLUX.2) the release's rules with CRPA."""
+    """Records for one model: every setting eager, then at static shapes (CUDA graphs on a GPU),
+    then (FLUX.2) the release's rules with CRPA, eager."""
     denoiser, codec, cond, name = build_model(family, smoke=args.smoke, device=device, dtype=dtype)
     if args.compile:  # one graph per token count; every shape is compiled during the warm-up
         denoiser.transformer = torch.compile(denoiser.transformer, dynamic=False)
@@ -178,31 +195,45 @@ def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: s
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=size, image_height_px=size
     )
-    settings = list(SETTINGS)
+    runs = [("eager", spec_name, spec) for spec_name, spec in SETTINGS]
+    if not args.compile:
+        runs += [("static", spec_name, spec) for spec_name, spec in SETTINGS]
     if denoiser.axes == 4:
-        settings.append(RELEASE_SETTING)
-    records, full_median = [], None
-    for setting, spec in settings:
+        runs.append(("eager", *RELEASE_SETTING))
+    records, full_median, static = [], {}, None
+    for sampler, setting, spec in runs:
         if setting == RELEASE_SETTING[0]:
             denoiser.position_ids = "release"
             denoiser.crpa = enable_crpa(denoiser.transformer)
-        timing = time_setting(
-            denoiser, codec, cond, geometry, spec, gaze_points(size), steps=args.steps,
-            repeats=args.repeats,
-        )  # fmt: skip
+        if sampler == "static" and static is None:
+            static = StaticSampler(denoiser)
+        sampler_name = "static+cuda-graphs" if sampler == "static" and static.graphs else sampler
+        try:
+            timing = time_setting(
+                denoiser, codec, cond, geometry, spec, gaze_points(size), steps=args.steps,
+                repeats=args.repeats, static=static if sampler == "static" else None,
+            )  # fmt: skip
+        except Exception as error:  # noqa: BLE001 - a failed capture must not lose the run
+            if sampler != "static":
+                raise
+            print(f"{name} {setting} {sampler_name}: {type(error).__name__}: {error}", flush=True)
+            continue
         if spec.mode == "full":
-            full_median = timing["latency_median_s"]
+            full_median[sampler] = timing["latency_median_s"]
         record = {
             "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
             "model": name,
             "resolution": size,
             "steps": args.steps,
             "setting": setting,
+            "sampler": sampler_name,
             "layout": spec.as_dict(),
             **timing,
-            "speedup": full_median / timing["latency_median_s"],
+            "speedup": full_median[sampler] / timing["latency_median_s"],
+            "speedup_vs_eager_full": full_median["eager"] / timing["latency_median_s"],
             "dtype": str(dtype).removeprefix("torch."),
             "compiled": bool(args.compile),
+            "static_buckets": [] if static is None else [b for b, _ in static.captured],
             "seed": 0,
             "command": command,
         }

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fixation-to-image latency on a lent GPU (see the `device` tool of this workplace): klein-4B-sized
 # and FLUX.1-schnell-sized transformers with random weights, 1024², 4 steps, full versus foveated
-# (circle 1/2x and 1/4x, acuity s=1), the foveated decode included. One command for the tool:
+# (circle 1/2x and 1/4x, acuity s=1), the foveated decode included, each eager and at static
+# shapes with CUDA graphs (generator/static_sampler.py). One command for the tool:
 #
 #   bash benchmarks/device/realtime_flux2.sh        # carry [".whl"], timeout_s 540
 #
