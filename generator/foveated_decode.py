@@ -145,24 +145,24 @@ def _timed(fn):
 @torch.no_grad()
 def stage_seconds(generator, layout: TokenLayout, *, seed: int = 0, condition=None) -> dict:
     """One generation on ``layout`` timed stage by stage (prompt models; the default model's
-    scene refiner is not run): ``encode`` (conditioning), ``denoise`` (the sampler),
+    scene refiner is not run): ``encode`` (conditioning as each image of a session gets it: the
+    prompt from the session's cache), ``encode_first`` (the prompt's first, uncached encode, paid
+    once per prompt and session; None for encoders without a cache), ``denoise`` (the sampler),
     ``decode_full`` and ``decode_foveated``, seconds; and each stage's share of the total with
     the foveated decode."""
-    from generator.sampler import sample_euler
     from generator.tokens import unpack
 
     d = generator.denoiser
-    cond, encode_s = _timed(
-        lambda: generator.encoder.encode(condition, device=d.device, dtype=d.dtype)
-    )
+    encode = lambda: generator.encoder.encode(condition, device=d.device, dtype=d.dtype)  # noqa: E731
+    first_s = None
+    if hasattr(generator.encoder, "clear_cache"):
+        generator.encoder.clear_cache()
+        _, first_s = _timed(encode)
+    cond, encode_s = _timed(encode)
     noise = generator.noise_tokens(layout, seed=seed).to(d.device, d.dtype)
     ids = d.positions(layout, text_len=cond.text.shape[1])
     result, denoise_s = _timed(
-        lambda: (
-            sample_euler(
-                d, noise, ids=ids, cond=cond, steps=generator.steps, shift=generator.shift
-            ).tokens
-        )
+        lambda: generator.sample_tokens(noise, ids=ids, cond=cond, steps=generator.steps).tokens
     )
     grid = unpack(result.float(), layout, p=generator.codec.cells_per_token).to(d.device)
     _, full_s = _timed(lambda: generator.codec.decode(grid))
@@ -170,6 +170,7 @@ def stage_seconds(generator, layout: TokenLayout, *, seed: int = 0, condition=No
     total = encode_s + denoise_s + fov_s
     return {
         "encode_seconds": encode_s,
+        "encode_first_seconds": first_s,
         "denoise_seconds": denoise_s,
         "decode_full_seconds": full_s,
         "decode_foveated_seconds": fov_s,

@@ -234,7 +234,7 @@ class FoveatedGenerator:
         uncond = self._unconditional()
         ids = d.positions(layout, text_len=cond.text.shape[1])
         denoise_start = time.perf_counter()
-        result = self._sample(
+        result = self.sample_tokens(
             noise, ids=ids, cond=cond, steps=steps, t_start=t_from, uncond=uncond, on_step=on_step
         )
         denoise_seconds = time.perf_counter() - denoise_start
@@ -268,8 +268,11 @@ class FoveatedGenerator:
             image, layout, seconds, denoise_seconds, result.step_seconds, sidecar, scene
         )
 
-    def _sample(self, noise, *, ids, cond, steps, t_start, uncond, on_step) -> SampleResult:
-        """The static-shape sampler when it is on and there is no guidance batch, else eager."""
+    def sample_tokens(
+        self, noise, *, ids, cond, steps, t_start=1.0, uncond=None, on_step=None
+    ) -> SampleResult:
+        """Sample (1, N, D) start tokens: the static-shape sampler when it is on and there is no
+        guidance batch, else :func:`generator.sampler.sample_euler`."""
         if self.static is not None and uncond is None:
             return self.static.sample(
                 noise,

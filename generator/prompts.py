@@ -23,6 +23,10 @@ class PromptEncoder:
         )
         return text, pooled
 
+    def clear_cache(self) -> None:
+        """Forget every cached prompt (benchmarks time a first encode with it)."""
+        self._cache.clear()
+
     @torch.no_grad()
     def encode(self, condition, *, device, dtype):
         from generator.denoiser import Conditioning

@@ -89,3 +89,21 @@ def test_stage_split_reports_shares():
     shares = split["encode_share"] + split["denoise_share"] + split["decode_share"]
     assert shares == pytest.approx(1.0)
     assert split["denoise_seconds"] > 0
+    assert split["encode_first_seconds"] is None  # a class table has no prompt cache
+
+
+def test_stage_seconds_times_the_first_encode_apart(tmp_path):
+    """A prompt model's split gives the cached encode a session pays per image and the first,
+    uncached one (paid once per prompt), and samples as the generator does (static shapes on)."""
+    from generator.loading import load_generator
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+
+    generator = load_generator(str(save_tiny_flux2_pipeline(tmp_path / "k")), static_shapes=True)
+    calls = []
+    original = generator.encoder.pipe.encode_prompt
+    generator.encoder.pipe.encode_prompt = lambda *a, **k: calls.append(1) or original(*a, **k)
+    generator.encoder.encode("a cat", device="cpu", dtype=torch.float32)  # cached before
+    layout = _layout(64, 4, LayoutSpec(mode="circle", periphery_factor=2), (32.0, 32.0))
+    split = stage_seconds(generator, layout, condition="a cat")
+    assert len(calls) == 2  # the warm cache was cleared: one uncached encode, then a cache hit
+    assert split["encode_first_seconds"] > 0 and split["encode_seconds"] > 0
