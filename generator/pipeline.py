@@ -127,6 +127,22 @@ class FoveatedGenerator:
 
         self.static = StaticSampler(self.denoiser, **options)
 
+    def prepare_static_shapes(self, geometry: StimulusGeometry, *, condition=None) -> int:
+        """Capture every bucket an image of ``geometry`` can fall in (masked, and the twin's
+        exact count), so no trial pays a capture; returns how many (0 when static shapes are off
+        or run without CUDA graphs, where there is nothing to capture)."""
+        if self.static is None or not self.static.graphs:
+            return 0
+        full = self.layout(geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"))
+        cond = self.conditioning(full, condition=condition)
+        noise = self._noise(full, seed=0, noise_grid=None)
+        ids = self.denoiser.positions(full, text_len=cond.text.shape[1])
+        from generator.static_sampler import warm_up_counts
+
+        counts = warm_up_counts(full.num_tokens, bucket_tokens=self.static.bucket_tokens)
+        self.static.warm_up(counts, like=noise, ids=ids, cond=cond)
+        return len(self.static.captured)
+
     @property
     def token_px(self) -> int:
         """Image pixels per fine token side."""

@@ -56,6 +56,14 @@ def bucket_size(num_tokens: int, *, bucket_tokens: int = DEFAULT_BUCKET_TOKENS) 
     return math.ceil(num_tokens / bucket_tokens) * bucket_tokens
 
 
+def warm_up_counts(total_tokens: int, *, bucket_tokens: int = DEFAULT_BUCKET_TOKENS) -> list[int]:
+    """Token counts whose warm-up prepares every bucket a layout of at most ``total_tokens``
+    can use: one below each bucket (its masked graph) and ``total_tokens`` itself (the twin's
+    exact count, unmasked when it fills its bucket)."""
+    below = [b - 1 for b in range(bucket_tokens, total_tokens + bucket_tokens, bucket_tokens)]
+    return [n for n in below if 1 <= n < total_tokens] + [int(total_tokens)]
+
+
 def key_mask(*, text_len: int, num_tokens: int, bucket: int, device) -> torch.Tensor:
     """(1, text_len + bucket) bool: True for the keys a query may attend to (text, then the
     ``num_tokens`` real image tokens), False for the padding. The text comes first, as in the
@@ -165,14 +173,16 @@ class StaticSampler:
         return SampleResult(tokens=b.tokens[:, :n].clone(), step_seconds=step_seconds)
 
     def warm_up(self, token_counts, *, like: torch.Tensor, ids: TokenPositions, cond) -> None:
-        """Prepare (capture, on CUDA) the buckets of ``token_counts`` before a session, with one
-        step on ``like``'s (1, N, D) tokens and ids ``ids`` (N rows), repeated to each size."""
+        """Prepare (capture, on CUDA) the buckets that ``token_counts`` fall in, before a
+        session: one step on the first ``n`` of ``like``'s (1, N, D) tokens and ``ids`` rows for
+        each count ``n <= N`` (a count below its bucket prepares the masked graph, one that fills
+        it the unmasked one)."""
         for n in sorted({int(c) for c in token_counts}):
-            reps = -(-n // like.shape[1])
-            rows = torch.cat([ids.img_ids] * reps)[:n]
+            if not 1 <= n <= like.shape[1]:
+                raise ValueError(f"warm-up count {n} is outside 1..{like.shape[1]}")
             self.sample(
-                torch.cat([like] * reps, dim=1)[:, :n],
-                ids=TokenPositions(img_ids=rows, txt_ids=ids.txt_ids),
+                like[:, :n],
+                ids=TokenPositions(img_ids=ids.img_ids[:n], txt_ids=ids.txt_ids),
                 cond=cond,
                 steps=1,
             )

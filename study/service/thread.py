@@ -142,6 +142,7 @@ class ThreadGenerationService:
                 gaze_px=None if self._warm_full else centre,
             )
         )
+        self._images.generator.prepare_static_shapes(g, condition=self._warmup_conditioning)
 
     def submit(self, request: GenerationRequest) -> GenerationTicket:
         """Queue a request. A twin comes from the cache when there; a twin already being

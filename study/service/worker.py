@@ -168,6 +168,7 @@ def _load(config: WorkerConfig) -> _State:
             steps=config.num_steps,
             scene=images.scene(0),
         )
+    generator.prepare_static_shapes(geometry, condition=config.warmup_conditioning)
     warmup_s = time.perf_counter() - t0
     slot = shared_memory.SharedMemory(name=config.slot_name)
     image = np.ndarray(config.slot_shape, dtype=np.uint8, buffer=slot.buf)

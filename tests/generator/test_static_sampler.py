@@ -17,7 +17,7 @@ from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec, build_layout
 from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED
 from generator.sampler import sample_euler
-from generator.static_sampler import StaticSampler, bucket_size, key_mask
+from generator.static_sampler import StaticSampler, bucket_size, key_mask, warm_up_counts
 from generator.tiny import TINY_PRESETS, ClassTableEncoder, build_tiny_transformer
 
 SEED = 0
@@ -201,3 +201,22 @@ def test_real_size_masked_forward_is_capturable(family, config, joint, pooled):
         )
     assert out.shape == tokens.shape and out.device.type == "meta"
     assert rules.problems == []
+
+
+def test_warm_up_prepares_the_masked_and_exact_buckets():
+    """Counts below a bucket prepare its masked variant; a count that fills it the unmasked one."""
+    denoiser, cond = _model("tiny")
+    sampler = StaticSampler(denoiser, bucket_tokens=32)
+    layout = build_layout(
+        geometry=GEOMETRY, gaze_px=None, spec=LayoutSpec(mode="full"), patch_px=16
+    )
+    noise = _noise(layout, denoiser.transformer.config.in_channels, SEED)
+    ids = denoiser.positions(layout, text_len=cond.text.shape[1])
+    sampler.warm_up([31, 63, 256], like=noise, ids=ids, cond=cond)
+    assert sorted(sampler._buckets) == [(32, True), (64, True), (256, False)]
+    with pytest.raises(ValueError, match="outside"):
+        sampler.warm_up([257], like=noise, ids=ids, cond=cond)
+    # every bucket a 1024-px image at 16 px per token (4096 tokens) can use: 32 masked + exact
+    counts = warm_up_counts(4096, bucket_tokens=128)
+    assert counts[:2] == [127, 255] and counts[-2:] == [4095, 4096] and len(counts) == 33
+    assert warm_up_counts(100, bucket_tokens=128) == [100]
