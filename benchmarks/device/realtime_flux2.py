@@ -13,7 +13,10 @@ layout's median over this one's, same model and seed), the medians of each stage
 with the padding masked out of attention, one CUDA graph per bucket replayed per step; captured
 during the warm-up); ``speedup`` compares with the full layout under the same sampler,
 ``speedup_vs_eager_full`` with the eager full layout. A capture that fails is logged and the run
-goes on eagerly. For the FLUX.2 model a last setting times the release's circle rule, ids and
+goes on eagerly. Last, ``sampler`` ``pipeline``: the kit's own ``FoveatedGenerator.generate`` as
+the generation services call it in a session (static shapes with the same graphs, ``decode =
+"foveated"``, the uint8 image on the host), for the full layout and acuity s = 1. For the FLUX.2
+model a last setting times the release's circle rule, ids and
 cross-resolution attention (:mod:`generator.crpa`, eager only), the cost of running the paper's
 LoRA as trained. ``--compile`` wraps the transformer in ``torch.compile`` (static shapes: one graph per
 token count, compiled during the warm-up; off by default, compiling a 4B model per shape takes
@@ -48,6 +51,7 @@ from generator.foveated_decode import foveated_decode  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec, build_layout  # noqa: E402
 from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED  # noqa: E402
+from generator.pipeline import FoveatedGenerator  # noqa: E402
 from generator.release_layout import release_circle_layout  # noqa: E402
 from generator.sampler import sample_euler  # noqa: E402
 from generator.static_sampler import StaticSampler  # noqa: E402
@@ -144,6 +148,33 @@ def one_frame(
     return layout, {"prepare": t1 - t0, "denoise": t2 - t1, "decode": t3 - t2, "total": t3 - t0}
 
 
+class CachedPrompt:
+    """The session's cached prompt embeddings, as the pipeline's encoder hands them out."""
+
+    def __init__(self, cond: Conditioning):
+        self.cond, self.text_len = cond, cond.text.shape[1]
+
+    def encode(self, condition, *, device, dtype) -> Conditioning:
+        return self.cond
+
+
+def pipeline_frame(generator, geometry, gaze, spec, *, steps: int, seed: int = 0):
+    """Fixation -> uint8 image on the host through ``FoveatedGenerator.generate`` (its
+    ``decode`` stage: everything but the sampler, the layout and noise included)."""
+    t0 = time.perf_counter()
+    out = generator.generate(
+        seed=seed, geometry=geometry, gaze_px=None if spec.mode == "full" else gaze, spec=spec,
+        steps=steps,
+    )  # fmt: skip
+    total = time.perf_counter() - t0
+    return out.layout, {
+        "prepare": total - out.seconds,
+        "denoise": out.denoise_seconds,
+        "decode": out.seconds - out.denoise_seconds,
+        "total": total,
+    }
+
+
 def _static_sample(static):
     return lambda _denoiser, noise, **kwargs: static.sample(noise, **kwargs)
 
@@ -154,16 +185,20 @@ def _p95(values: list[float]) -> float:
 
 
 def time_setting(
-    denoiser, codec, cond, geometry, spec, gazes, *, steps, repeats, static=None
+    denoiser, codec, cond, geometry, spec, gazes, *, steps, repeats, driver=None
 ) -> dict:
-    run = dict(steps=steps, static=static)
+    """``driver``: None (eager), a StaticSampler, or a FoveatedGenerator (the pipeline run)."""
+    if isinstance(driver, FoveatedGenerator):
+        frame = lambda gaze: pipeline_frame(driver, geometry, gaze, spec, steps=steps)  # noqa: E731
+    else:
+        frame = lambda gaze: one_frame(  # noqa: E731
+            denoiser, codec, cond, geometry, gaze, spec, steps=steps, static=driver
+        )
     for gaze in gazes:  # warm-up: every layout shape (and bucket graph) once
-        one_frame(denoiser, codec, cond, geometry, gaze, spec, **run)
+        frame(gaze)
     frames, tokens = [], []
     for i in range(repeats):
-        layout, seconds = one_frame(
-            denoiser, codec, cond, geometry, gazes[i % len(gazes)], spec, **run
-        )
+        layout, seconds = frame(gazes[i % len(gazes)])
         frames.append(seconds)
         tokens.append(layout.num_tokens)
     med = lambda key: statistics.median(f[key] for f in frames)  # noqa: E731
@@ -198,6 +233,7 @@ def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: s
     runs = [("eager", spec_name, spec) for spec_name, spec in SETTINGS]
     if not args.compile:
         runs += [("static", spec_name, spec) for spec_name, spec in SETTINGS]
+        runs += [("pipeline", n, spec) for n, spec in SETTINGS if n in ("full", "acuity s=1")]
     if denoiser.axes == 4:
         runs.append(("eager", *RELEASE_SETTING))
     records, full_median, static = [], {}, None
@@ -205,16 +241,23 @@ def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: s
         if setting == RELEASE_SETTING[0]:
             denoiser.position_ids = "release"
             denoiser.crpa = enable_crpa(denoiser.transformer)
-        if sampler == "static" and static is None:
+        if sampler != "eager" and static is None:
             static = StaticSampler(denoiser)
         sampler_name = "static+cuda-graphs" if sampler == "static" and static.graphs else sampler
+        driver = {"eager": None, "static": static, "pipeline": None}[sampler]
+        if sampler == "pipeline":
+            driver = FoveatedGenerator(
+                denoiser=denoiser, encoder=CachedPrompt(cond), codec=codec, model_id=name,
+                steps=args.steps, shift=3.0,
+            )  # fmt: skip
+            driver.static, driver.decode = static, "foveated"
         try:
             timing = time_setting(
                 denoiser, codec, cond, geometry, spec, gaze_points(size), steps=args.steps,
-                repeats=args.repeats, static=static if sampler == "static" else None,
+                repeats=args.repeats, driver=driver,
             )  # fmt: skip
         except Exception as error:  # noqa: BLE001 - a failed capture must not lose the run
-            if sampler != "static":
+            if sampler == "eager":
                 raise
             print(f"{name} {setting} {sampler_name}: {type(error).__name__}: {error}", flush=True)
             continue

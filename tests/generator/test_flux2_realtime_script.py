@@ -25,8 +25,11 @@ def test_realtime_script_dry_run(tmp_path):
             assert key in record
         assert record["latency_p95_s"] >= record["latency_median_s"] > 0
         assert record["speedup"] > 0
-    assert [r["speedup"] for r in records if r["setting"] == "full"] == [1.0] * 4
+    assert [r["speedup"] for r in records if r["setting"] == "full"] == [1.0] * 6
     # every layout eager and at static shapes (static buffers run eagerly on the CPU), both models
     static = [(r["model"], r["setting"]) for r in records if r["sampler"] == "static"]
     eager = [(r["model"], r["setting"]) for r in records if r["sampler"] == "eager"]
     assert len(static) == 8 and set(static) <= set(eager)
+    # and through the kit's own pipeline (FoveatedGenerator.generate), full and acuity s=1
+    pipeline = [(r["model"], r["setting"]) for r in records if r["sampler"] == "pipeline"]
+    assert len(pipeline) == 4 and set(pipeline) <= set(static)
