@@ -116,6 +116,24 @@ def register(
     quality.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     quality.add_argument("--device", default="cpu")
     quality.set_defaults(handler=_bench_quality)
+    lora = bench_subparsers.add_parser(
+        "lora",
+        help="a foveated LoRA (the Foveated Diffusion release's) on the kit's acuity layouts and "
+        "its own circle layouts, against the base model without it: FovVideoVDP JOD and foveal "
+        "PSNR/SSIM of foveated vs full-resolution generations",
+    )
+    lora.add_argument("--model", required=True, help="FLUX.2 [klein] pipeline directory")
+    lora.add_argument("--lora", required=True, help="the release's LoRA file")
+    lora.add_argument("--json", required=True, help="output JSON (list of records)")
+    lora.add_argument("--prompts", nargs="+", default=None, help="prompts (default: four)")
+    lora.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per prompt")
+    lora.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
+    lora.add_argument("--resolution", type=int, default=1024, help="image side, px (default 1024)")
+    lora.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
+    lora.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
+    lora.add_argument("--device", default="cpu")
+    lora.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    lora.set_defaults(handler=_bench_lora)
     from generator.evaluation.latent_cli import register_latent
 
     register_latent(bench_subparsers)
@@ -199,6 +217,51 @@ def _json(value) -> str:
         return v
 
     return json.dumps(clean(value), indent=1, allow_nan=False)
+
+
+def _bench_lora(args) -> int:
+    from generator.errors import FoveaError
+    from generator.evaluation.lora_quality import (
+        DEFAULT_PROMPTS,
+        LoraQualitySettings,
+        run_lora_quality,
+    )
+    from generator.evaluation.quality_plot import plot_quality
+
+    if not (Path(args.model) / "model_index.json").is_file():
+        raise FoveaError(f"--model {args.model}: not a pipeline directory (no model_index.json)")
+    if not Path(args.lora).is_file():
+        raise FoveaError(f"--lora {args.lora}: no such file")
+    if args.resolution % 16 or args.resolution < 64:
+        raise FoveaError(f"--resolution {args.resolution} must be a multiple of 16 and >= 64")
+    settings = LoraQualitySettings(
+        model=args.model,
+        lora=args.lora,
+        prompts=list(args.prompts or DEFAULT_PROMPTS),
+        seeds=list(args.seeds),
+        strengths=list(args.strengths),
+        resolution=args.resolution,
+        fovea_deg=args.fovea_deg,
+        steps=args.steps,
+        device=args.device,
+        dtype=args.dtype,
+    )
+    result = run_lora_quality(settings)
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(_json(result["records"]))
+    summary_path = out.with_name(f"{out.stem}_summary.json")
+    summary_path.write_text(_json(result["summary"]))
+    figure = plot_quality([result["summary"]], out.with_name(f"{out.stem}_jod.png"))
+    print(f"wrote {len(result['records'])} records to {out}; summary {summary_path}; {figure}")
+    for label, row in result["summary"]["by_layout"].items():
+        parts = [
+            f"{v} JOD {r['jod_median']:.2f} (tokens {r['token_ratio_median']:.3f})"
+            for v, r in row.items()
+        ]
+        gain = result["summary"]["lora_jod_gain_by_layout"][label]
+        print(f"{label}: " + ", ".join(parts) + f"; LoRA gain {gain:+.2f} JOD")
+    return 0
 
 
 def _bench_quality(args) -> int:

@@ -21,7 +21,10 @@ _STYLE = {
     "default-naive": ("naive (base on mixed tokens)", "C3", "s"),
     "ceiling": ("ceiling of this base", "C2", "^"),
     "oracle": ("oracle (reference reduced)", "0.5", "v"),
+    "lora": ("foveated LoRA", "C0", "o"),  # fovea bench lora (release token rules)
+    "base": ("base, no LoRA", "C3", "s"),
 }
+_ANNOTATED = ("default-foveated", "lora")  # curves whose points get their strength written
 
 
 def merge_medians(summaries: list[dict]) -> dict[str, dict]:
@@ -66,7 +69,7 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
             ratios = [c[1] for c in curve]
             ax_jod.plot(ratios, [c[2] for c in curve], marker=marker, color=color, label=label)
             ax_psnr.plot(ratios, [_finite(c[3]) for c in curve], marker=marker, color=color)
-            if base == "default-foveated":
+            if base in _ANNOTATED:
                 for s, ratio, jod, _ in curve:
                     ax_jod.annotate(
                         f"s={s:g}", (ratio, jod), textcoords="offset points", xytext=(4, 4)
@@ -90,11 +93,12 @@ def plot_quality(summaries: list[dict], path: Path) -> str:
         ax.set_xlabel("token ratio (foveated / full-resolution tokens)")
         ax.grid(True, which="both", alpha=0.3)
     fig.legend(*ax_jod.get_legend_handles_labels(), fontsize=8, loc="lower center", ncol=4)
-    scenes = summaries[0].get("scenes")
+    scenes, prompts = summaries[0].get("scenes"), summaries[0].get("prompts")
     scenes_text = f"{len(scenes)} held-out scenes x " if isinstance(scenes, list) else ""
-    fig.suptitle(
-        f"fovea bench quality, {resolution} px, {scenes_text}seeds {summaries[0].get('seeds')}"
-    )
+    if isinstance(prompts, list):
+        scenes_text += f"{len(prompts)} prompt{'' if len(prompts) == 1 else 's'} x "
+    title = summaries[0].get("title", "fovea bench quality")
+    fig.suptitle(f"{title}, {resolution} px, {scenes_text}seeds {summaries[0].get('seeds')}")
     fig.tight_layout(rect=(0, 0.14, 1, 1))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
