@@ -110,10 +110,10 @@ def plan_trials(config: BenchConfig) -> list[BenchTrial]:
 def bench_protocol(config: BenchConfig, *, speculative: bool):
     """The protocol the bench's trials run: one condition per target, the default display at
     ``refresh_hz``, the simulated tracker without fixation breaks, the process service."""
-    from protocol.schema import Protocol
+    from protocol.load import validate_protocol
 
     hold_s = config.fixation_hold_s
-    return Protocol.model_validate(
+    return validate_protocol(
         {
             "name": "realtime_bench",
             "description": "fovea bench realtime",
@@ -156,7 +156,8 @@ def bench_protocol(config: BenchConfig, *, speculative: bool):
                 "deadline_s": 600.0,  # the bench measures latency; nothing is re-queued
             },
             "feedback": {"enabled": True},
-        }
+        },
+        source="fovea bench realtime",
     )
 
 

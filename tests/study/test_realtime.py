@@ -45,6 +45,16 @@ def test_bench_protocol_and_order():
     assert spec.fixation.tolerance_deg > config.off_target_deg[1]
     assert spec.timing.fixation_hold_s == 0.2 and spec.tracker.sim_fixation_break_prob == 0
     assert abba_order(2) == [(0, "speculative"), (0, "plain"), (1, "plain"), (1, "speculative")]
+    assert spec.stimulus.decode == "full"
+
+
+def test_a_bench_setting_the_protocol_refuses_is_one_error_line():
+    from generator.errors import FoveaError
+
+    with pytest.raises(
+        FoveaError, match="^fovea bench realtime: field stimulus: decode 'foveated'"
+    ):
+        bench_protocol(BenchConfig(decode="foveated"), speculative=True)
 
 
 @pytest.mark.display
