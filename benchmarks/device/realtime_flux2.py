@@ -18,7 +18,9 @@ the generation services call it in a session (static shapes with the same graphs
 "foveated"``, the uint8 image on the host), for the full layout and acuity s = 1. For the FLUX.2
 model a last setting times the release's circle rule, ids and
 cross-resolution attention (:mod:`generator.crpa`, eager only), the cost of running the paper's
-LoRA as trained. ``--compile`` wraps the transformer in ``torch.compile`` (static shapes: one graph per
+LoRA as trained. ``--decode-json PATH`` also times the decode alone at the centre gaze of acuity
+s = 1 (full and foveated decode, the VAE in contiguous and channels-last memory format), for
+choosing the decode's layout on the GPU. ``--compile`` wraps the transformer in ``torch.compile`` (static shapes: one graph per
 token count, compiled during the warm-up; off by default, compiling a 4B model per shape takes
 minutes of the device budget).
 
@@ -220,9 +222,57 @@ def gaze_points(size: int) -> list[tuple[float, float]]:
     return [(size / 2, size / 2), (a, a), (b, a), (a, b), (b, b)]
 
 
-def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: str) -> list[dict]:
+def decode_variants(codec, *, name: str, size: int, repeats: int, device: str) -> list[dict]:
+    """The decode alone (a random latent grid, acuity s = 1 at the centre): full and foveated,
+    contiguous and channels-last VAE; median seconds of ``repeats`` after two warm-ups."""
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size, image_height_px=size
+    )
+    token_px = codec.cells_per_token * codec.px_per_cell
+    spec = LayoutSpec(mode="acuity", strength=1.0)
+    layout = build_layout(
+        geometry=geometry, gaze_px=(size / 2, size / 2), spec=spec, patch_px=token_px
+    )
+    p = codec.cells_per_token
+    gen = torch.Generator().manual_seed(0)
+    grid = torch.randn(1, codec.channels, layout.grid_h * p, layout.grid_w * p, generator=gen)
+    grid = grid.to(device)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    records = []
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        codec.vae = codec.vae.to(memory_format=memory_format)
+        for decode, fn in (
+            ("full", lambda: codec.decode(grid)),
+            ("foveated", lambda: foveated_decode(codec, grid, layout)),
+        ):
+            times = []
+            for i in range(repeats + 2):
+                sync()
+                t0 = time.perf_counter()
+                with torch.no_grad():
+                    fn()
+                sync()
+                if i >= 2:
+                    times.append(time.perf_counter() - t0)
+            records.append(
+                {
+                    "model": name, "resolution": size, "decode": decode,
+                    "memory_format": str(memory_format).removeprefix("torch."),
+                    "tokens": layout.num_tokens, "median_s": statistics.median(times),
+                    "p95_s": _p95(times), "repeats": repeats,
+                }
+            )  # fmt: skip
+            print(json.dumps(records[-1]), flush=True)
+    codec.vae = codec.vae.to(memory_format=torch.contiguous_format)
+    return records
+
+
+def time_model(
+    family: str, args, *, device: str, dtype: torch.dtype, command: str
+) -> tuple[list[dict], list[dict]]:
     """Records for one model: every setting eager, then at static shapes (CUDA graphs on a GPU),
-    then (FLUX.2) the release's rules with CRPA, eager."""
+    then (FLUX.2) the release's rules with CRPA, eager; and the decode-alone records when
+    ``--decode-json`` is given."""
     denoiser, codec, cond, name = build_model(family, smoke=args.smoke, device=device, dtype=dtype)
     if args.compile:  # one graph per token count; every shape is compiled during the warm-up
         denoiser.transformer = torch.compile(denoiser.transformer, dynamic=False)
@@ -282,7 +332,11 @@ def time_model(family: str, args, *, device: str, dtype: torch.dtype, command: s
         }
         records.append(record)
         print(json.dumps(record), flush=True)
-    return records
+    decodes = []
+    if args.decode_json:
+        repeats = max(2, args.repeats // 2)
+        decodes = decode_variants(codec, name=name, size=size, repeats=repeats, device=device)
+    return records, decodes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,16 +349,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the transformer (static shapes)"
     )
+    parser.add_argument("--decode-json", default=None, help="also time the decode alone, here")
     args = parser.parse_args(argv)
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
-    records = []
+    records, decodes = [], []
     for family in args.models.split(","):
-        records += time_model(family, args, device=device, dtype=dtype, command=command)
+        frames, decode = time_model(family, args, device=device, dtype=dtype, command=command)
+        records, decodes = records + frames, decodes + decode
         if device == "cuda":
             torch.cuda.empty_cache()
     Path(args.json).write_text(json.dumps(records, indent=2))
+    if args.decode_json:
+        Path(args.decode_json).write_text(json.dumps(decodes, indent=2))
     return 0
 
 

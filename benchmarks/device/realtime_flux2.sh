@@ -9,7 +9,9 @@
 # Before it, here (the GPU image lacks diffusers): `pip download --no-deps diffusers==0.42.1
 # importlib_metadata -d .whl` and `echo .whl/ >> .git/info/exclude`.
 # Leaves $OUT/realtime_flux2_h200.json (records: device, model, resolution, steps, setting,
-# latency_median_s, latency_p95_s, speedup, stage medians, command) and $OUT/realtime_flux2.log;
+# sampler, latency_median_s, latency_p95_s, speedup, stage medians, command),
+# $OUT/realtime_flux2_decode_h200.json (the decode alone: full/foveated x memory format) and
+# $OUT/realtime_flux2.log;
 # copy the JSON to benchmarks/results/ and commit it with the command that made it.
 # REPEATS (default 20) frames per setting; MODELS (default both) comma-separated; SMOKE=1: tiny
 # sizes on the CPU (the dry run: `OUT=/tmp/rt SMOKE=1 PYTHON=.venv/bin/python bash ...`).
@@ -26,5 +28,6 @@ $PY -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', 
   | tee -a "$OUT/realtime_flux2.log"
 set -o pipefail
 PYTHONUNBUFFERED=1 timeout 500 $PY benchmarks/device/realtime_flux2.py \
-  --json "$OUT/realtime_flux2_h200.json" --repeats "${REPEATS:-20}" \
+  --json "$OUT/realtime_flux2_h200.json" --decode-json "$OUT/realtime_flux2_decode_h200.json" \
+  --repeats "${REPEATS:-20}" \
   --models "${MODELS:-flux2-klein-4b,flux1-schnell}" ${SMOKE:+--smoke} 2>&1 | tee -a "$OUT/realtime_flux2.log"

@@ -17,7 +17,14 @@ def test_realtime_script_dry_run(tmp_path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     out = tmp_path / "records.json"
-    assert module.main(["--json", str(out), "--smoke", "--repeats", "2"]) == 0
+    decode_out = tmp_path / "decode.json"
+    argv = ["--json", str(out), "--decode-json", str(decode_out), "--smoke", "--repeats", "2"]
+    assert module.main(argv) == 0
+    decodes = json.loads(decode_out.read_text())
+    assert {(r["decode"], r["memory_format"]) for r in decodes} == {
+        (d, m) for d in ("full", "foveated") for m in ("contiguous_format", "channels_last")
+    }
+    assert len(decodes) == 8 and all(r["median_s"] > 0 for r in decodes)
     records = json.loads(out.read_text())
     assert {r["model"].split("-sized")[0] for r in records} == {"flux2-klein-4b", "flux1-schnell"}
     for record in records:
