@@ -79,3 +79,22 @@ def test_a_short_bench_runs_the_trial_loop(virtual_x, tmp_path):
     spec = records[0]
     assert spec["speculative_kept"] + spec["speculative_replaced"] == 2
     assert records[1]["speculative_kept"] is None
+
+
+@pytest.mark.display
+def test_the_bench_runs_a_flux2_directory_with_the_foveated_decode(virtual_x, tmp_path):
+    """What a GPU lab runs (``--model DIR --decode foveated``), here on a tiny random FLUX.2
+    directory on the CPU: prompt conditioning, the VAE and the foveated decode in the loop."""
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+    from study.realtime import run_realtime_bench
+
+    model = save_tiny_flux2_pipeline(tmp_path / "klein")
+    config = BenchConfig(
+        trials=2, image_px=64, steps=2, baseline_s=0.2, seed=2, model=str(model), decode="foveated"
+    )
+    print("seed 2")
+    records = run_realtime_bench(config=config, log=lambda *_: None)
+    for record in records:
+        assert record["trials"] == 2 and record["aborted_trials"] == 0
+        assert record["decode"] == "foveated" and record["sampler"] == "eager"  # CPU: eager
+        assert record["model"] == str(model) and record["generation_median_s"] > 0
