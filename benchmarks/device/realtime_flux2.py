@@ -222,6 +222,31 @@ def gaze_points(size: int) -> list[tuple[float, float]]:
     return [(size / 2, size / 2), (a, a), (b, a), (a, b), (b, b)]
 
 
+def static_agreement(denoiser, static, cond, geometry, *, steps: int, token_px: int) -> dict:
+    """The static sampler (CUDA graphs on a GPU) against the eager one on the same noise, acuity
+    s = 1 at an off-centre gaze (a padded, masked bucket): the tokens' largest absolute and
+    relative RMS difference (bf16 rounding differs between kernels; a wrong mask or a stale
+    buffer shows as a difference of the tokens' own size, relative RMS near 1)."""
+    size = geometry.image_width_px
+    spec = LayoutSpec(mode="acuity", strength=1.0)
+    layout = build_layout(
+        geometry=geometry, gaze_px=(0.3 * size, 0.4 * size), spec=spec, patch_px=token_px
+    )
+    channels = denoiser.transformer.config.in_channels
+    gen = torch.Generator().manual_seed(1)
+    noise = torch.randn(1, layout.num_tokens, channels, generator=gen)
+    noise = noise.to(denoiser.device, denoiser.dtype)
+    ids = denoiser.positions(layout, text_len=cond.text.shape[1])
+    eager = sample_euler(denoiser, noise, ids=ids, cond=cond, steps=steps, shift=3.0).tokens
+    graphed = static.sample(noise, ids=ids, cond=cond, steps=steps, shift=3.0).tokens
+    diff = graphed.float() - eager.float()
+    return {
+        "tokens": layout.num_tokens,
+        "max_abs_diff": float(diff.abs().max()),
+        "rel_rms_diff": float(diff.pow(2).mean().sqrt() / eager.float().pow(2).mean().sqrt()),
+    }
+
+
 def decode_variants(codec, *, name: str, size: int, repeats: int, device: str) -> list[dict]:
     """The decode alone (a random latent grid, acuity s = 1 at the centre): full and foveated,
     contiguous and channels-last VAE; median seconds of ``repeats`` after two warm-ups."""
@@ -293,6 +318,11 @@ def time_model(
             denoiser.crpa = enable_crpa(denoiser.transformer)
         if sampler != "eager" and static is None:
             static = StaticSampler(denoiser)
+            agreement = static_agreement(
+                denoiser, static, cond, geometry, steps=args.steps,
+                token_px=codec.cells_per_token * codec.px_per_cell,
+            )  # fmt: skip
+            print(json.dumps({"model": name, "static_vs_eager": agreement}), flush=True)
         sampler_name = "static+cuda-graphs" if sampler == "static" and static.graphs else sampler
         driver = {"eager": None, "static": static, "pipeline": None}[sampler]
         if sampler == "pipeline":
@@ -327,6 +357,7 @@ def time_model(
             "dtype": str(dtype).removeprefix("torch."),
             "compiled": bool(args.compile),
             "static_buckets": [] if static is None else [b for b, _ in static.captured],
+            "static_vs_eager": None if sampler == "eager" else agreement,
             "seed": 0,
             "command": command,
         }

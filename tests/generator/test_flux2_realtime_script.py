@@ -37,6 +37,9 @@ def test_realtime_script_dry_run(tmp_path):
     static = [(r["model"], r["setting"]) for r in records if r["sampler"] == "static"]
     eager = [(r["model"], r["setting"]) for r in records if r["sampler"] == "eager"]
     assert len(static) == 8 and set(static) <= set(eager)
+    # the static sampler agrees with the eager one (on the GPU: the graphs against eager)
+    agreement = [r["static_vs_eager"] for r in records if r["sampler"] == "static"]
+    assert all(a["rel_rms_diff"] < 1e-4 for a in agreement)
     # and through the kit's own pipeline (FoveatedGenerator.generate), full and acuity s=1
     pipeline = [(r["model"], r["setting"]) for r in records if r["sampler"] == "pipeline"]
     assert len(pipeline) == 4 and set(pipeline) <= set(static)
