@@ -267,7 +267,7 @@ class FoveatedGenerator:
             "shift": self.shift,
             "guidance_scale": self.guidance_scale,
             "device": str(d.device),
-            "sampler": self._sampler_name(uncond),
+            "sampler": "eager" if uncond is not None else sampler_name(self),
             "decode": self.decode if layout.token_ratio < 1 else "full",
             "geometry": _geometry_record(geometry),
             "layout": layout.summary(),
@@ -289,32 +289,17 @@ class FoveatedGenerator:
     ) -> SampleResult:
         """Sample (1, N, D) start tokens: the static-shape sampler when it is on and there is no
         guidance batch, else :func:`generator.sampler.sample_euler`."""
+        run = dict(ids=ids, cond=cond, steps=steps, shift=self.shift, t_start=t_start)
         if self.static is not None and uncond is None:
-            return self.static.sample(
-                noise,
-                ids=ids,
-                cond=cond,
-                steps=steps,
-                shift=self.shift,
-                t_start=t_start,
-                on_step=on_step,
-            )
+            return self.static.sample(noise, on_step=on_step, **run)
         return sample_euler(
             self.denoiser,
             noise,
-            ids=ids,
-            cond=cond,
-            steps=steps,
-            shift=self.shift,
-            t_start=t_start,
             uncond=uncond,
             guidance_scale=self.guidance_scale,
             on_step=on_step,
+            **run,
         )
-
-    def _sampler_name(self, uncond) -> str:
-        """The sidecar's ``sampler`` (:func:`sampler_name`; ``eager`` with a guidance batch)."""
-        return "eager" if uncond is not None else sampler_name(self)
 
     def _decode_grid(self, grid: torch.Tensor, layout: TokenLayout) -> torch.Tensor:
         """(1, 3, H, W) RGB from the data grid: :attr:`decode` for foveated layouts."""

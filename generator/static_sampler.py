@@ -82,7 +82,6 @@ class _Bucket:
     mask: torch.Tensor | None  # (1, L + B) bool, None for an exactly filled bucket
     t_now: torch.Tensor  # (1,) float32: the step's time
     t_next: torch.Tensor  # (1,) float32: the time it steps to
-    txt_ids: torch.Tensor  # (L, axes)
     graph: object | None = None  # torch.cuda.CUDAGraph once captured
 
 
@@ -115,6 +114,7 @@ class StaticSampler:
         if self.graphs and device.type != "cuda":
             raise ValueError(f"CUDA graphs need a CUDA device, the denoiser is on {device}")
         self._cond: Conditioning | None = None  # static prompt buffers, filled on first use
+        self._txt_ids: torch.Tensor | None = None  # (L, axes), filled on first use
         self._buckets: dict[tuple[int, bool], _Bucket] = {}
         self._pool = None
 
@@ -144,13 +144,15 @@ class StaticSampler:
                 f"static sampling takes one image at a time, got batch {tokens.shape[0]}"
             )
         self._load_cond(cond)
+        if self._txt_ids is None:  # text ids depend on the prompt's length only
+            self._txt_ids = ids.txt_ids.detach().clone()
         bucket = bucket_size(n, bucket_tokens=self.bucket_tokens)
         b = self._bucket(bucket, masked=bucket != n, like=tokens, ids=ids)
         b.tokens.zero_()
         b.tokens[:, :n] = tokens
         b.img_ids.zero_()
         b.img_ids[:n] = ids.img_ids
-        if b.mask is not None:
+        if b.mask is not None:  # copied in: the graph reads this address
             b.mask.copy_(
                 key_mask(text_len=self._text_len, num_tokens=n, bucket=bucket, device=b.mask.device)
             )
@@ -222,14 +224,13 @@ class StaticSampler:
                 mask=zeros(1, self._text_len + bucket, dtype=torch.bool) if masked else None,
                 t_now=zeros(1, dtype=torch.float32),
                 t_next=zeros(1, dtype=torch.float32),
-                txt_ids=ids.txt_ids.detach().clone(),
             )
         return self._buckets[key]
 
     def _step(self, b: _Bucket) -> None:
         """One Euler step on the static buffers (what a graph captures)."""
         x = b.tokens
-        ids = TokenPositions(img_ids=b.img_ids, txt_ids=b.txt_ids)
+        ids = TokenPositions(img_ids=b.img_ids, txt_ids=self._txt_ids)
         v = self.denoiser(x, ids=ids, t=b.t_now.to(x.dtype), cond=self._cond, attention_mask=b.mask)
         x.copy_(euler_step(x, v, t_now=b.t_now, t_next=b.t_next))
 

@@ -27,7 +27,7 @@ from foveated post-training, merged at load time, and the detail and periphery s
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from generator.denoiser import Conditioning, TokenPositions, layout_ids, velocity_from_x
 from generator.errors import FoveaError
 from generator.layout import TokenLayout
+from generator.models.config_record import ConfigRecord
 from generator.models.detail import DetailNet, add_layout_detail, detail_noise
 from generator.models.periphery import PeripheryNet, add_periphery_detail
 from generator.scene import upsample_scene
@@ -46,7 +47,7 @@ SceneConditioning = Literal["channels", "reference"]
 
 
 @dataclass(frozen=True)
-class ModelConfig:
+class ModelConfig(ConfigRecord):
     """Architecture of the default model (stored beside the weights).
 
     Attributes:
@@ -80,16 +81,6 @@ class ModelConfig:
     def token_dim(self) -> int:
         """Values per token: 3 * patch_px**2."""
         return 3 * self.patch_px**2
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> ModelConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        if "rope_axes" in known:
-            known["rope_axes"] = tuple(known["rope_axes"])
-        return cls(**known)
 
 
 class Refiner(torch.nn.Module):

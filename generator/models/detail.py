@@ -27,13 +27,14 @@ half resolution on pixel-unshuffled input, with a FiLM of log t in each residual
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from generator.layout import TokenLayout
+from generator.models.config_record import ConfigRecord
 from generator.tokens import pack, unpack
 
 #: Coarsest token level the detail stage reaches. Level 2 (the stage reduced to its tokens'
@@ -48,7 +49,7 @@ CONTEXT_PX = 32
 
 
 @dataclass(frozen=True)
-class DetailConfig:
+class DetailConfig(ConfigRecord):
     """Architecture, training degradations and sampler of the detail stage.
 
     Attributes:
@@ -79,17 +80,6 @@ class DetailConfig:
     t_min: float = 0.05
     steps: int = 4
     shift: float = 0.4
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> DetailConfig:
-        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for name in ("blur_px", "offset_std", "speckle_fraction", "speckle_std"):
-            if name in known:
-                known[name] = tuple(known[name])
-        return cls(**known)
 
 
 class DetailNet(torch.nn.Module):

@@ -24,17 +24,18 @@ layer starts at zero (no change).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from generator.layout import TokenLayout
+from generator.models.config_record import ConfigRecord
 
 
 @dataclass(frozen=True)
-class PeripheryConfig:
+class PeripheryConfig(ConfigRecord):
     """Architecture of the periphery stage.
 
     Attributes:
@@ -58,13 +59,6 @@ class PeripheryConfig:
     residual_scale: float = 8.0
     seam_weight: float = 1.0
     token_px: int = 16
-
-    def as_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> PeripheryConfig:
-        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
 class PeripheryNet(torch.nn.Module):

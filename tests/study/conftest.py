@@ -119,3 +119,43 @@ def write_toml(data: dict, path: Path) -> Path:
 
 def _is_table_list(v) -> bool:
     return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
+FLUX2_PROTOCOL = """\
+name = "{name}"
+
+[stimulus]
+model = "{model}"
+image_width_px = 64
+image_height_px = 64
+prompts = ["a cat"]
+seed_start = 3
+seed_count = 1
+num_steps = 1
+{extra}
+
+[[conditions]]
+name = "centre"
+levels = [2.0]
+
+[procedure]
+method = "constant"
+
+[generation]
+service = "thread"
+"""
+
+
+def write_flux2_protocol(path: Path, *, model, extra: str = "", name: str = "flux2_test") -> Path:
+    """A one-condition protocol for a (tiny) FLUX.2 directory at 64 px, with ``extra`` lines in
+    its ``[stimulus]`` table; returns ``path``."""
+    path.write_text(FLUX2_PROTOCOL.format(name=name, model=model, extra=extra), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory) -> Path:
+    """A tiny random FLUX.2 [klein] pipeline directory (generator.tiny_flux2)."""
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+
+    return save_tiny_flux2_pipeline(tmp_path_factory.mktemp("klein") / "tiny-klein")

@@ -8,43 +8,13 @@ from pathlib import Path
 import pytest
 
 from generator.errors import FoveaError
-from generator.tiny_flux2 import save_tiny_flux2_pipeline
 from protocol import load_protocol
-
-PROTOCOL = """\
-name = "decode_test"
-
-[stimulus]
-model = "{model}"
-image_width_px = 64
-image_height_px = 64
-prompts = ["a cat"]
-seed_start = 3
-seed_count = 1
-num_steps = 1
-decode = "{decode}"
-
-[[conditions]]
-name = "centre"
-levels = [2.0]
-
-[procedure]
-method = "constant"
-
-[generation]
-service = "thread"
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return save_tiny_flux2_pipeline(tmp_path_factory.mktemp("klein") / "tiny-klein")
+from tests.study.conftest import write_flux2_protocol
 
 
 def _protocol(folder: Path, *, model, decode: str, name="p.toml") -> Path:
-    path = folder / name
-    path.write_text(PROTOCOL.format(model=model, decode=decode), encoding="utf-8")
-    return path
+    extra = f'decode = "{decode}"'
+    return write_flux2_protocol(folder / name, model=model, extra=extra, name="decode_test")
 
 
 @pytest.mark.parametrize("model", ["tiny", "default"])

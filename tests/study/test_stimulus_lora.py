@@ -10,37 +10,8 @@ import pytest
 import torch
 
 from generator.errors import FoveaError
-from generator.tiny_flux2 import save_tiny_flux2_pipeline
 from protocol import load_protocol
-
-PROTOCOL = """\
-name = "lora_test"
-
-[stimulus]
-model = "{model}"
-image_width_px = 64
-image_height_px = 64
-prompts = ["a cat"]
-seed_start = 3
-seed_count = 1
-num_steps = 1
-{lora}
-
-[[conditions]]
-name = "centre"
-levels = [2.0]
-
-[procedure]
-method = "constant"
-
-[generation]
-service = "thread"
-"""
-
-
-@pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory) -> Path:
-    return save_tiny_flux2_pipeline(tmp_path_factory.mktemp("klein") / "tiny-klein")
+from tests.study.conftest import write_flux2_protocol
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +39,7 @@ def lora_file(tiny_dir, tmp_path_factory) -> Path:
 
 def _protocol(folder: Path, *, model, lora: str | None, name="p.toml") -> Path:
     line = "" if lora is None else f'lora = "{lora}"'
-    path = folder / name
-    path.write_text(PROTOCOL.format(model=model, lora=line), encoding="utf-8")
-    return path
+    return write_flux2_protocol(folder / name, model=model, extra=line, name="lora_test")
 
 
 def test_a_relative_lora_is_relative_to_the_protocol_file(tiny_dir, lora_file, monkeypatch):
