@@ -287,17 +287,16 @@ def decode_variants(codec, *, name: str, size: int, repeats: int, device: str) -
                     "p95_s": _p95(times), "repeats": repeats,
                 }
             )  # fmt: skip
-            print(json.dumps(records[-1]), flush=True)
     codec.vae = codec.vae.to(memory_format=torch.contiguous_format)
     return records
 
 
 def time_model(
-    family: str, args, *, device: str, dtype: torch.dtype, command: str
-) -> tuple[list[dict], list[dict]]:
-    """Records for one model: every setting eager, then at static shapes (CUDA graphs on a GPU),
-    then (FLUX.2) the release's rules with CRPA, eager; and the decode-alone records when
-    ``--decode-json`` is given."""
+    family: str, args, results: Results, *, device: str, dtype: torch.dtype, command: str
+) -> None:
+    """Records for one model, added to ``results`` (saved at once): every setting eager, then at
+    static shapes (CUDA graphs on a GPU), then (FLUX.2) the release's rules with CRPA, eager; and
+    the decode-alone records when ``--decode-json`` is given."""
     denoiser, codec, cond, name = build_model(family, smoke=args.smoke, device=device, dtype=dtype)
     if args.compile:  # one graph per token count; every shape is compiled during the warm-up
         denoiser.transformer = torch.compile(denoiser.transformer, dynamic=False)
@@ -311,7 +310,7 @@ def time_model(
         runs += [("pipeline", n, spec) for n, spec in SETTINGS if n in ("full", "acuity s=1")]
     if denoiser.axes == 4:
         runs.append(("eager", *RELEASE_SETTING))
-    records, full_median, static = [], {}, None
+    full_median, static = {}, None
     for sampler, setting, spec in runs:
         if setting == RELEASE_SETTING[0]:
             denoiser.position_ids = "release"
@@ -361,13 +360,30 @@ def time_model(
             "seed": 0,
             "command": command,
         }
-        records.append(record)
-        print(json.dumps(record), flush=True)
-    decodes = []
+        results.add_frames(record)
     if args.decode_json:
         repeats = max(2, args.repeats // 2)
-        decodes = decode_variants(codec, name=name, size=size, repeats=repeats, device=device)
-    return records, decodes
+        for record in decode_variants(codec, name=name, size=size, repeats=repeats, device=device):
+            results.add_decode(record)
+
+
+class Results:
+    """The two JSON files, rewritten after every record: a run cut short by the device's time
+    limit (or a model that fails) keeps everything measured before it."""
+
+    def __init__(self, frames_path: str, decode_path: str | None):
+        self.frames_path, self.decode_path = Path(frames_path), decode_path
+        self.frames: list[dict] = []
+        self.decodes: list[dict] = []
+
+    def add_frames(self, record: dict) -> None:
+        self.frames.append(record)
+        self.frames_path.write_text(json.dumps(self.frames, indent=2))
+        print(json.dumps(record), flush=True)
+
+    def add_decode(self, record: dict) -> None:
+        self.decodes.append(record)
+        Path(self.decode_path).write_text(json.dumps(self.decodes, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -385,15 +401,11 @@ def main(argv: list[str] | None = None) -> int:
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
-    records, decodes = [], []
+    results = Results(args.json, args.decode_json)
     for family in args.models.split(","):
-        frames, decode = time_model(family, args, device=device, dtype=dtype, command=command)
-        records, decodes = records + frames, decodes + decode
+        time_model(family, args, results, device=device, dtype=dtype, command=command)
         if device == "cuda":
             torch.cuda.empty_cache()
-    Path(args.json).write_text(json.dumps(records, indent=2))
-    if args.decode_json:
-        Path(args.decode_json).write_text(json.dumps(decodes, indent=2))
     return 0
 
 

@@ -11,7 +11,8 @@
 # Leaves $OUT/realtime_flux2_h200.json (records: device, model, resolution, steps, setting,
 # sampler, latency_median_s, latency_p95_s, speedup, stage medians, command),
 # $OUT/realtime_flux2_decode_h200.json (the decode alone: full/foveated x memory format) and
-# $OUT/realtime_flux2.log;
+# $OUT/realtime_flux2.log; both JSON files are rewritten after every record, so a run cut short
+# by the time limit keeps what it measured;
 # copy the JSON to benchmarks/results/ and commit it with the command that made it.
 # REPEATS (default 20) frames per setting; MODELS (default both) comma-separated; SMOKE=1: tiny
 # sizes on the CPU (the dry run: `OUT=/tmp/rt SMOKE=1 PYTHON=.venv/bin/python bash ...`).

@@ -11,11 +11,28 @@ import pytest
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "device" / "realtime_flux2.py"
 
 
-@pytest.mark.slow
-def test_realtime_script_dry_run(tmp_path):
+def _script():
     spec = importlib.util.spec_from_file_location("realtime_flux2", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
+    return module
+
+
+def test_results_are_saved_after_every_record(tmp_path):
+    """The device's time limit can cut a run short: what was measured must already be on disk."""
+    results = _script().Results(str(tmp_path / "r.json"), str(tmp_path / "d.json"))
+    for i in range(3):
+        results.add_frames({"model": "m", "frame": i})
+        assert [r["frame"] for r in json.loads((tmp_path / "r.json").read_text())] == [
+            *range(i + 1)
+        ]
+    results.add_decode({"decode": "full"})
+    assert json.loads((tmp_path / "d.json").read_text()) == [{"decode": "full"}]
+
+
+@pytest.mark.slow
+def test_realtime_script_dry_run(tmp_path):
+    module = _script()
     out = tmp_path / "records.json"
     decode_out = tmp_path / "decode.json"
     argv = ["--json", str(out), "--decode-json", str(decode_out), "--smoke", "--repeats", "2"]
