@@ -28,8 +28,13 @@ class ReleaseFoveatedGenerator(FoveatedGenerator):
 
 
 def with_release_conventions(generator: FoveatedGenerator) -> ReleaseFoveatedGenerator:
-    """The same model (shared modules) with the release's layouts, ids and, for FLUX.2
-    transformers, cross-resolution attention."""
+    """The same model with the release's layouts, ids and, for FLUX.2 transformers,
+    cross-resolution attention.
+
+    It takes ``generator`` over rather than copying a multi-GB model: the denoiser (and the
+    transformer's attention processors) are switched in place and shared with the result, so use
+    only the returned generator afterwards. :func:`generator.loading.load_generator` calls it on
+    a generator it has just loaded."""
     from generator.crpa import enable_crpa
 
     denoiser = generator.denoiser
