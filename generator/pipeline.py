@@ -143,6 +143,18 @@ class FoveatedGenerator:
         self.static.warm_up(counts, like=noise, ids=ids, cond=cond)
         return len(self.static.captured)
 
+    def prepare_conditions(self, conditions) -> int:
+        """Encode every class or prompt a session draws (and the empty prompt under guidance),
+        so that no trial pays a prompt's first encode; returns how many (0 for scene models,
+        whose conditioning is the scene)."""
+        if self.takes_scene:
+            return 0
+        d = self.denoiser
+        for condition in conditions:
+            self.encoder.encode(condition, device=d.device, dtype=d.dtype)
+        self._unconditional()
+        return len(conditions)
+
     @property
     def token_px(self) -> int:
         """Image pixels per fine token side."""

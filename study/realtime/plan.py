@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -19,6 +20,13 @@ TARGETS_DEG = (
     (-2.0, -2.0),
 )
 FIXATION_TOLERANCE_DEG = 2.0  # holds off-target landings (up to ~1.3 deg + scatter)
+BENCH_CLASSES = (0, 1, 2, 3)  # class models (the presets)
+BENCH_PROMPTS = (  # prompt models (a FLUX pipeline directory)
+    "a mountain lake at dawn",
+    "a street market in the rain",
+    "a forest path in autumn",
+    "a harbour with fishing boats",
+)
 
 
 @dataclass(frozen=True)
@@ -79,16 +87,23 @@ class BenchTrial:
     """One planned trial (shared by both modes); degrees from the screen centre."""
 
     seed: int
-    conditioning: int
+    conditioning: int | str
     target_deg: tuple[float, float]
     landing_deg: tuple[float, float]
     saccade_s: float
     off_target: bool
 
 
+def bench_conditionings(config: BenchConfig) -> tuple[int, ...] | tuple[str, ...]:
+    """What the trials draw from: prompts for a FLUX pipeline directory (a prompt model), the
+    classes of the presets otherwise."""
+    return BENCH_PROMPTS if Path(config.model).expanduser().is_dir() else BENCH_CLASSES
+
+
 def plan_trials(config: BenchConfig) -> list[BenchTrial]:
     """The seeded trial sequence (shared by both modes)."""
     rng = np.random.default_rng(config.seed)
+    conditionings = bench_conditionings(config)
     plans = []
     for i in range(config.trials):
         tx, ty = TARGETS_DEG[int(rng.integers(len(TARGETS_DEG)))]
@@ -102,7 +117,14 @@ def plan_trials(config: BenchConfig) -> list[BenchTrial]:
         mean, sd = config.saccade_latency_s
         saccade = float(np.clip(rng.normal(mean, sd), 0.12, 0.4))
         plans.append(
-            BenchTrial(1000 + i, i % 4, (tx, ty), (tx + float(dx), ty + float(dy)), saccade, off)
+            BenchTrial(
+                seed=1000 + i,
+                conditioning=conditionings[i % len(conditionings)],
+                target_deg=(tx, ty),
+                landing_deg=(tx + float(dx), ty + float(dy)),
+                saccade_s=saccade,
+                off_target=off,
+            )
         )
     return plans
 
@@ -130,7 +152,7 @@ def bench_protocol(config: BenchConfig, *, speculative: bool):
                 "image_height_px": config.image_px,
                 "num_steps": config.steps,
                 "decode": config.decode,
-                "classes": [0, 1, 2, 3],
+                **_conditioning_fields(bench_conditionings(config)),
                 "seed_start": 1000,
                 "seed_count": max(1, config.trials),
             },
@@ -159,6 +181,13 @@ def bench_protocol(config: BenchConfig, *, speculative: bool):
         },
         source="fovea bench realtime",
     )
+
+
+def _conditioning_fields(conditionings) -> dict:
+    """The ``[stimulus]`` fields naming what the trials draw from."""
+    if isinstance(conditionings[0], str):
+        return {"prompts": list(conditionings)}
+    return {"classes": list(conditionings)}
 
 
 def abba_order(n_trials: int) -> list[tuple[int, str]]:

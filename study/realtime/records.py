@@ -43,6 +43,7 @@ def _per_trial(index: int, plan, outcome) -> dict:
     return {
         "trial": index,
         "stimulus_latency_s": outcome.fixation_to_onset_s,
+        "conditioning": plan.conditioning,
         "off_target": plan.off_target,
         "aborted": row["abort_reason"],
         "reused_speculative": timings.get("reused_speculative"),
@@ -159,6 +160,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "steps": info.get("steps"),
         "decode": info.get("decode"),
         "sampler": info.get("sampler"),
+        "conditions_encoded": info.get("conditions_encoded"),
         "device": config.device,
         "torch_threads": info.get("torch_threads"),
         "cpu_count": os.cpu_count(),

@@ -70,7 +70,8 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         device: torch device of the generator process.
         geometry: ``generator.StimulusGeometry`` (fixes the image size of every request).
         num_steps: sampler steps, None for the model's default.
-        warmup_conditioning: class or prompt for the warm-up generations.
+        conditionings: every class or prompt the session draws; the warm-up generates with
+            the first and encodes them all (a prompt is encoded once, before any trial).
         dtype: model dtype name (None: float32).
         torch_threads: intra-op threads of the generator (default: CPU cores minus one, at least 1,
             so the window keeps a core).
@@ -97,7 +98,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         device: str,
         geometry,
         num_steps: int | None,
-        warmup_conditioning: int | str = 0,
+        conditionings: tuple[int | str, ...] = (0,),
         dtype: str | None = None,
         torch_threads: int | None = None,
         twin_cache_size: int = 64,
@@ -121,7 +122,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
             dtype=dtype,
             geometry=geometry_record(geometry),
             num_steps=num_steps,
-            warmup_conditioning=warmup_conditioning,
+            conditionings=tuple(conditionings),
             torch_threads=int(torch_threads or max(1, (os.cpu_count() or 2) - 1)),
             nice=int(nice),
             heartbeat_interval_s=min(0.25, heartbeat_timeout_s / 4),

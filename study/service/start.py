@@ -15,7 +15,7 @@ def make_generation_service(
     device: str,
     geometry,
     num_steps: int | None,
-    warmup_conditioning: int | str = 0,
+    conditionings: tuple[int | str, ...] = (0,),
     twin_cache_size: int = 64,
     hash_weights: bool = False,
     scenes: str | None = None,
@@ -30,8 +30,8 @@ def make_generation_service(
     ``lora``: a LoRA file merged into ``model`` at load (``[stimulus] lora``); ``decode``: how
     foveated images are decoded (``[stimulus] decode``, :mod:`generator.decoding`).
     ``hash_weights`` adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus
-    set's); ``twin_cache_size``, ``scenes``, ``reference`` and ``warm_full`` as in
-    ``study.service.thread.ThreadGenerationService``; ``process_options`` go to
+    set's); ``conditionings``, ``twin_cache_size``, ``scenes``, ``reference`` and ``warm_full``
+    as in ``study.service.thread.ThreadGenerationService``; ``process_options`` go to
     ``ProcessGenerationService`` only (``event_log``, ``nice``, timeouts).
     """
     common = dict(
@@ -39,7 +39,7 @@ def make_generation_service(
         device=device,
         geometry=geometry,
         num_steps=num_steps,
-        warmup_conditioning=warmup_conditioning,
+        conditionings=conditionings,
         twin_cache_size=twin_cache_size,
         hash_weights=hash_weights,
         scenes=scenes,
@@ -71,7 +71,7 @@ def protocol_generation_service(
         device=protocol.stimulus.device,
         geometry=geometry,
         num_steps=protocol.stimulus.num_steps,
-        warmup_conditioning=protocol.stimulus.conditionings()[0],
+        conditionings=tuple(protocol.stimulus.conditionings()),
         twin_cache_size=protocol.generation.twin_cache_size,
         hash_weights=stimulus_set,
         scenes=scenes,

@@ -29,7 +29,8 @@ class ThreadGenerationService:
         device: torch device.
         geometry: ``generator.StimulusGeometry`` of the stimulus on the display.
         num_steps: sampler steps, None for the model's default.
-        warmup_conditioning: class or prompt of the warm-up generation.
+        conditionings: every class or prompt the session draws; the warm-up generates with
+            the first and encodes them all (a prompt is encoded once, before any trial).
         torch_threads: intra-op threads for the worker (leave a core for the window).
         twin_cache_size: full-resolution twins kept (LRU; the protocol's ``twin_cache_size``).
         hash_weights: report ``weights_sha256`` in ``start()``'s info (``--stimulus-set``).
@@ -48,7 +49,7 @@ class ThreadGenerationService:
         device: str,
         geometry,
         num_steps: int | None,
-        warmup_conditioning: int | str = 0,
+        conditionings: tuple[int | str, ...] = (0,),
         torch_threads: int | None = None,
         twin_cache_size: int = 64,
         hash_weights: bool = False,
@@ -69,7 +70,7 @@ class ThreadGenerationService:
         self._geometry = geometry
         self._num_steps = num_steps
         self._torch_threads = torch_threads
-        self._warmup_conditioning = warmup_conditioning
+        self._conditionings = tuple(conditionings)
         self._queue: queue.PriorityQueue[tuple[int, int, GenerationTicket | None]] = (
             queue.PriorityQueue()
         )
@@ -78,6 +79,7 @@ class ThreadGenerationService:
         self._sequence = 0
         self._thread: threading.Thread | None = None
         self._images = None  # study.service.images.TrialImages, made by start()
+        self._conditions_encoded = 0
 
     def start(self) -> dict:
         """Load and warm up the generator, start the worker; returns the service's description."""
@@ -118,6 +120,7 @@ class ThreadGenerationService:
             "torch_threads": threads,
             "load_s": load_s,
             "warmup_s": warm_s,
+            "conditions_encoded": self._conditions_encoded,
             "scene_factor": generator.scene_factor,
             "reference": self._reference,
         }
@@ -137,12 +140,14 @@ class ThreadGenerationService:
             GenerationRequest(
                 kind="foveated",
                 seed=0,
-                conditioning=self._warmup_conditioning,
+                conditioning=self._conditionings[0],
                 spec=LayoutSpec(mode="full") if self._warm_full else LayoutSpec(mode="acuity"),
                 gaze_px=None if self._warm_full else centre,
             )
         )
-        self._images.generator.prepare_static_shapes(g, condition=self._warmup_conditioning)
+        generator = self._images.generator
+        self._conditions_encoded = generator.prepare_conditions(self._conditionings)
+        generator.prepare_static_shapes(g, condition=self._conditionings[0])
 
     def submit(self, request: GenerationRequest) -> GenerationTicket:
         """Queue a request. A twin comes from the cache when there; a twin already being

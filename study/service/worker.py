@@ -36,7 +36,8 @@ class WorkerConfig:
         model, device, dtype, lora: ``generator.loading.load_generator`` arguments.
         geometry: ``protocol.geometry.geometry_record`` of the stimulus geometry.
         num_steps: sampler steps (None: the model's default).
-        warmup_conditioning: class or prompt for the warm-up generations.
+        conditionings: every class or prompt the session draws; the warm-up generates with
+            the first and encodes them all (a prompt is encoded once, before any trial).
         torch_threads: intra-op threads (the window keeps the remaining core(s)).
         nice: added to the process's scheduling niceness (0: unchanged).
         heartbeat_interval_s: heartbeat period.
@@ -54,7 +55,7 @@ class WorkerConfig:
     dtype: str | None
     geometry: dict
     num_steps: int | None
-    warmup_conditioning: int | str
+    conditionings: tuple[int | str, ...]
     torch_threads: int
     nice: int
     heartbeat_interval_s: float
@@ -164,11 +165,12 @@ def _load(config: WorkerConfig) -> _State:
             geometry=geometry,
             gaze_px=gaze,
             spec=spec,
-            condition=config.warmup_conditioning,
+            condition=config.conditionings[0],
             steps=config.num_steps,
             scene=images.scene(0),
         )
-    generator.prepare_static_shapes(geometry, condition=config.warmup_conditioning)
+    conditions_encoded = generator.prepare_conditions(config.conditionings)
+    generator.prepare_static_shapes(geometry, condition=config.conditionings[0])
     warmup_s = time.perf_counter() - t0
     slot = shared_memory.SharedMemory(name=config.slot_name)
     image = np.ndarray(config.slot_shape, dtype=np.uint8, buffer=slot.buf)
@@ -186,6 +188,7 @@ def _load(config: WorkerConfig) -> _State:
         "torch_threads": torch.get_num_threads(),
         "load_s": load_s,
         "warmup_s": warmup_s,
+        "conditions_encoded": conditions_encoded,
         "scene_factor": generator.scene_factor,
         "reference": config.reference,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -128,7 +129,7 @@ name = "{name}"
 model = "{model}"
 image_width_px = 64
 image_height_px = 64
-prompts = ["a cat"]
+prompts = {prompts}
 seed_start = 3
 seed_count = 1
 num_steps = 1
@@ -146,10 +147,14 @@ service = "thread"
 """
 
 
-def write_flux2_protocol(path: Path, *, model, extra: str = "", name: str = "flux2_test") -> Path:
-    """A one-condition protocol for a (tiny) FLUX.2 directory at 64 px, with ``extra`` lines in
-    its ``[stimulus]`` table; returns ``path``."""
-    path.write_text(FLUX2_PROTOCOL.format(name=name, model=model, extra=extra), encoding="utf-8")
+def write_flux2_protocol(
+    path: Path, *, model, extra: str = "", name: str = "flux2_test", prompts=("a cat",)
+) -> Path:
+    """A one-condition protocol for a (tiny) FLUX.2 directory at 64 px drawing ``prompts``, with
+    ``extra`` lines in its ``[stimulus]`` table; returns ``path``."""
+    prompts = json.dumps(list(prompts))  # a JSON list of strings is a TOML array
+    text = FLUX2_PROTOCOL.format(name=name, model=model, extra=extra, prompts=prompts)
+    path.write_text(text, encoding="utf-8")
     return path
 
 

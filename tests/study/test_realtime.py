@@ -7,7 +7,7 @@ import pytest
 
 from study.frames import frame_stats
 from study.realtime import BenchConfig, bench_protocol, plan_trials
-from study.realtime.plan import TARGETS_DEG, abba_order
+from study.realtime.plan import BENCH_CLASSES, BENCH_PROMPTS, TARGETS_DEG, abba_order
 
 
 def test_frame_stats_counts_intervals_over_one_and_a_half_periods():
@@ -46,6 +46,8 @@ def test_bench_protocol_and_order():
     assert spec.timing.fixation_hold_s == 0.2 and spec.tracker.sim_fixation_break_prob == 0
     assert abba_order(2) == [(0, "speculative"), (0, "plain"), (1, "plain"), (1, "speculative")]
     assert spec.stimulus.decode == "full"
+    assert spec.stimulus.classes == list(BENCH_CLASSES)  # a preset is a class model
+    assert [p.conditioning for p in plan_trials(config)] == [0, 1, 2]
 
 
 def test_a_bench_setting_the_protocol_refuses_is_one_error_line():
@@ -98,3 +100,6 @@ def test_the_bench_runs_a_flux2_directory_with_the_foveated_decode(virtual_x, tm
         assert record["trials"] == 2 and record["aborted_trials"] == 0
         assert record["decode"] == "foveated" and record["sampler"] == "eager"  # CPU: eager
         assert record["model"] == str(model) and record["generation_median_s"] > 0
+        # a prompt model draws prompts, every one encoded at warm-up
+        assert record["conditions_encoded"] == len(BENCH_PROMPTS)
+        assert {t["conditioning"] for t in record["per_trial"]} <= set(BENCH_PROMPTS)
