@@ -26,6 +26,12 @@ Reference = Literal["generated", "original"]
 _DEFAULT_DISPLAY = default_display()
 
 
+def is_pipeline_directory(model: str) -> bool:
+    """Whether ``[stimulus] model`` names a local diffusers pipeline directory (FLUX.1 or
+    FLUX.2: a prompt model working in latents) rather than a preset (``default``, ``tiny``, ...)."""
+    return Path(model).expanduser().is_dir()
+
+
 class DisplaySettings(StrictTable):
     """The participant's screen.
 
@@ -164,12 +170,12 @@ class StimulusSettings(StrictTable):
                 "reference 'original' compares with the photograph a scene came from; prompt "
                 "models take no scenes (use reference 'generated')"
             )
-        if self.lora is not None and not Path(self.model).expanduser().is_dir():
+        if self.lora is not None and not is_pipeline_directory(self.model):
             raise ValueError(
                 f"lora needs a FLUX.2 pipeline directory as model (the release's LoRAs fit "
                 f"FLUX.2 [klein]); model {self.model!r} is not a directory"
             )
-        if self.decode == "foveated" and not Path(self.model).expanduser().is_dir():
+        if self.decode == "foveated" and not is_pipeline_directory(self.model):
             raise ValueError(
                 f"decode 'foveated' is for latent models (a FLUX pipeline directory); model "
                 f"{self.model!r} works in pixels, where decoding costs nothing"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -97,7 +96,9 @@ class BenchTrial:
 def bench_conditionings(config: BenchConfig) -> tuple[int, ...] | tuple[str, ...]:
     """What the trials draw from: prompts for a FLUX pipeline directory (a prompt model), the
     classes of the presets otherwise."""
-    return BENCH_PROMPTS if Path(config.model).expanduser().is_dir() else BENCH_CLASSES
+    from protocol.stimulus_settings import is_pipeline_directory
+
+    return BENCH_PROMPTS if is_pipeline_directory(config.model) else BENCH_CLASSES
 
 
 def plan_trials(config: BenchConfig) -> list[BenchTrial]:
