@@ -62,9 +62,7 @@ def load_generator(
     generator.decode = decode
     if static_shapes is None:
         static_shapes = (
-            generator.denoiser.device.type == "cuda"
-            and not generator.takes_scene
-            and getattr(generator.denoiser, "crpa", None) is None
+            generator.denoiser.device.type == "cuda" and generator.static_shapes_refusal() is None
         )
     generator.use_static_shapes(static_shapes)
     return generator

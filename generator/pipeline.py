@@ -120,12 +120,20 @@ class FoveatedGenerator:
         if not enabled:
             self.static = None
             return
-        if self.takes_scene or getattr(self.denoiser, "crpa", None) is not None:
-            why = "scene-conditioned" if self.takes_scene else "on the release's token rules (CRPA)"
+        why = self.static_shapes_refusal()
+        if why is not None:
             raise FoveaError(f"static shapes are for prompt models; {self.model_id!r} is {why}")
         from generator.static_sampler import StaticSampler
 
         self.static = StaticSampler(self.denoiser, **options)
+
+    def static_shapes_refusal(self) -> str | None:
+        """Why static shapes cannot serve this model (None: they can)."""
+        if self.takes_scene:
+            return "scene-conditioned"
+        if getattr(self.denoiser, "crpa", None) is not None:
+            return "on the release's token rules (CRPA)"
+        return None
 
     def prepare_static_shapes(self, geometry: StimulusGeometry, *, condition=None) -> int:
         """Capture every bucket an image of ``geometry`` can fall in (masked, and the twin's

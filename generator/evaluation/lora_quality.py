@@ -20,7 +20,6 @@ numbers mean nothing but every stage runs.
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -146,33 +145,23 @@ def run_lora_quality(settings: LoraQualitySettings, *, models=None, progress: bo
     return {"records": records, "summary": summarise(records, settings)}
 
 
-def _median(values) -> float | None:
-    values = [v for v in values if v is not None and v == v]  # NaN-free
-    return statistics.median(values) if values else None
-
-
 def summarise(records: list[dict], settings: LoraQualitySettings) -> dict:
     """Medians per variant and layout, in ``fovea bench quality``'s ``medians`` table form
-    (variant -> strength or ``"None"`` -> row; circle layouts as variants ``<v>-circle-p<k>``,
-    so :func:`generator.evaluation.quality_plot.plot_quality` draws it), and the LoRA's gain
-    over the base model (median JOD difference) per layout."""
-    by: dict[tuple[str, str], list[dict]] = {}
-    for r in records:
-        by.setdefault((r["model_variant"], r["layout"]), []).append(r)
-    medians: dict[str, dict] = {}
+    (:func:`generator.evaluation.quality_summary.medians_table`; circle layouts as variants
+    ``<v>-circle-p<k>``, so :func:`generator.evaluation.quality_plot.plot_quality` draws it),
+    and the LoRA's gain over the base model (median JOD difference) per layout."""
+    from generator.evaluation.quality_summary import medians_table
+
+    def table_variant(r: dict) -> str:
+        if r["strength"] is not None:
+            return r["model_variant"]
+        return f"{r['model_variant']}-{r['layout'].replace(' ', '-')}"
+
+    medians = medians_table([{**r, "model_variant": table_variant(r)} for r in records])
     by_layout: dict[str, dict] = {}
-    for (variant, label), rows in sorted(by.items()):
-        row = {
-            "jod_median": _median(r["jod"] for r in rows),
-            "fovea_psnr_db_median": _median(r["fovea_psnr_db"] for r in rows),
-            "fovea_ssim_median": _median(r["fovea_ssim"] for r in rows),
-            "token_ratio_median": _median(r["token_ratio"] for r in rows),
-            "n": len(rows),
-        }
-        strength = rows[0]["strength"]
-        name = variant if strength is not None else f"{variant}-{label.replace(' ', '-')}"
-        medians.setdefault(name, {})[str(strength)] = row
-        by_layout.setdefault(label, {})[variant] = row
+    for r in records:
+        row = medians[table_variant(r)][str(r["strength"])]
+        by_layout.setdefault(r["layout"], {})[r["model_variant"]] = row
     gain = {
         label: (
             None

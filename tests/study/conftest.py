@@ -158,6 +158,12 @@ def write_flux2_protocol(
     return path
 
 
+def with_service(protocol, service: str):
+    """``protocol`` (validated) with ``[generation] service`` set to ``service``."""
+    generation = protocol.generation.model_copy(update={"service": service})
+    return protocol.model_copy(update={"generation": generation})
+
+
 @pytest.fixture(scope="module")
 def tiny_dir(tmp_path_factory) -> Path:
     """A tiny random FLUX.2 [klein] pipeline directory (generator.tiny_flux2)."""

@@ -4,15 +4,14 @@ pays a prompt's first encode (tiny FLUX.2 directory, three prompts)."""
 from __future__ import annotations
 
 from protocol import load_protocol
-from tests.study.conftest import write_flux2_protocol
+from tests.study.conftest import with_service, write_flux2_protocol
 
 PROMPTS = ("a cat", "a boat on a lake", "a red door")
 
 
 def _protocol(tmp_path, tiny_dir, service: str):
     path = write_flux2_protocol(tmp_path / "p.toml", model=tiny_dir, prompts=PROMPTS)
-    p = load_protocol(path).protocol
-    return p.model_copy(update={"generation": p.generation.model_copy(update={"service": service})})
+    return with_service(load_protocol(path).protocol, service)
 
 
 def test_the_thread_service_encodes_every_prompt_at_warm_up(tiny_dir, tmp_path):

@@ -9,7 +9,7 @@ import pytest
 
 from generator.errors import FoveaError
 from protocol import load_protocol
-from tests.study.conftest import write_flux2_protocol
+from tests.study.conftest import with_service, write_flux2_protocol
 
 
 def _protocol(folder: Path, *, model, decode: str, name="p.toml") -> Path:
@@ -78,7 +78,7 @@ def test_the_service_decodes_as_the_protocol_says_and_records_it(tiny_dir, tmp_p
     finally:
         service.close()
     process = protocol_generation_service(
-        p.model_copy(update={"generation": p.generation.model_copy(update={"service": "process"})}),
+        with_service(p, "process"),
         geometry=geometry,
         scenes=None,
     )

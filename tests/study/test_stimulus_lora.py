@@ -11,7 +11,7 @@ import torch
 
 from generator.errors import FoveaError
 from protocol import load_protocol
-from tests.study.conftest import write_flux2_protocol
+from tests.study.conftest import with_service, write_flux2_protocol
 
 
 @pytest.fixture(scope="module")
@@ -116,7 +116,7 @@ def test_the_services_load_the_lora_and_record_it(tiny_dir, lora_file):
     finally:
         service.close()
     process = protocol_generation_service(
-        p.model_copy(update={"generation": p.generation.model_copy(update={"service": "process"})}),
+        with_service(p, "process"),
         geometry=geometry,
         scenes=None,
     )
