@@ -287,7 +287,7 @@ class FoveatedGenerator:
             "shift": self.shift,
             "guidance_scale": self.guidance_scale,
             "device": str(d.device),
-            "sampler": "eager" if uncond is not None else sampler_name(self),
+            "sampler": result.sampler,
             "decode": self.decode if layout.token_ratio < 1 else "full",
             "geometry": _geometry_record(geometry),
             "layout": layout.summary(),
@@ -333,9 +333,7 @@ class FoveatedGenerator:
 def sampler_name(generator: FoveatedGenerator) -> str:
     """How ``generator`` samples: ``eager``, ``static`` (bucketed shapes) or
     ``static+cuda-graphs``."""
-    if generator.static is None:
-        return "eager"
-    return "static+cuda-graphs" if generator.static.graphs else "static"
+    return "eager" if generator.static is None else generator.static.name
 
 
 def _geometry_record(geometry: StimulusGeometry) -> dict:

@@ -42,10 +42,13 @@ def euler_step(
 
 @dataclass
 class SampleResult:
-    """Sampled tokens (B, N, D) and the wall time of each step in seconds."""
+    """Sampled tokens (B, N, D), the wall time of each step in seconds, and which sampler ran
+    (``eager``: :func:`sample_euler`; ``static`` or ``static+cuda-graphs``:
+    :class:`generator.static_sampler.StaticSampler`)."""
 
     tokens: torch.Tensor
     step_seconds: list[float]
+    sampler: str = "eager"
 
 
 @torch.no_grad()

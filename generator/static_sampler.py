@@ -119,6 +119,11 @@ class StaticSampler:
         self._pool = None
 
     @property
+    def name(self) -> str:
+        """``static+cuda-graphs`` when it captures graphs, else ``static``."""
+        return "static+cuda-graphs" if self.graphs else "static"
+
+    @property
     def captured(self) -> list[tuple[int, bool]]:
         """(bucket, masked) keys whose graph is captured (empty on a CPU)."""
         return [k for k, b in self._buckets.items() if b.graph is not None]
@@ -172,7 +177,9 @@ class StaticSampler:
             step_seconds.append(time.perf_counter() - start)
             if on_step is not None:
                 on_step(i)
-        return SampleResult(tokens=b.tokens[:, :n].clone(), step_seconds=step_seconds)
+        return SampleResult(
+            tokens=b.tokens[:, :n].clone(), step_seconds=step_seconds, sampler=self.name
+        )
 
     def warm_up(self, token_counts, *, like: torch.Tensor, ids: TokenPositions, cond) -> None:
         """Prepare (capture, on CUDA) the buckets that ``token_counts`` fall in, before a

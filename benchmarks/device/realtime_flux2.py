@@ -322,7 +322,7 @@ def time_model(
                 token_px=codec.cells_per_token * codec.px_per_cell,
             )  # fmt: skip
             print(json.dumps({"model": name, "static_vs_eager": agreement}), flush=True)
-        sampler_name = "static+cuda-graphs" if sampler == "static" and static.graphs else sampler
+        sampler_name = static.name if sampler == "static" else sampler
         driver = {"eager": None, "static": static, "pipeline": None}[sampler]
         if sampler == "pipeline":
             driver = FoveatedGenerator(

@@ -64,6 +64,7 @@ def test_padded_buckets_match_eager_sampling(name):
         result = sampler.sample(noise, ids=ids, cond=cond, steps=3, shift=3.0)
         static = result.tokens
         assert len(result.step_seconds) == 3
+        assert result.sampler == "static"  # on the CPU: no graphs
         assert static.shape == eager.shape
         err = (static - eager).abs().max().item()
         assert err < 1e-4, f"seed {SEED + i}, {layout.num_tokens} tokens: max error {err}"
