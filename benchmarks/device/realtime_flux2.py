@@ -12,8 +12,9 @@ layout's median over this one's, same model and seed), the medians of each stage
 ``static+cuda-graphs`` (:mod:`generator.static_sampler`: token counts padded to 128-token buckets
 with the padding masked out of attention, one CUDA graph per bucket replayed per step; captured
 during the warm-up); ``speedup`` compares with the full layout under the same sampler,
-``speedup_vs_eager_full`` with the eager full layout. A capture that fails is logged and the run
-goes on eagerly. Last, ``sampler`` ``pipeline``: the kit's own ``FoveatedGenerator.generate`` as
+``speedup_vs_eager_full`` with the eager full layout. A capture that fails is logged and the same
+static shapes run without graphs (``sampler`` ``static``); a static loop that fails even so leaves
+the model's eager records. Last, ``sampler`` ``pipeline``: the kit's own ``FoveatedGenerator.generate`` as
 the generation services call it in a session (static shapes with the same graphs, ``decode =
 "foveated"``, the uint8 image on the host), for the full layout and acuity s = 1. For the FLUX.2
 model a last setting times the release's circle rule, ids and
@@ -247,6 +248,26 @@ def static_agreement(denoiser, static, cond, geometry, *, steps: int, token_px: 
     }
 
 
+def prepare_static(denoiser, cond, geometry, *, steps: int, token_px: int, name: str):
+    """(StaticSampler, its :func:`static_agreement`). When the CUDA graph capture fails, the error
+    is logged and the same static shapes run without graphs (``sampler`` ``static``), so the
+    model keeps its static and pipeline records; an error without graphs is raised."""
+    for graphs in (None, False):  # None: CUDA graphs on a GPU, the static loop eagerly on a CPU
+        static = StaticSampler(denoiser, graphs=graphs)
+        try:
+            agreement = static_agreement(
+                denoiser, static, cond, geometry, steps=steps, token_px=token_px
+            )
+        except Exception as error:  # noqa: BLE001 - a capture that fails must not end the run
+            if not static.graphs:
+                raise
+            print(f"{name}: CUDA graph capture failed ({type(error).__name__}: {error}); "
+                  "static shapes without graphs", flush=True)  # fmt: skip
+            continue
+        print(json.dumps({"model": name, "static_vs_eager": agreement}), flush=True)
+        return static, agreement
+
+
 def decode_variants(codec, *, name: str, size: int, repeats: int, device: str) -> list[dict]:
     """The decode alone (a random latent grid, acuity s = 1 at the centre): full and foveated,
     contiguous and channels-last VAE; median seconds of ``repeats`` after two warm-ups."""
@@ -310,18 +331,22 @@ def time_model(
         runs += [("pipeline", n, spec) for n, spec in SETTINGS if n in ("full", "acuity s=1")]
     if denoiser.axes == 4:
         runs.append(("eager", *RELEASE_SETTING))
-    full_median, static = {}, None
+    full_median, static, static_failed = {}, None, False
     for sampler, setting, spec in runs:
         if setting == RELEASE_SETTING[0]:
             denoiser.position_ids = "release"
             denoiser.crpa = enable_crpa(denoiser.transformer)
+        if sampler != "eager" and static is None and not static_failed:
+            try:
+                static, agreement = prepare_static(
+                    denoiser, cond, geometry, steps=args.steps, name=name,
+                    token_px=codec.cells_per_token * codec.px_per_cell,
+                )  # fmt: skip
+            except Exception as error:  # noqa: BLE001 - keep the eager records and the next model
+                print(f"{name}: no static sampler ({type(error).__name__}: {error})", flush=True)
+                static_failed = True
         if sampler != "eager" and static is None:
-            static = StaticSampler(denoiser)
-            agreement = static_agreement(
-                denoiser, static, cond, geometry, steps=args.steps,
-                token_px=codec.cells_per_token * codec.px_per_cell,
-            )  # fmt: skip
-            print(json.dumps({"model": name, "static_vs_eager": agreement}), flush=True)
+            continue
         sampler_name = static.name if sampler == "static" else sampler
         driver = {"eager": None, "static": static, "pipeline": None}[sampler]
         if sampler == "pipeline":
@@ -367,14 +392,20 @@ def time_model(
             results.add_decode(record)
 
 
+def _records(path: str | None) -> list[dict]:
+    """The JSON list at ``path``; empty when there is no such file."""
+    return json.loads(Path(path).read_text()) if path and Path(path).exists() else []
+
+
 class Results:
     """The two JSON files, rewritten after every record: a run cut short by the device's time
     limit (or a model that fails) keeps everything measured before it."""
 
-    def __init__(self, frames_path: str, decode_path: str | None):
+    def __init__(self, frames_path: str, decode_path: str | None, *, append: bool = False):
+        """``append``: keep the records already in the files (one process per model)."""
         self.frames_path, self.decode_path = Path(frames_path), decode_path
-        self.frames: list[dict] = []
-        self.decodes: list[dict] = []
+        self.frames: list[dict] = _records(frames_path) if append else []
+        self.decodes: list[dict] = _records(decode_path) if append else []
 
     def add_frames(self, record: dict) -> None:
         self.frames.append(record)
@@ -397,11 +428,14 @@ def main(argv: list[str] | None = None) -> int:
         "--compile", action="store_true", help="torch.compile the transformer (static shapes)"
     )
     parser.add_argument("--decode-json", default=None, help="also time the decode alone, here")
+    parser.add_argument(
+        "--append", action="store_true", help="add to the records already in the JSON files"
+    )
     args = parser.parse_args(argv)
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
     dtype = torch.float32 if device == "cpu" else torch.bfloat16
     command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
-    results = Results(args.json, args.decode_json)
+    results = Results(args.json, args.decode_json, append=args.append)
     for family in args.models.split(","):
         time_model(family, args, results, device=device, dtype=dtype, command=command)
         if device == "cuda":

@@ -60,3 +60,73 @@ def test_realtime_script_dry_run(tmp_path):
     # and through the kit's own pipeline (FoveatedGenerator.generate), full and acuity s=1
     pipeline = [(r["model"], r["setting"]) for r in records if r["sampler"] == "pipeline"]
     assert len(pipeline) == 4 and set(pipeline) <= set(static)
+
+
+def _capture_fails(*, always: bool):
+    """A StaticSampler class whose CUDA graph capture fails as a real one can on a GPU
+    ("operation not permitted when stream is capturing"); ``always``: the static loop fails
+    without graphs too."""
+    from generator.static_sampler import StaticSampler
+
+    class Sampler(StaticSampler):
+        def __init__(self, denoiser, graphs=None):
+            super().__init__(denoiser, graphs=False)
+            self.graphs = graphs is None  # as on a GPU: graphs unless turned off
+
+        def _capture(self, bucket):
+            raise RuntimeError("operation not permitted when stream is capturing")
+
+        def _step(self, bucket):
+            if always:
+                raise RuntimeError("CUDA error: operation failed due to a previous error")
+            super()._step(bucket)
+
+    return Sampler
+
+
+def _smoke_args():
+    import argparse
+
+    return argparse.Namespace(smoke=True, compile=False, steps=2, repeats=1, decode_json=None)
+
+
+def test_a_failed_capture_falls_back_to_static_shapes_without_graphs(tmp_path, monkeypatch):
+    """The capture has never run on a real GPU: if it fails there, the run keeps timing the same
+    static shapes without graphs (sampler ``static``) instead of losing the model."""
+    import torch
+
+    module = _script()
+    monkeypatch.setattr(module, "StaticSampler", _capture_fails(always=False))
+    results = module.Results(str(tmp_path / "r.json"), None)
+    module.time_model(
+        "flux2-klein-4b", _smoke_args(), results, device="cpu", dtype=torch.float32,
+        command="test",
+    )  # fmt: skip
+    samplers = [r["sampler"] for r in results.frames]
+    assert samplers.count("static") == 4 and samplers.count("pipeline") == 2
+    assert all(r["static_vs_eager"]["rel_rms_diff"] < 1e-4 for r in results.frames[5:9])
+
+
+def test_a_broken_static_sampler_keeps_the_eager_records(tmp_path, monkeypatch):
+    """When the static loop fails even without graphs (a GPU context left unusable), the model's
+    eager records stay and the run goes on (the next model runs in its own process)."""
+    import torch
+
+    module = _script()
+    monkeypatch.setattr(module, "StaticSampler", _capture_fails(always=True))
+    results = module.Results(str(tmp_path / "r.json"), None)
+    module.time_model(
+        "flux2-klein-4b", _smoke_args(), results, device="cpu", dtype=torch.float32,
+        command="test",
+    )  # fmt: skip
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert [r["sampler"] for r in saved] == ["eager"] * 5  # four layouts and the release's CRPA
+
+
+def test_append_keeps_the_records_of_earlier_processes(tmp_path):
+    path = tmp_path / "r.json"
+    _script().Results(str(path), None).add_frames({"model": "klein"})
+    later = _script().Results(str(path), None, append=True)
+    later.add_frames({"model": "schnell"})
+    assert [r["model"] for r in json.loads(path.read_text())] == ["klein", "schnell"]
+    assert _script().Results(str(path), None).frames == []  # without append: a fresh run
