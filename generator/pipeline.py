@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,8 @@ from generator.layout import LayoutSpec, TokenLayout, build_layout
 from generator.sampler import SampleResult, sample_euler
 from generator.scene import Scene, scene_tensor
 from generator.tokens import pack, unpack
+
+log = logging.getLogger(__name__)
 
 
 class ConditionEncoder(Protocol):
@@ -94,6 +97,7 @@ class FoveatedGenerator:
         self.shift = shift
         self.guidance_scale = guidance_scale
         self.static = None  # a generator.static_sampler.StaticSampler, when on
+        self.static_shapes_error: str | None = None  # why static shapes were turned off, if so
         self._decode: Decode = "full"
 
     @property
@@ -116,7 +120,10 @@ class FoveatedGenerator:
         """Sample at static, bucketed shapes (CUDA graphs on a GPU; ``options``: those of
         :class:`generator.static_sampler.StaticSampler`), or eagerly again (``enabled=False``).
         Prompt models on the kit's token rules only; a sampled image equals the eager one up to
-        float rounding. Classifier-free guidance still samples eagerly."""
+        float rounding. Classifier-free guidance still samples eagerly. A CUDA graph capture that
+        fails turns static shapes off (logged; the reason in :attr:`static_shapes_error`): the
+        same images, eagerly."""
+        self.static_shapes_error = None
         if not enabled:
             self.static = None
             return
@@ -148,8 +155,19 @@ class FoveatedGenerator:
         from generator.static_sampler import warm_up_counts
 
         counts = warm_up_counts(full.num_tokens, bucket_tokens=self.static.bucket_tokens)
-        self.static.warm_up(counts, like=noise, ids=ids, cond=cond)
+        from generator.static_sampler import CaptureError
+
+        try:
+            self.static.warm_up(counts, like=noise, ids=ids, cond=cond)
+        except CaptureError as error:
+            self._static_shapes_failed(error)
+            return 0
         return len(self.static.captured)
+
+    def _static_shapes_failed(self, error: Exception) -> None:
+        """Static shapes off after a failed capture: the same images eagerly, only slower."""
+        log.warning("%s; sampling eagerly from now on", error)
+        self.static, self.static_shapes_error = None, str(error)
 
     def prepare_conditions(self, conditions) -> int:
         """Encode every class or prompt a session draws (and the empty prompt under guidance),
@@ -311,7 +329,12 @@ class FoveatedGenerator:
         guidance batch, else :func:`generator.sampler.sample_euler`."""
         run = dict(ids=ids, cond=cond, steps=steps, shift=self.shift, t_start=t_start)
         if self.static is not None and uncond is None:
-            return self.static.sample(noise, on_step=on_step, **run)
+            from generator.static_sampler import CaptureError
+
+            try:
+                return self.static.sample(noise, on_step=on_step, **run)
+            except CaptureError as error:
+                self._static_shapes_failed(error)
         return sample_euler(
             self.denoiser,
             noise,

@@ -73,6 +73,11 @@ def key_mask(*, text_len: int, num_tokens: int, bucket: int, device) -> torch.Te
     return mask
 
 
+class CaptureError(RuntimeError):
+    """A CUDA graph capture failed (an operation a capture forbids, or the driver refused it);
+    :class:`generator.pipeline.FoveatedGenerator` then samples eagerly."""
+
+
 @dataclass
 class _Bucket:
     """One bucket's static buffers and, on CUDA, its captured step."""
@@ -246,15 +251,21 @@ class StaticSampler:
         warm-up steps change the tokens buffer, so it is saved and restored around them."""
         device = b.tokens.device
         saved = b.tokens.clone()
-        stream = torch.cuda.Stream(device=device)
-        stream.wait_stream(torch.cuda.current_stream(device))
-        with torch.cuda.stream(stream):
-            for _ in range(2):
+        try:
+            stream = torch.cuda.Stream(device=device)
+            stream.wait_stream(torch.cuda.current_stream(device))
+            with torch.cuda.stream(stream):
+                for _ in range(2):
+                    self._step(b)
+            torch.cuda.current_stream(device).wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, pool=self._pool):
                 self._step(b)
-        torch.cuda.current_stream(device).wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph, pool=self._pool):
-            self._step(b)
+        except Exception as error:
+            raise CaptureError(
+                f"capturing the {b.tokens.shape[1]}-token bucket's step as a CUDA graph failed: "
+                f"{type(error).__name__}: {error}"
+            ) from error
         self._pool = graph.pool() if self._pool is None else self._pool
         b.graph = graph
         b.tokens.copy_(saved)

@@ -160,6 +160,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "steps": info.get("steps"),
         "decode": info.get("decode"),
         "sampler": info.get("sampler"),
+        "static_shapes_error": info.get("static_shapes_error"),
         "conditions_encoded": info.get("conditions_encoded"),
         "device": config.device,
         "torch_threads": info.get("torch_threads"),

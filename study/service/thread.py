@@ -115,6 +115,7 @@ class ThreadGenerationService:
             "lora": self._lora,
             "decode": self._decode,
             "sampler": sampler_name(generator),
+            "static_shapes_error": generator.static_shapes_error,
             "device": self._device,
             "token_px": int(generator.token_px),
             "torch_threads": threads,

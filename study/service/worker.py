@@ -182,6 +182,7 @@ def _load(config: WorkerConfig) -> _State:
         "lora": config.lora,
         "decode": config.decode,
         "sampler": sampler_name(generator),
+        "static_shapes_error": generator.static_shapes_error,
         "device": config.device,
         "token_px": int(generator.token_px),
         "steps": int(config.num_steps or generator.steps),

@@ -221,3 +221,28 @@ def test_warm_up_prepares_the_masked_and_exact_buckets():
     counts = warm_up_counts(4096, bucket_tokens=128)
     assert counts[:2] == [127, 255] and counts[-2:] == [4095, 4096] and len(counts) == 33
     assert warm_up_counts(100, bucket_tokens=128) == [100]
+
+
+def test_a_failed_capture_turns_static_shapes_off(caplog):
+    """A capture that fails (here: graphs forced on without CUDA, so the capture's first CUDA call
+    fails) turns static shapes off with a logged warning, records why, and the image is the
+    eager sampler's; a session's warm-up (prepare_static_shapes) survives it the same way."""
+    import numpy as np
+
+    from generator.loading import load_generator
+
+    run = dict(seed=SEED, geometry=GEOMETRY, gaze_px=GAZES[1], spec=LayoutSpec(mode="acuity"))
+    eager = load_generator("tiny", static_shapes=False).generate(condition=3, **run)
+    generator = load_generator("tiny", static_shapes=True)
+    generator.static.graphs = True  # as on a GPU
+    with caplog.at_level("WARNING", logger="generator.pipeline"):
+        result = generator.generate(condition=3, **run)
+    assert generator.static is None and "CUDA graph failed" in generator.static_shapes_error
+    assert "sampling eagerly" in caplog.text
+    assert result.sidecar["sampler"] == "eager"
+    assert np.array_equal(result.image, eager.image), f"seed {SEED}"
+    generator.use_static_shapes(True)
+    assert generator.static_shapes_error is None
+    generator.static.graphs = True
+    assert generator.prepare_static_shapes(GEOMETRY, condition=3) == 0
+    assert generator.static is None and generator.static_shapes_error
