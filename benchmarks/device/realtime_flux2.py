@@ -431,9 +431,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--append", action="store_true", help="add to the records already in the JSON files"
     )
+    parser.add_argument(
+        "--dtype", choices=("bfloat16", "float32"), default=None,
+        help="default: bfloat16 on a GPU, float32 on the CPU (--smoke --dtype bfloat16: the "
+        "GPU's dtypes in the dry run)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
-    dtype = torch.float32 if device == "cpu" else torch.bfloat16
+    dtype = getattr(torch, args.dtype or ("float32" if device == "cpu" else "bfloat16"))
     command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
     results = Results(args.json, args.decode_json, append=args.append)
     for family in args.models.split(","):

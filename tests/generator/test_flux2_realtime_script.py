@@ -130,3 +130,17 @@ def test_append_keeps_the_records_of_earlier_processes(tmp_path):
     later.add_frames({"model": "schnell"})
     assert [r["model"] for r in json.loads(path.read_text())] == ["klein", "schnell"]
     assert _script().Results(str(path), None).frames == []  # without append: a fresh run
+
+
+@pytest.mark.slow
+def test_dry_run_in_the_gpus_dtype(tmp_path):
+    """bfloat16, as on the GPU: every stage (sampling, static shapes, the kit's pipeline, the
+    foveated decode) takes the GPU's dtypes; the static sampler agrees with the eager one to
+    bf16 rounding (about 1e-3 relative RMS here; a wrong mask would give about 1)."""
+    out = tmp_path / "records.json"
+    argv = ["--json", str(out), "--smoke", "--repeats", "1", "--models", "flux2-klein-4b"]
+    assert _script().main([*argv, "--dtype", "bfloat16"]) == 0
+    records = json.loads(out.read_text())
+    assert len(records) == 11 and {r["dtype"] for r in records} == {"bfloat16"}
+    static = [r["static_vs_eager"]["rel_rms_diff"] for r in records if r["sampler"] != "eager"]
+    assert static and max(static) < 0.02
