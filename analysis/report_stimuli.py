@@ -207,12 +207,14 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
     gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(*example.gaze_deg))
     model, steps, lora = str(run["model"]), run.get("steps"), run.get("lora")
     decode = str(run.get("decode") or "full")
+    dtype = run.get("dtype")  # None: sessions from before it was recorded ran in float32
     scenes = sidecar.get("scenes") or {}
     reference = str(sidecar.get("reference") or "generated")
     key_record = {
         "model": model,
         "lora": lora,
         "decode": decode,
+        "dtype": dtype,
         "weights_sha256": run.get("weights_sha256"),
         "steps": steps,
         "seed": example.seed,
@@ -234,7 +236,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
         patch_px = int(info["token_px"])
         example.source += " (cached)"
     else:
-        generator = _load_model(model, models, lora=lora, decode=decode)
+        generator = _load_model(model, models, lora=lora, decode=decode, dtype=dtype)
         scene = _scene(generator, scenes, geometry, example, row)
         made = generator.generate(
             seed=example.seed, geometry=geometry, gaze_px=gaze_px, spec=spec, steps=steps,
@@ -259,15 +261,18 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
     return foveated, twin, layout, gaze_px
 
 
-def _load_model(model: str, models: dict, *, lora: str | None = None, decode: str = "full"):
-    """The generator for ``model`` with the session's LoRA and decode (``[stimulus] lora`` and
-    ``decode``; loaded once per report); _NoExample when it cannot be."""
-    key = (model, lora, decode)
+def _load_model(
+    model: str, models: dict, *, lora: str | None = None, decode: str = "full", dtype=None
+):
+    """The generator for ``model`` with the session's LoRA, decode and dtype (``[stimulus]
+    lora``, ``decode``, ``dtype``; loaded once per report, on the CPU); _NoExample when it cannot
+    be."""
+    key = (model, lora, decode, dtype)
     if key not in models:
         from generator.loading import load_generator
 
         try:
-            models[key] = load_generator(model, lora=lora, decode=decode)
+            models[key] = load_generator(model, lora=lora, decode=decode, dtype=dtype)
         except Exception as error:  # noqa: BLE001 - any failure becomes the report's note
             with_lora = f" with LoRA {lora!r}" if lora else ""
             models[key] = _NoExample(

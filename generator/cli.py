@@ -16,6 +16,7 @@ from generator.cli_args import (
     spec_from_args,
 )
 from generator.decoding import DECODES
+from generator.precision import DTYPES
 
 # Scene factor for models that do not set one (prompt models, image-to-image): the default's.
 PROMPT_MODEL_SCENE_FACTOR = 4
@@ -40,7 +41,7 @@ def register(
     gen.add_argument("--prompt", default=None, help="text prompt (text models) or class index")
     gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
     gen.add_argument("--device", default="cpu")
-    gen.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    gen.add_argument("--dtype", default=None, choices=DTYPES)
     gen.add_argument(
         "--decode",
         default="full",
@@ -78,7 +79,7 @@ def register(
     bench.add_argument("--steps", type=int, default=None, help="default: the model's own")
     bench.add_argument("--repeats", type=int, default=1, help="timed runs per setting (median)")
     bench.add_argument("--device", default="cpu")
-    bench.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    bench.add_argument("--dtype", default=None, choices=DTYPES)
     bench.set_defaults(handler=_bench)
 
 

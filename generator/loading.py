@@ -11,9 +11,10 @@ from generator.codecs import PixelCodec, VaeCodec
 from generator.denoiser import FluxDenoiser
 from generator.errors import FoveaError
 from generator.pipeline import FoveatedGenerator
+from generator.precision import DEFAULT_DTYPE, DTYPES
 from generator.prompts import PromptEncoder
 
-_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+_DTYPES = {name: getattr(torch, name) for name in DTYPES}
 #: The embedded default model's presets: name -> whether its periphery stage runs (without it,
 #: coarse tokens keep only the detail they carry: foveation as the tokens alone give it).
 DEFAULT_PRESETS = {"default": True, "default-tokens-only": False}
@@ -90,7 +91,7 @@ def _load_model(model: str, *, device: str, torch_dtype: torch.dtype) -> Foveate
 
 def _parse_dtype(dtype: str | None) -> torch.dtype:
     if dtype is None:
-        return torch.float32
+        dtype = DEFAULT_DTYPE
     if dtype not in _DTYPES:
         raise FoveaError(f"dtype must be one of {', '.join(_DTYPES)}, got {dtype!r}")
     return _DTYPES[dtype]

@@ -7,6 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
+from generator.precision import DTYPES
+
 
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
@@ -132,7 +134,7 @@ def register(
     lora.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
     lora.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
     lora.add_argument("--device", default="cpu")
-    lora.add_argument("--dtype", default=None, choices=("float32", "bfloat16", "float16"))
+    lora.add_argument("--dtype", default=None, choices=DTYPES)
     lora.set_defaults(handler=_bench_lora)
     from generator.evaluation.latent_cli import register_latent
 

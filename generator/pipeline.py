@@ -116,6 +116,11 @@ class FoveatedGenerator:
             )
         self._decode = value
 
+    @property
+    def dtype_name(self) -> str:
+        """The denoiser's number format by name (``float32``, ...: :mod:`generator.precision`)."""
+        return str(self.denoiser.dtype).removeprefix("torch.")
+
     def use_static_shapes(self, enabled: bool = True, **options) -> None:
         """Sample at static, bucketed shapes (CUDA graphs on a GPU; ``options``: those of
         :class:`generator.static_sampler.StaticSampler`), or eagerly again (``enabled=False``).

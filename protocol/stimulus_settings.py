@@ -19,6 +19,7 @@ from generator.decoding import Decode
 from generator.geometry import default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS
 from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
+from generator.precision import DEFAULT_DTYPE, Dtype
 from protocol.strict import StrictTable
 
 # What a trial's foveated image is compared with: the full-resolution twin or the photograph.
@@ -129,6 +130,7 @@ class StimulusSettings(StrictTable):
     reference: Reference = "generated"
     lora: str | None = Field(default=None, min_length=1)
     decode: Decode = "full"
+    dtype: Dtype = DEFAULT_DTYPE
 
     @field_validator("lora")
     @classmethod

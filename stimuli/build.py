@@ -116,7 +116,11 @@ def build_stimulus_set(
     mine = shard.take(planned) if shard else planned
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
     generator = load_generator(
-        p.stimulus.model, device=device, lora=p.stimulus.lora, decode=p.stimulus.decode
+        p.stimulus.model,
+        device=device,
+        dtype=p.stimulus.dtype,
+        lora=p.stimulus.lora,
+        decode=p.stimulus.decode,
     )
     checked = check_scenes(
         spec=scenes_spec(loaded, override=scenes), protocol=p, scene_factor=generator.scene_factor

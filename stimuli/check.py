@@ -98,6 +98,11 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
             f"decode {model.get('decode', 'full')!r} in the set, {p.stimulus.decode!r} in the "
             "protocol"
         )
+    if model.get("dtype", "float32") != p.stimulus.dtype:
+        problems.append(
+            f"dtype {model.get('dtype', 'float32')!r} in the set, {p.stimulus.dtype!r} in the "
+            "protocol"
+        )
     if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
         problems.append(
             f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol"

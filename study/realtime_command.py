@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 
 from generator.decoding import DECODES
+from generator.precision import DEFAULT_DTYPE, DTYPES
 
 
 def register(
@@ -33,6 +34,12 @@ def register(
         default="full",
         choices=DECODES,
         help="latent models: decode foveated images in full (default) or foveated",
+    )
+    rt.add_argument(
+        "--dtype",
+        default=DEFAULT_DTYPE,
+        choices=DTYPES,
+        help=f"the model's number format (default {DEFAULT_DTYPE}; bfloat16 for FLUX models on a GPU)",
     )
     rt.add_argument(
         "--tolerance-deg", type=float, default=0.5, help="speculation tolerance (default 0.5 deg)"
@@ -73,6 +80,7 @@ def _bench_realtime(args) -> int:
         device=args.device,
         steps=args.steps,
         decode=args.decode,
+        dtype=args.dtype,
         tolerance_deg=args.tolerance_deg,
         off_target_prob=args.off_target_prob,
         seed=args.seed,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from generator.precision import DEFAULT_DTYPE
+
 MODES = ("speculative", "plain")
 # Fixation targets, deg from the screen centre (x right, y up): one protocol condition each.
 TARGETS_DEG = (
@@ -37,6 +39,8 @@ class BenchConfig:
         image_px: square image side (a multiple of the model's token size).
         model, device, steps: generator (``steps`` None: the model's default).
         decode: how foveated images are decoded (``[stimulus] decode``; latent models).
+        dtype: the model's number format (``[stimulus] dtype``; ``bfloat16`` for FLUX models on
+            a GPU).
         tolerance_deg: speculation tolerance (``[generation] speculation_tolerance_deg``).
         off_target_prob: share of trials where the eyes land off the target by
             ``off_target_deg`` (beyond the tolerance): the speculation is wasted there.
@@ -63,6 +67,7 @@ class BenchConfig:
     device: str = "cpu"
     steps: int | None = None
     decode: str = "full"
+    dtype: str = DEFAULT_DTYPE
     tolerance_deg: float = 0.5
     off_target_prob: float = 0.25
     off_target_deg: tuple[float, float] = (0.8, 1.3)
@@ -153,6 +158,7 @@ def bench_protocol(config: BenchConfig, *, speculative: bool):
                 "image_height_px": config.image_px,
                 "num_steps": config.steps,
                 "decode": config.decode,
+                "dtype": config.dtype,
                 **_conditioning_fields(bench_conditionings(config)),
                 "seed_start": 1000,
                 "seed_count": max(1, config.trials),

@@ -159,6 +159,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "model_id": info.get("model_id"),
         "steps": info.get("steps"),
         "decode": info.get("decode"),
+        "dtype": info.get("dtype"),
         "sampler": info.get("sampler"),
         "static_shapes_error": info.get("static_shapes_error"),
         "conditions_encoded": info.get("conditions_encoded"),

@@ -23,12 +23,15 @@ def make_generation_service(
     warm_full: bool = True,
     lora: str | None = None,
     decode: str = "full",
+    dtype: str | None = None,
     **process_options,
 ) -> GenerationService:
     """A (not yet started) generation service of ``kind`` (``[generation] service``).
 
     ``lora``: a LoRA file merged into ``model`` at load (``[stimulus] lora``); ``decode``: how
-    foveated images are decoded (``[stimulus] decode``, :mod:`generator.decoding`).
+    foveated images are decoded (``[stimulus] decode``, :mod:`generator.decoding`); ``dtype``:
+    the model's number format (``[stimulus] dtype``, :mod:`generator.precision`; None: its
+    default).
     ``hash_weights`` adds the weights' SHA-256 to ``start()``'s info (to compare with a stimulus
     set's); ``conditionings``, ``twin_cache_size``, ``scenes``, ``reference`` and ``warm_full``
     as in ``study.service.thread.ThreadGenerationService``; ``process_options`` go to
@@ -47,6 +50,7 @@ def make_generation_service(
         warm_full=warm_full,
         lora=lora,
         decode=decode,
+        dtype=dtype,
     )
     if kind == "process":
         from study.service.process import ProcessGenerationService
@@ -79,6 +83,7 @@ def protocol_generation_service(
         warm_full=not stimulus_set and protocol.stimulus.reference == "generated",
         lora=protocol.stimulus.lora,
         decode=protocol.stimulus.decode,
+        dtype=protocol.stimulus.dtype,
         **process_options,
     )
 

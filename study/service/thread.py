@@ -58,6 +58,7 @@ class ThreadGenerationService:
         warm_full: bool = True,
         lora: str | None = None,
         decode: str = "full",
+        dtype: str | None = None,
     ) -> None:
         self._hash_weights = hash_weights
         self._warm_full = warm_full
@@ -66,6 +67,7 @@ class ThreadGenerationService:
         self._model = model
         self._lora = lora
         self._decode = decode
+        self._dtype = dtype
         self._device = device
         self._geometry = geometry
         self._num_steps = num_steps
@@ -93,7 +95,11 @@ class ThreadGenerationService:
         torch.set_num_threads(threads)
         t0 = time.perf_counter()
         generator = load_generator(
-            self._model, device=self._device, lora=self._lora, decode=self._decode
+            self._model,
+            device=self._device,
+            dtype=self._dtype,
+            lora=self._lora,
+            decode=self._decode,
         )
         self._images = TrialImages(
             generator=generator,
@@ -115,6 +121,7 @@ class ThreadGenerationService:
             "lora": self._lora,
             "decode": self._decode,
             "sampler": sampler_name(generator),
+            "dtype": generator.dtype_name,
             "static_shapes_error": generator.static_shapes_error,
             "device": self._device,
             "token_px": int(generator.token_px),

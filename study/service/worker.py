@@ -182,6 +182,7 @@ def _load(config: WorkerConfig) -> _State:
         "lora": config.lora,
         "decode": config.decode,
         "sampler": sampler_name(generator),
+        "dtype": generator.dtype_name,
         "static_shapes_error": generator.static_shapes_error,
         "device": config.device,
         "token_px": int(generator.token_px),

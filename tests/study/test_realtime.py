@@ -45,7 +45,7 @@ def test_bench_protocol_and_order():
     assert spec.fixation.tolerance_deg > config.off_target_deg[1]
     assert spec.timing.fixation_hold_s == 0.2 and spec.tracker.sim_fixation_break_prob == 0
     assert abba_order(2) == [(0, "speculative"), (0, "plain"), (1, "plain"), (1, "speculative")]
-    assert spec.stimulus.decode == "full"
+    assert spec.stimulus.decode == "full" and spec.stimulus.dtype == "float32"
     assert spec.stimulus.classes == list(BENCH_CLASSES)  # a preset is a class model
     assert [p.conditioning for p in plan_trials(config)] == [0, 1, 2]
 
@@ -85,20 +85,29 @@ def test_a_short_bench_runs_the_trial_loop(virtual_x, tmp_path):
 
 @pytest.mark.display
 def test_the_bench_runs_a_flux2_directory_with_the_foveated_decode(virtual_x, tmp_path):
-    """What a GPU lab runs (``--model DIR --decode foveated``), here on a tiny random FLUX.2
-    directory on the CPU: prompt conditioning, the VAE and the foveated decode in the loop."""
+    """What a GPU lab runs (``--model DIR --dtype bfloat16 --decode foveated``), here on a tiny
+    random FLUX.2 directory on the CPU: prompt conditioning, bf16, the VAE and the foveated decode
+    in the loop."""
     from generator.tiny_flux2 import save_tiny_flux2_pipeline
     from study.realtime import run_realtime_bench
 
     model = save_tiny_flux2_pipeline(tmp_path / "klein")
     config = BenchConfig(
-        trials=2, image_px=64, steps=2, baseline_s=0.2, seed=2, model=str(model), decode="foveated"
+        trials=2,
+        image_px=64,
+        steps=2,
+        baseline_s=0.2,
+        seed=2,
+        model=str(model),
+        decode="foveated",
+        dtype="bfloat16",
     )
     print("seed 2")
     records = run_realtime_bench(config=config, log=lambda *_: None)
     for record in records:
         assert record["trials"] == 2 and record["aborted_trials"] == 0
         assert record["decode"] == "foveated" and record["sampler"] == "eager"  # CPU: eager
+        assert record["dtype"] == "bfloat16"
         assert record["model"] == str(model) and record["generation_median_s"] > 0
         # a prompt model draws prompts, every one encoded at warm-up
         assert record["conditions_encoded"] == len(BENCH_PROMPTS)
