@@ -157,11 +157,9 @@ class FoveatedGenerator:
         cond = self.conditioning(full, condition=condition)
         noise = self._noise(full, seed=0, noise_grid=None)
         ids = self.denoiser.positions(full, text_len=cond.text.shape[1])
-        from generator.static_sampler import warm_up_counts
+        from generator.static_sampler import CaptureError, warm_up_counts
 
         counts = warm_up_counts(full.num_tokens, bucket_tokens=self.static.bucket_tokens)
-        from generator.static_sampler import CaptureError
-
         try:
             self.static.warm_up(counts, like=noise, ids=ids, cond=cond)
         except CaptureError as error:

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from generator.errors import FoveaError
+from generator.precision import DEFAULT_DTYPE
 from protocol.geometry import geometry_record, stimulus_geometry
 from stimuli.manifest import MANIFEST, StimulusSet, read_manifest, scene_hash, shard_manifests
 from stimuli.store import sha256_file, stimulus_key
@@ -98,9 +99,9 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
             f"decode {model.get('decode', 'full')!r} in the set, {p.stimulus.decode!r} in the "
             "protocol"
         )
-    if model.get("dtype", "float32") != p.stimulus.dtype:
+    if model.get("dtype", DEFAULT_DTYPE) != p.stimulus.dtype:
         problems.append(
-            f"dtype {model.get('dtype', 'float32')!r} in the set, {p.stimulus.dtype!r} in the "
+            f"dtype {model.get('dtype', DEFAULT_DTYPE)!r} in the set, {p.stimulus.dtype!r} in the "
             "protocol"
         )
     if p.stimulus.num_steps is not None and model.get("steps") != p.stimulus.num_steps:
