@@ -4,7 +4,7 @@
 # (circle 1/2x and 1/4x, acuity s=1), the foveated decode included, each eager and at static
 # shapes with CUDA graphs (generator/static_sampler.py). One command for the tool:
 #
-#   bash benchmarks/device/realtime_flux2.sh        # carry [".whl"], timeout_s 540
+#   bash benchmarks/device/realtime_flux2.sh        # carry [".whl"], timeout_s 570
 #
 # Before it, here (the GPU image lacks diffusers): `pip download --no-deps diffusers==0.42.1
 # importlib_metadata -d .whl` and `echo .whl/ >> .git/info/exclude`.
@@ -15,7 +15,7 @@
 # by the time limit keeps what it measured;
 # copy the JSON to benchmarks/results/ and commit it with the command that made it.
 # REPEATS (default 20) frames per setting; MODELS (default both) comma-separated, in that order;
-# BUDGET_S (default 500) seconds for all of them; SMOKE=1: tiny
+# BUDGET_S (default 460) seconds for all of them; SMOKE=1: tiny
 # sizes on the CPU (the dry run: `OUT=/tmp/rt SMOKE=1 PYTHON=.venv/bin/python bash ...`).
 set -euo pipefail
 : "${OUT:?OUT must be set (the device tool sets it)}"
@@ -34,8 +34,8 @@ $PY -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', 
   | tee -a "$OUT/realtime_flux2.log"
 # Each model runs in its own process (--append adds to the same files), so a model that fails,
 # or a failed CUDA graph capture that leaves the GPU context unusable, does not cost the next
-# model its records; all of them share one deadline (BUDGET_S, default 500 s).
-deadline=$((SECONDS + ${BUDGET_S:-500}))
+# model its records; all of them share one deadline (BUDGET_S, default 460 s).
+deadline=$((SECONDS + ${BUDGET_S:-460}))
 rm -f "$OUT/realtime_flux2_h200.json" "$OUT/realtime_flux2_decode_h200.json"
 for model in ${MODELS//,/ }; do
   left=$((deadline - SECONDS))
@@ -45,3 +45,8 @@ for model in ${MODELS//,/ }; do
     --repeats "${REPEATS:-20}" --models "$model" ${SMOKE:+--smoke} 2>&1 \
     | tee -a "$OUT/realtime_flux2.log" || echo "$model: exited $?" | tee -a "$OUT/realtime_flux2.log"
 done
+# Last, at most 60 s: the embedded default model on the device (threshold_2afc's setting), its
+# speed and its images against the CPU's ($OUT/default_on_cuda.json and .png).
+PYTHONUNBUFFERED=1 timeout 60 $PY benchmarks/device/default_on_cuda.py ${SMOKE:+--size 256 --repeats 1} \
+  --json "$OUT/default_on_cuda.json" --png "$OUT/default_on_cuda.png" 2>&1 \
+  | tee -a "$OUT/realtime_flux2.log" || echo "default on the device: exited $?" | tee -a "$OUT/realtime_flux2.log"
