@@ -20,6 +20,7 @@ from generator.img2img import DEFAULT_T_START, scene_start_tokens
 from generator.layout import LayoutSpec, TokenLayout, build_layout
 from generator.sampler import SampleResult, sample_euler
 from generator.scene import Scene, scene_tensor
+from generator.static_sampler import CaptureError, StaticSampler, warm_up_counts
 from generator.tokens import pack, unpack
 
 log = logging.getLogger(__name__)
@@ -135,8 +136,6 @@ class FoveatedGenerator:
         why = self.static_shapes_refusal()
         if why is not None:
             raise FoveaError(f"static shapes are for prompt models; {self.model_id!r} is {why}")
-        from generator.static_sampler import StaticSampler
-
         self.static = StaticSampler(self.denoiser, **options)
 
     def static_shapes_refusal(self) -> str | None:
@@ -157,8 +156,6 @@ class FoveatedGenerator:
         cond = self.conditioning(full, condition=condition)
         noise = self._noise(full, seed=0, noise_grid=None)
         ids = self.denoiser.positions(full, text_len=cond.text.shape[1])
-        from generator.static_sampler import CaptureError, warm_up_counts
-
         counts = warm_up_counts(full.num_tokens, bucket_tokens=self.static.bucket_tokens)
         try:
             self.static.warm_up(counts, like=noise, ids=ids, cond=cond)
@@ -332,8 +329,6 @@ class FoveatedGenerator:
         guidance batch, else :func:`generator.sampler.sample_euler`."""
         run = dict(ids=ids, cond=cond, steps=steps, shift=self.shift, t_start=t_start)
         if self.static is not None and uncond is None:
-            from generator.static_sampler import CaptureError
-
             try:
                 return self.static.sample(noise, on_step=on_step, **run)
             except CaptureError as error:

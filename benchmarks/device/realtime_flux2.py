@@ -57,7 +57,7 @@ from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED  # n
 from generator.pipeline import FoveatedGenerator  # noqa: E402
 from generator.release_layout import release_circle_layout  # noqa: E402
 from generator.sampler import sample_euler  # noqa: E402
-from generator.static_sampler import StaticSampler  # noqa: E402
+from generator.static_sampler import CaptureError, StaticSampler  # noqa: E402
 from generator.tokens import pack, unpack  # noqa: E402
 
 SETTINGS = (
@@ -249,23 +249,20 @@ def static_agreement(denoiser, static, cond, geometry, *, steps: int, token_px: 
 
 
 def prepare_static(denoiser, cond, geometry, *, steps: int, token_px: int, name: str):
-    """(StaticSampler, its :func:`static_agreement`). When the CUDA graph capture fails, the error
-    is logged and the same static shapes run without graphs (``sampler`` ``static``), so the
-    model keeps its static and pipeline records; an error without graphs is raised."""
-    for graphs in (None, False):  # None: CUDA graphs on a GPU, the static loop eagerly on a CPU
-        static = StaticSampler(denoiser, graphs=graphs)
-        try:
-            agreement = static_agreement(
-                denoiser, static, cond, geometry, steps=steps, token_px=token_px
-            )
-        except Exception as error:  # noqa: BLE001 - a capture that fails must not end the run
-            if not static.graphs:
-                raise
-            print(f"{name}: CUDA graph capture failed ({type(error).__name__}: {error}); "
-                  "static shapes without graphs", flush=True)  # fmt: skip
-            continue
-        print(json.dumps({"model": name, "static_vs_eager": agreement}), flush=True)
-        return static, agreement
+    """(StaticSampler, its :func:`static_agreement`). When the CUDA graph capture fails
+    (:class:`generator.static_sampler.CaptureError`), the error is logged and the same static
+    shapes run without graphs (``sampler`` ``static``), so the model keeps its static and
+    pipeline records; any other error is raised."""
+    static = StaticSampler(denoiser)
+    run = dict(steps=steps, token_px=token_px)
+    try:
+        agreement = static_agreement(denoiser, static, cond, geometry, **run)
+    except CaptureError as error:
+        print(f"{name}: {error}; static shapes without graphs", flush=True)
+        static = StaticSampler(denoiser, graphs=False)
+        agreement = static_agreement(denoiser, static, cond, geometry, **run)
+    print(json.dumps({"model": name, "static_vs_eager": agreement}), flush=True)
+    return static, agreement
 
 
 def decode_variants(codec, *, name: str, size: int, repeats: int, device: str) -> list[dict]:

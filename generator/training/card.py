@@ -112,13 +112,18 @@ def _architecture(cfg, record: dict) -> list[str]:
     ]
 
 
+def _stage(record: dict, name: str) -> tuple[dict | None, str]:
+    """A conv stage's config in the weights' record (None: no such stage) and its size as
+    ", N k parameters" ("" when unknown)."""
+    params = record.get(f"{name}_parameters")
+    return record.get(f"{name}_config"), f", {params / 1e3:.0f} k parameters" if params else ""
+
+
 def _detail_architecture(record: dict) -> list[str]:
     """The detail stage's line (none when the weights have no detail stage)."""
-    d = record.get("detail_config")
+    d, size = _stage(record, "detail")
     if not d:
         return []
-    params = record.get("detail_parameters")
-    size = f", {params / 1e3:.0f} k parameters" if params else ""
     phase = ", each pixel's phase in its token" if d.get("token_phase") else ""
     return [
         "- Detail stage (`generator.models.detail`): the transformer cannot pass the finest "
@@ -137,11 +142,9 @@ def _detail_architecture(record: dict) -> list[str]:
 
 def _periphery_architecture(record: dict) -> list[str]:
     """The periphery stage's line (none when the weights have none)."""
-    p = record.get("periphery_config")
+    p, size = _stage(record, "periphery")
     if not p:
         return []
-    params = record.get("periphery_parameters")
-    size = f", {params / 1e3:.0f} k parameters" if params else ""
     pairs = (record.get("periphery") or {}).get("pairs") or {}
     made = (
         f" ({pairs.get('count')} twins x {pairs.get('per_twin')} foveated images at "

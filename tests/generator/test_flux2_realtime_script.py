@@ -66,15 +66,15 @@ def _capture_fails(*, always: bool):
     """A StaticSampler class whose CUDA graph capture fails as a real one can on a GPU
     ("operation not permitted when stream is capturing"); ``always``: the static loop fails
     without graphs too."""
-    from generator.static_sampler import StaticSampler
+    from generator.static_sampler import CaptureError, StaticSampler
 
     class Sampler(StaticSampler):
         def __init__(self, denoiser, graphs=None):
             super().__init__(denoiser, graphs=False)
             self.graphs = graphs is None  # as on a GPU: graphs unless turned off
 
-        def _capture(self, bucket):
-            raise RuntimeError("operation not permitted when stream is capturing")
+        def _capture(self, bucket):  # the real one wraps whatever fails in a CaptureError
+            raise CaptureError("operation not permitted when stream is capturing")
 
         def _step(self, bucket):
             if always:
