@@ -4,7 +4,7 @@ and periphery stages) run there, how fast, and how close are its images to the C
 ``protocols/threshold_2afc.toml`` runs ``model = "default"`` with ``device = "cuda"``. That path's
 generation (the detail and periphery stages were added after the last GPU run) has never run on
 a GPU. This check generates one seed's foveated image (1024 px, acuity s = 1, 6 deg right of the
-centre) and its full-resolution twin on the device, times them (median of ``--repeats`` after a
+centre at 1024 px; three quarters across at any size) and its full-resolution twin on the device, times them (median of ``--repeats`` after a
 warm-up), makes the same two images on the CPU and records how far apart they are (uint8
 levels; the kernels differ, so a few levels are expected, a broken stage shows as tens). Writes a
 JSON record and a PNG: the device's foveated image, its twin, and the CPU's foveated image.
@@ -36,7 +36,8 @@ SEED = 3
 
 
 def _generate(generator, geometry, *, full: bool):
-    gaze = None if full else tuple(float(v) for v in geometry.deg_to_image_px(6.0, 0.0))
+    width, height = geometry.image_width_px, geometry.image_height_px
+    gaze = None if full else (0.75 * width, 0.5 * height)  # 6 deg right of the centre at 1024 px
     spec = LayoutSpec(mode="full") if full else LayoutSpec(mode="acuity", strength=1.0)
     return generator.generate(seed=SEED, geometry=geometry, gaze_px=gaze, spec=spec)
 
