@@ -83,6 +83,10 @@ def build_report(
         raise FoveaError(
             f"--out {out} is the data directory; write the report to its own directory"
         )
+    if config.stimuli and config.stimulus_device != "cpu":
+        from generator.loading import check_device
+
+        check_device(config.stimulus_device)  # before the fits, not after them
     say = (lambda msg: print(msg, file=sys.stderr)) if config.progress else (lambda msg: None)
 
     analysis = report_stages.load(config, data_root)
@@ -105,7 +109,9 @@ def build_report(
         from analysis.report_stimuli import CACHE_DIR_NAME, stimulus_examples
 
         say("stimulus examples")
-        stimulus_examples(analysis, cache_dir=out / "figures" / CACHE_DIR_NAME)
+        stimulus_examples(
+            analysis, cache_dir=out / "figures" / CACHE_DIR_NAME, device=config.stimulus_device
+        )
         clock.lap("stimulus_examples")
     say("writing the report")
     report_files.draw_figures(analysis, out)
@@ -209,6 +215,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="skip the example images at each condition's group threshold (regenerated with "
         "the sessions' model when they saved none)",
     )
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device the example images are regenerated on (default cpu; e.g. cuda for "
+        "sessions that ran a large FLUX model)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress output")
 
 
@@ -251,6 +263,7 @@ def config_from_args(args: argparse.Namespace) -> ReportConfig:
         progress=not args.quiet,
         workers=args.workers,
         stimuli=not args.no_stimuli,
+        stimulus_device=args.device,
     )
 
 

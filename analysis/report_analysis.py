@@ -45,6 +45,8 @@ class ReportConfig:
         title: report title (default: from the protocol name).
         stimuli: show each condition's example pair at the group threshold (regenerated with
             the sessions' model when the sessions saved no images; cached beside the figures).
+        stimulus_device: the torch device the example images are regenerated on (``cpu``;
+            ``cuda`` where the sessions ran a large FLUX model, which is slow on a CPU).
     """
 
     fit: FitSettings | None = None
@@ -58,6 +60,7 @@ class ReportConfig:
     workers: int | None = None
     title: str | None = None
     stimuli: bool = True
+    stimulus_device: str = "cpu"
 
     def __post_init__(self) -> None:
         from analysis.fits import FitSettings

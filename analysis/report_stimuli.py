@@ -6,7 +6,8 @@ at that level: the foveated image with the fixation marked, its full-resolution 
 outline of the token layout. The images come from the session's saved trial images when it has
 them, else they are regenerated from what the session recorded (model and sampler steps of its
 generator run, seed, scene, measured gaze, geometry: ``protocol.geometry.geometry_from_record``)
-with the generator, and cached in ``figures/stimulus_cache/`` so a second report reuses them.
+with the generator (on the report's ``--device``, the CPU by default), and cached in
+``figures/stimulus_cache/`` so a second report reuses them.
 A session whose model cannot be loaded here, or that made no images (simulated data), gets a
 note instead of a picture.
 """
@@ -65,18 +66,21 @@ class StimulusExample:
         return f"stimuli_{self.condition}"
 
 
-def stimulus_examples(a: Analysis, *, cache_dir: Path) -> None:
-    """Fills ``a.stimulus_examples`` (one per condition) and their figures in ``a.pngs``."""
-    models: dict[str, object] = {}
+def stimulus_examples(a: Analysis, *, cache_dir: Path, device: str = "cpu") -> None:
+    """Fills ``a.stimulus_examples`` (one per condition) and their figures in ``a.pngs``;
+    images that must be regenerated are made on ``device``."""
+    models: dict[tuple, object] = {}
     a.stimulus_examples = []
     for c in a.conditions:
-        example = _example(a, c, cache_dir=cache_dir, models=models)
+        example = _example(a, c, cache_dir=cache_dir, models=models, device=device)
         a.stimulus_examples.append(example)
         if example.png is not None:
             a.pngs[example.figure_name] = example.png
 
 
-def _example(a: Analysis, condition: str, *, cache_dir: Path, models: dict) -> StimulusExample:
+def _example(
+    a: Analysis, condition: str, *, cache_dir: Path, models: dict, device: str
+) -> StimulusExample:
     example = StimulusExample(condition=condition)
     pick = _pick_trial(a, condition)
     if pick is None:
@@ -107,7 +111,9 @@ def _example(a: Analysis, condition: str, *, cache_dir: Path, models: dict) -> S
         )
         return example
     try:
-        images = _regenerate(a, session, row, example, run, cache_dir=cache_dir, models=models)
+        images = _regenerate(
+            a, session, row, example, run, cache_dir=cache_dir, models=models, device=device
+        )
     except _NoExample as why:
         example.note = str(why)
         return example
@@ -195,9 +201,9 @@ def _generator_run(sidecar: dict) -> dict | None:
     return None
 
 
-def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict):
-    """(foveated, twin, layout) of the example, from the cache or generated; fills
-    ``example.source``, ``tokens`` and ``note``."""
+def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict, device: str):
+    """(foveated, twin, layout) of the example, from the cache or generated on ``device``;
+    fills ``example.source``, ``tokens`` and ``note``."""
     from generator.layout import LayoutSpec
     from protocol.geometry import geometry_from_record
 
@@ -215,6 +221,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
         "lora": lora,
         "decode": decode,
         "dtype": dtype,
+        "device": device,
         "weights_sha256": run.get("weights_sha256"),
         "steps": steps,
         "seed": example.seed,
@@ -228,7 +235,9 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
     key = hashlib.sha256(json.dumps(key_record, sort_keys=True).encode()).hexdigest()[:20]
     paths = {name: cache_dir / f"{key}_{name}.png" for name in ("foveated", "twin")}
     info_path = cache_dir / f"{key}.json"
-    example.source = f"regenerated with model {model!r}"
+    example.source = f"regenerated with model {model!r}" + (
+        "" if device == "cpu" else f" on {device}"
+    )
     if all(p.is_file() for p in paths.values()) and info_path.is_file():
         info = json.loads(info_path.read_text(encoding="utf-8"))
         foveated, twin = (_read_png(paths[n]) for n in ("foveated", "twin"))
@@ -236,7 +245,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
         patch_px = int(info["token_px"])
         example.source += " (cached)"
     else:
-        generator = _load_model(model, models, lora=lora, decode=decode, dtype=dtype)
+        generator = _load_model(model, models, lora=lora, decode=decode, dtype=dtype, device=device)
         scene = _scene(generator, scenes, geometry, example, row)
         made = generator.generate(
             seed=example.seed, geometry=geometry, gaze_px=gaze_px, spec=spec, steps=steps,
@@ -250,7 +259,8 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
                 seed=example.seed, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"),
                 steps=steps, scene=scene,
             ).image  # fmt: skip
-        example.note = "; ".join(n for n in (example.note, _weights_note(generator, run)) if n)
+        notes = (example.note, _weights_note(generator, run), _device_note(run, device))
+        example.note = "; ".join(n for n in notes if n)
         patch_px = int(generator.token_px)
         cache_dir.mkdir(parents=True, exist_ok=True)
         for name, image in (("foveated", foveated), ("twin", twin)):
@@ -262,17 +272,25 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict)
 
 
 def _load_model(
-    model: str, models: dict, *, lora: str | None = None, decode: str = "full", dtype=None
+    model: str,
+    models: dict,
+    *,
+    lora: str | None = None,
+    decode: str = "full",
+    dtype=None,
+    device: str = "cpu",
 ):
     """The generator for ``model`` with the session's LoRA, decode and dtype (``[stimulus]
-    lora``, ``decode``, ``dtype``; loaded once per report, on the CPU); _NoExample when it cannot
-    be."""
-    key = (model, lora, decode, dtype)
+    lora``, ``decode``, ``dtype``; loaded once per report, on ``device``); _NoExample when it
+    cannot be."""
+    key = (model, lora, decode, dtype, device)
     if key not in models:
         from generator.loading import load_generator
 
         try:
-            models[key] = load_generator(model, lora=lora, decode=decode, dtype=dtype)
+            models[key] = load_generator(
+                model, lora=lora, decode=decode, dtype=dtype, device=device
+            )
         except Exception as error:  # noqa: BLE001 - any failure becomes the report's note
             with_lora = f" with LoRA {lora!r}" if lora else ""
             models[key] = _NoExample(
@@ -323,6 +341,18 @@ def _weights_note(generator, run: dict) -> str:
     return (
         f"model {run['model']!r} here has other weights than the session's "
         f"({str(recorded)[:12]}...): the images approximate what was shown"
+    )
+
+
+def _device_note(run: dict, device: str) -> str:
+    """A note when the sessions generated on another kind of device than the report does
+    (their kernels round differently, so the pixels can differ slightly)."""
+    recorded = run.get("device")
+    if not recorded or str(recorded).split(":")[0] == device.split(":")[0]:
+        return ""
+    return (
+        f"the sessions generated on {recorded!r}, these images on {device!r}: kernels differ, "
+        "so pixels can differ slightly from what was shown"
     )
 
 

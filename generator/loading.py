@@ -70,7 +70,7 @@ def load_generator(
 
 
 def _load_model(model: str, *, device: str, torch_dtype: torch.dtype) -> FoveatedGenerator:
-    _check_device(device)
+    check_device(device)
     from generator.tiny import TINY_PRESETS
 
     if model in TINY_PRESETS:
@@ -97,7 +97,8 @@ def _parse_dtype(dtype: str | None) -> torch.dtype:
     return _DTYPES[dtype]
 
 
-def _check_device(device: str) -> None:
+def check_device(device: str) -> None:
+    """FoveaError unless ``device`` names a torch device that this machine has."""
     try:
         torch.device(device)
     except RuntimeError as error:

@@ -4,11 +4,14 @@ note when they cannot be shown."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 from analysis.fits import FitSettings
@@ -20,9 +23,11 @@ SEED = 515
 CONDITIONS = ("acuity_centre", "acuity_right2")
 
 
-def simulated_with_model(root: Path, *, model: str | None, participants: int = 3) -> Path:
+def simulated_with_model(
+    root: Path, *, model: str | None, participants: int = 3, device: str | None = None
+) -> Path:
     """A small simulated data set (256 px images) whose sidecars say a generator run used
-    ``model`` (None: as simulated, no generator recorded)."""
+    ``model`` (None: as simulated, no generator recorded), on ``device`` when given."""
     print(f"simulated data: seed {SEED}, model {model}")
     spec = SimulationSpec(
         participants=participants,
@@ -38,7 +43,8 @@ def simulated_with_model(root: Path, *, model: str | None, participants: int = 3
     if model is not None:
         for sidecar in root.rglob("*_beh.json"):
             record = json.loads(sidecar.read_text(encoding="utf-8"))
-            record["runs"] = [{"generator": {"model": model, "steps": 2}, "status": "completed"}]
+            generator = {"model": model, "steps": 2} | ({"device": device} if device else {})
+            record["runs"] = [{"generator": generator, "status": "completed"}]
             sidecar.write_text(json.dumps(record), encoding="utf-8")
     return root
 
@@ -75,6 +81,37 @@ def test_each_condition_shows_its_pair_at_the_group_threshold_and_a_rerun_uses_t
     assert all(e["source"].endswith("(cached)") for e in again.summary["stimulus_examples"])
     first = (result.out_dir / examples[0]["figure"]).read_bytes()
     assert (again.out_dir / examples[0]["figure"]).read_bytes() == first
+
+
+def test_images_regenerated_on_another_kind_of_device_say_so(tmp_path):
+    """Sessions that generated on a GPU, regenerated here on the CPU (the report's default
+    ``--device``): the pictures come with a note that pixels can differ slightly."""
+    data = simulated_with_model(tmp_path / "data", model="tiny", participants=2, device="cuda:0")
+    result = _report(data, tmp_path / "out")
+    for e in result.summary["stimulus_examples"]:
+        assert e["source"] == "regenerated with model 'tiny'"
+        assert (result.out_dir / e["figure"]).is_file()
+        assert e["note"] == (
+            "the sessions generated on 'cuda:0', these images on 'cpu': kernels differ, "
+            "so pixels can differ slightly from what was shown"
+        )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA GPU")
+def test_a_device_this_machine_lacks_is_refused_before_the_fits(tmp_path):
+    """``--device cuda`` without a GPU: a one-line error and exit status 2, before any fit."""
+    data = simulated_with_model(tmp_path / "data", model="tiny", participants=2)
+    out = tmp_path / "out"
+    root = Path(__file__).resolve().parents[2]
+    command = [sys.executable, "analysis/report.py", str(data), "--out", str(out)]
+    done = subprocess.run(
+        [*command, "--device", "cuda"], cwd=root, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: device 'cuda' requested but this torch has no CUDA GPU available"
+    ]
+    assert not (out / "report.html").exists()
 
 
 def test_a_model_that_cannot_be_loaded_gives_a_note_not_a_failure(tmp_path):
