@@ -27,6 +27,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from generator.bench import gaze_points, transformer_flops
 from generator.codecs import VaeCodec, to_uint8_image
+from generator.evaluation.latent_scene import LatentSceneDenoiser, LatentSceneEncoder
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
 from generator.loading import load_generator
@@ -69,20 +70,27 @@ class LatentSettings:
 
 
 def latent_generator(pixel: FoveatedGenerator, ae, config: AeConfig) -> FoveatedGenerator:
-    """The pixel generator's transformer config and sampler on the autoencoder's latent tokens."""
+    """The pixel generator's transformer config and sampler on the autoencoder's latent tokens
+    (for the scene-conditioned default model: :mod:`generator.evaluation.latent_scene`)."""
     from diffusers import FluxTransformer2DModel
 
     cells = pixel.token_px // config.factor
     if cells < 1 or cells * config.factor != pixel.token_px:
         raise ValueError(f"{config.name} cannot tile {pixel.token_px} px tokens")
-    d = pixel.denoiser
-    tcfg = {k: v for k, v in d.transformer.config.items() if not k.startswith("_")}
-    tcfg.update(in_channels=config.latent_channels * cells**2, out_channels=None)
-    torch.manual_seed(0)
-    transformer = FluxTransformer2DModel.from_config(tcfg).eval().requires_grad_(False)
+    d, encoder = pixel.denoiser, pixel.encoder
+    latent_width = config.latent_channels * cells**2
+    if pixel.takes_scene:  # the default model: scene patches on each token, finish stages
+        denoiser = LatentSceneDenoiser(d, latent_width=latent_width)
+        encoder = LatentSceneEncoder(encoder)
+    else:
+        tcfg = {k: v for k, v in d.transformer.config.items() if not k.startswith("_")}
+        tcfg.update(in_channels=latent_width, out_channels=None)
+        torch.manual_seed(0)
+        transformer = FluxTransformer2DModel.from_config(tcfg).eval().requires_grad_(False)
+        denoiser = type(d)(transformer, prediction=d.prediction, x_pred_t_min=d.x_pred_t_min)
     return FoveatedGenerator(
-        denoiser=type(d)(transformer, prediction=d.prediction, x_pred_t_min=d.x_pred_t_min),
-        encoder=pixel.encoder,
+        denoiser=denoiser,
+        encoder=encoder,
         codec=VaeCodec(ae, cells_per_token=cells, px_per_cell=config.factor),
         model_id=f"latent-{config.name} (random transformer)",
         steps=pixel.steps,

@@ -49,10 +49,13 @@ def test_autoencoder_trains_within_its_budget_and_reloads(tiny_ae):
         AeConfig.from_name("f8c4w32")
 
 
-def test_bench_latent_cli_writes_finite_fields_and_a_card_section(tiny_ae, tmp_path):
+@pytest.mark.parametrize("pixel_model", ["tiny", "default"])
+def test_bench_latent_cli_writes_finite_fields_and_a_card_section(tiny_ae, tmp_path, pixel_model):
+    """A class-conditioned preset and the scene-conditioned default model (the command's
+    default; its latent counterpart keeps the scene conditioning)."""
     out, _ = tiny_ae
     path = tmp_path / "latent.json"
-    argv = ["bench", "latent", "--json", str(path), "--ae", str(out), "--pixel-model", "tiny"]
+    argv = ["bench", "latent", "--json", str(path), "--ae", str(out), "--pixel-model", pixel_model]
     argv += ["--resolution", "64", "--strengths", "1", "--repeats", "1", "--recon-crops", "64"]
     argv += ["--reference-aes", "tiny-f8c4w8", "--no-jod"]
     threads = torch.get_num_threads()
