@@ -74,7 +74,12 @@ def register(
 
     bench = bench_subparsers.add_parser("generator", help="full vs foveated generation speed")
     bench.add_argument("--json", required=True, help="where to write the JSON records")
-    bench.add_argument("--model", default="bench-10m")
+    bench.add_argument(
+        "--model",
+        default="bench-10m",
+        help="model to time (default bench-10m: random weights of a 10 M-parameter transformer; "
+        "default: the embedded model with its scene pipeline)",
+    )
     bench.add_argument("--sizes", default="512,1024", help="comma-separated image sizes")
     bench.add_argument("--steps", type=int, default=None, help="default: the model's own")
     bench.add_argument("--repeats", type=int, default=1, help="timed runs per setting (median)")

@@ -25,7 +25,12 @@ XVFB_ENV = "FOVEA_XVFB_DISPLAY"
 
 
 class DisplayRefused(FoveaError):
-    """The screen is not the protocol's (refresh rate, size, or a virtual display)."""
+    """The screen is not the protocol's (refresh rate, size, or a virtual display);
+    ``measurement``: what the window reported (the run records it with the refusal)."""
+
+    def __init__(self, message: str, measurement: DisplayMeasurement | None = None):
+        super().__init__(message)
+        self.measurement = measurement
 
 
 @dataclass
@@ -123,10 +128,12 @@ def check_display(
         measured_refresh_hz=rate, window_size_px=size, gl_renderer=renderer, virtual=virtual
     )
     if not simulated and virtual and not allow_virtual:
-        raise DisplayRefused(
+        why = (
             f"this is a virtual display ({renderer or os.environ.get('DISPLAY')}): no real "
             "refresh rate or timing; run on the lab screen, or pass --allow-virtual-display"
         )
+        result.problems = [why]
+        raise DisplayRefused(why, result)
     # On a virtual display the rate means nothing (no vsync): only the size is checked.
     result.problems = display_problems(
         display=display,
@@ -137,7 +144,7 @@ def check_display(
     )
     result.enforced = not simulated
     if result.problems and result.enforced:
-        raise DisplayRefused("; ".join(result.problems) + " (nothing was run)")
+        raise DisplayRefused("; ".join(result.problems) + " (nothing was run)", result)
     return result
 
 
@@ -145,12 +152,20 @@ def check_session_display(
     win, *, display, simulated: bool, allow_virtual: bool, run_record: dict, say
 ) -> DisplayMeasurement:
     """``check_display`` for a session's run: the measurement into ``run_record``
-    (``display_check``), a console line when it is recorded but not enforced.
+    (``display_check``, also when the screen is refused), a console line when it is recorded but
+    not enforced.
 
     Raises:
         DisplayRefused: see ``check_display``.
     """
-    measured = check_display(win, display=display, simulated=simulated, allow_virtual=allow_virtual)
+    try:
+        measured = check_display(
+            win, display=display, simulated=simulated, allow_virtual=allow_virtual
+        )
+    except DisplayRefused as refused:
+        if refused.measurement is not None:
+            run_record["display_check"] = refused.measurement.record()
+        raise
     run_record["display_check"] = measured.record()
     rate = measured.measured_refresh_hz or 0.0
     if measured.virtual:

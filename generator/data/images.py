@@ -26,6 +26,18 @@ from generator.errors import FoveaError
 Split = Literal["train", "heldout", "all"]
 # The packed photographs that ship with the repository (train + held-out splits).
 DEFAULT_PACK = Path(__file__).parent / "photos-1024.npz"
+REPOSITORY_ROOT = DEFAULT_PACK.parents[2]
+
+
+def resolve_source(source: str | Path) -> Path:
+    """``source`` as given, or, when it is a relative path that does not exist from the current
+    folder, the same path from the repository root, where the commands' defaults (such as
+    ``generator/data/photos-1024.npz``) are written from."""
+    source = Path(source)
+    if source.is_absolute() or source.exists():
+        return source
+    from_root = REPOSITORY_ROOT / source
+    return from_root if from_root.exists() else source
 
 
 @dataclass
@@ -63,7 +75,7 @@ def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> 
         split: which fixed split to load (a pack may hold only ``train``).
         min_side_px: skip images whose shorter side is smaller.
     """
-    source = Path(source)
+    source = resolve_source(source)
     if source.suffix == ".npz":
         manifest = pack_manifest(source)
         with np.load(source, allow_pickle=False) as z:
@@ -82,7 +94,7 @@ def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> 
 
 def pack_manifest(path: Path) -> dict:
     """The manifest inside a packed ``.npz`` (no image is decoded)."""
-    path = Path(path)
+    path = resolve_source(path)
     if not path.is_file():
         raise FoveaError(f"packed image file {path} does not exist; run `fovea data pack`")
     try:

@@ -116,6 +116,19 @@ def test_committed_pack_has_train_and_heldout_photos_with_licences():
     assert pack_manifest(PACK) == manifest
 
 
+def test_the_default_pack_path_works_from_any_folder(tmp_path, monkeypatch):
+    """The commands' default ``--data generator/data/photos-1024.npz`` is written from the
+    repository root; from another folder it is found there (a path that exists here wins)."""
+    monkeypatch.chdir(tmp_path)
+    assert pack_manifest(Path("generator/data/photos-1024.npz")) == pack_manifest(PACK)
+    assert len(load_bank(source="generator/data/photos-1024.npz", split="heldout")) >= 1
+    here = tmp_path / "generator" / "data" / "photos-1024.npz"
+    here.parent.mkdir(parents=True)
+    here.write_bytes(b"not a zip file")
+    with pytest.raises(FoveaError, match="not a packed image file"):
+        pack_manifest(Path("generator/data/photos-1024.npz"))
+
+
 def test_a_file_that_is_not_a_pack_is_a_one_line_error(tmp_path):
     bad = tmp_path / "photos.npz"
     bad.write_bytes(b"not a zip file")

@@ -109,8 +109,9 @@ def test_real_window_rate_refused_beyond_tolerance_and_passed_within(window, mon
     win, display = window
     monkeypatch.setattr(display_check, "is_virtual_display", lambda renderer: False)
     monkeypatch.setattr(win, "getActualFrameRate", lambda **kw: 120.0)
-    with pytest.raises(DisplayRefused, match=r"120\.00 Hz.*refresh_hz = 60.*nothing was run"):
+    with pytest.raises(DisplayRefused, match=r"120\.00 Hz.*refresh_hz = 60.*nothing was run") as no:
         check_display(win, display=display, simulated=False, allow_virtual=False)
+    assert no.value.measurement.measured_refresh_hz == 120.0 and no.value.measurement.problems
     recorded = check_display(win, display=display, simulated=True, allow_virtual=False)
     assert recorded.problems and not recorded.enforced
     monkeypatch.setattr(win, "getActualFrameRate", lambda **kw: 60.6)
@@ -141,6 +142,10 @@ def test_fovea_run_refuses_the_virtual_display_with_one_line_and_stays_resumable
     assert len(beh.read_text().splitlines()) == 1  # the header: no trial ran
     sidecar = json.loads(beh.with_suffix(".json").read_text())
     assert sidecar["runs"][-1]["status"].startswith("refused: this is a virtual display")
+    check = sidecar["runs"][-1]["display_check"]  # the measurement behind the refusal
+    assert check["virtual"] and check["enforced"] and len(check["problems"]) == 1
+    assert check["problems"][0].startswith("this is a virtual display")
+    assert check["window_size_px"][0] > 0
     assert sidecar["monitor"]["width_cm"] > 0 and not sidecar.get("completed")
     # resumable: --resume gets as far as the display check again (refused again, nothing lost)
     assert main([*args, "--tracker", "dummy", "--windowed", "--resume"]) == 2
