@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from generator.arg_types import nonnegative_int
+
 
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
@@ -40,7 +42,7 @@ def register(
     bench.add_argument(
         "--workers", type=int, default=None, help="processes (default: usable CPUs, at most 4)"
     )
-    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--seed", type=nonnegative_int, default=0)
     bench.add_argument("--keep", metavar="DIR", help="keep the simulated data and reports in DIR")
     bench.set_defaults(handler=_bench)
 

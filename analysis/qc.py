@@ -93,6 +93,8 @@ class QCRules:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise FoveaError(f"cannot read QC rules {path}: {error.strerror or error}") from None
+        except UnicodeDecodeError:
+            raise FoveaError(f"QC rules {path}: not a text file (JSON or TOML)") from None
         try:
             data = tomllib.loads(text) if path.suffix.lower() == ".toml" else json.loads(text)
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as error:

@@ -30,7 +30,8 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from analysis.report_analysis import ReportConfig  # noqa: E402
-from generator.errors import FoveaError  # noqa: E402
+from generator.arg_types import nonnegative_int  # noqa: E402
+from generator.errors import PATH_ERRORS, FoveaError, path_error_message  # noqa: E402
 
 
 @dataclass
@@ -184,7 +185,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--ci", type=float, default=0.95, help="interval probability (default 0.95)"
     )
-    parser.add_argument("--seed", type=int, default=0, help="master seed of bootstraps (default 0)")
+    parser.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="master seed of bootstraps (default 0)"
+    )
     parser.add_argument(
         "--qc-rules", metavar="FILE", help="JSON or TOML file overriding QC exclusion rules"
     )
@@ -284,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         return run_from_args(args)
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except PATH_ERRORS as error:
+        print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
 
 

@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from generator.errors import FoveaError
+from generator.errors import PATH_ERRORS, FoveaError, path_error_message
 
 # Order here is the order in `fovea --help` (and in `fovea bench --help`).
 _COMMAND_MODULES = (
@@ -36,13 +36,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``fovea`` with ``argv`` (default: the command line); returns the exit status
-    (2 and one ``error:`` line for a ``FoveaError``, 130 when interrupted)."""
+    (2 and one ``error:`` line for a ``FoveaError`` or a path that cannot be used, 130 when
+    interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         status = args.handler(args)
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except PATH_ERRORS as error:
+        print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -6,10 +6,12 @@ import argparse
 import json
 from pathlib import Path
 
+from generator.arg_types import nonnegative_int, positive_int, size_list
 from generator.cli_args import (
     add_geometry_options,
     add_layout_options,
     add_scene_options,
+    check_image_output,
     gaze_from_args,
     geometry_from_args,
     scene_source_from_args,
@@ -29,7 +31,7 @@ def register(
     add_geometry_options(gen)
     add_layout_options(gen)
     add_scene_options(gen)
-    gen.add_argument("--seed", type=int, default=0)
+    gen.add_argument("--seed", type=nonnegative_int, default=0)
     gen.add_argument("--out", required=True, help="output PNG; a JSON sidecar is written beside it")
     gen.add_argument(
         "--full", action="store_true", help="full resolution (the foveated image's twin)"
@@ -39,7 +41,9 @@ def register(
         "--lora", default=None, help="LoRA file merged at load (the Foveated Diffusion release's)"
     )
     gen.add_argument("--prompt", default=None, help="text prompt (text models) or class index")
-    gen.add_argument("--steps", type=int, default=None, help="sampling steps (default: model's)")
+    gen.add_argument(
+        "--steps", type=positive_int, default=None, help="sampling steps (default: model's)"
+    )
     gen.add_argument("--device", default="cpu")
     gen.add_argument("--dtype", default=None, choices=DTYPES)
     gen.add_argument(
@@ -80,9 +84,13 @@ def register(
         help="model to time (default bench-10m: random weights of a 10 M-parameter transformer; "
         "default: the embedded model with its scene pipeline)",
     )
-    bench.add_argument("--sizes", default="512,1024", help="comma-separated image sizes")
-    bench.add_argument("--steps", type=int, default=None, help="default: the model's own")
-    bench.add_argument("--repeats", type=int, default=1, help="timed runs per setting (median)")
+    bench.add_argument(
+        "--sizes", type=size_list, default=[512, 1024], help="comma-separated image sizes"
+    )
+    bench.add_argument("--steps", type=positive_int, default=None, help="default: the model's own")
+    bench.add_argument(
+        "--repeats", type=positive_int, default=1, help="timed runs per setting (median)"
+    )
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--dtype", default=None, choices=DTYPES)
     bench.set_defaults(handler=_bench)
@@ -104,6 +112,11 @@ def _generate(args: argparse.Namespace) -> int:
     from generator.loading import load_generator
     from generator.scene_sources import check_scene_size
 
+    for option, path in (("--out", args.out), ("--mask-out", args.mask_out)):
+        if path:
+            check_image_output(path, option=option)
+    if args.scene_out:
+        check_image_output(args.scene_out, option="--scene-out")
     geometry = geometry_from_args(args)
     width_px, height_px = geometry.image_width_px, geometry.image_height_px
     spec = LayoutSpec(mode="full") if args.full else spec_from_args(args)
@@ -168,6 +181,7 @@ def _mask(args: argparse.Namespace) -> int:
     from generator.errors import FoveaError
     from generator.layout import build_layout
 
+    check_image_output(args.out, option="--out")
     geometry = geometry_from_args(args)
     spec = spec_from_args(args)
     gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
@@ -191,10 +205,9 @@ def _mask(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from generator.bench import run_generator_benchmark
 
-    sizes = [int(s) for s in args.sizes.split(",")]
     records = run_generator_benchmark(
         model=args.model,
-        sizes=sizes,
+        sizes=args.sizes,
         steps=args.steps,
         repeats=args.repeats,
         device=args.device,

@@ -132,3 +132,22 @@ def spec_from_args(args: argparse.Namespace) -> LayoutSpec:
         circle_radius=args.circle_radius,
         periphery_factor=args.periphery_factor,
     )
+
+
+def check_image_output(path: str | Path, *, option: str) -> Path:
+    """``path`` as a Path, or a FoveaError before any work when an image cannot be written there:
+    a folder, or a file name whose extension names no image format (PIL picks the format by it)."""
+    from PIL import Image
+
+    path = Path(path)
+    if path.is_dir():
+        raise FoveaError(
+            f"{option} {path} is a folder; give an image file, e.g. {path / 'out.png'}"
+        )
+    Image.init()
+    if path.suffix.lower() not in Image.registered_extensions():
+        raise FoveaError(
+            f"{option} {path}: {path.suffix or 'no extension'} is not an image format; "
+            "end the name with .png"
+        )
+    return path

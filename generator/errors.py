@@ -1,5 +1,7 @@
 """The one exception type users see: its message is printed as a single line, no traceback."""
 
+from contextlib import contextmanager
+
 
 class FoveaError(Exception):
     """A user-facing error (bad input, missing file, invalid protocol...).
@@ -7,3 +9,41 @@ class FoveaError(Exception):
     The ``fovea`` command prints ``error: <message>`` and exits with status 2. Messages name the
     offending value, file or field and say what would be valid.
     """
+
+
+# Operating-system errors that a path given on the command line causes (an output that is a file
+# where a folder must go, a folder where a file must go, no permission): the commands report them
+# in one line, as they report a FoveaError. Other OSErrors (a full disk, a lost device) keep their
+# traceback.
+PATH_ERRORS = (
+    FileExistsError,
+    FileNotFoundError,
+    IsADirectoryError,
+    NotADirectoryError,
+    PermissionError,
+)
+
+
+def path_error_message(error: OSError) -> str:
+    """``error`` (one of ``PATH_ERRORS``) as one line naming the path."""
+    what = {
+        FileExistsError: "a file is in the way (a folder must go there)",
+        NotADirectoryError: "a file is in the way (a folder must go there)",
+        IsADirectoryError: "a folder is in the way (a file must go there)",
+        FileNotFoundError: "no such file or folder",
+        PermissionError: "permission denied",
+    }.get(type(error), error.strerror or str(error))
+    path = error.filename if error.filename is not None else ""
+    return f"{path}: {what}" if path else what
+
+
+@contextmanager
+def safetensors_errors(path, what: str):
+    """Inside: a file that is not a readable safetensors file (empty, cut short, another format)
+    becomes a FoveaError naming ``what`` and ``path``."""
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except SafetensorError as error:
+        raise FoveaError(f"{what} {path} is not a readable safetensors file ({error})") from None

@@ -131,7 +131,10 @@ def _load_default(*, device: str, dtype: torch.dtype, periphery: bool) -> Foveat
 
 
 def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:
-    index = json.loads((path / "model_index.json").read_text())
+    try:
+        index = json.loads((path / "model_index.json").read_text())
+    except json.JSONDecodeError as error:
+        raise FoveaError(f"{path / 'model_index.json'} is not valid JSON: {error}") from None
     from generator.flux2 import FLUX2_PIPELINES, load_flux2_pipeline
 
     if index.get("_class_name") in FLUX2_PIPELINES:

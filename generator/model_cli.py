@@ -7,6 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
+from generator.arg_types import nonnegative_int, positive_int
 from generator.precision import DTYPES
 
 
@@ -27,7 +28,7 @@ def register(
     )
     images.add_argument(
         "--max-side-px",
-        type=int,
+        type=positive_int,
         default=1024,
         help="shorter side of cached images, at most (default 1024)",
     )
@@ -40,7 +41,7 @@ def register(
     pack = data_sub.add_parser("pack", help="pack cached images into one .npz (<= 50 MB)")
     pack.add_argument("--cache", default=None)
     pack.add_argument("--out", required=True, help="output .npz")
-    pack.add_argument("--max-side-px", type=int, default=1024)
+    pack.add_argument("--max-side-px", type=positive_int, default=1024)
     pack.set_defaults(handler=_data_pack)
 
     train = subparsers.add_parser(
@@ -69,7 +70,7 @@ def register(
     pairs.add_argument("--count", type=int, default=48, help="twins (default 48)")
     pairs.add_argument("--per-twin", type=int, default=4, help="foveated images per twin")
     pairs.add_argument("--resolution", type=int, default=1024, help="image side, px")
-    pairs.add_argument("--seed", type=int, default=0)
+    pairs.add_argument("--seed", type=nonnegative_int, default=0)
     pairs.add_argument("--data", default="generator/data/photos-1024.npz", help="photo pack")
     pairs.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     pairs.add_argument("--no-progress", action="store_true")

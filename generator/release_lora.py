@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from generator.errors import FoveaError
+from generator.errors import FoveaError, safetensors_errors
 
 _PREFIXES = ("diffusion_model.", "pipe.dit.", "dit.", "transformer.", "base_model.model.")
 
@@ -117,7 +117,8 @@ def load_lora_file(path: str | Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        with safetensors_errors(path, "LoRA file"):
+            return load_file(str(path))
     return torch.load(path, map_location="cpu", weights_only=True)
 
 

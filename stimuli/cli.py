@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from generator.arg_types import positive_int
+
 
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
@@ -84,7 +86,7 @@ def register(
     )
     sheet.add_argument("--rows", type=int, default=4, help="stimuli shown (default 4)")
     sheet.add_argument("--levels", type=int, default=3, help="levels per condition (default 3)")
-    sheet.add_argument("--tile-px", type=int, default=256, help="tile size (default 256)")
+    sheet.add_argument("--tile-px", type=positive_int, default=256, help="tile size (default 256)")
     sheet.set_defaults(handler=_sheet)
 
 
@@ -133,8 +135,11 @@ def _check(args) -> int:
 
 
 def _sheet(args) -> int:
+    from generator.cli_args import check_image_output
     from stimuli.sheet import write_contact_sheet
 
+    if args.out:
+        check_image_output(args.out, option="--out")
     path = write_contact_sheet(
         args.directory,
         out=args.out,

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+from generator.arg_types import nonnegative_int
 from generator.errors import FoveaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,7 +43,9 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
         help="gaze source (default: the protocol's)",
     )
     run.add_argument("--data", default="data", help="data root folder (default: data)")
-    run.add_argument("--seed", type=int, help="session seed (default: derived from the labels)")
+    run.add_argument(
+        "--seed", type=nonnegative_int, help="session seed (default: derived from the labels)"
+    )
     run.add_argument("--resume", action="store_true", help="continue an interrupted session")
     run.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     run.add_argument(
@@ -82,7 +85,7 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
     )
     sim.add_argument("--data", required=True, help="data root folder")
     sim.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
-    sim.add_argument("--seed", type=int, default=1, help="seed (default: 1)")
+    sim.add_argument("--seed", type=nonnegative_int, default=1, help="seed (default: 1)")
     sim.add_argument("--session", default="1", help="session label (default: 1)")
     sim.add_argument(
         "--resume", action="store_true", help="resume interrupted sessions, skip complete ones"
@@ -130,7 +133,7 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
     bench.add_argument("--protocol", default="pilot_2afc", help="protocol (default: pilot_2afc)")
     bench.add_argument("--participants", type=int, default=1)
     bench.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
-    bench.add_argument("--seed", type=int, default=1)
+    bench.add_argument("--seed", type=nonnegative_int, default=1)
     bench.set_defaults(handler=_bench_session)
 
 

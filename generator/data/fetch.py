@@ -289,4 +289,7 @@ def load_manifest(cache_dir: Path) -> dict:
         raise FoveaError(
             f"no image manifest at {path}; run `fovea data images --cache {cache_dir}`"
         )
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise FoveaError(f"image manifest {path} is not valid JSON: {error}") from None

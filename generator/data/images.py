@@ -100,8 +100,8 @@ def pack_manifest(path: Path) -> dict:
     try:
         with np.load(path, allow_pickle=False) as z:
             return json.loads(bytes(z["manifest"]).decode())
-    except (OSError, ValueError, KeyError) as error:
-        raise FoveaError(f"{path} is not a packed image file: {error}") from None
+    except (OSError, ValueError, KeyError, EOFError) as error:
+        raise FoveaError(f"{path} is not a packed image file: {error or 'empty'}") from None
 
 
 def random_crops(

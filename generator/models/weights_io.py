@@ -19,7 +19,7 @@ from typing import Literal
 
 import torch
 
-from generator.errors import FoveaError
+from generator.errors import FoveaError, safetensors_errors
 from generator.models.default import DefaultModel, ModelConfig, SceneDenoiser, SceneEncoder
 from generator.models.detail import DetailConfig, DetailNet
 from generator.models.periphery import PeripheryConfig, PeripheryNet
@@ -114,12 +114,13 @@ def load_model(
     path = Path(path)
     if not path.is_file():
         raise FoveaError(f"model weights {path} not found")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    if "config" not in meta:
-        raise FoveaError(f"{path} has no 'config' metadata; it was not written by save_weights")
-    model = DefaultModel(ModelConfig.from_dict(json.loads(meta["config"])))
-    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    with safetensors_errors(path, "model weights"):
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        if "config" not in meta:
+            raise FoveaError(f"{path} has no 'config' metadata; it was not written by save_weights")
+        model = DefaultModel(ModelConfig.from_dict(json.loads(meta["config"])))
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
     missing, unexpected = model.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise FoveaError(

@@ -143,7 +143,7 @@ def load_autoencoder(path: Path) -> tuple[torch.nn.Module, AeConfig]:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from generator.errors import FoveaError
+    from generator.errors import FoveaError, safetensors_errors
 
     path = Path(path)
     path = path / WEIGHTS_FILE if path.is_dir() else path
@@ -151,10 +151,11 @@ def load_autoencoder(path: Path) -> tuple[torch.nn.Module, AeConfig]:
         raise FoveaError(
             f"autoencoder {path} not found; train one with generator.training.autoencoder"
         )
-    with safe_open(str(path), framework="pt") as f:
-        config = AeConfig(**json.loads((f.metadata() or {})["config"]))
-    ae = config.build()
-    ae.load_state_dict(load_file(str(path)))
+    with safetensors_errors(path, "autoencoder"):
+        with safe_open(str(path), framework="pt") as f:
+            config = AeConfig(**json.loads((f.metadata() or {})["config"]))
+        ae = config.build()
+        ae.load_state_dict(load_file(str(path)))
     return ae.eval().requires_grad_(False), config
 
 

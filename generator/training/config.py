@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from generator.arg_types import nonnegative_int
+
 Stage = Literal["base", "foveated", "detail", "periphery"]
 POST_TRAINING = ("foveated",)
 STAGES = ("base", *POST_TRAINING, "detail", "periphery")
@@ -140,7 +142,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--lora-rank", type=int, default=d.lora_rank)
     parser.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--seed", type=nonnegative_int, default=d.seed)
     parser.add_argument(
         "--model-json",
         default=None,
@@ -239,6 +241,8 @@ def validate(cfg: TrainConfig) -> None:
         raise FoveaError(f"--init-lora {cfg.init_lora}: a post-training stage and an existing file")
     if cfg.init and not Path(cfg.init).is_file():
         raise FoveaError(f"--init {cfg.init} does not exist")
+    if cfg.lr is not None and not cfg.lr > 0:
+        raise FoveaError(f"--lr must be positive, got {cfg.lr!r}")
     if cfg.stage == "periphery" and not Path(cfg.data).is_dir():
         raise FoveaError(
             f"periphery training takes --data PAIRS_FOLDER (from `fovea train pairs`), "

@@ -1,0 +1,78 @@
+"""Mistakes a lab user makes on the command line give one ``error:`` line and exit status 2,
+never a traceback: outputs that are not image files or where a folder is in the way, corrupt
+weights, a PNG given as QC rules, an empty photo pack, out-of-range numbers."""
+
+from __future__ import annotations
+
+import pytest
+
+from fovea_cli.main import main
+
+
+def _error_line(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: "), err
+    return err[0]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["mask", "--size", "64", "--out", "mask.txt"], ".txt is not an image format"),
+        (["mask", "--size", "64", "--out", "folder"], "--out folder is a folder"),
+        (
+            ["generate", "--model", "tiny", "--size", "64", "--out", "a.png", "--mask-out", "m"],
+            "--mask-out m: no extension is not an image format",
+        ),
+        (
+            ["generate", "--model", "tiny", "--size", "64", "--out", "a.png"]
+            + ["--lora", "bad.safetensors"],
+            "LoRA file bad.safetensors is not a readable safetensors file",
+        ),
+        (
+            ["train", "base", "--data", "empty.npz", "--out", "run", "--steps", "1"],
+            "empty.npz is not a packed image file",
+        ),
+        (
+            ["train", "base", "--out", "file.txt", "--steps", "1", "--crop-px", "64"]
+            + ["--batch-size", "2"],
+            "file.txt: a file is in the way (a folder must go there)",
+        ),
+        (["train", "base", "--out", "run", "--lr", "-1"], "--lr must be positive, got -1.0"),
+        (
+            ["report", "data", "--out", "out", "--qc-rules", "rules.png", "--no-stimuli"],
+            "QC rules rules.png: not a text file (JSON or TOML)",
+        ),
+    ],
+)
+def test_a_bad_path_or_file_is_one_error_line(tmp_path, monkeypatch, capsys, args, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "bad.safetensors").write_bytes(b"garbage")
+    (tmp_path / "empty.npz").write_bytes(b"")
+    (tmp_path / "file.txt").write_text("in the way")
+    (tmp_path / "rules.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "sub-01_ses-1_task-x_beh.tsv").write_text("participant\n")
+    assert main(args) == 2
+    assert message in _error_line(capsys)
+    assert not (tmp_path / "a.png").exists()  # refused before anything was generated
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "generator", "--json", "b.json", "--repeats", "0"], "0 must be at least 1"),
+        (["bench", "generator", "--json", "b.json", "--sizes", "abc"], "'abc' is not a whole"),
+        (["generate", "--steps", "-3", "--out", "a.png"], "-3 must be at least 1"),
+        (["report", "data", "--out", "out", "--seed", "-1"], "-1 must not be negative"),
+        (["simulate", "p.toml", "--seed", "-1"], "-1 must not be negative"),
+        (["stimuli", "sheet", "set", "--tile-px", "0"], "0 must be at least 1"),
+    ],
+)
+def test_out_of_range_numbers_are_usage_errors(capsys, args, message):
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
