@@ -1,4 +1,5 @@
-"""argparse types for the commands' numeric options: a bad value is a one-line usage error."""
+"""argparse types for the commands' numeric options and output files: a bad value is a one-line
+usage error."""
 
 from __future__ import annotations
 
@@ -31,3 +32,23 @@ def nonnegative_int(text: str) -> int:
 def size_list(text: str) -> list[int]:
     """argparse type: comma-separated image sizes in px, e.g. ``512,1024``."""
     return [positive_int(part) for part in text.split(",")]
+
+
+def output_file(text: str) -> str:
+    """argparse type: a file to write later (JSON records): refused at once, before any work,
+    when a folder has that name or a file stands where its folder must go."""
+    from pathlib import Path
+
+    path = Path(text)
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(
+            f"{text} is a folder; give a file, e.g. {path / 'out.json'}"
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise argparse.ArgumentTypeError(
+                    f"{text}: {parent} is a file, not a folder it could go in"
+                )
+            break
+    return text

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.arg_types import nonnegative_int, positive_int, size_list
+from generator.arg_types import nonnegative_int, output_file, positive_int, size_list
 from generator.cli_args import (
     add_geometry_options,
     add_layout_options,
@@ -72,12 +72,14 @@ def register(
     add_geometry_options(mask)
     add_layout_options(mask)
     mask.add_argument("--image", default=None, help="image to draw over (default: mid grey)")
-    mask.add_argument("--token-px", type=int, default=16, help="image pixels per fine token")
+    mask.add_argument("--token-px", type=positive_int, default=16, help="image pixels per fine token")
     mask.add_argument("--out", required=True)
     mask.set_defaults(handler=_mask)
 
     bench = bench_subparsers.add_parser("generator", help="full vs foveated generation speed")
-    bench.add_argument("--json", required=True, help="where to write the JSON records")
+    bench.add_argument(
+        "--json", required=True, type=output_file, help="where to write the JSON records"
+    )
     bench.add_argument(
         "--model",
         default="bench-10m",

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.arg_types import nonnegative_int, positive_int
+from generator.arg_types import nonnegative_int, output_file, positive_int
 from generator.precision import DTYPES
 
 
@@ -67,9 +67,9 @@ def register(
         "twins and foveated images of training-photo crops (resumable)",
     )
     pairs.add_argument("--out", required=True, help="pairs folder")
-    pairs.add_argument("--count", type=int, default=48, help="twins (default 48)")
-    pairs.add_argument("--per-twin", type=int, default=4, help="foveated images per twin")
-    pairs.add_argument("--resolution", type=int, default=1024, help="image side, px")
+    pairs.add_argument("--count", type=positive_int, default=48, help="twins (default 48)")
+    pairs.add_argument("--per-twin", type=positive_int, default=4, help="foveated images per twin")
+    pairs.add_argument("--resolution", type=positive_int, default=1024, help="image side, px")
     pairs.add_argument("--seed", type=nonnegative_int, default=0)
     pairs.add_argument("--data", default="generator/data/photos-1024.npz", help="photo pack")
     pairs.add_argument("--weights", default=None, help="weights folder (default: shipped)")
@@ -91,19 +91,25 @@ def register(
         "ratio, scene PSNR) and FovVideoVDP JOD / foveal PSNR/SSIM of foveated vs "
         "full-resolution generations (post-trained, naive, circle, oracle), with the targets",
     )
-    quality.add_argument("--json", required=True, help="output JSON (list of records)")
     quality.add_argument(
-        "--resolution", type=int, default=1024, help="image side, px (default 1024)"
+        "--json", required=True, type=output_file, help="output JSON (list of records)"
+    )
+    quality.add_argument(
+        "--resolution", type=positive_int, default=1024, help="image side, px (default 1024)"
     )
     quality.add_argument(
         "--scenes",
-        type=int,
+        type=positive_int,
         default=8,
         help="held-out scenes (scene i from held-out photograph i, centre crop; default 8)",
     )
-    quality.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per scene")
+    quality.add_argument(
+        "--seeds", type=nonnegative_int, nargs="+", default=[0, 1], help="seeds per scene"
+    )
     quality.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
-    quality.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
+    quality.add_argument(
+        "--steps", type=positive_int, default=None, help="sampler steps (model default)"
+    )
     quality.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
     quality.add_argument("--no-circle", action="store_true", help="skip the circle layouts")
     quality.add_argument(
@@ -127,12 +133,20 @@ def register(
     )
     lora.add_argument("--model", required=True, help="FLUX.2 [klein] pipeline directory")
     lora.add_argument("--lora", required=True, help="the release's LoRA file")
-    lora.add_argument("--json", required=True, help="output JSON (list of records)")
+    lora.add_argument(
+        "--json", required=True, type=output_file, help="output JSON (list of records)"
+    )
     lora.add_argument("--prompts", nargs="+", default=None, help="prompts (default: four)")
-    lora.add_argument("--seeds", type=int, nargs="+", default=[0, 1], help="seeds per prompt")
+    lora.add_argument(
+        "--seeds", type=nonnegative_int, nargs="+", default=[0, 1], help="seeds per prompt"
+    )
     lora.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
-    lora.add_argument("--resolution", type=int, default=1024, help="image side, px (default 1024)")
-    lora.add_argument("--steps", type=int, default=None, help="sampler steps (model default)")
+    lora.add_argument(
+        "--resolution", type=positive_int, default=1024, help="image side, px (default 1024)"
+    )
+    lora.add_argument(
+        "--steps", type=positive_int, default=None, help="sampler steps (model default)"
+    )
     lora.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
     lora.add_argument("--device", default="cpu")
     lora.add_argument("--dtype", default=None, choices=DTYPES)

@@ -74,10 +74,66 @@ def read_manifest(path: Path) -> dict:
             )
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise FoveaError(f"{path} is not a stimulus-set manifest (format {FORMAT!r} expected)")
-    for field in ("protocol", "geometry", "model", "scenes", "reference", "plan", "entries"):
-        if field not in data:
-            raise FoveaError(f"stimulus manifest {path}: field {field!r} is missing")
+    problem = _shape_problem(data)
+    if problem:
+        raise FoveaError(
+            f"stimulus manifest {path}: {problem}; it was edited or damaged, rebuild the set "
+            "with `fovea stimuli build`"
+        )
     return data
+
+
+# The manifest's fields a session and `fovea stimuli check` read, with their JSON types.
+_FIELD_TYPES = {
+    "protocol": dict,
+    "geometry": dict,
+    "model": dict,
+    "scenes": (dict, type(None)),
+    "reference": str,
+    "plan": dict,
+    "entries": list,
+}
+_ENTRY_TYPES = {
+    "key": str,
+    "kind": str,
+    "reference": (str, type(None)),
+    "seed": int,
+    "conditioning": (int, str),
+    "scene": (dict, type(None)),
+    "condition": (str, type(None)),
+    "level": (int, float, type(None)),
+    "spec": dict,
+    "file": str,
+    "sha256": str,
+}
+
+
+def _shape_problem(data: dict) -> str | None:
+    """What is wrong with the shape of a manifest's fields and entries (None: nothing)."""
+    for field, kind in _FIELD_TYPES.items():
+        if field not in data:
+            return f"field {field!r} is missing"
+        if not isinstance(data[field], kind):
+            return f"field {field!r} is {_json_type(data[field])}"
+    for number, entry in enumerate(data["entries"], 1):
+        if not isinstance(entry, dict):
+            return f"entry {number} is {_json_type(entry)}, not an object"
+        for field, kind in _ENTRY_TYPES.items():
+            if field not in entry:
+                return f"entry {number} has no {field!r}"
+            if not isinstance(entry[field], kind) or isinstance(entry[field], bool):
+                return f"entry {number}'s {field!r} is {_json_type(entry[field])}"
+    return None
+
+
+def _json_type(value) -> str:
+    """``value``'s JSON type with its article, for messages."""
+    for kind, name in ((bool, "a boolean"), (dict, "an object"), (list, "an array")):
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, str):
+        return "a string"
+    return "null" if value is None else "a number"
 
 
 def shard_manifests(directory: Path) -> dict[int, list[tuple[int, Path]]]:

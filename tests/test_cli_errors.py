@@ -76,3 +76,24 @@ def test_out_of_range_numbers_are_usage_errors(capsys, args, message):
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["bench", "generator", "--json", "records"], "records is a folder; give a file"),
+        (["bench", "quality", "--json", "notes.txt/q.json"], "notes.txt is a file, not a folder"),
+        (["bench", "latent", "--json", "records"], "records is a folder"),
+    ],
+)
+def test_json_outputs_are_checked_before_the_benchmark_runs(
+    tmp_path, monkeypatch, capsys, args, message
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "records").mkdir()
+    (tmp_path / "notes.txt").write_text("not a folder")
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err

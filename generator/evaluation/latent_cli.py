@@ -8,6 +8,8 @@ import json
 import shlex
 from pathlib import Path
 
+from generator.arg_types import output_file, positive_int
+
 
 def register_latent(bench_subparsers: argparse._SubParsersAction) -> None:
     """Add ``bench latent``."""
@@ -16,17 +18,23 @@ def register_latent(bench_subparsers: argparse._SubParsersAction) -> None:
         help="pixel space vs the latent space of a small autoencoder trained here: decode time "
         "vs foveated generation time, reconstruction quality, parameters and FLOPs",
     )
-    p.add_argument("--json", required=True, help="output JSON (one dict)")
+    p.add_argument("--json", required=True, type=output_file, help="output JSON (one dict)")
     p.add_argument(
         "--ae",
         default="runs/ae",
         help="trained autoencoder, file or run folder (`python -m generator.training.autoencoder`; "
         "default runs/ae); 'none': an untrained one, timing only",
     )
-    p.add_argument("--resolution", type=int, nargs="+", default=[512, 1024], help="image sides, px")
+    p.add_argument(
+        "--resolution", type=positive_int, nargs="+", default=[512, 1024], help="image sides, px"
+    )
     p.add_argument("--strengths", type=float, nargs="+", default=[0.5, 1.0])
-    p.add_argument("--repeats", type=int, default=3, help="timed runs per measurement (median)")
-    p.add_argument("--recon-crops", type=int, nargs="+", default=[256, 512], help="crop sides, px")
+    p.add_argument(
+        "--repeats", type=positive_int, default=3, help="timed runs per measurement (median)"
+    )
+    p.add_argument(
+        "--recon-crops", type=positive_int, nargs="+", default=[256, 512], help="crop sides, px"
+    )
     p.add_argument(
         "--reference-aes",
         nargs="*",

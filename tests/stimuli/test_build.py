@@ -174,3 +174,27 @@ def test_cli_check_reports_a_damaged_set_in_one_line(built_set, protocol_path, t
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: stimulus set") and "corrupted" in err and "\n" not in err
     assert main(["stimuli", "check", str(protocol_path), str(built_set)]) == 0
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda m: m["entries"][0].pop("file"), "entry 1 has no 'file'"),
+        (lambda m: m["entries"][2].update(seed="7"), "entry 3's 'seed' is a string"),
+        (lambda m: m.update(entries={"a": 1}), "field 'entries' is an object"),
+        (lambda m: m["entries"].append(3), "entry 17 is a number, not an object"),
+    ],
+)
+def test_cli_check_reports_a_hand_edited_manifest_in_one_line(
+    built_set, protocol_path, tmp_path, capsys, edit, message
+):
+    from fovea_cli.main import main
+
+    edited = tmp_path / "set"
+    shutil.copytree(built_set, edited)
+    manifest = json.loads((edited / MANIFEST).read_text())
+    edit(manifest)
+    (edited / MANIFEST).write_text(json.dumps(manifest))
+    assert main(["stimuli", "check", str(protocol_path), str(edited)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and "rebuild the set" in err and "\n" not in err
