@@ -212,7 +212,8 @@ def _training(record: dict) -> list[str]:
             lines.append(f"- {stage}: not run")
         for i, log in enumerate(chain):
             lines.append(_run_line(stage, log, continued=i > 0))
-            commands += _command(stage, log, first=i == 0) if stage != "periphery" else []
+            if stage != "periphery":
+                commands += _command(stage, log, index=i, base_dir=_last_run_dir(record, "base"))
             total_steps += log.get("steps") or 0
             total_s += log.get("train_seconds_total") or 0.0
     lines += [
@@ -240,7 +241,8 @@ def _training(record: dict) -> list[str]:
         "",
         "```",
         *commands,
-        "fovea train export --base runs/base --foveated runs/foveated"
+        f"fovea train export --base {_last_run_dir(record, 'base')} "
+        f"--foveated {_last_run_dir(record, 'foveated')}"
         + (_detail_export_flags(record) if record.get("detail") else ""),
         *_periphery_commands(record),
         "```",
@@ -261,14 +263,14 @@ def _periphery_commands(record: dict) -> list[str]:
     )
     commands = [f"fovea train pairs --out runs/pairs{flags}"]
     for i, log in enumerate(chain):
-        commands += _command("periphery", log, first=i == 0)
-    return [*commands, "fovea train export --periphery runs/periphery"]
+        commands += _command("periphery", log, index=i, base_dir=_last_run_dir(record, "base"))
+    return [*commands, f"fovea train export --periphery {_last_run_dir(record, 'periphery')}"]
 
 
 def _detail_export_flags(record: dict) -> str:
     """`` --detail runs/detail`` and the detail sampler settings the shipped file carries."""
     d = record.get("detail_config") or {}
-    flags = " --detail runs/detail"
+    flags = f" --detail {_last_run_dir(record, 'detail')}"
     if d.get("steps") is not None:
         flags += f" --detail-steps {d['steps']}"
     if d.get("shift") is not None:
@@ -301,19 +303,32 @@ def _run_line(stage: str, log: dict, *, continued: bool) -> str:
     return text
 
 
-def _command(stage: str, log: dict, *, first: bool) -> list[str]:
-    """The ``fovea train`` command that repeats a run (its step count, its settings), after a
-    comment line for a run continued from exported weights."""
+def _run_dir(stage: str, index: int) -> str:
+    """Where the reproduce block's ``index``-th run of ``stage`` writes (0: ``runs/STAGE``, then
+    ``runs/STAGE-2``, ...): a continued run keeps the run it continues from."""
+    return f"runs/{stage}" if index == 0 else f"runs/{stage}-{index + 1}"
+
+
+def _last_run_dir(record: dict, stage: str) -> str:
+    """The reproduce block's folder of ``stage``'s last run (the one exported)."""
+    return _run_dir(stage, max(len(lineage(record.get(stage) or {})) - 1, 0))
+
+
+def _command(stage: str, log: dict, *, index: int, base_dir: str) -> list[str]:
+    """The ``fovea train`` command that repeats the ``index``-th run of ``stage`` (its step
+    count, its settings). A continued run (``index`` > 0) started from the weights its
+    predecessor exported: the export comes first, and the run writes to a folder of its own.
+    ``base_dir``: the base run post-training starts from."""
     c = log.get("config") or {}
     if c.get("stage", stage) not in STAGES:
         return []  # a retired stage
-    words = [f"fovea train {stage} --out runs/{stage}"]
+    words = [f"fovea train {stage} --out {_run_dir(stage, index)}"]
     if stage == "periphery":
         words.append("--data runs/pairs")  # the folder the pairs command above writes
     elif c.get("data"):
         words.append(f"--data {c['data']}")
     if stage == "foveated":
-        words.append("--init runs/base/model.safetensors")
+        words.append(f"--init {base_dir}/model.safetensors")
         if c.get("init_lora"):
             words.append("--init-lora generator/models/weights/default-foveated-lora.safetensors")
     elif c.get("init"):
@@ -339,8 +354,17 @@ def _command(stage: str, log: dict, *, first: bool) -> list[str]:
     if c.get("layout_mix"):
         words.append("--layout-mix " + " ".join(f"{m}={w:g}" for m, w in c["layout_mix"].items()))
     words.append(f"--steps {log.get('steps')} --time-budget-s 1e9")
-    comment = [] if first else ["# continued from the weights the run above exported"]
-    return [*comment, " ".join(words)]
+    if index == 0:
+        return [" ".join(words)]
+    previous = _run_dir(stage, index - 1)
+    exported = {"foveated": f"--base {base_dir} --foveated {previous}"}.get(
+        stage, f"--{stage} {previous}"
+    )
+    return [
+        "# continued from the weights the run above exported:",
+        f"fovea train export {exported}",
+        " ".join(words),
+    ]
 
 
 def _conditioning(records: list[dict] | None, chosen: str) -> list[str]:

@@ -141,6 +141,17 @@ def test_base_then_foveated_resume_and_export_count_every_run(tmp_path):
     card = (tmp_path / "w2" / "MODEL_CARD.md").read_text()
     assert "- base: 5 steps" in card and "- base (continued from the run above): 30 steps" in card
     assert "- foveated: not run" in card and "In all 35 steps" in card
+    # Its reproduce block exports the first run, continues from it into a folder of its own, and
+    # exports that one.
+    commands = card.split("Reproduce")[1].split("```")[1].strip().splitlines()
+    assert commands[0].startswith("fovea train base --out runs/base ")
+    assert commands[1:3] == [
+        "# continued from the weights the run above exported:",
+        "fovea train export --base runs/base",
+    ]
+    assert commands[3].startswith("fovea train base --out runs/base-2 --data ")
+    assert "default-base.safetensors" in commands[3] and "--steps 30 " in commands[3]
+    assert commands[-1].startswith("fovea train export --base runs/base-2 --foveated")
 
     # Post-training continued from the exported adapter (--init-lora): the same for its stage.
     def fov2_config(steps: int):
@@ -158,6 +169,10 @@ def test_base_then_foveated_resume_and_export_count_every_run(tmp_path):
     card = (tmp_path / "w" / "MODEL_CARD.md").read_text()
     assert "- foveated: 3 steps" in card
     assert "- foveated (continued from the run above): 1 steps" in card
+    assert (
+        "fovea train export --base runs/base --foveated runs/foveated\n"
+        "fovea train foveated --out runs/foveated-2 --data"
+    ) in card
     # That export shipped a snapshot of fov2 itself, and the shipped record changes again before
     # fov2 resumes: exported again, fov2 still counts the first adapter once and itself once (the
     # record taken when fov2 started, kept in its checkpoint).
