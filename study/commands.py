@@ -88,7 +88,10 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
     sim.add_argument("--seed", type=nonnegative_int, default=1, help="seed (default: 1)")
     sim.add_argument("--session", default="1", help="session label (default: 1)")
     sim.add_argument(
-        "--resume", action="store_true", help="resume interrupted sessions, skip complete ones"
+        "--resume",
+        action="store_true",
+        help="resume interrupted sessions, skip complete ones, start the participants not yet run "
+        "(e.g. after raising --participants)",
     )
     sim.add_argument(
         "--screenshots", help="save the first frame of each screen as PNG in this folder"
