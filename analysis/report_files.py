@@ -102,6 +102,7 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
                 "rows": len(t),
                 "responses": int(n_responded),
                 "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
+                "software": session_software(s.sidecar),
                 "file": str(s.beh_path.relative_to(data_root)),
                 "flags": "; ".join(s.flags),
             }
@@ -118,11 +119,22 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
                 "rows": 0,
                 "responses": 0,
                 "started_utc": "",
+                "software": "",
                 "file": str(sk.path.relative_to(data_root)),
                 "flags": f"not analysed: {sk.reason}",
             }
         )
     return pd.DataFrame(rows)
+
+
+def session_software(sidecar: dict | None) -> str:
+    """The kit versions that ran a session, oldest first: the start's, then any other a resume
+    ran (``runs[].software_version``)."""
+    if not sidecar:
+        return ""
+    versions = [sidecar.get("software_version")]
+    versions += [run.get("software_version") for run in sidecar.get("runs") or []]
+    return ", ".join(dict.fromkeys(str(v) for v in versions if v))
 
 
 def summary_of(a: Analysis) -> dict:

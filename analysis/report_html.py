@@ -198,7 +198,8 @@ def _design(a: Analysis) -> tuple[str, str, str]:
 def _sessions(a: Analysis) -> tuple[str, str, str]:
     """3. Sessions and data problems."""
     sess_html = table(
-        a.sessions_table, text_columns=("participant", "session", "file", "flags", "started_utc")
+        a.sessions_table,
+        text_columns=("participant", "session", "file", "flags", "started_utc", "software"),
     )
     if a.warnings:
         sess_html += (

@@ -20,11 +20,29 @@ _COMMAND_MODULES = (
 )
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: prints the version and exits; git is asked only when it is given."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from protocol.provenance import software_version
+
+        print(f"fovea {software_version()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fovea",
         description="Foveated generation study kit: generate gaze-contingent images, run and "
         "simulate 2AFC sessions, analyse thresholds.",
+    )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="the kit's version (and git commit, run from a checkout), as sessions record it",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     bench = subparsers.add_parser("bench", help="benchmarks that write JSON records")

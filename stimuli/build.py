@@ -24,6 +24,7 @@ from pathlib import Path
 
 from generator.errors import FoveaError
 from protocol.geometry import geometry_record, stimulus_geometry
+from protocol.provenance import software_version
 from stimuli.manifest import (
     FORMAT,
     MANIFEST,
@@ -284,6 +285,7 @@ def _manifest(
                 "platform": platform.platform(),
                 "device": device,
                 "torch": torch.__version__,
+                "fovea": software_version(),
                 "images": len(entries),
                 "generated": tally.generated,
                 "reused": tally.reused,

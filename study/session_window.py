@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
+from protocol.provenance import software_version
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
 from study.operator import OperatorControls
@@ -61,6 +62,7 @@ class SessionRun:
             self.sidecar["patch_px"] = info["token_px"]
         run_record = {
             "started_utc": utc_now(),
+            "software_version": software_version(),  # a resumed session may run newer code
             "generator": info,
             "first_trial": len(self.behlog.rows) + 1,
         }
