@@ -292,9 +292,10 @@ def pairwise_effects(
             t_stat = m / (sd / math.sqrt(n))
             idx = rng.integers(0, n, size=(n_boot, n))
             boot = diff[idx]
-            boot_sd = boot.std(axis=1, ddof=1)
-            ok = boot_sd > 0
-            dz_boot = boot.mean(axis=1)[ok] / boot_sd[ok]
+            # A resample of one participant repeated has no spread: its d_z is undefined (a
+            # rounding-level SD would make it ~1e16). With 3 participants 1 in 9 resamples is one.
+            ok = np.ptp(boot, axis=1) > 0
+            dz_boot = boot.mean(axis=1)[ok] / boot.std(axis=1, ddof=1)[ok]
             row.update(
                 ratio=float(back(m)),
                 ci_low=float(back(m - half)),

@@ -192,3 +192,21 @@ def test_group_estimate_note_without_participants_or_range():
     assert group_thresholds(empty, log_axis=True).iloc[0].note == "no participant has a threshold"
     wide = pd.DataFrame({"condition": ["a"] * 3, "threshold": [0.2, 1.0, 6.0]})
     assert group_thresholds(wide, log_axis=True).iloc[0].note == ""  # no range to compare with
+
+
+def test_effect_size_interval_with_three_participants_is_finite_and_plausible():
+    # Three participants (the report's minimum): 1 in 9 bootstrap resamples repeats one
+    # participant; such a resample has no spread and must not give a d_z of ~1e16.
+    thresholds = pd.DataFrame(
+        {
+            "participant": ["01", "02", "03"] * 2,
+            "condition": ["a"] * 3 + ["b"] * 3,
+            "threshold": [2.54, 0.513, 1.38, 1.97, 0.881, 1.72],
+        }
+    )
+    row = pairwise_effects(
+        thresholds, conditions=["a", "b"], log_axis=True, rng=np.random.default_rng(0)
+    ).iloc[0]
+    assert row.n == 3
+    assert row.d_z_ci_low < row.d_z < row.d_z_ci_high
+    assert -100 < row.d_z_ci_low and row.d_z_ci_high < 100
