@@ -23,6 +23,8 @@ _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
 )
 OBSERVERS = ("human", "parametric", "perceptual")
+#: The task of a file whose name is not BIDS and whose sidecar does not name one.
+UNKNOWN_TASK = "unknown"
 
 
 @dataclass
@@ -178,7 +180,7 @@ def read_session(path: Path) -> Session:
             )
         participant = str(trials["participant"].iloc[0])
         session = str(trials["session"].iloc[0])
-        task = str(sidecar.get("TaskName", "unknown"))
+        task = str(sidecar.get("TaskName", UNKNOWN_TASK))
         flags.append(
             "file name is not BIDS (sub-*_ses-*_task-*_beh.tsv): labels taken from the table"
         )
@@ -237,15 +239,23 @@ def _observer(path: Path, trials: pd.DataFrame, sidecar: dict) -> str:
 
 
 def _check_duplicates(sessions: list[Session]) -> None:
-    seen: dict[tuple[str, str, str], Path] = {}
+    """One file per participant, session and task. A file of unknown task (a non-BIDS name such
+    as a renamed backup copy, no sidecar) clashes with every file of its participant and session:
+    it would otherwise count that session's trials twice."""
+    seen: dict[tuple[str, str], list[Session]] = {}
     for s in sessions:
-        key = (s.participant, s.session, s.task)
-        if key in seen:
-            raise FoveaError(
-                f"participant {s.participant} session {s.session} task {s.task} appears twice: "
-                f"{seen[key]} and {s.beh_path}; remove or relabel one"
-            )
-        seen[key] = s.beh_path
+        for other in seen.setdefault((s.participant, s.session), []):
+            if UNKNOWN_TASK in (s.task, other.task) or s.task == other.task:
+                what = (
+                    f"task {s.task}"
+                    if s.task == other.task
+                    else "(one file's task is unknown: its name is not BIDS and it has no sidecar)"
+                )
+                raise FoveaError(
+                    f"participant {s.participant} session {s.session} {what} appears twice: "
+                    f"{other.beh_path} and {s.beh_path}; remove or relabel one"
+                )
+        seen[(s.participant, s.session)].append(s)
 
 
 def _select_protocol(

@@ -178,6 +178,25 @@ def test_duplicate_session_is_an_error(small_data):
         load_dataset(data_dir=small_data)
 
 
+def test_renamed_copy_of_a_session_is_an_error_not_its_trials_twice(small_data):
+    # A backup beside the session under a non-BIDS name: labels from the table, task unknown.
+    beh = _beh(small_data)
+    shutil.copy(beh, beh.with_name("old_beh.tsv"))
+    with pytest.raises(
+        FoveaError, match="participant 01 session 1 .*task is unknown.* appears twice"
+    ) as info:
+        load_dataset(data_dir=small_data)
+    assert "old_beh.tsv" in str(info.value) and beh.name in str(info.value)
+
+
+def test_non_bids_file_name_alone_is_read_with_labels_from_the_table(small_data):
+    beh = _beh(small_data, "02")
+    beh.rename(beh.with_name("pilot_beh.tsv"))
+    ds = load_dataset(data_dir=small_data)
+    assert [(s.participant, s.task) for s in ds.sessions][1] == ("02", "unknown")
+    assert any("file name is not BIDS" in f for f in ds.sessions[1].flags)
+
+
 def test_mixed_protocols_are_refused_with_both_named_and_can_be_selected(small_data):
     sidecar = next((small_data / "sub-03").rglob("*_beh.json"))
     data = json.loads(sidecar.read_text(encoding="utf-8"))
