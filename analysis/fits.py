@@ -143,6 +143,10 @@ class PsychometricFit:
         ml: ML fit with bootstrap (None when not fitted).
         bayes: Bayesian fit (None when not computed or not fitted).
         flags: notes for the report (too few trials, unconstrained threshold, ...).
+        threshold_bound: ``"lower"`` or ``"upper"`` when the primary threshold estimate itself
+            sits at that bound of the threshold fit (all correct from the lowest tested level
+            on, or near chance up to the highest): the data only bound the threshold there,
+            the value is the fitting range's end, not an estimate; ``""`` otherwise.
     """
 
     participant: str
@@ -155,6 +159,7 @@ class PsychometricFit:
     ml: BootstrapResult | None = None
     bayes: BayesFit | None = None
     flags: list[str] = field(default_factory=list)
+    threshold_bound: str = ""
 
     @property
     def n_trials(self) -> int:
@@ -322,6 +327,19 @@ def fit_cell(
 
 
 def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
+    fit.threshold_bound = threshold_at_bound(fit, bounds)
+    if fit.threshold_bound:
+        side = fit.threshold_bound
+        value = float(fit.sigmoid.to_level(bounds.threshold_x[side == "upper"]))
+        fit.flags.append(
+            f"no threshold estimate: the fit's threshold sits at its {side} bound {value:.3g} "
+            + (
+                "(near ceiling at every tested level), so the threshold is at most about that"
+                if side == "lower"
+                else "(near chance at every tested level), so the threshold is at least about that"
+            )
+            + "; the tested levels did not bracket it"
+        )
     bound_flag = threshold_bound_flag(fit, bounds, x)
     if bound_flag:
         fit.flags.append(bound_flag)
@@ -339,6 +357,19 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
         )
     if not bool(fit.ml.fit.converged[0]):
         fit.flags.append("ML iteration did not converge")
+
+
+def threshold_at_bound(fit: PsychometricFit, bounds) -> str:
+    """``"lower"``/``"upper"`` when the primary threshold estimate is at that bound of the
+    threshold fit (``bounds.threshold_x``), else ``""``."""
+    lo_b, hi_b = bounds.threshold_x
+    tol = 1e-6 * (hi_b - lo_b)
+    t = fit.params_x()[0]
+    if t <= lo_b + tol:
+        return "lower"
+    if t >= hi_b - tol:
+        return "upper"
+    return ""
 
 
 def threshold_bound_flag(fit: PsychometricFit, bounds, x: np.ndarray) -> str:

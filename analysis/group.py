@@ -33,6 +33,7 @@ def group_thresholds(
     ci_level: float = 0.95,
     conditions: list[str] | None = None,
     level_ranges: dict[str, tuple[float, float]] | None = None,
+    at_bound: dict[str, list[str]] | None = None,
 ) -> pd.DataFrame:
     """Per-condition group threshold.
 
@@ -44,6 +45,8 @@ def group_thresholds(
             thresholds get a row with n_participants 0.
         level_ranges: condition -> (lowest, highest) level of its range (the protocol's), for
             ``group_estimate_note``; conditions not named are not checked against a range.
+        at_bound: condition -> participants whose threshold sits at a bound of its fit
+            (``PsychometricFit.threshold_bound``: not an estimate), for ``group_estimate_note``.
 
     Returns:
         condition, n_participants, threshold, ci_low, ci_high, sd_log10 (between-participant SD
@@ -87,6 +90,7 @@ def group_thresholds(
             ci_high=row["ci_high"],
             level_range=(level_ranges or {}).get(condition),
             log_axis=log_axis,
+            at_bound=(at_bound or {}).get(condition, []),
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -104,10 +108,13 @@ def group_estimate_note(
     ci_high: float,
     level_range: tuple[float, float] | None,
     log_axis: bool,
+    at_bound: list[str] | tuple[str, ...] = (),
 ) -> str:
     """Why a group threshold is not a result yet ("" when it is one).
 
-    The rule: at least ``MIN_GROUP_PARTICIPANTS`` participants with a threshold, and an
+    The rule: at least ``MIN_GROUP_PARTICIPANTS`` participants with a threshold, none of them
+    at a bound of its fit (that value is the end of the fitting range, which the tested levels
+    set, so a mean with it would describe the range rather than the participants), and an
     interval no wider than the condition's whole level range (on the fitting axis: the ratio
     ci_high / ci_low against level_max / level_min on a log axis, differences on a linear one).
     An interval wider than every level the study could test does not estimate the group's
@@ -118,6 +125,7 @@ def group_estimate_note(
         ci_low, ci_high: the group interval (NaN when there is none).
         level_range: (lowest, highest) level of the condition's range, or None.
         log_axis: whether thresholds are averaged on a log axis.
+        at_bound: participants whose threshold sits at a bound of its fit.
     """
     if n_participants == 0:
         return "no participant has a threshold"
@@ -125,6 +133,12 @@ def group_estimate_note(
         return (
             f"the group estimate needs more participants: {n_participants} included, at least "
             f"{MIN_GROUP_PARTICIPANTS} needed for a group interval"
+        )
+    if at_bound:
+        return (
+            f"{len(at_bound)} of {n_participants} participants' thresholds "
+            f"({', '.join(at_bound)}) sit at a bound of the fit, outside the tested levels: "
+            "not estimates, so no group mean (test levels that bracket their thresholds)"
         )
     if level_range is None or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return ""

@@ -130,8 +130,15 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
 def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
     """The included participants' own thresholds of a condition, as text ("" when none)."""
     rows = a.threshold_rows[a.threshold_rows["condition"] == condition]
+    bound = {f.participant: f.threshold_bound for f in a.included_fits if f.condition == condition}
     shown = [
-        f"{esc(r.participant)}: {fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
+        f"{esc(r.participant)}: "
+        + (
+            f"{'at most' if bound[r.participant] == 'lower' else 'at least'} about "
+            f"{fmt(r.threshold)} (at the fit's {bound[r.participant]} bound, not an estimate)"
+            if bound.get(r.participant)
+            else f"{fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
+        )
         for r in rows.itertuples(index=False)
         if math.isfinite(r.threshold)
     ]

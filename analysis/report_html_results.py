@@ -21,9 +21,10 @@ def group_section(a: Analysis) -> Section:
         paragraph(
             f"Group threshold: geometric mean of the included participants' thresholds with a {a.ci_pct} t interval "
             "on log thresholds; sd_log10 is the spread between participants (log10 units). A group estimate "
-            f"is a result only with at least {MIN_GROUP_PARTICIPANTS} participants and an interval no wider "
-            "than the condition's whole level range; otherwise the note says it needs more participants and "
-            "the interval is not shown (it is in tables/group_thresholds.csv).",
+            f"is a result only with at least {MIN_GROUP_PARTICIPANTS} participants, none of whose thresholds "
+            "sits at a bound of its fit, and an interval no wider than the condition's whole level range; "
+            "otherwise the note says why and the interval is not shown (it is in "
+            "tables/group_thresholds.csv).",
             cls="explain",
         )
         + table(_group_table_shown(a.group), text_columns=("condition", "note"))

@@ -112,6 +112,15 @@ def fit_participants(a: Analysis) -> None:
     )
 
 
+def _thresholds_at_bound(a: Analysis) -> dict[str, list[str]]:
+    """Condition -> included participants whose threshold sits at a bound of its fit."""
+    out: dict[str, list[str]] = {}
+    for f in a.included_fits:
+        if f.fitted and f.threshold_bound:
+            out.setdefault(f.condition, []).append(f.participant)
+    return out
+
+
 def group_statistics(a: Analysis) -> None:
     """Group thresholds, mixed models, pairwise effects and indistinguishability on included
     participants. Fills ``analysed_human``, ``group``, ``lmm``, ``pairs``, ``glmm``, ``equiv``."""
@@ -121,15 +130,24 @@ def group_statistics(a: Analysis) -> None:
 
     fs, log_axis, conditions = a.fit_settings, a.log_axis, a.conditions
     rows = a.threshold_rows
+    at_bound = _thresholds_at_bound(a)
     a.group = group_thresholds(
         rows,
         log_axis=log_axis,
         ci_level=fs.ci_level,
         conditions=conditions,
         level_ranges=level_ranges(a),
+        at_bound=at_bound,
     )
     if not a.included_fits:
         a.warnings.append("every participant was excluded by QC: no group results")
+    if at_bound:
+        cells = ", ".join(f"{c}: {', '.join(ps)}" for c, ps in at_bound.items())
+        a.warnings.append(
+            f"thresholds at a bound of their fit, not estimates ({cells}): the tested levels did "
+            "not bracket them; no group threshold for those conditions, and the threshold mixed "
+            "model and pairwise comparisons below use these values as if measured"
+        )
     a.lmm = threshold_mixed_model(
         rows, conditions=conditions, log_axis=log_axis, ci_level=fs.ci_level
     )

@@ -82,3 +82,14 @@ def test_the_bound_note_names_the_ml_columns_when_bayes_is_primary():
     )
     flags = _bound_flags(fit)
     assert flags and "ml_ci_low = " in flags[0], fit.flags
+
+
+def test_all_correct_responses_give_no_threshold_estimate_but_a_bound():
+    """A participant correct on every trial (levels 1 to 5): the ML threshold is the lower end of
+    the fitting range, not an estimate; the fit says so and which end it is."""
+    levels = np.repeat([1.0, 1.6, 2.5, 4.0, 5.0], 4)
+    fit = _fit(levels, np.ones_like(levels))
+    assert fit.threshold_bound == "lower"
+    assert any(f.startswith("no threshold estimate") and "lower bound" in f for f in fit.flags)
+    demo = _fit(DEMO_LEVELS, DEMO_CORRECT)
+    assert demo.threshold_bound == "" and not any("no threshold estimate" in f for f in demo.flags)

@@ -194,6 +194,20 @@ def test_group_estimate_note_without_participants_or_range():
     assert group_thresholds(wide, log_axis=True).iloc[0].note == ""  # no range to compare with
 
 
+def test_group_estimate_with_thresholds_at_a_fitting_bound_is_not_a_result():
+    """One participant correct on every trial has the fit's lower bound as 'threshold': the
+    mean would describe the fitting range, so the note names the participant instead."""
+    t = pd.DataFrame(
+        {"participant": ["01", "02", "03"], "condition": ["a"] * 3, "threshold": [0.45, 1, 1.2]}
+    )
+    g = group_thresholds(
+        t, log_axis=True, level_ranges={"a": (0.1, 8.0)}, at_bound={"a": ["01"]}
+    ).iloc[0]
+    assert g.note.startswith("1 of 3 participants' thresholds (01) sit at a bound of the fit")
+    g = group_thresholds(t, log_axis=True, level_ranges={"a": (0.1, 8.0)}, at_bound={}).iloc[0]
+    assert g.note == ""
+
+
 def test_effect_size_interval_with_three_participants_is_finite_and_plausible():
     # Three participants (the report's minimum): 1 in 9 bootstrap resamples repeats one
     # participant; such a resample has no spread and must not give a d_z of ~1e16.

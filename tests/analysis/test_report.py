@@ -279,3 +279,25 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     summary = json.loads((report.out_dir / "summary.json").read_text())
     assert any("every participant was excluded" in w for w in summary["warnings"])
     assert (report.out_dir / "report.html").is_file()
+
+
+def test_a_participant_correct_on_every_trial_has_no_threshold_estimate_on_the_page(
+    small_data, tmp_path
+):
+    """sub-01 answers every trial correctly: its 'threshold' is the fit's lower bound. The page
+    says 'at most about' for it, gives no group threshold and says why in the data notes."""
+    beh = next((small_data / "sub-01").rglob("*_beh.tsv"))
+    table = pd.read_csv(beh, sep="\t", dtype=str, keep_default_na=False)
+    answered = table["correct"] != "n/a"
+    table.loc[answered, "correct"] = "1"
+    table.loc[answered, "response"] = table.loc[answered, "interval_foveated"]
+    table.to_csv(beh, sep="\t", index=False)
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "out", config=config)
+    html = report.html.read_text(encoding="utf-8")
+    assert "01: at most about" in html and "lower bound, not an estimate)" in html
+    group = pd.read_csv(report.out_dir / "tables" / "group_thresholds.csv")
+    assert group["note"].str.contains("sit at a bound of the fit").all()
+    assert any("thresholds at a bound of their fit" in w for w in report.summary["warnings"])
