@@ -143,6 +143,34 @@ def responded(trials: pd.DataFrame) -> pd.Series:
     return (trials["fixation_break"] == 0) & trials["correct"].notna()
 
 
+def unchecked_notes(qc: QCResult, rules: QCRules) -> list[str]:
+    """What a rule could not check, one note per participant: a missing value passes every rule,
+    so responses without ``rt_s`` and participants without a recorded calibration are analysed
+    unchecked (perceptual-observer sessions are not checked at all)."""
+    notes = []
+    t = qc.trials[qc.trials["observer"] != "perceptual"]
+    rt_rules = [
+        n for n in ("rt_min_s", "rt_max_s", "max_rt_outlier_rate") if getattr(rules, n) is not None
+    ]
+    if rt_rules:
+        resp = responded(t)
+        total = t[resp].groupby("participant").size()
+        missing = t[resp & t["rt_s"].isna()].groupby("participant").size()
+        for participant, n in missing.items():
+            notes.append(
+                f"sub-{participant}: {n} of {total[participant]} responses have no response time "
+                f"(rt_s n/a): {', '.join(rt_rules)} could not check them; they are analysed"
+            )
+    if rules.max_calibration_error_deg is not None:
+        humans = qc.participants[qc.participants["participant"].isin(set(t["participant"]))]
+        for participant in humans.loc[humans["calibration_error_deg"].isna(), "participant"]:
+            notes.append(
+                f"sub-{participant}: no calibration error recorded (sidecar 'calibration'): "
+                "max_calibration_error_deg could not check this participant"
+            )
+    return notes
+
+
 def _calibration_errors(sessions) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {}
     for s in sessions:

@@ -51,9 +51,10 @@ def load(config: ReportConfig, data_root: Path) -> Analysis:
 
 def apply_qc(a: Analysis) -> None:
     """Fills ``qc``, ``conditions`` (report order) and ``excluded``."""
-    from analysis.qc import run_qc
+    from analysis.qc import run_qc, unchecked_notes
 
     a.qc = run_qc(trials=a.dataset.trials, sessions=a.dataset.sessions, rules=a.config.qc)
+    a.warnings.extend(unchecked_notes(a.qc, a.config.qc))
     present = set(a.qc.trials["condition"])
     a.conditions = [c for c in a.design.conditions if c in present]
     a.conditions += sorted(present - set(a.conditions))

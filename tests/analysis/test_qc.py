@@ -7,7 +7,7 @@ import json
 import pytest
 
 from analysis.data import load_dataset
-from analysis.qc import QCRules, run_qc
+from analysis.qc import QCRules, run_qc, unchecked_notes
 from analysis.simulate_data import SimulationSpec, simulate_dataset
 from generator.errors import FoveaError
 
@@ -73,6 +73,34 @@ def test_rules_can_be_switched_off_and_tightened(qc_data, tmp_path):
     slow = qc.trials[(qc.trials["rt_s"] > 0.7)]
     assert len(slow) > 0 and (slow["excluded_by"] == "rt_max_s").all()
     assert ex.loc["rt_max_s", "trials_excluded"] == len(slow)
+
+
+def test_missing_response_times_and_calibration_are_named_not_passed_silently(qc_data):
+    """A missing value passes every rule; the notes say which participant went unchecked."""
+    trials = qc_data.trials.copy()
+    answered = (trials["participant"] == "01") & trials["correct"].notna()
+    trials.loc[answered, "rt_s"] = float("nan")
+    sessions = [s for s in qc_data.sessions if s.participant != "04"]  # 04: no calibration known
+    qc = run_qc(trials=trials, sessions=sessions, rules=QCRules())
+    assert "01" not in qc.excluded_participants  # analysed, as before
+    notes = unchecked_notes(qc, QCRules())
+    n = int(answered.sum())
+    assert notes == [
+        f"sub-01: {n} of {n} responses have no response time (rt_s n/a): rt_min_s, rt_max_s, "
+        "max_rt_outlier_rate could not check them; they are analysed",
+        "sub-04: no calibration error recorded (sidecar 'calibration'): "
+        "max_calibration_error_deg could not check this participant",
+    ]
+    off = QCRules(
+        rt_min_s=None, rt_max_s=None, max_rt_outlier_rate=None, max_calibration_error_deg=None
+    )
+    assert unchecked_notes(run_qc(trials=trials, sessions=sessions, rules=off), off) == []
+    assert (
+        unchecked_notes(
+            run_qc(trials=qc_data.trials, sessions=qc_data.sessions, rules=QCRules()), QCRules()
+        )
+        == []
+    )
 
 
 def test_toml_rules_and_bad_rules(tmp_path):
