@@ -136,7 +136,7 @@ def trial_mixed_logistic(
             present[0] if present else "",
             len(agg),
             int(agg["n"].sum()) if len(agg) else 0,
-            "fewer than two participants",
+            "fewer than two included participants",
         )
     agg["condition"] = pd.Categorical(agg["condition"], categories=present)
     model, result = _fit_vb(agg, present)

@@ -128,7 +128,7 @@ def group_estimate_note(
         at_bound: participants whose threshold sits at a bound of its fit.
     """
     if n_participants == 0:
-        return "no participant has a threshold"
+        return "no included participant has a threshold"
     if n_participants < MIN_GROUP_PARTICIPANTS:
         return (
             f"the group estimate needs more participants: {n_participants} included, at least "
@@ -202,7 +202,7 @@ def threshold_mixed_model(
             np.nan,
             present[0] if present else "",
             np.nan,
-            "fewer than two conditions with thresholds",
+            "fewer than two conditions with thresholds of included participants",
         )
     if d["participant"].nunique() < 3:
         return MixedModelResult(
@@ -212,7 +212,7 @@ def threshold_mixed_model(
             np.nan,
             present[0],
             np.nan,
-            "fewer than three participants with thresholds",
+            "fewer than three participants with thresholds among those included",
         )
     import warnings
 

@@ -189,7 +189,9 @@ def test_group_estimate_wider_than_the_level_range_needs_more_participants():
 
 def test_group_estimate_note_without_participants_or_range():
     empty = pd.DataFrame({"condition": ["a"], "threshold": [float("nan")]})
-    assert group_thresholds(empty, log_axis=True).iloc[0].note == "no participant has a threshold"
+    assert group_thresholds(empty, log_axis=True).iloc[0].note == (
+        "no included participant has a threshold"
+    )
     wide = pd.DataFrame({"condition": ["a"] * 3, "threshold": [0.2, 1.0, 6.0]})
     assert group_thresholds(wide, log_axis=True).iloc[0].note == ""  # no range to compare with
 

@@ -279,6 +279,9 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     summary = json.loads((report.out_dir / "summary.json").read_text())
     assert any("every participant was excluded" in w for w in summary["warnings"])
     assert (report.out_dir / "report.html").is_file()
+    # Everyone has a threshold in fits.csv; what the group lacks is an *included* participant.
+    group = pd.read_csv(report.out_dir / "tables" / "group_thresholds.csv")
+    assert (group["note"] == "no included participant has a threshold").all()
 
 
 def test_a_participant_correct_on_every_trial_has_no_threshold_estimate_on_the_page(
