@@ -194,19 +194,34 @@ def group_thresholds_figure(
                 capsize=4,
             )
     if log_axis:
-        finite = thresholds[["ci_low", "ci_high", "threshold"]].to_numpy(dtype=float)
-        finite = finite[np.isfinite(finite) & (finite > 0)]
-        if finite.size:
-            lo, hi = finite.min() / 1.2, finite.max() * 1.2
-            ax.set_ylim(lo, hi)
-            _log_axis(ax, "y", lo, hi)
+        limits = threshold_axis_limits(thresholds, group)
+        if limits is not None:
+            ax.set_ylim(*limits)
+            _log_axis(ax, "y", *limits)
     ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
     ax.set_ylabel(level_label)
     ax.set_title(
-        "Thresholds: participants (grey, with intervals)\nand group (red; hollow: needs more participants)",
+        "Thresholds: participants (grey, with intervals)\nand group (red; hollow: not a result yet)",
         fontsize=9,
     )
     return _png(fig)
+
+
+def threshold_axis_limits(
+    thresholds: pd.DataFrame, group: pd.DataFrame
+) -> tuple[float, float] | None:
+    """Log-axis limits of the thresholds figure: every participant's interval and every group
+    interval drawn (a group result's, not one with a note), with a margin; None without values."""
+    values = [thresholds[["ci_low", "ci_high", "threshold"]].to_numpy(dtype=float).ravel()]
+    if len(group):
+        shown = group[group["note"].fillna("") == ""] if "note" in group else group
+        values.append(group["threshold"].to_numpy(dtype=float))
+        values.append(shown[["ci_low", "ci_high"]].to_numpy(dtype=float).ravel())
+    finite = np.concatenate(values)
+    finite = finite[np.isfinite(finite) & (finite > 0)]
+    if not finite.size:
+        return None
+    return float(finite.min() / 1.2), float(finite.max() * 1.2)
 
 
 def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
