@@ -95,12 +95,22 @@ def _range(fits) -> tuple[float, float]:
     return levels.min() - 0.1 * span, levels.max() + 0.1 * span
 
 
+def panel_title(fit) -> str:
+    """A participant panel's title: condition, trials and, at a fitting bound, that the
+    threshold is not estimated."""
+    title = f"{fit.condition} (n={fit.n_trials})"
+    if fit.fitted and fit.threshold_bound:
+        title += f"\nno threshold: at the fit's {fit.threshold_bound} bound"
+    return title
+
+
 def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None = None) -> bytes:
     """One participant's psychometric functions, one panel per condition.
 
     Data points: proportion correct per level (pooled into at most 12 groups for adaptive data),
     area proportional to trial count. Line: the primary fit; marker with bar: threshold and its
-    interval, drawn at the threshold's P(correct).
+    interval, drawn at the threshold's P(correct); none where the threshold sits at a bound of
+    the fit (no estimate: the panel's title says so).
     """
     from analysis.fits import pool_for_display
 
@@ -125,6 +135,7 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
         if fit.fitted:
             grid = _level_grid(fit, lo, hi)
             ax.plot(grid, fit.p_correct(grid), color=_COLORS[0], lw=1.8, label="fit")
+        if fit.fitted and not fit.threshold_bound:
             t = fit.threshold()
             c_lo, c_hi = fit.ci()
             p_t = float(fit.p_correct(t))
@@ -146,7 +157,7 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
         ax.set_ylim(0.35, 1.02)
         ax.set_yticks([0.5, 0.75, 1.0], ["0.5", "0.75", "1"])
         ax.set_xlim(lo, hi)
-        ax.set_title(f"{fit.condition} (n={fit.n_trials})", fontsize=9)
+        ax.set_title(panel_title(fit), fontsize=9)
         ax.set_xlabel("level", fontsize=8)
         ax.set_ylabel("proportion correct", fontsize=8)
         ax.tick_params(labelsize=7)

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.figures import group_thresholds_figure, threshold_axis_limits
+from analysis.figures import (
+    group_thresholds_figure,
+    panel_title,
+    participant_curves,
+    threshold_axis_limits,
+)
+from analysis.fits import FitSettings, fit_cell
 
 
 def test_threshold_axis_shows_the_whole_group_interval():
@@ -38,3 +44,19 @@ def test_threshold_axis_shows_the_whole_group_interval():
     assert threshold_axis_limits(empty, group.iloc[0:0]) is None
     png = group_thresholds_figure(participants, group, log_axis=True, conditions=["x"])
     assert png.startswith(b"\x89PNG")
+
+
+def test_a_threshold_at_the_fitting_bound_is_not_drawn_as_one():
+    """Correct on every trial: the panel says there is no threshold instead of marking one."""
+    levels = np.repeat([1.0, 1.6, 2.5, 4.0, 5.0], 4)
+    fit = fit_cell(
+        participant="01",
+        condition="c",
+        observer="parametric",
+        levels=levels,
+        correct=np.ones_like(levels),
+        settings=FitSettings(n_boot=100, bayes=False),
+    )
+    assert fit.threshold_bound == "lower"
+    assert panel_title(fit) == "c (n=20)\nno threshold: at the fit's lower bound"
+    assert participant_curves([fit], title="01").startswith(b"\x89PNG")
