@@ -23,7 +23,7 @@ from generator.errors import FoveaError
 from protocol import LoadedProtocol
 from protocol.geometry import stimulus_geometry
 from protocol.session_data import read_rows
-from study.datalog import BehaviourLog, SessionPaths, write_json_atomic
+from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_atomic
 from study.procedures import SessionPlan, replay
 from study.session_setup import (
     default_seed,
@@ -115,8 +115,18 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
 
     Raises:
         FoveaError: existing session without ``resume``, nothing to resume, changed protocol,
-            seed or scenes, a bad scene folder, or a protocol that does not fit the generator.
+            seed or scenes, a bad scene folder, a protocol that does not fit the generator, or
+            the session already running in another process (``study.datalog.SessionLock``).
     """
+    paths = _paths(config)
+    # Held from before the existence check to the end: a second run of the same session waits
+    # for nothing and appends nothing (it would log every trial after the resume point twice).
+    with SessionLock(paths.lock_file, what=f"session {paths.session_dir}"):
+        return _run_locked(config, service=service, log=log)
+
+
+def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
+    """``run_session`` with the session's lock held."""
     from protocol.scenes import scenes_spec
 
     t_wall = time.perf_counter()
@@ -178,14 +188,18 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     )
 
 
-def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool]:
-    """The session's paths and whether it is resumed; refuses to overwrite or to resume nothing."""
-    paths = SessionPaths(
+def _paths(config: SessionConfig) -> SessionPaths:
+    return SessionPaths(
         data_dir=Path(config.data_dir),
         participant=config.participant,
         session=config.session,
         task=config.loaded.protocol.task,
     )
+
+
+def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool]:
+    """The session's paths and whether it is resumed; refuses to overwrite or to resume nothing."""
+    paths = _paths(config)
     if paths.exists() and not config.resume:
         raise FoveaError(
             f"session {paths.session_dir} already exists; continue it with --resume or choose "

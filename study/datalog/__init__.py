@@ -5,12 +5,14 @@ The ``beh.tsv`` format itself (columns, ``n/a``, the reader) is ``protocol.sessi
 
 from study.datalog.atomic import write_json_atomic
 from study.datalog.behlog import BehaviourLog
+from study.datalog.lock import SessionLock
 from study.datalog.paths import SessionPaths, check_label
 from study.datalog.physio import PhysioLog, physio_sidecar
 
 __all__ = [
     "BehaviourLog",
     "PhysioLog",
+    "SessionLock",
     "SessionPaths",
     "check_label",
     "physio_sidecar",

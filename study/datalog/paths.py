@@ -66,6 +66,11 @@ class SessionPaths:
         return self.eyetrack_dir / "images"
 
     @property
+    def lock_file(self) -> Path:
+        """Held while a run of the session is going (``study.datalog.lock``); outside BIDS."""
+        return self.sourcedata_dir / "session.lock"
+
+    @property
     def stem(self) -> str:
         return f"sub-{self.participant}_ses-{self.session}_task-{self.task}"
 

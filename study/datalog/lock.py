@@ -1,0 +1,75 @@
+"""One process per session: an exclusive lock held while a session runs.
+
+Two runs of the same participant and session (two terminals, a double start, ``--resume``
+twice) would both append to ``beh.tsv``, each from its own replay, so every trial after the
+resume point would be logged twice. The lock is an OS file lock (``flock`` on POSIX,
+``msvcrt.locking`` on Windows) on ``sourcedata/sub-<p>/ses-<s>/session.lock``: the system releases
+it when the process ends in any way (``kill -9`` included), so a killed session never leaves a
+stale lock behind, and the file itself is never trusted for anything.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from generator.errors import FoveaError
+
+
+class SessionLock:
+    """Hold ``path``'s lock from ``acquire`` to ``release`` (or the ``with`` block).
+
+    Raises:
+        FoveaError: another process holds it (``acquire``).
+    """
+
+    def __init__(self, path: Path, *, what: str) -> None:
+        self.path = path
+        self.what = what
+        self._fd: int | None = None
+
+    def acquire(self) -> SessionLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            _lock(fd)
+        except OSError:
+            os.close(fd)
+            raise FoveaError(
+                f"{self.what} is in use by another running fovea process (lock {self.path}); "
+                "wait for it to end or stop it, then continue with --resume"
+            ) from None
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            _unlock(self._fd)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> SessionLock:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+if os.name == "nt":  # pragma: no cover - the lab's Windows machines
+    import msvcrt
+
+    def _lock(fd: int) -> None:
+        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+
+    def _unlock(fd: int) -> None:
+        os.lseek(fd, 0, os.SEEK_SET)
+        msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+
+else:
+    import fcntl
+
+    def _lock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+    def _unlock(fd: int) -> None:
+        fcntl.flock(fd, fcntl.LOCK_UN)
