@@ -25,6 +25,7 @@ from protocol.geometry import stimulus_geometry
 from protocol.session_data import read_rows
 from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_atomic
 from study.procedures import SessionPlan, replay
+from study.session_finish import finish_logged_session
 from study.session_setup import (
     default_seed,
     derive_seed,
@@ -167,11 +168,16 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             f"resuming {paths.session_dir} after trial {len(behlog.rows)} "
             f"({scheduler.n_responses} responses)"
         )
-        if scheduler.finished:  # killed after the last trial but before the sidecar said so
+        if scheduler.finished:  # killed after the last trial but before the end records
             behlog.close()
-            sidecar["completed"] = True
-            sidecar["procedure_estimates"] = scheduler.summary()
-            write_json_atomic(paths.beh_json, sidecar)
+            finish_logged_session(
+                paths=paths,
+                protocol=config.loaded.protocol,
+                rows=behlog.rows,
+                sidecar=sidecar,
+                summary=scheduler.summary(),
+                simulated=config.simulated_clock,
+            )
             n_rows, n_responses = len(behlog.rows), scheduler.n_responses
             wall_s = time.perf_counter() - t_wall
             return SessionResult(paths, True, n_rows, n_responses, wall_s, "completed")

@@ -86,8 +86,9 @@ class TimingCollector:
     def write(
         self, *, path: Path, rows: list[dict[str, str]], presenter, run_record: dict | None
     ) -> dict:
-        """(Re)write the report: previous runs kept, this run's entry replaced, generation
-        statistics recomputed from ``rows``."""
+        """(Re)write the report: previous runs kept, this run's entry replaced (``presenter``
+        None: a run that showed no frame adds none), generation statistics recomputed from
+        ``rows``."""
         report: dict = {}
         if path.exists():
             try:
@@ -95,10 +96,11 @@ class TimingCollector:
             except (OSError, json.JSONDecodeError):
                 report = {}
         runs = [r for r in report.get("runs", []) if r.get("run_id") != self.run_id]
-        summary = self.run_summary(presenter)
-        if run_record is not None:
-            summary["status"] = run_record.get("status")
-        runs.append(summary)
+        if presenter is not None:
+            summary = self.run_summary(presenter)
+            if run_record is not None:
+                summary["status"] = run_record.get("status")
+            runs.append(summary)
         gen = [_float(r["gen_latency_s"]) for r in rows if r["deadline_missed"] == "0"]
         twin = [_float(r["twin_latency_s"]) for r in rows]
         g2f = [_float(r["gaze_to_flip_median_s"]) for r in rows]

@@ -1,0 +1,61 @@
+"""A resumed session whose last trial was already logged: the run that logged it ended (killed,
+interrupted) before its end records, so the resume writes them without opening a window.
+
+What the window's cleanup (``study.session_window``) would have written: the gaze file repaired
+and rewritten as one gzip member (a torn last member cut off), the events file, the timing report
+over every trial, and the sidecar marked complete with a run record saying what happened.
+"""
+
+from __future__ import annotations
+
+from protocol.provenance import software_version
+from study.datalog import PhysioLog, SessionPaths, write_json_atomic
+from study.session_events import write_events
+from study.session_setup import utc_now
+from study.timing import TimingCollector
+
+#: The run record's status of a resume that only wrote the end records.
+FINISHED_STATUS = "completed (the previous run ended after the last trial; end records written)"
+
+
+def finish_logged_session(
+    *,
+    paths: SessionPaths,
+    protocol,
+    rows: list[dict],
+    sidecar: dict,
+    summary: dict,
+    simulated: bool,
+) -> None:
+    """Write a fully logged session's end records (see the module docstring).
+
+    Args:
+        paths: the session's files.
+        protocol: the validated protocol.
+        rows: every ``beh.tsv`` row (as text).
+        sidecar: the session's ``beh.json`` (updated and written here, last).
+        summary: the procedure's estimates (``SessionPlan.summary()``).
+        simulated: a simulated-clock session (the timing report says so).
+    """
+    started = utc_now()
+    if paths.physio_tsv_gz.exists():
+        PhysioLog.reopen(paths.physio_tsv_gz, last_trial=len(rows)).close()
+    write_events(paths=paths, protocol=protocol, rows=rows, display=sidecar["display"])
+    timing = TimingCollector(
+        refresh_hz=protocol.display.refresh_hz,
+        simulated=simulated,
+        speed=protocol.simulation.speed if simulated else 1,
+    )
+    timing.write(path=paths.timing_json, rows=rows, presenter=None, run_record=None)
+    sidecar.setdefault("runs", []).append(
+        {
+            "started_utc": started,
+            "software_version": software_version(),
+            "first_trial": len(rows) + 1,
+            "ended_utc": utc_now(),
+            "status": FINISHED_STATUS,
+        }
+    )
+    sidecar["completed"] = True
+    sidecar["procedure_estimates"] = summary
+    write_json_atomic(paths.beh_json, sidecar)
