@@ -11,7 +11,9 @@ and ``study.session_window`` (window, tracker, the trial loop, the run's records
 
 from __future__ import annotations
 
+import errno
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,7 +125,28 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     # Held from before the existence check to the end: a second run of the same session waits
     # for nothing and appends nothing (it would log every trial after the resume point twice).
     with SessionLock(paths.lock_file, what=f"session {paths.session_dir}"):
-        return _run_locked(config, service=service, log=log)
+        try:
+            return _run_locked(config, service=service, log=log)
+        except OSError as error:
+            if not _cannot_write_data(error, paths.data_dir):
+                raise
+            where = error.filename if error.filename is not None else paths.session_dir
+            raise FoveaError(
+                f"cannot write the session's data ({error.strerror}: {where}); every trial "
+                f"logged in {paths.beh_tsv} is safe: free space or make the folder writable, "
+                "then continue with --resume"
+            ) from error
+
+
+def _cannot_write_data(error: OSError, data_dir: Path) -> bool:
+    """A full disk or quota, a read-only file system, no permission in the data folder: the
+    experimenter can fix these and resume, so they get one line saying so (other OSErrors keep
+    their traceback)."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return True
+    if error.errno in (errno.EACCES, errno.EPERM) and error.filename is not None:
+        return Path(data_dir).resolve() in Path(os.fsdecode(error.filename)).resolve().parents
+    return False
 
 
 def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:

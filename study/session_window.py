@@ -127,17 +127,22 @@ class SessionRun:
             self.say(f"{self.paths.session_dir}: the eye tracker link was lost; {RESUME_HINT}")
             raise
         finally:
-            physio.close()
-            if tracker_open:
-                files.close(tracker)
-            self._write_run_records(
-                status=status, run_record=run_record, presenter=presenter, timing=timing
-            )
-            self._write_physio_sidecar(tracker)
-            write_events(
-                paths=self.paths, protocol=p, rows=self.behlog.rows, display=self.sidecar["display"]
-            )
-            win.close()
+            try:
+                physio.close()
+                if tracker_open:
+                    files.close(tracker)
+                self._write_run_records(
+                    status=status, run_record=run_record, presenter=presenter, timing=timing
+                )
+                self._write_physio_sidecar(tracker)
+                write_events(
+                    paths=self.paths,
+                    protocol=p,
+                    rows=self.behlog.rows,
+                    display=self.sidecar["display"],
+                )
+            finally:  # also when a full disk stops the records: the window never outlives the run
+                win.close()
         return status
 
     def _make_tracker(self, *, clock, run_record: dict):

@@ -1,0 +1,78 @@
+"""A full disk (or a read-only data folder) in the middle of a session: one error line that says
+the logged trials are safe and how to continue, not a traceback; ``--resume`` then completes the
+session with every trial once."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+
+import pytest
+
+import study.trial.runner as trial_runner
+from generator.errors import FoveaError
+from protocol import load_protocol
+from protocol.session_data import read_rows
+from study.session import SessionConfig, run_session
+from tests.study.conftest import small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+
+
+@pytest.mark.parametrize(
+    ("code", "text"),
+    [(errno.ENOSPC, "No space left on device"), (errno.EROFS, "Read-only file system")],
+)
+def test_a_full_disk_mid_session_is_one_line_and_the_session_resumes(
+    virtual_x, tmp_path, monkeypatch, code, text
+):
+    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=tmp_path / "data",
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        seed=3,
+        simulated_clock=True,
+        quiet=True,
+    )
+    save = trial_runner.save_shown_images
+
+    def fill_up_at_trial_3(*, images_dir, trial, **images):
+        if trial == 3:
+            raise OSError(code, text, str(images_dir / "trial-0003_foveated.png"))
+        return save(images_dir=images_dir, trial=trial, **images)
+
+    monkeypatch.setattr(trial_runner, "save_shown_images", fill_up_at_trial_3)
+    with pytest.raises(FoveaError, match=f"{text}: .*trial-0003.*continue with --resume"):
+        run_session(config)
+    beh_tsv = tmp_path / "data" / "sub-sim01" / "ses-1" / "beh"
+    (path,) = beh_tsv.glob("*_beh.tsv")
+    assert [r["trial"] for r in read_rows(path)] == ["1", "2"]
+
+    monkeypatch.setattr(trial_runner, "save_shown_images", save)  # space freed
+    result = run_session(dataclasses.replace(config, resume=True))
+    assert result.completed
+    rows = read_rows(path)
+    assert [r["trial"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+
+
+def test_other_os_errors_keep_their_traceback(virtual_x, tmp_path, monkeypatch):
+    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=tmp_path / "data",
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        simulated_clock=True,
+        quiet=True,
+    )
+
+    def lost_device(**_):
+        raise OSError(errno.EIO, "Input/output error")
+
+    monkeypatch.setattr(trial_runner, "save_shown_images", lost_device)
+    with pytest.raises(OSError, match="Input/output error"):
+        run_session(config)
