@@ -26,6 +26,7 @@ from protocol import LoadedProtocol
 from protocol.geometry import stimulus_geometry
 from protocol.session_data import read_rows
 from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_atomic
+from study.datalog.atomic import remove_stale_temporaries
 from study.procedures import SessionPlan, replay
 from study.session_finish import finish_logged_session
 from study.session_setup import (
@@ -185,6 +186,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
     )
     behlog = None
     if resume:
+        remove_stale_temporaries(paths.beh_dir)  # of a run killed mid-write (the lock is held)
         behlog = BehaviourLog.reopen(paths.beh_tsv)
         replay(scheduler, logged_trials(behlog.rows), source=str(paths.beh_tsv))
         log(

@@ -89,7 +89,16 @@ def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str
     """The sidecar of the session to resume; refuses a changed protocol, seed, setup or scenes."""
     if not paths.beh_json.exists():
         raise FoveaError(f"{paths.beh_json} is missing; cannot resume {paths.session_dir}")
-    sidecar = json.loads(paths.beh_json.read_text(encoding="utf-8"))
+    try:
+        sidecar = json.loads(paths.beh_json.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        # Written atomically by the session, so only a copy or an edit can have cut it.
+        raise FoveaError(
+            f"{paths.beh_json} is not readable JSON ({error}); it was damaged outside fovea "
+            f"(a copy, an edit): restore it from a backup to resume {paths.session_dir}"
+        ) from None
+    if not isinstance(sidecar, dict):
+        raise FoveaError(f"{paths.beh_json} is not a session sidecar; cannot resume it")
     if sidecar.get("protocol_sha256") != config.loaded.sha256:
         raise FoveaError(
             f"{config.loaded.path} differs from the protocol this session started with "

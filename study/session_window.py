@@ -131,15 +131,16 @@ class SessionRun:
                 physio.close()
                 if tracker_open:
                     files.close(tracker)
-                self._write_run_records(
-                    status=status, run_record=run_record, presenter=presenter, timing=timing
-                )
                 self._write_physio_sidecar(tracker)
                 write_events(
                     paths=self.paths,
                     protocol=p,
                     rows=self.behlog.rows,
                     display=self.sidecar["display"],
+                )
+                # The sidecar last: once it says completed, a resume rewrites nothing.
+                self._write_run_records(
+                    status=status, run_record=run_record, presenter=presenter, timing=timing
                 )
             finally:  # also when a full disk stops the records: the window never outlives the run
                 win.close()

@@ -40,3 +40,15 @@ def write_json_atomic(path: Path, data: dict) -> None:
     """
     text = json.dumps(strict_json(data), indent=2, sort_keys=False, allow_nan=False)
     write_atomic(path, text + "\n")
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Remove the temporary files ``write_atomic`` leaves in ``folder`` when killed mid-write
+    (``.<name>.tmp-<pid>``; never read); call it only while no other writer can be running
+    (the session's lock held). Returns the removed paths."""
+    removed = []
+    for path in sorted(folder.glob(".*.tmp-*")) if folder.is_dir() else []:
+        if path.is_file():
+            path.unlink()
+            removed.append(path)
+    return removed

@@ -144,3 +144,29 @@ def test_json_is_strict_nan_becomes_null(tmp_path):
     text = path.read_text()
     assert "NaN" not in text and "Infinity" not in text
     assert json.loads(text) == {"a": None, "b": [None, 1.0], "c": 3}
+
+
+def test_temporaries_of_a_killed_atomic_write_are_removed_and_nothing_else(tmp_path):
+    from study.datalog.atomic import remove_stale_temporaries
+
+    kept = [tmp_path / "x_beh.json", tmp_path / "x_beh.tsv", tmp_path / ".bidsignore"]
+    stale = [tmp_path / ".x_beh.json.tmp-123", tmp_path / ".x_physio.tsv.gz.tmp-9"]
+    for path in kept + stale:
+        path.write_text("{")
+    assert remove_stale_temporaries(tmp_path) == sorted(stale)
+    assert sorted(tmp_path.iterdir()) == sorted(kept)
+    assert remove_stale_temporaries(tmp_path / "missing") == []
+
+
+def test_a_damaged_sidecar_is_one_clear_error_on_resume(tmp_path):
+    from types import SimpleNamespace
+
+    from study.session_setup import resumable_sidecar
+
+    paths = SessionPaths(data_dir=tmp_path, participant="01", session="1", task="t")
+    paths.beh_dir.mkdir(parents=True)
+    config = SimpleNamespace(loaded=SimpleNamespace(sha256="0" * 64, path="p.toml"))
+    for text, message in (('{"seed": 1, "proto', "not readable JSON"), ("[1]", "not a session")):
+        paths.beh_json.write_text(text)
+        with pytest.raises(FoveaError, match=message):
+            resumable_sidecar(config, paths, scenes="pool")

@@ -76,3 +76,37 @@ def test_other_os_errors_keep_their_traceback(virtual_x, tmp_path, monkeypatch):
     monkeypatch.setattr(trial_runner, "save_shown_images", lost_device)
     with pytest.raises(OSError, match="Input/output error"):
         run_session(config)
+
+
+def test_the_sidecar_says_completed_only_after_the_events_file(virtual_x, tmp_path, monkeypatch):
+    """A run stopped while writing its end records is not marked complete: the resume writes
+    them (a completed session is never rewritten)."""
+    import json
+
+    import study.session_window as session_window
+
+    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=tmp_path / "data",
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        seed=3,
+        simulated_clock=True,
+        quiet=True,
+    )
+    write_events = session_window.write_events
+
+    def disk_full(**_):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(session_window, "write_events", disk_full)
+    with pytest.raises(FoveaError, match="continue with --resume"):
+        run_session(config)
+    (beh_json,) = (tmp_path / "data").glob("sub-*/ses-*/beh/*_beh.json")
+    assert not json.loads(beh_json.read_text())["completed"]
+
+    monkeypatch.setattr(session_window, "write_events", write_events)
+    assert run_session(dataclasses.replace(config, resume=True)).completed
+    assert list(beh_json.parent.glob("*_events.tsv"))
