@@ -22,6 +22,7 @@ from protocol.provenance import software_version
 from protocol.scenes import POOL
 from protocol.session_data import MISSING_TOKENS, beh_sidecar
 from study.datalog import SessionPaths, write_json_atomic
+from study.datalog.atomic import write_atomic
 from study.procedures import LoggedTrial
 
 if TYPE_CHECKING:
@@ -170,4 +171,4 @@ def ensure_dataset_files(data_dir: Path) -> None:
         )
     ignore = data_dir / ".bidsignore"
     if not ignore.exists():
-        ignore.write_text("*_timing.json\n", encoding="utf-8")
+        write_atomic(ignore, "*_timing.json\n")  # a torn one would be kept for good

@@ -170,3 +170,12 @@ def test_a_damaged_sidecar_is_one_clear_error_on_resume(tmp_path):
         paths.beh_json.write_text(text)
         with pytest.raises(FoveaError, match=message):
             resumable_sidecar(config, paths, scenes="pool")
+
+
+def test_dataset_files_are_written_atomically(tmp_path, monkeypatch):
+    import study.session_setup as session_setup
+
+    written = []
+    monkeypatch.setattr(session_setup, "write_atomic", lambda p, text: written.append(p.name))
+    session_setup.ensure_dataset_files(tmp_path)
+    assert written == [".bidsignore"]  # never a torn .bidsignore that later runs keep
