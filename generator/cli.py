@@ -72,7 +72,9 @@ def register(
     add_geometry_options(mask)
     add_layout_options(mask)
     mask.add_argument("--image", default=None, help="image to draw over (default: mid grey)")
-    mask.add_argument("--token-px", type=positive_int, default=16, help="image pixels per fine token")
+    mask.add_argument(
+        "--token-px", type=positive_int, default=16, help="image pixels per fine token"
+    )
     mask.add_argument("--out", required=True)
     mask.set_defaults(handler=_mask)
 
