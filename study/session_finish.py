@@ -38,8 +38,14 @@ def finish_logged_session(
         simulated: a simulated-clock session (the timing report says so).
     """
     started = utc_now()
+    run = {"started_utc": started, "software_version": software_version()}
     if paths.physio_tsv_gz.exists():
-        PhysioLog.reopen(paths.physio_tsv_gz, last_trial=len(rows)).close()
+        physio = PhysioLog.reopen(
+            paths.physio_tsv_gz, last_trial=len(rows), backup_dir=paths.sourcedata_dir
+        )
+        physio.close()
+        if physio.damaged_copy is not None:  # a damaged block skipped; the file as found kept
+            run["physio_damaged_copy"] = str(physio.damaged_copy.relative_to(paths.data_dir))
     write_events(paths=paths, protocol=protocol, rows=rows, display=sidecar["display"])
     timing = TimingCollector(
         refresh_hz=protocol.display.refresh_hz,
@@ -47,15 +53,8 @@ def finish_logged_session(
         speed=protocol.simulation.speed if simulated else 1,
     )
     timing.write(path=paths.timing_json, rows=rows, presenter=None, run_record=None)
-    sidecar.setdefault("runs", []).append(
-        {
-            "started_utc": started,
-            "software_version": software_version(),
-            "first_trial": len(rows) + 1,
-            "ended_utc": utc_now(),
-            "status": FINISHED_STATUS,
-        }
-    )
+    run.update(first_trial=len(rows) + 1, ended_utc=utc_now(), status=FINISHED_STATUS)
+    sidecar.setdefault("runs", []).append(run)
     sidecar["completed"] = True
     sidecar["procedure_estimates"] = summary
     write_json_atomic(paths.beh_json, sidecar)

@@ -85,7 +85,7 @@ class SessionRun:
         simulated = cfg.simulated_clock
         start_s = self._clock_start_s(simulated)
         clock = SimClock(start_s=start_s) if simulated else RealClock(start_s=start_s)
-        physio = self._open_physio()
+        physio = self._open_physio(run_record)
         win = self._open_window(simulated)
         self._check_display(win, run_record=run_record, physio=physio, simulated=simulated)
         timing = TimingCollector(
@@ -169,13 +169,27 @@ class SessionRun:
         self.files, self.tracker = files, tracker
         return tracker, files
 
-    def _open_physio(self) -> PhysioLog:
-        """The gaze log: continued after the logged trials on a resume, else new."""
+    def _open_physio(self, run_record: dict) -> PhysioLog:
+        """The gaze log: continued after the logged trials on a resume, else new. A damaged
+        block found on the way is skipped; the file as found is kept in sourcedata and the run
+        record and the console say so."""
         self.paths.eyetrack_dir.mkdir(parents=True, exist_ok=True)
         self.paths.physio_tsv_gz.parent.mkdir(parents=True, exist_ok=True)
-        if self.paths.physio_tsv_gz.exists():
-            return PhysioLog.reopen(self.paths.physio_tsv_gz, last_trial=len(self.behlog.rows))
-        return PhysioLog.create(self.paths.physio_tsv_gz)
+        if not self.paths.physio_tsv_gz.exists():
+            return PhysioLog.create(self.paths.physio_tsv_gz)
+        physio = PhysioLog.reopen(
+            self.paths.physio_tsv_gz,
+            last_trial=len(self.behlog.rows),
+            backup_dir=self.paths.sourcedata_dir,
+        )
+        if physio.damaged_copy is not None:
+            copy = str(physio.damaged_copy.relative_to(self.paths.data_dir))
+            run_record["physio_damaged_copy"] = copy
+            self.say(
+                f"warning: the gaze file had a damaged block; the samples after it are kept, "
+                f"the block's are lost; the file as found is kept as {copy}"
+            )
+        return physio
 
     def _check_display(self, win, *, run_record: dict, physio, simulated: bool) -> None:
         """Measure the screen into the run record (``study.display_check``); a refused screen

@@ -4,8 +4,10 @@ The file is a sequence of complete gzip members, one per block (a trial, or a st
 trials), each written with one ``write`` + ``fsync``. Standard readers (``gzip``, ``zcat``,
 ``pandas``) read a multi-member file as one stream. A kill can only leave a torn last member;
 ``PhysioLog.reopen`` cuts it off, drops the samples from the first trial that ``beh.tsv`` does
-not hold (it will be run again) and appends new members after the rest. ``close`` rewrites the
-file as a single member (atomically): the BIDS validator reads no further than the first.
+not hold (it will be run again) and appends new members after the rest. A member damaged in
+place (bit rot: a complete member follows it) costs only its own samples, and the file as found
+is kept first. ``close`` rewrites the file as a single member (atomically): the BIDS validator
+reads no further than the first.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 
 from study.datalog.atomic import fsync_dir, write_atomic
 
+_GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM = deflate: the start of every gzip member
 PHYSIO_COLUMNS = ("timestamp", "x_coordinate", "y_coordinate", "valid", "trial", "phase")
 
 
@@ -39,6 +42,7 @@ class PhysioLog:
         self._buffer: list[str] = []
         self._file = open(path, "ab")
         self.n_samples = 0
+        self.damaged_copy: Path | None = None  # set by ``reopen`` when it skipped damaged data
 
     @classmethod
     def create(cls, path: Path) -> PhysioLog:
@@ -49,14 +53,27 @@ class PhysioLog:
         return cls(path)
 
     @classmethod
-    def reopen(cls, path: Path, *, last_trial: int) -> PhysioLog:
+    def reopen(cls, path: Path, *, last_trial: int, backup_dir: Path | None = None) -> PhysioLog:
         """Reopen for appending after repairing the file (see module docstring): the samples up
-        to the first one of a trial after ``last_trial`` are kept, as one gzip member."""
+        to the first one of a trial after ``last_trial`` are kept, as one gzip member.
+
+        A damaged member *before* the end (bit rot, a bad sector; a kill only tears the last) is
+        skipped and the members after it are kept; the file as found is first copied to
+        ``backup_dir`` (default: beside it) and ``damaged_copy`` names the copy."""
         if not path.exists():
             return cls.create(path)
-        lines = _complete_lines(path.read_bytes(), last_trial=last_trial)
+        data = path.read_bytes()
+        lines, damaged = _complete_lines(data, last_trial=last_trial)
+        copy = None
+        if damaged:
+            folder = backup_dir if backup_dir is not None else path.parent
+            folder.mkdir(parents=True, exist_ok=True)
+            copy = folder / f"{path.name}.damaged-{len(data)}-bytes"
+            write_atomic(copy, data)
         _rewrite(path, lines)
-        return cls(path)
+        log = cls(path)
+        log.damaged_copy = copy
+        return log
 
     def add(
         self,
@@ -91,7 +108,7 @@ class PhysioLog:
         self._file.close()
         data = self.path.read_bytes()
         if data:
-            _rewrite(self.path, _complete_lines(data, last_trial=None))
+            _rewrite(self.path, _complete_lines(data, last_trial=None)[0])
 
 
 def _rewrite(path: Path, lines: list[str]) -> None:
@@ -100,28 +117,55 @@ def _rewrite(path: Path, lines: list[str]) -> None:
     write_atomic(path, gzip.compress(payload, compresslevel=6, mtime=0) if payload else b"")
 
 
-def _complete_lines(data: bytes, *, last_trial: int | None) -> list[str]:
+def _complete_lines(data: bytes, *, last_trial: int | None) -> tuple[list[str], bool]:
     """The sample lines of the complete members of ``data``, up to (not including) the first
-    line of a trial after ``last_trial`` (None: all); a torn last member is dropped."""
+    line of a trial after ``last_trial`` (None: all), and whether a damaged member was skipped.
+
+    A member that does not decode is a torn last member (a kill mid-write: dropped) unless a
+    complete member follows it: then it was damaged in place, and decoding goes on from there."""
     offset = 0
     kept: list[str] = []
+    damaged = False
     while offset < len(data):
-        decoder = zlib.decompressobj(wbits=31)  # 31: gzip wrapper, one member
-        try:
-            text = decoder.decompress(data[offset:])
-        except zlib.error:
-            break
-        if not decoder.eof:
-            break  # torn member at the end
-        offset = len(data) - len(decoder.unused_data)
+        text, end = _member(data, offset)
+        if text is None:
+            offset = _next_member(data, offset + 1)
+            if offset is None:
+                break  # torn member at the end
+            damaged = True
+            continue
+        offset = end
         for line in text.decode("utf-8", errors="replace").splitlines():
             cells = line.split("\t")
             if len(cells) != len(PHYSIO_COLUMNS):
                 continue
             if last_trial is not None and cells[4] != "n/a" and int(cells[4]) > last_trial:
-                return kept
+                return kept, damaged
             kept.append(line)
-    return kept
+    return kept, damaged
+
+
+def _member(data: bytes, offset: int) -> tuple[bytes | None, int]:
+    """The decompressed gzip member at ``offset`` and the offset after it (None: it does not
+    decode to its end)."""
+    decoder = zlib.decompressobj(wbits=31)  # 31: gzip wrapper, one member
+    try:
+        text = decoder.decompress(data[offset:])
+    except zlib.error:
+        return None, offset
+    if not decoder.eof:
+        return None, offset
+    return text, len(data) - len(decoder.unused_data)
+
+
+def _next_member(data: bytes, start: int) -> int | None:
+    """The offset of the first complete gzip member at or after ``start`` (None: none)."""
+    at = data.find(_GZIP_MAGIC, start)
+    while at != -1:
+        if _member(data, at)[0] is not None:
+            return at
+        at = data.find(_GZIP_MAGIC, at + 1)
+    return None
 
 
 def physio_sidecar(

@@ -128,6 +128,30 @@ def test_physio_blocks_survive_a_torn_member_and_later_trials_are_dropped(tmp_pa
     assert frame["trial"].tolist() == [1] * 5 + [2] * 5 + [3] * 5
     assert frame["t"].iloc[-1] == pytest.approx(10.0 + 4 / 60, abs=1e-6)
     assert frame["x"].isna().sum() == 3  # invalid samples have no coordinates
+    assert log.damaged_copy is None and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_a_damaged_physio_block_mid_file_loses_only_that_block_and_the_file_is_kept(tmp_path):
+    path = tmp_path / "p_physio.tsv.gz"
+    log = PhysioLog.create(path)
+    offsets = []
+    for trial in (1, 2, 3, 4):
+        offsets.append(path.stat().st_size)
+        _samples(log, trial, t0=trial)
+        log.flush_block()
+    log._file.close()
+    found = bytearray(path.read_bytes())
+    # Bit rot inside trial 2's block (a kill only ever tears the last block).
+    middle = (offsets[1] + offsets[2]) // 2
+    found[middle : middle + 8] = b"\x00" * 8
+    path.write_bytes(bytes(found))
+    backup = tmp_path / "sourcedata"
+    log = PhysioLog.reopen(path, last_trial=4, backup_dir=backup)
+    log.close()
+    trials = pd.read_csv(path, sep="\t", header=None, na_values="n/a")[4].tolist()
+    assert trials == [1] * 5 + [3] * 5 + [4] * 5  # trials 3 and 4 were not dropped with 2
+    assert log.damaged_copy is not None and log.damaged_copy.parent == backup
+    assert log.damaged_copy.read_bytes() == bytes(found)  # the file as found, for recovery
 
 
 def test_json_is_replaced_atomically(tmp_path):
