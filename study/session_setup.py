@@ -121,7 +121,16 @@ def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str
             f"session {paths.session_dir} started with scenes {started!r}, not {scenes!r}; "
             "resume it with the same --scenes"
         )
+    for run in sidecar.get("runs") or []:
+        if run.get("status") is None:  # it never wrote its end records
+            run["status"] = ABRUPT_END
     return sidecar
+
+
+#: The status a resume gives an earlier run that ended without its end records.
+ABRUPT_END = (
+    "ended abruptly (killed, crashed or powered off): no end records; beh.tsv kept its trials"
+)
 
 
 def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dict:

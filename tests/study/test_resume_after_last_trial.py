@@ -16,6 +16,7 @@ from protocol import load_protocol
 from protocol.session_data import read_rows
 from study.session import SessionConfig, run_session
 from study.session_finish import FINISHED_STATUS
+from study.session_setup import ABRUPT_END
 from tests.study.conftest import small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
@@ -71,6 +72,8 @@ def test_resume_writes_the_end_records_of_a_fully_logged_session(virtual_x, tmp_
     sidecar = json.loads(paths.beh_json.read_text())
     assert sidecar["completed"] and sidecar["procedure_estimates"]
     assert sidecar["runs"][-1]["status"] == FINISHED_STATUS
+    assert sidecar["runs"][0]["status"] == ABRUPT_END  # the killed run wrote no status
+    assert "physio_damaged_copy" not in sidecar["runs"][-1]  # a torn end is no damage
     assert sidecar["runs"][-1]["first_trial"] == len(rows) + 1
     assert read_rows(paths.beh_tsv) == rows  # the trial log untouched
 
