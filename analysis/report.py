@@ -84,6 +84,7 @@ def build_report(
         raise FoveaError(
             f"--out {out} is the data directory; write the report to its own directory"
         )
+    out.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after the fits
     if config.stimuli and config.stimulus_device != "cpu":
         from generator.loading import check_device
 

@@ -43,6 +43,10 @@ def _error_line(capsys) -> str:
             ["report", "data", "--out", "out", "--qc-rules", "rules.png", "--no-stimuli"],
             "QC rules rules.png: not a text file (JSON or TOML)",
         ),
+        (
+            ["report", "data", "--out", "file.txt/report", "--no-stimuli"],
+            "file.txt/report: a file is in the way",  # before the data are read
+        ),
     ],
 )
 def test_a_bad_path_or_file_is_one_error_line(tmp_path, monkeypatch, capsys, args, message):
