@@ -108,7 +108,7 @@ def _verdict(*, pc, lo, hi, bound, alpha, level, condition, n) -> tuple[str, str
     conf = 100 * (1 - 2 * alpha)
     head = (
         f"{condition} at level {level:g}: mean proportion correct {pc:.3f} "
-        f"({conf:.0f} % interval {lo:.3f} to {hi:.3f}, {n} participants)."
+        f"({conf:.0f} % interval {lo:.3f} to {hi:.3f}, {n} participant{'' if n == 1 else 's'})."
     )
     margin = bound - 0.5
     if hi < bound:
