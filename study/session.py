@@ -55,6 +55,8 @@ class SessionConfig:
         tracker: gaze source.
         observer: ``human`` (keyboard) or a simulated observer.
         seed: session seed; None: derived from the labels (recorded in the sidecar).
+        seed_source: how the user gave ``seed``, for messages (``fovea simulate`` derives each
+            participant's seed from its ``--seed``); None: ``--seed`` itself.
         resume: continue an existing session.
         new_if_missing: with ``resume``, start the session when none exists (simulations).
         simulated_clock: run on a simulated clock (no real waiting; simulated sessions).
@@ -79,6 +81,7 @@ class SessionConfig:
     tracker: TrackerKindArg = "eyelink"
     observer: ObserverKind = "human"
     seed: int | None = None
+    seed_source: str | None = None
     resume: bool = False
     new_if_missing: bool = False
     simulated_clock: bool = False

@@ -107,8 +107,10 @@ def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str
             "or start a new session"
         )
     if config.seed is not None and config.seed != sidecar.get("seed"):
+        given = config.seed_source or f"--seed {config.seed}"
         raise FoveaError(
-            f"--seed {config.seed} differs from the session's seed {sidecar.get('seed')}"
+            f"{given} differs from the session's seed {sidecar.get('seed')}; resume with the "
+            "seed the session started with"
         )
     if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
         raise FoveaError(

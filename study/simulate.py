@@ -64,6 +64,7 @@ def simulate(
                     tracker=tracker,
                     observer=observer,
                     seed=participant_seed,
+                    seed_source=f"--seed {seed} (participant seed {participant_seed})",
                     resume=resume,
                     new_if_missing=True,
                     simulated_clock=True,

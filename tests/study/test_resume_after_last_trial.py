@@ -12,6 +12,7 @@ import zlib
 
 import pytest
 
+from generator.errors import FoveaError
 from protocol import load_protocol
 from protocol.session_data import read_rows
 from study.session import SessionConfig, run_session
@@ -76,6 +77,14 @@ def test_resume_writes_the_end_records_of_a_fully_logged_session(virtual_x, tmp_
     assert "physio_damaged_copy" not in sidecar["runs"][-1]  # a torn end is no damage
     assert sidecar["runs"][-1]["first_trial"] == len(rows) + 1
     assert read_rows(paths.beh_tsv) == rows  # the trial log untouched
+    # Another seed is refused, in the words the user gave it.
+    with pytest.raises(FoveaError, match=r"^--seed 4 differs from the session's seed 3"):
+        run_session(dataclasses.replace(config, resume=True, seed=4))
+    simulated = dataclasses.replace(
+        config, resume=True, seed=4, seed_source="--seed 2 (participant seed 4)"
+    )
+    with pytest.raises(FoveaError, match=r"^--seed 2 \(participant seed 4\) differs"):
+        run_session(simulated)
 
 
 def _members(data: bytes) -> int:
