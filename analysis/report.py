@@ -31,7 +31,7 @@ from dataclasses import dataclass  # noqa: E402
 
 from analysis.report_analysis import ReportConfig  # noqa: E402
 from generator.arg_types import nonnegative_int  # noqa: E402
-from generator.errors import PATH_ERRORS, FoveaError, path_error_message  # noqa: E402
+from generator.errors import FoveaError, is_path_error, path_error_message  # noqa: E402
 
 
 @dataclass
@@ -289,7 +289,9 @@ def main(argv: list[str] | None = None) -> int:
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except PATH_ERRORS as error:
+    except OSError as error:
+        if not is_path_error(error):
+            raise
         print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
 

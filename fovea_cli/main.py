@@ -6,7 +6,7 @@ import argparse
 import importlib
 import sys
 
-from generator.errors import PATH_ERRORS, FoveaError, path_error_message
+from generator.errors import FoveaError, is_path_error, path_error_message
 
 # Order here is the order in `fovea --help` (and in `fovea bench --help`).
 _COMMAND_MODULES = (
@@ -63,7 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except PATH_ERRORS as error:
+    except OSError as error:
+        if not is_path_error(error):
+            raise
         print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

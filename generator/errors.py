@@ -1,5 +1,6 @@
 """The one exception type users see: its message is printed as a single line, no traceback."""
 
+import errno
 from contextlib import contextmanager
 
 
@@ -12,9 +13,9 @@ class FoveaError(Exception):
 
 
 # Operating-system errors that a path given on the command line causes (an output that is a file
-# where a folder must go, a folder where a file must go, no permission): the commands report them
-# in one line, as they report a FoveaError. Other OSErrors (a full disk, a lost device) keep their
-# traceback.
+# where a folder must go, a folder where a file must go, no permission, a folder on a read-only
+# file system: see ``is_path_error``): the commands report them in one line, as they report a
+# FoveaError. Other OSErrors (a full disk, a lost device) keep their traceback.
 PATH_ERRORS = (
     FileExistsError,
     FileNotFoundError,
@@ -24,8 +25,21 @@ PATH_ERRORS = (
 )
 
 
+def is_path_error(error: BaseException) -> bool:
+    """Whether ``error`` is one the commands report in one line: one of ``PATH_ERRORS``, or a
+    write to a read-only file system (a read-only mount, a copy on a write-protected share:
+    ``EROFS`` is a plain OSError, not a PermissionError)."""
+    if isinstance(error, PATH_ERRORS):
+        return True
+    return isinstance(error, OSError) and error.errno == errno.EROFS
+
+
 def path_error_message(error: OSError) -> str:
-    """``error`` (one of ``PATH_ERRORS``) as one line naming the path."""
+    """``error`` (``is_path_error``) as one line naming the path."""
+    if error.errno == errno.EROFS:
+        path = error.filename if error.filename is not None else ""
+        what = "read-only file system (write to a writable folder, or copy the folder first)"
+        return f"{path}: {what}" if path else what
     what = {
         FileExistsError: "a file is in the way (a folder must go there)",
         NotADirectoryError: "a file is in the way (a folder must go there)",

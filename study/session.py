@@ -128,18 +128,26 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     paths = _paths(config)
     # Held from before the existence check to the end: a second run of the same session waits
     # for nothing and appends nothing (it would log every trial after the resume point twice).
-    with SessionLock(paths.lock_file, what=f"session {paths.session_dir}"):
-        try:
+    # Taking the lock is the session's first write: a data folder on a read-only file system
+    # (a copy on a write-protected share) fails there, and gets the same one line.
+    try:
+        with SessionLock(paths.lock_file, what=f"session {paths.session_dir}"):
             return _run_locked(config, service=service, log=log)
-        except OSError as error:
-            if not _cannot_write_data(error, paths.data_dir):
-                raise
-            where = error.filename if error.filename is not None else paths.session_dir
+    except OSError as error:
+        if not _cannot_write_data(error, paths.data_dir):
+            raise
+        where = error.filename if error.filename is not None else paths.session_dir
+        if not paths.beh_tsv.exists():
             raise FoveaError(
-                f"cannot write the session's data ({error.strerror}: {where}); every trial "
-                f"logged in {paths.beh_tsv} is safe: free space or make the folder writable, "
-                "then continue with --resume"
+                f"cannot write the session's data ({error.strerror}: {where}); nothing was "
+                "written: free space or make the folder writable (or choose another --data), "
+                "then start again"
             ) from error
+        raise FoveaError(
+            f"cannot write the session's data ({error.strerror}: {where}); every trial "
+            f"logged in {paths.beh_tsv} is safe: free space or make the folder writable, "
+            "then continue with --resume"
+        ) from error
 
 
 def _cannot_write_data(error: OSError, data_dir: Path) -> bool:

@@ -4,6 +4,10 @@ weights, a PNG given as QC rules, an empty photo pack, out-of-range numbers."""
 
 from __future__ import annotations
 
+import errno
+import os
+import pathlib
+
 import pytest
 
 from fovea_cli.main import main
@@ -101,3 +105,38 @@ def test_json_outputs_are_checked_before_the_benchmark_runs(
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def _read_only_mkdir(monkeypatch, code=errno.EROFS):
+    """``Path.mkdir`` fails as on a read-only mount (or, with ``code``, another OSError)."""
+
+    def mkdir(self, *args, **kwargs):
+        raise OSError(code, os.strerror(code), str(self))
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", mkdir)
+
+
+@pytest.mark.parametrize("entry", ["fovea", "analysis/report.py"])
+def test_an_output_on_a_read_only_file_system_is_one_error_line(
+    tmp_path, monkeypatch, capsys, entry
+):
+    from analysis.report import main as report_main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    _read_only_mkdir(monkeypatch)
+    args = ["data", "--out", "copy/report", "--no-stimuli"]
+    status = main(["report", *args]) if entry == "fovea" else report_main(args)
+    assert status == 2
+    assert _error_line(capsys) == (
+        "error: copy/report: read-only file system (write to a writable folder, or copy the "
+        "folder first)"
+    )
+
+
+def test_other_os_errors_of_an_output_keep_their_traceback(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    _read_only_mkdir(monkeypatch, code=errno.EIO)
+    with pytest.raises(OSError, match="Input/output error"):
+        main(["report", "data", "--out", "out", "--no-stimuli"])

@@ -110,3 +110,33 @@ def test_the_sidecar_says_completed_only_after_the_events_file(virtual_x, tmp_pa
     monkeypatch.setattr(session_window, "write_events", write_events)
     assert run_session(dataclasses.replace(config, resume=True)).completed
     assert list(beh_json.parent.glob("*_events.tsv"))
+
+
+def test_a_read_only_data_folder_is_one_line_before_anything_runs(tmp_path, monkeypatch):
+    """A data folder copied to a write-protected share (or mounted read-only): taking the
+    session's lock is its first write, and fails with the same one line, not a traceback."""
+    import study.session
+
+    class ReadOnlyLock:
+        def __init__(self, path, **_):
+            self.path = path
+
+        def __enter__(self):
+            raise OSError(errno.EROFS, "Read-only file system", str(self.path.parent))
+
+        def __exit__(self, *_):
+            return False
+
+    monkeypatch.setattr(study.session, "SessionLock", ReadOnlyLock)
+    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
+    config = SessionConfig(
+        loaded=loaded,
+        data_dir=tmp_path / "data",
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        simulated_clock=True,
+        quiet=True,
+    )
+    with pytest.raises(FoveaError, match=r"Read-only file system: .*ses-1\); nothing was written"):
+        run_session(config)
