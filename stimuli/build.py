@@ -270,7 +270,11 @@ def _manifest(
     p = loaded.protocol
     return {
         "format": FORMAT,
-        "protocol": {"name": p.name, "path": str(loaded.path), "sha256": loaded.sha256},
+        "protocol": {
+            "name": p.name,
+            "path": str(Path(loaded.path).absolute()),
+            "sha256": loaded.sha256,
+        },
         "stimulus": p.stimulus.model_dump(mode="json"),
         "geometry": geometry_record(stimulus_geometry(p)),
         "model": fingerprint,

@@ -3,7 +3,13 @@ runs at start is :mod:`stimuli.check`'s).
 
 A set directory holds ``objects/`` (see ``stimuli.store``) and ``manifest.json``; a sharded build
 writes ``manifest.shard-III-of-NNN.json`` per shard and ``merge_manifests`` combines them (the
-last shard to finish does it automatically).
+last shard to finish does it automatically). Shards must agree on the protocol (name and content
+hash), model, geometry, scenes and plan, not on where the protocol, LoRA or scene folder were:
+shards built on several machines name them by different paths.
+
+Nothing reads the set through a path recorded in it: ``protocol.path`` (absolute) and the scenes'
+``spec`` are provenance; entries' ``file`` is relative to the set directory, so a set can be
+copied, moved or mounted read-only.
 
 ``manifest.json``::
 
@@ -183,7 +189,7 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
     first = parts[0]
     for (_, path), part in zip(shards, parts, strict=True):
         for field in ("protocol", "stimulus", "geometry", "model", "scenes", "reference", "plan"):
-            if part.get(field) != first.get(field):
+            if _what_counts(field, part.get(field)) != _what_counts(field, first.get(field)):
                 raise FoveaError(
                     f"{path}: field {field!r} differs from shard 1 ({shards[0][1].name}); all shards "
                     "must come from the same protocol, model and options"
@@ -208,6 +214,21 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
     out = directory / MANIFEST
     write_json_atomic(out, merged)
     return out
+
+
+def _what_counts(field: str, value):
+    """A manifest field as shards must agree on it: where the files were on the machine that
+    built the shard is left out (shards built on several machines, or from several working
+    directories, name the same protocol, LoRA and scene folder by different paths). The protocol
+    is its name and content hash, the LoRA its hash (the model's ``lora_sha256``), a scene folder
+    its content (each entry's scene hash, part of its key)."""
+    if field == "protocol" and isinstance(value, dict):
+        return {k: v for k, v in value.items() if k != "path"}
+    if field == "stimulus" and isinstance(value, dict):  # the LoRA: model's lora_sha256
+        return {k: v for k, v in value.items() if k != "lora"}
+    if field == "scenes" and isinstance(value, dict) and value.get("spec") != "pool":
+        return {k: v for k, v in value.items() if k not in ("spec", "source")}
+    return value
 
 
 def _entry_order(entry: dict):

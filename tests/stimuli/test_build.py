@@ -130,6 +130,42 @@ def test_shards_build_and_merge_into_the_same_set(built_set, protocol_path, tmp_
     check_stimulus_set(out, protocol=load_protocol(protocol_path))
 
 
+def test_shards_built_from_copies_of_the_protocol_at_other_paths_merge(
+    built_set, protocol_path, tmp_path, monkeypatch
+):
+    """Two machines (or working directories) hold the same protocol at different paths: their
+    shards merge; a protocol with other content is still refused."""
+    out = tmp_path / "sharded"
+    shutil.copytree(built_set / "objects", out / "objects")
+    here = tmp_path / "node 1"
+    (here / "protocols").mkdir(parents=True)
+    shutil.copy(protocol_path, here / "protocols" / "stim_test.toml")
+    monkeypatch.chdir(here)  # a relative path on one node, an absolute one on the other
+    build_stimulus_set(
+        protocol_path="protocols/stim_test.toml",
+        out=out,
+        shard=Shard(1, 2),
+        progress=False,
+        log=_quiet,
+    )
+    shard_1 = read_manifest(out / "manifest.shard-001-of-002.json")
+    assert shard_1["protocol"]["path"] == str(here / "protocols" / "stim_test.toml")
+    other = tmp_path / "node 2 ü" / "stim_test.toml"
+    other.parent.mkdir()
+    shutil.copy(protocol_path, other)
+    build_stimulus_set(protocol_path=other, out=out, shard=Shard(2, 2), progress=False, log=_quiet)
+    merged = read_manifest(out / MANIFEST)
+    assert [s["index"] for s in merged["shards"]] == [1, 2]
+    check_stimulus_set(out, protocol=load_protocol(other))
+
+    (out / MANIFEST).unlink()
+    shard_2 = json.loads((out / "manifest.shard-002-of-002.json").read_text())
+    shard_2["protocol"]["sha256"] = "0" * 64  # an edited copy
+    (out / "manifest.shard-002-of-002.json").write_text(json.dumps(shard_2))
+    with pytest.raises(FoveaError, match="field 'protocol' differs from shard 1"):
+        merge_manifests(out)
+
+
 def test_shard_parsing_and_accelerate_environment():
     assert parse_shard("2/4") == Shard(2, 4)
     for bad in ("0/2", "3/2", "a/b", "2"):
