@@ -1,5 +1,9 @@
 """The check a session runs at start: a stimulus set is refused when it does not match the
-protocol, the session's generator or its scenes, or when its files are missing or damaged."""
+protocol, the session's generator or its scenes, or when its files are missing or damaged.
+
+Nothing is compared by where it lies: a set may be copied or moved (its files are named relative
+to it), and so may the protocol, the scene folder (compared scene by scene) and a model directory
+(compared by its weights' hash: ``moved_model_directory``)."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ from pathlib import Path
 from generator.errors import FoveaError
 from generator.precision import DEFAULT_DTYPE
 from protocol.geometry import geometry_record, stimulus_geometry
+from protocol.stimulus_settings import is_pipeline_directory
 from stimuli.manifest import MANIFEST, StimulusSet, read_manifest, scene_hash, shard_manifests
 from stimuli.store import sha256_file, stimulus_key
 
@@ -85,7 +90,10 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
     differ from the protocol's and the session generator's."""
     problems: list[str] = []
     model = manifest["model"]
-    if model.get("model") != p.stimulus.model:
+    moved = model.get("model") != p.stimulus.model and moved_model_directory(
+        model.get("model"), p.stimulus.model
+    )
+    if model.get("model") != p.stimulus.model and not moved:
         problems.append(
             f"model {model.get('model')!r} in the set, {p.stimulus.model!r} in the protocol"
         )
@@ -109,8 +117,9 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
             f"sampler steps {model.get('steps')} in the set, {p.stimulus.num_steps} in the protocol"
         )
     if fingerprint is not None:
+        by_location = ("model", "model_id") if moved else ("model",)
         for field, value in fingerprint.items():
-            if field in model and field != "model" and model[field] != value:
+            if field in model and field not in by_location and model[field] != value:
                 problems.append(
                     f"model {field} {model[field]!r} in the set, {value!r} in the session's generator"
                 )
@@ -124,6 +133,17 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
             "the protocol"
         )
     return problems
+
+
+def moved_model_directory(in_set: str | None, in_protocol: str) -> bool:
+    """Whether the set was built from a local pipeline directory (its recorded path, which need
+    not exist here) and the protocol names another one here: the same directory moved or copied
+    to another machine. Its weights decide, not its path: the set's keys hold the weights' hash
+    and a session compares it with its generator's (``study.session_setup``)."""
+    if not in_set or not is_pipeline_directory(in_protocol):
+        return False
+    path = Path(in_set)
+    return path.is_absolute() or len(path.parts) > 1 or in_set.startswith(("~", "."))
 
 
 def _short(sha256: str | None) -> str:

@@ -126,6 +126,14 @@ def _check(args) -> int:
         verify_files=not args.quick,
         scenes=scenes_spec(loaded, override=args.scenes),
     )
+    from stimuli.check import moved_model_directory
+
+    built_with = sset.manifest["model"].get("model")
+    if moved_model_directory(built_with, loaded.protocol.stimulus.model):
+        print(
+            f"note: the set was built from model directory {built_with}, the protocol names "
+            f"{loaded.protocol.stimulus.model}: a session compares their weights when it starts"
+        )
     n_ref = sum(e["kind"] == "reference" for e in sset.entries)
     print(
         f"ok: {len(sset.entries)} images ({n_ref} references, {len(sset.entries) - n_ref} foveated) match "

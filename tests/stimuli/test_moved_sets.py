@@ -1,0 +1,82 @@
+"""A stimulus set built on one machine and used on another: the set, the protocol and the model
+directory all at other paths (with spaces and non-ASCII characters), checked from another working
+directory (real tiny generators)."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from generator.errors import FoveaError
+from protocol import load_protocol
+from stimuli.check import check_stimulus_set, moved_model_directory
+from stimuli.manifest import MANIFEST, read_manifest
+from tests.study.conftest import write_flux2_protocol
+
+
+def _quiet(*_args) -> None:
+    pass
+
+
+def test_a_copied_set_and_protocol_check_from_another_working_directory(
+    built_set, protocol_path, tmp_path, monkeypatch
+):
+    lab = tmp_path / "lab pc ü" / "study é"
+    shutil.copytree(built_set, lab / "set")
+    shutil.copy(protocol_path, lab / "protocol.toml")
+    monkeypatch.chdir(lab)
+    sset = check_stimulus_set("set", protocol=load_protocol("protocol.toml"))
+    assert sset.reference(seed=7, conditioning=0).shape == (128, 128, 3)
+    assert all(not e["file"].startswith("/") for e in sset.entries)  # relative to the set
+
+
+@pytest.fixture(scope="module")
+def flux_set(tmp_path_factory):
+    """A set built from a tiny FLUX.2 directory on the 'GPU server', and the same directory
+    copied to the 'lab PC' with its protocol naming it there."""
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+    from stimuli.build import build_stimulus_set
+
+    root = tmp_path_factory.mktemp("moved")
+    server = save_tiny_flux2_pipeline(root / "server" / "klein")
+    built = write_flux2_protocol(root / "server" / "p.toml", model=server, name="moved")
+    out = root / "server" / "set"
+    build_stimulus_set(protocol_path=built, out=out, progress=False, log=_quiet)
+    lab = root / "lab pc ü" / "models" / "klein"
+    shutil.copytree(server, lab)
+    protocol = write_flux2_protocol(root / "lab pc ü" / "p.toml", model=lab, name="moved")
+    return {"set": out, "protocol": protocol, "lab_model": lab, "root": root}
+
+
+def test_a_model_directory_at_another_path_keeps_its_set(flux_set):
+    loaded = load_protocol(flux_set["protocol"])
+    sset = check_stimulus_set(flux_set["set"], protocol=loaded)
+    made = read_manifest(flux_set["set"] / MANIFEST)["model"]
+    # A session's own fingerprint names the directory where it lies now: only weights count.
+    here = dict(made, model=str(flux_set["lab_model"]), model_id=str(flux_set["lab_model"]))
+    check_stimulus_set(flux_set["set"], protocol=loaded, fingerprint=here)
+    with pytest.raises(FoveaError, match="weights_sha256"):
+        check_stimulus_set(
+            flux_set["set"], protocol=loaded, fingerprint=dict(here, weights_sha256="0" * 64)
+        )
+    assert sset.reference(seed=3, conditioning="a cat").shape == (64, 64, 3)
+
+
+def test_a_preset_is_not_a_moved_directory(flux_set, tmp_path):
+    assert moved_model_directory("/srv/models/klein", str(flux_set["lab_model"]))
+    assert not moved_model_directory("tiny", str(flux_set["lab_model"]))
+    assert not moved_model_directory("/srv/models/klein", "tiny")
+    other = write_flux2_protocol(tmp_path / "p.toml", model="tiny", name="moved")
+    with pytest.raises(FoveaError, match="model '.*klein' in the set, 'tiny' in the protocol"):
+        check_stimulus_set(flux_set["set"], protocol=load_protocol(other))
+
+
+def test_cli_check_notes_the_moved_directory(flux_set, capsys):
+    from fovea_cli.main import main
+
+    assert main(["stimuli", "check", str(flux_set["protocol"]), str(flux_set["set"])]) == 0
+    out = capsys.readouterr().out
+    assert "note: the set was built from model directory" in out
+    assert "a session compares their weights when it starts" in out
+    assert out.strip().endswith("all hashes verified")
