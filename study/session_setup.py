@@ -119,14 +119,53 @@ def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str
         )
     started = (sidecar.get("scenes") or {}).get("spec", POOL)
     if started != scenes:
-        raise FoveaError(
-            f"session {paths.session_dir} started with scenes {started!r}, not {scenes!r}; "
-            "resume it with the same --scenes"
-        )
+        if not same_scenes_elsewhere(sidecar, paths, scenes=scenes, protocol=config.loaded):
+            raise FoveaError(
+                f"session {paths.session_dir} started with scenes {started!r}, not {scenes!r} "
+                "(its logged trials' scenes differ, or none was logged yet); resume it with the "
+                "same scenes (--scenes)"
+            )
+        record = sidecar["scenes"]
+        record["earlier_specs"] = [*record.get("earlier_specs", []), started]
+        record["spec"] = scenes
     for run in sidecar.get("runs") or []:
         if run.get("status") is None:  # it never wrote its end records
             run["status"] = ABRUPT_END
     return sidecar
+
+
+def same_scenes_elsewhere(sidecar: dict, paths: SessionPaths, *, scenes: str, protocol) -> bool:
+    """Whether ``scenes`` (a folder or file) is the session's scene source at another path (the
+    project folder moved, or the data resumed on another PC): the scene it makes for every seed
+    of the logged trials is the one each trial recorded (``beh.tsv`` ``scene``). False when no
+    trial recorded a scene, when either source is the pool, or when ``scenes`` cannot be read."""
+    from generator.scene_sources import scene_source
+    from protocol.session_data import read_rows
+
+    record = sidecar.get("scenes") or {}
+    if POOL in (scenes, record.get("spec", POOL)) or not paths.beh_tsv.is_file():
+        return False
+    logged = {}
+    for row in read_rows(paths.beh_tsv):
+        if len(row.get("scene", "")) == 64 and row.get("seed", "").isdigit():
+            logged[int(row["seed"])] = row["scene"]
+    if not logged:
+        return False
+    stimulus = getattr(protocol, "protocol", protocol).stimulus
+    try:
+        source = scene_source(scenes)
+        return all(
+            source.scene(
+                seed=seed,
+                width_px=stimulus.image_width_px,
+                height_px=stimulus.image_height_px,
+                factor=int(record["factor"]),
+            ).sha256
+            == sha256
+            for seed, sha256 in logged.items()
+        )
+    except Exception:  # noqa: BLE001 - an unreadable source is another source: refused
+        return False
 
 
 #: The status a resume gives an earlier run that ended without its end records.
