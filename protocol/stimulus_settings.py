@@ -90,7 +90,10 @@ class StimulusSettings(StrictTable):
     """What is generated.
 
     Attributes:
-        model: generator model: ``tiny``, a named model or a local directory.
+        model: generator model: ``tiny``, a named model or a local pipeline directory (a
+            relative path is relative to the protocol file, as for ``lora`` and ``scenes``, so a
+            protocol travels with its model; ``protocol.load_protocol`` stores its absolute
+            path; one found only from the working directory is kept as given).
         device: torch device for generation.
         image_width_px, image_height_px: stimulus size, shown 1:1 at the screen centre.
         classes: class labels (class-conditional models); one is drawn per trial.
@@ -131,6 +134,20 @@ class StimulusSettings(StrictTable):
     lora: str | None = Field(default=None, min_length=1)
     decode: Decode = "full"
     dtype: Dtype = DEFAULT_DTYPE
+
+    @field_validator("model")
+    @classmethod
+    def _model_directory(cls, value: str, info: ValidationInfo) -> str:
+        """A pipeline directory (one with ``model_index.json``) named relative to
+        ``context["protocol_dir"]`` as its absolute path; presets and anything else as given."""
+        path = Path(value).expanduser()
+        base = (info.context or {}).get("protocol_dir")
+        if path.is_absolute() or base is None:
+            return value
+        beside = Path(base) / path
+        if (beside / "model_index.json").is_file():
+            return str(beside.absolute())
+        return value
 
     @field_validator("lora")
     @classmethod

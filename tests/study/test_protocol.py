@@ -192,6 +192,30 @@ def test_toml_writer_round_trips_the_pilot(tmp_path):
     assert tomllib.loads(write_toml(data, tmp_path / "p.toml").read_text()) == data
 
 
+def test_model_directories_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
+    """A protocol and its model directory travel together: the protocol loads from any working
+    directory; presets and directories found only from the working directory stay as given."""
+    lab = tmp_path / "lab pc ü"
+    (lab / "models" / "klein").mkdir(parents=True)
+    (lab / "models" / "klein" / "model_index.json").write_text("{}")
+    (lab / "tiny").mkdir()  # a folder named like a preset, not a pipeline
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "mine").mkdir(parents=True)
+    (elsewhere / "mine" / "model_index.json").write_text("{}")
+    monkeypatch.chdir(elsewhere)
+
+    def model(name: str) -> str:
+        data = pilot_dict()
+        data["stimulus"].update(model=name, scenes="pool", reference="generated")
+        data["stimulus"].pop("classes", None)
+        data["stimulus"]["prompts"] = ["a cat"]
+        return load_protocol(write_toml(data, lab / "p.toml")).protocol.stimulus.model
+
+    assert model("models/klein") == str(lab / "models" / "klein")
+    assert model("tiny") == "tiny"
+    assert model("mine") == "mine"  # as before: relative to the working directory
+
+
 def test_scene_folders_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
     from protocol.scenes import scenes_spec
 
