@@ -146,7 +146,7 @@ def summary_of(a: Analysis) -> dict:
         "schema_version": SUMMARY_SCHEMA,
         "generated_utc": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "software_version": software_version(),
-        "data_dir": str(a.data_root),
+        "data_dir": str(Path(a.data_root).absolute()),
         "protocol_name": design.protocol_name,
         "task": design.task,
         "design": {

@@ -60,7 +60,7 @@ def _header(a: Analysis) -> str:
     counts = summary["counts"]
     return (
         f'<p class="explain">Generated {esc(summary["generated_utc"])} by fovea-kit '
-        f"{esc(summary['software_version'])} from <code>{esc(a.data_root)}</code>: "
+        f"{esc(summary['software_version'])} from <code>{esc(summary['data_dir'])}</code>: "
         f"{counts['sessions']} session(s), {counts['participants_included']} of {counts['participants']} "
         f"participant(s) included, {counts['trials_analysed']} of {counts['trials_presented']} presented "
         "trials analysed.</p>"

@@ -78,7 +78,7 @@ def stimulus_set_record(stimulus_set, info: dict) -> dict:
             "rebuild it with `fovea stimuli build`"
         )
     return {
-        "directory": str(stimulus_set.directory),
+        "directory": str(Path(stimulus_set.directory).absolute()),
         "entries": len(stimulus_set.entries),
         "weights_sha256": made_with,
         "weights_checked": running is not None,
@@ -181,7 +181,7 @@ def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dic
         task=protocol.task,
         task_description=protocol.description,
         protocol_name=protocol.name,
-        protocol_file=str(config.loaded.path),
+        protocol_file=str(Path(config.loaded.path).absolute()),
         protocol_sha256=config.loaded.sha256,
         protocol=protocol.model_dump(mode="json"),
         conditions={c.name: condition_summary(c) for c in protocol.conditions},

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ import pytest
 
 from analysis.fits import FitSettings
 from analysis.report import ReportConfig, build_report
+from tests.analysis.conftest import copy_tree
 
 REPO = Path(__file__).resolve().parents[2]
 GOLDEN = Path(__file__).parent / "golden"
@@ -304,3 +306,40 @@ def test_a_participant_correct_on_every_trial_has_no_threshold_estimate_on_the_p
     group = pd.read_csv(report.out_dir / "tables" / "group_thresholds.csv")
     assert group["note"].str.contains("sit at a bound of the fit").all()
     assert any("thresholds at a bound of their fit" in w for w in report.summary["warnings"])
+
+
+def test_data_merged_from_two_machines_reported_from_another_folder(small_data, tmp_path):
+    """Sessions copied from two lab PCs into one folder (both roots' dataset_description.json and
+    .bidsignore overlapping), reported with relative paths from another working directory; the
+    report folder then moved: its page keeps every figure and link, and says where the data were
+    by an absolute path."""
+    analyst = tmp_path / "analyst ü"
+    merged = analyst / "merged data"
+    merged.mkdir(parents=True)
+    participants = sorted(p.name for p in small_data.glob("sub-*"))
+    for machine, keep in (("a", participants[:1]), ("b", participants[1:])):
+        root = copy_tree(small_data, tmp_path / f"lab {machine}")
+        (root / "dataset_description.json").write_text(json.dumps({"Name": machine}))
+        (root / ".bidsignore").write_text("*_timing.json\n")
+        for sub in root.glob("sub-*"):
+            if sub.name not in keep:
+                shutil.rmtree(sub)
+        shutil.copytree(root, merged, dirs_exist_ok=True)
+    cmd = [sys.executable, str(REPO / "analysis" / "report.py"), "merged data", "--out", "rep"]
+    options = ["--bootstrap", "100", "--no-bayes", "--no-stimuli", "--quiet"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        cmd + options, cwd=analyst, env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    moved = shutil.move(analyst / "rep", tmp_path / "sent" / "report ü")
+    summary = json.loads((Path(moved) / "summary.json").read_text(encoding="utf-8"))
+    assert summary["data_dir"] == str(merged)
+    sessions = pd.read_csv(Path(moved) / "tables" / "sessions.csv")
+    assert sorted(set(sessions["participant"].astype(str).str.zfill(2))) == sorted(
+        p.removeprefix("sub-") for p in participants
+    )
+    html = (Path(moved) / "report.html").read_text(encoding="utf-8")
+    sources = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sources and all(s.startswith(("data:image/png;base64,", "#")) for s in sources)
+    assert str(merged) in html and str(tmp_path / "sent") not in html

@@ -3,8 +3,10 @@ served from the set, a set made with other weights refused (real tiny generator,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -84,3 +86,23 @@ def test_a_damaged_set_is_refused_before_anything_is_written(setup, tmp_path):
     with pytest.raises(FoveaError, match="corrupted"):
         run_session(_config(setup, "sim03", damaged))
     assert not (setup["root"] / "data" / "sub-sim03").exists()
+
+
+def test_relative_paths_from_another_folder_are_recorded_absolute(setup, tmp_path, monkeypatch):
+    """The set copied to a folder with spaces and non-ASCII characters, the session run from there
+    with relative paths: the sidecar names the protocol and the set by absolute paths (a relative
+    one would mean nothing once the data folder is copied elsewhere)."""
+    lab = tmp_path / "lab pc ü"
+    shutil.copytree(setup["set"], lab / "set copy")
+    shutil.copy(setup["loaded"].path, lab / "p.toml")
+    monkeypatch.chdir(lab)
+    config = dataclasses.replace(
+        _config(setup, "sim04", Path("set copy")),
+        loaded=load_protocol("p.toml"),
+        data_dir=Path("data"),
+    )
+    result = run_session(config)
+    assert result.completed
+    sidecar = json.loads((lab / result.paths.beh_json).read_text())
+    assert sidecar["protocol_file"] == str(lab / "p.toml")
+    assert sidecar["runs"][-1]["stimulus_set"]["directory"] == str(lab / "set copy")
