@@ -337,8 +337,11 @@ def token_figure(
     all_ratio = np.concatenate([r for _, r in curves.values()]) if curves else np.array([0.01, 1])
     all_ratio = all_ratio[np.isfinite(all_ratio) & (all_ratio > 0)]
     if log_axis and all_levels.min() > 0:
-        ax.set_xlim(all_levels.min(), all_levels.max())
-        _log_axis(ax, "x", all_levels.min(), all_levels.max())
+        lo, hi = all_levels.min(), all_levels.max()
+        if hi <= lo:  # one tested level: a span around it (equal limits make no axis)
+            lo, hi = lo / 1.5, hi * 1.5
+        ax.set_xlim(lo, hi)
+        _log_axis(ax, "x", lo, hi)
     if all_ratio.size:
         lo, hi = all_ratio.min() / 1.2, min(all_ratio.max() * 1.2, 1.0)
         ax.set_ylim(lo, hi)

@@ -60,3 +60,18 @@ def test_a_threshold_at_the_fitting_bound_is_not_drawn_as_one():
     assert fit.threshold_bound == "lower"
     assert panel_title(fit) == "c (n=20)\nno threshold: at the fit's lower bound"
     assert participant_curves([fit], title="01").startswith(b"\x89PNG")
+
+
+def test_token_figure_with_one_tested_level_draws_without_a_warning():
+    import warnings
+
+    from analysis.figures import token_figure
+
+    curves = {"x": (np.array([1.0]), np.array([0.2]))}
+    group = pd.DataFrame(
+        {"condition": ["x"], "threshold": [np.nan], "ci_low": [np.nan], "ci_high": [np.nan]}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib warns on equal axis limits
+        png = token_figure(curves, group, log_axis=True)
+    assert png.startswith(b"\x89PNG")
