@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from generator.errors import FoveaError
 from protocol.schema import Protocol
+from protocol.suggest import unknown_key_hint, value_hint
 
 
 @dataclass(frozen=True)
@@ -59,19 +60,42 @@ def validate_protocol(data: dict, *, source: str, protocol_dir: Path | None = No
 
 
 def format_validation_error(error: ValidationError, data: dict) -> str:
-    """One line: ``field a.b: reason (got X); field c: reason``."""
+    """One line: ``field a.b: reason (got X); field c: reason``, with what would be right: the
+    key or value a typo was probably meant to be, the table a misplaced key belongs in."""
     parts = []
     for item in error.errors():
         loc = _dotted(item["loc"], data)
         message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field (check the spelling; see the schema in protocol/schema.py)"
-        elif item["type"] == "missing":
+        kind = item["type"]
+        got = item.get("input")
+        if kind == "extra_forbidden":
+            message = unknown_key_hint(Protocol, item["loc"])
+        elif kind == "missing":
             message = "required field is missing"
-        elif "input" in item and not isinstance(item["input"], dict | list):
-            message = f"{message} (got {item['input']!r})"
-        parts.append(f"field {loc or '<top level>'}: {message}")
+            if item["loc"] == ("conditions",):
+                message += " (a protocol has at least one [[conditions]] table)"
+        elif item["loc"] == ("conditions",) and kind == "too_short":
+            message = "a protocol has at least one [[conditions]] table"
+        elif "input" in item and not isinstance(got, dict | list):
+            message += "" if repr(got) in message else f" (got {got!r})"
+            if kind == "literal_error":
+                message += value_hint(got, item.get("ctx", {}).get("expected", ""))
+            if isinstance(got, str) and (kind in _NUMBER_OR_BOOL or _quoted_number(got)):
+                message += "; TOML numbers and true/false are written without quotes"
+        parts.append(f"field {loc}: {message}" if loc else message)
     return "; ".join(parts)
+
+
+# Type errors of number and boolean fields (a quoted "57" or "yes" is a string in TOML).
+_NUMBER_OR_BOOL = frozenset({"float_type", "int_type", "bool_type", "float_parsing", "int_parsing"})
+
+
+def _quoted_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _dotted(loc: tuple, data: dict) -> str:

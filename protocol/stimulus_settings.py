@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, StrictFloat, ValidationInfo, field_validator, model_validator
 
 from generator.decoding import Decode
 from generator.geometry import default_display
@@ -234,7 +234,8 @@ class Condition(StrictTable):
 
     name: str = Field(pattern=r"^[A-Za-z0-9_-]{1,40}$")
     layout_mode: Literal["acuity", "circle"] = "acuity"
-    fixation_deg: tuple[float, float] = (0.0, 0.0)
+    # A TOML array is a list: the pair itself is read laxly, its numbers strictly.
+    fixation_deg: tuple[StrictFloat, StrictFloat] = Field(default=(0.0, 0.0), strict=False)
     level_variable: LevelVariable = "strength"
     level_min: float = Field(default=0.1, gt=0)
     level_max: float = Field(default=4.0, gt=0)

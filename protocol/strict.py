@@ -1,4 +1,5 @@
-"""The base of every protocol table: unknown keys are errors, validated tables are immutable."""
+"""The base of every protocol table: unknown keys are errors, values keep their TOML types (a
+quoted ``"57"`` is not a number, ``"yes"`` not a boolean), validated tables are immutable."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictTable(BaseModel):
-    """A protocol table: ``extra="forbid"`` (a typo must not fall back to a default), frozen."""
+    """A protocol table: ``extra="forbid"`` (a typo must not fall back to a default),
+    ``strict`` (no string is read as a number or a boolean; integers are numbers), frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
