@@ -20,6 +20,7 @@ from generator.geometry import default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS
 from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
 from generator.precision import DEFAULT_DTYPE, Dtype
+from protocol.models import check_model
 from protocol.strict import StrictTable
 
 # What a trial's foveated image is compared with: the full-resolution twin or the photograph.
@@ -139,15 +140,16 @@ class StimulusSettings(StrictTable):
     @classmethod
     def _model_directory(cls, value: str, info: ValidationInfo) -> str:
         """A pipeline directory (one with ``model_index.json``) named relative to
-        ``context["protocol_dir"]`` as its absolute path; presets and anything else as given."""
+        ``context["protocol_dir"]`` as its absolute path; presets and anything else as given;
+        then the name is checked (a preset or an existing directory, ``check_model``)."""
         path = Path(value).expanduser()
         base = (info.context or {}).get("protocol_dir")
         if path.is_absolute() or base is None:
-            return value
+            return check_model(value)
         beside = Path(base) / path
         if (beside / "model_index.json").is_file():
-            return str(beside.absolute())
-        return value
+            return check_model(str(beside.absolute()))
+        return check_model(value)
 
     @field_validator("lora")
     @classmethod

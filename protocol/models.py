@@ -1,0 +1,36 @@
+"""Which ``[stimulus] model`` names a protocol may give, checked at load (before torch loads).
+
+A model is one of the generator's presets or a local diffusers pipeline directory
+(``generator.loading.load_generator``). The preset names are listed here without importing the
+generator's torch modules; ``tests/study/test_protocol_mistakes.py`` checks that they match
+``generator.loading.DEFAULT_PRESETS`` and ``generator.tiny.TINY_PRESETS``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+MODEL_PRESETS: tuple[str, ...] = (
+    "default",
+    "default-tokens-only",
+    "tiny",
+    "flux2-tiny",
+    "bench-10m",
+)
+
+
+def check_model(model: str) -> str:
+    """``model`` itself when it is a preset or an existing directory.
+
+    Raises:
+        ValueError: anything else, with the closest preset name when one is close.
+    """
+    if model in MODEL_PRESETS or Path(model).expanduser().is_dir():
+        return model
+    guess = difflib.get_close_matches(model, MODEL_PRESETS, n=1, cutoff=0.6)
+    hint = f"did you mean {guess[0]!r}? " if guess else ""
+    raise ValueError(
+        f"unknown model {model!r}: {hint}give a preset ({', '.join(MODEL_PRESETS)}) or a local "
+        "pipeline directory (a relative path is relative to the working directory)"
+    )
