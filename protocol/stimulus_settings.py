@@ -74,6 +74,20 @@ class DisplaySettings(StrictTable):
             raise ValueError("gamma is one value or three (R, G, B), each in [0.5, 5]")
         return value
 
+    @model_validator(mode="after")
+    def _square_pixels(self) -> DisplaySettings:
+        """Pixels are square on a real screen: a width or height in other units (mm, inches)
+        shows up as pixels many times taller than wide."""
+        ratio = (self.width_px / self.width_cm) / (self.height_px / self.height_cm)
+        if not 1 / 1.1 <= ratio <= 1.1:
+            raise ValueError(
+                f"width_cm x height_cm ({self.width_cm:g} x {self.height_cm:g}) does not have "
+                f"the shape of width_px x height_px ({self.width_px} x {self.height_px}): "
+                f"pixels would be {ratio:.2g} times as wide as tall; give the visible area in "
+                "cm (e.g. 59.8 x 33.6 for a 27-inch 16:9 screen)"
+            )
+        return self
+
     def geometry(self):
         """The generator's ``DisplayGeometry`` for this screen."""
         from generator.geometry import DisplayGeometry
