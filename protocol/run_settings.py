@@ -112,6 +112,17 @@ class ProcedureSettings(StrictTable):
     staircase: StaircaseSettings = Field(default_factory=StaircaseSettings)
     constant: ConstantSettings = Field(default_factory=ConstantSettings)
 
+    @model_validator(mode="after")
+    def _staircases_get_trials(self) -> ProcedureSettings:
+        n = self.staircase.n_staircases
+        if self.method == "staircase" and self.trials_per_condition < n:
+            raise ValueError(
+                f"trials_per_condition ({self.trials_per_condition}) is split over "
+                f"staircase.n_staircases ({n}) staircases: give at least {n} trials or fewer "
+                "staircases"
+            )
+        return self
+
 
 class TimingSettings(StrictTable):
     """Trial timing, seconds (rounded to whole frames of ``display.refresh_hz``).

@@ -100,6 +100,9 @@ class Protocol(StrictTable):
                     f"condition {condition.name!r}: periphery_factor levels are discrete (2, 4); "
                     "use procedure method constant or questplus"
                 )
+        if self.procedure.method == "staircase":
+            for condition in self.conditions:
+                _check_steps(condition, self.procedure.staircase)
         for level in self.practice.levels:
             outside = [c.name for c in self.conditions if not c.level_min <= level <= c.level_max]
             if outside:
@@ -136,3 +139,36 @@ class Protocol(StrictTable):
             if condition.name == name:
                 return condition
         raise KeyError(name)
+
+
+def _check_steps(condition: Condition, staircase: StaircaseSettings) -> None:
+    """A staircase must be able to move through the condition's level range: a first step as
+    wide as the range only jumps between its ends, one below 1/``_MAX_STEPS_ACROSS`` of it
+    never gets far from the start (steps are log10 units on a log scale, level units on a
+    linear one)."""
+    log = staircase.step_scale == "log"
+    span = (
+        math.log10(condition.level_max / condition.level_min)
+        if log
+        else condition.level_max - condition.level_min
+    )
+    step = staircase.step_sizes[0]
+    unit = "log10 units" if log else "level units"
+    where = (
+        f"condition {condition.name!r}: the first staircase step ({step:g} {unit}) against the "
+        f"level range {condition.level_min:g}..{condition.level_max:g} ({span:.3g} {unit})"
+    )
+    if step >= span:
+        problem = "spans all of it: the staircase would only jump between its ends"
+    elif step < span / _MAX_STEPS_ACROSS:
+        problem = f"takes over {_MAX_STEPS_ACROSS} steps to cross it: the staircase would stay near its start"
+    else:
+        return
+    raise ValueError(
+        f"{where} {problem}; fix procedure.staircase.step_sizes (step_scale = "
+        f"{staircase.step_scale!r}: {unit})"
+    )
+
+
+# A staircase's first step crosses the level range in at most this many steps.
+_MAX_STEPS_ACROSS = 100
