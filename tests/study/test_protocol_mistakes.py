@@ -1,0 +1,213 @@
+"""The mistakes people make writing a protocol by hand: each is refused at load, before a
+generator loads or a window opens, with one line that names the file, the field, what is wrong
+and what would be right. And docs/protocol.md documents every field the schema has."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from generator.errors import FoveaError
+from protocol import load_protocol
+from protocol.schema import Protocol
+from protocol.suggest import table_model
+from tests.study.conftest import pilot_dict, write_toml
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _error(tmp_path, data) -> str:
+    path = write_toml(data, tmp_path / "mine.toml")
+    with pytest.raises(FoveaError) as info:
+        load_protocol(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: ") and "\n" not in message
+    return message
+
+
+def _staircase(data, **settings):
+    data["procedure"] = {"method": "staircase", "trials_per_condition": 20, "staircase": settings}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: d["conditions"][0].update(level_variabel="strength"),
+            "field conditions[0](name=acuity_centre).level_variabel: unknown field in "
+            "[[conditions]]; did you mean level_variable?",
+        ),
+        (
+            lambda d: d["conditions"][0].update(strenght=1.0),
+            "unknown field in [[conditions]]; its keys: name, layout_mode, fixation_deg",
+        ),
+        (
+            lambda d: d.update(dispaly=d.pop("display")),
+            "field dispaly: unknown field in the top level; did you mean display?",
+        ),
+        (
+            lambda d: d["timing"].update(stimulus_duration_ms=500),
+            "unknown field in [timing]; did you mean stimulus_duration_s?",
+        ),
+        (
+            lambda d: d["tracker"].update(distance_cm=57.0),
+            "field tracker.distance_cm: unknown field in [tracker]; distance_cm belongs in "
+            "[display]",
+        ),
+        (
+            lambda d: d["stimulus"].update(conditions=[]),
+            "conditions are [[conditions]] tables",
+        ),
+        (
+            lambda d: d["conditions"][0].update(level_variable="strenght"),
+            "(got 'strenght'); did you mean 'strength'?",
+        ),
+        (
+            lambda d: d["procedure"].update(method="quest+"),
+            "did you mean 'questplus'?",
+        ),
+        (
+            lambda d: d["stimulus"].update(model="defualt"),
+            "field stimulus.model: unknown model 'defualt': did you mean 'default'?",
+        ),
+        (
+            lambda d: d["stimulus"].update(model="/no/such/flux1-schnell"),
+            "give a preset (default, default-tokens-only, tiny",
+        ),
+        (
+            lambda d: d.update(conditions=[]),
+            "field conditions: a protocol has at least one [[conditions]] table",
+        ),
+    ],
+)
+def test_typos_say_what_was_meant(tmp_path, edit, expected):
+    data = pilot_dict()
+    edit(data)
+    assert expected in _error(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "field"),
+    [
+        (lambda d: d["display"].update(distance_cm="57"), "display.distance_cm"),
+        (lambda d: d["feedback"].update(enabled="yes"), "feedback.enabled"),
+        (lambda d: d["tracker"].update(sampling_rate_hz="1000"), "tracker.sampling_rate_hz"),
+        (lambda d: d["conditions"][0].update(levels=["0.5", "1"]), "levels[0]"),
+        (lambda d: d["conditions"][0].update(fixation_deg=["6", "0"]), "fixation_deg[0]"),
+    ],
+)
+def test_quoted_numbers_and_booleans_are_refused(tmp_path, edit, field):
+    data = pilot_dict()
+    edit(data)
+    message = _error(tmp_path, data)
+    assert field in message and "written without quotes" in message
+
+
+def test_integers_are_numbers_and_arrays_are_pairs(tmp_path):
+    data = pilot_dict()
+    data["display"]["distance_cm"] = 60
+    data["conditions"][0]["fixation_deg"] = [0, 0]
+    protocol = load_protocol(write_toml(data, tmp_path / "ints.toml")).protocol
+    assert protocol.display.distance_cm == 60.0
+    assert protocol.conditions[0].fixation_deg == (0.0, 0.0)
+
+
+@pytest.mark.parametrize("field", ["width_cm", "height_cm"])
+def test_a_screen_size_in_mm_is_refused(tmp_path, field):
+    data = pilot_dict()
+    data["display"][field] *= 10
+    assert "does not have the shape of width_px x height_px" in _error(tmp_path, data)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: _staircase(d, step_sizes=[3.0]),
+            "the first staircase step (3 log10 units) against the level range 0.1..8 (1.9 "
+            "log10 units) spans all of it",
+        ),
+        (
+            lambda d: _staircase(d, step_scale="linear", step_sizes=[0.05]),
+            "takes over 100 steps to cross it",
+        ),
+        (
+            lambda d: (
+                _staircase(d, n_staircases=4),
+                d["procedure"].update(trials_per_condition=3),
+            ),
+            "field procedure: trials_per_condition (3) is split over staircase.n_staircases (4)",
+        ),
+    ],
+)
+def test_staircases_that_cannot_work_are_refused(tmp_path, edit, expected):
+    data = pilot_dict()
+    edit(data)
+    assert expected in _error(tmp_path, data)
+
+
+def test_a_mistake_is_one_cli_line_before_the_generator_loads(tmp_path, capsys):
+    from fovea_cli.main import main
+
+    data = pilot_dict()
+    data["conditions"][1]["level_mxa"] = 4.0
+    path = write_toml(data, tmp_path / "typo.toml")
+    assert main(["simulate", str(path), "--data", str(tmp_path / "d"), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert "loading generator" not in out and not (tmp_path / "d").exists()
+    assert err.startswith(f"error: {path}: ") and err.count("\n") == 1
+    assert "conditions[1](name=acuity_right6).level_mxa" in err and "did you mean level_max" in err
+
+
+def test_unusual_but_valid_protocols_load(tmp_path):
+    one = pilot_dict()
+    one["conditions"] = [dict(one["conditions"][0], levels=[2.0])]
+    one["procedure"] = {"method": "constant", "constant": {"repeats": 1}}
+    assert load_protocol(write_toml(one, tmp_path / "one.toml")).protocol.conditions[0].levels
+    many = pilot_dict()
+    base = many["conditions"][0]
+    many["conditions"] = [
+        dict(base, name=f"c{i}", fixation_deg=[float(i % 5 - 2), float(i // 5 - 2)])
+        for i in range(25)
+    ]
+    assert len(load_protocol(write_toml(many, tmp_path / "many.toml")).protocol.conditions) == 25
+
+
+def test_model_presets_match_the_generators():
+    from generator.loading import DEFAULT_PRESETS
+    from generator.tiny import TINY_PRESETS
+    from protocol.models import MODEL_PRESETS
+
+    assert set(MODEL_PRESETS) == set(DEFAULT_PRESETS) | set(TINY_PRESETS)
+
+
+def _tables(model, path=()):
+    yield path, model
+    for name in model.model_fields:
+        sub = table_model(model, (name,))
+        if sub is not None:
+            yield from _tables(sub, (*path, name))
+
+
+def test_docs_list_every_field_of_every_table():
+    """docs/protocol.md has a section per table whose rows name each of its fields."""
+    text = (ROOT / "docs" / "protocol.md").read_text(encoding="utf-8")
+    missing = []
+    for path, model in _tables(Protocol):
+        title = (
+            "top level"
+            if not path
+            else ("[[conditions]]" if path == ("conditions",) else "[" + ".".join(path) + "]")
+        )
+        match = re.search(rf"^## `?{re.escape(title)}`?.*?$(.*?)(?=^## |\Z)", text, re.M | re.S)
+        if match is None:
+            missing.append(title)
+            continue
+        section = match.group(1)
+        for name in model.model_fields:
+            if table_model(model, (name,)) is None and f"| `{name}` |" not in section:
+                missing.append(f"{title} {name}")
+    assert not missing, f"docs/protocol.md lacks: {missing}"
