@@ -3,7 +3,8 @@
 A model is one of the generator's presets or a local diffusers pipeline directory
 (``generator.loading.load_generator``). The preset names are listed here without importing the
 generator's torch modules; ``tests/study/test_protocol_mistakes.py`` checks that they match
-``generator.loading.DEFAULT_PRESETS`` and ``generator.tiny.TINY_PRESETS``.
+``generator.loading.DEFAULT_PRESETS`` and ``generator.tiny.TINY_PRESETS`` and that their tokens
+are ``PRESET_TOKEN_PX`` wide (a directory's token size is known when it loads).
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ MODEL_PRESETS: tuple[str, ...] = (
     "flux2-tiny",
     "bench-10m",
 )
+#: Image pixels per token side of every preset: a preset's image sizes are multiples of it.
+PRESET_TOKEN_PX = 16
 
 
 def check_model(model: str) -> str:
@@ -34,3 +37,19 @@ def check_model(model: str) -> str:
         f"unknown model {model!r}: {hint}give a preset ({', '.join(MODEL_PRESETS)}) or a local "
         "pipeline directory (a relative path is relative to the working directory)"
     )
+
+
+def check_image_size(model: str | None, size_px: int) -> int:
+    """``size_px`` itself when it divides into a preset's tokens (or ``model`` is not a preset).
+
+    Raises:
+        ValueError: a size that is not a multiple of ``PRESET_TOKEN_PX``, with the nearest ones.
+    """
+    token = PRESET_TOKEN_PX
+    if model in MODEL_PRESETS and size_px % token:
+        below, above = size_px // token * token, (size_px // token + 1) * token
+        raise ValueError(
+            f"{size_px} px does not divide into the {token} px tokens of model {model!r}: use a "
+            f"multiple of {token} (e.g. {below} or {above})"
+        )
+    return size_px

@@ -20,7 +20,7 @@ from generator.geometry import default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS
 from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
 from generator.precision import DEFAULT_DTYPE, Dtype
-from protocol.models import check_model
+from protocol.models import check_image_size, check_model
 from protocol.strict import StrictTable
 
 # What a trial's foveated image is compared with: the full-resolution twin or the photograph.
@@ -164,6 +164,11 @@ class StimulusSettings(StrictTable):
         if (beside / "model_index.json").is_file():
             return check_model(str(beside.absolute()))
         return check_model(value)
+
+    @field_validator("image_width_px", "image_height_px")
+    @classmethod
+    def _whole_tokens(cls, value: int, info: ValidationInfo) -> int:
+        return check_image_size(info.data.get("model"), value)
 
     @field_validator("lora")
     @classmethod

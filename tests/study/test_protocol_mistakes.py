@@ -184,6 +184,23 @@ def test_model_presets_match_the_generators():
     assert set(MODEL_PRESETS) == set(DEFAULT_PRESETS) | set(TINY_PRESETS)
 
 
+@pytest.mark.parametrize("model", ["tiny", "default"])
+def test_presets_have_the_token_size_the_protocol_checks(model):
+    from generator.loading import load_generator
+    from protocol.models import PRESET_TOKEN_PX
+
+    assert load_generator(model).token_px == PRESET_TOKEN_PX
+
+
+def test_an_image_that_is_not_whole_tokens_is_refused_at_load(tmp_path):
+    data = pilot_dict()
+    data["stimulus"]["image_height_px"] = 250
+    assert (
+        "field stimulus.image_height_px: 250 px does not divide into the 16 px tokens of model "
+        "'default': use a multiple of 16 (e.g. 240 or 256)"
+    ) in _error(tmp_path, data)
+
+
 def _tables(model, path=()):
     yield path, model
     for name in model.model_fields:
