@@ -3,7 +3,8 @@
 ``scenes_spec`` gives the scene-source spec for ``generator.scene_sources.scene_source``:
 ``pool`` or an absolute path, from the protocol's ``[stimulus] scenes`` or a ``--scenes``
 override. A relative path in the protocol is relative to the protocol file (a protocol and its
-photographs travel together); one on the command line is relative to the working directory.
+photographs travel together); one on the command line is relative to the working directory. A
+path that does not exist is refused there, before a generator loads.
 
 ``check_scenes`` refuses, with one line naming the file and the reason, what would fail later: a
 bad scene folder, or scenes or ``reference = "original"`` with a model that takes no scenes.
@@ -26,16 +27,29 @@ def scenes_spec(loaded, *, override: str | Path | None = None) -> str:
     Args:
         loaded: ``protocol.LoadedProtocol``.
         override: ``--scenes`` (``pool`` or a folder), or None for the protocol's choice.
+
+    Raises:
+        FoveaError: a path that does not exist, named with where it came from.
     """
     if override is not None:
-        return POOL if str(override) == POOL else str(Path(override).expanduser().absolute())
-    spec = loaded.protocol.stimulus.scenes
-    if spec == POOL:
-        return POOL
-    path = Path(spec).expanduser()
-    if not path.is_absolute():
-        path = Path(loaded.path).parent / path
-    return str(path.absolute())
+        if str(override) == POOL:
+            return POOL
+        path = Path(override).expanduser().absolute()
+        where = f"--scenes {override}"
+    else:
+        spec = loaded.protocol.stimulus.scenes
+        if spec == POOL:
+            return POOL
+        path = Path(spec).expanduser()
+        if not path.is_absolute():
+            path = Path(loaded.path).parent / path
+        path = path.absolute()
+        where = f"{loaded.path}: [stimulus] scenes = {spec!r} (relative to the protocol file)"
+    if not path.exists():
+        raise FoveaError(
+            f"{where}: {path} does not exist; give a folder of photographs or {POOL!r}"
+        )
+    return str(path)
 
 
 @dataclass(frozen=True)

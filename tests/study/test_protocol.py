@@ -221,7 +221,8 @@ def test_scene_folders_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
 
     data = pilot_dict()
     assert data["stimulus"]["model"] == "default" and data["stimulus"]["scenes"] == "pool"
-    (tmp_path / "lab").mkdir()
+    (tmp_path / "lab" / "photos").mkdir(parents=True)
+    (tmp_path / "mine").mkdir()
     data["stimulus"]["scenes"] = "photos"
     loaded = load_protocol(write_toml(data, tmp_path / "lab" / "p.toml"))
     assert scenes_spec(loaded) == str(tmp_path / "lab" / "photos")

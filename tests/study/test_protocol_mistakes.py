@@ -228,3 +228,19 @@ def test_docs_list_every_field_of_every_table():
             if table_model(model, (name,)) is None and f"| `{name}` |" not in section:
                 missing.append(f"{title} {name}")
     assert not missing, f"docs/protocol.md lacks: {missing}"
+
+
+def test_a_scene_folder_that_does_not_exist_is_refused_before_the_generator(tmp_path, capsys):
+    from fovea_cli.main import main
+
+    data = pilot_dict()
+    data["stimulus"]["scenes"] = "lab_photos"
+    path = write_toml(data, tmp_path / "scenes.toml")
+    assert main(["simulate", str(path), "--data", str(tmp_path / "d"), "--quiet"]) == 2
+    out, err = capsys.readouterr()
+    assert "loading generator" not in out and err.count("\n") == 1
+    assert err.startswith(f"error: {path}: [stimulus] scenes = 'lab_photos' (relative to the ")
+    assert f"{tmp_path / 'lab_photos'} does not exist" in err
+    args = ["simulate", str(path), "--data", str(tmp_path / "d"), "--scenes", str(tmp_path / "x")]
+    assert main([*args, "--quiet"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: --scenes {tmp_path / 'x'}: ")
