@@ -10,6 +10,7 @@ from generator.errors import FoveaError, is_path_error, path_error_message
 
 # Order here is the order in `fovea --help` (and in `fovea bench --help`).
 _COMMAND_MODULES = (
+    "protocol.cli",  # check
     "study.commands",  # run, simulate; bench session
     "fovea_cli.demo",  # demo
     "generator.cli",  # generate, mask; bench generator

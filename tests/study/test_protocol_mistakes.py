@@ -244,3 +244,24 @@ def test_a_scene_folder_that_does_not_exist_is_refused_before_the_generator(tmp_
     args = ["simulate", str(path), "--data", str(tmp_path / "d"), "--scenes", str(tmp_path / "x")]
     assert main([*args, "--quiet"]) == 2
     assert capsys.readouterr().err.startswith(f"error: --scenes {tmp_path / 'x'}: ")
+
+
+def test_check_validates_and_summarises(tmp_path, capsys):
+
+    from fovea_cli.main import main
+    from tests.study.conftest import PROTOCOLS, small_protocol_dict
+
+    assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0
+    out = capsys.readouterr().out
+    assert "condition acuity_right6: acuity, fixation (6, 0) deg, strength 0.1..8, 20 trials" in out
+    assert "procedure: questplus, interleaved, 40 main trials per session" in out
+    assert out.rstrip().endswith("pilot_2afc.toml: valid")
+    small = write_toml(small_protocol_dict(method="staircase", trials=5), tmp_path / "s.toml")
+    assert main(["check", str(small)]) == 0
+    out = capsys.readouterr().out
+    assert "fixation (3, 0) deg (off the image: all periphery)" in out
+    assert "staircase, interleaved, 6 main trials" in out
+    data = pilot_dict()
+    data["procedure"]["method"] = "quest"
+    assert main(["check", str(write_toml(data, tmp_path / "bad.toml"))]) == 2
+    assert "did you mean 'questplus'?" in capsys.readouterr().err

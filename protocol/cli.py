@@ -1,0 +1,81 @@
+"""``fovea check PROTOCOL``: validate a protocol without loading a generator or opening a window,
+and say in a few lines what it runs (the same checks ``fovea run|simulate`` make first)."""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+
+def register(
+    subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
+) -> None:
+    """Add ``check``."""
+    del bench_subparsers
+    check = subparsers.add_parser(
+        "check",
+        help="check a protocol file and summarise it (no generator, no window)",
+        description="Check PROTOCOL as fovea run and simulate do before they start (every key, "
+        "type and range, the model name, the scene folder) and print what it runs. Every key: "
+        "docs/protocol.md.",
+    )
+    check.add_argument("protocol", help="protocol TOML (e.g. protocols/pilot_2afc.toml)")
+    check.add_argument("--scenes", metavar="DIR", help="a --scenes folder to check instead")
+    check.set_defaults(handler=_check)
+
+
+def _check(args: argparse.Namespace) -> int:
+    from protocol import load_protocol
+    from protocol.scenes import scenes_spec
+
+    loaded = load_protocol(args.protocol)
+    scenes = scenes_spec(loaded, override=args.scenes)
+    for line in summary(loaded.protocol, scenes=scenes):
+        print(line)
+    print(f"{loaded.path}: valid")
+    return 0
+
+
+def summary(protocol, *, scenes: str) -> list[str]:
+    """A few lines: the display, the stimulus, each condition and the trials per session."""
+    d, s, procedure = protocol.display, protocol.stimulus, protocol.procedure
+    ppd = d.geometry().pixels_per_degree
+    lines = [
+        f"display: {d.width_px}x{d.height_px} px, {d.width_cm:g}x{d.height_cm:g} cm at "
+        f"{d.distance_cm:g} cm ({ppd:.1f} px/deg), {d.refresh_hz:g} Hz",
+        f"stimulus: model {s.model!r} on {s.device}, {s.image_width_px}x{s.image_height_px} px "
+        f"({s.image_width_px / ppd:.1f}x{s.image_height_px / ppd:.1f} deg), scenes {scenes}",
+    ]
+    from protocol.geometry import stimulus_geometry
+
+    geometry = stimulus_geometry(protocol)
+    total = 0
+    for c in protocol.conditions:
+        x, y = (float(v) for v in geometry.deg_to_image_px(*c.fixation_deg))
+        on_image = 0 <= x <= s.image_width_px and 0 <= y <= s.image_height_px
+        trials = _trials(protocol, c)
+        total += trials
+        levels = ", ".join(f"{v:g}" for v in c.levels) if c.levels else None
+        lines.append(
+            f"condition {c.name}: {c.layout_mode}, fixation ({c.fixation_deg[0]:g}, "
+            f"{c.fixation_deg[1]:g}) deg{'' if on_image else ' (off the image: all periphery)'}, "
+            f"{c.level_variable} "
+            + (f"levels {levels}" if levels else f"{c.level_min:g}..{c.level_max:g}")
+            + f", {trials} trials"
+        )
+    lines.append(
+        f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
+    )
+    return lines
+
+
+def _trials(protocol, condition) -> int:
+    """Main trials of one condition (responded trials; aborted ones come back on top)."""
+    procedure = protocol.procedure
+    if procedure.method == "constant":
+        n_levels = len(condition.levels) or procedure.constant.n_levels
+        return n_levels * procedure.constant.repeats
+    if procedure.method == "staircase":
+        n = procedure.staircase.n_staircases
+        return n * math.ceil(procedure.trials_per_condition / n)
+    return procedure.trials_per_condition
