@@ -6,11 +6,13 @@ from __future__ import annotations
 import datetime as _dt
 from typing import TYPE_CHECKING
 
+from generator.errors import FoveaError
 from protocol.provenance import software_version
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
 from study.operator import OperatorControls
 from study.procedures import SessionPlan, is_practice
+from study.service.errors import GenerationError
 from study.session_events import write_events
 from study.session_setup import UTC_FORMAT, derive_seed, utc_now
 from study.session_tracker import (
@@ -126,6 +128,12 @@ class SessionRun:
             status = f"stopped: {lost}"
             self.say(f"{self.paths.session_dir}: the eye tracker link was lost; {RESUME_HINT}")
             raise
+        except GenerationError as error:  # the trials re-queue retryable ones themselves
+            status = f"stopped: the generator failed: {error}"
+            raise GenerationStopped(
+                f"{self.paths.session_dir}: the session stopped because the generator failed "
+                f"({error}); {RESUME_HINT} once it works again"
+            ) from error
         finally:
             try:
                 physio.close()
@@ -388,6 +396,11 @@ class SessionRun:
     def _restart_recording(self, tracker, presenter) -> None:
         self.say(f"{self.paths.session_dir}: recording stopped; restarting it")
         restart_recording(tracker, presenter)
+
+
+class GenerationStopped(FoveaError):
+    """A session stopped by a generator that failed for good (``ServiceUnavailable``, or a
+    ``GenerationFailed`` request): every logged trial is kept, ``--resume`` continues."""
 
 
 def _due(every_n: int, trials_this_run: int) -> bool:

@@ -14,8 +14,21 @@ import queue
 import threading
 import time
 
+from generator.errors import FoveaError
 from study.generation import GenerationRequest, GenerationTicket
 from study.service.cache import TwinCache, twin_key
+from study.service.errors import GenerationCancelled, GenerationFailed
+
+
+def generation_failed(request: GenerationRequest, error: BaseException) -> GenerationFailed:
+    """The generator's exception as the error the trial expects (``GenerationFailed``, one line:
+    the study stops the session with it instead of a traceback), like the process service's."""
+    what = f"request ({request.kind}, seed {request.seed}, conditioning {request.conditioning!r})"
+    text = str(error) if isinstance(error, FoveaError) else f"{type(error).__name__}: {error}"
+    failed = GenerationFailed(f"generation of {what} failed: {text}")
+    failed.__cause__ = error
+    return failed
+
 
 # Queue priorities: close() skips prefetches nobody waits for.
 _FOVEATED, _TWIN, _STOP, _PREFETCH = 0, 1, 2, 3
@@ -227,12 +240,12 @@ class ThreadGenerationService:
             _, _, ticket = self._queue.get()
             if ticket is None:
                 return
-            result, error = None, RuntimeError("cancelled")
+            result, error = None, GenerationCancelled("the request was cancelled")
             if not ticket.cancelled:
                 try:
                     result, error = self._images.make(ticket.request), None
                 except BaseException as caught:  # noqa: BLE001 - handed to the frame loop
-                    error = caught
+                    error = generation_failed(ticket.request, caught)
             if ticket.request.kind == "full":
                 with self._lock:
                     key = twin_key(ticket.request)
