@@ -11,12 +11,23 @@ import time
 
 from study.generation import GenerationResult
 from study.presenter import QuitRequested
-from study.service.errors import GenerationError
+from study.service.errors import GenerationError, ServiceUnavailable
 from study.trial.gaze import FixationHold, GazeMonitor
 from study.trial.sources import request_elapsed_s, shared_scene
 from study.trial.state import TrialAborted, TrialState
 
 MIN_WINDOW_DEG = 0.5  # the smallest stimulus window: about an EyeLink's accuracy
+# The longest a participant waits at the fixation mark for the images: this many deadlines, at
+# least GIVE_UP_MIN_S (more than the process service needs to notice a hung generator and
+# restart it). A generator that never delivers (a hung worker thread, a wedged GPU) then stops
+# the session instead of freezing the screen.
+GIVE_UP_DEADLINES = 10
+GIVE_UP_MIN_S = 300.0
+
+
+def give_up_s(deadline_s: float) -> float:
+    """How long the trial waits for its images before the session stops (see above)."""
+    return max(GIVE_UP_MIN_S, GIVE_UP_DEADLINES * deadline_s)
 
 
 class FixationPhases:
@@ -100,9 +111,10 @@ class FixationPhases:
         )
         if ticket.done() and (trial.twin is not None or trial.twin_ticket.done()):
             return  # a speculative start already finished: the onset is the next frame
-        last = time.perf_counter()
+        last = wait_start = time.perf_counter()
         fx, fy = trial.fixation_deg
         deadline_s = self.protocol.generation.deadline_s
+        limit_s = give_up_s(deadline_s)
         while True:
             presenter.draw_fixation(fx, fy)
             advance = None
@@ -125,6 +137,13 @@ class FixationPhases:
                     return
             if ticket.done() and twin_ready:
                 return
+            if time.perf_counter() - wait_start > limit_s:
+                ticket.cancel()
+                what = "foveated image" if not ticket.done() else "reference image"
+                raise ServiceUnavailable(
+                    f"the trial's {what} was not ready {limit_s:g} s after the gaze was "
+                    f"measured (deadline_s = {deadline_s:g}): the generator hangs"
+                )
 
     def _deadline_missed(self, trial: TrialState, *, twin_ready: bool) -> bool:
         """The foveated image is late: show a stand-in (True), re-queue the trial (raises), or

@@ -1,13 +1,15 @@
-"""A generator that fails for good mid-session (it raises, the process service gives up): the session stops with one line saying what happened and that ``--resume`` continues,
+"""A generator that fails for good mid-session (it raises, the process service gives up, it
+hangs): the session stops with one line saying what happened and that ``--resume`` continues,
 every logged trial is kept, the exit status is non-zero, and the resume completes the session.
 
 Faults are injected in this process: ``TrialImages.make`` (the thread service's generator)
-raises, or a wrapper service refuses requests as the process service does once it
+raises or blocks, or a wrapper service refuses requests as the process service does once it
 has given up restarting its generator."""
 
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 
@@ -140,3 +142,25 @@ def test_a_service_that_gave_up_stops_the_session_resumably(virtual_x, tmp_path)
     paths = _paths(tmp_path / "data")
     assert read_rows(paths.beh_tsv)  # the trials before it are kept
     assert "failed 4 times" in _last_run(paths)["status"]
+
+
+def test_a_hung_generator_stops_the_session_instead_of_freezing_the_screen(
+    virtual_x, tmp_path, monkeypatch
+):
+    import study.trial.fixation as fixation
+
+    monkeypatch.setattr(fixation, "GIVE_UP_MIN_S", 1.0)
+    # Every image misses the deadline and is shown late: only the hang stops a trial.
+    protocol = _protocol(tmp_path, deadline_s=0.01, max_deadline_misses=1)
+    release = threading.Event()
+    _fault(monkeypatch, lambda: release.wait(60))
+    service = _service(protocol)
+    try:
+        with pytest.raises(GenerationStopped, match="not ready 1 s after.*hangs.*--resume"):
+            run_session(_config(protocol, tmp_path / "data"), service=service)
+    finally:
+        release.set()
+        service.close()
+    paths = _paths(tmp_path / "data")
+    assert len(read_rows(paths.beh_tsv)) == FAIL_AFTER
+    assert "hangs" in _last_run(paths)["status"]
