@@ -2,7 +2,8 @@
 
 PsychoPy needs an X server; simulated sessions and the tests run on servers without one. When
 ``DISPLAY`` is unset, ``virtual_display`` starts ``Xvfb`` (Debian package ``xvfb``) on a free
-display number, points ``DISPLAY`` at it, and stops it on exit. Import PsychoPy only inside.
+display number, points ``DISPLAY`` at it, and stops it on exit (on Linux also when the process
+that started it is killed: no Xvfb outlives a ``kill -9``ed session). Import PsychoPy only inside.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 
@@ -52,6 +55,7 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        preexec_fn=_end_with_parent(),
     )
     os.close(write_fd)
     try:
@@ -74,6 +78,26 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _end_with_parent():
+    """A ``preexec_fn`` that has the kernel send the child SIGTERM when its parent dies (Linux's
+    ``PR_SET_PDEATHSIG``); None elsewhere. libc is loaded here, before the fork: the child only
+    makes the system call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    pr_set_pdeathsig = 1
+
+    def end_with_parent() -> None:
+        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
+
+    return end_with_parent
 
 
 def _read_display_number(fd: int, process: subprocess.Popen, *, timeout_s: float) -> str:
