@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
     # -displayfd: Xvfb picks a free display number and writes it to the pipe when ready.
     process = subprocess.Popen(
         [
+            *_end_with_parent(),
             xvfb,
             "-displayfd",
             str(write_fd),
@@ -55,7 +55,6 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
         pass_fds=(write_fd,),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        preexec_fn=_end_with_parent(),
     )
     os.close(write_fd)
     try:
@@ -80,24 +79,13 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
             process.wait()
 
 
-def _end_with_parent():
-    """A ``preexec_fn`` that has the kernel send the child SIGTERM when its parent dies (Linux's
-    ``PR_SET_PDEATHSIG``); None elsewhere. libc is loaded here, before the fork: the child only
-    makes the system call."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-
-    try:
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    pr_set_pdeathsig = 1
-
-    def end_with_parent() -> None:
-        prctl(pr_set_pdeathsig, int(signal.SIGTERM), 0, 0, 0)
-
-    return end_with_parent
+def _end_with_parent() -> list[str]:
+    """The command prefix that has the kernel send Xvfb SIGTERM when the process that started it
+    dies (Linux's parent-death signal, set by util-linux ``setpriv``, which then execs Xvfb, so
+    Xvfb's parent is still this process); [] where ``setpriv`` is missing. ``setpriv`` rather than
+    a ``preexec_fn``: Python code between fork and exec can deadlock when threads are running."""
+    setpriv = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
 
 
 def _read_display_number(fd: int, process: subprocess.Popen, *, timeout_s: float) -> str:
