@@ -83,6 +83,25 @@ def small_protocol_dict(
     return data
 
 
+def simulated_session(protocol_path: Path, data_dir: Path, **options):
+    """The ``SessionConfig`` of a simulated participant ``sim01`` (simulated tracker, parametric
+    observer, simulated clock, quiet, seed 3) with ``protocol_path``'s protocol; ``options``
+    override or add fields."""
+    from protocol import load_protocol
+    from study.session import SessionConfig
+
+    fields = dict(
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        seed=3,
+        simulated_clock=True,
+        quiet=True,
+    )
+    fields.update(options)
+    return SessionConfig(loaded=load_protocol(protocol_path), data_dir=data_dir, **fields)
+
+
 def write_toml(data: dict, path: Path) -> Path:
     """A minimal TOML writer for protocol dicts (tables, arrays of tables, scalars, lists)."""
     lines: list[str] = []

@@ -21,9 +21,9 @@ from study.datalog import SessionPaths
 from study.service.errors import ServiceUnavailable
 from study.service.images import TrialImages
 from study.service.start import start_service
-from study.session import SessionConfig, run_session
+from study.session import run_session
 from study.session_window import GenerationStopped
-from tests.study.conftest import small_protocol_dict, write_toml
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
 FAIL_AFTER = 3  # trials' foveated images made before the fault
@@ -111,20 +111,6 @@ class _GivesUp:
         return getattr(self._service, name)
 
 
-def _config(protocol_path, data_dir, **options) -> SessionConfig:
-    return SessionConfig(
-        loaded=load_protocol(protocol_path),
-        data_dir=data_dir,
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=3,
-        simulated_clock=True,
-        quiet=True,
-        **options,
-    )
-
-
 def _service(protocol_path):
     protocol = load_protocol(protocol_path).protocol
     geometry = stimulus_geometry(protocol)
@@ -136,7 +122,9 @@ def test_a_service_that_gave_up_stops_the_session_resumably(virtual_x, tmp_path)
     service = _service(protocol)
     try:
         with pytest.raises(GenerationStopped, match="failed 4 times.*--resume"):
-            run_session(_config(protocol, tmp_path / "data"), service=_GivesUp(service, 5))
+            run_session(
+                simulated_session(protocol, tmp_path / "data"), service=_GivesUp(service, 5)
+            )
     finally:
         service.close()
     paths = _paths(tmp_path / "data")
@@ -157,7 +145,7 @@ def test_a_hung_generator_stops_the_session_instead_of_freezing_the_screen(
     service = _service(protocol)
     try:
         with pytest.raises(GenerationStopped, match="not ready 1 s after.*hangs.*--resume"):
-            run_session(_config(protocol, tmp_path / "data"), service=service)
+            run_session(simulated_session(protocol, tmp_path / "data"), service=service)
     finally:
         release.set()
         service.close()

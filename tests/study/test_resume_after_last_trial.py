@@ -13,12 +13,11 @@ import zlib
 import pytest
 
 from generator.errors import FoveaError
-from protocol import load_protocol
 from protocol.session_data import read_rows
-from study.session import SessionConfig, run_session
+from study.session import run_session
 from study.session_finish import FINISHED_STATUS
 from study.session_setup import ABRUPT_END
-from tests.study.conftest import small_protocol_dict, write_toml
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
 
@@ -42,17 +41,8 @@ def _as_killed_after_the_last_trial(paths) -> list[str]:
 
 
 def test_resume_writes_the_end_records_of_a_fully_logged_session(virtual_x, tmp_path):
-    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
-    config = SessionConfig(
-        loaded=loaded,
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=3,
-        simulated_clock=True,
-        quiet=True,
-    )
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data")
     first = run_session(config)
     assert first.completed
     paths = first.paths

@@ -18,8 +18,8 @@ import study.trial.runner as trial_runner
 from generator.errors import FoveaError
 from protocol import load_protocol
 from protocol.session_data import read_rows
-from study.session import SessionConfig, run_session
-from tests.study.conftest import small_protocol_dict, write_toml
+from study.session import run_session
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
 
@@ -39,16 +39,7 @@ def _interrupted(virtual_x, tmp_path, monkeypatch) -> tuple:
     data = small_protocol_dict(method="constant", trials=4)
     data["stimulus"].update(model="default", classes=[0], seed_count=3, scenes="photos")
     data["conditions"][0]["levels"] = [2.0]
-    config = SessionConfig(
-        loaded=load_protocol(write_toml(data, project / "p.toml")),
-        data_dir=tmp_path / "lab" / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=3,
-        simulated_clock=True,
-        quiet=True,
-    )
+    config = simulated_session(write_toml(data, project / "p.toml"), tmp_path / "lab" / "data")
     save = trial_runner.save_shown_images
 
     def full_at_trial_3(*, images_dir, trial, **images):

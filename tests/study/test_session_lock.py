@@ -10,24 +10,15 @@ import sys
 import pytest
 
 from generator.errors import FoveaError
-from protocol import load_protocol
 from study.datalog import SessionLock, SessionPaths
 from study.session import SessionConfig, run_session
-from tests.study.conftest import small_protocol_dict, write_toml
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 
 def _config(tmp_path, *, resume: bool) -> SessionConfig:
-    loaded = load_protocol(write_toml(small_protocol_dict(), tmp_path / "p.toml"))
-    return SessionConfig(
-        loaded=loaded,
-        data_dir=tmp_path / "data",
-        participant="01",
-        tracker="sim",
-        observer="parametric",
-        resume=resume,
-        new_if_missing=True,
-        simulated_clock=True,
-        quiet=True,
+    protocol = write_toml(small_protocol_dict(), tmp_path / "p.toml")
+    return simulated_session(
+        protocol, tmp_path / "data", participant="01", seed=None, resume=resume, new_if_missing=True
     )
 
 

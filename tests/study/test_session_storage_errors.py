@@ -11,10 +11,9 @@ import pytest
 
 import study.trial.runner as trial_runner
 from generator.errors import FoveaError
-from protocol import load_protocol
 from protocol.session_data import read_rows
-from study.session import SessionConfig, run_session
-from tests.study.conftest import small_protocol_dict, write_toml
+from study.session import run_session
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
 
@@ -26,17 +25,8 @@ pytestmark = pytest.mark.display
 def test_a_full_disk_mid_session_is_one_line_and_the_session_resumes(
     virtual_x, tmp_path, monkeypatch, code, text
 ):
-    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
-    config = SessionConfig(
-        loaded=loaded,
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=3,
-        simulated_clock=True,
-        quiet=True,
-    )
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data")
     save = trial_runner.save_shown_images
 
     def fill_up_at_trial_3(*, images_dir, trial, **images):
@@ -59,16 +49,8 @@ def test_a_full_disk_mid_session_is_one_line_and_the_session_resumes(
 
 
 def test_other_os_errors_keep_their_traceback(virtual_x, tmp_path, monkeypatch):
-    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
-    config = SessionConfig(
-        loaded=loaded,
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        simulated_clock=True,
-        quiet=True,
-    )
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data", seed=None)
 
     def lost_device(**_):
         raise OSError(errno.EIO, "Input/output error")
@@ -85,17 +67,8 @@ def test_the_sidecar_says_completed_only_after_the_events_file(virtual_x, tmp_pa
 
     import study.session_window as session_window
 
-    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
-    config = SessionConfig(
-        loaded=loaded,
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=3,
-        simulated_clock=True,
-        quiet=True,
-    )
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data")
     write_events = session_window.write_events
 
     def disk_full(**_):
@@ -128,15 +101,7 @@ def test_a_read_only_data_folder_is_one_line_before_anything_runs(tmp_path, monk
             return False
 
     monkeypatch.setattr(study.session, "SessionLock", ReadOnlyLock)
-    loaded = load_protocol(write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml"))
-    config = SessionConfig(
-        loaded=loaded,
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        simulated_clock=True,
-        quiet=True,
-    )
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data", seed=None)
     with pytest.raises(FoveaError, match=r"Read-only file system: .*ses-1\); nothing was written"):
         run_session(config)
