@@ -68,9 +68,28 @@ class Session:
         return str(sha) if sha else None
 
     @property
-    def protocol_identity(self) -> str | None:
-        """What makes two sessions 'the same protocol': the sha256, else the name."""
-        return self.protocol_sha256 or self.protocol_name
+    def protocol_keys(self) -> set[str]:
+        """What identifies this session's protocol: its settings' sha256 and its file's (with the
+        file's earlier ones, when a resume accepted an edited comment), else its name. Sessions
+        sharing a key ran the same protocol (``protocol.identity``; sessions recorded before the
+        settings' sha256 existed share the file's with later ones)."""
+        keys = {f"file:{self.protocol_sha256}"} if self.protocol_sha256 else set()
+        earlier = self.sidecar.get("protocol_sha256_earlier")
+        keys |= {f"file:{sha}" for sha in earlier or [] if isinstance(sha, str) and sha}
+        settings = self.sidecar.get("protocol_settings_sha256")
+        if isinstance(settings, str) and settings:
+            keys.add(f"settings:{settings}")
+        if not keys and self.protocol_name is not None:
+            keys.add(f"name:{self.protocol_name}")
+        return keys
+
+    def has_protocol_sha(self, prefix: str) -> bool:
+        """Whether one of the protocol's sha256 values (file or settings) starts with ``prefix``."""
+        return any(
+            key.split(":", 1)[1].startswith(prefix)
+            for key in self.protocol_keys
+            if not key.startswith("name:")
+        )
 
 
 @dataclass
@@ -258,6 +277,32 @@ def _check_duplicates(sessions: list[Session]) -> None:
         seen[(s.participant, s.session)].append(s)
 
 
+def _protocol_groups(sessions: list[Session]) -> dict[int, int]:
+    """``id(session)`` -> its protocol group (0, 1, ...) for sessions with protocol keys: sessions
+    sharing any key (``Session.protocol_keys``), directly or through others, are one group."""
+    parent = list(range(len(sessions)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    owner: dict[str, int] = {}
+    for i, s in enumerate(sessions):
+        for key in s.protocol_keys:
+            if key in owner:
+                parent[root(i)] = root(owner[key])
+            else:
+                owner[key] = i
+    roots: dict[int, int] = {}
+    return {
+        id(s): roots.setdefault(root(i), len(roots))
+        for i, s in enumerate(sessions)
+        if s.protocol_keys
+    }
+
+
 def _select_protocol(
     sessions: list[Session], *, protocol: str | None
 ) -> tuple[list[Session], list[SkippedFile]]:
@@ -267,11 +312,9 @@ def _select_protocol(
         keep = [
             s
             for s in sessions
-            if s.protocol_identity is None
-            or s.protocol_name == protocol
-            or (s.protocol_sha256 or "").startswith(protocol)
+            if not s.protocol_keys or s.protocol_name == protocol or s.has_protocol_sha(protocol)
         ]
-        if not any(s.protocol_identity is not None for s in keep):
+        if not any(s.protocol_keys for s in keep):
             names = sorted(
                 {f"{s.protocol_name} ({(s.protocol_sha256 or '')[:12]})" for s in sessions}
             )
@@ -287,12 +330,13 @@ def _select_protocol(
                 )
         sessions = keep
     primary = [s for s in sessions if s.observer != "perceptual"] or sessions
-    identities: dict[str, Session] = {}
+    groups = _protocol_groups(sessions)
+    first_of_group: dict[int, Session] = {}
     for s in primary:
-        if s.protocol_identity is not None:
-            identities.setdefault(s.protocol_identity, s)
-    if len(identities) > 1:
-        examples = list(identities.values())[:3]
+        if id(s) in groups:
+            first_of_group.setdefault(groups[id(s)], s)
+    if len(first_of_group) > 1:
+        examples = list(first_of_group.values())[:3]
         described = "; ".join(
             f"{s.beh_path} is protocol {s.protocol_name!r} (sha256 {(s.protocol_sha256 or 'n/a')[:12]})"
             for s in examples
@@ -301,14 +345,14 @@ def _select_protocol(
             f"sessions from different protocols are mixed: {described}. Analyse one protocol at a "
             "time: pass --protocol NAME (or a sha256 prefix), or split the data directory"
         )
-    main_identity = next(iter(identities), None)
+    main_group = next(iter(first_of_group), None)
     kept = []
     for s in sessions:
         if (
             s.observer == "perceptual"
             and s not in primary
-            and main_identity is not None
-            and s.protocol_identity not in (None, main_identity)
+            and main_group is not None
+            and groups.get(id(s), main_group) != main_group
         ):
             skipped.append(
                 SkippedFile(

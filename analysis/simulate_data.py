@@ -15,8 +15,6 @@ Usage from the command line::
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
 from pathlib import Path
 
@@ -32,6 +30,7 @@ from analysis.simulation_spec import (
     constant_levels,
     p_correct_parametric,
 )
+from protocol.identity import settings_sha256
 
 __all__ = [
     "SimCondition",
@@ -76,7 +75,7 @@ def simulate_dataset(*, out_dir: str | Path, spec: SimulationSpec) -> list[dict]
             )
     sequences = _level_sequences(spec, people, thresholds)
     token_cache = TokenCounter(spec)
-    sha = hashlib.sha256(json.dumps(protocol_dict(spec), sort_keys=True).encode()).hexdigest()
+    sha = settings_sha256(protocol_dict(spec))
     for i, (label, observer) in enumerate(people):
         rng = _rng(spec.seed, 3, i)
         write_session(

@@ -165,7 +165,8 @@ def write_session(out, spec, label, observer, thresholds, sequences, rng, tokens
         sequences: condition name -> (levels, correct) of the responded trials.
         rng: the session's random stream (draws in a fixed order: same seed, same bytes).
         tokens: ``TokenCounter``.
-        sha: the simulated protocol's sha256.
+        sha: the simulated protocol's settings sha256 (``protocol.identity.settings_sha256``; it
+            has no file, so it stands for the file's sha256 too).
     """
     cal_err = float(
         spec.overrides.get(label, {}).get("calibration_error_deg", spec.calibration_error_deg)
@@ -181,6 +182,7 @@ def write_session(out, spec, label, observer, thresholds, sequences, rng, tokens
         protocol_name=spec.protocol_name,
         protocol_file=None,
         protocol_sha256=sha,
+        protocol_settings_sha256=sha,
         protocol=protocol_dict(spec),
         conditions={c.name: condition_table(c) for c in spec.conditions},
         display=spec.display,

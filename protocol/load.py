@@ -10,6 +10,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from generator.errors import FoveaError
+from protocol.identity import settings_sha256
 from protocol.schema import Protocol
 from protocol.suggest import unknown_key_hint, value_hint
 
@@ -21,13 +22,15 @@ class LoadedProtocol:
     Attributes:
         protocol: the validated protocol.
         path: the TOML file.
-        sha256: hex digest of the file's bytes (stored in the session sidecar; a resumed session
-            refuses a changed protocol).
+        sha256: hex digest of the file's bytes (provenance: stored in the session sidecar).
+        settings_sha256: hex digest of its settings as written, whatever the comments, layout
+            or line endings (``protocol.identity``: what a resume and the analysis compare).
     """
 
     protocol: Protocol
     path: Path
     sha256: str
+    settings_sha256: str
 
 
 def load_protocol(path: str | Path) -> LoadedProtocol:
@@ -46,7 +49,12 @@ def load_protocol(path: str | Path) -> LoadedProtocol:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise FoveaError(f"{path}: not valid TOML: {error}") from None
     protocol = validate_protocol(data, source=str(path), protocol_dir=path.parent)
-    return LoadedProtocol(protocol=protocol, path=path, sha256=hashlib.sha256(raw).hexdigest())
+    return LoadedProtocol(
+        protocol=protocol,
+        path=path,
+        sha256=hashlib.sha256(raw).hexdigest(),
+        settings_sha256=settings_sha256(data),
+    )
 
 
 def validate_protocol(data: dict, *, source: str, protocol_dir: Path | None = None) -> Protocol:

@@ -316,6 +316,7 @@ def beh_sidecar(
     protocol_name: str,
     protocol_file: str | None,
     protocol_sha256: str,
+    protocol_settings_sha256: str,
     protocol: dict,
     conditions: dict[str, dict],
     display: dict,
@@ -337,6 +338,8 @@ def beh_sidecar(
         task, task_description: BIDS ``TaskName`` and ``TaskDescription``.
         protocol_name, protocol_file, protocol_sha256: the protocol's name, file (None when
             there is none) and the sha256 of its bytes.
+        protocol_settings_sha256: the sha256 of its settings as written
+            (``protocol.identity.settings_sha256``: comments and layout left out).
         protocol: the validated protocol as JSON (``Protocol.model_dump(mode="json")``).
         conditions: condition name -> condition table (``protocol.levels.condition_summary``).
         display: ``protocol.geometry.display_record``.
@@ -364,6 +367,7 @@ def beh_sidecar(
         "protocol_name": protocol_name,
         "protocol_file": protocol_file,
         "protocol_sha256": protocol_sha256,
+        "protocol_settings_sha256": protocol_settings_sha256,
         "protocol": protocol,
         "level_variable": level_variables[0] if len(level_variables) == 1 else "per_condition",
         "display": dict(display),

@@ -274,6 +274,7 @@ def _manifest(
             "name": p.name,
             "path": str(Path(loaded.path).absolute()),
             "sha256": loaded.sha256,
+            "settings_sha256": loaded.settings_sha256,
         },
         "stimulus": p.stimulus.model_dump(mode="json"),
         "geometry": geometry_record(stimulus_geometry(p)),

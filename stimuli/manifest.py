@@ -14,7 +14,7 @@ copied, moved or mounted read-only.
 ``manifest.json``::
 
     {"format": "fovea-stimulus-set/2",
-     "protocol": {"name", "path", "sha256"}, "stimulus": {... protocol [stimulus] table ...},
+     "protocol": {"name", "path", "sha256", "settings_sha256"}, "stimulus": {... protocol [stimulus] table ...},
      "geometry": {"display": {...}, "image_size_px", "image_origin_px"},
      "model": {"model", "model_id", "weights_sha256", "steps", "shift", "guidance_scale",
                "token_px", "device_type", "dtype", "lora_sha256" (only with a LoRA),
@@ -221,8 +221,12 @@ def _what_counts(field: str, value):
     built the shard is left out (shards built on several machines, or from several working
     directories, name the same protocol, LoRA and scene folder by different paths). The protocol
     is its name and content hash, the LoRA its hash (the model's ``lora_sha256``), a scene folder
-    its content (each entry's scene hash, part of its key)."""
+    its content (each entry's scene hash, part of its key). A protocol recorded with its
+    settings' hash is its name and that hash (a copy with CRLF line endings or another comment
+    is the same protocol: ``protocol.identity``)."""
     if field == "protocol" and isinstance(value, dict):
+        if value.get("settings_sha256"):
+            return {"name": value.get("name"), "settings_sha256": value["settings_sha256"]}
         return {k: v for k, v in value.items() if k != "path"}
     if field == "stimulus" and isinstance(value, dict):  # the LoRA: model's lora_sha256
         return {k: v for k, v in value.items() if k != "lora"}

@@ -17,6 +17,7 @@ import numpy as np
 
 from generator.errors import FoveaError
 from protocol.geometry import display_record
+from protocol.identity import settings_differences
 from protocol.levels import condition_summary
 from protocol.provenance import software_version
 from protocol.scenes import POOL
@@ -26,6 +27,7 @@ from study.datalog.atomic import write_atomic
 from study.procedures import LoggedTrial
 
 if TYPE_CHECKING:
+    from protocol import LoadedProtocol
     from study.session import SessionConfig
 
 
@@ -100,12 +102,7 @@ def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str
         ) from None
     if not isinstance(sidecar, dict):
         raise FoveaError(f"{paths.beh_json} is not a session sidecar; cannot resume it")
-    if sidecar.get("protocol_sha256") != config.loaded.sha256:
-        raise FoveaError(
-            f"{config.loaded.path} differs from the protocol this session started with "
-            f"(sha256 {str(sidecar.get('protocol_sha256'))[:12]}...); resume with the same file "
-            "or start a new session"
-        )
+    _check_same_protocol(sidecar, config.loaded)
     if config.seed is not None and config.seed != sidecar.get("seed"):
         given = config.seed_source or f"--seed {config.seed}"
         raise FoveaError(
@@ -174,6 +171,31 @@ ABRUPT_END = (
 )
 
 
+def _check_same_protocol(sidecar: dict, loaded: LoadedProtocol) -> None:
+    """Refuse a protocol whose settings differ from the session's (naming what changed); accept
+    one whose bytes alone differ (a comment, the layout, CRLF line endings: the same settings as
+    written, or the same validated protocol) and record the file's earlier sha256 in
+    ``protocol_sha256_earlier``."""
+    started_with = sidecar.get("protocol_sha256")
+    if started_with == loaded.sha256:
+        return
+    validated = loaded.protocol.model_dump(mode="json")
+    changed = settings_differences(sidecar.get("protocol") or {}, validated)
+    if sidecar.get("protocol_settings_sha256") == loaded.settings_sha256 or not changed:
+        sidecar["protocol_sha256_earlier"] = [
+            *sidecar.get("protocol_sha256_earlier", []),
+            started_with,
+        ]
+        sidecar["protocol_sha256"] = loaded.sha256
+        sidecar["protocol_settings_sha256"] = loaded.settings_sha256
+        return
+    raise FoveaError(
+        f"{loaded.path} differs from the protocol this session started with (settings changed: "
+        f"{'; '.join(changed)}); resume "
+        "with the protocol as it was, or start a new session"
+    )
+
+
 def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dict:
     """The ``beh.json`` sidecar of a new session."""
     protocol = config.loaded.protocol
@@ -183,6 +205,7 @@ def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dic
         protocol_name=protocol.name,
         protocol_file=str(Path(config.loaded.path).absolute()),
         protocol_sha256=config.loaded.sha256,
+        protocol_settings_sha256=config.loaded.settings_sha256,
         protocol=protocol.model_dump(mode="json"),
         conditions={c.name: condition_summary(c) for c in protocol.conditions},
         display=display_record(protocol.display),

@@ -202,6 +202,7 @@ def test_mixed_protocols_are_refused_with_both_named_and_can_be_selected(small_d
     data = json.loads(sidecar.read_text(encoding="utf-8"))
     data["protocol_name"] = "other_protocol"
     data["protocol_sha256"] = "f" * 64
+    data["protocol_settings_sha256"] = "e" * 64
     sidecar.write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(FoveaError) as info:
         load_dataset(data_dir=small_data)
@@ -217,6 +218,34 @@ def test_mixed_protocols_are_refused_with_both_named_and_can_be_selected(small_d
     assert [s.participant for s in ds.sessions] == ["03"]
     with pytest.raises(FoveaError, match="no session of protocol 'nope'"):
         load_dataset(data_dir=small_data, protocol="nope")
+
+
+def _edit_sidecar(root: Path, participant: str, **fields) -> None:
+    sidecar = next((root / f"sub-{participant}").rglob("*_beh.json"))
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    for key, value in fields.items():
+        if value is None:
+            data.pop(key, None)
+        else:
+            data[key] = value
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+
+
+def test_sessions_with_the_same_settings_are_one_protocol_whatever_their_files_bytes(small_data):
+    # 01 ran before settings were recorded (file X only); 02 ran with file X; 03 with file Y, a
+    # comment added: same settings S. One protocol, linked through 02.
+    _edit_sidecar(small_data, "01", protocol_sha256="a" * 64, protocol_settings_sha256=None)
+    _edit_sidecar(small_data, "02", protocol_sha256="a" * 64, protocol_settings_sha256="5" * 64)
+    _edit_sidecar(small_data, "03", protocol_sha256="b" * 64, protocol_settings_sha256="5" * 64)
+    assert [s.participant for s in load_dataset(data_dir=small_data).sessions] == ["01", "02", "03"]
+    assert [s.participant for s in load_dataset(data_dir=small_data, protocol="555").sessions] == [
+        "02",
+        "03",
+    ]
+    # Without 02's link, 01 (file X, settings unknown) and 03 (file Y) cannot be told the same.
+    _edit_sidecar(small_data, "02", protocol_sha256="b" * 64)
+    with pytest.raises(FoveaError, match="different protocols"):
+        load_dataset(data_dir=small_data)
 
 
 def test_missing_sidecar_uses_defaults_and_says_so(small_data):

@@ -133,8 +133,9 @@ def test_shards_build_and_merge_into_the_same_set(built_set, protocol_path, tmp_
 def test_shards_built_from_copies_of_the_protocol_at_other_paths_merge(
     built_set, protocol_path, tmp_path, monkeypatch
 ):
-    """Two machines (or working directories) hold the same protocol at different paths: their
-    shards merge; a protocol with other content is still refused."""
+    """Two machines (or working directories) hold the same protocol at different paths (one
+    copy with CRLF line endings and a comment of its own): their shards merge; a protocol with
+    other settings is still refused."""
     out = tmp_path / "sharded"
     shutil.copytree(built_set / "objects", out / "objects")
     here = tmp_path / "node 1"
@@ -152,7 +153,8 @@ def test_shards_built_from_copies_of_the_protocol_at_other_paths_merge(
     assert shard_1["protocol"]["path"] == str(here / "protocols" / "stim_test.toml")
     other = tmp_path / "node 2 ü" / "stim_test.toml"
     other.parent.mkdir()
-    shutil.copy(protocol_path, other)
+    text = "# copied to node 2\n" + protocol_path.read_text(encoding="utf-8")
+    other.write_bytes(text.replace("\n", "\r\n").encode("utf-8"))
     build_stimulus_set(protocol_path=other, out=out, shard=Shard(2, 2), progress=False, log=_quiet)
     merged = read_manifest(out / MANIFEST)
     assert [s["index"] for s in merged["shards"]] == [1, 2]
@@ -160,7 +162,7 @@ def test_shards_built_from_copies_of_the_protocol_at_other_paths_merge(
 
     (out / MANIFEST).unlink()
     shard_2 = json.loads((out / "manifest.shard-002-of-002.json").read_text())
-    shard_2["protocol"]["sha256"] = "0" * 64  # an edited copy
+    shard_2["protocol"]["settings_sha256"] = "0" * 64  # a copy with other settings
     (out / "manifest.shard-002-of-002.json").write_text(json.dumps(shard_2))
     with pytest.raises(FoveaError, match="field 'protocol' differs from shard 1"):
         merge_manifests(out)

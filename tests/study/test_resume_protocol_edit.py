@@ -1,0 +1,78 @@
+"""Resuming with an edited protocol file: an edit that changes no setting (a comment, CRLF line
+endings after a copy through Windows) is accepted and recorded; a changed setting is refused,
+naming the setting (tiny model, simulated participant, real PsychoPy window)."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import json
+
+import pytest
+
+import study.trial.runner as trial_runner
+from generator.errors import FoveaError
+from protocol import load_protocol
+from protocol.identity import settings_differences
+from protocol.session_data import read_rows
+from study.session import run_session
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+
+
+def _interrupted_at_trial_3(config, monkeypatch) -> None:
+    save = trial_runner.save_shown_images
+
+    def full_at_trial_3(*, images_dir, trial, **images):
+        if trial == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(images_dir))
+        return save(images_dir=images_dir, trial=trial, **images)
+
+    monkeypatch.setattr(trial_runner, "save_shown_images", full_at_trial_3)
+    with pytest.raises(FoveaError, match="continue with --resume"):
+        run_session(config)
+    monkeypatch.setattr(trial_runner, "save_shown_images", save)
+
+
+def test_a_comment_and_crlf_line_endings_do_not_stop_a_resume(virtual_x, tmp_path, monkeypatch):
+    path = write_toml(small_protocol_dict(method="constant", trials=4), tmp_path / "p.toml")
+    config = simulated_session(path, tmp_path / "data")
+    started_with = config.loaded.sha256
+    _interrupted_at_trial_3(config, monkeypatch)
+
+    text = path.read_text(encoding="utf-8")
+    path.write_bytes(("# pilot, room 2\n" + text).replace("\n", "\r\n").encode("utf-8"))
+    edited = load_protocol(path)
+    assert edited.sha256 != started_with
+    assert edited.settings_sha256 == config.loaded.settings_sha256
+    result = run_session(dataclasses.replace(config, loaded=edited, resume=True))
+
+    assert result.completed
+    rows = read_rows(result.paths.beh_tsv)
+    assert [r["trial"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+    sidecar = json.loads(result.paths.beh_json.read_text(encoding="utf-8"))
+    assert sidecar["protocol_sha256"] == edited.sha256
+    assert sidecar["protocol_sha256_earlier"] == [started_with]
+    assert sidecar["protocol_settings_sha256"] == edited.settings_sha256
+
+    # A changed setting is refused, and the message names it with both values.
+    data = small_protocol_dict(method="constant", trials=5)
+    changed = load_protocol(write_toml(data, path))
+    with pytest.raises(FoveaError) as info:
+        run_session(dataclasses.replace(config, loaded=changed, resume=True))
+    message = str(info.value)
+    assert "settings changed: procedure.trials_per_condition: 4 -> 5" in message
+    assert "start a new session" in message
+
+
+def test_settings_differences_name_each_changed_field_in_order():
+    old = {"name": "a", "trials": {"n": 4}, "conditions": [{"x": 1}, {"x": 2}]}
+    new = {"name": "a", "trials": {"n": 4, "m": True}, "conditions": [{"x": 1}, {"x": 3.0}]}
+    assert settings_differences(old, new) == [
+        "trials.m: (not set) -> true",
+        "conditions[1].x: 2 -> 3.0",
+    ]
+    assert settings_differences(old, old) == []
+    many = {f"k{i}": i for i in range(9)}
+    assert len(settings_differences(many, {}, limit=3)) == 3
