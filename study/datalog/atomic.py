@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from protocol.json_values import strict_json
 
@@ -18,18 +21,29 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write ``content`` (text as UTF-8, or bytes) so that ``path`` holds either the old or the
-    new content, never a torn file: a temporary file beside it, fsynced, renamed over ``path``,
-    then the folder fsynced."""
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into, so that ``path`` holds either the old
+    or the new content, never a torn file: a temporary file beside it, fsynced and renamed over
+    ``path`` when the block ends, then the folder fsynced; removed instead when the block raises."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    binary = isinstance(content, bytes)
-    with open(tmp, "wb" if binary else "w", encoding=None if binary else "utf-8") as f:
-        f.write(content)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            tmp.unlink(missing_ok=True)
+        raise
     fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8, or bytes) atomically (``open_atomic``)."""
+    with open_atomic(path) as f:
+        f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

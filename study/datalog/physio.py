@@ -16,9 +16,10 @@ import gzip
 import math
 import os
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
-from study.datalog.atomic import fsync_dir, write_atomic
+from study.datalog.atomic import fsync_dir, open_atomic, write_atomic
 
 _GZIP_MAGIC = b"\x1f\x8b\x08"  # ID1, ID2 and CM = deflate: the start of every gzip member
 PHYSIO_COLUMNS = ("timestamp", "x_coordinate", "y_coordinate", "valid", "trial", "phase")
@@ -63,14 +64,17 @@ class PhysioLog:
         if not path.exists():
             return cls.create(path)
         data = path.read_bytes()
-        lines, damaged = _complete_lines(data, last_trial=last_trial)
         copy = None
-        if damaged:
-            folder = backup_dir if backup_dir is not None else path.parent
-            folder.mkdir(parents=True, exist_ok=True)
-            copy = folder / f"{path.name}.damaged-{len(data)}-bytes"
-            write_atomic(copy, data)
-        _rewrite(path, lines)
+
+        def keep_a_copy_if_damaged(damaged: bool) -> None:
+            nonlocal copy
+            if damaged:
+                folder = backup_dir if backup_dir is not None else path.parent
+                folder.mkdir(parents=True, exist_ok=True)
+                copy = folder / f"{path.name}.damaged-{len(data)}-bytes"
+                write_atomic(copy, data)
+
+        _rewrite(path, data, last_trial=last_trial, before_replacing=keep_a_copy_if_damaged)
         log = cls(path)
         log.damaged_copy = copy
         return log
@@ -108,54 +112,93 @@ class PhysioLog:
         self._file.close()
         data = self.path.read_bytes()
         if data:
-            _rewrite(self.path, _complete_lines(data, last_trial=None)[0])
+            _rewrite(self.path, data, last_trial=None)
 
 
-def _rewrite(path: Path, lines: list[str]) -> None:
-    """Replace ``path`` atomically by ``lines`` as one gzip member (empty: an empty file)."""
-    payload = ("\n".join(lines) + "\n").encode("utf-8") if lines else b""
-    write_atomic(path, gzip.compress(payload, compresslevel=6, mtime=0) if payload else b"")
+def _rewrite(path: Path, data: bytes, *, last_trial: int | None, before_replacing=None) -> None:
+    """Replace ``path`` atomically by the sample lines of ``data``'s complete members up to (not
+    including) the first line of a trial after ``last_trial`` (None: all), as one gzip member
+    (no lines: an empty file). ``before_replacing(damaged)`` runs before the new file replaces
+    the old, with whether a member damaged in place was skipped.
+
+    Member by member, into a stream: a long session's samples are never all in memory at once
+    (a 20-minute run at 1000 Hz is 1.2 million lines)."""
+    with open_atomic(path) as out:
+        # mtime=0, no file name: identical samples give identical bytes (reproducible files).
+        packed = gzip.GzipFile(filename="", fileobj=out, mode="wb", compresslevel=6, mtime=0)
+        written = False
+        damaged = False
+        for text in _members(data):
+            if text is None:
+                damaged = True
+                continue
+            kept, stop = _sample_lines(text, last_trial=last_trial)
+            if kept:
+                packed.write(kept)
+                written = True
+            if stop:
+                break
+        packed.close()  # writes the gzip trailer; ``out`` stays open
+        if not written:
+            out.seek(0)
+            out.truncate()
+        if before_replacing is not None:
+            before_replacing(damaged)
 
 
-def _complete_lines(data: bytes, *, last_trial: int | None) -> tuple[list[str], bool]:
-    """The sample lines of the complete members of ``data``, up to (not including) the first
-    line of a trial after ``last_trial`` (None: all), and whether a damaged member was skipped.
+def _sample_lines(text: bytes, *, last_trial: int | None) -> tuple[bytes, bool]:
+    """The complete sample lines of one member's ``text`` (each ending in a newline) before the
+    first line of a trial after ``last_trial``, and whether such a line ended them."""
+    kept = []
+    for line in text.decode("utf-8", errors="replace").splitlines():
+        cells = line.split("\t")
+        if len(cells) != len(PHYSIO_COLUMNS):
+            continue
+        if last_trial is not None and cells[4] != "n/a" and int(cells[4]) > last_trial:
+            return "".join(kept).encode("utf-8"), True
+        kept.append(line + "\n")
+    return "".join(kept).encode("utf-8"), False
 
-    A member that does not decode is a torn last member (a kill mid-write: dropped) unless a
-    complete member follows it: then it was damaged in place, and decoding goes on from there."""
+
+def _members(data: bytes) -> Iterator[bytes | None]:
+    """The decompressed complete gzip members of ``data`` in order; None for a member damaged in
+    place (one that does not decode, followed by one that does: decoding goes on from there). A
+    member that does not decode with nothing complete after it is a torn last member (a kill
+    mid-write) and ends the file."""
     offset = 0
-    kept: list[str] = []
-    damaged = False
     while offset < len(data):
         text, end = _member(data, offset)
         if text is None:
             offset = _next_member(data, offset + 1)
             if offset is None:
-                break  # torn member at the end
-            damaged = True
+                return  # torn member at the end
+            yield None
             continue
         offset = end
-        for line in text.decode("utf-8", errors="replace").splitlines():
-            cells = line.split("\t")
-            if len(cells) != len(PHYSIO_COLUMNS):
-                continue
-            if last_trial is not None and cells[4] != "n/a" and int(cells[4]) > last_trial:
-                return kept, damaged
-            kept.append(line)
-    return kept, damaged
+        yield text
+
+
+_CHUNK = 1 << 16
 
 
 def _member(data: bytes, offset: int) -> tuple[bytes | None, int]:
     """The decompressed gzip member at ``offset`` and the offset after it (None: it does not
-    decode to its end)."""
+    decode to its end). Fed in chunks through a memoryview: no copy of the rest of the file per
+    member."""
+    view = memoryview(data)
     decoder = zlib.decompressobj(wbits=31)  # 31: gzip wrapper, one member
+    parts = []
+    at = offset
     try:
-        text = decoder.decompress(data[offset:])
+        while not decoder.eof and at < len(data):
+            chunk = view[at : at + _CHUNK]
+            parts.append(decoder.decompress(chunk))
+            at += len(chunk)
     except zlib.error:
         return None, offset
     if not decoder.eof:
         return None, offset
-    return text, len(data) - len(decoder.unused_data)
+    return b"".join(parts), at - len(decoder.unused_data)
 
 
 def _next_member(data: bytes, start: int) -> int | None:

@@ -154,6 +154,40 @@ def test_a_damaged_physio_block_mid_file_loses_only_that_block_and_the_file_is_k
     assert log.damaged_copy.read_bytes() == bytes(found)  # the file as found, for recovery
 
 
+def test_physio_blocks_larger_than_the_decoders_chunk_keep_every_sample_in_order(tmp_path):
+    """Blocks of noisy gaze, each compressing to more than the 64 KiB the repair decodes at a
+    time, and a torn last block: every complete block's samples survive, in order (seed 5)."""
+    rng = np.random.default_rng(5)
+    path = tmp_path / "p_physio.tsv.gz"
+    log = PhysioLog.create(path)
+    for trial in (1, 2, 3):
+        for i in range(8000):
+            x, y = rng.normal(size=2)
+            log.add(time_s=trial + i / 1000, x_deg=x, y_deg=y, valid=True, trial=trial, phase="s")
+        log.flush_block()
+    log._file.close()
+    blocks = path.read_bytes()
+    assert len(blocks) > 3 * 65536  # three blocks of about 90 KiB
+    with path.open("ab") as f:
+        f.write(gzip.compress(b"1.0\t0\t0\t1\t4\ts\n" * 9000)[:5000])  # a kill mid-block
+    log = PhysioLog.reopen(path, last_trial=3)
+    log.close()
+    assert path.read_bytes() != blocks and log.damaged_copy is None
+    assert gzip.decompress(path.read_bytes()) == gzip.decompress(blocks)
+
+
+def test_a_failed_atomic_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
+    from study.datalog.atomic import open_atomic
+
+    path = tmp_path / "x_physio.tsv.gz"
+    path.write_bytes(b"old")
+    with pytest.raises(OSError, match="disk full"):
+        with open_atomic(path) as f:
+            f.write(b"half of the new")
+            raise OSError("disk full")
+    assert path.read_bytes() == b"old" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_json_is_replaced_atomically(tmp_path):
     path = tmp_path / "s.json"
     write_json_atomic(path, {"a": 1})
