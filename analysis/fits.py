@@ -143,10 +143,11 @@ class PsychometricFit:
         ml: ML fit with bootstrap (None when not fitted).
         bayes: Bayesian fit (None when not computed or not fitted).
         flags: notes for the report (too few trials, unconstrained threshold, ...).
-        threshold_bound: ``"lower"`` or ``"upper"`` when the primary threshold estimate itself
-            sits at that bound of the threshold fit (all correct from the lowest tested level
-            on, or near chance up to the highest): the data only bound the threshold there,
-            the value is the fitting range's end, not an estimate; ``""`` otherwise.
+        threshold_bound: ``"lower"`` or ``"upper"`` when the maximum-likelihood threshold sits
+            at that bound of the threshold fit (all correct from the lowest tested level on, or
+            near chance up to the highest): the data only bound the threshold there, and the
+            primary value is not an estimate (the ML one is the fitting range's end, a Bayesian
+            one where the prior puts it); ``""`` otherwise.
     """
 
     participant: str
@@ -193,6 +194,13 @@ class PsychometricFit:
 
     def threshold(self) -> float:
         return float(self.sigmoid.to_level(self.params_x()[0]))
+
+    def bound_level(self) -> float:
+        """The level the threshold is at most (``threshold_bound`` lower) or at least (upper)
+        about: the maximum-likelihood threshold at the fit's bound; NaN when not at a bound."""
+        if not self.threshold_bound or self.ml is None:
+            return float("nan")
+        return float(self.sigmoid.to_level(self.ml.fit.threshold_x[0]))
 
     def ci(self) -> tuple[float, float]:
         lo, hi = self.ci_x()
@@ -332,13 +340,19 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
         side = fit.threshold_bound
         value = float(fit.sigmoid.to_level(bounds.threshold_x[side == "upper"]))
         fit.flags.append(
-            f"no threshold estimate: the fit's threshold sits at its {side} bound {value:.3g} "
+            f"no threshold estimate: the maximum-likelihood threshold sits at the fit's {side} bound "
+            f"{value:.3g} "
             + (
                 "(near ceiling at every tested level), so the threshold is at most about that"
                 if side == "lower"
                 else "(near chance at every tested level), so the threshold is at least about that"
             )
             + "; the tested levels did not bracket it"
+            + (
+                f" (the Bayesian estimate {fit.threshold():.3g} is where the prior puts it)"
+                if fit.settings.primary == "bayes" and fit.bayes is not None
+                else ""
+            )
         )
     bound_flag = threshold_bound_flag(fit, bounds, x)
     if bound_flag:
@@ -360,11 +374,14 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
 
 
 def threshold_at_bound(fit: PsychometricFit, bounds) -> str:
-    """``"lower"``/``"upper"`` when the primary threshold estimate is at that bound of the
-    threshold fit (``bounds.threshold_x``), else ``""``."""
+    """``"lower"``/``"upper"`` when the maximum-likelihood threshold is at that bound of the
+    threshold fit (``bounds.threshold_x``), else ``""``. The likelihood, not the primary
+    estimate, says whether the data bracket the threshold: with all trials correct a Bayesian
+    estimate lands inside the range, where the prior falls off, and would pass for a result."""
+    assert fit.ml is not None
     lo_b, hi_b = bounds.threshold_x
     tol = 1e-6 * (hi_b - lo_b)
-    t = fit.params_x()[0]
+    t = float(fit.ml.fit.threshold_x[0])
     if t <= lo_b + tol:
         return "lower"
     if t >= hi_b - tol:

@@ -130,13 +130,16 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
 def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
     """The included participants' own thresholds of a condition, as text ("" when none)."""
     rows = a.threshold_rows[a.threshold_rows["condition"] == condition]
-    bound = {f.participant: f.threshold_bound for f in a.included_fits if f.condition == condition}
+    at_bound = {
+        f.participant: f for f in a.included_fits if f.condition == condition and f.threshold_bound
+    }
     shown = [
         f"{esc(r.participant)}: "
         + (
-            f"{'at most' if bound[r.participant] == 'lower' else 'at least'} about "
-            f"{fmt(r.threshold)} (at the fit's {bound[r.participant]} bound, not an estimate)"
-            if bound.get(r.participant)
+            f"{'at most' if at_bound[r.participant].threshold_bound == 'lower' else 'at least'} "
+            f"about {fmt(at_bound[r.participant].bound_level())} (at the fit's "
+            f"{at_bound[r.participant].threshold_bound} bound, not an estimate)"
+            if r.participant in at_bound
             else f"{fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
         )
         for r in rows.itertuples(index=False)

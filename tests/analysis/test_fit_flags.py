@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import numpy as np
+import pytest
 
 from analysis.fit_ml import default_bounds
 from analysis.fits import FitSettings, fit_cell
@@ -93,3 +94,25 @@ def test_all_correct_responses_give_no_threshold_estimate_but_a_bound():
     assert any(f.startswith("no threshold estimate") and "lower bound" in f for f in fit.flags)
     demo = _fit(DEMO_LEVELS, DEMO_CORRECT)
     assert demo.threshold_bound == "" and not any("no threshold estimate" in f for f in demo.flags)
+
+
+def test_all_correct_responses_give_no_bayesian_estimate_either():
+    """The same data with the Bayesian estimate as the primary one: the posterior puts the
+    threshold where the prior falls off, inside the fitting range, which would pass for a
+    result; the likelihood says the data do not bracket it, so it is flagged the same way and the
+    bound reported is the ML one."""
+    levels = np.repeat([1.0, 1.6, 2.5, 4.0, 5.0], 4)
+    fit = fit_cell(
+        participant="01",
+        condition="c",
+        observer="parametric",
+        levels=levels,
+        correct=np.ones_like(levels),
+        settings=FitSettings(n_boot=300, primary="bayes"),
+    )
+    bounds = default_bounds(x_levels=np.log(np.unique(levels)), lapse_max=0.1)
+    assert fit.threshold() > float(np.exp(bounds.threshold_x[0]))  # the prior's, not the data's
+    assert fit.threshold_bound == "lower"
+    assert fit.bound_level() == pytest.approx(float(np.exp(bounds.threshold_x[0])), rel=1e-9)
+    note = next(f for f in fit.flags if f.startswith("no threshold estimate"))
+    assert f"the Bayesian estimate {fit.threshold():.3g} is where the prior puts it" in note
