@@ -14,7 +14,7 @@ from pathlib import Path
 
 from generator.arg_types import nonnegative_int
 from generator.errors import FoveaError
-from study.commands import PROTOCOL_DIR
+from study.commands import OBSERVER_HELP, PROTOCOL_DIR
 from study.simulate import simulate
 
 
@@ -33,8 +33,15 @@ def register(
         "example and the analysis report follow.",
     )
     demo.add_argument("--out", default="fovea-demo", help="output folder (default: fovea-demo)")
-    demo.add_argument("--participants", type=int, default=2)
-    demo.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
+    demo.add_argument(
+        "--participants", type=int, default=2, help="simulated participants (default: 2)"
+    )
+    demo.add_argument(
+        "--observer",
+        choices=["parametric", "perceptual"],
+        default="parametric",
+        help=OBSERVER_HELP,
+    )
     demo.add_argument(
         "--trials",
         type=int,
@@ -50,7 +57,9 @@ def register(
     demo.add_argument(
         "--image-px", type=int, default=768, help="stimulus size, px (default: 768, 17 deg)"
     )
-    demo.add_argument("--seed", type=nonnegative_int, default=1)
+    demo.add_argument(
+        "--seed", type=nonnegative_int, default=1, help="simulation seed (default: 1)"
+    )
     demo.add_argument(
         "--model",
         default="default",

@@ -27,16 +27,27 @@ PROMPT_MODEL_SCENE_FACTOR = 4
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
 ) -> None:
-    gen = subparsers.add_parser("generate", help="generate a foveated image (or its full twin)")
+    gen = subparsers.add_parser(
+        "generate",
+        help="generate a foveated image (or its full twin)",
+        description="Generate one image on the token layout for a gaze (with --full: its "
+        "full-resolution twin, same scene and seed) and write it as PNG with a JSON sidecar.",
+    )
     add_geometry_options(gen)
     add_layout_options(gen)
     add_scene_options(gen)
-    gen.add_argument("--seed", type=nonnegative_int, default=0)
+    gen.add_argument(
+        "--seed", type=nonnegative_int, default=0, help="noise and pool-scene seed (default: 0)"
+    )
     gen.add_argument("--out", required=True, help="output PNG; a JSON sidecar is written beside it")
     gen.add_argument(
         "--full", action="store_true", help="full resolution (the foveated image's twin)"
     )
-    gen.add_argument("--model", default="default", help="preset name or local model directory")
+    gen.add_argument(
+        "--model",
+        default="default",
+        help="preset name (default: default, the embedded scene model) or local model directory",
+    )
     gen.add_argument(
         "--lora", default=None, help="LoRA file merged at load (the Foveated Diffusion release's)"
     )
@@ -44,7 +55,7 @@ def register(
     gen.add_argument(
         "--steps", type=positive_int, default=None, help="sampling steps (default: model's)"
     )
-    gen.add_argument("--device", default="cpu")
+    gen.add_argument("--device", default="cpu", help="torch device (default: cpu; e.g. cuda)")
     gen.add_argument("--dtype", default=None, choices=DTYPES)
     gen.add_argument(
         "--decode",
@@ -68,14 +79,22 @@ def register(
     )
     gen.set_defaults(handler=_generate)
 
-    mask = subparsers.add_parser("mask", help="draw a token layout over an image")
+    mask = subparsers.add_parser(
+        "mask",
+        help="draw a token layout over an image",
+        description="Build the token layout for a gaze (no model) and draw it over an image "
+        "as PNG; prints the token count per level.",
+    )
     add_geometry_options(mask)
     add_layout_options(mask)
     mask.add_argument("--image", default=None, help="image to draw over (default: mid grey)")
     mask.add_argument(
-        "--token-px", type=positive_int, default=16, help="image pixels per fine token"
+        "--token-px",
+        type=positive_int,
+        default=16,
+        help="image pixels per fine token (default: 16)",
     )
-    mask.add_argument("--out", required=True)
+    mask.add_argument("--out", required=True, help="output PNG")
     mask.set_defaults(handler=_mask)
 
     bench = bench_subparsers.add_parser("generator", help="full vs foveated generation speed")
@@ -85,15 +104,21 @@ def register(
     bench.add_argument(
         "--model",
         default="bench-10m",
-        help="model to time (default bench-10m: random weights of a 10 M-parameter transformer; "
-        "default: the embedded model with its scene pipeline)",
+        help="model to time (default: bench-10m, random weights of a 10 M-parameter "
+        "transformer; 'default': the embedded model with its scene pipeline)",
     )
     bench.add_argument(
-        "--sizes", type=size_list, default=[512, 1024], help="comma-separated image sizes"
+        "--sizes",
+        type=size_list,
+        default=[512, 1024],
+        help="comma-separated image sizes (default: 512,1024)",
     )
     bench.add_argument("--steps", type=positive_int, default=None, help="default: the model's own")
     bench.add_argument(
-        "--repeats", type=positive_int, default=1, help="timed runs per setting (median)"
+        "--repeats",
+        type=positive_int,
+        default=1,
+        help="timed runs per setting (median; default: 1)",
     )
     bench.add_argument("--device", default="cpu")
     bench.add_argument("--dtype", default=None, choices=DTYPES)

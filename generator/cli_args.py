@@ -67,14 +67,26 @@ def add_layout_options(parser: argparse.ArgumentParser) -> None:
     gaze = parser.add_mutually_exclusive_group()
     gaze.add_argument("--gaze", metavar="X,Y", help="gaze in image pixels (default: image centre)")
     gaze.add_argument("--gaze-deg", metavar="X,Y", help="gaze in degrees from the screen centre")
-    parser.add_argument("--mode", choices=("acuity", "circle", "full"), default="acuity")
+    parser.add_argument(
+        "--mode",
+        choices=("acuity", "circle", "full"),
+        default="acuity",
+        help="token layout: acuity (levels from the eye's acuity at each eccentricity), circle "
+        "(the paper's full-resolution circle and a coarser periphery) or full (the twin's "
+        "grid) (default: acuity)",
+    )
     parser.add_argument(
         "--strength",
         type=float,
         default=1.0,
         help="foveation strength (1 nominal acuity, <1 conservative, >1 aggressive)",
     )
-    parser.add_argument("--acuity", choices=("linear", "geisler_perry"), default="linear")
+    parser.add_argument(
+        "--acuity",
+        choices=("linear", "geisler_perry"),
+        default="linear",
+        help="acuity mode: the acuity model (default: linear)",
+    )
     parser.add_argument("--padding-deg", type=float, default=0.0, help="fovea padding, degrees")
     parser.add_argument("--max-level", type=int, default=8, help="coarsest level (1,2,4,8,16)")
     parser.add_argument(

@@ -17,6 +17,14 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL_DIR = REPO_ROOT / "protocols"
 
 
+#: ``--observer`` of the commands that simulate participants.
+OBSERVER_HELP = (
+    "the simulated participant: parametric (a psychometric function at the protocol's "
+    "[simulation] thresholds) or perceptual (FovVideoVDP on the trial's images) "
+    "(default: parametric)"
+)
+
+
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
 ) -> None:
@@ -76,15 +84,20 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
         "simulate",
         help="run complete sessions with simulated participants (virtual display if needed)",
         description="Simulated participants (sim01, sim02, ...) through the real PsychoPy window "
-        "and the simulated tracker. The same seed gives the same trials, also across a kill and "
-        "--resume.",
+        "and a simulated tracker (--tracker). The same seed gives the same trials, also across a "
+        "kill and --resume.",
     )
     sim.add_argument("protocol", help="protocol TOML")
     sim.add_argument(
         "--participants", type=int, default=1, help="number of participants (default: 1)"
     )
     sim.add_argument("--data", required=True, help="data root folder")
-    sim.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
+    sim.add_argument(
+        "--observer",
+        choices=["parametric", "perceptual"],
+        default="parametric",
+        help=OBSERVER_HELP,
+    )
     sim.add_argument("--seed", type=nonnegative_int, default=1, help="seed (default: 1)")
     sim.add_argument("--session", default="1", help="session label (default: 1)")
     sim.add_argument(
@@ -134,9 +147,16 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
     )
     bench.add_argument("--json", required=True, help="output JSON path")
     bench.add_argument("--protocol", default="pilot_2afc", help="protocol (default: pilot_2afc)")
-    bench.add_argument("--participants", type=int, default=1)
-    bench.add_argument("--observer", choices=["parametric", "perceptual"], default="parametric")
-    bench.add_argument("--seed", type=nonnegative_int, default=1)
+    bench.add_argument(
+        "--participants", type=int, default=1, help="simulated participants (default: 1)"
+    )
+    bench.add_argument(
+        "--observer",
+        choices=["parametric", "perceptual"],
+        default="parametric",
+        help=OBSERVER_HELP,
+    )
+    bench.add_argument("--seed", type=nonnegative_int, default=1, help="seed (default: 1)")
     bench.set_defaults(handler=_bench_session)
 
 
