@@ -75,7 +75,8 @@ def register(
         "--t-start",
         type=float,
         default=None,
-        help="prompt models given a scene: where image-to-image starts, in (0, 1] (1 = noise)",
+        help="prompt models given a scene: where image-to-image starts, in (0, 1] (1 = noise; "
+        "default: 0.6)",
     )
     gen.set_defaults(handler=_generate)
 
