@@ -20,7 +20,12 @@ def register(
         "docs/protocol.md.",
     )
     check.add_argument("protocol", help="protocol TOML (e.g. protocols/pilot_2afc.toml)")
-    check.add_argument("--scenes", metavar="DIR", help="a --scenes folder to check instead")
+    check.add_argument(
+        "--scenes",
+        metavar="DIR",
+        help="a folder of photographs to check instead of the protocol's [stimulus] scenes "
+        "(as fovea run|simulate --scenes DIR)",
+    )
     check.set_defaults(handler=_check)
 
 

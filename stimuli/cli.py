@@ -62,14 +62,18 @@ def register(
     build.set_defaults(handler=_build)
 
     merge = sub.add_parser("merge", help="merge shard manifests into DIR/manifest.json")
-    merge.add_argument("directory", metavar="DIR")
+    merge.add_argument(
+        "directory", metavar="DIR", help="the set directory holding the shards' manifests"
+    )
     merge.set_defaults(handler=_merge)
 
     check = sub.add_parser(
         "check", help="check a set against a protocol: coverage and file hashes (as a session does)"
     )
-    check.add_argument("protocol", metavar="PROTOCOL")
-    check.add_argument("directory", metavar="DIR")
+    check.add_argument("protocol", metavar="PROTOCOL", help="protocol TOML file")
+    check.add_argument(
+        "directory", metavar="DIR", help="stimulus set directory (fovea stimuli build --out)"
+    )
     check.add_argument("--quick", action="store_true", help="check file presence, not hashes")
     check.add_argument(
         "--scenes", metavar="DIR", default=None, help="the scenes the session will use"
@@ -80,7 +84,7 @@ def register(
         "sheet",
         help="contact sheet PNG: references, foveated versions with fixation, token layouts",
     )
-    sheet.add_argument("directory", metavar="DIR")
+    sheet.add_argument("directory", metavar="DIR", help="stimulus set directory")
     sheet.add_argument(
         "--out", metavar="PNG", default=None, help="output (default: DIR/contact_sheet.png)"
     )
