@@ -102,7 +102,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="cache folder or packed .npz of photographs (periphery: the pairs folder)",
     )
     parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument("--init", default=None, help="base model.safetensors (post-training)")
+    parser.add_argument(
+        "--init",
+        default=None,
+        help="weights to start from: the base model.safetensors (foveated: required), or for "
+        "detail and periphery that stage's .safetensors",
+    )
     parser.add_argument(
         "--init-lora", default=None, help="post-training: start from this LoRA (same rank)"
     )
@@ -114,11 +119,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="post-training layout modes drawn with these weights, e.g. acuity=0.8 circle=0.15 "
         "full=0.05 (default: acuity=0.6 circle=0.25 full=0.15)",
     )
-    parser.add_argument("--crop-px", type=int, nargs="+", default=d.crop_px)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--groups", type=int, default=d.groups)
-    parser.add_argument("--steps", type=int, default=d.steps)
-    parser.add_argument("--time-budget-s", type=float, default=d.time_budget_s)
+    parser.add_argument(
+        "--crop-px",
+        type=int,
+        nargs="+",
+        default=d.crop_px,
+        help=f"crop sides, px, one drawn per step (default: {' '.join(map(str, d.crop_px))})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=d.batch_size,
+        help=f"crops per step and process (default: {d.batch_size})",
+    )
+    parser.add_argument(
+        "--groups",
+        type=int,
+        default=d.groups,
+        help=f"foveated: layouts per step, the batch split among them (default: {d.groups})",
+    )
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=d.steps,
+        help=f"step limit; training stops at it or at --time-budget-s (default: {d.steps})",
+    )
+    parser.add_argument(
+        "--time-budget-s",
+        type=float,
+        default=d.time_budget_s,
+        help=f"wall-clock limit, s (default: {d.time_budget_s:g})",
+    )
     parser.add_argument(
         "--lr",
         type=float,
@@ -146,7 +177,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--model-json",
         default=None,
-        help="ModelConfig fields of a model trained from scratch, e.g. '{\"single_blocks\": 4}'",
+        help="architecture of a model trained from scratch: ModelConfig fields (detail, "
+        "periphery: DetailConfig, PeripheryConfig), e.g. '{\"single_blocks\": 4}'",
     )
     parser.add_argument(
         "--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"]
