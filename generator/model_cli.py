@@ -104,20 +104,32 @@ def register(
         help="held-out scenes (scene i from held-out photograph i, centre crop; default 8)",
     )
     quality.add_argument(
-        "--seeds", type=nonnegative_int, nargs="+", default=[0, 1], help="seeds per scene"
+        "--seeds",
+        type=nonnegative_int,
+        nargs="+",
+        default=[0, 1],
+        help="seeds per scene (default: 0 1)",
     )
-    quality.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
+    quality.add_argument(
+        "--strengths",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5, 1.0, 2.0],
+        help="acuity strengths (default: 0.25 0.5 1 2)",
+    )
     quality.add_argument(
         "--steps", type=positive_int, default=None, help="sampler steps (model default)"
     )
-    quality.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
+    quality.add_argument(
+        "--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg (default: 2)"
+    )
     quality.add_argument("--no-circle", action="store_true", help="skip the circle layouts")
     quality.add_argument(
         "--ceiling",
         action="store_true",
         help="also score the ceiling bound (what any foveated generator of this model can "
         "reach; one more full-resolution generation per scene, seed, gaze and strength) into "
-        "PATH's *_bounds.json beside the oracle bound (always scored)",
+        "--json's *_bounds.json beside the oracle bound (always scored)",
     )
     quality.add_argument(
         "--sheets", default=None, help="folder for sample sheets (default: beside the JSON)"
@@ -138,16 +150,28 @@ def register(
     )
     lora.add_argument("--prompts", nargs="+", default=None, help="prompts (default: four)")
     lora.add_argument(
-        "--seeds", type=nonnegative_int, nargs="+", default=[0, 1], help="seeds per prompt"
+        "--seeds",
+        type=nonnegative_int,
+        nargs="+",
+        default=[0, 1],
+        help="seeds per prompt (default: 0 1)",
     )
-    lora.add_argument("--strengths", type=float, nargs="+", default=[0.25, 0.5, 1.0, 2.0])
+    lora.add_argument(
+        "--strengths",
+        type=float,
+        nargs="+",
+        default=[0.25, 0.5, 1.0, 2.0],
+        help="acuity strengths (default: 0.25 0.5 1 2)",
+    )
     lora.add_argument(
         "--resolution", type=positive_int, default=1024, help="image side, px (default 1024)"
     )
     lora.add_argument(
         "--steps", type=positive_int, default=None, help="sampler steps (model default)"
     )
-    lora.add_argument("--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg")
+    lora.add_argument(
+        "--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg (default: 2)"
+    )
     lora.add_argument("--device", default="cpu")
     lora.add_argument("--dtype", default=None, choices=DTYPES)
     lora.set_defaults(handler=_bench_lora)
