@@ -39,9 +39,18 @@ def register(
     )
     images.set_defaults(handler=_data_images)
     pack = data_sub.add_parser("pack", help="pack cached images into one .npz (<= 50 MB)")
-    pack.add_argument("--cache", default=None)
+    pack.add_argument(
+        "--cache",
+        default=None,
+        help="cache folder of fovea data images (default $FOVEA_DATA or ~/.cache/fovea/images)",
+    )
     pack.add_argument("--out", required=True, help="output .npz")
-    pack.add_argument("--max-side-px", type=positive_int, default=1024)
+    pack.add_argument(
+        "--max-side-px",
+        type=positive_int,
+        default=1024,
+        help="shorter side of packed images, at most (default 1024)",
+    )
     pack.set_defaults(handler=_data_pack)
 
     train = subparsers.add_parser(
