@@ -35,7 +35,8 @@ def check_model(model: str) -> str:
     hint = f"did you mean {guess[0]!r}? " if guess else ""
     raise ValueError(
         f"unknown model {model!r}: {hint}give a preset ({', '.join(MODEL_PRESETS)}) or a local "
-        "pipeline directory (a relative path is relative to the working directory)"
+        "pipeline directory (a relative path is looked up beside the protocol file, then in the "
+        "working directory)"
     )
 
 

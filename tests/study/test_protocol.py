@@ -216,6 +216,15 @@ def test_model_directories_are_relative_to_the_protocol_file(tmp_path, monkeypat
     assert model("mine") == "mine"  # as before: relative to the working directory
 
 
+def test_an_unknown_model_directory_is_refused_naming_where_it_was_looked_for(tmp_path):
+    """The refusal of a model directory that is not there says a relative path is looked up
+    beside the protocol file (then in the working directory), as docs/protocol.md says."""
+    data = pilot_dict()
+    data["stimulus"].update(model="models/no-such-model")
+    with pytest.raises(FoveaError, match="beside the protocol file, then in the working directory"):
+        load_protocol(write_toml(data, tmp_path / "p.toml"))
+
+
 def test_scene_folders_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
     from protocol.scenes import scenes_spec
 
