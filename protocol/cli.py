@@ -5,6 +5,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from pathlib import Path
+
+from generator.arg_types import output_file
+from generator.errors import FoveaError
+from protocol.preview import PREVIEW_FORMATS
 
 
 def register(
@@ -26,6 +31,14 @@ def register(
         help="a folder of photographs to check instead of the protocol's [stimulus] scenes "
         "(as fovea run|simulate --scenes DIR)",
     )
+    check.add_argument(
+        "--preview",
+        metavar="FILE",
+        type=output_file,
+        help="also draw the protocol to FILE (.png, .pdf or .svg): the screen with the image and "
+        "each condition's fixation target, and each condition's token layout at its lowest, "
+        "middle and highest levels over one of its scenes",
+    )
     check.set_defaults(handler=_check)
 
 
@@ -33,11 +46,17 @@ def _check(args: argparse.Namespace) -> int:
     from protocol import load_protocol
     from protocol.scenes import scenes_spec
 
+    if args.preview is not None and Path(args.preview).suffix.lower() not in PREVIEW_FORMATS:
+        raise FoveaError(f"--preview {args.preview}: give a {', '.join(PREVIEW_FORMATS)} file name")
     loaded = load_protocol(args.protocol)
     scenes = scenes_spec(loaded, override=args.scenes)
     for line in summary(loaded.protocol, scenes=scenes):
         print(line)
     print(f"{loaded.path}: valid")
+    if args.preview is not None:
+        from protocol.preview import write_preview
+
+        print(f"preview: {write_preview(loaded, scenes=scenes, out=args.preview)}")
     return 0
 
 

@@ -1,0 +1,44 @@
+"""``fovea check PROTOCOL --preview FILE``: the protocol drawn before any model loads (the screen
+with the image and fixation targets, each condition's token layouts at its levels)."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from fovea_cli.main import main
+from protocol import load_protocol
+from protocol.preview import preview_levels
+from tests.study.conftest import PROTOCOLS, small_protocol_dict, write_toml
+
+
+def test_the_preview_draws_each_condition_at_its_levels(tmp_path, capsys):
+    out = tmp_path / "figures" / "pilot.png"
+    assert main(["check", str(PROTOCOLS / "pilot_2afc.toml"), "--preview", str(out)]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(f"preview: {out}")
+    picture = np.asarray(Image.open(out).convert("RGB")).astype(int)
+    # Screen row + 2 conditions x 3 levels, 3.2 inch panels at 110 dpi.
+    assert picture.shape[0] > 3 * 300 and picture.shape[1] > 3 * 300
+    saturation = picture.max(axis=2) - picture.min(axis=2)
+    assert (saturation > 60).mean() > 0.2  # the layouts are drawn over a photograph, not grey
+
+
+def test_levels_drawn_are_the_ends_and_the_middle_or_the_constant_levels():
+    protocol = load_protocol(PROTOCOLS / "pilot_2afc.toml").protocol
+    condition = protocol.conditions[0]
+    assert preview_levels(condition) == [0.1, np.sqrt(0.1 * 8.0), 8.0]
+    listed = condition.model_copy(update={"levels": [0.5, 1, 2, 3, 4, 6, 8]})
+    assert preview_levels(listed) == [0.5, 2.0, 4.0, 8.0]
+    started = condition.model_copy(update={"start_level": 2.0})
+    assert preview_levels(started) == [0.1, 2.0, 8.0]
+
+
+def test_a_fixation_off_the_image_and_a_wrong_file_type(tmp_path, capsys):
+    small = write_toml(small_protocol_dict(), tmp_path / "small.toml")  # fixation (3, 0) deg
+    assert main(["check", str(small), "--preview", str(tmp_path / "small.svg")]) == 0
+    assert (tmp_path / "small.svg").read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    capsys.readouterr()
+    assert main(["check", str(small), "--preview", str(tmp_path / "small.txt")]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and "give a .png, .pdf, .svg file name" in err
+    assert not (tmp_path / "small.txt").exists()
