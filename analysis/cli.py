@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from generator.arg_types import nonnegative_int
+from generator.arg_types import nonnegative_int, output_file, positive_int
 
 
 def register(
@@ -30,19 +30,51 @@ def register(
     bench = bench_subparsers.add_parser(
         "report", help="time the analysis report on a simulated study (JSON records)"
     )
-    bench.add_argument("--json", required=True, metavar="PATH", help="where to write the records")
-    bench.add_argument("--participants", type=int, default=20)
-    bench.add_argument("--conditions", type=int, default=4)
     bench.add_argument(
-        "--trials", type=int, default=200, help="trials per participant and condition"
+        "--json", required=True, metavar="PATH", type=output_file, help="where to write the records"
     )
-    bench.add_argument("--bootstrap", type=int, default=1000, help="bootstrap replicates per fit")
-    bench.add_argument("--procedure", choices=("constant", "questplus"), default="constant")
-    bench.add_argument("--repeats", type=int, default=1)
     bench.add_argument(
-        "--workers", type=int, default=None, help="processes (default: usable CPUs, at most 4)"
+        "--participants",
+        type=positive_int,
+        default=20,
+        help="simulated participants (default: 20)",
     )
-    bench.add_argument("--seed", type=nonnegative_int, default=0)
+    bench.add_argument(
+        "--conditions", type=positive_int, default=4, help="conditions per study (default: 4)"
+    )
+    bench.add_argument(
+        "--trials",
+        type=positive_int,
+        default=200,
+        help="trials per participant and condition (default: 200)",
+    )
+    bench.add_argument(
+        "--bootstrap",
+        type=positive_int,
+        default=1000,
+        help="bootstrap replicates per fit, at least 100 (default: 1000)",
+    )
+    bench.add_argument(
+        "--procedure",
+        choices=("constant", "questplus"),
+        default="constant",
+        help="how the simulated sessions chose levels (default: constant)",
+    )
+    bench.add_argument(
+        "--repeats", type=positive_int, default=1, help="timed reports of the study (default: 1)"
+    )
+    bench.add_argument(
+        "--workers",
+        type=positive_int,
+        default=None,
+        help="processes (default: usable CPUs, at most 4)",
+    )
+    bench.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=0,
+        help="seed of the simulated study (default: 0)",
+    )
     bench.add_argument("--keep", metavar="DIR", help="keep the simulated data and reports in DIR")
     bench.set_defaults(handler=_bench)
 

@@ -175,7 +175,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1000,
         metavar="N",
-        help="bootstrap replicates (default 1000)",
+        help="bootstrap replicates per fit, at least 100 (default 1000)",
     )
     parser.add_argument(
         "--no-bayes", action="store_true", help="skip the Bayesian (psignifit 4) fits"

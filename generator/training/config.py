@@ -156,24 +156,56 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="default: 3e-4 base, 1e-4 foveated, 1e-3 detail and periphery",
     )
-    parser.add_argument("--warmup-steps", type=int, default=d.warmup_steps)
-    parser.add_argument("--ema-decay", type=float, default=d.ema_decay)
+    parser.add_argument(
+        "--warmup-steps",
+        type=int,
+        default=d.warmup_steps,
+        help=f"linear learning-rate warm-up, steps (default: {d.warmup_steps})",
+    )
+    parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=d.ema_decay,
+        help=f"decay of the weights' moving average, which is what is saved (default: "
+        f"{d.ema_decay:g})",
+    )
     parser.add_argument(
         "--t-mean",
         type=float,
         default=d.t_mean,
         help="logit-normal time distribution's mean (1 = noise; lower trains more on fine detail)",
     )
-    parser.add_argument("--t-std", type=float, default=d.t_std)
+    parser.add_argument(
+        "--t-std",
+        type=float,
+        default=d.t_std,
+        help=f"logit-normal time distribution's spread (default: {d.t_std:g})",
+    )
     parser.add_argument(
         "--max-zoom-out",
         type=float,
         default=d.max_zoom_out,
         help="crops cover between 1x and this many times --crop-px of the photograph",
     )
-    parser.add_argument("--lora-rank", type=int, default=d.lora_rank)
-    parser.add_argument("--checkpoint-every-s", type=float, default=d.checkpoint_every_s)
-    parser.add_argument("--seed", type=nonnegative_int, default=d.seed)
+    parser.add_argument(
+        "--lora-rank",
+        type=int,
+        default=d.lora_rank,
+        help=f"foveated: the LoRA's rank (default: {d.lora_rank})",
+    )
+    parser.add_argument(
+        "--checkpoint-every-s",
+        type=float,
+        default=d.checkpoint_every_s,
+        help=f"seconds between checkpoints that --resume continues from (default: "
+        f"{d.checkpoint_every_s:g})",
+    )
+    parser.add_argument(
+        "--seed",
+        type=nonnegative_int,
+        default=d.seed,
+        help=f"all randomness derives from it and the step (default: {d.seed})",
+    )
     parser.add_argument(
         "--model-json",
         default=None,
@@ -181,7 +213,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "periphery: DetailConfig, PeripheryConfig), e.g. '{\"single_blocks\": 4}'",
     )
     parser.add_argument(
-        "--mixed-precision", default=d.mixed_precision, choices=["auto", "no", "bf16", "fp16"]
+        "--mixed-precision",
+        default=d.mixed_precision,
+        choices=["auto", "no", "bf16", "fp16"],
+        help=f"accelerate's number format (default: {d.mixed_precision}: bf16 on CUDA, none "
+        "on the CPU)",
     )
     parser.add_argument(
         "--deadline-unix",
@@ -190,7 +226,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="absolute time.time() after which no step starts",
     )
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
-    parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def config_from_args(stage: str, args: argparse.Namespace) -> TrainConfig:
