@@ -54,8 +54,9 @@ class TrainConfig:
             ``detail`` / ``periphery`` ``DetailConfig`` / ``PeripheryConfig`` fields; the rest
             default); a run with ``init`` takes the
             architecture stored in that file.
-        mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` picks bf16
-            on CUDA and no on CPU.
+        mixed_precision: accelerate's setting (``no``, ``bf16``, ``fp16``); ``auto`` is ``no``:
+            float32 with TF32 matmuls on CUDA (bf16's backward crashed in cuBLAS on an H200,
+            torch 2.11), so bf16 is opt-in.
         progress: tqdm bar.
         deadline_unix: absolute wall-clock deadline (``time.time()``); no step starts that would
             end after it (so start-up time counts against a job's budget).
@@ -216,8 +217,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--mixed-precision",
         default=d.mixed_precision,
         choices=["auto", "no", "bf16", "fp16"],
-        help=f"accelerate's number format (default: {d.mixed_precision}: bf16 on CUDA, none "
-        "on the CPU)",
+        help=f"accelerate's number format (default: {d.mixed_precision}: float32, with TF32 "
+        "matmuls on CUDA; bf16 is opt-in, its backward crashed in cuBLAS on an H200)",
     )
     parser.add_argument(
         "--deadline-unix",

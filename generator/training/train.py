@@ -171,7 +171,7 @@ def _accelerator(cfg: TrainConfig):
 
     mp = cfg.mixed_precision
     if mp == "auto":
-        mp = "bf16" if torch.cuda.is_available() else "no"
+        mp = "no"  # float32 (TF32 matmuls below): bf16's backward crashed in cuBLAS on an H200
     accelerator = Accelerator(mixed_precision=mp)
     if accelerator.device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 training at TF32 matmul speed
