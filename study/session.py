@@ -182,7 +182,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
     )
     sidecar: dict | None = None
     if resume:
-        sidecar = resumable_sidecar(config, paths, scenes=scenes)
+        sidecar = resumable_sidecar(config, paths, scenes=scenes, say=say)
         seed = int(sidecar["seed"])
         if sidecar.get("completed"):
             say(f"{paths.session_dir}: already complete")

@@ -88,8 +88,11 @@ def stimulus_set_record(stimulus_set, info: dict) -> dict:
     }
 
 
-def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str) -> dict:
-    """The sidecar of the session to resume; refuses a changed protocol, seed, setup or scenes."""
+def resumable_sidecar(
+    config: SessionConfig, paths: SessionPaths, *, scenes: str, say=lambda *args: None
+) -> dict:
+    """The sidecar of the session to resume; refuses a changed protocol, seed, setup or scenes
+    (``say`` tells the experimenter when an edit to the protocol file was accepted)."""
     if not paths.beh_json.exists():
         raise FoveaError(f"{paths.beh_json} is missing; cannot resume {paths.session_dir}")
     try:
@@ -102,7 +105,11 @@ def resumable_sidecar(config: SessionConfig, paths: SessionPaths, *, scenes: str
         ) from None
     if not isinstance(sidecar, dict):
         raise FoveaError(f"{paths.beh_json} is not a session sidecar; cannot resume it")
-    _check_same_protocol(sidecar, config.loaded)
+    if _check_same_protocol(sidecar, config.loaded):
+        say(
+            f"{config.loaded.path} changed since the session started, but none of its settings "
+            "did (comments, layout or line endings): resuming"
+        )
     if config.seed is not None and config.seed != sidecar.get("seed"):
         given = config.seed_source or f"--seed {config.seed}"
         raise FoveaError(
@@ -171,14 +178,14 @@ ABRUPT_END = (
 )
 
 
-def _check_same_protocol(sidecar: dict, loaded: LoadedProtocol) -> None:
+def _check_same_protocol(sidecar: dict, loaded: LoadedProtocol) -> bool:
     """Refuse a protocol whose settings differ from the session's (naming what changed); accept
     one whose bytes alone differ (a comment, the layout, CRLF line endings: the same settings as
     written, or the same validated protocol) and record the file's earlier sha256 in
-    ``protocol_sha256_earlier``."""
+    ``protocol_sha256_earlier``. Returns whether the file's bytes had changed."""
     started_with = sidecar.get("protocol_sha256")
     if started_with == loaded.sha256:
-        return
+        return False
     validated = loaded.protocol.model_dump(mode="json")
     changed = settings_differences(sidecar.get("protocol") or {}, validated)
     if sidecar.get("protocol_settings_sha256") == loaded.settings_sha256 or not changed:
@@ -188,7 +195,7 @@ def _check_same_protocol(sidecar: dict, loaded: LoadedProtocol) -> None:
         ]
         sidecar["protocol_sha256"] = loaded.sha256
         sidecar["protocol_settings_sha256"] = loaded.settings_sha256
-        return
+        return True
     raise FoveaError(
         f"{loaded.path} differs from the protocol this session started with (settings changed: "
         f"{'; '.join(changed)}); resume "

@@ -46,7 +46,12 @@ def test_a_comment_and_crlf_line_endings_do_not_stop_a_resume(virtual_x, tmp_pat
     edited = load_protocol(path)
     assert edited.sha256 != started_with
     assert edited.settings_sha256 == config.loaded.settings_sha256
-    result = run_session(dataclasses.replace(config, loaded=edited, resume=True))
+    said = []
+    result = run_session(
+        dataclasses.replace(config, loaded=edited, resume=True, quiet=False), log=said.append
+    )
+    accepted = f"{path} changed since the session started, but none of its settings did"
+    assert any(line.startswith(accepted) for line in said), said
 
     assert result.completed
     rows = read_rows(result.paths.beh_tsv)
