@@ -27,10 +27,11 @@ def _panel_grid(n: int, title: str):
     """(figure, rows, cols) for ``n`` psychometric panels, at most 4 a row, titled ``title``."""
     cols = min(n, 4)
     rows = math.ceil(n / cols)
-    fig = _figure(3.1 * cols, 2.6 * rows + 0.4)
+    width_in = 3.1 * cols
+    fig = _figure(width_in, 2.6 * rows + 0.4)
     fig.suptitle(title)
     fig.subplots_adjust(
-        left=0.08,
+        left=0.6 / width_in,  # room for the y label and ticks, whatever the number of columns
         right=0.98,
         bottom=0.18 if rows == 1 else 0.1,
         top=0.82 if rows == 1 else 0.9,
@@ -163,6 +164,73 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=6, loc="lower right")
+    return _png(fig)
+
+
+def participant_tracks(
+    fits: list,
+    sequences: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    *,
+    title: str,
+    truth: dict[str, float] | None = None,
+) -> bytes:
+    """One participant's levels trial by trial, one panel per condition (``fits`` order).
+
+    Args:
+        fits: the participant's fits (the threshold and its interval are drawn where estimated).
+        sequences: per fit, (levels, correct, track) of its analysed trials in the order they
+            ran; one line per track (interleaved staircases or QUEST+ tracks), filled markers
+            correct, open ones wrong.
+        title: the figure's title.
+        truth: simulated true thresholds by condition (dotted green, when given).
+    """
+    fig, rows, cols = _panel_grid(len(fits), title)
+    lo, hi = _range(fits)
+    for i, (fit, (levels, correct, track)) in enumerate(zip(fits, sequences, strict=True)):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        if fit.sigmoid.log_axis:
+            _log_axis(ax, "y", lo, hi)
+        order = np.arange(1, len(levels) + 1)
+        for k, label in enumerate(dict.fromkeys(track)):
+            on = track == label
+            colour = _COLORS[k % len(_COLORS)]
+            ax.plot(order[on], levels[on], color=colour, lw=0.9, alpha=0.7)
+            hit = on & (correct == 1)
+            miss = on & (correct != 1)
+            first = k == 0
+            ax.scatter(
+                order[hit],
+                levels[hit],
+                s=14,
+                color=colour,
+                zorder=3,
+                label="correct" if first else None,
+            )
+            ax.scatter(
+                order[miss],
+                levels[miss],
+                s=14,
+                facecolor="white",
+                edgecolor=colour,
+                zorder=3,
+                label="wrong" if first else None,
+            )
+        if fit.fitted and not fit.threshold_bound:
+            c_lo, c_hi = fit.ci()
+            ax.axhspan(c_lo, c_hi, color=_COLORS[1], alpha=0.12, lw=0)
+            ax.axhline(fit.threshold(), color=_COLORS[1], lw=1.2, label="threshold (CI)")
+        if truth and fit.condition in truth:
+            ax.axhline(
+                truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold"
+            )
+        if i == 0:
+            ax.legend(fontsize=6, loc="best", framealpha=0.8)
+        ax.set_ylim(lo, hi)
+        ax.set_xlim(0, max(len(levels), 1) + 1)
+        ax.set_title(panel_title(fit), fontsize=9)
+        ax.set_xlabel("trial of the condition", fontsize=8)
+        ax.set_ylabel("level", fontsize=8)
+        ax.tick_params(labelsize=7)
     return _png(fig)
 
 

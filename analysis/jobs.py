@@ -23,24 +23,28 @@ class ParticipantJob:
 
     Attributes:
         participant: label.
-        cells: (condition, observer, levels, correct) per condition, in report order.
+        cells: (condition, observer, levels, correct, track) per condition, in report order;
+            the trials in the order they ran.
         excluded: excluded by QC (fitted and drawn anyway, flagged).
         truth: simulated true thresholds by condition (drawn when given).
         settings: fit settings.
-        figure: also draw the participant's figure.
+        figure: also draw the participant's figures.
+        tracks: also draw the levels trial by trial (adaptive procedures).
     """
 
     participant: str
-    cells: tuple[tuple[str, str, np.ndarray, np.ndarray], ...]
+    cells: tuple[tuple[str, str, np.ndarray, np.ndarray, np.ndarray], ...]
     excluded: bool
     truth: dict | None
     settings: FitSettings
     figure: bool = True
+    tracks: bool = False
 
 
-def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], bytes | None]:
+def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], dict[str, bytes]]:
+    """The participant's fits and figures (``psychometric``, ``tracks``: PNG bytes)."""
     fits = []
-    for condition, observer, levels, correct in job.cells:
+    for condition, observer, levels, correct, _ in job.cells:
         fit = fit_cell(
             participant=job.participant,
             condition=condition,
@@ -52,15 +56,18 @@ def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], bytes | None]:
         if job.excluded:
             fit.flags.insert(0, "participant excluded by QC")
         fits.append(fit)
-    png = None
+    pngs = {}
     if job.figure:
-        from analysis.figures import participant_curves
+        from analysis.figures import participant_curves, participant_tracks
 
-        status = " (excluded by QC)" if job.excluded else ""
-        png = participant_curves(
-            fits, title=f"Participant {job.participant}{status}", truth=job.truth
-        )
-    return fits, png
+        title = f"Participant {job.participant}{' (excluded by QC)' if job.excluded else ''}"
+        pngs["psychometric"] = participant_curves(fits, title=title, truth=job.truth)
+        if job.tracks:
+            sequences = [(levels, correct, track) for _, _, levels, correct, track in job.cells]
+            pngs["tracks"] = participant_tracks(
+                fits, sequences, title=f"{title}: levels trial by trial", truth=job.truth
+            )
+    return fits, pngs
 
 
 def default_workers() -> int:
@@ -74,7 +81,7 @@ def default_workers() -> int:
 
 def run_jobs(
     jobs: list[ParticipantJob], *, workers: int, progress: bool
-) -> list[tuple[list[PsychometricFit], bytes | None]]:
+) -> list[tuple[list[PsychometricFit], dict[str, bytes]]]:
     """Run ``jobs`` (results in job order), in ``workers`` forked processes when > 1."""
     from tqdm import tqdm
 

@@ -232,11 +232,23 @@ def _curves(a: Analysis) -> tuple[str, str, str]:
         "pooled into at most 12 points for display only). Blue line: the fitted psychometric function "
         f"({fs.sigmoid} on a {fs.axis} level axis, guess rate 0.5, lapse rate in [0, {fs.lapse_max:g}]). "
         f"Red marker: threshold with its {a.ci_pct} interval. Dotted green: the true threshold of a simulated "
-        "participant, when the sidecar records it.",
+        "participant, when the sidecar records it."
+        + (
+            " Below each participant's functions (adaptive procedures): the level of each analysed "
+            "trial in the order it ran, one line per track (interleaved staircases or QUEST+ "
+            "tracks), filled markers correct and open ones wrong; red line and band: the threshold "
+            "and its interval. Tracks that settle around the line are what a reliable threshold "
+            "needs; tracks still falling or rising at the end ask for more trials."
+            if any(k.startswith("tracks_") for k in a.pngs)
+            else ""
+        ),
         cls="explain",
     )
     for name in sorted(k for k in a.pngs if k.startswith("psychometric_")):
         curves += image(a.pngs[name], alt=name)
+        tracks = name.replace("psychometric_", "tracks_", 1)
+        if tracks in a.pngs:
+            curves += image(a.pngs[tracks], alt=tracks)
     return ("curves", "Psychometric functions per participant", curves)
 
 

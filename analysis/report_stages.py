@@ -61,10 +61,22 @@ def apply_qc(a: Analysis) -> None:
     a.excluded = set(a.qc.excluded_participants)
 
 
+#: Procedures whose levels follow the responses (their tracks are drawn trial by trial).
+ADAPTIVE_METHODS = ("staircase", "questplus")
+
+
+def _tracks(g: pd.DataFrame) -> np.ndarray:
+    """Each trial's track label (``track``; one track when the column is missing)."""
+    if "track" not in g:
+        return np.full(len(g), "", dtype=object)
+    return g["track"].astype(str).to_numpy(dtype=object)
+
+
 def fit_participants(a: Analysis) -> None:
     """Fits every participant x condition and draws each participant's figure.
 
-    Fills ``human``, ``perceptual``, ``fits``, ``pngs`` (``psychometric_sub-*``),
+    Fills ``human``, ``perceptual``, ``fits``, ``pngs`` (``psychometric_sub-*``, and for
+    adaptive procedures ``tracks_sub-*``),
     ``threshold_rows`` and ``fit_details``. Trials that pass the trial rules are fitted;
     participant exclusions are marked but still fitted, so the report can show what was excluded.
     """
@@ -82,6 +94,7 @@ def fit_participants(a: Analysis) -> None:
     a.human, a.perceptual = human, perceptual
     truth_by_participant = _truth_by_participant(a.dataset)
     groups = {k: g for k, g in human.groupby(["participant", "condition"], sort=False)}
+    adaptive = a.design.procedure.get("method") in ADAPTIVE_METHODS
     jobs = []
     for participant in sorted(human["participant"].astype(str).unique()):
         cells = []
@@ -90,7 +103,8 @@ def fit_participants(a: Analysis) -> None:
             observer = str(g["observer"].iloc[0]) if g is not None and len(g) else "human"
             levels = g["level"].to_numpy() if g is not None else np.empty(0)
             correct = g["correct"].to_numpy() if g is not None else np.empty(0)
-            cells.append((c, observer, levels, correct))
+            track = _tracks(g) if g is not None else np.empty(0, dtype=object)
+            cells.append((c, observer, levels, correct, track))
         jobs.append(
             ParticipantJob(
                 participant=participant,
@@ -98,14 +112,16 @@ def fit_participants(a: Analysis) -> None:
                 excluded=participant in a.excluded,
                 truth=truth_by_participant.get(participant),
                 settings=a.fit_settings,
+                tracks=adaptive,
             )
         )
     config = a.config
     results = run_jobs(jobs, workers=config.workers or default_workers(), progress=config.progress)
     a.fits = [f for job_fits, _ in results for f in job_fits]
     a.pngs = {
-        f"psychometric_sub-{job.participant}": png
-        for job, (_, png) in zip(jobs, results, strict=True)
+        f"{kind}_sub-{job.participant}": png
+        for job, (_, pngs) in zip(jobs, results, strict=True)
+        for kind, png in pngs.items()
     }
     a.threshold_rows = pd.DataFrame([f.row() for f in a.included_fits], columns=THRESHOLD_COLUMNS)
     a.fit_details = pd.DataFrame(
