@@ -231,6 +231,10 @@ def _run(args: argparse.Namespace) -> int:
     )
     result = run_session(config)
     print(f"{result.paths.beh_tsv}: {result.n_rows} trials, status: {result.status}")
+    from study.session_summary import session_summary
+
+    for line in session_summary(result.paths.beh_tsv, result.paths.beh_json):
+        print(line)
     return 0 if result.status in ("completed", "already complete") else 1
 
 

@@ -1,0 +1,63 @@
+"""The summary an experimenter reads when a session ends (``study.session_summary``), from the
+session's own files."""
+
+from __future__ import annotations
+
+import json
+
+from protocol.session_data import new_row, write_beh_tsv
+from study.session_summary import session_summary
+
+
+def _row(trial: int, condition: str, level: float, correct, **extra) -> dict:
+    values = dict(
+        participant="01",
+        session="1",
+        trial=trial,
+        condition=condition,
+        level=level,
+        correct=correct,
+        block="main",
+        gen_latency_s=0.4 + 0.01 * trial,
+        deadline_missed=0,
+        dropped_frames=0,
+    )
+    values.update(extra)
+    return new_row(**values)
+
+
+def test_the_summary_counts_answers_reruns_accuracy_speed_frames_and_calibration(tmp_path):
+    rows = [
+        _row(1, "a", 2.0, None, block="practice"),
+        _row(2, "a", 2.0, 1),
+        _row(3, "b", 4.0, None, abort_reason="fixation_break", fixation_break=1),
+        _row(4, "b", 4.0, 0, dropped_frames=2),
+        _row(5, "a", 1.5, 0, deadline_missed=1, cached_stimulus=1, gen_latency_s=1.2),
+        _row(6, "b", 3.0, 1),
+        _row(7, "a", 1.2, None, abort_reason="deadline"),
+        _row(8, "a", 1.1, 1),
+    ]
+    beh = tmp_path / "sub-01_ses-1_task-t_beh.tsv"
+    write_beh_tsv(beh, rows)
+    sidecar = tmp_path / "sub-01_ses-1_task-t_beh.json"
+    calibration = [
+        {"avg_error_deg": 0.9, "max_error_deg": 1.9},
+        {"avg_error_deg": 0.41, "max_error_deg": 0.88},
+    ]
+    sidecar.write_text(json.dumps({"calibration": calibration}), encoding="utf-8")
+
+    lines = session_summary(beh, sidecar)
+
+    assert lines[0] == (
+        "summary: 5 main trials answered, 1 practice; 2 ran again (fixation_break 1, deadline 1)"
+    )
+    assert lines[1] == "  a: 3 answered, 67 % correct, last level 1.1"
+    assert lines[2] == "  b: 2 answered, 50 % correct, last level 3"
+    assert lines[3].startswith("  generation: median 0.46 s, 95th percentile 0.98 s;")
+    assert lines[3].endswith("deadline missed 1 time(s), stand-in shown 1 time(s)")
+    assert lines[4] == "  dropped frames: 2 in 1 trial(s)"
+    assert lines[5] == "  last calibration: mean error 0.41 deg, max 0.88 deg (2 in the session)"
+
+
+def test_a_session_without_trials_has_no_summary(tmp_path):
+    assert session_summary(tmp_path / "missing_beh.tsv", tmp_path / "missing_beh.json") == []
