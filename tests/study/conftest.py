@@ -189,3 +189,25 @@ def tiny_dir(tmp_path_factory) -> Path:
     from generator.tiny_flux2 import save_tiny_flux2_pipeline
 
     return save_tiny_flux2_pipeline(tmp_path_factory.mktemp("klein") / "tiny-klein")
+
+
+def stop_with_a_full_disk_at_trial_3(config, monkeypatch) -> None:
+    """Run ``config``'s session until saving trial 3's images finds the disk full (the session
+    stops resumably after 2 logged trials), then let saving work again."""
+    import errno
+
+    import study.trial.runner as trial_runner
+    from generator.errors import FoveaError
+    from study.session import run_session
+
+    save = trial_runner.save_shown_images
+
+    def full_at_trial_3(*, images_dir, trial, **images):
+        if trial == 3:
+            raise OSError(errno.ENOSPC, "No space left on device", str(images_dir))
+        return save(images_dir=images_dir, trial=trial, **images)
+
+    monkeypatch.setattr(trial_runner, "save_shown_images", full_at_trial_3)
+    with pytest.raises(FoveaError, match="continue with --resume"):
+        run_session(config)
+    monkeypatch.setattr(trial_runner, "save_shown_images", save)

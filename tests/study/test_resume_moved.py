@@ -6,7 +6,6 @@ source when it makes every logged trial's scene; another folder is refused (defa
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 import shutil
 
@@ -14,12 +13,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import study.trial.runner as trial_runner
 from generator.errors import FoveaError
 from protocol import load_protocol
 from protocol.session_data import read_rows
 from study.session import run_session
-from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+from tests.study.conftest import (
+    simulated_session,
+    small_protocol_dict,
+    stop_with_a_full_disk_at_trial_3,
+    write_toml,
+)
 
 pytestmark = pytest.mark.display
 
@@ -40,17 +43,7 @@ def _interrupted(virtual_x, tmp_path, monkeypatch) -> tuple:
     data["stimulus"].update(model="default", classes=[0], seed_count=3, scenes="photos")
     data["conditions"][0]["levels"] = [2.0]
     config = simulated_session(write_toml(data, project / "p.toml"), tmp_path / "lab" / "data")
-    save = trial_runner.save_shown_images
-
-    def full_at_trial_3(*, images_dir, trial, **images):
-        if trial == 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(images_dir))
-        return save(images_dir=images_dir, trial=trial, **images)
-
-    monkeypatch.setattr(trial_runner, "save_shown_images", full_at_trial_3)
-    with pytest.raises(FoveaError, match="continue with --resume"):
-        run_session(config)
-    monkeypatch.setattr(trial_runner, "save_shown_images", save)
+    stop_with_a_full_disk_at_trial_3(config, monkeypatch)
     return config
 
 

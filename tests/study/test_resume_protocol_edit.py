@@ -5,41 +5,30 @@ naming the setting (tiny model, simulated participant, real PsychoPy window)."""
 from __future__ import annotations
 
 import dataclasses
-import errno
 import json
 
 import pytest
 
-import study.trial.runner as trial_runner
 from generator.errors import FoveaError
 from protocol import load_protocol
 from protocol.identity import settings_differences
 from protocol.session_data import read_rows
 from study.session import run_session
-from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+from tests.study.conftest import (
+    simulated_session,
+    small_protocol_dict,
+    stop_with_a_full_disk_at_trial_3,
+    write_toml,
+)
 
 pytestmark = pytest.mark.display
-
-
-def _interrupted_at_trial_3(config, monkeypatch) -> None:
-    save = trial_runner.save_shown_images
-
-    def full_at_trial_3(*, images_dir, trial, **images):
-        if trial == 3:
-            raise OSError(errno.ENOSPC, "No space left on device", str(images_dir))
-        return save(images_dir=images_dir, trial=trial, **images)
-
-    monkeypatch.setattr(trial_runner, "save_shown_images", full_at_trial_3)
-    with pytest.raises(FoveaError, match="continue with --resume"):
-        run_session(config)
-    monkeypatch.setattr(trial_runner, "save_shown_images", save)
 
 
 def test_a_comment_and_crlf_line_endings_do_not_stop_a_resume(virtual_x, tmp_path, monkeypatch):
     path = write_toml(small_protocol_dict(method="constant", trials=4), tmp_path / "p.toml")
     config = simulated_session(path, tmp_path / "data")
     started_with = config.loaded.sha256
-    _interrupted_at_trial_3(config, monkeypatch)
+    stop_with_a_full_disk_at_trial_3(config, monkeypatch)
 
     text = path.read_text(encoding="utf-8")
     path.write_bytes(("# pilot, room 2\n" + text).replace("\n", "\r\n").encode("utf-8"))
