@@ -44,9 +44,15 @@ def event_rows(*, rows: list[dict], stimulus_duration_s: float) -> list[dict]:
     return sorted(events, key=lambda e: e["onset"])
 
 
-def events_sidecar(*, display: dict, refresh_hz: float) -> dict:
-    """The events sidecar: column descriptions and ``StimulusPresentation`` (metres, pixels)."""
+def events_sidecar(
+    *, display: dict, refresh_hz: float, task: str, description: str, instructions: str
+) -> dict:
+    """The events sidecar: ``TaskName``, ``TaskDescription``, ``Instructions`` (the welcome
+    screen's text), column descriptions and ``StimulusPresentation`` (metres, pixels)."""
     return {
+        "TaskName": task,
+        "TaskDescription": description,
+        "Instructions": instructions,
         "onset": {"Description": "interval onset, from the flip (session clock)", "Units": "s"},
         "duration": {"Description": "the protocol's stimulus duration", "Units": "s"},
         "trial_type": {
@@ -84,7 +90,13 @@ def write_events(*, paths: SessionPaths, protocol, rows: list[dict], display: di
     write_atomic(paths.events_tsv, "\n".join(lines) + "\n")
     write_json_atomic(
         paths.events_json,
-        events_sidecar(display=display, refresh_hz=protocol.display.refresh_hz),
+        events_sidecar(
+            display=display,
+            refresh_hz=protocol.display.refresh_hz,
+            task=protocol.task,
+            description=protocol.description,
+            instructions=protocol.instructions.welcome,
+        ),
     )
 
 

@@ -234,9 +234,25 @@ def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dic
     return sidecar
 
 
+#: The data root's ``README`` as first written: BIDS recommends one; the lab completes it.
+DATASET_README = """Two-interval forced-choice sessions recorded with fovea-kit: in each trial a
+foveated image (generated for the participant's measured gaze) and its full-resolution reference
+were shown one after the other, and the participant said which one was different.
+
+Layout (BIDS, beh and BEP020 eye-tracking): sub-<participant>/ses-<session>/beh/ holds each
+session's trials (*_beh.tsv, described in *_beh.json under "columns"), gaze samples
+(*_physio.tsv.gz) and events (*_events.tsv); sourcedata/ holds the EyeLink EDF files and the
+images shown. The protocol of each session is in its *_beh.json ("protocol").
+
+Complete this file and dataset_description.json (Authors, License, Funding, ...) before sharing
+the data.
+"""
+
+
 def ensure_dataset_files(data_dir: Path) -> None:
-    """BIDS dataset files at the data root, written once: ``dataset_description.json`` and a
-    ``.bidsignore`` for the timing reports (not a BIDS suffix)."""
+    """BIDS dataset files at the data root, written once (the lab edits them; never
+    overwritten): ``dataset_description.json``, a ``README`` to complete and a ``.bidsignore``
+    for the timing reports (not a BIDS suffix)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     description = data_dir / "dataset_description.json"
     if not description.exists():
@@ -249,6 +265,9 @@ def ensure_dataset_files(data_dir: Path) -> None:
                 "GeneratedBy": [{"Name": "fovea-kit", "Version": software_version()}],
             },
         )
+    readme = data_dir / "README"
+    if not readme.exists():
+        write_atomic(readme, DATASET_README)
     ignore = data_dir / ".bidsignore"
     if not ignore.exists():
         write_atomic(ignore, "*_timing.json\n")  # a torn one would be kept for good

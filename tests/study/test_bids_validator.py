@@ -64,6 +64,16 @@ def test_the_official_validator_finds_no_error(dataset, request):
     report = validate(result.paths.data_dir)
     assert errors(report) == []
     assert report["summary"]["subjects"] == ["v01"]
+    # What the kit can know is there: the data root's README and the events sidecar's task and
+    # instructions (the authors and licence are the lab's to add).
+    warned = {(i.get("code"), i.get("subCode")) for i in report["issues"]["issues"]}
+    assert ("README_FILE_MISSING", None) not in warned
+    events = {
+        i.get("subCode")
+        for i in report["issues"]["issues"]
+        if i.get("code") == "SIDECAR_KEY_RECOMMENDED" and "_events.tsv" in str(i.get("location"))
+    }
+    assert not events & {"TaskName", "TaskDescription", "Instructions"}, events
 
 
 @pytest.mark.parametrize("dataset", ["sim_dataset", "eyelink_dataset"])

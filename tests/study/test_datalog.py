@@ -236,4 +236,4 @@ def test_dataset_files_are_written_atomically(tmp_path, monkeypatch):
     written = []
     monkeypatch.setattr(session_setup, "write_atomic", lambda p, text: written.append(p.name))
     session_setup.ensure_dataset_files(tmp_path)
-    assert written == [".bidsignore"]  # never a torn .bidsignore that later runs keep
+    assert written == ["README", ".bidsignore"]  # never torn files that later runs keep
