@@ -177,6 +177,8 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         stimulus_set = check_stimulus_set(
             config.stimulus_set, protocol=config.loaded, scenes=scenes
         )
+    if config.screenshots_dir is not None:  # a file in the way: one line, before the window opens
+        config.screenshots_dir.mkdir(parents=True, exist_ok=True)
     seed = (
         config.seed if config.seed is not None else default_seed(config.participant, config.session)
     )

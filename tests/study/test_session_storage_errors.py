@@ -105,3 +105,24 @@ def test_a_read_only_data_folder_is_one_line_before_anything_runs(tmp_path, monk
     config = simulated_session(protocol, tmp_path / "data", seed=None)
     with pytest.raises(FoveaError, match=r"Read-only file system: .*ses-1\); nothing was written"):
         run_session(config)
+
+
+def test_a_file_in_the_way_of_the_screenshots_folder_stops_before_the_session_starts(
+    virtual_x, tmp_path, capsys
+):
+    """``--screenshots notes.txt`` (a file): one error line before the window opens; before, the
+    error came with the window open (the run record left without an end, the session folder
+    created so that a corrected rerun was refused, and an X IO error at exit)."""
+    from fovea_cli.main import main
+
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    (tmp_path / "notes.txt").write_text("not a folder")
+    data = tmp_path / "data"
+    argv = ["simulate", str(protocol), "--data", str(data), "--quiet"]
+    assert main([*argv, "--screenshots", str(tmp_path / "notes.txt")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"error: {tmp_path / 'notes.txt'}: a file is in the way (a folder must go there)"
+    ]
+    assert not (data / "sub-sim01").exists()  # nothing of the session was written
+    assert main(argv) == 0  # the corrected command starts the session, no --resume needed
