@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from generator.arg_types import nonnegative_int, output_file, positive_int
+from generator.arg_types import output_file, positive_int, seed_int
 
 
 def register(
@@ -71,7 +71,7 @@ def register(
     )
     bench.add_argument(
         "--seed",
-        type=nonnegative_int,
+        type=seed_int,
         default=0,
         help="seed of the simulated study (default: 0)",
     )

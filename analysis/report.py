@@ -30,7 +30,7 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from analysis.report_analysis import ReportConfig  # noqa: E402
-from generator.arg_types import nonnegative_int  # noqa: E402
+from generator.arg_types import seed_int  # noqa: E402
 from generator.errors import FoveaError, is_path_error, path_error_message  # noqa: E402
 
 
@@ -187,7 +187,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--ci", type=float, default=0.95, help="interval probability (default 0.95)"
     )
     parser.add_argument(
-        "--seed", type=nonnegative_int, default=0, help="master seed of bootstraps (default 0)"
+        "--seed", type=seed_int, default=0, help="master seed of bootstraps (default 0)"
     )
     parser.add_argument(
         "--qc-rules", metavar="FILE", help="JSON or TOML file overriding QC exclusion rules"

@@ -12,7 +12,7 @@ import re
 import time
 from pathlib import Path
 
-from generator.arg_types import nonnegative_int
+from generator.arg_types import seed_int
 from generator.errors import FoveaError
 from study.commands import OBSERVER_HELP, PROTOCOL_DIR
 from study.simulate import simulate
@@ -57,9 +57,7 @@ def register(
     demo.add_argument(
         "--image-px", type=int, default=768, help="stimulus size, px (default: 768, 17 deg)"
     )
-    demo.add_argument(
-        "--seed", type=nonnegative_int, default=1, help="simulation seed (default: 1)"
-    )
+    demo.add_argument("--seed", type=seed_int, default=1, help="simulation seed (default: 1)")
     demo.add_argument(
         "--model",
         default="default",

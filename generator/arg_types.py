@@ -22,10 +22,21 @@ def positive_int(text: str) -> int:
 
 
 def nonnegative_int(text: str) -> int:
-    """argparse type: an integer >= 0 (seeds)."""
+    """argparse type: an integer >= 0."""
     value = _whole_number(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"{value} must not be negative")
+    return value
+
+
+SEED_MAX = 2**32 - 1
+
+
+def seed_int(text: str) -> int:
+    """argparse type: a seed, 0 to ``SEED_MAX`` (torch and numpy take no larger seed)."""
+    value = nonnegative_int(text)
+    if value > SEED_MAX:
+        raise argparse.ArgumentTypeError(f"{value} is too large for a seed (at most {SEED_MAX})")
     return value
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.arg_types import nonnegative_int, output_file, positive_int, size_list
+from generator.arg_types import output_file, positive_int, seed_int, size_list
 from generator.cli_args import (
     add_geometry_options,
     add_layout_options,
@@ -37,7 +37,7 @@ def register(
     add_layout_options(gen)
     add_scene_options(gen)
     gen.add_argument(
-        "--seed", type=nonnegative_int, default=0, help="noise and pool-scene seed (default: 0)"
+        "--seed", type=seed_int, default=0, help="noise and pool-scene seed (default: 0)"
     )
     gen.add_argument("--out", required=True, help="output PNG; a JSON sidecar is written beside it")
     gen.add_argument(

@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.arg_types import nonnegative_int, output_file, positive_int
+from generator.arg_types import output_file, positive_int, seed_int
 from generator.precision import DTYPES
 
 
@@ -79,7 +79,7 @@ def register(
     pairs.add_argument("--count", type=positive_int, default=48, help="twins (default 48)")
     pairs.add_argument("--per-twin", type=positive_int, default=4, help="foveated images per twin")
     pairs.add_argument("--resolution", type=positive_int, default=1024, help="image side, px")
-    pairs.add_argument("--seed", type=nonnegative_int, default=0)
+    pairs.add_argument("--seed", type=seed_int, default=0)
     pairs.add_argument("--data", default="generator/data/photos-1024.npz", help="photo pack")
     pairs.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     pairs.add_argument("--no-progress", action="store_true")
@@ -114,7 +114,7 @@ def register(
     )
     quality.add_argument(
         "--seeds",
-        type=nonnegative_int,
+        type=seed_int,
         nargs="+",
         default=[0, 1],
         help="seeds per scene (default: 0 1)",
@@ -160,7 +160,7 @@ def register(
     lora.add_argument("--prompts", nargs="+", default=None, help="prompts (default: four)")
     lora.add_argument(
         "--seeds",
-        type=nonnegative_int,
+        type=seed_int,
         nargs="+",
         default=[0, 1],
         help="seeds per prompt (default: 0 1)",

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from generator.arg_types import nonnegative_int
+from generator.arg_types import seed_int
 from generator.errors import FoveaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +52,7 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
     )
     run.add_argument("--data", default="data", help="data root folder (default: data)")
     run.add_argument(
-        "--seed", type=nonnegative_int, help="session seed (default: derived from the labels)"
+        "--seed", type=seed_int, help="session seed (default: derived from the labels)"
     )
     run.add_argument("--resume", action="store_true", help="continue an interrupted session")
     run.add_argument("--windowed", action="store_true", help="a window instead of full screen")
@@ -98,7 +98,7 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
         default="parametric",
         help=OBSERVER_HELP,
     )
-    sim.add_argument("--seed", type=nonnegative_int, default=1, help="seed (default: 1)")
+    sim.add_argument("--seed", type=seed_int, default=1, help="seed (default: 1)")
     sim.add_argument("--session", default="1", help="session label (default: 1)")
     sim.add_argument(
         "--resume",
@@ -156,7 +156,7 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
         default="parametric",
         help=OBSERVER_HELP,
     )
-    bench.add_argument("--seed", type=nonnegative_int, default=1, help="seed (default: 1)")
+    bench.add_argument("--seed", type=seed_int, default=1, help="seed (default: 1)")
     bench.set_defaults(handler=_bench_session)
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from generator.arg_types import nonnegative_int
+from generator.arg_types import seed_int
 from generator.decoding import DECODES
 from generator.precision import DEFAULT_DTYPE, DTYPES
 
@@ -51,7 +51,7 @@ def register(
         default=0.25,
         help="share of landings off target (default 0.25)",
     )
-    rt.add_argument("--seed", type=nonnegative_int, default=0)
+    rt.add_argument("--seed", type=seed_int, default=0)
     rt.add_argument(
         "--nice", type=int, default=10, help="niceness added to the generator process (default 10)"
     )

@@ -75,6 +75,10 @@ def test_a_bad_path_or_file_is_one_error_line(tmp_path, monkeypatch, capsys, arg
         (["generate", "--steps", "-3", "--out", "a.png"], "-3 must be at least 1"),
         (["report", "data", "--out", "out", "--seed", "-1"], "-1 must not be negative"),
         (["simulate", "p.toml", "--seed", "-1"], "-1 must not be negative"),
+        # torch takes no seed of 2**64 or more (a traceback after the model had loaded)
+        (["generate", "--seed", str(10**23), "--out", "a.png"], "too large for a seed"),
+        (["run", "p.toml", "--seed", str(2**32)], "at most 4294967295"),
+        (["train", "base", "--out", "run", "--seed", str(2**64)], "too large for a seed"),
         (["stimuli", "sheet", "set", "--tile-px", "0"], "0 must be at least 1"),
     ],
 )

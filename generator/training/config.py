@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from generator.arg_types import nonnegative_int
+from generator.arg_types import seed_int
 
 Stage = Literal["base", "foveated", "detail", "periphery"]
 POST_TRAINING = ("foveated",)
@@ -203,7 +203,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--seed",
-        type=nonnegative_int,
+        type=seed_int,
         default=d.seed,
         help=f"all randomness derives from it and the step (default: {d.seed})",
     )
