@@ -144,3 +144,32 @@ def test_other_os_errors_of_an_output_keep_their_traceback(tmp_path, monkeypatch
     _read_only_mkdir(monkeypatch, code=errno.EIO)
     with pytest.raises(OSError, match="Input/output error"):
         main(["report", "data", "--out", "out", "--no-stimuli"])
+
+
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--steps", "0", "--steps must be at least 1, got 0"),
+        ("--steps", "-5", "--steps must be at least 1, got -5"),
+        ("--time-budget-s", "0", "--time-budget-s must be positive, got 0.0"),
+        ("--groups", "0", "--groups must be at least 1, got 0"),
+        ("--warmup-steps", "-1", "--warmup-steps must be 0 or more, got -1"),
+        ("--ema-decay", "nan", "--ema-decay must be in [0, 1), e.g. 0.999, got nan"),
+        ("--ema-decay", "1.5", "--ema-decay must be in [0, 1)"),
+        ("--t-mean", "inf", "--t-mean must be a finite number, got inf"),
+        ("--t-std", "-1", "--t-std must be positive, got -1.0"),
+        ("--max-zoom-out", "0.5", "--max-zoom-out must be at least 1, got 0.5"),
+        ("--lora-rank", "0", "--lora-rank must be at least 1, got 0"),
+        ("--checkpoint-every-s", "-1", "--checkpoint-every-s must be positive, got -1.0"),
+    ],
+)
+def test_training_numbers_out_of_range_are_one_error_line(
+    tmp_path, monkeypatch, capsys, flag, value, message
+):
+    """Before, --steps 0 or a NaN --ema-decay trained nothing (or diverged) and still saved
+    ``model.safetensors`` as if it were a model."""
+    monkeypatch.chdir(tmp_path)
+    args = ["train", "base", "--out", "run", "--crop-px", "64", "--batch-size", "2"]
+    assert main([*args, flag, value]) == 2
+    assert message in _error_line(capsys)
+    assert not (tmp_path / "run").exists()

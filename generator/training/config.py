@@ -312,6 +312,7 @@ def validate(cfg: TrainConfig) -> None:
         raise FoveaError(f"--init {cfg.init} does not exist")
     if cfg.lr is not None and not cfg.lr > 0:
         raise FoveaError(f"--lr must be positive, got {cfg.lr!r}")
+    _check_numbers(cfg)
     if cfg.stage == "periphery" and not Path(cfg.data).is_dir():
         raise FoveaError(
             f"periphery training takes --data PAIRS_FOLDER (from `fovea train pairs`), "
@@ -325,6 +326,30 @@ def validate(cfg: TrainConfig) -> None:
             raise FoveaError(f"--crop-px {px} must be a multiple of the scene factor {factor}")
     if cfg.batch_size < cfg.groups or cfg.batch_size < 1:
         raise FoveaError(f"--batch-size {cfg.batch_size} must be >= --groups {cfg.groups} and >= 1")
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
+    """Counts, times and distribution settings in range (finite, NaN refused): a run that cannot
+    make a step, or whose EMA or time draw diverges, would save weights that are not a model."""
+    import math
+
+    from generator.errors import FoveaError
+
+    checks = (
+        ("--steps", cfg.steps, cfg.steps >= 1, "at least 1"),
+        ("--time-budget-s", cfg.time_budget_s, cfg.time_budget_s > 0, "positive"),
+        ("--groups", cfg.groups, cfg.groups >= 1, "at least 1"),
+        ("--warmup-steps", cfg.warmup_steps, cfg.warmup_steps >= 0, "0 or more"),
+        ("--ema-decay", cfg.ema_decay, 0 <= cfg.ema_decay < 1, "in [0, 1), e.g. 0.999"),
+        ("--t-mean", cfg.t_mean, math.isfinite(cfg.t_mean), "a finite number"),
+        ("--t-std", cfg.t_std, 0 < cfg.t_std < math.inf, "positive"),
+        ("--max-zoom-out", cfg.max_zoom_out, 1 <= cfg.max_zoom_out < math.inf, "at least 1"),
+        ("--lora-rank", cfg.lora_rank, cfg.lora_rank >= 1, "at least 1"),
+        ("--checkpoint-every-s", cfg.checkpoint_every_s, cfg.checkpoint_every_s > 0, "positive"),
+    )
+    for flag, value, ok, what in checks:
+        if not ok:
+            raise FoveaError(f"{flag} must be {what}, got {value!r}")
 
 
 def _check_model(cfg: TrainConfig) -> int:
