@@ -6,6 +6,8 @@ post-training: ``lora.safetensors``; detail: ``detail.safetensors``; periphery:
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,39 +98,35 @@ def save_run(
     unwrapped = accelerator.unwrap_model(run.model)
     if not accelerator.is_main_process:
         return
-    torch.save(
-        {
-            "trainable": [p.detach().cpu() for p in run.trainable],
-            "ema": [s.cpu() for s in run.ema.shadow],
-            "opt": run.opt.state_dict(),
-            "sched": run.sched.state_dict(),
-            "step": progress.step,
-            "losses": progress.losses,
-            "loss_parts": progress.parts,
-            "elapsed_s": elapsed_s,
-            "config": asdict(cfg),
-            "previous": progress.previous,
-        },
-        out / "checkpoint.pt",
-    )
-    run.ema.swap()
-    try:
-        meta = {"stage": cfg.stage, "step": progress.step}
+    state = {
+        "trainable": [p.detach().cpu() for p in run.trainable],
+        "ema": [s.cpu() for s in run.ema.shadow],
+        "opt": run.opt.state_dict(),
+        "sched": run.sched.state_dict(),
+        "step": progress.step,
+        "losses": progress.losses,
+        "loss_parts": progress.parts,
+        "elapsed_s": elapsed_s,
+        "config": asdict(cfg),
+        "previous": progress.previous,
+    }
+    replace_atomically(out / "checkpoint.pt", lambda path: torch.save(state, path))
+    meta = {"stage": cfg.stage, "step": progress.step}
+
+    def write_weights(path: Path) -> None:
         if cfg.stage == "base":
-            save_weights(unwrapped, out / "model.safetensors", dtype=torch.float32, metadata=meta)
+            save_weights(unwrapped, path, dtype=torch.float32, metadata=meta)
         elif cfg.stage == "detail":
-            save_detail(unwrapped, out / "detail.safetensors", dtype=torch.float32, metadata=meta)
+            save_detail(unwrapped, path, dtype=torch.float32, metadata=meta)
         elif cfg.stage == "periphery":
-            path = out / "periphery.safetensors"
             save_periphery(unwrapped, path, dtype=torch.float32, metadata=meta)
         else:
-            save_lora(
-                unwrapped,
-                out / "lora.safetensors",
-                rank=cfg.lora_rank,
-                alpha=cfg.lora_alpha,
-                meta=meta,
-            )
+            save_lora(unwrapped, path, rank=cfg.lora_rank, alpha=cfg.lora_alpha, meta=meta)
+
+    name = {"base": "model", "detail": "detail", "periphery": "periphery"}.get(cfg.stage, "lora")
+    run.ema.swap()
+    try:
+        replace_atomically(out / f"{name}.safetensors", write_weights)
     finally:
         run.ema.swap()
     plot_losses(progress.losses, out / "loss.png", title=f"{cfg.stage} training loss")
@@ -140,3 +138,15 @@ def mean_first50(losses: list[float]) -> float | None:
     import numpy as np
 
     return float(np.mean(losses[:50])) if losses else None
+
+
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(temporary)`` beside ``path``, then rename it over ``path``: a run stopped while
+    writing (Ctrl-C, a kill, a full disk) keeps the previous file whole (the checkpoint that
+    ``--resume`` needs) and leaves no partial file behind."""
+    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

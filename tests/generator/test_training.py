@@ -284,3 +284,30 @@ def test_layout_mix_sets_which_modes_are_drawn():
     for bad in (["fovea=1"], ["acuity"], ["acuity=-1"], ["acuity=x"], ["full=0"]):
         with pytest.raises(FoveaError, match="--layout-mix"):
             parse_layout_mix(bad)
+
+
+def test_a_run_stopped_while_saving_keeps_the_previous_checkpoint_and_weights(
+    tmp_path, monkeypatch
+):
+    """Ctrl-C (or a kill, a full disk) in the middle of writing the checkpoint: before, the
+    checkpoint was written in place and a run stopped there lost it (a torn checkpoint.pt that
+    --resume cannot read); now the previous one stays whole, no partial file is left, and
+    --resume continues from it."""
+    out = tmp_path / "base"
+    train(_cfg(out, crop_px=[32], batch_size=2, steps=2))
+    before = {name: (out / name).read_bytes() for name in ("checkpoint.pt", "model.safetensors")}
+    real_save = torch.save
+
+    def interrupted_save(obj, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", interrupted_save)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)
+    assert {name: (out / name).read_bytes() for name in before} == before
+    assert sorted(p.name for p in out.iterdir() if "partial" in p.name) == []
+
+    monkeypatch.setattr(torch, "save", real_save)
+    log = train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)
+    assert log["steps"] == 4 and torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
