@@ -55,8 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``fovea`` with ``argv`` (default: the command line); returns the exit status
-    (2 and one ``error:`` line for a ``FoveaError`` or a path that cannot be used, 130 when
-    interrupted)."""
+    (2 and one ``error:`` line for a ``FoveaError`` or a path that cannot be used, 130 and a line
+    saying how to continue when interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -70,7 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        # A command that can continue says how (its ``on_interrupt``, set with set_defaults).
+        how = getattr(args, "on_interrupt", None)
+        print(f"interrupted; {how}" if how else "interrupted", file=sys.stderr)
         return 130
     return int(status or 0)
 

@@ -69,7 +69,12 @@ def register(
     ):
         p = train_sub.add_parser(stage, help=text)
         add_arguments(p)
-        p.set_defaults(handler=_train, stage=stage)
+        p.set_defaults(
+            handler=_train,
+            stage=stage,
+            on_interrupt="the same command with --resume continues from OUT/checkpoint.pt (written "
+            "every --checkpoint-every-s and kept whole)",
+        )
     pairs = train_sub.add_parser(
         "pairs",
         help="make the periphery stage's training pairs with the shipped model: full-resolution "
@@ -83,7 +88,10 @@ def register(
     pairs.add_argument("--data", default="generator/data/photos-1024.npz", help="photo pack")
     pairs.add_argument("--weights", default=None, help="weights folder (default: shipped)")
     pairs.add_argument("--no-progress", action="store_true")
-    pairs.set_defaults(handler=_train_pairs)
+    pairs.set_defaults(
+        handler=_train_pairs,
+        on_interrupt="the pairs made so far are kept: the same command continues",
+    )
     from generator.training.export import add_export_arguments
 
     export = train_sub.add_parser(

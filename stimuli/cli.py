@@ -59,7 +59,10 @@ def register(
         default=None,
         help="scene models: a folder of photographs instead of the protocol's [stimulus] scenes",
     )
-    build.set_defaults(handler=_build)
+    build.set_defaults(
+        handler=_build,
+        on_interrupt="the images made so far are kept: the same command continues and reuses them",
+    )
 
     merge = sub.add_parser("merge", help="merge shard manifests into DIR/manifest.json")
     merge.add_argument(

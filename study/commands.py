@@ -15,6 +15,10 @@ from generator.errors import FoveaError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROTOCOL_DIR = REPO_ROOT / "protocols"
+#: What ``fovea`` says after Ctrl-C in run and simulate (every trial is on disk when logged).
+SESSION_INTERRUPTED = (
+    "the trials logged so far are kept: continue with the same command and --resume"
+)
 
 
 #: ``--observer`` of the commands that simulate participants.
@@ -76,7 +80,7 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
         help="run on a virtual display (Xvfb, software OpenGL: no real refresh rate), e.g. to "
         "try the session without the lab screen; refused otherwise",
     )
-    run.set_defaults(handler=_run)
+    run.set_defaults(handler=_run, on_interrupt=SESSION_INTERRUPTED)
 
 
 def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
@@ -133,7 +137,7 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
         help="sim: the simulated tracker; eyelink-emulated: the EyeLink code path against the "
         "pylink emulator (faults from $FOVEA_EYELINK_FAULTS, JSON) (default: sim)",
     )
-    sim.set_defaults(handler=_simulate)
+    sim.set_defaults(handler=_simulate, on_interrupt=SESSION_INTERRUPTED)
 
 
 def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> None:

@@ -126,3 +126,34 @@ def test_a_file_in_the_way_of_the_screenshots_folder_stops_before_the_session_st
     ]
     assert not (data / "sub-sim01").exists()  # nothing of the session was written
     assert main(argv) == 0  # the corrected command starts the session, no --resume needed
+
+
+def test_ctrl_c_mid_session_says_how_to_continue_and_the_resume_completes(
+    virtual_x, tmp_path, monkeypatch, capsys
+):
+    """Ctrl-C in the terminal during `fovea simulate` (or run): exit status 130 and one line that
+    says the logged trials are kept and how to continue (before: a bare "interrupted"); the
+    suggested command then completes the session with every trial once."""
+    from fovea_cli.main import main
+
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "p.toml")
+    argv = ["simulate", str(protocol), "--data", str(tmp_path / "data"), "--quiet"]
+    save = trial_runner.save_shown_images
+
+    def ctrl_c_at_trial_3(*, images_dir, trial, **images):
+        if trial == 3:
+            raise KeyboardInterrupt
+        return save(images_dir=images_dir, trial=trial, **images)
+
+    monkeypatch.setattr(trial_runner, "save_shown_images", ctrl_c_at_trial_3)
+    assert main(argv) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted; the trials logged so far are kept: continue with the same command and "
+        "--resume"
+    )
+    (path,) = (tmp_path / "data" / "sub-sim01" / "ses-1" / "beh").glob("*_beh.tsv")
+    assert [r["trial"] for r in read_rows(path)] == ["1", "2"]
+    monkeypatch.setattr(trial_runner, "save_shown_images", save)
+    assert main([*argv, "--resume"]) == 0
+    rows = read_rows(path)
+    assert [r["trial"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
