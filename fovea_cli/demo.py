@@ -70,7 +70,11 @@ def register(
     demo.add_argument(
         "--scenes", metavar="DIR", help="a folder of photographs instead of the shipped pool"
     )
-    demo.set_defaults(handler=_demo)
+    demo.set_defaults(
+        handler=_demo,
+        on_interrupt="a demo does not continue: start it again with another --out (or delete this "
+        "one first)",
+    )
 
 
 #: The demo's session structure: the example pair after the instructions and one short practice

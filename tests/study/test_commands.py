@@ -133,3 +133,22 @@ def test_bench_session_writes_json_records(virtual_x, tmp_path):
         "gen_latency_s_median",
     ):
         assert record[key] > 0
+
+
+def test_ctrl_c_in_the_demo_says_to_start_again_elsewhere(tmp_path, monkeypatch, capsys):
+    """The demo never overwrites its --out, so after Ctrl-C the same command is refused: the
+    interrupt line says so at once (before: a bare "interrupted")."""
+    import stimuli.build
+
+    def ctrl_c(**_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(stimuli.build, "build_stimulus_set", ctrl_c)
+    out = tmp_path / "demo"
+    assert main(["demo", "--out", str(out), "--model", "tiny"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted; a demo does not continue: start it again with another --out (or delete "
+        "this one first)"
+    )
+    assert main(["demo", "--out", str(out), "--model", "tiny"]) == 2
+    assert "choose another --out" in capsys.readouterr().err
