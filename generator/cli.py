@@ -132,6 +132,25 @@ def _condition(prompt: str | None):
     return prompt
 
 
+def _check_distinct_outputs(args: argparse.Namespace) -> None:
+    """--out, --mask-out and --scene-out must be different files: one would overwrite the other
+    (the generated image replaced by its mask or its scene)."""
+    from generator.errors import FoveaError
+
+    outputs = [("--out", args.out), ("--mask-out", args.mask_out), ("--scene-out", args.scene_out)]
+    seen: dict[Path, str] = {}
+    for option, path in outputs:
+        if not path:
+            continue
+        key = Path(path).resolve()
+        if key in seen:
+            raise FoveaError(
+                f"{option} {path} is also {seen[key]}: one would overwrite the other; give "
+                "each output its own file"
+            )
+        seen[key] = option
+
+
 def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
@@ -147,6 +166,7 @@ def _generate(args: argparse.Namespace) -> int:
             check_image_output(path, option=option)
     if args.scene_out:
         check_image_output(args.scene_out, option="--scene-out")
+    _check_distinct_outputs(args)
     geometry = geometry_from_args(args)
     width_px, height_px = geometry.image_width_px, geometry.image_height_px
     spec = LayoutSpec(mode="full") if args.full else spec_from_args(args)

@@ -29,6 +29,24 @@ def _error_line(capsys) -> str:
             "--mask-out m: no extension is not an image format",
         ),
         (
+            [
+                "generate",
+                "--model",
+                "tiny",
+                "--size",
+                "64",
+                "--out",
+                "a.png",
+                "--mask-out",
+                "a.png",
+            ],
+            "--mask-out a.png is also --out: one would overwrite the other",
+        ),
+        (
+            ["generate", "--size", "64", "--out", "a.png", "--scene-out", "./a.png"],
+            "--scene-out ./a.png is also --out: one would overwrite the other",
+        ),
+        (
             ["generate", "--model", "tiny", "--size", "64", "--out", "a.png"]
             + ["--lora", "bad.safetensors"],
             "LoRA file bad.safetensors is not a readable safetensors file",
