@@ -7,7 +7,7 @@ import argparse
 import json
 from pathlib import Path
 
-from generator.arg_types import output_file, positive_int, seed_int
+from generator.arg_types import output_file, positive_float, positive_int, seed_int
 from generator.precision import DTYPES
 
 
@@ -129,7 +129,7 @@ def register(
     )
     quality.add_argument(
         "--strengths",
-        type=float,
+        type=positive_float,
         nargs="+",
         default=[0.25, 0.5, 1.0, 2.0],
         help="acuity strengths (default: 0.25 0.5 1 2)",
@@ -138,7 +138,7 @@ def register(
         "--steps", type=positive_int, default=None, help="sampler steps (model default)"
     )
     quality.add_argument(
-        "--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg (default: 2)"
+        "--fovea-deg", type=positive_float, default=2.0, help="PSNR/SSIM radius, deg (default: 2)"
     )
     quality.add_argument("--no-circle", action="store_true", help="skip the circle layouts")
     quality.add_argument(
@@ -175,7 +175,7 @@ def register(
     )
     lora.add_argument(
         "--strengths",
-        type=float,
+        type=positive_float,
         nargs="+",
         default=[0.25, 0.5, 1.0, 2.0],
         help="acuity strengths (default: 0.25 0.5 1 2)",
@@ -187,7 +187,7 @@ def register(
         "--steps", type=positive_int, default=None, help="sampler steps (model default)"
     )
     lora.add_argument(
-        "--fovea-deg", type=float, default=2.0, help="PSNR/SSIM radius, deg (default: 2)"
+        "--fovea-deg", type=positive_float, default=2.0, help="PSNR/SSIM radius, deg (default: 2)"
     )
     lora.add_argument("--device", default="cpu")
     lora.add_argument("--dtype", default=None, choices=DTYPES)
@@ -342,6 +342,7 @@ def _bench_quality(args) -> int:
     )
     out = Path(args.json)
     sheets = Path(args.sheets) if args.sheets else out.parent / f"{out.stem}_sheets"
+    sheets.mkdir(parents=True, exist_ok=True)  # a file in the way: refused before the hours of work
     result = run_quality(settings, sheets_dir=sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(_json(result["records"]))

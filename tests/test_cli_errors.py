@@ -61,6 +61,10 @@ def _error_line(capsys) -> str:
             "file.txt: a file is in the way (a folder must go there)",
         ),
         (["train", "base", "--out", "run", "--lr", "-1"], "--lr must be positive, got -1.0"),
+        (  # before: found after every generation and scoring were done, the records lost
+            ["bench", "quality", "--json", "q.json", "--sheets", "file.txt"],
+            "file.txt: a file is in the way (a folder must go there)",
+        ),
         (
             ["report", "data", "--out", "out", "--qc-rules", "rules.png", "--no-stimuli"],
             "QC rules rules.png: not a text file (JSON or TOML)",
@@ -98,6 +102,11 @@ def test_a_bad_path_or_file_is_one_error_line(tmp_path, monkeypatch, capsys, arg
         (["run", "p.toml", "--seed", str(2**32)], "at most 4294967295"),
         (["train", "base", "--out", "run", "--seed", str(2**64)], "too large for a seed"),
         (["stimuli", "sheet", "set", "--tile-px", "0"], "0 must be at least 1"),
+        # a traceback (log of a strength) or a late error after the first generations
+        (["bench", "quality", "--json", "q.json", "--strengths", "-1"], "-1 must be a positive"),
+        (["bench", "quality", "--json", "q.json", "--strengths", "nan"], "nan must be a positive"),
+        (["bench", "quality", "--json", "q.json", "--fovea-deg", "0"], "0 must be a positive"),
+        (["bench", "lora", "--json", "q.json", "--strengths", "inf"], "inf must be a positive"),
     ],
 )
 def test_out_of_range_numbers_are_usage_errors(capsys, args, message):
