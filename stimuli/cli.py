@@ -91,8 +91,10 @@ def register(
     sheet.add_argument(
         "--out", metavar="PNG", default=None, help="output (default: DIR/contact_sheet.png)"
     )
-    sheet.add_argument("--rows", type=int, default=4, help="stimuli shown (default 4)")
-    sheet.add_argument("--levels", type=int, default=3, help="levels per condition (default 3)")
+    sheet.add_argument("--rows", type=positive_int, default=4, help="stimuli shown (default 4)")
+    sheet.add_argument(
+        "--levels", type=positive_int, default=3, help="levels per condition (default 3)"
+    )
     sheet.add_argument("--tile-px", type=positive_int, default=256, help="tile size (default 256)")
     sheet.set_defaults(handler=_sheet)
 

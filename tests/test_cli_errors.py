@@ -102,6 +102,9 @@ def test_a_bad_path_or_file_is_one_error_line(tmp_path, monkeypatch, capsys, arg
         (["run", "p.toml", "--seed", str(2**32)], "at most 4294967295"),
         (["train", "base", "--out", "run", "--seed", str(2**64)], "too large for a seed"),
         (["stimuli", "sheet", "set", "--tile-px", "0"], "0 must be at least 1"),
+        # before: "set holds no images" for --rows 0; a sheet without levels for --levels 0
+        (["stimuli", "sheet", "set", "--rows", "0"], "0 must be at least 1"),
+        (["stimuli", "sheet", "set", "--levels", "-1"], "-1 must be at least 1"),
         # a traceback (log of a strength) or a late error after the first generations
         (["bench", "quality", "--json", "q.json", "--strengths", "-1"], "-1 must be a positive"),
         (["bench", "quality", "--json", "q.json", "--strengths", "nan"], "nan must be a positive"),
