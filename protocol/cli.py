@@ -44,12 +44,19 @@ def register(
 
 def _check(args: argparse.Namespace) -> int:
     from protocol import load_protocol
-    from protocol.scenes import scenes_spec
+    from protocol.scenes import POOL, scenes_spec
 
     if args.preview is not None and Path(args.preview).suffix.lower() not in PREVIEW_FORMATS:
         raise FoveaError(f"--preview {args.preview}: give a {', '.join(PREVIEW_FORMATS)} file name")
     loaded = load_protocol(args.protocol)
     scenes = scenes_spec(loaded, override=args.scenes)
+    if scenes != POOL:  # its photographs as run does (the model's scene factor needs the model)
+        from generator.scene_sources import scene_source
+
+        stimulus = loaded.protocol.stimulus
+        scene_source(scenes).check(
+            width_px=stimulus.image_width_px, height_px=stimulus.image_height_px
+        )
     for line in summary(loaded.protocol, scenes=scenes):
         print(line)
     print(f"{loaded.path}: valid")

@@ -265,3 +265,23 @@ def test_check_validates_and_summarises(tmp_path, capsys):
     data["procedure"]["method"] = "quest"
     assert main(["check", str(write_toml(data, tmp_path / "bad.toml"))]) == 2
     assert "did you mean 'questplus'?" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d.mkdir(), "no images in it"),
+        (lambda d: d.write_text("notes"), "is not a JPEG or PNG image"),
+    ],
+)
+def test_check_refuses_a_scenes_folder_that_run_would_refuse(tmp_path, capsys, make, message):
+    """`fovea check --scenes` said "valid" for an empty folder or a text file, which `fovea run`
+    then refused; it now checks the photographs as run does."""
+    from fovea_cli.main import main
+    from tests.study.conftest import PROTOCOLS
+
+    scenes = tmp_path / "scenes"
+    make(scenes)
+    assert main(["check", str(PROTOCOLS / "pilot_2afc.toml"), "--scenes", str(scenes)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
