@@ -78,11 +78,14 @@ class ObjectStore:
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        try:
+            with tmp.open("wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        finally:  # stopped mid-write (Ctrl-C, a full disk): no stray temporary in the set
+            tmp.unlink(missing_ok=True)
         return self.relpath(key), hashlib.sha256(data).hexdigest(), len(data)
 
     def read(self, key: str) -> np.ndarray:
