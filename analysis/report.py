@@ -30,7 +30,7 @@ import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
 from analysis.report_analysis import ReportConfig  # noqa: E402
-from generator.arg_types import seed_int  # noqa: E402
+from generator.arg_types import positive_int, seed_int  # noqa: E402
 from generator.errors import FoveaError, is_path_error, path_error_message  # noqa: E402
 
 
@@ -209,7 +209,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--protocol", help="analyse only this protocol (name or sha256 prefix)")
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         default=None,
         help="processes for the fits (default: usable CPUs, at most 4)",
     )

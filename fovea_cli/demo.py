@@ -14,7 +14,8 @@ from pathlib import Path
 
 from generator.arg_types import seed_int
 from generator.errors import FoveaError
-from study.commands import OBSERVER_HELP, PROTOCOL_DIR
+from protocol.load import PROTOCOL_DIR
+from study.commands import OBSERVER_HELP
 from study.simulate import simulate
 
 

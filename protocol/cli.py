@@ -24,7 +24,9 @@ def register(
         "type and range, the model name, the scene folder) and print what it runs. Every key: "
         "docs/protocol.md.",
     )
-    check.add_argument("protocol", help="protocol TOML (e.g. protocols/pilot_2afc.toml)")
+    check.add_argument(
+        "protocol", help="protocol TOML, or the name of a shipped one (e.g. pilot_2afc)"
+    )
     check.add_argument(
         "--scenes",
         metavar="DIR",
@@ -43,12 +45,12 @@ def register(
 
 
 def _check(args: argparse.Namespace) -> int:
-    from protocol import load_protocol
+    from protocol.load import load_protocol, resolve_protocol
     from protocol.scenes import POOL, scenes_spec
 
     if args.preview is not None and Path(args.preview).suffix.lower() not in PREVIEW_FORMATS:
         raise FoveaError(f"--preview {args.preview}: give a {', '.join(PREVIEW_FORMATS)} file name")
-    loaded = load_protocol(args.protocol)
+    loaded = load_protocol(resolve_protocol(args.protocol))
     scenes = scenes_spec(loaded, override=args.scenes)
     if scenes != POOL:  # its photographs as run does (the model's scene factor needs the model)
         from generator.scene_sources import scene_source

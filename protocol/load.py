@@ -14,6 +14,21 @@ from protocol.identity import settings_sha256
 from protocol.schema import Protocol
 from protocol.suggest import unknown_key_hint, value_hint
 
+#: The protocols shipped with the kit; a bare name (``pilot_2afc``) is looked up here.
+PROTOCOL_DIR = Path(__file__).resolve().parents[1] / "protocols"
+
+
+def resolve_protocol(name: str) -> Path:
+    """A protocol path, or a bare name found in the kit's ``protocols/`` (``PROTOCOL_DIR``)."""
+    path = Path(name)
+    if path.is_file():
+        return path
+    for candidate in (PROTOCOL_DIR / name, PROTOCOL_DIR / f"{name}.toml"):
+        if candidate.is_file():
+            return candidate
+    names = ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.toml"))) or "none"
+    raise FoveaError(f"protocol {name!r} not found (give a TOML path or one of: {names})")
+
 
 @dataclass(frozen=True)
 class LoadedProtocol:

@@ -12,9 +12,8 @@ from pathlib import Path
 
 from generator.arg_types import seed_int
 from generator.errors import FoveaError
+from protocol.load import resolve_protocol
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-PROTOCOL_DIR = REPO_ROOT / "protocols"
 #: What ``fovea`` says after Ctrl-C in run and simulate (every trial is on disk when logged).
 SESSION_INTERRUPTED = (
     "the trials logged so far are kept: continue with the same command and --resume"
@@ -162,23 +161,6 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
     )
     bench.add_argument("--seed", type=seed_int, default=1, help="seed (default: 1)")
     bench.set_defaults(handler=_bench_session)
-
-
-def resolve_protocol(name: str) -> Path:
-    """A protocol path, or a bare name found in the repository's ``protocols/``."""
-    path = Path(name)
-    if path.is_file():
-        return path
-    for candidate in (PROTOCOL_DIR / name, PROTOCOL_DIR / f"{name}.toml"):
-        if candidate.is_file():
-            return candidate
-    raise FoveaError(
-        f"protocol {name!r} not found (give a TOML path or one of: {_protocol_names()})"
-    )
-
-
-def _protocol_names() -> str:
-    return ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.toml"))) or "none"
 
 
 def _start_dialog(args: argparse.Namespace, default_tracker: str) -> None:

@@ -8,7 +8,7 @@ import pytest
 
 from fovea_cli.demo import demo_protocol_text
 from fovea_cli.main import main
-from study.commands import PROTOCOL_DIR, resolve_protocol
+from protocol.load import PROTOCOL_DIR, resolve_protocol
 from tests.study.conftest import REPO
 
 

@@ -14,7 +14,7 @@ from tests.study.conftest import PROTOCOLS, small_protocol_dict, write_toml
 
 def test_the_preview_draws_each_condition_at_its_levels(tmp_path, capsys):
     out = tmp_path / "figures" / "pilot.png"
-    assert main(["check", str(PROTOCOLS / "pilot_2afc.toml"), "--preview", str(out)]) == 0
+    assert main(["check", "pilot_2afc", "--preview", str(out)]) == 0  # a shipped one, by name
     assert capsys.readouterr().out.rstrip().endswith(f"preview: {out}")
     picture = np.asarray(Image.open(out).convert("RGB")).astype(int)
     # Screen row + 2 conditions x 3 levels, 3.2 inch panels at 110 dpi.
