@@ -25,8 +25,10 @@ Outputs in OUT: ``model.safetensors`` (base: EMA weights), ``lora.safetensors`` 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
+import signal
 import sys
 import time
 from dataclasses import asdict
@@ -113,8 +115,8 @@ def _run_steps(
 ) -> tuple[int, float]:
     """Steps until ``cfg.steps``, the time budget (``budget_s`` from now) or ``cfg.deadline_unix``,
     whichever comes first (a step is not started when the estimate of its duration would overrun);
-    checkpoints every ``cfg.checkpoint_every_s`` and once at the end. Returns (images seen,
-    seconds in the loop)."""
+    checkpoints every ``cfg.checkpoint_every_s`` and once at the end, also when Ctrl-C stopped
+    it (``_stop_after_the_step``). Returns (images seen, seconds in the loop)."""
     import numpy as np
     from tqdm.auto import tqdm
 
@@ -139,29 +141,58 @@ def _run_steps(
         elapsed_s = progress.elapsed_before_s + time.perf_counter() - loop_start
         save_run(accelerator, run, progress, cfg, out=Path(cfg.out), elapsed_s=elapsed_s)
 
-    while progress.step < cfg.steps and time_left():
-        step_start = time.perf_counter()
-        total, v_total, r_total, crop_px = _train_step(accelerator, run, bank, cfg, progress.step)
-        run.ema.update(progress.step)
-        if not math.isfinite(total):
-            raise RuntimeError(f"loss is {total} at step {progress.step}")
-        progress.losses.append(total)
-        progress.parts.append((v_total, r_total))
-        dt = time.perf_counter() - step_start
-        step_s = dt if step_s == 0.0 else 0.9 * step_s + 0.1 * max(dt, step_s * 0.5)
-        progress.step += 1
-        images_seen += cfg.batch_size
-        bar.update(1)
-        if progress.step % 10 == 0:
-            recent = np.mean(progress.parts[-50:], axis=0)
-            bar.set_postfix(v=f"{recent[0]:.4f}", ref=f"{recent[1]:.5f}", res=crop_px)
-        if time.perf_counter() - last_ckpt > cfg.checkpoint_every_s:
-            save()
-            last_ckpt = time.perf_counter()
-    bar.close()
-    loop_s = time.perf_counter() - loop_start
-    save()
+    with _stop_after_the_step(bar) as stop_requested:
+        while progress.step < cfg.steps and time_left() and not stop_requested():
+            step_start = time.perf_counter()
+            total, v_total, r_total, crop_px = _train_step(
+                accelerator, run, bank, cfg, progress.step
+            )
+            run.ema.update(progress.step)
+            if not math.isfinite(total):
+                raise RuntimeError(f"loss is {total} at step {progress.step}")
+            progress.losses.append(total)
+            progress.parts.append((v_total, r_total))
+            dt = time.perf_counter() - step_start
+            step_s = dt if step_s == 0.0 else 0.9 * step_s + 0.1 * max(dt, step_s * 0.5)
+            progress.step += 1
+            images_seen += cfg.batch_size
+            bar.update(1)
+            if progress.step % 10 == 0:
+                recent = np.mean(progress.parts[-50:], axis=0)
+                bar.set_postfix(v=f"{recent[0]:.4f}", ref=f"{recent[1]:.5f}", res=crop_px)
+            if time.perf_counter() - last_ckpt > cfg.checkpoint_every_s:
+                save()
+                last_ckpt = time.perf_counter()
+        bar.close()
+        loop_s = time.perf_counter() - loop_start
+        save()
+        if stop_requested():  # the checkpoint holds the last whole step: --resume continues
+            raise KeyboardInterrupt
     return images_seen, loop_s
+
+
+@contextlib.contextmanager
+def _stop_after_the_step(bar):
+    """While training, a first Ctrl-C (SIGINT) lets the running step finish: the loop stops,
+    saves a checkpoint and then raises KeyboardInterrupt, so up to ``checkpoint_every_s`` of work
+    is not lost; a second Ctrl-C stops at once. Yields a callable: whether a stop was asked."""
+    asked: list[bool] = []
+
+    def on_interrupt(signum, frame) -> None:
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(True)
+        bar.write("Ctrl-C: saving a checkpoint after this step (Ctrl-C again to stop at once)")
+
+    try:
+        previous = signal.signal(signal.SIGINT, on_interrupt)
+    except ValueError:  # not the main thread: interrupts are not delivered here anyway
+        yield lambda: False
+        return
+    try:
+        yield lambda: bool(asked)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _accelerator(cfg: TrainConfig):

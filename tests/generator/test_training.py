@@ -311,3 +311,33 @@ def test_a_run_stopped_while_saving_keeps_the_previous_checkpoint_and_weights(
     monkeypatch.setattr(torch, "save", real_save)
     log = train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)
     assert log["steps"] == 4 and torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
+
+
+def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_resume_continues(tmp_path, monkeypatch):
+    """A real SIGINT during step 3 (of 50, checkpoints every 300 s): the step finishes, the
+    checkpoint holds 3 steps instead of none, the run stops with KeyboardInterrupt (the command
+    line's exit 130) and --resume continues from step 3."""
+    import os
+    import signal
+
+    import generator.training.train as train_module
+
+    out = tmp_path / "base"
+    real_step = train_module._train_step
+
+    def step_interrupted_at_3(accelerator, run, bank, cfg, step):
+        result = real_step(accelerator, run, bank, cfg, step)
+        if step == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in the terminal, mid-run
+        return result
+
+    monkeypatch.setattr(train_module, "_train_step", step_interrupted_at_3)
+    handler = signal.getsignal(signal.SIGINT)
+    with pytest.raises(KeyboardInterrupt):
+        train(_cfg(out, crop_px=[32], batch_size=2, steps=50))
+    assert signal.getsignal(signal.SIGINT) is handler  # the usual Ctrl-C again afterwards
+    assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+
+    monkeypatch.setattr(train_module, "_train_step", real_step)
+    log = train(_cfg(out, crop_px=[32], batch_size=2, steps=5), resume=True)
+    assert log["steps"] == 5
