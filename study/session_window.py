@@ -95,8 +95,14 @@ class SessionRun:
             simulated=simulated,
             speed=p.simulation.speed if simulated else 1,
         )
-        tracker, files = self._make_tracker(clock=clock, run_record=run_record)
-        presenter = self._make_presenter(win=win, clock=clock, physio=physio, simulated=simulated)
+        try:
+            tracker, files = self._make_tracker(clock=clock, run_record=run_record)
+            presenter = self._make_presenter(
+                win=win, clock=clock, physio=physio, simulated=simulated
+            )
+        except BaseException as error:  # the window and the gaze file never outlive the run
+            self._end_before_the_trials(win, physio, run_record, error)
+            raise
         status = "stopped"
         tracker_open = False
         try:
@@ -153,6 +159,20 @@ class SessionRun:
             finally:  # also when a full disk stops the records: the window never outlives the run
                 win.close()
         return status
+
+    def _end_before_the_trials(self, win, physio, run_record: dict, error: BaseException) -> None:
+        """A failure between opening the window and the trial loop's own cleanup (making the
+        tracker or the presenter): the run record says why, the gaze file is closed and the
+        window closed (left open, it ended the process with an X error at exit)."""
+        run_record.update(
+            ended_utc=utc_now(),
+            status=f"stopped before the first trial: {str(error) or type(error).__name__}",
+        )
+        try:
+            physio.close()
+            write_json_atomic(self.paths.beh_json, self.sidecar)
+        finally:
+            win.close()
 
     def _make_tracker(self, *, clock, run_record: dict):
         """The tracker (not yet open) and the run's tracker files (``study.session_tracker``)."""

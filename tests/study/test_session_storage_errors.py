@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import json
 
 import pytest
 
@@ -63,7 +64,6 @@ def test_other_os_errors_keep_their_traceback(virtual_x, tmp_path, monkeypatch):
 def test_the_sidecar_says_completed_only_after_the_events_file(virtual_x, tmp_path, monkeypatch):
     """A run stopped while writing its end records is not marked complete: the resume writes
     them (a completed session is never rewritten)."""
-    import json
 
     import study.session_window as session_window
 
@@ -157,3 +157,38 @@ def test_ctrl_c_mid_session_says_how_to_continue_and_the_resume_completes(
     assert main([*argv, "--resume"]) == 0
     rows = read_rows(path)
     assert [r["trial"] for r in rows] == [str(i) for i in range(1, len(rows) + 1)]
+
+
+def test_a_tracker_that_cannot_be_made_closes_the_window_and_says_why(
+    virtual_x, tmp_path, monkeypatch
+):
+    """The tracker fails to be made after the window opened (an EyeLink library missing on the
+    lab PC): the error propagates, the window is closed (left open it ended the process with an
+    X error), the run record says why, and a resume runs the session."""
+
+    from psychopy import visual
+
+    import study.trackers as trackers
+    from study.session import run_session
+    from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+
+    protocol = write_toml(small_protocol_dict(trials=2), tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data")
+    real = trackers.make_tracker
+
+    def no_library(*args, **kwargs):
+        raise FoveaError("pylink is not installed: pip install sr-research-pylink")
+
+    monkeypatch.setattr(trackers, "make_tracker", no_library)
+    with pytest.raises(FoveaError, match="pylink is not installed"):
+        run_session(config)
+    assert not [w for w in visual.window.openWindows if w() is not None]
+    (beh_json,) = (tmp_path / "data").rglob("*_beh.json")
+    run = json.loads(beh_json.read_text())["runs"][-1]
+    assert (
+        run["status"]
+        == "stopped before the first trial: pylink is not installed: pip install sr-research-pylink"
+    )
+
+    monkeypatch.setattr(trackers, "make_tracker", real)
+    assert run_session(dataclasses.replace(config, resume=True)).completed
