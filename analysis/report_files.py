@@ -16,6 +16,9 @@ from protocol.json_values import strict_json
 from protocol.provenance import software_version
 
 SUMMARY_SCHEMA = 1
+#: The report's top-level files; ``report.html`` is written last, so a run stopped half-way
+#: leaves none of an earlier run's beside its own.
+RESULT_FILES = ("report.html", "thresholds.csv", "summary.json")
 
 
 def draw_figures(a: Analysis, out: Path) -> None:
@@ -26,9 +29,11 @@ def draw_figures(a: Analysis, out: Path) -> None:
     fig_dir, tab_dir = out / "figures", out / "tables"
     fig_dir.mkdir(parents=True, exist_ok=True)
     tab_dir.mkdir(exist_ok=True)
-    # figures/ and tables/ belong to the report: files of an earlier run (a participant since
-    # removed, say) would otherwise pass for results of this one.
-    for stale in [*fig_dir.glob("*.png"), *tab_dir.glob("*.csv")]:
+    # figures/, tables/ and the top-level results belong to the report: files of an earlier run
+    # (a participant since removed, say; or all of them, when this run is stopped half-way)
+    # would otherwise pass for results of this one. report.html is written last.
+    top = [out / name for name in RESULT_FILES if (out / name).is_file()]
+    for stale in [*top, *fig_dir.glob("*.png"), *tab_dir.glob("*.csv")]:
         stale.unlink()
     a.pngs["group_thresholds"] = figures.group_thresholds_figure(
         a.threshold_rows, a.group, log_axis=a.log_axis, conditions=a.conditions

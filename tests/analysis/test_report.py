@@ -343,3 +343,28 @@ def test_data_merged_from_two_machines_reported_from_another_folder(small_data, 
     sources = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert sources and all(s.startswith(("data:image/png;base64,", "#")) for s in sources)
     assert str(merged) in html and str(tmp_path / "sent") not in html
+
+
+def test_a_rerun_stopped_half_way_leaves_no_earlier_results_beside_its_own(
+    small_data, tmp_path, monkeypatch
+):
+    """A second report into the same --out, stopped while writing its tables (Ctrl-C): none
+    of the first run's top-level results (report.html, thresholds.csv, summary.json) is left to
+    pass for this run's; run to its end, the report is whole again."""
+    import analysis.report_files as report_files
+
+    config = ReportConfig(fit=FitSettings(n_boot=100, seed=0, bayes=False), progress=False)
+    out = tmp_path / "out"
+    build_report(data_dir=small_data, out_dir=out, config=config)
+    assert {p.name for p in out.iterdir()} >= {"report.html", "thresholds.csv", "summary.json"}
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(report_files, "write_tables", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        build_report(data_dir=small_data, out_dir=out, config=config)
+    assert not {"report.html", "thresholds.csv", "summary.json"} & {p.name for p in out.iterdir()}
+    monkeypatch.undo()
+    build_report(data_dir=small_data, out_dir=out, config=config)
+    assert {p.name for p in out.iterdir()} >= {"report.html", "thresholds.csv", "summary.json"}
