@@ -9,6 +9,7 @@ from pathlib import Path
 
 from generator.arg_types import output_file
 from generator.errors import FoveaError
+from protocol.models import PRESET_SCENE_FACTOR
 from protocol.preview import PREVIEW_FORMATS
 
 
@@ -52,10 +53,16 @@ def _check(args: argparse.Namespace) -> int:
         raise FoveaError(f"--preview {args.preview}: give a {', '.join(PREVIEW_FORMATS)} file name")
     loaded = load_protocol(resolve_protocol(args.protocol))
     scenes = scenes_spec(loaded, override=args.scenes)
-    if scenes != POOL:  # its photographs as run does (the model's scene factor needs the model)
+    stimulus = loaded.protocol.stimulus
+    if stimulus.model in PRESET_SCENE_FACTOR:  # as run does once the model has loaded
+        from protocol.scenes import check_scenes
+
+        check_scenes(
+            spec=scenes, protocol=loaded.protocol, scene_factor=PRESET_SCENE_FACTOR[stimulus.model]
+        )
+    elif scenes != POOL:  # a model directory: its scene factor is known when it loads
         from generator.scene_sources import scene_source
 
-        stimulus = loaded.protocol.stimulus
         scene_source(scenes).check(
             width_px=stimulus.image_width_px, height_px=stimulus.image_height_px
         )

@@ -3,8 +3,9 @@
 A model is one of the generator's presets or a local diffusers pipeline directory
 (``generator.loading.load_generator``). The preset names are listed here without importing the
 generator's torch modules; ``tests/study/test_protocol_mistakes.py`` checks that they match
-``generator.loading.DEFAULT_PRESETS`` and ``generator.tiny.TINY_PRESETS`` and that their tokens
-are ``PRESET_TOKEN_PX`` wide (a directory's token size is known when it loads).
+``generator.loading.DEFAULT_PRESETS`` and ``generator.tiny.TINY_PRESETS``, that their tokens
+are ``PRESET_TOKEN_PX`` wide and their scene factors ``PRESET_SCENE_FACTOR`` (a directory's are
+known when it loads).
 """
 
 from __future__ import annotations
@@ -21,6 +22,15 @@ MODEL_PRESETS: tuple[str, ...] = (
 )
 #: Image pixels per token side of every preset: a preset's image sizes are multiples of it.
 PRESET_TOKEN_PX = 16
+#: Each preset's scene factor (output pixels per scene pixel; None: it takes classes or prompts,
+#: not scenes), so ``fovea check`` can check scenes as a session does without loading the model.
+PRESET_SCENE_FACTOR: dict[str, int | None] = {
+    "default": 4,
+    "default-tokens-only": 4,
+    "tiny": None,
+    "flux2-tiny": None,
+    "bench-10m": None,
+}
 
 
 def check_model(model: str) -> str:

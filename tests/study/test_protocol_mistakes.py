@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from generator.errors import FoveaError
 from protocol import load_protocol
@@ -179,17 +180,33 @@ def test_unusual_but_valid_protocols_load(tmp_path):
 def test_model_presets_match_the_generators():
     from generator.loading import DEFAULT_PRESETS
     from generator.tiny import TINY_PRESETS
-    from protocol.models import MODEL_PRESETS
+    from protocol.models import MODEL_PRESETS, PRESET_SCENE_FACTOR
 
-    assert set(MODEL_PRESETS) == set(DEFAULT_PRESETS) | set(TINY_PRESETS)
+    assert (
+        set(MODEL_PRESETS) == set(DEFAULT_PRESETS) | set(TINY_PRESETS) == set(PRESET_SCENE_FACTOR)
+    )
 
 
 @pytest.mark.parametrize("model", ["tiny", "default"])
-def test_presets_have_the_token_size_the_protocol_checks(model):
+def test_presets_have_the_token_size_and_scene_factor_the_protocol_checks(model):
     from generator.loading import load_generator
-    from protocol.models import PRESET_TOKEN_PX
+    from protocol.models import PRESET_SCENE_FACTOR, PRESET_TOKEN_PX
 
-    assert load_generator(model).token_px == PRESET_TOKEN_PX
+    generator = load_generator(model)
+    assert generator.token_px == PRESET_TOKEN_PX
+    assert generator.scene_factor == PRESET_SCENE_FACTOR[model]
+
+
+def test_check_refuses_scenes_for_a_model_that_takes_none_as_run_does(tmp_path, capsys):
+    from fovea_cli.main import main
+    from tests.study.conftest import small_protocol_dict
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (400, 300), (120, 90, 60)).save(photos / "a.png")
+    small = write_toml(small_protocol_dict(), tmp_path / "s.toml")  # model tiny: classes
+    assert main(["check", str(small), "--scenes", str(photos)]) == 2
+    assert "takes prompts or classes, not scenes" in capsys.readouterr().err
 
 
 def test_an_image_that_is_not_whole_tokens_is_refused_at_load(tmp_path):
