@@ -30,6 +30,7 @@ from analysis.simulation_spec import (
     constant_levels,
     p_correct_parametric,
 )
+from generator.arg_types import nonnegative_int, positive_int, seed_int
 from protocol.identity import settings_sha256
 
 __all__ = [
@@ -146,11 +147,15 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m analysis.simulate_data", description=__doc__.split("\n")[0]
     )
     parser.add_argument("out", help="data directory to create")
-    parser.add_argument("--participants", type=int, default=8)
-    parser.add_argument("--trials", type=int, default=120, help="responded trials per condition")
+    parser.add_argument("--participants", type=positive_int, default=8)
+    parser.add_argument(
+        "--trials", type=positive_int, default=120, help="responded trials per condition"
+    )
     parser.add_argument("--procedure", choices=("constant", "questplus"), default="constant")
-    parser.add_argument("--perceptual", type=int, default=0, help="model-observer sessions to add")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--perceptual", type=nonnegative_int, default=0, help="model-observer sessions to add"
+    )
+    parser.add_argument("--seed", type=seed_int, default=0)
     args = parser.parse_args(argv)
     spec = SimulationSpec(
         participants=args.participants,

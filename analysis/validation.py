@@ -25,6 +25,7 @@ import numpy as np
 from analysis.adaptive import QuestPlusGrid, run_lockstep
 from analysis.fits import FitSettings, fit_cell
 from analysis.simulate_data import p_correct_parametric
+from generator.arg_types import positive_int, seed_int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -212,9 +213,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m analysis.validation", description=__doc__.split("\n\n")[0]
     )
     parser.add_argument("--setting", choices=sorted(SETTINGS), action="append")
-    parser.add_argument("--experiments", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=20261128)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--experiments", type=positive_int, default=200)
+    parser.add_argument("--seed", type=seed_int, default=20261128)
+    parser.add_argument("--workers", type=positive_int, default=2)
     args = parser.parse_args(argv)
     for key in args.setting or ["constant", "questplus200"]:
         result = recovery_study(
