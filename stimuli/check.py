@@ -72,6 +72,11 @@ def _manifest_path(directory: Path) -> Path:
     path = directory / MANIFEST
     if path.is_file():
         return path
+    if directory.is_file() or not directory.exists():
+        raise FoveaError(
+            f"stimulus set {directory} is {'a file' if directory.is_file() else 'not there'}: "
+            "give the set's folder (the --out of `fovea stimuli build`)"
+        )
     groups = shard_manifests(directory)
     if groups:
         ((count, shards),) = list(groups.items())[:1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fovea_cli.main import build_parser, main
+from protocol.load import PROTOCOL_DIR
 
 
 def test_subcommands_parse():
@@ -34,3 +35,7 @@ def test_bad_options_fail_in_one_line(tmp_path, capsys):
     assert "no shard manifests" in capsys.readouterr().err
     assert main(["stimuli", "sheet", str(tmp_path)]) == 2
     assert "has no manifest.json" in capsys.readouterr().err
+    (tmp_path / "set.txt").write_text("not a set")
+    protocol = str(PROTOCOL_DIR / "pilot_2afc.toml")
+    assert main(["stimuli", "check", protocol, str(tmp_path / "set.txt")]) == 2
+    assert "set.txt is a file: give the set's folder" in capsys.readouterr().err
