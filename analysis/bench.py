@@ -14,6 +14,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from generator.atomic import write_atomic
+
 
 def run_report_benchmark(
     *,
@@ -112,4 +114,4 @@ def write_records(records: list[dict], path: str | Path) -> None:
     path = Path(path)
     if path.parent != Path(""):
         path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(records, indent=2) + "\n")

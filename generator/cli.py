@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from generator.arg_types import output_file, positive_int, seed_int, size_list
+from generator.atomic import write_atomic
 from generator.cli_args import (
     add_geometry_options,
     add_layout_options,
@@ -209,7 +210,7 @@ def _generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result.image).save(out)
-    out.with_suffix(".json").write_text(json.dumps(result.sidecar, indent=2))
+    write_atomic(out.with_suffix(".json"), json.dumps(result.sidecar, indent=2))
     if args.mask_out:
         draw_layout(result.layout, image=result.image).save(args.mask_out)
     if args.scene_out:
@@ -264,6 +265,6 @@ def _bench(args: argparse.Namespace) -> int:
         dtype=args.dtype,
     )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(records, indent=2))
+    write_atomic(Path(args.json), json.dumps(records, indent=2))
     print(f"wrote {len(records)} records to {args.json}")
     return 0

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from generator.arg_types import output_file, positive_float, positive_int, seed_int
+from generator.atomic import write_atomic
 from generator.precision import DTYPES
 
 
@@ -307,9 +308,9 @@ def _bench_lora(args) -> int:
     result = run_lora_quality(settings)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_json(result["records"]))
+    write_atomic(out, _json(result["records"]))
     summary_path = out.with_name(f"{out.stem}_summary.json")
-    summary_path.write_text(_json(result["summary"]))
+    write_atomic(summary_path, _json(result["summary"]))
     figure = plot_quality([result["summary"]], out.with_name(f"{out.stem}_jod.png"))
     print(f"wrote {len(result['records'])} records to {out}; summary {summary_path}; {figure}")
     for label, row in result["summary"]["by_layout"].items():
@@ -345,15 +346,15 @@ def _bench_quality(args) -> int:
     sheets.mkdir(parents=True, exist_ok=True)  # a file in the way: refused before the hours of work
     result = run_quality(settings, sheets_dir=sheets)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(_json(result["records"]))
+    write_atomic(out, _json(result["records"]))
     bounds_path = out.with_name(f"{out.stem}_bounds.json")
-    bounds_path.write_text(_json(result["bounds"]))
+    write_atomic(bounds_path, _json(result["bounds"]))
     print(f"wrote {len(result['bounds'])} oracle / ceiling records to {bounds_path}")
     full_path = out.with_name(f"{out.stem}_full.json")
-    full_path.write_text(_json(result["full_resolution"]))
+    write_atomic(full_path, _json(result["full_resolution"]))
     print(f"wrote {len(result['full_resolution'])} full-resolution rows to {full_path}")
     summary_path = out.with_name(f"{out.stem}_summary.json")
-    summary_path.write_text(_json(result["summary"]))
+    write_atomic(summary_path, _json(result["summary"]))
     s = result["summary"]
     print(f"wrote {len(result['records'])} records to {out}; summary {summary_path}")
     for variant, crossing in s["jod_9_5_crossing_by_variant"].items():

@@ -38,13 +38,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from generator.atomic import write_atomic
 from generator.errors import FoveaError
 from stimuli.store import ObjectStore, read_png
 
@@ -58,17 +58,10 @@ def shard_manifest_name(index: int, count: int) -> str:
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
+    """Write a manifest atomically (``generator.atomic``): stopped mid-write, the old manifest
+    stays and no temporary is left in the set."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:  # stopped mid-write: the old manifest stays, no stray temporary
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def read_manifest(path: Path) -> dict:

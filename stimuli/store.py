@@ -11,11 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
+from generator.atomic import write_atomic
 from generator.errors import FoveaError
 
 KEY_FORMAT = 2
@@ -77,15 +77,7 @@ class ObjectStore:
         data = buffer.getvalue()
         path = self.path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:  # stopped mid-write (Ctrl-C, a full disk): no stray temporary in the set
-            tmp.unlink(missing_ok=True)
+        write_atomic(path, data)  # stopped mid-write: no stray temporary in the set
         return self.relpath(key), hashlib.sha256(data).hexdigest(), len(data)
 
     def read(self, key: str) -> np.ndarray:

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from generator.arg_types import seed_int
+from generator.atomic import write_atomic
 from generator.errors import FoveaError
 from protocol.load import resolve_protocol
 
@@ -300,7 +301,7 @@ def _bench_session(args: argparse.Namespace) -> int:
                 }
             )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    write_atomic(Path(args.json), json.dumps(records, indent=2) + "\n")
     for record in records:
         print(
             f"{record['participant']}: {record['trials']} trials in {record['session_wall_s']:.1f} s, "

@@ -9,6 +9,7 @@ import shlex
 from pathlib import Path
 
 from generator.arg_types import output_file, positive_int
+from generator.atomic import write_atomic
 
 
 def register_latent(bench_subparsers: argparse._SubParsersAction) -> None:
@@ -70,7 +71,7 @@ def _bench_latent(args) -> int:
     result["command"] = _command(args)
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, allow_nan=False))
+    write_atomic(out, json.dumps(result, indent=1, allow_nan=False))
     print(f"wrote {out}; verdict: {result['verdict']['choice']} ({result['verdict']['reason']})")
     return 0
 

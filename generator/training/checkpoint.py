@@ -6,12 +6,11 @@ post-training: ``lora.safetensors``; detail: ``detail.safetensors``; periphery:
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from generator.atomic import replace_atomically
 from generator.training.config import TrainConfig
 from generator.training.objective import Ema
 
@@ -138,15 +137,3 @@ def mean_first50(losses: list[float]) -> float | None:
     import numpy as np
 
     return float(np.mean(losses[:50])) if losses else None
-
-
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(temporary)`` beside ``path``, then rename it over ``path``: a run stopped while
-    writing (Ctrl-C, a kill, a full disk) keeps the previous file whole (the checkpoint that
-    ``--resume`` needs) and leaves no partial file behind."""
-    tmp = path.with_name(f".{path.stem}.partial-{os.getpid()}{path.suffix}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -1,49 +1,21 @@
-"""Crash-safe file writes."""
+"""Crash-safe file writes of session data: ``generator.atomic``'s (re-exported here), strict JSON
+and the clean-up of temporaries a killed write left."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
+from generator.atomic import fsync_dir, open_atomic, write_atomic
 from protocol.json_values import strict_json
 
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory entry change (create, rename) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def open_atomic(path: Path) -> Iterator[BinaryIO]:
-    """A binary file to write ``path``'s new content into, so that ``path`` holds either the old
-    or the new content, never a torn file: a temporary file beside it, fsynced and renamed over
-    ``path`` when the block ends, then the folder fsynced; removed instead when the block raises."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # the write's own error is the one to report
-            tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write ``content`` (text as UTF-8, or bytes) atomically (``open_atomic``)."""
-    with open_atomic(path) as f:
-        f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
+__all__ = [
+    "fsync_dir",
+    "open_atomic",
+    "remove_stale_temporaries",
+    "write_atomic",
+    "write_json_atomic",
+]
 
 
 def write_json_atomic(path: Path, data: dict) -> None:

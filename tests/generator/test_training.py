@@ -306,7 +306,7 @@ def test_a_run_stopped_while_saving_keeps_the_previous_checkpoint_and_weights(
     with pytest.raises(KeyboardInterrupt):
         train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)
     assert {name: (out / name).read_bytes() for name in before} == before
-    assert sorted(p.name for p in out.iterdir() if "partial" in p.name) == []
+    assert sorted(p.name for p in out.iterdir() if ".tmp-" in p.name) == []
 
     monkeypatch.setattr(torch, "save", real_save)
     log = train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)

@@ -241,17 +241,19 @@ def test_cli_check_reports_a_hand_edited_manifest_in_one_line(
 def test_a_build_stopped_mid_write_leaves_no_temporary_and_the_same_command_finishes(
     protocol_path, tmp_path, monkeypatch
 ):
-    """Ctrl-C while an image is being written: before, its hidden ``.<name>.<pid>.tmp`` stayed in
-    the set for good; now nothing partial is left, and the same build continues to a set that
-    passes the session check."""
+    """Ctrl-C while an image is being written: before, its hidden temporary stayed in the set
+    for good; now nothing partial is left, and the same build continues to a set that passes
+    the session check."""
     import os
+    import stat
 
     fsync, calls = os.fsync, []
 
     def ctrl_c_at_the_third_write(fd):
-        calls.append(fd)
-        if len(calls) == 3:
-            raise KeyboardInterrupt
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # a file's content, not its folder's entry
+            calls.append(fd)
+            if len(calls) == 3:
+                raise KeyboardInterrupt
         return fsync(fd)
 
     out = tmp_path / "set"
@@ -260,7 +262,7 @@ def test_a_build_stopped_mid_write_leaves_no_temporary_and_the_same_command_fini
         build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
     monkeypatch.setattr(os, "fsync", fsync)
     assert len(list(out.rglob("*.png"))) == 2
-    assert [p.name for p in out.rglob("*.tmp")] == []
+    assert [p.name for p in out.rglob(".*.tmp-*")] == []
     build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
-    assert [p.name for p in out.rglob("*.tmp")] == []
+    assert [p.name for p in out.rglob(".*.tmp-*")] == []
     check_stimulus_set(out, protocol=load_protocol(protocol_path))

@@ -1,0 +1,73 @@
+"""Crash-safe file writes, for every package: a file holds either its old or its new content,
+never a torn one, and a write stopped half-way (Ctrl-C, a kill, a full disk) leaves no partial
+file behind.
+
+The new content goes to a temporary file beside the target (``.<name>.tmp-<pid>``, the name
+``study.datalog.atomic.remove_stale_temporaries`` recognises after a kill), is fsynced and
+renamed over the target, and the folder is fsynced so that the rename itself survives a power
+cut.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+
+def temporary_beside(path: Path) -> Path:
+    """Where the new content of ``path`` is written before it replaces ``path``."""
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory entry change (create, rename) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(temporary)`` (a writer that needs a path: ``torch.save``, safetensors), then the
+    temporary replaces ``path``; removed instead when ``write`` raises."""
+    path = Path(path)
+    tmp = temporary_beside(path)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def open_atomic(path: Path) -> Iterator[BinaryIO]:
+    """A binary file to write ``path``'s new content into; it replaces ``path`` when the block
+    ends (removed instead when the block raises)."""
+    path = Path(path)
+    tmp = temporary_beside(path)
+    try:
+        with open(tmp, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):  # the write's own error is the one to report
+            tmp.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write ``content`` (text as UTF-8, or bytes) to ``path`` atomically (``open_atomic``)."""
+    with open_atomic(path) as f:
+        f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
