@@ -34,6 +34,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from generator.process_lock import ProcessLock
 from generator.training.checkpoint import (
     Progress,
     TrainedParts,
@@ -51,25 +52,38 @@ from generator.training.config import (
 )
 from generator.training.objective import Ema, training_loss
 
+#: Held in the output folder while a training runs there (``generator.process_lock``).
+LOCK_FILE = "train.lock"
+
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     """Run one stage; returns the log dict (also written to OUT/log.json).
 
-    Stages: the accelerator, the model and optimiser, the checkpoint (``resume``), then steps until
+    Stages: the accelerator, the folder's lock (a second training into the same ``cfg.out`` is
+    refused), the model and optimiser, the checkpoint (``resume``), then steps until
     ``cfg.steps`` or the time budget (checkpoints every ``checkpoint_every_s``), the last save and
     the log.
     """
+    validate(cfg)
+    start = time.perf_counter()
+    accelerator, mp = _accelerator(cfg)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as held:
+        if accelerator.is_main_process:  # one training per folder (its checkpoints)
+            held.enter_context(ProcessLock(out / LOCK_FILE, what=f"training folder {out}"))
+        return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
+
+
+def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: float) -> dict:
+    """``train`` with its folder locked."""
     import torch
 
     from generator.data.images import load_bank
     from generator.training.lineage import starting_record
 
-    validate(cfg)
-    start = time.perf_counter()
-    accelerator, mp = _accelerator(cfg)
     device = accelerator.device
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(cfg.seed)
     run = _build_model(cfg, device)
     progress = Progress(starting_record(asdict(cfg), cfg.stage))

@@ -67,7 +67,7 @@ class SessionPaths:
 
     @property
     def lock_file(self) -> Path:
-        """Held while a run of the session is going (``study.datalog.lock``); outside BIDS."""
+        """Held while a run of the session is going (``generator.process_lock``); outside BIDS."""
         return self.sourcedata_dir / "session.lock"
 
     @property

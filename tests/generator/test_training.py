@@ -341,3 +341,18 @@ def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_resume_continues(tmp_pa
     monkeypatch.setattr(train_module, "_train_step", real_step)
     log = train(_cfg(out, crop_px=[32], batch_size=2, steps=5), resume=True)
     assert log["steps"] == 5
+
+
+def test_a_second_training_into_the_same_folder_is_refused_while_one_runs(tmp_path):
+    """Two trainings into one --out would overwrite each other's checkpoints: while the folder's
+    lock is held (another fovea train there), a second is refused in one line; afterwards it
+    runs."""
+    from generator.process_lock import ProcessLock
+    from generator.training.train import LOCK_FILE
+
+    out = tmp_path / "base"
+    out.mkdir()
+    with ProcessLock(out / LOCK_FILE, what="the other training"):
+        with pytest.raises(FoveaError, match=f"training folder {out} is in use by another"):
+            train(_cfg(out, crop_px=[32], batch_size=2, steps=1))
+    assert train(_cfg(out, crop_px=[32], batch_size=2, steps=1))["steps"] == 1

@@ -1,11 +1,12 @@
-"""One process per session: an exclusive lock held while a session runs.
+"""One process at a time: an exclusive lock held while a session runs or a model trains.
 
 Two runs of the same participant and session (two terminals, a double start, ``--resume``
 twice) would both append to ``beh.tsv``, each from its own replay, so every trial after the
-resume point would be logged twice. The lock is an OS file lock (``flock`` on POSIX,
-``msvcrt.locking`` on Windows) on ``sourcedata/sub-<p>/ses-<s>/session.lock``: the system releases
-it when the process ends in any way (``kill -9`` included), so a killed session never leaves a
-stale lock behind, and the file itself is never trusted for anything.
+resume point would be logged twice (``sourcedata/sub-<p>/ses-<s>/session.lock``); two trainings
+into one folder would overwrite each other's checkpoints (``OUT/train.lock``). The lock is an OS
+file lock (``flock`` on POSIX, ``msvcrt.locking`` on Windows): the system releases it when the
+process ends in any way (``kill -9`` included), so a killed run never leaves a stale lock
+behind, and the file itself is never trusted for anything.
 """
 
 from __future__ import annotations
@@ -16,8 +17,12 @@ from pathlib import Path
 from generator.errors import FoveaError
 
 
-class SessionLock:
+class ProcessLock:
     """Hold ``path``'s lock from ``acquire`` to ``release`` (or the ``with`` block).
+
+    Args:
+        path: the lock file (made with its folder).
+        what: what it guards, for the message (``session sub-01/ses-1``).
 
     Raises:
         FoveaError: another process holds it (``acquire``).
@@ -28,7 +33,7 @@ class SessionLock:
         self.what = what
         self._fd: int | None = None
 
-    def acquire(self) -> SessionLock:
+    def acquire(self) -> ProcessLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -48,7 +53,7 @@ class SessionLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> SessionLock:
+    def __enter__(self) -> ProcessLock:
         return self.acquire()
 
     def __exit__(self, *exc) -> None:
