@@ -160,7 +160,11 @@ class StaircaseTrack:
         self._last_direction = direction
         steps = self._settings.step_sizes
         step = steps[min(len(self._reversal_levels), len(steps) - 1)]
-        self._x = min(max(self._x + direction * step, self._low), self._high)
+        # Rounded so that a level reached along different paths is one number (0.5 + 0.2 + 0.2
+        # is 0.8999999999999999, 0.7 + 0.2 is 0.9): beh.tsv, the report's pooling by level and a
+        # stimulus set's levels then agree.
+        x = round(self._x + direction * step, 12)
+        self._x = min(max(x, self._low), self._high)
 
     def summary(self) -> dict:
         last = self._reversal_levels[-6:]

@@ -54,6 +54,31 @@ def test_staircase_clamps_to_the_level_range():
     assert track.next_level() == 0.5
 
 
+@pytest.mark.parametrize("scale", ["linear", "log"])
+def test_staircase_level_reached_along_different_paths_is_one_number(scale):
+    # Linear: 0.5 +0.2 +0.2 is 0.8999999999999999 in floats, 0.7 +0.2 is 0.9; beh.tsv logged
+    # both and the report pooled them as two levels.
+    condition = Condition(name="c", level_min=0.1, level_max=5.0)
+    settings = StaircaseSettings(n_down=1, n_up=1, step_scale=scale, step_sizes=[0.2, 0.1])
+    track = StaircaseTrack(
+        name="c/s1", condition=condition, settings=settings, start_level=0.5, max_trials=20
+    )
+    levels = []
+    for correct in [False, False, True, False, True, True, False, False]:
+        levels.append(track.next_level())
+        track.update(level=levels[-1], correct=correct)
+    if scale == "linear":
+        assert levels == [0.5, 0.7, 0.9, 0.8, 0.9, 0.8, 0.7, 0.8]
+    else:
+        # -0.3 + 0.2 - 0.1 + 0.1 ...: the same log10 offset gives the same float every time.
+        offsets = [round(math.log10(v / 0.5), 9) for v in levels]
+        assert offsets == [0.0, 0.2, 0.4, 0.3, 0.4, 0.3, 0.2, 0.3]
+    by_value = {}
+    for v in levels:
+        by_value.setdefault(round(v, 9), set()).add(v)
+    assert all(len(same) == 1 for same in by_value.values())
+
+
 def test_questplus_finds_a_parametric_observers_threshold():
     data = pilot_dict()
     data["conditions"] = data["conditions"][:1]
