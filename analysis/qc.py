@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from generator.errors import FoveaError
+from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +53,7 @@ class QCRules:
     max_calibration_error_deg: float | None = 1.0
     max_deadline_miss_rate: float | None = 0.2
     max_rt_outlier_rate: float | None = 0.2
-    min_trials_per_condition: int | None = 20
+    min_trials_per_condition: int | None = REPORT_MIN_TRIALS_PER_CONDITION
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -11,6 +11,7 @@ from generator.arg_types import output_file
 from generator.errors import FoveaError
 from protocol.models import PRESET_SCENE_FACTOR
 from protocol.preview import PREVIEW_FORMATS
+from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION
 
 
 def register(
@@ -90,11 +91,14 @@ def summary(protocol, *, scenes: str) -> list[str]:
 
     geometry = stimulus_geometry(protocol)
     total = 0
+    few: list[str] = []
     for c in protocol.conditions:
         x, y = (float(v) for v in geometry.deg_to_image_px(*c.fixation_deg))
         on_image = 0 <= x <= s.image_width_px and 0 <= y <= s.image_height_px
         trials = _trials(protocol, c)
         total += trials
+        if trials < REPORT_MIN_TRIALS_PER_CONDITION:
+            few.append(c.name)
         levels = ", ".join(f"{v:g}" for v in c.levels) if c.levels else None
         lines.append(
             f"condition {c.name}: {c.layout_mode}, fixation ({c.fixation_deg[0]:g}, "
@@ -106,6 +110,13 @@ def summary(protocol, *, scenes: str) -> list[str]:
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
     )
+    if few:
+        lines.append(
+            f"note: fewer than {REPORT_MIN_TRIALS_PER_CONDITION} main trials per session in "
+            f"{', '.join(few)}: the report fits a participant only with at least "
+            f"{REPORT_MIN_TRIALS_PER_CONDITION} analysed trials in each condition (sessions are "
+            "pooled; fovea report --qc-rules FILE with min_trials_per_condition changes it)"
+        )
     return lines
 
 

@@ -24,6 +24,11 @@ import numpy as np
 
 from generator.errors import FoveaError
 
+#: The report's default QC minimum of analysed (main, responded) trials in each condition for a
+#: participant to be fitted (``analysis.qc.QCRules.min_trials_per_condition``); ``fovea check``
+#: says when a protocol's sessions give fewer.
+REPORT_MIN_TRIALS_PER_CONDITION = 20
+
 MISSING = "n/a"
 #: Cell texts read as a missing value.
 MISSING_TOKENS = (MISSING, "")

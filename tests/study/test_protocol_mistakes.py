@@ -284,6 +284,25 @@ def test_check_validates_and_summarises(tmp_path, capsys):
     assert "did you mean 'questplus'?" in capsys.readouterr().err
 
 
+def test_check_says_when_sessions_give_the_report_too_few_trials(tmp_path, capsys):
+    """A protocol with 6 trials per condition checked 'valid' without a word, and the report
+    then excluded every participant (QC: fewer than 20 analysed trials in a condition); check
+    now says so, with the report's own default."""
+    from analysis.qc import QCRules
+    from fovea_cli.main import main
+    from tests.study.conftest import PROTOCOLS, small_protocol_dict
+
+    assert QCRules().min_trials_per_condition == 20
+    assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0  # 20 each: enough
+    assert "note:" not in capsys.readouterr().out
+    small = write_toml(small_protocol_dict(method="staircase", trials=5), tmp_path / "s.toml")
+    assert main(["check", str(small)]) == 0
+    out = capsys.readouterr().out
+    assert "note: fewer than 20 main trials per session in " in out
+    assert "the report fits a participant only with at least 20 analysed trials" in out
+    assert "--qc-rules FILE with min_trials_per_condition" in out
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
