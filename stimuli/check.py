@@ -67,6 +67,30 @@ def check_stimulus_set(
     return StimulusSet(directory=directory, manifest=manifest, session_scenes=session_scenes)
 
 
+def missing_references_note(sset: StimulusSet, protocol) -> str | None:
+    """A line when the set holds the full-resolution references of only some of the protocol's
+    seeds (built with ``--max-seeds`` or ``--only foveated``): a session generates the others as
+    it goes, at their full cost. None when every seed's references are in the set."""
+    p = getattr(protocol, "protocol", protocol)
+    seeds = [int(v) for v in p.stimulus.seed_pool()]
+    held = {int(e["seed"]) for e in sset.entries if e["kind"] == "reference"}
+    covered = sum(seed in held for seed in seeds)
+    if covered == len(seeds):
+        return None
+    plan = sset.manifest.get("plan") or {}
+    how = (
+        f" (built with --max-seeds {plan['max_seeds']})"
+        if plan.get("max_seeds")
+        else f" (built with --only {plan['only']})"
+        if plan.get("only") == "foveated"
+        else ""
+    )
+    return (
+        f"note: the set holds references for {covered} of the protocol's {len(seeds)} seeds{how}; "
+        "a session generates the others' full-resolution twins during its trials"
+    )
+
+
 def _manifest_path(directory: Path) -> Path:
     """``directory``'s merged manifest; FoveaError when the set is not built or not merged."""
     path = directory / MANIFEST

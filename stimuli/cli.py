@@ -143,6 +143,11 @@ def _check(args) -> int:
             f"note: the set was built from model directory {built_with}, the protocol names "
             f"{loaded.protocol.stimulus.model}: a session compares their weights when it starts"
         )
+    from stimuli.check import missing_references_note
+
+    note = missing_references_note(sset, loaded)
+    if note:
+        print(note)
     n_ref = sum(e["kind"] == "reference" for e in sset.entries)
     print(
         f"ok: {len(sset.entries)} images ({n_ref} references, {len(sset.entries) - n_ref} foveated) match "

@@ -177,6 +177,11 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         stimulus_set = check_stimulus_set(
             config.stimulus_set, protocol=config.loaded, scenes=scenes
         )
+        from stimuli.check import missing_references_note
+
+        note = missing_references_note(stimulus_set, config.loaded)
+        if note:
+            say(note)
     if config.screenshots_dir is not None:  # a file in the way: one line, before the window opens
         config.screenshots_dir.mkdir(parents=True, exist_ok=True)
     seed = (

@@ -214,6 +214,29 @@ def test_cli_check_reports_a_damaged_set_in_one_line(built_set, protocol_path, t
     assert main(["stimuli", "check", str(protocol_path), str(built_set)]) == 0
 
 
+def test_cli_check_says_when_a_set_holds_only_some_seeds_references(
+    built_set, protocol_path, tmp_path, capsys
+):
+    """A set built with --max-seeds 1 checked 'ok' without a word, and a session then generated
+    most twins during its trials; check (and a session at start) now says how many seeds the set
+    covers."""
+    from fovea_cli.main import main
+
+    assert main(["stimuli", "check", str(protocol_path), str(built_set)]) == 0
+    assert "note:" not in capsys.readouterr().out  # every seed
+    partial = tmp_path / "partial"
+    args = ["stimuli", "build", str(protocol_path), "--out", str(partial), "--max-seeds", "1"]
+    assert main([*args, "--only", "references", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["stimuli", "check", str(protocol_path), str(partial)]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "note: the set holds references for 1 of the protocol's 2 seeds (built with "
+        "--max-seeds 1); a session generates the others' full-resolution twins" in out
+    )
+    assert "ok: 2 images (2 references, 0 foveated)" in out
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
