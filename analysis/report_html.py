@@ -101,9 +101,18 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
         if eq:
             cls = VERDICT_CLASS.get(eq["verdict"], "")
             line += (
-                f'. At level {fmt(eq["level"])}: <span class="{cls}">{esc(eq["verdict"])}</span>'
+                f'. At the <a href="#indistinguishability">operating level</a> {fmt(eq["level"])}: '
+                f'<span class="{cls}">{esc(eq["verdict"])}</span>'
             )
         items.append(line + ".</li>")
+    qc_people = a.qc.participants if a.qc is not None else None
+    if qc_people is not None and len(qc_people) and bool(qc_people["excluded"].all()):
+        reasons = sorted({str(r) for r in qc_people["exclusion_reasons"] if str(r)})
+        items.append(
+            '<li>Every participant was excluded by <a href="#qc">quality control</a> ('
+            + esc("; ".join(reasons))
+            + "), so nothing was fitted for the group.</li>"
+        )
     answer = (
         '<div class="answer">'
         "<p>The question: at what foveation level do people start to see the difference between a "

@@ -10,6 +10,7 @@ from __future__ import annotations
 from analysis.group import MIN_GROUP_PARTICIPANTS
 from analysis.html_blocks import VERDICT_CLASS, bullet_list, esc, fmt, image, paragraph, table
 from analysis.report_analysis import Analysis
+from analysis.report_stages import DEFAULT_OPERATING_LEVELS
 
 Section = tuple[str, str, str]
 
@@ -100,7 +101,10 @@ def indistinguishability_section(a: Analysis) -> Section:
     """7. The equivalence test at each condition's operating level."""
     config, equiv = a.config, a.equiv
     eq_html = paragraph(
-        f"At an operating level, is the foveated image indistinguishable from its twin? Mean fitted proportion "
+        "At an operating level (each condition's is in the table; by default "
+        + ", ".join(f"{var} {level:g}" for var, level in DEFAULT_OPERATING_LEVELS.items())
+        + "; fovea report --operating-level [COND=]LEVEL chooses it), is the foveated image "
+        "indistinguishable from its twin? Mean fitted proportion "
         f"correct across included participants, with a {100 * (1 - 2 * config.alpha):g} % interval from a "
         "two-stage bootstrap (participants, then each participant's bootstrap fits). 'equivalent' means the "
         f"interval's upper end is below 50 % + {config.equivalence_margin:g} (an equivalence test, TOST): "

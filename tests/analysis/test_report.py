@@ -284,6 +284,14 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     # Everyone has a threshold in fits.csv; what the group lacks is an *included* participant.
     group = pd.read_csv(report.out_dir / "tables" / "group_thresholds.csv")
     assert (group["note"] == "no included participant has a threshold").all()
+    # The summary said only 'no included participant has a threshold' and 'At level 1: not
+    # estimable'; it now says why (QC, with the reason) and what level 1 is.
+    html = (report.out_dir / "report.html").read_text(encoding="utf-8")
+    answer = html.split('<section id="design">')[0]
+    assert 'Every participant was excluded by <a href="#qc">quality control</a> (' in answer
+    assert "analysed trials in a condition (&lt; 10000)" in answer
+    assert 'At the <a href="#indistinguishability">operating level</a> ' in answer
+    assert "by default strength 1, radius_shrink 0.67, periphery_factor 2; fovea report" in html
 
 
 def test_a_participant_correct_on_every_trial_has_no_threshold_estimate_on_the_page(
