@@ -20,6 +20,7 @@ from analysis.fit_bootstrap import BootstrapResult, bootstrap_ml
 from analysis.fit_ml import default_bounds
 from analysis.psychometric import SIGMOID_NAMES, AxisName, Sigmoid, SigmoidName
 from generator.errors import FoveaError
+from protocol.session_data import REPORT_MIN_TRIALS_PER_FIT
 
 PrimaryMethod = Literal["ml", "bayes"]
 
@@ -48,7 +49,7 @@ class FitSettings:
     ci_level: float = 0.95
     bayes: bool = True
     primary: PrimaryMethod = "ml"
-    min_trials: int = 10
+    min_trials: int = REPORT_MIN_TRIALS_PER_FIT
     seed: int = 0
     bayes_grid: BayesGrid = field(default_factory=BayesGrid)
 

@@ -11,7 +11,7 @@ from generator.arg_types import output_file
 from generator.errors import FoveaError
 from protocol.models import PRESET_SCENE_FACTOR
 from protocol.preview import PREVIEW_FORMATS
-from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION
+from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION, REPORT_MIN_TRIALS_PER_FIT
 
 
 def register(
@@ -115,7 +115,8 @@ def summary(protocol, *, scenes: str) -> list[str]:
             f"note: fewer than {REPORT_MIN_TRIALS_PER_CONDITION} main trials per session in "
             f"{', '.join(few)}: the report fits a participant only with at least "
             f"{REPORT_MIN_TRIALS_PER_CONDITION} analysed trials in each condition (sessions are "
-            "pooled; fovea report --qc-rules FILE with min_trials_per_condition changes it)"
+            "pooled; fovea report --qc-rules FILE with min_trials_per_condition lowers it, to "
+            f"no fewer than {REPORT_MIN_TRIALS_PER_FIT}: fewer are never fitted)"
         )
     return lines
 

@@ -28,6 +28,9 @@ from generator.errors import FoveaError
 #: participant to be fitted (``analysis.qc.QCRules.min_trials_per_condition``); ``fovea check``
 #: says when a protocol's sessions give fewer.
 REPORT_MIN_TRIALS_PER_CONDITION = 20
+#: The fewest analysed trials of one participant in one condition that the report fits at all
+#: (``analysis.fits.FitSettings.min_trials``), whatever the QC rules.
+REPORT_MIN_TRIALS_PER_FIT = 10
 
 MISSING = "n/a"
 #: Cell texts read as a missing value.

@@ -288,11 +288,12 @@ def test_check_says_when_sessions_give_the_report_too_few_trials(tmp_path, capsy
     """A protocol with 6 trials per condition checked 'valid' without a word, and the report
     then excluded every participant (QC: fewer than 20 analysed trials in a condition); check
     now says so, with the report's own default."""
+    from analysis.fits import FitSettings
     from analysis.qc import QCRules
     from fovea_cli.main import main
     from tests.study.conftest import PROTOCOLS, small_protocol_dict
 
-    assert QCRules().min_trials_per_condition == 20
+    assert QCRules().min_trials_per_condition == 20 and FitSettings().min_trials == 10
     assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0  # 20 each: enough
     assert "note:" not in capsys.readouterr().out
     small = write_toml(small_protocol_dict(method="staircase", trials=5), tmp_path / "s.toml")
@@ -300,7 +301,7 @@ def test_check_says_when_sessions_give_the_report_too_few_trials(tmp_path, capsy
     out = capsys.readouterr().out
     assert "note: fewer than 20 main trials per session in " in out
     assert "the report fits a participant only with at least 20 analysed trials" in out
-    assert "--qc-rules FILE with min_trials_per_condition" in out
+    assert "--qc-rules FILE with min_trials_per_condition lowers it, to no fewer than 10" in out
 
 
 @pytest.mark.parametrize(
