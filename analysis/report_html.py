@@ -155,7 +155,16 @@ def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
         if math.isfinite(r.threshold)
     ]
     if not shown:
-        return ""
+        unfitted = sorted(
+            {
+                flag
+                for f in a.included_fits
+                if f.condition == condition
+                for flag in f.flags
+                if flag.startswith("not fitted")
+            }
+        )
+        return f" ({esc('; '.join(unfitted))})" if unfitted else ""
     return f"; each participant's threshold {esc(variable)} ({a.ci_pct} interval): " + ", ".join(
         shown
     )

@@ -294,6 +294,24 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     assert "by default strength 1, radius_shrink 0.67, periphery_factor 2; fovea report" in html
 
 
+def test_a_summary_without_thresholds_says_the_fits_had_too_few_trials(small_data, tmp_path):
+    """With QC passing everyone but too few trials to fit, the summary said only 'no included
+    participant has a threshold'; it now gives the fitter's reason."""
+    from analysis.qc import QCRules
+
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False, min_trials=10_000),
+        qc=QCRules(min_trials_per_condition=None),
+        progress=False,
+        workers=1,
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "out", config=config)
+    html = (report.out_dir / "report.html").read_text(encoding="utf-8")
+    answer = html.split('<section id="design">')[0]
+    assert "no included participant has a threshold</span> (not fitted: " in answer
+    assert "analysed trials (&lt; 10000))" in answer
+
+
 def test_a_participant_correct_on_every_trial_has_no_threshold_estimate_on_the_page(
     small_data, tmp_path
 ):
