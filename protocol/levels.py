@@ -6,6 +6,8 @@ feeds it a protocol condition.
 
 from __future__ import annotations
 
+import math
+
 from generator.levels import layout_spec_for_level
 from protocol.schema import Condition
 
@@ -29,6 +31,19 @@ def layout_spec(*, condition: Condition, level: float):
         circle_radius=condition.circle_radius,
         periphery_factor=condition.periphery_factor,
     )
+
+
+def start_level(condition: Condition, procedure) -> float:
+    """Where ``condition``'s staircases start (``procedure``: the protocol's ``[procedure]``):
+    its ``start_level``, else the middle of its range on the staircases' step scale (geometric
+    for log steps, arithmetic for linear). Other procedures: ``start_level`` or the geometric
+    middle (where a preview shows the range's middle)."""
+    if condition.start_level is not None:
+        return float(condition.start_level)
+    low, high = float(condition.level_min), float(condition.level_max)
+    if procedure.method == "staircase" and procedure.staircase.step_scale != "log":
+        return 0.5 * (low + high)
+    return math.sqrt(low * high)
 
 
 def condition_summary(condition: Condition) -> dict:

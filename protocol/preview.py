@@ -5,7 +5,6 @@ one of its scenes (the layout a trial gets when the gaze is on the target)."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +17,12 @@ PREVIEW_FORMATS = (".png", ".pdf", ".svg")
 MAX_LEVEL_COLUMNS = 4
 
 
-def preview_levels(condition) -> list[float]:
+def preview_levels(condition, procedure) -> list[float]:
     """The levels to draw for ``condition``: its ``levels`` (at most ``MAX_LEVEL_COLUMNS``, ends
-    kept), else ``level_min``, ``start_level`` (or the geometric middle) and ``level_max``."""
+    kept), else ``level_min``, where its staircases start (``protocol.levels.start_level``; the
+    range's middle for other procedures) and ``level_max``."""
+    from protocol.levels import start_level
+
     if condition.levels:
         levels = sorted(float(v) for v in condition.levels)
         if len(levels) > MAX_LEVEL_COLUMNS:
@@ -28,10 +30,7 @@ def preview_levels(condition) -> list[float]:
             levels = [levels[i] for i in picks]
         return levels
     low, high = float(condition.level_min), float(condition.level_max)
-    middle = condition.start_level
-    if middle is None:
-        middle = math.sqrt(low * high) if low > 0 else (low + high) / 2
-    return sorted({low, float(middle), high})
+    return sorted({low, start_level(condition, procedure), high})
 
 
 def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
@@ -56,7 +55,7 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     protocol = loaded.protocol
     geometry = stimulus_geometry(protocol)
     backdrop, backdrop_name = _backdrop(scenes, geometry)
-    columns = max(3, *(len(preview_levels(c)) for c in protocol.conditions))  # 3: room for titles
+    columns = max(3, *(len(preview_levels(c, protocol.procedure)) for c in protocol.conditions))
     rows = 1 + len(protocol.conditions)
     panel_in = 3.2
     title_in = 0.6
@@ -66,7 +65,7 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     _draw_screen(fig.add_subplot(grid[0, :]), protocol, geometry, backdrop=backdrop)
     for row, condition in enumerate(protocol.conditions, start=1):
         gaze = tuple(float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
-        for col, level in enumerate(preview_levels(condition)):
+        for col, level in enumerate(preview_levels(condition, protocol.procedure)):
             ax = fig.add_subplot(grid[row, col])
             spec = layout_spec(condition=condition, level=level)
             layout = build_layout(

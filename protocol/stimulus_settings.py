@@ -244,7 +244,8 @@ class Condition(StrictTable):
         fixation_deg: fixation target (x, y) in degrees from the screen centre (x right, y up).
         level_variable: what ``level`` means (see the module docstring).
         level_min, level_max: range of the adaptive procedures.
-        start_level: staircases' start (default: the geometric mean of the range).
+        start_level: staircases' start (default: the range's middle on the staircases' step
+            scale, ``protocol.levels.start_level``).
         levels: explicit levels (constant stimuli; QUEST+ stimulus domain when given).
         padding_deg: acuity mode: extra full-acuity radius for tracker error.
         acuity: acuity model (``linear`` or ``geisler_perry``).

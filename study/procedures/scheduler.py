@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 
 from generator.errors import FoveaError
+from protocol.levels import start_level
 from protocol.schema import Protocol
 from study.procedures.tracks import ConstantTrack, QuestPlusTrack, StaircaseTrack, Track
 
@@ -79,12 +80,7 @@ def build_tracks(
             n = settings.n_staircases
             per = math.ceil(procedure.trials_per_condition / n)
             log = settings.step_scale == "log"
-            if condition.start_level is not None:
-                start = condition.start_level
-            elif log:
-                start = math.sqrt(condition.level_min * condition.level_max)
-            else:
-                start = 0.5 * (condition.level_min + condition.level_max)
+            start = start_level(condition, procedure)
             for k in range(n):
                 # 0, +1, -1, +2, -2 ... spreads starts around the start level.
                 offset = (k + 1) // 2 * (1 if k % 2 else -1) * settings.start_spread_log10

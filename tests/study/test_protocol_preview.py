@@ -23,14 +23,18 @@ def test_the_preview_draws_each_condition_at_its_levels(tmp_path, capsys):
     assert (saturation > 60).mean() > 0.2  # the layouts are drawn over a photograph, not grey
 
 
-def test_levels_drawn_are_the_ends_and_the_middle_or_the_constant_levels():
-    protocol = load_protocol(PROTOCOLS / "pilot_2afc.toml").protocol
-    condition = protocol.conditions[0]
-    assert preview_levels(condition) == [0.1, np.sqrt(0.1 * 8.0), 8.0]
+def test_levels_drawn_are_the_ends_and_where_staircases_start_or_the_constant_levels():
+    protocol = load_protocol(PROTOCOLS / "pilot_2afc.toml").protocol  # QUEST+
+    condition, procedure = protocol.conditions[0], protocol.procedure
+    assert preview_levels(condition, procedure) == [0.1, np.sqrt(0.1 * 8.0), 8.0]
     listed = condition.model_copy(update={"levels": [0.5, 1, 2, 3, 4, 6, 8]})
-    assert preview_levels(listed) == [0.5, 2.0, 4.0, 8.0]
+    assert preview_levels(listed, procedure) == [0.5, 2.0, 4.0, 8.0]
     started = condition.model_copy(update={"start_level": 2.0})
-    assert preview_levels(started) == [0.1, 2.0, 8.0]
+    assert preview_levels(started, procedure) == [0.1, 2.0, 8.0]
+    # Linear staircases start at the arithmetic middle, as the scheduler starts them.
+    linear = procedure.staircase.model_copy(update={"step_scale": "linear"})
+    staircase = procedure.model_copy(update={"method": "staircase", "staircase": linear})
+    assert preview_levels(condition, staircase) == [0.1, 4.05, 8.0]
 
 
 def test_a_fixation_off_the_image_and_a_wrong_file_type(tmp_path, capsys):
