@@ -277,6 +277,17 @@ def group_thresholds_figure(
         if limits is not None:
             ax.set_ylim(*limits)
             _log_axis(ax, "y", *limits)
+    if not np.isfinite(thresholds["threshold"].to_numpy(dtype=float)).any():
+        ax.text(
+            0.5,
+            0.5,
+            "no participant has a threshold yet\n(the page's notes say why)",
+            transform=ax.transAxes,
+            ha="center",
+            va="center",
+            color="#777777",
+        )
+        ax.set_yticks([])
     ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
     ax.set_ylabel(level_label)
     ax.set_title(

@@ -89,7 +89,7 @@ def run_jobs(
         total=len(jobs),
         desc="participants (fits + figure)",
         unit="participant",
-        disable=not progress,
+        disable=True if not progress else None,  # None: no bar into a redirected log file
         file=sys.stderr,
     )
     results: list = [None] * len(jobs)

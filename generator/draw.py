@@ -18,12 +18,16 @@ LEVEL_COLOURS = {
 
 
 def draw_layout(
-    layout: TokenLayout, *, image: np.ndarray | None = None, alpha: float = 0.35
+    layout: TokenLayout,
+    *,
+    image: np.ndarray | None = None,
+    alpha: float = 0.35,
+    legend: bool = True,
 ) -> Image.Image:
     """Overlay the layout on ``image`` ((H, W, 3) uint8; mid-grey if None).
 
-    Block interiors are tinted by level, outlines drawn, the gaze marked with a cross and a
-    legend gives tokens per level and the ratio to the full grid.
+    Block interiors are tinted by level, outlines drawn, the gaze marked with a cross and (with
+    ``legend``) a legend gives tokens per level and the ratio to the full grid.
     """
     p = layout.token_px
     h, w = layout.grid_h * p, layout.grid_w * p
@@ -49,7 +53,8 @@ def draw_layout(
         for width, colour in ((5, (0, 0, 0, 255)), (2, (255, 255, 255, 255))):
             draw.line([gx - arm, gy, gx + arm, gy], fill=colour, width=width)
             draw.line([gx, gy - arm, gx, gy + arm], fill=colour, width=width)
-    _legend(draw, layout, size_px=max(11, w // 48))
+    if legend:
+        _legend(draw, layout, size_px=max(11, w // 48))
     return out.convert("RGB")
 
 

@@ -74,10 +74,11 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
                 spec=spec,
                 patch_px=PRESET_TOKEN_PX,
             )
-            ax.imshow(np.asarray(draw_layout(layout, image=backdrop)))
+            # No legend in the picture: shrunk to a panel it cannot be read; the title says it.
+            ax.imshow(np.asarray(draw_layout(layout, image=backdrop, legend=False)))
             ax.set_title(
                 f"{condition.name}\n{condition.level_variable} {level:.3g}: "
-                f"{layout.token_ratio:.3f} of the tokens",
+                f"{layout.num_tokens}/{layout.num_tokens_full} tokens ({layout.token_ratio:.3f})",
                 fontsize=9,
             )
             ax.set_xticks([])

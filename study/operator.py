@@ -62,5 +62,10 @@ class OperatorControls:
             f"level {row['level']:.3g} {result}"
             + (f"  gen {gen:.2f}s" if gen is not None else "")
             + f"  last validation {self.validation_error()}"
-            + f"  [{PAUSE_KEY}: pause, {RECALIBRATE_KEY}: recalibrate]"
+            # Simulated sessions have no one at the keyboard: the hint is for a lab's operator.
+            + (
+                ""
+                if self.presenter.simulated
+                else f"  [{PAUSE_KEY}: pause, {RECALIBRATE_KEY}: recalibrate]"
+            )
         )

@@ -57,8 +57,8 @@ def test_requeued_plan_gets_a_new_interval_order_and_is_given_up_after_max_attem
 
 
 class _FakePresenter:
-    def __init__(self, keys):
-        self._keys, self.screens = set(keys), []
+    def __init__(self, keys, *, simulated=False):
+        self._keys, self.screens, self.simulated = set(keys), [], simulated
 
     def take_operator_keys(self):
         keys, self._keys = self._keys, set()
@@ -90,6 +90,11 @@ def test_operator_pause_and_recalibrate_between_trials_and_the_status_line():
     }
     line = controls.status_line(trial=7, done=5, total=40, row=row, requeued=False)
     assert "trial    7 (5 of 40 done) acuity_right3" in line and "last validation 0.42 deg" in line
+    assert line.endswith("[p: pause, c: recalibrate]")  # for the lab's operator
+    presenter.simulated = True  # nobody at a simulation's keyboard
+    assert "recalibrate" not in controls.status_line(
+        trial=7, done=5, total=40, row=row, requeued=False
+    )
 
 
 @pytest.fixture(scope="module")
