@@ -115,6 +115,12 @@ def build_stimulus_set(
     if not planned:
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
     mine = shard.take(planned) if shard else planned
+    skipped = skipped_conditions(p)
+    if skipped and only != "references":  # said before the work, not only after it
+        log(
+            f"note: staircase levels are continuous; the set holds only the references for "
+            f"{', '.join(skipped)} (their foveated images are generated during the trials)"
+        )
     log(f"loading generator {p.stimulus.model!r} on {device} ...")
     generator = load_generator(
         p.stimulus.model,
@@ -141,7 +147,6 @@ def build_stimulus_set(
         progress=progress,
     )
     tally.total_s = time.perf_counter() - t_start
-    skipped = skipped_conditions(p)
     plan = dict(only=only, max_seeds=max_seeds, planned=len(planned), skipped_conditions=skipped)
     manifest = _manifest(
         loaded,
@@ -158,8 +163,6 @@ def build_stimulus_set(
         f"{len(mine)} images ({tally.generated} generated, {tally.reused} reused) in "
         f"{tally.total_s:.1f} s (generation {tally.generation_s:.1f} s) -> {path}"
     )
-    if skipped and only != "references":
-        log(f"note: staircase levels are continuous; no foveated images for {', '.join(skipped)}")
     return path
 
 
