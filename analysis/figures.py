@@ -184,6 +184,8 @@ def participant_tracks(
         title: the figure's title.
         truth: simulated true thresholds by condition (dotted green, when given).
     """
+    from matplotlib.ticker import MaxNLocator
+
     fig, rows, cols = _panel_grid(len(fits), title)
     lo, hi = _range(fits)
     for i, (fit, (levels, correct, track)) in enumerate(zip(fits, sequences, strict=True)):
@@ -227,6 +229,7 @@ def participant_tracks(
             ax.legend(fontsize=6, loc="best", framealpha=0.8)
         ax.set_ylim(lo, hi)
         ax.set_xlim(0, max(len(levels), 1) + 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
         ax.set_title(panel_title(fit), fontsize=9)
         ax.set_xlabel("trial of the condition", fontsize=8)
         ax.set_ylabel("level", fontsize=8)
