@@ -9,7 +9,7 @@ from pathlib import Path
 
 from generator.arg_types import output_file
 from generator.errors import FoveaError
-from protocol.models import PRESET_SCENE_FACTOR
+from protocol.models import PRESET_SCENE_FACTOR, PRESET_TOKEN_PX
 from protocol.preview import PREVIEW_FORMATS
 from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION, REPORT_MIN_TRIALS_PER_FIT
 
@@ -105,7 +105,7 @@ def summary(protocol, *, scenes: str) -> list[str]:
             f"{c.fixation_deg[1]:g}) deg{'' if on_image else ' (off the image: all periphery)'}, "
             f"{c.level_variable} "
             + (f"levels {levels}" if levels else f"{c.level_min:g}..{c.level_max:g}")
-            + f", {trials} trials"
+            + f", {trials} trials; {_token_shares(c, geometry, (x, y))}"
         )
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
@@ -119,6 +119,29 @@ def summary(protocol, *, scenes: str) -> list[str]:
             f"no fewer than {REPORT_MIN_TRIALS_PER_FIT}: fewer are never fitted)"
         )
     return lines
+
+
+def _token_shares(condition, geometry, gaze_px: tuple[float, float]) -> str:
+    """The share of the full grid's tokens at the condition's lowest and highest levels, with
+    the gaze on its fixation target (preset-sized tokens)."""
+    from generator.layout import build_layout
+    from protocol.levels import layout_spec
+
+    low, high = (
+        (min(condition.levels), max(condition.levels))
+        if condition.levels
+        else (
+            condition.level_min,
+            condition.level_max,
+        )
+    )
+    shares = []
+    for level in (low, high):
+        spec = layout_spec(condition=condition, level=level)
+        gaze = None if spec.mode == "full" else gaze_px
+        layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=PRESET_TOKEN_PX)
+        shares.append(f"{100 * layout.token_ratio:.1f} %")
+    return f"tokens {shares[0]} of full at {low:g}, {shares[1]} at {high:g}"
 
 
 def _trials(protocol, condition) -> int:

@@ -270,7 +270,10 @@ def test_check_validates_and_summarises(tmp_path, capsys):
 
     assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0
     out = capsys.readouterr().out
-    assert "condition acuity_right6: acuity, fixation (6, 0) deg, strength 0.1..8, 20 trials" in out
+    assert (
+        "condition acuity_right6: acuity, fixation (6, 0) deg, strength 0.1..8, 20 trials; "
+        "tokens 82.3 % of full at 0.1, 2.9 % at 8" in out
+    )
     assert "procedure: questplus, interleaved, 40 main trials per session" in out
     assert out.rstrip().endswith("pilot_2afc.toml: valid")
     small = write_toml(small_protocol_dict(method="staircase", trials=5), tmp_path / "s.toml")
