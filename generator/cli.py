@@ -168,6 +168,11 @@ def _generate(args: argparse.Namespace) -> int:
     if args.scene_out:
         check_image_output(args.scene_out, option="--scene-out")
     _check_distinct_outputs(args)
+    if args.full and args.mode not in ("acuity", "full"):  # acuity: the default, not a choice
+        raise FoveaError(
+            f"--full makes the full-resolution twin, on no token layout: --mode {args.mode} "
+            "does not apply; drop one of them"
+        )
     geometry = geometry_from_args(args)
     width_px, height_px = geometry.image_width_px, geometry.image_height_px
     spec = LayoutSpec(mode="full") if args.full else spec_from_args(args)

@@ -46,6 +46,11 @@ def _error_line(capsys) -> str:
             ["generate", "--size", "64", "--out", "a.png", "--scene-out", "./a.png"],
             "--scene-out ./a.png is also --out: one would overwrite the other",
         ),
+        (  # before: the mode was silently ignored
+            ["generate", "--model", "tiny", "--size", "64", "--out", "a.png", "--full"]
+            + ["--mode", "circle"],
+            "--full makes the full-resolution twin, on no token layout: --mode circle does not",
+        ),
         (
             ["generate", "--model", "tiny", "--size", "64", "--out", "a.png"]
             + ["--lora", "bad.safetensors"],
