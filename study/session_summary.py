@@ -24,7 +24,11 @@ def session_summary(beh_tsv: Path, beh_json: Path) -> list[str]:
         return []
     main = [r for r in rows if r.get("block") != "practice"]
     answered = [r for r in main if r["correct"] not in MISSING_TOKENS]
-    again = Counter(r["abort_reason"] or "aborted" for r in main if r not in answered)
+    again = Counter(
+        "aborted" if r["abort_reason"] in MISSING_TOKENS else r["abort_reason"]
+        for r in main
+        if r["correct"] in MISSING_TOKENS
+    )
     given_up = sum(r.get("given_up") == "1" for r in main)
     lines = [
         f"summary: {len(answered)} main trials answered"

@@ -36,6 +36,7 @@ def test_the_summary_counts_answers_reruns_accuracy_speed_frames_and_calibration
         _row(6, "b", 3.0, 1),
         _row(7, "a", 1.2, None, abort_reason="deadline"),
         _row(8, "a", 1.1, 1),
+        _row(9, "b", 3.0, None, gen_latency_s=None),  # no reason recorded
     ]
     beh = tmp_path / "sub-01_ses-1_task-t_beh.tsv"
     write_beh_tsv(beh, rows)
@@ -49,7 +50,8 @@ def test_the_summary_counts_answers_reruns_accuracy_speed_frames_and_calibration
     lines = session_summary(beh, sidecar)
 
     assert lines[0] == (
-        "summary: 5 main trials answered, 1 practice; 2 ran again (fixation_break 1, deadline 1)"
+        "summary: 5 main trials answered, 1 practice; 3 ran again (fixation_break 1, deadline 1, "
+        "aborted 1)"
     )
     assert lines[1] == "  a: 3 answered, 67 % correct, last level 1.1"
     assert lines[2] == "  b: 2 answered, 50 % correct, last level 3"
