@@ -34,18 +34,15 @@ def preview_levels(condition, procedure) -> list[float]:
 
 
 def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
-    """Draw the preview of ``loaded`` (``protocol.LoadedProtocol``) to ``out`` (PNG).
+    """Draw the preview of ``loaded`` (``protocol.LoadedProtocol``) to ``out``.
 
     Args:
         loaded: the protocol.
         scenes: its scene-source spec (``protocol.scenes.scenes_spec``): the backdrop is the
             first scene of it (mid-grey when none can be read).
-        out: the PNG to write (its folder is made).
+        out: the file to write, one of ``PREVIEW_FORMATS`` (its folder is made).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
     from generator.draw import draw_layout
     from generator.layout import build_layout
@@ -60,7 +57,7 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     panel_in = 3.2
     title_in = 0.6
     height_in = panel_in * (rows - 1) + 3.4 + title_in
-    fig = plt.figure(figsize=(panel_in * columns, height_in))
+    fig = Figure(figsize=(panel_in * columns, height_in))
     grid = fig.add_gridspec(rows, columns, height_ratios=[3.4 / panel_in] + [1.0] * (rows - 1))
     _draw_screen(fig.add_subplot(grid[0, :]), protocol, geometry, backdrop=backdrop)
     for row, condition in enumerate(protocol.conditions, start=1):
@@ -92,7 +89,6 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
     return out
 
 
