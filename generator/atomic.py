@@ -31,13 +31,14 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """``write(temporary)`` (a writer that needs a path: ``torch.save``, safetensors), then the
-    temporary replaces ``path``; removed instead when ``write`` raises."""
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary path beside ``path`` to write the new content to; when the block ends it is
+    fsynced and renamed over ``path`` (then the folder fsynced), or removed when it raises."""
     path = Path(path)
     tmp = temporary_beside(path)
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -48,23 +49,19 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
     fsync_dir(path.parent)
 
 
+def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """``write(temporary)`` (a writer that needs a path: ``torch.save``, safetensors), then the
+    temporary replaces ``path``; removed instead when ``write`` raises."""
+    with _replacing(path) as tmp:
+        write(tmp)
+
+
 @contextlib.contextmanager
 def open_atomic(path: Path) -> Iterator[BinaryIO]:
     """A binary file to write ``path``'s new content into; it replaces ``path`` when the block
     ends (removed instead when the block raises)."""
-    path = Path(path)
-    tmp = temporary_beside(path)
-    try:
-        with open(tmp, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):  # the write's own error is the one to report
-            tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    with _replacing(path) as tmp, open(tmp, "wb") as f:
+        yield f
 
 
 def write_atomic(path: Path, content: str | bytes) -> None:

@@ -9,9 +9,9 @@ over every trial, and the sidecar marked complete with a run record saying what 
 from __future__ import annotations
 
 from protocol.provenance import software_version
-from study.datalog import PhysioLog, SessionPaths, write_json_atomic
+from study.datalog import SessionPaths, write_json_atomic
 from study.session_events import write_events
-from study.session_setup import utc_now
+from study.session_setup import reopen_gaze_log, utc_now
 from study.timing import TimingCollector
 
 #: The run record's status of a resume that only wrote the end records.
@@ -40,12 +40,7 @@ def finish_logged_session(
     started = utc_now()
     run = {"started_utc": started, "software_version": software_version()}
     if paths.physio_tsv_gz.exists():
-        physio = PhysioLog.reopen(
-            paths.physio_tsv_gz, last_trial=len(rows), backup_dir=paths.sourcedata_dir
-        )
-        physio.close()
-        if physio.damaged_copy is not None:  # a damaged block skipped; the file as found kept
-            run["physio_damaged_copy"] = str(physio.damaged_copy.relative_to(paths.data_dir))
+        reopen_gaze_log(paths, last_trial=len(rows), run_record=run).close()
     write_events(paths=paths, protocol=protocol, rows=rows, display=sidecar["display"])
     timing = TimingCollector(
         refresh_hz=protocol.display.refresh_hz,

@@ -22,7 +22,7 @@ from protocol.levels import condition_summary
 from protocol.provenance import software_version
 from protocol.scenes import POOL
 from protocol.session_data import MISSING_TOKENS, beh_sidecar
-from study.datalog import SessionPaths, write_json_atomic
+from study.datalog import PhysioLog, SessionPaths, write_json_atomic
 from study.datalog.atomic import write_atomic
 from study.procedures import LoggedTrial
 
@@ -232,6 +232,18 @@ def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dic
         obs = ParametricObserver(settings=protocol.simulation)
         sidecar["true_thresholds"] = {c.name: obs.threshold(c.name) for c in protocol.conditions}
     return sidecar
+
+
+def reopen_gaze_log(paths: SessionPaths, *, last_trial: int, run_record: dict) -> PhysioLog:
+    """The session's gaze file reopened after ``last_trial`` (``PhysioLog.reopen``); a damaged
+    block skipped on the way is named in ``run_record["physio_damaged_copy"]``: the file as
+    found, kept under ``sourcedata/`` (relative to the data folder)."""
+    physio = PhysioLog.reopen(
+        paths.physio_tsv_gz, last_trial=last_trial, backup_dir=paths.sourcedata_dir
+    )
+    if physio.damaged_copy is not None:
+        run_record["physio_damaged_copy"] = str(physio.damaged_copy.relative_to(paths.data_dir))
+    return physio
 
 
 #: The data root's ``README`` as first written: BIDS recommends one; the lab completes it.

@@ -14,7 +14,7 @@ from study.operator import OperatorControls
 from study.procedures import SessionPlan, is_practice
 from study.service.errors import GenerationError
 from study.session_events import write_events
-from study.session_setup import UTC_FORMAT, derive_seed, utc_now
+from study.session_setup import UTC_FORMAT, derive_seed, reopen_gaze_log, utc_now
 from study.session_tracker import (
     RESUME_HINT,
     SessionTrackerFiles,
@@ -101,7 +101,10 @@ class SessionRun:
                 win=win, clock=clock, physio=physio, simulated=simulated
             )
         except BaseException as error:  # the window and the gaze file never outlive the run
-            self._end_before_the_trials(win, physio, run_record, error)
+            reason = str(error) or type(error).__name__
+            self._end_before_the_trials(
+                win, physio, run_record, status=f"stopped before the first trial: {reason}"
+            )
             raise
         status = "stopped"
         tracker_open = False
@@ -160,14 +163,12 @@ class SessionRun:
                 win.close()
         return status
 
-    def _end_before_the_trials(self, win, physio, run_record: dict, error: BaseException) -> None:
-        """A failure between opening the window and the trial loop's own cleanup (making the
-        tracker or the presenter): the run record says why, the gaze file is closed and the
-        window closed (left open, it ended the process with an X error at exit)."""
-        run_record.update(
-            ended_utc=utc_now(),
-            status=f"stopped before the first trial: {str(error) or type(error).__name__}",
-        )
+    def _end_before_the_trials(self, win, physio, run_record: dict, *, status: str) -> None:
+        """A run ended between opening the window and the trial loop's own cleanup (a refused
+        display; making the tracker or the presenter failed): the run record gets ``status``,
+        the gaze file and the sidecar are written and the window closed (left open, it ended the
+        process with an X error at exit)."""
+        run_record.update(ended_utc=utc_now(), status=status)
         try:
             physio.close()
             write_json_atomic(self.paths.beh_json, self.sidecar)
@@ -205,14 +206,11 @@ class SessionRun:
         self.paths.physio_tsv_gz.parent.mkdir(parents=True, exist_ok=True)
         if not self.paths.physio_tsv_gz.exists():
             return PhysioLog.create(self.paths.physio_tsv_gz)
-        physio = PhysioLog.reopen(
-            self.paths.physio_tsv_gz,
-            last_trial=len(self.behlog.rows),
-            backup_dir=self.paths.sourcedata_dir,
+        physio = reopen_gaze_log(
+            self.paths, last_trial=len(self.behlog.rows), run_record=run_record
         )
         if physio.damaged_copy is not None:
-            copy = str(physio.damaged_copy.relative_to(self.paths.data_dir))
-            run_record["physio_damaged_copy"] = copy
+            copy = run_record["physio_damaged_copy"]
             self.say(
                 f"warning: the gaze file had a damaged block; the samples after it are kept, "
                 f"the block's are lost; the file as found is kept as {copy}"
@@ -234,13 +232,10 @@ class SessionRun:
                 say=self.say,
             )
         except DisplayRefused as refused:
-            run_record.update(ended_utc=utc_now(), status=f"refused: {refused}")
-            physio.close()
             self.behlog.close()
-            win.close()
+            self._end_before_the_trials(win, physio, run_record, status=f"refused: {refused}")
             raise
-        finally:
-            write_json_atomic(self.paths.beh_json, self.sidecar)
+        write_json_atomic(self.paths.beh_json, self.sidecar)
 
     def _open_window(self, simulated: bool):
         """The PsychoPy window (``study.session_display.open_window``); its monitor profile goes
