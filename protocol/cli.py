@@ -105,7 +105,7 @@ def summary(protocol, *, scenes: str) -> list[str]:
             f"{c.fixation_deg[1]:g}) deg{'' if on_image else ' (off the image: all periphery)'}, "
             f"{c.level_variable} "
             + (f"levels {levels}" if levels else f"{c.level_min:g}..{c.level_max:g}")
-            + f", {trials} trials; {_token_shares(c, geometry, (x, y))}"
+            + f", {trials} trials; {_token_shares(c, geometry)}"
         )
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
@@ -121,27 +121,18 @@ def summary(protocol, *, scenes: str) -> list[str]:
     return lines
 
 
-def _token_shares(condition, geometry, gaze_px: tuple[float, float]) -> str:
+def _token_shares(condition, geometry) -> str:
     """The share of the full grid's tokens at the condition's lowest and highest levels, with
     the gaze on its fixation target (preset-sized tokens)."""
-    from generator.layout import build_layout
-    from protocol.levels import layout_spec
+    from protocol.levels import condition_layout
 
-    low, high = (
-        (min(condition.levels), max(condition.levels))
-        if condition.levels
-        else (
-            condition.level_min,
-            condition.level_max,
-        )
+    levels = condition.levels or (condition.level_min, condition.level_max)
+    low, high = min(levels), max(levels)
+    low_share, high_share = (
+        100 * condition_layout(condition, level, geometry, token_px=PRESET_TOKEN_PX).token_ratio
+        for level in (low, high)
     )
-    shares = []
-    for level in (low, high):
-        spec = layout_spec(condition=condition, level=level)
-        gaze = None if spec.mode == "full" else gaze_px
-        layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=PRESET_TOKEN_PX)
-        shares.append(f"{100 * layout.token_ratio:.1f} %")
-    return f"tokens {shares[0]} of full at {low:g}, {shares[1]} at {high:g}"
+    return f"tokens {low_share:.1f} % of full at {low:g}, {high_share:.1f} % at {high:g}"
 
 
 def _trials(protocol, condition) -> int:

@@ -33,6 +33,21 @@ def layout_spec(*, condition: Condition, level: float):
     )
 
 
+def condition_layout(condition: Condition, level: float, geometry, *, token_px: int):
+    """``condition``'s token layout at ``level`` with the gaze on its fixation target
+    (``geometry``: ``protocol.geometry.stimulus_geometry``; ``token_px``: pixels per fine token)."""
+    from generator.layout import build_layout
+
+    spec = layout_spec(condition=condition, level=level)
+    gaze = tuple(float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
+    return build_layout(
+        geometry=geometry,
+        gaze_px=None if spec.mode == "full" else gaze,
+        spec=spec,
+        patch_px=token_px,
+    )
+
+
 def start_level(condition: Condition, procedure) -> float:
     """Where ``condition``'s staircases start (``procedure``: the protocol's ``[procedure]``):
     its ``start_level``, else the middle of its range on the staircases' step scale (geometric

@@ -45,9 +45,8 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     from matplotlib.figure import Figure  # the object API: no pyplot state, no display needed
 
     from generator.draw import draw_layout
-    from generator.layout import build_layout
     from protocol.geometry import stimulus_geometry
-    from protocol.levels import layout_spec
+    from protocol.levels import condition_layout
 
     protocol = loaded.protocol
     geometry = stimulus_geometry(protocol)
@@ -61,16 +60,9 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     grid = fig.add_gridspec(rows, columns, height_ratios=[3.4 / panel_in] + [1.0] * (rows - 1))
     _draw_screen(fig.add_subplot(grid[0, :]), protocol, geometry, backdrop=backdrop)
     for row, condition in enumerate(protocol.conditions, start=1):
-        gaze = tuple(float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
         for col, level in enumerate(preview_levels(condition, protocol.procedure)):
             ax = fig.add_subplot(grid[row, col])
-            spec = layout_spec(condition=condition, level=level)
-            layout = build_layout(
-                geometry=geometry,
-                gaze_px=None if spec.mode == "full" else gaze,
-                spec=spec,
-                patch_px=PRESET_TOKEN_PX,
-            )
+            layout = condition_layout(condition, level, geometry, token_px=PRESET_TOKEN_PX)
             # No legend in the picture: shrunk to a panel it cannot be read; the title says it.
             ax.imshow(np.asarray(draw_layout(layout, image=backdrop, legend=False)))
             ax.set_title(
