@@ -15,7 +15,7 @@ from pathlib import Path
 from generator.arg_types import seed_int
 from generator.errors import FoveaError
 from protocol.load import PROTOCOL_DIR
-from study.commands import OBSERVER_HELP
+from study.commands import add_observer_option
 from study.simulate import simulate
 
 
@@ -37,12 +37,7 @@ def register(
     demo.add_argument(
         "--participants", type=int, default=2, help="simulated participants (default: 2)"
     )
-    demo.add_argument(
-        "--observer",
-        choices=["parametric", "perceptual"],
-        default="parametric",
-        help=OBSERVER_HELP,
-    )
+    add_observer_option(demo)
     demo.add_argument(
         "--trials",
         type=int,

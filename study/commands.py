@@ -21,12 +21,16 @@ SESSION_INTERRUPTED = (
 )
 
 
-#: ``--observer`` of the commands that simulate participants.
-OBSERVER_HELP = (
-    "the simulated participant: parametric (a psychometric function at the protocol's "
-    "[simulation] thresholds) or perceptual (FovVideoVDP on the trial's images) "
-    "(default: parametric)"
-)
+def add_observer_option(parser: argparse.ArgumentParser) -> None:
+    """``--observer`` of the commands that simulate participants."""
+    parser.add_argument(
+        "--observer",
+        choices=["parametric", "perceptual"],
+        default="parametric",
+        help="the simulated participant: parametric (a psychometric function at the protocol's "
+        "[simulation] thresholds) or perceptual (FovVideoVDP on the trial's images) "
+        "(default: parametric)",
+    )
 
 
 def register(
@@ -96,12 +100,7 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
         "--participants", type=int, default=1, help="number of participants (default: 1)"
     )
     sim.add_argument("--data", required=True, help="data root folder")
-    sim.add_argument(
-        "--observer",
-        choices=["parametric", "perceptual"],
-        default="parametric",
-        help=OBSERVER_HELP,
-    )
+    add_observer_option(sim)
     sim.add_argument("--seed", type=seed_int, default=1, help="seed (default: 1)")
     sim.add_argument("--session", default="1", help="session label (default: 1)")
     sim.add_argument(
@@ -154,12 +153,7 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
     bench.add_argument(
         "--participants", type=int, default=1, help="simulated participants (default: 1)"
     )
-    bench.add_argument(
-        "--observer",
-        choices=["parametric", "perceptual"],
-        default="parametric",
-        help=OBSERVER_HELP,
-    )
+    add_observer_option(bench)
     bench.add_argument("--seed", type=seed_int, default=1, help="seed (default: 1)")
     bench.set_defaults(handler=_bench_session)
 
