@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -83,14 +82,10 @@ def run_jobs(
     jobs: list[ParticipantJob], *, workers: int, progress: bool
 ) -> list[tuple[list[PsychometricFit], dict[str, bytes]]]:
     """Run ``jobs`` (results in job order), in ``workers`` forked processes when > 1."""
-    from tqdm import tqdm
+    from generator.progress import progress_bar
 
-    bar = tqdm(
-        total=len(jobs),
-        desc="participants (fits + figure)",
-        unit="participant",
-        disable=True if not progress else None,  # None: no bar into a redirected log file
-        file=sys.stderr,
+    bar = progress_bar(
+        total=len(jobs), desc="participants (fits + figure)", unit="participant", enabled=progress
     )
     results: list = [None] * len(jobs)
     # fork: workers inherit the imported modules (spawn would re-import torch etc. per worker).

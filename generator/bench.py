@@ -16,12 +16,12 @@ import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from tqdm import tqdm
 
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec
 from generator.loading import load_generator
 from generator.pipeline import FoveatedGenerator
+from generator.progress import progress_bar
 
 SETTINGS = (
     ("acuity s=0.5", LayoutSpec(mode="acuity", strength=0.5)),
@@ -97,7 +97,7 @@ def run_generator_benchmark(
     display = default_display()
     records = []
     jobs = [(s, g, n, spec) for s in sizes for g in gaze_points(s) for n, spec in SETTINGS]
-    progress = tqdm(total=len(jobs) + len(sizes), desc="bench generator", unit="run")
+    progress = progress_bar(total=len(jobs) + len(sizes), desc="bench generator", unit="run")
     for size in sizes:
         geometry = StimulusGeometry(display=display, image_width_px=size, image_height_px=size)
         full_kwargs = dict(

@@ -203,12 +203,12 @@ def _generate_entries(
 ) -> tuple[list[dict], _Tally]:
     """Each planned stimulus of ``mine`` from the store, or generated and stored; returns the
     manifest entries (in plan order) and the tally."""
-    from tqdm import tqdm
+    from generator.progress import progress_bar
 
     geometry = stimulus_geometry(p)
     geometry_id = geometry_record(geometry)
     entries, tally = [], _Tally()
-    bar = tqdm(mine, desc=label, unit="img", disable=not progress, dynamic_ncols=True)
+    bar = progress_bar(mine, desc=label, unit="img", enabled=progress)
     scene_of = _SceneCache(checked)
     for s in bar:
         scene = scene_of(s.seed)

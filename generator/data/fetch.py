@@ -21,6 +21,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from generator.atomic import write_atomic
 from generator.data.sources import PACKAGE_SOURCES, SKIMAGE_SOURCES
 from generator.errors import FoveaError
 
@@ -177,7 +178,7 @@ def fetch_images(
         "held_out_fraction": HELD_OUT_FRACTION,
         "images": sorted(entries, key=lambda e: e["id"]),
     }
-    (cache_dir / MANIFEST_NAME).write_text(json.dumps(manifest, indent=1))
+    write_atomic(cache_dir / MANIFEST_NAME, json.dumps(manifest, indent=1))
     return manifest
 
 

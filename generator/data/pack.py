@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.atomic import open_atomic
 from generator.data.fetch import load_manifest
 from generator.errors import FoveaError
 
@@ -55,7 +56,8 @@ def pack_images(
     arrays["manifest"] = np.frombuffer(json.dumps(packed).encode(), dtype=np.uint8)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, **arrays)
+    with open_atomic(out) as f:  # np.savez to a path would add ".npz" to the temporary's name
+        np.savez(f, **arrays)
     size = out.stat().st_size
     if size > MAX_PACK_BYTES:
         raise FoveaError(

@@ -96,9 +96,8 @@ def load_variants(settings: LoraQualitySettings) -> dict:
 def run_lora_quality(settings: LoraQualitySettings, *, models=None, progress: bool = True) -> dict:
     """Score every variant x layout x prompt x seed x gaze; returns ``records`` (one per image)
     and ``summary`` (:func:`summarise`)."""
-    from tqdm import tqdm
-
     from generator.evaluation.quality_metrics import JodMetric, fovea_mask, fovea_psnr_ssim
+    from generator.progress import progress_bar
 
     models = models or load_variants(settings)
     res = settings.resolution
@@ -111,7 +110,7 @@ def run_lora_quality(settings: LoraQualitySettings, *, models=None, progress: bo
         * len(models)
         * (1 + len(settings.gazes_frac) * len(jobs))
     )
-    bar = tqdm(total=total, desc="bench lora", unit="image", disable=not progress)
+    bar = progress_bar(total=total, desc="bench lora", unit="image", enabled=progress)
     records = []
     for prompt in settings.prompts:
         for seed in settings.seeds:

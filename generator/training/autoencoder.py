@@ -27,6 +27,7 @@ from pathlib import Path
 
 import torch
 
+from generator.atomic import write_atomic
 from generator.data.images import DEFAULT_PACK, load_bank, random_crops
 
 WEIGHTS_FILE = "autoencoder.safetensors"
@@ -187,7 +188,7 @@ def train_autoencoder(cfg: AeTrainConfig) -> dict:
 
 
 def _train(cfg: AeTrainConfig) -> dict:
-    from tqdm.auto import tqdm
+    from generator.progress import progress_bar
 
     print(f"autoencoder {cfg.ae.name}: seed {cfg.seed}, crops {cfg.crop_px} px x {cfg.batch_size}")
     torch.manual_seed(cfg.seed)
@@ -205,7 +206,9 @@ def _train(cfg: AeTrainConfig) -> dict:
     ae.train().requires_grad_(True)
     start = time.perf_counter()  # the budget covers the training loop, not data loading
     optimizer = torch.optim.AdamW(ae.parameters(), lr=cfg.lr, weight_decay=0.0)
-    bar = tqdm(total=cfg.steps, desc=f"autoencoder {cfg.ae.name}", disable=not cfg.progress)
+    bar = progress_bar(
+        total=cfg.steps, desc=f"autoencoder {cfg.ae.name}", unit="step", enabled=cfg.progress
+    )
     losses: list[float] = []
     step = 0
     while cfg.steps is None or step < cfg.steps:
@@ -246,7 +249,7 @@ def _train(cfg: AeTrainConfig) -> dict:
     }
     out = Path(cfg.out)
     save_autoencoder(ae, cfg.ae, out / WEIGHTS_FILE, metadata={"steps": step, "seed": cfg.seed})
-    (out / "log.json").write_text(json.dumps(log, indent=1))
+    write_atomic(out / "log.json", json.dumps(log, indent=1))
     return log
 
 

@@ -22,6 +22,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from generator.atomic import write_atomic
 from generator.errors import FoveaError
 from generator.training.card import model_card
 from generator.training.lineage import run_record
@@ -90,12 +91,12 @@ def export_weights(
     comparison = conditioning if conditioning is not None else old.get("conditioning_comparison")
     if comparison:
         record["conditioning_comparison"] = comparison
-    (out_dir / CARD_FILE).write_text(json.dumps(record, indent=1))
+    write_atomic(out_dir / CARD_FILE, json.dumps(record, indent=1))
     runs = {"base": base_dir, "foveated": foveated_dir, "detail": detail_dir}
     for stage, run in {**runs, "periphery": periphery_dir}.items():
         if run is not None:
             _loss_figure(Path(run), out_dir / f"default-{stage}-loss.png", stage)
-    (out_dir / "MODEL_CARD.md").write_text(model_card(record))
+    write_atomic(out_dir / "MODEL_CARD.md", model_card(record))
     for path in out_dir.glob("default*"):
         path.chmod(0o644)  # safetensors writes 0600; shipped files must be readable by all
     total = sum(p.stat().st_size for p in out_dir.glob("*.safetensors"))
@@ -199,8 +200,8 @@ def refresh_card(
         record["data"] = data_summary(((record.get("base") or {}).get("config") or {}).get("data"))
     record["notes"] = list(record.get("notes") or [])
     record["notes"] += [n for n in notes or [] if n not in record["notes"]]
-    (folder / CARD_FILE).write_text(json.dumps(record, indent=1))
-    (folder / "MODEL_CARD.md").write_text(model_card(record))
+    write_atomic(folder / CARD_FILE, json.dumps(record, indent=1))
+    write_atomic(folder / "MODEL_CARD.md", model_card(record))
     return folder / "MODEL_CARD.md"
 
 

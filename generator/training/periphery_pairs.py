@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.atomic import open_atomic, write_atomic
 from generator.errors import FoveaError
 
 PAIRS_FILE = "pairs.json"
@@ -53,11 +54,11 @@ class PairSettings:
 def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True) -> Path:
     """Write the pairs into ``out_dir`` (resuming); returns the folder."""
     import torch
-    from tqdm.auto import tqdm
 
     from generator.data.images import load_bank
     from generator.geometry import StimulusGeometry, default_display
     from generator.models.weights_io import load_default_generator
+    from generator.progress import progress_bar
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -70,10 +71,11 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
     bank = load_bank(source=Path(settings.data), split="train")
     res = settings.resolution
     geometry = StimulusGeometry(display=default_display(), image_width_px=res, image_height_px=res)
-    (out_dir / PAIRS_FILE).write_text(
-        json.dumps({**asdict(settings), "model": full.model_id, "photos": len(bank)}, indent=1)
+    write_atomic(
+        out_dir / PAIRS_FILE,
+        json.dumps({**asdict(settings), "model": full.model_id, "photos": len(bank)}, indent=1),
     )
-    for i in tqdm(range(settings.count), desc="pairs", disable=not progress):
+    for i in progress_bar(range(settings.count), desc="pairs", unit="pair", enabled=progress):
         path = out_dir / f"pair_{i:03d}.npz"
         if not path.is_file():
             with torch.no_grad():
@@ -104,15 +106,14 @@ def _write_pair(path: Path, i: int, settings: PairSettings, *, full, bare, bank,
         record["levels"].append(out.layout.level_map().astype(np.uint8))
         record["strength"].append(strength)
         record["gaze_px"].append(gaze)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(
-        tmp,
-        twin=twin.image,
-        seed=seed,
-        source=source,
-        **{k: np.asarray(v) for k, v in record.items()},
-    )
-    tmp.replace(path)  # a pair is there whole or not at all
+    with open_atomic(path) as f:  # a pair is there whole or not at all
+        np.savez(
+            f,
+            twin=twin.image,
+            seed=seed,
+            source=source,
+            **{k: np.asarray(v) for k, v in record.items()},
+        )
 
 
 def _check_settings(settings: PairSettings, out_dir: Path) -> None:

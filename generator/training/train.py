@@ -34,6 +34,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from generator.atomic import write_atomic
 from generator.process_lock import ProcessLock
 from generator.training.checkpoint import (
     Progress,
@@ -117,9 +118,9 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
         wall_s=time.perf_counter() - start,
     )
     if accelerator.is_main_process:
-        (out / "log.json").write_text(json.dumps(log, indent=1))
-        (out / "losses.json").write_text(
-            json.dumps({"total": progress.losses, "parts": progress.parts})
+        write_atomic(out / "log.json", json.dumps(log, indent=1))
+        write_atomic(
+            out / "losses.json", json.dumps({"total": progress.losses, "parts": progress.parts})
         )
     return log
 
@@ -132,16 +133,17 @@ def _run_steps(
     checkpoints every ``cfg.checkpoint_every_s`` and once at the end, also when Ctrl-C stopped
     it (``_stop_after_the_step``). Returns (images seen, seconds in the loop)."""
     import numpy as np
-    from tqdm.auto import tqdm
+
+    from generator.progress import progress_bar
 
     loop_start = time.perf_counter()
     last_ckpt = loop_start
-    bar = tqdm(
+    bar = progress_bar(
         total=cfg.steps,
         initial=progress.step,
-        disable=not (cfg.progress and accelerator.is_main_process),
+        enabled=cfg.progress and accelerator.is_main_process,
         desc=cfg.stage,
-        dynamic_ncols=True,
+        unit="step",
     )
     images_seen = 0
     step_s = 0.0  # running estimate of one step's duration

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from generator.atomic import write_atomic
 from study.realtime.plan import MODES, BenchConfig, LandingParticipant, abba_order, plan_trials
 
 
@@ -232,4 +233,4 @@ def write_records(records: list[dict], path: str | Path) -> None:
     """Write the records as a JSON list (the folder is created)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(records, indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(records, indent=2) + "\n")
