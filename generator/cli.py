@@ -152,6 +152,36 @@ def _check_distinct_outputs(args: argparse.Namespace) -> None:
         seen[key] = option
 
 
+def _check_sidecar_free(out: Path) -> None:
+    """The sidecar ``OUT.json`` must not be another image's: ``s.png`` after ``s.jpg`` would
+    replace the sidecar of ``s.jpg``, which is still there, with its own."""
+    import json
+
+    from PIL import Image
+
+    from generator.errors import FoveaError
+
+    sidecar = out.with_suffix(".json")
+    if not sidecar.is_file():
+        return
+    try:
+        named = json.loads(sidecar.read_text(encoding="utf-8")).get("image_file")
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        named = None  # not a sidecar of ours: a sibling image below still protects it
+    Image.init()
+    if named is not None:
+        others = [out.with_name(named)] if named != out.name else []
+    else:  # a sidecar written before sidecars named their image
+        others = [out.with_suffix(ext) for ext in Image.registered_extensions()]
+        others = [o for o in others if o.suffix != out.suffix]
+    owner = next((o for o in others if o.is_file()), None)
+    if owner is not None:
+        raise FoveaError(
+            f"--out {out}: its sidecar would be {sidecar}, which is already the sidecar of "
+            f"{owner}; give --out another name (e.g. {out.with_stem(out.stem + '-2')})"
+        )
+
+
 def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
@@ -168,6 +198,7 @@ def _generate(args: argparse.Namespace) -> int:
     if args.scene_out:
         check_image_output(args.scene_out, option="--scene-out")
     _check_distinct_outputs(args)
+    _check_sidecar_free(Path(args.out))
     if args.full and args.mode not in ("acuity", "full"):  # acuity: the default, not a choice
         raise FoveaError(
             f"--full makes the full-resolution twin, on no token layout: --mode {args.mode} "
@@ -215,7 +246,8 @@ def _generate(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(result.image).save(out)
-    write_atomic(out.with_suffix(".json"), json.dumps(result.sidecar, indent=2))
+    sidecar = {"image_file": out.name, **result.sidecar}
+    write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=2))
     if args.mask_out:
         draw_layout(result.layout, image=result.image).save(args.mask_out)
     if args.scene_out:

@@ -236,3 +236,25 @@ def test_scene_out_needs_a_scene_for_prompt_models(tmp_path, monkeypatch, capsys
     err = capsys.readouterr().err
     assert "--scene-out: model 'tiny' generates from a prompt, without a scene" in err
     assert not (tmp_path / "x.png").exists()
+
+
+def test_an_image_keeps_its_sidecar_when_another_format_shares_the_name(tmp_path, monkeypatch):
+    """s.jpg after s.png would replace s.png's sidecar s.json: refused before the model loads;
+    the same name again (a new s.png) replaces both, as any output does."""
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    base = ["generate", "--model", "tiny", "--size", "64", "--seed", "1"]
+    assert main([*base, "--out", "s.png"]) == 0
+    sidecar = json.loads((tmp_path / "s.json").read_text())
+    assert sidecar["image_file"] == "s.png"
+    assert main([*base, "--out", "s.jpg"]) == 2
+    assert not (tmp_path / "s.jpg").exists()
+    assert json.loads((tmp_path / "s.json").read_text()) == sidecar
+    assert main([*base, "--seed", "2", "--out", "s.png"]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["seed"] == 2
+    # a sidecar from before sidecars named their image: a same-named image beside it guards it
+    (tmp_path / "s.json").write_text(json.dumps({"seed": 2}))
+    assert main([*base, "--out", "s.jpg"]) == 2
+    (tmp_path / "s.png").unlink()  # its image gone, the old sidecar is free to replace
+    assert main([*base, "--out", "s.jpg"]) == 0
