@@ -58,6 +58,9 @@ from study.service.worker import WorkerConfig
 __all__ = ["ProcessGenerationService", "gaze_distance_deg"]
 
 COUNTERS = ("submitted", "generated", "cache_hits", "cancelled", "preempted", "crashes")
+# A request hangs after this many of the warm-up's slowest sampler steps without one (at least
+# ``stall_timeout_s``): generous, since the warm-up's first calls also pay for allocation.
+STALL_STEPS = 20
 COUNTERS += ("restarts", "failed", "speculative_hits", "speculative_misses")
 
 
@@ -78,6 +81,9 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         twin_cache_size: full-resolution twins kept (LRU).
         heartbeat_timeout_s: no heartbeat for this long: the process is frozen, restart it.
         stall_timeout_s: no sampler step for this long during a request: it hangs, restart it.
+            ``start()`` raises it to ``STALL_STEPS`` times the slowest sampler step of the
+            warm-up, so that a model whose one step takes minutes on this machine (a FLUX-sized
+            one on a CPU) is not taken for a hung one.
         start_timeout_s: loading and warm-up must finish within this.
         max_restarts: restarts allowed within ten minutes before the service gives up.
         event_log: JSON-lines event file (appended), or None.
@@ -185,6 +191,8 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
             self._release_slot()
             raise
         self.info = dict(self._child.info)
+        slowest_step_s = float(self.info.get("warmup_step_s_max") or 0.0)
+        self.stall_timeout_s = max(self.stall_timeout_s, STALL_STEPS * slowest_step_s)
         self.info.update(
             heartbeat_timeout_s=self.heartbeat_timeout_s, stall_timeout_s=self.stall_timeout_s
         )

@@ -159,8 +159,9 @@ def _load(config: WorkerConfig) -> _State:
     warmups = [(LayoutSpec(mode="acuity"), centre)]
     if config.warm_full:
         warmups.insert(0, (LayoutSpec(mode="full"), None))
+    slowest_step_s = 0.0
     for spec, gaze in warmups:
-        generator.generate(
+        warm = generator.generate(
             seed=0,
             geometry=geometry,
             gaze_px=gaze,
@@ -169,6 +170,7 @@ def _load(config: WorkerConfig) -> _State:
             steps=config.num_steps,
             scene=images.scene(0),
         )
+        slowest_step_s = max([slowest_step_s, *warm.step_seconds])
     conditions_encoded = generator.prepare_conditions(config.conditionings)
     generator.prepare_static_shapes(geometry, condition=config.conditionings[0])
     warmup_s = time.perf_counter() - t0
@@ -190,6 +192,7 @@ def _load(config: WorkerConfig) -> _State:
         "torch_threads": torch.get_num_threads(),
         "load_s": load_s,
         "warmup_s": warmup_s,
+        "warmup_step_s_max": slowest_step_s,
         "conditions_encoded": conditions_encoded,
         "scene_factor": generator.scene_factor,
         "reference": config.reference,

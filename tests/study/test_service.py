@@ -253,6 +253,17 @@ def test_a_frozen_generator_is_detected_by_its_heartbeat(service):
     assert any(e["event"] == "hang" for e in events(service))
 
 
+def test_the_stall_timeout_covers_the_slowest_warm_up_step(service):
+    """A model whose step takes minutes here would otherwise be restarted as hung on every
+    request: the stall timeout grows with the warm-up's slowest sampler step."""
+    from study.service.process import STALL_STEPS
+
+    slowest_step_s = service.info["warmup_step_s_max"]
+    assert slowest_step_s > 0
+    assert service.info["stall_timeout_s"] == max(120.0, STALL_STEPS * slowest_step_s)
+    assert service.stall_timeout_s == service.info["stall_timeout_s"]
+
+
 def test_a_closed_service_refuses_requests():
     svc = ProcessGenerationService(model="tiny", device="cpu", geometry=GEOMETRY, num_steps=1)
     with pytest.raises(RuntimeError, match="start"):
