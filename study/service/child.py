@@ -68,7 +68,9 @@ def spawn_child(ctx, config: WorkerConfig, *, start_timeout_s: float, events, ab
     Args:
         ctx: the ``multiprocessing`` spawn context.
         config: what the process loads.
-        start_timeout_s: loading and warm-up must finish within this.
+        start_timeout_s: the start fails after this long without progress: loading must
+            finish within it, and then each warm-up step (a large model on a slow machine
+            may take many times this to get ready, as long as its steps keep coming).
         events: the service's ``EventLog``.
         abort: callable; True gives up early (the service was closed).
 
@@ -90,7 +92,6 @@ def spawn_child(ctx, config: WorkerConfig, *, start_timeout_s: float, events, ab
     child_conn.close()
     child = Child(process, parent_conn, heartbeat, progress, abort_job, started_s=t0)
     events.emit("spawn", pid=process.pid)
-    deadline = t0 + start_timeout_s
     while True:
         if abort is not None and abort():
             kill_child(child)
@@ -116,11 +117,13 @@ def spawn_child(ctx, config: WorkerConfig, *, start_timeout_s: float, events, ab
             raise ServiceUnavailable(
                 f"the generator process exited during start ({exit_text(process)})"
             )
-        if time.perf_counter() > deadline:
+        silent_s = time.perf_counter() - max(t0, progress.value)
+        if silent_s > start_timeout_s:
             kill_child(child)
+            stage = "loading the model" if progress.value <= t0 else "warming up"
             raise ServiceUnavailable(
-                f"the generator did not get ready within {start_timeout_s:g} s "
-                "(raise start_timeout_s for large models)"
+                f"the generator made no progress for {silent_s:.0f} s while {stage} "
+                f"(started {time.perf_counter() - t0:.0f} s ago)"
             )
 
 

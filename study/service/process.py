@@ -84,7 +84,8 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
             ``start()`` raises it to ``STALL_STEPS`` times the slowest sampler step of the
             warm-up, so that a model whose one step takes minutes on this machine (a FLUX-sized
             one on a CPU) is not taken for a hung one.
-        start_timeout_s: loading and warm-up must finish within this.
+        start_timeout_s: loading, and then each warm-up step, must finish within this
+            (``study.service.child.spawn_child``).
         max_restarts: restarts allowed within ten minutes before the service gives up.
         event_log: JSON-lines event file (appended), or None.
         nice: niceness added to the generator process (default 10: when both want a core, the

@@ -6,8 +6,9 @@ duplex pipe and three shared doubles/integers:
 
 - ``heartbeat``: ``perf_counter`` written every ``heartbeat_interval_s`` by a thread; a stale
   value means the process is frozen (stopped, stuck holding the interpreter lock, swapped out).
-- ``progress``: ``perf_counter`` at the start of each request and after each sampler step; a
-  stale value during a request means the generation hangs.
+- ``progress``: ``perf_counter`` at the start of each request and after each sampler step (also
+  after loading and after each warm-up step); a stale value during a request means the
+  generation hangs, during the start that the start hangs.
 - ``abort_job``: the parent writes a job id here to abort that job at the next sampler step
   (cancellation, or pre-emption of a prefetch by a foveated request).
 
@@ -95,7 +96,7 @@ def worker_main(config: WorkerConfig, conn, heartbeat, progress, abort_job) -> N
         except OSError:
             pass
     try:
-        state = _load(config)
+        state = _load(config, progress)
     except BaseException as error:  # noqa: BLE001 - reported to the parent, which raises it
         conn.send(("failed", _describe(error)))
         return
@@ -119,7 +120,7 @@ class _State:
         self.slot.close()
 
 
-def _load(config: WorkerConfig) -> _State:
+def _load(config: WorkerConfig, progress) -> _State:
     from multiprocessing import shared_memory
 
     import numpy as np
@@ -145,6 +146,7 @@ def _load(config: WorkerConfig) -> _State:
         decode=config.decode,
     )
     load_s = time.perf_counter() - t0
+    progress.value = time.perf_counter()
     images = TrialImages(
         generator=generator,
         geometry=geometry,
@@ -169,6 +171,7 @@ def _load(config: WorkerConfig) -> _State:
             condition=config.conditionings[0],
             steps=config.num_steps,
             scene=images.scene(0),
+            on_step=lambda step: setattr(progress, "value", time.perf_counter()),
         )
         slowest_step_s = max([slowest_step_s, *warm.step_seconds])
     conditions_encoded = generator.prepare_conditions(config.conditionings)

@@ -271,3 +271,15 @@ def test_a_closed_service_refuses_requests():
     svc.close()
     with pytest.raises(ServiceUnavailable, match="closed"):
         svc.submit(foveated(1))
+
+
+def test_a_start_without_progress_fails_naming_its_stage():
+    """The start timeout counts from the last sign of progress (the model loaded, a warm-up
+    step), so a large model's long warm-up is not cut short; a 0.2 s limit fails while the
+    model loads, and says so."""
+    quick = ProcessGenerationService(
+        model="tiny", device="cpu", geometry=GEOMETRY, num_steps=2, start_timeout_s=0.2
+    )
+    with pytest.raises(ServiceUnavailable, match="no progress for .* while loading the model"):
+        quick.start()
+    quick.close()
