@@ -15,7 +15,8 @@ Runs single-process on a CPU or under ``accelerate launch`` on one or several GP
 
 The objective is :mod:`generator.training.objective`'s (JiT x-prediction, velocity loss, plus the
 refiner's image loss). Training stops at ``--steps`` or when ``--time-budget-s`` is spent, whichever
-is first, and always saves what it has. ``--resume`` continues from ``OUT/checkpoint.pt``.
+is first, and always saves what it has. ``--resume`` continues from ``OUT/checkpoint.pt``;
+without it, a folder that holds one is refused (a fresh run would overwrite it).
 Outputs in OUT: ``model.safetensors`` (base: EMA weights), ``lora.safetensors`` (foveated) or
 ``detail.safetensors`` (detail), ``periphery.safetensors`` (periphery), ``loss.png``,
 ``log.json``, ``losses.json`` (per step: ``total`` and ``parts`` = [velocity, refiner]; for
@@ -35,6 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from generator.atomic import write_atomic
+from generator.errors import FoveaError
 from generator.process_lock import ProcessLock
 from generator.training.checkpoint import (
     Progress,
@@ -73,7 +75,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     with contextlib.ExitStack() as held:
         if accelerator.is_main_process:  # one training per folder (its checkpoints)
             held.enter_context(ProcessLock(out / LOCK_FILE, what=f"training folder {out}"))
+        _refuse_to_start_over(out, cfg.stage, resume=resume)
         return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
+
+
+def _refuse_to_start_over(out: Path, stage: str, *, resume: bool) -> None:
+    """Without ``resume``, refuse a folder that holds a training run's ``checkpoint.pt``: a run
+    started afresh there would overwrite that checkpoint and its weights at its first save (the
+    earlier run's steps lost, e.g. after a kill and a rerun that forgot ``--resume``)."""
+    if not resume and (out / "checkpoint.pt").is_file():
+        raise FoveaError(
+            f"{out} holds a training run (checkpoint.pt) that a new {stage} run would overwrite: "
+            "--resume continues it; a new run needs another --out (or that folder emptied)"
+        )
 
 
 def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: float) -> dict:
@@ -397,8 +411,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("stage", choices=list(STAGES))
     add_arguments(parser)
     args = parser.parse_args(argv)
-    from generator.errors import FoveaError
-
     try:
         train(config_from_args(args.stage, args), resume=args.resume)
     except FoveaError as error:

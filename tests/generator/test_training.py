@@ -356,3 +356,19 @@ def test_a_second_training_into_the_same_folder_is_refused_while_one_runs(tmp_pa
         with pytest.raises(FoveaError, match=f"training folder {out} is in use by another"):
             train(_cfg(out, crop_px=[32], batch_size=2, steps=1))
     assert train(_cfg(out, crop_px=[32], batch_size=2, steps=1))["steps"] == 1
+
+
+def test_a_rerun_without_resume_is_refused_instead_of_overwriting_the_checkpoint(tmp_path):
+    """A killed training rerun without --resume started at step 0 and overwrote the folder's
+    checkpoint and weights at its first save (the earlier steps lost); now it is refused in one
+    line, the checkpoint and weights stay byte for byte, and --resume continues from them."""
+    print("seed 7")
+    out = tmp_path / "base"
+    train(_cfg(out, crop_px=[32], batch_size=2, steps=2))
+    kept = {name: (out / name).read_bytes() for name in ("checkpoint.pt", "model.safetensors")}
+    with pytest.raises(FoveaError, match="--resume continues it"):
+        train(_cfg(out, crop_px=[32], batch_size=2, steps=3))
+    assert {name: (out / name).read_bytes() for name in kept} == kept
+    assert train_main(["base", "--out", str(out), "--data", PACK, "--no-progress"]) == 2
+    log = train(_cfg(out, crop_px=[32], batch_size=2, steps=3), resume=True)
+    assert log["steps"] == 3 and torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
