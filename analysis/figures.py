@@ -102,6 +102,8 @@ def panel_title(fit) -> str:
     title = f"{fit.condition} (n={fit.n_trials})"
     if fit.fitted and fit.threshold_bound:
         title += f"\nno threshold: at the fit's {fit.threshold_bound} bound"
+    elif fit.fitted and fit.threshold_open:
+        title += "\nno threshold: beyond the tested levels"
     return title
 
 
@@ -136,7 +138,7 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
         if fit.fitted:
             grid = _level_grid(fit, lo, hi)
             ax.plot(grid, fit.p_correct(grid), color=_COLORS[0], lw=1.8, label="fit")
-        if fit.fitted and not fit.threshold_bound:
+        if fit.fitted and not fit.unbracketed:
             t = fit.threshold()
             c_lo, c_hi = fit.ci()
             p_t = float(fit.p_correct(t))
@@ -217,7 +219,7 @@ def participant_tracks(
                 zorder=3,
                 label="wrong" if first else None,
             )
-        if fit.fitted and not fit.threshold_bound:
+        if fit.fitted and not fit.unbracketed:
             c_lo, c_hi = fit.ci()
             ax.axhspan(c_lo, c_hi, color=_COLORS[1], alpha=0.12, lw=0)
             ax.axhline(fit.threshold(), color=_COLORS[1], lw=1.2, label="threshold (CI)")

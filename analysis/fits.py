@@ -149,6 +149,10 @@ class PsychometricFit:
             near chance up to the highest): the data only bound the threshold there, and the
             primary value is not an estimate (the ML one is the fitting range's end, a Bayesian
             one where the prior puts it); ``""`` otherwise.
+        threshold_open: ``"lower"`` or ``"upper"`` when the threshold is not at a bound but
+            lies beyond the tested levels on that side and its interval runs into the fit's bound
+            there (``threshold_open``): the data do not limit it on that side either, so it is
+            not an estimate; ``""`` otherwise.
     """
 
     participant: str
@@ -162,6 +166,13 @@ class PsychometricFit:
     bayes: BayesFit | None = None
     flags: list[str] = field(default_factory=list)
     threshold_bound: str = ""
+    threshold_open: str = ""
+
+    @property
+    def unbracketed(self) -> str:
+        """The side (``"lower"``/``"upper"``) on which the tested levels do not bracket the
+        threshold (``threshold_bound`` or ``threshold_open``): not an estimate; ``""`` if none."""
+        return self.threshold_bound or self.threshold_open
 
     @property
     def n_trials(self) -> int:
@@ -197,11 +208,17 @@ class PsychometricFit:
         return float(self.sigmoid.to_level(self.params_x()[0]))
 
     def bound_level(self) -> float:
-        """The level the threshold is at most (``threshold_bound`` lower) or at least (upper)
-        about: the maximum-likelihood threshold at the fit's bound; NaN when not at a bound."""
-        if not self.threshold_bound or self.ml is None:
+        """The level the threshold is at most (``unbracketed`` lower) or at least (upper)
+        about, level units: the maximum-likelihood threshold at the fit's bound
+        (``threshold_bound``), or the lowest / highest tested level (``threshold_open``); NaN
+        when the threshold is bracketed."""
+        if not self.unbracketed or self.ml is None:
             return float("nan")
-        return float(self.sigmoid.to_level(self.ml.fit.threshold_x[0]))
+        if self.threshold_bound:
+            return float(self.sigmoid.to_level(self.ml.fit.threshold_x[0]))
+        x = self.sigmoid.to_x(self.table["level"].to_numpy())
+        x = x[np.isfinite(x)]
+        return float(self.sigmoid.to_level(x.min() if self.threshold_open == "lower" else x.max()))
 
     def ci(self) -> tuple[float, float]:
         lo, hi = self.ci_x()
@@ -358,8 +375,17 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
     bound_flag = threshold_bound_flag(fit, bounds, x)
     if bound_flag:
         fit.flags.append(bound_flag)
+    fit.threshold_open = "" if fit.threshold_bound else threshold_open(fit, bounds, x)
     t = fit.params_x()[0]
-    if not (x.min() <= t <= x.max()):
+    if fit.threshold_open:
+        fit.flags.append(
+            f"no threshold estimate: the threshold {fit.threshold():.3g} lies beyond the "
+            f"{'lowest' if fit.threshold_open == 'lower' else 'highest'} tested level "
+            f"{fit.bound_level():.3g} and its interval runs into the fit's {fit.threshold_open} "
+            f"bound, so the threshold is {'at most' if fit.threshold_open == 'lower' else 'at least'}"
+            " about that level; the tested levels did not bracket it"
+        )
+    elif not (x.min() <= t <= x.max()):
         fit.flags.append("threshold outside the tested levels (extrapolated)")
     lam = fit.params_x()[2]
     if lam >= fit.settings.lapse_max - 1e-6:
@@ -390,6 +416,36 @@ def threshold_at_bound(fit: PsychometricFit, bounds) -> str:
     return ""
 
 
+def _bound_shares(fit: PsychometricFit, bounds) -> dict[str, float]:
+    """Side -> share of the bootstrap thresholds at that bound of the threshold fit."""
+    assert fit.ml is not None
+    boot_t = fit.ml.boot.threshold_x
+    if not boot_t.size:
+        return {"lower": 0.0, "upper": 0.0}
+    lo_b, hi_b = bounds.threshold_x
+    tol = 1e-6 * (hi_b - lo_b)
+    return {
+        "lower": float(np.mean(boot_t <= lo_b + tol)),
+        "upper": float(np.mean(boot_t >= hi_b - tol)),
+    }
+
+
+def threshold_open(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
+    """``"lower"``/``"upper"`` when the primary threshold lies beyond the tested levels ``x``
+    (fitting axis) on that side and more than the interval's tail share of the bootstrap
+    thresholds sit at that side's bound, else ``""``.
+
+    Such a threshold is not at the bound (the ML fit put a steep function somewhere between the
+    last tested level and the bound: e.g. near chance at every tested level), but nothing in the
+    data limits it on that side, so like one at the bound it is not an estimate.
+    """
+    t = fit.params_x()[0]
+    side = "lower" if t < x.min() else "upper" if t > x.max() else ""
+    if side and _bound_shares(fit, bounds)[side] > (1.0 - fit.settings.ci_level) / 2:
+        return side
+    return ""
+
+
 def threshold_bound_flag(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
     """The note for a threshold interval cut off by the threshold's fitting bound ("" if none).
 
@@ -406,16 +462,11 @@ def threshold_bound_flag(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
         x: (L,) the tested levels on the fitting axis.
     """
     assert fit.ml is not None
-    boot_t = fit.ml.boot.threshold_x
-    if not boot_t.size:
+    if not fit.ml.boot.threshold_x.size:
         return ""
     tail = (1.0 - fit.settings.ci_level) / 2
     lo_b, hi_b = bounds.threshold_x
-    tol = 1e-6 * (hi_b - lo_b)
-    share = {
-        "lower": float(np.mean(boot_t <= lo_b + tol)),
-        "upper": float(np.mean(boot_t >= hi_b - tol)),
-    }
+    share = _bound_shares(fit, bounds)
     value = {"lower": lo_b, "upper": hi_b}
     prefix = "" if fit.settings.primary == "ml" else "ml_"
     column = {"lower": f"{prefix}ci_low", "upper": f"{prefix}ci_high"}

@@ -45,8 +45,8 @@ def group_thresholds(
             thresholds get a row with n_participants 0.
         level_ranges: condition -> (lowest, highest) level of its range (the protocol's), for
             ``group_estimate_note``; conditions not named are not checked against a range.
-        at_bound: condition -> participants whose threshold sits at a bound of its fit
-            (``PsychometricFit.threshold_bound``: not an estimate), for ``group_estimate_note``.
+        at_bound: condition -> participants whose threshold the tested levels do not bracket
+            (``PsychometricFit.unbracketed``: not an estimate), for ``group_estimate_note``.
 
     Returns:
         condition, n_participants, threshold, ci_low, ci_high, sd_log10 (between-participant SD
@@ -125,7 +125,8 @@ def group_estimate_note(
         ci_low, ci_high: the group interval (NaN when there is none).
         level_range: (lowest, highest) level of the condition's range, or None.
         log_axis: whether thresholds are averaged on a log axis.
-        at_bound: participants whose threshold sits at a bound of its fit.
+        at_bound: participants whose threshold the tested levels do not bracket
+            (``PsychometricFit.unbracketed``).
     """
     if n_participants == 0:
         return "no included participant has a threshold"
@@ -137,8 +138,9 @@ def group_estimate_note(
     if at_bound:
         return (
             f"{len(at_bound)} of {n_participants} participants' thresholds "
-            f"({', '.join(at_bound)}) sit at a bound of the fit, outside the tested levels: "
-            "not estimates, so no group mean (test levels that bracket their thresholds)"
+            f"({', '.join(at_bound)}) sit at a bound of the fit, or beyond the tested levels with "
+            "an interval open to that bound: not estimates, so no group mean (test levels that "
+            "bracket their thresholds)"
         )
     if level_range is None or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return ""

@@ -140,14 +140,12 @@ def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
     """The included participants' own thresholds of a condition, as text ("" when none)."""
     rows = a.threshold_rows[a.threshold_rows["condition"] == condition]
     at_bound = {
-        f.participant: f for f in a.included_fits if f.condition == condition and f.threshold_bound
+        f.participant: f for f in a.included_fits if f.condition == condition and f.unbracketed
     }
     shown = [
         f"{esc(r.participant)}: "
         + (
-            f"{'at most' if at_bound[r.participant].threshold_bound == 'lower' else 'at least'} "
-            f"about {fmt(at_bound[r.participant].bound_level())} (at the fit's "
-            f"{at_bound[r.participant].threshold_bound} bound, not an estimate)"
+            _unbracketed_text(at_bound[r.participant])
             if r.participant in at_bound
             else f"{fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
         )
@@ -167,6 +165,20 @@ def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
         return f" ({esc('; '.join(unfitted))})" if unfitted else ""
     return f"; each participant's threshold {esc(variable)} ({a.ci_pct} interval): " + ", ".join(
         shown
+    )
+
+
+def _unbracketed_text(fit) -> str:
+    """A threshold the tested levels do not bracket, as text: at most / at least about what."""
+    side = fit.unbracketed
+    where = (
+        f"at the fit's {side} bound"
+        if fit.threshold_bound
+        else f"beyond the {'lowest' if side == 'lower' else 'highest'} tested level"
+    )
+    return (
+        f"{'at most' if side == 'lower' else 'at least'} about {fmt(fit.bound_level())} "
+        f"({where}, not an estimate)"
     )
 
 

@@ -130,10 +130,11 @@ def fit_participants(a: Analysis) -> None:
 
 
 def _thresholds_at_bound(a: Analysis) -> dict[str, list[str]]:
-    """Condition -> included participants whose threshold sits at a bound of its fit."""
+    """Condition -> included participants whose threshold the tested levels do not bracket (at a
+    bound of its fit, or beyond the tested levels with its interval open to that bound)."""
     out: dict[str, list[str]] = {}
     for f in a.included_fits:
-        if f.fitted and f.threshold_bound:
+        if f.fitted and f.unbracketed:
             out.setdefault(f.condition, []).append(f.participant)
     return out
 
@@ -161,7 +162,8 @@ def group_statistics(a: Analysis) -> None:
     if at_bound:
         cells = ", ".join(f"{c}: {', '.join(ps)}" for c, ps in at_bound.items())
         a.warnings.append(
-            f"thresholds at a bound of their fit, not estimates ({cells}): the tested levels did "
+            f"thresholds at a bound of their fit or beyond the tested levels with an interval open "
+            f"to that bound, not estimates ({cells}): the tested levels did "
             "not bracket them; no group threshold for those conditions, and the threshold mixed "
             "model and pairwise comparisons below use these values as if measured"
         )

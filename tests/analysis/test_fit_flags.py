@@ -116,3 +116,25 @@ def test_all_correct_responses_give_no_bayesian_estimate_either():
     assert fit.bound_level() == pytest.approx(float(np.exp(bounds.threshold_x[0])), rel=1e-9)
     note = next(f for f in fit.flags if f.startswith("no threshold estimate"))
     assert f"the Bayesian estimate {fit.threshold():.3g} is where the prior puts it" in note
+
+
+def test_a_threshold_beyond_the_tested_levels_with_an_open_interval_is_not_an_estimate():
+    """A participant near chance at every tested level (0.1 to 8, 20 trials each): the ML fit
+    puts a steep function between the highest tested level and the fit's upper bound, so the
+    threshold is not at the bound, yet nothing limits it from above (the interval runs into the
+    bound). Like one at the bound it is not an estimate: at least about the highest level, 8."""
+    print(f"seed {SEED}")
+    rng = np.random.default_rng(SEED)
+    tested = np.geomspace(0.1, 8.0, 7)
+    levels = np.repeat(tested, 20)
+    fit = _fit(levels, rng.random(levels.size) < 0.5)
+    assert fit.threshold_bound == ""
+    assert fit.threshold() > 8.0
+    assert fit.threshold_open == "upper" and fit.unbracketed == "upper"
+    assert fit.bound_level() == pytest.approx(8.0, rel=1e-9)
+    assert any(
+        f.startswith("no threshold estimate") and "highest tested level 8" in f for f in fit.flags
+    ), fit.flags
+    assert not any("(extrapolated)" in f for f in fit.flags)
+    demo = _fit(DEMO_LEVELS, DEMO_CORRECT)
+    assert demo.threshold_open == "" and demo.unbracketed == ""
