@@ -115,6 +115,13 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
     interval, drawn at the threshold's P(correct); none where the threshold sits at a bound of
     the fit (no estimate: the panel's title says so).
     """
+    return _png(curves_figure(fits, title=title, truth=truth))
+
+
+def curves_figure(fits: list, *, title: str, truth: dict[str, float] | None = None):
+    """The matplotlib figure of ``participant_curves`` (same arguments). The legend goes where it
+    covers the fewest data points and curves: the lower right, where a steep function's data
+    near 50 % can sit, is not kept free for it."""
     from analysis.fits import pool_for_display
 
     fig, rows, cols = _panel_grid(len(fits), title)
@@ -165,8 +172,8 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
         ax.set_ylabel("proportion correct", fontsize=8)
         ax.tick_params(labelsize=7)
         if i == 0:
-            ax.legend(fontsize=6, loc="lower right")
-    return _png(fig)
+            ax.legend(fontsize=6, loc="best", framealpha=0.8)
+    return fig
 
 
 def participant_tracks(
@@ -366,7 +373,7 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
         ax.set_xlabel("level", fontsize=8)
         ax.tick_params(labelsize=7)
         if i == 0:
-            ax.legend(fontsize=6, loc="lower right")
+            ax.legend(fontsize=6, loc="best", framealpha=0.8)
     return _png(fig)
 
 

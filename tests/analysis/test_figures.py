@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.figures import (
+    curves_figure,
     group_thresholds_figure,
     panel_title,
     participant_curves,
@@ -60,6 +61,33 @@ def test_a_threshold_at_the_fitting_bound_is_not_drawn_as_one():
     assert fit.threshold_bound == "lower"
     assert panel_title(fit) == "c (n=20)\nno threshold: at the fit's lower bound"
     assert participant_curves([fit], title="01").startswith(b"\x89PNG")
+
+
+def test_the_legend_of_a_psychometric_panel_covers_no_data_point():
+    """Constant stimuli at 0.1 to 8 (the one-participant report): near 50 % up to level 2, then
+    near 100 %. The point at level 2 and 55 % sat under the legend pinned to the lower right;
+    the legend now goes where no data point is."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    tested = np.geomspace(0.1, 8.0, 7)
+    levels = np.repeat(tested, 20)
+    k = np.array([13, 11, 9, 10, 11, 20, 20])  # correct of 20 at each level
+    correct = np.concatenate([np.arange(20) < n for n in k]).astype(float)
+    fit = fit_cell(
+        participant="01",
+        condition="c",
+        observer="parametric",
+        levels=levels,
+        correct=correct,
+        settings=FitSettings(n_boot=100, bayes=False),
+    )
+    fig = curves_figure([fit], title="01", truth={"c": 1.5})
+    FigureCanvasAgg(fig).draw()
+    ax = fig.axes[0]
+    box = ax.get_legend().get_window_extent()
+    points = ax.transData.transform(np.column_stack([tested, k / 20]))
+    inside = [tuple(p) for p in points if box.contains(*p)]
+    assert not inside, (box, points)
 
 
 def test_token_figure_with_one_tested_level_draws_without_a_warning():
