@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis.session_reader import read_beh_table, read_sidecar
+from analysis.session_reader import TORN_LAST_LINE, read_beh_table, read_sidecar
 from generator.errors import FoveaError
 
 _NAME = re.compile(
@@ -39,7 +39,8 @@ class Session:
         trials: typed trial table (numeric columns as floats, ``n/a`` as NaN).
         flags: human-readable notes shown in the report (incomplete, torn line, ...).
         observer: ``human``, ``parametric`` or ``perceptual``.
-        completed: the sidecar's ``completed`` (None when unknown).
+        completed: the sidecar's ``completed`` (None when unknown); False also when the
+            sidecar says True but ``beh.tsv`` ends mid-row (rows lost after the session).
     """
 
     beh_path: Path
@@ -213,7 +214,15 @@ def read_session(path: Path) -> Session:
             )
     observer = _observer(path, trials, sidecar)
     completed = sidecar.get("completed") if sidecar_path is not None else None
-    if completed is False:
+    if completed is True and any(f.endswith(TORN_LAST_LINE) for f in table_flags):
+        # The session wrote whole rows to its end, so the file lost rows after it completed
+        # (a truncated copy): it holds less than the session ran.
+        completed = False
+        flags.append(
+            "incomplete session (sidecar completed=true, but beh.tsv ends mid-row: rows were "
+            "lost after the session): analysed with the trials it has"
+        )
+    elif completed is False:
         flags.append(
             "incomplete session (sidecar completed=false): analysed with the trials it has"
         )

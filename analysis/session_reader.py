@@ -47,6 +47,10 @@ def read_sidecar(path: Path) -> dict:
     return data
 
 
+# The flag of a beh.tsv whose last line is cut off mid-row (its rows after it are lost).
+TORN_LAST_LINE = "is incomplete (session interrupted mid-write): ignored"
+
+
 def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
     """Parse and type-check one ``beh.tsv``.
 
@@ -103,9 +107,7 @@ def _read_text(path: Path, flags: list[str]) -> str | None:
     lines = text.split("\n")
     if not text.endswith("\n") and len(lines) > 1:
         # A crash mid-write leaves a partial last line (the study fsyncs whole rows).
-        flags.append(
-            f"last line {len(lines)} is incomplete (session interrupted mid-write): ignored"
-        )
+        flags.append(f"last line {len(lines)} {TORN_LAST_LINE}")
         text = "\n".join(lines[:-1]) + "\n"
     return text
 

@@ -256,3 +256,20 @@ def test_missing_sidecar_uses_defaults_and_says_so(small_data):
     design, _ = design_of(ds)
     assert design.image_size_px == (1024, 1024) and design.display["distance_cm"] == 60.0
     assert any("image size" in d for d in design.defaults_used)
+
+
+def test_a_completed_session_whose_file_ends_mid_row_counts_as_incomplete(tmp_path):
+    """A finished session (sidecar completed=true) whose beh.tsv was cut off mid-row later (a
+    truncated copy): rows are missing, so it is an incomplete session, not a completed one."""
+    root = tmp_path / "d"
+    simulate_dataset(out_dir=root, spec=SimulationSpec(participants=2, trials_per_condition=40))
+    path = _beh(root, "02")
+    raw = path.read_bytes()
+    path.write_bytes(raw[: len(raw) // 2 + 17])
+    ds = load_dataset(data_dir=root)
+    s1 = next(s for s in ds.sessions if s.participant == "01")
+    s2 = next(s for s in ds.sessions if s.participant == "02")
+    assert s1.completed is True
+    assert s2.completed is False
+    assert any("completed=true, but beh.tsv ends mid-row" in f for f in s2.flags), s2.flags
+    assert not any("completed=false" in f for f in s2.flags)
