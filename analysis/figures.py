@@ -255,8 +255,26 @@ def group_thresholds_figure(
     level_label: str = "threshold (level)",
 ) -> bytes:
     """Participants' thresholds with intervals (grey) and the group mean with its interval."""
-    fig = _figure(max(4.0, 1.3 * len(conditions) + 1.5), 3.6)
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.22, top=0.86)
+    return _png(
+        thresholds_figure(
+            thresholds, group, log_axis=log_axis, conditions=conditions, level_label=level_label
+        )
+    )
+
+
+def thresholds_figure(
+    thresholds: pd.DataFrame,
+    group: pd.DataFrame,
+    *,
+    log_axis: bool,
+    conditions: list[str],
+    level_label: str = "threshold (level)",
+):
+    """The matplotlib figure of ``group_thresholds_figure`` (same arguments)."""
+    width_in = max(4.0, 1.3 * len(conditions) + 1.5)
+    fig = _figure(width_in, 3.6)
+    # A fixed 0.9 inch for the y label and tick labels such as 0.02, whatever the width.
+    fig.subplots_adjust(left=0.9 / width_in, right=0.97, bottom=0.22, top=0.86)
     ax = fig.add_subplot(1, 1, 1)
     rng = np.random.default_rng(0)  # fixed jitter: identical figures for identical data
     for i, c in enumerate(conditions):
@@ -306,7 +324,7 @@ def group_thresholds_figure(
         "Thresholds: participants (grey, with intervals)\nand group (red; hollow: not a result yet)",
         fontsize=9,
     )
-    return _png(fig)
+    return fig
 
 
 def threshold_axis_limits(

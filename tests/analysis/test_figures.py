@@ -11,6 +11,7 @@ from analysis.figures import (
     panel_title,
     participant_curves,
     threshold_axis_limits,
+    thresholds_figure,
 )
 from analysis.fits import FitSettings, fit_cell
 
@@ -45,6 +46,33 @@ def test_threshold_axis_shows_the_whole_group_interval():
     assert threshold_axis_limits(empty, group.iloc[0:0]) is None
     png = group_thresholds_figure(participants, group, log_axis=True, conditions=["x"])
     assert png.startswith(b"\x89PNG")
+
+
+def test_the_thresholds_figure_y_label_lies_inside_the_image():
+    """Thresholds down to 0.0112 (every trial correct: the fit's lower bound) give tick labels
+    such as 0.02; the y label must not be cut off at the image's left edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    participants = pd.DataFrame(
+        {
+            "participant": ["a", "b", "c"],
+            "condition": ["x"] * 3,
+            "threshold": [0.0112] * 3,
+            "ci_low": [0.0112] * 3,
+            "ci_high": [0.0112] * 3,
+        }
+    )
+    group = pd.DataFrame(
+        {"condition": ["x", "y"], "threshold": [0.0112, 1.06], "ci_low": [np.nan, 0.742]}
+    ).assign(ci_high=[np.nan, 1.5], note=["at a bound", ""])
+    rows = pd.concat(
+        [participants, participants.assign(condition="y", threshold=1.0, ci_low=0.7, ci_high=1.4)]
+    )
+    fig = thresholds_figure(rows, group, log_axis=True, conditions=["x", "y"])
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    label = fig.axes[0].yaxis.label.get_window_extent(canvas.get_renderer())
+    assert label.x0 >= 0, label
 
 
 def test_a_threshold_at_the_fitting_bound_is_not_drawn_as_one():
