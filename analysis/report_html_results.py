@@ -23,7 +23,8 @@ def group_section(a: Analysis) -> Section:
             f"Group threshold: geometric mean of the included participants' thresholds with a {a.ci_pct} t interval "
             "on log thresholds; sd_log10 is the spread between participants (log10 units). A group estimate "
             f"is a result only with at least {MIN_GROUP_PARTICIPANTS} participants, none of whose thresholds "
-            "sits at a bound of its fit, and an interval no wider than the condition's whole level range; "
+            "sits at a bound of its fit or beyond the tested levels with an interval open to that bound, "
+            "and an interval no wider than the condition's whole level range; "
             "otherwise the note says why and the interval is not shown (it is in "
             "tables/group_thresholds.csv).",
             cls="explain",
