@@ -84,9 +84,35 @@ def read_beh_table(path: Path) -> tuple[pd.DataFrame, list[str]]:
     for column in table.columns:
         out[column] = _typed_column(path, column, table[column], line_numbers)
     _check_trials(path, out, line_numbers)
+    out["level"] = same_level(out["level"].to_numpy(dtype=float))
     flags += _consistency_flags(out)
     out["line"] = line_numbers
     return out.reset_index(drop=True), flags
+
+
+def same_level(levels: np.ndarray) -> np.ndarray:
+    """Levels within a relative 1e-9 of each other as one level: the one of them written with
+    the fewest digits (0.67, not 0.6700000000002678), level units; NaN stays NaN.
+
+    Adaptive procedures step on log10(level), so two tracks reaching one level by different
+    paths write it with different last bits (0.67 and 0.6700000000002678): as they are, they
+    are two tested levels, split in the fits' tables, counted twice and plotted as two
+    proportions.
+    """
+    out = np.array(levels, dtype=float)
+    finite = np.isfinite(out)
+    values = np.unique(out[finite])
+    if values.size < 2:
+        return out
+    group = np.cumsum(np.r_[True, np.diff(values) > 1e-9 * np.abs(values[1:])]) - 1
+    shortest = {}
+    for g, v in zip(group.tolist(), values.tolist(), strict=True):
+        if g not in shortest or len(repr(v)) < len(repr(shortest[g])):
+            shortest[g] = v
+    out[finite] = np.array([shortest[g] for g in group.tolist()])[
+        np.searchsorted(values, out[finite])
+    ]
+    return out
 
 
 def _read_text(path: Path, flags: list[str]) -> str | None:

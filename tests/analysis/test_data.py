@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from analysis.data import load_dataset
@@ -273,3 +274,27 @@ def test_a_completed_session_whose_file_ends_mid_row_counts_as_incomplete(tmp_pa
     assert s2.completed is False
     assert any("completed=true, but beh.tsv ends mid-row" in f for f in s2.flags), s2.flags
     assert not any("completed=false" in f for f in s2.flags)
+
+
+def test_levels_differing_only_in_the_last_bits_are_one_tested_level(tmp_path):
+    """Two staircase tracks reach 0.67 by different log steps and write 0.67 and
+    0.6700000000002678 (a real fovea simulate session): one tested level, not two, so the fit's
+    table, the design's tested-level count and the plotted proportions are not split."""
+    root = tmp_path / "d"
+    simulate_dataset(out_dir=root, spec=SimulationSpec(participants=1, trials_per_condition=70))
+    path = _beh(root)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    col = lines[0].split("\t").index("level")
+    clean = load_dataset(data_dir=root).trials
+    for i in range(1, len(lines), 2):  # every other row: the same level, other last bits
+        cells = lines[i].split("\t")
+        if len(cells) > col and cells[col] != "n/a":
+            cells[col] = repr(float(cells[col]) * (1 + 4e-13))
+            lines[i] = "\t".join(cells)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    noisy = load_dataset(data_dir=root).trials
+    assert noisy.groupby("condition")["level"].nunique().to_dict() == (
+        clean.groupby("condition")["level"].nunique().to_dict()
+    )
+    assert noisy.groupby("condition")["level"].nunique().max() == 7
+    np.testing.assert_allclose(noisy["level"], clean["level"], rtol=1e-11)
