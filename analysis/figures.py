@@ -83,6 +83,18 @@ def _level_grid(fit, lo: float, hi: float, n: int = 200) -> np.ndarray:
     return np.linspace(lo, hi, n)
 
 
+def _p_correct_axis(ax, proportions) -> None:
+    """The proportion-correct y axis: 0.35 to 1 (guessing at 0.5, with room below), reaching
+    down to the lowest plotted proportion when one lies lower (1 of 3 correct at a level is
+    common with adaptive data), so no data point is cut off."""
+    p = np.asarray(proportions, dtype=float)
+    p = p[np.isfinite(p)]
+    low = min(0.35, float(p.min()) - 0.05) if p.size else 0.35
+    ax.set_ylim(max(low, -0.03), 1.02)
+    ticks = [v for v in (0.0, 0.25, 0.5, 0.75, 1.0) if v >= low]
+    ax.set_yticks(ticks, [f"{v:g}" for v in ticks])
+
+
 def _range(fits) -> tuple[float, float]:
     levels = np.concatenate(
         [f.table["level"].to_numpy() for f in fits if len(f.table)] or [np.array([1.0])]
@@ -132,6 +144,7 @@ def curves_figure(fits: list, *, title: str, truth: dict[str, float] | None = No
         if fit.sigmoid.log_axis:
             pts = pts[pts["level"] > 0]
             _log_axis(ax, "x", lo, hi)
+        proportions = (pts["k"] / pts["n"]).to_numpy(dtype=float)
         if len(pts):
             ax.scatter(
                 pts["level"],
@@ -164,8 +177,7 @@ def curves_figure(fits: list, *, title: str, truth: dict[str, float] | None = No
                 truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold"
             )
         ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
-        ax.set_ylim(0.35, 1.02)
-        ax.set_yticks([0.5, 0.75, 1.0], ["0.5", "0.75", "1"])
+        _p_correct_axis(ax, proportions)
         ax.set_xlim(lo, hi)
         ax.set_title(panel_title(fit), fontsize=9)
         ax.set_xlabel("level", fontsize=8)
@@ -361,6 +373,7 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
     lo, hi = _range(all_fits) if all_fits else (0.1, 10)
     for i, c in enumerate(conditions):
         ax = fig.add_subplot(rows, cols, i + 1)
+        proportions = []
         for fit, color, label in (
             (human.get(c, (None, []))[0], _COLORS[0], "participants (pooled)"),
             (model.get(c), _COLORS[1], "perceptual observer"),
@@ -371,6 +384,7 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
                 _log_axis(ax, "x", lo, hi)
             pts = pool_for_display(fit.table, sigmoid=fit.sigmoid)
             pts = pts[pts["level"] > 0] if fit.sigmoid.log_axis else pts
+            proportions += (pts["k"] / pts["n"]).tolist()
             ax.scatter(
                 pts["level"],
                 pts["k"] / pts["n"],
@@ -384,8 +398,7 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
                 ax.plot(grid, fit.p_correct(grid), color=color, lw=1.8, label=label)
                 ax.axvline(fit.threshold(), color=color, ls=":", lw=1)
         ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
-        ax.set_ylim(0.35, 1.02)
-        ax.set_yticks([0.5, 0.75, 1.0], ["0.5", "0.75", "1"])
+        _p_correct_axis(ax, proportions)
         ax.set_xlim(lo, hi)
         ax.set_title(c, fontsize=9)
         ax.set_xlabel("level", fontsize=8)

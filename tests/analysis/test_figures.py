@@ -118,6 +118,43 @@ def test_the_legend_of_a_psychometric_panel_covers_no_data_point():
     assert not inside, (box, points)
 
 
+def test_every_plotted_proportion_lies_inside_the_psychometric_panel():
+    """A staircase participant's levels (fovea simulate, acuity_centre): 1 of 3, 2 of 6 and 1 of
+    4 correct at the three lowest levels. The y axis used to start at 0.35 and drop them, so
+    the panel showed half the data; it now reaches down to the lowest proportion."""
+    table = {0.710469: (3, 1), 0.894427: (6, 2), 1.003564: (4, 1), 1.126017: (17, 13)}
+    table |= {1.263412: (7, 6), 1.417572: (7, 7)}
+    levels = np.concatenate([[lv] * n for lv, (n, _) in table.items()])
+    correct = np.concatenate([np.arange(n) < k for n, k in table.values()]).astype(float)
+    fit = fit_cell(
+        participant="sim01",
+        condition="acuity_centre",
+        observer="parametric",
+        levels=levels,
+        correct=correct,
+        settings=FitSettings(n_boot=100, bayes=False),
+    )
+    ax = curves_figure([fit], title="sim01").axes[0]
+    low, high = ax.get_ylim()
+    proportions = [k / n for n, k in table.values()]
+    assert low < min(proportions) and max(proportions) < high, (low, high)
+    assert 0.25 in list(ax.get_yticks())
+    ordinary = curves_figure(
+        [
+            fit_cell(
+                participant="01",
+                condition="c",
+                observer="parametric",
+                levels=np.repeat([1.0, 2.0, 4.0], 10),
+                correct=np.tile(np.arange(10) < 6, 3).astype(float),
+                settings=FitSettings(n_boot=100, bayes=False),
+            )
+        ],
+        title="01",
+    )
+    assert ordinary.axes[0].get_ylim() == (0.35, 1.02)  # no proportion below 0.4: as before
+
+
 def test_token_figure_with_one_tested_level_draws_without_a_warning():
     import warnings
 
