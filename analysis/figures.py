@@ -265,11 +265,20 @@ def group_thresholds_figure(
     log_axis: bool,
     conditions: list[str],
     level_label: str = "threshold (level)",
+    not_estimates: dict[str, list[str]] | None = None,
 ) -> bytes:
-    """Participants' thresholds with intervals (grey) and the group mean with its interval."""
+    """Participants' thresholds with intervals (grey) and the group mean with its interval.
+
+    ``not_estimates``: condition -> participants whose threshold the tested levels do not bracket
+    (``PsychometricFit.unbracketed``); drawn hollow and without an interval."""
     return _png(
         thresholds_figure(
-            thresholds, group, log_axis=log_axis, conditions=conditions, level_label=level_label
+            thresholds,
+            group,
+            log_axis=log_axis,
+            conditions=conditions,
+            level_label=level_label,
+            not_estimates=not_estimates,
         )
     )
 
@@ -281,6 +290,7 @@ def thresholds_figure(
     log_axis: bool,
     conditions: list[str],
     level_label: str = "threshold (level)",
+    not_estimates: dict[str, list[str]] | None = None,
 ):
     """The matplotlib figure of ``group_thresholds_figure`` (same arguments)."""
     width_in = max(4.0, 1.3 * len(conditions) + 1.5)
@@ -292,10 +302,15 @@ def thresholds_figure(
     for i, c in enumerate(conditions):
         sub = thresholds[thresholds["condition"] == c]
         jitter = rng.uniform(-0.18, 0.18, len(sub))
+        hollow = set((not_estimates or {}).get(c, ()))
         for j, r in enumerate(sub.itertuples(index=False)):
-            if np.isfinite(r.threshold):
-                ax.plot([i + jitter[j]] * 2, [r.ci_low, r.ci_high], color="#bbbbbb", lw=1)
-                ax.plot(i + jitter[j], r.threshold, "o", color="#777777", ms=3)
+            if not np.isfinite(r.threshold):
+                continue
+            if str(r.participant) in hollow:  # the fit's range end or beyond the tested levels
+                ax.plot(i + jitter[j], r.threshold, "o", color="#777777", mfc="white", ms=4)
+                continue
+            ax.plot([i + jitter[j]] * 2, [r.ci_low, r.ci_high], color="#bbbbbb", lw=1)
+            ax.plot(i + jitter[j], r.threshold, "o", color="#777777", ms=3)
         g = group[group["condition"] == c]
         if len(g) and np.isfinite(g["threshold"].iloc[0]):
             gr = g.iloc[0]
@@ -333,7 +348,7 @@ def thresholds_figure(
     ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
     ax.set_ylabel(level_label)
     ax.set_title(
-        "Thresholds: participants (grey, with intervals)\nand group (red; hollow: not a result yet)",
+        "Participants (grey; hollow: not an estimate)\nand group (red; hollow: not a result yet)",
         fontsize=9,
     )
     return fig

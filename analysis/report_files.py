@@ -12,6 +12,7 @@ import pandas as pd
 
 from analysis.qc import responded
 from analysis.report_analysis import Analysis
+from analysis.report_stages import unbracketed_thresholds
 from protocol.json_values import strict_json
 from protocol.provenance import software_version
 
@@ -36,7 +37,11 @@ def draw_figures(a: Analysis, out: Path) -> None:
     for stale in [*top, *fig_dir.glob("*.png"), *tab_dir.glob("*.csv")]:
         stale.unlink()
     a.pngs["group_thresholds"] = figures.group_thresholds_figure(
-        a.threshold_rows, a.group, log_axis=a.log_axis, conditions=a.conditions
+        a.threshold_rows,
+        a.group,
+        log_axis=a.log_axis,
+        conditions=a.conditions,
+        not_estimates=unbracketed_thresholds(a),
     )
     a.pngs["qc"] = figures.qc_figure(a.qc.participants, a.config.qc)
     if a.token_curves:

@@ -129,7 +129,7 @@ def fit_participants(a: Analysis) -> None:
     )
 
 
-def _thresholds_at_bound(a: Analysis) -> dict[str, list[str]]:
+def unbracketed_thresholds(a: Analysis) -> dict[str, list[str]]:
     """Condition -> included participants whose threshold the tested levels do not bracket (at a
     bound of its fit, or beyond the tested levels with its interval open to that bound)."""
     out: dict[str, list[str]] = {}
@@ -148,7 +148,7 @@ def group_statistics(a: Analysis) -> None:
 
     fs, log_axis, conditions = a.fit_settings, a.log_axis, a.conditions
     rows = a.threshold_rows
-    at_bound = _thresholds_at_bound(a)
+    at_bound = unbracketed_thresholds(a)
     a.group = group_thresholds(
         rows,
         log_axis=log_axis,

@@ -75,6 +75,40 @@ def test_the_thresholds_figure_y_label_lies_inside_the_image():
     assert label.x0 >= 0, label
 
 
+def test_thresholds_the_tested_levels_do_not_bracket_are_hollow_without_an_interval():
+    """Participants near chance at every tested level (thresholds 9 to 70 beyond the highest
+    level 8, intervals open to the fit's bound): not estimates, so the thresholds figure does not
+    draw them like measured ones with intervals."""
+    from matplotlib.colors import to_hex
+
+    rows = pd.DataFrame(
+        {
+            "participant": ["01", "02", "03"],
+            "condition": ["c1"] * 3,
+            "threshold": [10.6, 66.8, 1.2],
+            "ci_low": [6.98, 8.0, 0.9],
+            "ci_high": [71.6, 71.6, 1.5],
+        }
+    )
+    group = pd.DataFrame(
+        {"condition": ["c1"], "threshold": [9.8], "ci_low": [np.nan], "ci_high": [np.nan]}
+    ).assign(note=["not estimates"])
+    fig = thresholds_figure(
+        rows, group, log_axis=True, conditions=["c1"], not_estimates={"c1": ["01", "02"]}
+    )
+    lines = fig.axes[0].get_lines()
+    intervals = [ln for ln in lines if to_hex(ln.get_color()) == "#bbbbbb"]
+    hollow = [ln for ln in lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    assert len(intervals) == 1 and list(intervals[0].get_ydata()) == [0.9, 1.5]
+    assert sorted(float(ln.get_ydata()[0]) for ln in hollow) == [10.6, 66.8]
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    title = fig.axes[0].title.get_window_extent(canvas.get_renderer())
+    assert 0 <= title.x0 and title.x1 <= fig.bbox.width, (title, fig.bbox)  # the key is legible
+
+
 def test_a_threshold_at_the_fitting_bound_is_not_drawn_as_one():
     """Correct on every trial: the panel says there is no threshold instead of marking one."""
     levels = np.repeat([1.0, 1.6, 2.5, 4.0, 5.0], 4)
