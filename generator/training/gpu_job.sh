@@ -15,7 +15,8 @@
 #   MIXED_PRECISION  no (default: fp32 with TF32 matmuls on a GPU), bf16 or fp16
 # Writes into $OUT: base/{loss.png,log.json,losses.json}, foveated/{loss.png,log.json,losses.json},
 # weights/ (the files to copy into generator/models/weights/), job.json, job.log.
-# Works on a CPU too (small batches and sizes; for the smoke test).
+# Works on a CPU too (small batches and sizes; for the smoke test). Use a new OUT for each job:
+# a stage refuses a folder that holds an earlier run's checkpoint.pt rather than overwrite it.
 set -euo pipefail
 BUDGET_S=${1:-480}
 OUT=${OUT:?set OUT to the output folder}
