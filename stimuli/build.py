@@ -29,6 +29,7 @@ from stimuli.manifest import (
     FORMAT,
     MANIFEST,
     merge_manifests,
+    read_manifest,
     shard_manifest_name,
     write_json_atomic,
 )
@@ -111,6 +112,7 @@ def build_stimulus_set(
     p = loaded.protocol
     directory = Path(out) if out is not None else Path("stimulus_sets") / p.name
     shard, device = _shard_and_device(shard, device or p.stimulus.device, log=log)
+    _check_no_other_protocols_set(directory, loaded, log=log)
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
@@ -164,6 +166,29 @@ def build_stimulus_set(
         f"{tally.total_s:.1f} s (generation {tally.generation_s:.1f} s) -> {path}"
     )
     return path
+
+
+def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> None:
+    """A set folder holds one protocol's set: another protocol's build into it would replace
+    its manifest (the images stay, but no manifest lists them, and sessions given the folder
+    would refuse it), so it is refused. The same protocol with changed settings (an edit, then
+    a rebuild) replaces it, and says so; its images are reused where they still match."""
+    for path in sorted(directory.glob("manifest*.json")):
+        try:
+            old = read_manifest(path).get("protocol") or {}
+        except FoveaError:
+            continue  # an unreadable manifest: rebuilt by this build
+        if old.get("name") != loaded.protocol.name:
+            raise FoveaError(
+                f"{directory} holds the stimulus set of protocol {old.get('name')!r} "
+                f"({path.name}); building {loaded.protocol.name!r} into it would replace it: "
+                "give --out another folder"
+            )
+        if old.get("settings_sha256", loaded.settings_sha256) != loaded.settings_sha256:
+            log(
+                f"note: {path.name} was built from other settings of {loaded.protocol.name!r}; "
+                "this build replaces it (images that still match are reused)"
+            )
 
 
 @dataclass

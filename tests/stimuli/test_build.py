@@ -13,7 +13,7 @@ from protocol import load_protocol
 from stimuli.build import Shard, build_stimulus_set, parse_shard, shard_from_env
 from stimuli.check import check_stimulus_set
 from stimuli.manifest import MANIFEST, merge_manifests, read_manifest
-from tests.stimuli.conftest import write_protocol
+from tests.stimuli.conftest import PROTOCOL, write_protocol
 
 
 def _quiet(*_args) -> None:
@@ -289,3 +289,26 @@ def test_a_build_stopped_mid_write_leaves_no_temporary_and_the_same_command_fini
     build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
     assert [p.name for p in out.rglob(".*.tmp-*")] == []
     check_stimulus_set(out, protocol=load_protocol(protocol_path))
+
+
+def test_another_protocols_build_into_a_set_folder_is_refused(built_set, tmp_path):
+    """A build of protocol B into A's set folder would replace A's manifest: refused before the
+    model loads, A's manifest unchanged. A's own protocol, edited, rebuilds it with a note."""
+    out = tmp_path / "set"
+    shutil.copytree(built_set, out)
+    before = (out / MANIFEST).read_bytes()
+    other = tmp_path / "other.toml"
+    text = PROTOCOL.format(seed_start=7)
+    other.write_text(text.replace('name = "stim_test"', 'name = "other"'), encoding="utf-8")
+    with pytest.raises(FoveaError, match="holds the stimulus set of protocol 'stim_test'"):
+        build_stimulus_set(protocol_path=other, out=out, progress=False, log=lambda *_: None)
+    assert (out / MANIFEST).read_bytes() == before
+    edited = tmp_path / "stim_test.toml"
+    edited.write_text(text.replace("levels = [1.0]", "levels = [2.0]"), encoding="utf-8")
+    said: list[str] = []
+    build_stimulus_set(protocol_path=edited, out=out, progress=False, log=said.append)
+    assert any("built from other settings of 'stim_test'" in line for line in said), said
+    assert (
+        read_manifest(out / MANIFEST)["protocol"]["settings_sha256"]
+        != json.loads(before)["protocol"]["settings_sha256"]
+    )
