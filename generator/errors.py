@@ -14,8 +14,8 @@ class FoveaError(Exception):
 
 # Operating-system errors that a path given on the command line causes (an output that is a file
 # where a folder must go, a folder where a file must go, no permission, a folder on a read-only
-# file system: see ``is_path_error``): the commands report them in one line, as they report a
-# FoveaError. Other OSErrors (a full disk, a lost device) keep their traceback.
+# file system, a full disk or quota: see ``is_path_error``): the commands report them in one
+# line, as they report a FoveaError. Other OSErrors (a lost device) keep their traceback.
 PATH_ERRORS = (
     FileExistsError,
     FileNotFoundError,
@@ -25,20 +25,30 @@ PATH_ERRORS = (
 )
 
 
+# Plain OSErrors (not subclasses) reported in one line: a read-only file system (a read-only
+# mount, a copy on a write-protected share), a full disk, a full quota.
+_STORAGE_ERRNOS = {
+    errno.EROFS: "read-only file system (write to a writable folder, or copy the folder first)",
+    errno.ENOSPC: "no space left on the device (free some, then run the same command again: "
+    "what was written whole is kept)",
+    errno.EDQUOT: "disk quota exceeded (free some, then run the same command again: what was "
+    "written whole is kept)",
+}
+
+
 def is_path_error(error: BaseException) -> bool:
     """Whether ``error`` is one the commands report in one line: one of ``PATH_ERRORS``, or a
-    write to a read-only file system (a read-only mount, a copy on a write-protected share:
-    ``EROFS`` is a plain OSError, not a PermissionError)."""
+    write to a read-only file system, a full disk or a full quota."""
     if isinstance(error, PATH_ERRORS):
         return True
-    return isinstance(error, OSError) and error.errno == errno.EROFS
+    return isinstance(error, OSError) and error.errno in _STORAGE_ERRNOS
 
 
 def path_error_message(error: OSError) -> str:
     """``error`` (``is_path_error``) as one line naming the path."""
-    if error.errno == errno.EROFS:
+    if error.errno in _STORAGE_ERRNOS and not isinstance(error, PATH_ERRORS):
         path = error.filename if error.filename is not None else ""
-        what = "read-only file system (write to a writable folder, or copy the folder first)"
+        what = _STORAGE_ERRNOS[error.errno]
         return f"{path}: {what}" if path else what
     what = {
         FileExistsError: "a file is in the way (a folder must go there)",

@@ -173,6 +173,23 @@ def test_an_output_on_a_read_only_file_system_is_one_error_line(
     )
 
 
+@pytest.mark.parametrize(
+    "code, what",
+    [(errno.ENOSPC, "no space left on the device"), (errno.EDQUOT, "disk quota exceeded")],
+)
+def test_a_full_disk_is_one_error_line_saying_to_run_again(
+    tmp_path, monkeypatch, capsys, code, what
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    _read_only_mkdir(monkeypatch, code=code)
+    assert main(["report", "data", "--out", "out", "--no-stimuli"]) == 2
+    assert _error_line(capsys) == (
+        f"error: out: {what} (free some, then run the same command again: what was written "
+        "whole is kept)"
+    )
+
+
 def test_other_os_errors_of_an_output_keep_their_traceback(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
