@@ -334,7 +334,7 @@ def _weights_note(generator, run: dict) -> str:
     recorded = run.get("weights_sha256")
     if not recorded:
         return ""
-    from stimuli.fingerprint import weights_sha256
+    from generator.weights_hash import weights_sha256
 
     if weights_sha256(generator) == recorded:
         return ""

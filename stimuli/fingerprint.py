@@ -6,11 +6,13 @@ conditioning, layout, gaze, geometry) on the same kind of device; the stimulus c
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from generator.weights_hash import weights_sha256
 from stimuli.store import sha256_file
+
+__all__ = ["ModelFingerprint", "fingerprint", "weights_sha256"]
 
 
 @dataclass(frozen=True)
@@ -20,8 +22,8 @@ class ModelFingerprint:
     Attributes:
         model: the name or directory it was loaded from.
         model_id: the generator's own name (``FoveatedGenerator.model_id``).
-        weights_sha256: SHA-256 over every weight tensor (name, dtype, shape, bytes) of the
-            transformer, the condition encoder and the decoder.
+        weights_sha256: SHA-256 over every weight tensor (name, dtype, shape, bytes) the
+            generator samples with (``generator.weights_hash``).
         steps, shift, guidance_scale: sampler settings used.
         token_px: image pixels per fine token side.
         device_type: ``cpu``, ``cuda``, ``mps`` (results differ numerically across kinds).
@@ -73,40 +75,3 @@ def fingerprint(
         lora_sha256=None if lora is None else sha256_file(Path(lora)),
         decode=str(getattr(generator, "decode", "full")),
     )
-
-
-def weights_sha256(generator) -> str:
-    """SHA-256 of all weights a ``FoveatedGenerator`` samples with (reads each tensor once)."""
-    import torch
-
-    digest = hashlib.sha256()
-    for prefix, tensors in _named_tensors(generator):
-        for name, tensor in sorted(tensors.items()):
-            t = tensor.detach()
-            digest.update(f"{prefix}.{name}|{str(t.dtype)}|{tuple(t.shape)}|".encode())
-            flat = t.reshape(-1).contiguous()
-            if flat.device.type != "cpu":
-                flat = flat.cpu()
-            digest.update(flat.view(torch.uint8).numpy().tobytes())
-    return digest.hexdigest()
-
-
-def _named_tensors(generator):
-    import torch
-
-    d = generator.denoiser
-    module = getattr(d, "transformer", d)
-    if isinstance(module, torch.nn.Module):
-        yield "transformer", module.state_dict()
-    encoder = generator.encoder
-    own = {k: v for k, v in vars(encoder).items() if isinstance(v, torch.Tensor)}
-    if own:
-        yield "encoder", own
-    pipe = getattr(encoder, "pipe", None)
-    for name in ("text_encoder", "text_encoder_2"):
-        part = getattr(pipe, name, None) if pipe is not None else None
-        if isinstance(part, torch.nn.Module):
-            yield f"encoder.{name}", part.state_dict()
-    vae = getattr(generator.codec, "vae", None)
-    if isinstance(vae, torch.nn.Module):
-        yield "vae", vae.state_dict()

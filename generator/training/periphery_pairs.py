@@ -59,6 +59,7 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
     from generator.geometry import StimulusGeometry, default_display
     from generator.models.weights_io import load_default_generator
     from generator.progress import progress_bar
+    from generator.weights_hash import weights_sha256
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -67,13 +68,23 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
     full = load_default_generator(variant="foveated", weights_dir=wdir)
     if full.encoder.detail is None:
         raise FoveaError("periphery pairs need a model with a detail stage (default-detail)")
+    weights = weights_sha256(full)
+    _check_same_weights(out_dir, weights)
     bare = _refined_only(full)
     bank = load_bank(source=Path(settings.data), split="train")
     res = settings.resolution
     geometry = StimulusGeometry(display=default_display(), image_width_px=res, image_height_px=res)
     write_atomic(
         out_dir / PAIRS_FILE,
-        json.dumps({**asdict(settings), "model": full.model_id, "photos": len(bank)}, indent=1),
+        json.dumps(
+            {
+                **asdict(settings),
+                "model": full.model_id,
+                "weights_sha256": weights,
+                "photos": len(bank),
+            },
+            indent=1,
+        ),
     )
     for i in progress_bar(range(settings.count), desc="pairs", unit="pair", enabled=progress):
         path = out_dir / f"pair_{i:03d}.npz"
@@ -135,6 +146,20 @@ def _check_settings(settings: PairSettings, out_dir: Path) -> None:
                 f"{out_dir} holds pairs made with other settings ({', '.join(changed)}); "
                 "use another --out"
             )
+
+
+def _check_same_weights(out_dir: Path, weights: str) -> None:
+    """Refuse to add pairs made by other weights to those there (the model exported again
+    since: the periphery stage would learn from two models' images)."""
+    old = out_dir / PAIRS_FILE
+    if not old.is_file():
+        return
+    before = json.loads(old.read_text()).get("weights_sha256")
+    if before is not None and before != weights:
+        raise FoveaError(
+            f"{out_dir} holds pairs made by other weights (the model was exported again "
+            "since?); use another --out"
+        )
 
 
 def _refined_only(gen):

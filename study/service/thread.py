@@ -146,7 +146,7 @@ class ThreadGenerationService:
             "reference": self._reference,
         }
         if self._hash_weights:
-            from stimuli.fingerprint import weights_sha256
+            from generator.weights_hash import weights_sha256
 
             info["weights_sha256"] = weights_sha256(generator)
         return info

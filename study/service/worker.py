@@ -201,7 +201,7 @@ def _load(config: WorkerConfig, progress) -> _State:
         "reference": config.reference,
     }
     if config.hash_weights:
-        from stimuli.fingerprint import weights_sha256
+        from generator.weights_hash import weights_sha256
 
         t0 = time.perf_counter()
         info["weights_sha256"] = weights_sha256(generator)

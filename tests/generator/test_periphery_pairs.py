@@ -1,0 +1,27 @@
+"""fovea train pairs: pairs are written whole, resume, and never mix two models' images."""
+
+import json
+
+import numpy as np
+import pytest
+
+from generator.errors import FoveaError
+from generator.training.periphery_pairs import PAIRS_FILE, PairSettings, build_pairs
+
+
+def test_pairs_resume_and_refuse_another_models_folder(tmp_path):
+    settings = PairSettings(count=1, per_twin=1, resolution=128, seed=3)
+    print("seed", settings.seed)
+    out = build_pairs(settings, tmp_path / "pairs", progress=False)
+    record = json.loads((out / PAIRS_FILE).read_text())
+    assert len(record["weights_sha256"]) == 64
+    with np.load(out / "pair_000.npz") as pair:
+        assert pair["twin"].shape == (128, 128, 3) and pair["foveated"].shape[0] == 1
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temporaries
+    bigger = PairSettings(count=2, per_twin=1, resolution=128, seed=3)
+    build_pairs(bigger, out, progress=False)  # resumes: one more pair, the first kept
+    assert sorted(p.name for p in out.glob("pair_*.npz")) == ["pair_000.npz", "pair_001.npz"]
+    record["weights_sha256"] = "0" * 64  # as if the model had been exported again since
+    (out / PAIRS_FILE).write_text(json.dumps(record))
+    with pytest.raises(FoveaError, match="pairs made by other weights"):
+        build_pairs(bigger, out, progress=False)
