@@ -10,6 +10,7 @@ nothing is dropped silently.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -102,13 +103,41 @@ class SkippedFile:
 
 
 @dataclass
+class CopiedSession:
+    """A session file whose trials are an exact copy of an earlier session's (same participant and
+    task; every column but ``session`` identical, seeds included): analysed once, as the original.
+
+    Attributes:
+        copy: the copy (not analysed).
+        original: the session analysed in its place.
+    """
+
+    copy: Session
+    original: Session
+
+    @property
+    def note(self) -> str:
+        """One line naming both sessions (QC section, summary.json, the sessions table)."""
+        started = self.copy.sidecar.get("started_utc")
+        same_start = (
+            f", same sidecar start time {started}"
+            if started and started == self.original.sidecar.get("started_utc")
+            else ""
+        )
+        return (
+            f"{self.copy.label} is an exact copy of {self.original.label} (identical trials and "
+            f"seeds{same_start}): analysed once, as {self.original.label}"
+        )
+
+
+@dataclass
 class Dataset:
     """All sessions of one protocol below a data directory.
 
     Attributes:
         data_dir: the directory searched.
         sessions: analysed sessions (all observers), sorted by participant, session.
-        skipped: files found but not analysed (empty, another protocol's model observer).
+        skipped: files found but not analysed (empty, another protocol's model observer, a copy).
         trials: all analysed sessions' trials in one table, plus ``observer`` and ``source``
             (file path relative to ``data_dir``).
     """
@@ -117,6 +146,7 @@ class Dataset:
     sessions: list[Session]
     skipped: list[SkippedFile]
     trials: pd.DataFrame
+    copies: list[CopiedSession] = field(default_factory=list)
 
     def sessions_of(self, *, observers: tuple[str, ...]) -> list[Session]:
         return [s for s in self.sessions if s.observer in observers]
@@ -157,6 +187,8 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
             continue
         sessions.append(session)
     _check_duplicates(sessions)
+    sessions, copies = _without_copies(sessions)
+    skipped.extend(SkippedFile(c.copy.beh_path, c.note) for c in copies)
     sessions, other = _select_protocol(sessions, protocol=protocol)
     skipped.extend(other)
     if not sessions:
@@ -171,7 +203,7 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
         t["session_key"] = f"{s.participant}/{s.session}/{s.task}"
         frames.append(t)
     trials = pd.concat(frames, ignore_index=True)
-    return Dataset(data_dir=root, sessions=sessions, skipped=skipped, trials=trials)
+    return Dataset(data_dir=root, sessions=sessions, skipped=skipped, trials=trials, copies=copies)
 
 
 def read_session(path: Path) -> Session:
@@ -284,6 +316,24 @@ def _check_duplicates(sessions: list[Session]) -> None:
                     f"{other.beh_path} and {s.beh_path}; remove or relabel one"
                 )
         seen[(s.participant, s.session)].append(s)
+
+
+def _without_copies(sessions: list[Session]) -> tuple[list[Session], list[CopiedSession]]:
+    """Drop sessions whose trials repeat an earlier session's of the same participant and task
+    (a session folder copied under another session number): such a copy would count the same
+    trials twice. ``sessions`` are in path order, so the lower-numbered session is kept."""
+    originals: dict[tuple[str, str, str], Session] = {}
+    kept: list[Session] = []
+    copies: list[CopiedSession] = []
+    for s in sessions:
+        content = s.trials.drop(columns=["session"], errors="ignore").to_csv(index=False)
+        key = (s.participant, s.task, hashlib.sha256(content.encode()).hexdigest())
+        if key in originals:
+            copies.append(CopiedSession(copy=s, original=originals[key]))
+            continue
+        originals[key] = s
+        kept.append(s)
+    return kept, copies
 
 
 def _protocol_groups(sessions: list[Session]) -> dict[int, int]:

@@ -174,6 +174,7 @@ def summary_of(a: Analysis) -> dict:
         "qc": {
             "exclusions": a.qc.exclusions.to_dict("records"),
             "participants": a.qc.participants.to_dict("records"),
+            "duplicate_sessions": [c.note for c in a.dataset.copies],
         },
         "perceptual_overlay": a.overlay_table.to_dict("records") if len(a.overlay_table) else None,
         "stimulus_examples": [_example_entry(e) for e in a.stimulus_examples],

@@ -208,7 +208,10 @@ def qc_section(a: Analysis) -> Section:
         "frames, and response times. Exclusion rules are listed below with their settings and what they "
         "excluded; change them with --qc-rules FILE.",
         cls="explain",
-    ) + table(qc.participants, text_columns=("participant", "observer", "exclusion_reasons"))
+    )
+    if a.dataset.copies:
+        qc_html += "<h3>Duplicated sessions</h3>" + bullet_list([c.note for c in a.dataset.copies])
+    qc_html += table(qc.participants, text_columns=("participant", "observer", "exclusion_reasons"))
     qc_html += "<h3>Exclusion rules</h3>" + table(
         qc.exclusions, text_columns=("rule", "applies_to", "participants_excluded", "setting")
     )

@@ -298,3 +298,54 @@ def test_levels_differing_only_in_the_last_bits_are_one_tested_level(tmp_path):
     )
     assert noisy.groupby("condition")["level"].nunique().max() == 7
     np.testing.assert_allclose(noisy["level"], clean["level"], rtol=1e-11)
+
+
+def _copy_session(root: Path, participant: str, to_session: str) -> Path:
+    """Copy sub-<participant>'s ses-1 folder to ses-<to_session>: file names and the ``session``
+    column relabelled, trials, seeds and sidecar otherwise identical."""
+    src = root / f"sub-{participant}" / "ses-1" / "beh"
+    dst = root / f"sub-{participant}" / f"ses-{to_session}" / "beh"
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        target = dst / f.name.replace("ses-1", f"ses-{to_session}")
+        target.write_bytes(f.read_bytes())
+        if target.suffix == ".tsv":
+            _rewrite(
+                target,
+                lambda lines: (
+                    [lines[0]]
+                    + [
+                        "\t".join(
+                            c if i != 1 else to_session for i, c in enumerate(line.split("\t"))
+                        )
+                        if line
+                        else line
+                        for line in lines[1:]
+                    ]
+                ),
+            )
+    return dst
+
+
+def test_a_session_folder_copied_under_another_number_is_analysed_once(small_data):
+    trials_before = len(load_dataset(data_dir=small_data).trials)
+    _copy_session(small_data, "02", "2")
+    ds = load_dataset(data_dir=small_data)
+    assert len(ds.trials) == trials_before
+    assert [s.label for s in ds.sessions if s.participant == "02"] == ["sub-02 ses-1"]
+    assert [(c.copy.label, c.original.label) for c in ds.copies] == [
+        ("sub-02 ses-2", "sub-02 ses-1")
+    ]
+    note = ds.copies[0].note
+    assert note.startswith("sub-02 ses-2 is an exact copy of sub-02 ses-1 (identical trials")
+    assert "same sidecar start time" in note and note.endswith("analysed once, as sub-02 ses-1")
+    assert [s.reason for s in ds.skipped] == [note]
+
+
+def test_a_second_session_with_other_trials_is_not_a_copy(small_data):
+    dst = _copy_session(small_data, "02", "2")
+    beh = next(dst.glob("*_beh.tsv"))
+    # One response changed: another session, analysed with the first.
+    _rewrite(beh, lambda lines: [lines[0], lines[1].replace("\t1\t", "\t2\t", 1), *lines[2:]])
+    ds = load_dataset(data_dir=small_data)
+    assert ds.copies == [] and len([s for s in ds.sessions if s.participant == "02"]) == 2

@@ -394,3 +394,18 @@ def test_a_rerun_stopped_half_way_leaves_no_earlier_results_beside_its_own(
     monkeypatch.undo()
     build_report(data_dir=small_data, out_dir=out, config=config)
     assert {p.name for p in out.iterdir()} >= {"report.html", "thresholds.csv", "summary.json"}
+
+
+def test_a_copied_session_is_named_in_the_qc_section_and_summary(small_data, tmp_path):
+    from tests.analysis.test_data import _copy_session
+
+    _copy_session(small_data, "01", "2")
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "out", config=config)
+    line = "sub-01 ses-2 is an exact copy of sub-01 ses-1"
+    assert [n for n in report.summary["qc"]["duplicate_sessions"] if n.startswith(line)]
+    assert report.summary["counts"]["sessions"] == 3
+    qc = report.html.read_text(encoding="utf-8").split('<section id="qc">')[1]
+    assert "<h3>Duplicated sessions</h3><ul><li>" + line in qc.split("</section>")[0]
