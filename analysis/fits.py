@@ -18,6 +18,7 @@ import pandas as pd
 from analysis.fit_bayes import BayesFit, BayesGrid, fit_bayes
 from analysis.fit_bootstrap import BootstrapResult, bootstrap_ml
 from analysis.fit_ml import default_bounds
+from analysis.p_values import p_text
 from analysis.psychometric import SIGMOID_NAMES, AxisName, Sigmoid, SigmoidName
 from generator.errors import FoveaError
 from protocol.session_data import REPORT_MIN_TRIALS_PER_FIT
@@ -391,7 +392,7 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
     if lam >= fit.settings.lapse_max - 1e-6:
         fit.flags.append(f"lapse rate at its bound {fit.settings.lapse_max:g}")
     if np.isfinite(fit.ml.gof_p) and fit.ml.gof_p < 0.05:
-        fit.flags.append(f"poor fit: deviance bootstrap p = {fit.ml.gof_p:.3f}")
+        fit.flags.append(f"poor fit: deviance bootstrap {p_text(fit.ml.gof_p)}")
     if fit.bayes is not None and fit.bayes.eta > 0.2:
         fit.flags.append(
             f"overdispersed data (eta = {fit.bayes.eta:.2f}): intervals may be too narrow"

@@ -9,6 +9,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from analysis.p_values import P_COLUMNS, fmt_p
+
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 0 auto;
        max-width: 1100px; padding: 1.5em; color: #222; line-height: 1.45; }
@@ -130,7 +132,7 @@ def _table_html(rows: pd.DataFrame, *, digits: int, text_cols: set) -> str:
     for rec in rows.itertuples(index=False):
         cells = []
         for c, v in zip(rows.columns, rec, strict=True):
-            text = fmt(v, digits)
+            text = fmt_p(v) if c in P_COLUMNS else fmt(v, digits)
             if c in text_cols:
                 cls = "text long" if len(text) > 60 else "text"
                 cells.append(f'<td class="{cls}">{_breakable(text, after="_/")}</td>')

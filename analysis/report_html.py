@@ -23,6 +23,7 @@ from analysis.html_blocks import (
     paragraph,
     table,
 )
+from analysis.p_values import p_text
 from analysis.report_analysis import Analysis
 from analysis.report_html_results import (
     group_section,
@@ -130,8 +131,8 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
     if lmm.note == "" and math.isfinite(lmm.omnibus_p):
         answer += paragraph(
             f"Do the conditions differ? Threshold mixed model: chi2({lmm.omnibus_df}) = "
-            f"{lmm.omnibus_chi2:.2f}, p = {fmt(lmm.omnibus_p)}; trial-level mixed logistic model: "
-            f"chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, p = {fmt(glmm.wald_p)} (details under Group results)."
+            f"{lmm.omnibus_chi2:.2f}, {p_text(lmm.omnibus_p)}; trial-level mixed logistic model: "
+            f"chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, {p_text(glmm.wald_p)} (details under Group results)."
         )
     return ("answer", "Summary: the answer", answer)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from analysis.group import MIN_GROUP_PARTICIPANTS
 from analysis.html_blocks import VERDICT_CLASS, bullet_list, esc, fmt, image, paragraph, table
+from analysis.p_values import P_FLOOR, p_text
 from analysis.report_analysis import Analysis
 from analysis.report_stages import DEFAULT_OPERATING_LEVELS
 
@@ -44,7 +45,7 @@ def group_section(a: Analysis) -> Section:
             f"Linear mixed model of log threshold on condition with a random intercept per participant "
             f"(reference: {lmm.reference}). Ratios above 1 mean a higher threshold (more degradation tolerated) "
             f"than the reference. Omnibus Wald test that all conditions share one threshold: "
-            f"chi2({lmm.omnibus_df}) = {fmt(lmm.omnibus_chi2)}, p = {fmt(lmm.omnibus_p)}."
+            f"chi2({lmm.omnibus_df}) = {fmt(lmm.omnibus_chi2)}, {p_text(lmm.omnibus_p)}."
         ) + table(lmm.effects)
     if len(a.pairs):
         grp += paragraph(
@@ -63,7 +64,7 @@ def group_section(a: Analysis) -> Section:
                 f"intercepts and slopes per participant, over {glmm.n_trials} analysed trials. It does not model "
                 "the 50 % guess floor, so its coefficients describe the data rather than thresholds; its Wald test "
                 f"asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, "
-                f"p = {fmt(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
+                f"{p_text(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
             )
             + table(glmm.coefficients, text_columns=("term",))
             + table(glmm.variance, text_columns=("component",))
@@ -239,6 +240,8 @@ def methods_section(a: Analysis) -> Section:
             "neighbouring levels is for the plots only.",
             "Trials analysed: responses (not aborted) passing the trial rules, of participants passing the "
             "participant rules; incomplete sessions are analysed and flagged unless a rule excludes them.",
+            f"p-values on this page have three decimals; below {P_FLOOR:g} they read p < {P_FLOOR:g} "
+            "(the CSV files and summary.json keep them unrounded).",
             "Files: thresholds.csv, summary.json, tables/*.csv (every table of this page), figures/*.png.",
         ]
     )
