@@ -39,6 +39,12 @@ class Design:
     def level_variable(self, condition: str) -> str:
         return str(self.conditions.get(condition, {}).get("level_variable", "strength"))
 
+    def level_labels(self, conditions) -> dict[str, str]:
+        """Condition -> axis label of its level variable (``generator.levels.level_axis_label``)."""
+        from generator.levels import level_axis_label
+
+        return {c: level_axis_label(self.level_variable(c)) for c in conditions}
+
 
 #: The display assumed when a sidecar has none: the generator's reference display.
 DEFAULT_DISPLAY = default_display().as_dict()

@@ -108,6 +108,15 @@ def _range(fits) -> tuple[float, float]:
     return levels.min() - 0.1 * span, levels.max() + 0.1 * span
 
 
+def _ranges_by_label(fits: list, level_labels) -> dict[str, tuple[float, float]]:
+    """Level-axis limits per level variable (its label): ``_range`` of that variable's fits."""
+    groups = by_level_label([f.condition for f in fits], level_labels)
+    return {
+        label: _range([f for f in fits if f.condition in conditions])
+        for label, conditions in groups.items()
+    } or {"level": _range(fits)}
+
+
 def panel_title(fit) -> str:
     """A participant panel's title: condition, trials and, at a fitting bound, that the
     threshold is not estimated."""
@@ -119,7 +128,32 @@ def panel_title(fit) -> str:
     return title
 
 
-def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None = None) -> bytes:
+def level_label(level_labels: dict[str, str] | None, condition: str) -> str:
+    """The level axis label of ``condition`` (``Design.level_labels``); ``level`` when unknown."""
+    return (level_labels or {}).get(condition, "level")
+
+
+def by_level_label(conditions, level_labels: dict[str, str] | None) -> dict[str, list[str]]:
+    """Conditions grouped by the label of their level variable, in first-seen order: conditions
+    with different level variables (``strength``, ``radius_shrink``) never share an axis."""
+    groups: dict[str, list[str]] = {}
+    for c in conditions:
+        groups.setdefault(level_label(level_labels, c), []).append(c)
+    return groups
+
+
+def _stacked(label: str) -> str:
+    """A long axis label on two lines: the name, then its unit in brackets."""
+    return label.replace(" (", "\n(", 1)
+
+
+def participant_curves(
+    fits: list,
+    *,
+    title: str,
+    truth: dict[str, float] | None = None,
+    level_labels: dict[str, str] | None = None,
+) -> bytes:
     """One participant's psychometric functions, one panel per condition.
 
     Data points: proportion correct per level (pooled into at most 12 groups for adaptive data),
@@ -127,19 +161,27 @@ def participant_curves(fits: list, *, title: str, truth: dict[str, float] | None
     interval, drawn at the threshold's P(correct); none where the threshold sits at a bound of
     the fit (no estimate: the panel's title says so).
     """
-    return _png(curves_figure(fits, title=title, truth=truth))
+    return _png(curves_figure(fits, title=title, truth=truth, level_labels=level_labels))
 
 
-def curves_figure(fits: list, *, title: str, truth: dict[str, float] | None = None):
+def curves_figure(
+    fits: list,
+    *,
+    title: str,
+    truth: dict[str, float] | None = None,
+    level_labels: dict[str, str] | None = None,
+):
     """The matplotlib figure of ``participant_curves`` (same arguments). The legend goes where it
     covers the fewest data points and curves: the lower right, where a steep function's data
-    near 50 % can sit, is not kept free for it."""
+    near 50 % can sit, is not kept free for it. ``level_labels``: condition -> its level axis
+    label; panels of one level variable share their level range, others have their own."""
     from analysis.fits import pool_for_display
 
     fig, rows, cols = _panel_grid(len(fits), title)
-    lo, hi = _range(fits)
+    ranges = _ranges_by_label(fits, level_labels)
     for i, fit in enumerate(fits):
         ax = fig.add_subplot(rows, cols, i + 1)
+        lo, hi = ranges[level_label(level_labels, fit.condition)]
         pts = pool_for_display(fit.table, sigmoid=fit.sigmoid)
         if fit.sigmoid.log_axis:
             pts = pts[pts["level"] > 0]
@@ -180,7 +222,7 @@ def curves_figure(fits: list, *, title: str, truth: dict[str, float] | None = No
         _p_correct_axis(ax, proportions)
         ax.set_xlim(lo, hi)
         ax.set_title(panel_title(fit), fontsize=9)
-        ax.set_xlabel("level", fontsize=8)
+        ax.set_xlabel(level_label(level_labels, fit.condition), fontsize=8)
         ax.set_ylabel("proportion correct", fontsize=8)
         ax.tick_params(labelsize=7)
         if i == 0:
@@ -194,6 +236,7 @@ def participant_tracks(
     *,
     title: str,
     truth: dict[str, float] | None = None,
+    level_labels: dict[str, str] | None = None,
 ) -> bytes:
     """One participant's levels trial by trial, one panel per condition (``fits`` order).
 
@@ -204,13 +247,15 @@ def participant_tracks(
             correct, open ones wrong.
         title: the figure's title.
         truth: simulated true thresholds by condition (dotted green, when given).
+        level_labels: condition -> its level axis label (``Design.level_labels``).
     """
     from matplotlib.ticker import MaxNLocator
 
     fig, rows, cols = _panel_grid(len(fits), title)
-    lo, hi = _range(fits)
+    ranges = _ranges_by_label(fits, level_labels)
     for i, (fit, (levels, correct, track)) in enumerate(zip(fits, sequences, strict=True)):
         ax = fig.add_subplot(rows, cols, i + 1)
+        lo, hi = ranges[level_label(level_labels, fit.condition)]
         if fit.sigmoid.log_axis:
             _log_axis(ax, "y", lo, hi)
         order = np.arange(1, len(levels) + 1)
@@ -253,7 +298,7 @@ def participant_tracks(
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
         ax.set_title(panel_title(fit), fontsize=9)
         ax.set_xlabel("trial of the condition", fontsize=8)
-        ax.set_ylabel("level", fontsize=8)
+        ax.set_ylabel(_stacked(level_label(level_labels, fit.condition)), fontsize=8)
         ax.tick_params(labelsize=7)
     return _png(fig)
 
@@ -264,12 +309,14 @@ def group_thresholds_figure(
     *,
     log_axis: bool,
     conditions: list[str],
-    level_label: str = "threshold (level)",
+    level_labels: dict[str, str] | None = None,
     not_estimates: dict[str, list[str]] | None = None,
 ) -> bytes:
     """Participants' thresholds with intervals (grey) and the group mean with its interval.
 
-    ``not_estimates``: condition -> participants whose threshold the tested levels do not bracket
+    ``level_labels``: condition -> its level axis label (``Design.level_labels``); conditions of
+    different level variables get a panel each, with its own axis. ``not_estimates``: condition
+    -> participants whose threshold the tested levels do not bracket
     (``PsychometricFit.unbracketed``); drawn hollow and without an interval."""
     return _png(
         thresholds_figure(
@@ -277,7 +324,7 @@ def group_thresholds_figure(
             group,
             log_axis=log_axis,
             conditions=conditions,
-            level_label=level_label,
+            level_labels=level_labels,
             not_estimates=not_estimates,
         )
     )
@@ -289,15 +336,40 @@ def thresholds_figure(
     *,
     log_axis: bool,
     conditions: list[str],
-    level_label: str = "threshold (level)",
+    level_labels: dict[str, str] | None = None,
     not_estimates: dict[str, list[str]] | None = None,
 ):
     """The matplotlib figure of ``group_thresholds_figure`` (same arguments)."""
-    width_in = max(4.0, 1.3 * len(conditions) + 1.5)
+    groups = by_level_label(conditions, level_labels) or {"level": []}
+    panel_in = [max(1.3 * len(cs), 1.3) + 1.0 for cs in groups.values()]
+    width_in = max(4.0, sum(panel_in) + 0.5)
     fig = _figure(width_in, 3.6)
-    # A fixed 0.9 inch for the y label and tick labels such as 0.02, whatever the width.
-    fig.subplots_adjust(left=0.9 / width_in, right=0.97, bottom=0.22, top=0.86)
-    ax = fig.add_subplot(1, 1, 1)
+    # A fixed 1 inch left of each panel for its y label and tick labels such as 0.02.
+    fig.subplots_adjust(bottom=0.22, top=0.86 if len(groups) == 1 else 0.8)
+    key = "Participants (grey; hollow: not an estimate)\nand group (red; hollow: not a result yet)"
+    x0 = 0.0
+    for k, (label, cs) in enumerate(groups.items()):
+        left, right = (x0 + 1.0) / width_in, (x0 + panel_in[k] - 0.1) / width_in
+        x0 += panel_in[k]
+        ax = fig.add_axes((left, 0.22, right - left, (0.86 if len(groups) == 1 else 0.8) - 0.22))
+        _thresholds_panel(
+            ax,
+            thresholds[thresholds["condition"].isin(cs)],
+            group[group["condition"].isin(cs)],
+            log_axis=log_axis,
+            conditions=cs,
+            not_estimates=not_estimates,
+        )
+        ax.set_ylabel(_stacked(f"threshold: {label}"), fontsize=9)
+    if len(groups) == 1:
+        fig.axes[0].set_title(key, fontsize=9)
+    else:
+        fig.suptitle(key, fontsize=9)
+    return fig
+
+
+def _thresholds_panel(ax, thresholds, group, *, log_axis, conditions, not_estimates) -> None:
+    """One panel of ``thresholds_figure``: conditions of one level variable."""
     rng = np.random.default_rng(0)  # fixed jitter: identical figures for identical data
     for i, c in enumerate(conditions):
         sub = thresholds[thresholds["condition"] == c]
@@ -346,12 +418,7 @@ def thresholds_figure(
         )
         ax.set_yticks([])
     ax.set_xticks(range(len(conditions)), conditions, rotation=20, fontsize=8)
-    ax.set_ylabel(level_label)
-    ax.set_title(
-        "Participants (grey; hollow: not an estimate)\nand group (red; hollow: not a result yet)",
-        fontsize=9,
-    )
-    return fig
+    ax.set_xlim(-0.5, len(conditions) - 0.5)
 
 
 def threshold_axis_limits(
@@ -453,13 +520,52 @@ def qc_figure(qc: pd.DataFrame, rules) -> bytes:
 
 
 def token_figure(
-    curves: dict[str, tuple[np.ndarray, np.ndarray]], group: pd.DataFrame, *, log_axis: bool
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    group: pd.DataFrame,
+    *,
+    log_axis: bool,
+    level_labels: dict[str, str] | None = None,
 ) -> bytes:
-    """Token ratio of the layout vs level per condition, group threshold and interval marked."""
-    fig = _figure(6.0, 3.8)
-    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.14, top=0.9)
-    ax = fig.add_subplot(1, 1, 1)
-    for i, (c, (levels, ratio)) in enumerate(curves.items()):
+    """Token ratio of the layout vs level per condition, group threshold and interval marked.
+
+    ``level_labels``: condition -> its level axis label; conditions of different level variables
+    get a panel each (side by side, one token-ratio axis)."""
+    groups = by_level_label(curves, level_labels) or {"level": []}
+    n = len(groups)
+    fig = _figure(6.0 if n == 1 else 4.2 * n, 3.8)
+    fig.subplots_adjust(left=0.14 / min(n, 2), right=0.97, bottom=0.16, top=0.9, wspace=0.25)
+    ratios = np.concatenate([r for _, r in curves.values()]) if curves else np.array([0.01, 1])
+    ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
+    ratio_range = (ratios.min() / 1.2, min(ratios.max() * 1.2, 1.0)) if ratios.size else None
+    first = None
+    i = 0
+    for k, (label, cs) in enumerate(groups.items()):
+        ax = fig.add_subplot(1, n, k + 1, sharey=first)
+        first = first or ax
+        _token_panel(
+            ax,
+            {c: curves[c] for c in cs},
+            group,
+            log_axis=log_axis,
+            first_color=i,
+            ratio_range=ratio_range,
+        )
+        i += len(cs)
+        ax.set_xlabel(label)
+        if k == 0:
+            ax.set_ylabel("tokens / full-resolution tokens")
+    fig.suptitle(
+        "Token ratio of the layout; dashed: group threshold (band: its interval)", fontsize=9
+    )
+    return _png(fig)
+
+
+def _token_panel(
+    ax, curves, group: pd.DataFrame, *, log_axis: bool, first_color: int, ratio_range
+) -> None:
+    """One panel of ``token_figure``: conditions of one level variable; ``ratio_range``: the
+    token-ratio axis limits shared by every panel (None: matplotlib's)."""
+    for i, (c, (levels, ratio)) in enumerate(curves.items(), start=first_color):
         color = _COLORS[i % len(_COLORS)]
         ax.plot(levels, ratio, color=color, lw=1.6, label=c)
         g = group[group["condition"] == c]
@@ -471,22 +577,13 @@ def token_figure(
     all_levels = (
         np.concatenate([lv for lv, _ in curves.values()]) if curves else np.array([0.1, 10])
     )
-    all_ratio = np.concatenate([r for _, r in curves.values()]) if curves else np.array([0.01, 1])
-    all_ratio = all_ratio[np.isfinite(all_ratio) & (all_ratio > 0)]
     if log_axis and all_levels.min() > 0:
         lo, hi = all_levels.min(), all_levels.max()
         if hi <= lo:  # one tested level: a span around it (equal limits make no axis)
             lo, hi = lo / 1.5, hi * 1.5
         ax.set_xlim(lo, hi)
         _log_axis(ax, "x", lo, hi)
-    if all_ratio.size:
-        lo, hi = all_ratio.min() / 1.2, min(all_ratio.max() * 1.2, 1.0)
-        ax.set_ylim(lo, hi)
-        _log_axis(ax, "y", lo, hi)
-    ax.set_xlabel("level")
-    ax.set_ylabel("tokens / full-resolution tokens")
-    ax.set_title(
-        "Token ratio of the layout; dashed: group threshold (band: its interval)", fontsize=9
-    )
+    if ratio_range is not None:
+        ax.set_ylim(*ratio_range)
+        _log_axis(ax, "y", *ratio_range)
     ax.legend(fontsize=7)
-    return _png(fig)

@@ -29,6 +29,7 @@ class ParticipantJob:
         settings: fit settings.
         figure: also draw the participant's figures.
         tracks: also draw the levels trial by trial (adaptive procedures).
+        level_labels: condition -> axis label of its level variable (``Design.level_labels``).
     """
 
     participant: str
@@ -38,6 +39,7 @@ class ParticipantJob:
     settings: FitSettings
     figure: bool = True
     tracks: bool = False
+    level_labels: dict | None = None
 
 
 def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], dict[str, bytes]]:
@@ -60,11 +62,17 @@ def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], dict[str, bytes
         from analysis.figures import participant_curves, participant_tracks
 
         title = f"Participant {job.participant}{' (excluded by QC)' if job.excluded else ''}"
-        pngs["psychometric"] = participant_curves(fits, title=title, truth=job.truth)
+        pngs["psychometric"] = participant_curves(
+            fits, title=title, truth=job.truth, level_labels=job.level_labels
+        )
         if job.tracks:
             sequences = [(levels, correct, track) for _, _, levels, correct, track in job.cells]
             pngs["tracks"] = participant_tracks(
-                fits, sequences, title=f"{title}: levels trial by trial", truth=job.truth
+                fits,
+                sequences,
+                title=f"{title}: levels trial by trial",
+                truth=job.truth,
+                level_labels=job.level_labels,
             )
     return fits, pngs
 

@@ -41,11 +41,17 @@ def draw_figures(a: Analysis, out: Path) -> None:
         a.group,
         log_axis=a.log_axis,
         conditions=a.conditions,
+        level_labels=a.design.level_labels(a.conditions),
         not_estimates=unbracketed_thresholds(a),
     )
     a.pngs["qc"] = figures.qc_figure(a.qc.participants, a.config.qc)
     if a.token_curves:
-        a.pngs["token_ratio"] = figures.token_figure(a.token_curves, a.group, log_axis=a.log_axis)
+        a.pngs["token_ratio"] = figures.token_figure(
+            a.token_curves,
+            a.group,
+            log_axis=a.log_axis,
+            level_labels=a.design.level_labels(a.conditions),
+        )
     if a.overlay_fits is not None:
         a.pngs["perceptual_overlay"] = figures.overlay_figure(
             a.overlay_fits[0], a.overlay_fits[1], conditions=a.conditions

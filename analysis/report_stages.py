@@ -113,6 +113,7 @@ def fit_participants(a: Analysis) -> None:
                 truth=truth_by_participant.get(participant),
                 settings=a.fit_settings,
                 tracks=adaptive,
+                level_labels=a.design.level_labels(a.conditions),
             )
         )
     config = a.config

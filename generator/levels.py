@@ -27,6 +27,22 @@ LEVEL_VARIABLES_BY_MODE: dict[str, tuple[str, ...]] = {
     "circle": ("radius_shrink", "periphery_factor"),
 }
 
+#: What a level of each variable measures, for axis labels ("" = a plain number, no unit).
+LEVEL_UNITS: dict[str, str] = {
+    "strength": "",
+    "radius_shrink": "1 - radius / half-diagonal",
+    "periphery_factor": "times coarser periphery",
+}
+
+
+def level_axis_label(level_variable: str) -> str:
+    """An axis label for levels of ``level_variable``: its name, with its unit in brackets when it
+    has one (``radius_shrink (1 - radius / half-diagonal)``); ``level`` for an unknown one."""
+    if level_variable not in LEVEL_UNITS:
+        return "level"
+    unit = LEVEL_UNITS[level_variable]
+    return f"{level_variable} ({unit})" if unit else level_variable
+
 
 def layout_spec_for_level(
     *,

@@ -202,3 +202,50 @@ def test_token_figure_with_one_tested_level_draws_without_a_warning():
         warnings.simplefilter("error")  # matplotlib warns on equal axis limits
         png = token_figure(curves, group, log_axis=True)
     assert png.startswith(b"\x89PNG")
+
+
+def test_level_axes_name_the_level_variable_and_never_mix_two():
+    """strength (acuity) and radius_shrink (circle) conditions: every level axis names its
+    variable (with its unit), and the thresholds figure gives each variable its own panel."""
+    from generator.levels import level_axis_label
+
+    labels = {"acuity": level_axis_label("strength"), "circle": level_axis_label("radius_shrink")}
+    assert labels == {"acuity": "strength", "circle": "radius_shrink (1 - radius / half-diagonal)"}
+    rng = np.random.default_rng(1)
+    fits = []
+    for condition, levels in (("acuity", [0.5, 1.0, 2.0, 4.0]), ("circle", [0.2, 0.4, 0.6, 0.8])):
+        x = np.repeat(levels, 10)
+        fits.append(
+            fit_cell(
+                participant="01",
+                condition=condition,
+                observer="parametric",
+                levels=x,
+                correct=(rng.random(x.size) < np.linspace(0.5, 1.0, x.size)).astype(float),
+                settings=FitSettings(n_boot=100, bayes=False),
+            )
+        )
+    fig = curves_figure(fits, title="01", level_labels=labels)
+    assert [ax.get_xlabel() for ax in fig.axes] == [labels["acuity"], labels["circle"]]
+    assert fig.axes[1].get_xlim()[1] < 2 < 4 < fig.axes[0].get_xlim()[1]  # a range per variable
+    rows = pd.DataFrame(
+        {
+            "participant": ["01", "01"],
+            "condition": ["acuity", "circle"],
+            "threshold": [1.2, 0.5],
+            "ci_low": [0.9, 0.3],
+            "ci_high": [1.6, 0.7],
+        }
+    )
+    group = rows.drop(columns="participant").assign(note="")
+    fig = thresholds_figure(
+        rows, group, log_axis=True, conditions=["acuity", "circle"], level_labels=labels
+    )
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "threshold: strength",
+        "threshold: radius_shrink\n(1 - radius / half-diagonal)",
+    ]
+    assert [[t.get_text() for t in ax.get_xticklabels()] for ax in fig.axes] == [
+        ["acuity"],
+        ["circle"],
+    ]
