@@ -45,6 +45,17 @@ class Design:
 
         return {c: level_axis_label(self.level_variable(c)) for c in conditions}
 
+    def level_domains(self, conditions) -> dict:
+        """Condition -> the possible levels of its level variable (``LevelDomain``), for the
+        conditions whose variable has limits (``generator.levels.LEVEL_DOMAINS``)."""
+        from generator.levels import LEVEL_DOMAINS
+
+        return {
+            c: LEVEL_DOMAINS[self.level_variable(c)]
+            for c in conditions
+            if self.level_variable(c) in LEVEL_DOMAINS
+        }
+
 
 #: The display assumed when a sidecar has none: the generator's reference display.
 DEFAULT_DISPLAY = default_display().as_dict()

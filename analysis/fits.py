@@ -21,6 +21,7 @@ from analysis.fit_ml import default_bounds
 from analysis.p_values import p_text
 from analysis.psychometric import SIGMOID_NAMES, AxisName, Sigmoid, SigmoidName
 from generator.errors import FoveaError
+from generator.levels import LevelDomain
 from protocol.session_data import REPORT_MIN_TRIALS_PER_FIT
 
 PrimaryMethod = Literal["ml", "bayes"]
@@ -150,6 +151,8 @@ class PsychometricFit:
             near chance up to the highest): the data only bound the threshold there, and the
             primary value is not an estimate (the ML one is the fitting range's end, a Bayesian
             one where the prior puts it); ``""`` otherwise.
+        level_domain: the possible levels of the condition's level variable
+            (``generator.levels.LEVEL_DOMAINS``), or None when unlimited; ``ci`` is cut to it.
         threshold_open: ``"lower"`` or ``"upper"`` when the threshold is not at a bound but
             lies beyond the tested levels on that side and its interval runs into the fit's bound
             there (``threshold_open``): the data do not limit it on that side either, so it is
@@ -168,6 +171,7 @@ class PsychometricFit:
     flags: list[str] = field(default_factory=list)
     threshold_bound: str = ""
     threshold_open: str = ""
+    level_domain: LevelDomain | None = None
 
     @property
     def unbracketed(self) -> str:
@@ -222,8 +226,25 @@ class PsychometricFit:
         return float(self.sigmoid.to_level(x.min() if self.threshold_open == "lower" else x.max()))
 
     def ci(self) -> tuple[float, float]:
-        lo, hi = self.ci_x()
-        return float(self.sigmoid.to_level(lo)), float(self.sigmoid.to_level(hi))
+        """The primary interval in level units, cut to ``level_domain`` (no interval reaches
+        levels without a layout; ``ci_cut`` says which end was cut)."""
+        return self._in_domain(*self.ci_x())
+
+    def _in_domain(self, lo_x: float, hi_x: float) -> tuple[float, float]:
+        """An interval on the fit's axis in level units, cut to ``level_domain``."""
+        lo, hi = float(self.sigmoid.to_level(lo_x)), float(self.sigmoid.to_level(hi_x))
+        if self.level_domain is not None and np.isfinite(lo) and np.isfinite(hi):
+            lo, hi, _ = self.level_domain.clip(lo, hi)
+        return lo, hi
+
+    def ci_cut(self) -> list[str]:
+        """The ends (``"lower"``, ``"upper"``) of the primary interval that ran beyond the
+        possible levels (``level_domain``) and were cut there."""
+        lo_x, hi_x = self.ci_x()
+        lo, hi = float(self.sigmoid.to_level(lo_x)), float(self.sigmoid.to_level(hi_x))
+        if self.level_domain is None or not (np.isfinite(lo) and np.isfinite(hi)):
+            return []
+        return self.level_domain.clip(lo, hi)[2]
 
     def p_correct(self, levels) -> np.ndarray:
         t, w, lam = self.params_x()
@@ -262,11 +283,11 @@ class PsychometricFit:
         out["n_levels"] = int(len(self.table))
         if self.ml is not None:
             f = self.ml.fit
-            lo, hi = self.ml_ci_x()
+            lo, hi = self._in_domain(*self.ml_ci_x())
             out.update(
                 ml_threshold=float(self.sigmoid.to_level(f.threshold_x[0])),
-                ml_ci_low=float(self.sigmoid.to_level(lo)),
-                ml_ci_high=float(self.sigmoid.to_level(hi)),
+                ml_ci_low=lo,
+                ml_ci_high=hi,
                 ml_width=float(f.width_x[0]),
                 ml_lapse=float(f.lapse[0]),
                 deviance=float(f.deviance[0]),
@@ -275,10 +296,11 @@ class PsychometricFit:
             )
         if self.bayes is not None:
             b = self.bayes
+            b_lo, b_hi = self._in_domain(*b.ci_threshold_x)
             out.update(
                 bayes_threshold=float(self.sigmoid.to_level(b.threshold_x)),
-                bayes_ci_low=float(self.sigmoid.to_level(b.ci_threshold_x[0])),
-                bayes_ci_high=float(self.sigmoid.to_level(b.ci_threshold_x[1])),
+                bayes_ci_low=b_lo,
+                bayes_ci_high=b_hi,
                 bayes_threshold_mean=float(self.sigmoid.to_level(b.threshold_x_mean)),
                 bayes_width=b.width_x,
                 bayes_lapse=b.lapse,
@@ -297,6 +319,7 @@ def fit_cell(
     levels: np.ndarray,
     correct: np.ndarray,
     settings: FitSettings,
+    level_domain: LevelDomain | None = None,
 ) -> PsychometricFit:
     """Fit one participant x condition from its analysed trials.
 
@@ -305,6 +328,8 @@ def fit_cell(
         levels: (N,) level of each analysed trial.
         correct: (N,) 1/0.
         settings: fit settings.
+        level_domain: the possible levels (``generator.levels.LEVEL_DOMAINS``): the interval is
+            cut to them, and flagged where it was.
     """
     sigmoid = settings.sigmoid_obj
     table = aggregate(levels, correct)
@@ -317,6 +342,7 @@ def fit_cell(
         sigmoid=sigmoid,
         settings=settings,
         seed=seed,
+        level_domain=level_domain,
     )
     x_all = sigmoid.to_x(table["level"].to_numpy())
     usable = np.isfinite(x_all)
@@ -393,6 +419,22 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
         fit.flags.append(f"lapse rate at its bound {fit.settings.lapse_max:g}")
     if np.isfinite(fit.ml.gof_p) and fit.ml.gof_p < 0.05:
         fit.flags.append(f"poor fit: deviance bootstrap {p_text(fit.ml.gof_p)}")
+    for end in fit.ci_cut():
+        d = fit.level_domain
+        edge = d.high if end == "upper" else d.low
+        fit.flags.append(
+            f"interval cut at {edge:g}, the {end} end of the possible {d.variable} levels "
+            f"({d.why}): the bootstrap interval ran beyond it, so the data do not rule out a "
+            f"threshold at that end{' or none at any possible level' if end == 'upper' else ''}"
+        )
+    t_level = fit.threshold()
+    if fit.level_domain is not None and not (
+        fit.level_domain.low <= t_level <= fit.level_domain.high
+    ):
+        fit.flags.append(
+            f"threshold {t_level:.3g} lies beyond the possible {fit.level_domain.variable} "
+            f"levels ({fit.level_domain.why}): not a level any stimulus can have"
+        )
     if fit.bayes is not None and fit.bayes.eta > 0.2:
         fit.flags.append(
             f"overdispersed data (eta = {fit.bayes.eta:.2f}): intervals may be too narrow"

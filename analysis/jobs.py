@@ -29,6 +29,8 @@ class ParticipantJob:
         settings: fit settings.
         figure: also draw the participant's figures.
         tracks: also draw the levels trial by trial (adaptive procedures).
+        level_domains: condition -> possible levels (``Design.level_domains``): intervals are cut
+            to them.
         level_labels: condition -> axis label of its level variable (``Design.level_labels``).
     """
 
@@ -40,6 +42,7 @@ class ParticipantJob:
     figure: bool = True
     tracks: bool = False
     level_labels: dict | None = None
+    level_domains: dict | None = None
 
 
 def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], dict[str, bytes]]:
@@ -53,6 +56,7 @@ def run_job(job: ParticipantJob) -> tuple[list[PsychometricFit], dict[str, bytes
             levels=levels,
             correct=correct,
             settings=job.settings,
+            level_domain=(job.level_domains or {}).get(condition),
         )
         if job.excluded:
             fit.flags.insert(0, "participant excluded by QC")

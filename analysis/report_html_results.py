@@ -221,6 +221,26 @@ def qc_section(a: Analysis) -> Section:
     return ("qc", "Quality control", qc_html)
 
 
+def _domain_notes(a: Analysis) -> list[str]:
+    """The methods' sentence on intervals cut to the possible levels (none when no condition's
+    level variable is limited within the levels a fit can reach)."""
+    domains = {
+        d.variable: d
+        for d in a.design.level_domains(a.conditions).values()
+        if d.high < float("inf")
+    }
+    if not domains:
+        return []
+    limits = "; ".join(f"{d.variable} {d.low:g} to {d.high:g} ({d.why})" for d in domains.values())
+    return [
+        f"Intervals stop at the ends of the possible levels: {limits}. A participant's bootstrap "
+        "interval or a group interval that ran beyond is cut there and flagged (the fit's flags, "
+        "the notes): beyond lies no possible level, so a cut end says the data do not rule out a "
+        "threshold at that end (at the upper end: or none at any possible level). Thresholds "
+        "themselves are not moved; one beyond the possible levels is flagged."
+    ]
+
+
 def methods_section(a: Analysis) -> Section:
     """11. Methods: the fitted function, the estimators, what was analysed, the files."""
     fs = a.fit_settings
@@ -240,6 +260,7 @@ def methods_section(a: Analysis) -> Section:
             "neighbouring levels is for the plots only.",
             "Trials analysed: responses (not aborted) passing the trial rules, of participants passing the "
             "participant rules; incomplete sessions are analysed and flagged unless a rule excludes them.",
+            *_domain_notes(a),
             f"p-values on this page have three decimals; below {P_FLOOR:g} they read p < {P_FLOOR:g} "
             "(the CSV files and summary.json keep them unrounded).",
             "Files: thresholds.csv, summary.json, tables/*.csv (every table of this page), figures/*.png.",

@@ -114,6 +114,7 @@ def fit_participants(a: Analysis) -> None:
                 settings=a.fit_settings,
                 tracks=adaptive,
                 level_labels=a.design.level_labels(a.conditions),
+                level_domains=a.design.level_domains(a.conditions),
             )
         )
     config = a.config
@@ -158,6 +159,7 @@ def group_statistics(a: Analysis) -> None:
         level_ranges=level_ranges(a),
         at_bound=at_bound,
     )
+    _cut_group_intervals(a)
     if not a.included_fits:
         a.warnings.append("every participant was excluded by QC: no group results")
     if at_bound:
@@ -204,12 +206,16 @@ def perceptual_overlay(a: Analysis) -> None:
     if a.perceptual.empty:
         return
     fs = a.fit_settings
+    domains = a.design.level_domains(a.conditions)
     overlay_human, overlay_model, rows = {}, {}, []
     for c in a.conditions:
         hc = a.analysed_human[a.analysed_human["condition"] == c]
         mc = a.perceptual[a.perceptual["condition"] == c]
-        hf = _pooled_fit(hc, c, participant="pooled", observer="human", settings=fs)
-        mf = _pooled_fit(mc, c, participant="perceptual", observer="perceptual", settings=fs)
+        d = domains.get(c)
+        hf = _pooled_fit(hc, c, participant="pooled", observer="human", settings=fs, level_domain=d)
+        mf = _pooled_fit(
+            mc, c, participant="perceptual", observer="perceptual", settings=fs, level_domain=d
+        )
         overlay_human[c] = (hf, [f for f in a.included_fits if f.condition == c])
         if mf is not None:
             overlay_model[c] = mf
@@ -295,7 +301,29 @@ def level_ranges(a: Analysis) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _pooled_fit(trials, condition: str, *, participant: str, observer: str, settings):
+def _cut_group_intervals(a: Analysis) -> None:
+    """Group intervals cut to the possible levels of their condition's level variable
+    (``Design.level_domains``), with a warning naming each cut; the participants' intervals are
+    cut by their fits (``PsychometricFit.ci``)."""
+    for c, domain in a.design.level_domains(a.conditions).items():
+        on = a.group["condition"] == c
+        for i in a.group.index[on]:
+            lo, hi = a.group.at[i, "ci_low"], a.group.at[i, "ci_high"]
+            if not (np.isfinite(lo) and np.isfinite(hi)):
+                continue
+            lo_cut, hi_cut, cut = domain.clip(float(lo), float(hi))
+            if cut:
+                a.group.loc[i, ["ci_low", "ci_high"]] = [lo_cut, hi_cut]
+                a.warnings.append(
+                    f"{c}: the group interval ran beyond the possible {domain.variable} levels "
+                    f"({domain.why}) and is cut there ({', '.join(cut)} end); the data do not rule "
+                    "out a group threshold at that end"
+                )
+
+
+def _pooled_fit(
+    trials, condition: str, *, participant: str, observer: str, settings, level_domain=None
+):
     """One fit of all of a condition's trials (the overlay's pooled curves); None if none."""
     from analysis.fits import fit_cell
 
@@ -308,6 +336,7 @@ def _pooled_fit(trials, condition: str, *, participant: str, observer: str, sett
         levels=trials["level"].to_numpy(),
         correct=trials["correct"].to_numpy(),
         settings=settings,
+        level_domain=level_domain,
     )
 
 

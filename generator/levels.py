@@ -14,6 +14,8 @@ Larger levels always mean more degradation:
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from typing import Literal
 
 from generator.errors import FoveaError
@@ -42,6 +44,37 @@ def level_axis_label(level_variable: str) -> str:
         return "level"
     unit = LEVEL_UNITS[level_variable]
     return f"{level_variable} ({unit})" if unit else level_variable
+
+
+@dataclass(frozen=True)
+class LevelDomain:
+    """The levels of a level variable that have a layout: ``low`` to ``high`` (level units).
+
+    Attributes:
+        variable: the level variable.
+        low, high: the possible levels' ends (``high`` may be ``math.inf``).
+        why: what limits them, for the report's methods text.
+    """
+
+    variable: str
+    low: float
+    high: float
+    why: str
+
+    def clip(self, lo: float, hi: float) -> tuple[float, float, list[str]]:
+        """An interval cut to the domain, and which ends were cut (``"lower"``, ``"upper"``)."""
+        cut = [end for end, out in (("lower", lo < self.low), ("upper", hi > self.high)) if out]
+        return max(lo, self.low), min(hi, self.high), cut
+
+
+#: Level variables whose levels are limited (``layout_spec_for_level``): radius_shrink 1 leaves a
+#: full-resolution circle of radius 0, and beyond it no layout exists.
+LEVEL_DOMAINS: dict[str, LevelDomain] = {
+    "strength": LevelDomain("strength", 0.0, math.inf, "strength >= 0"),
+    "radius_shrink": LevelDomain(
+        "radius_shrink", 0.0, 1.0, "the circle's radius, 1 - level of the half-diagonal, is > 0"
+    ),
+}
 
 
 def layout_spec_for_level(

@@ -1,0 +1,74 @@
+"""Intervals never reach levels without a layout: radius_shrink stops at 1 (radius 0)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.fits import FitSettings, fit_cell
+from generator.levels import LEVEL_DOMAINS
+
+# A shallow, noisy radius_shrink track: threshold near 0.56, bootstrap interval up to 1.6.
+LEVELS = np.repeat([0.2, 0.3, 0.45, 0.6, 0.8], 8)
+CORRECT = np.array(
+    [0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 0, 1, 1, 0, 1, 1, 0, 1, 1]
+    + [0, 1, 1, 0, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 0, 1, 1, 1, 1, 0],
+    dtype=float,
+)
+
+
+def _fit(domain):
+    return fit_cell(
+        participant="01",
+        condition="circle",
+        observer="parametric",
+        levels=LEVELS,
+        correct=CORRECT,
+        settings=FitSettings(n_boot=200, bayes=False, seed=0),
+        level_domain=domain,
+    )
+
+
+def test_a_radius_shrink_interval_is_cut_at_1_and_flagged():
+    free = _fit(None)
+    assert free.ci()[1] > 1  # the bootstrap interval on its own runs past radius 0
+    fit = _fit(LEVEL_DOMAINS["radius_shrink"])
+    assert fit.threshold() == free.threshold()  # the threshold is not moved
+    assert fit.ci() == (free.ci()[0], 1.0) and fit.row()["ci_high"] == 1.0
+    assert fit.ci_cut() == ["upper"]
+    detail = fit.detail_row()  # fits.csv: every method's interval is cut the same way
+    assert detail["ml_ci_high"] == 1.0 and free.detail_row()["ml_ci_high"] > 1
+    assert any(
+        f.startswith("interval cut at 1, the upper end of the possible radius_shrink levels")
+        and f.endswith("or none at any possible level")
+        for f in fit.flags
+    )
+
+
+def test_domain_clip_names_the_cut_ends():
+    d = LEVEL_DOMAINS["radius_shrink"]
+    assert d.clip(0.2, 0.7) == (0.2, 0.7, [])
+    assert d.clip(-0.1, 1.3) == (0.0, 1.0, ["lower", "upper"])
+    assert LEVEL_DOMAINS["strength"].clip(0.5, 40.0) == (0.5, 40.0, [])
+
+
+def test_a_group_interval_beyond_radius_shrink_1_is_cut_with_a_warning():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from analysis.report_stages import _cut_group_intervals
+
+    domains = {"circle": LEVEL_DOMAINS["radius_shrink"]}
+    a = SimpleNamespace(
+        design=SimpleNamespace(level_domains=lambda conditions: domains),
+        conditions=["acuity", "circle"],
+        group=pd.DataFrame(
+            {"condition": ["acuity", "circle"], "ci_low": [0.5, 0.3], "ci_high": [3.0, 1.4]}
+        ),
+        warnings=[],
+    )
+    _cut_group_intervals(a)
+    assert a.group["ci_high"].tolist() == [3.0, 1.0]
+    assert len(a.warnings) == 1 and a.warnings[0].startswith(
+        "circle: the group interval ran beyond the possible radius_shrink levels"
+    )
