@@ -8,6 +8,7 @@ by default and both appear in the report.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 from dataclasses import dataclass, field
 from typing import Literal
@@ -17,7 +18,7 @@ import pandas as pd
 
 from analysis.fit_bayes import BayesFit, BayesGrid, fit_bayes
 from analysis.fit_bootstrap import BootstrapResult, bootstrap_ml
-from analysis.fit_ml import default_bounds
+from analysis.fit_ml import FitBounds, default_bounds
 from analysis.p_values import p_text
 from analysis.psychometric import SIGMOID_NAMES, AxisName, Sigmoid, SigmoidName
 from generator.errors import FoveaError
@@ -360,7 +361,9 @@ def fit_cell(
     if np.unique(x).size < 2:
         fit.flags.append("not fitted: fewer than two distinct levels")
         return fit
-    bounds = default_bounds(x_levels=x, lapse_max=settings.lapse_max)
+    bounds = _within_domain(
+        default_bounds(x_levels=x, lapse_max=settings.lapse_max), sigmoid, level_domain
+    )
     rng = np.random.default_rng(seed)
     fit.ml = bootstrap_ml(
         x=x, k=k, n=n, sigmoid=sigmoid, bounds=bounds, n_boot=settings.n_boot, rng=rng
@@ -377,6 +380,17 @@ def fit_cell(
         )
     _flag(fit, bounds, x)
     return fit
+
+
+def _within_domain(bounds: FitBounds, sigmoid: Sigmoid, domain: LevelDomain | None) -> FitBounds:
+    """psignifit's threshold range (the tested levels extended by half their spread) cut to the
+    possible levels: a threshold beyond them names no layout (radius_shrink 1.2), so the fit
+    does not look there, and one that runs into that end is flagged at it."""
+    if domain is None:
+        return bounds
+    lo, hi = bounds.threshold_x
+    low_x, high_x = (float(sigmoid.to_x(v)) for v in (domain.low, domain.high))
+    return dataclasses.replace(bounds, threshold_x=(max(lo, low_x), min(hi, high_x)))
 
 
 def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
@@ -489,6 +503,24 @@ def threshold_open(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
     return ""
 
 
+def _bound_part(
+    fit: PsychometricFit, column: str, level: float, side: str, share: float, at_edge: bool
+) -> str:
+    """One end of ``threshold_bound_flag``: the interval's ``side`` end ``column`` sits at the
+    fit's bound ``level``; ``at_edge``: that bound is the end of the possible levels."""
+    ends = f"({100 * share:.0f} % of bootstrap fits end there)"
+    if not at_edge:
+        higher = "higher" if side == "upper" else "lower"
+        return f"{column} = {level:.3g} is the {side} bound of the fit {ends}, so the data allow a {higher} threshold"
+    d = fit.level_domain
+    none = " or none at any possible level" if side == "upper" else ""
+    return (
+        f"{column} = {level:.3g} is the {side} bound of the fit, the {side} end of the possible "
+        f"{d.variable} levels ({d.why}) {ends}, so the data do not rule out a threshold "
+        f"there{none}"
+    )
+
+
 def threshold_bound_flag(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
     """The note for a threshold interval cut off by the threshold's fitting bound ("" if none).
 
@@ -513,21 +545,22 @@ def threshold_bound_flag(fit: PsychometricFit, bounds, x: np.ndarray) -> str:
     value = {"lower": lo_b, "upper": hi_b}
     prefix = "" if fit.settings.primary == "ml" else "ml_"
     column = {"lower": f"{prefix}ci_low", "upper": f"{prefix}ci_high"}
-    direction = {"lower": "lower", "upper": "higher"}
     sides = [side for side in ("lower", "upper") if share[side] > tail]
     if not sides:
         return ""
     to_level = fit.sigmoid.to_level
+    d = fit.level_domain
+    possible = {"lower": d.low, "upper": d.high} if d is not None else {}
+    at_edge = {e: e in possible and float(to_level(value[e])) == possible[e] for e in value}
     parts = [
-        f"{column[s]} = {float(to_level(value[s])):.3g} is the {s} bound of the fit "
-        f"({100 * share[s]:.0f} % of bootstrap fits end there), so the data allow a "
-        f"{direction[s]} threshold"
+        _bound_part(fit, column[s], float(to_level(value[s])), s, share[s], at_edge[s])
         for s in sides
     ]
     tested = f"{float(to_level(np.min(x))):.3g} to {float(to_level(np.max(x))):.3g}"
+    cut = ", cut to the possible levels" if any(at_edge.values()) else ""
     return (
         "threshold interval cut off by the fitting bound: "
         + "; ".join(parts)
         + f" (bounds: the tested levels {tested} extended by half their spread on the"
-        f" {fit.settings.axis} axis, not the protocol's level range)"
+        f" {fit.settings.axis} axis{cut}, not the protocol's level range)"
     )
