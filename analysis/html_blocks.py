@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import html
 import math
+import struct
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ td.long { min-width: 16em; overflow-wrap: anywhere; }
 .stimuli-row { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
 .stimuli { flex: 3 1 640px; min-width: 0; }
 .token-figure { flex: 1 1 300px; min-width: 0; }
+.token-figure.wide { flex: 1 1 100%; max-width: 900px; }
 .explain { color: #555; font-size: 0.92em; }
 .answer { background: #f3f8ff; border-left: 4px solid #1f77b4; padding: 0.6em 1em; }
 .warn { background: #fff7e6; border-left: 4px solid #ff9800; padding: 0.5em 1em; }
@@ -149,6 +151,12 @@ def _breakable(text, *, after: str = "_") -> str:
     for char in after:
         out = out.replace(char, char + "<wbr>")
     return out
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """(width, height) in pixels of a PNG, from its header (IHDR, bytes 16 to 24)."""
+    width, height = struct.unpack(">II", png[16:24])
+    return width, height
 
 
 def image(png: bytes, *, alt: str) -> str:

@@ -8,7 +8,16 @@ when the section has nothing to show.
 from __future__ import annotations
 
 from analysis.group import MIN_GROUP_PARTICIPANTS
-from analysis.html_blocks import VERDICT_CLASS, bullet_list, esc, fmt, image, paragraph, table
+from analysis.html_blocks import (
+    VERDICT_CLASS,
+    bullet_list,
+    esc,
+    fmt,
+    image,
+    paragraph,
+    png_size,
+    table,
+)
 from analysis.p_values import P_FLOOR, p_text
 from analysis.report_analysis import Analysis
 from analysis.report_stages import DEFAULT_OPERATING_LEVELS
@@ -150,8 +159,10 @@ def stimuli_block(a: Analysis) -> str:
         tiles.append(f'<div class="stimulus">{body}</div>')
     token_fig = ""
     if "token_ratio" in a.pngs:
+        width, height = png_size(a.pngs["token_ratio"])
+        wide = " wide" if width > 1.4 * height else ""  # a panel per level variable: below
         token_fig = (
-            '<div class="token-figure">'
+            f'<div class="token-figure{wide}">'
             + image(a.pngs["token_ratio"], alt="token ratio vs level")
             + "</div>"
         )
