@@ -96,16 +96,20 @@ def _p_correct_axis(ax, proportions) -> None:
 
 
 def _range(fits) -> tuple[float, float]:
+    """Level-axis limits of ``fits``: their tested levels with a margin, which stops just past
+    the end of the possible levels (``level_domain``: radius_shrink 1), where the curve ends."""
     levels = np.concatenate(
         [f.table["level"].to_numpy() for f in fits if len(f.table)] or [np.array([1.0])]
     )
     log_axis = fits[0].sigmoid.log_axis if fits else True
+    domain = fits[0].level_domain if fits else None
+    high = domain.high if domain is not None else np.inf
     if log_axis:
         pos = levels[levels > 0]
         lo, hi = (pos.min(), pos.max()) if pos.size else (0.1, 10.0)
-        return lo / 1.5, hi * 1.5
+        return lo / 1.5, min(hi * 1.5, high * 1.04)
     span = levels.max() - levels.min() or 1.0
-    return levels.min() - 0.1 * span, levels.max() + 0.1 * span
+    return levels.min() - 0.1 * span, min(levels.max() + 0.1 * span, high + 0.02 * span)
 
 
 def _ranges_by_label(fits: list, level_labels) -> dict[str, tuple[float, float]]:
@@ -198,7 +202,8 @@ def curves_figure(
                 label="data",
             )
         if fit.fitted:
-            grid = _level_grid(fit, lo, hi)
+            end = hi if fit.level_domain is None else min(hi, fit.level_domain.high)
+            grid = _level_grid(fit, lo, end)
             ax.plot(grid, fit.p_correct(grid), color=_COLORS[0], lw=1.8, label="fit")
         if fit.fitted and not fit.unbracketed:
             t = fit.threshold()

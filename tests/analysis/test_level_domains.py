@@ -82,3 +82,13 @@ def test_a_group_interval_beyond_radius_shrink_1_is_cut_with_a_warning():
     assert len(a.warnings) == 1 and a.warnings[0].startswith(
         "circle: the group interval ran beyond the possible radius_shrink levels"
     )
+
+
+def test_a_radius_shrink_panel_stops_just_past_1():
+    """The participant panel's level axis (and the fitted curve) end at the possible levels:
+    tested levels up to 0.8 would give an axis to 1.2 (0.8 x 1.5)."""
+    from analysis.figures import _range
+
+    lo, hi = _range([_fit(LEVEL_DOMAINS["radius_shrink"])])
+    assert hi == 1.04 and lo == 0.2 / 1.5
+    assert _range([_fit(None)])[1] == 0.8 * 1.5
