@@ -428,6 +428,14 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
         )
     elif not (x.min() <= t <= x.max()):
         fit.flags.append("threshold outside the tested levels (extrapolated)")
+    width_x = float(fit.ml.fit.width_x[0])
+    if not fit.threshold_bound and width_x <= bounds.width_x[0] * (1 + 1e-6):
+        fit.flags.append(
+            "slope not estimated: the width is at its lower bound (the smallest gap between "
+            "tested levels), so the slope is only a lower limit and the ML interval may be too "
+            "narrow (simulated constant-stimuli data: 88 % coverage instead of 95 %); the "
+            "Bayesian interval, or levels closer together near the threshold, say more"
+        )
     lam = fit.params_x()[2]
     if lam >= fit.settings.lapse_max - 1e-6:
         fit.flags.append(f"lapse rate at its bound {fit.settings.lapse_max:g}")

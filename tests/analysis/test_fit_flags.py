@@ -138,3 +138,21 @@ def test_a_threshold_beyond_the_tested_levels_with_an_open_interval_is_not_an_es
     assert not any("(extrapolated)" in f for f in fit.flags)
     demo = _fit(DEMO_LEVELS, DEMO_CORRECT)
     assert demo.threshold_open == "" and demo.unbracketed == ""
+
+
+SLOPE_FLAG = "slope not estimated: the width is at its lower bound"
+
+
+def test_a_step_between_neighbouring_levels_says_the_slope_is_not_estimated():
+    """Chance at 0.5 and 1, all correct from 2 on (levels a factor 2 apart): the ML width sits
+    at its lower bound, the smallest level gap; a gradual rise over 7 levels does not."""
+    print(f"seed {SEED}")
+    levels = np.repeat([0.5, 1.0, 2.0, 4.0], 20)
+    correct = np.tile(np.r_[np.ones(10), np.zeros(10)], 2).tolist() + [1] * 40
+    fit = _fit(levels, correct)
+    assert any(f.startswith(SLOPE_FLAG) for f in fit.flags), fit.flags
+    rng = np.random.default_rng(SEED)
+    gradual = np.repeat(np.geomspace(0.25, 4.0, 7), 40)
+    p = fit.sigmoid.p_correct(gradual, 0.0, 1.5, 0.02)
+    smooth = _fit(gradual, rng.random(gradual.size) < p)
+    assert not any(f.startswith(SLOPE_FLAG) for f in smooth.flags), smooth.flags
