@@ -18,7 +18,14 @@ from generator.errors import FoveaError
 from generator.geometry import StimulusGeometry
 from generator.img2img import DEFAULT_T_START, scene_start_tokens
 from generator.layout import LayoutSpec, TokenLayout, build_layout
-from generator.sampler import SampleResult, sample_euler
+from generator.sampler import (
+    SAMPLERS,
+    Sampler,
+    SampleResult,
+    sample_euler,
+    sample_renoise,
+    step_seed,
+)
 from generator.scene import Scene, scene_tensor
 from generator.static_sampler import CaptureError, StaticSampler, warm_up_counts
 from generator.tokens import pack, unpack
@@ -74,6 +81,8 @@ class FoveatedGenerator:
         codec: data grid <-> image (pixel space or a VAE latent space).
         model_id: name recorded in sidecars.
         steps, shift, guidance_scale: sampler defaults.
+        sampler: ``euler`` or ``renoise`` (:mod:`generator.sampler`; ``renoise`` draws each
+            step's fresh noise from the seed like the start noise, on the same layout).
 
     Set after construction: :meth:`use_static_shapes` (bucketed token counts, CUDA graphs on a
     GPU: :mod:`generator.static_sampler`) and :attr:`decode` (:mod:`generator.decoding`).
@@ -89,7 +98,10 @@ class FoveatedGenerator:
         steps: int = 8,
         shift: float = 1.0,
         guidance_scale: float = 1.0,
+        sampler: Sampler = "euler",
     ):
+        if sampler not in SAMPLERS:
+            raise FoveaError(f"sampler must be one of {', '.join(SAMPLERS)}, got {sampler!r}")
         self.denoiser = denoiser
         self.encoder = encoder
         self.codec = codec
@@ -97,6 +109,7 @@ class FoveatedGenerator:
         self.steps = steps
         self.shift = shift
         self.guidance_scale = guidance_scale
+        self.sampler = sampler
         self.static = None  # a generator.static_sampler.StaticSampler, when on
         self.static_shapes_error: str | None = None  # why static shapes were turned off, if so
         self._decode: Decode = "full"
@@ -289,7 +302,14 @@ class FoveatedGenerator:
         ids = d.positions(layout, text_len=cond.text.shape[1])
         denoise_start = time.perf_counter()
         result = self.sample_tokens(
-            noise, ids=ids, cond=cond, steps=steps, t_start=t_from, uncond=uncond, on_step=on_step
+            noise,
+            ids=ids,
+            cond=cond,
+            steps=steps,
+            t_start=t_from,
+            uncond=uncond,
+            on_step=on_step,
+            fresh_noise=lambda i: self._noise(layout, seed=step_seed(seed, i), noise_grid=None),
         )
         denoise_seconds = time.perf_counter() - denoise_start
         grid = unpack(result.tokens, layout, p=self.codec.cells_per_token)
@@ -323,10 +343,28 @@ class FoveatedGenerator:
         )
 
     def sample_tokens(
-        self, noise, *, ids, cond, steps, t_start=1.0, uncond=None, on_step=None
+        self, noise, *, ids, cond, steps, t_start=1.0, uncond=None, on_step=None, fresh_noise=None
     ) -> SampleResult:
-        """Sample (1, N, D) start tokens: the static-shape sampler when it is on and there is no
-        guidance batch, else :func:`generator.sampler.sample_euler`."""
+        """Sample (1, N, D) start tokens: with the ``renoise`` sampler
+        :func:`generator.sampler.sample_renoise` (``fresh_noise(i)``: step i's noise tokens);
+        else the static-shape sampler when it is on and there is no guidance batch, else
+        :func:`generator.sampler.sample_euler`."""
+        if self.sampler == "renoise":
+            if fresh_noise is None or uncond is not None or t_start != 1.0:
+                raise FoveaError(
+                    "the renoise sampler needs each step's fresh noise and starts from pure "
+                    "noise without guidance"
+                )
+            return sample_renoise(
+                self.denoiser,
+                noise,
+                ids=ids,
+                cond=cond,
+                steps=steps,
+                fresh_noise=fresh_noise,
+                shift=self.shift,
+                on_step=on_step,
+            )
         run = dict(ids=ids, cond=cond, steps=steps, shift=self.shift, t_start=t_start)
         if self.static is not None and uncond is None:
             try:

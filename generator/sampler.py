@@ -3,6 +3,12 @@
 The path is ``x_t = (1 - t) x_0 + t * noise`` and the denoiser predicts ``v = noise - x_0``, so an
 Euler step is ``x <- x + (t_next - t) v`` (FLUX's convention). Image-to-image starts part-way, at
 ``t_start < 1``, from a noised image instead of pure noise.
+
+Two samplers (``SAMPLERS``): ``euler`` integrates the ODE; ``renoise`` takes each step's clean
+estimate ``x_0 = x - t v`` and noises it afresh to the next time (the multistep sampling of
+consistency models, Song et al. 2023, Algorithm 1). The default model uses ``renoise``: under
+Euler, the little of the start noise that its x-prediction passes through at t = 1 is taken for
+content by every later step and grows into speckled tokens; fresh noise per step does not add up.
 """
 
 from __future__ import annotations
@@ -10,10 +16,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
+import numpy as np
 import torch
 
 from generator.denoiser import Conditioning, Denoiser, TokenPositions
+
+Sampler = Literal["euler", "renoise"]
+SAMPLERS: tuple[Sampler, ...] = ("euler", "renoise")
 
 
 def shifted_timesteps(steps: int, *, shift: float = 1.0, t_start: float = 1.0) -> torch.Tensor:
@@ -43,8 +54,8 @@ def euler_step(
 @dataclass
 class SampleResult:
     """Sampled tokens (B, N, D), the wall time of each step in seconds, and which sampler ran
-    (``eager``: :func:`sample_euler`; ``static`` or ``static+cuda-graphs``:
-    :class:`generator.static_sampler.StaticSampler`)."""
+    (``eager``: :func:`sample_euler`; ``renoise``: :func:`sample_renoise`; ``static`` or
+    ``static+cuda-graphs``: :class:`generator.static_sampler.StaticSampler`)."""
 
     tokens: torch.Tensor
     step_seconds: list[float]
@@ -93,6 +104,48 @@ def sample_euler(
         if on_step is not None:
             on_step(i)
     return SampleResult(tokens=x, step_seconds=step_seconds)
+
+
+@torch.no_grad()
+def sample_renoise(
+    denoiser: Denoiser,
+    noise: torch.Tensor,
+    *,
+    ids: TokenPositions,
+    cond: Conditioning,
+    steps: int,
+    fresh_noise: Callable[[int], torch.Tensor],
+    shift: float = 1.0,
+    on_step: Callable[[int], None] | None = None,
+) -> SampleResult:
+    """From ``noise`` (B, N, D) at t = 1: at each time ``t`` the clean estimate
+    ``x_0 = x - t v``, then ``x <- (1 - t_next) x_0 + t_next * fresh_noise(i)`` (B, N, D) for the
+    next time; the last step returns ``x_0``. ``fresh_noise(i)`` must be unit-variance noise,
+    the same for the same step of the same seed (the caller's determinism)."""
+    times = shifted_timesteps(steps, shift=shift).to(noise.device)
+    x = noise
+    step_seconds = []
+    for i in range(steps):
+        start = time.perf_counter()
+        t_now, t_next = times[i], times[i + 1]
+        v = denoiser(x, ids=ids, t=t_now.expand(x.shape[0]).to(x.dtype), cond=cond)
+        x_0 = x - t_now.to(x.dtype) * v
+        if i + 1 < steps:
+            fresh = fresh_noise(i).to(x.device, x.dtype)
+            x = (1 - t_next).to(x.dtype) * x_0 + t_next.to(x.dtype) * fresh
+        else:
+            x = x_0
+        if x.is_cuda:
+            torch.cuda.synchronize(x.device)
+        step_seconds.append(time.perf_counter() - start)
+        if on_step is not None:
+            on_step(i)
+    return SampleResult(tokens=x, step_seconds=step_seconds, sampler="renoise")
+
+
+def step_seed(seed: int, step: int) -> int:
+    """The seed of ``sample_renoise``'s fresh noise after step ``step`` of image seed ``seed``."""
+    return int(np.random.SeedSequence([int(seed), int(step)]).generate_state(1, np.uint64)[0] >> 1)
 
 
 def _cat_conditioning(a: Conditioning, b: Conditioning) -> Conditioning:

@@ -33,6 +33,8 @@ class ModelFingerprint:
             None: left out of ``as_dict()``, so sets built without a LoRA keep their keys.
         decode: how foveated images were decoded (``[stimulus] decode``); left out of
             ``as_dict()`` when ``full``, so older sets keep their keys.
+        sampler: ``euler`` or ``renoise`` (``generator.sampler``); left out of ``as_dict()``
+            when ``euler``, so older sets keep their keys.
     """
 
     model: str
@@ -46,6 +48,7 @@ class ModelFingerprint:
     dtype: str
     lora_sha256: str | None = None
     decode: str = "full"
+    sampler: str = "euler"
 
     def as_dict(self) -> dict:
         record = asdict(self)
@@ -53,6 +56,8 @@ class ModelFingerprint:
             del record["lora_sha256"]
         if record["decode"] == "full":
             del record["decode"]
+        if record["sampler"] == "euler":
+            del record["sampler"]
         return record
 
 
@@ -74,4 +79,5 @@ def fingerprint(
         dtype=str(d.dtype).removeprefix("torch.") if hasattr(d, "dtype") else "float32",
         lora_sha256=None if lora is None else sha256_file(Path(lora)),
         decode=str(getattr(generator, "decode", "full")),
+        sampler=str(getattr(generator, "sampler", "euler")),
     )

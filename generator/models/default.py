@@ -60,7 +60,8 @@ class ModelConfig(ConfigRecord):
         scene_conditioning: ``channels`` (scene patch concatenated to each token) or
             ``reference`` (scene tokens at level ``scene_factor`` in the joint attention).
         refiner_channels: hidden channels of the convolutional output refiner (0: none).
-        steps, shift: default sampler settings.
+        steps, shift, sampler: default sampler settings (``sampler``: ``euler`` or
+            ``renoise``, :mod:`generator.sampler`).
     """
 
     patch_px: int = 16
@@ -76,6 +77,7 @@ class ModelConfig(ConfigRecord):
     refiner_channels: int = 16
     steps: int = 6
     shift: float = 1.0
+    sampler: str = "euler"
 
     @property
     def token_dim(self) -> int:

@@ -198,6 +198,7 @@ def build_generator(
         model_id=model_id,
         steps=cfg.steps if steps is None else steps,
         shift=cfg.shift,
+        sampler=cfg.sampler,
     )
 
 

@@ -96,8 +96,15 @@ def _architecture(cfg, record: dict) -> list[str]:
         f"- {conditioning}",
         "- Residual x-prediction (JiT, Li & He 2025): the network predicts the clean patch as the "
         "upsampled scene plus its output, whose layer starts at zero, so an untrained model "
-        "returns the bicubic scene; converted to velocity for the Euler sampler, "
-        f"{cfg.steps} steps (shift {cfg.shift:g}) by default.",
+        "returns the bicubic scene; "
+        + (
+            "sampled by re-noising each step's clean estimate with the seed's fresh noise "
+            "(`renoise`, generator.sampler: Euler steps grew the start noise that the "
+            "x-prediction passes through into speckled tokens), "
+            if cfg.sampler == "renoise"
+            else "converted to velocity for the Euler sampler, "
+        )
+        + f"{cfg.steps} steps (shift {cfg.shift:g}) by default.",
         f"- {refiner}",
         *_detail_architecture(record),
         *_periphery_architecture(record),

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from generator.atomic import write_atomic
 from generator.errors import FoveaError
+from generator.sampler import SAMPLERS
 from generator.training.card import model_card
 from generator.training.lineage import run_record
 
@@ -53,8 +54,8 @@ def export_weights(
     post-training run on the shipped base), and its notes. ``notes`` are added to the record and
     the card. A conditioning comparison already in ``out_dir``'s record is kept unless a new one is given
     (it is a design measurement, not one of these weights); a quality summary is not.
-    ``sampler`` (``steps``, ``shift``) replaces the model's default sampler settings (stored in
-    the weights' config): an inference choice made by measurement after training.
+    ``sampler`` (``steps``, ``shift``, ``sampler``) replaces the model's default sampler settings
+    (stored in the weights' config; with ``base_dir=None`` in the shipped base's): an inference choice made by measurement after training.
     ``detail_dir``: a ``detail`` training run whose net becomes ``default-detail.safetensors``
     (None keeps the shipped one and its record); ``detail_sampler`` (``steps``, ``shift``)
     replaces its sampler settings likewise. ``periphery_dir``: a ``periphery`` run whose net
@@ -109,7 +110,7 @@ def export_weights(
 def _export_base(base_dir: Path | None, out_dir: Path, *, old: dict, sampler: dict | None):
     """(the base model, the record's ``base`` and ``data``): ``base_dir``'s EMA weights written
     to ``out_dir`` in fp16 (with ``sampler`` in their config), or with ``base_dir=None`` those
-    already shipped there and their ``old`` record."""
+    already shipped there (``sampler`` written into their config) and their ``old`` record."""
     import torch
 
     from generator.models.weights_io import BASE_FILE, load_model, save_weights
@@ -117,6 +118,8 @@ def _export_base(base_dir: Path | None, out_dir: Path, *, old: dict, sampler: di
     if base_dir is None:
         if not (out_dir / BASE_FILE).is_file() or not old:
             raise FoveaError(f"{out_dir} has no shipped base weights to keep; give --base")
+        if sampler:
+            _replace_config(out_dir / BASE_FILE, sampler)
         model = load_model(out_dir / BASE_FILE)
         record = {"base": old.get("base", {}), "data": old.get("data") or {}}
         if not record["data"].get("images"):
@@ -129,6 +132,19 @@ def _export_base(base_dir: Path | None, out_dir: Path, *, old: dict, sampler: di
     record = {"base": _stage_record(Path(base_dir), "base")}
     record["data"] = data_summary((record["base"].get("config") or {}).get("data"))
     return model, record
+
+
+def _replace_config(path: Path, sampler: dict) -> None:
+    """Rewrite the config in ``path``'s safetensors metadata with ``sampler``'s settings; the
+    tensors are copied bit for bit (their hash, ``generator.weights_hash``, stays)."""
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata() or {})
+        state = {k: f.get_tensor(k) for k in f.keys()}
+    meta["config"] = json.dumps({**json.loads(meta["config"]), **sampler})
+    save_file(state, str(path), metadata=meta)
 
 
 def _export_lora(lora_file: Path, shipped: Path) -> None:
@@ -334,6 +350,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "--shift", type=float, default=None, help="the shipped default sampler shift (with --base)"
     )
     parser.add_argument(
+        "--sampler",
+        choices=SAMPLERS,
+        default=None,
+        help="the shipped default sampler (generator.sampler; alone: rewrites the shipped base's "
+        "config, its weights unchanged)",
+    )
+    parser.add_argument(
         "--detail-steps", type=int, default=None, help="the shipped detail stage's Euler steps"
     )
     parser.add_argument(
@@ -361,10 +384,10 @@ def run_export(args: argparse.Namespace) -> str:
             notes=args.note,
         )
         return f"rewrote {card}"
-    if not (args.base or args.foveated or args.detail or args.periphery):
+    if not (args.base or args.foveated or args.detail or args.periphery or args.sampler):
         raise FoveaError(
             "export needs --base, --foveated, --detail and/or --periphery (training folders), "
-            "or --refresh-card DIR"
+            "--sampler, or --refresh-card DIR"
         )
     out = Path(args.out) if args.out else WEIGHTS_DIR
     record = export_weights(
@@ -375,7 +398,11 @@ def run_export(args: argparse.Namespace) -> str:
         quality_source=source,
         conditioning=comparison,
         notes=args.note,
-        sampler={k: v for k, v in (("steps", args.steps), ("shift", args.shift)) if v is not None},
+        sampler={
+            k: v
+            for k, v in (("steps", args.steps), ("shift", args.shift), ("sampler", args.sampler))
+            if v is not None
+        },
         detail_dir=Path(args.detail) if args.detail else None,
         detail_sampler={
             k: v

@@ -69,7 +69,7 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
     if full.encoder.detail is None:
         raise FoveaError("periphery pairs need a model with a detail stage (default-detail)")
     weights = weights_sha256(full)
-    _check_same_weights(out_dir, weights)
+    _check_same_model(out_dir, weights, full.sampler)
     bare = _refined_only(full)
     bank = load_bank(source=Path(settings.data), split="train")
     res = settings.resolution
@@ -81,6 +81,7 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
                 **asdict(settings),
                 "model": full.model_id,
                 "weights_sha256": weights,
+                "sampler": full.sampler,
                 "photos": len(bank),
             },
             indent=1,
@@ -148,17 +149,19 @@ def _check_settings(settings: PairSettings, out_dir: Path) -> None:
             )
 
 
-def _check_same_weights(out_dir: Path, weights: str) -> None:
-    """Refuse to add pairs made by other weights to those there (the model exported again
-    since: the periphery stage would learn from two models' images)."""
+def _check_same_model(out_dir: Path, weights: str, sampler: str) -> None:
+    """Refuse to add pairs made by other weights or another sampler to those there (the model
+    exported again since: the periphery stage would learn from two models' images). Pairs
+    recorded without a sampler were made with ``euler``."""
     old = out_dir / PAIRS_FILE
     if not old.is_file():
         return
-    before = json.loads(old.read_text()).get("weights_sha256")
-    if before is not None and before != weights:
+    record = json.loads(old.read_text())
+    before = record.get("weights_sha256")
+    if before is not None and (before != weights or record.get("sampler", "euler") != sampler):
         raise FoveaError(
-            f"{out_dir} holds pairs made by other weights (the model was exported again "
-            "since?); use another --out"
+            f"{out_dir} holds pairs made by other weights or another sampler (the model was "
+            "exported again since?); use another --out"
         )
 
 
@@ -175,6 +178,7 @@ def _refined_only(gen):
         model_id=gen.model_id,
         steps=gen.steps,
         shift=gen.shift,
+        sampler=gen.sampler,
     )
 
 

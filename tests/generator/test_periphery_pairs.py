@@ -21,7 +21,9 @@ def test_pairs_resume_and_refuse_another_models_folder(tmp_path):
     bigger = PairSettings(count=2, per_twin=1, resolution=128, seed=3)
     build_pairs(bigger, out, progress=False)  # resumes: one more pair, the first kept
     assert sorted(p.name for p in out.glob("pair_*.npz")) == ["pair_000.npz", "pair_001.npz"]
-    record["weights_sha256"] = "0" * 64  # as if the model had been exported again since
-    (out / PAIRS_FILE).write_text(json.dumps(record))
-    with pytest.raises(FoveaError, match="pairs made by other weights"):
-        build_pairs(bigger, out, progress=False)
+    assert record["sampler"] == "renoise"
+    for changed in ({"weights_sha256": "0" * 64}, {"sampler": "euler"}):
+        # as if the model had been exported again since, with other weights or another sampler
+        (out / PAIRS_FILE).write_text(json.dumps({**record, **changed}))
+        with pytest.raises(FoveaError, match="pairs made by other weights or another sampler"):
+            build_pairs(bigger, out, progress=False)
