@@ -220,9 +220,7 @@ def curves_figure(
                 label="threshold (CI)",
             )
         if truth and fit.condition in truth:
-            ax.axvline(
-                truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold"
-            )
+            _truth_line(ax, truth[fit.condition], lo, hi, vertical=True)
         ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
         _p_correct_axis(ax, proportions)
         ax.set_xlim(lo, hi)
@@ -233,6 +231,41 @@ def curves_figure(
         if i == 0:
             ax.legend(fontsize=6, loc="best", framealpha=0.8)
     return fig
+
+
+def _truth_line(ax, value: float, lo: float, hi: float, *, vertical: bool) -> None:
+    """A simulated participant's true threshold: a dotted green line across the level axis
+    (``vertical``: the level axis is x) when it lies within [lo, hi]; otherwise a note at the
+    axis end it lies beyond, so no legend entry names a line that is not drawn."""
+    colour = "#2ca02c"
+    if lo <= value <= hi:
+        line = ax.axvline if vertical else ax.axhline
+        line(value, color=colour, ls=":", lw=1.2, label="true threshold")
+        return
+    above = value > hi
+    text = f"true threshold {value:.3g} {'beyond' if above else 'below'} the axis"
+    if vertical:
+        ax.text(
+            0.98 if above else 0.02,
+            0.04,
+            text,
+            transform=ax.transAxes,
+            fontsize=6,
+            color=colour,
+            ha="right" if above else "left",
+            va="bottom",
+        )
+    else:
+        ax.text(
+            0.98,
+            0.97 if above else 0.03,
+            text,
+            transform=ax.transAxes,
+            fontsize=6,
+            color=colour,
+            ha="right",
+            va="top" if above else "bottom",
+        )
 
 
 def participant_tracks(
@@ -293,9 +326,7 @@ def participant_tracks(
             ax.axhspan(c_lo, c_hi, color=_COLORS[1], alpha=0.12, lw=0)
             ax.axhline(fit.threshold(), color=_COLORS[1], lw=1.2, label="threshold (CI)")
         if truth and fit.condition in truth:
-            ax.axhline(
-                truth[fit.condition], color="#2ca02c", ls=":", lw=1.2, label="true threshold"
-            )
+            _truth_line(ax, truth[fit.condition], lo, hi, vertical=False)
         if i == 0:
             ax.legend(fontsize=6, loc="best", framealpha=0.8)
         ax.set_ylim(lo, hi)

@@ -249,3 +249,26 @@ def test_level_axes_name_the_level_variable_and_never_mix_two():
         ["acuity"],
         ["circle"],
     ]
+
+
+def test_a_true_threshold_off_the_level_axis_is_a_note_not_a_legend_entry():
+    """A simulated true threshold of 50 on an axis that ends near 8: no dotted line can be drawn,
+    so the legend does not name one; a note at the axis end gives its value."""
+    tested = np.geomspace(0.1, 8.0, 7)
+    levels = np.repeat(tested, 20)
+    k = np.array([10, 11, 13, 15, 18, 20, 20])
+    correct = np.concatenate([np.arange(20) < n for n in k]).astype(float)
+    fit = fit_cell(
+        participant="01",
+        condition="c",
+        observer="parametric",
+        levels=levels,
+        correct=correct,
+        settings=FitSettings(n_boot=100, bayes=False),
+    )
+    for truth, on_axis in ((50.0, False), (1.5, True)):
+        ax = curves_figure([fit], title="01", truth={"c": truth}).axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        notes = [t.get_text() for t in ax.texts]
+        assert ("true threshold" in labels) == on_axis, labels
+        assert any("true threshold 50 beyond the axis" in n for n in notes) != on_axis, notes
