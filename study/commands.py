@@ -63,6 +63,13 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
         "--seed", type=seed_int, help="session seed (default: derived from the labels)"
     )
     run.add_argument("--resume", action="store_true", help="continue an interrupted session")
+    run.add_argument(
+        "--close",
+        action="store_true",
+        help="a stopped session that will not be resumed: write its end records (gaze file, "
+        "events, timing) without opening a window, so the data folder is valid BIDS; it stays "
+        "incomplete and --resume still continues it",
+    )
     run.add_argument("--windowed", action="store_true", help="a window instead of full screen")
     run.add_argument(
         "--screenshots", help="save the first frame of each screen as PNG in this folder"
@@ -187,6 +194,8 @@ def _run(args: argparse.Namespace) -> int:
 
     loaded = load_protocol(resolve_protocol(args.protocol))
     tracker = args.tracker or loaded.protocol.tracker.kind
+    if args.close and not args.participant:
+        raise FoveaError("--close needs --participant (and --session) of the session to close")
     if not args.participant:
         if not sys.stdin.isatty():
             raise FoveaError("give --participant ID (no terminal for the start dialog)")
@@ -202,7 +211,8 @@ def _run(args: argparse.Namespace) -> int:
         tracker=tracker,
         observer="human",
         seed=args.seed,
-        resume=args.resume,
+        resume=args.resume or args.close,
+        close=args.close,
         simulated_clock=False,
         fullscreen=False if args.windowed else None,
         screenshots_dir=Path(args.screenshots) if args.screenshots else None,
@@ -216,7 +226,8 @@ def _run(args: argparse.Namespace) -> int:
 
     for line in session_summary(result.paths.beh_tsv, result.paths.beh_json):
         print(line)
-    return 0 if result.status in ("completed", "already complete") else 1
+    done = result.status in ("completed", "already complete")
+    return 0 if done or (args.close and result.status.startswith("closed")) else 1
 
 
 def _simulate(args: argparse.Namespace) -> int:

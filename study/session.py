@@ -28,7 +28,7 @@ from protocol.session_data import read_rows
 from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_atomic
 from study.datalog.atomic import remove_stale_temporaries
 from study.procedures import SessionPlan, replay
-from study.session_finish import finish_logged_session
+from study.session_finish import close_incomplete_session, finish_logged_session
 from study.session_setup import (
     default_seed,
     derive_seed,
@@ -59,6 +59,8 @@ class SessionConfig:
             participant's seed from its ``--seed``); None: ``--seed`` itself.
         resume: continue an existing session.
         new_if_missing: with ``resume``, start the session when none exists (simulations).
+        close: with ``resume``, write a stopped session's end records instead of running it
+            (``study.session_finish.close_incomplete_session``).
         simulated_clock: run on a simulated clock (no real waiting; simulated sessions).
         fullscreen: None: the protocol's choice (always windowed with a simulated clock).
         screenshots_dir: save the first frame of each screen type as PNG there.
@@ -83,6 +85,7 @@ class SessionConfig:
     seed: int | None = None
     seed_source: str | None = None
     resume: bool = False
+    close: bool = False
     new_if_missing: bool = False
     simulated_clock: bool = False
     fullscreen: bool | None = None
@@ -208,7 +211,8 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         behlog = BehaviourLog.reopen(paths.beh_tsv)
         replay(scheduler, logged_trials(behlog.rows), source=str(paths.beh_tsv))
         log(
-            f"resuming {paths.session_dir} after trial {len(behlog.rows)} "
+            f"{'closing' if config.close else 'resuming'} {paths.session_dir} after trial "
+            f"{len(behlog.rows)} "
             f"({scheduler.n_responses} responses)"
         )
         if scheduler.finished:  # killed after the last trial but before the end records
@@ -224,6 +228,23 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             n_rows, n_responses = len(behlog.rows), scheduler.n_responses
             wall_s = time.perf_counter() - t_wall
             return SessionResult(paths, True, n_rows, n_responses, wall_s, "completed")
+        if config.close:  # the lab will not resume it: its end records, no window
+            behlog.close()
+            close_incomplete_session(
+                paths=paths,
+                protocol=config.loaded.protocol,
+                rows=behlog.rows,
+                sidecar=sidecar,
+                simulated=sidecar.get("observer") != "human",
+            )
+            n_rows, n_responses = len(behlog.rows), scheduler.n_responses
+            wall_s = time.perf_counter() - t_wall
+            status = (
+                f"closed incomplete: {n_responses} of {scheduler.total_planned_responses} "
+                "responses; --resume still continues it"
+            )
+            say(f"{paths.session_dir}: {status}")
+            return SessionResult(paths, False, n_rows, n_responses, wall_s, status)
     run = _PreparedSession(config, paths, scheduler, behlog, sidecar, seed, scenes, stimulus_set)
     status = run.run(service=service, say=say)
     return SessionResult(

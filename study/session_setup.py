@@ -116,6 +116,8 @@ def resumable_sidecar(
             f"{given} differs from the session's seed {sidecar.get('seed')}; resume with the "
             "seed the session started with"
         )
+    if config.close:  # no trial runs: the gaze source and the scenes do not matter
+        return _mark_abrupt_runs(sidecar)
     if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
         raise FoveaError(
             f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
@@ -132,6 +134,10 @@ def resumable_sidecar(
         record = sidecar["scenes"]
         record["earlier_specs"] = [*record.get("earlier_specs", []), started]
         record["spec"] = scenes
+    return _mark_abrupt_runs(sidecar)
+
+
+def _mark_abrupt_runs(sidecar: dict) -> dict:
     for run in sidecar.get("runs") or []:
         if run.get("status") is None:  # it never wrote its end records
             run["status"] = ABRUPT_END
