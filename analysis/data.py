@@ -255,8 +255,18 @@ def read_session(path: Path) -> Session:
             "lost after the session): analysed with the trials it has"
         )
     elif completed is False:
+        runs = sidecar.get("runs") or []
+        killed = bool(runs) and isinstance(runs[-1], dict) and runs[-1].get("status") is None
         flags.append(
-            "incomplete session (sidecar completed=false): analysed with the trials it has"
+            "incomplete session (sidecar completed=false"
+            + (
+                "; its last run ended without its end records, as after a kill: `fovea run "
+                "--resume` continues it, `fovea run --close` writes them so the folder is valid "
+                "BIDS"
+                if killed
+                else ""
+            )
+            + "): analysed with the trials it has"
         )
     elif completed is None and sidecar_path is not None:
         flags.append("sidecar does not say whether the session completed")

@@ -349,3 +349,21 @@ def test_a_second_session_with_other_trials_is_not_a_copy(small_data):
     _rewrite(beh, lambda lines: [lines[0], lines[1].replace("\t1\t", "\t2\t", 1), *lines[2:]])
     ds = load_dataset(data_dir=small_data)
     assert ds.copies == [] and len([s for s in ds.sessions if s.participant == "02"]) == 2
+
+
+def test_an_incomplete_session_killed_mid_run_says_how_to_continue_or_close_it(tmp_path):
+    """A last run without a status (its end records were never written, as after a kill) gets
+    the hint: --resume continues it, --close writes them; a run that ended cleanly does not."""
+    import json
+
+    root = tmp_path / "d"
+    spec = SimulationSpec(participants=2, trials_per_condition=20, incomplete=("02",), seed=3)
+    print("seed", spec.seed)
+    simulate_dataset(out_dir=root, spec=spec)
+    sidecar_path = _beh(root, "02").with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    for runs, hinted in (([{"started_utc": "x"}], True), ([{"status": "stopped"}], False)):
+        sidecar_path.write_text(json.dumps({**sidecar, "runs": runs}), encoding="utf-8")
+        s2 = next(s for s in load_dataset(data_dir=root).sessions if s.participant == "02")
+        (flag,) = [f for f in s2.flags if f.startswith("incomplete session")]
+        assert ("`fovea run --close`" in flag) == hinted, flag
