@@ -116,6 +116,8 @@ def build_stimulus_set(
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
+    if shard is None or shard.count == 1:
+        _note_fewer_images(directory, loaded, len(planned), log=log)
     mine = shard.take(planned) if shard else planned
     skipped = skipped_conditions(p)
     if skipped and only != "references":  # said before the work, not only after it
@@ -189,6 +191,32 @@ def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> None:
                 f"note: {path.name} was built from other settings of {loaded.protocol.name!r}; "
                 "this build replaces it (images that still match are reused)"
             )
+
+
+def _note_fewer_images(directory: Path, loaded, planned: int, *, log) -> None:
+    """A build that lists fewer images than the set's manifest (``--max-seeds`` or ``--only``
+    narrower than the build before) replaces that manifest: the images it leaves out stay in
+    ``objects/`` but no manifest lists them, so a session generates them live. Said before the
+    work, with the way back (a build with the earlier options reuses them, generating none)."""
+    path = directory / MANIFEST
+    try:
+        old = read_manifest(path) if path.is_file() else None
+    except FoveaError:
+        return  # an unreadable manifest: rebuilt by this build
+    if old is None or (old.get("protocol") or {}).get("name") != loaded.protocol.name:
+        return
+    listed = len(old.get("entries") or [])
+    if listed <= planned:
+        return
+    before = old.get("plan") or {}
+    options = f"--only {before.get('only', 'all')}"
+    if before.get("max_seeds"):
+        options += f" --max-seeds {before['max_seeds']}"
+    log(
+        f"note: {path} lists {listed} images; this build lists {planned}. The other "
+        f"{listed - planned} stay in {directory / 'objects'} but sessions will not use them; "
+        f"a build with {options} lists them again without generating them"
+    )
 
 
 @dataclass

@@ -49,7 +49,8 @@ def register(
         type=int,
         default=None,
         metavar="N",
-        help="only the first N seeds of the pool",
+        help="only the first N seeds of the pool (into a fuller set's folder: its manifest then "
+        "lists only these; the other images stay and a full build lists them again)",
     )
     build.add_argument("--device", default=None, help="torch device (default: the protocol's)")
     build.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -237,6 +237,28 @@ def test_cli_check_says_when_a_set_holds_only_some_seeds_references(
     assert "ok: 2 images (2 references, 0 foveated)" in out
 
 
+def test_a_narrower_build_says_which_images_its_manifest_leaves_out(
+    built_set, protocol_path, tmp_path, capsys
+):
+    """A quick --max-seeds build into a full set's folder replaced its manifest without a word:
+    the other images stayed in objects/ but sessions generated them live. It now says so before
+    the work, and a build with the earlier options lists them again, generating none."""
+    import shutil
+
+    from fovea_cli.main import main
+
+    folder = tmp_path / "set"
+    shutil.copytree(built_set, folder)
+    args = ["stimuli", "build", str(protocol_path), "--out", str(folder), "--no-progress"]
+    assert main([*args, "--max-seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert f"note: {folder / MANIFEST} lists 16 images; this build lists 8. The other 8" in out
+    assert "a build with --only all lists them again without generating them" in out
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "note:" not in out and "16 images (0 generated, 16 reused)" in out
+
+
 @pytest.mark.parametrize(
     "edit, message",
     [
