@@ -68,11 +68,15 @@ class LevelDomain:
 
 
 #: Level variables whose levels are limited (``layout_spec_for_level``): radius_shrink 1 leaves a
-#: full-resolution circle of radius 0, and beyond it no layout exists.
+#: full-resolution circle of radius 0, and beyond it no layout exists; a periphery factor is 2 or
+#: 4 (a threshold between them interpolates two tested layouts; beyond them there is none).
 LEVEL_DOMAINS: dict[str, LevelDomain] = {
     "strength": LevelDomain("strength", 0.0, math.inf, "strength >= 0"),
     "radius_shrink": LevelDomain(
         "radius_shrink", 0.0, 1.0, "the circle's radius, 1 - level of the half-diagonal, is > 0"
+    ),
+    "periphery_factor": LevelDomain(
+        "periphery_factor", 2.0, 4.0, "the periphery is 2 or 4 times coarser, no other factor"
     ),
 }
 

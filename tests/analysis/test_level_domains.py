@@ -59,6 +59,8 @@ def test_domain_clip_names_the_cut_ends():
     assert d.clip(0.2, 0.7) == (0.2, 0.7, [])
     assert d.clip(-0.1, 1.3) == (0.0, 1.0, ["lower", "upper"])
     assert LEVEL_DOMAINS["strength"].clip(0.5, 40.0) == (0.5, 40.0, [])
+    # A periphery factor is 2 or 4: an interval reaching 1.5 or 6 is cut there.
+    assert LEVEL_DOMAINS["periphery_factor"].clip(1.5, 6.0) == (2.0, 4.0, ["lower", "upper"])
 
 
 def test_a_group_interval_beyond_radius_shrink_1_is_cut_with_a_warning():
