@@ -32,7 +32,48 @@ MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
 
 
-def export_weights(
+def export_weights(*, out_dir: Path, **stages) -> dict:
+    """Export into ``out_dir`` as one set (:func:`_export_into` says what is written): the set is
+    written into a staging copy of ``out_dir`` beside it and moved into place only once every
+    file is written and the size check passed, so a failure (a missing run, a full disk, weights
+    over 25 MB) leaves ``out_dir`` as it was: never a new base beside an old adapter."""
+    out_dir = Path(out_dir)
+    staging = out_dir.parent / f".{out_dir.name}.export"
+    shutil.rmtree(staging, ignore_errors=True)  # left by an export that was killed
+    if out_dir.is_dir():
+        shutil.copytree(out_dir, staging, copy_function=shutil.copy2)
+    else:
+        staging.mkdir(parents=True)
+    try:
+        before = {p.name for p in staging.iterdir() if p.is_file()}
+        record = _export_into(out_dir=staging, **stages)
+        total = sum(p.stat().st_size for p in staging.glob("*.safetensors"))
+        record["shipped_bytes"] = total
+        if total > MAX_SHIPPED_BYTES:
+            raise FoveaError(
+                f"the exported weights would total {total / 1e6:.1f} MB, over 25 MB; "
+                f"{out_dir} is unchanged"
+            )
+        _move_into_place(staging, out_dir, removed=before - {p.name for p in staging.iterdir()})
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return record
+
+
+def _move_into_place(staging: Path, out_dir: Path, *, removed: set[str]) -> None:
+    """Each file of ``staging`` renamed over its namesake in ``out_dir`` (each rename atomic, all
+    of them within milliseconds), then the files the export removed (a stale adapter) deleted."""
+    import os
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in sorted(staging.iterdir()):
+        if path.is_file():
+            os.replace(path, out_dir / path.name)
+    for name in removed:
+        (out_dir / name).unlink(missing_ok=True)
+
+
+def _export_into(
     *,
     base_dir: Path | None,
     foveated_dir: Path | None,
@@ -100,10 +141,6 @@ def export_weights(
     write_atomic(out_dir / "MODEL_CARD.md", model_card(record))
     for path in out_dir.glob("default*"):
         path.chmod(0o644)  # safetensors writes 0600; shipped files must be readable by all
-    total = sum(p.stat().st_size for p in out_dir.glob("*.safetensors"))
-    record["shipped_bytes"] = total
-    if total > MAX_SHIPPED_BYTES:
-        raise FoveaError(f"shipped weights in {out_dir} total {total / 1e6:.1f} MB, over 25 MB")
     return record
 
 

@@ -184,6 +184,14 @@ def test_base_then_foveated_resume_and_export_count_every_run(tmp_path):
     train(fov2_config(2), resume=True)
     record = export_weights(base_dir=out, foveated_dir=tmp_path / "fov2", out_dir=tmp_path / "w")
     assert [r["steps"] for r in lineage(record["foveated"])] == [3, 2]
+    # An export that fails part-way (here: a post-training folder without its adapter, found
+    # after the new base is written) leaves the shipped set as it was, not a new base beside the
+    # old adapter, and no staging folder behind.
+    shipped_files = {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()}
+    with pytest.raises(FoveaError, match="lora.safetensors not found"):
+        export_weights(base_dir=tmp_path / "more", foveated_dir=tmp_path, out_dir=tmp_path / "w")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()} == shipped_files
+    assert not (tmp_path / ".w.export").exists()
 
 
 def test_an_adapter_resumed_from_its_file_starts_where_it_ended(tmp_path):
