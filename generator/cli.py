@@ -52,7 +52,12 @@ def register(
     gen.add_argument(
         "--lora", default=None, help="LoRA file merged at load (the Foveated Diffusion release's)"
     )
-    gen.add_argument("--prompt", default=None, help="text prompt (text models) or class index")
+    gen.add_argument(
+        "--prompt",
+        default=None,
+        help="text prompt (text models) or class index (class models such as tiny, which hash a "
+        "text to a class); scene models such as default take none",
+    )
     gen.add_argument(
         "--steps", type=positive_int, default=None, help="sampling steps (default: model's)"
     )
@@ -223,6 +228,11 @@ def _generate(args: argparse.Namespace) -> int:
         decode=args.decode,
         static_shapes=False if args.eager else None,
     )
+    if args.prompt is not None and generator.takes_scene:
+        raise FoveaError(
+            f"--prompt: model {args.model!r} generates from a scene (--scene or --scenes), not "
+            "from a prompt; drop --prompt"
+        )
     scene = None
     if source is not None:
         factor = generator.scene_factor or PROMPT_MODEL_SCENE_FACTOR

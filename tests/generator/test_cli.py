@@ -258,3 +258,19 @@ def test_an_image_keeps_its_sidecar_when_another_format_shares_the_name(tmp_path
     assert main([*base, "--out", "s.jpg"]) == 2
     (tmp_path / "s.png").unlink()  # its image gone, the old sidecar is free to replace
     assert main([*base, "--out", "s.jpg"]) == 0
+
+
+def test_a_prompt_to_a_scene_model_is_refused_not_ignored(photos, monkeypatch, capsys):
+    """The default model generates from a scene and has no text input: a --prompt was dropped
+    without a word, so a user believed the image followed it."""
+    import generator.loading
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(photos)
+    small = _small_scene_model(8)
+    monkeypatch.setattr(generator.loading, "load_generator", lambda *a, **k: small)
+    args = ["generate", "--model", "small-scene", "--size", "128", "--out", "x.png"]
+    assert main([*args, "--prompt", "a red barn"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --prompt: model 'small-scene' generates from a scene")
+    assert len(err.strip().splitlines()) == 1 and not (photos / "x.png").exists()
