@@ -112,12 +112,12 @@ def build_stimulus_set(
     p = loaded.protocol
     directory = Path(out) if out is not None else Path("stimulus_sets") / p.name
     shard, device = _shard_and_device(shard, device or p.stimulus.device, log=log)
-    _check_no_other_protocols_set(directory, loaded, log=log)
+    manifests = _check_no_other_protocols_set(directory, loaded, log=log)
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
     if shard is None or shard.count == 1:
-        _note_fewer_images(directory, loaded, len(planned), log=log)
+        _note_fewer_images(directory, manifests.get(MANIFEST), len(planned), log=log)
     mine = shard.take(planned) if shard else planned
     skipped = skipped_conditions(p)
     if skipped and only != "references":  # said before the work, not only after it
@@ -170,16 +170,19 @@ def build_stimulus_set(
     return path
 
 
-def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> None:
+def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> dict[str, dict]:
     """A set folder holds one protocol's set: another protocol's build into it would replace
     its manifest (the images stay, but no manifest lists them, and sessions given the folder
     would refuse it), so it is refused. The same protocol with changed settings (an edit, then
-    a rebuild) replaces it, and says so; its images are reused where they still match."""
+    a rebuild) replaces it, and says so; its images are reused where they still match.
+    Returns the folder's readable manifests (all of this protocol) by file name."""
+    manifests = {}
     for path in sorted(directory.glob("manifest*.json")):
         try:
-            old = read_manifest(path).get("protocol") or {}
+            manifests[path.name] = read_manifest(path)
         except FoveaError:
             continue  # an unreadable manifest: rebuilt by this build
+        old = manifests[path.name].get("protocol") or {}
         if old.get("name") != loaded.protocol.name:
             raise FoveaError(
                 f"{directory} holds the stimulus set of protocol {old.get('name')!r} "
@@ -191,19 +194,16 @@ def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> None:
                 f"note: {path.name} was built from other settings of {loaded.protocol.name!r}; "
                 "this build replaces it (images that still match are reused)"
             )
+    return manifests
 
 
-def _note_fewer_images(directory: Path, loaded, planned: int, *, log) -> None:
+def _note_fewer_images(directory: Path, old: dict | None, planned: int, *, log) -> None:
     """A build that lists fewer images than the set's manifest (``--max-seeds`` or ``--only``
     narrower than the build before) replaces that manifest: the images it leaves out stay in
     ``objects/`` but no manifest lists them, so a session generates them live. Said before the
-    work, with the way back (a build with the earlier options reuses them, generating none)."""
-    path = directory / MANIFEST
-    try:
-        old = read_manifest(path) if path.is_file() else None
-    except FoveaError:
-        return  # an unreadable manifest: rebuilt by this build
-    if old is None or (old.get("protocol") or {}).get("name") != loaded.protocol.name:
+    work, with the way back (a build with the earlier options reuses them, generating none).
+    ``old`` is the set's manifest as read (None: none, or unreadable and rebuilt by this build)."""
+    if old is None:
         return
     listed = len(old.get("entries") or [])
     if listed <= planned:
@@ -213,7 +213,7 @@ def _note_fewer_images(directory: Path, loaded, planned: int, *, log) -> None:
     if before.get("max_seeds"):
         options += f" --max-seeds {before['max_seeds']}"
     log(
-        f"note: {path} lists {listed} images; this build lists {planned}. The other "
+        f"note: {directory / MANIFEST} lists {listed} images; this build lists {planned}. The other "
         f"{listed - planned} stay in {directory / 'objects'} but sessions will not use them; "
         f"a build with {options} lists them again without generating them"
     )

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -63,8 +64,6 @@ def export_weights(*, out_dir: Path, **stages) -> dict:
 def _move_into_place(staging: Path, out_dir: Path, *, removed: set[str]) -> None:
     """Each file of ``staging`` renamed over its namesake in ``out_dir`` (each rename atomic, all
     of them within milliseconds), then the files the export removed (a stale adapter) deleted."""
-    import os
-
     out_dir.mkdir(parents=True, exist_ok=True)
     for path in sorted(staging.iterdir()):
         if path.is_file():
