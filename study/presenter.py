@@ -25,6 +25,11 @@ from study.session_display import background_rgb
 from study.trackers.base import TrackerLinkLost
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
+# A trial's screens after its outcome is decided (the feedback, the abort notice, the quit
+# question): a recording stopped or a link lost there does not undo the outcome. The runner
+# asks whether the tracker still records when the trial ends; the next trial's first frame
+# finds a lost link.
+OUTCOME_PHASES = frozenset({"feedback", "abort", "escape_confirm"})
 
 
 class SimClock:
@@ -246,6 +251,7 @@ class Presenter:
         Raises:
             TrackerLinkLost: during a trial, the link to the tracker is down.
             RecordingStopped: during a trial, the tracker is no longer recording.
+            Neither is raised in ``OUTCOME_PHASES``.
         """
         if self.screenshot_dir is not None and phase not in self.screenshots:
             self.screenshots[phase] = self.win.getMovieFrame(buffer="back")
@@ -277,7 +283,7 @@ class Presenter:
                     trial=self.trial,
                     phase=phase,
                 )
-        if self.trial is not None and self.tracker is not None:
+        if self.trial is not None and self.tracker is not None and phase not in OUTCOME_PHASES:
             self._check_tracker()
         return Frame(t=t, sample=sample)
 

@@ -362,7 +362,7 @@ class SessionRun:
             self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
             self.screens.after_trial(plan)  # a finished practice block's result
             timing.add_trial(outcome)
-            if outcome.row["abort_reason"] == "recording_stopped":
+            if outcome.recording_stopped:
                 self._restart_recording(tracker, presenter)
             if trial % 20 == 0:
                 timing.write(

@@ -52,6 +52,9 @@ class FaultScript:
         link_lost_at_trial: the link drops right after the runner sends ``TRIALID <n>``.
         recording_stops_at_trial: the Host PC ends the recording right after ``TRIALID <n>``
             (the operator aborted it there); the link stays up.
+        recording_stops_after_message: the Host PC ends the recording right after the first
+            message that starts with this text (``RESPONSE``: during the trial's feedback;
+            ``TRIAL_ABORTED``: during its abort screen); the link stays up.
         refused_commands: command prefixes the Host PC refuses (``sendCommand`` returns a
             non-zero code), e.g. ``("sample_rate",)``.
         switch_eye_at_setup: during this setup (1-based count of ``doTrackerSetup`` calls,
@@ -68,6 +71,7 @@ class FaultScript:
     link_lost_at_s: float | None = None
     link_lost_at_trial: int | None = None
     recording_stops_at_trial: int | None = None
+    recording_stops_after_message: str | None = None
     refused_commands: tuple[str, ...] = ()
     switch_eye_at_setup: int | None = None
     validations: list[tuple[float, float] | None] = field(default_factory=list)

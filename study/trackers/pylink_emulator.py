@@ -102,6 +102,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._cal_message = ""
         self._cal_result = NO_REPLY
         self._last_command_result = 0
+        self._stopped_after_message = False  # FaultScript.recording_stops_after_message, once
 
     # ------------------------------------------------------------------ time and faults
     def _now_s(self) -> float:
@@ -224,6 +225,11 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         stop = self.faults.recording_stops_at_trial
         if stop is not None and text.strip() == f"TRIALID {stop}" and self._recording:
             self._stop_block()
+        prefix = self.faults.recording_stops_after_message
+        if prefix is not None and not self._stopped_after_message and self._recording:
+            if text.strip().startswith(prefix):
+                self._stop_block()
+                self._stopped_after_message = True
         return 0
 
     # ------------------------------------------------------------------ data file

@@ -169,6 +169,8 @@ class TrialRunner(FixationPhases, PresentationPhases):
         gaze_lat = presenter.stats.gaze_to_flip_s[n_gaze_before:]
         state.row["gaze_to_flip_median_s"] = float(np.median(gaze_lat)) if gaze_lat else None
         outcome.frame_intervals_s = intervals
+        # A stop during the feedback or abort screen keeps the outcome (OUTCOME_PHASES).
+        outcome.recording_stopped |= self.tracker.is_connected() and not self.tracker.is_recording()
         outcome.fixation_acquired_s = state.fixation_acquired_s
         if state.foveated_ticket is not None:
             outcome.generation_timings = state.foveated_ticket.timings
@@ -235,7 +237,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
             trial.row["abort_reason"] = "recording_stopped"
             trial.row["fixation_break"] = 0
             self.tracker.message("TRIAL_ABORTED recording_stopped")
-            return TrialOutcome(row=trial.row, requeue=True, correct=None)
+            return TrialOutcome(row=trial.row, requeue=True, correct=None, recording_stopped=True)
         self._feedback(trial, correct=correct)
         return TrialOutcome(row=trial.row, requeue=False, correct=correct)
 

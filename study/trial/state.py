@@ -27,6 +27,8 @@ class TrialOutcome:
             fixation-to-stimulus latency.
         generation_timings: the foveated request's ticket timings (``GenerationTicket.timings``),
             None when none was made.
+        recording_stopped: the tracker was no longer recording when the trial ended (stopped
+            during the trial, or during its feedback or abort screen): the session restarts it.
     """
 
     row: dict
@@ -35,6 +37,7 @@ class TrialOutcome:
     frame_intervals_s: list[float] = field(default_factory=list)
     fixation_acquired_s: float | None = None
     generation_timings: dict | None = None
+    recording_stopped: bool = False
 
     @property
     def fixation_to_onset_s(self) -> float | None:

@@ -145,3 +145,32 @@ def test_the_protocols_limits_drive_calibration_and_drift_check_acceptance():
     assert limits.validation_ok(0.4, 1.1) and not limits.validation_ok(0.4, 1.3)
     defaults = TrackerSettings()
     assert (defaults.validation_max_error_deg, defaults.drift_check_max_offset_deg) == (2.0, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("message", "tracker"),
+    [("RESPONSE", None), ("TRIAL_ABORTED", {"sim_fixation_break_prob": 0.6})],
+    ids=["feedback", "abort_screen"],
+)
+def test_a_recording_stopped_on_the_feedback_or_abort_screen_keeps_the_outcome(
+    virtual_x, tmp_path, message, tracker
+):
+    """The Host stops recording right after the first response (its feedback is shown next) or
+    the first abort (its notice is shown next): that trial keeps its outcome, the session
+    restarts the recording and completes (seed 9)."""
+    _, rows, _, edf = _run(
+        tmp_path, faults={"recording_stops_after_message": message}, tracker=tracker
+    )
+    assert "recording_stopped" not in set(rows["abort_reason"].dropna())
+    if message == "RESPONSE":
+        first = rows.iloc[0]
+        assert pd.isna(first["abort_reason"]) and first["correct"] in (0, 1)
+    else:
+        aborted = rows[rows["abort_reason"].notna()]
+        assert len(aborted) and aborted.iloc[0]["abort_reason"] == "fixation_break"
+    assert len(edf.blocks) >= 2  # recording restarted after the stop
+    stop_ms = [t for t, text in edf.messages if text.startswith(message)][0]
+    later = [t for t, text in edf.messages if text.startswith("TRIALID") and t > stop_ms]
+    assert later, "no trial after the stop"
+    for start in later:
+        assert edf.sample_times(start, start + 200.0), f"no samples after TRIALID at {start}"
