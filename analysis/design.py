@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass
 
 from analysis.data import Dataset
+from generator.errors import FoveaError
 from generator.geometry import default_display
 
 
@@ -21,6 +22,9 @@ class Design:
         image_size_px: (width, height).
         patch_px: image pixels per fine token.
         conditions: condition name -> its table from the sidecar (may be empty).
+        level_variables: condition name -> its level variable: the sidecar's condition table,
+            else the trials' ``level_variable`` column, else ``DEFAULT_LEVEL_VARIABLE``
+            (assumed, in ``defaults_used``).
         procedure: the protocol's ``procedure`` table (may be empty).
         defaults_used: what was assumed because no sidecar said it.
         true_thresholds: simulated participants' true thresholds (condition -> level), if any.
@@ -32,12 +36,19 @@ class Design:
     image_size_px: tuple[int, int]
     patch_px: int
     conditions: dict[str, dict]
+    level_variables: dict[str, str]
     procedure: dict
     defaults_used: tuple[str, ...]
     true_thresholds: dict[str, float]
 
     def level_variable(self, condition: str) -> str:
-        return str(self.conditions.get(condition, {}).get("level_variable", "strength"))
+        return self.level_variables.get(condition, DEFAULT_LEVEL_VARIABLE)
+
+    def condition_table(self, condition: str) -> dict:
+        """The condition's sidecar table (may be empty) with its ``name`` and level variable."""
+        table = {"name": condition, **self.conditions.get(condition, {})}
+        table["level_variable"] = self.level_variable(condition)
+        return table
 
     def level_labels(self, conditions) -> dict[str, str]:
         """Condition -> axis label of its level variable (``generator.levels.level_axis_label``)."""
@@ -61,6 +72,8 @@ class Design:
 DEFAULT_DISPLAY = default_display().as_dict()
 DEFAULT_IMAGE_SIZE_PX = (1024, 1024)
 DEFAULT_PATCH_PX = 16
+#: The level variable assumed when neither a sidecar nor the trials name one.
+DEFAULT_LEVEL_VARIABLE = "strength"
 
 
 def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
@@ -110,6 +123,7 @@ def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
         for name, table in (sc.get("conditions") or {}).items():
             if isinstance(table, dict):
                 conditions.setdefault(str(name), table)
+    level_variables = _level_variables(conditions, dataset.trials, defaults)
     protocol = first.get("protocol") if isinstance(first.get("protocol"), dict) else {}
     procedure = protocol.get("procedure", {}) if isinstance(protocol.get("procedure"), dict) else {}
     truth: dict[str, float] = {}
@@ -125,9 +139,48 @@ def design_of(dataset: Dataset) -> tuple[Design, list[str]]:
             image_size_px=image_size,
             patch_px=patch_px,
             conditions=conditions,
+            level_variables=level_variables,
             procedure=procedure,
             defaults_used=tuple(defaults),
             true_thresholds=truth,
         ),
         notes,
     )
+
+
+def _level_variables(conditions: dict[str, dict], trials, defaults: list[str]) -> dict[str, str]:
+    """Condition -> level variable: the sidecar's table, else the trials' ``level_variable``
+    column (one value per condition), else ``DEFAULT_LEVEL_VARIABLE`` (noted in ``defaults``).
+
+    Raises:
+        FoveaError: the trials of a condition the sidecars do not describe name two variables.
+    """
+    out = {
+        name: str(table["level_variable"])
+        for name, table in conditions.items()
+        if table.get("level_variable") is not None
+    }
+    named = trials[trials["level_variable"].notna()] if "level_variable" in trials else None
+    assumed = []
+    for condition in sorted(set(trials["condition"].dropna().astype(str)) | set(conditions)):
+        if condition in out:
+            continue
+        values = (
+            sorted(set(named.loc[named["condition"] == condition, "level_variable"].astype(str)))
+            if named is not None
+            else []
+        )
+        if len(values) > 1:
+            raise FoveaError(
+                f"condition {condition!r}: its trials name more than one level variable "
+                f"({', '.join(values)}) and no sidecar says which; one condition has one"
+            )
+        if values:
+            out[condition] = values[0]
+            defaults.append(f"condition {condition} level variable {values[0]} (from the trials)")
+        else:
+            out[condition] = DEFAULT_LEVEL_VARIABLE
+            assumed.append(condition)
+    if assumed:
+        defaults.append(f"level variable {DEFAULT_LEVEL_VARIABLE} ({', '.join(assumed)})")
+    return out

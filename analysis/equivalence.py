@@ -7,6 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from analysis.group import MIN_GROUP_PARTICIPANTS
+
 
 def indistinguishability(
     fits: list,
@@ -19,15 +21,19 @@ def indistinguishability(
 ) -> pd.DataFrame:
     """Group proportion correct at each condition's operating level, against chance.
 
-    The group value is the mean of participants' fitted P(correct) at the level. Its interval
-    comes from a two-stage bootstrap: resample participants, then draw one of each sampled
-    participant's parametric-bootstrap replicates. With the ``1 - 2 alpha`` interval [lo, hi] and
+    The group value is the mean of participants' fitted P(correct) at the level, from their
+    maximum-likelihood fits (also with ``--method bayes``: the interval needs their bootstrap
+    replicates, so point and interval come from one method). Its interval comes from a two-stage
+    bootstrap: resample participants, then draw one of each sampled participant's
+    parametric-bootstrap replicates. With the ``1 - 2 alpha`` interval [lo, hi] and
     the bound ``0.5 + margin``: ``hi < bound`` is the equivalence test (TOST; the model's
     proportion correct cannot fall below chance in 2AFC, so the lower one-sided test is moot):
     "equivalent", the images are indistinguishable *within the margin*; ``lo > bound``:
     "detectable", the difference exceeds the margin (one-sided test at ``alpha``); otherwise
     "inconclusive", which is not evidence of no difference. (Whether the interval excludes
-    exactly 0.5 is no test here: a fitted 2AFC function lies above 0.5 at every level.)
+    exactly 0.5 is no test here: a fitted 2AFC function lies above 0.5 at every level.) With
+    fewer than ``MIN_GROUP_PARTICIPANTS`` fitted participants (the group thresholds' minimum) the
+    value and interval are shown but the verdict is "not estimable".
 
     Args:
         fits: ``PsychometricFit`` objects of included participants (ML bootstrap needed).
@@ -63,7 +69,7 @@ def indistinguishability(
         if not group:
             rows.append(row)
             continue
-        point = np.array([float(f.p_correct(level)) for f in group])
+        point = np.array([f.ml_p_correct(level) for f in group])
         samples = [f.boot_p_correct(level) for f in group]
         if any(s.size == 0 for s in samples):
             samples = [np.full(1, v) for v in point]
@@ -110,6 +116,11 @@ def _verdict(*, pc, lo, hi, bound, alpha, level, condition, n) -> tuple[str, str
         f"{condition} at level {level:g}: mean proportion correct {pc:.3f} "
         f"({conf:.0f} % interval {lo:.3f} to {hi:.3f}, {n} participant{'' if n == 1 else 's'})."
     )
+    if n < MIN_GROUP_PARTICIPANTS:
+        return "not estimable", (
+            f"{head} A group verdict needs at least {MIN_GROUP_PARTICIPANTS} fitted participants, "
+            "as a group threshold does: with fewer the interval says nothing about the group."
+        )
     margin = bound - 0.5
     if hi < bound:
         return "equivalent", (

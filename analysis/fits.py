@@ -251,6 +251,18 @@ class PsychometricFit:
         t, w, lam = self.params_x()
         return self.sigmoid.p_correct(levels, t, w, lam)
 
+    def ml_p_correct(self, level: float) -> float:
+        """P(correct) at ``level`` under the maximum-likelihood fit (NaN when not fitted): the
+        point estimate that goes with ``boot_p_correct``, whatever ``settings.primary``."""
+        if self.ml is None:
+            return float("nan")
+        f = self.ml.fit
+        return float(
+            self.sigmoid.p_correct(
+                level, float(f.threshold_x[0]), float(f.width_x[0]), float(f.lapse[0])
+            )
+        )
+
     def boot_p_correct(self, level: float) -> np.ndarray:
         """P(correct) at ``level`` under each bootstrap replicate (empty when none)."""
         if self.ml is None:
@@ -259,16 +271,19 @@ class PsychometricFit:
         return self.sigmoid.p_correct(level, b.threshold_x, b.width_x, b.lapse)
 
     def row(self) -> dict:
-        """The pinned thresholds.csv columns."""
+        """The pinned thresholds.csv columns. ``threshold``, ``ci_low`` and ``ci_high`` are NaN
+        (n/a) for a threshold the tested levels do not bracket (``unbracketed``): not an estimate;
+        the fit's values stay in fits.csv (``ml_threshold``, ``bayes_threshold``, ``flags``)."""
         t, w, lam = self.params_x()
         lo, hi = self.ci()
         slope = float(self.sigmoid.slope_at_threshold(t, w, lam)) if self.fitted else np.nan
+        estimate = self.fitted and not self.unbracketed
         return {
             "participant": self.participant,
             "condition": self.condition,
-            "threshold": self.threshold() if self.fitted else np.nan,
-            "ci_low": lo if self.fitted else np.nan,
-            "ci_high": hi if self.fitted else np.nan,
+            "threshold": self.threshold() if estimate else np.nan,
+            "ci_low": lo if estimate else np.nan,
+            "ci_high": hi if estimate else np.nan,
             "slope": slope,
             "lapse": lam,
             "n_trials": self.n_trials,
@@ -426,7 +441,7 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
             f"bound, so the threshold is {'at most' if fit.threshold_open == 'lower' else 'at least'}"
             " about that level; the tested levels did not bracket it"
         )
-    elif not (x.min() <= t <= x.max()):
+    elif not fit.threshold_bound and not (x.min() <= t <= x.max()):
         fit.flags.append("threshold outside the tested levels (extrapolated)")
     width_x = float(fit.ml.fit.width_x[0])
     if not fit.threshold_bound and width_x <= bounds.width_x[0] * (1 + 1e-6):
@@ -450,11 +465,9 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
             f"threshold at that end{' or none at any possible level' if end == 'upper' else ''}"
         )
     t_level = fit.threshold()
-    if fit.level_domain is not None and not (
-        fit.level_domain.low <= t_level <= fit.level_domain.high
-    ):
+    if fit.level_domain is not None and not fit.level_domain.contains(t_level):
         fit.flags.append(
-            f"threshold {t_level:.3g} lies beyond the possible {fit.level_domain.variable} "
+            f"threshold {t_level:.3g} is not among the possible {fit.level_domain.variable} "
             f"levels ({fit.level_domain.why}): not a level any stimulus can have"
         )
     if fit.bayes is not None and fit.bayes.eta > 0.2:

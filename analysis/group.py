@@ -38,7 +38,8 @@ def group_thresholds(
     """Per-condition group threshold.
 
     Args:
-        thresholds: rows with ``condition, threshold`` (NaN thresholds are ignored).
+        thresholds: rows with ``condition, threshold`` (NaN thresholds are ignored: thresholds.csv
+            has NaN for a threshold the tested levels do not bracket), and ``participant``.
         log_axis: average log thresholds (geometric mean) instead of thresholds.
         ci_level: interval probability.
         conditions: the conditions, in order (default: as they appear); conditions without
@@ -59,8 +60,14 @@ def group_thresholds(
     for condition in conditions:
         g = thresholds[thresholds["condition"] == condition]
         v = g["threshold"].to_numpy(dtype=float)
-        v = v[np.isfinite(v) & ((v > 0) if log_axis else True)]
+        kept = np.isfinite(v) & ((v > 0) if log_axis else True)
+        v = v[kept]
         n = v.size
+        unbracketed = list((at_bound or {}).get(condition, []))
+        # Participants whose row holds no value for an unbracketed threshold (thresholds.csv)
+        # still count in the note's "k of n".
+        counted = set(g.loc[kept, "participant"].astype(str)) if "participant" in g else None
+        not_counted = [p for p in unbracketed if counted is not None and p not in counted]
         row = {
             "condition": condition,
             "n_participants": n,
@@ -85,12 +92,12 @@ def group_thresholds(
             if log_axis and n > 1:
                 row["sd_log10"] = float(np.log10(v).std(ddof=1))
         row["note"] = group_estimate_note(
-            n_participants=n,
+            n_participants=n + len(not_counted),
             ci_low=row["ci_low"],
             ci_high=row["ci_high"],
             level_range=(level_ranges or {}).get(condition),
             log_axis=log_axis,
-            at_bound=(at_bound or {}).get(condition, []),
+            at_bound=unbracketed,
         )
         rows.append(row)
     return pd.DataFrame(rows)
@@ -121,7 +128,8 @@ def group_estimate_note(
     threshold; more participants narrow it.
 
     Args:
-        n_participants: participants with a threshold in this condition.
+        n_participants: participants with a fit in this condition (a threshold, or one the
+            tested levels do not bracket).
         ci_low, ci_high: the group interval (NaN when there is none).
         level_range: (lowest, highest) level of the condition's range, or None.
         log_axis: whether thresholds are averaged on a log axis.
@@ -130,17 +138,17 @@ def group_estimate_note(
     """
     if n_participants == 0:
         return "no included participant has a threshold"
-    if n_participants < MIN_GROUP_PARTICIPANTS:
-        return (
-            f"the group estimate needs more participants: {n_participants} included, at least "
-            f"{MIN_GROUP_PARTICIPANTS} needed for a group interval"
-        )
     if at_bound:
         return (
             f"{len(at_bound)} of {n_participants} participants' thresholds "
             f"({', '.join(at_bound)}) sit at a bound of the fit, or beyond the tested levels with "
             "an interval open to that bound: not estimates, so no group mean (test levels that "
             "bracket their thresholds)"
+        )
+    if n_participants < MIN_GROUP_PARTICIPANTS:
+        return (
+            f"the group estimate needs more participants: {n_participants} included, at least "
+            f"{MIN_GROUP_PARTICIPANTS} needed for a group interval"
         )
     if level_range is None or not (np.isfinite(ci_low) and np.isfinite(ci_high)):
         return ""

@@ -38,7 +38,8 @@ class QCRules:
             (default: analysed and flagged).
         max_fixation_break_rate: participant rule: share of presentations aborted by a fixation
             break.
-        max_calibration_error_deg: participant rule: mean validation error over calibrations.
+        max_calibration_error_deg: participant rule: mean validation error over the accepted
+            calibrations (a rejected setup attempt that was retried is skipped).
         max_deadline_miss_rate: participant rule: share of trials with a missed deadline.
         max_rt_outlier_rate: participant rule: share of responses outside [rt_min_s, rt_max_s].
         min_trials_per_condition: participant rule: analysed trials each condition needs.
@@ -147,7 +148,8 @@ def responded(trials: pd.DataFrame) -> pd.Series:
 def unchecked_notes(qc: QCResult, rules: QCRules) -> list[str]:
     """What a rule could not check, one note per participant: a missing value passes every rule,
     so responses without ``rt_s`` and participants without a recorded calibration are analysed
-    unchecked (perceptual-observer sessions are not checked at all)."""
+    unchecked. Perceptual-observer sessions get no such note (a model has neither response
+    times nor a calibration); ``run_qc`` applies the rules to them as to the others."""
     notes = []
     t = qc.trials[qc.trials["observer"] != "perceptual"]
     rt_rules = [
@@ -173,20 +175,42 @@ def unchecked_notes(qc: QCResult, rules: QCRules) -> list[str]:
 
 
 def _calibration_errors(sessions) -> dict[str, list[float]]:
+    """Participant -> the mean validation errors of the calibrations the trials ran under.
+
+    The study records every setup attempt in the sidecar's ``calibration`` list. A rejected
+    attempt (``accepted: false``) followed by a later attempt of the same setup is skipped; one
+    that ended its setup (the study gave up after ``max_setup_attempts`` and went on with it)
+    counts. Entries without ``accepted`` (older files) count."""
     out: dict[str, list[float]] = {}
     for s in sessions:
         cal = s.sidecar.get("calibration") if s.sidecar else None
+        entries = [c for c in cal if isinstance(c, dict)] if isinstance(cal, list) else []
         values = []
-        if isinstance(cal, list):
-            for c in cal:
-                if isinstance(c, dict) and isinstance(c.get("avg_error_deg"), int | float):
-                    values.append(float(c["avg_error_deg"]))
+        for i, c in enumerate(entries):
+            error = c.get("avg_error_deg")
+            if isinstance(error, bool) or not isinstance(error, int | float):
+                continue
+            if c.get("accepted") is False and _retried(c, entries[i + 1 : i + 2]):
+                continue
+            values.append(float(error))
         out.setdefault(s.participant, []).extend(values)
     return out
 
 
+def _retried(entry: dict, following: list[dict]) -> bool:
+    """Whether the next entry is another attempt of the same setup (same run, a later attempt;
+    without attempt numbers, any next entry of the same run)."""
+    if not following or following[0].get("run") != entry.get("run"):
+        return False
+    this, next_ = entry.get("attempts"), following[0].get("attempts")
+    if isinstance(this, int) and isinstance(next_, int):
+        return next_ > this
+    return True
+
+
 def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
-    """Apply the rules to the trials of non-perceptual sessions.
+    """Apply the rules to the trials of every session, perceptual-observer ones included (their
+    metrics are in the QC table; ``unchecked_notes`` leaves them out).
 
     Trial rules first (each trial is excluded by the first rule that matches), then the
     participant metrics on what is left, then the participant rules.

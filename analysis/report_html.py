@@ -151,7 +151,7 @@ def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
             else f"{fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
         )
         for r in rows.itertuples(index=False)
-        if math.isfinite(r.threshold)
+        if math.isfinite(r.threshold) or r.participant in at_bound
     ]
     if not shown:
         unfitted = sorted(
@@ -194,7 +194,7 @@ def _design(a: Analysis) -> tuple[str, str, str]:
             {
                 "condition": c,
                 "layout_mode": t.get("layout_mode", "?"),
-                "level_variable": t.get("level_variable", "strength"),
+                "level_variable": design.level_variable(c),
                 "fixation_deg": f"({fix[0]}, {fix[1]})"
                 if isinstance(fix, list | tuple) and len(fix) == 2
                 else str(fix),
@@ -309,7 +309,9 @@ def _thresholds(a: Analysis) -> tuple[str, str, str]:
     shown = fit_details[[c for c in _FIT_COLUMNS_SHOWN if c in fit_details.columns]]
     thr_html = paragraph(
         f"thresholds.csv holds the primary estimate ({'maximum likelihood with parametric-bootstrap percentile intervals' if fs.primary == 'ml' else 'Bayesian MAP with posterior percentile intervals'}, "
-        f"{fs.n_boot} bootstrap replicates) for included participants. The Bayesian columns are psignifit 4's "
+        f"{fs.n_boot} bootstrap replicates) for included participants; a threshold the tested levels do not "
+        "bracket (flags: no threshold estimate) is n/a there and in the threshold column here, its fit's value "
+        "in ml_threshold / bayes_threshold. The Bayesian columns are psignifit 4's "
         "model (beta-binomial overdispersion eta; eta near 0 means the data are as variable as a binomial "
         "observer predicts). gof_p: share of bootstrap deviances at least as large as the observed one (small "
         "values mean a poor fit). slope: change in proportion correct per level unit at the threshold.",

@@ -120,7 +120,9 @@ def indistinguishability_section(a: Analysis) -> Section:
         "two-stage bootstrap (participants, then each participant's bootstrap fits). 'equivalent' means the "
         f"interval's upper end is below 50 % + {config.equivalence_margin:g} (an equivalence test, TOST): "
         "differences larger than that margin are ruled out; 'detectable': the whole interval lies above that "
-        "bound; 'inconclusive': the interval straddles it, which is not evidence of no difference.",
+        "bound; 'inconclusive': the interval straddles it, which is not evidence of no difference; 'not "
+        f"estimable': fewer than {MIN_GROUP_PARTICIPANTS} fitted participants. The proportions come from the "
+        "maximum-likelihood fits, whose bootstrap gives the interval.",
         cls="explain",
     ) + table(equiv.drop(columns=["statement"]), text_columns=("condition", "verdict"))
     for rec in equiv.itertuples(index=False):
@@ -216,7 +218,9 @@ def qc_section(a: Analysis) -> Section:
     qc = a.qc
     qc_html = paragraph(
         "Per participant: fixation breaks (share of presentations aborted), calibration accuracy (mean "
-        "validation error over the session's calibrations), generation latency and deadline misses, dropped "
+        "validation error over the calibrations the trials ran under; a rejected setup attempt that was "
+        "retried is left out), "
+        "generation latency and deadline misses, dropped "
         "frames, and response times. Exclusion rules are listed below with their settings and what they "
         "excluded; change them with --qc-rules FILE.",
         cls="explain",

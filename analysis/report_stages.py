@@ -167,8 +167,9 @@ def group_statistics(a: Analysis) -> None:
         a.warnings.append(
             f"thresholds at a bound of their fit or beyond the tested levels with an interval open "
             f"to that bound, not estimates ({cells}): the tested levels did "
-            "not bracket them; no group threshold for those conditions, and the threshold mixed "
-            "model and pairwise comparisons below use these values as if measured"
+            "not bracket them; thresholds.csv has n/a for them, there is no group threshold for "
+            "those conditions, and the threshold mixed model and pairwise comparisons below "
+            "leave them out"
         )
     a.lmm = threshold_mixed_model(
         rows, conditions=conditions, log_axis=log_axis, ci_level=fs.ci_level
@@ -257,12 +258,13 @@ def token_savings_at_threshold(a: Analysis) -> None:
         display=design.display,
         image_size_px=design.image_size_px,
         patch_px=design.patch_px,
+        level_variables=design.level_variables,
     )
     a.tested_tokens = tokens_per_tested_level(a.analysed_human)
     a.token_curves = {}
     for c in a.conditions:
-        cond = design.conditions.get(c) or {"name": c, "level_variable": "strength"}
-        if cond.get("level_variable", "strength") == "periphery_factor":
+        cond = design.condition_table(c)
+        if cond["level_variable"] == "periphery_factor":
             continue
         levels_c = a.human.loc[a.human["condition"] == c, "level"]
         levels_c = levels_c[levels_c > 0] if a.log_axis else levels_c

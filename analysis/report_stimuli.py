@@ -39,8 +39,11 @@ class StimulusExample:
         condition: the condition.
         level: the level shown (NaN when no trial could be picked).
         level_source: how ``level`` was chosen (``group threshold`` or ``median tested level``).
-        participant, session, trial, seed: the trial whose seed, scene and gaze were used.
-        gaze_deg: (x, y) the measured gaze the foveated image was made for, deg from the centre.
+        participant, session, trial, seed: the trial whose seed, scene and gaze were used
+            (``seed`` None when the trial recorded none: only its saved images can be shown).
+        gaze_deg: (x, y) the gaze the foveated image was made for, deg from the centre: the
+            measured one, else the trial's fixation target, else the condition's (sidecar),
+            else the screen centre.
         source: where the images came from (regenerated with which model, or saved images).
         tokens, tokens_full: the foveated layout's tokens and the full grid's.
         png: the figure (foveated | twin | layout), or None with ``note`` saying why.
@@ -53,7 +56,7 @@ class StimulusExample:
     participant: str = ""
     session: str = ""
     trial: int = 0
-    seed: int = 0
+    seed: int | None = None
     gaze_deg: tuple[float, float] = (math.nan, math.nan)
     source: str = ""
     tokens: int = 0
@@ -89,11 +92,9 @@ def _example(
     row, session, level, level_source = pick
     example.level, example.level_source = level, level_source
     example.participant, example.session = str(row["participant"]), str(row["session"])
-    example.trial, example.seed = int(row["trial"]), int(row["seed"])
-    gaze = (row["gaze_x_deg"], row["gaze_y_deg"])
-    if not all(np.isfinite(gaze)):
-        gaze = (row["fixation_x_deg"], row["fixation_y_deg"])
-    example.gaze_deg = (float(gaze[0]), float(gaze[1]))
+    example.trial = int(row["trial"])
+    example.seed = _finite_int(row.get("seed"))
+    example.gaze_deg = _gaze_deg(row, a.design.condition_table(condition))
     saved = _saved_images(session, example.trial)
     if saved is not None:
         example.level_source = f"the shown trial nearest the {level_source} {level:.3g}"
@@ -108,6 +109,12 @@ def _example(
         example.note = (
             f"{session.label} recorded no generator (simulated data: no images were made), "
             "so there is no stimulus to show"
+        )
+        return example
+    if example.seed is None:
+        example.note = (
+            f"no analysed trial of {condition} recorded its seed (seed n/a), so its images "
+            "cannot be regenerated"
         )
         return example
     try:
@@ -125,6 +132,34 @@ class _NoExample(Exception):
     """Why an example cannot be shown (the message is the report's note)."""
 
 
+def _finite_int(value) -> int | None:
+    """``value`` as an int, or None for a missing one (n/a: NaN or None)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return int(number) if math.isfinite(number) else None
+
+
+def _gaze_deg(row, condition: dict) -> tuple[float, float]:
+    """The gaze to make the example for: the trial's measured gaze, else its fixation target,
+    else the condition's ``fixation_deg``, else the screen centre (each pair only when whole)."""
+    target = condition.get("fixation_deg")
+    pairs = (
+        (row.get("gaze_x_deg"), row.get("gaze_y_deg")),
+        (row.get("fixation_x_deg"), row.get("fixation_y_deg")),
+        tuple(target) if isinstance(target, list | tuple) and len(target) == 2 else (None, None),
+    )
+    for x, y in pairs:
+        try:
+            pair = (float(x), float(y))
+        except (TypeError, ValueError):
+            continue
+        if all(math.isfinite(v) for v in pair):
+            return pair
+    return (0.0, 0.0)
+
+
 def _pick_trial(a: Analysis, condition: str):
     """(row, session, level, level_source) of the trial to show, or None."""
     trials = a.analysed_human if a.analysed_human is not None and len(a.analysed_human) else a.human
@@ -132,6 +167,8 @@ def _pick_trial(a: Analysis, condition: str):
         return None
     t = trials[(trials["condition"] == condition) & np.isfinite(trials["level"])]
     t = t[t["level"] > 0] if a.log_axis else t
+    if "seed" in t and t["seed"].notna().any():
+        t = t[t["seed"].notna()]  # a trial without a seed (n/a) gives no image to regenerate
     if t.empty:
         return None
     group = a.group[a.group["condition"] == condition] if a.group is not None else pd.DataFrame()
@@ -375,7 +412,8 @@ def _figure(example: StimulusExample, foveated, twin, layout, gaze_px) -> bytes:
     font = _font(15)
     title = (
         f"{example.condition}: level {example.level:.3g} ({example.level_source}); "
-        f"seed {example.seed}, sub-{example.participant} trial {example.trial}"
+        f"seed {'n/a' if example.seed is None else example.seed}, "
+        f"sub-{example.participant} trial {example.trial}"
     )
     draw.text((6, 3), title, fill="black", font=font)
     for i, (caption, image) in enumerate(tiles):

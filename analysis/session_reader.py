@@ -124,18 +124,19 @@ def _read_text(path: Path, flags: list[str]) -> str | None:
     if not raw.strip():
         flags.append("empty file (zero bytes)")
         return None
+    cut = raw.rfind(b"\n")
+    if cut >= 0 and cut < len(raw) - 1:
+        # A crash mid-write leaves a partial last line (the study fsyncs whole rows), possibly
+        # inside a multi-byte character (prompt text): cut it off before decoding.
+        torn_line = raw.count(b"\n") + 1
+        flags.append(f"last line {torn_line} {TORN_LAST_LINE}")
+        raw = raw[: cut + 1]
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FoveaError(
             f"cannot read {path}: not UTF-8 text (byte {error.start}); is it really a beh.tsv?"
         ) from None
-    lines = text.split("\n")
-    if not text.endswith("\n") and len(lines) > 1:
-        # A crash mid-write leaves a partial last line (the study fsyncs whole rows).
-        flags.append(f"last line {len(lines)} {TORN_LAST_LINE}")
-        text = "\n".join(lines[:-1]) + "\n"
-    return text
 
 
 def _check_layout(path: Path, text: str) -> None:

@@ -96,13 +96,16 @@ def token_savings(
     display: dict,
     image_size_px: tuple[int, int],
     patch_px: int,
+    level_variables: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Tokens of the layout at each condition's group threshold (and its interval's ends).
 
     Args:
         group: one row per condition with ``condition, threshold, ci_low, ci_high`` (level units).
-        conditions: sidecar condition tables by name (missing: acuity strength at the centre).
+        conditions: sidecar condition tables by name (missing: fixation at the screen centre).
         display, image_size_px, patch_px: geometry from the sidecar.
+        level_variables: condition -> level variable for the conditions whose table does not
+            name one (``Design.level_variables``; default ``strength``).
 
     Returns:
         condition, level_variable, fixation_deg, threshold, tokens_full, tokens_at_threshold,
@@ -110,18 +113,22 @@ def token_savings(
         the level, the fewer tokens: the ratio at ``ci_high`` is the optimistic end.
     """
     geometry = {"display": display, "image_size_px": image_size_px, "patch_px": patch_px}
-    rows = [_savings_row(rec, conditions, geometry) for rec in group.itertuples(index=False)]
+    variables = level_variables or {}
+    rows = [
+        _savings_row(rec, conditions, geometry, variables.get(rec.condition, "strength"))
+        for rec in group.itertuples(index=False)
+    ]
     return pd.DataFrame(rows)
 
 
-def _savings_row(rec, conditions: dict[str, dict], geometry: dict) -> dict:
+def _savings_row(rec, conditions: dict[str, dict], geometry: dict, default_variable: str) -> dict:
     """``token_savings``' row of one group-threshold record (``geometry``: display,
-    image_size_px, patch_px)."""
-    cond = dict(
-        conditions.get(rec.condition) or {"name": rec.condition, "level_variable": "strength"}
-    )
+    image_size_px, patch_px; ``default_variable``: the level variable when the table has none)."""
+    cond = dict(conditions.get(rec.condition) or {})
     cond.setdefault("name", rec.condition)
-    variable = cond.get("level_variable", "strength")
+    if cond.get("level_variable") is None:
+        cond["level_variable"] = default_variable
+    variable = cond["level_variable"]
     row = {
         "condition": rec.condition,
         "level_variable": variable,
@@ -137,7 +144,8 @@ def _savings_row(rec, conditions: dict[str, dict], geometry: dict) -> dict:
     }
     if not conditions.get(rec.condition):
         row["note"] = (
-            "condition not described in the sidecar: acuity strength at the screen centre assumed. "
+            f"condition not described in the sidecar: {variable} layout at the screen centre "
+            "assumed. "
         )
     if variable == "periphery_factor":
         row["note"] += "periphery factor is discrete (2 or 4): see the per-level token table"

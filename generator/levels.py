@@ -48,32 +48,51 @@ def level_axis_label(level_variable: str) -> str:
 
 @dataclass(frozen=True)
 class LevelDomain:
-    """The levels of a level variable that have a layout: ``low`` to ``high`` (level units).
+    """The levels of a level variable that have a layout: ``low`` to ``high`` (level units), as
+    the protocol schema allows them (``protocol.stimulus_settings.Condition``).
 
     Attributes:
         variable: the level variable.
         low, high: the possible levels' ends (``high`` may be ``math.inf``).
         why: what limits them, for the report's methods text.
+        low_open, high_open: the end itself is not a possible level (strength > 0,
+            0 < radius_shrink < 1).
     """
 
     variable: str
     low: float
     high: float
     why: str
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, level: float) -> bool:
+        """Whether ``level`` is a possible level (open ends excluded)."""
+        above = level > self.low if self.low_open else level >= self.low
+        below = level < self.high if self.high_open else level <= self.high
+        return bool(above and below)
 
     def clip(self, lo: float, hi: float) -> tuple[float, float, list[str]]:
-        """An interval cut to the domain, and which ends were cut (``"lower"``, ``"upper"``)."""
+        """An interval cut to the domain's ends, and which ends were cut (``"lower"``,
+        ``"upper"``: the interval ran beyond them; an open end is the interval's limit)."""
         cut = [end for end, out in (("lower", lo < self.low), ("upper", hi > self.high)) if out]
         return max(lo, self.low), min(hi, self.high), cut
 
 
-#: Level variables whose levels are limited (``layout_spec_for_level``): radius_shrink 1 leaves a
-#: full-resolution circle of radius 0, and beyond it no layout exists; a periphery factor is 2 or
-#: 4 (a threshold between them interpolates two tested layouts; beyond them there is none).
+#: Level variables whose levels are limited (``layout_spec_for_level``), with the protocol
+#: schema's ends (``protocol.stimulus_settings.Condition``: levels > 0; radius_shrink < 1):
+#: radius_shrink 1 leaves a full-resolution circle of radius 0, and beyond it no layout exists;
+#: a periphery factor is 2 or 4 (a threshold between them interpolates two tested layouts;
+#: beyond them there is none).
 LEVEL_DOMAINS: dict[str, LevelDomain] = {
-    "strength": LevelDomain("strength", 0.0, math.inf, "strength >= 0"),
+    "strength": LevelDomain("strength", 0.0, math.inf, "strength > 0", low_open=True),
     "radius_shrink": LevelDomain(
-        "radius_shrink", 0.0, 1.0, "the circle's radius, 1 - level of the half-diagonal, is > 0"
+        "radius_shrink",
+        0.0,
+        1.0,
+        "the circle's radius, 1 - level of the half-diagonal, is > 0, and levels are > 0",
+        low_open=True,
+        high_open=True,
     ),
     "periphery_factor": LevelDomain(
         "periphery_factor", 2.0, 4.0, "the periphery is 2 or 4 times coarser, no other factor"

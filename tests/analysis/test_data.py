@@ -13,7 +13,7 @@ import pytest
 from analysis.data import load_dataset
 from analysis.design import design_of
 from analysis.session_reader import REQUIRED_COLUMNS
-from analysis.simulate_data import SimulationSpec, simulate_dataset
+from analysis.simulate_data import SimCondition, SimulationSpec, simulate_dataset
 from generator.errors import FoveaError
 
 
@@ -155,6 +155,29 @@ def test_partial_session_is_analysed_and_flagged(tmp_path):
     assert any("incomplete (session interrupted mid-write)" in f for f in s2.flags)
     assert (ds.trials["participant"] == "02").sum() > 0
     assert 999 not in set(ds.trials["trial"])
+
+
+def test_torn_last_line_inside_a_multibyte_character_is_dropped_not_fatal(small_data):
+    """A crash mid-write can cut a row inside a UTF-8 character of the prompt text (the
+    ``conditioning`` column): the torn line is flagged and dropped, the rest is read."""
+    path = _beh(small_data)
+    lines = path.read_text(encoding="utf-8").rstrip("\n").split("\n")
+    column = lines[0].split("\t").index("conditioning")
+    fields = lines[-1].split("\t")
+    fields[column] = "a café at dusk ☕"
+    lines[-1] = "\t".join(fields)  # a whole row with multi-byte text is read as written
+    whole = ("\n".join(lines) + "\n").encode("utf-8")
+    torn = "\t".join([*fields[:column], "a café at dusk ☕"]).encode("utf-8")[:-2]
+    with pytest.raises(UnicodeDecodeError):
+        torn.decode("utf-8")  # the cut is inside the character
+    path.write_bytes(whole + torn)
+    ds = load_dataset(data_dir=small_data)
+    s1 = next(s for s in ds.sessions if s.participant == "01")
+    assert f"last line {len(lines) + 1} is incomplete (session interrupted mid-write): ignored" in (
+        s1.flags
+    )
+    assert len(s1.trials) == len(lines) - 1
+    assert s1.trials["conditioning"].iloc[-1] == "a café at dusk ☕"
 
 
 def test_participant_column_must_match_the_file_name(small_data):
@@ -367,3 +390,59 @@ def test_an_incomplete_session_killed_mid_run_says_how_to_continue_or_close_it(t
         s2 = next(s for s in load_dataset(data_dir=root).sessions if s.participant == "02")
         (flag,) = [f for f in s2.flags if f.startswith("incomplete session")]
         assert ("`fovea run --close`" in flag) == hinted, flag
+
+
+def _without_sidecars(root: Path) -> None:
+    for sidecar in root.rglob("*_beh.json"):
+        sidecar.unlink()
+
+
+def test_level_variable_without_a_sidecar_comes_from_the_trials(tmp_path):
+    """No sidecar: each condition's level variable is its trials' ``level_variable`` column
+    (noted as assumed), not ``strength``; mixed values are an error; no column: strength."""
+    root = tmp_path / "d"
+    print("level-variable data set: seed 5")
+    conditions = (
+        SimCondition(name="acuity_centre", threshold=1.5),
+        SimCondition(
+            name="circle",
+            threshold=0.4,
+            layout_mode="circle",
+            level_variable="radius_shrink",
+            level_min=0.05,
+            level_max=0.9,
+        ),
+    )
+    simulate_dataset(
+        out_dir=root,
+        spec=SimulationSpec(participants=2, trials_per_condition=30, conditions=conditions, seed=5),
+    )
+    _without_sidecars(root)
+    design, _ = design_of(load_dataset(data_dir=root))
+    assert design.level_variable("circle") == "radius_shrink"
+    assert design.level_variable("acuity_centre") == "strength"
+    assert design.condition_table("circle") == {"name": "circle", "level_variable": "radius_shrink"}
+    assert "condition circle level variable radius_shrink (from the trials)" in design.defaults_used
+    assert set(design.level_domains(["circle", "acuity_centre"])) == {"circle", "acuity_centre"}
+
+    # One condition's trials naming two variables (and no sidecar to say which): an error.
+    path = _beh(root, "02")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    column = lines[0].split("\t").index("level_variable")
+    row = next(i for i, ln in enumerate(lines) if "\tcircle\t" in ln)
+    fields = lines[row].split("\t")
+    fields[column] = "periphery_factor"
+    lines[row] = "\t".join(fields)
+    path.write_text("\n".join(lines), encoding="utf-8")
+    with pytest.raises(FoveaError, match="condition 'circle': its trials name more than one"):
+        design_of(load_dataset(data_dir=root))
+
+    # No column either: strength, and said so.
+    for beh in root.rglob("*_beh.tsv"):
+        lines = beh.read_text(encoding="utf-8").split("\n")
+        column = lines[0].split("\t").index("level_variable")
+        kept = ["\t".join(f for j, f in enumerate(ln.split("\t")) if j != column) for ln in lines]
+        beh.write_text("\n".join(kept), encoding="utf-8")
+    design, _ = design_of(load_dataset(data_dir=root))
+    assert design.level_variable("circle") == "strength"
+    assert "level variable strength (acuity_centre, circle)" in design.defaults_used

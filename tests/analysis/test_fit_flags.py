@@ -96,6 +96,37 @@ def test_all_correct_responses_give_no_threshold_estimate_but_a_bound():
     assert demo.threshold_bound == "" and not any("no threshold estimate" in f for f in demo.flags)
 
 
+def test_a_threshold_at_a_bound_is_not_also_called_extrapolated():
+    """The bound lies beyond the tested levels by construction; the 'no threshold estimate' note
+    says what it is, an 'extrapolated' note on top would call it an estimate."""
+    levels = np.repeat([1.0, 1.6, 2.5, 4.0, 5.0], 4)
+    fit = _fit(levels, np.ones_like(levels))
+    assert fit.threshold_bound == "lower" and fit.threshold() < 1.0
+    assert not any("(extrapolated)" in f for f in fit.flags), fit.flags
+
+
+def test_thresholds_csv_row_has_no_value_for_an_unbracketed_threshold():
+    """thresholds.csv's threshold and interval are n/a (NaN) for a threshold at a bound of its
+    fit or beyond the tested levels with an open interval (not estimates; fits.csv keeps the
+    fit's value in ml_threshold and says why in flags); a bracketed one keeps its values."""
+    print(f"seed {SEED}")
+    levels = np.repeat([1.0, 1.6, 2.5, 4.0, 5.0], 4)
+    at_bound = _fit(levels, np.ones_like(levels))
+    rng = np.random.default_rng(SEED)
+    chance_levels = np.repeat(np.geomspace(0.1, 8.0, 7), 20)
+    beyond = _fit(chance_levels, rng.random(chance_levels.size) < 0.5)
+    assert (at_bound.threshold_bound, beyond.threshold_open) == ("lower", "upper")
+    for fit in (at_bound, beyond):
+        row = fit.row()
+        assert np.isnan([row["threshold"], row["ci_low"], row["ci_high"]]).all(), row
+        assert row["n_trials"] == fit.n_trials and np.isfinite(row["lapse"])
+        detail = fit.detail_row()
+        assert np.isnan(detail["threshold"]) and np.isfinite(detail["ml_threshold"])
+        assert "no threshold estimate" in detail["flags"]
+    demo = _fit(DEMO_LEVELS, DEMO_CORRECT).row()
+    assert demo["ci_low"] < demo["threshold"] < demo["ci_high"]
+
+
 def test_all_correct_responses_give_no_bayesian_estimate_either():
     """The same data with the Bayesian estimate as the primary one: the posterior puts the
     threshold where the prior falls off, inside the fitting range, which would pass for a

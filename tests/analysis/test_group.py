@@ -123,12 +123,12 @@ def test_aggregated_glmm_equals_statsmodels_on_bernoulli_rows():
     assert ours.n_trials == len(trials)
 
 
-def test_indistinguishability_verdicts():
+def _equivalence_fits(settings: FitSettings, n: int = 6) -> list:
+    """``n`` simulated participants' fits of condition a (threshold 1.5), seed ``SEED``."""
     print(f"seed {SEED}")
-    settings = FitSettings(n_boot=300, bayes=False)
     rng = np.random.default_rng(SEED)
     fits = []
-    for p in range(6):
+    for p in range(n):
         lv = np.repeat(np.geomspace(0.1, 8, 7), 40)
         c = rng.random(lv.size) < p_correct_parametric(
             lv, threshold=1.5, width_log10=0.6, lapse=0.02
@@ -143,6 +143,11 @@ def test_indistinguishability_verdicts():
                 settings=settings,
             )
         )
+    return fits
+
+
+def test_indistinguishability_verdicts():
+    fits = _equivalence_fits(FitSettings(n_boot=300, bayes=False))
     table = indistinguishability(
         fits, operating_levels={"a": 0.12}, margin=0.05, rng=np.random.default_rng(1)
     )
@@ -164,6 +169,39 @@ def test_indistinguishability_verdicts():
         fits, operating_levels={"b": 1.0}, margin=0.05, rng=np.random.default_rng(1)
     )
     assert table.iloc[0].verdict == "not estimable"
+
+
+def test_indistinguishability_needs_the_group_minimum_of_participants():
+    """One or two participants give a value and an interval but no group verdict, as they give
+    no group threshold (MIN_GROUP_PARTICIPANTS); three do."""
+    fits = _equivalence_fits(FitSettings(n_boot=300, bayes=False), n=3)
+    for n, verdict in ((1, "not estimable"), (2, "not estimable"), (3, "equivalent")):
+        row = indistinguishability(
+            fits[:n], operating_levels={"a": 0.12}, margin=0.05, rng=np.random.default_rng(1)
+        ).iloc[0]
+        assert (row.n_participants, row.verdict) == (n, verdict)
+        assert np.isfinite([row.p_correct, row.ci_low, row.ci_high]).all()
+    assert (
+        "needs at least 3 fitted participants"
+        in indistinguishability(
+            fits[:1], operating_levels={"a": 0.12}, margin=0.05, rng=np.random.default_rng(1)
+        )
+        .iloc[0]
+        .statement
+    )
+
+
+def test_indistinguishability_takes_point_and_interval_from_the_same_fit():
+    """With the Bayesian fit primary, the value is still the maximum-likelihood fits' mean, the
+    method whose bootstrap gives the interval."""
+    fits = _equivalence_fits(FitSettings(n_boot=300, primary="bayes"), n=3)
+    row = indistinguishability(
+        fits, operating_levels={"a": 0.9}, margin=0.05, rng=np.random.default_rng(1)
+    ).iloc[0]
+    ml = np.mean([f.ml_p_correct(0.9) for f in fits])
+    bayes = np.mean([float(f.p_correct(0.9)) for f in fits])
+    assert row.p_correct == pytest.approx(ml, abs=1e-12) and abs(bayes - ml) > 1e-6
+    assert row.ci_low <= row.p_correct <= row.ci_high
 
 
 def test_group_estimate_with_two_participants_needs_more_participants():
@@ -208,6 +246,32 @@ def test_group_estimate_with_thresholds_at_a_fitting_bound_is_not_a_result():
     assert g.note.startswith("1 of 3 participants' thresholds (01) sit at a bound of the fit")
     g = group_thresholds(t, log_axis=True, level_ranges={"a": (0.1, 8.0)}, at_bound={}).iloc[0]
     assert g.note == ""
+    # thresholds.csv has n/a for it: still named and counted ("1 of 3", not "needs more").
+    t.loc[0, "threshold"] = float("nan")
+    g = group_thresholds(
+        t, log_axis=True, level_ranges={"a": (0.1, 8.0)}, at_bound={"a": ["01"]}
+    ).iloc[0]
+    assert g.n_participants == 2
+    assert g.note.startswith("1 of 3 participants' thresholds (01) sit at a bound of the fit")
+
+
+def test_unbracketed_thresholds_are_left_out_of_the_mixed_model_and_pairwise_tests():
+    """An n/a threshold (thresholds.csv, not bracketed) is not a value for the condition
+    effects: the mixed model and the pairwise comparisons use the other participants only."""
+    print("seed 3")
+    rng = np.random.default_rng(3)
+    rows = [
+        {"participant": f"{i:02d}", "condition": c, "threshold": base * np.exp(rng.normal(0, 0.2))}
+        for i in range(1, 7)
+        for c, base in (("a", 1.0), ("b", 2.0))
+    ]
+    t = pd.DataFrame(rows)
+    t.loc[(t["participant"] == "01") & (t["condition"] == "b"), "threshold"] = np.nan
+    pairs = pairwise_effects(t, conditions=["a", "b"], log_axis=True, rng=np.random.default_rng(0))
+    assert pairs.iloc[0].n == 5
+    lmm = threshold_mixed_model(t, conditions=["a", "b"], log_axis=True)
+    dropped = threshold_mixed_model(t.dropna(), conditions=["a", "b"], log_axis=True)
+    assert lmm.note == "" and lmm.effects.equals(dropped.effects)
 
 
 def test_effect_size_interval_with_three_participants_is_finite_and_plausible():

@@ -94,3 +94,34 @@ def test_a_radius_shrink_panel_stops_just_past_1():
     lo, hi = _range([_fit(LEVEL_DOMAINS["radius_shrink"])])
     assert hi == 1.04 and lo == 0.2 / 1.5
     assert _range([_fit(None)])[1] == 0.8 * 1.5
+
+
+def test_domains_have_the_protocol_schemas_open_ends():
+    """The protocol schema allows strength > 0 and 0 < radius_shrink < 1
+    (protocol.stimulus_settings.Condition): those ends are not possible levels; a periphery
+    factor of 2 or 4 is."""
+    strength, radius, factor = (
+        LEVEL_DOMAINS[v] for v in ("strength", "radius_shrink", "periphery_factor")
+    )
+    assert not strength.contains(0.0) and strength.contains(1e-6) and strength.contains(40.0)
+    assert not radius.contains(0.0) and radius.contains(0.5) and not radius.contains(1.0)
+    assert radius.contains(0.999) and not radius.contains(1.2)
+    assert factor.contains(2.0) and factor.contains(4.0) and not factor.contains(4.5)
+    # Intervals are still cut at the ends (an open end is the interval's limit).
+    assert radius.clip(0.3, 1.4) == (0.3, 1.0, ["upper"])
+
+
+def test_the_schema_refuses_what_the_domains_exclude():
+    import pytest
+    from pydantic import ValidationError
+
+    from protocol.stimulus_settings import Condition
+
+    for level_variable, bad in (("strength", 0.0), ("radius_shrink", 1.0)):
+        mode = "acuity" if level_variable == "strength" else "circle"
+        fields = {"name": "c", "layout_mode": mode, "level_variable": level_variable}
+        fields |= {"level_min": 0.1, "level_max": 0.9}
+        assert not LEVEL_DOMAINS[level_variable].contains(bad)
+        with pytest.raises(ValidationError):
+            Condition(**fields, levels=[0.5, bad])
+        Condition(**fields, levels=[0.3, 0.5])

@@ -39,9 +39,11 @@ def test_a_report_with_a_huge_condition_effect_prints_p_below_not_p_zero(tmp_pat
         procedure="constant",
         trials_per_condition=140,
         lapse=0.0,
+        # Both thresholds inside the tested levels (0.1 to 8): a threshold below them (1e-3) is
+        # no estimate, n/a in thresholds.csv, and the threshold mixed model leaves it out.
         conditions=(
-            SimCondition(name="c1", threshold=1e-3),
-            SimCondition(name="c2", threshold=1.0),
+            SimCondition(name="c1", threshold=0.2),
+            SimCondition(name="c2", threshold=4.0),
         ),
         seed=3,
     )

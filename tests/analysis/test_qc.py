@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -119,3 +120,73 @@ def test_toml_rules_and_bad_rules(tmp_path):
         QCRules(rt_min_s=2.0, rt_max_s=1.0)
     with pytest.raises(FoveaError, match="cannot read QC rules"):
         QCRules.from_file(tmp_path / "missing.json")
+
+
+def test_retried_rejected_calibration_attempts_are_not_averaged(qc_data):
+    """The study records every setup attempt; a rejected one that was retried (accepted: false,
+    then a later attempt) is not the calibration the trials ran under. Entries without
+    ``accepted`` (older files) count; a rejected attempt the study gave up on and went on with
+    counts too."""
+    rejected = {"avg_error_deg": 2.6, "max_error_deg": 4.0, "accepted": False, "run": 1}
+    good = {"avg_error_deg": 0.35, "max_error_deg": 0.8, "accepted": True, "run": 1}
+    calibrations = {
+        "01": [{**rejected, "attempts": 1}, {**good, "attempts": 2}],
+        "02": [rejected, good],  # without attempt numbers: the next entry of the run retried it
+        "04": [{"avg_error_deg": 0.5}, {"avg_error_deg": 0.7}],  # older files: no ``accepted``
+    }
+    sessions = [
+        replace(s, sidecar={**s.sidecar, "calibration": calibrations[s.participant]})
+        if s.participant in calibrations
+        else s
+        for s in qc_data.sessions
+    ]
+    qc = run_qc(trials=qc_data.trials, sessions=sessions, rules=QCRules())
+    p = qc.participants.set_index("participant")
+    assert p.loc["01", "calibrations"] == 1
+    assert p.loc["01", "calibration_error_deg"] == pytest.approx(0.35)
+    assert p.loc["01", "calibration_error_max_deg"] == pytest.approx(0.35)
+    assert p.loc["02", "calibration_error_deg"] == pytest.approx(0.35)
+    assert p.loc["04", "calibration_error_deg"] == pytest.approx(0.6)
+    assert "01" not in qc.excluded_participants and "04" not in qc.excluded_participants
+    assert "calibration" not in p.loc["02", "exclusion_reasons"]
+    # Three rejected attempts, then the study went on with the last: that one counts.
+    gave_up = [{**rejected, "attempts": n, "avg_error_deg": 2.0 + n} for n in (1, 2, 3)]
+    gave_up_then_good = [*gave_up, {**good, "attempts": 1}]  # a later recalibration
+    for cal, expected in ((gave_up, [5.0]), (gave_up_then_good, [5.0, 0.35])):
+        sessions = [
+            replace(s, sidecar={**s.sidecar, "calibration": cal}) if s.participant == "01" else s
+            for s in qc_data.sessions
+        ]
+        qc = run_qc(trials=qc_data.trials, sessions=sessions, rules=QCRules())
+        row = qc.participants.set_index("participant").loc["01"]
+        assert row["calibrations"] == len(expected)
+        assert row["calibration_error_deg"] == pytest.approx(sum(expected) / len(expected))
+        assert "01" in qc.excluded_participants
+
+
+def test_perceptual_observer_sessions_get_the_rules_but_no_unchecked_notes(tmp_path):
+    """run_qc applies the rules to perceptual-observer sessions as to the others (their metrics
+    are in the QC table); unchecked_notes names no perceptual observer (a model has no response
+    times or calibration to check)."""
+    root = tmp_path / "data"
+    print("perceptual qc data set: seed 12")
+    simulate_dataset(
+        out_dir=root,
+        spec=SimulationSpec(
+            participants=3, trials_per_condition=20, perceptual_participants=1, seed=12
+        ),
+    )
+    data = load_dataset(data_dir=root)
+    model = data.trials["observer"] == "perceptual"
+    names = set(data.trials.loc[model, "participant"])
+    assert names
+    sessions = [s for s in data.sessions if s.observer != "perceptual"]  # no calibration known
+    rules = QCRules(rt_max_s=0.5)
+    qc = run_qc(trials=data.trials, sessions=sessions, rules=rules)
+    p = qc.participants.set_index("participant")
+    assert (p.loc[sorted(names), "observer"] == "perceptual").all()
+    assert (qc.trials.loc[model, "excluded_by"] == "rt_max_s").any()  # a trial rule reached them
+    trials = data.trials.copy()
+    trials.loc[model, "rt_s"] = float("nan")
+    qc = run_qc(trials=trials, sessions=sessions, rules=rules)
+    assert not any(name in note for note in unchecked_notes(qc, rules) for name in names)

@@ -331,7 +331,20 @@ def test_a_participant_correct_on_every_trial_has_no_threshold_estimate_on_the_p
     assert "01: at most about" in html and "lower bound, not an estimate)" in html
     group = pd.read_csv(report.out_dir / "tables" / "group_thresholds.csv")
     assert group["note"].str.contains("sit at a bound of the fit").all()
+    assert group["note"].str.startswith("1 of 3 participants' thresholds (01)").all()
     assert any("thresholds at a bound of their fit" in w for w in report.summary["warnings"])
+    # thresholds.csv: the pinned columns, n/a (empty) for sub-01's threshold and interval; the
+    # condition effects leave them out.
+    thresholds = pd.read_csv(report.out_dir / "thresholds.csv", dtype={"participant": str})
+    assert list(thresholds.columns) == PINNED
+    sub01 = thresholds[thresholds["participant"] == "01"]
+    assert len(sub01) == 2 and sub01[["threshold", "ci_low", "ci_high"]].isna().all().all()
+    assert thresholds.loc[thresholds["participant"] != "01", "threshold"].notna().all()
+    lines = (report.out_dir / "thresholds.csv").read_text().splitlines()
+    assert all(ln.split(",")[2:5] == ["", "", ""] for ln in lines if ln.startswith("01,"))
+    pairs = pd.read_csv(report.out_dir / "tables" / "pairwise.csv")
+    assert (pairs["n"] == 2).all()
+    assert any("pairwise comparisons below leave them out" in w for w in report.summary["warnings"])
 
 
 def test_data_merged_from_two_machines_reported_from_another_folder(small_data, tmp_path):

@@ -166,3 +166,60 @@ def test_the_sessions_saved_images_are_shown_when_present(tmp_path):
         assert e["level_source"].startswith("the shown trial nearest the group threshold")
         assert (result.out_dir / e["figure"]).is_file()
     assert not (result.out_dir / "figures" / CACHE_DIR_NAME).exists()
+
+
+def _set_na(data: Path, columns: tuple[str, ...], rows) -> None:
+    """Writes n/a into ``columns`` of the trials ``rows(table)`` selects, in every session."""
+    for beh in data.rglob("*_beh.tsv"):
+        table = pd.read_csv(beh, sep="\t", dtype=str, keep_default_na=False)
+        table.loc[rows(table), list(columns)] = "n/a"
+        table.to_csv(beh, sep="\t", index=False)
+
+
+def test_trials_without_a_seed_or_gaze_give_a_note_not_a_traceback(tmp_path):
+    """seed and gaze may be n/a (the contract's missing value). No trial of a condition with a
+    seed: nothing to regenerate, a note (the model is not loaded); no gaze and no fixation
+    target either: the condition's fixation target (sidecar) is used."""
+    data = simulated_with_model(tmp_path / "data", model="no-such-model")
+    _set_na(data, ("seed",), lambda t: t.index >= 0)
+    _set_na(
+        data,
+        ("gaze_x_deg", "gaze_y_deg", "fixation_x_deg", "fixation_y_deg"),
+        lambda t: t["condition"] == CONDITIONS[1],
+    )
+    result = _report(data, tmp_path / "out")
+    examples = {e["condition"]: e for e in result.summary["stimulus_examples"]}
+    for e in examples.values():
+        assert e["seed"] is None and e["figure"] is None
+        assert e["note"] == (
+            f"no analysed trial of {e['condition']} recorded its seed (seed n/a), so its images "
+            "cannot be regenerated"
+        )
+    assert examples[CONDITIONS[1]]["gaze_deg"] == [2.0, 0.0]
+
+
+def test_saved_images_are_shown_without_a_seed_and_a_seeded_trial_is_preferred(tmp_path):
+    """Saved images need no seed: a condition whose trials all lack one still shows them
+    (captioned seed n/a); where some trials have a seed, the example is one of those."""
+    data = simulated_with_model(tmp_path / "data", model=None)
+    for beh in data.rglob("*_beh.tsv"):
+        participant = beh.name.split("_")[0].removeprefix("sub-")
+        images = data / "sourcedata" / f"sub-{participant}" / "ses-1" / "eyetrack" / "images"
+        images.mkdir(parents=True)
+        for trial in pd.read_csv(beh, sep="\t", na_values="n/a")["trial"]:
+            for kind, grey in (("foveated", 90), ("full", 160)):
+                pixels = np.full((256, 256, 3), grey, dtype=np.uint8)
+                Image.fromarray(pixels).save(images / f"trial-{int(trial):04d}_{kind}.png")
+    _set_na(data, ("seed",), lambda t: t["condition"] == CONDITIONS[1])
+    _set_na(
+        data,
+        ("seed",),
+        lambda t: (t["condition"] == CONDITIONS[0]) & (t["trial"].astype(int) % 2 == 1),
+    )
+    result = _report(data, tmp_path / "out")
+    examples = {e["condition"]: e for e in result.summary["stimulus_examples"]}
+    assert examples[CONDITIONS[1]]["seed"] is None
+    assert examples[CONDITIONS[0]]["trial"] % 2 == 0 and examples[CONDITIONS[0]]["seed"] is not None
+    for e in examples.values():
+        assert e["source"] == "the session's saved images" and e["note"] == ""
+        assert (result.out_dir / e["figure"]).is_file()
