@@ -18,14 +18,8 @@ from generator.errors import FoveaError
 from generator.geometry import StimulusGeometry
 from generator.img2img import DEFAULT_T_START, scene_start_tokens
 from generator.layout import LayoutSpec, TokenLayout, build_layout
-from generator.sampler import (
-    SAMPLERS,
-    Sampler,
-    SampleResult,
-    sample_euler,
-    sample_renoise,
-    step_seed,
-)
+from generator.sampler import SampleResult, sample_euler, sample_renoise, step_seed
+from generator.sampler_names import SAMPLERS, Sampler
 from generator.scene import Scene, scene_tensor
 from generator.static_sampler import CaptureError, StaticSampler, warm_up_counts
 from generator.tokens import pack, unpack

@@ -4,11 +4,12 @@ The path is ``x_t = (1 - t) x_0 + t * noise`` and the denoiser predicts ``v = no
 Euler step is ``x <- x + (t_next - t) v`` (FLUX's convention). Image-to-image starts part-way, at
 ``t_start < 1``, from a noised image instead of pure noise.
 
-Two samplers (``SAMPLERS``): ``euler`` integrates the ODE; ``renoise`` takes each step's clean
-estimate ``x_0 = x - t v`` and noises it afresh to the next time (the multistep sampling of
-consistency models, Song et al. 2023, Algorithm 1). The default model uses ``renoise``: under
-Euler, the little of the start noise that its x-prediction passes through at t = 1 is taken for
-content by every later step and grows into speckled tokens; fresh noise per step does not add up.
+Two samplers (their names, without torch: ``generator.sampler_names.SAMPLERS``): ``euler``
+integrates the ODE; ``renoise`` takes each step's clean estimate ``x_0 = x - t v`` and noises it
+afresh to the next time (the multistep sampling of consistency models, Song et al. 2023,
+Algorithm 1). The default model uses ``renoise``: under Euler, the little of the start noise that
+its x-prediction passes through at t = 1 is taken for content by every later step and grows into
+speckled tokens; fresh noise per step does not add up.
 """
 
 from __future__ import annotations
@@ -16,15 +17,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 import torch
 
 from generator.denoiser import Conditioning, Denoiser, TokenPositions
-
-Sampler = Literal["euler", "renoise"]
-SAMPLERS: tuple[Sampler, ...] = ("euler", "renoise")
 
 
 def shifted_timesteps(steps: int, *, shift: float = 1.0, t_start: float = 1.0) -> torch.Tensor:

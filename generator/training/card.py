@@ -250,6 +250,7 @@ def _training(record: dict) -> list[str]:
         *commands,
         f"fovea train export --base {_last_run_dir(record, 'base')} "
         f"--foveated {_last_run_dir(record, 'foveated')}"
+        + _base_export_flags(record)
         + (_detail_export_flags(record) if record.get("detail") else ""),
         *_periphery_commands(record),
         "```",
@@ -272,6 +273,21 @@ def _periphery_commands(record: dict) -> list[str]:
     for i, log in enumerate(chain):
         commands += _command("periphery", log, index=i, base_dir=_last_run_dir(record, "base"))
     return [*commands, f"fovea train export --periphery {_last_run_dir(record, 'periphery')}"]
+
+
+def _base_export_flags(record: dict) -> str:
+    """`` --sampler renoise --steps 6 --shift 0.5``: the default sampler settings the shipped base
+    carries (the record's ``config``). A base trained from scratch has ``ModelConfig``'s defaults;
+    only these flags give the export the settings chosen after training."""
+    c = record.get("config") or {}
+    flags = ""
+    if c.get("sampler") is not None:
+        flags += f" --sampler {c['sampler']}"
+    if c.get("steps") is not None:
+        flags += f" --steps {c['steps']}"
+    if c.get("shift") is not None:
+        flags += f" --shift {c['shift']:g}"
+    return flags
 
 
 def _detail_export_flags(record: dict) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from generator.atomic import write_atomic
 from generator.errors import FoveaError
-from generator.sampler import SAMPLERS
+from generator.sampler_names import SAMPLERS
 from generator.training.card import model_card
 from generator.training.lineage import run_record
 

@@ -14,7 +14,9 @@
 #   DATA         packed photographs (default: the shipped pack)
 #   MIXED_PRECISION  no (default: fp32 with TF32 matmuls on a GPU), bf16 or fp16
 # Writes into $OUT: base/{loss.png,log.json,losses.json}, foveated/{loss.png,log.json,losses.json},
-# weights/ (the files to copy into generator/models/weights/), job.json, job.log.
+# weights/ (a copy of the shipped weights folder with the new base and adapter exported into it,
+# so it keeps the shipped detail and periphery stages: the set to score with `fovea bench quality
+# --weights` and then copy into generator/models/weights/), job.json, job.log.
 # Works on a CPU too (small batches and sizes; for the smoke test). Use a new OUT for each job:
 # a stage refuses a folder that holds an earlier run's checkpoint.pt rather than overwrite it.
 set -euo pipefail
@@ -77,6 +79,10 @@ if [ "$FOV_OK" = 1 ] && [ -f "$OUT/foveated/lora.safetensors" ]; then
 else
   log "no foveated adapter: exporting the base alone"
 fi
+# Into a copy of the shipped set: the export keeps what it is not given (the detail and periphery
+# stages and their records), so the weights scored and shipped are the whole pipeline.
+rm -rf "$OUT/weights"
+cp -r "$SHIPPED" "$OUT/weights"
 $PY -m generator.training.export --base "$OUT/base" "${FOV_FLAG[@]}" --out "$OUT/weights" \
   | tee -a "$OUT/job.log"
 # Large files stay behind; the shipped fp16 weights are in $OUT/weights.

@@ -274,3 +274,25 @@ def test_a_prompt_to_a_scene_model_is_refused_not_ignored(photos, monkeypatch, c
     err = capsys.readouterr().err
     assert err.startswith("error: --prompt: model 'small-scene' generates from a scene")
     assert len(err.strip().splitlines()) == 1 and not (photos / "x.png").exists()
+
+
+def test_building_the_parser_imports_no_torch():
+    """``fovea --help`` stays fast: the command modules import torch (and pandas, PsychoPy) only
+    in their handlers; the training flags' sampler names come from generator.sampler_names."""
+    heavy = ("torch", "pandas", "psychopy", "diffusers", "matplotlib")
+    code = (
+        "import sys\n"
+        "from fovea_cli.main import build_parser\n"
+        "build_parser()\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
+
+
+def test_the_sampler_names_are_the_samplers_the_pipeline_runs():
+    from generator.pipeline import SAMPLERS as pipeline_samplers
+    from generator.sampler_names import SAMPLERS
+
+    assert SAMPLERS == ("euler", "renoise") and pipeline_samplers is SAMPLERS

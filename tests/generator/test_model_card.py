@@ -218,3 +218,35 @@ def test_refresh_card_stores_what_it_is_given_and_keeps_it(tmp_path, capsys):
     # Without a run folder nothing is exported (the shipped adapter is not dropped by mistake).
     assert main(["train", "export", "--out", str(weights), "--note", "x"]) == 2
     assert "--base, --foveated, --detail and/or --periphery" in capsys.readouterr().err
+
+
+def test_the_reproduce_export_carries_the_shipped_sampler_settings():
+    """A base trained from scratch gets ModelConfig's default sampler; the export line of the
+    reproduce block sets the one the record's config says was shipped."""
+    config = dict(CONFIG, sampler="renoise", steps=6, shift=0.5)
+    card = model_card(_record(config=config))
+    commands = card.split("Reproduce")[1].split("```")[1].strip().splitlines()
+    assert commands[-1] == (
+        "fovea train export --base runs/base --foveated runs/foveated "
+        "--sampler renoise --steps 6 --shift 0.5"
+    )
+
+
+def test_the_shipped_cards_reproduce_block_sets_every_shipped_sampler():
+    from pathlib import Path
+
+    weights = Path(__file__).resolve().parents[2] / "generator" / "models" / "weights"
+    record = json.loads((weights / "default.json").read_text())
+    card = (weights / "MODEL_CARD.md").read_text()
+    export = [line for line in card.splitlines() if line.startswith("fovea train export --base ")][
+        -1
+    ]
+    base, detail = record["config"], record["detail_config"]
+    for flag in (
+        f"--sampler {base['sampler']}",
+        f"--steps {base['steps']}",
+        f"--shift {base['shift']:g}",
+        f"--detail-steps {detail['steps']}",
+        f"--detail-shift {detail['shift']:g}",
+    ):
+        assert f" {flag} " in f"{export} ", flag
