@@ -19,11 +19,11 @@ import pandas as pd
 
 from analysis.session_reader import TORN_LAST_LINE, read_beh_table, read_sidecar
 from generator.errors import FoveaError
+from protocol.session_data import OBSERVERS
 
 _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
 )
-OBSERVERS = ("human", "parametric", "perceptual")
 #: The task of a file whose name is not BIDS and whose sidecar does not name one.
 UNKNOWN_TASK = "unknown"
 

@@ -180,7 +180,8 @@ def tokens_section(a: Analysis) -> Section:
     tok = (
         ("<h3>The stimuli at the group threshold</h3>" + examples if examples else "")
         + paragraph(
-            "Tokens of the generator's layout (generator.build_layout) at each condition's group threshold, for gaze "
+            "Tokens of the generator's layout at each condition's group threshold (by the token rules the sessions "
+            "generated with: the kit's, or the release's circle rule with a LoRA; generator.token_rules), for gaze "
             "at the condition's fixation target, on the recorded display and image size. token_ratio_at_ci_low / "
             "_high: the ratio at the ends of the threshold's interval (the larger level gives fewer tokens).",
             cls="explain",

@@ -259,6 +259,7 @@ def token_savings_at_threshold(a: Analysis) -> None:
         image_size_px=design.image_size_px,
         patch_px=design.patch_px,
         level_variables=design.level_variables,
+        token_rules=design.token_rules,
     )
     a.tested_tokens = tokens_per_tested_level(a.analysed_human)
     a.token_curves = {}
@@ -280,6 +281,7 @@ def token_savings_at_threshold(a: Analysis) -> None:
                 display=design.display,
                 image_size_px=design.image_size_px,
                 patch_px=design.patch_px,
+                token_rules=design.token_rules,
             ),
         )
 

@@ -207,15 +207,21 @@ def _saved_images(session, trial: int) -> tuple[Path, Path] | None:
 
 
 def _layout(sidecar: dict, example: StimulusExample, *, patch_px: int | None):
-    """(the example's token layout at its level and gaze, gaze in image px); fills ``tokens``."""
-    from generator.layout import build_layout
+    """(the example's token layout at its level and gaze, gaze in image px, by the token rules
+    the session generated with: ``analysis.design.sidecar_token_rules``); fills ``tokens``."""
+    from analysis.design import sidecar_token_rules
+    from generator.token_rules import token_rules_layout
     from protocol.geometry import geometry_from_record
 
     geometry = geometry_from_record(sidecar)
     gaze_px = tuple(float(v) for v in geometry.deg_to_image_px(*example.gaze_deg))
     patch = int(patch_px or sidecar.get("patch_px") or 16)
-    layout = build_layout(
-        geometry=geometry, gaze_px=gaze_px, spec=_layout_spec(sidecar, example), patch_px=patch
+    layout = token_rules_layout(
+        sidecar_token_rules(sidecar),
+        geometry=geometry,
+        gaze_px=gaze_px,
+        spec=_layout_spec(sidecar, example),
+        patch_px=patch,
     )
     example.tokens, example.tokens_full = int(layout.num_tokens), int(layout.num_tokens_full)
     return layout, gaze_px

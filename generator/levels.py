@@ -57,6 +57,9 @@ class LevelDomain:
         why: what limits them, for the report's methods text.
         low_open, high_open: the end itself is not a possible level (strength > 0,
             0 < radius_shrink < 1).
+        values: a discrete variable's only levels with a layout, the only ones a protocol may
+            test (periphery factor 2 or 4; a threshold between them interpolates two tested
+            layouts); None: every level in the domain.
     """
 
     variable: str
@@ -65,12 +68,27 @@ class LevelDomain:
     why: str
     low_open: bool = False
     high_open: bool = False
+    values: tuple[float, ...] | None = None
 
     def contains(self, level: float) -> bool:
         """Whether ``level`` is a possible level (open ends excluded)."""
         above = level > self.low if self.low_open else level >= self.low
         below = level < self.high if self.high_open else level <= self.high
         return bool(above and below)
+
+    def testable(self, level: float) -> bool:
+        """Whether a protocol may test ``level``: a possible level, and one of ``values`` for a
+        discrete variable (``protocol.stimulus_settings.Condition`` validates by it)."""
+        return self.contains(level) and (self.values is None or level in self.values)
+
+    def describe(self) -> str:
+        """The testable levels in words: ``> 0 and < 1``, ``> 0``, ``2 or 4``."""
+        if self.values is not None:
+            return " or ".join(f"{v:g}" for v in self.values)
+        ends = [f"{'>' if self.low_open else '>='} {self.low:g}"]
+        if math.isfinite(self.high):
+            ends.append(f"{'<' if self.high_open else '<='} {self.high:g}")
+        return " and ".join(ends)
 
     def clip(self, lo: float, hi: float) -> tuple[float, float, list[str]]:
         """An interval cut to the domain's ends, and which ends were cut (``"lower"``,
@@ -79,8 +97,9 @@ class LevelDomain:
         return max(lo, self.low), min(hi, self.high), cut
 
 
-#: Level variables whose levels are limited (``layout_spec_for_level``), with the protocol
-#: schema's ends (``protocol.stimulus_settings.Condition``: levels > 0; radius_shrink < 1):
+#: Level variables whose levels are limited (``layout_spec_for_level``): the one definition of
+#: the levels a protocol may give (``protocol.stimulus_settings.Condition`` validates by it:
+#: levels > 0; radius_shrink < 1) and the analysis' ends of a threshold's interval:
 #: radius_shrink 1 leaves a full-resolution circle of radius 0, and beyond it no layout exists;
 #: a periphery factor is 2 or 4 (a threshold between them interpolates two tested layouts;
 #: beyond them there is none).
@@ -95,7 +114,11 @@ LEVEL_DOMAINS: dict[str, LevelDomain] = {
         high_open=True,
     ),
     "periphery_factor": LevelDomain(
-        "periphery_factor", 2.0, 4.0, "the periphery is 2 or 4 times coarser, no other factor"
+        "periphery_factor",
+        2.0,
+        4.0,
+        "the periphery is 2 or 4 times coarser, no other factor",
+        values=(2.0, 4.0),
     ),
 }
 

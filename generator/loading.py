@@ -42,14 +42,15 @@ def load_generator(
 
     ``token_rules``: ``kit`` (the kit's layouts and ids) or ``release`` (the release's circle rule,
     token order, ids and cross-resolution attention: :mod:`generator.release_generator`); by
-    default ``release`` with a LoRA, else ``kit``.
+    default ``release`` with a LoRA, else ``kit`` (:func:`generator.token_rules.default_token_rules`,
+    which what is counted without generating follows too).
 
     ``decode``: ``full`` or ``foveated`` (:mod:`generator.decoding`).
     ``static_shapes``: bucketed token counts and CUDA graphs (:mod:`generator.static_sampler`);
     by default on for prompt models with the kit's token rules on a CUDA device."""
-    rules = token_rules or ("release" if lora is not None else "kit")
-    if rules not in ("kit", "release"):
-        raise FoveaError(f"token_rules must be kit or release, got {token_rules!r}")
+    from generator.token_rules import check_token_rules, default_token_rules
+
+    rules = check_token_rules(token_rules or default_token_rules(lora=lora is not None))
     generator = _load_model(model, device=device, torch_dtype=_parse_dtype(dtype))
     if lora is not None:
         from generator.release_lora import merge_lora_file

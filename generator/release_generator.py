@@ -11,20 +11,19 @@ measurement for real weights).
 
 from __future__ import annotations
 
-from generator.layout import LayoutSpec, TokenLayout, build_layout
+from generator.layout import LayoutSpec, TokenLayout
 from generator.pipeline import FoveatedGenerator
-from generator.release_layout import release_circle_layout
+from generator.token_rules import token_rules_layout
 
 
 class ReleaseFoveatedGenerator(FoveatedGenerator):
-    """:class:`FoveatedGenerator` whose circle layouts follow the release's rule and order."""
+    """:class:`FoveatedGenerator` whose circle layouts follow the release's rule and order
+    (:func:`generator.token_rules.token_rules_layout` under ``release``)."""
 
     def layout(self, *, geometry, gaze_px, spec: LayoutSpec) -> TokenLayout:
-        if spec.mode == "circle" and gaze_px is not None:
-            return release_circle_layout(
-                geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=self.token_px
-            )
-        return build_layout(geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=self.token_px)
+        return token_rules_layout(
+            "release", geometry=geometry, gaze_px=gaze_px, spec=spec, patch_px=self.token_px
+        )
 
 
 def with_release_conventions(generator: FoveatedGenerator) -> ReleaseFoveatedGenerator:

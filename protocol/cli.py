@@ -88,8 +88,10 @@ def summary(protocol, *, scenes: str) -> list[str]:
         f"({s.image_width_px / ppd:.1f}x{s.image_height_px / ppd:.1f} deg), scenes {scenes}",
     ]
     from protocol.geometry import stimulus_geometry
+    from protocol.levels import protocol_token_rules
 
     geometry = stimulus_geometry(protocol)
+    rules = protocol_token_rules(protocol)
     total = 0
     few: list[str] = []
     for c in protocol.conditions:
@@ -105,7 +107,7 @@ def summary(protocol, *, scenes: str) -> list[str]:
             f"{c.fixation_deg[1]:g}) deg{'' if on_image else ' (off the image: all periphery)'}, "
             f"{c.level_variable} "
             + (f"levels {levels}" if levels else f"{c.level_min:g}..{c.level_max:g}")
-            + f", {trials} trials; {_token_shares(c, geometry)}"
+            + f", {trials} trials; {_token_shares(c, geometry, token_rules=rules)}"
         )
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
@@ -121,15 +123,19 @@ def summary(protocol, *, scenes: str) -> list[str]:
     return lines
 
 
-def _token_shares(condition, geometry) -> str:
+def _token_shares(condition, geometry, *, token_rules: str) -> str:
     """The share of the full grid's tokens at the condition's lowest and highest levels, with
-    the gaze on its fixation target (preset-sized tokens)."""
+    the gaze on its fixation target (preset-sized tokens), counted by the token rules the study
+    generates with (``protocol.levels.protocol_token_rules``)."""
     from protocol.levels import condition_layout
 
     levels = condition.levels or (condition.level_min, condition.level_max)
     low, high = min(levels), max(levels)
     low_share, high_share = (
-        100 * condition_layout(condition, level, geometry, token_px=PRESET_TOKEN_PX).token_ratio
+        100
+        * condition_layout(
+            condition, level, geometry, token_px=PRESET_TOKEN_PX, token_rules=token_rules
+        ).token_ratio
         for level in (low, high)
     )
     return f"tokens {low_share:.1f} % of full at {low:g}, {high_share:.1f} % at {high:g}"

@@ -33,14 +33,27 @@ def layout_spec(*, condition: Condition, level: float):
     )
 
 
-def condition_layout(condition: Condition, level: float, geometry, *, token_px: int):
-    """``condition``'s token layout at ``level`` with the gaze on its fixation target
-    (``geometry``: ``protocol.geometry.stimulus_geometry``; ``token_px``: pixels per fine token)."""
-    from generator.layout import build_layout
+def protocol_token_rules(protocol) -> str:
+    """The token rules the study generates ``protocol``'s stimuli with
+    (``generator.token_rules.default_token_rules``: the release's with ``[stimulus] lora``, else
+    the kit's; the generation services do not override the default)."""
+    from generator.token_rules import default_token_rules
+
+    return default_token_rules(lora=protocol.stimulus.lora is not None)
+
+
+def condition_layout(
+    condition: Condition, level: float, geometry, *, token_px: int, token_rules: str
+):
+    """``condition``'s token layout at ``level`` with the gaze on its fixation target, as the
+    generator builds it under ``token_rules`` (``protocol_token_rules``; ``geometry``:
+    ``protocol.geometry.stimulus_geometry``; ``token_px``: pixels per fine token)."""
+    from generator.token_rules import token_rules_layout
 
     spec = layout_spec(condition=condition, level=level)
     gaze = tuple(float(v) for v in geometry.deg_to_image_px(*condition.fixation_deg))
-    return build_layout(
+    return token_rules_layout(
+        token_rules,
         geometry=geometry,
         gaze_px=None if spec.mode == "full" else gaze,
         spec=spec,

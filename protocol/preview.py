@@ -46,10 +46,11 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
 
     from generator.draw import draw_layout
     from protocol.geometry import stimulus_geometry
-    from protocol.levels import condition_layout
+    from protocol.levels import condition_layout, protocol_token_rules
 
     protocol = loaded.protocol
     geometry = stimulus_geometry(protocol)
+    rules = protocol_token_rules(protocol)
     backdrop, backdrop_name = _backdrop(scenes, geometry)
     columns = max(3, *(len(preview_levels(c, protocol.procedure)) for c in protocol.conditions))
     rows = 1 + len(protocol.conditions)
@@ -62,7 +63,9 @@ def write_preview(loaded, *, scenes: str, out: str | Path) -> Path:
     for row, condition in enumerate(protocol.conditions, start=1):
         for col, level in enumerate(preview_levels(condition, protocol.procedure)):
             ax = fig.add_subplot(grid[row, col])
-            layout = condition_layout(condition, level, geometry, token_px=PRESET_TOKEN_PX)
+            layout = condition_layout(
+                condition, level, geometry, token_px=PRESET_TOKEN_PX, token_rules=rules
+            )
             # No legend in the picture: shrunk to a panel it cannot be read; the title says it.
             ax.imshow(np.asarray(draw_layout(layout, image=backdrop, legend=False)))
             ax.set_title(

@@ -173,6 +173,10 @@ class FixationSettings(StrictTable):
             hold of ``refixation_hold_s`` then comes before the onset).
         break_min_s: the gaze must stay outside the window this long (consecutive samples, each
             lasting one frame) to be a fixation break: one noisy sample is not (60 Hz: two frames).
+        blink_edge_s: samples this close to a blink belong to it (the eyelid's artifact saccade
+            as it closes and opens): outside samples this long after a blink are not counted,
+            an outside run that a blink ends is not a break, and so a break is decided this much
+            later (``study.trial.gaze.GazeMonitor``).
         refixation_hold_s: the hold after a blink while waiting for the images.
         mark_size_deg: fixation mark diameter.
         show_during_stimulus: keep the mark on during the intervals.
@@ -181,6 +185,7 @@ class FixationSettings(StrictTable):
     tolerance_deg: float = Field(default=1.5, gt=0, le=20)
     max_invalid_s: float = Field(default=0.3, ge=0, le=5)
     break_min_s: float = Field(default=0.02, ge=0, le=1)
+    blink_edge_s: float = Field(default=0.1, ge=0, le=1)
     refixation_hold_s: float = Field(default=0.2, ge=0, le=10)
     mark_size_deg: float = Field(default=0.4, gt=0, le=5)
     show_during_stimulus: bool = True
@@ -246,7 +251,8 @@ class PracticeSettings(StrictTable):
         max_blocks: practice blocks at most (the first included); the main trials follow
             either way (the sidecar's ``practice.passed`` says whether the criterion was met).
         example: before the first trial of a new session, show a foveated image beside its
-            full-resolution twin at the first practice level, with ``instructions.example_text``.
+            full-resolution twin at the largest (easiest) practice level, or the condition's
+            ``level_max`` without practice levels, with ``instructions.example_text``.
     """
 
     trials: int = Field(default=0, ge=0, le=500)

@@ -13,6 +13,7 @@ import math
 
 from pydantic import Field, model_validator
 
+from generator.levels import LEVEL_DOMAINS
 from protocol.run_settings import (
     BreakSettings,
     ConstantSettings,
@@ -92,13 +93,12 @@ class Protocol(StrictTable):
                 f"simulation.thresholds names unknown conditions: {', '.join(unknown)}"
             )
         for condition in self.conditions:
-            if (
-                condition.level_variable == "periphery_factor"
-                and self.procedure.method == "staircase"
-            ):
+            values = LEVEL_DOMAINS[condition.level_variable].values
+            if values is not None and self.procedure.method == "staircase":
                 raise ValueError(
-                    f"condition {condition.name!r}: periphery_factor levels are discrete (2, 4); "
-                    "use procedure method constant or questplus"
+                    f"condition {condition.name!r}: {condition.level_variable} levels are "
+                    f"discrete ({', '.join(f'{v:g}' for v in values)}); use procedure method "
+                    "constant or questplus"
                 )
         if self.procedure.method == "staircase":
             for condition in self.conditions:

@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -32,6 +33,13 @@ REPORT_MIN_TRIALS_PER_CONDITION = 20
 #: (``analysis.fits.FitSettings.min_trials``), whatever the QC rules.
 REPORT_MIN_TRIALS_PER_FIT = 10
 
+#: Who answered a session's trials (the ``observer`` column and the sidecar's ``observer``): a
+#: person at the keyboard or a simulated observer (``study.observers``).
+ObserverKind = Literal["human", "parametric", "perceptual"]
+OBSERVERS: tuple[str, ...] = get_args(ObserverKind)
+#: The observers ``fovea simulate`` can stand in for a participant.
+SIMULATED_OBSERVERS: tuple[str, ...] = tuple(o for o in OBSERVERS if o != "human")
+
 MISSING = "n/a"
 #: Cell texts read as a missing value.
 MISSING_TOKENS = (MISSING, "")
@@ -44,14 +52,15 @@ class Column:
     Attributes:
         name: header text.
         numeric: read as a number by the analysis (``n/a`` -> NaN); else text.
-        allowed: the only valid values of a numeric column (None: any finite number).
+        allowed: the only valid values: numbers of a numeric column (None: any finite number),
+            texts of a text column (None: any text).
         never_missing: every presented trial (aborted ones included) has a value.
         description: for the sidecar's ``columns`` table (None: the name says it).
     """
 
     name: str
     numeric: bool = False
-    allowed: tuple[float, ...] | None = None
+    allowed: tuple[float, ...] | tuple[str, ...] | None = None
     never_missing: bool = False
     description: str | None = None
 
@@ -137,7 +146,7 @@ OPTIONAL = (
     ),
     Column("fixation_x_deg", numeric=True),
     Column("fixation_y_deg", numeric=True),
-    Column("observer"),  # human | parametric | perceptual
+    Column("observer", allowed=OBSERVERS),
     Column("p_correct_model", numeric=True),
 )
 # Numbers the analysis does not analyse are read as text (numeric=False): twin_latency_s,
@@ -230,9 +239,9 @@ COLUMN_TYPES: dict[str, Column] = {c.name: c for c in PINNED + OPTIONAL + EXTRA}
 NUMERIC_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMN_TYPES.values() if c.numeric)
 #: Columns every presented trial has (aborted trials included).
 NEVER_MISSING: tuple[str, ...] = tuple(c.name for c in COLUMN_TYPES.values() if c.never_missing)
-#: The only valid values of some numeric columns.
+#: The only valid values of some numeric columns (the analysis' reader checks them).
 ALLOWED_VALUES: dict[str, tuple[float, ...]] = {
-    c.name: c.allowed for c in COLUMN_TYPES.values() if c.allowed is not None
+    c.name: c.allowed for c in COLUMN_TYPES.values() if c.numeric and c.allowed is not None
 }
 
 

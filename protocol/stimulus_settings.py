@@ -18,7 +18,7 @@ from pydantic import Field, StrictFloat, ValidationInfo, field_validator, model_
 from generator.decoding import Decode
 from generator.geometry import default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS
-from generator.levels import LEVEL_VARIABLES_BY_MODE, LevelVariable
+from generator.levels import LEVEL_DOMAINS, LEVEL_VARIABLES_BY_MODE, LevelVariable
 from generator.precision import DEFAULT_DTYPE, Dtype
 from protocol.models import check_image_size, check_model
 from protocol.strict import StrictTable
@@ -247,6 +247,11 @@ class Condition(StrictTable):
         start_level: staircases' start (default: the range's middle on the staircases' step
             scale, ``protocol.levels.start_level``).
         levels: explicit levels (constant stimuli; QUEST+ stimulus domain when given).
+
+    Which levels a level variable has is ``generator.levels.LEVEL_DOMAINS``' (strength > 0,
+    0 < radius_shrink < 1, periphery factor 2 or 4): ``levels``, ``level_min``, ``level_max`` and
+    ``start_level`` are validated by it (for a discrete variable, whose tested levels are
+    ``levels``, the range ends need only be positive).
         padding_deg: acuity mode: extra full-acuity radius for tracker error.
         acuity: acuity model (``linear`` or ``geisler_perry``).
         max_level: coarsest token level of acuity layouts.
@@ -259,9 +264,9 @@ class Condition(StrictTable):
     # A TOML array is a list: the pair itself is read laxly, its numbers strictly.
     fixation_deg: tuple[StrictFloat, StrictFloat] = Field(default=(0.0, 0.0), strict=False)
     level_variable: LevelVariable = "strength"
-    level_min: float = Field(default=0.1, gt=0)
-    level_max: float = Field(default=4.0, gt=0)
-    start_level: float | None = Field(default=None, gt=0)
+    level_min: float = 0.1
+    level_max: float = 4.0
+    start_level: float | None = None
     levels: list[float] = Field(default_factory=list)
     padding_deg: float = Field(default=0.0, ge=0, le=30)
     acuity: Literal["linear", "geisler_perry"] = "linear"
@@ -279,8 +284,8 @@ class Condition(StrictTable):
     @field_validator("levels")
     @classmethod
     def _levels(cls, value: list[float]) -> list[float]:
-        if any(not (math.isfinite(v) and v > 0) for v in value):
-            raise ValueError("levels must be positive numbers")
+        if any(not math.isfinite(v) for v in value):
+            raise ValueError("levels must be finite numbers")
         if len(set(value)) != len(value):
             raise ValueError("levels must not repeat")
         return value
@@ -293,6 +298,7 @@ class Condition(StrictTable):
                 f"level_variable {self.level_variable!r} does not apply to layout_mode "
                 f"{self.layout_mode!r}; use {' or '.join(allowed)}"
             )
+        self._check_levels()
         if self.level_min >= self.level_max:
             raise ValueError(
                 f"level_min ({self.level_min}) must be below level_max ({self.level_max})"
@@ -302,12 +308,35 @@ class Condition(StrictTable):
             and not self.level_min <= self.start_level <= self.level_max
         ):
             raise ValueError("start_level must lie within [level_min, level_max]")
-        if self.level_variable == "radius_shrink":
-            if self.level_max >= 1 or any(v >= 1 for v in self.levels):
-                raise ValueError("radius_shrink levels must be < 1 (radius = 1 - level > 0)")
-        if self.level_variable == "periphery_factor":
-            if not self.levels:
-                raise ValueError("periphery_factor needs explicit levels (2 and/or 4)")
-            if any(v not in (2, 4) for v in self.levels):
-                raise ValueError("periphery_factor levels must be 2 or 4")
         return self
+
+    def _check_levels(self) -> None:
+        """Every level the condition gives is one its level variable has
+        (``generator.levels.LEVEL_DOMAINS``). A discrete variable (periphery factor) is tested
+        at its explicit ``levels`` only; its range ends are not levels with a layout and need
+        only be positive."""
+        domain = LEVEL_DOMAINS[self.level_variable]
+        variable = self.level_variable
+        ends = [(f"{name} = {value:g}", value) for name, value in self._range_ends()]
+        if domain.values is not None:
+            if not self.levels:
+                raise ValueError(
+                    f"{variable} needs explicit levels "
+                    f"({' and/or '.join(f'{v:g}' for v in domain.values)})"
+                )
+            for name, value in self._range_ends():
+                if not value > 0:
+                    raise ValueError(f"{name} must be > 0, got {value:g}")
+            ends = []
+        for what, value in [*ends, *((f"levels has {v:g}", v) for v in self.levels)]:
+            if not domain.testable(value):
+                raise ValueError(
+                    f"{what}: {variable} levels must be {domain.describe()} ({domain.why})"
+                )
+
+    def _range_ends(self) -> list[tuple[str, float]]:
+        """(field, value) of ``level_min``, ``level_max`` and ``start_level`` when set."""
+        ends = [("level_min", self.level_min), ("level_max", self.level_max)]
+        if self.start_level is not None:
+            ends.append(("start_level", self.start_level))
+        return ends

@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw
 
 from generator.draw import mark_fixation
 from generator.errors import FoveaError
+from generator.token_rules import default_token_rules
 from stimuli.manifest import MANIFEST, StimulusSet, read_manifest
 from stimuli.store import read_png
 
@@ -49,6 +50,8 @@ def contact_sheet(
     entries = sset.entries
     geometry = geometry_from_record(sset.manifest["geometry"])
     token_px = int(sset.manifest["model"]["token_px"])
+    # The layouts as the set was generated: the release's circle rule with a LoRA.
+    rules = default_token_rules(lora=sset.manifest["model"].get("lora_sha256") is not None)
     stimuli = []
     for e in entries:
         key = (e["seed"], e["conditioning"])
@@ -88,7 +91,7 @@ def contact_sheet(
             )
             if e is None:
                 continue
-            tile = _tile(directory, e, kind, geometry=geometry, token_px=token_px)
+            tile = _tile(directory, e, kind, geometry=geometry, token_px=token_px, rules=rules)
             tile = tile.resize((tile_px, tile_px), Image.Resampling.LANCZOS)
             sheet.paste(tile, (margin + j * tile_px, y))
     return sheet
@@ -123,11 +126,14 @@ def _row_label(entries: list[dict], seed, conditioning) -> str:
     return label
 
 
-def _tile(directory: Path, e: dict, kind: str, *, geometry, token_px: int) -> Image.Image:
+def _tile(
+    directory: Path, e: dict, kind: str, *, geometry, token_px: int, rules: str
+) -> Image.Image:
     """Entry ``e``'s tile at full size: the reference as is, a foveated image with its fixation
-    marked, or its token layout drawn over it."""
+    marked, or its token layout (under token rules ``rules``) drawn over it."""
     from generator.draw import draw_layout
-    from generator.layout import LayoutSpec, build_layout
+    from generator.layout import LayoutSpec
+    from generator.token_rules import token_rules_layout
 
     image = read_png(directory / e["file"])
     if kind == "reference":
@@ -136,7 +142,9 @@ def _tile(directory: Path, e: dict, kind: str, *, geometry, token_px: int) -> Im
     if kind == "foveated":
         return mark_fixation(image, gaze)
     spec = LayoutSpec(**e["spec"])
-    layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px)
+    layout = token_rules_layout(
+        rules, geometry=geometry, gaze_px=gaze, spec=spec, patch_px=token_px
+    )
     return draw_layout(layout, image=image)
 
 

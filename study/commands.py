@@ -14,6 +14,7 @@ from generator.arg_types import seed_int
 from generator.atomic import write_atomic
 from generator.errors import FoveaError
 from protocol.load import resolve_protocol
+from protocol.session_data import SIMULATED_OBSERVERS
 
 #: What ``fovea`` says after Ctrl-C in run and simulate (every trial is on disk when logged).
 SESSION_INTERRUPTED = (
@@ -25,7 +26,7 @@ def add_observer_option(parser: argparse.ArgumentParser) -> None:
     """``--observer`` of the commands that simulate participants."""
     parser.add_argument(
         "--observer",
-        choices=["parametric", "perceptual"],
+        choices=list(SIMULATED_OBSERVERS),
         default="parametric",
         help="the simulated participant: parametric (a psychometric function at the protocol's "
         "[simulation] thresholds) or perceptual (FovVideoVDP on the trial's images) "

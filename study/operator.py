@@ -14,6 +14,13 @@ PAUSE_KEY = "p"
 RECALIBRATE_KEY = "c"
 OPERATOR_KEYS = (PAUSE_KEY, RECALIBRATE_KEY)
 PAUSE_TEXT = "Paused.\n\nPress SPACE to continue."
+AGAIN_KEY, ACCEPT_KEY = "r", "a"
+VALIDATION_TEXT = (
+    "{finding}\n\n"
+    f"{AGAIN_KEY.upper()}: calibrate again\n"
+    f"{ACCEPT_KEY.upper()}: accept it anyway (logged as an override)\n"
+    "Escape: end the session (--resume continues it)"
+)
 
 
 class OperatorControls:
@@ -69,3 +76,31 @@ class OperatorControls:
                 else f"  [{PAUSE_KEY}: pause, {RECALIBRATE_KEY}: recalibrate]"
             )
         )
+
+
+def validation_question(*, presenter, say, limits):
+    """``EyeLinkTracker.override_validation`` for a session with an operator: after each
+    validation outside the protocol's limits (or a setup left without one) the window asks
+    whether to calibrate again (R) or accept it anyway (A); Escape ends the session.
+
+    Args:
+        presenter: the window.
+        say: the console printer (the question is printed there too).
+        limits: the acceptance limits (``study.trackers.eyelink_setup.AcceptanceLimits``).
+    """
+
+    def ask(result) -> bool:
+        if result.avg_error_deg is None or result.max_error_deg is None:
+            finding = "The setup ended without a validation."
+        else:
+            finding = (
+                f"The validation is outside the protocol's limits: average error "
+                f"{result.avg_error_deg:.2f} deg, worst {result.max_error_deg:.2f} deg "
+                f"(limits {limits.avg_error_deg:.2f} / {limits.max_error_deg:.2f} deg)."
+            )
+        say(f"  {finding} {AGAIN_KEY.upper()}: again, {ACCEPT_KEY.upper()}: accept anyway")
+        text = VALIDATION_TEXT.format(finding=finding)
+        key = presenter.text_screen(text, phase="validation", keys=(AGAIN_KEY, ACCEPT_KEY))
+        return key == ACCEPT_KEY
+
+    return ask

@@ -360,17 +360,19 @@ class Presenter:
         phase: str,
         min_duration_s: float = 0.0,
         keys: tuple[str, ...] = ("space",),
-    ) -> None:
-        """Show ``text`` until a key (``auto_advance``: one frame)."""
+    ) -> str:
+        """Show ``text`` until one of ``keys``; returns it (``auto_advance``: one frame, then
+        ``keys[0]``). Escape asks whether to quit (``QuitRequested``)."""
         self.clear_keys()
         start = self.clock()
         while True:
             self.draw_text(text)
             frame = self.flip(phase=phase)
             if self.auto_advance:
-                return
+                return keys[0]
             pressed = self.keys([*keys, "escape"])
             if "escape" in pressed and self.confirm_quit():
                 raise QuitRequested()
-            if any(k in pressed for k in keys) and frame.t - start >= min_duration_s:
-                return
+            chosen = [k for k in keys if k in pressed]
+            if chosen and frame.t - start >= min_duration_s:
+                return chosen[0]

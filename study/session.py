@@ -3,7 +3,9 @@
 Order of work: validate the protocol -> find or create the session folder (an existing session is
 only ever resumed, never overwritten) -> rebuild the procedure's state from the logged trials ->
 load and warm up the generator -> open the window and the tracker, calibrate -> trials, each
-appended to ``beh.tsv`` and fsynced before the next one -> sidecars, timing report, EDF.
+appended to ``beh.tsv`` and fsynced before the next one -> sidecars, timing report, EDF. A
+``--resume`` of a session with no trial left only fetches the EDFs its runs left on the Host PC
+(``study.session_tracker.fetch_left_files``: no window, no new run).
 
 The stages live in their own modules: ``study.session_setup`` (seeds, sidecars, resume checks)
 and ``study.session_window`` (window, tracker, the trial loop, the run's records).
@@ -24,7 +26,7 @@ import numpy as np
 from generator.errors import FoveaError
 from protocol import LoadedProtocol
 from protocol.geometry import stimulus_geometry
-from protocol.session_data import read_rows
+from protocol.session_data import ObserverKind, read_rows
 from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_atomic
 from study.datalog.atomic import remove_stale_temporaries
 from study.procedures import SessionPlan, replay
@@ -38,9 +40,9 @@ from study.session_setup import (
     resumable_sidecar,
     stimulus_set_record,
 )
+from study.session_tracker import fetch_left_files
 from study.session_window import SessionRun
 
-ObserverKind = Literal["human", "parametric", "perceptual"]
 TrackerKindArg = Literal["eyelink", "dummy", "sim", "eyelink-emulated"]
 
 
@@ -195,11 +197,12 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         sidecar = resumable_sidecar(config, paths, scenes=scenes, say=say)
         seed = int(sidecar["seed"])
         if sidecar.get("completed"):
-            say(f"{paths.session_dir}: already complete")
+            # No trial left, but a run's EDF may still be on the Host PC (a failed transfer).
+            left = fetch_left_files(config=config, paths=paths, sidecar=sidecar, say=say)
+            status = "already complete" + _files_left_note(left)
+            say(f"{paths.session_dir}: {status}")
             n_rows = len(read_rows(paths.beh_tsv))
-            return SessionResult(
-                paths, True, n_rows, 0, time.perf_counter() - t_wall, "already complete"
-            )
+            return SessionResult(paths, True, n_rows, 0, time.perf_counter() - t_wall, status)
     scheduler = SessionPlan(
         protocol=config.loaded.protocol,
         seed=derive_seed(seed, "scheduler"),
@@ -225,9 +228,11 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
                 summary=scheduler.summary(),
                 simulated=config.simulated_clock,
             )
+            left = fetch_left_files(config=config, paths=paths, sidecar=sidecar, say=say)
             n_rows, n_responses = len(behlog.rows), scheduler.n_responses
             wall_s = time.perf_counter() - t_wall
-            return SessionResult(paths, True, n_rows, n_responses, wall_s, "completed")
+            status = "completed" + _files_left_note(left)
+            return SessionResult(paths, True, n_rows, n_responses, wall_s, status)
         if config.close:  # the lab will not resume it: its end records, no window
             behlog.close()
             close_incomplete_session(
@@ -256,6 +261,13 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         status=status,
         estimates=scheduler.summary(),
     )
+
+
+def _files_left_note(left: int) -> str:
+    """The status's note on eye-tracking files a resume could not fetch from the Host PC."""
+    if not left:
+        return ""
+    return f"; {left} eye-tracking file(s) still only on the Host PC (--resume fetches them)"
 
 
 def _paths(config: SessionConfig) -> SessionPaths:

@@ -1,6 +1,7 @@
 """A session's tracker files and records: the Host PC EDF name of each run, the local copies under
-``sourcedata/``, the fetch of earlier runs' files on a resume, SR's terminate sequence, the
-calibrations in the sidecar, and the pause screen after a lost link.
+``sourcedata/``, the fetch of earlier runs' files on a resume (also of a completed session, over a
+link opened only for that), SR's terminate sequence, the calibrations in the sidecar, and the
+screen after a lost link.
 
 Used by ``study.session_window.SessionRun``; works with every tracker kind (the simulated one has
 no EDF, no ``report`` and no ``calibrations`` list: what it lacks is skipped).
@@ -8,12 +9,18 @@ no EDF, no ``report`` and no ``calibrations`` list: what it lacks is skipped).
 
 from __future__ import annotations
 
+import shlex
+import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from study.datalog import SessionPaths, physio_sidecar, write_json_atomic
-from study.trackers.base import TrackerLinkLost
+from study.session_setup import ABRUPT_END, derive_seed, utc_now
 from study.trackers.edf import host_edf_name, local_edf_name
+
+if TYPE_CHECKING:
+    from study.session import SessionConfig
 
 #: Tracker kinds whose Host PC keeps an EDF file (dummy mode stores nothing).
 EDF_KINDS = ("eyelink", "eyelink-emulated")
@@ -23,11 +30,15 @@ RECORDING_STOPPED_TEXT = (
     "Operator: check the Host PC, then press space to record again."
 )
 RESUME_HINT = "everything up to the last completed trial is saved; continue with --resume"
+# No "reconnect" key: pylink does not reopen a closed link, and a Host PC that lost the link has
+# closed this run's EDF, so recording on would write the next trials into no file. A --resume
+# is a new run with its own EDF, and it first fetches this run's file from the Host PC.
 LINK_LOST_TEXT = (
     "The link to the eye tracker is lost.\n\n"
     "Everything up to trial {trial} is saved.\n\n"
-    "Operator: reconnect the cable or restart the Host PC, then press R to reconnect; "
-    "press Q to end the session now and continue it later with --resume."
+    "Operator: press Q to end the session now. Then reconnect the cable or restart the Host PC "
+    "and continue the session with --resume: it opens a new eye-tracking file and first "
+    "fetches this run's file from the Host PC."
 )
 
 
@@ -81,27 +92,33 @@ class SessionTrackerFiles:
 
     def fetch_earlier_runs(self, tracker) -> list[str]:
         """On a resume: copy the Host PC files of earlier runs that were never received (their
-        run ended with the link down). Returns the local names fetched."""
+        run ended with the link down, or the transfer failed). Returns the local names fetched."""
         if getattr(tracker, "name", None) not in EDF_KINDS:
             return []
-        fetched = []
-        for record in self.sidecar.get("runs", [])[:-1]:
-            host = record.get("edf_name")
-            if not host or record.get("edf_file") or not record.get("edf_local_name"):
-                continue
-            try:
-                local = tracker.fetch_host_file(
-                    host, dest=self.paths.eyetrack_dir / record["edf_local_name"]
-                )
-            except Exception as error:  # noqa: BLE001 - the run goes on; the file stays on the Host
-                record["edf_fetch_error"] = str(error)
-                continue
-            if local is not None:
-                record["edf_file"] = Path(local).name
-                record["edf_fetched_by_run"] = self.run
-                fetched.append(Path(local).name)
+        records = [
+            record
+            for record in self.sidecar.get("runs", [])[:-1]
+            if record.get("edf_name")
+            and record.get("edf_local_name")
+            and not record.get("edf_file")
+        ]
+        fetched = fetch_run_files(tracker, records, paths=self.paths, fetched_by_run=self.run)
         self.write_sidecar()
         return fetched
+
+    def edf_left_on_host(self, tracker) -> str | None:
+        """After ``close``: when this run's Host PC file was not received (the link was down,
+        the transfer failed or was cancelled), what the operator is told (``NAME.EDF of run
+        n was not received (why)``); None when it was received or there is none."""
+        record = self.run_record
+        if getattr(tracker, "name", None) not in EDF_KINDS or record.get("edf_file"):
+            return None
+        if not record.get("edf_name"):
+            return None
+        steps = (record.get("tracker") or {}).get("close_steps") or {}
+        failed = [f"{step} {result}" for step, result in steps.items() if result != "ok"]
+        why = record.get("tracker_close_error") or "; ".join(failed) or "not received"
+        return f"{record['edf_name']}.EDF of run {self.run} was not received ({why})"
 
     def close(self, tracker) -> None:
         """Stop recording, then SR's terminate sequence (``close``), each in its own ``try`` so
@@ -190,44 +207,141 @@ def write_physio_sidecar(*, paths: SessionPaths, protocol, sidecar: dict, tracke
 
 
 def restart_recording(tracker, presenter) -> None:
-    """After the tracker stopped recording mid-trial (or the link came back): tell the operator,
-    then record again (TrackerLinkLost when the link is still down)."""
+    """After the Host PC stopped recording mid-trial (the link is up): tell the operator, then
+    record again (TrackerLinkLost when the link went down meanwhile)."""
     presenter.text_screen(RECORDING_STOPPED_TEXT, phase="pause")
     tracker.start_recording()
 
 
-def recover_link(tracker, presenter, *, trial: int) -> bool:
-    """After a lost link: the link-lost screen until the operator ends (False) or reconnects and
-    recording runs again (True). R with the link still down shows the screen again.
-
-    Args:
-        tracker: the session's tracker.
-        presenter: the window.
-        trial: the last completed trial (named on the screen).
-    """
-    while link_lost_screen(presenter, trial=trial):
-        if not tracker.is_connected():
-            continue
-        try:
-            tracker.start_recording()
-        except TrackerLinkLost:
-            continue
-        return True
-    return False
-
-
-def link_lost_screen(presenter, *, trial: int) -> bool:
-    """Tell the operator the link is lost; True when they chose to reconnect (R), False to end
-    (Q, Escape; a simulated session always ends)."""
+def link_lost_screen(presenter, *, trial: int) -> None:
+    """After a lost link: tell the operator, until they end the run (Q, Escape; a simulated
+    session ends at once). The run never continues on the lost link (``LINK_LOST_TEXT``):
+    ``--resume`` continues the session in a new run with its own EDF."""
     text = LINK_LOST_TEXT.format(trial=trial)
     presenter.clear_keys()
     while True:
         presenter.draw_text(text)
         presenter.flip(phase="pause")
-        if presenter.auto_advance:
-            return False
-        pressed = presenter.keys(["r", "q", "escape"])
-        if "r" in pressed:
-            return True
-        if "q" in pressed or "escape" in pressed:
-            return False
+        if presenter.auto_advance or presenter.keys(["q", "escape"]):
+            return
+
+
+# ---------------------------------------------------------------------- files left on the Host PC
+def fetch_run_files(tracker, records: list[dict], *, paths: SessionPaths, fetched_by_run=None):
+    """Fetch each record's Host PC file into ``paths.eyetrack_dir`` (under its
+    ``edf_local_name``) over the open ``tracker``; a fetched record gets ``edf_file`` and
+    ``edf_fetched_utc`` (and ``edf_fetched_by_run`` when a run fetched it), one that failed
+    ``edf_fetch_error``. Returns the local names fetched (the caller writes the sidecar)."""
+    fetched = []
+    for record in records:
+        try:
+            local = tracker.fetch_host_file(
+                record["edf_name"], dest=paths.eyetrack_dir / record["edf_local_name"]
+            )
+        except Exception as error:  # noqa: BLE001 - the file stays on the Host; say why
+            record["edf_fetch_error"] = str(error)
+            continue
+        if local is None:
+            steps = getattr(tracker, "close_steps", {}) or {}
+            record["edf_fetch_error"] = steps.get("receiveDataFile") or "not received"
+            continue
+        record.pop("edf_fetch_error", None)
+        record["edf_file"] = Path(local).name
+        record["edf_fetched_utc"] = utc_now()
+        if fetched_by_run is not None:
+            record["edf_fetched_by_run"] = fetched_by_run
+        fetched.append(Path(local).name)
+    return fetched
+
+
+def runs_missing_edf(sidecar: dict) -> list[dict]:
+    """The run records of an EyeLink session whose Host PC file was opened but never reached
+    ``sourcedata/`` (its run ended with the tracker closed, or was killed)."""
+    if sidecar.get("tracker") not in EDF_KINDS:
+        return []
+    return [
+        record
+        for record in sidecar.get("runs", [])
+        if record.get("edf_name")
+        and record.get("edf_local_name")
+        and not record.get("edf_file")
+        and ("tracker" in record or record.get("status") == ABRUPT_END)
+    ]
+
+
+def fetch_command(config: SessionConfig) -> str:
+    """The command that continues this session, or, once it is complete, fetches the
+    eye-tracking files its runs left on the Host PC (``--resume``)."""
+    protocol = shlex.quote(str(config.loaded.path))
+    data = shlex.quote(str(config.data_dir))
+    if config.observer != "human":  # `fovea simulate` runs participants sim01, sim02, ...
+        number = config.participant[3:] if config.participant.startswith("sim") else ""
+        seed = (config.seed_source or "").split(" (")[0]
+        parts = [f"fovea simulate {protocol} --data {data} --session {config.session}"]
+        if number.isdigit():
+            parts.append(f"--participants {int(number)}")
+        if seed.startswith("--seed "):
+            parts.append(seed)
+        parts.append(f"--observer {config.observer} --tracker {config.tracker} --resume")
+        return " ".join(parts)
+    parts = [
+        f"fovea run {protocol} --participant {config.participant} "
+        f"--session {config.session} --data {data}"
+    ]
+    if config.tracker != config.loaded.protocol.tracker.kind:
+        parts.append(f"--tracker {config.tracker}")
+    if config.scenes is not None:
+        parts.append(f"--scenes {shlex.quote(str(config.scenes))}")
+    if config.fullscreen is False:
+        parts.append("--windowed")
+    if config.allow_virtual_display:
+        parts.append("--allow-virtual-display")
+    parts.append("--resume")
+    return " ".join(parts)
+
+
+def fetch_left_files(*, config: SessionConfig, paths: SessionPaths, sidecar: dict, say) -> int:
+    """A ``--resume`` of a session with no trials left to run: connect to the Host PC (no window,
+    no data file, no recording), fetch the files its runs left there (``runs_missing_edf``),
+    record them in the sidecar and disconnect. Tells the operator what was fetched and what
+    still is on the Host PC. Returns how many files still are."""
+    from study.trackers import make_tracker
+
+    records = runs_missing_edf(sidecar)
+    if not records:
+        return 0
+    names = ", ".join(f"{r['edf_name']}.EDF (run {r.get('run', '?')})" for r in records)
+    say(f"{paths.session_dir}: fetching {names} from the Host PC")
+    protocol = config.loaded.protocol
+    try:
+        if config.tracker not in EDF_KINDS:
+            raise RuntimeError(f"--tracker {config.tracker} cannot fetch EyeLink files")
+        tracker = make_tracker(
+            config.tracker,
+            settings=protocol.tracker,
+            seed=derive_seed(int(sidecar["seed"]), "tracker"),
+            clock=time.monotonic,
+            display=protocol.display.geometry(),
+            refresh_hz=protocol.display.refresh_hz,
+        )
+        tracker.connect_for_transfer(session_dir=paths.eyetrack_dir)
+    except Exception as error:  # noqa: BLE001 - nothing fetched; the files stay on the Host
+        for record in records:
+            record["edf_fetch_error"] = str(error)
+    else:
+        try:
+            fetch_run_files(tracker, records, paths=paths)
+        finally:
+            tracker.disconnect()
+    write_json_atomic(paths.beh_json, sidecar)
+    left = [r for r in records if not r.get("edf_file")]
+    for record in records:
+        if record.get("edf_file"):
+            say(f"{paths.session_dir}: fetched {record['edf_name']}.EDF as {record['edf_file']}")
+    for record in left:
+        say(
+            f"{paths.session_dir}: warning: {record['edf_name']}.EDF (run {record.get('run', '?')})"
+            f" is still only on the Host PC ({record.get('edf_fetch_error')}); do not delete it "
+            f"there, and fetch it once the Host PC is reachable with: {fetch_command(config)}"
+        )
+    return len(left)

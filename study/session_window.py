@@ -10,15 +10,17 @@ from generator.errors import FoveaError
 from protocol.provenance import software_version
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
-from study.operator import OperatorControls
+from study.operator import OperatorControls, validation_question
 from study.procedures import SessionPlan, is_practice
 from study.service.errors import GenerationError
 from study.session_events import write_events
 from study.session_setup import UTC_FORMAT, derive_seed, reopen_gaze_log, utc_now
 from study.session_tracker import (
+    EDF_KINDS,
     RESUME_HINT,
     SessionTrackerFiles,
-    recover_link,
+    fetch_command,
+    link_lost_screen,
     restart_recording,
     write_physio_sidecar,
 )
@@ -27,6 +29,9 @@ from study.trackers.base import TrackerLinkLost
 
 if TYPE_CHECKING:
     from study.session import SessionConfig
+
+#: On screen while the run's EDF comes over from the Host PC (instead of the last frame).
+SAVING_TEXT = "Saving the eye-tracking data...\n\nPlease wait."
 
 
 class SessionRun:
@@ -114,6 +119,10 @@ class SessionRun:
             tracker_open = True
             files.fetch_earlier_runs(tracker)
             presenter.tracker = tracker
+            if hasattr(tracker, "override_validation") and not presenter.auto_advance:
+                tracker.override_validation = validation_question(
+                    presenter=presenter, say=self.say, limits=tracker.limits
+                )
             runner = self._trial_runner(
                 presenter=presenter, tracker=tracker, service=service, geometry=geometry
             )
@@ -145,9 +154,13 @@ class SessionRun:
             ) from error
         finally:
             try:
+                left_on_host = None
+                if tracker_open and getattr(tracker, "name", None) in EDF_KINDS:
+                    self._show_saving_screen(presenter)  # not the last (stimulus) frame
                 physio.close()
                 if tracker_open:
                     files.close(tracker)
+                    left_on_host = files.edf_left_on_host(tracker)
                 self._write_physio_sidecar(tracker)
                 write_events(
                     paths=self.paths,
@@ -159,9 +172,30 @@ class SessionRun:
                 self._write_run_records(
                     status=status, run_record=run_record, presenter=presenter, timing=timing
                 )
+                if left_on_host:  # the sidecar may say completed: only --resume fetches it
+                    self.say(
+                        f"{self.paths.session_dir}: warning: the eye-tracking file {left_on_host}"
+                        "; it stays on the Host PC: do not delete it there. Fetch it with: "
+                        f"{fetch_command(self.config)}"
+                    )
             finally:  # also when a full disk stops the records: the window never outlives the run
                 win.close()
         return status
+
+    def _show_saving_screen(self, presenter) -> None:
+        """A neutral screen (the protocol's background, ``SAVING_TEXT``) while the EDF comes
+        over, instead of the last frame (a stimulus, after an error or Escape); a window that
+        can no longer draw does not stop the transfer."""
+        try:
+            win = presenter.win
+            win.recordFrameIntervals = False  # no trial's frame
+            presenter.draw_text(SAVING_TEXT)
+            if presenter.screenshot_dir is not None and "saving" not in presenter.screenshots:
+                presenter.screenshots["saving"] = win.getMovieFrame(buffer="back")
+                presenter.screenshots["saving"].save(presenter.screenshot_dir / "saving.png")
+            win.flip()
+        except Exception as error:  # noqa: BLE001 - the EDF transfer matters more
+            self.say(f"{self.paths.session_dir}: the saving screen failed ({error}); saving on")
 
     def _end_before_the_trials(self, win, physio, run_record: dict, *, status: str) -> None:
         """A run ended between opening the window and the trial loop's own cleanup (a refused
@@ -355,10 +389,9 @@ class SessionRun:
             due = _due(p.tracker.drift_correct_every_n_trials, trials_this_run)
             try:
                 outcome = runner.run(plan=plan, trial=trial, drift_check=due)
-            except TrackerLinkLost as lost:
-                outcome = getattr(lost, "outcome", None)
-                if outcome is None or not recover_link(tracker, presenter, trial=trial - 1):
-                    raise  # the run ends; nothing of this trial is logged (a resume reruns it)
+            except TrackerLinkLost:
+                link_lost_screen(presenter, trial=trial - 1)  # until the operator ends the run
+                raise  # nothing of this trial is logged (a resume reruns it)
             self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
             self.screens.after_trial(plan)  # a finished practice block's result
             timing.add_trial(outcome)

@@ -29,7 +29,7 @@ class TrackerLinkLost(FoveaError):
 
     Raised by the procedures that need the tracker (calibration, drift check, starting to
     record); samples meanwhile come back invalid. Everything up to the last completed trial is
-    on disk; the runner pauses (reconnect) or ends, and ``--resume`` continues.
+    on disk; the run ends (a screen tells the operator), and ``--resume`` continues.
     """
 
 

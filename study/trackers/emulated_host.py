@@ -65,7 +65,12 @@ class FaultScript:
         drift_escapes: the first n drift checks end with the operator's Esc (with
             ``allow_setup=1`` pylink then runs the setup menu before returning 27).
         failing_calls: EyeLink method name -> how many of its next calls raise RuntimeError
-            (a transient link error that does not drop the connection).
+            (a transient link error that does not drop the connection); ``getNewestSample``
+            and ``trackerTime`` included.
+        receive_codes: per ``receiveDataFile`` call of a connection, the code it returns
+            instead of the file's size: 0 (the transfer was cancelled) or SR's negative error
+            codes (-1 ... -6, e.g. -6: the link was terminated); half the file reaches the
+            local path. Later calls transfer normally.
     """
 
     link_lost_at_s: float | None = None
@@ -78,6 +83,7 @@ class FaultScript:
     drift_offsets_deg: list[float] = field(default_factory=list)
     drift_escapes: int = 0
     failing_calls: dict[str, int] = field(default_factory=dict)
+    receive_codes: list[int] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, text: str) -> FaultScript:

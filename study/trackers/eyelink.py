@@ -19,7 +19,8 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from generator.errors import FoveaError
@@ -88,7 +89,8 @@ class EyeLinkTracker(TerminateMixin):
         beeps: play calibration beeps.
         limits: validation and drift-check acceptance; None reads them from ``settings``.
         refresh_hz: the display's refresh rate: a sample older than two frames is invalid.
-        max_setup_attempts: setups per ``calibrate`` before giving up (result not accepted).
+        max_setup_attempts: setups per ``calibrate`` before giving up (result not accepted)
+            when no operator is asked (``override_validation`` None).
         max_drift_attempts: ``doDriftCorrect`` calls per drift check.
         recalibrate_after_failed_drift_check: ``drift_correct`` runs ``calibrate`` itself when
             the check asks for it (``drift_check`` only flags it).
@@ -97,7 +99,8 @@ class EyeLinkTracker(TerminateMixin):
     Attributes the runner reads: ``calibrations`` and ``drift_checks`` (every result, in order),
     ``recorded_eye``, ``sampling_rate_hz`` (None when the Host refused the requested rate and
     reported none), ``refused_commands``, ``close_steps``, ``local_edf``; ``override_validation``
-    (set by the runner: asks the operator to accept a validation outside the limits).
+    (set by the session when someone is at the keyboard: ``study.operator.validation_question``
+    asks the operator to accept a validation outside the limits or to calibrate again).
     """
 
     name = "eyelink"
@@ -261,8 +264,8 @@ class EyeLinkTracker(TerminateMixin):
     # ------------------------------------------------------------------ calibration
     def calibrate(self) -> CalibrationResult | None:
         """The Host PC's setup menu (C: calibrate, V: validate, Esc: return) until a validation
-        meets ``limits`` or the operator overrides (``override_validation``), at most
-        ``max_setup_attempts`` times; recording, when on, restarts afterwards.
+        meets ``limits`` or the operator accepts one (``override_validation``; without it, at
+        most ``max_setup_attempts`` times); recording, when on, restarts afterwards.
 
         Returns:
             The last setup's result (``accepted`` False when none was accepted); its errors are
@@ -273,7 +276,8 @@ class EyeLinkTracker(TerminateMixin):
         if was_recording:
             self.stop_recording()
         try:
-            result = run_setup(self)
+            with self._frame_intervals_paused():
+                result = run_setup(self)
         except RuntimeError as error:
             self._require_link()  # the link went during setup: TrackerLinkLost
             raise FoveaError(f"the EyeLink setup failed ({error})") from None
@@ -292,12 +296,28 @@ class EyeLinkTracker(TerminateMixin):
         if was_recording:
             self.stop_recording()
         x_px, y_px = self.mapper.deg_to_window_px(x_deg, y_deg)
-        result = run_drift_check(
-            self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
-        )
+        with self._frame_intervals_paused():
+            result = run_drift_check(
+                self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
+            )
         if was_recording:
             self.start_recording()  # TrackerLinkLost when the link went during the check
         return result
+
+    @contextmanager
+    def _frame_intervals_paused(self) -> Iterator[None]:
+        """No frame intervals recorded while the Host PC's setup or a drift check draws into the
+        window (a trial's drift check or recalibration would count its seconds as dropped
+        frames); PsychoPy skips the first interval after recording is turned back on."""
+        win = getattr(self, "win", None)
+        paused = bool(getattr(win, "recordFrameIntervals", False))
+        if paused:
+            win.recordFrameIntervals = False
+        try:
+            yield
+        finally:
+            if paused:
+                win.recordFrameIntervals = True
 
     def drift_correct(self, *, x_deg: float, y_deg: float) -> bool:
         """``drift_check``, then (``recalibrate_after_failed_drift_check``) a recalibration when
@@ -382,12 +402,20 @@ class EyeLinkTracker(TerminateMixin):
     def sample(self) -> GazeSample | None:
         """The newest link sample of the recorded eye, in degrees; None before any arrives;
         ``is_new=False`` when it is the same as last time, invalid when older than two
-        frames."""
+        frames. A link error reading it gives an invalid, not-new sample (during a trial the
+        presenter's link check then raises TrackerLinkLost when the link is down)."""
         el = self._require_open()
-        raw = el.getNewestSample()
+        try:
+            raw = el.getNewestSample()
+            tracker_now_ms = el.trackerTime()
+        except RuntimeError as error:
+            log.debug("no link sample this frame: %s", error)
+            return GazeSample(
+                time_s=self.clock(), x_deg=math.nan, y_deg=math.nan, valid=False, is_new=False
+            )
         eye = self.recorded_eye if self.recorded_eye in ("left", "right") else self.settings.eye
         return self.gate.accept(
-            raw, tracker_now_ms=el.trackerTime(), now_s=self.clock(), eye=eye, mapper=self.mapper
+            raw, tracker_now_ms=tracker_now_ms, now_s=self.clock(), eye=eye, mapper=self.mapper
         )
 
     def set_target(self, *, x_deg: float, y_deg: float) -> None:

@@ -6,8 +6,13 @@ has its own ``try``, so a failure (a lost link, a tracker that already stopped) 
 later steps save what they can; ``close_steps`` records how each went. The local copy never
 replaces an existing file.
 
+A transfer counts only when ``receiveDataFile`` returns the file's size (> 0): SR's API returns
+0 when the transfer was cancelled and a negative code for an error (-1 ... -6), and the partial
+file is then removed (the Host PC keeps the whole file; a resume fetches it). A received file is
+fsynced and renamed into place, then its folder fsynced, before anyone records it.
+
 Mixed into ``EyeLinkTracker``; uses its ``el``, ``_pylink``, ``edf_name``, ``recording``,
-``is_connected`` and ``_command``.
+``is_connected``, ``_command`` and ``_connect``.
 """
 
 from __future__ import annotations
@@ -16,15 +21,18 @@ import logging
 import os
 from pathlib import Path
 
+from generator.atomic import fsync_dir
 from study.trackers.base import finite_or_none
 from study.trackers.edf import unused_path, validate_edf_name
 from study.trackers.eyelink_config import clock_offset_ms
+from study.trackers.link_samples import import_pylink
 
 log = logging.getLogger(__name__)
 
 
 class TerminateMixin:
-    """``close`` (SR's terminate sequence), ``fetch_host_file`` (resume) and ``report``."""
+    """``close`` (SR's terminate sequence), ``fetch_host_file`` (resume), a transfer-only link
+    (``connect_for_transfer`` / ``disconnect``) and ``report``."""
 
     close_steps: dict[str, str]
     local_edf: Path | None = None
@@ -89,7 +97,9 @@ class TerminateMixin:
             return False
 
     def _receive(self, host_file: str, target: Path) -> Path | None:
-        """Receive ``host_file`` into ``target`` (through a partial file, then renamed)."""
+        """Receive ``host_file`` into ``target`` through a partial file, renamed only after a
+        complete transfer (a size > 0) and made durable (file, then folder, fsynced); None
+        when the transfer failed, was cancelled (0) or returned an error code (< 0)."""
         partial = target.with_name(target.name + ".part")
         size = None
 
@@ -100,32 +110,54 @@ class TerminateMixin:
         if not self._step("receiveDataFile", receive):
             partial.unlink(missing_ok=True)
             return None
-        if not partial.exists() or (isinstance(size, int) and size < 0):
-            self.close_steps["receiveDataFile"] = f"failed: code {size}"
-            log.error(
-                "EDF transfer of %s failed (code %s); it stays on the Host PC", host_file, size
-            )
-            partial.unlink(missing_ok=True)
+        complete = isinstance(size, int) and not isinstance(size, bool) and size > 0
+        if not complete or not partial.exists():
+            why = "cancelled (code 0)" if size == 0 else f"code {size}"
+            self.close_steps["receiveDataFile"] = f"failed: {why}"
+            log.error("EDF transfer of %s failed (%s); it stays on the Host PC", host_file, why)
+            partial.unlink(missing_ok=True)  # a cut copy: the Host PC keeps the whole file
             return None
-        os.replace(partial, target)
+        if not self._step("saveDataFile", lambda: _commit(partial, target)):
+            return None
         return target
 
     def fetch_host_file(self, host_name: str, *, dest: Path) -> Path | None:
         """Copy an earlier run's file ``<host_name>.EDF`` from the Host PC (a resumed session
-        first fetches the file its interrupted run could not receive).
+        first fetches the files its earlier runs could not receive).
 
         Args:
             host_name: the Host PC name (8-character rule), without extension.
             dest: the local path wanted; an existing file is not replaced (``_2``, ...).
 
         Returns:
-            The local path, or None when the Host PC has no such file or the transfer failed.
+            The local path, or None when the Host PC has no such file or the transfer failed
+            (``close_steps["receiveDataFile"]`` says why).
         """
         self._require_open()
         validate_edf_name(host_name)
         self.close_steps = getattr(self, "close_steps", {})
         Path(dest).parent.mkdir(parents=True, exist_ok=True)
         return self._receive(f"{host_name}.EDF", unused_path(Path(dest)))
+
+    def connect_for_transfer(self, *, session_dir: Path) -> None:
+        """Connect to the Host PC only to fetch files (no data file, no window, no recording):
+        a ``--resume`` of a completed session whose runs lack their EDF. ``disconnect`` ends it.
+
+        Raises:
+            FoveaError: the tracker cannot be reached.
+        """
+        if self._pylink is None:
+            self._pylink = import_pylink()
+        self.session_dir = Path(session_dir)
+        self.close_steps = {}
+        self.el = self._connect()
+        self._step("setOfflineMode", self.el.setOfflineMode)
+
+    def disconnect(self) -> None:
+        """Close a link opened by ``connect_for_transfer``."""
+        if self.el is not None:
+            self._step("close", self.el.close)
+            self.el = None
 
     def report(self) -> dict:
         """What the tracker did, as strict JSON (None for missing numbers): for the sidecar."""
@@ -143,3 +175,12 @@ class TerminateMixin:
             "close_steps": dict(getattr(self, "close_steps", {})),
             "clock_offset_ms": clock_offset_ms(self) if self.el is not None else None,
         }
+
+
+def _commit(partial: Path, target: Path) -> None:
+    """Make a received file durable under its final name: fsync it, rename it, fsync the folder
+    (the sidecar that names it is written after this)."""
+    with open(partial, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, target)
+    fsync_dir(target.parent)

@@ -99,12 +99,17 @@ def keep_setup_result(tracker: EyeLinkTracker, result: CalibrationResult) -> Non
 def run_setup(tracker: EyeLinkTracker) -> CalibrationResult:
     """Setup until a validation is accepted (or the operator overrides); the last result.
 
-    ``tracker.override_validation(result) -> bool``, when set, asks the operator whether to
-    accept a validation outside the limits (or a setup left without one).
+    ``tracker.override_validation(result) -> bool``, when set, asks the operator about each
+    validation outside the limits (or a setup left without one): True accepts it anyway
+    (``override``), False runs the setup again, as often as the operator wants (the question
+    may raise ``QuitRequested``). Without it (no one at the keyboard: simulated sessions) the
+    setup runs at most ``tracker.max_setup_attempts`` times and the last result is returned,
+    not accepted.
     """
     el = tracker.el
-    result = None
-    for attempt in range(1, tracker.max_setup_attempts + 1):
+    attempt = 0
+    while True:
+        attempt += 1
         el.setOfflineMode()
         el.doTrackerSetup()
         result = read_setup_result(tracker, attempt=attempt)
@@ -112,7 +117,7 @@ def run_setup(tracker: EyeLinkTracker) -> CalibrationResult:
         if not result.accepted and ask is not None and ask(result):
             result = replace(result, accepted=True, override=True)
         keep_setup_result(tracker, result)
-        if result.accepted:
+        if result.accepted or (ask is None and attempt >= tracker.max_setup_attempts):
             return result
         log.warning(
             "validation not accepted (avg %s, max %s deg; limits %.2f/%.2f): setup again",
@@ -121,7 +126,6 @@ def run_setup(tracker: EyeLinkTracker) -> CalibrationResult:
             tracker.limits.avg_error_deg,
             tracker.limits.max_error_deg,
         )
-    return result
 
 
 def run_drift_check(

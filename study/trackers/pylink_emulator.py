@@ -7,13 +7,15 @@ What it holds to (from SR Research's pylink API and the behaviour of pylink's du
   ``RuntimeError("Invalid tracker mode")``, ``trackerTime()`` is meaningless (4294967295.0).
 - ``openDataFile`` enforces the 8-character rule (letters, digits, '_') and raises RuntimeError
   otherwise; ``receiveDataFile`` copies a closed Host file to a local path (overwriting it, as
-  pylink does) and returns its size in bytes; a file still open cannot be received.
+  pylink does) and returns its size in bytes (0 when cancelled, a negative code for an error:
+  ``FaultScript.receive_codes``); a file still open cannot be received.
 - ``startRecording(1, 1, 1, 1)`` writes every sample of the participant's gaze on the Host's
   sampling grid into the data file until ``stopRecording`` / ``setOfflineMode``; messages go
   into the file whenever it is open; ``isRecording()`` returns 0 (TRIAL_OK) while recording,
   ABORT_EXPT after a link loss, TRIAL_ERROR otherwise.
 - ``getNewestSample()`` returns None before the first sample and afterwards the newest one,
-  which is the SAME object again when no new sample has arrived (recording stopped, link lost).
+  which is the SAME object again when no new sample has arrived (recording stopped, link lost);
+  it and ``trackerTime()`` raise RuntimeError only when ``FaultScript.failing_calls`` says so.
 - ``doTrackerSetup`` writes ``!CAL CALIBRATION`` / ``!CAL VALIDATION`` lines,
   ``doDriftCorrect`` a ``DRIFTCORRECT`` line (``study.trackers.host_text``); both set
   ``getCalibrationMessage``/``getCalibrationResult``. ``doDriftCorrect(..., allow_setup=1)``
@@ -61,7 +63,8 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         clock: session clock in seconds; tracker time is ``epoch_ms + 1000 * clock()``.
         gaze: the participant: ``gaze(time_s) -> GazeSample`` in degrees (called with
             increasing times).
-        mapper: degrees <-> the display's window pixels (the tracker's screen coordinates).
+        mapper: degrees <-> the display's window pixels (the tracker's screen coordinates);
+            None for a link that only transfers files (``startRecording`` then refuses).
         faults: what goes wrong.
         seed: seeds the default validation errors and drift-check offsets.
         epoch_ms: tracker time at clock 0 (the tracker's clock is not the session's).
@@ -80,8 +83,8 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         epoch_ms: float = 2_000_000.0,
     ) -> None:
         self.dummy = host_ip is None
-        if not self.dummy and (host is None or gaze is None or mapper is None):
-            raise ValueError("an emulated tracker needs host, gaze and mapper")
+        if not self.dummy and (host is None or gaze is None):
+            raise ValueError("an emulated tracker needs host and gaze")
         self.host, self.clock, self.gaze, self.mapper = host, clock, gaze, mapper
         self.faults = faults or FaultScript()
         self._rng = np.random.default_rng([int(seed), 0xE1])
@@ -99,6 +102,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._drift_offsets = list(self.faults.drift_offsets_deg)
         self._drift_escapes = int(self.faults.drift_escapes)
         self._failing = dict(self.faults.failing_calls)
+        self._receive_codes = list(self.faults.receive_codes)
         self._cal_message = ""
         self._cal_result = NO_REPLY
         self._last_command_result = 0
@@ -111,15 +115,31 @@ class EmulatedEyeLink(EmulatedSetupMixin):
     def trackerTime(self) -> float:  # noqa: N802 - pylink's names from here on
         if self.dummy:
             return DUMMY_TRACKER_TIME_MS
+        self._scripted_failure("trackerTime")
         return self.epoch_ms + 1000.0 * self._now_s()
 
     getCurrentTime = trackerTime  # noqa: N815
+
+    def _host_ms(self) -> float:
+        """The Host's time now for its own file lines (never a scripted failure)."""
+        return self.epoch_ms + 1000.0 * self._now_s()
 
     def _rate(self) -> float:
         return self.host.sampling_rate_hz
 
     def _index_time_ms(self, index: int) -> float:
         return self.epoch_ms + 1000.0 * index / self._rate()
+
+    def fail_next(self, name: str, times: int = 1) -> None:
+        """Script ``times`` more failures of the call ``name`` from now on (as
+        ``FaultScript.failing_calls`` does from the connection's start)."""
+        self._failing[name] = self._failing.get(name, 0) + int(times)
+
+    def _scripted_failure(self, name: str) -> None:
+        """A ``FaultScript.failing_calls`` failure of ``name`` (RuntimeError), if one is due."""
+        if self._failing.get(name, 0) > 0:
+            self._failing[name] -= 1
+            raise RuntimeError(f"{name}: link error (scripted)")
 
     def _call(self, name: str) -> None:
         """Before each link call: time-scheduled link loss, then the scripted failures."""
@@ -130,9 +150,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
             self._lose_link(lost_at)
         if self._link_lost or not self._connected:
             raise RuntimeError(f"{name}: link to the tracker lost")
-        if self._failing.get(name, 0) > 0:
-            self._failing[name] -= 1
-            raise RuntimeError(f"{name}: link error (scripted)")
+        self._scripted_failure(name)
         self._record_until(self._now_s())
 
     def _lose_link(self, at_s: float) -> None:
@@ -165,7 +183,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         if self._writer is not None:  # the Host closes a file left open when the link ends
             self._record_until(self._now_s())
             if self._recording:
-                self._writer.end_block(self.trackerTime())
+                self._writer.end_block(self._host_ms())
             self._writer.close()
             self._writer = None
         self._recording = False
@@ -218,7 +236,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         except RuntimeError:
             return TRIAL_ERROR
         if self._writer is not None:
-            self._writer.message(self.trackerTime(), text)
+            self._writer.message(self._host_ms(), text)
         trial = self.faults.link_lost_at_trial
         if trial is not None and text.strip() == f"TRIALID {trial}":
             self._lose_link(self._now_s())
@@ -269,6 +287,10 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         target = Path(dest) if dest else Path(source.name)
         if target.is_dir():
             target = target / source.name
+        if self._receive_codes:  # scripted: cancelled (0) or an error (< 0) half-way
+            data = source.read_bytes()
+            target.write_bytes(data[: len(data) // 2])
+            return int(self._receive_codes.pop(0))
         shutil.copyfile(source, target)
         return target.stat().st_size
 
@@ -284,6 +306,8 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         if self.dummy:
             return 0
         self._call("startRecording")
+        if self.mapper is None:
+            raise RuntimeError("startRecording: this link was opened only to transfer files")
         if self._recording:
             self._stop_block()
         eye = self.host.eye
@@ -291,7 +315,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._next_index = math.floor(self._now_s() * self._rate() + 1e-9) + 1
         if self._writer is not None:
             rate = int(self._rate())
-            self._writer.message(self.trackerTime(), f"!MODE RECORD CR {rate} 2 1 {eye[0].upper()}")
+            self._writer.message(self._host_ms(), f"!MODE RECORD CR {rate} 2 1 {eye[0].upper()}")
             first_ms = self._index_time_ms(self._next_index)
             self._writer.start_block(first_ms, eye=eye.upper(), rate_hz=self._rate())
         self._recording = True
@@ -307,7 +331,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
     def _stop_block(self) -> None:
         self._record_until(self._now_s())
         if self._writer is not None:
-            self._writer.end_block(self.trackerTime())
+            self._writer.end_block(self._host_ms())
         self._recording = False
 
     def isRecording(self) -> int:  # noqa: N802
@@ -336,8 +360,10 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._next_index = max(self._next_index, last + 1)
 
     def getNewestSample(self):  # noqa: N802
-        """The newest link sample; the same one again when nothing new arrived; None before any."""
+        """The newest link sample; the same one again when nothing new arrived; None before any.
+        A scripted failure (``failing_calls``) raises RuntimeError; a lost link does not."""
         if not self.dummy and not self._link_lost:
+            self._scripted_failure("getNewestSample")
             try:
                 self._call("getNewestSample")
             except RuntimeError:

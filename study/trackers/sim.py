@@ -3,7 +3,7 @@
 The participant looks at whatever ``set_target`` names: after a saccade latency it saccades there
 (landing with a small error and, when that is large, a corrective saccade), then fixates with slow
 drift, microsaccades that pull the eye back onto the target, measurement noise and blinks (samples
-``valid=False``). On a configured fraction of trials it breaks fixation: a saccade 3-8 deg away,
+``valid=False``, the gaze pulled down just before and after them as an EyeLink reports it). On a configured fraction of trials it breaks fixation: a saccade 3-8 deg away,
 a short dwell, and a saccade back.
 
 Everything is a function of the seed and of the times at which the session calls in, never of
@@ -34,6 +34,11 @@ from study.trackers.base import CalibrationResult, GazeSample, trial_result_code
 from study.trackers.edf import validate_edf_name
 
 STIMULUS_ONSET_MESSAGE = "STIMULUS_ONSET"
+# The eyelid's artifact around a blink (``sim_blink_artifact_deg``): the pupil's image moves as
+# the lid closes over it and as it opens, the opening slower (SR Research: "blinks are always
+# embedded in saccades").
+BLINK_CLOSING_S = 0.03
+BLINK_OPENING_S = 0.06
 STIMULUS_ONSET_PATTERN = re.compile(r"^\s*STIMULUS_ONSET\b", re.I)
 
 
@@ -276,6 +281,21 @@ class SimulatedTracker:
     def _blinking(self, t: float) -> bool:
         return any(start <= t < end for start, end in reversed(self._blinks[-4:]))
 
+    def _blink_artifact_deg(self, t: float) -> float:
+        """How far the eyelid pulls the reported gaze down at ``t``: up to
+        ``sim_blink_artifact_deg``, ramping in over ``BLINK_CLOSING_S`` before a blink and out
+        over ``BLINK_OPENING_S`` after it (an EyeLink reports a saccade around every blink)."""
+        peak = self.settings.sim_blink_artifact_deg
+        if peak <= 0:
+            return 0.0
+        recent = self._blinks[-4:]
+        to_start = min(
+            (s - t for s in [*(b[0] for b in recent), self._next_blink] if s > t), default=math.inf
+        )
+        since_end = min((t - e for _, e in recent if e <= t), default=math.inf)
+        weight = max(1.0 - to_start / BLINK_CLOSING_S, 1.0 - since_end / BLINK_OPENING_S, 0.0)
+        return peak * weight
+
     def _prune(self, t: float) -> None:
         # Samples are only ever asked for "now"; keep a second of history for safety.
         if len(self._segments) > 256:
@@ -378,6 +398,7 @@ class SimulatedTracker:
             self._prune(t)
             return GazeSample(time_s=t, x_deg=math.nan, y_deg=math.nan, valid=False)
         x, y = self._position(t)
+        y -= self._blink_artifact_deg(t)
         noise_sd = self.settings.sim_noise_deg
         if noise_sd > 0:
             nx, ny = _keyed_normal_pair(self._noise_key, k)

@@ -208,6 +208,7 @@ class FixationPhases:
             max_invalid_s=fixation.max_invalid_s,
             break_min_s=fixation.break_min_s,
             sample_period_s=presenter.frame_period_s * presenter.speed,
+            blink_edge_s=fixation.blink_edge_s,
             allow_invalid=allow_invalid,
         )
 

@@ -19,6 +19,14 @@ class GazeMonitor:
     break. Invalid samples (blinks, loss) are tolerated for ``max_invalid_s`` in a row, or
     always with ``allow_invalid`` (the wait for the images: the trial then asks for a fresh
     hold before the onset). ``invalid_seen``: an invalid sample came since the last ``reset``.
+
+    Blinks come with artifacts: the eyelid moves the pupil's image as it closes and opens, so
+    the EyeLink reports a saccade around every blink (SR Research: "blinks are always embedded
+    in saccades"). Samples within ``blink_edge_s`` of a blink belong to it: outside samples up
+    to ``blink_edge_s`` after a blink are not counted, and an outside run that a blink ends is
+    not a break. So a run is decided ``blink_edge_s`` late: a break once it has lasted
+    ``break_min_s + blink_edge_s`` with valid samples, or when the gaze comes back inside after
+    ``break_min_s`` or more; ``ends_broken`` decides a run still open when the check ends.
     """
 
     def __init__(
@@ -30,6 +38,7 @@ class GazeMonitor:
         max_invalid_s: float,
         break_min_s: float = 0.0,
         sample_period_s: float = 0.0,
+        blink_edge_s: float = 0.0,
         allow_invalid: bool = False,
     ) -> None:
         self.x, self.y = x_deg, y_deg
@@ -37,10 +46,12 @@ class GazeMonitor:
         self.max_invalid_s = max_invalid_s
         self.break_min_s = break_min_s
         self.sample_period_s = sample_period_s
+        self.blink_edge_s = blink_edge_s
         self.allow_invalid = allow_invalid
         self.invalid_seen = False
         self._invalid_since: float | None = None
-        self._outside_since: float | None = None
+        self._last_invalid: float | None = None
+        self._outside: tuple[float, float] | None = None  # the open outside run: (first, last)
 
     def inside(self, sample) -> bool:
         return bool(
@@ -51,12 +62,21 @@ class GazeMonitor:
 
     def reset(self) -> None:
         self.invalid_seen = False
-        self._invalid_since = self._outside_since = None
+        self._invalid_since = self._last_invalid = self._outside = None
+
+    def _run_s(self) -> float:
+        """How long the open outside run has lasted (0 without one)."""
+        if self._outside is None:
+            return 0.0
+        first, last = self._outside
+        return last - first + self.sample_period_s
 
     def broken(self, *, t: float, sample) -> bool:
         """True when this frame's sample ends the fixation."""
         if sample is None or not sample.valid:
             self.invalid_seen = True
+            self._last_invalid = t
+            self._outside = None  # the run a blink ends was the eyelid closing
             if self.allow_invalid:
                 return False
             if self._invalid_since is None:
@@ -64,11 +84,19 @@ class GazeMonitor:
             return t - self._invalid_since > self.max_invalid_s
         self._invalid_since = None
         if self.inside(sample):
-            self._outside_since = None
-            return False
-        if self._outside_since is None:
-            self._outside_since = t
-        return t - self._outside_since + self.sample_period_s >= self.break_min_s
+            came_back_after_break = self._run_s() >= self.break_min_s and self._outside is not None
+            self._outside = None
+            return came_back_after_break
+        if self._last_invalid is not None and t - self._last_invalid <= self.blink_edge_s:
+            return False  # the eyelid opening after a blink
+        first = t if self._outside is None else self._outside[0]
+        self._outside = (first, t)
+        return self._run_s() >= self.break_min_s + self.blink_edge_s
+
+    def ends_broken(self) -> bool:
+        """When the check ends: the open outside run has lasted ``break_min_s`` (no blink came
+        to explain it)."""
+        return self._outside is not None and self._run_s() >= self.break_min_s
 
 
 class FixationHold:

@@ -144,12 +144,9 @@ class TrialRunner(FixationPhases, PresentationPhases):
             row = state.row
             row["given_up"] = self._gives_up(plan, requeue=outcome.requeue)
             result_label = "response" if not outcome.requeue else (row["abort_reason"] or "requeue")
-        except TrackerLinkLost as lost:
-            # The session decides (reconnect: the row is logged and the plan re-queued; end:
-            # nothing of this trial is logged and a resume runs it again).
-            state.row["abort_reason"] = result_label = "link_lost"
-            state.row["given_up"] = self._gives_up(plan, requeue=True)
-            lost.outcome = TrialOutcome(row=state.row, requeue=True, correct=None)
+        except TrackerLinkLost:
+            # The run ends: nothing of this trial is logged, and a resume runs it again.
+            result_label = "link_lost"
             raise
         finally:
             self.tracker.trial_end(result=result_label, variables=end_variables(state.row))
@@ -226,6 +223,8 @@ class TrialRunner(FixationPhases, PresentationPhases):
             self._mask(trial, stimuli)
             self._isi(trial)
             self._interval(trial, 2, stimuli)
+            if trial.monitor.ends_broken():  # a run the blink rule had not decided yet
+                raise TrialAborted("fixation_break")
             self.tracker.message("STIMULUS_OFF")
             if self.prefetch_after_intervals:
                 self._prefetch_next_twin()

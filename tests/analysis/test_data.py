@@ -96,6 +96,44 @@ def test_out_of_range_value(small_data):
         load_dataset(data_dir=small_data)
 
 
+def test_observer_names_come_from_the_session_data_contract(small_data):
+    """One list of observers (protocol.session_data): the beh.tsv column's allowed values, the
+    session's ``ObserverKind``, the analysis' check and ``--observer``'s choices."""
+    import argparse
+    import typing
+
+    from protocol.session_data import COLUMN_TYPES, OBSERVERS, SIMULATED_OBSERVERS, ObserverKind
+    from study.commands import add_observer_option
+    from study.session import SessionConfig
+
+    assert COLUMN_TYPES["observer"].allowed == OBSERVERS == typing.get_args(ObserverKind)
+    assert OBSERVERS == ("human", *SIMULATED_OBSERVERS)
+    hints = typing.get_type_hints(SessionConfig)
+    assert typing.get_args(hints["observer"]) == OBSERVERS
+    parser = argparse.ArgumentParser()
+    add_observer_option(parser)
+    (action,) = [a for a in parser._actions if a.dest == "observer"]
+    assert tuple(action.choices) == SIMULATED_OBSERVERS
+
+    path = _beh(small_data)
+
+    def edit(lines):
+        column = lines[0].split("\t").index("observer")
+        out = [lines[0]]
+        for line in lines[1:]:
+            row = line.split("\t")
+            if len(row) > column:
+                row[column] = "robot"
+            out.append("\t".join(row))
+        return out
+
+    _rewrite(path, edit)
+    with pytest.raises(
+        FoveaError, match="observer 'robot' is not one of human, parametric, perceptual"
+    ):
+        load_dataset(data_dir=small_data)
+
+
 def test_wrong_field_count_in_the_middle_is_an_error(small_data):
     path = _beh(small_data)
     _rewrite(path, lambda lines: lines[:4] + [lines[4] + "\textra"] + lines[5:])

@@ -125,3 +125,38 @@ def test_the_schema_refuses_what_the_domains_exclude():
         with pytest.raises(ValidationError):
             Condition(**fields, levels=[0.5, bad])
         Condition(**fields, levels=[0.3, 0.5])
+
+
+def test_the_schema_validates_every_level_field_by_the_domains():
+    """protocol.stimulus_settings.Condition writes no level limit of its own: levels, level_min,
+    level_max and start_level are checked by LEVEL_DOMAINS, and the message says the domain's
+    ends and why."""
+    import pytest
+    from pydantic import ValidationError
+
+    from protocol.stimulus_settings import Condition
+
+    def refused(**fields) -> str:
+        with pytest.raises(ValidationError) as info:
+            Condition(name="c", **fields)
+        return info.value.errors()[0]["msg"]
+
+    radius = LEVEL_DOMAINS["radius_shrink"]
+    circle = {"layout_mode": "circle", "level_variable": "radius_shrink"}
+    message = refused(**circle, level_min=0.1, level_max=1.2)
+    assert f"level_max = 1.2: radius_shrink levels must be {radius.describe()}" in message
+    assert radius.why in message and radius.describe() == "> 0 and < 1"
+    assert "levels has 1: radius_shrink" in refused(**circle, level_max=0.9, levels=[0.5, 1.0])
+    Condition(name="c", **circle, level_min=0.001, level_max=0.999, start_level=0.5)
+    for field in ("level_min", "start_level"):
+        fields = {"level_min": 0.1, "level_max": 2.0, field: 0.0}
+        assert f"{field} = 0: strength levels must be > 0" in refused(**fields)
+    factor = {"layout_mode": "circle", "level_variable": "periphery_factor"}
+    assert "periphery_factor levels must be 2 or 4" in refused(**factor, levels=[2, 3])
+    assert "needs explicit levels (2 and/or 4)" in refused(**factor)
+    # A discrete variable's range ends are no layouts' levels: positive is enough.
+    Condition(name="c", **factor, levels=[2, 4], level_min=0.1, level_max=4.0)
+    assert "level_min must be > 0" in refused(**factor, levels=[2], level_min=-1.0)
+    assert LEVEL_DOMAINS["periphery_factor"].testable(4.0)
+    assert not LEVEL_DOMAINS["periphery_factor"].testable(3.0)
+    assert LEVEL_DOMAINS["periphery_factor"].contains(3.0)  # an interpolated threshold

@@ -124,3 +124,115 @@ def test_savings_table_and_its_notes():
         "no group threshold" in t.loc["x"].note
         and "not described in the sidecar" in t.loc["x"].note
     )
+
+
+# A circle condition at the image centre: at 1024 px, radius_shrink 0.75 (radius 0.25) is 1384
+# tokens by the kit's rule and 1312 by the release's (docs/flux2_release.md).
+CIRCLE = {
+    "name": "circle",
+    "layout_mode": "circle",
+    "level_variable": "radius_shrink",
+    "periphery_factor": 2,
+    "fixation_deg": [0.0, 0.0],
+}
+RULE_TOKENS = {"kit": 1384, "release": 1312}
+
+
+def _sidecar(*, protocol_lora=None, runs=None) -> dict:
+    sidecar = {
+        "display": DISPLAY,
+        "image_size_px": [1024, 1024],
+        "patch_px": 16,
+        "conditions": {"circle": CIRCLE},
+        "protocol": {"stimulus": {"model": "/models/klein", "lora": protocol_lora}},
+    }
+    if runs is not None:
+        sidecar["runs"] = runs
+    return sidecar
+
+
+@pytest.mark.parametrize(
+    ("sidecar", "rules"),
+    [
+        (_sidecar(), "kit"),
+        (_sidecar(protocol_lora="/loras/fov_random.safetensors"), "release"),
+        # What the runs' generator records say wins over the protocol copy; the last run's.
+        (
+            _sidecar(runs=[{"generator": {"model": "/m", "lora": "/loras/fov.safetensors"}}]),
+            "release",
+        ),
+        (
+            _sidecar(
+                protocol_lora="/loras/fov.safetensors",
+                runs=[{"generator": {"model": "/m", "lora": None}}, {"breaks": []}],
+            ),
+            "kit",
+        ),
+        # A run record from before ``lora`` was recorded: the protocol copy says.
+        (
+            _sidecar(protocol_lora="/loras/fov.safetensors", runs=[{"generator": {"model": "/m"}}]),
+            "release",
+        ),
+        ({}, "kit"),
+    ],
+)
+def test_the_sidecar_says_which_token_rules_generated(sidecar, rules):
+    from analysis.design import sidecar_token_rules
+
+    assert sidecar_token_rules(sidecar) == rules
+
+
+@pytest.mark.parametrize("rules", ["kit", "release"])
+def test_savings_count_circle_tokens_by_the_rule_generation_used(rules):
+    """Through the report's stage: the design read from a sidecar with (release) or without
+    (kit) a LoRA gives the savings table and the token curve their counts."""
+    from types import SimpleNamespace
+
+    from analysis.design import design_of
+    from analysis.report_stages import token_savings_at_threshold
+
+    lora = "/loras/fov_random.safetensors" if rules == "release" else None
+    session = SimpleNamespace(observer="human", task="t", sidecar=_sidecar(protocol_lora=lora))
+    dataset = SimpleNamespace(sessions=[session], trials=pd.DataFrame({"condition": ["circle"]}))
+    design, notes = design_of(dataset)
+    assert design.token_rules == rules and not notes
+    a = SimpleNamespace(
+        design=design,
+        group=pd.DataFrame(
+            {"condition": ["circle"], "threshold": [0.75], "ci_low": [0.5], "ci_high": [0.75]}
+        ),
+        analysed_human=pd.DataFrame(),
+        conditions=["circle"],
+        human=pd.DataFrame({"condition": ["circle", "circle"], "level": [0.5, 0.75]}),
+        log_axis=False,
+    )
+    token_savings_at_threshold(a)
+    row = a.savings.set_index("condition").loc["circle"]
+    assert (row.tokens_at_threshold, row.tokens_full) == (RULE_TOKENS[rules], 4096)
+    assert row.token_ratio_at_ci_high == RULE_TOKENS[rules] / 4096
+    grid, ratios = a.token_curves["circle"]
+    assert grid[-1] == 0.75 and ratios[-1] == RULE_TOKENS[rules] / 4096
+    direct = layout_tokens(
+        condition=CIRCLE,
+        level=0.75,
+        display=DISPLAY,
+        image_size_px=(1024, 1024),
+        patch_px=16,
+        token_rules=rules,
+    )
+    assert direct == (RULE_TOKENS[rules], 4096)
+
+
+def test_sessions_with_and_without_a_lora_are_noted():
+    from types import SimpleNamespace
+
+    from analysis.design import design_of
+
+    sessions = [
+        SimpleNamespace(observer="human", task="t", sidecar=_sidecar(protocol_lora=lora))
+        for lora in ("/loras/fov.safetensors", None)
+    ]
+    trials = pd.DataFrame({"condition": ["circle"]})
+    design, notes = design_of(SimpleNamespace(sessions=sessions, trials=trials))
+    assert design.token_rules == "release"
+    assert any("with and without a LoRA" in n for n in notes)

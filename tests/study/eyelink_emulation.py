@@ -27,9 +27,11 @@ class SteppedClock:
 
 
 class FakeWindow:
-    """What the tracker reads from a PsychoPy window: its size (px)."""
+    """What the tracker reads from a PsychoPy window: its size (px), and whether it records
+    frame intervals."""
 
     size = (800, 600)
+    recordFrameIntervals = False  # noqa: N815 - PsychoPy's name
 
 
 def settings(**overrides) -> TrackerSettings:

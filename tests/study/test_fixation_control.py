@@ -37,6 +37,53 @@ def test_break_needs_break_min_s_outside_not_one_sample():
     assert waiting.invalid_seen
 
 
+def _blink_monitor():
+    return GazeMonitor(
+        x_deg=0,
+        y_deg=0,
+        tolerance_deg=1,
+        max_invalid_s=0.3,
+        break_min_s=0.02,
+        sample_period_s=1 / 60,
+        blink_edge_s=0.09,  # off the 60 Hz grid: no frame falls on an edge
+    )
+
+
+def _feed(monitor, gaze):
+    """``gaze``: per 60 Hz frame, an x in deg or None (invalid); the frames the monitor broke."""
+    broke = []
+    for i, x in enumerate(gaze):
+        sample = _sample(i / 60, 0.0 if x is None else x, valid=x is not None)
+        if monitor.broken(t=i / 60, sample=sample):
+            broke.append(i)
+    return broke
+
+
+def test_a_blinks_artifact_saccades_are_not_a_break():
+    """SR Research: blinks are embedded in saccades. Two frames outside as the eyelid closes,
+    133 ms of missing pupil, then three frames outside as it opens: no break (it was one with
+    the blink ignored: the outside time added up across the blink)."""
+    blink = [0.0] * 5 + [4.0, 4.0] + [None] * 8 + [4.0, 4.0, 4.0] + [0.0] * 5
+    assert _feed(_blink_monitor(), blink) == []
+    # The gaze really leaves after the blink: a break once the edge and break_min_s are over.
+    left = [0.0] * 5 + [None] * 8 + [4.0] * 20
+    # Frames 13-17 are the edge (<= 0.09 s after the blink); the run from 18 is a break once it
+    # has lasted break_min_s + blink_edge_s = 0.11 s: 7 frames, at frame 24.
+    assert _feed(_blink_monitor(), left)[0] == 24
+
+
+def test_a_break_is_decided_late_but_never_lost():
+    """With a blink edge the decision waits: a run of break_min_s that comes back inside is a
+    break at its return, one still open when the check ends is one (``ends_broken``), and one
+    that lasts break_min_s + blink_edge_s is one without waiting for its end."""
+    assert _feed(_blink_monitor(), [0.0] * 3 + [4.0] * 3 + [0.0]) == [6]
+    open_run = _blink_monitor()
+    assert _feed(open_run, [0.0] * 3 + [4.0] * 3) == [] and open_run.ends_broken()
+    assert _feed(_blink_monitor(), [0.0] * 3 + [4.0] * 12)[0] == 9  # 7 frames >= 0.11 s
+    one_stray = _blink_monitor()
+    assert _feed(one_stray, [0.0, 4.0, 0.0]) == [] and not one_stray.ends_broken()
+
+
 @pytest.fixture(scope="module")
 def window(virtual_x):
     from psychopy import visual

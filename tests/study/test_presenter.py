@@ -62,3 +62,24 @@ def test_frames_are_counted_in_whole_frames(presenter):
     x, y = presenter.deg_to_pix(1.0, 1.0)
     ppd = presenter.display.pixels_per_degree
     assert x == pytest.approx(ppd, rel=0.01) and y == pytest.approx(ppd, rel=0.01)
+
+
+@pytest.mark.parametrize(("key", "accepted"), [("a", True), ("r", False)])
+def test_the_operator_is_asked_about_a_validation_outside_the_limits(
+    presenter, virtual_x, key, accepted
+):
+    from study.operator import validation_question
+    from study.trackers.base import CalibrationResult
+    from study.trackers.eyelink_setup import AcceptanceLimits
+
+    said = []
+    ask = validation_question(
+        presenter=presenter,
+        say=said.append,
+        limits=AcceptanceLimits(avg_error_deg=1.0, max_error_deg=2.0, drift_offset_deg=1.0),
+    )
+    thread = _type_later(virtual_x, presenter.win, [key])
+    result = CalibrationResult(avg_error_deg=1.4, max_error_deg=2.9, time_s=0.0, accepted=False)
+    assert ask(result) is accepted
+    thread.join()
+    assert "1.40" in said[0] and "limits 1.00 / 2.00" in said[0]

@@ -287,6 +287,40 @@ def test_check_validates_and_summarises(tmp_path, capsys):
     assert "did you mean 'questplus'?" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("lora", "tokens"), [(True, (2200, 1312)), (False, (2368, 1384))])
+def test_check_counts_circle_tokens_by_the_rule_generation_uses(tmp_path, capsys, lora, tokens):
+    """With ``[stimulus] lora`` the study generates circle layouts by the release's rule
+    (generator.token_rules.default_token_rules): check's shares count by it too; without one, by
+    the kit's. The count needs neither the model nor the LoRA's weights: an empty directory and
+    an empty file stand in for them."""
+    from fovea_cli.main import main
+
+    data = pilot_dict()
+    model = tmp_path / "klein"
+    model.mkdir()
+    data["stimulus"].update(model=str(model), image_width_px=1024, image_height_px=1024)
+    if lora:
+        (tmp_path / "fov_random.safetensors").write_bytes(b"")
+        data["stimulus"]["lora"] = "fov_random.safetensors"
+    data["conditions"] = [
+        {
+            "name": "circle_centre",
+            "layout_mode": "circle",
+            "level_variable": "radius_shrink",
+            "periphery_factor": 2,
+            "level_min": 0.5,
+            "level_max": 0.75,
+            "levels": [0.5, 0.75],
+        }
+    ]
+    assert main(["check", str(write_toml(data, tmp_path / "circle.toml"))]) == 0
+    at_half, at_three_quarters = (100 * n / 4096 for n in tokens)  # radius 0.5 and 0.25
+    assert (
+        f"tokens {at_half:.1f} % of full at 0.5, {at_three_quarters:.1f} % at 0.75"
+        in capsys.readouterr().out
+    )
+
+
 def test_check_says_when_sessions_give_the_report_too_few_trials(tmp_path, capsys):
     """A protocol with 6 trials per condition checked 'valid' without a word, and the report
     then excluded every participant (QC: fewer than 20 analysed trials in a condition); check

@@ -1,17 +1,23 @@
-"""The session's tracker records without a window: the link-lost screen's choices, calibrations
-in the sidecar across runs, the per-run EDF names."""
+"""The session's tracker records without a window: the link-lost screen (no reconnect: Q, then
+``--resume``), calibrations in the sidecar across runs, the per-run EDF names."""
 
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from study.datalog import SessionPaths
-from study.session_tracker import SessionTrackerFiles, recover_link
-from study.trackers.base import CalibrationResult, TrackerLinkLost
+from study.session_tracker import SessionTrackerFiles, link_lost_screen
+from study.trackers.base import CalibrationResult
+from study.trackers.edf_text import read_edf_text
+from study.trackers.emulated_host import FaultScript
+from tests.study.eyelink_emulation import open_tracker, run_trial
 
 
 class ScriptedPresenter:
-    """Presses the scripted keys, one per shown frame (auto_advance off: an operator)."""
+    """Presses the scripted keys, one per shown frame (auto_advance off: an operator); a key
+    the screen does not listen for is dropped, as PsychoPy's ``getKeys(keyList=...)`` does."""
 
     auto_advance = False
 
@@ -29,40 +35,29 @@ class ScriptedPresenter:
         self.frames += 1
 
     def keys(self, key_list) -> list[str]:
-        return [self._keys.pop(0)] if self._keys else []
+        if not self._keys:
+            return []
+        key = self._keys.pop(0)
+        return [key] if key in key_list else []
 
 
-class FlakyTracker:
-    """Connected from the ``up_after``-th check on; records once started."""
-
-    name = "eyelink"
-
-    def __init__(self, up_after: int) -> None:
-        self.checks = 0
-        self.up_after = up_after
-        self.recording = False
-
-    def is_connected(self) -> bool:
-        self.checks += 1
-        return self.checks >= self.up_after
-
-    def start_recording(self) -> None:
-        if not self.is_connected():
-            raise TrackerLinkLost("still down")
-        self.recording = True
-
-
-def test_reconnect_retries_until_the_link_is_back_and_records_again():
-    tracker = FlakyTracker(up_after=2)
-    presenter = ScriptedPresenter(["r", "r"])  # the first R finds the link still down
-    assert recover_link(tracker, presenter, trial=4) is True
-    assert tracker.recording and "trial 4" in presenter.text and "--resume" in presenter.text
-
-
-def test_the_operator_can_end_instead():
-    tracker = FlakyTracker(up_after=99)
-    assert recover_link(tracker, ScriptedPresenter(["r", "q"]), trial=4) is False
-    assert not tracker.recording
+@pytest.mark.parametrize("end_key", ["q", "escape"])
+def test_a_lost_link_offers_no_reconnect_the_operator_ends_and_resumes(tmp_path, end_key):
+    """The emulated Host closes the run's EDF when the link drops (as ``_lose_link`` assumes),
+    so the run never records on: R does nothing, Q or Escape ends it, the text says --resume."""
+    tracker, clock = open_tracker(tmp_path, faults=FaultScript(link_lost_at_trial=2))
+    tracker.start_recording()
+    run_trial(tracker, clock, 1)
+    tracker.trial_start(trial=2, variables={})  # the link drops here
+    presenter = ScriptedPresenter(["r", "r", end_key])
+    link_lost_screen(presenter, trial=1)
+    assert presenter.frames == 3  # R did not end the screen
+    text = presenter.text
+    assert "press R" not in text and "Q" in text and "--resume" in text and "trial 1" in text
+    assert not tracker.is_connected() and not tracker.is_recording()
+    # Nothing after the loss reached the Host's file (the emulator's Host closed it).
+    (host_file,) = tracker.host.directory.glob("*.EDF")
+    assert read_edf_text(host_file).texts("TRIALID") == ["TRIALID 1", "TRIALID 2"]
 
 
 def test_calibrations_of_earlier_runs_stay_and_each_run_gets_its_own_edf(tmp_path):

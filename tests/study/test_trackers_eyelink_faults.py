@@ -109,6 +109,33 @@ def test_validation_outside_the_limits_needs_the_operator(tmp_path):
     assert "override 1" in tracker.messages[-1][1]
 
 
+def test_with_an_operator_the_setup_repeats_until_they_accept_not_a_fixed_count(tmp_path):
+    """The operator asked for setups again three times (more than ``max_setup_attempts``),
+    then accepted a validation outside the limits: four setups, the last an override."""
+    faults = FaultScript(validations=[(1.4, 2.9)] * 4)
+    tracker, _ = open_tracker(tmp_path, faults=faults)
+    answers = [False, False, False, True]
+    tracker.override_validation = lambda result: answers.pop(0)
+    result = tracker.calibrate()
+    assert result.accepted and result.override and result.attempts == 4
+    assert [c.override for c in tracker.calibrations] == [False, False, False, True]
+
+
+def test_no_frame_intervals_are_recorded_during_setup_or_a_drift_check(tmp_path):
+    """A trial's drift check or recalibration is not counted as dropped frames: the window's
+    frame-interval recording is off while the Host PC runs them, and back on afterwards."""
+    tracker, _ = open_tracker(tmp_path)
+    tracker.win.recordFrameIntervals = True
+    seen = []
+    emulator = tracker.emulator
+    setup, drift = emulator.doTrackerSetup, emulator.doDriftCorrect
+    emulator.doTrackerSetup = lambda *a: seen.append(tracker.win.recordFrameIntervals) or setup(*a)
+    emulator.doDriftCorrect = lambda *a: seen.append(tracker.win.recordFrameIntervals) or drift(*a)
+    tracker.calibrate()
+    tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    assert seen == [False, False] and tracker.win.recordFrameIntervals
+
+
 def test_protocol_limit_decides_acceptance(tmp_path):
     strict = settings(validation_max_avg_error_deg=0.3)
     tracker, _ = open_tracker(

@@ -13,6 +13,7 @@ import pytest
 
 from protocol import TrackerSettings
 from study.trackers import make_tracker
+from study.trackers.base import GazeSample
 from study.trackers.sim import STIMULUS_ONSET_MESSAGE
 
 FRAME_S = 1 / 64
@@ -100,6 +101,47 @@ def test_blinks_produce_invalid_samples_of_blink_duration():
     no_blinks, clock2 = _tracker(seed=5, sampling_rate_hz=250, sim_blink_rate_hz=0.0)
     rows2 = _run_trials(no_blinks, clock2, n_trials=5, trial_s=3.0, step_s=1 / 256)
     assert np.all(rows2[:, 2] == 1)
+
+
+def test_blinks_carry_the_eyelids_artifact_which_the_fixation_check_ignores():
+    """Around each blink the gaze drops (closing 30 ms, opening 60 ms), as an EyeLink reports
+    it; the fixation check with the protocol's blink edge sees no break in 60 trials of steady
+    fixation with many blinks, while the same check without the edge does (seed 5)."""
+    from protocol.run_settings import FixationSettings
+    from study.trial.gaze import GazeMonitor
+
+    tracker, clock = _tracker(
+        seed=5, sim_blink_rate_hz=1.0, sim_fixation_break_prob=0.0, sim_drift_deg_per_s=0.0
+    )
+    rows = _run_trials(tracker, clock, n_trials=60, trial_s=3.0, step_s=1 / 64)
+    fixation = FixationSettings()
+    breaks = {}
+    for edge_s in (fixation.blink_edge_s, 0.0):
+        n = 0
+        for trial in np.unique(rows[:, 0]):
+            settled = rows[(rows[:, 0] == trial) & (rows[:, 1] > 0.6)]
+            monitor = GazeMonitor(
+                x_deg=0.0,
+                y_deg=0.0,
+                tolerance_deg=fixation.tolerance_deg,
+                max_invalid_s=fixation.max_invalid_s,
+                break_min_s=fixation.break_min_s,
+                sample_period_s=1 / 64,
+                blink_edge_s=edge_s,
+            )
+            for _, t, valid, dx, dy in settled:
+                sample = GazeSample(time_s=t, x_deg=dx, y_deg=dy, valid=bool(valid))
+                if monitor.broken(t=t, sample=sample):
+                    n += 1
+                    break
+        breaks[edge_s] = n
+    valid = rows[:, 2] == 1
+    edges = valid & ~np.roll(valid, 1) | valid & ~np.roll(valid, -1)  # next to a blink
+    print(
+        f"breaks by blink edge {breaks}; median drop at blink edges {np.median(rows[edges, 4]):.2f}"
+    )
+    assert np.median(rows[edges, 4]) < -1.0  # the eyelid pulls the gaze down
+    assert breaks[fixation.blink_edge_s] == 0 and breaks[0.0] > 5
 
 
 def test_saccade_follows_target_after_the_latency():
