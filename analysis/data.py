@@ -214,6 +214,7 @@ def read_session(path: Path) -> Session:
     sidecar: dict = {}
     if sidecar_path.exists():
         sidecar = read_sidecar(sidecar_path)
+        flags.extend(_checked_runs(sidecar_path, sidecar))
     else:
         sidecar_path = None
         flags.append(
@@ -270,6 +271,11 @@ def read_session(path: Path) -> Session:
         )
     elif completed is None and sidecar_path is not None:
         flags.append("sidecar does not say whether the session completed")
+    elif completed is not None and not isinstance(completed, bool):
+        flags.append(
+            f"{sidecar_path.name}: 'completed' is {_short(completed)}, not true or false: "
+            "whether the session completed is unknown"
+        )
     return Session(
         beh_path=path,
         sidecar_path=sidecar_path,
@@ -292,6 +298,34 @@ def without_practice(trials: pd.DataFrame) -> pd.DataFrame:
         if "block" in trials
         else trials
     )
+
+
+def _checked_runs(path: Path, sidecar: dict) -> list[str]:
+    """Keeps only the run records (JSON objects) of the sidecar's ``runs`` list, in place; a flag
+    naming the sidecar for what was dropped (a hand-edited ``"runs": "x"``)."""
+    runs = sidecar.get("runs")
+    if runs is None:
+        return []
+    if not isinstance(runs, list):
+        sidecar["runs"] = []
+        return [
+            f"{path.name}: 'runs' is {type(runs).__name__} {_short(runs)}, not a list of run "
+            "records: ignored"
+        ]
+    records = [run for run in runs if isinstance(run, dict)]
+    if len(records) == len(runs):
+        return []
+    sidecar["runs"] = records
+    others = [run for run in runs if not isinstance(run, dict)]
+    return [
+        f"{path.name}: {len(others)} of {len(runs)} 'runs' entries are not run records "
+        f"(JSON objects), e.g. {_short(others[0])}: ignored"
+    ]
+
+
+def _short(value, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _observer(path: Path, trials: pd.DataFrame, sidecar: dict) -> str:

@@ -92,7 +92,7 @@ class QCRules:
         """Rules from a JSON or TOML file; unknown keys are errors (a typo must not pass)."""
         path = Path(path)
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")  # a BOM: a file saved by Notepad
         except OSError as error:
             raise FoveaError(f"cannot read QC rules {path}: {error.strerror or error}") from None
         except UnicodeDecodeError:

@@ -26,6 +26,8 @@ if __name__ == "__main__" and not __package__:
     sys.path.insert(0, str(_here.parent))
 
 import argparse  # noqa: E402
+import errno  # noqa: E402
+import os  # noqa: E402
 import time  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
@@ -76,6 +78,7 @@ def build_report(
     """
     from analysis import report_files, report_stages
     from analysis.report_html import render
+    from generator.atomic import write_atomic
 
     config = config or ReportConfig()
     clock = _Stopwatch()
@@ -84,7 +87,7 @@ def build_report(
         raise FoveaError(
             f"--out {out} is the data directory; write the report to its own directory"
         )
-    out.mkdir(parents=True, exist_ok=True)  # a file in the way fails now, not after the fits
+    _check_out_dir(out)  # a file in the way fails now, not after the fits
     if config.stimuli and config.stimulus_device != "cpu":
         from generator.loading import check_device
 
@@ -92,6 +95,8 @@ def build_report(
     say = (lambda msg: print(msg, file=sys.stderr)) if config.progress else (lambda msg: None)
 
     analysis = report_stages.load(config, data_root)
+    # Only now: a command that finds no data leaves no empty report folder behind.
+    out.mkdir(parents=True, exist_ok=True)
     clock.lap("load")
     report_stages.apply_qc(analysis)
     clock.lap("qc")
@@ -124,7 +129,7 @@ def build_report(
     analysis.seconds = clock.total()
     summary_json = report_files.write_summary(analysis, out)
     html_path = out / "report.html"
-    html_path.write_text(render(analysis), encoding="utf-8")
+    write_atomic(html_path, render(analysis))  # last: it says the report is whole
     seconds = clock.total()
     say(f"report written to {html_path} ({seconds:.1f} s)")
     return ReportResult(
@@ -135,6 +140,18 @@ def build_report(
         summary=analysis.summary,
         seconds=seconds,
     )
+
+
+def _check_out_dir(out: Path) -> None:
+    """The error ``out.mkdir`` would give for a file in the way (``out`` itself, or a folder
+    above it), without creating anything."""
+    for path in (out, *out.parents):
+        if path.is_dir():
+            return
+        if path.exists():
+            code = errno.EEXIST if path == out else errno.ENOTDIR
+            error = FileExistsError if path == out else NotADirectoryError
+            raise error(code, os.strerror(code), str(out))
 
 
 # ---------------------------------------------------------------------------------------------

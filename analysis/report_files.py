@@ -13,6 +13,7 @@ import pandas as pd
 from analysis.qc import responded
 from analysis.report_analysis import Analysis
 from analysis.report_stages import unbracketed_thresholds
+from generator.atomic import write_atomic
 from protocol.json_values import strict_json
 from protocol.provenance import software_version
 
@@ -57,7 +58,7 @@ def draw_figures(a: Analysis, out: Path) -> None:
             a.overlay_fits[0], a.overlay_fits[1], conditions=a.conditions
         )
     for name, png in a.pngs.items():
-        (fig_dir / f"{name}.png").write_bytes(png)
+        write_atomic(fig_dir / f"{name}.png", png)
 
 
 def write_tables(a: Analysis, out: Path) -> Path:
@@ -83,10 +84,10 @@ def write_tables(a: Analysis, out: Path) -> Path:
     if len(a.overlay_table):
         tables["perceptual_overlay"] = a.overlay_table
     for name, frame in tables.items():
-        frame.to_csv(out / "tables" / f"{name}.csv", index=False)
+        write_atomic(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
     a.table_names = list(tables)
     thresholds_csv = out / "thresholds.csv"
-    a.threshold_rows.to_csv(thresholds_csv, index=False)
+    write_atomic(thresholds_csv, a.threshold_rows.to_csv(index=False))
     return thresholds_csv
 
 
@@ -94,7 +95,7 @@ def write_summary(a: Analysis, out: Path) -> Path:
     """Fills ``a.summary`` and writes it to ``out/summary.json`` (non-finite numbers as null)."""
     a.summary = summary_of(a)
     path = out / "summary.json"
-    path.write_text(json.dumps(strict_json(a.summary), indent=2) + "\n", encoding="utf-8")
+    write_atomic(path, json.dumps(strict_json(a.summary), indent=2) + "\n")
     return path
 
 
@@ -149,7 +150,9 @@ def session_software(sidecar: dict | None) -> str:
     if not sidecar:
         return ""
     versions = [sidecar.get("software_version")]
-    versions += [run.get("software_version") for run in sidecar.get("runs") or []]
+    runs = sidecar.get("runs")  # analysis.data keeps only run records; a hand-made dict may not
+    runs = runs if isinstance(runs, list) else []
+    versions += [run.get("software_version") for run in runs if isinstance(run, dict)]
     return ", ".join(dict.fromkeys(str(v) for v in versions if v))
 
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.report_analysis import Analysis
+from generator.atomic import save_image_atomic, write_atomic
 
 CACHE_DIR_NAME = "stimulus_cache"
 TILE_PX = 360  # each image's side in the example figure
@@ -309,7 +310,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict,
         for name, image in (("foveated", foveated), ("twin", twin)):
             _write_png(paths[name], image)
         info = {**key_record, "token_px": patch_px, "note": example.note}
-        info_path.write_text(json.dumps(info, indent=1) + "\n", encoding="utf-8")
+        write_atomic(info_path, json.dumps(info, indent=1) + "\n")
     layout, gaze_px = _layout(sidecar, example, patch_px=patch_px)
     return foveated, twin, layout, gaze_px
 
@@ -450,4 +451,4 @@ def _read_png(path: Path) -> np.ndarray:
 def _write_png(path: Path, image) -> None:
     from PIL import Image
 
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(path)
+    save_image_atomic(path, Image.fromarray(np.asarray(image, dtype=np.uint8)))

@@ -8,6 +8,7 @@ problem that leaves it usable (a torn last line, a header-only file) is returned
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -31,9 +32,10 @@ REQUIRED_COLUMNS: tuple[str, ...] = PINNED_COLUMNS
 
 
 def read_sidecar(path: Path) -> dict:
-    """The ``_beh.json`` sidecar as a dict (FoveaError if unreadable or not a JSON object)."""
+    """The ``_beh.json`` sidecar as a dict (FoveaError if unreadable or not a JSON object); a
+    UTF-8 byte-order mark (a sidecar saved by Notepad) is allowed."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise FoveaError(f"cannot read sidecar {path}: {error}") from None
     try:
@@ -116,12 +118,14 @@ def same_level(levels: np.ndarray) -> np.ndarray:
 
 
 def _read_text(path: Path, flags: list[str]) -> str | None:
-    """The file's text without a torn last line (flagged); None for an empty file."""
+    """The file's text without a torn last line (flagged) or a UTF-8 byte-order mark (a file
+    re-saved by Excel or Notepad); None for an empty file."""
     try:
         raw = path.read_bytes()
     except OSError as error:
         raise FoveaError(f"cannot read {path}: {error.strerror or error}") from None
-    if not raw.strip():
+    bom = len(codecs.BOM_UTF8) if raw.startswith(codecs.BOM_UTF8) else 0
+    if not raw[bom:].strip():
         flags.append("empty file (zero bytes)")
         return None
     cut = raw.rfind(b"\n")
@@ -132,10 +136,11 @@ def _read_text(path: Path, flags: list[str]) -> str | None:
         flags.append(f"last line {torn_line} {TORN_LAST_LINE}")
         raw = raw[: cut + 1]
     try:
-        return raw.decode("utf-8")
+        return raw[bom:].decode("utf-8")
     except UnicodeDecodeError as error:
         raise FoveaError(
-            f"cannot read {path}: not UTF-8 text (byte {error.start}); is it really a beh.tsv?"
+            f"cannot read {path}: not UTF-8 text (byte {error.start + bom}); is it really a "
+            "beh.tsv?"
         ) from None
 
 

@@ -42,9 +42,11 @@ def _replacing(path: Path) -> Iterator[Path]:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         with contextlib.suppress(OSError):  # the write's own error is the one to report
             tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:
+            error.filename = str(path)  # a full disk names the file it was writing
         raise
     fsync_dir(path.parent)
 
@@ -68,3 +70,21 @@ def write_atomic(path: Path, content: str | bytes) -> None:
     """Write ``content`` (text as UTF-8, or bytes) to ``path`` atomically (``open_atomic``)."""
     with open_atomic(path) as f:
         f.write(content if isinstance(content, bytes) else content.encode("utf-8"))
+
+
+def save_image_atomic(path: Path, image) -> None:
+    """Save a PIL image to ``path`` atomically (``open_atomic``), in the format its extension
+    names (as ``Image.save(path)`` picks it: the temporary's own name has no image extension).
+
+    Raises:
+        ValueError: the extension names no image format.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    Image.init()
+    image_format = Image.registered_extensions().get(path.suffix.lower())
+    if image_format is None:
+        raise ValueError(f"unknown file extension: {path.suffix}")
+    with open_atomic(path) as f:
+        image.save(f, format=image_format)

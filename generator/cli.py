@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from generator.arg_types import output_file, positive_int, seed_int, size_list
-from generator.atomic import write_atomic
+from generator.atomic import save_image_atomic, write_atomic
 from generator.cli_args import (
     add_geometry_options,
     add_layout_options,
@@ -255,14 +255,14 @@ def _generate(args: argparse.Namespace) -> int:
     )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(result.image).save(out)
+    save_image_atomic(out, Image.fromarray(result.image))
     sidecar = {"image_file": out.name, **result.sidecar}
     write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=2))
     if args.mask_out:
-        draw_layout(result.layout, image=result.image).save(args.mask_out)
+        save_image_atomic(Path(args.mask_out), draw_layout(result.layout, image=result.image))
     if args.scene_out:
         Path(args.scene_out).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(result.scene.pixels).save(args.scene_out)
+        save_image_atomic(Path(args.scene_out), Image.fromarray(result.scene.pixels))
     used = f", scene {result.scene.source}" if result.scene is not None else ""
     print(
         f"{out}: {result.tokens}/{result.tokens_full} tokens ({result.layout.token_ratio:.3f}), "
@@ -292,7 +292,7 @@ def _mask(args: argparse.Namespace) -> int:
             raise FoveaError(f"cannot read image {args.image!r}: {error}") from None
         image = np.asarray(picture.resize((geometry.image_width_px, geometry.image_height_px)))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    draw_layout(layout, image=image).save(args.out)
+    save_image_atomic(Path(args.out), draw_layout(layout, image=image))
     print(
         f"{args.out}: {layout.num_tokens}/{layout.num_tokens_full} tokens "
         f"({layout.token_ratio:.3f}) {layout.level_counts()}"

@@ -65,8 +65,18 @@ def scene_source_from_args(args: argparse.Namespace) -> SceneSource | None:
 
 def add_layout_options(parser: argparse.ArgumentParser) -> None:
     gaze = parser.add_mutually_exclusive_group()
-    gaze.add_argument("--gaze", metavar="X,Y", help="gaze in image pixels (default: image centre)")
-    gaze.add_argument("--gaze-deg", metavar="X,Y", help="gaze in degrees from the screen centre")
+    gaze.add_argument(
+        "--gaze",
+        metavar="X,Y",
+        help="gaze in image pixels: x right, y down, 0..image size (default: image centre); "
+        "a negative value needs the = form: --gaze=-10,3",
+    )
+    gaze.add_argument(
+        "--gaze-deg",
+        metavar="X,Y",
+        help="gaze in degrees from the screen centre (x right, y up); a negative value needs "
+        "the = form: --gaze-deg=-3,2",
+    )
     parser.add_argument(
         "--mode",
         choices=("acuity", "circle", "full"),
@@ -131,7 +141,38 @@ def gaze_from_args(args: argparse.Namespace, geometry: StimulusGeometry) -> tupl
     else:
         gaze = (geometry.image_width_px / 2, geometry.image_height_px / 2)
     geometry.check_gaze(gaze)
+    _note_gaze_off_image(args, geometry, gaze)
     return gaze
+
+
+def _note_gaze_off_image(
+    args: argparse.Namespace, geometry: StimulusGeometry, gaze: tuple[float, float]
+) -> None:
+    """A note on stderr when the gaze (on the display, else ``check_gaze`` refused it) lies off
+    the image: valid (a gaze beside the picture), but most often screen coordinates typed into
+    ``--gaze``, or degrees past the image's edge; the layout is then almost all coarse."""
+    import sys
+
+    width, height = geometry.image_width_px, geometry.image_height_px
+    x, y = gaze
+    if 0 <= x <= width and 0 <= y <= height:
+        return
+    span = f"0..{width}" if width == height else f"x 0..{width}, y 0..{height}"
+    image = f"the {width}x{height} px image"
+    if args.gaze_deg:
+        what = (
+            f"--gaze-deg {args.gaze_deg} puts the gaze at image px {x:g},{y:g} (x right, y down, "
+            f"{span}), outside {image}"
+        )
+    else:
+        what = (
+            f"--gaze {args.gaze} lies outside {image}: --gaze is in image pixels (x right, y "
+            f"down, {span}), not screen pixels"
+        )
+    print(
+        f"note: {what}; the layout is built for a gaze off the image (mostly coarse tokens)",
+        file=sys.stderr,
+    )
 
 
 def spec_from_args(args: argparse.Namespace) -> LayoutSpec:

@@ -146,6 +146,13 @@ def test_json_outputs_are_checked_before_the_benchmark_runs(
     assert message in err and "Traceback" not in err
 
 
+def _some_data(root: pathlib.Path) -> None:
+    """A small data set in ``root``: the report creates its output folder once data loaded."""
+    from analysis.simulate_data import SimulationSpec, simulate_dataset
+
+    simulate_dataset(out_dir=root, spec=SimulationSpec(participants=1, trials_per_condition=10))
+
+
 def _read_only_mkdir(monkeypatch, code=errno.EROFS):
     """``Path.mkdir`` fails as on a read-only mount (or, with ``code``, another OSError)."""
 
@@ -162,7 +169,7 @@ def test_an_output_on_a_read_only_file_system_is_one_error_line(
     from analysis.report import main as report_main
 
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").mkdir()
+    _some_data(tmp_path / "data")
     _read_only_mkdir(monkeypatch)
     args = ["data", "--out", "copy/report", "--no-stimuli"]
     status = main(["report", *args]) if entry == "fovea" else report_main(args)
@@ -181,7 +188,7 @@ def test_a_full_disk_is_one_error_line_saying_to_run_again(
     tmp_path, monkeypatch, capsys, code, what
 ):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").mkdir()
+    _some_data(tmp_path / "data")
     _read_only_mkdir(monkeypatch, code=code)
     assert main(["report", "data", "--out", "out", "--no-stimuli"]) == 2
     assert _error_line(capsys) == (
@@ -192,7 +199,7 @@ def test_a_full_disk_is_one_error_line_saying_to_run_again(
 
 def test_other_os_errors_of_an_output_keep_their_traceback(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "data").mkdir()
+    _some_data(tmp_path / "data")
     _read_only_mkdir(monkeypatch, code=errno.EIO)
     with pytest.raises(OSError, match="Input/output error"):
         main(["report", "data", "--out", "out", "--no-stimuli"])

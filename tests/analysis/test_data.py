@@ -484,3 +484,50 @@ def test_level_variable_without_a_sidecar_comes_from_the_trials(tmp_path):
     design, _ = design_of(load_dataset(data_dir=root))
     assert design.level_variable("circle") == "strength"
     assert "level variable strength (acuity_centre, circle)" in design.defaults_used
+
+
+def test_a_byte_order_mark_is_read_past_not_taken_for_the_first_column(small_data):
+    """A beh.tsv re-saved by Excel or Notepad, a sidecar edited in Notepad, starts with a UTF-8
+    byte-order mark: before, "missing required column(s) participant" (the first header name
+    read as "\\ufeffparticipant")."""
+    before = load_dataset(data_dir=small_data)
+    for path in (small_data / "sub-01").rglob("*_beh.*"):
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    after = load_dataset(data_dir=small_data)
+    assert [s.flags for s in after.sessions] == [s.flags for s in before.sessions]
+    assert [s.sidecar for s in after.sessions] == [s.sidecar for s in before.sessions]
+    assert after.trials.equals(before.trials)
+    # the byte named for a file that is not UTF-8 is still the file's own byte
+    raw = _beh(small_data).read_bytes()
+    _beh(small_data).write_bytes(raw[:40] + b"\xff" + raw[40:])
+    with pytest.raises(FoveaError, match=r"not UTF-8 text \(byte 40\)"):
+        load_dataset(data_dir=small_data)
+
+
+def test_hand_edited_runs_and_completed_in_a_sidecar_are_flagged_not_fatal(small_data):
+    """``"runs": "x"`` crashed the report (AttributeError in the sessions table); ``completed:
+    "yes"`` was ignored silently. Both are flagged, naming the sidecar, and the report's tables
+    are made."""
+    from analysis.report_files import sessions_table
+
+    record = {"software_version": "9.9", "status": "completed"}
+    _edit_sidecar(small_data, "01", runs="x", completed="yes")
+    _edit_sidecar(small_data, "02", runs=[1, record, "two"])
+    ds = load_dataset(data_dir=small_data)
+    s1, s2, s3 = ds.sessions
+    name1, name2 = s1.sidecar_path.name, s2.sidecar_path.name
+    assert f"{name1}: 'runs' is str 'x', not a list of run records: ignored" in s1.flags
+    assert (
+        f"{name1}: 'completed' is 'yes', not true or false: whether the session completed is "
+        "unknown"
+    ) in s1.flags
+    assert s1.completed is None and s1.sidecar["runs"] == []
+    assert (
+        f"{name2}: 2 of 3 'runs' entries are not run records (JSON objects), e.g. 1: ignored"
+        in s2.flags
+    )
+    assert s2.sidecar["runs"] == [record] and s2.completed is True
+    assert not any("runs" in f or "'completed'" in f for f in s3.flags)
+    table = sessions_table(ds, small_data)
+    assert list(table["completed"]) == ["unknown", "yes", "yes"]
+    assert "9.9" in table["software"].iloc[1]

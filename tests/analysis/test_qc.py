@@ -190,3 +190,14 @@ def test_perceptual_observer_sessions_get_the_rules_but_no_unchecked_notes(tmp_p
     trials.loc[model, "rt_s"] = float("nan")
     qc = run_qc(trials=trials, sessions=sessions, rules=rules)
     assert not any(name in note for note in unchecked_notes(qc, rules) for name in names)
+
+
+@pytest.mark.parametrize(
+    "name, text",
+    [("rules.json", '{"rt_min_s": 0.2}\n'), ("rules.toml", "rt_min_s = 0.2\n")],
+)
+def test_rules_saved_with_a_byte_order_mark_are_read(tmp_path, name, text):
+    """Notepad's UTF-8 starts with a byte-order mark: before, "Unexpected UTF-8 BOM"."""
+    path = tmp_path / name
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert QCRules.from_file(path).rt_min_s == 0.2

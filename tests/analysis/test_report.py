@@ -422,3 +422,38 @@ def test_a_copied_session_is_named_in_the_qc_section_and_summary(small_data, tmp
     assert report.summary["counts"]["sessions"] == 3
     qc = report.html.read_text(encoding="utf-8").split('<section id="qc">')[1]
     assert "<h3>Duplicated sessions</h3><ul><li>" + line in qc.split("</section>")[0]
+
+
+@pytest.mark.parametrize("name", ["group_thresholds.png", "report.html"])
+def test_a_full_disk_leaves_no_torn_file_of_the_report(
+    small_data, tmp_path, monkeypatch, capsys, name
+):
+    """A disk that fills while a figure (or report.html, the file that says the report is
+    whole) is written leaves no part of it: before, a torn PNG (or page) stayed, though the
+    message says "what was written whole is kept"."""
+    from fovea_cli.main import main
+    from tests.disk_full import disk_fills_while_writing
+
+    out = tmp_path / "out"
+    filled = disk_fills_while_writing(monkeypatch, name)
+    args = ["report", str(small_data), "--out", str(out), "--no-stimuli", "--quiet"]
+    assert main([*args, "--bootstrap", "100", "--no-bayes"]) == 2
+    assert filled, f"{name} was never written"
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {out / name if name == 'report.html' else out / 'figures' / name}: no space left "
+        "on the device (free some, then run the same command again: what was written whole is "
+        "kept)"
+    )
+    written = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    assert not [w for w in written if name in w], written  # neither the file nor a temporary
+    assert "report.html" not in written
+
+
+def test_a_report_of_a_folder_without_data_creates_no_output_folder(tmp_path, capsys):
+    from fovea_cli.main import main
+
+    (tmp_path / "empty").mkdir()
+    assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "rep")]) == 2
+    assert "no *_beh.tsv files below" in capsys.readouterr().err
+    assert not (tmp_path / "rep").exists()

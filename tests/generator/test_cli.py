@@ -296,3 +296,93 @@ def test_the_sampler_names_are_the_samplers_the_pipeline_runs():
     from generator.sampler_names import SAMPLERS
 
     assert SAMPLERS == ("euler", "renoise") and pipeline_samplers is SAMPLERS
+
+
+def test_a_full_disk_leaves_no_torn_image_and_keeps_the_older_one(tmp_path, monkeypatch, capsys):
+    """A disk that fills while an image is written leaves no part of it, and an image of an
+    earlier run at that path as it was: before, a torn (truncated) PNG, though the message says
+    "what was written whole is kept"."""
+    from fovea_cli.main import main
+    from tests.disk_full import disk_fills_while_writing
+
+    monkeypatch.chdir(tmp_path)
+    base = ["generate", "--model", "tiny", "--size", "64", "--out", "o.png", "--mask-out", "m.png"]
+    full = "no space left on the device (free some, then run the same command again"
+
+    def files():
+        return {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    with monkeypatch.context() as disk:
+        disk_fills_while_writing(disk, "o.png")
+        assert main([*base, "--seed", "1"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: o.png: {full}")
+    assert files() == {}  # no image, no temporary
+
+    assert main([*base, "--seed", "1"]) == 0
+    before = files()
+    assert set(before) == {"o.png", "o.json", "m.png"}
+    for name in ("o.png", "m.png"):
+        with monkeypatch.context() as disk:
+            filled = disk_fills_while_writing(disk, name)
+            assert main([*base, "--seed", "2"]) == 2
+        assert filled and f"error: {name}: {full}" in capsys.readouterr().err
+        assert set(files()) == {"o.png", "o.json", "m.png"}  # no temporary left
+        assert files()[name] == before[name]  # the older image, whole
+
+
+def test_a_full_disk_leaves_no_torn_mask(tmp_path, monkeypatch, capsys):
+    from fovea_cli.main import main
+    from tests.disk_full import disk_fills_while_writing
+
+    monkeypatch.chdir(tmp_path)
+    args = ["mask", "--size", "256", "--out", "m.png"]
+    with monkeypatch.context() as disk:
+        disk_fills_while_writing(disk, "m.png")
+        assert main(args) == 2
+    assert "error: m.png: no space left on the device" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+    assert main(args) == 0 and (tmp_path / "m.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize(
+    "option, note",
+    [
+        (
+            "--gaze=1280,720",  # screen coordinates of a 2560x1440 display
+            "note: --gaze 1280,720 lies outside the 1024x1024 px image: --gaze is in image pixels "
+            "(x right, y down, 0..1024), not screen pixels",
+        ),
+        (
+            "--gaze-deg=20,0",
+            "note: --gaze-deg 20,0 puts the gaze at image px 1446.88,512 (x right, y down, "
+            "0..1024), outside the 1024x1024 px image",
+        ),
+        ("--gaze=-10,3", "note: --gaze -10,3 lies outside the 1024x1024 px image"),
+        ("--gaze=1024,0", None),  # the image's corner: on it
+        ("--gaze-deg=-3,2", None),
+    ],
+)
+def test_a_gaze_off_the_image_is_noted_and_still_run(tmp_path, monkeypatch, capsys, option, note):
+    """Screen coordinates typed into --gaze (image pixels) or degrees past the image's edge were
+    taken silently, for an almost all-coarse layout: a note now says so (it may be meant)."""
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["mask", "--size", "1024", option, "--out", "m.png"]) == 0
+    err = capsys.readouterr().err
+    if note is None:
+        assert err == ""
+    else:
+        assert err.startswith(note) and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "m.png").is_file()
+
+
+def test_the_gaze_help_gives_the_axes_and_the_form_for_negative_values(capsys):
+    from fovea_cli.main import main
+
+    for command in ("mask", "generate"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        help_text = " ".join(capsys.readouterr().out.split())
+        assert "gaze in image pixels: x right, y down, 0..image size" in help_text
+        assert "--gaze=-10,3" in help_text
