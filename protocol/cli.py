@@ -9,7 +9,7 @@ from pathlib import Path
 
 from generator.arg_types import output_file
 from generator.errors import FoveaError
-from protocol.models import PRESET_SCENE_FACTOR, PRESET_TOKEN_PX
+from protocol.models import PRESET_TOKEN_PX
 from protocol.preview import PREVIEW_FORMATS
 from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION, REPORT_MIN_TRIALS_PER_FIT
 
@@ -48,25 +48,13 @@ def register(
 
 def _check(args: argparse.Namespace) -> int:
     from protocol.load import load_protocol, resolve_protocol
-    from protocol.scenes import POOL, scenes_spec
+    from protocol.scenes import check_scenes_unloaded, scenes_spec
 
     if args.preview is not None and Path(args.preview).suffix.lower() not in PREVIEW_FORMATS:
         raise FoveaError(f"--preview {args.preview}: give a {', '.join(PREVIEW_FORMATS)} file name")
     loaded = load_protocol(resolve_protocol(args.protocol))
     scenes = scenes_spec(loaded, override=args.scenes)
-    stimulus = loaded.protocol.stimulus
-    if stimulus.model in PRESET_SCENE_FACTOR:  # as run does once the model has loaded
-        from protocol.scenes import check_scenes
-
-        check_scenes(
-            spec=scenes, protocol=loaded.protocol, scene_factor=PRESET_SCENE_FACTOR[stimulus.model]
-        )
-    elif scenes != POOL:  # a model directory: its scene factor is known when it loads
-        from generator.scene_sources import scene_source
-
-        scene_source(scenes).check(
-            width_px=stimulus.image_width_px, height_px=stimulus.image_height_px
-        )
+    check_scenes_unloaded(spec=scenes, protocol=loaded.protocol)  # as run does once it loads
     for line in summary(loaded.protocol, scenes=scenes):
         print(line)
     print(f"{loaded.path}: valid")

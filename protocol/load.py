@@ -26,8 +26,12 @@ def resolve_protocol(name: str) -> Path:
     for candidate in (PROTOCOL_DIR / name, PROTOCOL_DIR / f"{name}.toml"):
         if candidate.is_file():
             return candidate
-    names = ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.toml"))) or "none"
-    raise FoveaError(f"protocol {name!r} not found (give a TOML path or one of: {names})")
+    raise FoveaError(f"protocol {name!r} not found (give a TOML path or one of: {_shipped()})")
+
+
+def _shipped() -> str:
+    """The shipped protocols' names, for messages."""
+    return ", ".join(sorted(p.stem for p in PROTOCOL_DIR.glob("*.toml"))) or "none"
 
 
 @dataclass(frozen=True)
@@ -57,10 +61,14 @@ def load_protocol(path: str | Path) -> LoadedProtocol:
     """
     path = Path(path)
     if not path.is_file():
-        raise FoveaError(f"protocol file {path} does not exist (see protocols/*.toml)")
+        raise FoveaError(
+            f"protocol file {path} does not exist (the kit's protocols, in {PROTOCOL_DIR}: "
+            f"{_shipped()})"
+        )
     raw = path.read_bytes()
     try:
-        data = tomllib.loads(raw.decode("utf-8"))
+        # utf-8-sig: a byte-order mark (Windows Notepad writes one) is not TOML, but harmless.
+        data = tomllib.loads(raw.decode("utf-8-sig"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise FoveaError(f"{path}: not valid TOML: {error}") from None
     protocol = validate_protocol(data, source=str(path), protocol_dir=path.parent)

@@ -8,7 +8,9 @@ path that does not exist is refused there, before a generator loads.
 
 ``check_scenes`` refuses, with one line naming the file and the reason, what would fail later: a
 bad scene folder, or scenes or ``reference = "original"`` with a model that takes no scenes.
-Sessions call it before the window opens, ``fovea stimuli build`` before generating.
+Sessions call it before the window opens, ``fovea stimuli build`` before generating;
+``fovea check`` and ``fovea stimuli check`` run it before any model loads
+(``check_scenes_unloaded``).
 """
 
 from __future__ import annotations
@@ -115,3 +117,28 @@ def check_scenes(*, spec: str, protocol, scene_factor: int | None) -> CheckedSce
     width_px, height_px = stimulus.image_width_px, stimulus.image_height_px
     source.check(width_px=width_px, height_px=height_px, factor=scene_factor)
     return CheckedScenes(spec, source, int(scene_factor), width_px, height_px)
+
+
+def check_scenes_unloaded(*, spec: str, protocol) -> bool:
+    """``check_scenes`` without loading the model (``fovea check``, ``fovea stimuli check``): a
+    preset's scene factor is known (``protocol.models.PRESET_SCENE_FACTOR``), so its check is
+    the one a session runs; a model directory's is known once it loads, so only the scene
+    source is checked here. Returns whether the check was the session's.
+
+    Raises:
+        FoveaError: as ``check_scenes`` (scenes for a model that takes prompts or classes, a bad
+            scene folder).
+    """
+    from protocol.models import PRESET_SCENE_FACTOR
+
+    stimulus = protocol.stimulus
+    if stimulus.model in PRESET_SCENE_FACTOR:
+        check_scenes(spec=spec, protocol=protocol, scene_factor=PRESET_SCENE_FACTOR[stimulus.model])
+        return True
+    if spec != POOL:
+        from generator.scene_sources import scene_source
+
+        scene_source(spec).check(
+            width_px=stimulus.image_width_px, height_px=stimulus.image_height_px
+        )
+    return False

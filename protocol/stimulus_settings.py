@@ -314,7 +314,10 @@ class Condition(StrictTable):
         """Every level the condition gives is one its level variable has
         (``generator.levels.LEVEL_DOMAINS``). A discrete variable (periphery factor) is tested
         at its explicit ``levels`` only; its range ends are not levels with a layout and need
-        only be positive."""
+        only be positive. Each must be finite (``inf`` and ``nan`` are TOML floats)."""
+        for name, value in self._range_ends():
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         domain = LEVEL_DOMAINS[self.level_variable]
         variable = self.level_variable
         ends = [(f"{name} = {value:g}", value) for name, value in self._range_ends()]

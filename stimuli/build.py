@@ -25,6 +25,7 @@ from pathlib import Path
 from generator.errors import FoveaError
 from protocol.geometry import geometry_record, stimulus_geometry
 from protocol.provenance import software_version
+from stimuli.claim import claim_set_folder
 from stimuli.manifest import (
     FORMAT,
     MANIFEST,
@@ -101,17 +102,39 @@ def build_stimulus_set(
         scenes: ``--scenes``: ``pool`` or a folder of photographs instead of the protocol's
             ``[stimulus] scenes``.
     """
-    from generator.loading import load_generator
     from protocol import load_protocol
-    from protocol.scenes import check_scenes, scenes_spec
-    from stimuli.fingerprint import fingerprint
-    from stimuli.plan import plan_stimuli, skipped_conditions
 
     t_start = time.perf_counter()
     loaded = load_protocol(protocol_path)
     p = loaded.protocol
     directory = Path(out) if out is not None else Path("stimulus_sets") / p.name
     shard, device = _shard_and_device(shard, device or p.stimulus.device, log=log)
+    # Held to the end: no build of another protocol writes into the folder meanwhile.
+    with claim_set_folder(directory, p.name):
+        return _build_claimed(
+            loaded,
+            directory=directory,
+            shard=shard,
+            device=device,
+            only=only,
+            max_seeds=max_seeds,
+            progress=progress,
+            log=log,
+            scenes=scenes,
+            t_start=t_start,
+        )
+
+
+def _build_claimed(
+    loaded, *, directory, shard, device, only, max_seeds, progress, log, scenes, t_start
+) -> Path:
+    """``build_stimulus_set`` with the set folder claimed (``stimuli.claim``)."""
+    from generator.loading import load_generator
+    from protocol.scenes import check_scenes, scenes_spec
+    from stimuli.fingerprint import fingerprint
+    from stimuli.plan import plan_stimuli, skipped_conditions
+
+    p = loaded.protocol
     manifests = _check_no_other_protocols_set(directory, loaded, log=log)
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
@@ -162,6 +185,9 @@ def build_stimulus_set(
         plan=plan,
         entries=entries,
     )
+    # Again before writing: a build that did not claim the folder (an older fovea, a machine
+    # whose file system does not share locks) may have written another protocol's manifest.
+    _check_no_other_protocols_set(directory, loaded, log=lambda *_: None)
     path = _write_manifest(directory, shard, manifest, log=log)
     log(
         f"{len(mine)} images ({tally.generated} generated, {tally.reused} reused) in "

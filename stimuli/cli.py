@@ -7,6 +7,13 @@ import argparse
 
 from generator.arg_types import positive_int
 
+#: ``--tile-px``'s range: a smaller tile shows nothing, a larger one only upscales (and a sheet
+#: of 100000 px tiles exhausted the memory; ``stimuli.sheet.MAX_SHEET_PIXELS`` bounds the whole).
+TILE_PX_RANGE = (16, 2048)
+
+#: As ``fovea run`` and ``fovea check`` take it (``protocol.load.resolve_protocol``).
+PROTOCOL_HELP = "protocol TOML file, or a shipped protocol's name (e.g. pilot_2afc)"
+
 
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
@@ -25,7 +32,7 @@ def register(
         "can present) into DIR/objects, with a manifest of hashes, parameters and timings. Under "
         "`accelerate launch` each process builds the shard of its rank.",
     )
-    build.add_argument("protocol", metavar="PROTOCOL", help="protocol TOML file")
+    build.add_argument("protocol", metavar="PROTOCOL", help=PROTOCOL_HELP)
     build.add_argument(
         "--out",
         metavar="DIR",
@@ -74,7 +81,7 @@ def register(
     check = sub.add_parser(
         "check", help="check a set against a protocol: coverage and file hashes (as a session does)"
     )
-    check.add_argument("protocol", metavar="PROTOCOL", help="protocol TOML file")
+    check.add_argument("protocol", metavar="PROTOCOL", help=PROTOCOL_HELP)
     check.add_argument(
         "directory", metavar="DIR", help="stimulus set directory (fovea stimuli build --out)"
     )
@@ -96,17 +103,33 @@ def register(
     sheet.add_argument(
         "--levels", type=positive_int, default=3, help="levels per condition (default 3)"
     )
-    sheet.add_argument("--tile-px", type=positive_int, default=256, help="tile size (default 256)")
+    sheet.add_argument(
+        "--tile-px",
+        type=_tile_px,
+        default=256,
+        help=f"tile size, {TILE_PX_RANGE[0]} to {TILE_PX_RANGE[1]} px (default 256)",
+    )
     sheet.set_defaults(handler=_sheet)
 
 
+def _tile_px(text: str) -> int:
+    """argparse type of ``--tile-px``: whole pixels in ``TILE_PX_RANGE``."""
+    value = positive_int(text)
+    low, high = TILE_PX_RANGE
+    if not low <= value <= high:
+        raise argparse.ArgumentTypeError(f"{value} px is out of range: give {low} to {high}")
+    return value
+
+
 def _build(args) -> int:
+    from protocol.load import resolve_protocol
     from stimuli.build import build_stimulus_set, parse_shard
 
+    shard = parse_shard(args.shard) if args.shard else None
     build_stimulus_set(
-        protocol_path=args.protocol,
+        protocol_path=resolve_protocol(args.protocol),
         out=args.out,
-        shard=parse_shard(args.shard) if args.shard else None,
+        shard=shard,
         only=args.only,
         max_seeds=args.max_seeds,
         device=args.device,
@@ -126,16 +149,21 @@ def _merge(args) -> int:
 
 def _check(args) -> int:
     from protocol import load_protocol
-    from protocol.scenes import scenes_spec
+    from protocol.load import resolve_protocol
+    from protocol.scenes import check_scenes, check_scenes_unloaded, scenes_spec
     from stimuli.check import check_stimulus_set
 
-    loaded = load_protocol(args.protocol)
+    loaded = load_protocol(resolve_protocol(args.protocol))
+    scenes = scenes_spec(loaded, override=args.scenes)
+    # As `fovea check` and a session: no scenes for a model that takes prompts or classes.
+    checked = check_scenes_unloaded(spec=scenes, protocol=loaded.protocol)
     sset = check_stimulus_set(
-        args.directory,
-        protocol=loaded,
-        verify_files=not args.quick,
-        scenes=scenes_spec(loaded, override=args.scenes),
+        args.directory, protocol=loaded, verify_files=not args.quick, scenes=scenes
     )
+    if not checked:  # a model directory: the set, built from it, says whether it takes scenes
+        made_from = sset.manifest["scenes"]
+        factor = None if made_from is None else int(made_from["factor"])
+        check_scenes(spec=scenes, protocol=loaded.protocol, scene_factor=factor)
     from stimuli.check import moved_model_directory
 
     built_with = sset.manifest["model"].get("model")

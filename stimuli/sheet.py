@@ -20,6 +20,11 @@ from generator.token_rules import default_token_rules
 from stimuli.manifest import MANIFEST, StimulusSet, read_manifest
 from stimuli.store import read_png
 
+#: The largest sheet made (80 megapixels, 240 MB in memory): a larger one is more than PIL opens
+#: without a warning (``Image.MAX_IMAGE_PIXELS``), and a very large one exhausted the memory
+#: (``--tile-px 100000``).
+MAX_SHEET_PIXELS = 80_000_000
+
 
 def _pick_levels(levels: list[float], k: int) -> list[float]:
     levels = sorted(set(levels))
@@ -38,10 +43,16 @@ def contact_sheet(
         directory: the set directory.
         rows: stimuli (seed, conditioning) shown, the first ``rows`` of the set.
         levels_per_condition: levels shown per condition (spread from lowest to highest).
-        tile_px: tile side in pixels.
+        tile_px: tile side in pixels (``fovea stimuli sheet``: ``stimuli.cli.TILE_PX_RANGE``).
+
+    Raises:
+        FoveaError: no manifest or no images, or a sheet larger than ``MAX_SHEET_PIXELS``
+            (checked before it is made).
     """
     from protocol.geometry import geometry_from_record
 
+    if tile_px < 1:
+        raise FoveaError(f"tile_px {tile_px}: a tile is at least 1 pixel")
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
@@ -70,9 +81,14 @@ def contact_sheet(
         if e["kind"] == "foveated"
     }
     label_h, margin = 30, 110
-    sheet = Image.new(
-        "RGB", (margin + tile_px * len(columns), label_h + tile_px * len(stimuli)), (40, 40, 40)
-    )
+    size = (margin + tile_px * len(columns), label_h + tile_px * len(stimuli))
+    if size[0] * size[1] > MAX_SHEET_PIXELS:
+        raise FoveaError(
+            f"a contact sheet of {len(stimuli)} rows x {len(columns)} tiles of {tile_px} px would "
+            f"be {size[0]}x{size[1]} px, more than {MAX_SHEET_PIXELS // 1_000_000} megapixels: "
+            "give a smaller --tile-px, --rows or --levels"
+        )
+    sheet = Image.new("RGB", size, (40, 40, 40))
     draw = ImageDraw.Draw(sheet)
     names = {"reference": "original" if sset.manifest["reference"] == "original" else "full"}
     for j, (kind, cond, level) in enumerate(columns):

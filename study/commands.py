@@ -63,7 +63,11 @@ def _register_run(subparsers: argparse._SubParsersAction) -> None:
     run.add_argument(
         "--seed", type=seed_int, help="session seed (default: derived from the labels)"
     )
-    run.add_argument("--resume", action="store_true", help="continue an interrupted session")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted session (one with no logged trial continues without it)",
+    )
     run.add_argument(
         "--close",
         action="store_true",

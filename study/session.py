@@ -126,7 +126,8 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
         log: progress printer.
 
     Raises:
-        FoveaError: existing session without ``resume``, nothing to resume, changed protocol,
+        FoveaError: existing session with a logged trial without ``resume`` (one without is
+            resumed: ``_session_paths``), nothing to resume, changed protocol,
             seed or scenes, a bad scene folder, a protocol that does not fit the generator, or
             the session already running in another process (``study.datalog.SessionLock``).
     """
@@ -172,7 +173,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
 
     t_wall = time.perf_counter()
     say = (lambda *a: None) if config.quiet else log
-    paths, resume = _session_paths(config)
+    paths, resume, implicit = _session_paths(config)
     scenes = scenes_spec(config.loaded, override=config.scenes)
     stimulus_set = None
     if config.stimulus_set is not None:  # checked before anything is written
@@ -194,7 +195,17 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
     )
     sidecar: dict | None = None
     if resume:
-        sidecar = resumable_sidecar(config, paths, scenes=scenes, say=say)
+        try:
+            sidecar = resumable_sidecar(config, paths, scenes=scenes, say=say)
+        except FoveaError as error:
+            if not implicit:
+                raise
+            raise FoveaError(
+                f"{error} (session {paths.session_dir} has no logged trial yet: it is continued "
+                "without --resume when these match; or choose another --session)"
+            ) from None
+        if implicit:
+            log(_no_trial_note(paths, sidecar))
         seed = int(sidecar["seed"])
         if sidecar.get("completed"):
             # No trial left, but a run's EDF may still be on the Host PC (a failed transfer).
@@ -213,11 +224,11 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         remove_stale_temporaries(paths.beh_dir)  # of a run killed mid-write (the lock is held)
         behlog = BehaviourLog.reopen(paths.beh_tsv)
         replay(scheduler, logged_trials(behlog.rows), source=str(paths.beh_tsv))
-        log(
-            f"{'closing' if config.close else 'resuming'} {paths.session_dir} after trial "
-            f"{len(behlog.rows)} "
-            f"({scheduler.n_responses} responses)"
-        )
+        if not implicit:  # the note above said it
+            log(
+                f"{'closing' if config.close else 'resuming'} {paths.session_dir} after trial "
+                f"{len(behlog.rows)} ({scheduler.n_responses} responses)"
+            )
         if scheduler.finished:  # killed after the last trial but before the end records
             behlog.close()
             finish_logged_session(
@@ -279,17 +290,49 @@ def _paths(config: SessionConfig) -> SessionPaths:
     )
 
 
-def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool]:
-    """The session's paths and whether it is resumed; refuses to overwrite or to resume nothing."""
+def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool, bool]:
+    """The session's paths, whether it is resumed and whether that resume is implicit: a
+    session that exists without a logged trial (each of its runs ended before the first one: no
+    EyeLink link, a refused display) is continued by the same command without ``--resume``, with
+    the resume's checks. Refuses to overwrite a session with trials or to resume nothing."""
     paths = _paths(config)
     if paths.exists() and not config.resume:
+        if not _has_logged_trials(paths):
+            return paths, True, True
         raise FoveaError(
             f"session {paths.session_dir} already exists; continue it with --resume or choose "
             "another --session (existing data are never overwritten)"
         )
     if config.resume and not paths.exists() and not config.new_if_missing:
         raise FoveaError(f"nothing to resume: {paths.beh_tsv} does not exist")
-    return paths, config.resume and paths.exists()
+    return paths, config.resume and paths.exists(), False
+
+
+def _has_logged_trials(paths: SessionPaths) -> bool:
+    """Whether the existing session at ``paths`` logged a trial, or may have: True unless its
+    sidecar exists and its ``beh.tsv`` is missing, empty or a header without a complete row (a
+    session stopped before its first trial). Reads only (a torn line is repaired by a resume)."""
+    if not paths.beh_json.is_file():
+        return True  # not a session fovea can continue: the usual refusal
+    if not paths.beh_tsv.exists() or paths.beh_tsv.stat().st_size == 0:
+        return False
+    try:
+        return bool(read_rows(paths.beh_tsv))
+    except (FoveaError, OSError, UnicodeDecodeError):
+        return True  # unreadable: never continued implicitly
+
+
+def _no_trial_note(paths: SessionPaths, sidecar: dict) -> str:
+    """The console note of an implicit resume (``_session_paths``)."""
+    runs = sidecar.get("runs") or []
+    statuses = [str(r.get("status") or "no end record") for r in runs]
+    earlier = f"its {len(runs)} earlier start(s) ended before the first trial"
+    if statuses:
+        earlier += f" (last: {statuses[-1]})"
+    return (
+        f"session {paths.session_dir} exists but has no logged trial: {earlier}; continuing it "
+        "(no --resume needed; the earlier starts stay recorded in its beh.json runs)"
+    )
 
 
 @dataclass

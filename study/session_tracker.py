@@ -92,16 +92,12 @@ class SessionTrackerFiles:
 
     def fetch_earlier_runs(self, tracker) -> list[str]:
         """On a resume: copy the Host PC files of earlier runs that were never received (their
-        run ended with the link down, or the transfer failed). Returns the local names fetched."""
+        run ended with the link down, or the transfer failed; ``runs_missing_edf``: not those of
+        runs that never opened the link, e.g. the Host PC was unreachable). Returns the local
+        names fetched."""
         if getattr(tracker, "name", None) not in EDF_KINDS:
             return []
-        records = [
-            record
-            for record in self.sidecar.get("runs", [])[:-1]
-            if record.get("edf_name")
-            and record.get("edf_local_name")
-            and not record.get("edf_file")
-        ]
+        records = [r for r in runs_missing_edf(self.sidecar) if r is not self.run_record]
         fetched = fetch_run_files(tracker, records, paths=self.paths, fetched_by_run=self.run)
         self.write_sidecar()
         return fetched

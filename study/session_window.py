@@ -152,6 +152,10 @@ class SessionRun:
                 f"{self.paths.session_dir}: the session stopped because the generator failed "
                 f"({error}); {RESUME_HINT} once it works again"
             ) from error
+        except Exception as error:
+            if not tracker_open:  # e.g. no link to the EyeLink: the run record says why
+                status = f"stopped before the first trial: {str(error) or type(error).__name__}"
+            raise
         finally:
             try:
                 left_on_host = None

@@ -47,6 +47,8 @@ class FaultScript:
     """What goes wrong during an emulated session (all optional; the default is a clean run).
 
     Attributes:
+        host_unreachable: the Host PC does not answer: opening the link raises RuntimeError, as
+            ``pylink.EyeLink(host_ip)`` does when the cable is out or the Host PC is off.
         link_lost_at_s: the link drops at this session-clock time (noticed at the first call at
             or after it); the Host PC ends the recording block and closes the data file then.
         link_lost_at_trial: the link drops right after the runner sends ``TRIALID <n>``.
@@ -73,6 +75,7 @@ class FaultScript:
             local path. Later calls transfer normally.
     """
 
+    host_unreachable: bool = False
     link_lost_at_s: float | None = None
     link_lost_at_trial: int | None = None
     recording_stops_at_trial: int | None = None
@@ -109,7 +112,7 @@ class FaultScript:
         value = os.environ.get(FAULTS_ENV, "").strip()
         if not value:
             return cls()
-        return cls.from_json(value if value.startswith("{") else Path(value).read_text("utf-8"))
+        return cls.from_json(value if value.startswith("{") else Path(value).read_text("utf-8-sig"))
 
 
 class EmulatedHost:

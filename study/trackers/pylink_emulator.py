@@ -87,6 +87,8 @@ class EmulatedEyeLink(EmulatedSetupMixin):
             raise ValueError("an emulated tracker needs host and gaze")
         self.host, self.clock, self.gaze, self.mapper = host, clock, gaze, mapper
         self.faults = faults or FaultScript()
+        if not self.dummy and self.faults.host_unreachable:
+            raise RuntimeError(f"Could not connect to tracker at {host_ip}")
         self._rng = np.random.default_rng([int(seed), 0xE1])
         self.epoch_ms = float(epoch_ms)
         self.commands: list[tuple[str, int]] = []  # (command, result code)

@@ -334,3 +334,86 @@ def test_another_protocols_build_into_a_set_folder_is_refused(built_set, tmp_pat
         read_manifest(out / MANIFEST)["protocol"]["settings_sha256"]
         != json.loads(before)["protocol"]["settings_sha256"]
     )
+
+
+def test_a_folder_being_built_for_another_protocol_is_refused_until_that_build_ends(
+    built_set, protocol_path, tmp_path
+):
+    """Two builds of different protocols into one folder at the same time: the second is
+    refused while the first runs (its claim is held by another process here), and builds once
+    that process has ended, even killed; claims of the same protocol (shards) coexist."""
+    import signal
+    import subprocess
+    import sys
+
+    from stimuli.claim import claim_set_folder
+
+    out = tmp_path / "set"
+    shutil.copytree(built_set / "objects", out / "objects")  # images reused: no generation
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; from pathlib import Path; from stimuli.claim import claim_set_folder; "
+            f"claim_set_folder(Path({str(out)!r}), 'other'); print('held', flush=True); "
+            "time.sleep(60)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(FoveaError, match="in use by a running build of protocol 'other'"):
+            build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
+        assert not (out / MANIFEST).exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with claim_set_folder(out, "stim_test"):  # a shard of the same protocol, still running
+        build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
+    check_stimulus_set(out, protocol=load_protocol(protocol_path))
+    assert [p.name for p in out.glob(".build-*")] == []  # the killed holder's claim is gone
+
+
+def test_another_protocols_manifest_written_during_a_build_is_refused_before_the_manifest(
+    built_set, protocol_path, tmp_path, monkeypatch
+):
+    """A build that did not claim the folder (an older fovea) wrote its manifest meanwhile:
+    checked again just before writing ours, which is refused and leaves theirs."""
+    import stimuli.build as build
+
+    out = tmp_path / "set"
+    shutil.copytree(built_set / "objects", out / "objects")
+    theirs = dict(read_manifest(built_set / MANIFEST))
+    theirs["protocol"] = dict(theirs["protocol"], name="other")
+    make_manifest = build._manifest
+
+    def written_meanwhile(*args, **kwargs):
+        (out / MANIFEST).write_text(json.dumps(theirs))
+        return make_manifest(*args, **kwargs)
+
+    monkeypatch.setattr(build, "_manifest", written_meanwhile)
+    with pytest.raises(FoveaError, match="holds the stimulus set of protocol 'other'"):
+        build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
+    assert read_manifest(out / MANIFEST)["protocol"]["name"] == "other"
+
+
+def test_cli_check_refuses_scenes_for_a_model_that_takes_none_as_fovea_check_does(
+    built_set, protocol_path, tmp_path, capsys
+):
+    """The set's protocol uses the tiny class model: `fovea stimuli check --scenes DIR` said
+    ok, while `fovea check` (and a session) refuse scenes for it."""
+    from PIL import Image
+
+    from fovea_cli.main import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (400, 300), (120, 90, 60)).save(photos / "a.png")
+    stimuli_check = ["stimuli", "check", str(protocol_path), str(built_set)]
+    for command in (stimuli_check, ["check", str(protocol_path)]):
+        assert main([*command, "--scenes", str(photos)]) == 2
+        err = capsys.readouterr().err.strip()
+        assert "model 'tiny' takes prompts or classes, not scenes: drop --scenes" in err
+        assert "\n" not in err
+    assert main([*stimuli_check, "--scenes", "pool"]) == 0

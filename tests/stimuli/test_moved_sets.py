@@ -80,3 +80,18 @@ def test_cli_check_notes_the_moved_directory(flux_set, capsys):
     assert "note: the set was built from model directory" in out
     assert "a session compares their weights when it starts" in out
     assert out.strip().endswith("all hashes verified")
+
+
+def test_cli_check_refuses_scenes_for_a_prompt_model_directory(flux_set, tmp_path, capsys):
+    """A model directory's scene factor is known once it loads: the set built from it says
+    that it takes prompts, so --scenes is refused as a session would."""
+    from PIL import Image
+
+    from fovea_cli.main import main
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (400, 300), (120, 90, 60)).save(photos / "a.png")
+    argv = ["stimuli", "check", str(flux_set["protocol"]), str(flux_set["set"])]
+    assert main([*argv, "--scenes", str(photos)]) == 2
+    assert "takes prompts or classes, not scenes" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from stimuli.manifest import MANIFEST, read_manifest
@@ -25,3 +26,23 @@ def test_contact_sheet_shows_every_column(built_set, tmp_path):
     tile = sheet[30 : 30 + 128, 110 + 128 : 110 + 256].astype(int)
     red = (tile[..., 0] > 200) & (tile[..., 1] < 100) & (tile[..., 2] < 100)
     assert red.sum() > 20
+
+
+def test_a_sheet_too_large_is_refused_before_it_is_made(built_set, tmp_path, capsys):
+    """`--tile-px 100000` allocated 22 GB and was killed: the option is bounded, and a sheet
+    over ``MAX_SHEET_PIXELS`` (here 4 rows x 7 tiles of 2048 px, 118 megapixels) is refused
+    before its image exists; nothing is written."""
+    from fovea_cli.main import main
+
+    out = tmp_path / "sheet.png"
+    argv = ["stimuli", "sheet", str(built_set), "--out", str(out)]
+    with pytest.raises(SystemExit) as info:
+        main([*argv, "--tile-px", "100000"])
+    assert info.value.code == 2
+    assert "--tile-px: 100000 px is out of range: give 16 to 2048" in capsys.readouterr().err
+    assert main([*argv, "--tile-px", "2048"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "4 rows x 7 tiles of 2048 px would be 14446x8222 px, more than 80 megapixels" in err
+    assert "give a smaller --tile-px, --rows or --levels" in err and "\n" not in err
+    assert not out.exists()
+    assert main([*argv, "--tile-px", "16"]) == 0 and out.exists()

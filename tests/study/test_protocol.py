@@ -4,6 +4,7 @@ names the file, the field and the reason."""
 from __future__ import annotations
 
 import copy
+import math
 import tomllib
 
 import pytest
@@ -175,6 +176,27 @@ def test_cross_field_errors_say_why(tmp_path, edit, reason):
     assert reason in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("level_max", math.inf), ("level_min", math.nan), ("start_level", -math.inf)],
+)
+def test_a_level_that_is_not_finite_is_refused_naming_the_file_and_field(
+    tmp_path, capsys, field, value
+):
+    """``level_max = inf`` (a TOML float) got as far as the generator ("foveation strength must
+    be >= 0, got inf"), naming neither the file nor the field."""
+    from fovea_cli.main import main
+
+    data = pilot_dict()
+    data["procedure"]["method"] = "constant"
+    data["conditions"][0].update({field: value, "levels": [0.5, 2.0]})
+    path = write_toml(data, tmp_path / "inf.toml")
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: {path}: field conditions[0]") and "\n" not in err
+    assert f"{field} must be a finite number, got {value}" in err
+
+
 def test_syntax_errors_and_missing_files_are_one_line_cli_errors(tmp_path, capsys):
     from fovea_cli.main import main
 
@@ -185,6 +207,19 @@ def test_syntax_errors_and_missing_files_are_one_line_cli_errors(tmp_path, capsy
     assert err.startswith("error: ") and "not valid TOML" in err and "\n" not in err
     assert main(["simulate", str(tmp_path / "nope.toml"), "--data", str(tmp_path / "d")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_a_byte_order_mark_and_windows_line_endings_load_as_the_same_settings(tmp_path):
+    """Windows Notepad saves UTF-8 with a byte-order mark (and CRLF): the same protocol, with the
+    same settings digest (a resume accepts the re-saved file); the file's own digest differs."""
+    plain = write_toml(pilot_dict(), tmp_path / "plain.toml")
+    text = plain.read_text(encoding="utf-8").replace("\n", "\r\n")
+    notepad = tmp_path / "notepad.toml"
+    notepad.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    loaded, expected = load_protocol(notepad), load_protocol(plain)
+    assert loaded.protocol == expected.protocol
+    assert loaded.settings_sha256 == expected.settings_sha256
+    assert loaded.sha256 != expected.sha256  # provenance: the bytes as they are
 
 
 def test_toml_writer_round_trips_the_pilot(tmp_path):

@@ -367,7 +367,7 @@ def test_fault_script_from_json_and_environment(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="unknown fault"):
         FaultScript.from_json('{"link_lost": 1}')
     path = tmp_path / "faults.json"
-    path.write_text('{"drift_escapes": 2}')
+    path.write_bytes(b'\xef\xbb\xbf{"drift_escapes": 2}')  # saved by Notepad: a BOM
     monkeypatch.setenv(FAULTS_ENV, str(path))
     tracker = make_tracker("eyelink-emulated", settings=settings(), seed=0, clock=lambda: 0.0)
     assert tracker.faults.drift_escapes == 2

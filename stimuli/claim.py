@@ -1,0 +1,94 @@
+"""A set folder claimed by the protocol being built into it (``fovea stimuli build``).
+
+A folder holds one protocol's set (``stimuli.build._check_no_other_protocols_set``), but that
+check reads the manifests at start: two builds of different protocols started together both
+passed it and left a mixed folder. Each build now holds a claim while it runs: a file
+``.build-<protocol name>.<pid>-<token>.lock`` in the folder, locked by its process
+(``generator.process_lock``: the system releases it however the process ends, so a killed build
+leaves no claim in force). A build finding another protocol's claim locked is refused; claims of
+the same protocol (its shards, under ``accelerate launch`` or on several machines) coexist, as
+before. Claiming is serialized by a short-held folder lock (``.claim.lock``), so of two builds
+started at once exactly the first claims the folder.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from generator.errors import FoveaError
+from generator.process_lock import ProcessLock
+
+#: The lock held while a build looks at the folder's claims and adds its own.
+CLAIM_MUTEX = ".claim.lock"
+_PREFIX = ".build-"
+_SUFFIX = ".lock"
+
+
+class FolderClaim:
+    """This build's claim on ``directory`` for protocol ``name`` (``claim_set_folder``)."""
+
+    def __init__(self, lock: ProcessLock) -> None:
+        self._lock = lock
+
+    def release(self) -> None:
+        self._lock.release()
+        try:
+            self._lock.path.unlink(missing_ok=True)
+        except OSError:  # another build removing it as stale (Windows): it is no claim now
+            pass
+
+    def __enter__(self) -> FolderClaim:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def claim_set_folder(directory: Path, name: str, *, wait_s: float = 30.0) -> FolderClaim:
+    """Claim ``directory`` (made if missing) for protocol ``name`` until the claim's release.
+
+    Raises:
+        FoveaError: a running build of another protocol holds a claim on the folder (the
+            message names it), or the folder's claim lock stayed busy for ``wait_s``.
+    """
+    if directory.exists() and not directory.is_dir():
+        raise FoveaError(f"{directory} is a file: give the set's folder (--out DIR)")
+    directory.mkdir(parents=True, exist_ok=True)
+    mutex = _acquire_waiting(directory / CLAIM_MUTEX, what=f"set folder {directory}", wait_s=wait_s)
+    try:
+        for path in sorted(directory.glob(f"{_PREFIX}*{_SUFFIX}")):
+            other = path.name[len(_PREFIX) :].split(".", 1)[0]
+            if other == name:
+                continue  # the same protocol: its shards build together
+            probe = ProcessLock(path, what=str(path))
+            try:
+                probe.acquire()
+            except FoveaError:
+                raise FoveaError(
+                    f"{directory} is in use by a running build of protocol {other!r}; a set "
+                    f"folder holds one protocol's set: give --out another folder for {name!r} "
+                    "(or wait until that build ends)"
+                ) from None
+            probe.release()  # its build ended without removing its claim (killed)
+            path.unlink(missing_ok=True)
+        own = directory / f"{_PREFIX}{name}.{os.getpid()}-{secrets.token_hex(4)}{_SUFFIX}"
+        return FolderClaim(ProcessLock(own, what=f"set folder {directory}").acquire())
+    finally:
+        mutex.release()
+
+
+def _acquire_waiting(path: Path, *, what: str, wait_s: float) -> ProcessLock:
+    """``path``'s lock, waited for (others hold it for a moment only)."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return ProcessLock(path, what=what).acquire()
+        except FoveaError:
+            if time.monotonic() >= deadline:
+                raise FoveaError(
+                    f"{what}: its claim lock {path} stayed busy for {wait_s:.0f} s; try again"
+                ) from None
+            time.sleep(0.05)
