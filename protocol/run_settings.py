@@ -198,7 +198,8 @@ class GenerationSettings(StrictTable):
         deadline_s: request-to-result limit for the foveated image.
         on_deadline_miss: ``requeue`` the trial, or use a ``cached`` stimulus generated earlier
             for the same seed, conditioning and layout at a gaze within
-            ``cache_gaze_tolerance_deg`` of the fixation target (re-queued when there is none).
+            ``cache_gaze_tolerance_deg`` of both the fixation target and the trial's measured
+            gaze (re-queued when there is none).
         max_deadline_misses: a trial presented for this many times (re-queues of any kind
             count) waits for its image when it misses the deadline, and is shown late (flagged
             ``deadline_missed``): a slow generator cannot stall a session.
@@ -209,7 +210,8 @@ class GenerationSettings(StrictTable):
             that image when the measured gaze settles within ``speculation_tolerance_deg`` of
             the target (``process`` service only).
         speculation_tolerance_deg: see ``speculative``.
-        twin_cache_size: full-resolution twins kept in memory (they do not depend on gaze).
+        twin_cache_size: full-resolution twins kept in memory (they do not depend on gaze); at
+            least 1: the next trial's twin is generated ahead into this cache, and waits there.
         cache_gaze_tolerance_deg: see ``on_deadline_miss``.
     """
 
@@ -219,8 +221,19 @@ class GenerationSettings(StrictTable):
     service: Literal["process", "thread"] = "process"
     speculative: bool = True
     speculation_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
-    twin_cache_size: int = Field(default=64, ge=0, le=10000)
+    twin_cache_size: int = Field(default=64, ge=1, le=10000)
     cache_gaze_tolerance_deg: float = Field(default=0.5, gt=0, le=10)
+
+    @field_validator("twin_cache_size", mode="before")
+    @classmethod
+    def _twin_cache_size(cls, value):
+        if isinstance(value, int | float) and not isinstance(value, bool) and value < 1:
+            raise ValueError(
+                f"must be at least 1 (got {value!r}): the next trial's full-resolution twin is "
+                "generated ahead into this cache and waits there for its trial; without room "
+                "every prefetched twin would be thrown away and generated again"
+            )
+        return value
 
 
 class BreakSettings(StrictTable):

@@ -137,7 +137,8 @@ OPTIONAL = (
         "cached_stimulus",
         numeric=True,
         allowed=_BINARY,
-        description="1: a cached stimulus (generated at the fixation target) was shown",
+        description="1: the foveated image missed the deadline and a cached one, generated earlier "
+        "for the same plan within cache_gaze_tolerance_deg of the measured gaze, was shown",
     ),
     Column(
         "dropped_frames",

@@ -176,6 +176,7 @@ class SessionScreens:
         while not (ticket.done() and (twin is not None or twin_ticket.done())):
             if time.perf_counter() - start > limit_s:
                 self.say(f"  the example was not ready within {limit_s:g} s: skipped")
+                ticket.cancel()  # not ahead of the first trial's request in the queue
                 return None
             presenter.draw_text(EXAMPLE_WAIT_TEXT)
             if presenter.simulated:

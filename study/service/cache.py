@@ -24,6 +24,10 @@ class LruCache:
         self._data.move_to_end(key)
         return self._data[key]
 
+    def pop(self, key):
+        """Remove ``key``; its value, or None."""
+        return self._data.pop(key, None)
+
     def put(self, key, value) -> None:
         if self.capacity <= 0:
             return

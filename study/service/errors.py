@@ -20,7 +20,8 @@ class GenerationError(FoveaError):
 
 
 class GeneratorCrashed(GenerationError):
-    """The generator process died or hung during the request; the service restarts it."""
+    """The generator process died, hung or raised something other than a ``FoveaError`` (a CUDA
+    out-of-memory...) during the request; the service restarts it."""
 
     retryable = True
 
@@ -32,7 +33,8 @@ class GenerationCancelled(GenerationError):
 
 
 class GenerationFailed(GenerationError):
-    """The generator raised (bad gaze, bad conditioning...); the message is the generator's."""
+    """The generator refused the request (a ``FoveaError``: bad gaze, bad conditioning...), or
+    the thread service's generator raised; the message is the generator's."""
 
 
 class ServiceUnavailable(GenerationError):

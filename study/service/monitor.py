@@ -1,7 +1,10 @@
 """The process service's monitor thread: it sends queued jobs to the generator process one at
 a time, takes results out of the image slot, pre-empts prefetches, and notices the process
-exiting, freezing or hanging (then fails the running request's tickets with ``GeneratorCrashed``
-and restarts it, or gives up with ``ServiceUnavailable`` when ``RestartPolicy`` refuses).
+exiting, freezing, hanging or raising something other than a ``FoveaError`` (a CUDA
+out-of-memory...; then fails the running request's tickets with ``GeneratorCrashed`` and restarts
+it, or gives up with ``ServiceUnavailable`` when ``RestartPolicy`` refuses). A ``FoveaError`` (the
+generator refused the request) fails the request with ``GenerationFailed`` and the process goes
+on.
 
 ``MonitorLoop`` is part of ``ProcessGenerationService`` (``study.service.process``), whose lock,
 queue, twin cache, child process, slot, counters and event log it uses; the window's thread never
@@ -91,6 +94,9 @@ class MonitorLoop:
 
     def _on_message(self, child: Child, message) -> None:
         kind, job_id, fields = message
+        if kind == "error" and not fields.get("user_error", False):
+            self._on_generator_broke(child, job_id, fields)
+            return
         with self._lock:
             job = self._inflight
             if job is None or job.job_id != job_id:
@@ -110,14 +116,13 @@ class MonitorLoop:
                 else:
                     self._drop_twin_job(job)
                     event = ("aborted", {"job": job_id, "step": fields["step"]})
-            else:
+            else:  # the generator refused the request (a FoveaError): it fails, for good
                 self._drop_twin_job(job)
                 self.counters["failed"] += 1
-                error_cls = GenerationFailed
                 message_text = f"generation of {job.describe()} failed: {fields['message']}"
                 for ticket in job.tickets:
                     ticket.started_s = fields["started_s"]
-                    ticket._finish(None, error_cls(message_text))
+                    ticket._finish(None, GenerationFailed(message_text))
                 event = (
                     "error",
                     {
@@ -130,6 +135,24 @@ class MonitorLoop:
             return
         name, data = event
         self.events.emit(name, **data)
+
+    def _on_generator_broke(self, child: Child, job_id: int, fields: dict) -> None:
+        """The request raised something other than a ``FoveaError`` (a CUDA out-of-memory, a
+        failing kernel): not the request's fault, and the process may be left in a bad state, so
+        it is handled like a crash: the process is restarted (within ``RestartPolicy``) and the
+        request's tickets fail with the retryable ``GeneratorCrashed`` (the trial is re-queued)."""
+        with self._lock:
+            job = self._inflight
+            if job is None or job.job_id != job_id:
+                return  # a job dropped by close()
+        self.events.emit(
+            "error",
+            level=40,
+            job=job_id,
+            message=fields["message"],
+            traceback=fields.get("traceback"),
+        )
+        self._on_failure(child, f"raised {fields['message']}")
 
     def _on_done(self, job: Job, fields: dict) -> None:
         image = self._slot.read()

@@ -9,7 +9,8 @@ collects results from a shared-memory slot, and finishes tickets. The window's t
 submits and polls: nothing it calls blocks on generation.
 
 Robustness (``study.service.monitor``, ``study.service.child``): a generator process that exits,
-freezes or hangs is killed and restarted; the running request's tickets fail with
+freezes, hangs or raises something other than a ``FoveaError`` (a CUDA out-of-memory...) is
+killed and restarted; the running request's tickets fail with
 ``GeneratorCrashed`` (``retryable``: the study re-queues the trial); after ``max_restarts``
 restarts within ten minutes the service gives up (``ServiceUnavailable``). Every step is logged
 and, with ``event_log``, written as JSON lines.

@@ -15,13 +15,20 @@ duplex pipe and three shared doubles/integers:
 Images go back through one shared-memory slot (H x W x 3 uint8) owned by the parent; the pipe
 carries only small messages: ``("ready", info)``, ``("failed", message)``, and per job
 ``("done" | "aborted" | "error", job_id, fields)``; a finished job's ``fields["result"]`` is its
-``GenerationResult`` with ``image=None``.
+``GenerationResult`` with ``image=None``. An ``error``'s ``fields["user_error"]`` says whether the
+generator refused the request (a ``FoveaError``: the request is wrong, the parent fails it) or
+something else broke (a CUDA out-of-memory, any other exception: the parent restarts this
+process, as after a crash).
+
+SIGINT is ignored: a Ctrl-C reaches the whole process group, and the parent shuts this process
+down itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import os
+import signal
 import threading
 import time
 import traceback
@@ -76,6 +83,10 @@ class _Aborted(Exception):
 
 def worker_main(config: WorkerConfig, conn, heartbeat, progress, abort_job) -> None:
     """Child process entry point (see the module docstring)."""
+    # Ctrl-C in the terminal signals the whole foreground process group, this process too: the
+    # window's process decides what a Ctrl-C means and shuts this one down (``close``), so a
+    # KeyboardInterrupt here would only kill it mid-request and be taken for a crash.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[name] = str(config.torch_threads)
     parent = os.getppid()

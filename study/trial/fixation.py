@@ -126,8 +126,7 @@ class FixationPhases:
             frame = presenter.flip(phase="wait", advance_s=advance)
             presenter.check_escape()
             if trial.monitor.broken(t=frame.t, sample=frame.sample):
-                ticket.cancel()
-                self.sources.keep_late(plan, trial.gaze_deg, ticket)
+                self.sources.abandon(plan, ticket)
                 raise TrialAborted("fixation_break")
             twin_ready = trial.twin is not None or trial.twin_ticket.done()
             # The deadline is checked before "done": an image that finished after the deadline
@@ -138,29 +137,33 @@ class FixationPhases:
             if ticket.done() and twin_ready:
                 return
             if time.perf_counter() - wait_start > limit_s:
-                ticket.cancel()
+                # Which one hung, before cancelling (a cancelled ticket is done).
                 what = "foveated image" if not ticket.done() else "reference image"
+                ticket.cancel()
                 raise ServiceUnavailable(
                     f"the trial's {what} was not ready {limit_s:g} s after the gaze was "
                     f"measured (deadline_s = {deadline_s:g}): the generator hangs"
                 )
 
     def _deadline_missed(self, trial: TrialState, *, twin_ready: bool) -> bool:
-        """The foveated image is late: show a stand-in (True), re-queue the trial (raises), or
-        after too many misses wait for it and show it late (False, flagged)."""
+        """The foveated image is late: show a stand-in made within ``cache_gaze_tolerance_deg``
+        of the measured gaze (True; ``on_deadline_miss = "cached"``), re-queue the trial
+        (raises), or after too many misses wait for it and show it late (False, flagged). The
+        late request is cancelled unless it may become a stand-in (``sources.abandon``)."""
         plan, row, ticket = trial.plan, trial.row, trial.foveated_ticket
         generation = self.protocol.generation
         row["deadline_missed"] = 1
         self.tracker.message("GENERATION_DEADLINE_MISSED")
-        stand_in = self.sources.stand_in(plan)
-        if generation.on_deadline_miss == "cached" and stand_in is not None and twin_ready:
-            self.sources.keep_late(plan, trial.gaze_deg, ticket)
+        gaze_px = tuple(float(v) for v in self.geometry.deg_to_image_px(*trial.gaze_deg))
+        stand_in = self.sources.stand_in(plan, gaze_px) if twin_ready else None
+        if stand_in is not None:
+            self.sources.abandon(plan, ticket)
             trial.foveated = stand_in
             row["cached_stimulus"] = 1
             row["gen_latency_s"] = request_elapsed_s(ticket)
             return True
         if plan.attempt < generation.max_deadline_misses:
-            self.sources.keep_late(plan, trial.gaze_deg, ticket)
+            self.sources.abandon(plan, ticket)
             row["gen_latency_s"] = request_elapsed_s(ticket)
             raise TrialAborted("deadline")
         self.tracker.message("GENERATION_SHOWN_LATE")
@@ -174,7 +177,7 @@ class FixationPhases:
             ticket = trial.foveated_ticket
             trial.foveated = self._result(ticket)
             row["gen_latency_s"] = request_elapsed_s(ticket)
-            self.sources.remember(trial.plan, trial.gaze_deg, trial.foveated)
+            self.sources.remember(trial.plan, ticket, trial.foveated)
         if trial.twin is None:
             trial.twin = self._result(trial.twin_ticket)
             row["twin_latency_s"] = trial.twin_ticket.latency_s

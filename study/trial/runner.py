@@ -143,12 +143,15 @@ class TrialRunner(FixationPhases, PresentationPhases):
             outcome = self._run_phases(state)
             row = state.row
             row["given_up"] = self._gives_up(plan, requeue=outcome.requeue)
+            if not outcome.requeue or row["given_up"]:
+                self.sources.forget(plan)  # never presented again: no stand-in needed
             result_label = "response" if not outcome.requeue else (row["abort_reason"] or "requeue")
         except TrackerLinkLost:
             # The run ends: nothing of this trial is logged, and a resume runs it again.
             result_label = "link_lost"
             raise
         finally:
+            self._cancel_unfinished(state)
             self.tracker.trial_end(result=result_label, variables=end_variables(state.row))
             win.recordFrameIntervals = False
             presenter.trial = None
@@ -269,6 +272,15 @@ class TrialRunner(FixationPhases, PresentationPhases):
         """Have the service make the next plan's twin now, while the generator is idle."""
         if self.upcoming is not None:
             self.sources.prefetch_twin(self.upcoming())
+
+    def _cancel_unfinished(self, trial: TrialState) -> None:
+        """However the trial ended (an abort, a stopped recording, a quit, an error): cancel its
+        foveated request and speculation if they still run, unless kept as a future stand-in
+        (``TrialImageSources.abandon``). Foveated requests run first in, first out: one left
+        running would hold up the next trial's. A twin goes on into the service's cache."""
+        for ticket in (trial.speculation, trial.foveated_ticket):
+            if ticket is not None and not ticket.done() and not self.sources.is_kept(ticket):
+                ticket.cancel()
 
     def _abort(self, row: dict, *, reason: str) -> TrialOutcome:
         # A twin still being generated goes on into the service's cache for the re-queued plan.

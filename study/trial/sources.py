@@ -3,9 +3,12 @@ or (after a missed deadline) an image made earlier at the fixation target.
 
 ``TrialImageSources`` asks the service for the twin at trial start and for the foveated image at
 the measured gaze (or resolves the speculation started at the fixation target), has the next
-plan's twin prefetched into the service's cache, and keeps deadline-miss stand-ins: foveated
-images made within ``cache_gaze_tolerance_deg`` of the target, including requests that finished
-after their trial gave up on them.
+plan's twin prefetched into the service's cache, and (``on_deadline_miss = "cached"`` only)
+keeps deadline-miss stand-ins: foveated images made within ``cache_gaze_tolerance_deg`` of the
+target, including requests that finished after their trial gave up on them. A stand-in is shown
+only when it was made within ``cache_gaze_tolerance_deg`` of the late trial's measured gaze too.
+A request the trial gives up on is cancelled unless it may become a stand-in (``abandon``):
+foveated requests run first in, first out, so a late one left running delays the next trial's.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from generator.errors import FoveaError
 from study.generation import GenerationRequest, GenerationResult, GenerationService
 from study.procedures import TrialPlan
 from study.service.cache import LruCache
+from study.service.speculation import gaze_distance_deg
 
 FALLBACKS_KEPT = 256  # deadline-miss stand-ins (one foveated image each)
 
@@ -66,8 +70,9 @@ class TrialImageSources:
         self.service = service
         self.geometry = geometry
         self.stimulus_set = stimulus_set
-        self.fallbacks = LruCache(FALLBACKS_KEPT)  # keyed by fallback_key
-        self._late: list[tuple[tuple, object]] = []  # (key, ticket) finished after their deadline
+        # fallback_key -> (gaze_px the image was made at, GenerationResult); "cached" mode only
+        self.fallbacks = LruCache(FALLBACKS_KEPT)
+        self._late: list[tuple[tuple, object]] = []  # (key, ticket) given up on, kept running
 
     # ------------------------------------------------------------------ the twin
     def request_twin(self, plan: TrialPlan):
@@ -132,6 +137,11 @@ class TrialImageSources:
         )
 
     # ------------------------------------------------------------------ deadline-miss stand-ins
+    @property
+    def keeps_stand_ins(self) -> bool:
+        """Only ``on_deadline_miss = "cached"`` shows stand-ins, so only it keeps any."""
+        return self.protocol.generation.on_deadline_miss == "cached"
+
     def fallback_key(self, plan: TrialPlan, gaze_deg: tuple[float, float]) -> tuple | None:
         """Fallback-cache key: the plan's stimulus at its fixation target, or None when the gaze
         was too far from the target for the image to stand in for one made at the target."""
@@ -139,19 +149,46 @@ class TrialImageSources:
         tolerance = self.protocol.generation.cache_gaze_tolerance_deg
         if math.hypot(gaze_deg[0] - fx, gaze_deg[1] - fy) > tolerance:
             return None
-        return (plan.seed, plan.conditioning, plan.condition, plan.level)
+        return _plan_key(plan)
 
-    def remember(self, plan: TrialPlan, gaze_deg, result: GenerationResult) -> None:
-        """Keep a foveated image made at ``gaze_deg`` as a stand-in for later misses."""
-        key = self.fallback_key(plan, gaze_deg)
-        if key is not None:
-            self.fallbacks.put(key, result)
+    def _made_at_key(self, plan: TrialPlan, ticket) -> tuple | None:
+        """``fallback_key`` of the gaze ``ticket``'s image is made at (for a kept speculation the
+        fixation target, not the measured gaze)."""
+        gaze_px = ticket.request.gaze_px
+        if gaze_px is None:
+            return None
+        made_deg = tuple(float(v) for v in self.geometry.image_px_to_deg(*gaze_px))
+        return self.fallback_key(plan, made_deg)
 
-    def keep_late(self, plan: TrialPlan, gaze_deg, ticket) -> None:
-        """A request the trial gave up on: keep its image as a stand-in once it finishes."""
-        key = self.fallback_key(plan, gaze_deg)
+    def remember(self, plan: TrialPlan, ticket, result: GenerationResult) -> None:
+        """Keep the foveated image of ``ticket`` as a stand-in for later misses of the plan
+        (``on_deadline_miss = "cached"`` only)."""
+        if not self.keeps_stand_ins:
+            return
+        key = self._made_at_key(plan, ticket)
         if key is not None:
+            self.fallbacks.put(key, (tuple(ticket.request.gaze_px), result))
+
+    def abandon(self, plan: TrialPlan, ticket) -> bool:
+        """The trial gives up on ``ticket`` (a missed deadline, a fixation break): with
+        ``on_deadline_miss = "cached"``, when its image may stand in for the plan later and none
+        is kept or coming yet, it goes on and is kept once finished (True); otherwise it is
+        cancelled (False), so that the next trial's request does not wait behind it."""
+        key = self._made_at_key(plan, ticket) if self.keeps_stand_ins else None
+        wanted = (
+            key is not None
+            and self.fallbacks.get(key) is None
+            and all(k != key for k, _ in self._late)
+        )
+        if wanted:
             self._late.append((key, ticket))
+            return True
+        ticket.cancel()
+        return False
+
+    def is_kept(self, ticket) -> bool:
+        """``ticket`` was given up on and goes on as a future stand-in (``abandon``)."""
+        return any(t is ticket for _, t in self._late)
 
     def harvest_late(self) -> None:
         """Move finished late requests into the stand-ins."""
@@ -159,22 +196,41 @@ class TrialImageSources:
         for key, ticket in self._late:
             if ticket.done():
                 try:
-                    self.fallbacks.put(key, ticket.result())
+                    self.fallbacks.put(key, (tuple(ticket.request.gaze_px), ticket.result()))
                 except Exception:  # noqa: BLE001 - a failed late request is simply not cached
                     pass
             else:
                 keep.append((key, ticket))
         self._late = keep
 
-    def stand_in(self, plan: TrialPlan) -> GenerationResult | None:
-        """An image made at the plan's fixation target to show instead of a late one: a kept
-        one, else (``on_deadline_miss = "cached"``) the stimulus set's; None if neither."""
+    def forget(self, plan: TrialPlan) -> None:
+        """The plan is answered or given up: drop its stand-in, cancel its late request."""
+        key = _plan_key(plan)
+        self.fallbacks.pop(key)
+        for late_key, ticket in self._late:
+            if late_key == key:
+                ticket.cancel()
+        self._late = [(k, t) for k, t in self._late if k != key]
+
+    def stand_in(self, plan: TrialPlan, gaze_px: tuple[float, float]) -> GenerationResult | None:
+        """An image to show instead of a late one made at the measured ``gaze_px`` (image
+        pixels): a kept one, else the stimulus set's (made at the fixation target); only one made
+        within ``cache_gaze_tolerance_deg`` of ``gaze_px``, else None. ``on_deadline_miss =
+        "cached"`` only (None otherwise)."""
+        if not self.keeps_stand_ins:
+            return None
         self.harvest_late()
+        tolerance = self.protocol.generation.cache_gaze_tolerance_deg
+        kept = self.fallbacks.get(_plan_key(plan))
+        if kept is not None:
+            made_px, result = kept
+            if gaze_distance_deg(self.geometry, made_px, gaze_px) <= tolerance:
+                return result
         target = self.protocol.condition(plan.condition).fixation_deg
-        cached = self.fallbacks.get(self.fallback_key(plan, target))
-        if cached is None and self.protocol.generation.on_deadline_miss == "cached":
-            cached = self._fallback_from_set(plan)
-        return cached
+        target_px = tuple(float(v) for v in self.geometry.deg_to_image_px(*target))
+        if gaze_distance_deg(self.geometry, target_px, gaze_px) <= tolerance:
+            return self._fallback_from_set(plan)
+        return None
 
     # ------------------------------------------------------------------ the stimulus set
     def _set_twin_entry(self, key: tuple) -> dict | None:
@@ -209,3 +265,8 @@ class TrialImageSources:
                 "scene": entry.get("scene"),
             },
         )
+
+
+def _plan_key(plan: TrialPlan) -> tuple:
+    """The stand-in cache's key: the plan's stimulus (seed, conditioning, condition, level)."""
+    return (plan.seed, plan.conditioning, plan.condition, plan.level)

@@ -107,6 +107,18 @@ def test_quoted_numbers_and_booleans_are_refused(tmp_path, edit, field):
     assert field in message and "written without quotes" in message
 
 
+def test_a_twin_cache_without_room_is_refused(tmp_path):
+    """``twin_cache_size = 0`` would throw every prefetched twin away and generate it again."""
+    data = pilot_dict()
+    data["generation"]["twin_cache_size"] = 0
+    message = _error(tmp_path, data)
+    assert "field generation.twin_cache_size: must be at least 1 (got 0)" in message
+    assert "every prefetched twin would be thrown away" in message
+    data["generation"]["twin_cache_size"] = 1
+    loaded = load_protocol(write_toml(data, tmp_path / "one.toml")).protocol
+    assert loaded.generation.twin_cache_size == 1
+
+
 def test_integers_are_numbers_and_arrays_are_pairs(tmp_path):
     data = pilot_dict()
     data["display"]["distance_cm"] = 60
