@@ -45,8 +45,10 @@ def _replacing(path: Path) -> Iterator[Path]:
     except BaseException as error:
         with contextlib.suppress(OSError):  # the write's own error is the one to report
             tmp.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:
-            error.filename = str(path)  # a full disk names the file it was writing
+        if isinstance(error, OSError) and error.filename is None and error.strerror:
+            # A full disk names the file it was writing (an OSError without errno and
+            # strerror keeps its own message: a filename would replace it in str()).
+            error.filename = str(path)
         raise
     fsync_dir(path.parent)
 
