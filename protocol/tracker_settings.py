@@ -41,7 +41,9 @@ class TrackerSettings(BaseModel):
         sim_blink_duration_s: duration of a simulated blink.
         sim_blink_artifact_deg: the eyelid's artifact around a simulated blink: the gaze
             drops by up to this much in the 30 ms before the pupil is lost and the 60 ms after
-            it is back, as an EyeLink reports it (0: clean blinks).
+            it is back, as an EyeLink reports it. Off (0) by default: a simulation sped up
+            (``[simulation] speed`` > 1) reads the gaze too rarely to see the blink between
+            its artifacts, so they would look like fixation breaks.
         sim_drift_deg_per_s: simulated slow drift speed during fixation.
         sim_microsaccade_rate_hz: simulated microsaccades per second.
         sim_microsaccade_amplitude_deg: simulated microsaccade amplitude.
@@ -66,7 +68,7 @@ class TrackerSettings(BaseModel):
     sim_fixation_break_prob: float = Field(default=0.05, ge=0, le=1)
     sim_blink_rate_hz: float = Field(default=0.2, ge=0, le=5)
     sim_blink_duration_s: float = Field(default=0.15, gt=0, le=1)
-    sim_blink_artifact_deg: float = Field(default=4.0, ge=0, le=20)
+    sim_blink_artifact_deg: float = Field(default=0.0, ge=0, le=20)
     sim_drift_deg_per_s: float = Field(default=0.1, ge=0, le=5)
     sim_microsaccade_rate_hz: float = Field(default=1.0, ge=0, le=10)
     sim_microsaccade_amplitude_deg: float = Field(default=0.25, ge=0, le=2)

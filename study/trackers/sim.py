@@ -3,8 +3,9 @@
 The participant looks at whatever ``set_target`` names: after a saccade latency it saccades there
 (landing with a small error and, when that is large, a corrective saccade), then fixates with slow
 drift, microsaccades that pull the eye back onto the target, measurement noise and blinks (samples
-``valid=False``, the gaze pulled down just before and after them as an EyeLink reports it). On a configured fraction of trials it breaks fixation: a saccade 3-8 deg away,
-a short dwell, and a saccade back.
+``valid=False``; with ``sim_blink_artifact_deg`` the gaze is pulled down just before and after
+them, as an EyeLink reports it). On a configured fraction of trials it breaks fixation: a saccade
+3-8 deg away, a short dwell, and a saccade back.
 
 Everything is a function of the seed and of the times at which the session calls in, never of
 wall-clock time or of how often ``sample()`` is called: each random process (microsaccades,

@@ -111,7 +111,11 @@ def test_blinks_carry_the_eyelids_artifact_which_the_fixation_check_ignores():
     from study.trial.gaze import GazeMonitor
 
     tracker, clock = _tracker(
-        seed=5, sim_blink_rate_hz=1.0, sim_fixation_break_prob=0.0, sim_drift_deg_per_s=0.0
+        seed=5,
+        sim_blink_rate_hz=1.0,
+        sim_blink_artifact_deg=4.0,
+        sim_fixation_break_prob=0.0,
+        sim_drift_deg_per_s=0.0,
     )
     rows = _run_trials(tracker, clock, n_trials=60, trial_s=3.0, step_s=1 / 64)
     fixation = FixationSettings()
