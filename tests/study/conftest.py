@@ -29,6 +29,19 @@ def virtual_x():
         pytest.skip(f"no X display available: {error}")
 
 
+@pytest.fixture(scope="module")
+def window(virtual_x):
+    """A small real PsychoPy window (800x600 px) per test module, for trial-rig tests; a module
+    needing the display's full size defines its own ``window``."""
+    from psychopy import visual
+
+    win = visual.Window(
+        size=(800, 600), units="pix", fullscr=False, checkTiming=False, waitBlanking=False
+    )
+    yield win
+    win.close()
+
+
 def pilot_dict() -> dict:
     """The shipped pilot protocol as a dict (tests derive small protocols from it)."""
     return tomllib.loads((PROTOCOLS / "pilot_2afc.toml").read_text(encoding="utf-8"))

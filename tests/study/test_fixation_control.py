@@ -85,17 +85,6 @@ def test_a_break_is_decided_late_but_never_lost():
 
 
 @pytest.fixture(scope="module")
-def window(virtual_x):
-    from psychopy import visual
-
-    win = visual.Window(
-        size=(800, 600), units="pix", fullscr=False, checkTiming=False, waitBlanking=False
-    )
-    yield win
-    win.close()
-
-
-@pytest.fixture(scope="module")
 def service(virtual_x):
     from protocol.geometry import stimulus_geometry
     from study.service.start import start_service
