@@ -84,7 +84,7 @@ class GazeMonitor:
             return t - self._invalid_since > self.max_invalid_s
         self._invalid_since = None
         if self.inside(sample):
-            came_back_after_break = self._run_s() >= self.break_min_s and self._outside is not None
+            came_back_after_break = self.ends_broken()  # the run it ends was long enough
             self._outside = None
             return came_back_after_break
         if self._last_invalid is not None and t - self._last_invalid <= self.blink_edge_s:
