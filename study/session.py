@@ -262,7 +262,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             say(f"{paths.session_dir}: {status}")
             return SessionResult(paths, False, n_rows, n_responses, wall_s, status)
     run = _PreparedSession(config, paths, scheduler, behlog, sidecar, seed, scenes, stimulus_set)
-    status = run.run(service=service, say=say)
+    status = run.run(service=service, say=say, warn=log)
     return SessionResult(
         paths=paths,
         completed=run.sidecar["completed"],
@@ -351,7 +351,7 @@ class _PreparedSession:
     scenes: str
     stimulus_set: object | None
 
-    def run(self, *, service, say) -> str:
+    def run(self, *, service, say, warn) -> str:
         """Start the generator (unless ``service`` is given), check the scenes and the stimulus
         set against it, write a new session's files, run the window part; returns the status."""
         protocol = self.config.loaded.protocol
@@ -378,6 +378,7 @@ class _PreparedSession:
                 sidecar=self.sidecar,
                 seed=self.seed,
                 say=say,
+                warn=warn,
                 stimulus_set=self.stimulus_set,
             )
             return runner.run(service=service, info=info, geometry=geometry, set_record=set_record)

@@ -47,6 +47,7 @@ class SessionRun:
         sidecar: dict,
         seed: int,
         say,
+        warn=None,
         stimulus_set=None,
     ) -> None:
         self.stimulus_set = stimulus_set
@@ -56,7 +57,8 @@ class SessionRun:
         self.behlog = behlog
         self.sidecar = sidecar
         self.seed = seed
-        self.say = say
+        self.say = say  # progress lines (silent with --quiet)
+        self.warn = warn or say  # warnings: printed even with --quiet
         self.protocol = config.loaded.protocol
 
     def run(self, *, service, info: dict, geometry, set_record: dict | None) -> str:
@@ -177,7 +179,7 @@ class SessionRun:
                     status=status, run_record=run_record, presenter=presenter, timing=timing
                 )
                 if left_on_host:  # the sidecar may say completed: only --resume fetches it
-                    self.say(
+                    self.warn(
                         f"{self.paths.session_dir}: warning: the eye-tracking file {left_on_host}"
                         "; it stays on the Host PC: do not delete it there. Fetch it with: "
                         f"{fetch_command(self.config)}"
@@ -199,7 +201,7 @@ class SessionRun:
                 presenter.screenshots["saving"].save(presenter.screenshot_dir / "saving.png")
             win.flip()
         except Exception as error:  # noqa: BLE001 - the EDF transfer matters more
-            self.say(f"{self.paths.session_dir}: the saving screen failed ({error}); saving on")
+            self.warn(f"{self.paths.session_dir}: the saving screen failed ({error}); saving on")
 
     def _end_before_the_trials(self, win, physio, run_record: dict, *, status: str) -> None:
         """A run ended between opening the window and the trial loop's own cleanup (a refused
@@ -249,7 +251,7 @@ class SessionRun:
         )
         if physio.damaged_copy is not None:
             copy = run_record["physio_damaged_copy"]
-            self.say(
+            self.warn(
                 f"warning: the gaze file had a damaged block; the samples after it are kept, "
                 f"the block's are lost; the file as found is kept as {copy}"
             )

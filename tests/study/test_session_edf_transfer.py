@@ -1,6 +1,6 @@
 """A whole emulated EyeLink session (``eyelink-emulated``) whose final EDF transfer is cancelled
 (``receiveDataFile`` returns 0): the sidecar does not record the file, the operator is told which
-file stays on the Host PC and the command that fetches it, and ``--resume`` of the completed
+file stays on the Host PC and the command that fetches it (also with ``--quiet``), and ``--resume`` of the completed
 session fetches it over a transfer-only link (a failed fetch says so and the next one gets it).
 The transfer runs behind a neutral "saving" screen, and a window that cannot draw it any more
 does not stop the transfer."""
@@ -61,7 +61,7 @@ def cancelled(virtual_x, tmp_path_factory):
     ``--resume``s: the fetch fails, the fetch works, nothing left to fetch."""
     root = tmp_path_factory.mktemp("cancelled")
     shots = root / "shots"
-    config = _config(root, screenshots_dir=shots)
+    config = _config(root, screenshots_dir=shots, quiet=True)  # the warning still shows
     seen: list[bool] = []  # at each transfer: was the saving screen drawn already?
     receive = EmulatedEyeLink.receiveDataFile
 
