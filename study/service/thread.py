@@ -4,7 +4,9 @@ Quicker to start than the process service (for tests and small models); torch re
 interpreter lock inside its kernels, so the window keeps flipping. Requests run one at a time:
 foveated ones first (a participant is waiting), then twins someone waits for, then prefetched
 twins; first in, first out within each. Twins are cached (``study.service.cache.TwinCache``).
-It does not speculate: the worker cannot abort a running generation.
+It does not speculate: the worker cannot abort a running generation. Nothing restarts the
+generator: any generation error fails its request (``GenerationFailed``) and the session stops
+(resumable); the process service restarts a crashed generator instead.
 """
 
 from __future__ import annotations
