@@ -108,6 +108,12 @@ def _manifest_path(directory: Path) -> Path:
             f"stimulus set {directory} is not merged ({len(shards)} of {count} shard manifests); "
             f"run `fovea stimuli merge {directory}` once every shard has finished"
         )
+    images = sum(1 for _ in directory.glob("objects/*/*.png"))
+    if images:  # a build stopped or failed before its manifest: it continues, reusing them
+        raise FoveaError(
+            f"stimulus set {directory} has no {MANIFEST} but holds {images} images: its build "
+            "did not finish; run the same `fovea stimuli build` again: it reuses them"
+        )
     raise FoveaError(
         f"stimulus set {directory} has no {MANIFEST}; build it with "
         "`fovea stimuli build PROTOCOL --out DIR`"

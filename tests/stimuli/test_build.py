@@ -417,3 +417,46 @@ def test_cli_check_refuses_scenes_for_a_model_that_takes_none_as_fovea_check_doe
         assert "model 'tiny' takes prompts or classes, not scenes: drop --scenes" in err
         assert "\n" not in err
     assert main([*stimuli_check, "--scenes", "pool"]) == 0
+
+
+def test_a_failed_build_leaves_no_empty_set_folder_and_keeps_what_it_made(
+    protocol_path, tmp_path, capsys, monkeypatch
+):
+    """A build that failed before its first image (here a --scenes folder that is not there)
+    left its set folder behind holding only the hidden claim lock: an empty folder that looked
+    like a set. It now leaves the place as it found it (no folder; a folder given empty stays
+    empty). A build stopped after some images keeps them, and `fovea stimuli check` says the
+    same build continues it instead of 'build it'."""
+    import os
+    import stat
+
+    from fovea_cli.main import main
+
+    missing = str(tmp_path / "no such photos")
+    out = tmp_path / "sets" / "stim_test"
+    with pytest.raises(FoveaError, match="does not exist"):
+        build_stimulus_set(protocol_path=protocol_path, out=out, scenes=missing, log=_quiet)
+    assert not (tmp_path / "sets").exists()  # nor the folder it was made in
+    out.mkdir(parents=True)
+    with pytest.raises(FoveaError, match="does not exist"):
+        build_stimulus_set(protocol_path=protocol_path, out=out, scenes=missing, log=_quiet)
+    assert list(out.iterdir()) == []
+
+    fsync, files = os.fsync, []
+
+    def ctrl_c_at_the_third_image(fd):
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            files.append(fd)
+            if len(files) == 3:
+                raise KeyboardInterrupt
+        return fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", ctrl_c_at_the_third_image)
+    with pytest.raises(KeyboardInterrupt):
+        build_stimulus_set(protocol_path=protocol_path, out=out, progress=False, log=_quiet)
+    monkeypatch.setattr(os, "fsync", fsync)
+    assert len(list(out.rglob("*.png"))) == 2  # never removed
+    assert main(["stimuli", "check", str(protocol_path), str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert f"stimulus set {out} has no {MANIFEST} but holds 2 images" in err
+    assert "run the same `fovea stimuli build` again: it reuses them" in err, err
