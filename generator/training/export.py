@@ -289,7 +289,9 @@ def data_summary(path: str | None) -> dict:
 
 def _stage_record(run_dir: Path, stage: str) -> dict:
     """A run's record (:func:`run_record`) with the mean velocity and refiner losses of its first
-    and last 50 steps (from ``losses.json``)."""
+    and last 50 steps (from ``losses.json``); refused when its weights are not those the log
+    describes (:func:`_check_log_matches_weights`)."""
+    _check_log_matches_weights(run_dir, stage)
     log = run_record(run_dir, stage)
     total, parts = _losses(run_dir)
     if parts:
@@ -297,6 +299,41 @@ def _stage_record(run_dir: Path, stage: str) -> dict:
         log["loss_parts_first50"] = [sum(p[i] for p in head) / len(head) for i in (0, 1)]
         log["loss_parts_last50"] = [sum(p[i] for p in tail) / len(tail) for i in (0, 1)]
     return log
+
+
+#: The weights file a training run writes, per stage (``generator.training.checkpoint``).
+RUN_WEIGHTS = {"base": "model", "foveated": "lora", "detail": "detail", "periphery": "periphery"}
+
+
+def _check_log_matches_weights(run_dir: Path, stage: str) -> None:
+    """Refuse a run whose weights hold another step count than its ``log.json`` (a run killed
+    after a checkpoint saved newer weights, before it wrote its log): its card would state the
+    older log's steps, time and losses. Weights without a step (older runs) are not checked."""
+    from safetensors import safe_open
+
+    weights = Path(run_dir) / f"{RUN_WEIGHTS[stage]}.safetensors"
+    if not weights.is_file():
+        return
+    with safe_open(str(weights), framework="pt") as f:
+        step = (f.metadata() or {}).get("step")
+    if step is None:
+        return
+    log_path = Path(run_dir) / "log.json"
+    logged = _read_json(log_path, "the run's log").get("steps") if log_path.is_file() else None
+    if logged is not None and str(logged) == step:
+        return
+    fix = (
+        f"`fovea train {stage} --out {run_dir} --resume --steps {step}` (with the run's other "
+        "flags) writes its log without training further; without --steps it finishes the run"
+    )
+    if logged is None:
+        raise FoveaError(
+            f"{run_dir} has no log.json (the run was stopped before it wrote it): {fix}"
+        )
+    raise FoveaError(
+        f"{weights.name} holds {step} steps, its log.json {logged} (the run was stopped after a "
+        f"checkpoint, before it wrote its log): {fix}"
+    )
 
 
 def _losses(run_dir: Path) -> tuple[list[float], list[list[float]]]:

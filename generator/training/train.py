@@ -120,7 +120,9 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
         f"parameters, device {device}, precision {mp}"
     )
     budget_s = cfg.time_budget_s - (time.perf_counter() - start)
-    images_seen, loop_s = _run_steps(accelerator, run, progress, bank, cfg, budget_s=budget_s)
+    images_seen, loop_s, stopped = _run_steps(
+        accelerator, run, progress, bank, cfg, budget_s=budget_s
+    )
     log = _run_log(
         cfg,
         progress,
@@ -136,16 +138,19 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
         write_atomic(
             out / "losses.json", json.dumps({"total": progress.losses, "parts": progress.parts})
         )
+    if stopped:  # Ctrl-C: saved and logged (an export reads the log); --resume continues
+        raise KeyboardInterrupt
     return log
 
 
 def _run_steps(
     accelerator, run: TrainedParts, progress: Progress, bank, cfg: TrainConfig, *, budget_s: float
-) -> tuple[int, float]:
+) -> tuple[int, float, bool]:
     """Steps until ``cfg.steps``, the time budget (``budget_s`` from now) or ``cfg.deadline_unix``,
     whichever comes first (a step is not started when the estimate of its duration would overrun);
     checkpoints every ``cfg.checkpoint_every_s`` and once at the end, also when Ctrl-C stopped
-    it (``_stop_after_the_step``). Returns (images seen, seconds in the loop)."""
+    it (``_stop_after_the_step``). Returns (images seen, seconds in the loop, whether Ctrl-C
+    stopped it)."""
     import numpy as np
 
     from generator.progress import progress_bar
@@ -196,16 +201,15 @@ def _run_steps(
         bar.close()
         loop_s = time.perf_counter() - loop_start
         save()
-        if stop_requested():  # the checkpoint holds the last whole step: --resume continues
-            raise KeyboardInterrupt
-    return images_seen, loop_s
+        stopped = stop_requested()  # the checkpoint holds the last whole step
+    return images_seen, loop_s, stopped
 
 
 @contextlib.contextmanager
 def _stop_after_the_step(bar):
     """While training, a first Ctrl-C (SIGINT) lets the running step finish: the loop stops,
-    saves a checkpoint and then raises KeyboardInterrupt, so up to ``checkpoint_every_s`` of work
-    is not lost; a second Ctrl-C stops at once. Yields a callable: whether a stop was asked."""
+    saves a checkpoint, the run writes its log and then raises KeyboardInterrupt, so up to
+    ``checkpoint_every_s`` of work is not lost; a second Ctrl-C stops at once. Yields a callable: whether a stop was asked."""
     asked: list[bool] = []
 
     def on_interrupt(signum, frame) -> None:
@@ -416,6 +420,12 @@ def main(argv: list[str] | None = None) -> int:
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # the checkpoint and log are saved (fovea train says the same)
+        print(
+            f"interrupted; the same command with --resume continues from {args.out}/checkpoint.pt",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 

@@ -321,7 +321,9 @@ def test_a_run_stopped_while_saving_keeps_the_previous_checkpoint_and_weights(
     assert log["steps"] == 4 and torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 4
 
 
-def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_resume_continues(tmp_path, monkeypatch):
+def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_resume_continues(
+    tmp_path, monkeypatch, capsys
+):
     """A real SIGINT during step 3 (of 50, checkpoints every 300 s): the step finishes, the
     checkpoint holds 3 steps instead of none, the run stops with KeyboardInterrupt (the command
     line's exit 130) and --resume continues from step 3."""
@@ -335,7 +337,7 @@ def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_resume_continues(tmp_pa
 
     def step_interrupted_at_3(accelerator, run, bank, cfg, step):
         result = real_step(accelerator, run, bank, cfg, step)
-        if step == 2:
+        if step in (2, 6):
             os.kill(os.getpid(), signal.SIGINT)  # as Ctrl-C in the terminal, mid-run
         return result
 
@@ -345,10 +347,23 @@ def test_ctrl_c_finishes_the_step_saves_a_checkpoint_and_resume_continues(tmp_pa
         train(_cfg(out, crop_px=[32], batch_size=2, steps=50))
     assert signal.getsignal(signal.SIGINT) is handler  # the usual Ctrl-C again afterwards
     assert torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+    # The log and losses describe the saved weights (before, a stopped run wrote neither, and an
+    # export of the folder showed an earlier run's numbers or none).
+    assert json.loads((out / "log.json").read_text())["steps"] == 3
+    assert len(json.loads((out / "losses.json").read_text())["total"]) == 3
 
     monkeypatch.setattr(train_module, "_train_step", real_step)
     log = train(_cfg(out, crop_px=[32], batch_size=2, steps=5), resume=True)
     assert log["steps"] == 5
+
+    # The `python -m generator.training.train` form (accelerate launch): one line, exit 130.
+    monkeypatch.setattr(train_module, "_train_step", step_interrupted_at_3)
+    argv = ["base", "--out", str(out), "--data", PACK, "--crop-px", "32", "--batch-size", "2"]
+    argv += ["--lr", "2e-3", "--warmup-steps", "5", "--ema-decay", "0.9", "--seed", "7"]
+    argv += ["--model-json", json.dumps(TINY), "--no-progress", "--resume", "--steps", "50"]
+    assert train_main(argv) == 130
+    assert "--resume continues" in capsys.readouterr().err
+    assert json.loads((out / "log.json").read_text())["steps"] == 7
 
 
 def test_a_second_training_into_the_same_folder_is_refused_while_one_runs(tmp_path):
@@ -380,3 +395,28 @@ def test_a_rerun_without_resume_is_refused_instead_of_overwriting_the_checkpoint
     assert train_main(["base", "--out", str(out), "--data", PACK, "--no-progress"]) == 2
     log = train(_cfg(out, crop_px=[32], batch_size=2, steps=3), resume=True)
     assert log["steps"] == 3 and torch.load(out / "checkpoint.pt", weights_only=False)["step"] == 3
+
+
+def test_an_export_refuses_weights_that_are_ahead_of_their_log(tmp_path):
+    """A run killed after a periodic checkpoint (kill -9, a lost machine) has weights of more
+    steps than its log.json says: the export wrote a card with the older log's steps, time and
+    losses. Now it refuses in one line naming the folder and the command that writes the log."""
+    print("seed 7")
+    out = tmp_path / "base"
+    train(_cfg(out, crop_px=[32], batch_size=2, steps=2))
+    stale = {name: (out / name).read_bytes() for name in ("log.json", "losses.json")}
+    train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)
+    for name, content in stale.items():  # as the kill left them: the weights at step 4
+        (out / name).write_bytes(content)
+    with pytest.raises(
+        FoveaError, match=r"model.safetensors holds 4 steps, its log.json 2.*--resume"
+    ):
+        export_weights(base_dir=out, foveated_dir=None, out_dir=tmp_path / "w")
+    assert not (tmp_path / "w").exists()
+    (out / "log.json").unlink()
+    with pytest.raises(FoveaError, match=r"no log.json.*--resume --steps 4"):
+        export_weights(base_dir=out, foveated_dir=None, out_dir=tmp_path / "w")
+    log = train(_cfg(out, crop_px=[32], batch_size=2, steps=4), resume=True)  # writes the log
+    assert log["steps"] == 4
+    record = export_weights(base_dir=out, foveated_dir=None, out_dir=tmp_path / "w")
+    assert record["base"]["steps"] == 4
