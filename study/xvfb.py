@@ -53,6 +53,10 @@ def virtual_display(*, width_px: int = 1920, height_px: int = 1080) -> Iterator[
             "GLX",
         ],
         pass_fds=(write_fd,),
+        # Its own session: a Ctrl-C reaches the terminal's whole process group, and an Xvfb that
+        # died of it would take the window with it (Xlib's fatal "XIO" error, exit 1) before the
+        # session could save and say how to resume; this process stops it on the way out.
+        start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
