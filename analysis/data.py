@@ -19,7 +19,7 @@ import pandas as pd
 
 from analysis.session_reader import TORN_LAST_LINE, read_beh_table, read_sidecar
 from generator.errors import FoveaError
-from protocol.session_data import OBSERVERS
+from protocol.session_data import OBSERVERS, session_field
 
 _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
@@ -336,7 +336,7 @@ def _observer(path: Path, trials: pd.DataFrame, sidecar: dict) -> str:
         raise FoveaError(
             f"{path}: column 'observer' mixes {', '.join(sorted(values))}; one session has one observer"
         )
-    observer = next(iter(values)) if values else str(sidecar.get("observer", "human"))
+    observer = next(iter(values)) if values else str(session_field(sidecar, "observer", "human"))
     if observer not in OBSERVERS:
         raise FoveaError(f"{path}: observer {observer!r} is not one of {', '.join(OBSERVERS)}")
     return observer

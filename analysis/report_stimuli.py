@@ -26,6 +26,7 @@ import pandas as pd
 
 from analysis.report_analysis import Analysis
 from generator.atomic import save_image_atomic, write_atomic
+from protocol.session_data import session_field
 
 CACHE_DIR_NAME = "stimulus_cache"
 TILE_PX = 360  # each image's side in the example figure
@@ -259,7 +260,7 @@ def _regenerate(a, session, row, example, run, *, cache_dir: Path, models: dict,
     decode = str(run.get("decode") or "full")
     dtype = run.get("dtype")  # None: sessions from before it was recorded ran in float32
     scenes = sidecar.get("scenes") or {}
-    reference = str(sidecar.get("reference") or "generated")
+    reference = str(session_field(sidecar, "reference") or "generated")
     key_record = {
         "model": model,
         "lora": lora,

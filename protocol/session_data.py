@@ -10,7 +10,9 @@ and the analysis (``analysis.data``):
 - ``new_row``, ``format_value``, ``format_row``, ``write_beh_tsv``: a row and its TSV text;
 - ``read_rows``: the rows of a file as text (the resume path; the analysis' typed reader,
   ``analysis.data.read_beh_table``, checks values against ``COLUMN_TYPES``);
-- ``beh_sidecar``: the sidecar's fields in their order.
+- ``beh_sidecar``: the sidecar's fields in their order, each column described at its top level
+  as BIDS says (``column_descriptions``); ``session_field`` reads the session-wide fields of a
+  sidecar of this or an older layout, ``upgrade_sidecar`` brings an older one to this layout.
 """
 
 from __future__ import annotations
@@ -51,143 +53,250 @@ class Column:
 
     Attributes:
         name: header text.
+        description: what a value means (the sidecar's BIDS ``Description``).
         numeric: read as a number by the analysis (``n/a`` -> NaN); else text.
         allowed: the only valid values: numbers of a numeric column (None: any finite number),
             texts of a text column (None: any text).
         never_missing: every presented trial (aborted ones included) has a value.
-        description: for the sidecar's ``columns`` table (None: the name says it).
+        units: the unit of a number (BIDS ``Units``: ``s``, ``deg``); None for counts, ratios,
+            labels and codes.
+        levels: value -> meaning of a column of codes (BIDS ``Levels``); complete when given
+            (the BIDS validator reports any other value as an error).
     """
 
     name: str
+    description: str
     numeric: bool = False
     allowed: tuple[float, ...] | tuple[str, ...] | None = None
     never_missing: bool = False
-    description: str | None = None
+    units: str | None = None
+    levels: dict[str, str] | None = None
+
+    def bids(self) -> dict:
+        """The column's BIDS description (a top-level key of the sidecar)."""
+        out: dict = {"Description": self.description}
+        if self.units is not None:
+            out["Units"] = self.units
+        if self.levels is not None:
+            out["Levels"] = dict(self.levels)
+        return out
 
 
 _BINARY = (0, 1)
 _INTERVAL = (1, 2)
 
+
+def _flag(meaning: str) -> dict[str, str]:
+    """The levels of a 0/1 column: 1 = ``meaning``."""
+    return {"0": "no", "1": meaning}
+
+
+_INTERVALS = {"1": "first interval", "2": "second interval"}
+#: The ``abort_reason`` of an aborted trial (``study.trial``: ``TrialAborted``).
+ABORT_REASONS = {
+    "fixation_break": "the gaze left the fixation window (fixation_break 1)",
+    "deadline": "the foveated image missed the generation deadline",
+    "no_response": "no answer within the response time limit",
+    "generator_crash": "the generator failed; it was restarted",
+    "dropped_frame": "a frame was dropped between interval 1 and interval 2",
+    "recording_stopped": "the eye tracker stopped recording",
+    "escape": "Escape pressed while the images were shown",
+}
+_LEVEL_VARIABLES = {
+    "strength": "acuity layout's foveation strength",
+    "radius_shrink": "circle layout: 1 - the full-resolution circle's radius (fraction of the "
+    "half-diagonal)",
+    "periphery_factor": "circle layout: the periphery's downsampling factor",
+}
+_GAZE = "deg from the screen centre, {axis}"
+
 PINNED = (
-    Column("participant"),
-    Column("session"),
-    Column("trial", numeric=True, never_missing=True),
-    Column("condition", never_missing=True),
+    Column("participant", "participant label (without sub-)"),
+    Column("session", "session label (without ses-)"),
     Column(
-        "level",
+        "trial",
+        "1-based running index of presented trials in the session (aborted ones included)",
         numeric=True,
         never_missing=True,
-        description="manipulated value; larger = more degradation (see level_variable per "
-        "condition)",
+    ),
+    Column("condition", "condition name from the protocol", never_missing=True),
+    Column(
+        "level",
+        "manipulated value; larger = more degradation (its meaning and unit: level_variable, "
+        "per condition)",
+        numeric=True,
+        never_missing=True,
     ),
     Column(
         "interval_foveated",
+        "the interval that held the foveated image",
         numeric=True,
         allowed=_INTERVAL,
         never_missing=True,
-        description="1 or 2: the interval that held the foveated image",
+        levels=_INTERVALS,
     ),
     Column(
         "response",
+        "interval chosen as different (n/a: aborted)",
         numeric=True,
         allowed=_INTERVAL,
-        description="interval chosen as different (n/a: aborted)",
+        levels=_INTERVALS,
     ),
-    Column("correct", numeric=True, allowed=_BINARY, description="1/0 (n/a: aborted)"),
-    Column("rt_s", numeric=True, description="response time from the response screen's onset, s"),
+    Column(
+        "correct",
+        "the response named the foveated interval (n/a: aborted)",
+        numeric=True,
+        allowed=_BINARY,
+        levels={"0": "incorrect", "1": "correct"},
+    ),
+    Column(
+        "rt_s",
+        "response time from the response screen's onset",
+        numeric=True,
+        units="s",
+    ),
     Column(
         "fixation_break",
+        "aborted by a fixation break (re-queued)",
         numeric=True,
         allowed=_BINARY,
         never_missing=True,
-        description="1: aborted by a fixation break (re-queued)",
+        levels=_flag("aborted by a fixation break"),
     ),
     Column(
         "gaze_x_deg",
+        "measured gaze at generation time (the foveated image was requested for it), "
+        + _GAZE.format(axis="x right"),
         numeric=True,
-        description="measured gaze at generation time, deg from screen centre, x right",
+        units="deg",
     ),
     Column(
         "gaze_y_deg",
+        "measured gaze at generation time (the foveated image was requested for it), "
+        + _GAZE.format(axis="y up"),
         numeric=True,
-        description="measured gaze at generation time, deg from screen centre, y up",
+        units="deg",
     ),
-    Column("seed", numeric=True),
-    Column("tokens", numeric=True),
+    Column(
+        "seed", "generation seed of both images (for scene models it picks the scene)", numeric=True
+    ),
+    Column("tokens", "tokens of the foveated image's layout", numeric=True),
     Column(
         "gen_latency_s",
+        "foveated generation request-to-result latency (real time)",
         numeric=True,
-        description="foveated generation request-to-result latency, s (real time)",
+        units="s",
     ),
     Column(
         "onset_s",
+        "first-interval onset since the session's start (session clock, from the flip)",
         numeric=True,
-        description="first-interval onset, s since session start (session clock)",
+        units="s",
     ),
 )
 OPTIONAL = (
-    Column("tokens_full", numeric=True),
+    Column("tokens_full", "tokens of the full-resolution grid", numeric=True),
     Column(
         "deadline_missed",
+        "the foveated image missed the generation deadline",
         numeric=True,
         allowed=_BINARY,
-        description="1: the foveated image missed the generation deadline",
+        levels=_flag("deadline missed"),
     ),
     Column(
         "cached_stimulus",
+        "the foveated image missed the deadline and a stand-in, generated earlier for the same "
+        "plan within cache_gaze_tolerance_deg of the measured gaze, was shown (where it was "
+        "made: stand_in_gaze_x_deg, stand_in_gaze_y_deg)",
         numeric=True,
         allowed=_BINARY,
-        description="1: the foveated image missed the deadline and a cached one, generated earlier "
-        "for the same plan within cache_gaze_tolerance_deg of the measured gaze, was shown",
+        levels=_flag("a stand-in was shown"),
     ),
     Column(
         "dropped_frames",
+        "frame intervals > 1.5 refresh periods during the trial",
         numeric=True,
-        description="frame intervals > 1.5 refresh periods during the trial",
     ),
-    Column("fixation_x_deg", numeric=True),
-    Column("fixation_y_deg", numeric=True),
-    Column("observer", allowed=OBSERVERS),
-    Column("p_correct_model", numeric=True),
+    Column(
+        "fixation_x_deg",
+        "the condition's fixation target, " + _GAZE.format(axis="x right"),
+        numeric=True,
+        units="deg",
+    ),
+    Column(
+        "fixation_y_deg",
+        "the condition's fixation target, " + _GAZE.format(axis="y up"),
+        numeric=True,
+        units="deg",
+    ),
+    Column(
+        "observer",
+        "who answered",
+        allowed=OBSERVERS,
+        levels={
+            "human": "a person at the keyboard",
+            "parametric": "simulated: a psychometric function of the level",
+            "perceptual": "simulated: a perceptual model (FovVideoVDP) of the two images",
+        },
+    ),
+    Column(
+        "p_correct_model",
+        "a simulated observer's probability of a correct answer (n/a: human)",
+        numeric=True,
+    ),
 )
 # Numbers the analysis does not analyse are read as text (numeric=False): twin_latency_s,
 # gaze_to_flip_median_s, speculation_kept.
 EXTRA = (
-    Column("track", description="procedure track (condition, or condition/sN for staircase N)"),
-    Column(
-        "attempt", numeric=True, description="presentation number of this plan (re-queues count up)"
-    ),
+    Column("track", "procedure track (condition, or condition/sN for staircase N)"),
+    Column("attempt", "presentation number of this plan (re-queues count up)", numeric=True),
     Column(
         "abort_reason",
-        description="fixation_break | deadline | no_response | generator_crash | "
-        "dropped_frame | recording_stopped | link_lost | escape (n/a: completed trial)",
+        "why the trial was aborted and re-queued (n/a: completed trial)",
+        levels=ABORT_REASONS,
     ),
-    Column("level_variable"),  # strength | radius_shrink | periphery_factor
-    Column("conditioning"),  # class label or prompt
-    Column("token_ratio", numeric=True),
-    Column("twin_latency_s"),  # full-resolution twin's request-to-result latency (cached: 0)
-    Column("gaze_to_flip_median_s"),  # per-trial median gaze-sample-to-flip latency
-    Column("speculation_kept"),  # 1: the image started at the target was used; 0: regenerated
+    Column("level_variable", "what level means", levels=_LEVEL_VARIABLES),
+    Column("conditioning", "class label or prompt of the generation"),
+    Column("token_ratio", "tokens / tokens_full", numeric=True),
+    Column(
+        "twin_latency_s",
+        "full-resolution twin's request-to-result latency (0: cached or from a stimulus set)",
+        units="s",
+    ),
+    Column(
+        "gaze_to_flip_median_s",
+        "per-trial median latency from a gaze sample to the flip that used it",
+        units="s",
+    ),
+    Column(
+        "speculation_kept",
+        "the image started at the fixation target was used (n/a: no speculation)",
+        levels={"0": "regenerated at the measured gaze", "1": "kept"},
+    ),
     Column(
         "scene",
-        description="sha256 of the trial's scene (the low-resolution photograph the foveated "
-        "image and its reference were made from; scene models only, else n/a)",
+        "sha256 of the trial's scene (the low-resolution photograph the foveated image and its "
+        "reference were made from; scene models only, else n/a)",
     ),
     Column(
         "reference",
-        description="what the foveated image was compared with: generated (the full-resolution "
-        "twin of the same scene and seed) or original (the photograph the scene came from)",
+        "what the foveated image was compared with",
+        levels={
+            "generated": "the full-resolution twin of the same scene and seed",
+            "original": "the photograph the scene came from",
+        },
     ),
     Column(
         "onset2_s",
+        "second-interval onset since the session's start (session clock, from the flip)",
         numeric=True,
-        description="second-interval onset, s since session start (session clock, from the flip)",
+        units="s",
     ),
     *(
         Column(
             f"dropped_frames_{phase}",
+            f"frame intervals > 1.5 refresh periods while the {what} was shown",
             numeric=True,
-            description=f"frame intervals > 1.5 refresh periods while the {what} was shown",
         )
         for phase, what in (
             ("fixation", "fixation mark before onset (hold and wait for the images)"),
@@ -199,35 +308,54 @@ EXTRA = (
     ),
     Column(
         "fixation_window_deg",
+        "radius of the fixation window around the measured gaze from the generation on (the "
+        "layout's padding, within [0.5, tolerance_deg]; no padding: tolerance_deg)",
         numeric=True,
-        description="radius of the fixation window around the measured gaze from the generation "
-        "on (the layout's padding, within [0.5, tolerance_deg]; no padding: tolerance_deg)",
+        units="deg",
     ),
     Column(
         "blink_in_interval",
+        "an invalid gaze sample (blink) while interval 1 or 2 was shown, shorter than "
+        "max_invalid_s (not a break)",
         numeric=True,
         allowed=_BINARY,
-        description="1: an invalid gaze sample (blink) while interval 1 or 2 was shown, shorter "
-        "than max_invalid_s (not a break)",
+        levels=_flag("a blink during an interval"),
     ),
     Column(
         "given_up",
+        "this aborted trial's plan reached [procedure] max_attempts and is not presented again",
         numeric=True,
         allowed=_BINARY,
-        description="1: this aborted trial's plan reached [procedure] max_attempts and is not "
-        "presented again",
+        levels=_flag("given up"),
     ),
     Column(
         "refixated",
+        "a blink while waiting for the images; the gaze was held again before the onset",
         numeric=True,
         allowed=_BINARY,
-        description="1: a blink while waiting for the images; the gaze was held again before "
-        "the onset",
+        levels=_flag("refixated"),
     ),
     Column(
         "block",
-        description="practice | main: practice trials (easy levels, before the main trials) are "
-        "excluded from the fits (n/a in files written before the column existed: main)",
+        "practice trials (easy levels, before the main trials) are excluded from the fits (n/a "
+        "in files written before the column existed: main)",
+        levels={"practice": "practice trial", "main": "main trial"},
+    ),
+    Column(
+        "stand_in_gaze_x_deg",
+        "where the shown stand-in (cached_stimulus 1) was generated: the gaze its foveated "
+        "layout was made for, " + _GAZE.format(axis="x right") + " (n/a: no stand-in; "
+        "compare gaze_x_deg)",
+        numeric=True,
+        units="deg",
+    ),
+    Column(
+        "stand_in_gaze_y_deg",
+        "where the shown stand-in (cached_stimulus 1) was generated: the gaze its foveated "
+        "layout was made for, " + _GAZE.format(axis="y up") + " (n/a: no stand-in; compare "
+        "gaze_y_deg)",
+        numeric=True,
+        units="deg",
     ),
 )
 PINNED_COLUMNS: tuple[str, ...] = tuple(c.name for c in PINNED)
@@ -322,9 +450,39 @@ def read_rows(path: Path, *, repair: bool = False) -> list[dict[str, str]]:
     return [dict(zip(COLUMNS, line.split("\t"), strict=True)) for line in lines[1:] if line]
 
 
-def column_descriptions() -> dict[str, str]:
-    """The sidecar's ``columns`` table: the columns whose name does not say it all."""
-    return {c.name: c.description for c in COLUMN_TYPES.values() if c.description is not None}
+def column_descriptions() -> dict[str, dict]:
+    """Every column's BIDS description (``Description``, ``Units``, ``Levels``), keyed by its
+    name: top-level keys of the sidecar, as BIDS describes a tabular file's columns."""
+    return {c.name: c.bids() for c in COLUMN_TYPES.values()}
+
+
+#: Session-wide sidecar fields named like a column (the column's description holds the name at
+#: the sidecar's top level): stored as ``session_<name>``. Files written before the column
+#: descriptions moved to the top level (they sat under ``columns``) hold them as ``<name>``.
+SESSION_FIELDS = ("seed", "observer", "reference", "level_variable")
+
+
+def session_field(sidecar: dict, name: str, default=None):
+    """The session-wide ``name`` (one of ``SESSION_FIELDS``) of a sidecar, new or old layout."""
+    if name not in SESSION_FIELDS:
+        raise ValueError(f"{name!r} is not one of {SESSION_FIELDS}")
+    if f"session_{name}" in sidecar:
+        return sidecar[f"session_{name}"]
+    old = sidecar.get(name)
+    return default if old is None or isinstance(old, dict) else old
+
+
+def upgrade_sidecar(sidecar: dict) -> dict:
+    """A sidecar of an older layout brought to this one, in place (a resume rewrites it): the
+    session-wide fields as ``session_<name>``, the column descriptions at the top level."""
+    for name in SESSION_FIELDS:
+        if f"session_{name}" not in sidecar and name in sidecar:
+            value = sidecar.pop(name)
+            if not isinstance(value, dict):
+                sidecar[f"session_{name}"] = value
+    sidecar.pop("columns", None)
+    sidecar.update(column_descriptions())
+    return sidecar
 
 
 def beh_sidecar(
@@ -349,6 +507,7 @@ def beh_sidecar(
     software_version: str,
     completed: bool = False,
     calibration: list[dict] | None = None,
+    instructions: str | None = None,
 ) -> dict:
     """The ``beh.json`` sidecar of a session, fields in their documented order.
 
@@ -371,39 +530,51 @@ def beh_sidecar(
         software_version: the kit's version.
         completed: the session ran to its end.
         calibration: calibration records (``time_s``, ``avg_error_deg``, ``max_error_deg``).
+        instructions: BIDS ``Instructions``, the text shown to the participant (None: left out).
 
     The session adds ``counterbalancing`` (condition order) and ``practice`` records, ``runs``
     records as it goes (with their ``breaks``), ``procedure_estimates`` and
     ``session_duration_s`` at the end and ``true_thresholds`` for simulated observers.
+
+    ``reference``, ``observer``, ``seed`` and the conditions' level variable (one, or
+    ``per_condition``) are written as ``session_<name>`` (``SESSION_FIELDS``; read them with
+    ``session_field``); every column's description follows the session's fields at the top level
+    (``column_descriptions``).
     """
     level_variables = sorted(
         {str(c.get("level_variable", "strength")) for c in conditions.values()}
     )
-    return {
+    fields = {
         "TaskName": task,
         "TaskDescription": task_description,
+        **({} if instructions is None else {"Instructions": instructions}),
         "protocol_name": protocol_name,
         "protocol_file": protocol_file,
         "protocol_sha256": protocol_sha256,
         "protocol_settings_sha256": protocol_settings_sha256,
         "protocol": protocol,
-        "level_variable": level_variables[0] if len(level_variables) == 1 else "per_condition",
+        "session_level_variable": (
+            level_variables[0] if len(level_variables) == 1 else "per_condition"
+        ),
         "display": dict(display),
         "image_size_px": [int(v) for v in image_size_px],
         "patch_px": patch_px,
         "conditions": conditions,
         "scenes": scenes,
-        "reference": reference,
-        "observer": observer,
+        "session_reference": reference,
+        "session_observer": observer,
         "tracker": tracker,
-        "seed": seed,
+        "session_seed": seed,
         "started_utc": started_utc,
         "completed": completed,
         "calibration": list(calibration or []),
         "runs": [],
         "software_version": software_version,
-        "columns": column_descriptions(),
     }
+    clash = set(fields) & set(COLUMNS)
+    if clash:  # BIDS: a column's description is the top-level key of its name (SESSION_FIELDS)
+        raise ValueError(f"sidecar fields named like columns: {sorted(clash)}")
+    return {**fields, **column_descriptions()}
 
 
 def _check_names(row: dict) -> None:

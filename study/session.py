@@ -26,7 +26,7 @@ import numpy as np
 from generator.errors import FoveaError
 from protocol import LoadedProtocol
 from protocol.geometry import stimulus_geometry
-from protocol.session_data import ObserverKind, read_rows
+from protocol.session_data import ObserverKind, read_rows, session_field
 from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_atomic
 from study.datalog.atomic import remove_stale_temporaries
 from study.procedures import SessionPlan, replay
@@ -206,7 +206,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             ) from None
         if implicit:
             log(_no_trial_note(paths, sidecar))
-        seed = int(sidecar["seed"])
+        seed = int(session_field(sidecar, "seed"))
         if sidecar.get("completed"):
             # No trial left, but a run's EDF may still be on the Host PC (a failed transfer).
             left = fetch_left_files(config=config, paths=paths, sidecar=sidecar, say=say)
@@ -251,7 +251,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
                 protocol=config.loaded.protocol,
                 rows=behlog.rows,
                 sidecar=sidecar,
-                simulated=sidecar.get("observer") != "human",
+                simulated=session_field(sidecar, "observer") != "human",
             )
             n_rows, n_responses = len(behlog.rows), scheduler.n_responses
             wall_s = time.perf_counter() - t_wall

@@ -21,7 +21,7 @@ from protocol.identity import settings_differences
 from protocol.levels import condition_summary
 from protocol.provenance import software_version
 from protocol.scenes import POOL
-from protocol.session_data import MISSING_TOKENS, beh_sidecar
+from protocol.session_data import MISSING_TOKENS, beh_sidecar, session_field, upgrade_sidecar
 from study.datalog import PhysioLog, SessionPaths, write_json_atomic
 from study.datalog.atomic import write_atomic
 from study.procedures import LoggedTrial
@@ -105,23 +105,26 @@ def resumable_sidecar(
         ) from None
     if not isinstance(sidecar, dict):
         raise FoveaError(f"{paths.beh_json} is not a session sidecar; cannot resume it")
+    upgrade_sidecar(sidecar)  # written back by this run in this version's layout
     if _check_same_protocol(sidecar, config.loaded):
         say(
             f"{config.loaded.path} changed since the session started, but none of its settings "
             "did (comments, layout or line endings): resuming"
         )
-    if config.seed is not None and config.seed != sidecar.get("seed"):
+    seed = session_field(sidecar, "seed")
+    if config.seed is not None and config.seed != seed:
         given = config.seed_source or f"--seed {config.seed}"
         raise FoveaError(
-            f"{given} differs from the session's seed {sidecar.get('seed')}; resume with the "
+            f"{given} differs from the session's seed {seed}; resume with the "
             "seed the session started with"
         )
     if config.close:  # no trial runs: the gaze source and the scenes do not matter
         return _mark_abrupt_runs(sidecar)
-    if config.observer != sidecar.get("observer") or config.tracker != sidecar.get("tracker"):
+    observer = session_field(sidecar, "observer")
+    if config.observer != observer or config.tracker != sidecar.get("tracker"):
         raise FoveaError(
             f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
-            f"{sidecar.get('observer')}; resume it with the same"
+            f"{observer}; resume it with the same"
         )
     started = (sidecar.get("scenes") or {}).get("spec", POOL)
     if started != scenes:
@@ -215,6 +218,7 @@ def new_sidecar(config: SessionConfig, *, seed: int, scenes: dict | None) -> dic
     sidecar = beh_sidecar(
         task=protocol.task,
         task_description=protocol.description,
+        instructions=protocol.instructions.welcome,
         protocol_name=protocol.name,
         protocol_file=str(Path(config.loaded.path).absolute()),
         protocol_sha256=config.loaded.sha256,
@@ -258,7 +262,7 @@ foveated image (generated for the participant's measured gaze) and its full-reso
 were shown one after the other, and the participant said which one was different.
 
 Layout (BIDS, beh and BEP020 eye-tracking): sub-<participant>/ses-<session>/beh/ holds each
-session's trials (*_beh.tsv, described in *_beh.json under "columns"), gaze samples
+session's trials (*_beh.tsv, each column described in *_beh.json), gaze samples
 (*_physio.tsv.gz) and events (*_events.tsv); sourcedata/ holds the EyeLink EDF files and the
 images shown. The protocol of each session is in its *_beh.json ("protocol").
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from protocol.session_data import session_field
 from study.datalog import SessionPaths, physio_sidecar, write_json_atomic
 from study.session_setup import ABRUPT_END, derive_seed, utc_now
 from study.trackers.edf import host_edf_name, local_edf_name
@@ -315,7 +316,7 @@ def fetch_left_files(*, config: SessionConfig, paths: SessionPaths, sidecar: dic
         tracker = make_tracker(
             config.tracker,
             settings=protocol.tracker,
-            seed=derive_seed(int(sidecar["seed"]), "tracker"),
+            seed=derive_seed(int(session_field(sidecar, "seed")), "tracker"),
             clock=time.monotonic,
             display=protocol.display.geometry(),
             refresh_hz=protocol.display.refresh_hz,

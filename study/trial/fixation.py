@@ -158,8 +158,10 @@ class FixationPhases:
         stand_in = self.sources.stand_in(plan, gaze_px) if twin_ready else None
         if stand_in is not None:
             self.sources.abandon(plan, ticket)
-            trial.foveated = stand_in
+            trial.foveated, made_px = stand_in
             row["cached_stimulus"] = 1
+            made_deg = self.geometry.image_px_to_deg(*made_px)
+            row["stand_in_gaze_x_deg"], row["stand_in_gaze_y_deg"] = (float(v) for v in made_deg)
             row["gen_latency_s"] = request_elapsed_s(ticket)
             return True
         if plan.attempt < generation.max_deadline_misses:

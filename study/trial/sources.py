@@ -212,11 +212,13 @@ class TrialImageSources:
                 ticket.cancel()
         self._late = [(k, t) for k, t in self._late if k != key]
 
-    def stand_in(self, plan: TrialPlan, gaze_px: tuple[float, float]) -> GenerationResult | None:
+    def stand_in(
+        self, plan: TrialPlan, gaze_px: tuple[float, float]
+    ) -> tuple[GenerationResult, tuple[float, float]] | None:
         """An image to show instead of a late one made at the measured ``gaze_px`` (image
-        pixels): a kept one, else the stimulus set's (made at the fixation target); only one made
-        within ``cache_gaze_tolerance_deg`` of ``gaze_px``, else None. ``on_deadline_miss =
-        "cached"`` only (None otherwise)."""
+        pixels), and the gaze it was made for (image pixels): a kept one, else the stimulus
+        set's (made at the fixation target); only one made within ``cache_gaze_tolerance_deg``
+        of ``gaze_px``, else None. ``on_deadline_miss = "cached"`` only (None otherwise)."""
         if not self.keeps_stand_ins:
             return None
         self.harvest_late()
@@ -225,11 +227,13 @@ class TrialImageSources:
         if kept is not None:
             made_px, result = kept
             if gaze_distance_deg(self.geometry, made_px, gaze_px) <= tolerance:
-                return result
+                return result, tuple(float(v) for v in made_px)
         target = self.protocol.condition(plan.condition).fixation_deg
         target_px = tuple(float(v) for v in self.geometry.deg_to_image_px(*target))
         if gaze_distance_deg(self.geometry, target_px, gaze_px) <= tolerance:
-            return self._fallback_from_set(plan)
+            from_set = self._fallback_from_set(plan)
+            if from_set is not None:
+                return from_set, target_px
         return None
 
     # ------------------------------------------------------------------ the stimulus set

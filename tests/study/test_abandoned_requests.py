@@ -142,6 +142,12 @@ def test_cached_mode_keeps_a_late_request_and_shows_it_only_near_the_measured_ga
     with frozen(service):
         third = runner.run(plan=plan(protocol, attempt=3), trial=3)
     assert not third.requeue and third.row["cached_stimulus"] == 1
+    # beh.tsv says where the stand-in was made (the first trial's gaze, at the target), so the
+    # analyst sees the shown fovea 0.3 deg from the measured gaze.
+    assert third.row["gaze_x_deg"] == pytest.approx(FX + 0.3, abs=0.05)
+    made = (third.row["stand_in_gaze_x_deg"], third.row["stand_in_gaze_y_deg"])
+    assert made == (pytest.approx(FX, abs=0.05), pytest.approx(0.0, abs=0.05))
+    assert second.row["stand_in_gaze_x_deg"] is None  # no stand-in shown: n/a
     assert third.row["deadline_missed"] == 1 and third.row["response"] in (1, 2)
     assert _cancelled(recording.foveated[-1])
     # answered: the plan's stand-in is forgotten

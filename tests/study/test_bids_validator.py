@@ -9,6 +9,7 @@ import json
 import pytest
 
 from protocol import load_protocol
+from protocol.session_data import read_rows
 from study.session import SessionConfig, run_session
 from study.trackers import TrackerLinkLost
 from study.trackers.emulated_host import FAULTS_ENV
@@ -19,8 +20,8 @@ pytestmark = pytest.mark.display
 RATE_HZ = 500
 
 
-def _config(root, tracker: str) -> dict:
-    data = small_protocol_dict(method="staircase", trials=4, break_prob=0.0)
+def _config(root, tracker: str, *, break_prob: float = 0.0) -> dict:
+    data = small_protocol_dict(method="staircase", trials=4, break_prob=break_prob)
     data["tracker"].update(drift_correct_every_n_trials=2, sampling_rate_hz=RATE_HZ)
     return dict(
         loaded=load_protocol(write_toml(data, root / "small.toml")),
@@ -38,8 +39,11 @@ def _config(root, tracker: str) -> dict:
 @pytest.fixture(scope="module")
 def sim_dataset(virtual_x, tmp_path_factory):
     root = tmp_path_factory.mktemp("bids_sim")
-    result = run_session(SessionConfig(**_config(root, "sim")))
+    # Fixation breaks: aborted rows (n/a answers, an abort_reason) are checked against Levels.
+    result = run_session(SessionConfig(**_config(root, "sim", break_prob=0.3)))
     assert result.completed
+    rows = read_rows(result.paths.beh_tsv)
+    assert any(r["abort_reason"] == "fixation_break" for r in rows)
     return result
 
 
@@ -68,6 +72,15 @@ def test_the_official_validator_finds_no_error(dataset, request):
     # instructions (the authors and licence are the lab's to add).
     warned = {(i.get("code"), i.get("subCode")) for i in report["issues"]["issues"]}
     assert ("README_FILE_MISSING", None) not in warned
+    # Every beh.tsv column is described where BIDS looks: a top-level key of the sidecar.
+    undefined = {sub for code, sub in warned if code == "TSV_ADDITIONAL_COLUMNS_UNDEFINED"}
+    assert not undefined, sorted(undefined)
+    beh = {
+        i.get("subCode")
+        for i in report["issues"]["issues"]
+        if i.get("code") == "SIDECAR_KEY_RECOMMENDED" and "_beh.tsv" in str(i.get("location"))
+    }
+    assert "Instructions" not in beh, beh
     events = {
         i.get("subCode")
         for i in report["issues"]["issues"]

@@ -237,3 +237,87 @@ def test_dataset_files_are_written_atomically(tmp_path, monkeypatch):
     monkeypatch.setattr(session_setup, "write_atomic", lambda p, text: written.append(p.name))
     session_setup.ensure_dataset_files(tmp_path)
     assert written == ["README", ".bidsignore"]  # never torn files that later runs keep
+
+
+def _sidecar(**overrides) -> dict:
+    from protocol.session_data import beh_sidecar
+
+    fields = dict(
+        task="t",
+        task_description="d",
+        protocol_name="p",
+        protocol_file=None,
+        protocol_sha256="0" * 64,
+        protocol_settings_sha256="1" * 64,
+        protocol={},
+        conditions={"c": {"level_variable": "strength"}},
+        display={},
+        image_size_px=(64, 64),
+        patch_px=None,
+        scenes=None,
+        reference="original",
+        observer="parametric",
+        tracker="sim",
+        seed=7,
+        started_utc="2026-01-01T00:00:00Z",
+        software_version="0",
+    )
+    fields.update(overrides)
+    return beh_sidecar(**fields)
+
+
+def test_every_column_is_described_at_the_sidecars_top_level_as_bids_says():
+    """BIDS tabular files: each column is a top-level key of the sidecar holding its
+    ``Description`` (``Units``, ``Levels``); a ``columns`` table is invisible to BIDS tools."""
+    from protocol.session_data import COLUMN_TYPES, format_value
+
+    sidecar = _sidecar()
+    assert "columns" not in sidecar
+    for name in COLUMNS:
+        described = sidecar[name]
+        assert isinstance(described, dict) and described["Description"], name
+        assert set(described) <= {"Description", "Units", "Levels"}, name
+        # units in every name that has one, and in its description
+        for suffix, unit in (("_s", "s"), ("_deg", "deg")):
+            if name.endswith(suffix):
+                assert described.get("Units") == unit, name
+        # the validator refuses a value missing from Levels: they are a column's allowed values
+        allowed = COLUMN_TYPES[name].allowed
+        if allowed is not None:
+            assert set(described["Levels"]) == {format_value(v) for v in allowed}, name
+    # the session-wide values named like columns keep their own keys
+    assert (sidecar["session_seed"], sidecar["session_observer"]) == (7, "parametric")
+    assert sidecar["session_reference"] == "original"
+    assert sidecar["session_level_variable"] == "strength"
+
+
+def test_sidecars_of_the_older_layout_read_and_upgrade():
+    from protocol.session_data import session_field, upgrade_sidecar
+
+    new = _sidecar()
+    old = {"seed": 7, "observer": "human", "reference": "original", "columns": {"rt_s": "s"}}
+    assert [session_field(s, "seed") for s in (new, old)] == [7, 7]
+    assert session_field(old, "observer") == "human"
+    assert session_field({}, "observer", "human") == "human"
+    upgrade_sidecar(old)
+    assert "columns" not in old and old["session_seed"] == 7 and old["session_observer"] == "human"
+    assert old["seed"]["Description"] and old["rt_s"]["Units"] == "s"
+    assert session_field(old, "reference") == "original"
+    assert upgrade_sidecar(dict(new)) == new
+
+
+def test_every_abort_reason_the_trial_loop_writes_has_a_level():
+    """``abort_reason`` Levels are complete (the validator refuses any other value): every
+    reason the trial code gives is listed."""
+    import re
+    from pathlib import Path
+
+    from protocol.session_data import ABORT_REASONS
+
+    trial_code = Path(__file__).resolve().parents[2] / "study" / "trial"
+    written = set()
+    for path in trial_code.glob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        written |= set(re.findall(r'TrialAborted\("(\w+)"\)', text))
+        written |= set(re.findall(r'\["abort_reason"\] = "(\w+)"', text))
+    assert written and written <= set(ABORT_REASONS), written - set(ABORT_REASONS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -80,3 +81,12 @@ def test_deadline_miss_uses_a_cached_stimulus_from_an_earlier_presentation(virtu
     # the first presentation has nothing cached yet; a later one uses its late result
     assert (rows[rows["attempt"] == 1]["abort_reason"] == "deadline").all()
     assert (shown["cached_stimulus"] == 1).all() and (shown["tokens"] > 0).all()
+    # where each stand-in was made: within cache_gaze_tolerance_deg of the measured gaze
+    offset = np.hypot(
+        shown["stand_in_gaze_x_deg"] - shown["gaze_x_deg"],
+        shown["stand_in_gaze_y_deg"] - shown["gaze_y_deg"],
+    )
+    protocol = json.loads(result.paths.beh_json.read_text())["protocol"]
+    assert offset.notna().all()
+    assert (offset <= protocol["generation"]["cache_gaze_tolerance_deg"] + 1e-9).all()
+    assert rows.loc[rows["cached_stimulus"] == 0, "stand_in_gaze_x_deg"].isna().all()

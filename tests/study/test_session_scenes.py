@@ -95,7 +95,7 @@ def test_each_trial_logs_the_scene_its_seed_picks_from_the_folder(folder_session
     sidecar = json.loads(result.paths.beh_json.read_text())
     scenes = sidecar["scenes"]
     assert scenes["spec"] == str((root / "photos").absolute()) and "folder" in scenes["source"]
-    assert sidecar["reference"] == "generated" and "scene" in sidecar["columns"]
+    assert sidecar["session_reference"] == "generated" and sidecar["scene"]["Description"]
     source = scene_source(scenes["spec"])
     for _, row in rows.iterrows():
         scene = source.scene(
@@ -159,7 +159,7 @@ def test_reference_original_shows_the_scenes_photograph(virtual_x, root):
     rows = _rows(result)
     assert result.completed and (rows["reference"] == "original").all()
     sidecar = json.loads(result.paths.beh_json.read_text())
-    assert sidecar["reference"] == "original" and sidecar["scenes"]["spec"] == "pool"
+    assert sidecar["session_reference"] == "original" and sidecar["scenes"]["spec"] == "pool"
     first = rows.iloc[0]
     scene = scene_source("pool").scene(
         seed=int(first["seed"]), width_px=SIZE, height_px=SIZE, factor=sidecar["scenes"]["factor"]

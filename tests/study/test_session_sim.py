@@ -90,8 +90,8 @@ def test_sidecars_gaze_and_timing_report(session):
     sidecar = json.loads(paths.beh_json.read_text())
     assert sidecar["completed"] is True and sidecar["protocol_sha256"] == session["loaded"].sha256
     assert (
-        sidecar["seed"] == SEED
-        and sidecar["observer"] == "parametric"
+        sidecar["session_seed"] == SEED
+        and sidecar["session_observer"] == "parametric"
         and sidecar["tracker"] == "sim"
     )
     assert sidecar["patch_px"] == 16 and sidecar["image_size_px"] == [128, 128]
