@@ -3,7 +3,7 @@
 The format (columns, ``n/a``, cell text, the reader) is ``protocol.session_data``'s; this module
 makes the writing durable. The header is written once at creation. A crash can leave at
 most a partial last line (a torn write); reopening for ``--resume`` cuts it off, so every complete
-row is a trial that ended, and none is duplicated.
+row is a trial that ended, and none is duplicated; a file without a complete row is written anew.
 """
 
 from __future__ import annotations
@@ -47,10 +47,13 @@ class BehaviourLog:
     @classmethod
     def reopen(cls, path: Path) -> BehaviourLog:
         """Reopen to append (repairing a torn last line); a session killed before its first
-        trial may have no file, or an empty one: it starts afresh."""
+        trial may have no file, an empty one, a torn header (a power cut while it was written)
+        or an older version's header: with no complete row there is nothing to keep, and it
+        starts afresh."""
         if not path.exists():
             return cls.create(path)
-        if path.stat().st_size == 0:
+        data = path.read_bytes()
+        if data[: data.rfind(b"\n") + 1].count(b"\n") < 2:  # at most a header: no trial
             path.unlink()
             return cls.create(path)
         rows = read_rows(path, repair=True)

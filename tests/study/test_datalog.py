@@ -321,3 +321,22 @@ def test_every_abort_reason_the_trial_loop_writes_has_a_level():
         written |= set(re.findall(r'TrialAborted\("(\w+)"\)', text))
         written |= set(re.findall(r'\["abort_reason"\] = "(\w+)"', text))
     assert written and written <= set(ABORT_REASONS), written - set(ABORT_REASONS)
+
+
+@pytest.mark.parametrize(
+    "on_disk",
+    [
+        b"participant\tsession\ttri",  # a power cut while the header was written
+        b"participant\tsession\ttrial\n",  # the header of an older version, no trial logged
+    ],
+)
+def test_a_log_without_a_complete_row_starts_afresh_on_reopen(tmp_path, on_disk):
+    """Nothing was logged yet, so nothing can be lost: the resume writes this version's header
+    (it refused the first time, and only a second try went on)."""
+    path = tmp_path / "x_beh.tsv"
+    path.write_bytes(on_disk)
+    log = BehaviourLog.reopen(path)
+    log.append(_row(1))
+    log.close()
+    assert path.read_text().splitlines()[0].split("\t") == list(COLUMNS)
+    assert [r["trial"] for r in read_rows(path)] == ["1"]
