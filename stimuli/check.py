@@ -49,7 +49,7 @@ def check_stimulus_set(
             mismatch) files.
     """
     directory = Path(directory)
-    manifest = read_manifest(_manifest_path(directory))
+    manifest = read_manifest(manifest_path(directory))
     p = getattr(protocol, "protocol", protocol)
     geometry = geometry_record(stimulus_geometry(p))
     problems = _settings_problems(manifest, p, fingerprint=fingerprint, geometry=geometry)
@@ -91,7 +91,22 @@ def missing_references_note(sset: StimulusSet, protocol) -> str | None:
     )
 
 
-def _manifest_path(directory: Path) -> Path:
+def generator_weights(protocol, directory: str | Path, *, log=print) -> dict:
+    """``{"weights_sha256": ...}`` of the protocol's generator (its model with its LoRA, in its
+    dtype), for ``check_stimulus_set``'s ``fingerprint``: the weights a session compares with the
+    set's at start (``study.session_setup.stimulus_set_record``). Loaded on the CPU (the bytes
+    are the same on every device), after ``directory`` is found to hold a set's manifest."""
+    from generator.loading import load_generator
+    from generator.weights_hash import weights_sha256
+
+    manifest_path(Path(directory))  # no set there: said before the model loads
+    s = getattr(protocol, "protocol", protocol).stimulus
+    log(f"loading generator {s.model!r} to compare its weights with the set's ...")
+    generator = load_generator(s.model, device="cpu", dtype=s.dtype, lora=s.lora, decode=s.decode)
+    return {"weights_sha256": weights_sha256(generator)}
+
+
+def manifest_path(directory: Path) -> Path:
     """``directory``'s merged manifest; FoveaError when the set is not built or not merged."""
     path = directory / MANIFEST
     if path.is_file():

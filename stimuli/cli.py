@@ -79,13 +79,19 @@ def register(
     merge.set_defaults(handler=_merge)
 
     check = sub.add_parser(
-        "check", help="check a set against a protocol: coverage and file hashes (as a session does)"
+        "check",
+        help="check a set against a protocol: coverage, file hashes and the model's weights "
+        "(as a session does)",
     )
     check.add_argument("protocol", metavar="PROTOCOL", help=PROTOCOL_HELP)
     check.add_argument(
         "directory", metavar="DIR", help="stimulus set directory (fovea stimuli build --out)"
     )
-    check.add_argument("--quick", action="store_true", help="check file presence, not hashes")
+    check.add_argument(
+        "--quick",
+        action="store_true",
+        help="check file presence, not the files' hashes nor the model's weights (not loaded)",
+    )
     check.add_argument(
         "--scenes", metavar="DIR", default=None, help="the scenes the session will use"
     )
@@ -157,8 +163,17 @@ def _check(args) -> int:
     scenes = scenes_spec(loaded, override=args.scenes)
     # As `fovea check` and a session: no scenes for a model that takes prompts or classes.
     checked = check_scenes_unloaded(spec=scenes, protocol=loaded.protocol)
+    from stimuli.check import generator_weights
+
+    # As a session at start: a set made with other weights (a model directory updated in
+    # place, a preset changed with an upgrade) is refused; --quick reads no weights.
+    weights = None if args.quick else generator_weights(loaded, args.directory)
     sset = check_stimulus_set(
-        args.directory, protocol=loaded, verify_files=not args.quick, scenes=scenes
+        args.directory,
+        protocol=loaded,
+        fingerprint=weights,
+        verify_files=not args.quick,
+        scenes=scenes,
     )
     if not checked:  # a model directory: the set, built from it, says whether it takes scenes
         made_from = sset.manifest["scenes"]
@@ -180,7 +195,7 @@ def _check(args) -> int:
     n_ref = sum(e["kind"] == "reference" for e in sset.entries)
     print(
         f"ok: {len(sset.entries)} images ({n_ref} references, {len(sset.entries) - n_ref} foveated) match "
-        f"{args.protocol}" + ("" if args.quick else ", all hashes verified")
+        f"{args.protocol}" + ("" if args.quick else ", all hashes and the model's weights verified")
     )
     return 0
 

@@ -79,7 +79,7 @@ def test_cli_check_notes_the_moved_directory(flux_set, capsys):
     out = capsys.readouterr().out
     assert "note: the set was built from model directory" in out
     assert "a session compares their weights when it starts" in out
-    assert out.strip().endswith("all hashes verified")
+    assert out.strip().endswith("all hashes and the model's weights verified")
 
 
 def test_cli_check_refuses_scenes_for_a_prompt_model_directory(flux_set, tmp_path, capsys):
@@ -95,3 +95,27 @@ def test_cli_check_refuses_scenes_for_a_prompt_model_directory(flux_set, tmp_pat
     argv = ["stimuli", "check", str(flux_set["protocol"]), str(flux_set["set"])]
     assert main([*argv, "--scenes", str(photos)]) == 2
     assert "takes prompts or classes, not scenes" in capsys.readouterr().err
+
+
+def test_cli_check_compares_the_model_weights_as_a_session_does(tmp_path, capsys):
+    """The model directory got other weights at the same path (re-downloaded, retrained in
+    place; or a shipped preset changed with an upgrade): `fovea stimuli check` said ok, and the
+    session then refused the set at start ('generated with other weights'). The check now loads
+    the generator and compares its weights' hash; --quick (presence only) does not."""
+    from fovea_cli.main import main
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+    from stimuli.build import build_stimulus_set
+
+    model = save_tiny_flux2_pipeline(tmp_path / "klein", seed=0)
+    protocol = write_flux2_protocol(tmp_path / "p.toml", model=model, name="reweighted")
+    build_stimulus_set(protocol_path=protocol, out=tmp_path / "set", progress=False, log=_quiet)
+    argv = ["stimuli", "check", str(protocol), str(tmp_path / "set")]
+    assert main(argv) == 0
+    assert "hashes and the model's weights verified" in capsys.readouterr().out
+    shutil.rmtree(model)
+    save_tiny_flux2_pipeline(model, seed=1)  # other weights, same path
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # after diffusers' loading bars
+    assert err.startswith("error: stimulus set") and "model weights_sha256" in err, err
+    assert "in the session's generator" in err and "rebuild it with `fovea stimuli build" in err
+    assert main([*argv, "--quick"]) == 0
