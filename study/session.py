@@ -406,7 +406,7 @@ class _PreparedSession:
             self.sidecar = new_sidecar(self.config, seed=self.seed, scenes=scene_record)
             self.sidecar["counterbalancing"] = self.scheduler.counterbalancing
             # The sidecar first: a session is resumable as soon as anything of it exists.
-            ensure_dataset_files(Path(self.config.data_dir))
+            ensure_dataset_files(Path(self.config.data_dir), participant=self.config.participant)
             self.paths.beh_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.paths.beh_json, self.sidecar)
             self.behlog = BehaviourLog.create(self.paths.beh_tsv)

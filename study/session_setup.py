@@ -21,7 +21,13 @@ from protocol.identity import settings_differences
 from protocol.levels import condition_summary
 from protocol.provenance import software_version
 from protocol.scenes import POOL
-from protocol.session_data import MISSING_TOKENS, beh_sidecar, session_field, upgrade_sidecar
+from protocol.session_data import (
+    MISSING,
+    MISSING_TOKENS,
+    beh_sidecar,
+    session_field,
+    upgrade_sidecar,
+)
 from study.datalog import PhysioLog, SessionPaths, write_json_atomic
 from study.datalog.atomic import write_atomic
 from study.procedures import LoggedTrial
@@ -264,17 +270,20 @@ were shown one after the other, and the participant said which one was different
 Layout (BIDS, beh and BEP020 eye-tracking): sub-<participant>/ses-<session>/beh/ holds each
 session's trials (*_beh.tsv, each column described in *_beh.json), gaze samples
 (*_physio.tsv.gz) and events (*_events.tsv); sourcedata/ holds the EyeLink EDF files and the
-images shown. The protocol of each session is in its *_beh.json ("protocol").
+images shown. The protocol of each session is in its *_beh.json ("protocol"). participants.tsv
+lists each participant once; add columns (age, group, ...) and describe them in
+participants.json.
 
 Complete this file and dataset_description.json (Authors, License, Funding, ...) before sharing
 the data.
 """
 
 
-def ensure_dataset_files(data_dir: Path) -> None:
+def ensure_dataset_files(data_dir: Path, *, participant: str) -> None:
     """BIDS dataset files at the data root, written once (the lab edits them; never
-    overwritten): ``dataset_description.json``, a ``README`` to complete and a ``.bidsignore``
-    for the timing reports (not a BIDS suffix)."""
+    overwritten): ``dataset_description.json``, a ``README`` to complete, a ``.bidsignore``
+    for the timing reports (not a BIDS suffix) and ``participants.json``; ``participant`` is
+    added to ``participants.tsv`` (``add_participant``)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     description = data_dir / "dataset_description.json"
     if not description.exists():
@@ -293,3 +302,42 @@ def ensure_dataset_files(data_dir: Path) -> None:
     ignore = data_dir / ".bidsignore"
     if not ignore.exists():
         write_atomic(ignore, "*_timing.json\n")  # a torn one would be kept for good
+    add_participant(data_dir, participant)
+    described = data_dir / "participants.json"
+    if not described.exists():
+        write_json_atomic(described, PARTICIPANTS_SIDECAR)
+
+
+#: ``participants.json`` as first written (the lab describes the columns it adds).
+PARTICIPANTS_SIDECAR = {
+    "participant_id": {
+        "Description": "participant label: sub-<label>, the name of the participant's folder"
+    }
+}
+
+
+def add_participant(data_dir: Path, participant: str) -> None:
+    """Add ``sub-<participant>`` to the data root's ``participants.tsv`` (BIDS) unless listed:
+    one row per participant, whatever its sessions. The lab's own columns (age, group, ...) and
+    line endings are kept (``n/a`` in a new row); a table whose first column is not
+    ``participant_id`` is not the kit's to change and is left alone. Rewritten atomically."""
+    path = data_dir / "participants.tsv"
+    label = f"sub-{participant}"
+    if not path.exists():  # also lists the sessions recorded before the kit wrote the table
+        found = {p.name for p in data_dir.glob("sub-*") if p.is_dir()}
+        write_atomic(
+            path, "".join(f"{name}\n" for name in ["participant_id", *sorted(found | {label})])
+        )
+        return
+    text = path.read_bytes().decode("utf-8")
+    lines = text.splitlines()
+    header = lines[0].split("\t") if lines else []
+    if header[:1] != ["participant_id"]:
+        return
+    if any(line.split("\t")[0] == label for line in lines[1:]):
+        return
+    newline = "\r\n" if "\r\n" in text else "\n"
+    if text and not text.endswith(("\n", "\r")):
+        text += newline
+    row = "\t".join([label] + [MISSING] * (len(header) - 1))
+    write_atomic(path, text + row + newline)

@@ -68,6 +68,9 @@ def test_the_official_validator_finds_no_error(dataset, request):
     report = validate(result.paths.data_dir)
     assert errors(report) == []
     assert report["summary"]["subjects"] == ["v01"]
+    # participants.tsv lists the participant once (the emulated session ran twice)
+    participants = result.paths.data_dir / "participants.tsv"
+    assert participants.read_text() == "participant_id\nsub-v01\n"
     # What the kit can know is there: the data root's README and the events sidecar's task and
     # instructions (the authors and licence are the lab's to add).
     warned = {(i.get("code"), i.get("subCode")) for i in report["issues"]["issues"]}

@@ -235,8 +235,9 @@ def test_dataset_files_are_written_atomically(tmp_path, monkeypatch):
 
     written = []
     monkeypatch.setattr(session_setup, "write_atomic", lambda p, text: written.append(p.name))
-    session_setup.ensure_dataset_files(tmp_path)
-    assert written == ["README", ".bidsignore"]  # never torn files that later runs keep
+    session_setup.ensure_dataset_files(tmp_path, participant="01")
+    # never torn files that later runs keep
+    assert written == ["README", ".bidsignore", "participants.tsv"]
 
 
 def _sidecar(**overrides) -> dict:
@@ -340,3 +341,25 @@ def test_a_log_without_a_complete_row_starts_afresh_on_reopen(tmp_path, on_disk)
     log.close()
     assert path.read_text().splitlines()[0].split("\t") == list(COLUMNS)
     assert [r["trial"] for r in read_rows(path)] == ["1"]
+
+
+def test_participants_tsv_lists_each_participant_once_and_keeps_the_labs_columns(tmp_path):
+    """BIDS ``participants.tsv``: one row per participant, however many sessions; the lab's own
+    columns (age, ...) and line endings are kept, a new participant gets ``n/a`` in them."""
+    from study.session_setup import ensure_dataset_files
+
+    table = tmp_path / "participants.tsv"
+    (tmp_path / "sub-00" / "ses-1").mkdir(parents=True)  # recorded before the table existed
+    ensure_dataset_files(tmp_path, participant="01")
+    ensure_dataset_files(tmp_path, participant="01")  # its second session
+    assert table.read_text() == "participant_id\nsub-00\nsub-01\n"
+    described = json.loads((tmp_path / "participants.json").read_text())
+    assert described["participant_id"]["Description"]
+    table.write_bytes(b"participant_id\tage\r\nsub-01\t31")  # edited in a spreadsheet
+    ensure_dataset_files(tmp_path, participant="02")
+    ensure_dataset_files(tmp_path, participant="01")
+    ensure_dataset_files(tmp_path, participant="02")
+    assert table.read_bytes() == b"participant_id\tage\r\nsub-01\t31\r\nsub-02\tn/a\r\n"
+    table.write_text("subject\nS1\n")  # not a participants table: left alone
+    ensure_dataset_files(tmp_path, participant="03")
+    assert table.read_text() == "subject\nS1\n"
