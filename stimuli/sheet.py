@@ -151,7 +151,12 @@ def _tile(
     from generator.layout import LayoutSpec
     from generator.token_rules import token_rules_layout
 
-    image = read_png(directory / e["file"])
+    try:
+        image = read_png(directory / e["file"])
+    except FoveaError as error:  # missing or damaged: the build makes it again
+        raise FoveaError(
+            f"{error}; `fovea stimuli build PROTOCOL --out {directory}` (the set's build) remakes it"
+        ) from None
     if kind == "reference":
         return Image.fromarray(image)
     gaze = tuple(e["gaze_px"])

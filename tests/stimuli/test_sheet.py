@@ -46,3 +46,20 @@ def test_a_sheet_too_large_is_refused_before_it_is_made(built_set, tmp_path, cap
     assert "give a smaller --tile-px, --rows or --levels" in err and "\n" not in err
     assert not out.exists()
     assert main([*argv, "--tile-px", "16"]) == 0 and out.exists()
+
+
+def test_a_sheet_of_a_set_with_a_missing_image_says_how_to_remake_it(built_set, tmp_path, capsys):
+    """An image deleted from the set: the sheet named the file and stopped there; it now says
+    that the set's build remakes it (store.existing regenerates what is missing)."""
+    import shutil
+
+    from fovea_cli.main import main
+
+    damaged = tmp_path / "set"
+    shutil.copytree(built_set, damaged)
+    entry = read_manifest(damaged / MANIFEST)["entries"][0]
+    (damaged / entry["file"]).unlink()
+    assert main(["stimuli", "sheet", str(damaged), "--out", str(tmp_path / "s.png")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert entry["file"] in err and "\n" not in err
+    assert f"`fovea stimuli build PROTOCOL --out {damaged}` (the set's build) remakes it" in err
