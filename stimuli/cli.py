@@ -146,10 +146,19 @@ def _build(args) -> int:
 
 
 def _merge(args) -> int:
-    from stimuli.manifest import merge_manifests
+    from stimuli.manifest import merge_manifests, read_manifest
 
     path = merge_manifests(args.directory)
     print(f"merged -> {path}")
+    # Shards built on several machines: their manifests are small to copy, their images not.
+    entries = read_manifest(path)["entries"]
+    absent = sum(not (path.parent / e["file"]).is_file() for e in entries)
+    if absent:
+        print(
+            f"note: {absent} of the {len(entries)} images the shards list are not in "
+            f"{path.parent / 'objects'}: copy each shard's objects/ folder into it (a session "
+            "refuses the set until then)"
+        )
     return 0
 
 

@@ -460,3 +460,32 @@ def test_a_failed_build_leaves_no_empty_set_folder_and_keeps_what_it_made(
     err = capsys.readouterr().err.strip()
     assert f"stimulus set {out} has no {MANIFEST} but holds 2 images" in err
     assert "run the same `fovea stimuli build` again: it reuses them" in err, err
+
+
+def test_merging_shards_built_on_two_machines_says_which_images_were_not_copied(
+    built_set, protocol_path, tmp_path, capsys
+):
+    """Two machines built a shard each into their own folder; only shard 2's manifest was copied
+    beside shard 1's: the merge said 'merged' and the session then refused the set ('missing;
+    rebuild it'), hours of generation where a copy would do. The merge now says how many of the
+    listed images are not in the folder and to copy each shard's objects/ folder."""
+    from fovea_cli.main import main
+
+    one, two = tmp_path / "machine 1", tmp_path / "machine 2"
+    shutil.copytree(built_set / "objects", two / "objects")
+    build_stimulus_set(
+        protocol_path=protocol_path, out=one, shard=Shard(1, 2), progress=False, log=_quiet
+    )
+    build_stimulus_set(
+        protocol_path=protocol_path, out=two, shard=Shard(2, 2), progress=False, log=_quiet
+    )
+    name = "manifest.shard-002-of-002.json"
+    shutil.copy(two / name, one / name)
+    assert main(["stimuli", "merge", str(one)]) == 0
+    out = capsys.readouterr().out
+    assert f"note: 8 of the 16 images the shards list are not in {one / 'objects'}" in out, out
+    assert "copy each shard's objects/ folder into it" in out
+    shutil.copytree(two / "objects", one / "objects", dirs_exist_ok=True)
+    assert main(["stimuli", "merge", str(one)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    check_stimulus_set(one, protocol=load_protocol(protocol_path))
