@@ -55,6 +55,7 @@ def load_checkpoint(
     from generator.training.lineage import without_own_snapshot
 
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    _check_same_settings(ckpt_path, ckpt.get("config") or {}, asdict(cfg))
     with torch.no_grad():
         for p, v in zip(run.trainable, ckpt["trainable"], strict=True):
             p.copy_(v)
@@ -74,6 +75,59 @@ def load_checkpoint(
             "loss_first50": mean_first50(progress.losses),
         }
         progress.previous = without_own_snapshot(progress.previous, so_far)
+
+
+#: Settings a resumed run may change: where and how long it runs, not what it trains.
+RESUMABLE_CHANGES = (
+    "out",
+    "steps",
+    "time_budget_s",
+    "deadline_unix",
+    "checkpoint_every_s",
+    "progress",
+)
+
+
+def _check_same_settings(ckpt_path: Path, saved: dict, now: dict) -> None:
+    """Refuse to resume a checkpoint with other training settings: the optimiser's state would
+    keep the checkpoint's learning rate (``--lr`` ignored), another stage or architecture does
+    not fit its tensors, and the log (and the model card's reproduce command) would state the
+    new settings for every step. Paths compare as the files they name."""
+    from generator.data.images import resolve_source
+    from generator.errors import FoveaError
+
+    def same(key: str, a, b) -> bool:
+        if key in ("data", "init", "init_lora") and a and b:
+            return resolve_source(a).resolve() == resolve_source(b).resolve()
+        if key == "mixed_precision":  # auto is no (float32)
+            return {"auto": "no"}.get(a, a) == {"auto": "no"}.get(b, b)
+        if key == "crop_px":
+            return list(a or []) == list(b or [])
+        return a == b
+
+    changed = [
+        key
+        for key in saved
+        if key in now and key not in RESUMABLE_CHANGES and not same(key, saved[key], now[key])
+    ]
+    if not changed:
+        return
+    flags = {"stage": "stage", "model": "--model-json"}
+    diff = "; ".join(
+        f"{flags.get(k, '--' + k.replace('_', '-'))} {_shown(saved[k])} there, {_shown(now[k])} now"
+        for k in changed
+    )
+    raise FoveaError(
+        f"{ckpt_path} was saved by a run with other settings ({diff}): --resume continues it "
+        "with its own flags (only --steps, --time-budget-s, --deadline-unix and "
+        "--checkpoint-every-s may change); other settings need another --out"
+    )
+
+
+def _shown(value) -> str:
+    import json
+
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def save_run(

@@ -105,7 +105,8 @@ def test_base_then_foveated_resume_and_export_count_every_run(tmp_path):
     argv += ["--batch-size", "4", "--seed", "7", "--no-progress", "--model-json", json.dumps(TINY)]
     assert train_main(argv) == 0
     assert load_model(out / "model.safetensors").config_ == ModelConfig.from_dict(TINY)
-    log = train(_cfg(out, crop_px=[32, 64], batch_size=4, steps=5), resume=True)
+    same = dict(crop_px=[32, 64], batch_size=4, lr=3e-4, warmup_steps=200, ema_decay=0.999)
+    log = train(_cfg(out, steps=5, **same), resume=True)  # the command's own settings
     losses = json.loads((out / "losses.json").read_text())
     assert log["steps"] == 5 and len(losses["total"]) == len(losses["parts"]) == 5
     fov = train(_fov_cfg(tmp_path / "fov", out / "model.safetensors"))
@@ -420,3 +421,24 @@ def test_an_export_refuses_weights_that_are_ahead_of_their_log(tmp_path):
     assert log["steps"] == 4
     record = export_weights(base_dir=out, foveated_dir=None, out_dir=tmp_path / "w")
     assert record["base"]["steps"] == 4
+
+
+def test_resume_refuses_settings_other_than_the_checkpoints(tmp_path):
+    """--resume with another --lr trained on at the checkpoint's learning rate (the optimiser's
+    state carries it) while the log and the card said the new one; another stage's or
+    architecture's checkpoint failed with a traceback. Now both are one-line errors that name
+    the flags; the step and time limits may change."""
+    print("seed 7")
+    out = tmp_path / "base"
+    train(_cfg(out, crop_px=[32], batch_size=2, steps=2))
+    with pytest.raises(FoveaError, match=r"--lr 0.002 there, 0.01 now.*another --out"):
+        train(_cfg(out, crop_px=[32], batch_size=2, steps=3, lr=1e-2), resume=True)
+    with pytest.raises(FoveaError, match=r"stage base there, detail now"):
+        train(_cfg(out, stage="detail", model={}, crop_px=[32], batch_size=2), resume=True)
+    with pytest.raises(FoveaError, match=r"--model-json"):
+        train(_cfg(out, crop_px=[32], batch_size=2, model={**TINY, "heads": 2}), resume=True)
+    log = train(
+        _cfg(out, data=str(Path(PACK).relative_to(REPO)), crop_px=[32], batch_size=2, steps=3),
+        resume=True,
+    )
+    assert log["steps"] == 3
