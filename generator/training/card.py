@@ -368,12 +368,18 @@ def _command(stage: str, log: dict, *, index: int, base_dir: str) -> list[str]:
         ("--ema-decay", "ema_decay"),
         ("--lora-rank", "lora_rank"),
         ("--max-zoom-out", "max_zoom_out"),
+        ("--t-mean", "t_mean"),
+        ("--t-std", "t_std"),
         ("--seed", "seed"),
     ):
         if key == "max_zoom_out" and stage == "periphery":
             continue  # the pairs are whole images, not zoomed crops
+        if key in ("t_mean", "t_std") and stage in CONV_STAGES:
+            continue  # the transformer's time distribution; the conv stages draw their own
         if c.get(key) is not None and (stage == "foveated" or key not in ("groups", "lora_rank")):
             words.append(f"{flag} {c[key]:g}" if isinstance(c[key], float) else f"{flag} {c[key]}")
+    if c.get("mixed_precision") not in (None, "auto", "no"):  # auto and no: float32
+        words.append(f"--mixed-precision {c['mixed_precision']}")
     if c.get("layout_mix"):
         words.append("--layout-mix " + " ".join(f"{m}={w:g}" for m, w in c["layout_mix"].items()))
     words.append(f"--steps {log.get('steps')} --time-budget-s 1e9")

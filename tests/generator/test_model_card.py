@@ -250,3 +250,17 @@ def test_the_shipped_cards_reproduce_block_sets_every_shipped_sampler():
         f"--detail-shift {detail['shift']:g}",
     ):
         assert f" {flag} " in f"{export} ", flag
+
+
+def test_the_reproduce_commands_repeat_the_time_distribution_and_precision():
+    """A run with --t-mean, --t-std or --mixed-precision bf16 trained on another noise-level
+    distribution or number format than the card's reproduce command (those flags were left out:
+    it repeated a run with the defaults)."""
+    base = dict(BASE_RUN, config=dict(BASE_RUN["config"], t_mean=-0.8, t_std=1.2))
+    base["config"]["mixed_precision"] = "bf16"
+    foveated = dict(FOVEATED_RUN, config=dict(FOVEATED_RUN["config"], t_mean=-0.6, t_std=1.0))
+    foveated["config"]["mixed_precision"] = "auto"
+    commands = model_card(_record(base=base, foveated=foveated)).split("Reproduce")[1]
+    base_line, fov_line = commands.split("```")[1].strip().splitlines()[:2]
+    assert " --t-mean -0.8 --t-std 1.2 " in base_line and "--mixed-precision bf16" in base_line
+    assert " --t-mean -0.6 --t-std 1 " in fov_line and "--mixed-precision" not in fov_line
