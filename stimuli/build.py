@@ -32,6 +32,7 @@ from stimuli.manifest import (
     merge_manifests,
     read_manifest,
     shard_manifest_name,
+    shard_manifests,
     write_json_atomic,
 )
 from stimuli.store import ObjectStore, stimulus_key
@@ -136,6 +137,7 @@ def _build_claimed(
 
     p = loaded.protocol
     manifests = _check_no_other_protocols_set(directory, loaded, log=log)
+    _check_no_other_shard_count(directory, shard)
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
         raise FoveaError(f"{loaded.path}: nothing to pre-generate with --only {only}")
@@ -221,6 +223,24 @@ def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> dict[str, 
                 "this build replaces it (images that still match are reused)"
             )
     return manifests
+
+
+def _check_no_other_shard_count(directory: Path, shard: Shard | None) -> None:
+    """A sharded build's manifest is merged with the folder's shard manifests of its count;
+    those of another count (an earlier build on another number of GPUs or machines) stop the
+    merge, so they are refused before the work, not after it."""
+    if shard is None or shard.count == 1:
+        return
+    stale = [
+        p for c, found in shard_manifests(directory).items() if c != shard.count for _, p in found
+    ]
+    if stale:
+        raise FoveaError(
+            f"{directory} holds the shard manifests of another shard count "
+            f"({', '.join(p.name for p in stale)}); this build has {shard.count} shards and "
+            "could not be merged with them: remove them (the images stay and are reused), "
+            "then build again"
+        )
 
 
 def _note_fewer_images(directory: Path, old: dict | None, planned: int, *, log) -> None:

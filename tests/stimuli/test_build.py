@@ -489,3 +489,28 @@ def test_merging_shards_built_on_two_machines_says_which_images_were_not_copied(
     assert main(["stimuli", "merge", str(one)]) == 0
     assert "note:" not in capsys.readouterr().out
     check_stimulus_set(one, protocol=load_protocol(protocol_path))
+
+
+def test_a_sharded_build_beside_another_shard_counts_manifests_is_refused_before_the_work(
+    built_set, protocol_path, tmp_path
+):
+    """A set built in 2 shards, rebuilt in 3 (another number of GPUs): each of the 3 shards did
+    its whole work and then failed on 'shard manifests of different shard counts'. Refused now
+    before the model loads, naming the stale manifests; the images stay."""
+    out = tmp_path / "set"
+    shutil.copytree(built_set / "objects", out / "objects")
+    for index in (1, 2):
+        build_stimulus_set(
+            protocol_path=protocol_path, out=out, shard=Shard(index, 2), progress=False, log=_quiet
+        )
+    said: list[str] = []
+    with pytest.raises(FoveaError) as info:
+        build_stimulus_set(
+            protocol_path=protocol_path, out=out, shard=Shard(1, 3), progress=False, log=said.append
+        )
+    message = str(info.value)
+    assert "manifest.shard-001-of-002.json, manifest.shard-002-of-002.json" in message, message
+    assert "remove them (the images stay and are reused)" in message
+    assert not any(line.startswith("loading generator") for line in said)
+    assert not (out / "manifest.shard-001-of-003.json").exists()
+    assert len(list(out.rglob("*.png"))) == 16
