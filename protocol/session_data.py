@@ -428,8 +428,12 @@ def read_rows(path: Path, *, repair: bool = False) -> list[dict[str, str]]:
         path: the file.
         repair: cut off a torn last line (no newline) left by a crash.
 
+    A file written before columns were added at the end (an older version's header, a prefix of
+    this version's) reads with ``n/a`` in the columns it lacks; ``older_header`` says whether a
+    file has such a header.
+
     Raises:
-        FoveaError: the header is not this version's column list.
+        FoveaError: the header is neither this version's column list nor an older one's.
     """
     data = path.read_bytes()
     if data and not data.endswith(b"\n"):
@@ -441,13 +445,28 @@ def read_rows(path: Path, *, repair: bool = False) -> list[dict[str, str]]:
                 os.fsync(f.fileno())
         data = data[:cut]
     lines = data.decode("utf-8").split("\n")
-    header = lines[0].split("\t") if lines and lines[0] else []
-    if tuple(header) != COLUMNS:
+    header = tuple(lines[0].split("\t")) if lines and lines[0] else ()
+    if header != COLUMNS and not _older_header(header):
         raise FoveaError(
             f"{path}: header does not match this version's beh.tsv columns; cannot resume it "
             "(start a new session)"
         )
-    return [dict(zip(COLUMNS, line.split("\t"), strict=True)) for line in lines[1:] if line]
+    added = dict.fromkeys(COLUMNS[len(header) :], MISSING)
+    return [
+        {**dict(zip(header, line.split("\t"), strict=True)), **added} for line in lines[1:] if line
+    ]
+
+
+def _older_header(header: tuple[str, ...]) -> bool:
+    """Columns are only ever added at the end: an older version's header is a proper prefix
+    holding at least the pinned columns."""
+    return len(PINNED_COLUMNS) <= len(header) < len(COLUMNS) and COLUMNS[: len(header)] == header
+
+
+def older_header(path: Path) -> bool:
+    """Whether ``path`` (a ``beh.tsv``) has an older version's header (see ``read_rows``)."""
+    with open(path, encoding="utf-8", newline="") as f:
+        return _older_header(tuple(f.readline().rstrip("\n").split("\t")))
 
 
 def column_descriptions() -> dict[str, dict]:

@@ -3,7 +3,9 @@
 The format (columns, ``n/a``, cell text, the reader) is ``protocol.session_data``'s; this module
 makes the writing durable. The header is written once at creation. A crash can leave at
 most a partial last line (a torn write); reopening for ``--resume`` cuts it off, so every complete
-row is a trial that ended, and none is duplicated; a file without a complete row is written anew.
+row is a trial that ended, and none is duplicated; a file without a complete row is written anew;
+a file with an older version's header (columns are only added at the end) is rewritten with this
+version's, its rows unchanged and ``n/a`` in the new columns.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from generator.atomic import write_atomic
 from generator.errors import FoveaError
-from protocol.session_data import COLUMNS, format_row, header_line, read_rows
+from protocol.session_data import COLUMNS, format_row, header_line, older_header, read_rows
 from study.datalog.atomic import fsync_dir
 
 
@@ -57,6 +60,11 @@ class BehaviourLog:
             path.unlink()
             return cls.create(path)
         rows = read_rows(path, repair=True)
+        if older_header(path):  # a kit update since the session started: its rows, new columns
+            text = header_line() + "".join(
+                "\t".join(row[c] for c in COLUMNS) + "\n" for row in rows
+            )
+            write_atomic(path, text.encode("utf-8"))
         return cls(path, rows)
 
     def append(self, row: dict) -> None:

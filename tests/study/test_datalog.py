@@ -84,6 +84,35 @@ def test_a_foreign_header_is_refused(tmp_path):
         BehaviourLog.reopen(path)
 
 
+def test_a_session_started_before_a_kit_update_resumes(tmp_path):
+    """A lab updates the kit while a session is interrupted; the new version added columns at
+    the end: the resume keeps every logged row as it was, gives it ``n/a`` in the new columns
+    and writes this version's header, so the rows appended next line up with it."""
+    path = tmp_path / "x_beh.tsv"
+    log = BehaviourLog.create(path)
+    log.append(_row(1))
+    log.close()
+    old_columns = COLUMNS[:-2]  # as written before the last two columns existed
+    lines = path.read_text().splitlines()
+    older = ["\t".join(line.split("\t")[: len(old_columns)]) for line in lines]
+    path.write_text("\n".join(older) + "\n")
+    assert [r[COLUMNS[-1]] for r in read_rows(path)] == ["n/a"]  # readable as it is
+    log = BehaviourLog.reopen(path)
+    log.append(_row(2))
+    log.close()
+    upgraded = path.read_text().splitlines()
+    assert upgraded[0].split("\t") == list(COLUMNS)
+    assert upgraded[1].startswith(older[1] + "\t")  # the logged row, unchanged
+    assert [r["trial"] for r in read_rows(path)] == ["1", "2"]
+
+
+def test_a_header_shorter_than_the_pinned_columns_is_refused(tmp_path):
+    path = tmp_path / "x_beh.tsv"
+    path.write_text("participant\tsession\ttrial\n01\t1\t1\n")
+    with pytest.raises(FoveaError, match="header does not match"):
+        BehaviourLog.reopen(path)
+
+
 def _samples(log: PhysioLog, trial, n=5, t0=0.0):
     for i in range(n):
         log.add(
