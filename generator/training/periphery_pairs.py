@@ -69,7 +69,8 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
     if full.encoder.detail is None:
         raise FoveaError("periphery pairs need a model with a detail stage (default-detail)")
     weights = weights_sha256(full)
-    _check_same_model(out_dir, weights, full.sampler)
+    sampling = _sampling(full)
+    _check_same_model(out_dir, weights, sampling)
     bare = _refined_only(full)
     bank = load_bank(source=Path(settings.data), split="train")
     res = settings.resolution
@@ -81,7 +82,7 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
                 **asdict(settings),
                 "model": full.model_id,
                 "weights_sha256": weights,
-                "sampler": full.sampler,
+                **sampling,
                 "photos": len(bank),
             },
             indent=1,
@@ -149,19 +150,37 @@ def _check_settings(settings: PairSettings, out_dir: Path) -> None:
             )
 
 
-def _check_same_model(out_dir: Path, weights: str, sampler: str) -> None:
-    """Refuse to add pairs made by other weights or another sampler to those there (the model
-    exported again since: the periphery stage would learn from two models' images). Pairs
-    recorded without a sampler were made with ``euler``."""
+def _sampling(gen) -> dict:
+    """The sampler settings the twins and foveated images depend on beside the weights (an
+    export's ``--sampler/--steps/--shift/--detail-steps/--detail-shift`` change only these)."""
+    detail = gen.encoder.detail.config
+    return {
+        "sampler": gen.sampler,
+        "steps": gen.steps,
+        "shift": gen.shift,
+        "detail_steps": detail.steps,
+        "detail_shift": detail.shift,
+    }
+
+
+def _check_same_model(out_dir: Path, weights: str, sampling: dict) -> None:
+    """Refuse to add pairs made by other weights or other sampler settings to those there (the
+    model exported again since: the periphery stage would learn from two models' images). Pairs
+    recorded without a sampler were made with ``euler``; settings not recorded are not checked."""
     old = out_dir / PAIRS_FILE
     if not old.is_file():
         return
     record = json.loads(old.read_text())
     before = record.get("weights_sha256")
-    if before is not None and (before != weights or record.get("sampler", "euler") != sampler):
+    if before is None:
+        return
+    recorded = {"sampler": "euler", **{k: v for k, v in record.items() if k in sampling}}
+    changed = sorted(k for k in recorded if recorded[k] != sampling[k])
+    if before != weights or changed:
+        what = ", ".join(["weights"] * (before != weights) + changed)
         raise FoveaError(
-            f"{out_dir} holds pairs made by other weights or another sampler (the model was "
-            "exported again since?); use another --out"
+            f"{out_dir} holds pairs made by other weights or another sampler ({what} differ: "
+            "the model was exported again since?); use another --out"
         )
 
 

@@ -27,3 +27,39 @@ def test_pairs_resume_and_refuse_another_models_folder(tmp_path):
         (out / PAIRS_FILE).write_text(json.dumps({**record, **changed}))
         with pytest.raises(FoveaError, match="pairs made by other weights or another sampler"):
             build_pairs(bigger, out, progress=False)
+
+
+def test_pairs_refuse_a_model_exported_again_with_other_sampler_settings(tmp_path):
+    """`fovea train export --shift ...` (or --steps, --detail-steps, --detail-shift) rewrites only
+    the weights' config: their hash stays, so pairs made before and after were mixed in one
+    folder although the twins differ. Now the folder records the settings and refuses."""
+    import dataclasses
+    import shutil
+
+    import torch
+
+    from generator.models.weights_io import (
+        BASE_FILE,
+        DETAIL_FILE,
+        WEIGHTS_DIR,
+        load_detail,
+        save_detail,
+    )
+    from generator.training.export import _replace_config
+
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    settings = PairSettings(count=1, per_twin=1, resolution=128, seed=3, weights_dir=str(weights))
+    print("seed", settings.seed)
+    out = build_pairs(settings, tmp_path / "pairs", progress=False)
+    more = dataclasses.replace(settings, count=2)
+    detail = load_detail(weights / DETAIL_FILE)
+    detail.config = dataclasses.replace(detail.config, steps=detail.config.steps + 1)
+    save_detail(detail, weights / DETAIL_FILE, dtype=torch.float16)
+    with pytest.raises(FoveaError, match="detail_steps"):
+        build_pairs(more, out, progress=False)
+    shutil.copyfile(WEIGHTS_DIR / DETAIL_FILE, weights / DETAIL_FILE)
+    _replace_config(weights / BASE_FILE, {"shift": 0.3})
+    with pytest.raises(FoveaError, match="shift"):
+        build_pairs(more, out, progress=False)
+    assert sorted(p.name for p in out.glob("pair_*.npz")) == ["pair_000.npz"]
