@@ -21,7 +21,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from generator.atomic import write_atomic
+from generator.atomic import open_atomic, write_atomic
 from generator.data.sources import PACKAGE_SOURCES, SKIMAGE_SOURCES
 from generator.errors import FoveaError
 
@@ -121,7 +121,8 @@ def _fetch_package(package: str, debs_dir: Path, extract_root: Path) -> tuple[Pa
 
 
 def _store(image, out_path: Path, max_side_px: int) -> tuple[int, int]:
-    """Save a PIL image as RGB PNG with its shorter side at most ``max_side_px``."""
+    """Save a PIL image as RGB PNG with its shorter side at most ``max_side_px``, atomically (a
+    fetch stopped mid-write leaves no partial image that the next fetch would take as cached)."""
     from PIL import Image
 
     image = image.convert("RGB")
@@ -130,7 +131,8 @@ def _store(image, out_path: Path, max_side_px: int) -> tuple[int, int]:
         scale = max_side_px / short
         size = (round(image.size[0] * scale), round(image.size[1] * scale))
         image = image.resize(size, Image.Resampling.LANCZOS)
-    image.save(out_path, format="PNG", optimize=False, compress_level=6)
+    with open_atomic(out_path) as f:
+        image.save(f, format="PNG", optimize=False, compress_level=6)
     return image.size
 
 

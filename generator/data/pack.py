@@ -58,9 +58,10 @@ def pack_images(
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_atomic(out) as f:  # np.savez to a path would add ".npz" to the temporary's name
         np.savez(f, **arrays)
-    size = out.stat().st_size
-    if size > MAX_PACK_BYTES:
-        raise FoveaError(
-            f"packed file {out} is {size / 1e6:.1f} MB, over the 50 MB limit; lower max_side_px"
-        )
+        size = f.tell()
+        if size > MAX_PACK_BYTES:  # refused before it replaces the previous pack
+            raise FoveaError(
+                f"packed file {out} would be {size / 1e6:.1f} MB, over the "
+                f"{MAX_PACK_BYTES / 2**20:.0f} MB limit; lower max_side_px ({out} is unchanged)"
+            )
     return {"path": str(out), "images": len(entries), "bytes": size}

@@ -79,6 +79,31 @@ def test_offline_fetch_writes_a_complete_deterministic_manifest(tmp_path):
         assert not {"class_name", "class_id"} & set(entry)
 
 
+def test_a_fetch_stopped_while_caching_an_image_leaves_no_torn_image(tmp_path, monkeypatch):
+    """Ctrl-C (or a kill, a full disk) while an image was being cached left a partial PNG that
+    the next (idempotent) fetch kept as cached, and listed with its hash; now the image is
+    written whole or not at all, and the fetch run again gives the uninterrupted manifest."""
+    from PIL import Image
+
+    real_save, calls = Image.Image.save, []
+
+    def save_stopped_at_the_third(image, fp, *args, **kwargs):
+        calls.append(fp)
+        if len(calls) == 3:
+            (fp.write if hasattr(fp, "write") else Path(fp).write_bytes)(b"\x89PNG half")
+            raise KeyboardInterrupt
+        return real_save(image, fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image.Image, "save", save_stopped_at_the_third)
+    with pytest.raises(KeyboardInterrupt):
+        fetch_images(cache_dir=tmp_path / "a", include_packages=False, progress=False)
+    monkeypatch.setattr(Image.Image, "save", real_save)
+    assert [p.name for p in (tmp_path / "a" / "images").iterdir() if ".tmp-" in p.name] == []
+    again = fetch_images(cache_dir=tmp_path / "a", include_packages=False, progress=False)
+    whole = fetch_images(cache_dir=tmp_path / "b", include_packages=False, progress=False)
+    assert again == whole
+
+
 def test_a_version_1_manifest_with_class_labels_still_loads(tmp_path):
     manifest = fetch_images(cache_dir=tmp_path, include_packages=False, progress=False)
     old = dict(manifest, version=1, classes=["landscape", "closeup"])
@@ -103,6 +128,21 @@ def test_pack_round_trip_keeps_images_and_manifest(tmp_path):
     cached = load_bank(source=tmp_path, split="all")
     assert [e["id"] for e in bank.entries] == [e["id"] for e in cached.entries]
     assert all(min(im.shape[1:]) <= 256 for im in bank.images)
+
+
+def test_a_pack_over_the_size_limit_leaves_the_previous_pack(tmp_path, monkeypatch):
+    """A pack over 50 MB was refused only after it had replaced the previous pack (a working
+    pack lost to a too-large --max-side-px); now the previous one stays byte for byte."""
+    import generator.data.pack as pack_module
+
+    fetch_images(cache_dir=tmp_path, include_packages=False, progress=False)
+    pack_images(cache_dir=tmp_path, out=tmp_path / "p.npz", max_side_px=64)
+    before = (tmp_path / "p.npz").read_bytes()
+    monkeypatch.setattr(pack_module, "MAX_PACK_BYTES", len(before) + 1)
+    with pytest.raises(FoveaError, match="over the .* limit; lower"):
+        pack_images(cache_dir=tmp_path, out=tmp_path / "p.npz", max_side_px=256)
+    assert (tmp_path / "p.npz").read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir() if ".tmp-" in p.name) == []
 
 
 def test_committed_pack_has_train_and_heldout_photos_with_licences():
