@@ -132,7 +132,7 @@ def _build_claimed(
     """``build_stimulus_set`` with the set folder claimed (``stimuli.claim``)."""
     from generator.loading import load_generator
     from protocol.scenes import check_scenes, scenes_spec
-    from stimuli.fingerprint import fingerprint
+    from stimuli.fingerprint import fingerprint, keep_recorded_model_id
     from stimuli.plan import plan_stimuli, skipped_conditions
 
     p = loaded.protocol
@@ -164,6 +164,7 @@ def _build_claimed(
     fp = fingerprint(
         generator, model=p.stimulus.model, steps=p.stimulus.num_steps, lora=p.stimulus.lora
     ).as_dict()
+    fp = keep_recorded_model_id(fp, [m["model"] for m in manifests.values()])
     label = f"shard {shard.index}/{shard.count}" if shard else "stimuli"
     entries, tally = _generate_entries(
         generator,

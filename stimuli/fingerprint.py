@@ -21,7 +21,10 @@ class ModelFingerprint:
 
     Attributes:
         model: the name or directory it was loaded from.
-        model_id: the generator's own name (``FoveatedGenerator.model_id``).
+        model_id: the generator's own name (``FoveatedGenerator.model_id``), a pipeline
+            directory named by its folder's name, not its path (part of every image's key: a
+            set built, resumed or sharded on machines that hold the directory at other paths
+            keeps one key per image; the weights' hash tells directories apart).
         weights_sha256: SHA-256 over every weight tensor (name, dtype, shape, bytes) the
             generator samples with (``generator.weights_hash``).
         steps, shift, guidance_scale: sampler settings used.
@@ -69,7 +72,7 @@ def fingerprint(
     d = generator.denoiser
     return ModelFingerprint(
         model=str(model),
-        model_id=str(generator.model_id),
+        model_id=_location_free(str(generator.model_id), model=str(model)),
         weights_sha256=weights_sha256(generator),
         steps=int(steps or generator.steps),
         shift=float(generator.shift),
@@ -81,3 +84,27 @@ def fingerprint(
         decode=str(getattr(generator, "decode", "full")),
         sampler=str(getattr(generator, "sampler", "euler")),
     )
+
+
+def _location_free(model_id: str, *, model: str) -> str:
+    """``model_id`` with the path of pipeline directory ``model`` replaced by its name."""
+    from protocol.stimulus_settings import is_pipeline_directory
+
+    if not is_pipeline_directory(model):
+        return model_id
+    return model_id.replace(str(Path(model)), Path(model).name)
+
+
+def keep_recorded_model_id(record: dict, recorded: list[dict]) -> dict:
+    """Fingerprint ``record`` (``as_dict()``) with the ``model_id`` of a record in ``recorded``
+    (the set folder's manifests' ``model``) that differs from it only in where the model lay:
+    sets built when a directory's ``model_id`` was its path keep their keys, so their rebuild
+    or resumed build reuses their images."""
+    where = ("model", "model_id")
+    for old in recorded:
+        same = {k: v for k, v in old.items() if k not in where} == {
+            k: v for k, v in record.items() if k not in where
+        }
+        if same and isinstance(old.get("model_id"), str):
+            return dict(record, model_id=old["model_id"])
+    return record

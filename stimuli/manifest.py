@@ -219,13 +219,18 @@ def _what_counts(field: str, value):
     is its name and content hash, the LoRA its hash (the model's ``lora_sha256``), a scene folder
     its content (each entry's scene hash, part of its key). A protocol recorded with its
     settings' hash is its name and that hash (a copy with CRLF line endings or another comment
-    is the same protocol: ``protocol.identity``)."""
+    is the same protocol: ``protocol.identity``). A model directory is its weights' hash, not
+    its path (``stimuli.fingerprint``)."""
     if field == "protocol" and isinstance(value, dict):
         if value.get("settings_sha256"):
             return {"name": value.get("name"), "settings_sha256": value["settings_sha256"]}
         return {k: v for k, v in value.items() if k != "path"}
-    if field == "stimulus" and isinstance(value, dict):  # the LoRA: model's lora_sha256
-        return {k: v for k, v in value.items() if k != "lora"}
+    if field == "stimulus" and isinstance(value, dict):
+        # Paths as resolved on each machine: the protocol's settings hash holds them as
+        # written, the model's weights and LoRA hashes and the scenes' hashes what they are.
+        return {k: v for k, v in value.items() if k not in ("lora", "model", "scenes")}
+    if field == "model" and isinstance(value, dict):  # its weights' hash identifies it
+        return {k: v for k, v in value.items() if k != "model"}
     if field == "scenes" and isinstance(value, dict) and value.get("spec") != "pool":
         return {k: v for k, v in value.items() if k not in ("spec", "source")}
     return value

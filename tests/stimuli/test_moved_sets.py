@@ -11,7 +11,7 @@ import pytest
 from generator.errors import FoveaError
 from protocol import load_protocol
 from stimuli.check import check_stimulus_set, moved_model_directory
-from stimuli.manifest import MANIFEST, read_manifest
+from stimuli.manifest import MANIFEST, merge_manifests, read_manifest
 from tests.study.conftest import write_flux2_protocol
 
 
@@ -119,3 +119,54 @@ def test_cli_check_compares_the_model_weights_as_a_session_does(tmp_path, capsys
     assert err.startswith("error: stimulus set") and "model weights_sha256" in err, err
     assert "in the session's generator" in err and "rebuild it with `fovea stimuli build" in err
     assert main([*argv, "--quick"]) == 0
+
+
+def test_shards_built_on_two_machines_from_a_model_directory_beside_the_protocol_merge(tmp_path):
+    """Two machines each hold the study folder (the protocol and, beside it, the model directory
+    it names by a relative path) at another place, and build a shard each: the same protocol,
+    the same weights; their shards merge and the set passes the check on either machine."""
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+    from stimuli.build import Shard, build_stimulus_set
+
+    machines = [tmp_path / "gpu server" / "study", tmp_path / "lab pc" / "home" / "study"]
+    for index, study in enumerate(machines, 1):
+        save_tiny_flux2_pipeline(study / "klein", seed=0)
+        protocol = write_flux2_protocol(study / "p.toml", model="klein", name="two_machines")
+        build_stimulus_set(
+            protocol_path=protocol,
+            out=study / "set",
+            shard=Shard(index, 2),
+            progress=False,
+            log=_quiet,
+        )
+    one, two = (study / "set" for study in machines)
+    shutil.copytree(two, one, dirs_exist_ok=True)
+    merge_manifests(one)
+    for study in machines:
+        check_stimulus_set(one, protocol=load_protocol(study / "p.toml"))
+
+
+def test_a_set_whose_keys_hold_the_model_directorys_path_is_reused_by_its_rebuild(
+    tmp_path, monkeypatch
+):
+    """Sets built before a directory's model id left out its path keep their keys: their
+    rebuild (here at another path, as on the lab PC) reuses every image."""
+    import stimuli.fingerprint as fingerprint
+    from generator.tiny_flux2 import save_tiny_flux2_pipeline
+    from stimuli.build import build_stimulus_set
+
+    server = save_tiny_flux2_pipeline(tmp_path / "server" / "klein", seed=0)
+    built = write_flux2_protocol(tmp_path / "server" / "p.toml", model=server, name="older")
+    with monkeypatch.context() as m:  # the model id as recorded before: the directory's path
+        m.setattr(fingerprint, "_location_free", lambda model_id, model: model_id)
+        build_stimulus_set(protocol_path=built, out=tmp_path / "set", progress=False, log=_quiet)
+    lab = tmp_path / "lab" / "klein"
+    shutil.copytree(server, lab)
+    protocol = write_flux2_protocol(tmp_path / "lab" / "p.toml", model=lab, name="older")
+    said: list[str] = []
+    build_stimulus_set(
+        protocol_path=protocol, out=tmp_path / "set", progress=False, log=said.append
+    )
+    assert "(0 generated, 2 reused)" in said[-1], said
+    assert read_manifest(tmp_path / "set" / MANIFEST)["model"]["model_id"] == str(server)
+    check_stimulus_set(tmp_path / "set", protocol=load_protocol(protocol))
