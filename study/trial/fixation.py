@@ -105,6 +105,11 @@ class FixationPhases:
         )
         if trial.speculation is not None:
             trial.row["speculation_kept"] = int(ticket is trial.speculation)
+            if ticket is trial.speculation:
+                made_px = ticket.request.gaze_px
+                trial.image_gaze_deg = tuple(
+                    float(v) for v in self.geometry.image_px_to_deg(*made_px)
+                )
         trial.foveated_ticket = ticket
         self.tracker.message(
             f"GENERATION_REQUEST gaze {trial.gaze_deg[0]:.3f} {trial.gaze_deg[1]:.3f}"
@@ -161,7 +166,8 @@ class FixationPhases:
             trial.foveated, made_px = stand_in
             row["cached_stimulus"] = 1
             made_deg = self.geometry.image_px_to_deg(*made_px)
-            row["stand_in_gaze_x_deg"], row["stand_in_gaze_y_deg"] = (float(v) for v in made_deg)
+            trial.image_gaze_deg = tuple(float(v) for v in made_deg)
+            row["stand_in_gaze_x_deg"], row["stand_in_gaze_y_deg"] = trial.image_gaze_deg
             row["gen_latency_s"] = request_elapsed_s(ticket)
             return True
         if plan.attempt < generation.max_deadline_misses:

@@ -41,7 +41,7 @@ class PresentationPhases:
             trial=int(trial.row["trial"]),
             interval=number,
             image_file=image_ref(trial=int(trial.row["trial"]), kind=kind),
-            gaze_deg=trial.gaze_deg,
+            gaze_deg=trial.image_gaze_deg or trial.gaze_deg,  # where the image's fovea is
             presenter=self.presenter,
         )
 

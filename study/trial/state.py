@@ -85,6 +85,9 @@ class TrialState:
     foveated_ticket: object = None
     foveated: GenerationResult | None = None
     gaze_deg: tuple[float, float] | None = None  # measured at the end of the hold
+    # The gaze the shown foveated image was made for when not the measured one: the fixation
+    # target for a kept speculation, where it was made for a stand-in (deg).
+    image_gaze_deg: tuple[float, float] | None = None
     monitor: GazeMonitor | None = None  # fixation check from the hold on
     seen_deg: list[tuple[float, float]] = field(default_factory=list)  # gaze while shown
     fixation_acquired_s: float | None = None

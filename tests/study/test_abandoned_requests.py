@@ -98,6 +98,28 @@ def _twin_cached(service) -> None:
         time.sleep(0.02)
 
 
+def _messages(gaze) -> list[str]:
+    """The tracker messages sent from now on (the EDF's)."""
+    sent: list[str] = []
+    send = gaze.message
+
+    def message(text):
+        sent.append(text)
+        return send(text)
+
+    gaze.message = message
+    return sent
+
+
+def _interest_area_nearest_x_deg(sent: list[str], presenter, candidates_deg) -> float:
+    """Of ``candidates_deg`` (x, on the horizontal meridian), the one nearest the centre of the
+    trial's ``!V IAREA ELLIPSE`` (window pixels, origin top-left)."""
+    (area,) = [m for m in sent if m.startswith("!V IAREA ELLIPSE")]
+    left, _, right, _ = (int(v) for v in area.split()[4:8])
+    centre_px = (left + right) / 2 - presenter.win.size[0] / 2
+    return min(candidates_deg, key=lambda x: abs(presenter.deg_to_pix(x, 0.0)[0] - centre_px))
+
+
 def _cancelled(ticket) -> bool:
     if not (ticket.cancelled and ticket.done()):
         return False
@@ -117,7 +139,7 @@ def test_a_late_request_is_cancelled_when_the_trial_is_requeued(window, service)
 
 
 def test_cached_mode_keeps_a_late_request_and_shows_it_only_near_the_measured_gaze(window, service):
-    protocol, runner, _, recording, where = _runner(
+    protocol, runner, gaze, recording, where = _runner(
         window, service, on_deadline_miss="cached", max_deadline_misses=10, **LATE
     )
     # 1: nothing kept yet: the late request (made at the target) goes on, to stand in later.
@@ -139,6 +161,7 @@ def test_cached_mode_keeps_a_late_request_and_shows_it_only_near_the_measured_ga
     assert _cancelled(recording.foveated[-1])
     # 3: 0.3 deg from it: the stand-in is shown; this late request is cancelled (one is kept).
     where["x"] = FX + 0.3
+    sent = _messages(gaze)
     with frozen(service):
         third = runner.run(plan=plan(protocol, attempt=3), trial=3)
     assert not third.requeue and third.row["cached_stimulus"] == 1
@@ -148,6 +171,9 @@ def test_cached_mode_keeps_a_late_request_and_shows_it_only_near_the_measured_ga
     made = (third.row["stand_in_gaze_x_deg"], third.row["stand_in_gaze_y_deg"])
     assert made == (pytest.approx(FX, abs=0.05), pytest.approx(0.0, abs=0.05))
     assert second.row["stand_in_gaze_x_deg"] is None  # no stand-in shown: n/a
+    # Data Viewer's foveal interest area is where the shown image's fovea is, not the gaze.
+    shown_at = _interest_area_nearest_x_deg(sent, runner.presenter, (FX, FX + 0.3))
+    assert shown_at == FX
     assert third.row["deadline_missed"] == 1 and third.row["response"] in (1, 2)
     assert _cancelled(recording.foveated[-1])
     # answered: the plan's stand-in is forgotten
