@@ -297,7 +297,7 @@ def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool, bool]:
     the resume's checks. Refuses to overwrite a session with trials or to resume nothing."""
     paths = _paths(config)
     if paths.exists() and not config.resume:
-        if not _has_logged_trials(paths):
+        if not has_logged_trials(paths):
             return paths, True, True
         raise FoveaError(
             f"session {paths.session_dir} already exists; continue it with --resume or choose "
@@ -308,7 +308,7 @@ def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool, bool]:
     return paths, config.resume and paths.exists(), False
 
 
-def _has_logged_trials(paths: SessionPaths) -> bool:
+def has_logged_trials(paths: SessionPaths) -> bool:
     """Whether the existing session at ``paths`` logged a trial, or may have: True unless its
     sidecar exists and its ``beh.tsv`` is missing, empty or a header without a complete row (a
     session stopped before its first trial). Reads only (a torn line is repaired by a resume)."""

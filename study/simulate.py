@@ -93,12 +93,13 @@ def simulate(
 
 
 def _session_paths(data_dir: Path, label: str, session: str, task: str, *, resume: bool):
-    """The participant's session files; an existing session needs ``resume`` (never
-    overwritten)."""
+    """The participant's session files; an existing session with a logged trial needs
+    ``resume`` (never overwritten); one without is continued, as ``fovea run`` does."""
     from study.datalog import SessionPaths
+    from study.session import has_logged_trials
 
     paths = SessionPaths(data_dir=data_dir, participant=label, session=session, task=task)
-    if paths.exists() and not resume:
+    if paths.exists() and not resume and has_logged_trials(paths):
         raise FoveaError(
             f"session {paths.session_dir} already exists; continue with --resume or use "
             "another --data folder or --session (existing data are never overwritten)"

@@ -13,7 +13,7 @@ import pytest
 from generator.errors import FoveaError
 from protocol.session_data import header_line, read_rows
 from study.datalog import SessionPaths
-from study.session import _has_logged_trials, run_session
+from study.session import has_logged_trials, run_session
 from study.trackers.emulated_host import FAULTS_ENV
 from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
@@ -95,17 +95,17 @@ def test_only_a_session_with_a_sidecar_and_no_complete_row_counts_as_without_tri
     paths = _paths(tmp_path)
     paths.beh_dir.mkdir(parents=True)
     paths.beh_tsv.write_text(header_line())
-    assert _has_logged_trials(paths)  # no sidecar: not a session fovea can continue
+    assert has_logged_trials(paths)  # no sidecar: not a session fovea can continue
     paths.beh_json.write_text("{}")
-    assert not _has_logged_trials(paths)
+    assert not has_logged_trials(paths)
     paths.beh_tsv.write_text(header_line() + "1\ttorn")  # a crash mid-write: no complete row
-    assert not _has_logged_trials(paths)
+    assert not has_logged_trials(paths)
     paths.beh_tsv.write_text("")
-    assert not _has_logged_trials(paths)
+    assert not has_logged_trials(paths)
     paths.beh_tsv.unlink()
-    assert not _has_logged_trials(paths)  # killed between the sidecar and the trial log
+    assert not has_logged_trials(paths)  # killed between the sidecar and the trial log
     paths.beh_tsv.write_text("trial\tsomething else\n")
-    assert _has_logged_trials(paths)  # unreadable: the usual refusal
+    assert has_logged_trials(paths)  # unreadable: the usual refusal
 
 
 @pytest.mark.display
@@ -129,3 +129,26 @@ def test_fovea_run_refused_a_virtual_display_then_the_same_command_gets_that_ref
     (beh,) = (tmp_path / "data").rglob("*_beh.tsv")
     sidecar = json.loads(beh.with_suffix(".json").read_text())
     assert [r["status"][:8] for r in sidecar["runs"]] == ["refused:", "refused:"]
+
+
+@pytest.mark.display
+def test_fovea_simulate_continues_a_session_without_a_logged_trial(
+    virtual_x, tmp_path, monkeypatch
+):
+    """``fovea simulate`` follows the same rule as ``fovea run``: the same command continues a
+    participant whose session stopped before its first trial (it refused: 'already exists')."""
+    from study.simulate import simulate
+
+    data = small_protocol_dict(trials=2)
+    data["tracker"]["sampling_rate_hz"] = 500
+    protocol = write_toml(data, tmp_path / "p.toml")
+    args = dict(participants=1, data_dir=tmp_path / "data", quiet=True)
+    args.update(tracker="eyelink-emulated", seed=3)
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"host_unreachable": True}))
+    with pytest.raises(FoveaError, match="cannot connect to the EyeLink"):
+        simulate(protocol=protocol, **args)
+    monkeypatch.delenv(FAULTS_ENV)
+    (result,) = simulate(protocol=protocol, **args)  # the same command, no --resume
+    assert result.completed and result.n_rows >= 2
+    with pytest.raises(FoveaError, match="already exists"):  # now it has trials
+        simulate(protocol=protocol, **args)
