@@ -37,9 +37,11 @@ class Progress:
         parts: (velocity, refiner) loss per step.
         elapsed_before_s: training seconds of the earlier runs of this OUT.
         previous: the earlier runs' record (``lineage.starting_record``).
+        base_sha256: post-training: the hash of the base it trains on (``lineage.base_sha256``).
     """
 
     previous: dict
+    base_sha256: str | None = None
     step: int = 0
     losses: list[float] = field(default_factory=list)
     parts: list[tuple[float, float]] = field(default_factory=list)
@@ -52,10 +54,18 @@ def load_checkpoint(
     """Restore the parameters, EMA, optimiser, schedule and ``progress`` from ``ckpt_path``."""
     import torch
 
+    from generator.errors import FoveaError
     from generator.training.lineage import without_own_snapshot
 
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     _check_same_settings(ckpt_path, ckpt.get("config") or {}, asdict(cfg))
+    saved_base = ckpt.get("base_sha256")
+    if saved_base and progress.base_sha256 and saved_base != progress.base_sha256:
+        raise FoveaError(
+            f"--init {cfg.init} is not the base that the run in {ckpt_path.parent} started on "
+            "(it changed since: a base run continued into that file?); post-train the new base "
+            "in another --out"
+        )
     with torch.no_grad():
         for p, v in zip(run.trainable, ckpt["trainable"], strict=True):
             p.copy_(v)
@@ -162,6 +172,7 @@ def save_run(
         "elapsed_s": elapsed_s,
         "config": asdict(cfg),
         "previous": progress.previous,
+        "base_sha256": progress.base_sha256,
     }
     replace_atomically(out / "checkpoint.pt", lambda path: torch.save(state, path))
     meta = {"stage": cfg.stage, "step": progress.step}

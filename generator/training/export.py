@@ -115,6 +115,7 @@ def _export_into(
     if foveated_dir is not None:
         _export_lora(Path(foveated_dir) / "lora.safetensors", out_dir / LORA_FILE)
         record["foveated"] = _stage_record(Path(foveated_dir), "foveated")
+        _check_adapter_base(Path(foveated_dir), record["foveated"], out_dir)
     elif base_dir is None and old.get("foveated") and (out_dir / LORA_FILE).is_file():
         record["foveated"] = old["foveated"]  # kept with the kept base
     elif (out_dir / LORA_FILE).exists():
@@ -299,6 +300,22 @@ def _stage_record(run_dir: Path, stage: str) -> dict:
         log["loss_parts_first50"] = [sum(p[i] for p in head) / len(head) for i in (0, 1)]
         log["loss_parts_last50"] = [sum(p[i] for p in tail) / len(tail) for i in (0, 1)]
     return log
+
+
+def _check_adapter_base(run_dir: Path, log: dict, out_dir: Path) -> None:
+    """Refuse an adapter whose run recorded another base than the one being shipped in
+    ``out_dir`` (runs logged before they recorded it are not checked)."""
+    from generator.models.weights_io import BASE_FILE
+    from generator.training.lineage import base_sha256
+
+    trained_on = log.get("base_sha256")
+    if trained_on and trained_on != base_sha256(out_dir / BASE_FILE):
+        init = (log.get("config") or {}).get("init")
+        raise FoveaError(
+            f"{run_dir} was post-trained on another base than the one exported (its --init "
+            f"{init} has changed since, or --base names another run): an adapter fits only its "
+            "own base; export that base, or post-train this one"
+        )
 
 
 #: The weights file a training run writes, per stage (``generator.training.checkpoint``).

@@ -28,6 +28,22 @@ def starting_record(config: dict, stage: str) -> dict:
     return json.loads(sidecar.read_text()).get(stage) or {}
 
 
+def base_sha256(path: Path) -> str:
+    """SHA-256 of a base model file's tensors (name, shape and values rounded to float16, as
+    the export ships them), not of its metadata: a post-training run records the base it was
+    trained on, and the run's fp32 base and the fp16 base exported from it compare equal."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import load_file
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(load_file(str(path)).items()):
+        digest.update(f"{name}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.to(torch.float16).contiguous().view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
 def without_own_snapshot(record: dict, run: dict) -> dict:
     """``record``, or what it continued from if it is an earlier snapshot of ``run`` itself (same
     output folder, the same mean loss of the first 50 steps, no more steps): a run exported, then

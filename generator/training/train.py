@@ -95,13 +95,15 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
     import torch
 
     from generator.data.images import load_bank
-    from generator.training.lineage import starting_record
+    from generator.training.lineage import base_sha256, starting_record
 
     device = accelerator.device
     out = Path(cfg.out)
     torch.manual_seed(cfg.seed)
     run = _build_model(cfg, device)
     progress = Progress(starting_record(asdict(cfg), cfg.stage))
+    if cfg.stage in POST_TRAINING:  # the export ships the adapter only with this base
+        progress.base_sha256 = base_sha256(Path(cfg.init))
     ckpt_path = out / "checkpoint.pt"
     if resume and ckpt_path.is_file():
         load_checkpoint(ckpt_path, run, progress, cfg)
@@ -405,6 +407,7 @@ def _run_log(
         "trainable_params": n_params,
         "wall_seconds": wall_s,
         "previous": progress.previous,
+        **({"base_sha256": progress.base_sha256} if progress.base_sha256 else {}),
     }
 
 

@@ -442,3 +442,27 @@ def test_resume_refuses_settings_other_than_the_checkpoints(tmp_path):
         resume=True,
     )
     assert log["steps"] == 3
+
+
+def test_an_adapter_is_exported_only_with_the_base_it_was_trained_on(tmp_path):
+    """A base run resumed after its foveated post-training started (or another base given to
+    the export) shipped an adapter beside a base it was never trained on, silently. Now the
+    run records its base's hash, the export refuses the pair in one line (the shipped set
+    unchanged), and resuming the adapter on a changed --init file is refused too."""
+    print("seed 7")
+    base = tmp_path / "base"
+    train(_cfg(base, crop_px=[32], batch_size=2, steps=2))
+    init = base / "model.safetensors"
+    fov = train(_fov_cfg(tmp_path / "fov", init, steps=1))
+    assert len(fov["base_sha256"]) == 64
+    export_weights(base_dir=base, foveated_dir=tmp_path / "fov", out_dir=tmp_path / "w")
+    shipped = {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()}
+    # The adapter with the shipped base alone (fp16 of the same weights) is the same pair.
+    export_weights(base_dir=None, foveated_dir=tmp_path / "fov", out_dir=tmp_path / "w")
+    shipped = {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()}
+    train(_cfg(base, crop_px=[32], batch_size=2, steps=3), resume=True)  # the base moves on
+    with pytest.raises(FoveaError, match=r"fov was post-trained on another base"):
+        export_weights(base_dir=base, foveated_dir=tmp_path / "fov", out_dir=tmp_path / "w")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()} == shipped
+    with pytest.raises(FoveaError, match=r"--init .* is not the base"):
+        train(_fov_cfg(tmp_path / "fov", init, steps=2), resume=True)
