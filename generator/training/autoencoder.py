@@ -27,8 +27,9 @@ from pathlib import Path
 
 import torch
 
-from generator.atomic import write_atomic
+from generator.atomic import replace_atomically, write_atomic
 from generator.data.images import DEFAULT_PACK, load_bank, random_crops
+from generator.errors import FoveaError
 
 WEIGHTS_FILE = "autoencoder.safetensors"
 
@@ -58,7 +59,7 @@ class AeConfig:
         from diffusers import AutoencoderKL, AutoencoderTiny
 
         if self.factor < 2 or self.factor & (self.factor - 1):
-            raise ValueError(f"factor must be a power of 2 >= 2, got {self.factor}")
+            raise FoveaError(f"factor must be a power of 2 >= 2, got {self.factor}")
         n, w = self.stages, self.width
         if self.kind == "tiny":
             return AutoencoderTiny(
@@ -80,7 +81,7 @@ class AeConfig:
                 shift_factor=0.0,
                 mid_block_add_attention=False,  # attention over a 128^2 latent: far too slow here
             )
-        raise ValueError(f"autoencoder kind must be 'tiny' or 'kl', got {self.kind!r}")
+        raise FoveaError(f"autoencoder kind must be 'tiny' or 'kl', got {self.kind!r}")
 
     @property
     def name(self) -> str:
@@ -91,7 +92,7 @@ class AeConfig:
         """``kl-f8c4w16`` -> AeConfig("kl", factor=8, latent_channels=4, width=16)."""
         m = re.fullmatch(r"(tiny|kl)-f(\d+)c(\d+)w(\d+)", name)
         if not m:
-            raise ValueError(f"autoencoder architecture {name!r} is not like kl-f8c4w16")
+            raise FoveaError(f"autoencoder architecture {name!r} is not like kl-f8c4w16")
         return cls(m[1], factor=int(m[2]), latent_channels=int(m[3]), width=int(m[4]))
 
 
@@ -136,7 +137,8 @@ def save_autoencoder(ae, config: AeConfig, path: Path, *, metadata: dict | None 
     meta = {"config": json.dumps(asdict(config))}
     meta.update({k: str(v) for k, v in (metadata or {}).items()})
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(state, str(path), metadata=meta)
+    # Atomic: a run stopped while saving keeps the previous weights, never a torn file.
+    replace_atomically(path, lambda tmp: save_file(state, str(tmp), metadata=meta))
 
 
 def load_autoencoder(path: Path) -> tuple[torch.nn.Module, AeConfig]:
@@ -144,7 +146,7 @@ def load_autoencoder(path: Path) -> tuple[torch.nn.Module, AeConfig]:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from generator.errors import FoveaError, safetensors_errors
+    from generator.errors import safetensors_errors
 
     path = Path(path)
     path = path / WEIGHTS_FILE if path.is_dir() else path
@@ -198,9 +200,13 @@ def _train(cfg: AeTrainConfig) -> dict:
     if cfg.init:
         saved, config = load_autoencoder(Path(cfg.init))
         if config != cfg.ae:
-            raise ValueError(f"--init {cfg.init} is {config.name}, not {cfg.ae.name}")
+            raise FoveaError(
+                f"--init {cfg.init} is a {config.name} autoencoder, not {cfg.ae.name}: give the "
+                "architecture flags it was trained with (--kind --factor --latent-channels --width)"
+            )
         ae.load_state_dict(saved.state_dict())
-        log_path = Path(cfg.init) / "log.json"
+        init_dir = Path(cfg.init) if Path(cfg.init).is_dir() else Path(cfg.init).parent
+        log_path = init_dir / "log.json"
         if log_path.is_file():
             before = json.loads(log_path.read_text())
     ae.train().requires_grad_(True)
@@ -270,8 +276,12 @@ def main(argv: list[str] | None = None) -> int:
         parser.add_argument(flag, type=kind, default=default, help=f"(default {default})")
     parser.add_argument("--no-progress", action="store_true")
     args = vars(parser.parse_args(argv))
-    ae = AeConfig(**{f.name: args.pop(f.name) for f in fields(AeConfig)})
-    log = train_autoencoder(AeTrainConfig(ae=ae, progress=not args.pop("no_progress"), **args))
+    try:
+        ae = AeConfig(**{f.name: args.pop(f.name) for f in fields(AeConfig)})
+        log = train_autoencoder(AeTrainConfig(ae=ae, progress=not args.pop("no_progress"), **args))
+    except FoveaError as error:  # a flag or file the user can fix: one line
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(
         f"{log['architecture']}: {log['steps']} steps in {log['train_seconds']:.0f} s, loss "
         f"{log['loss_first20']:.4f} -> {log['loss_last20']:.4f}; {Path(args['out']) / WEIGHTS_FILE}"

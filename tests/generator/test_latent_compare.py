@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from fovea_cli.main import main
+from generator.errors import FoveaError
 from generator.evaluation.latent_report import card_lines, verdict
 from generator.training.autoencoder import (
     AeConfig,
@@ -45,8 +46,28 @@ def test_autoencoder_trains_within_its_budget_and_reloads(tiny_ae):
         assert reconstruct(ae, x).shape == x.shape
         taesd = AeConfig.from_name("tiny-f16c16w8").build().eval()
         assert encode(taesd, x).shape == (1, 16, 4, 4) and reconstruct(taesd, x).shape == x.shape
-    with pytest.raises(ValueError, match="not like"):
+    with pytest.raises(FoveaError, match="not like"):
         AeConfig.from_name("f8c4w32")
+
+
+def test_continuing_an_autoencoder_from_its_weights_file(tiny_ae, tmp_path, capsys):
+    """``--init`` names a run folder or its weights file alike (the steps add up); another
+    architecture's weights give one error line, not a traceback."""
+    from generator.training.autoencoder import WEIGHTS_FILE
+    from generator.training.autoencoder import main as train_main
+
+    out, first = tiny_ae
+    cfg = dict(crop_px=64, batch_size=2, time_budget_s=2.0, seed=SEED, threads=1, progress=False)
+    again = AeTrainConfig(
+        out=str(tmp_path / "more"), ae=TINY_AE, init=str(out / WEIGHTS_FILE), **cfg
+    )
+    log = train_autoencoder(again)
+    assert log["steps_total"] == first["steps_total"] + log["steps"]
+    argv = ["--kind", "kl", "--factor", "8", "--latent-channels", "4", "--width", "16"]
+    argv += ["--init", str(out), "--out", str(tmp_path / "other"), "--no-progress"]
+    assert train_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --init") and "kl-f8c4w8" in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("pixel_model", ["tiny", "default"])
