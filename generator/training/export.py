@@ -434,10 +434,16 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--note", action="append", default=[], help="a line for the model card")
     parser.add_argument(
-        "--steps", type=int, default=None, help="the shipped default sampler steps (with --base)"
+        "--steps",
+        type=int,
+        default=None,
+        help="the shipped default sampler steps (alone: rewrites the shipped base's config)",
     )
     parser.add_argument(
-        "--shift", type=float, default=None, help="the shipped default sampler shift (with --base)"
+        "--shift",
+        type=float,
+        default=None,
+        help="the shipped default sampler shift (alone: as --steps)",
     )
     parser.add_argument(
         "--sampler",
@@ -456,7 +462,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> str:
     """Carry out ``add_export_arguments``' flags; returns the line to print."""
-    from generator.models.weights_io import WEIGHTS_DIR
+    from generator.models.weights_io import DETAIL_FILE, WEIGHTS_DIR
 
     quality = (
         _read_json(args.quality_summary, "--quality-summary") if args.quality_summary else None
@@ -474,12 +480,29 @@ def run_export(args: argparse.Namespace) -> str:
             notes=args.note,
         )
         return f"rewrote {card}"
-    if not (args.base or args.foveated or args.detail or args.periphery or args.sampler):
+    sampler = {
+        k: v
+        for k, v in (("steps", args.steps), ("shift", args.shift), ("sampler", args.sampler))
+        if v is not None
+    }
+    detail_sampler = {
+        k: v
+        for k, v in (("steps", args.detail_steps), ("shift", args.detail_shift))
+        if v is not None
+    }
+    trained = (args.base, args.foveated, args.detail, args.periphery)
+    if not (any(trained) or sampler or detail_sampler):
         raise FoveaError(
             "export needs --base, --foveated, --detail and/or --periphery (training folders), "
-            "--sampler, or --refresh-card DIR"
+            "sampler settings (--sampler, --steps, --shift, --detail-steps, --detail-shift), "
+            "or --refresh-card DIR"
         )
     out = Path(args.out) if args.out else WEIGHTS_DIR
+    if detail_sampler and not args.detail and not (out / DETAIL_FILE).is_file():
+        raise FoveaError(
+            f"--detail-steps/--detail-shift: {out} ships no detail stage; export one with "
+            "--detail RUN_DIR"
+        )
     record = export_weights(
         base_dir=Path(args.base) if args.base else None,
         foveated_dir=Path(args.foveated) if args.foveated else None,
@@ -488,17 +511,9 @@ def run_export(args: argparse.Namespace) -> str:
         quality_source=source,
         conditioning=comparison,
         notes=args.note,
-        sampler={
-            k: v
-            for k, v in (("steps", args.steps), ("shift", args.shift), ("sampler", args.sampler))
-            if v is not None
-        },
+        sampler=sampler,
         detail_dir=Path(args.detail) if args.detail else None,
-        detail_sampler={
-            k: v
-            for k, v in (("steps", args.detail_steps), ("shift", args.detail_shift))
-            if v is not None
-        },
+        detail_sampler=detail_sampler,
         periphery_dir=Path(args.periphery) if args.periphery else None,
     )
     return f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB"

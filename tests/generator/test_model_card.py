@@ -264,3 +264,30 @@ def test_the_reproduce_commands_repeat_the_time_distribution_and_precision():
     base_line, fov_line = commands.split("```")[1].strip().splitlines()[:2]
     assert " --t-mean -0.8 --t-std 1.2 " in base_line and "--mixed-precision bf16" in base_line
     assert " --t-mean -0.6 --t-std 1 " in fov_line and "--mixed-precision" not in fov_line
+
+
+def test_sampler_settings_alone_rewrite_the_shipped_config(tmp_path, capsys):
+    """``--steps`` (or ``--shift``, ``--sampler``) alone rewrites the shipped base's default
+    sampler, its weights unchanged, in a copy of the shipped folder; a detail setting for a
+    folder that ships no detail stage is refused with one line (it was silently ignored)."""
+    import shutil
+
+    from fovea_cli.main import main
+    from generator.models.weights_io import BASE_FILE, DETAIL_FILE, WEIGHTS_DIR
+
+    weights = tmp_path / "weights"
+    shutil.copytree(WEIGHTS_DIR, weights)
+    before = json.loads((weights / "default.json").read_text())
+    assert main(["train", "export", "--out", str(weights), "--steps", "3"]) == 0
+    from safetensors import safe_open
+
+    with safe_open(str(weights / BASE_FILE), "pt") as f:
+        assert json.loads(f.metadata()["config"])["steps"] == 3
+    after = json.loads((weights / "default.json").read_text())
+    assert after["config"]["steps"] == 3 and after["parameters"] == before["parameters"]
+    assert after["base"] == before["base"]  # the same trained weights, their record kept
+    (weights / DETAIL_FILE).unlink()
+    capsys.readouterr()
+    assert main(["train", "export", "--out", str(weights), "--detail-steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "ships no detail stage" in err and "\n" not in err.strip()
