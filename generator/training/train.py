@@ -108,6 +108,8 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
     if resume and ckpt_path.is_file():
         load_checkpoint(ckpt_path, run, progress, cfg)
         accelerator.print(f"resumed {cfg.stage} at step {progress.step}")
+    elif resume:  # a preempted job's first start, or a mistyped --out: say which
+        accelerator.print(f"--resume: no checkpoint in {out}; starting a new {cfg.stage} run")
     run.model, run.opt = accelerator.prepare(run.model, run.opt)
     if cfg.stage == "periphery":
         from generator.training.periphery_pairs import load_pairs

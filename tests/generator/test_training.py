@@ -296,14 +296,15 @@ def test_layout_mix_sets_which_modes_are_drawn():
 
 
 def test_a_run_stopped_while_saving_keeps_the_previous_checkpoint_and_weights(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     """Ctrl-C (or a kill, a full disk) in the middle of writing the checkpoint: before, the
     checkpoint was written in place and a run stopped there lost it (a torn checkpoint.pt that
     --resume cannot read); now the previous one stays whole, no partial file is left, and
     --resume continues from it."""
     out = tmp_path / "base"
-    train(_cfg(out, crop_px=[32], batch_size=2, steps=2))
+    train(_cfg(out, crop_px=[32], batch_size=2, steps=2), resume=True)  # nothing to resume yet
+    assert f"no checkpoint in {out}; starting a new base run" in capsys.readouterr().out
     before = {name: (out / name).read_bytes() for name in ("checkpoint.pt", "model.safetensors")}
     real_save = torch.save
 
