@@ -46,6 +46,10 @@ def simulate(
     if participants < 1:
         raise FoveaError(f"--participants must be >= 1, got {participants}")
     loaded = load_protocol(protocol)
+    if tracker == "eyelink-emulated":
+        from study.trackers.emulated_host import FaultScript
+
+        FaultScript.from_environment()  # a mistake in it stops here, before any session starts
     p = loaded.protocol
     geometry = stimulus_geometry(p)
     spec = scenes_spec(loaded, override=scenes)

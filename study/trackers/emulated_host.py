@@ -8,11 +8,14 @@ methods of ``pylink.Sample`` that a gaze-contingent display uses.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
+
+from generator.errors import FoveaError
 
 # A FaultScript as JSON (or the path of a JSON file) for `fovea simulate --tracker
 # eyelink-emulated`, e.g. '{"link_lost_at_trial": 5, "drift_offsets_deg": [0.3, 1.6]}'.
@@ -95,11 +98,18 @@ class FaultScript:
         Raises:
             ValueError: for an unknown name or a value of the wrong shape.
         """
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"not valid JSON: {error}") from None
+        if not isinstance(data, dict):
+            raise ValueError('not a JSON object (e.g. {"link_lost_at_trial": 5})')
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ValueError(f"unknown fault(s) {unknown}; known: {sorted(known)}")
+            close = difflib.get_close_matches(unknown[0], sorted(known), n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise ValueError(f"unknown fault(s) {unknown}; {hint}known: {sorted(known)}")
         if "refused_commands" in data:
             data["refused_commands"] = tuple(data["refused_commands"])
         if "validations" in data:
@@ -108,11 +118,28 @@ class FaultScript:
 
     @classmethod
     def from_environment(cls) -> FaultScript:
-        """The script in ``$FOVEA_EYELINK_FAULTS`` (JSON text or a JSON file), else a clean run."""
+        """The script in ``$FOVEA_EYELINK_FAULTS`` (JSON text or a JSON file), else a clean run.
+
+        Raises:
+            FoveaError: a file that cannot be read, text that is not JSON, an unknown fault name
+                or a value of the wrong shape (one line naming the variable).
+        """
         value = os.environ.get(FAULTS_ENV, "").strip()
         if not value:
             return cls()
-        return cls.from_json(value if value.startswith("{") else Path(value).read_text("utf-8-sig"))
+        try:
+            text = value if value.startswith("{") else Path(value).read_text("utf-8-sig")
+        except OSError as error:
+            raise FoveaError(
+                f"${FAULTS_ENV}: cannot read {value} ({error.strerror or error}); give JSON text "
+                "or the path of a JSON file"
+            ) from error
+        try:
+            return cls.from_json(text)
+        except ValueError as error:
+            raise FoveaError(f"${FAULTS_ENV}: {error}") from error
+        except TypeError as error:
+            raise FoveaError(f"${FAULTS_ENV}: a value of the wrong shape ({error})") from error
 
 
 class EmulatedHost:

@@ -39,3 +39,13 @@ def test_simulate_with_the_emulated_eyelink_stops_on_a_lost_link_and_resumes(
     assert [p.name.split("_")[2] for p in edfs] == ["run-1", "run-2"]
     sidecar = json.loads(next((tmp_path / "data").rglob("*_beh.json")).read_text())
     assert sidecar["completed"] and sidecar["tracker"] == "eyelink-emulated"
+
+
+def test_simulate_refuses_a_mistyped_fault_before_any_session_starts(tmp_path, monkeypatch, capsys):
+    protocol = write_toml(small_protocol_dict(trials=4), tmp_path / "small.toml")
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"link_lost_at_trail": 3}))
+    argv = ["simulate", str(protocol), "--data", str(tmp_path / "data")]
+    assert main([*argv, "--tracker", "eyelink-emulated"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: ${FAULTS_ENV}: unknown fault") and err.count("\n") == 1
+    assert not (tmp_path / "data").exists()  # no window opened, no session created

@@ -373,6 +373,22 @@ def test_fault_script_from_json_and_environment(tmp_path, monkeypatch):
     assert tracker.faults.drift_escapes == 2
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('{"link_lost_at_trail": 3}', "did you mean link_lost_at_trial"),
+        ('{"link_lost_at_trial": 3', "not valid JSON"),
+        ('{"validations": [1]}', "wrong shape"),
+        ("no-such-faults.json", "cannot read no-such-faults.json"),
+    ],
+)
+def test_a_mistake_in_the_fault_variable_is_one_error_line(value, message, monkeypatch):
+    monkeypatch.setenv(FAULTS_ENV, value)
+    with pytest.raises(FoveaError, match=message) as raised:
+        FaultScript.from_environment()
+    assert str(raised.value).startswith(f"${FAULTS_ENV}: ") and "\n" not in str(raised.value)
+
+
 def test_link_lost_during_setup_raises_tracker_link_lost(tmp_path):
     tracker, _ = open_tracker(tmp_path, faults=FaultScript(failing_calls={"doTrackerSetup": 1}))
     with pytest.raises(FoveaError, match="setup failed"):
