@@ -67,13 +67,19 @@ def _check(args: argparse.Namespace) -> int:
 
 def summary(protocol, *, scenes: str) -> list[str]:
     """A few lines: the display, the stimulus, each condition and the trials per session."""
+    from protocol.models import PRESET_SCENE_FACTOR
+
     d, s, procedure = protocol.display, protocol.stimulus, protocol.procedure
     ppd = d.geometry().pixels_per_degree
+    takes_no_scenes = s.model in PRESET_SCENE_FACTOR and PRESET_SCENE_FACTOR[s.model] is None
+    scenes_text = (
+        "no scenes (the model takes classes or prompts)" if takes_no_scenes else f"scenes {scenes}"
+    )
     lines = [
         f"display: {d.width_px}x{d.height_px} px, {d.width_cm:g}x{d.height_cm:g} cm at "
         f"{d.distance_cm:g} cm ({ppd:.1f} px/deg), {d.refresh_hz:g} Hz",
         f"stimulus: model {s.model!r} on {s.device}, {s.image_width_px}x{s.image_height_px} px "
-        f"({s.image_width_px / ppd:.1f}x{s.image_height_px / ppd:.1f} deg), scenes {scenes}",
+        f"({s.image_width_px / ppd:.1f}x{s.image_height_px / ppd:.1f} deg), {scenes_text}",
     ]
     from protocol.geometry import stimulus_geometry
     from protocol.levels import protocol_token_rules

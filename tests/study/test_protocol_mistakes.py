@@ -282,6 +282,7 @@ def test_check_validates_and_summarises(tmp_path, capsys):
 
     assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0
     out = capsys.readouterr().out
+    assert "768x768 px (17.1x17.1 deg), scenes pool" in out
     assert (
         "condition acuity_right6: acuity, fixation (6, 0) deg, strength 0.1..8, 20 trials; "
         "tokens 82.3 % of full at 0.1, 2.9 % at 8" in out
@@ -292,6 +293,7 @@ def test_check_validates_and_summarises(tmp_path, capsys):
     assert main(["check", str(small)]) == 0
     out = capsys.readouterr().out
     assert "fixation (3, 0) deg (off the image: all periphery)" in out
+    assert "(2.9x2.9 deg), no scenes (the model takes classes or prompts)" in out  # tiny
     assert "staircase, interleaved, 6 main trials" in out
     data = pilot_dict()
     data["procedure"]["method"] = "quest"
