@@ -30,7 +30,7 @@ import torch
 
 from generator.errors import FoveaError
 from generator.scene import Scene, downsample_to_scene
-from generator.scene_crop import apply_crop, crop_to_original, largest_crop, pick_crop
+from generator.scene_crop import apply_crop, largest_crop, pick_crop
 
 # Output pixels per fine token side of every model here (16 px pixel tokens, or 8x VAE + 2x2).
 TOKEN_PX = 16
@@ -176,7 +176,8 @@ def load_scene_file(
 
     The file's largest centre crop at the output's aspect ratio, resized to the output size, is
     the ``original`` (H, W, 3) uint8; the scene is that reduced ``factor`` times,
-    (height_px / factor, width_px / factor, 3) uint8. ``source`` is the resolved path.
+    (height_px / factor, width_px / factor, 3) uint8. ``source`` is the resolved path and
+    the crop (``<path>#crop=LEFT,TOP,WxH``).
     Raises :class:`SceneError` naming the file and the reason.
     """
     path = Path(path)
@@ -185,8 +186,10 @@ def load_scene_file(
     except SceneError as error:
         raise SceneError(f"scene file {path}: {error}") from None
     pixels = read_photo(path, width_px=width_px, height_px=height_px)
-    original = crop_to_original(_as_tensor(pixels), width_px=width_px, height_px=height_px)
-    return scene_from_original(original, factor=factor, source=str(path.resolve()))
+    crop = pick_crop(*pixels.shape[:2], width_px=width_px, height_px=height_px, rng=None)
+    original = apply_crop(_as_tensor(pixels), crop, width_px=width_px, height_px=height_px)
+    source = f"{path.resolve()}#{crop.describe()}"
+    return scene_from_original(original, factor=factor, source=source)
 
 
 @functools.lru_cache(maxsize=2)

@@ -130,7 +130,8 @@ def test_generate_from_a_scene_file_and_a_scene_folder(photos):
     assert r.returncode == 0, r.stderr
     assert f"scene {cat.resolve()}" in r.stdout
     side = json.loads((photos / "a.json").read_text())
-    assert side["scene"]["source"] == str(cat.resolve()) and side["scene"]["size_px"] == [32, 32]
+    assert side["scene"]["source"] == f"{cat.resolve()}#crop=75,0,300x300"  # its centre square
+    assert side["scene"]["size_px"] == [32, 32]
     assert side["scene"]["sha256"] == _scene_hash(photos / "a-scene.png")
     assert side["t_start"] == 0.5 and side["tokens"] < side["tokens_full"]
 

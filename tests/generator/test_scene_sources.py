@@ -84,7 +84,7 @@ def test_file_scene_is_the_centre_crop_reduced(tmp_path):
     path = _save(photo, tmp_path / "thirds.png")
     scene = load_scene_file(path, **SIZE)
     assert scene.pixels.shape == (32, 32, 3) and scene.original.shape == (128, 128, 3)
-    assert scene.source == str(path.resolve())
+    assert scene.source == f"{path.resolve()}#crop=200,0,200x200"  # the middle third
     mean = scene.original.reshape(-1, 3).mean(axis=0)
     assert mean[1] > 150 and mean[0] < 25 and mean[2] < 25
     # The scene is reduced from the float original: within one level of reducing the uint8 one.
@@ -285,7 +285,7 @@ def test_scene_source_resolves_pool_folder_and_file(tmp_path, cat):
     assert isinstance(single, SceneFile) and single.describe() == f"file {path.resolve()}"
     single.check(**SIZE)
     first, other = single.scene(seed=0, **SIZE), single.scene(seed=99, **SIZE)
-    assert first.sha256 == other.sha256 and first.source == str(path.resolve())
+    assert first.sha256 == other.sha256 and first.source.startswith(f"{path.resolve()}#crop=")
     with pytest.raises(SceneError, match=r"scene source '.*nothing\.jpg': no such file or folder"):
         scene_source(tmp_path / "nothing.jpg")
 
