@@ -175,6 +175,7 @@ def _build_claimed(
         store=ObjectStore(directory),
         label=label,
         progress=progress,
+        known_seconds=_generation_seconds(manifests.values()),
     )
     tally.total_s = time.perf_counter() - t_start
     plan = dict(only=only, max_seeds=max_seeds, planned=len(planned), skipped_conditions=skipped)
@@ -300,9 +301,12 @@ def _generate_entries(
     store: ObjectStore,
     label: str,
     progress: bool,
+    known_seconds: dict[str, float] | None = None,
 ) -> tuple[list[dict], _Tally]:
     """Each planned stimulus of ``mine`` from the store, or generated and stored; returns the
-    manifest entries (in plan order) and the tally."""
+    manifest entries (in plan order) and the tally. A reused image keeps the generation time
+    an earlier manifest recorded for its key (``known_seconds``; None where none did)."""
+    known_seconds = known_seconds or {}
     from generator.progress import progress_bar
 
     geometry = stimulus_geometry(p)
@@ -324,10 +328,21 @@ def _generate_entries(
             tally.generated += 1
         else:
             tally.reused += 1
+            seconds = known_seconds.get(key)
         entries.append(_entry(key, s, scene=scene, layout=layout, stored=stored, seconds=seconds))
         bar.set_postfix(generated=tally.generated, reused=tally.reused)
     bar.close()
     return entries, tally
+
+
+def _generation_seconds(manifests) -> dict[str, float]:
+    """Each image key's generation time recorded in ``manifests`` (a rebuild keeps them)."""
+    return {
+        e["key"]: e["seconds"]
+        for m in manifests
+        for e in m.get("entries", [])
+        if isinstance(e, dict) and e.get("key") and isinstance(e.get("seconds"), int | float)
+    }
 
 
 def _entry(key: str, s, *, scene, layout, stored: tuple, seconds: float | None) -> dict:

@@ -250,9 +250,13 @@ def test_a_narrower_build_says_which_images_its_manifest_leaves_out(
     folder = tmp_path / "set"
     shutil.copytree(built_set, folder)
     args = ["stimuli", "build", str(protocol_path), "--out", str(folder), "--no-progress"]
+    seconds = {e["key"]: e["seconds"] for e in read_manifest(folder / MANIFEST)["entries"]}
     assert main([*args, "--max-seeds", "1"]) == 0
     out = capsys.readouterr().out
     assert f"note: {folder / MANIFEST} lists 16 images; this build lists 8. The other 8" in out
+    kept = read_manifest(folder / MANIFEST)["entries"]  # reused: their generation time kept
+    assert len(kept) == 8 and [e["seconds"] for e in kept] == [seconds[e["key"]] for e in kept]
+    assert all(isinstance(e["seconds"], float) for e in kept)
     assert "a build with --only all lists them again without generating them" in out
     assert main(args) == 0
     out = capsys.readouterr().out
