@@ -106,6 +106,7 @@ _ENTRY_TYPES = {
     "condition": (str, type(None)),
     "level": (int, float, type(None)),
     "spec": dict,
+    "gaze_px": (list, type(None)),
     "file": str,
     "sha256": str,
 }
@@ -118,6 +119,9 @@ def _shape_problem(data: dict) -> str | None:
             return f"field {field!r} is missing"
         if not isinstance(data[field], kind):
             return f"field {field!r} is {_json_type(data[field])}"
+    token_px = data["model"].get("token_px")
+    if not isinstance(token_px, int) or isinstance(token_px, bool) or token_px < 1:
+        return "field 'model' has no positive integer 'token_px'"
     for number, entry in enumerate(data["entries"], 1):
         if not isinstance(entry, dict):
             return f"entry {number} is {_json_type(entry)}, not an object"

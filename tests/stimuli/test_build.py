@@ -270,6 +270,8 @@ def test_a_narrower_build_says_which_images_its_manifest_leaves_out(
         (lambda m: m["entries"][2].update(seed="7"), "entry 3's 'seed' is a string"),
         (lambda m: m.update(entries={"a": 1}), "field 'entries' is an object"),
         (lambda m: m["entries"].append(3), "entry 17 is a number, not an object"),
+        (lambda m: m["entries"][1].pop("gaze_px"), "entry 2 has no 'gaze_px'"),
+        (lambda m: m["model"].pop("token_px"), "field 'model' has no positive integer 'token_px'"),
     ],
 )
 def test_cli_check_reports_a_hand_edited_manifest_in_one_line(
