@@ -103,13 +103,7 @@ class Protocol(StrictTable):
         if self.procedure.method == "staircase":
             for condition in self.conditions:
                 _check_steps(condition, self.procedure.staircase)
-        for level in self.practice.levels:
-            outside = [c.name for c in self.conditions if not c.level_min <= level <= c.level_max]
-            if outside:
-                raise ValueError(
-                    f"practice level {level:g} lies outside the level range of condition(s) "
-                    f"{', '.join(outside)}"
-                )
+        self._check_practice_levels()
         if self.stimulus.image_width_px > self.display.width_px or (
             self.stimulus.image_height_px > self.display.height_px
         ):
@@ -126,6 +120,40 @@ class Protocol(StrictTable):
                     f"screen (+-{half_w:.1f} x +-{half_h:.1f} deg)"
                 )
         return self
+
+    def _check_practice_levels(self) -> None:
+        """Every level the practice (and its example pair) shows each condition has a layout:
+        ``[practice] levels`` lie in every condition's range and are levels of its variable,
+        and without them each condition's ``level_max`` is one (a discrete variable's range
+        ends need not be levels: ``Condition._check_levels``)."""
+        practice = self.practice
+        for level in practice.levels:
+            outside = [c.name for c in self.conditions if not c.level_min <= level <= c.level_max]
+            if outside:
+                raise ValueError(
+                    f"field practice.levels: {level:g} lies outside the level range of "
+                    f"condition(s) {', '.join(outside)}: give practice levels inside every "
+                    "condition's level_min..level_max"
+                )
+            for c in self.conditions:
+                domain = LEVEL_DOMAINS[c.level_variable]
+                if not domain.testable(level):
+                    raise ValueError(
+                        f"field practice.levels: {level:g} is not a {c.level_variable} level of "
+                        f"condition {c.name} ({domain.describe()}): give practice levels every "
+                        "condition can show"
+                    )
+        if practice.levels or not (practice.trials or practice.example):
+            return
+        for i, c in enumerate(self.conditions):
+            domain = LEVEL_DOMAINS[c.level_variable]
+            if not domain.testable(c.level_max):
+                raise ValueError(
+                    f"field conditions[{i}](name={c.name}).level_max: {c.level_max:g} is where "
+                    f"the practice runs, but {c.level_variable} levels are {domain.describe()}: "
+                    f"set level_max = {' or '.join(f'{v:g}' for v in domain.values or ())}, "
+                    "or give [practice] levels"
+                )
 
     def _screen_half_deg(self) -> tuple[float, float]:
         d = self.display

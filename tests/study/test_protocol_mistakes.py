@@ -162,6 +162,66 @@ def test_staircases_that_cannot_work_are_refused(tmp_path, edit, expected):
     assert expected in _error(tmp_path, data)
 
 
+def _periphery_factor(data, **condition):
+    """The pilot with its second condition the paper's circle at periphery factor 2."""
+    data["conditions"][1].update(
+        layout_mode="circle", level_variable="periphery_factor", levels=[2.0], **condition
+    )
+    data["procedure"] = {"method": "constant", "constant": {"repeats": 2}}
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            # 3 lies in 0.1..4 (the range ends of a periphery factor need only be positive),
+            # but no layout has a periphery 3 times coarser: the session failed at its first
+            # practice trial with "periphery factor must be 2 or 4, got 3".
+            lambda d: (
+                _periphery_factor(d, level_max=4.0),
+                d["practice"].update(trials=2, levels=[3.0]),
+            ),
+            "field practice.levels: 3 is not a periphery_factor level of condition "
+            "acuity_right6 (2 or 4): give practice levels every condition can show",
+        ),
+        (
+            # Without practice levels a condition practises at its level_max.
+            lambda d: (_periphery_factor(d, level_max=3.0), d["practice"].update(trials=2)),
+            "field conditions[1](name=acuity_right6).level_max: 3 is where the practice runs, "
+            "but periphery_factor levels are 2 or 4: set level_max = 2 or 4, or give "
+            "[practice] levels",
+        ),
+        (
+            # The example pair is shown at level_max too.
+            lambda d: (_periphery_factor(d, level_max=8.0), d["practice"].update(example=True)),
+            "field conditions[1](name=acuity_right6).level_max: 8 is where the practice runs",
+        ),
+        (
+            lambda d: d["practice"].update(trials=2, levels=[9.0]),
+            "field practice.levels: 9 lies outside the level range of condition(s) "
+            "acuity_centre, acuity_right6: give practice levels inside every condition's "
+            "level_min..level_max",
+        ),
+    ],
+)
+def test_practice_levels_a_condition_cannot_show_are_refused(tmp_path, edit, expected):
+    data = pilot_dict()
+    data["practice"] = {}
+    edit(data)
+    assert expected in _error(tmp_path, data)
+
+
+def test_practice_at_a_periphery_factor_conditions_level_max_loads(tmp_path):
+    data = _periphery_factor(pilot_dict(), level_max=4.0)
+    data["practice"] = {"trials": 2, "example": True}
+    loaded = load_protocol(write_toml(data, tmp_path / "ok.toml"))
+    assert loaded.protocol.conditions[1].level_max == 4.0
+    # Without practice a periphery factor's level_max is no level, and need not be one.
+    data = _periphery_factor(pilot_dict(), level_max=3.0)
+    assert load_protocol(write_toml(data, tmp_path / "none.toml")).protocol.practice.trials == 0
+
+
 def test_a_mistake_is_one_cli_line_before_the_generator_loads(tmp_path, capsys):
     from fovea_cli.main import main
 

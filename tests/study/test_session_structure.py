@@ -187,7 +187,7 @@ def test_replay_continues_the_same_order_and_never_repeats_a_passed_practice(sto
 def test_protocol_checks_practice_levels_and_text_fields():
     data = _four_conditions()
     data["practice"] = {"trials": 2, "levels": [20.0]}
-    with pytest.raises(FoveaError, match="practice level 20 lies outside"):
+    with pytest.raises(FoveaError, match="field practice.levels: 20 lies outside"):
         validate_protocol(data, source="t")
     data = _four_conditions()
     data["instructions"] = {"break_text": "{done} of {totl}"}
