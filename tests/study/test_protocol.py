@@ -273,3 +273,19 @@ def test_scene_folders_are_relative_to_the_protocol_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # --scenes is relative to the working directory
     assert scenes_spec(loaded, override="mine") == str(tmp_path / "mine")
     assert scenes_spec(loaded, override="pool") == "pool"
+
+
+def test_the_threshold_protocol_says_what_it_runs():
+    """Its description (stored in every session's sidecar) and header comment said the circle
+    layout ran at two fixations (the centre and 8 deg right); both circle conditions are at the
+    centre, one with the periphery at 1/2x, one at 1/4x."""
+    path = PROTOCOLS / "threshold_2afc.toml"
+    p = load_protocol(path).protocol
+    acuity = {c.fixation_deg for c in p.conditions if c.layout_mode == "acuity"}
+    circle = [c for c in p.conditions if c.layout_mode == "circle"]
+    assert {c.fixation_deg for c in circle} == {(0.0, 0.0)}
+    assert sorted(c.periphery_factor for c in circle) == [2, 4]
+    assert f"acuity strength at {len(acuity)} fixations" in p.description
+    assert "circle radius at the centre (1/2x and 1/4x periphery)" in p.description
+    header = path.read_text(encoding="utf-8").split("\nname = ")[0]
+    assert "8 deg right" not in header and "1/4x" in header
