@@ -14,6 +14,7 @@ import math
 from pydantic import Field, model_validator
 
 from generator.levels import LEVEL_DOMAINS
+from protocol.models import MODEL_PRESETS, PRESET_TOKEN_PX
 from protocol.run_settings import (
     BreakSettings,
     ConstantSettings,
@@ -104,13 +105,7 @@ class Protocol(StrictTable):
             for condition in self.conditions:
                 _check_steps(condition, self.procedure.staircase)
         self._check_practice_levels()
-        if self.stimulus.image_width_px > self.display.width_px or (
-            self.stimulus.image_height_px > self.display.height_px
-        ):
-            raise ValueError(
-                f"stimulus {self.stimulus.image_width_px}x{self.stimulus.image_height_px} px does "
-                f"not fit the {self.display.width_px}x{self.display.height_px} px display"
-            )
+        self._check_image_fits()
         half_w, half_h = self._screen_half_deg()
         for condition in self.conditions:
             x, y = condition.fixation_deg
@@ -120,6 +115,23 @@ class Protocol(StrictTable):
                     f"screen (+-{half_w:.1f} x +-{half_h:.1f} deg)"
                 )
         return self
+
+    def _check_image_fits(self) -> None:
+        """The image is shown 1:1 at the screen centre: it must fit the display's pixels."""
+        stimulus, display = self.stimulus, self.display
+        for side, size, (wider, screen) in (
+            ("width", stimulus.image_width_px, ("wider", display.width_px)),
+            ("height", stimulus.image_height_px, ("taller", display.height_px)),
+        ):
+            if size > screen:
+                most = screen
+                if stimulus.model in MODEL_PRESETS:
+                    most = screen // PRESET_TOKEN_PX * PRESET_TOKEN_PX
+                raise ValueError(
+                    f"field stimulus.image_{side}_px: {size} px is {wider} than the display "
+                    f"(display.{side}_px = {screen}): the image is shown 1:1, one pixel per "
+                    f"screen pixel; give at most {most}"
+                )
 
     def _check_practice_levels(self) -> None:
         """Every level the practice (and its example pair) shows each condition has a layout:

@@ -134,7 +134,7 @@ def test_typos_and_missing_required_fields(tmp_path):
             lambda d: d["conditions"][1].update(name="acuity_centre"),
             "condition names must be unique",
         ),
-        (lambda d: d["stimulus"].update(image_width_px=4000), "does not fit"),
+        (lambda d: d["stimulus"].update(image_width_px=4000), "is wider than the display"),
         (
             lambda d: d["conditions"][0].update(level_variable="radius_shrink"),
             "does not apply to layout_mode",

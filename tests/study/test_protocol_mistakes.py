@@ -212,6 +212,31 @@ def test_practice_levels_a_condition_cannot_show_are_refused(tmp_path, edit, exp
     assert expected in _error(tmp_path, data)
 
 
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda d: d["stimulus"].update(image_width_px=2048, image_height_px=512),
+            "field stimulus.image_width_px: 2048 px is wider than the display (display.width_px "
+            "= 1920): the image is shown 1:1, one pixel per screen pixel; give at most 1920",
+        ),
+        (
+            lambda d: d["stimulus"].update(image_width_px=512, image_height_px=1200),
+            "field stimulus.image_height_px: 1200 px is taller than the display "
+            "(display.height_px = 1080): the image is shown 1:1, one pixel per screen pixel; "
+            "give at most 1072",
+        ),
+    ],
+)
+def test_an_image_larger_than_the_screen_names_the_key_and_the_largest_size(
+    tmp_path, edit, expected
+):
+    data = pilot_dict()
+    data["display"].update(width_px=1920, height_px=1080, width_cm=53.1, height_cm=29.9)
+    edit(data)
+    assert expected in _error(tmp_path, data)
+
+
 def test_practice_at_a_periphery_factor_conditions_level_max_loads(tmp_path):
     data = _periphery_factor(pilot_dict(), level_max=4.0)
     data["practice"] = {"trials": 2, "example": True}
