@@ -106,6 +106,12 @@ def summary(protocol, *, scenes: str) -> list[str]:
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
     )
+    every = protocol.breaks.every_n_trials
+    if every and every >= total:  # a break comes before a further main trial, never after the last
+        lines.append(
+            f"note: [breaks] every_n_trials = {every}, but a session has {total} main trials: "
+            "no break (lower it for breaks, or set 0)"
+        )
     if few:
         lines.append(
             f"note: fewer than {REPORT_MIN_TRIALS_PER_CONDITION} main trials per session in "

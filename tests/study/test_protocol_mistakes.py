@@ -440,6 +440,23 @@ def test_check_says_when_sessions_give_the_report_too_few_trials(tmp_path, capsy
     assert "--qc-rules FILE with min_trials_per_condition lowers it, to no fewer than 10" in out
 
 
+@pytest.mark.parametrize(("every", "note"), [(0, False), (20, False), (40, True), (50, True)])
+def test_check_says_when_no_break_falls_within_a_session(tmp_path, capsys, every, note):
+    """``[breaks] every_n_trials`` at or above the main trials per session (the pilot: 40)
+    gives no break at all (a break comes before a further main trial); check said nothing."""
+    from fovea_cli.main import main
+
+    data = pilot_dict()
+    data["breaks"]["every_n_trials"] = every
+    assert main(["check", str(write_toml(data, tmp_path / "b.toml"))]) == 0
+    out = capsys.readouterr().out
+    expected = (
+        f"note: [breaks] every_n_trials = {every}, but a session has 40 main trials: no break "
+        "(lower it for breaks, or set 0)"
+    )
+    assert (expected in out) == note, out
+
+
 @pytest.mark.parametrize(
     "make, message",
     [
