@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from generator.arg_types import seed_int
+from generator.arg_types import output_file, seed_int
 from generator.decoding import DECODES
 from generator.precision import DEFAULT_DTYPE, DTYPES
 
@@ -24,7 +24,13 @@ def register(
         "is no DISPLAY). Writes one record per mode (speculative, plain): fixation-acquired-to-"
         "stimulus-on-screen latency, generation time and frame statistics, as the trials record them.",
     )
-    rt.add_argument("--json", required=True, metavar="PATH", help="output JSON (list of records)")
+    rt.add_argument(
+        "--json",
+        required=True,
+        metavar="PATH",
+        type=output_file,
+        help="output JSON (list of records)",
+    )
     rt.add_argument("--trials", type=int, default=12, help="trials per mode (default 12)")
     rt.add_argument("--image-px", type=int, default=512, help="image side in px (default 512)")
     rt.add_argument("--model", default="tiny", help="generator model (default tiny)")
@@ -47,7 +53,7 @@ def register(
     )
     rt.add_argument(
         "--off-target-prob",
-        type=float,
+        type=_probability,
         default=0.25,
         help="share of landings off target (default 0.25)",
     )
@@ -61,9 +67,24 @@ def register(
         help="let the next twin's prefetch run during the stimulus intervals",
     )
     rt.add_argument(
-        "--event-log", default=None, metavar="PATH", help="service events as JSON lines"
+        "--event-log",
+        default=None,
+        metavar="PATH",
+        type=output_file,
+        help="service events as JSON lines",
     )
     rt.set_defaults(handler=_bench_realtime)
+
+
+def _probability(text: str) -> float:
+    """argparse type: a share, 0 to 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be between 0 and 1")
+    return value
 
 
 def _bench_realtime(args) -> int:

@@ -112,3 +112,27 @@ def test_the_bench_runs_a_flux2_directory_with_the_foveated_decode(virtual_x, tm
         # a prompt model draws prompts, every one encoded at warm-up
         assert record["conditions_encoded"] == len(BENCH_PROMPTS)
         assert {t["conditioning"] for t in record["per_trial"]} <= set(BENCH_PROMPTS)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--json", "{tmp}"], "is a folder"),
+        (["--json", "{tmp}/a_file/out.json"], "is a file, not a folder"),
+        (["--json", "{tmp}/out.json", "--event-log", "{tmp}"], "is a folder"),
+        (["--json", "{tmp}/out.json", "--off-target-prob", "1.5"], "between 0 and 1"),
+        (["--json", "{tmp}/out.json", "--off-target-prob", "-0.1"], "between 0 and 1"),
+    ],
+)
+def test_bench_arguments_are_refused_before_the_bench_starts(tmp_path, capsys, args, message):
+    """A path the records cannot go to, or a share that is no probability, is one usage error at
+    once (it was a traceback, or an error after the whole bench had run)."""
+    from fovea_cli.main import main
+
+    (tmp_path / "a_file").write_text("")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "realtime", *(a.format(tmp=tmp_path) for a in args)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out.json").exists()
