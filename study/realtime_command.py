@@ -73,7 +73,16 @@ def register(
         type=output_file,
         help="service events as JSON lines",
     )
-    rt.set_defaults(handler=_bench_realtime)
+    rt.set_defaults(
+        handler=_bench_realtime,
+        on_interrupt="no records written (no trial had finished; a Ctrl-C during the trials "
+        "writes the records of the trials run so far)",
+    )
+
+
+def _ms(seconds: float | None) -> str:
+    """``12.3 ms``, or ``n/a`` (a mode without a shown trial)."""
+    return "n/a" if seconds is None else f"{1000 * seconds:.1f} ms"
 
 
 def _probability(text: str) -> float:
@@ -113,12 +122,18 @@ def _bench_realtime(args) -> int:
     write_records(records, args.json)
     for r in records:
         print(
-            f"{r['mode']:11s} latency median {1000 * r['latency_median_s']:.1f} ms, p95 "
-            f"{1000 * r['latency_p95_s']:.1f} ms; frames {r['frames']}, dropped {r['dropped_frames']} "
+            f"{r['mode']:11s} latency median {_ms(r['latency_median_s'])}, p95 "
+            f"{_ms(r['latency_p95_s'])} ({r['trials'] - r['aborted_trials']} shown); frames {r['frames']}, dropped {r['dropped_frames']} "
             f"(by phase {r['dropped_frames_by_phase']}); while generating at the mark: "
             f"{r['generation_phase_dropped_frames']} of {r['generation_phase_frames']}, without any "
             f"generation: {r['baseline_mark_dropped_frames']} of {r['baseline_mark_frames']} (mark), "
             f"{r['baseline_image_dropped_frames']} of {r['baseline_image_frames']} (image)"
         )
     print(f"records -> {args.json}")
+    if records[0]["interrupted"]:
+        args.on_interrupt = (
+            f"the records of the {records[0]['trials']} speculative and {records[1]['trials']} "
+            f"plain trials run so far are in {args.json}"
+        )
+        raise KeyboardInterrupt
     return 0

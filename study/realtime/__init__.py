@@ -10,9 +10,13 @@ the foveated request's latency and generator time, PsychoPy's frame intervals.
 
 Trials alternate between the two modes (``speculative``: generation starts at the fixation
 target; ``plain``: at the measured gaze) in ABBA order with the same seeds, targets and landing
-points, so that both see the same machine load. On a share ``off_target_prob`` of trials the eyes
-land ``off_target_deg`` away from the target (beyond the speculation tolerance, within the
-fixation tolerance): there the speculation is replaced. Frame intervals are also measured for a
+points, so that both see the same machine load (its load averages before and after are recorded);
+between trials the eyes rest off every target, so that each trial starts with the same saccade in
+both modes (the simulated participant's randomness is keyed by the plan). A Ctrl-C during the
+trials keeps the finished ones: the records are made from them, marked ``interrupted``.
+On a share ``off_target_prob`` of trials the eyes land ``off_target_deg`` away from the target
+(beyond the speculation tolerance, within the fixation tolerance): there the speculation is
+replaced. Frame intervals are also measured for a
 stretch with no generation at all (``baseline_*``: the mark alone, and image and mark), which
 separates drops caused by generation from drops a loaded machine or the virtual display cause
 anyway; ``onset`` frames (the first of each interval: a texture upload) are counted apart.

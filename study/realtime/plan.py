@@ -216,11 +216,23 @@ class LandingParticipant:
     def __init__(self, tracker) -> None:
         self._tracker = tracker
         self.landing_deg: tuple[float, float] | None = None  # the current trial's landing point
+        self.plan_trial: int | None = None  # the current plan's number (1, 2, ...)
 
     def set_target(self, *, x_deg: float, y_deg: float) -> None:
         if self.landing_deg is not None:
             x_deg, y_deg = self.landing_deg
         self._tracker.set_target(x_deg=x_deg, y_deg=y_deg)
+
+    def rest(self, *, x_deg: float, y_deg: float) -> None:
+        """Look at (x_deg, y_deg), whatever the landing point (between trials)."""
+        self._tracker.set_target(x_deg=x_deg, y_deg=y_deg)
+
+    def trial_start(self, *, trial: int, variables: dict) -> None:
+        """The participant's random streams are keyed by the plan, not by the trial's place in
+        the run: both modes' trials of one plan see the same saccade latency, landing error,
+        drift and microsaccades."""
+        plan_trial = trial if self.plan_trial is None else self.plan_trial
+        self._tracker.trial_start(trial=plan_trial, variables=variables)
 
     def __getattr__(self, name: str):
         return getattr(self._tracker, name)

@@ -38,11 +38,18 @@ def mode_records(*, config, info: dict, run, service_stats: dict) -> list[dict]:
     return records
 
 
-def _per_trial(index: int, plan, outcome) -> dict:
+def _per_trial(index: int, plan, outcome, fixation_on_s: float | None = None) -> dict:
     row, timings = outcome.row, outcome.generation_timings or {}
+    acquired = outcome.fixation_acquired_s
+    gaze = (row.get("gaze_x_deg"), row.get("gaze_y_deg"))
     return {
         "trial": index,
         "stimulus_latency_s": outcome.fixation_to_onset_s,
+        # the mark appearing to fixation acquired: the saccade, then the hold
+        "fixation_s": None
+        if acquired is None or fixation_on_s is None
+        else acquired - fixation_on_s,
+        "gaze_deg": None if None in gaze else [float(v) for v in gaze],
         "conditioning": plan.conditioning,
         "off_target": plan.off_target,
         "aborted": row["abort_reason"],
@@ -119,7 +126,10 @@ def _frame_figures(*, run, mode: str) -> dict:
 
 
 def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
-    trials = [_per_trial(*entry) for entry in run.outcomes[mode]]
+    trials = [
+        _per_trial(*entry, fixation_on_s)
+        for entry, fixation_on_s in zip(run.outcomes[mode], run.fixation_on[mode], strict=True)
+    ]
     shown = [t for t in trials if t["stimulus_latency_s"] is not None]
     latencies = [t["stimulus_latency_s"] for t in shown]
     kept = [t["reused_speculative"] for t in shown if t["reused_speculative"] is not None]
@@ -141,6 +151,8 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "gen_latency_p95_s": _percentile(gen_latency_s, 95),
         **_frame_figures(run=run, mode=mode),
         "trials": len(trials),
+        "trials_planned": run.planned,
+        "interrupted": run.interrupted,
         "aborted_trials": len(trials) - len(shown),
         "speculative_kept": sum(kept) if kept else None,
         "speculative_replaced": (len(kept) - sum(kept)) if kept else None,
@@ -167,6 +179,8 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "torch_threads": info.get("torch_threads"),
         "cpu_count": os.cpu_count(),
         "platform": platform.platform(),
+        "load_average_start": run.load_start,
+        "load_average_end": run.load_end,
         "service_restarts": service_stats.get("restarts"),
         "wall_s": run.wall_s,
         "latencies_s": latencies,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,21 +23,34 @@ class BenchRun:
         timer: the ``study.frames.FrameTimer`` every flip went through.
         spans: per mode, the (first, end) flip indices of each of its trials.
         outcomes: per mode, (index, ``BenchTrial``, ``TrialOutcome``) of each trial.
+        fixation_on: per mode, the clock time each trial's fixation mark appeared (the saccade
+            to it starts then).
         baseline: (mark only, image and mark) ``FrameIntervalStats`` without generation.
         wall_s: seconds the trials took.
+        planned: trials planned per mode.
+        interrupted: a Ctrl-C stopped the trials; the records hold the trials finished before.
+        load_start, load_end: the machine's load averages (1, 5, 15 min) before and after the
+            trials (``os.getloadavg``; None where there is none).
     """
 
     timer: object
     spans: dict = field(default_factory=lambda: {m: [] for m in MODES})
     outcomes: dict = field(default_factory=lambda: {m: [] for m in MODES})
+    fixation_on: dict = field(default_factory=lambda: {m: [] for m in MODES})
     baseline: tuple = ()
     wall_s: float = 0.0
+    planned: int = 0
+    interrupted: bool = False
+    load_start: list | None = None
+    load_end: list | None = None
 
 
 def run_realtime_bench(
     *, config: BenchConfig, event_log: str | Path | None = None, log=print
 ) -> list[dict]:
-    """Run the bench; returns one record per mode (``speculative``, ``plain``).
+    """Run the bench; returns one record per mode (``speculative``, ``plain``). A Ctrl-C
+    during the trials stops them: the records then hold the trials finished before it and
+    ``interrupted`` is true (a Ctrl-C before the first trial raises ``KeyboardInterrupt``).
 
     Args:
         config: the bench parameters.
@@ -144,26 +159,78 @@ def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
         for mode in MODES
     }
     plans = plan_trials(config)
+    run.planned = len(plans)
     order = abba_order(len(plans))
     # The first twin is made before timing starts (as the service's cache would hold it after
     # the instructions); later ones are prefetched by the trials.
     _first_twin(service, plans[0])
+    run.load_start = _load_average()
     t0 = time.perf_counter()
-    for n, (i, mode) in enumerate(order):
-        following = plans[order[n + 1][0]] if n + 1 < len(order) else None
-        runner = runners[mode]
-        runner.upcoming = (
-            None if following is None else (lambda f=following: (f.seed, f.conditioning))
-        )
-        participant.landing_deg = plans[i].landing_deg
-        first = run.timer.mark()
-        outcome = runner.run(plan=_trial_plan(plans[i], i), trial=n + 1)
-        run.spans[mode].append((first, run.timer.mark()))
-        run.outcomes[mode].append((i, plans[i], outcome))
-        log(_trial_line(i, mode, outcome))
+    try:
+        for n, (i, mode) in enumerate(order):
+            following = plans[order[n + 1][0]] if n + 1 < len(order) else None
+            runner = runners[mode]
+            runner.upcoming = (
+                None if following is None else (lambda f=following: (f.seed, f.conditioning))
+            )
+            _rest(presenter, participant)
+            participant.landing_deg, participant.plan_trial = plans[i].landing_deg, i + 1
+            first = run.timer.mark()
+            outcome = runner.run(plan=_trial_plan(plans[i], i), trial=n + 1)
+            run.spans[mode].append((first, run.timer.mark()))
+            run.outcomes[mode].append((i, plans[i], outcome))
+            run.fixation_on[mode].append(_last_fixation_on(participant))
+            log(_trial_line(i, mode, outcome))
+    except KeyboardInterrupt:
+        if not any(run.outcomes.values()):
+            raise
+        run.interrupted = True  # the trial in progress is dropped; the finished ones are kept
     run.wall_s = time.perf_counter() - t0
+    run.load_end = _load_average()
     participant.stop_recording()
     return run
+
+
+# Where the eyes rest between trials (a blank screen): off every target, so each trial starts
+# with a saccade to its fixation mark.
+REST_DEG = (0.0, 5.0)
+
+
+def _rest(presenter, participant, *, settle_s: float = 0.2, max_s: float = 2.0) -> None:
+    """The participant looks at ``REST_DEG`` until its gaze has stayed within 1 deg of it for
+    ``settle_s`` (at most ``max_s``): every trial, in both modes, then starts with the same
+    saccade. Without it the eyes stayed on the previous trial's landing point, which a plan's
+    second mode shares with its first: that trial had no saccade at all, and its speculation
+    less of a head start."""
+    participant.rest(x_deg=REST_DEG[0], y_deg=REST_DEG[1])
+    start = presenter.clock()
+    since = None
+    while presenter.clock() - start < max_s:
+        frame = presenter.flip(phase="rest")
+        sample = frame.sample
+        if sample is None or not sample.valid:
+            since = None
+        elif math.hypot(sample.x_deg - REST_DEG[0], sample.y_deg - REST_DEG[1]) > 1.0:
+            since = None
+        elif since is None:
+            since = frame.t
+        elif frame.t - since >= settle_s:
+            return
+
+
+def _last_fixation_on(participant) -> float | None:
+    """Clock time of the participant's last ``FIXATION_ON`` message (the mark appeared)."""
+    for time_s, text in reversed(participant.messages):
+        if text.startswith("FIXATION_ON"):
+            return float(time_s)
+    return None
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _baselines(presenter, config: BenchConfig) -> tuple:

@@ -78,9 +78,19 @@ def test_a_short_bench_runs_the_trial_loop(virtual_x, tmp_path):
         assert record["gen_latency_median_s"] > 0 and record["generation_median_s"] > 0
         assert record["frames"] > 0 and record["baseline_mark_frames"] > 0
         assert record["generation_phase_frames"] > 0
+        assert len(record["load_average_start"]) == 3 and len(record["load_average_end"]) == 3
     spec = records[0]
     assert spec["speculative_kept"] + spec["speculative_replaced"] == 2
     assert records[1]["speculative_kept"] is None
+    # Both modes see the same participant on a plan: a saccade from the same resting point
+    # with the same latency (the second mode's eyes were already on the plan's landing point:
+    # no saccade, and its speculation less of a head start).
+    by_plan = [sorted(r["per_trial"], key=lambda t: t["trial"]) for r in records]
+    for a, b in zip(*by_plan, strict=True):
+        assert a["trial"] == b["trial"] and len(a["gaze_deg"]) == 2
+        for t in (a, b):
+            assert t["fixation_s"] > config.fixation_hold_s + 0.1  # a saccade first
+        assert abs(a["fixation_s"] - b["fixation_s"]) < 0.15
 
 
 @pytest.mark.display
@@ -136,3 +146,38 @@ def test_bench_arguments_are_refused_before_the_bench_starts(tmp_path, capsys, a
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out.json").exists()
+
+
+@pytest.mark.display
+def test_ctrl_c_writes_the_records_of_the_trials_run_so_far(
+    virtual_x, tmp_path, monkeypatch, capsys
+):
+    """A Ctrl-C during the trials keeps what was measured: the JSON holds both modes' complete
+    records of the finished trials, marked ``interrupted``, and the exit status is 130."""
+    import json
+
+    from fovea_cli.main import main
+    from study.realtime import run as bench_run
+
+    lines = []
+    trial_line = bench_run._trial_line
+
+    def interrupt_after_three(*args):
+        lines.append(trial_line(*args))
+        if len(lines) == 3:
+            raise KeyboardInterrupt
+        return lines[-1]
+
+    monkeypatch.setattr(bench_run, "_trial_line", interrupt_after_three)
+    out = tmp_path / "records.json"
+    argv = ["bench", "realtime", "--json", str(out), "--trials", "3", "--image-px", "64"]
+    assert main([*argv, "--steps", "2"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and str(out) in err
+    records = json.loads(out.read_text())
+    assert [r["mode"] for r in records] == ["speculative", "plain"]
+    assert [r["trials"] for r in records] == [1, 2]  # ABBA: spec, plain | plain, (stopped)
+    for record in records:
+        assert record["interrupted"] is True and record["trials_planned"] == 3
+        assert record["latency_median_s"] > 0 and record["frames"] > 0
+    assert not list(tmp_path.glob(".*.tmp-*"))
