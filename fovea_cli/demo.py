@@ -15,6 +15,7 @@ from pathlib import Path
 from generator.arg_types import seed_int
 from generator.errors import FoveaError
 from protocol.load import PROTOCOL_DIR
+from protocol.session_data import REPORT_MIN_TRIALS_PER_FIT
 from study.commands import add_observer_option
 from study.simulate import simulate
 
@@ -157,6 +158,11 @@ def _demo(args: argparse.Namespace) -> int:
         seeds=args.seeds,
     )
     _check_fixations_inside(text)
+    if args.trials < REPORT_MIN_TRIALS_PER_FIT:  # said before the minutes of work, not after
+        print(
+            f"note: --trials {args.trials} is fewer than the {REPORT_MIN_TRIALS_PER_FIT} "
+            "responses per condition the report fits: it will show the data without thresholds"
+        )
     out.mkdir(parents=True, exist_ok=True)
     protocol_path = out / "demo_pilot.toml"
     protocol_path.write_text(text, encoding="utf-8")

@@ -82,6 +82,7 @@ def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys)
     printed = capsys.readouterr().out
     print(printed)
     assert f"data:        {out / 'data'}" in printed
+    assert "note: --trials 3 is fewer than the 10 responses per condition the report" in printed
     behs = sorted((out / "data").glob("sub-sim0[12]/ses-1/beh/*_beh.tsv"))
     assert len(behs) == 2
     manifest = json.loads((out / "stimulus_set" / "manifest.json").read_text())
