@@ -138,6 +138,8 @@ def _token_shares(condition, geometry, *, token_rules: str) -> str:
         ).token_ratio
         for level in (low, high)
     )
+    if low == high:  # one level
+        return f"tokens {low_share:.1f} % of full at {low:g}"
     return f"tokens {low_share:.1f} % of full at {low:g}, {high_share:.1f} % at {high:g}"
 
 

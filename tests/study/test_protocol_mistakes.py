@@ -475,3 +475,16 @@ def test_check_refuses_a_scenes_folder_that_run_would_refuse(tmp_path, capsys, m
     assert main(["check", str(PROTOCOLS / "pilot_2afc.toml"), "--scenes", str(scenes)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+
+
+def test_check_names_a_single_levels_token_share_once(tmp_path, capsys):
+    """A condition with one level: its token share once ('... at 2, ... at 2' repeated it)."""
+    from fovea_cli.main import main
+    from tests.study.conftest import small_protocol_dict
+
+    data = small_protocol_dict(method="constant", trials=1)
+    data["conditions"][0].update(fixation_deg=[0.0, 0.0], levels=[2.0])
+    data["procedure"]["constant"] = {"repeats": 1}
+    assert main(["check", str(write_toml(data, tmp_path / "one.toml"))]) == 0
+    (line,) = [x for x in capsys.readouterr().out.splitlines() if "% of full at" in x]
+    assert line.count("% of full at 2") == 1 and "% at 2" not in line
