@@ -11,6 +11,9 @@ from generator.arg_types import output_file, seed_int
 from generator.decoding import DECODES
 from generator.precision import DEFAULT_DTYPE, DTYPES
 
+#: Shown trials per mode below which the summary notes that p95 is about the largest latency.
+STEADY_P95_TRIALS = 20
+
 
 def register(
     subparsers: argparse._SubParsersAction, bench_subparsers: argparse._SubParsersAction
@@ -128,6 +131,12 @@ def _bench_realtime(args) -> int:
             f"{r['generation_phase_dropped_frames']} of {r['generation_phase_frames']}, without any "
             f"generation: {r['baseline_mark_dropped_frames']} of {r['baseline_mark_frames']} (mark), "
             f"{r['baseline_image_dropped_frames']} of {r['baseline_image_frames']} (image)"
+        )
+    shown = min(r["trials"] - r["aborted_trials"] for r in records)
+    if 0 < shown < STEADY_P95_TRIALS:
+        print(
+            f"note: a mode's p95 comes from as few as {shown} shown trials, so it is about its "
+            f"largest latency; {STEADY_P95_TRIALS} or more per mode (--trials) steady it"
         )
     print(f"records -> {args.json}")
     if records[0]["interrupted"]:
