@@ -106,6 +106,11 @@ def _backdrop(scenes: str, geometry) -> tuple[np.ndarray | None, str]:
     return np.ascontiguousarray(pixels), scene.source
 
 
+def _shared(protocol, fx: float, fy: float) -> int:
+    """How many conditions have their fixation target at (fx, fy)."""
+    return sum(tuple(c.fixation_deg) == (fx, fy) for c in protocol.conditions)
+
+
 def _draw_screen(ax, protocol, geometry, *, backdrop: np.ndarray | None) -> None:
     """The screen to scale in degrees from its centre: the image (``backdrop``, or its outline)
     and each condition's fixation target."""
@@ -121,16 +126,21 @@ def _draw_screen(ax, protocol, geometry, *, backdrop: np.ndarray | None) -> None
         ax.imshow(backdrop, extent=extent, origin="upper", zorder=1.5)
     ax.text(ix0, iy0, f" image {w}x{h} px", color="white", va="top", fontsize=8)
     markers = "o^sDvP*X"
+    earlier: dict[tuple[float, float], int] = {}  # conditions already drawn at a fixation
     for i, condition in enumerate(protocol.conditions):
         fx, fy = condition.fixation_deg
+        # Conditions sharing a fixation nest: each later marker smaller and drawn on top, so
+        # every one stays visible.
+        stacked = earlier.get((fx, fy), 0)
+        earlier[(fx, fy)] = stacked + 1
         ax.plot(
             fx,
             fy,
             markers[i % len(markers)],
-            markersize=9,
+            markersize=max(9 + 6 * (_shared(protocol, fx, fy) - 1) - 6 * stacked, 5),
             markeredgecolor="black",
             label=f"{condition.name} ({fx:g}, {fy:g}) deg",
-            zorder=3,
+            zorder=3 + 0.1 * stacked,
         )
     ax.set_xlim(min(x0, x1), max(x0, x1))
     ax.set_ylim(min(y0, y1), max(y0, y1))
@@ -143,7 +153,9 @@ def _draw_screen(ax, protocol, geometry, *, backdrop: np.ndarray | None) -> None
         f"{d.distance_cm:g} cm; fixation targets",
         fontsize=9,
     )
-    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    legend = ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+    for handle in legend.legend_handles:  # one size in the legend, whatever the nesting
+        handle.set_markersize(9)
 
 
 def _rectangle(x0, y0, x1, y1, **style):

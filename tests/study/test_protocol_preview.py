@@ -46,3 +46,28 @@ def test_a_fixation_off_the_image_and_a_wrong_file_type(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and "give a .png, .pdf, .svg file name" in err
     assert not (tmp_path / "small.txt").exists()
+
+
+def test_conditions_sharing_a_fixation_nest_so_each_shows():
+    """threshold_2afc has three conditions at the centre: their markers nest (each later one
+    smaller, on top), where the same size hid two of them; the legend keeps one size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from protocol.geometry import stimulus_geometry
+    from protocol.preview import _draw_screen
+
+    protocol = load_protocol(PROTOCOLS / "threshold_2afc.toml").protocol
+    fig, ax = plt.subplots()
+    _draw_screen(ax, protocol, stimulus_geometry(protocol), backdrop=None)
+    at_centre = [
+        line.get_markersize()
+        for line, c in zip(ax.lines, protocol.conditions, strict=True)
+        if tuple(c.fixation_deg) == (0, 0)
+    ]
+    assert len(at_centre) == 3 and at_centre == sorted(at_centre, reverse=True)
+    assert len(set(at_centre)) == 3 and min(at_centre) >= 5
+    assert {h.get_markersize() for h in ax.get_legend().legend_handles} == {9}
+    plt.close(fig)
