@@ -194,7 +194,7 @@ def test_a_level_that_is_not_finite_is_refused_naming_the_file_and_field(
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {path}: field conditions[0]") and "\n" not in err
-    assert f"{field} must be a finite number, got {value}" in err
+    assert f".{field}: Input should be a finite number (got {value})" in err
 
 
 def test_syntax_errors_and_missing_files_are_one_line_cli_errors(tmp_path, capsys):
@@ -289,3 +289,17 @@ def test_the_threshold_protocol_says_what_it_runs():
     assert "circle radius at the centre (1/2x and 1/4x periphery)" in p.description
     header = path.read_text(encoding="utf-8").split("\nname = ")[0]
     assert "8 deg right" not in header and "1/4x" in header
+
+
+def test_no_protocol_setting_takes_inf_or_nan(tmp_path):
+    """``inf`` and ``nan`` are TOML floats but never a setting: ``[simulation] threshold = inf``
+    loaded, and the simulated participant answered at chance."""
+    for table, key in [
+        ("simulation", "threshold"),
+        ("simulation", "width"),
+        ("display", "distance_cm"),
+    ]:
+        data = pilot_dict()
+        data.setdefault(table, {})[key] = math.inf
+        with pytest.raises(FoveaError, match=rf"field {table}\.{key}: .*finite number"):
+            load_protocol(write_toml(data, tmp_path / f"{key}.toml"))
