@@ -51,7 +51,7 @@ class TrackerSettings(BaseModel):
         sim_noise_deg: standard deviation of simulated sample noise.
     """
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
 
     kind: Literal["eyelink", "dummy", "sim"] = "eyelink"
     sampling_rate_hz: Literal[250, 500, 1000, 2000] = 1000
