@@ -69,8 +69,7 @@ def register(
     )
     demo.set_defaults(
         handler=_demo,
-        on_interrupt="a demo does not continue: start it again with another --out (or delete this "
-        "one first)",
+        on_interrupt="the same command continues the demo",
     )
 
 
@@ -142,10 +141,6 @@ def _check_fixations_inside(protocol_text: str) -> None:
 def _demo(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
-    if out.exists() and any(out.iterdir()):
-        raise FoveaError(
-            f"{out} exists and is not empty; choose another --out (nothing is overwritten)"
-        )
     for name in ("participants", "trials", "seeds"):
         if getattr(args, name) < 1:
             raise FoveaError(f"--{name} must be >= 1, got {getattr(args, name)}")
@@ -158,6 +153,7 @@ def _demo(args: argparse.Namespace) -> int:
         seeds=args.seeds,
     )
     _check_fixations_inside(text)
+    resume = _continues(out, text)
     if args.trials < REPORT_MIN_TRIALS_PER_FIT:  # said before the minutes of work, not after
         print(
             f"note: --trials {args.trials} is fewer than the {REPORT_MIN_TRIALS_PER_FIT} "
@@ -189,6 +185,7 @@ def _demo(args: argparse.Namespace) -> int:
         stimulus_set=stimulus_set,
         scenes=args.scenes,
         full_window=True,
+        resume=resume,
     )
     images = _generator_example(args, protocol_path=protocol_path, stimulus_set=stimulus_set)
     report_dir = out / "report"
@@ -210,6 +207,22 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"  images:      {images['foveated'].parent}  (scene, foveated, full, layout)")
     print(f"  report:      {report}")
     return 0 if report_ok else 1
+
+
+def _continues(out: Path, protocol_text: str) -> bool:
+    """Whether ``out`` holds a demo stopped with the same options (the same command continues
+    it: its twins are reused, finished sessions skipped, a stopped one resumed); an empty or
+    missing folder starts a new demo; anything else is refused (nothing is overwritten)."""
+    if not out.exists() or not any(out.iterdir()):
+        return False
+    earlier = out / "demo_pilot.toml"
+    if earlier.is_file() and earlier.read_text(encoding="utf-8") == protocol_text:
+        print(f"continuing the demo in {out} (what it finished is kept)")
+        return True
+    raise FoveaError(
+        f"{out} exists and is not a demo with these options; choose another --out (nothing is "
+        "overwritten)"
+    )
 
 
 def _generator_example(args, *, protocol_path: Path, stimulus_set: Path) -> dict:

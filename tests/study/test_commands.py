@@ -112,7 +112,13 @@ def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys)
     if (REPO / "analysis" / "report.py").exists():
         assert status == 0, report_line
         assert report_line.strip().endswith(".html") or (out / "report").is_dir()
-    assert main(["demo", "--out", str(out)]) == 2  # never overwrites
+    # The same command again continues it: the finished sessions and twins are kept.
+    again = main(argv)
+    printed = capsys.readouterr().out
+    assert f"continuing the demo in {out}" in printed and "already complete" in printed
+    assert again == status and sorted((out / "data").glob("sub-sim0[12]/ses-1/beh/*_beh.tsv"))
+    assert "0 generated" in printed  # the twins came from the set already built
+    assert main(["demo", "--out", str(out)]) == 2  # other options: never overwritten
 
 
 @pytest.mark.display
@@ -136,9 +142,9 @@ def test_bench_session_writes_json_records(virtual_x, tmp_path):
         assert record[key] > 0
 
 
-def test_ctrl_c_in_the_demo_says_to_start_again_elsewhere(tmp_path, monkeypatch, capsys):
-    """The demo never overwrites its --out, so after Ctrl-C the same command is refused: the
-    interrupt line says so at once (before: a bare "interrupted")."""
+def test_ctrl_c_in_the_demo_says_the_same_command_continues(tmp_path, monkeypatch, capsys):
+    """After Ctrl-C the same command continues the demo (it was refused: 'choose another
+    --out'); the same folder with other options is refused, nothing is overwritten."""
     import stimuli.build
 
     def ctrl_c(**_):
@@ -146,10 +152,12 @@ def test_ctrl_c_in_the_demo_says_to_start_again_elsewhere(tmp_path, monkeypatch,
 
     monkeypatch.setattr(stimuli.build, "build_stimulus_set", ctrl_c)
     out = tmp_path / "demo"
-    assert main(["demo", "--out", str(out), "--model", "tiny"]) == 130
+    command = ["demo", "--out", str(out), "--model", "tiny"]
+    assert main(command) == 130
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
-        "interrupted; a demo does not continue: start it again with another --out (or delete "
-        "this one first)"
+        "interrupted; the same command continues the demo"
     )
-    assert main(["demo", "--out", str(out), "--model", "tiny"]) == 2
-    assert "choose another --out" in capsys.readouterr().err
+    assert main(command) == 130  # it went on, to the (still interrupted) build
+    assert f"continuing the demo in {out}" in capsys.readouterr().out
+    assert main([*command, "--trials", "5"]) == 2
+    assert "is not a demo with these options; choose another --out" in capsys.readouterr().err
