@@ -87,6 +87,10 @@ def load_checkpoint(
         progress.previous = without_own_snapshot(progress.previous, so_far)
 
 
+#: The weights file (``<name>.safetensors``) a training run writes, per stage.
+RUN_WEIGHTS = {"base": "model", "foveated": "lora", "detail": "detail", "periphery": "periphery"}
+
+
 #: Settings a resumed run may change: where and how long it runs, not what it trains.
 RESUMABLE_CHANGES = (
     "out",
@@ -187,10 +191,9 @@ def save_run(
         else:
             save_lora(unwrapped, path, rank=cfg.lora_rank, alpha=cfg.lora_alpha, meta=meta)
 
-    name = {"base": "model", "detail": "detail", "periphery": "periphery"}.get(cfg.stage, "lora")
     run.ema.swap()
     try:
-        replace_atomically(out / f"{name}.safetensors", write_weights)
+        replace_atomically(out / f"{RUN_WEIGHTS[cfg.stage]}.safetensors", write_weights)
     finally:
         run.ema.swap()
     plot_losses(progress.losses, out / "loss.png", title=f"{cfg.stage} training loss")

@@ -318,15 +318,13 @@ def _check_adapter_base(run_dir: Path, log: dict, out_dir: Path) -> None:
         )
 
 
-#: The weights file a training run writes, per stage (``generator.training.checkpoint``).
-RUN_WEIGHTS = {"base": "model", "foveated": "lora", "detail": "detail", "periphery": "periphery"}
-
-
 def _check_log_matches_weights(run_dir: Path, stage: str) -> None:
     """Refuse a run whose weights hold another step count than its ``log.json`` (a run killed
     after a checkpoint saved newer weights, before it wrote its log): its card would state the
     older log's steps, time and losses. Weights without a step (older runs) are not checked."""
     from safetensors import safe_open
+
+    from generator.training.checkpoint import RUN_WEIGHTS
 
     weights = Path(run_dir) / f"{RUN_WEIGHTS[stage]}.safetensors"
     if not weights.is_file():
