@@ -46,8 +46,8 @@ class BenchConfig:
             ``off_target_deg`` (beyond the tolerance): the speculation is wasted there.
         off_target_deg: (min, max) landing error of those trials.
         landing_sd_deg: per-axis landing scatter of the other trials.
-        saccade_latency_s: (mean, sd) of the time from target onset to landing; the simulated
-            participant's saccade latency is the mean (it varies it by about 20 %).
+        saccade_latency_s: mean time from target onset to the saccade; the simulated participant
+            varies it by about 20 % from trial to trial, keyed by the plan.
         fixation_hold_s: hold before fixation counts as acquired.
         stimulus_s, isi_s: each of the two intervals, and the blank between them.
         response_s: the feedback after the simulated answer.
@@ -72,7 +72,7 @@ class BenchConfig:
     off_target_prob: float = 0.25
     off_target_deg: tuple[float, float] = (0.8, 1.3)
     landing_sd_deg: float = 0.15
-    saccade_latency_s: tuple[float, float] = (0.2, 0.04)
+    saccade_latency_s: float = 0.2
     fixation_hold_s: float = 0.3
     stimulus_s: float = 0.5
     isi_s: float = 0.25
@@ -94,7 +94,6 @@ class BenchTrial:
     conditioning: int | str
     target_deg: tuple[float, float]
     landing_deg: tuple[float, float]
-    saccade_s: float
     off_target: bool
 
 
@@ -120,15 +119,12 @@ def plan_trials(config: BenchConfig) -> list[BenchTrial]:
             dx, dy = r * math.cos(a), r * math.sin(a)
         else:
             dx, dy = rng.normal(0.0, config.landing_sd_deg, size=2)
-        mean, sd = config.saccade_latency_s
-        saccade = float(np.clip(rng.normal(mean, sd), 0.12, 0.4))
         plans.append(
             BenchTrial(
                 seed=1000 + i,
                 conditioning=conditionings[i % len(conditionings)],
                 target_deg=(tx, ty),
                 landing_deg=(tx + float(dx), ty + float(dy)),
-                saccade_s=saccade,
                 off_target=off,
             )
         )
@@ -149,7 +145,7 @@ def bench_protocol(config: BenchConfig, *, speculative: bool):
             "tracker": {
                 "kind": "sim",
                 "sim_fixation_break_prob": 0.0,
-                "sim_saccade_latency_s": config.saccade_latency_s[0],
+                "sim_saccade_latency_s": config.saccade_latency_s,
             },
             "stimulus": {
                 "model": config.model,

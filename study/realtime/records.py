@@ -162,7 +162,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "transfer_median_s": _median(shown, "transfer_s"),
         "tolerance_deg": config.tolerance_deg,
         "off_target_prob": config.off_target_prob,
-        "saccade_latency_mean_s": config.saccade_latency_s[0],
+        "saccade_latency_mean_s": config.saccade_latency_s,
         "fixation_hold_s": config.fixation_hold_s,
         "quiet_intervals": config.quiet_intervals,
         "nice": config.nice,
