@@ -12,6 +12,7 @@ behind, and the file itself is never trusted for anything.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 from generator.errors import FoveaError
@@ -23,27 +24,36 @@ class ProcessLock:
     Args:
         path: the lock file (made with its folder).
         what: what it guards, for the message (``session sub-01/ses-1``).
+        wait_s: how long ``acquire`` waits for another holder to let go (0: not at all; a
+            few seconds for locks held only while a small file is rewritten).
 
     Raises:
-        FoveaError: another process holds it (``acquire``).
+        FoveaError: another process holds it (``acquire``) for longer than ``wait_s``.
     """
 
-    def __init__(self, path: Path, *, what: str) -> None:
+    def __init__(self, path: Path, *, what: str, wait_s: float = 0.0) -> None:
         self.path = path
         self.what = what
+        self.wait_s = wait_s
         self._fd: int | None = None
 
     def acquire(self) -> ProcessLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            _lock(fd)
-        except OSError:
-            os.close(fd)
-            raise FoveaError(
-                f"{self.what} is in use by another running fovea process (lock {self.path}); "
-                "wait for it to end or stop it, then continue with --resume"
-            ) from None
+        deadline = time.monotonic() + self.wait_s
+        while True:
+            try:
+                _lock(fd)
+                break
+            except OSError:
+                if time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                os.close(fd)
+                raise FoveaError(
+                    f"{self.what} is in use by another running fovea process (lock {self.path}); "
+                    "wait for it to end or stop it, then continue with --resume"
+                ) from None
         self._fd = fd
         return self
 

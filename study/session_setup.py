@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from generator.errors import FoveaError
+from generator.process_lock import ProcessLock
 from protocol.geometry import display_record
 from protocol.identity import settings_differences
 from protocol.levels import condition_summary
@@ -320,7 +321,21 @@ def add_participant(data_dir: Path, participant: str) -> None:
     """Add ``sub-<participant>`` to the data root's ``participants.tsv`` (BIDS) unless listed:
     one row per participant, whatever its sessions. The lab's own columns (age, group, ...) and
     line endings are kept (``n/a`` in a new row); a table whose first column is not
-    ``participant_id`` is not the kit's to change and is left alone. Rewritten atomically."""
+    ``participant_id`` is not the kit's to change and is left alone. Rewritten atomically, under
+    ``PARTICIPANTS_LOCK`` (two rigs starting sessions in one data folder at once each keep their
+    row)."""
+    lock = ProcessLock(
+        data_dir / PARTICIPANTS_LOCK, what=f"participants.tsv of {data_dir}", wait_s=10.0
+    )
+    with lock:
+        _add_participant(data_dir, participant)
+
+
+#: Held while ``participants.tsv`` is rewritten; ``sourcedata/`` is outside BIDS validation.
+PARTICIPANTS_LOCK = "sourcedata/participants.lock"
+
+
+def _add_participant(data_dir: Path, participant: str) -> None:
     path = data_dir / "participants.tsv"
     label = f"sub-{participant}"
     if not path.exists():  # also lists the sessions recorded before the kit wrote the table

@@ -392,3 +392,31 @@ def test_participants_tsv_lists_each_participant_once_and_keeps_the_labs_columns
     table.write_text("subject\nS1\n")  # not a participants table: left alone
     ensure_dataset_files(tmp_path, participant="03")
     assert table.read_text() == "subject\nS1\n"
+
+
+def test_participants_tsv_is_rewritten_by_one_session_at_a_time(tmp_path):
+    """Two rigs starting sessions in one data folder at once: the second waits for the first's
+    rewrite (it would read the table before the first's row was in and write it back without)."""
+    import threading
+
+    from generator.process_lock import ProcessLock
+    from study.session_setup import PARTICIPANTS_LOCK, add_participant
+
+    table = tmp_path / "participants.tsv"
+    add_participant(tmp_path, "01")
+    other = ProcessLock(tmp_path / PARTICIPANTS_LOCK, what="the other rig's rewrite").acquire()
+    adding = threading.Thread(target=add_participant, args=(tmp_path, "02"))
+    adding.start()
+    adding.join(timeout=0.5)
+    assert adding.is_alive() and table.read_text() == "participant_id\nsub-01\n"
+    table.write_text("participant_id\nsub-01\nsub-03\n")  # the other rig's row
+    other.release()
+    adding.join(timeout=10)
+    assert not adding.is_alive()
+    assert table.read_text() == "participant_id\nsub-01\nsub-03\nsub-02\n"
+    held = ProcessLock(tmp_path / PARTICIPANTS_LOCK, what="x").acquire()
+    with pytest.raises(FoveaError, match="participants.tsv of"):
+        ProcessLock(
+            tmp_path / PARTICIPANTS_LOCK, what=f"participants.tsv of {tmp_path}", wait_s=0.1
+        ).acquire()
+    held.release()
