@@ -10,6 +10,7 @@ import argparse
 from generator.arg_types import output_file, seed_int
 from generator.decoding import DECODES
 from generator.precision import DEFAULT_DTYPE, DTYPES
+from study.realtime.plan import BenchConfig
 
 #: Shown trials per mode below which the summary notes that p95 is about the largest latency.
 STEADY_P95_TRIALS = 20
@@ -34,7 +35,13 @@ def register(
         type=output_file,
         help="output JSON (list of records)",
     )
-    rt.add_argument("--trials", type=int, default=12, help="trials per mode (default 12)")
+    rt.add_argument(
+        "--trials",
+        type=int,
+        default=BenchConfig.trials,
+        help=f"trials per mode (default {BenchConfig.trials}: {STEADY_P95_TRIALS} or more shown trials "
+        "steady the p95)",
+    )
     rt.add_argument("--image-px", type=int, default=512, help="image side in px (default 512)")
     rt.add_argument("--model", default="tiny", help="generator model (default tiny)")
     rt.add_argument("--device", default="cpu")

@@ -35,7 +35,8 @@ class BenchConfig:
     """Bench parameters.
 
     Attributes:
-        trials: trials per mode.
+        trials: trials per mode (a few above the 20 shown trials that steady a p95, for
+            aborted ones).
         image_px: square image side (a multiple of the model's token size).
         model, device, steps: generator (``steps`` None: the model's default).
         decode: how foveated images are decoded (``[stimulus] decode``; latent models).
@@ -61,7 +62,7 @@ class BenchConfig:
             intervals run with an idle generator) instead of before the first (as sessions do).
     """
 
-    trials: int = 12
+    trials: int = 24
     image_px: int = 512
     model: str = "tiny"
     device: str = "cpu"
