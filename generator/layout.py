@@ -180,22 +180,12 @@ def build_layout(
         min_ecc = _acuity_min_eccentricities(geometry, spec)
     else:
         min_ecc = None
-    top = _top_level(
-        grid_h, grid_w, spec.periphery_factor if spec.mode == "circle" else spec.max_level
-    )
+    top = spec.periphery_factor if spec.mode == "circle" else spec.max_level
     rows, cols, levels = _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc)
     order = np.lexsort((cols, rows, levels))
     return TokenLayout(
         grid_h, grid_w, patch_px, rows[order], cols[order], levels[order], gaze, spec
     )
-
-
-def _top_level(grid_h: int, grid_w: int, max_level: int) -> int:
-    """The largest allowed level whose blocks tile the grid exactly."""
-    level = max_level
-    while level > 1 and (grid_h % level or grid_w % level):
-        level //= 2
-    return level
 
 
 def _acuity_min_eccentricities(geometry: StimulusGeometry, spec: LayoutSpec) -> dict[int, float]:
@@ -220,7 +210,11 @@ def _nearest_eccentricity_deg(geometry, gaze, rows, cols, size, patch_px) -> np.
 
 
 def _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc):
-    """Split blocks top-down until each is allowed at its level (level 1 always is)."""
+    """Split blocks top-down until each is allowed at its level (level 1 always is).
+
+    A grid that the top level does not divide (a 720 px image: 45 tokens a side) starts from the
+    top-level blocks that cover it; a block that reaches past the grid's edge splits like one the
+    eye would see, so only the edge's strip is finer than the rest of the periphery."""
     rr, cc = np.meshgrid(np.arange(0, grid_h, top), np.arange(0, grid_w, top), indexing="ij")
     rows, cols = rr.ravel(), cc.ravel()
     out_r, out_c, out_k = [], [], []
@@ -236,6 +230,7 @@ def _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc):
             )
         else:
             ok = _nearest_distance_px(gaze, rows, cols, level, patch_px) >= radius_px
+        ok &= (rows + level <= grid_h) & (cols + level <= grid_w)
         out_r.append(rows[ok])
         out_c.append(cols[ok])
         out_k.append(np.full(int(ok.sum()), level))
@@ -247,6 +242,8 @@ def _quadtree(geometry, gaze, spec, patch_px, grid_h, grid_w, top, min_ecc):
         rows = (split_r[:, None] + dr[None, :]).ravel()
         cols = (split_c[:, None] + dc[None, :]).ravel()
         level = child
+    inside = (rows < grid_h) & (cols < grid_w)
+    rows, cols = rows[inside], cols[inside]
     out_r.append(rows)
     out_c.append(cols)
     out_k.append(np.full(rows.size, level))

@@ -58,6 +58,8 @@ def pack(grid: torch.Tensor, layout: TokenLayout, *, p: int, noise: bool = False
         level = int(level)
         sel, flat = _level_index(layout, level)
         pooled = F.avg_pool2d(grid, level) if level > 1 else grid  # (B, C, H/k, W/k)
+        # The whole level-k blocks only, when k does not divide the grid (edge tokens are finer).
+        pooled = pooled[..., : layout.grid_h // level * p, : layout.grid_w // level * p]
         if noise and level > 1:
             pooled = pooled * level
         out[:, torch.from_numpy(sel)] = patchify(pooled, p)[:, torch.from_numpy(flat)]
@@ -98,9 +100,8 @@ def unpack(tokens: torch.Tensor, layout: TokenLayout, *, p: int) -> torch.Tensor
         if level > 1:  # cells subdivided into finer blocks: average the finer canvas
             finer = known[level // 2]
             subdivided = F.avg_pool2d(finer[None, None].float(), 2)[0, 0] == 1.0
-            canvas = torch.where(
-                _cells(subdivided, p), F.avg_pool2d(canvases[level // 2], 2), canvas
-            )
+            pooled = F.avg_pool2d(canvases[level // 2], 2)[..., : h * p, : w * p]
+            canvas = torch.where(_cells(subdivided, p), pooled, canvas)
             mask = mask | subdivided
         canvases[level], known[level] = canvas, mask
         level *= 2
@@ -108,6 +109,12 @@ def unpack(tokens: torch.Tensor, layout: TokenLayout, *, p: int) -> torch.Tensor
     level = top // 2
     while level >= 1:
         up = F.interpolate(out, scale_factor=2, mode="bilinear", align_corners=False)
+        # A grid this level's blocks do not divide has a last row or column that no coarser
+        # block covers (finer tokens hold it): pad the upsampled canvas to this level's size.
+        missing_h = canvases[level].shape[-2] - up.shape[-2]
+        missing_w = canvases[level].shape[-1] - up.shape[-1]
+        if missing_h or missing_w:
+            up = F.pad(up, (0, missing_w, 0, missing_h), mode="replicate")
         out = torch.where(_cells(known[level], p), canvases[level], up)
         level //= 2
     return out

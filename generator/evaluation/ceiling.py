@@ -36,7 +36,10 @@ def block_means(grid: torch.Tensor, level: int) -> torch.Tensor:
     if level == 1:
         return grid
     pooled = F.avg_pool2d(grid, level)
-    return pooled.repeat_interleave(level, 2).repeat_interleave(level, 3)
+    out = pooled.repeat_interleave(level, 2).repeat_interleave(level, 3)
+    # A last row or column of cells that no whole block covers keeps its own values.
+    rows, cols = out.shape[-2:]
+    return torch.cat([torch.cat([out, grid[..., :rows, cols:]], 3), grid[..., rows:, :]], 2)
 
 
 def resample_within_blocks(

@@ -135,3 +135,21 @@ def test_bad_inputs_name_the_value():
         LayoutSpec(strength=-1)
     with pytest.raises(FoveaError, match="periphery factor"):
         LayoutSpec(mode="circle", periphery_factor=3)
+
+
+@pytest.mark.parametrize("size", [720, 800, 1040])
+@pytest.mark.parametrize(
+    "spec", [LayoutSpec(), LayoutSpec(mode="circle"), LayoutSpec(mode="circle", periphery_factor=4)]
+)
+def test_a_grid_the_top_level_does_not_divide_is_still_foveated(size, spec):
+    """720 px is 45 tokens a side, 800 px 50, 1040 px 65: the layout used to fall back to the
+    largest level dividing the grid (1 for 45 and 65, 2 for 50), so such an image was its own twin
+    (or barely foveated) without a word. Only the edge's strip is finer now."""
+    layout = build_layout(
+        geometry=_geometry(size), gaze_px=(size / 3, size / 2), spec=spec, patch_px=16
+    )
+    _assert_partition(layout)
+    top = spec.periphery_factor if spec.mode == "circle" else spec.max_level
+    assert layout.levels.max() == top
+    # Without foveation every token would be fine; a circle keeps about 0.3-0.4 of them.
+    assert layout.token_ratio < 0.5

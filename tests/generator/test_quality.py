@@ -366,3 +366,17 @@ def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsy
     assert main([*args, "--scenes", "99", "--weights", str(weights)]) == 2  # the last wins
     err = capsys.readouterr().err
     assert err.startswith("error: --scenes 99") and "Traceback" not in err
+
+
+def test_block_means_on_a_grid_the_level_does_not_divide():
+    """45 cells a side at level 4: the whole blocks get their means, the last row and column (no
+    whole block) keep their values, and the shape stays (it shrank to 44 and broke the oracle's
+    resampling of a 720 px layout)."""
+    grid = torch.randn(1, 3, 45, 45, generator=torch.Generator().manual_seed(SEED))
+    out = block_means(grid, 4)
+    assert out.shape == grid.shape
+    assert torch.equal(out[..., 44:, :], grid[..., 44:, :])
+    assert torch.equal(out[..., :, 44:], grid[..., :, 44:])
+    torch.testing.assert_close(
+        out[..., 40:44, 0:4], grid[..., 40:44, 0:4].mean((2, 3), True).expand(1, 3, 4, 4)
+    )

@@ -91,3 +91,23 @@ def test_same_seed_same_noise_where_layouts_agree():
     assert len(shared) > 20
     for block in shared:
         assert torch.equal(na[0, ka[block]], nb[0, kb[block]])
+
+
+@pytest.mark.parametrize("size", [720, 1040])
+def test_pack_unpack_on_a_grid_the_levels_do_not_divide(size):
+    """45 and 65 tokens a side: level-k blocks stop short of the edge, whose strip holds finer
+    tokens; pack and unpack keep every fine token and every block mean."""
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(SEED))
+    layout = _layout(gaze=(size / 3, size / 2), size=size)
+    assert layout.levels.max() == 8
+    tokens = pack(x, layout, p=16)
+    y = unpack(tokens, layout, p=16)
+    assert y.shape == x.shape
+    mask = _fine_mask(layout)
+    assert torch.equal(y[:, :, mask], x[:, :, mask])
+    for i in np.flatnonzero(layout.levels > 1):
+        r, c, k = (int(v) for v in (layout.rows[i], layout.cols[i], layout.levels[i]))
+        block = x[:, :, r * 16 : (r + k) * 16, c * 16 : (c + k) * 16]
+        torch.testing.assert_close(
+            tokens[0, i], F.avg_pool2d(block, k).reshape(-1), rtol=1e-5, atol=1e-6
+        )
