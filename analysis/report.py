@@ -76,7 +76,7 @@ def build_report(
     Raises:
         FoveaError: unusable data (message names the file and the problem) or bad settings.
     """
-    from analysis import report_files, report_stages
+    from analysis import report_files, report_output, report_stages
     from analysis.report_html import render
     from generator.atomic import write_atomic
 
@@ -88,6 +88,7 @@ def build_report(
             f"--out {out} is the data directory; write the report to its own directory"
         )
     _check_out_dir(out)  # a file in the way fails now, not after the fits
+    report_output.check_ownership(out)  # so does an analyst's own file the report would replace
     if config.stimuli and config.stimulus_device != "cpu":
         from generator.loading import check_device
 

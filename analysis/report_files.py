@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from analysis import report_output
 from analysis.qc import responded
 from analysis.report_analysis import Analysis
 from analysis.report_stages import unbracketed_thresholds
@@ -18,9 +19,6 @@ from protocol.json_values import strict_json
 from protocol.provenance import software_version
 
 SUMMARY_SCHEMA = 1
-#: The report's top-level files; ``report.html`` is written last, so a run stopped half-way
-#: leaves none of an earlier run's beside its own.
-RESULT_FILES = ("report.html", "thresholds.csv", "summary.json")
 
 
 def draw_figures(a: Analysis, out: Path) -> None:
@@ -31,12 +29,7 @@ def draw_figures(a: Analysis, out: Path) -> None:
     fig_dir, tab_dir = out / "figures", out / "tables"
     fig_dir.mkdir(parents=True, exist_ok=True)
     tab_dir.mkdir(exist_ok=True)
-    # figures/, tables/ and the top-level results belong to the report: files of an earlier run
-    # (a participant since removed, say; or all of them, when this run is stopped half-way)
-    # would otherwise pass for results of this one. report.html is written last.
-    top = [out / name for name in RESULT_FILES if (out / name).is_file()]
-    for stale in [*top, *fig_dir.glob("*.png"), *tab_dir.glob("*.csv")]:
-        stale.unlink()
+    report_output.remove_earlier_results(out)
     a.pngs["group_thresholds"] = figures.group_thresholds_figure(
         a.threshold_rows,
         a.group,
@@ -57,6 +50,7 @@ def draw_figures(a: Analysis, out: Path) -> None:
         a.pngs["perceptual_overlay"] = figures.overlay_figure(
             a.overlay_fits[0], a.overlay_fits[1], conditions=a.conditions
         )
+    report_output.enter(out, [fig_dir / f"{name}.png" for name in a.pngs])
     for name, png in a.pngs.items():
         write_atomic(fig_dir / f"{name}.png", png)
 
@@ -83,10 +77,11 @@ def write_tables(a: Analysis, out: Path) -> Path:
     }
     if len(a.overlay_table):
         tables["perceptual_overlay"] = a.overlay_table
+    thresholds_csv = out / "thresholds.csv"
+    report_output.enter(out, [thresholds_csv, *(out / "tables" / f"{n}.csv" for n in tables)])
     for name, frame in tables.items():
         write_atomic(out / "tables" / f"{name}.csv", frame.to_csv(index=False))
     a.table_names = list(tables)
-    thresholds_csv = out / "thresholds.csv"
     write_atomic(thresholds_csv, a.threshold_rows.to_csv(index=False))
     return thresholds_csv
 
@@ -95,6 +90,7 @@ def write_summary(a: Analysis, out: Path) -> Path:
     """Fills ``a.summary`` and writes it to ``out/summary.json`` (non-finite numbers as null)."""
     a.summary = summary_of(a)
     path = out / "summary.json"
+    report_output.enter(out, [path, out / "report.html"])
     write_atomic(path, json.dumps(strict_json(a.summary), indent=2) + "\n")
     return path
 
