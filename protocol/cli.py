@@ -75,16 +75,17 @@ def summary(protocol, *, scenes: str) -> list[str]:
     scenes_text = (
         "no scenes (the model takes classes or prompts)" if takes_no_scenes else f"scenes {scenes}"
     )
-    lines = [
-        f"display: {d.width_px}x{d.height_px} px, {d.width_cm:g}x{d.height_cm:g} cm at "
-        f"{d.distance_cm:g} cm ({ppd:.1f} px/deg), {d.refresh_hz:g} Hz",
-        f"stimulus: model {s.model!r} on {s.device}, {s.image_width_px}x{s.image_height_px} px "
-        f"({s.image_width_px / ppd:.1f}x{s.image_height_px / ppd:.1f} deg), {scenes_text}",
-    ]
-    from protocol.geometry import stimulus_geometry
+    from protocol.geometry import image_size_deg, stimulus_geometry
     from protocol.levels import protocol_token_rules
 
     geometry = stimulus_geometry(protocol)
+    width_deg, height_deg = image_size_deg(geometry)
+    lines = [
+        f"display: {d.width_px}x{d.height_px} px, {d.width_cm:g}x{d.height_cm:g} cm at "
+        f"{d.distance_cm:g} cm ({ppd:.1f} px/deg at the centre), {d.refresh_hz:g} Hz",
+        f"stimulus: model {s.model!r} on {s.device}, {s.image_width_px}x{s.image_height_px} px "
+        f"({width_deg:.1f}x{height_deg:.1f} deg), {scenes_text}",
+    ]
     rules = protocol_token_rules(protocol)
     total = 0
     few: list[str] = []

@@ -59,6 +59,17 @@ def geometry_from_record(record: dict) -> StimulusGeometry:
     )
 
 
+def image_size_deg(geometry: StimulusGeometry) -> tuple[float, float]:
+    """The image's width and height in degrees of visual angle, as the angles between its
+    opposite edges' midpoints seen from the eye (``2 atan(w / 2d)`` for a centred image), not
+    pixels over the central pixels per degree (which overstates a 1024 px image at 45 px/deg by
+    0.3 deg: a pixel off the line of sight subtends less)."""
+    w, h = geometry.image_width_px, geometry.image_height_px
+    (left, right), _ = geometry.image_px_to_deg([0.0, float(w)], [h / 2, h / 2])
+    _, (top, bottom) = geometry.image_px_to_deg([w / 2, w / 2], [0.0, float(h)])
+    return float(right - left), float(top - bottom)
+
+
 def display_record(display) -> dict:
     """The sidecar's ``display`` table of ``protocol.schema.DisplaySettings``: the geometry
     fields, ``refresh_hz`` and ``pixels_per_degree``."""

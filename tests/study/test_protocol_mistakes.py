@@ -367,7 +367,7 @@ def test_check_validates_and_summarises(tmp_path, capsys):
 
     assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0
     out = capsys.readouterr().out
-    assert "768x768 px (17.1x17.1 deg), scenes pool" in out
+    assert "768x768 px (17.0x17.0 deg), scenes pool" in out
     assert (
         "condition acuity_right6: acuity, fixation (6, 0) deg, strength 0.1..8, 20 trials; "
         "tokens 82.3 % of full at 0.1, 2.9 % at 8" in out
