@@ -9,7 +9,7 @@ import torch
 
 from generator.codecs import PixelCodec, VaeCodec
 from generator.denoiser import FluxDenoiser
-from generator.errors import FoveaError
+from generator.errors import FoveaError, safetensors_errors
 from generator.pipeline import FoveatedGenerator
 from generator.precision import DEFAULT_DTYPE, DTYPES
 from generator.prompts import PromptEncoder
@@ -138,6 +138,7 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
         raise FoveaError(f"{path / 'model_index.json'} is not valid JSON: {error}") from None
     from generator.flux2 import FLUX2_PIPELINES, load_flux2_pipeline
 
+    check_weight_files(path)
     if index.get("_class_name") in FLUX2_PIPELINES:
         return load_flux2_pipeline(path, device=device, dtype=dtype)
     if index.get("_class_name") != "FluxPipeline":
@@ -162,3 +163,14 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
         steps=4 if not transformer.config.guidance_embeds else 28,
         shift=3.0,
     )
+
+
+def check_weight_files(path: Path) -> None:
+    """FoveaError naming the file when a weights file of the pipeline directory ``path`` cannot
+    be read (cut short by a copy that stopped, empty, another format). Only the headers are read;
+    diffusers would otherwise stop in safetensors' own error, a traceback without the file."""
+    from safetensors import safe_open
+
+    for file in sorted(path.rglob("*.safetensors")):
+        with safetensors_errors(file, f"model directory {path}:"), safe_open(file, "pt"):
+            pass

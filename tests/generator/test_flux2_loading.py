@@ -222,3 +222,19 @@ def test_static_shapes_and_foveated_decode_through_the_pipeline(tiny_dir):
         static.decode = "half"
     with pytest.raises(FoveaError, match="pixels"):
         load_generator("tiny", decode="foveated")
+
+
+def test_a_weights_file_cut_short_is_one_error_naming_it(tiny_dir, tmp_path):
+    """A pipeline directory copied only in part (its text encoder's weights cut short) stopped
+    in a safetensors traceback naming no file; now one FoveaError names it."""
+    import shutil
+
+    from generator.errors import FoveaError
+
+    copy = tmp_path / "half-copied"
+    shutil.copytree(tiny_dir, copy)
+    weights = copy / "text_encoder" / "model.safetensors"
+    with open(weights, "r+b") as f:
+        f.truncate(weights.stat().st_size // 2)
+    with pytest.raises(FoveaError, match=r"text_encoder/model\.safetensors is not a readable"):
+        load_generator(str(copy))
