@@ -42,6 +42,8 @@ class Session:
         observer: ``human``, ``parametric`` or ``perceptual``.
         completed: the sidecar's ``completed`` (None when unknown); False also when the
             sidecar says True but ``beh.tsv`` ends mid-row (rows lost after the session).
+        running: an unfinished session a run is recording right now (the data set is still
+            being collected).
     """
 
     beh_path: Path
@@ -54,6 +56,7 @@ class Session:
     flags: list[str] = field(default_factory=list)
     observer: str = "human"
     completed: bool | None = None
+    running: bool = False
 
     @property
     def label(self) -> str:
@@ -140,6 +143,8 @@ class Dataset:
         skipped: files found but not analysed (empty, another protocol's model observer, a copy).
         trials: all analysed sessions' trials in one table, plus ``observer`` and ``source``
             (file path relative to ``data_dir``).
+        being_recorded: labels (``sub-<p> ses-<s>``) of the sessions a run is recording now,
+            analysed or not yet with a trial: the data set is still being collected.
     """
 
     data_dir: Path
@@ -147,6 +152,7 @@ class Dataset:
     skipped: list[SkippedFile]
     trials: pd.DataFrame
     copies: list[CopiedSession] = field(default_factory=list)
+    being_recorded: list[str] = field(default_factory=list)
 
     def sessions_of(self, *, observers: tuple[str, ...]) -> list[Session]:
         return [s for s in self.sessions if s.observer in observers]
@@ -180,10 +186,14 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
         )
     sessions: list[Session] = []
     skipped: list[SkippedFile] = []
+    being_recorded: list[str] = []
     for path in paths:
         session = read_session(path)
+        if session.running:
+            being_recorded.append(session.label)
         if session.trials.empty:
-            skipped.append(SkippedFile(path, "empty session: no trials recorded"))
+            what = "being recorded now" if session.running else "empty session"
+            skipped.append(SkippedFile(path, f"{what}: no trials recorded"))
             continue
         sessions.append(session)
     _check_duplicates(sessions)
@@ -203,7 +213,14 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
         t["session_key"] = f"{s.participant}/{s.session}/{s.task}"
         frames.append(t)
     trials = pd.concat(frames, ignore_index=True)
-    return Dataset(data_dir=root, sessions=sessions, skipped=skipped, trials=trials, copies=copies)
+    return Dataset(
+        data_dir=root,
+        sessions=sessions,
+        skipped=skipped,
+        trials=trials,
+        copies=copies,
+        being_recorded=sorted(being_recorded),
+    )
 
 
 def read_session(path: Path) -> Session:
@@ -247,7 +264,13 @@ def read_session(path: Path) -> Session:
             )
     observer = _observer(path, trials, sidecar)
     completed = sidecar.get("completed") if sidecar_path is not None else None
-    if completed is True and any(f.endswith(TORN_LAST_LINE) for f in table_flags):
+    running = completed is not True and _is_running(path, participant, session, task)
+    if running:
+        flags.append(
+            "being recorded now (a run of this session holds its lock): analysed with the "
+            "trials logged when the report read it; the report is provisional"
+        )
+    elif completed is True and any(f.endswith(TORN_LAST_LINE) for f in table_flags):
         # The session wrote whole rows to its end, so the file lost rows after it completed
         # (a truncated copy): it holds less than the session ran.
         completed = False
@@ -287,7 +310,22 @@ def read_session(path: Path) -> Session:
         flags=flags,
         observer=observer,
         completed=completed if isinstance(completed, bool) else None,
+        running=running,
     )
+
+
+def _is_running(path: Path, participant: str, session: str, task: str) -> bool:
+    """Whether a run of the session holds its lock now (``analysis.session_lock``); only a file
+    in the layout's place (``DATA/sub-<p>/ses-<s>/beh/``) has one."""
+    from analysis.session_lock import is_running
+
+    parents = path.absolute().parents
+    if len(parents) < 4:
+        return False
+    beh, ses, sub, root = parents[:4]
+    if (beh.name, ses.name, sub.name) != ("beh", f"ses-{session}", f"sub-{participant}"):
+        return False
+    return is_running(root, participant, session, task)
 
 
 def without_practice(trials: pd.DataFrame) -> pd.DataFrame:

@@ -109,7 +109,9 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
                 "task": s.task,
                 "observer": s.observer,
                 "tracker": s.sidecar.get("tracker", "") if s.sidecar else "",
-                "completed": "unknown"
+                "completed": "no (being recorded now)"
+                if s.running
+                else "unknown"
                 if s.completed is None
                 else ("yes" if s.completed else "no (partial)"),
                 "rows": len(t),
@@ -222,6 +224,7 @@ def _counts(a: Analysis) -> dict:
         "trials_presented": int(len(a.qc.trials)),
         "trials_analysed": int(a.qc.trials["analysed"].sum()),
         "incomplete_sessions": sum(1 for s in sessions if s.completed is False),
+        "sessions_being_recorded": a.dataset.being_recorded,
     }
 
 

@@ -64,7 +64,20 @@ def _header(a: Analysis) -> str:
         f"{esc(summary['software_version'])} from <code>{esc(summary['data_dir'])}</code>: "
         f"{counts['sessions']} session(s), {counts['participants_included']} of {counts['participants']} "
         f"participant(s) included, {counts['trials_analysed']} of {counts['trials_presented']} presented "
-        "trials analysed.</p>"
+        "trials analysed.</p>" + _still_recording(a.dataset.being_recorded)
+    )
+
+
+def _still_recording(labels: list[str]) -> str:
+    """The warning that the data set is still being collected ("" when no run is going)."""
+    if not labels:
+        return ""
+    return paragraph(
+        f"Data still being collected: {', '.join(labels)} "
+        f"{'is' if len(labels) == 1 else 'are'} being recorded now. This report is provisional: "
+        "it holds the trials logged when it read the data; run it again when "
+        f"{'the session ends' if len(labels) == 1 else 'they end'}.",
+        cls="warn",
     )
 
 
