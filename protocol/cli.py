@@ -102,11 +102,15 @@ def summary(protocol, *, scenes: str) -> list[str]:
             f"{c.fixation_deg[1]:g}) deg{'' if on_image else ' (off the image: all periphery)'}, "
             f"{c.level_variable} "
             + (f"levels {levels}" if levels else f"{c.level_min:g}..{c.level_max:g}")
-            + f", {trials} trials; {_token_shares(c, geometry, token_rules=rules)}"
+            + f", {trials} trials; {_token_shares(c, geometry, token_rules=rules)}; "
+            + _full_resolution_reach(c, geometry, token_rules=rules)
         )
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
     )
+    lines.append(_fixation_line(protocol))
+    lines.append(_timing_line(protocol))
+    wide = _window_wider_than_fovea(protocol, geometry, token_rules=rules)
     every = protocol.breaks.every_n_trials
     if every and every >= total:  # a break comes before a further main trial, never after the last
         lines.append(
@@ -121,7 +125,123 @@ def summary(protocol, *, scenes: str) -> list[str]:
             "pooled; fovea report --qc-rules FILE with min_trials_per_condition lowers it, to "
             f"no fewer than {REPORT_MIN_TRIALS_PER_FIT}: fewer are never fitted)"
         )
+    if wide:
+        lines.append(
+            "note: from the images' generation to the response the gaze may move as far as the "
+            "fixation window from the measured gaze, where the full-resolution region is "
+            "centred, without a fixation break; that is farther than the region reaches in "
+            f"{', '.join(wide)}: a participant can look at coarser tokens in a trial that "
+            "counts, and a tracker error that large goes unnoticed; padding_deg widens a "
+            "condition's region by that much and, from 0.5 deg, narrows its window to it "
+            "([fixation] in docs/protocol.md)"
+        )
     return lines
+
+
+def _deg(value: float) -> str:
+    """Degrees for a summary: two decimals below 1 deg, one above."""
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+def _reach(condition, level: float, geometry, *, token_rules: str) -> float:
+    """The full-resolution radius (deg) of ``condition`` at ``level``, gaze on its target."""
+    from protocol.levels import condition_layout, full_resolution_radius_deg
+
+    layout = condition_layout(
+        condition, level, geometry, token_px=PRESET_TOKEN_PX, token_rules=token_rules
+    )
+    return full_resolution_radius_deg(layout, geometry)
+
+
+def _full_resolution_reach(condition, geometry, *, token_rules: str) -> str:
+    """``full-resolution radius A deg at LOW, B deg at HIGH`` (``whole image`` when no token is
+    coarse), the gaze on the condition's target."""
+    levels = condition.levels or (condition.level_min, condition.level_max)
+    low, high = min(levels), max(levels)
+    texts = []
+    for level in (low, high) if low != high else (low,):
+        radius = _reach(condition, level, geometry, token_rules=token_rules)
+        texts.append(
+            f"{'whole image' if math.isinf(radius) else _deg(radius) + ' deg'} at {level:g}"
+        )
+    return "full-resolution radius " + ", ".join(texts)
+
+
+def _window_wider_than_fovea(protocol, geometry, *, token_rules: str) -> list[str]:
+    """``name (window W deg; from LEVEL)`` for each condition whose full-resolution region, at
+    some level it can show, reaches less far than the fixation window from the generation on
+    (``FixationSettings.interval_window_deg``): its explicit ``levels``, else its range, where
+    the region shrinks as the level grows (the first such level found by bisection)."""
+    found = []
+    for c in protocol.conditions:
+        window = protocol.fixation.interval_window_deg(c.padding_deg)
+
+        def narrower(level: float, c=c, window=window) -> bool:
+            return _reach(c, level, geometry, token_rules=token_rules) < window
+
+        if c.levels:
+            below = sorted(v for v in c.levels if narrower(v))
+            first = below[0] if below else None
+        elif not narrower(c.level_max):
+            first = None
+        elif narrower(c.level_min):
+            first = c.level_min
+        else:  # narrower at level_max, not at level_min: the first level where it is
+            low, high = c.level_min, c.level_max
+            for _ in range(30):
+                middle = math.sqrt(low * high)
+                low, high = (low, middle) if narrower(middle) else (middle, high)
+            first = high
+        if first is not None:
+            where = (
+                "at every level"
+                if first == min(c.levels or [c.level_min])
+                else (f"from {c.level_variable} {first:.3g}")
+            )
+            found.append(f"{c.name} ({where}, window {_deg(window)} deg)")
+    return found
+
+
+def _fixation_line(protocol) -> str:
+    """How the gaze is held: before the images and from their generation on."""
+    fixation = protocol.fixation
+    windows = {c.name: fixation.interval_window_deg(c.padding_deg) for c in protocol.conditions}
+    if len(set(windows.values())) == 1:
+        window = f"{_deg(next(iter(windows.values())))} deg"
+    else:
+        window = ", ".join(f"{_deg(w)} deg ({name})" for name, w in windows.items())
+    return (
+        f"fixation: held {protocol.timing.fixation_hold_s:g} s within {_deg(fixation.tolerance_deg)} "
+        f"deg of the target, then from the images' generation to the response within {window} "
+        f"of the measured gaze (a break: {fixation.break_min_s:g} s outside; a trial with one "
+        "is re-queued)"
+    )
+
+
+def _frames(seconds: float, refresh_hz: float) -> int:
+    """Whole frames showing ``seconds`` (at least one above 0), as the session counts them
+    (``study.presenter.Presenter.frames_for``)."""
+    return 0 if seconds <= 0 else max(1, round(seconds * refresh_hz))
+
+
+def _timing_line(protocol) -> str:
+    """The trial's displays in frames of ``refresh_hz``, with the time they show."""
+    timing, hz = protocol.timing, protocol.display.refresh_hz
+
+    def shown(seconds: float) -> str:
+        frames = _frames(seconds, hz)
+        return f"{frames} frames ({frames / hz:.3f} s)"
+
+    mask = _frames(timing.mask_duration_s, hz)
+    isi = max(_frames(timing.isi_s, hz), mask)
+    after = f"noise mask {mask} frames, then blank" if mask else "blank"
+    response = f"within {timing.response_window_s:g} s" if timing.response_window_s else "unlimited"
+    feedback = shown(timing.feedback_duration_s) if protocol.feedback.enabled else "off"
+    return (
+        f"timing at {hz:g} Hz: each interval {shown(timing.stimulus_duration_s)}; between them "
+        f"{isi} frames ({isi / hz:.3f} s: {after}); response {response}; feedback {feedback}; "
+        f"between trials {shown(timing.iti_s)}"
+    )
 
 
 def _token_shares(condition, geometry, *, token_rules: str) -> str:

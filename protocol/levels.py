@@ -61,6 +61,24 @@ def condition_layout(
     )
 
 
+def full_resolution_radius_deg(layout, geometry) -> float:
+    """How far from the layout's gaze every token is a full-resolution one: the eccentricity
+    (deg) of the nearest point of any coarser token (``inf`` when there is none). ``layout``: a
+    ``generator.TokenLayout`` built for a gaze (``condition_layout``); ``geometry``: its
+    ``StimulusGeometry``."""
+    import numpy as np
+
+    coarse = layout.levels > 1
+    if not coarse.any():
+        return math.inf
+    token_px = layout.token_px
+    x0, y0 = layout.cols[coarse] * token_px, layout.rows[coarse] * token_px
+    side = layout.levels[coarse] * token_px
+    gx, gy = (float(v) for v in layout.gaze_px)
+    nearest_x, nearest_y = np.clip(gx, x0, x0 + side), np.clip(gy, y0, y0 + side)
+    return float(np.min(geometry.eccentricity_deg(nearest_x, nearest_y, (gx, gy))))
+
+
 def start_level(condition: Condition, procedure) -> float:
     """Where ``condition``'s staircases start (``procedure``: the protocol's ``[procedure]``):
     its ``start_level``, else the middle of its range on the staircases' step scale (geometric

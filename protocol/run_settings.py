@@ -163,11 +163,19 @@ class TimingSettings(StrictTable):
         return self
 
 
+# The smallest fixation window from the generation on: about an EyeLink's accuracy
+# (``FixationSettings.interval_window_deg``).
+MIN_INTERVAL_WINDOW_DEG = 0.5
+
+
 class FixationSettings(StrictTable):
     """Fixation control.
 
     Attributes:
-        tolerance_deg: radius around the target the gaze must stay within.
+        tolerance_deg: radius around the target the gaze must stay within while it is held;
+            from the generation on, the radius around the measured gaze (where the image's
+            full-resolution region is centred) unless the condition has a ``padding_deg``
+            (``interval_window_deg``).
         max_invalid_s: longest run of invalid samples (blink, loss) tolerated before it counts
             as a fixation break (while waiting for the images any blink is allowed; a fresh
             hold of ``refixation_hold_s`` then comes before the onset).
@@ -189,6 +197,16 @@ class FixationSettings(StrictTable):
     refixation_hold_s: float = Field(default=0.2, ge=0, le=10)
     mark_size_deg: float = Field(default=0.4, gt=0, le=5)
     show_during_stimulus: bool = True
+
+    def interval_window_deg(self, padding_deg: float) -> float:
+        """Radius of the fixation window from the generation to the response, centred on the
+        measured gaze (``study.trial.fixation``): a condition's ``padding_deg`` (the
+        full-acuity margin for tracker error: a gaze inside it sees the image as generated),
+        at least ``MIN_INTERVAL_WINDOW_DEG`` and at most ``tolerance_deg``; without padding,
+        ``tolerance_deg``."""
+        if padding_deg <= 0:
+            return self.tolerance_deg
+        return min(self.tolerance_deg, max(MIN_INTERVAL_WINDOW_DEG, padding_deg))
 
 
 class GenerationSettings(StrictTable):

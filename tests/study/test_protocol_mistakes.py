@@ -431,7 +431,7 @@ def test_check_says_when_sessions_give_the_report_too_few_trials(tmp_path, capsy
 
     assert QCRules().min_trials_per_condition == 20 and FitSettings().min_trials == 10
     assert main(["check", str(PROTOCOLS / "pilot_2afc.toml")]) == 0  # 20 each: enough
-    assert "note:" not in capsys.readouterr().out
+    assert "note: fewer than" not in capsys.readouterr().out
     small = write_toml(small_protocol_dict(method="staircase", trials=5), tmp_path / "s.toml")
     assert main(["check", str(small)]) == 0
     out = capsys.readouterr().out
