@@ -108,6 +108,7 @@ def summary(protocol, *, scenes: str) -> list[str]:
     lines.append(
         f"procedure: {procedure.method}, {procedure.order}, {total} main trials per session"
     )
+    lines.append(_stimuli_line(protocol, scenes=None if takes_no_scenes else scenes, total=total))
     lines.append(_fixation_line(protocol))
     lines.append(_timing_line(protocol))
     wide = _window_wider_than_fovea(protocol, geometry, token_rules=rules)
@@ -200,6 +201,40 @@ def _window_wider_than_fovea(protocol, geometry, *, token_rules: str) -> list[st
             )
             found.append(f"{c.name} ({where}, window {_deg(window)} deg)")
     return found
+
+
+def _photograph_count(scenes: str) -> int:
+    """How many photographs a scene source picks from (``pool``: the shipped held-out split)."""
+    from generator.scene_sources import PoolSource, SceneFolder, scene_source
+
+    source = scene_source(scenes)
+    if isinstance(source, PoolSource):
+        from generator.data.images import DEFAULT_PACK, pack_manifest
+
+        entries = pack_manifest(DEFAULT_PACK)["images"]
+        return sum(entry["split"] == source.split for entry in entries)
+    if isinstance(source, SceneFolder):
+        return len(source.files)
+    return 1
+
+
+def _stimuli_line(protocol, *, scenes: str | None, total: int) -> str:
+    """How often a session's main trials come back to a seed and, for scene models, to a
+    photograph: a participant who sees one photograph many times can learn where it shows the
+    foveation."""
+    seeds = len(set(protocol.stimulus.seed_pool()))
+    text = f"stimuli: {seeds} seeds"
+    if total > seeds:
+        text += f" (a session's {total} main trials repeat {total - seeds})"
+    if scenes is not None:
+        photos = _photograph_count(scenes)
+        where = "the shipped pool's held-out photographs" if scenes == "pool" else scenes
+        text += (
+            f"; {photos} photograph{'s' if photos != 1 else ''} ({where}): each in about "
+            f"{total / photos:.0f} of a session's main trials, cropped, zoomed and flipped by "
+            "the seed"
+        )
+    return text
 
 
 def _fixation_line(protocol) -> str:

@@ -155,3 +155,24 @@ def test_check_shows_the_trial_timing_in_frames(tmp_path, capsys):
         "timing at 144 Hz: each interval 43 frames (0.299 s); between them 72 frames (0.500 s: "
         "blank); response within 3 s; feedback off; between trials 43 frames (0.299 s)" in out
     )
+
+
+def test_check_says_how_often_a_session_comes_back_to_a_photograph(tmp_path, capsys):
+    """threshold_2afc draws its scenes from the shipped pool, 8 held-out photographs: its 560
+    main trials show each about 70 times (500 seeds, 60 of them twice). Nothing said so; a
+    participant can learn where a photograph shows the foveation."""
+    from PIL import Image
+
+    out = _check_output(capsys, PROTOCOLS / "threshold_2afc.toml")
+    assert (
+        "stimuli: 500 seeds (a session's 560 main trials repeat 60); 8 photographs (the shipped "
+        "pool's held-out photographs): each in about 70 of a session's main trials" in out
+    )
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i in range(4):
+        Image.new("RGB", (800, 800), (40 * i, 90, 60)).save(photos / f"p{i}.png")
+    data = pilot_dict()
+    data["stimulus"]["scenes"] = str(photos)
+    out = _check_output(capsys, write_toml(data, tmp_path / "mine.toml"))
+    assert f"stimuli: 50 seeds; 4 photographs ({photos}): each in about 10 of a session's" in out
