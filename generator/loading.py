@@ -51,11 +51,14 @@ def load_generator(
     from generator.token_rules import check_token_rules, default_token_rules
 
     rules = check_token_rules(token_rules or default_token_rules(lora=lora is not None))
-    generator = _load_model(model, device=device, torch_dtype=_parse_dtype(dtype))
-    if lora is not None:
-        from generator.release_lora import merge_lora_file
+    torch_dtype = _parse_dtype(dtype)
+    if lora is not None:  # read (and refused) before the model loads
+        from generator.release_lora import merge_lora, read_lora_file
 
-        merge_lora_file(generator.denoiser.transformer, lora, scale=lora_scale)
+        lora_weights = read_lora_file(lora)
+    generator = _load_model(model, device=device, torch_dtype=torch_dtype)
+    if lora is not None:
+        merge_lora(generator.denoiser.transformer, lora_weights, scale=lora_scale)
         generator.model_id = f"{generator.model_id} + LoRA {Path(lora).name}"
     if rules == "release":
         from generator.release_generator import with_release_conventions

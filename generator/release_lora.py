@@ -87,7 +87,8 @@ def merge_lora(
 ) -> int:
     """Add ``scale * B @ A`` to each target ``nn.Linear`` weight in place; returns modules merged.
 
-    Raises FoveaError if a module is missing or the shapes disagree (a LoRA for another model)."""
+    Raises FoveaError if a module is missing or the shapes disagree (a LoRA for another model),
+    before any weight changes: a refused LoRA leaves the transformer as it was."""
     modules = dict(transformer.named_modules())
     pairs = lora_pairs(state_dict)
     for module, parts in pairs.items():
@@ -102,6 +103,8 @@ def merge_lora(
                 f"LoRA for {module!r} is {b.shape[0]}x{a.shape[1]}, the layer is "
                 f"{layer.out_features}x{layer.in_features} (a LoRA for another model size?)"
             )
+    for module, parts in pairs.items():
+        layer, a, b = modules[module], parts["A"].float(), parts["B"].float()
         delta = (b.to(layer.weight.device) @ a.to(layer.weight.device)) * (
             scale * _alpha_scale(parts)
         )
@@ -119,9 +122,23 @@ def load_lora_file(path: str | Path) -> dict[str, torch.Tensor]:
 
         with safetensors_errors(path, "LoRA file"):
             return load_file(str(path))
-    return torch.load(path, map_location="cpu", weights_only=True)
+    import pickle
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise FoveaError(f"LoRA file {path} is not a readable torch file ({first})") from None
+    if not (isinstance(state, dict) and all(isinstance(v, torch.Tensor) for v in state.values())):
+        raise FoveaError(f"LoRA file {path} holds no state dict of tensors")
+    return state
 
 
-def merge_lora_file(transformer: torch.nn.Module, path: str | Path, *, scale: float = 1.0) -> int:
-    """:func:`load_lora_file` then :func:`merge_lora`."""
-    return merge_lora(transformer, load_lora_file(path), scale=scale)
+def read_lora_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """:func:`load_lora_file`, its keys checked (:func:`lora_pairs`): everything about a LoRA
+    that does not need the model, so a bad file is refused before a model loads for minutes."""
+    state = load_lora_file(path)
+    if not state:
+        raise FoveaError(f"LoRA file {path} holds no weights")
+    lora_pairs(state)
+    return state

@@ -238,3 +238,46 @@ def test_a_weights_file_cut_short_is_one_error_naming_it(tiny_dir, tmp_path):
         f.truncate(weights.stat().st_size // 2)
     with pytest.raises(FoveaError, match=r"text_encoder/model\.safetensors is not a readable"):
         load_generator(str(copy))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("fov.pt", b"not a pickle", "is not a readable torch file"),
+        ("fov.safetensors", b"cut", "is not a readable safetensors file"),
+        ("fov.safetensors", None, "'foo.weight' is neither lora_A/lora_B nor alpha"),
+    ],
+)
+def test_a_bad_lora_file_is_refused_before_the_model_loads(tmp_path, name, content, message):
+    """A LoRA file that cannot serve was read only after the model had loaded (minutes for a 4B
+    model), and a torch file that is no pickle ended in a traceback; the model named here does
+    not exist, so only a LoRA checked first gives the LoRA's error."""
+    from safetensors.torch import save_file
+
+    from generator.errors import FoveaError
+
+    path = tmp_path / name
+    if content is None:
+        save_file({"foo.weight": torch.zeros(2, 2)}, str(path))
+    else:
+        path.write_bytes(content)
+    with pytest.raises(FoveaError, match=message):
+        load_generator(str(tmp_path / "no-such-model"), lora=path)
+
+
+def test_a_refused_lora_leaves_the_transformer_as_it_was(generator):
+    """The first module fits, the second is for another model size: nothing is merged."""
+    from generator.errors import FoveaError
+    from generator.release_lora import merge_lora
+
+    layer = dict(generator.denoiser.transformer.named_modules())["transformer_blocks.0.attn.to_q"]
+    before = layer.weight.detach().clone()
+    lora = {
+        "transformer_blocks.0.attn.to_q.lora_A.weight": torch.ones(2, layer.in_features),
+        "transformer_blocks.0.attn.to_q.lora_B.weight": torch.ones(layer.out_features, 2),
+        "transformer_blocks.0.attn.to_k.lora_A.weight": torch.zeros(2, 7),
+        "transformer_blocks.0.attn.to_k.lora_B.weight": torch.zeros(7, 2),
+    }
+    with pytest.raises(FoveaError, match="another model size"):
+        merge_lora(generator.denoiser.transformer, lora)
+    assert torch.equal(layer.weight, before)
