@@ -128,7 +128,7 @@ def summary(protocol, *, scenes: str) -> list[str]:
         )
     if wide:
         lines.append(
-            "note: from the images' generation to the response the gaze may move as far as the "
+            "note: from the images' generation to the end of interval 2 the gaze may move as far as the "
             "fixation window from the measured gaze, where the full-resolution region is "
             "centred, without a fixation break; that is farther than the region reaches in "
             f"{', '.join(wide)}: a participant can look at coarser tokens in a trial that "
@@ -247,7 +247,7 @@ def _fixation_line(protocol) -> str:
         window = ", ".join(f"{_deg(w)} deg ({name})" for name, w in windows.items())
     return (
         f"fixation: held {protocol.timing.fixation_hold_s:g} s within {_deg(fixation.tolerance_deg)} "
-        f"deg of the target, then from the images' generation to the response within {window} "
+        f"deg of the target, then from the images' generation to the end of interval 2 within {window} "
         f"of the measured gaze (a break: {fixation.break_min_s:g} s outside; a trial with one "
         "is re-queued)"
     )

@@ -199,7 +199,7 @@ class FixationSettings(StrictTable):
     show_during_stimulus: bool = True
 
     def interval_window_deg(self, padding_deg: float) -> float:
-        """Radius of the fixation window from the generation to the response, centred on the
+        """Radius of the fixation window from the generation to the end of interval 2, centred on the
         measured gaze (``study.trial.fixation``): a condition's ``padding_deg`` (the
         full-acuity margin for tracker error: a gaze inside it sees the image as generated),
         at least ``MIN_INTERVAL_WINDOW_DEG`` and at most ``tolerance_deg``; without padding,

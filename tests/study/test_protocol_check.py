@@ -110,7 +110,7 @@ def test_check_warns_when_the_fixation_window_is_wider_than_the_full_resolution_
     out = _check_output(capsys, PROTOCOLS / "threshold_2afc.toml")
     assert (
         "fixation: held 0.5 s within 1.0 deg of the target, then from the images' generation "
-        "to the response within 1.0 deg of the measured gaze" in out
+        "to the end of interval 2 within 1.0 deg of the measured gaze" in out
     )
     assert "condition acuity_right8: " in out and (
         "full-resolution radius 11.2 deg at 0.1, 0.20 deg at 8" in out
