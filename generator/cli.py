@@ -187,6 +187,12 @@ def _check_sidecar_free(out: Path) -> None:
         )
 
 
+def _save_image(path: Path, image) -> None:
+    """Write an output image, its folder made first (as for every output of ``generate``)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_image_atomic(path, image)
+
+
 def _generate(args: argparse.Namespace) -> int:
     from PIL import Image
 
@@ -254,15 +260,13 @@ def _generate(args: argparse.Namespace) -> int:
         **options,
     )
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_image_atomic(out, Image.fromarray(result.image))
+    _save_image(out, Image.fromarray(result.image))
     sidecar = {"image_file": out.name, **result.sidecar}
     write_atomic(out.with_suffix(".json"), json.dumps(sidecar, indent=2))
     if args.mask_out:
-        save_image_atomic(Path(args.mask_out), draw_layout(result.layout, image=result.image))
+        _save_image(Path(args.mask_out), draw_layout(result.layout, image=result.image))
     if args.scene_out:
-        Path(args.scene_out).parent.mkdir(parents=True, exist_ok=True)
-        save_image_atomic(Path(args.scene_out), Image.fromarray(result.scene.pixels))
+        _save_image(Path(args.scene_out), Image.fromarray(result.scene.pixels))
     used = f", scene {result.scene.source}" if result.scene is not None else ""
     print(
         f"{out}: {result.tokens}/{result.tokens_full} tokens ({result.layout.token_ratio:.3f}), "
@@ -291,8 +295,7 @@ def _mask(args: argparse.Namespace) -> int:
         except OSError as error:
             raise FoveaError(f"cannot read image {args.image!r}: {error}") from None
         image = np.asarray(picture.resize((geometry.image_width_px, geometry.image_height_px)))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    save_image_atomic(Path(args.out), draw_layout(layout, image=image))
+    _save_image(Path(args.out), draw_layout(layout, image=image))
     print(
         f"{args.out}: {layout.num_tokens}/{layout.num_tokens_full} tokens "
         f"({layout.token_ratio:.3f}) {layout.level_counts()}"

@@ -387,3 +387,14 @@ def test_the_gaze_help_gives_the_axes_and_the_form_for_negative_values(capsys):
         help_text = " ".join(capsys.readouterr().out.split())
         assert "gaze in image pixels: x right, y down, 0..image size" in help_text
         assert "--gaze=-10,3" in help_text
+
+
+def test_every_output_of_generate_gets_its_folder(tmp_path, monkeypatch):
+    """--out and --scene-out made their folders but --mask-out did not: a mask into a new folder
+    failed after the generation, naming a temporary file."""
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    args = ["generate", "--model", "tiny", "--size", "64", "--gaze", "10,20", "--out", "a/x.png"]
+    assert main([*args, "--mask-out", "b/m.png"]) == 0
+    assert (tmp_path / "a" / "x.png").is_file() and (tmp_path / "b" / "m.png").is_file()
