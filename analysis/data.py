@@ -26,6 +26,12 @@ _NAME = re.compile(
 )
 #: The task of a file whose name is not BIDS and whose sidecar does not name one.
 UNKNOWN_TASK = "unknown"
+#: BIDS folders of the data root that hold no sessions, and what they hold: their ``*_beh.tsv``
+#: (a cleaned copy of a session, another pipeline's table) are not read.
+NOT_RAW_DATA = {
+    "derivatives": "BIDS derived data",
+    "sourcedata": "BIDS source data (before conversion)",
+}
 
 
 @dataclass
@@ -174,18 +180,28 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
         raise FoveaError(f"data directory {root} does not exist")
     if not root.is_dir():
         raise FoveaError(f"data directory {root} is not a directory")
-    paths = sorted(
+    found = sorted(
         p
         for p in root.rglob("*_beh.tsv")
         if not any(part.startswith(".") for part in p.relative_to(root).parts)
     )
+    paths = [p for p in found if p.relative_to(root).parts[0] not in NOT_RAW_DATA]
+    not_raw = [
+        SkippedFile(root / folder, f"{what}, not sessions ({n} *_beh.tsv file{'s' * (n > 1)})")
+        for folder, what in NOT_RAW_DATA.items()
+        if (n := sum(p.relative_to(root).parts[0] == folder for p in found))
+    ]
     if not paths:
+        besides = "".join(
+            f" outside {s.path.name}/ ({s.reason}; to report on those, name their folder)"
+            for s in not_raw[:1]
+        )
         raise FoveaError(
-            f"no *_beh.tsv files below {root}; expected "
+            f"no *_beh.tsv files below {root}{besides}; expected "
             "sub-<participant>/ses-<session>/beh/sub-<participant>_ses-<session>_task-<task>_beh.tsv"
         )
     sessions: list[Session] = []
-    skipped: list[SkippedFile] = []
+    skipped: list[SkippedFile] = list(not_raw)
     being_recorded: list[str] = []
     for path in paths:
         session = read_session(path)

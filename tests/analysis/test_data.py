@@ -531,3 +531,30 @@ def test_hand_edited_runs_and_completed_in_a_sidecar_are_flagged_not_fatal(small
     table = sessions_table(ds, small_data)
     assert list(table["completed"]) == ["unknown", "yes", "yes"]
     assert "9.9" in table["software"].iloc[1]
+
+
+def test_bids_derivatives_and_sourcedata_are_not_read_as_sessions(small_data, capsys):
+    """A BIDS data set with a cleaned copy of a session in ``derivatives/`` (and another
+    pipeline's table) was refused ("appears twice", or a missing column of the other table);
+    those folders hold no sessions: they are listed as not read, and the sessions are analysed.
+    A folder with sessions only there names the folder to report on instead."""
+    from fovea_cli.main import main
+
+    cleaned = small_data / "derivatives" / "cleaned" / "sub-01" / "ses-1" / "beh"
+    shutil.copytree(_beh(small_data).parent, cleaned)
+    _rewrite(next(cleaned.glob("*_beh.tsv")), lambda lines: lines[:20])
+    (small_data / "derivatives" / "other_beh.tsv").write_text("a\tb\n1\t2\n", encoding="utf-8")
+    ds = load_dataset(data_dir=small_data)
+    assert [s.participant for s in ds.sessions] == ["01", "02", "03"]
+    assert [(s.path.name, s.reason) for s in ds.skipped] == [
+        ("derivatives", "BIDS derived data, not sessions (2 *_beh.tsv files)")
+    ]
+
+    only = small_data / "derivatives"
+    shutil.move(only, small_data.parent / "only" / "derivatives")
+    args = ["report", str(small_data.parent / "only"), "--out", str(small_data.parent / "out")]
+    assert main(args) == 2
+    assert capsys.readouterr().err.startswith(
+        f"error: no *_beh.tsv files below {small_data.parent / 'only'} outside derivatives/ (BIDS "
+        "derived data, not sessions (2 *_beh.tsv files); to report on those, name their folder)"
+    )
