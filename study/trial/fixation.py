@@ -16,7 +16,6 @@ from study.trial.gaze import FixationHold, GazeMonitor
 from study.trial.sources import request_elapsed_s, shared_scene
 from study.trial.state import TrialAborted, TrialState
 
-MIN_WINDOW_DEG = 0.5  # the smallest stimulus window: about an EyeLink's accuracy
 # The longest a participant waits at the fixation mark for the images: this many deadlines, at
 # least GIVE_UP_MIN_S (more than the process service needs to notice a hung generator and
 # restart it). A generator that never delivers (a hung worker thread, a wedged GPU) then stops
@@ -224,15 +223,10 @@ class FixationPhases:
         )
 
     def _stimulus_window_deg(self, trial: TrialState) -> float:
-        """Radius of the window around the measured gaze from the generation on: the layout's
-        padding (the full-acuity margin for tracker error: a gaze inside it sees the image as
-        generated), at least ``MIN_WINDOW_DEG`` (tracker accuracy) and at most the fixation
-        tolerance; without padding, the tolerance."""
-        tolerance = self.protocol.fixation.tolerance_deg
+        """Radius of the window around the measured gaze from the generation on
+        (``FixationSettings.interval_window_deg``: the condition's padding, bounded)."""
         padding = self.protocol.condition(trial.plan.condition).padding_deg
-        if padding <= 0:
-            return tolerance
-        return min(tolerance, max(MIN_WINDOW_DEG, padding))
+        return self.protocol.fixation.interval_window_deg(padding)
 
     def _refixate(self, trial: TrialState) -> None:
         """After a blink while waiting for the images: the gaze held again in the window for
