@@ -221,9 +221,15 @@ def _generate(args: argparse.Namespace) -> int:
     gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
     # Everything about the scene that does not need the model is refused before it loads.
     check_scene_size(width_px=width_px, height_px=height_px, factor=None)
+    source = scene_source_from_args(args)
     if args.t_start is not None:
         check_t_start(args.t_start)
-    source = scene_source_from_args(args)
+        if source is None:
+            raise FoveaError(
+                "--t-start is where image-to-image starts from a scene given with --scene or "
+                "--scenes; without one a prompt model samples from noise: drop --t-start or "
+                "give a scene"
+            )
     if source is not None:
         source.check(width_px=width_px, height_px=height_px)
     generator = load_generator(
@@ -238,6 +244,11 @@ def _generate(args: argparse.Namespace) -> int:
         raise FoveaError(
             f"--prompt: model {args.model!r} generates from a scene (--scene or --scenes), not "
             "from a prompt; drop --prompt"
+        )
+    if args.t_start is not None and generator.takes_scene:
+        raise FoveaError(
+            f"--t-start: model {args.model!r} adds detail to its scene starting from noise; "
+            "--t-start is for prompt models given a scene (image-to-image); drop it"
         )
     scene = None
     if source is not None:

@@ -398,3 +398,18 @@ def test_every_output_of_generate_gets_its_folder(tmp_path, monkeypatch):
     args = ["generate", "--model", "tiny", "--size", "64", "--gaze", "10,20", "--out", "a/x.png"]
     assert main([*args, "--mask-out", "b/m.png"]) == 0
     assert (tmp_path / "a" / "x.png").is_file() and (tmp_path / "b" / "m.png").is_file()
+
+
+def test_a_t_start_that_would_not_apply_is_refused_not_ignored(photos, capsys):
+    """--t-start was dropped without a word for a scene model (the default model starts from
+    noise) and for a prompt model given no scene: the sidecar said t_start 1.0."""
+    from fovea_cli.main import main
+
+    common = ["generate", "--size", "64", "--t-start", "0.3"]
+    assert main([*common, "--model", "tiny", "--out", str(photos / "a.png")]) == 2
+    assert "error: --t-start is where image-to-image starts from a scene" in capsys.readouterr().err
+    scene = ["--scene", str(photos / "photos" / "cat.png")]
+    assert main([*common, *scene, "--model", "default", "--out", str(photos / "b.png")]) == 2
+    err = capsys.readouterr().err
+    assert "error: --t-start: model 'default' adds detail to its scene" in err
+    assert not (photos / "a.png").exists() and not (photos / "b.png").exists()
