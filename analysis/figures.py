@@ -96,11 +96,15 @@ def _p_correct_axis(ax, proportions) -> None:
 
 
 def _range(fits) -> tuple[float, float]:
-    """Level-axis limits of ``fits``: their tested levels with a margin, which stops just past
-    the end of the possible levels (``level_domain``: radius_shrink 1), where the curve ends."""
+    """Level-axis limits of ``fits``: their tested levels and marked thresholds with a margin,
+    which stops just past the end of the possible levels (``level_domain``: radius_shrink 1),
+    where the curve ends."""
     levels = np.concatenate(
         [f.table["level"].to_numpy() for f in fits if len(f.table)] or [np.array([1.0])]
     )
+    # A threshold marked beyond the tested levels (extrapolated) is on the axis too.
+    marked = np.array([f.threshold() for f in fits if f.fitted and not f.unbracketed], float)
+    levels = np.concatenate([levels, marked[np.isfinite(marked)]])
     log_axis = fits[0].sigmoid.log_axis if fits else True
     domain = fits[0].level_domain if fits else None
     high = domain.high if domain is not None else np.inf
@@ -129,7 +133,15 @@ def panel_title(fit) -> str:
         title += f"\nno threshold: at the fit's {fit.threshold_bound} bound"
     elif fit.fitted and fit.threshold_open:
         title += "\nno threshold: beyond the tested levels"
+    elif fit.fitted and _extrapolated(fit):
+        title += "\nextrapolated: beyond the tested levels"
     return title
+
+
+def _extrapolated(fit) -> bool:
+    from analysis.fits import EXTRAPOLATED
+
+    return EXTRAPOLATED in fit.flags
 
 
 def level_label(level_labels: dict[str, str] | None, condition: str) -> str:

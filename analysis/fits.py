@@ -28,6 +28,11 @@ from protocol.session_data import REPORT_MIN_TRIALS_PER_FIT
 PrimaryMethod = Literal["ml", "bayes"]
 
 
+#: The flag of a threshold estimated beyond the tested levels (its interval bounded): drawn, and
+#: the figures' level axis reaches it.
+EXTRAPOLATED = "threshold outside the tested levels (extrapolated)"
+
+
 @dataclass(frozen=True, kw_only=True)
 class FitSettings:
     """How psychometric functions are fitted.
@@ -442,7 +447,7 @@ def _flag(fit: PsychometricFit, bounds, x: np.ndarray) -> None:
             " about that level; the tested levels did not bracket it"
         )
     elif not fit.threshold_bound and not (x.min() <= t <= x.max()):
-        fit.flags.append("threshold outside the tested levels (extrapolated)")
+        fit.flags.append(EXTRAPOLATED)
     width_x = float(fit.ml.fit.width_x[0])
     if not fit.threshold_bound and width_x <= bounds.width_x[0] * (1 + 1e-6):
         fit.flags.append(

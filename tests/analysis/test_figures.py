@@ -272,3 +272,27 @@ def test_a_true_threshold_off_the_level_axis_is_a_note_not_a_legend_entry():
         notes = [t.get_text() for t in ax.texts]
         assert ("true threshold" in labels) == on_axis, labels
         assert any("true threshold 50 beyond the axis" in n for n in notes) != on_axis, notes
+
+
+def test_a_threshold_beyond_the_tested_levels_is_on_the_axis_and_said_to_be_extrapolated():
+    """A participant near chance at every level QUEST+ tested (0.633 to 3.18; the chance
+    participant's report): the fit puts its threshold at 6.07, interval 1.2 to 6.23, beyond
+    the highest level. The axis ended at 4.8, so the panel showed a flat curve and an interval
+    bar without its marker or a word; it now reaches the marker and the title says so."""
+    levels = np.array([1.264, 1.004, 3.18, 2.525, 2.005, 2.005, 1.592, 1.264, 1.004, 0.797])
+    levels = np.concatenate([levels, [0.633, 0.633, 1.264, 1.004, 0.797, 1.592, 1.264]])
+    levels = np.concatenate([levels, [1.264, 1.004, 1.592]])
+    correct = np.array([1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 0, 0, 1, 1, 1, 0], float)
+    fit = fit_cell(
+        participant="04",
+        condition="acuity_right6",
+        observer="parametric",
+        levels=levels,
+        correct=correct,
+        settings=FitSettings(n_boot=100, bayes=False),
+    )
+    assert not fit.unbracketed and fit.threshold() > levels.max()
+    assert panel_title(fit) == "acuity_right6 (n=20)\nextrapolated: beyond the tested levels"
+    ax = curves_figure([fit], title="04").axes[0]
+    lo, hi = ax.get_xlim()
+    assert lo < fit.threshold() < hi
