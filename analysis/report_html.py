@@ -127,6 +127,14 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
             + esc("; ".join(reasons))
             + "), so nothing was fitted for the group.</li>"
         )
+    elif qc_people is not None and bool(qc_people["excluded"].any()):
+        out = qc_people[qc_people["excluded"]]
+        items.append(
+            f"<li>{len(out)} of {len(qc_people)} participants excluded by "
+            '<a href="#qc">quality control</a>, so not in these results: '
+            + esc("; ".join(f"{r.participant} ({r.exclusion_reasons})" for r in out.itertuples()))
+            + ".</li>"
+        )
     answer = (
         '<div class="answer">'
         "<p>The question: at what foveation level do people start to see the difference between a "

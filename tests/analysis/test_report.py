@@ -294,6 +294,25 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     assert "by default strength 1, radius_shrink 0.67, periphery_factor 2; fovea report" in html
 
 
+def test_the_answer_names_a_participant_qc_excluded(small_data, tmp_path):
+    """A session stopped part-way (sub-03: its first 30 trials) leaves too few trials, so QC
+    excludes the participant. The answer said "2 participants" with no word of the third (only
+    the header's "2 of 3 included" and the QC section far below); it now names them and why."""
+    beh = next((small_data / "sub-03").rglob("*_beh.tsv"))
+    lines = beh.read_text(encoding="utf-8").splitlines(keepends=True)
+    beh.write_text("".join(lines[:31]), encoding="utf-8")
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "out", config=config)
+    answer = report.html.read_text(encoding="utf-8").split('<section id="design">')[0]
+    assert re.search(
+        r'<li>1 of 3 participants excluded by <a href="#qc">quality control</a>, so not in these '
+        r"results: 03 \(only \d+ analysed trials in a condition \(&lt; 20\)\)\.</li>",
+        answer,
+    ), answer
+
+
 def test_a_summary_without_thresholds_says_the_fits_had_too_few_trials(small_data, tmp_path):
     """With QC passing everyone but too few trials to fit, the summary said only 'no included
     participant has a threshold'; it now gives the fitter's reason."""
