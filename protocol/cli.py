@@ -271,7 +271,10 @@ def _timing_line(protocol) -> str:
     isi = max(_frames(timing.isi_s, hz), mask)
     after = f"noise mask {mask} frames, then blank" if mask else "blank"
     response = f"within {timing.response_window_s:g} s" if timing.response_window_s else "unlimited"
-    feedback = shown(timing.feedback_duration_s) if protocol.feedback.enabled else "off"
+    main, practice = (protocol.shows_feedback(practice=p) for p in (False, True))
+    feedback = shown(timing.feedback_duration_s) if main else "off"
+    if protocol.practice.trials and practice != main:
+        feedback += f" ({'on' if practice else 'off'} in practice)"
     return (
         f"timing at {hz:g} Hz: each interval {shown(timing.stimulus_duration_s)}; between them "
         f"{isi} frames ({isi / hz:.3f} s: {after}); response {response}; feedback {feedback}; "

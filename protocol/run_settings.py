@@ -284,6 +284,9 @@ class PracticeSettings(StrictTable):
         example: before the first trial of a new session, show a foveated image beside its
             full-resolution twin at the largest (easiest) practice level, or the condition's
             ``level_max`` without practice levels, with ``instructions.example_text``.
+        feedback: whether practice trials show feedback (a green or red fixation mark); unset:
+            as ``[feedback] enabled`` says for every trial. ``true`` lets a participant learn
+            what to look for in practice when the main trials run without feedback.
     """
 
     trials: int = Field(default=0, ge=0, le=500)
@@ -291,6 +294,7 @@ class PracticeSettings(StrictTable):
     criterion: float = Field(default=0.75, gt=0, le=1)
     max_blocks: int = Field(default=3, ge=1, le=20)
     example: bool = False
+    feedback: bool | None = None
 
     @field_validator("levels")
     @classmethod
@@ -374,7 +378,8 @@ class InstructionSettings(StrictTable):
 
 
 class FeedbackSettings(StrictTable):
-    """Trial feedback: a green (correct) or red (wrong) fixation mark."""
+    """Trial feedback: a green (correct) or red (wrong) fixation mark (practice trials:
+    ``[practice] feedback`` when set)."""
 
     enabled: bool = True
 

@@ -174,6 +174,13 @@ class Protocol(StrictTable):
             math.degrees(math.atan(d.height_cm / 2 / d.distance_cm)),
         )
 
+    def shows_feedback(self, *, practice: bool) -> bool:
+        """Whether a trial ends with feedback: practice trials as ``[practice] feedback`` says
+        when set, every other trial as ``[feedback] enabled``."""
+        if practice and self.practice.feedback is not None:
+            return self.practice.feedback
+        return self.feedback.enabled
+
     def condition(self, name: str) -> Condition:
         for condition in self.conditions:
             if condition.name == name:

@@ -11,6 +11,7 @@ import numpy as np
 
 from study.observers import ObserverTrial
 from study.presenter import RESPONSE_KEYS, QuitRequested
+from study.procedures.practice import is_practice
 from study.trial.dataviewer import image_ref, onset_messages
 from study.trial.state import TrialAborted, TrialState, trial_rng
 
@@ -133,7 +134,7 @@ class PresentationPhases:
         return correct
 
     def _feedback(self, trial: TrialState, *, correct: bool) -> None:
-        if not self.protocol.feedback.enabled:
+        if not self.protocol.shows_feedback(practice=is_practice(trial.plan.track)):
             return
         presenter = self.presenter
         color = "green" if correct else "red"

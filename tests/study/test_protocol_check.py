@@ -155,6 +155,9 @@ def test_check_shows_the_trial_timing_in_frames(tmp_path, capsys):
         "timing at 144 Hz: each interval 43 frames (0.299 s); between them 72 frames (0.500 s: "
         "blank); response within 3 s; feedback off; between trials 43 frames (0.299 s)" in out
     )
+    data["practice"] = {"trials": 4, "feedback": True}  # feedback while learning the task only
+    out = _check_output(capsys, write_toml(data, tmp_path / "practice_feedback.toml"))
+    assert "; feedback off (on in practice); between trials" in out
 
 
 def test_check_says_how_often_a_session_comes_back_to_a_photograph(tmp_path, capsys):

@@ -237,3 +237,25 @@ def test_a_participant_pressing_space_at_once_waits_out_the_breaks_minimum(virtu
         assert clock() - start < 0.2
     finally:
         win.close()
+
+
+def test_practice_feedback_without_feedback_in_the_main_trials(virtual_x, tmp_path):
+    """``[practice] feedback = true`` with ``[feedback] enabled = false``: the practice trials end
+    with the feedback mark (the gaze file's ``feedback`` phase), the main trials do not."""
+    data = small_protocol_dict(method="constant", trials=4)
+    data["conditions"] = data["conditions"][:1]
+    data["procedure"]["constant"] = {"repeats": 1, "n_levels": 2}
+    data["practice"] = {"trials": 2, "levels": [8.0], "criterion": 0.5, "feedback": True}
+    data["feedback"] = {"enabled": False}
+    loaded = load_protocol(write_toml(data, tmp_path / "practice_feedback.toml"))
+    print(f"seed {SEED}")
+    result = run_session(_config(tmp_path, loaded, shots=False))
+    assert result.completed
+    rows = _rows(result.paths.beh_tsv)
+    columns = json.loads(result.paths.physio_json.read_text())["Columns"]
+    gaze = pd.read_csv(result.paths.physio_tsv_gz, sep="\t", header=None, names=columns)
+    with_feedback = set(gaze.loc[gaze["phase"] == "feedback", "trial"].astype(int))
+    blocks = dict(zip(rows["trial"].astype(int), rows["block"], strict=True))
+    practice = {t for t, b in blocks.items() if b == "practice"}
+    assert practice and len(practice) < len(blocks)
+    assert with_feedback == practice
