@@ -8,9 +8,10 @@ What diffusers' ``Flux2KleinPipeline`` does, and how the kit maps it:
   one pair per patchified channel) and packs row-major (transformer ``patch_size = 1``). The kit's
   data grid is the *normalised* 32-channel latent at 1/8 (:class:`Flux2VaeCodec`), so
   :func:`generator.tokens.patchify` with ``p = 2`` gives exactly the pipeline's packed tokens.
-- **Text.** A Qwen3 causal LM; the hidden states of layers 9, 18 and 27 are stacked per token
-  (``joint_attention_dim = 3 * hidden``), the prompt wrapped in the chat template and padded to 512
-  tokens. Text ids are ``(0, 0, 0, l)``. Prompts are encoded once per session and cached.
+- **Text.** A Qwen3 causal LM ([klein]; [dev]: Mistral 3); the hidden states of three layers
+  (the pipeline's ``encode_prompt`` default: 9, 18, 27 for [klein], 10, 20, 30 for [dev]) are
+  stacked per token (``joint_attention_dim = 3 * hidden``), the prompt wrapped in the chat
+  template and padded to 512 tokens. Text ids are ``(0, 0, 0, l)``. Prompts are encoded once per session and cached.
 - **Schedule.** Sigmas ``linspace(1, 1/steps, steps)`` then 0, warped by the exponential time shift
   with ``mu`` from the pipeline's ``compute_empirical_mu(image_seq_len, steps)``; the kit's sampler
   uses the equivalent rational warp with ``shift = exp(mu)`` (fixed at load for the default size).
@@ -32,7 +33,6 @@ from generator.prompts import PromptEncoder
 from generator.tokens import patchify, unpatchify
 
 FLUX2_PIPELINES = ("Flux2KleinPipeline", "Flux2Pipeline")
-TEXT_LAYERS = (9, 18, 27)
 DEFAULT_SIZE_PX = 1024
 
 
@@ -120,12 +120,25 @@ class Flux2PromptEncoder(PromptEncoder):
         return text, None
 
     def layers(self) -> tuple[int, ...]:
-        """The hidden-state layers stacked per token: (9, 18, 27), or spread evenly over a smaller
-        encoder (tiny test configs) so that ``3 * hidden`` still matches the transformer."""
-        n = int(self.pipe.text_encoder.config.num_hidden_layers)
-        if n >= max(TEXT_LAYERS):
-            return TEXT_LAYERS
+        """The hidden-state layers stacked per token: the pipeline's own (:func:`text_layers`:
+        (9, 18, 27) for [klein]'s Qwen3, (10, 20, 30) for [dev]'s Mistral), or spread evenly over
+        a smaller encoder (tiny test configs) so that ``3 * hidden`` still matches the
+        transformer."""
+        layers = text_layers(self.pipe)
+        n = int(self.pipe.text_encoder.config.get_text_config().num_hidden_layers)
+        if n >= max(layers):
+            return layers
         return tuple(max(1, round(n * (i + 1) / 3)) for i in range(3))
+
+
+def text_layers(pipe) -> tuple[int, ...]:
+    """The text encoder layers ``pipe``'s ``encode_prompt`` stacks by default (its signature is
+    the one definition: FLUX.2 [klein] and [dev] differ)."""
+    import inspect
+
+    method = type(pipe).encode_prompt  # the class's, also while an instance wraps its own
+    default = inspect.signature(method).parameters["text_encoder_out_layers"].default
+    return tuple(int(layer) for layer in default)
 
 
 def empirical_mu(image_seq_len: int, steps: int) -> float:
@@ -151,14 +164,22 @@ def schedule_shift(scheduler_config: dict, *, steps: int, size_px: int = DEFAULT
 
 
 def load_flux2_pipeline(path: Path, *, device: str, dtype: torch.dtype):
-    """A :class:`generator.pipeline.FoveatedGenerator` for a FLUX.2 pipeline directory."""
-    from diffusers import Flux2KleinPipeline
+    """A :class:`generator.pipeline.FoveatedGenerator` for a FLUX.2 pipeline directory, loaded
+    with the pipeline class its ``model_index.json`` names (one of ``FLUX2_PIPELINES``: [klein]
+    and [dev] encode prompts differently)."""
+    import diffusers
 
     from generator.pipeline import FoveatedGenerator
 
     index = json.loads((path / "model_index.json").read_text())
+    if index.get("_class_name") not in FLUX2_PIPELINES:
+        raise FoveaError(
+            f"{path}/model_index.json names {index.get('_class_name')!r}, not one of "
+            f"{', '.join(FLUX2_PIPELINES)}"
+        )
+    pipeline_class = getattr(diffusers, index["_class_name"])
     try:
-        pipe = Flux2KleinPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
+        pipe = pipeline_class.from_pretrained(path, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, TypeError) as error:
         raise FoveaError(f"could not load the FLUX.2 pipeline in {path}: {error}") from None
     pipe.to(device)

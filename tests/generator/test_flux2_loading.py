@@ -281,3 +281,43 @@ def test_a_refused_lora_leaves_the_transformer_as_it_was(generator):
     with pytest.raises(FoveaError, match="another model size"):
         merge_lora(generator.denoiser.transformer, lora)
     assert torch.equal(layer.weight, before)
+
+
+def test_a_flux2_dev_directory_loads_as_its_own_pipeline(tiny_dir, tmp_path):
+    """A ``Flux2Pipeline`` ([dev]) directory was loaded as [klein]'s pipeline, whose prompt
+    encoding (chat template, hidden layers 9, 18, 27) is not [dev]'s (layers 10, 20, 30): the
+    prompt's conditioning was wrong without a word. The class the directory names loads it, and
+    a full-size text encoder is read at that pipeline's layers."""
+    import json
+    import shutil
+
+    from diffusers import Flux2KleinPipeline, Flux2Pipeline
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from generator.flux2 import Flux2PromptEncoder
+    from generator.tiny_flux2 import TINY_TEXT_HIDDEN, tiny_flux2_components
+
+    dev = tmp_path / "tiny-dev"
+    shutil.copytree(tiny_dir, dev)
+    index = json.loads((dev / "model_index.json").read_text())
+    index["_class_name"] = "Flux2Pipeline"
+    del index["is_distilled"]
+    (dev / "model_index.json").write_text(json.dumps(index))
+    assert isinstance(load_generator(str(dev)).encoder.pipe, Flux2Pipeline)
+
+    parts = tiny_flux2_components()
+    parts["text_encoder"] = Qwen3ForCausalLM(  # as deep as the real encoders, tiny otherwise
+        Qwen3Config(
+            vocab_size=64,
+            hidden_size=TINY_TEXT_HIDDEN,
+            intermediate_size=16,
+            num_hidden_layers=30,
+            num_attention_heads=2,
+            num_key_value_heads=1,
+            head_dim=8,
+        )
+    )
+    klein = Flux2KleinPipeline(**parts)
+    del parts["is_distilled"]
+    assert Flux2PromptEncoder(klein).layers() == (9, 18, 27)
+    assert Flux2PromptEncoder(Flux2Pipeline(**parts)).layers() == (10, 20, 30)
