@@ -318,7 +318,7 @@ def time_model(
     denoiser, codec, cond, name = build_model(family, smoke=args.smoke, device=device, dtype=dtype)
     if args.compile:  # one graph per token count; every shape is compiled during the warm-up
         denoiser.transformer = torch.compile(denoiser.transformer, dynamic=False)
-    size = 128 if args.smoke else 1024
+    size = args.smoke_px if args.smoke else 1024
     geometry = StimulusGeometry(
         display=default_display(), image_width_px=size, image_height_px=size
     )
@@ -418,6 +418,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", required=True)
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU")
+    parser.add_argument(
+        "--smoke-px", type=int, default=128, help="--smoke: the image side in px (default 128)"
+    )
     parser.add_argument("--repeats", type=int, default=20)
     parser.add_argument("--steps", type=int, default=4)
     parser.add_argument("--models", default="flux2-klein-4b,flux1-schnell")
