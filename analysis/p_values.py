@@ -11,7 +11,7 @@ import math
 #: p-values below this print as ``< 0.001``.
 P_FLOOR = 0.001
 #: Table columns that hold p-values (formatted with ``fmt_p``).
-P_COLUMNS = frozenset({"p", "p_holm", "gof_p"})
+P_COLUMNS = frozenset({"p", "p_holm", "gof_p", "interval_bias_p"})
 
 
 def fmt_p(p) -> str:

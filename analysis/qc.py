@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from analysis.interval_bias import interval_bias
 from generator.errors import FoveaError
 from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION
 
@@ -43,6 +44,8 @@ class QCRules:
         max_deadline_miss_rate: participant rule: share of trials with a missed deadline.
         max_rt_outlier_rate: participant rule: share of responses outside [rt_min_s, rt_max_s].
         min_trials_per_condition: participant rule: analysed trials each condition needs.
+        interval_bias_alpha: flag, never an exclusion: the two-sided level at which a
+            participant's share of answers "1" differs from 0.5 (``analysis.interval_bias``).
     """
 
     rt_min_s: float | None = 0.15
@@ -55,6 +58,7 @@ class QCRules:
     max_deadline_miss_rate: float | None = 0.2
     max_rt_outlier_rate: float | None = 0.2
     min_trials_per_condition: int | None = REPORT_MIN_TRIALS_PER_CONDITION
+    interval_bias_alpha: float | None = 0.05
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -86,6 +90,10 @@ class QCRules:
             value = getattr(self, name)
             if value is not None and value > 1:
                 raise FoveaError(f"QC rule {name} is a proportion in [0, 1], got {value!r}")
+        if self.interval_bias_alpha is not None and not 0 < self.interval_bias_alpha < 1:
+            raise FoveaError(
+                f"QC rule interval_bias_alpha is a level in (0, 1), got {self.interval_bias_alpha!r}"
+            )
 
     @classmethod
     def from_file(cls, path: str | Path) -> QCRules:
@@ -301,8 +309,8 @@ def _apply_trial_rules(
 
 def participant_metrics(t: pd.DataFrame, sessions, rules: QCRules) -> pd.DataFrame:
     """One row per participant: sessions, aborts, calibration error (deg), generation latency
-    (s), deadline misses, dropped frames, response times (s) and analysed trials (after the
-    trial rules marked ``excluded_by``)."""
+    (s), deadline misses, dropped frames, response times (s), interval bias (of every answered
+    main trial) and analysed trials (after the trial rules marked ``excluded_by``)."""
     cal = _calibration_errors(sessions)
     incomplete_by_p: dict[str, int] = {}
     sessions_by_p: dict[str, int] = {}
@@ -324,6 +332,7 @@ def participant_metrics(t: pd.DataFrame, sessions, rules: QCRules) -> pd.DataFra
                 "sessions": sessions_by_p.get(p, 0),
                 "incomplete_sessions": incomplete_by_p.get(p, 0),
                 **_trial_metrics(g, rules, errors),
+                **interval_bias(g[responded(g)], alpha=rules.interval_bias_alpha),
                 "analysed_trials": int(analysed.sum()),
                 "min_trials_in_a_condition": int(per_cond.min()) if len(per_cond) else 0,
             }

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from analysis import report_output
+from analysis import interval_bias, report_output
 from analysis.qc import responded
 from analysis.report_analysis import Analysis
 from analysis.report_stages import unbracketed_thresholds
@@ -181,6 +181,7 @@ def summary_of(a: Analysis) -> dict:
         "qc": {
             "exclusions": a.qc.exclusions.to_dict("records"),
             "participants": a.qc.participants.to_dict("records"),
+            "interval_bias": _interval_bias(a),
             "duplicate_sessions": [c.note for c in a.dataset.copies],
         },
         "perceptual_overlay": a.overlay_table.to_dict("records") if len(a.overlay_table) else None,
@@ -195,6 +196,17 @@ def summary_of(a: Analysis) -> dict:
         "seconds": a.seconds,
         "timings_s": a.timings_s,
         "workers": a.config.workers or default_workers(),
+    }
+
+
+def _interval_bias(a: Analysis) -> dict:
+    """The interval-bias columns of ``qc.participants``: their definitions, the flag's level and
+    who was flagged."""
+    people = a.qc.participants
+    return {
+        "alpha": a.config.qc.interval_bias_alpha,
+        "columns": dict(interval_bias.COLUMNS),
+        "flagged": sorted(people.loc[people["interval_bias_flagged"], "participant"].astype(str)),
     }
 
 

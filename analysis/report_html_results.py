@@ -18,6 +18,7 @@ from analysis.html_blocks import (
     png_size,
     table,
 )
+from analysis.interval_bias import COLUMNS
 from analysis.p_values import P_FLOOR, p_text
 from analysis.report_analysis import Analysis
 from analysis.report_stages import DEFAULT_OPERATING_LEVELS
@@ -222,10 +223,11 @@ def qc_section(a: Analysis) -> Section:
         "validation error over the calibrations the trials ran under; a rejected setup attempt that was "
         "retried is left out), "
         "generation latency and deadline misses, dropped "
-        "frames, and response times. Exclusion rules are listed below with their settings and what they "
+        'frames, response times, and interval bias (a preference for answering "1" or "2"; it lowers '
+        "percent correct). Exclusion rules are listed below with their settings and what they "
         "excluded; change them with --qc-rules FILE.",
         cls="explain",
-    )
+    ) + _interval_bias_explained(a)
     if a.dataset.copies:
         qc_html += "<h3>Duplicated sessions</h3>" + bullet_list([c.note for c in a.dataset.copies])
     qc_html += table(qc.participants, text_columns=("participant", "observer", "exclusion_reasons"))
@@ -235,6 +237,23 @@ def qc_section(a: Analysis) -> Section:
     if "qc" in a.pngs:
         qc_html += image(a.pngs["qc"], alt="quality control")
     return ("qc", "Quality control", qc_html)
+
+
+def _interval_bias_explained(a: Analysis) -> str:
+    """The interval-bias columns of the QC table, their definitions and who was flagged."""
+    alpha = a.config.qc.interval_bias_alpha
+    people = a.qc.participants
+    flagged = sorted(people.loc[people["interval_bias_flagged"], "participant"].astype(str))
+    level = (
+        f"Flagged (analysed all the same) at the two-sided level {alpha:g} (QC rule "
+        f"interval_bias_alpha): {', '.join(flagged) if flagged else 'nobody'}."
+        if alpha is not None
+        else "The flag is off (QC rule interval_bias_alpha = null)."
+    )
+    return paragraph(
+        "Interval bias, from every answered main trial (columns of the table below):",
+        cls="explain",
+    ) + bullet_list([f"{name}: {text}." for name, text in COLUMNS.items()] + [level])
 
 
 def _domain_notes(a: Analysis) -> list[str]:
