@@ -64,7 +64,10 @@ def indistinguishability(
             "ci_high": np.nan,
             "bound": bound,
             "verdict": "not estimable",
-            "statement": "no fitted participants in this condition",
+            "statement": (
+                f"{condition} at level {level:g}: no included participant has a fitted "
+                "psychometric function in this condition, so there is no proportion correct to test."
+            ),
         }
         if not group:
             rows.append(row)

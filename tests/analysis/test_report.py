@@ -292,6 +292,14 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     assert "analysed trials in a condition (&lt; 10000)" in answer
     assert 'At the <a href="#indistinguishability">operating level</a> ' in answer
     assert "by default strength 1, radius_shrink 0.67, periphery_factor 2; fovea report" in html
+    # Each condition's 'not estimable' line said only 'no fitted participants in this
+    # condition', the same words once per condition; it now names the condition and its level.
+    equiv = html.split('<section id="indistinguishability">')[1].split("</section>")[0]
+    for condition in summary["design"]["conditions"]:
+        assert (
+            f'<span class="">not estimable</span>: {condition} at level 1: no included '
+            "participant has a fitted psychometric function in this condition"
+        ) in equiv
 
 
 def test_the_answer_names_a_participant_qc_excluded(small_data, tmp_path):
