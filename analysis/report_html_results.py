@@ -7,6 +7,8 @@ when the section has nothing to show.
 
 from __future__ import annotations
 
+import pandas as pd
+
 from analysis.group import MIN_GROUP_PARTICIPANTS
 from analysis.html_blocks import (
     VERDICT_CLASS,
@@ -94,7 +96,8 @@ def _group_table_shown(group):
 
 def _savings_table_shown(a: Analysis):
     """The token-savings table as the page shows it: no ratios at the interval's ends where the
-    group estimate is not a result yet (the CSV keeps them)."""
+    group estimate is not a result yet (the CSV keeps them), and the note says what the row
+    holds instead and why."""
     shown = a.savings.copy()
     if "note" not in a.group.columns or shown.empty:
         return shown
@@ -102,11 +105,29 @@ def _savings_table_shown(a: Analysis):
     rows = shown["condition"].map(lambda c: bool(pending.get(c)))
     ends = [c for c in ("token_ratio_at_ci_low", "token_ratio_at_ci_high") if c in shown]
     shown.loc[rows, ends] = float("nan")
-    shown["note"] = shown["note"].astype(object) if "note" in shown else ""
-    shown.loc[rows, "note"] = (
-        "at the participants' geometric mean: the group estimate needs more participants"
-    )
+    people = a.qc.participants
+    everyone_out = bool(len(people)) and bool(people["excluded"].all())
+    shown["note"] = [
+        _pending_savings_note(rec, pending[rec.condition], everyone_out=everyone_out)
+        if pending_row
+        else rec.note
+        for rec, pending_row in zip(shown.itertuples(index=False), rows, strict=True)
+    ]
     return shown
+
+
+def _pending_savings_note(rec, why: str, *, everyone_out: bool) -> str:
+    """A token-savings row's note where the group estimate is not a result (``why``: the group
+    table's note): the tokens are at the participants' geometric mean, or there is none."""
+    note = str(rec.note)
+    if pd.notna(rec.tokens_at_threshold):
+        mean = f"at the participants' geometric mean {fmt(rec.threshold)}"
+        return f"{note}{mean}, not a group result: {why}"
+    if not note.endswith("no group threshold"):
+        return note  # no layout at any level (periphery factor, an error): the note says why
+    if everyone_out:
+        why = "every participant was excluded by quality control"
+    return f"{note} ({why}), so no tokens at threshold"
 
 
 def indistinguishability_section(a: Analysis) -> Section:

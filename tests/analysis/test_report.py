@@ -300,6 +300,14 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
             f'<span class="">not estimable</span>: {condition} at level 1: no included '
             "participant has a fitted psychometric function in this condition"
         ) in equiv
+    # The token-savings note said "at the participants' geometric mean" beside empty cells: there
+    # is no mean; it now says so, and why.
+    tokens = html.split('<section id="tokens">')[1].split("</section>")[0]
+    assert "geometric mean" not in tokens
+    assert tokens.count(
+        "no group threshold (every participant was excluded by quality control), so no tokens "
+        "at threshold"
+    ) == len(summary["design"]["conditions"])
 
 
 def test_the_answer_names_a_participant_qc_excluded(small_data, tmp_path):
