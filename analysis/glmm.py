@@ -28,6 +28,8 @@ class LogisticMixedResult:
         reference: reference condition.
         n_rows, n_trials: aggregated rows and trials.
         note: why not fitted ("" when fitted).
+        xc_zero_level: the level where the covariate ``xc`` is 0 (``describe_xc``); NaN when
+            not fitted.
     """
 
     coefficients: pd.DataFrame
@@ -39,6 +41,32 @@ class LogisticMixedResult:
     n_rows: int
     n_trials: int
     note: str = ""
+    xc_zero_level: float = float("nan")
+
+
+def describe_xc(*, log_axis: bool, zero_level: float) -> str:
+    """What the model's level covariate ``xc`` is, its units, and what its terms mean: the one
+    definition the page and summary.json use (``aggregate_for_glmm`` computes it)."""
+    if log_axis:
+        what = (
+            "xc is the level covariate: ln(level) minus its mean over the analysed trials, so "
+            f"xc = 0 at level {zero_level:.3g} (their geometric mean level) and one unit of xc "
+            "is a factor e = 2.72 in level"
+        )
+        unit = "per unit of ln(level)"
+    else:
+        what = (
+            "xc is the level covariate: the level minus its mean over the analysed trials, so "
+            f"xc = 0 at level {zero_level:.3g} and one unit of xc is one unit of level"
+        )
+        unit = "per unit of level"
+    return (
+        f"{what}. The xc estimate is the change in the log-odds of a correct answer {unit} in "
+        "the reference condition; Intercept: the log-odds at xc = 0 in the reference condition; "
+        "C(condition)[T.name]: that condition's difference in log-odds at xc = 0; "
+        "C(condition)[T.name]:xc: its difference in slope. participant and participant_slope: "
+        f"SDs of the participants' random intercepts (log-odds) and slopes (log-odds {unit})."
+    )
 
 
 def _aggregated_glmm_class():
@@ -160,8 +188,18 @@ def trial_mixed_logistic(
             "ci_high": np.exp(vcp_mean + z * vcp_sd),
         }
     )
+    first = agg.iloc[0]
+    zero = first["level"] * np.exp(-first["xc"]) if log_axis else first["level"] - first["xc"]
     return LogisticMixedResult(
-        coef, variance, chi2, df, p_val, present[0], len(agg), int(agg["n"].sum())
+        coef,
+        variance,
+        chi2,
+        df,
+        p_val,
+        present[0],
+        len(agg),
+        int(agg["n"].sum()),
+        xc_zero_level=float(zero),
     )
 
 

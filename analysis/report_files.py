@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from analysis import interval_bias, report_output
+from analysis.glmm import describe_xc
 from analysis.qc import responded
 from analysis.report_analysis import Analysis
 from analysis.report_stages import unbracketed_thresholds
@@ -303,5 +304,9 @@ def _tests(a: Analysis) -> dict:
             "p": glmm.wald_p,
             "note": glmm.note,
             "n_trials": glmm.n_trials,
+            "xc_zero_level": glmm.xc_zero_level,
+            "xc": ""
+            if glmm.note
+            else describe_xc(log_axis=a.log_axis, zero_level=glmm.xc_zero_level),
         },
     }

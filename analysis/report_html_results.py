@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from analysis.glmm import describe_xc
 from analysis.group import MIN_GROUP_PARTICIPANTS
 from analysis.html_blocks import (
     VERDICT_CLASS,
@@ -77,6 +78,11 @@ def group_section(a: Analysis) -> Section:
                 "the 50 % guess floor, so its coefficients describe the data rather than thresholds; its Wald test "
                 f"asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, "
                 f"{p_text(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
+            )
+            + paragraph(
+                f"Terms (reference condition {glmm.reference}): "
+                + describe_xc(log_axis=a.log_axis, zero_level=glmm.xc_zero_level),
+                cls="explain",
             )
             + table(glmm.coefficients, text_columns=("term",))
             + table(glmm.variance, text_columns=("component",))

@@ -150,6 +150,29 @@ def _to_csv(frame: pd.DataFrame):
     return buf
 
 
+def test_the_glmm_level_covariate_xc_is_explained_where_it_appears(golden_data, golden_report):
+    """The trial-level model's term ``xc`` was on the page without a word of what it is: it is
+    ln(level) centred on the analysed trials' mean, so xc = 0 at their geometric mean level."""
+    from analysis.data import load_dataset
+    from analysis.qc import QCRules, run_qc
+
+    data = load_dataset(data_dir=golden_data)
+    t = run_qc(trials=data.trials, sessions=data.sessions, rules=QCRules()).trials
+    t = t[t["analysed"] & (t["observer"] != "perceptual")]
+    zero = float(np.exp(np.log(t["level"]).mean()))  # the analysed trials' geometric mean
+    s = json.loads(golden_report.summary_json.read_text(encoding="utf-8"))
+    glmm = s["tests"]["trial_mixed_logistic"]
+    assert glmm["xc_zero_level"] == pytest.approx(zero)
+    assert glmm["xc"].startswith(
+        f"xc is the level covariate: ln(level) minus its mean over the analysed trials, so "
+        f"xc = 0 at level {zero:.3g} (their geometric mean level)"
+    )
+    group = golden_report.html.read_text(encoding="utf-8").split('<section id="group">')[1]
+    terms = "Terms (reference condition acuity_centre): " + glmm["xc"].replace("'", "&#x27;")
+    assert terms in group.split("</section>")[0]
+    assert group.index(terms) < group.index('<td class="text">xc</td>')
+
+
 @pytest.mark.parametrize("name", sorted(GOLDEN_TABLES))
 def test_golden_tables(golden_report, name):
     """Report tables on the fixed data set (seed in conftest.py) against tests/analysis/golden/.
