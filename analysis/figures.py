@@ -23,22 +23,46 @@ def _figure(width_in: float, height_in: float):
     return Figure(figsize=(width_in, height_in))
 
 
-def _panel_grid(n: int, title: str):
-    """(figure, rows, cols) for ``n`` psychometric panels, at most 4 a row, titled ``title``."""
+def _panel_grid(n: int, title: str, *, below_in: float = 0.0):
+    """(figure, rows, cols) for ``n`` psychometric panels, at most 4 a row, titled ``title``;
+    ``below_in``: inches of room under the panels (for a legend outside them)."""
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     width_in = 3.1 * cols
-    fig = _figure(width_in, 2.6 * rows + 0.4)
+    height_in = 2.6 * rows + 0.4
+    fig = _figure(width_in, height_in + below_in)
     fig.suptitle(title)
     fig.subplots_adjust(
         left=0.6 / width_in,  # room for the y label and ticks, whatever the number of columns
         right=0.98,
-        bottom=0.18 if rows == 1 else 0.1,
-        top=0.82 if rows == 1 else 0.9,
+        bottom=((0.18 if rows == 1 else 0.1) * height_in + below_in) / (height_in + below_in),
+        top=1 - (0.18 if rows == 1 else 0.1) * height_in / (height_in + below_in),
         wspace=0.3,
         hspace=0.5,
     )
     return fig, rows, cols
+
+
+#: A legend under several panels: its entries in one row.
+_LEGEND_COLUMNS = 4
+
+
+def _legend_below(fig, axes) -> None:
+    """One legend for every panel's labelled artists, under the panels (``_panel_grid``'s
+    ``below_in``), where it covers no data."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    if entries:
+        fig.legend(
+            list(entries.values()),
+            list(entries),
+            loc="lower center",
+            ncol=_LEGEND_COLUMNS if len(axes) > 1 else 2,
+            fontsize=6,
+            frameon=False,
+        )
 
 
 def _png(fig) -> bytes:
@@ -301,10 +325,15 @@ def participant_tracks(
     """
     from matplotlib.ticker import MaxNLocator
 
-    fig, rows, cols = _panel_grid(len(fits), title)
+    # The legend goes under the panels: inside one it covered the track where "best" found no
+    # free corner (the threshold's interval band fills the panel's width).
+    rows_of_legend = 1 if len(fits) > 1 else 2
+    fig, rows, cols = _panel_grid(len(fits), title, below_in=0.15 + 0.13 * rows_of_legend)
     ranges = _ranges_by_label(fits, level_labels)
+    axes = []
     for i, (fit, (levels, correct, track)) in enumerate(zip(fits, sequences, strict=True)):
         ax = fig.add_subplot(rows, cols, i + 1)
+        axes.append(ax)
         lo, hi = ranges[level_label(level_labels, fit.condition)]
         if fit.sigmoid.log_axis:
             _log_axis(ax, "y", lo, hi)
@@ -339,8 +368,6 @@ def participant_tracks(
             ax.axhline(fit.threshold(), color=_COLORS[1], lw=1.2, label="threshold (CI)")
         if truth and fit.condition in truth:
             _truth_line(ax, truth[fit.condition], lo, hi, vertical=False)
-        if i == 0:
-            ax.legend(fontsize=6, loc="best", framealpha=0.8)
         ax.set_ylim(lo, hi)
         ax.set_xlim(0, max(len(levels), 1) + 1)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials are whole numbers
@@ -348,6 +375,7 @@ def participant_tracks(
         ax.set_xlabel("trial of the condition", fontsize=8)
         ax.set_ylabel(_stacked(level_label(level_labels, fit.condition)), fontsize=8)
         ax.tick_params(labelsize=7)
+    _legend_below(fig, axes)
     return _png(fig)
 
 

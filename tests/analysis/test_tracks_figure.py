@@ -30,6 +30,16 @@ def _report(tmp_path, procedure: str):
     return build_report(data_dir=tmp_path / "data", out_dir=tmp_path / "out", config=config)
 
 
+def _legend_rows_below_panels(png: bytes) -> int:
+    """Pixel rows under the lowest panel's x axis that hold a track-blue pixel (the legend's
+    "correct" marker; the axis labels are black)."""
+    pixels = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(int)
+    dark = pixels.sum(axis=2) < 150
+    bottom_spine = np.flatnonzero(dark.mean(axis=1) > 0.15).max()  # the panels' x axes
+    below = pixels[bottom_spine + 1 :]
+    return int((np.abs(below - (31, 119, 180)).sum(axis=2) < 40).any(axis=1).sum())
+
+
 def test_an_adaptive_study_shows_each_participants_tracks_after_their_curves(tmp_path):
     print(f"seed {SEED}")
     result = _report(tmp_path, "questplus")
@@ -47,6 +57,10 @@ def test_an_adaptive_study_shows_each_participants_tracks_after_their_curves(tmp
         "tracks_sub-02",
     ]
     assert "the level of each analysed trial in the order it ran" in html
+    # The legend sat inside the first panel (loc="best"), over the track where the threshold's
+    # interval band left no free corner; it is now under the panels.
+    for name in ("tracks_sub-01.png", "tracks_sub-02.png"):
+        assert _legend_rows_below_panels((result.out_dir / "figures" / name).read_bytes()) > 3
 
 
 def test_constant_stimuli_have_no_tracks(tmp_path):
