@@ -32,6 +32,14 @@ RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
 OUTCOME_PHASES = frozenset({"feedback", "abort", "escape_confirm"})
 
 
+def frames_for(seconds: float, *, flip_s: float) -> int:
+    """Number of flips of ``flip_s`` each (a frame period, times ``speed`` in simulated sessions)
+    that show ``seconds`` (at least one when seconds > 0)."""
+    if seconds <= 0:
+        return 0
+    return max(1, round(seconds / flip_s))
+
+
 class SimClock:
     """A simulated session clock: seconds advance only when told (``advance``).
 
@@ -141,6 +149,7 @@ class Presenter:
         # The screen (phase) shown during each of win.frameIntervals, index for index.
         self.interval_phases: list[str] = []
         self._shown_phase = "setup"
+        self.flipped_perf_s: float | None = None  # time.perf_counter() right after the last flip
         self._operator_keys: set[str] = set()  # pressed during a trial, for between trials
         self.display = protocol.display.geometry()
         self.stats = FrameStats()
@@ -184,9 +193,7 @@ class Presenter:
 
     def frames_for(self, seconds: float) -> int:
         """Number of flips that show ``seconds`` (at least one when seconds > 0)."""
-        if seconds <= 0:
-            return 0
-        return max(1, round(seconds / (self.frame_period_s * self.speed)))
+        return frames_for(seconds, flip_s=self.frame_period_s * self.speed)
 
     # ---------------------------------------------------------------- drawing
     def draw_fixation(self, x_deg: float, y_deg: float, *, color: str = "black") -> None:
@@ -263,6 +270,7 @@ class Presenter:
         stamp: list[float] = []
         self.win.callOnFlip(self._on_flip, stamp, messages)
         self.win.flip()
+        self.flipped_perf_s = time.perf_counter()
         self._track_interval_phases(timing_phase or phase)
         if self.frame_timer is not None:
             self.frame_timer.flipped(phase)

@@ -123,8 +123,13 @@ class FixationPhases:
             presenter.draw_fixation(fx, fy)
             advance = None
             if presenter.simulated:
-                # Simulated time follows real time while waiting: generation is real work.
-                ticket.wait(presenter.frame_period_s)
+                # Simulated time follows real time while waiting: generation is real work. No
+                # vsync paces these flips (Xvfb): the wait for the images ends at this frame's
+                # deadline, one period after the last flip, so a frame that keeps up lasts one
+                # period. Waiting a whole period after the drawing made every frame longer than
+                # one period, most of them longer than the 1.5 periods of a dropped frame.
+                since_flip = time.perf_counter() - (presenter.flipped_perf_s or last)
+                ticket.wait(max(0.0, presenter.frame_period_s - since_flip))
                 now = time.perf_counter()
                 advance, last = max(now - last, presenter.frame_period_s), now
             frame = presenter.flip(phase="wait", advance_s=advance)

@@ -4,8 +4,12 @@ fixation is only counted; simulated sessions count but do not re-queue."""
 
 from __future__ import annotations
 
+import time
+
+import numpy as np
 import pytest
 
+from study.frames import DROPPED_FRAME_PERIODS
 from study.trial.frame_drops import DROP_COLUMNS, phase_drops, stimulus_drops
 from tests.study.trial_rig import make_runner, plan, rig_protocol
 
@@ -93,3 +97,68 @@ def test_onsets_are_stamped_from_the_flip_on_the_real_clock(rig):
     first, second = messages["STIMULUS_ONSET trial 5"], messages["STIMULUS2_ONSET"]
     assert 0 <= first - row["onset_s"] < 0.002 and 0 <= second - row["onset2_s"] < 0.002
     assert messages["SYNCTIME"] >= first and row["onset2_s"] > row["onset_s"]
+
+
+class _LateTicket:
+    """The service's ticket, done only ``delay_s`` after it was asked for (a slow generator)."""
+
+    def __init__(self, inner, delay_s: float) -> None:
+        self.inner, self.ready_s = inner, time.perf_counter() + delay_s
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def done(self) -> bool:
+        return time.perf_counter() >= self.ready_s and self.inner.done()
+
+    def wait(self, timeout_s=None) -> bool:
+        left = self.ready_s - time.perf_counter()
+        if timeout_s is not None and left > timeout_s:
+            time.sleep(max(0.0, timeout_s))
+            return False
+        time.sleep(max(0.0, left))
+        return self.inner.wait(None if timeout_s is None else max(0.0, timeout_s - left))
+
+
+def test_frames_while_waiting_for_the_images_keep_the_display_cadence(rig, monkeypatch):
+    """A simulated session paces the flips while it waits for the images itself (Xvfb has no
+    vsync): each frame ends at its deadline, one period after the last flip. A frame whose
+    work takes 20 ms (less than the 33 ms period at 30 Hz) is not a dropped frame. The wait used
+    to last a whole period after the work: every such frame took 53 ms or more and counted as
+    dropped (1.5 periods: 50 ms)."""
+    _, service, win = rig
+    # 30 Hz: a 33 ms period, so that the frame's own work (20 ms) and the window's flip fit in
+    # a period on a loaded machine; the rig's images do not depend on the refresh rate.
+    protocol = rig_protocol(display={"refresh_hz": 30.0})
+    runner, gaze = make_runner(protocol, service=service, win=win, requeue_dropped_frames=False)
+    period = runner.presenter.frame_period_s
+    assert win.refreshThreshold == pytest.approx(DROPPED_FRAME_PERIODS * period)
+    request = runner.sources.request_foveated
+    monkeypatch.setattr(
+        runner.sources,
+        "request_foveated",
+        lambda *a, **k: _LateTicket(request(*a, **k), delay_s=0.8),
+    )
+    sample = gaze.inner.sample
+
+    def slow_while_waiting():
+        if runner.presenter._shown_phase == "wait":
+            time.sleep(0.020)  # the frame's work: drawing, the gaze, the log
+        return sample()
+
+    gaze.inner.sample = slow_while_waiting
+    start = len(win.frameIntervals)
+    outcome = runner.run(plan=plan(protocol), trial=6)
+    waiting = [
+        v
+        for v, phase in zip(
+            win.frameIntervals[start:], runner.presenter.interval_phases[start:], strict=False
+        )
+        if phase == "wait"
+    ]
+    assert not outcome.requeue and len(waiting) >= 12
+    median = float(np.median(waiting))
+    print(f"{len(waiting)} frames while waiting, median {1000 * median:.1f} ms")
+    assert period * 0.9 < median < 1.25 * period
+    drops = sum(v > win.refreshThreshold for v in waiting)
+    assert drops <= len(waiting) // 5 and outcome.row["dropped_frames_fixation"] >= drops
