@@ -36,7 +36,8 @@ class TrackerSettings(BaseModel):
         max_fixation_timeouts: fixation timeouts in a row (each followed by a drift check)
             before the runner recalibrates instead.
         sim_fixation_break_prob: per-trial probability that the simulated participant breaks
-            fixation during the stimulus intervals.
+            fixation during the stimulus intervals (timed to fall on a frame the trial checks,
+            ``study.trackers.sim.break_timing``: the rate of breaks in the data).
         sim_blink_rate_hz: simulated blinks per second (samples invalid during a blink).
         sim_blink_duration_s: duration of a simulated blink.
         sim_blink_artifact_deg: the eyelid's artifact around a simulated blink: the gaze

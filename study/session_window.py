@@ -215,6 +215,23 @@ class SessionRun:
         finally:
             win.close()
 
+    def _break_timing(self) -> dict:
+        """The simulated participant's fixation breaks fitted to this session's flips (one per
+        ``speed`` frames in a simulated session), so that each planned break is on a checked
+        frame: ``sim_fixation_break_prob`` is then the rate of breaks the trials see."""
+        from study.presenter import frames_for
+        from study.trackers.sim import break_timing
+        from study.trial.presentation import stimulus_flips
+
+        p = self.protocol
+        speed = p.simulation.speed if self.config.simulated_clock else 1
+        flip_s = speed / p.display.refresh_hz
+        return break_timing(
+            checked_flips=stimulus_flips(p.timing, lambda s: frames_for(s, flip_s=flip_s)),
+            flip_s=flip_s,
+            break_min_s=p.fixation.break_min_s,
+        )
+
     def _make_tracker(self, *, clock, run_record: dict):
         """The tracker (not yet open) and the run's tracker files (``study.session_tracker``)."""
         from study.trackers import make_tracker
@@ -226,6 +243,7 @@ class SessionRun:
             seed=derive_seed(self.seed, "tracker"),
             clock=clock,
             display=p.display.geometry(),
+            break_timing=self._break_timing(),
             **({} if kind == "sim" else {"refresh_hz": p.display.refresh_hz}),
         )
         files = SessionTrackerFiles(

@@ -45,6 +45,7 @@ def make_tracker(
     seed: int,
     clock,
     display: DisplayGeometry | None = None,
+    break_timing: dict | None = None,
     **options,
 ) -> Tracker:
     """Build a tracker (not yet opened).
@@ -59,6 +60,8 @@ def make_tracker(
         clock: callable returning seconds; sample and message times are on this clock.
         display: the display geometry for pixel <-> degree conversion (EyeLink and dummy); None
             derives it from the PsychoPy window's monitor at ``open``.
+        break_timing: the simulated participant's fixation-break timing for the session's
+            flips (``study.trackers.sim.break_timing``; ``sim`` and ``eyelink-emulated``).
         **options: passed to the EyeLink trackers (``refresh_hz``, ``limits``, attempts; for
             ``eyelink-emulated`` also ``faults`` and ``host_dir``).
 
@@ -68,7 +71,7 @@ def make_tracker(
     if kind == "sim":
         from study.trackers.sim import SimulatedTracker
 
-        return SimulatedTracker(settings=settings, seed=seed, clock=clock)
+        return SimulatedTracker(settings=settings, seed=seed, clock=clock, **(break_timing or {}))
     if kind == "eyelink":
         from study.trackers.eyelink import EyeLinkTracker
 
@@ -81,6 +84,11 @@ def make_tracker(
         from study.trackers.emulated import EmulatedEyeLinkTracker
 
         return EmulatedEyeLinkTracker(
-            settings=settings, seed=seed, clock=clock, display=display, **options
+            settings=settings,
+            seed=seed,
+            clock=clock,
+            display=display,
+            break_timing=break_timing,
+            **options,
         )
     raise FoveaError(f"tracker kind {kind!r} is not one of {', '.join(TRACKER_KINDS)}")

@@ -33,6 +33,7 @@ class EmulatedEyeLinkTracker(EyeLinkTracker):
             clean run.
         host_dir: the emulated Host PC's folder; None: ``<session_dir>/.eyelink_host``.
         host_sampling_rate_hz: the Host's rate before the tracker sets one.
+        break_timing: the participant's fixation-break timing (``study.trackers.sim.break_timing``).
         **options: ``EyeLinkTracker`` options (limits, refresh_hz, attempts, ...).
     """
 
@@ -48,6 +49,7 @@ class EmulatedEyeLinkTracker(EyeLinkTracker):
         faults: FaultScript | None = None,
         host_dir: Path | None = None,
         host_sampling_rate_hz: float = 500.0,
+        break_timing: dict | None = None,
         **options,
     ) -> None:
         super().__init__(
@@ -58,7 +60,9 @@ class EmulatedEyeLinkTracker(EyeLinkTracker):
             **options,
         )
         self.seed = int(seed)
-        self.participant = SimulatedTracker(settings=settings, seed=seed, clock=clock)
+        self.participant = SimulatedTracker(
+            settings=settings, seed=seed, clock=clock, **(break_timing or {})
+        )
         self.faults = faults if faults is not None else FaultScript.from_environment()
         self.host_dir = Path(host_dir) if host_dir is not None else None
         self.host_sampling_rate_hz = float(host_sampling_rate_hz)

@@ -20,6 +20,10 @@ with probability ``settings.sim_fixation_break_prob``) breaks at a uniformly dra
 ``break_window_s`` after the first message matching ``STIMULUS_ONSET_PATTERN`` (the runner sends
 ``STIMULUS_ONSET ...`` at the first interval's onset). ``trial_end`` cancels a break that has not
 happened yet. ``break_log`` records, per trial, whether a break was planned and when it began.
+A session reads the gaze once per flip; ``break_timing`` fits the window and the dwell to its
+flips, so that every planned break falls on a flip the trial checks (with many simulated frames
+per flip, a 0.2 s dwell fell between two flips, and a break starting after interval 2 was never
+checked).
 """
 
 from __future__ import annotations
@@ -41,6 +45,31 @@ STIMULUS_ONSET_MESSAGE = "STIMULUS_ONSET"
 BLINK_CLOSING_S = 0.03
 BLINK_OPENING_S = 0.06
 STIMULUS_ONSET_PATTERN = re.compile(r"^\s*STIMULUS_ONSET\b", re.I)
+
+
+BREAK_WINDOW_S = 0.5  # a planned break starts within this long after the stimulus onset
+BREAK_DWELL_S = (0.2, 0.5)  # how long the eye stays away
+BREAK_SACCADE_S = 0.04  # the longest break saccade (8 deg: 21 ms + 2.2 ms/deg)
+
+
+def break_timing(*, checked_flips: int, flip_s: float, break_min_s: float) -> dict:
+    """``SimulatedTracker``'s ``break_window_s`` and ``break_dwell_s`` for a session that reads
+    the gaze once per flip, ``flip_s`` apart (simulated sessions: ``speed`` frame periods), and
+    checks it on ``checked_flips`` flips from the stimulus onset on
+    (``study.trial.presentation.stimulus_flips``).
+
+    A planned break is then seen by the trial: it starts early enough for the eye to be out for
+    ``break_min_s`` by the last checked flip, and lasts at least one flip plus ``break_min_s``,
+    so that a flip falls in it. At a lab's 60 Hz (or a few frames per flip) the defaults
+    (``BREAK_WINDOW_S``, ``BREAK_DWELL_S``) fit and are kept.
+    """
+    last_check_s = max(0, checked_flips - 1) * flip_s
+    window_s = min(BREAK_WINDOW_S, max(0.0, last_check_s - BREAK_SACCADE_S - break_min_s))
+    low, high = BREAK_DWELL_S
+    shortest = flip_s + break_min_s + BREAK_SACCADE_S
+    if low < shortest:
+        low, high = shortest, shortest + (high - low)
+    return {"break_window_s": window_s, "break_dwell_s": (low, high)}
 
 
 _MASK64 = (1 << 64) - 1
@@ -110,7 +139,7 @@ class SimulatedTracker:
         break_amplitude_deg: range of fixation-break saccade amplitudes.
         break_dwell_s: range of how long the eye stays away during a break.
         break_window_s: a planned break starts uniformly within this many seconds after the
-            stimulus-onset message.
+            stimulus-onset message (``break_timing`` fits both to a session's flips).
     """
 
     name = "sim"
@@ -122,8 +151,8 @@ class SimulatedTracker:
         seed: int,
         clock,
         break_amplitude_deg: tuple[float, float] = (3.0, 8.0),
-        break_dwell_s: tuple[float, float] = (0.2, 0.5),
-        break_window_s: float = 0.5,
+        break_dwell_s: tuple[float, float] = BREAK_DWELL_S,
+        break_window_s: float = BREAK_WINDOW_S,
     ) -> None:
         self.settings = settings
         self.seed = int(seed)

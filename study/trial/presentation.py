@@ -16,6 +16,19 @@ from study.trial.dataviewer import image_ref, onset_messages
 from study.trial.state import TrialAborted, TrialState, trial_rng
 
 
+def isi_rest_flips(timing, frames_for) -> int:
+    """Flips of the ISI after the mask (the fixation mark alone)."""
+    return max(0, frames_for(timing.isi_s) - frames_for(timing.mask_duration_s))
+
+
+def stimulus_flips(timing, frames_for) -> int:
+    """Flips from interval 1's onset to interval 2's last frame: the frames whose gaze the trial
+    checks for a fixation break (``timing``: the protocol's ``[timing]``; ``frames_for``:
+    seconds -> flips, ``Presenter.frames_for``)."""
+    stimulus = frames_for(timing.stimulus_duration_s)
+    return 2 * stimulus + frames_for(timing.mask_duration_s) + isi_rest_flips(timing, frames_for)
+
+
 class PresentationPhases:
     """The two intervals with mask and ISI, the response, the feedback (methods of
     ``TrialRunner``)."""
@@ -67,8 +80,7 @@ class PresentationPhases:
 
     def _isi(self, trial: TrialState) -> None:
         """The rest of the inter-stimulus interval: the fixation mark alone."""
-        frames_for, timing = self.presenter.frames_for, self.protocol.timing
-        frames = max(0, frames_for(timing.isi_s) - frames_for(timing.mask_duration_s))
+        frames = isi_rest_flips(self.protocol.timing, self.presenter.frames_for)
         self._present(trial, phase="isi", stim=None, frames=frames)
 
     def _present(

@@ -250,3 +250,44 @@ def test_session_with_the_process_service_and_speculative_start(virtual_x, tmp_p
     assert responded["tokens"].notna().all() and responded["gen_latency_s"].notna().all()
     # The simulated eye lands within a fraction of a degree of the target: speculation is kept.
     assert responded["speculation_kept"].sum() >= 1
+
+
+def test_every_planned_fixation_break_reaches_the_data_at_many_frames_per_flip(
+    virtual_x, tmp_path, monkeypatch
+):
+    """50 simulated frames per flip (0.83 s) and a 0.1 s stimulus and ISI: the trial reads the
+    gaze on three flips (interval 1, the mask, interval 2). The simulated participant's break
+    is fitted to them (``study.trackers.sim.break_timing``), so each attempt on which it plans
+    to break is a fixation break in ``beh.tsv``, and no other is. A 0.2-0.5 s break used to fall
+    between two flips: about one in seven reached the data, and a protocol's
+    ``sim_fixation_break_prob = 0.05`` gave breaks on well under 1 % of the trials."""
+    from study.trackers.sim import SimulatedTracker
+
+    planned: dict[int, bool] = {}
+    trial_start = SimulatedTracker.trial_start
+
+    def noting_the_plan(self, *, trial, variables):
+        trial_start(self, trial=trial, variables=variables)
+        planned[trial] = self.break_log[-1].planned
+
+    monkeypatch.setattr(SimulatedTracker, "trial_start", noting_the_plan)
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=0.8)
+    data["simulation"]["speed"] = 50
+    data["timing"].update(stimulus_duration_s=0.1, isi_s=0.1, mask_duration_s=0.05)
+    config = SessionConfig(
+        loaded=load_protocol(write_toml(data, tmp_path / "p.toml")),
+        data_dir=tmp_path / "data",
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        seed=SEED,
+        simulated_clock=True,
+        quiet=True,
+    )
+    result = run_session(config)
+    rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
+    rows["planned"] = rows["trial"].map(planned)
+    print(rows[["trial", "attempt", "planned", "abort_reason"]].to_string())
+    assert result.completed and rows["planned"].sum() >= 4
+    broke = rows["abort_reason"] == "fixation_break"
+    assert (broke == rows["planned"]).all()

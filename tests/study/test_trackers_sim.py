@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from protocol import TrackerSettings
+from protocol.run_settings import TimingSettings
 from study.trackers import make_tracker
 from study.trackers.base import GazeSample
 from study.trackers.sim import STIMULUS_ONSET_MESSAGE
@@ -248,3 +249,91 @@ def test_calibration_and_drift_correction_are_simulated():
     sample = tracker.sample()
     assert math.hypot(sample.x_deg - 6.0, sample.y_deg) < 1.0  # it looked at the target
     assert tracker.close(dest_dir=".") is None
+
+
+def _checked_breaks(timing: dict | None, *, flip_s: float, checked_flips: int, n_trials: int):
+    """(planned, seen): breaks the participant planned, and those a trial's fixation check saw
+    reading the gaze once per flip, ``flip_s`` apart, on ``checked_flips`` flips from the
+    onset (``timing``: ``break_timing``'s fit, None: the tracker's defaults)."""
+    from protocol.run_settings import FixationSettings
+    from study.trial.gaze import GazeMonitor
+
+    settings = TrackerSettings(kind="sim", sim_fixation_break_prob=0.5, sim_blink_rate_hz=0.0)
+    clock = SimClock()
+    tracker = make_tracker("sim", settings=settings, seed=9, clock=clock, break_timing=timing)
+    tracker.open(win=None, session_dir=".", edf_name="sim0001")
+    fixation = FixationSettings()
+    seen = 0
+    for trial in range(1, n_trials + 1):
+        tracker.trial_start(trial=trial, variables={})
+        for _ in range(3):  # the fixation and the wait for the images
+            clock.now_s += flip_s
+            tracker.sample()
+        monitor = GazeMonitor(
+            x_deg=0.0,
+            y_deg=0.0,
+            tolerance_deg=fixation.tolerance_deg,
+            max_invalid_s=fixation.max_invalid_s,
+            break_min_s=fixation.break_min_s,
+            sample_period_s=flip_s,
+            blink_edge_s=fixation.blink_edge_s,
+        )
+        broken = False
+        for flip in range(checked_flips):
+            if flip:
+                clock.now_s += flip_s
+            else:
+                tracker.message(f"{STIMULUS_ONSET_MESSAGE} trial {trial}")
+            sample = tracker.sample()
+            if monitor.broken(t=clock.now_s, sample=sample):
+                broken = True
+                break
+        seen += broken or monitor.ends_broken()
+        clock.now_s += 2 * flip_s  # the response and the feedback
+        tracker.sample()
+        tracker.trial_end(result="ok")
+        clock.now_s += 3.0  # the eye is back before the next trial
+        tracker.sample()
+    planned = sum(r.planned for r in tracker.break_log)
+    return planned, seen
+
+
+@pytest.mark.parametrize("frames_per_flip", [1, 8, 50])
+def test_every_planned_break_falls_on_a_flip_the_trial_checks(frames_per_flip):
+    """A simulated session reads the gaze once per flip, ``speed`` frames apart. With a 0.1 s
+    stimulus and ISI at 50 frames per flip (0.83 s), a trial checks three flips (interval 1,
+    the mask, interval 2): a 0.2-0.5 s break fell between two of them on most trials, so far
+    fewer breaks than ``sim_fixation_break_prob`` reached the data. ``break_timing`` fits the
+    break to the flips: every planned break is seen, at a lab's 60 Hz as at 50 frames per
+    flip."""
+    from protocol.run_settings import FixationSettings
+    from study.presenter import frames_for
+    from study.trackers.sim import BREAK_DWELL_S, BREAK_WINDOW_S, break_timing
+    from study.trial.presentation import stimulus_flips
+
+    timing_settings = TimingSettings(
+        stimulus_duration_s=0.1, isi_s=0.1, mask_duration_s=0.05, fixation_hold_s=0.1
+    )
+    flip_s = frames_per_flip / 60.0
+    flips = stimulus_flips(timing_settings, lambda s: frames_for(s, flip_s=flip_s))
+    assert flips == {1: 18, 8: 3, 50: 3}[frames_per_flip]
+    timing = break_timing(
+        checked_flips=flips, flip_s=flip_s, break_min_s=FixationSettings().break_min_s
+    )
+    n = 120
+    planned, seen = _checked_breaks(timing, flip_s=flip_s, checked_flips=flips, n_trials=n)
+    print(f"{frames_per_flip} frames per flip: {timing}; planned {planned}, seen {seen} of {n}")
+    assert abs(planned / n - 0.5) < 4 * math.sqrt(0.25 / n)
+    assert seen == planned
+    if frames_per_flip == 50:  # the tracker's defaults: most breaks were never seen
+        assert (timing["break_window_s"], timing["break_dwell_s"][0]) == (
+            0.5,
+            pytest.approx(0.893, abs=1e-3),
+        )
+        old_planned, old_seen = _checked_breaks(
+            None, flip_s=flip_s, checked_flips=flips, n_trials=n
+        )
+        print(
+            f"defaults ({BREAK_WINDOW_S} s, {BREAK_DWELL_S} s): planned {old_planned}, seen {old_seen}"
+        )
+        assert old_planned == planned and old_seen < planned / 3
