@@ -11,6 +11,7 @@ from generator.arg_types import output_file
 from generator.errors import FoveaError
 from protocol.models import PRESET_TOKEN_PX
 from protocol.preview import PREVIEW_FORMATS
+from protocol.run_settings import frames_for
 from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION, REPORT_MIN_TRIALS_PER_FIT
 
 
@@ -254,9 +255,8 @@ def _fixation_line(protocol) -> str:
 
 
 def _frames(seconds: float, refresh_hz: float) -> int:
-    """Whole frames showing ``seconds`` (at least one above 0), as the session counts them
-    (``study.presenter.Presenter.frames_for``)."""
-    return 0 if seconds <= 0 else max(1, round(seconds * refresh_hz))
+    """Whole frames showing ``seconds``, as the session counts them (``frames_for``)."""
+    return frames_for(seconds, flip_s=1.0 / refresh_hz)
 
 
 def _timing_line(protocol) -> str:

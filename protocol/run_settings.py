@@ -124,6 +124,15 @@ class ProcedureSettings(StrictTable):
         return self
 
 
+def frames_for(seconds: float, *, flip_s: float) -> int:
+    """Flips of ``flip_s`` each (a frame period, times ``speed`` in simulated sessions) that show
+    ``seconds`` (at least one when seconds > 0): how the session counts every display's frames,
+    and how ``fovea check`` reports them."""
+    if seconds <= 0:
+        return 0
+    return max(1, round(seconds / flip_s))
+
+
 class TimingSettings(StrictTable):
     """Trial timing, seconds (rounded to whole frames of ``display.refresh_hz``).
 

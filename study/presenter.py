@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from protocol.run_settings import frames_for
 from protocol.schema import Protocol
 from study.frames import DROPPED_FRAME_PERIODS
 from study.operator import OPERATOR_KEYS
@@ -30,14 +31,6 @@ RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
 # asks whether the tracker still records when the trial ends; the next trial's first frame
 # finds a lost link.
 OUTCOME_PHASES = frozenset({"feedback", "abort", "escape_confirm"})
-
-
-def frames_for(seconds: float, *, flip_s: float) -> int:
-    """Number of flips of ``flip_s`` each (a frame period, times ``speed`` in simulated sessions)
-    that show ``seconds`` (at least one when seconds > 0)."""
-    if seconds <= 0:
-        return 0
-    return max(1, round(seconds / flip_s))
 
 
 class SimClock:

@@ -219,7 +219,7 @@ class SessionRun:
         """The simulated participant's fixation breaks fitted to this session's flips (one per
         ``speed`` frames in a simulated session), so that each planned break is on a checked
         frame: ``sim_fixation_break_prob`` is then the rate of breaks the trials see."""
-        from study.presenter import frames_for
+        from protocol.run_settings import frames_for
         from study.trackers.sim import break_timing
         from study.trial.presentation import stimulus_flips
 

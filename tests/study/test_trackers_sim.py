@@ -306,8 +306,7 @@ def test_every_planned_break_falls_on_a_flip_the_trial_checks(frames_per_flip):
     fewer breaks than ``sim_fixation_break_prob`` reached the data. ``break_timing`` fits the
     break to the flips: every planned break is seen, at a lab's 60 Hz as at 50 frames per
     flip."""
-    from protocol.run_settings import FixationSettings
-    from study.presenter import frames_for
+    from protocol.run_settings import FixationSettings, frames_for
     from study.trackers.sim import BREAK_DWELL_S, BREAK_WINDOW_S, break_timing
     from study.trial.presentation import stimulus_flips
 
