@@ -94,6 +94,11 @@ class ProcedureSettings(StrictTable):
             break, dropped frame...) comes back later (another track's trial first when there
             is one), with its interval order drawn again; after this many it is given up (``given_up`` = 1 in its last
             row) and the track goes on with a new stimulus.
+        max_aborts_in_a_row: aborted trials in a row (any reason but a stopped recording) after
+            which the session asks the operator: recalibrate, go on or end the session; a
+            simulated session, with no one at the keyboard, stops there (its settings make the
+            task impossible: a fixation break on every trial, a generator slower than the
+            deadline). Without it such a session never ends.
         order: ``interleaved``: each trial's condition drawn at random among the unfinished
             ones; ``blocked``: one condition after another (a condition's staircases still
             interleave), in the condition order (``[breaks] every_n_trials`` equal to
@@ -106,6 +111,7 @@ class ProcedureSettings(StrictTable):
     method: Literal["questplus", "staircase", "constant"] = "questplus"
     trials_per_condition: int = Field(default=40, ge=1, le=10000)
     max_attempts: int = Field(default=5, ge=1, le=100)
+    max_aborts_in_a_row: int = Field(default=10, ge=1, le=1000)
     order: Literal["interleaved", "blocked"] = "interleaved"
     counterbalance: Literal["none", "latin_square"] = "none"
     questplus: QuestPlusSettings = Field(default_factory=QuestPlusSettings)

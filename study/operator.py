@@ -5,10 +5,13 @@ Between any two trials the operator can press ``p`` (pause: a pause screen until
 time during a trial count: the presenter keeps them when it clears the key buffer
 (``Presenter.take_operator_keys``). After each trial the console shows one status line: the
 trial number and the responses so far of the total, the condition and level, the result, and
-the last calibration's validation error.
+the last calibration's validation error. After ``[procedure] max_aborts_in_a_row`` aborted
+trials in a row the window asks the operator what to do (``AbortStreak``).
 """
 
 from __future__ import annotations
+
+from collections import Counter
 
 PAUSE_KEY = "p"
 RECALIBRATE_KEY = "c"
@@ -21,6 +24,41 @@ VALIDATION_TEXT = (
     f"{ACCEPT_KEY.upper()}: accept it anyway (logged as an override)\n"
     "Escape: end the session (--resume continues it)"
 )
+ABORTS_TEXT = (
+    "{finding}\n\n"
+    f"{RECALIBRATE_KEY.upper()}: recalibrate, then go on\n"
+    "SPACE: go on\n"
+    "Escape: end the session (--resume continues it)"
+)
+
+
+class AbortStreak:
+    """The trials aborted in a row (a stopped recording neither counts nor breaks the run: the
+    session restarts it); ``add`` says what happened once there are ``limit`` of them.
+
+    Args:
+        limit: ``[procedure] max_aborts_in_a_row``.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.reasons: list[str] = []
+
+    def add(self, outcome) -> str | None:
+        """Count a trial's ``TrialOutcome``. The ``limit``-th abort in a row returns what
+        happened (e.g. ``10 trials in a row were aborted (fixation_break 9, deadline 1)``), and
+        the count starts again."""
+        if outcome.recording_stopped:
+            return None
+        if not outcome.requeue:
+            self.reasons.clear()
+            return None
+        self.reasons.append(str(outcome.row.get("abort_reason")))
+        if len(self.reasons) < self.limit:
+            return None
+        counts = ", ".join(f"{r} {n}" for r, n in Counter(self.reasons).most_common())
+        self.reasons.clear()
+        return f"{self.limit} trials in a row were aborted ({counts})"
 
 
 class OperatorControls:
@@ -50,6 +88,15 @@ class OperatorControls:
             self.presenter.text_screen(PAUSE_TEXT, phase="pause")
         if RECALIBRATE_KEY in keys:
             self.say("  recalibration asked by the operator")
+            self.calibrate()
+
+    def after_aborts(self, finding: str) -> None:
+        """Too many aborted trials in a row (``AbortStreak``): the window asks the operator to
+        recalibrate or go on; Escape ends the session (``QuitRequested``)."""
+        self.say(f"  {finding}: {RECALIBRATE_KEY}: recalibrate, SPACE: go on, Escape: end")
+        text = ABORTS_TEXT.format(finding=finding + ".")
+        key = self.presenter.text_screen(text, phase="pause", keys=("space", RECALIBRATE_KEY))
+        if key == RECALIBRATE_KEY:
             self.calibrate()
 
     def validation_error(self) -> str:

@@ -10,7 +10,7 @@ from generator.errors import FoveaError
 from protocol.provenance import software_version
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
-from study.operator import OperatorControls, validation_question
+from study.operator import AbortStreak, OperatorControls, validation_question
 from study.procedures import SessionPlan, is_practice
 from study.service.errors import GenerationError
 from study.session_events import write_events
@@ -402,6 +402,7 @@ class SessionRun:
             say=self.say,
             calibrations=lambda: self.sidecar.get("calibration", []),
         )
+        aborts = AbortStreak(p.procedure.max_aborts_in_a_row)
         while not sch.finished:
             self.screens.before_trial()  # practice introduction, breaks
             self.operator.between_trials()  # the operator's pause / recalibrate keys
@@ -421,6 +422,12 @@ class SessionRun:
             timing.add_trial(outcome)
             if outcome.recording_stopped:
                 self._restart_recording(tracker, presenter)
+            finding = aborts.add(outcome)
+            if finding:
+                if presenter.auto_advance:  # no one at the keyboard: the run cannot go on
+                    self.say(f"{self.paths.session_dir}: {finding}; {RESUME_HINT}")
+                    return f"stopped: {finding}"
+                self.operator.after_aborts(finding)
             if trial % 20 == 0:
                 timing.write(
                     path=self.paths.timing_json,

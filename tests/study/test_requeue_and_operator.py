@@ -183,3 +183,61 @@ def test_an_aborted_trial_comes_back_after_another_tracks_trial():
             scheduler.record(plan_, outcome="response", correct=True)
         assert between >= 1  # not at once: another track's trial first
         assert plan_.plan_id == aborted.plan_id and plan_.attempt == aborted.attempt + 1
+
+
+def test_abort_streak_counts_aborted_trials_in_a_row():
+    """A response ends the run of aborts; a stopped recording neither counts nor ends it; the
+    limit-th abort says what happened and the count starts again."""
+    from study.operator import AbortStreak
+    from study.trial.state import TrialOutcome
+
+    def outcome(reason=None, *, stopped=False):
+        row = {"abort_reason": reason}
+        return TrialOutcome(
+            row=row, requeue=reason is not None, correct=None, recording_stopped=stopped
+        )
+
+    streak = AbortStreak(3)
+    assert streak.add(outcome("fixation_break")) is None
+    assert streak.add(outcome()) is None  # answered: the run starts again
+    said = [
+        streak.add(o)
+        for o in (
+            outcome("fixation_break"),
+            outcome("recording_stopped", stopped=True),
+            outcome("deadline"),
+            outcome("fixation_break"),
+            outcome("deadline"),
+        )
+    ]
+    assert said == [
+        None,
+        None,
+        None,
+        "3 trials in a row were aborted (fixation_break 2, deadline 1)",
+        None,
+    ]
+
+
+@pytest.mark.display
+def test_after_too_many_aborts_the_window_asks_the_operator(rig, virtual_x):
+    """``C`` on the question recalibrates, then the session goes on (SPACE goes on at once)."""
+    protocol, service, win = rig
+    runner, _ = make_runner(protocol, service=service, win=win, requeue_dropped_frames=False)
+    presenter = runner.presenter
+    presenter.auto_advance = False  # the operator's keys, through the real window
+    calls, lines = [], []
+    controls = OperatorControls(
+        presenter=presenter,
+        calibrate=lambda: calls.append("calibrate"),
+        say=lines.append,
+        calibrations=lambda: [],
+    )
+    for key, expected in (("c", ["calibrate"]), ("space", [])):
+        calls.clear()
+        threading.Thread(
+            target=press_keys, args=(virtual_x, win, [key]), kwargs={"delay_s": 0.5}, daemon=True
+        ).start()
+        controls.after_aborts("10 trials in a row were aborted (deadline 10)")
+        assert calls == expected
+    assert "10 trials in a row were aborted (deadline 10)" in lines[0]

@@ -291,3 +291,32 @@ def test_every_planned_fixation_break_reaches_the_data_at_many_frames_per_flip(
     assert result.completed and rows["planned"].sum() >= 4
     broke = rows["abort_reason"] == "fixation_break"
     assert (broke == rows["planned"]).all()
+
+
+def test_a_simulated_session_that_aborts_every_trial_stops(virtual_x, tmp_path):
+    """A simulated participant who breaks fixation on every trial (``sim_fixation_break_prob``
+    1): each plan is given up after ``max_attempts`` and replaced by a new one, so the session
+    never ended. It stops after ``[procedure] max_aborts_in_a_row`` aborts in a row, saying why,
+    with every trial logged and the run's end records written."""
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=1.0)
+    data["procedure"].update(max_attempts=2, max_aborts_in_a_row=5)
+    lines: list[str] = []
+    config = SessionConfig(
+        loaded=load_protocol(write_toml(data, tmp_path / "p.toml")),
+        data_dir=tmp_path / "data",
+        participant="sim01",
+        tracker="sim",
+        observer="parametric",
+        seed=SEED,
+        simulated_clock=True,
+    )
+    result = run_session(config, log=lines.append)
+    finding = "5 trials in a row were aborted (fixation_break 5)"
+    assert not result.completed and result.status == f"stopped: {finding}"
+    assert any(finding in line and "--resume" in line for line in lines), lines
+    rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
+    assert len(rows) == 5 and (rows["abort_reason"] == "fixation_break").all()
+    print(rows[["trial", "track", "attempt", "given_up"]].to_string())
+    assert rows["attempt"].max() == 2 and rows["given_up"].sum() == 2  # two attempts a plan
+    sidecar = json.loads(result.paths.beh_json.read_text())
+    assert sidecar["runs"][-1]["status"] == result.status
