@@ -13,6 +13,10 @@ import pandas as pd
 
 DPI = 90
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf")
+_THRESHOLD_COLOUR = _COLORS[1]  # a fitted threshold and its interval
+_TRUTH_COLOUR = _COLORS[2]  # a simulated participant's true threshold
+# Trial-by-trial tracks share a panel with both lines: their colours are the others.
+_TRACK_COLOURS = tuple(c for c in _COLORS if c not in (_THRESHOLD_COLOUR, _TRUTH_COLOUR))
 
 
 def _figure(width_in: float, height_in: float):
@@ -273,7 +277,7 @@ def _truth_line(ax, value: float, lo: float, hi: float, *, vertical: bool) -> No
     """A simulated participant's true threshold: a dotted green line across the level axis
     (``vertical``: the level axis is x) when it lies within [lo, hi]; otherwise a note at the
     axis end it lies beyond, so no legend entry names a line that is not drawn."""
-    colour = "#2ca02c"
+    colour = _TRUTH_COLOUR
     if lo <= value <= hi:
         line = ax.axvline if vertical else ax.axhline
         line(value, color=colour, ls=":", lw=1.2, label="true threshold")
@@ -340,7 +344,7 @@ def participant_tracks(
         order = np.arange(1, len(levels) + 1)
         for k, label in enumerate(dict.fromkeys(track)):
             on = track == label
-            colour = _COLORS[k % len(_COLORS)]
+            colour = _TRACK_COLOURS[k % len(_TRACK_COLOURS)]
             ax.plot(order[on], levels[on], color=colour, lw=0.9, alpha=0.7)
             hit = on & (correct == 1)
             miss = on & (correct != 1)
@@ -364,8 +368,8 @@ def participant_tracks(
             )
         if fit.fitted and not fit.unbracketed:
             c_lo, c_hi = fit.ci()
-            ax.axhspan(c_lo, c_hi, color=_COLORS[1], alpha=0.12, lw=0)
-            ax.axhline(fit.threshold(), color=_COLORS[1], lw=1.2, label="threshold (CI)")
+            ax.axhspan(c_lo, c_hi, color=_THRESHOLD_COLOUR, alpha=0.12, lw=0)
+            ax.axhline(fit.threshold(), color=_THRESHOLD_COLOUR, lw=1.2, label="threshold (CI)")
         if truth and fit.condition in truth:
             _truth_line(ax, truth[fit.condition], lo, hi, vertical=False)
         ax.set_ylim(lo, hi)
