@@ -25,13 +25,13 @@ SUMMARY_SCHEMA = 1
 def draw_figures(a: Analysis, out: Path) -> None:
     """Draws the group, QC, token and overlay figures into ``a.pngs`` and writes every figure
     to ``out/figures/NAME.png`` (earlier runs' figures and tables removed first)."""
-    from analysis import figures
+    from analysis import figures, group_figures
 
     fig_dir, tab_dir = out / "figures", out / "tables"
     fig_dir.mkdir(parents=True, exist_ok=True)
     tab_dir.mkdir(exist_ok=True)
     report_output.remove_earlier_results(out)
-    a.pngs["group_thresholds"] = figures.group_thresholds_figure(
+    a.pngs["group_thresholds"] = group_figures.group_thresholds_figure(
         a.threshold_rows,
         a.group,
         log_axis=a.log_axis,
@@ -39,9 +39,9 @@ def draw_figures(a: Analysis, out: Path) -> None:
         level_labels=a.design.level_labels(a.conditions),
         not_estimates=unbracketed_thresholds(a),
     )
-    a.pngs["qc"] = figures.qc_figure(a.qc.participants, a.config.qc)
+    a.pngs["qc"] = group_figures.qc_figure(a.qc.participants, a.config.qc)
     if a.token_curves:
-        a.pngs["token_ratio"] = figures.token_figure(
+        a.pngs["token_ratio"] = group_figures.token_figure(
             a.token_curves,
             a.group,
             log_axis=a.log_axis,

@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.figures import (
-    curves_figure,
+from analysis.figures import curves_figure, panel_title, participant_curves
+from analysis.fits import FitSettings, fit_cell
+from analysis.group_figures import (
     group_thresholds_figure,
-    panel_title,
-    participant_curves,
     threshold_axis_limits,
     thresholds_figure,
 )
-from analysis.fits import FitSettings, fit_cell
 
 
 def test_threshold_axis_shows_the_whole_group_interval():
@@ -192,7 +190,7 @@ def test_every_plotted_proportion_lies_inside_the_psychometric_panel():
 def test_token_figure_with_one_tested_level_draws_without_a_warning():
     import warnings
 
-    from analysis.figures import token_figure
+    from analysis.group_figures import token_figure
 
     curves = {"x": (np.array([1.0]), np.array([0.2]))}
     group = pd.DataFrame(

@@ -89,11 +89,11 @@ def test_a_group_interval_beyond_radius_shrink_1_is_cut_with_a_warning():
 def test_a_radius_shrink_panel_stops_just_past_1():
     """The participant panel's level axis (and the fitted curve) end at the possible levels:
     tested levels up to 0.8 would give an axis to 1.2 (0.8 x 1.5)."""
-    from analysis.figures import _range
+    from analysis.figure_style import level_range
 
-    lo, hi = _range([_fit(LEVEL_DOMAINS["radius_shrink"])])
+    lo, hi = level_range([_fit(LEVEL_DOMAINS["radius_shrink"])])
     assert hi == 1.04 and lo == 0.2 / 1.5
-    assert _range([_fit(None)])[1] == 0.8 * 1.5
+    assert level_range([_fit(None)])[1] == 0.8 * 1.5
 
 
 def test_domains_have_the_protocol_schemas_open_ends():
