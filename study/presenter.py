@@ -167,14 +167,16 @@ class Presenter:
         self._mark_inner = visual.Circle(
             win, radius=size / 10, fillColor="black", lineColor=None, units="pix", edges=24
         )
-        wrap = min(25 * ppd, 0.9 * float(win.size[0]))
+        # Every text the participant reads has this size and line length (a caption too).
+        self.text_wrap_px = min(25 * ppd, 0.9 * float(win.size[0]))
+        self.text_height_px = min(0.6 * ppd, self.text_wrap_px / 30)
         self._text = visual.TextStim(
             win,
             text="",
             units="pix",
-            height=min(0.6 * ppd, wrap / 30),
+            height=self.text_height_px,
             color="black",
-            wrapWidth=wrap,
+            wrapWidth=self.text_wrap_px,
             alignText="center",
         )
 

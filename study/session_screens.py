@@ -221,13 +221,13 @@ class SessionScreens:
         if 0 <= gaze_px[0] < w and 0 <= gaze_px[1] < h:  # a fixation off the image: no ring
             stims.append(ring)
         caption_y = 0.08 * win_h - h * scale / 2 - 0.04 * win_h
-        text = visual.TextStim(
+        text = visual.TextStim(  # the size and line length of the session's other texts
             presenter.win,
             text=caption,
             units="pix",
-            height=max(12.0, 0.025 * win_h),
+            height=presenter.text_height_px,
             color="black",
-            wrapWidth=0.9 * win_w,
+            wrapWidth=presenter.text_wrap_px,
             pos=(0.0, caption_y),
             anchorVert="top",
         )

@@ -1,0 +1,79 @@
+"""The example pair after the instructions, as the participant sees it on the default display
+(2560 x 1440 px, a real PsychoPy window): its caption reads like every other text of the
+session."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from protocol import load_protocol
+from tests.study.conftest import small_protocol_dict, write_toml
+
+IMAGE_PX = 1024
+FOVEATED_RGB, TWIN_RGB = (200, 120, 40), (40, 120, 200)
+
+
+@pytest.fixture(scope="module")
+def shown(virtual_x, tmp_path_factory):
+    """The example screen of a protocol with the default texts, drawn by ``SessionScreens`` on a
+    window of the display's full size; returns (screenshot as an int array, presenter)."""
+    from psychopy import visual
+
+    from study.presenter import Presenter, SimClock
+    from study.procedures import SessionPlan
+    from study.session_display import background_rgb
+    from study.session_screens import SessionScreens
+
+    root = tmp_path_factory.mktemp("example_screen")
+    p = load_protocol(write_toml(small_protocol_dict(), root / "p.toml")).protocol
+    size = (p.display.width_px, p.display.height_px)
+    win = visual.Window(
+        size=size,
+        units="pix",
+        color=background_rgb(p),
+        colorSpace="rgb",
+        waitBlanking=False,
+        checkTiming=False,
+    )
+    try:
+        presenter = Presenter(
+            protocol=p, win=win, clock=SimClock(), tracker=None, physio=None, simulated=True
+        )
+        presenter.screenshot_dir = root
+        screens = SessionScreens(
+            protocol=p,
+            plan=SessionPlan(protocol=p, seed=1, participant="01"),
+            presenter=presenter,
+            sidecar={},
+            run_record={},
+            write_sidecar=lambda: None,
+            say=lambda *a: None,
+        )
+        foveated = np.full((IMAGE_PX, IMAGE_PX, 3), FOVEATED_RGB, dtype=np.uint8)
+        twin = np.full((IMAGE_PX, IMAGE_PX, 3), TWIN_RGB, dtype=np.uint8)
+        gaze_px = (IMAGE_PX / 2, IMAGE_PX / 2)
+        screens._show_pair(foveated, twin, gaze_px=gaze_px, caption=p.instructions.example_text)
+        shot = np.asarray(Image.open(root / "example.png").convert("RGB")).astype(int)
+        yield shot, presenter
+    finally:
+        win.close()
+
+
+def _matches(shot: np.ndarray, rgb) -> np.ndarray:
+    return np.abs(shot - np.array(rgb)).sum(axis=2) < 12
+
+
+def test_the_caption_has_the_line_length_of_every_other_text(shown):
+    """The caption spanned 0.9 of the window (2,250 px, 50 deg: a line the eyes cannot take in
+    without a head movement) in a size of its own; it wraps like the instructions (25 deg)."""
+    shot, presenter = shown
+    images = _matches(shot, FOVEATED_RGB) | _matches(shot, TWIN_RGB)
+    bottom = np.nonzero(images.any(axis=1))[0].max()
+    ink = shot[bottom + 1 :].sum(axis=2) < 150  # black text below the images
+    rows, cols = np.nonzero(ink)
+    assert rows.size, "no caption below the images"
+    width_px = cols.max() - cols.min() + 1
+    assert width_px <= presenter.text_wrap_px + 2, (width_px, presenter.text_wrap_px)
+    assert rows.max() + bottom + 1 < shot.shape[0] - 4  # not cut off at the screen's edge
