@@ -192,7 +192,10 @@ class Presenter:
 
     # ---------------------------------------------------------------- drawing
     def draw_fixation(self, x_deg: float, y_deg: float, *, color: str = "black") -> None:
-        pos = self.deg_to_pix(x_deg, y_deg)
+        self.draw_fixation_px(self.deg_to_pix(x_deg, y_deg), color=color)
+
+    def draw_fixation_px(self, pos: tuple[float, float], *, color: str = "black") -> None:
+        """The fixation mark at ``pos`` (PsychoPy ``pix``: from the window centre, y up)."""
         for stim in (self._mark_outer, self._mark_h, self._mark_v, self._mark_inner):
             stim.pos = pos
         self._mark_outer.fillColor = color

@@ -192,8 +192,9 @@ class SessionScreens:
         return foveated, twin
 
     def _show_pair(self, foveated, twin, *, gaze_px, caption: str) -> None:
-        """Both images side by side, scaled to fit, a ring where the eyes rest on the foveated
-        one (``gaze_px``: image pixels from the top-left), the caption below; until SPACE."""
+        """Both images side by side, scaled to fit, where the eyes rest on the foveated one
+        (``gaze_px``: image pixels from the top-left) the trials' fixation mark inside a ring,
+        the caption below; until SPACE."""
         from psychopy import visual
 
         presenter = self.presenter
@@ -208,17 +209,21 @@ class SessionScreens:
             stim.pos = (side * (w * scale / 2 + gap / 2), 0.08 * win_h)
             stims.append(stim)
         left_x, centre_y = stims[0].pos
+        rest = (left_x + (gaze_px[0] - w / 2) * scale, centre_y + (h / 2 - gaze_px[1]) * scale)
+        ppd = presenter.display.pixels_per_degree
+        mark_r = self.protocol.fixation.mark_size_deg * ppd / 2
         ring = visual.Circle(
             presenter.win,
-            radius=max(6.0, 0.5 * presenter.display.pixels_per_degree * scale),
-            pos=(left_x + (gaze_px[0] - w / 2) * scale, centre_y + (h / 2 - gaze_px[1]) * scale),
+            radius=max(6.0, 0.5 * ppd * scale, mark_r + 4.0),
+            pos=rest,
             fillColor=None,
             lineColor="black",
             lineWidth=2,
             units="pix",
             edges=48,
         )
-        if 0 <= gaze_px[0] < w and 0 <= gaze_px[1] < h:  # a fixation off the image: no ring
+        on_image = 0 <= gaze_px[0] < w and 0 <= gaze_px[1] < h  # off the image: no ring, no mark
+        if on_image:
             stims.append(ring)
         caption_y = 0.08 * win_h - h * scale / 2 - 0.04 * win_h
         text = visual.TextStim(  # the size and line length of the session's other texts
@@ -235,6 +240,8 @@ class SessionScreens:
         def draw() -> None:
             for stim in stims:
                 stim.draw()
+            if on_image:  # the mark the participant is told to look at, as in the trials
+                presenter.draw_fixation_px(rest)
             text.draw()
 
         presenter.clear_keys()

@@ -1,6 +1,6 @@
 """The example pair after the instructions, as the participant sees it on the default display
 (2560 x 1440 px, a real PsychoPy window): its caption reads like every other text of the
-session."""
+session, and the place where the eyes rest carries the fixation mark of the trials."""
 
 from __future__ import annotations
 
@@ -77,3 +77,27 @@ def test_the_caption_has_the_line_length_of_every_other_text(shown):
     width_px = cols.max() - cols.min() + 1
     assert width_px <= presenter.text_wrap_px + 2, (width_px, presenter.text_wrap_px)
     assert rows.max() + bottom + 1 < shot.shape[0] - 4  # not cut off at the screen's edge
+
+
+def test_the_eyes_rest_on_the_fixation_mark_of_the_trials(shown):
+    """Around the place where the eyes rest the example drew only a ring; the participant, told
+    to keep their eyes on the fixation mark, sees that mark there (the trials' bull's-eye with
+    its cross in the background grey), inside the ring."""
+    shot, presenter = shown
+    black = shot.sum(axis=2) < 60
+    on_left = _matches(shot, FOVEATED_RGB)
+    cols = np.nonzero(on_left.any(axis=0))[0]
+    rows = np.nonzero(on_left.any(axis=1))[0]
+    inside = np.zeros_like(black)
+    inside[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] = True
+    ys, xs = np.nonzero(black & inside)  # the ring and the mark, both centred on the gaze
+    cy, cx = int(round(ys.mean())), int(round(xs.mean()))
+    r = presenter.protocol.fixation.mark_size_deg * presenter.display.pixels_per_degree / 2
+    grey = np.array(shot[0, 0])
+    assert black[cy, cx], "no inner dot where the eyes rest"
+    for dy, dx in ((0, 1), (0, -1), (1, 0), (-1, 0)):  # the cross arms: background grey
+        y, x = cy + round(0.65 * r * dy), cx + round(0.65 * r * dx)
+        assert np.abs(shot[y, x] - grey).sum() < 12, (dy, dx, shot[y, x])
+    for dy, dx in ((1, 1), (1, -1), (-1, 1), (-1, -1)):  # the disc between the arms: black
+        y, x = cy + round(0.45 * r * dy), cx + round(0.45 * r * dx)
+        assert black[y, x], (dy, dx, shot[y, x])
