@@ -357,7 +357,7 @@ class InstructionSettings(StrictTable):
         default="Thank you! The session is complete.\n\nIt took {duration}.", min_length=1
     )
     example_text: str = Field(
-        default="An example: the LEFT image is the altered one (sharp only around the ring, where "
+        default="An example: the LEFT image is the different one (sharp only around the ring, where "
         "the eyes rest), the RIGHT one the original.\n"
         "In the experiment they come one after the other, and the difference is often smaller."
         "\n\nPress SPACE to continue.",

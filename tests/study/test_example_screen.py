@@ -101,3 +101,16 @@ def test_the_eyes_rest_on_the_fixation_mark_of_the_trials(shown):
     for dy, dx in ((1, 1), (1, -1), (-1, 1), (-1, -1)):  # the disc between the arms: black
         y, x = cy + round(0.45 * r * dy), cx + round(0.45 * r * dx)
         assert black[y, x], (dy, dx, shot[y, x])
+
+
+def test_the_example_names_the_difference_with_the_words_of_the_question():
+    """The welcome says one image is "different" and every trial asks "Which image was
+    different?", but the example called the foveated image "the altered one": a participant
+    could take "altered" for another kind of change than the one asked about."""
+    from protocol.run_settings import InstructionSettings
+
+    texts = InstructionSettings()
+    assert "different" in texts.response_prompt and "different" in texts.welcome
+    assert "LEFT image is the different one" in texts.example_text
+    for name, text in texts.model_dump().items():
+        assert "altered" not in text.lower(), name
