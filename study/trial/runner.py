@@ -38,7 +38,7 @@ ABORT_TEXTS = {
     "fixation_break": "Please keep your eyes on the mark.",
     "deadline": "One moment...",
     "generator_crash": "One moment...",
-    "no_response": "Please answer with 1 or 2.",
+    "no_response": "No answer in time.\n\nPlease answer with 1 (or LEFT) or 2 (or RIGHT).",
     "recording_stopped": "One moment...",
     "dropped_frame": "One moment...",
     "escape": "One moment...",
