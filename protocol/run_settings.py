@@ -332,7 +332,9 @@ def _check_fields(text: str, allowed: tuple[str, ...], what: str) -> str:
 
 
 class InstructionSettings(StrictTable):
-    """Texts shown to the participant.
+    """Texts shown to the participant: every text the participant's display shows, so a lab can
+    give them in the participant's language (the experimenter's screens: the validation
+    question, a lost tracker link, stay in English).
 
     Fields in braces are filled in: ``break_text`` {done}, {total} (main-block responses),
     {block}, {blocks} (break blocks: every ``breaks.every_n_trials`` responses);
@@ -381,6 +383,27 @@ class InstructionSettings(StrictTable):
     escape_confirm: str = Field(
         default="Quit the session?\n\nY = quit (data are saved)      N = continue", min_length=1
     )
+    welcome_back: str = Field(
+        default="Welcome back: the session continues where it stopped.", min_length=1
+    )
+    example_wait: str = Field(default="Preparing an example...", min_length=1)
+    fixation_break: str = Field(default="Please keep your eyes on the mark.", min_length=1)
+    no_response: str = Field(
+        default="No answer in time.\n\nPlease answer with 1 (or LEFT) or 2 (or RIGHT).",
+        min_length=1,
+    )
+    please_wait: str = Field(default="One moment...", min_length=1)
+    pause: str = Field(default="Paused.\n\nPress SPACE to continue.", min_length=1)
+    wait_for_experimenter: str = Field(default="Please wait for the experimenter.", min_length=1)
+    saving: str = Field(default="Saving the eye-tracking data...\n\nPlease wait.", min_length=1)
+
+    def abort_text(self, reason: str) -> str:
+        """The screen after a trial aborted for ``reason`` (``beh.tsv`` ``abort_reason``)."""
+        if reason == "fixation_break":
+            return self.fixation_break
+        if reason == "no_response":
+            return self.no_response
+        return self.please_wait
 
     @model_validator(mode="after")
     def _fields(self) -> InstructionSettings:

@@ -6,7 +6,8 @@ time during a trial count: the presenter keeps them when it clears the key buffe
 (``Presenter.take_operator_keys``). After each trial the console shows one status line: the
 trial number and the responses so far of the total, the condition and level, the result, and
 the last calibration's validation error. After ``[procedure] max_aborts_in_a_row`` aborted
-trials in a row the window asks the operator what to do (``AbortStreak``).
+trials in a row the participant is asked to wait and the console asks the operator what to do
+(``AbortStreak``). The participant's texts are the protocol's ``[instructions]``.
 """
 
 from __future__ import annotations
@@ -16,18 +17,11 @@ from collections import Counter
 PAUSE_KEY = "p"
 RECALIBRATE_KEY = "c"
 OPERATOR_KEYS = (PAUSE_KEY, RECALIBRATE_KEY)
-PAUSE_TEXT = "Paused.\n\nPress SPACE to continue."
 AGAIN_KEY, ACCEPT_KEY = "r", "a"
 VALIDATION_TEXT = (
     "{finding}\n\n"
     f"{AGAIN_KEY.upper()}: calibrate again\n"
     f"{ACCEPT_KEY.upper()}: accept it anyway (logged as an override)\n"
-    "Escape: end the session (--resume continues it)"
-)
-ABORTS_TEXT = (
-    "{finding}\n\n"
-    f"{RECALIBRATE_KEY.upper()}: recalibrate, then go on\n"
-    "SPACE: go on\n"
     "Escape: end the session (--resume continues it)"
 )
 
@@ -70,13 +64,15 @@ class OperatorControls:
         say: the console printer.
         calibrations: returns the sidecar's calibration records (the last one's
             ``avg_error_deg`` is the status line's validation error).
+        texts: the protocol's ``[instructions]`` (the participant sees the pause screens).
     """
 
-    def __init__(self, *, presenter, calibrate, say, calibrations) -> None:
+    def __init__(self, *, presenter, calibrate, say, calibrations, texts) -> None:
         self.presenter = presenter
         self.calibrate = calibrate
         self.say = say
         self.calibrations = calibrations
+        self.texts = texts
         self.pauses = 0
 
     def between_trials(self) -> None:
@@ -85,17 +81,23 @@ class OperatorControls:
         if PAUSE_KEY in keys:
             self.pauses += 1
             self.say("  paused by the operator (SPACE continues)")
-            self.presenter.text_screen(PAUSE_TEXT, phase="pause")
+            self.presenter.text_screen(self.texts.pause, phase="pause")
         if RECALIBRATE_KEY in keys:
             self.say("  recalibration asked by the operator")
             self.calibrate()
 
     def after_aborts(self, finding: str) -> None:
-        """Too many aborted trials in a row (``AbortStreak``): the window asks the operator to
-        recalibrate or go on; Escape ends the session (``QuitRequested``)."""
-        self.say(f"  {finding}: {RECALIBRATE_KEY}: recalibrate, SPACE: go on, Escape: end")
-        text = ABORTS_TEXT.format(finding=finding + ".")
-        key = self.presenter.text_screen(text, phase="pause", keys=("space", RECALIBRATE_KEY))
+        """Too many aborted trials in a row (``AbortStreak``): the participant is asked to wait
+        for the experimenter (``[instructions] wait_for_experimenter``), the console says what
+        happened and the keys: ``c`` recalibrates, SPACE goes on, Escape ends the session
+        (``QuitRequested``)."""
+        self.say(
+            f"  {finding}: {RECALIBRATE_KEY}: recalibrate, SPACE: go on, "
+            "Escape: end the session (--resume continues it)"
+        )
+        key = self.presenter.text_screen(
+            self.texts.wait_for_experimenter, phase="pause", keys=("space", RECALIBRATE_KEY)
+        )
         if key == RECALIBRATE_KEY:
             self.calibrate()
 

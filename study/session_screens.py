@@ -15,8 +15,6 @@ import time
 from protocol.levels import layout_spec
 from study.procedures import SessionPlan, TrialPlan, is_practice
 
-EXAMPLE_WAIT_TEXT = "Preparing an example..."
-
 
 def format_duration(seconds: float) -> str:
     """``12 min 5 s`` (``45 s`` under a minute)."""
@@ -178,7 +176,7 @@ class SessionScreens:
                 self.say(f"  the example was not ready within {limit_s:g} s: skipped")
                 ticket.cancel()  # not ahead of the first trial's request in the queue
                 return None
-            presenter.draw_text(EXAMPLE_WAIT_TEXT)
+            presenter.draw_text(self.protocol.instructions.example_wait)
             if presenter.simulated:
                 ticket.wait(presenter.frame_period_s)
             presenter.flip(phase="example_wait")

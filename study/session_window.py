@@ -30,9 +30,6 @@ from study.trackers.base import TrackerLinkLost
 if TYPE_CHECKING:
     from study.session import SessionConfig
 
-#: On screen while the run's EDF comes over from the Host PC (instead of the last frame).
-SAVING_TEXT = "Saving the eye-tracking data...\n\nPlease wait."
-
 
 class SessionRun:
     """The part of a session that needs the window (kept apart so cleanup is in one place)."""
@@ -130,7 +127,7 @@ class SessionRun:
             )
             intro = p.instructions.welcome
             if self.behlog.rows:
-                intro = "Welcome back: the session continues where it stopped.\n\n" + intro
+                intro = f"{p.instructions.welcome_back}\n\n{intro}"
             presenter.text_screen(intro, phase="instructions")
             self.screens = self._screens(presenter, run_record)
             if p.practice.example and not self.behlog.rows:
@@ -189,13 +186,13 @@ class SessionRun:
         return status
 
     def _show_saving_screen(self, presenter) -> None:
-        """A neutral screen (the protocol's background, ``SAVING_TEXT``) while the EDF comes
+        """A neutral screen (the protocol's background, ``[instructions] saving``) while the EDF comes
         over, instead of the last frame (a stimulus, after an error or Escape); a window that
         can no longer draw does not stop the transfer."""
         try:
             win = presenter.win
             win.recordFrameIntervals = False  # no trial's frame
-            presenter.draw_text(SAVING_TEXT)
+            presenter.draw_text(self.protocol.instructions.saving)
             if presenter.screenshot_dir is not None and "saving" not in presenter.screenshots:
                 presenter.screenshots["saving"] = win.getMovieFrame(buffer="back")
                 presenter.screenshots["saving"].save(presenter.screenshot_dir / "saving.png")
@@ -401,6 +398,7 @@ class SessionRun:
             calibrate=lambda: self._calibrate(tracker),
             say=self.say,
             calibrations=lambda: self.sidecar.get("calibration", []),
+            texts=p.instructions,
         )
         aborts = AbortStreak(p.procedure.max_aborts_in_a_row)
         while not sch.finished:

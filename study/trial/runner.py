@@ -34,16 +34,6 @@ from study.trial.presentation import PresentationPhases
 from study.trial.sources import TrialImageSources
 from study.trial.state import TrialAborted, TrialOutcome, TrialState
 
-ABORT_TEXTS = {
-    "fixation_break": "Please keep your eyes on the mark.",
-    "deadline": "One moment...",
-    "generator_crash": "One moment...",
-    "no_response": "No answer in time.\n\nPlease answer with 1 (or LEFT) or 2 (or RIGHT).",
-    "recording_stopped": "One moment...",
-    "dropped_frame": "One moment...",
-    "escape": "One moment...",
-}
-
 
 class TrialRunner(FixationPhases, PresentationPhases):
     """Runs trials of one session.
@@ -293,7 +283,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
                 raise QuitRequested()
             return TrialOutcome(row=row, requeue=True, correct=None)
         for _ in range(presenter.frames_for(1.0) if not presenter.simulated else 1):
-            presenter.draw_text(ABORT_TEXTS[reason])
+            presenter.draw_text(self.protocol.instructions.abort_text(reason))
             presenter.flip(phase="abort")
         return TrialOutcome(row=row, requeue=True, correct=None)
 

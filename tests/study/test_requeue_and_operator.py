@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from protocol.run_settings import InstructionSettings
 from study.operator import OperatorControls
 from study.presenter import QuitRequested
 from study.procedures import Scheduler, replay
@@ -76,6 +77,7 @@ def test_operator_pause_and_recalibrate_between_trials_and_the_status_line():
         calibrate=lambda: calls.append("calibrate"),
         say=lines.append,
         calibrations=lambda: [{"avg_error_deg": 0.42}, {"avg_error_deg": None}],
+        texts=InstructionSettings(),
     )
     controls.between_trials()
     assert presenter.screens == ["pause"] and calls == ["calibrate"] and controls.pauses == 1
@@ -232,6 +234,7 @@ def test_after_too_many_aborts_the_window_asks_the_operator(rig, virtual_x):
         calibrate=lambda: calls.append("calibrate"),
         say=lines.append,
         calibrations=lambda: [],
+        texts=protocol.instructions,
     )
     for key, expected in (("c", ["calibrate"]), ("space", [])):
         calls.clear()

@@ -12,9 +12,9 @@ import json
 import pytest
 
 from protocol import load_protocol
+from protocol.run_settings import InstructionSettings
 from study.presenter import Presenter
 from study.session import SessionConfig, run_session
-from study.session_window import SAVING_TEXT
 from study.trackers.emulated import HOST_DIR_NAME
 from study.trackers.emulated_host import FAULTS_ENV
 from study.trackers.pylink_emulator import EmulatedEyeLink
@@ -137,7 +137,7 @@ def test_a_window_that_cannot_draw_the_saving_screen_does_not_stop_the_transfer(
     draw_text = Presenter.draw_text
 
     def broken(self, text, **kw):
-        if text == SAVING_TEXT:
+        if text == InstructionSettings().saving:
             raise RuntimeError("the window is gone (injected)")
         return draw_text(self, text, **kw)
 
