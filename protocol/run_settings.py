@@ -416,7 +416,7 @@ class InstructionSettings(StrictTable):
 
 
 class FeedbackSettings(StrictTable):
-    """Trial feedback: a green (correct) or red (wrong) fixation mark (practice trials:
+    """Trial feedback: a light green (correct) or dark red (wrong) fixation mark (practice trials:
     ``[practice] feedback`` when set)."""
 
     enabled: bool = True

@@ -15,6 +15,12 @@ from study.procedures.practice import is_practice
 from study.trial.dataviewer import image_ref, onset_messages
 from study.trial.state import TrialAborted, TrialState, trial_rng
 
+# The feedback mark's colour (sRGB) by the answer: correct, wrong. Hue alone (PsychoPy's
+# "green" and "red") left a red-green colour-blind participant (about 1 man in 12) two marks of
+# nearly the background's luminance (linear 0.15 and 0.21 against 0.22); these also differ in
+# luminance, one lighter (0.62) and one darker (0.05) than the mid-grey background.
+FEEDBACK_RGB = {True: (120, 230, 120), False: (140, 0, 0)}
+
 
 def isi_rest_flips(timing, frames_for) -> int:
     """Flips of the ISI after the mask (the fixation mark alone)."""
@@ -149,7 +155,7 @@ class PresentationPhases:
         if not self.protocol.shows_feedback(practice=is_practice(trial.plan.track)):
             return
         presenter = self.presenter
-        color = "green" if correct else "red"
+        color = [v / 127.5 - 1 for v in FEEDBACK_RGB[correct]]  # PsychoPy's rgb: -1 to 1
         for _ in range(presenter.frames_for(self.protocol.timing.feedback_duration_s)):
             presenter.draw_fixation(*trial.fixation_deg, color=color)
             presenter.flip(phase="feedback")
