@@ -17,8 +17,8 @@ from study.trial.state import TrialAborted, TrialState, trial_rng
 
 # The feedback mark's colour (sRGB) by the answer: correct, wrong. Hue alone (PsychoPy's
 # "green" and "red") left a red-green colour-blind participant (about 1 man in 12) two marks of
-# nearly the background's luminance (linear 0.15 and 0.21 against 0.22); these also differ in
-# luminance, one lighter (0.62) and one darker (0.05) than the mid-grey background.
+# nearly the background's luminance (linear 0.15 and 0.21 against 0.22); these differ tenfold
+# in luminance (0.62 and 0.06): on the default mid-grey background one is lighter, one darker.
 FEEDBACK_RGB = {True: (120, 230, 120), False: (140, 0, 0)}
 
 
