@@ -153,7 +153,9 @@ class Presenter:
         self._visual = visual
         ppd = self.display.pixels_per_degree
         size = protocol.fixation.mark_size_deg * ppd
-        # The bull's-eye + cross target (Thaler et al. 2013): the most stable fixation.
+        # A bull's-eye and cross, the target shape Thaler et al. (2013) found gives the most
+        # stable fixation; its inner dot and cross bars are 1/5 of the diameter (their ABC
+        # target's are 1/3: 0.2 of 0.6 deg). docs/protocol.md gives the geometry.
         self._mark_outer = visual.Circle(
             win, radius=size / 2, fillColor="black", lineColor=None, units="pix", edges=48
         )
