@@ -21,6 +21,17 @@ from study.trial.state import TrialAborted, TrialState, trial_rng
 # in luminance (0.62 and 0.06): on the default mid-grey background one is lighter, one darker.
 FEEDBACK_RGB = {True: (120, 230, 120), False: (140, 0, 0)}
 
+#: The response prompt's distance from the screen centre, deg: above it, or below it when the
+#: fixation mark (where the eyes are) would lie within PROMPT_CLEARANCE_DEG of the text's line.
+PROMPT_OFFSET_DEG = 3.0
+PROMPT_CLEARANCE_DEG = 1.5
+
+
+def prompt_y_deg(fixation_y_deg: float) -> float:
+    """The response prompt's height (deg, up from the centre) for a fixation at that height."""
+    above = abs(fixation_y_deg - PROMPT_OFFSET_DEG) > PROMPT_CLEARANCE_DEG
+    return PROMPT_OFFSET_DEG if above else -PROMPT_OFFSET_DEG
+
 
 def isi_rest_flips(timing, frames_for) -> int:
     """Flips of the ISI after the mask (the fixation mark alone)."""
@@ -133,7 +144,7 @@ class PresentationPhases:
         presenter, plan, row = self.presenter, trial.plan, trial.row
         fx, fy = trial.fixation_deg
         presenter.clear_keys()
-        presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=3.0)
+        presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=prompt_y_deg(fy))
         presenter.draw_fixation(fx, fy)
         prompt_frame = presenter.flip(phase="response")  # ends interval 2's last interval
         self._check_dropped_frames(trial)
@@ -181,7 +192,7 @@ class PresentationPhases:
         presenter, window = self.presenter, self.protocol.timing.response_window_s
         keys = ["1", "2", "num_1", "num_2", "left", "right", "escape"]
         while True:
-            presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=3.0)
+            presenter.draw_text(self.protocol.instructions.response_prompt, y_deg=prompt_y_deg(fy))
             presenter.draw_fixation(fx, fy)
             frame = presenter.flip(phase="response")
             for key in presenter.keys(keys):

@@ -1,0 +1,101 @@
+"""The screens after interval 2, in a real PsychoPy window: the response prompt never covers
+the fixation mark, and the feedback marks for correct and wrong differ in luminance as well as
+hue (one lighter, one darker than the background), so a participant with red-green colour
+blindness tells them apart."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from study.session_display import background_rgb
+from study.trial.presentation import PROMPT_OFFSET_DEG, prompt_y_deg
+from tests.study.trial_rig import make_runner, plan, rig_protocol
+
+pytestmark = pytest.mark.display
+
+
+def _luminance(rgb) -> float:
+    """Relative luminance (sRGB, Rec. 709 weights) of an 8-bit colour."""
+    c = np.asarray(rgb, dtype=float) / 255.0
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(linear @ (0.2126, 0.7152, 0.0722))
+
+
+def test_correct_and_wrong_feedback_differ_in_luminance(virtual_x, tmp_path):
+    from psychopy import visual
+
+    protocol = rig_protocol(feedback={"enabled": True})
+    win = visual.Window(
+        size=(400, 300),
+        units="pix",
+        color=background_rgb(protocol),
+        colorSpace="rgb",
+        checkTiming=False,
+        waitBlanking=False,
+    )
+    try:
+        runner, _ = make_runner(protocol, service=None, win=win)
+        state = runner._new_trial(plan(protocol), trial=1)
+        x, y = runner.presenter.deg_to_pix(*state.fixation_deg)
+        runner.presenter.screenshot_dir = tmp_path  # each phase's first frame, as drawn
+        shown = {}
+        for correct in (True, False):
+            runner.presenter.screenshots.clear()
+            runner._feedback(state, correct=correct)
+            frame = np.asarray(runner.presenter.screenshots["feedback"].convert("RGB")).astype(int)
+            # The disc's four quadrants between its cross arms (window y is up).
+            row, col = round(150 - y), round(200 + x)
+            quadrants = [frame[row + dy, col + dx] for dy in (-4, 4) for dx in (-4, 4)]
+            shown[correct] = np.mean(quadrants, axis=0)
+        background = frame[5, 5]
+    finally:
+        win.close()
+    lum = {k: _luminance(v) for k, v in shown.items()}
+    lum_bg = _luminance(background)
+    print("mark rgb", shown, "luminance", lum, "background", lum_bg)
+    assert lum[True] > 1.5 * lum_bg and lum[False] < lum_bg / 1.5
+
+
+def test_the_prompt_moves_below_the_centre_when_the_mark_is_where_it_would_be():
+    assert prompt_y_deg(0.0) == PROMPT_OFFSET_DEG and prompt_y_deg(-8.0) == PROMPT_OFFSET_DEG
+    assert prompt_y_deg(PROMPT_OFFSET_DEG) == -PROMPT_OFFSET_DEG
+    assert prompt_y_deg(PROMPT_OFFSET_DEG + 1.0) == -PROMPT_OFFSET_DEG
+
+
+def test_a_trial_fixating_where_the_prompt_was_keeps_its_mark_visible(virtual_x, tmp_path):
+    """A condition fixating 3 deg above the centre: the prompt (3 deg above the centre) was
+    drawn over its fixation mark during the answer; it is now below the centre."""
+    from psychopy import visual
+
+    from protocol.geometry import stimulus_geometry
+    from study.service.start import start_service
+
+    protocol = rig_protocol(condition={"fixation_deg": [0.0, PROMPT_OFFSET_DEG]})
+    service = start_service(
+        protocol, geometry=stimulus_geometry(protocol), scenes=None, log=lambda *a: None
+    )
+    win = visual.Window(
+        size=(800, 600),
+        units="pix",
+        color=background_rgb(protocol),
+        colorSpace="rgb",
+        checkTiming=False,
+        waitBlanking=False,
+    )
+    try:
+        runner, _ = make_runner(protocol, service=service, win=win, requeue_dropped_frames=False)
+        runner.presenter.screenshot_dir = tmp_path
+        outcome = runner.run(plan=plan(protocol), trial=1)
+        _, mark_y = runner.presenter.deg_to_pix(0.0, PROMPT_OFFSET_DEG)
+    finally:
+        win.close()
+        service.close()
+    assert not outcome.requeue
+    frame = np.asarray(runner.presenter.screenshots["response"].convert("RGB")).astype(int)
+    dark = frame.sum(axis=2) < 150  # the text's ink and the black mark
+    rows = np.flatnonzero(dark.any(axis=1))
+    mark_row = round(300 - mark_y)
+    text_rows = rows[np.abs(rows - mark_row) > 12]
+    print("mark row", mark_row, "ink rows", rows.min(), rows.max())
+    assert text_rows.size and (text_rows > 300).all()  # the prompt is below the centre
