@@ -22,7 +22,11 @@ import pandas as pd
 
 from analysis.interval_bias import interval_bias
 from generator.errors import FoveaError
-from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION
+from protocol.session_data import (
+    REPORT_MIN_TRIALS_PER_CONDITION,
+    STIMULUS_DROP_PHASES,
+    drop_column,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -34,7 +38,9 @@ class QCRules:
         rt_max_s: trial rule: responses slower than this are inattentive.
         exclude_deadline_missed_trials: trial rule: drop trials whose foveated image missed the
             generation deadline (a cached image was shown instead).
-        max_dropped_frames_per_trial: trial rule: drop trials with more dropped frames.
+        max_dropped_frames_per_trial: trial rule: drop trials with more dropped frames while
+            the images were shown (``stimulus_dropped_frames``: interval 1 to interval 2; a drop
+            between trials or during the answer changes nothing the participant saw).
         exclude_incomplete_sessions: session rule: drop sessions that did not complete
             (default: analysed and flagged).
         max_fixation_break_rate: participant rule: share of presentations aborted by a fixation
@@ -298,13 +304,23 @@ def _apply_trial_rules(
         exclusion_rows.append(("exclude_deadline_missed_trials", "trial", True, n, ""))
     if rules.max_dropped_frames_per_trial is not None and "dropped_frames" in t:
         n = exclude(
-            resp & (t["dropped_frames"] > rules.max_dropped_frames_per_trial),
+            resp & (stimulus_dropped_frames(t) > rules.max_dropped_frames_per_trial),
             "max_dropped_frames_per_trial",
         )
         exclusion_rows.append(
             ("max_dropped_frames_per_trial", "trial", rules.max_dropped_frames_per_trial, n, "")
         )
     return exclusion_rows
+
+
+def stimulus_dropped_frames(t: pd.DataFrame) -> pd.Series:
+    """Each trial's dropped frames from the first image's onset to the second's end: the sum of
+    its ``dropped_frames_interval1``, ``_mask``, ``_isi`` and ``_interval2``. Data without those
+    columns count every drop of the trial (``dropped_frames``)."""
+    columns = [drop_column(phase) for phase in STIMULUS_DROP_PHASES]
+    if not all(c in t for c in columns):
+        return t["dropped_frames"]
+    return t[columns].sum(axis=1, min_count=1)
 
 
 def participant_metrics(t: pd.DataFrame, sessions, rules: QCRules) -> pd.DataFrame:

@@ -110,6 +110,25 @@ _LEVEL_VARIABLES = {
 }
 _GAZE = "deg from the screen centre, {axis}"
 
+#: Trial phases with a column of their own dropped frames (``drop_column``), by what was shown.
+DROP_PHASES = {
+    "fixation": "fixation mark before onset (hold and wait for the images)",
+    "interval1": "first interval's image",
+    "mask": "mask",
+    "isi": "ISI's mark",
+    "interval2": "second interval's image",
+}
+#: The phases from the first image's onset to the second image's end: a drop there changes what
+#: the participant saw (``fovea run`` re-queues such a trial; the QC rule
+#: ``max_dropped_frames_per_trial`` counts these).
+STIMULUS_DROP_PHASES = ("interval1", "mask", "isi", "interval2")
+
+
+def drop_column(phase: str) -> str:
+    """The ``beh.tsv`` column of ``phase``'s dropped frames (``DROP_PHASES``)."""
+    return f"dropped_frames_{phase}"
+
+
 PINNED = (
     Column("participant", "participant label (without sub-)"),
     Column("session", "session label (without ses-)"),
@@ -294,17 +313,11 @@ EXTRA = (
     ),
     *(
         Column(
-            f"dropped_frames_{phase}",
+            drop_column(phase),
             f"frame intervals > 1.5 refresh periods while the {what} was shown",
             numeric=True,
         )
-        for phase, what in (
-            ("fixation", "fixation mark before onset (hold and wait for the images)"),
-            ("interval1", "first interval's image"),
-            ("mask", "mask"),
-            ("isi", "ISI's mark"),
-            ("interval2", "second interval's image"),
-        )
+        for phase, what in DROP_PHASES.items()
     ),
     Column(
         "fixation_window_deg",

@@ -10,6 +10,8 @@ such a trial is aborted before the answer and re-queued (``abort_reason = droppe
 
 from __future__ import annotations
 
+from protocol.session_data import DROP_PHASES, STIMULUS_DROP_PHASES, drop_column
+
 #: Presenter phase -> the phase its drops are counted for (the mark before onset: fixation).
 COUNTED_PHASES = {
     "fixation": "fixation",
@@ -21,12 +23,9 @@ COUNTED_PHASES = {
     "interval2": "interval2",
 }
 #: beh.tsv column of each counted phase.
-DROP_COLUMNS = {
-    phase: f"dropped_frames_{phase}"
-    for phase in ("fixation", "interval1", "mask", "isi", "interval2")
-}
+DROP_COLUMNS = {phase: drop_column(phase) for phase in DROP_PHASES}
 #: A drop in these phases re-queues the trial.
-STIMULUS_PHASES = ("interval1", "mask", "isi", "interval2")
+STIMULUS_PHASES = STIMULUS_DROP_PHASES
 
 
 def phase_drops(intervals_s, phases, *, threshold_s: float) -> dict[str, int]:

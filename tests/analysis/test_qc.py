@@ -201,3 +201,26 @@ def test_rules_saved_with_a_byte_order_mark_are_read(tmp_path, name, text):
     path = tmp_path / name
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert QCRules.from_file(path).rt_min_s == 0.2
+
+
+def test_dropped_frames_rule_counts_the_drops_while_the_images_were_shown(qc_data):
+    """``max_dropped_frames_per_trial`` excluded trials for drops between trials, while waiting
+    for the images or during the answer (``dropped_frames`` counts the whole trial), where
+    nothing the participant saw changed; it counts interval 1 to interval 2. Data without the
+    per-phase columns keep the whole trial's count."""
+    trials = qc_data.trials.copy()
+    answered = trials.index[trials["correct"].notna()]
+    phases = ["fixation", "interval1", "mask", "isi", "interval2"]
+    for phase in phases:
+        trials[f"dropped_frames_{phase}"] = 0
+    trials["dropped_frames"] = 0
+    waiting, shown = answered[0], answered[1]
+    trials.loc[waiting, ["dropped_frames", "dropped_frames_fixation"]] = 4  # before the onset
+    trials.loc[shown, ["dropped_frames", "dropped_frames_isi"]] = 1  # between the two images
+    rules = QCRules(max_dropped_frames_per_trial=0)
+    t = run_qc(trials=trials, sessions=qc_data.sessions, rules=rules).trials
+    assert t.loc[shown, "excluded_by"] == "max_dropped_frames_per_trial"
+    assert t.loc[waiting, "excluded_by"] != "max_dropped_frames_per_trial"
+    older = trials.drop(columns=[f"dropped_frames_{p}" for p in phases])
+    t = run_qc(trials=older, sessions=qc_data.sessions, rules=rules).trials
+    assert (t.loc[[waiting, shown], "excluded_by"] == "max_dropped_frames_per_trial").all()
