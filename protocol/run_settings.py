@@ -92,8 +92,8 @@ class ProcedureSettings(StrictTable):
             a condition's staircases). Constant stimuli: levels x repeats.
         max_attempts: presentations of one trial plan at most: an aborted trial (fixation
             break, dropped frame...) comes back later (another track's trial first when there
-            is one), with its interval order drawn again; after this many it is given up (``given_up`` = 1 in its last
-            row) and the track goes on with a new stimulus.
+            is one), with its interval order drawn again; after this many it is given up
+            (``given_up`` = 1 in its last row) and the track goes on with a new stimulus.
         max_aborts_in_a_row: aborted trials in a row (any reason but a stopped recording) after
             which the session asks the operator: recalibrate, go on or end the session; a
             simulated session, with no one at the keyboard, stops there (its settings make the

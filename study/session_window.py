@@ -186,9 +186,9 @@ class SessionRun:
         return status
 
     def _show_saving_screen(self, presenter) -> None:
-        """A neutral screen (the protocol's background, ``[instructions] saving``) while the EDF comes
-        over, instead of the last frame (a stimulus, after an error or Escape); a window that
-        can no longer draw does not stop the transfer."""
+        """A neutral screen (the protocol's background, ``[instructions] saving``) while the
+        EDF comes over, instead of the last frame (a stimulus, after an error or Escape); a
+        window that can no longer draw does not stop the transfer."""
         try:
             win = presenter.win
             win.recordFrameIntervals = False  # no trial's frame
