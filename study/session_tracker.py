@@ -103,6 +103,16 @@ class SessionTrackerFiles:
         self.write_sidecar()
         return fetched
 
+    def earlier_runs_on_host(self) -> list[str]:
+        """The earlier runs' Host PC files a resume could not fetch (``fetch_earlier_runs``), as
+        the operator is told at the run's end: ``NAME.EDF of run n (why)``."""
+        return [
+            f"{r['edf_name']}.EDF of run {r.get('run', '?')} "
+            f"({r.get('edf_fetch_error') or 'not fetched'})"
+            for r in runs_missing_edf(self.sidecar)
+            if r is not self.run_record
+        ]
+
     def edf_left_on_host(self, tracker) -> str | None:
         """After ``close``: when this run's Host PC file was not received (the link was down,
         the transfer failed or was cancelled), what the operator is told (``NAME.EDF of run

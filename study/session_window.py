@@ -116,7 +116,8 @@ class SessionRun:
             edf_name = files.name_run()  # in the sidecar before the Host PC opens the file
             tracker.open(win=win, session_dir=self.paths.eyetrack_dir, edf_name=edf_name)
             tracker_open = True
-            files.fetch_earlier_runs(tracker)
+            for name in files.fetch_earlier_runs(tracker):
+                self.say(f"{self.paths.session_dir}: fetched {name} from the Host PC")
             presenter.tracker = tracker
             if hasattr(tracker, "override_validation") and not presenter.auto_advance:
                 tracker.override_validation = validation_question(
@@ -180,6 +181,12 @@ class SessionRun:
                         f"{self.paths.session_dir}: warning: the eye-tracking file {left_on_host}"
                         "; it stays on the Host PC: do not delete it there. Fetch it with: "
                         f"{fetch_command(self.config)}"
+                    )
+                for earlier in files.earlier_runs_on_host() if tracker_open else ():
+                    self.warn(
+                        f"{self.paths.session_dir}: warning: the eye-tracking file {earlier} "
+                        "was not fetched by this resume; it is still only on the Host PC: do "
+                        f"not delete it there. Fetch it with: {fetch_command(self.config)}"
                     )
             finally:  # also when a full disk stops the records: the window never outlives the run
                 win.close()
