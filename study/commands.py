@@ -229,7 +229,8 @@ def _run(args: argparse.Namespace) -> int:
     print(f"{result.paths.beh_tsv}: {result.n_rows} trials, status: {result.status}")
     from study.session_summary import session_summary
 
-    for line in session_summary(result.paths.beh_tsv, result.paths.beh_json):
+    paths = result.paths
+    for line in session_summary(paths.beh_tsv, paths.beh_json, paths.eyetrack_dir):
         print(line)
     done = result.status in ("completed", "already complete")
     return 0 if done or (args.close and result.status.startswith("closed")) else 1

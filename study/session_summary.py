@@ -17,8 +17,10 @@ import numpy as np
 from protocol.session_data import MISSING_TOKENS, read_rows
 
 
-def session_summary(beh_tsv: Path, beh_json: Path) -> list[str]:
-    """Console lines summarising the session of ``beh_tsv`` (empty when it has no trials)."""
+def session_summary(beh_tsv: Path, beh_json: Path, eyetrack_dir: Path | None = None) -> list[str]:
+    """Console lines summarising the session of ``beh_tsv`` (empty when it has no trials);
+    ``eyetrack_dir``: the session's ``sourcedata/.../eyetrack`` folder (an EyeLink session's
+    EDF copies are listed from it)."""
     rows = read_rows(beh_tsv) if beh_tsv.exists() else []
     if not rows:
         return []
@@ -54,6 +56,36 @@ def session_summary(beh_tsv: Path, beh_json: Path) -> list[str]:
     calibration = _calibration(beh_json)
     if calibration:
         lines.append("  " + calibration)
+    if eyetrack_dir is not None:
+        lines.extend("  " + line for line in edf_lines(beh_json, eyetrack_dir))
+    return lines
+
+
+def edf_lines(beh_json: Path, eyetrack_dir: Path) -> list[str]:
+    """An EyeLink session's eye-tracking files, as they are on disk: each run's local copy with
+    its size, and the Host PC files not copied yet (``--resume`` fetches them)."""
+    from study.session_tracker import EDF_KINDS, runs_missing_edf
+
+    try:
+        sidecar = json.loads(beh_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(sidecar, dict) or sidecar.get("tracker") not in EDF_KINDS:
+        return []
+    copied = []
+    for run in sidecar.get("runs") or []:
+        local = eyetrack_dir / str(run.get("edf_file") or "")
+        if run.get("edf_file"):
+            size = f"{local.stat().st_size / 1000:.0f} kB" if local.is_file() else "MISSING"
+            copied.append(f"{local.name} ({size})")
+    lines = [f"eye-tracking files in {eyetrack_dir}: " + (", ".join(copied) or "none")]
+    on_host = [f"{r['edf_name']}.EDF (run {r.get('run', '?')})" for r in runs_missing_edf(sidecar)]
+    if on_host:
+        lines.append(
+            "not copied, still only on the Host PC: "
+            + ", ".join(on_host)
+            + "; do not delete them there: --resume fetches them"
+        )
     return lines
 
 

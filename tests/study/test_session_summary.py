@@ -63,3 +63,58 @@ def test_the_summary_counts_answers_reruns_accuracy_speed_frames_and_calibration
 
 def test_a_session_without_trials_has_no_summary(tmp_path):
     assert session_summary(tmp_path / "missing_beh.tsv", tmp_path / "missing_beh.json") == []
+
+
+def test_an_eyelink_sessions_summary_lists_its_edf_copies_and_the_files_left_on_the_host(
+    virtual_x, tmp_path, monkeypatch
+):
+    """A real emulated EyeLink session whose final transfer is cancelled (the Host PC keeps
+    the file), then its ``--resume``, which fetches it: the summary says what is on disk."""
+    from protocol import load_protocol
+    from study.session import SessionConfig, run_session
+    from study.trackers.emulated_host import FAULTS_ENV
+    from tests.study.conftest import small_protocol_dict, write_toml
+
+    data = small_protocol_dict(method="staircase", trials=2, break_prob=0.0)
+    data["tracker"].update(sampling_rate_hz=500)
+    loaded = load_protocol(write_toml(data, tmp_path / "small.toml"))
+
+    def run(**extra):
+        config = SessionConfig(
+            loaded=loaded,
+            data_dir=tmp_path / "data",
+            participant="sim01",
+            tracker="eyelink-emulated",
+            observer="parametric",
+            seed=4,
+            simulated_clock=True,
+            quiet=True,
+            **extra,
+        )
+        p = run_session(config, log=lambda line: None).paths
+        return p, session_summary(p.beh_tsv, p.beh_json, p.eyetrack_dir)
+
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"receive_codes": [0]}))
+    paths, lines = run()
+    host = json.loads(paths.beh_json.read_text())["runs"][0]["edf_name"]
+    assert lines[-2] == f"  eye-tracking files in {paths.eyetrack_dir}: none"
+    assert lines[-1] == (
+        f"  not copied, still only on the Host PC: {host}.EDF (run 1); do not delete them "
+        "there: --resume fetches them"
+    )
+    monkeypatch.setenv(FAULTS_ENV, "{}")
+    paths, lines = run(resume=True)
+    (local,) = paths.eyetrack_dir.glob("*.edf")
+    kb = local.stat().st_size / 1000
+    assert kb > 1
+    assert lines[-1] == f"  eye-tracking files in {paths.eyetrack_dir}: {local.name} ({kb:.0f} kB)"
+
+
+def test_a_simulated_trackers_summary_has_no_eye_tracking_line(virtual_x, tmp_path):
+    from study.session import run_session
+    from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+
+    protocol = write_toml(small_protocol_dict(trials=2), tmp_path / "small.toml")
+    paths = run_session(simulated_session(protocol, tmp_path / "data")).paths
+    lines = session_summary(paths.beh_tsv, paths.beh_json, paths.eyetrack_dir)
+    assert lines and not any("eye-tracking" in line for line in lines)
