@@ -127,6 +127,22 @@ class OperatorControls:
         )
 
 
+def drift_check_lines(checks, *, trial: int, limit_deg: float | None) -> list[str]:
+    """Console lines for the drift checks of trial ``trial`` (``DriftCheckResult``s, in order):
+    the offset and whether it was accepted or brought a recalibration."""
+    lines = []
+    for check in checks:
+        offset = "no result" if check.offset_deg is None else f"offset {check.offset_deg:.2f} deg"
+        if check.accepted:
+            outcome = "accepted"
+        elif check.offset_deg is not None and limit_deg is not None:
+            outcome = f"above the {limit_deg:.2f} deg limit: recalibration"
+        else:
+            outcome = f"after {check.attempts} attempt(s): recalibration"
+        lines.append(f"  drift check in trial {trial}: {offset}, {outcome}")
+    return lines
+
+
 def validation_question(*, presenter, say, limits):
     """``EyeLinkTracker.override_validation`` for a session with an operator: after each
     validation outside the protocol's limits (or a setup left without one) the window asks

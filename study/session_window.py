@@ -10,7 +10,12 @@ from generator.errors import FoveaError
 from protocol.provenance import software_version
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
-from study.operator import AbortStreak, OperatorControls, validation_question
+from study.operator import (
+    AbortStreak,
+    OperatorControls,
+    drift_check_lines,
+    validation_question,
+)
 from study.procedures import SessionPlan, is_practice
 from study.service.errors import GenerationError
 from study.session_events import write_events
@@ -417,11 +422,20 @@ class SessionRun:
             plan = sch.next_plan()
             trial = len(self.behlog.rows) + 1
             due = _due(p.tracker.drift_correct_every_n_trials, trials_this_run)
+            checks = getattr(tracker, "drift_checks", [])
+            checks_before = len(checks)
             try:
                 outcome = runner.run(plan=plan, trial=trial, drift_check=due)
             except TrackerLinkLost:
                 link_lost_screen(presenter, trial=trial - 1)  # until the operator ends the run
                 raise  # nothing of this trial is logged (a resume reruns it)
+            limits = getattr(tracker, "limits", None)
+            for line in drift_check_lines(
+                checks[checks_before:],
+                trial=trial,
+                limit_deg=getattr(limits, "drift_offset_deg", None),
+            ):
+                self.say(line)
             self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
             self.screens.after_trial(plan)  # a finished practice block's result
             timing.add_trial(outcome)
