@@ -31,6 +31,7 @@ from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_at
 from study.datalog.atomic import remove_stale_temporaries
 from study.procedures import SessionPlan, replay
 from study.session_finish import close_incomplete_session, finish_logged_session
+from study.session_refusals import exists_refusal, missing_refusal
 from study.session_setup import (
     default_seed,
     derive_seed,
@@ -299,12 +300,9 @@ def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool, bool]:
     if paths.exists() and not config.resume:
         if not has_logged_trials(paths):
             return paths, True, True
-        raise FoveaError(
-            f"session {paths.session_dir} already exists; continue it with --resume or choose "
-            "another --session (existing data are never overwritten)"
-        )
+        raise FoveaError(exists_refusal(paths))
     if config.resume and not paths.exists() and not config.new_if_missing:
-        raise FoveaError(f"nothing to resume: {paths.beh_tsv} does not exist")
+        raise FoveaError(missing_refusal(paths, close=config.close))
     return paths, config.resume and paths.exists(), False
 
 

@@ -72,7 +72,10 @@ def test_a_session_that_failed_to_connect_is_continued_by_the_same_command(
     # The failed start opened no file on the Host PC: nothing is said to be left there.
     assert "edf_fetch_error" not in failed and not failed.get("edf_file")
     # Now it has trials: the same command is refused as before, before anything is written.
-    with pytest.raises(FoveaError, match="already exists; continue it with --resume"):
+    with pytest.raises(
+        FoveaError,
+        match="already exists; it is complete: for this participant's next session give --session 2",
+    ):
         run_session(config)
 
 

@@ -1,0 +1,67 @@
+"""What ``fovea run`` says when an experimenter's labels name the wrong session: the same
+participant again without ``--session`` after a complete session, and a ``--resume`` or
+``--close`` of a mistyped participant. A real session is on disk; each command is refused with
+one ``error:`` line (exit 2) before a window opens, and writes no session file."""
+
+from __future__ import annotations
+
+import pytest
+
+from study.session import run_session
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+
+pytestmark = pytest.mark.display
+
+
+@pytest.fixture(scope="module")
+def lab(virtual_x, tmp_path_factory):
+    """Participant 01's complete session 1 in a data folder."""
+    root = tmp_path_factory.mktemp("refusals")
+    protocol = write_toml(small_protocol_dict(trials=2), root / "small.toml")
+    data = root / "data"
+    result = run_session(simulated_session(protocol, data, participant="01"))
+    assert result.completed
+    return protocol, data
+
+
+def _refused(lab, capsys, *options) -> str:
+    from fovea_cli.main import main
+
+    protocol, data = lab
+
+    def files():  # the session lock's folder under sourcedata/ is made before the check
+        return sorted(p.relative_to(data) for p in data.rglob("*") if "sourcedata" not in p.parts)
+
+    before = files()
+    args = ["run", str(protocol), "--data", str(data), "--tracker", "sim", "--windowed"]
+    assert main([*args, "--allow-virtual-display", *options]) == 2
+    assert files() == before
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.startswith("error: ")
+    return line
+
+
+def test_a_complete_session_run_again_names_the_next_session(lab, capsys):
+    line = _refused(lab, capsys, "--participant", "01")
+    assert line == (
+        f"error: session {lab[1]}/sub-01/ses-1 already exists; it is complete: for this "
+        "participant's next session give --session 2 (existing data are never overwritten)"
+    )
+
+
+def test_a_resume_of_a_mistyped_participant_lists_the_sessions_there(lab, capsys):
+    line = _refused(lab, capsys, "--participant", "1", "--resume")
+    assert line == (
+        f"error: nothing to resume: there is no session {lab[1]}/sub-1/ses-1 ({lab[1]} holds: "
+        "--participant 01 --session 1)"
+    )
+
+
+def test_a_close_of_a_missing_session_says_close_and_an_empty_folder_says_check_data(
+    lab, capsys, tmp_path
+):
+    line = _refused(lab, capsys, "--participant", "01", "--session", "2", "--close")
+    assert line.startswith(f"error: nothing to close: there is no session {lab[1]}/sub-01/ses-2")
+    empty = (lab[0], tmp_path / "elsewhere")
+    line = _refused(empty, capsys, "--participant", "01", "--resume")
+    assert line.endswith(f"({tmp_path / 'elsewhere'} holds no session: check --data)")
