@@ -167,9 +167,10 @@ def check_session_display(
             run_record["display_check"] = refused.measurement.record()
         raise
     run_record["display_check"] = measured.record()
-    rate = measured.measured_refresh_hz or 0.0
+    rate = measured.measured_refresh_hz
     if measured.virtual:
-        say(f"display: virtual ({measured.gl_renderer}), {rate:.1f} Hz: timing not verified")
+        shown = f"{rate:.1f} Hz" if rate else "refresh rate not measured"
+        say(f"display: virtual ({measured.gl_renderer}), {shown}: timing not verified")
     if measured.problems:  # only a simulation gets here with problems
         say("display: " + "; ".join(measured.problems) + " (simulation: recorded only)")
     return measured

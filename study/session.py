@@ -228,7 +228,8 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         if not implicit:  # the note above said it
             log(
                 f"{'closing' if config.close else 'resuming'} {paths.session_dir} after trial "
-                f"{len(behlog.rows)} ({scheduler.n_responses} responses)"
+                f"{len(behlog.rows)} ({scheduler.n_responses} "
+                f"response{'' if scheduler.n_responses == 1 else 's'})"
             )
         if scheduler.finished:  # killed after the last trial but before the end records
             behlog.close()

@@ -178,3 +178,25 @@ def test_simulated_session_records_the_measured_display(virtual_x, tmp_path):
     assert check["virtual"] and not check["enforced"] and "llvmpipe" in check["gl_renderer"]
     assert sidecar["monitor"]["width_cm"] == config.loaded.protocol.display.width_cm
     assert sidecar["monitor"]["gamma"] == 2.2 and not sidecar["monitor"]["gamma_applied"]
+
+
+@pytest.mark.display
+def test_the_console_line_of_a_virtual_display_never_gives_a_rate_it_did_not_measure(
+    window, monkeypatch
+):
+    """Xvfb measured no refresh rate (the sidecar has null) and the console said "0.0 Hz"."""
+    from study.display_check import check_session_display
+
+    win, display = window
+    monkeypatch.setattr(win, "getActualFrameRate", lambda *a, **k: None)
+    lines: list[str] = []
+    run_record: dict = {}
+    check_session_display(
+        win, display=display, simulated=False, allow_virtual=True, run_record=run_record,
+        say=lines.append,
+    )  # fmt: skip
+    assert run_record["display_check"]["measured_refresh_hz"] is None
+    assert lines == [
+        f"display: virtual ({run_record['display_check']['gl_renderer']}), refresh rate not "
+        "measured: timing not verified"
+    ]
