@@ -13,6 +13,7 @@ and ``study.session_window`` (window, tracker, the trial loop, the run's records
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import math
 import os
@@ -137,9 +138,19 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     # for nothing and appends nothing (it would log every trial after the resume point twice).
     # Taking the lock is the session's first write: a data folder on a read-only file system
     # (a copy on a write-protected share) fails there, and gets the same one line.
+    missing = _missing_folders(paths.lock_file.parent, stop=paths.data_dir)
     try:
         with SessionLock(paths.lock_file, what=f"session {paths.session_dir}"):
             return _run_locked(config, service=service, log=log)
+    except FoveaError:
+        # A refusal before the session existed (a mistyped --participant with --resume) leaves
+        # no sourcedata/sub-*/ses-* folders made only for its lock.
+        if missing and not paths.session_dir.exists():
+            paths.lock_file.unlink(missing_ok=True)
+            for folder in missing:  # deepest first
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+        raise
     except OSError as error:
         if not _cannot_write_data(error, paths.data_dir):
             raise
@@ -155,6 +166,15 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
             f"logged in {paths.beh_tsv} is safe: free space or make the folder writable, "
             "then continue with --resume"
         ) from error
+
+
+def _missing_folders(folder: Path, *, stop: Path) -> list[Path]:
+    """``folder`` and its parents below ``stop`` that do not exist yet, deepest first."""
+    missing = []
+    while folder != stop and stop in folder.parents and not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _cannot_write_data(error: OSError, data_dir: Path) -> bool:
