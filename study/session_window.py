@@ -117,6 +117,7 @@ class SessionRun:
             raise
         status = "stopped"
         tracker_open = False
+        link_lost = False
         try:
             edf_name = files.name_run()  # in the sidecar before the Host PC opens the file
             tracker.open(win=win, session_dir=self.paths.eyetrack_dir, edf_name=edf_name)
@@ -147,9 +148,9 @@ class SessionRun:
         except QuitRequested:
             status = "quit by the experimenter (Escape)"
             self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
-        except TrackerLinkLost as lost:
+        except TrackerLinkLost as lost:  # its message says what happened and what to do
             status = f"stopped: {lost}"
-            self.say(f"{self.paths.session_dir}: the eye tracker link was lost; {RESUME_HINT}")
+            link_lost = True
             raise
         except GenerationError as error:  # the trials re-queue retryable ones themselves
             status = f"stopped: the generator failed: {error}"
@@ -181,7 +182,9 @@ class SessionRun:
                 self._write_run_records(
                     status=status, run_record=run_record, presenter=presenter, timing=timing
                 )
-                if left_on_host:  # the sidecar may say completed: only --resume fetches it
+                # The sidecar may say completed: only --resume fetches it. A lost link's own
+                # message already says the file stays on the Host PC and the resume fetches it.
+                if left_on_host and not link_lost:
                     self.warn(
                         f"{self.paths.session_dir}: warning: the eye-tracking file {left_on_host}"
                         "; it stays on the Host PC: do not delete it there. Fetch it with: "

@@ -70,7 +70,8 @@ class TerminateMixin:
             connected = self.is_connected()
             self.close_steps["isConnected"] = "ok" if connected else "failed: link down"
             if not connected:
-                log.error("EyeLink link down: %s.EDF stays on the Host PC", self.edf_name)
+                # close_steps and the caller's message report it (the console said it 3 times)
+                log.info("EyeLink link down: %s.EDF stays on the Host PC", self.edf_name)
                 return None
             if self.recording or self._host_recording():
                 self._step("stopRecording", lambda: (pylink.pumpDelay(100), el.stopRecording()))
