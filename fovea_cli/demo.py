@@ -216,13 +216,26 @@ def _continues(out: Path, protocol_text: str) -> bool:
     if not out.exists() or not any(out.iterdir()):
         return False
     earlier = out / "demo_pilot.toml"
-    if earlier.is_file() and earlier.read_text(encoding="utf-8") == protocol_text:
+    earlier_text = earlier.read_text(encoding="utf-8") if earlier.is_file() else None
+    if earlier_text == protocol_text:
         print(f"continuing the demo in {out} (what it finished is kept)")
         return True
+    differs = "" if earlier_text is None else _first_difference(earlier_text, protocol_text)
     raise FoveaError(
-        f"{out} exists and is not a demo with these options; choose another --out (nothing is "
-        "overwritten)"
+        f"{out} exists and is not a demo with these options{differs}; choose another --out, or "
+        "give the options it was started with to continue it (nothing is overwritten)"
     )
+
+
+def _first_difference(earlier: str, now: str) -> str:
+    """`` (its protocol has X, these options give Y)`` for the first setting line that differs
+    between an earlier demo's protocol and this one's."""
+    old = [line for line in earlier.splitlines() if "=" in line and not line.startswith("#")]
+    new = [line for line in now.splitlines() if "=" in line and not line.startswith("#")]
+    for a, b in zip(old, new, strict=False):
+        if a != b:
+            return f" (its protocol has `{a.strip()}`, these options give `{b.strip()}`)"
+    return ""
 
 
 def _generator_example(args, *, protocol_path: Path, stimulus_set: Path) -> dict:

@@ -160,4 +160,8 @@ def test_ctrl_c_in_the_demo_says_the_same_command_continues(tmp_path, monkeypatc
     assert main(command) == 130  # it went on, to the (still interrupted) build
     assert f"continuing the demo in {out}" in capsys.readouterr().out
     assert main([*command, "--trials", "5"]) == 2
-    assert "is not a demo with these options; choose another --out" in capsys.readouterr().err
+    refused = capsys.readouterr().err
+    assert "is not a demo with these options (its protocol has `trials_per_condition = 16`, " in (
+        refused
+    )
+    assert "these options give `trials_per_condition = 5`); choose another --out" in refused
