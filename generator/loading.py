@@ -141,6 +141,7 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
         raise FoveaError(f"{path / 'model_index.json'} is not valid JSON: {error}") from None
     from generator.flux2 import FLUX2_PIPELINES, load_flux2_pipeline
 
+    check_components(path, index)
     check_weight_files(path)
     if index.get("_class_name") in FLUX2_PIPELINES:
         return load_flux2_pipeline(path, device=device, dtype=dtype)
@@ -166,6 +167,26 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
         steps=4 if not transformer.config.guidance_embeds else 28,
         shift=3.0,
     )
+
+
+def check_components(path: Path, index: dict) -> None:
+    """FoveaError naming every component folder that ``model_index.json`` lists but ``path``
+    lacks (a copy that left out the text encoder or tokenizer). diffusers would otherwise
+    report a weights file missing from ``path`` itself, or, for a tokenizer, load without one
+    and stop at the first prompt."""
+    missing = [
+        f"{name}/"
+        for name, entry in index.items()
+        if not name.startswith("_")
+        and isinstance(entry, list)
+        and entry[-1] is not None
+        and not (path / name).is_dir()
+    ]
+    if missing:
+        raise FoveaError(
+            f"model directory {path} lacks {', '.join(missing)} (listed in its "
+            "model_index.json): copy the whole directory that save_pretrained wrote"
+        )
 
 
 def check_weight_files(path: Path) -> None:

@@ -240,6 +240,22 @@ def test_a_weights_file_cut_short_is_one_error_naming_it(tiny_dir, tmp_path):
         load_generator(str(copy))
 
 
+@pytest.mark.parametrize("component", ["text_encoder", "tokenizer"])
+def test_a_component_folder_left_out_is_one_error_naming_it(tiny_dir, tmp_path, component):
+    """A copy without the text encoder was refused with diffusers' 'no file named
+    model.safetensors ... found in directory <DIR>' (the folder not named); one without the
+    tokenizer loaded and stopped at the first prompt in a chat-template traceback."""
+    import shutil
+
+    from generator.errors import FoveaError
+
+    copy = tmp_path / "partial"
+    shutil.copytree(tiny_dir, copy)
+    shutil.rmtree(copy / component)
+    with pytest.raises(FoveaError, match=rf"lacks {component}/ \(listed in its model_index"):
+        load_generator(str(copy))
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
