@@ -62,6 +62,12 @@ def lora_pairs(state_dict: dict[str, torch.Tensor]) -> dict[str, dict[str, torch
     for module, parts in grouped.items():
         if "A" not in parts or "B" not in parts:
             raise FoveaError(f"LoRA module {module!r} lacks its lora_A or lora_B weight")
+        a, b = parts["A"], parts["B"]
+        if a.ndim != 2 or b.ndim != 2 or a.shape[0] != b.shape[1]:
+            raise FoveaError(
+                f"LoRA module {module!r}: lora_A is {tuple(a.shape)} and lora_B "
+                f"{tuple(b.shape)}; B @ A needs A's rows (the rank) to equal B's columns"
+            )
     return grouped
 
 

@@ -281,6 +281,22 @@ def test_a_bad_lora_file_is_refused_before_the_model_loads(tmp_path, name, conte
         load_generator(str(tmp_path / "no-such-model"), lora=path)
 
 
+def test_a_lora_whose_a_and_b_ranks_differ_is_one_error(tiny_dir, tmp_path, generator):
+    """lora_A of rank 2 with lora_B of rank 4 (a file assembled from two checkpoints) stopped in
+    torch's 'mat1 and mat2 shapes cannot be multiplied' traceback during the merge."""
+    from safetensors.torch import save_file
+
+    from generator.errors import FoveaError
+
+    lora = _release_lora(generator.denoiser.transformer, rank=4)
+    key = "transformer_blocks.0.attn.to_q.lora_A.default.weight"
+    lora[key] = lora[key][:2]
+    path = tmp_path / "mixed.safetensors"
+    save_file(lora, str(path))
+    with pytest.raises(FoveaError, match=r"to_q': lora_A is \(2, \d+\) and lora_B \(\d+, 4\)"):
+        load_generator(str(tiny_dir), lora=path)
+
+
 def test_a_refused_lora_leaves_the_transformer_as_it_was(generator):
     """The first module fits, the second is for another model size: nothing is merged."""
     from generator.errors import FoveaError
