@@ -101,7 +101,9 @@ def merge_lora(
         layer = modules.get(module)
         if not isinstance(layer, torch.nn.Linear):
             raise FoveaError(
-                f"LoRA targets {module!r}, which this transformer does not have (no Linear of that name)"
+                f"LoRA targets {module!r}, which this {type(transformer).__name__} does not have "
+                "(no Linear of that name): a LoRA for another model? (the Foveated Diffusion "
+                "release's LoRAs fit FLUX.2 [klein] directories)"
             )
         a, b = parts["A"].float(), parts["B"].float()
         if a.shape[1] != layer.in_features or b.shape[0] != layer.out_features:

@@ -144,6 +144,15 @@ def test_release_lora_for_another_model_is_refused(generator):
             generator.denoiser.transformer,
             {"nope.lora_A.weight": torch.zeros(1, 1), "nope.lora_B.weight": torch.zeros(1, 1)},
         )
+    # a FLUX.1 LoRA (its single blocks have to_q; FLUX.2's fuse it into to_qkv_mlp_proj)
+    flux1 = {
+        "single_transformer_blocks.0.attn.to_q.lora_A.weight": torch.zeros(4, 7),
+        "single_transformer_blocks.0.attn.to_q.lora_B.weight": torch.zeros(7, 4),
+    }
+    with pytest.raises(
+        FoveaError, match=r"this Flux2Transformer2DModel does not have .*: a LoRA for another model"
+    ):
+        merge_lora(generator.denoiser.transformer, flux1)
 
 
 def test_release_lora_generates_with_release_token_rules(tiny_dir, tmp_path, generator):
