@@ -153,7 +153,7 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
     from diffusers import FluxPipeline
 
     try:
-        pipe = FluxPipeline.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
+        pipe = FluxPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as error:
         raise FoveaError(f"could not load the FLUX pipeline in {path}: {error}") from None
     pipe.to(device)

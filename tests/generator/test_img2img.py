@@ -211,3 +211,17 @@ def test_t_start_outside_zero_one_is_a_clear_error(t_start, scene):
     generator = load_generator("tiny")
     with pytest.raises(FoveaError, match=r"t_start must be in \(0, 1\]"):
         generator.generate(seed=0, geometry=GEOMETRY, scene=scene, t_start=t_start, **FOVEATED)
+
+
+def test_a_flux1_directory_loads_in_bfloat16_without_a_deprecation_warning(flux1):
+    """``fovea generate --model DIR --dtype bfloat16`` on a FLUX.1 directory printed diffusers'
+    "FutureWarning: `torch_dtype` is deprecated ... use `dtype`" on every load."""
+    import warnings
+
+    path = flux1.model_id
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        generator = load_generator(path, dtype="bfloat16")
+    assert not [w for w in caught if "torch_dtype" in str(w.message)]
+    assert generator.denoiser.transformer.dtype == torch.bfloat16
+    assert generator.codec.vae.dtype == torch.bfloat16
