@@ -102,8 +102,7 @@ def merge_lora(
         if not isinstance(layer, torch.nn.Linear):
             raise FoveaError(
                 f"LoRA targets {module!r}, which this {type(transformer).__name__} does not have "
-                "(no Linear of that name): a LoRA for another model? (the Foveated Diffusion "
-                "release's LoRAs fit FLUX.2 [klein] directories)"
+                "(no Linear of that name): a LoRA for another model?"
             )
         a, b = parts["A"].float(), parts["B"].float()
         if a.shape[1] != layer.in_features or b.shape[0] != layer.out_features:
