@@ -108,7 +108,15 @@ def check_device(device: str) -> None:
     except RuntimeError as error:
         raise FoveaError(f"device {device!r} is not valid: {error}") from None
     if device.startswith("cuda") and not torch.cuda.is_available():
-        raise FoveaError(f"device {device!r} requested but this torch has no CUDA GPU available")
+        if torch.version.cuda is None:  # a CPU build: no driver can help
+            raise FoveaError(
+                f"device {device!r} requested but this torch ({torch.__version__}) is a CPU "
+                "build: install a CUDA build of torch on the GPU machine (README, GPU labs)"
+            )
+        raise FoveaError(
+            f"device {device!r} requested but this torch ({torch.__version__}, CUDA "
+            f"{torch.version.cuda}) finds no CUDA GPU: check the driver (nvidia-smi)"
+        )
 
 
 def _load_tiny(name: str, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:

@@ -109,7 +109,8 @@ def test_a_device_this_machine_lacks_is_refused_before_the_fits(tmp_path):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.strip().splitlines() == [
-        "error: device 'cuda' requested but this torch has no CUDA GPU available"
+        f"error: device 'cuda' requested but this torch ({torch.__version__}) is a CPU build: "
+        "install a CUDA build of torch on the GPU machine (README, GPU labs)"
     ]
     assert not (out / "report.html").exists()
 
