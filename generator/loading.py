@@ -10,6 +10,7 @@ import torch
 from generator.codecs import PixelCodec, VaeCodec
 from generator.denoiser import FluxDenoiser
 from generator.errors import FoveaError, safetensors_errors
+from generator.model_directory import missing_components
 from generator.pipeline import FoveatedGenerator
 from generator.precision import DEFAULT_DTYPE, DTYPES
 from generator.prompts import PromptEncoder
@@ -179,22 +180,10 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
 
 def check_components(path: Path, index: dict) -> None:
     """FoveaError naming every component folder that ``model_index.json`` lists but ``path``
-    lacks (a copy that left out the text encoder or tokenizer). diffusers would otherwise
-    report a weights file missing from ``path`` itself, or, for a tokenizer, load without one
-    and stop at the first prompt."""
-    missing = [
-        f"{name}/"
-        for name, entry in index.items()
-        if not name.startswith("_")
-        and isinstance(entry, list)
-        and entry[-1] is not None
-        and not (path / name).is_dir()
-    ]
-    if missing:
-        raise FoveaError(
-            f"model directory {path} lacks {', '.join(missing)} (listed in its "
-            "model_index.json): copy the whole directory that save_pretrained wrote"
-        )
+    lacks (``generator.model_directory.missing_components``)."""
+    why = missing_components(path, index)
+    if why:
+        raise FoveaError(why)
 
 
 def check_weight_files(path: Path) -> None:

@@ -34,12 +34,17 @@ PRESET_SCENE_FACTOR: dict[str, int | None] = {
 
 
 def check_model(model: str) -> str:
-    """``model`` itself when it is a preset or an existing directory.
+    """``model`` itself when it is a preset or an existing directory (a pipeline directory with
+    every component folder its ``model_index.json`` lists).
 
     Raises:
         ValueError: anything else, with the closest preset name when one is close.
     """
-    if model in MODEL_PRESETS or Path(model).expanduser().is_dir():
+    if model in MODEL_PRESETS:
+        return model
+    path = Path(model).expanduser()
+    if path.is_dir():
+        _check_directory(path)
         return model
     guess = difflib.get_close_matches(model, MODEL_PRESETS, n=1, cutoff=0.6)
     hint = f"did you mean {guess[0]!r}? " if guess else ""
@@ -48,6 +53,23 @@ def check_model(model: str) -> str:
         "pipeline directory (a relative path is looked up beside the protocol file, then in the "
         "working directory)"
     )
+
+
+def _check_directory(path: Path) -> None:
+    """ValueError when a pipeline directory lacks a component folder its ``model_index.json``
+    lists (as the loader refuses it, ``generator.model_directory``); an unreadable index is
+    left to the loader, which says why."""
+    import json
+
+    from generator.model_directory import missing_components
+
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    why = missing_components(path, index) if isinstance(index, dict) else None
+    if why:
+        raise ValueError(why)
 
 
 def check_image_size(model: str | None, size_px: int) -> int:

@@ -3,6 +3,8 @@ circle and acuity layouts, cache prompts, merge a LoRA in the release's key form
 
 from __future__ import annotations
 
+import tomllib
+
 import numpy as np
 import pytest
 import torch
@@ -263,6 +265,14 @@ def test_a_component_folder_left_out_is_one_error_naming_it(tiny_dir, tmp_path, 
     shutil.rmtree(copy / component)
     with pytest.raises(FoveaError, match=rf"lacks {component}/ \(listed in its model_index"):
         load_generator(str(copy))
+    # fovea check, which never loads the model, refuses the protocol naming it the same way
+    from protocol import validate_protocol
+    from protocol.load import PROTOCOL_DIR
+
+    data = tomllib.loads((PROTOCOL_DIR / "pilot_2afc.toml").read_text(encoding="utf-8"))
+    data["stimulus"]["model"] = str(copy)
+    with pytest.raises(FoveaError, match=rf"lacks {component}/ \(listed in its model_index"):
+        validate_protocol(data, source="test")
 
 
 @pytest.mark.parametrize(
