@@ -8,11 +8,10 @@ import dataclasses
 
 import pytest
 
-from protocol import load_protocol
 from protocol.run_settings import InstructionSettings
 from study.presenter import Presenter
-from study.session import SessionConfig, run_session
-from tests.study.conftest import small_protocol_dict, write_toml
+from study.session import run_session
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
 SEED = 5
@@ -47,16 +46,7 @@ def test_a_session_shows_only_the_protocols_texts(virtual_x, tmp_path, monkeypat
         draw_text(self, text, **kw)
 
     monkeypatch.setattr(Presenter, "draw_text", recording)
-    config = SessionConfig(
-        loaded=load_protocol(write_toml(data, tmp_path / "p.toml")),
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=SEED,
-        simulated_clock=True,
-        quiet=True,
-    )
+    config = simulated_session(write_toml(data, tmp_path / "p.toml"), tmp_path / "data", seed=SEED)
     first = run_session(config)
     resumed = run_session(dataclasses.replace(config, resume=True))
     assert first.status.startswith("stopped: 3 trials in a row were aborted")

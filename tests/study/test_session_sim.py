@@ -15,7 +15,7 @@ from protocol import load_protocol
 from protocol.session_data import PINNED_COLUMNS
 from study.session import SessionConfig, run_session
 from study.session_display import window_size_px
-from tests.study.conftest import small_protocol_dict, write_toml
+from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
 
 pytestmark = pytest.mark.display
 SEED = 11
@@ -301,15 +301,8 @@ def test_a_simulated_session_that_aborts_every_trial_stops(virtual_x, tmp_path):
     data = small_protocol_dict(method="staircase", trials=6, break_prob=1.0)
     data["procedure"].update(max_attempts=2, max_aborts_in_a_row=5)
     lines: list[str] = []
-    config = SessionConfig(
-        loaded=load_protocol(write_toml(data, tmp_path / "p.toml")),
-        data_dir=tmp_path / "data",
-        participant="sim01",
-        tracker="sim",
-        observer="parametric",
-        seed=SEED,
-        simulated_clock=True,
-    )
+    protocol = write_toml(data, tmp_path / "p.toml")
+    config = simulated_session(protocol, tmp_path / "data", seed=SEED, quiet=False)
     result = run_session(config, log=lines.append)
     finding = "5 trials in a row were aborted (fixation_break 5)"
     assert not result.completed and result.status == f"stopped: {finding}"
