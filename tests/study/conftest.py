@@ -48,10 +48,16 @@ def pilot_dict() -> dict:
 
 
 def small_protocol_dict(
-    *, method: str = "staircase", trials: int = 6, break_prob: float = 0.0
+    *, method: str = "staircase", trials: int = 6, break_prob: float = 0.0, blinks: bool = True
 ) -> dict:
     """A fast protocol: the tiny random-weight class model (two classes, no scenes), 128 px
-    images, one condition off centre, short timing."""
+    images, one condition off centre, short timing.
+
+    ``blinks=False``: the simulated participant never blinks. A test that needs every planned
+    fixation break seen needs it: a blink late in a break ends the outside run as the eyelid's
+    artifact (``study.trial.gaze.GazeMonitor``), and whether the rest of the break outlasts
+    ``break_min_s`` then depends on the simulated clock, which follows real time while a trial
+    waits for its images (one CI run in a few saw a trial at ``break_prob`` 1 answered)."""
     data = pilot_dict()
     data["name"] = "small_test"
     data["stimulus"].update(
@@ -89,6 +95,8 @@ def small_protocol_dict(
         iti_s=0.1,
     )
     data["tracker"]["sim_fixation_break_prob"] = break_prob
+    if not blinks:
+        data["tracker"]["sim_blink_rate_hz"] = 0.0
     data["simulation"]["speed"] = 2
     data["generation"]["deadline_s"] = 60.0
     # A thread starts in a moment; the process service has tests of its own.

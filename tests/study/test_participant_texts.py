@@ -34,7 +34,7 @@ def test_a_session_shows_only_the_protocols_texts(virtual_x, tmp_path, monkeypat
             "practice_done": ("correct", "trials"),
         }.items()
     }
-    data = small_protocol_dict(method="staircase", trials=6, break_prob=1.0)
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=1.0, blinks=False)
     data["instructions"] = texts
     data["procedure"]["max_aborts_in_a_row"] = 3
     data["practice"] = {"trials": 2, "example": True}

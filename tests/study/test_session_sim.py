@@ -271,7 +271,7 @@ def test_every_planned_fixation_break_reaches_the_data_at_many_frames_per_flip(
         planned[trial] = self.break_log[-1].planned
 
     monkeypatch.setattr(SimulatedTracker, "trial_start", noting_the_plan)
-    data = small_protocol_dict(method="staircase", trials=6, break_prob=0.8)
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=0.8, blinks=False)
     data["simulation"]["speed"] = 50
     data["timing"].update(stimulus_duration_s=0.1, isi_s=0.1, mask_duration_s=0.05)
     config = SessionConfig(
@@ -298,7 +298,7 @@ def test_a_simulated_session_that_aborts_every_trial_stops(virtual_x, tmp_path):
     1): each plan is given up after ``max_attempts`` and replaced by a new one, so the session
     never ended. It stops after ``[procedure] max_aborts_in_a_row`` aborts in a row, saying why,
     with every trial logged and the run's end records written."""
-    data = small_protocol_dict(method="staircase", trials=6, break_prob=1.0)
+    data = small_protocol_dict(method="staircase", trials=6, break_prob=1.0, blinks=False)
     data["procedure"].update(max_attempts=2, max_aborts_in_a_row=5)
     lines: list[str] = []
     protocol = write_toml(data, tmp_path / "p.toml")
@@ -308,8 +308,9 @@ def test_a_simulated_session_that_aborts_every_trial_stops(virtual_x, tmp_path):
     assert not result.completed and result.status == f"stopped: {finding}"
     assert any(finding in line and "--resume" in line for line in lines), lines
     rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
+    print(rows[["trial", "track", "attempt", "given_up", "abort_reason", "response"]].to_string())
+    print("\n".join(lines))
     assert len(rows) == 5 and (rows["abort_reason"] == "fixation_break").all()
-    print(rows[["trial", "track", "attempt", "given_up"]].to_string())
     assert rows["attempt"].max() == 2 and rows["given_up"].sum() == 2  # two attempts a plan
     sidecar = json.loads(result.paths.beh_json.read_text())
     assert sidecar["runs"][-1]["status"] == result.status
