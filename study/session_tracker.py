@@ -53,6 +53,8 @@ class SessionTrackerFiles:
         run_record: this run's record (the last of ``sidecar["runs"]``).
         prefix: the protocol's ``edf_prefix``.
         write_sidecar: writes the sidecar to disk (atomically).
+        records_edf: the tracker writes an EDF (``EDF_KINDS``); the run record of one that
+            does not (the simulated participant, dummy mode) names none.
     """
 
     def __init__(
@@ -63,8 +65,10 @@ class SessionTrackerFiles:
         run_record: dict,
         prefix: str,
         write_sidecar: Callable[[], None],
+        records_edf: bool,
     ) -> None:
         self.paths = paths
+        self.records_edf = records_edf
         self.sidecar = sidecar
         self.run_record = run_record
         self.prefix = prefix
@@ -78,12 +82,17 @@ class SessionTrackerFiles:
     # ------------------------------------------------------------------ EDF
     def name_run(self) -> str:
         """This run's Host PC EDF name (unique per session and run) and its local copy's name,
-        stored in the run record and written to disk before the tracker opens the file."""
+        stored in the run record and written to disk before the tracker opens the file. A
+        tracker without an EDF still gets the name (it checks it, as a tracker would), but the
+        record names no file that will never exist."""
         p = self.paths
         host = host_edf_name(
             self.prefix, session_key=f"sub-{p.participant}/ses-{p.session}", run=self.run
         )
         self.run_record["run"] = self.run
+        if not self.records_edf:
+            self.write_sidecar()
+            return host
         self.run_record["edf_name"] = host
         self.run_record["edf_local_name"] = local_edf_name(
             participant=p.participant, session=p.session, run=self.run, host_name=host

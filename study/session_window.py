@@ -264,6 +264,7 @@ class SessionRun:
             run_record=run_record,
             prefix=p.tracker.edf_prefix,
             write_sidecar=lambda: write_json_atomic(self.paths.beh_json, self.sidecar),
+            records_edf=kind in EDF_KINDS,
         )
         self.files, self.tracker = files, tracker
         return tracker, files

@@ -94,6 +94,7 @@ def test_sidecars_gaze_and_timing_report(session):
         and sidecar["session_observer"] == "parametric"
         and sidecar["tracker"] == "sim"
     )
+    assert "edf_name" not in sidecar["runs"][0]  # no EDF, none named
     assert sidecar["patch_px"] == 16 and sidecar["image_size_px"] == [128, 128]
     assert sidecar["calibration"] and sidecar["true_thresholds"] == {"acuity_right3": 1.0}
     assert set(sidecar["procedure_estimates"]) == {"acuity_right3/s1", "acuity_right3/s2"}

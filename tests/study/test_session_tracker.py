@@ -71,9 +71,11 @@ def test_calibrations_of_earlier_runs_stay_and_each_run_gets_its_own_edf(tmp_pat
         run_record=sidecar["runs"][-1],
         prefix="fv",
         write_sidecar=lambda: written.append(True),
+        records_edf=True,
     )
     name = files.name_run()
     assert len(name) == 8 and sidecar["runs"][-1]["run"] == 2 and written
+    assert sidecar["runs"][-1]["edf_name"] == name
     assert sidecar["runs"][-1]["edf_local_name"] == f"sub-01_ses-1_run-2_{name}.edf"
     sim = SimpleNamespace(name="sim", settings=SimpleNamespace(eye="right", sampling_rate_hz=500))
     files.record_calibration(
@@ -83,3 +85,22 @@ def test_calibrations_of_earlier_runs_stay_and_each_run_gets_its_own_edf(tmp_pat
     assert (
         sidecar["calibration"][1]["run"] == 2 and sidecar["calibration"][1]["max_error_deg"] is None
     )
+
+
+def test_a_tracker_without_an_edf_names_none_in_its_run_record(tmp_path):
+    """The simulated participant and dummy mode write no EDF: their run records carry no
+    ``edf_name``/``edf_local_name`` (an analyst looked for a file that never existed), though
+    the tracker still gets a valid name to check."""
+    paths = SessionPaths(data_dir=tmp_path, participant="01", session="1", task="t")
+    sidecar = {"runs": [{}]}
+    files = SessionTrackerFiles(
+        paths=paths,
+        sidecar=sidecar,
+        run_record=sidecar["runs"][-1],
+        prefix="fv",
+        write_sidecar=lambda: None,
+        records_edf=False,
+    )
+    name = files.name_run()
+    assert len(name) == 8 and name.startswith("fv")
+    assert sidecar["runs"][-1] == {"run": 1}
