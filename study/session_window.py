@@ -1,5 +1,6 @@
-"""The window part of a session: window, tracker and presenter, the trial loop, and the run's
-records when it ends (completed, quit with Escape, or stopped by an error)."""
+"""The window part of a session: window, tracker and presenter, the trial loop
+(``study.session_trials``), and the run's records when it ends (completed, quit with Escape, or
+stopped by an error)."""
 
 from __future__ import annotations
 
@@ -10,13 +11,8 @@ from generator.errors import FoveaError
 from protocol.provenance import software_version
 from protocol.session_data import MISSING_TOKENS
 from study.datalog import BehaviourLog, PhysioLog, SessionPaths, write_json_atomic
-from study.operator import (
-    AbortStreak,
-    OperatorControls,
-    drift_check_lines,
-    validation_question,
-)
-from study.procedures import SessionPlan, is_practice
+from study.operator import validation_question
+from study.procedures import SessionPlan
 from study.service.errors import GenerationError
 from study.session_events import write_events
 from study.session_setup import UTC_FORMAT, derive_seed, reopen_gaze_log, utc_now
@@ -25,10 +21,9 @@ from study.session_tracker import (
     RESUME_HINT,
     SessionTrackerFiles,
     fetch_command,
-    link_lost_screen,
-    restart_recording,
     write_physio_sidecar,
 )
+from study.session_trials import TrialLoop
 from study.timing import TimingCollector
 from study.trackers.base import TrackerLinkLost
 
@@ -36,8 +31,9 @@ if TYPE_CHECKING:
     from study.session import SessionConfig
 
 
-class SessionRun:
-    """The part of a session that needs the window (kept apart so cleanup is in one place)."""
+class SessionRun(TrialLoop):
+    """The part of a session that needs the window (kept apart so cleanup is in one place); the
+    trial loop is ``study.session_trials.TrialLoop``."""
 
     def __init__(
         self,
@@ -393,92 +389,9 @@ class SessionRun:
         started = _dt.datetime.strptime(self.sidecar["started_utc"], UTC_FORMAT)
         return (_dt.datetime.now(_dt.UTC).replace(tzinfo=None) - started).total_seconds()
 
-    def _calibrate(self, tracker) -> None:
-        self._record_calibration(tracker.calibrate())
-
-    def _record_calibration(self, result) -> None:
-        """Every calibration so far (drift-check recalibrations included) into the sidecar."""
-        self.files.record_calibration(self.tracker, result)
-
     def _write_physio_sidecar(self, tracker) -> None:
         write_physio_sidecar(
             paths=self.paths, protocol=self.protocol, sidecar=self.sidecar, tracker=tracker
-        )
-
-    def _trial_loop(self, *, runner, presenter, tracker, timing) -> str:
-        p = self.protocol
-        sch = self.scheduler
-        trials_this_run = 0
-        self.operator = OperatorControls(
-            presenter=presenter,
-            calibrate=lambda: self._calibrate(tracker),
-            say=self.say,
-            calibrations=lambda: self.sidecar.get("calibration", []),
-            texts=p.instructions,
-        )
-        aborts = AbortStreak(p.procedure.max_aborts_in_a_row)
-        while not sch.finished:
-            self.screens.before_trial()  # practice introduction, breaks
-            self.operator.between_trials()  # the operator's pause / recalibrate keys
-            trials_this_run += 1
-            if _due(p.tracker.calibrate_every_n_trials, trials_this_run):
-                self._calibrate(tracker)
-            plan = sch.next_plan()
-            trial = len(self.behlog.rows) + 1
-            due = _due(p.tracker.drift_correct_every_n_trials, trials_this_run)
-            checks = getattr(tracker, "drift_checks", [])
-            checks_before = len(checks)
-            try:
-                outcome = runner.run(plan=plan, trial=trial, drift_check=due)
-            except TrackerLinkLost:
-                link_lost_screen(presenter, trial=trial - 1)  # until the operator ends the run
-                raise  # nothing of this trial is logged (a resume reruns it)
-            limits = getattr(tracker, "limits", None)
-            for line in drift_check_lines(
-                checks[checks_before:],
-                trial=trial,
-                limit_deg=getattr(limits, "drift_offset_deg", None),
-            ):
-                self.say(line)
-            self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
-            self.screens.after_trial(plan)  # a finished practice block's result
-            timing.add_trial(outcome)
-            if outcome.recording_stopped:
-                self._restart_recording(tracker, presenter)
-            finding = aborts.add(outcome)
-            if finding:
-                if presenter.auto_advance:  # no one at the keyboard: the run cannot go on
-                    self.say(f"{self.paths.session_dir}: {finding}; {RESUME_HINT}")
-                    return f"stopped: {finding}"
-                self.operator.after_aborts(finding)
-            if trial % 20 == 0:
-                timing.write(
-                    path=self.paths.timing_json,
-                    rows=self.behlog.rows,
-                    presenter=presenter,
-                    run_record=None,
-                )
-        self.screens.goodbye()
-        return "completed"
-
-    def _log_trial(self, *, plan, outcome, trial: int, presenter) -> None:
-        """The trial's gaze, then its row (fsynced), then the scheduler; a progress line."""
-        # Gaze first, then the trial row: a kill in between leaves physio samples of a trial
-        # beh.tsv lacks, which a resume drops (the trial runs again).
-        presenter.physio.flush_block()
-        outcome.row["block"] = "practice" if is_practice(plan.track) else "main"
-        self.behlog.append(outcome.row)
-        self.scheduler.record(
-            plan, outcome="requeue" if outcome.requeue else "response", correct=outcome.correct
-        )
-        self.say(
-            self.operator.status_line(
-                trial=trial,
-                done=self.scheduler.n_responses,
-                total=self.scheduler.total_planned_responses,
-                row=outcome.row,
-                requeued=outcome.requeue,
-            )
         )
 
     def _screens(self, presenter, run_record: dict):
@@ -495,16 +408,7 @@ class SessionRun:
             say=self.say,
         )
 
-    def _restart_recording(self, tracker, presenter) -> None:
-        self.say(f"{self.paths.session_dir}: recording stopped; restarting it")
-        restart_recording(tracker, presenter)
-
 
 class GenerationStopped(FoveaError):
     """A session stopped by a generator that failed for good (``ServiceUnavailable``, or a
     ``GenerationFailed`` request): every logged trial is kept, ``--resume`` continues."""
-
-
-def _due(every_n: int, trials_this_run: int) -> bool:
-    """Every ``every_n`` trials of this run (0: never), not before its first trial."""
-    return bool(every_n and trials_this_run > 1 and (trials_this_run - 1) % every_n == 0)
