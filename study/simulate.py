@@ -41,6 +41,7 @@ def simulate(
     from protocol.scenes import scenes_spec
     from study.service.start import start_service
     from study.session import SessionConfig
+    from study.session_summary import session_summary
     from study.xvfb import virtual_display
 
     if participants < 1:
@@ -89,6 +90,11 @@ def simulate(
                     f"{label}: {result.status}, {result.n_rows} trials, {result.wall_s:.1f} s -> "
                     f"{result.paths.beh_tsv}"
                 )
+                if not quiet:  # what fovea run prints when a session ends
+                    for line in session_summary(
+                        result.paths.beh_tsv, result.paths.beh_json, result.paths.eyetrack_dir
+                    ):
+                        print(f"{label}: {line}")
                 results.append(result)
     finally:
         if service is not None:

@@ -110,11 +110,20 @@ def test_an_eyelink_sessions_summary_lists_its_edf_copies_and_the_files_left_on_
     assert lines[-1] == f"  eye-tracking files in {paths.eyetrack_dir}: {local.name} ({kb:.0f} kB)"
 
 
-def test_a_simulated_trackers_summary_has_no_eye_tracking_line(virtual_x, tmp_path):
-    from study.session import run_session
-    from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+def test_fovea_simulate_prints_each_sessions_summary_without_an_eye_tracking_line(
+    virtual_x, tmp_path, capsys
+):
+    """``fovea simulate`` (not --quiet) prints what ``fovea run`` prints when a session ends,
+    per participant; a simulated tracker writes no EDF, so there is no eye-tracking line."""
+    from fovea_cli.main import main
+    from tests.study.conftest import small_protocol_dict, write_toml
 
     protocol = write_toml(small_protocol_dict(trials=2), tmp_path / "small.toml")
-    paths = run_session(simulated_session(protocol, tmp_path / "data")).paths
-    lines = session_summary(paths.beh_tsv, paths.beh_json, paths.eyetrack_dir)
-    assert lines and not any("eye-tracking" in line for line in lines)
+    assert main(["simulate", str(protocol), "--data", str(tmp_path / "data")]) == 0
+    out = capsys.readouterr().out
+    print(out)
+    (beh_tsv,) = (tmp_path / "data").rglob("*_beh.tsv")
+    expected = session_summary(beh_tsv, beh_tsv.with_suffix(".json"))
+    assert expected[0].startswith("summary: 2 main trials answered")
+    assert "\n".join(f"sim01: {line}" for line in expected) + "\n" in out
+    assert not any("eye-tracking" in line for line in out.splitlines())
