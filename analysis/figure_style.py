@@ -73,15 +73,40 @@ def to_png(fig) -> bytes:
     return buf.getvalue()
 
 
+#: A log axis's end lying more than this factor beyond its outermost 1-2-5 tick gets a tick of
+#: its own (one significant digit, inside the axis): a token ratio curve that ended between 0.024
+#: and 0.05 had no tick to read it by.
+_END_GAP_FACTOR = 1.6
+
+
 def _nice_ticks(lo: float, hi: float) -> list[float]:
-    """1-2-5 ticks within [lo, hi] (log axes)."""
+    """1-2-5 ticks within [lo, hi] (log axes), with a one-digit tick near an end that lies
+    more than ``_END_GAP_FACTOR`` beyond the outermost of them (0.03 on an axis from 0.024)."""
     ticks = []
     for e in range(math.floor(math.log10(lo)) - 1, math.ceil(math.log10(hi)) + 1):
         for m in (1.0, 2.0, 5.0):
             v = m * 10.0**e
             if lo <= v <= hi:
                 ticks.append(float(f"{v:.6g}"))
+    if not ticks:  # a narrow axis between two 1-2-5 values: its ends and middle, two digits
+        ends = (_round_in(lo, digits=2, up=True), _round_in(hi, digits=2, up=False))
+        return sorted({ends[0], _round_in(math.sqrt(lo * hi), digits=2, up=True), ends[1]})
+    if ticks[0] > lo * _END_GAP_FACTOR:
+        end = _round_in(lo, digits=1, up=True)
+        if end * 1.2 < ticks[0]:
+            ticks.insert(0, end)
+    if hi > ticks[-1] * _END_GAP_FACTOR:
+        end = _round_in(hi, digits=1, up=False)
+        if end > ticks[-1] * 1.2:
+            ticks.append(end)
     return ticks
+
+
+def _round_in(value: float, *, digits: int, up: bool) -> float:
+    """``value`` rounded to ``digits`` significant digits, up or down (towards the axis)."""
+    scale = 10.0 ** (math.floor(math.log10(value)) - digits + 1)
+    steps = value / scale
+    return float(f"{(math.ceil(steps - 1e-9) if up else math.floor(steps + 1e-9)) * scale:.6g}")
 
 
 def log_axis_ticks(ax, which: str, lo: float, hi: float) -> None:

@@ -294,3 +294,22 @@ def test_a_threshold_beyond_the_tested_levels_is_on_the_axis_and_said_to_be_extr
     ax = curves_figure([fit], title="04").axes[0]
     lo, hi = ax.get_xlim()
     assert lo < fit.threshold() < hi
+
+
+def test_a_log_axis_has_a_tick_near_each_end_and_never_none():
+    """The token figure's ratio axis ran from 0.024 to 0.25 with ticks 0.05, 0.1, 0.2: the
+    curves' ends below 0.05 had nothing to be read by; an end that far past the outermost
+    1-2-5 tick gets a one-digit tick. A narrow axis between two 1-2-5 values (1.1 to 1.9) had
+    no tick at all; it gets its ends and middle."""
+    from analysis.figure_style import log_axis_ticks, new_figure
+
+    def ticks(lo, hi):
+        ax = new_figure(4, 3).add_subplot()
+        log_axis_ticks(ax, "y", lo, hi)
+        return [float(v) for v in ax.get_yticks()]
+
+    assert ticks(0.024, 0.25) == [0.03, 0.05, 0.1, 0.2]
+    assert ticks(0.55, 5.0) == [0.6, 1.0, 2.0, 5.0]
+    assert ticks(0.7, 9.3) == [1.0, 2.0, 5.0, 9.0]
+    assert ticks(0.2, 20.0) == [0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]  # ends on ticks: unchanged
+    assert ticks(1.1, 1.9) == [1.1, 1.5, 1.9]
