@@ -195,7 +195,7 @@ def token_figure(
     groups = by_level_label(curves, level_labels) or {"level": []}
     n = len(groups)
     fig = new_figure(6.0 if n == 1 else 4.2 * n, 3.8)
-    fig.subplots_adjust(left=0.14 / min(n, 2), right=0.97, bottom=0.16, top=0.9, wspace=0.25)
+    fig.subplots_adjust(left=0.14 / min(n, 2), right=0.97, bottom=0.16, top=0.86, wspace=0.25)
     ratios = np.concatenate([r for _, r in curves.values()]) if curves else np.array([0.01, 1])
     ratios = ratios[np.isfinite(ratios) & (ratios > 0)]
     ratio_range = (ratios.min() / 1.2, min(ratios.max() * 1.2, 1.0)) if ratios.size else None
@@ -217,7 +217,9 @@ def token_figure(
         if k == 0:
             ax.set_ylabel("tokens / full-resolution tokens")
     fig.suptitle(
-        "Token ratio of the layout; dashed: group threshold (band: its interval)", fontsize=9
+        "Token ratio of the layout\ndashed: group threshold (band: its interval); "
+        "dotted: not a group result yet",
+        fontsize=9,
     )
     return to_png(fig)
 
@@ -233,9 +235,13 @@ def _token_panel(
         g = group[group["condition"] == c]
         if len(g) and np.isfinite(g["threshold"].iloc[0]):
             r = g.iloc[0]
-            if np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
+            # A group threshold that is not a result yet (group_estimate_note: too few
+            # participants, one at a bound, an interval wider than the levels) gets a dotted
+            # line and no band: with two participants its band covered the whole panel.
+            result = not str(r.get("note", "") or "")
+            if result and np.isfinite(r.ci_low) and np.isfinite(r.ci_high):
                 ax.axvspan(r.ci_low, r.ci_high, color=color, alpha=0.12)
-            ax.axvline(r.threshold, color=color, ls="--", lw=1)
+            ax.axvline(r.threshold, color=color, ls="--" if result else ":", lw=1)
     all_levels = (
         np.concatenate([lv for lv, _ in curves.values()]) if curves else np.array([0.1, 10])
     )

@@ -313,3 +313,29 @@ def test_a_log_axis_has_a_tick_near_each_end_and_never_none():
     assert ticks(0.7, 9.3) == [1.0, 2.0, 5.0, 9.0]
     assert ticks(0.2, 20.0) == [0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]  # ends on ticks: unchanged
     assert ticks(1.1, 1.9) == [1.1, 1.5, 1.9]
+
+
+def test_the_token_figure_bands_only_group_results():
+    """A group threshold that is not a result yet (two participants: its t interval spans
+    orders of magnitude) had its band drawn over the whole panel; it gets a dotted line and
+    no band, a result a dashed line and its band."""
+    from analysis.figure_style import new_figure
+    from analysis.group_figures import _token_panel
+
+    levels = np.geomspace(0.5, 5.0, 20)
+    curves = {"a": (levels, 0.2 / levels), "b": (levels, 0.1 / levels)}
+    group = pd.DataFrame(
+        {
+            "condition": ["a", "b"],
+            "threshold": [1.2, 1.4],
+            "ci_low": [1.0, 0.01],
+            "ci_high": [1.5, 200.0],
+            "note": ["", "2 participants with a threshold; a group result needs at least 3"],
+        }
+    )
+    ax = new_figure(4, 3).add_subplot()
+    _token_panel(ax, curves, group, log_axis=True, first_color=0, ratio_range=(0.02, 0.5))
+    assert len(ax.patches) == 1  # a's band only
+    vertical = [line for line in ax.lines if len(set(line.get_xdata())) == 1]
+    styles = {float(line.get_xdata()[0]): line.get_linestyle() for line in vertical}
+    assert styles == {1.2: "--", 1.4: ":"}
