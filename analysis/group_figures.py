@@ -167,18 +167,37 @@ def qc_figure(qc: pd.DataFrame, rules) -> bytes:
     labels = qc["participant"].astype(str).tolist()
     colors = ["#d62728" if e else "#1f77b4" for e in qc["excluded"]]
     for i, (col, title, limit) in enumerate(panels):
-        ax = fig.add_subplot(2, 3, i + 1)
         values = qc[col].to_numpy(dtype=float) if col in qc else np.full(len(qc), np.nan)
-        ax.bar(range(len(labels)), np.nan_to_num(values), color=colors)
-        if limit is not None:
-            ax.axhline(limit, color="#333333", ls="--", lw=1)
-        ax.set_title(title, fontsize=9)
-        ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
-        ax.tick_params(axis="y", labelsize=7)
+        _qc_panel(fig.add_subplot(2, 3, i + 1), values, labels, colors, title=title, limit=limit)
     fig.suptitle(
         "Quality control per participant (red: excluded; dashed: exclusion limit)", fontsize=10
     )
     return to_png(fig)
+
+
+def _qc_panel(ax, values: np.ndarray, labels: list[str], colors: list[str], *, title, limit):
+    """One metric's bars. A bar of height 0 cannot be seen, and a metric a participant lacks
+    (no calibration with dummy mode, no timed answers) was drawn as 0: zeros are labelled "0"
+    and missing values "n/a", so neither reads as the other or as an empty panel."""
+    ax.bar(range(len(labels)), np.nan_to_num(values), color=colors)
+    for x, value in enumerate(values):
+        if not np.isfinite(value) or value == 0:
+            text = "0" if np.isfinite(value) else "n/a"
+            ax.annotate(
+                text,
+                (x, 0),
+                xytext=(0, 2),
+                textcoords="offset points",
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                color="#333333",
+            )
+    if limit is not None:
+        ax.axhline(limit, color="#333333", ls="--", lw=1)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+    ax.tick_params(axis="y", labelsize=7)
 
 
 def token_figure(

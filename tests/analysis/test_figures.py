@@ -339,3 +339,15 @@ def test_the_token_figure_bands_only_group_results():
     vertical = [line for line in ax.lines if len(set(line.get_xdata())) == 1]
     styles = {float(line.get_xdata()[0]): line.get_linestyle() for line in vertical}
     assert styles == {1.2: "--", 1.4: ":"}
+
+
+def test_qc_bars_label_zeros_and_missing_values():
+    """A participant without the metric (NaN) was drawn as a bar of height 0, the same as a
+    real 0, and a panel of zeros looked empty: zeros say "0", missing values "n/a"."""
+    from analysis.figure_style import new_figure
+    from analysis.group_figures import _qc_panel
+
+    ax = new_figure(4, 3).add_subplot()
+    values = np.array([0.0, 0.12, np.nan])
+    _qc_panel(ax, values, ["01", "02", "03"], ["#1f77b4"] * 3, title="rate", limit=0.25)
+    assert [(t.get_text(), t.xy[0]) for t in ax.texts] == [("0", 0), ("n/a", 2)]
