@@ -159,6 +159,8 @@ def test_frames_while_waiting_for_the_images_keep_the_display_cadence(rig, monke
     assert not outcome.requeue and len(waiting) >= 12
     median = float(np.median(waiting))
     print(f"{len(waiting)} frames while waiting, median {1000 * median:.1f} ms")
-    assert period * 0.9 < median < 1.25 * period
+    # Below 1.45 periods (48 ms): the old wait's frames took 53 ms or more, and a loaded CI
+    # machine adds a few ms of sleep overshoot to each frame (35.6 ms measured here, under load).
+    assert period * 0.9 < median < 1.45 * period
     drops = sum(v > win.refreshThreshold for v in waiting)
     assert drops <= len(waiting) // 5 and outcome.row["dropped_frames_fixation"] >= drops
