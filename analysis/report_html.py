@@ -328,6 +328,10 @@ def _thresholds(a: Analysis) -> tuple[str, str, str]:
     """5. Thresholds: every fit, ML and Bayesian."""
     fs, fit_details = a.fit_settings, a.fit_details
     shown = fit_details[[c for c in _FIT_COLUMNS_SHOWN if c in fit_details.columns]]
+    notes = ""
+    if "flags" in shown and len(a.fits) == len(shown):  # fit_details has a row per fit
+        cells, notes = flag_notes([f.flags for f in a.fits])
+        shown = shown.assign(flags=cells)
     thr_html = paragraph(
         f"thresholds.csv holds the primary estimate ({'maximum likelihood with parametric-bootstrap percentile intervals' if fs.primary == 'ml' else 'Bayesian MAP with posterior percentile intervals'}, "
         f"{fs.n_boot} bootstrap replicates) for included participants; a threshold the tested levels do not "
@@ -338,4 +342,38 @@ def _thresholds(a: Analysis) -> tuple[str, str, str]:
         "values mean a poor fit). slope: change in proportion correct per level unit at the threshold.",
         cls="explain",
     ) + table(shown, text_columns=("participant", "condition", "flags"))
-    return ("thresholds", "Thresholds", thr_html)
+    return ("thresholds", "Thresholds", thr_html + notes)
+
+
+#: A flag this short ("participant excluded by QC") stays in every cell it belongs to.
+SHORT_FLAG_CHARS = 60
+
+
+def flag_notes(flag_lists: list[list[str]]) -> tuple[list[str], str]:
+    """The flags column's cells and the notes below the table. A long flag that several fits
+    share (with 80 fits, "slope not estimated: ..." filled the table with one paragraph many
+    times) is written once, as a numbered note, and its cells give the number and the flag's
+    first words (up to its first colon); other flags stay in their cells. fits.csv keeps every
+    flag in full."""
+    counts: dict[str, int] = {}
+    for flags in flag_lists:
+        for flag in dict.fromkeys(flags):
+            counts[flag] = counts.get(flag, 0) + 1
+    numbers: dict[str, int] = {}
+    cells = []
+    for flags in flag_lists:
+        parts = []
+        for flag in flags:
+            if counts[flag] < 2 or len(flag) <= SHORT_FLAG_CHARS:
+                parts.append(flag)
+                continue
+            number = numbers.setdefault(flag, len(numbers) + 1)
+            parts.append(f"[{number}] {flag.split(':', 1)[0]}")
+        cells.append("; ".join(parts))
+    if not numbers:
+        return cells, ""
+    items = "".join(f"<li>[{n}] {esc(flag)}</li>" for flag, n in numbers.items())
+    return (
+        cells,
+        f'<p class="explain">Flags shared by several fits:</p><ul>{items}</ul>',
+    )

@@ -93,6 +93,30 @@ def test_html_is_self_contained_and_readable(golden_report):
     assert "fewer tokens" in html
 
 
+def test_a_flag_shared_by_several_fits_is_written_once_below_the_thresholds_table(
+    golden_report,
+):
+    """With many fits the same long flag ("slope not estimated: ...") filled the thresholds
+    table once per fit: a shared flag is a numbered note below it, its cells give the number
+    and the flag's first words; fits.csv keeps every flag in full."""
+    import html as html_lib
+
+    from analysis.report_html import flag_notes
+
+    page = html_lib.unescape(golden_report.html.read_text(encoding="utf-8"))
+    thresholds = page.split('id="thresholds"', 1)[1].split("</section>", 1)[0]
+    fits = pd.read_csv(golden_report.out_dir / "tables" / "fits.csv", keep_default_na=False)
+    per_fit = [[f for f in flags.split("; ") if f] for flags in fits["flags"]]
+    counts = pd.Series([f for flags in per_fit for f in dict.fromkeys(flags)]).value_counts()
+    shared = [f for f, n in counts.items() if n >= 2 and len(f) > 60 and ";" not in f]
+    assert shared, counts  # the golden data have shared flags
+    for flag in shared:
+        assert thresholds.count(flag) == 1, flag  # the note, not every cell
+    long = "a: " + "x" * 60
+    cells, notes = flag_notes([[long, "b"], [long, "b"], ["c"]])
+    assert cells == ["[1] a; b", "[1] a; b", "c"] and notes.count("<li>") == 1
+
+
 def test_summary_json(golden_report):
     s = json.loads(golden_report.summary_json.read_text(encoding="utf-8"))
     assert s["protocol_name"] == "sim_2afc"
