@@ -328,10 +328,8 @@ def _thresholds(a: Analysis) -> tuple[str, str, str]:
     """5. Thresholds: every fit, ML and Bayesian."""
     fs, fit_details = a.fit_settings, a.fit_details
     shown = fit_details[[c for c in _FIT_COLUMNS_SHOWN if c in fit_details.columns]]
-    notes = ""
-    if "flags" in shown and len(a.fits) == len(shown):  # fit_details has a row per fit
-        cells, notes = flag_notes([f.flags for f in a.fits])
-        shown = shown.assign(flags=cells)
+    cells, notes = flag_notes([f.flags for f in a.fits])  # fit_details: a row per fit
+    shown = shown.assign(flags=cells)
     thr_html = paragraph(
         f"thresholds.csv holds the primary estimate ({'maximum likelihood with parametric-bootstrap percentile intervals' if fs.primary == 'ml' else 'Bayesian MAP with posterior percentile intervals'}, "
         f"{fs.n_boot} bootstrap replicates) for included participants; a threshold the tested levels do not "

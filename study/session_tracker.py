@@ -90,13 +90,11 @@ class SessionTrackerFiles:
             self.prefix, session_key=f"sub-{p.participant}/ses-{p.session}", run=self.run
         )
         self.run_record["run"] = self.run
-        if not self.records_edf:
-            self.write_sidecar()
-            return host
-        self.run_record["edf_name"] = host
-        self.run_record["edf_local_name"] = local_edf_name(
-            participant=p.participant, session=p.session, run=self.run, host_name=host
-        )
+        if self.records_edf:
+            self.run_record["edf_name"] = host
+            self.run_record["edf_local_name"] = local_edf_name(
+                participant=p.participant, session=p.session, run=self.run, host_name=host
+            )
         self.write_sidecar()
         return host
 
