@@ -33,7 +33,10 @@ def indistinguishability(
     "inconclusive", which is not evidence of no difference. (Whether the interval excludes
     exactly 0.5 is no test here: a fitted 2AFC function lies above 0.5 at every level.) With
     fewer than ``MIN_GROUP_PARTICIPANTS`` fitted participants (the group thresholds' minimum) the
-    value and interval are shown but the verdict is "not estimable".
+    value and interval are shown but the verdict is "not estimable"; so it is at a level outside
+    the levels those participants were tested at (``tested_range``): there the value is the
+    fitted functions' extrapolation (towards 0.5 below the tested levels, whatever the data),
+    not a measurement.
 
     Args:
         fits: ``PsychometricFit`` objects of included participants (ML bootstrap needed).
@@ -89,12 +92,19 @@ def indistinguishability(
             level=level,
             condition=condition,
             n=n,
+            tested=tested_range(group),
         )
         row.update(
             p_correct=pc, ci_low=float(lo), ci_high=float(hi), verdict=verdict, statement=statement
         )
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def tested_range(fits: list) -> tuple[float, float]:
+    """(lowest, highest) level at which the ``fits``' participants were tested (analysed trials)."""
+    levels = np.concatenate([f.table["level"].to_numpy(dtype=float) for f in fits])
+    return float(levels.min()), float(levels.max())
 
 
 def _two_stage_bootstrap(samples: list[np.ndarray], *, rng, n_boot: int) -> np.ndarray:
@@ -113,7 +123,7 @@ def _two_stage_bootstrap(samples: list[np.ndarray], *, rng, n_boot: int) -> np.n
     return boot.mean(axis=1)
 
 
-def _verdict(*, pc, lo, hi, bound, alpha, level, condition, n) -> tuple[str, str]:
+def _verdict(*, pc, lo, hi, bound, alpha, level, condition, n, tested) -> tuple[str, str]:
     conf = 100 * (1 - 2 * alpha)
     head = (
         f"{condition} at level {level:g}: mean proportion correct {pc:.3f} "
@@ -123,6 +133,15 @@ def _verdict(*, pc, lo, hi, bound, alpha, level, condition, n) -> tuple[str, str
         return "not estimable", (
             f"{head} A group verdict needs at least {MIN_GROUP_PARTICIPANTS} fitted participants, "
             "as a group threshold does: with fewer the interval says nothing about the group."
+        )
+    low, high = tested
+    if not low * (1 - 1e-9) <= level <= high * (1 + 1e-9):  # the TSV's digits
+        return "not estimable", (
+            f"{head} Level {level:g} lies outside the levels the participants were tested at "
+            f"({low:.3g} to {high:.3g}): the proportion correct there is the fitted functions' "
+            "extrapolation (which approaches 50 % below the tested levels whatever the data), not "
+            "a measurement, so no verdict is given. Choose an operating level inside the tested "
+            "range (fovea report --operating-level [COND=]LEVEL)."
         )
     margin = bound - 0.5
     if hi < bound:

@@ -149,7 +149,8 @@ def indistinguishability_section(a: Analysis) -> Section:
         f"interval's upper end is below 50 % + {config.equivalence_margin:g} (an equivalence test, TOST): "
         "differences larger than that margin are ruled out; 'detectable': the whole interval lies above that "
         "bound; 'inconclusive': the interval straddles it, which is not evidence of no difference; 'not "
-        f"estimable': fewer than {MIN_GROUP_PARTICIPANTS} fitted participants. The proportions come from the "
+        f"estimable': fewer than {MIN_GROUP_PARTICIPANTS} fitted participants, or a level outside the tested "
+        "levels (the fits' extrapolation is no measurement). The proportions come from the "
         "maximum-likelihood fits, whose bootstrap gives the interval.",
         cls="explain",
     ) + table(equiv.drop(columns=["statement"]), text_columns=("condition", "verdict"))

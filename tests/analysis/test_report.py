@@ -539,3 +539,45 @@ def test_a_report_of_a_folder_without_data_creates_no_output_folder(tmp_path, ca
     assert main(["report", str(tmp_path / "empty"), "--out", str(tmp_path / "rep")]) == 2
     assert "no *_beh.tsv files below" in capsys.readouterr().err
     assert not (tmp_path / "rep").exists()
+
+
+def test_an_operating_level_below_the_tested_levels_gets_no_equivalence_verdict(
+    small_data, tmp_path
+):
+    """small_data (seed 7) tested levels from 0.1 up. At --operating-level 0.03, below them, the
+    report said 'equivalent ... performance is within 0.050 of chance' (interval 0.500 to 0.50x):
+    that was the fitted functions' extrapolation, which approaches 50 % below the tested levels
+    whatever the data, not a measurement. It is now 'not estimable' and says why; a level inside
+    the tested range keeps its verdict."""
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False),
+        progress=False,
+        workers=1,
+        stimuli=False,
+        operating_level=0.03,
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "out", config=config)
+    equiv = pd.read_csv(report.out_dir / "tables" / "indistinguishability.csv")
+    print(equiv[["condition", "level", "p_correct", "ci_low", "ci_high", "verdict"]])
+    assert (equiv["verdict"] == "not estimable").all()
+    assert (
+        equiv["statement"]
+        .str.contains(
+            "Level 0.03 lies outside the levels the participants were tested at (0.1 to ",
+            regex=False,
+        )
+        .all()
+    )
+    html = report.html.read_text(encoding="utf-8")
+    assert "equivalent</span>" not in html
+    tested = pd.concat(pd.read_csv(p, sep="\t") for p in small_data.rglob("*_beh.tsv"))
+    inside = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False),
+        progress=False,
+        workers=1,
+        stimuli=False,
+        operating_level=float(tested["level"].min()),
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "inside", config=inside)
+    equiv = pd.read_csv(report.out_dir / "tables" / "indistinguishability.csv")
+    assert (equiv["verdict"] != "not estimable").all(), equiv
