@@ -31,18 +31,52 @@ def panel_grid(n: int, title: str, *, below_in: float = 0.0):
     cols = min(n, 4)
     rows = math.ceil(n / cols)
     width_in = 3.1 * cols
-    height_in = 2.6 * rows + 0.4
+    lines = _title_lines(title, width_in)
+    # Each line of the title beyond the first gets its own room above the panels.
+    above_in = _TITLE_LINE_IN * (len(lines) - 1)
+    height_in = 2.6 * rows + 0.4 + above_in
     fig = new_figure(width_in, height_in + below_in)
-    fig.suptitle(title)
+    fig.suptitle("\n".join(lines))
+    margin_in = (0.18 if rows == 1 else 0.1) * (height_in - above_in)
     fig.subplots_adjust(
         left=0.6 / width_in,  # room for the y label and ticks, whatever the number of columns
         right=0.98,
-        bottom=((0.18 if rows == 1 else 0.1) * height_in + below_in) / (height_in + below_in),
-        top=1 - (0.18 if rows == 1 else 0.1) * height_in / (height_in + below_in),
+        bottom=(margin_in + below_in) / (height_in + below_in),
+        top=1 - (margin_in + above_in) / (height_in + below_in),
         wspace=0.3,
         hspace=0.5,
     )
     return fig, rows, cols
+
+
+#: Height of one line of a figure title (matplotlib's default 12 pt, with its line spacing).
+_TITLE_LINE_IN = 0.22
+
+
+def _title_lines(title: str, width_in: float) -> list[str]:
+    """``title`` broken at spaces into lines no wider than the figure (measured in its font):
+    one condition's figure is 3.1 in wide, and "Participant sim04 (excluded by QC): levels
+    trial by trial" ran past both edges."""
+    import textwrap
+
+    from matplotlib.font_manager import FontProperties
+    from matplotlib.textpath import TextPath
+
+    def width(text: str) -> float:
+        return TextPath((0, 0), text, prop=FontProperties(size="large")).get_extents().width / 72
+
+    room = 0.97 * width_in
+    if width(title) <= room:
+        return [title]
+    head, colon, tail = title.partition(": ")
+    if colon and max(width(head + ":"), width(tail)) <= room:
+        return [head + ":", tail]
+    chars = max(10, int(len(title) * room / width(title)))
+    lines = textwrap.wrap(title, chars)
+    while chars > 10 and max(width(line) for line in lines) > room:
+        chars -= 1
+        lines = textwrap.wrap(title, chars)
+    return lines
 
 
 #: A legend under several panels: its entries in one row.

@@ -351,3 +351,30 @@ def test_qc_bars_label_zeros_and_missing_values():
     values = np.array([0.0, 0.12, np.nan])
     _qc_panel(ax, values, ["01", "02", "03"], ["#1f77b4"] * 3, title="rate", limit=0.25)
     assert [(t.get_text(), t.xy[0]) for t in ax.texts] == [("0", 0), ("n/a", 2)]
+
+
+def test_a_long_figure_title_lies_inside_a_one_panel_figure():
+    """One condition's figure is 3.1 in wide: the tracks title "Participant sim04 (excluded by
+    QC): levels trial by trial" ran past both edges of the image ("nt sim04 (excluded by QC):
+    levels tria" was left). A title too wide for the figure is broken into lines, with room for
+    them above the panel's own title; a short one stays on one line."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from analysis.figure_style import panel_grid
+
+    for title, lines in (
+        ("Participant sim04 (excluded by QC): levels trial by trial", 2),
+        ("Measured (participants) vs predicted (perceptual observer)", 2),
+        ("Participant 01", 1),
+    ):
+        fig, rows, cols = panel_grid(1, title, below_in=0.41)
+        ax = fig.add_subplot(rows, cols, 1)
+        ax.set_title("acuity_right3 (n=7)", fontsize=9)
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()
+        renderer = canvas.get_renderer()
+        box = fig._suptitle.get_window_extent(renderer)
+        panel = ax.title.get_window_extent(renderer)
+        assert fig._suptitle.get_text().count("\n") == lines - 1, fig._suptitle.get_text()
+        assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (title, box)
+        assert box.y1 <= fig.bbox.height and box.y0 >= panel.y1, (title, box, panel)
