@@ -75,9 +75,8 @@ def group_section(a: Analysis) -> Section:
                 f"Trial-level mixed-effects logistic regression (statsmodels BinomialBayesMixedGLM, variational "
                 f"Bayes): logit P(correct) ~ condition x {'log ' if fs.axis == 'log' else ''}level with random "
                 f"intercepts and slopes per participant, over {glmm.n_trials} analysed trials. It does not model "
-                "the 50 % guess floor, so its coefficients describe the data rather than thresholds; its Wald test "
-                f"asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, "
-                f"{p_text(glmm.wald_p)} (covariance from the Laplace approximation at the posterior mode)."
+                "the 50 % guess floor, so its coefficients describe the data rather than thresholds; "
+                + _glmm_test_text(glmm)
             )
             + paragraph(
                 f"Terms (reference condition {glmm.reference}): "
@@ -88,6 +87,21 @@ def group_section(a: Analysis) -> Section:
             + table(glmm.variance, text_columns=("component",))
         )
     return ("group", "Group results", grp)
+
+
+def _glmm_test_text(glmm) -> str:
+    """What the trial-level model's Wald test found; with one condition there is none (no
+    condition terms): the page said 'chi2(0) = –, p = –'."""
+    if glmm.wald_df == 0:
+        return (
+            f"with one condition ({glmm.reference}) it has no condition terms, so there is no test "
+            "of whether conditions differ."
+        )
+    return (
+        f"its Wald test asks whether the conditions' curves differ at all: chi2({glmm.wald_df}) = "
+        f"{fmt(glmm.wald_chi2)}, {p_text(glmm.wald_p)} (covariance from the Laplace approximation "
+        "at the posterior mode)."
+    )
 
 
 def _group_table_shown(group):

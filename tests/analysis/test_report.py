@@ -581,3 +581,31 @@ def test_an_operating_level_below_the_tested_levels_gets_no_equivalence_verdict(
     report = build_report(data_dir=small_data, out_dir=tmp_path / "inside", config=inside)
     equiv = pd.read_csv(report.out_dir / "tables" / "indistinguishability.csv")
     assert (equiv["verdict"] != "not estimable").all(), equiv
+
+
+def test_a_one_condition_study_says_the_trial_level_model_tests_no_difference(tmp_path):
+    """One condition (3 simulated participants, seed 5): the trial-level model has no condition
+    terms, and the page said 'its Wald test asks whether the conditions' curves differ at all:
+    chi2(0) = –, p = –'. It now says there is no such test."""
+    from analysis.simulate_data import SimCondition, SimulationSpec, simulate_dataset
+
+    print("one-condition data set: seed 5")
+    data = tmp_path / "data"
+    spec = SimulationSpec(
+        participants=3,
+        conditions=(SimCondition(name="acuity_right3", threshold=1.2, fixation_deg=(3.0, 0.0)),),
+        trials_per_condition=60,
+        seed=5,
+    )
+    simulate_dataset(out_dir=data, spec=spec)
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    report = build_report(data_dir=data, out_dir=tmp_path / "out", config=config)
+    group = report.html.read_text(encoding="utf-8").split('<section id="group">')[1]
+    group = group.split("</section>")[0]
+    assert "chi2(0)" not in group
+    assert (
+        "with one condition (acuity_right3) it has no condition terms, so there is no test of "
+        "whether conditions differ."
+    ) in group
