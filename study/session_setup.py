@@ -344,8 +344,14 @@ def _add_participant(data_dir: Path, participant: str) -> None:
             path, "".join(f"{name}\n" for name in ["participant_id", *sorted(found | {label})])
         )
         return
-    text = path.read_bytes().decode("utf-8")
-    lines = text.splitlines()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise FoveaError(
+            f"{path} is not UTF-8 text (BIDS requires UTF-8; a spreadsheet may have saved it in "
+            "another encoding): save it as UTF-8, tab-separated, then start the session again"
+        ) from None
+    lines = text.removeprefix("\ufeff").splitlines()  # a spreadsheet's byte order mark: kept
     header = lines[0].split("\t") if lines else []
     if header[:1] != ["participant_id"]:
         return

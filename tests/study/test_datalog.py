@@ -394,6 +394,25 @@ def test_participants_tsv_lists_each_participant_once_and_keeps_the_labs_columns
     assert table.read_text() == "subject\nS1\n"
 
 
+def test_participants_tsv_saved_by_a_spreadsheet_gets_the_new_participant(tmp_path):
+    """A table a spreadsheet saved as UTF-8 starts with a byte order mark: the new participant is
+    still added (it was left out as 'not a participants table', and the BIDS validator then
+    reports its folder); one saved in another encoding is refused in one line, before any of
+    the session's files is written (it raised UnicodeDecodeError)."""
+    from study.session_setup import ensure_dataset_files
+
+    table = tmp_path / "participants.tsv"
+    table.write_bytes(b"\xef\xbb\xbfparticipant_id\tage\r\nsub-01\t23\r\n")
+    ensure_dataset_files(tmp_path, participant="02")
+    assert table.read_bytes() == (
+        b"\xef\xbb\xbfparticipant_id\tage\r\nsub-01\t23\r\nsub-02\tn/a\r\n"
+    )
+    table.write_bytes(b"participant_id\tsite\nsub-01\tK\xf6ln\n")  # cp1252
+    with pytest.raises(FoveaError, match=r"participants.tsv is not UTF-8 text .* save it as UTF-8"):
+        ensure_dataset_files(tmp_path, participant="03")
+    assert table.read_bytes() == b"participant_id\tsite\nsub-01\tK\xf6ln\n"
+
+
 def test_participants_tsv_is_rewritten_by_one_session_at_a_time(tmp_path):
     """Two rigs starting sessions in one data folder at once: the second waits for the first's
     rewrite (it would read the table before the first's row was in and write it back without)."""
