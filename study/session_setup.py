@@ -129,9 +129,15 @@ def resumable_sidecar(
         return _mark_abrupt_runs(sidecar)
     observer = session_field(sidecar, "observer")
     if config.observer != observer or config.tracker != sidecar.get("tracker"):
+        tracker = sidecar.get("tracker")
+        command = (
+            f"fovea run ... --tracker {tracker}"
+            if observer == "human"
+            else f"fovea simulate ... --tracker {tracker} --observer {observer}"
+        )
         raise FoveaError(
-            f"session {paths.session_dir} ran with tracker {sidecar.get('tracker')} and observer "
-            f"{observer}; resume it with the same"
+            f"session {paths.session_dir} ran with tracker {tracker} and observer {observer}; "
+            f"resume it with the same: {command} --resume"
         )
     started = (sidecar.get("scenes") or {}).get("spec", POOL)
     if started != scenes:
