@@ -104,7 +104,8 @@ class DetailNet(torch.nn.Module):
         c, n = self.config.channels, self.config.blocks
         log_t = torch.log(t.float().clamp_min(1e-6))[:, None]
         freqs = 0.5 + 0.5 * torch.arange(8, device=z.device, dtype=torch.float32)[None]
-        film = self.time(torch.cat([torch.sin(log_t * freqs), torch.cos(log_t * freqs)], 1))
+        embedding = torch.cat([torch.sin(log_t * freqs), torch.cos(log_t * freqs)], 1)
+        film = self.time(embedding.to(self.time[0].weight.dtype))
         film = film.to(z.dtype).view(-1, n, 2, c, 1, 1)
         planes = [z, cond]
         if self.config.token_phase:

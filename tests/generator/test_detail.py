@@ -249,3 +249,18 @@ def test_export_adds_the_detail_stage_and_keeps_the_shipped_model(tmp_path):
     assert "fovea train detail --out runs/detail" in card
     assert "--detail runs/detail --detail-steps 2 --detail-shift 4" in card
     assert (weights / "default-detail-loss.png").is_file()
+
+
+def test_the_shipped_model_generates_in_bfloat16():
+    """``--dtype bfloat16`` (``[stimulus] dtype``) with the default model stopped in the detail
+    stage (its FiLM's float32 time embedding fed to bfloat16 weights: 'mat1 and mat2 must have
+    the same dtype'); the image is now the float32 one to bfloat16 rounding."""
+    from generator.loading import load_generator
+
+    geometry = StimulusGeometry(display=default_display(), image_width_px=128, image_height_px=128)
+    kw = dict(seed=0, geometry=geometry, gaze_px=(40.0, 60.0), spec=LayoutSpec())
+    half = load_generator("default", dtype="bfloat16").generate(**kw)
+    full = load_generator("default").generate(**kw)
+    assert set(half.layout.level_counts()) == {1, 2}  # detail and periphery stages both ran
+    difference = np.abs(half.image.astype(int) - full.image)
+    assert difference.mean() < 1.0 and difference.max() <= 8
