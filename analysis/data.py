@@ -50,6 +50,7 @@ class Session:
             sidecar says True but ``beh.tsv`` ends mid-row (rows lost after the session).
         running: an unfinished session a run is recording right now (the data set is still
             being collected).
+        practice_trials: rows of the practice (``block = practice``), dropped from ``trials``.
     """
 
     beh_path: Path
@@ -63,6 +64,7 @@ class Session:
     observer: str = "human"
     completed: bool | None = None
     running: bool = False
+    practice_trials: int = 0
 
     @property
     def label(self) -> str:
@@ -209,7 +211,13 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
             being_recorded.append(session.label)
         if session.trials.empty:
             what = "being recorded now" if session.running else "empty session"
-            skipped.append(SkippedFile(path, f"{what}: no trials recorded"))
+            n = session.practice_trials
+            recorded = (
+                f"no main trials recorded, only {n} practice trial{'s' * (n > 1)} (never fitted)"
+                if n
+                else "no trials recorded"
+            )
+            skipped.append(SkippedFile(path, f"{what}: {recorded}"))
             continue
         sessions.append(session)
     _check_duplicates(sessions)
@@ -255,7 +263,8 @@ def read_session(path: Path) -> Session:
         )
     trials, table_flags = read_beh_table(path)
     flags.extend(table_flags)
-    trials = without_practice(trials)
+    main = without_practice(trials)
+    practice_trials, trials = len(trials) - len(main), main
     if match:
         participant, session, task = match["participant"], match["session"], match["task"]
     else:
@@ -327,6 +336,7 @@ def read_session(path: Path) -> Session:
         observer=observer,
         completed=completed if isinstance(completed, bool) else None,
         running=running,
+        practice_trials=practice_trials,
     )
 
 

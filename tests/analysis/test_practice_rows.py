@@ -38,3 +38,23 @@ def test_practice_rows_are_dropped_when_a_dataset_is_loaded(small_data):
     first = after.trials[after.trials["participant"] == "01"]["trial"].min()
     assert first == n_practice + 1
     assert "practice" not in set(after.trials["block"].dropna())
+
+
+def test_a_session_stopped_during_the_practice_is_not_called_empty(small_data):
+    """small_data (seed 7), sub-02 cut to its first five rows, all practice (a session stopped
+    during the practice): the report listed it as 'empty session: no trials recorded', though
+    five trials were; it now says they were practice trials."""
+    path = _beh(small_data, "02")
+    lines = path.read_text(encoding="utf-8").split("\n")
+    column = lines[0].split("\t").index("block")
+    for k in range(1, 6):
+        cells = lines[k].split("\t")
+        cells[column] = "practice"
+        lines[k] = "\t".join(cells)
+    path.write_text("\n".join(lines[:6]) + "\n", encoding="utf-8")
+    data = load_dataset(data_dir=small_data)
+    reasons = {s.path: s.reason for s in data.skipped}
+    assert reasons[path] == (
+        "empty session: no main trials recorded, only 5 practice trials (never fitted)"
+    )
+    assert "02" not in set(data.trials["participant"])
