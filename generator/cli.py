@@ -94,7 +94,11 @@ def register(
     )
     add_geometry_options(mask)
     add_layout_options(mask)
-    mask.add_argument("--image", default=None, help="image to draw over (default: mid grey)")
+    mask.add_argument(
+        "--image",
+        default=None,
+        help="image to draw over, upright and centre-cropped as --scene is (default: mid grey)",
+    )
     mask.add_argument(
         "--token-px",
         type=positive_int,
@@ -287,11 +291,8 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _mask(args: argparse.Namespace) -> int:
-    import numpy as np
-    from PIL import Image
-
+    from generator.backdrop import read_backdrop
     from generator.draw import draw_layout
-    from generator.errors import FoveaError
     from generator.layout import build_layout
 
     check_image_output(args.out, option="--out")
@@ -301,11 +302,9 @@ def _mask(args: argparse.Namespace) -> int:
     layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=args.token_px)
     image = None
     if args.image:
-        try:
-            picture = Image.open(args.image).convert("RGB")
-        except OSError as error:
-            raise FoveaError(f"cannot read image {args.image!r}: {error}") from None
-        image = np.asarray(picture.resize((geometry.image_width_px, geometry.image_height_px)))
+        image = read_backdrop(
+            args.image, width_px=geometry.image_width_px, height_px=geometry.image_height_px
+        )
     _save_image(Path(args.out), draw_layout(layout, image=image))
     print(
         f"{args.out}: {layout.num_tokens}/{layout.num_tokens_full} tokens "

@@ -413,3 +413,30 @@ def test_a_t_start_that_would_not_apply_is_refused_not_ignored(photos, capsys):
     err = capsys.readouterr().err
     assert "error: --t-start: model 'default' adds detail to its scene" in err
     assert not (photos / "a.png").exists() and not (photos / "b.png").exists()
+
+
+def test_mask_draws_over_the_picture_as_generate_reads_a_scene(tmp_path, monkeypatch):
+    """fovea mask --image stretched the picture to the square image, ignored its EXIF orientation
+    (a portrait photograph lay on its side) and turned a 16-bit greyscale PNG white; it now reads
+    it as --scene does (upright, largest centre crop), so the layout lies on the same content."""
+    import numpy as np
+    from PIL import Image
+
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    upright = np.zeros((64, 192, 3), np.uint8)  # red | green | blue, 64 px each
+    upright[:, :64], upright[:, 64:128], upright[:, 128:] = (200, 0, 0), (0, 200, 0), (0, 0, 200)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored turned a quarter; shown upright
+    Image.fromarray(upright).transpose(Image.Transpose.ROTATE_90).save("photo.png", exif=exif)
+    Image.fromarray(np.full((64, 64, 3), (0, 200, 0), np.uint8)).save("green.png")
+    Image.fromarray(np.full((64, 64), 128 * 257, np.uint16)).save("grey16.png")
+    Image.fromarray(np.full((64, 64, 3), 128, np.uint8)).save("grey8.png")
+    drawn = {}
+    for name in ("photo", "green", "grey16", "grey8"):
+        args = ["mask", "--size", "64", "--mode", "full", "--image", f"{name}.png"]
+        assert main([*args, "--out", f"m-{name}.png"]) == 0
+        drawn[name] = np.asarray(Image.open(f"m-{name}.png"), dtype=int)
+    assert np.abs(drawn["photo"] - drawn["green"]).max() <= 2  # the centre third, upright
+    assert np.abs(drawn["grey16"] - drawn["grey8"]).max() <= 1

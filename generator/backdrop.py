@@ -1,0 +1,42 @@
+"""The picture ``fovea mask --image`` draws a token layout over, read as ``fovea generate --scene``
+reads a photograph: upright by its EXIF orientation, its largest centre crop at the image's aspect
+ratio resized to the image size, so gaze pixels fall on the same content in both. Any picture
+Pillow opens is accepted (greyscale and 16-bit ones too: only a backdrop); no torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from generator.errors import FoveaError
+
+_DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # 16-bit and float greyscale
+
+
+def read_backdrop(path: str | Path, *, width_px: int, height_px: int) -> np.ndarray:
+    """The picture at ``path`` as (height_px, width_px, 3) uint8: upright, centre-cropped to the
+    output's aspect ratio, resized. FoveaError (one line naming the file) when it cannot be read."""
+    from PIL import Image, ImageOps
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            upright = ImageOps.exif_transpose(im)
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise FoveaError(f"cannot read image {str(path)!r}: {error}") from None
+    if upright.mode in _DEEP_MODES:  # convert("RGB") would clip 16-bit values to white
+        values = np.asarray(upright, dtype=np.float64)
+        top = 1.0 if upright.mode == "F" else 65535.0
+        grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
+        upright = Image.fromarray(grey)
+    w, h = upright.size
+    aspect = width_px / height_px
+    crop_w, crop_h = (w, w / aspect) if w / h < aspect else (h * aspect, h)
+    crop_w, crop_h = int(round(crop_w)), int(round(crop_h))
+    left, top = (w - crop_w) // 2, (h - crop_h) // 2
+    box = (left, top, left + crop_w, top + crop_h)
+    picture = upright.convert("RGB").resize(
+        (width_px, height_px), Image.Resampling.LANCZOS, box=box
+    )
+    return np.asarray(picture)
