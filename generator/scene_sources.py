@@ -10,7 +10,8 @@ area-downsampled version (:func:`generator.scene.downsample_to_scene`) is the sc
   hidden files skipped), photo, zoom, position and flip picked by the seed;
 - one file (:class:`SceneFile`): its largest centre crop, the same scene for every seed.
 
-Photographs are read with PIL, EXIF orientation applied. Anything that would not give a faithful
+Photographs are read with PIL, EXIF orientation applied, converted to sRGB from an embedded ICC
+colour profile (:mod:`generator.colour_profile`). Anything that would not give a faithful
 colour scene is refused with a :class:`SceneError` naming the file and the reason: unreadable or
 truncated files, greyscale, 16 bits per channel, CMYK, transparency, and images smaller than the
 output. A scene's ``source`` says exactly where it came from: ``pool:<id>#crop=...``,
@@ -28,6 +29,7 @@ from typing import Protocol
 import numpy as np
 import torch
 
+from generator.colour_profile import ProfileError, to_srgb
 from generator.errors import FoveaError
 from generator.scene import Scene, downsample_to_scene
 from generator.scene_crop import apply_crop, largest_crop, pick_crop
@@ -142,7 +144,11 @@ def _read(path: Path) -> np.ndarray:
         alpha = np.asarray(upright.convert("RGBA"))[..., 3]
         if alpha.min() < 255:
             raise _Refused("has transparent pixels; a scene must be an opaque photograph")
-    pixels = np.array(upright.convert("RGB"))  # writable, for torch.from_numpy
+    try:
+        rgb = to_srgb(upright.convert("RGB"), upright.info.get("icc_profile"))
+    except ProfileError as error:
+        raise _Refused(f"has an unreadable colour profile ({error})") from None
+    pixels = np.array(rgb)  # writable, for torch.from_numpy
     if int((pixels.max(axis=2) - pixels.min(axis=2)).max()) <= _GREY_SPREAD:
         raise _Refused("is greyscale (no colour in it); scenes must be colour photographs")
     return pixels

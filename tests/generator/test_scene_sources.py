@@ -303,3 +303,43 @@ def test_pool_scene_records_the_crop():
     assert pool.describe().startswith("pool (heldout photos of ")
     with pytest.raises(SceneError, match="does not divide into 16 px tokens"):
         pool.check(width_px=250, height_px=256)
+
+
+def _profile_with_red_and_green_swapped() -> bytes:
+    """An RGB ICC profile (lcms' sRGB with its red and green primaries' tags exchanged): a file
+    tagged with it stores a colour's green in its red channel, as a colour-managed viewer shows."""
+    from PIL import ImageCms
+
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    (count,) = struct.unpack(">I", icc[128:132])
+    entries = {}
+    for i in range(count):
+        signature, offset, size = struct.unpack(">4sII", icc[132 + 12 * i : 144 + 12 * i])
+        entries[signature] = (132 + 12 * i, offset, size)
+    (red_at, *red), (green_at, *green) = entries[b"rXYZ"], entries[b"gXYZ"]
+    struct.pack_into(">4sII", icc, red_at, b"rXYZ", *green)
+    struct.pack_into(">4sII", icc, green_at, b"gXYZ", *red)
+    return bytes(icc)
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg"])
+def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path, astronaut, suffix):
+    """A photograph with an ICC profile (Display P3 from a phone, Adobe RGB from a camera) was
+    read as sRGB, its colours shifted in the scene; it is converted to sRGB, and a file tagged
+    sRGB reads as the untagged one (scene hashes of such files stay as they were)."""
+    from PIL import ImageCms
+
+    swapped = astronaut[..., [1, 0, 2]]
+    tagged = _save(
+        swapped, tmp_path / f"p3{suffix}", icc_profile=_profile_with_red_and_green_swapped()
+    )
+    plain = _save(astronaut, tmp_path / f"plain{suffix}")
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert np.array_equal(
+        read_photo(_save(astronaut, tmp_path / f"s{suffix}", icc_profile=srgb)), read_photo(plain)
+    )
+    difference = np.abs(read_photo(tagged).astype(int) - read_photo(plain))
+    assert difference.mean() < (1.0 if suffix == ".png" else 3.0)
+    bad = _save(astronaut, tmp_path / f"bad{suffix}", icc_profile=b"not a profile" * 20)
+    with pytest.raises(SceneError, match=r"bad\S* has an unreadable colour profile"):
+        read_photo(bad)
