@@ -275,8 +275,11 @@ def pairwise_effects(
     rng: np.random.Generator,
     n_boot: int = 2000,
     ci_level: float = 0.95,
+    level_variables: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Within-participant comparisons of every pair of conditions.
+    """Within-participant comparisons of every pair of conditions that share a level variable
+    (``level_variables``: condition -> its variable; a strength threshold and a radius_shrink
+    one are in different units, so their ratio means nothing).
 
     Returns:
         condition_a, condition_b, n (participants with both), ratio (geometric mean of b/a; a
@@ -288,7 +291,10 @@ def pairwise_effects(
     )
     rows = []
     z_lo, z_hi = (1 - ci_level) / 2, 1 - (1 - ci_level) / 2
+    variable = level_variables or {}
     for a, b in itertools.combinations([c for c in conditions if c in wide.columns], 2):
+        if variable.get(a) != variable.get(b):
+            continue
         pair = wide[[a, b]].dropna()
         if log_axis:
             pair = pair[(pair[a] > 0) & (pair[b] > 0)]
@@ -331,12 +337,40 @@ def pairwise_effects(
                 p=float(2 * stats.t.sf(abs(t_stat), n - 1)),
             )
         rows.append(row)
-    out = pd.DataFrame(rows)
-    if not log_axis and len(out):
+    # No pair (one condition, or none sharing a level variable): the columns all the same.
+    out = pd.DataFrame(rows, columns=list(_PAIR_COLUMNS))
+    if not log_axis:
         out = out.rename(columns={"ratio": "difference"})
-    if len(out):
-        out["p_holm"] = _holm(out["p"].to_numpy())
+    out["p_holm"] = _holm(out["p"].to_numpy()) if len(out) else pd.Series(dtype=float)
     return out
+
+
+_PAIR_COLUMNS = (
+    "condition_a",
+    "condition_b",
+    "n",
+    "ratio",
+    "ci_low",
+    "ci_high",
+    "d_z",
+    "d_z_ci_low",
+    "d_z_ci_high",
+    "t",
+    "p",
+)
+
+
+def comparable_conditions(
+    conditions: list[str], level_variables: dict[str, str]
+) -> tuple[list[str], list[str]]:
+    """(the conditions whose level variable is the first condition's, the others): the models
+    that compare conditions (threshold mixed model, trial-level logistic model) take the first
+    list only, as their thresholds and levels share units."""
+    if not conditions:
+        return [], []
+    first = level_variables.get(conditions[0])
+    same = [c for c in conditions if level_variables.get(c) == first]
+    return same, [c for c in conditions if c not in same]
 
 
 def _holm(p: np.ndarray) -> np.ndarray:

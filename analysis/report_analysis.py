@@ -104,6 +104,8 @@ class Analysis:
             from ``draw_figures``).
         analysed_human: human trials that are analysed (trial and participant rules passed).
         group, lmm, pairs, glmm, equiv: group statistics (stage ``group_statistics``).
+        models_left_out: conditions left out of the models that compare conditions (lmm, glmm)
+            because their level variable is not the reference condition's.
         overlay_fits: (human, model) pooled fits per condition for the overlay figure, or None
             without perceptual-observer sessions; overlay_table: its table (empty without).
         savings, tested_tokens: token savings at threshold and tokens per tested level;
@@ -136,6 +138,7 @@ class Analysis:
     lmm: MixedModelResult | None = None
     pairs: pd.DataFrame | None = None
     glmm: LogisticMixedResult | None = None
+    models_left_out: list[str] = field(default_factory=list)
     equiv: pd.DataFrame | None = None
     overlay_fits: tuple[dict, dict] | None = None
     overlay_table: pd.DataFrame | None = None

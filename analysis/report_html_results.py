@@ -24,7 +24,7 @@ from analysis.html_blocks import (
 from analysis.interval_bias import COLUMNS
 from analysis.p_values import P_FLOOR, p_text
 from analysis.report_analysis import Analysis
-from analysis.report_stages import DEFAULT_OPERATING_LEVELS
+from analysis.report_stages import DEFAULT_OPERATING_LEVELS, models_left_out_note
 
 Section = tuple[str, str, str]
 
@@ -51,6 +51,9 @@ def group_section(a: Analysis) -> Section:
         )
     )
     grp += "<h3>Do the conditions differ?</h3>"
+    if a.models_left_out:
+        note = models_left_out_note(a)
+        grp += paragraph(f"{note[0].upper()}{note[1:]}.", cls="warn")
     if lmm.note:
         grp += paragraph(f"Threshold mixed model not fitted: {lmm.note}.", cls="warn")
     else:

@@ -148,7 +148,12 @@ def group_statistics(a: Analysis) -> None:
     participants. Fills ``analysed_human``, ``group``, ``lmm``, ``pairs``, ``glmm``, ``equiv``."""
     from analysis.equivalence import indistinguishability
     from analysis.glmm import trial_mixed_logistic
-    from analysis.group import group_thresholds, pairwise_effects, threshold_mixed_model
+    from analysis.group import (
+        comparable_conditions,
+        group_thresholds,
+        pairwise_effects,
+        threshold_mixed_model,
+    )
 
     fs, log_axis, conditions = a.fit_settings, a.log_axis, a.conditions
     rows = a.threshold_rows
@@ -173,8 +178,15 @@ def group_statistics(a: Analysis) -> None:
             "those conditions, and the threshold mixed model and pairwise comparisons below "
             "leave them out"
         )
+    variables = {c: a.design.level_variable(c) for c in conditions}
+    compared, a.models_left_out = comparable_conditions(conditions, variables)
+    if a.models_left_out:
+        a.warnings.append(models_left_out_note(a))
     a.lmm = threshold_mixed_model(
-        rows, conditions=conditions, log_axis=log_axis, ci_level=fs.ci_level
+        rows[rows["condition"].isin(compared)],
+        conditions=compared,
+        log_axis=log_axis,
+        ci_level=fs.ci_level,
     )
     a.pairs = pairwise_effects(
         rows,
@@ -182,13 +194,17 @@ def group_statistics(a: Analysis) -> None:
         log_axis=log_axis,
         rng=np.random.default_rng(np.random.SeedSequence([fs.seed, 7])),
         ci_level=fs.ci_level,
+        level_variables=variables,
     )
     human = a.human
     a.analysed_human = human[
         human["excluded_by"].eq("") & ~human["participant"].astype(str).isin(a.excluded)
     ]
     a.glmm = trial_mixed_logistic(
-        a.analysed_human, conditions=conditions, log_axis=log_axis, ci_level=fs.ci_level
+        a.analysed_human[a.analysed_human["condition"].isin(compared)],
+        conditions=compared,
+        log_axis=log_axis,
+        ci_level=fs.ci_level,
     )
     a.equiv = indistinguishability(
         a.included_fits,
@@ -196,6 +212,19 @@ def group_statistics(a: Analysis) -> None:
         margin=a.config.equivalence_margin,
         rng=np.random.default_rng(np.random.SeedSequence([fs.seed, 11])),
         alpha=a.config.alpha,
+    )
+
+
+def models_left_out_note(a: Analysis) -> str:
+    """Which conditions the models comparing conditions leave out, and why (data notes and the
+    group section)."""
+    first = a.conditions[0]
+    left = ", ".join(f"{c} ({a.design.level_variable(c)})" for c in a.models_left_out)
+    return (
+        f"the conditions' level variables differ: the threshold mixed model and the trial-level "
+        f"mixed logistic model compare only the {a.design.level_variable(first)} conditions "
+        f"(those of the reference, {first}), and the pairwise comparisons only conditions that "
+        f"share a level variable; left out of the models: {left}, whose levels are in other units"
     )
 
 

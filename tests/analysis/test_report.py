@@ -609,3 +609,52 @@ def test_a_one_condition_study_says_the_trial_level_model_tests_no_difference(tm
         "with one condition (acuity_right3) it has no condition terms, so there is no test of "
         "whether conditions differ."
     ) in group
+
+
+def test_conditions_with_different_level_variables_are_not_compared(tmp_path):
+    """Two strength conditions and a radius_shrink one (as in protocols/threshold_2afc.toml; 3
+    simulated participants, seed 5): the threshold mixed model, the pairwise comparisons and the
+    trial-level model compared them all, so 'Do the conditions differ?' reported ratios such as
+    circle / acuity_centre = 0.52 of thresholds in different units. The models now compare the
+    reference's (strength) conditions only, pairs share a level variable, and the page says which
+    conditions were left out and why."""
+    from analysis.simulate_data import SimCondition, SimulationSpec, simulate_dataset
+
+    print("mixed level variables data set: seed 5")
+    data = tmp_path / "data"
+    conditions = (
+        SimCondition(name="acuity_centre", threshold=1.5),
+        SimCondition(name="acuity_right8", threshold=1.0, fixation_deg=(8.0, 0.0)),
+        SimCondition(
+            name="circle",
+            threshold=0.4,
+            layout_mode="circle",
+            level_variable="radius_shrink",
+            level_min=0.05,
+            level_max=0.9,
+        ),
+    )
+    spec = SimulationSpec(participants=3, trials_per_condition=60, conditions=conditions, seed=5)
+    simulate_dataset(out_dir=data, spec=spec)
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, seed=0, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    report = build_report(data_dir=data, out_dir=tmp_path / "out", config=config)
+    tables = report.out_dir / "tables"
+    pairs = pd.read_csv(tables / "pairwise.csv")
+    print(pairs[["condition_a", "condition_b", "ratio"]])
+    assert pairs[["condition_a", "condition_b"]].values.tolist() == [
+        ["acuity_centre", "acuity_right8"]
+    ]
+    assert pd.read_csv(tables / "condition_effects.csv")["condition"].tolist() == ["acuity_right8"]
+    terms = pd.read_csv(tables / "glmm_coefficients.csv")["term"]
+    assert not terms.str.contains("circle").any() and terms.str.contains("acuity_right8").any()
+    note = (
+        "the threshold mixed model and the trial-level mixed logistic model compare only the "
+        "strength conditions (those of the reference, acuity_centre), and the pairwise "
+        "comparisons only conditions that share a level variable; left out of the models: "
+        "circle (radius_shrink), whose levels are in other units"
+    )
+    assert any(note in w for w in report.summary["warnings"])
+    group = report.html.read_text(encoding="utf-8").split('<section id="group">')[1]
+    assert note in group.split("</section>")[0]
