@@ -508,9 +508,21 @@ def _select_protocol(
             f"{s.beh_path} is protocol {s.protocol_name!r} (sha256 {(s.protocol_sha256 or 'n/a')[:12]})"
             for s in examples
         )
+        how = "pass --protocol NAME (or a sha256 prefix)"
+        if len({s.protocol_name for s in examples}) == 1:
+            # The name cannot pick one: --protocol NAME kept them all and gave this error again.
+            a, b = (s.sidecar.get("protocol") for s in examples[:2])
+            changed = settings_changed(a, b) if isinstance(a, dict) and isinstance(b, dict) else []
+            how = (
+                f"both are named {examples[0].protocol_name!r}, but their settings differ"
+                + (f" ({'; '.join(changed)})" if changed else "")
+                + ": pass --protocol with a sha256 prefix ("
+                + ", ".join((s.protocol_sha256 or "n/a")[:12] for s in examples)
+                + ")"
+            )
         raise FoveaError(
             f"sessions from different protocols are mixed: {described}. Analyse one protocol at a "
-            "time: pass --protocol NAME (or a sha256 prefix), or split the data directory"
+            f"time: {how}, or split the data directory"
         )
     main_group = next(iter(first_of_group), None)
     kept = []
@@ -530,3 +542,21 @@ def _select_protocol(
             continue
         kept.append(s)
     return kept, skipped
+
+
+def settings_changed(a: dict, b: dict, *, limit: int = 3) -> list[str]:
+    """The first ``limit`` settings that differ between two protocols (sidecars' ``protocol``),
+    as ``table.key: a -> b``."""
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for key, value in d.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            else:
+                out[f"{prefix}{key}"] = value
+        return out
+
+    fa, fb = flat(a), flat(b)
+    keys = [k for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
+    return [f"{k}: {_short(fa.get(k))} -> {_short(fb.get(k))}" for k in keys[:limit]]

@@ -130,14 +130,15 @@ def resumable_sidecar(
     observer = session_field(sidecar, "observer")
     if config.observer != observer or config.tracker != sidecar.get("tracker"):
         tracker = sidecar.get("tracker")
-        command = (
-            f"fovea run ... --tracker {tracker}"
+        how = (
+            f"fovea run ... --tracker {tracker} --resume"
             if observer == "human"
-            else f"fovea simulate ... --tracker {tracker} --observer {observer}"
+            else f"--tracker {tracker} --observer {observer} (a simulated session: fovea "
+            "simulate, or the fovea demo that recorded it)"
         )
         raise FoveaError(
             f"session {paths.session_dir} ran with tracker {tracker} and observer {observer}; "
-            f"resume it with the same: {command} --resume"
+            f"resume it with the same: {how}"
         )
     started = (sidecar.get("scenes") or {}).get("spec", POOL)
     if started != scenes:

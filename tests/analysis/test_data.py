@@ -282,6 +282,29 @@ def test_mixed_protocols_are_refused_with_both_named_and_can_be_selected(small_d
         load_dataset(data_dir=small_data, protocol="nope")
 
 
+def test_protocols_of_one_name_with_other_settings_say_which_setting_and_prefix(small_data):
+    """The protocol file edited mid-study (small_data, seed 7; sub-03 ran with 32 trials per
+    condition): 'pass --protocol NAME' could not pick one, as both carry the name, and
+    --protocol sim_2afc gave the same error again. The error names the changed setting and
+    the sha256 prefixes that do pick one."""
+    sidecar = next((small_data / "sub-03").rglob("*_beh.json"))
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["protocol"]["procedure"]["trials_per_condition"] = 32
+    data["protocol_sha256"] = "f" * 64
+    data["protocol_settings_sha256"] = "e" * 64
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    for protocol in (None, "sim_2afc"):
+        with pytest.raises(FoveaError) as info:
+            load_dataset(data_dir=small_data, protocol=protocol)
+        message = str(info.value)
+        assert "both are named 'sim_2afc', but their settings differ" in message
+        assert "(procedure.trials_per_condition: 60 -> 32)" in message, message
+        assert "pass --protocol with a sha256 prefix (" in message and "ffffffffffff)" in message
+    assert [s.participant for s in load_dataset(data_dir=small_data, protocol="ffff").sessions] == [
+        "03"
+    ]
+
+
 def _edit_sidecar(root: Path, participant: str, **fields) -> None:
     sidecar = next((root / f"sub-{participant}").rglob("*_beh.json"))
     data = json.loads(sidecar.read_text(encoding="utf-8"))

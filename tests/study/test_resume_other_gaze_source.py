@@ -24,9 +24,13 @@ def test_resuming_with_another_tracker_names_the_command_that_resumes(virtual_x,
     assert error.startswith("error: session ")
     assert error.endswith(
         "ran with tracker sim and observer parametric; resume it with the same: "
-        "fovea simulate ... --tracker sim --observer parametric --resume"
+        "--tracker sim --observer parametric (a simulated session: fovea simulate, or the fovea "
+        "demo that recorded it)"
     )
     as_sim = ["simulate", str(protocol), "--data", data, "--resume"]
     assert main([*as_sim, "--tracker", "eyelink-emulated"]) == 2
     error = capsys.readouterr().err.strip().splitlines()[-1]
-    assert error.endswith("fovea simulate ... --tracker sim --observer parametric --resume")
+    assert error.endswith(
+        "resume it with the same: --tracker sim --observer parametric (a simulated session: "
+        "fovea simulate, or the fovea demo that recorded it)"
+    )
