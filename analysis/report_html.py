@@ -150,8 +150,15 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
     )
     lmm, glmm = a.lmm, a.glmm
     if lmm.note == "" and math.isfinite(lmm.omnibus_p):
+        which = (
+            f" (the {a.design.level_variable(lmm.reference)} conditions; "
+            f"{', '.join(a.models_left_out)} "
+            f"{'has' if len(a.models_left_out) == 1 else 'have'} another level variable)"
+            if a.models_left_out
+            else ""
+        )
         answer += paragraph(
-            f"Do the conditions differ? Threshold mixed model: chi2({lmm.omnibus_df}) = "
+            f"Do the conditions differ{which}? Threshold mixed model: chi2({lmm.omnibus_df}) = "
             f"{lmm.omnibus_chi2:.2f}, {p_text(lmm.omnibus_p)}; trial-level mixed logistic model: "
             f"chi2({glmm.wald_df}) = {fmt(glmm.wald_chi2)}, {p_text(glmm.wald_p)} (details under Group results)."
         )

@@ -656,5 +656,10 @@ def test_conditions_with_different_level_variables_are_not_compared(tmp_path):
         "circle (radius_shrink), whose levels are in other units"
     )
     assert any(note in w for w in report.summary["warnings"])
-    group = report.html.read_text(encoding="utf-8").split('<section id="group">')[1]
-    assert note in group.split("</section>")[0]
+    html = report.html.read_text(encoding="utf-8")
+    assert note in html.split('<section id="group">')[1].split("</section>")[0]
+    answer = html.split('<section id="design">')[0]
+    assert (
+        "Do the conditions differ (the strength conditions; circle has another level "
+        "variable)? Threshold mixed model: chi2(1) = "
+    ) in answer
