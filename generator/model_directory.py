@@ -10,9 +10,9 @@ from pathlib import Path
 def missing_components(path: Path, index: dict) -> str | None:
     """Why ``path`` cannot load, naming every component folder its ``model_index.json``
     (``index``) lists but ``path`` lacks (a copy that left out the text encoder or the
-    tokenizer); None when every one is there. diffusers would otherwise report a weights file
-    missing from ``path`` itself, or, for a tokenizer, load without one and stop at the first
-    prompt."""
+    tokenizer), else every model component folder without its weights; None when all is there.
+    diffusers would otherwise report a weights file missing from ``path`` itself, or, for a
+    tokenizer, load without one and stop at the first prompt."""
     missing = [
         f"{name}/"
         for name, entry in index.items()
@@ -21,9 +21,34 @@ def missing_components(path: Path, index: dict) -> str | None:
         and entry[-1] is not None
         and not (path / name).is_dir()
     ]
-    if not missing:
+    if missing:
+        return (
+            f"model directory {path} lacks {', '.join(missing)} (listed in its model_index.json): "
+            "copy the whole directory that save_pretrained wrote"
+        )
+    return _missing_weights(path, index)
+
+
+def _missing_weights(path: Path, index: dict) -> str | None:
+    """Why ``path`` cannot load when a model component's folder (one with a ``config.json``: the
+    transformer, the VAE, a text encoder) holds no weights file, as a copy that stopped before the
+    largest files leaves it; diffusers would report a ``diffusion_pytorch_model.bin`` missing,
+    a file such a directory never had."""
+    empty = [
+        f"{name}/"
+        for name, entry in index.items()
+        if not name.startswith("_")
+        and isinstance(entry, list)
+        and entry[-1] is not None
+        and (path / name / "config.json").is_file()
+        and not any(
+            file.name.endswith((".safetensors", ".bin")) for file in (path / name).iterdir()
+        )
+    ]
+    if not empty:
         return None
     return (
-        f"model directory {path} lacks {', '.join(missing)} (listed in its model_index.json): "
-        "copy the whole directory that save_pretrained wrote"
+        f"model directory {path}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} "
+        "a config.json but no weights file (*.safetensors): copy the whole directory that "
+        "save_pretrained wrote"
     )

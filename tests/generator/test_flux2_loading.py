@@ -372,3 +372,28 @@ def test_a_flux2_dev_directory_loads_as_its_own_pipeline(tiny_dir, tmp_path):
     del parts["is_distilled"]
     assert Flux2PromptEncoder(klein).layers() == (9, 18, 27)
     assert Flux2PromptEncoder(Flux2Pipeline(**parts)).layers() == (10, 20, 30)
+
+
+@pytest.mark.parametrize("component", ["transformer", "vae", "text_encoder"])
+def test_a_component_without_its_weights_is_one_error_naming_it(tiny_dir, tmp_path, component):
+    """A copy that stopped before a component's weights file (the largest) was refused with
+    diffusers' 'Error no file named diffusion_pytorch_model.bin found in directory <DIR>/vae'
+    (a file such a directory never has), after a 'Defaulting to unsafe serialization' line."""
+    import shutil
+
+    from generator.errors import FoveaError
+
+    copy = tmp_path / "partial"
+    shutil.copytree(tiny_dir, copy)
+    for weights in (copy / component).glob("*.safetensors"):
+        weights.unlink()
+    message = rf"{component}/ has a config.json but no weights file \(\*\.safetensors\)"
+    with pytest.raises(FoveaError, match=message):
+        load_generator(str(copy))
+    from protocol import validate_protocol
+    from protocol.load import PROTOCOL_DIR
+
+    data = tomllib.loads((PROTOCOL_DIR / "pilot_2afc.toml").read_text(encoding="utf-8"))
+    data["stimulus"]["model"] = str(copy)
+    with pytest.raises(FoveaError, match=message):
+        validate_protocol(data, source="test")
