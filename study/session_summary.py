@@ -114,16 +114,29 @@ def _frames(rows: list[dict]) -> str:
 
 
 def _calibration(beh_json: Path) -> str:
+    """The last calibration's validation errors; a validation outside the limits is counted
+    apart from the calibrations (each repeated setup records one), and a last one not accepted,
+    or accepted by the operator outside the limits, is said."""
     try:
         records = json.loads(beh_json.read_text(encoding="utf-8")).get("calibration") or []
     except (OSError, ValueError, AttributeError):
         return ""
-    accepted = [c for c in records if isinstance(c, dict) and c.get("avg_error_deg") is not None]
-    if not accepted:
+    measured = [c for c in records if isinstance(c, dict) and c.get("avg_error_deg") is not None]
+    if not measured:
         return ""
-    last = accepted[-1]
+    last = measured[-1]
+    accepted = [c for c in measured if c.get("accepted", True)]
+    refused = len(measured) - len(accepted)
+    if not last.get("accepted", True):
+        verdict = ", NOT accepted (outside the validation limits)"
+    elif last.get("override"):
+        verdict = ", accepted by the operator outside the validation limits"
+    else:
+        verdict = ""
     return (
         f"last calibration: mean error {float(last['avg_error_deg']):.2f} deg, max "
-        f"{float(last.get('max_error_deg') or float('nan')):.2f} deg ({len(accepted)} in the "
-        "session)"
+        f"{float(last.get('max_error_deg') or float('nan')):.2f} deg{verdict} ({len(accepted)} in "
+        "the session"
+        + (f"; {refused} validation(s) outside the limits not accepted" if refused else "")
+        + ")"
     )

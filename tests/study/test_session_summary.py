@@ -61,6 +61,36 @@ def test_the_summary_counts_answers_reruns_accuracy_speed_frames_and_calibration
     assert lines[5] == "  last calibration: mean error 0.41 deg, max 0.88 deg (2 in the session)"
 
 
+def test_validations_outside_the_limits_are_not_counted_as_calibrations(tmp_path):
+    """Each setup repeated after a validation outside the limits records one (as an emulated
+    EyeLink session with two poor validations wrote them): the summary said '3 in the session'
+    for one calibration, and showed a last validation that was not accepted, or that the
+    operator accepted outside the limits, as if it were a good one."""
+    beh = tmp_path / "sub-01_ses-1_task-t_beh.tsv"
+    write_beh_tsv(beh, [_row(1, "a", 2.0, 1)])
+    sidecar = tmp_path / "sub-01_ses-1_task-t_beh.json"
+
+    def line(*records) -> str:
+        sidecar.write_text(json.dumps({"calibration": list(records)}), encoding="utf-8")
+        return session_summary(beh, sidecar)[-1]
+
+    poor = {"avg_error_deg": 2.5, "max_error_deg": 4.0, "accepted": False, "override": False}
+    poorer = {"avg_error_deg": 1.8, "max_error_deg": 3.0, "accepted": False, "override": False}
+    good = {"avg_error_deg": 0.37, "max_error_deg": 0.63, "accepted": True, "override": False}
+    assert line(poor, poorer, good) == (
+        "  last calibration: mean error 0.37 deg, max 0.63 deg (1 in the session; "
+        "2 validation(s) outside the limits not accepted)"
+    )
+    assert line(good, poor) == (
+        "  last calibration: mean error 2.50 deg, max 4.00 deg, NOT accepted (outside the "
+        "validation limits) (1 in the session; 1 validation(s) outside the limits not accepted)"
+    )
+    assert line(good, dict(poor, accepted=True, override=True)) == (
+        "  last calibration: mean error 2.50 deg, max 4.00 deg, accepted by the operator outside "
+        "the validation limits (2 in the session)"
+    )
+
+
 def test_a_session_without_trials_has_no_summary(tmp_path):
     assert session_summary(tmp_path / "missing_beh.tsv", tmp_path / "missing_beh.json") == []
 
