@@ -16,7 +16,6 @@ from analysis.figure_style import (
     legend_below,
     level_grid,
     level_label,
-    level_range,
     log_axis_ticks,
     p_correct_axis,
     panel_grid,
@@ -237,12 +236,33 @@ def participant_tracks(
     return to_png(fig)
 
 
-def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
+def overlay_figure(
+    human: dict,
+    model: dict,
+    *,
+    conditions: list[str],
+    level_labels: dict[str, str] | None = None,
+) -> bytes:
+    """The PNG of ``overlay_curves_figure`` (same arguments)."""
+    return to_png(
+        overlay_curves_figure(human, model, conditions=conditions, level_labels=level_labels)
+    )
+
+
+def overlay_curves_figure(
+    human: dict,
+    model: dict,
+    *,
+    conditions: list[str],
+    level_labels: dict[str, str] | None = None,
+):
     """Measured (pooled participants) vs perceptual-observer psychometric functions per condition.
 
     Args:
         human: condition -> (fit of pooled human data, list of participant fits).
         model: condition -> fit of pooled perceptual-observer data.
+        level_labels: condition -> its level axis label (``Design.level_labels``); panels of one
+            level variable share their level range, others have their own.
     """
     from analysis.fits import pool_for_display
 
@@ -251,9 +271,10 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
     )
     all_fits = [human[c][0] for c in conditions if c in human and human[c][0] is not None]
     all_fits += [model[c] for c in conditions if c in model]
-    lo, hi = level_range(all_fits) if all_fits else (0.1, 10)
+    ranges = ranges_by_label(all_fits, level_labels) if all_fits else {}
     for i, c in enumerate(conditions):
         ax = fig.add_subplot(rows, cols, i + 1)
+        lo, hi = ranges.get(level_label(level_labels, c), (0.1, 10))
         proportions = []
         for fit, color, label in (
             (human.get(c, (None, []))[0], COLORS[0], "participants (pooled)"),
@@ -282,8 +303,8 @@ def overlay_figure(human: dict, model: dict, *, conditions: list[str]) -> bytes:
         p_correct_axis(ax, proportions)
         ax.set_xlim(lo, hi)
         ax.set_title(c, fontsize=9)
-        ax.set_xlabel("level", fontsize=8)
+        ax.set_xlabel(level_label(level_labels, c), fontsize=8)
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=6, loc="best", framealpha=0.8)
-    return to_png(fig)
+    return fig

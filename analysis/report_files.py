@@ -49,7 +49,10 @@ def draw_figures(a: Analysis, out: Path) -> None:
         )
     if a.overlay_fits is not None:
         a.pngs["perceptual_overlay"] = figures.overlay_figure(
-            a.overlay_fits[0], a.overlay_fits[1], conditions=a.conditions
+            a.overlay_fits[0],
+            a.overlay_fits[1],
+            conditions=a.conditions,
+            level_labels=a.design.level_labels(a.conditions),
         )
     report_output.enter(out, [fig_dir / f"{name}.png" for name in a.pngs])
     for name, png in a.pngs.items():

@@ -378,3 +378,33 @@ def test_a_long_figure_title_lies_inside_a_one_panel_figure():
         assert fig._suptitle.get_text().count("\n") == lines - 1, fig._suptitle.get_text()
         assert 0 <= box.x0 and box.x1 <= fig.bbox.width, (title, box)
         assert box.y1 <= fig.bbox.height and box.y0 >= panel.y1, (title, box, panel)
+
+
+def test_the_perceptual_overlay_names_each_level_variable_on_its_own_range():
+    """The overlay figure labelled every level axis 'level' and drew all conditions on one range:
+    a radius_shrink panel (levels 0.2-0.8) beside a strength one (0.5-4) ran to 4, past the
+    possible radius_shrink levels. It now labels and ranges each panel as the participant
+    figures do (seed 1)."""
+    from analysis.figures import overlay_curves_figure
+    from generator.levels import level_axis_label
+
+    labels = {"acuity": level_axis_label("strength"), "circle": level_axis_label("radius_shrink")}
+    rng = np.random.default_rng(1)
+    human, model = {}, {}
+    for condition, levels in (("acuity", [0.5, 1.0, 2.0, 4.0]), ("circle", [0.2, 0.4, 0.6, 0.8])):
+        x = np.repeat(levels, 10)
+        fits = [
+            fit_cell(
+                participant=who,
+                condition=condition,
+                observer=who,
+                levels=x,
+                correct=(rng.random(x.size) < np.linspace(0.5, 1.0, x.size)).astype(float),
+                settings=FitSettings(n_boot=100, bayes=False),
+            )
+            for who in ("pooled", "perceptual")
+        ]
+        human[condition], model[condition] = (fits[0], []), fits[1]
+    fig = overlay_curves_figure(human, model, conditions=["acuity", "circle"], level_labels=labels)
+    assert [ax.get_xlabel() for ax in fig.axes] == [labels["acuity"], labels["circle"]]
+    assert fig.axes[1].get_xlim()[1] < 2 < 4 < fig.axes[0].get_xlim()[1]
