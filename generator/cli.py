@@ -144,15 +144,23 @@ def _condition(prompt: str | None):
 
 def _check_distinct_outputs(args: argparse.Namespace) -> None:
     """--out, --mask-out and --scene-out must be different files: one would overwrite the other
-    (the generated image replaced by its mask or its scene)."""
+    (the generated image replaced by its mask or its scene), and none may be the --scene
+    photograph (replaced by its own small scene or the generated image)."""
     from generator.errors import FoveaError
 
-    outputs = [("--out", args.out), ("--mask-out", args.mask_out), ("--scene-out", args.scene_out)]
     seen: dict[Path, str] = {}
+    if args.scene:
+        seen[Path(args.scene).resolve()] = "--scene"
+    outputs = [("--out", args.out), ("--mask-out", args.mask_out), ("--scene-out", args.scene_out)]
     for option, path in outputs:
         if not path:
             continue
         key = Path(path).resolve()
+        if key in seen and seen[key] == "--scene":
+            raise FoveaError(
+                f"{option} {path} is the --scene photograph: writing it would destroy the "
+                "photograph; give the output another name"
+            )
         if key in seen:
             raise FoveaError(
                 f"{option} {path} is also {seen[key]}: one would overwrite the other; give "

@@ -440,3 +440,21 @@ def test_mask_draws_over_the_picture_as_generate_reads_a_scene(tmp_path, monkeyp
         drawn[name] = np.asarray(Image.open(f"m-{name}.png"), dtype=int)
     assert np.abs(drawn["photo"] - drawn["green"]).max() <= 2  # the centre third, upright
     assert np.abs(drawn["grey16"] - drawn["grey8"]).max() <= 1
+
+
+@pytest.mark.parametrize("option", ["--out", "--scene-out", "--mask-out"])
+def test_no_output_may_overwrite_the_scene_photograph(photos, capsys, option):
+    """--scene photo.png --scene-out photo.png replaced the photograph with its 16 px scene (and
+    --out with the generated image): the user's file was gone. It is refused before any work."""
+    from fovea_cli.main import main
+
+    photo = photos / "photos" / "cat.png"
+    before = photo.read_bytes()
+    outputs = {"--out": str(photos / "o.png"), option: str(photo)}
+    args = ["generate", "--model", "tiny", "--size", "64", "--scene", str(photo)]
+    for name, path in outputs.items():
+        args += [name, path]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"error: {option} {photo} is the --scene photograph" in err
+    assert photo.read_bytes() == before
