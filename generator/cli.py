@@ -304,6 +304,13 @@ def _mask(args: argparse.Namespace) -> int:
     from generator.layout import build_layout
 
     check_image_output(args.out, option="--out")
+    if args.image and Path(args.image).resolve() == Path(args.out).resolve():
+        from generator.errors import FoveaError
+
+        raise FoveaError(
+            f"--out {args.out} is the --image picture: writing it would replace the picture "
+            "with its mask; give the output another name"
+        )
     geometry = geometry_from_args(args)
     spec = spec_from_args(args)
     gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)

@@ -458,3 +458,18 @@ def test_no_output_may_overwrite_the_scene_photograph(photos, capsys, option):
     err = capsys.readouterr().err
     assert f"error: {option} {photo} is the --scene photograph" in err
     assert photo.read_bytes() == before
+
+
+def test_mask_refuses_to_draw_over_its_own_image_file(tmp_path, monkeypatch, capsys):
+    """fovea mask --image photo.png --out photo.png replaced the picture with its mask."""
+    import numpy as np
+    from PIL import Image
+
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save("photo.png")
+    before = (tmp_path / "photo.png").read_bytes()
+    assert main(["mask", "--size", "64", "--image", "photo.png", "--out", "./photo.png"]) == 2
+    assert "error: --out ./photo.png is the --image picture" in capsys.readouterr().err
+    assert (tmp_path / "photo.png").read_bytes() == before
