@@ -167,6 +167,25 @@ def _check_distinct_outputs(args: argparse.Namespace) -> None:
                 "each output its own file"
             )
         seen[key] = option
+    if args.scenes:
+        _check_outside_scene_folder(args, Path(args.scenes))
+
+
+def _check_outside_scene_folder(args: argparse.Namespace, folder: Path) -> None:
+    """No output image may go into the --scenes folder: the next run would take it for one of the
+    photographs, and every seed after it in the folder's order would get another photograph."""
+    from generator.errors import FoveaError
+    from generator.scene_sources import SUFFIXES
+
+    for option in ("out", "mask_out", "scene_out"):
+        path = getattr(args, option)
+        if path and Path(path).suffix.lower() in SUFFIXES:
+            if Path(path).resolve().parent == folder.resolve():
+                raise FoveaError(
+                    f"--{option.replace('_', '-')} {path} is in the --scenes folder {folder}: "
+                    "the next run would take it for a photograph (and give the seeds other "
+                    "photographs); write it elsewhere"
+                )
 
 
 def _check_sidecar_free(out: Path) -> None:

@@ -473,3 +473,23 @@ def test_mask_refuses_to_draw_over_its_own_image_file(tmp_path, monkeypatch, cap
     assert main(["mask", "--size", "64", "--image", "photo.png", "--out", "./photo.png"]) == 2
     assert "error: --out ./photo.png is the --image picture" in capsys.readouterr().err
     assert (tmp_path / "photo.png").read_bytes() == before
+
+
+def test_no_output_image_goes_into_the_scenes_folder(photos, capsys):
+    """--scenes photos --out photos/gen.png put the generated image among the photographs: the
+    next run could draw it as a scene, and the seeds' photographs changed with the folder's file
+    count. Refused; the folder stays as it was."""
+    from fovea_cli.main import main
+
+    folder = photos / "photos"
+    before = sorted(p.name for p in folder.iterdir())
+    common = ["generate", "--model", "tiny", "--size", "64", "--scenes", str(folder)]
+    for option in ("--out", "--mask-out", "--scene-out"):
+        outputs = {"--out": str(photos / "o.png"), option: str(folder / "gen.PNG")}
+        args = [*common, *(item for pair in outputs.items() for item in pair)]
+        assert main(args) == 2
+        assert f"error: {option} {folder / 'gen.PNG'} is in the --scenes folder" in (
+            capsys.readouterr().err
+        )
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert main([*common, "--out", str(photos / "o.png")]) == 0  # beside the folder: fine
