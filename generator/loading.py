@@ -145,9 +145,14 @@ def _load_default(*, device: str, dtype: torch.dtype, periphery: bool) -> Foveat
 
 def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> FoveatedGenerator:
     try:
-        index = json.loads((path / "model_index.json").read_text())
-    except json.JSONDecodeError as error:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+    except ValueError as error:  # not JSON, or not UTF-8 text at all
         raise FoveaError(f"{path / 'model_index.json'} is not valid JSON: {error}") from None
+    if not isinstance(index, dict):
+        raise FoveaError(
+            f"{path / 'model_index.json'} holds a JSON {type(index).__name__}, not the object "
+            "(component names and classes) that save_pretrained writes"
+        )
     from generator.flux2 import FLUX2_PIPELINES, load_flux2_pipeline
 
     check_components(path, index)

@@ -397,3 +397,21 @@ def test_a_component_without_its_weights_is_one_error_naming_it(tiny_dir, tmp_pa
     data["stimulus"]["model"] = str(copy)
     with pytest.raises(FoveaError, match=message):
         validate_protocol(data, source="test")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"[]", r"model_index.json holds a JSON list, not the object"),
+        (b"\xff\xfe{", r"model_index.json is not valid JSON: 'utf-8' codec can't decode"),
+    ],
+)
+def test_a_model_index_that_is_no_json_object_is_one_error(tmp_path, content, message):
+    """A model_index.json holding a JSON list ended in "AttributeError: 'list' object has no
+    attribute 'items'", one that is not UTF-8 text (a damaged copy) in a UnicodeDecodeError: both
+    tracebacks."""
+    from generator.errors import FoveaError
+
+    (tmp_path / "model_index.json").write_bytes(content)
+    with pytest.raises(FoveaError, match=message):
+        load_generator(str(tmp_path))
