@@ -54,8 +54,13 @@ def esc(value) -> str:
     return html.escape(str(value), quote=True)
 
 
+# Magnitudes below this are a zero plus floating-point round-off (a lapse rate fitted at its
+# bound 0 comes out as 3.9e-16), and are shown as 0; the CSV files keep the values.
+ROUND_OFF_ZERO = 1e-9
+
+
 def fmt(value, digits: int = 3) -> str:
-    """Numbers with ``digits`` significant digits; NaN/None as an en dash."""
+    """Numbers with ``digits`` significant digits; NaN/None as an en dash; round-off as 0."""
     if value is None:
         return "–"
     if isinstance(value, bool | np.bool_):
@@ -66,6 +71,8 @@ def fmt(value, digits: int = 3) -> str:
         if not math.isfinite(float(value)):
             return "–"
         v = float(value)
+        if abs(v) < ROUND_OFF_ZERO:
+            return "0"
         if v.is_integer() and abs(v) < 1e12:
             return str(int(v))
         if abs(v) >= 1000:

@@ -141,3 +141,11 @@ def test_wide_tables_are_split_with_their_labels_repeated():
     assert "metric_<wbr>0" in html
     narrow = table(pd.DataFrame({"participant": ["01"], "x": [1.0]}))
     assert narrow.count("<table>") == 1 and "parts" not in narrow
+
+
+def test_round_off_zeros_are_shown_as_zero():
+    # A lapse rate fitted at its bound 0 comes out of the optimiser as 3.93e-16 (seen in a
+    # report's thresholds table); the page shows it as 0, small real values keep their digits.
+    html = table(pd.DataFrame({"participant": ["01"], "lapse": [3.93e-16], "eta": [2.5e-4]}))
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    assert cells == ["01", "0", "0.00025"]
