@@ -250,6 +250,8 @@ def config_from_args(args: argparse.Namespace) -> ReportConfig:
     from analysis.fits import FitSettings
     from analysis.qc import QCRules
 
+    if args.method == "bayes" and args.no_bayes:
+        raise FoveaError("--method bayes reports the Bayesian fits, which --no-bayes skips")
     fit = FitSettings(
         sigmoid=args.sigmoid,
         axis=args.axis,

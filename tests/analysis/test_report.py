@@ -541,6 +541,19 @@ def test_a_report_of_a_folder_without_data_creates_no_output_folder(tmp_path, ca
     assert not (tmp_path / "rep").exists()
 
 
+def test_method_bayes_with_no_bayes_is_refused_in_the_options_words(small_data, tmp_path, capsys):
+    # Before: "primary method 'bayes' needs the Bayesian fit (bayes=True)", the API's words.
+    from fovea_cli.main import main
+
+    out = tmp_path / "out"
+    args = ["report", str(small_data), "--out", str(out), "--method", "bayes", "--no-bayes"]
+    assert main(args) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --method bayes reports the Bayesian fits, which --no-bayes skips"
+    )
+    assert not out.exists()
+
+
 def test_an_operating_level_below_the_tested_levels_gets_no_equivalence_verdict(
     small_data, tmp_path
 ):
