@@ -164,8 +164,7 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
             f"{path}/model_index.json names {index.get('_class_name')!r}; FluxPipeline and "
             f"{' and '.join(FLUX2_PIPELINES)} directories load here"
         )
-    from diffusers import FluxPipeline
-
+    FluxPipeline = _import_flux_pipeline()
     try:
         pipe = FluxPipeline.from_pretrained(path, dtype=dtype, local_files_only=True)
     except (OSError, ValueError) as error:
@@ -181,6 +180,22 @@ def _load_flux_pipeline(path: Path, *, device: str, dtype: torch.dtype) -> Fovea
         steps=4 if not transformer.config.guidance_embeds else 28,
         shift=3.0,
     )
+
+
+def _import_flux_pipeline():
+    """diffusers' ``FluxPipeline``. Importing it made transformers print, on every FLUX.1 load
+    without torchvision, that ``CLIPImageProcessor`` and ``SiglipImageProcessor`` (parts of
+    FLUX.1's IP-adapter, which the kit never loads) 'require torchvision' and to install it: the
+    kit needs no torchvision, and a pip install of it can replace the lab's torch build."""
+    from transformers.utils import logging as transformers_logging
+
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.set_verbosity_error()
+    try:
+        from diffusers import FluxPipeline
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+    return FluxPipeline
 
 
 def check_components(path: Path, index: dict) -> None:

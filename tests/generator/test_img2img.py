@@ -225,3 +225,17 @@ def test_a_flux1_directory_loads_in_bfloat16_without_a_deprecation_warning(flux1
     assert not [w for w in caught if "torch_dtype" in str(w.message)]
     assert generator.denoiser.transformer.dtype == torch.bfloat16
     assert generator.codec.vae.dtype == torch.bfloat16
+
+
+def test_loading_a_flux1_directory_does_not_ask_for_torchvision(flux1):
+    """Every FLUX.1 load (``fovea generate --model DIR``, a session's warm-up) printed two
+    transformers warnings that CLIPImageProcessor and SiglipImageProcessor 'require torchvision
+    (not installed)' and to install it: parts of FLUX.1's IP-adapter, which the kit never loads.
+    A fresh process, as the warning is printed once per process."""
+    import subprocess
+    import sys
+
+    code = f"from generator.loading import load_generator; load_generator({flux1.model_id!r})"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert "torchvision" not in run.stderr
