@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from generator.arg_types import positive_int
 from generator.errors import FoveaError
 from generator.geometry import DisplayGeometry, StimulusGeometry, default_display
 from generator.layout import DEFAULT_CIRCLE_RADIUS, LayoutSpec
@@ -24,7 +25,7 @@ def add_geometry_options(parser: argparse.ArgumentParser, *, image_size_px: int 
     )
     parser.add_argument(
         "--size",
-        type=int,
+        type=positive_int,
         default=image_size_px,
         metavar="PX",
         help=f"square image size in pixels (default {image_size_px})",

@@ -493,3 +493,15 @@ def test_no_output_image_goes_into_the_scenes_folder(photos, capsys):
         )
     assert sorted(p.name for p in folder.iterdir()) == before
     assert main([*common, "--out", str(photos / "o.png")]) == 0  # beside the folder: fine
+
+
+@pytest.mark.parametrize("command", ["generate", "mask"])
+def test_a_size_below_one_names_the_option(tmp_path, capsys, command):
+    """--size 0 said 'image image_width_px must be a positive integer, got 0', naming a field of
+    the code instead of the option; it is now argparse's usage error naming --size."""
+    from fovea_cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--size", "0", "--out", str(tmp_path / "x.png")])
+    assert exit_.value.code == 2
+    assert "error: argument --size: 0 must be at least 1" in capsys.readouterr().err
