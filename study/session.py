@@ -32,7 +32,7 @@ from study.datalog import BehaviourLog, SessionLock, SessionPaths, write_json_at
 from study.datalog.atomic import remove_stale_temporaries
 from study.procedures import SessionPlan, replay
 from study.session_finish import close_incomplete_session, finish_logged_session
-from study.session_refusals import exists_refusal, missing_refusal
+from study.session_refusals import exists_refusal, missing_refusal, other_task_refusal
 from study.session_setup import (
     default_seed,
     derive_seed,
@@ -324,6 +324,8 @@ def _session_paths(config: SessionConfig) -> tuple[SessionPaths, bool, bool]:
         raise FoveaError(exists_refusal(paths))
     if config.resume and not paths.exists() and not config.new_if_missing:
         raise FoveaError(missing_refusal(paths, close=config.close))
+    if not paths.exists() and (refusal := other_task_refusal(paths)):
+        raise FoveaError(refusal)
     return paths, config.resume and paths.exists(), False
 
 

@@ -1,6 +1,7 @@
 """What ``fovea run`` says when it refuses a session's labels: a session that exists (the next
-session's label when it is complete) and a resume or close of one that does not (the sessions the
-data folder holds, so a mistyped participant label shows)."""
+session's label when it is complete), a new one in a session folder that holds another task's
+session, and a resume or close of one that does not (the sessions the data folder holds, so a
+mistyped participant label shows)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,27 @@ def exists_refusal(paths) -> str:
     return (
         f"session {paths.session_dir} already exists; continue it with --resume or choose "
         "another --session (existing data are never overwritten)"
+    )
+
+
+def other_task_refusal(paths) -> str | None:
+    """A new session in a session folder that holds another task's session (a protocol with
+    another ``task``): its shown images (``images/trial-<n>_*.png``) and EDF copies
+    (``..._run-<n>_<host-edf>.edf``, the Host name from participant, session and run) are named
+    without the task, so the new session's trials would overwrite them. None when there is none."""
+    pattern = f"sub-{paths.participant}_ses-{paths.session}_task-*_beh.json"
+    others = sorted(
+        p.name.split("_task-", 1)[1].removesuffix("_beh.json")
+        for p in paths.beh_dir.glob(pattern)
+        if p.name.split("_task-", 1)[1].removesuffix("_beh.json") != paths.task
+    )
+    if not others:
+        return None
+    free = _next_session(paths.data_dir / f"sub-{paths.participant}")
+    return (
+        f"session {paths.session_dir} already holds task {others[0]!r}: task {paths.task!r} "
+        f"there would overwrite its shown images and EDF copies under {paths.eyetrack_dir} "
+        f"(named by trial and run, not task); give it another session: --session {free}"
     )
 
 

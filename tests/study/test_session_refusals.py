@@ -65,3 +65,29 @@ def test_a_close_of_a_missing_session_says_close_and_an_empty_folder_says_check_
     empty = (lab[0], tmp_path / "elsewhere")
     line = _refused(empty, capsys, "--participant", "01", "--resume")
     assert line.endswith(f"({tmp_path / 'elsewhere'} holds no session: check --data)")
+
+
+def test_another_task_in_the_same_session_folder_is_refused(lab, capsys):
+    """A protocol with another ``task`` (e.g. a copy renamed for a second experiment) run for the
+    same participant and session: its trials' shown images (``images/trial-0001_*.png``) and EDF
+    copies (named by participant, session and run) would have overwritten the first task's
+    (seen: ``fovea simulate`` of such a copy replaced sourcedata/.../images/trial-0001_full.png).
+    Without --allow-virtual-display: a session that started would be refused for the display
+    only after writing its files, not hang waiting for a participant's keys."""
+    from fovea_cli.main import main
+
+    protocol, data = lab
+    changed = small_protocol_dict(trials=2)
+    changed["task"] = "second"
+    other = write_toml(changed, protocol.parent / "second.toml")
+    before = sorted(data.rglob("*"))
+    args = ["run", str(other), "--data", str(data), "--tracker", "sim", "--participant", "01"]
+    assert main(args) == 2
+    assert sorted(data.rglob("*")) == before
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        f"error: session {data}/sub-01/ses-1 already holds task 'fovea2afc': task 'second' "
+        f"there would overwrite its shown images and EDF copies under "
+        f"{data}/sourcedata/sub-01/ses-1/eyetrack (named by trial and run, not task); give it "
+        "another session: --session 2"
+    )
