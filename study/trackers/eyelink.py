@@ -153,7 +153,9 @@ class EyeLinkTracker(TerminateMixin):
         except RuntimeError as error:
             raise FoveaError(
                 f"cannot connect to the EyeLink at host_ip {self.settings.host_ip!r} ({error}); "
-                f"check the cable and the Host PC, or pilot with --tracker dummy"
+                "check the cable and the Host PC (the same command then continues this "
+                "session), or pilot with --tracker dummy under another --session or --data (this "
+                "session keeps the EyeLink)"
             ) from error
 
     def _require_open(self):

@@ -80,6 +80,26 @@ def test_a_session_that_failed_to_connect_is_continued_by_the_same_command(
 
 
 @pytest.mark.display
+def test_the_connection_error_sends_a_dummy_pilot_to_another_session(
+    virtual_x, tmp_path, monkeypatch
+):
+    """The error said 'or pilot with --tracker dummy', but the session it had just made refuses
+    another tracker ('ran with tracker eyelink ...; resume it with the same'): the experimenter
+    who followed it was refused. It now sends the pilot to another --session or --data."""
+    config = _eyelink_config(tmp_path)
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"host_unreachable": True}))
+    with pytest.raises(FoveaError) as refused:
+        run_session(config)
+    assert str(refused.value).endswith(
+        "check the cable and the Host PC (the same command then continues this session), or "
+        "pilot with --tracker dummy under another --session or --data (this session keeps the "
+        "EyeLink)"
+    )
+    with pytest.raises(FoveaError, match="ran with tracker eyelink-emulated"):
+        run_session(dataclasses.replace(config, tracker="sim"))
+
+
+@pytest.mark.display
 def test_the_continued_session_gets_the_resumes_checks(virtual_x, tmp_path, monkeypatch):
     config = _eyelink_config(tmp_path)
     paths = _fail_to_connect(config, monkeypatch)
