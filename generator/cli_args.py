@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -114,9 +115,12 @@ def parse_pair(text: str, *, option: str) -> tuple[float, float]:
     try:
         if len(parts) != 2:
             raise ValueError
-        return float(parts[0]), float(parts[1])
+        x, y = float(parts[0]), float(parts[1])
+        if not (math.isfinite(x) and math.isfinite(y)):  # float() takes "nan" and "inf"
+            raise ValueError
+        return x, y
     except ValueError:
-        raise FoveaError(f"{option} expects two numbers X,Y, got {text!r}") from None
+        raise FoveaError(f"{option} expects two finite numbers X,Y, got {text!r}") from None
 
 
 def geometry_from_args(args: argparse.Namespace) -> StimulusGeometry:

@@ -167,9 +167,11 @@ class StimulusGeometry:
     def check_gaze(self, gaze_px: tuple[float, float]) -> None:
         """Raise FoveaError unless the gaze point (image px) lies on the display."""
         gx, gy = (float(v) for v in self.image_px_to_screen_px(*gaze_px))
-        if not (
-            math.isfinite(gx) and math.isfinite(gy) and self.display.contains_screen_px(gx, gy)
-        ):
+        if not (math.isfinite(gx) and math.isfinite(gy)):
+            raise FoveaError(
+                f"gaze {gaze_px[0]:g},{gaze_px[1]:g} (image px) is not a point: give finite numbers"
+            )
+        if not self.display.contains_screen_px(gx, gy):
             raise FoveaError(
                 f"gaze {gaze_px[0]:g},{gaze_px[1]:g} (image px) is outside the "
                 f"{self.display.width_px}x{self.display.height_px} px display"

@@ -67,7 +67,10 @@ def test_mask_draws_layout(tmp_path):
     "args, message",
     [
         (["mask", "--gaze", "99999,10", "--out", "x.png"], "outside"),
-        (["mask", "--gaze", "ten,10", "--out", "x.png"], "--gaze expects two numbers"),
+        (["mask", "--gaze", "ten,10", "--out", "x.png"], "--gaze expects two finite numbers"),
+        # float() reads "nan" and "inf": before, "gaze nan,3 (image px) is outside the display"
+        (["mask", "--gaze", "nan,3", "--out", "x.png"], "--gaze expects two finite numbers"),
+        (["mask", "--gaze-deg", "inf,3", "--out", "x.png"], "--gaze-deg expects two finite"),
         (
             ["mask", "--display", "2560,1440,-5,33,60", "--out", "x.png"],
             "width_cm must be a positive",

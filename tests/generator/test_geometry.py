@@ -56,6 +56,14 @@ def test_gaze_outside_display_is_rejected():
         s.check_gaze((-2000.0, 100.0))
 
 
+@pytest.mark.parametrize("gaze", [(math.nan, 100.0), (100.0, math.inf)])
+def test_a_gaze_that_is_not_a_number_says_so(gaze):
+    # Before: "gaze nan,100 (image px) is outside the 2560x1440 px display".
+    s = StimulusGeometry(display=default_display(), image_width_px=512, image_height_px=512)
+    with pytest.raises(FoveaError, match="is not a point: give finite numbers"):
+        s.check_gaze(gaze)
+
+
 def test_linear_acuity_values_and_inverse():
     m = AcuityModel()
     assert m.cutoff_cpd(0.0) == pytest.approx(30.0)
