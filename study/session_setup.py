@@ -121,10 +121,12 @@ def resumable_sidecar(
     seed = session_field(sidecar, "seed")
     if config.seed is not None and config.seed != seed:
         given = config.seed_source or f"--seed {config.seed}"
-        raise FoveaError(
-            f"{given} differs from the session's seed {seed}; resume with the "
-            "seed the session started with"
+        how = (
+            "resume with the seed the session started with"
+            if config.seed_source  # fovea simulate: each participant's seed comes from --seed
+            else "resume without --seed (a resume keeps the session's seed)"
         )
+        raise FoveaError(f"{given} differs from the session's seed {seed}; {how}")
     if config.close:  # no trial runs: the gaze source and the scenes do not matter
         return _mark_abrupt_runs(sidecar)
     observer = session_field(sidecar, "observer")

@@ -68,7 +68,11 @@ def test_resume_writes_the_end_records_of_a_fully_logged_session(virtual_x, tmp_
     assert sidecar["runs"][-1]["first_trial"] == len(rows) + 1
     assert read_rows(paths.beh_tsv) == rows  # the trial log untouched
     # Another seed is refused, in the words the user gave it.
-    with pytest.raises(FoveaError, match=r"^--seed 4 differs from the session's seed 3"):
+    with pytest.raises(
+        FoveaError,
+        match=r"^--seed 4 differs from the session's seed 3; resume without --seed \(a resume "
+        r"keeps the session's seed\)$",
+    ):  # before: "resume with the seed the session started with", a number no one typed
         run_session(dataclasses.replace(config, resume=True, seed=4))
     simulated = dataclasses.replace(
         config, resume=True, seed=4, seed_source="--seed 2 (participant seed 4)"
