@@ -14,7 +14,8 @@ from protocol.schema import Protocol
 
 
 def participant_number(label: str) -> int:
-    """The participant's number: the digits of the label (``01`` -> 1, ``sim07`` -> 7); a label
+    """The participant's number: the last run of digits in the label (``01`` -> 1, ``sim07`` -> 7,
+    ``p2s07`` -> 7); a label
     without digits gets a stable number from its text (crc32)."""
     digits = re.findall(r"\d+", label)
     if digits:
