@@ -26,15 +26,19 @@ class ProcessLock:
         what: what it guards, for the message (``session sub-01/ses-1``).
         wait_s: how long ``acquire`` waits for another holder to let go (0: not at all; a
             few seconds for locks held only while a small file is rewritten).
+        then: what to do once the other process has ended, for the message.
 
     Raises:
         FoveaError: another process holds it (``acquire``) for longer than ``wait_s``.
     """
 
-    def __init__(self, path: Path, *, what: str, wait_s: float = 0.0) -> None:
+    def __init__(
+        self, path: Path, *, what: str, wait_s: float = 0.0, then: str = "run the command again"
+    ) -> None:
         self.path = path
         self.what = what
         self.wait_s = wait_s
+        self.then = then
         self._fd: int | None = None
 
     def acquire(self) -> ProcessLock:
@@ -52,7 +56,7 @@ class ProcessLock:
                 os.close(fd)
                 raise FoveaError(
                     f"{self.what} is in use by another running fovea process (lock {self.path}); "
-                    "wait for it to end or stop it, then continue with --resume"
+                    f"wait for it to end or stop it, then {self.then}"
                 ) from None
         self._fd = fd
         return self

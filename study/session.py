@@ -140,7 +140,12 @@ def run_session(config: SessionConfig, *, service=None, log=print) -> SessionRes
     # (a copy on a write-protected share) fails there, and gets the same one line.
     missing = _missing_folders(paths.lock_file.parent, stop=paths.data_dir)
     try:
-        with SessionLock(paths.lock_file, what=f"session {paths.session_dir}"):
+        with SessionLock(
+            paths.lock_file,
+            what=f"session {paths.session_dir}",
+            then="run the same command again (with --resume to continue a session it left "
+            "unfinished)",
+        ):
             return _run_locked(config, service=service, log=log)
     except FoveaError:
         # A refusal before the session existed (a mistyped --participant with --resume) leaves

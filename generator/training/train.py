@@ -74,7 +74,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as held:
         if accelerator.is_main_process:  # one training per folder (its checkpoints)
-            held.enter_context(ProcessLock(out / LOCK_FILE, what=f"training folder {out}"))
+            held.enter_context(
+                ProcessLock(
+                    out / LOCK_FILE,
+                    what=f"training folder {out}",
+                    then="run the command again (with --resume to continue its checkpoint)",
+                )
+            )
         _refuse_to_start_over(out, cfg.stage, resume=resume)
         return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
 

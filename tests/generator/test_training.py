@@ -378,7 +378,10 @@ def test_a_second_training_into_the_same_folder_is_refused_while_one_runs(tmp_pa
     out = tmp_path / "base"
     out.mkdir()
     with ProcessLock(out / LOCK_FILE, what="the other training"):
-        with pytest.raises(FoveaError, match=f"training folder {out} is in use by another"):
+        with pytest.raises(
+            FoveaError,
+            match=f"training folder {out} is in use by another .* then run the command again \\(with --resume",
+        ):
             train(_cfg(out, crop_px=[32], batch_size=2, steps=1))
     assert train(_cfg(out, crop_px=[32], batch_size=2, steps=1))["steps"] == 1
 

@@ -33,9 +33,13 @@ def test_a_session_running_in_another_process_is_refused(tmp_path, resume):
     config = _config(tmp_path, resume=resume)
     paths = _paths(config)
     with SessionLock(paths.lock_file, what="the other run"):
-        with pytest.raises(FoveaError, match="in use by another running fovea process"):
+        with pytest.raises(FoveaError, match="in use by another running fovea process") as error:
             run_session(config)
     assert not paths.exists()  # nothing of the session was written
+    # Before: "then continue with --resume", for --close and for training folders too.
+    assert str(error.value).endswith(
+        "then run the same command again (with --resume to continue a session it left unfinished)"
+    )
 
 
 def test_the_lock_is_free_again_after_its_holder_was_killed(tmp_path):
