@@ -304,6 +304,7 @@ def overlay_curves_figure(
         ax.set_xlim(lo, hi)
         ax.set_title(c, fontsize=9)
         ax.set_xlabel(level_label(level_labels, c), fontsize=8)
+        ax.set_ylabel("proportion correct", fontsize=8)
         ax.tick_params(labelsize=7)
         if i == 0:
             ax.legend(fontsize=6, loc="best", framealpha=0.8)

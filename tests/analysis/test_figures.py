@@ -408,3 +408,5 @@ def test_the_perceptual_overlay_names_each_level_variable_on_its_own_range():
     fig = overlay_curves_figure(human, model, conditions=["acuity", "circle"], level_labels=labels)
     assert [ax.get_xlabel() for ax in fig.axes] == [labels["acuity"], labels["circle"]]
     assert fig.axes[1].get_xlim()[1] < 2 < 4 < fig.axes[0].get_xlim()[1]
+    # the y axis says what it is, as in the participant figures (it had no label)
+    assert [ax.get_ylabel() for ax in fig.axes] == ["proportion correct"] * 2
