@@ -395,7 +395,7 @@ class _PreparedSession:
                     log=say,
                 )
             info = getattr(service, "info", {})
-            set_record = self._check_against(info)
+            set_record = self._check_against(info, warn=warn)
             runner = SessionRun(
                 config=self.config,
                 paths=self.paths,
@@ -414,7 +414,7 @@ class _PreparedSession:
             if own_service and service is not None:
                 service.close()
 
-    def _check_against(self, info: dict) -> dict | None:
+    def _check_against(self, info: dict, *, warn) -> dict | None:
         """Check the scenes and the stimulus set against the running generator (``info``: its
         start record); a new session's sidecar and trial log are written once both pass.
         Returns the stimulus set's record (None without one)."""
@@ -432,7 +432,11 @@ class _PreparedSession:
             self.sidecar = new_sidecar(self.config, seed=self.seed, scenes=scene_record)
             self.sidecar["counterbalancing"] = self.scheduler.counterbalancing
             # The sidecar first: a session is resumable as soon as anything of it exists.
-            ensure_dataset_files(Path(self.config.data_dir), participant=self.config.participant)
+            note = ensure_dataset_files(
+                Path(self.config.data_dir), participant=self.config.participant
+            )
+            if note:  # participants.tsv is not the kit's table
+                warn(note)
             self.paths.beh_dir.mkdir(parents=True, exist_ok=True)
             write_json_atomic(self.paths.beh_json, self.sidecar)
             self.behlog = BehaviourLog.create(self.paths.beh_tsv)

@@ -289,11 +289,11 @@ the data.
 """
 
 
-def ensure_dataset_files(data_dir: Path, *, participant: str) -> None:
+def ensure_dataset_files(data_dir: Path, *, participant: str) -> str:
     """BIDS dataset files at the data root, written once (the lab edits them; never
     overwritten): ``dataset_description.json``, a ``README`` to complete, a ``.bidsignore``
     for the timing reports (not a BIDS suffix) and ``participants.json``; ``participant`` is
-    added to ``participants.tsv`` (``add_participant``)."""
+    added to ``participants.tsv`` (``add_participant``). Returns ``add_participant``'s note."""
     data_dir.mkdir(parents=True, exist_ok=True)
     description = data_dir / "dataset_description.json"
     if not description.exists():
@@ -312,10 +312,11 @@ def ensure_dataset_files(data_dir: Path, *, participant: str) -> None:
     ignore = data_dir / ".bidsignore"
     if not ignore.exists():
         write_atomic(ignore, "*_timing.json\n")  # a torn one would be kept for good
-    add_participant(data_dir, participant)
+    note = add_participant(data_dir, participant)
     described = data_dir / "participants.json"
     if not described.exists():
         write_json_atomic(described, PARTICIPANTS_SIDECAR)
+    return note
 
 
 #: ``participants.json`` as first written (the lab describes the columns it adds).
@@ -326,33 +327,34 @@ PARTICIPANTS_SIDECAR = {
 }
 
 
-def add_participant(data_dir: Path, participant: str) -> None:
+def add_participant(data_dir: Path, participant: str) -> str:
     """Add ``sub-<participant>`` to the data root's ``participants.tsv`` (BIDS) unless listed:
     one row per participant, whatever its sessions. The lab's own columns (age, group, ...) and
     line endings are kept (``n/a`` in a new row); a table whose first column is not
-    ``participant_id`` is not the kit's to change and is left alone. Rewritten atomically, under
-    ``PARTICIPANTS_LOCK`` (two rigs starting sessions in one data folder at once each keep their
-    row)."""
+    ``participant_id`` is not the kit's to change and is left alone, with a note (returned; ""
+    otherwise) for the experimenter. Rewritten atomically, under ``PARTICIPANTS_LOCK`` (two rigs
+    starting sessions in one data folder at once each keep their row)."""
     lock = ProcessLock(
         data_dir / PARTICIPANTS_LOCK, what=f"participants.tsv of {data_dir}", wait_s=10.0
     )
     with lock:
-        _add_participant(data_dir, participant)
+        return _add_participant(data_dir, participant)
 
 
 #: Held while ``participants.tsv`` is rewritten; ``sourcedata/`` is outside BIDS validation.
 PARTICIPANTS_LOCK = "sourcedata/participants.lock"
 
 
-def _add_participant(data_dir: Path, participant: str) -> None:
+def _add_participant(data_dir: Path, participant: str) -> str:
     path = data_dir / "participants.tsv"
     label = f"sub-{participant}"
-    if not path.exists():  # also lists the sessions recorded before the kit wrote the table
+    if not path.exists() or not path.read_bytes().strip():  # none (or an empty file): a new one
+        # also lists the sessions recorded before the kit wrote the table
         found = {p.name for p in data_dir.glob("sub-*") if p.is_dir()}
         write_atomic(
             path, "".join(f"{name}\n" for name in ["participant_id", *sorted(found | {label})])
         )
-        return
+        return ""
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
@@ -363,11 +365,16 @@ def _add_participant(data_dir: Path, participant: str) -> None:
     lines = text.removeprefix("\ufeff").splitlines()  # a spreadsheet's byte order mark: kept
     header = lines[0].split("\t") if lines else []
     if header[:1] != ["participant_id"]:
-        return
+        return (
+            f"note: {path} was left as it is and does not list {label}: its first column is "
+            f"{header[0]!r}, and BIDS wants participant_id first (add the row yourself, or "
+            "rename the column)"
+        )
     if any(line.split("\t")[0] == label for line in lines[1:]):
-        return
+        return ""
     newline = "\r\n" if "\r\n" in text else "\n"
     if text and not text.endswith(("\n", "\r")):
         text += newline
     row = "\t".join([label] + [MISSING] * (len(header) - 1))
     write_atomic(path, text + row + newline)
+    return ""

@@ -389,9 +389,17 @@ def test_participants_tsv_lists_each_participant_once_and_keeps_the_labs_columns
     ensure_dataset_files(tmp_path, participant="01")
     ensure_dataset_files(tmp_path, participant="02")
     assert table.read_bytes() == b"participant_id\tage\r\nsub-01\t31\r\nsub-02\tn/a\r\n"
-    table.write_text("subject\nS1\n")  # not a participants table: left alone
-    ensure_dataset_files(tmp_path, participant="03")
+    table.write_text("subject\nS1\n")  # not a participants table: left alone, with a note
+    note = ensure_dataset_files(tmp_path, participant="03")
     assert table.read_text() == "subject\nS1\n"
+    assert note == (  # before: left alone without a word
+        f"note: {table} was left as it is and does not list sub-03: its first column is "
+        "'subject', and BIDS wants participant_id first (add the row yourself, or rename the "
+        "column)"
+    )
+    table.write_text("")  # emptied: a new table (it was left empty, listing no one)
+    assert ensure_dataset_files(tmp_path, participant="03") == ""
+    assert table.read_text() == "participant_id\nsub-00\nsub-03\n"  # sub-00 has a folder
 
 
 def test_participants_tsv_saved_by_a_spreadsheet_gets_the_new_participant(tmp_path):
@@ -439,3 +447,26 @@ def test_participants_tsv_is_rewritten_by_one_session_at_a_time(tmp_path):
             tmp_path / PARTICIPANTS_LOCK, what=f"participants.tsv of {tmp_path}", wait_s=0.1
         ).acquire()
     held.release()
+
+
+def test_a_session_says_when_participants_tsv_is_not_the_kits(virtual_x, tmp_path):
+    """A real simulated session into a data folder whose participants.tsv is the lab's own table
+    (first column 'subject'): the table is kept and the experimenter told that the participant
+    is not listed (before: not a word, and the BIDS validator later reported the folder)."""
+    from study.session import run_session
+    from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "participants.tsv").write_text("subject\tage\nS1\t30\n")
+    protocol = write_toml(small_protocol_dict(trials=2), tmp_path / "p.toml")
+    lines: list[str] = []
+    result = run_session(simulated_session(protocol, data), log=lines.append)
+    assert result.completed
+    assert (data / "participants.tsv").read_text() == "subject\tage\nS1\t30\n"
+    notes = [line for line in lines if "participants.tsv" in line]
+    assert notes == [
+        f"note: {data / 'participants.tsv'} was left as it is and does not list sub-sim01: its "
+        "first column is 'subject', and BIDS wants participant_id first (add the row yourself, "
+        "or rename the column)"
+    ]
