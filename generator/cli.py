@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from generator.arg_types import output_file, positive_int, seed_int, size_list
@@ -188,6 +189,15 @@ def _check_outside_scene_folder(args: argparse.Namespace, folder: Path) -> None:
                 )
 
 
+def _note_fine_edge_strips(width_px: int, height_px: int, *, patch_px: int) -> None:
+    """``generator.layout.fine_edge_strip_note`` on stderr, when there is one."""
+    from generator.layout import fine_edge_strip_note
+
+    note = fine_edge_strip_note(width_px, height_px, patch_px=patch_px)
+    if note:
+        print(f"note: {note}", file=sys.stderr)
+
+
 def _check_sidecar_free(out: Path) -> None:
     """The sidecar ``OUT.json`` must not be another image's: ``s.png`` after ``s.jpg`` would
     replace the sidecar of ``s.jpg``, which is still there, with its own."""
@@ -271,6 +281,8 @@ def _generate(args: argparse.Namespace) -> int:
         decode=args.decode,
         static_shapes=False if args.eager else None,
     )
+    if spec.mode != "full":
+        _note_fine_edge_strips(width_px, height_px, patch_px=generator.token_px)
     if args.prompt is not None and generator.takes_scene:
         raise FoveaError(
             f"--prompt: model {args.model!r} generates from a scene (--scene or --scenes), not "
@@ -333,6 +345,10 @@ def _mask(args: argparse.Namespace) -> int:
     geometry = geometry_from_args(args)
     spec = spec_from_args(args)
     gaze = None if spec.mode == "full" else gaze_from_args(args, geometry)
+    if spec.mode != "full":
+        _note_fine_edge_strips(
+            geometry.image_width_px, geometry.image_height_px, patch_px=args.token_px
+        )
     layout = build_layout(geometry=geometry, gaze_px=gaze, spec=spec, patch_px=args.token_px)
     image = None
     if args.image:

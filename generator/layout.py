@@ -260,3 +260,28 @@ def _nearest_distance_px(gaze, rows, cols, size, patch_px) -> np.ndarray:
     dx = np.clip(gaze[0], x0, x0 + side) - gaze[0]
     dy = np.clip(gaze[1], y0, y0 + side) - gaze[1]
     return np.hypot(dx, dy)
+
+
+def fine_edge_strip_note(width_px: int, height_px: int, *, patch_px: int) -> str:
+    """A note ("" when none) for an image with an odd number of tokens on a side: the coarse
+    blocks that reach its right (bottom) edge split down to a strip of full-resolution tokens
+    one token wide (``_quadtree``), a sharp line through the periphery that also costs tokens.
+    Multiples of 8 tokens (the acuity layout's default coarsest level) leave no partial block."""
+    tokens = {"right": width_px // patch_px, "bottom": height_px // patch_px}
+    # Below 8 tokens a side the image holds no coarsest block to split: nothing to note.
+    edges = [edge for edge, n in tokens.items() if n % 2 and n > 8]
+    if not edges:
+        return ""
+    block = 8 * patch_px
+    sides = ((width_px, tokens["right"]), (height_px, tokens["bottom"]))
+    odd = sorted({px for px, n in sides if n % 2 and n > 8})
+    nearest = "; ".join(
+        f"{px} px: {px // block * block} or {(px // block + 1) * block}" for px in odd
+    )
+    return (
+        f"the {width_px}x{height_px} px image is {tokens['right']}x{tokens['bottom']} tokens of "
+        f"{patch_px} px, an odd count, so its {' and '.join(edges)} "
+        f"{'edges keep strips' if len(edges) > 1 else 'edge keeps a strip'} of full-resolution "
+        "tokens, a sharp line through the periphery; "
+        f"a multiple of {block} px has none ({nearest})"
+    )

@@ -57,6 +57,12 @@ def summary(protocol, *, scenes: str) -> list[str]:
     lines.append(_stimuli_line(protocol, scenes=None if takes_no_scenes else scenes, total=total))
     lines.append(_fixation_line(protocol))
     lines.append(_timing_line(protocol))
+    from generator.layout import fine_edge_strip_note
+    from protocol.models import PRESET_TOKEN_PX
+
+    strips = fine_edge_strip_note(s.image_width_px, s.image_height_px, patch_px=PRESET_TOKEN_PX)
+    if strips:  # every condition is foveated (the twin is the full-resolution image)
+        lines.append(f"note: {strips} ([stimulus] image_width_px, image_height_px)")
     wide = _window_wider_than_fovea(protocol, geometry, token_rules=rules)
     every = protocol.breaks.every_n_trials
     if every and every >= total:  # a break comes before a further main trial, never after the last

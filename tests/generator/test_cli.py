@@ -508,3 +508,23 @@ def test_a_size_below_one_names_the_option(tmp_path, capsys, command):
         main([command, "--size", "0", "--out", str(tmp_path / "x.png")])
     assert exit_.value.code == 2
     assert "error: argument --size: 0 must be at least 1" in capsys.readouterr().err
+
+
+def test_an_odd_token_count_is_noted_by_mask_and_generate(tmp_path, monkeypatch, capsys):
+    """400 px is 25 tokens a side: the right and bottom edges keep full-resolution strips (a
+    reviewer saw them in fovea generate's images and wondered); both commands now say so, once,
+    and nothing for a full-resolution image or a size without strips."""
+    from fovea_cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["mask", "--size", "400", "--out", "m.png"]) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("note: the 400x400 px image is 25x25 tokens of 16 px, an odd count")
+    assert err.strip().endswith("(400 px: 384 or 512)") and len(err.strip().splitlines()) == 1
+    assert main(["mask", "--size", "384", "--out", "m.png"]) == 0
+    assert capsys.readouterr().err == ""
+    args = ["generate", "--model", "tiny", "--size", "144", "--seed", "0"]
+    assert main([*args, "--out", "g.png"]) == 0
+    assert "note: the 144x144 px image is 9x9 tokens" in capsys.readouterr().err
+    assert main([*args, "--full", "--out", "f.png"]) == 0
+    assert "odd count" not in capsys.readouterr().err

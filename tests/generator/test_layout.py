@@ -11,6 +11,7 @@ from generator import (
     build_layout,
     default_display,
 )
+from generator.layout import fine_edge_strip_note
 
 
 def _geometry(size=1024):
@@ -153,3 +154,25 @@ def test_a_grid_the_top_level_does_not_divide_is_still_foveated(size, spec):
     assert layout.levels.max() == top
     # Without foveation every token would be fine; a circle keeps about 0.3-0.4 of them.
     assert layout.token_ratio < 0.5
+
+
+@pytest.mark.parametrize(
+    "width, height, edges",
+    [(400, 400, ["right", "bottom"]), (720, 512, ["right"]), (512, 336, ["bottom"])],
+)
+def test_an_odd_token_count_leaves_a_fine_strip_at_that_edge_and_is_noted(width, height, edges):
+    """The note fovea check, generate and mask give says what the layout does: an odd number of
+    16 px tokens on a side leaves its last column (row) all full-resolution tokens."""
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=width, image_height_px=height
+    )
+    layout = build_layout(geometry=geometry, gaze_px=(60.0, 60.0), spec=LayoutSpec(), patch_px=16)
+    level_at = np.zeros((layout.grid_h, layout.grid_w), dtype=int)  # each token cell's level
+    for r, c, k in zip(layout.rows, layout.cols, layout.levels, strict=True):
+        level_at[r : r + k, c : c + k] = k
+    last = {"right": level_at[:, -1], "bottom": level_at[-1, :]}
+    assert [edge for edge, levels in last.items() if (levels == 1).all()] == edges
+    note = fine_edge_strip_note(width, height, patch_px=16)
+    assert f"so its {' and '.join(edges)} edge" in note
+    assert fine_edge_strip_note(768, 512, patch_px=16) == ""
+    assert fine_edge_strip_note(80, 80, patch_px=16) == ""  # no coarse block to split

@@ -179,3 +179,20 @@ def test_check_says_how_often_a_session_comes_back_to_a_photograph(tmp_path, cap
     data["stimulus"]["scenes"] = str(photos)
     out = _check_output(capsys, write_toml(data, tmp_path / "mine.toml"))
     assert f"stimuli: 50 seeds; 4 photographs ({photos}): each in about 10 of a session's" in out
+
+
+def test_check_notes_an_image_with_an_odd_number_of_tokens_a_side(tmp_path, capsys):
+    """A 720 px image is 45 tokens of 16 px a side: its right and bottom edges keep strips of
+    full-resolution tokens through the periphery (a reviewer saw them at 400 px). fovea check
+    said nothing; it now notes them with sizes that have none. The shipped protocols have none."""
+    data = pilot_dict()
+    data["stimulus"].update(image_width_px=720, image_height_px=720)
+    out = _check_output(capsys, write_toml(data, tmp_path / "odd.toml"))
+    assert (
+        "note: the 720x720 px image is 45x45 tokens of 16 px, an odd count, so its right and "
+        "bottom edges keep strips of full-resolution tokens, a sharp line through the periphery; "
+        "a multiple of 128 px has none (720 px: 640 or 768) ([stimulus] image_width_px, "
+        "image_height_px)" in out
+    )
+    for name in ("pilot_2afc", "threshold_2afc", "paper_replication"):
+        assert "odd count" not in _check_output(capsys, PROTOCOLS / f"{name}.toml")
