@@ -57,8 +57,9 @@ def check_model(model: str) -> str:
 
 def _check_directory(path: Path) -> None:
     """ValueError when a pipeline directory lacks a component folder its ``model_index.json``
-    lists (as the loader refuses it, ``generator.model_directory``); an unreadable index is
-    left to the loader, which says why."""
+    lists, or a component's weights file (as the loader refuses it,
+    ``generator.model_directory.missing_components``); an unreadable index is left to the
+    loader, which says why."""
     import json
 
     from generator.model_directory import missing_components
