@@ -113,7 +113,8 @@ def register(
         "--tile-px",
         type=_tile_px,
         default=256,
-        help=f"tile size, {TILE_PX_RANGE[0]} to {TILE_PX_RANGE[1]} px (default 256)",
+        help=f"tile size (the images' longer side), {TILE_PX_RANGE[0]} to {TILE_PX_RANGE[1]} px "
+        "(default 256)",
     )
     sheet.set_defaults(handler=_sheet)
 

@@ -43,7 +43,8 @@ def contact_sheet(
         directory: the set directory.
         rows: stimuli (seed, conditioning) shown, the first ``rows`` of the set.
         levels_per_condition: levels shown per condition (spread from lowest to highest).
-        tile_px: tile side in pixels (``fovea stimuli sheet``: ``stimuli.cli.TILE_PX_RANGE``).
+        tile_px: tile side in pixels (``fovea stimuli sheet``: ``stimuli.cli.TILE_PX_RANGE``):
+            the images' longer side; the other keeps their aspect ratio (``tile_size``).
 
     Raises:
         FoveaError: no manifest or no images, or a sheet larger than ``MAX_SHEET_PIXELS``
@@ -81,7 +82,8 @@ def contact_sheet(
         if e["kind"] == "foveated"
     }
     label_h, margin = 30, 110
-    size = (margin + tile_px * len(columns), label_h + tile_px * len(stimuli))
+    tile_w, tile_h = tile_size(sset.manifest["geometry"]["image_size_px"], tile_px)
+    size = (margin + tile_w * len(columns), label_h + tile_h * len(stimuli))
     if size[0] * size[1] > MAX_SHEET_PIXELS:
         raise FoveaError(
             f"a contact sheet of {len(stimuli)} rows x {len(columns)} tiles of {tile_px} px would "
@@ -93,9 +95,9 @@ def contact_sheet(
     names = {"reference": "original" if sset.manifest["reference"] == "original" else "full"}
     for j, (kind, cond, level) in enumerate(columns):
         text = names.get(kind, kind) if cond is None else f"{cond} {level:.3g}\n{kind}"
-        draw.multiline_text((margin + j * tile_px + 4, 2), text, fill=(255, 255, 255))
+        draw.multiline_text((margin + j * tile_w + 4, 2), text, fill=(255, 255, 255))
     for i, (seed, conditioning) in enumerate(stimuli):
-        y = label_h + i * tile_px
+        y = label_h + i * tile_h
         draw.multiline_text(
             (4, y + 4), _row_label(entries, seed, conditioning), fill=(255, 255, 255)
         )
@@ -108,9 +110,18 @@ def contact_sheet(
             if e is None:
                 continue
             tile = _tile(directory, e, kind, geometry=geometry, token_px=token_px, rules=rules)
-            tile = tile.resize((tile_px, tile_px), Image.Resampling.LANCZOS)
-            sheet.paste(tile, (margin + j * tile_px, y))
+            tile = tile.resize((tile_w, tile_h), Image.Resampling.LANCZOS)
+            sheet.paste(tile, (margin + j * tile_w, y))
     return sheet
+
+
+def tile_size(image_size_px, tile_px: int) -> tuple[int, int]:
+    """(width, height) of a sheet tile for images of ``image_size_px`` (width, height): the
+    longer side ``tile_px``, the other in proportion (a 256x128 px set's tiles were squares,
+    its images and fixation rings squeezed to half their width)."""
+    width, height = (int(v) for v in image_size_px)
+    scale = tile_px / max(width, height)
+    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def _columns(

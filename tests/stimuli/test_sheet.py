@@ -63,3 +63,28 @@ def test_a_sheet_of_a_set_with_a_missing_image_says_how_to_remake_it(built_set, 
     err = capsys.readouterr().err.strip()
     assert entry["file"] in err and "\n" not in err
     assert f"`fovea stimuli build PROTOCOL --out {damaged}` (the set's build) remakes it" in err
+
+
+def test_a_wide_sets_tiles_keep_the_images_aspect_ratio(tmp_path):
+    """A 256x128 px set's tiles were squares: every image and fixation ring squeezed to half
+    its width. The tiles' longer side is --tile-px, the other in proportion: at 256 px a
+    reference tile is the image itself."""
+    from fovea_cli.main import main
+    from tests.stimuli.conftest import PROTOCOL
+
+    text = PROTOCOL.format(seed_start=7).replace("image_width_px = 128", "image_width_px = 256")
+    text = text.replace("classes = [0, 1]", "classes = [0]").replace(
+        "seed_count = 2", "seed_count = 1"
+    )
+    protocol = tmp_path / "wide.toml"
+    protocol.write_text(text, encoding="utf-8")
+    directory, out = tmp_path / "wide set", tmp_path / "sheet.png"
+    assert main(["stimuli", "build", str(protocol), "--out", str(directory), "--no-progress"]) == 0
+    assert main(["stimuli", "sheet", str(directory), "--out", str(out), "--tile-px", "256"]) == 0
+    sheet = np.asarray(Image.open(out).convert("RGB"))
+    assert sheet.shape == (30 + 128, 110 + 7 * 256, 3)  # one row of 256x128 px tiles
+    first = read_manifest(directory / MANIFEST)["entries"][0]
+    assert first["kind"] == "reference"
+    reference = np.asarray(Image.open(directory / first["file"]).convert("RGB"))
+    assert reference.shape == (128, 256, 3)
+    assert np.array_equal(sheet[30:158, 110:366], reference)
