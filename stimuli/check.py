@@ -8,6 +8,7 @@ to it), and so may the protocol, the scene folder (compared scene by scene) and 
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 from generator.errors import FoveaError
@@ -62,7 +63,7 @@ def check_stimulus_set(
         raise FoveaError(
             f"stimulus set {directory} does not match protocol {p.name!r} or is damaged: "
             + "; ".join(problems)
-            + f"; rebuild it with `fovea stimuli build PROTOCOL --out {directory}`"
+            + f"; rebuild it with `fovea stimuli build PROTOCOL --out {shlex.quote(str(directory))}`"
         )
     return StimulusSet(directory=directory, manifest=manifest, session_scenes=session_scenes)
 
@@ -121,7 +122,7 @@ def manifest_path(directory: Path) -> Path:
         ((count, shards),) = list(groups.items())[:1]
         raise FoveaError(
             f"stimulus set {directory} is not merged ({len(shards)} of {count} shard manifests); "
-            f"run `fovea stimuli merge {directory}` once every shard has finished"
+            f"run `fovea stimuli merge {shlex.quote(str(directory))}` once every shard has finished"
         )
     images = sum(1 for _ in directory.glob("objects/*/*.png"))
     if images:  # a build stopped or failed before its manifest: it continues, reusing them

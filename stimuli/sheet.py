@@ -9,6 +9,7 @@ crosshair: the point the layout was built for) and its token layout (blocks tint
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -166,7 +167,8 @@ def _tile(
         image = read_png(directory / e["file"])
     except FoveaError as error:  # missing or damaged: the build makes it again
         raise FoveaError(
-            f"{error}; `fovea stimuli build PROTOCOL --out {directory}` (the set's build) remakes it"
+            f"{error}; `fovea stimuli build PROTOCOL --out {shlex.quote(str(directory))}` (the set's "
+            "build) remakes it"
         ) from None
     if kind == "reference":
         return Image.fromarray(image)
