@@ -60,6 +60,18 @@ def check_stimulus_set(
     if not problems:
         problems = _file_problems(directory, manifest["entries"], verify_files=verify_files)
     if problems:
+        built_for = (manifest.get("protocol") or {}).get("name")
+        if built_for != p.name:
+            # Another protocol's set: a build of this one into its folder is refused
+            # (``stimuli.build``), so the way on is the right set or another folder.
+            raise FoveaError(
+                f"stimulus set {directory} was built for protocol {built_for!r} and does not "
+                f"match protocol {p.name!r}: "
+                + "; ".join(problems)
+                + f"; give the set built for {p.name!r}, "
+                "or build one with `fovea stimuli build PROTOCOL --out DIR` into another "
+                "folder"
+            )
         raise FoveaError(
             f"stimulus set {directory} does not match protocol {p.name!r} or is damaged: "
             + "; ".join(problems)

@@ -28,3 +28,29 @@ def test_commands_suggested_for_a_folder_named_with_spaces_are_quoted(
     shutil.copy(built_set / MANIFEST, shards / "manifest.shard-001-of-002.json")
     assert main(["stimuli", "check", str(protocol_path), str(shards), "--quick"]) == 2
     assert f"run `fovea stimuli merge '{shards}'` once" in capsys.readouterr().err
+
+
+def test_another_protocols_set_is_named_as_such(built_set, tmp_path, capsys):
+    """A session (or check) given another protocol's set was told that its images were not in
+    the set, 'were seeds, conditions or levels changed after the build?', and to rebuild it
+    with `fovea stimuli build PROTOCOL --out DIR`: a build that the folder refuses, as it
+    holds another protocol's set. The error names the protocol the set was built for and
+    sends the build to another folder; the set is left as it was."""
+    from tests.stimuli.conftest import write_protocol
+
+    other = tmp_path / "other.toml"
+    write_protocol(other, seed_start=20)
+    other.write_text(
+        other.read_text(encoding="utf-8").replace('"stim_test"', '"other"'), encoding="utf-8"
+    )
+    before = (built_set / MANIFEST).read_bytes()
+    assert main(["stimuli", "check", str(other), str(built_set), "--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err
+    assert f"stimulus set {built_set} was built for protocol 'stim_test' and does not " in err
+    assert "match protocol 'other': 16 of 16 images the protocol needs are not in the set" in err
+    assert err.endswith(
+        "give the set built for 'other', or build one with `fovea stimuli build PROTOCOL --out DIR` into "
+        "another folder"
+    )
+    assert (built_set / MANIFEST).read_bytes() == before
