@@ -18,7 +18,7 @@ import errno
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
@@ -34,12 +34,14 @@ from study.procedures import SessionPlan, replay
 from study.session_finish import close_incomplete_session, finish_logged_session
 from study.session_refusals import exists_refusal, missing_refusal, other_task_refusal
 from study.session_setup import (
+    changed_settings,
     default_seed,
     derive_seed,
     ensure_dataset_files,
     logged_trials,
     new_sidecar,
     resumable_sidecar,
+    session_protocol,
     stimulus_set_record,
 )
 from study.session_tracker import fetch_left_files
@@ -232,6 +234,13 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             ) from None
         if implicit:
             log(_no_trial_note(paths, sidecar))
+        if config.close and changed_settings(sidecar, config.loaded):
+            changed = "; ".join(changed_settings(sidecar, config.loaded))
+            config = replace(config, loaded=session_protocol(sidecar, config.loaded))
+            say(
+                f"{config.loaded.path} has changed since the session started ({changed}): "
+                "closing it with the protocol it started with, as its beh.json records it"
+            )
         seed = int(session_field(sidecar, "seed"))
         if sidecar.get("completed"):
             # No trial left, but a run's EDF may still be on the Host PC (a failed transfer).

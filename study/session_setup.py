@@ -113,7 +113,9 @@ def resumable_sidecar(
     if not isinstance(sidecar, dict):
         raise FoveaError(f"{paths.beh_json} is not a session sidecar; cannot resume it")
     upgrade_sidecar(sidecar)  # written back by this run in this version's layout
-    if _check_same_protocol(sidecar, config.loaded):
+    if config.close and changed_settings(sidecar, config.loaded):
+        pass  # closed with the session's own protocol (session_protocol): no trial runs
+    elif _check_same_protocol(sidecar, config.loaded):
         say(
             f"{config.loaded.path} changed since the session started, but none of its settings "
             "did (comments, layout or line endings): resuming"
@@ -211,9 +213,8 @@ def _check_same_protocol(sidecar: dict, loaded: LoadedProtocol) -> bool:
     started_with = sidecar.get("protocol_sha256")
     if started_with == loaded.sha256:
         return False
-    validated = loaded.protocol.model_dump(mode="json")
-    changed = settings_differences(sidecar.get("protocol") or {}, validated)
-    if sidecar.get("protocol_settings_sha256") == loaded.settings_sha256 or not changed:
+    changed = changed_settings(sidecar, loaded)
+    if not changed:
         sidecar["protocol_sha256_earlier"] = [
             *sidecar.get("protocol_sha256_earlier", []),
             started_with,
@@ -225,6 +226,48 @@ def _check_same_protocol(sidecar: dict, loaded: LoadedProtocol) -> bool:
         f"{loaded.path} differs from the protocol this session started with (settings changed: "
         f"{'; '.join(changed)}); resume "
         "with the protocol as it was, or start a new session"
+    )
+
+
+def changed_settings(sidecar: dict, loaded: LoadedProtocol) -> list[str]:
+    """The settings of ``loaded`` that differ from those the session started with (``[]`` when
+    the file is the same, or only its comments, layout or line endings changed)."""
+    if sidecar.get("protocol_sha256") == loaded.sha256:
+        return []
+    if sidecar.get("protocol_settings_sha256") == loaded.settings_sha256:
+        return []
+    validated = loaded.protocol.model_dump(mode="json")
+    return settings_differences(sidecar.get("protocol") or {}, validated)
+
+
+def session_protocol(sidecar: dict, loaded: LoadedProtocol) -> LoadedProtocol:
+    """The protocol a session started with, from its sidecar, for ``--close`` after the file was
+    edited (its end records and the replay of its trials need the session's own settings, not
+    the file's new ones; no trial runs, so nothing the edit changed reaches a participant).
+
+    Raises:
+        FoveaError: the recorded protocol no longer validates here (a model folder it names
+            has moved, say): the edited file's settings are named, as a resume names them.
+    """
+    from protocol.load import LoadedProtocol, validate_protocol
+
+    try:
+        protocol = validate_protocol(
+            sidecar.get("protocol") or {},
+            source="the protocol recorded in the session's beh.json",
+            protocol_dir=loaded.path.parent,
+        )
+    except FoveaError as error:
+        raise FoveaError(
+            f"{loaded.path} differs from the protocol this session started with (settings "
+            f"changed: {'; '.join(changed_settings(sidecar, loaded))}), and {error}: close it "
+            "with the protocol file as it was"
+        ) from None
+    return LoadedProtocol(
+        protocol=protocol,
+        path=loaded.path,
+        sha256=sidecar.get("protocol_sha256") or loaded.sha256,
+        settings_sha256=sidecar.get("protocol_settings_sha256") or loaded.settings_sha256,
     )
 
 

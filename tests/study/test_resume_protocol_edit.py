@@ -14,6 +14,7 @@ from protocol import load_protocol
 from protocol.identity import settings_differences
 from protocol.session_data import read_rows
 from study.session import run_session
+from study.session_finish import CLOSED_STATUS
 from tests.study.conftest import (
     simulated_session,
     small_protocol_dict,
@@ -70,3 +71,46 @@ def test_settings_differences_name_each_changed_field_in_order():
     assert settings_differences(old, old) == []
     many = {f"k{i}": i for i in range(9)}
     assert len(settings_differences(many, {}, limit=3)) == 3
+
+
+def test_close_after_a_settings_edit_uses_the_protocol_the_session_started_with(
+    virtual_x, tmp_path, monkeypatch
+):
+    """--close writes a stopped session's end records; no trial runs. After the protocol file was
+    edited for later participants (more trials, a new goodbye text) it was refused as a resume
+    is, and the lab had to restore the old file. It now closes with the protocol recorded in
+    beh.json (its replay and end records need the session's own settings) and says so; a
+    recorded protocol that no longer validates here is refused, naming the edit."""
+    path = write_toml(small_protocol_dict(method="constant", trials=4), tmp_path / "p.toml")
+    config = simulated_session(path, tmp_path / "data")
+    stop_with_a_full_disk_at_trial_3(config, monkeypatch)
+    data = small_protocol_dict(method="constant", trials=5)
+    data["instructions"] = {"goodbye": "Thank you, that is all."}
+    edited = load_protocol(write_toml(data, path))
+    said: list[str] = []
+    closing = dataclasses.replace(config, loaded=edited, resume=True, close=True, quiet=False)
+    result = run_session(closing, log=said.append)
+    assert not result.completed and result.status.startswith("closed incomplete: 2 of ")
+    assert any(
+        line.startswith(
+            f"{path} has changed since the session started (procedure.trials_per_condition: "
+            "4 -> 5; instructions.goodbye: "
+        )
+        and line.endswith(
+            "closing it with the protocol it started with, as its beh.json records it"
+        )
+        for line in said
+    ), said
+    sidecar = json.loads(result.paths.beh_json.read_text(encoding="utf-8"))
+    assert sidecar["protocol_sha256"] == config.loaded.sha256  # the session's, not the edit's
+    assert sidecar["runs"][-1]["status"] == CLOSED_STATUS
+
+    # A recorded protocol that does not validate here (its model folder moved) is refused.
+    sidecar["protocol"]["stimulus"]["model"] = str(tmp_path / "moved-model")
+    result.paths.beh_json.write_text(json.dumps(sidecar), encoding="utf-8")
+    with pytest.raises(FoveaError) as info:
+        run_session(closing)
+    message = str(info.value)
+    assert message.startswith(f"{path} differs from the protocol this session started with")
+    assert "the protocol recorded in the session's beh.json" in message
+    assert message.endswith("close it with the protocol file as it was")
