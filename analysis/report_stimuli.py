@@ -401,6 +401,14 @@ def _device_note(run: dict, device: str) -> str:
     )
 
 
+def foveated_caption(shape: tuple[int, ...], gaze_px) -> str:
+    """The foveated tile's caption: a condition may fixate beside the image (all periphery),
+    where no mark can show, and the caption then says so instead of "fixation marked"."""
+    height, width = shape[:2]
+    on_image = 0 <= gaze_px[0] <= width and 0 <= gaze_px[1] <= height
+    return "foveated, fixation marked" if on_image else "foveated; fixation off the image"
+
+
 def _figure(example: StimulusExample, foveated, twin, layout, gaze_px) -> bytes:
     """foveated (fixation marked) | full-resolution twin | token layout outline, captioned."""
     from PIL import Image, ImageDraw
@@ -408,7 +416,10 @@ def _figure(example: StimulusExample, foveated, twin, layout, gaze_px) -> bytes:
     from generator.draw import draw_layout, mark_fixation
 
     tiles = [
-        ("foveated, fixation marked", mark_fixation(np.asarray(foveated), gaze_px)),
+        (
+            foveated_caption(np.asarray(foveated).shape, gaze_px),
+            mark_fixation(np.asarray(foveated), gaze_px),
+        ),
         ("full-resolution twin", Image.fromarray(np.asarray(twin))),
         (
             f"token layout: {example.tokens} of {example.tokens_full} tokens",

@@ -16,7 +16,7 @@ from PIL import Image
 
 from analysis.fits import FitSettings
 from analysis.report import ReportConfig, build_report
-from analysis.report_stimuli import CACHE_DIR_NAME
+from analysis.report_stimuli import CACHE_DIR_NAME, foveated_caption
 from analysis.simulate_data import SimCondition, SimulationSpec, simulate_dataset
 
 SEED = 515
@@ -224,3 +224,11 @@ def test_saved_images_are_shown_without_a_seed_and_a_seeded_trial_is_preferred(t
     for e in examples.values():
         assert e["source"] == "the session's saved images" and e["note"] == ""
         assert (result.out_dir / e["figure"]).is_file()
+
+
+def test_a_fixation_beside_the_image_is_captioned_as_such():
+    # A condition fixating off the image (allowed: all periphery) got "fixation marked" over
+    # an image with no mark in it (seen in the tiny test protocol's report).
+    assert foveated_caption((128, 128, 3), (64.0, 64.0)) == "foveated, fixation marked"
+    assert foveated_caption((128, 128, 3), (128.0, 0.0)) == "foveated, fixation marked"
+    assert foveated_caption((128, 128, 3), (300.0, 64.0)) == "foveated; fixation off the image"
