@@ -33,6 +33,7 @@ from stimuli.manifest import (
     read_manifest,
     shard_manifest_name,
     shard_manifests,
+    stale_shards,
     write_json_atomic,
 )
 from stimuli.store import ObjectStore, stimulus_key
@@ -432,6 +433,15 @@ def _write_manifest(directory: Path, shard: Shard | None, manifest: dict, *, log
         return path
     path = directory / shard_manifest_name(shard.index, shard.count)
     write_json_atomic(path, manifest)
+    stale = stale_shards(directory, manifest, index=shard.index, count=shard.count)
+    if stale:  # an earlier build's shards, not built again yet: they merge once they are
+        again = ", ".join(f"--shard {i}/{shard.count}" for i, _ in stale)
+        log(
+            f"note: {', '.join(p.name for _, p in stale)} {'is' if len(stale) == 1 else 'are'} "
+            f"from an earlier build with other settings; build {again} with this protocol: "
+            "the last shard to finish merges the set"
+        )
+        return path
     merged = merge_manifests(directory, quiet_if_incomplete=True)
     if merged is not None:
         log(f"all {shard.count} shards present: merged into {merged}")

@@ -188,7 +188,7 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
     parts = [read_manifest(path) for _, path in shards]
     first = parts[0]
     for (_, path), part in zip(shards, parts, strict=True):
-        for field in ("protocol", "stimulus", "geometry", "model", "scenes", "reference", "plan"):
+        for field in _SHARED_FIELDS:
             if _what_counts(field, part.get(field)) != _what_counts(field, first.get(field)):
                 raise FoveaError(
                     f"{path}: field {field!r} differs from shard 1 ({shards[0][1].name}); all shards "
@@ -214,6 +214,33 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
     out = directory / MANIFEST
     write_json_atomic(out, merged)
     return out
+
+
+#: The fields all shards of a set agree on (as ``_what_counts`` reads them).
+_SHARED_FIELDS = ("protocol", "stimulus", "geometry", "model", "scenes", "reference", "plan")
+
+
+def stale_shards(
+    directory: Path, manifest: dict, *, index: int, count: int
+) -> list[tuple[int, Path]]:
+    """(index, path) of the folder's other shard manifests of ``count`` shards made with another protocol,
+    model or options than ``manifest`` (shard ``index``'s): an earlier build's, their shards
+    not yet built again. A shard finishing beside them does not merge (``merge_manifests``
+    would refuse them); unreadable ones count as stale."""
+    stale = []
+    for i, path in shard_manifests(directory).get(count, []):
+        if i == index:
+            continue
+        try:
+            part = read_manifest(path)
+        except FoveaError:
+            stale.append((i, path))
+            continue
+        if any(
+            _what_counts(f, part.get(f)) != _what_counts(f, manifest.get(f)) for f in _SHARED_FIELDS
+        ):
+            stale.append((i, path))
+    return stale
 
 
 def _what_counts(field: str, value):

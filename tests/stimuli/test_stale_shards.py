@@ -1,0 +1,40 @@
+"""A sharded build beside an earlier build's shards of other settings (a protocol edited and
+built again on the same machines)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+from fovea_cli.main import main
+from stimuli.manifest import MANIFEST, read_manifest
+
+
+def test_a_shard_beside_an_earlier_builds_shard_finishes_and_says_which_to_build(
+    built_set, protocol_path, tmp_path, capsys
+):
+    """Shard 1/2 of an edited protocol into a folder holding shard 2/2 of the earlier
+    settings did its whole work, wrote its manifest and then failed, exit 2: 'field
+    'protocol' differs from shard 1 ...; all shards must come from the same protocol', as if
+    the shards were wrong. It now finishes (exit 0), names the earlier build's shard and the
+    --shard to build again; that build merges the set, which checks ok."""
+    out = tmp_path / "set"
+    out.mkdir()
+    shutil.copytree(built_set / "objects", out / "objects")
+    earlier = json.loads((built_set / MANIFEST).read_text(encoding="utf-8"))
+    earlier["protocol"]["settings_sha256"] = "0" * 64  # built from other settings
+    (out / "manifest.shard-002-of-002.json").write_text(json.dumps(earlier), encoding="utf-8")
+    build = ["stimuli", "build", str(protocol_path), "--out", str(out), "--no-progress"]
+
+    assert main([*build, "--shard", "1/2"]) == 0
+    printed = capsys.readouterr().out
+    assert (
+        "note: manifest.shard-002-of-002.json is from an earlier build with other settings; "
+        "build --shard 2/2 with this protocol: the last shard to finish merges the set"
+    ) in printed
+    assert (out / "manifest.shard-001-of-002.json").is_file() and not (out / MANIFEST).exists()
+
+    assert main([*build, "--shard", "2/2"]) == 0
+    assert "all 2 shards present: merged into" in capsys.readouterr().out
+    assert len(read_manifest(out / MANIFEST)["entries"]) == 16
+    assert main(["stimuli", "check", str(protocol_path), str(out), "--quick"]) == 0
