@@ -187,6 +187,7 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
         )
     parts = [read_manifest(path) for _, path in shards]
     first = parts[0]
+    _check_no_other_protocols_manifest(directory, first)
     for (_, path), part in zip(shards, parts, strict=True):
         for field in _SHARED_FIELDS:
             if _what_counts(field, part.get(field)) != _what_counts(field, first.get(field)):
@@ -214,6 +215,26 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
     out = directory / MANIFEST
     write_json_atomic(out, merged)
     return out
+
+
+def _check_no_other_protocols_manifest(directory: Path, shard: dict) -> None:
+    """A set folder holds one protocol's set: merging another protocol's shards into it would
+    replace its ``manifest.json`` (the build refuses the same: ``stimuli.build``). An
+    unreadable manifest is replaced, as a build replaces it."""
+    path = directory / MANIFEST
+    if not path.is_file():
+        return
+    try:
+        held = (read_manifest(path).get("protocol") or {}).get("name")
+    except FoveaError:
+        return
+    name = (shard.get("protocol") or {}).get("name")
+    if held != name:
+        raise FoveaError(
+            f"{directory} holds the stimulus set of protocol {held!r} ({MANIFEST}); merging the "
+            f"shards of {name!r} into it would replace it: move the shard manifests and their "
+            "objects/ to another folder and merge there"
+        )
 
 
 #: The fields all shards of a set agree on (as ``_what_counts`` reads them).

@@ -38,3 +38,24 @@ def test_a_shard_beside_an_earlier_builds_shard_finishes_and_says_which_to_build
     assert "all 2 shards present: merged into" in capsys.readouterr().out
     assert len(read_manifest(out / MANIFEST)["entries"]) == 16
     assert main(["stimuli", "check", str(protocol_path), str(out), "--quick"]) == 0
+
+
+def test_merging_another_protocols_shards_into_a_set_folder_is_refused(built_set, tmp_path, capsys):
+    """Shard manifests of protocol 'other' copied into the folder of stim_test's set: fovea
+    stimuli merge replaced its manifest.json with theirs, said 'merged', and the set of
+    stim_test was gone (and a build of stim_test then refused the folder as 'other''s). The
+    merge is refused in one line; the set's manifest stays as it was."""
+    out = tmp_path / "set"
+    shutil.copytree(built_set, out)
+    before = (out / MANIFEST).read_bytes()
+    other = json.loads(before)
+    other["protocol"]["name"] = "other"
+    (out / "manifest.shard-001-of-001.json").write_text(json.dumps(other), encoding="utf-8")
+    assert main(["stimuli", "merge", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {out} holds the stimulus set of protocol 'stim_test' (manifest.json); merging "
+        "the shards of 'other' into it would replace it: move the shard manifests and their "
+        "objects/ to another folder and merge there"
+    )
+    assert (out / MANIFEST).read_bytes() == before
