@@ -195,10 +195,12 @@ def merge_manifests(directory: str | Path, *, quiet_if_incomplete: bool = False)
                     f"{path}: field {field!r} differs from shard 1 ({shards[0][1].name}); all shards "
                     "must come from the same protocol, model and options"
                 )
-    entries: dict[str, dict] = {}
+    # By image and plan place: conditions that present the same images (same fixation, layout
+    # and level under two names) share keys, and each needs its own entry.
+    entries: dict[tuple, dict] = {}
     for part in parts:
         for entry in part["entries"]:
-            entries.setdefault(entry["key"], entry)
+            entries.setdefault((entry["key"], entry["condition"], entry["level"]), entry)
     merged = {k: v for k, v in first.items() if k not in ("entries", "shards", "timings")}
     merged["shards"] = [s for part in parts for s in part.get("shards", [])]
     merged["timings"] = {

@@ -59,3 +59,41 @@ def test_merging_another_protocols_shards_into_a_set_folder_is_refused(built_set
         "objects/ to another folder and merge there"
     )
     assert (out / MANIFEST).read_bytes() == before
+
+
+def test_shards_of_two_conditions_with_the_same_images_merge(tmp_path, capsys):
+    """Conditions right_a and right_b present the same images (same fixation, layout and
+    level under two names; a valid protocol). Built whole the set listed both; built in two
+    shards its merge kept one entry per image key and failed: 'the shards hold 4 images, the
+    plan has 5; rebuild the shards with the same options', which a rebuild repeats. Each
+    condition keeps its entry, and a session finds right_b's image."""
+    from protocol import load_protocol
+    from stimuli.check import check_stimulus_set
+    from tests.stimuli.conftest import PROTOCOL
+
+    text = PROTOCOL.format(seed_start=7).replace('name = "right"', 'name = "right_a"')
+    text = text.replace("classes = [0, 1]", "classes = [0]").replace(
+        "seed_count = 2", "seed_count = 1"
+    )
+    text += (
+        '\n[[conditions]]\nname = "right_b"\nfixation_deg = [1.0, 0.0]\nlevels = [1.0]\n'
+        "level_min = 0.1\nlevel_max = 4.0\n"
+    )
+    protocol = tmp_path / "twice.toml"
+    protocol.write_text(text, encoding="utf-8")
+    out = tmp_path / "set"
+    build = ["stimuli", "build", str(protocol), "--out", str(out), "--no-progress"]
+    assert main([*build, "--shard", "1/2"]) == 0
+    assert main([*build, "--shard", "2/2"]) == 0
+    assert "all 2 shards present: merged into" in capsys.readouterr().out
+    entries = read_manifest(out / MANIFEST)["entries"]
+    assert sorted(str(e["condition"]) for e in entries) == [
+        "None",
+        "centre",
+        "centre",
+        "right_a",
+        "right_b",
+    ]
+    sset = check_stimulus_set(out, protocol=load_protocol(protocol), verify_files=False)
+    found = sset.foveated_entry(seed=7, conditioning=0, condition="right_b", level=1.0)
+    assert found is not None and found["condition"] == "right_b"
