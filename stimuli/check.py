@@ -129,6 +129,14 @@ def manifest_path(directory: Path) -> Path:
             f"stimulus set {directory} is {'a file' if directory.is_file() else 'not there'}: "
             "give the set's folder (the --out of `fovea stimuli build`)"
         )
+    from stimuli.claim import running_builds
+
+    running = running_builds(directory)
+    if running:  # not a build that stopped: one that writes its manifest when it ends
+        raise FoveaError(
+            f"stimulus set {directory} is being built (protocol {running[0]!r}): its "
+            f"{MANIFEST} is written when the build ends; check the set then"
+        )
     groups = shard_manifests(directory)
     if groups:
         ((count, shards),) = list(groups.items())[:1]

@@ -132,3 +132,20 @@ def _acquire_waiting(path: Path, *, what: str, wait_s: float) -> ProcessLock:
         if path.exists():
             return lock
         lock.release()  # removed by a failed build while we waited (``FolderClaim``): anew
+
+
+def running_builds(directory: Path) -> list[str]:
+    """The protocols whose builds hold a claim on ``directory`` now (a killed build's claim
+    file is no claim: its lock is free)."""
+    names = []
+    for path in sorted(directory.glob(f"{_PREFIX}*{_SUFFIX}")):
+        probe = ProcessLock(path, what=str(path))
+        try:
+            probe.acquire()
+        except FoveaError:
+            names.append(path.name[len(_PREFIX) :].split(".", 1)[0])
+            continue
+        except OSError:  # not ours to open (a read-only copy): no build writes there
+            continue
+        probe.release()
+    return names

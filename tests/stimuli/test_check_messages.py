@@ -54,3 +54,27 @@ def test_another_protocols_set_is_named_as_such(built_set, tmp_path, capsys):
         "another folder"
     )
     assert (built_set / MANIFEST).read_bytes() == before
+
+
+def test_a_set_being_built_is_not_called_a_build_that_did_not_finish(
+    built_set, protocol_path, tmp_path, capsys
+):
+    """Checked while its build ran (images stored, no manifest yet), a set was called a build
+    that 'did not finish; run the same `fovea stimuli build` again', which starts a second
+    build of the same images beside the running one. While a build holds the folder's claim
+    the check says it is being built; once the build is gone, the earlier advice stands."""
+    from stimuli.claim import claim_set_folder
+
+    out = tmp_path / "set"
+    out.mkdir()
+    shutil.copytree(built_set / "objects", out / "objects")
+    check = ["stimuli", "check", str(protocol_path), str(out), "--quick"]
+    with claim_set_folder(out, "stim_test"):  # as a running build holds it
+        assert main(check) == 2
+        err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: stimulus set {out} is being built (protocol 'stim_test'): its manifest.json "
+        "is written when the build ends; check the set then"
+    )
+    assert main(check) == 2
+    assert "its build did not finish; run the same" in capsys.readouterr().err
