@@ -33,6 +33,7 @@ from stimuli.manifest import (
     read_manifest,
     shard_manifest_name,
     shard_manifests,
+    shard_of_manifest,
     stale_shards,
     write_json_atomic,
 )
@@ -137,7 +138,7 @@ def _build_claimed(
     from stimuli.plan import plan_stimuli, skipped_conditions
 
     p = loaded.protocol
-    manifests = _check_no_other_protocols_set(directory, loaded, log=log)
+    manifests = _check_no_other_protocols_set(directory, loaded, log=log, shard=shard)
     _check_no_other_shard_count(directory, shard)
     planned = plan_stimuli(p, only=only, max_seeds=max_seeds)
     if not planned:
@@ -192,7 +193,7 @@ def _build_claimed(
     )
     # Again before writing: a build that did not claim the folder (an older fovea, a machine
     # whose file system does not share locks) may have written another protocol's manifest.
-    _check_no_other_protocols_set(directory, loaded, log=lambda *_: None)
+    _check_no_other_protocols_set(directory, loaded, log=lambda *_: None, shard=shard)
     path = _write_manifest(directory, shard, manifest, log=log)
     log(
         f"{len(mine)} images ({tally.generated} generated, {tally.reused} reused) in "
@@ -201,12 +202,16 @@ def _build_claimed(
     return path
 
 
-def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> dict[str, dict]:
+def _check_no_other_protocols_set(
+    directory: Path, loaded, *, log, shard: Shard | None = None
+) -> dict[str, dict]:
     """A set folder holds one protocol's set: another protocol's build into it would replace
     its manifest (the images stay, but no manifest lists them, and sessions given the folder
     would refuse it), so it is refused. The same protocol with changed settings (an edit, then
     a rebuild) replaces it, and says so; its images are reused where they still match.
+    Another shard's manifest is not this build's to replace: its shard is to be built again.
     Returns the folder's readable manifests (all of this protocol) by file name."""
+    own = shard_manifest_name(shard.index, shard.count) if shard and shard.count > 1 else MANIFEST
     manifests = {}
     for path in sorted(directory.glob("manifest*.json")):
         try:
@@ -221,9 +226,14 @@ def _check_no_other_protocols_set(directory: Path, loaded, *, log) -> dict[str, 
                 "give --out another folder"
             )
         if old.get("settings_sha256", loaded.settings_sha256) != loaded.settings_sha256:
-            log(
-                f"note: {path.name} was built from other settings of {loaded.protocol.name!r}; "
+            other = shard_of_manifest(path.name)
+            again = (
                 "this build replaces it (images that still match are reused)"
+                if other is None or path.name == own or own == MANIFEST
+                else f"build its shard again with these settings (--shard {other[0]}/{other[1]})"
+            )
+            log(
+                f"note: {path.name} was built from other settings of {loaded.protocol.name!r}; {again}"
             )
     return manifests
 

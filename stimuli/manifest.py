@@ -57,6 +57,12 @@ def shard_manifest_name(index: int, count: int) -> str:
     return f"manifest.shard-{index:03d}-of-{count:03d}.json"
 
 
+def shard_of_manifest(name: str) -> tuple[int, int] | None:
+    """(index, count) of a shard manifest's file name; None for another name."""
+    m = _SHARD_RE.match(name)
+    return None if m is None else (int(m.group(1)), int(m.group(2)))
+
+
 def write_json_atomic(path: Path, data: dict) -> None:
     """Write a manifest atomically (``generator.atomic``): stopped mid-write, the old manifest
     stays and no temporary is left in the set."""

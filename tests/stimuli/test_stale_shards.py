@@ -17,7 +17,8 @@ def test_a_shard_beside_an_earlier_builds_shard_finishes_and_says_which_to_build
     settings did its whole work, wrote its manifest and then failed, exit 2: 'field
     'protocol' differs from shard 1 ...; all shards must come from the same protocol', as if
     the shards were wrong. It now finishes (exit 0), names the earlier build's shard and the
-    --shard to build again; that build merges the set, which checks ok."""
+    --shard to build again (before the work too); that build merges the set, which checks
+    ok."""
     out = tmp_path / "set"
     out.mkdir()
     shutil.copytree(built_set / "objects", out / "objects")
@@ -28,6 +29,10 @@ def test_a_shard_beside_an_earlier_builds_shard_finishes_and_says_which_to_build
 
     assert main([*build, "--shard", "1/2"]) == 0
     printed = capsys.readouterr().out
+    assert (  # said before the work (it said 'this build replaces it', which it does not)
+        "note: manifest.shard-002-of-002.json was built from other settings of 'stim_test'; "
+        "build its shard again with these settings (--shard 2/2)\n"
+    ) in printed
     assert (
         "note: manifest.shard-002-of-002.json is from an earlier build with other settings; "
         "build --shard 2/2 with this protocol: the last shard to finish merges the set"
