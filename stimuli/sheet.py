@@ -9,6 +9,7 @@ crosshair: the point the layout was built for) and its token layout (blocks tint
 
 from __future__ import annotations
 
+import errno
 import shlex
 from pathlib import Path
 
@@ -183,9 +184,28 @@ def _tile(
 
 
 def write_contact_sheet(directory: str | Path, *, out: str | Path | None = None, **kwargs) -> Path:
-    """Write the sheet PNG (default ``<directory>/contact_sheet.png``); returns its path."""
-    out = Path(out) if out is not None else Path(directory) / "contact_sheet.png"
+    """Write the sheet PNG (default ``<directory>/contact_sheet.png``) atomically: a full disk
+    leaves no torn sheet. Returns its path.
+
+    Raises:
+        FoveaError: the default place in the set's folder cannot be written (a set on a
+            read-only share): says to give ``out`` elsewhere.
+    """
+    from generator.atomic import save_image_atomic
+    from generator.errors import is_path_error, path_error_message
+
+    default = out is None
+    out = Path(directory) / "contact_sheet.png" if default else Path(out)
     sheet = contact_sheet(directory, **kwargs)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_image_atomic(out, sheet)
+    except OSError as error:
+        if not (default and is_path_error(error)) or error.errno == errno.ENOSPC:
+            raise
+        error.filename = str(out)  # not the temporary the atomic write was making
+        raise FoveaError(
+            f"{path_error_message(error)}: the contact sheet goes into the set's folder unless "
+            f"--out names another file (e.g. --out {shlex.quote(out.name)})"
+        ) from None
     return out

@@ -88,3 +88,34 @@ def test_a_wide_sets_tiles_keep_the_images_aspect_ratio(tmp_path):
     reference = np.asarray(Image.open(directory / first["file"]).convert("RGB"))
     assert reference.shape == (128, 256, 3)
     assert np.array_equal(sheet[30:158, 110:366], reference)
+
+
+def test_the_sheet_is_written_whole_or_not_at_all_and_its_default_place_is_explained(
+    built_set, tmp_path, monkeypatch, capsys
+):
+    """The sheet was saved straight to its file: a disk that filled meanwhile left a torn
+    contact_sheet.png in the set (and the error named no file). It is written atomically now.
+    Its default place is the set's folder, which a set on a read-only share (or a folder in the
+    way) refuses: the error says to give --out."""
+    import shutil
+
+    from fovea_cli.main import main
+    from tests.disk_full import disk_fills_while_writing
+
+    copy = tmp_path / "set"
+    shutil.copytree(built_set, copy)
+    sheet = copy / "contact_sheet.png"
+    sheet.unlink(missing_ok=True)
+    argv = ["stimuli", "sheet", str(copy), "--tile-px", "32"]
+    with monkeypatch.context() as disk:
+        filled = disk_fills_while_writing(disk, "contact_sheet.png")
+        assert main(argv) == 2
+    assert filled
+    assert capsys.readouterr().err.startswith(f"error: {sheet}: no space left on the device")
+    assert not [p for p in copy.iterdir() if "contact_sheet" in p.name]  # nor a temporary
+    sheet.mkdir()  # in the way, as an unwritable folder is
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"error: {sheet}: a folder is in the way (a file must go there): the contact sheet goes "
+        "into the set's folder unless --out names another file (e.g. --out contact_sheet.png)"
+    )
