@@ -19,6 +19,7 @@ import pandas as pd
 
 from analysis.session_reader import TORN_LAST_LINE, read_beh_table, read_sidecar
 from generator.errors import FoveaError
+from protocol.identity import settings_differences
 from protocol.session_data import OBSERVERS, session_field
 
 _NAME = re.compile(
@@ -512,7 +513,8 @@ def _select_protocol(
         if len({s.protocol_name for s in examples}) == 1:
             # The name cannot pick one: --protocol NAME kept them all and gave this error again.
             a, b = (s.sidecar.get("protocol") for s in examples[:2])
-            changed = settings_changed(a, b) if isinstance(a, dict) and isinstance(b, dict) else []
+            both = isinstance(a, dict) and isinstance(b, dict)
+            changed = settings_differences(a, b, limit=3) if both else []
             how = (
                 f"both are named {examples[0].protocol_name!r}, but their settings differ"
                 + (f" ({'; '.join(changed)})" if changed else "")
@@ -542,21 +544,3 @@ def _select_protocol(
             continue
         kept.append(s)
     return kept, skipped
-
-
-def settings_changed(a: dict, b: dict, *, limit: int = 3) -> list[str]:
-    """The first ``limit`` settings that differ between two protocols (sidecars' ``protocol``),
-    as ``table.key: a -> b``."""
-
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for key, value in d.items():
-            if isinstance(value, dict):
-                out.update(flat(value, f"{prefix}{key}."))
-            else:
-                out[f"{prefix}{key}"] = value
-        return out
-
-    fa, fb = flat(a), flat(b)
-    keys = [k for k in sorted(set(fa) | set(fb)) if fa.get(k) != fb.get(k)]
-    return [f"{k}: {_short(fa.get(k))} -> {_short(fb.get(k))}" for k in keys[:limit]]

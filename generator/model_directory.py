@@ -13,14 +13,7 @@ def missing_components(path: Path, index: dict) -> str | None:
     tokenizer), else every model component folder without its weights; None when all is there.
     diffusers would otherwise report a weights file missing from ``path`` itself, or, for a
     tokenizer, load without one and stop at the first prompt."""
-    missing = [
-        f"{name}/"
-        for name, entry in index.items()
-        if not name.startswith("_")
-        and isinstance(entry, list)
-        and entry[-1] is not None
-        and not (path / name).is_dir()
-    ]
+    missing = [f"{name}/" for name in _components(index) if not (path / name).is_dir()]
     if missing:
         return (
             f"model directory {path} lacks {', '.join(missing)} (listed in its model_index.json): "
@@ -36,11 +29,8 @@ def _missing_weights(path: Path, index: dict) -> str | None:
     a file such a directory never had."""
     empty = [
         f"{name}/"
-        for name, entry in index.items()
-        if not name.startswith("_")
-        and isinstance(entry, list)
-        and entry[-1] is not None
-        and (path / name / "config.json").is_file()
+        for name in _components(index)
+        if (path / name / "config.json").is_file()
         and not any(
             file.name.endswith((".safetensors", ".bin")) for file in (path / name).iterdir()
         )
@@ -52,3 +42,13 @@ def _missing_weights(path: Path, index: dict) -> str | None:
         "a config.json but no weights file (*.safetensors): copy the whole directory that "
         "save_pretrained wrote"
     )
+
+
+def _components(index: dict) -> list[str]:
+    """The component folders ``model_index.json`` (``index``) lists: ``name: [library, class]``
+    entries, leaving out ``_``-prefixed metadata and components saved as None."""
+    return [
+        name
+        for name, entry in index.items()
+        if not name.startswith("_") and isinstance(entry, list) and entry[-1] is not None
+    ]

@@ -234,11 +234,12 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             ) from None
         if implicit:
             log(_no_trial_note(paths, sidecar))
-        if config.close and changed_settings(sidecar, config.loaded):
-            changed = "; ".join(changed_settings(sidecar, config.loaded))
+        changed = changed_settings(sidecar, config.loaded) if config.close else []
+        if changed:
             config = replace(config, loaded=session_protocol(sidecar, config.loaded))
             say(
-                f"{config.loaded.path} has changed since the session started ({changed}): "
+                f"{config.loaded.path} has changed since the session started "
+                f"({'; '.join(changed)}): "
                 "closing it with the protocol it started with, as its beh.json records it"
             )
         seed = int(session_field(sidecar, "seed"))
