@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.errors import FoveaError
+from generator.scene_crop import pick_crop
 
 _DEEP_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")  # 16-bit and float greyscale
 
@@ -31,11 +32,8 @@ def read_backdrop(path: str | Path, *, width_px: int, height_px: int) -> np.ndar
         grey = np.clip(np.round(values / top * 255.0), 0, 255).astype(np.uint8)
         upright = Image.fromarray(grey)
     w, h = upright.size
-    aspect = width_px / height_px
-    crop_w, crop_h = (w, w / aspect) if w / h < aspect else (h * aspect, h)
-    crop_w, crop_h = int(round(crop_w)), int(round(crop_h))
-    left, top = (w - crop_w) // 2, (h - crop_h) // 2
-    box = (left, top, left + crop_w, top + crop_h)
+    crop = pick_crop(h, w, width_px=width_px, height_px=height_px)  # the largest centre crop
+    box = (crop.left, crop.top, crop.left + crop.width, crop.top + crop.height)
     picture = upright.convert("RGB").resize(
         (width_px, height_px), Image.Resampling.LANCZOS, box=box
     )

@@ -1,14 +1,17 @@
 """Crops of a photograph at an output's aspect ratio: the largest one, one picked by a seed's
-random generator (zoom, position, flip), and the crop resized to the output size."""
+random generator (zoom, position, flip), and the crop resized to the output size. The crop
+geometry needs no torch (``fovea mask --image`` uses it); only resizing imports it."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -59,6 +62,8 @@ def pick_crop(
 def apply_crop(image: torch.Tensor, crop: Crop, *, width_px: int, height_px: int) -> torch.Tensor:
     """(3, H, W) uint8 -> (1, 3, height_px, width_px) float in [-1, 1]: the crop resized with an
     anti-aliased filter (and mirrored when ``crop.flip``)."""
+    import torch.nn.functional as F  # here, so the crop geometry above needs no torch
+
     box = image[:, crop.top : crop.top + crop.height, crop.left : crop.left + crop.width]
     patch = box.float()[None] / 127.5 - 1.0
     out = F.interpolate(

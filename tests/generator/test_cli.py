@@ -445,6 +445,19 @@ def test_mask_draws_over_the_picture_as_generate_reads_a_scene(tmp_path, monkeyp
     assert np.abs(drawn["grey16"] - drawn["grey8"]).max() <= 1
 
 
+def test_the_mask_backdrop_and_scene_crops_share_one_crop_without_torch():
+    """fovea mask --image re-derived generate's centre crop (scene_crop imported torch at module
+    level); it now calls scene_crop.pick_crop, whose geometry imports no torch."""
+    code = (
+        "import sys; import generator.backdrop, generator.scene_crop as c; "
+        "assert 'torch' not in sys.modules, 'torch imported'; "
+        "print(c.pick_crop(300, 400, width_px=64, height_px=64).describe())"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "crop=50,0,300x300"
+
+
 @pytest.mark.parametrize("option", ["--out", "--scene-out", "--mask-out"])
 def test_no_output_may_overwrite_the_scene_photograph(photos, capsys, option):
     """--scene photo.png --scene-out photo.png replaced the photograph with its 16 px scene (and
