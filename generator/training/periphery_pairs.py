@@ -249,6 +249,19 @@ def load_pairs(folder: Path) -> PairSet:
     return pairs
 
 
+def check_crops_fit(pairs: PairSet, crop_px: list[int], folder: Path) -> None:
+    """Refuse crop sides larger than the smallest pair's images (``fovea train pairs
+    --resolution``): no crop of that side can be drawn from them."""
+    smallest = min(min(twin.shape[-2:]) for twin in pairs.twins)
+    too_large = [px for px in crop_px if px > smallest]
+    if too_large:
+        raise FoveaError(
+            f"--crop-px {' '.join(map(str, too_large))} is larger than the pairs in {folder} "
+            f"({smallest} px images, their `fovea train pairs --resolution`); give --crop-px "
+            f"{smallest} or less"
+        )
+
+
 def pair_crops(pairs: PairSet, *, count: int, crop_px: int, rng):
     """A batch of crops of ``crop_px``, each drawn to hold at least 30 % coarse-token pixels
     where it can (ten tries), at any pixel offset (so the net cannot learn where the token grid

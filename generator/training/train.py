@@ -118,9 +118,10 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
         accelerator.print(f"--resume: no checkpoint in {out}; starting a new {cfg.stage} run")
     run.model, run.opt = accelerator.prepare(run.model, run.opt)
     if cfg.stage == "periphery":
-        from generator.training.periphery_pairs import load_pairs
+        from generator.training.periphery_pairs import check_crops_fit, load_pairs
 
         bank = load_pairs(Path(cfg.data))
+        check_crops_fit(bank, cfg.crop_px, Path(cfg.data))
     else:
         bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in run.trainable)

@@ -237,3 +237,32 @@ def test_the_tokens_only_preset_is_the_default_model_without_its_periphery_stage
     assert tokens_only.encoder.periphery is None
     assert tokens_only.model_id == "default-foveated-tokens-only"
     assert tokens_only.encoder.detail is not None  # the fovea still gets its detail
+
+
+def test_crops_larger_than_the_pairs_are_a_one_line_error(tmp_path, capsys):
+    """Periphery training on pairs made at --resolution 128 with the default --crop-px 256
+    failed after loading them with numpy's 'ValueError: high <= 0' traceback. Now it is one
+    line naming the pairs' size; crops that fit train."""
+    from generator.training.train import main as train_main
+
+    print("seed 0")
+    rng = np.random.default_rng(0)
+    pairs = tmp_path / "pairs"
+    pairs.mkdir()
+    np.savez(
+        pairs / "pair_000.npz",
+        twin=(rng.random((128, 128, 3)) * 255).astype(np.uint8),
+        seed=0,
+        source="train:x",
+        foveated=(rng.random((1, 128, 128, 3)) * 255).astype(np.uint8),
+        levels=np.full((1, 8, 8), 2, np.uint8),
+        strength=np.array([1.0]),
+        gaze_px=np.array([[64.0, 64.0]]),
+    )
+    argv = ["periphery", "--data", str(pairs), "--batch-size", "2", "--steps", "1", "--no-progress"]
+    argv += ["--model-json", '{"channels": 8, "blocks": 1}']
+    assert train_main([*argv, "--out", str(tmp_path / "big")]) == 2
+    err = capsys.readouterr().err
+    assert "--crop-px 256 is larger than the pairs" in err and "128 px" in err
+    assert "Traceback" not in err
+    assert train_main([*argv, "--out", str(tmp_path / "fits"), "--crop-px", "64", "128"]) == 0
