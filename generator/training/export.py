@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from generator.atomic import write_atomic
-from generator.errors import FoveaError
+from generator.errors import FoveaError, safetensors_errors
 from generator.sampler_names import SAMPLERS
 from generator.training.card import model_card
 from generator.training.lineage import run_record
@@ -192,9 +192,10 @@ def _export_lora(lora_file: Path, shipped: Path) -> None:
 
     if not lora_file.is_file():
         raise FoveaError(f"{lora_file} not found: --foveated takes a foveated training folder")
-    with safe_open(str(lora_file), framework="pt") as f:
-        meta = f.metadata() or {}
-    state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
+    with safetensors_errors(lora_file, "the run's adapter"):
+        with safe_open(str(lora_file), framework="pt") as f:
+            meta = f.metadata() or {}
+        state = {k: v.half().contiguous() for k, v in load_file(str(lora_file)).items()}
     save_file(state, str(shipped), metadata=meta)
 
 
@@ -211,7 +212,9 @@ def _export_stage(
     load = getattr(weights_io, f"load_{stage}")
     save = getattr(weights_io, f"save_{stage}")
     if run_dir is not None:
-        net = load(Path(run_dir) / f"{stage}.safetensors")
+        weights = Path(run_dir) / f"{stage}.safetensors"
+        with safetensors_errors(weights, "the run's weights"):
+            net = load(weights)
         record = _stage_record(Path(run_dir), stage)
         pairs = Path((record.get("config") or {}).get("data") or "") / "pairs.json"
         if stage == "periphery" and pairs.is_file():
@@ -329,7 +332,7 @@ def _check_log_matches_weights(run_dir: Path, stage: str) -> None:
     weights = Path(run_dir) / f"{RUN_WEIGHTS[stage]}.safetensors"
     if not weights.is_file():
         return
-    with safe_open(str(weights), framework="pt") as f:
+    with safetensors_errors(weights, "the run's weights"), safe_open(str(weights), "pt") as f:
         step = (f.metadata() or {}).get("step")
     if step is None:
         return

@@ -47,13 +47,14 @@ def load_lora(model, path: Path, *, rank: int) -> None:
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    from generator.errors import FoveaError
+    from generator.errors import FoveaError, safetensors_errors
 
-    with safe_open(str(path), framework="pt") as f:
-        saved_rank = int((f.metadata() or {}).get("rank", rank))
-    if saved_rank != rank:
-        raise FoveaError(f"--init-lora {path} has rank {saved_rank}, --lora-rank is {rank}")
-    state = {k.removeprefix("transformer."): v.float() for k, v in load_file(str(path)).items()}
+    with safetensors_errors(path, "--init-lora"):
+        with safe_open(str(path), framework="pt") as f:
+            saved_rank = int((f.metadata() or {}).get("rank", rank))
+        if saved_rank != rank:
+            raise FoveaError(f"--init-lora {path} has rank {saved_rank}, --lora-rank is {rank}")
+        state = {k.removeprefix("transformer."): v.float() for k, v in load_file(str(path)).items()}
     result = set_peft_model_state_dict(model.transformer, state)
     unexpected = getattr(result, "unexpected_keys", [])
     if unexpected:

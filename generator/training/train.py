@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from generator.atomic import write_atomic
-from generator.errors import FoveaError
+from generator.errors import FoveaError, safetensors_errors
 from generator.process_lock import ProcessLock
 from generator.training.checkpoint import (
     Progress,
@@ -266,18 +266,14 @@ def _build_model(cfg: TrainConfig, device) -> TrainedParts:
     from generator.models.weights_io import load_detail, load_model, load_periphery
     from generator.training.lora_io import add_lora, load_lora
 
-    if cfg.stage == "detail":
-        if cfg.init:
-            model = load_detail(Path(cfg.init)).requires_grad_(True)
-        else:
-            model = DetailNet(DetailConfig.from_dict(cfg.model))
+    if cfg.init:  # a file that is not safetensors (cut short, another format): one line
+        load = {"detail": load_detail, "periphery": load_periphery}.get(cfg.stage, load_model)
+        with safetensors_errors(cfg.init, "--init"):
+            model = load(Path(cfg.init)).requires_grad_(True)
+    elif cfg.stage == "detail":
+        model = DetailNet(DetailConfig.from_dict(cfg.model))
     elif cfg.stage == "periphery":
-        if cfg.init:
-            model = load_periphery(Path(cfg.init)).requires_grad_(True)
-        else:
-            model = PeripheryNet(PeripheryConfig.from_dict(cfg.model))
-    elif cfg.init:
-        model = load_model(Path(cfg.init)).requires_grad_(True)
+        model = PeripheryNet(PeripheryConfig.from_dict(cfg.model))
     else:
         model = DefaultModel(ModelConfig.from_dict(cfg.model))
     model.train()

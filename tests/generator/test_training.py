@@ -5,6 +5,7 @@ errors."""
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -470,3 +471,33 @@ def test_an_adapter_is_exported_only_with_the_base_it_was_trained_on(tmp_path):
     assert {p.name: p.read_bytes() for p in (tmp_path / "w").iterdir()} == shipped
     with pytest.raises(FoveaError, match=r"--init .* is not the base"):
         train(_fov_cfg(tmp_path / "fov", init, steps=2), resume=True)
+
+
+def test_weights_files_that_are_not_safetensors_are_one_line_errors(tmp_path, capsys):
+    """A cut-short or foreign file given to detail's --init, foveated's --init-lora or found
+    as a run's weights by the export failed with safetensors' 'SafetensorError' traceback
+    (base's --init already said it in one line). Now each is one line naming the file."""
+    from generator.training.export import main as export_main
+
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"not safetensors")
+    small = ["--crop-px", "32", "--batch-size", "2", "--steps", "1", "--no-progress"]
+    shipped_base = str(REPO / "generator" / "models" / "weights" / "default-base.safetensors")
+    runs = [
+        ["detail", "--init", str(bad)],
+        ["foveated", "--init", shipped_base, "--init-lora", str(bad), "--lora-rank", "4"],
+    ]
+    for i, argv in enumerate(runs):
+        assert train_main([*argv, "--out", str(tmp_path / f"r{i}"), *small]) == 2
+        err = capsys.readouterr().err
+        assert f"{bad} is not a readable safetensors file" in err, err
+    run = tmp_path / "detail-run"
+    run.mkdir()
+    (run / "detail.safetensors").write_bytes(bad.read_bytes())
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    shipped = {p.name: p.read_bytes() for p in weights.iterdir()}
+    assert export_main(["--detail", str(run), "--out", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert "detail.safetensors is not a readable safetensors file" in err, err
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == shipped
