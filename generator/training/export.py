@@ -38,7 +38,16 @@ def export_weights(*, out_dir: Path, **stages) -> dict:
     written into a staging copy of ``out_dir`` beside it and moved into place only once every
     file is written and the size check passed, so a failure (a missing run, a full disk, weights
     over 25 MB) leaves ``out_dir`` as it was: never a new base beside an old adapter."""
+    from generator.models.weights_io import BASE_FILE, CARD_FILE
+
     out_dir = Path(out_dir)
+    if stages.get("base_dir") is None and not all(
+        (out_dir / name).is_file() for name in (BASE_FILE, CARD_FILE)
+    ):  # checked here: the staging copy's name would stand in the message
+        raise FoveaError(
+            f"{out_dir} has no shipped base weights to keep ({BASE_FILE} and {CARD_FILE}); give "
+            "--base, or --out a copy of the shipped weights folder"
+        )
     staging = out_dir.parent / f".{out_dir.name}.export"
     shutil.rmtree(staging, ignore_errors=True)  # left by an export that was killed
     if out_dir.is_dir():

@@ -501,3 +501,18 @@ def test_weights_files_that_are_not_safetensors_are_one_line_errors(tmp_path, ca
     err = capsys.readouterr().err
     assert "detail.safetensors is not a readable safetensors file" in err, err
     assert {p.name: p.read_bytes() for p in weights.iterdir()} == shipped
+
+
+def test_an_export_without_a_base_into_a_new_folder_names_that_folder(tmp_path, capsys):
+    """fovea train export --detail RUN --out NEW (no --base, NEW without shipped weights) said
+    'NEW/../.NEW.export has no shipped base weights to keep': the staging copy's name, which
+    the user never gave. Now the message names --out and how to give it a base."""
+    from generator.training.export import main as export_main
+
+    print("seed 7")
+    run = tmp_path / "detail"
+    train(_cfg(run, stage="detail", model={"channels": 8, "blocks": 1}, steps=1, batch_size=2))
+    assert export_main(["--detail", str(run), "--out", str(tmp_path / "new")]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'new'} has no shipped base weights to keep" in err, err
+    assert ".export" not in err and "--out a copy of the shipped weights" in err
