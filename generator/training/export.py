@@ -27,6 +27,7 @@ from generator.atomic import write_atomic
 from generator.errors import FoveaError, safetensors_errors
 from generator.sampler_names import SAMPLERS
 from generator.training.card import model_card
+from generator.training.config import STAGES
 from generator.training.lineage import run_record
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
@@ -48,6 +49,9 @@ def export_weights(*, out_dir: Path, **stages) -> dict:
             f"{out_dir} has no shipped base weights to keep ({BASE_FILE} and {CARD_FILE}); give "
             "--base, or --out a copy of the shipped weights folder"
         )
+    for run_dir in (stages.get(f"{stage}_dir") for stage in STAGES):
+        if run_dir is not None:
+            _refuse_a_running_run(Path(run_dir))
     staging = out_dir.parent / f".{out_dir.name}.export"
     shutil.rmtree(staging, ignore_errors=True)  # left by an export that was killed
     if out_dir.is_dir():
@@ -68,6 +72,28 @@ def export_weights(*, out_dir: Path, **stages) -> dict:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return record
+
+
+def _refuse_a_running_run(run_dir: Path) -> None:
+    """Refuse a run folder that a training is writing now (its ``train.lock`` is held): its
+    weights move on and its log is written when it ends, which the checks below would call a
+    run that was stopped."""
+    from generator.process_lock import ProcessLock
+    from generator.training.train import LOCK_FILE
+
+    if not (run_dir / LOCK_FILE).is_file():
+        return
+    probe = ProcessLock(run_dir / LOCK_FILE, what=str(run_dir))
+    try:
+        probe.acquire()
+    except FoveaError:
+        raise FoveaError(
+            f"{run_dir} is being trained now (its {LOCK_FILE} is held by a running fovea train): "
+            "export it when that training has ended"
+        ) from None
+    except OSError:  # not ours to open (a read-only copy): no training writes there
+        return
+    probe.release()
 
 
 def _move_into_place(staging: Path, out_dir: Path, *, removed: set[str]) -> None:

@@ -516,3 +516,25 @@ def test_an_export_without_a_base_into_a_new_folder_names_that_folder(tmp_path, 
     err = capsys.readouterr().err
     assert f"{tmp_path / 'new'} has no shipped base weights to keep" in err, err
     assert ".export" not in err and "--out a copy of the shipped weights" in err
+
+
+def test_an_export_of_a_run_that_is_training_now_says_so(tmp_path):
+    """fovea train export --detail RUN while RUN was still training said 'RUN has no log.json
+    (the run was stopped before it wrote it)' and suggested a --resume into the busy folder.
+    Now, while the run's train.lock is held, the export says the run is being trained and to
+    export it when it ends; afterwards it exports."""
+    from generator.process_lock import ProcessLock
+    from generator.training.train import LOCK_FILE
+
+    print("seed 7")
+    run = tmp_path / "detail"
+    train(_cfg(run, stage="detail", model={"channels": 8, "blocks": 1}, steps=1, batch_size=2))
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    shipped = {p.name: p.read_bytes() for p in weights.iterdir()}
+    with ProcessLock(run / LOCK_FILE, what="the training"):
+        with pytest.raises(FoveaError, match=f"{run} is being trained now.*when that training"):
+            export_weights(base_dir=None, foveated_dir=None, out_dir=weights, detail_dir=run)
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == shipped
+    record = export_weights(base_dir=None, foveated_dir=None, out_dir=weights, detail_dir=run)
+    assert record["detail"]["steps"] == 1
