@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from generator.arg_types import seed_int
+from generator.arg_types import output_file, seed_int
 from generator.atomic import write_atomic
 from generator.errors import FoveaError
 from protocol.load import resolve_protocol
@@ -160,7 +160,7 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
         "gaze-to-flip latency, generation latencies. On a virtual display frame figures show "
         "the runner's own cost, not a lab display's timing.",
     )
-    bench.add_argument("--json", required=True, help="output JSON path")
+    bench.add_argument("--json", required=True, type=output_file, help="output JSON path")
     bench.add_argument("--protocol", default="pilot_2afc", help="protocol (default: pilot_2afc)")
     bench.add_argument(
         "--participants", type=int, default=1, help="simulated participants (default: 1)"

@@ -142,6 +142,20 @@ def test_bench_session_writes_json_records(virtual_x, tmp_path):
         assert record[key] > 0
 
 
+def test_bench_session_refuses_a_json_path_it_cannot_write_before_the_session(tmp_path, capsys):
+    """``--json`` naming a folder (or under a file) was taken as given: the whole simulated
+    session ran (minutes with the pilot), then the write failed naming a temporary file. It is
+    refused at once, as the other benchmarks' ``--json`` is."""
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (tmp_path / "a_file").write_text("x")
+    for path, says in ((folder, "is a folder"), (tmp_path / "a_file" / "b.json", "is a file")):
+        with pytest.raises(SystemExit) as exit_:
+            main(["bench", "session", "--protocol", "nosuch_protocol", "--json", str(path)])
+        assert exit_.value.code == 2
+        assert says in capsys.readouterr().err
+
+
 def test_ctrl_c_in_the_demo_says_the_same_command_continues(tmp_path, monkeypatch, capsys):
     """After Ctrl-C the same command continues the demo (it was refused: 'choose another
     --out'); the same folder with other options is refused, nothing is overwritten."""
