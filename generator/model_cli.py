@@ -232,9 +232,16 @@ def _train(args) -> int:
     from generator.training.train import train
 
     log = train(config_from_args(args.stage, args), resume=args.resume)
+    if not log["steps"]:  # the loss is None: no step, nothing trained
+        print(
+            f"{args.stage}: no training step was made: start-up took {log['wall_seconds']:.0f} "
+            f"s of --time-budget-s {args.time_budget_s:g} (or --deadline-unix had passed); "
+            f"the same command with --resume and a larger --time-budget-s trains in {args.out}"
+        )
+        return 0
     print(
-        f"{args.stage}: {log['steps']} steps, loss {log['loss_first50']} -> {log['loss_last50']}; "
-        f"outputs in {args.out}"
+        f"{args.stage}: {log['steps']} steps, loss {log['loss_first50']:.4g} -> "
+        f"{log['loss_last50']:.4g}; outputs in {args.out}"
     )
     return 0
 

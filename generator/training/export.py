@@ -332,6 +332,12 @@ def _stage_record(run_dir: Path, stage: str) -> dict:
     describes (:func:`_check_log_matches_weights`)."""
     _check_log_matches_weights(run_dir, stage)
     log = run_record(run_dir, stage)
+    if log.get("steps") == 0:  # its weights are the untrained start
+        raise FoveaError(
+            f"{run_dir} made no training step (its time budget or deadline ran out first): "
+            f"nothing to export; `fovea train {stage} --out {run_dir} --resume` with a larger "
+            "--time-budget-s (and the run's other flags) trains it"
+        )
     total, parts = _losses(run_dir)
     if parts:
         head, tail = parts[:50], parts[-50:]

@@ -538,3 +538,28 @@ def test_an_export_of_a_run_that_is_training_now_says_so(tmp_path):
     assert {p.name: p.read_bytes() for p in weights.iterdir()} == shipped
     record = export_weights(base_dir=None, foveated_dir=None, out_dir=weights, detail_dir=run)
     assert record["detail"]["steps"] == 1
+
+
+def test_a_run_that_made_no_step_says_so_and_is_not_exported(tmp_path, capsys):
+    """A --time-budget-s that start-up used up printed 'detail: 0 steps, loss None -> None',
+    and its export shipped the untrained start weights, the card saying 'loss n/a -> n/a' and
+    reproducing it with --steps 0 (which fovea train refuses). Now the run says that no step was
+    made and how to train it; the export refuses it, the shipped set unchanged."""
+    from fovea_cli.main import main as fovea
+
+    run = tmp_path / "detail"
+    argv = ["train", "detail", "--out", str(run), "--crop-px", "32", "--batch-size", "2"]
+    argv += ["--model-json", '{"channels": 8, "blocks": 1}', "--no-progress"]
+    assert fovea([*argv, "--deadline-unix", str(time.time() - 1)]) == 0
+    out = capsys.readouterr().out
+    assert "no training step was made" in out and "None" not in out, out
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    shipped = {p.name: p.read_bytes() for p in weights.iterdir()}
+    assert fovea(["train", "export", "--detail", str(run), "--out", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run} made no training step" in err and "--resume" in err, err
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == shipped
+    assert fovea([*argv, "--resume", "--steps", "1"]) == 0
+    assert "detail: 1 steps, loss " in capsys.readouterr().out
+    assert fovea(["train", "export", "--detail", str(run), "--out", str(weights)]) == 0
