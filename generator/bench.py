@@ -68,14 +68,15 @@ def _paired_runs(generator, repeats: int, full_kwargs: dict, fov_kwargs: dict):
     return runs
 
 
-def _stage_split(generator: FoveatedGenerator, layout) -> dict:
-    """Encode/denoise/decode seconds and shares with the foveated decode (prompt models only;
+def _stage_split(generator: FoveatedGenerator, layout, *, steps: int) -> dict:
+    """Encode/denoise/decode seconds and shares with the foveated decode, sampling ``steps``
+    steps as the timed runs do (prompt models only;
     :func:`generator.foveated_decode.stage_seconds`)."""
     if generator.takes_scene:
         return {}
     from generator.foveated_decode import stage_seconds
 
-    return stage_seconds(generator, layout)
+    return stage_seconds(generator, layout, steps=steps)
 
 
 def _median(values) -> float:
@@ -122,7 +123,7 @@ def run_generator_benchmark(
                 full_cpu_s = _median(c for _, c in runs["full"])
                 fov_cpu_s = _median(c for _, c in runs["fov"])
                 flops_fov = transformer_flops(generator, fov.layout)
-                split = _stage_split(generator, fov.layout)
+                split = _stage_split(generator, fov.layout, steps=steps)
                 records.append(
                     {
                         "resolution": size,

@@ -143,16 +143,19 @@ def _timed(fn):
 
 
 @torch.no_grad()
-def stage_seconds(generator, layout: TokenLayout, *, seed: int = 0, condition=None) -> dict:
+def stage_seconds(
+    generator, layout: TokenLayout, *, seed: int = 0, condition=None, steps: int | None = None
+) -> dict:
     """One generation on ``layout`` timed stage by stage (prompt models; the default model's
     scene refiner is not run): ``encode`` (conditioning as each image of a session gets it: the
     prompt from the session's cache), ``encode_first`` (the prompt's first, uncached encode, paid
     once per prompt and session; None for encoders without a cache), ``denoise`` (the sampler),
     ``decode_full`` and ``decode_foveated``, seconds; and each stage's share of the total with
-    the foveated decode."""
+    the foveated decode. ``steps``: the sampler's steps (default: the model's own)."""
     from generator.tokens import unpack
 
     d = generator.denoiser
+    steps = generator.steps if steps is None else steps
     encode = lambda: generator.encoder.encode(condition, device=d.device, dtype=d.dtype)  # noqa: E731
     first_s = None
     if hasattr(generator.encoder, "clear_cache"):
@@ -162,7 +165,7 @@ def stage_seconds(generator, layout: TokenLayout, *, seed: int = 0, condition=No
     noise = generator.noise_tokens(layout, seed=seed).to(d.device, d.dtype)
     ids = d.positions(layout, text_len=cond.text.shape[1])
     result, denoise_s = _timed(
-        lambda: generator.sample_tokens(noise, ids=ids, cond=cond, steps=generator.steps).tokens
+        lambda: generator.sample_tokens(noise, ids=ids, cond=cond, steps=steps).tokens
     )
     grid = unpack(result.float(), layout, p=generator.codec.cells_per_token).to(d.device)
     _, full_s = _timed(lambda: generator.codec.decode(grid))

@@ -14,3 +14,25 @@ def test_bench_records_split_stages():
         shares = record["encode_share"] + record["denoise_share"] + record["decode_share"]
         assert shares == pytest.approx(1.0)
         assert 0 < record["decoded_area_ratio"] <= 1.0
+
+
+def test_the_stage_split_samples_the_steps_the_timed_runs_sample():
+    """``--steps 1`` timed one-step generations but split the stages of a generation with the
+    model's own steps (4 for flux2-tiny), so ``denoise_seconds`` was several times the record's
+    ``denoise_seconds_foveated``. The split samples the benchmark's steps."""
+    from generator.bench import _stage_split
+    from generator.geometry import StimulusGeometry, default_display
+    from generator.layout import LayoutSpec
+    from generator.loading import load_generator
+
+    generator = load_generator("flux2-tiny")
+    assert generator.steps != 1
+    geometry = StimulusGeometry(display=default_display(), image_width_px=128, image_height_px=128)
+    layout = generator.layout(geometry=geometry, gaze_px=(64.0, 64.0), spec=LayoutSpec())
+    calls = []
+    generator.denoiser.transformer.register_forward_hook(lambda *_: calls.append(1))
+    generator.generate(seed=0, geometry=geometry, gaze_px=(64.0, 64.0), spec=LayoutSpec(), steps=1)
+    per_generation = len(calls)
+    calls.clear()
+    _stage_split(generator, layout, steps=1)
+    assert len(calls) == per_generation
