@@ -226,8 +226,9 @@ def _training(record: dict) -> list[str]:
     lines += [
         "",
         f"In all {total_steps} steps and {_duration(total_s)} of training (the loops' time; "
-        "start-up and checkpoints add a little). Loss curves: `default-base-loss.png`, "
-        "`default-foveated-loss.png` (total, velocity and refiner losses)"
+        "start-up and checkpoints add a little). Loss curves: `default-base-loss.png`"
+        + (", `default-foveated-loss.png`" if record.get("foveated") else "")
+        + " (total, velocity and refiner losses)"
         + (
             ", `default-detail-loss.png` (the detail flow's velocity loss)"
             if record.get("detail")
@@ -248,8 +249,8 @@ def _training(record: dict) -> list[str]:
         "",
         "```",
         *commands,
-        f"fovea train export --base {_last_run_dir(record, 'base')} "
-        f"--foveated {_last_run_dir(record, 'foveated')}"
+        f"fovea train export --base {_last_run_dir(record, 'base')}"
+        + (f" --foveated {_last_run_dir(record, 'foveated')}" if record.get("foveated") else "")
         + _base_export_flags(record)
         + (_detail_export_flags(record) if record.get("detail") else ""),
         *_periphery_commands(record),

@@ -153,8 +153,9 @@ def _export_into(
         _check_adapter_base(Path(foveated_dir), record["foveated"], out_dir)
     elif base_dir is None and old.get("foveated") and (out_dir / LORA_FILE).is_file():
         record["foveated"] = old["foveated"]  # kept with the kept base
-    elif (out_dir / LORA_FILE).exists():
-        (out_dir / LORA_FILE).unlink()  # a stale adapter would not match the new base
+    else:  # a stale adapter would not match the new base; nor its loss curves the card
+        (out_dir / LORA_FILE).unlink(missing_ok=True)
+        (out_dir / "default-foveated-loss.png").unlink(missing_ok=True)
     record.update(
         _export_stage("detail", detail_dir, out_dir / DETAIL_FILE, old=old, sampler=detail_sampler)
     )

@@ -563,3 +563,25 @@ def test_a_run_that_made_no_step_says_so_and_is_not_exported(tmp_path, capsys):
     assert fovea([*argv, "--resume", "--steps", "1"]) == 0
     assert "detail: 1 steps, loss " in capsys.readouterr().out
     assert fovea(["train", "export", "--detail", str(run), "--out", str(weights)]) == 0
+
+
+def test_a_base_exported_without_an_adapter_gets_a_card_and_figures_without_one(tmp_path):
+    """fovea train export --base RUN (a new base, no --foveated) removes the shipped adapter,
+    which no longer fits, but its card still reproduced the set with 'fovea train export --base
+    runs/base --foveated runs/foveated' (a folder the block never makes), listed
+    default-foveated-loss.png, and that figure of the old adapter stayed in the folder. Now the
+    export line and the figure list name the adapter only when the set has one, and the stale
+    figure goes with the adapter."""
+    print("seed 7")
+    base = tmp_path / "base"
+    train(_cfg(base, crop_px=[32], batch_size=2, steps=2))
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    export_weights(base_dir=base, foveated_dir=None, out_dir=weights)
+    names = {p.name for p in weights.iterdir()}
+    assert "default-foveated-lora.safetensors" not in names
+    assert "default-foveated-loss.png" not in names and "default-base-loss.png" in names
+    card = (weights / "MODEL_CARD.md").read_text()
+    assert "- foveated: not run" in card
+    assert "--foveated" not in card and "default-foveated-loss.png" not in card
+    assert "fovea train export --base runs/base --sampler" in card
