@@ -125,7 +125,9 @@ def _store(image, out_path: Path, max_side_px: int) -> tuple[int, int]:
     fetch stopped mid-write leaves no partial image that the next fetch would take as cached)."""
     from PIL import Image
 
-    image = image.convert("RGB")
+    from generator.data.pixels import to_rgb8
+
+    image = to_rgb8(image)
     short = min(image.size)
     if short > max_side_px:
         scale = max_side_px / short

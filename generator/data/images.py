@@ -9,7 +9,6 @@ half of them horizontally. Everything is seeded: the same generator state gives 
 
 from __future__ import annotations
 
-import io
 import json
 import math
 from dataclasses import dataclass
@@ -59,11 +58,10 @@ class ImageBank:
         return ImageBank([im.to(device) for im in self.images], self.entries)
 
 
-def _decode(data: bytes | Path) -> torch.Tensor:
-    from PIL import Image
+def _decode(data: bytes | Path, *, name: str) -> torch.Tensor:
+    from generator.data.pixels import read_rgb
 
-    with Image.open(io.BytesIO(data) if isinstance(data, bytes) else data) as im:
-        array = np.asarray(im.convert("RGB"))
+    array = np.asarray(read_rgb(data, name=name))
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
@@ -81,11 +79,16 @@ def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> 
         with np.load(source, allow_pickle=False) as z:
             payload = {e["id"]: bytes(z[f"img_{i}"]) for i, e in enumerate(manifest["images"])}
         entries = [e for e in manifest["images"] if split == "all" or e["split"] == split]
-        images = [_decode(payload[e["id"]]) for e in entries]
+        images = [_decode(payload[e["id"]], name=f"image {e['id']} in {source}") for e in entries]
     else:
         manifest = load_manifest(source)
         entries = [e for e in manifest["images"] if split == "all" or e["split"] == split]
-        images = [_decode(source / e["cached_file"]) for e in entries]
+        images = [
+            _decode(
+                source / e["cached_file"], name=f"{source / e['cached_file']} (in manifest.json)"
+            )
+            for e in entries
+        ]
     keep = [i for i, im in enumerate(images) if min(im.shape[1:]) >= min_side_px]
     if not keep:
         raise FoveaError(f"no {split} images of at least {min_side_px} px in {source}")

@@ -35,12 +35,14 @@ def pack_images(
     """
     from PIL import Image
 
+    from generator.data.pixels import read_rgb
+
     manifest = load_manifest(cache_dir)
     entries = [e for e in manifest["images"] if e["split"] in splits]
     arrays = {}
     for i, entry in enumerate(entries):
-        with Image.open(Path(cache_dir) / entry["cached_file"]) as im:
-            im = im.convert("RGB")
+        path = Path(cache_dir) / entry["cached_file"]
+        with read_rgb(path, name=f"{path} (in manifest.json)") as im:
             short = min(im.size)
             if short > max_side_px:
                 s = max_side_px / short

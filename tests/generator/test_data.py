@@ -231,3 +231,40 @@ def test_fetch_from_debian_packages(tmp_path, monkeypatch):
     assert len(debian) == len(small[0].files) == 1  # Kleiber; Infinite-Sea is digital art
     assert {e["licence"] for e in debian} == {"CC-BY-SA-3.0"}
     assert all(e["version"] for e in debian)
+
+
+def test_sixteen_bit_grey_and_broken_images_in_a_cache(tmp_path, capsys):
+    """A cache folder's image that is 16-bit grey (a PNG from a scientific camera) was packed
+    and trained on almost all white: PIL's convert('RGB') clips 0-65535 at 255. One cut short
+    or not an image at all stopped fovea data pack and training with PIL's traceback. Now the
+    16-bit image is scaled to 8 bits, and a broken one is one line naming the file."""
+    from PIL import Image
+
+    from fovea_cli.main import main as fovea
+
+    fetch_images(cache_dir=tmp_path, include_packages=False, progress=False)
+    manifest = load_manifest(tmp_path)
+    entry = next(e for e in manifest["images"] if e["split"] == "train")
+    cached = tmp_path / entry["cached_file"]
+    ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (128, 1))
+    Image.fromarray(ramp).save(cached)
+    assert Image.open(cached).mode.startswith("I")
+    pack = tmp_path / "p.npz"
+    assert fovea(["data", "pack", "--cache", str(tmp_path), "--out", str(pack)]) == 0
+    for source in (pack, tmp_path):
+        bank = load_bank(source=source, split="train")
+        image = bank.images[[e["id"] for e in bank.entries].index(entry["id"])].float()
+        assert abs(float(image.mean()) - 127.5) < 2, source  # a ramp, not white
+        assert float(image[:, :, 0].mean()) < 2 and float(image[:, :, -1].mean()) > 253
+
+    jpeg = tmp_path / "cut.jpg"
+    Image.fromarray((np.random.default_rng(0).random((64, 64, 3)) * 255).astype(np.uint8)).save(
+        jpeg
+    )
+    for broken in (jpeg.read_bytes()[:300], b"not an image"):
+        cached.write_bytes(broken)
+        assert fovea(["data", "pack", "--cache", str(tmp_path), "--out", str(pack)]) == 2
+        err = capsys.readouterr().err
+        assert f"{cached} (in manifest.json) is not a readable image" in err, err
+        with pytest.raises(FoveaError, match="is not a readable image"):
+            load_bank(source=tmp_path, split="train")
