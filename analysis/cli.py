@@ -103,6 +103,7 @@ def _bench(args: argparse.Namespace) -> int:
         seed=args.seed,
         keep_dir=args.keep,
     )
+    records = [{**r, "command": args.command_line} for r in records]
     write_records(records, args.json)
     for r in records:
         print(

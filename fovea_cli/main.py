@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shlex
 import sys
 
 from generator.errors import FoveaError, is_path_error, path_error_message
@@ -59,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     saying how to continue when interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command as given, which benchmarks record with their numbers.
+    args.command_line = shlex.join(["fovea", *(sys.argv[1:] if argv is None else argv)])
     try:
         status = args.handler(args)
     except FoveaError as error:

@@ -374,6 +374,7 @@ def _bench(args: argparse.Namespace) -> int:
         device=args.device,
         dtype=args.dtype,
     )
+    records = [{**r, "command": args.command_line} for r in records]
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(args.json), json.dumps(records, indent=2))
     print(f"wrote {len(records)} records to {args.json}")

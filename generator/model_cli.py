@@ -313,6 +313,7 @@ def _bench_lora(args) -> int:
         dtype=args.dtype,
     )
     result = run_lora_quality(settings)
+    result["records"] = [{**r, "command": args.command_line} for r in result["records"]]
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, _json(result["records"]))
@@ -352,6 +353,8 @@ def _bench_quality(args) -> int:
     sheets = Path(args.sheets) if args.sheets else out.parent / f"{out.stem}_sheets"
     sheets.mkdir(parents=True, exist_ok=True)  # a file in the way: refused before the hours of work
     result = run_quality(settings, sheets_dir=sheets)
+    for key in ("records", "bounds"):
+        result[key] = [{**r, "command": args.command_line} for r in result[key]]
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, _json(result["records"]))
     bounds_path = out.with_name(f"{out.stem}_bounds.json")

@@ -267,9 +267,11 @@ def _bench_session(args: argparse.Namespace) -> int:
     import platform
     import tempfile
 
+    from protocol import load_protocol
     from study.simulate import simulate
 
     protocol = resolve_protocol(args.protocol)
+    stimulus = load_protocol(protocol).protocol.stimulus
     display = os.environ.get("DISPLAY") or "Xvfb started by fovea"
     records = []
     with tempfile.TemporaryDirectory(prefix="fovea-bench-session-") as tmp:
@@ -289,6 +291,10 @@ def _bench_session(args: argparse.Namespace) -> int:
             records.append(
                 {
                     "protocol": protocol.stem,
+                    "model": stimulus.model,
+                    "device": stimulus.device,
+                    "resolution": [stimulus.image_width_px, stimulus.image_height_px],
+                    "steps": stimulus.num_steps,
                     "participant": result.paths.participant,
                     "observer": args.observer,
                     "trials": result.n_rows,
@@ -309,6 +315,7 @@ def _bench_session(args: argparse.Namespace) -> int:
                     "cpu_count": os.cpu_count(),
                     "load_average_1min": os.getloadavg()[0],
                     "machine": platform.machine(),
+                    "command": args.command_line,
                 }
             )
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)

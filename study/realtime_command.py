@@ -129,6 +129,7 @@ def _bench_realtime(args) -> int:
         quiet_intervals=not args.no_quiet_intervals,
     )
     records = run_realtime_bench(config=config, event_log=args.event_log)
+    records = [{**r, "command": args.command_line} for r in records]
     write_records(records, args.json)
     for r in records:
         print(

@@ -137,6 +137,11 @@ def run_lora_quality(settings: LoraQualitySettings, *, models=None, progress: bo
                                 "fovea_ssim": ssim,
                                 "tokens": out.tokens,
                                 "token_ratio": out.layout.token_ratio,
+                                "resolution": res,
+                                "steps": settings.steps or gen.steps,
+                                "seconds": out.seconds,
+                                "device": str(gen.denoiser.device),
+                                "model": gen.model_id,
                             }
                         )
                         bar.update()

@@ -311,6 +311,11 @@ def test_fovea_bench_report_writes_records(tmp_path):
     assert (r["participants"], r["conditions"], r["trials_per_condition"]) == (2, 2, 30) and r[
         "seconds"
     ] > 0
+    # The command that made it (records carried none): what to run again to compare.
+    assert r["command"] == (
+        f"fovea bench report --json {path} --participants 2 --conditions 2 --trials 30 "
+        "--bootstrap 100 --workers 1"
+    )
 
 
 def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_path):

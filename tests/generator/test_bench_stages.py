@@ -36,3 +36,19 @@ def test_the_stage_split_samples_the_steps_the_timed_runs_sample():
     calls.clear()
     _stage_split(generator, layout, steps=1)
     assert len(calls) == per_generation
+
+
+def test_bench_generator_records_say_the_command_that_made_them(tmp_path):
+    """Each record names the command (they named device and model, not how they were made)."""
+    import json
+
+    from fovea_cli.main import main
+
+    out = tmp_path / "bench.json"
+    argv = ["bench", "generator", "--model", "tiny", "--sizes", "64", "--steps", "1"]
+    assert main([*argv, "--json", str(out)]) == 0
+    records = json.loads(out.read_text())
+    assert records and {r["command"] for r in records} == {
+        " ".join(["fovea", *argv, "--json", str(out)])
+    }
+    assert {(r["device"], r["resolution"], r["steps"]) for r in records} == {("cpu", 64, 1)}

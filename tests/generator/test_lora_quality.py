@@ -54,6 +54,10 @@ def test_bench_lora_end_to_end(tmp_path, capsys):
     assert {r["layout"] for r in records} == {"acuity s=1", "circle p2", "circle p4"}
     for r in records:
         assert 0 < r["token_ratio"] < 1 and r["jod"] <= 10.0 + 1e-6
+        # What made the numbers (records said none of it): the command, model, device, size.
+        assert r["command"].startswith(f"fovea bench lora --model {model} --lora {lora}")
+        assert (r["resolution"], r["device"], r["steps"]) == (128, "cpu", 4)
+        assert r["model"] and r["seconds"] > 0
     lora_ids = {tuple(r["gaze_px"]) for r in records if r["model_variant"] == "lora"}
     assert len(lora_ids) == 2
     summary = json.loads(out.with_name("lora_summary.json").read_text())

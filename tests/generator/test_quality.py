@@ -350,6 +350,8 @@ def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsy
     assert "target real_detail:" in printed and "all targets pass:" in printed
     records = json.loads(out.read_text())
     assert {r["model_variant"] for r in records} == {"default-foveated", "default-naive"}
+    command = f"fovea {' '.join(args)} --weights {weights}"  # what made them (they said not)
+    assert {r["command"] for r in records} == {command}
     assert {r["model_variant"] for r in json.loads((tmp_path / "q_bounds.json").read_text())} == {
         "oracle"
     }

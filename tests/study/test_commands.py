@@ -133,6 +133,9 @@ def test_bench_session_writes_json_records(virtual_x, tmp_path):
     assert main(["bench", "session", "--protocol", str(protocol), "--json", str(out)]) == 0
     (record,) = json.loads(out.read_text())
     assert record["responses"] == 2 and record["trials"] >= 2
+    # What made the numbers (the record named only the protocol): command, model, device, size.
+    assert record["command"] == f"fovea bench session --protocol {protocol} --json {out}"
+    assert (record["model"], record["device"], record["resolution"]) == ("tiny", "cpu", [128, 128])
     for key in (
         "session_wall_s",
         "frame_interval_ms_median",

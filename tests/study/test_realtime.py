@@ -180,5 +180,6 @@ def test_ctrl_c_writes_the_records_of_the_trials_run_so_far(
     assert [r["trials"] for r in records] == [1, 2]  # ABBA: spec, plain | plain, (stopped)
     for record in records:
         assert record["interrupted"] is True and record["trials_planned"] == 3
+        assert record["command"] == f"fovea {' '.join(argv)} --steps 2"
         assert record["latency_median_s"] > 0 and record["frames"] > 0
     assert not list(tmp_path.glob(".*.tmp-*"))
