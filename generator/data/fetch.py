@@ -295,6 +295,32 @@ def load_manifest(cache_dir: Path) -> dict:
             f"no image manifest at {path}; run `fovea data images --cache {cache_dir}`"
         )
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except json.JSONDecodeError as error:
         raise FoveaError(f"image manifest {path} is not valid JSON: {error}") from None
+    return checked_manifest(manifest, path, fields=MANIFEST_FIELDS)
+
+
+#: The fields every image of a cache folder's manifest has (a pack's drop ``cached_file``).
+MANIFEST_FIELDS = ("id", "split", "cached_file")
+
+
+def checked_manifest(manifest, path: Path, *, fields: tuple[str, ...]) -> dict:
+    """``manifest`` if it is an object whose ``images`` list holds objects with ``fields`` (a
+    hand-made or truncated one otherwise stopped the readers with a KeyError traceback)."""
+    images = manifest.get("images") if isinstance(manifest, dict) else None
+    if not isinstance(images, list):
+        raise FoveaError(f"image manifest {path} must be a JSON object with an 'images' list")
+    for i, entry in enumerate(images):
+        missing = [f for f in fields if not isinstance(entry, dict) or f not in entry]
+        if missing:
+            raise FoveaError(
+                f"image manifest {path}: image {i} has no {', '.join(missing)} (each image needs "
+                f"{', '.join(fields)}; `fovea data images` writes them)"
+            )
+        if entry["split"] not in ("train", "heldout"):
+            raise FoveaError(
+                f"image manifest {path}: image {entry['id']!r} has split {entry['split']!r}, "
+                "not 'train' or 'heldout'"
+            )
+    return manifest

@@ -91,7 +91,8 @@ def load_bank(*, source: Path, split: Split = "train", min_side_px: int = 0) -> 
         ]
     keep = [i for i, im in enumerate(images) if min(im.shape[1:]) >= min_side_px]
     if not keep:
-        raise FoveaError(f"no {split} images of at least {min_side_px} px in {source}")
+        least = f" of at least {min_side_px} px" if min_side_px else ""
+        raise FoveaError(f"no {split} images{least} in {source}")
     return ImageBank([images[i] for i in keep], [entries[i] for i in keep])
 
 
@@ -100,11 +101,14 @@ def pack_manifest(path: Path) -> dict:
     path = resolve_source(path)
     if not path.is_file():
         raise FoveaError(f"packed image file {path} does not exist; run `fovea data pack`")
+    from generator.data.fetch import checked_manifest
+
     try:
         with np.load(path, allow_pickle=False) as z:
-            return json.loads(bytes(z["manifest"]).decode())
+            manifest = json.loads(bytes(z["manifest"]).decode())
     except (OSError, ValueError, KeyError, EOFError) as error:
         raise FoveaError(f"{path} is not a packed image file: {error or 'empty'}") from None
+    return checked_manifest(manifest, path, fields=("id", "split"))
 
 
 def random_crops(

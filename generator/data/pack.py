@@ -39,6 +39,10 @@ def pack_images(
 
     manifest = load_manifest(cache_dir)
     entries = [e for e in manifest["images"] if e["split"] in splits]
+    if not entries:
+        raise FoveaError(
+            f"{Path(cache_dir) / 'manifest.json'} lists no {' or '.join(splits)} images to pack"
+        )
     arrays = {}
     for i, entry in enumerate(entries):
         path = Path(cache_dir) / entry["cached_file"]

@@ -268,3 +268,30 @@ def test_sixteen_bit_grey_and_broken_images_in_a_cache(tmp_path, capsys):
         assert f"{cached} (in manifest.json) is not a readable image" in err, err
         with pytest.raises(FoveaError, match="is not a readable image"):
             load_bank(source=tmp_path, split="train")
+
+
+def test_a_manifest_that_lists_nothing_usable_is_a_one_line_error(tmp_path, capsys):
+    """A hand-made cache manifest that is a JSON list, or whose images lack 'split' or
+    'cached_file', stopped fovea data pack and training with a TypeError / KeyError traceback;
+    one listing no images packed '0 images' and training then said 'no train images of at least
+    0 px'. Now each is one line naming the manifest and what is missing."""
+    from fovea_cli.main import main as fovea
+
+    def pack() -> str:
+        assert fovea(["data", "pack", "--cache", str(tmp_path), "--out", str(out)]) == 2
+        return capsys.readouterr().err
+
+    out = tmp_path / "p.npz"
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text("[1, 2]")
+    assert "must be a JSON object with an 'images' list" in pack()
+    manifest.write_text(json.dumps({"images": [{"id": "mine"}]}))
+    assert "image 0 has no split, cached_file" in pack()
+    with pytest.raises(FoveaError, match="image 0 has no split"):
+        load_bank(source=tmp_path, split="train")
+    manifest.write_text(json.dumps({"images": [{"id": "a", "split": "test", "cached_file": "a"}]}))
+    assert "split 'test', not 'train' or 'heldout'" in pack()
+    manifest.write_text(json.dumps({"images": []}))
+    assert "lists no train or heldout images to pack" in pack() and not out.exists()
+    with pytest.raises(FoveaError, match=r"^no train images in"):
+        load_bank(source=tmp_path, split="train")
