@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from generator.atomic import write_atomic
-from generator.errors import FoveaError, safetensors_errors
+from generator.errors import FoveaError, is_path_error, path_error_message, safetensors_errors
 from generator.sampler_names import SAMPLERS
 from generator.training.card import model_card
 from generator.training.config import STAGES
@@ -52,6 +52,7 @@ def export_weights(*, out_dir: Path, **stages) -> dict:
     for run_dir in (stages.get(f"{stage}_dir") for stage in STAGES):
         if run_dir is not None:
             _refuse_a_running_run(Path(run_dir))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)  # a file in the way: named, not staging
     staging = out_dir.parent / f".{out_dir.name}.export"
     shutil.rmtree(staging, ignore_errors=True)  # left by an export that was killed
     if out_dir.is_dir():
@@ -576,6 +577,11 @@ def main(argv: list[str] | None = None) -> int:
         print(run_export(args))
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a --out that cannot be written, as fovea reports it
+        if not is_path_error(error):
+            raise
+        print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
     return 0
 

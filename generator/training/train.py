@@ -36,7 +36,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from generator.atomic import write_atomic
-from generator.errors import FoveaError, safetensors_errors
+from generator.errors import FoveaError, is_path_error, path_error_message, safetensors_errors
 from generator.process_lock import ProcessLock
 from generator.training.checkpoint import (
     Progress,
@@ -427,6 +427,11 @@ def main(argv: list[str] | None = None) -> int:
         train(config_from_args(args.stage, args), resume=args.resume)
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # an --out that cannot be made or written, as fovea reports it
+        if not is_path_error(error):
+            raise
+        print(f"error: {path_error_message(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the checkpoint and log are saved (fovea train says the same)
         print(

@@ -585,3 +585,25 @@ def test_a_base_exported_without_an_adapter_gets_a_card_and_figures_without_one(
     assert "- foveated: not run" in card
     assert "--foveated" not in card and "default-foveated-loss.png" not in card
     assert "fovea train export --base runs/base --sampler" in card
+
+
+def test_the_module_entry_points_report_an_unusable_out_in_one_line(tmp_path, capsys):
+    """`python -m generator.training.train` (what accelerate launch runs) and `python -m
+    generator.training.export` gave a NotADirectoryError traceback for an --out below a file,
+    where `fovea train` says it in one line. Now they say it as fovea does."""
+    from generator.training.export import main as export_main
+
+    print("seed 7")
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = ["detail", "--out", str(blocker / "run"), "--crop-px", "32", "--steps", "1"]
+    assert train_main([*argv, "--no-progress"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {blocker / 'run'}: a file is in the way (a folder must go there)\n"
+    )
+    run = tmp_path / "base"
+    train(_cfg(run, crop_px=[32], batch_size=2, steps=1))
+    assert export_main(["--base", str(run), "--out", str(blocker / "w")]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {blocker}: a file is in the way (a folder must go there)\n"
+    )
