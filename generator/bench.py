@@ -92,71 +92,83 @@ def run_generator_benchmark(
     device: str = "cpu",
     dtype: str | None = None,
 ) -> list[dict]:
-    """Benchmark records (fields pinned: docs/design.md section 6), per size x gaze x layout."""
+    """Benchmark records (fields pinned: docs/design.md section 6), per size x gaze x layout.
+
+    Ctrl-C (KeyboardInterrupt) ends the run: the records measured by then are returned with
+    ``interrupted`` true (of ``records_planned``); with none yet it is raised again."""
     generator = load_generator(model, device=device, dtype=dtype)
     steps = generator.steps if steps is None else steps
-    display = default_display()
-    records = []
-    jobs = [(s, g, n, spec) for s in sizes for g in gaze_points(s) for n, spec in SETTINGS]
-    progress = progress_bar(total=len(jobs) + len(sizes), desc="bench generator", unit="run")
-    for size in sizes:
-        geometry = StimulusGeometry(display=display, image_width_px=size, image_height_px=size)
-        full_kwargs = dict(
-            seed=0, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), steps=steps
-        )
-        full_layout = generator.layout(
-            geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full")
-        )
-        generator.generate(**full_kwargs)  # warm-up
-        flops_full = transformer_flops(generator, full_layout)
-        progress.update()
-        for gaze_name, gaze in gaze_points(size).items():
-            for setting, spec in SETTINGS:
-                fov_kwargs = dict(seed=0, geometry=geometry, gaze_px=gaze, spec=spec, steps=steps)
-                generator.generate(**fov_kwargs)  # warm-up for this token count
-                runs = _paired_runs(generator, repeats, full_kwargs, fov_kwargs)
-                full, fov = runs["full"][0][0], runs["fov"][0][0]
-                full_s = _median(r.seconds for r, _ in runs["full"])
-                fov_s = _median(r.seconds for r, _ in runs["fov"])
-                full_denoise_s = _median(r.denoise_seconds for r, _ in runs["full"])
-                fov_denoise_s = _median(r.denoise_seconds for r, _ in runs["fov"])
-                full_cpu_s = _median(c for _, c in runs["full"])
-                fov_cpu_s = _median(c for _, c in runs["fov"])
-                flops_fov = transformer_flops(generator, fov.layout)
-                split = _stage_split(generator, fov.layout, steps=steps)
-                records.append(
-                    {
-                        "resolution": size,
-                        "gaze": gaze_name,
-                        "gaze_px": list(gaze),
-                        "setting": setting,
-                        "layout": spec.as_dict(),
-                        "tokens_full": full.tokens,
-                        "tokens_foveated": fov.tokens,
-                        "token_ratio": fov.layout.token_ratio,
-                        "seconds_full": full_s,
-                        "seconds_foveated": fov_s,
-                        "speedup": full_s / fov_s,
-                        "denoise_seconds_full": full_denoise_s,
-                        "denoise_seconds_foveated": fov_denoise_s,
-                        "denoise_speedup": full_denoise_s / fov_denoise_s,
-                        "cpu_seconds_full": full_cpu_s,
-                        "cpu_seconds_foveated": fov_cpu_s,
-                        "cpu_speedup": full_cpu_s / fov_cpu_s,
-                        "flops_full": flops_full,
-                        "flops_foveated": flops_fov,
-                        "ideal_speedup": flops_full / flops_fov,
-                        "ms_per_step_full": 1000 * full_denoise_s / steps,
-                        "ms_per_step_foveated": 1000 * fov_denoise_s / steps,
-                        "steps": steps,
-                        "repeats": repeats,
-                        "device": str(generator.denoiser.device),
-                        "dtype": str(generator.denoiser.dtype).removeprefix("torch."),
-                        "torch_threads": torch.get_num_threads(),
-                        "model": generator.model_id,
-                        **split,
-                    }
-                )
-                progress.update()
-    progress.close()
-    return records
+    planned = len(sizes) * len(gaze_points(1)) * len(SETTINGS)
+    progress = progress_bar(total=planned + len(sizes), desc="bench generator", unit="run")
+    records, interrupted = [], False
+    try:
+        for size in sizes:
+            for record in _size_records(generator, size, steps, repeats, progress):
+                records.append(record)
+    except KeyboardInterrupt:
+        if not records:
+            raise
+        interrupted = True
+    finally:
+        progress.close()
+    return [{**r, "interrupted": interrupted, "records_planned": planned} for r in records]
+
+
+def _size_records(generator: FoveatedGenerator, size: int, steps: int, repeats: int, progress):
+    """The records of one image size, each as soon as it is measured."""
+    geometry = StimulusGeometry(
+        display=default_display(), image_width_px=size, image_height_px=size
+    )
+    full_kwargs = dict(
+        seed=0, geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"), steps=steps
+    )
+    full_layout = generator.layout(geometry=geometry, gaze_px=None, spec=LayoutSpec(mode="full"))
+    generator.generate(**full_kwargs)  # warm-up
+    flops_full = transformer_flops(generator, full_layout)
+    progress.update()
+    for gaze_name, gaze in gaze_points(size).items():
+        for setting, spec in SETTINGS:
+            fov_kwargs = dict(seed=0, geometry=geometry, gaze_px=gaze, spec=spec, steps=steps)
+            generator.generate(**fov_kwargs)  # warm-up for this token count
+            runs = _paired_runs(generator, repeats, full_kwargs, fov_kwargs)
+            full, fov = runs["full"][0][0], runs["fov"][0][0]
+            full_s = _median(r.seconds for r, _ in runs["full"])
+            fov_s = _median(r.seconds for r, _ in runs["fov"])
+            full_denoise_s = _median(r.denoise_seconds for r, _ in runs["full"])
+            fov_denoise_s = _median(r.denoise_seconds for r, _ in runs["fov"])
+            full_cpu_s = _median(c for _, c in runs["full"])
+            fov_cpu_s = _median(c for _, c in runs["fov"])
+            flops_fov = transformer_flops(generator, fov.layout)
+            split = _stage_split(generator, fov.layout, steps=steps)
+            yield {
+                "resolution": size,
+                "gaze": gaze_name,
+                "gaze_px": list(gaze),
+                "setting": setting,
+                "layout": spec.as_dict(),
+                "tokens_full": full.tokens,
+                "tokens_foveated": fov.tokens,
+                "token_ratio": fov.layout.token_ratio,
+                "seconds_full": full_s,
+                "seconds_foveated": fov_s,
+                "speedup": full_s / fov_s,
+                "denoise_seconds_full": full_denoise_s,
+                "denoise_seconds_foveated": fov_denoise_s,
+                "denoise_speedup": full_denoise_s / fov_denoise_s,
+                "cpu_seconds_full": full_cpu_s,
+                "cpu_seconds_foveated": fov_cpu_s,
+                "cpu_speedup": full_cpu_s / fov_cpu_s,
+                "flops_full": flops_full,
+                "flops_foveated": flops_fov,
+                "ideal_speedup": flops_full / flops_fov,
+                "ms_per_step_full": 1000 * full_denoise_s / steps,
+                "ms_per_step_foveated": 1000 * fov_denoise_s / steps,
+                "steps": steps,
+                "repeats": repeats,
+                "device": str(generator.denoiser.device),
+                "dtype": str(generator.denoiser.dtype).removeprefix("torch."),
+                "torch_threads": torch.get_num_threads(),
+                "model": generator.model_id,
+                **split,
+            }
+            progress.update()

@@ -378,4 +378,10 @@ def _bench(args: argparse.Namespace) -> int:
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     write_atomic(Path(args.json), json.dumps(records, indent=2))
     print(f"wrote {len(records)} records to {args.json}")
+    if records[0]["interrupted"]:
+        args.on_interrupt = (
+            f"the {len(records)} of {records[0]['records_planned']} records measured so far are "
+            f"in {args.json}"
+        )
+        raise KeyboardInterrupt
     return 0

@@ -52,3 +52,51 @@ def test_bench_generator_records_say_the_command_that_made_them(tmp_path):
         " ".join(["fovea", *argv, "--json", str(out)])
     }
     assert {(r["device"], r["resolution"], r["steps"]) for r in records} == {("cpu", 64, 1)}
+
+
+def test_ctrl_c_writes_the_records_measured_so_far(tmp_path, capsys):
+    """Ctrl-C in ``fovea bench generator`` (an hour at 1024 px with the default model) said
+    'interrupted' and wrote nothing: every record measured was lost. The records measured by then
+    are written, marked ``interrupted``, and the line says where. The Ctrl-C arrives in the run's
+    last transformer forward (counted in an uninterrupted run), inside the last record's work."""
+    import json
+
+    import torch
+
+    from fovea_cli.main import main
+
+    argv = ["bench", "generator", "--model", "tiny", "--sizes", "64", "--steps", "1", "--json"]
+    calls = []
+
+    def count(*_):
+        calls.append(1)
+
+    handle = torch.nn.modules.module.register_module_forward_hook(count)
+    try:
+        assert main([*argv, str(tmp_path / "all.json")]) == 0
+    finally:
+        handle.remove()
+    complete = json.loads((tmp_path / "all.json").read_text())
+    assert not any(r["interrupted"] for r in complete)
+    planned = len(complete)
+    last = len(calls)
+    calls.clear()
+
+    def ctrl_c_in_the_last_forward(*_):
+        calls.append(1)
+        if len(calls) == last:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "part.json"
+    handle = torch.nn.modules.module.register_module_forward_hook(ctrl_c_in_the_last_forward)
+    try:
+        assert main([*argv, str(out)]) == 130
+    finally:
+        handle.remove()
+    records = json.loads(out.read_text())
+    assert len(records) == planned - 1
+    assert all(r["interrupted"] and r["records_planned"] == planned for r in records)
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"interrupted; the {planned - 1} of {planned} records measured so far are in {out}"
+    )
+    assert not list(tmp_path.glob(".*.tmp-*"))
