@@ -291,3 +291,44 @@ def test_sampler_settings_alone_rewrite_the_shipped_config(tmp_path, capsys):
     assert main(["train", "export", "--out", str(weights), "--detail-steps", "2"]) == 2
     err = capsys.readouterr().err
     assert "ships no detail stage" in err and "\n" not in err.strip()
+
+
+def test_the_readmes_detail_and_periphery_commands_train_as_the_shipped_runs_did():
+    """README's detail and periphery commands gave the shipped step counts (--steps 3037, 3926,
+    4000) but left out the runs' --warmup-steps and --ema-decay, so, run as written, they
+    trained with the defaults (200, 0.999) and did not repeat the shipped weights. Each now
+    parses to the settings of the shipped card's reproduce command of the same --out (its time
+    budget aside)."""
+    import shlex
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from fovea_cli.main import build_parser
+    from generator.models.detail import DetailConfig
+    from generator.models.periphery import PeripheryConfig
+    from generator.training.config import config_from_args
+
+    repo = Path(__file__).resolve().parents[2]
+    readme = (repo / "README.md").read_text().split("## Training the default model")[1]
+    block = readme.split("```bash")[1].split("```")[0]
+    card = (repo / "generator" / "models" / "weights" / "MODEL_CARD.md").read_text()
+    shipped = card.split("Reproduce")[1].split("```")[1]
+    parser = build_parser()
+
+    def settings(line: str) -> dict:
+        args = parser.parse_args(shlex.split(line.split("#")[0])[1:])
+        cfg = asdict(config_from_args(args.stage, args))
+        architecture = DetailConfig if args.stage == "detail" else PeripheryConfig
+        cfg["model"] = architecture.from_dict(cfg["model"]).as_dict()
+        for key in ("time_budget_s", "data", "progress", "init"):
+            cfg.pop(key)
+        return cfg
+
+    compared = 0
+    for line in block.splitlines():
+        if " train detail " in line or " train periphery " in line:
+            out = line.split("--out ")[1].split()[0]
+            mine = next(c for c in shipped.splitlines() if f"--out {out} " in c)
+            assert settings(line) == settings(mine), out
+            compared += 1
+    assert compared == 3
