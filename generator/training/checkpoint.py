@@ -196,7 +196,9 @@ def save_run(
         replace_atomically(out / f"{RUN_WEIGHTS[cfg.stage]}.safetensors", write_weights)
     finally:
         run.ema.swap()
-    plot_losses(progress.losses, out / "loss.png", title=f"{cfg.stage} training loss")
+    plot_losses(
+        progress.losses, out / "loss.png", title=f"{cfg.stage} training loss", stage=cfg.stage
+    )
 
 
 def mean_first50(losses: list[float]) -> float | None:

@@ -4,31 +4,57 @@ from __future__ import annotations
 
 from pathlib import Path
 
+#: What a run's total loss (``losses.json``'s ``total``, ``loss.png``) is, per stage.
+TOTAL_LOSS = {
+    "base": "loss (velocity + refiner)",
+    "foveated": "loss (velocity + refiner)",
+    "detail": "loss (detail velocity)",
+    "periphery": "loss (regression + seam penalty)",
+}
 
-def plot_losses(losses: list[float], path: Path, *, title: str) -> None:
-    """Raw per-step loss (faint) and a running mean over 2% of the run (log y)."""
+
+def plot_losses(losses: list[float], path: Path, *, title: str, stage: str) -> None:
+    """Write :func:`loss_figure` to ``path`` (nothing when there are no losses)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not losses:
+        return
+    fig = loss_figure(losses, title=title, stage=stage)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def loss_figure(losses: list[float], *, title: str, stage: str):
+    """Raw per-step loss (faint) and a running mean over 2% of the run (log y), the y axis
+    naming what ``stage``'s total loss is; a run of under 100 steps has no running mean (it
+    would be the raw curve again)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
-    if not losses:
-        return
     y = np.asarray(losses, dtype=float)
     k = max(1, len(y) // 50)
-    smooth = np.convolve(y, np.ones(k) / k, mode="valid")
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
-    ax.plot(np.arange(len(y)), y, alpha=0.25, lw=0.8, label="per step")
-    ax.plot(np.arange(k - 1, len(y)), smooth, lw=1.5, label=f"mean of {k}")
+    if k == 1:
+        ax.plot(np.arange(len(y)), y, lw=1.5, label="per step")
+    else:
+        smooth = np.convolve(y, np.ones(k) / k, mode="valid")
+        ax.plot(np.arange(len(y)), y, alpha=0.25, lw=0.8, label="per step")
+        ax.plot(np.arange(k - 1, len(y)), smooth, lw=1.5, label=f"mean of {k}")
     ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no step 0.25 on a short run
     ax.set_xlabel("step")
-    ax.set_ylabel("v-loss (MSE)")
+    ax.set_ylabel(TOTAL_LOSS[stage])
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig
 
 
 def plot_loss_parts(

@@ -607,3 +607,25 @@ def test_the_module_entry_points_report_an_unusable_out_in_one_line(tmp_path, ca
     assert capsys.readouterr().err == (
         f"error: {blocker}: a file is in the way (a folder must go there)\n"
     )
+
+
+def test_a_runs_loss_figure_says_what_its_loss_is():
+    """A run's loss.png labelled every stage's curve 'v-loss (MSE)', though base and foveated
+    plot velocity plus refiner loss and periphery its regression plus seam penalty; a run of
+    under 100 steps drew its curve twice ('per step' and 'mean of 1'). The axis now names each
+    stage's loss, and a short run has one curve."""
+    import matplotlib.pyplot as plt
+
+    from generator.training.plots import loss_figure
+
+    labels = {}
+    for stage in ("base", "foveated", "detail", "periphery"):
+        for steps in (5, 500):
+            fig = loss_figure([0.5 / (i + 1) for i in range(steps)], title="t", stage=stage)
+            ax = fig.axes[0]
+            labels[stage] = ax.get_ylabel()
+            assert len(ax.get_lines()) == (1 if steps == 5 else 2)
+            plt.close(fig)
+    assert labels["base"] == labels["foveated"] == "loss (velocity + refiner)"
+    assert labels["periphery"] == "loss (regression + seam penalty)"
+    assert "v-loss" not in labels["detail"]
