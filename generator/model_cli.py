@@ -374,4 +374,10 @@ def _bench_quality(args) -> int:
             verdict = {True: "pass", False: "FAIL", None: "not measured"}[target["pass"]]
             print(f"target {name}: {verdict} ({target['target']}; measured {target['measured']})")
     print(f"all targets pass: {s['targets']['all_pass']}")
+    if result["interrupted"]:
+        args.on_interrupt = (
+            f"the {len(result['records'])} records scored so far and their summary are in {out} "
+            "and beside it (summary 'interrupted': true)"
+        )
+        raise KeyboardInterrupt
     return 0

@@ -63,15 +63,24 @@ def run_quality(
     Returns:
         ``{"records": [...], "bounds": [...], "full_resolution": [...], "summary": {...}}``:
         foveated generations, oracle / ceiling bounds, the full-resolution rows (one per scene,
-        seed and model, plus the ``original`` and ``bicubic`` references per scene).
+        seed and model, plus the ``original`` and ``bicubic`` references per scene), and
+        ``interrupted``: Ctrl-C (KeyboardInterrupt) ended the run, whose rows and summary are
+        those scored by then (raised again when no record was scored yet).
     """
     models = dict(models) if models is not None else load_models(settings)
     run = QualityRun(settings, models, progress=progress)
-    for bench in run.scenes:
-        references = run.score_references(bench)
-        for seed in settings.seeds:
-            run.score_seed(references, seed)
+    interrupted = False
+    try:
+        for bench in run.scenes:
+            references = run.score_references(bench)
+            for seed in settings.seeds:
+                run.score_seed(references, seed)
+    except KeyboardInterrupt:
+        if not run.records:
+            raise
+        interrupted = True
     summary = run.summary()
+    summary["interrupted"] = interrupted
     if sheets_dir is not None:
         from generator.evaluation.quality_plot import plot_quality
         from generator.evaluation.sheets import write_sheets
@@ -87,4 +96,5 @@ def run_quality(
         "bounds": run.bounds,
         "full_resolution": run.full_rows,
         "summary": summary,
+        "interrupted": interrupted,
     }

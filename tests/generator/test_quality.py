@@ -324,15 +324,12 @@ def test_quality_bench_refuses_models_that_take_no_scene():
         )
 
 
-def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsys):
-    """`fovea bench quality` on a weights folder of a tiny scene model (base + a LoRA)."""
+def _tiny_weights(weights: Path) -> Path:
+    """A weights folder of a tiny scene model (base + a LoRA), seeded."""
     from safetensors.torch import save_file
 
-    from fovea_cli.main import main
     from generator.models.weights_io import save_weights
 
-    print(f"seed {SEED}")
-    weights = tmp_path / "weights"
     model = _tiny_scene_generator(SEED, "tiny").denoiser.model
     save_weights(model, weights / "default-base.safetensors")
     g = torch.Generator().manual_seed(SEED)
@@ -342,6 +339,15 @@ def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsy
         "transformer.proj_out.lora_B.weight": torch.randn(out_dim, 2, generator=g) * 0.05,
     }
     save_file(lora, str(weights / "default-foveated-lora.safetensors"), {"lora_scale": "1.0"})
+    return weights
+
+
+def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsys):
+    """`fovea bench quality` on a weights folder of a tiny scene model (base + a LoRA)."""
+    from fovea_cli.main import main
+
+    print(f"seed {SEED}")
+    weights = _tiny_weights(tmp_path / "weights")
     out = tmp_path / "q.json"
     args = ["bench", "quality", "--json", str(out), "--resolution", "128", "--scenes", "1"]
     args += ["--seeds", "0", "--strengths", "4", "--steps", "1", "--no-circle"]
@@ -368,6 +374,54 @@ def test_the_command_writes_records_bounds_full_rows_and_summary(tmp_path, capsy
     assert main([*args, "--scenes", "99", "--weights", str(weights)]) == 2  # the last wins
     err = capsys.readouterr().err
     assert err.startswith("error: --scenes 99") and "Traceback" not in err
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_the_records_scored_so_far(tmp_path, capsys):
+    """Ctrl-C in `fovea bench quality` (hours at its defaults on a CPU) said 'interrupted' and
+    wrote nothing of what was scored. The records, bounds, full-resolution rows and summary
+    scored by then are written (summary ``interrupted``), and the line says where. The Ctrl-C
+    comes in the run's last module forward (counted in an uninterrupted run)."""
+    from fovea_cli.main import main
+
+    print(f"seed {SEED}")
+    weights = _tiny_weights(tmp_path / "weights")
+    args = ["bench", "quality", "--resolution", "128", "--scenes", "1", "--seeds", "0"]
+    args += ["--strengths", "4", "--steps", "1", "--no-circle", "--weights", str(weights)]
+    calls = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *_: calls.append(1))
+    try:
+        assert main([*args, "--json", str(tmp_path / "all.json")]) == 0
+    finally:
+        handle.remove()
+    complete = json.loads((tmp_path / "all.json").read_text())
+    assert json.loads((tmp_path / "all_summary.json").read_text())["interrupted"] is False
+    last = len(calls)
+    calls.clear()
+
+    def ctrl_c_in_the_last_forward(*_):
+        calls.append(1)
+        if len(calls) == last:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "part.json"
+    handle = torch.nn.modules.module.register_module_forward_hook(ctrl_c_in_the_last_forward)
+    try:
+        assert main([*args, "--json", str(out)]) == 130
+    finally:
+        handle.remove()
+    records = json.loads(out.read_text())
+    assert 0 < len(records) < len(complete)
+    key = [(r["model_variant"], r["strength"], r["gaze_px"]) for r in complete]
+    assert [(r["model_variant"], r["strength"], r["gaze_px"]) for r in records] == key[
+        : len(records)
+    ]
+    assert json.loads((tmp_path / "part_summary.json").read_text())["interrupted"] is True
+    assert (tmp_path / "part_bounds.json").is_file() and (tmp_path / "part_full.json").is_file()
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        f"interrupted; the {len(records)} records scored so far and their summary are in {out} "
+        "and beside it (summary 'interrupted': true)"
+    )
 
 
 def test_block_means_on_a_grid_the_level_does_not_divide():
