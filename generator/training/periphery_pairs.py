@@ -62,9 +62,11 @@ def build_pairs(settings: PairSettings, out_dir: Path, *, progress: bool = True)
     from generator.weights_hash import weights_sha256
 
     out_dir = Path(out_dir)
+    wdir = Path(settings.weights_dir) if settings.weights_dir else None
+    if wdir is not None:
+        _check_weights_dir(wdir)
     out_dir.mkdir(parents=True, exist_ok=True)
     _check_settings(settings, out_dir)
-    wdir = Path(settings.weights_dir) if settings.weights_dir else None
     full = load_default_generator(variant="foveated", weights_dir=wdir)
     if full.encoder.detail is None:
         raise FoveaError("periphery pairs need a model with a detail stage (default-detail)")
@@ -126,6 +128,21 @@ def _write_pair(path: Path, i: int, settings: PairSettings, *, full, bare, bank,
             seed=seed,
             source=source,
             **{k: np.asarray(v) for k, v in record.items()},
+        )
+
+
+def _check_weights_dir(wdir: Path) -> None:
+    """Refuse a ``--weights`` folder without the files the pairs are made by (the base, its
+    foveated adapter, the detail stage) in one line that says so for this command (the loader's
+    own messages suggest its --model and variant options, which ``fovea train pairs`` has not)."""
+    from generator.models.weights_io import BASE_FILE, DETAIL_FILE, LORA_FILE
+
+    missing = [name for name in (BASE_FILE, LORA_FILE, DETAIL_FILE) if not (wdir / name).is_file()]
+    if missing:
+        raise FoveaError(
+            f"--weights {wdir} has no {', '.join(missing)}: the pairs are made by the foveated "
+            "model with its detail stage; give a weights folder that `fovea train export "
+            "--out` wrote with --foveated (or a copy of the shipped one)"
         )
 
 

@@ -63,3 +63,27 @@ def test_pairs_refuse_a_model_exported_again_with_other_sampler_settings(tmp_pat
     with pytest.raises(FoveaError, match="shift"):
         build_pairs(more, out, progress=False)
     assert sorted(p.name for p in out.glob("pair_*.npz")) == ["pair_000.npz"]
+
+
+def test_a_weights_folder_without_the_foveated_model_is_named_for_this_command(tmp_path, capsys):
+    """fovea train pairs --weights W, W a new base exported without an adapter, said
+    'post-training LoRA W/default-foveated-lora.safetensors is missing; use variant 'base''
+    (and a missing folder 'use --model tiny'): options this command has not, after it had made
+    the --out folder. Now it names the missing files and what the pairs need, and makes nothing."""
+    import shutil
+    from pathlib import Path
+
+    from fovea_cli.main import main as fovea
+
+    shipped = Path(__file__).resolve().parents[2] / "generator" / "models" / "weights"
+    weights = tmp_path / "w"
+    shutil.copytree(shipped, weights)
+    (weights / "default-foveated-lora.safetensors").unlink()
+    out = tmp_path / "pairs"
+    argv = ["train", "pairs", "--out", str(out), "--count", "1", "--resolution", "64"]
+    for folder, missing in ((weights, "default-foveated-lora"), (tmp_path / "no", "default-base")):
+        assert fovea([*argv, "--weights", str(folder), "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"--weights {folder} has no {missing}.safetensors" in err, err
+        assert "variant" not in err and "--model" not in err
+        assert not out.exists()
