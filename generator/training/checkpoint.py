@@ -57,7 +57,7 @@ def load_checkpoint(
     from generator.errors import FoveaError
     from generator.training.lineage import without_own_snapshot
 
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    ckpt = _read_checkpoint(ckpt_path)
     _check_same_settings(ckpt_path, ckpt.get("config") or {}, asdict(cfg))
     saved_base = ckpt.get("base_sha256")
     if saved_base and progress.base_sha256 and saved_base != progress.base_sha256:
@@ -85,6 +85,32 @@ def load_checkpoint(
             "loss_first50": mean_first50(progress.losses),
         }
         progress.previous = without_own_snapshot(progress.previous, so_far)
+
+
+def _read_checkpoint(ckpt_path: Path) -> dict:
+    """``torch.load`` of a run's checkpoint; a file cut short or not a checkpoint (a copy from
+    another machine that did not finish) is a one-line error (it is written atomically here)."""
+    import pickle
+
+    import torch
+
+    from generator.errors import FoveaError
+
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    except (RuntimeError, OSError, ValueError, EOFError, pickle.UnpicklingError) as error:
+        if isinstance(error, PermissionError | FileNotFoundError):
+            raise  # not a broken file: the fovea command names the path
+        ckpt = None
+        reason = f"{type(error).__name__}: {error}"
+    else:
+        reason = "not a dict of a run's state"
+    if not isinstance(ckpt, dict) or "step" not in ckpt:
+        raise FoveaError(
+            f"{ckpt_path} is not a readable training checkpoint ({reason}; a copy cut short?): "
+            "copy it again, or start a new run in another --out"
+        )
+    return ckpt
 
 
 #: The weights file (``<name>.safetensors``) a training run writes, per stage.

@@ -629,3 +629,22 @@ def test_a_runs_loss_figure_says_what_its_loss_is():
     assert labels["base"] == labels["foveated"] == "loss (velocity + refiner)"
     assert labels["periphery"] == "loss (regression + seam penalty)"
     assert "v-loss" not in labels["detail"]
+
+
+def test_a_checkpoint_cut_short_is_a_one_line_error_on_resume(tmp_path, capsys):
+    """--resume of a checkpoint.pt that a copy from another machine cut short (or that is not a
+    checkpoint) failed with torch.load's OSError / ValueError / EOFError traceback. Now it is one
+    line naming the file and what to do; the run's other files are left as they were."""
+    print("seed 7")
+    out = tmp_path / "detail"
+    small = ["--crop-px", "32", "--batch-size", "2", "--no-progress"]
+    argv = ["detail", "--out", str(out), "--model-json", '{"channels": 8, "blocks": 1}', *small]
+    assert train_main([*argv, "--steps", "1"]) == 0
+    whole = (out / "checkpoint.pt").read_bytes()
+    for broken in (whole[: len(whole) // 2], b"garbage\n", b""):
+        (out / "checkpoint.pt").write_bytes(broken)
+        weights = (out / "detail.safetensors").read_bytes()
+        assert train_main([*argv, "--steps", "2", "--resume"]) == 2
+        err = capsys.readouterr().err
+        assert f"{out / 'checkpoint.pt'} is not a readable training checkpoint" in err, err
+        assert (out / "detail.safetensors").read_bytes() == weights
