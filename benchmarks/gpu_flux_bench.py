@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import functools
 import json
+import shlex
 import statistics
 import sys
 from pathlib import Path
@@ -27,11 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from diffusers import AutoencoderKL, Flux2Transformer2DModel, FluxTransformer2DModel  # noqa: E402
 
+from generator.arg_types import output_file, positive_int  # noqa: E402
+from generator.atomic import write_atomic  # noqa: E402
 from generator.bench import SETTINGS, transformer_flops  # noqa: E402
 from generator.codecs import VaeCodec  # noqa: E402
 from generator.denoiser import Conditioning, FluxDenoiser  # noqa: E402
+from generator.errors import FoveaError  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec  # noqa: E402
+from generator.loading import check_device  # noqa: E402
 from generator.model_sizes import FLUX1_SCHNELL_SIZED, FLUX2_KLEIN_4B_SIZED  # noqa: E402
 from generator.pipeline import FoveatedGenerator  # noqa: E402
 
@@ -110,13 +115,22 @@ def _timed(generator, geometry, repeats, gaze_px, spec):
     return step_ms, statistics.median(r.seconds for r in runs), runs[0]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """Exit 0 with the records in --json; 2 and one ``error:`` line when no CUDA GPU is here
+    (without --smoke)."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("--json", required=True)
+    parser.add_argument("--json", required=True, type=output_file)
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU")
-    parser.add_argument("--repeats", type=int, default=3)
-    args = parser.parse_args()
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/gpu_flux_bench.py", *argv])
     device = "cpu" if args.smoke else "cuda"
+    try:
+        check_device(device)
+    except FoveaError as error:
+        print(f"error: {error} (--smoke: tiny models on the CPU)", file=sys.stderr)
+        return 2
     dtype = torch.float32 if args.smoke else torch.bfloat16
     size = 256 if args.smoke else 1024
     geometry = StimulusGeometry(
@@ -152,13 +166,17 @@ def main() -> int:
                 "ideal_speedup": flops_full / transformer_flops(generator, fov.layout),
                 "device": torch.cuda.get_device_name() if device == "cuda" else "cpu",
                 "dtype": str(dtype).removeprefix("torch."),
+                "command": command,
             }
             records.append(record)
             print(json.dumps(record), flush=True)
         del generator
         if device == "cuda":
             torch.cuda.empty_cache()
-    Path(args.json).write_text(json.dumps(records, indent=2))
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, json.dumps(records, indent=2))
+    print(f"wrote {len(records)} records to {out}")
     return 0
 
 
