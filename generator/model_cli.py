@@ -328,6 +328,12 @@ def _bench_lora(args) -> int:
         ]
         gain = result["summary"]["lora_jod_gain_by_layout"][label]
         print(f"{label}: " + ", ".join(parts) + f"; LoRA gain {gain:+.2f} JOD")
+    if result["interrupted"]:
+        args.on_interrupt = (
+            f"the {len(result['records'])} records of the prompts and seeds scored whole so far "
+            f"and their summary are in {out} and beside it (summary 'interrupted': true)"
+        )
+        raise KeyboardInterrupt
     return 0
 
 

@@ -94,9 +94,11 @@ def load_variants(settings: LoraQualitySettings) -> dict:
 
 
 def run_lora_quality(settings: LoraQualitySettings, *, models=None, progress: bool = True) -> dict:
-    """Score every variant x layout x prompt x seed x gaze; returns ``records`` (one per image)
-    and ``summary`` (:func:`summarise`)."""
-    from generator.evaluation.quality_metrics import JodMetric, fovea_mask, fovea_psnr_ssim
+    """Score every variant x layout x prompt x seed x gaze; returns ``records`` (one per image),
+    ``summary`` (:func:`summarise`) and ``interrupted``: Ctrl-C (KeyboardInterrupt) ended the
+    run, whose records are those of the prompts and seeds scored whole by then (raised again
+    when none was)."""
+    from generator.evaluation.quality_metrics import JodMetric
     from generator.progress import progress_bar
 
     models = models or load_variants(settings)
@@ -111,42 +113,61 @@ def run_lora_quality(settings: LoraQualitySettings, *, models=None, progress: bo
         * (1 + len(settings.gazes_frac) * len(jobs))
     )
     bar = progress_bar(total=total, desc="bench lora", unit="image", enabled=progress)
+    records, interrupted = [], False
+    try:
+        for prompt in settings.prompts:
+            for seed in settings.seeds:
+                # Both variants of a prompt and seed, or none: the LoRA's gain compares like
+                # with like also after Ctrl-C.
+                records += _score(settings, models, jobs, jod, geometry, prompt, seed, bar)
+    except KeyboardInterrupt:
+        if not records:
+            raise
+        interrupted = True
+    finally:
+        bar.close()
+    summary = {**summarise(records, settings), "interrupted": interrupted}
+    return {"records": records, "summary": summary, "interrupted": interrupted}
+
+
+def _score(settings, models, jobs, jod, geometry, prompt, seed, bar) -> list[dict]:
+    """The records of one prompt and seed: every variant x gaze x layout."""
+    from generator.evaluation.quality_metrics import fovea_mask, fovea_psnr_ssim
+
+    res = settings.resolution
     records = []
-    for prompt in settings.prompts:
-        for seed in settings.seeds:
-            run = dict(seed=seed, geometry=geometry, condition=prompt, steps=settings.steps)
-            for variant, gen in models.items():
-                twin = gen.generate(gaze_px=None, spec=LayoutSpec(mode="full"), **run).image
+    run = dict(seed=seed, geometry=geometry, condition=prompt, steps=settings.steps)
+    for variant, gen in models.items():
+        twin = gen.generate(gaze_px=None, spec=LayoutSpec(mode="full"), **run).image
+        bar.update()
+        for fx, fy in settings.gazes_frac:
+            gaze = (fx * res, fy * res)
+            mask = fovea_mask(geometry, gaze, settings.fovea_deg)
+            for label, strength, spec in jobs:
+                out = gen.generate(gaze_px=gaze, spec=spec, **run)
+                psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
+                records.append(
+                    {
+                        "model_variant": variant,
+                        "layout": label,
+                        "strength": strength,
+                        "prompt": prompt,
+                        "seed": seed,
+                        "gaze_px": list(gaze),
+                        "jod": jod.jod(out.image, twin, gaze),
+                        "fovea_psnr_db": psnr,
+                        "fovea_ssim": ssim,
+                        "tokens": out.tokens,
+                        "token_ratio": out.layout.token_ratio,
+                        "resolution": res,
+                        "steps": settings.steps or gen.steps,
+                        "seconds": out.seconds,
+                        "device": str(gen.denoiser.device),
+                        "model": gen.model_id,
+                    }
+                )
                 bar.update()
-                for fx, fy in settings.gazes_frac:
-                    gaze = (fx * res, fy * res)
-                    mask = fovea_mask(geometry, gaze, settings.fovea_deg)
-                    for label, strength, spec in jobs:
-                        out = gen.generate(gaze_px=gaze, spec=spec, **run)
-                        psnr, ssim = fovea_psnr_ssim(out.image, twin, mask)
-                        records.append(
-                            {
-                                "model_variant": variant,
-                                "layout": label,
-                                "strength": strength,
-                                "prompt": prompt,
-                                "seed": seed,
-                                "gaze_px": list(gaze),
-                                "jod": jod.jod(out.image, twin, gaze),
-                                "fovea_psnr_db": psnr,
-                                "fovea_ssim": ssim,
-                                "tokens": out.tokens,
-                                "token_ratio": out.layout.token_ratio,
-                                "resolution": res,
-                                "steps": settings.steps or gen.steps,
-                                "seconds": out.seconds,
-                                "device": str(gen.denoiser.device),
-                                "model": gen.model_id,
-                            }
-                        )
-                        bar.update()
-    bar.close()
-    return {"records": records, "summary": summarise(records, settings)}
+    return records
 
 
 def summarise(records: list[dict], settings: LoraQualitySettings) -> dict:

@@ -77,3 +77,48 @@ def test_bench_lora_refuses_a_missing_model_or_lora(tmp_path, capsys):
     missing = str(tmp_path / "x")
     assert main(["bench", "lora", "--model", str(model), "--lora", missing, "--json", "o"]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ctrl_c_writes_the_prompts_and_seeds_scored_whole(tmp_path, capsys):
+    """Ctrl-C in `fovea bench lora` (hours on a GPU at its defaults) said 'interrupted' and wrote
+    nothing. The records of the prompts and seeds scored whole by then (both variants, so the
+    LoRA's gain compares like with like) and their summary are written, and the line says where.
+    The Ctrl-C comes in the run's last module forward (counted in an uninterrupted run), inside
+    seed 1's work: seed 0's 12 records are kept."""
+    model = save_tiny_flux2_pipeline(tmp_path / "klein")
+    lora = _release_lora(model, tmp_path / "fov_random.safetensors")
+    argv = ["bench", "lora", "--model", str(model), "--lora", str(lora), "--prompts", "a cat"]
+    argv += ["--seeds", "0", "1", "--strengths", "1", "--resolution", "64", "--steps", "1"]
+    calls = []
+    handle = torch.nn.modules.module.register_module_forward_hook(lambda *_: calls.append(1))
+    try:
+        assert main([*argv, "--json", str(tmp_path / "all.json")]) == 0
+    finally:
+        handle.remove()
+    assert len(json.loads((tmp_path / "all.json").read_text())) == 24
+    last = len(calls)
+    calls.clear()
+
+    def ctrl_c_in_the_last_forward(*_):
+        calls.append(1)
+        if len(calls) == last:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "part.json"
+    handle = torch.nn.modules.module.register_module_forward_hook(ctrl_c_in_the_last_forward)
+    try:
+        assert main([*argv, "--json", str(out)]) == 130
+    finally:
+        handle.remove()
+    records = json.loads(out.read_text())
+    assert len(records) == 12 and {r["seed"] for r in records} == {0}
+    assert {r["model_variant"] for r in records} == {"lora", "base"}
+    summary = json.loads(out.with_name("part_summary.json").read_text())
+    assert (
+        summary["interrupted"] is True and None not in summary["lora_jod_gain_by_layout"].values()
+    )
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "interrupted; the 12 records of the prompts and seeds scored whole so far and their "
+        f"summary are in {out} and beside it (summary 'interrupted': true)"
+    )
