@@ -28,6 +28,7 @@ from generator.errors import FoveaError, is_path_error, path_error_message, safe
 from generator.sampler_names import SAMPLERS
 from generator.training.card import model_card
 from generator.training.config import STAGES
+from generator.training.lineage import read_json as _read_json
 from generator.training.lineage import run_record
 
 MAX_SHIPPED_BYTES = 25 * 1024 * 1024
@@ -255,7 +256,7 @@ def _export_stage(
         record = _stage_record(Path(run_dir), stage)
         pairs = Path((record.get("config") or {}).get("data") or "") / "pairs.json"
         if stage == "periphery" and pairs.is_file():
-            record["pairs"] = json.loads(pairs.read_text())  # what the run was trained on
+            record["pairs"] = _read_json(pairs, "the pairs' record")  # what the run trained on
     elif shipped.is_file() and old.get(stage):
         net, record = load(shipped), old[stage]
     else:
@@ -403,7 +404,7 @@ def _losses(run_dir: Path) -> tuple[list[float], list[list[float]]]:
     path = Path(run_dir) / "losses.json"
     if not path.is_file():
         return [], []
-    data = json.loads(path.read_text())
+    data = _read_json(path, "the run's losses")
     if isinstance(data, list):
         return data, []
     parts = [list(p) for p in data.get("parts") or [] if len(p) >= 2]
@@ -419,15 +420,6 @@ def _loss_figure(run_dir: Path, out: Path, stage: str) -> None:
         plot_loss_parts(total, parts, out, title=f"{stage} training loss")
     elif (run_dir / "loss.png").is_file():
         shutil.copyfile(run_dir / "loss.png", out)
-
-
-def _read_json(path: Path, what: str):
-    try:
-        return json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise FoveaError(f"{path} not found ({what})") from None
-    except (OSError, json.JSONDecodeError) as error:
-        raise FoveaError(f"{path} is not readable JSON ({what}): {error}") from None
 
 
 def read_conditioning(path: Path) -> list[dict]:

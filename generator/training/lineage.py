@@ -25,7 +25,7 @@ def starting_record(config: dict, stage: str) -> dict:
     sidecar = Path(init).parent / CARD_FILE
     if not sidecar.is_file():
         return {}
-    return json.loads(sidecar.read_text()).get(stage) or {}
+    return read_json(sidecar, f"the record beside --init {init}").get(stage) or {}
 
 
 def base_sha256(path: Path) -> str:
@@ -62,7 +62,7 @@ def without_own_snapshot(record: dict, run: dict) -> dict:
 def run_record(run_dir: Path, stage: str) -> dict:
     """A run's ``log.json`` with ``previous`` set (``previous`` left out when there is none)."""
     path = Path(run_dir) / "log.json"
-    log = json.loads(path.read_text()) if path.is_file() else {}
+    log = read_json(path, "the run's log") if path.is_file() else {}
     if "previous" not in log:  # logged before training took the record at start
         log["previous"] = without_own_snapshot(starting_record(log.get("config") or {}, stage), log)
     if not log["previous"]:
@@ -81,3 +81,15 @@ def lineage(log: dict) -> list[dict]:
 
 def _same_path(a: str, b: str | None) -> bool:
     return b is not None and Path(a).resolve() == Path(b).resolve()
+
+
+def read_json(path: Path, what: str):
+    """``path``'s JSON; a missing or unreadable file is a FoveaError naming ``what`` it is."""
+    from generator.errors import FoveaError
+
+    try:
+        return json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise FoveaError(f"{path} not found ({what})") from None
+    except (OSError, json.JSONDecodeError) as error:
+        raise FoveaError(f"{path} is not readable JSON ({what}): {error}") from None

@@ -153,7 +153,8 @@ def test_base_then_foveated_resume_and_export_count_every_run(tmp_path):
     ]
     assert commands[3].startswith("fovea train base --out runs/base-2 --data ")
     assert "default-base.safetensors" in commands[3] and "--steps 30 " in commands[3]
-    assert commands[-1].startswith("fovea train export --base runs/base-2 --foveated")
+    assert commands[-1].startswith("fovea train export --base runs/base-2 --sampler")
+    assert "--foveated" not in commands[-1]  # this set has no adapter
 
     # Post-training continued from the exported adapter (--init-lora): the same for its stage.
     def fov2_config(steps: int):
@@ -648,3 +649,25 @@ def test_a_checkpoint_cut_short_is_a_one_line_error_on_resume(tmp_path, capsys):
         err = capsys.readouterr().err
         assert f"{out / 'checkpoint.pt'} is not a readable training checkpoint" in err, err
         assert (out / "detail.safetensors").read_bytes() == weights
+
+
+def test_a_runs_or_records_broken_json_is_a_one_line_error(tmp_path, capsys):
+    """A run's losses.json cut short stopped fovea train export with a JSONDecodeError traceback,
+    as did a default.json beside --init (the record a continued run takes its lineage from).
+    Now each is one line naming the file and what it is."""
+    from generator.training.export import main as export_main
+
+    print("seed 7")
+    run = tmp_path / "detail"
+    train(_cfg(run, stage="detail", model={"channels": 8, "blocks": 1}, steps=1, batch_size=2))
+    (run / "losses.json").write_text('{"total": [1')
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    assert export_main(["--detail", str(run), "--out", str(weights)]) == 2
+    err = capsys.readouterr().err
+    assert f"{run / 'losses.json'} is not readable JSON (the run's losses)" in err, err
+    (weights / "default.json").write_text('{"detail": [')
+    argv = ["detail", "--init", str(weights / "default-detail.safetensors"), "--steps", "1"]
+    assert train_main([*argv, "--out", str(tmp_path / "more"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{weights / 'default.json'} is not readable JSON (the record beside --init" in err
