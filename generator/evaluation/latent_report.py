@@ -53,7 +53,9 @@ def train_summary(path) -> dict:
 def verdict(speed: dict, recon: list[dict], max_fraction: float, *, steps: int) -> dict:
     """Pixel or latent, from the numbers: the latent space must decode within ``max_fraction`` of
     the budget at every size and be faster than pixels somewhere; its quality bound is the
-    autoencoder's fidelity (pixel space: lossless). Two load-free ratios go beside: decode time
+    autoencoder's fidelity (pixel space: lossless), so an autoencoder that reconstructs the
+    held-out photographs worse than plain resampling (an untrained or training-limited one) keeps
+    pixel space, however fast it is. Two load-free ratios go beside: decode time
     over the pixel model's whole foveated generation (timed in the same minutes) and decoder
     FLOPs over the foveated sampling loop's (``steps`` transformer steps)."""
     decode_fraction, slower, within, parts = {}, [], {"pixel": {}, "latent": {}}, []
@@ -92,7 +94,7 @@ def verdict(speed: dict, recon: list[dict], max_fraction: float, *, steps: int) 
             + ")"
         )
     return {
-        "choice": "pixel" if too_slow or all(slower) else "latent",
+        "choice": "pixel" if too_slow or all(slower) or beats is False else "latent",
         "decode_fraction_of_budget": {str(s): f for s, f in decode_fraction.items()},
         "decode_exceeds_budget_fraction": {str(s): s in too_slow for s in decode_fraction},
         "max_decode_fraction": max_fraction,
