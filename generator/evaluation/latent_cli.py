@@ -56,6 +56,10 @@ def _bench_latent(args) -> int:
         raise FoveaError("--resolution and --recon-crops must be multiples of 16, at least 64")
     if args.repeats < 1:
         raise FoveaError(f"--repeats {args.repeats} must be at least 1")
+    if args.data is not None:  # read after the timings: a wrong folder is refused before them
+        from generator.data.fetch import load_manifest
+
+        load_manifest(Path(args.data))
     settings = LatentSettings(
         ae_path=None if args.ae.lower() == "none" else args.ae,
         pixel_model=args.pixel_model,

@@ -148,3 +148,17 @@ def test_an_autoencoder_worse_than_resampling_keeps_pixel_space():
     fast = verdict(_speed(decode_s=0.2, pixel_s=1.8, latent_s=1.5), recon, 0.5, steps=10)
     assert not fast["latent_slower_everywhere"] and fast["ae_beats_resampling"] is False
     assert fast["choice"] == "pixel" and "training-limited" in fast["reason"]
+
+
+def test_a_data_folder_without_a_manifest_is_refused_before_the_timings(tmp_path, capsys):
+    """--data naming a folder with no image manifest failed only after the whole timing part
+    (minutes at 1024 px): the error now comes first, the same one line."""
+    args = ["bench", "latent", "--ae", "none", "--data", str(tmp_path), "--no-jod"]
+    args += ["--resolution", "64", "--recon-crops", "64", "--strengths", "1", "--repeats", "1"]
+    assert main([*args, "--reference-aes", "--json", str(tmp_path / "l.json")]) == 2
+    printed = capsys.readouterr()
+    assert printed.err.strip() == (
+        f"error: no image manifest at {tmp_path / 'manifest.json'}; run `fovea data images "
+        f"--cache {tmp_path}`"
+    )
+    assert "decode:" not in printed.out and not (tmp_path / "l.json").exists()
