@@ -261,6 +261,10 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0 if all(r.completed for r in results) else 1
 
 
+#: Generations a session's p95 latency needs before it stops being about the largest one.
+_STEADY_P95 = 20
+
+
 def _bench_session(args: argparse.Namespace) -> int:
     import json
     import os
@@ -308,6 +312,8 @@ def _bench_session(args: argparse.Namespace) -> int:
                     "gaze_to_flip_ms_median": run["gaze_to_flip_ms"].get("median"),
                     "gen_latency_s_median": timing["generation_latency_s"].get("median"),
                     "gen_latency_s_p95": timing["generation_latency_s"].get("p95"),
+                    # the p95's sample size: with few generations it is about their maximum
+                    "gen_latency_count": timing["generation_latency_s"].get("count", 0),
                     "twin_latency_s_median": timing["twin_latency_s"].get("median"),
                     "deadline_misses": timing["deadline_misses"],
                     "fixation_breaks": timing["fixation_breaks"],
@@ -326,5 +332,11 @@ def _bench_session(args: argparse.Namespace) -> int:
             f"frame interval median {record['frame_interval_ms_median']:.1f} ms, "
             f"generation median {record['gen_latency_s_median']:.2f} s"
         )
+        if record["gen_latency_count"] < _STEADY_P95:
+            print(
+                f"note: {record['participant']}'s generation p95 comes from "
+                f"{record['gen_latency_count']} generations, so it is about their largest; "
+                f"{_STEADY_P95} or more (a longer protocol) steady it"
+            )
     print(f"wrote {args.json}")
     return 0

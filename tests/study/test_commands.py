@@ -123,7 +123,7 @@ def test_demo_runs_a_simulated_pilot_and_the_report(virtual_x, tmp_path, capsys)
 
 @pytest.mark.display
 @pytest.mark.slow
-def test_bench_session_writes_json_records(virtual_x, tmp_path):
+def test_bench_session_writes_json_records(virtual_x, tmp_path, capsys):
     import json
 
     from tests.study.conftest import small_protocol_dict, write_toml
@@ -136,6 +136,12 @@ def test_bench_session_writes_json_records(virtual_x, tmp_path):
     # What made the numbers (the record named only the protocol): command, model, device, size.
     assert record["command"] == f"fovea bench session --protocol {protocol} --json {out}"
     assert (record["model"], record["device"], record["resolution"]) == ("tiny", "cpu", [128, 128])
+    # Its p95 says how few generations it comes from (it said nothing of it).
+    assert 2 <= record["gen_latency_count"] < 20
+    assert (
+        f"note: sim01's generation p95 comes from {record['gen_latency_count']} generations"
+        in capsys.readouterr().out
+    )
     for key in (
         "session_wall_s",
         "frame_interval_ms_median",
