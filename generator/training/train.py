@@ -46,6 +46,7 @@ from generator.training.checkpoint import (
     save_run,
 )
 from generator.training.config import (
+    CONV_STAGES,
     POST_TRAINING,
     STAGES,
     TrainConfig,
@@ -162,7 +163,6 @@ def _run_steps(
     checkpoints every ``cfg.checkpoint_every_s`` and once at the end, also when Ctrl-C stopped
     it (``_stop_after_the_step``). Returns (images seen, seconds in the loop, whether Ctrl-C
     stopped it)."""
-    import numpy as np
 
     from generator.progress import progress_bar
 
@@ -204,8 +204,7 @@ def _run_steps(
             images_seen += cfg.batch_size
             bar.update(1)
             if progress.step % 10 == 0:
-                recent = np.mean(progress.parts[-50:], axis=0)
-                bar.set_postfix(v=f"{recent[0]:.4f}", ref=f"{recent[1]:.5f}", res=crop_px)
+                bar.set_postfix(**_postfix(cfg.stage, progress.parts[-50:]), res=crop_px)
             if time.perf_counter() - last_ckpt > cfg.checkpoint_every_s:
                 save()
                 last_ckpt = time.perf_counter()
@@ -214,6 +213,17 @@ def _run_steps(
         save()
         stopped = stop_requested()  # the checkpoint holds the last whole step
     return images_seen, loop_s, stopped
+
+
+def _postfix(stage: str, parts: list[tuple[float, float]]) -> dict[str, str]:
+    """The progress line's mean losses of the recent steps: velocity and refiner for the
+    transformer, the one loss of a conv stage (its second part is always 0)."""
+    import numpy as np
+
+    recent = np.mean(parts, axis=0)
+    if stage in CONV_STAGES:
+        return {"loss": f"{recent[0]:.4f}"}
+    return {"v": f"{recent[0]:.4f}", "ref": f"{recent[1]:.5f}"}
 
 
 @contextlib.contextmanager

@@ -671,3 +671,17 @@ def test_a_runs_or_records_broken_json_is_a_one_line_error(tmp_path, capsys):
     assert train_main([*argv, "--out", str(tmp_path / "more"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert f"{weights / 'default.json'} is not readable JSON (the record beside --init" in err
+
+
+def test_the_progress_line_of_a_conv_stage_shows_its_own_loss(tmp_path, capsys):
+    """The progress line of a detail or periphery run showed 'ref=0.00000' beside 'v=': the
+    transformer's refiner loss, which those stages do not have (always 0). Their line now shows
+    their one loss; base keeps velocity and refiner."""
+    print("seed 7")
+    small = dict(crop_px=[32], batch_size=2, steps=10, progress=True)
+    train(_cfg(tmp_path / "d", stage="detail", model={"channels": 8, "blocks": 1}, **small))
+    detail = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "10/10" in detail and "loss=" in detail and "ref=" not in detail, detail
+    train(_cfg(tmp_path / "b", **small))
+    base = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "10/10" in base and "v=" in base and "ref=" in base, base
