@@ -17,7 +17,8 @@ from typing import IO
 
 LOG_EVERY_S = 60.0  # a line into a log at most this often (the last one is always written)
 LOG_NCOLS = 100  # the width of a progress line in a log
-_TIMING = re.compile(r"\|[^|]*\||\d+:\d\d(:\d\d)?|[\d.?]+ ?[^\s,\]]*/s")  # bar, times, rate
+# The bar, times and rate (items a second, or seconds an item when slower: "2.83s/run").
+_TIMING = re.compile(r"\|[^|]*\||\d+:\d\d(:\d\d)?|[\d.?]+ ?[^\s,\]]*/s|[\d.?]+s/[^\s,\]]+")
 
 
 def _progress_of(line: str) -> str:

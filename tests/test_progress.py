@@ -48,3 +48,19 @@ def test_disabled_writes_nothing():
         bar = progress_bar(range(3), enabled=False, stream=stream)
         assert list(bar) == [0, 1, 2]
         assert stream.getvalue() == ""
+
+
+def test_a_slow_bars_last_state_is_written_once():
+    """A bar slower than an item a second shows seconds an item ('2.83s/run'): its closing
+    refresh, the same progress at another rate, was written again (seen: 'bench generator:
+    100% ... 7/7' twice in a redirected fovea bench generator log)."""
+    from generator.progress import _LinesForLogs
+
+    log = io.StringIO()
+    lines = _LinesForLogs(log, every_s=0.0)
+    lines.write("\rbench generator: 100%|#####| 7/7 [00:23<00:00,  2.83s/run]")
+    lines.write("\rbench generator: 100%|#####| 7/7 [00:23<00:00,  3.33s/run]")
+    lines.write("\n")
+    assert log.getvalue().splitlines() == [
+        "bench generator: 100%|#####| 7/7 [00:23<00:00,  2.83s/run]"
+    ]
