@@ -306,10 +306,14 @@ def validate(cfg: TrainConfig) -> None:
         raise FoveaError(f"training stage must be one of {', '.join(STAGES)}, got {cfg.stage!r}")
     if cfg.stage in POST_TRAINING and not cfg.init:
         raise FoveaError(f"{cfg.stage} post-training needs --init (the base model.safetensors)")
+    if cfg.init_lora and cfg.stage in POST_TRAINING:
+        _check_init_file("--init-lora", cfg.init_lora, ("lora", "default-foveated-lora"))
     if cfg.init_lora and (cfg.stage not in POST_TRAINING or not Path(cfg.init_lora).is_file()):
         raise FoveaError(f"--init-lora {cfg.init_lora}: a post-training stage and an existing file")
-    if cfg.init and not Path(cfg.init).is_file():
-        raise FoveaError(f"--init {cfg.init} does not exist")
+    if cfg.init:
+        own = {"detail": "detail", "periphery": "periphery"}.get(cfg.stage, "model")
+        shipped = {"model": "default-base"}.get(own, f"default-{own}")
+        _check_init_file("--init", cfg.init, (own, shipped))
     if cfg.lr is not None and not cfg.lr > 0:
         raise FoveaError(f"--lr must be positive, got {cfg.lr!r}")
     _check_numbers(cfg)
@@ -326,6 +330,21 @@ def validate(cfg: TrainConfig) -> None:
             raise FoveaError(f"--crop-px {px} must be a multiple of the scene factor {factor}")
     if cfg.batch_size < cfg.groups or cfg.batch_size < 1:
         raise FoveaError(f"--batch-size {cfg.batch_size} must be >= --groups {cfg.groups} and >= 1")
+
+
+def _check_init_file(flag: str, value: str, names: tuple[str, ...]) -> None:
+    """``value`` must be a file; a folder (a run's ``--out``, a weights folder) is refused with
+    the file of ``names`` (``<name>.safetensors``) inside it, when there is one."""
+    from generator.errors import FoveaError
+
+    path = Path(value)
+    if path.is_file():
+        return
+    if not path.is_dir():
+        raise FoveaError(f"{flag} {value} does not exist")
+    inside = [path / f"{n}.safetensors" for n in names if (path / f"{n}.safetensors").is_file()]
+    hint = f": give the weights file, {flag} {inside[0]}" if inside else ": give a weights file"
+    raise FoveaError(f"{flag} {value} is a folder{hint}")
 
 
 def _check_numbers(cfg: TrainConfig) -> None:

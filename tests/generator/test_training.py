@@ -685,3 +685,32 @@ def test_the_progress_line_of_a_conv_stage_shows_its_own_loss(tmp_path, capsys):
     train(_cfg(tmp_path / "b", **small))
     base = capsys.readouterr().err.strip().splitlines()[-1]
     assert "10/10" in base and "v=" in base and "ref=" in base, base
+
+
+def test_a_run_folder_given_as_init_names_the_file_inside(tmp_path, capsys):
+    """--init runs/base (the run's folder, not its model.safetensors) said '--init runs/base
+    does not exist', though it does. Now a folder is refused naming the weights file in it
+    (--init-lora likewise); a missing path still says it does not exist."""
+    print("seed 7")
+    base = tmp_path / "base"
+    train(_cfg(base, crop_px=[32], batch_size=2, steps=1))
+    shipped = REPO / "generator" / "models" / "weights"
+    small = ["--out", str(tmp_path / "o"), "--steps", "1", "--no-progress"]
+    cases = [
+        (
+            ["foveated", "--init", str(base)],
+            f"--init {base} is a folder: give the weights file, "
+            f"--init {base / 'model.safetensors'}",
+        ),
+        (["detail", "--init", str(shipped)], f"--init {shipped / 'default-detail.safetensors'}"),
+        (
+            ["foveated", "--init", str(base / "model.safetensors"), "--init-lora", str(tmp_path)],
+            f"--init-lora {tmp_path} is a folder: give a weights file",
+        ),
+        (["base", "--init", str(tmp_path / "none")], f"--init {tmp_path / 'none'} does not exist"),
+    ]
+    for argv, message in cases:
+        assert train_main([*argv, *small]) == 2
+        err = capsys.readouterr().err
+        assert message in err, err
+    assert not (tmp_path / "o").exists()
