@@ -23,6 +23,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from generator.arg_types import positive_float, positive_int
 from generator.atomic import write_atomic
 from generator.errors import FoveaError, is_path_error, path_error_message, safetensors_errors
 from generator.sampler_names import SAMPLERS
@@ -471,13 +472,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--note", action="append", default=[], help="a line for the model card")
     parser.add_argument(
         "--steps",
-        type=int,
+        type=positive_int,
         default=None,
         help="the shipped default sampler steps (alone: rewrites the shipped base's config)",
     )
     parser.add_argument(
         "--shift",
-        type=float,
+        type=positive_float,
         default=None,
         help="the shipped default sampler shift (alone: as --steps)",
     )
@@ -489,10 +490,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
         "config, its weights unchanged)",
     )
     parser.add_argument(
-        "--detail-steps", type=int, default=None, help="the shipped detail stage's Euler steps"
+        "--detail-steps",
+        type=positive_int,
+        default=None,
+        help="the shipped detail stage's Euler steps",
     )
     parser.add_argument(
-        "--detail-shift", type=float, default=None, help="the shipped detail stage's shift"
+        "--detail-shift", type=positive_float, default=None, help="the shipped detail stage's shift"
     )
 
 

@@ -332,3 +332,24 @@ def test_the_readmes_detail_and_periphery_commands_train_as_the_shipped_runs_did
             assert settings(line) == settings(mine), out
             compared += 1
     assert compared == 3
+
+
+def test_export_refuses_sampler_settings_that_cannot_sample(tmp_path):
+    """fovea train export --steps 0 (or --shift -1, --detail-steps -2) wrote them into the
+    shipped configs, and the exported generator then had 0 sampler steps. They are now refused
+    by the command line (steps at least 1, shifts positive), the weights unchanged."""
+    import shutil
+    from pathlib import Path
+
+    import pytest
+
+    from generator.training.export import main as export_main
+
+    weights = tmp_path / "w"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "generator/models/weights", weights)
+    before = {p.name: p.read_bytes() for p in weights.iterdir()}
+    for flag, value in (("--steps", "0"), ("--shift", "-1"), ("--detail-steps", "-2")):
+        with pytest.raises(SystemExit) as stop:
+            export_main([flag, value, "--out", str(weights)])
+        assert stop.value.code == 2
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == before
