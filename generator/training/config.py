@@ -328,8 +328,12 @@ def validate(cfg: TrainConfig) -> None:
             raise FoveaError(f"--crop-px {px} must be a multiple of 16 and at least 32")
         if px % factor:
             raise FoveaError(f"--crop-px {px} must be a multiple of the scene factor {factor}")
-    if cfg.batch_size < cfg.groups or cfg.batch_size < 1:
-        raise FoveaError(f"--batch-size {cfg.batch_size} must be >= --groups {cfg.groups} and >= 1")
+    if cfg.batch_size < 1:
+        raise FoveaError(f"--batch-size must be at least 1, got {cfg.batch_size}")
+    if cfg.stage in POST_TRAINING and cfg.batch_size < cfg.groups:  # one layout per group
+        raise FoveaError(f"--batch-size {cfg.batch_size} must be >= --groups {cfg.groups}")
+    if cfg.layout_mix and cfg.stage not in POST_TRAINING:
+        raise FoveaError(f"--layout-mix is for foveated post-training; {cfg.stage} has no layouts")
 
 
 def _check_init_file(flag: str, value: str, names: tuple[str, ...]) -> None:

@@ -714,3 +714,20 @@ def test_a_run_folder_given_as_init_names_the_file_inside(tmp_path, capsys):
         err = capsys.readouterr().err
         assert message in err, err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_batch_of_one_trains_every_stage_but_post_training_with_groups(tmp_path, capsys):
+    """fovea train base/detail/periphery --batch-size 1 said '--batch-size 1 must be >= --groups
+    2', a foveated-only flag those stages do not use (its default is 2); --layout-mix was taken
+    by them and ignored. Now a batch of one trains them, foveated still needs a crop per
+    layout group, and --layout-mix outside post-training is refused."""
+    print("seed 7")
+    small = ["--crop-px", "32", "--steps", "1", "--no-progress", "--batch-size", "1"]
+    detail = ["detail", "--model-json", '{"channels": 8, "blocks": 1}', *small]
+    assert train_main([*detail, "--out", str(tmp_path / "d")]) == 0
+    assert train_main([*detail, "--out", str(tmp_path / "m"), "--layout-mix", "acuity=1"]) == 2
+    assert "--layout-mix is for foveated post-training" in capsys.readouterr().err
+    train(_cfg(tmp_path / "b", crop_px=[32], batch_size=1, steps=1))
+    init = str(tmp_path / "b" / "model.safetensors")
+    assert train_main(["foveated", "--init", init, "--out", str(tmp_path / "f"), *small]) == 2
+    assert "--batch-size 1 must be >= --groups 2" in capsys.readouterr().err
