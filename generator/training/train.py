@@ -428,7 +428,9 @@ def _run_log(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m generator.training.train", description=__doc__.split("\n")[0]
+        prog="python -m generator.training.train",
+        description="Train one stage of the default model: base, foveated, detail or periphery "
+        "(the flags of `fovea train STAGE`; run it under `accelerate launch` on GPUs).",
     )
     parser.add_argument("stage", choices=list(STAGES))
     add_arguments(parser)

@@ -731,3 +731,15 @@ def test_a_batch_of_one_trains_every_stage_but_post_training_with_groups(tmp_pat
     init = str(tmp_path / "b" / "model.safetensors")
     assert train_main(["foveated", "--init", init, "--out", str(tmp_path / "f"), *small]) == 2
     assert "--batch-size 1 must be >= --groups 2" in capsys.readouterr().err
+
+
+def test_the_module_help_says_what_it_does_in_a_whole_sentence(capsys):
+    """`accelerate launch -m generator.training.train --help` described itself with the first
+    line of the module's docstring, cut mid-sentence: 'Train the default model: ``base`` on
+    full-resolution tokens, then ``foveated``'. It now says what it trains, in one sentence."""
+    with pytest.raises(SystemExit) as stop:
+        train_main(["--help"])
+    assert stop.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Train one stage of the default model: base, foveated, detail or periphery" in text
+    assert "``" not in text
