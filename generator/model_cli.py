@@ -70,12 +70,7 @@ def register(
     ):
         p = train_sub.add_parser(stage, help=text)
         add_arguments(p)
-        p.set_defaults(
-            handler=_train,
-            stage=stage,
-            on_interrupt="the same command with --resume continues from OUT/checkpoint.pt (written "
-            "every --checkpoint-every-s and kept whole)",
-        )
+        p.set_defaults(handler=_train, stage=stage)  # _train sets on_interrupt (its OUT)
     pairs = train_sub.add_parser(
         "pairs",
         help="make the periphery stage's training pairs with the shipped model: full-resolution "
@@ -231,6 +226,10 @@ def _train(args) -> int:
     from generator.training.config import config_from_args
     from generator.training.train import train
 
+    args.on_interrupt = (  # what fovea says after Ctrl-C: the folder this run saves into
+        f"the same command with --resume continues from {Path(args.out) / 'checkpoint.pt'} "
+        "(written every --checkpoint-every-s and kept whole)"
+    )
     log = train(config_from_args(args.stage, args), resume=args.resume)
     if not log["steps"]:  # the loss is None: no step, nothing trained
         print(

@@ -743,3 +743,27 @@ def test_the_module_help_says_what_it_does_in_a_whole_sentence(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "Train one stage of the default model: base, foveated, detail or periphery" in text
     assert "``" not in text
+
+
+def test_ctrl_c_of_fovea_train_names_the_checkpoint_to_resume_from(tmp_path):
+    """After Ctrl-C, fovea train said 'the same command with --resume continues from
+    OUT/checkpoint.pt': the word OUT, not the run's folder. It now names the checkpoint that the
+    stopped run saved (a real SIGINT to a real `fovea train detail`)."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "detail"
+    command = [sys.executable, "-m", "fovea_cli", "train", "detail", "--out", str(out)]
+    command += ["--model-json", '{"channels": 8, "blocks": 1}', "--crop-px", "32"]
+    command += ["--batch-size", "2", "--steps", "100000", "--time-budget-s", "120"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as run:
+        assert "trainable" in run.stdout.readline()  # the run has started its steps
+        time.sleep(1.0)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    assert run.returncode == 130, err
+    assert f"--resume continues from {out / 'checkpoint.pt'} " in err, err
+    assert (out / "checkpoint.pt").is_file()
