@@ -128,14 +128,21 @@ def _store(image, out_path: Path, max_side_px: int) -> tuple[int, int]:
     from generator.data.pixels import to_rgb8
 
     image = to_rgb8(image)
-    short = min(image.size)
-    if short > max_side_px:
-        scale = max_side_px / short
-        size = (round(image.size[0] * scale), round(image.size[1] * scale))
+    size = _cached_size(image.size, max_side_px)
+    if size != image.size:
         image = image.resize(size, Image.Resampling.LANCZOS)
     with open_atomic(out_path) as f:
         image.save(f, format="PNG", optimize=False, compress_level=6)
     return image.size
+
+
+def _cached_size(size: tuple[int, int], max_side_px: int) -> tuple[int, int]:
+    """(width, height) of an image of ``size`` once cached: shorter side at most ``max_side_px``."""
+    short = min(size)
+    if short <= max_side_px:
+        return size
+    scale = max_side_px / short
+    return round(size[0] * scale), round(size[1] * scale)
 
 
 def fetch_images(
@@ -199,7 +206,11 @@ class _ImageCache:
         from PIL import Image
 
         out = self.images_dir / f"{image_id}.png"
-        if not out.exists():
+        cached = None
+        if out.exists():
+            with Image.open(out) as im:
+                cached = im.size
+        if cached is None or cached != self._size_of(opener):  # new, or cached at another size
             _store(opener(), out, self.max_side_px)
         with Image.open(out) as im:
             width, height = im.size
@@ -217,6 +228,12 @@ class _ImageCache:
             "height_px": height,
             "split": split_for(image_id),
         }
+
+    def _size_of(self, opener) -> tuple[int, int]:
+        """The size the original (``opener()``, only its header read) is cached at now (a cache
+        made with another --max-side-px holds its images at another size)."""
+        with opener() as im:
+            return _cached_size(im.size, self.max_side_px)
 
 
 def _package_entries(src, cache: _ImageCache, debs_dir: Path, extract_root: Path):

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from generator.data.fetch import (
     HELD_OUT_FRACTION,
@@ -295,3 +296,25 @@ def test_a_manifest_that_lists_nothing_usable_is_a_one_line_error(tmp_path, caps
     assert "lists no train or heldout images to pack" in pack() and not out.exists()
     with pytest.raises(FoveaError, match=r"^no train images in"):
         load_bank(source=tmp_path, split="train")
+
+
+def test_a_cache_fetched_again_with_another_max_side_holds_that_size(tmp_path):
+    """fovea data images --max-side-px 128 into a cache made at the default 1024 kept the
+    cached 512 px images and wrote a manifest saying max_side_px 128 (and sizes of 512): a
+    pack of it then held images the manifest did not describe. Now an image cached at another
+    size is cached again; a fetch with the same setting rewrites nothing."""
+    full = fetch_images(cache_dir=tmp_path, include_packages=False, progress=False)
+    small = fetch_images(
+        cache_dir=tmp_path, max_side_px=128, include_packages=False, progress=False
+    )
+    assert small["max_side_px"] == 128
+    for entry in small["images"]:
+        with Image.open(tmp_path / entry["cached_file"]) as im:
+            assert min(im.size) <= 128 and im.size == (entry["width_px"], entry["height_px"])
+    stamps = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()}
+    again = fetch_images(
+        cache_dir=tmp_path, max_side_px=128, include_packages=False, progress=False
+    )
+    assert again == small
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()} == stamps
+    assert fetch_images(cache_dir=tmp_path, include_packages=False, progress=False) == full
