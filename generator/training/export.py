@@ -418,7 +418,7 @@ def _loss_figure(run_dir: Path, out: Path, stage: str) -> None:
 
     total, parts = _losses(run_dir)
     if total:
-        plot_loss_parts(total, parts, out, title=f"{stage} training loss")
+        plot_loss_parts(total, parts, out, title=f"{stage} training loss", stage=stage)
     elif (run_dir / "loss.png").is_file():
         shutil.copyfile(run_dir / "loss.png", out)
 

@@ -58,13 +58,29 @@ def loss_figure(losses: list[float], *, title: str, stage: str):
 
 
 def plot_loss_parts(
-    total: list[float], parts: list[list[float]], path: Path, *, title: str
+    total: list[float], parts: list[list[float]], path: Path, *, title: str, stage: str
 ) -> None:
-    """Running means of the total, velocity and refiner losses per step (log y).
+    """Write :func:`loss_parts_figure` to ``path`` (nothing when there are no losses)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not total:
+        return
+    fig = loss_parts_figure(total, parts, title=title, stage=stage)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def loss_parts_figure(total: list[float], parts: list[list[float]], *, title: str, stage: str):
+    """Running means of the total, velocity and refiner losses per step (log y); a conv stage
+    (detail, periphery) has one loss, its total, drawn once under its own name.
 
     Args:
         total: the training loss per step.
-        parts: per step [velocity loss, refiner loss] (``losses.json``'s ``parts``).
+        parts: per step [velocity loss, refiner loss] (``losses.json``'s ``parts``; for the
+            conv stages [their loss, 0]).
     """
     import matplotlib
 
@@ -72,15 +88,17 @@ def plot_loss_parts(
     import matplotlib.pyplot as plt
     import numpy as np
 
-    if not total:
-        return
+    from generator.training.config import CONV_STAGES
+
     curves = {"total": np.asarray(total, dtype=float)}
-    if parts:
+    if stage in CONV_STAGES:
+        curves = {TOTAL_LOSS[stage]: curves["total"]}
+    elif parts:
         p = np.asarray(parts, dtype=float).reshape(len(parts), -1)
         curves["velocity"] = p[:, 0]
         if p.shape[1] > 1 and np.any(p[:, 1] > 0):
             curves["refiner"] = p[:, 1]
-    k = max(1, len(curves["total"]) // 50)
+    k = max(1, len(total) // 50)
     fig, ax = plt.subplots(figsize=(6, 3.5), dpi=100)
     for name, y in curves.items():
         smooth = np.convolve(y, np.ones(k) / k, mode="valid")
@@ -91,5 +109,4 @@ def plot_loss_parts(
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    return fig

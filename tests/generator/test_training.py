@@ -767,3 +767,27 @@ def test_ctrl_c_of_fovea_train_names_the_checkpoint_to_resume_from(tmp_path):
     assert run.returncode == 130, err
     assert f"--resume continues from {out / 'checkpoint.pt'} " in err, err
     assert (out / "checkpoint.pt").is_file()
+
+
+def test_the_exported_loss_figures_name_each_stages_own_losses():
+    """The export's default-periphery-loss.png showed the periphery stage's regression loss
+    twice, as 'total' and as 'velocity' (a loss it has not), and default-detail-loss.png the
+    detail loss twice likewise. A conv stage's figure now draws its one loss under its name;
+    base and foveated keep total, velocity and refiner."""
+    import matplotlib.pyplot as plt
+
+    from generator.training.plots import loss_parts_figure
+
+    total = [0.5 / (i + 1) for i in range(200)]
+    names = {}
+    for stage, parts in (
+        ("base", [(t * 0.9, t * 0.1) for t in total]),
+        ("detail", [(t, 0.0) for t in total]),
+        ("periphery", [(t, 0.0) for t in total]),
+    ):
+        fig = loss_parts_figure(total, parts, title="t", stage=stage)
+        names[stage] = [line.get_label() for line in fig.axes[0].get_lines()]
+        plt.close(fig)
+    assert names["base"] == ["total", "velocity", "refiner"]
+    assert names["periphery"] == ["loss (regression + seam penalty)"]
+    assert len(names["detail"]) == 1 and "velocity" in names["detail"][0]
