@@ -28,6 +28,8 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from generator.arg_types import output_file, positive_int  # noqa: E402
+from generator.atomic import write_atomic  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec  # noqa: E402
 from generator.loading import load_generator  # noqa: E402
@@ -64,10 +66,12 @@ def _difference(a: np.ndarray, b: np.ndarray) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", required=True)
-    parser.add_argument("--png", required=True)
-    parser.add_argument("--size", type=int, default=1024, help="image side, px (default 1024)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", required=True, type=output_file)
+    parser.add_argument("--png", required=True, type=output_file)
+    parser.add_argument(
+        "--size", type=positive_int, default=1024, help="image side, px (default 1024)"
+    )
+    parser.add_argument("--repeats", type=positive_int, default=3)
     args = parser.parse_args(argv)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     geometry = StimulusGeometry(
@@ -94,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "full_vs_cpu_levels": _difference(twin.image, cpu_twin.image),
         "command": "python benchmarks/device/default_on_cuda.py " + " ".join(argv or sys.argv[1:]),
     }
-    Path(args.json).write_text(json.dumps(record, indent=2))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(Path(args.json), json.dumps(record, indent=2))
     print(json.dumps(record), flush=True)
     Image.fromarray(np.concatenate([fov.image, twin.image, cpu_fov.image], axis=1)).save(args.png)
     return 0

@@ -46,6 +46,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from generator.arg_types import output_file, positive_int  # noqa: E402
+from generator.atomic import write_atomic  # noqa: E402
 from generator.codecs import VaeCodec  # noqa: E402
 from generator.crpa import enable_crpa  # noqa: E402
 from generator.denoiser import Conditioning, FluxDenoiser  # noqa: E402
@@ -406,28 +408,30 @@ class Results:
 
     def add_frames(self, record: dict) -> None:
         self.frames.append(record)
-        self.frames_path.write_text(json.dumps(self.frames, indent=2))
+        write_atomic(self.frames_path, json.dumps(self.frames, indent=2))
         print(json.dumps(record), flush=True)
 
     def add_decode(self, record: dict) -> None:
         self.decodes.append(record)
-        Path(self.decode_path).write_text(json.dumps(self.decodes, indent=2))
+        write_atomic(Path(self.decode_path), json.dumps(self.decodes, indent=2))
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--json", required=True)
+    parser.add_argument("--json", required=True, type=output_file)
     parser.add_argument("--smoke", action="store_true", help="tiny models on the CPU")
     parser.add_argument(
         "--smoke-px", type=int, default=128, help="--smoke: the image side in px (default 128)"
     )
-    parser.add_argument("--repeats", type=int, default=20)
-    parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--repeats", type=positive_int, default=20)
+    parser.add_argument("--steps", type=positive_int, default=4)
     parser.add_argument("--models", default="flux2-klein-4b,flux1-schnell")
     parser.add_argument(
         "--compile", action="store_true", help="torch.compile the transformer (static shapes)"
     )
-    parser.add_argument("--decode-json", default=None, help="also time the decode alone, here")
+    parser.add_argument(
+        "--decode-json", default=None, type=output_file, help="also time the decode alone, here"
+    )
     parser.add_argument(
         "--append", action="store_true", help="add to the records already in the JSON files"
     )
@@ -437,7 +441,14 @@ def main(argv: list[str] | None = None) -> int:
         "GPU's dtypes in the dry run)",
     )  # fmt: skip
     args = parser.parse_args(argv)
-    device = "cpu" if args.smoke or not torch.cuda.is_available() else "cuda"
+    if not args.smoke and not torch.cuda.is_available():  # full-sized models: hours on a CPU
+        print(
+            f"error: no CUDA GPU here (torch {torch.__version__}): run it on a GPU machine, or "
+            "--smoke for tiny models on the CPU",
+            file=sys.stderr,
+        )
+        return 2
+    device = "cpu" if args.smoke else "cuda"
     dtype = getattr(torch, args.dtype or ("float32" if device == "cpu" else "bfloat16"))
     command = "python benchmarks/device/realtime_flux2.py " + " ".join(argv or sys.argv[1:])
     results = Results(args.json, args.decode_json, append=args.append)

@@ -28,3 +28,21 @@ def test_default_on_cuda_dry_run(tmp_path):
     assert record["tokens_foveated"] < record["tokens_full"] == 256
     assert record["foveated_vs_cpu_levels"]["max"] == record["full_vs_cpu_levels"]["max"] == 0
     assert np.asarray(Image.open(png)).shape == (256, 3 * 256, 3)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--repeats", "0"], "--repeats: 0 must be at least 1"),  # was a StatisticsError
+        (["--json", "{tmp}"], "is a folder"),  # was an IsADirectoryError after the timings
+        (["--png", "{tmp}"], "is a folder"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, args, says):
+    spec = importlib.util.spec_from_file_location("default_on_cuda", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    argv = ["--json", str(tmp_path / "r.json"), "--png", str(tmp_path / "r.png"), "--size", "64"]
+    with pytest.raises(SystemExit) as exit_:
+        module.main([*argv, *(a.format(tmp=tmp_path) for a in args)])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err

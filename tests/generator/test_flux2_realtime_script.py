@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "device" / "realtime_flux2.py"
 
@@ -144,3 +145,29 @@ def test_dry_run_in_the_gpus_dtype(tmp_path):
     assert all(
         r["static_vs_eager"]["tokens"] < r["tokens_full"] for r in records if r["static_vs_eager"]
     )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the run would start")
+def test_without_a_gpu_and_smoke_it_refuses_in_one_line(tmp_path, capsys):
+    """Without --smoke on a CPU-only machine it timed the 4B-sized models on the CPU: ten
+    minutes without a line (hours in all). It says there is no GPU and names --smoke."""
+    assert _script().main(["--json", str(tmp_path / "r.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: no CUDA GPU here") and "--smoke" in err[0]
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--repeats", "0"], "--repeats: 0 must be at least 1"),  # was a StatisticsError
+        (["--steps", "0"], "--steps: 0 must be at least 1"),
+        (["--json", "{tmp}"], "is a folder"),  # was an IsADirectoryError at the first record
+        (["--decode-json", "{tmp}"], "is a folder"),
+    ],
+)
+def test_bad_options_are_refused_before_any_work(tmp_path, capsys, args, says):
+    argv = ["--smoke", "--json", str(tmp_path / "r.json")]
+    with pytest.raises(SystemExit) as exit_:
+        _script().main([*argv, *(a.format(tmp=tmp_path) for a in args)])
+    assert exit_.value.code == 2 and says in capsys.readouterr().err
