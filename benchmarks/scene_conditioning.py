@@ -15,13 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from generator.arg_types import output_file, positive_int
+from generator.atomic import write_atomic
 from generator.data.images import DEFAULT_PACK, load_bank, random_crops
 from generator.denoiser import layout_ids
 from generator.geometry import StimulusGeometry, default_display
@@ -93,10 +97,14 @@ def forward_seconds(models: dict, *, repeats: int = 3) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--steps", type=positive_int, default=150)
     parser.add_argument("--work", required=True, help="folder for the two training runs")
-    parser.add_argument("--json", required=True, help="where to write the records")
+    parser.add_argument(
+        "--json", required=True, type=output_file, help="where to write the records"
+    )
     args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = shlex.join(["python", "benchmarks/scene_conditioning.py", *argv])
     records = []
     for variant in VARIANTS:
         cfg = TrainConfig(
@@ -132,7 +140,9 @@ def main(argv: list[str] | None = None) -> int:
         v = record["variant"]
         record["forward_s"] = {k: round(t[v][0], 4) for k, t in timing.items()}
         record["tokens"] = {k: t[v][1] for k, t in timing.items()}
-    Path(args.json).write_text(json.dumps(records, indent=1))
+        record["command"] = command
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(Path(args.json), json.dumps(records, indent=1))
     for record in records:
         print(json.dumps(record))
     return 0
