@@ -58,7 +58,10 @@ def size_list(text: str) -> list[int]:
 
 def output_file(text: str) -> str:
     """argparse type: a file to write later (JSON records): refused at once, before any work,
-    when a folder has that name or a file stands where its folder must go."""
+    when a folder has that name, a file stands where its folder must go, or the folder it goes
+    in (or would be made in) takes no file (read-only, no permission: a file is made there and
+    removed to see)."""
+    import tempfile
     from pathlib import Path
 
     path = Path(text)
@@ -72,5 +75,12 @@ def output_file(text: str) -> str:
                 raise argparse.ArgumentTypeError(
                     f"{text}: {parent} is a file, not a folder it could go in"
                 )
+            try:
+                tempfile.NamedTemporaryFile(dir=parent, prefix=".fovea-write-check-").close()
+            except OSError as error:
+                raise argparse.ArgumentTypeError(
+                    f"{text}: cannot write in {parent} ({error.strerror or error}); give a "
+                    "writable place"
+                ) from None
             break
     return text

@@ -100,3 +100,16 @@ def test_ctrl_c_writes_the_records_measured_so_far(tmp_path, capsys):
         f"interrupted; the {planned - 1} of {planned} records measured so far are in {out}"
     )
     assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+@pytest.mark.parametrize("bench", ["generator", "report", "quality"])
+def test_a_json_path_in_a_folder_that_takes_no_file_is_refused_before_the_work(bench, capsys):
+    """--json in a folder that takes no file (a read-only share; here /proc, where no file can
+    be made even by root) ran the whole benchmark and then failed naming a temporary file
+    ('/proc/.x.json.tmp-3579: no such file or folder'). It is refused before any work."""
+    from fovea_cli.main import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["bench", bench, "--json", "/proc/fovea-bench-x.json"])
+    assert exit_.value.code == 2
+    assert "--json: /proc/fovea-bench-x.json: cannot write in /proc" in capsys.readouterr().err
