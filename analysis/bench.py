@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -30,7 +31,8 @@ def run_report_benchmark(
     keep_dir: str | Path | None = None,
     progress: bool = False,
 ) -> list[dict]:
-    """Simulate a study and time the report ``repeats`` times.
+    """Simulate a study and time the report ``repeats`` times (``progress``: what it is doing,
+    and the report's own progress, on stderr).
 
     Returns:
         One record per repeat: seconds, participants, conditions, trials_per_condition, n_boot,
@@ -42,12 +44,15 @@ def run_report_benchmark(
     from analysis.simulate_data import simulate_dataset
 
     spec = _study_spec(participants, conditions, trials, procedure=procedure, seed=seed)
+    say = (lambda msg: print(msg, file=sys.stderr)) if progress else (lambda msg: None)
     records = []
     with tempfile.TemporaryDirectory(prefix="fovea-bench-report-") as tmp:
         root = Path(keep_dir) if keep_dir else Path(tmp)
         data = root / "data"
+        say(f"simulating {participants} participants x {conditions} conditions x {trials} trials")
         simulate_dataset(out_dir=data, spec=spec)
         for r in range(repeats):
+            say(f"report {r + 1} of {repeats} (timed)")
             out = root / f"report{r + 1}"
             load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
             config = ReportConfig(
@@ -74,6 +79,8 @@ def run_report_benchmark(
                     "machine": platform.machine(),
                 }
             )
+    if not keep_dir:
+        say("(the simulated data and reports are removed: --keep DIR keeps them)")
     return records
 
 

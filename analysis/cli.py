@@ -102,6 +102,7 @@ def _bench(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         keep_dir=args.keep,
+        progress=True,  # as fovea report shows it: the default study takes minutes
     )
     records = [{**r, "command": args.command_line} for r in records]
     write_records(records, args.json)

@@ -280,7 +280,7 @@ def test_fovea_report_command(small_data, tmp_path, capsys):
     assert status == 2 and "unknown condition(s) nosuch" in err
 
 
-def test_fovea_bench_report_writes_records(tmp_path):
+def test_fovea_bench_report_writes_records(tmp_path, capsys):
     from fovea_cli.main import main
 
     path = tmp_path / "bench.json"
@@ -316,6 +316,15 @@ def test_fovea_bench_report_writes_records(tmp_path):
         f"fovea bench report --json {path} --participants 2 --conditions 2 --trials 30 "
         "--bootstrap 100 --workers 1"
     )
+    # It showed nothing until the end (minutes at its defaults): now what it does, the report's
+    # own progress, and that its temporary report is gone.
+    err = capsys.readouterr().err.splitlines()
+    assert err[:2] == [
+        "simulating 2 participants x 2 conditions x 30 trials",
+        "report 1 of 1 (timed)",
+    ]
+    assert "group statistics" in err
+    assert err[-1] == "(the simulated data and reports are removed: --keep DIR keeps them)"
 
 
 def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_path):
