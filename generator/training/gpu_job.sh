@@ -79,12 +79,24 @@ if [ "$FOV_OK" = 1 ] && [ -f "$OUT/foveated/lora.safetensors" ]; then
 else
   log "no foveated adapter: exporting the base alone"
 fi
+# A base that made no step (start-up took its share of the budget) is its --init, untrained:
+# the export refuses it, so the copy keeps the shipped base (an adapter on it still goes in).
+BASE_STEPS=$($PY -c 'import json, sys; print(json.load(open(sys.argv[1]))["steps"])' \
+  "$OUT/base/log.json" 2>/dev/null || echo 0)
+BASE_FLAG=(--base "$OUT/base")
+if [ "$BASE_STEPS" = 0 ]; then
+  BASE_FLAG=(); log "base made no training step within its share of the budget: not exported"
+fi
 # Into a copy of the shipped set: the export keeps what it is not given (the detail and periphery
 # stages and their records), so the weights scored and shipped are the whole pipeline.
 rm -rf "$OUT/weights"
 cp -r "$SHIPPED" "$OUT/weights"
-$PY -m generator.training.export --base "$OUT/base" "${FOV_FLAG[@]}" --out "$OUT/weights" \
-  | tee -a "$OUT/job.log"
+if [ ${#BASE_FLAG[@]} -gt 0 ] || [ ${#FOV_FLAG[@]} -gt 0 ]; then
+  $PY -m generator.training.export "${BASE_FLAG[@]}" "${FOV_FLAG[@]}" --out "$OUT/weights" \
+    | tee -a "$OUT/job.log"
+else
+  log "nothing was trained: $OUT/weights is the shipped set"
+fi
 # Large files stay behind; the shipped fp16 weights are in $OUT/weights.
 rm -rf "$OUT"/*/checkpoint.pt "$OUT"/base/model.safetensors "$OUT"/foveated/lora.safetensors
 $PY - "$OUT" "$BUDGET_S" "$(elapsed)" <<'PY'

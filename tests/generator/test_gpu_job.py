@@ -69,3 +69,29 @@ def test_device_training_job_runs_every_stage_and_returns_shippable_files(tmp_pa
         seed=0, geometry=geometry, gaze_px=(32.0, 32.0), spec=LayoutSpec(), scene=scene
     ).image
     assert image.shape == (64, 64, 3)
+
+
+def test_a_job_whose_base_made_no_step_keeps_the_shipped_set(tmp_path):
+    """A budget whose base share start-up used up (a slow start on a lent machine) left a base
+    run of 0 steps, which the export refuses (its weights are the untrained --init): the job
+    then failed at the export. Now it leaves the base out of the export; with no adapter either,
+    it exports nothing, says so, and its weights folder is the shipped set."""
+    out = tmp_path / "out"
+    env = dict(os.environ, OUT=str(out), PYTHON=sys.executable)
+    run = subprocess.run(
+        ["bash", "generator/training/gpu_job.sh", "27"],  # the base gets 1 s: start-up is longer
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    print(run.stdout[-3000:], run.stderr[-3000:])
+    assert run.returncode == 0
+    job = json.loads((out / "job.json").read_text())
+    assert job["base"]["steps"] == 0
+    log = (out / "job.log").read_text()
+    assert "base made no training step" in log and "nothing was trained" in log
+    shipped = REPO / "generator" / "models" / "weights"
+    for path in shipped.iterdir():
+        assert (out / "weights" / path.name).read_bytes() == path.read_bytes(), path.name
