@@ -339,9 +339,11 @@ def _bench_lora(args) -> int:
 def _bench_quality(args) -> int:
     from generator.errors import FoveaError
     from generator.evaluation.quality import QualitySettings, run_quality
+    from generator.loading import check_device
 
     if args.resolution % 16 or args.resolution < 64:
         raise FoveaError(f"--resolution {args.resolution} must be a multiple of 16 and >= 64")
+    check_device(args.device)  # a weights folder's models load past load_generator's check
     settings = QualitySettings(
         resolution=args.resolution,
         scenes=args.scenes,

@@ -436,3 +436,17 @@ def test_block_means_on_a_grid_the_level_does_not_divide():
     torch.testing.assert_close(
         out[..., 40:44, 0:4], grid[..., 40:44, 0:4].mean((2, 3), True).expand(1, 3, 4, 4)
     )
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is here: the run would start")
+def test_a_device_this_machine_lacks_is_one_error_line(tmp_path, capsys):
+    """--device cuda on a CPU-only machine was a traceback ('Torch not compiled with CUDA
+    enabled', from moving the weights) after the sheets folder was made."""
+    from fovea_cli.main import main
+
+    out = tmp_path / "q.json"
+    args = ["bench", "quality", "--resolution", "64", "--scenes", "1", "--device", "cuda"]
+    assert main([*args, "--json", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: device 'cuda' requested but this torch")
+    assert list(tmp_path.iterdir()) == []
