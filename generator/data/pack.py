@@ -37,6 +37,14 @@ def pack_images(
 
     from generator.data.pixels import read_rgb
 
+    out = Path(out)
+    if out.suffix != ".npz" or out.is_dir():  # the trainers' --data tells a pack by its .npz
+        raise FoveaError(
+            f"--out {out} must name a .npz file (training's --data takes a path ending in .npz "
+            f"as a pack, anything else as a cache folder), e.g. {out.with_suffix('.npz')}"
+            if not out.is_dir()
+            else f"--out {out} is a folder; give a file in it, e.g. {out / 'photos.npz'}"
+        )
     manifest = load_manifest(cache_dir)
     entries = [e for e in manifest["images"] if e["split"] in splits]
     if not entries:
@@ -60,7 +68,6 @@ def pack_images(
         manifest, images=entries, packed_max_side_px=max_side_px, jpeg_quality=jpeg_quality
     )
     arrays["manifest"] = np.frombuffer(json.dumps(packed).encode(), dtype=np.uint8)
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_atomic(out) as f:  # np.savez to a path would add ".npz" to the temporary's name
         np.savez(f, **arrays)

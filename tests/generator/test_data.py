@@ -318,3 +318,24 @@ def test_a_cache_fetched_again_with_another_max_side_holds_that_size(tmp_path):
     assert again == small
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "images").iterdir()} == stamps
     assert fetch_images(cache_dir=tmp_path, include_packages=False, progress=False) == full
+
+
+def test_a_pack_is_written_only_where_training_can_read_it(tmp_path, capsys):
+    """fovea data pack --out photos (no .npz) wrote the pack, and fovea train --data photos then
+    said 'no image manifest at photos/manifest.json; run fovea data images': training takes only
+    a path ending in .npz as a pack. --out naming a folder failed naming a temporary
+    '.W.tmp-<pid>'. Both are refused before the work, naming --out and a path that works."""
+    from fovea_cli.main import main as fovea
+
+    fetch_images(cache_dir=tmp_path / "cache", include_packages=False, progress=False)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    pack = ["data", "pack", "--cache", str(tmp_path / "cache"), "--out"]
+    assert fovea([*pack, str(tmp_path / "photos")]) == 2
+    err = capsys.readouterr().err
+    assert "must name a .npz file" in err and f"{tmp_path / 'photos.npz'}" in err, err
+    assert not (tmp_path / "photos").exists()
+    assert fovea([*pack, str(folder)]) == 2
+    assert f"--out {folder} is a folder" in capsys.readouterr().err
+    assert fovea([*pack, str(tmp_path / "photos.npz")]) == 0
+    assert len(load_bank(source=tmp_path / "photos.npz", split="all")) == 9
