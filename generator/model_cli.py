@@ -358,8 +358,14 @@ def _bench_quality(args) -> int:
     )
     out = Path(args.json)
     sheets = Path(args.sheets) if args.sheets else out.parent / f"{out.stem}_sheets"
+    made_sheets = not sheets.exists()
     sheets.mkdir(parents=True, exist_ok=True)  # a file in the way: refused before the hours of work
-    result = run_quality(settings, sheets_dir=sheets)
+    try:
+        result = run_quality(settings, sheets_dir=sheets)
+    except (FoveaError, KeyboardInterrupt):
+        if made_sheets and not any(sheets.iterdir()):  # failed before any sheet: leave no trace
+            sheets.rmdir()
+        raise
     for key in ("records", "bounds"):
         result[key] = [{**r, "command": args.command_line} for r in result[key]]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -221,6 +221,11 @@ def load_default_generator(
             tokens keep only what they carry (model id ``default-foveated-tokens-only``).
     """
     files = DefaultWeights(Path(weights_dir) if weights_dir else WEIGHTS_DIR)
+    if not files.exists and weights_dir is not None:  # a folder the user named (--weights)
+        raise FoveaError(
+            f"{str(weights_dir)!r} holds no default model ({files.base.name} is missing): give "
+            "a folder `fovea train export --out` wrote, or a copy of the shipped weights folder"
+        )
     if not files.exists:
         raise FoveaError(
             f"the default model's weights are missing ({files.base}); train them with "

@@ -450,3 +450,18 @@ def test_a_device_this_machine_lacks_is_one_error_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: device 'cuda' requested but this torch")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_weights_folder_without_the_model_names_that_folder(tmp_path, capsys):
+    """--weights naming a folder without the default model said 'train them with `fovea train
+    base` or use --model tiny': bench quality has no --model, and the shipped weights were there."""
+    from fovea_cli.main import main
+
+    empty = tmp_path / "weights"
+    empty.mkdir()
+    args = ["bench", "quality", "--resolution", "64", "--scenes", "1", "--weights", str(empty)]
+    assert main([*args, "--json", str(tmp_path / "q.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"error: {str(empty)!r} holds no default model (default")
+    assert "--model tiny" not in err[-1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]  # no empty q_sheets folder
