@@ -36,11 +36,31 @@ MAX_SHIPPED_BYTES = 25 * 1024 * 1024
 REPO = Path(__file__).resolve().parents[2]
 
 
+def export_lock(out_dir: Path) -> Path:
+    """The lock an export into ``out_dir`` holds (in the temporary folder, so that no file is
+    left beside the weights): two exports into one folder would share its staging copy."""
+    import hashlib
+    import tempfile
+
+    key = hashlib.sha256(str(Path(out_dir).resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"fovea-export-{key}.lock"
+
+
 def export_weights(*, out_dir: Path, **stages) -> dict:
     """Export into ``out_dir`` as one set (:func:`_export_into` says what is written): the set is
     written into a staging copy of ``out_dir`` beside it and moved into place only once every
     file is written and the size check passed, so a failure (a missing run, a full disk, weights
-    over 25 MB) leaves ``out_dir`` as it was: never a new base beside an old adapter."""
+    over 25 MB) leaves ``out_dir`` as it was: never a new base beside an old adapter. One export
+    into a folder at a time (:func:`export_lock`)."""
+    from generator.process_lock import ProcessLock
+
+    what = f"the weights folder {out_dir}"
+    with ProcessLock(export_lock(out_dir), what=what, then="run this export again"):
+        return _export_weights(out_dir=out_dir, **stages)
+
+
+def _export_weights(*, out_dir: Path, **stages) -> dict:
+    """:func:`export_weights` with its lock held."""
     from generator.models.weights_io import BASE_FILE, CARD_FILE
 
     out_dir = Path(out_dir)

@@ -791,3 +791,27 @@ def test_the_exported_loss_figures_name_each_stages_own_losses():
     assert names["base"] == ["total", "velocity", "refiner"]
     assert names["periphery"] == ["loss (regression + seam penalty)"]
     assert len(names["detail"]) == 1 and "velocity" in names["detail"][0]
+
+
+def test_two_exports_into_one_folder_do_not_run_at_once(tmp_path):
+    """Two fovea train export into one weights folder at once (two terminals) shared its staging
+    copy: the second removed the first's, and failed with 'error: no such file or folder' (a
+    later interleaving would mix the two sets). An export now holds the folder's lock
+    (export.export_lock, in the temporary folder): a second is refused in one line while the
+    first runs, the set unchanged, and runs afterwards."""
+    from generator.process_lock import ProcessLock
+    from generator.training.export import export_lock
+
+    print("seed 7")
+    run = tmp_path / "detail"
+    train(_cfg(run, stage="detail", model={"channels": 8, "blocks": 1}, steps=1, batch_size=2))
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    shipped = {p.name: p.read_bytes() for p in weights.iterdir()}
+    with ProcessLock(export_lock(weights), what="the first export"):
+        with pytest.raises(FoveaError, match=f"weights folder {weights} is in use by another"):
+            export_weights(base_dir=None, foveated_dir=None, out_dir=weights, detail_dir=run)
+    assert {p.name: p.read_bytes() for p in weights.iterdir()} == shipped
+    assert not (tmp_path / ".w.export").exists()
+    record = export_weights(base_dir=None, foveated_dir=None, out_dir=weights, detail_dir=run)
+    assert record["detail"]["steps"] == 1
