@@ -167,6 +167,14 @@ def _register_bench_session(bench_subparsers: argparse._SubParsersAction) -> Non
     )
     add_observer_option(bench)
     bench.add_argument("--seed", type=seed_int, default=1, help="seed (default: 1)")
+    bench.add_argument(
+        "--data",
+        help="keep the simulated sessions' data in this folder (default: a temporary folder, "
+        "removed at the end)",
+    )
+    bench.add_argument(
+        "--quiet", action="store_true", help="no per-trial progress lines or session summaries"
+    )
     bench.set_defaults(handler=_bench_session)
 
 
@@ -266,6 +274,7 @@ _STEADY_P95 = 20
 
 
 def _bench_session(args: argparse.Namespace) -> int:
+    import contextlib
     import json
     import os
     import platform
@@ -278,15 +287,21 @@ def _bench_session(args: argparse.Namespace) -> int:
     stimulus = load_protocol(protocol).protocol.stimulus
     display = os.environ.get("DISPLAY") or "Xvfb started by fovea"
     records = []
-    with tempfile.TemporaryDirectory(prefix="fovea-bench-session-") as tmp:
+    if args.data:
+        data_place = contextlib.nullcontext(args.data)
+        args.on_interrupt = f"no JSON written; the sessions' data so far are in {args.data}"
+    else:
+        data_place = tempfile.TemporaryDirectory(prefix="fovea-bench-session-")
+        args.on_interrupt = "no JSON written (--data DIR keeps the sessions' data)"
+    with data_place as data_dir:
         t0 = time.perf_counter()
         results = simulate(
             protocol=protocol,
             participants=args.participants,
-            data_dir=Path(tmp),
+            data_dir=Path(data_dir),
             observer=args.observer,
             seed=args.seed,
-            quiet=True,
+            quiet=args.quiet,
         )
         total_s = time.perf_counter() - t0
         for result in results:
@@ -338,5 +353,7 @@ def _bench_session(args: argparse.Namespace) -> int:
                 f"{record['gen_latency_count']} generations, so it is about their largest; "
                 f"{_STEADY_P95} or more (a longer protocol) steady it"
             )
+    if not args.data:  # the lines above named files in it
+        print("the sessions' data were in a temporary folder, now removed (--data DIR keeps them)")
     print(f"wrote {args.json}")
     return 0

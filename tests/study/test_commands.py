@@ -138,10 +138,21 @@ def test_bench_session_writes_json_records(virtual_x, tmp_path, capsys):
     assert (record["model"], record["device"], record["resolution"]) == ("tiny", "cpu", [128, 128])
     # Its p95 says how few generations it comes from (it said nothing of it).
     assert 2 <= record["gen_latency_count"] < 20
-    assert (
-        f"note: sim01's generation p95 comes from {record['gen_latency_count']} generations"
-        in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert f"note: sim01's generation p95 comes from {record['gen_latency_count']} generations" in (
+        printed
     )
+    # Progress while it runs (a pilot session ran minutes without a line), and the session
+    # files it named are said to be gone with their temporary folder.
+    assert "  trial    1 " in printed and "sim01: summary:" in printed
+    assert "in a temporary folder, now removed (--data DIR keeps them)" in printed
+    # --data keeps the sessions (a Ctrl-C then leaves what it ran); --quiet drops the lines.
+    kept = tmp_path / "kept"
+    argv = ["bench", "session", "--protocol", str(protocol), "--json", str(out), "--quiet"]
+    assert main([*argv, "--data", str(kept)]) == 0
+    printed = capsys.readouterr().out
+    assert "  trial    1 " not in printed and "temporary folder" not in printed
+    assert len(list(kept.glob("sub-sim01/ses-1/beh/*_beh.tsv"))) == 1
     for key in (
         "session_wall_s",
         "frame_interval_ms_median",
