@@ -87,13 +87,14 @@ def _load_stage(path: Path, what: str, config_cls, net_cls):
     path = Path(path)
     if not path.is_file():
         raise FoveaError(f"{what} weights {path} not found")
-    with safe_open(str(path), framework="pt") as f:
-        meta = f.metadata() or {}
-    key = f"{what}_config"
-    if key not in meta:
-        raise FoveaError(f"{path} has no {key!r} metadata; it was not written by save_{what}")
-    net = net_cls(config_cls.from_dict(json.loads(meta[key])))
-    state = {k: v.float() for k, v in load_file(str(path)).items()}
+    with safetensors_errors(path, f"{what} weights"):
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        key = f"{what}_config"
+        if key not in meta:
+            raise FoveaError(f"{path} has no {key!r} metadata; it was not written by save_{what}")
+        net = net_cls(config_cls.from_dict(json.loads(meta[key])))
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
     missing, unexpected = net.load_state_dict(state, strict=False)
     if missing or unexpected:
         raise FoveaError(
@@ -143,10 +144,11 @@ def merge_lora(model: DefaultModel, lora: Path) -> None:
     from generator.release_lora import load_lora_file
     from generator.release_lora import merge_lora as merge_into
 
-    with safe_open(str(lora), framework="pt") as f:
-        meta = f.metadata() or {}
-    scale = float(meta.get("lora_scale", "1.0"))
-    merge_into(model.transformer, load_lora_file(lora), scale=scale)
+    with safetensors_errors(lora, "post-training LoRA"):
+        with safe_open(str(lora), framework="pt") as f:
+            meta = f.metadata() or {}
+        weights = load_lora_file(lora)
+    merge_into(model.transformer, weights, scale=float(meta.get("lora_scale", "1.0")))
 
 
 @dataclass

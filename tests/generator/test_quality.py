@@ -465,3 +465,24 @@ def test_a_weights_folder_without_the_model_names_that_folder(tmp_path, capsys):
     assert err[-1].startswith(f"error: {str(empty)!r} holds no default model (default")
     assert "--model tiny" not in err[-1]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["weights"]  # no empty q_sheets folder
+
+
+@pytest.mark.parametrize(
+    "stage", ["default-detail", "default-periphery", "default-foveated-lora"], ids=str
+)
+def test_a_weights_folder_with_a_broken_stage_file_is_one_error_line(tmp_path, capsys, stage):
+    """A detail, periphery or adapter file cut short in a --weights folder stopped bench quality
+    with safetensors' 'SafetensorError: Error while deserializing header' traceback (the base
+    file already said it in one line)."""
+    import shutil
+
+    from fovea_cli.main import main
+
+    weights = tmp_path / "weights"
+    shutil.copytree(Path(__file__).parents[2] / "generator" / "models" / "weights", weights)
+    broken = weights / f"{stage}.safetensors"
+    broken.write_bytes(broken.read_bytes()[:100])
+    args = ["bench", "quality", "--resolution", "64", "--scenes", "1", "--weights", str(weights)]
+    assert main([*args, "--json", str(tmp_path / "q.json")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: ") and f"{broken} is not a readable safetensors" in err[-1]
