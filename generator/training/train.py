@@ -178,10 +178,13 @@ def _run_steps(
     images_seen = 0
     step_s = 0.0  # running estimate of one step's duration
 
+    def seconds_left() -> float:
+        """Until the time budget or the deadline, whichever comes first."""
+        left = budget_s - (time.perf_counter() - loop_start)
+        return left if cfg.deadline_unix is None else min(left, cfg.deadline_unix - time.time())
+
     def time_left() -> bool:
-        if time.perf_counter() - loop_start + step_s > budget_s:
-            return False
-        return cfg.deadline_unix is None or time.time() + step_s < cfg.deadline_unix
+        return step_s < seconds_left()
 
     def save() -> None:
         elapsed_s = progress.elapsed_before_s + time.perf_counter() - loop_start
@@ -204,6 +207,10 @@ def _run_steps(
             images_seen += cfg.batch_size
             bar.update(1)
             if progress.step % 10 == 0:
+                # The bar's end is where the run will stop: --steps (default 100000) put its
+                # time left at days while --time-budget-s ended the run within the hour.
+                reachable = progress.step + int(max(0.0, seconds_left()) / step_s)
+                bar.total = min(cfg.steps, reachable)
                 bar.set_postfix(**_postfix(cfg.stage, progress.parts[-50:]), res=crop_px)
             if time.perf_counter() - last_ckpt > cfg.checkpoint_every_s:
                 save()

@@ -687,6 +687,19 @@ def test_the_progress_line_of_a_conv_stage_shows_its_own_loss(tmp_path, capsys):
     assert "10/10" in base and "v=" in base and "ref=" in base, base
 
 
+def test_the_progress_bar_ends_where_the_time_budget_stops_the_run(tmp_path, capsys):
+    """A run stopped by --time-budget-s drew its bar to --steps (default 100000), so a log's
+    time left said days ('52:16:41') for a run of an hour. The bar's end is the steps the
+    budget leaves room for, the time left the budget's."""
+    print("seed 7")
+    small = dict(crop_px=[32], batch_size=2, progress=True, model={"channels": 8, "blocks": 1})
+    train(_cfg(tmp_path / "d", stage="detail", steps=100_000, time_budget_s=2, **small))
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "/100000" not in last and "it/s" not in last.split("|")[0], last
+    done, total = (int(n) for n in last.split("|")[-1].split()[0].split("/"))
+    assert 10 <= done and abs(total - done) <= max(10, done // 4), last
+
+
 def test_a_run_folder_given_as_init_names_the_file_inside(tmp_path, capsys):
     """--init runs/base (the run's folder, not its model.safetensors) said '--init runs/base
     does not exist', though it does. Now a folder is refused naming the weights file in it
