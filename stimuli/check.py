@@ -208,12 +208,14 @@ def _settings_problems(manifest: dict, p, *, fingerprint: dict | None, geometry:
 
 def moved_model_directory(in_set: str | None, in_protocol: str) -> bool:
     """Whether the set was built from a local pipeline directory (its recorded path, which need
-    not exist here) and the protocol names another one here: the same directory moved or copied
+    not exist here) and the protocol names another path here: the same directory moved or copied
     to another machine. Its weights decide, not its path: the set's keys hold the weights' hash
     and a session compares it with its generator's (``study.session_setup``)."""
     if not in_set or not is_pipeline_directory(in_protocol):
         return False
     path = Path(in_set)
+    if path.expanduser().resolve() == Path(in_protocol).expanduser().resolve():
+        return False  # the directory the set was built from: not moved
     return path.is_absolute() or len(path.parts) > 1 or in_set.startswith(("~", "."))
 
 

@@ -111,7 +111,10 @@ def test_cli_check_compares_the_model_weights_as_a_session_does(tmp_path, capsys
     build_stimulus_set(protocol_path=protocol, out=tmp_path / "set", progress=False, log=_quiet)
     argv = ["stimuli", "check", str(protocol), str(tmp_path / "set")]
     assert main(argv) == 0
-    assert "hashes and the model's weights verified" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "hashes and the model's weights verified" in out
+    assert "note: the set was built from model directory" not in out  # the same directory
+    assert not moved_model_directory(str(model), str(model))
     shutil.rmtree(model)
     save_tiny_flux2_pipeline(model, seed=1)  # other weights, same path
     assert main(argv) == 2
