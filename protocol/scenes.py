@@ -119,21 +119,35 @@ def check_scenes(*, spec: str, protocol, scene_factor: int | None) -> CheckedSce
     return CheckedScenes(spec, source, int(scene_factor), width_px, height_px)
 
 
+def unloaded_scene_factor(model: str) -> tuple[bool, int | None]:
+    """``(known, factor)``: a model's scene factor without loading it. A preset's is
+    ``protocol.models.PRESET_SCENE_FACTOR``; a pipeline directory loads as FLUX.1 or FLUX.2, prompt
+    models that take no scenes (None). ``known`` is False for anything else."""
+    from protocol.models import PRESET_SCENE_FACTOR
+    from protocol.stimulus_settings import is_pipeline_directory
+
+    if model in PRESET_SCENE_FACTOR:
+        return True, PRESET_SCENE_FACTOR[model]
+    if is_pipeline_directory(model):
+        return True, None
+    return False, None
+
+
 def check_scenes_unloaded(*, spec: str, protocol) -> bool:
     """``check_scenes`` without loading the model (``fovea check``, ``fovea stimuli check``): a
-    preset's scene factor is known (``protocol.models.PRESET_SCENE_FACTOR``), so its check is
-    the one a session runs; a model directory's is known once it loads, so only the scene
-    source is checked here. Returns whether the check was the session's.
+    preset's scene factor is known (``protocol.models.PRESET_SCENE_FACTOR``), and a pipeline
+    directory (FLUX.1, FLUX.2) takes prompts, so their check is the one a session runs
+    (``unloaded_scene_factor``); otherwise only the scene source is checked here. Returns whether
+    the check was the session's.
 
     Raises:
         FoveaError: as ``check_scenes`` (scenes for a model that takes prompts or classes, a bad
             scene folder).
     """
-    from protocol.models import PRESET_SCENE_FACTOR
-
     stimulus = protocol.stimulus
-    if stimulus.model in PRESET_SCENE_FACTOR:
-        check_scenes(spec=spec, protocol=protocol, scene_factor=PRESET_SCENE_FACTOR[stimulus.model])
+    known, factor = unloaded_scene_factor(stimulus.model)
+    if known:
+        check_scenes(spec=spec, protocol=protocol, scene_factor=factor)
         return True
     if spec != POOL:
         from generator.scene_sources import scene_source

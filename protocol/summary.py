@@ -13,11 +13,12 @@ from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION, REPORT_MIN_TR
 
 def summary(protocol, *, scenes: str) -> list[str]:
     """A few lines: the display, the stimulus, each condition and the trials per session."""
-    from protocol.models import PRESET_SCENE_FACTOR
+    from protocol.scenes import unloaded_scene_factor
 
     d, s, procedure = protocol.display, protocol.stimulus, protocol.procedure
     ppd = d.geometry().pixels_per_degree
-    takes_no_scenes = s.model in PRESET_SCENE_FACTOR and PRESET_SCENE_FACTOR[s.model] is None
+    known, factor = unloaded_scene_factor(s.model)
+    takes_no_scenes = known and factor is None
     scenes_text = (
         "no scenes (the model takes classes or prompts)" if takes_no_scenes else f"scenes {scenes}"
     )
