@@ -19,7 +19,7 @@ def missing_components(path: Path, index: dict) -> str | None:
             f"model directory {path} lacks {', '.join(missing)} (listed in its model_index.json): "
             "copy the whole directory that save_pretrained wrote"
         )
-    return _missing_weights(path, index)
+    return _missing_weights(path, index) or _missing_vocabulary(path, index)
 
 
 def _missing_weights(path: Path, index: dict) -> str | None:
@@ -40,6 +40,37 @@ def _missing_weights(path: Path, index: dict) -> str | None:
     return (
         f"model directory {path}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} "
         "a config.json but no weights file (*.safetensors): copy the whole directory that "
+        "save_pretrained wrote"
+    )
+
+
+#: Files that hold a tokenizer's vocabulary (fast: tokenizer.json; BPE: vocab.json; WordPiece:
+#: vocab.txt; SentencePiece: the .model files). A folder with none loads as an empty tokenizer.
+VOCABULARY_FILES = (
+    "tokenizer.json",
+    "vocab.json",
+    "vocab.txt",
+    "spiece.model",
+    "tokenizer.model",
+    "sentencepiece.bpe.model",
+)
+
+
+def _missing_vocabulary(path: Path, index: dict) -> str | None:
+    """Why ``path`` cannot serve prompts when a tokenizer folder holds no vocabulary file (a copy
+    that kept only ``tokenizer_config.json``): transformers loads it as an empty tokenizer that
+    encodes every prompt as no tokens, so the images come out unprompted without a word."""
+    empty = [
+        f"{name}/"
+        for name in _components(index)
+        if "Tokenizer" in str(index[name][-1])
+        and not any((path / name / file).is_file() for file in VOCABULARY_FILES)
+    ]
+    if not empty:
+        return None
+    return (
+        f"model directory {path}: {', '.join(empty)} {'has' if len(empty) == 1 else 'have'} "
+        f"no vocabulary file ({', '.join(VOCABULARY_FILES)}): copy the whole directory that "
         "save_pretrained wrote"
     )
 

@@ -275,6 +275,37 @@ def test_a_component_folder_left_out_is_one_error_naming_it(tiny_dir, tmp_path, 
         validate_protocol(data, source="test")
 
 
+def test_a_tokenizer_without_its_vocabulary_is_one_error_naming_it(tiny_dir, tmp_path, capsys):
+    """A copy whose tokenizer/ kept tokenizer_config.json but not tokenizer.json loaded as an
+    empty tokenizer (3 tokens) that encodes every prompt as no tokens: fovea generate wrote an
+    unprompted image and said nothing. Refused, by the loader and by fovea check alike."""
+    import shutil
+
+    from fovea_cli.main import main
+    from generator.errors import FoveaError
+
+    copy = tmp_path / "partial"
+    shutil.copytree(tiny_dir, copy)
+    (copy / "tokenizer" / "tokenizer.json").unlink()
+    out = tmp_path / "o.png"
+    argv = ["generate", "--model", str(copy), "--size", "64", "--gaze", "32,32"]
+    assert main([*argv, "--prompt", "a cat", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: model directory {copy}: tokenizer/ has no vocabulary file (tokenizer.json, "
+        "vocab.json, vocab.txt, spiece.model, tokenizer.model, sentencepiece.bpe.model): copy "
+        "the whole directory that save_pretrained wrote"
+    ), err
+    assert not out.exists()
+    from protocol import validate_protocol
+    from protocol.load import PROTOCOL_DIR
+
+    data = tomllib.loads((PROTOCOL_DIR / "pilot_2afc.toml").read_text(encoding="utf-8"))
+    data["stimulus"]["model"] = str(copy)
+    with pytest.raises(FoveaError, match=r"tokenizer/ has no vocabulary file"):
+        validate_protocol(data, source="test")
+
+
 @pytest.mark.parametrize(
     ("name", "content", "message"),
     [
