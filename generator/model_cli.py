@@ -284,6 +284,24 @@ def _json(value) -> str:
     return json.dumps(clean(value), indent=1, allow_nan=False)
 
 
+def _check_flux2_directory(path: Path) -> None:
+    """FoveaError unless ``path``'s ``model_index.json`` names a FLUX.2 pipeline: the release's
+    LoRA fits FLUX.2 [klein], and on another model the merge blamed the LoRA."""
+    from generator.errors import FoveaError
+    from generator.flux2 import FLUX2_PIPELINES
+
+    try:
+        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
+        name = index.get("_class_name")
+    except (ValueError, AttributeError):
+        return  # the loader says what is wrong with the file
+    if name not in FLUX2_PIPELINES:
+        raise FoveaError(
+            f"--model {path}: its model_index.json names {name!r}; fovea bench lora measures the "
+            f"release's LoRA, made for FLUX.2 [klein] ({' or '.join(FLUX2_PIPELINES)} directories)"
+        )
+
+
 def _bench_lora(args) -> int:
     from generator.errors import FoveaError
     from generator.evaluation.lora_quality import (
@@ -295,6 +313,7 @@ def _bench_lora(args) -> int:
 
     if not (Path(args.model) / "model_index.json").is_file():
         raise FoveaError(f"--model {args.model}: not a pipeline directory (no model_index.json)")
+    _check_flux2_directory(Path(args.model))
     if not Path(args.lora).is_file():
         raise FoveaError(f"--lora {args.lora}: no such file")
     if args.resolution % 16 or args.resolution < 64:

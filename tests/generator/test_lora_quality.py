@@ -122,3 +122,23 @@ def test_ctrl_c_writes_the_prompts_and_seeds_scored_whole(tmp_path, capsys):
         "interrupted; the 12 records of the prompts and seeds scored whole so far and their "
         f"summary are in {out} and beside it (summary 'interrupted': true)"
     )
+
+
+def test_bench_lora_refuses_a_flux1_directory(tmp_path, capsys):
+    """A FLUX.1 directory given where the FLUX.2 [klein] one is expected: the merge stopped with
+    'LoRA targets ...to_qkv_mlp_proj, which this FluxTransformer2DModel does not have: a LoRA for
+    another model?', blaming the LoRA; the model is now named, before anything loads."""
+    from tests.generator.test_img2img import _tiny_flux_pipeline
+
+    flux1 = _tiny_flux_pipeline(tmp_path / "flux1")
+    lora = tmp_path / "fov_random.safetensors"
+    lora.write_bytes(b"not read")
+    capsys.readouterr()  # the tiny pipeline's save bars
+    argv = ["bench", "lora", "--model", str(flux1), "--lora", str(lora), "--json", "o.json"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: --model {flux1}: its model_index.json names 'FluxPipeline'; fovea bench lora "
+        "measures the release's LoRA, made for FLUX.2 [klein] (Flux2KleinPipeline or "
+        "Flux2Pipeline directories)"
+    ), err
