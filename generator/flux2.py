@@ -29,10 +29,10 @@ import torch
 
 from generator.denoiser import FluxDenoiser
 from generator.errors import FoveaError
+from generator.model_directory import FLUX2_PIPELINES
 from generator.prompts import PromptEncoder
 from generator.tokens import patchify, unpatchify
 
-FLUX2_PIPELINES = ("Flux2KleinPipeline", "Flux2Pipeline")
 DEFAULT_SIZE_PX = 1024
 
 

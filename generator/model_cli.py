@@ -288,14 +288,10 @@ def _check_flux2_directory(path: Path) -> None:
     """FoveaError unless ``path``'s ``model_index.json`` names a FLUX.2 pipeline: the release's
     LoRA fits FLUX.2 [klein], and on another model the merge blamed the LoRA."""
     from generator.errors import FoveaError
-    from generator.flux2 import FLUX2_PIPELINES
+    from generator.model_directory import FLUX2_PIPELINES, pipeline_class
 
-    try:
-        index = json.loads((path / "model_index.json").read_text(encoding="utf-8"))
-        name = index.get("_class_name")
-    except (ValueError, AttributeError):
-        return  # the loader says what is wrong with the file
-    if name not in FLUX2_PIPELINES:
+    name = pipeline_class(path)  # None: the loader says what is wrong with the file
+    if name is not None and name not in FLUX2_PIPELINES:
         raise FoveaError(
             f"--model {path}: its model_index.json names {name!r}; fovea bench lora measures the "
             f"release's LoRA, made for FLUX.2 [klein] ({' or '.join(FLUX2_PIPELINES)} directories)"

@@ -4,7 +4,21 @@ with the same words."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+#: The FLUX.2 pipeline classes a directory's ``model_index.json`` may name ([klein], [dev]).
+FLUX2_PIPELINES = ("Flux2KleinPipeline", "Flux2Pipeline")
+
+
+def pipeline_class(path: Path) -> str | None:
+    """The ``_class_name`` ``path/model_index.json`` names; None when it cannot be read (the
+    loader says why)."""
+    try:
+        index = json.loads((Path(path) / "model_index.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return index.get("_class_name") if isinstance(index, dict) else None
 
 
 def missing_components(path: Path, index: dict) -> str | None:

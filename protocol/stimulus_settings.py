@@ -215,6 +215,15 @@ class StimulusSettings(StrictTable):
                 f"lora needs a FLUX.2 pipeline directory as model (the release's LoRAs fit "
                 f"FLUX.2 [klein]); model {self.model!r} is not a directory"
             )
+        if self.lora is not None:
+            from generator.model_directory import FLUX2_PIPELINES, pipeline_class
+
+            name = pipeline_class(Path(self.model).expanduser())
+            if name is not None and name not in FLUX2_PIPELINES:
+                raise ValueError(
+                    f"lora needs a FLUX.2 pipeline directory as model (the release's LoRAs fit "
+                    f"FLUX.2 [klein]); model {self.model!r} is a {name} directory"
+                )
         if self.decode == "foveated" and not is_pipeline_directory(self.model):
             raise ValueError(
                 f"decode 'foveated' is for latent models (a FLUX pipeline directory); model "

@@ -66,6 +66,24 @@ def test_a_lora_needs_a_model_directory(lora_file, model):
         load_protocol(path)
 
 
+def test_a_lora_needs_a_flux2_directory(lora_file, tmp_path, capsys):
+    """docs/protocol.md: with `lora`, `model` must be a FLUX.2 directory. A FLUX.1 directory
+    passed fovea check and stopped `fovea stimuli build` (and a session) after loading, with the
+    merge blaming the LoRA ('a LoRA for another model?'); refused at load, in one line."""
+    from fovea_cli.main import main
+    from tests.generator.test_img2img import _tiny_flux_pipeline
+
+    flux1 = _tiny_flux_pipeline(tmp_path / "flux1")
+    path = _protocol(tmp_path, model="flux1", lora=str(lora_file))  # relative to the protocol
+    capsys.readouterr()  # the tiny pipeline's save bars
+    assert main(["check", str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (
+        f"error: {path}: field stimulus: lora needs a FLUX.2 pipeline directory as model (the "
+        f"release's LoRAs fit FLUX.2 [klein]); model '{flux1}' is a FluxPipeline directory"
+    ), err
+
+
 def test_the_stimulus_set_key_changes_with_the_lora(tiny_dir, lora_file):
     from generator.loading import load_generator
     from protocol.geometry import geometry_record, stimulus_geometry
