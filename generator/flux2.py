@@ -182,7 +182,7 @@ def load_flux2_pipeline(path: Path, *, device: str, dtype: torch.dtype):
         pipe = pipeline_class.from_pretrained(path, dtype=dtype, local_files_only=True)
     except (OSError, ValueError, TypeError) as error:
         raise FoveaError(f"could not load the FLUX.2 pipeline in {path}: {error}") from None
-    pipe.to(device)
+    pipe.to(device, silence_dtype_warnings=True)  # float16 runs on the CPU (slowly)
     transformer = pipe.transformer
     distilled = bool(index.get("is_distilled", False))
     steps = 4 if distilled else 50

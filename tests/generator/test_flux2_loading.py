@@ -446,3 +446,23 @@ def test_a_model_index_that_is_no_json_object_is_one_error(tmp_path, content, me
     (tmp_path / "model_index.json").write_bytes(content)
     with pytest.raises(FoveaError, match=message):
         load_generator(str(tmp_path))
+
+
+def test_float16_on_the_cpu_runs_without_diffusers_saying_it_will_fail(
+    tiny_dir, tmp_path, capfd, caplog
+):
+    """`--dtype float16` on a CPU printed diffusers' 'Pipelines loaded with `dtype=torch.float16`
+    cannot run with `cpu` device ... running them will fail' and then generated the image: the
+    kit moves the pipeline with that warning silenced (the image is the check)."""
+    from PIL import Image
+
+    from fovea_cli.main import main
+
+    out = tmp_path / "half.png"
+    argv = ["generate", "--model", str(tiny_dir), "--size", "64", "--gaze", "32,32", "--steps", "1"]
+    assert main([*argv, "--prompt", "a cat", "--dtype", "float16", "--out", str(out)]) == 0
+    captured = capfd.readouterr()  # diffusers' handler writes to the stderr of its first use,
+    said = captured.err + captured.out + caplog.text  # and its records reach pytest's log too
+    assert "cannot run with `cpu` device" not in said
+    image = np.asarray(Image.open(out))
+    assert image.shape == (64, 64, 3) and image.std() > 1.0
