@@ -54,19 +54,27 @@ def draw_layout(
             draw.line([gx - arm, gy, gx + arm, gy], fill=colour, width=width)
             draw.line([gx, gy - arm, gx, gy + arm], fill=colour, width=width)
     if legend:
-        _legend(draw, layout, size_px=max(11, w // 48))
+        _legend(draw, layout, size_px=max(11, w // 48), width_px=w)
     return out.convert("RGB")
 
 
-def _legend(draw: ImageDraw.ImageDraw, layout: TokenLayout, *, size_px: int) -> None:
+def _legend(draw: ImageDraw.ImageDraw, layout: TokenLayout, *, size_px: int, width_px: int) -> None:
     """Tokens per level and the ratio to the full grid, top left, in text ``size_px`` high
-    (scaled with the image, so it stays legible where the picture is shown smaller)."""
+    (scaled with the image, so it stays legible where the picture is shown smaller), smaller
+    where its widest line would run past the image's ``width_px`` (a 64 px image's lines were
+    cut at the edge: 'total 196/25')."""
     from PIL import ImageFont
 
-    font = ImageFont.load_default(size=size_px)
     lines = [f"{k}x: {n} tokens" for k, n in sorted(layout.level_counts().items())]
     lines.append(f"total {layout.num_tokens}/{layout.num_tokens_full} = {layout.token_ratio:.3f}")
-    pad, y = max(2, size_px // 4), max(2, size_px // 4)
+    while True:
+        font = ImageFont.load_default(size=size_px)
+        pad = max(1, size_px // 4)
+        widest = max(draw.textlength(line, font=font) for line in lines)
+        if 3 * pad + widest < width_px or size_px <= 4:
+            break
+        size_px -= 1
+    y = pad
     for line in lines:
         left, top, right, bottom = draw.textbbox((2 * pad, y), line, font=font)
         draw.rectangle([pad, top - pad // 2, right + pad, bottom + pad // 2], fill=(0, 0, 0, 160))

@@ -176,3 +176,20 @@ def test_an_odd_token_count_leaves_a_fine_strip_at_that_edge_and_is_noted(width,
     assert f"so its {' and '.join(edges)} edge" in note
     assert fine_edge_strip_note(768, 512, patch_px=16) == ""
     assert fine_edge_strip_note(80, 80, patch_px=16) == ""  # no coarse block to split
+
+
+@pytest.mark.parametrize("size", [64, 128])
+def test_a_small_images_layout_legend_stays_inside_it(size):
+    """`fovea stimuli sheet` of a 64 px FLUX.2 set drew the layout legend in 11 px text, its
+    lines running past the image ('total 196/25'): the legend now shrinks to fit, so the
+    image's last column is the same with and without it."""
+    from generator.draw import draw_layout
+
+    geometry = _geometry(size)
+    spec = LayoutSpec(mode="acuity", strength=2.0)
+    layout = build_layout(geometry=geometry, gaze_px=(size / 2, size / 2), spec=spec, patch_px=4)
+    image = np.full((size, size, 3), 200, np.uint8)
+    with_legend = np.asarray(draw_layout(layout, image=image))
+    without = np.asarray(draw_layout(layout, image=image, legend=False))
+    assert (with_legend != without).any()  # the legend is drawn
+    assert (with_legend[:, -2:] == without[:, -2:]).all()  # and ends inside the image
