@@ -319,6 +319,7 @@ class FoveatedGenerator:
             "shift": self.shift,
             "guidance_scale": self.guidance_scale,
             "device": str(d.device),
+            "dtype": str(d.dtype).removeprefix("torch."),
             "sampler": result.sampler,
             "decode": self.decode if layout.token_ratio < 1 else "full",
             "geometry": _geometry_record(geometry),

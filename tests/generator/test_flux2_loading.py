@@ -466,3 +466,17 @@ def test_float16_on_the_cpu_runs_without_diffusers_saying_it_will_fail(
     assert "cannot run with `cpu` device" not in said
     image = np.asarray(Image.open(out))
     assert image.shape == (64, 64, 3) and image.std() > 1.0
+
+
+def test_the_generate_sidecar_records_the_dtype(tiny_dir, tmp_path):
+    """`fovea generate --dtype bfloat16` wrote a sidecar with the device and sampler but not the
+    dtype, whose images differ from float32's: it is recorded now."""
+    import json
+
+    from fovea_cli.main import main
+
+    argv = ["generate", "--model", str(tiny_dir), "--size", "64", "--gaze", "32,32", "--steps", "1"]
+    for dtype in ("bfloat16", "float32"):
+        out = tmp_path / f"{dtype}.png"
+        assert main([*argv, "--prompt", "a cat", "--dtype", dtype, "--out", str(out)]) == 0
+        assert json.loads(out.with_suffix(".json").read_text())["dtype"] == dtype
