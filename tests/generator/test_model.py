@@ -271,5 +271,5 @@ def test_a_weights_folder_loads_as_a_generator_of_foveated_and_full_images(tmp_p
 
 
 def test_missing_weights_give_a_one_line_error(tmp_path):
-    with pytest.raises(FoveaError, match="fovea train base"):
+    with pytest.raises(FoveaError, match="holds no default model .default-base.safetensors is"):
         load_default_generator(weights_dir=tmp_path)
