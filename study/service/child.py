@@ -62,6 +62,10 @@ class Child:
         return None
 
 
+#: How long a generator process that failed to start may take to exit on its own.
+_FAILED_EXIT_S = 10.0
+
+
 def spawn_child(ctx, config: WorkerConfig, *, start_timeout_s: float, events, abort=None) -> Child:
     """Start a generator process and wait until it is ready.
 
@@ -106,9 +110,14 @@ def spawn_child(ctx, config: WorkerConfig, *, start_timeout_s: float, events, ab
                 child.info = payload
                 events.emit("ready", start_s=time.perf_counter() - t0, **payload)
                 return child
-            kill_child(child)
             if kind == "failed":
+                # It returns after saying so: let it exit, releasing what it registered with
+                # multiprocessing's resource tracker (a killed one left "leaked semaphore
+                # objects" printed after the error: tqdm's lock in the loading bars).
+                process.join(timeout=_FAILED_EXIT_S)
+                kill_child(child)
                 raise ServiceUnavailable(f"the generator could not start: {payload}")
+            kill_child(child)
             raise ServiceUnavailable(
                 f"the generator process exited during start ({exit_text(process)})"
             )

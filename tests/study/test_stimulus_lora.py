@@ -139,3 +139,40 @@ def test_the_services_load_the_lora_and_record_it(tiny_dir, lora_file):
         scenes=None,
     )
     assert process._config.lora == str(lora_file)  # the worker's load_generator argument
+
+
+@pytest.mark.slow
+def test_a_generator_process_that_cannot_start_leaks_nothing(tiny_dir, lora_file, tmp_path):
+    """A process service whose generator failed to load (a LoRA for another model size) was
+    killed after saying so, and Python then printed 'resource_tracker: There appear to be 1
+    leaked semaphore objects' under the one-line error (the loading bars' lock in the killed
+    process). The process now exits on its own: the error is all that is printed."""
+    import subprocess
+    import sys
+
+    from safetensors.torch import load_file, save_file
+
+    wrong = {
+        k: torch.cat([v, v], dim=-1) if ".lora_A." in k else v
+        for k, v in load_file(lora_file).items()
+    }
+    save_file(wrong, str(tmp_path / "other_size.safetensors"))
+    protocol = _protocol(tmp_path, model=tiny_dir, lora="other_size.safetensors")
+    code = (
+        "import sys\n"
+        "from protocol import load_protocol\n"
+        "from protocol.geometry import stimulus_geometry\n"
+        "from study.service import ServiceUnavailable\n"
+        "from study.service.start import start_service\n"
+        "from tests.study.conftest import with_service\n"
+        f"p = with_service(load_protocol({str(protocol)!r}).protocol, 'process')\n"
+        "try:\n"
+        "    start_service(p, geometry=stimulus_geometry(p), scenes=None, log=lambda *_: None)\n"
+        "except ServiceUnavailable as error:\n"
+        "    print('refused:', error)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=Path(__file__).parents[2]
+    )
+    assert "refused: the generator could not start: LoRA for" in done.stdout, done.stderr
+    assert "leaked" not in done.stderr, done.stderr
