@@ -205,12 +205,12 @@ def _run_steps(
             step_s = dt if step_s == 0.0 else 0.9 * step_s + 0.1 * max(dt, step_s * 0.5)
             progress.step += 1
             images_seen += cfg.batch_size
+            # The bar ends where the run will stop: at --steps (default 100000) its time left
+            # said days while --time-budget-s ended the run within the hour.
+            reachable = progress.step + int(max(0.0, seconds_left()) / max(step_s, 1e-9))
+            bar.total = min(cfg.steps, reachable)
             bar.update(1)
             if progress.step % 10 == 0:
-                # The bar's end is where the run will stop: --steps (default 100000) put its
-                # time left at days while --time-budget-s ended the run within the hour.
-                reachable = progress.step + int(max(0.0, seconds_left()) / step_s)
-                bar.total = min(cfg.steps, reachable)
                 bar.set_postfix(**_postfix(cfg.stage, progress.parts[-50:]), res=crop_px)
             if time.perf_counter() - last_ckpt > cfg.checkpoint_every_s:
                 save()
