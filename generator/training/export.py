@@ -522,7 +522,7 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> str:
     """Carry out ``add_export_arguments``' flags; returns the line to print."""
-    from generator.models.weights_io import DETAIL_FILE, WEIGHTS_DIR
+    from generator.models.weights_io import DETAIL_FILE, PERIPHERY_FILE, WEIGHTS_DIR
 
     quality = (
         _read_json(args.quality_summary, "--quality-summary") if args.quality_summary else None
@@ -576,7 +576,16 @@ def run_export(args: argparse.Namespace) -> str:
         detail_sampler=detail_sampler,
         periphery_dir=Path(args.periphery) if args.periphery else None,
     )
-    return f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB"
+    done = f"exported to {out}: {record['shipped_bytes'] / 1e6:.1f} MB"
+    new_transformer = args.base or args.foveated or sampler  # what the pairs are made with
+    if new_transformer and not args.periphery and (out / PERIPHERY_FILE).is_file():
+        done += (
+            f"\nnote: the kept periphery stage ({PERIPHERY_FILE}) was trained on pairs the "
+            f"previous model made; for pairs of this one: fovea train pairs --weights {out} "
+            "--out PAIRS, fovea train periphery --data PAIRS --out RUN, then fovea train export "
+            f"--periphery RUN --out {out}"
+        )
+    return done
 
 
 def _display_path(path: str) -> str:

@@ -588,6 +588,29 @@ def test_a_base_exported_without_an_adapter_gets_a_card_and_figures_without_one(
     assert "fovea train export --base runs/base --sampler" in card
 
 
+def test_a_new_base_beside_the_kept_periphery_stage_says_how_to_retrain_it(tmp_path, capsys):
+    """The periphery stage learns from pairs the exported model makes (fovea train pairs); an
+    export of a new base kept the old stage without a word, its card still saying its pairs were
+    made by the weights above. The export now notes it and names the three commands; a detail
+    stage (pairs are made before it) gets no note."""
+    from generator.training.export import main as export_main
+
+    print("seed 7")
+    base, detail = tmp_path / "base", tmp_path / "detail"
+    train(_cfg(base, crop_px=[32], batch_size=2, steps=1))
+    small = dict(crop_px=[32], batch_size=2, steps=1, model={"channels": 8, "blocks": 1})
+    train(_cfg(detail, stage="detail", **small))
+    weights = tmp_path / "w"
+    shutil.copytree(REPO / "generator" / "models" / "weights", weights)
+    capsys.readouterr()
+    assert export_main(["--detail", str(detail), "--out", str(weights)]) == 0
+    assert "note:" not in capsys.readouterr().out
+    assert export_main(["--base", str(base), "--out", str(weights)]) == 0
+    note = capsys.readouterr().out.splitlines()[-1]
+    assert note.startswith("note: the kept periphery stage (default-periphery.safetensors) was")
+    assert f"fovea train pairs --weights {weights} --out PAIRS" in note
+
+
 def test_the_module_entry_points_report_an_unusable_out_in_one_line(tmp_path, capsys):
     """`python -m generator.training.train` (what accelerate launch runs) and `python -m
     generator.training.export` gave a NotADirectoryError traceback for an --out below a file,
