@@ -216,7 +216,8 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         note = missing_references_note(stimulus_set, config.loaded)
         if note:
             say(note)
-    if config.screenshots_dir is not None:  # a file in the way: one line, before the window opens
+    # A file in the way: one line, before the window opens (--close opens none: no folder).
+    if config.screenshots_dir is not None and not config.close:
         config.screenshots_dir.mkdir(parents=True, exist_ok=True)
     seed = (
         config.seed if config.seed is not None else default_seed(config.participant, config.session)

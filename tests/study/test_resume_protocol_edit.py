@@ -88,9 +88,13 @@ def test_close_after_a_settings_edit_uses_the_protocol_the_session_started_with(
     data["instructions"] = {"goodbye": "Thank you, that is all."}
     edited = load_protocol(write_toml(data, path))
     said: list[str] = []
-    closing = dataclasses.replace(config, loaded=edited, resume=True, close=True, quiet=False)
+    shots = tmp_path / "shots"  # --close --screenshots made this folder and left it empty
+    closing = dataclasses.replace(
+        config, loaded=edited, resume=True, close=True, quiet=False, screenshots_dir=shots
+    )
     result = run_session(closing, log=said.append)
     assert not result.completed and result.status.startswith("closed incomplete: 2 of ")
+    assert not shots.exists()  # no window, no screenshots
     assert any(
         line.startswith(
             f"{path} has changed since the session started (procedure.trials_per_condition: "
