@@ -262,11 +262,19 @@ def _nearest_distance_px(gaze, rows, cols, size, patch_px) -> np.ndarray:
     return np.hypot(dx, dy)
 
 
-def fine_edge_strip_note(width_px: int, height_px: int, *, patch_px: int) -> str:
+def _multiples_around(px: int, block: int, largest: float) -> list[int]:
+    """The multiples of ``block`` just below and above ``px``, those up to ``largest``."""
+    return [m for m in (px // block * block, (px // block + 1) * block) if 0 < m <= largest]
+
+
+def fine_edge_strip_note(
+    width_px: int, height_px: int, *, patch_px: int, display_px: tuple[int, int] | None = None
+) -> str:
     """A note ("" when none) for an image with an odd number of tokens on a side: the coarse
     blocks that reach its right (bottom) edge split down to a strip of full-resolution tokens
     one token wide (``_quadtree``), a sharp line through the periphery that also costs tokens.
-    Multiples of 8 tokens (the acuity layout's default coarsest level) leave no partial block."""
+    Multiples of 8 tokens (the acuity layout's default coarsest level) leave no partial block;
+    the note suggests the nearest, leaving out one larger than ``display_px`` (width, height)."""
     tokens = {"right": width_px // patch_px, "bottom": height_px // patch_px}
     # Below 8 tokens a side the image holds no coarsest block to split: nothing to note.
     edges = [edge for edge, n in tokens.items() if n % 2 and n > 8]
@@ -274,9 +282,18 @@ def fine_edge_strip_note(width_px: int, height_px: int, *, patch_px: int) -> str
         return ""
     block = 8 * patch_px
     sides = ((width_px, tokens["right"]), (height_px, tokens["bottom"]))
+
+    def largest(px: int) -> float:  # shown 1:1, a side fits the screen's (both when equal)
+        if display_px is None:
+            return math.inf
+        return min(
+            d for side, d in zip((width_px, height_px), display_px, strict=True) if side == px
+        )
+
     odd = sorted({px for px, n in sides if n % 2 and n > 8})
     nearest = "; ".join(
-        f"{px} px: {px // block * block} or {(px // block + 1) * block}" for px in odd
+        f"{px} px: " + " or ".join(str(m) for m in _multiples_around(px, block, largest(px)))
+        for px in odd
     )
     return (
         f"the {width_px}x{height_px} px image is {tokens['right']}x{tokens['bottom']} tokens of "

@@ -61,7 +61,12 @@ def summary(protocol, *, scenes: str) -> list[str]:
     from generator.layout import fine_edge_strip_note
     from protocol.models import PRESET_TOKEN_PX
 
-    strips = fine_edge_strip_note(s.image_width_px, s.image_height_px, patch_px=PRESET_TOKEN_PX)
+    strips = fine_edge_strip_note(
+        s.image_width_px,
+        s.image_height_px,
+        patch_px=PRESET_TOKEN_PX,
+        display_px=(d.width_px, d.height_px),
+    )
     if strips:  # every condition is foveated (the twin is the full-resolution image)
         lines.append(f"note: {strips} ([stimulus] image_width_px, image_height_px)")
     wide = _window_wider_than_fovea(protocol, geometry, token_rules=rules)

@@ -178,6 +178,16 @@ def test_an_odd_token_count_leaves_a_fine_strip_at_that_edge_and_is_noted(width,
     assert fine_edge_strip_note(80, 80, patch_px=16) == ""  # no coarse block to split
 
 
+def test_the_fine_strip_note_suggests_no_size_larger_than_the_display():
+    """fovea check's note suggested sizes the display cannot show 1:1 (1424 px on a 1440 px tall
+    screen: '1408 or 1536'); given the display, it leaves those out."""
+    assert "(1424 px: 1408 or 1536)" in fine_edge_strip_note(1424, 1424, patch_px=16)
+    note = fine_edge_strip_note(1424, 1424, patch_px=16, display_px=(2560, 1440))
+    assert note.endswith("(1424 px: 1408)"), note
+    note = fine_edge_strip_note(2544, 1424, patch_px=16, display_px=(2560, 1440))
+    assert note.endswith("(1424 px: 1408; 2544 px: 2432 or 2560)"), note
+
+
 @pytest.mark.parametrize("size", [64, 128])
 def test_a_small_images_layout_legend_stays_inside_it(size):
     """`fovea stimuli sheet` of a 64 px FLUX.2 set drew the layout legend in 11 px text, its
