@@ -5,6 +5,7 @@ Pillow opens is accepted (greyscale and 16-bit ones too: only a backdrop); no to
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -21,10 +22,13 @@ def read_backdrop(path: str | Path, *, width_px: int, height_px: int) -> np.ndar
     from PIL import Image, ImageOps
 
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():  # from 89 MP; the hard limit (179 MP) stays
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             im.load()
             upright = ImageOps.exif_transpose(im)
-    except (OSError, SyntaxError, ValueError, EOFError) as error:
+    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as error:
         raise FoveaError(f"cannot read image {str(path)!r}: {error}") from None
     if upright.mode in _DEEP_MODES:  # convert("RGB") would clip 16-bit values to white
         values = np.asarray(upright, dtype=np.float64)

@@ -23,6 +23,7 @@ output size (and mirrored when ``flip``).
 from __future__ import annotations
 
 import functools
+import warnings
 from pathlib import Path
 from typing import Protocol
 
@@ -112,7 +113,11 @@ def _read(path: Path) -> np.ndarray:
     if not path.is_file():
         raise _Refused("is not a file")
     try:
-        im = Image.open(path, formats=_FORMATS)
+        with warnings.catch_warnings():
+            # Pillow warns of a "decompression bomb DOS attack" from 89 MP: a medium-format or
+            # stitched photograph. Its hard limit (179 MP, DecompressionBombError) stays.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path, formats=_FORMATS)
     except UnidentifiedImageError:
         raise _Refused("is not a JPEG or PNG image") from None
     except Image.DecompressionBombError as error:

@@ -343,3 +343,25 @@ def test_an_embedded_colour_profile_is_converted_to_srgb(tmp_path, astronaut, su
     bad = _save(astronaut, tmp_path / f"bad{suffix}", icc_profile=b"not a profile" * 20)
     with pytest.raises(SceneError, match=r"bad\S* has an unreadable colour profile"):
         read_photo(bad)
+
+
+def test_a_very_large_photograph_reads_without_a_dos_attack_warning(tmp_path, cat, monkeypatch):
+    """A photograph of 89-179 MP (medium format, stitched) printed Pillow's 'DecompressionBombWarning:
+    ... could be decompression bomb DOS attack' twice before the image: it reads quietly (scene
+    and mask backdrop alike); past Pillow's hard limit it is still refused in one line. Pillow's
+    limit is lowered here so a small photograph stands for a large one."""
+    import warnings
+
+    from generator.backdrop import read_backdrop
+
+    path = _save(cat, tmp_path / "cat.png")  # 451 x 300 = 135,300 px
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100_000)  # warns above 100k, refuses above 200k
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        load_scene_file(path, **SIZE)
+        read_backdrop(path, width_px=64, height_px=64)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 50_000)
+    with pytest.raises(SceneError, match="is too large to decode safely"):
+        load_scene_file(path, **SIZE)
+    with pytest.raises(FoveaError, match="exceeds limit"):
+        read_backdrop(path, width_px=64, height_px=64)
