@@ -61,38 +61,18 @@ def test_ctrl_c_writes_the_records_measured_so_far(tmp_path, capsys):
     last transformer forward (counted in an uninterrupted run), inside the last record's work."""
     import json
 
-    import torch
-
     from fovea_cli.main import main
+    from tests.generator.forward_hooks import module_forwards
 
     argv = ["bench", "generator", "--model", "tiny", "--sizes", "64", "--steps", "1", "--json"]
-    calls = []
-
-    def count(*_):
-        calls.append(1)
-
-    handle = torch.nn.modules.module.register_module_forward_hook(count)
-    try:
+    with module_forwards() as calls:
         assert main([*argv, str(tmp_path / "all.json")]) == 0
-    finally:
-        handle.remove()
     complete = json.loads((tmp_path / "all.json").read_text())
     assert not any(r["interrupted"] for r in complete)
     planned = len(complete)
-    last = len(calls)
-    calls.clear()
-
-    def ctrl_c_in_the_last_forward(*_):
-        calls.append(1)
-        if len(calls) == last:
-            raise KeyboardInterrupt
-
     out = tmp_path / "part.json"
-    handle = torch.nn.modules.module.register_module_forward_hook(ctrl_c_in_the_last_forward)
-    try:
+    with module_forwards(ctrl_c_at=len(calls)):
         assert main([*argv, str(out)]) == 130
-    finally:
-        handle.remove()
     records = json.loads(out.read_text())
     assert len(records) == planned - 1
     assert all(r["interrupted"] and r["records_planned"] == planned for r in records)

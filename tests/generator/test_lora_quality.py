@@ -11,6 +11,7 @@ import torch
 
 from fovea_cli.main import main
 from generator.tiny_flux2 import save_tiny_flux2_pipeline
+from tests.generator.forward_hooks import module_forwards
 
 SEED = 0
 
@@ -90,27 +91,12 @@ def test_ctrl_c_writes_the_prompts_and_seeds_scored_whole(tmp_path, capsys):
     lora = _release_lora(model, tmp_path / "fov_random.safetensors")
     argv = ["bench", "lora", "--model", str(model), "--lora", str(lora), "--prompts", "a cat"]
     argv += ["--seeds", "0", "1", "--strengths", "1", "--resolution", "64", "--steps", "1"]
-    calls = []
-    handle = torch.nn.modules.module.register_module_forward_hook(lambda *_: calls.append(1))
-    try:
+    with module_forwards() as calls:
         assert main([*argv, "--json", str(tmp_path / "all.json")]) == 0
-    finally:
-        handle.remove()
     assert len(json.loads((tmp_path / "all.json").read_text())) == 24
-    last = len(calls)
-    calls.clear()
-
-    def ctrl_c_in_the_last_forward(*_):
-        calls.append(1)
-        if len(calls) == last:
-            raise KeyboardInterrupt
-
     out = tmp_path / "part.json"
-    handle = torch.nn.modules.module.register_module_forward_hook(ctrl_c_in_the_last_forward)
-    try:
+    with module_forwards(ctrl_c_at=len(calls)):
         assert main([*argv, "--json", str(out)]) == 130
-    finally:
-        handle.remove()
     records = json.loads(out.read_text())
     assert len(records) == 12 and {r["seed"] for r in records} == {0}
     assert {r["model_variant"] for r in records} == {"lora", "base"}

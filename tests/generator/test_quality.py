@@ -25,6 +25,7 @@ from generator.evaluation.detail_metrics import (
 from generator.geometry import StimulusGeometry, default_display
 from generator.layout import LayoutSpec, build_layout
 from generator.tokens import pack
+from tests.generator.forward_hooks import module_forwards
 
 SEED = 1234
 
@@ -388,28 +389,13 @@ def test_ctrl_c_writes_the_records_scored_so_far(tmp_path, capsys):
     weights = _tiny_weights(tmp_path / "weights")
     args = ["bench", "quality", "--resolution", "128", "--scenes", "1", "--seeds", "0"]
     args += ["--strengths", "4", "--steps", "1", "--no-circle", "--weights", str(weights)]
-    calls = []
-    handle = torch.nn.modules.module.register_module_forward_hook(lambda *_: calls.append(1))
-    try:
+    with module_forwards() as calls:
         assert main([*args, "--json", str(tmp_path / "all.json")]) == 0
-    finally:
-        handle.remove()
     complete = json.loads((tmp_path / "all.json").read_text())
     assert json.loads((tmp_path / "all_summary.json").read_text())["interrupted"] is False
-    last = len(calls)
-    calls.clear()
-
-    def ctrl_c_in_the_last_forward(*_):
-        calls.append(1)
-        if len(calls) == last:
-            raise KeyboardInterrupt
-
     out = tmp_path / "part.json"
-    handle = torch.nn.modules.module.register_module_forward_hook(ctrl_c_in_the_last_forward)
-    try:
+    with module_forwards(ctrl_c_at=len(calls)):
         assert main([*args, "--json", str(out)]) == 130
-    finally:
-        handle.remove()
     records = json.loads(out.read_text())
     assert 0 < len(records) < len(complete)
     key = [(r["model_variant"], r["strength"], r["gaze_px"]) for r in complete]
