@@ -86,6 +86,20 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
         return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
 
 
+def _note_upscaled_images(accelerator, bank, crop_px: int) -> None:
+    """Say how many images are smaller than the largest crop: ``random_crops`` upscales them to
+    it, so they teach blurrier detail than the photographs' own (a lab's folder of small
+    photos, or a cache made at a small ``--max-side-px``)."""
+    small = sum(min(image.shape[1:]) < crop_px for image in bank.images)
+    if small:
+        accelerator.print(
+            f"note: {small} of {len(bank)} images have a shorter side under {crop_px} px "
+            "(--crop-px) and are upscaled to it, so their crops are blurrier than a photograph's "
+            "own detail; larger photos (fovea data images --max-side-px) or a smaller --crop-px "
+            "avoid it"
+        )
+
+
 def _refuse_to_start_over(out: Path, stage: str, *, resume: bool) -> None:
     """Without ``resume``, refuse a folder that holds a training run's ``checkpoint.pt``: a run
     started afresh there would overwrite that checkpoint and its weights at its first save (the
@@ -126,6 +140,8 @@ def _train_in(cfg: TrainConfig, *, resume: bool, accelerator, mp: str, start: fl
     else:
         bank = load_bank(source=Path(cfg.data), split="train").to(device)
     n_params = sum(p.numel() for p in run.trainable)
+    if cfg.stage != "periphery":
+        _note_upscaled_images(accelerator, bank, max(cfg.crop_px))
     accelerator.print(
         f"{cfg.stage}: {len(bank)} {'twins' if cfg.stage == 'periphery' else 'images'}, "
         f"{n_params / 1e6:.2f} M trainable "

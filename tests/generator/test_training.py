@@ -850,3 +850,27 @@ def test_two_exports_into_one_folder_do_not_run_at_once(tmp_path):
     assert not (tmp_path / ".w.export").exists()
     record = export_weights(base_dir=None, foveated_dir=None, out_dir=weights, detail_dir=run)
     assert record["detail"]["steps"] == 1
+
+
+def test_images_smaller_than_the_crop_are_named_at_the_start(tmp_path, capsys):
+    """A lab's cache of small photographs (or one made at a small --max-side-px) trained on
+    crops upscaled from them without a word: blurrier targets than the photographs' own detail.
+    The run's start now says how many images are smaller than the largest --crop-px."""
+    from PIL import Image
+
+    print("seed 3 (pixels), 7 (training)")
+    cache = tmp_path / "photos"
+    cache.mkdir()
+    rng = np.random.default_rng(3)
+    entries = []
+    for name, side in (("small", 48), ("large", 96)):
+        pixels = (rng.random((side, side, 3)) * 255).astype(np.uint8)
+        Image.fromarray(pixels).save(cache / f"{name}.png")
+        entries.append({"id": name, "split": "train", "cached_file": f"{name}.png"})
+    (cache / "manifest.json").write_text(json.dumps({"images": entries}))
+
+    train(_cfg(tmp_path / "run", data=str(cache), steps=1, batch_size=2))
+    out = capsys.readouterr().out
+    assert "note: 1 of 2 images have a shorter side under 64 px (--crop-px)" in out, out
+    train(_cfg(tmp_path / "run32", data=str(cache), steps=1, batch_size=2, crop_px=[32]))
+    assert "upscaled" not in capsys.readouterr().out
