@@ -72,18 +72,34 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     start = time.perf_counter()
     accelerator, mp = _accelerator(cfg)
     out = Path(cfg.out)
+    made_here = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-    with contextlib.ExitStack() as held:
-        if accelerator.is_main_process:  # one training per folder (its checkpoints)
-            held.enter_context(
-                ProcessLock(
-                    out / LOCK_FILE,
-                    what=f"training folder {out}",
-                    then="run the command again (with --resume to continue its checkpoint)",
+    try:
+        with contextlib.ExitStack() as held:
+            if accelerator.is_main_process:  # one training per folder (its checkpoints)
+                held.enter_context(
+                    ProcessLock(
+                        out / LOCK_FILE,
+                        what=f"training folder {out}",
+                        then="run the command again (with --resume to continue its checkpoint)",
+                    )
                 )
-            )
-        _refuse_to_start_over(out, cfg.stage, resume=resume)
-        return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
+            _refuse_to_start_over(out, cfg.stage, resume=resume)
+            return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
+    except BaseException:
+        if accelerator.is_main_process:
+            _clear_unused_folder(out, made_here=made_here)
+        raise
+
+
+def _clear_unused_folder(out: Path, *, made_here: bool) -> None:
+    """After a run that failed before writing anything (a wrong --data, a model that does not
+    fit), remove its lock file and the folder if the run made it: a folder holding only
+    ``train.lock`` looked like a run to resume."""
+    if [p.name for p in out.iterdir()] == [LOCK_FILE]:
+        (out / LOCK_FILE).unlink(missing_ok=True)
+        if made_here:
+            out.rmdir()
 
 
 def _note_upscaled_images(accelerator, bank, crop_px: int) -> None:

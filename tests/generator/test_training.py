@@ -874,3 +874,19 @@ def test_images_smaller_than_the_crop_are_named_at_the_start(tmp_path, capsys):
     assert "note: 1 of 2 images have a shorter side under 64 px (--crop-px)" in out, out
     train(_cfg(tmp_path / "run32", data=str(cache), steps=1, batch_size=2, crop_px=[32]))
     assert "upscaled" not in capsys.readouterr().out
+
+
+def test_a_run_that_fails_to_start_leaves_no_folder_behind(tmp_path, capsys):
+    """A training started with a wrong --data stopped in one line but left its new --out
+    holding only train.lock: a folder that looked like a run to resume. A folder the failed
+    run made is removed; one that was there before is left empty, as it was."""
+    print("seed 7")
+    argv = ["base", "--data", str(tmp_path / "nope.npz"), "--steps", "1", "--no-progress"]
+    new = tmp_path / "runs" / "base"
+    assert train_main([*argv, "--out", str(new)]) == 2
+    assert "nope.npz does not exist" in capsys.readouterr().err
+    assert not new.exists() and (tmp_path / "runs").is_dir()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    assert train_main([*argv, "--out", str(kept)]) == 2
+    assert kept.is_dir() and not any(kept.iterdir())
