@@ -74,32 +74,37 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> dict:
     out = Path(cfg.out)
     made_here = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
+    lock = None
+    if accelerator.is_main_process:  # one training per folder (its checkpoints)
+        lock = ProcessLock(
+            out / LOCK_FILE,
+            what=f"training folder {out}",
+            then="run the command again (with --resume to continue its checkpoint)",
+        ).acquire()
     try:
-        with contextlib.ExitStack() as held:
-            if accelerator.is_main_process:  # one training per folder (its checkpoints)
-                held.enter_context(
-                    ProcessLock(
-                        out / LOCK_FILE,
-                        what=f"training folder {out}",
-                        then="run the command again (with --resume to continue its checkpoint)",
-                    )
-                )
-            _refuse_to_start_over(out, cfg.stage, resume=resume)
-            return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
+        _refuse_to_start_over(out, cfg.stage, resume=resume)
+        return _train_in(cfg, resume=resume, accelerator=accelerator, mp=mp, start=start)
     except BaseException:
-        if accelerator.is_main_process:
+        if lock is not None:  # only this run's own lock: never one another run holds
+            lock.release()
             _clear_unused_folder(out, made_here=made_here)
         raise
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _clear_unused_folder(out: Path, *, made_here: bool) -> None:
     """After a run that failed before writing anything (a wrong --data, a model that does not
     fit), remove its lock file and the folder if the run made it: a folder holding only
     ``train.lock`` looked like a run to resume."""
-    if [p.name for p in out.iterdir()] == [LOCK_FILE]:
-        (out / LOCK_FILE).unlink(missing_ok=True)
-        if made_here:
-            out.rmdir()
+    try:
+        if [p.name for p in out.iterdir()] == [LOCK_FILE]:
+            (out / LOCK_FILE).unlink()
+            if made_here:
+                out.rmdir()
+    except OSError:  # another run started there meanwhile, or a file in use: left as it is
+        pass
 
 
 def _note_upscaled_images(accelerator, bank, crop_px: int) -> None:

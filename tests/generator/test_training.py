@@ -385,6 +385,7 @@ def test_a_second_training_into_the_same_folder_is_refused_while_one_runs(tmp_pa
             match=f"training folder {out} is in use by another .* then run the command again \\(with --resume",
         ):
             train(_cfg(out, crop_px=[32], batch_size=2, steps=1))
+        assert (out / LOCK_FILE).is_file()  # the refused run leaves the holder's lock alone
     assert train(_cfg(out, crop_px=[32], batch_size=2, steps=1))["steps"] == 1
 
 
