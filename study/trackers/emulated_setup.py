@@ -80,14 +80,13 @@ class EmulatedSetupMixin:
             if self._drift_offsets
             else round(float(self._rng.uniform(0.1, 0.45)), 2)
         )
+        offset_px = self._offset_px(offset)
         text = host_text.drift_check_text(
-            eye=self.host.eye,
-            target_px=(int(x), int(y)),
-            offset_deg=offset,
-            offset_px=self._offset_px(offset),
+            eye=self.host.eye, target_px=(int(x), int(y)), offset_deg=offset, offset_px=offset_px
         )
-        self._host_message(text)
-        self._cal_message, self._cal_result = text, 0
+        self._host_message(text)  # the EDF's line; the message is SR's shorter form
+        message = host_text.drift_correction_message(offset_deg=offset, offset_px=offset_px)
+        self._cal_message, self._cal_result = message, 0
         return 0
 
     def applyDriftCorrect(self) -> int:  # noqa: N802

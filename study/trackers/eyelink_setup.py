@@ -7,8 +7,9 @@ SR Research's sequence, with the decisions the runner needs made explicit:
   most ``max_attempts`` times. Every setup's result is kept.
 - Drift check: ``doDriftCorrect(x, y, draw=1, allow_setup=1)``. An Esc there takes the operator
   to the setup menu inside pylink (and it returns 27); the check is then repeated, never followed
-  by a second ``doTrackerSetup``. At most ``max_attempts`` calls; the offset is parsed from the
-  Host's message, and above the limit (or with no result) a recalibration is flagged.
+  by a second ``doTrackerSetup``. At most ``max_attempts`` calls; the offset is parsed from
+  ``getCalibrationMessage()`` (``drift_correction: <deg> <dx> <dy>``), and above the limit (or
+  with no result) a recalibration is flagged.
 
 Both stop recording for the procedure and the tracker restarts it afterwards.
 """
@@ -150,6 +151,12 @@ def run_drift_check(
     message = el.getCalibrationMessage() if code == 0 else ""
     summary = parse_drift_check(message)
     offset = summary.offset_deg if summary else None
+    if code == 0 and summary is None:
+        log.warning(
+            "drift check accepted by the Host PC but its offset could not be read from "
+            "getCalibrationMessage() (%r): no offset limit applied",
+            message,
+        )
     too_far = offset is not None and offset > tracker.limits.drift_offset_deg
     accepted = code == 0 and not too_far
     result = DriftCheckResult(

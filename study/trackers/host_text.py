@@ -6,7 +6,11 @@ The Host PC reports results as text, both in the EDF (``MSG`` lines) and through
 
 - ``!CAL CALIBRATION HV9 R RIGHT   GOOD``
 - ``!CAL VALIDATION HV9 R RIGHT GOOD ERROR 0.42 avg. 0.91 max  OFFSET 0.11 deg. 2.1,-3.4 pix.``
-- ``DRIFTCORRECT R RIGHT at 960,540  OFFSET 0.23 deg.  5.1,-2.0 pix.``
+- ``DRIFTCORRECT R RIGHT at 960,540  OFFSET 0.23 deg.  5.1,-2.0 pix.`` (the EDF's line)
+
+After a drift check, ``getCalibrationMessage()`` does not repeat the EDF's ``DRIFTCORRECT`` line:
+SR Research's API reference for ``eyelink_cal_message`` shows ``drift_correction: 0.11 -1.00
+-4.00`` (offset in degrees, then x and y in pixels); ``parse_drift_check`` reads both.
 
 Errors and offsets are in degrees of visual angle, positions in the tracker's screen pixels.
 """
@@ -26,6 +30,10 @@ _DRIFT_RE = re.compile(
     rf"OFFSET\s+({_NUMBER})\s+deg\.?\s+({_NUMBER}),\s*({_NUMBER})\s+pix",
     re.I,
 )
+# getCalibrationMessage() after a drift check: "drift_correction: 0.11 -1.00 -4.00".
+_DRIFT_MESSAGE_RE = re.compile(
+    rf"drift_correction:\s*({_NUMBER})\s+({_NUMBER})\s+({_NUMBER})", re.I
+)
 
 
 def eye_mode(eye: str) -> str:
@@ -34,11 +42,13 @@ def eye_mode(eye: str) -> str:
 
 
 def validation_quality(avg_error_deg: float, max_error_deg: float) -> str:
-    """The Host PC's rating of a validation: GOOD (avg < 0.5, max < 1.0 deg), FAIR (avg < 1.0,
-    max < 1.5 deg), else POOR."""
-    if avg_error_deg < 0.5 and max_error_deg < 1.0:
-        return "GOOD"
+    """The Host PC's rating of a validation (SR Research's FAQ "What determines whether a
+    validation is GOOD, FAIR or POOR?"): GOOD (avg < 1.0, max < 1.5 deg), FAIR (avg < 1.5,
+    max < 2.0 deg), else POOR. SR suggests aiming for avg < 0.5 and max < 1.0 deg in healthy
+    adults: the protocol's limits, not this rating, decide acceptance."""
     if avg_error_deg < 1.0 and max_error_deg < 1.5:
+        return "GOOD"
+    if avg_error_deg < 1.5 and max_error_deg < 2.0:
         return "FAIR"
     return "POOR"
 
@@ -77,6 +87,12 @@ def drift_check_text(
     )
 
 
+def drift_correction_message(*, offset_deg: float, offset_px: tuple[float, float]) -> str:
+    """What ``getCalibrationMessage()`` returns after a drift check:
+    ``drift_correction: 0.11 -1.00 -4.00`` (degrees, then pixels)."""
+    return f"drift_correction: {offset_deg:.2f} {offset_px[0]:.2f} {offset_px[1]:.2f}"
+
+
 @dataclass(frozen=True)
 class ValidationSummary:
     """A parsed validation line: errors in degrees, the Host's rating and the eye (or None)."""
@@ -110,16 +126,23 @@ def parse_validation_message(text: str | None) -> tuple[float, float] | None:
 
 @dataclass(frozen=True)
 class DriftCheckSummary:
-    """A parsed drift-check line: target (px), offset (deg and px), eye."""
+    """A parsed drift-check result: offset (deg and px); the eye and the target (px) when the
+    text is the EDF's ``DRIFTCORRECT`` line (None from ``drift_correction: ...``)."""
 
-    eye: str
-    target_px: tuple[float, float]
+    eye: str | None
+    target_px: tuple[float, float] | None
     offset_deg: float
     offset_px: tuple[float, float]
 
 
 def parse_drift_check(text: str | None) -> DriftCheckSummary | None:
-    """The drift-check result in ``text``, or None (no NaN for a missing result)."""
+    """The drift-check result in ``text`` (``getCalibrationMessage()``'s ``drift_correction:
+    <deg> <dx> <dy>`` or the EDF's ``DRIFTCORRECT`` line), or None (no NaN for a missing
+    result)."""
+    short = _DRIFT_MESSAGE_RE.search(text or "")
+    if short is not None:
+        offset, dx, dy = (float(value) for value in short.groups())
+        return DriftCheckSummary(eye=None, target_px=None, offset_deg=offset, offset_px=(dx, dy))
     match = _DRIFT_RE.search(text or "")
     if match is None:
         return None

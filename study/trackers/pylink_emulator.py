@@ -18,7 +18,8 @@ What it holds to (from SR Research's pylink API and the behaviour of pylink's du
   it and ``trackerTime()`` raise RuntimeError only when ``FaultScript.failing_calls`` says so.
 - ``doTrackerSetup`` writes ``!CAL CALIBRATION`` / ``!CAL VALIDATION`` lines,
   ``doDriftCorrect`` a ``DRIFTCORRECT`` line (``study.trackers.host_text``); both set
-  ``getCalibrationMessage``/``getCalibrationResult``. ``doDriftCorrect(..., allow_setup=1)``
+  ``getCalibrationMessage``/``getCalibrationResult`` (after a drift check the message is SR's
+  ``drift_correction: <deg> <dx> <dy>``, not the EDF's line). ``doDriftCorrect(..., allow_setup=1)``
   with the operator's Esc runs the setup menu itself and returns 27.
 - Faults come from a ``FaultScript`` (``study.trackers.emulated_host``).
 

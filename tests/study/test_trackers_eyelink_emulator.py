@@ -9,7 +9,7 @@ from generator.geometry import default_display
 from study.trackers.edf_text import read_edf_text
 from study.trackers.emulated_host import EmulatedHost, FaultScript
 from study.trackers.eyelink import import_pylink
-from study.trackers.host_text import parse_drift_check, parse_validation
+from study.trackers.host_text import parse_drift_check, parse_validation, validation_quality
 from study.trackers.pylink_emulator import (
     ABORT_EXPT,
     TRIAL_ERROR,
@@ -19,7 +19,7 @@ from study.trackers.pylink_emulator import (
 )
 from study.trackers.screen import WindowMapper
 from study.trackers.sim import SimulatedTracker
-from tests.study.eyelink_emulation import FRAME_S, SteppedClock, settings
+from tests.study.eyelink_emulation import FRAME_S, SteppedClock, open_tracker, settings
 
 
 def _emulator(tmp_path, faults=None, rate_hz=500.0):
@@ -154,16 +154,48 @@ def test_link_loss_ends_the_block_and_returns_abort_codes(tmp_path):
 
 
 def test_calibration_and_drift_check_texts_parse_back(tmp_path):
-    el, _, _ = _emulator(tmp_path, FaultScript(validations=[(0.62, 1.31)], drift_offsets_deg=[0.8]))
+    el, _, host = _emulator(
+        tmp_path, FaultScript(validations=[(1.2, 1.8)], drift_offsets_deg=[0.8])
+    )
     el.openDataFile("cal.EDF")
     el.doTrackerSetup()
     summary = parse_validation(el.getCalibrationMessage())
-    assert (summary.avg_error_deg, summary.max_error_deg) == (0.62, 1.31)
+    assert (summary.avg_error_deg, summary.max_error_deg) == (1.2, 1.8)
     assert summary.quality == "FAIR" and summary.eye == "right"
     assert el.getCalibrationResult() == 0
     assert el.doDriftCorrect(400, 300, 1, 1) == 0
     drift = parse_drift_check(el.getCalibrationMessage())
-    assert drift.offset_deg == 0.8 and drift.target_px == (400.0, 300.0)
+    assert drift.offset_deg == 0.8 and drift.target_px is None
+    el.closeDataFile()
+    line = next(m for _, m in read_edf_text(host.path("cal")).messages if "DRIFTCORRECT" in m)
+    in_edf = parse_drift_check(line)
+    assert in_edf.target_px == (400.0, 300.0)
+    assert in_edf.offset_px == pytest.approx(drift.offset_px, abs=0.06)
+
+
+def test_validation_ratings_follow_sr_research(tmp_path):
+    """SR's FAQ: GOOD below 1.0 avg and 1.5 max, FAIR below 1.5 avg and 2.0 max, else POOR
+    (the emulator called 0.62/1.31 FAIR and 1.2/1.9 POOR); getCalibrationResult 1 for POOR."""
+    assert validation_quality(0.62, 1.31) == "GOOD"
+    assert validation_quality(1.2, 1.9) == "FAIR"
+    assert validation_quality(1.4, 2.9) == validation_quality(1.6, 1.0) == "POOR"
+    el, _, _ = _emulator(tmp_path, FaultScript(validations=[(1.2, 1.9), (1.6, 2.2)]))
+    el.doTrackerSetup()
+    assert "FAIR" in el.getCalibrationMessage() and el.getCalibrationResult() == 0
+    el.doTrackerSetup()
+    assert "POOR" in el.getCalibrationMessage() and el.getCalibrationResult() == 1
+
+
+def test_the_drift_check_message_in_sr_research_form_flags_a_recalibration(tmp_path):
+    """After a drift check pylink's getCalibrationMessage() gives ``drift_correction: 1.70
+    -60.00 20.00`` (SR's API reference for eyelink_cal_message), not the EDF's DRIFTCORRECT
+    line: the tracker read no offset from it and accepted a 1.7 deg check (limit 1 deg)."""
+    assert parse_drift_check("drift_correction: 1.70 -60.00 20.00").offset_deg == 1.7
+    tracker, _ = open_tracker(tmp_path, faults=FaultScript(drift_offsets_deg=[1.7]))
+    assert tracker.emulator.getCalibrationMessage() == ""
+    result = tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    assert tracker.emulator.getCalibrationMessage().startswith("drift_correction: 1.70 ")
+    assert result.offset_deg == 1.7 and result.recalibrate and not result.accepted
 
 
 def test_refused_command_returns_a_nonzero_code_and_changes_nothing(tmp_path):
