@@ -192,19 +192,34 @@ class SessionScreens:
     def _show_pair(self, foveated, twin, *, gaze_px, caption: str) -> None:
         """Both images side by side, scaled to fit, where the eyes rest on the foveated one
         (``gaze_px``: image pixels from the top-left) the trials' fixation mark inside a ring,
-        the caption below; until SPACE."""
+        the caption below, the pair and the caption centred on the screen together; until
+        SPACE. The caption keeps the size of the session's other texts, so where it would not
+        fit below the pair (many pixels per degree, a small screen) the images are smaller."""
         from psychopy import visual
 
         presenter = self.presenter
         win_w, win_h = (float(v) for v in presenter.win.size)
         h, w = foveated.shape[:2]
-        scale = min(1.0, 0.46 * win_w / w, 0.7 * win_h / h)
+        text = visual.TextStim(  # the size and line length of the session's other texts
+            presenter.win,
+            text=caption,
+            units="pix",
+            height=presenter.text_height_px,
+            color="black",
+            wrapWidth=presenter.text_wrap_px,
+            anchorVert="top",
+        )
+        caption_h = float(text.boundingBox[1])
+        below = 0.04 * win_h  # from the images to the caption
+        room_h = 0.96 * win_h - below - caption_h  # the images' height at most
+        scale = max(0.05, min(1.0, 0.46 * win_w / w, 0.7 * win_h / h, room_h / h))
+        image_y = (below + caption_h) / 2  # the images' centre: the whole block centred
         gap = 0.02 * win_w
         stims = []
         for image, side in ((foveated, -1), (twin, 1)):
             stim = presenter.image_stim(image)
             stim.size = (w * scale, h * scale)
-            stim.pos = (side * (w * scale / 2 + gap / 2), 0.08 * win_h)
+            stim.pos = (side * (w * scale / 2 + gap / 2), image_y)
             stims.append(stim)
         left_x, centre_y = stims[0].pos
         rest = (left_x + (gaze_px[0] - w / 2) * scale, centre_y + (h / 2 - gaze_px[1]) * scale)
@@ -223,17 +238,7 @@ class SessionScreens:
         on_image = 0 <= gaze_px[0] < w and 0 <= gaze_px[1] < h  # off the image: no ring, no mark
         if on_image:
             stims.append(ring)
-        caption_y = 0.08 * win_h - h * scale / 2 - 0.04 * win_h
-        text = visual.TextStim(  # the size and line length of the session's other texts
-            presenter.win,
-            text=caption,
-            units="pix",
-            height=presenter.text_height_px,
-            color="black",
-            wrapWidth=presenter.text_wrap_px,
-            pos=(0.0, caption_y),
-            anchorVert="top",
-        )
+        text.pos = (0.0, image_y - h * scale / 2 - below)
 
         def draw() -> None:
             for stim in stims:

@@ -15,10 +15,10 @@ IMAGE_PX = 1024
 FOVEATED_RGB, TWIN_RGB = (200, 120, 40), (40, 120, 200)
 
 
-@pytest.fixture(scope="module")
-def shown(virtual_x, tmp_path_factory):
-    """The example screen of a protocol with the default texts, drawn by ``SessionScreens`` on a
-    window of the display's full size; returns (screenshot as an int array, presenter)."""
+def _show_example(root, *, display: dict | None = None, image_px: int = IMAGE_PX):
+    """The example screen of a protocol with the default texts (``display``: its [display]
+    keys changed), drawn by ``SessionScreens`` on a window of the display's full size; returns
+    (screenshot as an int array, presenter)."""
     from psychopy import visual
 
     from study.presenter import Presenter, SimClock
@@ -26,8 +26,9 @@ def shown(virtual_x, tmp_path_factory):
     from study.session_display import background_rgb
     from study.session_screens import SessionScreens
 
-    root = tmp_path_factory.mktemp("example_screen")
-    p = load_protocol(write_toml(small_protocol_dict(), root / "p.toml")).protocol
+    data = small_protocol_dict()
+    data["display"].update(display or {})
+    p = load_protocol(write_toml(data, root / "p.toml")).protocol
     size = (p.display.width_px, p.display.height_px)
     win = visual.Window(
         size=size,
@@ -51,14 +52,20 @@ def shown(virtual_x, tmp_path_factory):
             write_sidecar=lambda: None,
             say=lambda *a: None,
         )
-        foveated = np.full((IMAGE_PX, IMAGE_PX, 3), FOVEATED_RGB, dtype=np.uint8)
-        twin = np.full((IMAGE_PX, IMAGE_PX, 3), TWIN_RGB, dtype=np.uint8)
-        gaze_px = (IMAGE_PX / 2, IMAGE_PX / 2)
+        foveated = np.full((image_px, image_px, 3), FOVEATED_RGB, dtype=np.uint8)
+        twin = np.full((image_px, image_px, 3), TWIN_RGB, dtype=np.uint8)
+        gaze_px = (image_px / 2, image_px / 2)
         screens._show_pair(foveated, twin, gaze_px=gaze_px, caption=p.instructions.example_text)
         shot = np.asarray(Image.open(root / "example.png").convert("RGB")).astype(int)
-        yield shot, presenter
     finally:
         win.close()
+    return shot, presenter
+
+
+@pytest.fixture(scope="module")
+def shown(virtual_x, tmp_path_factory):
+    """The example screen on the default display (2560 x 1440 px)."""
+    return _show_example(tmp_path_factory.mktemp("example_screen"))
 
 
 def _matches(shot: np.ndarray, rgb) -> np.ndarray:
@@ -114,3 +121,33 @@ def test_the_example_names_the_difference_with_the_words_of_the_question():
     assert "LEFT image is the different one" in texts.example_text
     for name, text in texts.model_dump().items():
         assert "altered" not in text.lower(), name
+
+
+@pytest.mark.parametrize(
+    "display",
+    [
+        # a 15.6-inch laptop at 50 cm (38.6 px/deg): the last line was cut off at the bottom
+        dict(width_px=1366, height_px=768, width_cm=30.9, height_cm=17.4, distance_cm=50.0),
+        # 24 inches at 2 m (126 px/deg, the text 58 px high): two lines were off the screen
+        dict(width_px=1920, height_px=1080, width_cm=53.0, height_cm=30.0, distance_cm=200.0),
+    ],
+    ids=["laptop_1366x768", "far_1920x1080"],
+)
+def test_the_whole_caption_is_on_a_small_or_distant_screen(virtual_x, tmp_path, display):
+    """The caption hung from a fixed place below the images, whatever its height: on a
+    1366 x 768 laptop "Press SPACE to continue." was cut off at the screen's bottom edge, at
+    126 px/deg it and the line above were off the screen. The pair and the caption are centred
+    together; 512 px images still fit 1:1 on both."""
+    shot, presenter = _show_example(tmp_path, display=display, image_px=512)
+    images = _matches(shot, FOVEATED_RGB) | _matches(shot, TWIN_RGB)
+    image_rows = np.nonzero(images.any(axis=1))[0]
+    assert image_rows.min() > 4, "the images reach the top edge"
+    assert image_rows.max() - image_rows.min() + 1 == 512  # not scaled
+    bottom = image_rows.max()
+    ink = shot[bottom + 1 :].sum(axis=2) < 150
+    rows = np.nonzero(ink.any(axis=1))[0]
+    assert rows.size, "no caption below the images"
+    assert rows.max() + bottom + 1 < shot.shape[0] - 4, "the caption reaches the bottom edge"
+    blocks = 1 + np.count_nonzero(np.diff(rows) > 0.5 * presenter.text_height_px)
+    paragraphs = presenter.protocol.instructions.example_text.count("\n\n") + 1
+    assert blocks == paragraphs  # each paragraph on the screen: none is missing
