@@ -115,7 +115,8 @@ class TerminateMixin:
         if not complete or not partial.exists():
             why = "cancelled (code 0)" if size == 0 else f"code {size}"
             self.close_steps["receiveDataFile"] = f"failed: {why}"
-            log.error("EDF transfer of %s failed (%s); it stays on the Host PC", host_file, why)
+            # close_steps keeps it; the session's warning names the file and the fetch command
+            log.info("EDF transfer of %s failed (%s); it stays on the Host PC", host_file, why)
             partial.unlink(missing_ok=True)  # a cut copy: the Host PC keeps the whole file
             return None
         if not self._step("saveDataFile", lambda: _commit(partial, target)):

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -54,3 +55,23 @@ def test_simulate_refuses_a_mistyped_fault_before_any_session_starts(tmp_path, m
     err = capsys.readouterr().err
     assert err.startswith(f"error: ${FAULTS_ENV}: unknown fault") and err.count("\n") == 1
     assert not (tmp_path / "data").exists()  # no window opened, no session created
+
+
+def test_a_cancelled_edf_transfer_is_told_once_with_the_fetch_command(
+    virtual_x, tmp_path, monkeypatch, capsys, caplog
+):
+    """The console said 'stays on the Host PC' twice for one cancelled transfer: a log record
+    of the transfer, then the warning that names the file and the command that fetches it.
+    (Without a logging setup, Python prints records of WARNING and above on stderr; under
+    pytest they go to caplog instead.)"""
+    data = small_protocol_dict(method="staircase", trials=2, break_prob=0.0)
+    data["tracker"].update(sampling_rate_hz=500)
+    protocol = write_toml(data, tmp_path / "small.toml")
+    argv = ["simulate", str(protocol), "--data", str(tmp_path / "data")]
+    monkeypatch.setenv(FAULTS_ENV, json.dumps({"receive_codes": [0]}))
+    assert main([*argv, "--tracker", "eyelink-emulated", "--quiet"]) == 0
+    told = capsys.readouterr()
+    printed = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    console = "\n".join([told.out, told.err, *printed])
+    assert console.count("stays on the Host PC") == 1
+    assert "cancelled (code 0)" in console and "--resume" in console
