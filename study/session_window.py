@@ -144,10 +144,10 @@ class SessionRun(TrialLoop):
         except QuitRequested:
             status = "quit by the experimenter (Escape)"
             self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
-        except TrackerLinkLost as lost:  # its message says what happened and what to do
+        except TrackerLinkLost as lost:  # what happened, and the command that continues
             status = f"stopped: {lost}"
             link_lost = True
-            raise
+            raise TrackerLinkLost(f"{lost}: {fetch_command(self.config)}") from None
         except GenerationError as error:  # the trials re-queue retryable ones themselves
             status = f"stopped: the generator failed: {error}"
             raise GenerationStopped(

@@ -71,6 +71,12 @@ def sessions(virtual_x, tmp_path_factory):
 
 def test_link_loss_stops_the_session_and_the_resume_completes_it(sessions):
     assert "stays on the Host PC" in str(sessions["lost"])
+    # The operator is given the command that continues (same tracker, data folder, ...), as
+    # after a failed transfer; it said only "continue with --resume".
+    assert str(sessions["lost"]).endswith(
+        f"--data {sessions['data']} --session 1 --observer parametric "
+        "--tracker eyelink-emulated --resume"
+    )
     assert sessions["local_after_run1"] == []  # nothing could be received over a lost link
     resumed = sessions["resumed"]
     assert resumed.completed and resumed.n_responses == 6
