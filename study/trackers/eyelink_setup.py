@@ -7,7 +7,8 @@ SR Research's sequence, with the decisions the runner needs made explicit:
   most ``max_attempts`` times. Every setup's result is kept.
 - Drift check: ``doDriftCorrect(x, y, draw=1, allow_setup=1)``. An Esc there takes the operator
   to the setup menu inside pylink (and it returns 27); the check is then repeated, never followed
-  by a second ``doTrackerSetup``. At most ``max_attempts`` calls; the offset is parsed from
+  by a second ``doTrackerSetup`` (a validation there outside the limits is put to the operator,
+  as in a calibration; not accepted, the check ends and asks for a recalibration). At most ``max_attempts`` calls; the offset is parsed from
   ``getCalibrationMessage()`` (``drift_correction: <deg> <dx> <dy>``), and above the limit (or
   with no result) a recalibration is flagged.
 
@@ -146,8 +147,17 @@ def run_drift_check(
             continue
         if code != ESC_KEY:
             break
-        # Esc: pylink ran the setup menu (allow_setup=1); keep that calibration, check again.
-        keep_setup_result(tracker, read_setup_result(tracker, attempt=1))
+        # Esc: pylink ran the setup menu (allow_setup=1); keep that calibration, check again,
+        # unless it validated outside the limits: then, as in calibrate(), the operator accepts
+        # it anyway or the check ends asking for a recalibration (run_setup's question again).
+        setup = read_setup_result(tracker, attempt=1)
+        ask = tracker.override_validation
+        outside = setup.avg_error_deg is not None and not setup.accepted
+        if outside and ask is not None and ask(setup):
+            setup = replace(setup, accepted=True, override=True)
+        keep_setup_result(tracker, setup)
+        if outside and not setup.accepted:
+            break
     message = el.getCalibrationMessage() if code == 0 else ""
     summary = parse_drift_check(message)
     offset = summary.offset_deg if summary else None

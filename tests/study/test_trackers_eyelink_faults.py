@@ -172,6 +172,29 @@ def test_escape_at_a_drift_check_runs_setup_once_then_checks_again(tmp_path):
     assert len(tracker.calibrations) == 2
 
 
+def test_a_poor_validation_in_the_setup_entered_from_a_drift_check_is_not_passed_over(tmp_path):
+    """Esc at a drift check, then a validation outside the limits in pylink's setup menu: the
+    check went on and the session ran on that calibration, no operator asked. Now the operator
+    is asked as after calibrate() (accept: override, the check repeats); without one (or when
+    they want it again) the check ends asking for a recalibration."""
+    faults = FaultScript(validations=[(0.3, 0.6), (1.6, 2.5)], drift_escapes=1)
+    tracker, _ = open_tracker(tmp_path / "alone", faults=faults)
+    tracker.calibrate()
+    result = tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    assert not result.accepted and result.recalibrate and result.attempts == 1
+    assert [c.accepted for c in tracker.calibrations] == [True, False]
+
+    faults = FaultScript(validations=[(0.3, 0.6), (1.6, 2.5)], drift_escapes=1)
+    tracker, _ = open_tracker(tmp_path / "operator", faults=faults)
+    tracker.calibrate()
+    asked = []
+    tracker.override_validation = lambda setup: asked.append(setup) or True
+    result = tracker.drift_check(x_deg=0.0, y_deg=0.0)
+    assert result.accepted and result.attempts == 2
+    assert [c.avg_error_deg for c in asked] == [1.6]
+    assert tracker.calibrations[-1].override and "override 1" in tracker.messages[-2][1]
+
+
 def test_an_applied_drift_correction_comes_before_recording_restarts(tmp_path):
     tracker, clock = open_tracker(tmp_path, apply_drift_correction=True)
     tracker.start_recording()
