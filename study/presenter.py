@@ -22,7 +22,7 @@ from protocol.run_settings import frames_for
 from protocol.schema import Protocol
 from study.frames import DROPPED_FRAME_PERIODS
 from study.operator import OPERATOR_KEYS
-from study.session_display import background_rgb
+from study.session_display import background_rgb, ink_color
 from study.trackers.base import TrackerLinkLost
 
 RESPONSE_KEYS = {"1": 1, "num_1": 1, "left": 1, "2": 2, "num_2": 2, "right": 2}
@@ -151,13 +151,15 @@ class Presenter:
         self.screenshot_dir: Path | None = None
         self.screenshots: dict[str, object] = {}
         self._visual = visual
+        # Black on the default mid-grey, white on a dark background (INK_MIN_GRAY).
+        self.ink = ink_color(protocol.display.background_gray)
         ppd = self.display.pixels_per_degree
         size = protocol.fixation.mark_size_deg * ppd
         # A bull's-eye and cross, the target shape Thaler et al. (2013) found gives the most
         # stable fixation; its inner dot and cross bars are 1/5 of the diameter (their ABC
         # target's are 1/3: 0.2 of 0.6 deg). docs/protocol.md gives the geometry.
         self._mark_outer = visual.Circle(
-            win, radius=size / 2, fillColor="black", lineColor=None, units="pix", edges=48
+            win, radius=size / 2, fillColor=self.ink, lineColor=None, units="pix", edges=48
         )
         bg = background_rgb(protocol)
         self._mark_h = visual.Rect(
@@ -167,7 +169,7 @@ class Presenter:
             win, width=size / 5, height=size, fillColor=bg, lineColor=None, units="pix"
         )
         self._mark_inner = visual.Circle(
-            win, radius=size / 10, fillColor="black", lineColor=None, units="pix", edges=24
+            win, radius=size / 10, fillColor=self.ink, lineColor=None, units="pix", edges=24
         )
         # Every text the participant reads has this size and line length (a caption too).
         self.text_wrap_px = min(25 * ppd, 0.9 * float(win.size[0]))
@@ -177,7 +179,7 @@ class Presenter:
             text="",
             units="pix",
             height=self.text_height_px,
-            color="black",
+            color=self.ink,
             wrapWidth=self.text_wrap_px,
             alignText="center",
         )
@@ -193,11 +195,13 @@ class Presenter:
         return frames_for(seconds, flip_s=self.frame_period_s * self.speed)
 
     # ---------------------------------------------------------------- drawing
-    def draw_fixation(self, x_deg: float, y_deg: float, *, color: str = "black") -> None:
+    def draw_fixation(self, x_deg: float, y_deg: float, *, color=None) -> None:
         self.draw_fixation_px(self.deg_to_pix(x_deg, y_deg), color=color)
 
-    def draw_fixation_px(self, pos: tuple[float, float], *, color: str = "black") -> None:
-        """The fixation mark at ``pos`` (PsychoPy ``pix``: from the window centre, y up)."""
+    def draw_fixation_px(self, pos: tuple[float, float], *, color=None) -> None:
+        """The fixation mark at ``pos`` (PsychoPy ``pix``: from the window centre, y up), in
+        ``color`` (None: the texts' ``ink``)."""
+        color = self.ink if color is None else color
         for stim in (self._mark_outer, self._mark_h, self._mark_v, self._mark_inner):
             stim.pos = pos
         self._mark_outer.fillColor = color

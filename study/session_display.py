@@ -61,6 +61,18 @@ def window_size_px(protocol) -> tuple[int, int]:
     return width, height
 
 
+#: The texts and the fixation mark are black on a background at least this grey
+#: (``[display] background_gray``), white on a darker one: black on a dark grey (0.1) was all but
+#: invisible. Between the crossovers of black's and white's contrast on a gamma-corrected (0.18)
+#: and an uncorrected sRGB screen (0.46).
+INK_MIN_GRAY = 0.3
+
+
+def ink_color(background_gray: float) -> str:
+    """The colour of the participant's texts and of the fixation mark on ``background_gray``."""
+    return "black" if background_gray >= INK_MIN_GRAY else "white"
+
+
 def background_rgb(protocol) -> list[float]:
     """The protocol's background grey in PsychoPy's rgb space (-1 .. 1)."""
     g = 2.0 * protocol.display.background_gray - 1.0

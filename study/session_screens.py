@@ -205,7 +205,7 @@ class SessionScreens:
             text=caption,
             units="pix",
             height=presenter.text_height_px,
-            color="black",
+            color=presenter.ink,
             wrapWidth=presenter.text_wrap_px,
             anchorVert="top",
         )
@@ -230,7 +230,7 @@ class SessionScreens:
             radius=max(6.0, 0.5 * ppd * scale, mark_r + 4.0),
             pos=rest,
             fillColor=None,
-            lineColor="black",
+            lineColor=presenter.ink,
             lineWidth=2,
             units="pix",
             edges=48,

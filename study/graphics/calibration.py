@@ -24,6 +24,7 @@ import pylink
 from psychopy import event, visual
 
 from study.graphics.keys import eyelink_key
+from study.session_display import ink_color
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,9 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         win: the experiment's ``psychopy.visual.Window`` (any units; stimuli here use ``pix``).
         target_outer_px: diameter of the target disc in pixels.
         target_inner_px: diameter of the central hole in pixels (0 for none).
-        foreground: target colour (PsychoPy ``rgb`` space, -1..1).
+        foreground: target colour (PsychoPy ``rgb`` space, -1..1); None: black, or white on a
+            background darker than the session's texts allow black on
+            (``study.session_display.ink_color``).
         background: screen colour during calibration; None keeps the window's colour so the
             pupil adapts to the experiment's luminance.
         beeps: play the EyeLink target/success/error beeps through ``psychopy.sound``.
@@ -53,15 +56,18 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         win,
         target_outer_px: float = 32.0,
         target_inner_px: float = 8.0,
-        foreground=(-1.0, -1.0, -1.0),
+        foreground=None,
         background=None,
         beeps: bool = False,
     ) -> None:
         super().__init__()
         self.win = win
         self.window_size_px = tuple(int(v) for v in win.size)
-        self.foreground = tuple(foreground)
         self.background = tuple(win.color) if background is None else tuple(background)
+        if foreground is None:
+            gray = (sum(float(v) for v in self.background) / len(self.background) + 1.0) / 2.0
+            foreground = (-1.0,) * 3 if ink_color(gray) == "black" else (1.0,) * 3
+        self.foreground = tuple(foreground)
         self.beeps = beeps
         self._sounds: dict[int, object] | None = None
         # What is currently on screen; draw() renders exactly this.

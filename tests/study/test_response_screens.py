@@ -99,3 +99,58 @@ def test_a_trial_fixating_where_the_prompt_was_keeps_its_mark_visible(virtual_x,
     text_rows = rows[np.abs(rows - mark_row) > 12]
     print("mark row", mark_row, "ink rows", rows.min(), rows.max())
     assert text_rows.size and (text_rows > 300).all()  # the prompt is below the centre
+
+
+def _contrast(a, b) -> float:
+    """Luminance contrast ratio (WCAG: (L1 + 0.05) / (L2 + 0.05), the lighter above)."""
+    la, lb = sorted((_luminance(a), _luminance(b)))
+    return (lb + 0.05) / (la + 0.05)
+
+
+@pytest.mark.parametrize("background_gray", [0.1, 0.5])
+def test_the_prompt_and_the_mark_stand_out_from_a_dark_background(
+    virtual_x, tmp_path, background_gray
+):
+    """A lab's dark background ([display] background_gray = 0.1): the prompt, every other text
+    and the fixation mark were black on it (contrast 1.2:1), so the participant could neither
+    read the instructions nor find the mark. They are white on a dark background, black on the
+    default mid-grey as before; both at a contrast of at least 4.5:1. So are the EyeLink
+    calibration targets."""
+    from psychopy import visual
+
+    protocol = rig_protocol(display={"background_gray": background_gray})
+    win = visual.Window(
+        size=(800, 600),
+        units="pix",
+        color=background_rgb(protocol),
+        colorSpace="rgb",
+        checkTiming=False,
+        waitBlanking=False,
+    )
+    try:
+        runner, _ = make_runner(protocol, service=None, win=win)
+        presenter = runner.presenter
+        presenter.screenshot_dir = tmp_path
+        presenter.draw_text(protocol.instructions.response_prompt, y_deg=PROMPT_OFFSET_DEG)
+        presenter.draw_fixation(0.0, 0.0)
+        presenter.flip(phase="response")
+        frame = np.asarray(presenter.screenshots["response"].convert("RGB")).astype(int)
+        _, text_y = presenter.deg_to_pix(0.0, PROMPT_OFFSET_DEG)
+        r = protocol.fixation.mark_size_deg * presenter.display.pixels_per_degree / 2
+        from study.trackers.eyelink import import_pylink
+
+        import_pylink()  # the calibration targets on the same background
+        from study.graphics.calibration import PsychoPyCalibrationDisplay
+
+        target = PsychoPyCalibrationDisplay(win=win).foreground
+    finally:
+        win.close()
+    assert target == ((1.0,) * 3 if background_gray < 0.3 else (-1.0,) * 3)
+    background = frame[5, 5]
+    text_row = round(300 - text_y)
+    band = frame[text_row - 8 : text_row + 8].reshape(-1, 3)
+    ink = band[np.argmax(np.abs(band - background).sum(axis=1))]  # the text's strongest pixel
+    disc = frame[round(300 - 0.45 * r), round(400 + 0.45 * r)]  # between the cross's arms
+    print("background", background, "text", ink, "mark", disc)
+    assert _contrast(ink, background) >= 4.5
+    assert _contrast(disc, background) >= 4.5
