@@ -95,6 +95,20 @@ def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{1000 * seconds:.1f} ms"
 
 
+def off_image_note(off_image: int, shown: int, image_px: int) -> str:
+    """The note for shown trials whose image was made at a gaze off the image."""
+    from study.realtime.plan import TARGETS_DEG
+
+    farthest_deg = max(max(abs(x), abs(y)) for x, y in TARGETS_DEG)
+    return (
+        f"note: {off_image} of {shown} shown trials had their image made at a gaze off the "
+        f"{image_px} px image (the fixation targets lie up to {farthest_deg:g} deg from the "
+        "centre): such an image is all periphery, fewer tokens than a foveated one, so those "
+        "latencies are shorter than a foveated image's; a larger --image-px keeps the gaze on it "
+        "(per_trial gaze_on_image and tokens in the records)"
+    )
+
+
 def _probability(text: str) -> float:
     """argparse type: a share, 0 to 1."""
     try:
@@ -145,6 +159,13 @@ def _bench_realtime(args) -> int:
         print(
             f"note: a mode's p95 comes from as few as {shown} shown trials, so it is about its "
             f"largest latency; {STEADY_P95_TRIALS} or more per mode (--trials) steady it"
+        )
+    off_image = sum(r["gaze_off_image_trials"] for r in records)
+    if off_image:
+        print(
+            off_image_note(
+                off_image, sum(r["trials"] - r["aborted_trials"] for r in records), args.image_px
+            )
         )
     print(f"records -> {args.json}")
     if records[0]["interrupted"]:

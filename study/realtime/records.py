@@ -38,10 +38,14 @@ def mode_records(*, config, info: dict, run, service_stats: dict) -> list[dict]:
     return records
 
 
-def _per_trial(index: int, plan, outcome, fixation_on_s: float | None = None) -> dict:
+def _per_trial(
+    index: int, plan, outcome, fixation_on_s: float | None = None, geometry=None
+) -> dict:
     row, timings = outcome.row, outcome.generation_timings or {}
     acquired = outcome.fixation_acquired_s
     gaze = (row.get("gaze_x_deg"), row.get("gaze_y_deg"))
+    # A kept speculation's image was made at the target, any other at the measured gaze.
+    made = plan.target_deg if timings.get("reused_speculative") else gaze
     return {
         "trial": index,
         "stimulus_latency_s": outcome.fixation_to_onset_s,
@@ -63,7 +67,18 @@ def _per_trial(index: int, plan, outcome, fixation_on_s: float | None = None) ->
         "resolve_to_result_s": timings.get("latency_from_resolve_s"),
         "twin_cache_hit": row["twin_latency_s"] == 0.0,
         "dropped_frames": row["dropped_frames"],
+        "tokens": row.get("tokens"),
+        "gaze_on_image": None
+        if None in made or geometry is None or outcome.fixation_to_onset_s is None
+        else gaze_on_image(geometry, made),
     }
+
+
+def gaze_on_image(geometry, gaze_deg) -> bool:
+    """The gaze (deg) lies on the image: a foveated image made there has its fovea on it (one
+    made off it is all periphery: fewer tokens, a shorter generation)."""
+    x, y = (float(v) for v in geometry.deg_to_image_px(*gaze_deg))
+    return 0 <= x <= geometry.image_width_px and 0 <= y <= geometry.image_height_px
 
 
 def _percentile(values, q: float) -> float | None:
@@ -127,7 +142,7 @@ def _frame_figures(*, run, mode: str) -> dict:
 
 def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
     trials = [
-        _per_trial(*entry, fixation_on_s)
+        _per_trial(*entry, fixation_on_s, run.geometry)
         for entry, fixation_on_s in zip(run.outcomes[mode], run.fixation_on[mode], strict=True)
     ]
     shown = [t for t in trials if t["stimulus_latency_s"] is not None]
@@ -154,6 +169,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "trials_planned": run.planned,
         "interrupted": run.interrupted,
         "aborted_trials": len(trials) - len(shown),
+        "gaze_off_image_trials": sum(t["gaze_on_image"] is False for t in shown),
         "speculative_kept": sum(kept) if kept else None,
         "speculative_replaced": (len(kept) - sum(kept)) if kept else None,
         "queue_wait_median_s": _median(shown, "queue_wait_s"),

@@ -21,6 +21,7 @@ class BenchRun:
 
     Attributes:
         timer: the ``study.frames.FrameTimer`` every flip went through.
+        geometry: the stimulus geometry (degrees <-> image pixels).
         spans: per mode, the (first, end) flip indices of each of its trials.
         outcomes: per mode, (index, ``BenchTrial``, ``TrialOutcome``) of each trial.
         fixation_on: per mode, the clock time each trial's fixation mark appeared (the saccade
@@ -34,6 +35,7 @@ class BenchRun:
     """
 
     timer: object
+    geometry: object = None
     spans: dict = field(default_factory=lambda: {m: [] for m in MODES})
     outcomes: dict = field(default_factory=lambda: {m: [] for m in MODES})
     fixation_on: dict = field(default_factory=lambda: {m: [] for m in MODES})
@@ -129,7 +131,7 @@ def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
     )
     participant.open(win=win, session_dir=Path("."), edf_name="bench")
     participant.start_recording()
-    run = BenchRun(timer=FrameTimer(refresh_hz=config.refresh_hz, pace=True))
+    run = BenchRun(timer=FrameTimer(refresh_hz=config.refresh_hz, pace=True), geometry=geometry)
     presenter = Presenter(
         protocol=protocol,
         win=win,

@@ -183,3 +183,33 @@ def test_ctrl_c_writes_the_records_of_the_trials_run_so_far(
         assert record["command"] == f"fovea {' '.join(argv)} --steps 2"
         assert record["latency_median_s"] > 0 and record["frames"] > 0
     assert not list(tmp_path.glob(".*.tmp-*"))
+
+
+@pytest.mark.display
+def test_trials_whose_gaze_is_off_the_image_are_counted_and_noted(virtual_x, tmp_path, capsys):
+    """At a small --image-px the fixation targets (up to 3 deg out) lie off the image: those
+    trials' images are all periphery (fewer tokens), and their latencies were reported as a
+    foveated image's without a word. Each trial records whether its image's gaze was on the
+    image and its tokens; the records count the others and the command says so."""
+    import json
+
+    from fovea_cli.main import main
+    from protocol.geometry import stimulus_geometry
+    from study.realtime.records import gaze_on_image
+
+    config = BenchConfig(trials=1, image_px=64)
+    geometry = stimulus_geometry(bench_protocol(config, speculative=False))
+    assert gaze_on_image(geometry, (0.0, 0.0))
+    (plan,) = plan_trials(config)  # seed 0: the target at (2, 2) deg, 90 px out
+    assert plan.target_deg == (2.0, 2.0) and not gaze_on_image(geometry, plan.target_deg)
+
+    out = tmp_path / "records.json"
+    argv = ["bench", "realtime", "--json", str(out), "--trials", "1", "--image-px", "64"]
+    assert main([*argv, "--steps", "2"]) == 0
+    printed = capsys.readouterr().out
+    records = json.loads(out.read_text())
+    for record in records:
+        (trial,) = record["per_trial"]
+        assert trial["gaze_on_image"] is False and trial["tokens"] > 0
+        assert record["gaze_off_image_trials"] == 1
+    assert "note: 2 of 2 shown trials had their image made at a gaze off the 64 px image" in printed
