@@ -73,17 +73,20 @@ def _fmt(value: float | None) -> str:
 
 
 def read_setup_result(tracker: EyeLinkTracker, *, attempt: int) -> CalibrationResult:
-    """The result of the setup that just ended, judged against the limits (no override yet)."""
+    """The result of the setup that just ended, judged against the limits (no override yet).
+    Its eye is the validation's (the Host's text names it): ``eyeAvailable()`` tells the eye of
+    the last recording block (-1 before the first), not one switched to in this setup."""
     summary = parse_validation(tracker.el.getCalibrationMessage())
     avg = summary.avg_error_deg if summary else None
     worst = summary.max_error_deg if summary else None
+    link_eye = tracker.read_recorded_eye()
     return CalibrationResult(
         avg_error_deg=avg,
         max_error_deg=worst,
         time_s=float(tracker.clock()),
         accepted=tracker.limits.validation_ok(avg, worst),
         quality=summary.quality if summary else None,
-        eye=tracker.read_recorded_eye(),
+        eye=(summary.eye if summary and summary.eye else None) or link_eye,
         attempts=attempt,
     )
 

@@ -9,6 +9,7 @@ What it holds to (from SR Research's pylink API and the behaviour of pylink's du
   otherwise; ``receiveDataFile`` copies a closed Host file to a local path (overwriting it, as
   pylink does) and returns its size in bytes (0 when cancelled, a negative code for an error:
   ``FaultScript.receive_codes``); a file still open cannot be received.
+- ``eyeAvailable()`` is -1 until a recording block has started, then that block's eye.
 - ``startRecording(1, 1, 1, 1)`` writes every sample of the participant's gaze on the Host's
   sampling grid into the data file until ``stopRecording`` / ``setOfflineMode``; messages go
   into the file whenever it is open; ``isRecording()`` returns 0 (TRIAL_OK) while recording,
@@ -99,6 +100,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         self._recording = False
         self._next_index = 0  # next grid sample to record
         self._newest: EmulatedSample | None = None
+        self._link_eye: str | None = None  # the eye of the last recording block's link data
         self._setups = 0
         self._drift_checks = 0
         self._validations = list(self.faults.validations)
@@ -200,8 +202,13 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         return "" if self.dummy else "EYELINK CL 5.50"
 
     def eyeAvailable(self) -> int:  # noqa: N802
-        """0 left, 1 right, 2 binocular (dummy mode reports 2)."""
-        return 2 if self.dummy else {"left": 0, "right": 1}[self.host.eye]
+        """The eye of the link data: 0 left, 1 right, 2 binocular (dummy mode reports 2); -1
+        before any recording block has sent data (SR's ``eyelink_eye_available``: valid only
+        once a block has started or a sample was read). Between blocks it is the last block's
+        eye, not a switch made in the setup menu since."""
+        if self.dummy:
+            return 2
+        return -1 if self._link_eye is None else {"left": 0, "right": 1}[self._link_eye]
 
     def getSampleRate(self) -> float:  # noqa: N802
         return 0.0 if self.dummy else self._rate()
@@ -322,6 +329,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
             first_ms = self._index_time_ms(self._next_index)
             self._writer.start_block(first_ms, eye=eye.upper(), rate_hz=self._rate())
         self._recording = True
+        self._link_eye = eye  # startRecording returns once the block's link data arrives
         return 0
 
     def stopRecording(self) -> None:  # noqa: N802

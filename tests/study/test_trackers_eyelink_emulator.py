@@ -204,4 +204,6 @@ def test_refused_command_returns_a_nonzero_code_and_changes_nothing(tmp_path):
     assert el.commandResult() != 0
     assert host.sampling_rate_hz == 500.0
     assert el.sendCommand("active_eye = LEFT") == 0
+    assert el.eyeAvailable() == -1  # no recording block yet: no eye data
+    el.startRecording(1, 1, 1, 1)
     assert el.eyeAvailable() == 0  # left

@@ -217,10 +217,15 @@ def test_drift_check_retries_are_capped(tmp_path):
 
 
 def test_operator_switching_eye_is_read_back_and_followed(tmp_path):
+    """eyeAvailable() is -1 before the first recording block and the last block's eye between
+    blocks (SR's eyelink_eye_available): a calibration's eye comes from its validation text
+    (it was null for the first calibration, and the old eye after a switch in the setup)."""
     tracker, clock = open_tracker(tmp_path, faults=FaultScript(switch_eye_at_setup=2))
     tracker.calibrate()
-    assert tracker.recorded_eye == "right"
+    assert tracker.emulator.eyeAvailable() == -1 and tracker.recorded_eye is None
+    assert tracker.calibrations[0].eye == "right"
     tracker.start_recording()
+    assert tracker.recorded_eye == "right"
     tracker.calibrate()  # the operator switches to the left eye in this setup
     assert tracker.recorded_eye == "left" and tracker.calibrations[-1].eye == "left"
     texts = [text for _, text in tracker.messages]
