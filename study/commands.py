@@ -139,7 +139,7 @@ def _register_simulate(subparsers: argparse._SubParsersAction) -> None:
         "--full-window",
         action="store_true",
         help="windows of the display's full resolution (screenshots show what a participant "
-        "sees; slower) instead of just the stimulus and fixation marks",
+        "sees; slower) instead of just the stimulus, the fixation marks and the prompt",
     )
     sim.add_argument(
         "--tracker",

@@ -43,15 +43,23 @@ def open_window(protocol, config, *, simulated: bool):
 
 
 def window_size_px(protocol) -> tuple[int, int]:
-    """Simulated sessions: a window just large enough for the stimulus and every fixation mark.
+    """Simulated sessions: a window just large enough for the stimulus, every fixation mark and
+    the response prompt's line.
 
     Positions are computed from the display geometry relative to the screen centre, so a smaller
     window only crops empty periphery; it flips several times faster on a virtual display.
     """
+    from study.trial.presentation import PROMPT_OFFSET_DEG
+
     display = protocol.display.geometry()
     half_w = protocol.stimulus.image_width_px / 2
     half_h = protocol.stimulus.image_height_px / 2
     mark = protocol.fixation.mark_size_deg * display.pixels_per_degree
+    # The prompt, PROMPT_OFFSET_DEG above or below the centre, one line of text (0.6 deg) high:
+    # at many px/deg it lay outside a window fitted to the image alone.
+    _, prompt_y = display.deg_to_screen_px(0.0, PROMPT_OFFSET_DEG)
+    text = 0.6 * display.pixels_per_degree
+    half_h = max(half_h, abs(float(prompt_y) - display.height_px / 2) + text)
     for condition in protocol.conditions:
         sx, sy = display.deg_to_screen_px(*condition.fixation_deg)
         half_w = max(half_w, abs(float(sx) - display.width_px / 2) + mark)

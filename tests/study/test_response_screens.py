@@ -154,3 +154,42 @@ def test_the_prompt_and_the_mark_stand_out_from_a_dark_background(
     print("background", background, "text", ink, "mark", disc)
     assert _contrast(ink, background) >= 4.5
     assert _contrast(disc, background) >= 4.5
+
+
+def test_a_simulated_window_shows_the_prompt_at_many_pixels_per_degree(virtual_x, tmp_path):
+    """fovea simulate's window (without --full-window) fitted the image and the fixation marks
+    only: at 126 px/deg (1920 x 1080 at 2 m, a 512 px image) it was 576 px tall and the prompt,
+    3 deg (380 px) above the centre, lay outside it, so the response screenshot showed the mark
+    alone. The window holds the prompt's line."""
+    from psychopy import visual
+
+    from study.session_display import window_size_px
+
+    protocol = rig_protocol(
+        display={"width_cm": 53.0, "height_cm": 30.0, "distance_cm": 200.0}
+        | {"width_px": 1920, "height_px": 1080},
+        stimulus={"image_width_px": 512, "image_height_px": 512},
+        condition={"fixation_deg": [0.0, 0.0]},
+    )
+    size = window_size_px(protocol)
+    win = visual.Window(
+        size=size,
+        units="pix",
+        color=background_rgb(protocol),
+        colorSpace="rgb",
+        checkTiming=False,
+        waitBlanking=False,
+    )
+    try:
+        runner, _ = make_runner(protocol, service=None, win=win)
+        presenter = runner.presenter
+        presenter.screenshot_dir = tmp_path
+        presenter.draw_text(protocol.instructions.response_prompt, y_deg=prompt_y_deg(0.0))
+        presenter.flip(phase="response")
+        frame = np.asarray(presenter.screenshots["response"].convert("RGB")).astype(int)
+    finally:
+        win.close()
+    rows = np.flatnonzero((frame.sum(axis=2) < 150).any(axis=1))
+    print("window", size, "ink rows", rows[:1], rows[-1:])
+    assert rows.size, "no prompt in the window"
+    assert rows.min() > 2 and rows.max() < size[1] / 2  # whole, above the centre
