@@ -93,6 +93,9 @@ class ThreadGenerationService:
         )
         self._lock = threading.Lock()
         self._twins = TwinCache(twin_cache_size)
+        # Tickets of later requests for a twin already being made: each caller has its own
+        # (its latency counts from its request; cancelling it leaves the others waiting).
+        self._joined: dict[tuple, list[GenerationTicket]] = {}
         self._sequence = 0
         self._thread: threading.Thread | None = None
         self._images = None  # study.service.images.TrialImages, made by start()
@@ -174,7 +177,7 @@ class ThreadGenerationService:
 
     def submit(self, request: GenerationRequest) -> GenerationTicket:
         """Queue a request. A twin comes from the cache when there; a twin already being
-        generated (a prefetch) is not generated twice: its ticket is returned."""
+        generated (a prefetch) is not generated twice: the ticket returned finishes with it."""
         if self._thread is None:
             raise RuntimeError("start() the service first")
         if request.kind != "full":
@@ -187,9 +190,10 @@ class ThreadGenerationService:
                 ticket.cache_hit = True
                 ticket._finish(cached, None)
                 return ticket
-            pending = self._twins.pending(key)
-            if pending is not None:
-                return pending
+            if self._twins.pending(key) is not None:
+                joined = GenerationTicket(request)
+                self._joined.setdefault(key, []).append(joined)
+                return joined
             ticket = self._enqueue(request, _TWIN)
             self._twins.start(key, ticket)
             return ticket
@@ -243,11 +247,12 @@ class ThreadGenerationService:
             if ticket is None:
                 return
             result, error = None, GenerationCancelled("the request was cancelled")
-            if not ticket.cancelled:
+            if not ticket.cancelled or self._joined_waiting(ticket.request):
                 try:
                     result, error = self._images.make(ticket.request), None
                 except BaseException as caught:  # noqa: BLE001 - handed to the frame loop
                     error = generation_failed(ticket.request, caught)
+            joined = []
             if ticket.request.kind == "full":
                 with self._lock:
                     key = twin_key(ticket.request)
@@ -255,4 +260,14 @@ class ThreadGenerationService:
                         self._twins.finish(key, result)
                     else:
                         self._twins.drop(key, ticket)
+                    joined = self._joined.pop(key, [])
             ticket._finish(result, error)
+            for other in joined:
+                other._finish(result, error)
+
+    def _joined_waiting(self, request: GenerationRequest) -> bool:
+        """Another caller waits for this twin (its first ticket may be cancelled)."""
+        if request.kind != "full":
+            return False
+        with self._lock:
+            return any(not t.cancelled for t in self._joined.get(twin_key(request), []))

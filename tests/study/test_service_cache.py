@@ -81,6 +81,42 @@ def test_thread_service_serves_twins_from_its_cache(thread_service):
     assert thread_service.submit(full(2)).cache_hit
 
 
+def test_a_twin_asked_for_while_it_is_made_gets_its_own_ticket(thread_service, monkeypatch):
+    """A twin requested while its prefetch was still queued got the prefetch's own ticket: its
+    latency (the row's twin_latency_s) counted from the prefetch, before the trial asked, and
+    one caller cancelling it cancelled it for every caller. Each request now has its own ticket,
+    finished with the one generation."""
+    import threading
+    import time
+
+    print("seeds 7, 8, 9")
+    release = threading.Event()
+    make = thread_service._images.make
+
+    def held(request, **kw):  # the real generator, held on seed 7 until released
+        if request.seed == 7:
+            release.wait(60)
+        return make(request, **kw)
+
+    monkeypatch.setattr(thread_service._images, "make", held)
+    blocker = thread_service.submit(full(7))  # the worker waits in it
+    thread_service.prefetch_twin(seed=8, conditioning=0)  # queued behind it
+    asked_s = time.perf_counter()
+    first, second = thread_service.submit(full(8)), thread_service.submit(full(8))
+    assert first is not second and not first.done()
+    assert first.submitted_s >= asked_s  # its latency counts from the request
+    first.cancel()
+    wanted = thread_service.submit(full(9))
+    also = thread_service.submit(full(9))
+    wanted.cancel()  # the other caller still waits for twin 9
+    release.set()
+    assert blocker.wait(60) and second.wait(60) and also.wait(60)
+    assert second.result().image.shape == (SIZE, SIZE, 3)
+    assert also.result().image.shape == (SIZE, SIZE, 3)
+    assert thread_service.submit(full(8)).result() is second.result()
+    assert thread_service.submit(full(9)).cache_hit
+
+
 def test_thread_service_does_not_speculate(thread_service):
     request = GenerationRequest(
         kind="foveated",
