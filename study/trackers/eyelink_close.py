@@ -102,6 +102,10 @@ class TerminateMixin:
         complete transfer (a size > 0) and made durable (file, then folder, fsynced); None
         when the transfer failed, was cancelled (0) or returned an error code (< 0)."""
         partial = target.with_name(target.name + ".part")
+        # A .part left by a transfer that was killed (Ctrl-C, power) must go first: pylink
+        # never replaces a local file, it writes to another name, and the old .part would
+        # then be taken for the copy.
+        partial.unlink(missing_ok=True)
         size = None
 
         def receive():

@@ -6,9 +6,11 @@ What it holds to (from SR Research's pylink API and the behaviour of pylink's du
 - ``EyeLink(None)`` is dummy mode: ``isConnected() == -1``, no samples, ``doDriftCorrect`` raises
   ``RuntimeError("Invalid tracker mode")``, ``trackerTime()`` is meaningless (4294967295.0).
 - ``openDataFile`` enforces the 8-character rule (letters, digits, '_') and raises RuntimeError
-  otherwise; ``receiveDataFile`` copies a closed Host file to a local path (overwriting it, as
-  pylink does) and returns its size in bytes (0 when cancelled, a negative code for an error:
-  ``FaultScript.receive_codes``); a file still open cannot be received.
+  otherwise; ``receiveDataFile`` copies a closed Host file to a local path and returns its size
+  in bytes (0 when cancelled, a negative code for an error: ``FaultScript.receive_codes``); a
+  file still open cannot be received. Like pylink's (its docstring: "Transfers data to an
+  unused name, by default, unless pylink.REPLACE_FILE ..."), it never replaces a local file:
+  the copy then goes to ``<stem>_2<suffix>``, ``_3``, ... (pylink's own scheme may differ).
 - ``eyeAvailable()`` is -1 until a recording block has started, then that block's eye.
 - ``startRecording(1, 1, 1, 1)`` writes every sample of the participant's gaze on the Host's
   sampling grid into the data file until ``stopRecording`` / ``setOfflineMode``; messages go
@@ -297,6 +299,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         target = Path(dest) if dest else Path(source.name)
         if target.is_dir():
             target = target / source.name
+        target = _unused_local_name(target)
         if self._receive_codes:  # scripted: cancelled (0) or an error (< 0) half-way
             data = source.read_bytes()
             target.write_bytes(data[: len(data) // 2])
@@ -380,6 +383,17 @@ class EmulatedEyeLink(EmulatedSetupMixin):
             except RuntimeError:
                 pass
         return self._newest
+
+
+def _unused_local_name(path: Path) -> Path:
+    """``path``, or the first free ``<stem>_2<suffix>``, ``_3``, ...: pylink's receiveDataFile
+    writes to an unused name unless told to replace (``pylink.REPLACE_FILE``)."""
+    index = 1
+    candidate = path
+    while candidate.exists():
+        index += 1
+        candidate = path.with_name(f"{path.stem}_{index}{path.suffix}")
+    return candidate
 
 
 def make_pylink_module(connect: Callable[[str | None], EmulatedEyeLink], *, clock=None):

@@ -41,6 +41,27 @@ def test_a_cancelled_or_failed_transfer_is_no_file_and_the_host_keeps_it(tmp_pat
     again.close(dest_dir=local)
 
 
+def test_a_part_file_left_by_a_killed_transfer_is_not_taken_for_the_copy(tmp_path):
+    """A transfer killed half-way (Ctrl-C on the saving screen) leaves ``<name>.part``; the
+    resume's fetch received into the same name, but pylink's receiveDataFile never replaces
+    a local file (it writes to an unused name), so the cut .part was renamed into place as
+    the fetched EDF."""
+    tracker, clock = open_tracker(tmp_path, edf_name="fvkill01")
+    tracker.start_recording()
+    run_trial(tracker, clock, 1)
+    tracker.stop_recording()
+    tracker.el.closeDataFile()
+    host_file = tracker.host.path("fvkill01")
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "run1.edf.part").write_bytes(host_file.read_bytes()[:100])  # the killed copy
+    fetched = tracker.fetch_host_file("fvkill01", dest=local / "run1.edf")
+    assert fetched == local / "run1.edf"
+    assert fetched.read_bytes() == host_file.read_bytes()
+    assert _local_files(local) == ["run1.edf"]
+    tracker.close(dest_dir=local)
+
+
 def test_a_received_file_is_fsynced_and_its_folder_after_the_rename(tmp_path, monkeypatch):
     tracker, clock = open_tracker(tmp_path, edf_name="fvsync01")
     tracker.start_recording()
