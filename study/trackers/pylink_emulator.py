@@ -217,12 +217,11 @@ class EmulatedEyeLink(EmulatedSetupMixin):
 
     # ------------------------------------------------------------------ commands and messages
     def sendCommand(self, text: str) -> int:  # noqa: N802
+        """The Host's result code (0: done; non-zero: refused). pylink's docstring: "If there
+        is any problem sending the command, a runtime exception is raised" (a lost link)."""
         if self.dummy:
             return 0
-        try:
-            self._call("sendCommand")
-        except RuntimeError:
-            return COMMAND_REFUSED
+        self._call("sendCommand")
         code = COMMAND_REFUSED if text.strip().startswith(self.faults.refused_commands) else 0
         if code == 0:
             self._apply_command(text)

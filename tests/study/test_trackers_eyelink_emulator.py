@@ -145,9 +145,11 @@ def test_link_loss_ends_the_block_and_returns_abort_codes(tmp_path):
     assert el.isConnected() == 0
     assert el.isRecording() == ABORT_EXPT
     assert el.sendMessage("LOST") != 0
-    for call in (el.stopRecording, el.closeDataFile, el.setOfflineMode):
+    # sendCommand too raises (pylink: "If there is any problem sending the command, a runtime
+    # exception is raised"); it returned a refusal code, which a real link never does.
+    for call in (el.stopRecording, el.closeDataFile, el.setOfflineMode, el.sendCommand):
         with pytest.raises(RuntimeError, match="link"):
-            call()
+            call() if call != el.sendCommand else call("clear_screen 0")
     edf = read_edf_text(host.path("lost"))
     assert edf.blocks[0][1] == pytest.approx(el.epoch_ms + 250.0)  # the Host ended the block
     assert edf.sample_times()[-1] == pytest.approx(el.epoch_ms + 250.0)
