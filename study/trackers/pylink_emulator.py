@@ -213,7 +213,7 @@ class EmulatedEyeLink(EmulatedSetupMixin):
         return -1 if self._link_eye is None else {"left": 0, "right": 1}[self._link_eye]
 
     def getSampleRate(self) -> float:  # noqa: N802
-        return 0.0 if self.dummy else self._rate()
+        return 250 if self.dummy else self._rate()  # pylink 2.2's dummy mode answers 250
 
     # ------------------------------------------------------------------ commands and messages
     def sendCommand(self, text: str) -> int:  # noqa: N802

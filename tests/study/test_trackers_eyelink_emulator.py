@@ -55,8 +55,12 @@ def test_dummy_mode_answers_like_real_pylink():
             "trackerTime",
             "getCalibrationMessage",
             "getCalibrationResult",
+            "getSampleRate",  # 250 in pylink's dummy mode (the emulator said 0)
+            "getTrackerVersion",
+            "getTrackerVersionString",
         ):
             assert getattr(fake, name)() == getattr(real, name)(), name
+        assert fake.sendCommand("sample_rate = 1000") == real.sendCommand("sample_rate = 1000")
         for bad in ("toolongname.EDF", "ab-c.EDF"):
             with pytest.raises(RuntimeError):
                 real.openDataFile(bad)
