@@ -10,6 +10,10 @@ from protocol.models import PRESET_TOKEN_PX
 from protocol.run_settings import frames_for
 from protocol.session_data import REPORT_MIN_TRIALS_PER_CONDITION, REPORT_MIN_TRIALS_PER_FIT
 
+#: A fixation mark narrower than this (px) has a centre dot and cross bars (1/5 of it) under
+#: 2 px: at 16 px/deg the default 0.4 deg mark is four dark specks without a centre.
+MARK_MIN_PX = 10.0
+
 
 def summary(protocol, *, scenes: str) -> list[str]:
     """A few lines: the display, the stimulus, each condition and the trials per session."""
@@ -69,6 +73,15 @@ def summary(protocol, *, scenes: str) -> list[str]:
     )
     if strips:  # every condition is foveated (the twin is the full-resolution image)
         lines.append(f"note: {strips} ([stimulus] image_width_px, image_height_px)")
+    mark_px = protocol.fixation.mark_size_deg * ppd
+    if mark_px < MARK_MIN_PX:  # the dot and the bars are 1/5 of the mark (study.presenter)
+        lines.append(
+            f"note: the fixation mark is {mark_px:.1f} px across ({protocol.fixation.mark_size_deg:g}"
+            f" deg at {ppd:.1f} px/deg): its centre dot and cross bars, 1/5 of it "
+            f"({mark_px / 5:.1f} px), are too thin to draw, and the participant sees a few specks "
+            f"without a centre; [fixation] mark_size_deg = "
+            f"{math.ceil(100 * MARK_MIN_PX / ppd) / 100:g} or more draws them 2 px wide"
+        )
     wide = _window_wider_than_fovea(protocol, geometry, token_rules=rules)
     every = protocol.breaks.every_n_trials
     if every and every >= total:  # a break comes before a further main trial, never after the last

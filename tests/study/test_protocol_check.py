@@ -196,3 +196,26 @@ def test_check_notes_an_image_with_an_odd_number_of_tokens_a_side(tmp_path, caps
     )
     for name in ("pilot_2afc", "threshold_2afc", "paper_replication"):
         assert "odd count" not in _check_output(capsys, PROTOCOLS / f"{name}.toml")
+
+
+def test_check_notes_a_fixation_mark_too_small_to_draw(tmp_path, capsys):
+    """1920 x 1080 px, 53 cm wide at 25 cm: 15.8 px/deg, and the 0.4 deg mark is 6.3 px across.
+    Its centre dot and cross bars (1/5 of it, 1.3 px) did not show: the participant saw four
+    dark specks without a centre, and fovea check said nothing. It notes it with the size that
+    draws them 2 px wide; the shipped protocols (45 px/deg) get no note."""
+    data = pilot_dict()
+    data["display"].update(
+        width_px=1920, height_px=1080, width_cm=53.0, height_cm=30.0, distance_cm=25.0
+    )
+    data["stimulus"].update(image_width_px=512, image_height_px=512)
+    out = _check_output(capsys, write_toml(data, tmp_path / "near.toml"))
+    assert (
+        "note: the fixation mark is 6.3 px across (0.4 deg at 15.8 px/deg): its centre dot and "
+        "cross bars, 1/5 of it (1.3 px), are too thin to draw, and the participant sees a few "
+        "specks without a centre; [fixation] mark_size_deg = 0.64 or more draws them 2 px wide"
+        in out
+    )
+    data["fixation"]["mark_size_deg"] = 0.64
+    assert "fixation mark is" not in _check_output(capsys, write_toml(data, tmp_path / "m.toml"))
+    for name in ("pilot_2afc", "threshold_2afc", "paper_replication"):
+        assert "fixation mark is" not in _check_output(capsys, PROTOCOLS / f"{name}.toml")
