@@ -123,26 +123,36 @@ def test_the_example_names_the_difference_with_the_words_of_the_question():
         assert "altered" not in text.lower(), name
 
 
+_LAPTOP = dict(width_px=1366, height_px=768, width_cm=30.9, height_cm=17.4, distance_cm=50.0)
+_FAR = dict(width_px=1920, height_px=1080, width_cm=53.0, height_cm=30.0, distance_cm=200.0)
+
+
 @pytest.mark.parametrize(
-    "display",
+    ("display", "image_px", "shown_px"),
     [
         # a 15.6-inch laptop at 50 cm (38.6 px/deg): the last line was cut off at the bottom
-        dict(width_px=1366, height_px=768, width_cm=30.9, height_cm=17.4, distance_cm=50.0),
+        (_LAPTOP, 512, 512),
         # 24 inches at 2 m (126 px/deg, the text 58 px high): two lines were off the screen
-        dict(width_px=1920, height_px=1080, width_cm=53.0, height_cm=30.0, distance_cm=200.0),
+        (_FAR, 512, 512),
+        # ... and a 1024 px image: the images give way to the caption (0.51, not 0.74)
+        (_FAR, 1024, None),
     ],
-    ids=["laptop_1366x768", "far_1920x1080"],
+    ids=["laptop_1366x768", "far_1920x1080", "far_1920x1080_large_image"],
 )
-def test_the_whole_caption_is_on_a_small_or_distant_screen(virtual_x, tmp_path, display):
+def test_the_whole_caption_is_on_a_small_or_distant_screen(
+    virtual_x, tmp_path, display, image_px, shown_px
+):
     """The caption hung from a fixed place below the images, whatever its height: on a
     1366 x 768 laptop "Press SPACE to continue." was cut off at the screen's bottom edge, at
     126 px/deg it and the line above were off the screen. The pair and the caption are centred
-    together; 512 px images still fit 1:1 on both."""
-    shot, presenter = _show_example(tmp_path, display=display, image_px=512)
+    together; 512 px images still fit 1:1 on both, larger ones are shrunk to leave the caption
+    its room."""
+    shot, presenter = _show_example(tmp_path, display=display, image_px=image_px)
     images = _matches(shot, FOVEATED_RGB) | _matches(shot, TWIN_RGB)
     image_rows = np.nonzero(images.any(axis=1))[0]
     assert image_rows.min() > 4, "the images reach the top edge"
-    assert image_rows.max() - image_rows.min() + 1 == 512  # not scaled
+    if shown_px is not None:
+        assert image_rows.max() - image_rows.min() + 1 == shown_px  # not scaled
     bottom = image_rows.max()
     ink = shot[bottom + 1 :].sum(axis=2) < 150
     rows = np.nonzero(ink.any(axis=1))[0]
