@@ -174,4 +174,10 @@ def _bench_realtime(args) -> int:
             f"plain trials run so far are in {args.json}"
         )
         raise KeyboardInterrupt
+    if records[0]["stopped_by"]:
+        raise FoveaError(
+            f"the generator failed for good ({records[0]['stopped_by']}); the records of the "
+            f"{records[0]['trials']} speculative and {records[1]['trials']} plain trials run "
+            f"before it are in {args.json}"
+        )
     return 0

@@ -13,7 +13,9 @@ target; ``plain``: at the measured gaze) in ABBA order with the same seeds, targ
 points, so that both see the same machine load (its load averages before and after are recorded);
 between trials the eyes rest off every target, so that each trial starts with the same saccade in
 both modes (the simulated participant's randomness is keyed by the plan). A Ctrl-C during the
-trials keeps the finished ones: the records are made from them, marked ``interrupted``.
+trials keeps the finished ones: the records are made from them, marked ``interrupted``; so does a
+generator that fails for good (the service gave up restarting it, a request raised), its message
+in ``stopped_by``.
 On a share ``off_target_prob`` of trials the eyes land ``off_target_deg`` away from the target
 (beyond the speculation tolerance, within the fixation tolerance): there the speculation is
 replaced. Frame intervals are also measured for a

@@ -168,6 +168,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "trials": len(trials),
         "trials_planned": run.planned,
         "interrupted": run.interrupted,
+        "stopped_by": run.stopped_by,
         "aborted_trials": len(trials) - len(shown),
         "gaze_off_image_trials": sum(t["gaze_on_image"] is False for t in shown),
         "speculative_kept": sum(kept) if kept else None,

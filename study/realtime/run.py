@@ -30,6 +30,9 @@ class BenchRun:
         wall_s: seconds the trials took.
         planned: trials planned per mode.
         interrupted: a Ctrl-C stopped the trials; the records hold the trials finished before.
+        stopped_by: why a generator that failed for good (``GenerationError``: the service gave
+            up restarting it, a request raised, it hangs) stopped the trials, or None; the
+            records hold the trials finished before.
         load_start, load_end: the machine's load averages (1, 5, 15 min) before and after the
             trials (``os.getloadavg``; None where there is none).
     """
@@ -43,6 +46,7 @@ class BenchRun:
     wall_s: float = 0.0
     planned: int = 0
     interrupted: bool = False
+    stopped_by: str | None = None
     load_start: list | None = None
     load_end: list | None = None
 
@@ -52,7 +56,9 @@ def run_realtime_bench(
 ) -> list[dict]:
     """Run the bench; returns one record per mode (``speculative``, ``plain``). A Ctrl-C
     during the trials stops them: the records then hold the trials finished before it and
-    ``interrupted`` is true (a Ctrl-C before the first trial raises ``KeyboardInterrupt``).
+    ``interrupted`` is true (a Ctrl-C before the first trial raises ``KeyboardInterrupt``); a
+    generator that fails for good (``GenerationError``) stops them the same way, its message in
+    ``stopped_by`` (before the first trial it is raised).
 
     Args:
         config: the bench parameters.
@@ -121,6 +127,7 @@ def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
     from study.frames import FrameTimer
     from study.observers import make_observer
     from study.presenter import Presenter, RealClock
+    from study.service.errors import GenerationError
     from study.trackers import make_tracker
     from study.trial import TrialRunner
 
@@ -187,6 +194,10 @@ def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
         if not any(run.outcomes.values()):
             raise
         run.interrupted = True  # the trial in progress is dropped; the finished ones are kept
+    except GenerationError as error:  # the trials re-queue retryable ones themselves
+        if not any(run.outcomes.values()):
+            raise
+        run.stopped_by = str(error)
     run.wall_s = time.perf_counter() - t0
     run.load_end = _load_average()
     participant.stop_recording()

@@ -213,3 +213,45 @@ def test_trials_whose_gaze_is_off_the_image_are_counted_and_noted(virtual_x, tmp
         assert trial["gaze_on_image"] is False and trial["tokens"] > 0
         assert record["gaze_off_image_trials"] == 1
     assert "note: 2 of 2 shown trials had their image made at a gaze off the 64 px image" in printed
+
+
+@pytest.mark.display
+def test_a_generator_that_fails_for_good_keeps_the_records_of_the_trials_run(
+    virtual_x, tmp_path, monkeypatch, capsys
+):
+    """The generator process killed after the third trial, with no restart allowed: the bench
+    ended with 'error: generation service stopped: ...' and wrote nothing, losing every trial
+    measured before. The records of the finished trials are written, with ``stopped_by``, and
+    the error names the file."""
+    import json
+    import multiprocessing
+    import os
+    import signal
+
+    from fovea_cli.main import main
+    from study.realtime import run as bench_run
+    from study.service.child import RestartPolicy
+
+    monkeypatch.setattr(RestartPolicy, "refusal", lambda self: "no restart allowed (test)")
+    lines = []
+    trial_line = bench_run._trial_line
+
+    def kill_after_three(*args):
+        lines.append(trial_line(*args))
+        if len(lines) == 3:
+            for child in multiprocessing.active_children():  # the generator process
+                os.kill(child.pid, signal.SIGKILL)
+        return lines[-1]
+
+    monkeypatch.setattr(bench_run, "_trial_line", kill_after_three)
+    out = tmp_path / "records.json"
+    argv = ["bench", "realtime", "--json", str(out), "--trials", "4", "--image-px", "64"]
+    assert main([*argv, "--steps", "2"]) == 2
+    err = capsys.readouterr().err
+    assert "no restart allowed (test)" in err and str(out) in err and "Traceback" not in err
+    records = json.loads(out.read_text())
+    assert [r["mode"] for r in records] == ["speculative", "plain"]
+    assert sum(r["trials"] for r in records) >= 3
+    for record in records:
+        assert "no restart allowed (test)" in record["stopped_by"]
+        assert record["interrupted"] is False and record["trials_planned"] == 4
