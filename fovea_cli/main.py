@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import shlex
 import sys
 
@@ -64,6 +65,11 @@ def main(argv: list[str] | None = None) -> int:
     args.command_line = shlex.join(["fovea", *(sys.argv[1:] if argv is None else argv)])
     try:
         status = args.handler(args)
+        sys.stdout.flush()  # a closed pipe (fovea check ... | head) is met here, not at exit
+    except BrokenPipeError:
+        # The reader has gone: the rest of the output goes nowhere, without a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # a shell's status for a command ended by SIGPIPE
     except FoveaError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

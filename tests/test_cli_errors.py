@@ -232,3 +232,28 @@ def test_training_numbers_out_of_range_are_one_error_line(
     assert main([*args, flag, value]) == 2
     assert message in _error_line(capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_output_into_a_closed_pipe_is_no_traceback():
+    """`fovea check PROTOCOL | head -1` printed a BrokenPipeError traceback once head had read
+    its line (seen with a protocol whose check prints several notes). The rest of the output
+    goes nowhere, without a word; the status is a shell's for SIGPIPE (141)."""
+    import subprocess
+    import sys
+
+    code = "import sys; from fovea_cli.main import main; sys.exit(main(['check', 'pilot_2afc']))"
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before anything is written
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            cwd=pathlib.Path(__file__).resolve().parents[1],
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.returncode == 141
