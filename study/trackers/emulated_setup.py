@@ -3,7 +3,7 @@ drift checks (``doDriftCorrect``), with their results in the Host PC's text form
 (``study.trackers.host_text``) and the faults of the ``FaultScript``.
 
 Mixed into ``EmulatedEyeLink``; uses its ``host``, ``mapper``, ``faults`` state, ``_rng``,
-``_call``, ``_recording``, ``_stop_block``, ``_writer`` and ``trackerTime``.
+``_call``, ``_recording``, ``_stop_block``, ``_writer`` and ``_host_ms``.
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ class EmulatedSetupMixin:
     ``getCalibrationResult`` of the emulated ``EyeLink`` (pylink's names)."""
 
     def _host_message(self, text: str) -> None:
+        """A line the Host writes into its own file (its clock: never a scripted failure)."""
         if self._writer is not None:
-            self._writer.message(self.trackerTime(), text)
+            self._writer.message(self._host_ms(), text)
 
     def doTrackerSetup(self, width=None, height=None) -> None:  # noqa: N802
         """The setup menu: calibrate and validate (scripted), then back to offline mode."""

@@ -129,3 +129,15 @@ def test_a_link_error_reading_a_sample_is_no_gaze_not_a_crash(tmp_path, call):
         assert not failed.valid and not failed.is_new and math.isnan(failed.x_deg)
     assert third.valid and third.is_new  # the next frame reads the link again
     assert tracker.is_connected() and tracker.is_recording()
+
+
+def test_a_scripted_tracker_time_failure_is_the_samples_not_the_setups(tmp_path):
+    """failing_calls={"trackerTime": 1} (a link error reading the tracker's time with a
+    sample) failed the session's first calibration instead: the emulated Host stamped its own
+    !CAL lines by calling trackerTime()."""
+    faults = FaultScript(failing_calls={"trackerTime": 1})
+    tracker, clock = open_tracker(tmp_path, faults=faults)
+    assert tracker.calibrate().accepted
+    tracker.start_recording()  # its clock offset reads trackerTime(): the scripted failure
+    assert tracker.report()["clock_offset_ms"] is not None
+    assert run_frames(tracker, clock, 2)[-1].valid
