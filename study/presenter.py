@@ -171,7 +171,8 @@ class Presenter:
         self._mark_inner = visual.Circle(
             win, radius=size / 10, fillColor=self.ink, lineColor=None, units="pix", edges=24
         )
-        # Every text the participant reads has this size and line length (a caption too).
+        # Every text the participant reads has this size and line length (a caption too); one
+        # taller than the window is set smaller (draw_text).
         self.text_wrap_px = min(25 * ppd, 0.9 * float(win.size[0]))
         self.text_height_px = min(0.6 * ppd, self.text_wrap_px / 30)
         self._text = visual.TextStim(
@@ -183,6 +184,7 @@ class Presenter:
             wrapWidth=self.text_wrap_px,
             alignText="center",
         )
+        self._laid_out: str | None = None  # the text self._text holds (draw_text)
 
     # ---------------------------------------------------------------- coordinates
     def deg_to_pix(self, x_deg: float, y_deg: float) -> tuple[float, float]:
@@ -210,8 +212,18 @@ class Presenter:
             stim.draw()
 
     def draw_text(self, text: str, *, y_deg: float = 0.0) -> None:
+        """``text`` centred at ``y_deg``, in the session's text size; a text taller than the
+        window (a long instruction in another language at many px/deg) in a smaller one that
+        fits, so its first and last lines are not off the screen."""
         stim = self._text
-        stim.text = text
+        if text != self._laid_out:
+            stim.height = self.text_height_px
+            stim.text = text
+            room = 0.94 * float(self.win.size[1])
+            tall = float(stim.boundingBox[1])
+            if tall > room:
+                stim.height = self.text_height_px * room / tall
+            self._laid_out = text
         stim.pos = (0.0, self.deg_to_pix(0.0, y_deg)[1])
         stim.draw()
 
