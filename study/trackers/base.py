@@ -121,7 +121,7 @@ class DriftCheckResult:
         recalibrate: a recalibration is needed (offset above the limit, or no result after the
             capped number of attempts).
         attempts: doDriftCorrect calls made (an Esc to the setup menu counts as one).
-        message: the Host PC's drift-check message (``DRIFTCORRECT R RIGHT at ... OFFSET ...``).
+        message: ``getCalibrationMessage()`` after the check (``drift_correction: <deg> <dx> <dy>``).
     """
 
     time_s: float
