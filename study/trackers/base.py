@@ -118,8 +118,9 @@ class DriftCheckResult:
         offset_deg: the Host PC's measured gaze offset from the target, degrees; None when the
             check gave no result (aborted, link lost, dummy mode).
         accepted: the check succeeded and its offset is within the limit.
-        recalibrate: a recalibration is needed (offset above the limit, or no result after the
-            capped number of attempts).
+        recalibrate: a recalibration is needed (offset above the limit, no result after the
+            capped number of attempts, or a validation outside the limits, not accepted, in the
+            setup menu entered from the check).
         attempts: doDriftCorrect calls made (an Esc to the setup menu counts as one).
         message: ``getCalibrationMessage()`` after the check (``drift_correction: <deg> <dx> <dy>``).
     """
