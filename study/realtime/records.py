@@ -184,6 +184,7 @@ def _record(*, mode: str, config, info: dict, run, service_stats: dict) -> dict:
         "quiet_intervals": config.quiet_intervals,
         "nice": config.nice,
         "image_px": config.image_px,
+        "window_px": run.window_px,
         "model": config.model,
         "model_id": info.get("model_id"),
         "steps": info.get("steps"),

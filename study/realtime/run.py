@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from generator.atomic import write_atomic
-from study.realtime.plan import MODES, BenchConfig, LandingParticipant, abba_order, plan_trials
+from study.realtime.plan import (
+    MODES,
+    BenchConfig,
+    LandingParticipant,
+    abba_order,
+    plan_trials,
+    window_size,
+)
 
 
 @dataclass
@@ -22,6 +29,7 @@ class BenchRun:
     Attributes:
         timer: the ``study.frames.FrameTimer`` every flip went through.
         geometry: the stimulus geometry (degrees <-> image pixels).
+        window_px: the window's size (width, height), as PsychoPy reports it.
         spans: per mode, the (first, end) flip indices of each of its trials.
         outcomes: per mode, (index, ``BenchTrial``, ``TrialOutcome``) of each trial.
         fixation_on: per mode, the clock time each trial's fixation mark appeared (the saccade
@@ -39,6 +47,7 @@ class BenchRun:
 
     timer: object
     geometry: object = None
+    window_px: list | None = None
     spans: dict = field(default_factory=lambda: {m: [] for m in MODES})
     outcomes: dict = field(default_factory=lambda: {m: [] for m in MODES})
     fixation_on: dict = field(default_factory=lambda: {m: [] for m in MODES})
@@ -87,7 +96,7 @@ def run_realtime_bench(
         f"{info['warmup_s']:.1f} s, {info['torch_threads']} torch thread(s)"
     )
     try:
-        w, h = config.window_px
+        w, h = window_size(config)
         with virtual_display(width_px=max(1024, w), height_px=max(768, h)):
             run = _with_window(
                 config=config, protocols=protocols, geometry=geometry, service=service, log=log
@@ -105,7 +114,7 @@ def _with_window(*, config: BenchConfig, protocols: dict, geometry, service, log
 
     pp_logging.console.setLevel(pp_logging.ERROR)
     win = visual.Window(
-        size=config.window_px,
+        size=window_size(config),
         units="pix",
         fullscr=False,
         color=background_rgb(protocols["plain"]),
@@ -138,7 +147,11 @@ def _run_trials(*, config, protocols, geometry, service, win, log) -> BenchRun:
     )
     participant.open(win=win, session_dir=Path("."), edf_name="bench")
     participant.start_recording()
-    run = BenchRun(timer=FrameTimer(refresh_hz=config.refresh_hz, pace=True), geometry=geometry)
+    run = BenchRun(
+        timer=FrameTimer(refresh_hz=config.refresh_hz, pace=True),
+        geometry=geometry,
+        window_px=[int(v) for v in win.size],
+    )
     presenter = Presenter(
         protocol=protocol,
         win=win,

@@ -255,3 +255,19 @@ def test_a_generator_that_fails_for_good_keeps_the_records_of_the_trials_run(
     for record in records:
         assert "no restart allowed (test)" in record["stopped_by"]
         assert record["interrupted"] is False and record["trials_planned"] == 4
+
+
+@pytest.mark.display
+def test_the_window_holds_the_whole_image(virtual_x):
+    """--image-px 1024 (and anything above 600) was drawn in an 800x600 window, cut off: its
+    frames cost less than on a screen showing it whole. The window is enlarged to hold it, and
+    the records give its size as PsychoPy reports it."""
+    from study.realtime import run_realtime_bench
+    from study.realtime.plan import window_size
+
+    assert window_size(BenchConfig(image_px=1024)) == (1024, 1024)
+    assert window_size(BenchConfig(image_px=512)) == BenchConfig.window_px
+    config = BenchConfig(trials=1, image_px=640, steps=2, baseline_s=0.2)
+    for record in run_realtime_bench(config=config, log=lambda *a: None):
+        width, height = record["window_px"]
+        assert width >= 640 and height >= 640
