@@ -2,7 +2,8 @@
 a time, takes results out of the image slot, pre-empts prefetches, and notices the process
 exiting, freezing, hanging or raising something other than a ``FoveaError`` (a CUDA
 out-of-memory...; then fails the running request's tickets with ``GeneratorCrashed`` and restarts
-it, or gives up with ``ServiceUnavailable`` when ``RestartPolicy`` refuses). A ``FoveaError`` (the
+it, or gives up with ``ServiceUnavailable`` when ``RestartPolicy`` refuses; a restart whose
+process fails to start counts as one more failure). A ``FoveaError`` (the
 generator refused the request) fails the request with ``GenerationFailed`` and the process goes
 on.
 
@@ -245,16 +246,26 @@ class MonitorLoop:
     def _restart(self) -> None:
         refusal = self._restarts.refusal()
         if refusal is not None:
-            self._give_up(refusal)
+            last = self._start_error
+            self._give_up(refusal if last is None else f"{refusal}; the last restart: {last}")
             return
         self.counters["restarts"] += 1
         t0 = time.perf_counter()
         try:
             child = self._spawn(abort=lambda: self._state == "closed")
         except ServiceUnavailable as error:
+            # A restart that fails to start (its process died while loading, or made no
+            # progress) is one more failure: it is tried again while ``RestartPolicy`` allows.
             if self._state != "closed":
-                self._give_up(str(error))
+                self._start_error = str(error)
+                self.events.emit(
+                    "restart_failed",
+                    level=40,
+                    message=str(error),
+                    restarts=self.counters["restarts"],
+                )
             return
+        self._start_error = None
         with self._lock:
             if self._state == "closed":
                 kill_child(child)

@@ -159,6 +159,7 @@ class ProcessGenerationService(SpeculativeRequests, MonitorLoop):
         self._slot: ImageSlot | None = None
         self._state = "new"  # new | ready | restarting | broken | closed
         self._broken_reason = ""
+        self._start_error: str | None = None  # why the last restart failed to start
         self._restarts = RestartPolicy(max_restarts=max_restarts)
         self._monitor: threading.Thread | None = None
         self._wake_r, self._wake_w = os.pipe()

@@ -113,3 +113,38 @@ def test_runtime_errors_beyond_the_restart_limit_stop_the_service(service):
     assert service.state == "broken" and service.stats()["restarts"] == 2
     with pytest.raises(ServiceUnavailable, match="failed 3 times"):
         service.submit(foveated(1))
+
+
+def test_a_restart_that_dies_while_starting_is_tried_again(tmp_path, monkeypatch):
+    """The generator killed, and its replacement dying while it loads: the service gave up at
+    once ('the generator process exited during start'), a session stopping after one restart
+    where the documentation promises up to max_restarts. A restart that fails to start counts
+    as one more failure and is tried again within the limit; the service then serves."""
+    monkeypatch.setattr("study.service.child.worker_main", service_faults.worker_main)
+    marker = tmp_path / "die-while-starting"
+    monkeypatch.setenv(service_faults.START_FAIL_ENV, str(marker))
+    svc = ProcessGenerationService(
+        model="tiny",
+        device="cpu",
+        geometry=GEOMETRY,
+        num_steps=2,
+        event_log=tmp_path / "events.jsonl",
+        max_restarts=3,
+    )
+    svc.start()
+    svc.log_path = tmp_path / "events.jsonl"
+    try:
+        marker.touch()  # the next generator process dies before it is ready
+        os.kill(svc.child_pid, signal.SIGKILL)
+        deadline = time.perf_counter() + 300
+        while time.perf_counter() < deadline and svc.state != "broken":
+            if svc.state == "ready" and svc.stats()["restarts"] == 2:
+                break
+            time.sleep(0.05)
+        assert svc.state == "ready" and svc.stats()["restarts"] == 2 and not marker.exists()
+        (failed,) = events(svc, "restart_failed")
+        assert "exited during start (exit status 7)" in failed["message"]
+        ticket = svc.submit(foveated(1))
+        assert ticket.wait(60) and ticket.result().image.shape == (SIZE, SIZE, 3)
+    finally:
+        svc.close()
