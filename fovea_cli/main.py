@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import select
 import shlex
 import sys
 
@@ -55,6 +56,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def reader_gone(fd: int) -> bool:
+    """Whether ``fd`` is a pipe whose reading end is closed (``fovea check ... | head`` once
+    head has its lines): only then is a BrokenPipeError the reader's doing, not a fault."""
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll (Windows), not a descriptor
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``fovea`` with ``argv`` (default: the command line); returns the exit status
     (2 and one ``error:`` line for a ``FoveaError`` or a path that cannot be used, 130 and a line
@@ -67,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         status = args.handler(args)
         sys.stdout.flush()  # a closed pipe (fovea check ... | head) is met here, not at exit
     except BrokenPipeError:
+        if not reader_gone(sys.stdout.fileno()):  # another pipe (a child process's): a bug
+            raise
         # The reader has gone: the rest of the output goes nowhere, without a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141  # a shell's status for a command ended by SIGPIPE

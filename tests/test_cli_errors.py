@@ -257,3 +257,20 @@ def test_output_into_a_closed_pipe_is_no_traceback():
         os.close(write_end)
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
     assert done.returncode == 141
+
+
+def test_only_a_closed_standard_output_counts_as_the_reader_gone():
+    """A BrokenPipeError from another pipe (a generation child process that died) must stay an
+    error, not end the command silently with status 141: only a stdout whose reading end is
+    closed is taken for `| head` having its lines."""
+    from fovea_cli.main import reader_gone
+
+    read_end, write_end = os.pipe()
+    try:
+        assert not reader_gone(write_end)
+        os.close(read_end)
+        assert reader_gone(write_end)
+    finally:
+        os.close(write_end)
+    with open(os.devnull, "w") as devnull:
+        assert not reader_gone(devnull.fileno())
