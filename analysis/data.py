@@ -108,10 +108,18 @@ class Session:
 
 @dataclass
 class SkippedFile:
-    """A file found but not analysed, and why (listed in the report)."""
+    """A file found but not analysed, and why (listed in the report).
+
+    Attributes:
+        path: the file (or a folder of files not read).
+        reason: why it was not analysed.
+        session: the session read from it, when it was read (another protocol's, a copy, an
+            empty one): the report's sessions table gives its labels and counts.
+    """
 
     path: Path
     reason: str
+    session: Session | None = None
 
 
 @dataclass
@@ -218,12 +226,12 @@ def load_dataset(*, data_dir: str | Path, protocol: str | None = None) -> Datase
                 if n
                 else "no trials recorded"
             )
-            skipped.append(SkippedFile(path, f"{what}: {recorded}"))
+            skipped.append(SkippedFile(path, f"{what}: {recorded}", session))
             continue
         sessions.append(session)
     _check_duplicates(sessions)
     sessions, copies = _without_copies(sessions)
-    skipped.extend(SkippedFile(c.copy.beh_path, c.note) for c in copies)
+    skipped.extend(SkippedFile(c.copy.beh_path, c.note, c.copy) for c in copies)
     sessions, other = _select_protocol(sessions, protocol=protocol)
     skipped.extend(other)
     if not sessions:
@@ -491,9 +499,12 @@ def _select_protocol(
             )
         for s in sessions:
             if s not in keep:
+                sha = f"sha256 {s.protocol_sha256[:12]}; " if s.protocol_sha256 else ""
                 skipped.append(
                     SkippedFile(
-                        s.beh_path, f"protocol {s.protocol_name!r} (not the selected {protocol!r})"
+                        s.beh_path,
+                        f"protocol {s.protocol_name!r} ({sha}not the selected {protocol!r})",
+                        s,
                     )
                 )
         sessions = keep
@@ -539,6 +550,7 @@ def _select_protocol(
                 SkippedFile(
                     s.beh_path,
                     f"perceptual-observer session of another protocol ({s.protocol_name!r})",
+                    s,
                 )
             )
             continue

@@ -101,32 +101,14 @@ def write_summary(a: Analysis, out: Path) -> Path:
 
 def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
     """One row per analysed session (labels, completion, rows, responses, flags) and one per
-    file found but not analysed."""
-    rows = []
-    for s in dataset.sessions:
-        t = s.trials
-        n_responded = responded(t).sum()
-        rows.append(
-            {
-                "participant": s.participant,
-                "session": s.session,
-                "task": s.task,
-                "observer": s.observer,
-                "tracker": s.sidecar.get("tracker", "") if s.sidecar else "",
-                "completed": "no (being recorded now)"
-                if s.running
-                else "unknown"
-                if s.completed is None
-                else ("yes" if s.completed else "no (partial)"),
-                "rows": len(t),
-                "responses": int(n_responded),
-                "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
-                "software": session_software(s.sidecar),
-                "file": str(s.beh_path.relative_to(data_root)),
-                "flags": "; ".join(s.flags),
-            }
-        )
+    file found but not analysed: with the labels and counts of the session read from it (another
+    protocol's, a copy), blank counts where none was read (a folder not read)."""
+    rows = [_session_row(s, data_root, flags="; ".join(s.flags)) for s in dataset.sessions]
     for sk in dataset.skipped:
+        flags = f"not analysed: {sk.reason}"
+        if sk.session is not None:
+            rows.append(_session_row(sk.session, data_root, flags=flags))
+            continue
         rows.append(
             {
                 "participant": "",
@@ -135,15 +117,41 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
                 "observer": "",
                 "tracker": "",
                 "completed": "",
-                "rows": 0,
-                "responses": 0,
+                "rows": None,
+                "responses": None,
                 "started_utc": "",
                 "software": "",
                 "file": str(sk.path.relative_to(data_root)),
-                "flags": f"not analysed: {sk.reason}",
+                "flags": flags,
             }
         )
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for column in ("rows", "responses"):  # whole numbers, None (shown as -) where none was read
+        table[column] = pd.Series([row[column] for row in rows], dtype=object)
+    return table
+
+
+def _session_row(s, data_root: Path, *, flags: str) -> dict:
+    """A session's row of the sessions table."""
+    t = s.trials
+    return {
+        "participant": s.participant,
+        "session": s.session,
+        "task": s.task,
+        "observer": s.observer,
+        "tracker": s.sidecar.get("tracker", "") if s.sidecar else "",
+        "completed": "no (being recorded now)"
+        if s.running
+        else "unknown"
+        if s.completed is None
+        else ("yes" if s.completed else "no (partial)"),
+        "rows": len(t),
+        "responses": int(responded(t).sum()),
+        "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
+        "software": session_software(s.sidecar),
+        "file": str(s.beh_path.relative_to(data_root)),
+        "flags": flags,
+    }
 
 
 def session_software(sidecar: dict | None) -> str:

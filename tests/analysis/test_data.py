@@ -282,6 +282,35 @@ def test_mixed_protocols_are_refused_with_both_named_and_can_be_selected(small_d
         load_dataset(data_dir=small_data, protocol="nope")
 
 
+def test_a_session_of_another_protocol_is_listed_with_its_labels_and_trials(small_data):
+    """With --protocol picking one of two protocols, the sessions table listed the other
+    protocol's session with blank labels and 0 rows, 0 responses (it has 120 trials), and the
+    reason named only the protocol's name, the same for an edited copy of the selected protocol.
+    The row has the session's labels and counts, and the reason the protocol's sha256 prefix."""
+    from analysis.report_files import sessions_table
+
+    _edit_sidecar(small_data, "03", protocol_sha256="f" * 64, protocol_settings_sha256="e" * 64)
+    lines = _beh(small_data, "03").read_text(encoding="utf-8").strip().split("\n")
+    sidecar = next((small_data / "sub-01").rglob("*_beh.json"))
+    selected = json.loads(sidecar.read_text(encoding="utf-8"))["protocol_sha256"][:8]
+    ds = load_dataset(data_dir=small_data, protocol=selected)
+    assert [s.participant for s in ds.sessions] == ["01", "02"]
+    table = sessions_table(ds, small_data)
+    other = table[table["flags"].str.startswith("not analysed")]
+    assert len(other) == 1
+    row = other.iloc[0]
+    assert (row["participant"], row["session"], row["completed"]) == ("03", "1", "yes")
+    assert row["rows"] == len(lines) - 1 > 0 and 0 < row["responses"] <= row["rows"]
+    assert row["flags"] == (
+        f"not analysed: protocol 'sim_2afc' (sha256 ffffffffffff; not the selected '{selected}')"
+    )
+    # a folder not read has no counts rather than 0 of each
+    shutil.copytree(_beh(small_data).parent, small_data / "derivatives" / "x" / "beh")
+    table = sessions_table(load_dataset(data_dir=small_data, protocol=selected), small_data)
+    folder = table[table["file"] == "derivatives"].iloc[0]
+    assert folder["rows"] is None and folder["responses"] is None
+
+
 def test_protocols_of_one_name_with_other_settings_say_which_setting_and_prefix(small_data):
     """The protocol file edited mid-study (small_data, seed 7; sub-03 ran with 32 trials per
     condition): 'pass --protocol NAME' could not pick one, as both carry the name, and
