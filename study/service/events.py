@@ -29,6 +29,7 @@ class EventLog:
         self.path = None if path is None else Path(path)
         self._lock = threading.Lock()
         self._file = None
+        self.write_error: str | None = None  # why the file was given up (a full disk)
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._file = self.path.open("a", encoding="utf-8")
@@ -44,9 +45,29 @@ class EventLog:
             line = json.dumps(record, default=str)
             with self._lock:
                 if self._file is not None:
-                    self._file.write(line + "\n")
-                    self._file.flush()
+                    try:
+                        self._file.write(line + "\n")
+                        self._file.flush()
+                    except OSError as error:
+                        self._stop_writing(error)
         return record
+
+    def _stop_writing(self, error: OSError) -> None:
+        """Give up the file after a failed write (a full disk): the service goes on, logging
+        only. Raised from the thread that watches the generator, the error stopped that thread
+        silently, and the next trial gave up minutes later saying the generator hangs."""
+        self.write_error = f"{error.strerror or error}"
+        logger.warning(
+            "the service's event log %s could not be written (%s); its later events go to the "
+            "console log only",
+            self.path,
+            self.write_error,
+        )
+        try:
+            self._file.close()
+        except OSError:
+            pass
+        self._file = None
 
     def close(self) -> None:
         with self._lock:

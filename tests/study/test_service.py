@@ -283,3 +283,27 @@ def test_a_start_without_progress_fails_naming_its_stage():
     with pytest.raises(ServiceUnavailable, match="no progress for .* while loading the model"):
         quick.start()
     quick.close()
+
+
+def test_an_event_log_on_a_full_disk_does_not_stop_the_service(caplog):
+    """An event log that could not be written (a full disk; /dev/full here) stopped the
+    service's start with an OSError traceback, and mid-session raised from the thread that
+    watches the generator, stopping it without a word: the next trial waited for a result
+    that thread would never hand over, then gave up saying the generator hangs. The log is
+    given up with one warning and the service goes on."""
+    import logging
+
+    print("seed 61")
+    svc = ProcessGenerationService(
+        model="tiny", device="cpu", geometry=GEOMETRY, num_steps=2, event_log="/dev/full"
+    )
+    with caplog.at_level(logging.WARNING, logger="study.service"):
+        svc.start()
+        try:
+            ticket = svc.submit(foveated(61))
+            assert ticket.wait(120) and ticket.result().image.shape == (SIZE, SIZE, 3)
+        finally:
+            svc.close()
+    warnings = [r.getMessage() for r in caplog.records if "event log" in r.getMessage()]
+    assert len(warnings) == 1 and "/dev/full could not be written" in warnings[0], warnings
+    assert svc.events.write_error
