@@ -188,6 +188,47 @@ def unchecked_notes(qc: QCResult, rules: QCRules) -> list[str]:
     return notes
 
 
+#: One-sided level below which a participant's proportion correct counts as above chance.
+CHANCE_ALPHA = 0.05
+
+
+def performance_notes(trials: pd.DataFrame) -> list[str]:
+    """A note per participant whose answers were at chance or all correct, over every answered
+    main trial (a flag, never an exclusion; ``trials``: ``run_qc``'s, practice left out).
+
+    At chance: the number correct is not above half (one-sided exact binomial test against 50 %,
+    ``CHANCE_ALPHA``): the participant may have misunderstood the task or the response keys, or
+    every tested level was too hard; such a participant can still get a threshold inside the
+    tested levels from noise. All correct: every tested level was too easy. The per-fit notes
+    say the same per condition only where a fit ends at a bound."""
+    from scipy.stats import binomtest
+
+    from analysis.p_values import p_text
+
+    notes = []
+    answered = trials[responded(trials)]
+    for participant, g in answered.groupby("participant", sort=True):
+        n, k = len(g), int((g["correct"] == 1).sum())
+        if n == 0:
+            continue
+        if k == n:
+            notes.append(
+                f"sub-{participant}: all {n} answered main trials correct (ceiling): every tested "
+                "level was easy for this participant, so their thresholds lie below the tested "
+                "levels (a flag, not an exclusion)"
+            )
+            continue
+        p = float(binomtest(k, n, 0.5, alternative="greater").pvalue)
+        if p >= CHANCE_ALPHA:
+            notes.append(
+                f"sub-{participant}: {k} of {n} answered main trials correct "
+                f"({100 * k / n:.0f} %), not above chance (one-sided exact binomial test against "
+                f"50 %: {p_text(p)}): check that the participant understood the task and the "
+                "response keys (a flag, not an exclusion)"
+            )
+    return notes
+
+
 def _calibration_errors(sessions) -> dict[str, list[float]]:
     """Participant -> the mean validation errors of the calibrations the trials ran under.
 

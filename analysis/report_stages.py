@@ -52,11 +52,12 @@ def load(config: ReportConfig, data_root: Path) -> Analysis:
 def apply_qc(a: Analysis) -> None:
     """Fills ``qc``, ``conditions`` (report order) and ``excluded``."""
     from analysis.interval_bias import flag_notes
-    from analysis.qc import run_qc, unchecked_notes
+    from analysis.qc import performance_notes, run_qc, unchecked_notes
 
     a.qc = run_qc(trials=a.dataset.trials, sessions=a.dataset.sessions, rules=a.config.qc)
     a.warnings.extend(unchecked_notes(a.qc, a.config.qc))
     a.warnings.extend(flag_notes(a.qc.participants, alpha=a.config.qc.interval_bias_alpha))
+    a.warnings.extend(performance_notes(a.qc.trials))
     present = set(a.qc.trials["condition"])
     a.conditions = [c for c in a.design.conditions if c in present]
     a.conditions += sorted(present - set(a.conditions))

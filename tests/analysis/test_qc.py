@@ -224,3 +224,53 @@ def test_dropped_frames_rule_counts_the_drops_while_the_images_were_shown(qc_dat
     older = trials.drop(columns=[f"dropped_frames_{p}" for p in phases])
     t = run_qc(trials=older, sessions=qc_data.sessions, rules=rules).trials
     assert (t.loc[[waiting, shown], "excluded_by"] == "max_dropped_frames_per_trial").all()
+
+
+def _answer(path, correct_of) -> None:
+    """Rewrites every answered trial of a beh.tsv: ``correct_of(i)`` for the i-th answer, and
+    the response that makes it so."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    header = lines[0].split("\t")
+    ir, ic, iv = (header.index(c) for c in ("response", "correct", "interval_foveated"))
+    i = 0
+    for k, line in enumerate(lines[1:], start=1):
+        row = line.split("\t")
+        if len(row) != len(header) or row[ir] == "n/a":
+            continue
+        right = correct_of(i)
+        i += 1
+        row[ic] = str(right)
+        row[ir] = row[iv] if right else str(3 - int(row[iv]))
+        lines[k] = "\t".join(row)
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def test_a_participant_at_chance_and_one_always_right_are_named(tmp_path):
+    """A participant who answered at chance (18 of 40 correct in the lab's data) got a
+    threshold inside the tested levels in one condition and no word anywhere in the report
+    that their answers were at chance; one right on every trial was named only fit by fit.
+    Each gets a data note (a flag, not an exclusion); a participant above chance none."""
+    from analysis.qc import performance_notes
+    from analysis.report_analysis import ReportConfig
+    from analysis.report_stages import apply_qc, load
+
+    root = tmp_path / "data"
+    simulate_dataset(
+        out_dir=root, spec=SimulationSpec(participants=3, trials_per_condition=30, seed=SEED)
+    )
+    _answer(next((root / "sub-02").rglob("*_beh.tsv")), lambda i: i % 2)  # 0, 1, 0, 1, ...
+    _answer(next((root / "sub-03").rglob("*_beh.tsv")), lambda i: 1)
+    a = load(ReportConfig(progress=False), root)
+    apply_qc(a)
+    answered = a.qc.trials[a.qc.trials["correct"].notna()]
+    n2 = int((answered["participant"] == "02").sum())
+    n3 = int((answered["participant"] == "03").sum())
+    notes = performance_notes(a.qc.trials)
+    assert [n.split(":")[0] for n in notes] == ["sub-02", "sub-03"]
+    assert notes[0].startswith(
+        f"sub-02: {n2 // 2} of {n2} answered main trials correct ({100 * (n2 // 2) / n2:.0f} %), "
+        "not above chance (one-sided exact binomial test against 50 %: p = "
+    )
+    assert notes[0].endswith("response keys (a flag, not an exclusion)")
+    assert notes[1].startswith(f"sub-03: all {n3} answered main trials correct (ceiling)")
+    assert set(notes) <= set(a.warnings) and a.excluded == set()
