@@ -32,7 +32,7 @@ def draw_figures(a: Analysis, out: Path) -> None:
     tab_dir.mkdir(exist_ok=True)
     report_output.remove_earlier_results(out)
     a.pngs["group_thresholds"] = group_figures.group_thresholds_figure(
-        a.threshold_rows,
+        _figure_threshold_rows(a),
         a.group,
         log_axis=a.log_axis,
         conditions=a.conditions,
@@ -97,6 +97,18 @@ def write_summary(a: Analysis, out: Path) -> Path:
     report_output.enter(out, [path, out / "report.html"])
     write_atomic(path, json.dumps(strict_json(a.summary), indent=2) + "\n")
     return path
+
+
+def _figure_threshold_rows(a: Analysis) -> pd.DataFrame:
+    """``threshold_rows`` for the thresholds figure: a threshold the tested levels do not bracket
+    (n/a in thresholds.csv) gets the value the page gives it ("at most" / "at least" about,
+    ``PsychometricFit.bound_level``), which the figure draws hollow without an interval."""
+    rows = a.threshold_rows.copy()
+    for f in a.included_fits:
+        if f.fitted and f.unbracketed:
+            at = (rows["participant"] == f.participant) & (rows["condition"] == f.condition)
+            rows.loc[at, "threshold"] = f.bound_level()
+    return rows
 
 
 def sessions_table(dataset, data_root: Path) -> pd.DataFrame:

@@ -410,3 +410,55 @@ def test_the_perceptual_overlay_names_each_level_variable_on_its_own_range():
     assert fig.axes[1].get_xlim()[1] < 2 < 4 < fig.axes[0].get_xlim()[1]
     # the y axis says what it is, as in the participant figures (it had no label)
     assert [ax.get_ylabel() for ax in fig.axes] == ["proportion correct"] * 2
+
+
+def test_the_report_draws_thresholds_it_cannot_estimate_hollow_where_the_page_puts_them(tmp_path):
+    """A participant right on every trial (the lab's messy data): the page said 'at most about
+    0.04', but the thresholds figure left the participant out altogether (thresholds.csv has
+    n/a there, and the figure skipped n/a), though its key promised hollow markers for such
+    thresholds. The figure gets the page's value, drawn hollow without an interval."""
+    from matplotlib.colors import to_hex
+
+    from analysis.report_analysis import ReportConfig
+    from analysis.report_files import _figure_threshold_rows
+    from analysis.report_stages import apply_qc, fit_participants, load
+    from analysis.simulate_data import SimulationSpec, simulate_dataset
+
+    root = tmp_path / "data"
+    simulate_dataset(
+        out_dir=root, spec=SimulationSpec(participants=3, trials_per_condition=30, seed=5)
+    )
+    beh = next((root / "sub-03").rglob("*_beh.tsv"))
+    lines = beh.read_text(encoding="utf-8").split("\n")
+    header = lines[0].split("\t")
+    ir, ic, iv = (header.index(c) for c in ("response", "correct", "interval_foveated"))
+    for k, line in enumerate(lines[1:], start=1):
+        row = line.split("\t")
+        if len(row) == len(header) and row[ir] != "n/a":
+            row[ir], row[ic] = row[iv], "1"
+            lines[k] = "\t".join(row)
+    beh.write_text("\n".join(lines), encoding="utf-8")
+    config = ReportConfig(fit=FitSettings(n_boot=100, bayes=False), progress=False, workers=1)
+    a = load(config, root)
+    apply_qc(a)
+    fit_participants(a)
+    fits = {(f.participant, f.condition): f for f in a.included_fits}
+    at_most = {c: fits[("03", c)].bound_level() for c in a.conditions}
+    assert all(fits[("03", c)].unbracketed and np.isfinite(at_most[c]) for c in a.conditions)
+    assert a.threshold_rows.loc[a.threshold_rows["participant"] == "03", "threshold"].isna().all()
+    rows = _figure_threshold_rows(a)
+    for c in a.conditions:
+        fig = thresholds_figure(
+            rows,
+            pd.DataFrame(columns=["condition", "threshold", "ci_low", "ci_high"]),
+            log_axis=True,
+            conditions=[c],
+            not_estimates={c: ["03"]},
+        )
+        lines = fig.axes[0].get_lines()
+        hollow = [
+            ln for ln in lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"
+        ]
+        intervals = [ln for ln in lines if to_hex(ln.get_color()) == "#bbbbbb"]
+        assert [float(ln.get_ydata()[0]) for ln in hollow] == [at_most[c]]
+        assert len(intervals) == 2  # participants 01 and 02, measured
