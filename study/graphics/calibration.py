@@ -76,6 +76,7 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         self.image_title_text = ""
         self.alert_text = ""
         self.show_help = False
+        self.is_open = False  # between setup_cal_display and exit_cal_display
         self.key_log: list[tuple[int, int]] = []  # EyeLink keys handed to pylink, for the record
         self._outer = visual.Circle(
             win,
@@ -168,15 +169,19 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         self.win.mouseVisible = False
         # Keys pressed during the experiment (responses) must not drive the tracker's menu.
         event.clearEvents("keyboard")
+        self.is_open = True
         self.target_px = None
         self.alert_text = ""
         self.show_help = True
         self._show()
 
     def exit_cal_display(self) -> None:
+        # The last frame of setup stays up until the session's next screen: nothing on it.
+        self.is_open = False
         self.target_px = None
         self.show_help = False
         self.image_mode = False
+        self.alert_text = ""
         self._show()
         self.win.color = getattr(self, "_saved_color", self.win.color)
 
@@ -194,6 +199,7 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
     def draw_cal_target(self, x, y) -> None:
         self.target_px = (float(x), float(y))
         self.show_help = False
+        self.alert_text = ""  # a new target: no red text beside it to draw the eye
         self._show()
 
     def play_beep(self, beepid) -> None:
@@ -234,6 +240,10 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
 
     def alert_printf(self, msg) -> None:
         log.warning("EyeLink: %s", msg)
+        if not self.is_open:
+            # pylink also alerts outside setup (a failed start_recording, a file transfer):
+            # a flip then would replace the session's screen mid-trial. The log has it.
+            return
         self.alert_text = str(msg)
         self._show()
 

@@ -221,6 +221,45 @@ def test_calibration_display_shows_camera_placeholder(win):
     assert not display.image_mode
 
 
+def _red_pixels(frame: np.ndarray) -> np.ndarray:
+    return (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
+
+
+def test_an_eyelink_alert_is_not_left_on_the_participants_screen(win):
+    """pylink's alert_printf ("Calibration aborted", "start_recording failed"...) in red: while
+    setup is open it shows until the next target, it is gone when setup exits, and outside setup
+    it is only logged (a flip then would replace the session's screen)."""
+    from psychopy import visual
+
+    from study.graphics.calibration import PsychoPyCalibrationDisplay
+
+    display = PsychoPyCalibrationDisplay(win=win)
+    # Outside setup: the trial's half-drawn frame stays in the back buffer, no flip, no red.
+    mark = visual.Rect(win, units="pix", width=40, height=40, fillColor=(-1, -1, -1))
+    mark.draw()
+    display.alert_printf("start_recording failed. (1)")
+    frame = np.asarray(win.getMovieFrame(buffer="back"), dtype=float)
+    win.movieFrames.clear()
+    assert _dark_pixels(frame).sum() == pytest.approx(40 * 40, rel=0.1)
+    assert not _red_pixels(frame).any()
+    win.flip()
+
+    display.setup_cal_display()
+    display.alert_printf("Calibration aborted")
+    assert _red_pixels(_screenshot(display)).sum() > 100  # the operator sees it
+    display.clear_cal_display()
+    assert _red_pixels(_screenshot(display)).any()  # back in the setup menu: still there
+    display.draw_cal_target(400, 300)  # validation starts
+    frame = _screenshot(display)
+    assert not _red_pixels(frame).any()
+    assert _dark_pixels(frame).any()
+    display.alert_printf("Validation aborted")
+    display.exit_cal_display()
+    frame = _screenshot(display)  # what stays up until the session's next screen
+    assert not _red_pixels(frame).any()
+    assert not _dark_pixels(frame).any()
+
+
 def test_calibration_display_passes_keys_to_pylink(win, xtest):
     from psychopy import event
 
