@@ -77,6 +77,9 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         self.alert_text = ""
         self.show_help = False
         self.is_open = False  # between setup_cal_display and exit_cal_display
+        # The key help on entering setup; off for a drift check (``EyeLinkTracker.drift_check``),
+        # where pylink calls setup_cal_display just before the target: the help flashed there.
+        self.help_on_setup = True
         self.key_log: list[tuple[int, int]] = []  # EyeLink keys handed to pylink, for the record
         self._outer = visual.Circle(
             win,
@@ -172,7 +175,7 @@ class PsychoPyCalibrationDisplay(pylink.EyeLinkCustomDisplay):
         self.is_open = True
         self.target_px = None
         self.alert_text = ""
-        self.show_help = True
+        self.show_help = self.help_on_setup
         self._show()
 
     def exit_cal_display(self) -> None:

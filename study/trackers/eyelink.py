@@ -298,10 +298,17 @@ class EyeLinkTracker(TerminateMixin):
         if was_recording:
             self.stop_recording()
         x_px, y_px = self.mapper.deg_to_window_px(x_deg, y_deg)
-        with self._frame_intervals_paused():
-            result = run_drift_check(
-                self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
-            )
+        graphics = getattr(self, "graphics", None)
+        if graphics is not None:  # no setup key help flashed before the drift-check target
+            graphics.help_on_setup = False
+        try:
+            with self._frame_intervals_paused():
+                result = run_drift_check(
+                    self, x_px=int(round(x_px)), y_px=int(round(y_px)), target_deg=(x_deg, y_deg)
+                )
+        finally:
+            if graphics is not None:
+                graphics.help_on_setup = True
         if was_recording:
             self.start_recording()  # TrackerLinkLost when the link went during the check
         return result

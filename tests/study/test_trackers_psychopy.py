@@ -260,6 +260,43 @@ def test_an_eyelink_alert_is_not_left_on_the_participants_screen(win):
     assert not _dark_pixels(frame).any()
 
 
+def test_no_setup_help_flashes_before_a_drift_check_target(win, tmp_path):
+    """pylink's doDriftCorrect calls setup_cal_display just before it draws the target: the
+    setup's key help ("Eye-tracker setup... Esc: leave setup") was flipped up for a frame under
+    the participant's eyes before every drift check. The setup menu still shows it."""
+    from study.trackers.eyelink import EyeLinkTracker
+
+    class OverDummyLink(EyeLinkTracker):
+        def _connect(self):
+            return self._pylink.EyeLink(None)
+
+    settings = TrackerSettings(kind="eyelink", sampling_rate_hz=500, eye="left")
+    tracker = OverDummyLink(
+        settings=settings, clock=time.monotonic, display=default_display(), max_drift_attempts=1
+    )
+    tracker.open(win=win, session_dir=tmp_path, edf_name="fv0003")
+    frames = []
+    try:
+        display = tracker.graphics
+        real_show = display._show
+
+        def show():  # every frame the calibration display flips, as it is flipped
+            frames.append((display.target_px, _screenshot(display)))
+            real_show()
+
+        display._show = show
+        tracker.drift_check(x_deg=0.0, y_deg=0.0)  # the centre: window px (400, 300)
+        assert any(target == (400.0, 300.0) for target, _ in frames)
+        for target, frame in frames:
+            assert not _dark_pixels(frame)[WINDOW_PX[1] * 2 // 3 :].any(), target
+        display.setup_cal_display()  # the setup menu (doTrackerSetup)
+        help_rows = _dark_pixels(_screenshot(display))[WINDOW_PX[1] * 2 // 3 :]
+        assert help_rows.sum() > 200
+        display.exit_cal_display()
+    finally:
+        tracker.close(dest_dir=tmp_path / "eyetrack")
+
+
 def test_calibration_display_passes_keys_to_pylink(win, xtest):
     from psychopy import event
 
