@@ -130,6 +130,7 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
                 "tracker": "",
                 "completed": "",
                 "rows": None,
+                "practice_rows": None,
                 "responses": None,
                 "started_utc": "",
                 "software": "",
@@ -138,7 +139,7 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    for column in ("rows", "responses"):  # whole numbers, None (shown as -) where none was read
+    for column in ("rows", "practice_rows", "responses"):  # None (shown as -): none was read
         table[column] = pd.Series([row[column] for row in rows], dtype=object)
     return table
 
@@ -158,6 +159,7 @@ def _session_row(s, data_root: Path, *, flags: str) -> dict:
         if s.completed is None
         else ("yes" if s.completed else "no (partial)"),
         "rows": len(t),
+        "practice_rows": s.practice_trials,
         "responses": int(responded(t).sum()),
         "started_utc": s.sidecar.get("started_utc", "") if s.sidecar else "",
         "software": session_software(s.sidecar),
@@ -258,6 +260,7 @@ def _counts(a: Analysis) -> dict:
         "participants_included": len([p for p in participants if p not in a.excluded]),
         "participants_excluded": sorted(a.excluded),
         "trials_presented": int(len(a.qc.trials)),
+        "practice_trials": sum(s.practice_trials for s in sessions),
         "trials_analysed": int(a.qc.trials["analysed"].sum()),
         "incomplete_sessions": sum(1 for s in sessions if s.completed is False),
         "sessions_being_recorded": a.dataset.being_recorded,

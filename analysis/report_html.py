@@ -64,8 +64,14 @@ def _header(a: Analysis) -> str:
         f"{esc(summary['software_version'])} from <code>{esc(summary['data_dir'])}</code>: "
         f"{counts['sessions']} session(s), {counts['participants_included']} of {counts['participants']} "
         f"participant(s) included, {counts['trials_analysed']} of {counts['trials_presented']} presented "
-        "trials analysed.</p>" + _still_recording(a.dataset.being_recorded)
+        f"main trials analysed{_practice(counts)}.</p>" + _still_recording(a.dataset.being_recorded)
     )
+
+
+def _practice(counts: dict) -> str:
+    """The header's word on practice trials ("" when the sessions had none)."""
+    n = counts.get("practice_trials", 0)
+    return f" (besides {n} practice trial{'s' * (n != 1)}, never fitted)" if n else ""
 
 
 def _still_recording(labels: list[str]) -> str:
@@ -266,7 +272,12 @@ def _design(a: Analysis) -> tuple[str, str, str]:
 
 def _sessions(a: Analysis) -> tuple[str, str, str]:
     """3. Sessions and data problems."""
-    sess_html = table(
+    sess_html = paragraph(
+        "rows: the main trials' rows of the session's beh.tsv, each presentation once (a trial "
+        "aborted and run again is a row per presentation); practice_rows: its practice rows "
+        "(block = practice), never fitted; responses: the answered main trials.",
+        cls="explain",
+    ) + table(
         a.sessions_table,
         text_columns=("participant", "session", "file", "flags", "started_utc", "software"),
     )
