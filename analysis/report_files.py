@@ -191,6 +191,7 @@ def summary_of(a: Analysis) -> dict:
         "software_version": software_version(),
         "data_dir": str(Path(a.data_root).absolute()),
         "protocol_name": design.protocol_name,
+        "protocol_sha256": list(design.protocol_sha256),
         "task": design.task,
         "design": {
             "display": design.display,

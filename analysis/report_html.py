@@ -68,6 +68,13 @@ def _header(a: Analysis) -> str:
     )
 
 
+def _sha(design) -> str:
+    """The protocol file's sha256 prefix(es), which tell it from an edited protocol of the same
+    name ("" when no sidecar recorded one)."""
+    shas = ", ".join(sha[:12] for sha in design.protocol_sha256)
+    return f" (sha256 {shas})" if shas else ""
+
+
 def _practice(counts: dict) -> str:
     """The header's word on practice trials ("" when the sessions had none)."""
     n = counts.get("practice_trials", 0)
@@ -241,7 +248,8 @@ def _design(a: Analysis) -> tuple[str, str, str]:
     observers = trials.groupby("observer")["participant"].nunique().to_dict()
     design_html = (
         paragraph(
-            f"Protocol {design.protocol_name or '(unknown)'}, task {design.task or '(unknown)'}. Each trial "
+            f"Protocol {design.protocol_name or '(unknown)'}{_sha(design)}, task "
+            f"{design.task or '(unknown)'}. Each trial "
             "showed two images one after the other, one foveated (generated with fewer tokens away from "
             "the fixation point) and one full-resolution twin from the same seed; the participant "
             "fixated a target and reported which interval held the different image (two-interval forced "

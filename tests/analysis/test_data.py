@@ -610,3 +610,28 @@ def test_bids_derivatives_and_sourcedata_are_not_read_as_sessions(small_data, ca
         f"error: no *_beh.tsv files below {small_data.parent / 'only'} outside derivatives/ (BIDS "
         "derived data, not sessions (2 *_beh.tsv files); to report on those, name their folder)"
     )
+
+
+def test_a_report_on_one_of_two_protocols_of_one_name_says_which_it_analysed(small_data, tmp_path):
+    """Reports on the two versions of an edited protocol (same name, other settings; picked with
+    --protocol PREFIX) were both titled and described as 'Protocol sim_2afc', and summary.json
+    did not say which version either: nothing told the two reports apart. The design line and
+    summary.json name the analysed sessions' protocol sha256."""
+    from analysis.fits import FitSettings
+    from analysis.report import ReportConfig, build_report
+
+    sidecar = next((small_data / "sub-03").rglob("*_beh.json"))
+    data = json.loads(sidecar.read_text(encoding="utf-8"))
+    data["protocol"]["procedure"]["trials_per_condition"] = 32
+    data["protocol_sha256"] = "f" * 64
+    data["protocol_settings_sha256"] = "e" * 64
+    sidecar.write_text(json.dumps(data), encoding="utf-8")
+    first = json.loads(next((small_data / "sub-01").rglob("*_beh.json")).read_text("utf-8"))
+    sha = first["protocol_sha256"]
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, bayes=False), progress=False, stimuli=False, protocol=sha[:8]
+    )
+    report = build_report(data_dir=small_data, out_dir=tmp_path / "rep", config=config)
+    assert report.summary["protocol_sha256"] == [sha]
+    html = report.html.read_text(encoding="utf-8")
+    assert f"Protocol sim_2afc (sha256 {sha[:12]}), task " in html
