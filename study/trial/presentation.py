@@ -150,6 +150,10 @@ class PresentationPhases:
         self._check_dropped_frames(trial)
         if self.observer is not None:
             answer = self._observer_answer(trial)
+            window = self.protocol.timing.response_window_s
+            if window > 0 and answer.rt_s > window:  # too late, as a key after the window
+                presenter.clock.advance(window)
+                raise TrialAborted("no_response")
             presenter.clock.advance(answer.rt_s)
             response, rt_s = answer.response, answer.rt_s
             row["p_correct_model"] = answer.p_correct

@@ -44,3 +44,20 @@ def test_the_late_answer_screen_says_it_was_late_and_names_every_answer_key(wind
     for key in RESPONSE_KEYS:
         if not key.startswith("num_"):
             assert key.upper() in text, key
+
+
+@pytest.mark.parametrize(("window_s", "late"), [(0.05, True), (30.0, False)])
+def test_a_simulated_answer_after_the_response_window_is_no_answer(window, service, window_s, late):
+    """fovea simulate with response_window_s 0.7 logged answers up to 1.44 s after the prompt
+    (the simulated response times have a median of 0.7 s) as responses: no trial was re-queued
+    for no_response, unlike the lab's sessions with the same protocol. A simulated answer after
+    the window is now no answer, re-queued as a key after it is."""
+    protocol = rig_protocol(timing={"response_window_s": window_s})
+    runner, _ = make_runner(protocol, service=service, win=window, requeue_dropped_frames=False)
+    assert runner.observer is not None
+    outcome = runner.run(plan=plan(protocol), trial=1)
+    if late:
+        assert outcome.row["abort_reason"] == "no_response" and outcome.requeue
+        assert outcome.row.get("response") is None, outcome.row.get("response")
+    else:
+        assert outcome.row["response"] in (1, 2) and not outcome.requeue
