@@ -314,7 +314,9 @@ def read_session(path: Path) -> Session:
         )
     elif completed is False:
         runs = sidecar.get("runs") or []
-        killed = bool(runs) and isinstance(runs[-1], dict) and runs[-1].get("status") is None
+        last = runs[-1] if runs and isinstance(runs[-1], dict) else None
+        killed = last is not None and last.get("status") is None
+        status = last.get("status") if last is not None else None
         flags.append(
             "incomplete session (sidecar completed=false"
             + (
@@ -322,6 +324,8 @@ def read_session(path: Path) -> Session:
                 "--resume` continues it, `fovea run --close` writes them so the folder is valid "
                 "BIDS"
                 if killed
+                else f"; its last run: {status.strip()[:300]}"
+                if isinstance(status, str) and status.strip()
                 else ""
             )
             + "): analysed with the trials it has"

@@ -482,6 +482,27 @@ def test_an_incomplete_session_killed_mid_run_says_how_to_continue_or_close_it(t
         assert ("`fovea run --close`" in flag) == hinted, flag
 
 
+def test_an_incomplete_session_says_why_its_last_run_stopped(tmp_path):
+    """Sessions stopped by a lost tracker link, by 10 aborted trials in a row, or closed
+    without resuming were all flagged 'incomplete session (sidecar completed=false)': the
+    report did not say why, though each run's sidecar record says it. The flag quotes the last
+    run's status."""
+    root = tmp_path / "d"
+    spec = SimulationSpec(participants=2, trials_per_condition=20, incomplete=("02",), seed=3)
+    simulate_dataset(out_dir=root, spec=spec)
+    sidecar_path = _beh(root, "02").with_suffix(".json")
+    sidecar = json.loads(sidecar_path.read_text(encoding="utf-8"))
+    stopped = "stopped: 10 trials in a row were aborted (no_response 5, deadline 4)"
+    runs = [{"status": "completed"}, {"status": stopped}]
+    sidecar_path.write_text(json.dumps({**sidecar, "runs": runs}), encoding="utf-8")
+    s2 = next(s for s in load_dataset(data_dir=root).sessions if s.participant == "02")
+    (flag,) = [f for f in s2.flags if f.startswith("incomplete session")]
+    assert flag == (
+        f"incomplete session (sidecar completed=false; its last run: {stopped}): analysed with "
+        "the trials it has"
+    )
+
+
 def _without_sidecars(root: Path) -> None:
     for sidecar in root.rglob("*_beh.json"):
         sidecar.unlink()
