@@ -190,11 +190,15 @@ def unchecked_notes(qc: QCResult, rules: QCRules) -> list[str]:
 
 #: One-sided level below which a participant's proportion correct counts as above chance.
 CHANCE_ALPHA = 0.05
+#: Answers a participant needs before ``performance_notes`` says anything (fewer are never
+#: fitted: the report's floor of ``min_trials_per_condition``); 10 of 10 correct is p = 0.001.
+PERFORMANCE_MIN_ANSWERS = 10
 
 
 def performance_notes(trials: pd.DataFrame) -> list[str]:
     """A note per participant whose answers were at chance or all correct, over every answered
-    main trial (a flag, never an exclusion; ``trials``: ``run_qc``'s, practice left out).
+    main trial (a flag, never an exclusion; ``trials``: ``run_qc``'s, practice left out), from
+    ``PERFORMANCE_MIN_ANSWERS`` answers on.
 
     At chance: the number correct is not above half (one-sided exact binomial test against 50 %,
     ``CHANCE_ALPHA``): the participant may have misunderstood the task or the response keys, or
@@ -209,7 +213,7 @@ def performance_notes(trials: pd.DataFrame) -> list[str]:
     answered = trials[responded(trials)]
     for participant, g in answered.groupby("participant", sort=True):
         n, k = len(g), int((g["correct"] == 1).sum())
-        if n == 0:
+        if n < PERFORMANCE_MIN_ANSWERS:
             continue
         if k == n:
             notes.append(

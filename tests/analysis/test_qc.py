@@ -274,3 +274,25 @@ def test_a_participant_at_chance_and_one_always_right_are_named(tmp_path):
     assert notes[0].endswith("response keys (a flag, not an exclusion)")
     assert notes[1].startswith(f"sub-03: all {n3} answered main trials correct (ceiling)")
     assert set(notes) <= set(a.warnings) and a.excluded == set()
+
+
+def test_nothing_is_said_of_chance_or_ceiling_from_a_handful_of_answers(tmp_path):
+    """A session stopped after 10 aborted trials in a row with one answer, right: the report
+    said 'all 1 answered main trials correct (ceiling)'. Below 10 answers (never fitted) the
+    performance notes say nothing; from 10 on they do."""
+    from analysis.qc import PERFORMANCE_MIN_ANSWERS, performance_notes
+
+    root = tmp_path / "data"
+    simulate_dataset(
+        out_dir=root, spec=SimulationSpec(participants=1, trials_per_condition=30, seed=SEED)
+    )
+    _answer(next((root / "sub-01").rglob("*_beh.tsv")), lambda i: 1)
+    trials = run_qc(
+        trials=(ds := load_dataset(data_dir=root)).trials, sessions=ds.sessions, rules=QCRules()
+    ).trials
+    answered = trials.index[trials["correct"].notna()]
+    few = trials.drop(answered[PERFORMANCE_MIN_ANSWERS - 1 :])
+    assert performance_notes(few) == []
+    enough = trials.drop(answered[PERFORMANCE_MIN_ANSWERS:])
+    (note,) = performance_notes(enough)
+    assert note.startswith(f"sub-01: all {PERFORMANCE_MIN_ANSWERS} answered main trials correct")
