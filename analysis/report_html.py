@@ -134,7 +134,11 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
         items.append(line + ".</li>")
     qc_people = a.qc.participants if a.qc is not None else None
     if qc_people is not None and len(qc_people) and bool(qc_people["excluded"].all()):
-        reasons = sorted({str(r) for r in qc_people["exclusion_reasons"] if str(r)})
+        reasons = [
+            f"{r.participant}: {r.exclusion_reasons}"
+            for r in qc_people.itertuples()
+            if str(r.exclusion_reasons)
+        ]
         items.append(
             '<li>Every participant was excluded by <a href="#qc">quality control</a> ('
             + esc("; ".join(reasons))

@@ -351,6 +351,10 @@ def test_a_report_where_qc_excludes_everyone_still_completes(small_data, tmp_pat
     answer = html.split('<section id="design">')[0]
     assert 'Every participant was excluded by <a href="#qc">quality control</a> (' in answer
     assert "analysed trials in a condition (&lt; 10000)" in answer
+    # Each participant's reasons were listed without the participant (the lab's data: three
+    # 'fixation breaks 43 % > 25 %'-like reasons, nobody named); each is named now.
+    for p in ("01", "02", "03"):
+        assert f"; {p}: only " in answer or f"quality control</a> ({p}: only " in answer, p
     assert 'At the <a href="#indistinguishability">operating level</a> ' in answer
     assert "by default strength 1, radius_shrink 0.67, periphery_factor 2; fovea report" in html
     # Each condition's 'not estimable' line said only 'no fitted participants in this
