@@ -60,8 +60,8 @@ ROUND_OFF_ZERO = 1e-9
 
 
 def fmt(value, digits: int = 3) -> str:
-    """Numbers with ``digits`` significant digits; NaN/None as an en dash; round-off as 0."""
-    if value is None:
+    """Numbers with ``digits`` significant digits; NaN/None/NA as an en dash; round-off as 0."""
+    if value is None or value is pd.NA:
         return "–"
     if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"

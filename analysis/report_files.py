@@ -139,8 +139,8 @@ def sessions_table(dataset, data_root: Path) -> pd.DataFrame:
             }
         )
     table = pd.DataFrame(rows)
-    for column in ("rows", "practice_rows", "responses"):  # None (shown as -): none was read
-        table[column] = pd.Series([row[column] for row in rows], dtype=object)
+    for column in ("rows", "practice_rows", "responses"):  # <NA> (shown as -): none was read
+        table[column] = pd.array([row[column] for row in rows], dtype="Int64")
     return table
 
 

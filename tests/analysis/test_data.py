@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from analysis.data import load_dataset
@@ -308,7 +309,8 @@ def test_a_session_of_another_protocol_is_listed_with_its_labels_and_trials(smal
     shutil.copytree(_beh(small_data).parent, small_data / "derivatives" / "x" / "beh")
     table = sessions_table(load_dataset(data_dir=small_data, protocol=selected), small_data)
     folder = table[table["file"] == "derivatives"].iloc[0]
-    assert folder["rows"] is None and folder["responses"] is None
+    assert folder["rows"] is pd.NA and folder["responses"] is pd.NA
+    assert str(table["rows"].dtype) == "Int64"  # numbers, right-aligned on the page
 
 
 def test_protocols_of_one_name_with_other_settings_say_which_setting_and_prefix(small_data):
