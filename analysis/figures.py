@@ -68,16 +68,20 @@ def curves_figure(
     truth: dict[str, float] | None = None,
     level_labels: dict[str, str] | None = None,
 ):
-    """The matplotlib figure of ``participant_curves`` (same arguments). The legend goes where it
-    covers the fewest data points and curves: the lower right, where a steep function's data
-    near 50 % can sit, is not kept free for it. ``level_labels``: condition -> its level axis
-    label; panels of one level variable share their level range, others have their own."""
+    """The matplotlib figure of ``participant_curves`` (same arguments). The legend goes under
+    the panels: inside one, matplotlib's "best" place counts data points by their centres, so
+    it half covered a large disc whose centre lay just outside it. ``level_labels``: condition
+    -> its level axis label; panels of one level variable share their level range, others have
+    their own."""
     from analysis.fits import pool_for_display
 
-    fig, rows, cols = panel_grid(len(fits), title)
+    rows_of_legend = 1 if len(fits) > 1 else 2
+    fig, rows, cols = panel_grid(len(fits), title, below_in=0.15 + 0.13 * rows_of_legend)
     ranges = ranges_by_label(fits, level_labels)
+    axes = []
     for i, fit in enumerate(fits):
         ax = fig.add_subplot(rows, cols, i + 1)
+        axes.append(ax)
         lo, hi = ranges[level_label(level_labels, fit.condition)]
         pts = pool_for_display(fit.table, sigmoid=fit.sigmoid)
         if fit.sigmoid.log_axis:
@@ -121,8 +125,7 @@ def curves_figure(
         ax.set_xlabel(level_label(level_labels, fit.condition), fontsize=8)
         ax.set_ylabel("proportion correct", fontsize=8)
         ax.tick_params(labelsize=7)
-        if i == 0:
-            ax.legend(fontsize=6, loc="best", framealpha=0.8)
+    legend_below(fig, axes)
     return fig
 
 
