@@ -62,9 +62,21 @@ def _header(a: Analysis) -> str:
     return (
         f'<p class="explain">Generated {esc(summary["generated_utc"])} by fovea-kit '
         f"{esc(summary['software_version'])} from <code>{esc(summary['data_dir'])}</code>: "
-        f"{counts['sessions']} session(s), {counts['participants_included']} of {counts['participants']} "
+        f"{counts['sessions']} session(s){_incomplete(a)}, {counts['participants_included']} of "
+        f"{counts['participants']} "
         f"participant(s) included, {counts['trials_analysed']} of {counts['trials_presented']} presented "
         f"main trials analysed{_practice(counts)}.</p>" + _still_recording(a.dataset.being_recorded)
+    )
+
+
+def _incomplete(a: Analysis) -> str:
+    """The header's word on the analysed sessions that did not complete ("" when none)."""
+    labels = [s.label for s in a.dataset.sessions if s.completed is False]
+    if not labels:
+        return ""
+    return (
+        f" ({len(labels)} incomplete: {esc(', '.join(labels))}; "
+        '<a href="#sessions">data notes</a> say why)'
     )
 
 

@@ -694,3 +694,22 @@ def test_conditions_with_different_level_variables_are_not_compared(tmp_path):
         "Do the conditions differ (the strength conditions; circle has another level "
         "variable)? Threshold mixed model: chi2(1) = "
     ) in answer
+
+
+def test_the_header_names_the_sessions_that_did_not_complete(tmp_path):
+    """A data set with a session stopped for good half-way: the report's first line said '2
+    session(s), ...' and only the data notes, far below, that one of them was unfinished. The
+    header names the incomplete sessions."""
+    from analysis.simulate_data import SimulationSpec, simulate_dataset
+
+    root = tmp_path / "d"
+    spec = SimulationSpec(participants=2, trials_per_condition=20, incomplete=("02",), seed=3)
+    simulate_dataset(out_dir=root, spec=spec)
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    report = build_report(data_dir=root, out_dir=tmp_path / "out", config=config)
+    header = report.html.read_text(encoding="utf-8").split("<section")[0]
+    assert (
+        '2 session(s) (1 incomplete: sub-02 ses-1; <a href="#sessions">data notes</a> say why), '
+    ) in header
