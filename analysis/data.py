@@ -25,6 +25,9 @@ from protocol.session_data import OBSERVERS, session_field
 _NAME = re.compile(
     r"^sub-(?P<participant>[^_/]+)_ses-(?P<session>[^_/]+)_task-(?P<task>[^_/]+)_beh\.tsv$"
 )
+#: How an incomplete session's flag ends (the report's QC rule exclude_incomplete_sessions
+#: replaces it, ``analysis.report_stages.load``).
+INCOMPLETE_ANALYSED = ": analysed with the trials it has"
 #: The task of a file whose name is not BIDS and whose sidecar does not name one.
 UNKNOWN_TASK = "unknown"
 #: BIDS folders of the data root that hold no sessions, and what they hold: their ``*_beh.tsv``
@@ -310,7 +313,7 @@ def read_session(path: Path) -> Session:
         completed = False
         flags.append(
             "incomplete session (sidecar completed=true, but beh.tsv ends mid-row: rows were "
-            "lost after the session): analysed with the trials it has"
+            f"lost after the session){INCOMPLETE_ANALYSED}"
         )
     elif completed is False:
         runs = sidecar.get("runs") or []
@@ -328,7 +331,7 @@ def read_session(path: Path) -> Session:
                 if isinstance(status, str) and status.strip()
                 else ""
             )
-            + "): analysed with the trials it has"
+            + f"){INCOMPLETE_ANALYSED}"
         )
     elif completed is None and sidecar_path is not None:
         flags.append("sidecar does not say whether the session completed")

@@ -252,7 +252,13 @@ def _settings(a: Analysis) -> dict:
 
 
 def _counts(a: Analysis) -> dict:
-    participants = sorted({f.participant for f in a.fits})
+    # Every participant analysed as one: those fitted, and those QC removed before any fit (a
+    # session rule took all their trials), of the observers fitted as participants.
+    people = a.qc.participants
+    observers = set(a.human["observer"]) if a.human is not None and len(a.human) else set()
+    observers = observers or (set(people["observer"]) - {"perceptual"}) or set(people["observer"])
+    unfitted = people.loc[people["excluded"] & people["observer"].isin(observers), "participant"]
+    participants = sorted({f.participant for f in a.fits} | set(unfitted.astype(str)))
     sessions = a.dataset.sessions
     return {
         "sessions": len(sessions),

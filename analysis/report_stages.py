@@ -31,10 +31,19 @@ THRESHOLD_COLUMNS = [
 
 def load(config: ReportConfig, data_root: Path) -> Analysis:
     """Read every session of one protocol below ``data_root``; notes what was odd or assumed."""
-    from analysis.data import load_dataset
+    from analysis.data import INCOMPLETE_ANALYSED, load_dataset
     from analysis.design import design_of
 
     dataset = load_dataset(data_dir=data_root, protocol=config.protocol)
+    if config.qc.exclude_incomplete_sessions:  # its trials are not analysed (apply_qc)
+        excluded = ": not analysed (QC rule exclude_incomplete_sessions)"
+        for s in dataset.sessions:
+            s.flags = [
+                f.replace(INCOMPLETE_ANALYSED, excluded)
+                if f.startswith("incomplete session")
+                else f
+                for f in s.flags
+            ]
     design, design_notes = design_of(dataset)
     warnings = list(design_notes)
     for s in dataset.sessions:

@@ -713,3 +713,31 @@ def test_the_header_names_the_sessions_that_did_not_complete(tmp_path):
     assert (
         '2 session(s) (1 incomplete: sub-02 ses-1; <a href="#sessions">data notes</a> say why), '
     ) in header
+
+
+def test_incomplete_sessions_excluded_by_the_rule_are_not_said_to_be_analysed(tmp_path):
+    """--qc-rules exclude_incomplete_sessions = true on a data set whose sub-02 stopped half-way
+    (its only session): the data notes still said 'incomplete session (...): analysed with the
+    trials it has', and the header said '1 of 1 participant(s) included' while the answer said
+    '1 of 2 participants excluded by quality control: 02'. The note says the session was not
+    analysed, and the header counts the participant QC removed before any fit."""
+    from analysis.qc import QCRules
+    from analysis.simulate_data import SimulationSpec, simulate_dataset
+
+    root = tmp_path / "d"
+    spec = SimulationSpec(participants=2, trials_per_condition=20, incomplete=("02",), seed=3)
+    simulate_dataset(out_dir=root, spec=spec)
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, bayes=False),
+        qc=QCRules(exclude_incomplete_sessions=True),
+        progress=False,
+        workers=1,
+        stimuli=False,
+    )
+    report = build_report(data_dir=root, out_dir=tmp_path / "out", config=config)
+    (note,) = [w for w in report.summary["warnings"] if "incomplete session" in w]
+    assert note.endswith("): not analysed (QC rule exclude_incomplete_sessions)"), note
+    counts = report.summary["counts"]
+    assert (counts["participants"], counts["participants_included"]) == (2, 1)
+    assert counts["participants_excluded"] == ["02"]
+    assert "1 of 2 participant(s) included" in report.html.read_text(encoding="utf-8")
