@@ -295,6 +295,13 @@ def run_from_args(args: argparse.Namespace) -> int:
     result = build_report(data_dir=args.data_dir, out_dir=args.out, config=config_from_args(args))
     if not args.quiet:
         print(f"wrote {result.html}, {result.thresholds_csv} and {result.summary_json}")
+        notes = result.summary.get("warnings") or []
+        if notes:
+            print(
+                f"{len(notes)} data note{'s' * (len(notes) != 1)} to read (incomplete sessions, "
+                "files not analysed, flagged participants, ...): report.html, 'Data notes'; "
+                "summary.json, 'warnings'"
+            )
     return 0
 
 

@@ -741,3 +741,22 @@ def test_incomplete_sessions_excluded_by_the_rule_are_not_said_to_be_analysed(tm
     assert (counts["participants"], counts["participants_included"]) == (2, 1)
     assert counts["participants_excluded"] == ["02"]
     assert "1 of 2 participant(s) included" in report.html.read_text(encoding="utf-8")
+
+
+def test_the_command_says_how_many_data_notes_there_are(tmp_path, capsys):
+    """fovea report on data with a session stopped half-way ended with 'wrote report.html, ...'
+    and nothing else: an analyst at the terminal was not told that the report holds notes on
+    the data (an unfinished session here). The command's last line counts them."""
+    from analysis.simulate_data import SimulationSpec, simulate_dataset
+    from fovea_cli.main import main
+
+    root = tmp_path / "d"
+    spec = SimulationSpec(participants=2, trials_per_condition=20, incomplete=("02",), seed=3)
+    simulate_dataset(out_dir=root, spec=spec)
+    args = ["report", str(root), "--out", str(tmp_path / "o"), "--bootstrap", "100"]
+    assert main([*args, "--no-bayes", "--no-stimuli"]) == 0
+    s = json.loads((tmp_path / "o" / "summary.json").read_text(encoding="utf-8"))
+    n = len(s["warnings"])
+    assert n >= 1 and any("incomplete session" in w for w in s["warnings"])
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last.startswith(f"{n} data note{'s' * (n != 1)} to read (incomplete sessions, ")
