@@ -192,7 +192,9 @@ def test_savings_count_circle_tokens_by_the_rule_generation_used(rules):
     from analysis.report_stages import token_savings_at_threshold
 
     lora = "/loras/fov_random.safetensors" if rules == "release" else None
-    session = SimpleNamespace(observer="human", task="t", sidecar=_sidecar(protocol_lora=lora))
+    session = SimpleNamespace(
+        observer="human", task="t", sidecar=_sidecar(protocol_lora=lora), protocol_sha256=None
+    )
     dataset = SimpleNamespace(sessions=[session], trials=pd.DataFrame({"condition": ["circle"]}))
     design, notes = design_of(dataset)
     assert design.token_rules == rules and not notes
@@ -229,7 +231,9 @@ def test_sessions_with_and_without_a_lora_are_noted():
     from analysis.design import design_of
 
     sessions = [
-        SimpleNamespace(observer="human", task="t", sidecar=_sidecar(protocol_lora=lora))
+        SimpleNamespace(
+            observer="human", task="t", sidecar=_sidecar(protocol_lora=lora), protocol_sha256=None
+        )
         for lora in ("/loras/fov.safetensors", None)
     ]
     trials = pd.DataFrame({"condition": ["circle"]})
