@@ -201,8 +201,9 @@ def performance_notes(trials: pd.DataFrame) -> list[str]:
     ``PERFORMANCE_MIN_ANSWERS`` answers on.
 
     At chance: the number correct is not above half (one-sided exact binomial test against 50 %,
-    ``CHANCE_ALPHA``): the participant may have misunderstood the task or the response keys, or
-    every tested level was too hard; such a participant can still get a threshold inside the
+    ``CHANCE_ALPHA``): every tested level was too hard for the participant (in a study of
+    foveation that cannot be seen, the finding itself), or they misunderstood the task or the
+    response keys; such a participant can still get a threshold inside the
     tested levels from noise. All correct: every tested level was too easy. The per-fit notes
     say the same per condition only where a fit ends at a bound."""
     from scipy.stats import binomtest
@@ -227,8 +228,9 @@ def performance_notes(trials: pd.DataFrame) -> list[str]:
             notes.append(
                 f"sub-{participant}: {k} of {n} answered main trials correct "
                 f"({100 * k / n:.0f} %), not above chance (one-sided exact binomial test against "
-                f"50 %: {p_text(p)}): check that the participant understood the task and the "
-                "response keys (a flag, not an exclusion)"
+                f"50 %: {p_text(p)}): either no tested level let this participant tell the "
+                "images apart (the levels were too hard, or the foveation is invisible to them), "
+                "or they misunderstood the task or the response keys (a flag, not an exclusion)"
             )
     return notes
 
