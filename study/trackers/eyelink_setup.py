@@ -8,9 +8,10 @@ SR Research's sequence, with the decisions the runner needs made explicit:
 - Drift check: ``doDriftCorrect(x, y, draw=1, allow_setup=1)``. An Esc there takes the operator
   to the setup menu inside pylink (and it returns 27); the check is then repeated, never followed
   by a second ``doTrackerSetup`` (a validation there outside the limits is put to the operator,
-  as in a calibration; not accepted, the check ends and asks for a recalibration). At most ``max_attempts`` calls; the offset is parsed from
-  ``getCalibrationMessage()`` (``drift_correction: <deg> <dx> <dy>``), and above the limit (or
-  with no result) a recalibration is flagged.
+  as in a calibration; not accepted, the check ends and asks for a recalibration). At most
+  ``max_attempts`` calls; the offset is parsed from ``getCalibrationMessage()``
+  (``drift_correction: <deg> <dx> <dy>``), and above the limit (or with no result) a
+  recalibration is flagged.
 
 Both stop recording for the procedure and the tracker restarts it afterwards.
 """
