@@ -56,19 +56,17 @@ def size_list(text: str) -> list[int]:
     return [positive_int(part) for part in text.split(",")]
 
 
-def output_file(text: str) -> str:
+def output_file(text: str, *, example: str = "out.json") -> str:
     """argparse type: a file to write later (JSON records): refused at once, before any work,
-    when a folder has that name, a file stands where its folder must go, or the folder it goes
-    in (or would be made in) takes no file (read-only, no permission: a file is made there and
-    removed to see)."""
+    when a folder has that name (suggesting ``example`` in it), a file stands where its folder
+    must go, or the folder it goes in (or would be made in) takes no file (read-only, no
+    permission: a file is made there and removed to see)."""
     import tempfile
     from pathlib import Path
 
     path = Path(text)
     if path.is_dir():
-        raise argparse.ArgumentTypeError(
-            f"{text} is a folder; give a file, e.g. {path / 'out.json'}"
-        )
+        raise argparse.ArgumentTypeError(f"{text} is a folder; give a file, e.g. {path / example}")
     for parent in path.parents:
         if parent.exists():
             if not parent.is_dir():
@@ -84,3 +82,14 @@ def output_file(text: str) -> str:
                 ) from None
             break
     return text
+
+
+def output_file_like(example: str):
+    """argparse type: ``output_file`` whose message for a folder suggests ``example`` in it
+    (``events.jsonl`` for an event log, ``out.png`` for a figure)."""
+
+    def check(text: str) -> str:
+        return output_file(text, example=example)
+
+    check.__name__ = "output_file"
+    return check

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from generator.arg_types import output_file, seed_int
+from generator.arg_types import output_file, output_file_like, seed_int
 from generator.decoding import DECODES
 from generator.precision import DEFAULT_DTYPE, DTYPES
 from study.realtime.plan import BenchConfig
@@ -80,7 +80,7 @@ def register(
         "--event-log",
         default=None,
         metavar="PATH",
-        type=output_file,
+        type=output_file_like("events.jsonl"),
         help="service events as JSON lines",
     )
     rt.set_defaults(

@@ -28,7 +28,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from generator.arg_types import output_file, positive_int  # noqa: E402
+from generator.arg_types import output_file, output_file_like, positive_int  # noqa: E402
 from generator.atomic import write_atomic  # noqa: E402
 from generator.geometry import StimulusGeometry, default_display  # noqa: E402
 from generator.layout import LayoutSpec  # noqa: E402
@@ -67,7 +67,7 @@ def _difference(a: np.ndarray, b: np.ndarray) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--json", required=True, type=output_file)
-    parser.add_argument("--png", required=True, type=output_file)
+    parser.add_argument("--png", required=True, type=output_file_like("out.png"))
     parser.add_argument(
         "--size", type=positive_int, default=1024, help="image side, px (default 1024)"
     )

@@ -128,7 +128,8 @@ def test_the_bench_runs_a_flux2_directory_with_the_foveated_decode(virtual_x, tm
     [
         (["--json", "{tmp}"], "is a folder"),
         (["--json", "{tmp}/a_file/out.json"], "is a file, not a folder"),
-        (["--json", "{tmp}/out.json", "--event-log", "{tmp}"], "is a folder"),
+        (["--json", "{tmp}/out.json", "--event-log", "{tmp}"], "is a folder; give a file, e.g."),
+        (["--json", "{tmp}/out.json", "--event-log", "{tmp}"], "events.jsonl"),
         (["--json", "{tmp}/out.json", "--off-target-prob", "1.5"], "between 0 and 1"),
         (["--json", "{tmp}/out.json", "--off-target-prob", "-0.1"], "between 0 and 1"),
     ],
