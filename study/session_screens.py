@@ -94,8 +94,15 @@ class SessionScreens:
         text = self.protocol.instructions.break_text.format(
             done=done, total=total, block=done // every, blocks=math.ceil(total / every)
         )
+        minimum = self.protocol.breaks.min_duration_s
+        self.say(
+            f"  break after {done} of {total} responses (block {done // every} of "
+            f"{math.ceil(total / every)} done)"
+            + (f", at least {format_duration(minimum)}" if minimum > 0 else "")
+            + ("" if self.presenter.auto_advance else "; the participant's SPACE continues")
+        )
         start = self.presenter.clock()
-        self.screen(text, "break", min_duration_s=self.protocol.breaks.min_duration_s)
+        self.screen(text, "break", min_duration_s=minimum)
         self.run_record.setdefault("breaks", []).append(
             {
                 "after_responses": done,

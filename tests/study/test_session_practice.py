@@ -259,3 +259,43 @@ def test_practice_feedback_without_feedback_in_the_main_trials(virtual_x, tmp_pa
     practice = {t for t, b in blocks.items() if b == "practice"}
     assert practice and len(practice) < len(blocks)
     assert with_feedback == practice
+
+
+def test_the_console_says_when_a_break_is_on_the_participants_screen(tmp_path):
+    """The experimenter at the terminal saw nothing while the participant sat at a break (the
+    pause and the recalibration each print a line): the break's line says after how many
+    responses, its minimum duration, and who ends it."""
+    from types import SimpleNamespace
+
+    from study.session_screens import SessionScreens
+
+    p = load_protocol(write_toml(_protocol_dict(), tmp_path / "p.toml")).protocol
+    practice = SimpleNamespace(blocks=[], summary=lambda: {})
+    plan = SimpleNamespace(
+        practice=practice, block="main", n_responses=0, total_planned_responses=8
+    )
+    shown, lines = [], []
+    presenter = SimpleNamespace(
+        auto_advance=False,
+        clock=lambda: 0.0,
+        text_screen=lambda text, *, phase, min_duration_s=0.0: shown.append(
+            (phase, min_duration_s)
+        ),
+    )
+    screens = SessionScreens(
+        protocol=p,
+        plan=plan,
+        presenter=presenter,
+        sidecar={},
+        run_record={},
+        write_sidecar=lambda: None,
+        say=lines.append,
+    )
+    for done in (3, 4, 4, 5):  # the break after the 4th response, once
+        plan.n_responses = done
+        screens.before_trial()
+    assert shown == [("break", BREAK_MIN_S)]
+    assert lines == [
+        "  break after 4 of 8 responses (block 1 of 2 done), at least 5 s; "
+        "the participant's SPACE continues"
+    ]
