@@ -8,7 +8,7 @@ the periodic timing report.
 
 from __future__ import annotations
 
-from study.operator import AbortStreak, OperatorControls, drift_check_lines
+from study.operator import AbortStreak, OperatorControls
 from study.procedures import is_practice
 from study.session_tracker import RESUME_HINT, link_lost_screen, restart_recording
 from study.trackers.base import TrackerLinkLost
@@ -45,20 +45,11 @@ class TrialLoop:
             plan = sch.next_plan()
             trial = len(self.behlog.rows) + 1
             due = _due(p.tracker.drift_correct_every_n_trials, trials_this_run)
-            checks = getattr(tracker, "drift_checks", [])
-            checks_before = len(checks)
             try:
                 outcome = runner.run(plan=plan, trial=trial, drift_check=due)
             except TrackerLinkLost:
                 link_lost_screen(presenter, trial=trial - 1)  # until the operator ends the run
                 raise  # nothing of this trial is logged (a resume reruns it)
-            limits = getattr(tracker, "limits", None)
-            for line in drift_check_lines(
-                checks[checks_before:],
-                trial=trial,
-                limit_deg=getattr(limits, "drift_offset_deg", None),
-            ):
-                self.say(line)
             self._log_trial(plan=plan, outcome=outcome, trial=trial, presenter=presenter)
             self.screens.after_trial(plan)  # a finished practice block's result
             timing.add_trial(outcome)

@@ -356,6 +356,7 @@ class SessionRun(TrialLoop):
             images_dir=self.paths.images_dir,
         )
         runner.on_calibration = self._record_calibration
+        runner.say = self.say
         runner.upcoming = self.scheduler.upcoming_stimulus
         return runner
 

@@ -58,7 +58,9 @@ class FixationPhases:
             self._fixation_keys()
             if self.calibrate_requested:
                 self.calibrate_requested = False
-                self._calibrate()
+                self._calibrate(
+                    f"  recalibration asked by the operator (fixation of trial {trial.row['trial']})"
+                )
                 self.tracker.set_target(x_deg=fx, y_deg=fy)
                 hold.reset()
                 phase_start = presenter.clock()
@@ -70,7 +72,11 @@ class FixationPhases:
                 self.tracker.message(f"FIXATION_TIMEOUT {timeouts}")
                 if timeouts >= self.protocol.tracker.max_fixation_timeouts:
                     timeouts = 0
-                    self._calibrate()
+                    self._calibrate(
+                        f"  trial {trial.row['trial']}: no fixation in "
+                        f"{self.protocol.tracker.max_fixation_timeouts} timeouts of "
+                        f"{timing.fixation_timeout_s:g} s in a row: recalibration"
+                    )
                 else:
                     self.drift_check(x_deg=fx, y_deg=fy)
                 self.tracker.set_target(x_deg=fx, y_deg=fy)  # the mark is back on the screen

@@ -24,6 +24,7 @@ from protocol.levels import layout_spec
 from protocol.schema import Protocol
 from protocol.session_data import new_row
 from study.generation import GenerationService
+from study.operator import drift_check_lines
 from study.presenter import Presenter, QuitRequested, RecordingStopped
 from study.procedures import TrialPlan, is_practice
 from study.trackers.base import TrackerLinkLost
@@ -101,6 +102,7 @@ class TrialRunner(FixationPhases, PresentationPhases):
         self.calibrate_requested = False
 
     on_calibration = None  # set by the session: records calibrations in the sidecar
+    say = None  # set by the session: the operator's console lines (in-trial calibrations)
 
     # ---------------------------------------------------------------- the trial
     def run(self, *, plan: TrialPlan, trial: int, drift_check: bool = False) -> TrialOutcome:
@@ -287,7 +289,11 @@ class TrialRunner(FixationPhases, PresentationPhases):
             presenter.flip(phase="abort")
         return TrialOutcome(row=row, requeue=True, correct=None)
 
-    def _calibrate(self) -> None:
+    def _calibrate(self, reason: str | None = None) -> None:
+        """A calibration in the trial; ``reason``: the console's line on why (none for a
+        drift check's recalibration, which the session prints with the check)."""
+        if reason is not None and self.say is not None:
+            self.say(reason)
         result = self.tracker.calibrate()
         if self.on_calibration is not None:
             self.on_calibration(result)
@@ -299,5 +305,14 @@ class TrialRunner(FixationPhases, PresentationPhases):
         if check is None:  # the simulated tracker: the participant is shown the target
             self.tracker.drift_correct(x_deg=x_deg, y_deg=y_deg)
             return
-        if check(x_deg=x_deg, y_deg=y_deg).recalibrate:
+        result = check(x_deg=x_deg, y_deg=y_deg)
+        if self.say is not None:  # before the recalibration it may bring, in the console too
+            limits = getattr(self.tracker, "limits", None)
+            for line in drift_check_lines(
+                [result],
+                trial=self.presenter.trial,
+                limit_deg=getattr(limits, "drift_offset_deg", None),
+            ):
+                self.say(line)
+        if result.recalibrate:
             self._calibrate()

@@ -20,7 +20,15 @@ from tests.study.conftest import small_protocol_dict, write_toml
 pytestmark = pytest.mark.display
 
 
-def _run(root, *, faults: dict, tracker: dict | None = None, timing: dict | None = None):
+def _run(
+    root,
+    *,
+    faults: dict,
+    tracker: dict | None = None,
+    timing: dict | None = None,
+    console: list | None = None,
+):
+    """``console``: a list to collect the session's console lines (quiet without it)."""
     data = small_protocol_dict(method="staircase", trials=4, break_prob=0.0)
     data["tracker"].update(sampling_rate_hz=500, **(tracker or {}))
     data["timing"].update(timing or {})
@@ -33,11 +41,11 @@ def _run(root, *, faults: dict, tracker: dict | None = None, timing: dict | None
         observer="parametric",
         seed=9,
         simulated_clock=True,
-        quiet=True,
+        quiet=console is None,
     )
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(FAULTS_ENV, json.dumps(faults))
-        result = run_session(config)
+        result = run_session(config, log=print if console is None else console.append)
     assert result.completed
     rows = pd.read_csv(result.paths.beh_tsv, sep="\t", na_values="n/a", keep_default_na=False)
     sidecar = json.loads(result.paths.beh_json.read_text())
@@ -112,12 +120,20 @@ def test_the_operator_switching_eye_is_what_the_physio_sidecar_says(virtual_x, t
 def test_fixation_timeouts_are_capped_then_a_recalibration(virtual_x, tmp_path):
     """The participant needs ~2 s to reach the first target; a timeout every 0.6 s (hold
     0.3 s), at most two in a row: the first brings a drift check, the second a recalibration
-    instead of another check."""
+    instead of another check; the console says both (seed 9)."""
+    console = []
+    print("seed 9")
     _, _, sidecar, edf = _run(
         tmp_path,
         faults={},
         tracker={"sim_saccade_latency_s": 2.0, "max_fixation_timeouts": 2},
         timing={"fixation_timeout_s": 0.6},
+        console=console,
+    )
+    trial_1 = [line for line in console if "trial 1" in line and "trial    1" not in line]
+    assert trial_1[0].startswith("  drift check in trial 1: offset ")
+    assert (
+        trial_1.count("  trial 1: no fixation in 2 timeouts of 0.6 s in a row: recalibration") == 1
     )
     texts = [text for _, text in edf.messages]
     first, second = texts.index("FIXATION_TIMEOUT 1"), texts.index("FIXATION_TIMEOUT 2")
