@@ -296,7 +296,11 @@ def fetch_command(config: SessionConfig) -> str:
             parts.append(f"--participants {int(number)}")
         if seed.startswith("--seed "):
             parts.append(seed)
-        parts.append(f"--observer {config.observer} --tracker {config.tracker} --resume")
+        parts.append(f"--observer {config.observer} --tracker {config.tracker}")
+        parts.extend(_source_options(config))
+        if config.full_window:
+            parts.append("--full-window")
+        parts.append("--resume")
         return " ".join(parts)
     parts = [
         f"fovea run {protocol} --participant {config.participant} "
@@ -304,14 +308,24 @@ def fetch_command(config: SessionConfig) -> str:
     ]
     if config.tracker != config.loaded.protocol.tracker.kind:
         parts.append(f"--tracker {config.tracker}")
-    if config.scenes is not None:
-        parts.append(f"--scenes {shlex.quote(str(config.scenes))}")
+    parts.extend(_source_options(config))
     if config.fullscreen is False:
         parts.append("--windowed")
     if config.allow_virtual_display:
         parts.append("--allow-virtual-display")
     parts.append("--resume")
     return " ".join(parts)
+
+
+def _source_options(config: SessionConfig) -> list[str]:
+    """Where the session's images come from: without its ``--stimulus-set`` a resume would
+    generate the full-resolution twins in the trials instead of taking them from the set."""
+    options = []
+    if config.stimulus_set is not None:
+        options.append(f"--stimulus-set {shlex.quote(str(config.stimulus_set))}")
+    if config.scenes is not None:
+        options.append(f"--scenes {shlex.quote(str(config.scenes))}")
+    return options
 
 
 def fetch_left_files(*, config: SessionConfig, paths: SessionPaths, sidecar: dict, say) -> int:

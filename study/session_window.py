@@ -143,7 +143,9 @@ class SessionRun(TrialLoop):
             )
         except QuitRequested:
             status = "quit by the experimenter (Escape)"
-            self.say(f"{self.paths.session_dir}: {status}; resume with --resume")
+            self.say(
+                f"{self.paths.session_dir}: {status}; continue with: {fetch_command(self.config)}"
+            )
         except TrackerLinkLost as lost:  # what happened, and the command that continues
             status = f"stopped: {lost}"
             link_lost = True
