@@ -261,6 +261,11 @@ def overlay_curves_figure(
 ):
     """Measured (pooled participants) vs perceptual-observer psychometric functions per condition.
 
+    A dotted line marks each threshold the tested levels bracket; one they do not (at a bound
+    of the fit, or beyond the tested levels) gets no line, and the panel's title says what the
+    data bound it by, as the participant figures do. The legend goes under the panels (inside
+    one, matplotlib's "best" place covered data discs).
+
     Args:
         human: condition -> (fit of pooled human data, list of participant fits).
         model: condition -> fit of pooled perceptual-observer data.
@@ -270,18 +275,22 @@ def overlay_curves_figure(
     from analysis.fits import pool_for_display
 
     fig, rows, cols = panel_grid(
-        len(conditions), "Measured (participants) vs predicted (perceptual observer)"
+        len(conditions),
+        "Measured (participants) vs predicted (perceptual observer)",
+        below_in=0.15 + 0.13 * (1 if len(conditions) > 1 else 2),
     )
     all_fits = [human[c][0] for c in conditions if c in human and human[c][0] is not None]
     all_fits += [model[c] for c in conditions if c in model]
     ranges = ranges_by_label(all_fits, level_labels) if all_fits else {}
+    axes, extra_lines = [], 0
     for i, c in enumerate(conditions):
         ax = fig.add_subplot(rows, cols, i + 1)
+        axes.append(ax)
         lo, hi = ranges.get(level_label(level_labels, c), (0.1, 10))
-        proportions = []
-        for fit, color, label in (
-            (human.get(c, (None, []))[0], COLORS[0], "participants (pooled)"),
-            (model.get(c), COLORS[1], "perceptual observer"),
+        proportions, title = [], c
+        for fit, color, label, who in (
+            (human.get(c, (None, []))[0], COLORS[0], "participants (pooled)", "participants"),
+            (model.get(c), COLORS[1], "perceptual observer", "perceptual"),
         ):
             if fit is None:
                 continue
@@ -301,14 +310,21 @@ def overlay_curves_figure(
             if fit.fitted:
                 grid = level_grid(fit, lo, hi)
                 ax.plot(grid, fit.p_correct(grid), color=color, lw=1.8, label=label)
-                ax.axvline(fit.threshold(), color=color, ls=":", lw=1)
+                if fit.unbracketed:
+                    bound = "at most" if fit.unbracketed == "lower" else "at least"
+                    title += f"\n{who}: {bound} {fit.bound_level():.3g}"
+                else:
+                    ax.axvline(fit.threshold(), color=color, ls=":", lw=1)
         ax.axhline(0.5, color="#999999", lw=0.8, ls="--")
         p_correct_axis(ax, proportions)
         ax.set_xlim(lo, hi)
-        ax.set_title(c, fontsize=9)
+        ax.set_title(title, fontsize=9)
+        extra_lines = max(extra_lines, title.count("\n"))
         ax.set_xlabel(level_label(level_labels, c), fontsize=8)
         ax.set_ylabel("proportion correct", fontsize=8)
         ax.tick_params(labelsize=7)
-        if i == 0:
-            ax.legend(fontsize=6, loc="best", framealpha=0.8)
+    if extra_lines:  # room above the first row for its panels' longer titles (9 pt lines)
+        top = fig.subplotpars.top - extra_lines * 0.16 / fig.get_figheight()
+        fig.subplots_adjust(top=top)
+    legend_below(fig, axes)
     return fig

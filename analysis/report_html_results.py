@@ -252,7 +252,9 @@ def perceptual_section(a: Analysis) -> Section | None:
         "Sessions run by the perceptual observer (FovVideoVDP's prediction of the visible difference, turned "
         "into a proportion correct) on the same protocol, compared with the participants. Both are pooled "
         "fits (all trials of the group in one function), so the measured curve is shallower than an "
-        "individual's.",
+        "individual's. A threshold the tested levels do not bracket (at a bound of the fit, or beyond the "
+        "tested levels) is no estimate: n/a in the table, no dotted line in the figure, and the note and the "
+        "panel's title say what the data bound it by.",
         cls="explain",
     ) + table(a.overlay_table)
     if "perceptual_overlay" in a.pngs:

@@ -262,18 +262,26 @@ def perceptual_overlay(a: Analysis) -> None:
         if mf is not None:
             overlay_model[c] = mf
         g = a.group[a.group["condition"] == c]
-        model_fitted = mf is not None and mf.fitted
+        # A threshold the tested levels do not bracket is no estimate (as in thresholds.csv):
+        # n/a in the table, and the note says what the data bound it by.
+        model_estimate = mf is not None and mf.fitted and not mf.unbracketed
+        notes = [
+            f"{who}: {_not_an_estimate(f)}"
+            for who, f in (("measured (pooled)", hf), ("predicted", mf))
+            if f is not None and f.fitted and f.unbracketed
+        ]
         rows.append(
             {
                 "condition": c,
                 "measured_group_threshold": float(g["threshold"].iloc[0]) if len(g) else np.nan,
                 "measured_pooled_threshold": hf.threshold()
-                if hf is not None and hf.fitted
+                if hf is not None and hf.fitted and not hf.unbracketed
                 else np.nan,
-                "predicted_threshold": mf.threshold() if model_fitted else np.nan,
-                "predicted_ci_low": mf.ci()[0] if model_fitted else np.nan,
-                "predicted_ci_high": mf.ci()[1] if model_fitted else np.nan,
+                "predicted_threshold": mf.threshold() if model_estimate else np.nan,
+                "predicted_ci_low": mf.ci()[0] if model_estimate else np.nan,
+                "predicted_ci_high": mf.ci()[1] if model_estimate else np.nan,
                 "model_trials": int(len(mc)),
+                "note": "; ".join(notes),
             }
         )
     a.overlay_fits = (overlay_human, overlay_model)
@@ -281,7 +289,7 @@ def perceptual_overlay(a: Analysis) -> None:
     table["predicted_over_measured"] = (
         table["predicted_threshold"] / table["measured_group_threshold"]
     )
-    a.overlay_table = table
+    a.overlay_table = table[[*(k for k in table if k != "note"), "note"]]
 
 
 def token_savings_at_threshold(a: Analysis) -> None:
@@ -364,6 +372,18 @@ def _cut_group_intervals(a: Analysis) -> None:
                     f"({domain.why}) and is cut there ({', '.join(cut)} end); the data do not rule "
                     "out a group threshold at that end"
                 )
+
+
+def _not_an_estimate(fit) -> str:
+    """A pooled threshold the tested levels do not bracket, as the overlay table's note."""
+    side = fit.unbracketed
+    where = (
+        f"at the fit's {side} bound"
+        if fit.threshold_bound
+        else f"beyond the {'lowest' if side == 'lower' else 'highest'} tested level"
+    )
+    bound = "at most" if side == "lower" else "at least"
+    return f"{bound} about {fit.bound_level():.3g} ({where}, not an estimate)"
 
 
 def _pooled_fit(
