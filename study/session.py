@@ -247,8 +247,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         if sidecar.get("completed"):
             # No trial left, but a run's EDF may still be on the Host PC (a failed transfer).
             left = fetch_left_files(config=config, paths=paths, sidecar=sidecar, say=say)
-            status = "already complete" + _files_left_note(left)
-            say(f"{paths.session_dir}: {status}")
+            status = "already complete" + _files_left_note(left)  # the caller prints it
             n_rows = len(read_rows(paths.beh_tsv))
             return SessionResult(paths, True, n_rows, 0, time.perf_counter() - t_wall, status)
     scheduler = SessionPlan(
@@ -296,8 +295,7 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
             status = (
                 f"closed incomplete: {n_responses} of {scheduler.total_planned_responses} "
                 "responses; --resume still continues it"
-            )
-            say(f"{paths.session_dir}: {status}")
+            )  # the caller prints it
             return SessionResult(paths, False, n_rows, n_responses, wall_s, status)
     run = _PreparedSession(config, paths, scheduler, behlog, sidecar, seed, scenes, stimulus_set)
     status = run.run(service=service, say=say, warn=log)

@@ -74,3 +74,19 @@ def test_after_escape_the_console_gives_the_command_that_continues(
     assert head == f"{result.paths.session_dir}: quit by the experimenter (Escape)"
     args = _parsed(command)
     assert args.resume and args.data == str(tmp_path / "data")
+
+
+@pytest.mark.display
+def test_a_complete_session_resumed_says_so_once(virtual_x, tmp_path, capsys):
+    """`--resume` of a complete session printed 'DIR: already complete' and then the command's
+    own status line saying it again (as `--close` did with 'closed incomplete')."""
+    from fovea_cli.main import main
+
+    protocol = write_toml(small_protocol_dict(trials=2), tmp_path / "small.toml")
+    argv = ["simulate", str(protocol), "--data", str(tmp_path / "data"), "--seed", "3"]
+    print("seed 3")
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert main([*argv, "--resume"]) == 0
+    printed = capsys.readouterr().out
+    assert printed.count("already complete") == 1, printed
