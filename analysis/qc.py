@@ -211,7 +211,7 @@ def performance_notes(trials: pd.DataFrame) -> list[str]:
     from analysis.p_values import p_text
 
     notes = []
-    answered = trials[responded(trials)]
+    answered = trials[responded(trials) & own_trials(trials)]
     for participant, g in answered.groupby("participant", sort=True):
         n, k = len(g), int((g["correct"] == 1).sum())
         if n < PERFORMANCE_MIN_ANSWERS:
@@ -269,9 +269,22 @@ def _retried(entry: dict, following: list[dict]) -> bool:
     return True
 
 
+def own_trials(trials: pd.DataFrame) -> pd.Series:
+    """Trials that count for their participant label's QC metrics and notes: all but the
+    perceptual-observer trials of a label that also has participant (human or parametric)
+    trials. ``fovea simulate --observer perceptual`` labels its sessions sim01, sim02, ... as
+    the parametric ones, so a lab puts them in the same data folder under another session label
+    (sub-sim01/ses-vdp); the model's session then says nothing about the participant sim01."""
+    perceptual = trials["observer"] == "perceptual"
+    shared = trials["participant"].isin(set(trials.loc[~perceptual, "participant"]))
+    return ~(perceptual & shared)
+
+
 def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
     """Apply the rules to the trials of every session, perceptual-observer ones included (their
-    metrics are in the QC table; ``unchecked_notes`` leaves them out).
+    metrics are in the QC table; ``unchecked_notes`` leaves them out). A perceptual-observer
+    session under a participant's label (``own_trials``) goes through the trial rules only: the
+    participant's metrics and rules leave it out.
 
     Trial rules first (each trial is excluded by the first rule that matches), then the
     participant metrics on what is left, then the participant rules.
@@ -288,7 +301,17 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
         t.loc[~resp, "fixation_break"] == 1, "aborted: fixation break", "aborted"
     )
     exclusion_rows = _apply_trial_rules(t, resp, sessions, rules)
-    participants = participant_metrics(t, sessions, rules)
+    own = own_trials(t)
+    labels_with_participant = set(t.loc[own & (t["observer"] != "perceptual"), "participant"])
+    participants = participant_metrics(
+        t[own],
+        [
+            s
+            for s in sessions
+            if not (s.observer == "perceptual" and s.participant in labels_with_participant)
+        ],
+        rules,
+    )
     reasons = _apply_participant_rules(participants, rules, exclusion_rows)
     participants["exclusion_reasons"] = ["; ".join(reasons[p]) for p in participants["participant"]]
     participants["excluded"] = participants["exclusion_reasons"] != ""
@@ -300,7 +323,7 @@ def run_qc(*, trials: pd.DataFrame, sessions, rules: QCRules) -> QCResult:
         if applies == "participant" and who:
             people = [p for p in who.split(", ") if p not in counted]
             counted.update(people)
-            mask = t["participant"].astype(str).isin(people) & (t["excluded_by"] == "")
+            mask = t["participant"].astype(str).isin(people) & own & (t["excluded_by"] == "")
             t.loc[mask, "excluded_by"] = f"participant: {name}"
             n = int(mask.sum())
         final_rows.append(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -296,3 +297,72 @@ def test_nothing_is_said_of_chance_or_ceiling_from_a_handful_of_answers(tmp_path
     enough = trials.drop(answered[PERFORMANCE_MIN_ANSWERS:])
     (note,) = performance_notes(enough)
     assert note.startswith(f"sub-01: all {PERFORMANCE_MIN_ANSWERS} answered main trials correct")
+
+
+def test_a_perceptual_session_under_a_participants_label_leaves_their_qc_alone(tmp_path):
+    """fovea simulate labels perceptual-observer sessions sim01, ... as the parametric ones, so
+    both went in one data folder as sub-sim01/ses-1 and sub-sim01/ses-vdp. The QC row of sim01
+    then mixed both (observer 'parametric,perceptual', 99 presentations, the model's dropped
+    frames): a participant who broke fixation on 40 % of presentations had, with the model's
+    session (none), a rate under the 0.25 limit and was analysed. Their metrics, rules and
+    chance/ceiling note now come from their own sessions; the model's trials still meet the
+    trial rules and stay in the overlay."""
+    from analysis.qc import performance_notes
+
+    root = tmp_path / "data"
+    seed = 13
+    print(f"shared-label qc data set: seed {seed}")
+    simulate_dataset(
+        out_dir=root,
+        spec=SimulationSpec(
+            participants=3,
+            trials_per_condition=30,
+            perceptual_participants=1,
+            perceptual_threshold_factor=0.001,  # the model is right at every level
+            overrides={"01": {"fixation_break_rate": 0.4}, "vdp01": {"fixation_break_rate": 0.0}},
+            seed=seed,
+        ),
+    )
+    # The model's session moves under participant 01's label, as session "vdp".
+    src = root / "sub-vdp01" / "ses-1" / "beh"
+    dst = root / "sub-01" / "ses-vdp" / "beh"
+    dst.mkdir(parents=True)
+    for f in src.iterdir():
+        text = f.read_text(encoding="utf-8")
+        if f.suffix == ".tsv":
+            lines = text.split("\n")
+            text = "\n".join(
+                [lines[0]]
+                + [
+                    "\t".join(["01", "vdp", *line.split("\t")[2:]]) if line else line
+                    for line in lines[1:]
+                ]
+            )
+        name = f.name.replace("sub-vdp01_ses-1", "sub-01_ses-vdp")
+        (dst / name).write_text(text, encoding="utf-8")
+        f.unlink()
+    shutil.rmtree(root / "sub-vdp01")
+    data = load_dataset(data_dir=root)
+    assert sorted({(s.participant, s.observer) for s in data.sessions}) == [
+        ("01", "parametric"),
+        ("01", "perceptual"),
+        ("02", "parametric"),
+        ("03", "parametric"),
+    ]
+    qc = run_qc(trials=data.trials, sessions=data.sessions, rules=QCRules())
+    p = qc.participants.set_index("participant")
+    own = data.trials[
+        (data.trials["participant"] == "01") & (data.trials["observer"] != "perceptual")
+    ]
+    assert p.loc["01", "observer"] == "parametric"
+    assert p.loc["01", "sessions"] == 1
+    assert p.loc["01", "presentations"] == len(own)
+    assert p.loc["01", "fixation_break_rate"] == pytest.approx(own["fixation_break"].mean())
+    assert p.loc["01", "fixation_break_rate"] > 0.25
+    assert qc.excluded_participants == ["01"]
+    model = qc.trials["observer"] == "perceptual"
+    assert model.sum() > 0 and (qc.trials.loc[model, "participant"] == "01").all()
+    # a note on performance speaks of the participant's own answers, not the model's
+    assert not any(n.startswith("sub-01: all") for n in performance_notes(qc.trials))
+    # the participant rule removed 01's own trials, not the model's
+    assert (qc.trials.loc[model, "excluded_by"] == "").all()
