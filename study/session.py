@@ -263,8 +263,8 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
         if not implicit:  # the note above said it
             log(
                 f"{'closing' if config.close else 'resuming'} {paths.session_dir} after trial "
-                f"{len(behlog.rows)} ({scheduler.n_responses} "
-                f"response{'' if scheduler.n_responses == 1 else 's'})"
+                f"{len(behlog.rows)} ({scheduler.n_responses} of "
+                f"{scheduler.total_planned_responses} responses)"
             )
         if scheduler.finished:  # killed after the last trial but before the end records
             behlog.close()
@@ -297,6 +297,10 @@ def _run_locked(config: SessionConfig, *, service, log) -> SessionResult:
                 "responses; --resume still continues it"
             )  # the caller prints it
             return SessionResult(paths, False, n_rows, n_responses, wall_s, status)
+    if not resume:  # the folder the labels give, before the participant starts
+        say(
+            f"new session {paths.session_dir}: {scheduler.total_planned_responses} responses planned"
+        )
     run = _PreparedSession(config, paths, scheduler, behlog, sidecar, seed, scenes, stimulus_set)
     status = run.run(service=service, say=say, warn=log)
     return SessionResult(

@@ -74,6 +74,15 @@ def test_after_escape_the_console_gives_the_command_that_continues(
     assert head == f"{result.paths.session_dir}: quit by the experimenter (Escape)"
     args = _parsed(command)
     assert args.resume and args.data == str(tmp_path / "data")
+    # The start said which folder the labels chose, and the resume says how far it got.
+    assert f"new session {result.paths.session_dir}: 4 responses planned" in lines
+    monkeypatch.setattr(TrialRunner, "run", run)
+    lines.clear()
+    again = run_session(
+        simulated_session(protocol, tmp_path / "data", resume=True), log=lines.append
+    )
+    assert again.completed
+    assert f"resuming {result.paths.session_dir} after trial 1 (1 of 4 responses)" in lines
 
 
 @pytest.mark.display
