@@ -273,11 +273,7 @@ def _design(a: Analysis) -> tuple[str, str, str]:
         )
         + paragraph(
             f"Procedure: {proc.get('method', 'unknown')}"
-            + (
-                f", {proc.get('trials_per_condition')} trials per condition"
-                if proc.get("trials_per_condition")
-                else ""
-            )
+            + _trials_per_condition(proc)
             + f". Display {d['width_px']}x{d['height_px']} px, {d['width_cm']} x {d['height_cm']} cm at "
             f"{d['distance_cm']} cm ({ppd:.1f} px/deg at the centre); images {design.image_size_px[0]}x"
             f"{design.image_size_px[1]} px; tokens of {design.patch_px} px."
@@ -292,6 +288,19 @@ def _design(a: Analysis) -> tuple[str, str, str]:
             "Assumed because no sidecar recorded it: " + "; ".join(design.defaults_used), cls="warn"
         )
     return ("design", "Design", design_html)
+
+
+def _trials_per_condition(proc: dict) -> str:
+    """The design's trials per condition, as the Design paragraph's text after the method.
+
+    Constant stimuli run each level ``[procedure.constant] repeats`` times and ignore
+    ``trials_per_condition`` (the schema's default, or an adaptive value left in the file):
+    a protocol of 6 levels x 4 repeats said "20 trials per condition" for its 24."""
+    constant = proc.get("constant") if isinstance(proc.get("constant"), dict) else {}
+    if proc.get("method") == "constant" and constant.get("repeats"):
+        return f", each level presented {constant['repeats']} times per condition"
+    n = proc.get("trials_per_condition")
+    return f", {n} trials per condition" if n else ""
 
 
 def _sessions(a: Analysis) -> tuple[str, str, str]:

@@ -760,3 +760,35 @@ def test_the_command_says_how_many_data_notes_there_are(tmp_path, capsys):
     assert n >= 1 and any("incomplete session" in w for w in s["warnings"])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith(f"{n} data note{'s' * (n != 1)} to read (incomplete sessions, ")
+
+
+def test_the_design_says_how_often_constant_stimuli_showed_each_level(small_data):
+    """A fovea simulate protocol of constant stimuli, 6 levels x 4 repeats (24 trials per
+    condition), kept the schema's trials_per_condition = 20, which constant stimuli ignore; the
+    Design section said 'Procedure: constant, 20 trials per condition'. It now gives the repeats
+    (the table beside it gives each condition's tested levels). Small data set, seed 7; the
+    sidecars' procedure is what fovea simulate wrote for that protocol."""
+    from analysis.report_html import _design
+    from analysis.report_stages import load
+
+    procedure = {
+        "method": "constant",
+        "trials_per_condition": 20,
+        "constant": {"repeats": 4, "n_levels": 6},
+    }
+    for sidecar in small_data.rglob("*_beh.json"):
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        meta["protocol"]["procedure"] = procedure
+        sidecar.write_text(json.dumps(meta), encoding="utf-8")
+    config = ReportConfig(fit=FitSettings(n_boot=100, bayes=False), progress=False, workers=1)
+    _, _, html = _design(load(config, small_data))
+    assert "Procedure: constant, each level presented 4 times per condition." in html
+    assert "20 trials per condition" not in html
+    # an adaptive procedure still gives its trials per condition
+    procedure = {"method": "questplus", "trials_per_condition": 20}
+    for sidecar in small_data.rglob("*_beh.json"):
+        meta = json.loads(sidecar.read_text(encoding="utf-8"))
+        meta["protocol"]["procedure"] = procedure
+        sidecar.write_text(json.dumps(meta), encoding="utf-8")
+    _, _, html = _design(load(config, small_data))
+    assert "Procedure: questplus, 20 trials per condition." in html
