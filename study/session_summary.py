@@ -26,12 +26,14 @@ def session_summary(beh_tsv: Path, beh_json: Path, eyetrack_dir: Path | None = N
         return []
     main = [r for r in rows if r.get("block") != "practice"]
     answered = [r for r in main if r["correct"] not in MISSING_TOKENS]
+    # An aborted trial runs again unless it was its last attempt (given up: the track goes on
+    # with a new stimulus).
+    given_up = sum(r.get("given_up") == "1" for r in main)
     again = Counter(
         "aborted" if r["abort_reason"] in MISSING_TOKENS else r["abort_reason"]
         for r in main
-        if r["correct"] in MISSING_TOKENS
+        if r["correct"] in MISSING_TOKENS and r.get("given_up") != "1"
     )
-    given_up = sum(r.get("given_up") == "1" for r in main)
     lines = [
         f"summary: {len(answered)} main trials answered"
         + (f", {len(rows) - len(main)} practice" if len(rows) > len(main) else "")

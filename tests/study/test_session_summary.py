@@ -157,3 +157,23 @@ def test_fovea_simulate_prints_each_sessions_summary_without_an_eye_tracking_lin
     assert expected[0].startswith("summary: 2 main trials answered")
     assert "\n".join(f"sim01: {line}" for line in expected) + "\n" in out
     assert not any("eye-tracking" in line for line in out.splitlines())
+
+
+def test_a_trial_given_up_is_not_counted_as_run_again(tmp_path):
+    """A practice session with max_attempts 2 (simulate, seed 6): trial 7 was the plan's last
+    attempt and was given up (the track went on with a new stimulus), yet the summary said
+    '3 ran again (fixation_break 3); 1 given up', counting it in both."""
+    rows = [
+        _row(1, "a", 0.1, None, abort_reason="fixation_break", attempt=1),
+        _row(2, "a", 0.1, None, abort_reason="fixation_break", attempt=2, given_up=1),
+        _row(3, "a", 0.1, 0),
+        _row(4, "a", 8.0, None, abort_reason="fixation_break", attempt=1),
+        _row(5, "a", 8.0, 1, attempt=2),
+    ]
+    beh = tmp_path / "sub-01_ses-1_task-t_beh.tsv"
+    write_beh_tsv(beh, rows)
+    lines = session_summary(beh, tmp_path / "sub-01_ses-1_task-t_beh.json")
+    assert lines[0] == (
+        "summary: 2 main trials answered; 2 ran again (fixation_break 2); "
+        "1 given up after too many attempts"
+    )
