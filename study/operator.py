@@ -113,8 +113,10 @@ class OperatorControls:
         """One line per trial for the console."""
         result = f"aborted ({row['abort_reason']})" if requeued else f"correct {row['correct']}"
         gen = row.get("gen_latency_s")
+        # A practice trial is not one of the session's responses: "(0 of 40 done)" hid it.
+        progress = "practice" if row.get("block") == "practice" else f"{done} of {total} done"
         return (
-            f"  trial {trial:4d} ({done} of {total} done) {row['condition']:<16} "
+            f"  trial {trial:4d} ({progress}) {row['condition']:<16} "
             f"level {row['level']:.3g} {result}"
             + (f"  gen {gen:.2f}s" if gen is not None else "")
             + f"  last validation {self.validation_error()}"

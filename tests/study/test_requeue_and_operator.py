@@ -93,6 +93,10 @@ def test_operator_pause_and_recalibrate_between_trials_and_the_status_line():
     line = controls.status_line(trial=7, done=5, total=40, row=row, requeued=False)
     assert "trial    7 (5 of 40 done) acuity_right3" in line and "last validation 0.42 deg" in line
     assert line.endswith("[p: pause, c: recalibrate]")  # for the lab's operator
+    practice = controls.status_line(
+        trial=2, done=0, total=40, row={**row, "block": "practice"}, requeued=False
+    )
+    assert "trial    2 (practice) acuity_right3" in practice  # not '(0 of 40 done)'
     presenter.simulated = True  # nobody at a simulation's keyboard
     assert "recalibrate" not in controls.status_line(
         trial=7, done=5, total=40, row=row, requeued=False
