@@ -145,6 +145,9 @@ def _answer(a: Analysis) -> tuple[str, str, str]:
             )
         items.append(line + ".</li>")
     qc_people = a.qc.participants if a.qc is not None else None
+    if qc_people is not None:  # a perceptual observer is no participant (unless it is all there is)
+        humans = qc_people[qc_people["observer"] != "perceptual"]
+        qc_people = humans if len(humans) else qc_people
     if qc_people is not None and len(qc_people) and bool(qc_people["excluded"].all()):
         reasons = [
             f"{r.participant}: {r.exclusion_reasons}"

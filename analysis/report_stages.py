@@ -71,6 +71,20 @@ def apply_qc(a: Analysis) -> None:
     a.conditions = [c for c in a.design.conditions if c in present]
     a.conditions += sorted(present - set(a.conditions))
     a.excluded = set(a.qc.excluded_participants)
+    # A perceptual observer is no participant: a participant rule it fails (the simulated
+    # fixation breaks of fovea simulate's sessions, say) is a note, and its sessions still give
+    # the overlay's predictions. Only when every session is a perceptual observer's are they
+    # analysed (and excluded) as the participants (fit_participants).
+    people = a.qc.participants
+    model = people["observer"] == "perceptual"
+    if not model.all():
+        for r in people[model & people["excluded"]].itertuples():
+            a.warnings.append(
+                f"sub-{r.participant} (perceptual observer) fails participant QC rules "
+                f"({r.exclusion_reasons}); a model is not a participant: its sessions still give "
+                "the perceptual observer's predictions"
+            )
+            a.excluded.discard(str(r.participant))
 
 
 #: Procedures whose levels follow the responses (their tracks are drawn trial by trial).

@@ -792,3 +792,39 @@ def test_the_design_says_how_often_constant_stimuli_showed_each_level(small_data
         sidecar.write_text(json.dumps(meta), encoding="utf-8")
     _, _, html = _design(load(config, small_data))
     assert "Procedure: questplus, 20 trials per condition." in html
+
+
+def test_a_perceptual_observer_failing_a_qc_rule_is_not_an_excluded_participant(tmp_path):
+    """A perceptual observer whose sessions had fixation breaks on half the presentations
+    (fovea simulate draws them for the model too): the answer said '1 of 4 participants excluded
+    by quality control, so not in these results: vdp01' and summary.json's participants_excluded
+    named vdp01, while the header counted 3 of 3 participants included and the overlay used its
+    sessions. A model is no participant: a data note names the rule it failed, and its sessions
+    still give the predictions (seed 3)."""
+    from analysis.simulate_data import SimulationSpec, simulate_dataset
+
+    root = tmp_path / "data"
+    print("perceptual observer with fixation breaks: seed 3")
+    simulate_dataset(
+        out_dir=root,
+        spec=SimulationSpec(
+            participants=3,
+            trials_per_condition=40,
+            perceptual_participants=1,
+            overrides={"vdp01": {"fixation_break_rate": 0.5}},
+            seed=3,
+        ),
+    )
+    config = ReportConfig(
+        fit=FitSettings(n_boot=100, bayes=False), progress=False, workers=1, stimuli=False
+    )
+    result = build_report(data_dir=root, out_dir=tmp_path / "out", config=config)
+    summary = json.loads((result.out_dir / "summary.json").read_text(encoding="utf-8"))
+    counts = summary["counts"]
+    assert (counts["participants"], counts["participants_included"]) == (3, 3)
+    assert counts["participants_excluded"] == []
+    html = (result.out_dir / "report.html").read_text(encoding="utf-8")
+    assert "so not in these results" not in html
+    (note,) = [w for w in summary["warnings"] if w.startswith("sub-vdp01")]
+    assert note.startswith("sub-vdp01 (perceptual observer) fails participant QC rules (fixation")
+    assert all(r["model_trials"] > 0 for r in summary["perceptual_overlay"])
