@@ -269,6 +269,10 @@ def _counts(a: Analysis) -> dict:
         "trials_presented": int(len(a.qc.trials)),
         "practice_trials": sum(s.practice_trials for s in sessions),
         "trials_analysed": int(a.qc.trials["analysed"].sum()),
+        # of them the perceptual observer's (0 when its sessions are analysed as participants)
+        "perceptual_observer_trials_analysed": int(len(a.perceptual))
+        if a.perceptual is not None
+        else 0,
         "incomplete_sessions": sum(1 for s in sessions if s.completed is False),
         "sessions_being_recorded": a.dataset.being_recorded,
     }

@@ -65,7 +65,8 @@ def _header(a: Analysis) -> str:
         f"{counts['sessions']} session(s){_incomplete(a)}, {counts['participants_included']} of "
         f"{counts['participants']} "
         f"participant(s) included, {counts['trials_analysed']} of {counts['trials_presented']} presented "
-        f"main trials analysed{_practice(counts)}.</p>" + _still_recording(a.dataset.being_recorded)
+        f"main trials analysed{_perceptual(counts)}{_practice(counts)}.</p>"
+        + _still_recording(a.dataset.being_recorded)
     )
 
 
@@ -85,6 +86,13 @@ def _sha(design) -> str:
     name ("" when no sidecar recorded one)."""
     shas = ", ".join(sha[:12] for sha in design.protocol_sha256)
     return f" (sha256 {shas})" if shas else ""
+
+
+def _perceptual(counts: dict) -> str:
+    """The header's word on the analysed trials that are the perceptual observer's, not the
+    participants' ("" when none)."""
+    n = counts.get("perceptual_observer_trials_analysed", 0)
+    return f" ({n} of them the perceptual observer's)" if n else ""
 
 
 def _practice(counts: dict) -> str:

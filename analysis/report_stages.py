@@ -85,6 +85,12 @@ def apply_qc(a: Analysis) -> None:
                 "the perceptual observer's predictions"
             )
             a.excluded.discard(str(r.participant))
+            t = a.qc.trials
+            mine = (t["participant"].astype(str) == str(r.participant)) & t[
+                "excluded_by"
+            ].str.startswith("participant:")
+            t.loc[mine, "excluded_by"] = ""
+            t.loc[mine, "analysed"] = True
 
 
 #: Procedures whose levels follow the responses (their tracks are drawn trial by trial).

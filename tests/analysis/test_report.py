@@ -828,3 +828,13 @@ def test_a_perceptual_observer_failing_a_qc_rule_is_not_an_excluded_participant(
     (note,) = [w for w in summary["warnings"] if w.startswith("sub-vdp01")]
     assert note.startswith("sub-vdp01 (perceptual observer) fails participant QC rules (fixation")
     assert all(r["model_trials"] > 0 for r in summary["perceptual_overlay"])
+    # Its trials were counted not analysed (the participant rule) though the overlay used them;
+    # and the header's analysed trials never said how many of them are the model's.
+    model_trials = sum(r["model_trials"] for r in summary["perceptual_overlay"])
+    assert counts["perceptual_observer_trials_analysed"] == model_trials
+    fits = pd.read_csv(result.out_dir / "tables" / "fits.csv", dtype={"participant": str})
+    assert counts["trials_analysed"] == int(fits["n_trials"].sum()) + model_trials
+    assert (
+        f"{counts['trials_analysed']} of {counts['trials_presented']} presented main trials "
+        f"analysed ({model_trials} of them the perceptual observer's)."
+    ) in html
