@@ -111,6 +111,7 @@ class SessionScreens:
                 "duration_s": self.presenter.clock() - start,
             }
         )
+        self.write_sidecar()  # a run killed later keeps its breaks in beh.json
 
     def goodbye(self) -> None:
         """The goodbye screen with the session's duration (session clock: a resumed session's

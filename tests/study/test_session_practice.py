@@ -274,7 +274,7 @@ def test_the_console_says_when_a_break_is_on_the_participants_screen(tmp_path):
     plan = SimpleNamespace(
         practice=practice, block="main", n_responses=0, total_planned_responses=8
     )
-    shown, lines = [], []
+    shown, lines, written = [], [], []
     presenter = SimpleNamespace(
         auto_advance=False,
         clock=lambda: 0.0,
@@ -287,8 +287,8 @@ def test_the_console_says_when_a_break_is_on_the_participants_screen(tmp_path):
         plan=plan,
         presenter=presenter,
         sidecar={},
-        run_record={},
-        write_sidecar=lambda: None,
+        run_record=(run_record := {}),
+        write_sidecar=lambda: written.append(list(run_record.get("breaks", []))),
         say=lines.append,
     )
     for done in (3, 4, 4, 5):  # the break after the 4th response, once
@@ -299,3 +299,6 @@ def test_the_console_says_when_a_break_is_on_the_participants_screen(tmp_path):
         "  break after 4 of 8 responses (block 1 of 2 done), at least 5 s; "
         "the participant's SPACE continues"
     ]
+    # Written when it ends: a run killed before its end records keeps its breaks in beh.json
+    # (a simulated run killed after 11 breaks had none there).
+    assert [[b["after_responses"] for b in w] for w in written] == [[4]]
