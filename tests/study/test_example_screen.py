@@ -10,6 +10,7 @@ from PIL import Image
 
 from protocol import load_protocol
 from tests.study.conftest import small_protocol_dict, write_toml
+from tests.study.trial_rig import rig_window
 
 IMAGE_PX = 1024
 FOVEATED_RGB, TWIN_RGB = (200, 120, 40), (40, 120, 200)
@@ -19,25 +20,16 @@ def _show_example(root, *, display: dict | None = None, image_px: int = IMAGE_PX
     """The example screen of a protocol with the default texts (``display``: its [display]
     keys changed), drawn by ``SessionScreens`` on a window of the display's full size; returns
     (screenshot as an int array, presenter)."""
-    from psychopy import visual
 
     from study.presenter import Presenter, SimClock
     from study.procedures import SessionPlan
-    from study.session_display import background_rgb
     from study.session_screens import SessionScreens
 
     data = small_protocol_dict()
     data["display"].update(display or {})
     p = load_protocol(write_toml(data, root / "p.toml")).protocol
     size = (p.display.width_px, p.display.height_px)
-    win = visual.Window(
-        size=size,
-        units="pix",
-        color=background_rgb(p),
-        colorSpace="rgb",
-        waitBlanking=False,
-        checkTiming=False,
-    )
+    win = rig_window(p, size=size)
     try:
         presenter = Presenter(
             protocol=p, win=win, clock=SimClock(), tracker=None, physio=None, simulated=True

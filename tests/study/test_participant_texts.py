@@ -12,6 +12,7 @@ from protocol.run_settings import InstructionSettings
 from study.presenter import Presenter
 from study.session import run_session
 from tests.study.conftest import simulated_session, small_protocol_dict, write_toml
+from tests.study.trial_rig import rig_window
 
 pytestmark = pytest.mark.display
 SEED = 5
@@ -79,25 +80,16 @@ def test_a_long_text_in_another_language_fits_a_screen_with_many_px_per_degree(v
     welcome keeps the session's text size."""
     import numpy as np
     from PIL import Image
-    from psychopy import visual
 
     from protocol import load_protocol
     from study.presenter import SimClock
-    from study.session_display import background_rgb
 
     data = small_protocol_dict()
     data["display"].update(
         width_px=1920, height_px=1080, width_cm=53.0, height_cm=30.0, distance_cm=200.0
     )
     p = load_protocol(write_toml(data, tmp_path / "far.toml")).protocol
-    win = visual.Window(
-        size=(1920, 1080),
-        units="pix",
-        color=background_rgb(p),
-        colorSpace="rgb",
-        waitBlanking=False,
-        checkTiming=False,
-    )
+    win = rig_window(p, size=(1920, 1080))
     shots = {}
     try:
         presenter = Presenter(

@@ -8,9 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from study.session_display import background_rgb
 from study.trial.presentation import PROMPT_OFFSET_DEG, prompt_y_deg
-from tests.study.trial_rig import make_runner, plan, rig_protocol
+from tests.study.trial_rig import make_runner, plan, rig_protocol, rig_window
 
 pytestmark = pytest.mark.display
 
@@ -23,17 +22,9 @@ def _luminance(rgb) -> float:
 
 
 def test_correct_and_wrong_feedback_differ_in_luminance(virtual_x, tmp_path):
-    from psychopy import visual
 
     protocol = rig_protocol(feedback={"enabled": True})
-    win = visual.Window(
-        size=(400, 300),
-        units="pix",
-        color=background_rgb(protocol),
-        colorSpace="rgb",
-        checkTiming=False,
-        waitBlanking=False,
-    )
+    win = rig_window(protocol, size=(400, 300))
     try:
         runner, _ = make_runner(protocol, service=None, win=win)
         state = runner._new_trial(plan(protocol), trial=1)
@@ -66,7 +57,6 @@ def test_the_prompt_moves_below_the_centre_when_the_mark_is_where_it_would_be():
 def test_a_trial_fixating_where_the_prompt_was_keeps_its_mark_visible(virtual_x, tmp_path):
     """A condition fixating 3 deg above the centre: the prompt (3 deg above the centre) was
     drawn over its fixation mark during the answer; it is now below the centre."""
-    from psychopy import visual
 
     from protocol.geometry import stimulus_geometry
     from study.service.start import start_service
@@ -75,14 +65,7 @@ def test_a_trial_fixating_where_the_prompt_was_keeps_its_mark_visible(virtual_x,
     service = start_service(
         protocol, geometry=stimulus_geometry(protocol), scenes=None, log=lambda *a: None
     )
-    win = visual.Window(
-        size=(800, 600),
-        units="pix",
-        color=background_rgb(protocol),
-        colorSpace="rgb",
-        checkTiming=False,
-        waitBlanking=False,
-    )
+    win = rig_window(protocol, size=(800, 600))
     try:
         runner, _ = make_runner(protocol, service=service, win=win, requeue_dropped_frames=False)
         runner.presenter.screenshot_dir = tmp_path
@@ -116,17 +99,9 @@ def test_the_prompt_and_the_mark_stand_out_from_a_dark_background(
     read the instructions nor find the mark. They are white on a dark background, black on the
     default mid-grey as before; both at a contrast of at least 4.5:1. So are the EyeLink
     calibration targets."""
-    from psychopy import visual
 
     protocol = rig_protocol(display={"background_gray": background_gray})
-    win = visual.Window(
-        size=(800, 600),
-        units="pix",
-        color=background_rgb(protocol),
-        colorSpace="rgb",
-        checkTiming=False,
-        waitBlanking=False,
-    )
+    win = rig_window(protocol, size=(800, 600))
     try:
         runner, _ = make_runner(protocol, service=None, win=win)
         presenter = runner.presenter
@@ -161,7 +136,6 @@ def test_a_simulated_window_shows_the_prompt_at_many_pixels_per_degree(virtual_x
     only: at 126 px/deg (1920 x 1080 at 2 m, a 512 px image) it was 576 px tall and the prompt,
     3 deg (380 px) above the centre, lay outside it, so the response screenshot showed the mark
     alone. The window holds the prompt's line."""
-    from psychopy import visual
 
     from study.session_display import window_size_px
 
@@ -172,14 +146,7 @@ def test_a_simulated_window_shows_the_prompt_at_many_pixels_per_degree(virtual_x
         condition={"fixation_deg": [0.0, 0.0]},
     )
     size = window_size_px(protocol)
-    win = visual.Window(
-        size=size,
-        units="pix",
-        color=background_rgb(protocol),
-        colorSpace="rgb",
-        checkTiming=False,
-        waitBlanking=False,
-    )
+    win = rig_window(protocol, size=size)
     try:
         runner, _ = make_runner(protocol, service=None, win=win)
         presenter = runner.presenter

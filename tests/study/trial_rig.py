@@ -55,6 +55,23 @@ class ScriptedGaze:
         return GazeSample(time_s=t, x_deg=where[0], y_deg=where[1], valid=True)
 
 
+def rig_window(protocol, *, size):
+    """A real PsychoPy window of ``size`` px on the protocol's background, in ``pix`` units,
+    without timing checks (the screen tests look at frames, not their timing)."""
+    from psychopy import visual
+
+    from study.session_display import background_rgb
+
+    return visual.Window(
+        size=size,
+        units="pix",
+        color=background_rgb(protocol),
+        colorSpace="rgb",
+        checkTiming=False,
+        waitBlanking=False,
+    )
+
+
 def make_runner(
     protocol, *, service, win, seed: int = 5, real_clock: bool = False, **runner_options
 ):
