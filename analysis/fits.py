@@ -231,6 +231,18 @@ class PsychometricFit:
         x = x[np.isfinite(x)]
         return float(self.sigmoid.to_level(x.min() if self.threshold_open == "lower" else x.max()))
 
+    def bound_text(self, number=lambda value: f"{value:.3g}") -> str:
+        """An unbracketed threshold as the report words it, e.g. ``at most about 0.302 (at the
+        fit's lower bound, not an estimate)`` (``number`` formats ``bound_level``)."""
+        side = self.unbracketed
+        where = (
+            f"at the fit's {side} bound"
+            if self.threshold_bound
+            else f"beyond the {'lowest' if side == 'lower' else 'highest'} tested level"
+        )
+        bound = "at most" if side == "lower" else "at least"
+        return f"{bound} about {number(self.bound_level())} ({where}, not an estimate)"
+
     def ci(self) -> tuple[float, float]:
         """The primary interval in level units, cut to ``level_domain`` (no interval reaches
         levels without a layout; ``ci_cut`` says which end was cut)."""

@@ -214,7 +214,7 @@ def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
     shown = [
         f"{esc(r.participant)}: "
         + (
-            _unbracketed_text(at_bound[r.participant])
+            at_bound[r.participant].bound_text(fmt)
             if r.participant in at_bound
             else f"{fmt(r.threshold)} ({interval(r.ci_low, r.ci_high)})"
         )
@@ -234,20 +234,6 @@ def _participant_thresholds(a: Analysis, condition: str, variable: str) -> str:
         return f" ({esc('; '.join(unfitted))})" if unfitted else ""
     return f"; each participant's threshold {esc(variable)} ({a.ci_pct} interval): " + ", ".join(
         shown
-    )
-
-
-def _unbracketed_text(fit) -> str:
-    """A threshold the tested levels do not bracket, as text: at most / at least about what."""
-    side = fit.unbracketed
-    where = (
-        f"at the fit's {side} bound"
-        if fit.threshold_bound
-        else f"beyond the {'lowest' if side == 'lower' else 'highest'} tested level"
-    )
-    return (
-        f"{'at most' if side == 'lower' else 'at least'} about {fmt(fit.bound_level())} "
-        f"({where}, not an estimate)"
     )
 
 

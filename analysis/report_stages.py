@@ -286,7 +286,7 @@ def perceptual_overlay(a: Analysis) -> None:
         # n/a in the table, and the note says what the data bound it by.
         model_estimate = mf is not None and mf.fitted and not mf.unbracketed
         notes = [
-            f"{who}: {_not_an_estimate(f)}"
+            f"{who}: {f.bound_text()}"
             for who, f in (("measured (pooled)", hf), ("predicted", mf))
             if f is not None and f.fitted and f.unbracketed
         ]
@@ -392,18 +392,6 @@ def _cut_group_intervals(a: Analysis) -> None:
                     f"({domain.why}) and is cut there ({', '.join(cut)} end); the data do not rule "
                     "out a group threshold at that end"
                 )
-
-
-def _not_an_estimate(fit) -> str:
-    """A pooled threshold the tested levels do not bracket, as the overlay table's note."""
-    side = fit.unbracketed
-    where = (
-        f"at the fit's {side} bound"
-        if fit.threshold_bound
-        else f"beyond the {'lowest' if side == 'lower' else 'highest'} tested level"
-    )
-    bound = "at most" if side == "lower" else "at least"
-    return f"{bound} about {fit.bound_level():.3g} ({where}, not an estimate)"
 
 
 def _pooled_fit(
